@@ -1,0 +1,121 @@
+/* seeder: the seeding engine, one object per process, driven by events and acting through core/runtime.h.
+ *
+ * Contract
+ * --------
+ * The seeder owns the torrent table, every peer's protocol state, the choker, the request queues, the block
+ * readiness policy and all deadlines. It performs no I/O: everything goes through the hk_runtime given at creation.
+ * Every function below is an event (backend -> core) or a management call; none may be called from inside an action
+ * (actions never re-enter the core).
+ *
+ * Connections. hk_seeder_on_accept returns the core's peer for a new connection, or NULL when the seeder refuses it
+ * (connection cap reached): the backend then closes the socket and reports nothing more. A peer's events carry the
+ * hk_peer* until either the core calls rt->close(conn) (the backend then delivers nothing more for it) or the
+ * backend calls hk_seeder_on_closed (the core then never touches that conn again).
+ *
+ * Flow control. Each peer has a `room`: bytes the backend will accept now. It starts at 0; the backend grants room
+ * with hk_seeder_on_sendable(peer, room) (the new total, not an increment) whenever its queue for the connection
+ * drains below its low-water mark, including once right after accept. The core keeps what it sends within room,
+ * except for small control messages (handshake, have-all/bitfield, choke, unchoke, reject, keep-alive), which it may
+ * send at any time; a peer whose unsent control output keeps growing (it does not read) is disconnected.
+ *
+ * Torrents. The backend validates data on disk, then calls hk_seeder_add_torrent with the raw .torrent bytes and an
+ * opaque `storage` handle; block sends then name (storage, file index, offset, length) extents. Piece hashes and the
+ * info dictionary are not kept in memory: ut_metadata is served from HK_FILE_METAINFO extents of the .torrent file.
+ *
+ * Determinism. Decisions depend only on the sequence of calls, their arguments, rt->now() and rt->random_bytes();
+ * never on pointer values or iteration over pointer-keyed containers.
+ */
+#ifndef HEKATE_SEEDER_H
+#define HEKATE_SEEDER_H
+
+#include "runtime.h"
+
+typedef struct hk_seeder hk_seeder;
+
+typedef struct hk_config {
+    uint32_t max_unchoked;           /* N: peers unchoked at once (default 50) */
+    uint32_t max_peers;              /* connections at once (default 10 * N) */
+    uint64_t credit;                 /* C: bytes a peer may take per unchoke (default 1 MiB) */
+    hk_time slice;                   /* T: longest unchoke turn (default 300 s; 0 = no limit) */
+    hk_time handshake_timeout;       /* handshake not complete (default 10 s) */
+    hk_time idle_timeout;            /* no message at all from the peer (default 120 s) */
+    hk_time keepalive_interval;      /* we send a keep-alive after this much silence of ours (default 90 s) */
+    hk_time unchoked_idle_timeout;   /* unchoked with an empty request queue: choke (default 30 s) */
+    hk_time send_stall_timeout;      /* data queued but no send progress: disconnect (default 60 s) */
+    hk_time max_wait;                /* longest wait in the unchoke line (0 = unlimited; default 0) */
+    uint32_t reqq;                   /* per-peer request queue cap, advertised as `reqq` (default 256) */
+    uint32_t max_block;              /* largest request length accepted (default 16 KiB, at most 128 KiB) */
+    uint32_t max_message;            /* largest incoming message accepted (default 64 KiB) */
+    uint16_t listen_port;            /* advertised as `p` in the extension handshake (0 = omit) */
+    uint8_t peer_id[20];             /* all zero: "-HK0100-" + 12 random characters from the runtime */
+} hk_config;
+
+void hk_config_defaults(hk_config *cfg);
+/* Checks ranges; returns NULL if valid, else a static message naming the bad field. */
+const char *hk_config_check(const hk_config *cfg);
+
+hk_seeder *hk_seeder_new(const hk_config *cfg, const hk_runtime *rt);
+/* Frees everything. Does not call rt->close: the backend tears down its connections itself. */
+void hk_seeder_free(hk_seeder *s);
+
+/* ---- Torrent management ---- */
+typedef enum hk_add_result {
+    HK_ADD_OK = 0,
+    HK_ADD_INVALID,                  /* the .torrent is malformed: err says why */
+    HK_ADD_DUPLICATE,                /* same info-hash already served */
+    HK_ADD_NOMEM,
+} hk_add_result;
+
+hk_add_result hk_seeder_add_torrent(hk_seeder *s, const uint8_t *torrent, size_t len, uint64_t storage,
+                                    uint8_t info_hash_out[20], char *err, size_t errlen);
+/* Stops serving: peers of that torrent are disconnected. Returns false if unknown. */
+bool hk_seeder_remove_torrent(hk_seeder *s, const uint8_t info_hash[20]);
+/* The backend found the torrent's data broken (file truncated, replaced, deleted): the torrent enters an error state,
+ * its peers are disconnected and new connections for it are refused until it is removed and added again. */
+void hk_seeder_storage_failed(hk_seeder *s, uint64_t storage, const char *why);
+
+/* ---- Events ---- */
+typedef enum hk_close_reason {
+    HK_CLOSED_BY_PEER = 0,           /* orderly EOF */
+    HK_CLOSED_ERROR,                 /* reset, timeout at the socket level, write error */
+} hk_close_reason;
+
+hk_peer *hk_seeder_on_accept(hk_seeder *s, hk_conn *conn, const hk_addr *from);
+void hk_seeder_on_recv(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len);
+void hk_seeder_on_sendable(hk_seeder *s, hk_peer *p, size_t room);
+void hk_seeder_on_closed(hk_seeder *s, hk_peer *p, hk_close_reason why);
+void hk_seeder_on_wake(hk_seeder *s);
+void hk_seeder_on_disk_loaded(hk_seeder *s, uint64_t token, hk_disk_status status);
+
+/* ---- Observation ---- */
+typedef enum hk_timeout_kind {
+    HK_TIMEOUT_HANDSHAKE = 0,
+    HK_TIMEOUT_IDLE,
+    HK_TIMEOUT_UNCHOKED_IDLE,
+    HK_TIMEOUT_SEND_STALL,
+    HK_TIMEOUT_MAX_WAIT,
+    HK_TIMEOUT_KINDS
+} hk_timeout_kind;
+
+typedef struct hk_stats {
+    uint32_t torrents;
+    uint32_t peers;                  /* connected (handshaken or not) */
+    uint32_t unchoked;
+    uint32_t waiting;                /* interested, in the unchoke line */
+    uint32_t max_unchoked_seen;      /* high-water mark of `unchoked` */
+    uint64_t queued_requests;        /* across all peers */
+    uint64_t bytes_sent;             /* block payload bytes handed to send() */
+    uint64_t blocks_sent;
+    uint64_t requests_rejected;
+    uint64_t disk_loads;             /* disk_load calls issued */
+    uint64_t requeues;               /* blocks moved back once because not resident */
+    uint64_t peers_refused;          /* on_accept returned NULL */
+    uint64_t protocol_errors;        /* peers closed for violating the protocol */
+    uint64_t timeouts[HK_TIMEOUT_KINDS];
+    uint64_t memory_bytes;           /* bytes the core currently holds on the heap */
+} hk_stats;
+
+void hk_seeder_stats(const hk_seeder *s, hk_stats *out);
+const char *hk_timeout_name(hk_timeout_kind k);
+
+#endif
