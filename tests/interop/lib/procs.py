@@ -1,0 +1,257 @@
+"""procs: processes started by a test, each in its own process group, logs captured, always stopped by PID.
+
+Procs (a context manager) owns a temporary work directory (logs/ for every child's stdout+stderr). start() runs a
+command with start_new_session=True, so the child leads its own process group and anything it forks can be stopped
+with it (os.killpg on the group id, which is the child's own PID: never a broad kill by name). stop() sends SIGTERM,
+waits, then SIGKILL. On leaving the context every still-running child is stopped; if the body raised, every log is
+printed. A watchdog thread enforces the test's hard deadline even if the main thread is stuck in a C call: it stops
+the children and exits the interpreter with status 1.
+
+free_port() binds port 0 on 127.0.0.1 to find a free TCP port (the usual small race is accepted: tests fail loudly if
+the port is taken meanwhile)."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+
+class DeadlineExceeded(Exception):
+    pass
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+class Child:
+    def __init__(self, name, argv, popen, log_path):
+        self.name = name
+        self.argv = argv
+        self.popen = popen
+        self.pid = popen.pid
+        self.log_path = log_path
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def returncode(self):
+        return self.popen.poll()
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def __repr__(self):
+        return "<%s pid %d>" % (self.name, self.pid)
+
+
+class Procs:
+    def __init__(self, name, deadline_s, keep=False):
+        self.name = name
+        self.deadline_s = deadline_s
+        self.t0 = time.monotonic()
+        self.children = []
+        self.keep = keep or bool(os.environ.get("HEKATE_INTEROP_KEEP"))
+        self.root = tempfile.mkdtemp(prefix="hekate-%s-" % name)
+        self.logs = os.path.join(self.root, "logs")
+        os.mkdir(self.logs)
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch, daemon=True)
+        self._watchdog.start()
+
+    # -- time
+    def remaining(self):
+        return self.deadline_s - (time.monotonic() - self.t0)
+
+    def check_deadline(self, what=""):
+        if self.remaining() <= 0:
+            raise DeadlineExceeded("%s: test deadline of %d s exceeded %s" % (self.name, self.deadline_s, what))
+
+    def _watch(self):
+        # Backstop: 15 s after the deadline, whatever the main thread is doing, stop everything and exit.
+        if self._done.wait(self.deadline_s + 15):
+            return
+        sys.stderr.write("%s: HARD DEADLINE (%d s) exceeded: stopping children and exiting\n"
+                         % (self.name, self.deadline_s))
+        self.stop_all()
+        self.dump_logs()
+        sys.stderr.flush()
+        os._exit(1)
+
+    # -- processes
+    def path(self, *parts):
+        p = os.path.join(self.root, *parts)
+        return p
+
+    def start(self, name, argv, cwd=None, env=None, stdin=subprocess.DEVNULL):
+        log_path = os.path.join(self.logs, "%s.%d.log" % (name, len(self.children)))
+        logf = open(log_path, "wb")
+        try:
+            popen = subprocess.Popen(argv, stdin=stdin, stdout=logf, stderr=subprocess.STDOUT, cwd=cwd, env=env,
+                                     start_new_session=True)
+        finally:
+            logf.close()
+        c = Child(name, argv, popen, log_path)
+        with self._lock:
+            self.children.append(c)
+        return c
+
+    def run(self, name, argv, timeout, cwd=None, env=None):
+        """Runs a command to completion (bounded); returns (returncode, output)."""
+        c = self.start(name, argv, cwd=cwd, env=env)
+        try:
+            c.popen.wait(timeout=min(timeout, max(1, self.remaining())))
+        except subprocess.TimeoutExpired:
+            self.stop(c)
+            raise DeadlineExceeded("%s did not finish within %s s: %s" % (name, timeout, " ".join(argv)))
+        return c.popen.returncode, c.log()
+
+    def stop(self, c, sig=signal.SIGTERM, grace=10.0):
+        """Stops one child (and its process group) by PID; returns its exit status."""
+        if c.popen.poll() is None:
+            try:
+                os.killpg(c.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                c.popen.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
+        # The leader may be gone while members of its group live on: SIGKILL the group in any case.
+        try:
+            os.killpg(c.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            c.popen.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        return c.popen.returncode
+
+    def stop_all(self):
+        with self._lock:
+            children = list(self.children)
+        for c in reversed(children):
+            try:
+                self.stop(c, grace=3.0)
+            except Exception:  # noqa: BLE001 - cleanup must go on
+                pass
+
+    def dump_logs(self):
+        with self._lock:
+            children = list(self.children)
+        for c in children:
+            text = c.log()
+            sys.stderr.write("----- log of %s (pid %d, exit %s): %s\n" % (c.name, c.pid, c.popen.poll(),
+                                                                        " ".join(c.argv)))
+            if len(text) > 20000:
+                text = "[... %d bytes cut ...]\n" % (len(text) - 20000) + text[-20000:]
+            sys.stderr.write(text)
+            sys.stderr.write("\n----- end of log of %s\n" % c.name)
+
+    def close(self, failed):
+        self._done.set()
+        self.stop_all()
+        if failed:
+            self.dump_logs()
+        if not self.keep:
+            shutil.rmtree(self.root, ignore_errors=True)
+        else:
+            sys.stderr.write("kept work directory %s\n" % self.root)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, et, ev, tb):
+        self.close(et is not None)
+        return False
+
+
+def wait_port(port, child=None, timeout=20.0, host="127.0.0.1"):
+    """Waits until a TCP connect to host:port succeeds; fails early if child exits."""
+    t_end = time.monotonic() + timeout
+    while time.monotonic() < t_end:
+        if child is not None and not child.alive():
+            raise RuntimeError("%s exited (status %s) before listening on %d" % (child.name, child.returncode(), port))
+        try:
+            s = socket.create_connection((host, port), timeout=1.0)
+            s.close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("nothing listens on %s:%d after %.0f s" % (host, port, timeout))
+
+
+class Checks:
+    """Named sub-checks of one test script: each is run, timed and reported; the script fails if any failed."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+        self.failures = []
+
+    def run(self, name, fn, *args, **kw):
+        t0 = time.monotonic()
+        try:
+            r = fn(*args, **kw)
+        except DeadlineExceeded:
+            raise
+        except Exception as e:  # noqa: BLE001 - every failure is reported, then the next check runs
+            self.failed += 1
+            self.failures.append(name)
+            sys.stdout.write("FAIL %s (%.1f s): %s\n" % (name, time.monotonic() - t0, e))
+            traceback.print_exc(file=sys.stdout)
+            sys.stdout.flush()
+            return None
+        self.passed += 1
+        sys.stdout.write("ok   %s (%.1f s)%s\n" % (name, time.monotonic() - t0, (": " + r) if isinstance(r, str) else ""))
+        sys.stdout.flush()
+        return r
+
+
+def main_wrapper(name, deadline_s, body):
+    """Entry point of a test script: argv is BUILD_DIR SOURCE_DIR. Runs body(procs, checks, build_dir, source_dir)
+    under the deadline and prints 'N passed, N failed'. Exit status 0 only if every check passed."""
+    if len(sys.argv) < 3:
+        sys.stderr.write("usage: %s BUILD_DIR SOURCE_DIR\n" % sys.argv[0])
+        sys.exit(2)
+    build_dir, source_dir = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    checks = Checks()
+    failed = True
+    procs = Procs(name, deadline_s)
+
+    def on_term(signum, frame):
+        raise DeadlineExceeded("%s: killed by signal %d" % (name, signum))
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGALRM, lambda s, f: (_ for _ in ()).throw(
+        DeadlineExceeded("%s: test deadline of %d s exceeded" % (name, deadline_s))))
+    signal.alarm(deadline_s)
+    try:
+        body(procs, checks, build_dir, source_dir)
+        failed = checks.failed > 0
+    except BaseException:  # noqa: BLE001 - report everything, including the deadline
+        traceback.print_exc()
+        checks.failed += 1
+        failed = True
+    finally:
+        signal.alarm(0)
+        procs.close(failed)
+    print("%s: %d passed, %d failed" % (name, checks.passed, checks.failed))
+    sys.stdout.flush()
+    # Leave without running libtorrent's session destructors in interpreter teardown (they can block).
+    os._exit(1 if failed else 0)
