@@ -1,0 +1,157 @@
+/* choker: owns the unchoke slots, the FIFO waiting line and each turn's credit and slice. See choker.h. */
+#include "choker.h"
+
+#include <stddef.h>
+
+void hk_choker_init(hk_choker *c, uint32_t max_unchoked, uint64_t credit, hk_time slice)
+{
+    c->max_unchoked = max_unchoked;
+    c->credit = credit;
+    c->slice = slice;
+    c->unchoked = 0;
+    c->waiting = 0;
+    c->head = c->tail = NULL;
+}
+
+void hk_choke_entry_init(hk_choke_entry *e)
+{
+    e->prev = e->next = NULL;
+    e->credit = 0;
+    e->slice_end = HK_TIME_NEVER;
+    e->since = 0;
+    e->state = HK_CHOKE_IDLE;
+}
+
+static hk_time slice_end(const hk_choker *c, hk_time now)
+{
+    if (c->slice == 0 || now > HK_TIME_NEVER - 1 - c->slice)
+        return HK_TIME_NEVER;
+    return now + c->slice;
+}
+
+static void start_turn(hk_choker *c, hk_choke_entry *e, hk_time now)
+{
+    e->state = HK_CHOKE_UNCHOKED;
+    e->credit = c->credit;
+    e->slice_end = slice_end(c, now);
+    e->since = now;
+    c->unchoked++;
+}
+
+static void line_push_back(hk_choker *c, hk_choke_entry *e, hk_time now)
+{
+    e->state = HK_CHOKE_WAITING;
+    e->since = now;
+    e->next = NULL;
+    e->prev = c->tail;
+    if (c->tail)
+        c->tail->next = e;
+    else
+        c->head = e;
+    c->tail = e;
+    c->waiting++;
+}
+
+static void line_unlink(hk_choker *c, hk_choke_entry *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        c->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        c->tail = e->prev;
+    e->prev = e->next = NULL;
+    c->waiting--;
+}
+
+bool hk_choker_interested(hk_choker *c, hk_choke_entry *e, hk_time now)
+{
+    if (e->state != HK_CHOKE_IDLE)
+        return e->state == HK_CHOKE_UNCHOKED;
+    if (c->unchoked < c->max_unchoked && c->waiting == 0) {
+        start_turn(c, e, now);
+        return true;
+    }
+    line_push_back(c, e, now);
+    return false;
+}
+
+bool hk_choker_leave(hk_choker *c, hk_choke_entry *e)
+{
+    bool freed = false;
+    if (e->state == HK_CHOKE_WAITING) {
+        line_unlink(c, e);
+    } else if (e->state == HK_CHOKE_UNCHOKED) {
+        c->unchoked--;
+        freed = true;
+    }
+    e->state = HK_CHOKE_IDLE;
+    e->credit = 0;
+    e->slice_end = HK_TIME_NEVER;
+    return freed;
+}
+
+hk_choke_entry *hk_choker_promote(hk_choker *c, hk_time now)
+{
+    if (c->unchoked >= c->max_unchoked || !c->head)
+        return NULL;
+    hk_choke_entry *e = c->head;
+    line_unlink(c, e);
+    start_turn(c, e, now);
+    return e;
+}
+
+bool hk_choker_may_send(const hk_choker *c, const hk_choke_entry *e, hk_time now, uint64_t n)
+{
+    (void)c;
+    return e->state == HK_CHOKE_UNCHOKED && e->credit >= n && now < e->slice_end;
+}
+
+void hk_choker_charge(hk_choker *c, hk_choke_entry *e, uint64_t n)
+{
+    (void)c;
+    e->credit = e->credit >= n ? e->credit - n : 0;
+}
+
+hk_turn_result hk_choker_turn_over(hk_choker *c, hk_choke_entry *e, hk_time now, bool connections_full)
+{
+    if (e->state != HK_CHOKE_UNCHOKED)
+        return HK_TURN_REQUEUED; /* nothing to take back; callers only call this for unchoked peers */
+    if (c->waiting == 0) {
+        e->credit = c->credit;
+        e->slice_end = slice_end(c, now);
+        e->since = now;
+        return HK_TURN_REFILLED;
+    }
+    c->unchoked--;
+    e->credit = 0;
+    e->slice_end = HK_TIME_NEVER;
+    if (connections_full) {
+        e->state = HK_CHOKE_IDLE;
+        return HK_TURN_DISCONNECT;
+    }
+    line_push_back(c, e, now);
+    return HK_TURN_REQUEUED;
+}
+
+uint32_t hk_choker_position(const hk_choker *c, const hk_choke_entry *e)
+{
+    if (e->state != HK_CHOKE_WAITING)
+        return 0;
+    uint32_t pos = 1;
+    for (const hk_choke_entry *x = c->head; x && x != e; x = x->next)
+        pos++;
+    return pos;
+}
+
+const char *hk_choke_state_name(hk_choke_state s)
+{
+    switch (s) {
+    case HK_CHOKE_IDLE: return "idle";
+    case HK_CHOKE_WAITING: return "waiting";
+    case HK_CHOKE_UNCHOKED: return "unchoked";
+    }
+    return "?";
+}

@@ -1,0 +1,80 @@
+/* choker: Hekate's credit choker (DESIGN §5) with its bugs fixed; pure, every time is an explicit argument.
+ *
+ * Contract
+ * --------
+ * The choker decides WHO is unchoked; it sends nothing (the seeder turns its answers into messages). Each peer embeds
+ * one hk_choke_entry; the choker links entries into a FIFO waiting line. States:
+ *   IDLE      not interested (or interested but parked by the caller); holds nothing.
+ *   WAITING   interested, in the FIFO line, since wait_since.
+ *   UNCHOKED  holds one of the max_unchoked slots, with `credit` bytes left and a slice ending at slice_end.
+ * Rules:
+ *   - Only interested peers enter the line or a slot (hk_choker_interested); a slot is given only from the line head
+ *     or directly on interest when a slot is free AND nobody is waiting (no queue jumping).
+ *   - An unchoked peer gets credit C and slice T (slice_end = now + T; T == 0 means no time limit).
+ *   - A block of n bytes may be sent while credit >= n and now < slice_end (hk_choker_may_send); the seeder then
+ *     charges it (hk_choker_charge).
+ *   - When the turn is over (credit or time ran out, or the seeder's unchoked-idle rule fires) hk_choker_turn_over:
+ *     nobody waiting -> REFILLED: credit back to C AND the slice restarted at now (the original forgot the time, so
+ *     after T it re-checked before every block); someone waiting -> the peer is choked and goes to the BACK of the
+ *     line (REQUEUED), or, when the caller says connections are at their cap (the line is full: new connections are
+ *     being refused), it is choked and removed (DISCONNECT: the caller closes it, giving its connection to a
+ *     newcomer).
+ *   - Leaving (not interested, close): hk_choker_leave frees the slot or the line place.
+ *   - Freed slots are given by hk_choker_promote, called by the seeder until it returns NULL, from the line head.
+ * The line order depends only on the order of calls (no pointer comparisons). All operations are O(1).
+ * Invariant: unchoked <= max_unchoked; waiting == number of entries in the line.
+ */
+#ifndef HEKATE_CHOKER_H
+#define HEKATE_CHOKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "runtime.h"
+
+typedef enum hk_choke_state { HK_CHOKE_IDLE = 0, HK_CHOKE_WAITING, HK_CHOKE_UNCHOKED } hk_choke_state;
+
+typedef struct hk_choke_entry {
+    struct hk_choke_entry *prev, *next; /* line links (WAITING only) */
+    uint64_t credit;                    /* bytes left in this turn (UNCHOKED) */
+    hk_time slice_end;                  /* end of this turn (UNCHOKED); HK_TIME_NEVER without a slice */
+    hk_time since;                      /* WAITING: entered the line; UNCHOKED: unchoked */
+    uint8_t state;                      /* hk_choke_state */
+} hk_choke_entry;
+
+typedef struct hk_choker {
+    uint32_t max_unchoked;
+    uint64_t credit;
+    hk_time slice;                      /* 0 = unlimited */
+    uint32_t unchoked;
+    uint32_t waiting;
+    hk_choke_entry *head, *tail;        /* the waiting line, head first */
+} hk_choker;
+
+typedef enum hk_turn_result {
+    HK_TURN_REFILLED = 0,               /* nobody waiting: still unchoked, credit and slice renewed */
+    HK_TURN_REQUEUED,                   /* choked, now at the back of the line */
+    HK_TURN_DISCONNECT,                 /* choked and out of the choker: the caller must close the peer */
+} hk_turn_result;
+
+void hk_choker_init(hk_choker *c, uint32_t max_unchoked, uint64_t credit, hk_time slice);
+void hk_choke_entry_init(hk_choke_entry *e);
+
+/* An IDLE peer declared interest: unchoked at once (returns true) if a slot is free and nobody waits, else it joins
+ * the back of the line (returns false). A non-IDLE entry is left as is and the call returns its current
+ * "unchoked" status. */
+bool hk_choker_interested(hk_choker *c, hk_choke_entry *e, hk_time now);
+/* The peer leaves (not interested or gone): back to IDLE. Returns true if it freed an unchoke slot. */
+bool hk_choker_leave(hk_choker *c, hk_choke_entry *e);
+/* If a slot is free and the line is not empty: unchokes the line head and returns it; else NULL. */
+hk_choke_entry *hk_choker_promote(hk_choker *c, hk_time now);
+/* An UNCHOKED peer may send a block of n bytes now (credit >= n and the slice not over). */
+bool hk_choker_may_send(const hk_choker *c, const hk_choke_entry *e, hk_time now, uint64_t n);
+void hk_choker_charge(hk_choker *c, hk_choke_entry *e, uint64_t n);
+/* The UNCHOKED peer's turn is over. connections_full: the connection cap is reached (the line counts as full). */
+hk_turn_result hk_choker_turn_over(hk_choker *c, hk_choke_entry *e, hk_time now, bool connections_full);
+/* Position in the line (1 = head), 0 if not WAITING. O(position): for logs and tests. */
+uint32_t hk_choker_position(const hk_choker *c, const hk_choke_entry *e);
+const char *hk_choke_state_name(hk_choke_state s);
+
+#endif
