@@ -1,0 +1,72 @@
+/* request_queue: one peer's bounded FIFO of pending requests (blocks, and ut_metadata pieces), served in order.
+ *
+ * Contract
+ * --------
+ * A ring buffer of hk_request entries that grows geometrically through the owner's hk_mem from a small start up to
+ * a fixed maximum given at init (the seeder uses reqq + the metadata allowance). The ring is kept while the queue
+ * empties and refills (no allocation per block); hk_rq_clear releases it (the seeder clears on choke and close, so a
+ * choked or idle peer holds no queue memory). Pushing onto a full queue fails; nothing is ever evicted.
+ * Operations: push at the back, look at / pop the front, rotate (front to back: the "yield once" of DESIGN §4), find
+ * an exact (kind, index, begin, length) match, remove at a position (cancel; O(n) shift, n <= the maximum), find by
+ * disk-load token, and count by kind. Order is the order of pushes and rotations only.
+ */
+#ifndef HEKATE_REQUEST_QUEUE_H
+#define HEKATE_REQUEST_QUEUE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mem.h"
+
+typedef enum hk_req_kind { HK_REQ_BLOCK = 0, HK_REQ_METADATA = 1, HK_REQ_KINDS } hk_req_kind;
+
+typedef enum hk_req_state {
+    HK_RQ_FRESH = 0,     /* accepted, prefetch issued, residency not checked yet */
+    HK_RQ_REQUEUED,      /* was not resident at its turn; moved to the back once */
+    HK_RQ_LOADING,       /* disk_load issued; waiting for its completion(s) */
+    HK_RQ_LOADED,        /* loaded: send at the next opportunity without asking residency again */
+} hk_req_state;
+
+typedef struct hk_request {
+    uint32_t index;      /* piece index (BLOCK) or metadata piece (METADATA) */
+    uint32_t begin;      /* BLOCK: offset in the piece; METADATA: 0 */
+    uint32_t length;     /* payload bytes */
+    uint8_t kind;        /* hk_req_kind */
+    uint8_t state;       /* hk_req_state */
+    uint16_t loads;      /* disk_load completions still expected (LOADING) */
+    uint64_t token;      /* disk_load token (LOADING/LOADED), 0 otherwise */
+} hk_request;
+
+typedef struct hk_request_queue {
+    hk_request *ring;
+    hk_mem *mem;
+    uint32_t head, len, cap, max;
+    uint32_t count[HK_REQ_KINDS];
+} hk_request_queue;
+
+void hk_rq_init(hk_request_queue *q, hk_mem *mem, uint32_t max);
+void hk_rq_free(hk_request_queue *q);
+
+static inline uint32_t hk_rq_len(const hk_request_queue *q) { return q->len; }
+static inline uint32_t hk_rq_count(const hk_request_queue *q, hk_req_kind k) { return q->count[k]; }
+static inline bool hk_rq_full(const hk_request_queue *q) { return q->len >= q->max; }
+
+/* false when full or out of memory (the queue is unchanged). */
+bool hk_rq_push_back(hk_request_queue *q, const hk_request *r);
+/* Entry at position i (0 = front), NULL past the end. Valid until the next modifying call. */
+hk_request *hk_rq_at(hk_request_queue *q, uint32_t i);
+static inline hk_request *hk_rq_front(hk_request_queue *q) { return hk_rq_at(q, 0); }
+/* Removes the front into *out (if out); false when empty. */
+bool hk_rq_pop_front(hk_request_queue *q, hk_request *out);
+/* Moves the front entry to the back (no-op when len < 2). */
+void hk_rq_rotate(hk_request_queue *q);
+/* Position of the first exact match, or -1. */
+int64_t hk_rq_find(const hk_request_queue *q, hk_req_kind kind, uint32_t index, uint32_t begin, uint32_t length);
+/* Position of the entry with this disk-load token, or -1. */
+int64_t hk_rq_find_token(const hk_request_queue *q, uint64_t token);
+/* Removes position i into *out (if out), keeping the order of the others; false if i is out of range. */
+bool hk_rq_remove_at(hk_request_queue *q, uint32_t i, hk_request *out);
+/* Empties the queue and releases its memory. */
+void hk_rq_clear(hk_request_queue *q);
+
+#endif

@@ -1,0 +1,138 @@
+/* Unit tests for core/request_queue: FIFO order, cap, rotate, find/remove, tokens, memory release. */
+#include <criterion/criterion.h>
+
+#include "request_queue.h"
+
+static hk_request blk(uint32_t index, uint32_t begin)
+{
+    hk_request r = {.index = index, .begin = begin, .length = 16384, .kind = HK_REQ_BLOCK};
+    return r;
+}
+
+Test(request_queue, fifo_and_cap)
+{
+    hk_mem m = {0};
+    hk_request_queue q;
+    hk_rq_init(&q, &m, 5);
+    for (uint32_t i = 0; i < 5; i++) {
+        hk_request r = blk(i, 0);
+        cr_assert(hk_rq_push_back(&q, &r));
+    }
+    cr_assert(hk_rq_full(&q));
+    hk_request extra = blk(99, 0);
+    cr_assert_not(hk_rq_push_back(&q, &extra), "full queue refuses, never evicts");
+    cr_assert_eq(hk_rq_len(&q), 5);
+    for (uint32_t i = 0; i < 5; i++) {
+        hk_request out;
+        cr_assert(hk_rq_pop_front(&q, &out));
+        cr_assert_eq(out.index, i);
+    }
+    cr_assert_not(hk_rq_pop_front(&q, NULL));
+    cr_assert_null(hk_rq_front(&q));
+    hk_rq_free(&q);
+    cr_assert_eq(m.bytes, 0);
+}
+
+Test(request_queue, wraps_around_and_grows_in_order)
+{
+    hk_mem m = {0};
+    hk_request_queue q;
+    hk_rq_init(&q, &m, 64);
+    uint32_t next_in = 0, next_out = 0;
+    for (int round = 0; round < 50; round++) {
+        for (int k = 0; k < 3; k++) {
+            hk_request r = blk(next_in++, 0);
+            cr_assert(hk_rq_push_back(&q, &r));
+        }
+        hk_request out;
+        cr_assert(hk_rq_pop_front(&q, &out));
+        cr_assert_eq(out.index, next_out++);
+        if (hk_rq_len(&q) > 40) {
+            while (hk_rq_pop_front(&q, &out))
+                cr_assert_eq(out.index, next_out++);
+        }
+    }
+    cr_assert_leq(q.cap, 64);
+    hk_rq_free(&q);
+    cr_assert_eq(m.bytes, 0);
+}
+
+Test(request_queue, rotate_moves_front_to_back)
+{
+    hk_mem m = {0};
+    hk_request_queue q;
+    hk_rq_init(&q, &m, 8);
+    for (uint32_t i = 0; i < 3; i++) {
+        hk_request r = blk(i, 0);
+        hk_rq_push_back(&q, &r);
+    }
+    hk_rq_rotate(&q);
+    cr_assert_eq(hk_rq_at(&q, 0)->index, 1);
+    cr_assert_eq(hk_rq_at(&q, 1)->index, 2);
+    cr_assert_eq(hk_rq_at(&q, 2)->index, 0);
+    cr_assert_null(hk_rq_at(&q, 3));
+    hk_rq_clear(&q);
+    cr_assert_eq(m.bytes, 0);
+    hk_request r = blk(7, 0);
+    hk_rq_push_back(&q, &r);
+    hk_rq_rotate(&q); /* single entry: no-op */
+    cr_assert_eq(hk_rq_front(&q)->index, 7);
+    hk_rq_free(&q);
+}
+
+Test(request_queue, find_and_remove_keep_order)
+{
+    hk_mem m = {0};
+    hk_request_queue q;
+    hk_rq_init(&q, &m, 8);
+    for (uint32_t i = 0; i < 6; i++) {
+        hk_request r = blk(i / 2, (i % 2) * 16384);
+        hk_rq_push_back(&q, &r);
+    }
+    hk_request md = {.index = 0, .begin = 0, .length = 100, .kind = HK_REQ_METADATA};
+    hk_rq_push_back(&q, &md);
+    cr_assert_eq(hk_rq_count(&q, HK_REQ_BLOCK), 6);
+    cr_assert_eq(hk_rq_count(&q, HK_REQ_METADATA), 1);
+    cr_assert_eq(hk_rq_find(&q, HK_REQ_BLOCK, 1, 16384, 16384), 3);
+    cr_assert_eq(hk_rq_find(&q, HK_REQ_BLOCK, 1, 16384, 100), -1, "length must match");
+    cr_assert_eq(hk_rq_find(&q, HK_REQ_METADATA, 0, 0, 100), 6);
+    cr_assert_eq(hk_rq_find(&q, HK_REQ_BLOCK, 0, 0, 100), -1, "kind must match");
+    hk_request out;
+    cr_assert(hk_rq_remove_at(&q, 3, &out));
+    cr_assert_eq(out.index, 1);
+    cr_assert_eq(out.begin, 16384);
+    cr_assert_eq(hk_rq_count(&q, HK_REQ_BLOCK), 5);
+    uint32_t expect_idx[] = {0, 0, 1, 2, 2};
+    for (uint32_t i = 0; i < 5; i++)
+        cr_assert_eq(hk_rq_at(&q, i)->index, expect_idx[i]);
+    cr_assert_not(hk_rq_remove_at(&q, 6, NULL));
+    hk_rq_free(&q);
+    cr_assert_eq(m.bytes, 0);
+}
+
+Test(request_queue, tokens)
+{
+    hk_mem m = {0};
+    hk_request_queue q;
+    hk_rq_init(&q, &m, 8);
+    hk_request a = blk(1, 0), b = blk(2, 0);
+    b.token = 42;
+    b.state = HK_RQ_LOADING;
+    hk_rq_push_back(&q, &a);
+    hk_rq_push_back(&q, &b);
+    cr_assert_eq(hk_rq_find_token(&q, 42), 1);
+    cr_assert_eq(hk_rq_find_token(&q, 0), -1, "token 0 means none");
+    cr_assert_eq(hk_rq_find_token(&q, 43), -1);
+    hk_rq_free(&q);
+}
+
+Test(request_queue, rejects_bad_kind)
+{
+    hk_mem m = {0};
+    hk_request_queue q;
+    hk_rq_init(&q, &m, 8);
+    hk_request r = blk(1, 0);
+    r.kind = HK_REQ_KINDS;
+    cr_assert_not(hk_rq_push_back(&q, &r));
+    cr_assert_eq(m.bytes, 0);
+}
