@@ -1,0 +1,386 @@
+/* torrent_table: owns the info-hash index (open addressing, backward-shift deletion), the torrent record pool, the
+ * name arena and each torrent's file entries; also the piece geometry and the byte-range -> file-span mapping.
+ * See torrent_table.h. */
+#include "torrent_table.h"
+
+#include <string.h>
+
+#define TT_MIN_SLOTS 16u
+#define TT_MAX_NAME 4096u
+#define TT_ARENA_MIN_COMPACT 4096u
+
+void hk_tt_init(hk_torrent_table *tt, hk_mem *mem)
+{
+    memset(tt, 0, sizeof *tt);
+    tt->free_head = HK_TT_NONE;
+    tt->mem = mem;
+}
+
+void hk_tt_free(hk_torrent_table *tt)
+{
+    for (uint32_t i = 0; i < tt->nrecs; i++) {
+        hk_torrent *t = &tt->recs[i];
+        if (t->state != HK_TORRENT_FREE)
+            hk_mem_free(tt->mem, t->files, (size_t)t->nfiles * sizeof *t->files);
+    }
+    hk_mem_free(tt->mem, tt->recs, (size_t)tt->caprecs * sizeof *tt->recs);
+    hk_mem_free(tt->mem, tt->slots, (size_t)tt->nslots * sizeof *tt->slots);
+    hk_mem_free(tt->mem, tt->arena, tt->arena_cap);
+    hk_mem *mem = tt->mem;
+    hk_tt_init(tt, mem);
+}
+
+/* ---- index ---- */
+
+static uint64_t home_key(const uint8_t h[20])
+{
+    uint64_t k = 0;
+    for (int i = 0; i < 8; i++)
+        k = (k << 8) | h[i];
+    return k;
+}
+
+static uint32_t home_slot(const hk_torrent_table *tt, const uint8_t h[20])
+{
+    return (uint32_t)(home_key(h) & (tt->nslots - 1));
+}
+
+static uint32_t probe(const hk_torrent_table *tt, const uint8_t h[20], bool *found)
+{
+    uint32_t mask = tt->nslots - 1;
+    for (uint32_t i = home_slot(tt, h);; i = (i + 1) & mask) {
+        uint32_t v = tt->slots[i];
+        if (v == 0) {
+            *found = false;
+            return i;
+        }
+        if (memcmp(tt->recs[v - 1].info_hash, h, 20) == 0) {
+            *found = true;
+            return i;
+        }
+    }
+}
+
+static bool rehash(hk_torrent_table *tt, uint32_t nslots)
+{
+    uint32_t *ns = hk_mem_calloc(tt->mem, nslots, sizeof *ns);
+    if (!ns)
+        return false;
+    uint32_t *old = tt->slots;
+    uint32_t oldn = tt->nslots;
+    tt->slots = ns;
+    tt->nslots = nslots;
+    for (uint32_t i = 0; i < oldn; i++) {
+        if (old[i] == 0)
+            continue;
+        bool found;
+        uint32_t s = probe(tt, tt->recs[old[i] - 1].info_hash, &found);
+        ns[s] = old[i];
+    }
+    hk_mem_free(tt->mem, old, (size_t)oldn * sizeof *old);
+    return true;
+}
+
+uint32_t hk_tt_find(const hk_torrent_table *tt, const uint8_t info_hash[20])
+{
+    if (tt->count == 0)
+        return HK_TT_NONE;
+    bool found;
+    uint32_t s = probe(tt, info_hash, &found);
+    return found ? tt->slots[s] - 1 : HK_TT_NONE;
+}
+
+hk_torrent *hk_tt_get(const hk_torrent_table *tt, uint32_t rec)
+{
+    if (rec >= tt->nrecs || tt->recs[rec].state == HK_TORRENT_FREE)
+        return NULL;
+    return &tt->recs[rec];
+}
+
+uint32_t hk_tt_next(const hk_torrent_table *tt, uint32_t after)
+{
+    for (uint32_t i = after == HK_TT_NONE ? 0 : after + 1; i < tt->nrecs; i++)
+        if (tt->recs[i].state != HK_TORRENT_FREE)
+            return i;
+    return HK_TT_NONE;
+}
+
+/* ---- names ---- */
+
+static void arena_compact(hk_torrent_table *tt)
+{
+    uint32_t live = tt->arena_len - tt->arena_garbage;
+    char *n = live ? hk_mem_alloc(tt->mem, live) : NULL;
+    if (live && !n)
+        return; /* keep the garbage; compaction is an optimisation */
+    uint32_t at = 0;
+    for (uint32_t i = 0; i < tt->nrecs; i++) {
+        hk_torrent *t = &tt->recs[i];
+        if (t->state == HK_TORRENT_FREE)
+            continue;
+        memcpy(n + at, tt->arena + t->name_off, t->name_len);
+        t->name_off = at;
+        at += t->name_len;
+    }
+    hk_mem_free(tt->mem, tt->arena, tt->arena_cap);
+    tt->arena = n;
+    tt->arena_len = tt->arena_cap = at;
+    tt->arena_garbage = 0;
+}
+
+static bool arena_add(hk_torrent_table *tt, const char *s, uint32_t len, uint32_t *off)
+{
+    if (len > UINT32_MAX - tt->arena_len)
+        return false;
+    if (tt->arena_len + len > tt->arena_cap) {
+        uint64_t ncap = tt->arena_cap ? (uint64_t)tt->arena_cap * 2 : 256;
+        while (ncap < (uint64_t)tt->arena_len + len)
+            ncap *= 2;
+        if (ncap > UINT32_MAX)
+            ncap = UINT32_MAX;
+        char *n = hk_mem_realloc(tt->mem, tt->arena, tt->arena_cap, (size_t)ncap);
+        if (!n)
+            return false;
+        tt->arena = n;
+        tt->arena_cap = (uint32_t)ncap;
+    }
+    *off = tt->arena_len;
+    if (len)
+        memcpy(tt->arena + tt->arena_len, s, len);
+    tt->arena_len += len;
+    return true;
+}
+
+const char *hk_tt_name(const hk_torrent_table *tt, const hk_torrent *t, uint32_t *len)
+{
+    *len = t->name_len;
+    return t->name_len ? tt->arena + t->name_off : "";
+}
+
+/* ---- insert / remove ---- */
+
+const char *hk_tt_desc_check(const hk_torrent_desc *d)
+{
+    if (d->piece_length == 0)
+        return "piece length is 0";
+    if (d->piece_count == 0 || d->total_length == 0)
+        return "torrent has no data";
+    uint64_t pieces = d->total_length / d->piece_length + (d->total_length % d->piece_length != 0);
+    if (pieces != d->piece_count)
+        return "piece count does not match total length / piece length";
+    if (d->name_len > TT_MAX_NAME)
+        return "name longer than 4096 bytes";
+    if (d->nfiles == 0 || d->nfiles > (1u << 31) || !d->files)
+        return "file count out of range";
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < d->nfiles; i++) {
+        if (d->files[i].length >= HK_FILE_PAD_FLAG || d->files[i].length > UINT64_MAX - sum)
+            return "file lengths overflow";
+        sum += d->files[i].length;
+    }
+    if (sum != d->total_length)
+        return "file lengths do not sum to the total length";
+    return NULL;
+}
+
+static uint32_t alloc_record(hk_torrent_table *tt)
+{
+    if (tt->free_head != HK_TT_NONE) {
+        uint32_t r = tt->free_head;
+        tt->free_head = tt->recs[r].next_free;
+        return r;
+    }
+    if (tt->nrecs == tt->caprecs) {
+        uint32_t ncap = tt->caprecs ? tt->caprecs * 2 : 16;
+        if (ncap <= tt->caprecs || ncap >= HK_TT_NONE)
+            return HK_TT_NONE;
+        hk_torrent *n = hk_mem_realloc(tt->mem, tt->recs, (size_t)tt->caprecs * sizeof *n, (size_t)ncap * sizeof *n);
+        if (!n)
+            return HK_TT_NONE;
+        tt->recs = n;
+        tt->caprecs = ncap;
+    }
+    tt->recs[tt->nrecs].state = HK_TORRENT_FREE;
+    return tt->nrecs++;
+}
+
+static void free_record(hk_torrent_table *tt, uint32_t r)
+{
+    hk_torrent *t = &tt->recs[r];
+    memset(t, 0, sizeof *t);
+    t->state = HK_TORRENT_FREE;
+    t->next_free = tt->free_head;
+    tt->free_head = r;
+}
+
+hk_tt_result hk_tt_insert(hk_torrent_table *tt, const hk_torrent_desc *d, uint32_t *rec_out)
+{
+    if (hk_tt_desc_check(d))
+        return HK_TT_INVALID;
+    if (hk_tt_find(tt, d->info_hash) != HK_TT_NONE)
+        return HK_TT_DUPLICATE;
+    if (tt->nslots == 0 || ((uint64_t)tt->count + 1) * 4 > (uint64_t)tt->nslots * 3) {
+        uint32_t n = tt->nslots ? tt->nslots * 2 : TT_MIN_SLOTS;
+        if (n <= tt->nslots || !rehash(tt, n))
+            return HK_TT_NOMEM;
+    }
+    hk_file_entry *files = hk_mem_alloc(tt->mem, (size_t)d->nfiles * sizeof *files);
+    if (!files)
+        return HK_TT_NOMEM;
+    uint32_t name_off = 0;
+    if (!arena_add(tt, d->name, (uint32_t)d->name_len, &name_off)) {
+        hk_mem_free(tt->mem, files, (size_t)d->nfiles * sizeof *files);
+        return HK_TT_NOMEM;
+    }
+    uint32_t r = alloc_record(tt);
+    if (r == HK_TT_NONE) {
+        tt->arena_len -= (uint32_t)d->name_len;
+        hk_mem_free(tt->mem, files, (size_t)d->nfiles * sizeof *files);
+        return HK_TT_NOMEM;
+    }
+    uint64_t off = 0;
+    for (uint32_t i = 0; i < d->nfiles; i++) {
+        files[i].offset = off;
+        files[i].length_flags = d->files[i].length | (d->files[i].pad ? HK_FILE_PAD_FLAG : 0);
+        off += d->files[i].length;
+    }
+    hk_torrent *t = &tt->recs[r];
+    memset(t, 0, sizeof *t);
+    memcpy(t->info_hash, d->info_hash, 20);
+    t->state = HK_TORRENT_ACTIVE;
+    t->piece_length = d->piece_length;
+    t->piece_count = d->piece_count;
+    t->last_piece_length = (uint32_t)(d->total_length - (uint64_t)(d->piece_count - 1) * d->piece_length);
+    t->nfiles = d->nfiles;
+    t->name_off = name_off;
+    t->name_len = (uint32_t)d->name_len;
+    t->info_start = d->info_start;
+    t->info_len = d->info_len;
+    t->total_length = d->total_length;
+    t->storage = d->storage;
+    t->files = files;
+    t->next_free = HK_TT_NONE;
+    bool found;
+    uint32_t s = probe(tt, d->info_hash, &found);
+    tt->slots[s] = r + 1;
+    tt->count++;
+    if (rec_out)
+        *rec_out = r;
+    return HK_TT_OK;
+}
+
+bool hk_tt_remove(hk_torrent_table *tt, const uint8_t info_hash[20])
+{
+    if (tt->count == 0)
+        return false;
+    bool found;
+    uint32_t i = probe(tt, info_hash, &found);
+    if (!found)
+        return false;
+    uint32_t r = tt->slots[i] - 1;
+    uint32_t mask = tt->nslots - 1;
+    /* Backward-shift deletion: pull later members of the probe run back over the hole when their home allows. */
+    for (uint32_t j = i;;) {
+        j = (j + 1) & mask;
+        uint32_t v = tt->slots[j];
+        if (v == 0)
+            break;
+        uint32_t h = home_slot(tt, tt->recs[v - 1].info_hash);
+        bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
+        if (stays)
+            continue;
+        tt->slots[i] = v;
+        i = j;
+    }
+    tt->slots[i] = 0;
+
+    hk_torrent *t = &tt->recs[r];
+    hk_mem_free(tt->mem, t->files, (size_t)t->nfiles * sizeof *t->files);
+    tt->arena_garbage += t->name_len;
+    free_record(tt, r);
+    tt->count--;
+    if (tt->arena_garbage > TT_ARENA_MIN_COMPACT && tt->arena_garbage * 2 > tt->arena_len)
+        arena_compact(tt);
+    if (tt->nslots > TT_MIN_SLOTS && (uint64_t)tt->count * 8 < tt->nslots)
+        (void)rehash(tt, tt->nslots / 2); /* failure to shrink is harmless */
+    return true;
+}
+
+/* ---- geometry ---- */
+
+uint32_t hk_torrent_piece_size(const hk_torrent *t, uint32_t index)
+{
+    if (index >= t->piece_count)
+        return 0;
+    return index + 1 == t->piece_count ? t->last_piece_length : t->piece_length;
+}
+
+hk_block_check hk_torrent_check_block(const hk_torrent *t, uint32_t index, uint32_t begin, uint32_t length,
+                                      uint32_t max_block)
+{
+    if (index >= t->piece_count)
+        return HK_BLOCK_BAD_INDEX;
+    if (length == 0 || length > max_block)
+        return HK_BLOCK_BAD_LENGTH;
+    if ((uint64_t)begin + length > hk_torrent_piece_size(t, index))
+        return HK_BLOCK_BAD_RANGE;
+    return HK_BLOCK_OK;
+}
+
+const char *hk_block_check_name(hk_block_check c)
+{
+    switch (c) {
+    case HK_BLOCK_OK: return "ok";
+    case HK_BLOCK_BAD_INDEX: return "piece index out of range";
+    case HK_BLOCK_BAD_LENGTH: return "block length out of range";
+    case HK_BLOCK_BAD_RANGE: return "block extends past the end of its piece";
+    }
+    return "?";
+}
+
+bool hk_span_iter_init(hk_span_iter *it, const hk_torrent *t, uint64_t pos, uint32_t len)
+{
+    it->t = t;
+    it->pos = it->end = pos;
+    it->file = 0;
+    if (len == 0 || pos >= t->total_length || len > t->total_length - pos)
+        return false;
+    it->end = pos + len;
+    /* Last file whose offset is <= pos: it holds pos (files are contiguous; an empty file shares its offset with
+     * the next one, so the last such file is never empty). */
+    uint32_t lo = 0, hi = t->nfiles; /* invariant: files[lo].offset <= pos, answer in [lo, hi) */
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (t->files[mid].offset <= pos)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    it->file = lo;
+    return true;
+}
+
+bool hk_span_next(hk_span_iter *it, hk_span *out)
+{
+    const hk_torrent *t = it->t;
+    while (it->pos < it->end && it->file < t->nfiles) {
+        const hk_file_entry *f = &t->files[it->file];
+        uint64_t flen = hk_file_length(f);
+        if (flen == 0 || it->pos >= f->offset + flen) {
+            it->file++;
+            continue;
+        }
+        uint64_t in_file = it->pos - f->offset;
+        uint64_t n = flen - in_file;
+        if (n > it->end - it->pos)
+            n = it->end - it->pos;
+        out->file = it->file;
+        out->offset = in_file;
+        out->length = (uint32_t)n;
+        out->pad = hk_file_is_pad(f);
+        it->pos += n;
+        it->file++;
+        return true;
+    }
+    return false;
+}

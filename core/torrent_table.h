@@ -1,0 +1,161 @@
+/* torrent_table: the torrents being served, keyed by info-hash, with each torrent's compact serving state.
+ *
+ * Contract
+ * --------
+ * Lookup: open addressing with linear probing over a power-of-two slot array of 32-bit record numbers. The home slot
+ * is taken from the first 8 bytes of the info-hash (a SHA-1 output is already uniform: no extra hash function).
+ * Load factor at most 3/4 (grows by doubling), shrinks by half below 1/8 (never under 16 slots). Deletion is by
+ * backward shift (no tombstones), so lookups never degrade after many add/remove cycles.
+ *
+ * Records: each torrent is an hk_torrent in a dense pool addressed by a stable record number (hk_tt_get); freed
+ * numbers are reused last-freed-first. Holders (peers) keep the number, never a pointer, because the pool may move
+ * when it grows. The record is compact (sizeof(hk_torrent) <= 112 on LP64; a test checks < 128): geometry, storage
+ * handle, the byte range of the raw `info` dictionary inside the .torrent (for ut_metadata), counters and state.
+ * Piece hashes are NOT kept. Names live in one arena per table (compacted when more than half of it is garbage).
+ * Each torrent's file entries (16 bytes each: offset in the torrent and length, pad flag in the top bit) are one
+ * allocation. Everything is allocated through the owner's hk_mem.
+ *
+ * Geometry helpers validate a block request (index < piece count, 0 < length <= max_block, begin + length <= that
+ * piece's size, in 64-bit arithmetic: no overflow) and map a byte range of the torrent onto file spans (one span per
+ * file touched; zero-length files are never produced; pad files are flagged so the caller sends zeros instead of
+ * reading the disk).
+ *
+ * Iteration (hk_tt_next) goes by record number: deterministic for a given sequence of calls.
+ */
+#ifndef HEKATE_TORRENT_TABLE_H
+#define HEKATE_TORRENT_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mem.h"
+
+#define HK_TT_NONE UINT32_MAX
+#define HK_FILE_PAD_FLAG (1ull << 63)
+
+typedef struct hk_file_entry {
+    uint64_t offset;         /* first byte of the file in the torrent's byte space */
+    uint64_t length_flags;   /* length; top bit HK_FILE_PAD_FLAG for a BEP 47 pad file (zeros) */
+} hk_file_entry;
+
+typedef enum hk_torrent_state {
+    HK_TORRENT_FREE = 0,     /* record unused */
+    HK_TORRENT_ACTIVE,
+    HK_TORRENT_FAILED,       /* storage failed: peers dropped, handshakes refused */
+} hk_torrent_state;
+
+typedef struct hk_torrent {
+    uint8_t info_hash[20];
+    uint8_t state;           /* hk_torrent_state */
+    uint32_t piece_length;
+    uint32_t piece_count;
+    uint32_t last_piece_length;
+    uint32_t nfiles;
+    uint32_t name_off, name_len;  /* in the table's arena */
+    uint32_t info_len;       /* bytes of the raw info dictionary (metadata_size) */
+    uint32_t peers;          /* connected peers attached to this torrent */
+    uint32_t next_free;      /* free-list link while FREE */
+    uint64_t info_start;     /* offset of the info dictionary in the .torrent file */
+    uint64_t total_length;
+    uint64_t storage;        /* the backend's handle */
+    uint64_t uploaded;       /* payload bytes handed to send() for this torrent */
+    hk_file_entry *files;
+} hk_torrent;
+
+/* What hk_tt_insert needs; the table copies everything. */
+typedef struct hk_file_desc {
+    uint64_t length;
+    bool pad;
+} hk_file_desc;
+
+typedef struct hk_torrent_desc {
+    uint8_t info_hash[20];
+    const char *name;
+    size_t name_len;
+    uint32_t piece_length;
+    uint32_t piece_count;
+    uint64_t total_length;   /* must equal the sum of the file lengths */
+    const hk_file_desc *files;
+    uint32_t nfiles;
+    uint64_t info_start;
+    uint32_t info_len;
+    uint64_t storage;
+} hk_torrent_desc;
+
+typedef enum hk_tt_result {
+    HK_TT_OK = 0,
+    HK_TT_DUPLICATE,
+    HK_TT_INVALID,           /* geometry inconsistent (see hk_tt_desc_check) */
+    HK_TT_NOMEM,
+} hk_tt_result;
+
+typedef struct hk_torrent_table {
+    hk_torrent *recs;
+    uint32_t nrecs, caprecs; /* records in use or freed, capacity */
+    uint32_t free_head;
+    uint32_t count;          /* live torrents */
+    uint32_t *slots;         /* record number + 1; 0 = empty */
+    uint32_t nslots;
+    char *arena;
+    uint32_t arena_len, arena_cap, arena_garbage;
+    hk_mem *mem;
+} hk_torrent_table;
+
+void hk_tt_init(hk_torrent_table *tt, hk_mem *mem);
+void hk_tt_free(hk_torrent_table *tt);
+
+/* NULL if the description is consistent, else a static message naming the problem: piece_length 0, no pieces,
+ * piece_count != ceil(total / piece_length), file lengths not summing to total, name longer than 4096 bytes,
+ * more than 2^31 files. */
+const char *hk_tt_desc_check(const hk_torrent_desc *d);
+hk_tt_result hk_tt_insert(hk_torrent_table *tt, const hk_torrent_desc *d, uint32_t *rec_out);
+/* Removes a torrent; returns false if unknown. Its record number becomes free. */
+bool hk_tt_remove(hk_torrent_table *tt, const uint8_t info_hash[20]);
+/* Record number of the torrent with this hash, or HK_TT_NONE. */
+uint32_t hk_tt_find(const hk_torrent_table *tt, const uint8_t info_hash[20]);
+/* The record (ACTIVE or FAILED), or NULL for a free/out-of-range number. */
+hk_torrent *hk_tt_get(const hk_torrent_table *tt, uint32_t rec);
+/* Next live record number after `after` (start with HK_TT_NONE), or HK_TT_NONE at the end. */
+uint32_t hk_tt_next(const hk_torrent_table *tt, uint32_t after);
+static inline uint32_t hk_tt_count(const hk_torrent_table *tt) { return tt->count; }
+/* Name bytes (not NUL-terminated) and length. */
+const char *hk_tt_name(const hk_torrent_table *tt, const hk_torrent *t, uint32_t *len);
+
+/* ---- Geometry ---- */
+typedef enum hk_block_check {
+    HK_BLOCK_OK = 0,
+    HK_BLOCK_BAD_INDEX,      /* index >= piece count */
+    HK_BLOCK_BAD_LENGTH,     /* length 0 or above max_block */
+    HK_BLOCK_BAD_RANGE,      /* begin + length beyond the piece's end */
+} hk_block_check;
+
+uint32_t hk_torrent_piece_size(const hk_torrent *t, uint32_t index); /* 0 for an index out of range */
+hk_block_check hk_torrent_check_block(const hk_torrent *t, uint32_t index, uint32_t begin, uint32_t length,
+                                      uint32_t max_block);
+const char *hk_block_check_name(hk_block_check c);
+
+static inline uint64_t hk_file_length(const hk_file_entry *f) { return f->length_flags & ~HK_FILE_PAD_FLAG; }
+static inline bool hk_file_is_pad(const hk_file_entry *f) { return (f->length_flags & HK_FILE_PAD_FLAG) != 0; }
+
+/* A piece of a byte range that lies in one file. */
+typedef struct hk_span {
+    uint32_t file;           /* index in the torrent's file list */
+    uint64_t offset;         /* in that file */
+    uint32_t length;
+    bool pad;
+} hk_span;
+
+/* Walks [pos, pos + len) of the torrent's byte space file by file. */
+typedef struct hk_span_iter {
+    const hk_torrent *t;
+    uint64_t pos, end;
+    uint32_t file;
+} hk_span_iter;
+
+/* false if the range is empty or does not lie inside the torrent. */
+bool hk_span_iter_init(hk_span_iter *it, const hk_torrent *t, uint64_t pos, uint32_t len);
+/* Next span; false at the end. */
+bool hk_span_next(hk_span_iter *it, hk_span *out);
+
+#endif

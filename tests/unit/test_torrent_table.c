@@ -1,0 +1,303 @@
+/* Unit tests for core/torrent_table: insert/find/remove under churn, duplicates, record size, names, geometry,
+ * block validation and the byte range -> file span mapping (multi-file, pad and empty files). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "torrent_table.h"
+
+static void hash_of(uint32_t n, uint8_t h[20])
+{
+    /* spread like SHA-1 would, but reproducible */
+    uint64_t x = n * 0x9E3779B97F4A7C15ull + 1;
+    for (int i = 0; i < 20; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        h[i] = (uint8_t)x;
+    }
+}
+
+static hk_file_desc one_file;
+
+static hk_torrent_desc simple_desc(uint32_t n, uint64_t total, uint32_t piece_len)
+{
+    hk_torrent_desc d;
+    memset(&d, 0, sizeof d);
+    hash_of(n, d.info_hash);
+    d.name = "name";
+    d.name_len = 4;
+    d.piece_length = piece_len;
+    d.piece_count = (uint32_t)((total + piece_len - 1) / piece_len);
+    d.total_length = total;
+    one_file.length = total;
+    one_file.pad = false;
+    d.files = &one_file;
+    d.nfiles = 1;
+    d.storage = 1000 + n;
+    return d;
+}
+
+Test(torrent_table, record_is_compact)
+{
+    cr_assert_lt(sizeof(hk_torrent), 128);
+    cr_assert_eq(sizeof(hk_file_entry), 16);
+}
+
+Test(torrent_table, insert_find_duplicate_remove)
+{
+    hk_mem m = {0};
+    hk_torrent_table tt;
+    hk_tt_init(&tt, &m);
+    hk_torrent_desc d = simple_desc(1, 100000, 32768);
+    uint32_t rec;
+    cr_assert_eq(hk_tt_insert(&tt, &d, &rec), HK_TT_OK);
+    cr_assert_eq(hk_tt_find(&tt, d.info_hash), rec);
+    cr_assert_eq(hk_tt_insert(&tt, &d, NULL), HK_TT_DUPLICATE);
+    cr_assert_eq(hk_tt_count(&tt), 1);
+    hk_torrent *t = hk_tt_get(&tt, rec);
+    cr_assert_not_null(t);
+    cr_assert_eq(t->piece_count, 4);
+    cr_assert_eq(t->last_piece_length, 100000 - 3 * 32768);
+    cr_assert_eq(t->storage, 1001);
+    uint32_t nl;
+    const char *name = hk_tt_name(&tt, t, &nl);
+    cr_assert_eq(nl, 4);
+    cr_assert_eq(memcmp(name, "name", 4), 0);
+    cr_assert(hk_tt_remove(&tt, d.info_hash));
+    cr_assert_not(hk_tt_remove(&tt, d.info_hash));
+    cr_assert_eq(hk_tt_find(&tt, d.info_hash), HK_TT_NONE);
+    cr_assert_null(hk_tt_get(&tt, rec));
+    hk_tt_free(&tt);
+    cr_assert_eq(m.bytes, 0);
+}
+
+Test(torrent_table, churn_keeps_every_lookup_right)
+{
+    hk_mem m = {0};
+    hk_torrent_table tt;
+    hk_tt_init(&tt, &m);
+    enum { N = 5000 };
+    static bool live[N];
+    memset(live, 0, sizeof live);
+    uint64_t x = 12345;
+    for (int step = 0; step < 40000; step++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        uint32_t n = (uint32_t)(x % N);
+        hk_torrent_desc d = simple_desc(n, 1 + (x >> 40) % 1000000, 16384);
+        if (!live[n]) {
+            cr_assert_eq(hk_tt_insert(&tt, &d, NULL), HK_TT_OK);
+            live[n] = true;
+        } else if ((x >> 33) & 1) {
+            cr_assert(hk_tt_remove(&tt, d.info_hash));
+            live[n] = false;
+        } else {
+            cr_assert_eq(hk_tt_insert(&tt, &d, NULL), HK_TT_DUPLICATE);
+        }
+        if (step % 4000 == 0) {
+            uint32_t count = 0;
+            for (uint32_t k = 0; k < N; k++) {
+                uint8_t h[20];
+                hash_of(k, h);
+                uint32_t r = hk_tt_find(&tt, h);
+                cr_assert_eq(r != HK_TT_NONE, live[k], "torrent %u", k);
+                if (r != HK_TT_NONE) {
+                    cr_assert_eq(memcmp(hk_tt_get(&tt, r)->info_hash, h, 20), 0);
+                    cr_assert_eq(hk_tt_get(&tt, r)->storage, 1000 + k);
+                }
+                count += live[k];
+            }
+            cr_assert_eq(count, hk_tt_count(&tt));
+            cr_assert_leq((uint64_t)tt.count * 4, (uint64_t)tt.nslots * 3, "load factor <= 3/4");
+        }
+    }
+    /* iteration visits each live torrent once */
+    uint32_t seen = 0;
+    for (uint32_t r = hk_tt_next(&tt, HK_TT_NONE); r != HK_TT_NONE; r = hk_tt_next(&tt, r))
+        seen++;
+    cr_assert_eq(seen, hk_tt_count(&tt));
+    /* remove everything: the index shrinks and memory returns to the small floor */
+    for (uint32_t k = 0; k < N; k++) {
+        if (!live[k])
+            continue;
+        uint8_t h[20];
+        hash_of(k, h);
+        cr_assert(hk_tt_remove(&tt, h));
+    }
+    cr_assert_eq(hk_tt_count(&tt), 0);
+    cr_assert_eq(tt.nslots, 16);
+    cr_assert_eq(tt.arena_len - tt.arena_garbage, 0);
+    hk_tt_free(&tt);
+    cr_assert_eq(m.bytes, 0);
+}
+
+Test(torrent_table, names_survive_arena_compaction)
+{
+    hk_mem m = {0};
+    hk_torrent_table tt;
+    hk_tt_init(&tt, &m);
+    char name[64];
+    for (uint32_t n = 0; n < 2000; n++) {
+        hk_torrent_desc d = simple_desc(n, 5000, 16384);
+        int len = snprintf(name, sizeof name, "torrent-number-%u", n);
+        d.name = name;
+        d.name_len = (size_t)len;
+        cr_assert_eq(hk_tt_insert(&tt, &d, NULL), HK_TT_OK);
+    }
+    for (uint32_t n = 0; n < 2000; n++) {
+        if (n % 10 == 0)
+            continue;
+        uint8_t h[20];
+        hash_of(n, h);
+        cr_assert(hk_tt_remove(&tt, h));
+    }
+    cr_assert_lt(tt.arena_garbage * 2, tt.arena_len + 1, "compaction ran");
+    for (uint32_t n = 0; n < 2000; n += 10) {
+        uint8_t h[20];
+        hash_of(n, h);
+        uint32_t r = hk_tt_find(&tt, h);
+        cr_assert_neq(r, HK_TT_NONE);
+        uint32_t nl;
+        const char *s = hk_tt_name(&tt, hk_tt_get(&tt, r), &nl);
+        int len = snprintf(name, sizeof name, "torrent-number-%u", n);
+        cr_assert_eq(nl, (uint32_t)len);
+        cr_assert_eq(memcmp(s, name, nl), 0);
+    }
+    hk_tt_free(&tt);
+    cr_assert_eq(m.bytes, 0);
+}
+
+Test(torrent_table, inconsistent_descriptions_are_refused)
+{
+    hk_mem m = {0};
+    hk_torrent_table tt;
+    hk_tt_init(&tt, &m);
+    hk_torrent_desc d = simple_desc(1, 100000, 32768);
+    d.piece_count = 5;
+    cr_assert_not_null(hk_tt_desc_check(&d));
+    cr_assert_eq(hk_tt_insert(&tt, &d, NULL), HK_TT_INVALID);
+    d = simple_desc(1, 100000, 32768);
+    d.piece_length = 0;
+    cr_assert_not_null(hk_tt_desc_check(&d));
+    d = simple_desc(1, 100000, 32768);
+    hk_file_desc two[2] = {{50000, false}, {49999, false}};
+    d.files = two;
+    d.nfiles = 2;
+    cr_assert_not_null(hk_tt_desc_check(&d), "lengths do not sum to total");
+    hk_file_desc huge[2] = {{UINT64_MAX / 2 + 10, false}, {UINT64_MAX / 2 + 10, false}};
+    d.files = huge;
+    cr_assert_not_null(hk_tt_desc_check(&d), "overflow");
+    cr_assert_eq(m.bytes, 0);
+    hk_tt_free(&tt);
+}
+
+Test(torrent_table, block_validation)
+{
+    hk_mem m = {0};
+    hk_torrent_table tt;
+    hk_tt_init(&tt, &m);
+    hk_torrent_desc d = simple_desc(1, 100000, 32768); /* pieces 32768 x3 + 1696 */
+    uint32_t rec;
+    hk_tt_insert(&tt, &d, &rec);
+    const hk_torrent *t = hk_tt_get(&tt, rec);
+    cr_assert_eq(hk_torrent_piece_size(t, 0), 32768);
+    cr_assert_eq(hk_torrent_piece_size(t, 3), 1696);
+    cr_assert_eq(hk_torrent_piece_size(t, 4), 0);
+    cr_assert_eq(hk_torrent_check_block(t, 0, 0, 16384, 16384), HK_BLOCK_OK);
+    cr_assert_eq(hk_torrent_check_block(t, 0, 16384, 16384, 16384), HK_BLOCK_OK);
+    cr_assert_eq(hk_torrent_check_block(t, 0, 16385, 16384, 16384), HK_BLOCK_BAD_RANGE);
+    cr_assert_eq(hk_torrent_check_block(t, 3, 0, 1696, 16384), HK_BLOCK_OK);
+    cr_assert_eq(hk_torrent_check_block(t, 3, 0, 1697, 16384), HK_BLOCK_BAD_RANGE, "last piece is short");
+    cr_assert_eq(hk_torrent_check_block(t, 3, 1000, 696, 16384), HK_BLOCK_OK);
+    cr_assert_eq(hk_torrent_check_block(t, 4, 0, 1, 16384), HK_BLOCK_BAD_INDEX);
+    cr_assert_eq(hk_torrent_check_block(t, 0, 0, 0, 16384), HK_BLOCK_BAD_LENGTH);
+    cr_assert_eq(hk_torrent_check_block(t, 0, 0, 16385, 16384), HK_BLOCK_BAD_LENGTH);
+    cr_assert_eq(hk_torrent_check_block(t, 0, UINT32_MAX, 16384, 16384), HK_BLOCK_BAD_RANGE, "no overflow");
+    cr_assert_eq(hk_torrent_check_block(t, 0, UINT32_MAX - 10, 11, 16384), HK_BLOCK_BAD_RANGE);
+    cr_assert_str_eq(hk_block_check_name(HK_BLOCK_BAD_INDEX), "piece index out of range");
+    hk_tt_free(&tt);
+}
+
+Test(torrent_table, spans_cross_files_skip_empty_and_flag_pads)
+{
+    hk_mem m = {0};
+    hk_torrent_table tt;
+    hk_tt_init(&tt, &m);
+    /* files: a(10) empty(0) b(5) pad(3) empty(0) c(20) = 38 bytes */
+    hk_file_desc f[6] = {{10, false}, {0, false}, {5, false}, {3, true}, {0, false}, {20, false}};
+    hk_torrent_desc d;
+    memset(&d, 0, sizeof d);
+    hash_of(9, d.info_hash);
+    d.name = "multi";
+    d.name_len = 5;
+    d.piece_length = 16;
+    d.piece_count = 3;
+    d.total_length = 38;
+    d.files = f;
+    d.nfiles = 6;
+    uint32_t rec;
+    cr_assert_eq(hk_tt_insert(&tt, &d, &rec), HK_TT_OK);
+    const hk_torrent *t = hk_tt_get(&tt, rec);
+    hk_span_iter it;
+    hk_span s;
+    cr_assert(hk_span_iter_init(&it, t, 8, 20)); /* bytes 8..27 */
+    cr_assert(hk_span_next(&it, &s));
+    cr_assert_eq(s.file, 0); cr_assert_eq(s.offset, 8); cr_assert_eq(s.length, 2); cr_assert_not(s.pad);
+    cr_assert(hk_span_next(&it, &s));
+    cr_assert_eq(s.file, 2); cr_assert_eq(s.offset, 0); cr_assert_eq(s.length, 5);
+    cr_assert(hk_span_next(&it, &s));
+    cr_assert_eq(s.file, 3); cr_assert_eq(s.offset, 0); cr_assert_eq(s.length, 3); cr_assert(s.pad);
+    cr_assert(hk_span_next(&it, &s));
+    cr_assert_eq(s.file, 5); cr_assert_eq(s.offset, 0); cr_assert_eq(s.length, 10);
+    cr_assert_not(hk_span_next(&it, &s));
+    /* starting exactly at a boundary shared with an empty file */
+    cr_assert(hk_span_iter_init(&it, t, 10, 1));
+    cr_assert(hk_span_next(&it, &s));
+    cr_assert_eq(s.file, 2);
+    cr_assert_eq(s.offset, 0);
+    /* the very last byte */
+    cr_assert(hk_span_iter_init(&it, t, 37, 1));
+    cr_assert(hk_span_next(&it, &s));
+    cr_assert_eq(s.file, 5); cr_assert_eq(s.offset, 19); cr_assert_eq(s.length, 1);
+    /* out of range */
+    cr_assert_not(hk_span_iter_init(&it, t, 38, 1));
+    cr_assert_not(hk_span_iter_init(&it, t, 30, 9));
+    cr_assert_not(hk_span_iter_init(&it, t, 0, 0));
+    hk_tt_free(&tt);
+    cr_assert_eq(m.bytes, 0);
+}
+
+Test(torrent_table, every_byte_maps_to_exactly_one_span)
+{
+    hk_mem m = {0};
+    hk_torrent_table tt;
+    hk_tt_init(&tt, &m);
+    hk_file_desc f[7] = {{1, false}, {0, false}, {7, false}, {2, true}, {13, false}, {0, false}, {3, false}};
+    hk_torrent_desc d;
+    memset(&d, 0, sizeof d);
+    hash_of(3, d.info_hash);
+    d.piece_length = 4;
+    d.total_length = 26;
+    d.piece_count = 7;
+    d.files = f;
+    d.nfiles = 7;
+    uint32_t rec;
+    cr_assert_eq(hk_tt_insert(&tt, &d, &rec), HK_TT_OK);
+    const hk_torrent *t = hk_tt_get(&tt, rec);
+    for (uint64_t pos = 0; pos < 26; pos++) {
+        for (uint32_t len = 1; pos + len <= 26; len++) {
+            hk_span_iter it;
+            hk_span s;
+            cr_assert(hk_span_iter_init(&it, t, pos, len));
+            uint64_t at = pos, total = 0;
+            while (hk_span_next(&it, &s)) {
+                const hk_file_entry *fe = &t->files[s.file];
+                cr_assert_eq(fe->offset + s.offset, at, "contiguous");
+                cr_assert_gt(s.length, 0);
+                cr_assert_leq(s.offset + s.length, hk_file_length(fe));
+                at += s.length;
+                total += s.length;
+            }
+            cr_assert_eq(total, len);
+        }
+    }
+    hk_tt_free(&tt);
+}
