@@ -8,6 +8,7 @@ first, falls back to plain). Deadline 240 s."""
 import os
 import sys
 
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import fixtures, lt_client, procs, seeders, verify  # noqa: E402
 from lib.fixtures import KiB, MiB  # noqa: E402

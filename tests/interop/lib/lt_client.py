@@ -5,7 +5,8 @@ through add_peer (torrent_handle.connect_peer): no tracker is involved. A Leeche
 added from a .torrent file or from a magnet link (info-hash only: the metadata then comes from the seeder through
 ut_metadata). poll() advances it; run_all() drives many leechers at once until all are complete or the deadline
 passes. A leecher that has no connected peer re-dials the seeder every few seconds (as a client fed by a tracker
-would); the number of re-dials is reported. Pieces that fail their hash check are counted (hash_failed_alert): a
+would); the number of re-dials is reported. Sessions load ut_metadata only (no ut_pex): peers never learn of
+each other, so every byte a leecher gets comes from the seeder. Pieces that fail their hash check are counted (hash_failed_alert): a
 seeder that sends wrong bytes is caught here even though libtorrent would silently download the piece again.
 
 Imports libtorrent, so only /usr/bin/python3 can load this module."""
@@ -58,11 +59,19 @@ def seeder_settings(listen_port, high_performance):
     return s
 
 
+def new_session(settings):
+    """A session with ut_metadata as its only extension: no ut_pex, so peers never learn of each other through
+    the seeder (the reference seeder would otherwise let the leechers trade pieces among themselves)."""
+    ses = lt.session(settings, 0)
+    ses.add_extension("ut_metadata")
+    return ses
+
+
 def make_session(listen_port=0, encryption=False, extra=None):
     s = base_settings(listen_port, encryption)
     if extra:
         s.update(extra)
-    return lt.session(s)
+    return new_session(s)
 
 
 class Leecher:

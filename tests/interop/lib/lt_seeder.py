@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """lt_seeder: the reference seeder, python-libtorrent in its own process (so its CPU and memory can be measured
 apart from the leechers). Serves every .torrent found under the given folders, data beside it (the same layout as
-hekate). Listens on 127.0.0.1:PORT only; no DHT, LSD, UPnP, NAT-PMP, uTP or trackers.
+hekate). Listens on 127.0.0.1:PORT only; no DHT, LSD, UPnP, NAT-PMP, uTP, PEX or trackers.
 
 usage: lt_seeder.py -p PORT [--high-performance] [--seed-mode] DIR...
   --high-performance  start from lt.high_performance_seed() settings
@@ -29,7 +29,7 @@ def main():
     stop = []
     signal.signal(signal.SIGTERM, lambda s, f: stop.append(s))
     signal.signal(signal.SIGINT, lambda s, f: stop.append(s))
-    ses = lt.session(lt_client.seeder_settings(a.port, a.high_performance))
+    ses = lt_client.new_session(lt_client.seeder_settings(a.port, a.high_performance))
     handles = []
     for d in a.dirs:
         for root, _, files in os.walk(d):
