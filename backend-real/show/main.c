@@ -1,0 +1,221 @@
+/* hekate-show: prints what .torrent files describe (name, info-hash, magnet link, privacy, pieces, size, trackers by
+ * tier, files), in the spirit of transmission-show. It reads the files; the parsing is core/metainfo's. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metainfo.h"
+
+#define MAX_TORRENT_BYTES (256u << 20) /* larger .torrent files are refused before reading */
+
+static void usage(FILE *to)
+{
+    fprintf(to, "Usage: hekate-show [options] FILE.torrent...\n"
+                "\n"
+                "Prints what each .torrent file describes: name, info-hash, magnet link, privacy, piece size and\n"
+                "count, total size, trackers by tier and the file list (in the torrent's order; pad files marked).\n"
+                "\n"
+                "Options:\n"
+                "  -m, --magnet  print only the magnet link of each torrent\n"
+                "  -h, --help    show this help and exit\n"
+                "\n"
+                "Exit status: 0 if every file was shown, 1 if any could not be read or is not a valid torrent,\n"
+                "2 on a usage error.\n");
+}
+
+/* Reads a whole file. Returns NULL and sets errno (EFBIG if over the limit) on failure. */
+static unsigned char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 64 * 1024, n = 0;
+    unsigned char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap)
+            break;
+        if (cap >= MAX_TORRENT_BYTES) {
+            free(buf);
+            buf = NULL;
+            errno = EFBIG;
+            break;
+        }
+        unsigned char *bigger = realloc(buf, cap * 2);
+        if (!bigger) {
+            free(buf);
+            buf = NULL;
+            errno = ENOMEM;
+            break;
+        }
+        buf = bigger;
+        cap *= 2;
+    }
+    if (buf && ferror(f)) {
+        free(buf);
+        buf = NULL;
+        errno = EIO;
+    }
+    int saved = errno;
+    fclose(f);
+    errno = saved;
+    *len = n;
+    return buf;
+}
+
+/* "108.40 KiB" for sizes of 1 KiB and more; "" otherwise. */
+static const char *human(unsigned long long n, char *buf, size_t cap)
+{
+    static const char *units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (n < 1024) {
+        buf[0] = '\0';
+        return buf;
+    }
+    double v = (double)n / 1024;
+    size_t u = 0;
+    while (v >= 1024 && u + 1 < sizeof units / sizeof *units) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, cap, "%.2f %s", v, units[u]);
+    return buf;
+}
+
+/* "108.40 KiB (111001 bytes)" or "1000 bytes" */
+static void print_size(const char *label, unsigned long long n)
+{
+    char h[32];
+    if (*human(n, h, sizeof h))
+        printf("  %s: %s (%llu bytes)\n", label, h, n);
+    else
+        printf("  %s: %llu bytes\n", label, n);
+}
+
+static void show(const char *path, const mi_torrent *t)
+{
+    char hex[IH_HEX_LEN + 1], h[32];
+    size_t mlen = mi_magnet(t, NULL, 0);
+    char *magnet = malloc(mlen + 1);
+    ih_hex(t->info_hash, hex);
+    printf("Name: %s\nFile: %s\n\nGENERAL\n\n", t->name, path);
+    printf("  Name: %s\n", t->name);
+    printf("  Hash: %s\n", hex);
+    if (magnet) {
+        mi_magnet(t, magnet, mlen + 1);
+        printf("  Magnet: %s\n", magnet);
+        free(magnet);
+    }
+    printf("  Privacy: %s\n", t->is_private ? "Private torrent" : "Public torrent");
+    printf("  Meta Version: %s\n", t->hybrid ? "hybrid (v1 + v2), loaded as v1" : "v1");
+    printf("  Piece Count: %u\n", t->piece_count);
+    print_size("Piece Size", t->piece_length);
+    print_size("Total Size", t->total_length);
+
+    printf("\nTRACKERS\n");
+    if (t->tier_count == 0)
+        printf("\n  (none)\n");
+    for (uint32_t i = 0; i < t->tier_count; i++) {
+        printf("\n  Tier #%u\n", i + 1);
+        for (uint32_t j = 0; j < t->tiers[i].count; j++)
+            printf("  %s\n", t->trackers[t->tiers[i].first + j]);
+    }
+
+    printf("\nFILES\n\n");
+    char rel[MI_MAX_PATH + 1];
+    for (uint32_t i = 0; i < t->file_count; i++) {
+        const mi_file *f = &t->files[i];
+        unsigned long long n = f->length;
+        mi_file_relpath(t, i, rel, sizeof rel);
+        if (*human(n, h, sizeof h))
+            printf("  %s (%s, %llu bytes)", rel, h, n);
+        else
+            printf("  %s (%llu bytes)", rel, n);
+        if (f->flags & MI_FILE_PAD)
+            printf(" [padding]");
+        if (f->flags & MI_FILE_EXECUTABLE)
+            printf(" [executable]");
+        if (f->flags & MI_FILE_HIDDEN)
+            printf(" [hidden]");
+        if (f->flags & MI_FILE_SYMLINK)
+            printf(" [symlink]");
+        printf("\n");
+    }
+}
+
+int main(int argc, char **argv)
+{
+    bool magnet_only = false, options = true;
+    int files = 0, status = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (options && a[0] == '-' && a[1] != '\0') {
+            if (strcmp(a, "--") == 0) {
+                options = false;
+            } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+                usage(stdout);
+                return 0;
+            } else if (strcmp(a, "-m") == 0 || strcmp(a, "--magnet") == 0) {
+                magnet_only = true;
+            } else {
+                fprintf(stderr, "hekate-show: unknown option %s\n", a);
+                usage(stderr);
+                return 2;
+            }
+        } else {
+            files++;
+        }
+    }
+    if (files == 0) {
+        usage(stderr);
+        return 2;
+    }
+
+    bool first = true;
+    options = true;
+    for (int i = 1; i < argc; i++) {
+        const char *path = argv[i];
+        if (options && path[0] == '-' && path[1] != '\0') {
+            options = strcmp(path, "--") != 0;
+            continue;
+        }
+        size_t len = 0;
+        unsigned char *buf = read_file(path, &len);
+        if (!buf) {
+            fprintf(stderr, "hekate-show: %s: %s\n", path, strerror(errno));
+            status = 1;
+            continue;
+        }
+        mi_torrent *t;
+        mi_error err;
+        if (mi_parse(buf, len, &t, &err) < 0) {
+            fprintf(stderr, "hekate-show: %s: %s\n", path, err.what);
+            status = 1;
+        } else if (magnet_only) {
+            size_t n = mi_magnet(t, NULL, 0);
+            char *m = malloc(n + 1);
+            if (m) {
+                mi_magnet(t, m, n + 1);
+                printf("%s\n", m);
+                free(m);
+            } else {
+                fprintf(stderr, "hekate-show: %s: out of memory\n", path);
+                status = 1;
+            }
+            mi_free(t);
+        } else {
+            if (!first)
+                printf("\n");
+            first = false;
+            show(path, t);
+            mi_free(t);
+        }
+        free(buf);
+        fflush(stdout);
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "hekate-show: error writing output\n");
+        return 1;
+    }
+    return status;
+}
