@@ -64,20 +64,20 @@ typedef struct frame {
     bool unsorted;     /* dict: some key was smaller than its predecessor */
 } frame;
 
+/* Cold state of one decode. The hot state (position, token array, count) lives in locals of decode() so that the
+ * compiler can keep it in registers across token stores. */
 typedef struct decoder {
     const uint8_t *buf;
     size_t len;
-    size_t pos;
-    ben_token *tok;
-    uint32_t ntok, cap, max_tokens;
-    bool canonical;
+    ben_token *tok; /* kept equal to decode()'s local array pointer */
+    uint32_t cap, max_tokens;
     key_ref *scratch; /* reused for the duplicate check of unsorted dictionaries */
     size_t scratch_cap;
     ben_error *err;
 } decoder;
 
 #if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
+__attribute__((format(printf, 3, 4), cold))
 #endif
 static int fail(decoder *d, size_t offset, const char *fmt, ...)
 {
@@ -103,57 +103,58 @@ static const char *byte_desc(uint8_t c, char out[8])
 
 static int fail_eof(decoder *d) { return fail(d, d->len, "unexpected end of input"); }
 
-/* Appends a token; returns its index or -1 (error set). Growth is geometric and capped by max_tokens. */
-static int64_t push_token(decoder *d, ben_type type, size_t start)
+/* The token array is full (ntok == cap). The cap never exceeds max_tokens, so this is also where the limit is
+ * enforced. Grows geometrically; returns false with the error set. */
+static bool grow_tokens(decoder *d, uint32_t ntok, size_t start)
 {
-    if (d->ntok >= d->max_tokens)
-        return fail(d, start, "more than %lu tokens", (unsigned long)d->max_tokens);
-    if (d->ntok == d->cap) {
-        uint32_t ncap = d->cap > d->max_tokens / 2 ? d->max_tokens : d->cap * 2;
-        if (ncap < 16)
-            ncap = 16 < d->max_tokens ? 16 : d->max_tokens;
-        if (mul_overflows(ncap, sizeof(ben_token)))
-            return fail(d, start, "out of memory");
-        ben_token *t = realloc(d->tok, (size_t)ncap * sizeof(ben_token));
-        if (!t)
-            return fail(d, start, "out of memory");
-        d->tok = t;
-        d->cap = ncap;
+    if (ntok >= d->max_tokens) {
+        fail(d, start, "more than %lu tokens", (unsigned long)d->max_tokens);
+        return false;
     }
-    uint32_t i = d->ntok++;
-    ben_token *t = &d->tok[i];
-    t->type = (uint8_t)type;
-    t->next = i + 1;
-    t->count = 0;
-    t->start = start;
-    t->end = start;
-    return i;
+    uint32_t ncap = d->cap > d->max_tokens / 2 ? d->max_tokens : d->cap * 2;
+    if (ncap < 16)
+        ncap = 16 < d->max_tokens ? 16 : d->max_tokens;
+    ben_token *t = mul_overflows(ncap, sizeof(ben_token)) ? NULL : realloc(d->tok, (size_t)ncap * sizeof(ben_token));
+    if (!t) {
+        fail(d, start, "out of memory");
+        return false;
+    }
+    d->tok = t;
+    d->cap = ncap;
+    return true;
 }
 
-/* i [-] digits e, at d->pos (which holds the 'i'). */
-static int parse_int(decoder *d)
+/* The scanners below return 0 on error, which is never a valid end offset (a value takes at least 2 bytes). */
+#define SCAN_FAIL(...)                                                                                                 \
+    do {                                                                                                               \
+        fail(d, __VA_ARGS__);                                                                                          \
+        return 0;                                                                                                      \
+    } while (0)
+
+/* Scans `i [-] digits e` at p (which holds the 'i'). Returns the offset after the 'e' and the value in *out, or 0
+ * (never a valid end: an integer takes at least 3 bytes) with the error set. */
+static inline size_t scan_int(decoder *d, const uint8_t *b, size_t len, size_t p, int64_t *out)
 {
-    const uint8_t *b = d->buf;
-    size_t len = d->len, start = d->pos, p = start + 1;
     bool neg = false;
     char bd[8];
 
+    p++;
     if (p < len && b[p] == '-') {
         neg = true;
         p++;
     }
     if (p >= len)
-        return fail_eof(d);
+        SCAN_FAIL(len, "unexpected end of input");
     if (!is_digit(b[p])) {
         if (b[p] == 'e')
-            return fail(d, p, "integer has no digits");
-        return fail(d, p, "unexpected byte %s in integer", byte_desc(b[p], bd));
+            SCAN_FAIL(p, "integer has no digits");
+        SCAN_FAIL(p, "unexpected byte %s in integer", byte_desc(b[p], bd));
     }
     if (b[p] == '0') {
         if (neg)
-            return fail(d, p, "integer is negative zero");
+            SCAN_FAIL(p, "integer is negative zero");
         if (p + 1 < len && is_digit(b[p + 1]))
-            return fail(d, p, "integer has a leading zero");
+            SCAN_FAIL(p, "integer has a leading zero");
     }
     /* Magnitude in uint64_t; the bound is 2^63 for negatives (INT64_MIN) and 2^63-1 otherwise. */
     const uint64_t limit = neg ? (uint64_t)INT64_MAX + 1u : (uint64_t)INT64_MAX;
@@ -161,40 +162,33 @@ static int parse_int(decoder *d)
     while (p < len && is_digit(b[p])) {
         unsigned dg = (unsigned)(b[p] - '0');
         if (mag > (limit - dg) / 10u)
-            return fail(d, p, "integer does not fit in 64 bits");
+            SCAN_FAIL(p, "integer does not fit in 64 bits");
         mag = mag * 10u + dg;
         p++;
     }
     if (p >= len)
-        return fail_eof(d);
+        SCAN_FAIL(len, "unexpected end of input");
     if (b[p] != 'e')
-        return fail(d, p, "unexpected byte %s in integer", byte_desc(b[p], bd));
-    p++;
-
-    int64_t ti = push_token(d, BEN_INT, start);
-    if (ti < 0)
-        return -1;
-    ben_token *t = &d->tok[ti];
+        SCAN_FAIL(p, "unexpected byte %s in integer", byte_desc(b[p], bd));
     if (!neg)
-        t->v.i = (int64_t)mag;
+        *out = (int64_t)mag;
     else if (mag == (uint64_t)INT64_MAX + 1u)
-        t->v.i = INT64_MIN;
+        *out = INT64_MIN;
     else
-        t->v.i = -(int64_t)mag;
-    t->end = p;
-    d->pos = p;
-    return 0;
+        *out = -(int64_t)mag;
+    return p + 1;
 }
 
-/* length ':' bytes, at d->pos (which holds a digit). Returns the token index or -1. */
-static int64_t parse_str(decoder *d)
+/* Scans `length : bytes` at p (which holds a digit). Returns the offset after the bytes, with the offset of the
+ * bytes in *body and their count in *n, or 0 (never a valid end: a string takes at least 2 bytes) with the error
+ * set. */
+static inline size_t scan_str(decoder *d, const uint8_t *b, size_t len, size_t p, size_t *body, size_t *n_out)
 {
-    const uint8_t *b = d->buf;
-    size_t len = d->len, start = d->pos, p = start;
+    const size_t start = p;
     char bd[8];
 
     if (b[p] == '0' && p + 1 < len && is_digit(b[p + 1]))
-        return fail(d, p, "string length has a leading zero");
+        SCAN_FAIL(p, "string length has a leading zero");
     /* Accumulate without overflow: once the value exceeds the whole input it can only be too long; stop counting. */
     size_t n = 0;
     bool too_long = false;
@@ -209,26 +203,21 @@ static int64_t parse_str(decoder *d)
         p++;
     }
     if (p >= len)
-        return fail_eof(d);
+        SCAN_FAIL(len, "unexpected end of input");
     if (b[p] != ':')
-        return fail(d, p, "expected ':' after the string length, found %s", byte_desc(b[p], bd));
+        SCAN_FAIL(p, "expected ':' after the string length, found %s", byte_desc(b[p], bd));
     p++;
     size_t remaining = len - p;
     if (too_long || n > remaining) {
         size_t ndig = p - 1 - start;
-        return fail(d, start, "string length %.*s%s exceeds the %lu bytes remaining", (int)(ndig > 20 ? 20 : ndig),
-                    (const char *)b + start, ndig > 20 ? "..." : "", (unsigned long)remaining);
+        SCAN_FAIL(start, "string length %.*s%s exceeds the %lu bytes remaining", (int)(ndig > 20 ? 20 : ndig),
+                  (const char *)b + start, ndig > 20 ? "..." : "", (unsigned long)remaining);
     }
-    int64_t ti = push_token(d, BEN_STR, start);
-    if (ti < 0)
-        return -1;
-    ben_token *t = &d->tok[ti];
-    t->v.s.ptr = b + p;
-    t->v.s.len = n;
-    t->end = p + n;
-    d->pos = p + n;
-    return ti;
+    *body = p;
+    *n_out = n;
+    return p + n;
 }
+#undef SCAN_FAIL
 
 /* Prints a key for an error message: printable bytes as they are, others as '.', at most 24 of them. */
 static void key_desc(const uint8_t *k, size_t klen, char out[32])
@@ -261,9 +250,7 @@ static int check_unsorted_dict(decoder *d, uint32_t dict)
         size_t ncap = d->scratch_cap ? d->scratch_cap : 16;
         while (ncap < n)
             ncap *= 2;
-        if (mul_overflows(ncap, sizeof(key_ref)))
-            return fail(d, d->tok[dict].start, "out of memory");
-        key_ref *s = realloc(d->scratch, ncap * sizeof(key_ref));
+        key_ref *s = mul_overflows(ncap, sizeof(key_ref)) ? NULL : realloc(d->scratch, ncap * sizeof(key_ref));
         if (!s)
             return fail(d, d->tok[dict].start, "out of memory");
         d->scratch = s;
@@ -284,27 +271,50 @@ static int check_unsorted_dict(decoder *d, uint32_t dict)
     return dup == UINT32_MAX ? 0 : fail_duplicate(d, dup);
 }
 
-static int decode(decoder *d)
+/* Decodes one value from the start of d->buf. On success returns 0 with the token count in *ntok_out, the end of
+ * the value in *end_out and whether every dictionary was in order in *canonical. */
+static int decode(decoder *d, uint32_t *ntok_out, size_t *end_out, bool *canonical_out)
 {
+    const uint8_t *const b = d->buf;
+    const size_t len = d->len;
+    ben_token *tok = d->tok;
+    uint32_t ntok = 0, cap = d->cap;
+    size_t p = 0;
+    bool canonical = true;
     frame stack[BEN_MAX_DEPTH];
     unsigned depth = 0;
-    const uint8_t *b = d->buf;
-    const size_t len = d->len;
     char bd[8];
 
+/* Appends a token of type T starting at offset S and points `t` at it. */
+#define NEW_TOKEN(T, S)                                                                                                \
+    do {                                                                                                               \
+        if (ntok == cap) {                                                                                             \
+            if (!grow_tokens(d, ntok, (S)))                                                                            \
+                return -1;                                                                                             \
+            tok = d->tok;                                                                                              \
+            cap = d->cap;                                                                                              \
+        }                                                                                                              \
+        t = &tok[ntok++];                                                                                              \
+        t->type = (uint8_t)(T);                                                                                        \
+        t->next = ntok;                                                                                                \
+        t->count = 0;                                                                                                  \
+        t->start = (S);                                                                                                \
+    } while (0)
+
     for (;;) {
-        if (d->pos >= len)
+        ben_token *t;
+        if (p >= len)
             return fail_eof(d);
-        uint8_t c = b[d->pos];
+        uint8_t c = b[p];
 
         if (depth > 0) {
             frame *f = &stack[depth - 1];
             if (c == 'e') {
                 if (f->want_value)
-                    return fail(d, d->pos, "dictionary key has no value");
-                ben_token *t = &d->tok[f->tok];
-                t->end = ++d->pos;
-                t->next = d->ntok;
+                    return fail(d, p, "dictionary key has no value");
+                t = &tok[f->tok];
+                t->end = ++p;
+                t->next = ntok;
                 if (f->unsorted && check_unsorted_dict(d, f->tok) < 0)
                     return -1;
                 depth--;
@@ -312,60 +322,73 @@ static int decode(decoder *d)
             }
             if (f->is_dict && !f->want_value) {
                 if (!is_digit(c))
-                    return fail(d, d->pos, "dictionary key is not a string");
-                int64_t k = parse_str(d);
-                if (k < 0)
+                    return fail(d, p, "dictionary key is not a string");
+                size_t body, n, end = scan_str(d, b, len, p, &body, &n);
+                if (end == 0)
                     return -1;
+                NEW_TOKEN(BEN_STR, p);
+                t->v.s.ptr = b + body;
+                t->v.s.len = n;
+                t->end = p = end;
+                uint32_t k = ntok - 1;
                 if (f->last_key != UINT32_MAX) {
-                    const ben_token *pk = &d->tok[f->last_key], *nk = &d->tok[k];
-                    int cmp = key_cmp(pk->v.s.ptr, pk->v.s.len, nk->v.s.ptr, nk->v.s.len);
+                    const ben_token *pk = &tok[f->last_key];
+                    int cmp = key_cmp(pk->v.s.ptr, pk->v.s.len, b + body, n);
                     if (cmp == 0)
-                        return fail_duplicate(d, (uint32_t)k);
+                        return fail_duplicate(d, k);
                     if (cmp > 0) {
                         f->unsorted = true;
-                        d->canonical = false;
+                        canonical = false;
                     }
                 }
-                f->last_key = (uint32_t)k;
+                f->last_key = k;
                 f->want_value = true;
-                d->tok[f->tok].count++;
+                tok[f->tok].count++;
                 continue;
             }
         }
 
-        switch (c) {
-        case 'i':
-            if (parse_int(d) < 0)
+        if (c == 'i') {
+            int64_t v = 0;
+            size_t end = scan_int(d, b, len, p, &v);
+            if (end == 0)
                 return -1;
-            break;
-        case 'l':
-        case 'd': {
+            NEW_TOKEN(BEN_INT, p);
+            t->v.i = v;
+            t->end = p = end;
+        } else if (is_digit(c)) {
+            size_t body, n, end = scan_str(d, b, len, p, &body, &n);
+            if (end == 0)
+                return -1;
+            NEW_TOKEN(BEN_STR, p);
+            t->v.s.ptr = b + body;
+            t->v.s.len = n;
+            t->end = p = end;
+        } else if (c == 'l' || c == 'd') {
             if (depth == BEN_MAX_DEPTH)
-                return fail(d, d->pos, "nesting deeper than %d", BEN_MAX_DEPTH);
-            int64_t t = push_token(d, c == 'l' ? BEN_LIST : BEN_DICT, d->pos);
-            if (t < 0)
-                return -1;
-            stack[depth++] = (frame){(uint32_t)t, UINT32_MAX, c == 'd', false, false};
-            d->pos++;
+                return fail(d, p, "nesting deeper than %d", BEN_MAX_DEPTH);
+            NEW_TOKEN(c == 'l' ? BEN_LIST : BEN_DICT, p);
+            stack[depth++] = (frame){ntok - 1, UINT32_MAX, c == 'd', false, false};
+            p++;
             continue;
-        }
-        default:
-            if (!is_digit(c))
-                return fail(d, d->pos, "unexpected byte %s where a value was expected", byte_desc(c, bd));
-            if (parse_str(d) < 0)
-                return -1;
-            break;
+        } else {
+            return fail(d, p, "unexpected byte %s where a value was expected", byte_desc(c, bd));
         }
 
     value_done:
-        if (depth == 0)
+        if (depth == 0) {
+            *ntok_out = ntok;
+            *end_out = p;
+            *canonical_out = canonical;
             return 0;
-        frame *p = &stack[depth - 1];
-        if (p->is_dict)
-            p->want_value = false;
+        }
+        frame *up = &stack[depth - 1];
+        if (up->is_dict)
+            up->want_value = false;
         else
-            d->tok[p->tok].count++;
+            tok[up->tok].count++;
     }
+#undef NEW_TOKEN
 }
 
 static int decode_common(const uint8_t *buf, size_t len, uint32_t max_tokens, ben_doc *doc, size_t *consumed,
@@ -375,26 +398,29 @@ static int decode_common(const uint8_t *buf, size_t len, uint32_t max_tokens, be
     d.buf = buf;
     d.len = len;
     d.max_tokens = max_tokens ? max_tokens : BEN_DEFAULT_MAX_TOKENS;
-    d.canonical = true;
     d.err = err;
     if (doc)
         *doc = (ben_doc){0};
 
+    uint32_t ntok = 0;
+    size_t end = 0;
+    bool canonical = true;
     int rc;
     if (!doc)
         rc = fail(&d, 0, "no document to fill");
     else if (!buf && len)
         rc = fail(&d, 0, "no input buffer");
     else {
-        /* Every value takes at least two bytes, so len/2 + 1 tokens always suffice: small inputs get one allocation. */
+        /* Every value takes at least two bytes, so len/2 + 1 tokens always suffice: small inputs get one allocation.
+         * The capacity never exceeds max_tokens (grow_tokens relies on it to enforce the limit). */
         size_t want = len / 2 + 1;
         d.cap = (uint32_t)(want < BEN_INITIAL_TOKENS ? want : BEN_INITIAL_TOKENS);
         if (d.cap > d.max_tokens)
             d.cap = d.max_tokens;
         d.tok = malloc((size_t)d.cap * sizeof(ben_token));
-        rc = d.tok ? decode(&d) : fail(&d, 0, "out of memory");
-        if (rc == 0 && !consumed && d.pos != len)
-            rc = fail(&d, d.pos, "trailing bytes after the value");
+        rc = d.tok ? decode(&d, &ntok, &end, &canonical) : fail(&d, 0, "out of memory");
+        if (rc == 0 && !consumed && end != len)
+            rc = fail(&d, end, "trailing bytes after the value");
     }
     free(d.scratch);
     if (rc < 0) {
@@ -404,10 +430,10 @@ static int decode_common(const uint8_t *buf, size_t len, uint32_t max_tokens, be
     doc->input = buf;
     doc->input_len = len;
     doc->tok = d.tok;
-    doc->ntok = d.ntok;
-    doc->canonical = d.canonical;
+    doc->ntok = ntok;
+    doc->canonical = canonical;
     if (consumed)
-        *consumed = d.pos;
+        *consumed = end;
     return 0;
 }
 
@@ -643,17 +669,22 @@ void ben_put_raw(ben_buf *b, const void *bytes, size_t len)
     put_bytes(b, bytes, len);
 }
 
-/* Rebuilds a value, sorting the keys of any dictionary found out of order. Recursion depth is bounded by
- * BEN_MAX_DEPTH (the decoder never produces deeper documents; a deeper hand-made one fails the buffer). */
+/* Rebuilds a value, sorting the keys of any dictionary found out of order. `depth` is the nesting level of idx if it
+ * is a container (the top-level value is level 1). Recursion is bounded by BEN_MAX_DEPTH: the decoder never produces
+ * deeper documents, and a deeper hand-made one fails the buffer. */
 static void put_value_rec(ben_buf *b, const ben_doc *doc, uint32_t idx, unsigned depth)
 {
     if (b->failed)
         return;
-    if (idx >= doc->ntok || depth > BEN_MAX_DEPTH) {
+    if (idx >= doc->ntok) {
         b->failed = true;
         return;
     }
     const ben_token *t = &doc->tok[idx];
+    if ((t->type == BEN_LIST || t->type == BEN_DICT) && depth > BEN_MAX_DEPTH) {
+        b->failed = true; /* `depth` counts containers, as the decoder does: scalars inside the 64th are fine */
+        return;
+    }
     switch (t->type) {
     case BEN_INT:
         ben_put_int(b, t->v.i);

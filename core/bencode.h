@@ -47,7 +47,10 @@ typedef struct ben_token {
 } ben_token;
 
 typedef struct ben_error {
-    size_t offset;    /* byte offset in the input where the problem was found */
+    size_t offset;    /* byte offset in the input where the problem was found: the offending byte (e.g. the extra
+                         leading '0', the 'l'/'d' one level too deep, the second copy of a duplicate key, the first
+                         trailing byte); the start of a string whose length exceeds the input; len for a truncated
+                         input */
     char what[96];    /* human-readable reason, e.g. "integer has a leading zero" */
 } ben_error;
 
@@ -67,7 +70,8 @@ typedef struct ben_doc {
 int ben_decode(const uint8_t *buf, size_t len, uint32_t max_tokens, ben_doc *doc, ben_error *err);
 
 /* Decodes the first complete value at the start of buf and reports its length in *consumed; trailing bytes allowed
- * (used for ut_metadata messages, whose payload follows the dictionary). */
+ * (used for ut_metadata messages, whose payload follows the dictionary). doc->input_len is still len; the value spans
+ * [0, *consumed) == [tok[0].start, tok[0].end). A string length is bounded by all of buf, trailing bytes included. */
 int ben_decode_prefix(const uint8_t *buf, size_t len, uint32_t max_tokens, ben_doc *doc, size_t *consumed,
                       ben_error *err);
 
@@ -78,7 +82,8 @@ int64_t ben_dict_find(const ben_doc *doc, uint32_t dict, const char *key);      
 int64_t ben_dict_find_n(const ben_doc *doc, uint32_t dict, const void *key, size_t keylen);
 int64_t ben_list_at(const ben_doc *doc, uint32_t list, uint32_t n);                  /* O(n) */
 /* Iteration: first child index is tok+1 (for a dict: the first key; its value is key+1... i.e. key's `next`).
- * ben_first_child / ben_next_sibling hide the arithmetic. Return -1 at the end. */
+ * ben_first_child / ben_next_sibling hide the arithmetic. Return -1 at the end. `child` must be a direct child of
+ * `container` (one returned by these two functions); for a dict the walk visits key, value, key, value... */
 int64_t ben_first_child(const ben_doc *doc, uint32_t container);
 int64_t ben_next_sibling(const ben_doc *doc, uint32_t container, uint32_t child);
 bool ben_get_int(const ben_doc *doc, int64_t idx, int64_t *out);

@@ -775,3 +775,29 @@ Test(bencode_roundtrip, unsorted_input_is_normalised)
     ben_buf_free(&b);
     ben_doc_free(&doc);
 }
+
+Test(bencode_roundtrip, values_at_the_depth_limit)
+{
+    /* 63 lists around an unsorted dict (the 64th level) holding scalars: accepted, and the rebuilding path must not
+     * count the scalars as a 65th level (a fuzzer-found regression). */
+    char in[200], want[200];
+    size_t o = 0, w = 0;
+    for (int i = 0; i < BEN_MAX_DEPTH - 1; i++)
+        in[o++] = want[w++] = 'l';
+    o += (size_t)sprintf(in + o, "d1:bi1e1:a3:xyze");
+    w += (size_t)sprintf(want + w, "d1:a3:xyz1:bi1ee");
+    for (int i = 0; i < BEN_MAX_DEPTH - 1; i++)
+        in[o++] = want[w++] = 'e';
+    in[o] = want[w] = 0;
+    expect_reencode(in, want);
+
+    ben_doc doc = decode_ok(want);
+    cr_assert(doc.canonical);
+    doc.canonical = false;
+    ben_buf b;
+    ben_buf_init(&b);
+    ben_put_value(&b, &doc, 0);
+    expect_buf(&b, want, strlen(want));
+    ben_buf_free(&b);
+    ben_doc_free(&doc);
+}
