@@ -6,7 +6,7 @@ hekate). Listens on 127.0.0.1:PORT only; no DHT, LSD, UPnP, NAT-PMP, uTP, PEX or
 usage: lt_seeder.py -p PORT [--high-performance] [--seed-mode] DIR...
   --high-performance  start from lt.high_performance_seed() settings
   --seed-mode         add torrents in seed mode (no hash check of the data at start)
-Prints "READY <n> torrents" once every torrent is seeding; stops on SIGTERM/SIGINT."""
+Prints "READY <n> torrents seeding" once no torrent is being checked any more; stops on SIGTERM/SIGINT."""
 import argparse
 import os
 import signal
@@ -48,11 +48,16 @@ def main():
                     atp.flags |= lt.torrent_flags.seed_mode
                 handles.append(ses.add_torrent(atp))
     t_end = time.monotonic() + 600
+    checking = (lt.torrent_status.checking_files, lt.torrent_status.checking_resume_data)
     while not stop and time.monotonic() < t_end:
-        if all(h.status().is_seeding for h in handles):
+        if all(h.status().state not in checking for h in handles):
             break
         time.sleep(0.05)
-    print("READY %d torrents on port %d" % (len(handles), ses.listen_port()), flush=True)
+    seeding = sum(1 for h in handles if h.status().is_seeding)
+    for h in handles:
+        if not h.status().is_seeding:
+            print("not seeding %s: %s" % (h.status().name, h.status().errc.message()), flush=True)
+    print("READY %d torrents seeding on port %d" % (seeding, ses.listen_port()), flush=True)
     while not stop:
         for al in ses.pop_alerts():
             if isinstance(al, (lt.torrent_error_alert, lt.file_error_alert)):
