@@ -1,0 +1,644 @@
+/* conn: per-connection read path (shared buffer), send queue (bytes + pinned extents) and writev (see conn.h). */
+#include "conn.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifndef IOV_MAX
+#define IOV_MAX 1024
+#endif
+
+enum { SQ_BYTES = 1, SQ_EXTENT = 2 };
+
+typedef struct sq_item {
+    const uint8_t *base; /* EXTENT: pinned memory of the whole extent */
+    hk_extent ext;       /* EXTENT: what to unpin */
+    uint32_t off;        /* BYTES: offset in the byte area of the next unsent byte; EXTENT: bytes already sent */
+    uint32_t len;        /* bytes not yet sent */
+    uint8_t kind;
+} sq_item;
+
+typedef struct sendq {
+    uint8_t *buf;            /* byte area; live bytes lie in [first BYTES item's off, tail) */
+    uint32_t cap, tail;
+    uint32_t nbytes_items;   /* BYTES items in the ring */
+    sq_item *items;          /* ring */
+    uint32_t icap, ihead, icount;
+} sendq;
+
+typedef struct conn_fault {
+    hk_extent ext;
+    char why[160];
+} conn_fault;                 /* allocated only when an extent could not be sent */
+
+enum {
+    CF_DEAD = 1u << 0,        /* closed: no more I/O, no more events; memory freed at the next sweep */
+    CF_PENDING = 1u << 1,     /* on the hub's flush list */
+    CF_WANT_WRITE = 1u << 2,  /* EV_WRITE is in the watcher's events */
+    CF_FAILED = 1u << 3,      /* output could not be queued or written: report (fault, then on_closed) from the loop */
+    CF_PROBE = 1u << 4,       /* a write hit EFAULT: write one segment at a time to find the bad one */
+};
+
+struct hk_conn {
+    ev_io io;                 /* fd lives here */
+    hk_conn_hub *hub;
+    void *user;
+    sendq *q;                 /* NULL while nothing is queued */
+    conn_fault *fault;        /* with CF_FAILED: the extent at fault, if any */
+    size_t queued;
+    size_t written_since_grant;
+    hk_conn *pend_prev, *pend_next; /* flush list; pend_next also links the graveyard */
+    hk_conn *all_prev, *all_next;
+    uint32_t flags;
+    int fail_errno;           /* with CF_FAILED */
+};
+
+struct hk_conn_hub {
+    struct ev_loop *loop;
+    hk_conn_ops ops;
+    void *ctx;
+    hk_conn_limits lim;
+    uint8_t *rbuf;
+    struct iovec *iov;
+    int iov_max;
+    ev_prepare prepare;
+    ev_idle idle;
+    hk_conn *pend_head, *pend_tail;
+    size_t npending;
+    hk_conn *graveyard;
+    hk_conn *all;
+    hk_conn_stats stats;
+};
+
+void hk_conn_limits_default(hk_conn_limits *lim)
+{
+    lim->read_buffer = 64 * 1024;
+    lim->high_water = 256 * 1024;
+    lim->low_water = 64 * 1024;
+}
+
+size_t hk_conn_size(void)
+{
+    return sizeof(struct hk_conn);
+}
+
+/* ---- lists ---- */
+
+static void pending_add(hk_conn_hub *h, hk_conn *c)
+{
+    if (c->flags & (CF_PENDING | CF_DEAD))
+        return;
+    c->flags |= CF_PENDING;
+    c->pend_next = NULL;
+    c->pend_prev = h->pend_tail;
+    if (h->pend_tail)
+        h->pend_tail->pend_next = c;
+    else
+        h->pend_head = c;
+    h->pend_tail = c;
+    h->npending++;
+    if (!ev_is_active(&h->idle))
+        ev_idle_start(h->loop, &h->idle);
+}
+
+static void pending_remove(hk_conn_hub *h, hk_conn *c)
+{
+    if (!(c->flags & CF_PENDING))
+        return;
+    c->flags &= ~(uint32_t)CF_PENDING;
+    if (c->pend_prev)
+        c->pend_prev->pend_next = c->pend_next;
+    else
+        h->pend_head = c->pend_next;
+    if (c->pend_next)
+        c->pend_next->pend_prev = c->pend_prev;
+    else
+        h->pend_tail = c->pend_prev;
+    c->pend_prev = c->pend_next = NULL;
+    h->npending--;
+}
+
+/* ---- send queue ---- */
+
+static void queue_free(hk_conn_hub *h, hk_conn *c)
+{
+    sendq *q = c->q;
+    if (!q)
+        return;
+    for (uint32_t i = 0; i < q->icount; i++) {
+        sq_item *it = &q->items[(q->ihead + i) % q->icap];
+        if (it->kind == SQ_EXTENT)
+            h->ops.unpin(h->ctx, &it->ext);
+    }
+    free(q->items);
+    free(q->buf);
+    free(q);
+    c->q = NULL;
+    c->queued = 0;
+}
+
+static sq_item *queue_last(sendq *q)
+{
+    return q->icount ? &q->items[(q->ihead + q->icount - 1) % q->icap] : NULL;
+}
+
+static sq_item *queue_push(sendq *q)
+{
+    if (q->icount == q->icap) {
+        uint32_t ncap = q->icap ? q->icap * 2 : 8;
+        if (ncap < q->icap)
+            return NULL;
+        sq_item *ni = malloc((size_t)ncap * sizeof *ni);
+        if (!ni)
+            return NULL;
+        for (uint32_t i = 0; i < q->icount; i++)
+            ni[i] = q->items[(q->ihead + i) % q->icap];
+        free(q->items);
+        q->items = ni;
+        q->icap = ncap;
+        q->ihead = 0;
+    }
+    sq_item *it = &q->items[(q->ihead + q->icount) % q->icap];
+    q->icount++;
+    memset(it, 0, sizeof *it);
+    return it;
+}
+
+/* Makes room for n more bytes at the end of the byte area: first by moving live bytes to the front, then by growing. */
+static int bytes_reserve(sendq *q, uint32_t n)
+{
+    if ((uint64_t)q->tail + n <= q->cap)
+        return 0;
+    if (q->nbytes_items > 0) {
+        uint32_t start = UINT32_MAX;
+        for (uint32_t i = 0; i < q->icount && start == UINT32_MAX; i++) {
+            const sq_item *it = &q->items[(q->ihead + i) % q->icap];
+            if (it->kind == SQ_BYTES)
+                start = it->off;
+        }
+        if (start > 0 && start != UINT32_MAX) {
+            memmove(q->buf, q->buf + start, q->tail - start);
+            q->tail -= start;
+            for (uint32_t i = 0; i < q->icount; i++) {
+                sq_item *it = &q->items[(q->ihead + i) % q->icap];
+                if (it->kind == SQ_BYTES)
+                    it->off -= start;
+            }
+        }
+    } else {
+        q->tail = 0;
+    }
+    uint64_t need = (uint64_t)q->tail + n;
+    if (need <= q->cap)
+        return 0;
+    if (need > (UINT32_MAX >> 1))
+        return -1;
+    uint64_t ncap = q->cap ? (uint64_t)q->cap * 2 : 512;
+    while (ncap < need)
+        ncap *= 2;
+    uint8_t *nb = realloc(q->buf, ncap);
+    if (!nb)
+        return -1;
+    q->buf = nb;
+    q->cap = (uint32_t)ncap;
+    return 0;
+}
+
+/* Marks the connection failed; with an extent, the fault is reported to the owner before the close. */
+static void set_failed(hk_conn *c, int err, const hk_extent *ext, const char *why)
+{
+    if (c->flags & CF_FAILED)
+        return;
+    c->flags |= CF_FAILED;
+    c->fail_errno = err;
+    if (ext) {
+        c->fault = calloc(1, sizeof *c->fault);
+        if (c->fault) { /* without memory the close is still reported, only without the fault */
+            c->fault->ext = *ext;
+            snprintf(c->fault->why, sizeof c->fault->why, "%s", why ? why : "unreadable data");
+        }
+    }
+}
+
+/* ---- watcher ---- */
+
+static void set_write_interest(hk_conn *c, bool on)
+{
+    bool has = (c->flags & CF_WANT_WRITE) != 0;
+    if (has == on)
+        return;
+    struct ev_loop *loop = c->hub->loop;
+    ev_io_stop(loop, &c->io);
+    ev_io_set(&c->io, c->io.fd, EV_READ | (on ? EV_WRITE : 0));
+    ev_io_start(loop, &c->io);
+    if (on)
+        c->flags |= CF_WANT_WRITE;
+    else
+        c->flags &= ~(uint32_t)CF_WANT_WRITE;
+}
+
+/* Stops I/O and releases everything but the struct itself, which goes to the graveyard. */
+static void teardown(hk_conn *c)
+{
+    hk_conn_hub *h = c->hub;
+    c->flags |= CF_DEAD;
+    pending_remove(h, c);
+    ev_io_stop(h->loop, &c->io);
+    if (c->io.fd >= 0) {
+        close(c->io.fd);
+        c->io.fd = -1;
+    }
+    queue_free(h, c);
+    free(c->fault);
+    c->fault = NULL;
+    if (c->all_prev)
+        c->all_prev->all_next = c->all_next;
+    else
+        h->all = c->all_next;
+    if (c->all_next)
+        c->all_next->all_prev = c->all_prev;
+    c->all_prev = c->all_next = NULL;
+    c->pend_next = h->graveyard;
+    h->graveyard = c;
+    h->stats.live--;
+}
+
+static void close_with(hk_conn *c, hk_close_reason why, int err)
+{
+    if (c->flags & CF_DEAD)
+        return;
+    teardown(c);
+    c->hub->ops.on_closed(c->hub->ctx, c, why, err);
+}
+
+/* Reports a failure: the fault first (the owner may close the connection from on_fault; then nothing more is
+ * reported), then on_closed(ERROR). */
+static void report_failure(hk_conn *c)
+{
+    hk_conn_hub *h = c->hub;
+    if (c->fault) {
+        conn_fault f = *c->fault;
+        free(c->fault);
+        c->fault = NULL;
+        h->stats.faults++;
+        h->ops.on_fault(h->ctx, c, &f.ext, f.why);
+    }
+    close_with(c, HK_CLOSED_ERROR, c->fail_errno);
+}
+
+/* ---- writing ---- */
+
+static void consume(hk_conn *c, size_t n)
+{
+    sendq *q = c->q;
+    c->queued -= n;
+    c->written_since_grant += n;
+    while (n > 0) {
+        sq_item *it = &q->items[q->ihead];
+        uint32_t take = n < it->len ? (uint32_t)n : it->len;
+        it->off += take;
+        it->len -= take;
+        n -= take;
+        if (it->len == 0) {
+            if (it->kind == SQ_EXTENT)
+                c->hub->ops.unpin(c->hub->ctx, &it->ext);
+            else if (--q->nbytes_items == 0)
+                q->tail = 0;
+            q->ihead = (q->ihead + 1) % q->icap;
+            q->icount--;
+        }
+    }
+}
+
+static void maybe_grant(hk_conn *c)
+{
+    hk_conn_hub *h = c->hub;
+    if (c->queued < h->lim.low_water && c->written_since_grant >= h->lim.low_water) {
+        c->written_since_grant = 0;
+        h->ops.on_room(h->ctx, c, h->lim.high_water - c->queued);
+    }
+}
+
+static void do_write(hk_conn *c)
+{
+    hk_conn_hub *h = c->hub;
+    sendq *q = c->q;
+    if (!q || q->icount == 0) {
+        set_write_interest(c, false);
+        return;
+    }
+    ssize_t w;
+    size_t total;
+    for (;;) {
+        int n = 0, max = (c->flags & CF_PROBE) ? 1 : h->iov_max;
+        total = 0;
+        for (uint32_t i = 0; i < q->icount && n < max; i++) {
+            const sq_item *it = &q->items[(q->ihead + i) % q->icap];
+            h->iov[n].iov_base = (void *)(uintptr_t)(it->kind == SQ_BYTES ? q->buf + it->off : it->base + it->off);
+            h->iov[n].iov_len = it->len;
+            total += it->len;
+            n++;
+        }
+        struct msghdr msg;
+        memset(&msg, 0, sizeof msg);
+        msg.msg_iov = h->iov;
+        msg.msg_iovlen = (size_t)n;
+        w = sendmsg(c->io.fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        h->stats.iovecs += (uint64_t)n;
+        if (w >= 0 || errno != EFAULT || n == 1)
+            break;
+        /* EFAULT with several segments: the kernel copies in chunks and may drop good bytes with a bad chunk, so
+         * the bad segment is not necessarily the first. Write one segment at a time from now on to find it. */
+        c->flags |= CF_PROBE;
+    }
+    if (w < 0) {
+        int e = errno;
+        if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR) {
+            h->stats.write_blocked++;
+            set_write_interest(c, true);
+            return;
+        }
+        if (e == EFAULT) {
+            /* One segment alone faulted: it is the bad one (a byte segment cannot fault: it is our own memory). */
+            const sq_item *it = &q->items[q->ihead];
+            char why[128];
+            snprintf(why, sizeof why, "data vanished under the mapping (file %u at offset %llu truncated?)",
+                     (unsigned)it->ext.file, (unsigned long long)(it->ext.offset + it->off));
+            set_failed(c, EFAULT, it->kind == SQ_EXTENT ? &it->ext : NULL, why);
+            report_failure(c);
+            return;
+        }
+        close_with(c, HK_CLOSED_ERROR, e);
+        return;
+    }
+    h->stats.writes++;
+    h->stats.bytes_written += (uint64_t)w;
+    if ((size_t)w < total)
+        h->stats.short_writes++;
+    consume(c, (size_t)w);
+    if (q->icount == 0) {
+        queue_free(h, c);
+        set_write_interest(c, false);
+    } else {
+        set_write_interest(c, true);
+    }
+    maybe_grant(c);
+}
+
+/* ---- reading ---- */
+
+static void do_read(hk_conn *c)
+{
+    hk_conn_hub *h = c->hub;
+    ssize_t r = read(c->io.fd, h->rbuf, h->lim.read_buffer);
+    if (r > 0) {
+        h->stats.reads++;
+        h->stats.bytes_read += (uint64_t)r;
+        h->ops.on_recv(h->ctx, c, h->rbuf, (size_t)r);
+        return;
+    }
+    if (r == 0) {
+        close_with(c, HK_CLOSED_BY_PEER, 0);
+        return;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        return;
+    close_with(c, HK_CLOSED_ERROR, errno);
+}
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    hk_conn *c = w->data;
+    if (revents & EV_WRITE) {
+        pending_remove(c->hub, c);
+        if (c->flags & CF_FAILED)
+            report_failure(c);
+        else
+            do_write(c);
+    }
+    if ((revents & EV_READ) && !(c->flags & CF_DEAD))
+        do_read(c);
+}
+
+/* ---- the prepare pass: flush what was queued during this iteration, then free closed connections ---- */
+
+static void sweep(hk_conn_hub *h)
+{
+    while (h->graveyard) {
+        hk_conn *c = h->graveyard;
+        h->graveyard = c->pend_next;
+        free(c);
+    }
+}
+
+static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)revents;
+    hk_conn_hub *h = w->data;
+    size_t budget = h->npending;
+    while (budget-- > 0 && h->pend_head) {
+        hk_conn *c = h->pend_head;
+        pending_remove(h, c);
+        if (c->flags & CF_FAILED)
+            report_failure(c);
+        else if (!(c->flags & CF_WANT_WRITE)) /* with EV_WRITE armed the socket is full: wait for the event */
+            do_write(c);
+    }
+    if (!h->pend_head && ev_is_active(&h->idle))
+        ev_idle_stop(loop, &h->idle);
+    sweep(h);
+}
+
+static void idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents; /* its only job is to keep the loop from blocking while connections wait to be flushed */
+}
+
+/* ---- public ---- */
+
+hk_conn_hub *hk_conn_hub_new(struct ev_loop *loop, const hk_conn_limits *lim, const hk_conn_ops *ops, void *ctx)
+{
+    hk_conn_hub *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->loop = loop;
+    h->ops = *ops;
+    h->ctx = ctx;
+    if (lim)
+        h->lim = *lim;
+    else
+        hk_conn_limits_default(&h->lim);
+    if (h->lim.read_buffer == 0)
+        h->lim.read_buffer = 64 * 1024;
+    if (h->lim.high_water == 0)
+        h->lim.high_water = 256 * 1024;
+    if (h->lim.low_water == 0 || h->lim.low_water > h->lim.high_water / 2)
+        h->lim.low_water = h->lim.high_water / 2;
+    h->iov_max = IOV_MAX;
+    h->rbuf = malloc(h->lim.read_buffer);
+    h->iov = malloc((size_t)h->iov_max * sizeof *h->iov);
+    if (!h->rbuf || !h->iov) {
+        free(h->rbuf);
+        free(h->iov);
+        free(h);
+        return NULL;
+    }
+    ev_prepare_init(&h->prepare, prepare_cb);
+    h->prepare.data = h;
+    ev_prepare_start(loop, &h->prepare);
+    ev_idle_init(&h->idle, idle_cb);
+    h->idle.data = h;
+    return h;
+}
+
+void hk_conn_hub_free(hk_conn_hub *h)
+{
+    if (!h)
+        return;
+    while (h->all)
+        teardown(h->all);
+    sweep(h);
+    ev_prepare_stop(h->loop, &h->prepare);
+    ev_idle_stop(h->loop, &h->idle);
+    free(h->rbuf);
+    free(h->iov);
+    free(h);
+}
+
+hk_conn *hk_conn_new(hk_conn_hub *h, int fd)
+{
+    hk_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return NULL;
+    }
+    c->hub = h;
+    ev_io_init(&c->io, io_cb, fd, EV_READ);
+    c->io.data = c;
+    c->all_next = h->all;
+    if (h->all)
+        h->all->all_prev = c;
+    h->all = c;
+    h->stats.live++;
+    h->stats.opened++;
+    ev_io_start(h->loop, &c->io);
+    return c;
+}
+
+void hk_conn_set_user(hk_conn *c, void *user)
+{
+    c->user = user;
+}
+
+void *hk_conn_user(const hk_conn *c)
+{
+    return c->user;
+}
+
+int hk_conn_fd(const hk_conn *c)
+{
+    return c->io.fd;
+}
+
+size_t hk_conn_queued(const hk_conn *c)
+{
+    return c->queued;
+}
+
+size_t hk_conn_grant_room(hk_conn *c)
+{
+    c->written_since_grant = 0;
+    size_t high = c->hub->lim.high_water;
+    return c->queued < high ? high - c->queued : 0;
+}
+
+void hk_conn_send(hk_conn *c, const hk_segment *segs, size_t nsegs)
+{
+    hk_conn_hub *h = c->hub;
+    if (c->flags & (CF_DEAD | CF_FAILED))
+        return;
+    if (!c->q) {
+        c->q = calloc(1, sizeof *c->q);
+        if (!c->q)
+            goto nomem;
+    }
+    sendq *q = c->q;
+    for (size_t i = 0; i < nsegs; i++) {
+        const hk_segment *s = &segs[i];
+        if (s->kind == HK_SEG_BYTES) {
+            uint32_t len = s->u.bytes.len;
+            if (len == 0)
+                continue;
+            if (bytes_reserve(q, len) != 0)
+                goto nomem;
+            memcpy(q->buf + q->tail, s->u.bytes.ptr, len);
+            sq_item *last = queue_last(q);
+            if (last && last->kind == SQ_BYTES && last->off + last->len == q->tail) {
+                last->len += len;
+            } else {
+                sq_item *it = queue_push(q);
+                if (!it)
+                    goto nomem;
+                it->kind = SQ_BYTES;
+                it->off = q->tail;
+                it->len = len;
+                q->nbytes_items++;
+            }
+            q->tail += len;
+            c->queued += len;
+        } else if (s->kind == HK_SEG_EXTENT) {
+            const hk_extent *ext = &s->u.extent;
+            if (ext->length == 0)
+                continue;
+            struct iovec iov;
+            const char *why = NULL;
+            if (h->ops.pin(h->ctx, ext, &iov, &why) != 0) {
+                set_failed(c, EIO, ext, why);
+                break;
+            }
+            if (iov.iov_len != ext->length) {
+                h->ops.unpin(h->ctx, ext);
+                set_failed(c, EIO, ext, "mapping shorter than the extent");
+                break;
+            }
+            sq_item *it = queue_push(q);
+            if (!it) {
+                h->ops.unpin(h->ctx, ext);
+                goto nomem;
+            }
+            it->kind = SQ_EXTENT;
+            it->base = iov.iov_base;
+            it->ext = *ext;
+            it->len = ext->length;
+            c->queued += ext->length;
+        }
+    }
+    if ((c->flags & CF_FAILED) || (c->q && c->q->icount > 0))
+        pending_add(h, c);
+    return;
+nomem:
+    /* Cannot queue what the core sent: the stream would be corrupt. Report the connection as failed. */
+    set_failed(c, ENOMEM, NULL, NULL);
+    pending_add(h, c);
+}
+
+void hk_conn_close(hk_conn *c)
+{
+    if (c->flags & CF_DEAD)
+        return;
+    teardown(c);
+}
+
+void hk_conn_hub_stats(const hk_conn_hub *h, hk_conn_stats *out)
+{
+    *out = h->stats;
+}

@@ -1,0 +1,100 @@
+/* conn: one TCP connection of the real backend: reading into a loop-wide buffer, a send queue written by writev.
+ *
+ * Contract
+ * --------
+ * A hub holds what all connections of a loop share: ONE read buffer (default 64 KiB), the iovec array of a write,
+ * the list of connections with output to flush, and the watermarks. A connection is small (hk_conn_size() bytes,
+ * about 130 on x86-64) while idle: it has no buffer of its own. Its send queue exists only while non-empty.
+ *
+ * Reading: each readable event does ONE read() into the hub's buffer and hands the bytes to on_recv at once; the
+ * receiver must consume or copy them before it returns (the next read overwrites them). EOF gives on_closed(BY_PEER),
+ * a read or write error on_closed(ERROR, errno).
+ *
+ * Sending: hk_conn_send takes all segments in order. BYTES segments are copied into a per-connection byte area
+ * (adjacent byte segments become one iovec); EXTENT segments are pinned through ops->pin (the mapping stays valid
+ * until they are written or dropped, then ops->unpin) and written straight from the mapping. Nothing is written
+ * inside hk_conn_send: the connection is put on the hub's flush list and written just before the loop next polls
+ * (an ev_prepare watcher), so everything the core sends while handling one event goes out in one sendmsg() (a writev
+ * with MSG_NOSIGNAL) of up to IOV_MAX iovecs. What the socket does not take waits for EV_WRITE; partial writes resume
+ * mid-segment. A flush pass handles each connection once; work that remains keeps the loop from blocking (ev_idle).
+ *
+ * Faults: a segment that cannot be pinned, or a write that fails with EFAULT (the file under a mapping was truncated:
+ * the kernel reports EFAULT instead of raising SIGBUS), makes the connection report on_fault(ext, why) from the loop
+ * (never from inside hk_conn_send), then on_closed(ERROR, EFAULT) unless the connection was closed meanwhile. The
+ * kernel copies a writev in chunks and may fail a chunk that starts with good bytes, so after an EFAULT the
+ * connection writes one segment at a time until the faulting segment is alone: on_fault names the right extent and
+ * every byte before it is delivered.
+ *
+ * Flow control (see core/seeder.h): the owner grants the first room with hk_conn_grant_room() right after creating
+ * the connection. Afterwards, whenever a write leaves fewer than low_water bytes queued and at least low_water bytes
+ * were written since the last grant, the connection grants room = high_water - queued through on_room. (This cannot
+ * starve: if the owner used up its room while the queue is under low water, at least high_water - low_water bytes
+ * were written since the grant; high_water >= 2 * low_water is enforced.)
+ *
+ * Closing: hk_conn_close() closes the socket at once, drops the queue (unpinning extents) and delivers no further
+ * event. It may be called from inside any callback, also for the connection being served: the memory is freed only
+ * at the next safe point (the hub's prepare pass), so pointers held by a running callback stay valid.
+ */
+#ifndef HEKATE_CONN_H
+#define HEKATE_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "runtime.h"
+#include "seeder.h"
+
+struct ev_loop;
+typedef struct hk_conn_hub hk_conn_hub;
+
+typedef struct hk_conn_ops {
+    void (*on_recv)(void *ctx, hk_conn *c, const uint8_t *bytes, size_t len);
+    void (*on_room)(void *ctx, hk_conn *c, size_t room);
+    void (*on_closed)(void *ctx, hk_conn *c, hk_close_reason why, int error); /* c is gone after this returns */
+    void (*on_fault)(void *ctx, hk_conn *c, const hk_extent *ext, const char *why);
+    /* Map ext: fill iov (iov_len == ext->length) and keep it valid until unpin. 0, or -1 with *why set. */
+    int (*pin)(void *ctx, const hk_extent *ext, struct iovec *iov, const char **why);
+    void (*unpin)(void *ctx, const hk_extent *ext);
+} hk_conn_ops;
+
+typedef struct hk_conn_limits {
+    size_t read_buffer;   /* bytes of the shared read buffer (default 64 KiB) */
+    size_t high_water;    /* queued bytes the room aims at (default 256 KiB) */
+    size_t low_water;     /* queue level under which room is granted again (default 64 KiB) */
+} hk_conn_limits;
+
+void hk_conn_limits_default(hk_conn_limits *lim);
+
+hk_conn_hub *hk_conn_hub_new(struct ev_loop *loop, const hk_conn_limits *lim, const hk_conn_ops *ops, void *ctx);
+/* Closes every connection (no events) and frees the hub. */
+void hk_conn_hub_free(hk_conn_hub *h);
+
+/* Takes ownership of a connected non-blocking socket and starts reading. NULL (and fd closed) if out of memory. */
+hk_conn *hk_conn_new(hk_conn_hub *h, int fd);
+void hk_conn_set_user(hk_conn *c, void *user);
+void *hk_conn_user(const hk_conn *c);
+int hk_conn_fd(const hk_conn *c);                   /* -1 once closed */
+
+/* Resets the flow-control accounting and returns the room to grant now: high_water - queued (0 if above). */
+size_t hk_conn_grant_room(hk_conn *c);
+void hk_conn_send(hk_conn *c, const hk_segment *segs, size_t nsegs);
+void hk_conn_close(hk_conn *c);
+size_t hk_conn_queued(const hk_conn *c);            /* bytes queued, not yet written */
+
+size_t hk_conn_size(void);                          /* sizeof the per-connection struct */
+
+typedef struct hk_conn_stats {
+    uint64_t live;            /* open connections */
+    uint64_t opened;
+    uint64_t reads, bytes_read;
+    uint64_t writes, bytes_written;   /* sendmsg calls that wrote something, and their bytes */
+    uint64_t short_writes;            /* sendmsg calls that wrote less than was offered (socket buffer full) */
+    uint64_t write_blocked;           /* sendmsg calls that returned EAGAIN */
+    uint64_t iovecs;                  /* iovecs passed to sendmsg */
+    uint64_t faults;
+} hk_conn_stats;
+void hk_conn_hub_stats(const hk_conn_hub *h, hk_conn_stats *out);
+
+#endif

@@ -1,0 +1,97 @@
+/* log: timestamped, level-filtered lines on stderr (see log.h). */
+#include "log.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Atomic int log_threshold = HK_LOG_INFO;
+
+void hk_log_set_level(hk_log_level max)
+{
+    atomic_store(&log_threshold, (int)max);
+}
+
+hk_log_level hk_log_get_level(void)
+{
+    return (hk_log_level)atomic_load(&log_threshold);
+}
+
+bool hk_log_enabled(hk_log_level level)
+{
+    return (int)level <= atomic_load(&log_threshold);
+}
+
+const char *hk_log_level_name(hk_log_level level)
+{
+    switch (level) {
+    case HK_LOG_ERROR: return "ERROR";
+    case HK_LOG_WARN: return "WARN";
+    case HK_LOG_INFO: return "INFO";
+    case HK_LOG_DEBUG: return "DEBUG";
+    case HK_LOG_TRACE: return "TRACE";
+    }
+    return "?";
+}
+
+static size_t format_prefix(char *buf, size_t cap, hk_log_level level)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    int n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s ", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L, hk_log_level_name(level));
+    return n < 0 ? 0 : ((size_t)n < cap ? (size_t)n : cap - 1);
+}
+
+static void emit(char *buf, size_t len)
+{
+    /* buf has room for the newline: callers keep len <= HK_LOG_MAX_LINE - 1. */
+    buf[len++] = '\n';
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(STDERR_FILENO, buf + off, len - off);
+        if (w <= 0)
+            return;
+        off += (size_t)w;
+    }
+}
+
+static size_t clip(char *buf, size_t len, size_t cap)
+{
+    /* Keeps one byte for the newline; marks a cut line with "...". */
+    if (len > cap - 2) {
+        len = cap - 2;
+        memcpy(buf + len - 3, "...", 3);
+    }
+    return len;
+}
+
+void hk_vlog(hk_log_level level, const char *fmt, va_list ap)
+{
+    if (!hk_log_enabled(level))
+        return;
+    char buf[HK_LOG_MAX_LINE + 1];
+    size_t len = format_prefix(buf, sizeof buf, level);
+    int n = vsnprintf(buf + len, sizeof buf - len, fmt, ap);
+    if (n < 0)
+        n = 0;
+    len += (size_t)n;
+    emit(buf, clip(buf, len, sizeof buf));
+}
+
+void hk_log(hk_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    hk_vlog(level, fmt, ap);
+    va_end(ap);
+}
+
+void hk_log_line(hk_log_level level, const char *line)
+{
+    hk_log(level, "%s", line);
+}

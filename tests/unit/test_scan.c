@@ -1,0 +1,250 @@
+/* Tests of backend-real/lib/scan: nested .torrent files found in sorted order, symbolic links never followed
+ * (folders or files), hidden entries and other names skipped, depth limit, a .torrent given directly, a symlinked
+ * root folder, errors for missing roots, and stopping the walk from a callback. */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "scan.h"
+
+#define MAX_FOUND 128
+
+typedef struct found {
+    char *paths[MAX_FOUND];
+    size_t n;
+    char *problems[MAX_FOUND];
+    size_t nproblems;
+    size_t stop_after;   /* 0: never stop */
+} found;
+
+static int on_torrent(void *arg, const char *path)
+{
+    found *f = arg;
+    cr_assert_lt(f->n, MAX_FOUND);
+    f->paths[f->n++] = strdup(path);
+    return f->stop_after && f->n >= f->stop_after ? 7 : 0;
+}
+
+static int on_problem(void *arg, const char *path, const char *why)
+{
+    found *f = arg;
+    cr_assert_lt(f->nproblems, MAX_FOUND);
+    char buf[PATH_MAX + 256];
+    snprintf(buf, sizeof buf, "%s: %s", path, why);
+    f->problems[f->nproblems++] = strdup(buf);
+    return 0;
+}
+
+static void found_free(found *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        free(f->paths[i]);
+    for (size_t i = 0; i < f->nproblems; i++)
+        free(f->problems[i]);
+    memset(f, 0, sizeof *f);
+}
+
+static char root[256];
+
+static void mk(const char *rel)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/%s", root, rel);
+    cr_assert_eq(mkdir(p, 0755), 0, "mkdir %s: %s", p, strerror(errno));
+}
+
+static void touch(const char *rel)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/%s", root, rel);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert_geq(fd, 0, "create %s: %s", p, strerror(errno));
+    cr_assert_eq(write(fd, "d8:announce0:e", 14), 14);
+    close(fd);
+}
+
+static void link_to(const char *target, const char *rel)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/%s", root, rel);
+    cr_assert_eq(symlink(target, p), 0, "symlink %s: %s", p, strerror(errno));
+}
+
+static const char *rel(const char *path)
+{
+    size_t n = strlen(root);
+    cr_assert_eq(strncmp(path, root, n), 0, "%s is not below %s", path, root);
+    return path + n + (path[n] == '/' ? 1 : 0);
+}
+
+static void make_root(void)
+{
+    snprintf(root, sizeof root, "/tmp/hekate-scan-XXXXXX");
+    cr_assert_not_null(mkdtemp(root));
+}
+
+static void remove_root(void)
+{
+    char cmd[PATH_MAX + 32];
+    if (strncmp(root, "/tmp/hekate-scan-", 17) == 0) {
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+        cr_assert_eq(system(cmd), 0);
+    }
+}
+
+TestSuite(scan, .init = make_root, .fini = remove_root);
+
+Test(scan, finds_nested_torrents_in_sorted_order_and_skips_links)
+{
+    touch("b.torrent");
+    touch("a.torrent");
+    touch("notes.txt");
+    touch("UPPER.TORRENT");      /* suffix is case-sensitive */
+    touch(".torrent");           /* hidden, and nothing before the suffix */
+    mk("sub");
+    touch("sub/c.torrent");
+    mk("sub/deeper");
+    touch("sub/deeper/d.torrent");
+    mk("sub/deeper/e.torrent");  /* a folder named like a torrent: descended into, not reported */
+    touch("sub/deeper/e.torrent/f.torrent");
+    mk(".hidden");
+    touch(".hidden/g.torrent");
+    mk("outside");
+    touch("outside/h.torrent");
+    link_to("../outside", "sub/linkdir");         /* symlinked folder: not followed */
+    link_to("sub/c.torrent", "linked.torrent");   /* symlinked .torrent: reported, not followed */
+    link_to("notes.txt", "other-link");            /* other symlinks: skipped silently */
+    link_to(".", "sub/deeper/loop");               /* a loop: never followed */
+
+    found f = { .n = 0 };
+    hk_scan_cb cb = { .on_torrent = on_torrent, .on_problem = on_problem, .arg = &f };
+    hk_scan_stats st;
+    cr_assert_eq(hk_scan_stats_run(root, &cb, &st), 0);
+
+    const char *want[] = { "a.torrent", "b.torrent", "outside/h.torrent", "sub/c.torrent", "sub/deeper/d.torrent",
+                           "sub/deeper/e.torrent/f.torrent" };
+    cr_assert_eq(f.n, sizeof want / sizeof *want, "found %zu", f.n);
+    for (size_t i = 0; i < f.n; i++)
+        cr_assert_str_eq(rel(f.paths[i]), want[i]);
+    cr_assert_eq(f.nproblems, 1);
+    cr_assert(strstr(f.problems[0], "linked.torrent: is a symbolic link"), "%s", f.problems[0]);
+    cr_assert_eq(st.torrents, 6);
+    cr_assert_eq(st.symlinks_skipped, 4);
+    cr_assert_eq(st.folders, 5); /* root, outside, sub, sub/deeper, sub/deeper/e.torrent */
+    found_free(&f);
+}
+
+Test(scan, trailing_slashes_and_a_torrent_given_directly)
+{
+    mk("x");
+    touch("x/one.torrent");
+    found f = { .n = 0 };
+    hk_scan_cb cb = { .on_torrent = on_torrent, .on_problem = on_problem, .arg = &f };
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/x///", root);
+    cr_assert_eq(hk_scan(p, &cb), 0);
+    cr_assert_eq(f.n, 1);
+    cr_assert_str_eq(rel(f.paths[0]), "x/one.torrent", "no doubled slash in %s", f.paths[0]);
+    found_free(&f);
+
+    snprintf(p, sizeof p, "%s/x/one.torrent", root);
+    cr_assert_eq(hk_scan(p, &cb), 0);
+    cr_assert_eq(f.n, 1);
+    cr_assert_str_eq(f.paths[0], p);
+    found_free(&f);
+}
+
+Test(scan, symlinked_root_folder_is_followed_once)
+{
+    mk("real");
+    touch("real/r.torrent");
+    mk("real/inner");
+    link_to("..", "real/inner/up");  /* below the root, links are still not followed */
+    link_to("real", "alias");
+    found f = { .n = 0 };
+    hk_scan_cb cb = { .on_torrent = on_torrent, .on_problem = on_problem, .arg = &f };
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/alias", root);
+    cr_assert_eq(hk_scan(p, &cb), 0);
+    cr_assert_eq(f.n, 1);
+    cr_assert_str_eq(rel(f.paths[0]), "alias/r.torrent");
+    cr_assert_eq(f.nproblems, 0);
+    found_free(&f);
+
+    link_to("real/r.torrent", "file-alias.torrent");
+    snprintf(p, sizeof p, "%s/file-alias.torrent", root);
+    cr_assert_eq(hk_scan(p, &cb), -1);
+    cr_assert_eq(f.n, 0);
+    cr_assert_eq(f.nproblems, 1);
+    cr_assert(strstr(f.problems[0], "symbolic link"), "%s", f.problems[0]);
+    found_free(&f);
+}
+
+Test(scan, missing_or_wrong_roots_are_reported)
+{
+    found f = { .n = 0 };
+    hk_scan_cb cb = { .on_torrent = on_torrent, .on_problem = on_problem, .arg = &f };
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/nope", root);
+    cr_assert_eq(hk_scan(p, &cb), -1);
+    cr_assert_eq(f.nproblems, 1);
+    cr_assert(strstr(f.problems[0], "No such file or directory"), "%s", f.problems[0]);
+    found_free(&f);
+
+    touch("plain.txt");
+    snprintf(p, sizeof p, "%s/plain.txt", root);
+    cr_assert_eq(hk_scan(p, &cb), -1);
+    cr_assert(strstr(f.problems[0], "not a folder or a .torrent file"), "%s", f.problems[0]);
+    found_free(&f);
+
+    cr_assert_eq(hk_scan("", &cb), -1);
+    cr_assert_eq(f.nproblems, 1);
+    found_free(&f);
+
+    /* Without an on_problem callback the walk still works and still fails. */
+    hk_scan_cb quiet = { .on_torrent = on_torrent, .arg = &f };
+    cr_assert_eq(hk_scan(p, &quiet), -1);
+    found_free(&f);
+}
+
+Test(scan, depth_is_bounded)
+{
+    char relp[1024] = "";
+    for (int i = 0; i < HK_SCAN_MAX_DEPTH + 3; i++) {
+        strcat(relp, i ? "/d" : "d");
+        mk(relp);
+        if (i == 2 || i == HK_SCAN_MAX_DEPTH + 2) {
+            char t[PATH_MAX + 32];
+            snprintf(t, sizeof t, "%s/t%d.torrent", relp, i);
+            touch(t);
+        }
+    }
+    found f = { .n = 0 };
+    hk_scan_cb cb = { .on_torrent = on_torrent, .on_problem = on_problem, .arg = &f };
+    cr_assert_eq(hk_scan(root, &cb), 0);
+    cr_assert_eq(f.n, 1, "only the shallow torrent is found");
+    cr_assert(strstr(f.paths[0], "t2.torrent"));
+    cr_assert_eq(f.nproblems, 1);
+    cr_assert(strstr(f.problems[0], "too deep"), "%s", f.problems[0]);
+    found_free(&f);
+}
+
+Test(scan, callback_can_stop_the_walk)
+{
+    touch("1.torrent");
+    touch("2.torrent");
+    touch("3.torrent");
+    found f = { .n = 0, .stop_after = 2 };
+    hk_scan_cb cb = { .on_torrent = on_torrent, .on_problem = on_problem, .arg = &f };
+    cr_assert_eq(hk_scan(root, &cb), 7);
+    cr_assert_eq(f.n, 2);
+    cr_assert_str_eq(rel(f.paths[1]), "2.torrent");
+    found_free(&f);
+}
