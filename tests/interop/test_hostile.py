@@ -8,8 +8,8 @@ of a full piece and past the end of the short last piece; a 2 GiB and a 4 GiB - 
 allocate it: its RSS is checked); an unknown message id; a peer that sends 100,000 requests and never reads (the
 seeder's peak RSS is reported from /proc/PID/status and must stay bounded, and a normal download must succeed WHILE
 the flooder is connected); 50 peers that request and then vanish with a TCP RST; a silent peer that never finishes
-its handshake (closed by the handshake timeout) and, with --idle-timeout SEC, a silent peer after a complete
-handshake (closed at that timeout).
+its handshake (closed at --handshake-timeout) and a silent peer after a complete handshake (closed at
+--idle-timeout; not before the timeout, and within 10 s after it).
 
 "Refused" means: the seeder closes the connection or answers with a BEP 6 reject for exactly that request, and never
 sends piece data for it. Deadline 280 s."""
@@ -26,7 +26,7 @@ from lib.fixtures import KiB, MiB  # noqa: E402
 from lib.peerwire import PeerConn  # noqa: E402
 
 IDLE_TIMEOUT = 4          # seconds, passed as --idle-timeout to hekate
-HANDSHAKE_TIMEOUT_MAX = 20  # the default handshake timeout is 10 s; allow for a loaded machine
+HANDSHAKE_TIMEOUT = 3     # seconds, passed as --handshake-timeout to hekate (libtorrent's is 10 s)
 
 
 class Ctx:
@@ -187,8 +187,11 @@ def attack_rst_storm(ctx, n=50):
 
 def attack_silent_before_handshake(ctx):
     with PeerConn(ctx.seeder.addr) as c:
-        t = expect_closed(c, HANDSHAKE_TIMEOUT_MAX, "silent peer before the handshake")
-    return after(ctx, "silent_before_handshake", "closed after %.1f s" % t)
+        t = expect_closed(c, ctx.handshake_timeout + 10, "silent peer before the handshake")
+    if t < ctx.handshake_timeout - 1.5:
+        raise AssertionError("closed after %.1f s, before the %d s handshake timeout" % (t, ctx.handshake_timeout))
+    return after(ctx, "silent_before_handshake", "closed after %.1f s (handshake timeout %d s)"
+                 % (t, ctx.handshake_timeout))
 
 
 def attack_silent_after_handshake(ctx):
@@ -209,7 +212,9 @@ def body(p, checks, build_dir, source_dir):
     seed_dir = p.path("seed")
     ctx.fx = fixtures.make_single(os.path.join(seed_dir, "h"), "hostile.bin", 300 * KiB + 1000, 41, 32 * KiB)
     fx, kind = ctx.fx, seeders.seeder_kind()
-    args = ["--idle-timeout", str(IDLE_TIMEOUT)] if kind == "hekate" else []
+    args = ["--idle-timeout", str(IDLE_TIMEOUT), "--handshake-timeout", str(HANDSHAKE_TIMEOUT)] \
+        if kind == "hekate" else []
+    ctx.handshake_timeout = HANDSHAKE_TIMEOUT if kind == "hekate" else 10
     ctx.seeder = seeders.start_seeder(p, build_dir, [seed_dir], args=args)
     print("seeder: %s on port %d (pid %d)" % (ctx.seeder.kind, ctx.seeder.port, ctx.seeder.pid))
     checks.run("baseline_download", lambda: after(ctx, "baseline", "ok"))

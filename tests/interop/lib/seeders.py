@@ -44,7 +44,7 @@ def hekate_binary(build_dir):
 
 def start_hekate(procs, build_dir, dirs, port=None, args=(), name="hekate", wait=True):
     port = port or free_port()
-    argv = [hekate_binary(build_dir), "-t", "-p", str(port)] + list(args) + list(dirs)
+    argv = [hekate_binary(build_dir), "-t", "--bind", "127.0.0.1", "-p", str(port)] + list(args) + list(dirs)
     child = procs.start(name, argv)
     if wait:
         wait_port(port, child, timeout=30)
