@@ -53,6 +53,8 @@ def seeder_settings(listen_port, high_performance):
     s["unchoke_slots_limit"] = -1 if high_performance else 500
     s["active_seeds"] = 20000
     s["active_limit"] = 20000
+    s["max_peerlist_size"] = 20000          # default 3000: the 3001st peer of a torrent would be turned away
+    s["max_paused_peerlist_size"] = 20000
     if high_performance:
         s["aio_threads"] = 8
         s["hashing_threads"] = 1
