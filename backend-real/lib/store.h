@@ -2,21 +2,45 @@
  *
  * Contract
  * --------
- * A storage is one torrent's set of files on disk plus its .torrent file. hk_store_add checks that every file exists,
- * is a regular file (symbolic links are refused) inside the torrent's folder, and has exactly the size the metainfo
- * says; pad files (BEP 47) need no file on disk and read as zeros. It opens nothing else up front.
+ * A storage is one torrent's set of files on disk plus its .torrent file. The data lives beside the .torrent: a
+ * single-file torrent is <folder>/<name>, a multi-file one <folder>/<name>/<path...>, where <folder> is the directory
+ * holding the .torrent file (resolved once, with realpath, when the storage is added). hk_store_add checks that every
+ * file exists, is a regular file and has exactly the size the metainfo says; pad files (BEP 47) need no file on disk
+ * and read as zeros; zero-length files hold no byte to serve, so they are not looked at (an extent is never empty).
+ * It opens nothing else up front.
  *
- * Mapping is lazy: the first access to a file opens it and maps it read-only (MAP_SHARED, so the mapping and the page
- * cache are the same pages). The store keeps at most `max_mapped_bytes` mapped and `max_open_files` descriptors
- * open; past either budget it unmaps / closes the least recently used files (never one pinned by an in-flight send).
- * Before mapping, the file's size is checked with fstat against the metainfo: a shorter file is an error for that
- * storage (hk_store_failed returns true from then on), never SIGBUS.
+ * Confinement: every path component is checked again (1..255 bytes, not "." or "..", no '/') although the metainfo
+ * parser already refused such names, and every directory and file below <folder> is opened with O_NOFOLLOW: a symbolic
+ * link anywhere in the data path (or a .torrent that is a symbolic link) is refused, so nothing outside the torrent's
+ * folder is ever served. Data files are opened O_RDONLY|O_CLOEXEC|O_NOFOLLOW and must be regular files.
+ *
+ * Mapping is lazy: the first pin, prefetch or page-in job of a file opens it and maps the whole file read-only
+ * (PROT_READ, MAP_SHARED: the mapping and the page cache are the same pages). The store keeps at most
+ * `max_mapped_bytes` mapped and `max_open_files` descriptors open (one descriptor per mapped file); past either budget
+ * it unmaps and closes the least recently used files (an LRU list, O(1) per access). A pinned file is never evicted,
+ * so the budgets are soft: they are exceeded by files that are pinned (or by one file larger than the whole budget).
+ * Before mapping, the file's size is checked with fstat against the metainfo: a different size makes the storage
+ * failed (hk_store_failed returns true from then on), never SIGBUS.
+ *
+ * HK_FILE_METAINFO extents name the .torrent file itself (offsets in its bytes: ut_metadata serves the raw `info`
+ * dictionary from it). Its size is recorded by hk_store_add (which checks that the info range lies inside it) and
+ * checked at every (re)map like a data file.
  *
  * Safety against files changing under us: the event loop never dereferences mapped memory itself. Data leaves by
- * writev from the mapping (the kernel reports a vanished page as EFAULT, not a signal), residency is asked with
- * mincore, prefetch is madvise(WILLNEED), and page-in on the thread pool uses pread/readahead on a descriptor, not the
- * mapping. A file replaced (different inode) or truncated is detected at the next (re)map or by hk_store_check, and
- * the storage is marked failed.
+ * writev from the mapping (the kernel reports a vanished page as EFAULT, not a signal: tests/unit/test_store.c proves
+ * it on the running kernel), residency is asked with mincore, prefetch is madvise(WILLNEED), and page-in on the
+ * thread pool uses readahead + pread on a descriptor the job owns, never the mapping. A file replaced (different inode
+ * or device), truncated, grown or deleted is detected at the next (re)map or by hk_store_check, and the storage is
+ * marked failed; its unpinned files are closed at once, pinned ones when their last pin goes.
+ *
+ * Errors: an extent outside the file (or of length 0, or of an unknown storage / file) is a caller error: -1 with
+ * errno EINVAL, the storage is not marked. A data fault (missing, wrong size, symbolic link, unreadable) marks the
+ * storage failed (errno EIO). A shortage of process resources (EMFILE, ENFILE, ENOMEM while opening or mapping) is
+ * transient: -1 with that errno, the storage stays healthy and a later call may succeed. Every failing call leaves a
+ * message (path and reason) readable through `why` / hk_store_last_error until the next store call.
+ *
+ * Removal: hk_store_remove forgets the storage at once (its handle no longer resolves for anything but unpin); memory
+ * still pinned by an in-flight send stays mapped until the matching unpins, then everything is released.
  *
  * Threading: every function is for the event-loop thread, except hk_store_page_in, which a pool thread may call with
  * a hk_store_job prepared on the loop thread by hk_store_job_prepare.
@@ -40,47 +64,72 @@ typedef struct hk_store_limits {
 } hk_store_limits;
 
 void hk_store_limits_default(hk_store_limits *lim);
-hk_store *hk_store_new(const hk_store_limits *lim);
+hk_store *hk_store_new(const hk_store_limits *lim);        /* lim NULL: defaults. NULL if out of memory */
+/* Unmaps and closes everything, pinned or not: call it when nothing is in flight any more. */
 void hk_store_free(hk_store *st);
 
-/* Validates the data of one torrent: torrent_path is the .torrent file; data lives beside it (single file:
- * <folder>/<name>; multi-file: <folder>/<name>/<path...>). Returns a storage handle (> 0), or 0 with err filled
- * ("<path>: missing", "<path>: size 100 but the torrent says 120", "<path>: is a symbolic link", ...).
- * The store keeps its own copy of whatever it needs from mi. */
-uint64_t hk_store_add(hk_store *st, const char *torrent_path, const hk_metainfo *mi, char *err, size_t errlen);
+/* Validates the data of one torrent (see the contract) and returns a storage handle (> 0), or 0 with err filled
+ * ("/srv/t/album/cd1.flac: missing", "/srv/t/x.iso: size 100 but the torrent says 120", "/srv/t/x: is a symbolic
+ * link", ...). The store keeps its own compact copy of what it needs from mi. */
+uint64_t hk_store_add(hk_store *st, const char *torrent_path, const mi_torrent *mi, char *err, size_t errlen);
 void hk_store_remove(hk_store *st, uint64_t storage);
+/* true if the storage is failed (or unknown); *why (if not NULL) then says why. */
 bool hk_store_failed(const hk_store *st, uint64_t storage, const char **why);
 
-/* Fills iov with the memory of ext (mapping the file if needed). Returns 0, or -1 if the storage is failed or the
- * file cannot be mapped (then the storage is marked failed and *why says why). Pad-file extents point to zeros.
- * The mapping stays valid until hk_store_unpin(ext) is called the same number of times as hk_store_pin. */
-int hk_store_pin(hk_store *st, const hk_extent *ext, struct iovec *iov);
+/* Fills iov with the memory of ext (mapping the file if needed). Returns 0, or -1 (see Errors; *why, if why is not
+ * NULL, says why). Pad-file extents point to a shared read-only region of zeros. The memory stays valid until
+ * hk_store_unpin(ext) has been called as many times as hk_store_pin succeeded for it (even across hk_store_remove). */
+int hk_store_pin(hk_store *st, const hk_extent *ext, struct iovec *iov, const char **why);
 void hk_store_unpin(hk_store *st, const hk_extent *ext);
 
-bool hk_store_resident(hk_store *st, const hk_extent *ext);   /* mincore; false if unmapped */
-void hk_store_prefetch(hk_store *st, const hk_extent *ext);   /* madvise WILLNEED (maps if needed) */
+/* mincore over the page-aligned range: true only if every page is resident. Pad extents are always resident; an
+ * extent whose file is not mapped (or is invalid, or of a failed storage) is not. Does not map anything.
+ * Since Linux 5.0 mincore sees the page cache only of files the process owns or may write; for others (data owned by
+ * another user, read-only mounts) it claims that every page is resident. The store detects this per mapping (a guard
+ * page mapped past the end of the file, which can never be cached) and then asks with a 1-byte
+ * preadv2(RWF_NOWAIT) per page instead, which fails unless the page is cached. */
+bool hk_store_resident(hk_store *st, const hk_extent *ext);
+/* madvise(MADV_WILLNEED) over the page-aligned range, mapping the file if needed. A hint: failures only mark the
+ * storage as hk_store_pin would. */
+void hk_store_prefetch(hk_store *st, const hk_extent *ext);
 
-/* Page-in on a pool thread: prepare on the loop thread (opens/dups a descriptor the job owns), run anywhere,
- * release on the loop thread. */
+/* Page-in on a pool thread: prepare on the loop thread (maps the file like a pin, then dups its descriptor for the
+ * job), run hk_store_page_in anywhere, release on the loop thread. A pad extent gets fd -1 and pages in at once.
+ * The job's descriptor is outside the max_open_files budget: the caller bounds its outstanding jobs. */
 typedef struct hk_store_job {
-    int fd;
+    uint64_t storage;
+    uint32_t file;
+    int fd;                      /* owned by the job; -1 for pad extents */
     uint64_t offset;
     uint32_t length;
-    int error;                   /* errno-style result of hk_store_page_in; 0 on success */
+    int error;                   /* errno-style result of hk_store_page_in; 0 on success (EIO: the file is short) */
 } hk_store_job;
-int hk_store_job_prepare(hk_store *st, const hk_extent *ext, hk_store_job *job);
+int hk_store_job_prepare(hk_store *st, const hk_extent *ext, hk_store_job *job);   /* 0, or -1 as hk_store_pin */
 void hk_store_page_in(hk_store_job *job);                  /* thread-safe: touches only the job */
+/* Closes the job's descriptor; if the page-in failed, marks the storage failed. */
 void hk_store_job_release(hk_store *st, hk_store_job *job);
 
-/* Re-stats every currently open file; marks storages whose files were truncated, replaced or deleted. Returns the
- * number of storages newly marked failed. Call it periodically (e.g. every second) from the loop. */
+/* Re-checks every currently open file: fstat of its descriptor (size, link count) and a fresh O_NOFOLLOW lookup of
+ * its path (st_dev, st_ino): a file truncated, grown, replaced or deleted marks its storage failed. Returns the number
+ * of storages newly marked failed. Call it periodically (e.g. every second) from the loop. Cost: one fstat plus one
+ * openat per directory level and one fstatat per open file. */
 uint32_t hk_store_check(hk_store *st);
+
+/* The message of the last failing call (a store-owned string, valid until the next store call); "" if none. */
+const char *hk_store_last_error(const hk_store *st);
 
 typedef struct hk_store_stats {
     uint64_t mapped_bytes;
-    uint32_t open_files;
-    uint64_t maps, unmaps;
+    uint32_t open_files;         /* descriptors the store holds (each is a mapped file) */
+    uint32_t pinned_files;       /* open files with at least one pin */
+    uint32_t storages;           /* added and not removed */
+    uint32_t blind_files;        /* open files for which mincore cannot see the page cache (see hk_store_resident) */
+    uint64_t maps, unmaps;       /* since creation */
 } hk_store_stats;
 void hk_store_stats_get(const hk_store *st, hk_store_stats *out);
+
+/* Heap bytes the store spends on one storage (its record, file entries, names, share of the handle table); 0 if
+ * unknown. For memory reports and tests. */
+size_t hk_store_storage_bytes(const hk_store *st, uint64_t storage);
 
 #endif

@@ -1,0 +1,1127 @@
+/* Tests of backend-real/lib/store: validation of a torrent's files on disk (missing, wrong size, symbolic links,
+ * FIFOs, unsafe names), pins that return the file's bytes, pad files, the .torrent extent, eviction under tiny
+ * budgets without ever evicting a pinned file, residency after a page-in, change detection (truncate, replace,
+ * delete) and the kernel's EFAULT (not SIGBUS) on a writev from a truncated mapping. */
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "bencode.h"
+#include "metainfo.h"
+#include "pool.h"
+#include "store.h"
+
+/* ---- fixtures: a temporary folder with a .torrent and its data ---- */
+
+static char g_dir[64];
+
+static void make_dir(void)
+{
+    snprintf(g_dir, sizeof g_dir, "/tmp/hekate-store-XXXXXX");
+    cr_assert_not_null(mkdtemp(g_dir));
+}
+
+static void remove_dir(void)
+{
+    if (strncmp(g_dir, "/tmp/hekate-store-", 18) == 0 && strchr(g_dir, '\'') == NULL) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+        cr_assert_eq(system(cmd), 0);
+    }
+}
+
+static char *pathf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *pathf(const char *fmt, ...)
+{
+    static char bufs[8][4096];
+    static int next;
+    char *b = bufs[next++ % 8];
+    int n = snprintf(b, 4096, "%s/", g_dir);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b + n, (size_t)(4096 - n), fmt, ap);
+    va_end(ap);
+    return b;
+}
+
+static uint8_t pattern_byte(uint32_t file, uint64_t off)
+{
+    uint64_t x = (off + 1) * 0x9E3779B97F4A7C15ull ^ ((uint64_t)file << 40);
+    return (uint8_t)(x >> 56);
+}
+
+static void write_pattern(const char *path, uint32_t file, uint64_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert_geq(fd, 0, "create %s: %s", path, strerror(errno));
+    uint8_t buf[8192];
+    for (uint64_t off = 0; off < len;) {
+        size_t n = len - off < sizeof buf ? (size_t)(len - off) : sizeof buf;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = pattern_byte(file, off + i);
+        cr_assert_eq(write(fd, buf, n), (ssize_t)n);
+        off += n;
+    }
+    close(fd);
+}
+
+static void mkdirs_for(const char *file_path)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", file_path);
+    for (char *p = tmp + strlen(g_dir) + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(tmp, 0755);
+            *p = '/';
+        }
+    }
+}
+
+typedef struct tfile {
+    const char *path; /* "a/b/c" below the torrent's name (multi-file); ignored for single-file */
+    uint64_t len;
+    bool pad;
+} tfile;
+
+typedef struct ttorrent {
+    mi_torrent *mi;
+    uint8_t *bytes; /* the .torrent's bytes */
+    size_t len;
+    char path[4096];
+} ttorrent;
+
+static void put_path_list(ben_buf *b, const char *path)
+{
+    ben_put_list_begin(b);
+    const char *p = path;
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        ben_put_str(b, p, n);
+        if (!slash)
+            break;
+        p = slash + 1;
+    }
+    ben_put_end(b);
+}
+
+/* Writes <g_dir>/<tname> describing `files` (or a single file when multi is false) and, unless write_data is false,
+ * the data files with their patterns. Parses the .torrent back with mi_parse. */
+static ttorrent make_torrent(const char *tname, const char *name, bool multi, const tfile *files, size_t n,
+                             bool write_data)
+{
+    const uint32_t plen = 16384;
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += files[i].len;
+    uint64_t pieces = (total + plen - 1) / plen;
+
+    ben_buf b;
+    ben_buf_init(&b);
+    ben_put_dict_begin(&b);
+    ben_put_cstr(&b, "announce");
+    ben_put_cstr(&b, "http://127.0.0.1:1/announce");
+    ben_put_cstr(&b, "info");
+    ben_put_dict_begin(&b);
+    if (multi) {
+        ben_put_cstr(&b, "files");
+        ben_put_list_begin(&b);
+        for (size_t i = 0; i < n; i++) {
+            ben_put_dict_begin(&b);
+            if (files[i].pad) {
+                ben_put_cstr(&b, "attr");
+                ben_put_cstr(&b, "p");
+            }
+            ben_put_cstr(&b, "length");
+            ben_put_int(&b, (int64_t)files[i].len);
+            ben_put_cstr(&b, "path");
+            put_path_list(&b, files[i].path);
+            ben_put_end(&b);
+        }
+        ben_put_end(&b);
+    } else {
+        ben_put_cstr(&b, "length");
+        ben_put_int(&b, (int64_t)files[0].len);
+    }
+    ben_put_cstr(&b, "name");
+    ben_put_cstr(&b, name);
+    ben_put_cstr(&b, "piece length");
+    ben_put_int(&b, plen);
+    ben_put_cstr(&b, "pieces");
+    uint8_t *hashes = calloc(pieces ? pieces * 20 : 1, 1);
+    ben_put_str(&b, hashes, pieces * 20);
+    free(hashes);
+    ben_put_end(&b);
+    ben_put_end(&b);
+    cr_assert(!b.failed);
+
+    ttorrent t;
+    snprintf(t.path, sizeof t.path, "%s/%s", g_dir, tname);
+    FILE *f = fopen(t.path, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(b.data, 1, b.len, f), b.len);
+    fclose(f);
+    mi_error err;
+    cr_assert_eq(mi_parse(b.data, b.len, &t.mi, &err), 0, "mi_parse: %s", err.what);
+    t.bytes = b.data;
+    t.len = b.len;
+
+    if (write_data) {
+        for (size_t i = 0; i < n; i++) {
+            if (files[i].pad)
+                continue;
+            char *p = multi ? pathf("%s/%s", name, files[i].path) : pathf("%s", name);
+            mkdirs_for(p);
+            write_pattern(p, (uint32_t)i, files[i].len);
+        }
+    }
+    return t;
+}
+
+static void free_torrent(ttorrent *t)
+{
+    mi_free(t->mi);
+    free(t->bytes);
+}
+
+static hk_extent ext_of(uint64_t storage, uint32_t file, uint64_t off, uint32_t len)
+{
+    hk_extent e = {storage, file, off, len};
+    return e;
+}
+
+/* Pins ext and compares the memory with a pread of the file at path. */
+static void assert_pin_matches(hk_store *st, uint64_t h, const char *path, uint32_t file, uint64_t off, uint32_t len)
+{
+    hk_extent e = ext_of(h, file, off, len);
+    struct iovec iov;
+    const char *why = NULL;
+    cr_assert_eq(hk_store_pin(st, &e, &iov, &why), 0, "pin %s [%llu,+%u): %s", path, (unsigned long long)off, len,
+                 why ? why : "?");
+    cr_assert_eq(iov.iov_len, len);
+    uint8_t *want = malloc(len);
+    int fd = open(path, O_RDONLY);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(pread(fd, want, len, (off_t)off), (ssize_t)len);
+    close(fd);
+    cr_assert_eq(memcmp(iov.iov_base, want, len), 0, "pinned bytes of %s at %llu differ from pread", path,
+                 (unsigned long long)off);
+    free(want);
+    hk_store_unpin(st, &e);
+}
+
+static uint64_t add_ok(hk_store *st, const ttorrent *t)
+{
+    char err[512] = "";
+    uint64_t h = hk_store_add(st, t->path, t->mi, err, sizeof err);
+    cr_assert_neq(h, 0u, "hk_store_add: %s", err);
+    return h;
+}
+
+static void add_fails(hk_store *st, const ttorrent *t, const char *needle)
+{
+    char err[512] = "";
+    uint64_t h = hk_store_add(st, t->path, t->mi, err, sizeof err);
+    cr_assert_eq(h, 0u, "hk_store_add accepted what should fail with \"%s\"", needle);
+    cr_assert_not_null(strstr(err, needle), "error \"%s\" does not say \"%s\"", err, needle);
+}
+
+TestSuite(store, .init = make_dir, .fini = remove_dir, .timeout = 30);
+
+/* ---- adding and pinning ---- */
+
+Test(store, single_file_pins_match_pread)
+{
+    tfile f[] = {{"", 100003, false}};
+    ttorrent t = make_torrent("one.torrent", "data.bin", false, f, 1, true);
+    hk_store *st = hk_store_new(NULL);
+    uint64_t h = add_ok(st, &t);
+    cr_assert(!hk_store_failed(st, h, NULL));
+    const char *p = pathf("data.bin");
+    assert_pin_matches(st, h, p, 0, 0, 16384);
+    assert_pin_matches(st, h, p, 0, 4095, 4097);
+    assert_pin_matches(st, h, p, 0, 100003 - 1, 1);
+    assert_pin_matches(st, h, p, 0, 100003 - 16384, 16384);
+    assert_pin_matches(st, h, p, 0, 0, 100003);
+    hk_store_stats s;
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.maps, 1u, "mapped once, lazily");
+    cr_assert_eq(s.open_files, 1u);
+    cr_assert_eq(s.mapped_bytes, 100003u);
+    cr_assert_eq(s.pinned_files, 0u);
+    cr_assert_eq(s.storages, 1u);
+
+    /* invalid extents are caller errors: -1 / EINVAL, the storage stays healthy */
+    struct iovec iov;
+    hk_extent bad[] = {ext_of(h, 0, 100003 - 10, 11), ext_of(h, 0, 0, 0), ext_of(h, 1, 0, 1),
+                       ext_of(h, 0, UINT64_MAX, 2), ext_of(h + 1, 0, 0, 1), ext_of(0, 0, 0, 1)};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        errno = 0;
+        cr_assert_eq(hk_store_pin(st, &bad[i], &iov, NULL), -1, "bad extent %zu pinned", i);
+        cr_assert_eq(errno, EINVAL);
+    }
+    cr_assert(!hk_store_failed(st, h, NULL));
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+Test(store, multi_file_with_pad_zero_length_and_metainfo)
+{
+    tfile f[] = {{"cd1/01.flac", 20000, false},
+                 {".pad/12768", 12768, true},
+                 {"cd1/empty.txt", 0, false},
+                 {"cd2/deeper/02.flac", 50001, false},
+                 {"cover.jpg", 777, false}};
+    ttorrent t = make_torrent("album.torrent", "Album", true, f, 5, true);
+    cr_assert_eq(t.mi->file_count, 5u);
+    cr_assert(t.mi->files[1].flags & MI_FILE_PAD);
+    hk_store *st = hk_store_new(NULL);
+    uint64_t h = add_ok(st, &t);
+
+    assert_pin_matches(st, h, pathf("Album/cd1/01.flac"), 0, 0, 20000);
+    assert_pin_matches(st, h, pathf("Album/cd2/deeper/02.flac"), 3, 33333, 16384);
+    assert_pin_matches(st, h, pathf("Album/cover.jpg"), 4, 0, 777);
+
+    /* pad file: zeros, no file on disk, always resident */
+    hk_extent pad = ext_of(h, 1, 100, 12668);
+    struct iovec iov;
+    cr_assert_eq(hk_store_pin(st, &pad, &iov, NULL), 0);
+    cr_assert_eq(iov.iov_len, 12668u);
+    for (size_t i = 0; i < iov.iov_len; i++)
+        cr_assert_eq(((const uint8_t *)iov.iov_base)[i], 0);
+    cr_assert(hk_store_resident(st, &pad));
+    hk_store_unpin(st, &pad);
+
+    /* zero-length file: no extent can name it */
+    hk_extent empty = ext_of(h, 2, 0, 1);
+    errno = 0;
+    cr_assert_eq(hk_store_pin(st, &empty, &iov, NULL), -1);
+    cr_assert_eq(errno, EINVAL);
+
+    /* HK_FILE_METAINFO: the .torrent's own bytes; its info dictionary serves ut_metadata */
+    size_t ilen = t.mi->info_end - t.mi->info_start;
+    hk_extent info = ext_of(h, HK_FILE_METAINFO, t.mi->info_start, (uint32_t)ilen);
+    cr_assert_eq(hk_store_pin(st, &info, &iov, NULL), 0);
+    cr_assert_eq(memcmp(iov.iov_base, t.bytes + t.mi->info_start, ilen), 0);
+    uint8_t digest[20];
+    cr_assert(ih_sha1(iov.iov_base, ilen, digest));
+    cr_assert_eq(memcmp(digest, t.mi->info_hash, 20), 0, "pinned info dictionary hashes to the info-hash");
+    hk_store_unpin(st, &info);
+    hk_extent past = ext_of(h, HK_FILE_METAINFO, t.len - 1, 2);
+    cr_assert_eq(hk_store_pin(st, &past, &iov, NULL), -1);
+
+    hk_store_stats s;
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.open_files, 4u, "three data files and the .torrent were mapped; the pad file was not");
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+/* ---- refusals ---- */
+
+Test(store, missing_file_refused)
+{
+    tfile f[] = {{"a.bin", 1000, false}, {"b.bin", 1000, false}};
+    ttorrent t = make_torrent("t.torrent", "Set", true, f, 2, true);
+    cr_assert_eq(unlink(pathf("Set/b.bin")), 0);
+    hk_store *st = hk_store_new(NULL);
+    add_fails(st, &t, "Set/b.bin: missing");
+    hk_store_stats s;
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.storages, 0u);
+    cr_assert_eq(s.open_files, 0u);
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+Test(store, missing_torrent_folder_or_torrent_refused)
+{
+    tfile f[] = {{"", 10, false}};
+    ttorrent t = make_torrent("t.torrent", "x", false, f, 1, true);
+    hk_store *st = hk_store_new(NULL);
+    char err[512];
+    cr_assert_eq(hk_store_add(st, pathf("nowhere/t.torrent"), t.mi, err, sizeof err), 0u);
+    cr_assert_not_null(strstr(err, "missing"), "%s", err);
+    cr_assert_eq(hk_store_add(st, pathf("other.torrent"), t.mi, err, sizeof err), 0u);
+    cr_assert_not_null(strstr(err, "other.torrent: missing"), "%s", err);
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+Test(store, wrong_sizes_refused)
+{
+    tfile f[] = {{"", 5000, false}};
+    ttorrent t = make_torrent("t.torrent", "x.iso", false, f, 1, true);
+    hk_store *st = hk_store_new(NULL);
+    cr_assert_eq(truncate(pathf("x.iso"), 4999), 0);
+    add_fails(st, &t, "x.iso: size 4999 but the torrent says 5000");
+    cr_assert_eq(truncate(pathf("x.iso"), 5001), 0);
+    add_fails(st, &t, "x.iso: size 5001 but the torrent says 5000");
+    cr_assert_eq(truncate(pathf("x.iso"), 5000), 0);
+    add_ok(st, &t);
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+Test(store, symlinked_file_refused)
+{
+    tfile f[] = {{"", 3000, false}};
+    ttorrent t = make_torrent("t.torrent", "x.bin", false, f, 1, true);
+    /* the real data sits elsewhere with the right size: only the link is wrong */
+    cr_assert_eq(rename(pathf("x.bin"), pathf("elsewhere.bin")), 0);
+    cr_assert_eq(symlink(pathf("elsewhere.bin"), pathf("x.bin")), 0);
+    hk_store *st = hk_store_new(NULL);
+    add_fails(st, &t, "x.bin: is a symbolic link");
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+Test(store, symlinked_directory_refused)
+{
+    tfile f[] = {{"sub/a.bin", 3000, false}};
+    ttorrent t = make_torrent("t.torrent", "Dir", true, f, 1, true);
+    hk_store *st = hk_store_new(NULL);
+    /* the torrent's own folder <name> is a link */
+    cr_assert_eq(rename(pathf("Dir"), pathf("RealDir")), 0);
+    cr_assert_eq(symlink("RealDir", pathf("Dir")), 0);
+    add_fails(st, &t, "/Dir: is a symbolic link");
+    /* a directory deeper down is a link */
+    cr_assert_eq(unlink(pathf("Dir")), 0);
+    cr_assert_eq(mkdir(pathf("Dir"), 0755), 0);
+    cr_assert_eq(symlink(pathf("RealDir/sub"), pathf("Dir/sub")), 0);
+    add_fails(st, &t, "Dir/sub: is a symbolic link");
+    /* a plain file where a directory should be */
+    cr_assert_eq(unlink(pathf("Dir/sub")), 0);
+    write_pattern(pathf("Dir/sub"), 0, 10);
+    add_fails(st, &t, "Dir/sub: is not a directory");
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+Test(store, symlinked_torrent_refused)
+{
+    tfile f[] = {{"", 3000, false}};
+    ttorrent t = make_torrent("t.torrent", "x.bin", false, f, 1, true);
+    cr_assert_eq(symlink("t.torrent", pathf("link.torrent")), 0);
+    hk_store *st = hk_store_new(NULL);
+    char err[512];
+    cr_assert_eq(hk_store_add(st, pathf("link.torrent"), t.mi, err, sizeof err), 0u);
+    cr_assert_not_null(strstr(err, "link.torrent: is a symbolic link"), "%s", err);
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+Test(store, fifo_and_directory_in_place_of_a_file_refused)
+{
+    tfile f[] = {{"", 3000, false}};
+    ttorrent t = make_torrent("t.torrent", "x.bin", false, f, 1, false);
+    cr_assert_eq(mkfifo(pathf("x.bin"), 0644), 0);
+    hk_store *st = hk_store_new(NULL);
+    add_fails(st, &t, "x.bin: is not a regular file");
+    cr_assert_eq(unlink(pathf("x.bin")), 0);
+    cr_assert_eq(mkdir(pathf("x.bin"), 0755), 0);
+    add_fails(st, &t, "x.bin: is not a regular file");
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+/* The metainfo parser refuses unsafe names; the store checks again on its own. Hand-built descriptions that the
+ * parser would never produce must still be refused. */
+Test(store, unsafe_names_refused_even_past_the_parser)
+{
+    tfile f[] = {{"ok/a.bin", 100, false}};
+    ttorrent t = make_torrent("t.torrent", "Safe", true, f, 1, true);
+    hk_store *st = hk_store_new(NULL);
+    const char *bad_names[] = {"..", ".", "a/b", ""};
+    for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+        mi_torrent copy = *t.mi;
+        copy.name = bad_names[i];
+        copy.name_len = (uint16_t)strlen(bad_names[i]);
+        char err[512] = "";
+        cr_assert_eq(hk_store_add(st, t.path, &copy, err, sizeof err), 0u, "name \"%s\" accepted", bad_names[i]);
+        cr_assert_not_null(strstr(err, "not a safe file name"), "%s", err);
+    }
+    const char *bad_paths[] = {"../x", "ok/../../x", "/abs", "ok//a", "ok/.", ""};
+    for (size_t i = 0; i < sizeof bad_paths / sizeof bad_paths[0]; i++) {
+        size_t n = strlen(bad_paths[i]);
+        char *strings = calloc(n + 1, 1);
+        memcpy(strings, bad_paths[i], n);
+        mi_file mf = t.mi->files[0];
+        mf.path = 0;
+        mf.path_len = (uint16_t)n;
+        mi_torrent copy = *t.mi;
+        copy.strings = strings;
+        copy.files = &mf;
+        char err[512] = "";
+        cr_assert_eq(hk_store_add(st, t.path, &copy, err, sizeof err), 0u, "path \"%s\" accepted", bad_paths[i]);
+        cr_assert_not_null(strstr(err, "unsafe path"), "%s", err);
+        free(strings);
+    }
+    add_ok(st, &t);
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+/* ---- budgets and eviction ---- */
+
+#define NFILES 6
+#define FLEN 65536u
+
+static ttorrent six_files(void)
+{
+    static tfile f[NFILES] = {{"f0", FLEN, false}, {"f1", FLEN, false}, {"f2", FLEN, false},
+                              {"f3", FLEN, false}, {"f4", FLEN, false}, {"f5", FLEN, false}};
+    return make_torrent("six.torrent", "Six", true, f, NFILES, true);
+}
+
+Test(store, tiny_mapped_budget_evicts_lru_never_pinned)
+{
+    ttorrent t = six_files();
+    hk_store_limits lim = {2 * FLEN, 1000};
+    hk_store *st = hk_store_new(&lim);
+    uint64_t h = add_ok(st, &t);
+    hk_store_stats s;
+
+    /* hold file 0 pinned through everything */
+    hk_extent held = ext_of(h, 0, 1000, 5000);
+    struct iovec held_iov;
+    cr_assert_eq(hk_store_pin(st, &held, &held_iov, NULL), 0);
+
+    for (int round = 0; round < 3; round++) {
+        for (uint32_t i = 1; i < NFILES; i++) {
+            assert_pin_matches(st, h, pathf("Six/f%u", i), i, (uint64_t)i * 100, 20000);
+            hk_store_stats_get(st, &s);
+            cr_assert_leq(s.mapped_bytes, 2 * FLEN, "round %d file %u: %llu bytes mapped over a %u budget", round, i,
+                          (unsigned long long)s.mapped_bytes, 2 * FLEN);
+        }
+    }
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.pinned_files, 1u);
+    cr_assert_eq(s.maps - s.unmaps, s.open_files);
+    cr_assert_geq(s.unmaps, 14u, "files 1..5 are cycled through one free slot: %llu unmaps",
+                  (unsigned long long)s.unmaps);
+    /* the pinned file never left: its memory is still the file's bytes */
+    for (size_t k = 0; k < 5000; k++)
+        cr_assert_eq(((uint8_t *)held_iov.iov_base)[k], pattern_byte(0, 1000 + k));
+    uint64_t maps_before = s.maps;
+    assert_pin_matches(st, h, pathf("Six/f0"), 0, 0, 100);
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.maps, maps_before, "file 0 was still mapped (no new map)");
+
+    hk_store_unpin(st, &held);
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.pinned_files, 0u);
+    cr_assert_leq(s.mapped_bytes, 2 * FLEN);
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+Test(store, lru_order_is_least_recently_used)
+{
+    ttorrent t = six_files();
+    hk_store_limits lim = {3 * FLEN, 1000};
+    hk_store *st = hk_store_new(&lim);
+    uint64_t h = add_ok(st, &t);
+    struct iovec iov;
+    hk_store_stats s;
+    for (uint32_t i = 0; i < 3; i++) { /* map 0, 1, 2 */
+        hk_extent e = ext_of(h, i, 0, 10);
+        hk_store_prefetch(st, &e);
+    }
+    hk_extent e0 = ext_of(h, 0, 0, 10);
+    cr_assert_eq(hk_store_pin(st, &e0, &iov, NULL), 0); /* touch 0: now 1 is the least recently used */
+    hk_store_unpin(st, &e0);
+    hk_extent e3 = ext_of(h, 3, 0, 10);
+    hk_store_prefetch(st, &e3); /* evicts 1 */
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.maps, 4u);
+    cr_assert_eq(s.unmaps, 1u);
+    uint64_t maps = s.maps;
+    cr_assert_eq(hk_store_pin(st, &e0, &iov, NULL), 0);
+    hk_store_unpin(st, &e0);
+    hk_extent e2 = ext_of(h, 2, 0, 10);
+    cr_assert_eq(hk_store_pin(st, &e2, &iov, NULL), 0);
+    hk_store_unpin(st, &e2);
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.maps, maps, "0 and 2 were still mapped");
+    hk_extent e1 = ext_of(h, 1, 0, 10);
+    cr_assert_eq(hk_store_pin(st, &e1, &iov, NULL), 0);
+    hk_store_unpin(st, &e1);
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.maps, maps + 1, "1 had been evicted");
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+Test(store, fd_budget_of_two)
+{
+    ttorrent t = six_files();
+    hk_store_limits lim = {1ull << 40, 2};
+    hk_store *st = hk_store_new(&lim);
+    uint64_t h = add_ok(st, &t);
+    hk_store_stats s;
+    for (int round = 0; round < 2; round++)
+        for (uint32_t i = 0; i < NFILES; i++) {
+            assert_pin_matches(st, h, pathf("Six/f%u", i), i, 0, FLEN);
+            hk_store_stats_get(st, &s);
+            cr_assert_leq(s.open_files, 2u);
+        }
+    /* pin three at once: the budget is exceeded rather than a pinned file evicted */
+    struct iovec iov[3];
+    hk_extent e[3];
+    for (uint32_t i = 0; i < 3; i++) {
+        e[i] = ext_of(h, i, 10, 100);
+        cr_assert_eq(hk_store_pin(st, &e[i], &iov[i], NULL), 0);
+    }
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.open_files, 3u);
+    cr_assert_eq(s.pinned_files, 3u);
+    for (uint32_t i = 0; i < 3; i++)
+        for (size_t k = 0; k < 100; k++)
+            cr_assert_eq(((uint8_t *)iov[i].iov_base)[k], pattern_byte(i, 10 + k));
+    /* a fourth file still works: pinned ones stay, it is mapped beside them */
+    assert_pin_matches(st, h, pathf("Six/f4"), 4, 0, 100);
+    for (uint32_t i = 0; i < 3; i++)
+        hk_store_unpin(st, &e[i]);
+    hk_store_stats_get(st, &s);
+    cr_assert_leq(s.open_files, 2u, "back under budget once unpinned: %u open", s.open_files);
+    cr_assert_eq(s.pinned_files, 0u);
+    /* nested pins of one extent: the memory stays until the last unpin */
+    hk_extent n = ext_of(h, 5, 0, 10);
+    struct iovec a, b;
+    cr_assert_eq(hk_store_pin(st, &n, &a, NULL), 0);
+    cr_assert_eq(hk_store_pin(st, &n, &b, NULL), 0);
+    cr_assert_eq(a.iov_base, b.iov_base);
+    hk_store_unpin(st, &n);
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.pinned_files, 1u);
+    hk_store_unpin(st, &n);
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.pinned_files, 0u);
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+/* ---- residency and page-in ---- */
+
+static void drop_cache(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    cr_assert_geq(fd, 0);
+    fdatasync(fd);
+    cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    close(fd);
+}
+
+Test(store, resident_after_page_in)
+{
+    tfile f[] = {{"", 1u << 20, false}};
+    ttorrent t = make_torrent("t.torrent", "big.bin", false, f, 1, true);
+    hk_store *st = hk_store_new(NULL);
+    uint64_t h = add_ok(st, &t);
+    hk_extent e = ext_of(h, 0, 300000, 16384);
+    cr_assert(!hk_store_resident(st, &e), "not mapped yet: not resident");
+
+    drop_cache(pathf("big.bin"));
+    hk_store_job job;
+    cr_assert_eq(hk_store_job_prepare(st, &e, &job), 0);
+    cr_assert_geq(job.fd, 0);
+    cr_assert(!hk_store_resident(st, &e), "the page cache was dropped: not resident");
+    hk_store_page_in(&job);
+    cr_assert_eq(job.error, 0);
+    hk_store_job_release(st, &job);
+    cr_assert_eq(job.fd, -1);
+    cr_assert(hk_store_resident(st, &e), "resident after the page-in");
+    hk_extent far = ext_of(h, 0, 900000, 16384);
+    cr_assert(!hk_store_resident(st, &far), "pages far away were not read");
+    cr_assert(!hk_store_failed(st, h, NULL));
+    hk_store_stats s;
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.open_files, 1u, "the job's descriptor was closed");
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+typedef struct pool_case {
+    hk_store *st;
+    hk_store_job jobs[8];
+    int done;
+    struct ev_loop *loop;
+} pool_case;
+
+static void job_work(void *arg)
+{
+    hk_store_page_in(arg);
+}
+
+static pool_case *g_case;
+static void job_done(void *arg)
+{
+    hk_store_job_release(g_case->st, arg);
+    g_case->done++;
+}
+
+Test(store, page_in_on_the_pool)
+{
+    tfile f[] = {{"", 1u << 20, false}};
+    ttorrent t = make_torrent("t.torrent", "big.bin", false, f, 1, true);
+    static pool_case pc;
+    g_case = &pc;
+    pc.st = hk_store_new(NULL);
+    pc.loop = ev_loop_new(EVFLAG_AUTO);
+    hk_pool *pool = hk_pool_new(pc.loop, 3, 1.0);
+    uint64_t h = add_ok(pc.st, &t);
+    hk_extent e0 = ext_of(h, 0, 0, 10);
+    hk_store_prefetch(pc.st, &e0); /* map it, so the cache drop below applies to a mapped file */
+    drop_cache(pathf("big.bin"));
+    for (int i = 0; i < 8; i++) {
+        hk_extent e = ext_of(h, 0, (uint64_t)i * 131072, 65536);
+        cr_assert_eq(hk_store_job_prepare(pc.st, &e, &pc.jobs[i]), 0);
+        cr_assert_eq(hk_pool_submit(pool, job_work, job_done, &pc.jobs[i]), 0);
+    }
+    ev_run(pc.loop, 0);
+    cr_assert_eq(pc.done, 8);
+    for (int i = 0; i < 8; i++) {
+        cr_assert_eq(pc.jobs[i].error, 0);
+        hk_extent e = ext_of(h, 0, (uint64_t)i * 131072, 65536);
+        cr_assert(hk_store_resident(pc.st, &e), "extent %d resident", i);
+    }
+    hk_pool_free(pool);
+    ev_loop_destroy(pc.loop);
+    hk_store_free(pc.st);
+    free_torrent(&t);
+}
+
+Test(store, page_in_of_a_shrunk_file_fails_the_storage)
+{
+    tfile f[] = {{"", 200000, false}};
+    ttorrent t = make_torrent("t.torrent", "x.bin", false, f, 1, true);
+    hk_store *st = hk_store_new(NULL);
+    uint64_t h = add_ok(st, &t);
+    hk_extent e = ext_of(h, 0, 150000, 16384);
+    hk_store_job job;
+    cr_assert_eq(hk_store_job_prepare(st, &e, &job), 0);
+    cr_assert_eq(truncate(pathf("x.bin"), 100000), 0);
+    hk_store_page_in(&job);
+    cr_assert_eq(job.error, EIO);
+    hk_store_job_release(st, &job);
+    const char *why = NULL;
+    cr_assert(hk_store_failed(st, h, &why));
+    cr_assert_not_null(strstr(why, "read failed"), "%s", why);
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+Test(store, pad_job_needs_no_descriptor)
+{
+    tfile f[] = {{"a", 1000, false}, {".pad/15384", 15384, true}, {"b", 1000, false}};
+    ttorrent t = make_torrent("t.torrent", "P", true, f, 3, true);
+    hk_store *st = hk_store_new(NULL);
+    uint64_t h = add_ok(st, &t);
+    hk_extent e = ext_of(h, 1, 0, 15384);
+    hk_store_job job;
+    cr_assert_eq(hk_store_job_prepare(st, &e, &job), 0);
+    cr_assert_eq(job.fd, -1);
+    hk_store_page_in(&job);
+    cr_assert_eq(job.error, 0);
+    hk_store_job_release(st, &job);
+    hk_store_stats s;
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.open_files, 0u);
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+/* ---- change detection ---- */
+
+static uint64_t mapped_storage(hk_store *st, const ttorrent *t)
+{
+    uint64_t h = add_ok(st, t);
+    hk_extent e = ext_of(h, 0, 0, 100);
+    hk_store_prefetch(st, &e);
+    hk_store_stats s;
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.open_files, 1u);
+    cr_assert_eq(hk_store_check(st), 0u, "nothing changed yet");
+    return h;
+}
+
+static void assert_failed_with(hk_store *st, uint64_t h, const char *needle)
+{
+    const char *why = NULL;
+    cr_assert(hk_store_failed(st, h, &why), "storage not failed");
+    cr_assert_not_null(strstr(why, needle), "why \"%s\" does not say \"%s\"", why, needle);
+    struct iovec iov;
+    hk_extent e = ext_of(h, 0, 0, 100);
+    const char *pwhy = NULL;
+    errno = 0;
+    cr_assert_eq(hk_store_pin(st, &e, &iov, &pwhy), -1, "a failed storage pins nothing");
+    cr_assert_eq(errno, EIO);
+    cr_assert_not_null(strstr(pwhy, needle), "pin why \"%s\"", pwhy);
+    cr_assert(!hk_store_resident(st, &e));
+    hk_store_job job;
+    cr_assert_eq(hk_store_job_prepare(st, &e, &job), -1);
+    hk_store_stats s;
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.open_files, 0u, "a failed storage's files are closed");
+}
+
+Test(store, check_detects_truncation)
+{
+    tfile f[] = {{"", 100000, false}};
+    ttorrent t = make_torrent("t.torrent", "x.bin", false, f, 1, true);
+    hk_store *st = hk_store_new(NULL);
+    uint64_t h = mapped_storage(st, &t);
+    cr_assert_eq(truncate(pathf("x.bin"), 50000), 0);
+    cr_assert_eq(hk_store_check(st), 1u);
+    cr_assert_eq(hk_store_check(st), 0u, "counted once");
+    assert_failed_with(st, h, "size changed from 100000 to 50000");
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+Test(store, check_detects_growth)
+{
+    tfile f[] = {{"", 100000, false}};
+    ttorrent t = make_torrent("t.torrent", "x.bin", false, f, 1, true);
+    hk_store *st = hk_store_new(NULL);
+    uint64_t h = mapped_storage(st, &t);
+    cr_assert_eq(truncate(pathf("x.bin"), 100001), 0);
+    cr_assert_eq(hk_store_check(st), 1u);
+    assert_failed_with(st, h, "size changed");
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+Test(store, check_detects_replacement)
+{
+    tfile f[] = {{"", 100000, false}};
+    ttorrent t = make_torrent("t.torrent", "x.bin", false, f, 1, true);
+    hk_store *st = hk_store_new(NULL);
+    uint64_t h = mapped_storage(st, &t);
+    /* same size, same bytes, new inode: keep the old one linked so only the inode comparison can tell */
+    cr_assert_eq(link(pathf("x.bin"), pathf("old.bin")), 0);
+    write_pattern(pathf("new.bin"), 0, 100000);
+    cr_assert_eq(rename(pathf("new.bin"), pathf("x.bin")), 0);
+    cr_assert_eq(hk_store_check(st), 1u);
+    assert_failed_with(st, h, "replaced");
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+Test(store, check_detects_deletion)
+{
+    tfile f[] = {{"", 100000, false}};
+    ttorrent t = make_torrent("t.torrent", "x.bin", false, f, 1, true);
+    hk_store *st = hk_store_new(NULL);
+    uint64_t h = mapped_storage(st, &t);
+    cr_assert_eq(unlink(pathf("x.bin")), 0);
+    cr_assert_eq(hk_store_check(st), 1u);
+    assert_failed_with(st, h, "deleted");
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+Test(store, check_detects_move_with_another_link)
+{
+    tfile f[] = {{"", 100000, false}};
+    ttorrent t = make_torrent("t.torrent", "x.bin", false, f, 1, true);
+    hk_store *st = hk_store_new(NULL);
+    uint64_t h = mapped_storage(st, &t);
+    cr_assert_eq(rename(pathf("x.bin"), pathf("moved.bin")), 0); /* link count stays 1: the path lookup tells */
+    cr_assert_eq(hk_store_check(st), 1u);
+    assert_failed_with(st, h, "x.bin: missing");
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+Test(store, check_detects_directory_swapped_for_a_symlink)
+{
+    tfile f[] = {{"d/a.bin", 100000, false}};
+    ttorrent t = make_torrent("t.torrent", "M", true, f, 1, true);
+    hk_store *st = hk_store_new(NULL);
+    uint64_t h = mapped_storage(st, &t);
+    cr_assert_eq(rename(pathf("M/d"), pathf("M/real")), 0);
+    cr_assert_eq(symlink("real", pathf("M/d")), 0);
+    cr_assert_eq(hk_store_check(st), 1u);
+    assert_failed_with(st, h, "M/d: is a symbolic link");
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+Test(store, fresh_pin_detects_truncation_replacement_and_deletion)
+{
+    tfile f[] = {{"a", 100000, false}, {"b", 100000, false}, {"c", 100000, false}, {"d", 100000, false}};
+    ttorrent t = make_torrent("t.torrent", "F", true, f, 4, true);
+    hk_store *st = hk_store_new(NULL);
+    struct iovec iov;
+    const char *why;
+
+    uint64_t h = add_ok(st, &t);
+    cr_assert_eq(truncate(pathf("F/a"), 10), 0);
+    hk_extent e = ext_of(h, 0, 0, 5);
+    cr_assert_eq(hk_store_pin(st, &e, &iov, &why), -1, "the first pin maps, sees the size and refuses");
+    cr_assert_not_null(strstr(why, "F/a: size 10 but the torrent says 100000"), "%s", why);
+    cr_assert(hk_store_failed(st, h, NULL));
+    hk_store_remove(st, h);
+    write_pattern(pathf("F/a"), 0, 100000);
+
+    h = add_ok(st, &t);
+    cr_assert_eq(unlink(pathf("F/b")), 0);
+    e = ext_of(h, 1, 0, 5);
+    cr_assert_eq(hk_store_pin(st, &e, &iov, &why), -1);
+    cr_assert_not_null(strstr(why, "F/b: missing"), "%s", why);
+    cr_assert(hk_store_failed(st, h, NULL));
+    hk_store_remove(st, h);
+    write_pattern(pathf("F/b"), 1, 100000);
+
+    h = add_ok(st, &t);
+    cr_assert_eq(unlink(pathf("F/c")), 0);
+    cr_assert_eq(symlink("d", pathf("F/c")), 0);
+    e = ext_of(h, 2, 0, 5);
+    cr_assert_eq(hk_store_pin(st, &e, &iov, &why), -1);
+    cr_assert_not_null(strstr(why, "F/c: is a symbolic link"), "%s", why);
+    hk_store_remove(st, h);
+
+    hk_store_stats s;
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.storages, 0u);
+    cr_assert_eq(s.open_files, 0u);
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+Test(store, failure_while_pinned_keeps_memory_until_unpin)
+{
+    tfile f[] = {{"", 100000, false}};
+    ttorrent t = make_torrent("t.torrent", "x.bin", false, f, 1, true);
+    hk_store *st = hk_store_new(NULL);
+    uint64_t h = add_ok(st, &t);
+    hk_extent e = ext_of(h, 0, 0, 4096);
+    struct iovec iov;
+    cr_assert_eq(hk_store_pin(st, &e, &iov, NULL), 0);
+    cr_assert_eq(unlink(pathf("x.bin")), 0);
+    cr_assert_eq(hk_store_check(st), 1u);
+    hk_store_stats s;
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.open_files, 1u, "pinned: still mapped");
+    /* deleted but open: the bytes are still there */
+    for (size_t k = 0; k < 4096; k++)
+        cr_assert_eq(((uint8_t *)iov.iov_base)[k], pattern_byte(0, k));
+    hk_store_unpin(st, &e);
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.open_files, 0u, "closed at the last unpin");
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+/* ---- truncation safety: the kernel reports EFAULT, it does not raise SIGBUS ---- */
+
+static volatile sig_atomic_t g_sigbus;
+static void on_sigbus(int sig)
+{
+    (void)sig;
+    g_sigbus = 1;
+    _exit(99); /* a SIGBUS here means the store's safety premise is false on this kernel: fail loudly */
+}
+
+static void expect_efault_writev(const struct iovec *iov, int out_fd, const char *what)
+{
+    errno = 0;
+    ssize_t r = writev(out_fd, iov, 1);
+    int e = errno;
+    cr_log_info("writev from a truncated mapping into %s: %zd (%s)", what, r, r < 0 ? strerror(e) : "short");
+    cr_assert(r < 0 ? e == EFAULT : (size_t)r < iov->iov_len,
+              "%s: writev returned %zd errno %d: the vanished pages were neither refused nor cut short", what, r, e);
+}
+
+Test(store, writev_from_truncated_mapping_is_efault_not_sigbus)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigbus;
+    sigaction(SIGBUS, &sa, NULL);
+
+    tfile f[] = {{"", 1u << 20, false}};
+    ttorrent t = make_torrent("t.torrent", "x.bin", false, f, 1, true);
+    hk_store *st = hk_store_new(NULL);
+    uint64_t h = add_ok(st, &t);
+    hk_extent beyond = ext_of(h, 0, 512 * 1024, 65536);
+    hk_extent across = ext_of(h, 0, 4096 - 100, 65536);
+    struct iovec iov_beyond, iov_across;
+    cr_assert_eq(hk_store_pin(st, &beyond, &iov_beyond, NULL), 0);
+    cr_assert_eq(hk_store_pin(st, &across, &iov_across, NULL), 0);
+
+    cr_assert_eq(truncate(pathf("x.bin"), 4096), 0);
+    cr_assert(!hk_store_resident(st, &beyond), "bytes past the end are never resident");
+
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    int big = 1 << 20;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+    expect_efault_writev(&iov_beyond, sv[0], "a socketpair (all pages gone)");
+    expect_efault_writev(&iov_across, sv[0], "a socketpair (first page still there)");
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    expect_efault_writev(&iov_beyond, p[1], "a pipe");
+    cr_assert_eq(g_sigbus, 0);
+
+    cr_assert_eq(hk_store_check(st), 1u, "and the store notices the truncation");
+    hk_store_unpin(st, &beyond);
+    hk_store_unpin(st, &across);
+    close(sv[0]);
+    close(sv[1]);
+    close(p[0]);
+    close(p[1]);
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+/* ---- removal and handles ---- */
+
+Test(store, remove_while_pinned_defers_release)
+{
+    tfile f[] = {{"a", 1000, false}, {".pad/1000", 1000, true}, {"b", 1000, false}};
+    ttorrent t = make_torrent("t.torrent", "R", true, f, 3, true);
+    hk_store *st = hk_store_new(NULL);
+    uint64_t h = add_ok(st, &t);
+    hk_extent a = ext_of(h, 0, 0, 1000), pad = ext_of(h, 1, 0, 1000), b = ext_of(h, 2, 0, 1000);
+    struct iovec ia, ip, ib;
+    cr_assert_eq(hk_store_pin(st, &a, &ia, NULL), 0);
+    cr_assert_eq(hk_store_pin(st, &pad, &ip, NULL), 0);
+    cr_assert_eq(hk_store_pin(st, &b, &ib, NULL), 0);
+    hk_store_unpin(st, &b);
+    hk_store_remove(st, h);
+    hk_store_stats s;
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.storages, 0u);
+    cr_assert_eq(s.open_files, 1u, "b (unpinned) closed at once, a kept");
+    cr_assert(hk_store_failed(st, h, NULL), "a removed storage resolves as unknown");
+    cr_assert_eq(hk_store_pin(st, &b, &ib, NULL), -1);
+    for (size_t k = 0; k < 1000; k++)
+        cr_assert_eq(((uint8_t *)ia.iov_base)[k], pattern_byte(0, k));
+    hk_store_unpin(st, &a);
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.open_files, 0u);
+    hk_store_unpin(st, &pad); /* the last pin frees the storage */
+    uint64_t h2 = add_ok(st, &t);
+    cr_assert_neq(h2, h, "a reused slot gets a new generation");
+    cr_assert_eq((uint32_t)h2, (uint32_t)h, "the table slot was reused");
+    hk_extent stale = ext_of(h, 0, 0, 10);
+    errno = 0;
+    cr_assert_eq(hk_store_pin(st, &stale, &ia, NULL), -1);
+    cr_assert_eq(errno, EINVAL);
+    hk_store_unpin(st, &stale); /* harmless */
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+Test(store, memory_per_storage_and_file)
+{
+    tfile one[] = {{"", 1000, false}};
+    ttorrent t1 = make_torrent("t1.torrent", "data.bin", false, one, 1, true);
+    tfile many[] = {{"01.flac", 10, false}, {"02.flac", 10, false}, {"03.flac", 10, false}, {"04.flac", 10, false}};
+    ttorrent t4 = make_torrent("t4.torrent", "Album", true, many, 4, true);
+    hk_store *st = hk_store_new(NULL);
+    uint64_t h1 = add_ok(st, &t1), h4 = add_ok(st, &t4);
+    size_t b1 = hk_store_storage_bytes(st, h1), b4 = hk_store_storage_bytes(st, h4);
+    size_t names1 = strlen("t1.torrent") + 1 + strlen("data.bin") + 1;
+    size_t names4 = strlen("t4.torrent") + 1 + strlen("Album") + 1 + 4 * (strlen("01.flac") + 1);
+    cr_log_info("store memory: single-file storage %zu bytes (%zu of names); 4-file storage %zu bytes (%zu of names)",
+                b1, names1, b4, names4);
+    /* per file: a 16-byte entry plus its path; fixed: record + .torrent entry + handle table + share of the folder */
+    cr_assert_eq(b4 - b1, 16 * 3 + (names4 - names1), "16 bytes per file entry plus names");
+    size_t folder_share = (4 + strlen(g_dir) + 1) / 2; /* both storages share the folder (same one, added in a row) */
+    size_t fixed = b1 - 16 - names1 - folder_share;
+    cr_log_info("store memory: fixed part per storage %zu bytes, 16 bytes per file entry", fixed);
+    cr_assert_leq(fixed, 64u, "fixed per-storage memory grew to %zu bytes", fixed);
+    cr_assert_eq(hk_store_storage_bytes(st, 12345), 0u);
+    hk_store_free(st);
+    free_torrent(&t1);
+    free_torrent(&t4);
+}
+
+/* mincore is blind (claims every page resident) for files the process neither owns nor may write. Run the store as
+ * an unprivileged user on root's file and check that residency still tells the truth. */
+Test(store, residency_is_right_where_mincore_is_blind)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root to make a file the test process can read but neither owns nor may write");
+    cr_assert_eq(chmod(g_dir, 0755), 0);
+    tfile f[] = {{"", 1u << 20, false}};
+    ttorrent t = make_torrent("t.torrent", "big.bin", false, f, 1, true);
+
+    /* as root (the owner): mincore is trusted */
+    hk_store *st = hk_store_new(NULL);
+    uint64_t h = add_ok(st, &t);
+    hk_extent e0 = ext_of(h, 0, 0, 10);
+    hk_store_prefetch(st, &e0);
+    hk_store_stats s;
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.blind_files, 0u, "mincore sees the page cache of the owner's file");
+    hk_store_free(st);
+
+    drop_cache(pathf("big.bin"));
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0)
+            _exit(10);
+        hk_store *cst = hk_store_new(NULL);
+        char err[512];
+        uint64_t ch = hk_store_add(cst, t.path, t.mi, err, sizeof err);
+        if (ch == 0)
+            _exit(11);
+        hk_extent e = ext_of(ch, 0, 300000, 16384);
+        hk_store_job job;
+        if (hk_store_job_prepare(cst, &e, &job) != 0)
+            _exit(12);
+        hk_store_stats cs;
+        hk_store_stats_get(cst, &cs);
+        if (cs.blind_files != 1)
+            _exit(13);
+        if (hk_store_resident(cst, &e))
+            _exit(14);
+        hk_store_page_in(&job);
+        if (job.error != 0)
+            _exit(15);
+        hk_store_job_release(cst, &job);
+        if (!hk_store_resident(cst, &e))
+            _exit(16);
+        hk_extent far = ext_of(ch, 0, 900000, 16384);
+        if (hk_store_resident(cst, &far))
+            _exit(17);
+        hk_store_free(cst);
+        _exit(0);
+    }
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status), "the unprivileged child died (signal %d)", WTERMSIG(status));
+    static const char *what[] = {[10] = "could not drop privileges",
+                                 [11] = "could not add the storage",
+                                 [12] = "could not prepare the job",
+                                 [13] = "did not detect the blind mincore",
+                                 [14] = "claimed residency after the cache was dropped",
+                                 [15] = "page-in failed",
+                                 [16] = "not resident after the page-in",
+                                 [17] = "claimed residency of pages never read"};
+    int code = WEXITSTATUS(status);
+    cr_assert_eq(code, 0, "unprivileged store: %s (exit %d)", code >= 10 && code <= 17 ? what[code] : "?", code);
+    free_torrent(&t);
+}
