@@ -1,0 +1,294 @@
+/* disk: owns the seeder's simulated disk — the job FIFO served by queue_depth worker actors (seek + SimGrid disk
+ * read per contiguous run of pages), the page cache behind disk_resident/disk_prefetch/disk_load, and the loads
+ * waiting for pages that another job is reading. Completions reach the core from the worker actor. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim.h"
+
+enum { JOB_PREFETCH = 1, JOB_LOAD = 2 };
+
+struct disk_job {
+    disk_job *next;
+    uint8_t kind;
+    bool error;
+    hk_extent ext;
+    uint64_t token;
+    uint32_t nown;
+    uint64_t *own;               /* pages this job reads (it moved them ABSENT -> READING) */
+};
+
+#define W g_world
+
+static bool extent_valid(const hk_extent *e)
+{
+    if (e->length == 0 || e->storage >= W->ntorrents)
+        return false;
+    const sim_torrent *t = &W->torrents[e->storage];
+    if (e->file == HK_FILE_METAINFO)
+        return e->offset <= t->len && e->length <= t->len - e->offset;
+    return e->file == 0 && e->offset <= t->size && e->length <= t->size - e->offset;
+}
+
+static pc_key key_of(const hk_extent *e, uint64_t page)
+{
+    return (pc_key){.storage = e->storage, .file = e->file, .page = page};
+}
+
+static void page_range(const sim_disk *d, const hk_extent *e, uint64_t *first, uint64_t *last)
+{
+    uint32_t ps = pc_page_size(d->pc);
+    *first = e->offset / ps;
+    *last = (e->offset + e->length - 1) / ps;
+}
+
+static bool all_resident(const sim_disk *d, const hk_extent *e)
+{
+    uint64_t a, b;
+    page_range(d, e, &a, &b);
+    for (uint64_t p = a; p <= b; p++)
+        if (pc_get(d->pc, key_of(e, p)) != PC_RESIDENT)
+            return false;
+    return true;
+}
+
+static bool any_absent(const sim_disk *d, const hk_extent *e)
+{
+    uint64_t a, b;
+    page_range(d, e, &a, &b);
+    for (uint64_t p = a; p <= b; p++)
+        if (pc_get(d->pc, key_of(e, p)) == PC_ABSENT)
+            return true;
+    return false;
+}
+
+/* Takes ownership of the extent's ABSENT pages. */
+static disk_job *job_new(sim_disk *d, uint8_t kind, const hk_extent *e, uint64_t token, bool valid)
+{
+    disk_job *j = calloc(1, sizeof *j);
+    if (!j)
+        abort();
+    j->kind = kind;
+    j->ext = *e;
+    j->token = token;
+    j->error = !valid;
+    if (valid && e->file != HK_FILE_METAINFO) {
+        uint64_t a, b;
+        page_range(d, e, &a, &b);
+        j->own = malloc((size_t)(b - a + 1) * sizeof *j->own);
+        if (!j->own)
+            abort();
+        for (uint64_t p = a; p <= b; p++)
+            if (pc_begin_read(d->pc, key_of(e, p)))
+                j->own[j->nown++] = p;
+    }
+    return j;
+}
+
+static void job_free(disk_job *j)
+{
+    free(j->own);
+    free(j);
+}
+
+static void enqueue(sim_seeder *s, disk_job *j)
+{
+    sim_disk *d = &s->disk;
+    if (d->q_tail)
+        d->q_tail->next = j;
+    else
+        d->q_head = j;
+    d->q_tail = j;
+    d->jobs_queued++;
+    opq_push(&s->ops, SOP_DISK_KICK, NULL);
+}
+
+/* ---- runtime actions ---- */
+
+void disk_rt_prefetch(void *ctx, const hk_extent *e)
+{
+    sim_seeder *s = ctx;
+    sim_disk *d = &s->disk;
+    d->prefetches++;
+    if (!extent_valid(e) || e->file == HK_FILE_METAINFO)
+        return;
+    if (!any_absent(d, e))
+        return;
+    enqueue(s, job_new(d, JOB_PREFETCH, e, 0, true));
+}
+
+bool disk_rt_resident(void *ctx, const hk_extent *e)
+{
+    sim_seeder *s = ctx;
+    sim_disk *d = &s->disk;
+    d->resident_checks++;
+    if (!extent_valid(e))
+        return false;
+    bool yes = e->file == HK_FILE_METAINFO || all_resident(d, e);
+    if (yes)
+        d->resident_yes++;
+    return yes;
+}
+
+void disk_rt_load(void *ctx, const hk_extent *e, uint64_t token)
+{
+    sim_seeder *s = ctx;
+    sim_disk *d = &s->disk;
+    d->loads++;
+    evlog_line(W->log, sim_now(), "disk_load %llu s%llu f%u o%llu l%u", (unsigned long long)token,
+               (unsigned long long)e->storage, e->file, (unsigned long long)e->offset, e->length);
+    enqueue(s, job_new(d, JOB_LOAD, e, token, extent_valid(e)));
+}
+
+bool disk_check_and_touch(sim_seeder *s, const hk_extent *e)
+{
+    sim_disk *d = &s->disk;
+    if (!extent_valid(e))
+        return false;
+    if (e->file == HK_FILE_METAINFO)
+        return true;
+    bool ok = all_resident(d, e);
+    uint64_t a, b;
+    page_range(d, e, &a, &b);
+    for (uint64_t p = a; p <= b; p++)
+        pc_touch(d->pc, key_of(e, p));
+    return ok;
+}
+
+bool disk_idle(const sim_seeder *s)
+{
+    return s->disk.jobs_queued == 0 && s->disk.busy == 0 && s->disk.waiting == NULL;
+}
+
+/* ---- worker actors ---- */
+
+static void complete_load(sim_seeder *s, disk_job *j, hk_disk_status st)
+{
+    if (st != HK_DISK_OK)
+        s->disk.load_errors++;
+    evlog_line(W->log, sim_now(), "disk_loaded %llu %d", (unsigned long long)j->token, (int)st);
+    s->core_calls++;
+    hk_seeder_on_disk_loaded(s->core, j->token, st);
+}
+
+/* Reads the job's pages: one seek (unless sequential) + one disk read per contiguous run. */
+static void serve(sim_seeder *s, disk_job *j)
+{
+    sim_disk *d = &s->disk;
+    uint32_t ps = pc_page_size(d->pc);
+    const sim_torrent *t = &W->torrents[j->ext.storage];
+    for (uint32_t i = 0; i < j->nown;) {
+        uint32_t k = i + 1;
+        while (k < j->nown && j->own[k] == j->own[k - 1] + 1)
+            k++;
+        uint64_t start = j->own[i] * ps;
+        uint64_t end = (j->own[k - 1] + 1) * ps;
+        if (end > t->size)
+            end = t->size;
+        uint64_t pos_key = j->ext.storage << 44 ^ start; /* sequential if it starts where the last read ended */
+        bool seq = d->has_last && d->last_end_key == pos_key;
+        d->last_end_key = j->ext.storage << 44 ^ end;
+        d->has_last = true;
+        d->reads++;
+        d->bytes_read += end - start;
+        if (!seq && W->sc->disk.seek)
+            sg_actor_sleep_for((double)W->sc->disk.seek / 1e9);
+        sg_disk_read(d->disk, (sg_size_t)(end - start));
+        i = k;
+    }
+    for (uint32_t i = 0; i < j->nown; i++)
+        pc_finish_read(d->pc, key_of(&j->ext, j->own[i]));
+}
+
+/* After any job: loads whose pages are now all resident complete; those that lost a page to eviction read again. */
+static void check_waiting(sim_seeder *s)
+{
+    sim_disk *d = &s->disk;
+    disk_job **pp = &d->waiting;
+    while (*pp) {
+        disk_job *j = *pp;
+        if (all_resident(d, &j->ext)) {
+            *pp = j->next;
+            complete_load(s, j, HK_DISK_OK);
+            job_free(j);
+        } else if (any_absent(d, &j->ext)) {
+            *pp = j->next;
+            disk_job *again = job_new(d, JOB_LOAD, &j->ext, j->token, true);
+            job_free(j);
+            enqueue(s, again);
+        } else {
+            pp = &j->next;
+        }
+    }
+}
+
+static void worker_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    sim_seeder *s = &W->seeder;
+    sim_disk *d = &s->disk;
+    sg_actor_daemonize(sg_actor_self());
+    /* SimGrid 3.32 keeps every finished disk activity in the actor (notes/simgrid.md pitfall 7): recycle */
+    for (int served = 0; served < 256; served++) {
+        sg_sem_acquire(d->sem);
+        disk_job *j = d->q_head;
+        if (!j)
+            continue;
+        d->q_head = j->next;
+        if (!d->q_head)
+            d->q_tail = NULL;
+        d->jobs_queued--;
+        j->next = NULL;
+        d->busy++;
+        if (!j->error)
+            serve(s, j);
+        d->busy--;
+        if (j->kind == JOB_LOAD) {
+            if (j->error) {
+                complete_load(s, j, HK_DISK_ERROR);
+                job_free(j);
+            } else if (all_resident(d, &j->ext)) {
+                complete_load(s, j, HK_DISK_OK);
+                job_free(j);
+            } else {
+                j->next = d->waiting;
+                d->waiting = j;
+            }
+        } else {
+            job_free(j);
+        }
+        check_waiting(s);
+        seeder_drain();
+    }
+    disk_spawn_workers(s, 1);
+    return;
+}
+
+void disk_spawn_workers(sim_seeder *s, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "disk%u", s->disk.workers_spawned++);
+        sg_actor_create(name, s->host, worker_main, 0, NULL);
+    }
+}
+
+void disk_init(sim_seeder *s, const sim_disk_cfg *cfg)
+{
+    sim_disk *d = &s->disk;
+    d->pc = pc_new(cfg->cache, cfg->page);
+    if (!d->pc)
+        abort();
+    unsigned n = 0;
+    sg_disk_t *disks = NULL;
+    sg_host_get_disks(s->host, &n, &disks);
+    if (n < 1) {
+        fprintf(stderr, "hekate-sim: the seeder host has no disk\n");
+        exit(2);
+    }
+    d->disk = disks[0];
+    free(disks);
+    d->sem = sg_sem_init(0);
+}

@@ -1,0 +1,285 @@
+/* hekate-sim: runs one scenario — the real seeding engine (core/) under SimGrid with simulated peers — and prints
+ * its summary, writes its event log (and SHA-256), metrics CSVs, and exits 1 when an expectation fails.
+ *
+ * Usage: hekate-sim SCENARIO.ini [--events FILE] [--metrics-csv FILE] [--peers-csv FILE] [--seed N]
+ *                   [--drop-profile NAME] [--baseline-child] [--cfg=simgrid/option:value ...]
+ * Exit: 0 all expectations hold, 1 some failed (each named on stdout), 2 usage, scenario or setup error. */
+#include <simgrid/engine.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+#include <xbt/config.h>
+#include <xbt/log.h>
+
+#include "platform.h"
+#include "report.h"
+#include "sim.h"
+
+typedef struct options {
+    const char *scenario, *events, *metrics_csv, *peers_csv, *drop;
+    bool seed_set, baseline_child;
+    uint64_t seed;
+} options;
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: hekate-sim SCENARIO.ini [--events FILE] [--metrics-csv FILE] [--peers-csv FILE] "
+                    "[--seed N] [--drop-profile NAME] [--baseline-child] [--cfg=...]\n");
+    exit(2);
+}
+
+static void parse_args(int argc, char **argv, options *o)
+{
+    memset(o, 0, sizeof *o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--events") == 0 && next)
+            o->events = argv[++i];
+        else if (strcmp(a, "--metrics-csv") == 0 && next)
+            o->metrics_csv = argv[++i];
+        else if (strcmp(a, "--peers-csv") == 0 && next)
+            o->peers_csv = argv[++i];
+        else if (strcmp(a, "--drop-profile") == 0 && next)
+            o->drop = argv[++i];
+        else if (strcmp(a, "--seed") == 0 && next) {
+            if (units_u64(argv[++i], &o->seed) < 0)
+                usage();
+            o->seed_set = true;
+        } else if (strcmp(a, "--baseline-child") == 0)
+            o->baseline_child = true;
+        else if (a[0] != '-' && !o->scenario)
+            o->scenario = a;
+        else
+            usage();
+    }
+    if (!o->scenario)
+        usage();
+}
+
+/* The same scenario without one profile, in a child process (SimGrid runs once per process). */
+static int run_baseline(const options *o, const scenario *sc, double *medians)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return -1;
+    exe[n] = '\0';
+    if (strchr(exe, '\'') || strchr(o->scenario, '\''))
+        return -1;
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd, "'%s' '%s' --baseline-child --drop-profile '%s' --seed %llu", exe, o->scenario,
+             sc->expect.baseline_without, (unsigned long long)sc->run.seed);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    char line[512];
+    while (fgets(line, sizeof line, p)) {
+        char name[64];
+        double v;
+        if (sscanf(line, "baseline-median %63s %lf", name, &v) == 2)
+            for (uint32_t i = 0; i < sc->nprofiles; i++)
+                if (strcmp(sc->profiles[i].name, name) == 0)
+                    medians[i] = v;
+    }
+    int st = pclose(p);
+    return st == -1 ? -1 : 0;
+}
+
+/* Samples the seeder every [run] sample; ends the run at `duration`, or earlier once every peer is done and the
+ * seeder holds no connection and no disk work. */
+static void controller_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    sim_world *w = g_world;
+    sim_seeder *s = &w->seeder;
+    for (;;) {
+        hk_time now = sim_now();
+        hk_stats st;
+        hk_seeder_stats(s->core, &st);
+        if (st.memory_bytes > s->memory_max)
+            s->memory_max = st.memory_bytes;
+        if (st.waiting > w->waiting_max)
+            w->waiting_max = st.waiting;
+        if (st.queued_requests > w->queued_requests_max)
+            w->queued_requests_max = st.queued_requests;
+        if (w->csv_time) {
+            pc_stats pcs;
+            pc_get_stats(s->disk.pc, &pcs);
+            fprintf(w->csv_time, "%.3f,%llu,%u,%u,%u,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu\n", (double)now / 1e9,
+                    (unsigned long long)s->conns_open, st.peers, st.unchoked, st.waiting,
+                    (unsigned long long)st.queued_requests, (unsigned long long)s->data_bytes_sent,
+                    (unsigned long long)s->disk.bytes_read, (unsigned long long)s->disk.reads,
+                    (unsigned long long)pcs.resident, (unsigned long long)st.memory_bytes,
+                    (unsigned long long)st.requests_rejected, (unsigned long long)w->lives_running);
+        }
+        if (now >= w->sc->run.duration)
+            break;
+        if (w->lives_running == 0 && st.peers == 0 && s->conns_open == 0 && disk_idle(s))
+            break;
+        hk_time next = now + w->sc->run.sample;
+        if (next > w->sc->run.duration)
+            next = w->sc->run.duration;
+        sg_actor_sleep_for((double)(next - now) / 1e9);
+    }
+    w->end_time = sim_now();
+    return;
+}
+
+static int build_world(sim_world *w, scenario *sc)
+{
+    w->sc = sc;
+    w->ntorrents = sc->torrent.count;
+    w->torrents = calloc(w->ntorrents, sizeof *w->torrents);
+    w->info_hashes = calloc(w->ntorrents, sizeof *w->info_hashes);
+    w->npeers = sc->npeers;
+    w->peers = calloc(w->npeers ? w->npeers : 1, sizeof *w->peers);
+    if (!w->torrents || !w->info_hashes || !w->peers)
+        return -1;
+    for (uint32_t i = 0; i < w->ntorrents; i++) {
+        if (torrentgen_make(&w->torrents[i], i, sc->torrent.size, sc->torrent.piece_length, sc->run.seed) < 0)
+            return -1;
+        memcpy(w->info_hashes[i], w->torrents[i].info_hash, 20);
+    }
+    return 0;
+}
+
+static int write_platform(const scenario *sc, char *dir, size_t dirlen, char *path, size_t pathlen)
+{
+    snprintf(dir, dirlen, "/tmp/hekate-sim-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(path, pathlen, "%s/platform.xml", dir);
+    sim_peer_link *links = calloc(sc->npeers ? sc->npeers : 1, sizeof *links);
+    if (!links)
+        return -1;
+    for (uint32_t pi = 0; pi < sc->nprofiles; pi++) {
+        const sim_profile *p = &sc->profiles[pi];
+        for (uint32_t k = 0; k < p->count; k++) {
+            uint32_t id = p->first_peer + k;
+            prng r;
+            prng_seed(&r, sc->run.seed, 0x4000000ull + id);
+            links[id].down = prng_uniform(&r, p->down.lo, p->down.hi);
+            links[id].up = prng_uniform(&r, p->up.lo, p->up.hi);
+            links[id].latency = prng_uniform(&r, p->latency.lo, p->latency.hi);
+        }
+    }
+    FILE *f = fopen(path, "w");
+    int rc = f ? platform_write(f, sc, links, sc->npeers) : -1;
+    if (f && fclose(f) != 0)
+        rc = -1;
+    free(links);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    xbt_log_control_set("root.thres:critical");
+    simgrid_init(&argc, argv);
+    options o;
+    parse_args(argc, argv, &o);
+
+    scenario sc;
+    char err[1024];
+    if (scenario_load(o.scenario, &sc, err, sizeof err) < 0) {
+        fprintf(stderr, "hekate-sim: %s\n", err);
+        return 2;
+    }
+    if (o.seed_set)
+        sc.run.seed = o.seed;
+    if (o.drop && scenario_drop_profile(&sc, o.drop) < 0) {
+        fprintf(stderr, "hekate-sim: --drop-profile: no profile named \"%s\"\n", o.drop);
+        return 2;
+    }
+    if (o.baseline_child)
+        sc.expect.baseline_without[0] = '\0';
+
+    double *medians = malloc((sc.nprofiles + 1) * sizeof *medians);
+    if (!medians)
+        return 2;
+    for (uint32_t i = 0; i < sc.nprofiles; i++)
+        medians[i] = -1;
+    if (sc.expect.baseline_without[0]) {
+        fflush(stdout);
+        if (run_baseline(&o, &sc, medians) < 0) {
+            fprintf(stderr, "hekate-sim: the baseline run failed\n");
+            return 2;
+        }
+    }
+
+    static sim_world world;
+    g_world = &world;
+    if (build_world(&world, &sc) < 0) {
+        fprintf(stderr, "hekate-sim: out of memory building the world\n");
+        return 2;
+    }
+    char dir[64], plat[128];
+    if (write_platform(&sc, dir, sizeof dir, plat, sizeof plat) < 0) {
+        fprintf(stderr, "hekate-sim: cannot write the platform file\n");
+        return 2;
+    }
+    sg_cfg_set_string("network/model", "CM02");
+    /* 3 actors per connected peer: beyond ~30,000 actors the guard pages exhaust vm.max_map_count */
+    if ((uint64_t)sc.npeers * 3 > 20000)
+        sg_cfg_set_int("contexts/guard-size", 0);
+    simgrid_load_platform(plat);
+    unlink(plat);
+    rmdir(dir);
+
+    world.log = evlog_open(o.events);
+    if (!world.log) {
+        fprintf(stderr, "hekate-sim: cannot create the event log %s\n", o.events ? o.events : "");
+        return 2;
+    }
+    if (o.metrics_csv) {
+        world.csv_time = fopen(o.metrics_csv, "w");
+        if (!world.csv_time) {
+            fprintf(stderr, "hekate-sim: cannot create %s\n", o.metrics_csv);
+            return 2;
+        }
+        fprintf(world.csv_time, "time_s,connections,core_peers,unchoked,waiting,queued_requests,data_bytes_sent,"
+                                "disk_bytes_read,disk_reads,cache_pages,core_memory_bytes,requests_rejected,"
+                                "peers_active\n");
+    }
+    seeder_init(&world);
+    leechers_start(&world);
+    sg_actor_create("controller", world.seeder.host, controller_main, 0, NULL);
+
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    simgrid_run();
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    world.wall_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    world.rss_kib = ru.ru_maxrss;
+
+    hk_stats end;
+    hk_seeder_stats(world.seeder.core, &end);
+    evlog_line(world.log, world.end_time, "end peers=%u unchoked=%u waiting=%u queued=%llu", end.peers, end.unchoked,
+               end.waiting, (unsigned long long)end.queued_requests);
+    world.log_lines = evlog_count(world.log);
+    if (evlog_close(world.log, world.hash) < 0)
+        fprintf(stderr, "hekate-sim: writing the event log failed\n");
+    world.log = NULL;
+    if (world.csv_time)
+        fclose(world.csv_time);
+
+    if (o.baseline_child) {
+        report_baseline_lines(&world, stdout);
+        return 0;
+    }
+    report_summary(&world, stdout, &end);
+    if (o.peers_csv && report_peers_csv(&world, o.peers_csv) < 0)
+        fprintf(stderr, "hekate-sim: cannot write %s\n", o.peers_csv);
+    int failures = report_expectations(&world, stdout, &end, medians);
+    printf("hash %s\n", world.hash);
+    printf("result %s (%d expectation%s failed)\n", failures ? "FAIL" : "ok", failures, failures == 1 ? "" : "s");
+    fflush(stdout);
+    /* SimGrid tears down its actors at exit; the core and the world end with the process. */
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,321 @@
+/* report: owns the figures, the summary, the per-peer CSV and the expectation verdicts of a run (see report.h). */
+#include "report.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(const double *v, uint32_t n, double q)
+{
+    if (n == 0)
+        return -1;
+    uint32_t i = (uint32_t)ceil(q * n);
+    if (i > 0)
+        i--;
+    if (i >= n)
+        i = n - 1;
+    return v[i];
+}
+
+static double secs(hk_time t)
+{
+    return (double)t / 1e9;
+}
+
+static hk_time peer_end(const leecher *l)
+{
+    return l->completed ? l->complete_at : l->end_at;
+}
+
+void report_profile(const sim_world *w, uint32_t pi, profile_result *r)
+{
+    const sim_profile *p = &w->sc->profiles[pi];
+    memset(r, 0, sizeof *r);
+    r->baseline_median = -1;
+    double *times = malloc((p->count + 1) * sizeof *times), *rates = malloc((p->count + 1) * sizeof *rates);
+    if (!times || !rates)
+        abort();
+    uint32_t nt = 0, nr = 0;
+    for (uint32_t k = 0; k < p->count; k++) {
+        const leecher *l = &w->peers[p->first_peer + k];
+        r->peers++;
+        r->bytes += l->bytes;
+        if (l->completed) {
+            r->completed++;
+            times[nt++] = secs(l->complete_at - l->arrival);
+        }
+        if (l->closed_by_seeder)
+            r->closed_by_seeder_peers++;
+        if (l->refusals)
+            r->refused_peers++;
+        hk_time end = peer_end(l);
+        if (end > l->arrival && l->connects > 0)
+            rates[nr++] = (double)l->bytes / secs(end - l->arrival);
+    }
+    qsort(times, nt, sizeof *times, cmp_double);
+    r->p50 = pct(times, nt, 0.5);
+    r->p95 = pct(times, nt, 0.95);
+    r->max = nt ? times[nt - 1] : -1;
+    double s = 0, s2 = 0;
+    for (uint32_t i = 0; i < nr; i++) {
+        s += rates[i];
+        s2 += rates[i] * rates[i];
+    }
+    r->jain = nr >= 2 && s2 > 0 ? s * s / (nr * s2) : -1;
+    free(times);
+    free(rates);
+}
+
+void report_baseline_lines(const sim_world *w, FILE *out)
+{
+    for (uint32_t i = 0; i < w->sc->nprofiles; i++) {
+        profile_result r;
+        report_profile(w, i, &r);
+        fprintf(out, "baseline-median %s %.9f\n", w->sc->profiles[i].name, r.p50);
+    }
+}
+
+void report_summary(const sim_world *w, FILE *out, const hk_stats *st)
+{
+    const sim_seeder *s = &w->seeder;
+    const scenario *sc = w->sc;
+    fprintf(out, "== hekate-sim: %s (seed %llu) ==\n", sc->path, (unsigned long long)sc->run.seed);
+    fprintf(out, "simulated %.3f s, wall %.2f s, peak RSS %.1f MiB, %u peers, %llu connections, %llu core calls\n",
+            secs(w->end_time), w->wall_s, (double)w->rss_kib / 1024.0, w->npeers,
+            (unsigned long long)s->conns_total + s->refused, (unsigned long long)s->core_calls);
+    fprintf(out, "%-14s %6s %9s %9s %9s %9s %12s %6s %7s %7s\n", "profile", "peers", "completed", "p50 s", "p95 s",
+            "max s", "bytes", "jain", "closed", "refused");
+    for (uint32_t i = 0; i < sc->nprofiles; i++) {
+        profile_result r;
+        report_profile(w, i, &r);
+        fprintf(out, "%-14s %6u %9u %9.3f %9.3f %9.3f %12llu %6.3f %7u %7u\n", sc->profiles[i].name, r.peers,
+                r.completed, r.p50, r.p95, r.max, (unsigned long long)r.bytes, r.jain, r.closed_by_seeder_peers,
+                r.refused_peers);
+    }
+    fprintf(out, "choker: max unchoked %llu observed on the wire (core says %u; N = %u), max waiting %u\n",
+            (unsigned long long)s->unchoked_max, st->max_unchoked_seen, sc->seeder.core.max_unchoked,
+            w->waiting_max);
+    double ratio = s->data_bytes_sent ? (double)s->disk.bytes_read / (double)s->data_bytes_sent : 0;
+    pc_stats pcs;
+    pc_get_stats(s->disk.pc, &pcs);
+    fprintf(out, "disk: %llu reads, %llu bytes read, %.3f bytes read per byte sent, %llu loads, %llu prefetches, "
+                 "%llu evictions; %llu blocks (%llu bytes) sent, %llu not resident at send\n",
+            (unsigned long long)s->disk.reads, (unsigned long long)s->disk.bytes_read, ratio,
+            (unsigned long long)s->disk.loads, (unsigned long long)s->disk.prefetches,
+            (unsigned long long)pcs.evictions, (unsigned long long)s->blocks_sent,
+            (unsigned long long)s->data_bytes_sent, (unsigned long long)s->sent_not_resident);
+    fprintf(out, "timeouts:");
+    for (int k = 0; k < HK_TIMEOUT_KINDS; k++)
+        fprintf(out, " %s=%llu", hk_timeout_name((hk_timeout_kind)k), (unsigned long long)st->timeouts[k]);
+    fprintf(out, "\ncore: requests rejected %llu, requeues %llu, protocol errors %llu, refused %llu, memory now %llu "
+                 "(max sampled %llu) bytes\n",
+            (unsigned long long)st->requests_rejected, (unsigned long long)st->requeues,
+            (unsigned long long)st->protocol_errors, (unsigned long long)st->peers_refused,
+            (unsigned long long)st->memory_bytes, (unsigned long long)s->memory_max);
+    fprintf(out, "end: connections %llu (core: peers %u, unchoked %u, waiting %u, queued requests %llu)\n",
+            (unsigned long long)s->conns_open, st->peers, st->unchoked, st->waiting,
+            (unsigned long long)st->queued_requests);
+    fprintf(out, "seeder output errors: monitor %llu, extent mismatches %llu, room overruns %llu\n",
+            (unsigned long long)s->monitor_errors, (unsigned long long)s->extent_mismatch,
+            (unsigned long long)s->room_overruns);
+    fprintf(out, "event log: %llu lines, sha256 %s\n", (unsigned long long)w->log_lines, w->hash);
+}
+
+int report_peers_csv(const sim_world *w, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "peer,profile,behaviour,torrent,arrival_s,first_connect_s,complete_s,end_s,end,bytes,connects,"
+               "refusals,closed_by_seeder,rejects,unrequested,dup_blocks,protocol_errors\n");
+    for (uint32_t i = 0; i < w->npeers; i++) {
+        const leecher *l = &w->peers[i];
+        fprintf(f, "%u,%s,%s,%u,%.9f,%.9f,%.9f,%.9f,%d,%llu,%u,%u,%u,%u,%u,%u,%u\n", l->id, l->prof->name,
+                sim_behaviour_name(l->prof->behaviour), l->torrent, secs(l->arrival), secs(l->first_connect),
+                l->completed ? secs(l->complete_at) : -1.0, secs(l->end_at), (int)l->end,
+                (unsigned long long)l->bytes, l->connects, l->refusals, l->closed_by_seeder, l->rejects,
+                l->unrequested, l->dup_blocks, l->protocol_errors);
+    }
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+/* ---- expectations ---- */
+
+typedef struct verdicts {
+    FILE *out;
+    int failures;
+} verdicts;
+
+static void verdict(verdicts *v, bool ok, const char *name, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+#include <stdarg.h>
+static void verdict(verdicts *v, bool ok, const char *name, const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    fprintf(v->out, "EXPECT %s %s: %s\n", ok ? "ok  " : "FAIL", name, detail);
+    if (!ok)
+        v->failures++;
+}
+
+static hk_time ref_timeout(const hk_config *c, sim_ref_timeout r)
+{
+    switch (r) {
+    case REF_HANDSHAKE: return c->handshake_timeout;
+    case REF_IDLE: return c->idle_timeout;
+    case REF_UNCHOKED_IDLE: return c->unchoked_idle_timeout;
+    case REF_SEND_STALL: return c->send_stall_timeout;
+    default: return 0;
+    }
+}
+
+static hk_time ref_point(const leecher *l, sim_ref_timeout r)
+{
+    switch (r) {
+    case REF_HANDSHAKE: return l->c_accepted;
+    case REF_IDLE:
+    case REF_PROTOCOL: return l->c_last_rx;
+    case REF_UNCHOKED_IDLE: return l->c_first_unchoke;
+    case REF_SEND_STALL: return l->c_last_ack;
+    default: return 0;
+    }
+}
+
+/* Every peer of the profile shows `event` at ref + timeout +- tolerance. */
+static void check_timing(verdicts *v, const sim_world *w, const sim_profile *p, sim_ref_timeout r, bool choke)
+{
+    const hk_config *cfg = &w->sc->seeder.core;
+    hk_time T = ref_timeout(cfg, r), tol = p->expect.tolerance;
+    uint32_t bad = 0, missing = 0;
+    double worst = 0;
+    for (uint32_t k = 0; k < p->count; k++) {
+        const leecher *l = &w->peers[p->first_peer + k];
+        hk_time ev = choke ? l->c_first_choke : l->c_closed_at;
+        if (!l->closed_by_seeder || !ev) {
+            missing++;
+            continue;
+        }
+        hk_time ref = ref_point(l, r);
+        if (choke && !ref) {
+            missing++;
+            continue;
+        }
+        double dev = (double)((int64_t)ev - (int64_t)(ref + T)) / 1e9;
+        if (fabs(dev) > fabs(worst))
+            worst = dev;
+        if (fabs(dev) * 1e9 > (double)tol)
+            bad++;
+    }
+    char name[128];
+    snprintf(name, sizeof name, "%s.%s_after_%s", p->name, choke ? "choked" : "closed", sim_ref_name(r));
+    verdict(v, bad == 0 && missing == 0, name,
+            "%u peers: %u never %s by the seeder, %u outside %.3f s of %s + %.3f s (worst deviation %+.3f s)",
+            p->count, missing, choke ? "choked" : "closed", bad, (double)tol / 1e9,
+            r == REF_IDLE || r == REF_PROTOCOL ? "last bytes received"
+            : r == REF_SEND_STALL             ? "last acknowledged flight"
+            : r == REF_HANDSHAKE              ? "accept"
+                                              : "first unchoke",
+            (double)T / 1e9, worst);
+}
+
+int report_expectations(const sim_world *w, FILE *out, const hk_stats *st, const double *baseline_medians)
+{
+    verdicts v = {.out = out};
+    const sim_expect *e = &w->sc->expect;
+    const sim_seeder *s = &w->seeder;
+    if (e->unchoked_max >= 0)
+        verdict(&v, s->unchoked_max <= (uint64_t)e->unchoked_max, "unchoked_max",
+                "at most %llu peers unchoked at once on the wire (limit %lld)", (unsigned long long)s->unchoked_max,
+                (long long)e->unchoked_max);
+    if (e->no_leak) {
+        bool ok = s->conns_open == 0 && st->peers == 0 && st->unchoked == 0 && st->waiting == 0 &&
+                  st->queued_requests == 0 && disk_idle(s);
+        verdict(&v, ok, "no_leak",
+                "at the end: %llu connections, core peers %u, unchoked %u, waiting %u, queued requests %llu, "
+                "disk %s",
+                (unsigned long long)s->conns_open, st->peers, st->unchoked, st->waiting,
+                (unsigned long long)st->queued_requests, disk_idle(s) ? "idle" : "busy");
+    }
+    if (e->disk_read_per_sent_max >= 0) {
+        double r = s->data_bytes_sent ? (double)s->disk.bytes_read / (double)s->data_bytes_sent : INFINITY;
+        verdict(&v, r <= e->disk_read_per_sent_max, "disk_read_per_sent_max",
+                "%.4f disk bytes read per byte sent (limit %.4f; %llu read, %llu sent)", r,
+                e->disk_read_per_sent_max, (unsigned long long)s->disk.bytes_read,
+                (unsigned long long)s->data_bytes_sent);
+    }
+    if (e->sent_not_resident_max >= 0)
+        verdict(&v, s->sent_not_resident <= (uint64_t)e->sent_not_resident_max, "sent_not_resident_max",
+                "%llu extents handed to send() before they were resident (limit %lld)",
+                (unsigned long long)s->sent_not_resident, (long long)e->sent_not_resident_max);
+    if (e->memory_max)
+        verdict(&v, s->memory_max <= e->memory_max, "memory_max",
+                "seeder heap at most %llu bytes (hk_stats.memory_bytes, sampled; limit %llu)",
+                (unsigned long long)s->memory_max, (unsigned long long)e->memory_max);
+    if (e->seeder_errors_max >= 0) {
+        uint64_t n = s->monitor_errors + s->extent_mismatch + s->room_overruns;
+        verdict(&v, n <= (uint64_t)e->seeder_errors_max, "seeder_errors_max",
+                "%llu errors in the seeder's output (framing %llu, extent mismatches %llu, room overruns %llu)",
+                (unsigned long long)n, (unsigned long long)s->monitor_errors,
+                (unsigned long long)s->extent_mismatch, (unsigned long long)s->room_overruns);
+    }
+    for (uint32_t i = 0; i < w->sc->nprofiles; i++) {
+        const sim_profile *p = &w->sc->profiles[i];
+        const sim_profile_expect *x = &p->expect;
+        profile_result r;
+        report_profile(w, i, &r);
+        char name[128];
+        if (x->complete_min >= 0) {
+            snprintf(name, sizeof name, "%s.complete", p->name);
+            double f = r.peers ? (double)r.completed / r.peers : 0;
+            verdict(&v, f >= x->complete_min, name, "%u of %u peers completed (%.3f, required %.3f)", r.completed,
+                    r.peers, f, x->complete_min);
+        }
+        if (x->complete_by != HK_TIME_NEVER) {
+            uint32_t late = 0;
+            hk_time last = 0;
+            for (uint32_t k = 0; k < p->count; k++) {
+                const leecher *l = &w->peers[p->first_peer + k];
+                if (!l->completed || l->complete_at > x->complete_by)
+                    late++;
+                if (l->completed && l->complete_at > last)
+                    last = l->complete_at;
+            }
+            snprintf(name, sizeof name, "%s.complete_by", p->name);
+            verdict(&v, late == 0, name, "%u peers not complete by t=%.3f s (last completion at %.3f s)", late,
+                    secs(x->complete_by), secs(last));
+        }
+        if (x->jain_min >= 0) {
+            snprintf(name, sizeof name, "%s.jain_min", p->name);
+            verdict(&v, r.jain >= x->jain_min, name, "Jain's index of download rates %.4f (required >= %.4f)",
+                    r.jain, x->jain_min);
+        }
+        if (x->closed_after != REF_NONE)
+            check_timing(&v, w, p, x->closed_after, false);
+        if (x->choked_after != REF_NONE)
+            check_timing(&v, w, p, x->choked_after, true);
+        if (x->closed_by_seeder_max >= 0) {
+            snprintf(name, sizeof name, "%s.closed_by_seeder_max", p->name);
+            verdict(&v, r.closed_by_seeder_peers <= (uint64_t)x->closed_by_seeder_max, name,
+                    "%u peers were closed by the seeder (limit %lld)", r.closed_by_seeder_peers,
+                    (long long)x->closed_by_seeder_max);
+        }
+        if (x->median_vs_baseline_max >= 0) {
+            snprintf(name, sizeof name, "%s.median_vs_baseline_max", p->name);
+            double base = baseline_medians ? baseline_medians[i] : -1;
+            double ratio = base > 0 && r.p50 > 0 ? r.p50 / base : INFINITY;
+            verdict(&v, ratio <= x->median_vs_baseline_max, name,
+                    "median completion %.3f s vs %.3f s without [profile %s]: ratio %.4f (limit %.4f)", r.p50, base,
+                    w->sc->expect.baseline_without, ratio, x->median_vs_baseline_max);
+        }
+    }
+    return v.failures;
+}

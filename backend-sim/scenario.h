@@ -1,0 +1,154 @@
+/* scenario: what one simulation run is — the seeder's configuration, the disk model, the torrents, the peer
+ * profiles, the run parameters and the expected outcomes — loaded from an INI file with libinih.
+ *
+ * Contract
+ * --------
+ * scenario_load() reads a file (at most 1 MiB, lines at most 190 bytes), checks every section and key against the
+ * format documented in docs/scenarios.md and fills a scenario with defaults for what is absent. Anything unknown is
+ * an error: an unknown section, an unknown key, a key given twice, a section given twice, a value that does not
+ * parse or is out of range, an [expect NAME] or reference to a profile that does not exist. The error message names
+ * the file, the line (when known), the section and the key. The scenario owns its profiles (scenario_free).
+ */
+#ifndef HEKATE_SIM_SCENARIO_H
+#define HEKATE_SIM_SCENARIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime.h"
+#include "seeder.h"
+#include "units.h"
+
+typedef enum sim_behaviour {
+    BEH_NORMAL = 0,   /* downloads everything, then closes */
+    BEH_SLOW_READER,  /* like normal, but reads (acknowledges) at read_rate */
+    BEH_IDLE,         /* handshake, then silence */
+    BEH_SILENT,       /* handshake + interested, then never requests ("unchoked but silent") */
+    BEH_HALF_OPEN,    /* downloads vanish_after bytes, then vanishes without FIN (no ACK, no message) */
+    BEH_FLOODER,      /* sends flood_rate requests per second for random blocks, choked or not */
+    BEH_INVALID,      /* sends one invalid request after the handshake */
+    BEH_MAGNET,       /* fetches the info dictionary with ut_metadata first, then downloads */
+    BEH_COUNT
+} sim_behaviour;
+
+typedef enum sim_strategy { STRAT_RANDOM = 0, STRAT_SEQUENTIAL } sim_strategy;
+typedef enum sim_arrival { ARRIVE_BURST = 0, ARRIVE_POISSON, ARRIVE_UNIFORM } sim_arrival;
+typedef enum sim_departure { DEPART_FIN = 0, DEPART_VANISH } sim_departure;
+typedef enum sim_invalid { INVALID_LENGTH = 0, INVALID_INDEX, INVALID_BEGIN } sim_invalid;
+
+/* What an expectation on seeder-side closing measures from (see docs/scenarios.md, [expect NAME]). */
+typedef enum sim_ref_timeout {
+    REF_NONE = 0,
+    REF_HANDSHAKE,        /* handshake_timeout after the connection was accepted */
+    REF_IDLE,             /* idle_timeout after the last bytes received from the peer */
+    REF_UNCHOKED_IDLE,    /* unchoked_idle_timeout after the last unchoke sent (choked_after only) */
+    REF_SEND_STALL,       /* send_stall_timeout after the last acknowledged flight */
+    REF_PROTOCOL,         /* 0 s after the last bytes received (the offending message) */
+} sim_ref_timeout;
+
+#define SIM_NAME_MAX 32
+
+typedef struct sim_profile_expect {
+    double complete_min;          /* fraction of peers that must complete; < 0: unset */
+    hk_time complete_by;          /* every completion before this simulated time; HK_TIME_NEVER: unset */
+    double jain_min;              /* < 0: unset */
+    sim_ref_timeout closed_after; /* every peer closed by the seeder this long after its reference */
+    sim_ref_timeout choked_after; /* every peer choked by the seeder this long after its reference */
+    hk_time tolerance;            /* allowed deviation for closed_after / choked_after (default 1 s) */
+    int64_t closed_by_seeder_max; /* < 0: unset */
+    double median_vs_baseline_max;/* < 0: unset; needs [expect] baseline_without */
+} sim_profile_expect;
+
+typedef struct sim_profile {
+    char name[SIM_NAME_MAX];
+    uint32_t count;
+    sim_arrival arrival;
+    hk_time start;                /* first arrival */
+    double rate;                  /* peers per second (poisson, uniform) */
+    sim_behaviour behaviour;
+    sim_strategy strategy;
+    uint32_t pipeline;            /* outstanding requests while unchoked */
+    units_range down, up;         /* B/s */
+    units_range latency;          /* s, one-way latency of the access link */
+    hk_time mtbf;                 /* mean uptime (exponential); 0: no churn */
+    hk_time mttr;                 /* mean downtime before coming back (exponential); 0: never comes back */
+    sim_departure departure;
+    double read_rate;             /* slow_reader: B/s */
+    uint64_t vanish_after;        /* half_open: payload bytes received before vanishing */
+    uint32_t flood_rate;          /* flooder: requests sent per second */
+    sim_invalid invalid;
+    int32_t torrent;              /* index, or -1: each peer picks one uniformly */
+    hk_time reconnect;            /* delay before reconnecting after a close before completion; 0: never */
+    hk_time keepalive;            /* send a keep-alive after this much silence */
+    bool fast;                    /* announce the fast extension (BEP 6) */
+    sim_profile_expect expect;
+    uint32_t first_peer;          /* index of this profile's first peer (filled by the loader) */
+} sim_profile;
+
+typedef struct sim_disk_cfg {
+    hk_time seek;                 /* per non-sequential read */
+    double bandwidth;             /* B/s */
+    uint32_t queue_depth;         /* reads served at once */
+    uint64_t cache;               /* page cache capacity, bytes */
+    uint32_t page;                /* page cache unit, bytes */
+} sim_disk_cfg;
+
+typedef struct sim_torrent_cfg {
+    uint64_t size;                /* bytes per torrent */
+    uint32_t piece_length;
+    uint32_t count;               /* torrents */
+} sim_torrent_cfg;
+
+typedef struct sim_run_cfg {
+    hk_time duration;
+    uint64_t seed;
+    hk_time quiesce;              /* peers leave for good at duration - quiesce */
+    hk_time sample;               /* metrics period */
+    hk_log_level log_level;       /* core log lines at or below this level go to the event log */
+} sim_run_cfg;
+
+typedef struct sim_expect {
+    int64_t unchoked_max;         /* < 0: unset */
+    bool no_leak;
+    double disk_read_per_sent_max;/* < 0: unset */
+    int64_t sent_not_resident_max;/* < 0: unset */
+    uint64_t memory_max;          /* 0: unset */
+    int64_t seeder_errors_max;    /* < 0: unset (malformed output, piece/extent mismatches, room overruns) */
+    char baseline_without[SIM_NAME_MAX]; /* "" unset */
+} sim_expect;
+
+typedef struct sim_seeder_cfg {
+    hk_config core;
+    double uplink, downlink;      /* B/s */
+    double latency;               /* s */
+    uint32_t sndbuf;              /* bytes the backend buffers per connection (room granted to the core) */
+    uint32_t window;              /* bytes per flight (one flight in flight per direction) */
+} sim_seeder_cfg;
+
+typedef struct scenario {
+    char path[512];
+    sim_seeder_cfg seeder;
+    sim_disk_cfg disk;
+    sim_torrent_cfg torrent;
+    sim_run_cfg run;
+    sim_expect expect;
+    sim_profile *profiles;
+    uint32_t nprofiles;
+    uint32_t npeers;              /* sum of counts */
+} scenario;
+
+/* Returns 0, or -1 with a message in err. */
+int scenario_load(const char *path, scenario *sc, char *err, size_t errlen);
+/* Same from a string (tests and tooling). */
+int scenario_load_string(const char *text, const char *name, scenario *sc, char *err, size_t errlen);
+void scenario_free(scenario *sc);
+
+/* Removes a profile (the baseline run of a scenario "without flooders"); returns -1 if unknown. */
+int scenario_drop_profile(scenario *sc, const char *name);
+const sim_profile *scenario_find_profile(const scenario *sc, const char *name);
+
+const char *sim_behaviour_name(sim_behaviour b);
+const char *sim_ref_name(sim_ref_timeout r);
+
+#endif
