@@ -235,11 +235,12 @@ def main_wrapper(name, deadline_s, body):
     failed = True
     procs = Procs(name, deadline_s)
 
-    def on_term(signum, frame):
-        raise DeadlineExceeded("%s: killed by signal %d" % (name, signum))
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGALRM, lambda s, f: (_ for _ in ()).throw(
-        DeadlineExceeded("%s: test deadline of %d s exceeded" % (name, deadline_s))))
+    def on_signal(signum, frame):
+        if signum == signal.SIGALRM:
+            raise DeadlineExceeded("%s: test deadline of %d s exceeded" % (name, deadline_s))
+        raise DeadlineExceeded("%s: stopped by signal %d" % (name, signum))
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGALRM, on_signal)
     signal.alarm(deadline_s)
     try:
         body(procs, checks, build_dir, source_dir)
