@@ -31,11 +31,12 @@ typedef struct hk_request {
     uint32_t index;      /* piece index (BLOCK) or metadata piece (METADATA) */
     uint32_t begin;      /* BLOCK: offset in the piece; METADATA: 0 */
     uint32_t length;     /* payload bytes */
+    uint32_t loads;      /* disk_load completions still expected (LOADING); a block may span many small files */
+    uint64_t token;      /* disk_load token (LOADING/LOADED), 0 otherwise */
     uint8_t kind;        /* hk_req_kind */
     uint8_t state;       /* hk_req_state */
-    uint16_t loads;      /* disk_load completions still expected (LOADING) */
-    uint64_t token;      /* disk_load token (LOADING/LOADED), 0 otherwise */
-} hk_request;
+    uint8_t turn;        /* REQUEUED: the owner's turn number when it was moved back (not checked again that turn) */
+} hk_request;            /* 32 bytes */
 
 typedef struct hk_request_queue {
     hk_request *ring;

@@ -1,0 +1,126 @@
+/* peer: owns one connection's protocol state and the pure rules about it: reserved-byte capture, message legality,
+ * flow-control accounting (see peer.h). */
+#include "peer.h"
+
+#include <string.h>
+
+#include "torrent_table.h"
+
+void hk_peer_init(hk_peer *p, uint64_t id, hk_conn *conn, uint32_t slot, hk_time now, hk_mem *mem,
+                  uint32_t queue_max, uint32_t max_message)
+{
+    memset(p, 0, sizeof *p);
+    p->id = id;
+    p->conn = conn;
+    p->slot = slot;
+    p->torrent = HK_TT_NONE;
+    p->phase = HK_PHASE_HANDSHAKE;
+    p->debt_limit = HK_CONTROL_DEBT_MAX;
+    p->accepted_at = p->last_recv = p->last_send = now;
+    p->idle_since = now;
+    p->stall_since = HK_TIME_NEVER;
+    hk_choke_entry_init(&p->choke);
+    hk_deadline_init(&p->dl);
+    hk_rq_init(&p->rq, mem, queue_max);
+    wire_limits lim = {.max_msg_len = max_message, .piece_count = 0, .skip_handshake = false, .allow_unknown = true};
+    wire_decoder_init(&p->dec, &lim);
+}
+
+void hk_peer_release(hk_peer *p)
+{
+    hk_rq_free(&p->rq);
+    wire_decoder_free(&p->dec);
+}
+
+size_t hk_peer_decoder_bytes(const hk_peer *p)
+{
+    /* wire.h has no accessor for this; the capacity field is the exact heap size of its payload buffer. */
+    return p->dec.buf ? p->dec.buf_cap : 0;
+}
+
+void hk_peer_capture_reserved(hk_peer *p, uint64_t stream_off, const uint8_t *buf, size_t len)
+{
+    enum { RES_START = 1 + WIRE_PSTRLEN, RES_END = RES_START + WIRE_RESERVED_LEN };
+    if (stream_off >= RES_END)
+        return;
+    for (size_t i = 0; i < len && stream_off + i < RES_END; i++) {
+        uint64_t so = stream_off + i;
+        if (so >= RES_START)
+            p->reserved[so - RES_START] = buf[i];
+    }
+}
+
+static bool all_ones(const uint8_t *bits, uint32_t nbytes, uint32_t piece_count)
+{
+    if (nbytes == 0 || nbytes != wire_bitfield_len(piece_count))
+        return false;
+    for (uint32_t i = 0; i + 1 < nbytes; i++)
+        if (bits[i] != 0xFF)
+            return false;
+    uint32_t rem = piece_count % 8;
+    uint8_t last_mask = rem ? (uint8_t)(0xFF << (8 - rem)) : 0xFF;
+    return (bits[nbytes - 1] & last_mask) == last_mask;
+}
+
+hk_msg_verdict hk_peer_check_msg(hk_peer *p, const wire_msg *m, uint32_t piece_count)
+{
+    bool first = !p->first_msg_seen;
+    if (m->type != WIRE_KEEPALIVE)
+        p->first_msg_seen = true;
+    switch (m->type) {
+    case WIRE_BITFIELD:
+        if (!first)
+            return HK_MSG_BAD_ORDER;
+        if (m->u.bitfield.len != wire_bitfield_len(piece_count))
+            return HK_MSG_BAD_BITFIELD;
+        return all_ones(m->u.bitfield.bits, m->u.bitfield.len, piece_count) ? HK_MSG_SEED : HK_MSG_OK;
+    case WIRE_HAVE_ALL:
+    case WIRE_HAVE_NONE:
+        if (!p->fast)
+            return HK_MSG_NOT_NEGOTIATED;
+        if (!first)
+            return HK_MSG_BAD_ORDER;
+        return m->type == WIRE_HAVE_ALL ? HK_MSG_SEED : HK_MSG_OK;
+    case WIRE_SUGGEST:
+    case WIRE_ALLOWED_FAST:
+        return p->fast ? HK_MSG_OK : HK_MSG_NOT_NEGOTIATED;
+    case WIRE_REJECT:
+        return p->fast ? HK_MSG_UNEXPECTED : HK_MSG_NOT_NEGOTIATED;
+    case WIRE_PIECE:
+        return HK_MSG_UNEXPECTED;
+    case WIRE_EXTENDED:
+        return p->extended ? HK_MSG_OK : HK_MSG_NOT_NEGOTIATED;
+    default:
+        return HK_MSG_OK;
+    }
+}
+
+const char *hk_msg_verdict_name(hk_msg_verdict v)
+{
+    switch (v) {
+    case HK_MSG_OK: return "ok";
+    case HK_MSG_SEED: return "peer is a seed";
+    case HK_MSG_BAD_ORDER: return "bitfield/have_all/have_none not first";
+    case HK_MSG_NOT_NEGOTIATED: return "message of an extension not negotiated";
+    case HK_MSG_UNEXPECTED: return "piece or reject although we never request";
+    case HK_MSG_BAD_BITFIELD: return "bitfield length wrong for the torrent";
+    }
+    return "?";
+}
+
+bool hk_peer_account(hk_peer *p, size_t n)
+{
+    if (n <= p->room) {
+        p->room -= n;
+        return true;
+    }
+    p->debt += n - p->room;
+    p->room = 0;
+    return p->debt <= p->debt_limit;
+}
+
+void hk_peer_set_room(hk_peer *p, size_t room)
+{
+    p->room = room;
+    p->debt = 0;
+}

@@ -1,0 +1,107 @@
+/* peer: one connection's protocol state (the hk_peer the backend holds opaquely) and the pure rules about it.
+ *
+ * Contract
+ * --------
+ * The struct holds everything the seeder knows about one connection: its sequential id (used in every log line;
+ * never a pointer value), the phase of the handshake, what was negotiated (fast extension, BEP 10), what the peer
+ * said (interested, its ut_metadata id), its choke entry, its request queue, its one deadline node, the stream
+ * decoder, and the flow-control account.
+ *
+ * Pure rules kept here (no runtime, no seeder):
+ *   - hk_peer_capture_reserved: the decoder exposes the info-hash after 48 bytes but not the reserved bytes, and the
+ *     seeder answers the handshake at 48 bytes (before the peer id, as some peers wait for it), so the peer copies
+ *     stream bytes 20..27 as they arrive (adapter over wire.h).
+ *   - hk_peer_check_msg: message legality given the phase and what was negotiated: a bitfield / have_all /
+ *     have_none only as the first message after the handshake; fast-extension messages only if both sides set the
+ *     bit (we always do); extended messages only if the peer set the BEP 10 bit; piece and reject never (we never
+ *     request). A seed (all-ones bitfield, have_all) is reported as such.
+ *   - Flow control (hk_peer_account): `room` is what the backend accepts now (set by on_sendable, the new total);
+ *     every byte sent is taken from it; control bytes may go beyond it and accumulate as `debt`, which on_sendable
+ *     clears (the backend's new room already accounts for them). A debt above the peer's limit means the peer does
+ *     not read: the caller disconnects it.
+ */
+#ifndef HEKATE_PEER_H
+#define HEKATE_PEER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "choker.h"
+#include "deadline.h"
+#include "request_queue.h"
+#include "runtime.h"
+#include "wire.h"
+
+/* Unsent control output tolerated beyond the backend's room (plus the size of our handshake reply). */
+#define HK_CONTROL_DEBT_MAX (64u * 1024u)
+
+typedef enum hk_peer_phase {
+    HK_PHASE_HANDSHAKE = 0,  /* waiting for the first 48 bytes (protocol, reserved, info-hash) */
+    HK_PHASE_REPLIED,        /* torrent found, our handshake sent; waiting for the peer id */
+    HK_PHASE_ACTIVE,         /* handshake complete: messages flow */
+} hk_peer_phase;
+
+struct hk_peer {
+    uint64_t id;             /* sequential, from 1 */
+    hk_conn *conn;
+    uint32_t slot;           /* index in the seeder's peer table */
+    uint32_t torrent;        /* torrent record number, or HK_TT_NONE before the handshake */
+    uint8_t phase;           /* hk_peer_phase */
+    uint8_t reserved[8];     /* the peer's reserved handshake bytes */
+    uint8_t ut_metadata;     /* the peer's extended id for ut_metadata (0: not supported) */
+    uint8_t turn;            /* serving turns taken (wraps), to recognise requests moved back in this turn */
+    bool fast;               /* both sides set the fast extension bit */
+    bool extended;           /* the peer set the BEP 10 bit */
+    bool interested;
+    bool first_msg_seen;     /* the "bitfield slot" right after the handshake has passed */
+    bool closed;
+    bool in_ready, in_dirty;
+    bool idle_armed;         /* unchoked with no block queued since idle_since */
+    size_t room;             /* bytes the backend accepts now */
+    uint64_t debt;           /* control bytes sent beyond room since the last on_sendable */
+    uint64_t debt_limit;
+    uint64_t uploaded;       /* block payload bytes sent */
+    hk_time accepted_at;
+    hk_time last_recv;       /* last complete message (or accept) */
+    hk_time last_send;       /* last send() of ours (or accept) */
+    hk_time idle_since;      /* see idle_armed */
+    hk_time stall_since;     /* blocked on room since; HK_TIME_NEVER when not blocked */
+    hk_choke_entry choke;
+    hk_deadline dl;
+    hk_request_queue rq;
+    wire_decoder dec;
+    struct hk_peer *ready_prev, *ready_next;  /* the seeder's ring of peers with work */
+    struct hk_peer *dirty_next;               /* the seeder's list of peers to reschedule */
+    struct hk_peer *grave_next;               /* closed, freed at the end of the event */
+};
+
+void hk_peer_init(hk_peer *p, uint64_t id, hk_conn *conn, uint32_t slot, hk_time now, hk_mem *mem,
+                  uint32_t queue_max, uint32_t max_message);
+/* Releases what the peer owns (decoder buffer, queue memory). */
+void hk_peer_release(hk_peer *p);
+/* Heap bytes the peer's decoder holds (adapter: reads the decoder's buffer capacity). */
+size_t hk_peer_decoder_bytes(const hk_peer *p);
+
+/* Copies the reserved bytes out of a chunk that starts at stream offset `stream_off`. */
+void hk_peer_capture_reserved(hk_peer *p, uint64_t stream_off, const uint8_t *buf, size_t len);
+
+typedef enum hk_msg_verdict {
+    HK_MSG_OK = 0,
+    HK_MSG_SEED,             /* the peer has everything: a seed (close, not an error) */
+    HK_MSG_BAD_ORDER,        /* bitfield/have_all/have_none not first */
+    HK_MSG_NOT_NEGOTIATED,   /* fast or extended message without the bit */
+    HK_MSG_UNEXPECTED,       /* piece or reject: we never request */
+    HK_MSG_BAD_BITFIELD,     /* bitfield length wrong for the torrent */
+} hk_msg_verdict;
+
+/* Judges m (received in HK_PHASE_ACTIVE) for a torrent of piece_count pieces; updates first_msg_seen. */
+hk_msg_verdict hk_peer_check_msg(hk_peer *p, const wire_msg *m, uint32_t piece_count);
+const char *hk_msg_verdict_name(hk_msg_verdict v);
+
+/* Takes n bytes from room; control bytes may exceed it (debt). Returns false if the debt is now above the limit. */
+bool hk_peer_account(hk_peer *p, size_t n);
+/* The backend's new room: debt cleared. */
+void hk_peer_set_room(hk_peer *p, size_t room);
+
+#endif

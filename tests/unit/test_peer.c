@@ -1,0 +1,166 @@
+/* Unit tests for core/peer: reserved-byte capture over any chunking, message legality, flow-control accounting. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "peer.h"
+
+static hk_mem mem;
+static hk_peer p;
+
+static void setup(void)
+{
+    memset(&mem, 0, sizeof mem);
+    hk_peer_init(&p, 1, NULL, 0, 100, &mem, 16, 65536);
+}
+
+static void teardown(void)
+{
+    hk_peer_release(&p);
+}
+
+TestSuite(peer, .init = setup, .fini = teardown);
+
+Test(peer, init_state)
+{
+    cr_assert_eq(p.phase, HK_PHASE_HANDSHAKE);
+    cr_assert_eq(p.room, 0);
+    cr_assert_eq(p.last_recv, 100);
+    cr_assert_eq(p.stall_since, HK_TIME_NEVER);
+    cr_assert_eq(p.choke.state, HK_CHOKE_IDLE);
+    cr_assert_not(hk_deadline_queued(&p.dl));
+}
+
+Test(peer, reserved_bytes_captured_whatever_the_chunking)
+{
+    uint8_t hs[WIRE_HANDSHAKE_LEN];
+    uint8_t res[8] = {1, 2, 3, 4, 5, 0x10, 7, 0x05};
+    uint8_t ih[20] = {0}, id[20] = {0};
+    wire_encode_handshake(hs, res, ih, id);
+    for (size_t chunk = 1; chunk <= WIRE_HANDSHAKE_LEN; chunk++) {
+        hk_peer q;
+        hk_peer_init(&q, 2, NULL, 0, 0, &mem, 4, 65536);
+        for (size_t at = 0; at < sizeof hs; at += chunk) {
+            size_t n = sizeof hs - at < chunk ? sizeof hs - at : chunk;
+            hk_peer_capture_reserved(&q, at, hs + at, n);
+        }
+        cr_assert_eq(memcmp(q.reserved, res, 8), 0, "chunk size %zu", chunk);
+        cr_assert(wire_reserved_has_fast(q.reserved));
+        cr_assert(wire_reserved_has_extended(q.reserved));
+        hk_peer_release(&q);
+    }
+}
+
+static wire_msg simple(wire_msg_type t)
+{
+    wire_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = t;
+    return m;
+}
+
+Test(peer, bitfield_only_first)
+{
+    uint8_t bits[2] = {0x0F, 0x00};
+    wire_msg m = simple(WIRE_BITFIELD);
+    m.u.bitfield.bits = bits;
+    m.u.bitfield.len = 2;
+    wire_msg ka = simple(WIRE_KEEPALIVE);
+    cr_assert_eq(hk_peer_check_msg(&p, &ka, 10), HK_MSG_OK);
+    cr_assert_eq(hk_peer_check_msg(&p, &m, 10), HK_MSG_OK, "keep-alive does not use the first slot");
+    cr_assert_eq(hk_peer_check_msg(&p, &m, 10), HK_MSG_BAD_ORDER);
+}
+
+Test(peer, bitfield_after_another_message_is_an_error)
+{
+    wire_msg i = simple(WIRE_INTERESTED);
+    cr_assert_eq(hk_peer_check_msg(&p, &i, 10), HK_MSG_OK);
+    uint8_t bits[2] = {0, 0};
+    wire_msg m = simple(WIRE_BITFIELD);
+    m.u.bitfield.bits = bits;
+    m.u.bitfield.len = 2;
+    cr_assert_eq(hk_peer_check_msg(&p, &m, 10), HK_MSG_BAD_ORDER);
+}
+
+Test(peer, full_bitfield_is_a_seed)
+{
+    uint8_t bits[2] = {0xFF, 0xC0}; /* 10 pieces */
+    wire_msg m = simple(WIRE_BITFIELD);
+    m.u.bitfield.bits = bits;
+    m.u.bitfield.len = 2;
+    cr_assert_eq(hk_peer_check_msg(&p, &m, 10), HK_MSG_SEED);
+}
+
+Test(peer, almost_full_bitfield_is_not_a_seed)
+{
+    uint8_t bits[2] = {0xFF, 0x80};
+    wire_msg m = simple(WIRE_BITFIELD);
+    m.u.bitfield.bits = bits;
+    m.u.bitfield.len = 2;
+    cr_assert_eq(hk_peer_check_msg(&p, &m, 10), HK_MSG_OK);
+}
+
+Test(peer, bitfield_of_wrong_length)
+{
+    uint8_t bits[3] = {0xFF, 0xC0, 0};
+    wire_msg m = simple(WIRE_BITFIELD);
+    m.u.bitfield.bits = bits;
+    m.u.bitfield.len = 3;
+    cr_assert_eq(hk_peer_check_msg(&p, &m, 10), HK_MSG_BAD_BITFIELD);
+}
+
+Test(peer, fast_messages_need_the_fast_bit)
+{
+    wire_msg all = simple(WIRE_HAVE_ALL);
+    cr_assert_eq(hk_peer_check_msg(&p, &all, 10), HK_MSG_NOT_NEGOTIATED);
+    wire_msg sug = simple(WIRE_SUGGEST);
+    cr_assert_eq(hk_peer_check_msg(&p, &sug, 10), HK_MSG_NOT_NEGOTIATED);
+    wire_msg rej = simple(WIRE_REJECT);
+    cr_assert_eq(hk_peer_check_msg(&p, &rej, 10), HK_MSG_NOT_NEGOTIATED);
+}
+
+Test(peer, fast_peer_have_all_is_a_seed_have_none_is_fine)
+{
+    p.fast = true;
+    wire_msg all = simple(WIRE_HAVE_ALL);
+    cr_assert_eq(hk_peer_check_msg(&p, &all, 10), HK_MSG_SEED);
+    hk_peer q;
+    hk_peer_init(&q, 2, NULL, 0, 0, &mem, 4, 65536);
+    q.fast = true;
+    wire_msg none = simple(WIRE_HAVE_NONE);
+    cr_assert_eq(hk_peer_check_msg(&q, &none, 10), HK_MSG_OK);
+    cr_assert_eq(hk_peer_check_msg(&q, &none, 10), HK_MSG_BAD_ORDER);
+    wire_msg af = simple(WIRE_ALLOWED_FAST);
+    cr_assert_eq(hk_peer_check_msg(&q, &af, 10), HK_MSG_OK);
+    wire_msg rej = simple(WIRE_REJECT);
+    cr_assert_eq(hk_peer_check_msg(&q, &rej, 10), HK_MSG_UNEXPECTED);
+    hk_peer_release(&q);
+}
+
+Test(peer, piece_is_unexpected_extended_needs_the_bit)
+{
+    wire_msg pc = simple(WIRE_PIECE);
+    cr_assert_eq(hk_peer_check_msg(&p, &pc, 10), HK_MSG_UNEXPECTED);
+    wire_msg ex = simple(WIRE_EXTENDED);
+    cr_assert_eq(hk_peer_check_msg(&p, &ex, 10), HK_MSG_NOT_NEGOTIATED);
+    p.extended = true;
+    cr_assert_eq(hk_peer_check_msg(&p, &ex, 10), HK_MSG_OK);
+    cr_assert_str_eq(hk_msg_verdict_name(HK_MSG_SEED), "peer is a seed");
+}
+
+Test(peer, room_and_debt)
+{
+    hk_peer_set_room(&p, 100);
+    cr_assert(hk_peer_account(&p, 60));
+    cr_assert_eq(p.room, 40);
+    cr_assert_eq(p.debt, 0);
+    cr_assert(hk_peer_account(&p, 50));
+    cr_assert_eq(p.room, 0);
+    cr_assert_eq(p.debt, 10);
+    p.debt_limit = 20;
+    cr_assert(hk_peer_account(&p, 10));
+    cr_assert_eq(p.debt, 20);
+    cr_assert_not(hk_peer_account(&p, 1), "debt above the limit");
+    hk_peer_set_room(&p, 5);
+    cr_assert_eq(p.debt, 0, "new room clears the debt");
+    cr_assert_eq(p.room, 5);
+}
