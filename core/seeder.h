@@ -118,4 +118,27 @@ typedef struct hk_stats {
 void hk_seeder_stats(const hk_seeder *s, hk_stats *out);
 const char *hk_timeout_name(hk_timeout_kind k);
 
+/* Per-torrent observation (trackers report `uploaded`). */
+typedef struct hk_torrent_stats {
+    uint64_t uploaded;               /* block payload bytes handed to send() for this torrent */
+    uint32_t peers;                  /* connected peers that chose this torrent */
+    uint32_t pieces;
+    uint64_t total_length;
+    uint64_t storage;
+    bool failed;                     /* hk_seeder_storage_failed was called (or a disk load failed) */
+    uint64_t memory_bytes;           /* bytes the table holds for it: record, file entries, name (+ ~5 B of index) */
+} hk_torrent_stats;
+
+/* false if the info-hash is not served. */
+bool hk_seeder_torrent_stats(const hk_seeder *s, const uint8_t info_hash[20], hk_torrent_stats *out);
+
+/* Lines above this level are not even formatted (default HK_LOG_TRACE: everything). */
+void hk_seeder_set_log_level(hk_seeder *s, hk_log_level max);
+
+/* The 20-byte peer id the seeder sends in its handshakes (for tracker announces). */
+const uint8_t *hk_seeder_peer_id(const hk_seeder *s);
+
+/* The sequential number (from 1) the core gives a connection in its log lines, so backend logs can match them. */
+uint64_t hk_peer_number(const hk_peer *p);
+
 #endif

@@ -1,0 +1,116 @@
+/* seeder_internal: the seeder object and the functions its files share (seeder.c: lifecycle, torrents, peers,
+ * events, logging; seeder_proto.c: the wire protocol; seeder_serve.c: serving blocks and metadata; seeder_timers.c:
+ * deadlines and the choke transitions). Not a public header: only core/seeder*.c include it.
+ *
+ * Event discipline: every public entry point calls hks_ev_begin (reads the clock once: every decision of the event uses
+ * that time) and hks_ev_end, which runs the service pass, reschedules the peers touched during the event, frees the
+ * peers closed during it (so no loop ever holds a dangling pointer), and asks the runtime for one wake-up.
+ */
+#ifndef HEKATE_SEEDER_INTERNAL_H
+#define HEKATE_SEEDER_INTERNAL_H
+
+#include <stdarg.h>
+
+#include "choker.h"
+#include "deadline.h"
+#include "mem.h"
+#include "peer.h"
+#include "seeder.h"
+#include "torrent_table.h"
+
+/* Blocks one service pass may send across all peers before it yields (asks to be woken at once). */
+#define HK_PASS_BLOCKS 256u
+/* Blocks (or metadata pieces) batched into one send() call. */
+#define HK_BATCH_BLOCKS 64u
+/* Header bytes reserved per batched entry (piece header 13; ut_metadata header + dict < 80). */
+#define HK_BATCH_HDR 96u
+/* ut_metadata requests a peer may have queued (beyond that: reject). */
+#define HK_METADATA_QUEUE 8u
+/* Our extended message ids (advertised in the extension handshake's `m`). */
+#define HK_EXT_UT_METADATA 1u
+#define HK_EXT_UPLOAD_ONLY 2u
+/* Disk-load tokens: (peer slot + 1) << 40 | a global sequence. */
+#define HK_TOKEN_SEQ_BITS 40
+
+struct hk_seeder {
+    hk_config cfg;
+    hk_runtime rt;
+    hk_mem mem;
+    hk_log_level log_level;
+    hk_time now;                 /* the current event's time */
+    hk_time wake_requested;      /* what the runtime was last asked (HK_TIME_NEVER: nothing pending) */
+    uint8_t peer_id[20];
+    uint8_t reserved[8];         /* ours: fast + extended */
+
+    hk_torrent_table torrents;
+    hk_choker choker;
+    hk_deadline_heap deadlines;
+
+    hk_peer **peers;             /* by slot; NULL for a free slot */
+    uint32_t npeers, peers_cap;
+    uint32_t *free_slots;        /* stack of free slot numbers */
+    uint32_t nfree;
+    uint64_t next_peer_id;
+    uint64_t next_token_seq;
+
+    hk_peer *ready_head, *ready_tail; /* ring (list) of peers that may have something to send */
+    uint32_t nready;
+    hk_peer *dirty;              /* peers to reschedule at the end of the event */
+    hk_peer *grave;              /* closed during this event */
+
+    hk_segment *segs;            /* scratch for one batched send */
+    uint32_t segs_cap;
+    uint8_t *hdr;                /* HK_BATCH_BLOCKS * HK_BATCH_HDR bytes of headers for one batch */
+
+    hk_stats stats;
+};
+
+/* seeder.c */
+void hks_log(hk_seeder *s, hk_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void hks_ev_begin(hk_seeder *s);
+void hks_ev_end(hk_seeder *s);
+/* Closes a peer: logs the reason, leaves the choker (promoting waiters), forgets its requests, calls rt->close when
+ * call_close (not when the backend reported the close), and frees it at the end of the event. */
+void hks_close_peer(hk_seeder *s, hk_peer *p, bool call_close, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void hks_mark_dirty(hk_seeder *s, hk_peer *p);
+void hks_mark_ready(hk_seeder *s, hk_peer *p);
+void hks_ready_unlink(hk_seeder *s, hk_peer *p);
+hk_torrent *hks_peer_torrent(const hk_seeder *s, const hk_peer *p);
+/* Sends control bytes (handshake, choke, reject...): exempt from room but accounted as debt. Returns false when the
+ * peer was closed because it does not read. */
+bool hks_send_control(hk_seeder *s, hk_peer *p, const hk_segment *segs, size_t nsegs);
+bool hks_send_control_bytes(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len);
+/* Marks the torrent failed and closes its peers (storage_failed behaviour, inside an event). */
+void hks_torrent_failed(hk_seeder *s, uint32_t rec, const char *why);
+
+/* seeder_proto.c */
+void hks_proto_recv(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len);
+
+/* seeder_serve.c */
+void hks_serve_pass(hk_seeder *s);
+/* Answers every queued block request of p with a reject (fast) or drops it (no fast); metadata requests stay. */
+void hks_reject_queued_blocks(hk_seeder *s, hk_peer *p, const char *why);
+/* Queues a validated block request (prefetching its extents). */
+void hks_queue_block(hk_seeder *s, hk_peer *p, uint32_t index, uint32_t begin, uint32_t length);
+/* Queues a ut_metadata piece request (prefetching its extent); rejects when it cannot. */
+void hks_queue_metadata(hk_seeder *s, hk_peer *p, uint32_t piece);
+void hks_disk_loaded(hk_seeder *s, uint64_t token, hk_disk_status status);
+bool hks_send_reject(hk_seeder *s, hk_peer *p, uint32_t index, uint32_t begin, uint32_t length);
+
+/* seeder_timers.c */
+hk_time hks_peer_deadline(const hk_seeder *s, const hk_peer *p);
+void hks_fire_deadlines(hk_seeder *s);
+/* Choke transitions (they send choke/unchoke and log). */
+void hks_peer_interested(hk_seeder *s, hk_peer *p);
+void hks_peer_not_interested(hk_seeder *s, hk_peer *p);
+/* The unchoked peer's turn is over (credit, slice, or unchoked-idle): refill, requeue or disconnect. Returns false
+ * if the peer was closed. */
+bool hks_turn_over(hk_seeder *s, hk_peer *p, const char *why);
+void hks_promote_waiters(hk_seeder *s);
+static inline hk_time hks_time_add(hk_time a, hk_time b)
+{
+    return a > HK_TIME_NEVER - b ? HK_TIME_NEVER : a + b;
+}
+
+#endif

@@ -1,0 +1,466 @@
+/* seeder_serve: owns serving (DESIGN §4): queuing accepted requests with an immediate prefetch, the block readiness
+ * policy (resident -> send; not resident -> back of the queue once; still not -> disk_load, send when loaded), the
+ * service pass that lets peers take turns while batching each peer's blocks into one send(), and rejects. */
+#include <string.h>
+
+#include "extension.h"
+#include "seeder_internal.h"
+
+/* Pad files are zeros: sent from this buffer, never read from a disk. */
+static const uint8_t zeros[16384];
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* A request's extents                                                                                               */
+
+typedef struct req_iter {
+    bool md, md_done;
+    hk_extent md_ext;
+    uint64_t storage;
+    hk_span_iter it;
+} req_iter;
+
+typedef struct req_piece {
+    bool pad;
+    hk_extent ext;           /* when !pad (for a pad span: only ext.length is meaningful) */
+} req_piece;
+
+static bool req_iter_init(req_iter *ri, const hk_torrent *t, const hk_request *r)
+{
+    memset(ri, 0, sizeof *ri);
+    ri->storage = t->storage;
+    if (r->kind == HK_REQ_METADATA) {
+        ri->md = true;
+        ri->md_ext.storage = t->storage;
+        ri->md_ext.file = HK_FILE_METAINFO;
+        ri->md_ext.offset = t->info_start + (uint64_t)r->index * EXT_UT_METADATA_PIECE_LEN;
+        ri->md_ext.length = r->length;
+        return true;
+    }
+    uint64_t pos = (uint64_t)r->index * t->piece_length + r->begin;
+    return hk_span_iter_init(&ri->it, t, pos, r->length);
+}
+
+static bool req_iter_next(req_iter *ri, req_piece *out)
+{
+    if (ri->md) {
+        if (ri->md_done)
+            return false;
+        ri->md_done = true;
+        out->pad = false;
+        out->ext = ri->md_ext;
+        return true;
+    }
+    hk_span sp;
+    if (!hk_span_next(&ri->it, &sp))
+        return false;
+    out->pad = sp.pad;
+    out->ext.storage = ri->storage;
+    out->ext.file = sp.file;
+    out->ext.offset = sp.offset;
+    out->ext.length = sp.length;
+    return true;
+}
+
+static void prefetch(hk_seeder *s, const hk_torrent *t, const hk_request *r)
+{
+    req_iter ri;
+    req_piece pc;
+    if (!req_iter_init(&ri, t, r))
+        return;
+    while (req_iter_next(&ri, &pc))
+        if (!pc.pad)
+            s->rt.disk_prefetch(s->rt.ctx, &pc.ext);
+}
+
+static bool resident(hk_seeder *s, const hk_torrent *t, const hk_request *r)
+{
+    req_iter ri;
+    req_piece pc;
+    if (!req_iter_init(&ri, t, r))
+        return false;
+    while (req_iter_next(&ri, &pc))
+        if (!pc.pad && !s->rt.disk_resident(s->rt.ctx, &pc.ext))
+            return false;
+    return true;
+}
+
+static uint64_t new_token(hk_seeder *s, const hk_peer *p)
+{
+    uint64_t seq = s->next_token_seq++ & ((1ull << HK_TOKEN_SEQ_BITS) - 1);
+    return ((uint64_t)p->slot + 1) << HK_TOKEN_SEQ_BITS | seq;
+}
+
+/* Issues one disk_load per non-pad extent, all with the request's token. Returns the number issued. */
+static uint32_t load(hk_seeder *s, const hk_torrent *t, hk_request *r, uint64_t token)
+{
+    req_iter ri;
+    req_piece pc;
+    uint32_t n = 0;
+    if (!req_iter_init(&ri, t, r))
+        return 0;
+    while (req_iter_next(&ri, &pc)) {
+        if (pc.pad)
+            continue;
+        s->rt.disk_load(s->rt.ctx, &pc.ext, token);
+        n++;
+    }
+    s->stats.disk_loads += n;
+    return n;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Queuing and rejecting                                                                                             */
+
+bool hks_send_reject(hk_seeder *s, hk_peer *p, uint32_t index, uint32_t begin, uint32_t length)
+{
+    uint8_t b[WIRE_BLOCK_MSG_LEN];
+    wire_encode_block(b, WIRE_REJECT, index, begin, length);
+    s->stats.requests_rejected++;
+    return hks_send_control_bytes(s, p, b, sizeof b);
+}
+
+void hks_queue_block(hk_seeder *s, hk_peer *p, uint32_t index, uint32_t begin, uint32_t length)
+{
+    hk_torrent *t = hks_peer_torrent(s, p);
+    hk_request r = {.index = index, .begin = begin, .length = length, .kind = HK_REQ_BLOCK, .state = HK_RQ_FRESH};
+    if (!t || !hk_rq_push_back(&p->rq, &r)) {
+        hks_log(s, HK_LOG_DEBUG, "peer %llu: %s request %u/%u/%u: out of memory", (unsigned long long)p->id,
+               p->fast ? "reject" : "drop", index, begin, length);
+        if (p->fast)
+            hks_send_reject(s, p, index, begin, length);
+        else
+            s->stats.requests_rejected++;
+        return;
+    }
+    prefetch(s, t, &r);
+    hks_mark_ready(s, p);
+    hks_mark_dirty(s, p);
+}
+
+void hks_reject_queued_blocks(hk_seeder *s, hk_peer *p, const char *why)
+{
+    uint32_t n = hk_rq_count(&p->rq, HK_REQ_BLOCK);
+    if (n == 0 || p->closed)
+        return;
+    hks_log(s, HK_LOG_DEBUG, "peer %llu: %s %u queued requests (%s)", (unsigned long long)p->id,
+           p->fast ? "rejecting" : "dropping", n, why);
+    /* All the rejects go out in one send; without memory for it, one send each. */
+    size_t bytes = (size_t)n * WIRE_BLOCK_MSG_LEN;
+    uint8_t *buf = p->fast ? hk_mem_alloc(&s->mem, bytes) : NULL;
+    size_t at = 0;
+    for (uint32_t i = 0; i < hk_rq_len(&p->rq) && !p->closed;) {
+        hk_request r = *hk_rq_at(&p->rq, i);
+        if (r.kind != HK_REQ_BLOCK) {
+            i++;
+            continue;
+        }
+        hk_rq_remove_at(&p->rq, i, NULL);
+        if (!p->fast)
+            s->stats.requests_rejected++;
+        else if (buf)
+            at += wire_encode_block(buf + at, WIRE_REJECT, r.index, r.begin, r.length);
+        else
+            hks_send_reject(s, p, r.index, r.begin, r.length);
+    }
+    if (buf) {
+        s->stats.requests_rejected += at / WIRE_BLOCK_MSG_LEN;
+        hks_send_control_bytes(s, p, buf, at);
+        hk_mem_free(&s->mem, buf, bytes);
+    }
+    if (!p->closed && hk_rq_len(&p->rq) == 0)
+        hk_rq_clear(&p->rq); /* a choked peer holds no queue memory */
+    hks_mark_dirty(s, p);
+}
+
+static bool send_metadata_reject(hk_seeder *s, hk_peer *p, uint32_t piece)
+{
+    uint8_t buf[WIRE_EXTENDED_HEADER_LEN + EXT_UT_METADATA_MSG_MAX];
+    size_t n = ext_ut_metadata_encode_reject(buf + WIRE_EXTENDED_HEADER_LEN, EXT_UT_METADATA_MSG_MAX, piece);
+    if (n == 0)
+        return true;
+    wire_encode_extended_header(buf, p->ut_metadata, (uint32_t)n);
+    hks_log(s, HK_LOG_DEBUG, "peer %llu: ut_metadata reject piece %u", (unsigned long long)p->id, piece);
+    return hks_send_control_bytes(s, p, buf, WIRE_EXTENDED_HEADER_LEN + n);
+}
+
+void hks_queue_metadata(hk_seeder *s, hk_peer *p, uint32_t piece)
+{
+    hk_torrent *t = hks_peer_torrent(s, p);
+    if (!t)
+        return;
+    uint32_t pieces = ext_ut_metadata_piece_count(t->info_len);
+    if (t->info_len == 0 || t->info_len > EXT_METADATA_SIZE_MAX || piece >= pieces || p->ut_metadata == 0 ||
+        hk_rq_count(&p->rq, HK_REQ_METADATA) >= HK_METADATA_QUEUE) {
+        if (p->ut_metadata)
+            send_metadata_reject(s, p, piece);
+        return;
+    }
+    uint32_t len = ext_ut_metadata_piece_len(t->info_len, piece);
+    hk_request r = {.index = piece, .begin = 0, .length = len, .kind = HK_REQ_METADATA, .state = HK_RQ_FRESH};
+    if (!hk_rq_push_back(&p->rq, &r)) {
+        send_metadata_reject(s, p, piece);
+        return;
+    }
+    hks_log(s, HK_LOG_DEBUG, "peer %llu: ut_metadata request piece %u queued", (unsigned long long)p->id, piece);
+    prefetch(s, t, &r);
+    hks_mark_ready(s, p);
+    hks_mark_dirty(s, p);
+}
+
+void hks_disk_loaded(hk_seeder *s, uint64_t token, hk_disk_status status)
+{
+    uint64_t slot1 = token >> HK_TOKEN_SEQ_BITS;
+    hk_peer *p = slot1 >= 1 && slot1 <= s->peers_cap ? s->peers[slot1 - 1] : NULL;
+    int64_t i = p && !p->closed ? hk_rq_find_token(&p->rq, token) : -1;
+    if (i < 0) {
+        hks_log(s, HK_LOG_TRACE, "disk load %llu completed for a request that is gone", (unsigned long long)token);
+        return;
+    }
+    if (status != HK_DISK_OK) {
+        hks_torrent_failed(s, p->torrent, "a disk load failed");
+        return;
+    }
+    hk_request *r = hk_rq_at(&p->rq, (uint32_t)i);
+    if (r->loads > 0)
+        r->loads--;
+    if (r->loads == 0 && r->state == HK_RQ_LOADING) {
+        r->state = HK_RQ_LOADED;
+        hks_mark_ready(s, p);
+        hks_mark_dirty(s, p);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* The batch of one send()                                                                                           */
+
+typedef struct batch {
+    uint32_t nsegs;
+    uint32_t entries;
+    size_t bytes;            /* everything, headers included */
+    uint64_t payload;        /* block payload bytes */
+    uint32_t blocks;
+} batch;
+
+static bool add_seg(hk_seeder *s, batch *b, const hk_segment *seg)
+{
+    if (b->nsegs == s->segs_cap) {
+        uint32_t ncap = s->segs_cap ? s->segs_cap * 2 : 256;
+        hk_segment *n = hk_mem_realloc(&s->mem, s->segs, (size_t)s->segs_cap * sizeof *n, (size_t)ncap * sizeof *n);
+        if (!n)
+            return false;
+        s->segs = n;
+        s->segs_cap = ncap;
+    }
+    s->segs[b->nsegs++] = *seg;
+    return true;
+}
+
+static bool add_bytes(hk_seeder *s, batch *b, const uint8_t *ptr, uint32_t len)
+{
+    hk_segment seg = {.kind = HK_SEG_BYTES, .u.bytes = {ptr, len}};
+    return add_seg(s, b, &seg);
+}
+
+/* Header bytes of the message carrying r (written into hdr); 0 if it cannot be encoded. */
+static size_t encode_header(const hk_seeder *s, const hk_peer *p, const hk_torrent *t, const hk_request *r,
+                            uint8_t *hdr)
+{
+    (void)s;
+    if (r->kind == HK_REQ_BLOCK)
+        return wire_encode_piece_header(hdr, r->index, r->begin, r->length);
+    size_t dict = ext_ut_metadata_encode_data_header(hdr + WIRE_EXTENDED_HEADER_LEN,
+                                                     HK_BATCH_HDR - WIRE_EXTENDED_HEADER_LEN, r->index, t->info_len);
+    if (dict == 0)
+        return 0;
+    wire_encode_extended_header(hdr, p->ut_metadata, (uint32_t)dict + r->length);
+    return WIRE_EXTENDED_HEADER_LEN + dict;
+}
+
+/* Appends r's message (header + data segments) to the batch. false (batch unchanged) if out of memory. */
+static bool append(hk_seeder *s, hk_peer *p, const hk_torrent *t, batch *b, const hk_request *r)
+{
+    uint32_t segs_before = b->nsegs;
+    uint8_t *hdr = s->hdr + (size_t)b->entries * HK_BATCH_HDR;
+    size_t hl = encode_header(s, p, t, r, hdr);
+    req_iter ri;
+    req_piece pc;
+    if (hl == 0 || !req_iter_init(&ri, t, r) || !add_bytes(s, b, hdr, (uint32_t)hl))
+        goto fail;
+    while (req_iter_next(&ri, &pc)) {
+        if (!pc.pad) {
+            hk_segment seg = {.kind = HK_SEG_EXTENT, .u.extent = pc.ext};
+            if (!add_seg(s, b, &seg))
+                goto fail;
+            continue;
+        }
+        for (uint32_t left = pc.ext.length; left;) {
+            uint32_t n = left < sizeof zeros ? left : (uint32_t)sizeof zeros;
+            if (!add_bytes(s, b, zeros, n))
+                goto fail;
+            left -= n;
+        }
+    }
+    b->entries++;
+    b->bytes += hl + r->length;
+    if (r->kind == HK_REQ_BLOCK) {
+        b->payload += r->length;
+        b->blocks++;
+    }
+    return true;
+fail:
+    b->nsegs = segs_before;
+    return false;
+}
+
+static void flush(hk_seeder *s, hk_peer *p, batch *b)
+{
+    if (b->nsegs == 0)
+        return;
+    hk_torrent *t = hks_peer_torrent(s, p);
+    s->rt.send(s->rt.ctx, p->conn, s->segs, b->nsegs);
+    hk_peer_account(p, b->bytes); /* within room by construction */
+    p->last_send = s->now;
+    p->uploaded += b->payload;
+    if (t)
+        t->uploaded += b->payload;
+    s->stats.bytes_sent += b->payload;
+    s->stats.blocks_sent += b->blocks;
+    hks_log(s, HK_LOG_TRACE, "peer %llu: sent %u messages (%u blocks, %zu bytes) in one send", (unsigned long long)p->id,
+           b->entries, b->blocks, b->bytes);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* One peer's turn                                                                                                   */
+
+typedef enum serve_end {
+    SERVE_SHARE_USED = 0,    /* sent its share; may have more */
+    SERVE_YIELDED,           /* moved requests back (not resident): give it another turn after the others */
+    SERVE_BLOCKED,           /* no room, waiting on the disk, or nothing queued */
+    SERVE_GONE,              /* closed or choked during its turn */
+} serve_end;
+
+/* The head request is not resident. First time: to the back of the queue once (the prefetch issued on arrival
+ * gets the time of the other peers' turns); second time, in a later turn: disk_load, sent when loaded. */
+static void not_resident(hk_seeder *s, hk_peer *p, const hk_torrent *t, hk_request *r, uint32_t *yielded)
+{
+    if (r->state == HK_RQ_FRESH) {
+        r->state = HK_RQ_REQUEUED;
+        r->turn = p->turn;
+        s->stats.requeues++;
+        (*yielded)++;
+        hks_log(s, HK_LOG_TRACE, "peer %llu: %u/%u/%u not resident: back of its queue once", (unsigned long long)p->id,
+               r->index, r->begin, r->length);
+    } else {
+        r->token = new_token(s, p);
+        r->state = HK_RQ_LOADING;
+        r->loads = load(s, t, r, r->token);
+        hks_log(s, HK_LOG_TRACE, "peer %llu: %u/%u/%u still not resident: disk load %llu", (unsigned long long)p->id,
+               r->index, r->begin, r->length, (unsigned long long)r->token);
+        if (r->loads == 0)
+            r->state = HK_RQ_LOADED; /* only pad bytes: nothing to wait for */
+    }
+    hk_rq_rotate(&p->rq);
+}
+
+/* One turn of peer p: at most `share` messages, batched HK_BATCH_BLOCKS per send(). */
+static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *sent)
+{
+    hk_torrent *t = hks_peer_torrent(s, p);
+    batch b;
+    memset(&b, 0, sizeof b);
+    *sent = 0;
+    if (!t)
+        return SERVE_BLOCKED;
+    p->turn++;
+    uint32_t scanned = 0, yielded = 0;
+    bool no_room = false;
+    serve_end end = SERVE_BLOCKED;
+    for (;;) {
+        if (b.entries >= HK_BATCH_BLOCKS)
+            flush(s, p, &b);
+        if (*sent >= share) {
+            end = SERVE_SHARE_USED;
+            break;
+        }
+        uint32_t len = hk_rq_len(&p->rq);
+        if (len == 0 || scanned >= len)
+            break; /* nothing queued, or everything left waits (disk, or its next turn) */
+        hk_request *r = hk_rq_front(&p->rq);
+        if (r->state == HK_RQ_LOADING || (r->state == HK_RQ_REQUEUED && r->turn == p->turn)) {
+            hk_rq_rotate(&p->rq);
+            scanned++;
+            continue;
+        }
+        size_t hdr = r->kind == HK_REQ_BLOCK ? WIRE_PIECE_HEADER_LEN : HK_BATCH_HDR; /* metadata: upper bound */
+        if (p->room < b.bytes || p->room - b.bytes < hdr + r->length) {
+            no_room = true;
+            break;
+        }
+        if (r->state != HK_RQ_LOADED && !resident(s, t, r)) {
+            not_resident(s, p, t, r, &yielded);
+            scanned++;
+            continue;
+        }
+        if (r->kind == HK_REQ_BLOCK && !hk_choker_may_send(&s->choker, &p->choke, s->now, r->length)) {
+            flush(s, p, &b); /* the data already batched goes before any choke */
+            if (p->choke.state != HK_CHOKE_UNCHOKED) {
+                /* cannot happen: a choked peer's block requests are rejected at once */
+                hks_reject_queued_blocks(s, p, "choked");
+                continue;
+            }
+            bool credit_out = p->choke.credit < r->length;
+            if (!hks_turn_over(s, p, credit_out ? "credit used up" : "slice over") ||
+                p->choke.state != HK_CHOKE_UNCHOKED) {
+                end = SERVE_GONE;
+                break;
+            }
+            if (!hk_choker_may_send(&s->choker, &p->choke, s->now, r->length))
+                break; /* defensive: a renewed turn always allows one block */
+            continue;
+        }
+        hk_request done = *r;
+        if (!append(s, p, t, &b, &done)) {
+            flush(s, p, &b);
+            hks_close_peer(s, p, true, "out of memory while serving it");
+            return SERVE_GONE;
+        }
+        hk_rq_pop_front(&p->rq, NULL);
+        if (done.kind == HK_REQ_BLOCK)
+            hk_choker_charge(&s->choker, &p->choke, done.length);
+        (*sent)++;
+        scanned = 0;
+    }
+    if (p->closed)
+        return SERVE_GONE;
+    flush(s, p, &b);
+    if (no_room && p->stall_since == HK_TIME_NEVER)
+        p->stall_since = s->now;
+    hks_mark_dirty(s, p);
+    if (end == SERVE_BLOCKED && yielded && !no_room)
+        end = SERVE_YIELDED;
+    return end;
+}
+
+void hks_serve_pass(hk_seeder *s)
+{
+    uint32_t budget = HK_PASS_BLOCKS;
+    while (budget > 0 && s->nready > 0) {
+        uint32_t n = s->nready;
+        uint32_t share = budget / n ? budget / n : 1;
+        bool progress = false;
+        for (uint32_t k = 0; k < n && budget > 0 && s->ready_head; k++) {
+            hk_peer *p = s->ready_head;
+            hks_ready_unlink(s, p);
+            uint32_t sent = 0;
+            serve_end end = serve_peer(s, p, share < budget ? share : budget, &sent);
+            budget -= sent < budget ? sent : budget;
+            if (sent || end == SERVE_YIELDED)
+                progress = true;
+            if (end == SERVE_SHARE_USED || end == SERVE_YIELDED)
+                hks_mark_ready(s, p); /* back of the ring: others go first */
+        }
+        if (!progress)
+            break;
+    }
+}
