@@ -6,7 +6,7 @@
  * a fixed maximum given at init (the seeder uses reqq + the metadata allowance). The ring is kept while the queue
  * empties and refills (no allocation per block); hk_rq_clear releases it (the seeder clears on choke and close, so a
  * choked or idle peer holds no queue memory). Pushing onto a full queue fails; nothing is ever evicted.
- * Operations: push at the back, look at / pop the front, rotate (front to back: the "yield once" of DESIGN §4), find
+ * Operations: push at the back, look at / pop the front, rotate (front to back), find
  * an exact (kind, index, begin, length) match, remove at a position (cancel; O(n) shift, n <= the maximum), find by
  * disk-load token, and count by kind. Order is the order of pushes and rotations only.
  */
@@ -22,7 +22,7 @@ typedef enum hk_req_kind { HK_REQ_BLOCK = 0, HK_REQ_METADATA = 1, HK_REQ_KINDS }
 
 typedef enum hk_req_state {
     HK_RQ_FRESH = 0,     /* accepted, prefetch issued, residency not checked yet */
-    HK_RQ_REQUEUED,      /* was not resident at its turn; moved to the back once */
+    HK_RQ_REQUEUED,      /* was not resident at its turn; passed over once, checked again in a later turn */
     HK_RQ_LOADING,       /* disk_load issued; waiting for its completion(s) */
     HK_RQ_LOADED,        /* loaded: send at the next opportunity without asking residency again */
 } hk_req_state;

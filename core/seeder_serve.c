@@ -132,6 +132,7 @@ void hks_queue_block(hk_seeder *s, hk_peer *p, uint32_t index, uint32_t begin, u
             s->stats.requests_rejected++;
         return;
     }
+    p->idle_armed = false; /* the unchoked-idle clock restarts when the queue empties again */
     prefetch(s, t, &r);
     hks_mark_ready(s, p);
     hks_mark_dirty(s, p);
@@ -340,8 +341,10 @@ typedef enum serve_end {
     SERVE_GONE,              /* closed or choked during its turn */
 } serve_end;
 
-/* The head request is not resident. First time: to the back of the queue once (the prefetch issued on arrival
- * gets the time of the other peers' turns); second time, in a later turn: disk_load, sent when loaded. */
+/* A request is not resident. First time: passed over for this turn (DESIGN §4's "back of the queue once": the
+ * peer's other requests and the other peers go first, while the prefetch issued on arrival works); the relative
+ * order of the requests is kept, which keeps disk reads in request order. Second time, in a later turn: disk_load,
+ * sent when loaded. */
 static void not_resident(hk_seeder *s, hk_peer *p, const hk_torrent *t, hk_request *r, uint32_t *yielded)
 {
     if (r->state == HK_RQ_FRESH) {
@@ -349,18 +352,17 @@ static void not_resident(hk_seeder *s, hk_peer *p, const hk_torrent *t, hk_reque
         r->turn = p->turn;
         s->stats.requeues++;
         (*yielded)++;
-        hks_log(s, HK_LOG_TRACE, "peer %llu: %u/%u/%u not resident: back of its queue once", (unsigned long long)p->id,
-               r->index, r->begin, r->length);
-    } else {
-        r->token = new_token(s, p);
-        r->state = HK_RQ_LOADING;
-        r->loads = load(s, t, r, r->token);
-        hks_log(s, HK_LOG_TRACE, "peer %llu: %u/%u/%u still not resident: disk load %llu", (unsigned long long)p->id,
-               r->index, r->begin, r->length, (unsigned long long)r->token);
-        if (r->loads == 0)
-            r->state = HK_RQ_LOADED; /* only pad bytes: nothing to wait for */
+        hks_log(s, HK_LOG_TRACE, "peer %llu: %u/%u/%u not resident: its turn comes again later",
+                (unsigned long long)p->id, r->index, r->begin, r->length);
+        return;
     }
-    hk_rq_rotate(&p->rq);
+    r->token = new_token(s, p);
+    r->state = HK_RQ_LOADING;
+    r->loads = load(s, t, r, r->token);
+    hks_log(s, HK_LOG_TRACE, "peer %llu: %u/%u/%u still not resident: disk load %llu", (unsigned long long)p->id,
+            r->index, r->begin, r->length, (unsigned long long)r->token);
+    if (r->loads == 0)
+        r->state = HK_RQ_LOADED; /* only pad bytes: nothing to wait for */
 }
 
 /* One turn of peer p: at most `share` messages, batched HK_BATCH_BLOCKS per send(). */
@@ -373,7 +375,7 @@ static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *
     if (!t)
         return SERVE_BLOCKED;
     p->turn++;
-    uint32_t scanned = 0, yielded = 0;
+    uint32_t i = 0, yielded = 0;
     bool no_room = false;
     serve_end end = SERVE_BLOCKED;
     for (;;) {
@@ -383,13 +385,11 @@ static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *
             end = SERVE_SHARE_USED;
             break;
         }
-        uint32_t len = hk_rq_len(&p->rq);
-        if (len == 0 || scanned >= len)
-            break; /* nothing queued, or everything left waits (disk, or its next turn) */
-        hk_request *r = hk_rq_front(&p->rq);
+        if (i >= hk_rq_len(&p->rq))
+            break; /* nothing queued, or everything left waits (the disk, or its next turn) */
+        hk_request *r = hk_rq_at(&p->rq, i);
         if (r->state == HK_RQ_LOADING || (r->state == HK_RQ_REQUEUED && r->turn == p->turn)) {
-            hk_rq_rotate(&p->rq);
-            scanned++;
+            i++;
             continue;
         }
         size_t hdr = r->kind == HK_REQ_BLOCK ? WIRE_PIECE_HEADER_LEN : HK_BATCH_HDR; /* metadata: upper bound */
@@ -399,7 +399,7 @@ static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *
         }
         if (r->state != HK_RQ_LOADED && !resident(s, t, r)) {
             not_resident(s, p, t, r, &yielded);
-            scanned++;
+            i++;
             continue;
         }
         if (r->kind == HK_REQ_BLOCK && !hk_choker_may_send(&s->choker, &p->choke, s->now, r->length)) {
@@ -425,11 +425,10 @@ static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *
             hks_close_peer(s, p, true, "out of memory while serving it");
             return SERVE_GONE;
         }
-        hk_rq_pop_front(&p->rq, NULL);
+        hk_rq_remove_at(&p->rq, i, NULL);
         if (done.kind == HK_REQ_BLOCK)
             hk_choker_charge(&s->choker, &p->choke, done.length);
         (*sent)++;
-        scanned = 0;
     }
     if (p->closed)
         return SERVE_GONE;

@@ -42,6 +42,20 @@ hk_add_result h_add_single(harness *h, uint32_t piece_len, uint64_t total)
     return r;
 }
 
+hk_add_result h_add_files(harness *h, uint32_t piece_len, const tb_file *files, size_t n)
+{
+    free(h->torrent);
+    h->torrent = tb_torrent("multi", piece_len, files, n, &h->torrent_len);
+    h->piece_len = piece_len;
+    h->total = 0;
+    for (size_t i = 0; i < n; i++)
+        h->total += files[i].length;
+    h->pieces = (uint32_t)((h->total + piece_len - 1) / piece_len);
+    hk_add_result r = hk_seeder_add_torrent(h->s, h->torrent, h->torrent_len, H_STORAGE, h->ih, NULL, 0);
+    fr_set_metainfo(h->fr, H_STORAGE, h->torrent, h->torrent_len);
+    return r;
+}
+
 hk_peer *h_accept(harness *h, int c, size_t room)
 {
     hk_addr a = {.family = 4, .ip = {127, 0, 0, 1}, .port = (uint16_t)(10000 + c)};

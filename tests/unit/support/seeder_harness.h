@@ -10,6 +10,7 @@
 
 #include "fake_runtime.h"
 #include "seeder.h"
+#include "torrent_builder.h"
 
 #define H_MAX_PEERS FR_MAX_CONNS
 #define H_STORAGE 7
@@ -32,6 +33,9 @@ void h_init(harness *h, const hk_config *cfg);
 void h_free(harness *h);
 /* Adds a single-file torrent (storage H_STORAGE) and registers its bytes as the HK_FILE_METAINFO content. */
 hk_add_result h_add_single(harness *h, uint32_t piece_len, uint64_t total);
+
+/* Adds a multi-file torrent built by tb_torrent (storage H_STORAGE). */
+hk_add_result h_add_files(harness *h, uint32_t piece_len, const tb_file *files, size_t n);
 
 /* Accepts connection c and grants it `room` bytes (0: no on_sendable). Returns the peer (NULL if refused). */
 hk_peer *h_accept(harness *h, int c, size_t room);

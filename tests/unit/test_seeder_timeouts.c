@@ -1,0 +1,292 @@
+/* Unit tests for the seeder's timeouts (DESIGN §6): each fires at exactly its time, not a nanosecond before, through
+ * the single wake-up; each is counted and logged. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "seeder_harness.h"
+#include "wire.h"
+
+static harness h;
+#define NS1 ((hk_time)1)
+
+static void start(const hk_config *c)
+{
+    h_init(&h, c);
+    cr_assert_eq(h_add_single(&h, 32768, 100000), HK_ADD_OK);
+}
+
+static void teardown(void)
+{
+    h_free(&h);
+}
+
+TestSuite(timeouts, .fini = teardown);
+
+static hk_time t0(void)
+{
+    return h.fr->now;
+}
+
+static void until(hk_time t)
+{
+    fr_run_until(h.fr, h.s, t);
+}
+
+Test(timeouts, handshake)
+{
+    start(NULL);
+    hk_time t = t0();
+    h_accept(&h, 0, 1 << 20);
+    cr_assert_eq(h.fr->wake, t + HK_SECONDS(10), "one wake-up, at the deadline");
+    until(t + HK_SECONDS(10) - NS1);
+    cr_assert_not(fr_closed(h.fr, 0));
+    until(t + HK_SECONDS(10));
+    cr_assert(fr_closed(h.fr, 0));
+    cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_HANDSHAKE], 1);
+    cr_assert_geq(fr_find_log(h.fr, "timeout handshake", 0), 0);
+    cr_assert_eq(h_stats(&h).peers, 0);
+    cr_assert_eq(h.fr->wake, HK_TIME_NEVER, "nothing left to wake for");
+}
+
+Test(timeouts, handshake_without_peer_id)
+{
+    start(NULL);
+    hk_time t = t0();
+    h_accept(&h, 0, 1 << 20);
+    uint8_t hs[WIRE_HANDSHAKE_LEN];
+    uint8_t res[8] = {0}, id[20] = {0};
+    wire_encode_handshake(hs, res, h.ih, id);
+    h_recv(&h, 0, hs, 48); /* answered, but the peer id never comes */
+    cr_assert_eq(fr_count_conn(h.fr, FR_SEND, 0), 1);
+    until(t + HK_SECONDS(10) - NS1);
+    cr_assert_not(fr_closed(h.fr, 0));
+    until(t + HK_SECONDS(10));
+    cr_assert(fr_closed(h.fr, 0));
+    cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_HANDSHAKE], 1);
+}
+
+Test(timeouts, handshake_timeout_is_configurable)
+{
+    hk_config c;
+    hk_config_defaults(&c);
+    c.handshake_timeout = HK_MILLIS(2500);
+    start(&c);
+    hk_time t = t0();
+    h_accept(&h, 0, 1 << 20);
+    until(t + HK_MILLIS(2500) - NS1);
+    cr_assert_not(fr_closed(h.fr, 0));
+    until(t + HK_MILLIS(2500));
+    cr_assert(fr_closed(h.fr, 0));
+}
+
+Test(timeouts, idle_and_keepalives)
+{
+    start(NULL);
+    hk_time t = t0();
+    h_connect(&h, 0, true, false);
+    /* our keep-alive after 90 s of our silence, not before */
+    until(t + HK_SECONDS(90) - NS1);
+    cr_assert_eq(h_count(&h, 0, WIRE_KEEPALIVE), 0);
+    until(t + HK_SECONDS(90));
+    cr_assert_eq(h_count(&h, 0, WIRE_KEEPALIVE), 1);
+    /* the peer's silence: closed at 120 s */
+    until(t + HK_SECONDS(120) - NS1);
+    cr_assert_not(fr_closed(h.fr, 0));
+    until(t + HK_SECONDS(120));
+    cr_assert(fr_closed(h.fr, 0));
+    cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_IDLE], 1);
+    cr_assert_geq(fr_find_log(h.fr, "timeout idle", 0), 0);
+}
+
+Test(timeouts, peer_keepalive_resets_idle)
+{
+    start(NULL);
+    hk_time t = t0();
+    h_connect(&h, 0, true, false);
+    until(t + HK_SECONDS(100));
+    uint8_t ka[4] = {0};
+    h_recv(&h, 0, ka, 4);
+    until(t + HK_SECONDS(220) - NS1);
+    cr_assert_not(fr_closed(h.fr, 0), "a keep-alive every 2 minutes is tolerated (Hekate closed after 60 s)");
+    cr_assert_eq(h_count(&h, 0, WIRE_KEEPALIVE), 2, "ours at 90 s and 180 s");
+    until(t + HK_SECONDS(220));
+    cr_assert(fr_closed(h.fr, 0));
+}
+
+Test(timeouts, partial_message_does_not_reset_idle)
+{
+    start(NULL);
+    hk_time t = t0();
+    h_connect(&h, 0, true, false);
+    until(t + HK_SECONDS(100));
+    uint8_t part[3] = {0, 0, 0};
+    h_recv(&h, 0, part, 3);
+    until(t + HK_SECONDS(120));
+    cr_assert(fr_closed(h.fr, 0));
+}
+
+Test(timeouts, unchoked_idle_with_a_waiter_chokes)
+{
+    hk_config c;
+    hk_config_defaults(&c);
+    c.max_unchoked = 1;
+    start(&c);
+    hk_time t = t0();
+    h_connect(&h, 0, true, false);
+    h_simple(&h, 0, WIRE_INTERESTED);
+    h_connect(&h, 1, true, false);
+    h_simple(&h, 1, WIRE_INTERESTED);
+    cr_assert_eq(h_count(&h, 1, WIRE_UNCHOKE), 0);
+    until(t + HK_SECONDS(30) - NS1);
+    cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 0);
+    until(t + HK_SECONDS(30));
+    cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 1);
+    cr_assert_eq(h_count(&h, 1, WIRE_UNCHOKE), 1);
+    cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_UNCHOKED_IDLE], 1);
+    cr_assert_eq(h_stats(&h).waiting, 1, "still interested: back in the line");
+    cr_assert_not(fr_closed(h.fr, 0));
+}
+
+Test(timeouts, unchoked_idle_without_waiters_keeps_the_slot)
+{
+    start(NULL);
+    hk_time t = t0();
+    h_connect(&h, 0, true, false);
+    h_simple(&h, 0, WIRE_INTERESTED);
+    until(t + HK_SECONDS(30));
+    cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_UNCHOKED_IDLE], 1);
+    cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 0);
+    cr_assert_eq(h_stats(&h).unchoked, 1);
+    until(t + HK_SECONDS(60) - NS1);
+    cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_UNCHOKED_IDLE], 1, "restarted at 30 s");
+    until(t + HK_SECONDS(60));
+    cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_UNCHOKED_IDLE], 2);
+}
+
+Test(timeouts, unchoked_idle_counts_from_the_last_block)
+{
+    hk_config c;
+    hk_config_defaults(&c);
+    c.max_unchoked = 1;
+    start(&c);
+    hk_time t = t0();
+    h_connect(&h, 0, true, false);
+    h_simple(&h, 0, WIRE_INTERESTED);
+    h_connect(&h, 1, true, false);
+    h_simple(&h, 1, WIRE_INTERESTED);
+    until(t + HK_SECONDS(20));
+    h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384); /* served at once: the queue is empty again at 20 s */
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 1);
+    until(t + HK_SECONDS(50) - NS1);
+    cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 0);
+    until(t + HK_SECONDS(50));
+    cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 1);
+}
+
+Test(timeouts, send_stall)
+{
+    start(NULL);
+    h_accept(&h, 0, 20000); /* room for one block only; the peer never reads again */
+    h_handshake(&h, 0, NULL, true, false);
+    h_simple(&h, 0, WIRE_INTERESTED);
+    hk_time t = t0();
+    h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
+    h_block(&h, 0, WIRE_REQUEST, 0, 16384, 16384);
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 1);
+    /* keep the peer otherwise alive */
+    until(t + HK_SECONDS(59));
+    uint8_t ka[4] = {0};
+    h_recv(&h, 0, ka, 4);
+    until(t + HK_SECONDS(60) - NS1);
+    cr_assert_not(fr_closed(h.fr, 0));
+    until(t + HK_SECONDS(60));
+    cr_assert(fr_closed(h.fr, 0));
+    cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_SEND_STALL], 1);
+}
+
+Test(timeouts, room_granted_resets_the_stall)
+{
+    start(NULL);
+    h_accept(&h, 0, 20000);
+    h_handshake(&h, 0, NULL, true, false);
+    h_simple(&h, 0, WIRE_INTERESTED);
+    hk_time t = t0();
+    for (uint32_t b = 0; b < 2; b++)
+        h_block(&h, 0, WIRE_REQUEST, 0, b * 16384, 16384);
+    h_block(&h, 0, WIRE_REQUEST, 1, 0, 16384);
+    until(t + HK_SECONDS(50));
+    h_room(&h, 0, 20000); /* progress: one more block, then stalled again from 50 s */
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 2);
+    until(t + HK_SECONDS(100));
+    uint8_t ka[4] = {0};
+    h_recv(&h, 0, ka, 4);
+    until(t + HK_SECONDS(110) - NS1);
+    cr_assert_not(fr_closed(h.fr, 0));
+    until(t + HK_SECONDS(110));
+    cr_assert(fr_closed(h.fr, 0));
+    cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_SEND_STALL], 1);
+}
+
+Test(timeouts, max_wait)
+{
+    hk_config c;
+    hk_config_defaults(&c);
+    c.max_unchoked = 1;
+    c.max_wait = HK_SECONDS(100);
+    c.unchoked_idle_timeout = HK_SECONDS(1000);
+    start(&c);
+    hk_time t = t0();
+    h_connect(&h, 0, true, false);
+    h_simple(&h, 0, WIRE_INTERESTED);
+    h_connect(&h, 1, true, false);
+    h_simple(&h, 1, WIRE_INTERESTED);
+    uint8_t ka[4] = {0};
+    until(t + HK_SECONDS(60));
+    h_recv(&h, 0, ka, 4);
+    h_recv(&h, 1, ka, 4);
+    until(t + HK_SECONDS(100) - NS1);
+    cr_assert_not(fr_closed(h.fr, 1));
+    until(t + HK_SECONDS(100));
+    cr_assert(fr_closed(h.fr, 1));
+    cr_assert_not(fr_closed(h.fr, 0));
+    cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_MAX_WAIT], 1);
+    cr_assert_geq(fr_find_log(h.fr, "timeout max-wait", 0), 0);
+}
+
+Test(timeouts, max_wait_zero_is_unlimited)
+{
+    hk_config c;
+    hk_config_defaults(&c);
+    c.max_unchoked = 1;
+    c.unchoked_idle_timeout = HK_SECONDS(100000);
+    start(&c);
+    hk_time t = t0();
+    h_connect(&h, 0, true, false);
+    h_simple(&h, 0, WIRE_INTERESTED);
+    h_connect(&h, 1, true, false);
+    h_simple(&h, 1, WIRE_INTERESTED);
+    uint8_t ka[4] = {0};
+    for (int i = 1; i <= 20; i++) {
+        until(t + HK_SECONDS(100) * (hk_time)i);
+        h_recv(&h, 0, ka, 4);
+        h_recv(&h, 1, ka, 4);
+    }
+    cr_assert_not(fr_closed(h.fr, 1));
+    cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_MAX_WAIT], 0);
+}
+
+Test(timeouts, one_wake_for_many_peers)
+{
+    start(NULL);
+    hk_time t = t0();
+    for (int i = 0; i < 50; i++) {
+        h.fr->now = t + HK_MILLIS(i * 10);
+        h_accept(&h, i, 1 << 20);
+    }
+    cr_assert_eq(h.fr->wake, t + HK_SECONDS(10), "the earliest deadline");
+    int wakes = fr_run_until(h.fr, h.s, t + HK_SECONDS(11));
+    cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_HANDSHAKE], 50);
+    cr_assert_eq(wakes, 50, "one wake-up per distinct deadline");
+    for (int i = 0; i < 50; i++)
+        cr_assert(fr_closed(h.fr, i));
+}
