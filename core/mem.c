@@ -3,6 +3,9 @@
 
 #include <stdlib.h>
 
+/* No single allocation of the core is anywhere near this; larger requests fail without reaching the allocator. */
+#define HK_MEM_MAX_REQUEST (1ull << 40)
+
 static void account_add(hk_mem *m, size_t n)
 {
     m->bytes += n;
@@ -12,7 +15,7 @@ static void account_add(hk_mem *m, size_t n)
 
 void *hk_mem_alloc(hk_mem *m, size_t n)
 {
-    if (n == 0)
+    if (n == 0 || n > HK_MEM_MAX_REQUEST)
         return NULL;
     void *p = malloc(n);
     if (p)
@@ -22,7 +25,7 @@ void *hk_mem_alloc(hk_mem *m, size_t n)
 
 void *hk_mem_calloc(hk_mem *m, size_t count, size_t size)
 {
-    if (count == 0 || size == 0 || count > SIZE_MAX / size)
+    if (count == 0 || size == 0 || count > SIZE_MAX / size || count * size > HK_MEM_MAX_REQUEST)
         return NULL;
     void *p = calloc(count, size);
     if (p)
@@ -36,6 +39,8 @@ void *hk_mem_realloc(hk_mem *m, void *p, size_t old_n, size_t new_n)
         hk_mem_free(m, p, old_n);
         return NULL;
     }
+    if (new_n > HK_MEM_MAX_REQUEST)
+        return NULL;
     void *q = realloc(p, new_n);
     if (!q)
         return NULL;

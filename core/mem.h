@@ -6,7 +6,8 @@
  * per seeder; no global state). Frees are SIZED: the caller passes the size it allocated, so no header is stored and
  * the counter stays exact. hk_mem_calloc and hk_mem_realloc check size overflow and return NULL on it. A failed
  * allocation changes nothing (the counter is untouched; realloc leaves the old block valid). Zero-size requests
- * return NULL without allocating; freeing NULL is a no-op.
+ * and requests above 2^40 bytes (no legitimate use in the core) return NULL without calling the allocator; freeing
+ * NULL is a no-op.
  */
 #ifndef HEKATE_MEM_H
 #define HEKATE_MEM_H
