@@ -1,0 +1,617 @@
+/* real_runtime: the hk_runtime action table on libev, and the glue from sockets, store and pool to the seeder's
+ * events (see real_runtime.h). */
+#include "real_runtime.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pool.h"
+
+typedef struct served {
+    uint64_t storage;
+    bool reported;      /* hk_seeder_storage_failed already called */
+} served;
+
+typedef struct load_job {
+    struct load_job *prev, *next;  /* outstanding jobs (on the pool or waiting to be reported) */
+    hk_real *r;
+    uint64_t token;
+    int prep_error;                /* hk_store_job_prepare or hk_pool_submit failed: report ERROR from the loop */
+    bool prepared;
+    hk_store_job job;
+} load_job;
+
+struct hk_real {
+    struct ev_loop *loop;
+    hk_runtime rt;
+    hk_config cfg;
+    hk_seeder *seeder;
+    hk_store *store;
+    hk_pool *pool;
+    hk_conn_hub *hub;
+    hk_listener *listener;
+
+    ev_timer wake;
+    hk_time deadline;              /* HK_TIME_NEVER when no wake-up is asked */
+    ev_timer check;
+
+    ev_prepare deferred;           /* reports disk loads that could not start */
+    ev_idle deferred_idle;
+    load_job *failed_jobs;         /* singly linked through next */
+
+    load_job *jobs;                /* outstanding jobs submitted to the pool */
+
+    served *served;
+    size_t nserved, capserved;
+};
+
+void hk_real_opts_default(hk_real_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    hk_config_defaults(&o->cfg);
+    o->listen = true;
+    hk_listener_opts_default(&o->listener);
+    hk_conn_limits_default(&o->conn);
+    hk_store_limits_default(&o->store);
+    o->disk_threads = 8;
+    o->check_interval = 1.0;
+}
+
+/* ---- time, randomness, log ---- */
+
+static hk_time rt_now(void *ctx)
+{
+    (void)ctx;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (hk_time)ts.tv_sec * HK_NS_PER_SEC + (hk_time)ts.tv_nsec;
+}
+
+static void arm_wake(hk_real *r, hk_time now)
+{
+    hk_time left = r->deadline > now ? r->deadline - now : 0;
+    ev_timer_stop(r->loop, &r->wake);
+    /* Round up to the microsecond so a timer is not armed a hair short of the deadline. */
+    ev_timer_set(&r->wake, (double)((left + 999) / 1000) * 1e-6, 0.);
+    ev_timer_start(r->loop, &r->wake);
+}
+
+static void rt_wake_at(void *ctx, hk_time when)
+{
+    hk_real *r = ctx;
+    if (when == HK_TIME_NEVER) {
+        r->deadline = HK_TIME_NEVER;
+        ev_timer_stop(r->loop, &r->wake);
+        return;
+    }
+    if (when == r->deadline && ev_is_active(&r->wake))
+        return;
+    r->deadline = when;
+    arm_wake(r, rt_now(r));
+}
+
+static void wake_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    hk_real *r = w->data;
+    if (r->deadline == HK_TIME_NEVER)
+        return;
+    hk_time now = rt_now(r);
+    if (now < r->deadline) { /* libev counts from its cached loop time: never wake the core early */
+        arm_wake(r, now);
+        return;
+    }
+    r->deadline = HK_TIME_NEVER;
+    hk_seeder_on_wake(r->seeder);
+}
+
+static void rt_random_bytes(void *ctx, void *buf, size_t n)
+{
+    (void)ctx;
+    uint8_t *p = buf;
+    while (n > 0) {
+        ssize_t got = getrandom(p, n, 0);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            hk_log(HK_LOG_ERROR, "getrandom: %s", strerror(errno));
+            abort(); /* no randomness: peer ids and choices would be predictable; refuse to run */
+        }
+        p += got;
+        n -= (size_t)got;
+    }
+}
+
+static void rt_log(void *ctx, hk_log_level level, const char *line)
+{
+    (void)ctx;
+    hk_log_line(level, line);
+}
+
+/* ---- connections ---- */
+
+static void rt_send(void *ctx, hk_conn *conn, const hk_segment *segs, size_t nsegs)
+{
+    (void)ctx;
+    hk_conn_send(conn, segs, nsegs);
+}
+
+static void rt_close(void *ctx, hk_conn *conn)
+{
+    (void)ctx;
+    hk_conn_close(conn);
+}
+
+static void conn_on_recv(void *ctx, hk_conn *c, const uint8_t *bytes, size_t len)
+{
+    hk_real *r = ctx;
+    hk_peer *p = hk_conn_user(c);
+    if (p)
+        hk_seeder_on_recv(r->seeder, p, bytes, len);
+}
+
+static void conn_on_room(void *ctx, hk_conn *c, size_t room)
+{
+    hk_real *r = ctx;
+    hk_peer *p = hk_conn_user(c);
+    if (p)
+        hk_seeder_on_sendable(r->seeder, p, room);
+}
+
+static void conn_on_closed(void *ctx, hk_conn *c, hk_close_reason why, int error)
+{
+    hk_real *r = ctx;
+    hk_peer *p = hk_conn_user(c);
+    if (p && hk_log_enabled(HK_LOG_TRACE))
+        hk_log(HK_LOG_TRACE, "peer %llu: connection closed %s%s%s", (unsigned long long)hk_peer_number(p),
+               why == HK_CLOSED_BY_PEER ? "by the peer" : "on error", error ? ": " : "", error ? strerror(error) : "");
+    if (p)
+        hk_seeder_on_closed(r->seeder, p, why);
+}
+
+static served *find_served(hk_real *r, uint64_t storage)
+{
+    for (size_t i = 0; i < r->nserved; i++)
+        if (r->served[i].storage == storage)
+            return &r->served[i];
+    return NULL;
+}
+
+static void report_storage_failed(hk_real *r, served *sv, const char *why)
+{
+    if (sv->reported)
+        return;
+    sv->reported = true;
+    hk_log(HK_LOG_ERROR, "storage %llu failed: %s; its torrent is no longer served", (unsigned long long)sv->storage,
+           why);
+    hk_seeder_storage_failed(r->seeder, sv->storage, why);
+}
+
+/* Runs hk_store_check and reports every storage it newly marked failed. */
+static void check_storages(hk_real *r)
+{
+    if (hk_store_check(r->store) == 0)
+        return;
+    for (size_t i = 0; i < r->nserved; i++) {
+        const char *why = NULL;
+        if (!r->served[i].reported && hk_store_failed(r->store, r->served[i].storage, &why))
+            report_storage_failed(r, &r->served[i], why ? why : "data changed on disk");
+    }
+}
+
+static void conn_on_fault(void *ctx, hk_conn *c, const hk_extent *ext, const char *why)
+{
+    hk_real *r = ctx;
+    (void)c;
+    /* A mapping page vanished (EFAULT) or an extent could not be pinned: find out which files changed. */
+    check_storages(r);
+    served *sv = find_served(r, ext->storage);
+    if (!sv || sv->reported)
+        return;
+    const char *store_why = NULL;
+    if (hk_store_failed(r->store, ext->storage, &store_why))
+        report_storage_failed(r, sv, store_why ? store_why : why);
+    else if (strstr(why, "vanished"))
+        report_storage_failed(r, sv, why); /* EFAULT: the data is broken even if the files look fine now */
+    else
+        hk_log(HK_LOG_WARN, "could not send from storage %llu: %s", (unsigned long long)ext->storage, why);
+}
+
+static int conn_pin(void *ctx, const hk_extent *ext, struct iovec *iov, const char **why)
+{
+    hk_real *r = ctx;
+    return hk_store_pin(r->store, ext, iov, why);
+}
+
+static void conn_unpin(void *ctx, const hk_extent *ext)
+{
+    hk_real *r = ctx;
+    hk_store_unpin(r->store, ext);
+}
+
+static void on_accept(void *arg, int fd, const hk_addr *from)
+{
+    hk_real *r = arg;
+    hk_conn *c = hk_conn_new(r->hub, fd);
+    if (!c)
+        return;
+    hk_peer *p = hk_seeder_on_accept(r->seeder, c, from);
+    if (!p && hk_log_enabled(HK_LOG_DEBUG)) {
+        char a[64];
+        hk_addr_format(from, a, sizeof a);
+        hk_log(HK_LOG_DEBUG, "connection from %s refused by the seeder (connection cap)", a);
+    }
+    if (!p) {
+        hk_conn_close(c);
+        return;
+    }
+    hk_conn_set_user(c, p);
+    hk_seeder_on_sendable(r->seeder, p, hk_conn_grant_room(c));
+}
+
+/* ---- disk ---- */
+
+static void rt_disk_prefetch(void *ctx, const hk_extent *ext)
+{
+    hk_real *r = ctx;
+    hk_store_prefetch(r->store, ext);
+}
+
+static bool rt_disk_resident(void *ctx, const hk_extent *ext)
+{
+    hk_real *r = ctx;
+    return hk_store_resident(r->store, ext);
+}
+
+static void job_unlink(hk_real *r, load_job *j)
+{
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        r->jobs = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    j->prev = j->next = NULL;
+}
+
+static void job_work(void *arg)
+{
+    load_job *j = arg;
+    hk_store_page_in(&j->job);
+}
+
+static void job_done(void *arg)
+{
+    load_job *j = arg;
+    hk_real *r = j->r;
+    job_unlink(r, j);
+    int error = j->job.error;
+    uint64_t storage = j->job.storage;
+    hk_store_job_release(r->store, &j->job);
+    uint64_t token = j->token;
+    free(j);
+    if (error != 0) {
+        served *sv = find_served(r, storage);
+        const char *why = NULL;
+        if (sv && hk_store_failed(r->store, storage, &why))
+            report_storage_failed(r, sv, why ? why : strerror(error));
+    }
+    hk_seeder_on_disk_loaded(r->seeder, token, error == 0 ? HK_DISK_OK : HK_DISK_ERROR);
+}
+
+static void defer_failed_job(hk_real *r, load_job *j, int error)
+{
+    j->prep_error = error ? error : EIO;
+    j->next = r->failed_jobs;
+    r->failed_jobs = j;
+    if (!ev_is_active(&r->deferred_idle))
+        ev_idle_start(r->loop, &r->deferred_idle);
+}
+
+static void rt_disk_load(void *ctx, const hk_extent *ext, uint64_t token)
+{
+    hk_real *r = ctx;
+    load_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        /* Without memory for the job the completion cannot be queued either; the core's own deadlines (send stall)
+         * end the wait. Say so loudly. */
+        hk_log(HK_LOG_ERROR, "disk load %llu dropped: out of memory", (unsigned long long)token);
+        return;
+    }
+    j->r = r;
+    j->token = token;
+    if (hk_store_job_prepare(r->store, ext, &j->job) != 0) {
+        int e = errno;
+        hk_log(HK_LOG_DEBUG, "disk load %llu cannot start: %s", (unsigned long long)token,
+               hk_store_last_error(r->store));
+        defer_failed_job(r, j, e);
+        return;
+    }
+    j->prepared = true;
+    j->next = r->jobs;
+    if (r->jobs)
+        r->jobs->prev = j;
+    r->jobs = j;
+    if (hk_pool_submit(r->pool, job_work, job_done, j) != 0) {
+        job_unlink(r, j);
+        hk_store_job_release(r->store, &j->job);
+        j->prepared = false;
+        defer_failed_job(r, j, ENOMEM);
+    }
+}
+
+static void deferred_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)revents;
+    hk_real *r = w->data;
+    while (r->failed_jobs) {
+        load_job *j = r->failed_jobs;
+        r->failed_jobs = j->next;
+        uint64_t token = j->token;
+        free(j);
+        hk_seeder_on_disk_loaded(r->seeder, token, HK_DISK_ERROR);
+    }
+    if (ev_is_active(&r->deferred_idle))
+        ev_idle_stop(loop, &r->deferred_idle);
+}
+
+static void deferred_idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents; /* keeps the loop from blocking while completions wait in the prepare watcher */
+}
+
+static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    check_storages(w->data);
+}
+
+/* ---- torrents ---- */
+
+uint8_t *hk_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open: %s", errno == ELOOP ? "is a symbolic link" : strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "not a regular file");
+        close(fd);
+        return NULL;
+    }
+    if ((uint64_t)st.st_size > max) {
+        snprintf(err, errlen, "file too large: %lld bytes (at most %zu)", (long long)st.st_size, max);
+        close(fd);
+        return NULL;
+    }
+    size_t size = (size_t)st.st_size;
+    uint8_t *buf = malloc(size ? size : 1);
+    if (!buf) {
+        snprintf(err, errlen, "out of memory reading %zu bytes", size);
+        close(fd);
+        return NULL;
+    }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            snprintf(err, errlen, "read error: %s", n < 0 ? strerror(errno) : "file shrank while being read");
+            free(buf);
+            close(fd);
+            return NULL;
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    *len = size;
+    return buf;
+}
+
+static int remember_storage(hk_real *r, uint64_t storage)
+{
+    if (r->nserved == r->capserved) {
+        size_t ncap = r->capserved ? r->capserved * 2 : 64;
+        served *n = realloc(r->served, ncap * sizeof *n);
+        if (!n)
+            return -1;
+        r->served = n;
+        r->capserved = ncap;
+    }
+    r->served[r->nserved++] = (served){ .storage = storage, .reported = false };
+    return 0;
+}
+
+int hk_real_add_torrent_file(hk_real *r, const char *path, mi_torrent **mi_out, char *err, size_t errlen)
+{
+    size_t len = 0;
+    uint8_t *bytes = hk_read_file(path, HK_MAX_TORRENT_FILE, &len, err, errlen);
+    if (!bytes)
+        return -1;
+    mi_torrent *mi = NULL;
+    mi_error me;
+    if (mi_parse(bytes, len, &mi, &me) != 0) {
+        snprintf(err, errlen, "invalid torrent: %s", me.what);
+        free(bytes);
+        return -1;
+    }
+    char serr[512];
+    uint64_t storage = hk_store_add(r->store, path, mi, serr, sizeof serr);
+    if (storage == 0) {
+        snprintf(err, errlen, "data: %s", serr);
+        goto fail;
+    }
+    uint8_t ih[20];
+    char aerr[256] = "";
+    hk_add_result res = hk_seeder_add_torrent(r->seeder, bytes, len, storage, ih, aerr, sizeof aerr);
+    if (res != HK_ADD_OK) {
+        if (res == HK_ADD_DUPLICATE)
+            snprintf(err, errlen, "duplicate: a torrent with the same info-hash is already served");
+        else if (res == HK_ADD_NOMEM)
+            snprintf(err, errlen, "out of memory");
+        else
+            snprintf(err, errlen, "refused by the seeder: %s", aerr[0] ? aerr : "invalid");
+        hk_store_remove(r->store, storage);
+        goto fail;
+    }
+    if (remember_storage(r, storage) != 0) {
+        hk_seeder_remove_torrent(r->seeder, ih);
+        hk_store_remove(r->store, storage);
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    free(bytes);
+    if (mi_out)
+        *mi_out = mi;
+    else
+        mi_free(mi);
+    return 0;
+fail:
+    mi_free(mi);
+    free(bytes);
+    return -1;
+}
+
+/* ---- life cycle ---- */
+
+hk_real *hk_real_new(struct ev_loop *loop, const hk_real_opts *o, char *err, size_t errlen)
+{
+    hk_real *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    r->loop = loop;
+    r->cfg = o->cfg;
+    r->deadline = HK_TIME_NEVER;
+    ev_timer_init(&r->wake, wake_cb, 0., 0.);
+    r->wake.data = r;
+    ev_timer_init(&r->check, check_cb, o->check_interval > 0 ? o->check_interval : 1.0,
+                  o->check_interval > 0 ? o->check_interval : 1.0);
+    r->check.data = r;
+    ev_prepare_init(&r->deferred, deferred_cb);
+    r->deferred.data = r;
+    ev_idle_init(&r->deferred_idle, deferred_idle_cb);
+    r->deferred_idle.data = r;
+
+    if (o->listen) {
+        r->listener = hk_listener_new(loop, &o->listener, on_accept, r, err, errlen);
+        if (!r->listener)
+            goto fail;
+        r->cfg.listen_port = hk_listener_port(r->listener);
+    }
+    const char *bad = hk_config_check(&r->cfg);
+    if (bad) {
+        snprintf(err, errlen, "configuration: %s", bad);
+        goto fail;
+    }
+    r->store = hk_store_new(&o->store);
+    static const hk_conn_ops ops = {
+        .on_recv = conn_on_recv, .on_room = conn_on_room, .on_closed = conn_on_closed,
+        .on_fault = conn_on_fault, .pin = conn_pin, .unpin = conn_unpin,
+    };
+    r->hub = hk_conn_hub_new(loop, &o->conn, &ops, r);
+    r->pool = hk_pool_new(loop, o->disk_threads ? o->disk_threads : 8, 1.0);
+    r->rt = (hk_runtime){
+        .ctx = r,
+        .now = rt_now,
+        .wake_at = rt_wake_at,
+        .random_bytes = rt_random_bytes,
+        .send = rt_send,
+        .close = rt_close,
+        .disk_prefetch = rt_disk_prefetch,
+        .disk_resident = rt_disk_resident,
+        .disk_load = rt_disk_load,
+        .udp_send = NULL,
+        .http_get = NULL,
+        .log = rt_log,
+    };
+    if (!r->store || !r->hub || !r->pool) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    r->seeder = hk_seeder_new(&r->cfg, &r->rt);
+    if (!r->seeder) {
+        snprintf(err, errlen, "cannot create the seeder (out of memory?)");
+        goto fail;
+    }
+    hk_seeder_set_log_level(r->seeder, hk_log_get_level()); /* the core does not even format filtered lines */
+    ev_timer_start(loop, &r->check);
+    ev_prepare_start(loop, &r->deferred);
+    return r;
+fail:
+    hk_real_free(r);
+    return NULL;
+}
+
+void hk_real_free(hk_real *r)
+{
+    if (!r)
+        return;
+    hk_listener_free(r->listener);
+    r->listener = NULL;
+    hk_conn_hub_free(r->hub); /* closes every connection, unpinning what they had queued */
+    r->hub = NULL;
+    hk_pool_free(r->pool);    /* waits for page-ins in flight; runs no completion */
+    r->pool = NULL;
+    while (r->jobs) {
+        load_job *j = r->jobs;
+        job_unlink(r, j);
+        hk_store_job_release(r->store, &j->job);
+        free(j);
+    }
+    while (r->failed_jobs) {
+        load_job *j = r->failed_jobs;
+        r->failed_jobs = j->next;
+        free(j);
+    }
+    ev_timer_stop(r->loop, &r->wake);
+    ev_timer_stop(r->loop, &r->check);
+    ev_prepare_stop(r->loop, &r->deferred);
+    ev_idle_stop(r->loop, &r->deferred_idle);
+    hk_seeder_free(r->seeder);
+    hk_store_free(r->store);
+    free(r->served);
+    free(r);
+}
+
+hk_seeder *hk_real_seeder(hk_real *r)
+{
+    return r->seeder;
+}
+
+hk_store *hk_real_store(hk_real *r)
+{
+    return r->store;
+}
+
+const hk_listener *hk_real_listener(const hk_real *r)
+{
+    return r->listener;
+}
+
+const hk_conn_hub *hk_real_hub(const hk_real *r)
+{
+    return r->hub;
+}
+
+uint32_t hk_real_torrents(const hk_real *r)
+{
+    return (uint32_t)r->nserved;
+}

@@ -1,0 +1,73 @@
+/* real_runtime: the production hk_runtime on libev, wiring listener, connections, file store, thread pool and
+ * timers to the seeding engine (core/seeder.h).
+ *
+ * Contract
+ * --------
+ * One hk_real per process, on one libev loop (the daemon uses the default loop). hk_real_new opens the listening
+ * socket first (unless opts.listen is false, as for `hekate --list`) so the port it advertises is the one bound, then
+ * creates the store, the hub of connections, the thread pool and the seeder. Every runtime action is carried out
+ * without calling back into the core; what happens during an action (a send that cannot be queued, a disk load that
+ * cannot start) is reported later from the loop.
+ *
+ *   now()          CLOCK_MONOTONIC in nanoseconds.
+ *   wake_at(t)     one ev_timer; when it fires before t (libev measures from its cached loop time) it is re-armed
+ *                  for the rest, so hk_seeder_on_wake never runs early.
+ *   random_bytes   getrandom(2).
+ *   send / close   conn.h (shared read buffer, one writev per flush, flow control by watermarks).
+ *   disk_prefetch  hk_store_prefetch; disk_resident: hk_store_resident.
+ *   disk_load      hk_store_job_prepare on the loop, hk_store_page_in on the pool, then hk_seeder_on_disk_loaded
+ *                  (OK, or ERROR if the page-in failed) on the loop; exactly one completion per call.
+ *   log            log.h (stderr, level filter, timestamp).
+ *   trackers       none in this backend yet (udp_send / http_get are NULL: the core does not announce).
+ * Every second hk_store_check runs; storages it newly marks failed, and the storage of an extent that faulted
+ * during a write (EFAULT), are reported once each with hk_seeder_storage_failed.
+ */
+#ifndef HEKATE_REAL_RUNTIME_H
+#define HEKATE_REAL_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "listener.h"
+#include "metainfo.h"
+#include "seeder.h"
+#include "store.h"
+
+struct ev_loop;
+typedef struct hk_real hk_real;
+
+#define HK_MAX_TORRENT_FILE (64u << 20) /* largest .torrent file read */
+
+typedef struct hk_real_opts {
+    hk_config cfg;               /* listen_port is filled in from the bound socket */
+    bool listen;                 /* open the listening socket (false: only load and list torrents) */
+    hk_listener_opts listener;
+    hk_conn_limits conn;
+    hk_store_limits store;
+    unsigned disk_threads;       /* pool threads for page-in (default 8) */
+    double check_interval;       /* seconds between hk_store_check runs (default 1) */
+} hk_real_opts;
+
+void hk_real_opts_default(hk_real_opts *o);
+
+hk_real *hk_real_new(struct ev_loop *loop, const hk_real_opts *o, char *err, size_t errlen);
+/* Closes the listener and every connection, waits for disk jobs in flight, frees everything. NULL is a no-op. */
+void hk_real_free(hk_real *r);
+
+/* Reads a .torrent file (regular file, at most HK_MAX_TORRENT_FILE bytes), parses it, validates its data with the
+ * store and adds it to the seeder. On success returns 0 and, if mi_out is not NULL, hands over the parsed
+ * description (free with mi_free). On failure returns -1 with err saying why (the caller prefixes the path). */
+int hk_real_add_torrent_file(hk_real *r, const char *path, mi_torrent **mi_out, char *err, size_t errlen);
+
+hk_seeder *hk_real_seeder(hk_real *r);
+hk_store *hk_real_store(hk_real *r);
+const hk_listener *hk_real_listener(const hk_real *r);    /* NULL without listen */
+const hk_conn_hub *hk_real_hub(const hk_real *r);
+uint32_t hk_real_torrents(const hk_real *r);
+
+/* Reads a whole regular file of at most max bytes. Returns a malloc'd buffer or NULL with err set. */
+uint8_t *hk_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen);
+
+#endif

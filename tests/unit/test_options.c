@@ -1,0 +1,252 @@
+/* Tests of backend-real/lib/options: hekate's command line. Defaults, every option in short and long form, strict
+ * numbers (no sign, no junk, no overflow, ranges), size suffixes, fractional seconds, option conflicts, and the
+ * messages that say what was wrong. */
+#include <criterion/criterion.h>
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "options.h"
+
+#define MAX_ARGS 32
+
+/* Parses a NULL-terminated list of arguments (argv[0] is added). */
+static hk_options_result parse(hk_options *o, char *err, size_t errlen, ...)
+{
+    static char *argv[MAX_ARGS];
+    static char store[MAX_ARGS][256];
+    int argc = 0;
+    strcpy(store[argc], "hekate");
+    argv[argc] = store[argc];
+    argc++;
+    va_list ap;
+    va_start(ap, errlen);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL) {
+        cr_assert_lt(argc, MAX_ARGS - 1);
+        snprintf(store[argc], sizeof store[argc], "%s", a);
+        argv[argc] = store[argc];
+        argc++;
+    }
+    va_end(ap);
+    argv[argc] = NULL;
+    err[0] = '\0';
+    return hk_options_parse(o, argc, argv, err, errlen);
+}
+
+#define OK(...)                                                                                                   \
+    do {                                                                                                          \
+        hk_options_result r_ = parse(&o, err, sizeof err, __VA_ARGS__, NULL);                                     \
+        cr_assert_eq(r_, HK_OPTIONS_RUN, "expected success, got %d: %s", r_, err);                                \
+    } while (0)
+
+#define BAD(want, ...)                                                                                            \
+    do {                                                                                                          \
+        hk_options_result r_ = parse(&o, err, sizeof err, __VA_ARGS__, NULL);                                     \
+        cr_assert_eq(r_, HK_OPTIONS_ERROR, "expected an error for %s", #__VA_ARGS__);                             \
+        cr_assert(strstr(err, want), "message '%s' should contain '%s'", err, want);                              \
+    } while (0)
+
+Test(options, defaults)
+{
+    hk_options o;
+    char err[512];
+    OK("/srv/torrents");
+    hk_config d;
+    hk_config_defaults(&d);
+    cr_assert_eq(o.port, 6881);
+    cr_assert_eq(o.family, HK_FAMILY_ANY);
+    cr_assert_null(o.bind_addr);
+    cr_assert_not(o.no_trackers);
+    cr_assert_not(o.list);
+    cr_assert_eq(o.verbosity, 0);
+    cr_assert_eq(o.cfg.max_unchoked, 50);
+    cr_assert_eq(o.cfg.max_peers, 500);
+    cr_assert_eq(o.cfg.credit, 1u << 20);
+    cr_assert_eq(o.cfg.slice, HK_SECONDS(300));
+    cr_assert_eq(o.cfg.handshake_timeout, d.handshake_timeout);
+    cr_assert_eq(o.cfg.idle_timeout, d.idle_timeout);
+    cr_assert_eq(o.cfg.reqq, d.reqq);
+    cr_assert_eq(o.cfg.max_block, d.max_block);
+    cr_assert_eq(o.cfg.listen_port, 6881);
+    cr_assert_eq(o.ndirs, 1);
+    cr_assert_str_eq(o.dirs[0], "/srv/torrents");
+    cr_assert_eq(hk_options_log_level(&o), HK_LOG_INFO);
+}
+
+Test(options, short_forms)
+{
+    hk_options o;
+    char err[512];
+    OK("-p", "7000", "-N", "8", "-C", "256K", "-T", "12.5", "-t", "-4", "-l", "-vv", "a", "b");
+    cr_assert_eq(o.port, 7000);
+    cr_assert_eq(o.cfg.listen_port, 7000);
+    cr_assert_eq(o.cfg.max_unchoked, 8);
+    cr_assert_eq(o.cfg.max_peers, 80, "max peers follows 10 x N");
+    cr_assert_eq(o.cfg.credit, 256u * 1024);
+    cr_assert_eq(o.cfg.slice, 12500000000ull);
+    cr_assert(o.no_trackers);
+    cr_assert_eq(o.family, HK_FAMILY_V4);
+    cr_assert(o.list);
+    cr_assert_eq(o.verbosity, 2);
+    cr_assert_eq(hk_options_log_level(&o), HK_LOG_TRACE);
+    cr_assert_eq(o.ndirs, 2);
+    cr_assert_str_eq(o.dirs[1], "b");
+
+    OK("-6", "-q", "-q", "-q", "d");
+    cr_assert_eq(o.family, HK_FAMILY_V6);
+    cr_assert_eq(hk_options_log_level(&o), HK_LOG_ERROR, "clamped at errors only");
+}
+
+Test(options, long_forms_and_timeouts)
+{
+    hk_options o;
+    char err[512];
+    OK("--port=0", "--max-unchoked", "100", "--max-peers=2000", "--credit=2M", "--slice=0", "--no-trackers",
+       "--ipv6-only", "--list", "--verbose", "--handshake-timeout=2.5", "--idle-timeout", "90",
+       "--unchoked-idle-timeout=0.25", "--send-stall-timeout=45", "--max-wait=600", "--keepalive-interval=30",
+       "--reqq=500", "--max-block=32K", "--bind=127.0.0.1", "--max-mapped=1G", "--max-open-files=64",
+       "--disk-threads=2", "dir");
+    cr_assert_eq(o.port, 0);
+    cr_assert_eq(o.cfg.max_unchoked, 100);
+    cr_assert_eq(o.cfg.max_peers, 2000);
+    cr_assert_eq(o.cfg.credit, 2u << 20);
+    cr_assert_eq(o.cfg.slice, 0);
+    cr_assert(o.no_trackers && o.list);
+    cr_assert_eq(o.family, HK_FAMILY_V6);
+    cr_assert_eq(o.verbosity, 1);
+    cr_assert_eq(o.cfg.handshake_timeout, 2500000000ull);
+    cr_assert_eq(o.cfg.idle_timeout, HK_SECONDS(90));
+    cr_assert_eq(o.cfg.unchoked_idle_timeout, 250000000ull);
+    cr_assert_eq(o.cfg.send_stall_timeout, HK_SECONDS(45));
+    cr_assert_eq(o.cfg.max_wait, HK_SECONDS(600));
+    cr_assert_eq(o.cfg.keepalive_interval, HK_SECONDS(30));
+    cr_assert_eq(o.cfg.reqq, 500);
+    cr_assert_eq(o.cfg.max_block, 32768);
+    cr_assert_str_eq(o.bind_addr, "127.0.0.1");
+    cr_assert_eq(o.max_mapped, 1ull << 30);
+    cr_assert_eq(o.max_open_files, 64);
+    cr_assert_eq(o.disk_threads, 2);
+}
+
+Test(options, operands_may_come_first_and_double_dash_ends_options)
+{
+    hk_options o;
+    char err[512];
+    OK("dir1", "-p", "7001", "dir2");
+    cr_assert_eq(o.port, 7001);
+    cr_assert_eq(o.ndirs, 2);
+    OK("--", "-weird-dir");
+    cr_assert_eq(o.ndirs, 1);
+    cr_assert_str_eq(o.dirs[0], "-weird-dir");
+}
+
+Test(options, help_and_version)
+{
+    hk_options o;
+    char err[512];
+    cr_assert_eq(parse(&o, err, sizeof err, "--help", NULL), HK_OPTIONS_HELP);
+    cr_assert_eq(parse(&o, err, sizeof err, "-h", NULL), HK_OPTIONS_HELP);
+    cr_assert_eq(parse(&o, err, sizeof err, "--version", NULL), HK_OPTIONS_VERSION);
+    cr_assert_eq(parse(&o, err, sizeof err, "-V", NULL), HK_OPTIONS_VERSION);
+}
+
+Test(options, numbers_are_strict)
+{
+    hk_options o;
+    char err[512];
+    BAD("--port: 'abc' is not a number", "-p", "abc", "d");
+    BAD("--port: '' is not a number", "--port=", "d");
+    BAD("--port: '-1' is not a number", "-p", "-1", "d");
+    BAD("--port: '+80' is not a number", "-p", "+80", "d");
+    BAD("--port: ' 80' is not a number", "-p", " 80", "d");
+    BAD("--port: '80x' is not a number", "-p", "80x", "d");
+    BAD("--port: '0x50' is not a number", "-p", "0x50", "d");
+    BAD("--port: 65536 is out of range (0..65535)", "-p", "65536", "d");
+    BAD("--port: 99999999999999999999999 is out of range", "-p", "99999999999999999999999", "d");
+    BAD("--max-unchoked: 0 is out of range (1..10000)", "-N", "0", "d");
+    BAD("--max-unchoked: 10001 is out of range", "-N", "10001", "d");
+    BAD("--max-peers: 0 is out of range", "--max-peers=0", "d");
+    BAD("--reqq: 'many' is not a number", "--reqq=many", "d");
+    BAD("--disk-threads: 0 is out of range (1..256)", "--disk-threads=0", "d");
+}
+
+Test(options, sizes)
+{
+    hk_options o;
+    char err[512];
+    OK("-C", "16384", "d");
+    cr_assert_eq(o.cfg.credit, 16384);
+    OK("-C", "1G", "d");
+    cr_assert_eq(o.cfg.credit, 1u << 30);
+    OK("-C", "64k", "d");
+    cr_assert_eq(o.cfg.credit, 65536);
+    OK("-C", "3MiB", "d");
+    cr_assert_eq(o.cfg.credit, 3u << 20);
+    OK("-C", "512KB", "d");
+    cr_assert_eq(o.cfg.credit, 512u << 10);
+    BAD("--credit: 16383 is out of range (16384..1073741824 bytes)", "-C", "16383", "d");
+    BAD("--credit: 2G is out of range", "-C", "2G", "d");
+    BAD("--credit: '1.5M' is not a size", "-C", "1.5M", "d");
+    BAD("--credit: '1X' is not a size", "-C", "1X", "d");
+    BAD("--credit: '1Mb' is not a size", "-C", "1Mb", "d");
+    BAD("--credit: 'M' is not a size", "-C", "M", "d");
+    BAD("--credit: 99999999999999999999T is out of range", "-C", "99999999999999999999T", "d");
+    BAD("--credit: 20000000T is out of range", "-C", "20000000T", "d");
+    BAD("--max-block: 200K is out of range (16384..131072 bytes)", "--max-block=200K", "d");
+    BAD("--max-block: 8K is out of range", "--max-block=8K", "d");
+}
+
+Test(options, seconds)
+{
+    hk_options o;
+    char err[512];
+    OK("-T", "0.000000001", "d");
+    cr_assert_eq(o.cfg.slice, 1);
+    OK("-T", "604800", "d");
+    cr_assert_eq(o.cfg.slice, HK_SECONDS(604800));
+    BAD("--slice: 604801 is out of range (0..604800 seconds)", "-T", "604801", "d");
+    BAD("--slice: '1.' is not a number of seconds", "-T", "1.", "d");
+    BAD("--slice: '.5' is not a number of seconds", "-T", ".5", "d");
+    BAD("--slice: '1e3' is not a number of seconds", "-T", "1e3", "d");
+    BAD("--slice: '-1' is not a number of seconds", "-T", "-1", "d");
+    BAD("--slice: '5s' is not a number of seconds", "-T", "5s", "d");
+    BAD("--slice: '0.1234567891' has more than 9 decimals", "-T", "0.1234567891", "d");
+    BAD("--idle-timeout: 'x' is not a number of seconds", "--idle-timeout=x", "d");
+    BAD("--max-wait: 99999999999999999999 is out of range", "--max-wait=99999999999999999999", "d");
+}
+
+Test(options, conflicts_and_missing_things)
+{
+    hk_options o;
+    char err[512];
+    BAD("-4 (--ipv4-only) and -6 (--ipv6-only) exclude each other", "-4", "-6", "d");
+    BAD("no DIR given", "-p", "7000");
+    BAD("option -p needs a value", "d", "-p");
+    BAD("option --port needs a value", "d", "--port");
+    BAD("option --idle-timeout needs a value", "d", "--idle-timeout");
+    BAD("unknown option -x", "-x", "d");
+    BAD("unknown option or unexpected value: --frobnicate", "--frobnicate", "d");
+    BAD("unknown option or unexpected value: --list=yes", "--list=yes", "d");
+    BAD("--max-peers (10) must be at least --max-unchoked (50)", "--max-peers=10", "d");
+    BAD("--port: 'p0' is not a number", "-pp0", "d");
+}
+
+Test(options, config_check_applies)
+{
+    /* Whatever the core's own checks refuse is reported as invalid settings, not silently used. */
+    hk_options o;
+    char err[512];
+    hk_config c;
+    hk_config_defaults(&c);
+    cr_assert_null(hk_config_check(&c));
+    c.handshake_timeout = 0;
+    const char *why = hk_config_check(&c);
+    if (why) {
+        BAD("invalid settings", "--handshake-timeout=0", "d");
+        cr_assert(strstr(err, why), "%s", err);
+    } else {
+        OK("--handshake-timeout=0", "d");
+        cr_assert_eq(o.cfg.handshake_timeout, 0);
+    }
+}
