@@ -27,7 +27,11 @@
  *     never claim residency for bytes that do not exist.
  *   - disk_load(ext, token): make ext resident asynchronously; completion arrives as hk_seeder_on_disk_loaded(token,
  *     status). Every disk_load gets exactly one completion, even after the requesting peer is gone.
- * Trackers (issue 5): udp_send / http_get with completions hk_seeder_on_datagram / hk_seeder_on_http_done.
+ * Trackers: http_get / udp_send / resolve serve the announcer (core/announcer.h), a core object separate from the
+ *   seeder with its own hk_runtime table (and its own wake-up); their completions go to it: hk_announcer_on_http_done
+ *   (exactly one per http_get; the backend enforces connect and total timeouts and a reply size cap),
+ *   hk_announcer_on_datagram (every datagram received on the tracker sockets), hk_announcer_on_resolved (exactly one
+ *   per resolve; the backend caches names with a TTL and never blocks its loop). The seeder uses none of them.
  * Logging: log(level, message) with a NUL-terminated, already formatted line (no trailing newline).
  *
  * Re-entrancy: an action never calls back into the core synchronously. A backend that needs to report something
@@ -101,6 +105,11 @@ typedef struct hk_runtime {
     void (*http_get)(void *ctx, const char *url, uint64_t token);
 
     void (*log)(void *ctx, hk_log_level level, const char *line);
+
+    /* Appended for the announcer (may be NULL: UDP trackers are then not used). Resolves a host name (or a numeric
+     * address) without blocking; completes with hk_announcer_on_resolved(token, addresses, n), n == 0 on failure.
+     * Address ports are ignored by the announcer. */
+    void (*resolve)(void *ctx, const char *host, uint64_t token);
 } hk_runtime;
 
 #endif
