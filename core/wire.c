@@ -183,13 +183,12 @@ void wire_decoder_reset(wire_decoder *d)
 
 const uint8_t *wire_decoder_info_hash(const wire_decoder *d)
 {
-    if (d->lim.skip_handshake)
+    if (d->hs_done)
+        return d->info_hash;
+    /* still in the handshake (or failed in it: then fewer than 20 bytes were taken) */
+    if (d->lim.skip_handshake || d->state != ST_HANDSHAKE || d->have < WIRE_HANDSHAKE_INFO_HASH_END)
         return NULL;
-    if (d->state == ST_HANDSHAKE && d->have < WIRE_HANDSHAKE_INFO_HASH_END)
-        return NULL;
-    if (d->state == ST_FAILED && d->offset < WIRE_HANDSHAKE_INFO_HASH_END)
-        return NULL;
-    return d->hs + 28;
+    return d->u.hs + 28;
 }
 
 uint64_t wire_decoder_offset(const wire_decoder *d) { return d->offset; }
@@ -266,21 +265,23 @@ static wire_status step_handshake(wire_decoder *d, cursor *c, wire_msg *msg)
         c->p++;
         if (b != head[i])
             return fail(d, i == 0 ? WIRE_ERR_PSTRLEN : WIRE_ERR_PSTR, i, b);
-        d->hs[i] = b;
+        d->u.hs[i] = b;
         d->have++;
     }
     size_t take = WIRE_HANDSHAKE_LEN - d->have, avail = (size_t)(c->end - c->p);
     if (take > avail)
         take = avail;
-    memcpy(d->hs + d->have, c->p, take);
+    memcpy(d->u.hs + d->have, c->p, take);
     c->p += take;
     d->have += (uint32_t)take;
     if (d->have < WIRE_HANDSHAKE_LEN)
         return WIRE_NEED_MORE;
     msg->type = WIRE_HANDSHAKE;
-    memcpy(msg->u.handshake.reserved, d->hs + 20, 8);
-    memcpy(msg->u.handshake.info_hash, d->hs + 28, 20);
-    memcpy(msg->u.handshake.peer_id, d->hs + 48, 20);
+    memcpy(msg->u.handshake.reserved, d->u.hs + 20, 8);
+    memcpy(msg->u.handshake.info_hash, d->u.hs + 28, 20);
+    memcpy(msg->u.handshake.peer_id, d->u.hs + 48, 20);
+    memcpy(d->info_hash, d->u.hs + 28, 20);
+    d->hs_done = true;
     d->have = 0;
     d->state = ST_PREFIX;
     return WIRE_READY;
@@ -362,6 +363,13 @@ static wire_status step_fixed(wire_decoder *d, cursor *c, wire_msg *msg)
 static wire_status step_var(wire_decoder *d, cursor *c, wire_msg *msg)
 {
     uint32_t n = d->msg_len - 1;
+    if (n <= sizeof d->u.small) {
+        const uint8_t *pl = gather(d, d->u.small, n, c);
+        if (!pl)
+            return WIRE_NEED_MORE;
+        d->state = ST_PREFIX;
+        return finish_var(d, pl, n, msg);
+    }
     size_t avail = (size_t)(c->end - c->p);
     if (d->have == 0 && avail > 0 && avail < n && d->buf_cap < n) {
         /* the payload spans chunks: gather it in our buffer (n <= the limit, checked at the prefix and id) */
@@ -418,8 +426,8 @@ static wire_status on_id(wire_decoder *d, wire_msg *msg)
     return WIRE_NEED_MORE;
 }
 
-/* Fast path: a whole message, prefix (already checked against the prefix limit) to last byte, lies in the input.
- * Same checks in the same order as the byte-wise path, without gathering. */
+/* A whole message, prefix (already checked against the prefix limit) to last byte, lies in the input: the
+ * byte-wise path's checks in the same order, without gathering. */
 static wire_status decode_complete(wire_decoder *d, cursor *c, uint32_t len, wire_msg *msg)
 {
     d->msg_len = len;
@@ -433,6 +441,77 @@ static wire_status decode_complete(wire_decoder *d, cursor *c, uint32_t len, wir
     bool fixed = d->state == ST_FIXED;
     d->state = ST_PREFIX;
     return fixed ? finish_fixed(d, pl, msg) : finish_var(d, pl, len - 1, msg);
+}
+
+/* The hot path: a VALID message of a known id, p[0..len) = id + payload all in the input, len in 1..prefix limit.
+ * Works on locals and writes nothing but *msg. Returns false for anything else (any invalid or unknown message),
+ * which then takes the general path and its exact error reporting. The fuzz target checks that both paths agree:
+ * whole-input decoding takes this one, byte-wise decoding the other. */
+static bool decode_fast(const wire_decoder *d, const uint8_t *p, uint32_t len, wire_msg *msg)
+{
+    uint8_t id = p[0];
+    uint8_t want = ID_LEN[id];
+    uint32_t pieces = d->lim.piece_count, index;
+    wire_msg m;
+    if (want != ID_VAR) {
+        if (want != len) /* also rejects unknown ids (want 0, len >= 1) */
+            return false;
+        m.type = (wire_msg_type)id;
+        switch (len) {
+        case 1:
+            break;
+        case 3:
+            m.u.port = (uint16_t)(p[1] << 8 | p[2]);
+            break;
+        case 5:
+            index = get32(p + 1);
+            if (pieces && index >= pieces)
+                return false;
+            m.u.index = index;
+            break;
+        default: /* 13 */
+            index = get32(p + 1);
+            if (pieces && index >= pieces)
+                return false;
+            m.u.block.index = index;
+            m.u.block.begin = get32(p + 5);
+            m.u.block.length = get32(p + 9);
+            break;
+        }
+        *msg = m;
+        return true;
+    }
+    uint32_t n = len - 1;
+    if (id == WIRE_BITFIELD) {
+        if (pieces ? n != wire_bitfield_len(pieces) || !wire_bitfield_spare_clear(p + 1, pieces)
+                   : len > d->lim.max_msg_len)
+            return false;
+        m.type = WIRE_BITFIELD;
+        m.u.bitfield.bits = p + 1;
+        m.u.bitfield.len = n;
+    } else if (len > d->lim.max_msg_len) {
+        return false;
+    } else if (id == WIRE_PIECE) {
+        if (n < 8)
+            return false;
+        index = get32(p + 1);
+        if (pieces && index >= pieces)
+            return false;
+        m.type = WIRE_PIECE;
+        m.u.piece.index = index;
+        m.u.piece.begin = get32(p + 5);
+        m.u.piece.data = p + 9;
+        m.u.piece.len = n - 8;
+    } else { /* WIRE_EXTENDED */
+        if (n < 1)
+            return false;
+        m.type = WIRE_EXTENDED;
+        m.u.ext.id = p[1];
+        m.u.ext.payload = p + 2;
+        m.u.ext.len = n - 1;
+    }
+    *msg = m;
+    return true;
 }
 
 /* Advances through the states until a message is complete, the input is exhausted (WIRE_NEED_MORE) or an error. */
@@ -483,7 +562,21 @@ static wire_status decode(wire_decoder *d, cursor *c, wire_msg *msg)
 
 wire_status wire_feed(wire_decoder *d, const uint8_t *buf, size_t len, size_t *consumed, wire_msg *msg)
 {
-    if (d->state == ST_FAILED) {
+    uint8_t state = d->state;
+    if (state == ST_PREFIX && len >= 4 && d->have == 0) {
+        /* hot path: a keep-alive or a valid message whole in the input */
+        uint32_t n = get32(buf);
+        if (n == 0 || (n <= d->prefix_lim && len - 4 >= n && decode_fast(d, buf + 4, n, msg))) {
+            if (n == 0)
+                msg->type = WIRE_KEEPALIVE;
+            uint64_t off = d->offset;
+            d->msg_start = off;
+            d->offset = off + 4 + n;
+            *consumed = 4 + (size_t)n;
+            return WIRE_READY;
+        }
+    }
+    if (state == ST_FAILED) {
         *consumed = 0;
         return WIRE_ERROR;
     }

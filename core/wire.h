@@ -32,8 +32,9 @@
  *
  * Memory and the hot path. Decoding never allocates for fixed-size messages or keep-alives. A variable-length payload
  * (bitfield, piece, extended, unknown) that lies entirely inside the chunk being fed is returned as a pointer INTO THE
- * CALLER'S INPUT (zero copy); one that spans chunks is gathered in a buffer the decoder owns, allocated lazily (grown
- * to the largest payload seen, never beyond the limit) and freed by wire_decoder_reset()/wire_decoder_free().
+ * CALLER'S INPUT (zero copy); one that spans chunks is gathered inside the decoder if it is at most 68 bytes, else in
+ * a buffer the decoder owns, allocated lazily (grown to the largest payload seen, never beyond the limit) and freed
+ * by wire_decoder_reset()/wire_decoder_free(). So a stream of small messages never allocates, however it is cut.
  * Pointers in a wire_msg are valid until the next call on the decoder, and only while the caller's input is intact.
  *
  * Errors. Errors are sticky: after WIRE_ERROR every later wire_feed() returns WIRE_ERROR and consumes nothing.
@@ -191,9 +192,14 @@ typedef struct wire_decoder {
     uint64_t offset;       /* stream bytes consumed */
     uint64_t msg_start;    /* stream offset of the current message */
     uint32_t prefix_lim;   /* largest length prefix accepted before the id is read */
-    uint8_t hs[WIRE_HANDSHAKE_LEN];
+    bool hs_done;          /* the handshake was decoded; info_hash holds its info-hash */
+    uint8_t info_hash[20];
+    union {
+        uint8_t hs[WIRE_HANDSHAKE_LEN];        /* the handshake being gathered */
+        uint8_t small[WIRE_HANDSHAKE_LEN];     /* afterwards: variable payloads this small that span chunks */
+    } u;
     uint8_t hdr[WIRE_BLOCK_MSG_LEN];
-    uint8_t *buf;          /* lazily allocated payload buffer */
+    uint8_t *buf;          /* lazily allocated buffer for larger payloads that span chunks */
     uint32_t buf_cap;
     wire_error err;
 } wire_decoder;

@@ -323,6 +323,40 @@ Test(wire, piece_split_is_buffered_and_freed_on_reset)
     cr_assert_eq(wire_decoder_offset(&d), 0);
 }
 
+Test(wire, small_split_payloads_do_not_allocate)
+{
+    /* after a handshake (whose buffer the decoder reuses), extended messages of up to 68 payload bytes fed byte by
+     * byte are gathered inside the decoder */
+    uint8_t buf[WIRE_HANDSHAKE_LEN + 2 * (WIRE_EXTENDED_HEADER_LEN + 67)];
+    uint8_t res[8] = {0};
+    size_t n = wire_encode_handshake(buf, res, IH, PID);
+    for (int k = 0; k < 2; k++) {
+        n += wire_encode_extended_header(buf + n, (uint8_t)(k + 1), 67);
+        for (int i = 0; i < 67; i++)
+            buf[n++] = (uint8_t)(i + k);
+    }
+    wire_decoder d;
+    wire_decoder_init(&d, NULL);
+    int got = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t used;
+        wire_msg m;
+        wire_status st = wire_feed(&d, buf + i, 1, &used, &m);
+        cr_assert_neq(st, WIRE_ERROR);
+        if (st == WIRE_READY && m.type == WIRE_EXTENDED) {
+            cr_assert_eq(m.u.ext.id, got + 1);
+            cr_assert_eq(m.u.ext.len, 67);
+            cr_assert_arr_eq(m.u.ext.payload, buf + WIRE_HANDSHAKE_LEN + (size_t)got * 73 + 6, 67);
+            got++;
+        }
+    }
+    cr_assert_eq(got, 2);
+    cr_assert_null(d.buf);
+    /* the info-hash survives the reuse of the handshake buffer */
+    cr_assert_arr_eq(wire_decoder_info_hash(&d), IH, 20);
+    wire_decoder_free(&d);
+}
+
 Test(wire, bitfield_round_trip)
 {
     /* 20 pieces: 3 bytes, 4 spare bits */
