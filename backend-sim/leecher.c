@@ -602,16 +602,7 @@ static void on_connected(leecher *l)
     evlog_line(W->log, sim_now(), "peer p%u connected c%llu", l->id, (unsigned long long)l->conn->id);
 }
 
-static void record_seeder_close(leecher *l, const hk_conn *c)
-{
-    l->closed_by_seeder++;
-    l->c_accepted = c->accepted_at;
-    l->c_last_rx = c->last_rx;
-    l->c_last_ack = c->last_ack;
-    l->c_first_unchoke = c->first_unchoke;
-    l->c_first_choke = c->first_choke_after_unchoke;
-    l->c_closed_at = c->closed_at;
-}
+static hk_time next_timer(const leecher *l);
 
 /* ---------------- receiver actor (peer side of one connection) ---------------- */
 
@@ -677,7 +668,6 @@ static void nic_main(int argc, char **argv)
             }
             break;
         case MSG_FIN:
-            record_seeder_close(l, c);
             evlog_line(W->log, sim_now(), "peer p%u closed-by-seeder c%llu", l->id, (unsigned long long)c->id);
             end_conn(l, END_CLOSED_BY_SEEDER, false);
             break;
@@ -685,6 +675,8 @@ static void nic_main(int argc, char **argv)
             break;
         }
         msg_free(m);
+        if (next_timer(l) < l->life_sleep_until)
+            wake_life(l); /* a keep-alive or flooding deadline appeared or moved earlier */
         lee_drain(l);
     }
     return;
@@ -786,10 +778,12 @@ static void life_sleep_until(leecher *l, hk_time t)
             W->seeder.now_floor = t > W->seeder.now_floor ? t : W->seeder.now_floor;
         return;
     }
+    l->life_sleep_until = t;
     if (t == HK_TIME_NEVER)
         sg_sem_acquire(l->wake);
     else
         sg_sem_acquire_timeout(l->wake, (double)(t - now) / 1e9);
+    l->life_sleep_until = 0;
 }
 
 /* Sleeps until t, but never past the moment peers stop (duration - quiesce). */
@@ -811,6 +805,14 @@ static void life_main(int argc, char **argv)
     plain_sleep_until(l->arrival);
     l->leave_at = p->mtbf ? sim_now() + (hk_time)prng_exponential(&l->rng, (double)p->mtbf) : HK_TIME_NEVER;
     while (sim_now() < stop_time()) {
+        if (sim_now() >= l->leave_at) {
+            /* the uptime ran out while waiting to (re)connect: away for a downtime, then back */
+            if (!p->mttr)
+                break;
+            plain_sleep_until(sim_now() + (hk_time)prng_exponential(&l->rng, (double)p->mttr));
+            l->leave_at = sim_now() + (hk_time)prng_exponential(&l->rng, (double)p->mtbf);
+            continue;
+        }
         connect_once(l);
         while (!l->conn_ended) {
             life_sleep_until(l, next_timer(l));

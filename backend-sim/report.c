@@ -89,12 +89,12 @@ void report_summary(const sim_world *w, FILE *out, const hk_stats *st)
     fprintf(out, "simulated %.3f s, wall %.2f s, peak RSS %.1f MiB, %u peers, %llu connections, %llu core calls\n",
             secs(w->end_time), w->wall_s, (double)w->rss_kib / 1024.0, w->npeers,
             (unsigned long long)s->conns_total + s->refused, (unsigned long long)s->core_calls);
-    fprintf(out, "%-14s %6s %9s %9s %9s %9s %12s %6s %7s %7s\n", "profile", "peers", "completed", "p50 s", "p95 s",
+    fprintf(out, "%-18s %6s %9s %9s %9s %9s %12s %6s %7s %7s\n", "profile", "peers", "completed", "p50 s", "p95 s",
             "max s", "bytes", "jain", "closed", "refused");
     for (uint32_t i = 0; i < sc->nprofiles; i++) {
         profile_result r;
         report_profile(w, i, &r);
-        fprintf(out, "%-14s %6u %9u %9.3f %9.3f %9.3f %12llu %6.3f %7u %7u\n", sc->profiles[i].name, r.peers,
+        fprintf(out, "%-18s %6u %9u %9.3f %9.3f %9.3f %12llu %6.3f %7u %7u\n", sc->profiles[i].name, r.peers,
                 r.completed, r.p50, r.p95, r.max, (unsigned long long)r.bytes, r.jain, r.closed_by_seeder_peers,
                 r.refused_peers);
     }

@@ -255,6 +255,7 @@ typedef struct sim_world {
     uint64_t next_conn_id;
     uint32_t lives_running;
     bool stopping;
+    bool fault_extent_offset;    /* --fault extent-offset: the backend sends every data extent one byte late */
     FILE *csv_time;              /* per sample period */
     /* peak tracking, figures */
     uint32_t waiting_max;

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Determinism: the same scenario run twice, in separate processes, must give the same event-log hash; another seed
+# must give a different one. Usage: determinism.sh HEKATE_SIM SCENARIO.ini
+set -u
+sim=$1
+scenario=$2
+hash_of() {
+    "$sim" "$scenario" "$@" | sed -n 's/^hash \([0-9a-f]\{64\}\)$/\1/p'
+}
+a=$(hash_of)
+b=$(hash_of)
+c=$(hash_of --seed 4242)
+echo "run 1: $a"
+echo "run 2: $b"
+echo "seed 4242: $c"
+if [ -z "$a" ] || [ -z "$c" ]; then
+    echo "determinism: FAIL: no hash printed"
+    exit 1
+fi
+if [ "$a" != "$b" ]; then
+    echo "determinism: FAIL: two runs of the same scenario gave different hashes"
+    exit 1
+fi
+if [ "$a" = "$c" ]; then
+    echo "determinism: FAIL: another seed gave the same hash"
+    exit 1
+fi
+echo "determinism: ok"
