@@ -101,34 +101,39 @@ static int fixed_len(uint8_t id)
     return v == 0 ? -1 : v == ID_VAR ? 0 : v;
 }
 
+/* What the error is about: "handshake", a message name, or "message" when the id is not known (yet). */
+static const char *err_subject(const wire_error *e)
+{
+    if (e->code == WIRE_ERR_PSTRLEN || e->code == WIRE_ERR_PSTR)
+        return "handshake";
+    if (e->msg_id >= 0 && e->msg_id <= 255 && fixed_len((uint8_t)e->msg_id) >= 0)
+        return wire_msg_name((wire_msg_type)e->msg_id);
+    return "message";
+}
+
 int wire_error_format(const wire_error *e, char *buf, size_t n)
 {
-    const char *what = wire_strerror(e->code);
-    const char *name = e->msg_id >= 0 ? (fixed_len((uint8_t)e->msg_id) >= 0 ? wire_msg_name((wire_msg_type)e->msg_id)
-                                                                             : "message")
-                                      : (e->code == WIRE_ERR_PSTRLEN || e->code == WIRE_ERR_PSTR ? "handshake"
-                                                                                                  : "message");
+    const char *what = wire_strerror(e->code), *subject = err_subject(e);
     unsigned long long mo = (unsigned long long)e->msg_offset, fo = (unsigned long long)e->offset;
     unsigned long long v = (unsigned long long)e->value;
     switch (e->code) {
     case WIRE_ERR_NONE:
-        return snprintf(buf, n, "%s", what);
+        break;
     case WIRE_ERR_PSTRLEN:
     case WIRE_ERR_PSTR:
         return snprintf(buf, n, "%s: byte 0x%02llx at offset %llu", what, v, fo);
     case WIRE_ERR_TOO_LONG:
-        return snprintf(buf, n, "%s at offset %llu: %s (length %llu)", name, mo, what, v);
     case WIRE_ERR_BAD_LENGTH:
     case WIRE_ERR_BITFIELD_LENGTH:
-        return snprintf(buf, n, "%s at offset %llu: %s (length %llu)", name, mo, what, v);
+        return snprintf(buf, n, "%s at offset %llu: %s (length %llu)", subject, mo, what, v);
     case WIRE_ERR_BITFIELD_SPARE:
-        return snprintf(buf, n, "%s at offset %llu: %s (byte 0x%02llx at offset %llu)", name, mo, what, v, fo);
+        return snprintf(buf, n, "%s at offset %llu: %s (byte 0x%02llx at offset %llu)", subject, mo, what, v, fo);
     case WIRE_ERR_PIECE_INDEX:
-        return snprintf(buf, n, "%s at offset %llu: %s (index %llu at offset %llu)", name, mo, what, v, fo);
+        return snprintf(buf, n, "%s at offset %llu: %s (index %llu at offset %llu)", subject, mo, what, v, fo);
     case WIRE_ERR_UNKNOWN_ID:
         return snprintf(buf, n, "message at offset %llu: %s %llu (at offset %llu)", mo, what, v, fo);
     case WIRE_ERR_NOMEM:
-        return snprintf(buf, n, "%s at offset %llu: %s (%llu bytes)", name, mo, what, v);
+        return snprintf(buf, n, "%s at offset %llu: %s (%llu bytes)", subject, mo, what, v);
     case WIRE_ERR_TRUNCATED:
         return snprintf(buf, n, "%s at offset %llu (%llu bytes of it received)", what, mo, v);
     }
@@ -222,7 +227,6 @@ static wire_status fail(wire_decoder *d, wire_err code, uint64_t at, uint64_t va
     return WIRE_ERROR;
 }
 
-
 /* The input of one wire_feed call; stream offsets are base + (p - start). */
 typedef struct cursor {
     const uint8_t *p, *end, *start;
@@ -271,9 +275,11 @@ static wire_status step_handshake(wire_decoder *d, cursor *c, wire_msg *msg)
     size_t take = WIRE_HANDSHAKE_LEN - d->have, avail = (size_t)(c->end - c->p);
     if (take > avail)
         take = avail;
-    memcpy(d->u.hs + d->have, c->p, take);
-    c->p += take;
-    d->have += (uint32_t)take;
+    if (take) { /* (c->p may be NULL for an empty input) */
+        memcpy(d->u.hs + d->have, c->p, take);
+        c->p += take;
+        d->have += (uint32_t)take;
+    }
     if (d->have < WIRE_HANDSHAKE_LEN)
         return WIRE_NEED_MORE;
     msg->type = WIRE_HANDSHAKE;

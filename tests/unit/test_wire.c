@@ -791,6 +791,36 @@ Test(wire, truncated_stream)
     run_free(&x);
 }
 
+Test(wire, empty_input_in_every_state)
+{
+    /* an empty (even NULL) input is accepted anywhere and changes nothing */
+    uint8_t buf[WIRE_HANDSHAKE_LEN + WIRE_BLOCK_MSG_LEN + WIRE_PIECE_HEADER_LEN + 100];
+    uint8_t res[8] = {0};
+    size_t n = wire_encode_handshake(buf, res, IH, PID);
+    n += wire_encode_block(buf + n, WIRE_REQUEST, 1, 2, 3);
+    n += wire_encode_piece_header(buf + n, 1, 0, 100);
+    memset(buf + n, 7, 100);
+    n += 100;
+    wire_decoder d;
+    wire_decoder_init(&d, NULL);
+    int msgs = 0;
+    for (size_t i = 0; i <= n; i++) {
+        size_t used = 1;
+        wire_msg m;
+        cr_assert_eq(wire_feed(&d, NULL, 0, &used, &m), WIRE_NEED_MORE, "at %zu", i);
+        cr_assert_eq(used, 0);
+        cr_assert_eq(wire_decoder_offset(&d), i);
+        if (i < n) {
+            wire_status st = wire_feed(&d, buf + i, 1, &used, &m);
+            cr_assert_neq(st, WIRE_ERROR);
+            msgs += st == WIRE_READY;
+        }
+    }
+    cr_assert_eq(msgs, 3);
+    cr_assert(wire_finish(&d));
+    wire_decoder_free(&d);
+}
+
 Test(wire, strerror_names_every_code)
 {
     for (int c = WIRE_ERR_NONE; c <= WIRE_ERR_TRUNCATED; c++) {
