@@ -205,6 +205,8 @@ static void reschedule(hk_seeder *s, hk_peer *p)
     }
     if (hk_rq_len(&p->rq) == 0)
         p->stall_since = HK_TIME_NEVER; /* nothing to send: not stalled */
+    else if (p->room == 0 && p->stall_since == HK_TIME_NEVER)
+        p->stall_since = s->now; /* requests wait and the backend grants no room: stalled from now */
     hk_time t = hks_peer_deadline(s, p);
     if (t == HK_TIME_NEVER)
         hk_dl_cancel(&s->deadlines, &p->dl);

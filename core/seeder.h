@@ -23,7 +23,36 @@
  * info dictionary are not kept in memory: ut_metadata is served from HK_FILE_METAINFO extents of the .torrent file.
  *
  * Determinism. Decisions depend only on the sequence of calls, their arguments, rt->now() and rt->random_bytes();
- * never on pointer values or iteration over pointer-keyed containers.
+ * never on pointer values or iteration over pointer-keyed containers. Peers are numbered 1, 2, ... in accept order
+ * (hk_peer_number); every decision is logged at HK_LOG_DEBUG as "peer N: ..." (accepted, handshake, interested,
+ * unchoked, choked, reject/drop, timeout, closed: reason), so the simulator's event log is made of these lines.
+ *
+ * Behaviour decisions (where the design notes left a choice):
+ *   - Handshake: the torrent is chosen and our handshake + HAVE_ALL (fast peers) or a full bitfield + the extension
+ *     handshake (BEP 10 peers: ut_metadata, metadata_size, reqq, upload_only, p, v) are sent as soon as 48 bytes
+ *     (protocol, reserved, info-hash) have arrived. Unknown info-hash, a failed torrent or a bad protocol string:
+ *     close. A seed (all-ones bitfield, HAVE_ALL, upload_only) is closed (not counted as a protocol error).
+ *   - Requests: invalid (index, length 0 or > max_block, beyond the piece end) -> protocol error, close. While choked,
+ *     over the reqq cap, or a duplicate of a queued request -> reject (fast) or drop; the duplicate is not queued
+ *     twice (the queued one answers it; with the fast extension every request still gets exactly one answer).
+ *     Cancel of a queued request removes it and, with the fast extension, answers it with a reject (BEP 6); a cancel
+ *     for a block already sent or never queued is ignored. requests_rejected counts rejects sent and drops.
+ *   - Choking: the unchoked-idle timeout chokes the peer and puts it at the back of the line when someone waits
+ *     (it stays interested, so it gets a turn again); when nobody waits it keeps its slot and the timer restarts.
+ *     "The line is full" means connections are at max_peers: a peer whose turn ends then is disconnected, giving its
+ *     connection to a newcomer (Hekate's rule). Not interested: choked, its queued requests rejected, slot freed.
+ *   - Serving: a service pass lets the ready peers take turns (equal shares of at most 256 blocks per pass; then the
+ *     core asks to be woken at once to continue), each peer's share going out in sends of up to 64 blocks. A request
+ *     whose extents are not resident is passed over once (checked again in a later turn), then loaded with
+ *     disk_load (one per extent, one token per request) and sent when every load completed; HK_DISK_ERROR fails the
+ *     torrent (storage_failed behaviour). Pad files are sent as zero bytes, never read.
+ *   - Control output beyond room is tolerated up to 64 KiB (plus the handshake reply) until the next on_sendable;
+ *     beyond that the peer does not read and is closed (counted as a protocol error). Data waiting for room for
+ *     send_stall_timeout closes the peer. Memory per peer is therefore bounded by the queue cap and this bound.
+ *   - ut_metadata: requests are served (even to choked peers) up to 8 queued per peer, beyond that, or for a torrent
+ *     whose info dictionary exceeds 64 MiB, rejected (BEP 9 reject); a piece index beyond the metadata is a protocol
+ *     error (strict decoding).
+ *   - Timeouts set to 0 are invalid except slice and max_wait (0 = unlimited).
  */
 #ifndef HEKATE_SEEDER_H
 #define HEKATE_SEEDER_H
@@ -106,11 +135,11 @@ typedef struct hk_stats {
     uint64_t queued_requests;        /* across all peers */
     uint64_t bytes_sent;             /* block payload bytes handed to send() */
     uint64_t blocks_sent;
-    uint64_t requests_rejected;
+    uint64_t requests_rejected;      /* rejects sent, and requests dropped (no fast extension) */
     uint64_t disk_loads;             /* disk_load calls issued */
     uint64_t requeues;               /* blocks moved back once because not resident */
     uint64_t peers_refused;          /* on_accept returned NULL */
-    uint64_t protocol_errors;        /* peers closed for violating the protocol */
+    uint64_t protocol_errors;        /* peers closed for violating the protocol (or not reading at all) */
     uint64_t timeouts[HK_TIMEOUT_KINDS];
     uint64_t memory_bytes;           /* bytes the core currently holds on the heap */
 } hk_stats;

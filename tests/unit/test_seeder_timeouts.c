@@ -204,6 +204,26 @@ Test(timeouts, send_stall)
     cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_SEND_STALL], 1);
 }
 
+Test(timeouts, send_stall_when_room_is_exactly_used_up)
+{
+    start(NULL);
+    h_accept(&h, 0, 16397 + 73 + 5); /* handshake reply + unchoke + one block, to the byte */
+    h_handshake(&h, 0, NULL, true, false);
+    h_simple(&h, 0, WIRE_INTERESTED);
+    h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 1);
+    hk_time t = t0();
+    h_block(&h, 0, WIRE_REQUEST, 0, 16384, 16384); /* room is 0: waits, and the stall clock runs */
+    until(t + HK_SECONDS(30));
+    uint8_t ka[4] = {0};
+    h_recv(&h, 0, ka, 4);
+    until(t + HK_SECONDS(60) - NS1);
+    cr_assert_not(fr_closed(h.fr, 0));
+    until(t + HK_SECONDS(60));
+    cr_assert(fr_closed(h.fr, 0));
+    cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_SEND_STALL], 1);
+}
+
 Test(timeouts, room_granted_resets_the_stall)
 {
     start(NULL);
