@@ -192,7 +192,7 @@ static void report_storage_failed(hk_real *r, served *sv, const char *why)
     if (sv->reported)
         return;
     sv->reported = true;
-    hk_log(HK_LOG_ERROR, "storage %llu failed: %s; its torrent is no longer served", (unsigned long long)sv->storage,
+    hk_log(HK_LOG_DEBUG, "storage %llu failed: %s (reported to the seeder)", (unsigned long long)sv->storage,
            why);
     hk_seeder_storage_failed(r->seeder, sv->storage, why);
 }
