@@ -1,0 +1,362 @@
+/* resolver: owns the name cache, the lookups on its thread pool and the deferred delivery of results on the loop
+ * (see resolver.h). */
+#include "resolver.h"
+
+#include <arpa/inet.h>
+#include <ev.h>
+#include <netdb.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "pool.h"
+
+typedef struct waiter {
+    struct waiter *next;
+    uint64_t token;
+} waiter;
+
+typedef struct entry {
+    struct entry *next;           /* hash chain */
+    struct entry *older, *newer;  /* age list (oldest first) */
+    char *host;
+    double expires;               /* ev_now; 0 while the first lookup runs */
+    bool busy;                    /* a lookup is under way */
+    waiter *waiters;
+    hk_addr addrs[HK_RESOLVER_MAX_ADDRS];
+    size_t naddrs;
+    char error[128];
+} entry;
+
+typedef struct job {
+    struct job *prev, *next;      /* outstanding jobs */
+    hk_resolver *r;
+    entry *e;
+    char *host;
+    hk_addr addrs[HK_RESOLVER_MAX_ADDRS];
+    size_t naddrs;
+    char error[128];
+} job;
+
+typedef struct delivery {
+    struct delivery *next;
+    uint64_t token;
+    hk_addr addrs[HK_RESOLVER_MAX_ADDRS];
+    size_t naddrs;
+    char error[128];
+} delivery;
+
+#define NBUCKETS 1024u
+
+struct hk_resolver {
+    struct ev_loop *loop;
+    hk_pool *pool;
+    double ttl, negative_ttl;
+    hk_resolved_fn cb;
+    void *arg;
+    entry *buckets[NBUCKETS];
+    entry *oldest, *newest;
+    size_t nentries;
+    delivery *out_head, *out_tail;
+    ev_idle idle;
+    job *jobs;
+    bool freeing;
+    hk_resolver_stats st;
+};
+
+static unsigned hash(const char *s)
+{
+    unsigned h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h % NBUCKETS;
+}
+
+static void age_unlink(hk_resolver *r, entry *e)
+{
+    if (e->older)
+        e->older->newer = e->newer;
+    else
+        r->oldest = e->newer;
+    if (e->newer)
+        e->newer->older = e->older;
+    else
+        r->newest = e->older;
+    e->older = e->newer = NULL;
+}
+
+static void age_push(hk_resolver *r, entry *e)
+{
+    e->older = r->newest;
+    e->newer = NULL;
+    if (r->newest)
+        r->newest->newer = e;
+    else
+        r->oldest = e;
+    r->newest = e;
+}
+
+static void entry_drop(hk_resolver *r, entry *e)
+{
+    entry **pp = &r->buckets[hash(e->host)];
+    while (*pp != e)
+        pp = &(*pp)->next;
+    *pp = e->next;
+    age_unlink(r, e);
+    free(e->host);
+    free(e);
+    r->nentries--;
+}
+
+static void queue(hk_resolver *r, uint64_t token, const hk_addr *addrs, size_t n, const char *error)
+{
+    delivery *d = calloc(1, sizeof *d);
+    if (!d)
+        return; /* documented: out of memory loses the completion; the announcer's probe backoff recovers */
+    d->token = token;
+    memcpy(d->addrs, addrs, n * sizeof *addrs);
+    d->naddrs = n;
+    snprintf(d->error, sizeof d->error, "%s", error ? error : "");
+    if (r->out_tail)
+        r->out_tail->next = d;
+    else
+        r->out_head = d;
+    r->out_tail = d;
+    if (!ev_is_active(&r->idle))
+        ev_idle_start(r->loop, &r->idle);
+}
+
+static void idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)revents;
+    hk_resolver *r = w->data;
+    ev_idle_stop(loop, w);
+    delivery *d = r->out_head;
+    r->out_head = r->out_tail = NULL;
+    while (d) {
+        delivery *next = d->next;
+        r->cb(r->arg, d->token, d->addrs, d->naddrs, d->naddrs ? NULL : d->error);
+        free(d);
+        d = next;
+    }
+}
+
+static bool parse_numeric(const char *host, hk_addr *out)
+{
+    memset(out, 0, sizeof *out);
+    if (inet_pton(AF_INET, host, out->ip) == 1) {
+        out->family = 4;
+        return true;
+    }
+    if (inet_pton(AF_INET6, host, out->ip) == 1) {
+        out->family = 6;
+        return true;
+    }
+    return false;
+}
+
+static void work(void *arg)
+{
+    job *j = arg;
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_DGRAM;
+    int rc = getaddrinfo(j->host, NULL, &hints, &res);
+    if (rc != 0) {
+        snprintf(j->error, sizeof j->error, "%s", gai_strerror(rc));
+        return;
+    }
+    for (struct addrinfo *ai = res; ai && j->naddrs < HK_RESOLVER_MAX_ADDRS; ai = ai->ai_next) {
+        hk_addr x;
+        memset(&x, 0, sizeof x);
+        if (ai->ai_family == AF_INET) {
+            x.family = 4;
+            memcpy(x.ip, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, 4);
+        } else if (ai->ai_family == AF_INET6) {
+            x.family = 6;
+            memcpy(x.ip, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, 16);
+        } else {
+            continue;
+        }
+        bool dup = false;
+        for (size_t k = 0; k < j->naddrs && !dup; k++)
+            dup = memcmp(&j->addrs[k], &x, sizeof x) == 0;
+        if (!dup)
+            j->addrs[j->naddrs++] = x;
+    }
+    freeaddrinfo(res);
+    if (j->naddrs == 0)
+        snprintf(j->error, sizeof j->error, "no IPv4 or IPv6 address");
+}
+
+static void job_unlink(hk_resolver *r, job *j)
+{
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        r->jobs = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+}
+
+static void done(void *arg)
+{
+    job *j = arg;
+    hk_resolver *r = j->r;
+    entry *e = j->e;
+    job_unlink(r, j);
+    e->busy = false;
+    memcpy(e->addrs, j->addrs, sizeof e->addrs);
+    e->naddrs = j->naddrs;
+    snprintf(e->error, sizeof e->error, "%s", j->error);
+    e->expires = ev_now(r->loop) + (j->naddrs ? r->ttl : r->negative_ttl);
+    if (!j->naddrs)
+        r->st.failures++;
+    waiter *w = e->waiters;
+    e->waiters = NULL;
+    while (w) {
+        waiter *next = w->next;
+        if (!r->freeing)
+            queue(r, w->token, e->addrs, e->naddrs, e->error);
+        free(w);
+        w = next;
+    }
+    free(j->host);
+    free(j);
+}
+
+int hk_resolver_resolve(hk_resolver *r, const char *host, uint64_t token)
+{
+    r->st.requests++;
+    hk_addr num;
+    if (parse_numeric(host, &num)) {
+        r->st.cache_hits++;
+        queue(r, token, &num, 1, NULL);
+        return 0;
+    }
+    double now = ev_now(r->loop);
+    unsigned b = hash(host);
+    entry *e = r->buckets[b];
+    while (e && strcmp(e->host, host) != 0)
+        e = e->next;
+    if (e && !e->busy && now < e->expires) {
+        r->st.cache_hits++;
+        queue(r, token, e->addrs, e->naddrs, e->error);
+        return 0;
+    }
+    waiter *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    w->token = token;
+    if (!e) {
+        if (r->nentries >= HK_RESOLVER_MAX_ENTRIES) {
+            for (entry *old = r->oldest; old; old = old->newer)
+                if (!old->busy) {
+                    entry_drop(r, old);
+                    break;
+                }
+        }
+        e = calloc(1, sizeof *e);
+        if (!e || !(e->host = strdup(host))) {
+            free(e);
+            free(w);
+            return -1;
+        }
+        e->next = r->buckets[b];
+        r->buckets[b] = e;
+        age_push(r, e);
+        r->nentries++;
+    }
+    w->next = e->waiters;
+    e->waiters = w;
+    if (e->busy)
+        return 0;
+    job *j = calloc(1, sizeof *j);
+    if (!j || !(j->host = strdup(host))) {
+        free(j);
+        e->waiters = w->next;
+        free(w);
+        return -1;
+    }
+    j->r = r;
+    j->e = e;
+    e->busy = true;
+    age_unlink(r, e);
+    age_push(r, e);
+    r->st.lookups++;
+    j->next = r->jobs;
+    if (r->jobs)
+        r->jobs->prev = j;
+    r->jobs = j;
+    if (hk_pool_submit(r->pool, work, done, j) != 0) {
+        job_unlink(r, j);
+        e->busy = false;
+        e->waiters = w->next;
+        free(w);
+        free(j->host);
+        free(j);
+        return -1;
+    }
+    return 0;
+}
+
+hk_resolver *hk_resolver_new(struct ev_loop *loop, double ttl, double negative_ttl, unsigned threads,
+                             hk_resolved_fn cb, void *arg)
+{
+    hk_resolver *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->loop = loop;
+    r->ttl = ttl;
+    r->negative_ttl = negative_ttl;
+    r->cb = cb;
+    r->arg = arg;
+    r->pool = hk_pool_new(loop, threads ? threads : 2, 5.0);
+    if (!r->pool) {
+        free(r);
+        return NULL;
+    }
+    ev_idle_init(&r->idle, idle_cb);
+    r->idle.data = r;
+    return r;
+}
+
+void hk_resolver_free(hk_resolver *r)
+{
+    if (!r)
+        return;
+    r->freeing = true;
+    hk_pool_free(r->pool); /* waits for lookups under way; runs no completion */
+    while (r->jobs) {
+        job *j = r->jobs;
+        job_unlink(r, j);
+        free(j->host);
+        free(j);
+    }
+    ev_idle_stop(r->loop, &r->idle);
+    for (delivery *d = r->out_head; d;) {
+        delivery *next = d->next;
+        free(d);
+        d = next;
+    }
+    while (r->oldest) {
+        entry *e = r->oldest;
+        for (waiter *w = e->waiters; w;) {
+            waiter *next = w->next;
+            free(w);
+            w = next;
+        }
+        e->waiters = NULL;
+        entry_drop(r, e);
+    }
+    free(r);
+}
+
+void hk_resolver_stats_get(const hk_resolver *r, hk_resolver_stats *out)
+{
+    *out = r->st;
+    out->entries = r->nentries;
+}

@@ -1,0 +1,270 @@
+/* trackers: owns the announcer's runtime table on libev and the transports behind it (see trackers.h). */
+#include "trackers.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "log.h"
+#include "resolver.h"
+#include "trackers_udp.h"
+
+typedef struct failed {
+    struct failed *next;
+    uint64_t token;
+    bool resolve;                /* a resolve (else an http_get) */
+} failed;
+
+struct hk_trackers {
+    struct ev_loop *loop;
+    hk_runtime rt;
+    hk_announcer *ann;
+    hk_http *http;
+    hk_udp_trackers *udp;
+    hk_resolver *resolver;
+    ev_timer wake;
+    hk_time deadline;
+    ev_idle idle;
+    failed *failed;
+};
+
+void hk_trackers_opts_default(hk_trackers_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    hk_announcer_config_defaults(&o->ann);
+    hk_http_opts_default(&o->http);
+    o->dns_ttl = 300;
+    o->dns_negative_ttl = 30;
+    o->log_level = HK_LOG_TRACE;
+}
+
+static hk_time rt_now(void *ctx)
+{
+    (void)ctx;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (hk_time)ts.tv_sec * HK_NS_PER_SEC + (hk_time)ts.tv_nsec;
+}
+
+static void arm(hk_trackers *t, hk_time now)
+{
+    hk_time left = t->deadline > now ? t->deadline - now : 0;
+    ev_timer_stop(t->loop, &t->wake);
+    ev_timer_set(&t->wake, (double)((left + 999) / 1000) * 1e-6, 0.);
+    ev_timer_start(t->loop, &t->wake);
+}
+
+static void rt_wake_at(void *ctx, hk_time when)
+{
+    hk_trackers *t = ctx;
+    t->deadline = when;
+    if (when == HK_TIME_NEVER) {
+        ev_timer_stop(t->loop, &t->wake);
+        return;
+    }
+    arm(t, rt_now(t));
+}
+
+static void wake_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    hk_trackers *t = w->data;
+    if (t->deadline == HK_TIME_NEVER)
+        return;
+    hk_time now = rt_now(t);
+    if (now < t->deadline) { /* libev measures from its cached time: never wake the announcer early */
+        arm(t, now);
+        return;
+    }
+    t->deadline = HK_TIME_NEVER;
+    hk_announcer_on_wake(t->ann);
+}
+
+static void rt_random(void *ctx, void *buf, size_t n)
+{
+    (void)ctx;
+    uint8_t *p = buf;
+    while (n > 0) {
+        ssize_t got = getrandom(p, n, 0);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            hk_log(HK_LOG_ERROR, "getrandom: %s", strerror(errno));
+            abort();
+        }
+        p += got;
+        n -= (size_t)got;
+    }
+}
+
+static void rt_log(void *ctx, hk_log_level level, const char *line)
+{
+    (void)ctx;
+    hk_log_line(level, line);
+}
+
+static void defer_failure(hk_trackers *t, uint64_t token, bool resolve)
+{
+    failed *f = calloc(1, sizeof *f);
+    if (!f) {
+        hk_log(HK_LOG_ERROR, "trackers: out of memory; a tracker request is lost");
+        return;
+    }
+    f->token = token;
+    f->resolve = resolve;
+    f->next = t->failed;
+    t->failed = f;
+    if (!ev_is_active(&t->idle))
+        ev_idle_start(t->loop, &t->idle);
+}
+
+static void idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)revents;
+    hk_trackers *t = w->data;
+    ev_idle_stop(loop, w);
+    failed *f = t->failed;
+    t->failed = NULL;
+    while (f) {
+        failed *next = f->next;
+        if (f->resolve)
+            hk_announcer_on_resolved(t->ann, f->token, NULL, 0);
+        else
+            hk_announcer_on_http_done(t->ann, f->token, HK_HTTP_ERR_TRANSPORT, (const uint8_t *)"cannot start the request", 24);
+        free(f);
+        f = next;
+    }
+}
+
+static void rt_http_get(void *ctx, const char *url, uint64_t token)
+{
+    hk_trackers *t = ctx;
+    if (hk_http_get(t->http, url, token) != 0)
+        defer_failure(t, token, false);
+}
+
+static void rt_udp_send(void *ctx, const hk_addr *to, const uint8_t *bytes, size_t len)
+{
+    hk_trackers *t = ctx;
+    hk_udp_trackers_send(t->udp, to, bytes, len); /* a drop is a lost datagram: the announcer retransmits */
+}
+
+static void rt_resolve(void *ctx, const char *host, uint64_t token)
+{
+    hk_trackers *t = ctx;
+    if (hk_resolver_resolve(t->resolver, host, token) != 0)
+        defer_failure(t, token, true);
+}
+
+static void http_done(void *arg, uint64_t token, int status, const uint8_t *body, size_t len)
+{
+    hk_trackers *t = arg;
+    hk_announcer_on_http_done(t->ann, token, status, body, len);
+}
+
+static void udp_recv(void *arg, const hk_addr *from, const uint8_t *bytes, size_t len)
+{
+    hk_trackers *t = arg;
+    hk_announcer_on_datagram(t->ann, from, bytes, len);
+}
+
+static void resolved(void *arg, uint64_t token, const hk_addr *addrs, size_t n, const char *error)
+{
+    hk_trackers *t = arg;
+    if (n == 0)
+        hk_log(HK_LOG_DEBUG, "trackers: name resolution failed: %s", error ? error : "?");
+    hk_announcer_on_resolved(t->ann, token, addrs, n);
+}
+
+hk_trackers *hk_trackers_new(struct ev_loop *loop, const hk_trackers_opts *o, hk_uploaded_fn uploaded, void *arg,
+                             char *err, size_t errlen)
+{
+    const char *bad = hk_announcer_config_check(&o->ann);
+    if (bad) {
+        snprintf(err, errlen, "announcer configuration: %s", bad);
+        return NULL;
+    }
+    hk_trackers *t = calloc(1, sizeof *t);
+    if (!t) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    t->loop = loop;
+    t->deadline = HK_TIME_NEVER;
+    ev_timer_init(&t->wake, wake_cb, 0., 0.);
+    t->wake.data = t;
+    ev_idle_init(&t->idle, idle_cb);
+    t->idle.data = t;
+    hk_http_opts ho = o->http;
+    if (!ho.family)
+        ho.family = o->ann.family;
+    t->http = hk_http_new(loop, &ho, http_done, t, err, errlen);
+    if (!t->http)
+        goto fail;
+    t->udp = hk_udp_trackers_new(loop, udp_recv, t);
+    t->resolver = hk_resolver_new(loop, o->dns_ttl, o->dns_negative_ttl, 2, resolved, t);
+    if (!t->udp || !t->resolver) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    t->rt = (hk_runtime){
+        .ctx = t,
+        .now = rt_now,
+        .wake_at = rt_wake_at,
+        .random_bytes = rt_random,
+        .log = rt_log,
+        .http_get = rt_http_get,
+        .udp_send = rt_udp_send,
+        .resolve = rt_resolve,
+    };
+    t->ann = hk_announcer_new(&o->ann, &t->rt, uploaded, arg);
+    if (!t->ann) {
+        snprintf(err, errlen, "cannot create the announcer (out of memory?)");
+        goto fail;
+    }
+    hk_announcer_set_log_level(t->ann, o->log_level);
+    return t;
+fail:
+    hk_trackers_free(t);
+    return NULL;
+}
+
+hk_announcer *hk_trackers_announcer(hk_trackers *t)
+{
+    return t->ann;
+}
+
+void hk_trackers_stop(hk_trackers *t, double seconds)
+{
+    hk_time deadline = rt_now(t) + (hk_time)(seconds * 1e9);
+    hk_announcer_shutdown(t->ann, deadline);
+    while (!hk_announcer_finished(t->ann)) /* the announcer's own wake-up at the deadline ends this */
+        ev_run(t->loop, EVRUN_ONCE);
+    hk_announcer_stats st;
+    hk_announcer_stats_get(t->ann, &st);
+    hk_log(HK_LOG_INFO, "trackers: %llu `stopped` sent, %llu answered, %llu given up",
+           (unsigned long long)st.stopped_sent, (unsigned long long)st.stopped_ok, (unsigned long long)st.abandoned);
+}
+
+void hk_trackers_free(hk_trackers *t)
+{
+    if (!t)
+        return;
+    ev_timer_stop(t->loop, &t->wake);
+    ev_idle_stop(t->loop, &t->idle);
+    while (t->failed) {
+        failed *f = t->failed;
+        t->failed = f->next;
+        free(f);
+    }
+    hk_http_free(t->http);
+    hk_udp_trackers_free(t->udp);
+    hk_resolver_free(t->resolver);
+    hk_announcer_free(t->ann);
+    free(t);
+}
