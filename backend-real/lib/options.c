@@ -21,6 +21,8 @@ enum {
     OPT_MAX_MAPPED,
     OPT_MAX_OPEN_FILES,
     OPT_DISK_THREADS,
+    OPT_ANNOUNCE_INTERVAL,
+    OPT_ANNOUNCE_RATE,
 };
 
 static const struct option long_options[] = {
@@ -49,6 +51,8 @@ static const struct option long_options[] = {
     { "max-mapped", required_argument, NULL, OPT_MAX_MAPPED },
     { "max-open-files", required_argument, NULL, OPT_MAX_OPEN_FILES },
     { "disk-threads", required_argument, NULL, OPT_DISK_THREADS },
+    { "announce-interval", required_argument, NULL, OPT_ANNOUNCE_INTERVAL },
+    { "announce-rate", required_argument, NULL, OPT_ANNOUNCE_RATE },
     { NULL, 0, NULL, 0 },
 };
 
@@ -86,6 +90,11 @@ void hk_options_usage(FILE *out, const char *prog)
             "      --max-mapped=BYTES      address space for mapped data files (default 16G)\n"
             "      --max-open-files=N      data files kept open (default 1024)\n"
             "      --disk-threads=N        threads reading from disk (default 8)\n"
+            "\n"
+            "Trackers (HTTP, HTTPS, UDP; every tier of announce-list):\n"
+            "      --announce-interval=S   interval until a tracker gives one, and the window the first announces\n"
+            "                              of many torrents are spread over (default 1800)\n"
+            "      --announce-rate=N       first announces per second when few torrents are added (default 10)\n"
             "\n"
             "  -h, --help                  show this help and exit\n"
             "  -V, --version               show the version and exit\n"
@@ -327,6 +336,16 @@ hk_options_result hk_options_parse(hk_options *o, int argc, char **argv, char *e
             if (hk_parse_uint("--disk-threads", optarg, 1, 256, &u, err, errlen) != 0)
                 return HK_OPTIONS_ERROR;
             o->disk_threads = (uint32_t)u;
+            break;
+        case OPT_ANNOUNCE_INTERVAL:
+            if (hk_parse_seconds("--announce-interval", optarg, HK_SECONDS(1), HK_SECONDS(604800),
+                                 &o->announce_interval, err, errlen) != 0)
+                return HK_OPTIONS_ERROR;
+            break;
+        case OPT_ANNOUNCE_RATE:
+            if (hk_parse_uint("--announce-rate", optarg, 1, 1000000, &u, err, errlen) != 0)
+                return HK_OPTIONS_ERROR;
+            o->announce_rate = (uint32_t)u;
             break;
         case ':': {
             const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";

@@ -43,6 +43,9 @@ typedef struct hk_options {
     uint32_t disk_threads;    /* --disk-threads */
     char **dirs;              /* operands (pointers into argv) */
     size_t ndirs;
+    /* trackers (core/announcer.h) */
+    hk_time announce_interval; /* --announce-interval: before a tracker gives one; first-announce spread (0: default) */
+    uint32_t announce_rate;    /* --announce-rate: first announces per second when few torrents (0: default) */
 } hk_options;
 
 hk_options_result hk_options_parse(hk_options *o, int argc, char **argv, char *err, size_t errlen);
