@@ -56,7 +56,11 @@ def perf_works():
 class SyscallCounter:
     def __init__(self, p, pid, use_perf):
         self.p, self.pid, self.use_perf = p, pid, use_perf
-        if use_perf:
+        if use_perf == "strace":
+            self.out = p.path("strace-%d-%d.txt" % (pid, time.monotonic_ns()))
+            self.child = p.start("strace", ["strace", "-c", "-f", "-o", self.out, "-p", str(pid)])
+            time.sleep(0.5)
+        elif use_perf:
             self.out = p.path("perf-%d-%d.csv" % (pid, time.monotonic_ns()))
             self.child = p.start("perf", ["perf", "stat", "-x,", "-o", self.out, "-e", "raw_syscalls:sys_enter",
                                           "-p", str(pid)])
@@ -65,6 +69,16 @@ class SyscallCounter:
             self.base = procstat.io(pid)
 
     def finish(self):
+        if self.use_perf == "strace":
+            os.killpg(self.child.pid, signal.SIGINT)
+            self.child.popen.wait(timeout=60)
+            text = open(self.out).read()
+            print("strace -c -f of pid %d:\n%s" % (self.pid, text), flush=True)
+            for line in text.splitlines():
+                parts = line.split()
+                if parts and parts[-1] == "total":
+                    return int(parts[3]), "strace -c -f (slows the seeder)"
+            raise RuntimeError("strace wrote no total: %s" % text)
         if self.use_perf:
             os.killpg(self.child.pid, signal.SIGINT)
             self.child.popen.wait(timeout=30)
@@ -215,15 +229,17 @@ def main():
     ap.add_argument("--hekate-args", default="")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--save-root", default="/dev/shm")
-    ap.add_argument("--syscalls", choices=("auto", "perf", "io"), default="auto")
+    ap.add_argument("--syscalls", choices=("auto", "perf", "io", "strace"), default="auto",
+                    help="strace: a breakdown per system call (slows the seeder: use it for counts, not CPU)")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
     a.build_dir = os.path.abspath(a.build_dir)
     ks = [int(x) for x in a.leechers.split(",") if x]
     kinds = [x for x in a.seeders.split(",") if x]
-    a.use_perf = a.syscalls == "perf" or (a.syscalls == "auto" and perf_works())
-    print("syscall counting: %s" % ("perf stat -e raw_syscalls:sys_enter -p PID" if a.use_perf
-                                    else "/proc/PID/io syscr+syscw"), flush=True)
+    a.use_perf = "strace" if a.syscalls == "strace" else \
+        (a.syscalls == "perf" or (a.syscalls == "auto" and perf_works()))
+    print("syscall counting: %s" % ({"strace": "strace -c -f -p PID", True: "perf stat -e raw_syscalls:sys_enter -p PID",
+                                     False: "/proc/PID/io syscr+syscw"}[a.use_perf]), flush=True)
     results, idle = [], []
     with procs.Procs("seed_bench", 4 * 3600) as p:
         work = a.workdir or p.path("work")
