@@ -96,6 +96,14 @@ static int on_torrent(void *arg, const char *path)
                 printf("         %s\n", m);
             free(m);
         }
+        for (uint32_t t = 0; t < mi->tier_count; t++) { /* trackers, by tier (BEP 12) */
+            printf("         tier %u:", t + 1);
+            for (uint32_t k = 0; k < mi->tiers[t].count; k++)
+                printf(" %s", mi->trackers[mi->tiers[t].first + k]);
+            printf("\n");
+        }
+        if (mi->tier_count == 0)
+            printf("         no trackers\n");
     } else {
         hk_log(HK_LOG_DEBUG, "serving %s (%s, %u files)", path, hex, mi->file_count);
         if (a->nfirst < MAGNETS_SHOWN) {
@@ -197,8 +205,13 @@ int main(int argc, char **argv)
     ro.store.max_mapped_bytes = opt.max_mapped;
     ro.store.max_open_files = opt.max_open_files;
     ro.disk_threads = opt.disk_threads;
-    if (!opt.no_trackers)
-        hk_log(HK_LOG_DEBUG, "trackers: this build does not announce yet (as with --no-trackers)");
+    ro.trackers = !opt.no_trackers && !opt.list; /* trackers: core/announcer.h through trackers.h */
+    ro.trackers_opts.ann.family = opt.family == HK_FAMILY_V4 ? 4 : opt.family == HK_FAMILY_V6 ? 6 : 0;
+    if (opt.announce_interval)
+        ro.trackers_opts.ann.default_interval = opt.announce_interval;
+    if (opt.announce_rate)
+        ro.trackers_opts.ann.start_rate = opt.announce_rate;
+    ro.trackers_opts.log_level = hk_options_log_level(&opt);
 
     hk_real *real = hk_real_new(loop, &ro, err, sizeof err);
     if (!real) {
@@ -254,6 +267,7 @@ int main(int argc, char **argv)
     ev_timer_start(loop, &stats);
 
     ev_run(loop, 0);
+    hk_real_stop_trackers(real, 5.0); /* trackers: `stopped` everywhere, at most 5 s */
 
     ev_timer_stop(loop, &stats);
     ev_signal_stop(loop, &sigint);

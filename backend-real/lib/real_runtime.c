@@ -52,6 +52,8 @@ struct hk_real {
 
     served *served;
     size_t nserved, capserved;
+
+    hk_trackers *trackers;         /* NULL without opts.trackers */
 };
 
 void hk_real_opts_default(hk_real_opts *o)
@@ -64,6 +66,8 @@ void hk_real_opts_default(hk_real_opts *o)
     hk_store_limits_default(&o->store);
     o->disk_threads = 8;
     o->check_interval = 1.0;
+    o->trackers = false;
+    hk_trackers_opts_default(&o->trackers_opts);
 }
 
 /* ---- time, randomness, log ---- */
@@ -476,6 +480,11 @@ int hk_real_add_torrent_file(hk_real *r, const char *path, mi_torrent **mi_out, 
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    if (r->trackers) { /* trackers: announce it (a torrent without usable tracker URLs is simply not announced) */
+        hk_ann_result ar = hk_announcer_add_metainfo(hk_trackers_announcer(r->trackers), mi);
+        if (ar == HK_ANN_NOMEM)
+            hk_log(HK_LOG_WARN, "%s: served, but not announced: out of memory", path);
+    }
     free(bytes);
     if (mi_out)
         *mi_out = mi;
@@ -486,6 +495,26 @@ fail:
     mi_free(mi);
     free(bytes);
     return -1;
+}
+
+/* ---- trackers ---- */
+
+static uint64_t torrent_uploaded(void *arg, const uint8_t info_hash[20])
+{
+    hk_real *r = arg;
+    hk_torrent_stats ts;
+    return hk_seeder_torrent_stats(r->seeder, info_hash, &ts) ? ts.uploaded : 0;
+}
+
+void hk_real_stop_trackers(hk_real *r, double seconds)
+{
+    if (r && r->trackers)
+        hk_trackers_stop(r->trackers, seconds);
+}
+
+hk_announcer *hk_real_announcer(hk_real *r)
+{
+    return r->trackers ? hk_trackers_announcer(r->trackers) : NULL;
 }
 
 /* ---- life cycle ---- */
@@ -552,6 +581,14 @@ hk_real *hk_real_new(struct ev_loop *loop, const hk_real_opts *o, char *err, siz
         goto fail;
     }
     hk_seeder_set_log_level(r->seeder, hk_log_get_level()); /* the core does not even format filtered lines */
+    if (o->trackers && o->listen) { /* trackers: an announcer beside the seeder (trackers.h) */
+        hk_trackers_opts to = o->trackers_opts;
+        memcpy(to.ann.peer_id, hk_seeder_peer_id(r->seeder), 20);
+        to.ann.port = r->cfg.listen_port;
+        r->trackers = hk_trackers_new(loop, &to, torrent_uploaded, r, err, errlen);
+        if (!r->trackers)
+            goto fail;
+    }
     ev_timer_start(loop, &r->check);
     ev_prepare_start(loop, &r->deferred);
     return r;
@@ -564,6 +601,8 @@ void hk_real_free(hk_real *r)
 {
     if (!r)
         return;
+    hk_trackers_free(r->trackers); /* first: it reads the seeder's counters */
+    r->trackers = NULL;
     hk_listener_free(r->listener);
     r->listener = NULL;
     hk_conn_hub_free(r->hub); /* closes every connection, unpinning what they had queued */

@@ -18,7 +18,10 @@
  *   disk_load      hk_store_job_prepare on the loop, hk_store_page_in on the pool, then hk_seeder_on_disk_loaded
  *                  (OK, or ERROR if the page-in failed) on the loop; exactly one completion per call.
  *   log            log.h (stderr, level filter, timestamp).
- *   trackers       none in this backend yet (udp_send / http_get are NULL: the core does not announce).
+ *   trackers       not in the seeder's table: with opts.trackers an announcer (core/announcer.h) runs beside the
+ *                  seeder on the same loop (trackers.h: its own wake-up, libcurl, UDP sockets, resolver); each
+ *                  torrent added is handed to it, `uploaded` is read from hk_seeder_torrent_stats, and
+ *                  hk_real_stop_trackers sends `stopped` (bounded in time) before hk_real_free.
  * Every second hk_store_check runs; storages it newly marks failed, and the storage of an extent that faulted
  * during a write (EFAULT), are reported once each with hk_seeder_storage_failed.
  */
@@ -34,6 +37,7 @@
 #include "metainfo.h"
 #include "seeder.h"
 #include "store.h"
+#include "trackers.h"
 
 struct ev_loop;
 typedef struct hk_real hk_real;
@@ -48,6 +52,8 @@ typedef struct hk_real_opts {
     hk_store_limits store;
     unsigned disk_threads;       /* pool threads for page-in (default 8) */
     double check_interval;       /* seconds between hk_store_check runs (default 1) */
+    bool trackers;               /* announce to the torrents' trackers (default false; needs listen) */
+    hk_trackers_opts trackers_opts; /* peer_id and port are filled in from the seeder and the bound socket */
 } hk_real_opts;
 
 void hk_real_opts_default(hk_real_opts *o);
@@ -55,6 +61,10 @@ void hk_real_opts_default(hk_real_opts *o);
 hk_real *hk_real_new(struct ev_loop *loop, const hk_real_opts *o, char *err, size_t errlen);
 /* Closes the listener and every connection, waits for disk jobs in flight, frees everything. NULL is a no-op. */
 void hk_real_free(hk_real *r);
+/* Trackers: `stopped` to every tracker that has a torrent registered, running the loop for at most `seconds`.
+ * No-op without trackers. hk_real_announcer is NULL without trackers. */
+void hk_real_stop_trackers(hk_real *r, double seconds);
+hk_announcer *hk_real_announcer(hk_real *r);
 
 /* Reads a .torrent file (regular file, at most HK_MAX_TORRENT_FILE bytes), parses it, validates its data with the
  * store and adds it to the seeder. On success returns 0 and, if mi_out is not NULL, hands over the parsed
