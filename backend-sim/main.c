@@ -279,12 +279,14 @@ int main(int argc, char **argv)
 
     if (o.baseline_child) {
         report_baseline_lines(&world, stdout);
+        free(medians);
         return 0;
     }
     report_summary(&world, stdout, &end);
     if (o.peers_csv && report_peers_csv(&world, o.peers_csv) < 0)
         fprintf(stderr, "hekate-sim: cannot write %s\n", o.peers_csv);
     int failures = report_expectations(&world, stdout, &end, medians);
+    free(medians);
     printf("hash %s\n", world.hash);
     printf("result %s (%d expectation%s failed)\n", failures ? "FAIL" : "ok", failures, failures == 1 ? "" : "s");
     fflush(stdout);
