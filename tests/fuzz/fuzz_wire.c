@@ -181,7 +181,7 @@ HARNESS int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         whole.err.msg_offset != split.err.msg_offset || whole.err.value != split.err.value ||
         whole.err.msg_id != split.err.msg_id)
         abort();
-    if (whole.err.code != WIRE_ERR_NONE) {
+    if (whole.err.code != WIRE_ERR_NONE && (seed & 7) == 0) { /* formatting is slow: one input in 8 */
         char text[256];
         if (wire_error_format(&whole.err, text, sizeof text) <= 0)
             abort();
