@@ -30,11 +30,13 @@
  *   - NOT checked here (the peer state machine's job, which knows what was negotiated): message order (bitfield or
  *     have_all/have_none only first), whether the fast extension or BEP 10 were negotiated, request sizes.
  *
- * Memory and the hot path. Decoding never allocates for fixed-size messages or keep-alives. A variable-length payload
- * (bitfield, piece, extended, unknown) that lies entirely inside the chunk being fed is returned as a pointer INTO THE
- * CALLER'S INPUT (zero copy); one that spans chunks is gathered inside the decoder if it is at most 68 bytes, else in
- * a buffer the decoder owns, allocated lazily (grown to the largest payload seen, never beyond the limit) and freed
- * by wire_decoder_reset()/wire_decoder_free(). So a stream of small messages never allocates, however it is cut.
+ * Memory and the hot path. A valid message lying whole in the input is decoded by one straight-line function (the
+ * byte-wise state machine handles the rest, with identical results). Decoding never allocates for fixed-size messages
+ * or keep-alives. A variable-length payload (bitfield, piece, extended, unknown) that lies entirely inside the chunk
+ * being fed is returned as a pointer INTO THE CALLER'S INPUT (zero copy); one that spans chunks is gathered inside the
+ * decoder if it is at most 68 bytes, else in a buffer the decoder owns, allocated lazily (grown to the largest payload
+ * seen, never beyond the limit) and freed by wire_decoder_reset()/wire_decoder_free(). So a stream of small messages
+ * never allocates, however it is cut.
  * Pointers in a wire_msg are valid until the next call on the decoder, and only while the caller's input is intact.
  *
  * Errors. Errors are sticky: after WIRE_ERROR every later wire_feed() returns WIRE_ERROR and consumes nothing.
