@@ -139,8 +139,7 @@ def body(p, checks, build_dir, source_dir):
         # probe is only validated here, on an info-hash nobody serves.
         checks.run("not_served_probe_unknown_hash", not_served, seeder, os.urandom(20).hex())
     checks.run("seeder_alive_after_bad_torrents", seeder.assert_alive)
-    seeder_stop = p.stop(seeder.child)
-    print("seeder stopped with status %s" % seeder_stop)
+    checks.run("seeder_stops_cleanly", seeder.stop_cleanly, p)
 
     # A file truncated while it is being served.
     tdir = p.path("seed2")
@@ -182,6 +181,7 @@ def body(p, checks, build_dir, source_dir):
         seeder.assert_alive()
         return "other torrent verified in %.2f s" % r["seconds"]
     checks.run("other_torrent_after_truncation", other_still_served)
+    checks.run("seeder2_stops_cleanly", seeder.stop_cleanly, p)
 
 
 if __name__ == "__main__":

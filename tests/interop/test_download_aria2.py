@@ -4,6 +4,7 @@ peer address). Cases: a single file with a short last piece; a multi-file torren
 file and UTF-8 names; the same single file again from a magnet link (info-hash + tracker only: aria2c fetches the
 metadata from the seeder via ut_metadata). Each download is verified byte for byte. Deadline 240 s."""
 import os
+import signal
 import sys
 
 sys.dont_write_bytecode = True
@@ -35,6 +36,7 @@ def body(p, checks, build_dir, source_dir):
         checks.run("torrent_multi_nested_utf8", case, "multi", multi, multi.torrent)
         checks.run("magnet_single", case, "magnet", single, single.magnet())
         checks.run("seeder_alive_at_end", seeder.assert_alive)
+        checks.run("seeder_stops_cleanly", seeder.stop_cleanly, p, signal.SIGTERM)
     finally:
         trk.close()
 

@@ -6,6 +6,7 @@ multi-file with nested folders, a zero-length file, UTF-8 and spaces in names; 1
 and 4 MiB pieces (mktorrent); and a libtorrent with its default encryption policy (tries an encrypted handshake
 first, falls back to plain). Deadline 240 s."""
 import os
+import signal
 import sys
 
 sys.dont_write_bytecode = True
@@ -56,6 +57,7 @@ def body(p, checks, build_dir, source_dir):
         checks.run(name, case, name, fixture)
     checks.run("default_encryption_policy", case, "default_encryption_policy", fx["short_last_piece"], True)
     checks.run("seeder_alive_at_end", seeder.assert_alive)
+    checks.run("seeder_stops_cleanly", seeder.stop_cleanly, p, signal.SIGINT)
 
 
 if __name__ == "__main__":

@@ -245,6 +245,7 @@ def body(p, checks, build_dir, source_dir):
         checks.run("silent_after_handshake_idle_timeout", attack_silent_after_handshake, ctx)
     st = procstat.status(ctx.seeder.pid)
     checks.run("seeder_alive_at_end", ctx.seeder.assert_alive)
+    checks.run("seeder_stops_cleanly", ctx.seeder.stop_cleanly, p)
     print("seeder memory at end: VmHWM %d KiB, VmRSS %d KiB, RssAnon %d KiB"
           % (st["VmHWM"] // 1024, st["VmRSS"] // 1024, st.get("RssAnon", 0) // 1024))
 

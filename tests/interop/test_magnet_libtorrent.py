@@ -4,6 +4,7 @@ the metadata from the seeder via ut_metadata (BEP 9), then the data, verified by
 a multi-file torrent with nested folders, a zero-length file and UTF-8 names; a torrent whose info dictionary is
 larger than one 16 KiB metadata block (1,400 pieces: two metadata pieces, the last one short). Deadline 180 s."""
 import os
+import signal
 import sys
 
 sys.dont_write_bytecode = True
@@ -36,6 +37,7 @@ def body(p, checks, build_dir, source_dir):
     checks.run("magnet_multi_nested_empty_utf8", case, "multi", multi)
     checks.run("magnet_metadata_%d_bytes" % info_len, case, "big_meta", big_meta)
     checks.run("seeder_alive_at_end", seeder.assert_alive)
+    checks.run("seeder_stops_cleanly", seeder.stop_cleanly, p, signal.SIGTERM)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ zero-length file) from its .torrent and 3 take B from a magnet link. Leechers ne
 no PEX), so every byte comes from the seeder. All 20 downloads are verified byte for byte, none may see a piece
 fail its hash check, and the seeder must still be running. Deadline 240 s."""
 import os
+import signal
 import sys
 
 sys.dont_write_bytecode = True
@@ -47,6 +48,7 @@ def body(p, checks, build_dir, source_dir):
         checks.run("twenty_leechers_complete", all_complete)
         checks.run("twenty_downloads_verified", all_verified)
         checks.run("seeder_alive_at_end", seeder.assert_alive)
+        checks.run("seeder_stops_cleanly", seeder.stop_cleanly, p, signal.SIGTERM)
     finally:
         for l, _ in leechers:
             l.close()

@@ -2,11 +2,14 @@
 reference seeder (lt_seeder.py), which is how the harness itself is validated; the default is hekate, taken from
 BUILD_DIR/backend-real/hekate (a missing binary is a test failure, not a skip)."""
 import os
+import signal
+import subprocess
 import time
 
 from .procs import free_port, wait_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "SUMMARY: UndefinedBehavior")
 
 
 class Seeder:
@@ -26,6 +29,23 @@ class Seeder:
     def assert_alive(self, what=""):
         if not self.child.alive():
             raise AssertionError("%s exited (status %s) %s" % (self.kind, self.child.returncode(), what))
+
+    def stop_cleanly(self, procs, sig=signal.SIGTERM):
+        """Stops the seeder with sig; it must exit 0 within 10 s and its log must hold no sanitizer report."""
+        self.assert_alive("before being stopped")
+        self.child.popen.send_signal(sig)
+        try:
+            status = self.child.popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            procs.stop(self.child)
+            raise AssertionError("%s did not stop within 10 s of signal %d" % (self.kind, sig))
+        log = self.child.log()
+        for marker in SANITIZER_MARKERS:
+            if marker in log:
+                raise AssertionError("%s log holds a sanitizer report (%s)" % (self.kind, marker))
+        if status != 0:
+            raise AssertionError("%s exited with status %s on signal %d" % (self.kind, status, sig))
+        return "exit 0 after signal %d" % sig
 
 
 def seeder_kind():
