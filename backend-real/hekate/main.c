@@ -106,16 +106,15 @@ static int on_torrent(void *arg, const char *path)
             printf("         no trackers\n");
     } else {
         hk_log(HK_LOG_DEBUG, "serving %s (%s, %u files)", path, hex, mi->file_count);
-        if (a->nfirst < MAGNETS_SHOWN) {
-            a->first[a->nfirst].magnet = make_magnet(mi);
-            a->first[a->nfirst].name = strdup(mi->name);
-            a->nfirst++;
-        }
-        if (a->opt->verbosity > 0 && a->served > MAGNETS_SHOWN) {
+        if (a->opt->verbosity > 0) { /* -v: every magnet link, as the torrents come */
             char *m = make_magnet(mi);
             if (m)
                 printf("  %s\n    %s\n", mi->name, m);
             free(m);
+        } else if (a->nfirst < MAGNETS_SHOWN) { /* printed after the summary if there are no more than these */
+            a->first[a->nfirst].magnet = make_magnet(mi);
+            a->first[a->nfirst].name = strdup(mi->name);
+            a->nfirst++;
         }
     }
     mi_free(mi);
@@ -138,6 +137,19 @@ static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
+static void log_stats(hk_real *r, hk_log_level level, const char *when)
+{
+    hk_stats s;
+    hk_seeder_stats(hk_real_seeder(r), &s);
+    hk_conn_stats cs;
+    hk_conn_hub_stats(hk_real_hub(r), &cs);
+    hk_log(level,
+           "%s: %" PRIu64 " blocks (%" PRIu64 " bytes) sent; %" PRIu64 " writev calls (%" PRIu64 " iovecs, %" PRIu64
+           " bytes), %" PRIu64 " reads; %" PRIu64 " connections, %" PRIu64 " refused; %" PRIu64 " disk loads",
+           when, s.blocks_sent, s.bytes_sent, cs.writes, cs.iovecs, cs.bytes_written, cs.reads, cs.opened,
+           s.peers_refused, s.disk_loads);
+}
+
 static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
@@ -145,12 +157,9 @@ static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
     hk_real *r = w->data;
     hk_stats s;
     hk_seeder_stats(hk_real_seeder(r), &s);
-    hk_conn_stats cs;
-    hk_conn_hub_stats(hk_real_hub(r), &cs);
-    hk_log(HK_LOG_DEBUG,
-           "stats: %u peers, %u unchoked, %u waiting; %" PRIu64 " blocks (%" PRIu64 " bytes) sent in %" PRIu64
-           " writes; %" PRIu64 " disk loads; core memory %" PRIu64 " bytes",
-           s.peers, s.unchoked, s.waiting, s.blocks_sent, s.bytes_sent, cs.writes, s.disk_loads, s.memory_bytes);
+    hk_log(HK_LOG_DEBUG, "now: %u peers, %u unchoked, %u waiting, %" PRIu64 " requests queued; core memory %" PRIu64
+           " bytes", s.peers, s.unchoked, s.waiting, s.queued_requests, s.memory_bytes);
+    log_stats(r, HK_LOG_DEBUG, "so far");
 }
 
 static const char *family_name(const hk_listener *l)
@@ -247,7 +256,7 @@ int main(int argc, char **argv)
                a.rejected ? ", " : "\n");
         if (a.rejected)
             printf("%zu rejected (see the messages above)\n", a.rejected);
-        if (a.served <= MAGNETS_SHOWN || opt.verbosity > 0) {
+        if (a.served <= MAGNETS_SHOWN) {
             for (size_t i = 0; i < a.nfirst; i++)
                 printf("  %s\n    %s\n", a.first[i].name ? a.first[i].name : "?",
                        a.first[i].magnet ? a.first[i].magnet : "?");
@@ -267,6 +276,7 @@ int main(int argc, char **argv)
     ev_timer_start(loop, &stats);
 
     ev_run(loop, 0);
+    log_stats(real, HK_LOG_INFO, "stopped");
     hk_real_stop_trackers(real, 5.0); /* trackers: `stopped` everywhere, at most 5 s */
 
     ev_timer_stop(loop, &stats);
