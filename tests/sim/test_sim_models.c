@@ -1,0 +1,205 @@
+/* Unit tests of hekate-sim's pure models: the page cache (LRU, READING pages pinned), quantity parsing, the
+ * table-free random permutation, the PRNG streams and the scenario loader's defaults and strictness. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pagecache.h"
+#include "perm.h"
+#include "prng.h"
+#include "scenario.h"
+#include "units.h"
+
+static pc_key K(uint64_t page)
+{
+    return (pc_key){.storage = 1, .file = 0, .page = page};
+}
+
+static void make_resident(pagecache *pc, uint64_t page)
+{
+    cr_assert(pc_begin_read(pc, K(page)));
+    cr_assert_eq(pc_get(pc, K(page)), PC_READING);
+    pc_finish_read(pc, K(page));
+}
+
+Test(pagecache, states_and_lru_eviction)
+{
+    pagecache *pc = pc_new(4 * 4096, 4096); /* 4 pages */
+    cr_assert_eq(pc_get(pc, K(0)), PC_ABSENT);
+    for (uint64_t p = 0; p < 4; p++)
+        make_resident(pc, p);
+    cr_assert_eq(pc_get(pc, K(0)), PC_RESIDENT);
+    cr_assert(!pc_begin_read(pc, K(0)), "a resident page is not read again");
+    pc_touch(pc, K(0)); /* 0 is now the most recent: 1 is the least */
+    make_resident(pc, 4);
+    cr_assert_eq(pc_get(pc, K(1)), PC_ABSENT, "the least recently used page goes first");
+    cr_assert_eq(pc_get(pc, K(0)), PC_RESIDENT);
+    pc_stats st;
+    pc_get_stats(pc, &st);
+    cr_assert_eq(st.resident, 4);
+    cr_assert_eq(st.evictions, 1);
+    pc_free(pc);
+}
+
+Test(pagecache, reading_pages_are_not_evicted_nor_counted)
+{
+    pagecache *pc = pc_new(2 * 4096, 4096);
+    cr_assert(pc_begin_read(pc, K(10)));
+    cr_assert(pc_begin_read(pc, K(11)));
+    cr_assert(pc_begin_read(pc, K(12)));
+    pc_finish_read(pc, K(10));
+    pc_finish_read(pc, K(11));
+    cr_assert_eq(pc_get(pc, K(12)), PC_READING, "in flight: untouched by eviction");
+    pc_finish_read(pc, K(12));
+    cr_assert_eq(pc_get(pc, K(10)), PC_ABSENT);
+    cr_assert_eq(pc_get(pc, K(12)), PC_RESIDENT);
+    pc_finish_read(pc, K(99)); /* never began: ignored */
+    cr_assert_eq(pc_get(pc, K(99)), PC_ABSENT);
+    pc_free(pc);
+}
+
+Test(pagecache, many_pages_grow_and_delete_consistently)
+{
+    pagecache *pc = pc_new(1000 * 4096, 4096);
+    for (uint64_t p = 0; p < 20000; p++)
+        make_resident(pc, p * 7919 % 50021);
+    pc_stats st;
+    pc_get_stats(pc, &st);
+    cr_assert_eq(st.resident, 1000);
+    cr_assert_eq(st.evictions, 19000);
+    unsigned resident = 0;
+    for (uint64_t p = 0; p < 50021; p++)
+        resident += pc_get(pc, K(p)) == PC_RESIDENT;
+    cr_assert_eq(resident, 1000, "the table agrees with the counters after many deletions");
+    for (uint64_t p = 19000; p < 20000; p++)
+        cr_assert_eq(pc_get(pc, K(p * 7919 % 50021)), PC_RESIDENT, "the last 1000 pages read are the ones kept");
+    pc_free(pc);
+}
+
+Test(units, sizes_times_bandwidths)
+{
+    uint64_t u;
+    double d;
+    cr_assert_eq(units_size("16KiB", &u), 0);
+    cr_assert_eq(u, 16384);
+    cr_assert_eq(units_size(" 1.5 MiB ", &u), 0);
+    cr_assert_eq(u, 1572864);
+    cr_assert_eq(units_size("2GB", &u), 0);
+    cr_assert_eq(u, 2000000000ull);
+    cr_assert_eq(units_time("8ms", &u), 0);
+    cr_assert_eq(u, 8000000ull);
+    cr_assert_eq(units_time("30", &u), 0);
+    cr_assert_eq(u, 30000000000ull);
+    cr_assert_eq(units_time("2min", &u), 0);
+    cr_assert_eq(u, 120000000000ull);
+    cr_assert_eq(units_bandwidth("1Gbit/s", &d), 0);
+    cr_assert_float_eq(d, 125e6, 1e-6);
+    cr_assert_eq(units_bandwidth("12.5MiB/s", &d), 0);
+    cr_assert_float_eq(d, 13107200.0, 1e-6);
+}
+
+Test(units, rejects_garbage_negatives_and_overflow)
+{
+    uint64_t u = 7;
+    double d = 7;
+    const char *bad_sizes[] = {"", "-1", "+3", "4 MeB", "12abc", "1e30", "KiB", "nan"};
+    for (size_t i = 0; i < sizeof bad_sizes / sizeof *bad_sizes; i++)
+        cr_assert_eq(units_size(bad_sizes[i], &u), -1, "%s", bad_sizes[i]);
+    cr_assert_eq(u, 7, "left untouched on error");
+    cr_assert_eq(units_time("5 seconds", &u), -1);
+    cr_assert_eq(units_bandwidth("10MB", &d), -1, "a size is not a bandwidth");
+    cr_assert_eq(units_u64("18446744073709551616", &u), -1, "2^64 overflows");
+    cr_assert_eq(units_u64("18446744073709551615", &u), 0);
+    units_range r;
+    cr_assert_eq(units_range_parse("10ms..50ms", 't', &r), 0);
+    cr_assert_float_eq(r.lo, 0.01, 1e-12);
+    cr_assert_float_eq(r.hi, 0.05, 1e-12);
+    cr_assert_eq(units_range_parse("50ms..10ms", 't', &r), -1, "reversed");
+    cr_assert_eq(units_range_parse("1MB/s..", 'b', &r), -1);
+    bool b;
+    cr_assert_eq(units_bool("yes", &b), 0);
+    cr_assert(b);
+    cr_assert_eq(units_bool("maybe", &b), -1);
+}
+
+Test(perm, is_a_bijection_for_many_sizes)
+{
+    const uint64_t sizes[] = {1, 2, 3, 5, 64, 100, 257, 4096, 10007};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        uint64_t n = sizes[k];
+        perm p;
+        perm_init(&p, n, 42 + k);
+        uint8_t *seen = calloc(n, 1);
+        uint64_t fixed = 0;
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t x = perm_at(&p, i);
+            cr_assert_lt(x, n);
+            cr_assert_eq(seen[x], 0, "n=%llu: %llu visited twice", (unsigned long long)n, (unsigned long long)x);
+            seen[x] = 1;
+            fixed += x == i;
+        }
+        if (n >= 100)
+            cr_assert_lt(fixed, n / 10, "not the identity");
+        free(seen);
+    }
+}
+
+Test(prng, streams_are_reproducible_and_distinct)
+{
+    prng a, b, c;
+    prng_seed(&a, 5, 1);
+    prng_seed(&b, 5, 1);
+    prng_seed(&c, 5, 2);
+    int same = 0;
+    for (int i = 0; i < 100; i++) {
+        uint64_t x = prng_next(&a), y = prng_next(&b), z = prng_next(&c);
+        cr_assert_eq(x, y);
+        same += x == z;
+    }
+    cr_assert_lt(same, 2);
+    double sum = 0;
+    for (int i = 0; i < 100000; i++)
+        sum += prng_exponential(&a, 2.0);
+    cr_assert_float_eq(sum / 100000, 2.0, 0.05, "the exponential law has the mean asked for");
+    for (int i = 0; i < 1000; i++)
+        cr_assert_lt(prng_below(&a, 7), 7);
+}
+
+Test(scenario, defaults_and_profiles)
+{
+    scenario sc;
+    char err[512];
+    const char *text = "[seeder]\nmax_unchoked = 7\n[profile a]\ncount = 3\n[profile b]\ncount = 2\n"
+                       "behaviour = flooder\n[expect b]\nclosed_by_seeder_max = 0\n";
+    cr_assert_eq(scenario_load_string(text, "t.ini", &sc, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sc.seeder.core.max_unchoked, 7);
+    cr_assert_eq(sc.nprofiles, 2);
+    cr_assert_eq(sc.npeers, 5);
+    cr_assert_eq(sc.profiles[1].first_peer, 3);
+    cr_assert_eq(sc.profiles[1].behaviour, BEH_FLOODER);
+    cr_assert_eq(sc.profiles[1].expect.closed_by_seeder_max, 0);
+    cr_assert_eq(sc.profiles[0].expect.closed_by_seeder_max, -1, "unset");
+    cr_assert_eq(sc.disk.page, 4096);
+    cr_assert_eq(scenario_drop_profile(&sc, "a"), 0);
+    cr_assert_eq(sc.npeers, 2);
+    cr_assert_eq(sc.profiles[0].first_peer, 0);
+    cr_assert_eq(scenario_drop_profile(&sc, "zzz"), -1);
+    scenario_free(&sc);
+}
+
+Test(scenario, strictness_names_line_section_and_key)
+{
+    scenario sc;
+    char err[512];
+    cr_assert_eq(scenario_load_string("[profile a]\ncount = 1\npipline = 4\n", "x.ini", &sc, err, sizeof err), -1);
+    cr_assert(strstr(err, "x.ini:3") && strstr(err, "[profile a] pipline") && strstr(err, "unknown key"), "%s", err);
+    cr_assert_eq(scenario_load_string("[profile a]\n[profile a]\n", "x.ini", &sc, err, sizeof err), -1);
+    cr_assert(strstr(err, "given twice"), "%s", err);
+    cr_assert_eq(scenario_load_string("[profile a]\n[expect]\nunchoked_max = -1\n", "x.ini", &sc, err, sizeof err),
+                 -1);
+    cr_assert(strstr(err, "unchoked_max"), "%s", err);
+    cr_assert_eq(scenario_load_string("[profile a]\n[run]\nduration = 10\nquiesce = 10\n", "x.ini", &sc, err,
+                                      sizeof err),
+                 -1);
+    cr_assert(strstr(err, "quiesce"), "%s", err);
+}
