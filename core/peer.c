@@ -64,8 +64,10 @@ static bool all_ones(const uint8_t *bits, uint32_t nbytes, uint32_t piece_count)
 
 hk_msg_verdict hk_peer_check_msg(hk_peer *p, const wire_msg *m, uint32_t piece_count)
 {
+    /* Keep-alives, extension messages (libtorrent sends its extension handshake before HAVE_NONE) and port
+     * messages do not use up the slot of the first message. */
     bool first = !p->first_msg_seen;
-    if (m->type != WIRE_KEEPALIVE)
+    if (m->type != WIRE_KEEPALIVE && m->type != WIRE_EXTENDED && m->type != WIRE_PORT)
         p->first_msg_seen = true;
     switch (m->type) {
     case WIRE_BITFIELD:

@@ -12,7 +12,8 @@
  *     seeder answers the handshake at 48 bytes (before the peer id, as some peers wait for it), so the peer copies
  *     stream bytes 20..27 as they arrive (adapter over wire.h).
  *   - hk_peer_check_msg: message legality given the phase and what was negotiated: a bitfield / have_all /
- *     have_none only as the first message after the handshake; fast-extension messages only if both sides set the
+ *     have_none only as the first message after the handshake (keep-alives, extended and port messages may come
+ *     before it: libtorrent sends its extension handshake first); fast-extension messages only if both sides set the
  *     bit (we always do); extended messages only if the peer set the BEP 10 bit; piece and reject never (we never
  *     request). A seed (all-ones bitfield, have_all) is reported as such.
  *   - Flow control (hk_peer_account): `room` is what the backend accepts now (set by on_sendable, the new total);

@@ -64,9 +64,13 @@ Test(peer, bitfield_only_first)
     wire_msg m = simple(WIRE_BITFIELD);
     m.u.bitfield.bits = bits;
     m.u.bitfield.len = 2;
-    wire_msg ka = simple(WIRE_KEEPALIVE);
+    wire_msg ka = simple(WIRE_KEEPALIVE), ex = simple(WIRE_EXTENDED), port = simple(WIRE_PORT);
+    p.extended = true;
     cr_assert_eq(hk_peer_check_msg(&p, &ka, 10), HK_MSG_OK);
-    cr_assert_eq(hk_peer_check_msg(&p, &m, 10), HK_MSG_OK, "keep-alive does not use the first slot");
+    cr_assert_eq(hk_peer_check_msg(&p, &ex, 10), HK_MSG_OK);
+    cr_assert_eq(hk_peer_check_msg(&p, &port, 10), HK_MSG_OK);
+    cr_assert_eq(hk_peer_check_msg(&p, &m, 10), HK_MSG_OK,
+                 "keep-alive, extension handshake (libtorrent's order) and port do not use the first slot");
     cr_assert_eq(hk_peer_check_msg(&p, &m, 10), HK_MSG_BAD_ORDER);
 }
 

@@ -368,6 +368,19 @@ Test(seeder, piece_from_a_peer_is_an_error)
     cr_assert_eq(h_stats(&h).protocol_errors, 1);
 }
 
+Test(seeder, libtorrent_order_extension_handshake_before_have_none)
+{
+    h_connect(&h, 0, true, true);
+    const char eh[] = "d1:md11:ut_metadatai2ee1:v18:libtorrent/2.0.8.0e";
+    h_extended(&h, 0, 0, eh, sizeof eh - 1);
+    h_simple(&h, 0, WIRE_HAVE_NONE);
+    h_simple(&h, 0, WIRE_INTERESTED);
+    cr_assert_not(fr_closed(h.fr, 0));
+    cr_assert_eq(h_count(&h, 0, WIRE_UNCHOKE), 1);
+    h_simple(&h, 0, WIRE_HAVE_NONE);
+    cr_assert(fr_closed(h.fr, 0), "but only once, and before the other messages");
+}
+
 Test(seeder, harmless_messages_are_tolerated)
 {
     h_connect(&h, 0, true, true);
