@@ -482,8 +482,10 @@ static void on_piece(leecher *l, const wire_msg *m)
         peer_protocol_error(l, "piece of the wrong length");
         return;
     }
-    if (!out_remove(l, b))
+    if (!out_remove(l, b)) {
         l->unrequested++;
+        evlog_line(W->log, sim_now(), "peer p%u unrequested %u/%u", l->id, index, begin);
+    }
     if (has_block(l, b)) {
         l->dup_blocks++;
     } else {
@@ -520,18 +522,10 @@ static void on_wire(leecher *l, const wire_msg *m)
         l->got_have = true;
         break;
     case WIRE_UNCHOKE:
-        if (!l->unchoked) {
-            l->unchoked = true;
-            /* requests sent before the last choke that were neither served nor rejected are lost */
-            for (uint32_t i = 0; i < l->nout;) {
-                if (l->out[i].epoch != l->choke_epoch) {
-                    requeue_push(l, l->out[i].block);
-                    l->out[i] = l->out[--l->nout];
-                } else {
-                    i++;
-                }
-            }
-        }
+        /* With the fast extension every request is answered (piece or reject), choked or not, so requests still
+         * outstanding here are not lost: they may be served now. Without it, the choke dropped them (below). A
+         * seeder that silently drops requests of a fast peer leaves it stuck: the scenario shows it. */
+        l->unchoked = true;
         request_more(l);
         break;
     case WIRE_CHOKE:
