@@ -240,7 +240,6 @@ static void out_add(leecher *l, uint32_t b)
             abort();
     }
     l->out[l->nout].block = b;
-    l->out[l->nout].epoch = l->choke_epoch;
     l->nout++;
 }
 
@@ -531,7 +530,6 @@ static void on_wire(leecher *l, const wire_msg *m)
     case WIRE_CHOKE:
         if (l->unchoked) {
             l->unchoked = false;
-            l->choke_epoch++;
             if (!l->fast) {
                 for (uint32_t i = 0; i < l->nout; i++)
                     requeue_push(l, l->out[i].block);
@@ -688,7 +686,6 @@ static void reset_protocol(leecher *l)
     for (uint32_t i = 0; i < l->nout; i++)
         requeue_push(l, l->out[i].block);
     l->nout = 0;
-    l->choke_epoch++;
 }
 
 static void connect_once(leecher *l)

@@ -210,14 +210,13 @@ typedef struct leecher {
     /* protocol */
     wire_decoder dec;
     bool connected, got_handshake, got_have, interested_sent, unchoked, fast, ext, vanished;
-    uint32_t choke_epoch;
     uint8_t *have;               /* received blocks bitmap */
     uint32_t nblocks, received, bpp;
     uint32_t piece_length, piece_count;
     uint64_t size;
     perm order;
     uint64_t cursor;
-    struct { uint32_t block, epoch; } *out;
+    struct { uint32_t block; } *out; /* outstanding requests */
     uint32_t nout, capout;
     uint32_t *requeue;
     uint32_t nrequeue, caprequeue;
