@@ -192,12 +192,16 @@ EOF
 Compare: diff -r $seed/demo /tmp/hekate-demo-download/demo
 Press Ctrl-C to stop the seeder.
 EOF
-  trap 'kill -TERM "$hk_pid" 2>/dev/null || true' INT TERM
+  stopping=0
+  trap 'stopping=1; kill -TERM "$hk_pid" 2>/dev/null || true' INT TERM
   tail -n +1 -f "$work/hekate.err" --pid="$hk_pid" >&2 &
   rc=0
   wait "$hk_pid" || rc=$?
-  # wait returns early when a trapped signal arrives: wait again for hekate's own exit status
-  while kill -0 "$hk_pid" 2>/dev/null; do wait "$hk_pid" || rc=$?; done
+  if [ "$stopping" = 1 ]; then # a trapped signal ends `wait` early: wait again for hekate's own exit status
+    rc=0
+    wait "$hk_pid" || rc=$?
+  fi
+  pids=("${pids[@]:1}")
   echo "hekate exited with status $rc"
   exit "$rc"
 fi
