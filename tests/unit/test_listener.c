@@ -423,7 +423,7 @@ Test(listener, survives_running_out_of_descriptors)
     hk_listener_stats_get(l, &st);
     cr_assert_leq(a.n, room, "accepted %zu, room %zu, holes %d limit %lu", a.n, room, holes, (unsigned long)tight.rlim_cur);
     cr_assert_geq(a.n, room - 1, "accepted %zu before running out (room %zu)", a.n, room);
-    cr_assert_geq(ticks, 20, "the loop stalled: %u ticks in 0.6 s", ticks);
+    cr_assert_geq(ticks, 10, "the loop stalled: %u ticks of 10 ms in 0.6 s", ticks);
     cr_assert_geq(st.pauses, 3, "expected the accept watcher to pause, pauses=%llu", (unsigned long long)st.pauses);
     cr_assert_leq(st.pauses, 8);
     cr_assert_leq(st.accept_calls, a.n + 3 * st.pauses + 2, "accept4 spinning: %llu calls",
