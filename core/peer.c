@@ -62,27 +62,16 @@ static bool all_ones(const uint8_t *bits, uint32_t nbytes, uint32_t piece_count)
     return (bits[nbytes - 1] & last_mask) == last_mask;
 }
 
-hk_msg_verdict hk_peer_check_msg(hk_peer *p, const wire_msg *m, uint32_t piece_count)
+hk_msg_verdict hk_peer_check_msg(const hk_peer *p, const wire_msg *m, uint32_t piece_count)
 {
-    /* Keep-alives, extension messages (libtorrent sends its extension handshake before HAVE_NONE) and port
-     * messages do not use up the slot of the first message. */
-    bool first = !p->first_msg_seen;
-    if (m->type != WIRE_KEEPALIVE && m->type != WIRE_EXTENDED && m->type != WIRE_PORT)
-        p->first_msg_seen = true;
     switch (m->type) {
     case WIRE_BITFIELD:
-        if (!first)
-            return HK_MSG_BAD_ORDER;
         if (m->u.bitfield.len != wire_bitfield_len(piece_count))
             return HK_MSG_BAD_BITFIELD;
         return all_ones(m->u.bitfield.bits, m->u.bitfield.len, piece_count) ? HK_MSG_SEED : HK_MSG_OK;
     case WIRE_HAVE_ALL:
+        return p->fast ? HK_MSG_SEED : HK_MSG_NOT_NEGOTIATED;
     case WIRE_HAVE_NONE:
-        if (!p->fast)
-            return HK_MSG_NOT_NEGOTIATED;
-        if (!first)
-            return HK_MSG_BAD_ORDER;
-        return m->type == WIRE_HAVE_ALL ? HK_MSG_SEED : HK_MSG_OK;
     case WIRE_SUGGEST:
     case WIRE_ALLOWED_FAST:
         return p->fast ? HK_MSG_OK : HK_MSG_NOT_NEGOTIATED;
@@ -102,7 +91,6 @@ const char *hk_msg_verdict_name(hk_msg_verdict v)
     switch (v) {
     case HK_MSG_OK: return "ok";
     case HK_MSG_SEED: return "peer is a seed";
-    case HK_MSG_BAD_ORDER: return "bitfield/have_all/have_none not first";
     case HK_MSG_NOT_NEGOTIATED: return "message of an extension not negotiated";
     case HK_MSG_UNEXPECTED: return "piece or reject although we never request";
     case HK_MSG_BAD_BITFIELD: return "bitfield length wrong for the torrent";

@@ -11,11 +11,11 @@
  *   - hk_peer_capture_reserved: the decoder exposes the info-hash after 48 bytes but not the reserved bytes, and the
  *     seeder answers the handshake at 48 bytes (before the peer id, as some peers wait for it), so the peer copies
  *     stream bytes 20..27 as they arrive (adapter over wire.h).
- *   - hk_peer_check_msg: message legality given the phase and what was negotiated: a bitfield / have_all /
- *     have_none only as the first message after the handshake (keep-alives, extended and port messages may come
- *     before it: libtorrent sends its extension handshake first); fast-extension messages only if both sides set the
- *     bit (we always do); extended messages only if the peer set the BEP 10 bit; piece and reject never (we never
- *     request). A seed (all-ones bitfield, have_all) is reported as such.
+ *   - hk_peer_check_msg: message legality given what was negotiated: fast-extension messages only if both sides
+ *     set the bit (we always do); extended messages only if the peer set the BEP 10 bit; piece and reject never (we
+ *     never request). A seed (all-ones bitfield, have_all) is reported as such. The ORDER of bitfield / have_all /
+ *     have_none is not judged: real clients send them late (libtorrent after its extension handshake, aria2 after
+ *     "interested" once a magnet's metadata arrived) and a seeder keeps no per-peer piece map they could confuse.
  *   - Flow control (hk_peer_account): `room` is what the backend accepts now (set by on_sendable, the new total);
  *     every byte sent is taken from it; control bytes may go beyond it and accumulate as `debt`, which on_sendable
  *     clears (the backend's new room already accounts for them). A debt above the peer's limit means the peer does
@@ -55,7 +55,6 @@ struct hk_peer {
     bool fast;               /* both sides set the fast extension bit */
     bool extended;           /* the peer set the BEP 10 bit */
     bool interested;
-    bool first_msg_seen;     /* the "bitfield slot" right after the handshake has passed */
     bool closed;
     bool in_ready, in_dirty;
     bool idle_armed;         /* unchoked with no block queued since idle_since */
@@ -90,14 +89,13 @@ void hk_peer_capture_reserved(hk_peer *p, uint64_t stream_off, const uint8_t *bu
 typedef enum hk_msg_verdict {
     HK_MSG_OK = 0,
     HK_MSG_SEED,             /* the peer has everything: a seed (close, not an error) */
-    HK_MSG_BAD_ORDER,        /* bitfield/have_all/have_none not first */
     HK_MSG_NOT_NEGOTIATED,   /* fast or extended message without the bit */
     HK_MSG_UNEXPECTED,       /* piece or reject: we never request */
     HK_MSG_BAD_BITFIELD,     /* bitfield length wrong for the torrent */
 } hk_msg_verdict;
 
-/* Judges m (received in HK_PHASE_ACTIVE) for a torrent of piece_count pieces; updates first_msg_seen. */
-hk_msg_verdict hk_peer_check_msg(hk_peer *p, const wire_msg *m, uint32_t piece_count);
+/* Judges m (received in HK_PHASE_ACTIVE) for a torrent of piece_count pieces. */
+hk_msg_verdict hk_peer_check_msg(const hk_peer *p, const wire_msg *m, uint32_t piece_count);
 const char *hk_msg_verdict_name(hk_msg_verdict v);
 
 /* Takes n bytes from room; control bytes may exceed it (debt). Returns false if the debt is now above the limit. */

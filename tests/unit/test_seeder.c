@@ -377,8 +377,21 @@ Test(seeder, libtorrent_order_extension_handshake_before_have_none)
     h_simple(&h, 0, WIRE_INTERESTED);
     cr_assert_not(fr_closed(h.fr, 0));
     cr_assert_eq(h_count(&h, 0, WIRE_UNCHOKE), 1);
-    h_simple(&h, 0, WIRE_HAVE_NONE);
-    cr_assert(fr_closed(h.fr, 0), "but only once, and before the other messages");
+}
+
+Test(seeder, aria2_order_bitfield_after_interested)
+{
+    h_connect(&h, 0, false, true);
+    h_simple(&h, 0, WIRE_INTERESTED);
+    uint8_t bf[WIRE_BITFIELD_HEADER_LEN + 1];
+    wire_encode_bitfield_header(bf, 1);
+    bf[5] = 0x00;
+    h_recv(&h, 0, bf, sizeof bf);
+    cr_assert_not(fr_closed(h.fr, 0));
+    bf[5] = 0xF0; /* later it has everything: a seed now */
+    h_recv(&h, 0, bf, sizeof bf);
+    cr_assert(fr_closed(h.fr, 0));
+    cr_assert_eq(h_stats(&h).protocol_errors, 0);
 }
 
 Test(seeder, harmless_messages_are_tolerated)
