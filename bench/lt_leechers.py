@@ -39,7 +39,7 @@ def main():
                                           torrent=a.torrent, piece_filter=sel))
     ok = True
     try:
-        reports = lt_client.run_all(leechers, a.timeout, tick=0.02)
+        reports = lt_client.run_all(leechers, a.timeout, tick=0.02, stall=120)
     except AssertionError as e:
         sys.stderr.write("%s\n" % e)
         reports = [l.report() for l in leechers]

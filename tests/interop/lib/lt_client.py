@@ -19,7 +19,8 @@ ENC_DISABLED = 2   # lt.enc_policy.pe_disabled
 ENC_ENABLED = 1    # lt.enc_policy.pe_enabled (libtorrent's default: outgoing tries encryption first)
 
 _ALERTS = (lt.alert.category_t.error_notification | lt.alert.category_t.status_notification
-           | lt.alert.category_t.peer_notification | lt.alert.category_t.storage_notification)
+           | lt.alert.category_t.peer_notification | lt.alert.category_t.storage_notification
+           | lt.alert.category_t.connect_notification)
 
 
 def base_settings(listen_port=0, encryption=False):
@@ -106,6 +107,8 @@ class Leecher:
         self.errors = []
         self.disconnects = []
         self.last_dial = 0.0
+        self.last_done = -1
+        self.t_progress = self.t_start
         self.dial()
 
     def dial(self):
@@ -131,6 +134,9 @@ class Leecher:
         now = time.monotonic()
         if st.has_metadata and self.t_metadata is None:
             self.t_metadata = now
+        if st.total_wanted_done != self.last_done:
+            self.last_done = st.total_wanted_done
+            self.t_progress = now
         if st.num_peers == 0 and now - self.last_dial > 2.0:
             self.redials += 1
             self.dial()
@@ -160,20 +166,27 @@ class Leecher:
         self.ses.pause()
 
 
-def run_all(leechers, timeout, tick=0.05):
-    """Drives leechers until all are complete or timeout seconds pass. Returns the list of reports; raises if any
-    leecher is incomplete or saw a hash failure or a storage error."""
+def run_all(leechers, timeout, tick=0.05, stall=30.0):
+    """Drives leechers until all are complete or timeout seconds pass, or one makes no progress for `stall`
+    seconds. Returns the list of reports; raises if any leecher is incomplete or saw a hash failure or a storage
+    error."""
     t_end = time.monotonic() + timeout
     pending = list(leechers)
+    stalled = None
     while pending and time.monotonic() < t_end:
         pending = [l for l in pending if not l.poll()]
+        now = time.monotonic()
+        stalled = next((l for l in pending if now - l.t_progress > stall), None)
+        if stalled is not None:
+            break
         if pending:
             time.sleep(tick)
     reports = [l.report() for l in leechers]
     bad = [r for r in reports if not r["done"] or r["hash_failures"] or r["errors"]]
     if bad:
-        raise AssertionError("%d of %d leechers failed within %.0f s; first: %r"
-                             % (len(bad), len(leechers), timeout, bad[0]))
+        why = ("%s made no progress for %.0f s" % (stalled.name, stall)) if stalled is not None else \
+            ("not all done within %.0f s" % timeout)
+        raise AssertionError("%d of %d leechers failed (%s); first: %r" % (len(bad), len(leechers), why, bad[0]))
     return reports
 
 
