@@ -108,7 +108,7 @@ static void scenario_defaults(scenario *sc)
     sc->run.seed = 1;
     sc->run.quiesce = 0;
     sc->run.sample = HK_SECONDS(1);
-    sc->run.log_level = HK_LOG_INFO;
+    sc->run.log_level = HK_LOG_DEBUG;
     sc->expect.unchoked_max = -1;
     sc->expect.disk_read_per_sent_max = -1;
     sc->expect.sent_not_resident_max = -1;

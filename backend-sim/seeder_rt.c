@@ -255,7 +255,8 @@ static void rx_syn(sim_seeder *s, hk_conn *c)
         evlog_line(g_world->log, sim_now(), "refuse c%llu p%u", (unsigned long long)c->id, pid);
         return;
     }
-    evlog_line(g_world->log, sim_now(), "accept c%llu p%u", (unsigned long long)c->id, pid);
+    evlog_line(g_world->log, sim_now(), "accept c%llu p%u as peer %llu", (unsigned long long)c->id, pid,
+               (unsigned long long)hk_peer_number(p));
     c->peer = p;
     s->conns_open++;
     s->conns_total++;
@@ -416,6 +417,7 @@ void seeder_init(sim_world *w)
         fprintf(stderr, "hekate-sim: hk_seeder_new failed\n");
         exit(2);
     }
+    hk_seeder_set_log_level(s->core, w->sc->run.log_level); /* lines we would drop are not even formatted */
     for (uint32_t i = 0; i < w->ntorrents; i++) {
         char err[256];
         hk_add_result r = hk_seeder_add_torrent(s->core, w->torrents[i].bytes, w->torrents[i].len, i,
