@@ -1,6 +1,7 @@
 /* seeder_serve: owns serving (DESIGN §4): queuing accepted requests with an immediate prefetch, the block readiness
- * policy (resident -> send; not resident -> back of the queue once; still not -> disk_load, send when loaded), the
- * service pass that lets peers take turns while batching each peer's blocks into one send(), and rejects. */
+ * policy (resident -> send; not resident -> passed over once, its turn comes again later; still not -> disk_load,
+ * send when loaded), the service pass that lets peers take turns while batching each peer's blocks into one
+ * send(), and rejects. */
 #include <string.h>
 
 #include "extension.h"
