@@ -105,7 +105,8 @@ typedef enum outcome {
     OUT_BAD_REPLY,       /* answered, but not a valid announce reply (or an HTTP 4xx) */
     OUT_DOWN,            /* no answer, transport error, HTTP 5xx */
     OUT_SKIPPED,         /* not sent: tracker unresponsive */
-    OUT_ABANDONED,       /* given up (deadline, removal) */
+    OUT_ABANDONED,       /* a `stopped` given up (deadline, removal) */
+    OUT_CANCELLED,       /* a regular announce dropped at shutdown */
 } outcome;
 
 typedef struct tid_entry {
@@ -172,6 +173,7 @@ struct hk_announcer {
 
     bool shutting;
     bool finished;
+    bool hold;                           /* host_pump does nothing (while requests are being cancelled) */
     hk_time stop_deadline;
     uint32_t stop_cursor;
 
@@ -1082,6 +1084,7 @@ static void udp_send_connect(hk_announcer *a, an_tracker *t)
     uint8_t pkt[HK_UDP_CONNECT_LEN];
     size_t n = hk_udp_connect_request(pkt, t->udp.tid);
     a->st.udp_connects++;
+    an_log(a, HK_LOG_TRACE, "tracker %s: connect (n = %u, transaction %08x)", t->url, t->udp.attempt, t->udp.tid);
     a->rt.udp_send(a->rt.ctx, &t->addr[t->cur_addr], pkt, n);
 }
 
@@ -1099,6 +1102,7 @@ static void tracker_connect(hk_announcer *a, an_tracker *t, hk_time now)
             char host[HK_TRACKER_HOST_MAX + 1];
             memcpy(host, t->url + t->u.host_off, t->u.host_len);
             host[t->u.host_len] = '\0';
+            an_log(a, HK_LOG_TRACE, "tracker %s: resolving %s", t->url, host);
             a->rt.resolve(a->rt.ctx, host, (uint64_t)t->gen << 32 | t->idx);
             return;
         }
@@ -1188,7 +1192,7 @@ static void dispatch(hk_announcer *a, an_req *r, hk_time now)
 static void host_pump(hk_announcer *a, uint32_t hidx, hk_time now)
 {
     an_host *h = &a->hosts[hidx];
-    if (h->pumping)
+    if (h->pumping || a->hold)
         return;
     h->pumping = true;
     while (a->hosts[hidx].inflight < a->cfg.host_inflight && a->hosts[hidx].head != NONE) {
@@ -1362,6 +1366,7 @@ static void req_finish(hk_announcer *a, an_req *r, outcome out, int64_t interval
         break;
     case OUT_SKIPPED:
     case OUT_ABANDONED:
+    case OUT_CANCELLED:
         break;
     }
     if (r->flags & REQ_PROBE)
@@ -1374,6 +1379,7 @@ static void req_finish(hk_announcer *a, an_req *r, outcome out, int64_t interval
     case OUT_DOWN: a->st.failed++; break;
     case OUT_SKIPPED: a->st.skipped++; break;
     case OUT_ABANDONED: a->st.abandoned++; break;
+    case OUT_CANCELLED: break;
     }
     if (r->event == HK_EVENT_STOPPED && out == OUT_OK)
         a->st.stopped_ok++;
@@ -1405,7 +1411,7 @@ static void req_finish(hk_announcer *a, an_req *r, outcome out, int64_t interval
             }
         } else if (out == OUT_OK) {
             slot_success(a, s, now, interval, min_interval);
-        } else if (out != OUT_ABANDONED) {
+        } else if (out != OUT_ABANDONED && out != OUT_CANCELLED) {
             slot_failure(a, s, now);
         }
     } else if (out == OUT_OK && event != HK_EVENT_STOPPED && !(a->shutting && now >= a->stop_deadline)) {
@@ -1546,10 +1552,11 @@ static void abandon_all(hk_announcer *a)
             }
             r->slot = NONE;
             r->flags |= REQ_ABANDONED;
-            a->st.abandoned++;
+            if (r->event == HK_EVENT_STOPPED)
+                a->st.abandoned++;
             continue;
         }
-        req_finish(a, r, OUT_ABANDONED, -1, -1, "");
+        req_finish(a, r, r->event == HK_EVENT_STOPPED ? OUT_ABANDONED : OUT_CANCELLED, -1, -1, "");
     }
 }
 
@@ -2192,18 +2199,53 @@ void hk_announcer_shutdown(hk_announcer *a, hk_time deadline)
         heap_remove(a, s);
         a->slots[s].state = SLOT_IDLE;
     }
-    /* `stopped` for removed torrents still waiting now share the shutdown deadline */
+    /* Regular announces not sent yet are dropped (or become the `stopped` a registered slot owes); `stopped` for
+     * removed torrents still waiting now share the shutdown deadline. Sent ones are waited for: an answer may
+     * register the torrent, which then gets its `stopped`. */
+    a->hold = true;
     for (uint32_t i = 0; i < a->nreqs; i++) {
         an_req *r = a->reqs[i];
-        if (r && r->expires > deadline) {
-            if (r->event == HK_EVENT_STOPPED || r->slot == NONE) {
-                r->expires = deadline;
-                if (r->state != REQ_SENT || a->trackers[r->tracker]->u.scheme == HK_TRACKER_UDP)
-                    req_schedule(a, r, r->state == REQ_SENT ? r->dl.when : deadline);
+        if (!r || (r->flags & REQ_ABANDONED))
+            continue;
+        bool unsent = r->state == REQ_WAIT_HOST || r->state == REQ_WAIT_CONN;
+        an_tracker *t = a->trackers[r->tracker];
+        if (!unsent && r->event != HK_EVENT_STOPPED && t->unresponsive) { /* no answer expected: do not wait */
+            if (t->u.scheme == HK_TRACKER_UDP) {
+                req_finish(a, r, OUT_CANCELLED, -1, -1, "");
+            } else { /* its completion will still come: keep the record until then */
+                if (r->slot != NONE) {
+                    a->slots[r->slot].state = SLOT_IDLE;
+                    a->slots[r->slot].link = NONE;
+                }
+                r->slot = NONE;
+                r->flags |= REQ_ABANDONED;
+            }
+            continue;
+        }
+        if (unsent && r->event != HK_EVENT_STOPPED) {
+            if (r->slot != NONE && (a->slots[r->slot].flags & SLOT_REGISTERED)) {
+                r->event = HK_EVENT_STOPPED;
+            } else {
+                req_finish(a, r, OUT_CANCELLED, -1, -1, "");
+                continue;
             }
         }
+        if (r->expires > deadline && (r->event == HK_EVENT_STOPPED || r->slot == NONE)) {
+            r->expires = deadline;
+            if (r->state != REQ_SENT || a->trackers[r->tracker]->u.scheme == HK_TRACKER_UDP)
+                req_schedule(a, r, r->state == REQ_SENT ? r->dl.when : deadline);
+        }
     }
-    an_log(a, HK_LOG_INFO, "announcer: stopping: `stopped` to every tracker that has a torrent registered");
+    a->hold = false;
+    for (uint32_t h = 0; h < a->nhosts; h++)
+        if (a->hosts[h].name)
+            host_pump(a, h, now_of(a));
+    uint32_t sent = 0;
+    for (uint32_t i = 0; i < a->nreqs; i++)
+        if (a->reqs[i] && !(a->reqs[i]->flags & REQ_ABANDONED) && a->reqs[i]->state == REQ_SENT)
+            sent++;
+    an_log(a, HK_LOG_INFO, "announcer: stopping: `stopped` to every tracker that has a torrent registered "
+           "(%u announces still out are waited for)", sent);
     run(a);
 }
 

@@ -927,3 +927,21 @@ Test(announcer, deterministic)
         hk_announcer_free(a);
     }
 }
+
+Test(announcer, udp_second_torrent_joins_the_connect_under_way)
+{
+    hk_announcer_config c = config();
+    hk_announcer *a = new_ann(&c);
+    add1(a, 1, "udp://tracker.example:6969/announce");
+    run_until(a, F.now + HK_SECONDS(1));
+    hk_addr addr = v4(9, 0);
+    hk_announcer_on_resolved(a, F.res[0].token, &addr, 1);
+    cr_assert_eq(F.nudp, 1);
+    add1(a, 2, "udp://tracker.example:6969/announce");
+    run_until(a, F.now + HK_SECONDS(1));
+    cr_assert_eq(F.nres, 1, "no second resolution");
+    cr_assert_eq(F.nudp, 1, "no second connect while one is under way");
+    udp_reply(a, v4(9, 6969), 0, rd32(F.udp[0].bytes + 12), 5, 0, 0);
+    cr_assert_eq(F.nudp, 3, "both announces after the one connect");
+    hk_announcer_free(a);
+}

@@ -108,7 +108,8 @@ def start_hekate_announcing(procs, build_dir, dirs, port=None, args=(), name="he
 
 class FakeHttpTracker:
     """mode: 'failure' (bencoded failure reason), 'garbage' (not bencode), '500', 'ok' (interval 1800),
-    'hang' (accept, read, never answer), 'slow' (answer after `delay` seconds)."""
+    'hang' (accept, read, never answer), 'slow' (answer after `delay` seconds), 'stopless' (answers like 'ok' but
+    never answers a `stopped`)."""
 
     def __init__(self, mode, delay=0.0):
         self.mode = mode
@@ -135,6 +136,9 @@ class FakeHttpTracker:
                     tracker.requests.append({k: v[0] for k, v in q.items()})
                     if tracker.mode == "slow":
                         time.sleep(tracker.delay)
+                    if tracker.mode == "stopless" and q.get("event", [""])[0] == "stopped":
+                        tracker._stop.wait(60)  # never answers a `stopped` (until closed)
+                        return
                     if tracker.mode == "500":
                         body, status = b"internal error", 500
                     elif tracker.mode == "garbage":
