@@ -583,6 +583,10 @@ static void feed(leecher *l, const uint8_t *p, size_t n)
 static void on_connected(leecher *l)
 {
     l->connected = true;
+    if (l->prof->behaviour == BEH_MUTE) {
+        evlog_line(W->log, sim_now(), "peer p%u connected c%llu (mute)", l->id, (unsigned long long)l->conn->id);
+        return;
+    }
     uint8_t reserved[WIRE_RESERVED_LEN] = {0}, peer_id[20], hs[WIRE_HANDSHAKE_LEN];
     if (l->prof->fast)
         wire_reserved_set_fast(reserved);

@@ -41,7 +41,7 @@ static void fail(parse_ctx *c, const char *section, const char *key, const char 
 const char *sim_behaviour_name(sim_behaviour b)
 {
     static const char *names[BEH_COUNT] = {"normal", "slow_reader", "idle", "silent",
-                                           "half_open", "flooder", "invalid", "magnet"};
+                                           "half_open", "flooder", "invalid", "magnet", "mute"};
     return (unsigned)b < BEH_COUNT ? names[b] : "?";
 }
 
@@ -419,7 +419,7 @@ static void profile_key(parse_ctx *c, const char *s, sim_profile *p, const char 
         get_double(c, s, k, v, 1e-6, 1e9, &p->rate);
     else if (key_is(k, "behaviour")) {
         static const char *const names[] = {"normal", "slow_reader", "idle", "silent",
-                                            "half_open", "flooder", "invalid", "magnet"};
+                                            "half_open", "flooder", "invalid", "magnet", "mute"};
         if (get_enum(c, s, k, v, names, BEH_COUNT, &i))
             p->behaviour = (sim_behaviour)i;
     } else if (key_is(k, "strategy")) {

@@ -29,6 +29,7 @@ typedef enum sim_behaviour {
     BEH_FLOODER,      /* sends flood_rate requests per second for random blocks, choked or not */
     BEH_INVALID,      /* sends one invalid request after the handshake */
     BEH_MAGNET,       /* fetches the info dictionary with ut_metadata first, then downloads */
+    BEH_MUTE,         /* opens the connection and never sends its handshake */
     BEH_COUNT
 } sim_behaviour;
 
