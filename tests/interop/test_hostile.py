@@ -12,7 +12,7 @@ its handshake (closed at --handshake-timeout) and a silent peer after a complete
 --idle-timeout; not before the timeout, and within 10 s after it).
 
 "Refused" means: the seeder closes the connection or answers with a BEP 6 reject for exactly that request, and never
-sends piece data for it. Deadline 280 s."""
+sends piece data for it. Deadline 270 s."""
 import os
 import socket
 import struct
@@ -251,4 +251,4 @@ def body(p, checks, build_dir, source_dir):
 
 
 if __name__ == "__main__":
-    procs.main_wrapper("test_hostile", 280, body)
+    procs.main_wrapper("test_hostile", 270, body)

@@ -2,13 +2,15 @@
 
 Procs (a context manager) owns a temporary work directory (logs/ for every child's stdout+stderr). start() runs a
 command with start_new_session=True, so the child leads its own process group and anything it forks can be stopped
-with it (os.killpg on the group id, which is the child's own PID: never a broad kill by name). stop() sends SIGTERM,
+with it (os.killpg on the group id, which is the child's own PID: never a broad kill by name), and dies with the test
+process if that is killed outright (PR_SET_PDEATHSIG). stop() sends SIGTERM,
 waits, then SIGKILL. On leaving the context every still-running child is stopped; if the body raised, every log is
 printed. A watchdog thread enforces the test's hard deadline even if the main thread is stuck in a C call: it stops
 the children and exits the interpreter with status 1.
 
 free_port() binds port 0 on 127.0.0.1 to find a free TCP port (the usual small race is accepted: tests fail loudly if
 the port is taken meanwhile)."""
+import ctypes
 import os
 import shutil
 import signal
@@ -23,6 +25,16 @@ import traceback
 
 class DeadlineExceeded(Exception):
     pass
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    # Runs in the child between fork and exec: if the test process is killed outright (SIGKILL from ctest's own
+    # timeout), the kernel sends SIGKILL to this child too, so nothing outlives the test.
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def free_port():
@@ -91,6 +103,8 @@ class Procs:
         self.stop_all()
         self.dump_logs()
         sys.stderr.flush()
+        if not self.keep:
+            shutil.rmtree(self.root, ignore_errors=True)
         os._exit(1)
 
     # -- processes
@@ -103,7 +117,7 @@ class Procs:
         logf = open(log_path, "wb")
         try:
             popen = subprocess.Popen(argv, stdin=stdin, stdout=logf, stderr=subprocess.STDOUT, cwd=cwd, env=env,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_die_with_parent)
         finally:
             logf.close()
         c = Child(name, argv, popen, log_path)
