@@ -8,9 +8,10 @@ defined=$(nm -g --defined-only "$lib" 2>/dev/null | awk 'NF>=3 {print $3}' | sor
 undefined=$(nm -g -u "$lib" 2>/dev/null | awk '{print $NF}' | grep -v ':$' | sort -u)
 allowed=$(grep -Ev '^\s*(#|$)' "$allow" | sort -u)
 # Sanitizer and compiler runtime hooks are not calls the code makes.
-bad=$(comm -23 <(echo "$undefined") <(echo "$defined") | comm -23 - <(echo "$allowed") |
-      grep -Ev '^(__asan_|__ubsan_|__sanitizer_|__sancov_|__stack_chk_fail$|__msan_|__tsan_)' || true)
-count=$(echo "$undefined" | grep -c . || true)
+external=$(comm -23 <(echo "$undefined") <(echo "$defined") | grep -v '^$' || true)
+bad=$(echo "$external" | comm -23 - <(echo "$allowed") |
+      grep -Ev '^(__asan_|__ubsan_|__sanitizer_|__sancov_|__stack_chk_fail$|__msan_|__tsan_)' | grep -v '^$' || true)
+count=$(echo "$external" | grep -c . || true)
 if [ -n "$bad" ]; then
   echo "core/ uses symbols outside the purity allow-list ($allow):"
   echo "$bad" | sed 's/^/  /'
