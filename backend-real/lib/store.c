@@ -6,6 +6,8 @@
  *   storage       st_storage   32 bytes + 16 bytes per file (+1 entry for the .torrent) + names (one allocation)
  *   folder        st_folder    shared by consecutive storages of the same folder (a directory scan adds them so)
  *   open file     st_slot      64 bytes, only while the file is open and mapped (bounded by max_open_files + pinned)
+ *   batching      st_pf[]      24 bytes per prefetch recorded in the current loop iteration (at most PF_MAX)
+ *                 st_rc[]      RC_ENTRIES x 24 bytes: the residency cache, one 64-page window per entry
  * A handle is (generation << 32) | (table index + 1), so it is never 0.
  */
 #include "store.h"
@@ -27,6 +29,11 @@
 #define SLOT_PAD (UINT32_MAX - 1)                /* st_file.slot of a pad file: no file on disk, zeros */
 #define ZERO_REGION_BYTES ((size_t)1 << 32)      /* > any extent (length is a uint32_t); reserved, never touched */
 #define PATH_BUF (MI_MAX_PATH + NAME_MAX + 2)
+#define PF_MAX 4096u                             /* prefetches recorded before an early flush */
+#define RC_PAGES 64u                             /* pages per residency window: one bit each in a uint64_t */
+#define RC_BITS 8u
+#define RC_ENTRIES (1u << RC_BITS)               /* windows cached at once (direct-mapped) */
+#define PROBE_IOVS 64                            /* iovecs per RWF_NOWAIT probe read */
 
 typedef struct st_folder {
     uint32_t refs;
@@ -73,6 +80,21 @@ typedef struct st_slot {
     uint8_t blind;                               /* mincore lies for this file: probe with RWF_NOWAIT reads */
 } st_slot;
 
+/* A prefetch recorded while batching: file offsets [first, end) of open slot `slot` (first is page-aligned). */
+typedef struct st_pf {
+    uint64_t first, end;
+    uint32_t slot;
+} st_pf;
+
+/* One cached residency window: pages [window * RC_PAGES, +RC_PAGES) of open slot `slot`, clipped to the file's
+ * pages; bit k set if page k was resident when mincore was asked. Valid only while epoch == hk_store.epoch. */
+typedef struct st_rc {
+    uint64_t bits;
+    uint64_t window;
+    uint32_t slot;
+    uint32_t epoch;
+} st_rc;
+
 struct hk_store {
     hk_store_limits lim;
     st_entry *tab;
@@ -84,6 +106,12 @@ struct hk_store {
     uint64_t mapped, maps, unmaps;
     st_folder *last_folder;
     uint8_t *zeros;                              /* ZERO_REGION_BYTES of PROT_READ anonymous memory, lazily */
+    bool batching;                               /* hk_store_set_batching */
+    st_pf *pf;                                   /* prefetches recorded, not yet advised */
+    uint32_t npf, cappf;
+    st_rc *rc;                                   /* RC_ENTRIES while batching (NULL: out of memory, no cache) */
+    uint32_t epoch;                              /* >= 1; entries of other epochs are invalid */
+    uint64_t madvise_calls, madvise_skipped, mincore_calls, probe_calls, rc_hits;
     char err[PATH_BUF + 128];
 };
 
@@ -233,9 +261,17 @@ static uint32_t slot_alloc(hk_store *st)
     return st->nslots++;
 }
 
-/* Unmaps and closes slot i (unpinned, hence on the LRU list) and detaches it from its file. */
+static void pf_flush(hk_store *st);
+static void rc_drop_all(hk_store *st);
+
+/* Unmaps and closes slot i (unpinned, hence on the LRU list) and detaches it from its file. Recorded prefetches are
+ * issued first (those of a failed or removed storage are dropped), so no record outlives its slot, and the residency
+ * cache is dropped: the slot may be reused for another file in the same loop iteration. */
 static void slot_close(hk_store *st, uint32_t i)
 {
+    if (st->npf > 0)
+        pf_flush(st);
+    rc_drop_all(st);
     st_slot *sl = &st->slots[i];
     lru_unlink(st, i);
     munmap(sl->map, map_length(sl->len));
@@ -271,12 +307,14 @@ static void storage_close_unpinned(hk_store *st, st_storage *s)
     }
 }
 
-/* Marks s failed with the message in st->err (kept). Returns true if it was not failed before. */
+/* Marks s failed with the message in st->err (kept). Returns true if it was not failed before. Its recorded
+ * prefetches are dropped at the next flush (the flag is checked there) and the residency cache is dropped. */
 static bool mark_failed(hk_store *st, st_storage *s)
 {
     if (s->flags & ST_FAILED)
         return false;
     s->flags |= ST_FAILED;
+    rc_drop_all(st);
     s->why = strdup(st->err);
     storage_close_unpinned(st, s);
     return true;
@@ -410,6 +448,7 @@ static uint32_t slot_acquire(hk_store *st, uint32_t sidx, st_storage *s, uint32_
     sl->pins = 0;
     sl->fd = fd;
     sl->blind = mincore_is_blind(sl);
+    st->mincore_calls++;
     st->blind += sl->blind;
     lru_push_front(st, i);
     s->files[f].slot = i;
@@ -503,6 +542,170 @@ void hk_store_unpin(hk_store *st, const hk_extent *ext)
         storage_free(st, sidx);
 }
 
+/* ---- batching: the residency cache ---- */
+
+static uint32_t rc_index(uint32_t slot, uint64_t window)
+{
+    uint64_t x = ((uint64_t)slot << 40 ^ window) * 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(x >> (64 - RC_BITS));
+}
+
+/* Invalidates every cached window (a new epoch; the table is cleared when the counter wraps). */
+static void rc_drop_all(hk_store *st)
+{
+    if (st->rc == NULL)
+        return;
+    if (++st->epoch == 0) {
+        memset(st->rc, 0, RC_ENTRIES * sizeof *st->rc);
+        st->epoch = 1;
+    }
+}
+
+/* The cached window `window` of slot i, or NULL if it is not cached in this epoch. */
+static const st_rc *rc_find(const hk_store *st, uint32_t i, uint64_t window)
+{
+    const st_rc *e = &st->rc[rc_index(i, window)];
+    return e->epoch == st->epoch && e->slot == i && e->window == window ? e : NULL;
+}
+
+/* The file's pages (the guard page excluded). */
+static uint64_t file_pages(const st_slot *sl)
+{
+    size_t pg = page_size();
+    return (sl->len + pg - 1) / pg;
+}
+
+/* Window `window` of slot i, from the cache or from one mincore over it (clipped to the file's pages). NULL if
+ * mincore failed (nothing is cached then). */
+static const st_rc *rc_window(hk_store *st, uint32_t i, uint64_t window)
+{
+    const st_rc *hit = rc_find(st, i, window);
+    if (hit != NULL) {
+        st->rc_hits++;
+        return hit;
+    }
+    const st_slot *sl = &st->slots[i];
+    size_t pg = page_size();
+    uint64_t p0 = window * RC_PAGES, pages = file_pages(sl);
+    size_t n = pages - p0 < RC_PAGES ? (size_t)(pages - p0) : RC_PAGES;
+    unsigned char vec[RC_PAGES];
+    st->mincore_calls++;
+    if (mincore(sl->map + p0 * pg, n * pg, vec) != 0)
+        return NULL;
+    uint64_t bits = 0;
+    for (size_t k = 0; k < n; k++)
+        if (vec[k] & 1)
+            bits |= 1ull << k;
+    st_rc *e = &st->rc[rc_index(i, window)];
+    *e = (st_rc){.bits = bits, .window = window, .slot = i, .epoch = st->epoch};
+    return e;
+}
+
+/* Bits of pages [lo, hi] (0 <= lo <= hi < RC_PAGES). */
+static uint64_t page_mask(uint64_t lo, uint64_t hi)
+{
+    uint64_t n = hi - lo + 1;
+    return (n == 64 ? ~0ull : (1ull << n) - 1) << lo;
+}
+
+/* true if every page of file bytes [first, end) of slot i is resident according to the cache; windows not cached
+ * are asked with mincore only if `fill` (otherwise they count as not known resident). */
+static bool rc_resident(hk_store *st, uint32_t i, uint64_t first, uint64_t end, bool fill)
+{
+    size_t pg = page_size();
+    uint64_t p_first = first / pg, p_last = (end - 1) / pg;
+    for (uint64_t w = p_first / RC_PAGES; w <= p_last / RC_PAGES; w++) {
+        const st_rc *e = fill ? rc_window(st, i, w) : rc_find(st, i, w);
+        if (e == NULL)
+            return false;
+        uint64_t base = w * RC_PAGES;
+        uint64_t lo = p_first > base ? p_first - base : 0;
+        uint64_t hi = p_last < base + RC_PAGES - 1 ? p_last - base : RC_PAGES - 1;
+        uint64_t m = page_mask(lo, hi);
+        if ((e->bits & m) != m)
+            return false;
+    }
+    return true;
+}
+
+/* Forgets the cached windows that cover file bytes [first, end) of slot i (their pages changed state). */
+static void rc_forget(hk_store *st, uint32_t i, uint64_t first, uint64_t end)
+{
+    if (st->rc == NULL)
+        return;
+    size_t pg = page_size();
+    for (uint64_t w = first / pg / RC_PAGES; w <= (end - 1) / pg / RC_PAGES; w++) {
+        st_rc *e = &st->rc[rc_index(i, w)];
+        if (e->slot == i && e->window == w)
+            e->epoch = 0;
+    }
+}
+
+/* ---- batching: prefetch records ---- */
+
+static void advise(hk_store *st, const st_slot *sl, uint64_t first, uint64_t end)
+{
+    st->madvise_calls++;
+    madvise(sl->map + first, (size_t)(end - first), MADV_WILLNEED);
+}
+
+static int pf_cmp(const void *a, const void *b)
+{
+    const st_pf *x = a, *y = b;
+    if (x->slot != y->slot)
+        return x->slot < y->slot ? -1 : 1;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* Issues the recorded prefetches: per file, records whose page ranges touch or overlap are merged into one run, and
+ * one madvise covers each run: exactly the pages the records asked for, nothing more. A run whose pages the cache
+ * of this epoch already knows to be resident is skipped (WILLNEED would do nothing for it); records of a failed or
+ * removed storage are dropped. */
+static void pf_flush(hk_store *st)
+{
+    uint32_t n = st->npf;
+    st->npf = 0; /* first: nothing below records again */
+    if (n == 0)
+        return;
+    if (n > 1)
+        qsort(st->pf, n, sizeof *st->pf, pf_cmp);
+    size_t pg = page_size();
+    for (uint32_t k = 0; k < n;) {
+        uint32_t i = st->pf[k].slot;
+        uint64_t first = st->pf[k].first, end = st->pf[k].end;
+        for (k++; k < n && st->pf[k].slot == i && st->pf[k].first <= (end + pg - 1) / pg * pg; k++)
+            if (st->pf[k].end > end)
+                end = st->pf[k].end;
+        const st_slot *sl = &st->slots[i];
+        if (sl->fd < 0 || (st->tab[sl->sidx].s->flags & (ST_FAILED | ST_REMOVED)))
+            continue;
+        if (st->rc != NULL && !sl->blind && rc_resident(st, i, first, end, false)) {
+            st->madvise_skipped++;
+            continue;
+        }
+        advise(st, sl, first, end);
+    }
+}
+
+/* Records a prefetch of [first, end) of slot i. false if it could not be recorded (out of memory). */
+static bool pf_record(hk_store *st, uint32_t i, uint64_t first, uint64_t end)
+{
+    if (st->npf == st->cappf) {
+        if (st->cappf >= PF_MAX) {
+            pf_flush(st);
+        } else {
+            uint32_t cap = st->cappf ? st->cappf * 2 : 64;
+            st_pf *n = realloc(st->pf, (size_t)cap * sizeof *n);
+            if (n == NULL)
+                return false;
+            st->pf = n;
+            st->cappf = cap;
+        }
+    }
+    st->pf[st->npf++] = (st_pf){.first = first, .end = end, .slot = i};
+    return true;
+}
+
 /* ---- public: residency and prefetch ---- */
 
 static void page_range(const st_slot *sl, const hk_extent *ext, uint8_t **start, size_t *len)
@@ -513,16 +716,28 @@ static void page_range(const st_slot *sl, const hk_extent *ext, uint8_t **start,
     *len = (size_t)(ext->offset + ext->length - first);
 }
 
-/* Asks the page cache through a 1-byte RWF_NOWAIT read at each page of [first, first+len) (file offsets): it fails
- * with EAGAIN (or comes back short) unless the page is cached. Used where mincore is blind. */
-static bool probe_resident(int fd, uint64_t first, size_t len)
+/* Asks the page cache with RWF_NOWAIT reads of [first, first+len) (file offsets): such a read stops short (or fails
+ * with EAGAIN) at the first page that is not cached. The iovecs all point into one small buffer, so one call covers
+ * up to PROBE_IOVS * sizeof scratch bytes while the copy stays in a few cache lines' worth of memory. Used where
+ * mincore is blind. */
+static bool probe_resident(hk_store *st, int fd, uint64_t first, size_t len)
 {
-    size_t pg = page_size();
-    for (uint64_t off = first; off < first + len; off += pg) {
-        uint8_t byte;
-        struct iovec one = {&byte, 1};
-        if (preadv2(fd, &one, 1, (off_t)off, RWF_NOWAIT) != 1)
+    static uint8_t scratch[4096]; /* loop thread only; the bytes are never looked at */
+    struct iovec iov[PROBE_IOVS];
+    while (len > 0) {
+        size_t want = 0;
+        int n = 0;
+        while (n < PROBE_IOVS && want < len) {
+            size_t piece = len - want < sizeof scratch ? len - want : sizeof scratch;
+            iov[n++] = (struct iovec){scratch, piece};
+            want += piece;
+        }
+        st->probe_calls++;
+        ssize_t got = preadv2(fd, iov, n, (off_t)first, RWF_NOWAIT);
+        if (got < 0 || (size_t)got != want)
             return false;
+        first += want;
+        len -= want;
     }
     return true;
 }
@@ -543,22 +758,33 @@ bool hk_store_resident(hk_store *st, const hk_extent *ext)
     uint8_t *start;
     size_t len;
     page_range(sl, ext, &start, &len);
-    if (sl->blind)
-        return probe_resident(sl->fd, (uint64_t)(start - sl->map), len);
-    size_t pg = page_size();
-    unsigned char vec[256];
-    while (len > 0) {
-        size_t chunk = len < sizeof vec * pg ? len : sizeof vec * pg;
-        if (mincore(start, chunk, vec) != 0)
-            return false;
-        size_t pages = (chunk + pg - 1) / pg;
-        for (size_t k = 0; k < pages; k++)
-            if (!(vec[k] & 1))
-                return false;
-        start += chunk;
-        len -= chunk;
+    bool resident;
+    if (sl->blind) {
+        resident = probe_resident(st, sl->fd, (uint64_t)(start - sl->map), len);
+    } else if (st->rc != NULL) {
+        resident = rc_resident(st, i, (uint64_t)(start - sl->map), ext->offset + ext->length, true);
+    } else {
+        resident = true;
+        size_t pg = page_size();
+        unsigned char vec[256];
+        while (resident && len > 0) {
+            size_t chunk = len < sizeof vec * pg ? len : sizeof vec * pg;
+            st->mincore_calls++;
+            if (mincore(start, chunk, vec) != 0) {
+                resident = false;
+                break;
+            }
+            size_t pages = (chunk + pg - 1) / pg;
+            for (size_t k = 0; k < pages; k++)
+                if (!(vec[k] & 1))
+                    resident = false;
+            start += chunk;
+            len -= chunk;
+        }
     }
-    return true;
+    if (!resident && st->npf > 0)
+        pf_flush(st); /* the disk has work to do: start the recorded prefetches now rather than at the loop's end */
+    return resident;
 }
 
 void hk_store_prefetch(hk_store *st, const hk_extent *ext)
@@ -571,10 +797,30 @@ void hk_store_prefetch(hk_store *st, const hk_extent *ext)
     if (i == NONE)
         return;
     lru_touch(st, i);
-    uint8_t *start;
-    size_t len;
-    page_range(&st->slots[i], ext, &start, &len);
-    madvise(start, len, MADV_WILLNEED);
+    uint64_t first = ext->offset & ~(uint64_t)(page_size() - 1), end = ext->offset + ext->length;
+    if (!st->batching || !pf_record(st, i, first, end))
+        advise(st, &st->slots[i], first, end);
+}
+
+void hk_store_flush_prefetch(hk_store *st)
+{
+    pf_flush(st);
+}
+
+void hk_store_next_epoch(hk_store *st)
+{
+    rc_drop_all(st);
+}
+
+void hk_store_set_batching(hk_store *st, bool on)
+{
+    if (on == st->batching)
+        return;
+    pf_flush(st);
+    st->batching = on;
+    free(st->rc);
+    st->rc = on ? calloc(RC_ENTRIES, sizeof *st->rc) : NULL; /* NULL: prefetches batched, residency uncached */
+    st->epoch = 1;
 }
 
 /* ---- public: page-in jobs ---- */
@@ -643,8 +889,6 @@ void hk_store_job_release(hk_store *st, hk_store_job *job)
     if (job->fd >= 0)
         close(job->fd);
     job->fd = -1;
-    if (job->error == 0)
-        return;
     uint32_t sidx;
     st_storage *s = lookup(st, job->storage, false, &sidx);
     if (s == NULL || (s->flags & ST_FAILED))
@@ -652,6 +896,12 @@ void hk_store_job_release(hk_store *st, hk_store_job *job)
     uint32_t f = job->file == HK_FILE_METAINFO ? s->nfiles : job->file;
     if (f > s->nfiles)
         return;
+    if (job->error == 0) {
+        uint32_t i = s->files[f].slot;
+        if (i != NONE && i != SLOT_PAD && job->length > 0)
+            rc_forget(st, i, job->offset, job->offset + job->length); /* those pages are resident now */
+        return;
+    }
     char rel[PATH_BUF];
     file_rel(s, f, rel, sizeof rel);
     set_err(st, "%s/%s: read failed: %s", s->folder->path, rel,
@@ -933,6 +1183,12 @@ void hk_store_stats_get(const hk_store *st, hk_store_stats *out)
     out->blind_files = st->blind;
     out->maps = st->maps;
     out->unmaps = st->unmaps;
+    out->madvise_calls = st->madvise_calls;
+    out->madvise_skipped = st->madvise_skipped;
+    out->mincore_calls = st->mincore_calls;
+    out->probe_calls = st->probe_calls;
+    out->cache_hits = st->rc_hits;
+    out->prefetches_pending = st->npf;
 }
 
 size_t hk_store_storage_bytes(const hk_store *st, uint64_t storage)
@@ -963,6 +1219,8 @@ void hk_store_free(hk_store *st)
             storage_free(st, i);
     if (st->zeros != NULL)
         munmap(st->zeros, ZERO_REGION_BYTES);
+    free(st->pf);
+    free(st->rc);
     free(st->slots);
     free(st->tab);
     free(st);

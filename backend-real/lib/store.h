@@ -42,6 +42,21 @@
  * Removal: hk_store_remove forgets the storage at once (its handle no longer resolves for anything but unpin); memory
  * still pinned by an in-flight send stays mapped until the matching unpins, then everything is released.
  *
+ * Batching (hk_store_set_batching; off by default): for an event loop that calls hk_store_next_epoch once at the
+ * start of every iteration and hk_store_flush_prefetch once at its end, before it waits. Then
+ *   - hk_store_prefetch maps the file at once (failures as without batching) but only records the range; the flush
+ *     sorts the records, merges per file those whose page ranges touch or overlap, and issues one madvise per run.
+ *     A run covers exactly the pages its records asked for (no page that was not requested is ever advised). A run
+ *     the residency cache of this iteration already knows to be resident is skipped (WILLNEED would do nothing). A
+ *     residency query that answers "not resident" flushes at once (the disk then starts without waiting for the
+ *     loop's end), and so do closing a file (an eviction) and more than 4096 records.
+ *   - hk_store_resident answers from a cache valid for the current epoch only: one mincore covers an aligned window
+ *     of 64 pages (clipped to the file), and later queries of this epoch inside the window use its result. The cache
+ *     is dropped when any file is closed (eviction, failure, removal) or a storage fails; a successful page-in job
+ *     (hk_store_job_release) forgets the windows it read. Files where mincore is blind are never cached (their
+ *     probes stay exact).
+ * Without batching every prefetch is one madvise and every residency query asks the kernel.
+ *
  * Threading: every function is for the event-loop thread, except hk_store_page_in, which a pool thread may call with
  * a hk_store_job prepared on the loop thread by hk_store_job_prepare.
  */
@@ -86,12 +101,20 @@ void hk_store_unpin(hk_store *st, const hk_extent *ext);
  * extent whose file is not mapped (or is invalid, or of a failed storage) is not. Does not map anything.
  * Since Linux 5.0 mincore sees the page cache only of files the process owns or may write; for others (data owned by
  * another user, read-only mounts) it claims that every page is resident. The store detects this per mapping (a guard
- * page mapped past the end of the file, which can never be cached) and then asks with a 1-byte
- * preadv2(RWF_NOWAIT) per page instead, which fails unless the page is cached. */
+ * page mapped past the end of the file, which can never be cached) and then reads the page range with
+ * preadv2(RWF_NOWAIT) instead (into a scratch buffer, one call per 256 KiB), which stops short unless every page is
+ * cached. With batching, answers come from the residency cache (see the contract). */
 bool hk_store_resident(hk_store *st, const hk_extent *ext);
-/* madvise(MADV_WILLNEED) over the page-aligned range, mapping the file if needed. A hint: failures only mark the
- * storage as hk_store_pin would. */
+/* madvise(MADV_WILLNEED) over the page-aligned range, mapping the file if needed; with batching, recorded and issued
+ * (merged) by hk_store_flush_prefetch. A hint: failures only mark the storage as hk_store_pin would. */
 void hk_store_prefetch(hk_store *st, const hk_extent *ext);
+
+/* Batching for an event loop (see the contract). Turning it off flushes the recorded prefetches. */
+void hk_store_set_batching(hk_store *st, bool on);
+/* Issues the recorded prefetches (merged per file); call once per loop iteration, just before the loop waits. */
+void hk_store_flush_prefetch(hk_store *st);
+/* Starts a new epoch: every cached residency answer is forgotten; call once per loop iteration, after the wait. */
+void hk_store_next_epoch(hk_store *st);
 
 /* Page-in on a pool thread: prepare on the loop thread (maps the file like a pin, then dups its descriptor for the
  * job), run hk_store_page_in anywhere, release on the loop thread. A pad extent gets fd -1 and pages in at once.
@@ -125,6 +148,13 @@ typedef struct hk_store_stats {
     uint32_t storages;           /* added and not removed */
     uint32_t blind_files;        /* open files for which mincore cannot see the page cache (see hk_store_resident) */
     uint64_t maps, unmaps;       /* since creation */
+    /* System calls and cache use since creation: */
+    uint64_t madvise_calls;      /* madvise(WILLNEED) issued (one per prefetch, or per merged run with batching) */
+    uint64_t madvise_skipped;    /* merged runs not advised: the residency cache knew them resident */
+    uint64_t mincore_calls;      /* every mincore (residency queries, cache windows, blindness checks) */
+    uint64_t probe_calls;        /* preadv2(RWF_NOWAIT) probes of files where mincore is blind */
+    uint64_t cache_hits;         /* windows answered from the residency cache */
+    uint32_t prefetches_pending; /* recorded, not yet flushed */
 } hk_store_stats;
 void hk_store_stats_get(const hk_store *st, hk_store_stats *out);
 

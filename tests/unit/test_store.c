@@ -1107,6 +1107,32 @@ Test(store, residency_is_right_where_mincore_is_blind)
         hk_extent far = ext_of(ch, 0, 900000, 16384);
         if (hk_store_resident(cst, &far))
             _exit(17);
+        /* one probe read per extent (not one per page) */
+        hk_store_stats_get(cst, &cs);
+        uint64_t probes = cs.probe_calls;
+        hk_extent aligned = ext_of(ch, 0, 303104, 16384); /* pages 74..77: inside the page-in's range */
+        if (!hk_store_resident(cst, &aligned))
+            _exit(16);
+        hk_store_stats_get(cst, &cs);
+        if (cs.probe_calls != probes + 1)
+            _exit(18);
+        /* batching: blind files are never answered from the residency cache */
+        hk_store_set_batching(cst, true);
+        hk_store_next_epoch(cst);
+        if (!hk_store_resident(cst, &e))
+            _exit(16);
+        int dfd = open(pathf("big.bin"), O_RDONLY); /* drop page 74, inside e (pages 73..77) */
+        if (dfd < 0 || posix_fadvise(dfd, 303104, 4096, POSIX_FADV_DONTNEED) != 0)
+            _exit(19);
+        close(dfd);
+        if (hk_store_resident(cst, &e))
+            _exit(20);
+        hk_extent before_hole = ext_of(ch, 0, 300000, 3104); /* page 73 */
+        if (!hk_store_resident(cst, &before_hole))
+            _exit(16);
+        hk_store_stats_get(cst, &cs);
+        if (cs.cache_hits != 0)
+            _exit(21);
         hk_store_free(cst);
         _exit(0);
     }
@@ -1120,8 +1146,12 @@ Test(store, residency_is_right_where_mincore_is_blind)
                                  [14] = "claimed residency after the cache was dropped",
                                  [15] = "page-in failed",
                                  [16] = "not resident after the page-in",
-                                 [17] = "claimed residency of pages never read"};
+                                 [17] = "claimed residency of pages never read",
+                                 [18] = "probed a 16 KiB extent with more than one read",
+                                 [19] = "could not drop a page of the file",
+                                 [20] = "claimed residency of a dropped page (from a cache?)",
+                                 [21] = "used the residency cache for a blind file"};
     int code = WEXITSTATUS(status);
-    cr_assert_eq(code, 0, "unprivileged store: %s (exit %d)", code >= 10 && code <= 17 ? what[code] : "?", code);
+    cr_assert_eq(code, 0, "unprivileged store: %s (exit %d)", code >= 10 && code <= 21 ? what[code] : "?", code);
     free_torrent(&t);
 }
