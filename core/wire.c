@@ -179,6 +179,16 @@ void wire_decoder_free(wire_decoder *d)
     d->buf_cap = 0;
 }
 
+void wire_decoder_trim(wire_decoder *d)
+{
+    /* in use only while a message too large for u.small is partly gathered (have > 0: its bytes are in buf) */
+    if (d->state == ST_VAR && d->have > 0 && d->msg_len - 1 > sizeof d->u.small)
+        return;
+    wire_decoder_free(d);
+}
+
+size_t wire_decoder_memory(const wire_decoder *d) { return d->buf ? d->buf_cap : 0; }
+
 void wire_decoder_reset(wire_decoder *d)
 {
     wire_limits lim = d->lim;
@@ -194,6 +204,15 @@ const uint8_t *wire_decoder_info_hash(const wire_decoder *d)
     if (d->lim.skip_handshake || d->state != ST_HANDSHAKE || d->have < WIRE_HANDSHAKE_INFO_HASH_END)
         return NULL;
     return d->u.hs + 28;
+}
+
+const uint8_t *wire_decoder_reserved(const wire_decoder *d)
+{
+    if (d->hs_done)
+        return d->reserved;
+    if (d->lim.skip_handshake || d->state != ST_HANDSHAKE || d->have < WIRE_HANDSHAKE_RESERVED_END)
+        return NULL;
+    return d->u.hs + 1 + WIRE_PSTRLEN;
 }
 
 uint64_t wire_decoder_offset(const wire_decoder *d) { return d->offset; }
@@ -287,6 +306,7 @@ static wire_status step_handshake(wire_decoder *d, cursor *c, wire_msg *msg)
     memcpy(msg->u.handshake.info_hash, d->u.hs + 28, 20);
     memcpy(msg->u.handshake.peer_id, d->u.hs + 48, 20);
     memcpy(d->info_hash, d->u.hs + 28, 20);
+    memcpy(d->reserved, d->u.hs + 20, WIRE_RESERVED_LEN);
     d->hs_done = true;
     d->have = 0;
     d->state = ST_PREFIX;
@@ -377,13 +397,19 @@ static wire_status step_var(wire_decoder *d, cursor *c, wire_msg *msg)
         return finish_var(d, pl, n, msg);
     }
     size_t avail = (size_t)(c->end - c->p);
-    if (d->have == 0 && avail > 0 && avail < n && d->buf_cap < n) {
-        /* the payload spans chunks: gather it in our buffer (n <= the limit, checked at the prefix and id) */
-        uint8_t *nb = realloc(d->buf, n);
-        if (!nb)
-            return fail(d, WIRE_ERR_NOMEM, d->msg_start, n);
-        d->buf = nb;
-        d->buf_cap = n;
+    if (avail > 0 && (d->have > 0 || avail < n)) {
+        /* the payload spans chunks: gather it in our buffer (n <= the limit, checked at the prefix and id), grown to
+         * hold what arrived, at least doubling (so a message costs O(log n) reallocations), at most n */
+        uint32_t need = d->have + (uint32_t)(avail < n - d->have ? avail : n - d->have);
+        if (need > d->buf_cap) {
+            uint64_t grown = 2 * (uint64_t)d->buf_cap;
+            uint32_t cap = grown < need ? need : grown > n ? n : (uint32_t)grown;
+            uint8_t *nb = realloc(d->buf, cap);
+            if (!nb)
+                return fail(d, WIRE_ERR_NOMEM, d->msg_start, n);
+            d->buf = nb;
+            d->buf_cap = cap;
+        }
     }
     const uint8_t *pl = gather(d, d->buf, n, c);
     if (!pl)

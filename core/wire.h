@@ -11,7 +11,8 @@
  *     byte is checked as it arrives, so a wrong byte is reported at once, at its own offset. The handshake message is
  *     yielded after all 68 bytes. Because a receiver of an incoming connection must pick the torrent before the peer
  *     id arrives (some peers wait for our handshake before sending theirs in full), wire_decoder_info_hash() returns
- *     the info-hash as soon as 48 bytes have been consumed, while wire_feed() still reports WIRE_NEED_MORE.
+ *     the info-hash as soon as 48 bytes have been consumed, while wire_feed() still reports WIRE_NEED_MORE, and
+ *     wire_decoder_reserved() the 8 reserved bytes as soon as 28 have (both stay available after the handshake).
  *   - Then length-prefixed messages. Every message with a fixed size has its exact length checked as soon as its id
  *     byte is read (request/cancel/reject 13, have/suggest/allowed_fast 5, port 3, the payload-less ones 1; piece at
  *     least 9, extended at least 2).
@@ -34,9 +35,14 @@
  * byte-wise state machine handles the rest, with identical results). Decoding never allocates for fixed-size messages
  * or keep-alives. A variable-length payload (bitfield, piece, extended, unknown) that lies entirely inside the chunk
  * being fed is returned as a pointer INTO THE CALLER'S INPUT (zero copy); one that spans chunks is gathered inside the
- * decoder if it is at most 68 bytes, else in a buffer the decoder owns, allocated lazily (grown to the largest payload
- * seen, never beyond the limit) and freed by wire_decoder_reset()/wire_decoder_free(). So a stream of small messages
- * never allocates, however it is cut.
+ * decoder if it is at most 68 bytes, else in a heap buffer the decoder owns. That buffer grows with the bytes that
+ * actually arrived (to at most twice what was received of the message, never beyond its length), not with what the
+ * length prefix announces: a peer that sends a 64 KiB prefix and one byte makes the decoder hold one byte, not
+ * 64 KiB. It is kept across messages (a stream of large messages reallocates only when a larger one comes) until
+ * wire_decoder_trim() (frees it unless a partial message is being gathered in it: a caller holding many mostly idle
+ * decoders calls it after handling its messages), wire_decoder_reset() or wire_decoder_free().
+ * wire_decoder_memory() says how many heap bytes a decoder holds. So a stream of small messages never allocates,
+ * however it is cut, and a trimmed decoder between messages holds no heap at all.
  * Pointers in a wire_msg are valid until the next call on the decoder, and only while the caller's input is intact.
  *
  * Errors. Errors are sticky: after WIRE_ERROR every later wire_feed() returns WIRE_ERROR and consumes nothing.
@@ -62,6 +68,7 @@
 #define WIRE_PSTR "BitTorrent protocol"
 #define WIRE_PSTRLEN 19
 #define WIRE_HANDSHAKE_LEN 68          /* 1 + 19 + 8 reserved + 20 info-hash + 20 peer id */
+#define WIRE_HANDSHAKE_RESERVED_END 28  /* bytes after which the reserved bytes are known */
 #define WIRE_HANDSHAKE_INFO_HASH_END 48 /* bytes after which the info-hash is known */
 #define WIRE_KEEPALIVE_LEN 4
 #define WIRE_SIMPLE_LEN 5              /* choke, unchoke, interested, not interested, have all, have none */
@@ -189,20 +196,21 @@ typedef struct wire_decoder {
     wire_limits lim;
     uint8_t state;
     uint8_t msg_id;
+    bool hs_done;          /* the handshake was decoded; info_hash and reserved hold its fields */
     uint32_t have;         /* bytes of the current unit gathered so far */
     uint32_t msg_len;      /* current message's length prefix */
     uint64_t offset;       /* stream bytes consumed */
     uint64_t msg_start;    /* stream offset of the current message */
     uint32_t prefix_lim;   /* largest length prefix accepted before the id is read */
-    bool hs_done;          /* the handshake was decoded; info_hash holds its info-hash */
+    uint32_t buf_cap;      /* bytes allocated at buf (0 when buf is NULL) */
+    uint8_t *buf;          /* lazily allocated buffer for larger payloads that span chunks */
     uint8_t info_hash[20];
+    uint8_t reserved[WIRE_RESERVED_LEN];
     union {
         uint8_t hs[WIRE_HANDSHAKE_LEN];        /* the handshake being gathered */
         uint8_t small[WIRE_HANDSHAKE_LEN];     /* afterwards: variable payloads this small that span chunks */
     } u;
     uint8_t hdr[WIRE_BLOCK_MSG_LEN];
-    uint8_t *buf;          /* lazily allocated buffer for larger payloads that span chunks */
-    uint32_t buf_cap;
     wire_error err;
 } wire_decoder;
 
@@ -214,6 +222,12 @@ void wire_decoder_set_piece_count(wire_decoder *d, uint32_t piece_count);
 void wire_decoder_reset(wire_decoder *d);
 /* Frees the payload buffer; the decoder may be re-initialised afterwards. */
 void wire_decoder_free(wire_decoder *d);
+/* Frees the payload buffer unless a message partly received is being gathered in it (then the buffer holds at most
+ * about twice the bytes received of that message). Payload pointers of the last message may point into the buffer:
+ * call it once they are no longer used. Never changes what is decoded. */
+void wire_decoder_trim(wire_decoder *d);
+/* Heap bytes the decoder holds now (its payload buffer; the struct itself is the caller's). */
+size_t wire_decoder_memory(const wire_decoder *d);
 
 /* Consumes bytes from buf[0..len) until a message is complete, the input runs out, or an error. Always sets
  * *consumed. *msg is meaningful only on WIRE_READY. */
@@ -221,6 +235,9 @@ wire_status wire_feed(wire_decoder *d, const uint8_t *buf, size_t len, size_t *c
 
 /* The peer's info-hash once 48 handshake bytes have been consumed, else NULL (also NULL with skip_handshake). */
 const uint8_t *wire_decoder_info_hash(const wire_decoder *d);
+/* The peer's WIRE_RESERVED_LEN reserved bytes once 28 handshake bytes have been consumed, else NULL (also NULL with
+ * skip_handshake, or after an error inside the handshake). */
+const uint8_t *wire_decoder_reserved(const wire_decoder *d);
 /* Total stream bytes consumed so far. */
 uint64_t wire_decoder_offset(const wire_decoder *d);
 /* True if no message is partly consumed (a clean place for the stream to end). */

@@ -1,6 +1,10 @@
 /* Fuzz target for core/wire: decodes the stream whole and in input-derived chunk sizes, aborts if the two disagree
  * (messages, offsets, error, error offsets), and checks every decoded message re-encodes to exactly its input bytes.
  *
+ * With chunking seed bit 7 set, the chunked pass also trims the decoder after each message and each exhausted chunk
+ * (as the seeder does): this must not change what is decoded, and the decoder must then hold at most twice the
+ * payload bytes received of the message it is gathering.
+ *
  * Input layout: byte 0 flags (bit 0 skip handshake, bit 1 allow unknown ids, bit 2 piece count known,
  * bits 3-7 max message length: 8 + 32 * value, so 8..1000), bytes 1-2 piece count - 1 (13 bits: 1..8192 pieces,
  * bitfields up to 1 KiB), byte 3 chunking seed; the rest is the stream, of which the first MAX_STREAM bytes are used.
@@ -94,6 +98,7 @@ HARNESS static outcome run(const wire_limits *lim, const uint8_t *s, size_t n, u
     uint32_t rs = 0x9e3779b9u ^ ((uint32_t)seed << 8) ^ (uint32_t)n;
     size_t pos = 0;
     uint64_t msg_start = 0;
+    bool trim = !record && (seed & 0x80);
     o.last = WIRE_NEED_MORE;
     while (pos < n) {
         size_t chunk = n - pos;
@@ -118,6 +123,12 @@ HARNESS static outcome run(const wire_limits *lim, const uint8_t *s, size_t n, u
             if (st == WIRE_NEED_MORE) {
                 if (off != chunk)
                     abort();
+                if (trim) {
+                    wire_decoder_trim(&d);
+                    /* what is held is bounded by what arrived of the current message (prefix and id: 5 bytes) */
+                    if (wire_decoder_memory(&d) > 2 * (wire_decoder_offset(&d) - msg_start))
+                        abort();
+                }
                 continue;
             }
             uint64_t end = pos + off;
@@ -125,8 +136,10 @@ HARNESS static outcome run(const wire_limits *lim, const uint8_t *s, size_t n, u
                 if (wire_decoder_offset(&d) != end || !wire_decoder_at_boundary(&d))
                     abort();
                 if (m.type == WIRE_HANDSHAKE) {
-                    const uint8_t *ih = wire_decoder_info_hash(&d);
+                    const uint8_t *ih = wire_decoder_info_hash(&d), *res = wire_decoder_reserved(&d);
                     if (!ih || memcmp(ih, m.u.handshake.info_hash, 20) != 0)
+                        abort();
+                    if (!res || memcmp(res, m.u.handshake.reserved, WIRE_RESERVED_LEN) != 0)
                         abort();
                 }
                 check_reencode(&m, s, msg_start, end);
@@ -137,6 +150,11 @@ HARNESS static outcome run(const wire_limits *lim, const uint8_t *s, size_t n, u
             }
             msg_start = end;
             o.nmsg++;
+            if (trim) { /* m is compared: its payload is no longer used */
+                wire_decoder_trim(&d);
+                if (wire_decoder_memory(&d) != 0)
+                    abort();
+            }
         }
         pos += chunk;
     }

@@ -201,6 +201,54 @@ Test(wire, info_hash_known_after_48_bytes)
     cr_assert_null(wire_decoder_info_hash(&d));
 }
 
+Test(wire, reserved_known_after_28_bytes_whatever_the_chunking)
+{
+    uint8_t res[8] = {1, 2, 3, 4, 5, 0x10, 7, 0x05}, hs[WIRE_HANDSHAKE_LEN + 2 * WIRE_SIMPLE_LEN + 60];
+    size_t n = wire_encode_handshake(hs, res, IH, PID);
+    n += wire_encode_simple(hs + n, WIRE_INTERESTED);
+    /* an extended message gathered in the bytes that held the handshake, when cut */
+    n += wire_encode_extended_header(hs + n, 0, 50);
+    memset(hs + n, 0xEE, 50);
+    n += 50;
+    for (size_t chunk = 1; chunk <= n; chunk++) {
+        wire_decoder d;
+        wire_decoder_init(&d, NULL);
+        cr_assert_null(wire_decoder_reserved(&d));
+        for (size_t at = 0; at < n;) {
+            size_t k = n - at < chunk ? n - at : chunk, used;
+            wire_msg m;
+            wire_status st = wire_feed(&d, hs + at, k, &used, &m);
+            cr_assert_neq(st, WIRE_ERROR);
+            at += used;
+            const uint8_t *r = wire_decoder_reserved(&d);
+            if (at < WIRE_HANDSHAKE_RESERVED_END) {
+                cr_assert_null(r, "chunk %zu, %zu bytes in", chunk, at);
+                continue;
+            }
+            cr_assert_not_null(r, "chunk %zu, %zu bytes in", chunk, at);
+            cr_assert_arr_eq(r, res, 8, "chunk %zu, %zu bytes in", chunk, at);
+            if (st == WIRE_READY && m.type == WIRE_HANDSHAKE)
+                cr_assert_arr_eq(m.u.handshake.reserved, res, 8);
+        }
+        cr_assert(wire_reserved_has_fast(wire_decoder_reserved(&d)));
+        cr_assert(wire_reserved_has_extended(wire_decoder_reserved(&d)));
+        wire_decoder_free(&d);
+    }
+    /* none without a handshake, none after a bad protocol string */
+    wire_decoder d;
+    wire_decoder_init(&d, &no_hs);
+    cr_assert_null(wire_decoder_reserved(&d));
+    wire_decoder_init(&d, NULL);
+    uint8_t bad[WIRE_HANDSHAKE_LEN];
+    memcpy(bad, hs, sizeof bad);
+    bad[5] = 'x';
+    size_t used;
+    wire_msg m;
+    cr_assert_eq(wire_feed(&d, bad, sizeof bad, &used, &m), WIRE_ERROR);
+    cr_assert_null(wire_decoder_reserved(&d));
+    cr_assert_null(wire_decoder_info_hash(&d));
+}
+
 Test(wire, simple_messages_round_trip)
 {
     const wire_msg_type types[] = {WIRE_CHOKE, WIRE_UNCHOKE, WIRE_INTERESTED, WIRE_NOT_INTERESTED, WIRE_HAVE_ALL,
@@ -314,13 +362,136 @@ Test(wire, piece_split_is_buffered_and_freed_on_reset)
     size_t used;
     wire_msg m;
     cr_assert_eq(wire_feed(&d, buf, 500, &used, &m), WIRE_NEED_MORE);
-    cr_assert_not_null(d.buf);
+    cr_assert_geq(wire_decoder_memory(&d), 500 - 5, "the 495 payload bytes received are buffered");
     cr_assert_eq(wire_feed(&d, buf + 500, sizeof buf - 500, &used, &m), WIRE_READY);
     cr_assert_eq(m.u.piece.len, 1000);
     cr_assert_arr_eq(m.u.piece.data, buf + 13, 1000);
+    cr_assert_eq(wire_decoder_memory(&d), 1008, "grown to the payload, not beyond");
     wire_decoder_reset(&d);
+    cr_assert_eq(wire_decoder_memory(&d), 0);
     cr_assert_null(d.buf);
     cr_assert_eq(wire_decoder_offset(&d), 0);
+}
+
+/* Feeds buf[0..len) to d; expects NEED_MORE and everything consumed. */
+static void feed_need_more(wire_decoder *d, const uint8_t *buf, size_t len)
+{
+    size_t used = 0;
+    wire_msg m;
+    cr_assert_eq(wire_feed(d, buf, len, &used, &m), WIRE_NEED_MORE);
+    cr_assert_eq(used, len);
+}
+
+/* A 40 KiB extended message: header, then payload bytes (i * 31 + 7). */
+enum { BIG_PAYLOAD = 40 * 1024 };
+static uint8_t *big_extended(size_t *len)
+{
+    *len = WIRE_EXTENDED_HEADER_LEN + BIG_PAYLOAD;
+    uint8_t *b = malloc(*len);
+    cr_assert_not_null(b);
+    wire_encode_extended_header(b, 3, BIG_PAYLOAD);
+    for (size_t i = 0; i < BIG_PAYLOAD; i++)
+        b[WIRE_EXTENDED_HEADER_LEN + i] = (uint8_t)(i * 31 + 7);
+    return b;
+}
+
+Test(wire, buffer_grows_with_the_bytes_received_not_the_announced_length)
+{
+    size_t len;
+    uint8_t *b = big_extended(&len);
+    wire_limits lim = {.skip_handshake = true, .max_msg_len = 64 * 1024};
+    wire_decoder d;
+    wire_decoder_init(&d, &lim);
+    /* prefix, id, extended id and one more byte: the 41 KiB announced are not allocated */
+    feed_need_more(&d, b, WIRE_EXTENDED_HEADER_LEN + 1);
+    cr_assert_leq(wire_decoder_memory(&d), 4, "held %zu bytes for 2 received", wire_decoder_memory(&d));
+    cr_assert_gt(wire_decoder_memory(&d), 0);
+    /* then byte by byte up to 1000 payload bytes: at most twice what arrived, and O(log n) reallocations */
+    size_t at = WIRE_EXTENDED_HEADER_LEN + 1, grows = 0, last = wire_decoder_memory(&d);
+    for (; at < WIRE_EXTENDED_HEADER_LEN + 999; at++) {
+        feed_need_more(&d, b + at, 1);
+        size_t got = at + 1 - 5; /* payload bytes received (the extended id counts) */
+        cr_assert_leq(wire_decoder_memory(&d), 2 * got);
+        grows += wire_decoder_memory(&d) != last;
+        last = wire_decoder_memory(&d);
+    }
+    cr_assert_leq(grows, 10);
+    /* the rest in one chunk: complete, never above the payload size */
+    size_t used;
+    wire_msg m;
+    cr_assert_eq(wire_feed(&d, b + at, len - at, &used, &m), WIRE_READY);
+    cr_assert_eq(used, len - at);
+    cr_assert_eq(m.type, WIRE_EXTENDED);
+    cr_assert_eq(m.u.ext.id, 3);
+    cr_assert_eq(m.u.ext.len, BIG_PAYLOAD);
+    cr_assert_arr_eq(m.u.ext.payload, b + WIRE_EXTENDED_HEADER_LEN, BIG_PAYLOAD);
+    cr_assert_leq(wire_decoder_memory(&d), BIG_PAYLOAD + 1);
+    wire_decoder_free(&d);
+    free(b);
+}
+
+Test(wire, trim_frees_the_buffer_between_messages_only)
+{
+    size_t len;
+    uint8_t *b = big_extended(&len);
+    wire_limits lim = {.skip_handshake = true, .max_msg_len = 64 * 1024};
+    wire_decoder d;
+    wire_decoder_init(&d, &lim);
+    wire_decoder_trim(&d); /* nothing to free: harmless */
+    cr_assert_eq(wire_decoder_memory(&d), 0);
+    for (int round = 0; round < 2; round++) {
+        /* half of the message, trimmed in the middle: the buffer holds received bytes and must stay */
+        feed_need_more(&d, b, len / 2);
+        size_t held = wire_decoder_memory(&d);
+        cr_assert_geq(held, len / 2 - 5);
+        wire_decoder_trim(&d);
+        cr_assert_eq(wire_decoder_memory(&d), held, "a partial message's buffer is kept");
+        size_t used;
+        wire_msg m;
+        cr_assert_eq(wire_feed(&d, b + len / 2, len - len / 2, &used, &m), WIRE_READY);
+        cr_assert_eq(m.u.ext.len, BIG_PAYLOAD);
+        cr_assert_arr_eq(m.u.ext.payload, b + WIRE_EXTENDED_HEADER_LEN, BIG_PAYLOAD, "round %d", round);
+        cr_assert_gt(wire_decoder_memory(&d), BIG_PAYLOAD / 2);
+        wire_decoder_trim(&d);
+        cr_assert_eq(wire_decoder_memory(&d), 0, "round %d: the completed message's buffer is freed", round);
+        cr_assert(wire_decoder_at_boundary(&d));
+    }
+    /* only the header of the next one (payload not started): nothing buffered, nothing held */
+    feed_need_more(&d, b, WIRE_EXTENDED_HEADER_LEN - 1);
+    wire_decoder_trim(&d);
+    cr_assert_eq(wire_decoder_memory(&d), 0);
+    /* a small message after trimming decodes as before */
+    uint8_t have[WIRE_INDEX_MSG_LEN];
+    wire_encode_index(have, WIRE_HAVE, 5);
+    size_t used;
+    wire_msg m;
+    wire_decoder_reset(&d);
+    cr_assert_eq(wire_feed(&d, have, sizeof have, &used, &m), WIRE_READY);
+    cr_assert_eq(m.u.index, 5);
+    wire_decoder_free(&d);
+    free(b);
+}
+
+Test(wire, trim_after_an_error_frees_the_buffer)
+{
+    size_t len;
+    uint8_t *b = big_extended(&len);
+    wire_limits lim = {.skip_handshake = true, .max_msg_len = 64 * 1024};
+    wire_decoder d;
+    wire_decoder_init(&d, &lim);
+    size_t used;
+    wire_msg m;
+    feed_need_more(&d, b, 1000);
+    cr_assert_eq(wire_feed(&d, b + 1000, len - 1000, &used, &m), WIRE_READY);
+    const uint8_t bad[5] = {0, 0, 0, 1, 200}; /* unknown id */
+    cr_assert_eq(wire_feed(&d, bad, sizeof bad, &used, &m), WIRE_ERROR);
+    cr_assert_gt(wire_decoder_memory(&d), 0);
+    wire_decoder_trim(&d);
+    cr_assert_eq(wire_decoder_memory(&d), 0);
+    cr_assert_eq(wire_decoder_error(&d)->code, WIRE_ERR_UNKNOWN_ID, "the error is kept");
+    cr_assert_eq(wire_feed(&d, bad, sizeof bad, &used, &m), WIRE_ERROR);
+    wire_decoder_free(&d);
+    free(b);
 }
 
 Test(wire, small_split_payloads_do_not_allocate)
