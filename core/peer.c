@@ -1,5 +1,5 @@
-/* peer: owns one connection's protocol state and the pure rules about it: reserved-byte capture, message legality,
- * flow-control accounting (see peer.h). */
+/* peer: owns one connection's protocol state and the pure rules about it: message legality, flow-control accounting
+ * (see peer.h). */
 #include "peer.h"
 
 #include <string.h>
@@ -30,24 +30,6 @@ void hk_peer_release(hk_peer *p)
 {
     hk_rq_free(&p->rq);
     wire_decoder_free(&p->dec);
-}
-
-size_t hk_peer_decoder_bytes(const hk_peer *p)
-{
-    /* wire.h has no accessor for this; the capacity field is the exact heap size of its payload buffer. */
-    return p->dec.buf ? p->dec.buf_cap : 0;
-}
-
-void hk_peer_capture_reserved(hk_peer *p, uint64_t stream_off, const uint8_t *buf, size_t len)
-{
-    enum { RES_START = 1 + WIRE_PSTRLEN, RES_END = RES_START + WIRE_RESERVED_LEN };
-    if (stream_off >= RES_END)
-        return;
-    for (size_t i = 0; i < len && stream_off + i < RES_END; i++) {
-        uint64_t so = stream_off + i;
-        if (so >= RES_START)
-            p->reserved[so - RES_START] = buf[i];
-    }
 }
 
 static bool all_ones(const uint8_t *bits, uint32_t nbytes, uint32_t piece_count)

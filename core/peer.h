@@ -7,10 +7,14 @@
  * said (interested, its ut_metadata id), its choke entry, its request queue, its one deadline node, the stream
  * decoder, and the flow-control account.
  *
+ * The peer's reserved handshake bytes are not copied here: the decoder exposes them (wire_decoder_reserved) from
+ * byte 28 on, so the seeder reads them when it answers the handshake at byte 48 and keeps only what they negotiated
+ * (fast, extended).
+ *
+ * Memory: an idle peer holds nothing on the heap beyond this struct (the request queue's ring is released when the
+ * queue is cleared, the decoder's payload buffer by wire_decoder_trim after each receive).
+ *
  * Pure rules kept here (no runtime, no seeder):
- *   - hk_peer_capture_reserved: the decoder exposes the info-hash after 48 bytes but not the reserved bytes, and the
- *     seeder answers the handshake at 48 bytes (before the peer id, as some peers wait for it), so the peer copies
- *     stream bytes 20..27 as they arrive (adapter over wire.h).
  *   - hk_peer_check_msg: message legality given what was negotiated: fast-extension messages only if both sides
  *     set the bit (we always do); extended messages only if the peer set the BEP 10 bit; piece and reject never (we
  *     never request). A seed (all-ones bitfield, have_all) is reported as such. The ORDER of bitfield / have_all /
@@ -49,7 +53,6 @@ struct hk_peer {
     uint32_t slot;           /* index in the seeder's peer table */
     uint32_t torrent;        /* torrent record number, or HK_TT_NONE before the handshake */
     uint8_t phase;           /* hk_peer_phase */
-    uint8_t reserved[8];     /* the peer's reserved handshake bytes */
     uint8_t ut_metadata;     /* the peer's extended id for ut_metadata (0: not supported) */
     uint8_t turn;            /* serving turns taken (wraps), to recognise requests moved back in this turn */
     bool fast;               /* both sides set the fast extension bit */
@@ -80,11 +83,6 @@ void hk_peer_init(hk_peer *p, uint64_t id, hk_conn *conn, uint32_t slot, hk_time
                   uint32_t queue_max, uint32_t max_message);
 /* Releases what the peer owns (decoder buffer, queue memory). */
 void hk_peer_release(hk_peer *p);
-/* Heap bytes the peer's decoder holds (adapter: reads the decoder's buffer capacity). */
-size_t hk_peer_decoder_bytes(const hk_peer *p);
-
-/* Copies the reserved bytes out of a chunk that starts at stream offset `stream_off`. */
-void hk_peer_capture_reserved(hk_peer *p, uint64_t stream_off, const uint8_t *buf, size_t len);
 
 typedef enum hk_msg_verdict {
     HK_MSG_OK = 0,

@@ -621,7 +621,7 @@ void hk_seeder_stats(const hk_seeder *s, hk_stats *out)
         if (!p)
             continue;
         queued += hk_rq_count(&p->rq, HK_REQ_BLOCK);
-        mem += hk_peer_decoder_bytes(p);
+        mem += wire_decoder_memory(&p->dec);
     }
     out->queued_requests = queued;
     out->memory_bytes = mem;

@@ -108,8 +108,9 @@ static void choose_torrent(hk_seeder *s, hk_peer *p, const uint8_t *info_hash)
     p->torrent = rec;
     t->peers++;
     p->phase = HK_PHASE_REPLIED;
-    p->fast = wire_reserved_has_fast(p->reserved);
-    p->extended = wire_reserved_has_extended(p->reserved);
+    const uint8_t *reserved = wire_decoder_reserved(&p->dec); /* known from byte 28 on; we are at 48 */
+    p->fast = wire_reserved_has_fast(reserved);
+    p->extended = wire_reserved_has_extended(reserved);
     wire_decoder_set_piece_count(&p->dec, t->piece_count);
     hks_log(s, HK_LOG_DEBUG, "peer %llu: handshake for torrent %s (fast %s, extensions %s)", pid(p), hex,
            p->fast ? "yes" : "no", p->extended ? "yes" : "no");
@@ -261,8 +262,6 @@ static void on_message(hk_seeder *s, hk_peer *p, const wire_msg *m)
 
 void hks_proto_recv(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len)
 {
-    if (p->phase == HK_PHASE_HANDSHAKE)
-        hk_peer_capture_reserved(p, wire_decoder_offset(&p->dec), bytes, len);
     size_t at = 0;
     hks_mark_dirty(s, p);
     while (!p->closed) {
@@ -284,8 +283,11 @@ void hks_proto_recv(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len)
             protocol_error(s, p, what, NULL);
             return;
         }
-        if (st == WIRE_NEED_MORE)
+        if (st == WIRE_NEED_MORE) {
+            /* every message of this chunk is handled: a large one's buffer is not kept for an idle peer */
+            wire_decoder_trim(&p->dec);
             return;
+        }
         p->last_recv = s->now;
         on_message(s, p, &m);
     }

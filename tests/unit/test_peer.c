@@ -1,4 +1,4 @@
-/* Unit tests for core/peer: reserved-byte capture over any chunking, message legality, flow-control accounting. */
+/* Unit tests for core/peer: message legality, flow-control accounting. */
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -28,26 +28,6 @@ Test(peer, init_state)
     cr_assert_eq(p.stall_since, HK_TIME_NEVER);
     cr_assert_eq(p.choke.state, HK_CHOKE_IDLE);
     cr_assert_not(hk_deadline_queued(&p.dl));
-}
-
-Test(peer, reserved_bytes_captured_whatever_the_chunking)
-{
-    uint8_t hs[WIRE_HANDSHAKE_LEN];
-    uint8_t res[8] = {1, 2, 3, 4, 5, 0x10, 7, 0x05};
-    uint8_t ih[20] = {0}, id[20] = {0};
-    wire_encode_handshake(hs, res, ih, id);
-    for (size_t chunk = 1; chunk <= WIRE_HANDSHAKE_LEN; chunk++) {
-        hk_peer q;
-        hk_peer_init(&q, 2, NULL, 0, 0, &mem, 4, 65536);
-        for (size_t at = 0; at < sizeof hs; at += chunk) {
-            size_t n = sizeof hs - at < chunk ? sizeof hs - at : chunk;
-            hk_peer_capture_reserved(&q, at, hs + at, n);
-        }
-        cr_assert_eq(memcmp(q.reserved, res, 8), 0, "chunk size %zu", chunk);
-        cr_assert(wire_reserved_has_fast(q.reserved));
-        cr_assert(wire_reserved_has_extended(q.reserved));
-        hk_peer_release(&q);
-    }
 }
 
 static wire_msg simple(wire_msg_type t)

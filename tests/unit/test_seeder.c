@@ -704,6 +704,56 @@ Test(seeder, request_flood_without_fast_is_bounded)
     cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_SEND_STALL], 1);
 }
 
+/* ---- a peer's memory returns to its level after a large message ---- */
+
+/* Sends one 40 KiB message (an extended message with an id that is not ours, or an unknown message id; both are
+ * ignored) to connection 0 cut into TCP-sized chunks; checks the core's heap while it arrives and after. */
+static void large_message(bool unknown_id)
+{
+    h_connect(&h, 0, true, true);
+    h_simple(&h, 0, WIRE_INTERESTED);
+    uint64_t base = h_stats(&h).memory_bytes;
+    enum { PAYLOAD = 40 * 1024, MSS = 1448 };
+    size_t len = WIRE_EXTENDED_HEADER_LEN + PAYLOAD;
+    uint8_t *b = malloc(len);
+    cr_assert_not_null(b);
+    wire_encode_extended_header(b, 77, PAYLOAD);
+    if (unknown_id)
+        b[4] = 42;
+    for (size_t i = WIRE_EXTENDED_HEADER_LEN; i < len; i++)
+        b[i] = (uint8_t)i;
+    /* the length prefix announces 40 KiB; only what arrives is held */
+    h_recv(&h, 0, b, WIRE_EXTENDED_HEADER_LEN + 1);
+    cr_assert_leq(h_stats(&h).memory_bytes, base + 8, "base %llu now %llu", (unsigned long long)base,
+                  (unsigned long long)h_stats(&h).memory_bytes);
+    for (size_t at = WIRE_EXTENDED_HEADER_LEN + 1; at < len; at += MSS) {
+        uint64_t before = h_stats(&h).memory_bytes;
+        cr_assert_leq(before, base + 2 * at, "at most twice what arrived");
+        h_recv(&h, 0, b + at, len - at < MSS ? len - at : MSS);
+    }
+    cr_assert_not(fr_closed(h.fr, 0), "ignored, not an error");
+    cr_assert_eq(h_stats(&h).memory_bytes, base, "base %llu after %llu", (unsigned long long)base,
+                 (unsigned long long)h_stats(&h).memory_bytes);
+    /* a second one, half of it with the previous message's tail: the half-received one holds its bytes only */
+    uint8_t *two = malloc(2 * len);
+    memcpy(two, b, len);
+    memcpy(two + len, b, len);
+    h_recv(&h, 0, two, len + len / 2);
+    uint64_t mid = h_stats(&h).memory_bytes;
+    cr_assert_gt(mid, base + len / 2 - 1024);
+    cr_assert_leq(mid, base + len);
+    h_recv(&h, 0, two + len + len / 2, len - len / 2);
+    cr_assert_eq(h_stats(&h).memory_bytes, base);
+    /* the connection still works */
+    h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 1);
+    free(two);
+    free(b);
+}
+
+Test(seeder, large_extended_message_memory_returns_to_its_level) { large_message(false); }
+Test(seeder, large_unknown_message_memory_returns_to_its_level) { large_message(true); }
+
 /* ---- determinism ---- */
 
 static char *script(void)
