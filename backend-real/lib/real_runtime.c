@@ -50,6 +50,9 @@ struct hk_real {
 
     load_job *jobs;                /* outstanding jobs submitted to the pool */
 
+    ev_prepare store_flush;        /* store batching: issues the iteration's prefetches (runs last) */
+    ev_check store_epoch;          /* store batching: a new residency epoch after each wait (runs first) */
+
     served *served;
     size_t nserved, capserved;
 
@@ -383,6 +386,25 @@ static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
     check_storages(w->data);
 }
 
+/* Store batching (store.h): the prefetches recorded during an iteration go out merged once its callbacks are done
+ * (the lowest-priority prepare watcher, so after the others' work), and residency answers are cached only until the
+ * loop has waited (the highest-priority check watcher, before any I/O callback). */
+static void store_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    hk_real *r = w->data;
+    hk_store_flush_prefetch(r->store);
+}
+
+static void store_epoch_cb(struct ev_loop *loop, ev_check *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    hk_real *r = w->data;
+    hk_store_next_epoch(r->store);
+}
+
 /* ---- torrents ---- */
 
 uint8_t *hk_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
@@ -538,6 +560,12 @@ hk_real *hk_real_new(struct ev_loop *loop, const hk_real_opts *o, char *err, siz
     r->deferred.data = r;
     ev_idle_init(&r->deferred_idle, deferred_idle_cb);
     r->deferred_idle.data = r;
+    ev_prepare_init(&r->store_flush, store_flush_cb);
+    ev_set_priority(&r->store_flush, EV_MINPRI);
+    r->store_flush.data = r;
+    ev_check_init(&r->store_epoch, store_epoch_cb);
+    ev_set_priority(&r->store_epoch, EV_MAXPRI);
+    r->store_epoch.data = r;
 
     if (o->listen) {
         r->listener = hk_listener_new(loop, &o->listener, on_accept, r, err, errlen);
@@ -591,6 +619,9 @@ hk_real *hk_real_new(struct ev_loop *loop, const hk_real_opts *o, char *err, siz
     }
     ev_timer_start(loop, &r->check);
     ev_prepare_start(loop, &r->deferred);
+    hk_store_set_batching(r->store, true);
+    ev_prepare_start(loop, &r->store_flush);
+    ev_check_start(loop, &r->store_epoch);
     return r;
 fail:
     hk_real_free(r);
@@ -624,6 +655,8 @@ void hk_real_free(hk_real *r)
     ev_timer_stop(r->loop, &r->check);
     ev_prepare_stop(r->loop, &r->deferred);
     ev_idle_stop(r->loop, &r->deferred_idle);
+    ev_prepare_stop(r->loop, &r->store_flush);
+    ev_check_stop(r->loop, &r->store_epoch);
     hk_seeder_free(r->seeder);
     hk_store_free(r->store);
     free(r->served);
