@@ -21,10 +21,9 @@
 /* ---------------- records ---------------- */
 
 enum slot_state { SLOT_FREE = 0, SLOT_IDLE = HK_SLOT_IDLE, SLOT_QUEUED = HK_SLOT_QUEUED, SLOT_BUSY = HK_SLOT_BUSY };
-enum slot_flags { SLOT_REGISTERED = 1u << 0 };
+enum slot_flags { SLOT_REGISTERED = 1u << 0, SLOT_PACED = 1u << 1 /* holds a pacer token: goes when due */ };
 
 typedef struct an_slot {
-    hk_time due;
     uint64_t order;      /* nibble k: index in the tier of the k-th tracker to try */
     uint32_t link;       /* QUEUED: heap position; BUSY: request index; FREE: next free run */
     uint32_t torrent;
@@ -34,7 +33,12 @@ typedef struct an_slot {
     uint8_t tried;       /* trackers of the tier tried since the last answer or backoff */
     uint8_t state;
     uint8_t flags;
-} an_slot;
+} an_slot;               /* 24 bytes; its due time lives in the heap entry */
+
+typedef struct an_hent {
+    hk_time due;
+    uint32_t slot;
+} an_hent;               /* the heap holds due times itself: sifting touches only the heap array */
 
 enum torrent_flags { TOR_LIVE = 1u << 0, TOR_PENDING = 1u << 1 };
 
@@ -80,6 +84,9 @@ typedef struct an_host {
     uint32_t inflight;
     uint32_t head, tail, waiting;    /* FIFO of requests over the cap */
     bool pumping;
+    uint32_t slots;                  /* (torrent, tier) slots with a tracker on this host: its steady load */
+    uint32_t interval_s;             /* the last interval a tracker of this host gave (seconds) */
+    hk_time pace_next;               /* the pacer's virtual clock: when the next announce may go */
 } an_host;
 
 enum req_state { REQ_NEW = 0, REQ_WAIT_HOST, REQ_RESOLVE, REQ_WAIT_CONN, REQ_SENT };
@@ -131,7 +138,7 @@ struct hk_announcer {
     uint32_t free_runs[HK_ANN_MAX_TIERS + 1];
     uint32_t live_slots;
 
-    uint32_t *heap;
+    an_hent *heap;
     uint32_t heap_len, heap_cap;
 
     an_torrent *torrents;
@@ -256,63 +263,65 @@ static hk_time clamp_time(hk_time v, hk_time lo, hk_time hi)
 
 /* ---------------- the slot heap ---------------- */
 
-static bool slot_before(const hk_announcer *a, uint32_t x, uint32_t y)
+static bool hent_before(const an_hent *x, const an_hent *y)
 {
-    const an_slot *sx = &a->slots[x], *sy = &a->slots[y];
-    return sx->due < sy->due || (sx->due == sy->due && x < y);
+    return x->due < y->due || (x->due == y->due && x->slot < y->slot);
 }
 
-static void heap_place(hk_announcer *a, uint32_t i, uint32_t s)
+static void heap_place(hk_announcer *a, uint32_t i, an_hent e)
 {
-    a->heap[i] = s;
-    a->slots[s].link = i;
+    a->heap[i] = e;
+    a->slots[e.slot].link = i;
 }
 
 static void heap_up(hk_announcer *a, uint32_t i)
 {
-    uint32_t s = a->heap[i];
+    an_hent e = a->heap[i];
     while (i > 0) {
         uint32_t p = (i - 1) / 2;
-        if (!slot_before(a, s, a->heap[p]))
+        if (!hent_before(&e, &a->heap[p]))
             break;
         heap_place(a, i, a->heap[p]);
         i = p;
     }
-    heap_place(a, i, s);
+    heap_place(a, i, e);
 }
 
 static void heap_down(hk_announcer *a, uint32_t i)
 {
-    uint32_t s = a->heap[i];
+    an_hent e = a->heap[i];
     for (;;) {
         uint32_t l = 2 * i + 1, best = i;
-        uint32_t bs = s;
-        if (l < a->heap_len && slot_before(a, a->heap[l], bs)) {
+        const an_hent *b = &e;
+        if (l < a->heap_len && hent_before(&a->heap[l], b)) {
             best = l;
-            bs = a->heap[l];
+            b = &a->heap[l];
         }
-        if (l + 1 < a->heap_len && slot_before(a, a->heap[l + 1], bs)) {
+        if (l + 1 < a->heap_len && hent_before(&a->heap[l + 1], b))
             best = l + 1;
-            bs = a->heap[l + 1];
-        }
         if (best == i)
             break;
-        heap_place(a, i, bs);
+        heap_place(a, i, a->heap[best]);
         i = best;
     }
-    heap_place(a, i, s);
+    heap_place(a, i, e);
 }
 
 static void heap_remove(hk_announcer *a, uint32_t s)
 {
     uint32_t i = a->slots[s].link;
-    uint32_t last = a->heap[--a->heap_len];
+    an_hent last = a->heap[--a->heap_len];
     if (i < a->heap_len) {
         heap_place(a, i, last);
         heap_up(a, i);
-        heap_down(a, a->slots[last].link);
+        heap_down(a, a->slots[last.slot].link);
     }
     a->slots[s].link = NONE;
+}
+
+static hk_time slot_due(const hk_announcer *a, uint32_t s)
+{
+    return a->slots[s].state == SLOT_QUEUED ? a->heap[a->slots[s].link].due : HK_TIME_NEVER;
 }
 
 /* Heap capacity is reserved when slots are allocated, so queuing never fails. */
@@ -320,14 +329,14 @@ static void slot_schedule(hk_announcer *a, uint32_t s, hk_time when)
 {
     an_slot *sl = &a->slots[s];
     if (sl->state == SLOT_QUEUED) {
-        sl->due = when;
-        heap_up(a, sl->link);
+        uint32_t i = sl->link;
+        a->heap[i].due = when;
+        heap_up(a, i);
         heap_down(a, a->slots[s].link);
         return;
     }
-    sl->due = when;
     sl->state = SLOT_QUEUED;
-    heap_place(a, a->heap_len++, s);
+    heap_place(a, a->heap_len++, (an_hent){ when, s });
     heap_up(a, a->heap_len - 1);
 }
 
@@ -480,6 +489,7 @@ static uint32_t host_intern(hk_announcer *a, const char *name, size_t len)
     x->refs = 1;
     x->hash = h;
     x->head = x->tail = NONE;
+    x->interval_s = (uint32_t)(a->cfg.default_interval / HK_NS_PER_SEC);
     a->live_hosts++;
     uint32_t old_nb = a->host_nb;
     rehash(a, &a->host_buckets, &a->host_nb, a->live_hosts);
@@ -851,9 +861,12 @@ static void set_unref(hk_announcer *a, uint32_t idx)
 
 static uint32_t ih_home(const hk_announcer *a, const uint8_t ih[20])
 {
-    uint32_t h;
-    memcpy(&h, ih, 4); /* info-hashes are uniform already */
-    return h & (a->ih_cap - 1);
+    /* SHA-1 outputs are uniform, but synthetic or patterned hashes (tests, benches) are not: mix 16 bytes */
+    uint64_t x, y;
+    memcpy(&x, ih, 8);
+    memcpy(&y, ih + 8, 8);
+    x = (x ^ (y * 0xC2B2AE3D27D4EB4Full)) * 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(x >> 32) & (a->ih_cap - 1);
 }
 
 static uint32_t ih_find_pos(const hk_announcer *a, const uint8_t ih[20])
@@ -1260,6 +1273,7 @@ static void slot_success(hk_announcer *a, uint32_t s, hk_time now, int64_t inter
         HK_SECONDS((uint64_t)min_interval) > iv)
         iv = HK_SECONDS((uint64_t)min_interval);
     iv = clamp_time(iv, a->cfg.interval_floor, a->cfg.interval_ceiling);
+    a->hosts[a->trackers[slot_tracker(a, s)]->host].interval_s = (uint32_t)(iv / HK_NS_PER_SEC);
     slot_schedule(a, s, now + iv);
 }
 
@@ -1446,6 +1460,43 @@ static void tracker_fail_waiting(hk_announcer *a, an_tracker *t, outcome out, co
 
 /* ---------------- slots: starting ---------------- */
 
+/* The per-host pacer: a token bucket at pace_factor times the host's steady rate (its slots over its interval, at
+ * least start_rate per second) holding pace_burst of tokens. Takes one token and returns when it may be used: now,
+ * or later when the host is over its rate (a backlog after an outage drains at the spare rate, never as a burst). */
+static hk_time pace(hk_announcer *a, uint32_t hidx, hk_time now)
+{
+    an_host *h = &a->hosts[hidx];
+    uint64_t iv = h->interval_s ? h->interval_s : 1;
+    double rate = a->cfg.pace_factor * (double)h->slots / (double)iv;
+    if (rate < (double)a->cfg.start_rate)
+        rate = (double)a->cfg.start_rate;
+    hk_time gap = (hk_time)(1e9 / rate);
+    if (gap == 0)
+        gap = 1;
+    hk_time burst = a->cfg.pace_burst;
+    if (h->pace_next + burst < now)
+        h->pace_next = now > burst ? now - burst : 0;
+    hk_time at = h->pace_next > now ? h->pace_next : now;
+    h->pace_next += gap;
+    return at;
+}
+
+/* Adds delta to the load of every host of the torrent's tiers (each host once per tier). */
+static void hosts_load(hk_announcer *a, uint32_t set, int delta)
+{
+    const an_tierset *ts = &a->sets[set];
+    for (uint32_t t = 0; t < ts->ntiers; t++) {
+        for (uint32_t k = ts->start[t]; k < ts->start[t + 1]; k++) {
+            uint32_t h = a->trackers[ts->trackers[k]]->host;
+            bool seen = false;
+            for (uint32_t j = ts->start[t]; j < k && !seen; j++)
+                seen = a->trackers[ts->trackers[j]]->host == h;
+            if (!seen)
+                a->hosts[h].slots = (uint32_t)((int64_t)a->hosts[h].slots + delta);
+        }
+    }
+}
+
 static void slot_start(hk_announcer *a, uint32_t s, hk_time now)
 {
     an_slot *sl = &a->slots[s];
@@ -1457,6 +1508,16 @@ static void slot_start(hk_announcer *a, uint32_t s, hk_time now)
         slot_failure(a, s, now);
         return;
     }
+    if (!(sl->flags & SLOT_PACED)) {
+        hk_time at = pace(a, t->host, now);
+        if (at > now) { /* over the host's rate: go later, with the token this call reserved */
+            sl->flags |= SLOT_PACED;
+            a->st.paced++;
+            slot_schedule(a, s, at);
+            return;
+        }
+    }
+    sl->flags &= (uint8_t)~SLOT_PACED;
     uint8_t event = (sl->flags & SLOT_REGISTERED) ? HK_EVENT_NONE : HK_EVENT_STARTED;
     an_req *r = req_new(a, tracker, a->torrents[sl->torrent].ih, event, s);
     if (!r) {
@@ -1577,7 +1638,7 @@ static void rearm(hk_announcer *a)
 {
     hk_time t = HK_TIME_NEVER;
     if (a->heap_len)
-        t = a->slots[a->heap[0]].due;
+        t = a->heap[0].due;
     hk_time x = hk_dl_next_time(&a->req_heap);
     if (x < t)
         t = x;
@@ -1603,8 +1664,8 @@ static void run(hk_announcer *a)
             place_pending(a, now);
             did = true;
         }
-        while (a->heap_len && a->slots[a->heap[0]].due <= now) {
-            uint32_t s = a->heap[0];
+        while (a->heap_len && a->heap[0].due <= now) {
+            uint32_t s = a->heap[0].slot;
             heap_remove(a, s);
             a->slots[s].state = SLOT_IDLE;
             slot_start(a, s, now);
@@ -1920,8 +1981,10 @@ void hk_announcer_config_defaults(hk_announcer_config *c)
     c->retry_base = HK_SECONDS(60);
     c->retry_max = HK_SECONDS(3600);
     c->probe_base = HK_SECONDS(15);
-    c->probe_max = HK_SECONDS(900);
-    c->host_inflight = 64;
+    c->probe_max = HK_SECONDS(300);
+    c->host_inflight = 512;
+    c->pace_factor = 1.25;
+    c->pace_burst = HK_MILLIS(200);
     c->udp_max_n = HK_UDP_MAX_N;
     c->stop_timeout = HK_SECONDS(30);
 }
@@ -1944,6 +2007,10 @@ const char *hk_announcer_config_check(const hk_announcer_config *c)
         return "probe_base / probe_max: 1 ms <= probe_base <= probe_max <= 1 day";
     if (c->host_inflight == 0 || c->host_inflight > 65536)
         return "host_inflight: 1 .. 65536";
+    if (!(c->pace_factor >= 1.0 && c->pace_factor <= 100.0))
+        return "pace_factor: 1 .. 100";
+    if (c->pace_burst > HK_SECONDS(60))
+        return "pace_burst: at most 60 s";
     if (c->udp_max_n > HK_UDP_MAX_N)
         return "udp_max_n: 0 .. 8";
     if (c->stop_timeout > HK_SECONDS(3600))
@@ -2116,6 +2183,7 @@ hk_ann_result hk_announcer_add_torrent(hk_announcer *a, const uint8_t info_hash[
     }
     a->live_torrents++;
     a->live_slots += nt;
+    hosts_load(a, set, +1);
     a->pending[a->npending++] = ti;
     rearm(a);
     return HK_ANN_OK;
@@ -2171,6 +2239,7 @@ bool hk_announcer_remove_torrent(hk_announcer *a, const uint8_t info_hash[20])
         a->slots[s].state = SLOT_IDLE;
     }
     t = &a->torrents[ti];
+    hosts_load(a, set, -1);
     slots_release(a, t->first_slot, t->ntiers);
     a->live_slots -= t->ntiers;
     ih_remove_at(a, ih_find_pos(a, info_hash));
@@ -2195,7 +2264,7 @@ void hk_announcer_shutdown(hk_announcer *a, hk_time deadline)
         a->torrents[a->pending[i]].flags &= (uint8_t)~TOR_PENDING;
     a->npending = 0;
     while (a->heap_len) {
-        uint32_t s = a->heap[0];
+        uint32_t s = a->heap[0].slot;
         heap_remove(a, s);
         a->slots[s].state = SLOT_IDLE;
     }
@@ -2281,7 +2350,7 @@ bool hk_announcer_slot_info(const hk_announcer *a, const uint8_t info_hash[20], 
     const an_slot *sl = &a->slots[s];
     memset(out, 0, sizeof *out);
     out->state = (hk_slot_state)sl->state;
-    out->due = sl->state == SLOT_QUEUED ? sl->due : HK_TIME_NEVER;
+    out->due = slot_due(a, s);
     out->fails = sl->fails;
     out->tried = sl->tried;
     out->registered = sl->flags & SLOT_REGISTERED;

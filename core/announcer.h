@@ -9,9 +9,10 @@
  *
  * What it keeps. Tracker URLs are interned once (a million torrents on one tracker hold one copy of its URL), and so
  * are tracker hosts and whole tier lists (torrents with the same announce-list share one). Per torrent it keeps its
- * info-hash and, per tier, a 32-byte slot: the due time, the tier's try order (BEP 12: shuffled with the runtime's
+ * info-hash and, per tier, a slot: the due time, the tier's try order (BEP 12: shuffled with the runtime's
  * randomness, the tracker that answers moves to the front), the position in it, the failure count and whether the
- * current tracker has us registered. Due times live in one binary heap of slot numbers: O(log n) per announce.
+ * current tracker has us registered (24 bytes). Due times live in one binary heap of (due, slot) entries (16 bytes
+ * each): O(log n) per announce, and sifting touches the heap array only.
  * Requests under way (bounded by the per-host cap, plus those waiting for it) are the only other per-torrent state.
  *
  * Scheduling.
@@ -25,6 +26,10 @@
  *     uniformly in [d/2, d] (jitter). With all_tiers (default) every tier is announced independently; without, only
  *     the first tier that works is used and a tier whose trackers all fail hands over to the next one (BEP 12).
  *   - Per tracker host (the URL's host name), at most host_inflight announces are in flight; more wait in a FIFO.
+ *   - Per tracker host, a pacer (token bucket) lets announces go at most at pace_factor times the host's steady rate
+ *     (the (torrent, tier) slots it serves over the last interval it gave, at least start_rate per second), with
+ *     pace_burst of allowance; a slot over the rate is moved to its token's time. The even schedule never touches
+ *     it; a backlog (after an outage, a reload, a clock jump) drains at the spare rate instead of in a burst.
  *   - An unresponsive tracker (a request went unanswered and nothing at all was heard from that tracker since it
  *     was sent) is not sent more announces: one request at a time probes it (for UDP, the connect exchange with its
  *     BEP 15 retransmissions), the others fail at once and back off; a failed probe delays the next one by
@@ -79,8 +84,10 @@ typedef struct hk_announcer_config {
     hk_time retry_base;            /* first backoff (default 60 s) */
     hk_time retry_max;             /* backoff cap (default 3600 s) */
     hk_time probe_base;            /* an unresponsive tracker is probed again after probe_base * 2^k (default 15 s) */
-    hk_time probe_max;             /* ... at most (default 900 s) */
-    uint32_t host_inflight;        /* announces in flight per tracker host (default 64) */
+    hk_time probe_max;             /* ... at most (default 300 s) */
+    uint32_t host_inflight;        /* announces in flight per tracker host (default 512) */
+    double pace_factor;            /* announces per host at most pace_factor x its steady rate (default 1.25) */
+    hk_time pace_burst;            /* ... with this much burst allowance (default 200 ms of that rate) */
     uint8_t udp_max_n;             /* BEP 15: retransmit after 15 * 2^n s for n = 0 .. udp_max_n (default 8) */
     hk_time stop_timeout;          /* a `stopped` after a removal is given up after this (default 30 s) */
 } hk_announcer_config;
@@ -145,6 +152,7 @@ typedef struct hk_announcer_stats {
     uint64_t ok, refused, failed, skipped;  /* outcomes; skipped: failed at once (tracker unresponsive) */
     uint64_t stopped_sent, stopped_ok, abandoned;
     uint64_t udp_retransmits, udp_connects, stray_datagrams;
+    uint64_t paced;               /* announces held back by a host's pacer */
     uint64_t memory_bytes;        /* heap held by the announcer now */
     uint64_t memory_peak;
 } hk_announcer_stats;

@@ -153,6 +153,22 @@ static void run_until(hk_announcer *a, hk_time t)
         F.now = t;
 }
 
+/* Like run_until, answering every announce at once (at the time it was sent). */
+static void run_until_answering(hk_announcer *a, hk_time t, const char *body)
+{
+    while (F.wake <= t) {
+        if (F.wake > F.now)
+            F.now = F.wake;
+        F.wake = HK_TIME_NEVER;
+        size_t before = F.nhttp;
+        hk_announcer_on_wake(a);
+        for (size_t k = before; k < F.nhttp; k++)
+            hk_announcer_on_http_done(a, F.http[k].token, 200, (const uint8_t *)body, strlen(body));
+    }
+    if (t > F.now)
+        F.now = t;
+}
+
 static void ih_of(uint32_t n, uint8_t ih[20])
 {
     uint64_t x = n * 0x9E3779B97F4A7C15ull + 12345;
@@ -272,10 +288,8 @@ Test(announcer, first_announces_spread_over_the_interval)
     uint32_t per[600] = { 0 };
     size_t seen = 0;
     for (unsigned s = 0; s < 600; s++) {
-        run_until(a, t0 + HK_SECONDS(s + 1) - 1);
+        run_until_answering(a, t0 + HK_SECONDS(s + 1) - 1, "d8:intervali600ee");
         per[s] = (uint32_t)(F.nhttp - seen);
-        for (size_t k = seen; k < F.nhttp; k++) /* answer at once, interval 600 s */
-            reply(a, k, "d8:intervali600ee");
         seen = F.nhttp;
     }
     cr_assert_eq(seen, n, "every torrent announced once in the first interval");
@@ -285,10 +299,8 @@ Test(announcer, first_announces_spread_over_the_interval)
     /* second interval: same evenness, nobody announced twice */
     memset(per, 0, sizeof per);
     for (unsigned s = 0; s < 600; s++) {
-        run_until(a, t0 + HK_SECONDS(600 + s + 1) - 1);
+        run_until_answering(a, t0 + HK_SECONDS(600 + s + 1) - 1, "d8:intervali600ee");
         per[s] = (uint32_t)(F.nhttp - seen);
-        for (size_t k = seen; k < F.nhttp; k++)
-            reply(a, k, "d8:intervali600ee");
         seen = F.nhttp;
     }
     cr_assert_eq(seen, 2 * (size_t)n);
@@ -943,5 +955,40 @@ Test(announcer, udp_second_torrent_joins_the_connect_under_way)
     cr_assert_eq(F.nudp, 1, "no second connect while one is under way");
     udp_reply(a, v4(9, 6969), 0, rd32(F.udp[0].bytes + 12), 5, 0, 0);
     cr_assert_eq(F.nudp, 3, "both announces after the one connect");
+    hk_announcer_free(a);
+}
+
+Test(announcer, pacer_spreads_a_backlog)
+{
+    hk_announcer_config c = config();
+    c.default_interval = HK_SECONDS(100);
+    c.start_rate = 1;
+    hk_announcer *a = new_ann(&c);
+    for (uint32_t i = 0; i < 1000; i++)
+        add1(a, i, "http://t.example/announce");
+    hk_time t0 = F.now;
+    run_until_answering(a, t0 + HK_SECONDS(100), "d8:intervali100ee");
+    cr_assert_eq(F.nhttp, 1000);
+    /* the clock jumps 1000 s (a suspended machine): every slot is overdue at once */
+    F.now += HK_SECONDS(1000);
+    hk_time t1 = F.now;
+    size_t base = F.nhttp;
+    uint32_t per[200] = { 0 };
+    for (unsigned s = 0; s < 200; s++) {
+        run_until_answering(a, t1 + HK_SECONDS(s + 1) - 1, "d8:intervali100ee");
+        per[s] = (uint32_t)(F.nhttp - base);
+        base = F.nhttp;
+    }
+    uint32_t max = 0, total = 0;
+    for (unsigned s = 0; s < 200; s++) {
+        max = per[s] > max ? per[s] : max;
+        total += per[s];
+    }
+    /* steady rate 10/s; the pacer allows 12.5/s plus 0.2 s of burst */
+    cr_assert(max <= 16, "the overdue backlog drains at the pacer's rate, not at once: %u in one second", max);
+    cr_assert(total >= 1000, "and everyone gets through: %u", total);
+    hk_announcer_stats st;
+    hk_announcer_stats_get(a, &st);
+    cr_assert_gt(st.paced, 500);
     hk_announcer_free(a);
 }
