@@ -17,6 +17,7 @@
 #include <xbt/config.h>
 #include <xbt/log.h>
 
+#include "sim_tracker.h"
 #include "platform.h"
 #include "report.h"
 #include "sim.h"
@@ -183,6 +184,8 @@ static int write_platform(const scenario *sc, char *dir, size_t dirlen, char *pa
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "--trackers") == 0) /* trackers: the announcer at scale (sim_tracker.h) */
+        return sim_tracker_main(argc - 1, argv + 1);
     xbt_log_control_set("root.thres:critical");
     simgrid_init(&argc, argv);
     options o;
