@@ -111,7 +111,8 @@ hk_seeder *hk_seeder_new(const hk_config *cfg, const hk_runtime *rt)
     s->log_level = HK_LOG_TRACE;
     s->wake_requested = HK_TIME_NEVER;
     s->next_peer_id = 1;
-    s->next_token_seq = 1;
+    s->next_load_gen = 1;
+    s->loads_free = HKS_LOAD_NONE;
     hk_tt_init(&s->torrents, &s->mem);
     hk_choker_init(&s->choker, cfg->max_unchoked, cfg->credit, cfg->slice);
     hk_dl_heap_init(&s->deadlines, &s->mem);
@@ -157,6 +158,7 @@ void hk_seeder_free(hk_seeder *s)
     hk_mem_free(&s->mem, s->free_slots, (size_t)s->peers_cap * sizeof *s->free_slots);
     hk_mem_free(&s->mem, s->segs, (size_t)s->segs_cap * sizeof *s->segs);
     hk_mem_free(&s->mem, s->hdr, (size_t)HK_BATCH_BLOCKS * HK_BATCH_HDR);
+    hks_loads_free(s);
     hk_tt_free(&s->torrents);
     hk_dl_heap_free(&s->deadlines);
     hk_mem mem = s->mem;
@@ -575,6 +577,7 @@ bool hk_seeder_remove_torrent(hk_seeder *s, const uint8_t info_hash[20])
         char hex[IH_HEX_LEN + 1];
         ih_hex(info_hash, hex);
         close_torrent_peers(s, rec, "torrent removed");
+        hks_loads_forget_torrent(s, rec);
         hk_tt_remove(&s->torrents, info_hash);
         hks_log(s, HK_LOG_INFO, "torrent %s removed", hex);
     }

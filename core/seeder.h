@@ -45,7 +45,8 @@
  *     core asks to be woken at once to continue), each peer's share going out in sends of up to 64 blocks. A request
  *     whose extents are not resident is passed over once (checked again in a later turn), then loaded with
  *     disk_load (one per extent, one token per request) and sent when every load completed; HK_DISK_ERROR fails the
- *     torrent (storage_failed behaviour). Pad files are sent as zero bytes, never read.
+ *     torrent (storage_failed behaviour), even when the requesting peer or its request is gone by then (a token
+ *     names its torrent until its last completion; a load of a torrent since removed fails nothing). Pad files are sent as zero bytes, never read.
  *   - Control output beyond room is tolerated up to 64 KiB (plus the handshake reply) until the next on_sendable;
  *     beyond that the peer does not read and is closed (counted as a protocol error). Data waiting for room for
  *     send_stall_timeout closes the peer. Memory per peer is therefore bounded by the queue cap and this bound.

@@ -1,6 +1,7 @@
 /* seeder_internal: the seeder object and the functions its files share (seeder.c: lifecycle, torrents, peers,
- * events, logging; seeder_proto.c: the wire protocol; seeder_serve.c: serving blocks and metadata; seeder_timers.c:
- * deadlines and the choke transitions). Not a public header: only core/seeder*.c include it.
+ * events, logging; seeder_proto.c: the wire protocol; seeder_serve.c: serving blocks and metadata; seeder_loads.c:
+ * pending disk loads; seeder_timers.c: deadlines and the choke transitions). Not a public header: only
+ * core/seeder*.c include it.
  *
  * Event discipline: every public entry point calls hks_ev_begin (reads the clock once: every decision of the event uses
  * that time) and hks_ev_end, which runs the service pass, reschedules the peers touched during the event, frees the
@@ -29,8 +30,18 @@
 /* Our extended message ids (advertised in the extension handshake's `m`). */
 #define HK_EXT_UT_METADATA 1u
 #define HK_EXT_UPLOAD_ONLY 2u
-/* Disk-load tokens: (peer slot + 1) << 40 | a global sequence. */
-#define HK_TOKEN_SEQ_BITS 40
+/* One request's disk loads while completions are pending. The runtime delivers exactly one completion per
+ * disk_load, even after the requesting peer is gone, so the record lives until `pending` reaches 0, independent of
+ * the peer and its request: a failed load always finds its torrent. Token = gen << 32 | index in s->loads; a free
+ * record has gen 0 (no token has gen 0), so a stale or made-up token matches nothing. */
+typedef struct hks_load {
+    uint32_t gen;                /* the token's high half while in use; 0 when free */
+    uint32_t torrent;            /* record number; HK_TT_NONE once that torrent was removed */
+    uint32_t slot;               /* in use: the requesting peer's slot (checked against its queue on completion);
+                                  * free: the next free record (HKS_LOAD_NONE ends the list) */
+    uint32_t pending;            /* completions still expected */
+} hks_load;
+#define HKS_LOAD_NONE UINT32_MAX
 
 struct hk_seeder {
     hk_config cfg;
@@ -51,7 +62,10 @@ struct hk_seeder {
     uint32_t *free_slots;        /* stack of free slot numbers */
     uint32_t nfree;
     uint64_t next_peer_id;
-    uint64_t next_token_seq;
+
+    hks_load *loads;             /* pending disk loads by token index (NULL when none is pending) */
+    uint32_t loads_cap, loads_used, loads_free; /* loads_free: head of the free list */
+    uint32_t next_load_gen;      /* never 0 */
 
     hk_peer *ready_head, *ready_tail; /* ring (list) of peers that may have something to send */
     uint32_t nready;
@@ -95,8 +109,19 @@ void hks_reject_queued_blocks(hk_seeder *s, hk_peer *p, const char *why);
 void hks_queue_block(hk_seeder *s, hk_peer *p, uint32_t index, uint32_t begin, uint32_t length);
 /* Queues a ut_metadata piece request (prefetching its extent); rejects when it cannot. */
 void hks_queue_metadata(hk_seeder *s, hk_peer *p, uint32_t piece);
-void hks_disk_loaded(hk_seeder *s, uint64_t token, hk_disk_status status);
 bool hks_send_reject(hk_seeder *s, hk_peer *p, uint32_t index, uint32_t begin, uint32_t length);
+
+/* seeder_loads.c */
+/* A new load record for a request of peer p (its torrent and slot); its token, 0 when out of memory. */
+uint64_t hks_load_begin(hk_seeder *s, const hk_peer *p);
+/* n disk_loads were issued with token (n == 0 releases the record at once). */
+void hks_load_issued(hk_seeder *s, uint64_t token, uint32_t n);
+/* A disk_load completion: HK_DISK_ERROR fails the load's torrent even if its peer or request is gone; success marks
+ * the request loaded when it is still queued. Stale or unknown tokens are ignored. */
+void hks_disk_loaded(hk_seeder *s, uint64_t token, hk_disk_status status);
+/* The torrent in record `rec` is being removed: its pending loads no longer name it (the record may be reused). */
+void hks_loads_forget_torrent(hk_seeder *s, uint32_t rec);
+void hks_loads_free(hk_seeder *s);
 
 /* seeder_timers.c */
 hk_time hks_peer_deadline(const hk_seeder *s, const hk_peer *p);

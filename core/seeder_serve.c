@@ -1,7 +1,7 @@
 /* seeder_serve: owns serving (DESIGN §4): queuing accepted requests with an immediate prefetch, the block readiness
  * policy (resident -> send; not resident -> passed over once, its turn comes again later; still not -> disk_load,
- * send when loaded), the service pass that lets peers take turns while batching each peer's blocks into one
- * send(), and rejects. */
+ * send when loaded; the loads' records and completions are seeder_loads.c's), the service pass that lets peers take
+ * turns while batching each peer's blocks into one send(), and rejects. */
 #include <string.h>
 
 #include "extension.h"
@@ -83,12 +83,6 @@ static bool resident(hk_seeder *s, const hk_torrent *t, const hk_request *r)
         if (!pc.pad && !s->rt.disk_resident(s->rt.ctx, &pc.ext))
             return false;
     return true;
-}
-
-static uint64_t new_token(hk_seeder *s, const hk_peer *p)
-{
-    uint64_t seq = s->next_token_seq++ & ((1ull << HK_TOKEN_SEQ_BITS) - 1);
-    return ((uint64_t)p->slot + 1) << HK_TOKEN_SEQ_BITS | seq;
 }
 
 /* Issues one disk_load per non-pad extent, all with the request's token. Returns the number issued. */
@@ -209,29 +203,6 @@ void hks_queue_metadata(hk_seeder *s, hk_peer *p, uint32_t piece)
     hks_mark_dirty(s, p);
 }
 
-void hks_disk_loaded(hk_seeder *s, uint64_t token, hk_disk_status status)
-{
-    uint64_t slot1 = token >> HK_TOKEN_SEQ_BITS;
-    hk_peer *p = slot1 >= 1 && slot1 <= s->peers_cap ? s->peers[slot1 - 1] : NULL;
-    int64_t i = p && !p->closed ? hk_rq_find_token(&p->rq, token) : -1;
-    if (i < 0) {
-        hks_log(s, HK_LOG_TRACE, "disk load %llu completed for a request that is gone", (unsigned long long)token);
-        return;
-    }
-    if (status != HK_DISK_OK) {
-        hks_torrent_failed(s, p->torrent, "a disk load failed");
-        return;
-    }
-    hk_request *r = hk_rq_at(&p->rq, (uint32_t)i);
-    if (r->loads > 0)
-        r->loads--;
-    if (r->loads == 0 && r->state == HK_RQ_LOADING) {
-        r->state = HK_RQ_LOADED;
-        hks_mark_ready(s, p);
-        hks_mark_dirty(s, p);
-    }
-}
-
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* The batch of one send()                                                                                           */
 
@@ -346,7 +317,7 @@ typedef enum serve_end {
  * peer's other requests and the other peers go first, while the prefetch issued on arrival works); the relative
  * order of the requests is kept, which keeps disk reads in request order. Second time, in a later turn: disk_load,
  * sent when loaded. */
-static void not_resident(hk_seeder *s, hk_peer *p, const hk_torrent *t, hk_request *r, uint32_t *yielded)
+static bool not_resident(hk_seeder *s, hk_peer *p, const hk_torrent *t, hk_request *r, uint32_t *yielded)
 {
     if (r->state == HK_RQ_FRESH) {
         r->state = HK_RQ_REQUEUED;
@@ -355,15 +326,24 @@ static void not_resident(hk_seeder *s, hk_peer *p, const hk_torrent *t, hk_reque
         (*yielded)++;
         hks_log(s, HK_LOG_TRACE, "peer %llu: %u/%u/%u not resident: its turn comes again later",
                 (unsigned long long)p->id, r->index, r->begin, r->length);
-        return;
+        return true;
     }
-    r->token = new_token(s, p);
+    uint64_t token = hks_load_begin(s, p);
+    if (token == 0) {
+        hks_close_peer(s, p, true, "out of memory for a disk load");
+        return false;
+    }
+    r->token = token;
     r->state = HK_RQ_LOADING;
-    r->loads = load(s, t, r, r->token);
+    r->loads = load(s, t, r, token);
+    hks_load_issued(s, token, r->loads);
     hks_log(s, HK_LOG_TRACE, "peer %llu: %u/%u/%u still not resident: disk load %llu", (unsigned long long)p->id,
-            r->index, r->begin, r->length, (unsigned long long)r->token);
-    if (r->loads == 0)
+            r->index, r->begin, r->length, (unsigned long long)token);
+    if (r->loads == 0) {
         r->state = HK_RQ_LOADED; /* only pad bytes: nothing to wait for */
+        r->token = 0;
+    }
+    return true;
 }
 
 /* One turn of peer p: at most `share` messages, batched HK_BATCH_BLOCKS per send(). */
@@ -399,7 +379,8 @@ static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *
             break;
         }
         if (r->state != HK_RQ_LOADED && !resident(s, t, r)) {
-            not_resident(s, p, t, r, &yielded);
+            if (!not_resident(s, p, t, r, &yielded))
+                return SERVE_GONE; /* closed: the batch is dropped with the connection */
             i++;
             continue;
         }

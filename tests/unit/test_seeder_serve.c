@@ -1,6 +1,6 @@
 /* Unit tests for serving (DESIGN §4): prefetch on accept, residency -> requeue once -> disk_load -> send after the
  * load (never before), batching several blocks into one send, blocks spanning files, pad files as zeros, flow
- * control within room, disk errors, stale completions. */
+ * control within room, disk errors (also after the requesting peer or request is gone), stale completions. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,11 +210,126 @@ Test(serve, completion_for_a_gone_peer_is_ignored)
     h_closed(&h, 0);
     unchoked(1, 1 << 20); /* reuses the slot */
     hk_seeder_on_disk_loaded(h.s, token, HK_DISK_OK);
-    hk_seeder_on_disk_loaded(h.s, token, HK_DISK_ERROR); /* even an error: the request is gone */
-    hk_seeder_on_disk_loaded(h.s, 0, HK_DISK_OK);
-    hk_seeder_on_disk_loaded(h.s, UINT64_MAX, HK_DISK_OK);
+    /* the load had its one completion: a second one is stale, ignored even as an error */
+    hk_seeder_on_disk_loaded(h.s, token, HK_DISK_ERROR);
+    hk_seeder_on_disk_loaded(h.s, 0, HK_DISK_ERROR);
+    hk_seeder_on_disk_loaded(h.s, UINT64_MAX, HK_DISK_ERROR);
+    hk_seeder_on_disk_loaded(h.s, token ^ (1ull << 32), HK_DISK_ERROR); /* right record, wrong generation */
     cr_assert_not(fr_closed(h.fr, 1));
     cr_assert_eq(h_count(&h, 1, WIRE_PIECE), 0);
+    hk_torrent_stats ts;
+    cr_assert(hk_seeder_torrent_stats(h.s, h.ih, &ts));
+    cr_assert_not(ts.failed);
+}
+
+/* The torrent is failed: every peer of it closed, new handshakes refused. */
+static void assert_torrent_failed(int other_peer)
+{
+    hk_torrent_stats ts;
+    cr_assert(hk_seeder_torrent_stats(h.s, h.ih, &ts));
+    cr_assert(ts.failed);
+    cr_assert_eq(ts.peers, 0);
+    cr_assert(fr_closed(h.fr, other_peer), "the torrent's other peer is dropped");
+    cr_assert_eq(h_count(&h, other_peer, WIRE_PIECE), 0);
+    h_accept(&h, 9, 1 << 20);
+    h_handshake(&h, 9, NULL, true, false);
+    cr_assert(fr_closed(h.fr, 9), "a failed torrent refuses handshakes");
+    cr_assert_geq(fr_find_log(h.fr, "storage failed: a disk load failed", 0), 0);
+}
+
+Test(serve, disk_error_after_its_peer_left_fails_the_torrent)
+{
+    single();
+    fr_set_default_resident(h.fr, false);
+    unchoked(0, 1 << 20);
+    h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
+    uint64_t token = fr_last(h.fr, FR_LOAD)->token;
+    h_closed(&h, 0);
+    unchoked(1, 1 << 20); /* takes the slot peer 0 had */
+    hk_seeder_on_disk_loaded(h.s, token, HK_DISK_ERROR);
+    assert_torrent_failed(1);
+}
+
+Test(serve, disk_error_after_the_request_was_cancelled_fails_the_torrent)
+{
+    single();
+    fr_set_default_resident(h.fr, false);
+    unchoked(0, 1 << 20);
+    unchoked(1, 1 << 20);
+    h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
+    uint64_t token = fr_last(h.fr, FR_LOAD)->token;
+    h_block(&h, 0, WIRE_CANCEL, 0, 0, 16384);
+    cr_assert_eq(h_stats(&h).queued_requests, 0);
+    hk_seeder_on_disk_loaded(h.s, token, HK_DISK_ERROR);
+    assert_torrent_failed(1);
+    cr_assert(fr_closed(h.fr, 0));
+}
+
+Test(serve, disk_error_on_the_second_extent_after_the_peer_left)
+{
+    h_init(&h, NULL);
+    tb_file files[2] = {{"a", 20000, false}, {"b", 20000, false}};
+    cr_assert_eq(h_add_files(&h, 16384, files, 2), HK_ADD_OK);
+    fr_set_default_resident(h.fr, false);
+    unchoked(0, 1 << 20);
+    unchoked(1, 1 << 20);
+    h_block(&h, 0, WIRE_REQUEST, 1, 0, 16384); /* two extents: two loads, one token */
+    cr_assert_eq(fr_count(h.fr, FR_LOAD), 2);
+    uint64_t t = fr_last(h.fr, FR_LOAD)->token;
+    hk_seeder_on_disk_loaded(h.s, t, HK_DISK_OK);
+    h_closed(&h, 0);
+    cr_assert_not(fr_closed(h.fr, 1));
+    hk_seeder_on_disk_loaded(h.s, t, HK_DISK_ERROR);
+    assert_torrent_failed(1);
+}
+
+Test(serve, disk_error_for_a_removed_torrent_fails_nothing)
+{
+    single();
+    fr_set_default_resident(h.fr, false);
+    unchoked(0, 1 << 20);
+    h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
+    uint64_t token = fr_last(h.fr, FR_LOAD)->token;
+    cr_assert(hk_seeder_remove_torrent(h.s, h.ih));
+    cr_assert(fr_closed(h.fr, 0));
+    /* added again: it takes the same torrent record */
+    cr_assert_eq(hk_seeder_add_torrent(h.s, h.torrent, h.torrent_len, H_STORAGE, NULL, NULL, 0), HK_ADD_OK);
+    unchoked(1, 1 << 20);
+    hk_seeder_on_disk_loaded(h.s, token, HK_DISK_ERROR);
+    hk_torrent_stats ts;
+    cr_assert(hk_seeder_torrent_stats(h.s, h.ih, &ts));
+    cr_assert_not(ts.failed, "the error was the removed torrent's");
+    cr_assert_not(fr_closed(h.fr, 1));
+    cr_assert_eq(ts.peers, 1);
+}
+
+Test(serve, pending_loads_hold_memory_until_their_last_completion)
+{
+    single();
+    fr_set_default_resident(h.fr, false);
+    unchoked(0, 1 << 20);
+    uint64_t base = h_stats(&h).memory_bytes;
+    h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
+    h_block(&h, 0, WIRE_REQUEST, 1, 0, 16384);
+    cr_assert_eq(fr_count(h.fr, FR_LOAD), 2);
+    uint64_t tokens[2], k = 0;
+    for (size_t i = 0; i < h.fr->nactions; i++)
+        if (h.fr->actions[i].kind == FR_LOAD)
+            tokens[k++] = h.fr->actions[i].token;
+    cr_assert_neq(tokens[0], tokens[1]);
+    h_closed(&h, 0); /* the peer and its queue go; the records of its loads stay */
+    uint64_t gone = h_stats(&h).memory_bytes;
+    cr_assert_lt(gone, base, "peer freed");
+    hk_seeder_on_disk_loaded(h.s, tokens[0], HK_DISK_OK);
+    cr_assert_eq(h_stats(&h).memory_bytes, gone, "one load still pending: the records stay");
+    hk_seeder_on_disk_loaded(h.s, tokens[1], HK_DISK_OK);
+    uint64_t after = h_stats(&h).memory_bytes;
+    cr_assert_lt(after, gone, "the last completion releases the records");
+    /* nothing pending: a stale completion finds nothing */
+    hk_seeder_on_disk_loaded(h.s, tokens[1], HK_DISK_ERROR);
+    hk_torrent_stats ts;
+    cr_assert(hk_seeder_torrent_stats(h.s, h.ih, &ts));
+    cr_assert_not(ts.failed);
 }
 
 Test(serve, cancel_while_loading)

@@ -1,0 +1,110 @@
+/* seeder_loads: owns the records of pending disk loads (hks_load, see seeder_internal.h): a token per request that
+ * needs loading, the count of its completions, and what a completion means: a failure fails the torrent whether or
+ * not the requesting peer and its request still exist; a success marks the request loaded if it is still queued. */
+#include "seeder_internal.h"
+
+static bool grow_loads(hk_seeder *s)
+{
+    uint32_t ncap = s->loads_cap ? s->loads_cap * 2 : 16;
+    if (ncap <= s->loads_cap)
+        return false;
+    hks_load *n = hk_mem_realloc(&s->mem, s->loads, (size_t)s->loads_cap * sizeof *n, (size_t)ncap * sizeof *n);
+    if (!n)
+        return false;
+    for (uint32_t i = ncap; i-- > s->loads_cap;) { /* lowest new index on top of the free list */
+        n[i].gen = 0;
+        n[i].torrent = HK_TT_NONE;
+        n[i].pending = 0;
+        n[i].slot = s->loads_free;
+        s->loads_free = i;
+    }
+    s->loads = n;
+    s->loads_cap = ncap;
+    return true;
+}
+
+static void release_load(hk_seeder *s, uint32_t i)
+{
+    hks_load *l = &s->loads[i];
+    l->gen = 0;
+    l->torrent = HK_TT_NONE;
+    l->slot = s->loads_free;
+    s->loads_free = i;
+    if (--s->loads_used == 0)
+        hks_loads_free(s); /* nothing pending: hold no memory for it */
+}
+
+void hks_loads_free(hk_seeder *s)
+{
+    hk_mem_free(&s->mem, s->loads, (size_t)s->loads_cap * sizeof *s->loads);
+    s->loads = NULL;
+    s->loads_cap = s->loads_used = 0;
+    s->loads_free = HKS_LOAD_NONE;
+}
+
+uint64_t hks_load_begin(hk_seeder *s, const hk_peer *p)
+{
+    if (s->loads_free == HKS_LOAD_NONE && !grow_loads(s))
+        return 0;
+    uint32_t i = s->loads_free;
+    hks_load *l = &s->loads[i];
+    s->loads_free = l->slot;
+    l->gen = s->next_load_gen++;
+    if (s->next_load_gen == 0)
+        s->next_load_gen = 1;
+    l->torrent = p->torrent;
+    l->slot = p->slot;
+    l->pending = 0;
+    s->loads_used++;
+    return (uint64_t)l->gen << 32 | i;
+}
+
+void hks_load_issued(hk_seeder *s, uint64_t token, uint32_t n)
+{
+    uint32_t i = (uint32_t)token;
+    s->loads[i].pending = n;
+    if (n == 0)
+        release_load(s, i);
+}
+
+void hks_loads_forget_torrent(hk_seeder *s, uint32_t rec)
+{
+    for (uint32_t i = 0; i < s->loads_cap; i++)
+        if (s->loads[i].gen != 0 && s->loads[i].torrent == rec)
+            s->loads[i].torrent = HK_TT_NONE;
+}
+
+void hks_disk_loaded(hk_seeder *s, uint64_t token, hk_disk_status status)
+{
+    uint32_t i = (uint32_t)token, gen = (uint32_t)(token >> 32);
+    if (gen == 0 || i >= s->loads_cap || s->loads[i].gen != gen) {
+        hks_log(s, HK_LOG_TRACE, "disk load %llu: completion for no pending load (ignored)",
+                (unsigned long long)token);
+        return;
+    }
+    uint32_t rec = s->loads[i].torrent, slot = s->loads[i].slot;
+    if (--s->loads[i].pending == 0)
+        release_load(s, i);
+    if (status != HK_DISK_OK) {
+        const hk_torrent *t = rec == HK_TT_NONE ? NULL : hk_tt_get(&s->torrents, rec);
+        if (!t)
+            hks_log(s, HK_LOG_DEBUG, "disk load %llu failed for a torrent since removed", (unsigned long long)token);
+        else if (t->state != HK_TORRENT_FAILED)
+            hks_torrent_failed(s, rec, "a disk load failed");
+        return;
+    }
+    hk_peer *p = slot < s->peers_cap ? s->peers[slot] : NULL;
+    int64_t at = p && !p->closed ? hk_rq_find_token(&p->rq, token) : -1;
+    if (at < 0) {
+        hks_log(s, HK_LOG_TRACE, "disk load %llu completed for a request that is gone", (unsigned long long)token);
+        return;
+    }
+    hk_request *r = hk_rq_at(&p->rq, (uint32_t)at);
+    if (r->loads > 0)
+        r->loads--;
+    if (r->loads == 0 && r->state == HK_RQ_LOADING) {
+        r->state = HK_RQ_LOADED;
+        hks_mark_ready(s, p);
+        hks_mark_dirty(s, p);
+    }
+}
