@@ -1466,7 +1466,12 @@ static void tracker_fail_waiting(hk_announcer *a, an_tracker *t, outcome out, co
 static hk_time pace(hk_announcer *a, uint32_t hidx, hk_time now)
 {
     an_host *h = &a->hosts[hidx];
+    /* the steady rate at the tracker's interval, or at default_interval if that is shorter (the schedule the
+     * configuration asks for, first announces included, is never throttled) */
     uint64_t iv = h->interval_s ? h->interval_s : 1;
+    uint64_t div = a->cfg.default_interval / HK_NS_PER_SEC;
+    if (div >= 1 && div < iv)
+        iv = div;
     double rate = a->cfg.pace_factor * (double)h->slots / (double)iv;
     if (rate < (double)a->cfg.start_rate)
         rate = (double)a->cfg.start_rate;

@@ -27,7 +27,8 @@
  *     the first tier that works is used and a tier whose trackers all fail hands over to the next one (BEP 12).
  *   - Per tracker host (the URL's host name), at most host_inflight announces are in flight; more wait in a FIFO.
  *   - Per tracker host, a pacer (token bucket) lets announces go at most at pace_factor times the host's steady rate
- *     (the (torrent, tier) slots it serves over the last interval it gave, at least start_rate per second), with
+ *     (the (torrent, tier) slots it serves over the last interval it gave, or over default_interval if that is
+ *     shorter, and at least start_rate per second), with
  *     pace_burst of allowance; a slot over the rate is moved to its token's time. The even schedule never touches
  *     it; a backlog (after an outage, a reload, a clock jump) drains at the spare rate instead of in a burst.
  *   - An unresponsive tracker (a request went unanswered and nothing at all was heard from that tracker since it

@@ -249,6 +249,12 @@ void hk_trackers_stop(hk_trackers *t, double seconds)
     hk_announcer_stats_get(t->ann, &st);
     hk_log(HK_LOG_INFO, "trackers: %llu `stopped` sent, %llu answered, %llu given up",
            (unsigned long long)st.stopped_sent, (unsigned long long)st.stopped_ok, (unsigned long long)st.abandoned);
+    hk_log(HK_LOG_INFO, "trackers: %u torrents, %u slots, %u trackers, %u hosts; %llu announces (%llu ok, "
+           "%llu refused, %llu failed, %llu skipped, %llu paced); announcer memory %llu bytes (peak %llu)",
+           st.torrents, st.slots, st.trackers, st.hosts, (unsigned long long)st.announces,
+           (unsigned long long)st.ok, (unsigned long long)st.refused, (unsigned long long)st.failed,
+           (unsigned long long)st.skipped, (unsigned long long)st.paced, (unsigned long long)st.memory_bytes,
+           (unsigned long long)st.memory_peak);
 }
 
 void hk_trackers_free(hk_trackers *t)
