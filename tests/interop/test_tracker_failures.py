@@ -13,6 +13,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import fixtures, lt_client, procs, trackers, verify  # noqa: E402
 from lib.fixtures import KiB, MiB  # noqa: E402
+from lib.seeders import SANITIZER_MARKERS  # noqa: E402
 
 
 def wait_log(hk, text, timeout):
@@ -121,6 +122,7 @@ def body(p, checks, build_dir, source_dir):
             assert 4 < took < 8, "the unanswered `stopped` is given up after 5 s, not %.1f" % took
             assert "1 `stopped` announces given up" in hk.child.log(), hk.child.log()[-2000:]
             assert fakes["stopless"].requests[-1].get("event") == "stopped"
+            assert not any(m in hk.child.log() for m in SANITIZER_MARKERS), "sanitizer report in hekate's log"
             return "exit 0 after %.1f s (bounded: one `stopped` never answered)" % took
         checks.run("sigterm_bounded", stop_bounded)
         for f in fakes.values():

@@ -12,7 +12,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import fixtures, procs, trackers, verify  # noqa: E402
 from lib.fixtures import KiB, MiB  # noqa: E402
-from lib.seeders import hekate_binary  # noqa: E402
+from lib.seeders import SANITIZER_MARKERS, hekate_binary  # noqa: E402
 
 
 def body(p, checks, build_dir, source_dir):
@@ -84,6 +84,8 @@ def body(p, checks, build_dir, source_dir):
             ot.wait_seeds(fx[name].info_hash, 0, timeout=5)
         log = hk.child.log()
         assert "announce stopped ok" in log, log[-3000:]
+        assert not any(m in log for m in SANITIZER_MARKERS), "sanitizer report in hekate's log"
+
         return "exit 0; opentracker shows no seed any more"
     checks.run("stopped_on_sigterm", stop_sends_stopped)
 
