@@ -2,11 +2,13 @@
 """Interop: hekate announces to a real opentracker (HTTP and UDP, started here on 127.0.0.1, stopped by PID).
 opentracker's scrape must show hekate as the seed of each torrent; a python-libtorrent leecher that knows only the
 .torrent (no peer address) must find hekate through the tracker and download the data, verified byte for byte; on
-SIGTERM hekate sends `stopped` and opentracker forgets it. hekate -l lists the trackers by tier. Deadline 200 s."""
+SIGTERM hekate sends `stopped` and opentracker forgets it. hekate -l lists the trackers by tier; with -t nothing is
+announced. Deadline 200 s."""
 import os
 import signal
 import subprocess
 import sys
+import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -40,6 +42,15 @@ def body(p, checks, build_dir, source_dir):
         assert "tier 2: %s\n" % ot.http_url in out, out
         return "trackers listed by tier"
     checks.run("list_shows_tiers", listing)
+
+    def no_trackers_flag():
+        quiet = trackers.start_hekate_announcing(p, build_dir, [seed], args=["-t"], name="hekate-t")
+        time.sleep(2)
+        for f in fx.values():
+            assert ot.scrape(f.info_hash)["complete"] == 0
+        p.stop(quiet.child)
+        return "with -t nothing is announced"
+    checks.run("no_trackers_flag", no_trackers_flag)
 
     hk = trackers.start_hekate_announcing(p, build_dir, [seed], args=["-v", "-v", "-v"])
     print("hekate on port %d (pid %d)" % (hk.port, hk.pid))
