@@ -172,10 +172,10 @@ typedef enum wire_err {
 } wire_err;
 
 typedef struct wire_error {
-    wire_err code;
     uint64_t msg_offset;  /* stream offset of the first byte of the offending message (0 for the handshake) */
     uint64_t offset;      /* stream offset of the offending field or byte */
     uint64_t value;       /* the offending value: the length, id, index or byte */
+    wire_err code;        /* (after the 64-bit fields: no padding; every connection embeds one) */
     int msg_id;           /* id of the offending message, -1 if unknown yet or the handshake */
 } wire_error;
 

@@ -754,6 +754,65 @@ static void large_message(bool unknown_id)
 Test(seeder, large_extended_message_memory_returns_to_its_level) { large_message(false); }
 Test(seeder, large_unknown_message_memory_returns_to_its_level) { large_message(true); }
 
+/* ---- memory of idle connections ---- */
+
+/* 10,000 handshaken peers that then say nothing: what the core holds per connection (hk_stats.memory_bytes, which
+ * counts every allocation of the core: peer records, the peer table, the deadline heap, decoder buffers). The
+ * budget is 2 KiB per connection all in; the backend needs ~136 bytes + libev's, so the core must stay well under
+ * 1 KiB. Connections are fake hk_conn pointers (beyond the fake runtime's numbered ones: their sends are recorded
+ * under connection -1). */
+Test(idle_memory, ten_thousand_handshaken_idle_peers)
+{
+    enum { N = 10000 };
+    hk_config c;
+    hk_config_defaults(&c);
+    c.max_peers = 2 * N;
+    harness g;
+    h_init(&g, &c);
+    cr_assert_eq(h_add_single(&g, 32768, 100000), HK_ADD_OK);
+    g.fr->record_logs = false;
+    hk_seeder_set_log_level(g.s, HK_LOG_INFO);
+    uint8_t *conns = malloc(N);
+    hk_peer **peers = malloc(N * sizeof *peers);
+    uint8_t hs[WIRE_HANDSHAKE_LEN], res[8] = {0};
+    wire_reserved_set_fast(res);
+    wire_reserved_set_extended(res);
+    uint64_t base = h_stats(&g).memory_bytes;
+    for (int i = 0; i < N; i++) {
+        hk_addr a = {.family = 4, .ip = {127, 0, (uint8_t)(i >> 8), (uint8_t)i}, .port = 6881};
+        peers[i] = hk_seeder_on_accept(g.s, (hk_conn *)(void *)(conns + i), &a);
+        cr_assert_not_null(peers[i]);
+        hk_seeder_on_sendable(g.s, peers[i], 65536);
+        uint8_t id[20] = "-XX0001-";
+        memcpy(id + 8, &i, sizeof i);
+        wire_encode_handshake(hs, res, g.ih, id);
+        /* the handshake in two reads, as it often comes (the peer waits for ours before its id) */
+        hk_seeder_on_recv(g.s, peers[i], hs, WIRE_HANDSHAKE_INFO_HASH_END);
+        hk_seeder_on_recv(g.s, peers[i], hs + WIRE_HANDSHAKE_INFO_HASH_END, 20);
+    }
+    hk_stats st = h_stats(&g);
+    cr_assert_eq(st.peers, N);
+    cr_assert_eq(fr_count(g.fr, FR_CLOSE), 0);
+    cr_assert_eq(fr_count(g.fr, FR_SEND), N, "one handshake reply each, %zu sends", fr_count(g.fr, FR_SEND));
+    double per_peer = (double)(st.memory_bytes - base) / N;
+    cr_log_info("core memory per handshaken idle peer: %.1f bytes", per_peer);
+    cr_assert_leq(per_peer, 640.0, "%.1f bytes per idle peer", per_peer);
+    /* interested: 50 unchoked, the others waiting in line; still nothing allocated per peer */
+    uint8_t in[WIRE_SIMPLE_LEN];
+    wire_encode_simple(in, WIRE_INTERESTED);
+    for (int i = 0; i < N; i++)
+        hk_seeder_on_recv(g.s, peers[i], in, sizeof in);
+    st = h_stats(&g);
+    cr_assert_eq(st.unchoked, c.max_unchoked);
+    cr_assert_eq(st.waiting, N - c.max_unchoked);
+    double per_interested = (double)(st.memory_bytes - base) / N;
+    cr_log_info("core memory per interested waiting peer: %.1f bytes", per_interested);
+    cr_assert_leq(per_interested, 640.0);
+    free(peers);
+    free(conns);
+    h_free(&g);
+}
+
 /* ---- determinism ---- */
 
 static char *script(void)
