@@ -1,26 +1,32 @@
-/* scan: recursive, symlink-free, sorted walk for .torrent files (see scan.h). */
+/* scan: recursive, symlink-free, sorted walk for .torrent files, one result at a time (see scan.h). */
 #include "scan.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-typedef struct walk {
-    const hk_scan_cb *cb;
+/* One folder on the current path: its sorted entry names and the next one to examine. */
+typedef struct frame {
+    char **names;
+    size_t n, next;
+    size_t len;                      /* length of the folder's path in it->path */
+} frame;
+
+enum { ST_START = 0, ST_WALK, ST_END };
+
+struct hk_scan_iter {
+    int state;
+    bool root_failed;
     hk_scan_stats st;
+    unsigned depth;                  /* frames in use: the folder being read is stack[depth - 1] */
+    frame stack[HK_SCAN_MAX_DEPTH + 1];
+    char *root;                      /* as given */
     char path[PATH_MAX];
-} walk;
-
-static int problem(walk *w, const char *path, const char *why)
-{
-    w->st.problems++;
-    return w->cb->on_problem ? w->cb->on_problem(w->cb->arg, path, why) : 0;
-}
+    char why[192];
+};
 
 static bool is_torrent_name(const char *name)
 {
@@ -87,100 +93,199 @@ nomem:
     return -1;
 }
 
-/* w->path holds the folder (length len). */
-static int walk_dir(walk *w, size_t len, unsigned depth)
+static hk_scan_event problem(hk_scan_iter *it, const char *path, const char **path_out, const char **why_out)
 {
-    if (depth > HK_SCAN_MAX_DEPTH)
-        return problem(w, w->path, "folder tree too deep; not scanned further");
-    char **names;
-    size_t n;
-    if (read_names(w->path, &names, &n) != 0) {
-        char why[128];
-        snprintf(why, sizeof why, "cannot read folder: %s", strerror(errno));
-        return problem(w, w->path, why);
+    it->st.problems++;
+    *path_out = path;
+    *why_out = it->why;
+    return HK_SCAN_PROBLEM;
+}
+
+/* Enters the folder in it->path (length len): pushes its frame, or reports why it cannot. Returns HK_SCAN_END when
+ * the folder was entered (nothing to report). */
+static hk_scan_event enter(hk_scan_iter *it, size_t len, const char **path, const char **why)
+{
+    if (it->depth > HK_SCAN_MAX_DEPTH) {
+        snprintf(it->why, sizeof it->why, "folder tree too deep; not scanned further");
+        return problem(it, it->path, path, why);
     }
-    w->st.folders++;
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        size_t nl = strlen(names[i]);
-        bool slash = len > 0 && w->path[len - 1] == '/';
-        size_t need = len + (slash ? 0 : 1) + nl;
-        if (need >= sizeof w->path) {
-            rc = problem(w, names[i], "path too long; skipped");
+    frame *f = &it->stack[it->depth];
+    if (read_names(it->path, &f->names, &f->n) != 0) {
+        snprintf(it->why, sizeof it->why, "cannot read folder: %s", strerror(errno));
+        return problem(it, it->path, path, why);
+    }
+    f->next = 0;
+    f->len = len;
+    it->depth++;
+    it->st.folders++;
+    return HK_SCAN_END;
+}
+
+static hk_scan_event start(hk_scan_iter *it, const char **path, const char **why, struct stat *out)
+{
+    size_t len = strlen(it->root);
+    while (len > 1 && it->root[len - 1] == '/')
+        len--;
+    it->root_failed = true; /* until root turns out to be a folder or a .torrent */
+    if (len == 0 || len >= sizeof it->path) {
+        snprintf(it->why, sizeof it->why, "%s", len == 0 ? "empty path" : "path too long");
+        return problem(it, it->root, path, why);
+    }
+    memcpy(it->path, it->root, len);
+    it->path[len] = '\0';
+    struct stat st;
+    if (lstat(it->path, &st) != 0) {
+        snprintf(it->why, sizeof it->why, "%s", strerror(errno));
+        return problem(it, it->path, path, why);
+    }
+    if (S_ISLNK(st.st_mode)) {
+        /* The root was named explicitly by the user: a link to a folder is followed (only this once). */
+        if (stat(it->path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            it->st.symlinks_skipped++;
+            snprintf(it->why, sizeof it->why, "is a symbolic link to something other than a folder; not followed");
+            return problem(it, it->path, path, why);
+        }
+    }
+    if (S_ISDIR(st.st_mode)) {
+        it->root_failed = false;
+        it->state = ST_WALK;
+        return enter(it, len, path, why);
+    }
+    if (S_ISREG(st.st_mode) && is_torrent_name(it->path)) {
+        it->root_failed = false;
+        it->st.torrents++;
+        *path = it->path;
+        if (out)
+            *out = st;
+        return HK_SCAN_TORRENT;
+    }
+    snprintf(it->why, sizeof it->why, "not a folder or a .torrent file");
+    return problem(it, it->path, path, why);
+}
+
+hk_scan_iter *hk_scan_iter_new(const char *root)
+{
+    hk_scan_iter *it = calloc(1, sizeof *it);
+    if (!it)
+        return NULL;
+    it->root = strdup(root);
+    if (!it->root) {
+        free(it);
+        return NULL;
+    }
+    return it;
+}
+
+hk_scan_event hk_scan_iter_next(hk_scan_iter *it, const char **path, const char **why, struct stat *out)
+{
+    const char *dummy_path, *dummy_why;
+    if (!path)
+        path = &dummy_path;
+    if (!why)
+        why = &dummy_why;
+    *path = NULL;
+    *why = NULL;
+    if (it->state == ST_START) {
+        it->state = ST_END; /* unless start() enters the root folder */
+        hk_scan_event ev = start(it, path, why, out);
+        if (ev != HK_SCAN_END)
+            return ev;
+    }
+    while (it->state == ST_WALK && it->depth > 0) {
+        frame *f = &it->stack[it->depth - 1];
+        if (f->next == f->n) {
+            free_names(f->names, f->n);
+            f->names = NULL;
+            it->depth--;
             continue;
+        }
+        const char *name = f->names[f->next++];
+        size_t len = f->len;
+        size_t nl = strlen(name);
+        bool slash = len > 0 && it->path[len - 1] == '/';
+        size_t need = len + (slash ? 0 : 1) + nl;
+        if (need >= sizeof it->path) {
+            snprintf(it->why, sizeof it->why, "path too long; skipped");
+            return problem(it, name, path, why);
         }
         size_t at = len;
         if (!slash)
-            w->path[at++] = '/';
-        memcpy(w->path + at, names[i], nl + 1);
+            it->path[at++] = '/';
+        memcpy(it->path + at, name, nl + 1);
         struct stat st;
-        if (lstat(w->path, &st) != 0) {
-            if (errno != ENOENT) { /* vanished meanwhile: nothing to say */
-                char why[128];
-                snprintf(why, sizeof why, "cannot examine: %s", strerror(errno));
-                rc = problem(w, w->path, why);
-            }
-        } else if (S_ISLNK(st.st_mode)) {
-            w->st.symlinks_skipped++;
-            if (is_torrent_name(names[i]))
-                rc = problem(w, w->path, "is a symbolic link; not followed");
-        } else if (S_ISDIR(st.st_mode)) {
-            rc = walk_dir(w, need, depth + 1);
-        } else if (S_ISREG(st.st_mode) && is_torrent_name(names[i])) {
-            w->st.torrents++;
-            rc = w->cb->on_torrent(w->cb->arg, w->path);
+        if (lstat(it->path, &st) != 0) {
+            if (errno == ENOENT) /* vanished meanwhile: nothing to say */
+                continue;
+            snprintf(it->why, sizeof it->why, "cannot examine: %s", strerror(errno));
+            return problem(it, it->path, path, why);
         }
-        w->path[len] = '\0';
+        if (S_ISLNK(st.st_mode)) {
+            it->st.symlinks_skipped++;
+            if (is_torrent_name(name)) {
+                snprintf(it->why, sizeof it->why, "is a symbolic link; not followed");
+                return problem(it, it->path, path, why);
+            }
+        } else if (S_ISDIR(st.st_mode)) {
+            hk_scan_event ev = enter(it, need, path, why);
+            if (ev != HK_SCAN_END)
+                return ev;
+        } else if (S_ISREG(st.st_mode) && is_torrent_name(name)) {
+            it->st.torrents++;
+            *path = it->path;
+            if (out)
+                *out = st;
+            return HK_SCAN_TORRENT;
+        }
     }
-    free_names(names, n);
-    return rc;
+    it->state = ST_END;
+    return HK_SCAN_END;
+}
+
+bool hk_scan_iter_root_failed(const hk_scan_iter *it)
+{
+    return it->root_failed;
+}
+
+void hk_scan_iter_stats(const hk_scan_iter *it, hk_scan_stats *out)
+{
+    *out = it->st;
+}
+
+void hk_scan_iter_free(hk_scan_iter *it)
+{
+    if (!it)
+        return;
+    while (it->depth > 0) {
+        frame *f = &it->stack[--it->depth];
+        free_names(f->names, f->n);
+    }
+    free(it->root);
+    free(it);
 }
 
 int hk_scan_stats_run(const char *root, const hk_scan_cb *cb, hk_scan_stats *stats)
 {
-    walk *w = calloc(1, sizeof *w);
-    if (!w)
+    hk_scan_iter *it = hk_scan_iter_new(root);
+    if (!it)
         return -1;
-    w->cb = cb;
-    int rc;
-    size_t len = strlen(root);
-    while (len > 1 && root[len - 1] == '/')
-        len--;
-    if (len == 0 || len >= sizeof w->path) {
-        problem(w, root, len == 0 ? "empty path" : "path too long");
-        rc = -1;
-        goto out;
+    int rc = 0;
+    for (;;) {
+        const char *path, *why;
+        hk_scan_event ev = hk_scan_iter_next(it, &path, &why, NULL);
+        if (ev == HK_SCAN_END)
+            break;
+        if (ev == HK_SCAN_TORRENT)
+            rc = cb->on_torrent(cb->arg, path);
+        else
+            rc = cb->on_problem ? cb->on_problem(cb->arg, path, why) : 0;
+        if (rc != 0)
+            break;
     }
-    memcpy(w->path, root, len);
-    w->path[len] = '\0';
-    struct stat st;
-    if (lstat(w->path, &st) != 0) {
-        char why[128];
-        snprintf(why, sizeof why, "%s", strerror(errno));
-        problem(w, w->path, why);
+    if (it->root_failed)
         rc = -1;
-    } else if (S_ISDIR(st.st_mode)) {
-        rc = walk_dir(w, len, 0);
-    } else if (S_ISREG(st.st_mode) && is_torrent_name(w->path)) {
-        w->st.torrents++;
-        rc = cb->on_torrent(cb->arg, w->path);
-    } else if (S_ISLNK(st.st_mode)) {
-        /* The root was named explicitly by the user: a link to a folder is followed (only this once). */
-        if (stat(w->path, &st) == 0 && S_ISDIR(st.st_mode)) {
-            rc = walk_dir(w, len, 0);
-        } else {
-            w->st.symlinks_skipped++;
-            problem(w, w->path, "is a symbolic link to something other than a folder; not followed");
-            rc = -1;
-        }
-    } else {
-        problem(w, w->path, "not a folder or a .torrent file");
-        rc = -1;
-    }
-out:
     if (stats)
-        *stats = w->st;
-    free(w);
+        hk_scan_iter_stats(it, stats);
+    hk_scan_iter_free(it);
     return rc;
 }
 

@@ -1,6 +1,8 @@
 /* Tests of backend-real/lib/scan: nested .torrent files found in sorted order, symbolic links never followed
  * (folders or files), hidden entries and other names skipped, depth limit, a .torrent given directly, a symlinked
- * root folder, errors for missing roots, and stopping the walk from a callback. */
+ * root folder, errors for missing roots, and stopping the walk from a callback. The step-by-step iterator gives the
+ * same results in the same order, each torrent with the lstat of its file, sees changes made between its steps, and
+ * can be dropped half-way (the sanitizer build checks that nothing leaks). */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -247,4 +249,108 @@ Test(scan, callback_can_stop_the_walk)
     cr_assert_eq(f.n, 2);
     cr_assert_str_eq(rel(f.paths[1]), "2.torrent");
     found_free(&f);
+}
+
+Test(scan, iterator_steps_match_the_callback_walk)
+{
+    mk("a");
+    touch("a/1.torrent");
+    mk("a/b");
+    touch("a/b/2.torrent");
+    touch("a/b/skip.txt");
+    link_to("1.torrent", "a/link.torrent");
+    touch("c.torrent");
+    mk("d");
+    touch("d/3.torrent");
+
+    found f = { .n = 0 };
+    hk_scan_cb cb = { .on_torrent = on_torrent, .on_problem = on_problem, .arg = &f };
+    cr_assert_eq(hk_scan(root, &cb), 0);
+
+    hk_scan_iter *it = hk_scan_iter_new(root);
+    cr_assert_not_null(it);
+    size_t nt = 0, np = 0;
+    for (;;) {
+        const char *path = NULL, *why = NULL;
+        struct stat st;
+        memset(&st, 0, sizeof st);
+        hk_scan_event ev = hk_scan_iter_next(it, &path, &why, &st);
+        if (ev == HK_SCAN_END)
+            break;
+        cr_assert_not_null(path);
+        if (ev == HK_SCAN_TORRENT) {
+            cr_assert_lt(nt, f.n, "the iterator finds more than the walk: %s", path);
+            cr_assert_str_eq(path, f.paths[nt], "result %zu differs", nt);
+            struct stat want;
+            cr_assert_eq(lstat(path, &want), 0);
+            cr_assert(S_ISREG(st.st_mode) && st.st_ino == want.st_ino && st.st_dev == want.st_dev,
+                      "%s: the stat handed out is not the file's", path);
+            nt++;
+        } else {
+            cr_assert_eq(ev, HK_SCAN_PROBLEM);
+            cr_assert_not_null(why);
+            char buf[PATH_MAX + 256];
+            snprintf(buf, sizeof buf, "%s: %s", path, why);
+            cr_assert_lt(np, f.nproblems);
+            cr_assert_str_eq(buf, f.problems[np]);
+            np++;
+        }
+    }
+    cr_assert_eq(nt, 4);
+    cr_assert_eq(nt, f.n);
+    cr_assert_eq(np, f.nproblems);
+    cr_assert_eq(np, 1, "the symbolic link named *.torrent");
+    cr_assert_eq(hk_scan_iter_next(it, NULL, NULL, NULL), HK_SCAN_END, "END stays END");
+    cr_assert(!hk_scan_iter_root_failed(it));
+    hk_scan_stats st;
+    hk_scan_iter_stats(it, &st);
+    cr_assert_eq(st.torrents, 4);
+    cr_assert_eq(st.folders, 4); /* root, a, a/b, d */
+    cr_assert_eq(st.problems, 1);
+    hk_scan_iter_free(it);
+    found_free(&f);
+}
+
+Test(scan, iterator_sees_changes_between_steps_and_can_stop_half_way)
+{
+    mk("a");
+    touch("a/1.torrent");
+    touch("a/2.torrent");
+    mk("b");
+    touch("b/3.torrent");
+    hk_scan_iter *it = hk_scan_iter_new(root);
+    cr_assert_not_null(it);
+    const char *path;
+    cr_assert_eq(hk_scan_iter_next(it, &path, NULL, NULL), HK_SCAN_TORRENT);
+    cr_assert_str_eq(rel(path), "a/1.torrent");
+    /* A file of the folder being read vanishes, and one appears in a folder not read yet. */
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/a/2.torrent", root);
+    cr_assert_eq(unlink(p), 0);
+    touch("b/0.torrent");
+    cr_assert_eq(hk_scan_iter_next(it, &path, NULL, NULL), HK_SCAN_TORRENT);
+    cr_assert_str_eq(rel(path), "b/0.torrent", "the vanished file is skipped silently, the new one found");
+    hk_scan_iter_free(it); /* half-way: the folder frames are freed */
+
+    /* A root that is not there: one problem, then the end; root_failed says so. */
+    snprintf(p, sizeof p, "%s/nope", root);
+    it = hk_scan_iter_new(p);
+    const char *why = NULL;
+    cr_assert_eq(hk_scan_iter_next(it, &path, &why, NULL), HK_SCAN_PROBLEM);
+    cr_assert(strstr(why, "No such file"), "%s", why);
+    cr_assert_eq(hk_scan_iter_next(it, &path, &why, NULL), HK_SCAN_END);
+    cr_assert(hk_scan_iter_root_failed(it));
+    hk_scan_iter_free(it);
+
+    /* A root longer than PATH_MAX is refused as such, named as given. */
+    char *longp = malloc(PATH_MAX + 10);
+    memset(longp, 'x', PATH_MAX + 9);
+    longp[PATH_MAX + 9] = '\0';
+    it = hk_scan_iter_new(longp);
+    cr_assert_eq(hk_scan_iter_next(it, &path, &why, NULL), HK_SCAN_PROBLEM);
+    cr_assert_str_eq(why, "path too long");
+    cr_assert_str_eq(path, longp);
+    cr_assert(hk_scan_iter_root_failed(it));
+    hk_scan_iter_free(it);
+    free(longp);
 }
