@@ -1,0 +1,150 @@
+/* Tests of backend-real/lib/served: the table of .torrent paths. Against a plain array as reference, through many
+ * rounds of inserts, storage changes and deletions in a pseudo-random order (which exercises the backward-shift
+ * deletion across wrapped probe runs): every record is found by path and by storage, nothing deleted is found,
+ * iteration visits each record once, counts and memory follow. */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "served.h"
+
+#define N 20000
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static uint64_t next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+typedef struct ref {
+    char path[64];
+    hk_served_rec *rec;      /* NULL: not in the table */
+    uint64_t storage;
+} ref;
+
+static ref refs[N];
+
+static size_t nrefs = N;
+
+static void check_all(const hk_served *t)
+{
+    size_t live = 0, with = 0;
+    for (size_t i = 0; i < nrefs; i++) {
+        hk_served_rec *r = hk_served_find(t, refs[i].path);
+        cr_assert_eq(r, refs[i].rec, "%s: found %p, expected %p", refs[i].path, (void *)r, (void *)refs[i].rec);
+        if (refs[i].rec) {
+            live++;
+            cr_assert_str_eq(r->path, refs[i].path);
+            cr_assert_eq(r->storage, refs[i].storage);
+            if (refs[i].storage) {
+                with++;
+                cr_assert_eq(hk_served_find_storage(t, refs[i].storage), r, "storage %llu",
+                             (unsigned long long)refs[i].storage);
+            }
+        }
+    }
+    cr_assert_eq(hk_served_count(t), live);
+    cr_assert_eq(hk_served_with_storage(t), with);
+    size_t cursor = 0, seen = 0;
+    for (hk_served_rec *r = hk_served_next(t, &cursor); r; r = hk_served_next(t, &cursor)) {
+        cr_assert_eq(r->mark, 0, "visited twice: %s", r->path);
+        r->mark = 1;
+        seen++;
+    }
+    cr_assert_eq(seen, live);
+    cursor = 0;
+    for (hk_served_rec *r = hk_served_next(t, &cursor); r; r = hk_served_next(t, &cursor))
+        r->mark = 0;
+}
+
+/* n paths, `rounds` rounds of 3n random operations, everything checked after each round. */
+static void churn(size_t n, int rounds)
+{
+    nrefs = n;
+    hk_served *t = hk_served_new();
+    cr_assert_not_null(t);
+    size_t empty_mem = hk_served_memory(t);
+    cr_assert_null(hk_served_find(t, "/nothing"));
+    cr_assert_null(hk_served_find_storage(t, 5));
+    uint64_t next_storage = 1;
+    for (size_t i = 0; i < n; i++)
+        snprintf(refs[i].path, sizeof refs[i].path, "/srv/t/%zu/file-%zu.torrent", i % 97, i);
+
+    for (int round = 0; round < rounds; round++) {
+        for (size_t k = 0; k < 3 * n; k++) {
+            size_t i = (size_t)(next_rand() % n);
+            unsigned op = (unsigned)(next_rand() % 4);
+            ref *f = &refs[i];
+            if (!f->rec) {
+                f->rec = hk_served_insert(t, f->path);
+                cr_assert_not_null(f->rec);
+                cr_assert_eq(f->rec->storage, 0);
+                f->storage = 0;
+            } else if (op == 0) {
+                hk_served_delete(t, f->rec);
+                f->rec = NULL;
+                f->storage = 0;
+            } else if (op == 1) {
+                f->storage = f->storage ? 0 : (next_storage++ << 20) | 7; /* spread handles, as the store's are */
+                hk_served_set_storage(t, f->rec, f->storage);
+            } else if (op == 2 && f->storage) {
+                f->storage = next_storage++;
+                hk_served_set_storage(t, f->rec, f->storage);
+            }
+        }
+        check_all(t);
+    }
+    cr_assert_gt(hk_served_memory(t), empty_mem);
+    /* Delete everything: the table is empty and the records' memory is returned. */
+    for (size_t i = 0; i < n; i++) {
+        if (refs[i].rec)
+            hk_served_delete(t, refs[i].rec);
+        refs[i].rec = NULL;
+        refs[i].storage = 0;
+    }
+    check_all(t);
+    cr_assert_eq(hk_served_count(t), 0);
+    size_t cursor = 0;
+    cr_assert_null(hk_served_next(t, &cursor));
+    hk_served_free(t);
+}
+
+Test(served, follows_a_reference_through_churn)
+{
+    churn(N, 4);
+}
+
+/* A small table (64 slots): probe runs often wrap past the last slot, so deletions shift entries across the end. */
+Test(served, small_table_wraps_and_stays_consistent)
+{
+    churn(30, 3000);
+}
+
+Test(served, records_hold_their_path_and_fields)
+{
+    hk_served *t = hk_served_new();
+    hk_served_rec *a = hk_served_insert(t, "/a.torrent");
+    hk_served_rec *b = hk_served_insert(t, "/b.torrent");
+    cr_assert(a && b && a != b);
+    memset(a->info_hash, 0xAB, 20);
+    a->id.ino = 42;
+    hk_served_set_storage(t, a, 99);
+    hk_served_set_storage(t, b, 100);
+    cr_assert_eq(hk_served_find_storage(t, 99), a);
+    cr_assert_eq(hk_served_find_storage(t, 100), b);
+    hk_served_set_storage(t, a, 0);
+    cr_assert_null(hk_served_find_storage(t, 99), "a storage cleared is no longer indexed");
+    cr_assert_eq(hk_served_with_storage(t), 1);
+    cr_assert_eq(hk_served_find(t, "/a.torrent")->id.ino, 42);
+    cr_assert_null(hk_served_find(t, "/a.torrent/"), "paths match exactly");
+    hk_served_delete(t, b);
+    cr_assert_null(hk_served_find_storage(t, 100), "deleting a record unindexes its storage");
+    cr_assert_eq(hk_served_count(t), 1);
+    hk_served_free(t); /* frees a */
+    hk_served_free(NULL);
+}
