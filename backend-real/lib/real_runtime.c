@@ -16,10 +16,7 @@
 #include "log.h"
 #include "pool.h"
 
-typedef struct served {
-    uint64_t storage;
-    bool reported;      /* hk_seeder_storage_failed already called */
-} served;
+/* hk_served_rec.reported: hk_seeder_storage_failed was called for its storage. */
 
 typedef struct load_job {
     struct load_job *prev, *next;  /* outstanding jobs (on the pool or waiting to be reported) */
@@ -53,8 +50,8 @@ struct hk_real {
     ev_prepare store_flush;        /* store batching: issues the iteration's prefetches (runs last) */
     ev_check store_epoch;          /* store batching: a new residency epoch after each wait (runs first) */
 
-    served *served;
-    size_t nserved, capserved;
+    hk_served *served;             /* one record per .torrent path (served.h) */
+    uint32_t mark;                 /* the last rescan number handed out */
 
     hk_trackers *trackers;         /* NULL without opts.trackers */
 };
@@ -186,15 +183,12 @@ static void conn_on_closed(void *ctx, hk_conn *c, hk_close_reason why, int error
         hk_seeder_on_closed(r->seeder, p, why);
 }
 
-static served *find_served(hk_real *r, uint64_t storage)
+static hk_served_rec *find_served(hk_real *r, uint64_t storage)
 {
-    for (size_t i = 0; i < r->nserved; i++)
-        if (r->served[i].storage == storage)
-            return &r->served[i];
-    return NULL;
+    return hk_served_find_storage(r->served, storage);
 }
 
-static void report_storage_failed(hk_real *r, served *sv, const char *why)
+static void report_storage_failed(hk_real *r, hk_served_rec *sv, const char *why)
 {
     if (sv->reported)
         return;
@@ -209,10 +203,11 @@ static void check_storages(hk_real *r)
 {
     if (hk_store_check(r->store) == 0)
         return;
-    for (size_t i = 0; i < r->nserved; i++) {
+    size_t cursor = 0;
+    for (hk_served_rec *sv = hk_served_next(r->served, &cursor); sv; sv = hk_served_next(r->served, &cursor)) {
         const char *why = NULL;
-        if (!r->served[i].reported && hk_store_failed(r->store, r->served[i].storage, &why))
-            report_storage_failed(r, &r->served[i], why ? why : "data changed on disk");
+        if (sv->storage && !sv->reported && hk_store_failed(r->store, sv->storage, &why))
+            report_storage_failed(r, sv, why ? why : "data changed on disk");
     }
 }
 
@@ -222,7 +217,7 @@ static void conn_on_fault(void *ctx, hk_conn *c, const hk_extent *ext, const cha
     (void)c;
     /* A mapping page vanished (EFAULT) or an extent could not be pinned: find out which files changed. */
     check_storages(r);
-    served *sv = find_served(r, ext->storage);
+    hk_served_rec *sv = find_served(r, ext->storage);
     if (!sv || sv->reported)
         return;
     const char *store_why = NULL;
@@ -308,7 +303,7 @@ static void job_done(void *arg)
     uint64_t token = j->token;
     free(j);
     if (error != 0) {
-        served *sv = find_served(r, storage);
+        hk_served_rec *sv = find_served(r, storage);
         const char *why = NULL;
         if (sv && hk_store_failed(r->store, storage, &why))
             report_storage_failed(r, sv, why ? why : strerror(error));
@@ -407,10 +402,16 @@ static void store_epoch_cb(struct ev_loop *loop, ev_check *w, int revents)
 
 /* ---- torrents ---- */
 
-uint8_t *hk_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
+/* Reads a regular file of at most max bytes without following a symbolic link; id (may be NULL) gets the identity
+ * of what was read. On failure *error_out is the errno behind it (0: the file itself is unusable: not regular, too
+ * large, shrank). */
+static uint8_t *read_file_id(const char *path, size_t max, size_t *len, hk_file_id *id, int *error_out, char *err,
+                             size_t errlen)
 {
+    *error_out = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) {
+        *error_out = errno;
         snprintf(err, errlen, "cannot open: %s", errno == ELOOP ? "is a symbolic link" : strerror(errno));
         return NULL;
     }
@@ -428,6 +429,7 @@ uint8_t *hk_read_file(const char *path, size_t max, size_t *len, char *err, size
     size_t size = (size_t)st.st_size;
     uint8_t *buf = malloc(size ? size : 1);
     if (!buf) {
+        *error_out = ENOMEM;
         snprintf(err, errlen, "out of memory reading %zu bytes", size);
         close(fd);
         return NULL;
@@ -438,6 +440,7 @@ uint8_t *hk_read_file(const char *path, size_t max, size_t *len, char *err, size
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
+            *error_out = n < 0 ? errno : 0;
             snprintf(err, errlen, "read error: %s", n < 0 ? strerror(errno) : "file shrank while being read");
             free(buf);
             close(fd);
@@ -446,43 +449,85 @@ uint8_t *hk_read_file(const char *path, size_t max, size_t *len, char *err, size
         got += (size_t)n;
     }
     close(fd);
+    if (id) {
+        *id = (hk_file_id){
+            .dev = (uint64_t)st.st_dev, .ino = (uint64_t)st.st_ino, .size = (uint64_t)st.st_size,
+            .mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
+            .ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec,
+        };
+    }
     *len = size;
     return buf;
 }
 
-static int remember_storage(hk_real *r, uint64_t storage)
+uint8_t *hk_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
 {
-    if (r->nserved == r->capserved) {
-        size_t ncap = r->capserved ? r->capserved * 2 : 64;
-        served *n = realloc(r->served, ncap * sizeof *n);
-        if (!n)
-            return -1;
-        r->served = n;
-        r->capserved = ncap;
-    }
-    r->served[r->nserved++] = (served){ .storage = storage, .reported = false };
-    return 0;
+    int error;
+    return read_file_id(path, max, len, NULL, &error, err, errlen);
 }
 
-int hk_real_add_torrent_file(hk_real *r, const char *path, mi_torrent **mi_out, char *err, size_t errlen)
+static void file_id_of(hk_file_id *id, const struct stat *st)
 {
-    size_t len = 0;
-    uint8_t *bytes = hk_read_file(path, HK_MAX_TORRENT_FILE, &len, err, errlen);
-    if (!bytes)
-        return -1;
-    mi_torrent *mi = NULL;
-    mi_error me;
-    if (mi_parse(bytes, len, &mi, &me) != 0) {
-        snprintf(err, errlen, "invalid torrent: %s", me.what);
-        free(bytes);
-        return -1;
+    *id = (hk_file_id){
+        .dev = (uint64_t)st->st_dev, .ino = (uint64_t)st->st_ino, .size = (uint64_t)st->st_size,
+        .mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec,
+        .ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec,
+    };
+}
+
+static bool same_file_id(const hk_file_id *a, const hk_file_id *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns &&
+           a->ctime_ns == b->ctime_ns;
+}
+
+static uint32_t hash_text(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++) {
+        h ^= (uint8_t)*s;
+        h *= 16777619u;
     }
-    char serr[512];
-    uint64_t storage = hk_store_add(r->store, path, mi, serr, sizeof serr);
-    if (storage == 0) {
-        snprintf(err, errlen, "data: %s", serr);
-        goto fail;
+    return h ? h : 1;
+}
+
+/* Errors that say nothing about the file: the process is short of descriptors or memory for now. */
+static bool transient_error(int e)
+{
+    return e == EMFILE || e == ENFILE || e == ENOMEM || e == EAGAIN || e == EINTR;
+}
+
+/* True if the torrent served from sv has failed (its storage, or a disk load, in the seeder's eyes); a storage the
+ * store marked failed but the periodic check has not reported yet is reported now. */
+static bool served_failed(hk_real *r, hk_served_rec *sv)
+{
+    if (sv->reported)
+        return true;
+    const char *why = NULL;
+    if (hk_store_failed(r->store, sv->storage, &why)) {
+        report_storage_failed(r, sv, why ? why : "data changed on disk");
+        return true;
     }
+    hk_torrent_stats ts;
+    return hk_seeder_torrent_stats(r->seeder, sv->info_hash, &ts) && ts.failed;
+}
+
+/* Stops serving sv's torrent: the seeder first (it closes the torrent's connections, whose send queues unpin
+ * their extents), then `stopped` to its trackers (if announce_stop), then the store releases the storage. */
+static void unserve(hk_real *r, hk_served_rec *sv, bool announce_stop)
+{
+    hk_seeder_remove_torrent(r->seeder, sv->info_hash);
+    if (announce_stop && r->trackers)
+        hk_announcer_remove_torrent(hk_trackers_announcer(r->trackers), sv->info_hash);
+    hk_store_remove(r->store, sv->storage);
+    hk_served_set_storage(r->served, sv, 0);
+    sv->reported = false;
+}
+
+/* Hands bytes (already validated on `storage`) to the seeder and records it in sv. On failure releases storage. */
+static int serve_on(hk_real *r, hk_served_rec *sv, const uint8_t *bytes, size_t len, uint64_t storage,
+                    const mi_torrent *mi, char *err, size_t errlen)
+{
     uint8_t ih[20];
     char aerr[256] = "";
     hk_add_result res = hk_seeder_add_torrent(r->seeder, bytes, len, storage, ih, aerr, sizeof aerr);
@@ -494,28 +539,249 @@ int hk_real_add_torrent_file(hk_real *r, const char *path, mi_torrent **mi_out, 
         else
             snprintf(err, errlen, "refused by the seeder: %s", aerr[0] ? aerr : "invalid");
         hk_store_remove(r->store, storage);
-        goto fail;
+        return -1;
     }
-    if (remember_storage(r, storage) != 0) {
-        hk_seeder_remove_torrent(r->seeder, ih);
+    memcpy(sv->info_hash, ih, 20);
+    sv->info_start = mi->info_start;
+    sv->reported = false;
+    hk_served_set_storage(r->served, sv, storage);
+    return 0;
+}
+
+static void announce_added(hk_real *r, const char *path, const mi_torrent *mi)
+{
+    if (!r->trackers) /* a torrent without usable tracker URLs is simply not announced */
+        return;
+    if (hk_announcer_add_metainfo(hk_trackers_announcer(r->trackers), mi) == HK_ANN_NOMEM)
+        hk_log(HK_LOG_WARN, "%s: served, but not announced: out of memory", path);
+}
+
+/* The path's outcome is a rejection (err says why): what it served before is removed, the reason remembered. */
+static hk_load_outcome reject(hk_real *r, hk_served_rec *sv, const char *path, uint32_t mark, const hk_file_id *id,
+                              bool bad_file, hk_load_info *info, const char *err)
+{
+    bool existed = sv != NULL;
+    if (sv && sv->storage) {
+        memcpy(info->old_hash, sv->info_hash, 20);
+        info->old_removed = true;
+        unserve(r, sv, true);
+    }
+    if (!sv)
+        sv = hk_served_insert(r->served, path);
+    if (!sv) /* out of memory: nothing remembered, the rejection repeats loudly */
+        return HK_LOAD_REJECTED;
+    uint32_t h = hash_text(err);
+    info->repeated = existed && !info->old_removed && sv->why_hash == h;
+    sv->why_hash = h;
+    sv->mark = mark;
+    sv->bad_file = bad_file;
+    if (id)
+        sv->id = *id;
+    else
+        memset(&sv->id, 0, sizeof sv->id);
+    return HK_LOAD_REJECTED;
+}
+
+/* The torrent served from sv (same info-hash as mi) goes onto fresh storage: the data is validated first; only
+ * then the seeder forgets the old storage (closing its peers) and takes the new one. The announcer keeps it. */
+static hk_load_outcome readd(hk_real *r, hk_served_rec *sv, const char *path, uint32_t mark, bool failed,
+                             const uint8_t *bytes, size_t len, const mi_torrent *mi, const hk_file_id *id,
+                             hk_load_info *info, char *err, size_t errlen)
+{
+    info->was_failed = failed;
+    char serr[512];
+    uint64_t storage = hk_store_add(r->store, path, mi, serr, sizeof serr);
+    if (storage == 0) {
+        snprintf(err, errlen, "data: %s", serr);
+        if (!failed) /* its .torrent changed and its data is not valid: nothing can be served from it */
+            return reject(r, sv, path, mark, id, false, info, err);
+        uint32_t h = hash_text(err);
+        info->repeated = sv->why_hash == h;
+        sv->why_hash = h;
+        sv->mark = mark;
+        sv->id = *id;
+        return HK_LOAD_STILL_FAILED;
+    }
+    hk_seeder_remove_torrent(r->seeder, sv->info_hash);
+    hk_store_remove(r->store, sv->storage);
+    hk_served_set_storage(r->served, sv, 0);
+    if (serve_on(r, sv, bytes, len, storage, mi, err, errlen) != 0) {
+        if (r->trackers)
+            hk_announcer_remove_torrent(hk_trackers_announcer(r->trackers), mi->info_hash);
+        memcpy(info->old_hash, mi->info_hash, 20);
+        info->old_removed = true;
+        return reject(r, sv, path, mark, id, false, info, err);
+    }
+    sv->mark = mark;
+    sv->id = *id;
+    sv->why_hash = 0;
+    sv->bad_file = false;
+    memcpy(info->info_hash, sv->info_hash, 20);
+    return HK_LOAD_READDED;
+}
+
+hk_load_outcome hk_real_load(hk_real *r, const char *path, const struct stat *seen, uint32_t mark, unsigned flags,
+                             hk_load_info *info, char *err, size_t errlen)
+{
+    memset(info, 0, sizeof *info);
+    if (errlen)
+        err[0] = '\0';
+    hk_served_rec *sv = hk_served_find(r->served, path);
+    if (sv && mark != 0 && sv->mark == mark) { /* visited already by this rescan */
+        if (sv->storage)
+            memcpy(info->info_hash, sv->info_hash, 20);
+        return HK_LOAD_UNCHANGED;
+    }
+    bool failed = sv && sv->storage && served_failed(r, sv);
+    if (sv && seen) {
+        hk_file_id sid;
+        file_id_of(&sid, seen);
+        if (same_file_id(&sid, &sv->id)) {
+            if (sv->storage && !failed) {
+                sv->mark = mark;
+                memcpy(info->info_hash, sv->info_hash, 20);
+                return HK_LOAD_UNCHANGED;
+            }
+            if (!sv->storage && sv->bad_file) {
+                snprintf(err, errlen, "unchanged since it was rejected");
+                sv->mark = mark;
+                info->repeated = true;
+                return HK_LOAD_REJECTED;
+            }
+        }
+    }
+
+    size_t len = 0;
+    hk_file_id id;
+    int rerr = 0;
+    uint8_t *bytes = read_file_id(path, HK_MAX_TORRENT_FILE, &len, &id, &rerr, err, errlen);
+    if (!bytes) {
+        if (transient_error(rerr)) {
+            if (sv)
+                sv->mark = mark;
+            return HK_LOAD_ERROR;
+        }
+        return reject(r, sv, path, mark, NULL, true, info, err);
+    }
+    mi_torrent *mi = NULL;
+    mi_error me;
+    if (mi_parse(bytes, len, &mi, &me) != 0) {
+        snprintf(err, errlen, "invalid torrent: %s", me.what);
+        free(bytes);
+        return reject(r, sv, path, mark, &id, true, info, err);
+    }
+
+    hk_load_outcome out;
+    if (sv && sv->storage && memcmp(sv->info_hash, mi->info_hash, 20) == 0) {
+        if (!failed && sv->id.size == len && sv->info_start == mi->info_start) {
+            sv->mark = mark; /* touched, or rewritten the same way: the store's view of it is still right */
+            sv->id = id;
+            memcpy(info->info_hash, sv->info_hash, 20);
+            out = HK_LOAD_UNCHANGED;
+        } else {
+            out = readd(r, sv, path, mark, failed, bytes, len, mi, &id, info, err, errlen);
+        }
+        goto done;
+    }
+    if (sv && sv->storage) { /* another torrent in the same file: the old one goes */
+        memcpy(info->old_hash, sv->info_hash, 20);
+        info->old_removed = true;
+        unserve(r, sv, true);
+    }
+    hk_torrent_stats ts;
+    if (hk_seeder_torrent_stats(r->seeder, mi->info_hash, &ts)) {
+        hk_served_rec *owner = find_served(r, ts.storage);
+        if ((flags & HK_LOAD_MAY_DEFER) && owner && owner->mark != mark) {
+            out = HK_LOAD_DEFERRED; /* the record keeps its old mark: the retry is not taken for a second visit */
+            goto done;
+        }
+        snprintf(err, errlen, "duplicate: the same torrent (same info-hash) is already served from %s",
+                 owner ? owner->path : "another path");
+        out = reject(r, sv, path, mark, &id, false, info, err);
+        goto done;
+    }
+    char serr[512];
+    uint64_t storage = hk_store_add(r->store, path, mi, serr, sizeof serr);
+    if (storage == 0) {
+        snprintf(err, errlen, "data: %s", serr);
+        out = reject(r, sv, path, mark, &id, false, info, err);
+        goto done;
+    }
+    if (!sv)
+        sv = hk_served_insert(r->served, path);
+    if (!sv) {
         hk_store_remove(r->store, storage);
         snprintf(err, errlen, "out of memory");
-        goto fail;
+        out = HK_LOAD_REJECTED;
+        goto done;
     }
-    if (r->trackers) { /* trackers: announce it (a torrent without usable tracker URLs is simply not announced) */
-        hk_ann_result ar = hk_announcer_add_metainfo(hk_trackers_announcer(r->trackers), mi);
-        if (ar == HK_ANN_NOMEM)
-            hk_log(HK_LOG_WARN, "%s: served, but not announced: out of memory", path);
+    if (serve_on(r, sv, bytes, len, storage, mi, err, errlen) != 0) {
+        out = reject(r, sv, path, mark, &id, false, info, err);
+        goto done;
     }
-    free(bytes);
-    if (mi_out)
-        *mi_out = mi;
+    announce_added(r, path, mi);
+    sv->mark = mark;
+    sv->id = id;
+    sv->why_hash = 0;
+    sv->bad_file = false;
+    memcpy(info->info_hash, sv->info_hash, 20);
+    out = info->old_removed ? HK_LOAD_REPLACED : HK_LOAD_ADDED;
+done:
+    if ((flags & HK_LOAD_WANT_MI) && (out == HK_LOAD_ADDED || out == HK_LOAD_REPLACED || out == HK_LOAD_READDED))
+        info->mi = mi;
     else
         mi_free(mi);
-    return 0;
-fail:
-    mi_free(mi);
     free(bytes);
+    return out;
+}
+
+bool hk_real_forget(hk_real *r, const char *path, uint8_t info_hash_out[20])
+{
+    hk_served_rec *sv = hk_served_find(r->served, path);
+    if (!sv)
+        return false;
+    bool served = sv->storage != 0;
+    if (served) {
+        if (info_hash_out)
+            memcpy(info_hash_out, sv->info_hash, 20);
+        unserve(r, sv, true);
+    }
+    hk_served_delete(r->served, sv);
+    return served;
+}
+
+uint32_t hk_real_next_mark(hk_real *r)
+{
+    if (++r->mark == 0)
+        r->mark = 1;
+    return r->mark;
+}
+
+const hk_served *hk_real_served(const hk_real *r)
+{
+    return r->served;
+}
+
+int hk_real_add_torrent_file(hk_real *r, const char *path, mi_torrent **mi_out, char *err, size_t errlen)
+{
+    hk_served_rec *sv = hk_served_find(r->served, path);
+    if (sv && sv->storage) {
+        snprintf(err, errlen, "duplicate: this path is already served");
+        return -1;
+    }
+    bool existed = sv != NULL;
+    hk_load_info info;
+    hk_load_outcome out = hk_real_load(r, path, NULL, r->mark, mi_out ? HK_LOAD_WANT_MI : 0, &info, err, errlen);
+    if (out == HK_LOAD_ADDED) {
+        if (mi_out)
+            *mi_out = info.mi;
+        return 0;
+    }
+    if (out == HK_LOAD_ERROR && errlen && !err[0])
+        snprintf(err, errlen, "cannot be read now");
+    sv = hk_served_find(r->served, path);
+    if (sv && !existed && !sv->storage) /* a rejection here leaves nothing behind */
+        hk_served_delete(r->served, sv);
     return -1;
 }
 
@@ -579,6 +845,7 @@ hk_real *hk_real_new(struct ev_loop *loop, const hk_real_opts *o, char *err, siz
         goto fail;
     }
     r->store = hk_store_new(&o->store);
+    r->served = hk_served_new();
     static const hk_conn_ops ops = {
         .on_recv = conn_on_recv, .on_room = conn_on_room, .on_closed = conn_on_closed,
         .on_fault = conn_on_fault, .pin = conn_pin, .unpin = conn_unpin,
@@ -599,7 +866,7 @@ hk_real *hk_real_new(struct ev_loop *loop, const hk_real_opts *o, char *err, siz
         .http_get = NULL,
         .log = rt_log,
     };
-    if (!r->store || !r->hub || !r->pool) {
+    if (!r->store || !r->served || !r->hub || !r->pool) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -659,7 +926,7 @@ void hk_real_free(hk_real *r)
     ev_check_stop(r->loop, &r->store_epoch);
     hk_seeder_free(r->seeder);
     hk_store_free(r->store);
-    free(r->served);
+    hk_served_free(r->served);
     free(r);
 }
 
@@ -685,5 +952,5 @@ const hk_conn_hub *hk_real_hub(const hk_real *r)
 
 uint32_t hk_real_torrents(const hk_real *r)
 {
-    return (uint32_t)r->nserved;
+    return (uint32_t)hk_served_with_storage(r->served);
 }

@@ -33,6 +33,8 @@ typedef struct hk_served_rec {
     uint32_t path_hash;
     uint8_t info_hash[20];     /* valid while storage != 0 */
     bool reported;             /* its storage failure was reported to the seeder */
+    bool bad_file;             /* rejected for the .torrent itself (unreadable, malformed): not read again until
+                                  its identity changes */
     char path[];
 } hk_served_rec;
 

@@ -1,7 +1,15 @@
 /* Tests of backend-real/lib/real_runtime: the libev runtime wired to the real seeder, driven by a raw TCP peer on
  * 127.0.0.1. A block goes out byte for byte; the handshake timeout fires on time (never early); a data file
  * truncated while served fails its torrent (peers dropped, new ones refused) without killing the process; loading
- * .torrent files reports each kind of rejection; freeing the runtime closes live connections. */
+ * .torrent files reports each kind of rejection; freeing the runtime closes live connections.
+ * Hot add and remove (rescan.h over real_runtime): a rescan adds a new .torrent (served), leaves unchanged ones alone
+ * (a connected peer keeps downloading), removes a deleted one (its peer disconnected while sends of it were still
+ * queued and pinned: the store holds no pin and no storage for it afterwards, and new handshakes for it are refused),
+ * replaces a .torrent that holds another torrent, re-adds a failed torrent once its data is valid again (and says
+ * "still failed" quietly the second time), resolves a duplicate whose original disappeared in the same rescan,
+ * keeps a torrent the walk cannot reach but whose file is still there, serves nothing (and keeps listening) when
+ * every torrent is gone, runs a slice at a time while a peer is being served, and hands added and removed torrents to
+ * the announcer. */
 #include <criterion/criterion.h>
 
 #include <arpa/inet.h>
@@ -19,6 +27,8 @@
 #include "infohash.h"
 #include "log.h"
 #include "real_runtime.h"
+#include "rescan.h"
+#include "scan.h"
 
 #define DATA_LEN 100000u
 #define PIECE_LEN 16384u
@@ -39,9 +49,19 @@ static void write_file(const char *path, const void *p, size_t n)
     close(fd);
 }
 
+static size_t make_torrent_announcing(uint8_t *out, size_t cap, const char *name, const uint8_t *content,
+                                      size_t len, uint8_t ih[20], const char *announce);
+
 /* A single-file torrent for `name` of `len` bytes of `content`; returns its length in out. */
 static size_t make_torrent(uint8_t *out, size_t cap, const char *name, const uint8_t *content, size_t len,
                            uint8_t ih[20])
+{
+    return make_torrent_announcing(out, cap, name, content, len, ih, NULL);
+}
+
+/* The same with an announce URL (NULL: none) before the info dictionary. */
+static size_t make_torrent_announcing(uint8_t *out, size_t cap, const char *name, const uint8_t *content,
+                                      size_t len, uint8_t ih[20], const char *announce)
 {
     size_t pieces = (len + PIECE_LEN - 1) / PIECE_LEN;
     uint8_t *info = malloc(256 + 20 * pieces);
@@ -55,12 +75,15 @@ static size_t make_torrent(uint8_t *out, size_t cap, const char *name, const uin
     }
     info[at++] = 'e';
     cr_assert(ih_sha1(info, at, ih));
-    cr_assert_leq(at + 16, cap);
-    memcpy(out, "d4:info", 7);
-    memcpy(out + 7, info, at);
-    out[7 + at] = 'e';
+    char head[256];
+    int hl = announce ? snprintf(head, sizeof head, "d8:announce%zu:%s4:info", strlen(announce), announce)
+                      : snprintf(head, sizeof head, "d4:info");
+    cr_assert_leq((size_t)hl + at + 1, cap);
+    memcpy(out, head, (size_t)hl);
+    memcpy(out + hl, info, at);
+    out[(size_t)hl + at] = 'e';
     free(info);
-    return at + 8;
+    return (size_t)hl + at + 1;
 }
 
 static void make_dir(void)
@@ -101,7 +124,7 @@ typedef struct rig {
     uint16_t port;
 } rig;
 
-static void rig_start(rig *g, double handshake_timeout, double check_interval)
+static void rig_start_opts(rig *g, double handshake_timeout, double check_interval, bool trackers)
 {
     g->loop = ev_loop_new(EVFLAG_AUTO);
     hk_real_opts o;
@@ -111,11 +134,18 @@ static void rig_start(rig *g, double handshake_timeout, double check_interval)
     if (handshake_timeout > 0)
         o.cfg.handshake_timeout = (hk_time)(handshake_timeout * 1e9);
     o.check_interval = check_interval;
+    o.trackers = trackers;
     char err[512] = "";
     g->r = hk_real_new(g->loop, &o, err, sizeof err);
     cr_assert_not_null(g->r, "%s", err);
     g->port = hk_listener_port(hk_real_listener(g->r));
     cr_assert_neq(g->port, 0);
+}
+
+static void rig_start(rig *g, double handshake_timeout, double check_interval)
+{
+    rig_start_opts(g, handshake_timeout, check_interval, false);
+    char err[512] = "";
     mi_torrent *mi = NULL;
     cr_assert_eq(hk_real_add_torrent_file(g->r, torrent_path, &mi, err, sizeof err), 0, "%s", err);
     cr_assert_eq(memcmp(mi->info_hash, info_hash, 20), 0);
@@ -153,13 +183,18 @@ static void peer_send(peer *p, const void *b, size_t n)
     cr_assert_eq(send(p->fd, b, n, MSG_NOSIGNAL), (ssize_t)n);
 }
 
-static void peer_handshake(peer *p)
+static void peer_handshake_for(peer *p, const uint8_t ih[20])
 {
     uint8_t hs[68] = { 19 };
     memcpy(hs + 1, "BitTorrent protocol", 19);
-    memcpy(hs + 28, info_hash, 20);
+    memcpy(hs + 28, ih, 20);
     memcpy(hs + 48, "-TT0001-testpeer0001", 20);
     peer_send(p, hs, sizeof hs);
+}
+
+static void peer_handshake(peer *p)
+{
+    peer_handshake_for(p, info_hash);
 }
 
 static void peer_msg(peer *p, uint8_t id, const uint32_t *args, int nargs)
@@ -259,20 +294,34 @@ static bool is_eof(peer *p, void *arg)
 }
 
 /* Handshake + interested, up to the unchoke. */
-static void peer_get_unchoked(rig *g, peer *p)
+static void peer_get_unchoked_for(rig *g, peer *p, const uint8_t ih[20])
 {
     peer_connect(p, g->port);
-    peer_handshake(p);
+    peer_handshake_for(p, ih);
     pump(g, p, has_handshake, NULL, 5);
     cr_assert_geq(p->len, 68, "no handshake from the seeder");
-    cr_assert_eq(memcmp(p->buf + 28, info_hash, 20), 0);
+    cr_assert_eq(memcmp(p->buf + 28, ih, 20), 0);
     peer_msg(p, 2, NULL, 0); /* interested */
     uint32_t want[2] = { 1, 0 }; /* unchoke */
     pump(g, p, has_msg, want, 5);
     cr_assert_neq(find_msg(p, 1, 0), 0, "not unchoked");
 }
 
+static void peer_get_unchoked(rig *g, peer *p)
+{
+    peer_get_unchoked_for(g, p, info_hash);
+}
+
+static void request_and_check_in(rig *g, peer *p, const uint8_t *content, uint32_t index, uint32_t begin,
+                                 uint32_t length);
+
 static void request_and_check(rig *g, peer *p, uint32_t index, uint32_t begin, uint32_t length)
+{
+    request_and_check_in(g, p, data, index, begin, length);
+}
+
+static void request_and_check_in(rig *g, peer *p, const uint8_t *content, uint32_t index, uint32_t begin,
+                                 uint32_t length)
 {
     uint32_t args[3] = { index, begin, length };
     p->len = 68; /* forget earlier messages (all were whole: the handshake and small ones) */
@@ -288,7 +337,8 @@ static void request_and_check(rig *g, peer *p, uint32_t index, uint32_t begin, u
     cr_assert_eq(ntohl(be), index);
     memcpy(&be, p->buf + at + 4, 4);
     cr_assert_eq(ntohl(be), begin);
-    cr_assert_eq(memcmp(p->buf + at + 8, data + (size_t)index * PIECE_LEN + begin, length), 0, "block bytes differ");
+    cr_assert_eq(memcmp(p->buf + at + 8, content + (size_t)index * PIECE_LEN + begin, length), 0,
+                 "block bytes differ");
 }
 
 /* ---- tests ---- */
@@ -452,5 +502,593 @@ Test(real_runtime, a_port_in_use_is_an_error)
     char err[256] = "";
     cr_assert_null(hk_real_new(g.loop, &o, err, sizeof err));
     cr_assert(strstr(err, "Address already in use"), "%s", err);
+    rig_stop(&g);
+}
+
+/* ---- hot add and remove ---- */
+
+#define MAX_EVENTS 64
+
+typedef struct events {
+    size_t n;
+    hk_rescan_kind kind[MAX_EVENTS];
+    char path[MAX_EVENTS][256];
+    char why[MAX_EVENTS][512];
+    bool repeated[MAX_EVENTS];
+    uint8_t ih[MAX_EVENTS][20];
+    size_t progress;
+} events;
+
+static void on_rescan_event(void *arg, const hk_rescan_event *ev)
+{
+    events *e = arg;
+    cr_assert_lt(e->n, MAX_EVENTS);
+    e->kind[e->n] = ev->kind;
+    snprintf(e->path[e->n], sizeof e->path[e->n], "%s", ev->path);
+    snprintf(e->why[e->n], sizeof e->why[e->n], "%s", ev->why ? ev->why : "");
+    e->repeated[e->n] = ev->repeated;
+    if (ev->info_hash)
+        memcpy(e->ih[e->n], ev->info_hash, 20);
+    if (ev->kind == HK_RESCAN_ADDED || ev->kind == HK_RESCAN_READDED) {
+        cr_assert_not_null(ev->mi, "an added torrent comes with its description");
+        cr_assert_eq(memcmp(ev->mi->info_hash, ev->info_hash, 20), 0);
+    }
+    e->n++;
+}
+
+static void on_rescan_progress(void *arg, const hk_rescan_stats *st)
+{
+    events *e = arg;
+    e->progress++;
+    cr_assert_eq(st->files, e->progress, "progress every file: %zu files at call %zu", st->files, e->progress);
+}
+
+static hk_rescan_stats rescan(rig *g, events *e)
+{
+    memset(e, 0, sizeof *e);
+    const char *dirs[] = { dir };
+    hk_rescan_cb cb = { .on_event = on_rescan_event, .on_progress = on_rescan_progress, .arg = e };
+    hk_rescan_stats st;
+    cr_assert_eq(hk_rescan_run(g->r, dirs, 1, &cb, 1, &st), 0);
+    cr_assert(st.done);
+    cr_assert_eq(st.served, hk_real_torrents(g->r));
+    return st;
+}
+
+/* The event of this kind for the path ending in `tail`, or NULL. */
+static size_t find_event(const events *e, hk_rescan_kind kind, const char *tail)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        size_t pl = strlen(e->path[i]), tl = strlen(tail);
+        if (e->kind[i] == kind && pl >= tl && strcmp(e->path[i] + pl - tl, tail) == 0)
+            return i + 1;
+    }
+    return 0;
+}
+
+/* Pseudo-random content, different per seed. */
+static uint8_t *make_content(size_t len, uint64_t seed)
+{
+    uint8_t *c = malloc(len);
+    uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; i < len; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        c[i] = (uint8_t)x;
+    }
+    return c;
+}
+
+/* <dir>/<name> holding content, and <dir>/<tname> its torrent (announcing `announce` if not NULL). */
+static void add_files(const char *name, const char *tname, const uint8_t *content, size_t len, uint8_t ih[20],
+                      const char *announce)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    write_file(p, content, len);
+    size_t cap = 512 + 20 * (len / PIECE_LEN + 1);
+    uint8_t *t = malloc(cap);
+    size_t tl = make_torrent_announcing(t, cap, name, content, len, ih, announce);
+    snprintf(p, sizeof p, "%s/%s", dir, tname);
+    write_file(p, t, tl);
+    free(t);
+}
+
+static void remove_file(const char *name)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    cr_assert_eq(unlink(p), 0, "%s: %s", p, strerror(errno));
+}
+
+/* Connects, sends a handshake for ih and checks the seeder closes without answering it. */
+static void expect_handshake_refused(rig *g, const uint8_t ih[20])
+{
+    peer *q = malloc(sizeof *q);
+    peer_connect(q, g->port);
+    peer_handshake_for(q, ih);
+    pump(g, q, is_eof, NULL, 3);
+    cr_assert(q->eof, "a handshake for a torrent not served is refused");
+    cr_assert_lt(q->len, 68, "no handshake comes back");
+    close(q->fd);
+    free(q);
+}
+
+/* Runs the loop, discarding what arrives, until the peer's connection ends (EOF or reset). */
+static bool drain_until_closed(rig *g, int fd, double seconds)
+{
+    ev_timer t;
+    ev_timer_init(&t, tick, 0.002, 0.002);
+    ev_timer_start(g->loop, &t);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    bool closed = false;
+    static uint8_t sink[1 << 16];
+    while (!closed) {
+        ev_run(g->loop, EVRUN_ONCE);
+        for (;;) {
+            ssize_t n = recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+            if (n > 0)
+                continue;
+            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+                closed = true;
+            break;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        if ((double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9 > seconds)
+            break;
+    }
+    ev_timer_stop(g->loop, &t);
+    return closed;
+}
+
+Test(real_runtime, rescan_adds_new_torrents_and_leaves_unchanged_ones_alone)
+{
+    rig g;
+    rig_start_opts(&g, 0, 1.0, false);
+    cr_assert_eq(hk_real_torrents(g.r), 0);
+    events e;
+    hk_rescan_stats st = rescan(&g, &e);
+    cr_assert_eq(st.added, 1);
+    cr_assert_eq(st.files, 1);
+    cr_assert_eq(e.progress, 1);
+    cr_assert(find_event(&e, HK_RESCAN_ADDED, "/data.torrent"));
+    cr_assert_eq(memcmp(e.ih[0], info_hash, 20), 0);
+    peer p;
+    peer_get_unchoked(&g, &p);
+    request_and_check(&g, &p, 1, 0, 16384);
+
+    /* A second torrent appears: added; the first is untouched, its peer stays connected and keeps downloading. */
+    uint8_t *other = make_content(50000, 7);
+    uint8_t ih2[20];
+    add_files("other.bin", "other.torrent", other, 50000, ih2, NULL);
+    st = rescan(&g, &e);
+    cr_assert_eq(st.added, 1, "%zu added", st.added);
+    cr_assert_eq(st.unchanged, 1);
+    cr_assert_eq(st.removed, 0);
+    cr_assert_eq(st.served, 2);
+    cr_assert_eq(e.n, 1, "one line per change: %zu events", e.n);
+    cr_assert(find_event(&e, HK_RESCAN_ADDED, "/other.torrent"));
+    peer_read(&p);
+    cr_assert(!p.eof, "the unchanged torrent's peer is still connected");
+    request_and_check(&g, &p, 2, 0, 16384);
+    hk_torrent_stats ts;
+    cr_assert(hk_seeder_torrent_stats(hk_real_seeder(g.r), info_hash, &ts));
+    cr_assert_eq(ts.peers, 1);
+
+    peer q;
+    peer_get_unchoked_for(&g, &q, ih2);
+    request_and_check_in(&g, &q, other, 3, 0, 50000 - 3 * PIECE_LEN);
+
+    /* A .torrent merely touched (same content): read again, still unchanged, nothing logged. */
+    char tp[256];
+    snprintf(tp, sizeof tp, "%s/other.torrent", dir);
+    cr_assert_eq(utimensat(AT_FDCWD, tp, NULL, 0), 0);
+    st = rescan(&g, &e);
+    cr_assert_eq(st.unchanged, 2);
+    cr_assert_eq(e.n, 0);
+    peer_read(&q);
+    cr_assert(!q.eof);
+    close(p.fd);
+    close(q.fd);
+    free(other);
+    rig_stop(&g);
+}
+
+Test(real_runtime, removal_disconnects_peers_with_pinned_sends_and_releases_the_storage)
+{
+    rig g;
+    rig_start_opts(&g, 0, 1.0, false);
+    const size_t big_len = 12u << 20; /* more than the kernel's socket buffers take (tcp_wmem up to 4 MiB) */
+    uint8_t *big = make_content(big_len, 11);
+    uint8_t ihb[20];
+    add_files("big.bin", "big.torrent", big, big_len, ihb, NULL);
+    events e;
+    hk_rescan_stats st = rescan(&g, &e);
+    cr_assert_eq(st.added, 2);
+
+    /* A peer that asks for everything and reads nothing, with a tiny receive buffer: once the kernel's buffers
+     * are full, the connection's queue holds extents pinned in the store. */
+    peer *p = malloc(sizeof *p);
+    memset(p, 0, sizeof *p);
+    p->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int small = 4096;
+    cr_assert_eq(setsockopt(p->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(g.port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    cr_assert_eq(connect(p->fd, (struct sockaddr *)&a, sizeof a), 0);
+    peer_handshake_for(p, ihb);
+    pump(&g, p, has_handshake, NULL, 5);
+    cr_assert_geq(p->len, 68);
+    peer_msg(p, 2, NULL, 0);
+    uint32_t want[2] = { 1, 0 };
+    pump(&g, p, has_msg, want, 5);
+    cr_assert_neq(find_msg(p, 1, 0), 0, "not unchoked");
+    hk_store_stats ss;
+    hk_conn_stats cs;
+    uint32_t next = 0, pieces = (uint32_t)(big_len / PIECE_LEN);
+    for (int i = 0; i < 300 && next < pieces; i++) { /* batches within reqq, until the socket is full */
+        for (uint32_t k = 0; k < 128 && next < pieces; k++, next++) {
+            uint32_t args[3] = { next, 0, PIECE_LEN };
+            peer_msg(p, 6, args, 3);
+        }
+        pump(&g, NULL, NULL, NULL, 0.02);
+        hk_conn_hub_stats(hk_real_hub(g.r), &cs);
+        if (cs.write_blocked > 0 || cs.short_writes > 0)
+            break;
+    }
+    pump(&g, NULL, NULL, NULL, 0.1);
+    hk_store_stats_get(hk_real_store(g.r), &ss);
+    cr_assert_gt(ss.pinned_files, 0, "sends of the big torrent are queued and pin its file");
+    cr_assert_eq(ss.storages, 2);
+
+    /* Its .torrent goes; the rescan removes it: the peer is closed at once, which drops its queue and unpins. */
+    remove_file("big.torrent");
+    st = rescan(&g, &e);
+    cr_assert_eq(st.removed, 1);
+    size_t k = find_event(&e, HK_RESCAN_REMOVED, "/big.torrent");
+    cr_assert(k, "a removal event");
+    cr_assert_eq(memcmp(e.ih[k - 1], ihb, 20), 0);
+    cr_assert(strstr(e.why[k - 1], "deleted"), "%s", e.why[k - 1]);
+    hk_store_stats_get(hk_real_store(g.r), &ss);
+    cr_assert_eq(ss.pinned_files, 0, "no send pins the removed storage");
+    cr_assert_eq(ss.storages, 1, "the storage is released");
+    cr_assert_eq(ss.open_files, 0, "its file is unmapped and closed");
+    hk_torrent_stats ts;
+    cr_assert(!hk_seeder_torrent_stats(hk_real_seeder(g.r), ihb, &ts), "the seeder forgot it");
+    cr_assert(drain_until_closed(&g, p->fd, 5), "the removed torrent's peer is disconnected");
+    close(p->fd);
+    free(p);
+    expect_handshake_refused(&g, ihb);
+
+    /* The other torrent is still served. */
+    peer q;
+    peer_get_unchoked(&g, &q);
+    request_and_check(&g, &q, 0, 0, 16384);
+    close(q.fd);
+    free(big);
+    rig_stop(&g);
+}
+
+Test(real_runtime, a_torrent_file_holding_another_torrent_replaces_the_old_one)
+{
+    rig g;
+    rig_start_opts(&g, 0, 1.0, false);
+    events e;
+    rescan(&g, &e);
+    peer p;
+    peer_get_unchoked(&g, &p);
+
+    /* data.torrent now describes other data (another info-hash) at the same path. */
+    uint8_t *other = make_content(30000, 3);
+    uint8_t ih2[20];
+    add_files("new.bin", "data.torrent", other, 30000, ih2, NULL);
+    hk_rescan_stats st = rescan(&g, &e);
+    cr_assert_eq(st.removed, 1);
+    cr_assert_eq(st.added, 1);
+    cr_assert_eq(st.served, 1);
+    size_t r = find_event(&e, HK_RESCAN_REMOVED, "/data.torrent");
+    size_t a = find_event(&e, HK_RESCAN_ADDED, "/data.torrent");
+    cr_assert(r && a && r < a, "removed, then added");
+    cr_assert_eq(memcmp(e.ih[r - 1], info_hash, 20), 0);
+    cr_assert_eq(memcmp(e.ih[a - 1], ih2, 20), 0);
+    cr_assert(strstr(e.why[r - 1], "another torrent"), "%s", e.why[r - 1]);
+    pump(&g, &p, is_eof, NULL, 3);
+    cr_assert(p.eof, "the old torrent's peer is disconnected");
+    close(p.fd);
+    expect_handshake_refused(&g, info_hash);
+    peer q;
+    peer_get_unchoked_for(&g, &q, ih2);
+    request_and_check_in(&g, &q, other, 1, 0, 30000 - PIECE_LEN);
+    close(q.fd);
+
+    /* Then garbage: removed, rejected; the rejection repeats quietly. */
+    write_file(torrent_path, "d4:infoi3ee", 11);
+    st = rescan(&g, &e);
+    cr_assert_eq(st.removed, 1);
+    cr_assert_eq(st.served, 0);
+    r = find_event(&e, HK_RESCAN_REMOVED, "/data.torrent");
+    size_t j = find_event(&e, HK_RESCAN_REJECTED, "/data.torrent");
+    cr_assert(r && j);
+    cr_assert(strstr(e.why[j - 1], "invalid torrent"), "%s", e.why[j - 1]);
+    cr_assert(!e.repeated[j - 1]);
+    st = rescan(&g, &e);
+    j = find_event(&e, HK_RESCAN_REJECTED, "/data.torrent");
+    cr_assert(j && e.repeated[j - 1], "the same rejection again is marked repeated");
+    cr_assert_eq(st.failed, 1);
+    free(other);
+    rig_stop(&g);
+}
+
+Test(real_runtime, a_failed_torrent_is_added_again_once_its_data_is_valid)
+{
+    rig g;
+    rig_start_opts(&g, 0, 0.1, false);
+    events e;
+    rescan(&g, &e);
+    peer p;
+    peer_get_unchoked(&g, &p);
+    request_and_check(&g, &p, 2, 0, 16384); /* maps the file */
+    cr_assert_eq(truncate(data_path, 50000), 0);
+    pump(&g, &p, is_eof, NULL, 3);
+    cr_assert(p.eof, "the failed torrent's peer is dropped");
+    close(p.fd);
+    hk_torrent_stats ts;
+    cr_assert(hk_seeder_torrent_stats(hk_real_seeder(g.r), info_hash, &ts) && ts.failed);
+
+    /* Still truncated: still failed (said once, then quietly), nothing removed, new peers still refused. */
+    hk_rescan_stats st = rescan(&g, &e);
+    size_t k = find_event(&e, HK_RESCAN_STILL_FAILED, "/data.torrent");
+    cr_assert(k, "still failed");
+    cr_assert(strstr(e.why[k - 1], "data.bin"), "%s", e.why[k - 1]);
+    cr_assert(!e.repeated[k - 1]);
+    cr_assert_eq(st.failed, 1);
+    cr_assert_eq(st.removed, 0);
+    cr_assert_eq(st.served, 1);
+    st = rescan(&g, &e);
+    k = find_event(&e, HK_RESCAN_STILL_FAILED, "/data.torrent");
+    cr_assert(k && e.repeated[k - 1]);
+    expect_handshake_refused(&g, info_hash);
+
+    /* The data is put back: added again, served byte for byte. */
+    write_file(data_path, data, DATA_LEN);
+    st = rescan(&g, &e);
+    k = find_event(&e, HK_RESCAN_READDED, "/data.torrent");
+    cr_assert(k, "added again");
+    cr_assert(strstr(e.why[k - 1], "valid again"), "%s", e.why[k - 1]);
+    cr_assert_eq(st.added, 1);
+    cr_assert(hk_seeder_torrent_stats(hk_real_seeder(g.r), info_hash, &ts) && !ts.failed);
+    hk_store_stats ss;
+    hk_store_stats_get(hk_real_store(g.r), &ss);
+    cr_assert_eq(ss.storages, 1, "the failed storage was released");
+    peer q;
+    peer_get_unchoked(&g, &q);
+    request_and_check(&g, &q, 2, 0, 16384);
+    request_and_check(&g, &q, PIECES - 1, 0, DATA_LEN - (PIECES - 1) * PIECE_LEN);
+    close(q.fd);
+    rig_stop(&g);
+}
+
+Test(real_runtime, a_duplicate_whose_original_goes_in_the_same_rescan_is_served)
+{
+    rig g;
+    rig_start_opts(&g, 0, 1.0, false);
+    /* b-copy.torrent holds the same torrent as data.torrent (same data file beside it). */
+    char copy[256];
+    snprintf(copy, sizeof copy, "%s/b-copy.torrent", dir);
+    size_t len = 0;
+    char err[256];
+    uint8_t *t = hk_read_file(torrent_path, 1 << 20, &len, err, sizeof err);
+    cr_assert_not_null(t, "%s", err);
+    write_file(copy, t, len);
+    free(t);
+    events e;
+    hk_rescan_stats st = rescan(&g, &e);
+    cr_assert_eq(st.added, 1);
+    cr_assert(find_event(&e, HK_RESCAN_ADDED, "/b-copy.torrent"), "sorted order: b-copy first");
+    size_t k = find_event(&e, HK_RESCAN_REJECTED, "/data.torrent");
+    cr_assert(k);
+    cr_assert(strstr(e.why[k - 1], "duplicate") && strstr(e.why[k - 1], "b-copy.torrent"), "%s", e.why[k - 1]);
+
+    /* The original goes: the copy is served from then on, in this one rescan. */
+    remove_file("b-copy.torrent");
+    st = rescan(&g, &e);
+    cr_assert(find_event(&e, HK_RESCAN_REMOVED, "/b-copy.torrent"));
+    cr_assert(find_event(&e, HK_RESCAN_ADDED, "/data.torrent"), "the deferred duplicate is added after the removal");
+    cr_assert_eq(st.served, 1);
+    peer p;
+    peer_get_unchoked(&g, &p);
+    request_and_check(&g, &p, 0, 0, 16384);
+    close(p.fd);
+    rig_stop(&g);
+}
+
+Test(real_runtime, a_torrent_the_walk_cannot_reach_is_kept_and_a_gone_folder_is_emptied)
+{
+    rig g;
+    rig_start_opts(&g, 0, 1.0, false);
+    /* Served from below the walk's depth limit (added directly): the walk never reaches it, the file is there. */
+    char deep[1024];
+    int n = snprintf(deep, sizeof deep, "%s", dir);
+    for (int i = 0; i <= HK_SCAN_MAX_DEPTH; i++) {
+        n += snprintf(deep + n, sizeof deep - (size_t)n, "/d");
+        cr_assert_eq(mkdir(deep, 0755), 0);
+    }
+    uint8_t *c = make_content(20000, 5);
+    char p[1100];
+    snprintf(p, sizeof p, "%s/deep.bin", deep);
+    write_file(p, c, 20000);
+    uint8_t t[1024], ih[20];
+    size_t tl = make_torrent(t, sizeof t, "deep.bin", c, 20000, ih);
+    snprintf(p, sizeof p, "%s/deep.torrent", deep);
+    write_file(p, t, tl);
+    char err[512];
+    cr_assert_eq(hk_real_add_torrent_file(g.r, p, NULL, err, sizeof err), 0, "%s", err);
+
+    events e;
+    hk_rescan_stats st = rescan(&g, &e);
+    cr_assert_eq(st.kept, 1);
+    cr_assert_eq(st.removed, 0);
+    cr_assert_eq(st.problems, 1, "the walk says the tree is too deep");
+    cr_assert(find_event(&e, HK_RESCAN_KEPT, "/deep.torrent"));
+    cr_assert(find_event(&e, HK_RESCAN_PROBLEM, "/d"));
+    cr_assert_eq(st.served, 2);
+
+    /* Every .torrent goes: nothing is served, the runtime keeps listening (and refuses handshakes). */
+    remove_file("data.torrent");
+    cr_assert_eq(unlink(p), 0);
+    st = rescan(&g, &e);
+    cr_assert_eq(st.removed, 2);
+    cr_assert_eq(st.served, 0);
+    cr_assert_eq(hk_real_torrents(g.r), 0);
+    expect_handshake_refused(&g, info_hash);
+    expect_handshake_refused(&g, ih);
+    hk_store_stats ss;
+    hk_store_stats_get(hk_real_store(g.r), &ss);
+    cr_assert_eq(ss.storages, 0);
+    cr_assert_eq(hk_served_count(hk_real_served(g.r)), 0, "no record left");
+
+    /* And a later rescan brings one back. */
+    uint8_t again[20];
+    add_files("data.bin", "data.torrent", data, DATA_LEN, again, NULL);
+    cr_assert_eq(memcmp(again, info_hash, 20), 0);
+    st = rescan(&g, &e);
+    cr_assert_eq(st.added, 1);
+    peer q;
+    peer_get_unchoked(&g, &q);
+    request_and_check(&g, &q, 1, 100, 5000);
+    close(q.fd);
+    free(c);
+    rig_stop(&g);
+}
+
+Test(real_runtime, a_rescan_runs_a_slice_at_a_time_while_peers_are_served)
+{
+    rig g;
+    rig_start_opts(&g, 0, 1.0, false);
+    events e;
+    rescan(&g, &e);
+    peer p;
+    peer_get_unchoked(&g, &p);
+    uint8_t ihs[12][20];
+    uint8_t *c = make_content(20000, 9);
+    for (int i = 0; i < 12; i++) {
+        char name[32], tname[32];
+        snprintf(name, sizeof name, "f%02d.bin", i);
+        snprintf(tname, sizeof tname, "f%02d.torrent", i);
+        c[0] = (uint8_t)i; /* a different torrent each */
+        add_files(name, tname, c, 20000, ihs[i], NULL);
+    }
+    memset(&e, 0, sizeof e);
+    const char *dirs[] = { dir };
+    hk_rescan_cb cb = { .on_event = on_rescan_event, .on_progress = on_rescan_progress, .arg = &e };
+    hk_rescan *rs = hk_rescan_new(g.r, dirs, 1, &cb, 1);
+    cr_assert_not_null(rs);
+    int steps = 0;
+    uint32_t block = 0;
+    while (!hk_rescan_step(rs, 0)) { /* one path per step; the peer is served in between */
+        steps++;
+        hk_rescan_stats st;
+        hk_rescan_stats_get(rs, &st);
+        cr_assert(!st.done);
+        cr_assert_eq(st.served, 1 + st.added);
+        if (steps % 4 == 0)
+            request_and_check(&g, &p, block++ % PIECES, 0, 1000);
+        cr_assert_lt(steps, 100);
+    }
+    hk_rescan_stats st;
+    hk_rescan_stats_get(rs, &st);
+    hk_rescan_free(rs);
+    cr_assert(st.done);
+    cr_assert_geq(steps, 12, "13 files take at least 13 steps");
+    cr_assert_eq(st.files, 13);
+    cr_assert_eq(st.added, 12);
+    cr_assert_eq(st.unchanged, 1);
+    cr_assert_eq(e.progress, 13);
+    cr_assert_eq(hk_real_torrents(g.r), 13);
+    cr_assert_geq(block, 3);
+
+    /* Abandoned half-way: what was added stays, nothing is removed. */
+    remove_file("f00.torrent");
+    rs = hk_rescan_new(g.r, dirs, 1, NULL, 0);
+    cr_assert(!hk_rescan_step(rs, 0));
+    hk_rescan_free(rs);
+    cr_assert_eq(hk_real_torrents(g.r), 13, "an unfinished rescan removes nothing");
+    close(p.fd);
+    free(c);
+    rig_stop(&g);
+}
+
+Test(real_runtime, added_and_removed_torrents_go_to_the_announcer)
+{
+    rig g;
+    rig_start_opts(&g, 0, 1.0, true);
+    hk_announcer *ann = hk_real_announcer(g.r);
+    cr_assert_not_null(ann);
+    /* Announcing to a closed port: the announces fail, which does not matter here. */
+    uint8_t *c = make_content(20000, 13);
+    uint8_t ih[20];
+    add_files("ann.bin", "ann.torrent", c, 20000, ih, "http://127.0.0.1:1/announce");
+    events e;
+    hk_rescan_stats st = rescan(&g, &e);
+    cr_assert_eq(st.added, 2);
+    hk_announcer_stats as;
+    hk_announcer_stats_get(ann, &as);
+    cr_assert_eq(as.torrents, 1, "the torrent with a tracker is handed to the announcer");
+    hk_slot_info si;
+    cr_assert(hk_announcer_slot_info(ann, ih, 0, &si));
+
+    remove_file("ann.torrent");
+    st = rescan(&g, &e);
+    cr_assert_eq(st.removed, 1);
+    hk_announcer_stats_get(ann, &as);
+    cr_assert_eq(as.torrents, 0, "the removed torrent is removed from the announcer");
+    cr_assert(!hk_announcer_slot_info(ann, ih, 0, &si));
+    free(c);
+    hk_real_stop_trackers(g.r, 0.5);
+    rig_stop(&g);
+}
+
+Test(real_runtime, two_torrent_files_that_swap_contents_converge_in_one_rescan)
+{
+    rig g;
+    rig_start_opts(&g, 0, 1.0, false);
+    uint8_t *c = make_content(25000, 21);
+    uint8_t ih2[20];
+    add_files("two.bin", "two.torrent", c, 25000, ih2, NULL);
+    events e;
+    hk_rescan_stats st = rescan(&g, &e);
+    cr_assert_eq(st.added, 2);
+    char a[256], b[256], tmp[256];
+    snprintf(a, sizeof a, "%s/data.torrent", dir);
+    snprintf(b, sizeof b, "%s/two.torrent", dir);
+    snprintf(tmp, sizeof tmp, "%s/swap.tmp", dir);
+    cr_assert_eq(rename(a, tmp), 0);
+    cr_assert_eq(rename(b, a), 0);
+    cr_assert_eq(rename(tmp, b), 0);
+    st = rescan(&g, &e);
+    cr_assert_eq(st.removed, 2);
+    cr_assert_eq(st.added, 2);
+    cr_assert_eq(st.failed, 0, "no duplicate left over");
+    cr_assert_eq(st.served, 2);
+    size_t k = find_event(&e, HK_RESCAN_ADDED, "/data.torrent");
+    cr_assert(k);
+    cr_assert_eq(memcmp(e.ih[k - 1], ih2, 20), 0);
+    k = find_event(&e, HK_RESCAN_ADDED, "/two.torrent");
+    cr_assert(k);
+    cr_assert_eq(memcmp(e.ih[k - 1], info_hash, 20), 0);
+    peer p;
+    peer_get_unchoked_for(&g, &p, ih2);
+    request_and_check_in(&g, &p, c, 0, 0, 16384);
+    close(p.fd);
+    peer q;
+    peer_get_unchoked(&g, &q);
+    request_and_check(&g, &q, 0, 0, 16384);
+    close(q.fd);
+    st = rescan(&g, &e);
+    cr_assert_eq(st.unchanged, 2);
+    cr_assert_eq(e.n, 0, "then nothing changes");
+    free(c);
     rig_stop(&g);
 }
