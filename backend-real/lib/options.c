@@ -23,6 +23,7 @@ enum {
     OPT_DISK_THREADS,
     OPT_ANNOUNCE_INTERVAL,
     OPT_ANNOUNCE_RATE,
+    OPT_RESCAN,
 };
 
 static const struct option long_options[] = {
@@ -53,6 +54,7 @@ static const struct option long_options[] = {
     { "disk-threads", required_argument, NULL, OPT_DISK_THREADS },
     { "announce-interval", required_argument, NULL, OPT_ANNOUNCE_INTERVAL },
     { "announce-rate", required_argument, NULL, OPT_ANNOUNCE_RATE },
+    { "rescan", required_argument, NULL, OPT_RESCAN },
     { NULL, 0, NULL, 0 },
 };
 
@@ -73,6 +75,8 @@ void hk_options_usage(FILE *out, const char *prog)
             "  -T, --slice=SECONDS         longest turn of a peer (default 300; 0: no limit)\n"
             "  -t, --no-trackers           do not contact trackers\n"
             "  -l, --list                  list what would be served and what is rejected, then exit\n"
+            "      --rescan=SECONDS        rescan every DIR this often (default 0: only on SIGHUP); with it,\n"
+            "                              hekate also starts when there is nothing to serve yet\n"
             "  -v, --verbose               more messages (repeat for more)\n"
             "  -q, --quiet                 fewer messages (repeat for fewer)\n"
             "\n"
@@ -99,8 +103,12 @@ void hk_options_usage(FILE *out, const char *prog)
             "  -h, --help                  show this help and exit\n"
             "  -V, --version               show the version and exit\n"
             "\n"
+            "Signals: SIGHUP rescans every DIR: new torrents are added, torrents whose .torrent file is gone or holds\n"
+            "another torrent are removed (their peers disconnected, `stopped` announced), failed ones are tried\n"
+            "again; the others are untouched. SIGINT or SIGTERM stop the seeder cleanly.\n"
+            "\n"
             "Exit status: 0 when at least one torrent was served (or listed), 1 when nothing could be served or\n"
-            "the port could not be bound, 2 on a command-line error. SIGINT or SIGTERM stop the seeder cleanly.\n",
+            "the port could not be bound, 2 on a command-line error.\n",
             prog);
 }
 
@@ -346,6 +354,15 @@ hk_options_result hk_options_parse(hk_options *o, int argc, char **argv, char *e
             if (hk_parse_uint("--announce-rate", optarg, 1, 1000000, &u, err, errlen) != 0)
                 return HK_OPTIONS_ERROR;
             o->announce_rate = (uint32_t)u;
+            break;
+        case OPT_RESCAN:
+            if (hk_parse_seconds("--rescan", optarg, 0, MAX_SECONDS, &o->rescan_interval, err, errlen) != 0)
+                return HK_OPTIONS_ERROR;
+            if (o->rescan_interval != 0 && o->rescan_interval < HK_SECONDS(1)) {
+                snprintf(err, errlen, "--rescan: %s is too short (0 to turn it off, else at least 1 second)",
+                         optarg);
+                return HK_OPTIONS_ERROR;
+            }
             break;
         case ':': {
             const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";

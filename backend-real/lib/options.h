@@ -6,7 +6,8 @@
  * ends options). Every number is parsed by the functions below, never atoi: decimal digits only, no sign, no
  * spaces, overflow and range checked, and an error names the option, the value and the accepted range. After
  * parsing, the seeder configuration is checked with hk_config_check. A run needs at least one DIR (except with
- * --help / --version). -4 and -6 exclude each other. --max-peers defaults to 10 x --max-unchoked.
+ * --help / --version). -4 and -6 exclude each other. --max-peers defaults to 10 x --max-unchoked. --rescan is 0
+ * (off) or at least 1 second.
  * getopt_long keeps global state: hk_options_parse resets it, so it may be called several times (tests).
  */
 #ifndef HEKATE_OPTIONS_H
@@ -46,6 +47,8 @@ typedef struct hk_options {
     /* trackers (core/announcer.h) */
     hk_time announce_interval; /* --announce-interval: before a tracker gives one; first-announce spread (0: default) */
     uint32_t announce_rate;    /* --announce-rate: first announces per second when few torrents (0: default) */
+    /* hot add/remove */
+    hk_time rescan_interval;   /* --rescan: rescan the DIRs this often (0: only on SIGHUP; else at least 1 s) */
 } hk_options;
 
 hk_options_result hk_options_parse(hk_options *o, int argc, char **argv, char *err, size_t errlen);
