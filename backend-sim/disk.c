@@ -229,9 +229,11 @@ static void worker_main(int argc, char **argv)
     (void)argv;
     sim_seeder *s = &W->seeder;
     sim_disk *d = &s->disk;
+    sim_outbox box = {0};
     sg_actor_daemonize(sg_actor_self());
     /* SimGrid 3.32 keeps every finished disk activity in the actor (notes/simgrid.md pitfall 7): recycle */
     for (int served = 0; served < 256; served++) {
+        outbox_reap(&box);
         sg_sem_acquire(d->sem);
         disk_job *j = d->q_head;
         if (!j)
@@ -260,9 +262,10 @@ static void worker_main(int argc, char **argv)
             job_free(j);
         }
         check_waiting(s);
-        seeder_drain();
+        seeder_drain(&box);
     }
     disk_spawn_workers(s, 1);
+    outbox_close(&box); /* the new worker has taken over; this one only waits for its sends in flight */
     return;
 }
 

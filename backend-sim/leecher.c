@@ -49,7 +49,8 @@ static void lee_push(leecher *l, sop_type t, hk_conn *c)
     opq_push(&l->ops, t, c);
 }
 
-static void lee_drain(leecher *l)
+/* ob: the sends of the calling actor (the life actor's or the connection receiver's) */
+static void lee_drain(leecher *l, sim_outbox *ob)
 {
     sim_op op;
     while (opq_pop(&l->ops, &op)) {
@@ -73,9 +74,17 @@ static void lee_drain(leecher *l)
             m = msg_new_ctl(MSG_SYN);
             break;
         case POP_KILL_NIC:
-            victim = c->p_actor;
-            if (victim == sg_actor_self())
-                victim = NULL;
+            if (c->p_actor == sg_actor_self() || !c->p_actor || c->p_stopping)
+                break;
+            if (outbox_all_delivered(&c->p_box)) {
+                victim = c->p_actor;
+                break;
+            }
+            /* killing it would cancel its sends in flight: wake it up instead, it ends by itself (p_closed) */
+            c->p_stopping = true;
+            m = msg_new_ctl(MSG_STOP);
+            mb = c->mb_p;
+            drop = false;
             break;
         case POP_WAKE:
             l->wake_queued = false;
@@ -89,7 +98,7 @@ static void lee_drain(leecher *l)
             if (drop)
                 msg_free(m);
             else
-                msg_put(mb, m);
+                msg_put(ob, mb, m);
         } else if (victim) {
             sg_actor_kill(victim);
         } else if (op.type == POP_WAKE) {
@@ -608,7 +617,7 @@ static void nic_exit(int failed, void *data)
     hk_conn *c = data;
     c->p_actor = NULL;
     if (c->p_pending) {
-        msg_free(c->p_pending);
+        msg_release(c->p_pending);
         c->p_pending = NULL;
     }
     conn_unref(c);
@@ -629,12 +638,12 @@ static void nic_main(int argc, char **argv)
         sg_comm_t comm = sg_mailbox_get_async(c->mb_p, &data);
         if (sg_comm_wait(comm) != SG_OK) {
             end_conn(l, END_CLOSED_BY_SEEDER, false);
-            lee_drain(l);
+            lee_drain(l, &c->p_box);
             break;
         }
         sim_msg *m = data;
         if (c->p_closed || l->conn != c) {
-            msg_free(m);
+            msg_release(m);
             break;
         }
         switch ((sim_msg_type)m->type) {
@@ -670,11 +679,14 @@ static void nic_main(int argc, char **argv)
         default:
             break;
         }
-        msg_free(m);
+        msg_release(m);
         if (next_timer(l) < l->life_sleep_until)
             wake_life(l); /* a keep-alive or flooding deadline appeared or moved earlier */
-        lee_drain(l);
+        lee_drain(l, &c->p_box);
+        outbox_reap(&c->p_box);
     }
+    c->p_stopping = true; /* nobody kills or wakes it any more */
+    outbox_close(&c->p_box);
     return;
 }
 
@@ -722,7 +734,7 @@ static void connect_once(leecher *l)
     sg_actor_start(a, nic_main, 0, NULL);
     seeder_spawn_rx(c);
     lee_push(l, POP_SYN, c);
-    lee_drain(l);
+    lee_drain(l, &l->box);
 }
 
 static hk_time next_timer(const leecher *l)
@@ -810,9 +822,10 @@ static void life_main(int argc, char **argv)
         }
         connect_once(l);
         while (!l->conn_ended) {
+            outbox_reap(&l->box);
             life_sleep_until(l, next_timer(l));
             on_timer(l);
-            lee_drain(l);
+            lee_drain(l, &l->box);
         }
         hk_conn *c = l->conn;
         l->conn = NULL;
@@ -839,6 +852,10 @@ static void life_main(int argc, char **argv)
     l->finished = true;
     W->lives_running--;
     evlog_line(W->log, l->end_at, "peer p%u end %d", l->id, (int)l->end);
+    /* Its last messages (a FIN) must still reach the seeder if the simulation goes on, but waiting for them must
+     * not keep the simulation alive: a daemon ends with the last ordinary actor. */
+    sg_actor_daemonize(sg_actor_self());
+    outbox_close(&l->box);
     return;
 }
 

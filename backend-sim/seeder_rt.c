@@ -167,14 +167,14 @@ static void rt_log(void *ctx, hk_log_level level, const char *line)
 
 /* ---------------- deferred ops ---------------- */
 
-void seeder_drain(void)
+void seeder_drain(sim_outbox *ob)
 {
     sim_seeder *s = S;
     sim_op op;
     while (opq_pop(&s->ops, &op)) {
         hk_conn *c = op.c;
         sg_mailbox_t mb = c ? c->mb_p : NULL;
-        bool peer_gone = c ? c->p_closed : false;
+        bool drop = c ? c->p_closed : false; /* nobody will ever read it (the peer vanished or left): a lost segment */
         sim_msg *m = NULL;
         sg_actor_t victim = NULL;
         switch ((sop_type)op.type) {
@@ -193,9 +193,17 @@ void seeder_drain(void)
             m = msg_new_ctl(c->peer ? MSG_SYNACK : MSG_RST);
             break;
         case SOP_KILL:
-            victim = c->s_actor;
-            if (victim == sg_actor_self())
-                victim = NULL; /* the receiver loop ends by itself (s_closed) */
+            if (c->s_actor == sg_actor_self() || !c->s_actor || c->s_stopping)
+                break; /* the receiver loop ends by itself (s_closed) */
+            if (outbox_all_delivered(&c->s_box)) {
+                victim = c->s_actor;
+                break;
+            }
+            /* killing it would cancel its sends in flight: wake it up instead, it ends by itself */
+            c->s_stopping = true;
+            m = msg_new_ctl(MSG_STOP);
+            mb = c->mb_s;
+            drop = false;
             break;
         case SOP_TIMER_KICK:
             s->kick_queued = false;
@@ -211,10 +219,10 @@ void seeder_drain(void)
             conn_unref(c);
         /* the one SimGrid call of the op, last */
         if (m) {
-            if (peer_gone)
-                msg_free(m); /* nobody will ever read it (the peer vanished or left): like a lost segment */
+            if (drop)
+                msg_free(m);
             else
-                msg_put(mb, m);
+                msg_put(ob, mb, m);
         } else if (victim) {
             sg_actor_kill(victim);
         }
@@ -312,7 +320,7 @@ static void rx_main(int argc, char **argv)
         if (e != SG_OK) {
             if (!c->s_closed && c->peer)
                 rx_closed(s, c, HK_CLOSED_ERROR);
-            seeder_drain();
+            seeder_drain(&c->s_box);
             break;
         }
         sim_msg *m = data;
@@ -334,11 +342,14 @@ static void rx_main(int argc, char **argv)
                 break;
             }
         }
-        msg_free(m);
-        seeder_drain();
+        msg_release(m);
+        seeder_drain(&c->s_box);
         if (c->s_closed)
             break;
+        outbox_reap(&c->s_box);
     }
+    c->s_stopping = true; /* nobody kills or wakes it any more */
+    outbox_close(&c->s_box);
     return;
 }
 
@@ -359,10 +370,12 @@ static void timer_main(int argc, char **argv)
     (void)argc;
     (void)argv;
     sim_seeder *s = S;
+    sim_outbox box = {0};
     sg_actor_daemonize(sg_actor_self());
     /* SimGrid 3.32 keeps finished synchronisations in the actor's activity list and scans that list whenever a
      * communication this actor sent completes: a long-lived actor slows every completion down. Recycle. */
     for (int round = 0; round < 256; round++) {
+        outbox_reap(&box);
         hk_time now = sim_now();
         hk_time t = s->wake_at;
         if (t != HK_TIME_NEVER && t <= now + 1000) {
@@ -374,7 +387,7 @@ static void timer_main(int argc, char **argv)
             evlog_line(g_world->log, sim_now(), "wake");
             s->core_calls++;
             hk_seeder_on_wake(s->core);
-            seeder_drain();
+            seeder_drain(&box);
             continue;
         }
         s->sleeping_until = t;
@@ -385,6 +398,7 @@ static void timer_main(int argc, char **argv)
         s->sleeping_until = 0;
     }
     sg_actor_create("timer", s->host, timer_main, 0, NULL);
+    outbox_close(&box); /* the new timer actor has taken over; this one only waits for its sends in flight */
 }
 
 /* ---------------- setup ---------------- */

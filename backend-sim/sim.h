@@ -37,7 +37,8 @@
 
 /* ---------------- messages and streams ---------------- */
 
-typedef enum sim_msg_type { MSG_SYN = 1, MSG_SYNACK, MSG_RST, MSG_DATA, MSG_ACK, MSG_FIN } sim_msg_type;
+/* MSG_STOP: a local wake-up telling a connection's receiver actor to end (instead of killing it, see sim_outbox) */
+typedef enum sim_msg_type { MSG_SYN = 1, MSG_SYNACK, MSG_RST, MSG_DATA, MSG_ACK, MSG_FIN, MSG_STOP } sim_msg_type;
 
 typedef struct sim_part {
     uint32_t len;
@@ -47,6 +48,7 @@ typedef struct sim_part {
 
 typedef struct sim_msg {
     uint8_t type;
+    uint8_t refs;                /* the sender's outbox and the receiver: freed by the last msg_release */
     uint32_t len;                /* payload bytes (DATA) */
     uint32_t nparts;
     sim_part parts[];
@@ -71,9 +73,40 @@ void stream_write_virtual(sim_stream *s, uint32_t len);
 sim_msg *stream_take_flight(sim_stream *s, uint32_t window);
 void stream_clear(sim_stream *s);
 sim_msg *msg_new_ctl(sim_msg_type type);
-/* put_init + detach; simulated size = payload + SIM_MSG_HEADER. The ONE SimGrid call of an op. */
-void msg_put(sg_mailbox_t mb, sim_msg *m);
-void msg_free(void *m);
+/* Frees a message that was never put. */
+void msg_free(sim_msg *m);
+/* The receiver is done with a message it got (or holds and drops). */
+void msg_release(sim_msg *m);
+
+/* The sends one actor has issued and not yet reaped.
+ *
+ * Why not fire-and-forget (put_init + detach): SimGrid 3.32 keeps every detached communication in ONE global list
+ * (the maestro's activities) and removes it with a linear std::list::remove at each of its completions, so every
+ * message cost O(messages in flight in the whole simulation) - 12,000 during the 10,000-peer handshake burst, ~360
+ * afterwards, each node a cache miss. A non-detached send instead stays in its issuer's own activity list until the
+ * issuer waits on it. So every actor that sends owns an outbox: msg_put starts the send (put_async, same timing as
+ * a detached put) and records it; outbox_reap waits on the sends whose receiver already got the message (done: the
+ * wait returns at once, nothing blocks) once there are enough of them to matter; outbox_close, before the actor
+ * ends, waits for the sends still in flight (an actor that ends cancels its unfinished sends) and drops the rest.
+ * For the same reason an actor with sends in flight is never killed: it gets a MSG_STOP (msg_stop). */
+typedef struct sim_sent {
+    sg_comm_t comm;
+    sim_msg *m;                  /* one reference */
+} sim_sent;
+
+typedef struct sim_outbox {
+    sim_sent *v;
+    uint32_t n, cap;
+} sim_outbox;
+
+/* put_async; simulated size = payload + SIM_MSG_HEADER (MSG_STOP: 0). The ONE SimGrid call of an op. */
+void msg_put(sim_outbox *ob, sg_mailbox_t mb, sim_msg *m);
+/* true if every send of ob has reached its receiver (killing the actor would cancel nothing) */
+bool outbox_all_delivered(const sim_outbox *ob);
+/* Called where the owning actor may block: reaps delivered sends once they are numerous (simcalls). */
+void outbox_reap(sim_outbox *ob);
+/* Called by the owning actor before it ends: waits for sends in flight, then forgets everything (simcalls). */
+void outbox_close(sim_outbox *ob);
 /* A read-only buffer of zeros standing for data-file bytes (at least the largest window). */
 const uint8_t *sim_zero_bytes(void);
 size_t sim_zero_size(void);
@@ -105,7 +138,8 @@ struct hk_conn {
     hk_peer *peer;
     sim_stream s_out;
     sg_actor_t s_actor;
-    bool s_started, s_closed, s_exit, s_flush_queued;
+    sim_outbox s_box;            /* sends issued by s_actor */
+    bool s_started, s_closed, s_stopping, s_flush_queued;
     uint64_t s_unacked;          /* bytes given by the core, not yet acknowledged */
     int64_t room_left;           /* granted room minus large messages sent since */
     sim_monitor mon;
@@ -115,7 +149,8 @@ struct hk_conn {
     /* peer half */
     sim_stream p_out;
     sg_actor_t p_actor;
-    bool p_closed, p_vanished, p_flush_queued;
+    sim_outbox p_box;            /* sends issued by p_actor */
+    bool p_closed, p_vanished, p_flush_queued, p_stopping;
     sim_msg *p_pending;          /* message the peer's receiver holds while it sleeps (freed if killed) */
 };
 
@@ -198,6 +233,7 @@ typedef struct leecher {
     sg_mailbox_t dummy;
     /* life */
     sg_actor_t life;
+    sim_outbox box;              /* sends issued by the life actor */
     sg_sem_t wake;
     bool wake_queued, life_sleeping;
     hk_time life_sleep_until;
@@ -271,7 +307,7 @@ extern sim_world *g_world;
 /* seeder_rt.c */
 hk_time sim_now(void);
 void seeder_init(sim_world *w);            /* before simgrid_run: creates the core and the seeder actors */
-void seeder_drain(void);
+void seeder_drain(sim_outbox *ob);         /* carries out the seeder's ops; ob: the calling actor's sends */
 void seeder_spawn_rx(hk_conn *c);          /* from a peer actor: the seeder side of a new connection */
 /* disk.c */
 void disk_init(sim_seeder *s, const sim_disk_cfg *cfg);
