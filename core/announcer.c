@@ -21,7 +21,11 @@
 /* ---------------- records ---------------- */
 
 enum slot_state { SLOT_FREE = 0, SLOT_IDLE = HK_SLOT_IDLE, SLOT_QUEUED = HK_SLOT_QUEUED, SLOT_BUSY = HK_SLOT_BUSY };
-enum slot_flags { SLOT_REGISTERED = 1u << 0, SLOT_PACED = 1u << 1 /* holds a pacer token: goes when due */ };
+enum slot_flags {
+    SLOT_REGISTERED = 1u << 0,
+    SLOT_PACED = 1u << 1,   /* holds a pacer token: goes when due */
+    SLOT_LATE = 1u << 2,    /* went later than its schedule (failures, pacer): its next time is re-drawn */
+};
 
 typedef struct an_slot {
     uint64_t order;      /* nibble k: index in the tier of the k-th tracker to try */
@@ -1274,12 +1278,28 @@ static void slot_success(hk_announcer *a, uint32_t s, hk_time now, int64_t inter
         iv = HK_SECONDS((uint64_t)min_interval);
     iv = clamp_time(iv, a->cfg.interval_floor, a->cfg.interval_ceiling);
     a->hosts[a->trackers[slot_tracker(a, s)]->host].interval_s = (uint32_t)(iv / HK_NS_PER_SEC);
+    if (sl->flags & SLOT_LATE) {
+        /* Slots that come back together after an outage would otherwise keep announcing together, interval after
+         * interval: draw this one's next time in [3/4, 5/4] of the interval (never below min interval or the floor,
+         * never above the ceiling), so the crowd spreads out again within a few intervals. */
+        hk_time lo = iv - iv / 4, hi = iv + iv / 4;
+        if (min_interval >= 0 && HK_SECONDS((uint64_t)min_interval) > lo)
+            lo = HK_SECONDS((uint64_t)min_interval);
+        if (lo < a->cfg.interval_floor)
+            lo = a->cfg.interval_floor;
+        if (hi > a->cfg.interval_ceiling)
+            hi = a->cfg.interval_ceiling;
+        if (lo < hi)
+            iv = lo + rand_below(a, hi - lo + 1);
+        sl->flags &= (uint8_t)~SLOT_LATE;
+    }
     slot_schedule(a, s, now + iv);
 }
 
 static void slot_failure(hk_announcer *a, uint32_t s, hk_time now)
 {
     an_slot *sl = &a->slots[s];
+    sl->flags |= SLOT_LATE;
     unsigned size = tier_size(a, s);
     sl->tried++;
     if (sl->tried < size) { /* BEP 12: the next tracker of the tier, now */
@@ -1516,7 +1536,7 @@ static void slot_start(hk_announcer *a, uint32_t s, hk_time now)
     if (!(sl->flags & SLOT_PACED)) {
         hk_time at = pace(a, t->host, now);
         if (at > now) { /* over the host's rate: go later, with the token this call reserved */
-            sl->flags |= SLOT_PACED;
+            sl->flags |= SLOT_PACED | SLOT_LATE;
             a->st.paced++;
             slot_schedule(a, s, at);
             return;

@@ -20,7 +20,9 @@
  *     given a due time spread evenly (stratified, jittered) over W = min(default_interval, added / start_rate): a
  *     million torrents at start-up or after a reload make no burst, a single new torrent is announced within 1/start_rate s.
  *   - After an answer: due = now + interval (raised to `min interval` when the tracker says so, then kept within
- *     [interval_floor, interval_ceiling]); a tracker that gives no interval gets default_interval.
+ *     [interval_floor, interval_ceiling]); a tracker that gives no interval gets default_interval. A slot that went
+ *     late (it failed, or the pacer held it) draws its next time in [3/4, 5/4] of that interval instead (within min
+ *     interval, the floor and the ceiling), so slots that came back together after an outage spread out again.
  *   - On failure (no answer, refusal, bad reply): the next tracker of the tier is tried at once; when every tracker of
  *     the tier failed in a row, the slot backs off: retry_base * 2^(failures - 1), at most retry_max, the delay drawn
  *     uniformly in [d/2, d] (jitter). With all_tiers (default) every tier is announced independently; without, only
