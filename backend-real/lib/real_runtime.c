@@ -1,5 +1,6 @@
-/* real_runtime: the hk_runtime action table on libev, and the glue from sockets, store and pool to the seeder's
- * events (see real_runtime.h). */
+/* real_runtime: the hk_runtime action table on libev, the glue from sockets, store and pool to the seeder's
+ * events, and the torrents by .torrent path: adding, re-adding and removing them across store, seeder and announcer
+ * (see real_runtime.h). */
 #include "real_runtime.h"
 
 #include <errno.h>
@@ -777,6 +778,8 @@ int hk_real_add_torrent_file(hk_real *r, const char *path, mi_torrent **mi_out, 
             *mi_out = info.mi;
         return 0;
     }
+    if (info.mi) /* not handed out on failure */
+        mi_free(info.mi);
     if (out == HK_LOAD_ERROR && errlen && !err[0])
         snprintf(err, errlen, "cannot be read now");
     sv = hk_served_find(r->served, path);

@@ -8,8 +8,9 @@
  * replaces a .torrent that holds another torrent, re-adds a failed torrent once its data is valid again (and says
  * "still failed" quietly the second time), resolves a duplicate whose original disappeared in the same rescan,
  * keeps a torrent the walk cannot reach but whose file is still there, serves nothing (and keeps listening) when
- * every torrent is gone, runs a slice at a time while a peer is being served, and hands added and removed torrents to
- * the announcer. */
+ * every torrent is gone, runs a slice at a time while a peer is being served, hands added and removed torrents to
+ * the announcer, and removes a torrent safely right after the seeder asked for page-ins of it (their completions
+ * come back for a torrent that is gone). */
 #include <criterion/criterion.h>
 
 #include <arpa/inet.h>
@@ -595,6 +596,13 @@ static void add_files(const char *name, const char *tname, const uint8_t *conten
     free(t);
 }
 
+static const char *dir_path_of(const char *name)
+{
+    static char p[256];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return p;
+}
+
 static void remove_file(const char *name)
 {
     char p[256];
@@ -1089,6 +1097,57 @@ Test(real_runtime, two_torrent_files_that_swap_contents_converge_in_one_rescan)
     st = rescan(&g, &e);
     cr_assert_eq(st.unchanged, 2);
     cr_assert_eq(e.n, 0, "then nothing changes");
+    free(c);
+    rig_stop(&g);
+}
+
+Test(real_runtime, removal_while_disk_loads_are_in_flight_is_safe)
+{
+    rig g;
+    rig_start_opts(&g, 0, 1.0, false);
+    const size_t len = 4u << 20;
+    uint8_t *c = make_content(len, 17);
+    uint8_t ih[20];
+    add_files("cold.bin", "cold.torrent", c, len, ih, NULL);
+    char dp[256];
+    snprintf(dp, sizeof dp, "%s/cold.bin", dir);
+    int fd = open(dp, O_RDONLY);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(fdatasync(fd), 0);
+    cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0); /* out of the page cache where the fs allows */
+    close(fd);
+    events e;
+    rescan(&g, &e);
+    cr_assert_eq(hk_real_torrents(g.r), 2);
+    peer *p = malloc(sizeof *p);
+    peer_get_unchoked_for(&g, p, ih);
+    for (uint32_t i = 0; i < 64; i++) {
+        uint32_t args[3] = { i * 4, 0, PIECE_LEN };
+        peer_msg(p, 6, args, 3);
+    }
+    /* Until the seeder has asked for loads (the file is not mapped yet: nothing is known resident). */
+    hk_stats st;
+    for (int i = 0; i < 2000; i++) {
+        ev_run(g.loop, EVRUN_ONCE | EVRUN_NOWAIT);
+        hk_seeder_stats(hk_real_seeder(g.r), &st);
+        if (st.disk_loads > 0)
+            break;
+    }
+    cr_assert_gt(st.disk_loads, 0, "the requests needed disk loads");
+    /* Removed at once: loads still on the pool complete later for a torrent that is gone. */
+    cr_assert(hk_real_forget(g.r, dir_path_of("cold.torrent"), NULL));
+    cr_assert(drain_until_closed(&g, p->fd, 5), "its peer is disconnected");
+    pump(&g, NULL, NULL, NULL, 0.3); /* let every completion arrive */
+    hk_store_stats ss;
+    hk_store_stats_get(hk_real_store(g.r), &ss);
+    cr_assert_eq(ss.storages, 1);
+    cr_assert_eq(ss.pinned_files, 0);
+    close(p->fd);
+    free(p);
+    peer q;
+    peer_get_unchoked(&g, &q);
+    request_and_check(&g, &q, 3, 0, 16384);
+    close(q.fd);
     free(c);
     rig_stop(&g);
 }
