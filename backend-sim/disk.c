@@ -223,17 +223,27 @@ static void check_waiting(sim_seeder *s)
     }
 }
 
+static void worker_exit(int failed, void *data)
+{
+    (void)failed;
+    outbox_drop(data); /* empty unless killed */
+    free(data);
+}
+
 static void worker_main(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
     sim_seeder *s = &W->seeder;
     sim_disk *d = &s->disk;
-    sim_outbox box = {0};
+    sim_outbox *box = calloc(1, sizeof *box); /* not on the stack: the exit callback runs after it is unwound */
+    if (!box)
+        abort();
+    sg_actor_on_exit(worker_exit, box);
     sg_actor_daemonize(sg_actor_self());
     /* SimGrid 3.32 keeps every finished disk activity in the actor (notes/simgrid.md pitfall 7): recycle */
     for (int served = 0; served < 256; served++) {
-        outbox_reap(&box);
+        outbox_reap(box);
         sg_sem_acquire(d->sem);
         disk_job *j = d->q_head;
         if (!j)
@@ -262,10 +272,10 @@ static void worker_main(int argc, char **argv)
             job_free(j);
         }
         check_waiting(s);
-        seeder_drain(&box);
+        seeder_drain(box);
     }
     disk_spawn_workers(s, 1);
-    outbox_close(&box); /* the new worker has taken over; this one only waits for its sends in flight */
+    outbox_close(box); /* the new worker has taken over; this one only waits for its sends in flight */
     return;
 }
 

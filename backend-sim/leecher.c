@@ -616,6 +616,7 @@ static void nic_exit(int failed, void *data)
     (void)failed;
     hk_conn *c = data;
     c->p_actor = NULL;
+    outbox_drop(&c->p_box); /* empty unless killed */
     if (c->p_pending) {
         msg_release(c->p_pending);
         c->p_pending = NULL;
@@ -803,12 +804,20 @@ static void plain_sleep_until(hk_time t)
         sg_actor_sleep_for((double)(t - now) / 1e9);
 }
 
+static void life_exit(int failed, void *data)
+{
+    (void)failed;
+    leecher *l = data;
+    outbox_drop(&l->box); /* empty unless killed */
+}
+
 static void life_main(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
     leecher *l = sg_actor_self_get_data();
     const sim_profile *p = l->prof;
+    sg_actor_on_exit(life_exit, l);
     plain_sleep_until(l->arrival);
     l->leave_at = p->mtbf ? sim_now() + (hk_time)prng_exponential(&l->rng, (double)p->mtbf) : HK_TIME_NEVER;
     while (sim_now() < stop_time()) {

@@ -246,6 +246,7 @@ static void rx_exit(int failed, void *data)
     (void)failed;
     hk_conn *c = data;
     c->s_actor = NULL;
+    outbox_drop(&c->s_box); /* empty unless killed */
     conn_unref(c);
 }
 
@@ -365,17 +366,27 @@ void seeder_spawn_rx(hk_conn *c)
 
 /* ---------------- timer actor: the core's single wake-up ---------------- */
 
+static void timer_exit(int failed, void *data)
+{
+    (void)failed;
+    outbox_drop(data); /* empty unless killed */
+    free(data);
+}
+
 static void timer_main(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
     sim_seeder *s = S;
-    sim_outbox box = {0};
+    sim_outbox *box = calloc(1, sizeof *box); /* not on the stack: the exit callback runs after it is unwound */
+    if (!box)
+        abort();
+    sg_actor_on_exit(timer_exit, box);
     sg_actor_daemonize(sg_actor_self());
     /* SimGrid 3.32 keeps finished synchronisations in the actor's activity list and scans that list whenever a
      * communication this actor sent completes: a long-lived actor slows every completion down. Recycle. */
     for (int round = 0; round < 256; round++) {
-        outbox_reap(&box);
+        outbox_reap(box);
         hk_time now = sim_now();
         hk_time t = s->wake_at;
         if (t != HK_TIME_NEVER && t <= now + 1000) {
@@ -387,7 +398,7 @@ static void timer_main(int argc, char **argv)
             evlog_line(g_world->log, sim_now(), "wake");
             s->core_calls++;
             hk_seeder_on_wake(s->core);
-            seeder_drain(&box);
+            seeder_drain(box);
             continue;
         }
         s->sleeping_until = t;
@@ -398,7 +409,7 @@ static void timer_main(int argc, char **argv)
         s->sleeping_until = 0;
     }
     sg_actor_create("timer", s->host, timer_main, 0, NULL);
-    outbox_close(&box); /* the new timer actor has taken over; this one only waits for its sends in flight */
+    outbox_close(box); /* the new timer actor has taken over; this one only waits for its sends in flight */
 }
 
 /* ---------------- setup ---------------- */

@@ -97,6 +97,7 @@ typedef struct sim_sent {
 typedef struct sim_outbox {
     sim_sent *v;
     uint32_t n, cap;
+    sim_msg *waiting;            /* the message of the send being started or waited on (not in v meanwhile) */
 } sim_outbox;
 
 /* put_async; simulated size = payload + SIM_MSG_HEADER (MSG_STOP: 0). The ONE SimGrid call of an op. */
@@ -107,6 +108,9 @@ bool outbox_all_delivered(const sim_outbox *ob);
 void outbox_reap(sim_outbox *ob);
 /* Called by the owning actor before it ends: waits for sends in flight, then forgets everything (simcalls). */
 void outbox_close(sim_outbox *ob);
+/* From an on_exit callback (no simcall), for an actor killed before outbox_close (the end of the simulation): drops
+ * the handles. Without it the communications, and through them the actors and their stacks, would never be freed. */
+void outbox_drop(sim_outbox *ob);
 /* A read-only buffer of zeros standing for data-file bytes (at least the largest window). */
 const uint8_t *sim_zero_bytes(void);
 size_t sim_zero_size(void);

@@ -182,7 +182,9 @@ void msg_put(sim_outbox *ob, sg_mailbox_t mb, sim_msg *m)
     }
     m->refs = 2; /* the receiver's and ours */
     long size = m->type == MSG_STOP ? 0 : (long)m->len + SIM_MSG_HEADER;
+    ob->waiting = m; /* in flight but not recorded yet: the actor must not be killed during the simcall */
     sg_comm_t comm = sg_mailbox_put_async(mb, m, size);
+    ob->waiting = NULL;
     ob->v[ob->n++] = (sim_sent){.comm = comm, .m = m};
 }
 
@@ -194,43 +196,71 @@ static bool delivered(const sim_sent *e)
 
 bool outbox_all_delivered(const sim_outbox *ob)
 {
+    if (ob->waiting && ob->waiting->refs != 1)
+        return false;
     for (uint32_t i = 0; i < ob->n; i++)
         if (!delivered(&ob->v[i]))
             return false;
     return true;
 }
 
+/* Takes entry i out before waiting on it: an actor killed during the wait (the end of the simulation) must find its
+ * outbox consistent in its exit callback; the handle is then released by the interrupted simcall (C++ unwinding),
+ * the message by outbox_drop through ob->waiting. */
+static sim_sent take(sim_outbox *ob, uint32_t i)
+{
+    sim_sent e = ob->v[i];
+    ob->v[i] = ob->v[--ob->n];
+    ob->waiting = e.m;
+    return e;
+}
+
 void outbox_reap(sim_outbox *ob)
 {
     if (ob->n < OUTBOX_REAP_AT)
         return;
-    /* entries are only ever touched by the owning actor: other actors running during the waits cannot move them */
-    uint32_t keep = 0;
-    for (uint32_t i = 0; i < ob->n; i++) {
-        sim_sent e = ob->v[i];
-        if (!delivered(&e)) {
-            ob->v[keep++] = e;
+    uint32_t i = 0;
+    while (i < ob->n) {
+        if (!delivered(&ob->v[i])) {
+            i++;
             continue;
         }
-        sg_comm_wait(e.comm); /* done: removes it from our activity list and drops the handle */
+        sim_sent e = take(ob, i);
+        sg_comm_wait(e.comm); /* done: returns at once, takes it out of our activity list, drops the handle */
+        ob->waiting = NULL;
         msg_release(e.m);
     }
-    ob->n = keep;
 }
 
 void outbox_close(sim_outbox *ob)
 {
-    for (uint32_t i = 0; i < ob->n; i++) {
-        sim_sent e = ob->v[i];
-        if (delivered(&e)) {
-            sg_comm_unref(e.comm); /* done: an ending actor's cancel leaves it alone */
+    while (ob->n > 0) {
+        if (delivered(&ob->v[ob->n - 1])) {
+            sim_sent e = ob->v[--ob->n];
+            sg_comm_unref(e.comm); /* done: the cancel of an ending actor leaves it alone, no need to wait */
             msg_release(e.m);
             continue;
         }
+        sim_sent e = take(ob, ob->n - 1);
         if (sg_comm_wait(e.comm) != SG_OK)
             e.m->refs = 1; /* failed (its receiver was killed): nobody will ever get it */
+        ob->waiting = NULL;
         msg_release(e.m);
     }
+    free(ob->v);
+    ob->v = NULL;
+    ob->cap = 0;
+}
+
+void outbox_drop(sim_outbox *ob)
+{
+    for (uint32_t i = 0; i < ob->n; i++) {
+        sg_comm_unref(ob->v[i].comm); /* the actor's activity list still holds the communication: nothing dies here */
+        msg_release(ob->v[i].m);
+    }
+    if (ob->waiting)
+        msg_release(ob->waiting);
+    ob->waiting = NULL;
     free(ob->v);
     ob->v = NULL;
     ob->n = ob->cap = 0;
@@ -249,8 +279,6 @@ void conn_unref(hk_conn *c)
         return;
     stream_clear(&c->s_out);
     stream_clear(&c->p_out);
-    free(c->s_box.v); /* only if an actor was killed before closing its outbox (the end of the simulation) */
-    free(c->p_box.v);
     free(c);
 }
 
