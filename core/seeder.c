@@ -534,7 +534,7 @@ hk_add_result hk_seeder_add_torrent(hk_seeder *s, const uint8_t *torrent, size_t
     uint32_t rec;
     switch (hk_tt_insert(&s->torrents, &d, &rec)) {
     case HK_TT_OK:
-        hks_log(s, HK_LOG_INFO, "torrent %s added: \"%.*s\", %u pieces of %u, %u files, %llu bytes", hex,
+        hks_log(s, HK_LOG_DEBUG, "torrent %s added: \"%.*s\", %u pieces of %u, %u files, %llu bytes", hex,
                (int)mi->name_len, mi->name, mi->piece_count, mi->piece_length, mi->file_count,
                (unsigned long long)mi->total_length);
         break;
@@ -579,7 +579,7 @@ bool hk_seeder_remove_torrent(hk_seeder *s, const uint8_t info_hash[20])
         close_torrent_peers(s, rec, "torrent removed");
         hks_loads_forget_torrent(s, rec);
         hk_tt_remove(&s->torrents, info_hash);
-        hks_log(s, HK_LOG_INFO, "torrent %s removed", hex);
+        hks_log(s, HK_LOG_DEBUG, "torrent %s removed", hex);
     }
     hks_ev_end(s);
     return ok;
