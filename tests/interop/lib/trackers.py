@@ -73,6 +73,28 @@ class OpenTracker:
         lines = self.get("/stats?mode=peer").decode().split("\n")
         return int(lines[0]), int(lines[1])
 
+    def peers(self, info_hash_hex):
+        """The (ip, port) pairs opentracker hands out for one torrent, read with an announce of a probe peer that
+        takes part in nothing (port 1, one byte left, so seeds are listed to it too)."""
+        raw = bytes.fromhex(info_hash_hex)
+        q = "info_hash=%s&peer_id=%s&port=1&uploaded=0&downloaded=0&left=1&compact=1&numwant=200" % (
+            urllib.parse.quote_from_bytes(raw), urllib.parse.quote_from_bytes(b"-PROBE-" + raw[:13]))
+        reply = bencode.decode(self.get("/announce?" + q))
+        blob = reply.get(b"peers", b"")
+        return {("%d.%d.%d.%d" % tuple(blob[i:i + 4]), int.from_bytes(blob[i + 4:i + 6], "big"))
+                for i in range(0, len(blob) - len(blob) % 6, 6)}
+
+    def wait_peer_gone(self, info_hash_hex, port, timeout):
+        """Waits until the peer 127.0.0.1:port is no longer listed for the torrent."""
+        t_end = time.monotonic() + timeout
+        while time.monotonic() < t_end:
+            listed = self.peers(info_hash_hex)
+            if ("127.0.0.1", port) not in listed:
+                return listed
+            time.sleep(0.1)
+        raise AssertionError("opentracker still lists 127.0.0.1:%d for %s after %.0f s" % (port, info_hash_hex,
+                                                                                         timeout))
+
     def wait_seeds(self, info_hash_hex, want, timeout):
         t_end = time.monotonic() + timeout
         last = None
