@@ -2,6 +2,7 @@
  * events, and the torrents by .torrent path: adding, re-adding and removing them across store, seeder and announcer
  * (see real_runtime.h). */
 #include "real_runtime.h"
+#include "wake.h"
 
 #include <errno.h>
 #include <ev.h>
@@ -9,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,8 +38,7 @@ struct hk_real {
     hk_conn_hub *hub;
     hk_listener *listener;
 
-    ev_timer wake;
-    hk_time deadline;              /* HK_TIME_NEVER when no wake-up is asked */
+    hk_wake wake;                  /* the seeder's one wake-up */
     ev_timer check;
 
     ev_prepare deferred;           /* reports disk loads that could not start */
@@ -76,65 +75,25 @@ void hk_real_opts_default(hk_real_opts *o)
 static hk_time rt_now(void *ctx)
 {
     (void)ctx;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (hk_time)ts.tv_sec * HK_NS_PER_SEC + (hk_time)ts.tv_nsec;
-}
-
-static void arm_wake(hk_real *r, hk_time now)
-{
-    hk_time left = r->deadline > now ? r->deadline - now : 0;
-    ev_timer_stop(r->loop, &r->wake);
-    /* Round up to the microsecond so a timer is not armed a hair short of the deadline. */
-    ev_timer_set(&r->wake, (double)((left + 999) / 1000) * 1e-6, 0.);
-    ev_timer_start(r->loop, &r->wake);
+    return hk_clock_now();
 }
 
 static void rt_wake_at(void *ctx, hk_time when)
 {
     hk_real *r = ctx;
-    if (when == HK_TIME_NEVER) {
-        r->deadline = HK_TIME_NEVER;
-        ev_timer_stop(r->loop, &r->wake);
-        return;
-    }
-    if (when == r->deadline && ev_is_active(&r->wake))
-        return;
-    r->deadline = when;
-    arm_wake(r, rt_now(r));
+    hk_wake_at(&r->wake, when);
 }
 
-static void wake_cb(struct ev_loop *loop, ev_timer *w, int revents)
+static void wake_fire(void *arg)
 {
-    (void)loop;
-    (void)revents;
-    hk_real *r = w->data;
-    if (r->deadline == HK_TIME_NEVER)
-        return;
-    hk_time now = rt_now(r);
-    if (now < r->deadline) { /* libev counts from its cached loop time: never wake the core early */
-        arm_wake(r, now);
-        return;
-    }
-    r->deadline = HK_TIME_NEVER;
+    hk_real *r = arg;
     hk_seeder_on_wake(r->seeder);
 }
 
 static void rt_random_bytes(void *ctx, void *buf, size_t n)
 {
     (void)ctx;
-    uint8_t *p = buf;
-    while (n > 0) {
-        ssize_t got = getrandom(p, n, 0);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            hk_log(HK_LOG_ERROR, "getrandom: %s", strerror(errno));
-            abort(); /* no randomness: peer ids and choices would be predictable; refuse to run */
-        }
-        p += got;
-        n -= (size_t)got;
-    }
+    hk_random_fill(buf, n);
 }
 
 static void rt_log(void *ctx, hk_log_level level, const char *line)
@@ -819,9 +778,7 @@ hk_real *hk_real_new(struct ev_loop *loop, const hk_real_opts *o, char *err, siz
     }
     r->loop = loop;
     r->cfg = o->cfg;
-    r->deadline = HK_TIME_NEVER;
-    ev_timer_init(&r->wake, wake_cb, 0., 0.);
-    r->wake.data = r;
+    hk_wake_init(&r->wake, loop, wake_fire, r);
     ev_timer_init(&r->check, check_cb, o->check_interval > 0 ? o->check_interval : 1.0,
                   o->check_interval > 0 ? o->check_interval : 1.0);
     r->check.data = r;
@@ -921,7 +878,7 @@ void hk_real_free(hk_real *r)
         r->failed_jobs = j->next;
         free(j);
     }
-    ev_timer_stop(r->loop, &r->wake);
+    hk_wake_stop(&r->wake);
     ev_timer_stop(r->loop, &r->check);
     ev_prepare_stop(r->loop, &r->deferred);
     ev_idle_stop(r->loop, &r->deferred_idle);

@@ -1,12 +1,12 @@
 /* trackers: owns the announcer's runtime table on libev and the transports behind it (see trackers.h). */
 #include "trackers.h"
+#include "wake.h"
 
 #include <errno.h>
 #include <ev.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "log.h"
@@ -26,8 +26,7 @@ struct hk_trackers {
     hk_http *http;
     hk_udp_trackers *udp;
     hk_resolver *resolver;
-    ev_timer wake;
-    hk_time deadline;
+    hk_wake wake;                  /* the announcer's one wake-up */
     ev_idle idle;
     failed *failed;
 };
@@ -45,61 +44,25 @@ void hk_trackers_opts_default(hk_trackers_opts *o)
 static hk_time rt_now(void *ctx)
 {
     (void)ctx;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (hk_time)ts.tv_sec * HK_NS_PER_SEC + (hk_time)ts.tv_nsec;
-}
-
-static void arm(hk_trackers *t, hk_time now)
-{
-    hk_time left = t->deadline > now ? t->deadline - now : 0;
-    ev_timer_stop(t->loop, &t->wake);
-    ev_timer_set(&t->wake, (double)((left + 999) / 1000) * 1e-6, 0.);
-    ev_timer_start(t->loop, &t->wake);
+    return hk_clock_now();
 }
 
 static void rt_wake_at(void *ctx, hk_time when)
 {
     hk_trackers *t = ctx;
-    t->deadline = when;
-    if (when == HK_TIME_NEVER) {
-        ev_timer_stop(t->loop, &t->wake);
-        return;
-    }
-    arm(t, rt_now(t));
+    hk_wake_at(&t->wake, when);
 }
 
-static void wake_cb(struct ev_loop *loop, ev_timer *w, int revents)
+static void wake_fire(void *arg)
 {
-    (void)loop;
-    (void)revents;
-    hk_trackers *t = w->data;
-    if (t->deadline == HK_TIME_NEVER)
-        return;
-    hk_time now = rt_now(t);
-    if (now < t->deadline) { /* libev measures from its cached time: never wake the announcer early */
-        arm(t, now);
-        return;
-    }
-    t->deadline = HK_TIME_NEVER;
+    hk_trackers *t = arg;
     hk_announcer_on_wake(t->ann);
 }
 
 static void rt_random(void *ctx, void *buf, size_t n)
 {
     (void)ctx;
-    uint8_t *p = buf;
-    while (n > 0) {
-        ssize_t got = getrandom(p, n, 0);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            hk_log(HK_LOG_ERROR, "getrandom: %s", strerror(errno));
-            abort();
-        }
-        p += got;
-        n -= (size_t)got;
-    }
+    hk_random_fill(buf, n);
 }
 
 static void rt_log(void *ctx, hk_log_level level, const char *line)
@@ -195,9 +158,7 @@ hk_trackers *hk_trackers_new(struct ev_loop *loop, const hk_trackers_opts *o, hk
         return NULL;
     }
     t->loop = loop;
-    t->deadline = HK_TIME_NEVER;
-    ev_timer_init(&t->wake, wake_cb, 0., 0.);
-    t->wake.data = t;
+    hk_wake_init(&t->wake, loop, wake_fire, t);
     ev_idle_init(&t->idle, idle_cb);
     t->idle.data = t;
     hk_http_opts ho = o->http;
@@ -261,7 +222,7 @@ void hk_trackers_free(hk_trackers *t)
 {
     if (!t)
         return;
-    ev_timer_stop(t->loop, &t->wake);
+    hk_wake_stop(&t->wake);
     ev_idle_stop(t->loop, &t->idle);
     while (t->failed) {
         failed *f = t->failed;
