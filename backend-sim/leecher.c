@@ -92,18 +92,8 @@ static void lee_drain(leecher *l, sim_outbox *ob)
         default:
             abort();
         }
-        if (c)
-            conn_unref(c);
-        if (m) {
-            if (drop)
-                msg_free(m);
-            else
-                msg_put(ob, mb, m);
-        } else if (victim) {
-            sg_actor_kill(victim);
-        } else if (op.type == POP_WAKE) {
+        if (!op_finish(ob, c, m, mb, drop, victim) && op.type == POP_WAKE)
             sg_sem_release(l->wake);
-        }
     }
 }
 

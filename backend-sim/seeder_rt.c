@@ -215,17 +215,7 @@ void seeder_drain(sim_outbox *ob)
         default:
             abort();
         }
-        if (c)
-            conn_unref(c);
-        /* the one SimGrid call of the op, last */
-        if (m) {
-            if (drop)
-                msg_free(m);
-            else
-                msg_put(ob, mb, m);
-        } else if (victim) {
-            sg_actor_kill(victim);
-        }
+        op_finish(ob, c, m, mb, drop, victim); /* the one SimGrid call of the op, last */
     }
 }
 

@@ -160,6 +160,10 @@ struct hk_conn {
 
 void conn_ref(hk_conn *c);
 void conn_unref(hk_conn *c);
+/* The end of a deferred op, shared by the seeder's and the peers' drains: releases the op's connection reference
+ * (c may be NULL), then makes the op's one SimGrid call: put m to mb (or free it when `drop`: nobody will read it),
+ * or, without a message, kill `victim`. Returns true if it did either. */
+bool op_finish(sim_outbox *ob, hk_conn *c, sim_msg *m, sg_mailbox_t mb, bool drop, sg_actor_t victim);
 
 /* ---------------- seeder endpoint (sim/seeder_rt.c, sim/disk.c) ---------------- */
 

@@ -321,3 +321,21 @@ void opq_free(sim_opq *q)
     q->v = NULL;
     q->len = q->cap = q->head = 0;
 }
+
+bool op_finish(sim_outbox *ob, hk_conn *c, sim_msg *m, sg_mailbox_t mb, bool drop, sg_actor_t victim)
+{
+    if (c)
+        conn_unref(c);
+    if (m) {
+        if (drop)
+            msg_free(m);
+        else
+            msg_put(ob, mb, m);
+        return true;
+    }
+    if (victim) {
+        sg_actor_kill(victim);
+        return true;
+    }
+    return false;
+}
