@@ -76,19 +76,27 @@ static int to_u64(double v, uint64_t *out)
     return 0;
 }
 
-static int size_factor(const char *u, size_t n, double *f)
+typedef struct unit_factor { const char *name; double f; } unit_factor;
+
+/* The factor of the unit u[0..n) in a table, or -1 if the table has no such unit. */
+static int unit_lookup(const unit_factor *tab, size_t count, const char *u, size_t n, double *f)
 {
-    static const struct { const char *name; double f; } tab[] = {
-        {"", 1},        {"B", 1},          {"kB", 1e3},       {"KB", 1e3},        {"MB", 1e6},
-        {"GB", 1e9},    {"TB", 1e12},      {"KiB", 1024.0},   {"MiB", 1048576.0}, {"GiB", 1073741824.0},
-        {"TiB", 1099511627776.0},
-    };
-    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+    for (size_t i = 0; i < count; i++)
         if (unit_is(u, n, tab[i].name)) {
             *f = tab[i].f;
             return 0;
         }
     return -1;
+}
+
+static int size_factor(const char *u, size_t n, double *f)
+{
+    static const unit_factor tab[] = {
+        {"", 1},        {"B", 1},          {"kB", 1e3},       {"KB", 1e3},        {"MB", 1e6},
+        {"GB", 1e9},    {"TB", 1e12},      {"KiB", 1024.0},   {"MiB", 1048576.0}, {"GiB", 1073741824.0},
+        {"TiB", 1099511627776.0},
+    };
+    return unit_lookup(tab, sizeof tab / sizeof tab[0], u, n, f);
 }
 
 int units_size(const char *s, uint64_t *out)
@@ -103,15 +111,10 @@ int units_size(const char *s, uint64_t *out)
 
 static int time_factor(const char *u, size_t n, double *f)
 {
-    static const struct { const char *name; double f; } tab[] = {
+    static const unit_factor tab[] = {
         {"", 1e9}, {"s", 1e9}, {"ms", 1e6}, {"us", 1e3}, {"ns", 1}, {"min", 60e9}, {"h", 3600e9},
     };
-    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
-        if (unit_is(u, n, tab[i].name)) {
-            *f = tab[i].f;
-            return 0;
-        }
-    return -1;
+    return unit_lookup(tab, sizeof tab / sizeof tab[0], u, n, f);
 }
 
 int units_time(const char *s, uint64_t *out_ns)
@@ -126,18 +129,13 @@ int units_time(const char *s, uint64_t *out_ns)
 
 static int bw_factor(const char *u, size_t n, double *f)
 {
-    static const struct { const char *name; double f; } tab[] = {
+    static const unit_factor tab[] = {
         {"", 1},           {"B/s", 1},           {"kB/s", 1e3},          {"KB/s", 1e3},
         {"MB/s", 1e6},     {"GB/s", 1e9},        {"KiB/s", 1024.0},      {"MiB/s", 1048576.0},
         {"GiB/s", 1073741824.0},                 {"bit/s", 1.0 / 8},     {"kbit/s", 1e3 / 8},
         {"Mbit/s", 1e6 / 8},                     {"Gbit/s", 1e9 / 8},
     };
-    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
-        if (unit_is(u, n, tab[i].name)) {
-            *f = tab[i].f;
-            return 0;
-        }
-    return -1;
+    return unit_lookup(tab, sizeof tab / sizeof tab[0], u, n, f);
 }
 
 int units_bandwidth(const char *s, double *out_bps)
