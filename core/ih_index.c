@@ -1,0 +1,119 @@
+/* ih_index: owns the open-addressing slot array of an info-hash index (probe, grow, shrink, backward-shift
+ * deletion). See ih_index.h. */
+#include "ih_index.h"
+
+#include <assert.h>
+#include <string.h>
+
+#include "hash.h"
+
+void hk_ih_init(hk_ih_index *ix, hk_mem *mem, uint32_t min_cap, bool shrink, hk_ih_key_fn key, const void *owner)
+{
+    assert(min_cap >= 4 && (min_cap & (min_cap - 1)) == 0 && key);
+    *ix = (hk_ih_index){ .min_cap = min_cap, .shrink = shrink, .mem = mem, .key = key, .owner = owner };
+}
+
+void hk_ih_free(hk_ih_index *ix)
+{
+    hk_mem_free(ix->mem, ix->slots, (size_t)ix->cap * sizeof *ix->slots);
+    ix->slots = NULL;
+    ix->cap = ix->count = 0;
+}
+
+static uint32_t home_of(const hk_ih_index *ix, const uint8_t ih[20])
+{
+    return hk_mix_info_hash(ih) & (ix->cap - 1);
+}
+
+/* The slot holding `ih`, or the empty slot where it would go (*found says which). cap > 0. */
+static uint32_t probe(const hk_ih_index *ix, const uint8_t ih[20], bool *found)
+{
+    uint32_t mask = ix->cap - 1;
+    for (uint32_t i = home_of(ix, ih);; i = (i + 1) & mask) {
+        uint32_t v = ix->slots[i];
+        if (v == 0 || memcmp(ix->key(ix->owner, v - 1), ih, 20) == 0) {
+            *found = v != 0;
+            return i;
+        }
+    }
+}
+
+static bool resize(hk_ih_index *ix, uint32_t ncap)
+{
+    uint32_t *ns = hk_mem_calloc(ix->mem, ncap, sizeof *ns);
+    if (!ns)
+        return false;
+    uint32_t *old = ix->slots;
+    uint32_t oldcap = ix->cap;
+    ix->slots = ns;
+    ix->cap = ncap;
+    for (uint32_t i = 0; i < oldcap; i++) {
+        if (old[i] == 0)
+            continue;
+        bool found;
+        ns[probe(ix, ix->key(ix->owner, old[i] - 1), &found)] = old[i];
+    }
+    hk_mem_free(ix->mem, old, (size_t)oldcap * sizeof *old);
+    return true;
+}
+
+uint32_t hk_ih_find(const hk_ih_index *ix, const uint8_t ih[20])
+{
+    if (ix->count == 0)
+        return HK_IH_NONE;
+    bool found;
+    uint32_t i = probe(ix, ih, &found);
+    return found ? ix->slots[i] - 1 : HK_IH_NONE;
+}
+
+int hk_ih_insert(hk_ih_index *ix, uint32_t rec)
+{
+    assert(rec < UINT32_MAX);
+    if (ix->cap == 0 || ((uint64_t)ix->count + 1) * 4 > (uint64_t)ix->cap * 3) {
+        uint32_t ncap = ix->cap ? ix->cap * 2 : ix->min_cap;
+        if (ncap <= ix->cap || !resize(ix, ncap))
+            return -1;
+    }
+    bool found;
+    uint32_t i = probe(ix, ix->key(ix->owner, rec), &found);
+    assert(!found); /* the owner checks for duplicates first */
+    ix->slots[i] = rec + 1;
+    ix->count++;
+    return 0;
+}
+
+/* Empties slot i and shifts later members of its probe run back so no lookup passes over a hole. */
+static void remove_at(hk_ih_index *ix, uint32_t i)
+{
+    uint32_t mask = ix->cap - 1;
+    ix->slots[i] = 0;
+    for (uint32_t j = (i + 1) & mask; ix->slots[j] != 0; j = (j + 1) & mask) {
+        uint32_t home = home_of(ix, ix->key(ix->owner, ix->slots[j] - 1));
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            ix->slots[i] = ix->slots[j];
+            ix->slots[j] = 0;
+            i = j;
+        }
+    }
+}
+
+uint32_t hk_ih_remove(hk_ih_index *ix, const uint8_t ih[20])
+{
+    if (ix->count == 0)
+        return HK_IH_NONE;
+    bool found;
+    uint32_t i = probe(ix, ih, &found);
+    if (!found)
+        return HK_IH_NONE;
+    uint32_t rec = ix->slots[i] - 1;
+    remove_at(ix, i);
+    ix->count--;
+    if (ix->shrink && ix->cap > ix->min_cap && (uint64_t)ix->count * 8 < ix->cap)
+        (void)resize(ix, ix->cap / 2); /* failure to shrink is harmless */
+    return rec;
+}
+
+size_t hk_ih_bytes(const hk_ih_index *ix)
+{
+    return (size_t)ix->cap * sizeof *ix->slots;
+}
