@@ -1,6 +1,12 @@
-/* conn: per-connection read path (shared buffer), send queue (bytes + pinned extents) and writev (see conn.h). */
+/* conn: per-connection read path (shared buffer), send queue (bytes + pinned extents) and writev (see conn.h).
+ *
+ * Owns the connections of a hub and three lists of them (core/list.h): every live connection (newest first), the
+ * flush list (connections with output queued this iteration, in the order they queued it) and the graveyard
+ * (closed connections whose memory the next prepare pass frees, last closed first).
+ */
 #include "conn.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <ev.h>
 #include <limits.h>
@@ -9,6 +15,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "list.h"
 
 #ifndef IOV_MAX
 #define IOV_MAX 1024
@@ -53,8 +61,8 @@ struct hk_conn {
     conn_fault *fault;        /* with CF_FAILED: the extent at fault, if any */
     size_t queued;
     size_t written_since_grant;
-    hk_conn *pend_prev, *pend_next; /* flush list; pend_next also links the graveyard */
-    hk_conn *all_prev, *all_next;
+    hk_list pend;             /* on the flush list while CF_PENDING; on the graveyard once CF_DEAD */
+    hk_list all;              /* on the hub's list of live connections */
     uint32_t flags;
     int fail_errno;           /* with CF_FAILED */
 };
@@ -69,10 +77,10 @@ struct hk_conn_hub {
     int iov_max;
     ev_prepare prepare;
     ev_idle idle;
-    hk_conn *pend_head, *pend_tail;
+    hk_list pending;          /* flush list, FIFO */
     size_t npending;
-    hk_conn *graveyard;
-    hk_conn *all;
+    hk_list graveyard;        /* closed, freed by the next sweep */
+    hk_list all;              /* live connections, newest first */
     hk_conn_stats stats;
 };
 
@@ -95,13 +103,7 @@ static void pending_add(hk_conn_hub *h, hk_conn *c)
     if (c->flags & (CF_PENDING | CF_DEAD))
         return;
     c->flags |= CF_PENDING;
-    c->pend_next = NULL;
-    c->pend_prev = h->pend_tail;
-    if (h->pend_tail)
-        h->pend_tail->pend_next = c;
-    else
-        h->pend_head = c;
-    h->pend_tail = c;
+    hk_list_insert_tail(&h->pending, &c->pend);
     h->npending++;
     if (!ev_is_active(&h->idle))
         ev_idle_start(h->loop, &h->idle);
@@ -112,15 +114,8 @@ static void pending_remove(hk_conn_hub *h, hk_conn *c)
     if (!(c->flags & CF_PENDING))
         return;
     c->flags &= ~(uint32_t)CF_PENDING;
-    if (c->pend_prev)
-        c->pend_prev->pend_next = c->pend_next;
-    else
-        h->pend_head = c->pend_next;
-    if (c->pend_next)
-        c->pend_next->pend_prev = c->pend_prev;
-    else
-        h->pend_tail = c->pend_prev;
-    c->pend_prev = c->pend_next = NULL;
+    assert(hk_list_linked(&c->pend) && h->npending > 0);
+    hk_list_remove(&c->pend);
     h->npending--;
 }
 
@@ -257,15 +252,8 @@ static void teardown(hk_conn *c)
     queue_free(h, c);
     free(c->fault);
     c->fault = NULL;
-    if (c->all_prev)
-        c->all_prev->all_next = c->all_next;
-    else
-        h->all = c->all_next;
-    if (c->all_next)
-        c->all_next->all_prev = c->all_prev;
-    c->all_prev = c->all_next = NULL;
-    c->pend_next = h->graveyard;
-    h->graveyard = c;
+    hk_list_remove(&c->all);
+    hk_list_insert_head(&h->graveyard, &c->pend);
     h->stats.live--;
 }
 
@@ -431,10 +419,10 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 static void sweep(hk_conn_hub *h)
 {
-    while (h->graveyard) {
-        hk_conn *c = h->graveyard;
-        h->graveyard = c->pend_next;
-        free(c);
+    hk_list *node;
+    while ((node = hk_list_first(&h->graveyard)) != NULL) {
+        hk_list_remove(node);
+        free(HK_LIST_ENTRY(node, hk_conn, pend));
     }
 }
 
@@ -443,15 +431,16 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     (void)revents;
     hk_conn_hub *h = w->data;
     size_t budget = h->npending;
-    while (budget-- > 0 && h->pend_head) {
-        hk_conn *c = h->pend_head;
+    hk_list *node;
+    while (budget-- > 0 && (node = hk_list_first(&h->pending)) != NULL) {
+        hk_conn *c = HK_LIST_ENTRY(node, hk_conn, pend);
         pending_remove(h, c);
         if (c->flags & CF_FAILED)
             report_failure(c);
         else if (!(c->flags & CF_WANT_WRITE)) /* with EV_WRITE armed the socket is full: wait for the event */
             do_write(c);
     }
-    if (!h->pend_head && ev_is_active(&h->idle))
+    if (hk_list_empty(&h->pending) && ev_is_active(&h->idle))
         ev_idle_stop(loop, &h->idle);
     sweep(h);
 }
@@ -483,6 +472,9 @@ hk_conn_hub *hk_conn_hub_new(struct ev_loop *loop, const hk_conn_limits *lim, co
         h->lim.high_water = 256 * 1024;
     if (h->lim.low_water == 0 || h->lim.low_water > h->lim.high_water / 2)
         h->lim.low_water = h->lim.high_water / 2;
+    hk_list_init(&h->pending);
+    hk_list_init(&h->graveyard);
+    hk_list_init(&h->all);
     h->iov_max = IOV_MAX;
     h->rbuf = malloc(h->lim.read_buffer);
     h->iov = malloc((size_t)h->iov_max * sizeof *h->iov);
@@ -504,8 +496,9 @@ void hk_conn_hub_free(hk_conn_hub *h)
 {
     if (!h)
         return;
-    while (h->all)
-        teardown(h->all);
+    hk_list *node;
+    while ((node = hk_list_first(&h->all)) != NULL)
+        teardown(HK_LIST_ENTRY(node, hk_conn, all));
     sweep(h);
     ev_prepare_stop(h->loop, &h->prepare);
     ev_idle_stop(h->loop, &h->idle);
@@ -524,10 +517,8 @@ hk_conn *hk_conn_new(hk_conn_hub *h, int fd)
     c->hub = h;
     ev_io_init(&c->io, io_cb, fd, EV_READ);
     c->io.data = c;
-    c->all_next = h->all;
-    if (h->all)
-        h->all->all_prev = c;
-    h->all = c;
+    hk_list_init(&c->pend);
+    hk_list_insert_head(&h->all, &c->all);
     h->stats.live++;
     h->stats.opened++;
     ev_io_start(h->loop, &c->io);
@@ -561,6 +552,60 @@ size_t hk_conn_grant_room(hk_conn *c)
     return c->queued < high ? high - c->queued : 0;
 }
 
+/* Appends len bytes to the byte area, merged into the last item when that is the bytes just before. 0, or -1 if out
+ * of memory. */
+static int queue_bytes(hk_conn *c, const uint8_t *ptr, uint32_t len)
+{
+    sendq *q = c->q;
+    if (bytes_reserve(q, len) != 0)
+        return -1;
+    memcpy(q->buf + q->tail, ptr, len);
+    sq_item *last = queue_last(q);
+    if (last && last->kind == SQ_BYTES && last->off + last->len == q->tail) {
+        last->len += len;
+    } else {
+        sq_item *it = queue_push(q);
+        if (!it)
+            return -1;
+        it->kind = SQ_BYTES;
+        it->off = q->tail;
+        it->len = len;
+        q->nbytes_items++;
+    }
+    q->tail += len;
+    c->queued += len;
+    return 0;
+}
+
+/* Pins ext and queues its memory. 0; 1 if it could not be pinned (the connection is failed, with the fault); -1 if
+ * out of memory (nothing stays pinned). */
+static int queue_extent(hk_conn *c, const hk_extent *ext)
+{
+    hk_conn_hub *h = c->hub;
+    struct iovec iov;
+    const char *why = NULL;
+    if (h->ops.pin(h->ctx, ext, &iov, &why) != 0) {
+        set_failed(c, EIO, ext, why);
+        return 1;
+    }
+    if (iov.iov_len != ext->length) {
+        h->ops.unpin(h->ctx, ext);
+        set_failed(c, EIO, ext, "mapping shorter than the extent");
+        return 1;
+    }
+    sq_item *it = queue_push(c->q);
+    if (!it) {
+        h->ops.unpin(h->ctx, ext);
+        return -1;
+    }
+    it->kind = SQ_EXTENT;
+    it->base = iov.iov_base;
+    it->ext = *ext;
+    it->len = ext->length;
+    c->queued += ext->length;
+    return 0;
+}
+
 void hk_conn_send(hk_conn *c, const hk_segment *segs, size_t nsegs)
 {
     hk_conn_hub *h = c->hub;
@@ -571,56 +616,17 @@ void hk_conn_send(hk_conn *c, const hk_segment *segs, size_t nsegs)
         if (!c->q)
             goto nomem;
     }
-    sendq *q = c->q;
     for (size_t i = 0; i < nsegs; i++) {
         const hk_segment *s = &segs[i];
-        if (s->kind == HK_SEG_BYTES) {
-            uint32_t len = s->u.bytes.len;
-            if (len == 0)
-                continue;
-            if (bytes_reserve(q, len) != 0)
-                goto nomem;
-            memcpy(q->buf + q->tail, s->u.bytes.ptr, len);
-            sq_item *last = queue_last(q);
-            if (last && last->kind == SQ_BYTES && last->off + last->len == q->tail) {
-                last->len += len;
-            } else {
-                sq_item *it = queue_push(q);
-                if (!it)
-                    goto nomem;
-                it->kind = SQ_BYTES;
-                it->off = q->tail;
-                it->len = len;
-                q->nbytes_items++;
-            }
-            q->tail += len;
-            c->queued += len;
-        } else if (s->kind == HK_SEG_EXTENT) {
-            const hk_extent *ext = &s->u.extent;
-            if (ext->length == 0)
-                continue;
-            struct iovec iov;
-            const char *why = NULL;
-            if (h->ops.pin(h->ctx, ext, &iov, &why) != 0) {
-                set_failed(c, EIO, ext, why);
-                break;
-            }
-            if (iov.iov_len != ext->length) {
-                h->ops.unpin(h->ctx, ext);
-                set_failed(c, EIO, ext, "mapping shorter than the extent");
-                break;
-            }
-            sq_item *it = queue_push(q);
-            if (!it) {
-                h->ops.unpin(h->ctx, ext);
-                goto nomem;
-            }
-            it->kind = SQ_EXTENT;
-            it->base = iov.iov_base;
-            it->ext = *ext;
-            it->len = ext->length;
-            c->queued += ext->length;
-        }
+        int rc = 0;
+        if (s->kind == HK_SEG_BYTES && s->u.bytes.len > 0)
+            rc = queue_bytes(c, s->u.bytes.ptr, s->u.bytes.len);
+        else if (s->kind == HK_SEG_EXTENT && s->u.extent.length > 0)
+            rc = queue_extent(c, &s->u.extent);
+        if (rc < 0)
+            goto nomem;
+        if (rc > 0)
+            break;
     }
     if ((c->flags & CF_FAILED) || (c->q && c->q->icount > 0))
         pending_add(h, c);
