@@ -117,13 +117,19 @@ static void *pool_thread_main(void *self_arg)
     return NULL;
 }
 
+/* list_move_all of a list the lock guards, taking the lock. Loop thread. */
+static void take_locked(hk_pool *p, hk_list *to, hk_list *from)
+{
+    pthread_mutex_lock(&p->mu);
+    list_move_all(to, from);
+    pthread_mutex_unlock(&p->mu);
+}
+
 /* Joins the threads that have exited. Loop thread, without the lock held. */
 static void pool_reap(hk_pool *p)
 {
     hk_list exited;
-    pthread_mutex_lock(&p->mu);
-    list_move_all(&exited, &p->reap);
-    pthread_mutex_unlock(&p->mu);
+    take_locked(p, &exited, &p->reap);
     hk_list *node, *tmp;
     HK_LIST_FOREACH_SAFE(node, tmp, &exited) {
         pool_thread *t = HK_LIST_ENTRY(node, pool_thread, link);
@@ -137,9 +143,7 @@ static void pool_on_wake(struct ev_loop *loop, ev_async *w, int revents)
     (void)revents;
     hk_pool *p = w->data;
     hk_list finished;
-    pthread_mutex_lock(&p->mu);
-    list_move_all(&finished, &p->done);
-    pthread_mutex_unlock(&p->mu);
+    take_locked(p, &finished, &p->done);
     hk_list *node, *tmp;
     HK_LIST_FOREACH_SAFE(node, tmp, &finished) {
         pool_job *job = HK_LIST_ENTRY(node, pool_job, link);

@@ -1,13 +1,16 @@
 /* store_internal: what the parts of the store share (the public contract is store.h). Not for other modules.
  *
- * The store is four files, one per layer, each calling only downwards:
+ * The store is four files, one per layer, from the top:
  *   store.c          the public face: creation, storages (add, remove, failure), handles, errors, statistics
- *   store_resident.c residency and page-in: hk_store_resident (mincore, or preadv2(RWF_NOWAIT) where mincore is
- *                    blind), hk_store_prefetch and the batching switches, page-in jobs
+ *   store_resident.c residency and page-in: hk_store_resident (mincore, or preadv2(RWF_NOWAIT) where the guard page
+ *                    shows mincore blind), hk_store_prefetch and the batching switches, page-in jobs
  *   store_map.c      the mappings: lazy open + mmap of data files under the budgets of mapped bytes and open files,
  *                    the LRU of unpinned files, pins, failure marking, change detection
  *   store_cache.c    the caches below the mappings: the per-epoch residency windows and the recorded prefetches
  *                    (merged madvise). They read slots but never open, close or evict one.
+ * Calls go downwards (store.c and store_resident.c use the mappings, the mappings use the caches, never the reverse),
+ * with one leaf as the exception: mapping a file runs the guard page test, st_mincore_is_blind (store_resident.c),
+ * which only reads the new slot.
  *
  * Data layout (sizes on x86-64):
  *   handle table  st_entry[]   16 bytes per storage: pointer, generation (stale handles never resolve), free link

@@ -285,9 +285,11 @@ static void report_failure(hk_conn *c)
 static void consume(hk_conn *c, size_t n)
 {
     sendq *q = c->q;
+    assert(q != NULL && n <= c->queued);
     c->queued -= n;
     c->written_since_grant += n;
     while (n > 0) {
+        assert(q->icount > 0);
         sq_item *it = &q->items[q->ihead];
         uint32_t take = n < it->len ? (uint32_t)n : it->len;
         it->off += take;

@@ -310,7 +310,8 @@ hk_listener *hk_listener_new(struct ev_loop *loop, const hk_listener_opts *o, hk
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     hk_addr bound;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0 || !hk_addr_from_sockaddr((struct sockaddr *)&ss, sl, &bound)) {
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0 ||
+        !hk_addr_from_sockaddr((struct sockaddr *)&ss, sl, &bound)) {
         snprintf(err, errlen, "getsockname: %s", strerror(errno));
         close(fd);
         return NULL;
