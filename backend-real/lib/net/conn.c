@@ -1,4 +1,5 @@
-/* conn: per-connection read path (shared buffer), send queue (bytes + pinned extents) and writev (see conn.h).
+/* conn: per-connection read path (shared buffer), writev of the send queue (net/sendq.c) and flow control (see
+ * conn.h).
  *
  * Owns the connections of a hub and three lists of them (core/list.h): every live connection (newest first), the
  * flush list (connections with output queued this iteration, in the order they queued it) and the graveyard
@@ -17,28 +18,11 @@
 #include <unistd.h>
 
 #include "list.h"
+#include "sendq.h"
 
 #ifndef IOV_MAX
 #define IOV_MAX 1024
 #endif
-
-enum { SQ_BYTES = 1, SQ_EXTENT = 2 };
-
-typedef struct sq_item {
-    const uint8_t *base; /* EXTENT: pinned memory of the whole extent */
-    hk_extent ext;       /* EXTENT: what to unpin */
-    uint32_t off;        /* BYTES: offset in the byte area of the next unsent byte; EXTENT: bytes already sent */
-    uint32_t len;        /* bytes not yet sent */
-    uint8_t kind;
-} sq_item;
-
-typedef struct sendq {
-    uint8_t *buf;            /* byte area; live bytes lie in [first BYTES item's off, tail) */
-    uint32_t cap, tail;
-    uint32_t nbytes_items;   /* BYTES items in the ring */
-    sq_item *items;          /* ring */
-    uint32_t icap, ihead, icount;
-} sendq;
 
 typedef struct conn_fault {
     hk_extent ext;
@@ -123,86 +107,11 @@ static void pending_remove(hk_conn_hub *h, hk_conn *c)
 
 static void queue_free(hk_conn_hub *h, hk_conn *c)
 {
-    sendq *q = c->q;
-    if (!q)
+    if (!c->q)
         return;
-    for (uint32_t i = 0; i < q->icount; i++) {
-        sq_item *it = &q->items[(q->ihead + i) % q->icap];
-        if (it->kind == SQ_EXTENT)
-            h->ops.unpin(h->ctx, &it->ext);
-    }
-    free(q->items);
-    free(q->buf);
-    free(q);
+    sq_free(c->q, h->ops.unpin, h->ctx);
     c->q = NULL;
     c->queued = 0;
-}
-
-static sq_item *queue_last(sendq *q)
-{
-    return q->icount ? &q->items[(q->ihead + q->icount - 1) % q->icap] : NULL;
-}
-
-static sq_item *queue_push(sendq *q)
-{
-    if (q->icount == q->icap) {
-        uint32_t ncap = q->icap ? q->icap * 2 : 8;
-        if (ncap < q->icap)
-            return NULL;
-        sq_item *ni = malloc((size_t)ncap * sizeof *ni);
-        if (!ni)
-            return NULL;
-        for (uint32_t i = 0; i < q->icount; i++)
-            ni[i] = q->items[(q->ihead + i) % q->icap];
-        free(q->items);
-        q->items = ni;
-        q->icap = ncap;
-        q->ihead = 0;
-    }
-    sq_item *it = &q->items[(q->ihead + q->icount) % q->icap];
-    q->icount++;
-    memset(it, 0, sizeof *it);
-    return it;
-}
-
-/* Makes room for n more bytes at the end of the byte area: first by moving live bytes to the front, then by growing. */
-static int bytes_reserve(sendq *q, uint32_t n)
-{
-    if ((uint64_t)q->tail + n <= q->cap)
-        return 0;
-    if (q->nbytes_items > 0) {
-        uint32_t start = UINT32_MAX;
-        for (uint32_t i = 0; i < q->icount && start == UINT32_MAX; i++) {
-            const sq_item *it = &q->items[(q->ihead + i) % q->icap];
-            if (it->kind == SQ_BYTES)
-                start = it->off;
-        }
-        if (start > 0 && start != UINT32_MAX) {
-            memmove(q->buf, q->buf + start, q->tail - start);
-            q->tail -= start;
-            for (uint32_t i = 0; i < q->icount; i++) {
-                sq_item *it = &q->items[(q->ihead + i) % q->icap];
-                if (it->kind == SQ_BYTES)
-                    it->off -= start;
-            }
-        }
-    } else {
-        q->tail = 0;
-    }
-    uint64_t need = (uint64_t)q->tail + n;
-    if (need <= q->cap)
-        return 0;
-    if (need > (UINT32_MAX >> 1))
-        return -1;
-    uint64_t ncap = q->cap ? (uint64_t)q->cap * 2 : 512;
-    while (ncap < need)
-        ncap *= 2;
-    uint8_t *nb = realloc(q->buf, ncap);
-    if (!nb)
-        return -1;
-    q->buf = nb;
-    q->cap = (uint32_t)ncap;
-    return 0;
 }
 
 /* Marks the connection failed; with an extent, the fault is reported to the owner before the close. */
@@ -284,26 +193,10 @@ static void report_failure(hk_conn *c)
 
 static void consume(hk_conn *c, size_t n)
 {
-    sendq *q = c->q;
-    assert(q != NULL && n <= c->queued);
+    assert(c->q != NULL && n <= c->queued);
     c->queued -= n;
     c->written_since_grant += n;
-    while (n > 0) {
-        assert(q->icount > 0);
-        sq_item *it = &q->items[q->ihead];
-        uint32_t take = n < it->len ? (uint32_t)n : it->len;
-        it->off += take;
-        it->len -= take;
-        n -= take;
-        if (it->len == 0) {
-            if (it->kind == SQ_EXTENT)
-                c->hub->ops.unpin(c->hub->ctx, &it->ext);
-            else if (--q->nbytes_items == 0)
-                q->tail = 0;
-            q->ihead = (q->ihead + 1) % q->icap;
-            q->icount--;
-        }
-    }
+    sq_consume(c->q, n, c->hub->ops.unpin, c->hub->ctx);
 }
 
 static void maybe_grant(hk_conn *c)
@@ -313,6 +206,27 @@ static void maybe_grant(hk_conn *c)
         c->written_since_grant = 0;
         h->ops.on_room(h->ctx, c, h->lim.high_water - c->queued);
     }
+}
+
+/* sendmsg failed with errno e: wait for room, report the extent at fault, or close. */
+static void write_failed(hk_conn *c, int e)
+{
+    if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR) {
+        c->hub->stats.write_blocked++;
+        set_write_interest(c, true);
+        return;
+    }
+    if (e == EFAULT) {
+        /* One segment alone faulted: it is the bad one (a byte segment cannot fault: it is our own memory). */
+        const sq_item *it = sq_at(c->q, 0);
+        char why[128];
+        snprintf(why, sizeof why, "data vanished under the mapping (file %u at offset %llu truncated?)",
+                 (unsigned)it->ext.file, (unsigned long long)(it->ext.offset + it->off));
+        set_failed(c, EFAULT, it->kind == SQ_EXTENT ? &it->ext : NULL, why);
+        report_failure(c);
+        return;
+    }
+    close_with(c, HK_CLOSED_ERROR, e);
 }
 
 static void do_write(hk_conn *c)
@@ -326,15 +240,7 @@ static void do_write(hk_conn *c)
     ssize_t w;
     size_t total;
     for (;;) {
-        int n = 0, max = (c->flags & CF_PROBE) ? 1 : h->iov_max;
-        total = 0;
-        for (uint32_t i = 0; i < q->icount && n < max; i++) {
-            const sq_item *it = &q->items[(q->ihead + i) % q->icap];
-            h->iov[n].iov_base = (void *)(uintptr_t)(it->kind == SQ_BYTES ? q->buf + it->off : it->base + it->off);
-            h->iov[n].iov_len = it->len;
-            total += it->len;
-            n++;
-        }
+        int n = sq_fill_iov(q, h->iov, (c->flags & CF_PROBE) ? 1 : h->iov_max, &total);
         struct msghdr msg;
         memset(&msg, 0, sizeof msg);
         msg.msg_iov = h->iov;
@@ -348,23 +254,7 @@ static void do_write(hk_conn *c)
         c->flags |= CF_PROBE;
     }
     if (w < 0) {
-        int e = errno;
-        if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR) {
-            h->stats.write_blocked++;
-            set_write_interest(c, true);
-            return;
-        }
-        if (e == EFAULT) {
-            /* One segment alone faulted: it is the bad one (a byte segment cannot fault: it is our own memory). */
-            const sq_item *it = &q->items[q->ihead];
-            char why[128];
-            snprintf(why, sizeof why, "data vanished under the mapping (file %u at offset %llu truncated?)",
-                     (unsigned)it->ext.file, (unsigned long long)(it->ext.offset + it->off));
-            set_failed(c, EFAULT, it->kind == SQ_EXTENT ? &it->ext : NULL, why);
-            report_failure(c);
-            return;
-        }
-        close_with(c, HK_CLOSED_ERROR, e);
+        write_failed(c, errno);
         return;
     }
     h->stats.writes++;
@@ -554,31 +444,6 @@ size_t hk_conn_grant_room(hk_conn *c)
     return c->queued < high ? high - c->queued : 0;
 }
 
-/* Appends len bytes to the byte area, merged into the last item when that is the bytes just before. 0, or -1 if out
- * of memory. */
-static int queue_bytes(hk_conn *c, const uint8_t *ptr, uint32_t len)
-{
-    sendq *q = c->q;
-    if (bytes_reserve(q, len) != 0)
-        return -1;
-    memcpy(q->buf + q->tail, ptr, len);
-    sq_item *last = queue_last(q);
-    if (last && last->kind == SQ_BYTES && last->off + last->len == q->tail) {
-        last->len += len;
-    } else {
-        sq_item *it = queue_push(q);
-        if (!it)
-            return -1;
-        it->kind = SQ_BYTES;
-        it->off = q->tail;
-        it->len = len;
-        q->nbytes_items++;
-    }
-    q->tail += len;
-    c->queued += len;
-    return 0;
-}
-
 /* Pins ext and queues its memory. 0; 1 if it could not be pinned (the connection is failed, with the fault); -1 if
  * out of memory (nothing stays pinned). */
 static int queue_extent(hk_conn *c, const hk_extent *ext)
@@ -595,15 +460,10 @@ static int queue_extent(hk_conn *c, const hk_extent *ext)
         set_failed(c, EIO, ext, "mapping shorter than the extent");
         return 1;
     }
-    sq_item *it = queue_push(c->q);
-    if (!it) {
+    if (sq_push_extent(c->q, ext, iov.iov_base) != 0) {
         h->ops.unpin(h->ctx, ext);
         return -1;
     }
-    it->kind = SQ_EXTENT;
-    it->base = iov.iov_base;
-    it->ext = *ext;
-    it->len = ext->length;
     c->queued += ext->length;
     return 0;
 }
@@ -621,10 +481,13 @@ void hk_conn_send(hk_conn *c, const hk_segment *segs, size_t nsegs)
     for (size_t i = 0; i < nsegs; i++) {
         const hk_segment *s = &segs[i];
         int rc = 0;
-        if (s->kind == HK_SEG_BYTES && s->u.bytes.len > 0)
-            rc = queue_bytes(c, s->u.bytes.ptr, s->u.bytes.len);
-        else if (s->kind == HK_SEG_EXTENT && s->u.extent.length > 0)
+        if (s->kind == HK_SEG_BYTES && s->u.bytes.len > 0) {
+            rc = sq_add_bytes(c->q, s->u.bytes.ptr, s->u.bytes.len);
+            if (rc == 0)
+                c->queued += s->u.bytes.len;
+        } else if (s->kind == HK_SEG_EXTENT && s->u.extent.length > 0) {
             rc = queue_extent(c, &s->u.extent);
+        }
         if (rc < 0)
             goto nomem;
         if (rc > 0)
