@@ -1,4 +1,4 @@
-/* Tests of backend-real/lib/conn: the byte stream a connection writes (bytes and pinned extents, partial writes
+/* Tests of backend-real/lib/net/conn: the byte stream a connection writes (bytes and pinned extents, partial writes
  * through a tiny send buffer to a slow reader), flow control (room grants), IOV_MAX batching, closing from inside a
  * callback, EOF / reset, pin failures and EFAULT from a truncated mapping (never SIGBUS), and teardown. */
 #include <criterion/criterion.h>

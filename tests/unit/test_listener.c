@@ -1,4 +1,4 @@
-/* Tests of backend-real/lib/listener: dual-stack accept from 127.0.0.1 and ::1, the IPv4 fallback, -4 / -6,
+/* Tests of backend-real/lib/net/listener: dual-stack accept from 127.0.0.1 and ::1, the IPv4 fallback, -4 / -6,
  * socket options of accepted sockets, batching, bind errors, and survival when descriptors run out (EMFILE). */
 #include <criterion/criterion.h>
 

@@ -1,4 +1,4 @@
-/* Tests of backend-real/lib/pool: jobs run on pool threads, completions come back on the loop thread in order,
+/* Tests of backend-real/lib/disk/pool: jobs run on pool threads, completions come back on the loop thread in order,
  * the thread count is bounded, idle threads exit, hk_pool_free drains the queue and joins. */
 #include <criterion/criterion.h>
 

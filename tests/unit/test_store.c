@@ -1,4 +1,4 @@
-/* Tests of backend-real/lib/store: validation of a torrent's files on disk (missing, wrong size, symbolic links,
+/* Tests of backend-real/lib/disk/store: validation of a torrent's files on disk (missing, wrong size, symbolic links,
  * FIFOs, unsafe names), pins that return the file's bytes, pad files, the .torrent extent, eviction under tiny
  * budgets without ever evicting a pinned file, residency after a page-in, change detection (truncate, replace,
  * delete) and the kernel's EFAULT (not SIGBUS) on a writev from a truncated mapping. */
@@ -565,6 +565,43 @@ Test(store, lru_order_is_least_recently_used)
     hk_store_unpin(st, &e1);
     hk_store_stats_get(st, &s);
     cr_assert_eq(s.maps, maps + 1, "1 had been evicted");
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+/* A residency query touches an open file like a pin does (the file moves to the front of the LRU without being
+ * pinned), and files evicted in turn leave in least-recently-used order. */
+Test(store, residency_query_touches_the_lru)
+{
+    ttorrent t = six_files();
+    hk_store_limits lim = {3 * FLEN, 1000};
+    hk_store *st = hk_store_new(&lim);
+    uint64_t h = add_ok(st, &t);
+    hk_store_stats s;
+    for (uint32_t i = 0; i < 3; i++) { /* map 0, 1, 2: LRU order 2, 1, 0 */
+        hk_extent e = ext_of(h, i, 0, 10);
+        hk_store_prefetch(st, &e);
+    }
+    hk_extent e0 = ext_of(h, 0, 0, 10), e1 = ext_of(h, 1, 0, 10);
+    (void)hk_store_resident(st, &e0); /* order 0, 2, 1 */
+    (void)hk_store_resident(st, &e1); /* order 1, 0, 2 */
+    hk_extent e3 = ext_of(h, 3, 0, 10), e4 = ext_of(h, 4, 0, 10);
+    hk_store_prefetch(st, &e3); /* evicts 2: order 3, 1, 0 */
+    hk_store_prefetch(st, &e4); /* evicts 0: order 4, 3, 1 */
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.maps, 5u);
+    cr_assert_eq(s.unmaps, 2u);
+    uint64_t maps = s.maps;
+    /* 1, 3 and 4 are mapped (prefetching them maps nothing new); 0 and 2 are not (a residency query says so) */
+    hk_store_prefetch(st, &e1);
+    hk_store_prefetch(st, &e3);
+    hk_store_prefetch(st, &e4);
+    hk_store_stats_get(st, &s);
+    cr_assert_eq(s.maps, maps, "1, 3 and 4 were still mapped");
+    hk_extent e2 = ext_of(h, 2, 0, 10);
+    cr_assert(!hk_store_resident(st, &e0), "0 was evicted (an unmapped file is not resident)");
+    cr_assert(!hk_store_resident(st, &e2), "2 was evicted");
+    cr_assert_eq(s.open_files, 3u);
     hk_store_free(st);
     free_torrent(&t);
 }

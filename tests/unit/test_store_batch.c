@@ -1,4 +1,4 @@
-/* Tests of the store's batching for an event loop (backend-real/lib/store.h, "Batching"): prefetches recorded and
+/* Tests of the store's batching for an event loop (backend-real/lib/disk/store.h, "Batching"): prefetches recorded and
  * merged per file into one madvise per contiguous run (never advising a page nobody asked for), the per-epoch
  * residency cache (same answers as the uncached path on a file partly in the page cache, invalid after the epoch
  * changes, dropped on eviction and failure, updated by page-in jobs), and the system-call counters. */

@@ -10,6 +10,7 @@
  */
 #include "pool.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -18,15 +19,17 @@
 
 #include <ev.h>
 
+#include "list.h"
+
 typedef struct pool_job {
-    struct pool_job *next;
+    hk_list link;                /* on the queue, then on the completion list */
     hk_pool_work_fn work;
     hk_pool_done_fn done;
     void *arg;
 } pool_job;
 
 typedef struct pool_thread {
-    struct pool_thread *next;
+    hk_list link;                /* on the reap list once exited */
     pthread_t tid;
     hk_pool *pool;
 } pool_thread;
@@ -41,10 +44,10 @@ struct hk_pool {
     pthread_mutex_t mu;          /* guards everything below */
     pthread_cond_t work_cv;      /* work queued, or stopping */
     pthread_cond_t exit_cv;      /* a thread exited (hk_pool_free waits for threads == 0) */
-    pool_job *queue_head, *queue_tail;
+    hk_list queue;               /* submitted, not yet taken: FIFO */
     size_t queued;
-    pool_job *done_head, *done_tail;
-    pool_thread *reap;           /* exited threads, still to be joined */
+    hk_list done;                /* finished, done() not yet run: completion order */
+    hk_list reap;                /* exited threads, still to be joined: last exited first */
     unsigned threads;            /* alive (started, not yet on the reap list) */
     unsigned idle;               /* alive and waiting for work */
     bool stopping;
@@ -65,6 +68,15 @@ static void deadline_after(struct timespec *ts, double seconds)
     }
 }
 
+/* Moves every element of `from` (left empty) to the list head `to`, in order, in O(1): `to` joins from's ring as its
+ * last node, then `from` leaves the ring, so `to` heads everything `from` headed. */
+static void list_move_all(hk_list *to, hk_list *from)
+{
+    hk_list_init(to);
+    hk_list_insert_tail(from, to);
+    hk_list_remove(from);
+}
+
 static void *pool_thread_main(void *self_arg)
 {
     pool_thread *self = self_arg;
@@ -72,58 +84,57 @@ static void *pool_thread_main(void *self_arg)
 
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        if (p->queue_head == NULL) {
+        if (hk_list_empty(&p->queue)) {
             if (p->stopping)
                 break;
             struct timespec deadline;
             deadline_after(&deadline, p->idle_exit_seconds);
             int rc = 0;
             p->idle++;
-            while (p->queue_head == NULL && !p->stopping && rc != ETIMEDOUT)
+            while (hk_list_empty(&p->queue) && !p->stopping && rc != ETIMEDOUT)
                 rc = pthread_cond_timedwait(&p->work_cv, &p->mu, &deadline);
             p->idle--;
-            if (p->queue_head == NULL)
+            if (hk_list_empty(&p->queue))
                 break; /* idle too long, or stopping with nothing left */
         }
-        pool_job *job = p->queue_head;
-        p->queue_head = job->next;
-        if (p->queue_head == NULL)
-            p->queue_tail = NULL;
+        pool_job *job = HK_LIST_ENTRY(hk_list_first(&p->queue), pool_job, link);
+        hk_list_remove(&job->link);
+        assert(p->queued > 0);
         p->queued--;
         pthread_mutex_unlock(&p->mu);
 
         job->work(job->arg);
 
-        job->next = NULL;
         pthread_mutex_lock(&p->mu);
-        if (p->done_tail != NULL)
-            p->done_tail->next = job;
-        else
-            p->done_head = job;
-        p->done_tail = job;
+        hk_list_insert_tail(&p->done, &job->link);
         p->completed++;
         ev_async_send(p->loop, &p->wake); /* thread-safe; coalesces */
     }
     p->threads--;
-    self->next = p->reap;
-    p->reap = self;
+    hk_list_insert_head(&p->reap, &self->link);
     pthread_cond_broadcast(&p->exit_cv);
     pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
+/* list_move_all of a list the lock guards, taking the lock. Loop thread. */
+static void take_locked(hk_pool *p, hk_list *to, hk_list *from)
+{
+    pthread_mutex_lock(&p->mu);
+    list_move_all(to, from);
+    pthread_mutex_unlock(&p->mu);
+}
+
 /* Joins the threads that have exited. Loop thread, without the lock held. */
 static void pool_reap(hk_pool *p)
 {
-    pthread_mutex_lock(&p->mu);
-    pool_thread *list = p->reap;
-    p->reap = NULL;
-    pthread_mutex_unlock(&p->mu);
-    while (list != NULL) {
-        pool_thread *next = list->next;
-        pthread_join(list->tid, NULL);
-        free(list);
-        list = next;
+    hk_list exited;
+    take_locked(p, &exited, &p->reap);
+    hk_list *node, *tmp;
+    HK_LIST_FOREACH_SAFE(node, tmp, &exited) {
+        pool_thread *t = HK_LIST_ENTRY(node, pool_thread, link);
+        pthread_join(t->tid, NULL);
+        free(t);
     }
 }
 
@@ -131,16 +142,15 @@ static void pool_on_wake(struct ev_loop *loop, ev_async *w, int revents)
 {
     (void)revents;
     hk_pool *p = w->data;
-    pthread_mutex_lock(&p->mu);
-    pool_job *list = p->done_head;
-    p->done_head = p->done_tail = NULL;
-    pthread_mutex_unlock(&p->mu);
-    while (list != NULL) {
-        pool_job *next = list->next;
-        if (list->done != NULL)
-            list->done(list->arg);
-        free(list);
-        list = next;
+    hk_list finished;
+    take_locked(p, &finished, &p->done);
+    hk_list *node, *tmp;
+    HK_LIST_FOREACH_SAFE(node, tmp, &finished) {
+        pool_job *job = HK_LIST_ENTRY(node, pool_job, link);
+        if (job->done != NULL)
+            job->done(job->arg);
+        free(job);
+        assert(p->outstanding > 0);
         if (--p->outstanding == 0)
             ev_unref(loop); /* nothing outstanding: the pool no longer keeps the loop alive */
     }
@@ -157,6 +167,9 @@ hk_pool *hk_pool_new(struct ev_loop *loop, unsigned max_threads, double idle_exi
     p->loop = loop;
     p->max_threads = max_threads;
     p->idle_exit_seconds = idle_exit_seconds;
+    hk_list_init(&p->queue);
+    hk_list_init(&p->done);
+    hk_list_init(&p->reap);
     pthread_condattr_t ca;
     if (pthread_condattr_init(&ca) != 0) {
         free(p);
@@ -192,7 +205,7 @@ static int pool_spawn_locked(hk_pool *p)
     if (t == NULL)
         return ENOMEM;
     t->pool = p;
-    t->next = NULL;
+    hk_list_init(&t->link);
     pthread_attr_t attr;
     int rc = pthread_attr_init(&attr);
     if (rc != 0) {
@@ -223,7 +236,7 @@ int hk_pool_submit(hk_pool *p, hk_pool_work_fn work, hk_pool_done_fn done, void 
         errno = ENOMEM;
         return -1;
     }
-    job->next = NULL;
+    hk_list_init(&job->link);
     job->work = work;
     job->done = done;
     job->arg = arg;
@@ -246,11 +259,7 @@ int hk_pool_submit(hk_pool *p, hk_pool_work_fn work, hk_pool_done_fn done, void 
         }
         /* a failure with threads alive is fine: they will get to the job */
     }
-    if (p->queue_tail != NULL)
-        p->queue_tail->next = job;
-    else
-        p->queue_head = job;
-    p->queue_tail = job;
+    hk_list_insert_tail(&p->queue, &job->link);
     p->queued++;
     if (p->idle > 0)
         pthread_cond_signal(&p->work_cv);
@@ -270,16 +279,14 @@ void hk_pool_free(hk_pool *p)
     pthread_cond_broadcast(&p->work_cv);
     while (p->threads > 0) /* workers drain the queue first, then exit */
         pthread_cond_wait(&p->exit_cv, &p->mu);
-    pool_job *done = p->done_head;
-    p->done_head = p->done_tail = NULL;
+    hk_list finished;
+    list_move_all(&finished, &p->done);
     pthread_mutex_unlock(&p->mu);
     pool_reap(p);
 
-    while (done != NULL) { /* finished, but their done() will not run any more */
-        pool_job *next = done->next;
-        free(done);
-        done = next;
-    }
+    hk_list *node, *tmp;
+    HK_LIST_FOREACH_SAFE(node, tmp, &finished) /* finished, but their done() will not run any more */
+        free(HK_LIST_ENTRY(node, pool_job, link));
     if (p->outstanding == 0)
         ev_ref(p->loop); /* the watcher was unreferenced: restore before stopping it (libev rule) */
     ev_async_stop(p->loop, &p->wake);

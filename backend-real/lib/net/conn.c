@@ -1,6 +1,13 @@
-/* conn: per-connection read path (shared buffer), send queue (bytes + pinned extents) and writev (see conn.h). */
+/* conn: per-connection read path (shared buffer), writev of the send queue (net/sendq.c) and flow control (see
+ * conn.h).
+ *
+ * Owns the connections of a hub and three lists of them (core/list.h): every live connection (newest first), the
+ * flush list (connections with output queued this iteration, in the order they queued it) and the graveyard
+ * (closed connections whose memory the next prepare pass frees, last closed first).
+ */
 #include "conn.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <ev.h>
 #include <limits.h>
@@ -10,27 +17,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "list.h"
+#include "sendq.h"
+
 #ifndef IOV_MAX
 #define IOV_MAX 1024
 #endif
-
-enum { SQ_BYTES = 1, SQ_EXTENT = 2 };
-
-typedef struct sq_item {
-    const uint8_t *base; /* EXTENT: pinned memory of the whole extent */
-    hk_extent ext;       /* EXTENT: what to unpin */
-    uint32_t off;        /* BYTES: offset in the byte area of the next unsent byte; EXTENT: bytes already sent */
-    uint32_t len;        /* bytes not yet sent */
-    uint8_t kind;
-} sq_item;
-
-typedef struct sendq {
-    uint8_t *buf;            /* byte area; live bytes lie in [first BYTES item's off, tail) */
-    uint32_t cap, tail;
-    uint32_t nbytes_items;   /* BYTES items in the ring */
-    sq_item *items;          /* ring */
-    uint32_t icap, ihead, icount;
-} sendq;
 
 typedef struct conn_fault {
     hk_extent ext;
@@ -53,8 +45,8 @@ struct hk_conn {
     conn_fault *fault;        /* with CF_FAILED: the extent at fault, if any */
     size_t queued;
     size_t written_since_grant;
-    hk_conn *pend_prev, *pend_next; /* flush list; pend_next also links the graveyard */
-    hk_conn *all_prev, *all_next;
+    hk_list pend;             /* on the flush list while CF_PENDING; on the graveyard once CF_DEAD */
+    hk_list all;              /* on the hub's list of live connections */
     uint32_t flags;
     int fail_errno;           /* with CF_FAILED */
 };
@@ -69,10 +61,10 @@ struct hk_conn_hub {
     int iov_max;
     ev_prepare prepare;
     ev_idle idle;
-    hk_conn *pend_head, *pend_tail;
+    hk_list pending;          /* flush list, FIFO */
     size_t npending;
-    hk_conn *graveyard;
-    hk_conn *all;
+    hk_list graveyard;        /* closed, freed by the next sweep */
+    hk_list all;              /* live connections, newest first */
     hk_conn_stats stats;
 };
 
@@ -95,13 +87,7 @@ static void pending_add(hk_conn_hub *h, hk_conn *c)
     if (c->flags & (CF_PENDING | CF_DEAD))
         return;
     c->flags |= CF_PENDING;
-    c->pend_next = NULL;
-    c->pend_prev = h->pend_tail;
-    if (h->pend_tail)
-        h->pend_tail->pend_next = c;
-    else
-        h->pend_head = c;
-    h->pend_tail = c;
+    hk_list_insert_tail(&h->pending, &c->pend);
     h->npending++;
     if (!ev_is_active(&h->idle))
         ev_idle_start(h->loop, &h->idle);
@@ -112,15 +98,8 @@ static void pending_remove(hk_conn_hub *h, hk_conn *c)
     if (!(c->flags & CF_PENDING))
         return;
     c->flags &= ~(uint32_t)CF_PENDING;
-    if (c->pend_prev)
-        c->pend_prev->pend_next = c->pend_next;
-    else
-        h->pend_head = c->pend_next;
-    if (c->pend_next)
-        c->pend_next->pend_prev = c->pend_prev;
-    else
-        h->pend_tail = c->pend_prev;
-    c->pend_prev = c->pend_next = NULL;
+    assert(hk_list_linked(&c->pend) && h->npending > 0);
+    hk_list_remove(&c->pend);
     h->npending--;
 }
 
@@ -128,86 +107,11 @@ static void pending_remove(hk_conn_hub *h, hk_conn *c)
 
 static void queue_free(hk_conn_hub *h, hk_conn *c)
 {
-    sendq *q = c->q;
-    if (!q)
+    if (!c->q)
         return;
-    for (uint32_t i = 0; i < q->icount; i++) {
-        sq_item *it = &q->items[(q->ihead + i) % q->icap];
-        if (it->kind == SQ_EXTENT)
-            h->ops.unpin(h->ctx, &it->ext);
-    }
-    free(q->items);
-    free(q->buf);
-    free(q);
+    sq_free(c->q, h->ops.unpin, h->ctx);
     c->q = NULL;
     c->queued = 0;
-}
-
-static sq_item *queue_last(sendq *q)
-{
-    return q->icount ? &q->items[(q->ihead + q->icount - 1) % q->icap] : NULL;
-}
-
-static sq_item *queue_push(sendq *q)
-{
-    if (q->icount == q->icap) {
-        uint32_t ncap = q->icap ? q->icap * 2 : 8;
-        if (ncap < q->icap)
-            return NULL;
-        sq_item *ni = malloc((size_t)ncap * sizeof *ni);
-        if (!ni)
-            return NULL;
-        for (uint32_t i = 0; i < q->icount; i++)
-            ni[i] = q->items[(q->ihead + i) % q->icap];
-        free(q->items);
-        q->items = ni;
-        q->icap = ncap;
-        q->ihead = 0;
-    }
-    sq_item *it = &q->items[(q->ihead + q->icount) % q->icap];
-    q->icount++;
-    memset(it, 0, sizeof *it);
-    return it;
-}
-
-/* Makes room for n more bytes at the end of the byte area: first by moving live bytes to the front, then by growing. */
-static int bytes_reserve(sendq *q, uint32_t n)
-{
-    if ((uint64_t)q->tail + n <= q->cap)
-        return 0;
-    if (q->nbytes_items > 0) {
-        uint32_t start = UINT32_MAX;
-        for (uint32_t i = 0; i < q->icount && start == UINT32_MAX; i++) {
-            const sq_item *it = &q->items[(q->ihead + i) % q->icap];
-            if (it->kind == SQ_BYTES)
-                start = it->off;
-        }
-        if (start > 0 && start != UINT32_MAX) {
-            memmove(q->buf, q->buf + start, q->tail - start);
-            q->tail -= start;
-            for (uint32_t i = 0; i < q->icount; i++) {
-                sq_item *it = &q->items[(q->ihead + i) % q->icap];
-                if (it->kind == SQ_BYTES)
-                    it->off -= start;
-            }
-        }
-    } else {
-        q->tail = 0;
-    }
-    uint64_t need = (uint64_t)q->tail + n;
-    if (need <= q->cap)
-        return 0;
-    if (need > (UINT32_MAX >> 1))
-        return -1;
-    uint64_t ncap = q->cap ? (uint64_t)q->cap * 2 : 512;
-    while (ncap < need)
-        ncap *= 2;
-    uint8_t *nb = realloc(q->buf, ncap);
-    if (!nb)
-        return -1;
-    q->buf = nb;
-    q->cap = (uint32_t)ncap;
-    return 0;
 }
 
 /* Marks the connection failed; with an extent, the fault is reported to the owner before the close. */
@@ -257,15 +161,8 @@ static void teardown(hk_conn *c)
     queue_free(h, c);
     free(c->fault);
     c->fault = NULL;
-    if (c->all_prev)
-        c->all_prev->all_next = c->all_next;
-    else
-        h->all = c->all_next;
-    if (c->all_next)
-        c->all_next->all_prev = c->all_prev;
-    c->all_prev = c->all_next = NULL;
-    c->pend_next = h->graveyard;
-    h->graveyard = c;
+    hk_list_remove(&c->all);
+    hk_list_insert_head(&h->graveyard, &c->pend);
     h->stats.live--;
 }
 
@@ -296,24 +193,10 @@ static void report_failure(hk_conn *c)
 
 static void consume(hk_conn *c, size_t n)
 {
-    sendq *q = c->q;
+    assert(c->q != NULL && n <= c->queued);
     c->queued -= n;
     c->written_since_grant += n;
-    while (n > 0) {
-        sq_item *it = &q->items[q->ihead];
-        uint32_t take = n < it->len ? (uint32_t)n : it->len;
-        it->off += take;
-        it->len -= take;
-        n -= take;
-        if (it->len == 0) {
-            if (it->kind == SQ_EXTENT)
-                c->hub->ops.unpin(c->hub->ctx, &it->ext);
-            else if (--q->nbytes_items == 0)
-                q->tail = 0;
-            q->ihead = (q->ihead + 1) % q->icap;
-            q->icount--;
-        }
-    }
+    sq_consume(c->q, n, c->hub->ops.unpin, c->hub->ctx);
 }
 
 static void maybe_grant(hk_conn *c)
@@ -323,6 +206,27 @@ static void maybe_grant(hk_conn *c)
         c->written_since_grant = 0;
         h->ops.on_room(h->ctx, c, h->lim.high_water - c->queued);
     }
+}
+
+/* sendmsg failed with errno e: wait for room, report the extent at fault, or close. */
+static void write_failed(hk_conn *c, int e)
+{
+    if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR) {
+        c->hub->stats.write_blocked++;
+        set_write_interest(c, true);
+        return;
+    }
+    if (e == EFAULT) {
+        /* One segment alone faulted: it is the bad one (a byte segment cannot fault: it is our own memory). */
+        const sq_item *it = sq_at(c->q, 0);
+        char why[128];
+        snprintf(why, sizeof why, "data vanished under the mapping (file %u at offset %llu truncated?)",
+                 (unsigned)it->ext.file, (unsigned long long)(it->ext.offset + it->off));
+        set_failed(c, EFAULT, it->kind == SQ_EXTENT ? &it->ext : NULL, why);
+        report_failure(c);
+        return;
+    }
+    close_with(c, HK_CLOSED_ERROR, e);
 }
 
 static void do_write(hk_conn *c)
@@ -336,15 +240,7 @@ static void do_write(hk_conn *c)
     ssize_t w;
     size_t total;
     for (;;) {
-        int n = 0, max = (c->flags & CF_PROBE) ? 1 : h->iov_max;
-        total = 0;
-        for (uint32_t i = 0; i < q->icount && n < max; i++) {
-            const sq_item *it = &q->items[(q->ihead + i) % q->icap];
-            h->iov[n].iov_base = (void *)(uintptr_t)(it->kind == SQ_BYTES ? q->buf + it->off : it->base + it->off);
-            h->iov[n].iov_len = it->len;
-            total += it->len;
-            n++;
-        }
+        int n = sq_fill_iov(q, h->iov, (c->flags & CF_PROBE) ? 1 : h->iov_max, &total);
         struct msghdr msg;
         memset(&msg, 0, sizeof msg);
         msg.msg_iov = h->iov;
@@ -358,23 +254,7 @@ static void do_write(hk_conn *c)
         c->flags |= CF_PROBE;
     }
     if (w < 0) {
-        int e = errno;
-        if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR) {
-            h->stats.write_blocked++;
-            set_write_interest(c, true);
-            return;
-        }
-        if (e == EFAULT) {
-            /* One segment alone faulted: it is the bad one (a byte segment cannot fault: it is our own memory). */
-            const sq_item *it = &q->items[q->ihead];
-            char why[128];
-            snprintf(why, sizeof why, "data vanished under the mapping (file %u at offset %llu truncated?)",
-                     (unsigned)it->ext.file, (unsigned long long)(it->ext.offset + it->off));
-            set_failed(c, EFAULT, it->kind == SQ_EXTENT ? &it->ext : NULL, why);
-            report_failure(c);
-            return;
-        }
-        close_with(c, HK_CLOSED_ERROR, e);
+        write_failed(c, errno);
         return;
     }
     h->stats.writes++;
@@ -431,10 +311,10 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 static void sweep(hk_conn_hub *h)
 {
-    while (h->graveyard) {
-        hk_conn *c = h->graveyard;
-        h->graveyard = c->pend_next;
-        free(c);
+    hk_list *node;
+    while ((node = hk_list_first(&h->graveyard)) != NULL) {
+        hk_list_remove(node);
+        free(HK_LIST_ENTRY(node, hk_conn, pend));
     }
 }
 
@@ -443,15 +323,16 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     (void)revents;
     hk_conn_hub *h = w->data;
     size_t budget = h->npending;
-    while (budget-- > 0 && h->pend_head) {
-        hk_conn *c = h->pend_head;
+    hk_list *node;
+    while (budget-- > 0 && (node = hk_list_first(&h->pending)) != NULL) {
+        hk_conn *c = HK_LIST_ENTRY(node, hk_conn, pend);
         pending_remove(h, c);
         if (c->flags & CF_FAILED)
             report_failure(c);
         else if (!(c->flags & CF_WANT_WRITE)) /* with EV_WRITE armed the socket is full: wait for the event */
             do_write(c);
     }
-    if (!h->pend_head && ev_is_active(&h->idle))
+    if (hk_list_empty(&h->pending) && ev_is_active(&h->idle))
         ev_idle_stop(loop, &h->idle);
     sweep(h);
 }
@@ -483,6 +364,9 @@ hk_conn_hub *hk_conn_hub_new(struct ev_loop *loop, const hk_conn_limits *lim, co
         h->lim.high_water = 256 * 1024;
     if (h->lim.low_water == 0 || h->lim.low_water > h->lim.high_water / 2)
         h->lim.low_water = h->lim.high_water / 2;
+    hk_list_init(&h->pending);
+    hk_list_init(&h->graveyard);
+    hk_list_init(&h->all);
     h->iov_max = IOV_MAX;
     h->rbuf = malloc(h->lim.read_buffer);
     h->iov = malloc((size_t)h->iov_max * sizeof *h->iov);
@@ -504,8 +388,9 @@ void hk_conn_hub_free(hk_conn_hub *h)
 {
     if (!h)
         return;
-    while (h->all)
-        teardown(h->all);
+    hk_list *node;
+    while ((node = hk_list_first(&h->all)) != NULL)
+        teardown(HK_LIST_ENTRY(node, hk_conn, all));
     sweep(h);
     ev_prepare_stop(h->loop, &h->prepare);
     ev_idle_stop(h->loop, &h->idle);
@@ -524,10 +409,8 @@ hk_conn *hk_conn_new(hk_conn_hub *h, int fd)
     c->hub = h;
     ev_io_init(&c->io, io_cb, fd, EV_READ);
     c->io.data = c;
-    c->all_next = h->all;
-    if (h->all)
-        h->all->all_prev = c;
-    h->all = c;
+    hk_list_init(&c->pend);
+    hk_list_insert_head(&h->all, &c->all);
     h->stats.live++;
     h->stats.opened++;
     ev_io_start(h->loop, &c->io);
@@ -561,6 +444,30 @@ size_t hk_conn_grant_room(hk_conn *c)
     return c->queued < high ? high - c->queued : 0;
 }
 
+/* Pins ext and queues its memory. 0; 1 if it could not be pinned (the connection is failed, with the fault); -1 if
+ * out of memory (nothing stays pinned). */
+static int queue_extent(hk_conn *c, const hk_extent *ext)
+{
+    hk_conn_hub *h = c->hub;
+    struct iovec iov;
+    const char *why = NULL;
+    if (h->ops.pin(h->ctx, ext, &iov, &why) != 0) {
+        set_failed(c, EIO, ext, why);
+        return 1;
+    }
+    if (iov.iov_len != ext->length) {
+        h->ops.unpin(h->ctx, ext);
+        set_failed(c, EIO, ext, "mapping shorter than the extent");
+        return 1;
+    }
+    if (sq_push_extent(c->q, ext, iov.iov_base) != 0) {
+        h->ops.unpin(h->ctx, ext);
+        return -1;
+    }
+    c->queued += ext->length;
+    return 0;
+}
+
 void hk_conn_send(hk_conn *c, const hk_segment *segs, size_t nsegs)
 {
     hk_conn_hub *h = c->hub;
@@ -571,56 +478,20 @@ void hk_conn_send(hk_conn *c, const hk_segment *segs, size_t nsegs)
         if (!c->q)
             goto nomem;
     }
-    sendq *q = c->q;
     for (size_t i = 0; i < nsegs; i++) {
         const hk_segment *s = &segs[i];
-        if (s->kind == HK_SEG_BYTES) {
-            uint32_t len = s->u.bytes.len;
-            if (len == 0)
-                continue;
-            if (bytes_reserve(q, len) != 0)
-                goto nomem;
-            memcpy(q->buf + q->tail, s->u.bytes.ptr, len);
-            sq_item *last = queue_last(q);
-            if (last && last->kind == SQ_BYTES && last->off + last->len == q->tail) {
-                last->len += len;
-            } else {
-                sq_item *it = queue_push(q);
-                if (!it)
-                    goto nomem;
-                it->kind = SQ_BYTES;
-                it->off = q->tail;
-                it->len = len;
-                q->nbytes_items++;
-            }
-            q->tail += len;
-            c->queued += len;
-        } else if (s->kind == HK_SEG_EXTENT) {
-            const hk_extent *ext = &s->u.extent;
-            if (ext->length == 0)
-                continue;
-            struct iovec iov;
-            const char *why = NULL;
-            if (h->ops.pin(h->ctx, ext, &iov, &why) != 0) {
-                set_failed(c, EIO, ext, why);
-                break;
-            }
-            if (iov.iov_len != ext->length) {
-                h->ops.unpin(h->ctx, ext);
-                set_failed(c, EIO, ext, "mapping shorter than the extent");
-                break;
-            }
-            sq_item *it = queue_push(q);
-            if (!it) {
-                h->ops.unpin(h->ctx, ext);
-                goto nomem;
-            }
-            it->kind = SQ_EXTENT;
-            it->base = iov.iov_base;
-            it->ext = *ext;
-            it->len = ext->length;
-            c->queued += ext->length;
+        int rc = 0;
+        if (s->kind == HK_SEG_BYTES && s->u.bytes.len > 0) {
+            rc = sq_add_bytes(c->q, s->u.bytes.ptr, s->u.bytes.len);
+            if (rc == 0)
+                c->queued += s->u.bytes.len;
+        } else if (s->kind == HK_SEG_EXTENT && s->u.extent.length > 0) {
+            rc = queue_extent(c, &s->u.extent);
         }
+        if (rc < 0)
+            goto nomem;
+        if (rc > 0)
+            break;
     }
     if ((c->flags & CF_FAILED) || (c->q && c->q->icount > 0))
         pending_add(h, c);

@@ -233,59 +233,85 @@ static int parse_bind(const char *s, hk_family fam, int *af, unsigned char ip[16
     return -1;
 }
 
-hk_listener *hk_listener_new(struct ev_loop *loop, const hk_listener_opts *o, hk_accept_fn cb, void *arg,
-                             char *err, size_t errlen)
+/* What hk_listener_new asks of the kernel: the address family to open first, the family served, the bind address. */
+typedef struct bind_plan {
+    int af;                  /* AF_INET6 or AF_INET */
+    hk_family got;           /* the family the listener serves */
+    unsigned char ip[16];
+    bool has_ip;             /* ip holds the numeric bind address */
+} bind_plan;
+
+/* Fills the plan from the options. 0, or -1 with err filled (a bind address that is not numeric for the family). */
+static int plan_bind(const hk_listener_opts *o, bind_plan *p, char *err, size_t errlen)
+{
+    p->af = AF_INET6;
+    p->got = o->family;
+    p->has_ip = false;
+    if (o->bind_addr) {
+        if (parse_bind(o->bind_addr, o->family, &p->af, p->ip) != 0) {
+            snprintf(err, errlen, "bind address %s: not a numeric %s address", o->bind_addr,
+                     o->family == HK_FAMILY_V4 ? "IPv4" : o->family == HK_FAMILY_V6 ? "IPv6" : "IP");
+            return -1;
+        }
+        p->has_ip = true;
+        if (p->af == AF_INET)
+            p->got = HK_FAMILY_V4;
+        else if (p->got == HK_FAMILY_ANY && !IN6_IS_ADDR_UNSPECIFIED((const struct in6_addr *)(const void *)p->ip))
+            p->got = HK_FAMILY_V6; /* a specific IPv6 address serves IPv6 only (unless v4-mapped) */
+    } else if (o->family == HK_FAMILY_V4) {
+        p->af = AF_INET;
+    }
+    return 0;
+}
+
+/* Opens the listening socket of the plan: IPv6 first when planned, falling back to IPv4 (plan updated, *fell_back
+ * set) when IPv6 is unavailable and neither a family nor an address was asked for. The fd, or -1 with err filled. */
+static int open_planned(const hk_listener_opts *o, bind_plan *p, bool *fell_back, char *err, size_t errlen)
 {
     int backlog = o->backlog > 0 ? o->backlog : 4096;
     if (backlog < SOMAXCONN)
         backlog = SOMAXCONN;
+    const void *bind_ip = p->has_ip ? p->ip : NULL;
     const char *stage = "socket";
-    int fd = -1, af = AF_INET6;
-    bool fell_back = false;
-    hk_family got = o->family;
-    unsigned char ip[16];
-    const void *bind_ip = NULL;
-    if (o->bind_addr) {
-        if (parse_bind(o->bind_addr, o->family, &af, ip) != 0) {
-            snprintf(err, errlen, "bind address %s: not a numeric %s address", o->bind_addr,
-                     o->family == HK_FAMILY_V4 ? "IPv4" : o->family == HK_FAMILY_V6 ? "IPv6" : "IP");
-            return NULL;
-        }
-        bind_ip = ip;
-        if (af == AF_INET)
-            got = HK_FAMILY_V4;
-        else if (got == HK_FAMILY_ANY && !IN6_IS_ADDR_UNSPECIFIED((const struct in6_addr *)(const void *)ip))
-            got = HK_FAMILY_V6; /* a specific IPv6 address serves IPv6 only (unless v4-mapped) */
-    } else if (o->family == HK_FAMILY_V4) {
-        af = AF_INET;
-    }
-
-    if (af == AF_INET6) {
+    int fd = -1;
+    if (p->af == AF_INET6) {
         if (o->test_no_ipv6) {
             errno = EAFNOSUPPORT;
             stage = "socket";
         } else {
-            fd = open_socket(AF_INET6, got == HK_FAMILY_V6, o, bind_ip, backlog, &stage);
+            fd = open_socket(AF_INET6, p->got == HK_FAMILY_V6, o, bind_ip, backlog, &stage);
         }
-        if (fd < 0 && got == HK_FAMILY_ANY && !o->bind_addr && family_unavailable(errno)) {
-            fell_back = true;
-            got = HK_FAMILY_V4;
-            af = AF_INET;
+        if (fd < 0 && p->got == HK_FAMILY_ANY && !o->bind_addr && family_unavailable(errno)) {
+            *fell_back = true;
+            p->got = HK_FAMILY_V4;
+            p->af = AF_INET;
         }
     }
-    if (af == AF_INET)
+    if (p->af == AF_INET)
         fd = open_socket(AF_INET, false, o, bind_ip, backlog, &stage);
     if (fd < 0) {
-        const char *addr = o->bind_addr ? o->bind_addr : af == AF_INET ? "0.0.0.0" : "::";
-        snprintf(err, errlen, "%s %s%s%s:%u: %s", stage, af == AF_INET6 ? "[" : "", addr, af == AF_INET6 ? "]" : "",
-                 (unsigned)o->port, strerror(errno));
-        return NULL;
+        const char *addr = o->bind_addr ? o->bind_addr : p->af == AF_INET ? "0.0.0.0" : "::";
+        snprintf(err, errlen, "%s %s%s%s:%u: %s", stage, p->af == AF_INET6 ? "[" : "", addr,
+                 p->af == AF_INET6 ? "]" : "", (unsigned)o->port, strerror(errno));
     }
+    return fd;
+}
 
+hk_listener *hk_listener_new(struct ev_loop *loop, const hk_listener_opts *o, hk_accept_fn cb, void *arg,
+                             char *err, size_t errlen)
+{
+    bind_plan plan;
+    bool fell_back = false;
+    if (plan_bind(o, &plan, err, errlen) != 0)
+        return NULL;
+    int fd = open_planned(o, &plan, &fell_back, err, errlen);
+    if (fd < 0)
+        return NULL;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     hk_addr bound;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0 || !hk_addr_from_sockaddr((struct sockaddr *)&ss, sl, &bound)) {
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0 ||
+        !hk_addr_from_sockaddr((struct sockaddr *)&ss, sl, &bound)) {
         snprintf(err, errlen, "getsockname: %s", strerror(errno));
         close(fd);
         return NULL;
@@ -299,7 +325,7 @@ hk_listener *hk_listener_new(struct ev_loop *loop, const hk_listener_opts *o, hk
     l->loop = loop;
     l->fd = fd;
     l->reserve_fd = open_reserve();
-    l->family = got;
+    l->family = plan.got;
     l->fell_back = fell_back;
     l->port = bound.port;
     l->batch = o->batch ? o->batch : 64;

@@ -1,0 +1,462 @@
+/* store: the public face of the store (contract in store.h; its layers in store_internal.h).
+ *
+ * Owns creation and destruction of the store, storages (hk_store_add validates one torrent's files and keeps a
+ * compact record of them; remove; failure), the handle table (generations, so stale handles never resolve), the
+ * shared folders, the last error message and the statistics. Mapping, residency and the caches are in store_map.c,
+ * store_resident.c and store_cache.c; path walking is in store_path.c.
+ */
+#include "store.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store_internal.h"
+#include "store_path.h"
+
+static const char *storage_names(const st_storage *s)
+{
+    return (const char *)(s->files + s->nfiles + 1);
+}
+
+void st_set_err(hk_store *st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->err, sizeof st->err, fmt, ap);
+    va_end(ap);
+}
+
+void *st_grow(void *arr, uint32_t *cap, uint32_t initial, size_t elem)
+{
+    uint32_t ncap = *cap ? *cap * 2 : initial;
+    if (ncap <= *cap || ncap >= NONE - 1)
+        return NULL;
+    void *n = realloc(arr, (size_t)ncap * elem);
+    if (n != NULL)
+        *cap = ncap;
+    return n;
+}
+
+void hk_store_limits_default(hk_store_limits *lim)
+{
+    lim->max_mapped_bytes = 16ull << 30;
+    lim->max_open_files = 1024;
+}
+
+hk_store *hk_store_new(const hk_store_limits *lim)
+{
+    hk_store *st = calloc(1, sizeof *st);
+    if (st == NULL)
+        return NULL;
+    if (lim != NULL)
+        st->lim = *lim;
+    else
+        hk_store_limits_default(&st->lim);
+    st->free_tab = NONE;
+    hk_list_init(&st->free_slots);
+    hk_list_init(&st->lru);
+    return st;
+}
+
+/* ---- handles ---- */
+
+st_storage *st_lookup(const hk_store *st, uint64_t handle, bool include_removed, uint32_t *sidx)
+{
+    uint32_t low = (uint32_t)handle;
+    uint32_t gen = (uint32_t)(handle >> 32);
+    if (low == 0 || low > st->ntab)
+        return NULL;
+    const st_entry *e = &st->tab[low - 1];
+    if (e->s == NULL || e->gen != gen || ((e->s->flags & ST_REMOVED) && !include_removed))
+        return NULL;
+    if (sidx != NULL)
+        *sidx = low - 1;
+    return e->s;
+}
+
+uint32_t st_file_index(const st_storage *s, uint32_t ext_file)
+{
+    return ext_file == HK_FILE_METAINFO ? s->nfiles : ext_file;
+}
+
+void st_file_rel(const st_storage *s, uint32_t f, char *buf, size_t cap)
+{
+    const char *names = storage_names(s);
+    if (f == s->nfiles)
+        snprintf(buf, cap, "%s", names);
+    else if (s->flags & ST_MULTI_FILE)
+        snprintf(buf, cap, "%s/%s", names + s->name_off, names + s->files[f].path);
+    else
+        snprintf(buf, cap, "%s", names + s->name_off);
+}
+
+int st_resolve(hk_store *st, const hk_extent *ext, uint32_t *sidx, st_storage **sp, uint32_t *fp)
+{
+    st_storage *s = st_lookup(st, ext->storage, false, sidx);
+    if (s == NULL) {
+        st_set_err(st, "storage %llu: unknown", (unsigned long long)ext->storage);
+        errno = EINVAL;
+        return -1;
+    }
+    uint32_t f = st_file_index(s, ext->file);
+    if (f > s->nfiles || (f == s->nfiles && ext->file != HK_FILE_METAINFO)) {
+        st_set_err(st, "storage %llu: no file %u", (unsigned long long)ext->storage, ext->file);
+        errno = EINVAL;
+        return -1;
+    }
+    uint64_t len = s->files[f].length;
+    if (ext->length == 0 || ext->offset > len || ext->length > len - ext->offset) {
+        st_set_err(st, "storage %llu file %u: extent [%llu, +%u) outside its %llu bytes",
+                   (unsigned long long)ext->storage, ext->file, (unsigned long long)ext->offset, ext->length,
+                   (unsigned long long)len);
+        errno = EINVAL;
+        return -1;
+    }
+    *sp = s;
+    *fp = f;
+    return 0;
+}
+
+int st_failed_error(hk_store *st, const st_storage *s)
+{
+    st_set_err(st, "%s", s->why ? s->why : "storage failed");
+    errno = EIO;
+    return -1;
+}
+
+static void folder_unref(hk_store *st, st_folder *fo)
+{
+    assert(fo->refs > 0);
+    if (--fo->refs == 0) {
+        if (st->last_folder == fo)
+            st->last_folder = NULL;
+        free(fo);
+    }
+}
+
+void st_storage_free(hk_store *st, uint32_t sidx)
+{
+    st_storage *s = st->tab[sidx].s;
+    assert(s != NULL);
+    folder_unref(st, s->folder);
+    free(s->why);
+    free(s);
+    st_entry *e = &st->tab[sidx];
+    e->s = NULL;
+    e->gen = e->gen + 1 ? e->gen + 1 : 1;
+    e->next_free = st->free_tab;
+    st->free_tab = sidx;
+}
+
+static uint32_t table_alloc(hk_store *st)
+{
+    if (st->free_tab != NONE) {
+        uint32_t i = st->free_tab;
+        st->free_tab = st->tab[i].next_free;
+        return i;
+    }
+    if (st->ntab == st->captab) {
+        st_entry *n = st_grow(st->tab, &st->captab, 64, sizeof *n);
+        if (n == NULL)
+            return NONE;
+        st->tab = n;
+    }
+    st->tab[st->ntab].gen = 1;
+    return st->ntab++;
+}
+
+/* ---- adding a storage ---- */
+
+static st_folder *folder_get(hk_store *st, const char *dir, char *err, size_t errlen)
+{
+    char *real = realpath(dir, NULL);
+    if (real == NULL) {
+        snprintf(err, errlen, "%s: %s", dir, errno == ENOENT ? "missing" : strerror(errno));
+        return NULL;
+    }
+    if (st->last_folder != NULL && strcmp(st->last_folder->path, real) == 0) {
+        free(real);
+        st->last_folder->refs++;
+        return st->last_folder;
+    }
+    size_t n = strlen(real);
+    st_folder *fo = malloc(sizeof *fo + n + 1);
+    if (fo == NULL) {
+        free(real);
+        snprintf(err, errlen, "%s: out of memory", dir);
+        return NULL;
+    }
+    fo->refs = 1;
+    memcpy(fo->path, real, n + 1);
+    free(real);
+    st->last_folder = fo;
+    return fo;
+}
+
+/* The folder holding the .torrent file (slash: its last '/', or NULL), shared with the previous storage if it is
+ * the same. NULL with err filled if it cannot be resolved. */
+static st_folder *torrent_folder(hk_store *st, const char *torrent_path, const char *slash, char *err, size_t errlen)
+{
+    char dir[PATH_MAX];
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == torrent_path)
+        snprintf(dir, sizeof dir, "/");
+    else if ((size_t)(slash - torrent_path) >= sizeof dir) {
+        snprintf(err, errlen, "%s: path too long", torrent_path);
+        return NULL;
+    } else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - torrent_path), torrent_path);
+    return folder_get(st, dir, err, errlen);
+}
+
+/* Checks the .torrent file itself (below the folder's descriptor root): it must hold the info dictionary. Records
+ * its size. */
+static int verify_metainfo(st_storage *s, int root, const mi_torrent *mi, char *err, size_t errlen)
+{
+    char rel[PATH_BUF];
+    struct stat sb;
+    st_file_rel(s, s->nfiles, rel, sizeof rel);
+    if (sp_lstat(root, s->folder->path, rel, NULL, &sb, err, errlen) != SP_OK)
+        return -1;
+    if (sb.st_size < 0 || (uint64_t)sb.st_size < mi->info_end) {
+        snprintf(err, errlen, "%s/%s: %lld bytes, shorter than its info dictionary's end %zu", s->folder->path, rel,
+                 (long long)sb.st_size, mi->info_end);
+        return -1;
+    }
+    s->files[s->nfiles].length = (uint64_t)sb.st_size;
+    return 0;
+}
+
+/* Checks every file of s on disk (symbolic links refused, sizes exact). 0, or -1 with err filled. */
+static int storage_verify(st_storage *s, const mi_torrent *mi, char *err, size_t errlen)
+{
+    int root;
+    if (sp_open_folder(s->folder->path, &root, err, errlen) != SP_OK)
+        return -1;
+    sp_cache cache;
+    sp_cache_init(&cache);
+    char rel[PATH_BUF];
+    struct stat sb;
+    int rc = verify_metainfo(s, root, mi, err, errlen);
+    for (uint32_t f = 0; rc == 0 && f < s->nfiles; f++) {
+        if (s->files[f].slot == SLOT_PAD || s->files[f].length == 0)
+            continue; /* no bytes on disk to serve */
+        st_file_rel(s, f, rel, sizeof rel);
+        if (sp_lstat(root, s->folder->path, rel, &cache, &sb, err, errlen) != SP_OK) {
+            rc = -1;
+        } else if (sb.st_size < 0 || (uint64_t)sb.st_size != s->files[f].length) {
+            snprintf(err, errlen, "%s/%s: size %lld but the torrent says %llu", s->folder->path, rel,
+                     (long long)sb.st_size, (unsigned long long)s->files[f].length);
+            rc = -1;
+        }
+    }
+    sp_cache_clear(&cache);
+    close(root);
+    return rc;
+}
+
+/* true for a file whose path is stored: the data files of a multi-file torrent, pad files excepted. */
+static bool has_path(const mi_torrent *mi, uint32_t f)
+{
+    return mi->multi_file && !(mi->files[f].flags & MI_FILE_PAD);
+}
+
+/* Checks the names a storage record will hold and returns their bytes (.torrent name, torrent name, then one path
+ * per data file of a multi-file torrent), or 0 with err filled if a name is unsafe or the record would be too
+ * large. */
+static uint64_t names_bytes(const char *torrent_path, const char *base, const mi_torrent *mi, char *err,
+                            size_t errlen)
+{
+    if (!sp_component_ok(base, strlen(base))) {
+        snprintf(err, errlen, "%s: not a file name", torrent_path);
+        return 0;
+    }
+    if (!sp_component_ok(mi->name, strlen(mi->name)) || strlen(mi->name) != mi->name_len) {
+        snprintf(err, errlen, "%s: torrent name is not a safe file name", torrent_path);
+        return 0;
+    }
+    size_t base_len = strlen(base);
+    uint64_t names = (uint64_t)base_len + 1 + mi->name_len + 1;
+    for (uint32_t f = 0; f < mi->file_count; f++) {
+        if (!has_path(mi, f))
+            continue;
+        const char *path = mi_file_path(mi, f);
+        if (!sp_relpath_ok(path)) {
+            snprintf(err, errlen, "%s: file %u has an unsafe path", torrent_path, f);
+            return 0;
+        }
+        names += strlen(path) + 1;
+    }
+    if (names > UINT32_MAX || mi->file_count >= NONE - 1 || base_len + 1 > UINT16_MAX) {
+        snprintf(err, errlen, "%s: too many files or names", torrent_path);
+        return 0;
+    }
+    return names;
+}
+
+/* Copies s into names at *at and advances *at past it and its terminator. */
+static void put_name(char *names, size_t *at, const char *s, size_t len)
+{
+    memcpy(names + *at, s, len + 1);
+    *at += len + 1;
+}
+
+/* The storage record of mi (its folder not yet set), with names_len bytes of names; NULL if out of memory. */
+static st_storage *storage_build(const char *base, const mi_torrent *mi, uint64_t names_len)
+{
+    size_t bytes = sizeof(st_storage) + ((size_t)mi->file_count + 1) * sizeof(st_file) + (size_t)names_len;
+    st_storage *s = calloc(1, bytes);
+    if (s == NULL)
+        return NULL;
+    s->nfiles = mi->file_count;
+    s->names_len = (uint32_t)names_len;
+    s->flags = mi->multi_file ? ST_MULTI_FILE : 0;
+    char *nm = (char *)(s->files + s->nfiles + 1);
+    size_t at = 0;
+    put_name(nm, &at, base, strlen(base));
+    s->name_off = (uint16_t)at;
+    put_name(nm, &at, mi->name, mi->name_len);
+    for (uint32_t f = 0; f < mi->file_count; f++) {
+        s->files[f].length = mi->files[f].length;
+        s->files[f].slot = (mi->files[f].flags & MI_FILE_PAD) ? SLOT_PAD : NONE;
+        s->files[f].path = 0;
+        if (!has_path(mi, f))
+            continue;
+        const char *path = mi_file_path(mi, f);
+        s->files[f].path = (uint32_t)at;
+        put_name(nm, &at, path, strlen(path));
+    }
+    assert(at == names_len);
+    s->files[s->nfiles].slot = NONE;
+    s->files[s->nfiles].path = 0;
+    return s;
+}
+
+uint64_t hk_store_add(hk_store *st, const char *torrent_path, const mi_torrent *mi, char *err, size_t errlen)
+{
+    char dummy[8];
+    if (err == NULL || errlen == 0) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    err[0] = '\0';
+    if (torrent_path == NULL || mi == NULL || mi->file_count == 0 || mi->info_start >= mi->info_end) {
+        snprintf(err, errlen, "invalid arguments");
+        return 0;
+    }
+    const char *slash = strrchr(torrent_path, '/');
+    const char *base = slash ? slash + 1 : torrent_path;
+    uint64_t names = names_bytes(torrent_path, base, mi, err, errlen);
+    if (names == 0)
+        return 0;
+    st_storage *s = storage_build(base, mi, names);
+    if (s == NULL) {
+        snprintf(err, errlen, "%s: out of memory", torrent_path);
+        return 0;
+    }
+    s->folder = torrent_folder(st, torrent_path, slash, err, errlen);
+    if (s->folder == NULL) {
+        free(s);
+        return 0;
+    }
+    uint32_t sidx = NONE;
+    if (storage_verify(s, mi, err, errlen) != 0 || (sidx = table_alloc(st)) == NONE) {
+        if (sidx == NONE && err[0] == '\0')
+            snprintf(err, errlen, "%s: out of memory", torrent_path);
+        folder_unref(st, s->folder);
+        free(s);
+        return 0;
+    }
+    st->tab[sidx].s = s;
+    st->storages++;
+    return ((uint64_t)st->tab[sidx].gen << 32) | (uint64_t)(sidx + 1);
+}
+
+/* ---- the rest of the public face ---- */
+
+void hk_store_remove(hk_store *st, uint64_t storage)
+{
+    uint32_t sidx;
+    st_storage *s = st_lookup(st, storage, false, &sidx);
+    if (s == NULL)
+        return;
+    s->flags |= ST_REMOVED;
+    st->storages--;
+    st_close_unpinned(st, s);
+    if (s->pins == 0)
+        st_storage_free(st, sidx);
+}
+
+bool hk_store_failed(const hk_store *st, uint64_t storage, const char **why)
+{
+    const st_storage *s = st_lookup(st, storage, false, NULL);
+    if (s == NULL) {
+        if (why != NULL)
+            *why = "unknown storage";
+        return true;
+    }
+    if (!(s->flags & ST_FAILED))
+        return false;
+    if (why != NULL)
+        *why = s->why ? s->why : "storage failed";
+    return true;
+}
+
+const char *hk_store_last_error(const hk_store *st)
+{
+    return st->err;
+}
+
+void hk_store_stats_get(const hk_store *st, hk_store_stats *out)
+{
+    out->mapped_bytes = st->mapped;
+    out->open_files = st->open;
+    out->pinned_files = st->pinned_files;
+    out->storages = st->storages;
+    out->blind_files = st->blind;
+    out->maps = st->maps;
+    out->unmaps = st->unmaps;
+    out->madvise_calls = st->madvise_calls;
+    out->madvise_skipped = st->madvise_skipped;
+    out->mincore_calls = st->mincore_calls;
+    out->probe_calls = st->probe_calls;
+    out->cache_hits = st->rc_hits;
+    out->prefetches_pending = st->npf;
+}
+
+size_t hk_store_storage_bytes(const hk_store *st, uint64_t storage)
+{
+    const st_storage *s = st_lookup(st, storage, false, NULL);
+    if (s == NULL)
+        return 0;
+    size_t n = sizeof *s + ((size_t)s->nfiles + 1) * sizeof(st_file) + s->names_len + sizeof(st_entry);
+    n += (sizeof(st_folder) + strlen(s->folder->path) + 1) / s->folder->refs;
+    if (s->why != NULL)
+        n += strlen(s->why) + 1;
+    return n;
+}
+
+void hk_store_free(hk_store *st)
+{
+    if (st == NULL)
+        return;
+    st_close_all(st);
+    for (uint32_t i = 0; i < st->ntab; i++)
+        if (st->tab[i].s != NULL)
+            st_storage_free(st, i);
+    if (st->zeros != NULL)
+        munmap(st->zeros, ZERO_REGION_BYTES);
+    free(st->pf);
+    free(st->rc);
+    free(st->slots);
+    free(st->tab);
+    free(st);
+}

@@ -1,0 +1,189 @@
+/* store_internal: what the parts of the store share (the public contract is store.h). Not for other modules.
+ *
+ * The store is four files, one per layer, from the top:
+ *   store.c          the public face: creation, storages (add, remove, failure), handles, errors, statistics
+ *   store_resident.c residency and page-in: hk_store_resident (mincore, or preadv2(RWF_NOWAIT) where the guard page
+ *                    shows mincore blind), hk_store_prefetch and the batching switches, page-in jobs
+ *   store_map.c      the mappings: lazy open + mmap of data files under the budgets of mapped bytes and open files,
+ *                    the LRU of unpinned files, pins, failure marking, change detection
+ *   store_cache.c    the caches below the mappings: the per-epoch residency windows and the recorded prefetches
+ *                    (merged madvise). They read slots but never open, close or evict one.
+ * Calls go downwards (store.c and store_resident.c use the mappings, the mappings use the caches, never the reverse),
+ * with one leaf as the exception: mapping a file runs the guard page test, st_mincore_is_blind (store_resident.c),
+ * which only reads the new slot.
+ *
+ * Data layout (sizes on x86-64):
+ *   handle table  st_entry[]   16 bytes per storage: pointer, generation (stale handles never resolve), free link
+ *   storage       st_storage   32 bytes + 16 bytes per file (+1 entry for the .torrent) + names (one allocation)
+ *   folder        st_folder    shared by consecutive storages of the same folder (a directory scan adds them so)
+ *   open file     st_slot      allocated one by one (its list node must not move), kept for reuse once closed;
+ *                              bounded by max_open_files + pinned; st_slot *[] indexes them
+ *   batching      st_pf[]      24 bytes per prefetch recorded in the current loop iteration (at most PF_MAX)
+ *                 st_rc[]      RC_ENTRIES x 24 bytes: the residency cache, one 64-page window per entry
+ * A handle is (generation << 32) | (table index + 1), so it is never 0.
+ */
+#ifndef HEKATE_STORE_INTERNAL_H
+#define HEKATE_STORE_INTERNAL_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "list.h"
+#include "store.h"
+
+#define NONE UINT32_MAX
+#define SLOT_PAD (UINT32_MAX - 1)                /* st_file.slot of a pad file: no file on disk, zeros */
+#define ZERO_REGION_BYTES ((size_t)1 << 32)      /* > any extent (length is a uint32_t); reserved, never touched */
+#define PATH_BUF (MI_MAX_PATH + NAME_MAX + 2)
+#define PF_MAX 4096u                             /* prefetches recorded before an early flush */
+#define RC_PAGES 64u                             /* pages per residency window: one bit each in a uint64_t */
+#define RC_BITS 8u
+#define RC_ENTRIES (1u << RC_BITS)               /* windows cached at once (direct-mapped) */
+#define PROBE_IOVS 64                            /* iovecs per RWF_NOWAIT probe read */
+
+typedef struct st_folder {
+    uint32_t refs;
+    char path[];                                 /* absolute, from realpath */
+} st_folder;
+
+typedef struct st_file {
+    uint64_t length;                             /* bytes, from the metainfo (the .torrent: its size at add) */
+    uint32_t path;                               /* offset in the storage's names of its path below the root */
+    uint32_t slot;                               /* NONE (closed), SLOT_PAD, or index in hk_store.slots */
+} st_file;
+
+typedef struct st_storage {
+    st_folder *folder;
+    char *why;                                   /* malloc'd reason once failed (NULL: "failed", out of memory) */
+    uint32_t nfiles;                             /* data files; files[nfiles] is the .torrent file */
+    uint32_t pins;                               /* pins outstanding on any of its files (pad files included) */
+    uint32_t names_len;
+    uint16_t name_off;                           /* offset in names of the torrent's name (0: the .torrent name) */
+    uint8_t flags;                               /* ST_* */
+    st_file files[];                             /* nfiles + 1, then names_len bytes of names */
+} st_storage;
+
+enum { ST_MULTI_FILE = 1, ST_FAILED = 2, ST_REMOVED = 4 };
+
+/* The per-torrent figures above are a design target (millions of torrents): keep them from growing unnoticed. */
+_Static_assert(sizeof(st_file) == 16, "a file entry is 16 bytes");
+_Static_assert(sizeof(st_storage) <= 16 + 2 * sizeof(void *), "a storage record is 32 bytes on LP64");
+
+typedef struct st_entry {
+    st_storage *s;                               /* NULL when free */
+    uint32_t gen;
+    uint32_t next_free;
+} st_entry;
+
+typedef struct st_slot {
+    uint8_t *map;                                /* len bytes of file, then one guard page past its end */
+    uint64_t len;
+    uint64_t dev, ino;
+    uint32_t sidx, file;                         /* owner: table index and file index */
+    uint32_t pins;
+    uint32_t index;                              /* its own index in hk_store.slots */
+    hk_list link;                                /* open and unpinned: on the LRU; unused: on the free list */
+    int fd;                                      /* -1 when the slot is unused */
+    uint8_t blind;                               /* mincore lies for this file: probe with RWF_NOWAIT reads */
+} st_slot;
+
+/* A prefetch recorded while batching: file offsets [first, end) of open slot `slot` (first is page-aligned). */
+typedef struct st_pf {
+    uint64_t first, end;
+    uint32_t slot;
+} st_pf;
+
+/* One cached residency window: pages [window * RC_PAGES, +RC_PAGES) of open slot `slot`, clipped to the file's
+ * pages; bit k set if page k was resident when mincore was asked. Valid only while epoch == hk_store.epoch. */
+typedef struct st_rc {
+    uint64_t bits;
+    uint64_t window;
+    uint32_t slot;
+    uint32_t epoch;
+} st_rc;
+
+struct hk_store {
+    hk_store_limits lim;
+    st_entry *tab;
+    uint32_t ntab, captab, free_tab;
+    st_slot **slots;
+    uint32_t nslots, capslots;
+    hk_list free_slots;                          /* unused slots, last closed first */
+    hk_list lru;                                 /* open unpinned slots, most recently used first */
+    uint32_t open, pinned_files, storages, blind;
+    uint64_t mapped, maps, unmaps;
+    st_folder *last_folder;
+    uint8_t *zeros;                              /* ZERO_REGION_BYTES of PROT_READ anonymous memory, lazily */
+    bool batching;                               /* hk_store_set_batching */
+    st_pf *pf;                                   /* prefetches recorded, not yet advised */
+    uint32_t npf, cappf;
+    st_rc *rc;                                   /* RC_ENTRIES while batching (NULL: out of memory, no cache) */
+    uint32_t epoch;                              /* >= 1; entries of other epochs are invalid */
+    uint64_t madvise_calls, madvise_skipped, mincore_calls, probe_calls, rc_hits;
+    char err[PATH_BUF + 128];
+};
+
+/* ---- store.c: handles, names, errors ---- */
+
+/* The storage of a handle (removed ones only if include_removed), its table index in *sidx; NULL if stale. */
+st_storage *st_lookup(const hk_store *st, uint64_t handle, bool include_removed, uint32_t *sidx);
+/* Resolves ext to a live storage and internal file index, checking bounds. 0, or -1 (errno EINVAL, st->err set). */
+int st_resolve(hk_store *st, const hk_extent *ext, uint32_t *sidx, st_storage **sp, uint32_t *fp);
+/* The internal index of an extent's file (HK_FILE_METAINFO: nfiles); > nfiles when there is no such file. */
+uint32_t st_file_index(const st_storage *s, uint32_t ext_file);
+/* The path of file f below the folder ("<name>", "<name>/<path>", or the .torrent's name). */
+void st_file_rel(const st_storage *s, uint32_t f, char *buf, size_t cap);
+void st_set_err(hk_store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Fills st->err with the storage's failure and returns -1 with errno EIO. */
+int st_failed_error(hk_store *st, const st_storage *s);
+/* Frees a storage record whose pins are gone and recycles its handle. */
+void st_storage_free(hk_store *st, uint32_t sidx);
+/* Grows an array of *cap elements of elem bytes: doubles *cap (0: to `initial`) and reallocates. The new array, or
+ * NULL with nothing changed if the new capacity would overflow (or reach NONE - 1) or memory is short. */
+void *st_grow(void *arr, uint32_t *cap, uint32_t initial, size_t elem);
+
+/* ---- store_map.c: the mappings ---- */
+
+size_t st_page_size(void);
+/* Bytes mapped for a file of len bytes: rounded up to pages, plus the guard page. */
+size_t st_map_length(uint64_t len);
+static inline st_slot *st_slot_at(const hk_store *st, uint32_t i)
+{
+    return st->slots[i];
+}
+/* Opens and maps file f of s if it is not already. The slot index, or NONE with errno set (EIO: the storage is now
+ * failed; otherwise a transient error) and st->err filled. */
+uint32_t st_slot_acquire(hk_store *st, uint32_t sidx, st_storage *s, uint32_t f);
+/* Moves an unpinned open slot to the front of the LRU (most recently used). */
+void st_lru_touch(hk_store *st, uint32_t i);
+/* Marks s failed with the message in st->err (kept). true if it was not failed before. */
+bool st_mark_failed(hk_store *st, st_storage *s);
+/* Unmaps and closes every open unpinned file of s. */
+void st_close_unpinned(hk_store *st, st_storage *s);
+/* Unmaps and closes every open file, pinned or not (hk_store_free). */
+void st_close_all(hk_store *st);
+
+/* ---- store_resident.c ---- */
+
+/* true if mincore cannot see the page cache of this mapping (its guard page claims to be resident). */
+bool st_mincore_is_blind(const st_slot *sl);
+
+/* ---- store_cache.c: the caches below the mappings ---- */
+
+/* Invalidates every cached residency window (a new epoch). */
+void st_rc_drop_all(hk_store *st);
+/* true if every page of file bytes [first, end) of slot i is resident according to the cache; windows not cached are
+ * asked with mincore only if `fill` (otherwise they count as not known resident). */
+bool st_rc_resident(hk_store *st, uint32_t i, uint64_t first, uint64_t end, bool fill);
+/* Forgets the cached windows that cover file bytes [first, end) of slot i (their pages changed state). */
+void st_rc_forget(hk_store *st, uint32_t i, uint64_t first, uint64_t end);
+/* Records a prefetch of [first, end) of slot i. false if it could not be recorded (out of memory). */
+bool st_pf_record(hk_store *st, uint32_t i, uint64_t first, uint64_t end);
+/* Issues the recorded prefetches, merged per file (see store.h's batching contract). */
+void st_pf_flush(hk_store *st);
+/* One madvise(WILLNEED) over file bytes [first, end) of a slot. */
+void st_advise(hk_store *st, const st_slot *sl, uint64_t first, uint64_t end);
+
+#endif
