@@ -1,6 +1,6 @@
 /* app: the state the daemon's files share (main.c, report.c, rescans.c): the options and the runtime, what the first
  * scan found (for the start-up or --list report), and the rescan under way with the watchers that drive it. One app
- * lives in main() for the whole run; nothing in it is freed by anyone but main.c (report_free, rescans_close). */
+ * lives in main() for the whole run: main.c sets it up (app_init) and takes it down (rescans_close, report_free). */
 #ifndef HEKATE_APP_H
 #define HEKATE_APP_H
 
