@@ -1,6 +1,7 @@
 /* log: timestamped, level-filtered lines on stderr (see log.h). */
 #include "log.h"
 
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +34,7 @@ const char *hk_log_level_name(hk_log_level level)
     case HK_LOG_DEBUG: return "DEBUG";
     case HK_LOG_TRACE: return "TRACE";
     }
+    assert(!"no such log level");
     return "?";
 }
 
@@ -49,7 +51,8 @@ static size_t format_prefix(char *buf, size_t cap, hk_log_level level)
 
 static void emit(char *buf, size_t len)
 {
-    /* buf has room for the newline: callers keep len <= HK_LOG_MAX_LINE - 1. */
+    /* buf has room for the newline: callers keep len <= HK_LOG_MAX_LINE - 1 (clip). */
+    assert(len <= HK_LOG_MAX_LINE - 1);
     buf[len++] = '\n';
     size_t off = 0;
     while (off < len) {
@@ -62,7 +65,8 @@ static void emit(char *buf, size_t len)
 
 static size_t clip(char *buf, size_t len, size_t cap)
 {
-    /* Keeps one byte for the newline; marks a cut line with "...". */
+    /* Keeps one byte for the newline (and one for vsnprintf's NUL); marks a cut line with "...". */
+    assert(cap >= 5);
     if (len > cap - 2) {
         len = cap - 2;
         memcpy(buf + len - 3, "...", 3);

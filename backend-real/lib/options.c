@@ -1,62 +1,15 @@
-/* options: strict parsing of hekate's command line (see options.h). */
+/* options: strict parsing of hekate's command line (see options.h). First the number parsers (counts, sizes,
+ * seconds), then the options themselves: one table row per option (names, kind, destination field, range) and a
+ * small driver that walks argv with getopt_long, applies each row, and checks the rules between options. */
 #include "options.h"
 
+#include <assert.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "store.h"
-
-enum {
-    OPT_HANDSHAKE = 1000,
-    OPT_IDLE,
-    OPT_UNCHOKED_IDLE,
-    OPT_SEND_STALL,
-    OPT_MAX_WAIT,
-    OPT_KEEPALIVE,
-    OPT_MAX_PEERS,
-    OPT_REQQ,
-    OPT_MAX_BLOCK,
-    OPT_BIND,
-    OPT_MAX_MAPPED,
-    OPT_MAX_OPEN_FILES,
-    OPT_DISK_THREADS,
-    OPT_ANNOUNCE_INTERVAL,
-    OPT_ANNOUNCE_RATE,
-    OPT_RESCAN,
-};
-
-static const struct option long_options[] = {
-    { "port", required_argument, NULL, 'p' },
-    { "max-unchoked", required_argument, NULL, 'N' },
-    { "credit", required_argument, NULL, 'C' },
-    { "slice", required_argument, NULL, 'T' },
-    { "no-trackers", no_argument, NULL, 't' },
-    { "ipv4-only", no_argument, NULL, '4' },
-    { "ipv6-only", no_argument, NULL, '6' },
-    { "list", no_argument, NULL, 'l' },
-    { "verbose", no_argument, NULL, 'v' },
-    { "quiet", no_argument, NULL, 'q' },
-    { "help", no_argument, NULL, 'h' },
-    { "version", no_argument, NULL, 'V' },
-    { "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
-    { "idle-timeout", required_argument, NULL, OPT_IDLE },
-    { "unchoked-idle-timeout", required_argument, NULL, OPT_UNCHOKED_IDLE },
-    { "send-stall-timeout", required_argument, NULL, OPT_SEND_STALL },
-    { "max-wait", required_argument, NULL, OPT_MAX_WAIT },
-    { "keepalive-interval", required_argument, NULL, OPT_KEEPALIVE },
-    { "max-peers", required_argument, NULL, OPT_MAX_PEERS },
-    { "reqq", required_argument, NULL, OPT_REQQ },
-    { "max-block", required_argument, NULL, OPT_MAX_BLOCK },
-    { "bind", required_argument, NULL, OPT_BIND },
-    { "max-mapped", required_argument, NULL, OPT_MAX_MAPPED },
-    { "max-open-files", required_argument, NULL, OPT_MAX_OPEN_FILES },
-    { "disk-threads", required_argument, NULL, OPT_DISK_THREADS },
-    { "announce-interval", required_argument, NULL, OPT_ANNOUNCE_INTERVAL },
-    { "announce-rate", required_argument, NULL, OPT_ANNOUNCE_RATE },
-    { "rescan", required_argument, NULL, OPT_RESCAN },
-    { NULL, 0, NULL, 0 },
-};
 
 void hk_options_usage(FILE *out, const char *prog)
 {
@@ -114,12 +67,20 @@ void hk_options_usage(FILE *out, const char *prog)
 
 /* ---- number parsing ---- */
 
-/* Reads decimal digits at *p: 0, -1 if there is none, -2 on overflow (*p is past the digits in both cases). */
-static int parse_digits(const char **p, uint64_t *v)
+/* What reading a number found (before its range is checked). */
+typedef enum scan_result {
+    SCAN_OK,
+    SCAN_BAD,          /* not of the expected form */
+    SCAN_TOO_BIG,      /* of the form, but past 64 bits */
+    SCAN_TOO_PRECISE,  /* seconds with more than 9 decimals */
+} scan_result;
+
+/* Reads decimal digits at *p and moves *p past them: SCAN_BAD if there is none, SCAN_TOO_BIG on overflow. */
+static scan_result scan_digits(const char **p, uint64_t *v)
 {
     const char *s = *p;
     if (*s < '0' || *s > '9')
-        return -1;
+        return SCAN_BAD;
     uint64_t x = 0;
     bool overflow = false;
     while (*s >= '0' && *s <= '9') {
@@ -132,113 +93,335 @@ static int parse_digits(const char **p, uint64_t *v)
     }
     *p = s;
     *v = x;
-    return overflow ? -2 : 0;
+    return overflow ? SCAN_TOO_BIG : SCAN_OK;
+}
+
+/* Digits only. */
+static scan_result scan_count(const char *s, uint64_t *v)
+{
+    scan_result r = scan_digits(&s, v);
+    return *s ? SCAN_BAD : r;
+}
+
+/* The shift of a size suffix letter, 0 if it is none. */
+static unsigned suffix_shift(char c)
+{
+    switch (c) {
+    case 'k': case 'K': return 10;
+    case 'm': case 'M': return 20;
+    case 'g': case 'G': return 30;
+    case 't': case 'T': return 40;
+    }
+    return 0;
+}
+
+/* Digits, then optionally K, M, G or T, then optionally "B" or "iB". */
+static scan_result scan_size(const char *s, uint64_t *v)
+{
+    scan_result r = scan_digits(&s, v);
+    if (r == SCAN_BAD)
+        return SCAN_BAD;
+    unsigned shift = 0;
+    if (*s) {
+        shift = suffix_shift(*s++);
+        if (shift == 0 || (*s && strcmp(s, "iB") != 0 && strcmp(s, "B") != 0))
+            return SCAN_BAD;
+    }
+    if (r == SCAN_TOO_BIG || (shift && *v > (UINT64_MAX >> shift)))
+        return SCAN_TOO_BIG;
+    *v <<= shift;
+    return SCAN_OK;
+}
+
+/* Digits, then optionally "." and 1 to 9 digits: nanoseconds. */
+static scan_result scan_seconds(const char *s, hk_time *v)
+{
+    uint64_t whole, frac = 0;
+    scan_result r = scan_digits(&s, &whole);
+    if (r == SCAN_BAD)
+        return SCAN_BAD;
+    if (*s == '.') {
+        s++;
+        if (*s < '0' || *s > '9')
+            return SCAN_BAD;
+        uint64_t scale = HK_NS_PER_SEC;
+        for (unsigned digits = 1; *s >= '0' && *s <= '9'; s++, digits++) {
+            if (digits > 9)
+                return SCAN_TOO_PRECISE;
+            scale /= 10;
+            frac += (uint64_t)(*s - '0') * scale;
+        }
+    }
+    if (*s)
+        return SCAN_BAD;
+    if (r == SCAN_TOO_BIG || whole > (UINT64_MAX - frac) / HK_NS_PER_SEC)
+        return SCAN_TOO_BIG;
+    *v = whole * HK_NS_PER_SEC + frac;
+    return SCAN_OK;
+}
+
+/* The end of every number parser: a value read (r) that lies in [min, max] goes to *out (0); else -1 and err says
+ * "<what>: '<s>' is not <noun>", "<what>: <s> is out of range (<range>)" or that it has too many decimals. */
+static int settle(scan_result r, uint64_t v, uint64_t min, uint64_t max, uint64_t *out, const char *what,
+                  const char *s, const char *noun, const char *range, char *err, size_t errlen)
+{
+    switch (r) {
+    case SCAN_BAD:
+        snprintf(err, errlen, "%s: '%s' is not %s", what, s, noun);
+        return -1;
+    case SCAN_TOO_PRECISE:
+        snprintf(err, errlen, "%s: '%s' has more than 9 decimals", what, s);
+        return -1;
+    case SCAN_TOO_BIG:
+        break;
+    case SCAN_OK:
+        if (v >= min && v <= max) {
+            *out = v;
+            return 0;
+        }
+        break;
+    }
+    snprintf(err, errlen, "%s: %s is out of range (%s)", what, s, range);
+    return -1;
 }
 
 int hk_parse_uint(const char *what, const char *s, uint64_t min, uint64_t max, uint64_t *out, char *err,
                   size_t errlen)
 {
-    const char *p = s;
-    uint64_t v;
-    int rc = parse_digits(&p, &v);
-    if (rc == -1 || *p != '\0') {
-        snprintf(err, errlen, "%s: '%s' is not a number (expected digits only, %" PRIu64 "..%" PRIu64 ")", what, s,
-                 min, max);
-        return -1;
-    }
-    if (rc == -2 || v < min || v > max) {
-        snprintf(err, errlen, "%s: %s is out of range (%" PRIu64 "..%" PRIu64 ")", what, s, min, max);
-        return -1;
-    }
-    *out = v;
-    return 0;
+    char range[64], noun[128];
+    snprintf(range, sizeof range, "%" PRIu64 "..%" PRIu64, min, max);
+    snprintf(noun, sizeof noun, "a number (expected digits only, %s)", range);
+    uint64_t v = 0;
+    scan_result r = scan_count(s, &v);
+    return settle(r, v, min, max, out, what, s, noun, range, err, errlen);
 }
 
 int hk_parse_size(const char *what, const char *s, uint64_t min, uint64_t max, uint64_t *out, char *err,
                   size_t errlen)
 {
-    const char *p = s;
-    uint64_t v;
-    int rc = parse_digits(&p, &v);
-    if (rc == -1)
-        goto bad;
-    unsigned shift = 0;
-    if (*p) {
-        switch (*p) {
-        case 'k': case 'K': shift = 10; break;
-        case 'm': case 'M': shift = 20; break;
-        case 'g': case 'G': shift = 30; break;
-        case 't': case 'T': shift = 40; break;
-        default: goto bad;
-        }
-        p++;
-        if (strcmp(p, "iB") == 0 || strcmp(p, "B") == 0)
-            p += strlen(p);
-        if (*p)
-            goto bad;
-    }
-    if (rc == -2 || (shift && v > (UINT64_MAX >> shift)))
-        goto range;
-    v <<= shift;
-    if (v < min || v > max)
-        goto range;
-    *out = v;
-    return 0;
-bad:
-    snprintf(err, errlen, "%s: '%s' is not a size (expected digits with an optional K, M, G or T suffix)", what, s);
-    return -1;
-range:
-    snprintf(err, errlen, "%s: %s is out of range (%" PRIu64 "..%" PRIu64 " bytes)", what, s, min, max);
-    return -1;
+    char range[64];
+    snprintf(range, sizeof range, "%" PRIu64 "..%" PRIu64 " bytes", min, max);
+    uint64_t v = 0;
+    scan_result r = scan_size(s, &v);
+    return settle(r, v, min, max, out, what, s, "a size (expected digits with an optional K, M, G or T suffix)", range,
+                  err, errlen);
 }
 
 int hk_parse_seconds(const char *what, const char *s, hk_time min, hk_time max, hk_time *out, char *err,
                      size_t errlen)
 {
-    const char *p = s;
-    uint64_t whole, frac = 0;
-    int rc = parse_digits(&p, &whole);
-    if (rc == -1)
-        goto bad;
-    if (*p == '.') {
-        p++;
-        unsigned digits = 0;
-        uint64_t scale = HK_NS_PER_SEC;
-        if (*p < '0' || *p > '9')
-            goto bad;
-        while (*p >= '0' && *p <= '9') {
-            if (++digits > 9) {
-                snprintf(err, errlen, "%s: '%s' has more than 9 decimals", what, s);
-                return -1;
-            }
-            scale /= 10;
-            frac += (uint64_t)(*p - '0') * scale;
-            p++;
-        }
-    }
-    if (*p)
-        goto bad;
-    if (rc == -2 || whole > (UINT64_MAX - frac) / HK_NS_PER_SEC)
-        goto range;
-    hk_time v = whole * HK_NS_PER_SEC + frac;
-    if (v < min || v > max)
-        goto range;
-    *out = v;
-    return 0;
-bad:
-    snprintf(err, errlen, "%s: '%s' is not a number of seconds (e.g. 10 or 2.5)", what, s);
-    return -1;
-range:
-    snprintf(err, errlen, "%s: %s is out of range (%.9g..%.9g seconds)", what, s, (double)min / 1e9,
-             (double)max / 1e9);
-    return -1;
+    char range[96];
+    snprintf(range, sizeof range, "%.9g..%.9g seconds", (double)min / 1e9, (double)max / 1e9);
+    hk_time v = 0;
+    scan_result r = scan_seconds(s, &v);
+    return settle(r, v, min, max, out, what, s, "a number of seconds (e.g. 10 or 2.5)", range, err, errlen);
 }
 
-/* ---- the command line ---- */
+/* ---- the command line: one row per option ---- */
 
 #define MAX_SECONDS HK_SECONDS(7 * 86400) /* a week: longer timeouts are mistakes */
+#define MAX_COUNT 1000000                 /* peers, open files, announces per second */
 
-hk_options_result hk_options_parse(hk_options *o, int argc, char **argv, char *err, size_t errlen)
+/* What an option does with its argument (the kind also says whether it takes one). */
+typedef enum opt_kind {
+    OPT_FLAG,     /* no argument: sets a bool field */
+    OPT_MARK,     /* no argument: only seen (-4, -6: the family is decided after the loop) */
+    OPT_STEP,     /* no argument: adds `step` to an int field (-v, -q) */
+    OPT_HELP,     /* no argument: stop, usage */
+    OPT_VERSION,  /* no argument: stop, version */
+    OPT_COUNT,    /* decimal digits in [min, max] (hk_parse_uint) */
+    OPT_SIZE,     /* bytes with an optional K, M, G, T suffix in [min, max] (hk_parse_size) */
+    OPT_SECONDS,  /* seconds, fractions allowed, in [min, max] nanoseconds (hk_parse_seconds) */
+    OPT_TEXT,     /* the argument itself (a pointer into argv) */
+} opt_kind;
+
+typedef struct opt_row {
+    const char *name;       /* long form without "--"; error messages name the option "--<name>" */
+    char letter;            /* short form, or 0 */
+    opt_kind kind;
+    size_t at, width;       /* destination field in hk_options (offsetof, sizeof); width 0: none */
+    uint64_t min, max;      /* accepted range (OPT_SECONDS: nanoseconds) */
+    int step;               /* OPT_STEP */
+    uint64_t floor;         /* OPT_SECONDS: if not 0, a value other than 0 must be at least this */
+    const char *floor_text; /* ... else "--<name>: <arg> is too short (<floor_text>)" */
+} opt_row;
+
+/* The fields of a row: its names, its kind and where its value goes. */
+#define ROW(long_name, short_letter, k, field)                                                                    \
+    .name = long_name, .letter = short_letter, .kind = k, .at = offsetof(hk_options, field),                      \
+    .width = sizeof(((hk_options *)0)->field)
+#define TIMEOUT(long_name, field) { ROW(long_name, 0, OPT_SECONDS, cfg.field), .min = 0, .max = MAX_SECONDS }
+
+/* getopt_long sees the long names in this order (the order they always had). */
+static const opt_row rows[] = {
+    { ROW("port", 'p', OPT_COUNT, port), .min = 0, .max = 65535 },
+    { ROW("max-unchoked", 'N', OPT_COUNT, cfg.max_unchoked), .min = 1, .max = 10000 },
+    { ROW("credit", 'C', OPT_SIZE, cfg.credit), .min = 16 * 1024, .max = 1ull << 30 },
+    { ROW("slice", 'T', OPT_SECONDS, cfg.slice), .min = 0, .max = MAX_SECONDS },
+    { ROW("no-trackers", 't', OPT_FLAG, no_trackers) },
+    { .name = "ipv4-only", .letter = '4', .kind = OPT_MARK },
+    { .name = "ipv6-only", .letter = '6', .kind = OPT_MARK },
+    { ROW("list", 'l', OPT_FLAG, list) },
+    { ROW("verbose", 'v', OPT_STEP, verbosity), .step = +1 },
+    { ROW("quiet", 'q', OPT_STEP, verbosity), .step = -1 },
+    { .name = "help", .letter = 'h', .kind = OPT_HELP },
+    { .name = "version", .letter = 'V', .kind = OPT_VERSION },
+    TIMEOUT("handshake-timeout", handshake_timeout),
+    TIMEOUT("idle-timeout", idle_timeout),
+    TIMEOUT("unchoked-idle-timeout", unchoked_idle_timeout),
+    TIMEOUT("send-stall-timeout", send_stall_timeout),
+    TIMEOUT("max-wait", max_wait),
+    TIMEOUT("keepalive-interval", keepalive_interval),
+    { ROW("max-peers", 0, OPT_COUNT, cfg.max_peers), .min = 1, .max = MAX_COUNT },
+    { ROW("reqq", 0, OPT_COUNT, cfg.reqq), .min = 1, .max = 65535 },
+    { ROW("max-block", 0, OPT_SIZE, cfg.max_block), .min = 16 * 1024, .max = 128 * 1024 },
+    { ROW("bind", 0, OPT_TEXT, bind_addr) },
+    { ROW("max-mapped", 0, OPT_SIZE, max_mapped), .min = 1ull << 20, .max = 1ull << 47 },
+    { ROW("max-open-files", 0, OPT_COUNT, max_open_files), .min = 1, .max = MAX_COUNT },
+    { ROW("disk-threads", 0, OPT_COUNT, disk_threads), .min = 1, .max = 256 },
+    { ROW("announce-interval", 0, OPT_SECONDS, announce_interval), .min = HK_SECONDS(1), .max = MAX_SECONDS },
+    { ROW("announce-rate", 0, OPT_COUNT, announce_rate), .min = 1, .max = MAX_COUNT },
+    { ROW("rescan", 0, OPT_SECONDS, rescan_interval), .min = 0, .max = MAX_SECONDS, .floor = HK_SECONDS(1),
+      .floor_text = "0 to turn it off, else at least 1 second" },
+};
+
+#define NROWS (sizeof rows / sizeof *rows)
+#define LONG_ONLY 1000 /* getopt_long value of rows[i] without a letter: LONG_ONLY + i */
+
+static bool takes_argument(opt_kind kind)
+{
+    return kind >= OPT_COUNT;
+}
+
+/* The getopt_long tables, made from the rows: ":" first (a missing value is reported as ':'). */
+static void getopt_tables(struct option longopts[NROWS + 1], char shortopts[2 + 2 * NROWS])
+{
+    size_t n = 0;
+    shortopts[n++] = ':';
+    for (size_t i = 0; i < NROWS; i++) {
+        bool arg = takes_argument(rows[i].kind);
+        longopts[i] = (struct option){ rows[i].name, arg ? required_argument : no_argument, NULL,
+                                       rows[i].letter ? rows[i].letter : LONG_ONLY + (int)i };
+        if (rows[i].letter) {
+            shortopts[n++] = rows[i].letter;
+            if (arg)
+                shortopts[n++] = ':';
+        }
+    }
+    longopts[NROWS] = (struct option){ NULL, 0, NULL, 0 };
+    shortopts[n] = '\0';
+}
+
+/* The row getopt_long's value c stands for, or NULL (c is ':' or '?'). */
+static const opt_row *row_of(int c)
+{
+    if (c >= LONG_ONLY && c < LONG_ONLY + (int)NROWS)
+        return &rows[c - LONG_ONLY];
+    for (size_t i = 0; i < NROWS; i++)
+        if (rows[i].letter && rows[i].letter == c)
+            return &rows[i];
+    return NULL;
+}
+
+static bool seen_row(const bool seen[NROWS], const char *name)
+{
+    for (size_t i = 0; i < NROWS; i++)
+        if (strcmp(rows[i].name, name) == 0)
+            return seen[i];
+    assert(!"no such option row");
+    return false;
+}
+
+/* The row's field in o. */
+static void *field(hk_options *o, const opt_row *r)
+{
+    assert(r->width > 0);
+    return (char *)o + r->at;
+}
+
+/* Stores v in the row's field, whatever its width (the row's range fits it). */
+static void store_number(hk_options *o, const opt_row *r, uint64_t v)
+{
+    assert(r->width == sizeof(uint64_t) || r->max < (1ull << (8 * r->width)));
+    switch (r->width) {
+    case sizeof(uint16_t): *(uint16_t *)field(o, r) = (uint16_t)v; return;
+    case sizeof(uint32_t): *(uint32_t *)field(o, r) = (uint32_t)v; return;
+    case sizeof(uint64_t): *(uint64_t *)field(o, r) = v; return;
+    }
+    assert(!"no field of that width");
+}
+
+/* Parses the argument of a number row into v: 0, or -1 with err set. */
+static int parse_number(const opt_row *r, const char *arg, uint64_t *v, char *err, size_t errlen)
+{
+    char what[64];
+    snprintf(what, sizeof what, "--%s", r->name);
+    switch (r->kind) {
+    case OPT_COUNT: return hk_parse_uint(what, arg, r->min, r->max, v, err, errlen);
+    case OPT_SIZE: return hk_parse_size(what, arg, r->min, r->max, v, err, errlen);
+    case OPT_SECONDS:
+        if (hk_parse_seconds(what, arg, r->min, r->max, v, err, errlen) != 0)
+            return -1;
+        if (r->floor && *v != 0 && *v < r->floor) {
+            snprintf(err, errlen, "%s: %s is too short (%s)", what, arg, r->floor_text);
+            return -1;
+        }
+        return 0;
+    default: assert(!"not a number row"); return -1;
+    }
+}
+
+/* Does what one option says: HK_OPTIONS_RUN to go on, or HELP, VERSION, ERROR (err set) to stop. */
+static hk_options_result apply(hk_options *o, const opt_row *r, const char *arg, char *err, size_t errlen)
+{
+    uint64_t v;
+    switch (r->kind) {
+    case OPT_FLAG:
+        assert(r->width == sizeof(bool));
+        *(bool *)field(o, r) = true;
+        return HK_OPTIONS_RUN;
+    case OPT_MARK:
+        return HK_OPTIONS_RUN;
+    case OPT_STEP:
+        assert(r->width == sizeof(int));
+        *(int *)field(o, r) += r->step;
+        return HK_OPTIONS_RUN;
+    case OPT_HELP:
+        return HK_OPTIONS_HELP;
+    case OPT_VERSION:
+        return HK_OPTIONS_VERSION;
+    case OPT_TEXT:
+        assert(r->width == sizeof(const char *));
+        *(const char **)field(o, r) = arg;
+        return HK_OPTIONS_RUN;
+    case OPT_COUNT:
+    case OPT_SIZE:
+    case OPT_SECONDS:
+        if (parse_number(r, arg, &v, err, errlen) != 0)
+            return HK_OPTIONS_ERROR;
+        store_number(o, r, v);
+        return HK_OPTIONS_RUN;
+    }
+    assert(!"no such option kind");
+    return HK_OPTIONS_ERROR;
+}
+
+/* What getopt_long refused (c is ':' for a missing value, else '?'): the message, always HK_OPTIONS_ERROR. */
+static hk_options_result refused(int c, int argc, char **argv, char *err, size_t errlen)
+{
+    const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+    if (c == ':')
+        snprintf(err, errlen, "option %s needs a value", arg);
+    else if (strncmp(arg, "--", 2) == 0)
+        snprintf(err, errlen, "unknown option or unexpected value: %s", arg);
+    else if (optopt > 0 && optopt < 128)
+        snprintf(err, errlen, "unknown option -%c", optopt);
+    else
+        snprintf(err, errlen, "unknown option %s", arg);
+    return HK_OPTIONS_ERROR;
+}
+
+static void set_defaults(hk_options *o)
 {
     memset(o, 0, sizeof *o);
     hk_config_defaults(&o->cfg);
@@ -249,146 +432,21 @@ hk_options_result hk_options_parse(hk_options *o, int argc, char **argv, char *e
     o->max_mapped = lim.max_mapped_bytes;
     o->max_open_files = lim.max_open_files;
     o->disk_threads = 8;
-    bool v4 = false, v6 = false, max_peers_set = false;
-    uint64_t u;
-    hk_time t;
+}
 
-    optind = 0; /* GNU: full re-initialisation, so the parser can run again */
-    opterr = 0;
-    for (;;) {
-        int idx = -1;
-        int c = getopt_long(argc, argv, ":p:N:C:T:t46lvqhV", long_options, &idx);
-        if (c == -1)
-            break;
-        const char *what = idx >= 0 ? long_options[idx].name : "?";
-        switch (c) {
-        case 'p':
-            if (hk_parse_uint("--port", optarg, 0, 65535, &u, err, errlen) != 0)
-                return HK_OPTIONS_ERROR;
-            o->port = (uint16_t)u;
-            break;
-        case 'N':
-            if (hk_parse_uint("--max-unchoked", optarg, 1, 10000, &u, err, errlen) != 0)
-                return HK_OPTIONS_ERROR;
-            o->cfg.max_unchoked = (uint32_t)u;
-            break;
-        case 'C':
-            if (hk_parse_size("--credit", optarg, 16 * 1024, 1ull << 30, &o->cfg.credit, err, errlen) != 0)
-                return HK_OPTIONS_ERROR;
-            break;
-        case 'T':
-            if (hk_parse_seconds("--slice", optarg, 0, MAX_SECONDS, &o->cfg.slice, err, errlen) != 0)
-                return HK_OPTIONS_ERROR;
-            break;
-        case 't': o->no_trackers = true; break;
-        case '4': v4 = true; break;
-        case '6': v6 = true; break;
-        case 'l': o->list = true; break;
-        case 'v': o->verbosity++; break;
-        case 'q': o->verbosity--; break;
-        case 'h': return HK_OPTIONS_HELP;
-        case 'V': return HK_OPTIONS_VERSION;
-        case OPT_HANDSHAKE:
-        case OPT_IDLE:
-        case OPT_UNCHOKED_IDLE:
-        case OPT_SEND_STALL:
-        case OPT_MAX_WAIT:
-        case OPT_KEEPALIVE: {
-            char opt[64];
-            snprintf(opt, sizeof opt, "--%s", what);
-            if (hk_parse_seconds(opt, optarg, 0, MAX_SECONDS, &t, err, errlen) != 0)
-                return HK_OPTIONS_ERROR;
-            if (c == OPT_HANDSHAKE)
-                o->cfg.handshake_timeout = t;
-            else if (c == OPT_IDLE)
-                o->cfg.idle_timeout = t;
-            else if (c == OPT_UNCHOKED_IDLE)
-                o->cfg.unchoked_idle_timeout = t;
-            else if (c == OPT_SEND_STALL)
-                o->cfg.send_stall_timeout = t;
-            else if (c == OPT_MAX_WAIT)
-                o->cfg.max_wait = t;
-            else
-                o->cfg.keepalive_interval = t;
-            break;
-        }
-        case OPT_MAX_PEERS:
-            if (hk_parse_uint("--max-peers", optarg, 1, 1000000, &u, err, errlen) != 0)
-                return HK_OPTIONS_ERROR;
-            o->cfg.max_peers = (uint32_t)u;
-            max_peers_set = true;
-            break;
-        case OPT_REQQ:
-            if (hk_parse_uint("--reqq", optarg, 1, 65535, &u, err, errlen) != 0)
-                return HK_OPTIONS_ERROR;
-            o->cfg.reqq = (uint32_t)u;
-            break;
-        case OPT_MAX_BLOCK:
-            if (hk_parse_size("--max-block", optarg, 16 * 1024, 128 * 1024, &u, err, errlen) != 0)
-                return HK_OPTIONS_ERROR;
-            o->cfg.max_block = (uint32_t)u;
-            break;
-        case OPT_BIND:
-            o->bind_addr = optarg;
-            break;
-        case OPT_MAX_MAPPED:
-            if (hk_parse_size("--max-mapped", optarg, 1ull << 20, 1ull << 47, &o->max_mapped, err, errlen) != 0)
-                return HK_OPTIONS_ERROR;
-            break;
-        case OPT_MAX_OPEN_FILES:
-            if (hk_parse_uint("--max-open-files", optarg, 1, 1000000, &u, err, errlen) != 0)
-                return HK_OPTIONS_ERROR;
-            o->max_open_files = (uint32_t)u;
-            break;
-        case OPT_DISK_THREADS:
-            if (hk_parse_uint("--disk-threads", optarg, 1, 256, &u, err, errlen) != 0)
-                return HK_OPTIONS_ERROR;
-            o->disk_threads = (uint32_t)u;
-            break;
-        case OPT_ANNOUNCE_INTERVAL:
-            if (hk_parse_seconds("--announce-interval", optarg, HK_SECONDS(1), HK_SECONDS(604800),
-                                 &o->announce_interval, err, errlen) != 0)
-                return HK_OPTIONS_ERROR;
-            break;
-        case OPT_ANNOUNCE_RATE:
-            if (hk_parse_uint("--announce-rate", optarg, 1, 1000000, &u, err, errlen) != 0)
-                return HK_OPTIONS_ERROR;
-            o->announce_rate = (uint32_t)u;
-            break;
-        case OPT_RESCAN:
-            if (hk_parse_seconds("--rescan", optarg, 0, MAX_SECONDS, &o->rescan_interval, err, errlen) != 0)
-                return HK_OPTIONS_ERROR;
-            if (o->rescan_interval != 0 && o->rescan_interval < HK_SECONDS(1)) {
-                snprintf(err, errlen, "--rescan: %s is too short (0 to turn it off, else at least 1 second)",
-                         optarg);
-                return HK_OPTIONS_ERROR;
-            }
-            break;
-        case ':': {
-            const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
-            snprintf(err, errlen, "option %s needs a value", arg);
-            return HK_OPTIONS_ERROR;
-        }
-        default: {
-            const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
-            if (strncmp(arg, "--", 2) == 0)
-                snprintf(err, errlen, "unknown option or unexpected value: %s", arg);
-            else if (optopt > 0 && optopt < 128)
-                snprintf(err, errlen, "unknown option -%c", optopt);
-            else
-                snprintf(err, errlen, "unknown option %s", arg);
-            return HK_OPTIONS_ERROR;
-        }
-        }
-    }
+/* The rules between options, once all are read, and the operands. */
+static hk_options_result check_whole(hk_options *o, const bool seen[NROWS], int argc, char **argv, char *err,
+                                     size_t errlen)
+{
+    bool v4 = seen_row(seen, "ipv4-only"), v6 = seen_row(seen, "ipv6-only");
     if (v4 && v6) {
         snprintf(err, errlen, "-4 (--ipv4-only) and -6 (--ipv6-only) exclude each other");
         return HK_OPTIONS_ERROR;
     }
     o->family = v4 ? HK_FAMILY_V4 : v6 ? HK_FAMILY_V6 : HK_FAMILY_ANY;
-    if (!max_peers_set) {
+    if (!seen_row(seen, "max-peers")) {
         uint64_t mp = 10ull * o->cfg.max_unchoked;
-        o->cfg.max_peers = (uint32_t)(mp > 1000000 ? 1000000 : mp);
+        o->cfg.max_peers = (uint32_t)(mp > MAX_COUNT ? MAX_COUNT : mp);
     }
     if (o->cfg.max_peers < o->cfg.max_unchoked) {
         snprintf(err, errlen, "--max-peers (%u) must be at least --max-unchoked (%u)", o->cfg.max_peers,
@@ -408,6 +466,29 @@ hk_options_result hk_options_parse(hk_options *o, int argc, char **argv, char *e
     o->dirs = argv + optind;
     o->ndirs = (size_t)(argc - optind);
     return HK_OPTIONS_RUN;
+}
+
+hk_options_result hk_options_parse(hk_options *o, int argc, char **argv, char *err, size_t errlen)
+{
+    set_defaults(o);
+    struct option longopts[NROWS + 1];
+    char shortopts[2 + 2 * NROWS];
+    getopt_tables(longopts, shortopts);
+    bool seen[NROWS] = { false };
+
+    optind = 0; /* GNU: full re-initialisation, so the parser can run again */
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        const opt_row *r = row_of(c);
+        if (!r)
+            return refused(c, argc, argv, err, errlen);
+        seen[r - rows] = true;
+        hk_options_result res = apply(o, r, optarg, err, errlen);
+        if (res != HK_OPTIONS_RUN)
+            return res;
+    }
+    return check_whole(o, seen, argc, argv, err, errlen);
 }
 
 hk_log_level hk_options_log_level(const hk_options *o)

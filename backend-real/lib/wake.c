@@ -2,6 +2,7 @@
  * runtime tables (backend-real). */
 #include "wake.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ void hk_random_fill(void *buf, size_t n)
 
 static void arm(hk_wake *w, hk_time now)
 {
+    assert(w->deadline != HK_TIME_NEVER);
     hk_time left = w->deadline > now ? w->deadline - now : 0;
     ev_timer_stop(w->loop, &w->timer);
     /* Round up to the microsecond so a timer is not armed a hair short of the deadline. */
@@ -48,6 +50,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
     (void)loop;
     (void)revents;
     hk_wake *w = t->data;
+    assert(w->deadline != HK_TIME_NEVER); /* the timer runs only while a wake-up is asked: stopping clears it */
     if (w->deadline == HK_TIME_NEVER)
         return;
     hk_time now = hk_clock_now();
@@ -61,6 +64,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 void hk_wake_init(hk_wake *w, struct ev_loop *loop, void (*fire)(void *arg), void *arg)
 {
+    assert(loop && fire);
     w->loop = loop;
     w->deadline = HK_TIME_NEVER;
     w->fire = fire;

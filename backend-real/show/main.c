@@ -1,6 +1,7 @@
 /* hekate-show: prints what .torrent files describe (name, info-hash, magnet link, privacy, pieces, size, trackers by
  * tier, files), in the spirit of transmission-show. It reads the files; the parsing is core/metainfo's. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,16 @@ static unsigned char *read_file(const char *path, size_t *len)
     return buf;
 }
 
+/* The torrent's magnet link, malloc'd; NULL if out of memory. */
+static char *magnet_of(const mi_torrent *t)
+{
+    size_t n = mi_magnet(t, NULL, 0);
+    char *m = malloc(n + 1);
+    if (m)
+        mi_magnet(t, m, n + 1);
+    return m;
+}
+
 /* "108.40 KiB" for sizes of 1 KiB and more; "" otherwise. */
 static const char *human(unsigned long long n, char *buf, size_t cap)
 {
@@ -95,17 +106,14 @@ static void print_size(const char *label, unsigned long long n)
 static void show(const char *path, const mi_torrent *t)
 {
     char hex[IH_HEX_LEN + 1], h[32];
-    size_t mlen = mi_magnet(t, NULL, 0);
-    char *magnet = malloc(mlen + 1);
+    char *magnet = magnet_of(t);
     ih_hex(t->info_hash, hex);
     printf("Name: %s\nFile: %s\n\nGENERAL\n\n", t->name, path);
     printf("  Name: %s\n", t->name);
     printf("  Hash: %s\n", hex);
-    if (magnet) {
-        mi_magnet(t, magnet, mlen + 1);
+    if (magnet)
         printf("  Magnet: %s\n", magnet);
-        free(magnet);
-    }
+    free(magnet);
     printf("  Privacy: %s\n", t->is_private ? "Private torrent" : "Public torrent");
     printf("  Meta Version: %s\n", t->hybrid ? "hybrid (v1 + v2), loaded as v1" : "v1");
     printf("  Piece Count: %u\n", t->piece_count);
@@ -143,75 +151,97 @@ static void show(const char *path, const mi_torrent *t)
     }
 }
 
-int main(int argc, char **argv)
+/* While options are on, an argument that starts with "-" (not "-" alone) is one; "--" is the last one. */
+static bool is_option(const char *arg, bool *options)
 {
-    bool magnet_only = false, options = true;
-    int files = 0, status = 0;
+    if (!*options || arg[0] != '-' || arg[1] == '\0')
+        return false;
+    if (strcmp(arg, "--") == 0)
+        *options = false;
+    return true;
+}
+
+/* Reads the options: -1 to go on (*magnet_only set), else the exit status (--help 0, a usage error 2). */
+static int read_options(int argc, char **argv, bool *magnet_only)
+{
+    bool options = true;
+    int files = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (options && a[0] == '-' && a[1] != '\0') {
-            if (strcmp(a, "--") == 0) {
-                options = false;
-            } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-                usage(stdout);
-                return 0;
-            } else if (strcmp(a, "-m") == 0 || strcmp(a, "--magnet") == 0) {
-                magnet_only = true;
-            } else {
-                fprintf(stderr, "hekate-show: unknown option %s\n", a);
-                usage(stderr);
-                return 2;
-            }
-        } else {
+        if (!is_option(a, &options)) {
             files++;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "-m") == 0 || strcmp(a, "--magnet") == 0) {
+            *magnet_only = true;
+        } else if (strcmp(a, "--") != 0) {
+            fprintf(stderr, "hekate-show: unknown option %s\n", a);
+            usage(stderr);
+            return 2;
         }
     }
     if (files == 0) {
         usage(stderr);
         return 2;
     }
+    return -1;
+}
 
-    bool first = true;
-    options = true;
+static int print_magnet(const char *path, const mi_torrent *t)
+{
+    char *m = magnet_of(t);
+    if (!m) {
+        fprintf(stderr, "hekate-show: %s: out of memory\n", path);
+        return 1;
+    }
+    printf("%s\n", m);
+    free(m);
+    return 0;
+}
+
+/* Shows one .torrent file (or only its magnet link): 0, or 1 after saying on stderr what went wrong. *first: no
+ * torrent shown yet (the next one is not preceded by an empty line). */
+static int show_file(const char *path, bool magnet_only, bool *first)
+{
+    size_t len = 0;
+    unsigned char *buf = read_file(path, &len);
+    if (!buf) {
+        fprintf(stderr, "hekate-show: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    int status = 0;
+    mi_torrent *t;
+    mi_error err;
+    if (mi_parse(buf, len, &t, &err) < 0) {
+        fprintf(stderr, "hekate-show: %s: %s\n", path, err.what);
+        status = 1;
+    } else if (magnet_only) {
+        status = print_magnet(path, t);
+        mi_free(t);
+    } else {
+        if (!*first)
+            printf("\n");
+        *first = false;
+        show(path, t);
+        mi_free(t);
+    }
+    free(buf);
+    fflush(stdout);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    bool magnet_only = false;
+    int status = read_options(argc, argv, &magnet_only);
+    if (status >= 0)
+        return status;
+    status = 0;
+    bool options = true, first = true;
     for (int i = 1; i < argc; i++) {
-        const char *path = argv[i];
-        if (options && path[0] == '-' && path[1] != '\0') {
-            options = strcmp(path, "--") != 0;
-            continue;
-        }
-        size_t len = 0;
-        unsigned char *buf = read_file(path, &len);
-        if (!buf) {
-            fprintf(stderr, "hekate-show: %s: %s\n", path, strerror(errno));
+        if (!is_option(argv[i], &options) && show_file(argv[i], magnet_only, &first) != 0)
             status = 1;
-            continue;
-        }
-        mi_torrent *t;
-        mi_error err;
-        if (mi_parse(buf, len, &t, &err) < 0) {
-            fprintf(stderr, "hekate-show: %s: %s\n", path, err.what);
-            status = 1;
-        } else if (magnet_only) {
-            size_t n = mi_magnet(t, NULL, 0);
-            char *m = malloc(n + 1);
-            if (m) {
-                mi_magnet(t, m, n + 1);
-                printf("%s\n", m);
-                free(m);
-            } else {
-                fprintf(stderr, "hekate-show: %s: out of memory\n", path);
-                status = 1;
-            }
-            mi_free(t);
-        } else {
-            if (!first)
-                printf("\n");
-            first = false;
-            show(path, t);
-            mi_free(t);
-        }
-        free(buf);
-        fflush(stdout);
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "hekate-show: error writing output\n");

@@ -19,13 +19,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fixtures.h"
 #include "infohash.h"
 
 extern char **environ;
 
 #define HEKATE HEKATE_BINARY_DIR "/backend-real/hekate"
 
-static char dir[64];
+static char *dir; /* the suite's temporary folder: /tmp/hekate-cli-XXXXXX */
 
 typedef struct run {
     pid_t pid;
@@ -124,10 +125,7 @@ static int run_args(run *r, const char *const *args)
 
 static void write_file(const char *path, const void *p, size_t n)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
-    cr_assert_eq(write(fd, p, n), (ssize_t)n);
-    close(fd);
+    cr_assert_eq(fx_write(path, p, n), 0, "%s: %s", path, strerror(errno));
 }
 
 /* Writes <sub>/<name> (len bytes) and <sub>/<name>.torrent (single file, 16 KiB pieces); hex info-hash in hex. */
@@ -169,16 +167,15 @@ static void make_torrent(const char *sub, const char *name, size_t len, bool wit
 
 static void make_dir(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/hekate-cli-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    dir = fx_mkdtemp("cli");
+    cr_assert_not_null(dir);
 }
 
 static void remove_dir(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (strncmp(dir, "/tmp/hekate-cli-", 16) == 0)
-        cr_assert_eq(system(cmd), 0);
+    fx_rmtree(dir);
+    free(dir);
+    dir = NULL;
 }
 
 TestSuite(hekate_cli, .init = make_dir, .fini = remove_dir, .timeout = 60);

@@ -11,7 +11,7 @@
 #define MAX_ARGS 32
 
 /* Parses a NULL-terminated list of arguments (argv[0] is added). */
-static hk_options_result parse(hk_options *o, char *err, size_t errlen, ...)
+static hk_options_result parse_list(hk_options *o, char *err, size_t errlen, const char *const *args)
 {
     static char *argv[MAX_ARGS];
     static char store[MAX_ARGS][256];
@@ -19,19 +19,51 @@ static hk_options_result parse(hk_options *o, char *err, size_t errlen, ...)
     strcpy(store[argc], "hekate");
     argv[argc] = store[argc];
     argc++;
+    for (const char *const *a = args; *a; a++) {
+        cr_assert_lt(argc, MAX_ARGS - 1);
+        snprintf(store[argc], sizeof store[argc], "%s", *a);
+        argv[argc] = store[argc];
+        argc++;
+    }
+    argv[argc] = NULL;
+    err[0] = '\0';
+    return hk_options_parse(o, argc, argv, err, errlen);
+}
+
+/* The same, the arguments given one by one (NULL last). */
+static hk_options_result parse(hk_options *o, char *err, size_t errlen, ...)
+{
+    const char *args[MAX_ARGS];
+    size_t n = 0;
     va_list ap;
     va_start(ap, errlen);
     const char *a;
     while ((a = va_arg(ap, const char *)) != NULL) {
-        cr_assert_lt(argc, MAX_ARGS - 1);
-        snprintf(store[argc], sizeof store[argc], "%s", a);
-        argv[argc] = store[argc];
-        argc++;
+        cr_assert_lt(n, MAX_ARGS - 1);
+        args[n++] = a;
     }
     va_end(ap);
-    argv[argc] = NULL;
-    err[0] = '\0';
-    return hk_options_parse(o, argc, argv, err, errlen);
+    args[n] = NULL;
+    return parse_list(o, err, errlen, args);
+}
+
+/* A command line that must be refused, and a part of the message that says why. */
+typedef struct refusal {
+    const char *want;
+    const char *args[4]; /* NULL after the last */
+} refusal;
+
+static void expect_refusals(const refusal *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        hk_options o;
+        char err[512];
+        const refusal *c = &cases[i];
+        hk_options_result r = parse_list(&o, err, sizeof err, c->args);
+        cr_assert_eq(r, HK_OPTIONS_ERROR, "expected an error for %s %s (case %zu)", c->args[0],
+                     c->args[1] ? c->args[1] : "", i);
+        cr_assert(strstr(err, c->want), "message '%s' should contain '%s'", err, c->want);
+    }
 }
 
 #define OK(...)                                                                                                   \
@@ -151,26 +183,6 @@ Test(options, help_and_version)
     cr_assert_eq(parse(&o, err, sizeof err, "-V", NULL), HK_OPTIONS_VERSION);
 }
 
-Test(options, numbers_are_strict)
-{
-    hk_options o;
-    char err[512];
-    BAD("--port: 'abc' is not a number", "-p", "abc", "d");
-    BAD("--port: '' is not a number", "--port=", "d");
-    BAD("--port: '-1' is not a number", "-p", "-1", "d");
-    BAD("--port: '+80' is not a number", "-p", "+80", "d");
-    BAD("--port: ' 80' is not a number", "-p", " 80", "d");
-    BAD("--port: '80x' is not a number", "-p", "80x", "d");
-    BAD("--port: '0x50' is not a number", "-p", "0x50", "d");
-    BAD("--port: 65536 is out of range (0..65535)", "-p", "65536", "d");
-    BAD("--port: 99999999999999999999999 is out of range", "-p", "99999999999999999999999", "d");
-    BAD("--max-unchoked: 0 is out of range (1..10000)", "-N", "0", "d");
-    BAD("--max-unchoked: 10001 is out of range", "-N", "10001", "d");
-    BAD("--max-peers: 0 is out of range", "--max-peers=0", "d");
-    BAD("--reqq: 'many' is not a number", "--reqq=many", "d");
-    BAD("--disk-threads: 0 is out of range (1..256)", "--disk-threads=0", "d");
-}
-
 Test(options, sizes)
 {
     hk_options o;
@@ -185,16 +197,6 @@ Test(options, sizes)
     cr_assert_eq(o.cfg.credit, 3u << 20);
     OK("-C", "512KB", "d");
     cr_assert_eq(o.cfg.credit, 512u << 10);
-    BAD("--credit: 16383 is out of range (16384..1073741824 bytes)", "-C", "16383", "d");
-    BAD("--credit: 2G is out of range", "-C", "2G", "d");
-    BAD("--credit: '1.5M' is not a size", "-C", "1.5M", "d");
-    BAD("--credit: '1X' is not a size", "-C", "1X", "d");
-    BAD("--credit: '1Mb' is not a size", "-C", "1Mb", "d");
-    BAD("--credit: 'M' is not a size", "-C", "M", "d");
-    BAD("--credit: 99999999999999999999T is out of range", "-C", "99999999999999999999T", "d");
-    BAD("--credit: 20000000T is out of range", "-C", "20000000T", "d");
-    BAD("--max-block: 200K is out of range (16384..131072 bytes)", "--max-block=200K", "d");
-    BAD("--max-block: 8K is out of range", "--max-block=8K", "d");
 }
 
 Test(options, seconds)
@@ -205,31 +207,91 @@ Test(options, seconds)
     cr_assert_eq(o.cfg.slice, 1);
     OK("-T", "604800", "d");
     cr_assert_eq(o.cfg.slice, HK_SECONDS(604800));
-    BAD("--slice: 604801 is out of range (0..604800 seconds)", "-T", "604801", "d");
-    BAD("--slice: '1.' is not a number of seconds", "-T", "1.", "d");
-    BAD("--slice: '.5' is not a number of seconds", "-T", ".5", "d");
-    BAD("--slice: '1e3' is not a number of seconds", "-T", "1e3", "d");
-    BAD("--slice: '-1' is not a number of seconds", "-T", "-1", "d");
-    BAD("--slice: '5s' is not a number of seconds", "-T", "5s", "d");
-    BAD("--slice: '0.1234567891' has more than 9 decimals", "-T", "0.1234567891", "d");
-    BAD("--idle-timeout: 'x' is not a number of seconds", "--idle-timeout=x", "d");
-    BAD("--max-wait: 99999999999999999999 is out of range", "--max-wait=99999999999999999999", "d");
 }
 
-Test(options, conflicts_and_missing_things)
+Test(options, trackers_rescan_and_abbreviations)
 {
     hk_options o;
     char err[512];
-    BAD("-4 (--ipv4-only) and -6 (--ipv6-only) exclude each other", "-4", "-6", "d");
-    BAD("no DIR given", "-p", "7000");
-    BAD("option -p needs a value", "d", "-p");
-    BAD("option --port needs a value", "d", "--port");
-    BAD("option --idle-timeout needs a value", "d", "--idle-timeout");
-    BAD("unknown option -x", "-x", "d");
-    BAD("unknown option or unexpected value: --frobnicate", "--frobnicate", "d");
-    BAD("unknown option or unexpected value: --list=yes", "--list=yes", "d");
-    BAD("--max-peers (10) must be at least --max-unchoked (50)", "--max-peers=10", "d");
-    BAD("--port: 'p0' is not a number", "-pp0", "d");
+    OK("d");
+    cr_assert_eq(o.announce_interval, 0, "0: the announcer's default");
+    cr_assert_eq(o.announce_rate, 0);
+    cr_assert_eq(o.rescan_interval, 0, "only on SIGHUP");
+    OK("--announce-interval=60", "--announce-rate=3", "--rescan=1.5", "d");
+    cr_assert_eq(o.announce_interval, HK_SECONDS(60));
+    cr_assert_eq(o.announce_rate, 3);
+    cr_assert_eq(o.rescan_interval, 1500000000ull);
+    OK("--rescan=0", "d");
+    cr_assert_eq(o.rescan_interval, 0);
+    OK("--por=7002", "--max-u=4", "--verb", "d"); /* unambiguous abbreviations, as getopt_long allows */
+    cr_assert_eq(o.port, 7002);
+    cr_assert_eq(o.cfg.max_unchoked, 4);
+    cr_assert_eq(o.verbosity, 1);
+}
+
+/* Command lines that must be refused, each with a part of the message that says why. */
+static const refusal refusals[] = {
+    /* numbers are strict: digits only, no sign, no junk, no overflow, in range */
+    { "--port: 'abc' is not a number", { "-p", "abc", "d" } },
+    { "--port: '' is not a number", { "--port=", "d" } },
+    { "--port: '-1' is not a number", { "-p", "-1", "d" } },
+    { "--port: '+80' is not a number", { "-p", "+80", "d" } },
+    { "--port: ' 80' is not a number", { "-p", " 80", "d" } },
+    { "--port: '80x' is not a number", { "-p", "80x", "d" } },
+    { "--port: '0x50' is not a number", { "-p", "0x50", "d" } },
+    { "--port: 65536 is out of range (0..65535)", { "-p", "65536", "d" } },
+    { "--port: 99999999999999999999999 is out of range", { "-p", "99999999999999999999999", "d" } },
+    { "--max-unchoked: 0 is out of range (1..10000)", { "-N", "0", "d" } },
+    { "--max-unchoked: 10001 is out of range", { "-N", "10001", "d" } },
+    { "--max-peers: 0 is out of range", { "--max-peers=0", "d" } },
+    { "--reqq: 'many' is not a number", { "--reqq=many", "d" } },
+    { "--disk-threads: 0 is out of range (1..256)", { "--disk-threads=0", "d" } },
+    /* sizes: an optional K, M, G or T suffix (and B or iB), in range */
+    { "--credit: 16383 is out of range (16384..1073741824 bytes)", { "-C", "16383", "d" } },
+    { "--credit: 2G is out of range", { "-C", "2G", "d" } },
+    { "--credit: '1.5M' is not a size", { "-C", "1.5M", "d" } },
+    { "--credit: '1X' is not a size", { "-C", "1X", "d" } },
+    { "--credit: '1Mb' is not a size", { "-C", "1Mb", "d" } },
+    { "--credit: 'M' is not a size", { "-C", "M", "d" } },
+    { "--credit: 99999999999999999999T is out of range", { "-C", "99999999999999999999T", "d" } },
+    { "--credit: 20000000T is out of range", { "-C", "20000000T", "d" } },
+    { "--max-block: 200K is out of range (16384..131072 bytes)", { "--max-block=200K", "d" } },
+    { "--max-block: 8K is out of range", { "--max-block=8K", "d" } },
+    /* seconds: fractions of at most 9 decimals, in range */
+    { "--slice: 604801 is out of range (0..604800 seconds)", { "-T", "604801", "d" } },
+    { "--slice: '1.' is not a number of seconds", { "-T", "1.", "d" } },
+    { "--slice: '.5' is not a number of seconds", { "-T", ".5", "d" } },
+    { "--slice: '1e3' is not a number of seconds", { "-T", "1e3", "d" } },
+    { "--slice: '-1' is not a number of seconds", { "-T", "-1", "d" } },
+    { "--slice: '5s' is not a number of seconds", { "-T", "5s", "d" } },
+    { "--slice: '0.1234567891' has more than 9 decimals", { "-T", "0.1234567891", "d" } },
+    { "--idle-timeout: 'x' is not a number of seconds", { "--idle-timeout=x", "d" } },
+    { "--max-wait: 99999999999999999999 is out of range", { "--max-wait=99999999999999999999", "d" } },
+    /* the resources, the trackers and --rescan */
+    { "--max-mapped: 1K is out of range (1048576..140737488355328 bytes)", { "--max-mapped=1K", "d" } },
+    { "--max-open-files: 0 is out of range (1..1000000)", { "--max-open-files=0", "d" } },
+    { "--announce-interval: 0.5 is out of range (1..604800 seconds)", { "--announce-interval=0.5", "d" } },
+    { "--announce-rate: 0 is out of range (1..1000000)", { "--announce-rate=0", "d" } },
+    { "--rescan: 0.5 is too short (0 to turn it off, else at least 1 second)", { "--rescan=0.5", "d" } },
+    { "--rescan: 604801 is out of range (0..604800 seconds)", { "--rescan=604801", "d" } },
+    /* conflicts, missing values and operands, unknown options */
+    { "-4 (--ipv4-only) and -6 (--ipv6-only) exclude each other", { "-4", "-6", "d" } },
+    { "no DIR given", { "-p", "7000" } },
+    { "option -p needs a value", { "d", "-p" } },
+    { "option --port needs a value", { "d", "--port" } },
+    { "option --idle-timeout needs a value", { "d", "--idle-timeout" } },
+    { "unknown option -x", { "-x", "d" } },
+    { "unknown option or unexpected value: --frobnicate", { "--frobnicate", "d" } },
+    { "unknown option or unexpected value: --list=yes", { "--list=yes", "d" } },
+    { "--max-peers (10) must be at least --max-unchoked (50)", { "--max-peers=10", "d" } },
+    { "--port: 'p0' is not a number", { "-pp0", "d" } },
+    { "option --bind needs a value", { "d", "--bind" } },
+    { "unknown option or unexpected value: --max=3", { "--max=3", "d" } }, /* ambiguous abbreviation */
+};
+
+Test(options, refusals_say_what_is_wrong)
+{
+    expect_refusals(refusals, sizeof refusals / sizeof *refusals);
 }
 
 Test(options, config_check_applies)

@@ -1,0 +1,42 @@
+/* app: the state the daemon's files share (main.c, report.c, rescans.c): the options and the runtime, what the first
+ * scan found (for the start-up or --list report), and the rescan under way with the watchers that drive it. One app
+ * lives in main() for the whole run: main.c sets it up (app_init) and takes it down (rescans_close, report_free). */
+#ifndef HEKATE_APP_H
+#define HEKATE_APP_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "options.h"
+#include "real_runtime.h"
+#include "rescan.h"
+
+#define MAGNETS_SHOWN 5          /* magnet links printed at start-up without -v */
+#define PROGRESS_EVERY 10000     /* a progress line every this many .torrent files examined */
+
+typedef struct shown {           /* a torrent of the first scan, kept for the start-up report */
+    char *magnet;
+    char *name;
+} shown;
+
+typedef struct app {
+    const hk_options *opt;
+    hk_real *real;
+    struct ev_loop *loop;
+    bool started;                /* the first scan is over: later changes are logged at INFO */
+    size_t served, rejected;     /* first scan */
+    shown first[MAGNETS_SHOWN];
+    size_t nfirst;
+    /* rescans */
+    hk_rescan *rs;               /* the rescan under way, or NULL */
+    bool again;                  /* SIGHUP during a rescan: another one follows it */
+    bool asked;                  /* the rescan under way was asked for (SIGHUP), not periodic */
+    size_t loud;                 /* lines it logged above DEBUG: a quiet periodic rescan logs at DEBUG only */
+    ev_prepare rs_step;          /* a slice of the rescan each loop iteration */
+    ev_idle rs_idle;             /* ... without blocking in between */
+    ev_signal sighup;
+    ev_timer rescan_timer;       /* --rescan */
+} app;
+
+#endif

@@ -1,0 +1,119 @@
+/* rescans: when and how the folders are scanned again while hekate serves (see rescans.h). */
+#include "rescans.h"
+
+#include <signal.h>
+
+#include "log.h"
+#include "report.h"
+
+#define STEP_SECONDS 0.010       /* rescan work per loop iteration, so serving goes on during a long rescan */
+
+static void start_rescan(app *a, const char *why, bool asked)
+{
+    const hk_rescan_cb cb = report_callbacks(a);
+    a->rs = hk_rescan_new(a->real, (const char *const *)a->opt->dirs, a->opt->ndirs, &cb, PROGRESS_EVERY);
+    if (!a->rs) {
+        hk_log(HK_LOG_ERROR, "cannot rescan: out of memory");
+        return;
+    }
+    a->asked = asked;
+    a->loud = 0;
+    hk_log(asked ? HK_LOG_INFO : HK_LOG_DEBUG, "%s: rescanning %zu folder%s", why, a->opt->ndirs,
+           a->opt->ndirs == 1 ? "" : "s");
+    ev_prepare_start(a->loop, &a->rs_step);
+    ev_idle_start(a->loop, &a->rs_idle);
+}
+
+static void stop_rescan(app *a)
+{
+    ev_prepare_stop(a->loop, &a->rs_step);
+    ev_idle_stop(a->loop, &a->rs_idle);
+    hk_rescan_free(a->rs);
+    a->rs = NULL;
+}
+
+/* A slice of the rescan under way; at its end the summary, and the rescan a SIGHUP queued meanwhile. */
+static void rs_step_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    app *a = w->data;
+    if (!a->rs || !hk_rescan_step(a->rs, STEP_SECONDS))
+        return;
+    hk_rescan_stats st;
+    hk_rescan_stats_get(a->rs, &st);
+    report_scan_done(a, &st);
+    stop_rescan(a);
+    if (a->again) {
+        a->again = false;
+        start_rescan(a, "SIGHUP received during the last rescan", true);
+    }
+}
+
+static void rs_idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents; /* keeps the loop from blocking while a rescan has work left */
+}
+
+static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    app *a = w->data;
+    if (a->rs) {
+        a->again = true;
+        hk_log(HK_LOG_INFO, "SIGHUP received: a rescan is under way; another one follows it");
+        return;
+    }
+    start_rescan(a, "SIGHUP received", true);
+}
+
+static void rescan_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    app *a = w->data;
+    if (!a->rs) /* a rescan still under way is not queued again by the timer */
+        start_rescan(a, "periodic rescan (--rescan)", false);
+}
+
+void rescans_init(app *a)
+{
+    ev_prepare_init(&a->rs_step, rs_step_cb);
+    a->rs_step.data = a;
+    ev_idle_init(&a->rs_idle, rs_idle_cb);
+    a->rs_idle.data = a;
+    ev_signal_init(&a->sighup, sighup_cb, SIGHUP);
+    a->sighup.data = a;
+    double every = (double)a->opt->rescan_interval / 1e9;
+    ev_timer_init(&a->rescan_timer, rescan_timer_cb, every, every);
+    a->rescan_timer.data = a;
+    if (!a->opt->list) /* from here on, a SIGHUP asks for a rescan (one during the first scan is served after it) */
+        ev_signal_start(a->loop, &a->sighup);
+}
+
+void rescans_start_timer(app *a)
+{
+    if (a->opt->rescan_interval)
+        ev_timer_start(a->loop, &a->rescan_timer);
+}
+
+void rescans_abandon(app *a)
+{
+    if (!a->rs)
+        return;
+    hk_log(HK_LOG_INFO, "rescan abandoned (an unfinished rescan removes nothing)");
+    stop_rescan(a);
+}
+
+void rescans_stop_timer(app *a)
+{
+    ev_timer_stop(a->loop, &a->rescan_timer);
+}
+
+void rescans_close(app *a)
+{
+    ev_signal_stop(a->loop, &a->sighup);
+}

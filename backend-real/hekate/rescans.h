@@ -1,0 +1,23 @@
+/* rescans: the folders scanned again once hekate serves. A SIGHUP starts a rescan (one during a rescan queues one
+ * more after it); --rescan starts one every so often (never queued behind one under way). A rescan works in slices
+ * of 10 ms, one each loop iteration, so serving goes on during a long one; what it finds goes to report.h.
+ *
+ * Contract
+ * --------
+ * rescans_init sets up the watchers and, unless --list, watches SIGHUP from then on (a SIGHUP during the first scan
+ * is served after it). rescans_start_timer arms --rescan (if set). rescans_abandon drops a rescan under way at the
+ * stop (an unfinished rescan removes nothing). rescans_stop_timer and rescans_close undo the two starts; call both
+ * before the loop is destroyed. An out-of-memory rescan is logged and skipped.
+ */
+#ifndef HEKATE_RESCANS_H
+#define HEKATE_RESCANS_H
+
+#include "app.h"
+
+void rescans_init(app *a);
+void rescans_start_timer(app *a);
+void rescans_abandon(app *a);
+void rescans_stop_timer(app *a);
+void rescans_close(app *a);
+
+#endif
