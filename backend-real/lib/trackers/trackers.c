@@ -1,6 +1,5 @@
 /* trackers: owns the announcer's runtime table on libev and the transports behind it (see trackers.h). */
 #include "trackers.h"
-#include "wake.h"
 
 #include <errno.h>
 #include <ev.h>
@@ -11,7 +10,9 @@
 
 #include "log.h"
 #include "resolver.h"
+#include "rt_common.h"
 #include "trackers_udp.h"
+#include "wake.h"
 
 typedef struct failed {
     struct failed *next;
@@ -41,11 +42,7 @@ void hk_trackers_opts_default(hk_trackers_opts *o)
     o->log_level = HK_LOG_TRACE;
 }
 
-static hk_time rt_now(void *ctx)
-{
-    (void)ctx;
-    return hk_clock_now();
-}
+/* now, random_bytes and log: rt_common.h */
 
 static void rt_wake_at(void *ctx, hk_time when)
 {
@@ -57,18 +54,6 @@ static void wake_fire(void *arg)
 {
     hk_trackers *t = arg;
     hk_announcer_on_wake(t->ann);
-}
-
-static void rt_random(void *ctx, void *buf, size_t n)
-{
-    (void)ctx;
-    hk_random_fill(buf, n);
-}
-
-static void rt_log(void *ctx, hk_log_level level, const char *line)
-{
-    (void)ctx;
-    hk_log_line(level, line);
 }
 
 static void defer_failure(hk_trackers *t, uint64_t token, bool resolve)
@@ -175,10 +160,10 @@ hk_trackers *hk_trackers_new(struct ev_loop *loop, const hk_trackers_opts *o, hk
     }
     t->rt = (hk_runtime){
         .ctx = t,
-        .now = rt_now,
+        .now = hk_rt_now,
         .wake_at = rt_wake_at,
-        .random_bytes = rt_random,
-        .log = rt_log,
+        .random_bytes = hk_rt_random_bytes,
+        .log = hk_rt_log,
         .http_get = rt_http_get,
         .udp_send = rt_udp_send,
         .resolve = rt_resolve,
@@ -202,7 +187,7 @@ hk_announcer *hk_trackers_announcer(hk_trackers *t)
 
 void hk_trackers_stop(hk_trackers *t, double seconds)
 {
-    hk_time deadline = rt_now(t) + (hk_time)(seconds * 1e9);
+    hk_time deadline = hk_clock_now() + (hk_time)(seconds * 1e9);
     hk_announcer_shutdown(t->ann, deadline);
     while (!hk_announcer_finished(t->ann)) /* the announcer's own wake-up at the deadline ends this */
         ev_run(t->loop, EVRUN_ONCE);
