@@ -66,18 +66,12 @@ void hk_real_opts_default(hk_real_opts *o)
     hk_trackers_opts_default(&o->trackers_opts);
 }
 
-/* ---- time and the seeder's wake-up (now, random_bytes and log: rt_common.h) ---- */
+/* ---- the seeder's wake-up (now, random_bytes and log: rt_common.h) ---- */
 
 static void rt_wake_at(void *ctx, hk_time when)
 {
     hk_real *r = ctx;
     hk_wake_at(&r->wake, when);
-}
-
-static void wake_fire(void *arg)
-{
-    hk_real *r = arg;
-    hk_seeder_on_wake(r->seeder);
 }
 
 /* ---- connections ---- */
@@ -265,12 +259,19 @@ static void deferred_idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
     (void)revents; /* keeps the loop from blocking while completions wait in the prepare watcher */
 }
 
+/* ---- the loop's watchers: the seeder's wake-up, the storage check, store batching ---- */
+
+static void wake_fire(void *arg)
+{
+    hk_real *r = arg;
+    hk_seeder_on_wake(r->seeder);
+}
+
 static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
-    hk_real *r = w->data;
-    hk_catalog_check_storages(r->catalog);
+    hk_catalog_check_storages(w->data); /* the catalog (set when it is created) */
 }
 
 /* Store batching (store.h): the prefetches recorded during an iteration go out merged once its callbacks are done
@@ -355,7 +356,6 @@ static void init_watchers(hk_real *r, const hk_real_opts *o)
     hk_list_init(&r->failed_jobs);
     hk_wake_init(&r->wake, r->loop, wake_fire, r);
     ev_timer_init(&r->check, check_cb, every, every);
-    r->check.data = r;
     ev_prepare_init(&r->deferred, deferred_cb);
     r->deferred.data = r;
     ev_idle_init(&r->deferred_idle, deferred_idle_cb);
@@ -445,6 +445,7 @@ static int create_trackers_and_catalog(hk_real *r, const hk_real_opts *o, char *
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    r->check.data = r->catalog; /* the periodic check is the catalog's */
     return 0;
 }
 

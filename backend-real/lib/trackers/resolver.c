@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "hash.h"
+#include "later.h"
 #include "list.h"
 #include "pool.h"
 
@@ -44,7 +45,7 @@ typedef struct job {
 } job;
 
 typedef struct delivery {
-    struct delivery *next;
+    hk_list link;                 /* in the queue of results to deliver */
     uint64_t token;
     hk_addr addrs[HK_RESOLVER_MAX_ADDRS];
     size_t naddrs;
@@ -62,8 +63,7 @@ struct hk_resolver {
     entry *buckets[NBUCKETS];
     hk_list age;                  /* every entry, oldest first: the oldest idle one is dropped when full */
     size_t nentries;
-    delivery *out_head, *out_tail;
-    ev_idle idle;
+    hk_later out;                 /* results, delivered in the order they came */
     hk_list jobs;
     bool freeing;
     hk_resolver_stats st;
@@ -97,28 +97,15 @@ static void queue(hk_resolver *r, uint64_t token, const hk_addr *addrs, size_t n
     memcpy(d->addrs, addrs, n * sizeof *addrs);
     d->naddrs = n;
     snprintf(d->error, sizeof d->error, "%s", error ? error : "");
-    if (r->out_tail)
-        r->out_tail->next = d;
-    else
-        r->out_head = d;
-    r->out_tail = d;
-    if (!ev_is_active(&r->idle))
-        ev_idle_start(r->loop, &r->idle);
+    hk_later_add(&r->out, &d->link);
 }
 
-static void idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+static void deliver(void *arg, hk_list *node)
 {
-    (void)revents;
-    hk_resolver *r = w->data;
-    ev_idle_stop(loop, w);
-    delivery *d = r->out_head;
-    r->out_head = r->out_tail = NULL;
-    while (d) {
-        delivery *next = d->next;
-        r->cb(r->arg, d->token, d->addrs, d->naddrs, d->naddrs ? NULL : d->error);
-        free(d);
-        d = next;
-    }
+    hk_resolver *r = arg;
+    delivery *d = HK_LIST_ENTRY(node, delivery, link);
+    r->cb(r->arg, d->token, d->addrs, d->naddrs, d->naddrs ? NULL : d->error);
+    free(d);
 }
 
 static bool parse_numeric(const char *host, hk_addr *out)
@@ -314,8 +301,7 @@ hk_resolver *hk_resolver_new(struct ev_loop *loop, double ttl, double negative_t
     }
     hk_list_init(&r->age);
     hk_list_init(&r->jobs);
-    ev_idle_init(&r->idle, idle_cb);
-    r->idle.data = r;
+    hk_later_init(&r->out, loop, HK_LATER_FIFO, deliver, r);
     return r;
 }
 
@@ -331,12 +317,9 @@ void hk_resolver_free(hk_resolver *r)
         free(j->host);
         free(j);
     }
-    ev_idle_stop(r->loop, &r->idle);
-    for (delivery *d = r->out_head; d;) {
-        delivery *next = d->next;
-        free(d);
-        d = next;
-    }
+    hk_later_stop(&r->out);
+    for (hk_list *n; (n = hk_later_take(&r->out)) != NULL;)
+        free(HK_LIST_ENTRY(n, delivery, link));
     for (hk_list *n; (n = hk_list_first(&r->age)) != NULL;) {
         entry *e = HK_LIST_ENTRY(n, entry, age);
         for (waiter *w = e->waiters; w;) {

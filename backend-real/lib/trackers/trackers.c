@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "later.h"
 #include "log.h"
 #include "resolver.h"
 #include "rt_common.h"
@@ -15,7 +16,7 @@
 #include "wake.h"
 
 typedef struct failed {
-    struct failed *next;
+    hk_list link;                /* in the queue of failures to report */
     uint64_t token;
     bool resolve;                /* a resolve (else an http_get) */
 } failed;
@@ -28,8 +29,7 @@ struct hk_trackers {
     hk_udp_trackers *udp;
     hk_resolver *resolver;
     hk_wake wake;                  /* the announcer's one wake-up */
-    ev_idle idle;
-    failed *failed;
+    hk_later failed;               /* requests refused at once, reported from the loop (newest first) */
 };
 
 void hk_trackers_opts_default(hk_trackers_opts *o)
@@ -65,28 +65,18 @@ static void defer_failure(hk_trackers *t, uint64_t token, bool resolve)
     }
     f->token = token;
     f->resolve = resolve;
-    f->next = t->failed;
-    t->failed = f;
-    if (!ev_is_active(&t->idle))
-        ev_idle_start(t->loop, &t->idle);
+    hk_later_add(&t->failed, &f->link);
 }
 
-static void idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+static void report_failure(void *arg, hk_list *node)
 {
-    (void)revents;
-    hk_trackers *t = w->data;
-    ev_idle_stop(loop, w);
-    failed *f = t->failed;
-    t->failed = NULL;
-    while (f) {
-        failed *next = f->next;
-        if (f->resolve)
-            hk_announcer_on_resolved(t->ann, f->token, NULL, 0);
-        else
-            hk_announcer_on_http_done(t->ann, f->token, HK_HTTP_ERR_TRANSPORT, (const uint8_t *)"cannot start the request", 24);
-        free(f);
-        f = next;
-    }
+    hk_trackers *t = arg;
+    failed *f = HK_LIST_ENTRY(node, failed, link);
+    if (f->resolve)
+        hk_announcer_on_resolved(t->ann, f->token, NULL, 0);
+    else
+        hk_announcer_on_http_done(t->ann, f->token, HK_HTTP_ERR_TRANSPORT, (const uint8_t *)"cannot start the request", 24);
+    free(f);
 }
 
 static void rt_http_get(void *ctx, const char *url, uint64_t token)
@@ -144,8 +134,7 @@ hk_trackers *hk_trackers_new(struct ev_loop *loop, const hk_trackers_opts *o, hk
     }
     t->loop = loop;
     hk_wake_init(&t->wake, loop, wake_fire, t);
-    ev_idle_init(&t->idle, idle_cb);
-    t->idle.data = t;
+    hk_later_init(&t->failed, loop, HK_LATER_LIFO, report_failure, t);
     hk_http_opts ho = o->http;
     if (!ho.family)
         ho.family = o->ann.family;
@@ -208,12 +197,9 @@ void hk_trackers_free(hk_trackers *t)
     if (!t)
         return;
     hk_wake_stop(&t->wake);
-    ev_idle_stop(t->loop, &t->idle);
-    while (t->failed) {
-        failed *f = t->failed;
-        t->failed = f->next;
-        free(f);
-    }
+    hk_later_stop(&t->failed);
+    for (hk_list *n; (n = hk_later_take(&t->failed)) != NULL;)
+        free(HK_LIST_ENTRY(n, failed, link));
     hk_http_free(t->http);
     hk_udp_trackers_free(t->udp);
     hk_resolver_free(t->resolver);
