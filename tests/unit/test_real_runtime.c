@@ -313,6 +313,13 @@ static void peer_get_unchoked(rig *g, peer *p)
     peer_get_unchoked_for(g, p, info_hash);
 }
 
+/* A rig serving the fixture (storage checked every check_interval seconds) and a peer unchoked on it. */
+static void rig_with_peer(rig *g, double check_interval, peer *p)
+{
+    rig_start(g, 0, check_interval);
+    peer_get_unchoked(g, p);
+}
+
 static void request_and_check_in(rig *g, peer *p, const uint8_t *content, uint32_t index, uint32_t begin,
                                  uint32_t length);
 
@@ -347,9 +354,8 @@ static void request_and_check_in(rig *g, peer *p, const uint8_t *content, uint32
 Test(real_runtime, serves_blocks_byte_for_byte)
 {
     rig g;
-    rig_start(&g, 0, 1.0);
     peer p;
-    peer_get_unchoked(&g, &p);
+    rig_with_peer(&g, 1.0, &p);
     request_and_check(&g, &p, 1, 0, 16384);
     request_and_check(&g, &p, 0, 100, 1000);
     request_and_check(&g, &p, PIECES - 1, 0, DATA_LEN - (PIECES - 1) * PIECE_LEN); /* the short last piece */
@@ -382,9 +388,8 @@ Test(real_runtime, handshake_timeout_fires_on_time_not_early)
 Test(real_runtime, truncated_data_fails_the_torrent_not_the_process)
 {
     rig g;
-    rig_start(&g, 0, 0.1);
     peer p;
-    peer_get_unchoked(&g, &p);
+    rig_with_peer(&g, 0.1, &p);
     request_and_check(&g, &p, 2, 0, 16384); /* maps the file */
     cr_assert_eq(truncate(data_path, 50000), 0);
     double t = pump(&g, &p, is_eof, NULL, 3);
@@ -411,9 +416,8 @@ Test(real_runtime, truncated_data_fails_the_torrent_not_the_process)
 Test(real_runtime, freeing_closes_live_connections)
 {
     rig g;
-    rig_start(&g, 0, 1.0);
     peer p;
-    peer_get_unchoked(&g, &p);
+    rig_with_peer(&g, 1.0, &p);
     rig_stop(&g);
     uint8_t b[4096];
     ssize_t r;
@@ -554,6 +558,23 @@ static hk_rescan_stats rescan(rig *g, events *e)
     cr_assert(st.done);
     cr_assert_eq(st.served, hk_real_torrents(g->r));
     return st;
+}
+
+/* A rig serving the fixture after a first rescan, and a peer unchoked on it. */
+static void rig_serving(rig *g, events *e, peer *p)
+{
+    rig_start_opts(g, 0, 1.0, false);
+    rescan(g, e);
+    peer_get_unchoked(g, p);
+}
+
+/* A new peer is unchoked on the fixture and gets one block of it intact. */
+static void check_served_to_new_peer(rig *g, uint32_t index, uint32_t begin, uint32_t length)
+{
+    peer q;
+    peer_get_unchoked(g, &q);
+    request_and_check(g, &q, index, begin, length);
+    close(q.fd);
 }
 
 /* The event of this kind for the path ending in `tail`, or NULL. */
@@ -771,10 +792,7 @@ Test(real_runtime, removal_disconnects_peers_with_pinned_sends_and_releases_the_
     expect_handshake_refused(&g, ihb);
 
     /* The other torrent is still served. */
-    peer q;
-    peer_get_unchoked(&g, &q);
-    request_and_check(&g, &q, 0, 0, 16384);
-    close(q.fd);
+    check_served_to_new_peer(&g, 0, 0, 16384);
     free(big);
     rig_stop(&g);
 }
@@ -782,11 +800,9 @@ Test(real_runtime, removal_disconnects_peers_with_pinned_sends_and_releases_the_
 Test(real_runtime, a_torrent_file_holding_another_torrent_replaces_the_old_one)
 {
     rig g;
-    rig_start_opts(&g, 0, 1.0, false);
     events e;
-    rescan(&g, &e);
     peer p;
-    peer_get_unchoked(&g, &p);
+    rig_serving(&g, &e, &p);
 
     /* data.torrent now describes other data (another info-hash) at the same path. */
     uint8_t *other = make_content(30000, 3);
@@ -963,10 +979,7 @@ Test(real_runtime, a_torrent_the_walk_cannot_reach_is_kept_and_a_gone_folder_is_
     cr_assert_eq(memcmp(again, info_hash, 20), 0);
     st = rescan(&g, &e);
     cr_assert_eq(st.added, 1);
-    peer q;
-    peer_get_unchoked(&g, &q);
-    request_and_check(&g, &q, 1, 100, 5000);
-    close(q.fd);
+    check_served_to_new_peer(&g, 1, 100, 5000);
     free(c);
     rig_stop(&g);
 }
@@ -974,11 +987,9 @@ Test(real_runtime, a_torrent_the_walk_cannot_reach_is_kept_and_a_gone_folder_is_
 Test(real_runtime, a_rescan_runs_a_slice_at_a_time_while_peers_are_served)
 {
     rig g;
-    rig_start_opts(&g, 0, 1.0, false);
     events e;
-    rescan(&g, &e);
     peer p;
-    peer_get_unchoked(&g, &p);
+    rig_serving(&g, &e, &p);
     uint8_t ihs[12][20];
     uint8_t *c = make_content(20000, 9);
     for (int i = 0; i < 12; i++) {
@@ -1090,10 +1101,7 @@ Test(real_runtime, two_torrent_files_that_swap_contents_converge_in_one_rescan)
     peer_get_unchoked_for(&g, &p, ih2);
     request_and_check_in(&g, &p, c, 0, 0, 16384);
     close(p.fd);
-    peer q;
-    peer_get_unchoked(&g, &q);
-    request_and_check(&g, &q, 0, 0, 16384);
-    close(q.fd);
+    check_served_to_new_peer(&g, 0, 0, 16384);
     st = rescan(&g, &e);
     cr_assert_eq(st.unchanged, 2);
     cr_assert_eq(e.n, 0, "then nothing changes");
@@ -1144,10 +1152,7 @@ Test(real_runtime, removal_while_disk_loads_are_in_flight_is_safe)
     cr_assert_eq(ss.pinned_files, 0);
     close(p->fd);
     free(p);
-    peer q;
-    peer_get_unchoked(&g, &q);
-    request_and_check(&g, &q, 3, 0, 16384);
-    close(q.fd);
+    check_served_to_new_peer(&g, 3, 0, 16384);
     free(c);
     rig_stop(&g);
 }

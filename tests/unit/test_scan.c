@@ -86,6 +86,15 @@ static const char *rel(const char *path)
     return path + n + (path[n] == '/' ? 1 : 0);
 }
 
+/* hk_scan of root/relpath with the recording callbacks; its return code. */
+static int scan_rel(found *f, const char *relpath)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/%s", root, relpath);
+    hk_scan_cb cb = { .on_torrent = on_torrent, .on_problem = on_problem, .arg = f };
+    return hk_scan(p, &cb);
+}
+
 static void make_root(void)
 {
     snprintf(root, sizeof root, "/tmp/hekate-scan-XXXXXX");
@@ -148,17 +157,15 @@ Test(scan, trailing_slashes_and_a_torrent_given_directly)
     mk("x");
     touch("x/one.torrent");
     found f = { .n = 0 };
-    hk_scan_cb cb = { .on_torrent = on_torrent, .on_problem = on_problem, .arg = &f };
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/x///", root);
-    cr_assert_eq(hk_scan(p, &cb), 0);
+    cr_assert_eq(scan_rel(&f, "x///"), 0);
     cr_assert_eq(f.n, 1);
     cr_assert_str_eq(rel(f.paths[0]), "x/one.torrent", "no doubled slash in %s", f.paths[0]);
     found_free(&f);
 
-    snprintf(p, sizeof p, "%s/x/one.torrent", root);
-    cr_assert_eq(hk_scan(p, &cb), 0);
+    cr_assert_eq(scan_rel(&f, "x/one.torrent"), 0);
     cr_assert_eq(f.n, 1);
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/x/one.torrent", root);
     cr_assert_str_eq(f.paths[0], p);
     found_free(&f);
 }
@@ -171,18 +178,14 @@ Test(scan, symlinked_root_folder_is_followed_once)
     link_to("..", "real/inner/up");  /* below the root, links are still not followed */
     link_to("real", "alias");
     found f = { .n = 0 };
-    hk_scan_cb cb = { .on_torrent = on_torrent, .on_problem = on_problem, .arg = &f };
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/alias", root);
-    cr_assert_eq(hk_scan(p, &cb), 0);
+    cr_assert_eq(scan_rel(&f, "alias"), 0);
     cr_assert_eq(f.n, 1);
     cr_assert_str_eq(rel(f.paths[0]), "alias/r.torrent");
     cr_assert_eq(f.nproblems, 0);
     found_free(&f);
 
     link_to("real/r.torrent", "file-alias.torrent");
-    snprintf(p, sizeof p, "%s/file-alias.torrent", root);
-    cr_assert_eq(hk_scan(p, &cb), -1);
+    cr_assert_eq(scan_rel(&f, "file-alias.torrent"), -1);
     cr_assert_eq(f.n, 0);
     cr_assert_eq(f.nproblems, 1);
     cr_assert(strstr(f.problems[0], "symbolic link"), "%s", f.problems[0]);
@@ -192,25 +195,24 @@ Test(scan, symlinked_root_folder_is_followed_once)
 Test(scan, missing_or_wrong_roots_are_reported)
 {
     found f = { .n = 0 };
-    hk_scan_cb cb = { .on_torrent = on_torrent, .on_problem = on_problem, .arg = &f };
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/nope", root);
-    cr_assert_eq(hk_scan(p, &cb), -1);
+    cr_assert_eq(scan_rel(&f, "nope"), -1);
     cr_assert_eq(f.nproblems, 1);
     cr_assert(strstr(f.problems[0], "No such file or directory"), "%s", f.problems[0]);
     found_free(&f);
 
     touch("plain.txt");
-    snprintf(p, sizeof p, "%s/plain.txt", root);
-    cr_assert_eq(hk_scan(p, &cb), -1);
+    cr_assert_eq(scan_rel(&f, "plain.txt"), -1);
     cr_assert(strstr(f.problems[0], "not a folder or a .torrent file"), "%s", f.problems[0]);
     found_free(&f);
 
+    hk_scan_cb cb = { .on_torrent = on_torrent, .on_problem = on_problem, .arg = &f };
     cr_assert_eq(hk_scan("", &cb), -1);
     cr_assert_eq(f.nproblems, 1);
     found_free(&f);
 
     /* Without an on_problem callback the walk still works and still fails. */
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/plain.txt", root);
     hk_scan_cb quiet = { .on_torrent = on_torrent, .arg = &f };
     cr_assert_eq(hk_scan(p, &quiet), -1);
     found_free(&f);

@@ -113,11 +113,17 @@ static void run_until_done(struct ev_loop *loop, const int *done, int want, doub
 
 static const char *OK_REPLY = "HTTP/1.1 200 OK\r\nContent-Length: 16\r\nContent-Type: text/plain\r\n\r\nd8:intervali60ee";
 
+/* A new loop, and a tracker thread answering every request with OK_REPLY. */
+static struct ev_loop *loop_with_ok_server(server *s)
+{
+    server_start(s, OK_REPLY);
+    return ev_loop_new(EVFLAG_AUTO);
+}
+
 Test(tracker_http_real, status_body_and_keepalive)
 {
-    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     server s;
-    server_start(&s, OK_REPLY);
+    struct ev_loop *loop = loop_with_ok_server(&s);
     hk_http_opts o;
     hk_http_opts_default(&o);
     result r = { 0 };
@@ -307,9 +313,8 @@ static uint64_t uploaded_cb(void *arg, const uint8_t ih[20])
 
 Test(trackers_glue, announce_and_stop_over_http)
 {
-    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     server s;
-    server_start(&s, OK_REPLY);
+    struct ev_loop *loop = loop_with_ok_server(&s);
     hk_trackers_opts o;
     hk_trackers_opts_default(&o);
     memcpy(o.ann.peer_id, "-HK0100-123456789012", 20);

@@ -2,6 +2,7 @@
  * trackers_http.h). */
 #include "trackers_http.h"
 
+#include <assert.h>
 #include <curl/curl.h>
 #include <ev.h>
 #include <stdbool.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "announcer.h"
+#include "list.h"
 #include "log.h"
 
 typedef struct sock {
@@ -19,7 +21,7 @@ typedef struct sock {
 } sock;
 
 typedef struct req {
-    struct req *prev, *next;
+    hk_list link;                 /* in the requests under way (newest first) */
     hk_http *h;
     CURL *easy;
     uint64_t token;
@@ -37,7 +39,7 @@ struct hk_http {
     CURLM *multi;
     ev_timer timer;
     int running;
-    req *reqs;
+    hk_list reqs;
     hk_http_stats st;
 };
 
@@ -52,20 +54,9 @@ void hk_http_opts_default(hk_http_opts *o)
     o->user_agent = "hekate";
 }
 
-static void req_unlink(hk_http *h, req *r)
-{
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        h->reqs = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    r->prev = r->next = NULL;
-}
-
 static void req_free(hk_http *h, req *r)
 {
-    req_unlink(h, r);
+    hk_list_remove(&r->link);
     curl_multi_remove_handle(h->multi, r->easy);
     curl_easy_cleanup(r->easy);
     free(r->body);
@@ -82,6 +73,7 @@ static void check_done(hk_http *h)
             continue;
         req *r = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        assert(r); /* every easy handle carries its request */
         CURLcode rc = m->data.result;
         long conns = 0;
         if (curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &conns) == CURLE_OK)
@@ -112,7 +104,7 @@ static void check_done(hk_http *h)
         }
         uint64_t token = r->token;
         /* Detach the request first: the callback may start new requests (not re-entering libcurl's callbacks). */
-        req_unlink(h, r);
+        hk_list_remove(&r->link);
         curl_multi_remove_handle(h->multi, r->easy);
         h->cb(h->arg, token, status, body, len);
         curl_easy_cleanup(r->easy);
@@ -244,10 +236,7 @@ int hk_http_get(hk_http *h, const char *url, uint64_t token)
         free(r);
         return -1;
     }
-    r->next = h->reqs;
-    if (h->reqs)
-        h->reqs->prev = r;
-    h->reqs = r;
+    hk_list_insert_head(&h->reqs, &r->link);
     h->st.started++;
     h->st.in_flight++;
     return 0;
@@ -281,6 +270,7 @@ hk_http *hk_http_new(struct ev_loop *loop, const hk_http_opts *o, hk_http_done_f
         snprintf(err, errlen, "cannot create a libcurl multi handle");
         return NULL;
     }
+    hk_list_init(&h->reqs);
     ev_timer_init(&h->timer, timer_cb, 0., 0.);
     h->timer.data = h;
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_fn);
@@ -297,8 +287,8 @@ void hk_http_free(hk_http *h)
 {
     if (!h)
         return;
-    while (h->reqs)
-        req_free(h, h->reqs);
+    for (hk_list *n; (n = hk_list_first(&h->reqs)) != NULL;)
+        req_free(h, HK_LIST_ENTRY(n, req, link));
     ev_timer_stop(h->loop, &h->timer);
     curl_multi_cleanup(h->multi); /* closes cached connections; their sockets get CURL_POLL_REMOVE */
     free(h);

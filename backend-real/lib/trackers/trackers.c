@@ -1,6 +1,5 @@
 /* trackers: owns the announcer's runtime table on libev and the transports behind it (see trackers.h). */
 #include "trackers.h"
-#include "wake.h"
 
 #include <errno.h>
 #include <ev.h>
@@ -9,12 +8,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "later.h"
 #include "log.h"
 #include "resolver.h"
+#include "rt_common.h"
 #include "trackers_udp.h"
+#include "wake.h"
 
 typedef struct failed {
-    struct failed *next;
+    hk_list link;                /* in the queue of failures to report */
     uint64_t token;
     bool resolve;                /* a resolve (else an http_get) */
 } failed;
@@ -27,8 +29,7 @@ struct hk_trackers {
     hk_udp_trackers *udp;
     hk_resolver *resolver;
     hk_wake wake;                  /* the announcer's one wake-up */
-    ev_idle idle;
-    failed *failed;
+    hk_later failed;               /* requests refused at once, reported from the loop (newest first) */
 };
 
 void hk_trackers_opts_default(hk_trackers_opts *o)
@@ -41,11 +42,7 @@ void hk_trackers_opts_default(hk_trackers_opts *o)
     o->log_level = HK_LOG_TRACE;
 }
 
-static hk_time rt_now(void *ctx)
-{
-    (void)ctx;
-    return hk_clock_now();
-}
+/* now, random_bytes and log: rt_common.h */
 
 static void rt_wake_at(void *ctx, hk_time when)
 {
@@ -59,18 +56,6 @@ static void wake_fire(void *arg)
     hk_announcer_on_wake(t->ann);
 }
 
-static void rt_random(void *ctx, void *buf, size_t n)
-{
-    (void)ctx;
-    hk_random_fill(buf, n);
-}
-
-static void rt_log(void *ctx, hk_log_level level, const char *line)
-{
-    (void)ctx;
-    hk_log_line(level, line);
-}
-
 static void defer_failure(hk_trackers *t, uint64_t token, bool resolve)
 {
     failed *f = calloc(1, sizeof *f);
@@ -80,28 +65,18 @@ static void defer_failure(hk_trackers *t, uint64_t token, bool resolve)
     }
     f->token = token;
     f->resolve = resolve;
-    f->next = t->failed;
-    t->failed = f;
-    if (!ev_is_active(&t->idle))
-        ev_idle_start(t->loop, &t->idle);
+    hk_later_add(&t->failed, &f->link);
 }
 
-static void idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+static void report_failure(void *arg, hk_list *node)
 {
-    (void)revents;
-    hk_trackers *t = w->data;
-    ev_idle_stop(loop, w);
-    failed *f = t->failed;
-    t->failed = NULL;
-    while (f) {
-        failed *next = f->next;
-        if (f->resolve)
-            hk_announcer_on_resolved(t->ann, f->token, NULL, 0);
-        else
-            hk_announcer_on_http_done(t->ann, f->token, HK_HTTP_ERR_TRANSPORT, (const uint8_t *)"cannot start the request", 24);
-        free(f);
-        f = next;
-    }
+    hk_trackers *t = arg;
+    failed *f = HK_LIST_ENTRY(node, failed, link);
+    if (f->resolve)
+        hk_announcer_on_resolved(t->ann, f->token, NULL, 0);
+    else
+        hk_announcer_on_http_done(t->ann, f->token, HK_HTTP_ERR_TRANSPORT, (const uint8_t *)"cannot start the request", 24);
+    free(f);
 }
 
 static void rt_http_get(void *ctx, const char *url, uint64_t token)
@@ -159,8 +134,7 @@ hk_trackers *hk_trackers_new(struct ev_loop *loop, const hk_trackers_opts *o, hk
     }
     t->loop = loop;
     hk_wake_init(&t->wake, loop, wake_fire, t);
-    ev_idle_init(&t->idle, idle_cb);
-    t->idle.data = t;
+    hk_later_init(&t->failed, loop, HK_LATER_LIFO, report_failure, t);
     hk_http_opts ho = o->http;
     if (!ho.family)
         ho.family = o->ann.family;
@@ -175,10 +149,10 @@ hk_trackers *hk_trackers_new(struct ev_loop *loop, const hk_trackers_opts *o, hk
     }
     t->rt = (hk_runtime){
         .ctx = t,
-        .now = rt_now,
+        .now = hk_rt_now,
         .wake_at = rt_wake_at,
-        .random_bytes = rt_random,
-        .log = rt_log,
+        .random_bytes = hk_rt_random_bytes,
+        .log = hk_rt_log,
         .http_get = rt_http_get,
         .udp_send = rt_udp_send,
         .resolve = rt_resolve,
@@ -202,7 +176,7 @@ hk_announcer *hk_trackers_announcer(hk_trackers *t)
 
 void hk_trackers_stop(hk_trackers *t, double seconds)
 {
-    hk_time deadline = rt_now(t) + (hk_time)(seconds * 1e9);
+    hk_time deadline = hk_clock_now() + (hk_time)(seconds * 1e9);
     hk_announcer_shutdown(t->ann, deadline);
     while (!hk_announcer_finished(t->ann)) /* the announcer's own wake-up at the deadline ends this */
         ev_run(t->loop, EVRUN_ONCE);
@@ -223,12 +197,9 @@ void hk_trackers_free(hk_trackers *t)
     if (!t)
         return;
     hk_wake_stop(&t->wake);
-    ev_idle_stop(t->loop, &t->idle);
-    while (t->failed) {
-        failed *f = t->failed;
-        t->failed = f->next;
-        free(f);
-    }
+    hk_later_stop(&t->failed);
+    for (hk_list *n; (n = hk_later_take(&t->failed)) != NULL;)
+        free(HK_LIST_ENTRY(n, failed, link));
     hk_http_free(t->http);
     hk_udp_trackers_free(t->udp);
     hk_resolver_free(t->resolver);

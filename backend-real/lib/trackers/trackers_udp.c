@@ -148,10 +148,7 @@ hk_udp_trackers *hk_udp_trackers_new(struct ev_loop *loop, hk_udp_recv_fn cb, vo
     hk_udp_trackers *u = calloc(1, sizeof *u);
     if (!u)
         return NULL;
-    u->loop = loop;
-    u->cb = cb;
-    u->arg = arg;
-    u->v4.fd = u->v6.fd = -1;
+    *u = (hk_udp_trackers){ .loop = loop, .cb = cb, .arg = arg, .v4.fd = -1, .v6.fd = -1 };
     return u;
 }
 

@@ -224,15 +224,10 @@ hk_rescan *hk_rescan_new(hk_real *r, const char *const *dirs, size_t ndirs, cons
     hk_rescan *rs = calloc(1, sizeof *rs);
     if (!rs)
         return NULL;
-    rs->r = r;
-    rs->dirs = dirs;
-    rs->ndirs = ndirs;
-    rs->mark = hk_real_next_mark(r);
-    if (cb)
-        rs->cb = *cb;
-    rs->progress_every = progress_every;
-    rs->next_progress = progress_every;
-    rs->phase = PH_WALK;
+    *rs = (hk_rescan){
+        .r = r, .dirs = dirs, .ndirs = ndirs, .mark = hk_real_next_mark(r), .cb = cb ? *cb : (hk_rescan_cb){ 0 },
+        .progress_every = progress_every, .next_progress = progress_every, .phase = PH_WALK,
+    };
     clock_gettime(CLOCK_MONOTONIC, &rs->t0);
     return rs;
 }

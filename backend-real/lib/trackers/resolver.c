@@ -3,6 +3,7 @@
 #include "resolver.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <ev.h>
 #include <netdb.h>
 #include <stdbool.h>
@@ -11,6 +12,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "hash.h"
+#include "later.h"
+#include "list.h"
 #include "pool.h"
 
 typedef struct waiter {
@@ -20,7 +24,7 @@ typedef struct waiter {
 
 typedef struct entry {
     struct entry *next;           /* hash chain */
-    struct entry *older, *newer;  /* age list (oldest first) */
+    hk_list age;                  /* in the age list (oldest first) */
     char *host;
     double expires;               /* ev_now; 0 while the first lookup runs */
     bool busy;                    /* a lookup is under way */
@@ -31,7 +35,7 @@ typedef struct entry {
 } entry;
 
 typedef struct job {
-    struct job *prev, *next;      /* outstanding jobs */
+    hk_list link;                 /* in the outstanding jobs (newest first) */
     hk_resolver *r;
     entry *e;
     char *host;
@@ -41,7 +45,7 @@ typedef struct job {
 } job;
 
 typedef struct delivery {
-    struct delivery *next;
+    hk_list link;                 /* in the queue of results to deliver */
     uint64_t token;
     hk_addr addrs[HK_RESOLVER_MAX_ADDRS];
     size_t naddrs;
@@ -57,54 +61,28 @@ struct hk_resolver {
     hk_resolved_fn cb;
     void *arg;
     entry *buckets[NBUCKETS];
-    entry *oldest, *newest;
+    hk_list age;                  /* every entry, oldest first: the oldest idle one is dropped when full */
     size_t nentries;
-    delivery *out_head, *out_tail;
-    ev_idle idle;
-    job *jobs;
+    hk_later out;                 /* results, delivered in the order they came */
+    hk_list jobs;
     bool freeing;
     hk_resolver_stats st;
 };
 
 static unsigned hash(const char *s)
 {
-    unsigned h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h % NBUCKETS;
-}
-
-static void age_unlink(hk_resolver *r, entry *e)
-{
-    if (e->older)
-        e->older->newer = e->newer;
-    else
-        r->oldest = e->newer;
-    if (e->newer)
-        e->newer->older = e->older;
-    else
-        r->newest = e->older;
-    e->older = e->newer = NULL;
-}
-
-static void age_push(hk_resolver *r, entry *e)
-{
-    e->older = r->newest;
-    e->newer = NULL;
-    if (r->newest)
-        r->newest->newer = e;
-    else
-        r->oldest = e;
-    r->newest = e;
+    return hk_fnv1a32_str(s) % NBUCKETS;
 }
 
 static void entry_drop(hk_resolver *r, entry *e)
 {
     entry **pp = &r->buckets[hash(e->host)];
-    while (*pp != e)
+    while (*pp != e) {
+        assert(*pp); /* every entry is in its bucket's chain */
         pp = &(*pp)->next;
+    }
     *pp = e->next;
-    age_unlink(r, e);
+    hk_list_remove(&e->age);
     free(e->host);
     free(e);
     r->nentries--;
@@ -119,28 +97,15 @@ static void queue(hk_resolver *r, uint64_t token, const hk_addr *addrs, size_t n
     memcpy(d->addrs, addrs, n * sizeof *addrs);
     d->naddrs = n;
     snprintf(d->error, sizeof d->error, "%s", error ? error : "");
-    if (r->out_tail)
-        r->out_tail->next = d;
-    else
-        r->out_head = d;
-    r->out_tail = d;
-    if (!ev_is_active(&r->idle))
-        ev_idle_start(r->loop, &r->idle);
+    hk_later_add(&r->out, &d->link);
 }
 
-static void idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+static void deliver(void *arg, hk_list *node)
 {
-    (void)revents;
-    hk_resolver *r = w->data;
-    ev_idle_stop(loop, w);
-    delivery *d = r->out_head;
-    r->out_head = r->out_tail = NULL;
-    while (d) {
-        delivery *next = d->next;
-        r->cb(r->arg, d->token, d->addrs, d->naddrs, d->naddrs ? NULL : d->error);
-        free(d);
-        d = next;
-    }
+    hk_resolver *r = arg;
+    delivery *d = HK_LIST_ENTRY(node, delivery, link);
+    r->cb(r->arg, d->token, d->addrs, d->naddrs, d->naddrs ? NULL : d->error);
+    free(d);
 }
 
 static bool parse_numeric(const char *host, hk_addr *out)
@@ -192,22 +157,12 @@ static void work(void *arg)
         snprintf(j->error, sizeof j->error, "no IPv4 or IPv6 address");
 }
 
-static void job_unlink(hk_resolver *r, job *j)
-{
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        r->jobs = j->next;
-    if (j->next)
-        j->next->prev = j->prev;
-}
-
 static void done(void *arg)
 {
     job *j = arg;
     hk_resolver *r = j->r;
     entry *e = j->e;
-    job_unlink(r, j);
+    hk_list_remove(&j->link);
     e->busy = false;
     memcpy(e->addrs, j->addrs, sizeof e->addrs);
     e->naddrs = j->naddrs;
@@ -228,6 +183,75 @@ static void done(void *arg)
     free(j);
 }
 
+static entry *find_entry(const hk_resolver *r, const char *host, unsigned bucket)
+{
+    entry *e = r->buckets[bucket];
+    while (e && strcmp(e->host, host) != 0)
+        e = e->next;
+    return e;
+}
+
+/* A new entry for host (not in the cache), newest in the age list; when the cache is full the oldest entry without a
+ * lookup under way goes first. NULL if out of memory. */
+static entry *new_entry(hk_resolver *r, const char *host, unsigned bucket)
+{
+    if (r->nentries >= HK_RESOLVER_MAX_ENTRIES) {
+        hk_list *n;
+        HK_LIST_FOREACH(n, &r->age) {
+            entry *old = HK_LIST_ENTRY(n, entry, age);
+            if (!old->busy) {
+                entry_drop(r, old);
+                break;
+            }
+        }
+    }
+    entry *e = calloc(1, sizeof *e);
+    if (!e || !(e->host = strdup(host))) {
+        free(e);
+        return NULL;
+    }
+    e->next = r->buckets[bucket];
+    r->buckets[bucket] = e;
+    hk_list_insert_tail(&r->age, &e->age);
+    r->nentries++;
+    return e;
+}
+
+/* Takes back the waiter just added to e (its request is refused). */
+static void drop_newest_waiter(entry *e)
+{
+    waiter *w = e->waiters;
+    e->waiters = w->next;
+    free(w);
+}
+
+/* Starts the lookup of e's name on the pool; e becomes the newest entry. 0, or -1 if out of memory (then the newest
+ * waiter is taken back). */
+static int start_lookup(hk_resolver *r, entry *e)
+{
+    job *j = calloc(1, sizeof *j);
+    if (!j || !(j->host = strdup(e->host))) {
+        free(j);
+        drop_newest_waiter(e);
+        return -1;
+    }
+    j->r = r;
+    j->e = e;
+    e->busy = true;
+    hk_list_move_tail(&r->age, &e->age);
+    r->st.lookups++;
+    hk_list_insert_head(&r->jobs, &j->link);
+    if (hk_pool_submit(r->pool, work, done, j) != 0) {
+        hk_list_remove(&j->link);
+        e->busy = false;
+        drop_newest_waiter(e);
+        free(j->host);
+        free(j);
+        return -1;
+    }
+    return 0;
+}
+
 int hk_resolver_resolve(hk_resolver *r, const char *host, uint64_t token)
 {
     r->st.requests++;
@@ -237,12 +261,9 @@ int hk_resolver_resolve(hk_resolver *r, const char *host, uint64_t token)
         queue(r, token, &num, 1, NULL);
         return 0;
     }
-    double now = ev_now(r->loop);
     unsigned b = hash(host);
-    entry *e = r->buckets[b];
-    while (e && strcmp(e->host, host) != 0)
-        e = e->next;
-    if (e && !e->busy && now < e->expires) {
+    entry *e = find_entry(r, host, b);
+    if (e && !e->busy && ev_now(r->loop) < e->expires) {
         r->st.cache_hits++;
         queue(r, token, e->addrs, e->naddrs, e->error);
         return 0;
@@ -251,56 +272,15 @@ int hk_resolver_resolve(hk_resolver *r, const char *host, uint64_t token)
     if (!w)
         return -1;
     w->token = token;
-    if (!e) {
-        if (r->nentries >= HK_RESOLVER_MAX_ENTRIES) {
-            for (entry *old = r->oldest; old; old = old->newer)
-                if (!old->busy) {
-                    entry_drop(r, old);
-                    break;
-                }
-        }
-        e = calloc(1, sizeof *e);
-        if (!e || !(e->host = strdup(host))) {
-            free(e);
-            free(w);
-            return -1;
-        }
-        e->next = r->buckets[b];
-        r->buckets[b] = e;
-        age_push(r, e);
-        r->nentries++;
+    if (!e && !(e = new_entry(r, host, b))) {
+        free(w);
+        return -1;
     }
     w->next = e->waiters;
     e->waiters = w;
     if (e->busy)
         return 0;
-    job *j = calloc(1, sizeof *j);
-    if (!j || !(j->host = strdup(host))) {
-        free(j);
-        e->waiters = w->next;
-        free(w);
-        return -1;
-    }
-    j->r = r;
-    j->e = e;
-    e->busy = true;
-    age_unlink(r, e);
-    age_push(r, e);
-    r->st.lookups++;
-    j->next = r->jobs;
-    if (r->jobs)
-        r->jobs->prev = j;
-    r->jobs = j;
-    if (hk_pool_submit(r->pool, work, done, j) != 0) {
-        job_unlink(r, j);
-        e->busy = false;
-        e->waiters = w->next;
-        free(w);
-        free(j->host);
-        free(j);
-        return -1;
-    }
-    return 0;
+    return start_lookup(r, e);
 }
 
 hk_resolver *hk_resolver_new(struct ev_loop *loop, double ttl, double negative_ttl, unsigned threads,
@@ -319,8 +299,9 @@ hk_resolver *hk_resolver_new(struct ev_loop *loop, double ttl, double negative_t
         free(r);
         return NULL;
     }
-    ev_idle_init(&r->idle, idle_cb);
-    r->idle.data = r;
+    hk_list_init(&r->age);
+    hk_list_init(&r->jobs);
+    hk_later_init(&r->out, loop, HK_LATER_FIFO, deliver, r);
     return r;
 }
 
@@ -330,20 +311,17 @@ void hk_resolver_free(hk_resolver *r)
         return;
     r->freeing = true;
     hk_pool_free(r->pool); /* waits for lookups under way; runs no completion */
-    while (r->jobs) {
-        job *j = r->jobs;
-        job_unlink(r, j);
+    for (hk_list *n; (n = hk_list_first(&r->jobs)) != NULL;) {
+        job *j = HK_LIST_ENTRY(n, job, link);
+        hk_list_remove(n);
         free(j->host);
         free(j);
     }
-    ev_idle_stop(r->loop, &r->idle);
-    for (delivery *d = r->out_head; d;) {
-        delivery *next = d->next;
-        free(d);
-        d = next;
-    }
-    while (r->oldest) {
-        entry *e = r->oldest;
+    hk_later_stop(&r->out);
+    for (hk_list *n; (n = hk_later_take(&r->out)) != NULL;)
+        free(HK_LIST_ENTRY(n, delivery, link));
+    for (hk_list *n; (n = hk_list_first(&r->age)) != NULL;) {
+        entry *e = HK_LIST_ENTRY(n, entry, age);
         for (waiter *w = e->waiters; w;) {
             waiter *next = w->next;
             free(w);

@@ -1,8 +1,11 @@
 /* served: the table of .torrent paths and what is served from each, indexed by path and by storage (see served.h). */
 #include "served.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "hash.h"
 
 struct hk_served {
     hk_served_rec **by_path;       /* cap slots */
@@ -12,26 +15,10 @@ struct hk_served {
     size_t bytes;                  /* record allocations */
 };
 
+/* 64-bit FNV-1a finished with the splitmix64 mixer (its high bits are the best spread), folded to 32 bits. */
 static uint32_t hash_path(const char *s)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a, then a multiplicative finish for the high bits */
-    for (; *s; s++) {
-        h ^= (uint8_t)*s;
-        h *= 1099511628211ull;
-    }
-    h ^= h >> 29;
-    h *= 0xBF58476D1CE4E5B9ull;
-    return (uint32_t)(h >> 32);
-}
-
-static size_t hash_storage(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xBF58476D1CE4E5B9ull;
-    x ^= x >> 27;
-    x *= 0x94D049BB133111EBull;
-    x ^= x >> 31;
-    return (size_t)x;
+    return (uint32_t)(hk_mix64(hk_fnv1a64_str(s)) >> 32);
 }
 
 static size_t home_path(const hk_served *t, const hk_served_rec *r)
@@ -41,7 +28,7 @@ static size_t home_path(const hk_served *t, const hk_served_rec *r)
 
 static size_t home_storage(const hk_served *t, const hk_served_rec *r)
 {
-    return hash_storage(r->storage) & (t->cap - 1);
+    return (size_t)hk_mix64(r->storage) & (t->cap - 1);
 }
 
 hk_served *hk_served_new(void)
@@ -80,7 +67,7 @@ hk_served_rec *hk_served_find_storage(const hk_served *t, uint64_t storage)
     if (t->cap == 0 || storage == 0)
         return NULL;
     size_t mask = t->cap - 1;
-    for (size_t i = hash_storage(storage) & mask;; i = (i + 1) & mask) {
+    for (size_t i = (size_t)hk_mix64(storage) & mask;; i = (i + 1) & mask) {
         hk_served_rec *r = t->by_storage[i];
         if (!r)
             return NULL;
@@ -127,6 +114,7 @@ static int grow(hk_served *t)
 
 hk_served_rec *hk_served_insert(hk_served *t, const char *path)
 {
+    assert(!hk_served_find(t, path));
     if ((t->count + 1) * 2 > t->cap && grow(t) != 0)
         return NULL;
     size_t n = strlen(path);
@@ -167,8 +155,10 @@ static void unindex_storage(hk_served *t, hk_served_rec *r)
             t->with_storage--;
             return;
         }
-        if (!t->by_storage[i])
-            return; /* not indexed: cannot happen while storage != 0 */
+        if (!t->by_storage[i]) {
+            assert(!"a record with a storage is indexed by it");
+            return;
+        }
     }
 }
 
@@ -180,6 +170,7 @@ void hk_served_set_storage(hk_served *t, hk_served_rec *rec, uint64_t storage)
         unindex_storage(t, rec);
     rec->storage = storage;
     if (storage) {
+        assert(!hk_served_find_storage(t, storage)); /* handles are unique */
         put(t->by_storage, t->cap - 1, home_storage(t, rec), rec);
         t->with_storage++;
     }
@@ -194,8 +185,10 @@ void hk_served_delete(hk_served *t, hk_served_rec *rec)
             erase(t, t->by_path, i, true);
             break;
         }
-        if (!t->by_path[i])
-            break; /* not in the table: cannot happen */
+        if (!t->by_path[i]) {
+            assert(!"every record is in the path table");
+            break;
+        }
     }
     t->count--;
     t->bytes -= sizeof *rec + strlen(rec->path) + 1;

@@ -1,0 +1,540 @@
+/* catalog: the torrents by .torrent path: reading and identifying the files, adding, re-adding, replacing and
+ * removing their torrents across store, seeder and announcer, and reporting failed storages (see catalog.h). */
+#include "catalog.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hash.h"
+#include "log.h"
+
+struct hk_catalog {
+    hk_store *store;
+    hk_seeder *seeder;
+    hk_announcer *ann;             /* NULL without trackers */
+    hk_served *served;             /* one record per .torrent path (served.h) */
+    uint32_t mark;                 /* the last rescan number handed out */
+};
+
+/* One call of hk_catalog_load: the path, what to record on it and where to say what happened. */
+typedef struct load_req {
+    const char *path;
+    uint32_t mark;
+    unsigned flags;
+    hk_load_info *info;
+    char *err;
+    size_t errlen;
+} load_req;
+
+/* The .torrent file read and parsed. */
+typedef struct torrent_file {
+    uint8_t *bytes;
+    size_t len;
+    hk_file_id id;
+    mi_torrent *mi;
+} torrent_file;
+
+hk_catalog *hk_catalog_new(hk_store *store, hk_seeder *seeder, hk_announcer *ann)
+{
+    hk_catalog *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    *c = (hk_catalog){ .store = store, .seeder = seeder, .ann = ann, .served = hk_served_new() };
+    if (!c->served) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void hk_catalog_free(hk_catalog *c)
+{
+    if (!c)
+        return;
+    hk_served_free(c->served);
+    free(c);
+}
+
+/* ---- storage failures ---- */
+
+static void report_failed(hk_catalog *c, hk_served_rec *sv, const char *why)
+{
+    if (sv->reported)
+        return;
+    sv->reported = true;
+    hk_log(HK_LOG_DEBUG, "storage %llu failed: %s (reported to the seeder)", (unsigned long long)sv->storage,
+           why);
+    hk_seeder_storage_failed(c->seeder, sv->storage, why);
+}
+
+void hk_catalog_check_storages(hk_catalog *c)
+{
+    if (hk_store_check(c->store) == 0)
+        return;
+    size_t cursor = 0;
+    for (hk_served_rec *sv = hk_served_next(c->served, &cursor); sv; sv = hk_served_next(c->served, &cursor)) {
+        const char *why = NULL;
+        if (sv->storage && !sv->reported && hk_store_failed(c->store, sv->storage, &why))
+            report_failed(c, sv, why ? why : "data changed on disk");
+    }
+}
+
+void hk_catalog_on_send_fault(hk_catalog *c, uint64_t storage, const char *why)
+{
+    hk_catalog_check_storages(c); /* find out which files changed */
+    hk_served_rec *sv = hk_served_find_storage(c->served, storage);
+    if (!sv || sv->reported)
+        return;
+    const char *store_why = NULL;
+    if (hk_store_failed(c->store, storage, &store_why))
+        report_failed(c, sv, store_why ? store_why : why);
+    else if (strstr(why, "vanished"))
+        report_failed(c, sv, why); /* EFAULT: the data is broken even if the files look fine now */
+    else
+        hk_log(HK_LOG_WARN, "could not send from storage %llu: %s", (unsigned long long)storage, why);
+}
+
+void hk_catalog_on_load_error(hk_catalog *c, uint64_t storage, int error)
+{
+    hk_served_rec *sv = hk_served_find_storage(c->served, storage);
+    const char *why = NULL;
+    if (sv && hk_store_failed(c->store, storage, &why))
+        report_failed(c, sv, why ? why : strerror(error));
+}
+
+/* True if the torrent served from sv has failed (its storage, or a disk load, in the seeder's eyes); a storage the
+ * store marked failed but the periodic check has not reported yet is reported now. */
+static bool served_failed(hk_catalog *c, hk_served_rec *sv)
+{
+    if (sv->reported)
+        return true;
+    const char *why = NULL;
+    if (hk_store_failed(c->store, sv->storage, &why)) {
+        report_failed(c, sv, why ? why : "data changed on disk");
+        return true;
+    }
+    hk_torrent_stats ts;
+    return hk_seeder_torrent_stats(c->seeder, sv->info_hash, &ts) && ts.failed;
+}
+
+/* ---- the .torrent files ---- */
+
+static void file_id_of(hk_file_id *id, const struct stat *st)
+{
+    *id = (hk_file_id){
+        .dev = (uint64_t)st->st_dev, .ino = (uint64_t)st->st_ino, .size = (uint64_t)st->st_size,
+        .mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec,
+        .ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec,
+    };
+}
+
+static bool same_file_id(const hk_file_id *a, const hk_file_id *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns &&
+           a->ctime_ns == b->ctime_ns;
+}
+
+/* Reads the `size` bytes of an open file. NULL with *error_out and err set on failure. */
+static uint8_t *read_all(int fd, size_t size, int *error_out, char *err, size_t errlen)
+{
+    uint8_t *buf = malloc(size ? size : 1);
+    if (!buf) {
+        *error_out = ENOMEM;
+        snprintf(err, errlen, "out of memory reading %zu bytes", size);
+        return NULL;
+    }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            *error_out = n < 0 ? errno : 0;
+            snprintf(err, errlen, "read error: %s", n < 0 ? strerror(errno) : "file shrank while being read");
+            free(buf);
+            return NULL;
+        }
+        got += (size_t)n;
+    }
+    return buf;
+}
+
+/* Reads a regular file of at most max bytes without following a symbolic link; id (may be NULL) gets the identity
+ * of what was read. On failure *error_out is the errno behind it (0: the file itself is unusable: not regular, too
+ * large, shrank). */
+static uint8_t *read_file_id(const char *path, size_t max, size_t *len, hk_file_id *id, int *error_out, char *err,
+                             size_t errlen)
+{
+    *error_out = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) {
+        *error_out = errno;
+        snprintf(err, errlen, "cannot open: %s", errno == ELOOP ? "is a symbolic link" : strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    uint8_t *buf = NULL;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        snprintf(err, errlen, "not a regular file");
+    else if ((uint64_t)st.st_size > max)
+        snprintf(err, errlen, "file too large: %lld bytes (at most %zu)", (long long)st.st_size, max);
+    else
+        buf = read_all(fd, (size_t)st.st_size, error_out, err, errlen);
+    close(fd);
+    if (!buf)
+        return NULL;
+    if (id)
+        file_id_of(id, &st);
+    *len = (size_t)st.st_size;
+    return buf;
+}
+
+uint8_t *hk_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
+{
+    int error;
+    return read_file_id(path, max, len, NULL, &error, err, errlen);
+}
+
+/* A rejection's or failure's reason, remembered so that a repeat is logged quietly (never 0: 0 is "none"). */
+static uint32_t hash_text(const char *s)
+{
+    uint32_t h = hk_fnv1a32_str(s);
+    return h ? h : 1;
+}
+
+/* Errors that say nothing about the file: the process is short of descriptors or memory for now. */
+static bool transient_error(int e)
+{
+    return e == EMFILE || e == ENFILE || e == ENOMEM || e == EAGAIN || e == EINTR;
+}
+
+/* ---- serving and unserving ---- */
+
+/* Stops serving sv's torrent: the seeder first (it closes the torrent's connections, whose send queues unpin
+ * their extents), then `stopped` to its trackers (if announce_stop), then the store releases the storage. */
+static void unserve(hk_catalog *c, hk_served_rec *sv, bool announce_stop)
+{
+    hk_seeder_remove_torrent(c->seeder, sv->info_hash);
+    if (announce_stop && c->ann)
+        hk_announcer_remove_torrent(c->ann, sv->info_hash);
+    hk_store_remove(c->store, sv->storage);
+    hk_served_set_storage(c->served, sv, 0);
+    sv->reported = false;
+}
+
+/* Hands the file (already validated on `storage`) to the seeder and records it in sv. On failure releases storage. */
+static int serve_on(hk_catalog *c, hk_served_rec *sv, const torrent_file *tf, uint64_t storage, char *err,
+                    size_t errlen)
+{
+    uint8_t ih[20];
+    char aerr[256] = "";
+    hk_add_result res = hk_seeder_add_torrent(c->seeder, tf->bytes, tf->len, storage, ih, aerr, sizeof aerr);
+    if (res != HK_ADD_OK) {
+        if (res == HK_ADD_DUPLICATE)
+            snprintf(err, errlen, "duplicate: a torrent with the same info-hash is already served");
+        else if (res == HK_ADD_NOMEM)
+            snprintf(err, errlen, "out of memory");
+        else
+            snprintf(err, errlen, "refused by the seeder: %s", aerr[0] ? aerr : "invalid");
+        hk_store_remove(c->store, storage);
+        return -1;
+    }
+    memcpy(sv->info_hash, ih, 20);
+    sv->info_start = tf->mi->info_start;
+    sv->reported = false;
+    hk_served_set_storage(c->served, sv, storage);
+    return 0;
+}
+
+static void announce_added(hk_catalog *c, const char *path, const mi_torrent *mi)
+{
+    if (!c->ann) /* a torrent without usable tracker URLs is simply not announced */
+        return;
+    if (hk_announcer_add_metainfo(c->ann, mi) == HK_ANN_NOMEM)
+        hk_log(HK_LOG_WARN, "%s: served, but not announced: out of memory", path);
+}
+
+/* sv serves the torrent of a file just read (id): visited by this mark, no reason remembered. */
+static void record_served(hk_served_rec *sv, const load_req *q, const hk_file_id *id)
+{
+    sv->mark = q->mark;
+    sv->id = *id;
+    sv->why_hash = 0;
+    sv->bad_file = false;
+    memcpy(q->info->info_hash, sv->info_hash, 20);
+}
+
+/* The path's outcome is a rejection (q->err says why): what it served before is removed, the reason remembered. */
+static hk_load_outcome reject(hk_catalog *c, hk_served_rec *sv, const load_req *q, const hk_file_id *id,
+                              bool bad_file)
+{
+    hk_load_info *info = q->info;
+    bool existed = sv != NULL;
+    if (sv && sv->storage) {
+        memcpy(info->old_hash, sv->info_hash, 20);
+        info->old_removed = true;
+        unserve(c, sv, true);
+    }
+    if (!sv)
+        sv = hk_served_insert(c->served, q->path);
+    if (!sv) /* out of memory: nothing remembered, the rejection repeats loudly */
+        return HK_LOAD_REJECTED;
+    uint32_t h = hash_text(q->err);
+    info->repeated = existed && !info->old_removed && sv->why_hash == h;
+    sv->why_hash = h;
+    sv->mark = q->mark;
+    sv->bad_file = bad_file;
+    if (id)
+        sv->id = *id;
+    else
+        memset(&sv->id, 0, sizeof sv->id);
+    return HK_LOAD_REJECTED;
+}
+
+/* The torrent served from sv (same info-hash as the file) goes onto fresh storage: the data is validated first; only
+ * then the seeder forgets the old storage (closing its peers) and takes the new one. The announcer keeps it. */
+static hk_load_outcome readd(hk_catalog *c, hk_served_rec *sv, const load_req *q, bool failed,
+                             const torrent_file *tf)
+{
+    q->info->was_failed = failed;
+    char serr[512];
+    uint64_t storage = hk_store_add(c->store, q->path, tf->mi, serr, sizeof serr);
+    if (storage == 0) {
+        snprintf(q->err, q->errlen, "data: %s", serr);
+        if (!failed) /* its .torrent changed and its data is not valid: nothing can be served from it */
+            return reject(c, sv, q, &tf->id, false);
+        uint32_t h = hash_text(q->err);
+        q->info->repeated = sv->why_hash == h;
+        sv->why_hash = h;
+        sv->mark = q->mark;
+        sv->id = tf->id;
+        return HK_LOAD_STILL_FAILED;
+    }
+    hk_seeder_remove_torrent(c->seeder, sv->info_hash);
+    hk_store_remove(c->store, sv->storage);
+    hk_served_set_storage(c->served, sv, 0);
+    if (serve_on(c, sv, tf, storage, q->err, q->errlen) != 0) {
+        if (c->ann)
+            hk_announcer_remove_torrent(c->ann, tf->mi->info_hash);
+        memcpy(q->info->old_hash, tf->mi->info_hash, 20);
+        q->info->old_removed = true;
+        return reject(c, sv, q, &tf->id, false);
+    }
+    record_served(sv, q, &tf->id);
+    return HK_LOAD_READDED;
+}
+
+/* ---- hk_catalog_load, step by step ---- */
+
+/* With the walk's lstat (seen) equal to the identity the record remembers, the outcome needs no read: true with *out
+ * set for a healthy served torrent (UNCHANGED) or a file rejected for itself (REJECTED, repeated). */
+static bool decided_by_identity(hk_served_rec *sv, const load_req *q, const struct stat *seen, bool failed,
+                                hk_load_outcome *out)
+{
+    hk_file_id sid;
+    file_id_of(&sid, seen);
+    if (!same_file_id(&sid, &sv->id))
+        return false;
+    if (sv->storage && !failed) {
+        sv->mark = q->mark;
+        memcpy(q->info->info_hash, sv->info_hash, 20);
+        *out = HK_LOAD_UNCHANGED;
+        return true;
+    }
+    if (!sv->storage && sv->bad_file) {
+        snprintf(q->err, q->errlen, "unchanged since it was rejected");
+        sv->mark = q->mark;
+        q->info->repeated = true;
+        *out = HK_LOAD_REJECTED;
+        return true;
+    }
+    return false;
+}
+
+/* Reads and parses the path's file into tf. Returns 0, or -1 with *out the outcome (ERROR: nothing changed,
+ * REJECTED: the file itself is unusable) and nothing left in tf to free. */
+static int read_torrent(hk_catalog *c, hk_served_rec *sv, const load_req *q, torrent_file *tf,
+                        hk_load_outcome *out)
+{
+    memset(tf, 0, sizeof *tf);
+    int rerr = 0;
+    tf->bytes = read_file_id(q->path, HK_MAX_TORRENT_FILE, &tf->len, &tf->id, &rerr, q->err, q->errlen);
+    if (!tf->bytes) {
+        if (transient_error(rerr)) {
+            if (sv)
+                sv->mark = q->mark;
+            *out = HK_LOAD_ERROR;
+            return -1;
+        }
+        *out = reject(c, sv, q, NULL, true);
+        return -1;
+    }
+    mi_error me;
+    if (mi_parse(tf->bytes, tf->len, &tf->mi, &me) != 0) {
+        snprintf(q->err, q->errlen, "invalid torrent: %s", me.what);
+        free(tf->bytes);
+        tf->bytes = NULL;
+        *out = reject(c, sv, q, &tf->id, true);
+        return -1;
+    }
+    return 0;
+}
+
+/* The file's torrent is served from another path already: true with *out DEFERRED (may defer, and that path's record
+ * carries another mark: it may disappear in this rescan's sweep) or REJECTED as a duplicate. */
+static bool served_elsewhere(hk_catalog *c, hk_served_rec *sv, const load_req *q, const torrent_file *tf,
+                             hk_load_outcome *out)
+{
+    hk_torrent_stats ts;
+    if (!hk_seeder_torrent_stats(c->seeder, tf->mi->info_hash, &ts))
+        return false;
+    hk_served_rec *owner = hk_served_find_storage(c->served, ts.storage);
+    if ((q->flags & HK_LOAD_MAY_DEFER) && owner && owner->mark != q->mark) {
+        *out = HK_LOAD_DEFERRED; /* the record keeps its old mark: the retry is not taken for a second visit */
+        return true;
+    }
+    snprintf(q->err, q->errlen, "duplicate: the same torrent (same info-hash) is already served from %s",
+             owner ? owner->path : "another path");
+    *out = reject(c, sv, q, &tf->id, false);
+    return true;
+}
+
+/* A torrent not served yet goes onto new storage and to the seeder, then to the announcer. */
+static hk_load_outcome add_new(hk_catalog *c, hk_served_rec *sv, const load_req *q, const torrent_file *tf)
+{
+    char serr[512];
+    uint64_t storage = hk_store_add(c->store, q->path, tf->mi, serr, sizeof serr);
+    if (storage == 0) {
+        snprintf(q->err, q->errlen, "data: %s", serr);
+        return reject(c, sv, q, &tf->id, false);
+    }
+    if (!sv)
+        sv = hk_served_insert(c->served, q->path);
+    if (!sv) {
+        hk_store_remove(c->store, storage);
+        snprintf(q->err, q->errlen, "out of memory");
+        return HK_LOAD_REJECTED;
+    }
+    if (serve_on(c, sv, tf, storage, q->err, q->errlen) != 0)
+        return reject(c, sv, q, &tf->id, false);
+    announce_added(c, q->path, tf->mi);
+    record_served(sv, q, &tf->id);
+    return q->info->old_removed ? HK_LOAD_REPLACED : HK_LOAD_ADDED;
+}
+
+/* What the file just read (tf) means for the path's record sv (NULL: none yet). */
+static hk_load_outcome load_parsed(hk_catalog *c, hk_served_rec *sv, const load_req *q, bool failed,
+                                   const torrent_file *tf)
+{
+    const mi_torrent *mi = tf->mi;
+    if (sv && sv->storage && memcmp(sv->info_hash, mi->info_hash, 20) == 0) {
+        if (failed || sv->id.size != tf->len || sv->info_start != mi->info_start)
+            return readd(c, sv, q, failed, tf);
+        sv->mark = q->mark; /* touched, or rewritten the same way: the store's view of it is still right */
+        sv->id = tf->id;
+        memcpy(q->info->info_hash, sv->info_hash, 20);
+        return HK_LOAD_UNCHANGED;
+    }
+    if (sv && sv->storage) { /* another torrent in the same file: the old one goes */
+        memcpy(q->info->old_hash, sv->info_hash, 20);
+        q->info->old_removed = true;
+        unserve(c, sv, true);
+    }
+    hk_load_outcome out;
+    if (served_elsewhere(c, sv, q, tf, &out))
+        return out;
+    return add_new(c, sv, q, tf);
+}
+
+hk_load_outcome hk_catalog_load(hk_catalog *c, const char *path, const struct stat *seen, uint32_t mark,
+                                unsigned flags, hk_load_info *info, char *err, size_t errlen)
+{
+    memset(info, 0, sizeof *info);
+    if (errlen)
+        err[0] = '\0';
+    const load_req q = { .path = path, .mark = mark, .flags = flags, .info = info, .err = err, .errlen = errlen };
+    hk_served_rec *sv = hk_served_find(c->served, path);
+    if (sv && mark != 0 && sv->mark == mark) { /* visited already by this rescan */
+        if (sv->storage)
+            memcpy(info->info_hash, sv->info_hash, 20);
+        return HK_LOAD_UNCHANGED;
+    }
+    bool failed = sv && sv->storage && served_failed(c, sv);
+    hk_load_outcome out;
+    if (sv && seen && decided_by_identity(sv, &q, seen, failed, &out))
+        return out;
+    torrent_file tf;
+    if (read_torrent(c, sv, &q, &tf, &out) != 0)
+        return out;
+    out = load_parsed(c, sv, &q, failed, &tf);
+    if ((flags & HK_LOAD_WANT_MI) && (out == HK_LOAD_ADDED || out == HK_LOAD_REPLACED || out == HK_LOAD_READDED))
+        info->mi = tf.mi;
+    else
+        mi_free(tf.mi);
+    free(tf.bytes);
+    return out;
+}
+
+bool hk_catalog_forget(hk_catalog *c, const char *path, uint8_t info_hash_out[20])
+{
+    hk_served_rec *sv = hk_served_find(c->served, path);
+    if (!sv)
+        return false;
+    bool served = sv->storage != 0;
+    if (served) {
+        if (info_hash_out)
+            memcpy(info_hash_out, sv->info_hash, 20);
+        unserve(c, sv, true);
+    }
+    hk_served_delete(c->served, sv);
+    return served;
+}
+
+int hk_catalog_add_file(hk_catalog *c, const char *path, mi_torrent **mi_out, char *err, size_t errlen)
+{
+    hk_served_rec *sv = hk_served_find(c->served, path);
+    if (sv && sv->storage) {
+        snprintf(err, errlen, "duplicate: this path is already served");
+        return -1;
+    }
+    bool existed = sv != NULL;
+    hk_load_info info;
+    hk_load_outcome out = hk_catalog_load(c, path, NULL, c->mark, mi_out ? HK_LOAD_WANT_MI : 0, &info, err, errlen);
+    if (out == HK_LOAD_ADDED) {
+        if (mi_out)
+            *mi_out = info.mi;
+        return 0;
+    }
+    assert(!info.mi || out == HK_LOAD_READDED || out == HK_LOAD_REPLACED);
+    if (info.mi) /* not handed out on failure */
+        mi_free(info.mi);
+    if (out == HK_LOAD_ERROR && errlen && !err[0])
+        snprintf(err, errlen, "cannot be read now");
+    sv = hk_served_find(c->served, path);
+    if (sv && !existed && !sv->storage) /* a rejection here leaves nothing behind */
+        hk_served_delete(c->served, sv);
+    return -1;
+}
+
+uint32_t hk_catalog_next_mark(hk_catalog *c)
+{
+    if (++c->mark == 0)
+        c->mark = 1;
+    return c->mark;
+}
+
+const hk_served *hk_catalog_served(const hk_catalog *c)
+{
+    return c->served;
+}
+
+uint32_t hk_catalog_torrents(const hk_catalog *c)
+{
+    return (uint32_t)hk_served_with_storage(c->served);
+}

@@ -1,0 +1,110 @@
+/* catalog: the torrents served by .torrent path (hot add and remove) and the reports of their storage failures.
+ *
+ * Contract
+ * --------
+ * The catalog owns the table of .torrent paths (served.h: one record per path, the torrent served from it or that it
+ * was rejected, so a rejection that repeats can be logged quietly) and the rescan numbers ("marks"). It does not own
+ * the store, the seeder or the announcer it acts on: the runtime (real_runtime.h) creates them first and frees them
+ * after the catalog. hk_catalog_load looks at one path and brings what is served from it up to date;
+ * hk_catalog_forget stops serving it. Both act on the store, the seeder and, with trackers, the announcer together:
+ *   - adding: the data is validated by the store first; the announcer is handed the torrent (hk_announcer_add_*:
+ *     its first announce is spread with those of every torrent added since its last wake-up, never a burst);
+ *   - removing: hk_seeder_remove_torrent first, which closes the torrent's connections; closing a connection drops
+ *     its send queue and unpins every extent queued there, so no send pins the storage any more when
+ *     hk_store_remove then releases it (the store would keep pinned memory mapped until the last unpin anyway);
+ *     page-in jobs in flight own a duplicate descriptor, never the mapping, and their completion for a removed
+ *     torrent fails nothing; hk_announcer_remove_torrent sends `stopped` to the trackers that have it registered.
+ * Storage failures: each storage the store marks failed, or whose data is broken (a send faulted, a page-in failed),
+ * is reported once to the seeder with hk_seeder_storage_failed (hk_served_rec.reported) until it is served afresh.
+ * Nothing here calls back into the runtime; everything runs on the loop thread.
+ */
+#ifndef HEKATE_CATALOG_H
+#define HEKATE_CATALOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "announcer.h"
+#include "metainfo.h"
+#include "seeder.h"
+#include "served.h"
+#include "store.h"
+
+#define HK_MAX_TORRENT_FILE (64u << 20) /* largest .torrent file read */
+
+typedef struct hk_catalog hk_catalog;
+
+/* What hk_catalog_load (hk_real_load) did with a path. */
+typedef enum hk_load_outcome {
+    HK_LOAD_UNCHANGED = 0,   /* served, and the file still holds that torrent: untouched (its peers go on) */
+    HK_LOAD_ADDED,           /* newly served */
+    HK_LOAD_REPLACED,        /* the file holds another torrent now: the old one was removed, the new one is served */
+    HK_LOAD_READDED,         /* the same torrent, served again on fresh storage: it had failed and its data is valid
+                                again (was_failed), or its .torrent was rewritten with the info elsewhere in it */
+    HK_LOAD_REJECTED,        /* nothing served from the path: err says why (old_removed: what it served is gone) */
+    HK_LOAD_STILL_FAILED,    /* served but failed, and its data is still not valid (err says why): left as it is */
+    HK_LOAD_DEFERRED,        /* (HK_LOAD_MAY_DEFER) the same info-hash is served from a path this rescan has not
+                                visited yet, which may disappear: ask again after the rescan's removals */
+    HK_LOAD_ERROR,           /* the file could not be examined now (out of descriptors or memory): nothing changed */
+} hk_load_outcome;
+
+enum {
+    HK_LOAD_WANT_MI = 1,     /* hand the parsed torrent over in info->mi (ADDED, REPLACED, READDED) */
+    HK_LOAD_MAY_DEFER = 2,   /* a duplicate of a torrent whose record carries another mark is DEFERRED */
+};
+
+typedef struct hk_load_info {
+    uint8_t info_hash[20];   /* UNCHANGED, ADDED, REPLACED, READDED: the torrent served from the path */
+    uint8_t old_hash[20];    /* old_removed: the torrent that was served from it before */
+    bool old_removed;        /* REPLACED, and REJECTED when the path served a torrent before */
+    bool was_failed;         /* READDED, STILL_FAILED: the torrent's storage had failed */
+    bool repeated;           /* REJECTED, STILL_FAILED: the same reason as the last time for this path */
+    mi_torrent *mi;          /* with HK_LOAD_WANT_MI: the parsed torrent (ADDED, REPLACED, READDED); mi_free it */
+} hk_load_info;
+
+/* A catalog acting on store, seeder and announcer (NULL without trackers). NULL if out of memory. */
+hk_catalog *hk_catalog_new(hk_store *store, hk_seeder *seeder, hk_announcer *ann);
+/* Frees the table of paths; serves nothing down (the runtime frees seeder and store). NULL is a no-op. */
+void hk_catalog_free(hk_catalog *c);
+
+/* Brings what is served from `path` up to date and records `mark` on its record (a rescan's number, see
+ * hk_catalog_next_mark; 0 outside rescans), except when DEFERRED (the retry must not count as a second visit).
+ * `seen` (may be NULL) is the file's lstat from the walk: a path served and healthy whose file has the same identity
+ * (device, inode, size, mtime, ctime) is UNCHANGED without being read, and a path rejected for its .torrent itself
+ * (unreadable, malformed) is not read again while its identity stays. Otherwise the file is read and parsed; the same
+ * info-hash at the same place in a file of the same size is UNCHANGED; a failed torrent is re-added if its data is
+ * valid now; another torrent replaces the old one; a torrent already served from another path is a duplicate
+ * (REJECTED, or DEFERRED, see above). A record visited twice with the same mark (overlapping folders) is UNCHANGED
+ * the second time. Returns the outcome; info is always filled in, err (may be errlen 0) says why for REJECTED,
+ * STILL_FAILED and ERROR. */
+hk_load_outcome hk_catalog_load(hk_catalog *c, const char *path, const struct stat *seen, uint32_t mark,
+                                unsigned flags, hk_load_info *info, char *err, size_t errlen);
+/* Stops serving what is served from path and forgets its record (see the contract). Returns true if a torrent was
+ * served from it (its info-hash in info_hash_out, which may be NULL); false if only a rejection was remembered, or
+ * nothing. */
+bool hk_catalog_forget(hk_catalog *c, const char *path, uint8_t info_hash_out[20]);
+/* Loads one path outside rescans, for a caller that wants it newly served: returns 0 (ADDED) and, if mi_out is not
+ * NULL, hands over the parsed description (free with mi_free). Returns -1 with err saying why otherwise: a path
+ * already served is refused as a duplicate, and a rejected path leaves no record behind. */
+int hk_catalog_add_file(hk_catalog *c, const char *path, mi_torrent **mi_out, char *err, size_t errlen);
+/* A new rescan number (never 0). */
+uint32_t hk_catalog_next_mark(hk_catalog *c);
+/* The table of paths, for reading (a rescan lists the records it did not visit). */
+const hk_served *hk_catalog_served(const hk_catalog *c);
+uint32_t hk_catalog_torrents(const hk_catalog *c);   /* torrents served (failed ones included) */
+
+/* Storage failures, each reported to the seeder once. */
+/* Runs hk_store_check and reports every storage it newly marked failed (the runtime's periodic check). */
+void hk_catalog_check_storages(hk_catalog *c);
+/* A send from `storage` faulted (a mapping page vanished: EFAULT) or could not pin its extent: checks every storage,
+ * then reports this one if the store finds it failed or its page vanished; otherwise logs a warning. */
+void hk_catalog_on_send_fault(hk_catalog *c, uint64_t storage, const char *why);
+/* A page-in from `storage` failed with errno `error`: reported if the store finds the storage failed. */
+void hk_catalog_on_load_error(hk_catalog *c, uint64_t storage, int error);
+
+/* Reads a whole regular file of at most max bytes. Returns a malloc'd buffer or NULL with err set. */
+uint8_t *hk_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen);
+
+#endif
