@@ -315,48 +315,16 @@ hk_announcer *hk_announcer_new(const hk_announcer_config *cfg, const hk_runtime 
     return a;
 }
 
-/* The records allocated one by one (requests, trackers, host names, tier list data). */
-static void free_records(hk_announcer *a)
-{
-    for (uint32_t i = 0; i < a->nreqs; i++)
-        if (a->reqs[i])
-            hk_mem_free(&a->mem, a->reqs[i], sizeof(an_req));
-    for (uint32_t i = 0; i < a->ntrackers; i++)
-        if (a->trackers[i])
-            hk_mem_free(&a->mem, a->trackers[i], sizeof(an_tracker) + a->trackers[i]->url_len + 1);
-    for (uint32_t i = 0; i < a->nhosts; i++)
-        if (a->hosts[i].name)
-            hk_mem_free(&a->mem, a->hosts[i].name, a->hosts[i].name_len + 1);
-    for (uint32_t i = 0; i < a->nsets; i++)
-        if (a->sets[i].start)
-            hk_mem_free(&a->mem, a->sets[i].start,
-                        (size_t)(a->sets[i].ntiers + 1 + a->sets[i].ntrackers) * sizeof(uint32_t));
-}
-
 void hk_announcer_free(hk_announcer *a)
 {
     if (!a)
         return;
-    free_records(a);
+    an_reqs_free(a);
+    an_intern_free(a);
     hk_dl_heap_free(&a->req_heap);
     hk_dl_heap_free(&a->tracker_heap);
-    hk_mem_free(&a->mem, a->slots, (size_t)a->capslots * sizeof *a->slots);
-    hk_mem_free(&a->mem, a->heap, (size_t)a->heap_cap * sizeof *a->heap);
-    hk_mem_free(&a->mem, a->torrents, (size_t)a->captorrents * sizeof *a->torrents);
-    hk_ih_free(&a->by_ih);
+    an_index_free(a);
     hk_mem_free(&a->mem, a->pending, (size_t)a->cappending * sizeof *a->pending);
-    hk_mem_free(&a->mem, a->sets, (size_t)a->capsets * sizeof *a->sets);
-    hk_mem_free(&a->mem, a->set_buckets, (size_t)a->set_nb * sizeof *a->set_buckets);
-    hk_mem_free(&a->mem, a->trackers, (size_t)a->captrackers * sizeof *a->trackers);
-    hk_mem_free(&a->mem, a->tracker_gen, (size_t)a->captrackers * sizeof *a->tracker_gen);
-    hk_mem_free(&a->mem, a->tracker_free, (size_t)a->captrackers * sizeof *a->tracker_free);
-    hk_mem_free(&a->mem, a->tr_buckets, (size_t)a->tr_nb * sizeof *a->tr_buckets);
-    hk_mem_free(&a->mem, a->hosts, (size_t)a->caphosts * sizeof *a->hosts);
-    hk_mem_free(&a->mem, a->host_buckets, (size_t)a->host_nb * sizeof *a->host_buckets);
-    hk_mem_free(&a->mem, a->reqs, (size_t)a->capreqs * sizeof *a->reqs);
-    hk_mem_free(&a->mem, a->req_gen, (size_t)a->capreqs * sizeof *a->req_gen);
-    hk_mem_free(&a->mem, a->req_free, (size_t)a->capreqs * sizeof *a->req_free);
-    hk_mem_free(&a->mem, a->tids, (size_t)a->tid_cap * sizeof *a->tids);
     free(a);
 }
 

@@ -40,6 +40,14 @@ bool an_table_grow(hk_announcer *a, void ***ptrs, uint32_t **gen, uint32_t **fre
     return true;
 }
 
+void an_index_free(hk_announcer *a)
+{
+    hk_mem_free(&a->mem, a->slots, (size_t)a->capslots * sizeof *a->slots);
+    hk_mem_free(&a->mem, a->heap, (size_t)a->heap_cap * sizeof *a->heap);
+    hk_mem_free(&a->mem, a->torrents, (size_t)a->captorrents * sizeof *a->torrents);
+    hk_ih_free(&a->by_ih);
+}
+
 /* ---------------- the slot heap ---------------- */
 
 static bool hent_before(const an_hent *x, const an_hent *y)

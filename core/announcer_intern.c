@@ -132,6 +132,29 @@ static void chain_remove(hk_announcer *a, chain c, uint32_t rec)
     *pp = next;
 }
 
+void an_intern_free(hk_announcer *a)
+{
+    for (uint32_t i = 0; i < a->ntrackers; i++)
+        if (a->trackers[i])
+            hk_mem_free(&a->mem, a->trackers[i], sizeof(an_tracker) + a->trackers[i]->url_len + 1);
+    hk_mem_free(&a->mem, a->trackers, (size_t)a->captrackers * sizeof *a->trackers);
+    hk_mem_free(&a->mem, a->tracker_gen, (size_t)a->captrackers * sizeof *a->tracker_gen);
+    hk_mem_free(&a->mem, a->tracker_free, (size_t)a->captrackers * sizeof *a->tracker_free);
+    hk_mem_free(&a->mem, a->tr_buckets, (size_t)a->tr_nb * sizeof *a->tr_buckets);
+    for (uint32_t i = 0; i < a->nhosts; i++)
+        if (a->hosts[i].name)
+            hk_mem_free(&a->mem, a->hosts[i].name, a->hosts[i].name_len + 1);
+    hk_mem_free(&a->mem, a->hosts, (size_t)a->caphosts * sizeof *a->hosts);
+    hk_mem_free(&a->mem, a->host_buckets, (size_t)a->host_nb * sizeof *a->host_buckets);
+    for (uint32_t i = 0; i < a->nsets; i++)
+        if (a->sets[i].start)
+            hk_mem_free(&a->mem, a->sets[i].start,
+                        (size_t)(a->sets[i].ntiers + 1 + a->sets[i].ntrackers) * sizeof(uint32_t));
+    hk_mem_free(&a->mem, a->sets, (size_t)a->capsets * sizeof *a->sets);
+    hk_mem_free(&a->mem, a->set_buckets, (size_t)a->set_nb * sizeof *a->set_buckets);
+    hk_mem_free(&a->mem, a->tids, (size_t)a->tid_cap * sizeof *a->tids);
+}
+
 /* ---------------- hosts ---------------- */
 
 static uint32_t host_find(hk_announcer *a, const char *name, size_t len, uint32_t h)

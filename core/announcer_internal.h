@@ -261,6 +261,10 @@ uint32_t an_slot_tracker_at(const hk_announcer *a, uint32_t s, unsigned pos);
 uint32_t an_slot_tracker(const hk_announcer *a, uint32_t s);
 
 void an_index_init(hk_announcer *a);
+/* hk_announcer_free's part in each file: everything that file's records hold. */
+void an_index_free(hk_announcer *a);
+void an_intern_free(hk_announcer *a);
+void an_reqs_free(hk_announcer *a);
 /* The torrent with that info-hash, or AN_NONE. */
 uint32_t an_torrent_find(const hk_announcer *a, const uint8_t ih[20]);
 /* Indexes torrent ti under its info-hash (not indexed yet); false without memory. */

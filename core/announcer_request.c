@@ -50,6 +50,16 @@ static void req_free(hk_announcer *a, an_req *r)
     an_tracker_unref(a, tracker);
 }
 
+void an_reqs_free(hk_announcer *a)
+{
+    for (uint32_t i = 0; i < a->nreqs; i++)
+        if (a->reqs[i])
+            hk_mem_free(&a->mem, a->reqs[i], sizeof(an_req));
+    hk_mem_free(&a->mem, a->reqs, (size_t)a->capreqs * sizeof *a->reqs);
+    hk_mem_free(&a->mem, a->req_gen, (size_t)a->capreqs * sizeof *a->req_gen);
+    hk_mem_free(&a->mem, a->req_free, (size_t)a->capreqs * sizeof *a->req_free);
+}
+
 static uint64_t req_token(const an_req *r)
 {
     return (uint64_t)r->gen << 32 | r->idx;
