@@ -424,8 +424,8 @@ static void req_detach(hk_announcer *a, an_req *r, an_tracker *t, an_host *h)
         an_tid_remove(a, r->tid);
     hk_dl_cancel(&a->req_heap, &r->dl);
     /* NOTE: a request the pump took off its host's FIFO is still REQ_WAIT_HOST if it ends in dispatch (gate
-     * closed, URL too long, no memory): the waiting counts are then decremented a second time. Kept as it is
-     * (behaviour is frozen by the scenario logs); see the split's report. */
+     * closed, URL too long, no memory), so the waiting counts are decremented a second time (only the counts:
+     * the FIFO itself is right). Known; left as it is while behaviour is frozen. */
     if (r->state == REQ_WAIT_HOST) {
         fifo_unlink(a, &h->head, &h->tail, r);
         h->waiting--;
