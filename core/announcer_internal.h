@@ -20,7 +20,7 @@
  *   IDLE, QUEUED (link = its position in a->heap, and heap[link].slot is the slot) or BUSY (link = the request
  *   that is announcing it, whose `slot` is this slot). order holds the tier's try order, a nibble per tracker.
  * - Heap (a->heap): a binary min-heap of (due, slot) ordered by due then slot number; it holds exactly the QUEUED
- *   slots. heap_cap >= capslots always (reserved when slots grow), so queuing never fails.
+ *   slots. heap_cap >= nslots always (reserved when slots grow), so queuing never fails.
  * - Tier list (an_tierset, a->sets): interned; refs = torrents using it (plus a temporary one during a removal).
  *   It holds one reference on each of its trackers. Chained in set_buckets by its hash.
  * - Tracker (an_tracker, a->trackers[]): interned by URL; refs = tier lists + requests using it (plus temporary
@@ -33,6 +33,9 @@
  *   once its torrent is gone (or it was abandoned). REQ_TID: tid is registered in a->tids. REQ_ABANDONED: given up,
  *   waiting only for the backend's HTTP completion (nothing is decided from it).
  * - Transaction ids (a->tids): open addressing, each live tid maps to a request index or tracker index | TID_TRACKER.
+ *
+ * The FIFOs are chained by index, not with core/list.h: a host's FIFO head lives in the growable hosts array, and
+ * a list node in an_req (96 bytes, no padding) would grow every request and change the memory figures.
  *
  * The layout of struct hk_announcer leaves no padding to spare: hk_announcer_stats.memory_bytes counts sizeof *a,
  * and the scenarios print it.
