@@ -998,3 +998,53 @@ Test(announcer, pacer_spreads_a_backlog)
     cr_assert_gt(st.paced, 500);
     hk_announcer_free(a);
 }
+
+/* Thousands of torrents added and removed in waves (the info-hash index grows many times and removes by backward
+ * shift): exactly the live torrents are found, a live one cannot be added twice, and once all are gone no tracker,
+ * host or tier list is left. */
+Test(announcer, add_remove_waves_keep_the_index_exact)
+{
+    hk_announcer_config c = config();
+    hk_announcer *a = new_ann(&c);
+    const char *urls[] = { "http://a.example/announce", "http://b.example/announce", "http://B.example:80/x" };
+    enum { N = 3000 };
+    for (uint32_t n = 0; n < N; n++)
+        add1(a, n, urls[n % 3]);
+    hk_announcer_stats st;
+    hk_announcer_stats_get(a, &st);
+    cr_assert_eq(st.torrents, N);
+    cr_assert_eq(st.slots, N);
+    cr_assert_eq(st.trackers, 3);
+    cr_assert_eq(st.hosts, 2, "host names are compared without case");
+    cr_assert_eq(st.tier_lists, 3);
+    uint8_t ih[20];
+    for (uint32_t n = 0; n < N; n++) {
+        ih_of(n, ih);
+        if (n % 4 != 0)
+            cr_assert(hk_announcer_remove_torrent(a, ih), "torrent %u", n);
+    }
+    hk_slot_info si;
+    for (uint32_t n = 0; n < N + 100; n++) {
+        ih_of(n, ih);
+        cr_assert_eq(hk_announcer_slot_info(a, ih, 0, &si), n < N && n % 4 == 0, "torrent %u", n);
+    }
+    for (uint32_t n = 0; n < N; n += 2) {
+        ih_of(n, ih);
+        const char *url = urls[n % 3];
+        uint32_t one = 1;
+        cr_assert_eq(hk_announcer_add_torrent(a, ih, &url, &one, 1), n % 4 == 0 ? HK_ANN_DUPLICATE : HK_ANN_OK);
+    }
+    hk_announcer_stats_get(a, &st);
+    cr_assert_eq(st.torrents, N / 2);
+    for (uint32_t n = 0; n < N; n++) {
+        ih_of(n, ih);
+        cr_assert_eq(hk_announcer_remove_torrent(a, ih), n % 2 == 0, "torrent %u", n);
+    }
+    hk_announcer_stats_get(a, &st);
+    cr_assert_eq(st.torrents, 0);
+    cr_assert_eq(st.slots, 0);
+    cr_assert_eq(st.trackers, 0);
+    cr_assert_eq(st.hosts, 0);
+    cr_assert_eq(st.tier_lists, 0);
+    hk_announcer_free(a);
+}
