@@ -13,6 +13,21 @@
 #include "fuzz_clock.h"
 #include "tracker_udp.h"
 
+/* A datagram decoded alone: what decodes is consistent with its length and its text is NUL-terminated. */
+static void check_datagram(const uint8_t *dg, size_t len, uint8_t family)
+{
+    hk_udp_reply rep;
+    char err[128];
+    if (hk_udp_reply_decode(dg, len, family, &rep, err, sizeof err) != 0)
+        return;
+    if (rep.action == HK_UDP_ACTION_ANNOUNCE && 20 + (size_t)rep.npeers * (family == 6 ? 18 : 6) != len)
+        abort();
+    if (rep.action == HK_UDP_ACTION_CONNECT && len != 16)
+        abort();
+    if (strnlen(rep.message, sizeof rep.message) == sizeof rep.message)
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 typedef struct fake {
@@ -93,16 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             dg[6] = (uint8_t)(f.last_tid >> 8);
             dg[7] = (uint8_t)f.last_tid;
         }
-        hk_udp_reply rep;
-        char err[128];
-        if (hk_udp_reply_decode(dg, len, family, &rep, err, sizeof err) == 0) {
-            if (rep.action == HK_UDP_ACTION_ANNOUNCE && 20 + (size_t)rep.npeers * (family == 6 ? 18 : 6) != len)
-                abort();
-            if (rep.action == HK_UDP_ACTION_CONNECT && len != 16)
-                abort();
-            if (strnlen(rep.message, sizeof rep.message) == sizeof rep.message)
-                abort();
-        }
+        check_datagram(dg, len, family);
         hk_announcer_on_datagram(a, &from, dg, len);
         if (f.resolves > 1 && f.res_token) { /* a new exchange after the id expired: resolve again */
             hk_announcer_on_resolved(a, f.res_token, &addr, 1);
