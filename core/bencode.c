@@ -21,6 +21,14 @@
 
 #define BEN_INITIAL_TOKENS 256u
 
+/* The decoder's per-byte helpers: inlined into its loop even where they are called twice (as a single function would
+ * be), so that its hot state stays in registers. */
+#if defined(__GNUC__)
+#define HOT static inline __attribute__((always_inline))
+#else
+#define HOT static inline
+#endif
+
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Shared helpers                                                                                                    */
 
@@ -147,19 +155,21 @@ static bool grow_tokens(decoder *d, uint32_t ntok, size_t start)
 /* Reads the decimal digits at b[p..) into *value as long as it stays at most `limit`. Returns the offset after the last
  * digit. *overflow is the offset of the first digit that would take the value above `limit` (SIZE_MAX if none); the
  * digits from there on are skipped without being counted. */
-static inline size_t scan_digits(const uint8_t *b, size_t len, size_t p, uint64_t limit, uint64_t *value,
-                                 size_t *overflow)
+HOT size_t scan_digits(const uint8_t *b, size_t len, size_t p, uint64_t limit, uint64_t *value, size_t *overflow)
 {
+    const uint64_t q = limit / 10u;
+    const unsigned r = (unsigned)(limit % 10u);
     uint64_t v = 0;
     *overflow = SIZE_MAX;
     for (; p < len && is_digit(b[p]); p++) {
         unsigned dg = (unsigned)(b[p] - '0');
-        if (*overflow != SIZE_MAX)
-            continue;
-        if (dg > limit || v > (limit - dg) / 10u) /* v * 10 + dg > limit, computed without overflow */
+        if (v > q || (v == q && dg > r)) { /* v * 10 + dg > limit = q * 10 + r */
             *overflow = p;
-        else
-            v = v * 10u + dg;
+            while (p < len && is_digit(b[p]))
+                p++;
+            break;
+        }
+        v = v * 10u + dg;
     }
     *value = v;
     return p;
@@ -167,7 +177,7 @@ static inline size_t scan_digits(const uint8_t *b, size_t len, size_t p, uint64_
 
 /* Scans `i [-] digits e` at p (which holds the 'i'). Returns the offset after the 'e' and the value in *out, or 0
  * (never a valid end: an integer takes at least 3 bytes) with the error set. */
-static inline size_t scan_int(decoder *d, const uint8_t *b, size_t len, size_t p, int64_t *out)
+HOT size_t scan_int(decoder *d, const uint8_t *b, size_t len, size_t p, int64_t *out)
 {
     bool neg = false;
     char bd[8];
@@ -213,7 +223,7 @@ static inline size_t scan_int(decoder *d, const uint8_t *b, size_t len, size_t p
 /* Scans `length : bytes` at p (which holds a digit). Returns the offset after the bytes, with the offset of the
  * bytes in *body and their count in *n, or 0 (never a valid end: a string takes at least 2 bytes) with the error
  * set. */
-static inline size_t scan_str(decoder *d, const uint8_t *b, size_t len, size_t p, size_t *body, size_t *n_out)
+HOT size_t scan_str(decoder *d, const uint8_t *b, size_t len, size_t p, size_t *body, size_t *n_out)
 {
     const size_t start = p;
     char bd[8];
@@ -289,16 +299,18 @@ static int check_unsorted_dict(decoder *d, uint32_t dict)
     return dup == UINT32_MAX ? 0 : fail_duplicate(d, dup);
 }
 
-/* The hot state of one decode (read position, token array, count): a local of decode() handed to inline helpers, so
- * that the compiler can keep it in registers across token stores. d->tok and d->cap follow tok and cap. */
+/* The hot state of one decode (input, read position, token array, count): a local of decode() handed to inline
+ * helpers, so that the compiler can keep it in registers across token stores (which could alias the decoder's fields).
+ * d->tok and d->cap follow tok and cap. */
 typedef struct cursor {
-    size_t p;
+    const uint8_t *buf;
+    size_t len, p;
     ben_token *tok;
     uint32_t ntok, cap;
 } cursor;
 
 /* Appends a token of type `type` whose encoding starts at `start`. Returns it, or NULL with the error set. */
-static inline ben_token *new_token(decoder *d, cursor *c, ben_type type, size_t start)
+HOT ben_token *new_token(decoder *d, cursor *c, ben_type type, size_t start)
 {
     if (c->ntok == c->cap) {
         if (!grow_tokens(d, c->ntok, start))
@@ -319,22 +331,22 @@ static inline ben_token *new_token(decoder *d, cursor *c, ben_type type, size_t 
  * the value goes on (a container was opened, a key was read), -1 with the error set. */
 
 /* A string at c->p (which holds a digit) as a new token. Returns it, or NULL with the error set. */
-static inline ben_token *read_str(decoder *d, cursor *c)
+HOT ben_token *read_str(decoder *d, cursor *c)
 {
-    size_t body, n, end = scan_str(d, d->buf, d->len, c->p, &body, &n);
+    size_t body, n, end = scan_str(d, c->buf, c->len, c->p, &body, &n);
     ben_token *t;
     if (end == 0 || !(t = new_token(d, c, BEN_STR, c->p)))
         return NULL;
-    t->v.s.ptr = d->buf + body;
+    t->v.s.ptr = c->buf + body;
     t->v.s.len = n;
     t->end = c->p = end;
     return t;
 }
 
 /* An integer or a string value; anything else is an error here. */
-static inline int read_scalar(decoder *d, cursor *c)
+HOT int read_scalar(decoder *d, cursor *c)
 {
-    const uint8_t ch = d->buf[c->p];
+    const uint8_t ch = c->buf[c->p];
     if (is_digit(ch))
         return read_str(d, c) ? 1 : -1;
     if (ch != 'i') {
@@ -342,7 +354,7 @@ static inline int read_scalar(decoder *d, cursor *c)
         return fail(d, c->p, "unexpected byte %s where a value was expected", byte_desc(ch, bd));
     }
     int64_t v = 0;
-    size_t end = scan_int(d, d->buf, d->len, c->p, &v);
+    size_t end = scan_int(d, c->buf, c->len, c->p, &v);
     ben_token *t;
     if (end == 0 || !(t = new_token(d, c, BEN_INT, c->p)))
         return -1;
@@ -352,9 +364,9 @@ static inline int read_scalar(decoder *d, cursor *c)
 }
 
 /* The 'l' or 'd' of a new container, pushed as stack[*depth]. */
-static inline int open_container(decoder *d, cursor *c, frame stack[BEN_MAX_DEPTH], unsigned *depth)
+HOT int open_container(decoder *d, cursor *c, frame stack[BEN_MAX_DEPTH], unsigned *depth)
 {
-    const uint8_t ch = d->buf[c->p];
+    const uint8_t ch = c->buf[c->p];
     assert(ch == 'l' || ch == 'd');
     if (*depth == BEN_MAX_DEPTH)
         return fail(d, c->p, "nesting deeper than %d", BEN_MAX_DEPTH);
@@ -366,9 +378,9 @@ static inline int open_container(decoder *d, cursor *c, frame stack[BEN_MAX_DEPT
 }
 
 /* The 'e' that closes the container of frame f (already popped). */
-static inline int close_container(decoder *d, cursor *c, const frame *f)
+HOT int close_container(decoder *d, cursor *c, const frame *f)
 {
-    assert(d->buf[c->p] == 'e' && f->tok < c->ntok);
+    assert(c->buf[c->p] == 'e' && f->tok < c->ntok);
     if (f->want_value)
         return fail(d, c->p, "dictionary key has no value");
     ben_token *t = &c->tok[f->tok];
@@ -381,10 +393,10 @@ static inline int close_container(decoder *d, cursor *c, const frame *f)
 }
 
 /* A key of the dictionary of frame f, checked against the previous key for order and duplicates. */
-static inline int read_key(decoder *d, cursor *c, frame *f, bool *canonical)
+HOT int read_key(decoder *d, cursor *c, frame *f, bool *canonical)
 {
     assert(f->is_dict && !f->want_value);
-    if (!is_digit(d->buf[c->p]))
+    if (!is_digit(c->buf[c->p]))
         return fail(d, c->p, "dictionary key is not a string");
     const ben_token *t = read_str(d, c);
     if (!t)
@@ -410,15 +422,15 @@ static inline int read_key(decoder *d, cursor *c, frame *f, bool *canonical)
  * the value in *end_out and whether every dictionary was in order in *canonical. */
 static int decode(decoder *d, uint32_t *ntok_out, size_t *end_out, bool *canonical_out)
 {
-    cursor c = {0, d->tok, 0, d->cap};
+    cursor c = {d->buf, d->len, 0, d->tok, 0, d->cap};
     bool canonical = true;
     frame stack[BEN_MAX_DEPTH];
     unsigned depth = 0;
 
     for (;;) {
-        if (c.p >= d->len)
+        if (c.p >= c.len)
             return fail_eof(d);
-        const uint8_t ch = d->buf[c.p];
+        const uint8_t ch = c.buf[c.p];
         frame *f = depth > 0 ? &stack[depth - 1] : NULL;
         int r;
         if (f && ch == 'e') {
