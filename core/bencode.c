@@ -13,12 +13,21 @@
  */
 #include "bencode.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define BEN_INITIAL_TOKENS 256u
+
+/* The decoder's per-byte helpers: inlined into its loop even where they are called twice (as a single function would
+ * be), so that its hot state stays in registers. */
+#if defined(__GNUC__)
+#define HOT static inline __attribute__((always_inline))
+#else
+#define HOT static inline
+#endif
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Shared helpers                                                                                                    */
@@ -53,6 +62,19 @@ static int key_ref_cmp(const void *pa, const void *pb)
     return (a->tok > b->tok) - (a->tok < b->tok);
 }
 
+/* Fills keys[0..count) with the keys of the dictionary tok[dict] (whose tokens are well formed) and sorts them. */
+static void sort_keys(const ben_token *tok, uint32_t dict, key_ref *keys)
+{
+    assert(tok[dict].type == BEN_DICT);
+    uint32_t k = dict + 1;
+    for (uint32_t i = 0; i < tok[dict].count; i++) {
+        assert(tok[k].type == BEN_STR);
+        keys[i] = (key_ref){tok[k].v.s.ptr, tok[k].v.s.len, k};
+        k = tok[k + 1].next;
+    }
+    qsort(keys, tok[dict].count, sizeof(key_ref), key_ref_cmp);
+}
+
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Decoder                                                                                                           */
 
@@ -64,12 +86,11 @@ typedef struct frame {
     bool unsorted;     /* dict: some key was smaller than its predecessor */
 } frame;
 
-/* Cold state of one decode. The hot state (position, token array, count) lives in locals of decode() so that the
- * compiler can keep it in registers across token stores. */
+/* Cold state of one decode. The hot state (position, token array, count) is decode()'s cursor. */
 typedef struct decoder {
     const uint8_t *buf;
     size_t len;
-    ben_token *tok; /* kept equal to decode()'s local array pointer */
+    ben_token *tok; /* kept equal to the cursor's array pointer */
     uint32_t cap, max_tokens;
     key_ref *scratch; /* reused for the duplicate check of unsorted dictionaries */
     size_t scratch_cap;
@@ -131,13 +152,37 @@ static bool grow_tokens(decoder *d, uint32_t ntok, size_t start)
         return 0;                                                                                                      \
     } while (0)
 
+/* Reads the decimal digits at b[p..) into *value as long as it stays at most `limit`. Returns the offset after the last
+ * digit. *overflow is the offset of the first digit that would take the value above `limit` (SIZE_MAX if none); the
+ * digits from there on are skipped without being counted. */
+HOT size_t scan_digits(const uint8_t *b, size_t len, size_t p, uint64_t limit, uint64_t *value, size_t *overflow)
+{
+    const uint64_t q = limit / 10u;
+    const unsigned r = (unsigned)(limit % 10u);
+    uint64_t v = 0;
+    *overflow = SIZE_MAX;
+    for (; p < len && is_digit(b[p]); p++) {
+        unsigned dg = (unsigned)(b[p] - '0');
+        if (v > q || (v == q && dg > r)) { /* v * 10 + dg > limit = q * 10 + r */
+            *overflow = p;
+            while (p < len && is_digit(b[p]))
+                p++;
+            break;
+        }
+        v = v * 10u + dg;
+    }
+    *value = v;
+    return p;
+}
+
 /* Scans `i [-] digits e` at p (which holds the 'i'). Returns the offset after the 'e' and the value in *out, or 0
  * (never a valid end: an integer takes at least 3 bytes) with the error set. */
-static inline size_t scan_int(decoder *d, const uint8_t *b, size_t len, size_t p, int64_t *out)
+HOT size_t scan_int(decoder *d, const uint8_t *b, size_t len, size_t p, int64_t *out)
 {
     bool neg = false;
     char bd[8];
 
+    assert(p < len && b[p] == 'i');
     p++;
     if (p < len && b[p] == '-') {
         neg = true;
@@ -157,15 +202,11 @@ static inline size_t scan_int(decoder *d, const uint8_t *b, size_t len, size_t p
             SCAN_FAIL(p, "integer has a leading zero");
     }
     /* Magnitude in uint64_t; the bound is 2^63 for negatives (INT64_MIN) and 2^63-1 otherwise. */
-    const uint64_t limit = neg ? (uint64_t)INT64_MAX + 1u : (uint64_t)INT64_MAX;
-    uint64_t mag = 0;
-    while (p < len && is_digit(b[p])) {
-        unsigned dg = (unsigned)(b[p] - '0');
-        if (mag > (limit - dg) / 10u)
-            SCAN_FAIL(p, "integer does not fit in 64 bits");
-        mag = mag * 10u + dg;
-        p++;
-    }
+    uint64_t mag;
+    size_t overflow;
+    p = scan_digits(b, len, p, neg ? (uint64_t)INT64_MAX + 1u : (uint64_t)INT64_MAX, &mag, &overflow);
+    if (overflow != SIZE_MAX)
+        SCAN_FAIL(overflow, "integer does not fit in 64 bits");
     if (p >= len)
         SCAN_FAIL(len, "unexpected end of input");
     if (b[p] != 'e')
@@ -182,40 +223,32 @@ static inline size_t scan_int(decoder *d, const uint8_t *b, size_t len, size_t p
 /* Scans `length : bytes` at p (which holds a digit). Returns the offset after the bytes, with the offset of the
  * bytes in *body and their count in *n, or 0 (never a valid end: a string takes at least 2 bytes) with the error
  * set. */
-static inline size_t scan_str(decoder *d, const uint8_t *b, size_t len, size_t p, size_t *body, size_t *n_out)
+HOT size_t scan_str(decoder *d, const uint8_t *b, size_t len, size_t p, size_t *body, size_t *n_out)
 {
     const size_t start = p;
     char bd[8];
 
+    assert(p < len && is_digit(b[p]));
     if (b[p] == '0' && p + 1 < len && is_digit(b[p + 1]))
         SCAN_FAIL(p, "string length has a leading zero");
-    /* Accumulate without overflow: once the value exceeds the whole input it can only be too long; stop counting. */
-    size_t n = 0;
-    bool too_long = false;
-    while (p < len && is_digit(b[p])) {
-        size_t dg = (size_t)(b[p] - '0');
-        if (!too_long) {
-            if (n > len / 10u || dg > len - n * 10u) /* n * 10 + dg > len, computed without overflow */
-                too_long = true;
-            else
-                n = n * 10u + dg;
-        }
-        p++;
-    }
+    /* Once the length exceeds the whole input it can only be too long: scan_digits stops counting. */
+    uint64_t n;
+    size_t overflow;
+    p = scan_digits(b, len, p, len, &n, &overflow);
     if (p >= len)
         SCAN_FAIL(len, "unexpected end of input");
     if (b[p] != ':')
         SCAN_FAIL(p, "expected ':' after the string length, found %s", byte_desc(b[p], bd));
     p++;
     size_t remaining = len - p;
-    if (too_long || n > remaining) {
+    if (overflow != SIZE_MAX || n > remaining) {
         size_t ndig = p - 1 - start;
         SCAN_FAIL(start, "string length %.*s%s exceeds the %lu bytes remaining", (int)(ndig > 20 ? 20 : ndig),
                   (const char *)b + start, ndig > 20 ? "..." : "", (unsigned long)remaining);
     }
     *body = p;
-    *n_out = n;
-    return p + n;
+    *n_out = (size_t)n;
+    return p + (size_t)n;
 }
 #undef SCAN_FAIL
 
@@ -256,12 +289,7 @@ static int check_unsorted_dict(decoder *d, uint32_t dict)
         d->scratch = s;
         d->scratch_cap = ncap;
     }
-    uint32_t k = dict + 1;
-    for (uint32_t i = 0; i < n; i++) {
-        d->scratch[i] = (key_ref){d->tok[k].v.s.ptr, d->tok[k].v.s.len, k};
-        k = d->tok[k + 1].next;
-    }
-    qsort(d->scratch, n, sizeof(key_ref), key_ref_cmp);
+    sort_keys(d->tok, dict, d->scratch);
     uint32_t dup = UINT32_MAX;
     for (uint32_t i = 1; i < n; i++) {
         const key_ref *a = &d->scratch[i - 1], *b = &d->scratch[i];
@@ -271,114 +299,158 @@ static int check_unsorted_dict(decoder *d, uint32_t dict)
     return dup == UINT32_MAX ? 0 : fail_duplicate(d, dup);
 }
 
+/* The hot state of one decode (input, read position, token array, count): a local of decode() handed to inline
+ * helpers, so that the compiler can keep it in registers across token stores (which could alias the decoder's fields).
+ * d->tok and d->cap follow tok and cap. */
+typedef struct cursor {
+    const uint8_t *buf;
+    size_t len, p;
+    ben_token *tok;
+    uint32_t ntok, cap;
+} cursor;
+
+/* Appends a token of type `type` whose encoding starts at `start`. Returns it, or NULL with the error set. */
+HOT ben_token *new_token(decoder *d, cursor *c, ben_type type, size_t start)
+{
+    if (c->ntok == c->cap) {
+        if (!grow_tokens(d, c->ntok, start))
+            return NULL;
+        c->tok = d->tok;
+        c->cap = d->cap;
+    }
+    assert(c->ntok < c->cap);
+    ben_token *t = &c->tok[c->ntok++];
+    t->type = (uint8_t)type;
+    t->next = c->ntok;
+    t->count = 0;
+    t->start = start;
+    return t;
+}
+
+/* The helpers below read one item at c->p (which is inside the input) and return 1 when it completed a value, 0 when
+ * the value goes on (a container was opened, a key was read), -1 with the error set. */
+
+/* A string at c->p (which holds a digit) as a new token. Returns it, or NULL with the error set. */
+HOT ben_token *read_str(decoder *d, cursor *c)
+{
+    size_t body, n, end = scan_str(d, c->buf, c->len, c->p, &body, &n);
+    ben_token *t;
+    if (end == 0 || !(t = new_token(d, c, BEN_STR, c->p)))
+        return NULL;
+    t->v.s.ptr = c->buf + body;
+    t->v.s.len = n;
+    t->end = c->p = end;
+    return t;
+}
+
+/* An integer or a string value; anything else is an error here. */
+HOT int read_scalar(decoder *d, cursor *c)
+{
+    const uint8_t ch = c->buf[c->p];
+    if (is_digit(ch))
+        return read_str(d, c) ? 1 : -1;
+    if (ch != 'i') {
+        char bd[8];
+        return fail(d, c->p, "unexpected byte %s where a value was expected", byte_desc(ch, bd));
+    }
+    int64_t v = 0;
+    size_t end = scan_int(d, c->buf, c->len, c->p, &v);
+    ben_token *t;
+    if (end == 0 || !(t = new_token(d, c, BEN_INT, c->p)))
+        return -1;
+    t->v.i = v;
+    t->end = c->p = end;
+    return 1;
+}
+
+/* The 'l' or 'd' of a new container, pushed as stack[*depth]. */
+HOT int open_container(decoder *d, cursor *c, frame stack[BEN_MAX_DEPTH], unsigned *depth)
+{
+    const uint8_t ch = c->buf[c->p];
+    assert(ch == 'l' || ch == 'd');
+    if (*depth == BEN_MAX_DEPTH)
+        return fail(d, c->p, "nesting deeper than %d", BEN_MAX_DEPTH);
+    if (!new_token(d, c, ch == 'l' ? BEN_LIST : BEN_DICT, c->p))
+        return -1;
+    stack[(*depth)++] = (frame){c->ntok - 1, UINT32_MAX, ch == 'd', false, false};
+    c->p++;
+    return 0;
+}
+
+/* The 'e' that closes the container of frame f (already popped). */
+HOT int close_container(decoder *d, cursor *c, const frame *f)
+{
+    assert(c->buf[c->p] == 'e' && f->tok < c->ntok);
+    if (f->want_value)
+        return fail(d, c->p, "dictionary key has no value");
+    ben_token *t = &c->tok[f->tok];
+    assert(t->type == (f->is_dict ? BEN_DICT : BEN_LIST));
+    t->end = ++c->p;
+    t->next = c->ntok;
+    if (f->unsorted && check_unsorted_dict(d, f->tok) < 0)
+        return -1;
+    return 1;
+}
+
+/* A key of the dictionary of frame f, checked against the previous key for order and duplicates. */
+HOT int read_key(decoder *d, cursor *c, frame *f, bool *canonical)
+{
+    assert(f->is_dict && !f->want_value);
+    if (!is_digit(c->buf[c->p]))
+        return fail(d, c->p, "dictionary key is not a string");
+    const ben_token *t = read_str(d, c);
+    if (!t)
+        return -1;
+    uint32_t k = c->ntok - 1;
+    if (f->last_key != UINT32_MAX) {
+        const ben_token *pk = &c->tok[f->last_key];
+        int cmp = key_cmp(pk->v.s.ptr, pk->v.s.len, t->v.s.ptr, t->v.s.len);
+        if (cmp == 0)
+            return fail_duplicate(d, k);
+        if (cmp > 0) {
+            f->unsorted = true;
+            *canonical = false;
+        }
+    }
+    f->last_key = k;
+    f->want_value = true;
+    c->tok[f->tok].count++;
+    return 0;
+}
+
 /* Decodes one value from the start of d->buf. On success returns 0 with the token count in *ntok_out, the end of
  * the value in *end_out and whether every dictionary was in order in *canonical. */
 static int decode(decoder *d, uint32_t *ntok_out, size_t *end_out, bool *canonical_out)
 {
-    const uint8_t *const b = d->buf;
-    const size_t len = d->len;
-    ben_token *tok = d->tok;
-    uint32_t ntok = 0, cap = d->cap;
-    size_t p = 0;
+    cursor c = {d->buf, d->len, 0, d->tok, 0, d->cap};
     bool canonical = true;
     frame stack[BEN_MAX_DEPTH];
     unsigned depth = 0;
-    char bd[8];
-
-/* Appends a token of type T starting at offset S and points `t` at it. */
-#define NEW_TOKEN(T, S)                                                                                                \
-    do {                                                                                                               \
-        if (ntok == cap) {                                                                                             \
-            if (!grow_tokens(d, ntok, (S)))                                                                            \
-                return -1;                                                                                             \
-            tok = d->tok;                                                                                              \
-            cap = d->cap;                                                                                              \
-        }                                                                                                              \
-        t = &tok[ntok++];                                                                                              \
-        t->type = (uint8_t)(T);                                                                                        \
-        t->next = ntok;                                                                                                \
-        t->count = 0;                                                                                                  \
-        t->start = (S);                                                                                                \
-    } while (0)
 
     for (;;) {
-        ben_token *t;
-        if (p >= len)
+        if (c.p >= c.len)
             return fail_eof(d);
-        uint8_t c = b[p];
-
-        if (depth > 0) {
-            frame *f = &stack[depth - 1];
-            if (c == 'e') {
-                if (f->want_value)
-                    return fail(d, p, "dictionary key has no value");
-                t = &tok[f->tok];
-                t->end = ++p;
-                t->next = ntok;
-                if (f->unsorted && check_unsorted_dict(d, f->tok) < 0)
-                    return -1;
-                depth--;
-                goto value_done;
-            }
-            if (f->is_dict && !f->want_value) {
-                if (!is_digit(c))
-                    return fail(d, p, "dictionary key is not a string");
-                size_t body, n, end = scan_str(d, b, len, p, &body, &n);
-                if (end == 0)
-                    return -1;
-                NEW_TOKEN(BEN_STR, p);
-                t->v.s.ptr = b + body;
-                t->v.s.len = n;
-                t->end = p = end;
-                uint32_t k = ntok - 1;
-                if (f->last_key != UINT32_MAX) {
-                    const ben_token *pk = &tok[f->last_key];
-                    int cmp = key_cmp(pk->v.s.ptr, pk->v.s.len, b + body, n);
-                    if (cmp == 0)
-                        return fail_duplicate(d, k);
-                    if (cmp > 0) {
-                        f->unsorted = true;
-                        canonical = false;
-                    }
-                }
-                f->last_key = k;
-                f->want_value = true;
-                tok[f->tok].count++;
-                continue;
-            }
-        }
-
-        if (c == 'i') {
-            int64_t v = 0;
-            size_t end = scan_int(d, b, len, p, &v);
-            if (end == 0)
-                return -1;
-            NEW_TOKEN(BEN_INT, p);
-            t->v.i = v;
-            t->end = p = end;
-        } else if (is_digit(c)) {
-            size_t body, n, end = scan_str(d, b, len, p, &body, &n);
-            if (end == 0)
-                return -1;
-            NEW_TOKEN(BEN_STR, p);
-            t->v.s.ptr = b + body;
-            t->v.s.len = n;
-            t->end = p = end;
-        } else if (c == 'l' || c == 'd') {
-            if (depth == BEN_MAX_DEPTH)
-                return fail(d, p, "nesting deeper than %d", BEN_MAX_DEPTH);
-            NEW_TOKEN(c == 'l' ? BEN_LIST : BEN_DICT, p);
-            stack[depth++] = (frame){ntok - 1, UINT32_MAX, c == 'd', false, false};
-            p++;
-            continue;
+        const uint8_t ch = c.buf[c.p];
+        frame *f = depth > 0 ? &stack[depth - 1] : NULL;
+        int r;
+        if (f && ch == 'e') {
+            depth--;
+            r = close_container(d, &c, f);
+        } else if (f && f->is_dict && !f->want_value) {
+            r = read_key(d, &c, f, &canonical);
+        } else if (ch == 'l' || ch == 'd') {
+            r = open_container(d, &c, stack, &depth);
         } else {
-            return fail(d, p, "unexpected byte %s where a value was expected", byte_desc(c, bd));
+            r = read_scalar(d, &c);
         }
-
-    value_done:
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            continue;
+        /* A value is complete: it was the whole document, a dictionary's value or a list's element. */
         if (depth == 0) {
-            *ntok_out = ntok;
-            *end_out = p;
+            *ntok_out = c.ntok;
+            *end_out = c.p;
             *canonical_out = canonical;
             return 0;
         }
@@ -386,9 +458,8 @@ static int decode(decoder *d, uint32_t *ntok_out, size_t *end_out, bool *canonic
         if (up->is_dict)
             up->want_value = false;
         else
-            tok[up->tok].count++;
+            c.tok[up->tok].count++;
     }
-#undef NEW_TOKEN
 }
 
 static int decode_common(const uint8_t *buf, size_t len, uint32_t max_tokens, ben_doc *doc, size_t *consumed,
@@ -669,6 +740,76 @@ void ben_put_raw(ben_buf *b, const void *bytes, size_t len)
     put_bytes(b, bytes, len);
 }
 
+static void put_value_rec(ben_buf *b, const ben_doc *doc, uint32_t idx, unsigned depth);
+
+/* The list doc->tok[idx], its elements at nesting level `depth` + 1. */
+static void put_list_rec(ben_buf *b, const ben_doc *doc, uint32_t idx, unsigned depth)
+{
+    const ben_token *t = &doc->tok[idx];
+    put_byte(b, 'l');
+    uint32_t c = idx + 1;
+    for (uint32_t i = 0; i < t->count && !b->failed; i++) {
+        if (c >= doc->ntok) {
+            b->failed = true;
+            return;
+        }
+        put_value_rec(b, doc, c, depth + 1);
+        c = doc->tok[c].next;
+    }
+    put_byte(b, 'e');
+}
+
+/* Whether the keys of the dictionary doc->tok[idx] are already in order (the common case even in a non-canonical
+ * document). Fails the buffer, and returns false, when its tokens are malformed (a hand-made document). */
+static bool dict_sorted(ben_buf *b, const ben_doc *doc, uint32_t idx)
+{
+    bool sorted = true;
+    uint32_t k = idx + 1, prev = UINT32_MAX;
+    for (uint32_t i = 0; i < doc->tok[idx].count; i++) {
+        if (k + 1 >= doc->ntok || doc->tok[k].type != BEN_STR) {
+            b->failed = true;
+            return false;
+        }
+        if (prev != UINT32_MAX && key_cmp(doc->tok[prev].v.s.ptr, doc->tok[prev].v.s.len, doc->tok[k].v.s.ptr,
+                                          doc->tok[k].v.s.len) > 0)
+            sorted = false;
+        prev = k;
+        k = doc->tok[k + 1].next;
+    }
+    return sorted;
+}
+
+/* The dictionary doc->tok[idx], its keys sorted, its values at nesting level `depth` + 1. */
+static void put_dict_rec(ben_buf *b, const ben_doc *doc, uint32_t idx, unsigned depth)
+{
+    const ben_token *t = &doc->tok[idx];
+    put_byte(b, 'd');
+    bool sorted = dict_sorted(b, doc, idx);
+    if (b->failed)
+        return;
+    if (sorted) {
+        uint32_t k = idx + 1;
+        for (uint32_t i = 0; i < t->count && !b->failed; i++) {
+            ben_put_str(b, doc->tok[k].v.s.ptr, doc->tok[k].v.s.len);
+            put_value_rec(b, doc, k + 1, depth + 1);
+            k = doc->tok[k + 1].next;
+        }
+    } else {
+        key_ref *keys = mul_overflows(t->count, sizeof(key_ref)) ? NULL : malloc((size_t)t->count * sizeof(key_ref));
+        if (!keys) {
+            b->failed = true;
+            return;
+        }
+        sort_keys(doc->tok, idx, keys);
+        for (uint32_t i = 0; i < t->count && !b->failed; i++) {
+            ben_put_str(b, keys[i].ptr, keys[i].len);
+            put_value_rec(b, doc, keys[i].tok + 1, depth + 1);
+        }
+        free(keys);
+    }
+    put_byte(b, 'e');
+}
+
 /* Rebuilds a value, sorting the keys of any dictionary found out of order. `depth` is the nesting level of idx if it
  * is a container (the top-level value is level 1). Recursion is bounded by BEN_MAX_DEPTH: the decoder never produces
  * deeper documents, and a deeper hand-made one fails the buffer. */
@@ -692,64 +833,12 @@ static void put_value_rec(ben_buf *b, const ben_doc *doc, uint32_t idx, unsigned
     case BEN_STR:
         ben_put_str(b, t->v.s.ptr, t->v.s.len);
         return;
-    case BEN_LIST: {
-        put_byte(b, 'l');
-        uint32_t c = idx + 1;
-        for (uint32_t i = 0; i < t->count && !b->failed; i++) {
-            if (c >= doc->ntok) {
-                b->failed = true;
-                return;
-            }
-            put_value_rec(b, doc, c, depth + 1);
-            c = doc->tok[c].next;
-        }
-        put_byte(b, 'e');
+    case BEN_LIST:
+        put_list_rec(b, doc, idx, depth);
         return;
-    }
-    case BEN_DICT: {
-        put_byte(b, 'd');
-        /* Are the keys already in order? (The common case even in a non-canonical document.) */
-        bool sorted = true;
-        uint32_t k = idx + 1, prev = UINT32_MAX;
-        for (uint32_t i = 0; i < t->count; i++) {
-            if (k + 1 >= doc->ntok || doc->tok[k].type != BEN_STR) {
-                b->failed = true;
-                return;
-            }
-            if (prev != UINT32_MAX && key_cmp(doc->tok[prev].v.s.ptr, doc->tok[prev].v.s.len, doc->tok[k].v.s.ptr,
-                                              doc->tok[k].v.s.len) > 0)
-                sorted = false;
-            prev = k;
-            k = doc->tok[k + 1].next;
-        }
-        if (sorted) {
-            k = idx + 1;
-            for (uint32_t i = 0; i < t->count && !b->failed; i++) {
-                ben_put_str(b, doc->tok[k].v.s.ptr, doc->tok[k].v.s.len);
-                put_value_rec(b, doc, k + 1, depth + 1);
-                k = doc->tok[k + 1].next;
-            }
-        } else {
-            key_ref *keys = mul_overflows(t->count, sizeof(key_ref)) ? NULL : malloc((size_t)t->count * sizeof(key_ref));
-            if (!keys) {
-                b->failed = true;
-                return;
-            }
-            k = idx + 1;
-            for (uint32_t i = 0; i < t->count; i++) {
-                keys[i] = (key_ref){doc->tok[k].v.s.ptr, doc->tok[k].v.s.len, k};
-                k = doc->tok[k + 1].next;
-            }
-            qsort(keys, t->count, sizeof(key_ref), key_ref_cmp);
-            for (uint32_t i = 0; i < t->count && !b->failed; i++) {
-                ben_put_str(b, keys[i].ptr, keys[i].len);
-                put_value_rec(b, doc, keys[i].tok + 1, depth + 1);
-            }
-            free(keys);
-        }
-        put_byte(b, 'e');
+    case BEN_DICT:
+        put_dict_rec(b, doc, idx, depth);
         return;
-    }
     default:
         b->failed = true;
         return;

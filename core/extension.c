@@ -2,6 +2,7 @@
  * bencode against each field's type and range, and canonical encoding into caller buffers. See extension.h. */
 #include "extension.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -93,7 +94,9 @@ static int decode_m(const ben_doc *doc, int64_t mdict, ext_handshake *h, ext_err
         int64_t v = ben_next_sibling(doc, (uint32_t)mdict, (uint32_t)k);
         const uint8_t *name;
         size_t name_len;
-        ben_get_str(doc, k, &name, &name_len); /* keys are strings (bencode guarantees it) */
+        bool key_ok = ben_get_str(doc, k, &name, &name_len);
+        assert(key_ok && v >= 0); /* keys are strings, each with a value (bencode guarantees it) */
+        (void)key_ok;
         int64_t id;
         if (get_ranged(doc, v, "m: extension id", 0, 255, &id, err) < 0)
             return -1;
@@ -113,47 +116,62 @@ static int decode_m(const ben_doc *doc, int64_t mdict, ext_handshake *h, ext_err
     return 0;
 }
 
-static int decode_field(const ben_doc *doc, int64_t k, int64_t v, ext_handshake *h, ext_error *err)
+/* The integer fields of a handshake: the key and its range; store_int says where the value goes. */
+typedef enum int_field { F_REQQ, F_PORT, F_METADATA_SIZE, F_UPLOAD_ONLY, F_COUNT } int_field;
+
+static const struct {
+    const char *key;
+    int64_t lo, hi;
+} INT_FIELDS[F_COUNT] = {
+    [F_REQQ] = {"reqq", 1, INT32_MAX},
+    [F_PORT] = {"p", 0, 65535},
+    [F_METADATA_SIZE] = {"metadata_size", 1, EXT_METADATA_SIZE_MAX},
+    [F_UPLOAD_ONLY] = {"upload_only", 0, 1},
+};
+
+static void store_int(ext_handshake *h, int_field f, int64_t x)
 {
-    int64_t x;
-    if (key_is(doc, k, "m"))
-        return decode_m(doc, v, h, err);
-    if (key_is(doc, k, "v")) {
-        const uint8_t *p;
-        size_t n;
-        if (!ben_get_str(doc, v, &p, &n) || n > EXT_CLIENT_MAX)
-            return set_err(err, tok_start(doc, v), "v: must be a string of at most %d bytes", EXT_CLIENT_MAX);
-        if (memchr(p, 0, n))
-            return set_err(err, tok_start(doc, v), "v: contains a NUL byte");
-        memcpy(h->v, p, n);
-        h->v[n] = '\0';
-        h->v_len = (uint8_t)n;
-        return 0;
-    }
-    if (key_is(doc, k, "reqq")) {
-        if (get_ranged(doc, v, "reqq", 1, INT32_MAX, &x, err) < 0)
-            return -1;
-        h->reqq = (uint32_t)x;
-        return 0;
-    }
-    if (key_is(doc, k, "p")) {
-        if (get_ranged(doc, v, "p", 0, 65535, &x, err) < 0)
-            return -1;
-        h->port = (uint16_t)x;
-        return 0;
-    }
-    if (key_is(doc, k, "metadata_size")) {
-        if (get_ranged(doc, v, "metadata_size", 1, EXT_METADATA_SIZE_MAX, &x, err) < 0)
-            return -1;
-        h->metadata_size = (uint32_t)x;
-        return 0;
-    }
-    if (key_is(doc, k, "upload_only")) {
-        if (get_ranged(doc, v, "upload_only", 0, 1, &x, err) < 0)
-            return -1;
+    switch (f) {
+    case F_REQQ: h->reqq = (uint32_t)x; break;
+    case F_PORT: h->port = (uint16_t)x; break;
+    case F_METADATA_SIZE: h->metadata_size = (uint32_t)x; break;
+    case F_UPLOAD_ONLY:
         h->has_upload_only = true;
         h->upload_only = x == 1;
-        return 0;
+        break;
+    case F_COUNT: assert(!"not a field"); break;
+    }
+}
+
+/* `v`: the client's name, a string of at most EXT_CLIENT_MAX bytes without NUL. */
+static int decode_client(const ben_doc *doc, int64_t v, ext_handshake *h, ext_error *err)
+{
+    const uint8_t *p;
+    size_t n;
+    if (!ben_get_str(doc, v, &p, &n) || n > EXT_CLIENT_MAX)
+        return set_err(err, tok_start(doc, v), "v: must be a string of at most %d bytes", EXT_CLIENT_MAX);
+    if (memchr(p, 0, n))
+        return set_err(err, tok_start(doc, v), "v: contains a NUL byte");
+    memcpy(h->v, p, n);
+    h->v[n] = '\0';
+    h->v_len = (uint8_t)n;
+    return 0;
+}
+
+static int decode_field(const ben_doc *doc, int64_t k, int64_t v, ext_handshake *h, ext_error *err)
+{
+    if (key_is(doc, k, "m"))
+        return decode_m(doc, v, h, err);
+    if (key_is(doc, k, "v"))
+        return decode_client(doc, v, h, err);
+    for (int f = 0; f < F_COUNT; f++) {
+        if (key_is(doc, k, INT_FIELDS[f].key)) {
+            int64_t x;
+            if (get_ranged(doc, v, INT_FIELDS[f].key, INT_FIELDS[f].lo, INT_FIELDS[f].hi, &x, err) < 0)
+                return -1;
+            store_int(h, (int_field)f, x);
+            return 0;
+        }
     }
     if (key_is(doc, k, "yourip"))
         return get_bytes(doc, v, "yourip", 4, 16, h->yourip, &h->yourip_len, err);
@@ -183,6 +201,7 @@ int ext_handshake_decode(const uint8_t *payload, size_t len, ext_handshake *out,
     } else {
         for (int64_t k = ben_first_child(&doc, 0); k >= 0 && rc == 0;) {
             int64_t v = ben_next_sibling(&doc, 0, (uint32_t)k);
+            assert(v >= 0); /* every key has a value */
             rc = decode_field(&doc, k, v, out, err);
             k = ben_next_sibling(&doc, 0, (uint32_t)v);
         }
@@ -203,6 +222,7 @@ typedef struct writer {
 
 static void put_raw(writer *w, const void *p, size_t n)
 {
+    assert(w->len <= w->cap);
     if (w->overflow || n > w->cap - w->len) {
         w->overflow = true;
         return;
@@ -215,6 +235,7 @@ static void put_int(writer *w, int64_t v)
 {
     char tmp[24];
     int n = snprintf(tmp, sizeof tmp, "i%llde", (long long)v);
+    assert(n > 0 && (size_t)n < sizeof tmp);
     put_raw(w, tmp, (size_t)n);
 }
 
@@ -222,6 +243,7 @@ static void put_str(writer *w, const void *p, size_t n)
 {
     char tmp[24];
     int k = snprintf(tmp, sizeof tmp, "%zu:", n);
+    assert(k > 0 && (size_t)k < sizeof tmp);
     put_raw(w, tmp, (size_t)k);
     put_raw(w, p, n);
 }
@@ -337,6 +359,7 @@ static ext_status ut_decode_doc(const ben_doc *doc, const uint8_t *payload, size
         return ut_fail(err, tok_start(doc, p), "piece index beyond the metadata");
     out->piece = (uint32_t)piece;
 
+    assert(dict_len <= len);
     if (type == EXT_UT_METADATA_DATA) {
         uint32_t want = ext_ut_metadata_piece_len(size, out->piece);
         if (len - dict_len != want)

@@ -5,6 +5,7 @@
  * path-collision check (which needs the joined paths) runs after the fill. */
 #include "metainfo.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,9 @@ typedef struct parse {
     mi_tier *tiers;
     const char **trackers;
     char *strings;
+    /* What pass 1 measured: the room the block has for pass 2. */
+    uint32_t files_cap, tiers_cap, trackers_cap;
+    size_t strings_cap;
     /* Values found in pass 1 that pass 2 reuses. */
     uint64_t total;
 } parse;
@@ -148,6 +152,7 @@ static uint32_t arena_put(parse *P, const void *s, size_t n)
 {
     size_t at = P->nstr;
     if (P->fill) {
+        assert(n < P->strings_cap && at <= P->strings_cap - n - 1);
         memcpy(P->strings + at, s, n);
         P->strings[at + n] = '\0';
     }
@@ -236,7 +241,8 @@ static int check_path(parse *P, int64_t list, const char *field, bool utf8, size
     size_t len = 0;
     uint32_t k = 0;
     *pad_hint = false;
-    for (int64_t c = ben_first_child(d, (uint32_t)list); c >= 0; c = ben_next_sibling(d, (uint32_t)list, (uint32_t)c), k++) {
+    for (int64_t c = ben_first_child(d, (uint32_t)list); c >= 0;
+         c = ben_next_sibling(d, (uint32_t)list, (uint32_t)c), k++) {
         char cf[FIELD_MAX + 16];
         const uint8_t *s;
         size_t n;
@@ -284,6 +290,7 @@ static int file_length(parse *P, int64_t idx, const char *field, uint64_t *total
 static void add_file(parse *P, uint64_t offset, uint64_t length, uint32_t path, size_t path_len, uint8_t flags)
 {
     if (P->fill) {
+        assert(P->nfiles < P->files_cap);
         mi_file *f = &P->files[P->nfiles];
         f->offset = offset;
         f->length = length;
@@ -317,7 +324,8 @@ static int parse_multi(parse *P, int64_t files)
     size_t room = MI_MAX_PATH - 1 - name_len(P); /* name_len <= MI_MAX_COMPONENT */
     uint64_t total = 0;
     uint32_t i = 0;
-    for (int64_t e = ben_first_child(d, (uint32_t)files); e >= 0; e = ben_next_sibling(d, (uint32_t)files, (uint32_t)e), i++) {
+    for (int64_t e = ben_first_child(d, (uint32_t)files); e >= 0;
+         e = ben_next_sibling(d, (uint32_t)files, (uint32_t)e), i++) {
         char f[FIELD_MAX], pf[FIELD_MAX];
         snprintf(f, sizeof f, "info.files[%u]", i);
         if (d->tok[e].type != BEN_DICT)
@@ -350,6 +358,7 @@ static int parse_multi(parse *P, int64_t files)
         if (P->fill) {
             size_t again;
             bool pad_again;
+            assert(at + joined < P->strings_cap);
             check_path(P, utf >= 0 ? utf : plain, pf, utf >= 0, room, P->strings + at, &again, &pad_again);
             P->strings[at + joined] = '\0';
         }
@@ -364,15 +373,27 @@ static int parse_multi(parse *P, int64_t files)
 
 /* ---- pieces, flags ---- */
 
+/* The integer `key` of the info dictionary: 1 with *v set when present, 0 when absent, -1 (error set) when it is not an
+ * integer. */
+static int info_int(parse *P, const char *key, int64_t *v)
+{
+    int64_t idx = ben_dict_find(P->doc, P->info, key);
+    if (idx < 0)
+        return 0;
+    if (!ben_get_int(P->doc, idx, v))
+        return fail(P, "info.%s: not an integer", key);
+    return 1;
+}
+
 static int parse_pieces(parse *P)
 {
     const ben_doc *d = P->doc;
-    int64_t pl = ben_dict_find(d, P->info, "piece length");
     int64_t v;
-    if (pl < 0)
+    int found = info_int(P, "piece length", &v);
+    if (found < 0)
+        return -1;
+    if (found == 0)
         return fail(P, "info.piece length: missing");
-    if (!ben_get_int(d, pl, &v))
-        return fail(P, "info.piece length: not an integer");
     if (v < 1 || v > (int64_t)MI_MAX_PIECE_LENGTH)
         return fail(P, "info.piece length: %lld is outside [1, %u]", (long long)v, MI_MAX_PIECE_LENGTH);
     uint64_t piece_length = (uint64_t)v;
@@ -403,26 +424,20 @@ static int parse_pieces(parse *P)
 static int parse_flags(parse *P, bool *hybrid, bool *priv)
 {
     const ben_doc *d = P->doc;
-    int64_t idx = ben_dict_find(d, P->info, "private");
     int64_t v;
-    *priv = false;
-    if (idx >= 0) {
-        if (!ben_get_int(d, idx, &v))
-            return fail(P, "info.private: not an integer");
-        if (v != 0 && v != 1)
-            return fail(P, "info.private: %lld is neither 0 nor 1", (long long)v);
-        *priv = v == 1;
-    }
-    *hybrid = false;
-    idx = ben_dict_find(d, P->info, "meta version");
-    if (idx >= 0) {
-        if (!ben_get_int(d, idx, &v))
-            return fail(P, "info.meta version: not an integer");
-        if (v != 1 && v != 2)
-            return fail(P, "info.meta version: unsupported version %lld", (long long)v);
-        *hybrid = v == 2;
-    }
-    idx = ben_dict_find(d, P->info, "file tree");
+    int found = info_int(P, "private", &v);
+    if (found < 0)
+        return -1;
+    if (found && v != 0 && v != 1)
+        return fail(P, "info.private: %lld is neither 0 nor 1", (long long)v);
+    *priv = found && v == 1;
+    found = info_int(P, "meta version", &v);
+    if (found < 0)
+        return -1;
+    if (found && v != 1 && v != 2)
+        return fail(P, "info.meta version: unsupported version %lld", (long long)v);
+    *hybrid = found && v == 2;
+    int64_t idx = ben_dict_find(d, P->info, "file tree");
     if (idx >= 0 && d->tok[idx].type != BEN_DICT)
         return fail(P, "info.file tree: not a dictionary");
     return 0;
@@ -449,6 +464,7 @@ static int add_tracker(parse *P, const uint8_t *s, size_t n)
         for (uint32_t i = 0; i < P->ntrackers; i++)
             if (strncmp(P->trackers[i], (const char *)s, n) == 0 && P->trackers[i][n] == '\0')
                 return 0;
+        assert(P->ntrackers < P->trackers_cap);
         P->trackers[P->ntrackers] = P->strings + arena_put(P, s, n);
     } else {
         arena_put(P, s, n);
@@ -462,6 +478,7 @@ static void end_tier(parse *P, uint32_t first)
     if (P->ntrackers == first)
         return; /* empty tier */
     if (P->fill) {
+        assert(P->ntiers < P->tiers_cap);
         P->tiers[P->ntiers].first = first;
         P->tiers[P->ntiers].count = P->ntrackers - first;
     }
@@ -621,6 +638,71 @@ static size_t align8(size_t n)
     return (n + 7) & ~(size_t)7;
 }
 
+/* The top-level dictionary's `info` dictionary, into P->info. */
+static int find_info(parse *P)
+{
+    const ben_doc *d = P->doc;
+    if (d->tok[0].type != BEN_DICT)
+        return fail(P, "torrent: not a dictionary");
+    int64_t info = ben_dict_find(d, 0, "info");
+    if (info < 0)
+        return fail(P, "info: missing");
+    if (d->tok[info].type != BEN_DICT)
+        return fail(P, "info: not a dictionary");
+    P->info = (uint32_t)info;
+    return 0;
+}
+
+/* After pass 1: allocates the one block for what it measured and points pass 2's destinations into it. */
+static int alloc_block(parse *P)
+{
+    if (P->nstr > UINT32_MAX) /* file paths are 32-bit offsets into the arena */
+        return fail(P, "torrent: names and URLs take more than 4 GiB");
+    /* One block: header, files, tiers, tracker pointers, strings. Counts are bounded by the token count and the
+     * string bytes by the input size plus one separator per token, so none of this can overflow. */
+    size_t files_at = align8(sizeof(mi_torrent));
+    size_t tiers_at = align8(files_at + sizeof(mi_file) * P->nfiles);
+    size_t trackers_at = align8(tiers_at + sizeof(mi_tier) * P->ntiers);
+    size_t strings_at = trackers_at + sizeof(char *) * P->ntrackers;
+    size_t total = strings_at + P->nstr;
+    unsigned char *block = calloc(1, total);
+    if (!block)
+        return fail(P, "out of memory (%zu bytes for the description)", total);
+    P->t = (mi_torrent *)block;
+    P->files = (mi_file *)(block + files_at);
+    P->tiers = (mi_tier *)(block + tiers_at);
+    P->trackers = (const char **)(block + trackers_at);
+    P->strings = (char *)(block + strings_at);
+    P->files_cap = P->nfiles;
+    P->tiers_cap = P->ntiers;
+    P->trackers_cap = P->ntrackers;
+    P->strings_cap = P->nstr;
+    P->fill = true;
+    return 0;
+}
+
+/* Pass 2 into the block, then what needs the filled block: the path collisions and the info hash of buf. Frees the
+ * block on failure. */
+static int fill_block(parse *P, const uint8_t *buf)
+{
+    int rc = walk(P);
+    assert(rc == 0); /* pass 1 validated the same document */
+    if (rc == 0) {
+        P->t->files = P->files;
+        P->t->tiers = P->tiers;
+        P->t->trackers = P->trackers;
+        P->t->strings = P->strings;
+        rc = check_collisions(P);
+    }
+    if (rc == 0 && !ih_sha1(buf + P->t->info_start, P->t->info_end - P->t->info_start, P->t->info_hash))
+        rc = fail(P, "out of memory (SHA-1)");
+    if (rc < 0) {
+        free(P->t);
+        P->t = NULL;
+    }
+    return rc;
+}
+
 int mi_parse(const uint8_t *buf, size_t len, mi_torrent **out, mi_error *err)
 {
     ben_doc doc;
@@ -632,65 +714,10 @@ int mi_parse(const uint8_t *buf, size_t len, mi_torrent **out, mi_error *err)
         return fail(&P, "bencode: %s (at byte %zu)", berr.what, berr.offset);
     }
     int rc = -1;
-    if (doc.tok[0].type != BEN_DICT) {
-        fail(&P, "torrent: not a dictionary");
-        goto done;
+    if (find_info(&P) == 0 && walk(&P) == 0 && alloc_block(&P) == 0 && fill_block(&P, buf) == 0) {
+        *out = P.t;
+        rc = 0;
     }
-    int64_t info = ben_dict_find(&doc, 0, "info");
-    if (info < 0) {
-        fail(&P, "info: missing");
-        goto done;
-    }
-    if (doc.tok[info].type != BEN_DICT) {
-        fail(&P, "info: not a dictionary");
-        goto done;
-    }
-    P.info = (uint32_t)info;
-    if (walk(&P) < 0)
-        goto done;
-
-    if (P.nstr > UINT32_MAX) { /* file paths are 32-bit offsets into the arena */
-        fail(&P, "torrent: names and URLs take more than 4 GiB");
-        goto done;
-    }
-    /* One block: header, files, tiers, tracker pointers, strings. Counts are bounded by the token count and the
-     * string bytes by the input size plus one separator per token, so none of this can overflow. */
-    size_t files_at = align8(sizeof(mi_torrent));
-    size_t tiers_at = align8(files_at + sizeof(mi_file) * P.nfiles);
-    size_t trackers_at = align8(tiers_at + sizeof(mi_tier) * P.ntiers);
-    size_t strings_at = trackers_at + sizeof(char *) * P.ntrackers;
-    size_t total = strings_at + P.nstr;
-    unsigned char *block = calloc(1, total);
-    if (!block) {
-        fail(&P, "out of memory (%zu bytes for the description)", total);
-        goto done;
-    }
-    P.t = (mi_torrent *)block;
-    P.files = (mi_file *)(block + files_at);
-    P.tiers = (mi_tier *)(block + tiers_at);
-    P.trackers = (const char **)(block + trackers_at);
-    P.strings = (char *)(block + strings_at);
-    P.fill = true;
-    if (walk(&P) < 0) { /* cannot happen: pass 1 validated the same document */
-        free(block);
-        goto done;
-    }
-    P.t->files = P.files;
-    P.t->tiers = P.tiers;
-    P.t->trackers = P.trackers;
-    P.t->strings = P.strings;
-    if (check_collisions(&P) < 0) {
-        free(block);
-        goto done;
-    }
-    if (!ih_sha1(buf + P.t->info_start, P.t->info_end - P.t->info_start, P.t->info_hash)) {
-        fail(&P, "out of memory (SHA-1)");
-        free(block);
-        goto done;
-    }
-    *out = P.t;
-    rc = 0;
-done:
     ben_doc_free(&doc);
     return rc;
 }

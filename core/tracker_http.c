@@ -37,96 +37,123 @@ static bool v6_char(char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.';
 }
 
-int hk_tracker_url_parse(const char *url, hk_tracker_url *out, char *err, size_t errlen)
+/* Reports an error at byte `pos` of the URL or reply; returns -1. */
+static int fail_at(char *err, size_t errlen, size_t pos, const char *what)
 {
-    memset(out, 0, sizeof *out);
-    size_t i;
-    if (prefix_ci(url, "http://")) {
-        out->scheme = HK_TRACKER_HTTP;
-        out->port = 80;
-        i = 7;
-    } else if (prefix_ci(url, "https://")) {
-        out->scheme = HK_TRACKER_HTTPS;
-        out->port = 443;
-        i = 8;
-    } else if (prefix_ci(url, "udp://")) {
-        out->scheme = HK_TRACKER_UDP;
-        out->port = 0;
-        i = 6;
-    } else {
-        set_err(err, errlen, "at byte %zu: %s", 0, "unsupported scheme (http, https or udp expected)");
-        return -1;
-    }
-    for (size_t k = i; url[k] && url[k] != '/' && url[k] != '?' && url[k] != '#'; k++) {
-        if (url[k] == '@') {
-            set_err(err, errlen, "at byte %zu: %s", k, "user info is not supported");
-            return -1;
+    set_err(err, errlen, "at byte %zu: %s", pos, what);
+    return -1;
+}
+
+/* Whether url[i] ends the authority (host and port): end of string, path, query or fragment. */
+static bool authority_end(char c)
+{
+    return c == '\0' || c == '/' || c == '?' || c == '#';
+}
+
+/* The scheme: sets out->scheme and its default port (0 for udp: none). Returns the offset after "://", or 0. */
+static size_t parse_scheme(const char *url, hk_tracker_url *out, char *err, size_t errlen)
+{
+    static const struct {
+        const char *prefix;
+        hk_tracker_scheme scheme;
+        uint16_t port;
+    } SCHEMES[] = {
+        {"http://", HK_TRACKER_HTTP, 80},
+        {"https://", HK_TRACKER_HTTPS, 443},
+        {"udp://", HK_TRACKER_UDP, 0},
+    };
+    for (size_t k = 0; k < sizeof SCHEMES / sizeof SCHEMES[0]; k++) {
+        if (prefix_ci(url, SCHEMES[k].prefix)) {
+            out->scheme = SCHEMES[k].scheme;
+            out->port = SCHEMES[k].port;
+            return strlen(SCHEMES[k].prefix);
         }
     }
-    if (url[i] == '[') {
-        size_t start = ++i;
-        while (v6_char(url[i]))
-            i++;
-        if (url[i] != ']' || i == start) {
-            set_err(err, errlen, "at byte %zu: %s", i, "malformed IPv6 literal");
-            return -1;
-        }
+    fail_at(err, errlen, 0, "unsupported scheme (http, https or udp expected)");
+    return 0;
+}
+
+/* The host at url[*i]: a name or a bracketed IPv6 literal. Advances *i past it. */
+static int parse_host(const char *url, size_t *i, hk_tracker_url *out, char *err, size_t errlen)
+{
+    for (size_t k = *i; !authority_end(url[k]); k++)
+        if (url[k] == '@')
+            return fail_at(err, errlen, k, "user info is not supported");
+    size_t p = *i;
+    if (url[p] == '[') {
+        size_t start = ++p;
+        while (v6_char(url[p]))
+            p++;
+        if (url[p] != ']' || p == start)
+            return fail_at(err, errlen, p, "malformed IPv6 literal");
         out->host_off = start;
-        out->host_len = i - start;
+        out->host_len = p - start;
         out->ipv6_literal = true;
-        i++;
+        p++;
     } else {
-        size_t start = i;
-        while (host_char(url[i]))
-            i++;
+        size_t start = p;
+        while (host_char(url[p]))
+            p++;
         out->host_off = start;
-        out->host_len = i - start;
-        if (out->host_len == 0) {
-            set_err(err, errlen, "at byte %zu: %s", i, url[i] == '@' ? "user info is not supported" : "empty host");
-            return -1;
-        }
+        out->host_len = p - start;
+        if (out->host_len == 0)
+            return fail_at(err, errlen, p, url[p] == '@' ? "user info is not supported" : "empty host");
     }
-    if (out->host_len > HK_TRACKER_HOST_MAX) {
-        set_err(err, errlen, "at byte %zu: %s", out->host_off, "host name too long");
-        return -1;
-    }
-    if (url[i] == ':') {
-        size_t start = ++i;
+    if (out->host_len > HK_TRACKER_HOST_MAX)
+        return fail_at(err, errlen, out->host_off, "host name too long");
+    *i = p;
+    return 0;
+}
+
+/* An optional ":port" at url[*i] (advancing *i past it); a udp URL must have one. */
+static int parse_port(const char *url, size_t *i, hk_tracker_url *out, char *err, size_t errlen)
+{
+    size_t p = *i;
+    if (url[p] == ':') {
+        size_t start = ++p;
         uint32_t port = 0;
-        while (url[i] >= '0' && url[i] <= '9') {
-            port = port * 10 + (uint32_t)(url[i] - '0');
-            if (port > 65535) {
-                set_err(err, errlen, "at byte %zu: %s", start, "port out of range (1..65535)");
-                return -1;
-            }
-            i++;
+        while (url[p] >= '0' && url[p] <= '9') {
+            port = port * 10 + (uint32_t)(url[p] - '0');
+            if (port > 65535)
+                break;
+            p++;
         }
-        if (i == start || port == 0) {
-            set_err(err, errlen, "at byte %zu: %s", start, "port out of range (1..65535)");
-            return -1;
-        }
+        if (p == start || port == 0 || port > 65535)
+            return fail_at(err, errlen, start, "port out of range (1..65535)");
         out->port = (uint16_t)port;
     }
-    if (out->port == 0) {
-        set_err(err, errlen, "at byte %zu: %s", i, "a udp tracker URL needs a port");
-        return -1;
-    }
-    if (url[i] != '\0' && url[i] != '/' && url[i] != '?' && url[i] != '#') {
-        set_err(err, errlen, "at byte %zu: %s", i, url[i] == '@' ? "user info is not supported" : "unexpected byte after the host");
-        return -1;
-    }
+    if (out->port == 0)
+        return fail_at(err, errlen, p, "a udp tracker URL needs a port");
+    *i = p;
+    return 0;
+}
+
+/* The path and query at url[i], up to the end or a fragment. */
+static int parse_path(const char *url, size_t i, hk_tracker_url *out, char *err, size_t errlen)
+{
+    if (!authority_end(url[i]))
+        return fail_at(err, errlen, i,
+                       url[i] == '@' ? "user info is not supported" : "unexpected byte after the host");
     size_t start = i;
-    while (url[i] != '\0' && url[i] != '#') {
+    for (; url[i] != '\0' && url[i] != '#'; i++) {
         unsigned char c = (unsigned char)url[i];
-        if (c <= 0x20 || c >= 0x7f) {
-            set_err(err, errlen, "at byte %zu: %s", i, "space or control byte in the URL");
-            return -1;
-        }
-        i++;
+        if (c <= 0x20 || c >= 0x7f)
+            return fail_at(err, errlen, i, "space or control byte in the URL");
     }
     out->path_off = start;
     out->path_len = i - start;
     return 0;
+}
+
+int hk_tracker_url_parse(const char *url, hk_tracker_url *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    size_t i = parse_scheme(url, out, err, errlen);
+    if (i == 0)
+        return -1;
+    if (parse_host(url, &i, out, err, errlen) < 0 || parse_port(url, &i, out, err, errlen) < 0)
+        return -1;
+    return parse_path(url, i, out, err, errlen);
 }
 
 const char *hk_announce_event_name(hk_announce_event e)
@@ -309,8 +336,7 @@ int hk_http_reply_decode(const uint8_t *body, size_t len, hk_announce_reply *out
     memset(out, 0, sizeof *out);
     out->interval = out->min_interval = out->complete = out->incomplete = -1;
     if (len == 0) {
-        set_err(err, errlen, "at byte %zu: %s", 0, "empty reply");
-        return -1;
+        return fail_at(err, errlen, 0, "empty reply");
     }
     ben_doc d;
     ben_error be;
@@ -320,7 +346,7 @@ int hk_http_reply_decode(const uint8_t *body, size_t len, hk_announce_reply *out
     }
     int rc = -1;
     if (d.tok[0].type != BEN_DICT) {
-        set_err(err, errlen, "at byte %zu: %s", 0, "the reply is not a dictionary");
+        fail_at(err, errlen, 0, "the reply is not a dictionary");
         goto out;
     }
     bool present;

@@ -2,6 +2,7 @@
  * tracker's connection id (see tracker_udp.h). */
 #include "tracker_udp.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -71,6 +72,7 @@ size_t hk_udp_announce_request(uint8_t *out, size_t cap, uint64_t conn_id, uint3
         }
         out[n++] = 0; /* EndOfOptions */
     }
+    assert(n == need);
     return n;
 }
 
@@ -103,7 +105,8 @@ int hk_udp_reply_decode(const uint8_t *buf, size_t len, uint8_t family, hk_udp_r
             return fail(err, errlen, 0, "unknown address family");
         if ((len - 20) % entry != 0)
             return fail(err, errlen, 20 + (len - 20) / entry * entry,
-                        family == 6 ? "partial IPv6 peer entry (18 bytes each)" : "partial IPv4 peer entry (6 bytes each)");
+                        family == 6 ? "partial IPv6 peer entry (18 bytes each)"
+                                    : "partial IPv4 peer entry (6 bytes each)");
         out->action = HK_UDP_ACTION_ANNOUNCE;
         out->interval = rd32(buf + 8);
         out->leechers = rd32(buf + 12);

@@ -2,6 +2,7 @@
  * gathers only what a message needs), the per-message encoders and the reserved-bit helpers. See wire.h. */
 #include "wire.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,6 +260,7 @@ static inline uint64_t cur_off(const cursor *c) { return c->base + (uint64_t)(c-
 static const uint8_t *gather(wire_decoder *d, uint8_t *store, uint32_t want, cursor *c)
 {
     size_t avail = (size_t)(c->end - c->p);
+    assert(d->have < want);
     if (d->have == 0 && avail >= want) {
         const uint8_t *r = c->p;
         c->p += want;
@@ -291,6 +293,7 @@ static wire_status step_handshake(wire_decoder *d, cursor *c, wire_msg *msg)
         d->u.hs[i] = b;
         d->have++;
     }
+    assert(d->have <= WIRE_HANDSHAKE_LEN);
     size_t take = WIRE_HANDSHAKE_LEN - d->have, avail = (size_t)(c->end - c->p);
     if (take > avail)
         take = avail;
@@ -334,6 +337,7 @@ static wire_status finish_var(wire_decoder *d, const uint8_t *pl, uint32_t n, wi
         msg->u.bitfield.len = n;
         break;
     case WIRE_PIECE:
+        assert(n >= 8); /* checked at the id */
         msg->type = WIRE_PIECE;
         msg->u.piece.index = get32(pl);
         msg->u.piece.begin = get32(pl + 4);
@@ -341,6 +345,7 @@ static wire_status finish_var(wire_decoder *d, const uint8_t *pl, uint32_t n, wi
         msg->u.piece.len = n - 8;
         return check_index(d, msg->u.piece.index, pay);
     case WIRE_EXTENDED:
+        assert(n >= 1); /* checked at the id */
         msg->type = WIRE_EXTENDED;
         msg->u.ext.id = pl[0];
         msg->u.ext.payload = pl + 1;
@@ -371,6 +376,7 @@ static wire_status finish_fixed(wire_decoder *d, const uint8_t *pl, wire_msg *ms
         msg->u.block.length = get32(pl + 8);
         return check_index(d, msg->u.block.index, pay);
     default: /* WIRE_PORT, the only other fixed size with a payload */
+        assert(d->msg_id == WIRE_PORT);
         msg->u.port = (uint16_t)(pl[0] << 8 | pl[1]);
         d->err.msg_id = -1;
         return WIRE_READY;
@@ -404,6 +410,7 @@ static wire_status step_var(wire_decoder *d, cursor *c, wire_msg *msg)
         if (need > d->buf_cap) {
             uint64_t grown = 2 * (uint64_t)d->buf_cap;
             uint32_t cap = grown < need ? need : grown > n ? n : (uint32_t)grown;
+            assert(cap >= need && cap <= n);
             uint8_t *nb = realloc(d->buf, cap);
             if (!nb)
                 return fail(d, WIRE_ERR_NOMEM, d->msg_start, n);
@@ -462,6 +469,7 @@ static wire_status on_id(wire_decoder *d, wire_msg *msg)
  * byte-wise path's checks in the same order, without gathering. */
 static wire_status decode_complete(wire_decoder *d, cursor *c, uint32_t len, wire_msg *msg)
 {
+    assert(len >= 1 && (size_t)(c->end - c->p) - 4 >= len);
     d->msg_len = len;
     d->msg_id = c->p[4];
     c->p += 5;
@@ -501,7 +509,8 @@ static bool decode_fast(const wire_decoder *d, const uint8_t *p, uint32_t len, w
                 return false;
             m.u.index = index;
             break;
-        default: /* 13 */
+        default:
+            assert(len == 13);
             index = get32(p + 1);
             if (pieces && index >= pieces)
                 return false;
@@ -534,7 +543,8 @@ static bool decode_fast(const wire_decoder *d, const uint8_t *p, uint32_t len, w
         m.u.piece.begin = get32(p + 5);
         m.u.piece.data = p + 9;
         m.u.piece.len = n - 8;
-    } else { /* WIRE_EXTENDED */
+    } else {
+        assert(id == WIRE_EXTENDED);
         if (n < 1)
             return false;
         m.type = WIRE_EXTENDED;
@@ -615,6 +625,7 @@ wire_status wire_feed(wire_decoder *d, const uint8_t *buf, size_t len, size_t *c
     cursor c = {buf, buf + len, buf, d->offset};
     wire_status st = decode(d, &c, msg);
     /* every path returns WIRE_NEED_MORE only once the input is exhausted */
+    assert(c.p >= buf && c.p <= buf + len && (st != WIRE_NEED_MORE || c.p == buf + len));
     *consumed = (size_t)(c.p - buf);
     d->offset += *consumed;
     return st;
@@ -749,6 +760,15 @@ size_t wire_encoded_len(const wire_msg *m)
     return 0;
 }
 
+/* Copies the payload data[0..n) after a header of hdr bytes just written; returns the message's length, need. */
+static size_t put_payload(uint8_t *buf, size_t hdr, const uint8_t *data, uint32_t n, size_t need)
+{
+    assert(hdr > 0 && hdr + n == need); /* wire_encoded_len checked the lengths */
+    if (n)
+        memcpy(buf + hdr, data, n);
+    return need;
+}
+
 size_t wire_encode_msg(uint8_t *buf, size_t cap, const wire_msg *m)
 {
     size_t need = wire_encoded_len(m);
@@ -769,26 +789,18 @@ size_t wire_encode_msg(uint8_t *buf, size_t cap, const wire_msg *m)
     case WIRE_PORT:
         return wire_encode_port(buf, m->u.port);
     case WIRE_PIECE:
-        wire_encode_piece_header(buf, m->u.piece.index, m->u.piece.begin, m->u.piece.len);
-        if (m->u.piece.len)
-            memcpy(buf + WIRE_PIECE_HEADER_LEN, m->u.piece.data, m->u.piece.len);
-        return need;
+        return put_payload(buf, wire_encode_piece_header(buf, m->u.piece.index, m->u.piece.begin, m->u.piece.len),
+                           m->u.piece.data, m->u.piece.len, need);
     case WIRE_BITFIELD:
-        wire_encode_bitfield_header(buf, m->u.bitfield.len);
-        if (m->u.bitfield.len)
-            memcpy(buf + WIRE_BITFIELD_HEADER_LEN, m->u.bitfield.bits, m->u.bitfield.len);
-        return need;
+        return put_payload(buf, wire_encode_bitfield_header(buf, m->u.bitfield.len), m->u.bitfield.bits,
+                           m->u.bitfield.len, need);
     case WIRE_EXTENDED:
-        wire_encode_extended_header(buf, m->u.ext.id, m->u.ext.len);
-        if (m->u.ext.len)
-            memcpy(buf + WIRE_EXTENDED_HEADER_LEN, m->u.ext.payload, m->u.ext.len);
-        return need;
+        return put_payload(buf, wire_encode_extended_header(buf, m->u.ext.id, m->u.ext.len), m->u.ext.payload,
+                           m->u.ext.len, need);
     case WIRE_UNKNOWN:
         put32(buf, m->u.ext.len + 1);
         buf[4] = m->u.ext.id;
-        if (m->u.ext.len)
-            memcpy(buf + 5, m->u.ext.payload, m->u.ext.len);
-        return need;
+        return put_payload(buf, 5, m->u.ext.payload, m->u.ext.len, need);
     }
     return 0;
 }

@@ -101,14 +101,10 @@ static void reencode(const ben_doc *doc, ben_buf *out)
     CHECK(!out->failed);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* The prefix decoder agrees with the full one (whose result is rc, err): it accepts everything the full decoder does
+ * (consuming all of it), and what it accepts is exactly a full decode of the consumed bytes. */
+static void check_prefix(const uint8_t *data, size_t size, int rc, const ben_error *err)
 {
-    ben_doc doc;
-    ben_error err;
-    int rc = ben_decode(data, size, 0, &doc, &err);
-
-    /* The prefix decoder agrees: it accepts everything the full decoder does (consuming all of it), and what it
-     * accepts is exactly a full decode of the consumed bytes. */
     ben_doc pdoc;
     ben_error perr;
     size_t consumed = 0;
@@ -124,52 +120,49 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ben_doc_free(&sub);
         ben_doc_free(&pdoc);
         if (rc != 0) {
-            CHECK(err.offset == consumed && strstr(err.what, "trailing") != NULL);
+            CHECK(err->offset == consumed && strstr(err->what, "trailing") != NULL);
         }
     } else {
         check_error(&perr, size);
         CHECK(pdoc.tok == NULL && pdoc.ntok == 0);
-        CHECK(rc != 0 && err.offset == perr.offset && strcmp(err.what, perr.what) == 0);
+        CHECK(rc != 0 && err->offset == perr.offset && strcmp(err->what, perr.what) == 0);
     }
+}
 
-    if (rc != 0) {
-        check_error(&err, size);
-        CHECK(doc.tok == NULL && doc.ntok == 0);
-        return 0;
-    }
-
-    check_layout(&doc, size);
-    check_lookups(&doc);
-
-    /* The token limit: exactly ntok fits, one fewer fails. */
+/* The token limit: exactly ntok fits, one fewer fails. */
+static void check_token_limit(const uint8_t *data, size_t size, uint32_t ntok)
+{
     ben_doc lim;
     ben_error lerr;
-    CHECK(ben_decode(data, size, doc.ntok, &lim, &lerr) == 0);
+    CHECK(ben_decode(data, size, ntok, &lim, &lerr) == 0);
     ben_doc_free(&lim);
-    if (doc.ntok > 1) {
-        CHECK(ben_decode(data, size, doc.ntok - 1, &lim, &lerr) != 0);
+    if (ntok > 1) {
+        CHECK(ben_decode(data, size, ntok - 1, &lim, &lerr) != 0);
         CHECK(strstr(lerr.what, "tokens") != NULL);
     }
+}
 
-    /* Canonical re-encoding: identical to the input iff the input was canonical. */
+/* Canonical re-encoding of the document decoded from data: identical to the input iff the input was canonical, the
+ * same bytes by the rebuilding path as by the verbatim one, decoding as canonical with the same shape, re-encoding
+ * identically. */
+static void check_reencoding(const ben_doc *doc, const uint8_t *data, size_t size)
+{
     ben_buf once;
-    reencode(&doc, &once);
-    CHECK((once.len == size && memcmp(once.data, data, size) == 0) == doc.canonical);
+    reencode(doc, &once);
+    CHECK((once.len == size && memcmp(once.data, data, size) == 0) == doc->canonical);
 
-    /* The rebuilding path gives the same bytes as the verbatim fast path. */
-    ben_doc slow = doc;
+    ben_doc slow = *doc;
     slow.canonical = false;
     ben_buf rebuilt;
     reencode(&slow, &rebuilt);
     CHECK(rebuilt.len == once.len && memcmp(rebuilt.data, once.data, once.len) == 0);
     ben_buf_free(&rebuilt);
 
-    /* The re-encoding decodes as canonical, with the same shape, and re-encodes identically. */
     ben_doc again;
     ben_error aerr;
     CHECK(ben_decode(once.data, once.len, 0, &again, &aerr) == 0);
     CHECK(again.canonical);
-    CHECK(again.ntok == doc.ntok);
+    CHECK(again.ntok == doc->ntok);
     check_layout(&again, once.len);
     ben_buf twice;
     reencode(&again, &twice);
@@ -178,6 +171,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     ben_doc_free(&again);
     ben_buf_free(&once);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    ben_doc doc;
+    ben_error err;
+    int rc = ben_decode(data, size, 0, &doc, &err);
+    check_prefix(data, size, rc, &err);
+    if (rc != 0) {
+        check_error(&err, size);
+        CHECK(doc.tok == NULL && doc.ntok == 0);
+        return 0;
+    }
+    check_layout(&doc, size);
+    check_lookups(&doc);
+    check_token_limit(data, size, doc.ntok);
+    check_reencoding(&doc, data, size);
     ben_doc_free(&doc);
     return 0;
 }

@@ -13,28 +13,17 @@
 #include <string.h>
 
 #include "announcer.h"
+#include "fuzz_clock.h"
 #include "tracker_http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 typedef struct fake {
-    hk_time now, wake;
-    uint64_t rng;
+    fuzz_clock clk; /* first: the fuzz_clock callbacks take the context as a fuzz_clock */
     uint64_t token;
     unsigned calls;
 } fake;
 
-static hk_time f_now(void *c) { return ((fake *)c)->now; }
-static void f_wake(void *c, hk_time t) { ((fake *)c)->wake = t; }
-static void f_rand(void *c, void *buf, size_t n)
-{
-    fake *f = c;
-    uint8_t *p = buf;
-    for (size_t i = 0; i < n; i++) {
-        f->rng = f->rng * 6364136223846793005ull + 1442695040888963407ull;
-        p[i] = (uint8_t)(f->rng >> 56);
-    }
-}
 static void f_http(void *c, const char *url, uint64_t token)
 {
     fake *f = c;
@@ -54,16 +43,6 @@ static void check_text(const char *s, size_t cap)
             abort();
 }
 
-static void run_until(hk_announcer *a, fake *f, hk_time t)
-{
-    for (int guard = 0; f->wake <= t && guard < 1000; guard++) {
-        if (f->wake > f->now)
-            f->now = f->wake;
-        f->wake = HK_TIME_NEVER;
-        hk_announcer_on_wake(a);
-    }
-}
-
 static void reply_path(const uint8_t *body, size_t len, uint8_t mode)
 {
     hk_announce_reply r;
@@ -81,8 +60,9 @@ static void reply_path(const uint8_t *body, size_t len, uint8_t mode)
         check_text(err, sizeof err);
     }
 
-    fake f = { .now = HK_SECONDS(100), .wake = HK_TIME_NEVER, .rng = 1 };
-    hk_runtime rt = { .ctx = &f, .now = f_now, .wake_at = f_wake, .random_bytes = f_rand, .http_get = f_http };
+    fake f = { .clk = fuzz_clock_start(1) };
+    hk_runtime rt = { .ctx = &f, .now = fuzz_clock_now, .wake_at = fuzz_clock_wake, .random_bytes = fuzz_clock_rand,
+                      .http_get = f_http };
     hk_announcer_config c;
     hk_announcer_config_defaults(&c);
     hk_announcer *a = hk_announcer_new(&c, &rt, NULL, NULL);
@@ -93,7 +73,7 @@ static void reply_path(const uint8_t *body, size_t len, uint8_t mode)
     uint32_t one = 1;
     if (hk_announcer_add_torrent(a, ih, &url, &one, 1) != HK_ANN_OK)
         abort();
-    run_until(a, &f, f.now + HK_SECONDS(1));
+    fuzz_clock_run(a, &f.clk, f.clk.now + HK_SECONDS(1));
     if (f.calls != 1)
         abort();
     int status = 200;
@@ -104,7 +84,7 @@ static void reply_path(const uint8_t *body, size_t len, uint8_t mode)
     hk_slot_info si;
     if (!hk_announcer_slot_info(a, ih, 0, &si) || si.state != HK_SLOT_QUEUED)
         abort();
-    run_until(a, &f, si.due);
+    fuzz_clock_run(a, &f.clk, si.due);
     if (f.calls != 2)
         abort();
     hk_announcer_on_http_done(a, f.token, 200, body, len);
@@ -112,8 +92,8 @@ static void reply_path(const uint8_t *body, size_t len, uint8_t mode)
     hk_announcer_stats_get(a, &st);
     if (st.ok + st.refused + st.failed + st.skipped != 2 || st.in_flight != 0 || st.waiting != 0)
         abort();
-    hk_announcer_shutdown(a, f.now + HK_SECONDS(5));
-    run_until(a, &f, f.now + HK_SECONDS(6));
+    hk_announcer_shutdown(a, f.clk.now + HK_SECONDS(5));
+    fuzz_clock_run(a, &f.clk, f.clk.now + HK_SECONDS(6));
     if (!hk_announcer_finished(a))
         abort();
     hk_announcer_free(a);

@@ -10,29 +10,33 @@
 #include <string.h>
 
 #include "announcer.h"
+#include "fuzz_clock.h"
 #include "tracker_udp.h"
+
+/* A datagram decoded alone: what decodes is consistent with its length and its text is NUL-terminated. */
+static void check_datagram(const uint8_t *dg, size_t len, uint8_t family)
+{
+    hk_udp_reply rep;
+    char err[128];
+    if (hk_udp_reply_decode(dg, len, family, &rep, err, sizeof err) != 0)
+        return;
+    if (rep.action == HK_UDP_ACTION_ANNOUNCE && 20 + (size_t)rep.npeers * (family == 6 ? 18 : 6) != len)
+        abort();
+    if (rep.action == HK_UDP_ACTION_CONNECT && len != 16)
+        abort();
+    if (strnlen(rep.message, sizeof rep.message) == sizeof rep.message)
+        abort();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 typedef struct fake {
-    hk_time now, wake;
-    uint64_t rng;
+    fuzz_clock clk; /* first: the fuzz_clock callbacks take the context as a fuzz_clock */
     uint32_t last_tid;
     uint64_t res_token;
     unsigned sends, resolves;
 } fake;
 
-static hk_time f_now(void *c) { return ((fake *)c)->now; }
-static void f_wake(void *c, hk_time t) { ((fake *)c)->wake = t; }
-static void f_rand(void *c, void *buf, size_t n)
-{
-    fake *f = c;
-    uint8_t *p = buf;
-    for (size_t i = 0; i < n; i++) {
-        f->rng = f->rng * 6364136223846793005ull + 1442695040888963407ull;
-        p[i] = (uint8_t)(f->rng >> 56);
-    }
-}
 static void f_udp(void *c, const hk_addr *to, const uint8_t *b, size_t len)
 {
     fake *f = c;
@@ -50,16 +54,12 @@ static void f_resolve(void *c, const char *host, uint64_t token)
     f->resolves++;
 }
 
+/* The wake-ups due by t, then the clock moved on to t. */
 static void run_until(hk_announcer *a, fake *f, hk_time t)
 {
-    for (int guard = 0; f->wake <= t && guard < 1000; guard++) {
-        if (f->wake > f->now)
-            f->now = f->wake;
-        f->wake = HK_TIME_NEVER;
-        hk_announcer_on_wake(a);
-    }
-    if (t > f->now)
-        f->now = t;
+    fuzz_clock_run(a, &f->clk, t);
+    if (t > f->clk.now)
+        f->clk.now = t;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -68,9 +68,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     uint8_t flags = data[0];
     uint8_t family = (flags & 1) ? 6 : 4;
-    fake f = { .now = HK_SECONDS(100), .wake = HK_TIME_NEVER, .rng = 7 };
-    hk_runtime rt = { .ctx = &f, .now = f_now, .wake_at = f_wake, .random_bytes = f_rand, .udp_send = f_udp,
-                      .resolve = f_resolve };
+    fake f = { .clk = fuzz_clock_start(7) };
+    hk_runtime rt = { .ctx = &f, .now = fuzz_clock_now, .wake_at = fuzz_clock_wake, .random_bytes = fuzz_clock_rand,
+                      .udp_send = f_udp, .resolve = f_resolve };
     hk_announcer_config c;
     hk_announcer_config_defaults(&c);
     c.udp_max_n = 2;
@@ -84,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (hk_announcer_add_torrent(a, ih, &url, &one, 1) != HK_ANN_OK)
             abort();
     }
-    run_until(a, &f, f.now + HK_SECONDS(1));
+    run_until(a, &f, f.clk.now + HK_SECONDS(1));
     hk_addr addr = { .family = family, .port = 0 };
     addr.ip[0] = family == 4 ? 10 : 0x20;
     addr.ip[15] = 1;
@@ -108,29 +108,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             dg[6] = (uint8_t)(f.last_tid >> 8);
             dg[7] = (uint8_t)f.last_tid;
         }
-        hk_udp_reply rep;
-        char err[128];
-        if (hk_udp_reply_decode(dg, len, family, &rep, err, sizeof err) == 0) {
-            if (rep.action == HK_UDP_ACTION_ANNOUNCE && 20 + (size_t)rep.npeers * (family == 6 ? 18 : 6) != len)
-                abort();
-            if (rep.action == HK_UDP_ACTION_CONNECT && len != 16)
-                abort();
-            if (strnlen(rep.message, sizeof rep.message) == sizeof rep.message)
-                abort();
-        }
+        check_datagram(dg, len, family);
         hk_announcer_on_datagram(a, &from, dg, len);
         if (f.resolves > 1 && f.res_token) { /* a new exchange after the id expired: resolve again */
             hk_announcer_on_resolved(a, f.res_token, &addr, 1);
             f.res_token = 0;
         }
-        run_until(a, &f, f.now + HK_SECONDS(16));
+        run_until(a, &f, f.clk.now + HK_SECONDS(16));
     }
     hk_announcer_stats st;
     hk_announcer_stats_get(a, &st);
     if (st.ok > st.announces || st.waiting != 0)
         abort();
-    hk_announcer_shutdown(a, f.now + HK_SECONDS(5));
-    run_until(a, &f, f.now + HK_SECONDS(6));
+    hk_announcer_shutdown(a, f.clk.now + HK_SECONDS(5));
+    run_until(a, &f, f.clk.now + HK_SECONDS(6));
     if (!hk_announcer_finished(a))
         abort();
     hk_announcer_free(a);

@@ -86,6 +86,36 @@ HARNESS static uint32_t next_rand(uint32_t *s)
     return *s = x;
 }
 
+/* The whole-input pass's message number i, m, spanning [start, end) of the stream: the decoder is at a boundary there
+ * and reports the handshake's fields, m re-encodes to exactly its bytes; it is kept for the chunked pass. */
+HARNESS static void record_msg(const wire_decoder *d, const wire_msg *m, const uint8_t *s, uint64_t start, uint64_t end,
+                               size_t i)
+{
+    if (wire_decoder_offset(d) != end || !wire_decoder_at_boundary(d))
+        abort();
+    if (m->type == WIRE_HANDSHAKE) {
+        const uint8_t *ih = wire_decoder_info_hash(d), *res = wire_decoder_reserved(d);
+        if (!ih || memcmp(ih, m->u.handshake.info_hash, 20) != 0)
+            abort();
+        if (!res || memcmp(res, m->u.handshake.reserved, WIRE_RESERVED_LEN) != 0)
+            abort();
+    }
+    check_reencode(m, s, start, end);
+    msgs[i] = *m;
+    ends[i] = end;
+}
+
+/* After an error: it is sticky, and it lies inside what was consumed. */
+HARNESS static void check_error_sticks(wire_decoder *d, const uint8_t *s, size_t n, const outcome *o)
+{
+    size_t used = 1;
+    wire_msg m;
+    if (wire_feed(d, s, n, &used, &m) != WIRE_ERROR || used != 0)
+        abort();
+    if (o->err.code == WIRE_ERR_NONE || o->err.offset >= o->consumed || o->err.msg_offset > o->err.offset)
+        abort();
+}
+
 /* record: one call with everything; check each message re-encodes to its input bytes; store messages and ends.
  * Otherwise: chunk sizes drawn from the seed; compare each message and its end with the recorded ones. */
 HARNESS static outcome run(const wire_limits *lim, const uint8_t *s, size_t n, uint8_t seed, bool record, size_t want_msgs)
@@ -132,22 +162,10 @@ HARNESS static outcome run(const wire_limits *lim, const uint8_t *s, size_t n, u
                 continue;
             }
             uint64_t end = pos + off;
-            if (record) {
-                if (wire_decoder_offset(&d) != end || !wire_decoder_at_boundary(&d))
-                    abort();
-                if (m.type == WIRE_HANDSHAKE) {
-                    const uint8_t *ih = wire_decoder_info_hash(&d), *res = wire_decoder_reserved(&d);
-                    if (!ih || memcmp(ih, m.u.handshake.info_hash, 20) != 0)
-                        abort();
-                    if (!res || memcmp(res, m.u.handshake.reserved, WIRE_RESERVED_LEN) != 0)
-                        abort();
-                }
-                check_reencode(&m, s, msg_start, end);
-                msgs[o.nmsg] = m;
-                ends[o.nmsg] = end;
-            } else if (o.nmsg >= want_msgs || ends[o.nmsg] != end || !msg_eq(&msgs[o.nmsg], &m)) {
+            if (record)
+                record_msg(&d, &m, s, msg_start, end, o.nmsg);
+            else if (o.nmsg >= want_msgs || ends[o.nmsg] != end || !msg_eq(&msgs[o.nmsg], &m))
                 abort();
-            }
             msg_start = end;
             o.nmsg++;
             if (trim) { /* m is compared: its payload is no longer used */
@@ -163,15 +181,8 @@ HARNESS static outcome run(const wire_limits *lim, const uint8_t *s, size_t n, u
         abort();
 out:
     o.err = *wire_decoder_error(&d);
-    if (o.last == WIRE_ERROR) {
-        /* sticky, and the error lies inside what was consumed */
-        size_t used = 1;
-        wire_msg m;
-        if (wire_feed(&d, s, n, &used, &m) != WIRE_ERROR || used != 0)
-            abort();
-        if (o.err.code == WIRE_ERR_NONE || o.err.offset >= o.consumed || o.err.msg_offset > o.err.offset)
-            abort();
-    }
+    if (o.last == WIRE_ERROR)
+        check_error_sticks(&d, s, n, &o);
     wire_decoder_free(&d);
     return o;
 }

@@ -261,6 +261,7 @@ Test(bencode_strict, string_errors)
     expect_error("42:abcdefg", 0, "string length 42 exceeds the 7 bytes remaining");
     expect_error("5:abc", 0, "string length 5 exceeds the 3 bytes remaining");
     expect_error("1:", 0, "string length 1 exceeds the 0 bytes remaining");
+    expect_error("9:ab", 0, "string length 9 exceeds the 2 bytes remaining"); /* one digit above the whole input */
     expect_error("li1e5:abce", 4, "string length 5 exceeds the 4 bytes remaining");
     expect_error("-1:a", 0, "unexpected byte '-' where a value was expected");
 }

@@ -395,13 +395,19 @@ static uint8_t *big_extended(size_t *len)
     return b;
 }
 
+/* The big extended message, and d initialised for a stream of such messages (no handshake, 64 KiB limit). */
+static uint8_t *big_extended_for(wire_decoder *d, size_t *len)
+{
+    wire_limits lim = {.skip_handshake = true, .max_msg_len = 64 * 1024};
+    wire_decoder_init(d, &lim);
+    return big_extended(len);
+}
+
 Test(wire, buffer_grows_with_the_bytes_received_not_the_announced_length)
 {
     size_t len;
-    uint8_t *b = big_extended(&len);
-    wire_limits lim = {.skip_handshake = true, .max_msg_len = 64 * 1024};
     wire_decoder d;
-    wire_decoder_init(&d, &lim);
+    uint8_t *b = big_extended_for(&d, &len);
     /* prefix, id, extended id and one more byte: the 41 KiB announced are not allocated */
     feed_need_more(&d, b, WIRE_EXTENDED_HEADER_LEN + 1);
     cr_assert_leq(wire_decoder_memory(&d), 4, "held %zu bytes for 2 received", wire_decoder_memory(&d));
@@ -433,10 +439,8 @@ Test(wire, buffer_grows_with_the_bytes_received_not_the_announced_length)
 Test(wire, trim_frees_the_buffer_between_messages_only)
 {
     size_t len;
-    uint8_t *b = big_extended(&len);
-    wire_limits lim = {.skip_handshake = true, .max_msg_len = 64 * 1024};
     wire_decoder d;
-    wire_decoder_init(&d, &lim);
+    uint8_t *b = big_extended_for(&d, &len);
     wire_decoder_trim(&d); /* nothing to free: harmless */
     cr_assert_eq(wire_decoder_memory(&d), 0);
     for (int round = 0; round < 2; round++) {
@@ -475,10 +479,8 @@ Test(wire, trim_frees_the_buffer_between_messages_only)
 Test(wire, trim_after_an_error_frees_the_buffer)
 {
     size_t len;
-    uint8_t *b = big_extended(&len);
-    wire_limits lim = {.skip_handshake = true, .max_msg_len = 64 * 1024};
     wire_decoder d;
-    wire_decoder_init(&d, &lim);
+    uint8_t *b = big_extended_for(&d, &len);
     size_t used;
     wire_msg m;
     feed_need_more(&d, b, 1000);
