@@ -2,6 +2,7 @@
  * (choosing the torrent at 48 bytes, answering with our handshake, HAVE_ALL or a full bitfield, and the extension
  * handshake), message legality, request validation and admission (reject/drop rules, cancel, duplicates), and the
  * extension messages (BEP 10 handshake, BEP 9 ut_metadata requests). */
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -105,8 +106,7 @@ static void choose_torrent(hk_seeder *s, hk_peer *p, const uint8_t *info_hash)
         hks_close_peer(s, p, true, "torrent %s is in error (storage failed)", hex);
         return;
     }
-    p->torrent = rec;
-    t->peers++;
+    hks_peer_attach(s, p, rec);
     p->phase = HK_PHASE_REPLIED;
     const uint8_t *reserved = wire_decoder_reserved(&p->dec); /* known from byte 28 on; we are at 48 */
     p->fast = wire_reserved_has_fast(reserved);
@@ -239,6 +239,7 @@ static void on_message(hk_seeder *s, hk_peer *p, const wire_msg *m)
         return;
     }
     const hk_torrent *t = hks_peer_torrent(s, p);
+    assert(t); /* messages flow after the handshake, which attached the peer; a removed torrent closed it */
     hk_msg_verdict v = hk_peer_check_msg(p, m, t->piece_count);
     if (v == HK_MSG_SEED) {
         hks_close_peer(s, p, true, "%s", "peer is a seed");

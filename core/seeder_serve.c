@@ -2,6 +2,7 @@
  * policy (resident -> send; not resident -> passed over once, its turn comes again later; still not -> disk_load,
  * send when loaded; the loads' records and completions are seeder_loads.c's), the service pass that lets peers take
  * turns while batching each peer's blocks into one send(), and rejects. */
+#include <assert.h>
 #include <string.h>
 
 #include "extension.h"
@@ -346,6 +347,32 @@ static bool not_resident(hk_seeder *s, hk_peer *p, const hk_torrent *t, hk_reque
     return true;
 }
 
+typedef enum turn_check {
+    TURN_GO_ON = 0,          /* the turn was renewed: serve on */
+    TURN_STOP,               /* stop serving this peer for now */
+    TURN_GONE,               /* choked or closed */
+} turn_check;
+
+/* A block of `length` bytes may not go out: p's credit or slice is used up. What is batched goes first (before any
+ * choke), then the turn ends (seeder_choke.c): renewed, requeued or disconnected. */
+static turn_check turn_used_up(hk_seeder *s, hk_peer *p, batch *b, uint32_t length)
+{
+    flush(s, p, b);
+    if (p->choke.state != HK_CHOKE_UNCHOKED) {
+        assert(!"a choked peer has no block queued: the choke rejected them");
+        hks_reject_queued_blocks(s, p, "choked");
+        return TURN_GO_ON;
+    }
+    bool credit_out = p->choke.credit < length;
+    if (!hks_turn_over(s, p, credit_out ? "credit used up" : "slice over") || p->choke.state != HK_CHOKE_UNCHOKED)
+        return TURN_GONE;
+    if (!hk_choker_may_send(&s->choker, &p->choke, s->now, length)) {
+        assert(!"a renewed turn allows one block (credit >= max_block)");
+        return TURN_STOP;
+    }
+    return TURN_GO_ON;
+}
+
 /* One turn of peer p: at most `share` messages, batched HK_BATCH_BLOCKS per send(). */
 static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *sent)
 {
@@ -385,21 +412,11 @@ static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *
             continue;
         }
         if (r->kind == HK_REQ_BLOCK && !hk_choker_may_send(&s->choker, &p->choke, s->now, r->length)) {
-            flush(s, p, &b); /* the data already batched goes before any choke */
-            if (p->choke.state != HK_CHOKE_UNCHOKED) {
-                /* cannot happen: a choked peer's block requests are rejected at once */
-                hks_reject_queued_blocks(s, p, "choked");
+            turn_check tc = turn_used_up(s, p, &b, r->length);
+            if (tc == TURN_GO_ON)
                 continue;
-            }
-            bool credit_out = p->choke.credit < r->length;
-            if (!hks_turn_over(s, p, credit_out ? "credit used up" : "slice over") ||
-                p->choke.state != HK_CHOKE_UNCHOKED) {
-                end = SERVE_GONE;
-                break;
-            }
-            if (!hk_choker_may_send(&s->choker, &p->choke, s->now, r->length))
-                break; /* defensive: a renewed turn always allows one block */
-            continue;
+            end = tc == TURN_GONE ? SERVE_GONE : end;
+            break;
         }
         hk_request done = *r;
         if (!append(s, p, t, &b, &done)) {
@@ -430,11 +447,13 @@ void hks_serve_pass(hk_seeder *s)
         uint32_t n = s->nready;
         uint32_t share = budget / n ? budget / n : 1;
         bool progress = false;
-        for (uint32_t k = 0; k < n && budget > 0 && s->ready_head; k++) {
-            hk_peer *p = s->ready_head;
-            hks_ready_unlink(s, p);
+        for (uint32_t k = 0; k < n && budget > 0; k++) {
+            hk_peer *p = hks_ready_pop(s);
+            if (!p)
+                break;
             uint32_t sent = 0;
             serve_end end = serve_peer(s, p, share < budget ? share : budget, &sent);
+            hks_promote_freed(s); /* a slot its close freed goes to the line before the next peer's turn */
             budget -= sent < budget ? sent : budget;
             if (sent || end == SERVE_YIELDED)
                 progress = true;
