@@ -291,8 +291,9 @@ static void flush(hk_seeder *s, hk_peer *p, batch *b)
     if (b->nsegs == 0)
         return;
     hk_torrent *t = hks_peer_torrent(s, p);
+    assert(b->bytes <= p->room); /* data is batched within room */
     s->rt.send(s->rt.ctx, p->conn, s->segs, b->nsegs);
-    hk_peer_account(p, b->bytes); /* within room by construction */
+    hk_peer_account(p, b->bytes);
     p->last_send = s->now;
     p->uploaded += b->payload;
     if (t)

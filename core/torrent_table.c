@@ -80,6 +80,7 @@ static void arena_compact(hk_torrent_table *tt)
         t->name_off = at;
         at += t->name_len;
     }
+    assert(at == live);
     hk_mem_free(tt->mem, tt->arena, tt->arena_cap);
     tt->arena = n;
     tt->arena_len = tt->arena_cap = at;
@@ -145,6 +146,7 @@ static uint32_t alloc_record(hk_torrent_table *tt)
 {
     if (tt->free_head != HK_TT_NONE) {
         uint32_t r = tt->free_head;
+        assert(r < tt->nrecs && tt->recs[r].state == HK_TORRENT_FREE);
         tt->free_head = tt->recs[r].next_free;
         return r;
     }
@@ -224,7 +226,8 @@ hk_tt_result hk_tt_insert(hk_torrent_table *tt, const hk_torrent_desc *d, uint32
         }
         free_record(tt, r); /* the index could not grow */
     }
-    tt->arena_len -= (uint32_t)d->name_len;
+    assert(tt->arena_len >= d->name_len && name_off == tt->arena_len - d->name_len);
+    tt->arena_len -= (uint32_t)d->name_len; /* the name was the last one added */
     hk_mem_free(tt->mem, files, files_bytes);
     return HK_TT_NOMEM;
 }
