@@ -1,6 +1,6 @@
 /* seeder: owns the seeder object's lifecycle, the configuration rules, torrent management, the public event entry
  * points and the event discipline around them (ev_begin/ev_end: promotions for freed slots, service pass,
- * rescheduling, deferred frees, the single wake-up), logging and statistics. An event goes on in seeder_proto.c (the
+ * rescheduling, deferred frees, the single wake-up), the log level and statistics. An event goes on in seeder_proto.c (the
  * protocol), seeder_choke.c (choke transitions), seeder_serve.c (serving), seeder_peers.c (peers: table, lists,
  * close, control output), seeder_loads.c (disk loads) and seeder_timers.c (deadlines); shared declarations and the
  * reading order are in seeder_internal.h. */
@@ -78,25 +78,6 @@ const char *hk_timeout_name(hk_timeout_kind k)
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Logging                                                                                                           */
-
-void hks_vlog(hk_seeder *s, hk_log_level level, const char *prefix, const char *fmt, va_list ap)
-{
-    if (level > s->log_level || !s->rt.log)
-        return;
-    char line[512];
-    int n = snprintf(line, sizeof line, "%s", prefix);
-    if (n >= 0 && (size_t)n < sizeof line)
-        vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
-    s->rt.log(s->rt.ctx, level, line);
-}
-
-void hks_log(hk_seeder *s, hk_log_level level, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    hks_vlog(s, level, "", fmt, ap);
-    va_end(ap);
-}
 
 void hk_seeder_set_log_level(hk_seeder *s, hk_log_level max)
 {

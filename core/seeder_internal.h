@@ -16,6 +16,7 @@
 #define HEKATE_SEEDER_INTERNAL_H
 
 #include <stdarg.h>
+#include <stdio.h>
 
 #include "choker.h"
 #include "deadline.h"
@@ -86,11 +87,31 @@ struct hk_seeder {
     hk_stats stats;
 };
 
-/* ---- seeder.c: lifecycle, torrents, events, logging ---------------------------------------------------------- */
-void hks_log(hk_seeder *s, hk_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Logs `prefix` followed by fmt formatted with ap (one line, at most 511 bytes). */
-void hks_vlog(hk_seeder *s, hk_log_level level, const char *prefix, const char *fmt, va_list ap)
-    __attribute__((format(printf, 4, 0)));
+/* ---- Logging (every file) -------------------------------------------------------------------------------------- */
+/* Logs `prefix` followed by fmt formatted with ap: one line of at most 511 bytes, handed to rt->log when the level
+ * passes the seeder's. */
+__attribute__((format(printf, 4, 0))) static inline void hks_vlog(hk_seeder *s, hk_log_level level, const char *prefix,
+                                                                  const char *fmt, va_list ap)
+{
+    if (level > s->log_level || !s->rt.log)
+        return;
+    char line[512];
+    int n = snprintf(line, sizeof line, "%s", prefix);
+    if (n >= 0 && (size_t)n < sizeof line)
+        vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    s->rt.log(s->rt.ctx, level, line);
+}
+
+__attribute__((format(printf, 3, 4))) static inline void hks_log(hk_seeder *s, hk_log_level level, const char *fmt,
+                                                                 ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    hks_vlog(s, level, "", fmt, ap);
+    va_end(ap);
+}
+
+/* ---- seeder.c: lifecycle, torrents, events ---------------------------------------------------------------------- */
 void hks_ev_begin(hk_seeder *s);
 void hks_ev_end(hk_seeder *s);
 /* Marks the torrent failed and closes its peers (storage_failed behaviour, inside an event). */
@@ -102,7 +123,10 @@ hk_peer *hks_peer_accept(hk_seeder *s, hk_conn *conn, const hk_addr *from);
 /* Attaches p (after its handshake) to the torrent in record `rec` (counted in its peers). */
 void hks_peer_attach(hk_seeder *s, hk_peer *p, uint32_t rec);
 /* p's torrent, NULL before the handshake (or once closed). */
-hk_torrent *hks_peer_torrent(const hk_seeder *s, const hk_peer *p);
+static inline hk_torrent *hks_peer_torrent(const hk_seeder *s, const hk_peer *p)
+{
+    return p->torrent == HK_TT_NONE ? NULL : hk_tt_get(&s->torrents, p->torrent);
+}
 /* Closes a peer: logs the reason, leaves the choker (a freed slot is marked for hks_promote_freed, not given at once),
  * detaches it from its torrent, forgets its requests, calls rt->close when call_close (not when the backend reported
  * the close), and moves it to the grave, freed at the end of the event. No-op on a closed peer. */

@@ -113,11 +113,6 @@ void hks_peers_free(hk_seeder *s)
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Torrent attachment and close                                                                                      */
 
-hk_torrent *hks_peer_torrent(const hk_seeder *s, const hk_peer *p)
-{
-    return p->torrent == HK_TT_NONE ? NULL : hk_tt_get(&s->torrents, p->torrent);
-}
-
 void hks_peer_attach(hk_seeder *s, hk_peer *p, uint32_t rec)
 {
     hk_torrent *t = hk_tt_get(&s->torrents, rec);

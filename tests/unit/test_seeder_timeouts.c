@@ -310,3 +310,37 @@ Test(timeouts, one_wake_for_many_peers)
     for (int i = 0; i < 50; i++)
         cr_assert(fr_closed(h.fr, i));
 }
+
+/* A slot freed by a timeout goes to the head of the line before the next deadline of the same wake-up is looked at: a
+ * late wake-up that finds the unchoked peer idle for too long and the waiter at its max-wait unchokes the waiter
+ * (the slot was its) instead of dropping it too. */
+Test(timeouts, slot_freed_by_a_timeout_goes_to_the_line_before_the_next_deadline)
+{
+    hk_config c;
+    hk_config_defaults(&c);
+    c.max_unchoked = 1;
+    c.idle_timeout = HK_SECONDS(100);
+    c.max_wait = HK_SECONDS(100);
+    c.keepalive_interval = HK_SECONDS(1000);
+    c.unchoked_idle_timeout = HK_SECONDS(1000);
+    start(&c);
+    hk_time t = t0();
+    h_connect(&h, 0, true, false);
+    h_simple(&h, 0, WIRE_INTERESTED); /* unchoked; idle from t: closed at t + 100 s */
+    until(t + HK_SECONDS(1));
+    h_connect(&h, 1, true, false);
+    h_simple(&h, 1, WIRE_INTERESTED); /* waits from t + 1 s: max-wait at t + 101 s */
+    until(t + HK_SECONDS(50));
+    uint8_t ka[4] = {0};
+    h_recv(&h, 1, ka, 4); /* peer 1 is not idle before t + 150 s */
+    cr_assert_eq(h_count(&h, 1, WIRE_UNCHOKE), 0);
+    h.fr->now = t + HK_SECONDS(102); /* the backend wakes the seeder late: both deadlines are due */
+    h.fr->wake = HK_TIME_NEVER;
+    hk_seeder_on_wake(h.s);
+    cr_assert(fr_closed(h.fr, 0));
+    cr_assert_not(fr_closed(h.fr, 1));
+    cr_assert_eq(h_count(&h, 1, WIRE_UNCHOKE), 1);
+    cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_IDLE], 1);
+    cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_MAX_WAIT], 0);
+    cr_assert_eq(h_stats(&h).unchoked, 1);
+}
