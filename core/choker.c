@@ -109,9 +109,9 @@ void hk_choker_charge(hk_choker *c, hk_choke_entry *e, uint64_t n)
 
 hk_turn_result hk_choker_turn_over(hk_choker *c, hk_choke_entry *e, hk_time now, bool connections_full)
 {
+    assert(e->state == HK_CHOKE_UNCHOKED && c->unchoked > 0); /* callers only call this for unchoked peers */
     if (e->state != HK_CHOKE_UNCHOKED)
-        return HK_TURN_REQUEUED; /* nothing to take back; callers only call this for unchoked peers */
-    assert(c->unchoked > 0);
+        return HK_TURN_REQUEUED; /* nothing to take back */
     if (c->waiting == 0) {
         e->credit = c->credit;
         e->slice_end = slice_end(c, now);

@@ -3,7 +3,7 @@
  * Contract
  * --------
  * The choker decides WHO is unchoked; it sends nothing (the seeder turns its answers into messages). Each peer embeds
- * one hk_choke_entry; the choker links entries into a FIFO waiting line. States:
+ * one hk_choke_entry; the choker links entries into a FIFO waiting line (core/list.h). States:
  *   IDLE      not interested (or interested but parked by the caller); holds nothing.
  *   WAITING   interested, in the FIFO line, since wait_since.
  *   UNCHOKED  holds one of the max_unchoked slots, with `credit` bytes left and a slice ending at slice_end.

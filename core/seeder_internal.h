@@ -7,10 +7,13 @@
  * Event discipline: every public entry point calls hks_ev_begin (reads the clock once: every decision of the event uses
  * that time) and hks_ev_end, the event's epilogue: it gives the slots freed by closes to the line (hks_promote_freed),
  * runs the service pass, reschedules the peers touched during the event, frees the peers closed during it (so no loop
- * ever holds a dangling pointer), and asks the runtime for one wake-up. A close never promotes by itself: it marks the
- * slot freed, and the step that closed it fills the slot when it is done with that peer: the epilogue, or in the
- * events that handle many peers one after the other (deadlines firing, the service pass, a torrent's peers being
- * dropped) right after each peer, so promotions come out exactly where a peer's turn ends.
+ * ever holds a dangling pointer), and asks the runtime for one wake-up. A close never promotes by itself, wherever it
+ * happens (deep in a receive, a timeout, a disk completion): it marks the slot freed, and the step that closed the
+ * peer promotes once it is done with that peer: the epilogue for the events about one peer; in the events that handle
+ * many peers in turn (deadlines firing, the service pass, a torrent's peers being dropped) right after each peer, so
+ * the unchoke goes out before the next peer is looked at, as it always has (the next peer's deadline, its turn in the
+ * pass and the event log depend on it). The choke transitions that free a slot (not interested, end of a turn)
+ * give it at once: the slot is theirs to hand on in the same step.
  */
 #ifndef HEKATE_SEEDER_INTERNAL_H
 #define HEKATE_SEEDER_INTERNAL_H
