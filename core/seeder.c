@@ -1,9 +1,9 @@
 /* seeder: owns the seeder object's lifecycle, the configuration rules, torrent management, the public event entry
  * points and the event discipline around them (ev_begin/ev_end: promotions for freed slots, service pass,
- * rescheduling, deferred frees, the single wake-up), the log level and statistics. An event goes on in seeder_proto.c (the
- * protocol), seeder_choke.c (choke transitions), seeder_serve.c (serving), seeder_peers.c (peers: table, lists,
- * close, control output), seeder_loads.c (disk loads) and seeder_timers.c (deadlines); shared declarations and the
- * reading order are in seeder_internal.h. */
+ * rescheduling, deferred frees, the single wake-up), the log level and statistics. An event goes on in
+ * seeder_proto.c (the protocol), seeder_choke.c (choke transitions), seeder_serve.c (serving), seeder_peers.c
+ * (peers: table, lists, close, control output), seeder_loads.c (disk loads) and seeder_timers.c (deadlines); shared
+ * declarations and the reading order are in seeder_internal.h. */
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -77,7 +77,7 @@ const char *hk_timeout_name(hk_timeout_kind k)
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
-/* Logging                                                                                                           */
+/* Log level (the line formatting is hks_log's, in seeder_internal.h)                                               */
 
 void hk_seeder_set_log_level(hk_seeder *s, hk_log_level max)
 {

@@ -79,7 +79,7 @@ struct hk_seeder {
 
     hk_list ready;               /* peers that may have something to send (hk_peer.ready_link), served in turn */
     uint32_t nready;
-    hk_list touched;             /* peers to reschedule at the end of the event (hk_peer.event_link), first touch first */
+    hk_list touched;             /* peers to reschedule at the end of the event (hk_peer.event_link), in touch order */
     hk_list grave;               /* peers closed during this event (hk_peer.event_link), last closed first */
     bool slot_freed;             /* a close freed an unchoke slot since the line last moved up */
 
