@@ -208,7 +208,7 @@ void hk_seeder_on_sendable(hk_seeder *s, hk_peer *p, size_t room)
         hk_peer_set_room(p, room);
         p->stall_since = HK_TIME_NEVER;
         hks_mark_ready(s, p);
-        hks_mark_dirty(s, p);
+        hks_mark_touched(s, p);
     }
     hks_ev_end(s);
 }

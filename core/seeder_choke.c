@@ -35,7 +35,7 @@ static void unchoke(hk_seeder *s, hk_peer *p)
             s->choker.unchoked, s->choker.max_unchoked, s->choker.waiting);
     p->idle_armed = true;
     p->idle_since = s->now;
-    hks_mark_dirty(s, p);
+    hks_mark_touched(s, p);
     if (send_simple(s, p, WIRE_UNCHOKE))
         hks_mark_ready(s, p);
 }
@@ -60,7 +60,7 @@ void hks_peer_interested(hk_seeder *s, hk_peer *p)
     if (p->interested)
         return;
     p->interested = true;
-    hks_mark_dirty(s, p);
+    hks_mark_touched(s, p);
     if (hk_choker_interested(&s->choker, &p->choke, s->now)) {
         hks_log(s, HK_LOG_DEBUG, "peer %llu: interested", (unsigned long long)p->id);
         unchoke(s, p);
@@ -75,7 +75,7 @@ void hks_peer_not_interested(hk_seeder *s, hk_peer *p)
     if (!p->interested)
         return;
     p->interested = false;
-    hks_mark_dirty(s, p);
+    hks_mark_touched(s, p);
     bool was_unchoked = p->choke.state == HK_CHOKE_UNCHOKED;
     bool freed = hk_choker_leave(&s->choker, &p->choke);
     hks_log(s, HK_LOG_DEBUG, "peer %llu: not interested%s", (unsigned long long)p->id,
@@ -89,7 +89,7 @@ void hks_peer_not_interested(hk_seeder *s, hk_peer *p)
 bool hks_turn_over(hk_seeder *s, hk_peer *p, const char *why)
 {
     bool full = s->npeers >= s->cfg.max_peers;
-    hks_mark_dirty(s, p);
+    hks_mark_touched(s, p);
     switch (hk_choker_turn_over(&s->choker, &p->choke, s->now, full)) {
     case HK_TURN_REFILLED:
         hks_log(s, HK_LOG_DEBUG, "peer %llu: turn renewed (%s; nobody waiting)", (unsigned long long)p->id, why);

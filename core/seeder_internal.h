@@ -140,7 +140,7 @@ void hks_close_peer(hk_seeder *s, hk_peer *p, bool call_close, const char *fmt, 
 bool hks_send_control(hk_seeder *s, hk_peer *p, const hk_segment *segs, size_t nsegs);
 bool hks_send_control_bytes(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len);
 /* p is to be rescheduled at the end of the event (once, in the order of first touch; no-op when closed). */
-void hks_mark_dirty(hk_seeder *s, hk_peer *p);
+void hks_mark_touched(hk_seeder *s, hk_peer *p);
 /* The first peer touched and not rescheduled yet, taken off the list; NULL when none is left. */
 hk_peer *hks_take_touched(hk_seeder *s);
 /* p joins the back of the ready ring if it is open, has requests queued and room (no-op when already in it). */

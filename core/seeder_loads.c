@@ -111,6 +111,6 @@ void hks_disk_loaded(hk_seeder *s, uint64_t token, hk_disk_status status)
     if (r->loads == 0 && r->state == HK_RQ_LOADING) {
         r->state = HK_RQ_LOADED;
         hks_mark_ready(s, p);
-        hks_mark_dirty(s, p);
+        hks_mark_touched(s, p);
     }
 }

@@ -78,7 +78,7 @@ hk_peer *hks_peer_accept(hk_seeder *s, hk_conn *conn, const hk_addr *from)
     s->peers[slot] = p;
     s->npeers++;
     hks_log(s, HK_LOG_DEBUG, "peer %llu: accepted from %s", (unsigned long long)p->id, addr);
-    hks_mark_dirty(s, p);
+    hks_mark_touched(s, p);
     return p;
 }
 
@@ -168,7 +168,7 @@ bool hks_send_control(hk_seeder *s, hk_peer *p, const hk_segment *segs, size_t n
         n += segs[i].kind == HK_SEG_BYTES ? segs[i].u.bytes.len : segs[i].u.extent.length;
     s->rt.send(s->rt.ctx, p->conn, segs, nsegs);
     p->last_send = s->now;
-    hks_mark_dirty(s, p);
+    hks_mark_touched(s, p);
     if (!hk_peer_account(p, n)) {
         s->stats.protocol_errors++;
         hks_close_peer(s, p, true, "does not read: %llu bytes of control output beyond its send room",
@@ -187,7 +187,7 @@ bool hks_send_control_bytes(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* The peers touched during the event                                                                                */
 
-void hks_mark_dirty(hk_seeder *s, hk_peer *p)
+void hks_mark_touched(hk_seeder *s, hk_peer *p)
 {
     if (p->closed || hk_list_linked(&p->event_link))
         return;

@@ -175,7 +175,7 @@ static void on_cancel(hk_seeder *s, hk_peer *p, const wire_block *b)
     if (i < 0)
         return; /* already sent (or never queued): nothing to do */
     hk_rq_remove_at(&p->rq, (uint32_t)i, NULL);
-    hks_mark_dirty(s, p);
+    hks_mark_touched(s, p);
     /* BEP 6: with the fast extension a cancelled request still gets exactly one answer: a reject. */
     hks_log(s, HK_LOG_DEBUG, "peer %llu: cancel %u/%u/%u%s", pid(p), b->index, b->begin, b->length,
            p->fast ? ": rejected" : "");
@@ -264,7 +264,7 @@ static void on_message(hk_seeder *s, hk_peer *p, const wire_msg *m)
 void hks_proto_recv(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len)
 {
     size_t at = 0;
-    hks_mark_dirty(s, p);
+    hks_mark_touched(s, p);
     while (!p->closed) {
         size_t used = 0;
         wire_msg m;

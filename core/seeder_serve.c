@@ -131,7 +131,7 @@ void hks_queue_block(hk_seeder *s, hk_peer *p, uint32_t index, uint32_t begin, u
     p->idle_armed = false; /* the unchoked-idle clock restarts when the queue empties again */
     prefetch(s, t, &r);
     hks_mark_ready(s, p);
-    hks_mark_dirty(s, p);
+    hks_mark_touched(s, p);
 }
 
 void hks_reject_queued_blocks(hk_seeder *s, hk_peer *p, const char *why)
@@ -166,7 +166,7 @@ void hks_reject_queued_blocks(hk_seeder *s, hk_peer *p, const char *why)
     }
     if (!p->closed && hk_rq_len(&p->rq) == 0)
         hk_rq_clear(&p->rq); /* a choked peer holds no queue memory */
-    hks_mark_dirty(s, p);
+    hks_mark_touched(s, p);
 }
 
 static bool send_metadata_reject(hk_seeder *s, hk_peer *p, uint32_t piece)
@@ -201,7 +201,7 @@ void hks_queue_metadata(hk_seeder *s, hk_peer *p, uint32_t piece)
     hks_log(s, HK_LOG_DEBUG, "peer %llu: ut_metadata request piece %u queued", (unsigned long long)p->id, piece);
     prefetch(s, t, &r);
     hks_mark_ready(s, p);
-    hks_mark_dirty(s, p);
+    hks_mark_touched(s, p);
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
@@ -300,8 +300,8 @@ static void flush(hk_seeder *s, hk_peer *p, batch *b)
         t->uploaded += b->payload;
     s->stats.bytes_sent += b->payload;
     s->stats.blocks_sent += b->blocks;
-    hks_log(s, HK_LOG_TRACE, "peer %llu: sent %u messages (%u blocks, %zu bytes) in one send", (unsigned long long)p->id,
-           b->entries, b->blocks, b->bytes);
+    hks_log(s, HK_LOG_TRACE, "peer %llu: sent %u messages (%u blocks, %zu bytes) in one send",
+            (unsigned long long)p->id, b->entries, b->blocks, b->bytes);
     memset(b, 0, sizeof *b);
 }
 
@@ -435,7 +435,7 @@ static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *
     flush(s, p, &b);
     if (no_room && p->stall_since == HK_TIME_NEVER)
         p->stall_since = s->now;
-    hks_mark_dirty(s, p);
+    hks_mark_touched(s, p);
     if (end == SERVE_BLOCKED && yielded && !no_room)
         end = SERVE_YIELDED;
     return end;

@@ -131,6 +131,6 @@ void hks_fire_deadlines(hk_seeder *s)
         hk_peer *p = (hk_peer *)(void *)((char *)d - offsetof(hk_peer, dl));
         fire_peer(s, p);
         hks_promote_freed(s); /* a slot freed by a timeout goes to the line before the next peer's deadline */
-        hks_mark_dirty(s, p); /* rescheduled at the end of the event (no-op if closed) */
+        hks_mark_touched(s, p); /* rescheduled at the end of the event (no-op if closed) */
     }
 }
