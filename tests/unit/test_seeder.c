@@ -276,13 +276,19 @@ Test(seeder, unknown_info_hash_is_closed)
     cr_assert_geq(fr_find_log(h.fr, "unknown info-hash abababab", 0), 0);
 }
 
+/* Peer c was closed for one protocol error. */
+static void assert_protocol_error(int c)
+{
+    cr_assert(fr_closed(h.fr, c));
+    cr_assert_eq(h_stats(&h).protocol_errors, 1);
+}
+
 Test(seeder, bad_protocol_string_is_closed)
 {
     h_accept(&h, 0, 1 << 20);
     const char bad[] = "\x13" "BitTorrent protocoX";
     h_recv(&h, 0, bad, 20);
-    cr_assert(fr_closed(h.fr, 0));
-    cr_assert_eq(h_stats(&h).protocol_errors, 1);
+    assert_protocol_error(0);
     h_accept(&h, 1, 1 << 20);
     const char http[] = "GET / HTTP/1.1\r\n";
     h_recv(&h, 1, http, sizeof http - 1);
@@ -324,8 +330,7 @@ Test(seeder, have_all_without_fast_is_a_protocol_error)
 {
     h_connect(&h, 0, false, false);
     h_simple(&h, 0, WIRE_HAVE_ALL);
-    cr_assert(fr_closed(h.fr, 0));
-    cr_assert_eq(h_stats(&h).protocol_errors, 1);
+    assert_protocol_error(0);
 }
 
 Test(seeder, upload_only_peer_is_closed)
@@ -342,8 +347,7 @@ Test(seeder, extended_message_without_the_bit_is_an_error)
     h_connect(&h, 0, true, false);
     const char eh[] = "d1:md11:ut_metadatai3eee";
     h_extended(&h, 0, 0, eh, sizeof eh - 1);
-    cr_assert(fr_closed(h.fr, 0));
-    cr_assert_eq(h_stats(&h).protocol_errors, 1);
+    assert_protocol_error(0);
 }
 
 Test(seeder, malformed_extension_handshake_is_an_error)
@@ -351,8 +355,7 @@ Test(seeder, malformed_extension_handshake_is_an_error)
     h_connect(&h, 0, true, true);
     const char eh[] = "d1:md11:ut_metadatai3ee"; /* truncated */
     h_extended(&h, 0, 0, eh, sizeof eh - 1);
-    cr_assert(fr_closed(h.fr, 0));
-    cr_assert_eq(h_stats(&h).protocol_errors, 1);
+    assert_protocol_error(0);
 }
 
 Test(seeder, piece_from_a_peer_is_an_error)
@@ -361,8 +364,7 @@ Test(seeder, piece_from_a_peer_is_an_error)
     uint8_t pc[WIRE_PIECE_HEADER_LEN + 4] = {0};
     wire_encode_piece_header(pc, 0, 0, 4);
     h_recv(&h, 0, pc, sizeof pc);
-    cr_assert(fr_closed(h.fr, 0));
-    cr_assert_eq(h_stats(&h).protocol_errors, 1);
+    assert_protocol_error(0);
 }
 
 Test(seeder, libtorrent_order_extension_handshake_before_have_none)
@@ -637,8 +639,7 @@ Test(seeder, ut_metadata_piece_out_of_range_is_an_error)
 {
     metadata_peer(0, 1 << 20);
     md_request(0, 5);
-    cr_assert(fr_closed(h.fr, 0));
-    cr_assert_eq(h_stats(&h).protocol_errors, 1);
+    assert_protocol_error(0);
 }
 
 Test(seeder, ut_metadata_respects_residency)

@@ -31,6 +31,15 @@ static void unchoked(int c, size_t room)
 }
 
 /* Every piece message sent to c carries the bytes of the torrent at its position (pattern per file). */
+/* A torrent of two 20000-byte files (block 1/0 spans both), nothing resident. */
+static void two_files_cold(void)
+{
+    h_init(&h, NULL);
+    tb_file files[2] = {{"a", 20000, false}, {"b", 20000, false}};
+    cr_assert_eq(h_add_files(&h, 16384, files, 2), HK_ADD_OK);
+    fr_set_default_resident(h.fr, false);
+}
+
 /* Nothing resident; peer 0 (and peer 1 with two_peers) unchoked; peer 0 asks for block 0/0/16384, which goes to the
  * disk: the token of its load. */
 static uint64_t cold_request(bool two_peers)
@@ -269,10 +278,7 @@ Test(serve, disk_error_after_the_request_was_cancelled_fails_the_torrent)
 
 Test(serve, disk_error_on_the_second_extent_after_the_peer_left)
 {
-    h_init(&h, NULL);
-    tb_file files[2] = {{"a", 20000, false}, {"b", 20000, false}};
-    cr_assert_eq(h_add_files(&h, 16384, files, 2), HK_ADD_OK);
-    fr_set_default_resident(h.fr, false);
+    two_files_cold();
     unchoked(0, 1 << 20);
     unchoked(1, 1 << 20);
     h_block(&h, 0, WIRE_REQUEST, 1, 0, 16384); /* two extents: two loads, one token */
@@ -431,10 +437,7 @@ Test(serve, block_across_files_and_pad_zeros)
 
 Test(serve, cold_multi_file_block_loads_each_extent)
 {
-    h_init(&h, NULL);
-    tb_file files[2] = {{"a", 20000, false}, {"b", 20000, false}};
-    cr_assert_eq(h_add_files(&h, 16384, files, 2), HK_ADD_OK);
-    fr_set_default_resident(h.fr, false);
+    two_files_cold();
     unchoked(0, 1 << 20);
     h_block(&h, 0, WIRE_REQUEST, 1, 0, 16384); /* 16384..32767: a 16384..19999, b 0..12767 */
     cr_assert_eq(fr_count(h.fr, FR_LOAD), 2);

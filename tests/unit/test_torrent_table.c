@@ -53,6 +53,14 @@ static hk_torrent_desc simple_desc(uint32_t n, uint64_t total, uint32_t piece_le
     return d;
 }
 
+/* Inserts d (which must be accepted) and returns its record. */
+static const hk_torrent *inserted(const hk_torrent_desc *d)
+{
+    uint32_t rec;
+    cr_assert_eq(hk_tt_insert(&tt, d, &rec), HK_TT_OK);
+    return hk_tt_get(&tt, rec);
+}
+
 Test(torrent_table, record_is_compact)
 {
     cr_assert_lt(sizeof(hk_torrent), 128);
@@ -224,9 +232,7 @@ Test(torrent_table, spans_cross_files_skip_empty_and_flag_pads)
     d.total_length = 38;
     d.files = f;
     d.nfiles = 6;
-    uint32_t rec;
-    cr_assert_eq(hk_tt_insert(&tt, &d, &rec), HK_TT_OK);
-    const hk_torrent *t = hk_tt_get(&tt, rec);
+    const hk_torrent *t = inserted(&d);
     hk_span_iter it;
     hk_span s;
     cr_assert(hk_span_iter_init(&it, t, 8, 20)); /* bytes 8..27 */
@@ -265,9 +271,7 @@ Test(torrent_table, every_byte_maps_to_exactly_one_span)
     d.piece_count = 7;
     d.files = f;
     d.nfiles = 7;
-    uint32_t rec;
-    cr_assert_eq(hk_tt_insert(&tt, &d, &rec), HK_TT_OK);
-    const hk_torrent *t = hk_tt_get(&tt, rec);
+    const hk_torrent *t = inserted(&d);
     for (uint64_t pos = 0; pos < 26; pos++) {
         for (uint32_t len = 1; pos + len <= 26; len++) {
             hk_span_iter it;
