@@ -27,6 +27,14 @@ static void teardown(void)
 
 TestSuite(seeder, .init = setup, .fini = teardown);
 
+/* The suite's seeder again, with configuration c, serving the same single-file torrent. */
+static void restart(const hk_config *c)
+{
+    h_free(&h);
+    h_init(&h, c);
+    h_add_single(&h, 32768, 100000);
+}
+
 /* ---- configuration ---- */
 
 Test(config, defaults_are_valid_and_documented_values)
@@ -216,9 +224,7 @@ Test(seeder, listen_port_is_advertised)
     hk_config c;
     hk_config_defaults(&c);
     c.listen_port = 6881;
-    h_free(&h);
-    h_init(&h, &c);
-    h_add_single(&h, 32768, 100000);
+    restart(&c);
     h_connect(&h, 0, false, true);
     fr_msgs m = h_msgs(&h, 0);
     cr_assert_eq(m.m[2].type, WIRE_EXTENDED);
@@ -493,9 +499,7 @@ Test(seeder, over_the_queue_cap)
     hk_config c;
     hk_config_defaults(&c);
     c.reqq = 3;
-    h_free(&h);
-    h_init(&h, &c);
-    h_add_single(&h, 32768, 100000);
+    restart(&c);
     unchoked_peer(0, true, 0); /* no room: nothing leaves, the queue fills */
     unchoked_peer(1, false, 0);
     for (int c2 = 0; c2 < 2; c2++)
