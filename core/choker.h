@@ -3,7 +3,8 @@
  * Contract
  * --------
  * The choker decides WHO is unchoked; it sends nothing (the seeder turns its answers into messages). Each peer embeds
- * one hk_choke_entry; the choker links entries into a FIFO waiting line (core/list.h). States:
+ * one hk_choke_entry (set up by hk_choke_entry_init, never moved while WAITING); the choker links entries into a FIFO
+ * waiting line (core/list.h). States:
  *   IDLE      not interested (or interested but parked by the caller); holds nothing.
  *   WAITING   interested, in the FIFO line, since wait_since.
  *   UNCHOKED  holds one of the max_unchoked slots, with `credit` bytes left and a slice ending at slice_end.
@@ -49,7 +50,7 @@ typedef struct hk_choker {
     hk_time slice;                      /* 0 = unlimited */
     uint32_t unchoked;
     uint32_t waiting;
-    hk_list line;                       /* the waiting line, head first (the choker must not move once used) */
+    hk_list line;                       /* the waiting line, head first (so the choker must not move after init) */
 } hk_choker;
 
 typedef enum hk_turn_result {

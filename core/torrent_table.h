@@ -4,7 +4,7 @@
  * --------
  * Lookup: the shared info-hash index (core/ih_index.h: open addressing over record numbers, load factor at most 3/4,
  * grows by doubling from 16 slots, shrinks by half below 1/8 but never under 16, backward-shift deletion). The index
- * reads each key from the record pool, so the table itself must not move once a torrent is in it.
+ * reads each key from the record pool through a pointer to the table: the table must not move after hk_tt_init.
  *
  * Records: each torrent is an hk_torrent in a dense pool addressed by a stable record number (hk_tt_get); freed
  * numbers are reused last-freed-first. Holders (peers) keep the number, never a pointer, because the pool may move
@@ -100,7 +100,7 @@ typedef struct hk_torrent_table {
     hk_mem *mem;
 } hk_torrent_table;
 
-/* An empty table at its final address (the index points back at it). */
+/* An empty table, at its final address (its index points back at it). */
 void hk_tt_init(hk_torrent_table *tt, hk_mem *mem);
 void hk_tt_free(hk_torrent_table *tt);
 
