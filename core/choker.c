@@ -1,6 +1,7 @@
 /* choker: owns the unchoke slots, the FIFO waiting line and each turn's credit and slice. See choker.h. */
 #include "choker.h"
 
+#include <assert.h>
 #include <stddef.h>
 
 void hk_choker_init(hk_choker *c, uint32_t max_unchoked, uint64_t credit, hk_time slice)
@@ -10,12 +11,12 @@ void hk_choker_init(hk_choker *c, uint32_t max_unchoked, uint64_t credit, hk_tim
     c->slice = slice;
     c->unchoked = 0;
     c->waiting = 0;
-    c->head = c->tail = NULL;
+    hk_list_init(&c->line);
 }
 
 void hk_choke_entry_init(hk_choke_entry *e)
 {
-    e->prev = e->next = NULL;
+    hk_list_init(&e->link);
     e->credit = 0;
     e->slice_end = HK_TIME_NEVER;
     e->since = 0;
@@ -31,6 +32,7 @@ static hk_time slice_end(const hk_choker *c, hk_time now)
 
 static void start_turn(hk_choker *c, hk_choke_entry *e, hk_time now)
 {
+    assert(c->unchoked < c->max_unchoked && !hk_list_linked(&e->link));
     e->state = HK_CHOKE_UNCHOKED;
     e->credit = c->credit;
     e->slice_end = slice_end(c, now);
@@ -40,29 +42,17 @@ static void start_turn(hk_choker *c, hk_choke_entry *e, hk_time now)
 
 static void line_push_back(hk_choker *c, hk_choke_entry *e, hk_time now)
 {
+    assert(!hk_list_linked(&e->link));
     e->state = HK_CHOKE_WAITING;
     e->since = now;
-    e->next = NULL;
-    e->prev = c->tail;
-    if (c->tail)
-        c->tail->next = e;
-    else
-        c->head = e;
-    c->tail = e;
+    hk_list_insert_tail(&c->line, &e->link);
     c->waiting++;
 }
 
 static void line_unlink(hk_choker *c, hk_choke_entry *e)
 {
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        c->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        c->tail = e->prev;
-    e->prev = e->next = NULL;
+    assert(e->state == HK_CHOKE_WAITING && hk_list_linked(&e->link) && c->waiting > 0);
+    hk_list_remove(&e->link);
     c->waiting--;
 }
 
@@ -84,6 +74,7 @@ bool hk_choker_leave(hk_choker *c, hk_choke_entry *e)
     if (e->state == HK_CHOKE_WAITING) {
         line_unlink(c, e);
     } else if (e->state == HK_CHOKE_UNCHOKED) {
+        assert(c->unchoked > 0);
         c->unchoked--;
         freed = true;
     }
@@ -95,9 +86,10 @@ bool hk_choker_leave(hk_choker *c, hk_choke_entry *e)
 
 hk_choke_entry *hk_choker_promote(hk_choker *c, hk_time now)
 {
-    if (c->unchoked >= c->max_unchoked || !c->head)
+    hk_list *head = hk_list_first(&c->line);
+    if (c->unchoked >= c->max_unchoked || !head)
         return NULL;
-    hk_choke_entry *e = c->head;
+    hk_choke_entry *e = HK_LIST_ENTRY(head, hk_choke_entry, link);
     line_unlink(c, e);
     start_turn(c, e, now);
     return e;
@@ -117,8 +109,9 @@ void hk_choker_charge(hk_choker *c, hk_choke_entry *e, uint64_t n)
 
 hk_turn_result hk_choker_turn_over(hk_choker *c, hk_choke_entry *e, hk_time now, bool connections_full)
 {
+    assert(e->state == HK_CHOKE_UNCHOKED && c->unchoked > 0); /* callers only call this for unchoked peers */
     if (e->state != HK_CHOKE_UNCHOKED)
-        return HK_TURN_REQUEUED; /* nothing to take back; callers only call this for unchoked peers */
+        return HK_TURN_REQUEUED; /* nothing to take back */
     if (c->waiting == 0) {
         e->credit = c->credit;
         e->slice_end = slice_end(c, now);
@@ -141,8 +134,13 @@ uint32_t hk_choker_position(const hk_choker *c, const hk_choke_entry *e)
     if (e->state != HK_CHOKE_WAITING)
         return 0;
     uint32_t pos = 1;
-    for (const hk_choke_entry *x = c->head; x && x != e; x = x->next)
+    const hk_list *x;
+    HK_LIST_FOREACH(x, &c->line) {
+        if (x == &e->link)
+            return pos;
         pos++;
+    }
+    assert(!"a WAITING entry is in the line");
     return pos;
 }
 

@@ -3,7 +3,8 @@
  * Contract
  * --------
  * The choker decides WHO is unchoked; it sends nothing (the seeder turns its answers into messages). Each peer embeds
- * one hk_choke_entry; the choker links entries into a FIFO waiting line. States:
+ * one hk_choke_entry (set up by hk_choke_entry_init, never moved while WAITING); the choker links entries into a FIFO
+ * waiting line (core/list.h). States:
  *   IDLE      not interested (or interested but parked by the caller); holds nothing.
  *   WAITING   interested, in the FIFO line, since wait_since.
  *   UNCHOKED  holds one of the max_unchoked slots, with `credit` bytes left and a slice ending at slice_end.
@@ -30,12 +31,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "list.h"
 #include "runtime.h"
 
 typedef enum hk_choke_state { HK_CHOKE_IDLE = 0, HK_CHOKE_WAITING, HK_CHOKE_UNCHOKED } hk_choke_state;
 
 typedef struct hk_choke_entry {
-    struct hk_choke_entry *prev, *next; /* line links (WAITING only) */
+    hk_list link;                       /* in the line (WAITING only); detached otherwise */
     uint64_t credit;                    /* bytes left in this turn (UNCHOKED) */
     hk_time slice_end;                  /* end of this turn (UNCHOKED); HK_TIME_NEVER without a slice */
     hk_time since;                      /* WAITING: entered the line; UNCHOKED: unchoked */
@@ -48,7 +50,7 @@ typedef struct hk_choker {
     hk_time slice;                      /* 0 = unlimited */
     uint32_t unchoked;
     uint32_t waiting;
-    hk_choke_entry *head, *tail;        /* the waiting line, head first */
+    hk_list line;                       /* the waiting line, head first (so the choker must not move after init) */
 } hk_choker;
 
 typedef enum hk_turn_result {

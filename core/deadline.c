@@ -1,6 +1,8 @@
 /* deadline: owns the binary min-heap of embedded deadline nodes ordered by (when, seq). See deadline.h. */
 #include "deadline.h"
 
+#include <assert.h>
+
 #define DL_MIN_CAP 16u
 
 void hk_dl_heap_init(hk_deadline_heap *h, hk_mem *mem)
@@ -80,6 +82,7 @@ static bool resize(hk_deadline_heap *h, uint32_t cap)
 bool hk_dl_schedule(hk_deadline_heap *h, hk_deadline *d, hk_time when)
 {
     if (hk_deadline_queued(d)) {
+        assert(d->pos < h->len && h->items[d->pos] == d); /* queued in this heap */
         if (d->when == when)
             return true;
         bool earlier = when < d->when;
@@ -106,6 +109,7 @@ bool hk_dl_schedule(hk_deadline_heap *h, hk_deadline *d, hk_time when)
 
 static void remove_at(hk_deadline_heap *h, uint32_t i)
 {
+    assert(i < h->len);
     hk_deadline *d = h->items[i];
     d->pos = HK_DL_NOT_QUEUED;
     h->len--;
@@ -123,7 +127,10 @@ static void remove_at(hk_deadline_heap *h, uint32_t i)
 
 void hk_dl_cancel(hk_deadline_heap *h, hk_deadline *d)
 {
-    if (!hk_deadline_queued(d) || d->pos >= h->len || h->items[d->pos] != d)
+    if (!hk_deadline_queued(d))
+        return;
+    assert(d->pos < h->len && h->items[d->pos] == d); /* queued in this heap */
+    if (d->pos >= h->len || h->items[d->pos] != d)
         return;
     remove_at(h, d->pos);
 }

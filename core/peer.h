@@ -34,6 +34,7 @@
 
 #include "choker.h"
 #include "deadline.h"
+#include "list.h"
 #include "request_queue.h"
 #include "runtime.h"
 #include "wire.h"
@@ -59,7 +60,6 @@ struct hk_peer {
     bool extended;           /* the peer set the BEP 10 bit */
     bool interested;
     bool closed;
-    bool in_ready, in_dirty;
     bool idle_armed;         /* unchoked with no block queued since idle_since */
     size_t room;             /* bytes the backend accepts now */
     uint64_t debt;           /* control bytes sent beyond room since the last on_sendable */
@@ -74,9 +74,9 @@ struct hk_peer {
     hk_deadline dl;
     hk_request_queue rq;
     wire_decoder dec;
-    struct hk_peer *ready_prev, *ready_next;  /* the seeder's ring of peers with work */
-    struct hk_peer *dirty_next;               /* the seeder's list of peers to reschedule */
-    struct hk_peer *grave_next;               /* closed, freed at the end of the event */
+    hk_list ready_link;      /* in the seeder's ready ring (it may have something to send); detached otherwise */
+    hk_list event_link;      /* open: in the seeder's list of peers touched this event (rescheduled at its end);
+                              * closed: in the seeder's grave (freed at the end of the event); detached otherwise */
 };
 
 void hk_peer_init(hk_peer *p, uint64_t id, hk_conn *conn, uint32_t slot, hk_time now, hk_mem *mem,

@@ -1,6 +1,7 @@
 /* request_queue: owns one peer's ring buffer of pending requests (see request_queue.h). */
 #include "request_queue.h"
 
+#include <assert.h>
 #include <string.h>
 
 #define RQ_MIN_CAP 4u
@@ -36,6 +37,7 @@ static bool grow(hk_request_queue *q)
     uint32_t ncap = q->cap ? q->cap * 2 : RQ_MIN_CAP;
     if (ncap > q->max || ncap < q->cap)
         ncap = q->max;
+    assert(ncap > q->len); /* called on a full ring below the maximum */
     hk_request *n = hk_mem_alloc(q->mem, (size_t)ncap * sizeof *n);
     if (!n)
         return false;
@@ -67,6 +69,7 @@ hk_request *hk_rq_at(hk_request_queue *q, uint32_t i)
 
 static void after_remove(hk_request_queue *q, const hk_request *r)
 {
+    assert(r->kind < HK_REQ_KINDS && q->count[r->kind] > 0);
     q->count[r->kind]--;
     if (q->len == 0)
         q->head = 0;

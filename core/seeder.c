@@ -1,7 +1,10 @@
-/* seeder: owns the seeder object's lifecycle, the configuration rules, torrent management, the peer table
- * (accept/close), the event discipline (ev_begin/ev_end: service pass, rescheduling, deferred frees, the single
- * wake-up), logging and statistics. The protocol is in seeder_proto.c, serving in seeder_serve.c, deadlines and
- * choke transitions in seeder_timers.c (shared declarations: seeder_internal.h). */
+/* seeder: owns the seeder object's lifecycle, the configuration rules, torrent management, the public event entry
+ * points and the event discipline around them (ev_begin/ev_end: promotions for freed slots, service pass,
+ * rescheduling, deferred frees, the single wake-up), the log level and statistics. An event goes on in
+ * seeder_proto.c (the protocol), seeder_choke.c (choke transitions), seeder_serve.c (serving), seeder_peers.c
+ * (peers: table, lists, close, control output), seeder_loads.c (disk loads) and seeder_timers.c (deadlines); shared
+ * declarations and the reading order are in seeder_internal.h. */
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -74,19 +77,7 @@ const char *hk_timeout_name(hk_timeout_kind k)
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
-/* Logging                                                                                                           */
-
-void hks_log(hk_seeder *s, hk_log_level level, const char *fmt, ...)
-{
-    if (level > s->log_level || !s->rt.log)
-        return;
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    s->rt.log(s->rt.ctx, level, line);
-}
+/* Log level (the line formatting is hks_log's, in seeder_internal.h)                                               */
 
 void hk_seeder_set_log_level(hk_seeder *s, hk_log_level max)
 {
@@ -113,6 +104,9 @@ hk_seeder *hk_seeder_new(const hk_config *cfg, const hk_runtime *rt)
     s->next_peer_id = 1;
     s->next_load_gen = 1;
     s->loads_free = HKS_LOAD_NONE;
+    hk_list_init(&s->ready);
+    hk_list_init(&s->touched);
+    hk_list_init(&s->grave);
     hk_tt_init(&s->torrents, &s->mem);
     hk_choker_init(&s->choker, cfg->max_unchoked, cfg->credit, cfg->slice);
     hk_dl_heap_init(&s->deadlines, &s->mem);
@@ -137,25 +131,11 @@ hk_seeder *hk_seeder_new(const hk_config *cfg, const hk_runtime *rt)
     return s;
 }
 
-static void free_peer_memory(hk_seeder *s, hk_peer *p)
-{
-    hk_peer_release(p);
-    hk_mem_free(&s->mem, p, sizeof *p);
-}
-
 void hk_seeder_free(hk_seeder *s)
 {
     if (!s)
         return;
-    for (uint32_t i = 0; i < s->peers_cap; i++)
-        if (s->peers && s->peers[i])
-            free_peer_memory(s, s->peers[i]);
-    for (hk_peer *p = s->grave, *next; p; p = next) {
-        next = p->grave_next;
-        free_peer_memory(s, p);
-    }
-    hk_mem_free(&s->mem, s->peers, (size_t)s->peers_cap * sizeof *s->peers);
-    hk_mem_free(&s->mem, s->free_slots, (size_t)s->peers_cap * sizeof *s->free_slots);
+    hks_peers_free(s);
     hk_mem_free(&s->mem, s->segs, (size_t)s->segs_cap * sizeof *s->segs);
     hk_mem_free(&s->mem, s->hdr, (size_t)HK_BATCH_BLOCKS * HK_BATCH_HDR);
     hks_loads_free(s);
@@ -185,65 +165,14 @@ void hks_ev_begin(hk_seeder *s)
     s->now = t > s->now ? t : s->now;
 }
 
-void hks_mark_dirty(hk_seeder *s, hk_peer *p)
-{
-    if (p->closed || p->in_dirty)
-        return;
-    p->in_dirty = true;
-    p->dirty_next = s->dirty;
-    s->dirty = p;
-}
-
-static void reschedule(hk_seeder *s, hk_peer *p)
-{
-    bool unchoked = p->choke.state == HK_CHOKE_UNCHOKED;
-    if (unchoked && hk_rq_count(&p->rq, HK_REQ_BLOCK) == 0) {
-        if (!p->idle_armed) {
-            p->idle_armed = true;
-            p->idle_since = s->now;
-        }
-    } else {
-        p->idle_armed = false;
-    }
-    if (hk_rq_len(&p->rq) == 0)
-        p->stall_since = HK_TIME_NEVER; /* nothing to send: not stalled */
-    else if (p->room == 0 && p->stall_since == HK_TIME_NEVER)
-        p->stall_since = s->now; /* requests wait and the backend grants no room: stalled from now */
-    hk_time t = hks_peer_deadline(s, p);
-    if (t == HK_TIME_NEVER)
-        hk_dl_cancel(&s->deadlines, &p->dl);
-    else if (!hk_dl_schedule(&s->deadlines, &p->dl, t))
-        hks_close_peer(s, p, true, "out of memory for its deadline");
-}
-
 void hks_ev_end(hk_seeder *s)
 {
+    hks_promote_freed(s); /* slots freed by closes go to the line before anything is served */
+    assert(s->choker.unchoked >= s->choker.max_unchoked || s->choker.waiting == 0); /* no slot idles with a line */
     if (s->nready)
         hks_serve_pass(s);
-    /* Reschedule the peers touched during this event. The list is LIFO; reverse it so peers are rescheduled in
-     * the order they were touched (the deadline sequence numbers follow that order). */
-    hk_peer *list = NULL;
-    while (s->dirty) {
-        hk_peer *p = s->dirty;
-        s->dirty = p->dirty_next;
-        p->dirty_next = list;
-        list = p;
-    }
-    for (hk_peer *p = list, *next; p; p = next) {
-        next = p->dirty_next;
-        p->in_dirty = false;
-        p->dirty_next = NULL;
-        if (!p->closed)
-            reschedule(s, p);
-    }
-    /* A close during rescheduling (no memory) may have dirtied others; they need no deadline change beyond what
-     * their own close did, so the list is not walked again. */
-    s->dirty = NULL;
-    while (s->grave) {
-        hk_peer *p = s->grave;
-        s->grave = p->grave_next;
-        free_peer_memory(s, p);
-    }
+    hks_reschedule_touched(s);
+    hks_free_closed(s);
     hk_time next = hk_dl_next_time(&s->deadlines);
     if (s->nready)
         next = s->now; /* the pass ran out of budget: continue as soon as the backend lets us */
@@ -254,180 +183,14 @@ void hks_ev_end(hk_seeder *s)
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
-/* Ready ring                                                                                                        */
-
-void hks_mark_ready(hk_seeder *s, hk_peer *p)
-{
-    if (p->closed || p->in_ready || hk_rq_len(&p->rq) == 0 || p->room == 0)
-        return;
-    p->in_ready = true;
-    p->ready_next = NULL;
-    p->ready_prev = s->ready_tail;
-    if (s->ready_tail)
-        s->ready_tail->ready_next = p;
-    else
-        s->ready_head = p;
-    s->ready_tail = p;
-    s->nready++;
-}
-
-void hks_ready_unlink(hk_seeder *s, hk_peer *p)
-{
-    if (!p->in_ready)
-        return;
-    if (p->ready_prev)
-        p->ready_prev->ready_next = p->ready_next;
-    else
-        s->ready_head = p->ready_next;
-    if (p->ready_next)
-        p->ready_next->ready_prev = p->ready_prev;
-    else
-        s->ready_tail = p->ready_prev;
-    p->ready_prev = p->ready_next = NULL;
-    p->in_ready = false;
-    s->nready--;
-}
-
-/* ---------------------------------------------------------------------------------------------------------------- */
-/* Peers                                                                                                             */
-
-hk_torrent *hks_peer_torrent(const hk_seeder *s, const hk_peer *p)
-{
-    return p->torrent == HK_TT_NONE ? NULL : hk_tt_get(&s->torrents, p->torrent);
-}
-
-static bool grow_peer_table(hk_seeder *s)
-{
-    uint32_t ncap = s->peers_cap ? s->peers_cap * 2 : 64;
-    if (ncap <= s->peers_cap)
-        return false;
-    hk_peer **np = hk_mem_alloc(&s->mem, (size_t)ncap * sizeof *np);
-    uint32_t *nf = hk_mem_alloc(&s->mem, (size_t)ncap * sizeof *nf);
-    if (!np || !nf) {
-        hk_mem_free(&s->mem, np, (size_t)ncap * sizeof *np);
-        hk_mem_free(&s->mem, nf, (size_t)ncap * sizeof *nf);
-        return false;
-    }
-    if (s->peers_cap) {
-        memcpy(np, s->peers, (size_t)s->peers_cap * sizeof *np);
-        memcpy(nf, s->free_slots, (size_t)s->nfree * sizeof *nf);
-    }
-    hk_mem_free(&s->mem, s->peers, (size_t)s->peers_cap * sizeof *s->peers);
-    hk_mem_free(&s->mem, s->free_slots, (size_t)s->peers_cap * sizeof *s->free_slots);
-    s->peers = np;
-    s->free_slots = nf;
-    for (uint32_t i = ncap; i-- > s->peers_cap;) {
-        s->peers[i] = NULL;
-        s->free_slots[s->nfree++] = i; /* lowest new slot on top of the stack */
-    }
-    s->peers_cap = ncap;
-    return true;
-}
-
-static void format_addr(const hk_addr *a, char *buf, size_t n)
-{
-    if (!a) {
-        snprintf(buf, n, "?");
-    } else if (a->family == 4) {
-        snprintf(buf, n, "%u.%u.%u.%u:%u", a->ip[0], a->ip[1], a->ip[2], a->ip[3], a->port);
-    } else {
-        size_t at = 0;
-        at += (size_t)snprintf(buf + at, n - at, "[");
-        for (int i = 0; i < 16 && at < n; i += 2)
-            at += (size_t)snprintf(buf + at, n - at, "%s%x", i ? ":" : "", (a->ip[i] << 8) | a->ip[i + 1]);
-        if (at < n)
-            snprintf(buf + at, n - at, "]:%u", a->port);
-    }
-}
+/* Events                                                                                                            */
 
 hk_peer *hk_seeder_on_accept(hk_seeder *s, hk_conn *conn, const hk_addr *from)
 {
     hks_ev_begin(s);
-    char addr[64];
-    format_addr(from, addr, sizeof addr);
-    hk_peer *p = NULL;
-    if (s->npeers >= s->cfg.max_peers) {
-        s->stats.peers_refused++;
-        hks_log(s, HK_LOG_DEBUG, "connection from %s refused: %u peers connected (cap %u)", addr, s->npeers,
-               s->cfg.max_peers);
-        goto out;
-    }
-    if (s->nfree == 0 && !grow_peer_table(s)) {
-        s->stats.peers_refused++;
-        hks_log(s, HK_LOG_WARN, "connection from %s refused: out of memory", addr);
-        goto out;
-    }
-    p = hk_mem_alloc(&s->mem, sizeof *p);
-    if (!p) {
-        s->stats.peers_refused++;
-        hks_log(s, HK_LOG_WARN, "connection from %s refused: out of memory", addr);
-        goto out;
-    }
-    uint32_t slot = s->free_slots[--s->nfree];
-    hk_peer_init(p, s->next_peer_id++, conn, slot, s->now, &s->mem, s->cfg.reqq + HK_METADATA_QUEUE,
-                 s->cfg.max_message);
-    s->peers[slot] = p;
-    s->npeers++;
-    hks_log(s, HK_LOG_DEBUG, "peer %llu: accepted from %s", (unsigned long long)p->id, addr);
-    hks_mark_dirty(s, p);
-out:
+    hk_peer *p = hks_peer_accept(s, conn, from);
     hks_ev_end(s);
     return p;
-}
-
-void hks_close_peer(hk_seeder *s, hk_peer *p, bool call_close, const char *fmt, ...)
-{
-    if (p->closed)
-        return;
-    char why[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof why, fmt, ap);
-    va_end(ap);
-    hks_log(s, HK_LOG_DEBUG, "peer %llu: closed: %s", (unsigned long long)p->id, why);
-    p->closed = true;
-    hks_ready_unlink(s, p);
-    hk_dl_cancel(&s->deadlines, &p->dl);
-    bool freed = hk_choker_leave(&s->choker, &p->choke);
-    hk_torrent *t = hks_peer_torrent(s, p);
-    if (t && t->peers)
-        t->peers--;
-    p->torrent = HK_TT_NONE;
-    hk_rq_clear(&p->rq);
-    if (call_close)
-        s->rt.close(s->rt.ctx, p->conn);
-    s->peers[p->slot] = NULL;
-    s->free_slots[s->nfree++] = p->slot;
-    s->npeers--;
-    p->grave_next = s->grave;
-    s->grave = p;
-    if (freed)
-        hks_promote_waiters(s);
-}
-
-bool hks_send_control(hk_seeder *s, hk_peer *p, const hk_segment *segs, size_t nsegs)
-{
-    if (p->closed)
-        return false;
-    size_t n = 0;
-    for (size_t i = 0; i < nsegs; i++)
-        n += segs[i].kind == HK_SEG_BYTES ? segs[i].u.bytes.len : segs[i].u.extent.length;
-    s->rt.send(s->rt.ctx, p->conn, segs, nsegs);
-    p->last_send = s->now;
-    hks_mark_dirty(s, p);
-    if (!hk_peer_account(p, n)) {
-        s->stats.protocol_errors++;
-        hks_close_peer(s, p, true, "does not read: %llu bytes of control output beyond its send room",
-                      (unsigned long long)p->debt);
-        return false;
-    }
-    return true;
-}
-
-bool hks_send_control_bytes(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len)
-{
-    hk_segment seg = {.kind = HK_SEG_BYTES, .u.bytes = {bytes, (uint32_t)len}};
-    return hks_send_control(s, p, &seg, 1);
 }
 
 void hk_seeder_on_recv(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len)
@@ -445,7 +208,7 @@ void hk_seeder_on_sendable(hk_seeder *s, hk_peer *p, size_t room)
         hk_peer_set_room(p, room);
         p->stall_since = HK_TIME_NEVER;
         hks_mark_ready(s, p);
-        hks_mark_dirty(s, p);
+        hks_mark_touched(s, p);
     }
     hks_ev_end(s);
 }
@@ -482,35 +245,39 @@ static void set_err(char *err, size_t errlen, const char *fmt, const char *what)
         snprintf(err, errlen, fmt, what);
 }
 
-hk_add_result hk_seeder_add_torrent(hk_seeder *s, const uint8_t *torrent, size_t len, uint64_t storage,
-                                    uint8_t info_hash_out[20], char *err, size_t errlen)
+/* Inserts the description into the table; logs the new torrent, or explains the refusal in err. */
+static hk_add_result insert_desc(hk_seeder *s, const hk_torrent_desc *d, char *err, size_t errlen)
 {
-    hks_ev_begin(s);
-    hk_add_result res = HK_ADD_OK;
-    mi_torrent *mi = NULL;
-    mi_error me;
-    hk_file_desc *files = NULL;
-    size_t files_bytes = 0;
-    if (err && errlen)
-        err[0] = 0;
-    if (!torrent || mi_parse(torrent, len, &mi, &me) != 0) {
-        set_err(err, errlen, "%s", torrent ? me.what : "no .torrent bytes");
-        res = HK_ADD_INVALID;
-        goto out;
+    char hex[IH_HEX_LEN + 1];
+    ih_hex(d->info_hash, hex);
+    uint32_t rec;
+    switch (hk_tt_insert(&s->torrents, d, &rec)) {
+    case HK_TT_OK:
+        hks_log(s, HK_LOG_DEBUG, "torrent %s added: \"%.*s\", %u pieces of %u, %u files, %llu bytes", hex,
+                (int)d->name_len, d->name, d->piece_count, d->piece_length, d->nfiles,
+                (unsigned long long)d->total_length);
+        return HK_ADD_OK;
+    case HK_TT_DUPLICATE:
+        set_err(err, errlen, "torrent %s is already served", hex);
+        return HK_ADD_DUPLICATE;
+    case HK_TT_INVALID:
+        set_err(err, errlen, "%s", hk_tt_desc_check(d));
+        return HK_ADD_INVALID;
+    case HK_TT_NOMEM:
+        break;
     }
-    if (info_hash_out)
-        memcpy(info_hash_out, mi->info_hash, 20);
-    if (mi->info_end - mi->info_start > UINT32_MAX) {
-        set_err(err, errlen, "%s", "info dictionary larger than 4 GiB");
-        res = HK_ADD_INVALID;
-        goto out;
-    }
-    files_bytes = (size_t)mi->file_count * sizeof *files;
-    files = hk_mem_alloc(&s->mem, files_bytes);
+    set_err(err, errlen, "%s", "out of memory");
+    return HK_ADD_NOMEM;
+}
+
+/* Adds a parsed .torrent: its file list goes to the table through a scratch description. */
+static hk_add_result add_parsed(hk_seeder *s, const mi_torrent *mi, uint64_t storage, char *err, size_t errlen)
+{
+    size_t files_bytes = (size_t)mi->file_count * sizeof(hk_file_desc);
+    hk_file_desc *files = hk_mem_alloc(&s->mem, files_bytes);
     if (!files) {
-        res = HK_ADD_NOMEM;
         set_err(err, errlen, "%s", "out of memory");
-        goto out;
+        return HK_ADD_NOMEM;
     }
     for (uint32_t i = 0; i < mi->file_count; i++) {
         files[i].length = mi->files[i].length;
@@ -529,30 +296,30 @@ hk_add_result hk_seeder_add_torrent(hk_seeder *s, const uint8_t *torrent, size_t
         .storage = storage,
     };
     memcpy(d.info_hash, mi->info_hash, 20);
-    char hex[IH_HEX_LEN + 1];
-    ih_hex(mi->info_hash, hex);
-    uint32_t rec;
-    switch (hk_tt_insert(&s->torrents, &d, &rec)) {
-    case HK_TT_OK:
-        hks_log(s, HK_LOG_DEBUG, "torrent %s added: \"%.*s\", %u pieces of %u, %u files, %llu bytes", hex,
-               (int)mi->name_len, mi->name, mi->piece_count, mi->piece_length, mi->file_count,
-               (unsigned long long)mi->total_length);
-        break;
-    case HK_TT_DUPLICATE:
-        set_err(err, errlen, "torrent %s is already served", hex);
-        res = HK_ADD_DUPLICATE;
-        break;
-    case HK_TT_INVALID:
-        set_err(err, errlen, "%s", hk_tt_desc_check(&d));
-        res = HK_ADD_INVALID;
-        break;
-    case HK_TT_NOMEM:
-        set_err(err, errlen, "%s", "out of memory");
-        res = HK_ADD_NOMEM;
-        break;
-    }
-out:
+    hk_add_result res = insert_desc(s, &d, err, errlen);
     hk_mem_free(&s->mem, files, files_bytes);
+    return res;
+}
+
+hk_add_result hk_seeder_add_torrent(hk_seeder *s, const uint8_t *torrent, size_t len, uint64_t storage,
+                                    uint8_t info_hash_out[20], char *err, size_t errlen)
+{
+    hks_ev_begin(s);
+    hk_add_result res = HK_ADD_INVALID;
+    mi_torrent *mi = NULL;
+    mi_error me;
+    if (err && errlen)
+        err[0] = 0;
+    if (!torrent || mi_parse(torrent, len, &mi, &me) != 0) {
+        set_err(err, errlen, "%s", torrent ? me.what : "no .torrent bytes");
+    } else {
+        if (info_hash_out)
+            memcpy(info_hash_out, mi->info_hash, 20);
+        if (mi->info_end - mi->info_start > UINT32_MAX)
+            set_err(err, errlen, "%s", "info dictionary larger than 4 GiB");
+        else
+            res = add_parsed(s, mi, storage, err, errlen);
+    }
     mi_free(mi);
     hks_ev_end(s);
     return res;
@@ -563,8 +330,10 @@ static void close_torrent_peers(hk_seeder *s, uint32_t rec, const char *why)
 {
     for (uint32_t i = 0; i < s->peers_cap; i++) {
         hk_peer *p = s->peers[i];
-        if (p && !p->closed && p->torrent == rec)
+        if (p && !p->closed && p->torrent == rec) {
             hks_close_peer(s, p, true, "%s", why);
+            hks_promote_freed(s); /* its slot goes to the line before the next peer is dropped */
+        }
     }
 }
 

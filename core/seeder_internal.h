@@ -1,19 +1,29 @@
-/* seeder_internal: the seeder object and the functions its files share (seeder.c: lifecycle, torrents, peers,
- * events, logging; seeder_proto.c: the wire protocol; seeder_serve.c: serving blocks and metadata; seeder_loads.c:
- * pending disk loads; seeder_timers.c: deadlines and the choke transitions). Not a public header: only
- * core/seeder*.c include it.
+/* seeder_internal: the seeder object and the functions its files share. Not a public header: only core/seeder*.c
+ * include it. Reading order, top-down: seeder.c (lifecycle, torrents, the public event entry points) calls
+ * seeder_proto.c (the wire protocol), which calls seeder_choke.c (choke transitions), seeder_serve.c (queuing and
+ * serving) and seeder_peers.c (the peer table and lists, close, control output); seeder_loads.c holds pending disk
+ * loads and seeder_timers.c the deadlines and the rescheduling at the end of an event.
  *
  * Event discipline: every public entry point calls hks_ev_begin (reads the clock once: every decision of the event uses
- * that time) and hks_ev_end, which runs the service pass, reschedules the peers touched during the event, frees the
- * peers closed during it (so no loop ever holds a dangling pointer), and asks the runtime for one wake-up.
+ * that time) and hks_ev_end, the event's epilogue: it gives the slots freed by closes to the line (hks_promote_freed),
+ * runs the service pass, reschedules the peers touched during the event, frees the peers closed during it (so no loop
+ * ever holds a dangling pointer), and asks the runtime for one wake-up. A close never promotes by itself, wherever it
+ * happens (deep in a receive, a timeout, a disk completion): it marks the slot freed, and the step that closed the
+ * peer promotes once it is done with that peer: the epilogue for the events about one peer; in the events that handle
+ * many peers in turn (deadlines firing, the service pass, a torrent's peers being dropped) right after each peer, so
+ * the unchoke goes out before the next peer is looked at, as it always has (the next peer's deadline, its turn in the
+ * pass and the event log depend on it). The choke transitions that free a slot (not interested, end of a turn)
+ * give it at once: the slot is theirs to hand on in the same step.
  */
 #ifndef HEKATE_SEEDER_INTERNAL_H
 #define HEKATE_SEEDER_INTERNAL_H
 
 #include <stdarg.h>
+#include <stdio.h>
 
 #include "choker.h"
 #include "deadline.h"
+#include "list.h"
 #include "mem.h"
 #include "peer.h"
 #include "seeder.h"
@@ -67,10 +77,11 @@ struct hk_seeder {
     uint32_t loads_cap, loads_used, loads_free; /* loads_free: head of the free list */
     uint32_t next_load_gen;      /* never 0 */
 
-    hk_peer *ready_head, *ready_tail; /* ring (list) of peers that may have something to send */
+    hk_list ready;               /* peers that may have something to send (hk_peer.ready_link), served in turn */
     uint32_t nready;
-    hk_peer *dirty;              /* peers to reschedule at the end of the event */
-    hk_peer *grave;              /* closed during this event */
+    hk_list touched;             /* peers to reschedule at the end of the event (hk_peer.event_link), in touch order */
+    hk_list grave;               /* peers closed during this event (hk_peer.event_link), last closed first */
+    bool slot_freed;             /* a close freed an unchoke slot since the line last moved up */
 
     hk_segment *segs;            /* scratch for one batched send */
     uint32_t segs_cap;
@@ -79,29 +90,84 @@ struct hk_seeder {
     hk_stats stats;
 };
 
-/* seeder.c */
-void hks_log(hk_seeder *s, hk_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* ---- Logging (every file) -------------------------------------------------------------------------------------- */
+/* Logs `prefix` followed by fmt formatted with ap: one line of at most 511 bytes, handed to rt->log when the level
+ * passes the seeder's. */
+__attribute__((format(printf, 4, 0))) static inline void hks_vlog(hk_seeder *s, hk_log_level level, const char *prefix,
+                                                                  const char *fmt, va_list ap)
+{
+    if (level > s->log_level || !s->rt.log)
+        return;
+    char line[512];
+    int n = snprintf(line, sizeof line, "%s", prefix);
+    if (n >= 0 && (size_t)n < sizeof line)
+        vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    s->rt.log(s->rt.ctx, level, line);
+}
+
+__attribute__((format(printf, 3, 4))) static inline void hks_log(hk_seeder *s, hk_log_level level, const char *fmt,
+                                                                 ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    hks_vlog(s, level, "", fmt, ap);
+    va_end(ap);
+}
+
+/* ---- seeder.c: lifecycle, torrents, events ---------------------------------------------------------------------- */
 void hks_ev_begin(hk_seeder *s);
 void hks_ev_end(hk_seeder *s);
-/* Closes a peer: logs the reason, leaves the choker (promoting waiters), forgets its requests, calls rt->close when
- * call_close (not when the backend reported the close), and frees it at the end of the event. */
-void hks_close_peer(hk_seeder *s, hk_peer *p, bool call_close, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-void hks_mark_dirty(hk_seeder *s, hk_peer *p);
-void hks_mark_ready(hk_seeder *s, hk_peer *p);
-void hks_ready_unlink(hk_seeder *s, hk_peer *p);
-hk_torrent *hks_peer_torrent(const hk_seeder *s, const hk_peer *p);
-/* Sends control bytes (handshake, choke, reject...): exempt from room but accounted as debt. Returns false when the
- * peer was closed because it does not read. */
-bool hks_send_control(hk_seeder *s, hk_peer *p, const hk_segment *segs, size_t nsegs);
-bool hks_send_control_bytes(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len);
 /* Marks the torrent failed and closes its peers (storage_failed behaviour, inside an event). */
 void hks_torrent_failed(hk_seeder *s, uint32_t rec, const char *why);
 
-/* seeder_proto.c */
+/* ---- seeder_peers.c: the peer table, the peer lists, close, control output -------------------------------------- */
+/* A new peer for an accepted connection, or NULL when refused (connection cap, out of memory: counted and logged). */
+hk_peer *hks_peer_accept(hk_seeder *s, hk_conn *conn, const hk_addr *from);
+/* Attaches p (after its handshake) to the torrent in record `rec` (counted in its peers). */
+void hks_peer_attach(hk_seeder *s, hk_peer *p, uint32_t rec);
+/* p's torrent, NULL before the handshake (or once closed). */
+static inline hk_torrent *hks_peer_torrent(const hk_seeder *s, const hk_peer *p)
+{
+    return p->torrent == HK_TT_NONE ? NULL : hk_tt_get(&s->torrents, p->torrent);
+}
+/* Closes a peer: logs the reason, leaves the choker (a freed slot is marked for hks_promote_freed, not given at once),
+ * detaches it from its torrent, forgets its requests, calls rt->close when call_close (not when the backend reported
+ * the close), and moves it to the grave, freed at the end of the event. No-op on a closed peer. */
+void hks_close_peer(hk_seeder *s, hk_peer *p, bool call_close, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Sends control bytes (handshake, choke, reject...): exempt from room but accounted as debt. Returns false when the
+ * peer is (or was just) closed because it does not read. */
+bool hks_send_control(hk_seeder *s, hk_peer *p, const hk_segment *segs, size_t nsegs);
+bool hks_send_control_bytes(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len);
+/* p is to be rescheduled at the end of the event (once, in the order of first touch; no-op when closed). */
+void hks_mark_touched(hk_seeder *s, hk_peer *p);
+/* The first peer touched and not rescheduled yet, taken off the list; NULL when none is left. */
+hk_peer *hks_take_touched(hk_seeder *s);
+/* p joins the back of the ready ring if it is open, has requests queued and room (no-op when already in it). */
+void hks_mark_ready(hk_seeder *s, hk_peer *p);
+void hks_ready_unlink(hk_seeder *s, hk_peer *p);
+/* The peer at the front of the ready ring, taken out of it; NULL when the ring is empty. */
+hk_peer *hks_ready_pop(hk_seeder *s);
+/* Frees the peers closed during the event. */
+void hks_free_closed(hk_seeder *s);
+/* Frees every peer and the peer table (destruction). */
+void hks_peers_free(hk_seeder *s);
+
+/* ---- seeder_proto.c: the wire protocol ----------------------------------------------------------------------- */
 void hks_proto_recv(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len);
 
-/* seeder_serve.c */
+/* ---- seeder_choke.c: choke transitions (they send choke/unchoke and log) --------------------------------------- */
+void hks_peer_interested(hk_seeder *s, hk_peer *p);
+void hks_peer_not_interested(hk_seeder *s, hk_peer *p);
+/* The unchoked peer's turn is over (credit, slice, or unchoked-idle): refill, requeue or disconnect. Returns false
+ * if the peer was closed. */
+bool hks_turn_over(hk_seeder *s, hk_peer *p, const char *why);
+/* Unchokes waiters from the head of the line while slots are free. */
+void hks_promote_waiters(hk_seeder *s);
+/* If a close freed a slot since the last call: hks_promote_waiters. */
+void hks_promote_freed(hk_seeder *s);
+
+/* ---- seeder_serve.c: queuing, rejecting and serving requests --------------------------------------------------- */
 void hks_serve_pass(hk_seeder *s);
 /* Answers every queued block request of p with a reject (fast) or drops it (no fast); metadata requests stay. */
 void hks_reject_queued_blocks(hk_seeder *s, hk_peer *p, const char *why);
@@ -109,9 +175,10 @@ void hks_reject_queued_blocks(hk_seeder *s, hk_peer *p, const char *why);
 void hks_queue_block(hk_seeder *s, hk_peer *p, uint32_t index, uint32_t begin, uint32_t length);
 /* Queues a ut_metadata piece request (prefetching its extent); rejects when it cannot. */
 void hks_queue_metadata(hk_seeder *s, hk_peer *p, uint32_t piece);
+/* Sends a reject for one block request (counted). Returns false if the peer was closed for not reading. */
 bool hks_send_reject(hk_seeder *s, hk_peer *p, uint32_t index, uint32_t begin, uint32_t length);
 
-/* seeder_loads.c */
+/* ---- seeder_loads.c: pending disk loads ----------------------------------------------------------------------- */
 /* A new load record for a request of peer p (its torrent and slot); its token, 0 when out of memory. */
 uint64_t hks_load_begin(hk_seeder *s, const hk_peer *p);
 /* n disk_loads were issued with token (n == 0 releases the record at once). */
@@ -123,16 +190,12 @@ void hks_disk_loaded(hk_seeder *s, uint64_t token, hk_disk_status status);
 void hks_loads_forget_torrent(hk_seeder *s, uint32_t rec);
 void hks_loads_free(hk_seeder *s);
 
-/* seeder_timers.c */
-hk_time hks_peer_deadline(const hk_seeder *s, const hk_peer *p);
+/* ---- seeder_timers.c: deadlines ----------------------------------------------------------------------------- */
+/* Closes, turns over or keeps alive every peer whose deadline is due. */
 void hks_fire_deadlines(hk_seeder *s);
-/* Choke transitions (they send choke/unchoke and log). */
-void hks_peer_interested(hk_seeder *s, hk_peer *p);
-void hks_peer_not_interested(hk_seeder *s, hk_peer *p);
-/* The unchoked peer's turn is over (credit, slice, or unchoked-idle): refill, requeue or disconnect. Returns false
- * if the peer was closed. */
-bool hks_turn_over(hk_seeder *s, hk_peer *p, const char *why);
-void hks_promote_waiters(hk_seeder *s);
+/* Reschedules every peer touched during the event (hks_take_touched), in the order they were touched. */
+void hks_reschedule_touched(hk_seeder *s);
+
 static inline hk_time hks_time_add(hk_time a, hk_time b)
 {
     return a > HK_TIME_NEVER - b ? HK_TIME_NEVER : a + b;

@@ -1,6 +1,8 @@
 /* seeder_loads: owns the records of pending disk loads (hks_load, see seeder_internal.h): a token per request that
  * needs loading, the count of its completions, and what a completion means: a failure fails the torrent whether or
  * not the requesting peer and its request still exist; a success marks the request loaded if it is still queued. */
+#include <assert.h>
+
 #include "seeder_internal.h"
 
 static bool grow_loads(hk_seeder *s)
@@ -26,6 +28,7 @@ static bool grow_loads(hk_seeder *s)
 static void release_load(hk_seeder *s, uint32_t i)
 {
     hks_load *l = &s->loads[i];
+    assert(l->gen != 0 && s->loads_used > 0);
     l->gen = 0;
     l->torrent = HK_TT_NONE;
     l->slot = s->loads_free;
@@ -48,6 +51,7 @@ uint64_t hks_load_begin(hk_seeder *s, const hk_peer *p)
         return 0;
     uint32_t i = s->loads_free;
     hks_load *l = &s->loads[i];
+    assert(i < s->loads_cap && l->gen == 0);
     s->loads_free = l->slot;
     l->gen = s->next_load_gen++;
     if (s->next_load_gen == 0)
@@ -62,6 +66,7 @@ uint64_t hks_load_begin(hk_seeder *s, const hk_peer *p)
 void hks_load_issued(hk_seeder *s, uint64_t token, uint32_t n)
 {
     uint32_t i = (uint32_t)token;
+    assert(i < s->loads_cap && s->loads[i].gen == (uint32_t)(token >> 32) && s->loads[i].pending == 0);
     s->loads[i].pending = n;
     if (n == 0)
         release_load(s, i);
@@ -100,11 +105,12 @@ void hks_disk_loaded(hk_seeder *s, uint64_t token, hk_disk_status status)
         return;
     }
     hk_request *r = hk_rq_at(&p->rq, (uint32_t)at);
+    assert(r->state == HK_RQ_LOADING && r->loads > 0); /* its completions are counted with the record's */
     if (r->loads > 0)
         r->loads--;
     if (r->loads == 0 && r->state == HK_RQ_LOADING) {
         r->state = HK_RQ_LOADED;
         hks_mark_ready(s, p);
-        hks_mark_dirty(s, p);
+        hks_mark_touched(s, p);
     }
 }

@@ -2,6 +2,7 @@
  * (choosing the torrent at 48 bytes, answering with our handshake, HAVE_ALL or a full bitfield, and the extension
  * handshake), message legality, request validation and admission (reject/drop rules, cancel, duplicates), and the
  * extension messages (BEP 10 handshake, BEP 9 ut_metadata requests). */
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -105,8 +106,7 @@ static void choose_torrent(hk_seeder *s, hk_peer *p, const uint8_t *info_hash)
         hks_close_peer(s, p, true, "torrent %s is in error (storage failed)", hex);
         return;
     }
-    p->torrent = rec;
-    t->peers++;
+    hks_peer_attach(s, p, rec);
     p->phase = HK_PHASE_REPLIED;
     const uint8_t *reserved = wire_decoder_reserved(&p->dec); /* known from byte 28 on; we are at 48 */
     p->fast = wire_reserved_has_fast(reserved);
@@ -175,7 +175,7 @@ static void on_cancel(hk_seeder *s, hk_peer *p, const wire_block *b)
     if (i < 0)
         return; /* already sent (or never queued): nothing to do */
     hk_rq_remove_at(&p->rq, (uint32_t)i, NULL);
-    hks_mark_dirty(s, p);
+    hks_mark_touched(s, p);
     /* BEP 6: with the fast extension a cancelled request still gets exactly one answer: a reject. */
     hks_log(s, HK_LOG_DEBUG, "peer %llu: cancel %u/%u/%u%s", pid(p), b->index, b->begin, b->length,
            p->fast ? ": rejected" : "");
@@ -239,6 +239,7 @@ static void on_message(hk_seeder *s, hk_peer *p, const wire_msg *m)
         return;
     }
     const hk_torrent *t = hks_peer_torrent(s, p);
+    assert(t); /* messages flow after the handshake, which attached the peer; a removed torrent closed it */
     hk_msg_verdict v = hk_peer_check_msg(p, m, t->piece_count);
     if (v == HK_MSG_SEED) {
         hks_close_peer(s, p, true, "%s", "peer is a seed");
@@ -263,7 +264,7 @@ static void on_message(hk_seeder *s, hk_peer *p, const wire_msg *m)
 void hks_proto_recv(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len)
 {
     size_t at = 0;
-    hks_mark_dirty(s, p);
+    hks_mark_touched(s, p);
     while (!p->closed) {
         size_t used = 0;
         wire_msg m;

@@ -2,6 +2,7 @@
  * policy (resident -> send; not resident -> passed over once, its turn comes again later; still not -> disk_load,
  * send when loaded; the loads' records and completions are seeder_loads.c's), the service pass that lets peers take
  * turns while batching each peer's blocks into one send(), and rejects. */
+#include <assert.h>
 #include <string.h>
 
 #include "extension.h"
@@ -130,7 +131,7 @@ void hks_queue_block(hk_seeder *s, hk_peer *p, uint32_t index, uint32_t begin, u
     p->idle_armed = false; /* the unchoked-idle clock restarts when the queue empties again */
     prefetch(s, t, &r);
     hks_mark_ready(s, p);
-    hks_mark_dirty(s, p);
+    hks_mark_touched(s, p);
 }
 
 void hks_reject_queued_blocks(hk_seeder *s, hk_peer *p, const char *why)
@@ -165,7 +166,7 @@ void hks_reject_queued_blocks(hk_seeder *s, hk_peer *p, const char *why)
     }
     if (!p->closed && hk_rq_len(&p->rq) == 0)
         hk_rq_clear(&p->rq); /* a choked peer holds no queue memory */
-    hks_mark_dirty(s, p);
+    hks_mark_touched(s, p);
 }
 
 static bool send_metadata_reject(hk_seeder *s, hk_peer *p, uint32_t piece)
@@ -200,7 +201,7 @@ void hks_queue_metadata(hk_seeder *s, hk_peer *p, uint32_t piece)
     hks_log(s, HK_LOG_DEBUG, "peer %llu: ut_metadata request piece %u queued", (unsigned long long)p->id, piece);
     prefetch(s, t, &r);
     hks_mark_ready(s, p);
-    hks_mark_dirty(s, p);
+    hks_mark_touched(s, p);
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
@@ -290,16 +291,17 @@ static void flush(hk_seeder *s, hk_peer *p, batch *b)
     if (b->nsegs == 0)
         return;
     hk_torrent *t = hks_peer_torrent(s, p);
+    assert(b->bytes <= p->room); /* data is batched within room */
     s->rt.send(s->rt.ctx, p->conn, s->segs, b->nsegs);
-    hk_peer_account(p, b->bytes); /* within room by construction */
+    hk_peer_account(p, b->bytes);
     p->last_send = s->now;
     p->uploaded += b->payload;
     if (t)
         t->uploaded += b->payload;
     s->stats.bytes_sent += b->payload;
     s->stats.blocks_sent += b->blocks;
-    hks_log(s, HK_LOG_TRACE, "peer %llu: sent %u messages (%u blocks, %zu bytes) in one send", (unsigned long long)p->id,
-           b->entries, b->blocks, b->bytes);
+    hks_log(s, HK_LOG_TRACE, "peer %llu: sent %u messages (%u blocks, %zu bytes) in one send",
+            (unsigned long long)p->id, b->entries, b->blocks, b->bytes);
     memset(b, 0, sizeof *b);
 }
 
@@ -346,6 +348,32 @@ static bool not_resident(hk_seeder *s, hk_peer *p, const hk_torrent *t, hk_reque
     return true;
 }
 
+typedef enum turn_check {
+    TURN_GO_ON = 0,          /* the turn was renewed: serve on */
+    TURN_STOP,               /* stop serving this peer for now */
+    TURN_GONE,               /* choked or closed */
+} turn_check;
+
+/* A block of `length` bytes may not go out: p's credit or slice is used up. What is batched goes first (before any
+ * choke), then the turn ends (seeder_choke.c): renewed, requeued or disconnected. */
+static turn_check turn_used_up(hk_seeder *s, hk_peer *p, batch *b, uint32_t length)
+{
+    flush(s, p, b);
+    if (p->choke.state != HK_CHOKE_UNCHOKED) {
+        assert(!"a choked peer has no block queued: the choke rejected them");
+        hks_reject_queued_blocks(s, p, "choked");
+        return TURN_GO_ON;
+    }
+    bool credit_out = p->choke.credit < length;
+    if (!hks_turn_over(s, p, credit_out ? "credit used up" : "slice over") || p->choke.state != HK_CHOKE_UNCHOKED)
+        return TURN_GONE;
+    if (!hk_choker_may_send(&s->choker, &p->choke, s->now, length)) {
+        assert(!"a renewed turn allows one block (credit >= max_block)");
+        return TURN_STOP;
+    }
+    return TURN_GO_ON;
+}
+
 /* One turn of peer p: at most `share` messages, batched HK_BATCH_BLOCKS per send(). */
 static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *sent)
 {
@@ -385,21 +413,11 @@ static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *
             continue;
         }
         if (r->kind == HK_REQ_BLOCK && !hk_choker_may_send(&s->choker, &p->choke, s->now, r->length)) {
-            flush(s, p, &b); /* the data already batched goes before any choke */
-            if (p->choke.state != HK_CHOKE_UNCHOKED) {
-                /* cannot happen: a choked peer's block requests are rejected at once */
-                hks_reject_queued_blocks(s, p, "choked");
+            turn_check tc = turn_used_up(s, p, &b, r->length);
+            if (tc == TURN_GO_ON)
                 continue;
-            }
-            bool credit_out = p->choke.credit < r->length;
-            if (!hks_turn_over(s, p, credit_out ? "credit used up" : "slice over") ||
-                p->choke.state != HK_CHOKE_UNCHOKED) {
-                end = SERVE_GONE;
-                break;
-            }
-            if (!hk_choker_may_send(&s->choker, &p->choke, s->now, r->length))
-                break; /* defensive: a renewed turn always allows one block */
-            continue;
+            end = tc == TURN_GONE ? SERVE_GONE : end;
+            break;
         }
         hk_request done = *r;
         if (!append(s, p, t, &b, &done)) {
@@ -417,7 +435,7 @@ static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *
     flush(s, p, &b);
     if (no_room && p->stall_since == HK_TIME_NEVER)
         p->stall_since = s->now;
-    hks_mark_dirty(s, p);
+    hks_mark_touched(s, p);
     if (end == SERVE_BLOCKED && yielded && !no_room)
         end = SERVE_YIELDED;
     return end;
@@ -430,11 +448,13 @@ void hks_serve_pass(hk_seeder *s)
         uint32_t n = s->nready;
         uint32_t share = budget / n ? budget / n : 1;
         bool progress = false;
-        for (uint32_t k = 0; k < n && budget > 0 && s->ready_head; k++) {
-            hk_peer *p = s->ready_head;
-            hks_ready_unlink(s, p);
+        for (uint32_t k = 0; k < n && budget > 0; k++) {
+            hk_peer *p = hks_ready_pop(s);
+            if (!p)
+                break;
             uint32_t sent = 0;
             serve_end end = serve_peer(s, p, share < budget ? share : budget, &sent);
+            hks_promote_freed(s); /* a slot its close freed goes to the line before the next peer's turn */
             budget -= sent < budget ? sent : budget;
             if (sent || end == SERVE_YIELDED)
                 progress = true;

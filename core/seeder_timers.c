@@ -1,5 +1,6 @@
-/* seeder_timers: owns each peer's deadline (the earliest of its timeouts, kept in the one deadline heap), what
- * happens when one fires (DESIGN §6), and the choke transitions that turn the choker's answers into messages. */
+/* seeder_timers: owns each peer's deadline (the earliest of its timeouts, kept in the one deadline heap), its
+ * rescheduling at the end of every event that touched the peer, and what happens when one fires (DESIGN §6): a
+ * timeout closes the peer, the end of an unchoked turn goes to seeder_choke.c, a quiet connection gets a keep-alive. */
 #include <stddef.h>
 
 #include "seeder_internal.h"
@@ -9,7 +10,11 @@ static hk_time tmin(hk_time a, hk_time b)
     return a < b ? a : b;
 }
 
-hk_time hks_peer_deadline(const hk_seeder *s, const hk_peer *p)
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Deadlines                                                                                                         */
+
+/* The earliest time something is due for p. */
+static hk_time peer_deadline(const hk_seeder *s, const hk_peer *p)
 {
     const hk_config *c = &s->cfg;
     hk_time t = hks_time_add(p->last_recv, c->idle_timeout);
@@ -28,6 +33,43 @@ hk_time hks_peer_deadline(const hk_seeder *s, const hk_peer *p)
     }
     return t;
 }
+
+/* Updates p's unchoked-idle and send-stall clocks to the end of the event and moves its deadline. */
+static void reschedule(hk_seeder *s, hk_peer *p)
+{
+    bool unchoked = p->choke.state == HK_CHOKE_UNCHOKED;
+    if (unchoked && hk_rq_count(&p->rq, HK_REQ_BLOCK) == 0) {
+        if (!p->idle_armed) {
+            p->idle_armed = true;
+            p->idle_since = s->now;
+        }
+    } else {
+        p->idle_armed = false;
+    }
+    if (hk_rq_len(&p->rq) == 0)
+        p->stall_since = HK_TIME_NEVER; /* nothing to send: not stalled */
+    else if (p->room == 0 && p->stall_since == HK_TIME_NEVER)
+        p->stall_since = s->now; /* requests wait and the backend grants no room: stalled from now */
+    hk_time t = peer_deadline(s, p);
+    if (t == HK_TIME_NEVER)
+        hk_dl_cancel(&s->deadlines, &p->dl);
+    else if (!hk_dl_schedule(&s->deadlines, &p->dl, t))
+        hks_close_peer(s, p, true, "out of memory for its deadline");
+}
+
+void hks_reschedule_touched(hk_seeder *s)
+{
+    /* The deadline sequence numbers follow the order of first touch. A peer closed for lack of memory for its
+     * deadline may free a slot; the waiters unchoked for it are touched in turn and rescheduled by this loop. */
+    hk_peer *p;
+    while ((p = hks_take_touched(s)) != NULL) {
+        reschedule(s, p);
+        hks_promote_freed(s);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Firing                                                                                                            */
 
 static unsigned long long ms(hk_time t)
 {
@@ -88,98 +130,7 @@ void hks_fire_deadlines(hk_seeder *s)
     while ((d = hk_dl_pop_due(&s->deadlines, s->now)) != NULL) {
         hk_peer *p = (hk_peer *)(void *)((char *)d - offsetof(hk_peer, dl));
         fire_peer(s, p);
-        hks_mark_dirty(s, p); /* rescheduled at the end of the event (no-op if closed) */
+        hks_promote_freed(s); /* a slot freed by a timeout goes to the line before the next peer's deadline */
+        hks_mark_touched(s, p); /* rescheduled at the end of the event (no-op if closed) */
     }
-}
-
-/* ---------------------------------------------------------------------------------------------------------------- */
-/* Choke transitions                                                                                                 */
-
-static hk_peer *peer_of_entry(hk_choke_entry *e)
-{
-    return (hk_peer *)(void *)((char *)e - offsetof(hk_peer, choke));
-}
-
-static bool send_simple(hk_seeder *s, hk_peer *p, wire_msg_type type)
-{
-    uint8_t b[WIRE_SIMPLE_LEN];
-    wire_encode_simple(b, type);
-    return hks_send_control_bytes(s, p, b, sizeof b);
-}
-
-static void do_unchoke(hk_seeder *s, hk_peer *p)
-{
-    if (s->choker.unchoked > s->stats.max_unchoked_seen)
-        s->stats.max_unchoked_seen = s->choker.unchoked;
-    hks_log(s, HK_LOG_DEBUG, "peer %llu: unchoked (%u/%u slots, %u waiting)", (unsigned long long)p->id,
-           s->choker.unchoked, s->choker.max_unchoked, s->choker.waiting);
-    p->idle_armed = true;
-    p->idle_since = s->now;
-    hks_mark_dirty(s, p);
-    if (send_simple(s, p, WIRE_UNCHOKE))
-        hks_mark_ready(s, p);
-}
-
-void hks_promote_waiters(hk_seeder *s)
-{
-    hk_choke_entry *e;
-    while ((e = hk_choker_promote(&s->choker, s->now)) != NULL)
-        do_unchoke(s, peer_of_entry(e));
-}
-
-void hks_peer_interested(hk_seeder *s, hk_peer *p)
-{
-    if (p->interested)
-        return;
-    p->interested = true;
-    hks_mark_dirty(s, p);
-    if (hk_choker_interested(&s->choker, &p->choke, s->now)) {
-        hks_log(s, HK_LOG_DEBUG, "peer %llu: interested", (unsigned long long)p->id);
-        do_unchoke(s, p);
-    } else {
-        hks_log(s, HK_LOG_DEBUG, "peer %llu: interested; waiting in line at position %u (%u unchoked)",
-               (unsigned long long)p->id, s->choker.waiting, s->choker.unchoked);
-    }
-}
-
-void hks_peer_not_interested(hk_seeder *s, hk_peer *p)
-{
-    if (!p->interested)
-        return;
-    p->interested = false;
-    hks_mark_dirty(s, p);
-    bool was_unchoked = p->choke.state == HK_CHOKE_UNCHOKED;
-    bool freed = hk_choker_leave(&s->choker, &p->choke);
-    hks_log(s, HK_LOG_DEBUG, "peer %llu: not interested%s", (unsigned long long)p->id,
-           was_unchoked ? "; choked, slot freed" : "");
-    if (was_unchoked && send_simple(s, p, WIRE_CHOKE))
-        hks_reject_queued_blocks(s, p, "not interested");
-    if (freed)
-        hks_promote_waiters(s);
-}
-
-bool hks_turn_over(hk_seeder *s, hk_peer *p, const char *why)
-{
-    bool full = s->npeers >= s->cfg.max_peers;
-    hks_mark_dirty(s, p);
-    switch (hk_choker_turn_over(&s->choker, &p->choke, s->now, full)) {
-    case HK_TURN_REFILLED:
-        hks_log(s, HK_LOG_DEBUG, "peer %llu: turn renewed (%s; nobody waiting)", (unsigned long long)p->id, why);
-        p->idle_since = s->now;
-        return true;
-    case HK_TURN_REQUEUED:
-        hks_log(s, HK_LOG_DEBUG, "peer %llu: choked (%s); back of the line at position %u",
-               (unsigned long long)p->id, why, s->choker.waiting);
-        if (send_simple(s, p, WIRE_CHOKE))
-            hks_reject_queued_blocks(s, p, "choked");
-        hks_promote_waiters(s);
-        return !p->closed;
-    case HK_TURN_DISCONNECT:
-        hks_log(s, HK_LOG_DEBUG, "peer %llu: choked (%s); connections at their cap: disconnected to make room",
-               (unsigned long long)p->id, why);
-        hks_close_peer(s, p, true, "turn over while connections are at their cap (%u)", s->cfg.max_peers);
-        hks_promote_waiters(s);
-        return false;
-    }
-    return !p->closed;
 }

@@ -1,19 +1,30 @@
-/* torrent_table: owns the info-hash index (open addressing, backward-shift deletion), the torrent record pool, the
- * name arena and each torrent's file entries; also the piece geometry and the byte-range -> file-span mapping.
- * See torrent_table.h. */
+/* torrent_table: owns the torrent record pool (indexed by the shared info-hash index), the name arena and each
+ * torrent's file entries; also the piece geometry and the byte-range -> file-span mapping. See torrent_table.h. */
 #include "torrent_table.h"
 
+#include <assert.h>
 #include <string.h>
+
+_Static_assert(HK_IH_NONE == HK_TT_NONE, "the index's 'no record' is the table's");
 
 #define TT_MIN_SLOTS 16u
 #define TT_MAX_NAME 4096u
 #define TT_ARENA_MIN_COMPACT 4096u
+
+/* The index's key function: the info-hash of a live record. */
+static const uint8_t *record_key(const void *owner, uint32_t rec)
+{
+    const hk_torrent_table *tt = owner;
+    assert(rec < tt->nrecs && tt->recs[rec].state != HK_TORRENT_FREE);
+    return tt->recs[rec].info_hash;
+}
 
 void hk_tt_init(hk_torrent_table *tt, hk_mem *mem)
 {
     memset(tt, 0, sizeof *tt);
     tt->free_head = HK_TT_NONE;
     tt->mem = mem;
+    hk_ih_init(&tt->index, mem, TT_MIN_SLOTS, true, record_key, tt);
 }
 
 void hk_tt_free(hk_torrent_table *tt)
@@ -24,70 +35,17 @@ void hk_tt_free(hk_torrent_table *tt)
             hk_mem_free(tt->mem, t->files, (size_t)t->nfiles * sizeof *t->files);
     }
     hk_mem_free(tt->mem, tt->recs, (size_t)tt->caprecs * sizeof *tt->recs);
-    hk_mem_free(tt->mem, tt->slots, (size_t)tt->nslots * sizeof *tt->slots);
+    hk_ih_free(&tt->index);
     hk_mem_free(tt->mem, tt->arena, tt->arena_cap);
     hk_mem *mem = tt->mem;
     hk_tt_init(tt, mem);
 }
 
-/* ---- index ---- */
-
-static uint64_t home_key(const uint8_t h[20])
-{
-    uint64_t k = 0;
-    for (int i = 0; i < 8; i++)
-        k = (k << 8) | h[i];
-    return k;
-}
-
-static uint32_t home_slot(const hk_torrent_table *tt, const uint8_t h[20])
-{
-    return (uint32_t)(home_key(h) & (tt->nslots - 1));
-}
-
-static uint32_t probe(const hk_torrent_table *tt, const uint8_t h[20], bool *found)
-{
-    uint32_t mask = tt->nslots - 1;
-    for (uint32_t i = home_slot(tt, h);; i = (i + 1) & mask) {
-        uint32_t v = tt->slots[i];
-        if (v == 0) {
-            *found = false;
-            return i;
-        }
-        if (memcmp(tt->recs[v - 1].info_hash, h, 20) == 0) {
-            *found = true;
-            return i;
-        }
-    }
-}
-
-static bool rehash(hk_torrent_table *tt, uint32_t nslots)
-{
-    uint32_t *ns = hk_mem_calloc(tt->mem, nslots, sizeof *ns);
-    if (!ns)
-        return false;
-    uint32_t *old = tt->slots;
-    uint32_t oldn = tt->nslots;
-    tt->slots = ns;
-    tt->nslots = nslots;
-    for (uint32_t i = 0; i < oldn; i++) {
-        if (old[i] == 0)
-            continue;
-        bool found;
-        uint32_t s = probe(tt, tt->recs[old[i] - 1].info_hash, &found);
-        ns[s] = old[i];
-    }
-    hk_mem_free(tt->mem, old, (size_t)oldn * sizeof *old);
-    return true;
-}
+/* ---- lookup ---- */
 
 uint32_t hk_tt_find(const hk_torrent_table *tt, const uint8_t info_hash[20])
 {
-    if (tt->count == 0)
-        return HK_TT_NONE;
-    bool found;
-    uint32_t s = probe(tt, info_hash, &found);
-    return found ? tt->slots[s] - 1 : HK_TT_NONE;
+    return hk_ih_find(&tt->index, info_hash);
 }
 
 hk_torrent *hk_tt_get(const hk_torrent_table *tt, uint32_t rec)
@@ -122,6 +80,7 @@ static void arena_compact(hk_torrent_table *tt)
         t->name_off = at;
         at += t->name_len;
     }
+    assert(at == live);
     hk_mem_free(tt->mem, tt->arena, tt->arena_cap);
     tt->arena = n;
     tt->arena_len = tt->arena_cap = at;
@@ -187,6 +146,7 @@ static uint32_t alloc_record(hk_torrent_table *tt)
 {
     if (tt->free_head != HK_TT_NONE) {
         uint32_t r = tt->free_head;
+        assert(r < tt->nrecs && tt->recs[r].state == HK_TORRENT_FREE);
         tt->free_head = tt->recs[r].next_free;
         return r;
     }
@@ -213,31 +173,10 @@ static void free_record(hk_torrent_table *tt, uint32_t r)
     tt->free_head = r;
 }
 
-hk_tt_result hk_tt_insert(hk_torrent_table *tt, const hk_torrent_desc *d, uint32_t *rec_out)
+/* Fills record r (just allocated) from d, with its file entries and its name at name_off in the arena. */
+static void fill_record(hk_torrent_table *tt, uint32_t r, const hk_torrent_desc *d, hk_file_entry *files,
+                        uint32_t name_off)
 {
-    if (hk_tt_desc_check(d))
-        return HK_TT_INVALID;
-    if (hk_tt_find(tt, d->info_hash) != HK_TT_NONE)
-        return HK_TT_DUPLICATE;
-    if (tt->nslots == 0 || ((uint64_t)tt->count + 1) * 4 > (uint64_t)tt->nslots * 3) {
-        uint32_t n = tt->nslots ? tt->nslots * 2 : TT_MIN_SLOTS;
-        if (n <= tt->nslots || !rehash(tt, n))
-            return HK_TT_NOMEM;
-    }
-    hk_file_entry *files = hk_mem_alloc(tt->mem, (size_t)d->nfiles * sizeof *files);
-    if (!files)
-        return HK_TT_NOMEM;
-    uint32_t name_off = 0;
-    if (!arena_add(tt, d->name, (uint32_t)d->name_len, &name_off)) {
-        hk_mem_free(tt->mem, files, (size_t)d->nfiles * sizeof *files);
-        return HK_TT_NOMEM;
-    }
-    uint32_t r = alloc_record(tt);
-    if (r == HK_TT_NONE) {
-        tt->arena_len -= (uint32_t)d->name_len;
-        hk_mem_free(tt->mem, files, (size_t)d->nfiles * sizeof *files);
-        return HK_TT_NOMEM;
-    }
     uint64_t off = 0;
     for (uint32_t i = 0; i < d->nfiles; i++) {
         files[i].offset = off;
@@ -260,49 +199,51 @@ hk_tt_result hk_tt_insert(hk_torrent_table *tt, const hk_torrent_desc *d, uint32
     t->storage = d->storage;
     t->files = files;
     t->next_free = HK_TT_NONE;
-    bool found;
-    uint32_t s = probe(tt, d->info_hash, &found);
-    tt->slots[s] = r + 1;
-    tt->count++;
-    if (rec_out)
-        *rec_out = r;
-    return HK_TT_OK;
+}
+
+hk_tt_result hk_tt_insert(hk_torrent_table *tt, const hk_torrent_desc *d, uint32_t *rec_out)
+{
+    if (hk_tt_desc_check(d))
+        return HK_TT_INVALID;
+    if (hk_tt_find(tt, d->info_hash) != HK_TT_NONE)
+        return HK_TT_DUPLICATE;
+    size_t files_bytes = (size_t)d->nfiles * sizeof(hk_file_entry);
+    hk_file_entry *files = hk_mem_alloc(tt->mem, files_bytes);
+    if (!files)
+        return HK_TT_NOMEM;
+    uint32_t name_off = 0;
+    if (!arena_add(tt, d->name, (uint32_t)d->name_len, &name_off)) {
+        hk_mem_free(tt->mem, files, files_bytes);
+        return HK_TT_NOMEM;
+    }
+    uint32_t r = alloc_record(tt);
+    if (r != HK_TT_NONE) {
+        fill_record(tt, r, d, files, name_off);
+        if (hk_ih_insert(&tt->index, r) == 0) {
+            if (rec_out)
+                *rec_out = r;
+            return HK_TT_OK;
+        }
+        free_record(tt, r); /* the index could not grow */
+    }
+    assert(tt->arena_len >= d->name_len && name_off == tt->arena_len - d->name_len);
+    tt->arena_len -= (uint32_t)d->name_len; /* the name was the last one added */
+    hk_mem_free(tt->mem, files, files_bytes);
+    return HK_TT_NOMEM;
 }
 
 bool hk_tt_remove(hk_torrent_table *tt, const uint8_t info_hash[20])
 {
-    if (tt->count == 0)
+    uint32_t r = hk_ih_remove(&tt->index, info_hash); /* shrinks the index below 1/8 full */
+    if (r == HK_IH_NONE)
         return false;
-    bool found;
-    uint32_t i = probe(tt, info_hash, &found);
-    if (!found)
-        return false;
-    uint32_t r = tt->slots[i] - 1;
-    uint32_t mask = tt->nslots - 1;
-    /* Backward-shift deletion: pull later members of the probe run back over the hole when their home allows. */
-    for (uint32_t j = i;;) {
-        j = (j + 1) & mask;
-        uint32_t v = tt->slots[j];
-        if (v == 0)
-            break;
-        uint32_t h = home_slot(tt, tt->recs[v - 1].info_hash);
-        bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
-        if (stays)
-            continue;
-        tt->slots[i] = v;
-        i = j;
-    }
-    tt->slots[i] = 0;
-
+    assert(r < tt->nrecs && tt->recs[r].state != HK_TORRENT_FREE);
     hk_torrent *t = &tt->recs[r];
     hk_mem_free(tt->mem, t->files, (size_t)t->nfiles * sizeof *t->files);
     tt->arena_garbage += t->name_len;
     free_record(tt, r);
-    tt->count--;
     if (tt->arena_garbage > TT_ARENA_MIN_COMPACT && tt->arena_garbage * 2 > tt->arena_len)
         arena_compact(tt);
-    if (tt->nslots > TT_MIN_SLOTS && (uint64_t)tt->count * 8 < tt->nslots)
-        (void)rehash(tt, tt->nslots / 2); /* failure to shrink is harmless */
     return true;
 }
 

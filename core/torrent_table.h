@@ -2,10 +2,9 @@
  *
  * Contract
  * --------
- * Lookup: open addressing with linear probing over a power-of-two slot array of 32-bit record numbers. The home slot
- * is taken from the first 8 bytes of the info-hash (a SHA-1 output is already uniform: no extra hash function).
- * Load factor at most 3/4 (grows by doubling), shrinks by half below 1/8 (never under 16 slots). Deletion is by
- * backward shift (no tombstones), so lookups never degrade after many add/remove cycles.
+ * Lookup: the shared info-hash index (core/ih_index.h: open addressing over record numbers, load factor at most 3/4,
+ * grows by doubling from 16 slots, shrinks by half below 1/8 but never under 16, backward-shift deletion). The index
+ * reads each key from the record pool through a pointer to the table: the table must not move after hk_tt_init.
  *
  * Records: each torrent is an hk_torrent in a dense pool addressed by a stable record number (hk_tt_get); freed
  * numbers are reused last-freed-first. Holders (peers) keep the number, never a pointer, because the pool may move
@@ -29,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ih_index.h"
 #include "mem.h"
 
 #define HK_TT_NONE UINT32_MAX
@@ -94,14 +94,13 @@ typedef struct hk_torrent_table {
     hk_torrent *recs;
     uint32_t nrecs, caprecs; /* records in use or freed, capacity */
     uint32_t free_head;
-    uint32_t count;          /* live torrents */
-    uint32_t *slots;         /* record number + 1; 0 = empty */
-    uint32_t nslots;
+    hk_ih_index index;       /* info-hash -> record number of every live torrent */
     char *arena;
     uint32_t arena_len, arena_cap, arena_garbage;
     hk_mem *mem;
 } hk_torrent_table;
 
+/* An empty table, at its final address (its index points back at it). */
 void hk_tt_init(hk_torrent_table *tt, hk_mem *mem);
 void hk_tt_free(hk_torrent_table *tt);
 
@@ -118,7 +117,7 @@ uint32_t hk_tt_find(const hk_torrent_table *tt, const uint8_t info_hash[20]);
 hk_torrent *hk_tt_get(const hk_torrent_table *tt, uint32_t rec);
 /* Next live record number after `after` (start with HK_TT_NONE), or HK_TT_NONE at the end. */
 uint32_t hk_tt_next(const hk_torrent_table *tt, uint32_t after);
-static inline uint32_t hk_tt_count(const hk_torrent_table *tt) { return tt->count; }
+static inline uint32_t hk_tt_count(const hk_torrent_table *tt) { return tt->index.count; }
 /* Name bytes (not NUL-terminated) and length. */
 const char *hk_tt_name(const hk_torrent_table *tt, const hk_torrent *t, uint32_t *len);
 

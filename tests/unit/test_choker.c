@@ -68,8 +68,7 @@ Test(choker, not_interested_frees_the_slot_or_line_place)
     cr_assert_eq(ch.unchoked, 1);
     cr_assert_eq(hk_choker_promote(&ch, 9), &e[3]);
     cr_assert_eq(ch.waiting, 0);
-    cr_assert_null(ch.head);
-    cr_assert_null(ch.tail);
+    cr_assert(hk_list_empty(&ch.line));
     cr_assert_not(hk_choker_leave(&ch, &e[5]), "idle entry: nothing to free");
 }
 

@@ -9,6 +9,34 @@ typedef struct owner {
     hk_deadline dl;
 } owner;
 
+/* Every test starts from an empty heap and must leave nothing allocated once it is freed. */
+static hk_mem m;
+static hk_deadline_heap h;
+
+static void setup(void)
+{
+    hk_dl_heap_init(&h, &m);
+}
+
+static void teardown(void)
+{
+    hk_dl_heap_free(&h);
+    cr_assert_eq(m.bytes, 0, "%llu bytes left", (unsigned long long)m.bytes);
+}
+
+TestSuite(deadline, .init = setup, .fini = teardown);
+
+/* Two owners, scheduled at ta then tb. */
+static void two(owner *a, owner *b, hk_time ta, hk_time tb)
+{
+    a->id = 1;
+    b->id = 2;
+    hk_deadline_init(&a->dl);
+    hk_deadline_init(&b->dl);
+    hk_dl_schedule(&h, &a->dl, ta);
+    hk_dl_schedule(&h, &b->dl, tb);
+}
+
 static owner *of(hk_deadline *d)
 {
     return (owner *)((char *)d - offsetof(owner, dl));
@@ -16,21 +44,13 @@ static owner *of(hk_deadline *d)
 
 Test(deadline, empty_heap)
 {
-    hk_mem m = {0};
-    hk_deadline_heap h;
-    hk_dl_heap_init(&h, &m);
     cr_assert_null(hk_dl_peek(&h));
     cr_assert_eq(hk_dl_next_time(&h), HK_TIME_NEVER);
     cr_assert_null(hk_dl_pop_due(&h, HK_TIME_NEVER));
-    hk_dl_heap_free(&h);
-    cr_assert_eq(m.bytes, 0);
 }
 
 Test(deadline, pops_in_time_then_schedule_order)
 {
-    hk_mem m = {0};
-    hk_deadline_heap h;
-    hk_dl_heap_init(&h, &m);
     owner o[6];
     hk_time t[6] = {50, 10, 30, 10, 30, 20};
     for (int i = 0; i < 6; i++) {
@@ -47,31 +67,20 @@ Test(deadline, pops_in_time_then_schedule_order)
         cr_assert(!hk_deadline_queued(d));
     }
     cr_assert_null(hk_dl_pop_due(&h, 100));
-    hk_dl_heap_free(&h);
 }
 
 Test(deadline, pop_due_respects_now)
 {
-    hk_mem m = {0};
-    hk_deadline_heap h;
-    hk_dl_heap_init(&h, &m);
-    owner a = {.id = 1}, b = {.id = 2};
-    hk_deadline_init(&a.dl);
-    hk_deadline_init(&b.dl);
-    hk_dl_schedule(&h, &a.dl, 100);
-    hk_dl_schedule(&h, &b.dl, 200);
+    owner a, b;
+    two(&a, &b, 100, 200);
     cr_assert_null(hk_dl_pop_due(&h, 99));
     cr_assert_eq(hk_dl_pop_due(&h, 100), &a.dl);
     cr_assert_null(hk_dl_pop_due(&h, 199));
     cr_assert_eq(hk_dl_next_time(&h), 200);
-    hk_dl_heap_free(&h);
 }
 
 Test(deadline, reschedule_and_cancel)
 {
-    hk_mem m = {0};
-    hk_deadline_heap h;
-    hk_dl_heap_init(&h, &m);
     owner o[4];
     for (int i = 0; i < 4; i++) {
         o[i].id = i;
@@ -87,30 +96,19 @@ Test(deadline, reschedule_and_cancel)
     cr_assert_eq(hk_dl_pop_due(&h, 5000), &o[2].dl);
     cr_assert_eq(hk_dl_pop_due(&h, 5000), &o[0].dl);
     cr_assert_eq(hk_dl_len(&h), 0);
-    hk_dl_heap_free(&h);
 }
 
 Test(deadline, same_time_reschedule_keeps_place)
 {
-    hk_mem m = {0};
-    hk_deadline_heap h;
-    hk_dl_heap_init(&h, &m);
-    owner a = {.id = 1}, b = {.id = 2};
-    hk_deadline_init(&a.dl);
-    hk_deadline_init(&b.dl);
-    hk_dl_schedule(&h, &a.dl, 10);
-    hk_dl_schedule(&h, &b.dl, 10);
+    owner a, b;
+    two(&a, &b, 10, 10);
     hk_dl_schedule(&h, &a.dl, 10); /* unchanged: a stays first */
     cr_assert_eq(hk_dl_pop_due(&h, 10), &a.dl);
-    hk_dl_heap_free(&h);
 }
 
 /* A pseudo-random workload checked against a brute-force model: the heap always pops the (when, seq) minimum. */
 Test(deadline, matches_a_model_under_random_operations)
 {
-    hk_mem m = {0};
-    hk_deadline_heap h;
-    hk_dl_heap_init(&h, &m);
     enum { N = 300 };
     static owner o[N];
     for (int i = 0; i < N; i++) {
@@ -150,6 +148,4 @@ Test(deadline, matches_a_model_under_random_operations)
     while (hk_dl_pop_due(&h, HK_TIME_NEVER))
         ;
     cr_assert_leq(m.bytes, 16 * sizeof(void *), "the array shrinks back when emptied");
-    hk_dl_heap_free(&h);
-    cr_assert_eq(m.bytes, 0);
 }

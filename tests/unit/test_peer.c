@@ -38,6 +38,13 @@ static wire_msg simple(wire_msg_type t)
     return m;
 }
 
+/* The verdict on a payload-less message of type t from peer x (10 pieces). */
+static hk_msg_verdict verdict(const hk_peer *x, wire_msg_type t)
+{
+    wire_msg m = simple(t);
+    return hk_peer_check_msg(x, &m, 10);
+}
+
 Test(peer, bitfield_may_come_at_any_time)
 {
     /* aria2 sends "interested" before its bitfield once a magnet's metadata arrived; libtorrent its extension
@@ -83,35 +90,27 @@ Test(peer, bitfield_of_wrong_length)
 
 Test(peer, fast_messages_need_the_fast_bit)
 {
-    wire_msg all = simple(WIRE_HAVE_ALL);
-    cr_assert_eq(hk_peer_check_msg(&p, &all, 10), HK_MSG_NOT_NEGOTIATED);
-    wire_msg sug = simple(WIRE_SUGGEST);
-    cr_assert_eq(hk_peer_check_msg(&p, &sug, 10), HK_MSG_NOT_NEGOTIATED);
-    wire_msg rej = simple(WIRE_REJECT);
-    cr_assert_eq(hk_peer_check_msg(&p, &rej, 10), HK_MSG_NOT_NEGOTIATED);
+    cr_assert_eq(verdict(&p, WIRE_HAVE_ALL), HK_MSG_NOT_NEGOTIATED);
+    cr_assert_eq(verdict(&p, WIRE_SUGGEST), HK_MSG_NOT_NEGOTIATED);
+    cr_assert_eq(verdict(&p, WIRE_REJECT), HK_MSG_NOT_NEGOTIATED);
 }
 
 Test(peer, fast_peer_have_all_is_a_seed_have_none_is_fine)
 {
     p.fast = true;
-    wire_msg all = simple(WIRE_HAVE_ALL);
-    cr_assert_eq(hk_peer_check_msg(&p, &all, 10), HK_MSG_SEED);
+    cr_assert_eq(verdict(&p, WIRE_HAVE_ALL), HK_MSG_SEED);
     hk_peer q;
     hk_peer_init(&q, 2, NULL, 0, 0, &mem, 4, 65536);
     q.fast = true;
-    wire_msg none = simple(WIRE_HAVE_NONE);
-    cr_assert_eq(hk_peer_check_msg(&q, &none, 10), HK_MSG_OK);
-    wire_msg af = simple(WIRE_ALLOWED_FAST);
-    cr_assert_eq(hk_peer_check_msg(&q, &af, 10), HK_MSG_OK);
-    wire_msg rej = simple(WIRE_REJECT);
-    cr_assert_eq(hk_peer_check_msg(&q, &rej, 10), HK_MSG_UNEXPECTED);
+    cr_assert_eq(verdict(&q, WIRE_HAVE_NONE), HK_MSG_OK);
+    cr_assert_eq(verdict(&q, WIRE_ALLOWED_FAST), HK_MSG_OK);
+    cr_assert_eq(verdict(&q, WIRE_REJECT), HK_MSG_UNEXPECTED);
     hk_peer_release(&q);
 }
 
 Test(peer, piece_is_unexpected_extended_needs_the_bit)
 {
-    wire_msg pc = simple(WIRE_PIECE);
-    cr_assert_eq(hk_peer_check_msg(&p, &pc, 10), HK_MSG_UNEXPECTED);
+    cr_assert_eq(verdict(&p, WIRE_PIECE), HK_MSG_UNEXPECTED);
     wire_msg ex = simple(WIRE_EXTENDED);
     cr_assert_eq(hk_peer_check_msg(&p, &ex, 10), HK_MSG_NOT_NEGOTIATED);
     p.extended = true;

@@ -3,6 +3,23 @@
 
 #include "request_queue.h"
 
+/* Every test opens one queue and must leave nothing allocated once it is freed. */
+static hk_mem m;
+static hk_request_queue q;
+
+static void open_queue(uint32_t max)
+{
+    hk_rq_init(&q, &m, max);
+}
+
+static void teardown(void)
+{
+    hk_rq_free(&q);
+    cr_assert_eq(m.bytes, 0, "%llu bytes left", (unsigned long long)m.bytes);
+}
+
+TestSuite(request_queue, .fini = teardown);
+
 static hk_request blk(uint32_t index, uint32_t begin)
 {
     hk_request r = {.index = index, .begin = begin, .length = 16384, .kind = HK_REQ_BLOCK};
@@ -11,9 +28,7 @@ static hk_request blk(uint32_t index, uint32_t begin)
 
 Test(request_queue, fifo_and_cap)
 {
-    hk_mem m = {0};
-    hk_request_queue q;
-    hk_rq_init(&q, &m, 5);
+    open_queue(5);
     for (uint32_t i = 0; i < 5; i++) {
         hk_request r = blk(i, 0);
         cr_assert(hk_rq_push_back(&q, &r));
@@ -29,15 +44,11 @@ Test(request_queue, fifo_and_cap)
     }
     cr_assert_not(hk_rq_pop_front(&q, NULL));
     cr_assert_null(hk_rq_front(&q));
-    hk_rq_free(&q);
-    cr_assert_eq(m.bytes, 0);
 }
 
 Test(request_queue, wraps_around_and_grows_in_order)
 {
-    hk_mem m = {0};
-    hk_request_queue q;
-    hk_rq_init(&q, &m, 64);
+    open_queue(64);
     uint32_t next_in = 0, next_out = 0;
     for (int round = 0; round < 50; round++) {
         for (int k = 0; k < 3; k++) {
@@ -53,15 +64,11 @@ Test(request_queue, wraps_around_and_grows_in_order)
         }
     }
     cr_assert_leq(q.cap, 64);
-    hk_rq_free(&q);
-    cr_assert_eq(m.bytes, 0);
 }
 
 Test(request_queue, rotate_moves_front_to_back)
 {
-    hk_mem m = {0};
-    hk_request_queue q;
-    hk_rq_init(&q, &m, 8);
+    open_queue(8);
     for (uint32_t i = 0; i < 3; i++) {
         hk_request r = blk(i, 0);
         hk_rq_push_back(&q, &r);
@@ -77,14 +84,11 @@ Test(request_queue, rotate_moves_front_to_back)
     hk_rq_push_back(&q, &r);
     hk_rq_rotate(&q); /* single entry: no-op */
     cr_assert_eq(hk_rq_front(&q)->index, 7);
-    hk_rq_free(&q);
 }
 
 Test(request_queue, find_and_remove_keep_order)
 {
-    hk_mem m = {0};
-    hk_request_queue q;
-    hk_rq_init(&q, &m, 8);
+    open_queue(8);
     for (uint32_t i = 0; i < 6; i++) {
         hk_request r = blk(i / 2, (i % 2) * 16384);
         hk_rq_push_back(&q, &r);
@@ -106,15 +110,11 @@ Test(request_queue, find_and_remove_keep_order)
     for (uint32_t i = 0; i < 5; i++)
         cr_assert_eq(hk_rq_at(&q, i)->index, expect_idx[i]);
     cr_assert_not(hk_rq_remove_at(&q, 6, NULL));
-    hk_rq_free(&q);
-    cr_assert_eq(m.bytes, 0);
 }
 
 Test(request_queue, tokens)
 {
-    hk_mem m = {0};
-    hk_request_queue q;
-    hk_rq_init(&q, &m, 8);
+    open_queue(8);
     hk_request a = blk(1, 0), b = blk(2, 0);
     b.token = 42;
     b.state = HK_RQ_LOADING;
@@ -123,14 +123,11 @@ Test(request_queue, tokens)
     cr_assert_eq(hk_rq_find_token(&q, 42), 1);
     cr_assert_eq(hk_rq_find_token(&q, 0), -1, "token 0 means none");
     cr_assert_eq(hk_rq_find_token(&q, 43), -1);
-    hk_rq_free(&q);
 }
 
 Test(request_queue, rejects_bad_kind)
 {
-    hk_mem m = {0};
-    hk_request_queue q;
-    hk_rq_init(&q, &m, 8);
+    open_queue(8);
     hk_request r = blk(1, 0);
     r.kind = HK_REQ_KINDS;
     cr_assert_not(hk_rq_push_back(&q, &r));

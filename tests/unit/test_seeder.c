@@ -27,6 +27,14 @@ static void teardown(void)
 
 TestSuite(seeder, .init = setup, .fini = teardown);
 
+/* The suite's seeder again, with configuration c, serving the same single-file torrent. */
+static void restart(const hk_config *c)
+{
+    h_free(&h);
+    h_init(&h, c);
+    h_add_single(&h, 32768, 100000);
+}
+
 /* ---- configuration ---- */
 
 Test(config, defaults_are_valid_and_documented_values)
@@ -46,27 +54,24 @@ Test(config, defaults_are_valid_and_documented_values)
     cr_assert_eq(c.max_block, 16384);
 }
 
+/* The defaults with one field set to a bad value are refused, and the reason names the field. */
+#define ASSERT_NAMED(field, value)                                                                                     \
+    do {                                                                                                               \
+        hk_config_defaults(&c);                                                                                        \
+        c.field = value;                                                                                               \
+        const char *why = hk_config_check(&c);                                                                         \
+        cr_assert(why && strstr(why, #field), "%s = %s: %s", #field, #value, why ? why : "accepted");                  \
+    } while (0)
+
 Test(config, bad_values_are_named)
 {
     hk_config c;
-    hk_config_defaults(&c);
-    c.max_unchoked = 0;
-    cr_assert_not_null(strstr(hk_config_check(&c), "max_unchoked"));
-    hk_config_defaults(&c);
-    c.max_peers = 10;
-    cr_assert_not_null(strstr(hk_config_check(&c), "max_peers"));
-    hk_config_defaults(&c);
-    c.credit = 1000;
-    cr_assert_not_null(strstr(hk_config_check(&c), "credit"));
-    hk_config_defaults(&c);
-    c.max_block = 200000;
-    cr_assert_not_null(strstr(hk_config_check(&c), "max_block"));
-    hk_config_defaults(&c);
-    c.idle_timeout = 0;
-    cr_assert_not_null(strstr(hk_config_check(&c), "idle_timeout"));
-    hk_config_defaults(&c);
-    c.reqq = 0;
-    cr_assert_not_null(strstr(hk_config_check(&c), "reqq"));
+    ASSERT_NAMED(max_unchoked, 0);
+    ASSERT_NAMED(max_peers, 10);
+    ASSERT_NAMED(credit, 1000);
+    ASSERT_NAMED(max_block, 200000);
+    ASSERT_NAMED(idle_timeout, 0);
+    ASSERT_NAMED(reqq, 0);
     fake_runtime *fr = fr_new(1);
     hk_runtime rt = fr_runtime(fr);
     cr_assert_null(hk_seeder_new(&c, &rt), "an invalid configuration creates no seeder");
@@ -219,9 +224,7 @@ Test(seeder, listen_port_is_advertised)
     hk_config c;
     hk_config_defaults(&c);
     c.listen_port = 6881;
-    h_free(&h);
-    h_init(&h, &c);
-    h_add_single(&h, 32768, 100000);
+    restart(&c);
     h_connect(&h, 0, false, true);
     fr_msgs m = h_msgs(&h, 0);
     cr_assert_eq(m.m[2].type, WIRE_EXTENDED);
@@ -279,13 +282,19 @@ Test(seeder, unknown_info_hash_is_closed)
     cr_assert_geq(fr_find_log(h.fr, "unknown info-hash abababab", 0), 0);
 }
 
+/* Peer c was closed for one protocol error. */
+static void assert_protocol_error(int c)
+{
+    cr_assert(fr_closed(h.fr, c));
+    cr_assert_eq(h_stats(&h).protocol_errors, 1);
+}
+
 Test(seeder, bad_protocol_string_is_closed)
 {
     h_accept(&h, 0, 1 << 20);
     const char bad[] = "\x13" "BitTorrent protocoX";
     h_recv(&h, 0, bad, 20);
-    cr_assert(fr_closed(h.fr, 0));
-    cr_assert_eq(h_stats(&h).protocol_errors, 1);
+    assert_protocol_error(0);
     h_accept(&h, 1, 1 << 20);
     const char http[] = "GET / HTTP/1.1\r\n";
     h_recv(&h, 1, http, sizeof http - 1);
@@ -327,8 +336,7 @@ Test(seeder, have_all_without_fast_is_a_protocol_error)
 {
     h_connect(&h, 0, false, false);
     h_simple(&h, 0, WIRE_HAVE_ALL);
-    cr_assert(fr_closed(h.fr, 0));
-    cr_assert_eq(h_stats(&h).protocol_errors, 1);
+    assert_protocol_error(0);
 }
 
 Test(seeder, upload_only_peer_is_closed)
@@ -345,8 +353,7 @@ Test(seeder, extended_message_without_the_bit_is_an_error)
     h_connect(&h, 0, true, false);
     const char eh[] = "d1:md11:ut_metadatai3eee";
     h_extended(&h, 0, 0, eh, sizeof eh - 1);
-    cr_assert(fr_closed(h.fr, 0));
-    cr_assert_eq(h_stats(&h).protocol_errors, 1);
+    assert_protocol_error(0);
 }
 
 Test(seeder, malformed_extension_handshake_is_an_error)
@@ -354,8 +361,7 @@ Test(seeder, malformed_extension_handshake_is_an_error)
     h_connect(&h, 0, true, true);
     const char eh[] = "d1:md11:ut_metadatai3ee"; /* truncated */
     h_extended(&h, 0, 0, eh, sizeof eh - 1);
-    cr_assert(fr_closed(h.fr, 0));
-    cr_assert_eq(h_stats(&h).protocol_errors, 1);
+    assert_protocol_error(0);
 }
 
 Test(seeder, piece_from_a_peer_is_an_error)
@@ -364,8 +370,7 @@ Test(seeder, piece_from_a_peer_is_an_error)
     uint8_t pc[WIRE_PIECE_HEADER_LEN + 4] = {0};
     wire_encode_piece_header(pc, 0, 0, 4);
     h_recv(&h, 0, pc, sizeof pc);
-    cr_assert(fr_closed(h.fr, 0));
-    cr_assert_eq(h_stats(&h).protocol_errors, 1);
+    assert_protocol_error(0);
 }
 
 Test(seeder, libtorrent_order_extension_handshake_before_have_none)
@@ -494,9 +499,7 @@ Test(seeder, over_the_queue_cap)
     hk_config c;
     hk_config_defaults(&c);
     c.reqq = 3;
-    h_free(&h);
-    h_init(&h, &c);
-    h_add_single(&h, 32768, 100000);
+    restart(&c);
     unchoked_peer(0, true, 0); /* no room: nothing leaves, the queue fills */
     unchoked_peer(1, false, 0);
     for (int c2 = 0; c2 < 2; c2++)
@@ -640,8 +643,7 @@ Test(seeder, ut_metadata_piece_out_of_range_is_an_error)
 {
     metadata_peer(0, 1 << 20);
     md_request(0, 5);
-    cr_assert(fr_closed(h.fr, 0));
-    cr_assert_eq(h_stats(&h).protocol_errors, 1);
+    assert_protocol_error(0);
 }
 
 Test(seeder, ut_metadata_respects_residency)

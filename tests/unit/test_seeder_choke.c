@@ -38,6 +38,14 @@ static void interested(int c, bool fast)
     h_simple(&h, c, WIRE_INTERESTED);
 }
 
+/* One slot: peer 0 holds it, peer 1 waits (both fast). */
+static void one_slot_two_interested(void)
+{
+    start(1, 1 << 20, 0, 20);
+    interested(0, true);
+    interested(1, true);
+}
+
 static void request_blocks(int c, uint32_t first_piece, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++)
@@ -81,9 +89,7 @@ Test(choke, at_most_n_unchoked_rest_wait_fifo)
 
 Test(choke, not_interested_frees_the_slot)
 {
-    start(1, 1 << 20, 0, 20);
-    interested(0, true);
-    interested(1, true);
+    one_slot_two_interested();
     h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
     h_room(&h, 0, 0);
     h_block(&h, 0, WIRE_REQUEST, 0, 16384, 16384); /* queued: no room */
@@ -227,9 +233,7 @@ Test(choke, rotation_is_fifo)
 
 Test(choke, waiting_peer_requests_are_rejected)
 {
-    start(1, 1 << 20, 0, 20);
-    interested(0, true);
-    interested(1, true);
+    one_slot_two_interested();
     h_block(&h, 1, WIRE_REQUEST, 0, 0, 16384);
     cr_assert_eq(h_count(&h, 1, WIRE_REJECT), 1);
     cr_assert_eq(h_count(&h, 1, WIRE_PIECE), 0);

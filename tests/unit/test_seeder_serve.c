@@ -31,6 +31,27 @@ static void unchoked(int c, size_t room)
 }
 
 /* Every piece message sent to c carries the bytes of the torrent at its position (pattern per file). */
+/* A torrent of two 20000-byte files (block 1/0 spans both), nothing resident. */
+static void two_files_cold(void)
+{
+    h_init(&h, NULL);
+    tb_file files[2] = {{"a", 20000, false}, {"b", 20000, false}};
+    cr_assert_eq(h_add_files(&h, 16384, files, 2), HK_ADD_OK);
+    fr_set_default_resident(h.fr, false);
+}
+
+/* Nothing resident; peer 0 (and peer 1 with two_peers) unchoked; peer 0 asks for block 0/0/16384, which goes to the
+ * disk: the token of its load. */
+static uint64_t cold_request(bool two_peers)
+{
+    fr_set_default_resident(h.fr, false);
+    unchoked(0, 1 << 20);
+    if (two_peers)
+        unchoked(1, 1 << 20);
+    h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
+    return fr_last(h.fr, FR_LOAD)->token;
+}
+
 static size_t check_pieces(int c, const uint64_t *file_offsets, const bool *pad, size_t nfiles)
 {
     fr_msgs m = h_msgs(&h, c);
@@ -203,10 +224,7 @@ Test(serve, disk_error_fails_the_torrent)
 Test(serve, completion_for_a_gone_peer_is_ignored)
 {
     single();
-    fr_set_default_resident(h.fr, false);
-    unchoked(0, 1 << 20);
-    h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
-    uint64_t token = fr_last(h.fr, FR_LOAD)->token;
+    uint64_t token = cold_request(false);
     h_closed(&h, 0);
     unchoked(1, 1 << 20); /* reuses the slot */
     hk_seeder_on_disk_loaded(h.s, token, HK_DISK_OK);
@@ -240,10 +258,7 @@ static void assert_torrent_failed(int other_peer)
 Test(serve, disk_error_after_its_peer_left_fails_the_torrent)
 {
     single();
-    fr_set_default_resident(h.fr, false);
-    unchoked(0, 1 << 20);
-    h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
-    uint64_t token = fr_last(h.fr, FR_LOAD)->token;
+    uint64_t token = cold_request(false);
     h_closed(&h, 0);
     unchoked(1, 1 << 20); /* takes the slot peer 0 had */
     hk_seeder_on_disk_loaded(h.s, token, HK_DISK_ERROR);
@@ -253,11 +268,7 @@ Test(serve, disk_error_after_its_peer_left_fails_the_torrent)
 Test(serve, disk_error_after_the_request_was_cancelled_fails_the_torrent)
 {
     single();
-    fr_set_default_resident(h.fr, false);
-    unchoked(0, 1 << 20);
-    unchoked(1, 1 << 20);
-    h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
-    uint64_t token = fr_last(h.fr, FR_LOAD)->token;
+    uint64_t token = cold_request(true);
     h_block(&h, 0, WIRE_CANCEL, 0, 0, 16384);
     cr_assert_eq(h_stats(&h).queued_requests, 0);
     hk_seeder_on_disk_loaded(h.s, token, HK_DISK_ERROR);
@@ -267,10 +278,7 @@ Test(serve, disk_error_after_the_request_was_cancelled_fails_the_torrent)
 
 Test(serve, disk_error_on_the_second_extent_after_the_peer_left)
 {
-    h_init(&h, NULL);
-    tb_file files[2] = {{"a", 20000, false}, {"b", 20000, false}};
-    cr_assert_eq(h_add_files(&h, 16384, files, 2), HK_ADD_OK);
-    fr_set_default_resident(h.fr, false);
+    two_files_cold();
     unchoked(0, 1 << 20);
     unchoked(1, 1 << 20);
     h_block(&h, 0, WIRE_REQUEST, 1, 0, 16384); /* two extents: two loads, one token */
@@ -286,10 +294,7 @@ Test(serve, disk_error_on_the_second_extent_after_the_peer_left)
 Test(serve, disk_error_for_a_removed_torrent_fails_nothing)
 {
     single();
-    fr_set_default_resident(h.fr, false);
-    unchoked(0, 1 << 20);
-    h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
-    uint64_t token = fr_last(h.fr, FR_LOAD)->token;
+    uint64_t token = cold_request(false);
     cr_assert(hk_seeder_remove_torrent(h.s, h.ih));
     cr_assert(fr_closed(h.fr, 0));
     /* added again: it takes the same torrent record */
@@ -335,10 +340,7 @@ Test(serve, pending_loads_hold_memory_until_their_last_completion)
 Test(serve, cancel_while_loading)
 {
     single();
-    fr_set_default_resident(h.fr, false);
-    unchoked(0, 1 << 20);
-    h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
-    uint64_t token = fr_last(h.fr, FR_LOAD)->token;
+    uint64_t token = cold_request(false);
     h_block(&h, 0, WIRE_CANCEL, 0, 0, 16384);
     cr_assert_eq(h_count(&h, 0, WIRE_REJECT), 1);
     hk_seeder_on_disk_loaded(h.s, token, HK_DISK_OK);
@@ -435,10 +437,7 @@ Test(serve, block_across_files_and_pad_zeros)
 
 Test(serve, cold_multi_file_block_loads_each_extent)
 {
-    h_init(&h, NULL);
-    tb_file files[2] = {{"a", 20000, false}, {"b", 20000, false}};
-    cr_assert_eq(h_add_files(&h, 16384, files, 2), HK_ADD_OK);
-    fr_set_default_resident(h.fr, false);
+    two_files_cold();
     unchoked(0, 1 << 20);
     h_block(&h, 0, WIRE_REQUEST, 1, 0, 16384); /* 16384..32767: a 16384..19999, b 0..12767 */
     cr_assert_eq(fr_count(h.fr, FR_LOAD), 2);

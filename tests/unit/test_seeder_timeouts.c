@@ -32,16 +32,56 @@ static void until(hk_time t)
     fr_run_until(h.fr, h.s, t);
 }
 
+/* Peer c is still open a nanosecond before `at`, and closed at `at`. */
+static void closed_exactly_at(int c, hk_time at)
+{
+    until(at - NS1);
+    cr_assert_not(fr_closed(h.fr, c), "peer %d closed early", c);
+    until(at);
+    cr_assert(fr_closed(h.fr, c), "peer %d still open", c);
+}
+
+/* Peer c sends a keep-alive now. */
+static void peer_keepalive(int c)
+{
+    uint8_t ka[4] = {0};
+    h_recv(&h, c, ka, 4);
+}
+
+/* Peer c connects (fast) and says it is interested. */
+static void connect_interested(int c)
+{
+    h_connect(&h, c, true, false);
+    h_simple(&h, c, WIRE_INTERESTED);
+}
+
+/* Peer c connects with `room` bytes of send room, completes the handshake (fast) and says it is interested. */
+static void accept_interested(int c, size_t room)
+{
+    h_accept(&h, c, room);
+    h_handshake(&h, c, NULL, true, false);
+    h_simple(&h, c, WIRE_INTERESTED);
+}
+
+/* One unchoke slot; the other settings from cfg (NULL: defaults). */
+static void start_one_slot(hk_config *cfg)
+{
+    hk_config c;
+    if (cfg)
+        c = *cfg;
+    else
+        hk_config_defaults(&c);
+    c.max_unchoked = 1;
+    start(&c);
+}
+
 Test(timeouts, handshake)
 {
     start(NULL);
     hk_time t = t0();
     h_accept(&h, 0, 1 << 20);
     cr_assert_eq(h.fr->wake, t + HK_SECONDS(10), "one wake-up, at the deadline");
-    until(t + HK_SECONDS(10) - NS1);
-    cr_assert_not(fr_closed(h.fr, 0));
-    until(t + HK_SECONDS(10));
-    cr_assert(fr_closed(h.fr, 0));
+    closed_exactly_at(0, t + HK_SECONDS(10));
     cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_HANDSHAKE], 1);
     cr_assert_geq(fr_find_log(h.fr, "timeout handshake", 0), 0);
     cr_assert_eq(h_stats(&h).peers, 0);
@@ -58,10 +98,7 @@ Test(timeouts, handshake_without_peer_id)
     wire_encode_handshake(hs, res, h.ih, id);
     h_recv(&h, 0, hs, 48); /* answered, but the peer id never comes */
     cr_assert_eq(fr_count_conn(h.fr, FR_SEND, 0), 1);
-    until(t + HK_SECONDS(10) - NS1);
-    cr_assert_not(fr_closed(h.fr, 0));
-    until(t + HK_SECONDS(10));
-    cr_assert(fr_closed(h.fr, 0));
+    closed_exactly_at(0, t + HK_SECONDS(10));
     cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_HANDSHAKE], 1);
 }
 
@@ -73,10 +110,7 @@ Test(timeouts, handshake_timeout_is_configurable)
     start(&c);
     hk_time t = t0();
     h_accept(&h, 0, 1 << 20);
-    until(t + HK_MILLIS(2500) - NS1);
-    cr_assert_not(fr_closed(h.fr, 0));
-    until(t + HK_MILLIS(2500));
-    cr_assert(fr_closed(h.fr, 0));
+    closed_exactly_at(0, t + HK_MILLIS(2500));
 }
 
 Test(timeouts, idle_and_keepalives)
@@ -90,10 +124,7 @@ Test(timeouts, idle_and_keepalives)
     until(t + HK_SECONDS(90));
     cr_assert_eq(h_count(&h, 0, WIRE_KEEPALIVE), 1);
     /* the peer's silence: closed at 120 s */
-    until(t + HK_SECONDS(120) - NS1);
-    cr_assert_not(fr_closed(h.fr, 0));
-    until(t + HK_SECONDS(120));
-    cr_assert(fr_closed(h.fr, 0));
+    closed_exactly_at(0, t + HK_SECONDS(120));
     cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_IDLE], 1);
     cr_assert_geq(fr_find_log(h.fr, "timeout idle", 0), 0);
 }
@@ -104,8 +135,7 @@ Test(timeouts, peer_keepalive_resets_idle)
     hk_time t = t0();
     h_connect(&h, 0, true, false);
     until(t + HK_SECONDS(100));
-    uint8_t ka[4] = {0};
-    h_recv(&h, 0, ka, 4);
+    peer_keepalive(0);
     until(t + HK_SECONDS(220) - NS1);
     cr_assert_not(fr_closed(h.fr, 0), "a keep-alive every 2 minutes is tolerated (Hekate closed after 60 s)");
     cr_assert_eq(h_count(&h, 0, WIRE_KEEPALIVE), 2, "ours at 90 s and 180 s");
@@ -127,15 +157,10 @@ Test(timeouts, partial_message_does_not_reset_idle)
 
 Test(timeouts, unchoked_idle_with_a_waiter_chokes)
 {
-    hk_config c;
-    hk_config_defaults(&c);
-    c.max_unchoked = 1;
-    start(&c);
+    start_one_slot(NULL);
     hk_time t = t0();
-    h_connect(&h, 0, true, false);
-    h_simple(&h, 0, WIRE_INTERESTED);
-    h_connect(&h, 1, true, false);
-    h_simple(&h, 1, WIRE_INTERESTED);
+    connect_interested(0);
+    connect_interested(1);
     cr_assert_eq(h_count(&h, 1, WIRE_UNCHOKE), 0);
     until(t + HK_SECONDS(30) - NS1);
     cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 0);
@@ -151,8 +176,7 @@ Test(timeouts, unchoked_idle_without_waiters_keeps_the_slot)
 {
     start(NULL);
     hk_time t = t0();
-    h_connect(&h, 0, true, false);
-    h_simple(&h, 0, WIRE_INTERESTED);
+    connect_interested(0);
     until(t + HK_SECONDS(30));
     cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_UNCHOKED_IDLE], 1);
     cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 0);
@@ -165,15 +189,10 @@ Test(timeouts, unchoked_idle_without_waiters_keeps_the_slot)
 
 Test(timeouts, unchoked_idle_counts_from_the_last_block)
 {
-    hk_config c;
-    hk_config_defaults(&c);
-    c.max_unchoked = 1;
-    start(&c);
+    start_one_slot(NULL);
     hk_time t = t0();
-    h_connect(&h, 0, true, false);
-    h_simple(&h, 0, WIRE_INTERESTED);
-    h_connect(&h, 1, true, false);
-    h_simple(&h, 1, WIRE_INTERESTED);
+    connect_interested(0);
+    connect_interested(1);
     until(t + HK_SECONDS(20));
     h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384); /* served at once: the queue is empty again at 20 s */
     cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 1);
@@ -186,50 +205,36 @@ Test(timeouts, unchoked_idle_counts_from_the_last_block)
 Test(timeouts, send_stall)
 {
     start(NULL);
-    h_accept(&h, 0, 20000); /* room for one block only; the peer never reads again */
-    h_handshake(&h, 0, NULL, true, false);
-    h_simple(&h, 0, WIRE_INTERESTED);
+    accept_interested(0, 20000); /* room for one block only; the peer never reads again */
     hk_time t = t0();
     h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
     h_block(&h, 0, WIRE_REQUEST, 0, 16384, 16384);
     cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 1);
     /* keep the peer otherwise alive */
     until(t + HK_SECONDS(59));
-    uint8_t ka[4] = {0};
-    h_recv(&h, 0, ka, 4);
-    until(t + HK_SECONDS(60) - NS1);
-    cr_assert_not(fr_closed(h.fr, 0));
-    until(t + HK_SECONDS(60));
-    cr_assert(fr_closed(h.fr, 0));
+    peer_keepalive(0);
+    closed_exactly_at(0, t + HK_SECONDS(60));
     cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_SEND_STALL], 1);
 }
 
 Test(timeouts, send_stall_when_room_is_exactly_used_up)
 {
     start(NULL);
-    h_accept(&h, 0, 16397 + 73 + 5); /* handshake reply + unchoke + one block, to the byte */
-    h_handshake(&h, 0, NULL, true, false);
-    h_simple(&h, 0, WIRE_INTERESTED);
+    accept_interested(0, 16397 + 73 + 5); /* handshake reply + unchoke + one block, to the byte */
     h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
     cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 1);
     hk_time t = t0();
     h_block(&h, 0, WIRE_REQUEST, 0, 16384, 16384); /* room is 0: waits, and the stall clock runs */
     until(t + HK_SECONDS(30));
-    uint8_t ka[4] = {0};
-    h_recv(&h, 0, ka, 4);
-    until(t + HK_SECONDS(60) - NS1);
-    cr_assert_not(fr_closed(h.fr, 0));
-    until(t + HK_SECONDS(60));
-    cr_assert(fr_closed(h.fr, 0));
+    peer_keepalive(0);
+    closed_exactly_at(0, t + HK_SECONDS(60));
     cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_SEND_STALL], 1);
 }
 
 Test(timeouts, room_granted_resets_the_stall)
 {
     start(NULL);
-    h_accept(&h, 0, 20000);
-    h_handshake(&h, 0, NULL, true, false);
-    h_simple(&h, 0, WIRE_INTERESTED);
+    accept_interested(0, 20000);
     hk_time t = t0();
     for (uint32_t b = 0; b < 2; b++)
         h_block(&h, 0, WIRE_REQUEST, 0, b * 16384, 16384);
@@ -238,12 +243,8 @@ Test(timeouts, room_granted_resets_the_stall)
     h_room(&h, 0, 20000); /* progress: one more block, then stalled again from 50 s */
     cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 2);
     until(t + HK_SECONDS(100));
-    uint8_t ka[4] = {0};
-    h_recv(&h, 0, ka, 4);
-    until(t + HK_SECONDS(110) - NS1);
-    cr_assert_not(fr_closed(h.fr, 0));
-    until(t + HK_SECONDS(110));
-    cr_assert(fr_closed(h.fr, 0));
+    peer_keepalive(0);
+    closed_exactly_at(0, t + HK_SECONDS(110));
     cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_SEND_STALL], 1);
 }
 
@@ -251,23 +252,16 @@ Test(timeouts, max_wait)
 {
     hk_config c;
     hk_config_defaults(&c);
-    c.max_unchoked = 1;
     c.max_wait = HK_SECONDS(100);
     c.unchoked_idle_timeout = HK_SECONDS(1000);
-    start(&c);
+    start_one_slot(&c);
     hk_time t = t0();
-    h_connect(&h, 0, true, false);
-    h_simple(&h, 0, WIRE_INTERESTED);
-    h_connect(&h, 1, true, false);
-    h_simple(&h, 1, WIRE_INTERESTED);
-    uint8_t ka[4] = {0};
+    connect_interested(0);
+    connect_interested(1);
     until(t + HK_SECONDS(60));
-    h_recv(&h, 0, ka, 4);
-    h_recv(&h, 1, ka, 4);
-    until(t + HK_SECONDS(100) - NS1);
-    cr_assert_not(fr_closed(h.fr, 1));
-    until(t + HK_SECONDS(100));
-    cr_assert(fr_closed(h.fr, 1));
+    peer_keepalive(0);
+    peer_keepalive(1);
+    closed_exactly_at(1, t + HK_SECONDS(100));
     cr_assert_not(fr_closed(h.fr, 0));
     cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_MAX_WAIT], 1);
     cr_assert_geq(fr_find_log(h.fr, "timeout max-wait", 0), 0);
@@ -277,19 +271,15 @@ Test(timeouts, max_wait_zero_is_unlimited)
 {
     hk_config c;
     hk_config_defaults(&c);
-    c.max_unchoked = 1;
     c.unchoked_idle_timeout = HK_SECONDS(100000);
-    start(&c);
+    start_one_slot(&c);
     hk_time t = t0();
-    h_connect(&h, 0, true, false);
-    h_simple(&h, 0, WIRE_INTERESTED);
-    h_connect(&h, 1, true, false);
-    h_simple(&h, 1, WIRE_INTERESTED);
-    uint8_t ka[4] = {0};
+    connect_interested(0);
+    connect_interested(1);
     for (int i = 1; i <= 20; i++) {
         until(t + HK_SECONDS(100) * (hk_time)i);
-        h_recv(&h, 0, ka, 4);
-        h_recv(&h, 1, ka, 4);
+        peer_keepalive(0);
+        peer_keepalive(1);
     }
     cr_assert_not(fr_closed(h.fr, 1));
     cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_MAX_WAIT], 0);
@@ -309,4 +299,34 @@ Test(timeouts, one_wake_for_many_peers)
     cr_assert_eq(wakes, 50, "one wake-up per distinct deadline");
     for (int i = 0; i < 50; i++)
         cr_assert(fr_closed(h.fr, i));
+}
+
+/* A slot freed by a timeout goes to the head of the line before the next deadline of the same wake-up is looked at: a
+ * late wake-up that finds the unchoked peer idle for too long and the waiter at its max-wait unchokes the waiter
+ * (the slot was its) instead of dropping it too. */
+Test(timeouts, slot_freed_by_a_timeout_goes_to_the_line_before_the_next_deadline)
+{
+    hk_config c;
+    hk_config_defaults(&c);
+    c.idle_timeout = HK_SECONDS(100);
+    c.max_wait = HK_SECONDS(100);
+    c.keepalive_interval = HK_SECONDS(1000);
+    c.unchoked_idle_timeout = HK_SECONDS(1000);
+    start_one_slot(&c);
+    hk_time t = t0();
+    connect_interested(0); /* unchoked; idle from t: closed at t + 100 s */
+    until(t + HK_SECONDS(1));
+    connect_interested(1); /* waits from t + 1 s: max-wait at t + 101 s */
+    until(t + HK_SECONDS(50));
+    peer_keepalive(1); /* peer 1 is not idle before t + 150 s */
+    cr_assert_eq(h_count(&h, 1, WIRE_UNCHOKE), 0);
+    h.fr->now = t + HK_SECONDS(102); /* the backend wakes the seeder late: both deadlines are due */
+    h.fr->wake = HK_TIME_NEVER;
+    hk_seeder_on_wake(h.s);
+    cr_assert(fr_closed(h.fr, 0));
+    cr_assert_not(fr_closed(h.fr, 1));
+    cr_assert_eq(h_count(&h, 1, WIRE_UNCHOKE), 1);
+    cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_IDLE], 1);
+    cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_MAX_WAIT], 0);
+    cr_assert_eq(h_stats(&h).unchoked, 1);
 }

@@ -6,6 +6,23 @@
 
 #include "torrent_table.h"
 
+/* Every test starts from an empty table and must leave nothing allocated once it is freed. */
+static hk_mem m;
+static hk_torrent_table tt;
+
+static void setup(void)
+{
+    hk_tt_init(&tt, &m);
+}
+
+static void teardown(void)
+{
+    hk_tt_free(&tt);
+    cr_assert_eq(m.bytes, 0, "%llu bytes left", (unsigned long long)m.bytes);
+}
+
+TestSuite(torrent_table, .init = setup, .fini = teardown);
+
 static void hash_of(uint32_t n, uint8_t h[20])
 {
     /* spread like SHA-1 would, but reproducible */
@@ -36,6 +53,14 @@ static hk_torrent_desc simple_desc(uint32_t n, uint64_t total, uint32_t piece_le
     return d;
 }
 
+/* Inserts d (which must be accepted) and returns its record. */
+static const hk_torrent *inserted(const hk_torrent_desc *d)
+{
+    uint32_t rec;
+    cr_assert_eq(hk_tt_insert(&tt, d, &rec), HK_TT_OK);
+    return hk_tt_get(&tt, rec);
+}
+
 Test(torrent_table, record_is_compact)
 {
     cr_assert_lt(sizeof(hk_torrent), 128);
@@ -44,9 +69,6 @@ Test(torrent_table, record_is_compact)
 
 Test(torrent_table, insert_find_duplicate_remove)
 {
-    hk_mem m = {0};
-    hk_torrent_table tt;
-    hk_tt_init(&tt, &m);
     hk_torrent_desc d = simple_desc(1, 100000, 32768);
     uint32_t rec;
     cr_assert_eq(hk_tt_insert(&tt, &d, &rec), HK_TT_OK);
@@ -66,15 +88,10 @@ Test(torrent_table, insert_find_duplicate_remove)
     cr_assert_not(hk_tt_remove(&tt, d.info_hash));
     cr_assert_eq(hk_tt_find(&tt, d.info_hash), HK_TT_NONE);
     cr_assert_null(hk_tt_get(&tt, rec));
-    hk_tt_free(&tt);
-    cr_assert_eq(m.bytes, 0);
 }
 
 Test(torrent_table, churn_keeps_every_lookup_right)
 {
-    hk_mem m = {0};
-    hk_torrent_table tt;
-    hk_tt_init(&tt, &m);
     enum { N = 5000 };
     static bool live[N];
     memset(live, 0, sizeof live);
@@ -106,7 +123,7 @@ Test(torrent_table, churn_keeps_every_lookup_right)
                 count += live[k];
             }
             cr_assert_eq(count, hk_tt_count(&tt));
-            cr_assert_leq((uint64_t)tt.count * 4, (uint64_t)tt.nslots * 3, "load factor <= 3/4");
+            cr_assert_leq((uint64_t)hk_tt_count(&tt) * 4, (uint64_t)tt.index.cap * 3, "load factor <= 3/4");
         }
     }
     /* iteration visits each live torrent once */
@@ -123,17 +140,12 @@ Test(torrent_table, churn_keeps_every_lookup_right)
         cr_assert(hk_tt_remove(&tt, h));
     }
     cr_assert_eq(hk_tt_count(&tt), 0);
-    cr_assert_eq(tt.nslots, 16);
+    cr_assert_eq(tt.index.cap, 16);
     cr_assert_eq(tt.arena_len - tt.arena_garbage, 0);
-    hk_tt_free(&tt);
-    cr_assert_eq(m.bytes, 0);
 }
 
 Test(torrent_table, names_survive_arena_compaction)
 {
-    hk_mem m = {0};
-    hk_torrent_table tt;
-    hk_tt_init(&tt, &m);
     char name[64];
     for (uint32_t n = 0; n < 2000; n++) {
         hk_torrent_desc d = simple_desc(n, 5000, 16384);
@@ -161,15 +173,10 @@ Test(torrent_table, names_survive_arena_compaction)
         cr_assert_eq(nl, (uint32_t)len);
         cr_assert_eq(memcmp(s, name, nl), 0);
     }
-    hk_tt_free(&tt);
-    cr_assert_eq(m.bytes, 0);
 }
 
 Test(torrent_table, inconsistent_descriptions_are_refused)
 {
-    hk_mem m = {0};
-    hk_torrent_table tt;
-    hk_tt_init(&tt, &m);
     hk_torrent_desc d = simple_desc(1, 100000, 32768);
     d.piece_count = 5;
     cr_assert_not_null(hk_tt_desc_check(&d));
@@ -186,14 +193,10 @@ Test(torrent_table, inconsistent_descriptions_are_refused)
     d.files = huge;
     cr_assert_not_null(hk_tt_desc_check(&d), "overflow");
     cr_assert_eq(m.bytes, 0);
-    hk_tt_free(&tt);
 }
 
 Test(torrent_table, block_validation)
 {
-    hk_mem m = {0};
-    hk_torrent_table tt;
-    hk_tt_init(&tt, &m);
     hk_torrent_desc d = simple_desc(1, 100000, 32768); /* pieces 32768 x3 + 1696 */
     uint32_t rec;
     hk_tt_insert(&tt, &d, &rec);
@@ -213,14 +216,10 @@ Test(torrent_table, block_validation)
     cr_assert_eq(hk_torrent_check_block(t, 0, UINT32_MAX, 16384, 16384), HK_BLOCK_BAD_RANGE, "no overflow");
     cr_assert_eq(hk_torrent_check_block(t, 0, UINT32_MAX - 10, 11, 16384), HK_BLOCK_BAD_RANGE);
     cr_assert_str_eq(hk_block_check_name(HK_BLOCK_BAD_INDEX), "piece index out of range");
-    hk_tt_free(&tt);
 }
 
 Test(torrent_table, spans_cross_files_skip_empty_and_flag_pads)
 {
-    hk_mem m = {0};
-    hk_torrent_table tt;
-    hk_tt_init(&tt, &m);
     /* files: a(10) empty(0) b(5) pad(3) empty(0) c(20) = 38 bytes */
     hk_file_desc f[6] = {{10, false}, {0, false}, {5, false}, {3, true}, {0, false}, {20, false}};
     hk_torrent_desc d;
@@ -233,9 +232,7 @@ Test(torrent_table, spans_cross_files_skip_empty_and_flag_pads)
     d.total_length = 38;
     d.files = f;
     d.nfiles = 6;
-    uint32_t rec;
-    cr_assert_eq(hk_tt_insert(&tt, &d, &rec), HK_TT_OK);
-    const hk_torrent *t = hk_tt_get(&tt, rec);
+    const hk_torrent *t = inserted(&d);
     hk_span_iter it;
     hk_span s;
     cr_assert(hk_span_iter_init(&it, t, 8, 20)); /* bytes 8..27 */
@@ -261,15 +258,10 @@ Test(torrent_table, spans_cross_files_skip_empty_and_flag_pads)
     cr_assert_not(hk_span_iter_init(&it, t, 38, 1));
     cr_assert_not(hk_span_iter_init(&it, t, 30, 9));
     cr_assert_not(hk_span_iter_init(&it, t, 0, 0));
-    hk_tt_free(&tt);
-    cr_assert_eq(m.bytes, 0);
 }
 
 Test(torrent_table, every_byte_maps_to_exactly_one_span)
 {
-    hk_mem m = {0};
-    hk_torrent_table tt;
-    hk_tt_init(&tt, &m);
     hk_file_desc f[7] = {{1, false}, {0, false}, {7, false}, {2, true}, {13, false}, {0, false}, {3, false}};
     hk_torrent_desc d;
     memset(&d, 0, sizeof d);
@@ -279,9 +271,7 @@ Test(torrent_table, every_byte_maps_to_exactly_one_span)
     d.piece_count = 7;
     d.files = f;
     d.nfiles = 7;
-    uint32_t rec;
-    cr_assert_eq(hk_tt_insert(&tt, &d, &rec), HK_TT_OK);
-    const hk_torrent *t = hk_tt_get(&tt, rec);
+    const hk_torrent *t = inserted(&d);
     for (uint64_t pos = 0; pos < 26; pos++) {
         for (uint32_t len = 1; pos + len <= 26; len++) {
             hk_span_iter it;
@@ -299,5 +289,4 @@ Test(torrent_table, every_byte_maps_to_exactly_one_span)
             cr_assert_eq(total, len);
         }
     }
-    hk_tt_free(&tt);
 }

@@ -1,0 +1,112 @@
+/* seeder_choke: owns the choke transitions applied to peers: unchoke (on interest, or promotion from the head of the
+ * line when a slot frees up), choke (not interested, end of a turn with others waiting, rejecting what the peer had
+ * queued), disconnect at the end of a turn when connections are at their cap, and filling the slots that closes
+ * freed (hks_promote_freed). Who gets a slot and when is core/choker.c's pure policy; this file turns its answers into
+ * messages and log lines. */
+#include <stddef.h>
+
+#include "seeder_internal.h"
+
+static hk_peer *peer_of_entry(hk_choke_entry *e)
+{
+    return (hk_peer *)(void *)((char *)e - offsetof(hk_peer, choke));
+}
+
+static bool send_simple(hk_seeder *s, hk_peer *p, wire_msg_type type)
+{
+    uint8_t b[WIRE_SIMPLE_LEN];
+    wire_encode_simple(b, type);
+    return hks_send_control_bytes(s, p, b, sizeof b);
+}
+
+/* Sends choke and answers (or drops) the block requests p had queued. */
+static void choke(hk_seeder *s, hk_peer *p, const char *why)
+{
+    if (send_simple(s, p, WIRE_CHOKE))
+        hks_reject_queued_blocks(s, p, why);
+}
+
+/* The choker just gave p a slot: say so and let it be served. */
+static void unchoke(hk_seeder *s, hk_peer *p)
+{
+    if (s->choker.unchoked > s->stats.max_unchoked_seen)
+        s->stats.max_unchoked_seen = s->choker.unchoked;
+    hks_log(s, HK_LOG_DEBUG, "peer %llu: unchoked (%u/%u slots, %u waiting)", (unsigned long long)p->id,
+            s->choker.unchoked, s->choker.max_unchoked, s->choker.waiting);
+    p->idle_armed = true;
+    p->idle_since = s->now;
+    hks_mark_touched(s, p);
+    if (send_simple(s, p, WIRE_UNCHOKE))
+        hks_mark_ready(s, p);
+}
+
+void hks_promote_waiters(hk_seeder *s)
+{
+    hk_choke_entry *e;
+    /* A promoted peer closed by its unchoke frees its slot again: the loop gives it to the next in line. */
+    while ((e = hk_choker_promote(&s->choker, s->now)) != NULL)
+        unchoke(s, peer_of_entry(e));
+    s->slot_freed = false;
+}
+
+void hks_promote_freed(hk_seeder *s)
+{
+    if (s->slot_freed)
+        hks_promote_waiters(s);
+}
+
+void hks_peer_interested(hk_seeder *s, hk_peer *p)
+{
+    if (p->interested)
+        return;
+    p->interested = true;
+    hks_mark_touched(s, p);
+    if (hk_choker_interested(&s->choker, &p->choke, s->now)) {
+        hks_log(s, HK_LOG_DEBUG, "peer %llu: interested", (unsigned long long)p->id);
+        unchoke(s, p);
+    } else {
+        hks_log(s, HK_LOG_DEBUG, "peer %llu: interested; waiting in line at position %u (%u unchoked)",
+                (unsigned long long)p->id, s->choker.waiting, s->choker.unchoked);
+    }
+}
+
+void hks_peer_not_interested(hk_seeder *s, hk_peer *p)
+{
+    if (!p->interested)
+        return;
+    p->interested = false;
+    hks_mark_touched(s, p);
+    bool was_unchoked = p->choke.state == HK_CHOKE_UNCHOKED;
+    bool freed = hk_choker_leave(&s->choker, &p->choke);
+    hks_log(s, HK_LOG_DEBUG, "peer %llu: not interested%s", (unsigned long long)p->id,
+            was_unchoked ? "; choked, slot freed" : "");
+    if (was_unchoked)
+        choke(s, p, "not interested");
+    if (freed)
+        hks_promote_waiters(s);
+}
+
+bool hks_turn_over(hk_seeder *s, hk_peer *p, const char *why)
+{
+    bool full = s->npeers >= s->cfg.max_peers;
+    hks_mark_touched(s, p);
+    switch (hk_choker_turn_over(&s->choker, &p->choke, s->now, full)) {
+    case HK_TURN_REFILLED:
+        hks_log(s, HK_LOG_DEBUG, "peer %llu: turn renewed (%s; nobody waiting)", (unsigned long long)p->id, why);
+        p->idle_since = s->now;
+        return true;
+    case HK_TURN_REQUEUED:
+        hks_log(s, HK_LOG_DEBUG, "peer %llu: choked (%s); back of the line at position %u",
+                (unsigned long long)p->id, why, s->choker.waiting);
+        choke(s, p, "choked");
+        hks_promote_waiters(s);
+        return !p->closed;
+    case HK_TURN_DISCONNECT:
+        hks_log(s, HK_LOG_DEBUG, "peer %llu: choked (%s); connections at their cap: disconnected to make room",
+                (unsigned long long)p->id, why);
+        hks_close_peer(s, p, true, "turn over while connections are at their cap (%u)", s->cfg.max_peers);
+        hks_promote_waiters(s);
+        return false;
+    }
+    return !p->closed;
+}
