@@ -14,25 +14,25 @@
 
 void an_log(hk_announcer *a, hk_log_level level, const char *fmt, ...)
 {
-    if (level > a->log_max || !a->rt.log)
+    if (level > a->log_max || !a->rt.base.log)
         return;
     char line[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    a->rt.log(a->rt.ctx, level, line);
+    a->rt.base.log(a->rt.base.ctx, level, line);
 }
 
 hk_time an_now(hk_announcer *a)
 {
-    return a->rt.now(a->rt.ctx);
+    return a->rt.base.now(a->rt.base.ctx);
 }
 
 uint64_t an_rand64(hk_announcer *a)
 {
     if (a->rnd_left < 8) {
-        a->rt.random_bytes(a->rt.ctx, a->rnd, sizeof a->rnd);
+        a->rt.base.random_bytes(a->rt.base.ctx, a->rnd, sizeof a->rnd);
         a->rnd_left = sizeof a->rnd;
     }
     uint64_t v;
@@ -150,7 +150,7 @@ static void rearm(hk_announcer *a)
         t = a->stop_deadline;
     if (t != a->wake_asked) {
         a->wake_asked = t;
-        a->rt.wake_at(a->rt.ctx, t);
+        a->rt.base.wake_at(a->rt.base.ctx, t);
     }
 }
 
@@ -291,10 +291,10 @@ const char *hk_announcer_config_check(const hk_announcer_config *c)
     return NULL;
 }
 
-hk_announcer *hk_announcer_new(const hk_announcer_config *cfg, const hk_runtime *rt, hk_uploaded_fn uploaded,
-                               void *arg)
+hk_announcer *hk_announcer_new(const hk_announcer_config *cfg, const hk_announcer_runtime *rt,
+                               hk_uploaded_fn uploaded, void *arg)
 {
-    if (hk_announcer_config_check(cfg) || !rt->now || !rt->wake_at || !rt->random_bytes)
+    if (!cfg || hk_announcer_config_check(cfg) || hk_announcer_runtime_check(rt))
         return NULL;
     hk_announcer *a = calloc(1, sizeof *a);
     if (!a)

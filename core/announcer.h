@@ -2,9 +2,9 @@
  *
  * Contract
  * --------
- * One announcer per process, a core object separate from the seeder, created with its own hk_runtime table (same
- * type; the backend gives it its own wake-up timer; rt->now, wake_at, random_bytes, log and the tracker actions
- * http_get, udp_send and resolve are used, nothing else). It performs no I/O. Events come in through the
+ * One announcer per process, a core object separate from the seeder, created with its own runtime table
+ * (hk_announcer_runtime, core/announcer_runtime.h: the shared base plus http_get, udp_send and resolve; the backend
+ * gives it its own wake-up timer). It performs no I/O. Events come in through the
  * hk_announcer_on_* calls; none may be called from inside an action.
  *
  * What it keeps. Tracker URLs are interned once (a million torrents on one tracker hold one copy of its URL), and so
@@ -67,7 +67,7 @@
 #include <stdint.h>
 
 #include "metainfo.h"
-#include "runtime.h"
+#include "announcer_runtime.h"
 #include "tracker_http.h"
 
 #define HK_ANN_MAX_TIER_TRACKERS 16u /* trackers used per tier (more are ignored, with a log line) */
@@ -102,8 +102,10 @@ const char *hk_announcer_config_check(const hk_announcer_config *c);
 /* Bytes uploaded for a torrent (block payload sent), read when an announce is built. */
 typedef uint64_t (*hk_uploaded_fn)(void *arg, const uint8_t info_hash[20]);
 
-hk_announcer *hk_announcer_new(const hk_announcer_config *cfg, const hk_runtime *rt, hk_uploaded_fn uploaded,
-                               void *arg);
+/* A new announcer acting through a copy of *rt. NULL when cfg fails hk_announcer_config_check, when rt lacks a
+ * required member (hk_announcer_runtime_check says which), or when memory runs out. */
+hk_announcer *hk_announcer_new(const hk_announcer_config *cfg, const hk_announcer_runtime *rt,
+                               hk_uploaded_fn uploaded, void *arg);
 /* Frees everything at once (no `stopped`: call hk_announcer_shutdown and let it finish first). */
 void hk_announcer_free(hk_announcer *a);
 /* Lines above this level are not formatted (default HK_LOG_TRACE). */

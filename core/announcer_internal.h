@@ -167,7 +167,7 @@ typedef struct tid_entry {
 
 struct hk_announcer {
     hk_announcer_config cfg;
-    hk_runtime rt;
+    hk_announcer_runtime rt;
     hk_uploaded_fn uploaded;
     void *uploaded_arg;
     hk_mem mem;

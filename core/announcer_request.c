@@ -172,7 +172,7 @@ static void http_send(hk_announcer *a, an_req *r, an_tracker *t, hk_time now)
     a->st.announces++;
     if (r->event == HK_EVENT_STOPPED)
         a->st.stopped_sent++;
-    a->rt.http_get(a->rt.ctx, url, req_token(r));
+    a->rt.http_get(a->rt.base.ctx, url, req_token(r));
 }
 
 static void dispatch(hk_announcer *a, an_req *r, hk_time now)

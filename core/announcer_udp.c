@@ -13,7 +13,7 @@ static void udp_send_connect(hk_announcer *a, an_tracker *t)
     size_t n = hk_udp_connect_request(pkt, t->udp.tid);
     a->st.udp_connects++;
     an_log(a, HK_LOG_TRACE, "tracker %s: connect (n = %u, transaction %08x)", t->url, t->udp.attempt, t->udp.tid);
-    a->rt.udp_send(a->rt.ctx, &t->addr[t->cur_addr], pkt, n);
+    a->rt.udp_send(a->rt.base.ctx, &t->addr[t->cur_addr], pkt, n);
 }
 
 static void schedule_connect_timer(hk_announcer *a, an_tracker *t)
@@ -58,7 +58,7 @@ static void tracker_connect(hk_announcer *a, an_tracker *t, hk_time now)
             char host[HK_TRACKER_HOST_MAX + 1];
             an_tracker_host(t, host);
             an_log(a, HK_LOG_TRACE, "tracker %s: resolving %s", t->url, host);
-            a->rt.resolve(a->rt.ctx, host, (uint64_t)t->gen << 32 | t->idx);
+            a->rt.resolve(a->rt.base.ctx, host, (uint64_t)t->gen << 32 | t->idx);
             return;
         }
     }
@@ -96,7 +96,7 @@ void an_udp_send_announce(hk_announcer *a, an_req *r, an_tracker *t, hk_time now
     r->state = REQ_SENT;
     r->sent_at = now;
     an_req_schedule(a, r, now + hk_udp_timeout(r->attempt));
-    a->rt.udp_send(a->rt.ctx, &t->addr[t->cur_addr], pkt, n);
+    a->rt.udp_send(a->rt.base.ctx, &t->addr[t->cur_addr], pkt, n);
 }
 
 void an_udp_wait_conn(hk_announcer *a, an_req *r, an_tracker *t, hk_time now)

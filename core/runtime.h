@@ -1,38 +1,23 @@
 /* runtime: the only door between the pure core and the world.
  *
- * The core is driven by calls (events in: see seeder.h) and acts through the table of function pointers below
- * (actions out). A backend (backend-real: libev/mmap/writev; backend-sim: SimGrid) implements this table. Nothing in
- * core/ performs I/O or reads a clock or a random source by any other path; tests/purity enforces it.
+ * The core is driven by calls (events in: see seeder.h, announcer.h) and acts through tables of function pointers
+ * (actions out). A backend (backend-real: libev/mmap/writev; backend-sim: SimGrid) implements them. This header holds
+ * the types every table shares and the shared base (time, wake-up, randomness, log); each core object has its own
+ * table embedding that base: hk_seeder_runtime (seeder_runtime.h: peers and disk) and hk_announcer_runtime
+ * (announcer_runtime.h: HTTP, UDP, name resolution). Each member is marked required or optional; the object's
+ * constructor checks them and refuses a table that lacks a required one. Nothing in core/ performs I/O or reads a
+ * clock or a random source by any other path; tests/purity enforces it.
  *
  * Contract
  * --------
  * Time: now() is monotonic, in nanoseconds, from an arbitrary origin. The core keeps every deadline itself and asks
  *   for ONE wake-up at a time with wake_at(t); a later call replaces the earlier request; HK_TIME_NEVER cancels it.
- *   The backend then calls hk_seeder_on_wake() at or after t (never before).
+ *   The backend then calls the object's on_wake (hk_seeder_on_wake, hk_announcer_on_wake) at or after t (never
+ *   before). Each core object has its own wake-up.
  * Randomness: random_bytes(buf, n) fills buf; the core takes no randomness from anywhere else, so the same events
  *   and the same random bytes give the same decisions (the determinism contract).
- * Connections: the backend owns sockets and hands the core an opaque hk_conn*; the core hands the backend an opaque
- *   hk_peer* (from hk_seeder_on_accept) that it passes with every later event of that connection.
- *   - send(conn, segs, n): the backend takes ALL the segments, in order, and writes them as one stream (ideally in one
- *     writev). BYTES segments are copied by the backend before send() returns; EXTENT segments are read from the
- *     data files (or mapped) by the backend when it writes them. The core limits what it queues by the `room` the
- *     backend announced in on_sendable; it never sends more than that.
- *   - close(conn): the backend closes the socket; it will deliver no further event for that connection (not even
- *     on_closed). The core forgets the connection before or right after calling close.
- * Storage: a torrent's data is named by the opaque `storage` handle given to hk_seeder_add_torrent, a file index in
- *   the torrent's file list, an offset in that file and a length. HK_FILE_METAINFO names the .torrent file itself
- *   (metadata for magnet users is served from its raw `info` bytes without keeping them in memory).
- *   - disk_prefetch(ext): a hint (madvise WILLNEED); no completion.
- *   - disk_resident(ext): true if sending ext now would not wait for the disk (mincore); may be approximate but must
- *     never claim residency for bytes that do not exist.
- *   - disk_load(ext, token): make ext resident asynchronously; completion arrives as hk_seeder_on_disk_loaded(token,
- *     status). Every disk_load gets exactly one completion, even after the requesting peer is gone.
- * Trackers: http_get / udp_send / resolve serve the announcer (core/announcer.h), a core object separate from the
- *   seeder with its own hk_runtime table (and its own wake-up); their completions go to it: hk_announcer_on_http_done
- *   (exactly one per http_get; the backend enforces connect and total timeouts and a reply size cap),
- *   hk_announcer_on_datagram (every datagram received on the tracker sockets), hk_announcer_on_resolved (exactly one
- *   per resolve; the backend caches names with a TTL and never blocks its loop). The seeder uses none of them.
  * Logging: log(level, message) with a NUL-terminated, already formatted line (no trailing newline).
+ * Shared types: hk_addr, hk_extent and hk_segment are used by the seeder's and the announcer's tables.
  *
  * Re-entrancy: an action never calls back into the core synchronously. A backend that needs to report something
  * that happened during an action (a send that failed, a close) does so later, from its event loop.
@@ -86,30 +71,29 @@ typedef enum hk_disk_status {
     HK_DISK_ERROR = 1,                       /* the file is missing, shorter than expected, or unreadable */
 } hk_disk_status;
 
+/* The shared base of every core object's runtime table: time, the single wake-up, randomness, logging. Each core
+ * object embeds it as `base` in its own table (hk_seeder_runtime in seeder_runtime.h, hk_announcer_runtime in
+ * announcer_runtime.h) and checks it when it is created. */
 typedef struct hk_runtime {
-    void *ctx;                               /* passed back as the first argument of every action */
-
-    hk_time (*now)(void *ctx);
-    void (*wake_at)(void *ctx, hk_time when);
-    void (*random_bytes)(void *ctx, void *buf, size_t n);
-
-    void (*send)(void *ctx, hk_conn *conn, const hk_segment *segs, size_t nsegs);
-    void (*close)(void *ctx, hk_conn *conn);
-
-    void (*disk_prefetch)(void *ctx, const hk_extent *ext);
-    bool (*disk_resident)(void *ctx, const hk_extent *ext);
-    void (*disk_load)(void *ctx, const hk_extent *ext, uint64_t token);
-
-    /* Trackers (may be NULL when the backend has none; the core then does not announce). */
-    void (*udp_send)(void *ctx, const hk_addr *to, const uint8_t *bytes, size_t len);
-    void (*http_get)(void *ctx, const char *url, uint64_t token);
-
-    void (*log)(void *ctx, hk_log_level level, const char *line);
-
-    /* Appended for the announcer (may be NULL: UDP trackers are then not used). Resolves a host name (or a numeric
-     * address) without blocking; completes with hk_announcer_on_resolved(token, addresses, n), n == 0 on failure.
-     * Address ports are ignored by the announcer. */
-    void (*resolve)(void *ctx, const char *host, uint64_t token);
+    void *ctx;                               /* passed back as the first argument of every action of the table */
+    hk_time (*now)(void *ctx);                                      /* required */
+    void (*wake_at)(void *ctx, hk_time when);                       /* required */
+    void (*random_bytes)(void *ctx, void *buf, size_t n);           /* required */
+    void (*log)(void *ctx, hk_log_level level, const char *line);   /* optional: NULL drops every line */
 } hk_runtime;
+
+/* NULL when every required member of the base is set, else a static message naming the first one missing. */
+static inline const char *hk_runtime_check(const hk_runtime *rt)
+{
+    if (!rt)
+        return "runtime: no table";
+    if (!rt->now)
+        return "runtime: now is required";
+    if (!rt->wake_at)
+        return "runtime: wake_at is required";
+    if (!rt->random_bytes)
+        return "runtime: random_bytes is required";
+    return NULL;
+}
 
 #endif

@@ -87,10 +87,9 @@ void hk_seeder_set_log_level(hk_seeder *s, hk_log_level max)
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Lifecycle                                                                                                         */
 
-hk_seeder *hk_seeder_new(const hk_config *cfg, const hk_runtime *rt)
+hk_seeder *hk_seeder_new(const hk_config *cfg, const hk_seeder_runtime *rt)
 {
-    if (!cfg || !rt || hk_config_check(cfg) || !rt->now || !rt->wake_at || !rt->random_bytes || !rt->send ||
-        !rt->close || !rt->disk_prefetch || !rt->disk_resident || !rt->disk_load)
+    if (!cfg || hk_config_check(cfg) || hk_seeder_runtime_check(rt))
         return NULL;
     hk_mem mem = {0};
     hk_seeder *s = hk_mem_calloc(&mem, 1, sizeof *s);
@@ -119,7 +118,7 @@ hk_seeder *hk_seeder_new(const hk_config *cfg, const hk_runtime *rt)
     if (memcmp(cfg->peer_id, zero_id, 20) == 0) {
         static const char alnum[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
         uint8_t rnd[12];
-        rt->random_bytes(rt->ctx, rnd, sizeof rnd);
+        rt->base.random_bytes(rt->base.ctx, rnd, sizeof rnd);
         memcpy(s->peer_id, "-HK0100-", 8);
         for (int i = 0; i < 12; i++)
             s->peer_id[8 + i] = (uint8_t)alnum[rnd[i] % 62];
@@ -160,7 +159,7 @@ uint64_t hk_peer_number(const hk_peer *p)
 
 void hks_ev_begin(hk_seeder *s)
 {
-    hk_time t = s->rt.now(s->rt.ctx);
+    hk_time t = s->rt.base.now(s->rt.base.ctx);
     /* Time never goes backwards inside the core, whatever the backend's clock does. */
     s->now = t > s->now ? t : s->now;
 }
@@ -178,7 +177,7 @@ void hks_ev_end(hk_seeder *s)
         next = s->now; /* the pass ran out of budget: continue as soon as the backend lets us */
     if (next != s->wake_requested) {
         s->wake_requested = next;
-        s->rt.wake_at(s->rt.ctx, next);
+        s->rt.base.wake_at(s->rt.base.ctx, next);
     }
 }
 

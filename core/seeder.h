@@ -1,9 +1,10 @@
-/* seeder: the seeding engine, one object per process, driven by events and acting through core/runtime.h.
+/* seeder: the seeding engine, one object per process, driven by events and acting through its runtime table
+ * (core/seeder_runtime.h).
  *
  * Contract
  * --------
  * The seeder owns the torrent table, every peer's protocol state, the choker, the request queues, the block
- * readiness policy and all deadlines. It performs no I/O: everything goes through the hk_runtime given at creation.
+ * readiness policy and all deadlines. It performs no I/O: everything goes through the hk_seeder_runtime given at creation.
  * Every function below is an event (backend -> core) or a management call; none may be called from inside an action
  * (actions never re-enter the core).
  *
@@ -58,7 +59,7 @@
 #ifndef HEKATE_SEEDER_H
 #define HEKATE_SEEDER_H
 
-#include "runtime.h"
+#include "seeder_runtime.h"
 
 typedef struct hk_seeder hk_seeder;
 
@@ -84,7 +85,9 @@ void hk_config_defaults(hk_config *cfg);
 /* Checks ranges; returns NULL if valid, else a static message naming the bad field. */
 const char *hk_config_check(const hk_config *cfg);
 
-hk_seeder *hk_seeder_new(const hk_config *cfg, const hk_runtime *rt);
+/* A new seeder acting through a copy of *rt. NULL when cfg fails hk_config_check, when rt lacks a required member
+ * (hk_seeder_runtime_check says which), or when memory runs out. */
+hk_seeder *hk_seeder_new(const hk_config *cfg, const hk_seeder_runtime *rt);
 /* Frees everything. Does not call rt->close: the backend tears down its connections itself. */
 void hk_seeder_free(hk_seeder *s);
 

@@ -55,7 +55,7 @@ typedef struct hks_load {
 
 struct hk_seeder {
     hk_config cfg;
-    hk_runtime rt;
+    hk_seeder_runtime rt;
     hk_mem mem;
     hk_log_level log_level;
     hk_time now;                 /* the current event's time */
@@ -96,13 +96,13 @@ struct hk_seeder {
 __attribute__((format(printf, 4, 0))) static inline void hks_vlog(hk_seeder *s, hk_log_level level, const char *prefix,
                                                                   const char *fmt, va_list ap)
 {
-    if (level > s->log_level || !s->rt.log)
+    if (level > s->log_level || !s->rt.base.log)
         return;
     char line[512];
     int n = snprintf(line, sizeof line, "%s", prefix);
     if (n >= 0 && (size_t)n < sizeof line)
         vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
-    s->rt.log(s->rt.ctx, level, line);
+    s->rt.base.log(s->rt.base.ctx, level, line);
 }
 
 __attribute__((format(printf, 3, 4))) static inline void hks_log(hk_seeder *s, hk_log_level level, const char *fmt,

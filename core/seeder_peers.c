@@ -147,7 +147,7 @@ void hks_close_peer(hk_seeder *s, hk_peer *p, bool call_close, const char *fmt, 
     detach(s, p);
     hk_rq_clear(&p->rq);
     if (call_close)
-        s->rt.close(s->rt.ctx, p->conn);
+        s->rt.close(s->rt.base.ctx, p->conn);
     assert(p->slot < s->peers_cap && s->peers[p->slot] == p && s->npeers > 0);
     s->peers[p->slot] = NULL;
     s->free_slots[s->nfree++] = p->slot;
@@ -166,7 +166,7 @@ bool hks_send_control(hk_seeder *s, hk_peer *p, const hk_segment *segs, size_t n
     size_t n = 0;
     for (size_t i = 0; i < nsegs; i++)
         n += segs[i].kind == HK_SEG_BYTES ? segs[i].u.bytes.len : segs[i].u.extent.length;
-    s->rt.send(s->rt.ctx, p->conn, segs, nsegs);
+    s->rt.send(s->rt.base.ctx, p->conn, segs, nsegs);
     p->last_send = s->now;
     hks_mark_touched(s, p);
     if (!hk_peer_account(p, n)) {

@@ -71,7 +71,7 @@ static void prefetch(hk_seeder *s, const hk_torrent *t, const hk_request *r)
         return;
     while (req_iter_next(&ri, &pc))
         if (!pc.pad)
-            s->rt.disk_prefetch(s->rt.ctx, &pc.ext);
+            s->rt.disk_prefetch(s->rt.base.ctx, &pc.ext);
 }
 
 static bool resident(hk_seeder *s, const hk_torrent *t, const hk_request *r)
@@ -81,7 +81,7 @@ static bool resident(hk_seeder *s, const hk_torrent *t, const hk_request *r)
     if (!req_iter_init(&ri, t, r))
         return false;
     while (req_iter_next(&ri, &pc))
-        if (!pc.pad && !s->rt.disk_resident(s->rt.ctx, &pc.ext))
+        if (!pc.pad && !s->rt.disk_resident(s->rt.base.ctx, &pc.ext))
             return false;
     return true;
 }
@@ -97,7 +97,7 @@ static uint32_t load(hk_seeder *s, const hk_torrent *t, hk_request *r, uint64_t 
     while (req_iter_next(&ri, &pc)) {
         if (pc.pad)
             continue;
-        s->rt.disk_load(s->rt.ctx, &pc.ext, token);
+        s->rt.disk_load(s->rt.base.ctx, &pc.ext, token);
         n++;
     }
     s->stats.disk_loads += n;
@@ -292,7 +292,7 @@ static void flush(hk_seeder *s, hk_peer *p, batch *b)
         return;
     hk_torrent *t = hks_peer_torrent(s, p);
     assert(b->bytes <= p->room); /* data is batched within room */
-    s->rt.send(s->rt.ctx, p->conn, s->segs, b->nsegs);
+    s->rt.send(s->rt.base.ctx, p->conn, s->segs, b->nsegs);
     hk_peer_account(p, b->bytes);
     p->last_send = s->now;
     p->uploaded += b->payload;

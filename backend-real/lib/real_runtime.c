@@ -1,4 +1,4 @@
-/* real_runtime: the hk_runtime action table on libev and its wiring: sockets, store and pool to the seeder's events,
+/* real_runtime: the seeder's runtime table (hk_seeder_runtime) on libev and its wiring: sockets, store and pool to the seeder's events,
  * the periodic storage check, the store's batching watchers, and the life cycle of every part (see real_runtime.h).
  * The torrents by .torrent path are the catalog's (catalog/catalog.h). */
 #include "real_runtime.h"
@@ -27,7 +27,7 @@ typedef struct load_job {
 
 struct hk_real {
     struct ev_loop *loop;
-    hk_runtime rt;
+    hk_seeder_runtime rt;
     hk_config cfg;
     hk_seeder *seeder;
     hk_store *store;
@@ -369,21 +369,16 @@ static void init_watchers(hk_real *r, const hk_real_opts *o)
 }
 
 /* The seeder's runtime table. */
-static hk_runtime runtime_table(hk_real *r)
+static hk_seeder_runtime runtime_table(hk_real *r)
 {
-    return (hk_runtime){
-        .ctx = r,
-        .now = hk_rt_now,
-        .wake_at = rt_wake_at,
-        .random_bytes = hk_rt_random_bytes,
+    return (hk_seeder_runtime){
+        .base = { .ctx = r, .now = hk_rt_now, .wake_at = rt_wake_at, .random_bytes = hk_rt_random_bytes,
+                  .log = hk_rt_log },
         .send = rt_send,
         .close = rt_close,
         .disk_prefetch = rt_disk_prefetch,
         .disk_resident = rt_disk_resident,
         .disk_load = rt_disk_load,
-        .udp_send = NULL,
-        .http_get = NULL,
-        .log = hk_rt_log,
     };
 }
 

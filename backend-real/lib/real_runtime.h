@@ -1,5 +1,5 @@
-/* real_runtime: the production hk_runtime on libev, wiring listener, connections, file store, thread pool and
- * timers to the seeding engine (core/seeder.h).
+/* real_runtime: the production seeder runtime table (hk_seeder_runtime) on libev, wiring listener, connections,
+ * file store, thread pool and timers to the seeding engine (core/seeder.h).
  *
  * Contract
  * --------

@@ -1,4 +1,4 @@
-/* rt_common: the runtime actions (core/runtime.h) that every core object's table on the real backend uses as they
+/* rt_common: the base runtime actions (core/runtime.h) that every core object's table on the real backend uses as they
  * are: the monotonic clock, the system's randomness and the process log (the seeder's table in real_runtime.c, the
  * announcer's in trackers/trackers.c). Their context is unused; none fails (hk_random_fill aborts without
  * randomness, see wake.h). */

@@ -1,5 +1,6 @@
 /* fuzz_clock: the clock and random source that the announcer fuzz targets (fuzz_tracker_http, fuzz_tracker_udp) give
- * hk_runtime: a time the target moves, the one wake-up the announcer asked for, and a fixed LCG behind random_bytes.
+ * the base of hk_announcer_runtime: a time the target moves, the one wake-up the announcer asked for, and a fixed
+ * LCG behind random_bytes.
  * A target's runtime context starts with a fuzz_clock, so the callbacks below take that context as it is. */
 #ifndef HEKATE_FUZZ_CLOCK_H
 #define HEKATE_FUZZ_CLOCK_H

@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 typedef struct run {
     fake_runtime *fr;
-    hk_runtime rt;
+    hk_seeder_runtime rt;
     hk_config cfg;
     hk_seeder *s;
     hk_peer *p0, *p1;

@@ -61,8 +61,9 @@ static void reply_path(const uint8_t *body, size_t len, uint8_t mode)
     }
 
     fake f = { .clk = fuzz_clock_start(1) };
-    hk_runtime rt = { .ctx = &f, .now = fuzz_clock_now, .wake_at = fuzz_clock_wake, .random_bytes = fuzz_clock_rand,
-                      .http_get = f_http };
+    hk_announcer_runtime rt = {
+        .base = { .ctx = &f, .now = fuzz_clock_now, .wake_at = fuzz_clock_wake, .random_bytes = fuzz_clock_rand },
+        .http_get = f_http };
     hk_announcer_config c;
     hk_announcer_config_defaults(&c);
     hk_announcer *a = hk_announcer_new(&c, &rt, NULL, NULL);

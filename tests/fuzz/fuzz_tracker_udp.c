@@ -69,8 +69,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t flags = data[0];
     uint8_t family = (flags & 1) ? 6 : 4;
     fake f = { .clk = fuzz_clock_start(7) };
-    hk_runtime rt = { .ctx = &f, .now = fuzz_clock_now, .wake_at = fuzz_clock_wake, .random_bytes = fuzz_clock_rand,
-                      .udp_send = f_udp, .resolve = f_resolve };
+    hk_announcer_runtime rt = {
+        .base = { .ctx = &f, .now = fuzz_clock_now, .wake_at = fuzz_clock_wake, .random_bytes = fuzz_clock_rand },
+        .udp_send = f_udp, .resolve = f_resolve };
     hk_announcer_config c;
     hk_announcer_config_defaults(&c);
     c.udp_max_n = 2;

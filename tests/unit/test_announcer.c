@@ -105,10 +105,11 @@ static uint64_t f_uploaded(void *arg, const uint8_t ih[20])
     return ((fake *)arg)->uploaded;
 }
 
-static hk_runtime runtime(void)
+static hk_announcer_runtime runtime(void)
 {
-    return (hk_runtime){ .ctx = &F, .now = f_now, .wake_at = f_wake_at, .random_bytes = f_random,
-                         .http_get = f_http, .udp_send = f_udp, .resolve = f_resolve, .log = f_log };
+    return (hk_announcer_runtime){
+        .base = { .ctx = &F, .now = f_now, .wake_at = f_wake_at, .random_bytes = f_random, .log = f_log },
+        .http_get = f_http, .udp_send = f_udp, .resolve = f_resolve };
 }
 
 static void reset(void)
@@ -134,7 +135,7 @@ static hk_announcer_config config(void)
 
 static hk_announcer *new_ann(const hk_announcer_config *c)
 {
-    hk_runtime rt = runtime();
+    hk_announcer_runtime rt = runtime();
     hk_announcer *a = hk_announcer_new(c, &rt, f_uploaded, &F);
     cr_assert_not_null(a);
     return a;

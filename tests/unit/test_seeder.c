@@ -73,7 +73,7 @@ Test(config, bad_values_are_named)
     ASSERT_NAMED(idle_timeout, 0);
     ASSERT_NAMED(reqq, 0);
     fake_runtime *fr = fr_new(1);
-    hk_runtime rt = fr_runtime(fr);
+    hk_seeder_runtime rt = fr_runtime(fr);
     cr_assert_null(hk_seeder_new(&c, &rt), "an invalid configuration creates no seeder");
     fr_free(fr);
     cr_assert_str_eq(hk_timeout_name(HK_TIMEOUT_SEND_STALL), "send-stall");
@@ -89,7 +89,7 @@ Test(seeder, peer_id_from_the_runtime_randomness)
     hk_config_defaults(&c);
     memcpy(c.peer_id, "-XX0000-abcdefghijkl", 20);
     fake_runtime *fr = fr_new(1);
-    hk_runtime rt = fr_runtime(fr);
+    hk_seeder_runtime rt = fr_runtime(fr);
     hk_seeder *s = hk_seeder_new(&c, &rt);
     cr_assert_eq(memcmp(hk_seeder_peer_id(s), "-XX0000-abcdefghijkl", 20), 0);
     hk_seeder_free(s);

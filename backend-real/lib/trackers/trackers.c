@@ -23,7 +23,7 @@ typedef struct failed {
 
 struct hk_trackers {
     struct ev_loop *loop;
-    hk_runtime rt;
+    hk_announcer_runtime rt;
     hk_announcer *ann;
     hk_http *http;
     hk_udp_trackers *udp;
@@ -147,12 +147,9 @@ hk_trackers *hk_trackers_new(struct ev_loop *loop, const hk_trackers_opts *o, hk
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    t->rt = (hk_runtime){
-        .ctx = t,
-        .now = hk_rt_now,
-        .wake_at = rt_wake_at,
-        .random_bytes = hk_rt_random_bytes,
-        .log = hk_rt_log,
+    t->rt = (hk_announcer_runtime){
+        .base = { .ctx = t, .now = hk_rt_now, .wake_at = rt_wake_at, .random_bytes = hk_rt_random_bytes,
+                  .log = hk_rt_log },
         .http_get = rt_http_get,
         .udp_send = rt_udp_send,
         .resolve = rt_resolve,

@@ -1,4 +1,4 @@
-/* fake_runtime: owns the recording hk_runtime used by unit tests and the seeder fuzz target (see fake_runtime.h). */
+/* fake_runtime: owns the recording seeder runtime table (hk_seeder_runtime) used by unit tests and the seeder fuzz target (see fake_runtime.h). */
 #include "fake_runtime.h"
 
 #include <stdarg.h>
@@ -187,21 +187,15 @@ void fr_free(fake_runtime *fr)
     free(fr);
 }
 
-hk_runtime fr_runtime(fake_runtime *fr)
+hk_seeder_runtime fr_runtime(fake_runtime *fr)
 {
-    hk_runtime rt = {
-        .ctx = fr,
-        .now = a_now,
-        .wake_at = a_wake_at,
-        .random_bytes = a_random,
+    hk_seeder_runtime rt = {
+        .base = { .ctx = fr, .now = a_now, .wake_at = a_wake_at, .random_bytes = a_random, .log = a_log },
         .send = a_send,
         .close = a_close,
         .disk_prefetch = a_prefetch,
         .disk_resident = a_resident,
         .disk_load = a_load,
-        .udp_send = NULL,
-        .http_get = NULL,
-        .log = a_log,
     };
     return rt;
 }

@@ -1,4 +1,5 @@
-/* fake_runtime: an hk_runtime for unit tests and the stateful fuzz target. It drives the seeder without sockets.
+/* fake_runtime: the seeder's runtime table (hk_seeder_runtime) for unit tests and the stateful fuzz target. It drives
+ * the seeder without sockets.
  *
  * - Clock: fr->now, set by the test (fr_set_now / fr_advance); fr_run_until() advances time, calling
  *   hk_seeder_on_wake() exactly when the wake-up the core asked for is due (never before).
@@ -90,7 +91,7 @@ typedef struct fake_runtime {
 
 fake_runtime *fr_new(uint64_t seed);
 void fr_free(fake_runtime *fr);
-hk_runtime fr_runtime(fake_runtime *fr);
+hk_seeder_runtime fr_runtime(fake_runtime *fr);
 
 hk_conn *fr_conn(fake_runtime *fr, int n);
 int fr_conn_index(const fake_runtime *fr, const hk_conn *c);

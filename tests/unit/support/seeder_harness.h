@@ -17,7 +17,7 @@
 
 typedef struct harness {
     fake_runtime *fr;
-    hk_runtime rt;
+    hk_seeder_runtime rt;
     hk_config cfg;
     hk_seeder *s;
     uint8_t *torrent;        /* the last torrent added */

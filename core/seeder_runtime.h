@@ -1,0 +1,59 @@
+/* seeder_runtime: the seeder's runtime table: the shared base (runtime.h) plus the peer and disk actions.
+ *
+ * Contract
+ * --------
+ * Every action receives base.ctx as its first argument. Every member below is required; hk_seeder_new refuses a
+ * table without one (hk_seeder_runtime_check names it). The base's log is the only optional member.
+ * Connections: the backend owns sockets and hands the core an opaque hk_conn*; the core hands the backend an opaque
+ *   hk_peer* (from hk_seeder_on_accept) that it passes with every later event of that connection.
+ *   - send(conn, segs, n): the backend takes ALL the segments, in order, and writes them as one stream (ideally in one
+ *     writev). BYTES segments are copied by the backend before send() returns; EXTENT segments are read from the
+ *     data files (or mapped) by the backend when it writes them. The core limits what it queues by the `room` the
+ *     backend announced in on_sendable; it never sends more than that.
+ *   - close(conn): the backend closes the socket; it will deliver no further event for that connection (not even
+ *     on_closed). The core forgets the connection before or right after calling close.
+ * Storage: a torrent's data is named by the opaque `storage` handle given to hk_seeder_add_torrent, a file index in
+ *   the torrent's file list, an offset in that file and a length. HK_FILE_METAINFO names the .torrent file itself
+ *   (metadata for magnet users is served from its raw `info` bytes without keeping them in memory).
+ *   - disk_prefetch(ext): a hint (madvise WILLNEED); no completion.
+ *   - disk_resident(ext): true if sending ext now would not wait for the disk (mincore); may be approximate but must
+ *     never claim residency for bytes that do not exist.
+ *   - disk_load(ext, token): make ext resident asynchronously; completion arrives as hk_seeder_on_disk_loaded(token,
+ *     status). Every disk_load gets exactly one completion, even after the requesting peer is gone.
+ */
+#ifndef HEKATE_SEEDER_RUNTIME_H
+#define HEKATE_SEEDER_RUNTIME_H
+
+#include "runtime.h"
+
+typedef struct hk_seeder_runtime {
+    hk_runtime base;                                                                      /* now, wake_at, ... */
+    void (*send)(void *ctx, hk_conn *conn, const hk_segment *segs, size_t nsegs);         /* required */
+    void (*close)(void *ctx, hk_conn *conn);                                              /* required */
+    void (*disk_prefetch)(void *ctx, const hk_extent *ext);                               /* required */
+    bool (*disk_resident)(void *ctx, const hk_extent *ext);                               /* required */
+    void (*disk_load)(void *ctx, const hk_extent *ext, uint64_t token);                   /* required */
+} hk_seeder_runtime;
+
+/* NULL when every required member is set, else a static message naming the first one missing. */
+static inline const char *hk_seeder_runtime_check(const hk_seeder_runtime *rt)
+{
+    if (!rt)
+        return "seeder runtime: no table";
+    const char *base = hk_runtime_check(&rt->base);
+    if (base)
+        return base;
+    if (!rt->send)
+        return "seeder runtime: send is required";
+    if (!rt->close)
+        return "seeder runtime: close is required";
+    if (!rt->disk_prefetch)
+        return "seeder runtime: disk_prefetch is required";
+    if (!rt->disk_resident)
+        return "seeder runtime: disk_resident is required";
+    if (!rt->disk_load)
+        return "seeder runtime: disk_load is required";
+    return NULL;
+}
+
+#endif
