@@ -4,6 +4,8 @@
 #include <assert.h>
 #include <stddef.h>
 
+#include "enum_names.h"
+
 void hk_choker_init(hk_choker *c, uint32_t max_unchoked, uint64_t credit, hk_time slice)
 {
     c->max_unchoked = max_unchoked;
@@ -146,10 +148,8 @@ uint32_t hk_choker_position(const hk_choker *c, const hk_choke_entry *e)
 
 const char *hk_choke_state_name(hk_choke_state s)
 {
-    switch (s) {
-    case HK_CHOKE_IDLE: return "idle";
-    case HK_CHOKE_WAITING: return "waiting";
-    case HK_CHOKE_UNCHOKED: return "unchoked";
-    }
-    return "?";
+    static const char *const names[] = {
+        [HK_CHOKE_IDLE] = "idle", [HK_CHOKE_WAITING] = "waiting", [HK_CHOKE_UNCHOKED] = "unchoked",
+    };
+    return HK_NAME_OF(names, s);
 }

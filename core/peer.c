@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "enum_names.h"
 #include "torrent_table.h"
 
 void hk_peer_init(hk_peer *p, uint64_t id, hk_conn *conn, uint32_t slot, hk_time now, hk_mem *mem,
@@ -72,14 +73,13 @@ hk_msg_verdict hk_peer_check_msg(const hk_peer *p, const wire_msg *m, uint32_t p
 
 const char *hk_msg_verdict_name(hk_msg_verdict v)
 {
-    switch (v) {
-    case HK_MSG_OK: return "ok";
-    case HK_MSG_SEED: return "peer is a seed";
-    case HK_MSG_NOT_NEGOTIATED: return "message of an extension not negotiated";
-    case HK_MSG_UNEXPECTED: return "piece or reject although we never request";
-    case HK_MSG_BAD_BITFIELD: return "bitfield length wrong for the torrent";
-    }
-    return "?";
+    static const char *const names[] = {
+        [HK_MSG_OK] = "ok", [HK_MSG_SEED] = "peer is a seed",
+        [HK_MSG_NOT_NEGOTIATED] = "message of an extension not negotiated",
+        [HK_MSG_UNEXPECTED] = "piece or reject although we never request",
+        [HK_MSG_BAD_BITFIELD] = "bitfield length wrong for the torrent",
+    };
+    return HK_NAME_OF(names, v);
 }
 
 bool hk_peer_account(hk_peer *p, size_t n)

@@ -82,18 +82,24 @@ typedef struct hk_runtime {
     void (*log)(void *ctx, hk_log_level level, const char *line);   /* optional: NULL drops every line */
 } hk_runtime;
 
+/* The first of names[i] whose present[i] is false, or NULL when all are present (the tables' checks use it). */
+static inline const char *hk_runtime_first_missing(const bool *present, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!present[i])
+            return names[i];
+    return NULL;
+}
+
 /* NULL when every required member of the base is set, else a static message naming the first one missing. */
 static inline const char *hk_runtime_check(const hk_runtime *rt)
 {
     if (!rt)
         return "runtime: no table";
-    if (!rt->now)
-        return "runtime: now is required";
-    if (!rt->wake_at)
-        return "runtime: wake_at is required";
-    if (!rt->random_bytes)
-        return "runtime: random_bytes is required";
-    return NULL;
+    const bool present[] = { rt->now, rt->wake_at, rt->random_bytes };
+    static const char *const names[] = { "runtime: now is required", "runtime: wake_at is required",
+                                         "runtime: random_bytes is required" };
+    return hk_runtime_first_missing(present, names, sizeof names / sizeof *names);
 }
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "enum_names.h"
 #include "infohash.h"
 #include "metainfo.h"
 #include "seeder_internal.h"
@@ -65,15 +66,12 @@ const char *hk_config_check(const hk_config *cfg)
 
 const char *hk_timeout_name(hk_timeout_kind k)
 {
-    switch (k) {
-    case HK_TIMEOUT_HANDSHAKE: return "handshake";
-    case HK_TIMEOUT_IDLE: return "idle";
-    case HK_TIMEOUT_UNCHOKED_IDLE: return "unchoked-idle";
-    case HK_TIMEOUT_SEND_STALL: return "send-stall";
-    case HK_TIMEOUT_MAX_WAIT: return "max-wait";
-    case HK_TIMEOUT_KINDS: break;
-    }
-    return "?";
+    static const char *const names[HK_TIMEOUT_KINDS] = {
+        [HK_TIMEOUT_HANDSHAKE] = "handshake", [HK_TIMEOUT_IDLE] = "idle",
+        [HK_TIMEOUT_UNCHOKED_IDLE] = "unchoked-idle", [HK_TIMEOUT_SEND_STALL] = "send-stall",
+        [HK_TIMEOUT_MAX_WAIT] = "max-wait",
+    };
+    return HK_NAME_OF(names, k);
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */

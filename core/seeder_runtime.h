@@ -43,17 +43,13 @@ static inline const char *hk_seeder_runtime_check(const hk_seeder_runtime *rt)
     const char *base = hk_runtime_check(&rt->base);
     if (base)
         return base;
-    if (!rt->send)
-        return "seeder runtime: send is required";
-    if (!rt->close)
-        return "seeder runtime: close is required";
-    if (!rt->disk_prefetch)
-        return "seeder runtime: disk_prefetch is required";
-    if (!rt->disk_resident)
-        return "seeder runtime: disk_resident is required";
-    if (!rt->disk_load)
-        return "seeder runtime: disk_load is required";
-    return NULL;
+    const bool present[] = { rt->send, rt->close, rt->disk_prefetch, rt->disk_resident, rt->disk_load };
+    static const char *const names[] = {
+        "seeder runtime: send is required",          "seeder runtime: close is required",
+        "seeder runtime: disk_prefetch is required", "seeder runtime: disk_resident is required",
+        "seeder runtime: disk_load is required",
+    };
+    return hk_runtime_first_missing(present, names, sizeof names / sizeof *names);
 }
 
 #endif

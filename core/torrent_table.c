@@ -5,6 +5,8 @@
 #include <assert.h>
 #include <string.h>
 
+#include "enum_names.h"
+
 _Static_assert(HK_IH_NONE == HK_TT_NONE, "the index's 'no record' is the table's");
 
 #define TT_MIN_SLOTS 16u
@@ -270,13 +272,12 @@ hk_block_check hk_torrent_check_block(const hk_torrent *t, uint32_t index, uint3
 
 const char *hk_block_check_name(hk_block_check c)
 {
-    switch (c) {
-    case HK_BLOCK_OK: return "ok";
-    case HK_BLOCK_BAD_INDEX: return "piece index out of range";
-    case HK_BLOCK_BAD_LENGTH: return "block length out of range";
-    case HK_BLOCK_BAD_RANGE: return "block extends past the end of its piece";
-    }
-    return "?";
+    static const char *const names[] = {
+        [HK_BLOCK_OK] = "ok", [HK_BLOCK_BAD_INDEX] = "piece index out of range",
+        [HK_BLOCK_BAD_LENGTH] = "block length out of range",
+        [HK_BLOCK_BAD_RANGE] = "block extends past the end of its piece",
+    };
+    return HK_NAME_OF(names, c);
 }
 
 bool hk_span_iter_init(hk_span_iter *it, const hk_torrent *t, uint64_t pos, uint32_t len)
