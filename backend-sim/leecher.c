@@ -1,7 +1,10 @@
 /* leecher: owns the simulated peers — simulation-only BitTorrent clients written against the wire codec
  * (core/wire.h) and bencode, never the seeding engine. Per peer: a life actor (arrival, connect, keep-alives,
  * flooding ticks, churn departures and returns, reconnects) and one receiver actor per connection (the peer's end of
- * the stream: ACKs, decoding, requests). Behaviours: see scenario.h. */
+ * the stream: ACKs, decoding, requests). Behaviours: see scenario.h; contract: leecher.h. */
+#include "leecher.h"
+
+#include <assert.h>
 #include <math.h>
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -10,9 +13,9 @@
 
 #include "bencode.h"
 #include "metainfo.h"
-#include "sim.h"
+#include "world.h"
 
-#define W g_world
+#define SIM_BLOCK 16384u
 #define OUR_UT_METADATA 3
 #define META_PIECE 16384u
 #define NO_BLOCK UINT32_MAX
@@ -37,9 +40,9 @@ static bool reconnects(const leecher *l)
     return l->prof->reconnect > 0 && (b == BEH_NORMAL || b == BEH_SLOW_READER || b == BEH_MAGNET);
 }
 
-static hk_time stop_time(void)
+static hk_time stop_time(const leecher *l)
 {
-    return W->sc->run.duration - W->sc->run.quiesce;
+    return l->world->sc->run.duration - l->world->sc->run.quiesce;
 }
 
 /* ---------------- peer-side deferred ops ---------------- */
@@ -62,7 +65,7 @@ static void lee_drain(leecher *l, sim_outbox *ob)
         switch ((sop_type)op.type) {
         case POP_FLUSH:
             c->p_flush_queued = false;
-            m = stream_take_flight(&c->p_out, W->sc->seeder.window);
+            m = stream_take_flight(&c->p_out, l->world->sc->seeder.window);
             break;
         case POP_ACK:
             m = msg_new_ctl(MSG_ACK);
@@ -74,22 +77,13 @@ static void lee_drain(leecher *l, sim_outbox *ob)
             m = msg_new_ctl(MSG_SYN);
             break;
         case POP_KILL_NIC:
-            if (c->p_actor == sg_actor_self() || !c->p_actor || c->p_stopping)
-                break;
-            if (outbox_all_delivered(&c->p_box)) {
-                victim = c->p_actor;
-                break;
-            }
-            /* killing it would cancel its sends in flight: wake it up instead, it ends by itself (p_closed) */
-            c->p_stopping = true;
-            m = msg_new_ctl(MSG_STOP);
-            mb = c->mb_p;
-            drop = false;
+            m = conn_stop_receiver(c, false, &mb, &drop, &victim);
             break;
         case POP_WAKE:
             l->wake_queued = false;
             break;
         default:
+            assert(!"a seeder op in a peer's queue");
             abort();
         }
         if (!op_finish(ob, c, m, mb, drop, victim) && op.type == POP_WAKE)
@@ -113,7 +107,7 @@ static void send_bytes(leecher *l, const uint8_t *b, size_t n)
     if (!c || c->p_closed)
         return;
     stream_write(&c->p_out, b, (uint32_t)n);
-    l->last_sent = sim_now();
+    l->last_sent = sim_now(l->world);
     if (!c->p_flush_queued && !c->p_out.inflight) {
         c->p_flush_queued = true;
         lee_push(l, POP_FLUSH, c);
@@ -159,7 +153,7 @@ static void end_conn(leecher *l, lee_end why, bool fin)
 static void peer_protocol_error(leecher *l, const char *why)
 {
     l->protocol_errors++;
-    evlog_line(W->log, sim_now(), "peer p%u error %s", l->id, why);
+    evlog_line(l->world->log, sim_now(l->world), "peer p%u error %s", l->id, why);
     end_conn(l, END_CLOSED_BY_SEEDER, true);
 }
 
@@ -203,14 +197,21 @@ static bool outstanding(const leecher *l, uint32_t b)
     return false;
 }
 
+/* Makes room for one more element in a growable array of *cap elements of `size` bytes (16, then doubling). */
+static void *grow(void *v, uint32_t n, uint32_t *cap, size_t size)
+{
+    if (n < *cap)
+        return v;
+    *cap = *cap ? 2 * *cap : 16;
+    v = realloc(v, (size_t)*cap * size);
+    if (!v)
+        abort();
+    return v;
+}
+
 static void requeue_push(leecher *l, uint32_t b)
 {
-    if (l->nrequeue == l->caprequeue) {
-        l->caprequeue = l->caprequeue ? 2 * l->caprequeue : 16;
-        l->requeue = realloc(l->requeue, l->caprequeue * sizeof *l->requeue);
-        if (!l->requeue)
-            abort();
-    }
+    l->requeue = grow(l->requeue, l->nrequeue, &l->caprequeue, sizeof *l->requeue);
     l->requeue[l->nrequeue++] = b;
 }
 
@@ -232,12 +233,7 @@ static uint32_t next_block(leecher *l)
 
 static void out_add(leecher *l, uint32_t b)
 {
-    if (l->nout == l->capout) {
-        l->capout = l->capout ? 2 * l->capout : 16;
-        l->out = realloc(l->out, l->capout * sizeof *l->out);
-        if (!l->out)
-            abort();
-    }
+    l->out = grow(l->out, l->nout, &l->capout, sizeof *l->out);
     l->out[l->nout].block = b;
     l->nout++;
 }
@@ -296,8 +292,8 @@ static void send_invalid(leecher *l)
 static void completed(leecher *l)
 {
     l->completed = true;
-    l->complete_at = sim_now();
-    evlog_line(W->log, l->complete_at, "peer p%u complete", l->id);
+    l->complete_at = sim_now(l->world);
+    evlog_line(l->world->log, l->complete_at, "peer p%u complete", l->id);
     end_conn(l, END_COMPLETE, true);
 }
 
@@ -351,7 +347,7 @@ static void meta_done(leecher *l)
 {
     uint8_t ih[20];
     SHA1(l->meta, l->meta_size, ih);
-    if (memcmp(ih, W->info_hashes[l->torrent], 20) != 0) {
+    if (memcmp(ih, l->world->info_hashes[l->torrent], 20) != 0) {
         l->meta_fail++;
         peer_protocol_error(l, "metadata does not hash to the info-hash");
         return;
@@ -376,7 +372,7 @@ static void meta_done(leecher *l)
     mi_free(mt);
     l->need_meta = false;
     wire_decoder_set_piece_count(&l->dec, l->piece_count);
-    evlog_line(W->log, sim_now(), "peer p%u metadata %u bytes", l->id, l->meta_size);
+    evlog_line(l->world->log, sim_now(l->world), "peer p%u metadata %u bytes", l->id, l->meta_size);
     send_simple(l, WIRE_INTERESTED);
     l->interested_sent = true;
 }
@@ -426,7 +422,7 @@ static void on_ut_metadata(leecher *l, const uint8_t *p, uint32_t len)
 
 static void on_handshake(leecher *l, const wire_msg *m)
 {
-    if (memcmp(m->u.handshake.info_hash, W->info_hashes[l->torrent], 20) != 0) {
+    if (memcmp(m->u.handshake.info_hash, l->world->info_hashes[l->torrent], 20) != 0) {
         peer_protocol_error(l, "handshake for another torrent");
         return;
     }
@@ -459,7 +455,7 @@ static void on_handshake(leecher *l, const wire_msg *m)
     case BEH_FLOODER:
         send_simple(l, WIRE_INTERESTED);
         flood(l);
-        l->next_flood = sim_now() + HK_NS_PER_SEC;
+        l->next_flood = sim_now(l->world) + HK_NS_PER_SEC;
         break;
     default:
         send_simple(l, WIRE_INTERESTED);
@@ -482,7 +478,7 @@ static void on_piece(leecher *l, const wire_msg *m)
     }
     if (!out_remove(l, b)) {
         l->unrequested++;
-        evlog_line(W->log, sim_now(), "peer p%u unrequested %u/%u", l->id, index, begin);
+        evlog_line(l->world->log, sim_now(l->world), "peer p%u unrequested %u/%u", l->id, index, begin);
     }
     if (has_block(l, b)) {
         l->dup_blocks++;
@@ -497,7 +493,7 @@ static void on_piece(leecher *l, const wire_msg *m)
         /* gone without a FIN: no ACK, no message, ever again */
         l->vanished = true;
         l->conn->p_vanished = true;
-        evlog_line(W->log, sim_now(), "peer p%u vanish", l->id);
+        evlog_line(l->world->log, sim_now(l->world), "peer p%u vanish", l->id);
         end_conn(l, END_VANISHED, false);
         return;
     }
@@ -583,7 +579,8 @@ static void on_connected(leecher *l)
 {
     l->connected = true;
     if (l->prof->behaviour == BEH_MUTE) {
-        evlog_line(W->log, sim_now(), "peer p%u connected c%llu (mute)", l->id, (unsigned long long)l->conn->id);
+        evlog_line(l->world->log, sim_now(l->world), "peer p%u connected c%llu (mute)", l->id,
+                   (unsigned long long)l->conn->id);
         return;
     }
     uint8_t reserved[WIRE_RESERVED_LEN] = {0}, peer_id[20], hs[WIRE_HANDSHAKE_LEN];
@@ -593,8 +590,8 @@ static void on_connected(leecher *l)
     char id[21];
     snprintf(id, sizeof id, "-SM0100-%012u", l->id);
     memcpy(peer_id, id, 20);
-    send_bytes(l, hs, wire_encode_handshake(hs, reserved, W->info_hashes[l->torrent], peer_id));
-    evlog_line(W->log, sim_now(), "peer p%u connected c%llu", l->id, (unsigned long long)l->conn->id);
+    send_bytes(l, hs, wire_encode_handshake(hs, reserved, l->world->info_hashes[l->torrent], peer_id));
+    evlog_line(l->world->log, sim_now(l->world), "peer p%u connected c%llu", l->id, (unsigned long long)l->conn->id);
 }
 
 static hk_time next_timer(const leecher *l);
@@ -612,6 +609,45 @@ static void nic_exit(int failed, void *data)
         c->p_pending = NULL;
     }
     conn_unref(c);
+}
+
+/* One message from the seeder on the current connection c. A slow reader holds a data message while it "reads". */
+static void nic_dispatch(leecher *l, hk_conn *c, sim_msg *m)
+{
+    switch ((sim_msg_type)m->type) {
+    case MSG_SYNACK:
+        on_connected(l);
+        break;
+    case MSG_RST:
+        l->refusals++;
+        evlog_line(l->world->log, sim_now(l->world), "peer p%u refused", l->id);
+        end_conn(l, END_REFUSED, false);
+        break;
+    case MSG_DATA:
+        if (l->prof->behaviour == BEH_SLOW_READER) {
+            c->p_pending = m;
+            sg_actor_sleep_for((double)m->len / l->prof->read_rate);
+            c->p_pending = NULL;
+        }
+        lee_push(l, POP_ACK, c);
+        for (uint32_t i = 0; i < m->nparts && !l->conn_ended; i++)
+            feed(l, m->parts[i].virt ? sim_zero_bytes() : m->parts[i].bytes, m->parts[i].len);
+        break;
+    case MSG_ACK:
+        c->p_out.inflight = 0;
+        if (c->p_out.queued && !c->p_flush_queued) {
+            c->p_flush_queued = true;
+            lee_push(l, POP_FLUSH, c);
+        }
+        break;
+    case MSG_FIN:
+        evlog_line(l->world->log, sim_now(l->world), "peer p%u closed-by-seeder c%llu", l->id,
+                   (unsigned long long)c->id);
+        end_conn(l, END_CLOSED_BY_SEEDER, false);
+        break;
+    default:
+        break;
+    }
 }
 
 static void nic_main(int argc, char **argv)
@@ -637,39 +673,7 @@ static void nic_main(int argc, char **argv)
             msg_release(m);
             break;
         }
-        switch ((sim_msg_type)m->type) {
-        case MSG_SYNACK:
-            on_connected(l);
-            break;
-        case MSG_RST:
-            l->refusals++;
-            evlog_line(W->log, sim_now(), "peer p%u refused", l->id);
-            end_conn(l, END_REFUSED, false);
-            break;
-        case MSG_DATA:
-            if (l->prof->behaviour == BEH_SLOW_READER) {
-                c->p_pending = m;
-                sg_actor_sleep_for((double)m->len / l->prof->read_rate);
-                c->p_pending = NULL;
-            }
-            lee_push(l, POP_ACK, c);
-            for (uint32_t i = 0; i < m->nparts && !l->conn_ended; i++)
-                feed(l, m->parts[i].virt ? sim_zero_bytes() : m->parts[i].bytes, m->parts[i].len);
-            break;
-        case MSG_ACK:
-            c->p_out.inflight = 0;
-            if (c->p_out.queued && !c->p_flush_queued) {
-                c->p_flush_queued = true;
-                lee_push(l, POP_FLUSH, c);
-            }
-            break;
-        case MSG_FIN:
-            evlog_line(W->log, sim_now(), "peer p%u closed-by-seeder c%llu", l->id, (unsigned long long)c->id);
-            end_conn(l, END_CLOSED_BY_SEEDER, false);
-            break;
-        default:
-            break;
-        }
+        nic_dispatch(l, c, m);
         msg_release(m);
         if (next_timer(l) < l->life_sleep_until)
             wake_life(l); /* a keep-alive or flooding deadline appeared or moved earlier */
@@ -700,7 +704,8 @@ static void connect_once(leecher *l)
     hk_conn *c = calloc(1, sizeof *c);
     if (!c)
         abort();
-    c->id = W->next_conn_id++;
+    c->id = l->world->next_conn_id++;
+    c->world = l->world;
     c->torrent = l->torrent;
     c->lee = l;
     c->refs = 1; /* l->conn */
@@ -715,22 +720,20 @@ static void connect_once(leecher *l)
     reset_protocol(l);
     l->connects++;
     if (!l->first_connect)
-        l->first_connect = sim_now();
-    evlog_line(W->log, sim_now(), "peer p%u connect c%llu", l->id, (unsigned long long)c->id);
+        l->first_connect = sim_now(l->world);
+    evlog_line(l->world->log, sim_now(l->world), "peer p%u connect c%llu", l->id, (unsigned long long)c->id);
 
     conn_ref(c);
     snprintf(name, sizeof name, "nic%llu", (unsigned long long)c->id);
-    sg_actor_t a = sg_actor_init(name, l->host);
-    sg_actor_set_data(a, c);
-    sg_actor_start(a, nic_main, 0, NULL);
-    seeder_spawn_rx(c);
+    sim_spawn(name, l->host, nic_main, c);
+    seeder_spawn_rx(&l->world->seeder, c);
     lee_push(l, POP_SYN, c);
     lee_drain(l, &l->box);
 }
 
 static hk_time next_timer(const leecher *l)
 {
-    hk_time t = stop_time();
+    hk_time t = stop_time(l);
     if (l->leave_at < t)
         t = l->leave_at;
     if (l->connected && !l->conn_ended && sends_keepalives(l) && l->last_sent + l->prof->keepalive < t)
@@ -742,16 +745,16 @@ static hk_time next_timer(const leecher *l)
 
 static void on_timer(leecher *l)
 {
-    hk_time now = sim_now();
+    hk_time now = sim_now(l->world);
     if (l->conn_ended)
         return;
-    if (now >= stop_time()) {
+    if (now >= stop_time(l)) {
         end_conn(l, END_TIME, true);
         return;
     }
     if (now >= l->leave_at) {
         bool fin = l->prof->departure == DEPART_FIN;
-        evlog_line(W->log, now, "peer p%u depart %s", l->id, fin ? "fin" : "vanish");
+        evlog_line(l->world->log, now, "peer p%u depart %s", l->id, fin ? "fin" : "vanish");
         if (!fin)
             l->conn->p_vanished = true;
         end_conn(l, END_DEPARTED, fin);
@@ -770,10 +773,10 @@ static void on_timer(leecher *l)
 /* Sleeps until t (or a wake-up); true if the sleep ran its full course. */
 static void life_sleep_until(leecher *l, hk_time t)
 {
-    hk_time now = sim_now();
+    hk_time now = sim_now(l->world);
     if (t <= now + 1000) {
         if (t > now && t != HK_TIME_NEVER)
-            W->seeder.now_floor = t > W->seeder.now_floor ? t : W->seeder.now_floor;
+            l->world->now_floor = t > l->world->now_floor ? t : l->world->now_floor;
         return;
     }
     l->life_sleep_until = t;
@@ -785,11 +788,11 @@ static void life_sleep_until(leecher *l, hk_time t)
 }
 
 /* Sleeps until t, but never past the moment peers stop (duration - quiesce). */
-static void plain_sleep_until(hk_time t)
+static void plain_sleep_until(leecher *l, hk_time t)
 {
-    hk_time now = sim_now();
-    if (t > stop_time())
-        t = stop_time();
+    hk_time now = sim_now(l->world);
+    if (t > stop_time(l))
+        t = stop_time(l);
     if (t > now + 1000)
         sg_actor_sleep_for((double)(t - now) / 1e9);
 }
@@ -801,6 +804,33 @@ static void life_exit(int failed, void *data)
     outbox_drop(&l->box); /* empty unless killed */
 }
 
+/* Away for a downtime (mttr), then back with a new uptime (mtbf); false if the peer never comes back. */
+static bool away(leecher *l)
+{
+    const sim_profile *p = l->prof;
+    if (!p->mttr)
+        return false;
+    plain_sleep_until(l, sim_now(l->world) + (hk_time)prng_exponential(&l->rng, (double)p->mttr));
+    l->leave_at = sim_now(l->world) + (hk_time)prng_exponential(&l->rng, (double)p->mtbf);
+    return true;
+}
+
+/* One connection, from connect to its end (keep-alives, flooding, departure meanwhile); returns why it ended. */
+static lee_end live_connection(leecher *l)
+{
+    connect_once(l);
+    while (!l->conn_ended) {
+        outbox_reap(&l->box);
+        life_sleep_until(l, next_timer(l));
+        on_timer(l);
+        lee_drain(l, &l->box);
+    }
+    hk_conn *c = l->conn;
+    l->conn = NULL;
+    conn_unref(c);
+    return l->conn_end;
+}
+
 static void life_main(int argc, char **argv)
 {
     (void)argc;
@@ -808,49 +838,35 @@ static void life_main(int argc, char **argv)
     leecher *l = sg_actor_self_get_data();
     const sim_profile *p = l->prof;
     sg_actor_on_exit(life_exit, l);
-    plain_sleep_until(l->arrival);
-    l->leave_at = p->mtbf ? sim_now() + (hk_time)prng_exponential(&l->rng, (double)p->mtbf) : HK_TIME_NEVER;
-    while (sim_now() < stop_time()) {
-        if (sim_now() >= l->leave_at) {
+    plain_sleep_until(l, l->arrival);
+    l->leave_at = p->mtbf ? sim_now(l->world) + (hk_time)prng_exponential(&l->rng, (double)p->mtbf) : HK_TIME_NEVER;
+    while (sim_now(l->world) < stop_time(l)) {
+        if (sim_now(l->world) >= l->leave_at) {
             /* the uptime ran out while waiting to (re)connect: away for a downtime, then back */
-            if (!p->mttr)
+            if (!away(l))
                 break;
-            plain_sleep_until(sim_now() + (hk_time)prng_exponential(&l->rng, (double)p->mttr));
-            l->leave_at = sim_now() + (hk_time)prng_exponential(&l->rng, (double)p->mtbf);
             continue;
         }
-        connect_once(l);
-        while (!l->conn_ended) {
-            outbox_reap(&l->box);
-            life_sleep_until(l, next_timer(l));
-            on_timer(l);
-            lee_drain(l, &l->box);
-        }
-        hk_conn *c = l->conn;
-        l->conn = NULL;
-        conn_unref(c);
-        lee_end why = l->conn_end;
+        lee_end why = live_connection(l);
         l->end = why;
         if (why == END_COMPLETE || why == END_VANISHED || why == END_TIME)
             break;
         if (why == END_DEPARTED) {
-            if (!p->mttr)
+            if (!away(l))
                 break;
-            plain_sleep_until(sim_now() + (hk_time)prng_exponential(&l->rng, (double)p->mttr));
-            l->leave_at = sim_now() + (hk_time)prng_exponential(&l->rng, (double)p->mtbf);
             continue;
         }
         /* refused or closed by the seeder */
         if (!reconnects(l))
             break;
-        plain_sleep_until(sim_now() + p->reconnect);
+        plain_sleep_until(l, sim_now(l->world) + p->reconnect);
     }
     if (l->end == END_NONE)
         l->end = END_TIME;
-    l->end_at = sim_now();
+    l->end_at = sim_now(l->world);
     l->finished = true;
-    W->lives_running--;
-    evlog_line(W->log, l->end_at, "peer p%u end %d", l->id, (int)l->end);
+    l->world->lives_running--;
+    evlog_line(l->world->log, l->end_at, "peer p%u end %d", l->id, (int)l->end);
     /* Its last messages (a FIN) must still reach the seeder if the simulation goes on, but waiting for them must
      * not keep the simulation alive: a daemon ends with the last ordinary actor. */
     sg_actor_daemonize(sg_actor_self());
@@ -868,6 +884,7 @@ void leechers_start(sim_world *w)
         for (uint32_t k = 0; k < p->count; k++) {
             uint32_t id = p->first_peer + k;
             leecher *l = &w->peers[id];
+            l->world = w;
             l->id = id;
             l->prof = p;
             l->profile_index = pi;
@@ -890,9 +907,7 @@ void leechers_start(sim_world *w)
             snprintf(name, sizeof name, "p%u", id);
             l->host = sg_host_by_name(name);
             snprintf(name, sizeof name, "life%u", id);
-            sg_actor_t a = sg_actor_init(name, l->host);
-            sg_actor_set_data(a, l);
-            sg_actor_start(a, life_main, 0, NULL);
+            sim_spawn(name, l->host, life_main, l);
             w->lives_running++;
         }
     }

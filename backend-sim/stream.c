@@ -1,10 +1,11 @@
 /* stream: owns the simulated byte stream of one connection direction (a queue of chunks cut into ACK-clocked
- * flights), the messages that travel through mailboxes and the outboxes that send them, the deferred-op queue and
- * connection reference counts. */
+ * flights), the messages that travel through mailboxes and the outboxes that send them (see stream.h). */
+#include "stream.h"
+
+#include <assert.h>
+#include <simgrid/actor.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "sim.h"
 
 #define ZERO_SIZE (16u << 20)
 
@@ -102,6 +103,7 @@ sim_msg *stream_take_flight(sim_stream *s, uint32_t window)
     uint32_t left = total;
     for (uint32_t i = 0; i < nparts; i++) {
         sim_chunk *c = s->head;
+        assert(c && c->off < c->len); /* the first pass counted nparts non-empty chunks */
         uint32_t n = c->len - c->off;
         if (n > left)
             n = left;
@@ -159,11 +161,12 @@ void msg_free(sim_msg *m)
 
 void msg_release(sim_msg *m)
 {
+    assert(m->refs > 0);
     if (--m->refs == 0)
         free(m);
 }
 
-/* ---- outboxes (see sim.h: why sends are not detached) ---- */
+/* ---- outboxes (see stream.h: why sends are not detached) ---- */
 
 /* Reaping costs one simcall per send, but every completion the issuer waits for scans its activity list, whose nodes
  * are cache misses: measured at 4,000 peers, reaping from 2-4 pending sends on is fastest (7.3-7.6 s of CPU against
@@ -210,6 +213,7 @@ bool outbox_all_delivered(const sim_outbox *ob)
  * the message by outbox_drop through ob->waiting. */
 static sim_sent take(sim_outbox *ob, uint32_t i)
 {
+    assert(i < ob->n && !ob->waiting);
     sim_sent e = ob->v[i];
     ob->v[i] = ob->v[--ob->n];
     ob->waiting = e.m;
@@ -267,75 +271,18 @@ void outbox_drop(sim_outbox *ob)
     ob->n = ob->cap = 0;
 }
 
-/* ---- connections ---- */
-
-void conn_ref(hk_conn *c)
+static void outbox_exit(int failed, void *data)
 {
-    c->refs++;
+    (void)failed;
+    outbox_drop(data); /* empty unless killed */
+    free(data);
 }
 
-void conn_unref(hk_conn *c)
+sim_outbox *outbox_new_for_self(void)
 {
-    if (--c->refs > 0)
-        return;
-    stream_clear(&c->s_out);
-    stream_clear(&c->p_out);
-    free(c);
-}
-
-/* ---- deferred ops ---- */
-
-void opq_push(sim_opq *q, sop_type type, hk_conn *c)
-{
-    if (q->len == q->cap) {
-        uint32_t cap = q->cap ? q->cap * 2 : 64;
-        sim_op *v = malloc(cap * sizeof *v);
-        if (!v)
-            abort();
-        for (uint32_t i = 0; i < q->len; i++)
-            v[i] = q->v[(q->head + i) % q->cap];
-        free(q->v);
-        q->v = v;
-        q->cap = cap;
-        q->head = 0;
-    }
-    if (c)
-        conn_ref(c);
-    q->v[(q->head + q->len) % q->cap] = (sim_op){.type = (uint8_t)type, .c = c};
-    q->len++;
-}
-
-bool opq_pop(sim_opq *q, sim_op *out)
-{
-    if (q->len == 0)
-        return false;
-    *out = q->v[q->head];
-    q->head = (q->head + 1) % q->cap;
-    q->len--;
-    return true;
-}
-
-void opq_free(sim_opq *q)
-{
-    free(q->v);
-    q->v = NULL;
-    q->len = q->cap = q->head = 0;
-}
-
-bool op_finish(sim_outbox *ob, hk_conn *c, sim_msg *m, sg_mailbox_t mb, bool drop, sg_actor_t victim)
-{
-    if (c)
-        conn_unref(c);
-    if (m) {
-        if (drop)
-            msg_free(m);
-        else
-            msg_put(ob, mb, m);
-        return true;
-    }
-    if (victim) {
-        sg_actor_kill(victim);
-        return true;
-    }
-    return false;
+    sim_outbox *box = calloc(1, sizeof *box);
+    if (!box)
+        abort();
+    sg_actor_on_exit(outbox_exit, box);
+    return box;
 }

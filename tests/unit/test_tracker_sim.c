@@ -1,9 +1,9 @@
-/* The announcer at scale against the simulated tracker (backend-sim/sim_tracker.c, compiled into this test: it needs
- * only the core): even first announces, nothing missed, backoff without a burst after an outage (HTTP and UDP), and
+/* The announcer at scale against the simulated tracker (backend-sim/sim_tracker.c, linked as the hekate_sim_tracker
+ * library: it needs only the core): even first announces, nothing missed, backoff without a burst after an outage (HTTP and UDP), and
  * determinism of the whole run. The million-torrent figures come from `hekate-sim --trackers scenarios/...`. */
 #include <criterion/criterion.h>
 
-#include "../../backend-sim/sim_tracker.c"
+#include "sim_tracker.h"
 
 static sim_tracker_result run(const sim_tracker_cfg *c)
 {
