@@ -199,8 +199,10 @@ static void serve(sim_seeder *s, disk_job *j)
         sg_disk_read(d->disk, (sg_size_t)(end - start));
         i = k;
     }
-    for (uint32_t i = 0; i < j->nown; i++)
+    for (uint32_t i = 0; i < j->nown; i++) {
+        assert(pc_get(d->pc, key_of(&j->ext, j->own[i])) == PC_READING); /* this job owns the page's read */
         pc_finish_read(d->pc, key_of(&j->ext, j->own[i]));
+    }
 }
 
 /* After any job: loads whose pages are now all resident complete; those that lost a page to eviction read again. */

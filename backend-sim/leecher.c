@@ -780,10 +780,7 @@ static void life_sleep_until(leecher *l, hk_time t)
         return;
     }
     l->life_sleep_until = t;
-    if (t == HK_TIME_NEVER)
-        sg_sem_acquire(l->wake);
-    else
-        sg_sem_acquire_timeout(l->wake, (double)(t - now) / 1e9);
+    sim_sem_wait_until(l->wake, t, now);
     l->life_sleep_until = 0;
 }
 

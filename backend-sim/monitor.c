@@ -192,18 +192,20 @@ static uint32_t feed_unit(sim_world *w, hk_conn *c, const uint8_t *p, uint32_t l
         }
         return skip(m, len);
     case M_PREFIX:
+    case M_PIECE_HDR: {
+        bool prefix = m->state == M_PREFIX; /* 4 bytes of length, or 8 of index and begin */
         m->hdr[m->have++] = *p;
-        if (m->have == 4)
-            on_prefix(w, c);
+        if (m->have == (prefix ? 4u : 8u)) {
+            if (prefix)
+                on_prefix(w, c);
+            else
+                on_piece_header(w, c);
+        }
         return 1;
+    }
     case M_ID:
         m->id = *p;
         on_id(w, c, m->id, m->need - 1);
-        return 1;
-    case M_PIECE_HDR:
-        m->hdr[m->have++] = *p;
-        if (m->have == 8)
-            on_piece_header(w, c);
         return 1;
     case M_PIECE_DATA:
         /* block data must come from the data file (an extent), never from core-owned bytes */

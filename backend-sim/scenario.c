@@ -22,20 +22,41 @@ typedef struct parse_ctx {
     size_t nseen, capseen;
 } parse_ctx;
 
-static void fail(parse_ctx *c, const char *section, const char *key, const char *fmt, ...)
+static void vfail(parse_ctx *c, const char *section, const char *key, const char *fmt, va_list ap)
 {
     if (c->failed)
         return;
     c->failed = true;
     char what[256];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
     if (key)
         snprintf(c->err, c->errlen, "[%s] %s: %s", section, key, what);
     else
         snprintf(c->err, c->errlen, "[%s]: %s", section, what);
+}
+
+static void fail(parse_ctx *c, const char *section, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void fail(parse_ctx *c, const char *section, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(c, section, key, fmt, ap);
+    va_end(ap);
+}
+
+/* Returns ok; when it is false, records the error (the first one only). */
+static bool check(parse_ctx *c, bool ok, const char *section, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static bool check(parse_ctx *c, bool ok, const char *section, const char *key, const char *fmt, ...)
+{
+    if (!ok) {
+        va_list ap;
+        va_start(ap, fmt);
+        vfail(c, section, key, fmt, ap);
+        va_end(ap);
+    }
+    return ok;
 }
 
 const char *sim_behaviour_name(sim_behaviour b)
@@ -120,32 +141,28 @@ static void scenario_defaults(scenario *sc)
 static bool get_u32(parse_ctx *c, const char *sec, const char *key, const char *v, uint32_t lo, uint32_t hi,
                     uint32_t *out)
 {
-    uint64_t x;
-    if (units_u64(v, &x) < 0 || x < lo || x > hi) {
-        fail(c, sec, key, "\"%s\" is not an integer in [%u, %u]", v, lo, hi);
-        return false;
-    }
-    *out = (uint32_t)x;
-    return true;
+    uint64_t x = 0;
+    bool ok = units_u64(v, &x) == 0 && x >= lo && x <= hi;
+    if (ok)
+        *out = (uint32_t)x;
+    return check(c, ok, sec, key, "\"%s\" is not an integer in [%u, %u]", v, lo, hi);
 }
 
 static bool get_size(parse_ctx *c, const char *sec, const char *key, const char *v, uint64_t lo, uint64_t hi,
                      uint64_t *out)
 {
-    uint64_t x;
-    if (units_size(v, &x) < 0 || x < lo || x > hi) {
-        fail(c, sec, key, "\"%s\" is not a size in [%llu, %llu] bytes (units: B, KiB, MiB, GiB, kB, MB, GB)", v,
-             (unsigned long long)lo, (unsigned long long)hi);
-        return false;
-    }
-    *out = x;
-    return true;
+    uint64_t x = 0;
+    bool ok = units_size(v, &x) == 0 && x >= lo && x <= hi;
+    if (ok)
+        *out = x;
+    return check(c, ok, sec, key, "\"%s\" is not a size in [%llu, %llu] bytes (units: B, KiB, MiB, GiB, kB, MB, GB)",
+                 v, (unsigned long long)lo, (unsigned long long)hi);
 }
 
 static bool get_size32(parse_ctx *c, const char *sec, const char *key, const char *v, uint64_t lo, uint64_t hi,
                        uint32_t *out)
 {
-    uint64_t x;
+    uint64_t x = 0;
     if (!get_size(c, sec, key, v, lo, hi, &x))
         return false;
     *out = (uint32_t)x;
@@ -154,59 +171,47 @@ static bool get_size32(parse_ctx *c, const char *sec, const char *key, const cha
 
 static bool get_time(parse_ctx *c, const char *sec, const char *key, const char *v, hk_time *out)
 {
-    uint64_t x;
-    if (units_time(v, &x) < 0 || x > HK_SECONDS(10ull * 365 * 86400)) {
-        fail(c, sec, key, "\"%s\" is not a duration (units: ns, us, ms, s, min, h; bare number = s)", v);
-        return false;
-    }
-    *out = x;
-    return true;
+    uint64_t x = 0;
+    bool ok = units_time(v, &x) == 0 && x <= HK_SECONDS(10ull * 365 * 86400);
+    if (ok)
+        *out = x;
+    return check(c, ok, sec, key, "\"%s\" is not a duration (units: ns, us, ms, s, min, h; bare number = s)", v);
 }
 
 static bool get_bw(parse_ctx *c, const char *sec, const char *key, const char *v, double *out)
 {
-    double x;
-    if (units_bandwidth(v, &x) < 0 || x < 1 || x > 1e13) {
-        fail(c, sec, key, "\"%s\" is not a bandwidth >= 1 B/s (units: B/s, kB/s, MB/s, GB/s, KiB/s, MiB/s, "
-                          "kbit/s, Mbit/s, Gbit/s)", v);
-        return false;
-    }
-    *out = x;
-    return true;
+    double x = 0;
+    bool ok = units_bandwidth(v, &x) == 0 && x >= 1 && x <= 1e13;
+    if (ok)
+        *out = x;
+    return check(c, ok, sec, key, "\"%s\" is not a bandwidth >= 1 B/s (units: B/s, kB/s, MB/s, GB/s, KiB/s, "
+                                  "MiB/s, kbit/s, Mbit/s, Gbit/s)", v);
 }
 
 static bool get_double(parse_ctx *c, const char *sec, const char *key, const char *v, double lo, double hi,
                        double *out)
 {
-    double x;
-    if (units_double(v, &x) < 0 || x < lo || x > hi) {
-        fail(c, sec, key, "\"%s\" is not a number in [%g, %g]", v, lo, hi);
-        return false;
-    }
-    *out = x;
-    return true;
+    double x = 0;
+    bool ok = units_double(v, &x) == 0 && x >= lo && x <= hi;
+    if (ok)
+        *out = x;
+    return check(c, ok, sec, key, "\"%s\" is not a number in [%g, %g]", v, lo, hi);
 }
 
 static bool get_bool(parse_ctx *c, const char *sec, const char *key, const char *v, bool *out)
 {
-    if (units_bool(v, out) < 0) {
-        fail(c, sec, key, "\"%s\" is not yes/no", v);
-        return false;
-    }
-    return true;
+    return check(c, units_bool(v, out) == 0, sec, key, "\"%s\" is not yes/no", v);
 }
 
 static bool get_range(parse_ctx *c, const char *sec, const char *key, const char *v, char kind, double min,
                       units_range *out)
 {
-    units_range r;
-    if (units_range_parse(v, kind, &r) < 0 || r.lo < min) {
-        fail(c, sec, key, "\"%s\" is not a %s or a range A..B (A <= B, A >= %g)", v,
-             kind == 'b' ? "bandwidth" : kind == 't' ? "duration" : "size", min);
-        return false;
-    }
-    *out = r;
-    return true;
+    units_range r = {0, 0};
+    bool ok = units_range_parse(v, kind, &r) == 0 && r.lo >= min;
+    if (ok)
+        *out = r;
+    return check(c, ok, sec, key, "\"%s\" is not a %s or a range A..B (A <= B, A >= %g)", v,
+                 kind == 'b' ? "bandwidth" : kind == 't' ? "duration" : "size", min);
 }
 
 static bool get_enum(parse_ctx *c, const char *sec, const char *key, const char *v, const char *const *names,
@@ -231,7 +236,7 @@ static bool get_ref(parse_ctx *c, const char *sec, const char *key, const char *
 {
     static const char *const names[] = {"none", "handshake_timeout", "idle_timeout", "unchoked_idle_timeout",
                                         "send_stall_timeout", "protocol"};
-    int i;
+    int i = 0;
     if (!get_enum(c, sec, key, v, names, 6, &i))
         return false;
     *out = (sim_ref_timeout)i;
@@ -254,7 +259,7 @@ static void seeder_key(parse_ctx *c, const char *s, const char *k, const char *v
 {
     sim_seeder_cfg *sd = &c->sc->seeder;
     hk_config *h = &sd->core;
-    uint64_t x;
+    uint64_t x = 0;
     if (key_is(k, "max_unchoked"))
         get_u32(c, s, k, v, 1, 1000000, &h->max_unchoked);
     else if (key_is(k, "max_peers"))
@@ -351,8 +356,7 @@ static void run_key(parse_ctx *c, const char *s, const char *k, const char *v)
 static void expect_key(parse_ctx *c, const char *s, const char *k, const char *v)
 {
     sim_expect *e = &c->sc->expect;
-    uint32_t u;
-    double d;
+    uint32_t u = 0;
     if (key_is(k, "unchoked_max")) {
         if (get_u32(c, s, k, v, 0, 10000000, &u))
             e->unchoked_max = u;
@@ -375,13 +379,12 @@ static void expect_key(parse_ctx *c, const char *s, const char *k, const char *v
             snprintf(e->baseline_without, sizeof e->baseline_without, "%s", v);
     } else
         unknown_key(c, s, k);
-    (void)d;
 }
 
 static void profile_expect_key(parse_ctx *c, const char *s, sim_profile *p, const char *k, const char *v)
 {
     sim_profile_expect *e = &p->expect;
-    uint32_t u;
+    uint32_t u = 0;
     if (key_is(k, "complete"))
         get_double(c, s, k, v, 0, 1, &e->complete_min);
     else if (key_is(k, "complete_by"))
@@ -405,8 +408,8 @@ static void profile_expect_key(parse_ctx *c, const char *s, sim_profile *p, cons
 
 static void profile_key(parse_ctx *c, const char *s, sim_profile *p, const char *k, const char *v)
 {
-    int i;
-    uint64_t x;
+    int i = 0;
+    uint64_t x = 0;
     if (key_is(k, "count"))
         get_u32(c, s, k, v, 1, 1000000, &p->count);
     else if (key_is(k, "arrival")) {
@@ -550,92 +553,92 @@ static bool valid_name(const char *s)
     return true;
 }
 
+/* The section headers met so far (prescan). */
+typedef struct section_list {
+    char (*v)[64];
+    size_t n, cap;
+} section_list;
+
+/* Records a pre-scan error; returns -1. */
+static int scan_error(parse_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int scan_error(parse_ctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, c->errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* The name between the '[' at p[0] and the next ']' of the line p[0..len) into sec; 0, or -1 with the error. */
+static int header_name(parse_ctx *c, const char *name, int lineno, const char *p, size_t len, char sec[64])
+{
+    const char *close = memchr(p, ']', len);
+    if (!close)
+        return scan_error(c, "%s:%d: section header without ']'", name, lineno);
+    size_t sl = (size_t)(close - (p + 1));
+    if (sl >= 64)
+        return scan_error(c, "%s:%d: section name too long", name, lineno);
+    memcpy(sec, p + 1, sl);
+    sec[sl] = '\0';
+    return 0;
+}
+
+/* A header [sec]: a known, well-named section not given before; a profile is created in file order. 0 or -1. */
+static int scan_section(parse_ctx *c, const char *name, int lineno, const char *sec, section_list *seen)
+{
+    bool known = strcmp(sec, "seeder") == 0 || strcmp(sec, "disk") == 0 || strcmp(sec, "torrent") == 0 ||
+                 strcmp(sec, "run") == 0 || strcmp(sec, "expect") == 0;
+    bool is_profile = strncmp(sec, "profile ", 8) == 0;
+    bool is_pexpect = strncmp(sec, "expect ", 7) == 0;
+    if (!known && !is_profile && !is_pexpect)
+        return scan_error(c, "%s:%d: unknown section [%s]", name, lineno, sec);
+    if ((is_profile && !valid_name(sec + 8)) || (is_pexpect && !valid_name(sec + 7)))
+        return scan_error(c, "%s:%d: [%s]: a name is 1-31 of [A-Za-z0-9_-]", name, lineno, sec);
+    for (size_t k = 0; k < seen->n; k++)
+        if (strcmp(seen->v[k], sec) == 0)
+            return scan_error(c, "%s:%d: section [%s] given twice", name, lineno, sec);
+    if (seen->n == seen->cap) {
+        seen->cap = seen->cap ? seen->cap * 2 : 16;
+        void *q = realloc(seen->v, seen->cap * sizeof *seen->v);
+        if (!q)
+            return scan_error(c, "out of memory");
+        seen->v = q;
+    }
+    snprintf(seen->v[seen->n++], sizeof seen->v[0], "%s", sec);
+    if (is_profile) {
+        if (c->sc->nprofiles == MAX_PROFILES)
+            return scan_error(c, "%s:%d: more than %d profiles", name, lineno, MAX_PROFILES);
+        profile_defaults(&c->sc->profiles[c->sc->nprofiles++], sec + 8);
+    }
+    return 0;
+}
+
 /* First pass over the raw text: line lengths, section headers (known, not repeated), profiles created in order. */
 static int prescan(parse_ctx *c, const char *text, const char *name)
 {
-    char (*sections)[64] = NULL;
-    size_t nsec = 0, capsec = 0;
-    int lineno = 0;
-    const char *p = text;
-    int rc = 0;
-    while (*p && rc == 0) {
+    section_list seen = {NULL, 0, 0};
+    int lineno = 0, rc = 0;
+    for (const char *p = text; *p && rc == 0;) {
         lineno++;
         const char *eol = strchr(p, '\n');
         size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        if (len > MAX_LINE) {
-            snprintf(c->err, c->errlen, "%s:%d: line longer than %d bytes", name, lineno, MAX_LINE);
-            rc = -1;
-            break;
-        }
         size_t i = 0;
         while (i < len && (p[i] == ' ' || p[i] == '\t'))
             i++;
-        if (i < len && p[i] == '[') {
-            const char *close = memchr(p + i, ']', len - i);
-            if (!close) {
-                snprintf(c->err, c->errlen, "%s:%d: section header without ']'", name, lineno);
-                rc = -1;
-                break;
-            }
-            char sec[64];
-            size_t sl = (size_t)(close - (p + i + 1));
-            if (sl >= sizeof sec) {
-                snprintf(c->err, c->errlen, "%s:%d: section name too long", name, lineno);
-                rc = -1;
-                break;
-            }
-            memcpy(sec, p + i + 1, sl);
-            sec[sl] = '\0';
-            bool known = strcmp(sec, "seeder") == 0 || strcmp(sec, "disk") == 0 || strcmp(sec, "torrent") == 0 ||
-                         strcmp(sec, "run") == 0 || strcmp(sec, "expect") == 0;
-            bool is_profile = strncmp(sec, "profile ", 8) == 0;
-            bool is_pexpect = strncmp(sec, "expect ", 7) == 0;
-            if (!known && !is_profile && !is_pexpect) {
-                snprintf(c->err, c->errlen, "%s:%d: unknown section [%s]", name, lineno, sec);
-                rc = -1;
-                break;
-            }
-            if ((is_profile && !valid_name(sec + 8)) || (is_pexpect && !valid_name(sec + 7))) {
-                snprintf(c->err, c->errlen, "%s:%d: [%s]: a name is 1-31 of [A-Za-z0-9_-]", name, lineno, sec);
-                rc = -1;
-                break;
-            }
-            for (size_t k = 0; k < nsec; k++)
-                if (strcmp(sections[k], sec) == 0) {
-                    snprintf(c->err, c->errlen, "%s:%d: section [%s] given twice", name, lineno, sec);
-                    rc = -1;
-                }
-            if (rc)
-                break;
-            if (nsec == capsec) {
-                capsec = capsec ? capsec * 2 : 16;
-                void *q = realloc(sections, capsec * sizeof *sections);
-                if (!q) {
-                    rc = -1;
-                    snprintf(c->err, c->errlen, "out of memory");
-                    break;
-                }
-                sections = q;
-            }
-            snprintf(sections[nsec++], sizeof sections[0], "%s", sec);
-            if (is_profile) {
-                if (c->sc->nprofiles == MAX_PROFILES) {
-                    snprintf(c->err, c->errlen, "%s:%d: more than %d profiles", name, lineno, MAX_PROFILES);
-                    rc = -1;
-                    break;
-                }
-                profile_defaults(&c->sc->profiles[c->sc->nprofiles++], sec + 8);
-            }
-        }
+        char sec[64];
+        if (len > MAX_LINE)
+            rc = scan_error(c, "%s:%d: line longer than %d bytes", name, lineno, MAX_LINE);
+        else if (i < len && p[i] == '[')
+            rc = header_name(c, name, lineno, p + i, len - i, sec) < 0 ? -1
+                                                                      : scan_section(c, name, lineno, sec, &seen);
         p = eol ? eol + 1 : p + len;
     }
     /* [expect NAME] must name a profile (even when it holds no key) */
-    for (size_t k = 0; rc == 0 && k < nsec; k++)
-        if (strncmp(sections[k], "expect ", 7) == 0 && !find_profile_mut(c->sc, sections[k] + 7)) {
-            snprintf(c->err, c->errlen, "%s: [%s]: no profile named \"%s\"", name, sections[k], sections[k] + 7);
-            rc = -1;
-        }
-    free(sections);
+    for (size_t k = 0; rc == 0 && k < seen.n; k++)
+        if (strncmp(seen.v[k], "expect ", 7) == 0 && !find_profile_mut(c->sc, seen.v[k] + 7))
+            rc = scan_error(c, "%s: [%s]: no profile named \"%s\"", name, seen.v[k], seen.v[k] + 7);
+    free(seen.v);
     return rc;
 }
 

@@ -359,10 +359,7 @@ static void timer_main(int argc, char **argv)
             continue;
         }
         s->sleeping_until = t;
-        if (t == HK_TIME_NEVER)
-            sg_sem_acquire(s->timer_sem);
-        else
-            sg_sem_acquire_timeout(s->timer_sem, (double)(t - now) / 1e9);
+        sim_sem_wait_until(s->timer_sem, t, now);
         s->sleeping_until = 0;
     }
     sim_spawn("timer", s->host, timer_main, w);

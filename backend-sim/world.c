@@ -42,3 +42,11 @@ sg_actor_t sim_spawn(const char *name, sg_host_t host, void (*fn)(int, char **),
     sg_actor_start(a, fn, 0, NULL);
     return a;
 }
+
+void sim_sem_wait_until(sg_sem_t sem, hk_time until, hk_time now)
+{
+    if (until == HK_TIME_NEVER)
+        sg_sem_acquire(sem);
+    else
+        sg_sem_acquire_timeout(sem, (double)(until - now) / 1e9);
+}

@@ -22,6 +22,7 @@
 
 #include <simgrid/actor.h>
 #include <simgrid/host.h>
+#include <simgrid/semaphore.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -65,5 +66,8 @@ hk_time sim_now(sim_world *w);
 /* Starts an actor named `name` on `host` running fn, which finds `arg` with sg_actor_self_get_data() as its first
  * step. The same simcalls as sg_actor_create (init, then start), so scheduling is unchanged. */
 sg_actor_t sim_spawn(const char *name, sg_host_t host, void (*fn)(int, char **), void *arg);
+/* Blocks the calling actor on sem until it is released or, unless until is HK_TIME_NEVER, until `until` (now: the
+ * current simulated time, below it). One simcall. */
+void sim_sem_wait_until(sg_sem_t sem, hk_time until, hk_time now);
 
 #endif
