@@ -14,8 +14,10 @@
  *     connection, each of which leads to the world) as the argument of its start function (sim_spawn).
  *
  * Module map: stream.h (messages, streams, outboxes), conn.h (connections, ops), seeder_rt.h (the runtime table,
- * receiver and timer actors), disk.h (disk workers, page cache), monitor.h (checks of the seeder's output),
- * leecher.h (simulated peers), report.h (figures and expectations), scenario.h (the file format).
+ * receiver and timer actors), disk.h (disk workers; pagecache.h the page cache), monitor.h (checks of the seeder's
+ * output), leecher.h (simulated peers' actors; peer_wire.h their protocol), report.h (figures and expectations),
+ * scenario.h + units.h (the file format), platform.h, torrentgen.h, evlog.h, prng.h, perm.h (pure helpers),
+ * sim_tracker.h (the trackers mode: no SimGrid at all). main.c drives a run.
  */
 #ifndef HEKATE_SIM_WORLD_H
 #define HEKATE_SIM_WORLD_H
