@@ -13,7 +13,7 @@
 enum { JOB_PREFETCH = 1, JOB_LOAD = 2 };
 
 struct disk_job {
-    disk_job *next;
+    hk_list link;                /* in the FIFO or the waiting list */
     uint8_t kind;
     bool error;
     hk_extent ext;
@@ -70,6 +70,7 @@ static disk_job *job_new(sim_disk *d, uint8_t kind, const hk_extent *e, uint64_t
     disk_job *j = calloc(1, sizeof *j);
     if (!j)
         abort();
+    hk_list_init(&j->link);
     j->kind = kind;
     j->ext = *e;
     j->token = token;
@@ -96,11 +97,7 @@ static void job_free(disk_job *j)
 static void enqueue(sim_seeder *s, disk_job *j)
 {
     sim_disk *d = &s->disk;
-    if (d->q_tail)
-        d->q_tail->next = j;
-    else
-        d->q_head = j;
-    d->q_tail = j;
+    hk_list_insert_tail(&d->queue, &j->link);
     d->jobs_queued++;
     opq_push(&s->ops, SOP_DISK_KICK, NULL);
 }
@@ -159,7 +156,7 @@ bool disk_check_and_touch(sim_seeder *s, const hk_extent *e)
 
 bool disk_idle(const sim_seeder *s)
 {
-    return s->disk.jobs_queued == 0 && s->disk.busy == 0 && s->disk.waiting == NULL;
+    return s->disk.jobs_queued == 0 && s->disk.busy == 0 && hk_list_empty(&s->disk.waiting);
 }
 
 /* ---- worker actors ---- */
@@ -209,20 +206,18 @@ static void serve(sim_seeder *s, disk_job *j)
 static void check_waiting(sim_seeder *s)
 {
     sim_disk *d = &s->disk;
-    disk_job **pp = &d->waiting;
-    while (*pp) {
-        disk_job *j = *pp;
+    hk_list *pos, *tmp;
+    HK_LIST_FOREACH_SAFE(pos, tmp, &d->waiting) {
+        disk_job *j = HK_LIST_ENTRY(pos, disk_job, link);
         if (all_resident(d, &j->ext)) {
-            *pp = j->next;
+            hk_list_remove(&j->link);
             complete_load(s, j, HK_DISK_OK);
             job_free(j);
         } else if (any_absent(d, &j->ext)) {
-            *pp = j->next;
+            hk_list_remove(&j->link);
             disk_job *again = job_new(d, JOB_LOAD, &j->ext, j->token, true);
             job_free(j);
             enqueue(s, again);
-        } else {
-            pp = &j->next;
         }
     }
 }
@@ -230,16 +225,13 @@ static void check_waiting(sim_seeder *s)
 /* The oldest queued job, taken out of the FIFO; NULL if another worker took it first. */
 static disk_job *dequeue(sim_disk *d)
 {
-    disk_job *j = d->q_head;
-    if (!j)
+    hk_list *first = hk_list_first(&d->queue);
+    if (!first)
         return NULL;
-    d->q_head = j->next;
-    if (!d->q_head)
-        d->q_tail = NULL;
+    hk_list_remove(first);
     assert(d->jobs_queued > 0);
     d->jobs_queued--;
-    j->next = NULL;
-    return j;
+    return HK_LIST_ENTRY(first, disk_job, link);
 }
 
 /* After a job was served: a load completes, or waits for pages that other jobs are still reading. */
@@ -255,8 +247,7 @@ static void job_done(sim_seeder *s, disk_job *j)
         complete_load(s, j, HK_DISK_OK);
         job_free(j);
     } else {
-        j->next = d->waiting;
-        d->waiting = j;
+        hk_list_insert_head(&d->waiting, &j->link);
     }
 }
 
@@ -301,6 +292,8 @@ void disk_spawn_workers(sim_seeder *s, uint32_t n)
 void disk_init(sim_seeder *s, const sim_disk_cfg *cfg)
 {
     sim_disk *d = &s->disk;
+    hk_list_init(&d->queue);
+    hk_list_init(&d->waiting);
     d->pc = pc_new(cfg->cache, cfg->page);
     if (!d->pc)
         abort();

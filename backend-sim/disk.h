@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "list.h"
 #include "pagecache.h"
 #include "runtime.h"
 #include "scenario.h"
@@ -30,8 +31,8 @@ typedef struct sim_disk {
     pagecache *pc;
     sg_disk_t disk;
     sg_sem_t sem;                /* jobs available */
-    disk_job *q_head, *q_tail;   /* FIFO */
-    disk_job *waiting;           /* loads waiting for pages read by other jobs */
+    hk_list queue;               /* disk_job, FIFO */
+    hk_list waiting;             /* disk_job: loads waiting for pages read by other jobs (newest first) */
     uint64_t last_end_key;       /* position after the last read (sequential reads skip the seek) */
     bool has_last;
     uint32_t busy;               /* jobs being served */
