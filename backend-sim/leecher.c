@@ -194,6 +194,8 @@ static void connect_once(leecher *l)
         abort();
     c->id = l->world->next_conn_id++;
     c->world = l->world;
+    stream_init(&c->s_out);
+    stream_init(&c->p_out);
     c->torrent = l->torrent;
     c->lee = l;
     c->refs = 1; /* l->conn */

@@ -26,35 +26,51 @@ size_t sim_zero_size(void)
     return ZERO_SIZE;
 }
 
+void stream_init(sim_stream *s)
+{
+    hk_list_init(&s->chunks);
+    s->queued = 0;
+    s->inflight = 0;
+}
+
 static sim_chunk *chunk_new(uint32_t cap, bool virt)
 {
     sim_chunk *c = malloc(sizeof *c + (virt ? 0 : cap));
     if (!c)
         abort();
-    c->next = NULL;
+    hk_list_init(&c->link);
     c->len = c->off = 0;
     c->cap = virt ? 0 : cap;
     c->virt = virt;
     return c;
 }
 
-static void append(sim_stream *s, sim_chunk *c)
+static sim_chunk *first_chunk(const sim_stream *s)
 {
-    if (s->tail)
-        s->tail->next = c;
-    else
-        s->head = c;
-    s->tail = c;
+    hk_list *n = hk_list_first(&s->chunks);
+    return n ? HK_LIST_ENTRY(n, sim_chunk, link) : NULL;
+}
+
+static sim_chunk *last_chunk(const sim_stream *s)
+{
+    hk_list *n = hk_list_last(&s->chunks);
+    return n ? HK_LIST_ENTRY(n, sim_chunk, link) : NULL;
+}
+
+static sim_chunk *next_chunk(const sim_stream *s, const sim_chunk *c)
+{
+    hk_list *n = hk_list_next(&s->chunks, &c->link);
+    return n ? HK_LIST_ENTRY(n, sim_chunk, link) : NULL;
 }
 
 void stream_write(sim_stream *s, const uint8_t *bytes, uint32_t len)
 {
     s->queued += len;
     while (len > 0) {
-        sim_chunk *t = s->tail;
+        sim_chunk *t = last_chunk(s);
         if (!t || t->virt || t->len == t->cap) {
             t = chunk_new(len > 512 ? len : 512, false);
-            append(s, t);
+            hk_list_insert_tail(&s->chunks, &t->link);
         }
         uint32_t n = t->cap - t->len < len ? t->cap - t->len : len;
         memcpy(t->data + t->len, bytes, n);
@@ -67,43 +83,24 @@ void stream_write(sim_stream *s, const uint8_t *bytes, uint32_t len)
 void stream_write_virtual(sim_stream *s, uint32_t len)
 {
     s->queued += len;
-    sim_chunk *t = s->tail;
+    sim_chunk *t = last_chunk(s);
     if (t && t->virt) {
         t->len += len;
         return;
     }
     t = chunk_new(0, true);
     t->len = len;
-    append(s, t);
+    hk_list_insert_tail(&s->chunks, &t->link);
 }
 
-sim_msg *stream_take_flight(sim_stream *s, uint32_t window)
+/* Copies the queue's first `total` bytes into m's parts (one per chunk), freeing the chunks they empty. */
+static void fill_flight(sim_stream *s, sim_msg *m, uint32_t total)
 {
-    if (s->inflight || s->queued == 0)
-        return NULL;
-    /* first pass: size the message */
-    uint32_t total = 0, nparts = 0, real = 0;
-    for (sim_chunk *c = s->head; c && total < window; c = c->next) {
-        uint32_t n = c->len - c->off;
-        if (n > window - total)
-            n = window - total;
-        total += n;
-        nparts++;
-        if (!c->virt)
-            real += n;
-    }
-    sim_msg *m = malloc(sizeof *m + nparts * sizeof(sim_part) + real);
-    if (!m)
-        abort();
-    m->type = MSG_DATA;
-    m->refs = 1;
-    m->len = total;
-    m->nparts = nparts;
-    uint8_t *dst = (uint8_t *)&m->parts[nparts];
+    uint8_t *dst = (uint8_t *)&m->parts[m->nparts];
     uint32_t left = total;
-    for (uint32_t i = 0; i < nparts; i++) {
-        sim_chunk *c = s->head;
-        assert(c && c->off < c->len); /* the first pass counted nparts non-empty chunks */
+    for (uint32_t i = 0; i < m->nparts; i++) {
+        sim_chunk *c = first_chunk(s);
+        assert(c); /* the first pass counted nparts chunks */
         uint32_t n = c->len - c->off;
         if (n > left)
             n = left;
@@ -119,12 +116,35 @@ sim_msg *stream_take_flight(sim_stream *s, uint32_t window)
         c->off += n;
         left -= n;
         if (c->off == c->len) {
-            s->head = c->next;
-            if (!s->head)
-                s->tail = NULL;
+            hk_list_remove(&c->link);
             free(c);
         }
     }
+}
+
+sim_msg *stream_take_flight(sim_stream *s, uint32_t window)
+{
+    if (s->inflight || s->queued == 0)
+        return NULL;
+    /* first pass: size the message */
+    uint32_t total = 0, nparts = 0, real = 0;
+    for (sim_chunk *c = first_chunk(s); c && total < window; c = next_chunk(s, c)) {
+        uint32_t n = c->len - c->off;
+        if (n > window - total)
+            n = window - total;
+        total += n;
+        nparts++;
+        if (!c->virt)
+            real += n;
+    }
+    sim_msg *m = malloc(sizeof *m + nparts * sizeof(sim_part) + real);
+    if (!m)
+        abort();
+    m->type = MSG_DATA;
+    m->refs = 1;
+    m->len = total;
+    m->nparts = nparts;
+    fill_flight(s, m, total);
     s->queued -= total;
     s->inflight = total;
     return m;
@@ -132,13 +152,10 @@ sim_msg *stream_take_flight(sim_stream *s, uint32_t window)
 
 void stream_clear(sim_stream *s)
 {
-    sim_chunk *c = s->head;
-    while (c) {
-        sim_chunk *n = c->next;
-        free(c);
-        c = n;
-    }
-    s->head = s->tail = NULL;
+    hk_list *pos, *tmp;
+    HK_LIST_FOREACH_SAFE(pos, tmp, &s->chunks)
+        free(HK_LIST_ENTRY(pos, sim_chunk, link));
+    hk_list_init(&s->chunks);
     s->queued = 0;
 }
 

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "list.h"
+
 #define SIM_MSG_HEADER 40u   /* simulated bytes added to every message (TCP/IP headers) */
 
 /* MSG_STOP: a local wake-up telling a connection's receiver actor to end (instead of killing it, see sim_outbox) */
@@ -37,18 +39,20 @@ typedef struct sim_msg {
 } sim_msg;
 
 typedef struct sim_chunk {
-    struct sim_chunk *next;
+    hk_list link;                /* in its stream's queue */
     uint32_t len, off, cap;
     uint8_t virt;
     uint8_t data[];
 } sim_chunk;
 
 typedef struct sim_stream {
-    sim_chunk *head, *tail;
+    hk_list chunks;              /* sim_chunk, oldest first (the stream must not move while it holds any) */
     uint64_t queued;             /* bytes in the queue, not yet in a flight */
     uint32_t inflight;           /* bytes of the flight in flight (0: none) */
 } sim_stream;
 
+/* An empty stream (before any other stream_* call). */
+void stream_init(sim_stream *s);
 /* Queues real bytes (copied). */
 void stream_write(sim_stream *s, const uint8_t *bytes, uint32_t len);
 /* Queues len data-file bytes, which have no content (coalesced with a virtual tail chunk). */
