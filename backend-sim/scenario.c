@@ -143,63 +143,36 @@ static void scenario_defaults(scenario *sc)
 
 /* ---- value helpers: each returns false after recording an error ---- */
 
-static bool get_u32(parse_ctx *c, const char *sec, const char *key, const char *v, uint32_t lo, uint32_t hi,
-                    uint32_t *out)
+/* A whole number: unit 'i' plain, 's' a size with units, 't' a duration (ns; at most 10 years), in [lo, hi]. */
+static bool get_int(parse_ctx *c, const char *sec, const char *key, const char *v, char unit, uint64_t lo,
+                    uint64_t hi, uint64_t *out)
 {
     uint64_t x = 0;
-    bool ok = units_u64(v, &x) == 0 && x >= lo && x <= hi;
-    if (ok)
-        *out = (uint32_t)x;
-    return check(c, ok, sec, key, "\"%s\" is not an integer in [%u, %u]", v, lo, hi);
-}
-
-static bool get_size(parse_ctx *c, const char *sec, const char *key, const char *v, uint64_t lo, uint64_t hi,
-                     uint64_t *out)
-{
-    uint64_t x = 0;
-    bool ok = units_size(v, &x) == 0 && x >= lo && x <= hi;
+    int rc = unit == 's' ? units_size(v, &x) : unit == 't' ? units_time(v, &x) : units_u64(v, &x);
+    bool ok = rc == 0 && x >= lo && x <= hi;
     if (ok)
         *out = x;
-    return check(c, ok, sec, key, "\"%s\" is not a size in [%llu, %llu] bytes (units: B, KiB, MiB, GiB, kB, MB, GB)",
-                 v, (unsigned long long)lo, (unsigned long long)hi);
+    if (unit == 't')
+        return check(c, ok, sec, key, "\"%s\" is not a duration (units: ns, us, ms, s, min, h; bare number = s)", v);
+    if (unit == 's')
+        return check(c, ok, sec, key,
+                     "\"%s\" is not a size in [%llu, %llu] bytes (units: B, KiB, MiB, GiB, kB, MB, GB)", v,
+                     (unsigned long long)lo, (unsigned long long)hi);
+    return check(c, ok, sec, key, "\"%s\" is not an integer in [%llu, %llu]", v, (unsigned long long)lo,
+                 (unsigned long long)hi);
 }
 
-static bool get_size32(parse_ctx *c, const char *sec, const char *key, const char *v, uint64_t lo, uint64_t hi,
-                       uint32_t *out)
-{
-    uint64_t x = 0;
-    if (!get_size(c, sec, key, v, lo, hi, &x))
-        return false;
-    *out = (uint32_t)x;
-    return true;
-}
-
-static bool get_time(parse_ctx *c, const char *sec, const char *key, const char *v, hk_time *out)
-{
-    uint64_t x = 0;
-    bool ok = units_time(v, &x) == 0 && x <= HK_SECONDS(10ull * 365 * 86400);
-    if (ok)
-        *out = x;
-    return check(c, ok, sec, key, "\"%s\" is not a duration (units: ns, us, ms, s, min, h; bare number = s)", v);
-}
-
-static bool get_bw(parse_ctx *c, const char *sec, const char *key, const char *v, double *out)
+/* A real number: a bandwidth (B/s, with units) when bw, else a plain number, in [lo, hi]. */
+static bool get_real(parse_ctx *c, const char *sec, const char *key, const char *v, bool bw, double lo, double hi,
+                     double *out)
 {
     double x = 0;
-    bool ok = units_bandwidth(v, &x) == 0 && x >= 1 && x <= 1e13;
+    bool ok = (bw ? units_bandwidth(v, &x) : units_double(v, &x)) == 0 && x >= lo && x <= hi;
     if (ok)
         *out = x;
-    return check(c, ok, sec, key, "\"%s\" is not a bandwidth >= 1 B/s (units: B/s, kB/s, MB/s, GB/s, KiB/s, "
-                                  "MiB/s, kbit/s, Mbit/s, Gbit/s)", v);
-}
-
-static bool get_double(parse_ctx *c, const char *sec, const char *key, const char *v, double lo, double hi,
-                       double *out)
-{
-    double x = 0;
-    bool ok = units_double(v, &x) == 0 && x >= lo && x <= hi;
-    if (ok)
-        *out = x;
+    if (bw)
+        return check(c, ok, sec, key, "\"%s\" is not a bandwidth >= 1 B/s (units: B/s, kB/s, MB/s, GB/s, KiB/s, "
+                                      "MiB/s, kbit/s, Mbit/s, Gbit/s)", v);
     return check(c, ok, sec, key, "\"%s\" is not a number in [%g, %g]", v, lo, hi);
 }
 
@@ -260,18 +233,19 @@ typedef struct key_spec {
     size_t off;                  /* of the destination in the record */
     uint64_t lo, hi;             /* integer kinds */
     double dlo, dhi;             /* K_DOUBLE, K_RANGE (dlo) */
-    char unit;                   /* K_RANGE */
+    char unit;                   /* integer kinds: 'i', 's' or 't' (get_int); K_RANGE: 'b' or 't' */
     const char *const *names;    /* K_ENUM */
     int nnames;
 } key_spec;
 
 #define KEY(rec, key, field, k) .name = key, .kind = k, .off = offsetof(rec, field)
-#define U32(rec, key, field, a, b) {KEY(rec, key, field, K_U32), .lo = a, .hi = b}
-#define LIMIT(rec, key, field, a, b) {KEY(rec, key, field, K_LIMIT), .lo = a, .hi = b}
-#define SIZE(rec, key, field, a, b) {KEY(rec, key, field, K_SIZE), .lo = a, .hi = b}
-#define SIZE32(rec, key, field, a, b) {KEY(rec, key, field, K_SIZE32), .lo = a, .hi = b}
-#define TIME(rec, key, field) {KEY(rec, key, field, K_TIME)}
-#define SECONDS(rec, key, field) {KEY(rec, key, field, K_SECONDS)}
+#define MAX_TIME HK_SECONDS(10ull * 365 * 86400)
+#define U32(rec, key, field, a, b) {KEY(rec, key, field, K_U32), .unit = 'i', .lo = a, .hi = b}
+#define LIMIT(rec, key, field, a, b) {KEY(rec, key, field, K_LIMIT), .unit = 'i', .lo = a, .hi = b}
+#define SIZE(rec, key, field, a, b) {KEY(rec, key, field, K_SIZE), .unit = 's', .lo = a, .hi = b}
+#define SIZE32(rec, key, field, a, b) {KEY(rec, key, field, K_SIZE32), .unit = 's', .lo = a, .hi = b}
+#define TIME(rec, key, field) {KEY(rec, key, field, K_TIME), .unit = 't', .hi = MAX_TIME}
+#define SECONDS(rec, key, field) {KEY(rec, key, field, K_SECONDS), .unit = 't', .hi = MAX_TIME}
 #define BW(rec, key, field) {KEY(rec, key, field, K_BW)}
 #define DOUBLE(rec, key, field, a, b) {KEY(rec, key, field, K_DOUBLE), .dlo = a, .dhi = b}
 #define BOOL(rec, key, field) {KEY(rec, key, field, K_BOOL)}
@@ -370,29 +344,36 @@ _Static_assert(sizeof(sim_arrival) == sizeof(int) && sizeof(sim_behaviour) == si
                    sizeof(hk_log_level) == sizeof(int),
                "scenario enums are int-sized");
 
+/* Stores a whole number as the field of an integer kind holds it. */
+static void store_int(key_kind kind, char *dst, uint64_t x)
+{
+    switch (kind) {
+    case K_U32:
+    case K_SIZE32: *(uint32_t *)(void *)dst = (uint32_t)x; break;
+    case K_LIMIT: *(int64_t *)(void *)dst = (int64_t)x; break;
+    case K_SECONDS: *(double *)(void *)dst = (double)x / 1e9; break;
+    default: *(uint64_t *)(void *)dst = x; break; /* K_SIZE, K_TIME (hk_time) */
+    }
+}
+
 /* Reads value v of key spec k into the record rec; false after recording an error. */
 static bool apply(parse_ctx *c, const char *sec, const key_spec *k, const char *v, void *rec)
 {
     char *dst = (char *)rec + k->off;
-    uint32_t u = 0;
     uint64_t x = 0;
     switch (k->kind) {
-    case K_U32: return get_u32(c, sec, k->name, v, (uint32_t)k->lo, (uint32_t)k->hi, (uint32_t *)(void *)dst);
+    case K_U32:
     case K_LIMIT:
-        if (!get_u32(c, sec, k->name, v, (uint32_t)k->lo, (uint32_t)k->hi, &u))
-            return false;
-        *(int64_t *)(void *)dst = u;
-        return true;
-    case K_SIZE: return get_size(c, sec, k->name, v, k->lo, k->hi, (uint64_t *)(void *)dst);
-    case K_SIZE32: return get_size32(c, sec, k->name, v, k->lo, k->hi, (uint32_t *)(void *)dst);
-    case K_TIME: return get_time(c, sec, k->name, v, (hk_time *)(void *)dst);
+    case K_SIZE:
+    case K_SIZE32:
+    case K_TIME:
     case K_SECONDS:
-        if (!get_time(c, sec, k->name, v, &x))
+        if (!get_int(c, sec, k->name, v, k->unit, k->lo, k->hi, &x))
             return false;
-        *(double *)(void *)dst = (double)x / 1e9;
+        store_int(k->kind, dst, x);
         return true;
-    case K_BW: return get_bw(c, sec, k->name, v, (double *)(void *)dst);
-    case K_DOUBLE: return get_double(c, sec, k->name, v, k->dlo, k->dhi, (double *)(void *)dst);
+    case K_BW: return get_real(c, sec, k->name, v, true, 1, 1e13, (double *)(void *)dst);
+    case K_DOUBLE: return get_real(c, sec, k->name, v, false, k->dlo, k->dhi, (double *)(void *)dst);
     case K_BOOL: return get_bool(c, sec, k->name, v, (bool *)(void *)dst);
     case K_RANGE: return get_range(c, sec, k->name, v, k->unit, k->dlo, (units_range *)(void *)dst);
     case K_ENUM: return get_enum(c, sec, k->name, v, k->names, k->nnames, (int *)(void *)dst);
