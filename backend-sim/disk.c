@@ -1,16 +1,19 @@
 /* disk: owns the seeder's simulated disk — the job FIFO served by queue_depth worker actors (seek + SimGrid disk
  * read per contiguous run of pages), the page cache behind disk_resident/disk_prefetch/disk_load, and the loads
- * waiting for pages that another job is reading. Completions reach the core from the worker actor. */
+ * waiting for pages that another job is reading. Completions reach the core from the worker actor (see disk.h). */
+#include "disk.h"
+
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim.h"
+#include "world.h"
 
 enum { JOB_PREFETCH = 1, JOB_LOAD = 2 };
 
 struct disk_job {
-    disk_job *next;
+    hk_list link;                /* in the FIFO or the waiting list */
     uint8_t kind;
     bool error;
     hk_extent ext;
@@ -19,13 +22,11 @@ struct disk_job {
     uint64_t *own;               /* pages this job reads (it moved them ABSENT -> READING) */
 };
 
-#define W g_world
-
-static bool extent_valid(const hk_extent *e)
+static bool extent_valid(const sim_world *w, const hk_extent *e)
 {
-    if (e->length == 0 || e->storage >= W->ntorrents)
+    if (e->length == 0 || e->storage >= w->ntorrents)
         return false;
-    const sim_torrent *t = &W->torrents[e->storage];
+    const sim_torrent *t = &w->torrents[e->storage];
     if (e->file == HK_FILE_METAINFO)
         return e->offset <= t->len && e->length <= t->len - e->offset;
     return e->file == 0 && e->offset <= t->size && e->length <= t->size - e->offset;
@@ -69,6 +70,7 @@ static disk_job *job_new(sim_disk *d, uint8_t kind, const hk_extent *e, uint64_t
     disk_job *j = calloc(1, sizeof *j);
     if (!j)
         abort();
+    hk_list_init(&j->link);
     j->kind = kind;
     j->ext = *e;
     j->token = token;
@@ -95,11 +97,7 @@ static void job_free(disk_job *j)
 static void enqueue(sim_seeder *s, disk_job *j)
 {
     sim_disk *d = &s->disk;
-    if (d->q_tail)
-        d->q_tail->next = j;
-    else
-        d->q_head = j;
-    d->q_tail = j;
+    hk_list_insert_tail(&d->queue, &j->link);
     d->jobs_queued++;
     opq_push(&s->ops, SOP_DISK_KICK, NULL);
 }
@@ -111,7 +109,7 @@ void disk_rt_prefetch(void *ctx, const hk_extent *e)
     sim_seeder *s = ctx;
     sim_disk *d = &s->disk;
     d->prefetches++;
-    if (!extent_valid(e) || e->file == HK_FILE_METAINFO)
+    if (!extent_valid(s->world, e) || e->file == HK_FILE_METAINFO)
         return;
     if (!any_absent(d, e))
         return;
@@ -123,7 +121,7 @@ bool disk_rt_resident(void *ctx, const hk_extent *e)
     sim_seeder *s = ctx;
     sim_disk *d = &s->disk;
     d->resident_checks++;
-    if (!extent_valid(e))
+    if (!extent_valid(s->world, e))
         return false;
     bool yes = e->file == HK_FILE_METAINFO || all_resident(d, e);
     if (yes)
@@ -136,15 +134,15 @@ void disk_rt_load(void *ctx, const hk_extent *e, uint64_t token)
     sim_seeder *s = ctx;
     sim_disk *d = &s->disk;
     d->loads++;
-    evlog_line(W->log, sim_now(), "disk_load %llu s%llu f%u o%llu l%u", (unsigned long long)token,
+    evlog_line(s->world->log, sim_now(s->world), "disk_load %llu s%llu f%u o%llu l%u", (unsigned long long)token,
                (unsigned long long)e->storage, e->file, (unsigned long long)e->offset, e->length);
-    enqueue(s, job_new(d, JOB_LOAD, e, token, extent_valid(e)));
+    enqueue(s, job_new(d, JOB_LOAD, e, token, extent_valid(s->world, e)));
 }
 
 bool disk_check_and_touch(sim_seeder *s, const hk_extent *e)
 {
     sim_disk *d = &s->disk;
-    if (!extent_valid(e))
+    if (!extent_valid(s->world, e))
         return false;
     if (e->file == HK_FILE_METAINFO)
         return true;
@@ -158,7 +156,7 @@ bool disk_check_and_touch(sim_seeder *s, const hk_extent *e)
 
 bool disk_idle(const sim_seeder *s)
 {
-    return s->disk.jobs_queued == 0 && s->disk.busy == 0 && s->disk.waiting == NULL;
+    return s->disk.jobs_queued == 0 && s->disk.busy == 0 && hk_list_empty(&s->disk.waiting);
 }
 
 /* ---- worker actors ---- */
@@ -167,7 +165,7 @@ static void complete_load(sim_seeder *s, disk_job *j, hk_disk_status st)
 {
     if (st != HK_DISK_OK)
         s->disk.load_errors++;
-    evlog_line(W->log, sim_now(), "disk_loaded %llu %d", (unsigned long long)j->token, (int)st);
+    evlog_line(s->world->log, sim_now(s->world), "disk_loaded %llu %d", (unsigned long long)j->token, (int)st);
     s->core_calls++;
     hk_seeder_on_disk_loaded(s->core, j->token, st);
 }
@@ -177,7 +175,8 @@ static void serve(sim_seeder *s, disk_job *j)
 {
     sim_disk *d = &s->disk;
     uint32_t ps = pc_page_size(d->pc);
-    const sim_torrent *t = &W->torrents[j->ext.storage];
+    const sim_disk_cfg *cfg = &s->world->sc->disk;
+    const sim_torrent *t = &s->world->torrents[j->ext.storage];
     for (uint32_t i = 0; i < j->nown;) {
         uint32_t k = i + 1;
         while (k < j->nown && j->own[k] == j->own[k - 1] + 1)
@@ -192,87 +191,89 @@ static void serve(sim_seeder *s, disk_job *j)
         d->has_last = true;
         d->reads++;
         d->bytes_read += end - start;
-        if (!seq && W->sc->disk.seek)
-            sg_actor_sleep_for((double)W->sc->disk.seek / 1e9);
+        if (!seq && cfg->seek)
+            sg_actor_sleep_for((double)cfg->seek / 1e9);
         sg_disk_read(d->disk, (sg_size_t)(end - start));
         i = k;
     }
-    for (uint32_t i = 0; i < j->nown; i++)
+    for (uint32_t i = 0; i < j->nown; i++) {
+        assert(pc_get(d->pc, key_of(&j->ext, j->own[i])) == PC_READING); /* this job owns the page's read */
         pc_finish_read(d->pc, key_of(&j->ext, j->own[i]));
+    }
 }
 
 /* After any job: loads whose pages are now all resident complete; those that lost a page to eviction read again. */
 static void check_waiting(sim_seeder *s)
 {
     sim_disk *d = &s->disk;
-    disk_job **pp = &d->waiting;
-    while (*pp) {
-        disk_job *j = *pp;
+    hk_list *pos, *tmp;
+    HK_LIST_FOREACH_SAFE(pos, tmp, &d->waiting) {
+        disk_job *j = HK_LIST_ENTRY(pos, disk_job, link);
         if (all_resident(d, &j->ext)) {
-            *pp = j->next;
+            hk_list_remove(&j->link);
             complete_load(s, j, HK_DISK_OK);
             job_free(j);
         } else if (any_absent(d, &j->ext)) {
-            *pp = j->next;
+            hk_list_remove(&j->link);
             disk_job *again = job_new(d, JOB_LOAD, &j->ext, j->token, true);
             job_free(j);
             enqueue(s, again);
-        } else {
-            pp = &j->next;
         }
     }
 }
 
-static void worker_exit(int failed, void *data)
+/* The oldest queued job, taken out of the FIFO; NULL if another worker took it first. */
+static disk_job *dequeue(sim_disk *d)
 {
-    (void)failed;
-    outbox_drop(data); /* empty unless killed */
-    free(data);
+    hk_list *first = hk_list_first(&d->queue);
+    if (!first)
+        return NULL;
+    hk_list_remove(first);
+    assert(d->jobs_queued > 0);
+    d->jobs_queued--;
+    return HK_LIST_ENTRY(first, disk_job, link);
+}
+
+/* After a job was served: a load completes, or waits for pages that other jobs are still reading. */
+static void job_done(sim_seeder *s, disk_job *j)
+{
+    sim_disk *d = &s->disk;
+    if (j->kind != JOB_LOAD) {
+        job_free(j);
+    } else if (j->error) {
+        complete_load(s, j, HK_DISK_ERROR);
+        job_free(j);
+    } else if (all_resident(d, &j->ext)) {
+        complete_load(s, j, HK_DISK_OK);
+        job_free(j);
+    } else {
+        hk_list_insert_head(&d->waiting, &j->link);
+    }
 }
 
 static void worker_main(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    sim_seeder *s = &W->seeder;
+    sim_world *w = sg_actor_self_get_data();
+    sim_seeder *s = &w->seeder;
     sim_disk *d = &s->disk;
-    sim_outbox *box = calloc(1, sizeof *box); /* not on the stack: the exit callback runs after it is unwound */
-    if (!box)
-        abort();
-    sg_actor_on_exit(worker_exit, box);
+    sim_outbox *box = outbox_new_for_self();
     sg_actor_daemonize(sg_actor_self());
     /* SimGrid 3.32 keeps every finished disk activity in the actor (notes/simgrid.md pitfall 7): recycle */
     for (int served = 0; served < 256; served++) {
         outbox_reap(box);
         sg_sem_acquire(d->sem);
-        disk_job *j = d->q_head;
+        disk_job *j = dequeue(d);
         if (!j)
             continue;
-        d->q_head = j->next;
-        if (!d->q_head)
-            d->q_tail = NULL;
-        d->jobs_queued--;
-        j->next = NULL;
         d->busy++;
         if (!j->error)
             serve(s, j);
         d->busy--;
-        if (j->kind == JOB_LOAD) {
-            if (j->error) {
-                complete_load(s, j, HK_DISK_ERROR);
-                job_free(j);
-            } else if (all_resident(d, &j->ext)) {
-                complete_load(s, j, HK_DISK_OK);
-                job_free(j);
-            } else {
-                j->next = d->waiting;
-                d->waiting = j;
-            }
-        } else {
-            job_free(j);
-        }
+        job_done(s, j);
         check_waiting(s);
-        seeder_drain(box);
+        seeder_drain(s, box);
     }
     disk_spawn_workers(s, 1);
     outbox_close(box); /* the new worker has taken over; this one only waits for its sends in flight */
@@ -284,13 +285,15 @@ void disk_spawn_workers(sim_seeder *s, uint32_t n)
     for (uint32_t i = 0; i < n; i++) {
         char name[32];
         snprintf(name, sizeof name, "disk%u", s->disk.workers_spawned++);
-        sg_actor_create(name, s->host, worker_main, 0, NULL);
+        sim_spawn(name, s->host, worker_main, s->world);
     }
 }
 
 void disk_init(sim_seeder *s, const sim_disk_cfg *cfg)
 {
     sim_disk *d = &s->disk;
+    hk_list_init(&d->queue);
+    hk_list_init(&d->waiting);
     d->pc = pc_new(cfg->cache, cfg->page);
     if (!d->pc)
         abort();

@@ -17,10 +17,10 @@
 #include <xbt/config.h>
 #include <xbt/log.h>
 
-#include "sim_tracker.h"
 #include "platform.h"
 #include "report.h"
-#include "sim.h"
+#include "sim_tracker.h"
+#include "world.h"
 
 typedef struct options {
     const char *scenario, *events, *metrics_csv, *peers_csv, *drop, *fault;
@@ -101,10 +101,10 @@ static void controller_main(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    sim_world *w = g_world;
+    sim_world *w = sg_actor_self_get_data();
     sim_seeder *s = &w->seeder;
     for (;;) {
-        hk_time now = sim_now();
+        hk_time now = sim_now(w);
         hk_stats st;
         hk_seeder_stats(s->core, &st);
         if (st.memory_bytes > s->memory_max)
@@ -132,26 +132,8 @@ static void controller_main(int argc, char **argv)
             next = w->sc->run.duration;
         sg_actor_sleep_for((double)(next - now) / 1e9);
     }
-    w->end_time = sim_now();
+    w->end_time = sim_now(w);
     return;
-}
-
-static int build_world(sim_world *w, scenario *sc)
-{
-    w->sc = sc;
-    w->ntorrents = sc->torrent.count;
-    w->torrents = calloc(w->ntorrents, sizeof *w->torrents);
-    w->info_hashes = calloc(w->ntorrents, sizeof *w->info_hashes);
-    w->npeers = sc->npeers;
-    w->peers = calloc(w->npeers ? w->npeers : 1, sizeof *w->peers);
-    if (!w->torrents || !w->info_hashes || !w->peers)
-        return -1;
-    for (uint32_t i = 0; i < w->ntorrents; i++) {
-        if (torrentgen_make(&w->torrents[i], i, sc->torrent.size, sc->torrent.piece_length, sc->run.seed) < 0)
-            return -1;
-        memcpy(w->info_hashes[i], w->torrents[i].info_hash, 20);
-    }
-    return 0;
 }
 
 static int write_platform(const scenario *sc, char *dir, size_t dirlen, char *path, size_t pathlen)
@@ -182,6 +164,129 @@ static int write_platform(const scenario *sc, char *dir, size_t dirlen, char *pa
     return rc;
 }
 
+/* The scenario with the command line's changes (seed, dropped profile); 0, or 2 after a message on stderr. */
+static int load_scenario(const options *o, scenario *sc)
+{
+    char err[1024];
+    if (scenario_load(o->scenario, sc, err, sizeof err) < 0) {
+        fprintf(stderr, "hekate-sim: %s\n", err);
+        return 2;
+    }
+    if (o->seed_set)
+        sc->run.seed = o->seed;
+    if (o->drop && scenario_drop_profile(sc, o->drop) < 0) {
+        fprintf(stderr, "hekate-sim: --drop-profile: no profile named \"%s\"\n", o->drop);
+        return 2;
+    }
+    if (o->baseline_child)
+        sc->expect.baseline_without[0] = '\0';
+    return 0;
+}
+
+/* The median completion time of every profile in the baseline run (-1: none), or NULL after a message. */
+static double *baseline_medians(const options *o, const scenario *sc)
+{
+    double *medians = malloc((sc->nprofiles + 1) * sizeof *medians);
+    if (!medians)
+        return NULL;
+    for (uint32_t i = 0; i < sc->nprofiles; i++)
+        medians[i] = -1;
+    if (sc->expect.baseline_without[0]) {
+        fflush(stdout);
+        if (run_baseline(o, sc, medians) < 0) {
+            fprintf(stderr, "hekate-sim: the baseline run failed\n");
+            free(medians);
+            return NULL;
+        }
+    }
+    return medians;
+}
+
+/* The world, SimGrid's configuration and the platform; 0, or 2 after a message on stderr. */
+static int setup_simulation(sim_world *w, scenario *sc)
+{
+    if (world_build(w, sc) < 0) {
+        fprintf(stderr, "hekate-sim: out of memory building the world\n");
+        return 2;
+    }
+    char dir[64], plat[128];
+    if (write_platform(sc, dir, sizeof dir, plat, sizeof plat) < 0) {
+        fprintf(stderr, "hekate-sim: cannot write the platform file\n");
+        return 2;
+    }
+    sg_cfg_set_string("network/model", "CM02");
+    /* ACKs and requests do not take bandwidth from the data flowing the other way: ~25 % faster, same behaviour */
+    sg_cfg_set_boolean("network/crosstraffic", "no");
+    /* 3 actors per connected peer: beyond ~30,000 actors the guard pages exhaust vm.max_map_count */
+    if ((uint64_t)sc->npeers * 3 > 20000)
+        sg_cfg_set_int("contexts/guard-size", 0);
+    simgrid_load_platform(plat);
+    unlink(plat);
+    rmdir(dir);
+    return 0;
+}
+
+/* The event log and the metrics CSV; 0, or 2 after a message on stderr. */
+static int open_outputs(sim_world *w, const options *o)
+{
+    w->log = evlog_open(o->events);
+    if (!w->log) {
+        fprintf(stderr, "hekate-sim: cannot create the event log %s\n", o->events ? o->events : "");
+        return 2;
+    }
+    if (o->metrics_csv) {
+        w->csv_time = fopen(o->metrics_csv, "w");
+        if (!w->csv_time) {
+            fprintf(stderr, "hekate-sim: cannot create %s\n", o->metrics_csv);
+            return 2;
+        }
+        fprintf(w->csv_time, "time_s,connections,core_peers,unchoked,waiting,queued_requests,data_bytes_sent,"
+                             "disk_bytes_read,disk_reads,cache_pages,core_memory_bytes,requests_rejected,"
+                             "peers_active\n");
+    }
+    return 0;
+}
+
+/* Starts the actors, runs the simulation to its end and closes the event log (its last line: the core's state). */
+static void run(sim_world *w, hk_stats *end)
+{
+    seeder_init(w);
+    leechers_start(w);
+    sim_spawn("controller", w->seeder.host, controller_main, w);
+
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    simgrid_run();
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    w->wall_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    w->rss_kib = ru.ru_maxrss;
+
+    hk_seeder_stats(w->seeder.core, end);
+    evlog_line(w->log, w->end_time, "end peers=%u unchoked=%u waiting=%u queued=%llu", end->peers, end->unchoked,
+               end->waiting, (unsigned long long)end->queued_requests);
+    w->log_lines = evlog_count(w->log);
+    if (evlog_close(w->log, w->hash) < 0)
+        fprintf(stderr, "hekate-sim: writing the event log failed\n");
+    w->log = NULL;
+    if (w->csv_time)
+        fclose(w->csv_time);
+}
+
+/* The summary, the peers CSV and the verdicts on stdout; the exit status (1: some expectation failed). */
+static int report(const options *o, const sim_world *w, const hk_stats *end, const double *medians)
+{
+    report_summary(w, stdout, end);
+    if (o->peers_csv && report_peers_csv(w, o->peers_csv) < 0)
+        fprintf(stderr, "hekate-sim: cannot write %s\n", o->peers_csv);
+    int failures = report_expectations(w, stdout, end, medians);
+    printf("hash %s\n", w->hash);
+    printf("result %s (%d expectation%s failed)\n", failures ? "FAIL" : "ok", failures, failures == 1 ? "" : "s");
+    fflush(stdout);
+    return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "--trackers") == 0) /* trackers: the announcer at scale (sim_tracker.h) */
@@ -192,107 +297,23 @@ int main(int argc, char **argv)
     parse_args(argc, argv, &o);
 
     scenario sc;
-    char err[1024];
-    if (scenario_load(o.scenario, &sc, err, sizeof err) < 0) {
-        fprintf(stderr, "hekate-sim: %s\n", err);
-        return 2;
-    }
-    if (o.seed_set)
-        sc.run.seed = o.seed;
-    if (o.drop && scenario_drop_profile(&sc, o.drop) < 0) {
-        fprintf(stderr, "hekate-sim: --drop-profile: no profile named \"%s\"\n", o.drop);
-        return 2;
-    }
-    if (o.baseline_child)
-        sc.expect.baseline_without[0] = '\0';
-
-    double *medians = malloc((sc.nprofiles + 1) * sizeof *medians);
+    int rc = load_scenario(&o, &sc);
+    if (rc)
+        return rc;
+    double *medians = baseline_medians(&o, &sc);
     if (!medians)
         return 2;
-    for (uint32_t i = 0; i < sc.nprofiles; i++)
-        medians[i] = -1;
-    if (sc.expect.baseline_without[0]) {
-        fflush(stdout);
-        if (run_baseline(&o, &sc, medians) < 0) {
-            fprintf(stderr, "hekate-sim: the baseline run failed\n");
-            return 2;
-        }
-    }
-
     static sim_world world;
-    g_world = &world;
     world.fault_extent_offset = o.fault != NULL;
-    if (build_world(&world, &sc) < 0) {
-        fprintf(stderr, "hekate-sim: out of memory building the world\n");
-        return 2;
-    }
-    char dir[64], plat[128];
-    if (write_platform(&sc, dir, sizeof dir, plat, sizeof plat) < 0) {
-        fprintf(stderr, "hekate-sim: cannot write the platform file\n");
-        return 2;
-    }
-    sg_cfg_set_string("network/model", "CM02");
-    /* ACKs and requests do not take bandwidth from the data flowing the other way: ~25 % faster, same behaviour */
-    sg_cfg_set_boolean("network/crosstraffic", "no");
-    /* 3 actors per connected peer: beyond ~30,000 actors the guard pages exhaust vm.max_map_count */
-    if ((uint64_t)sc.npeers * 3 > 20000)
-        sg_cfg_set_int("contexts/guard-size", 0);
-    simgrid_load_platform(plat);
-    unlink(plat);
-    rmdir(dir);
-
-    world.log = evlog_open(o.events);
-    if (!world.log) {
-        fprintf(stderr, "hekate-sim: cannot create the event log %s\n", o.events ? o.events : "");
-        return 2;
-    }
-    if (o.metrics_csv) {
-        world.csv_time = fopen(o.metrics_csv, "w");
-        if (!world.csv_time) {
-            fprintf(stderr, "hekate-sim: cannot create %s\n", o.metrics_csv);
-            return 2;
-        }
-        fprintf(world.csv_time, "time_s,connections,core_peers,unchoked,waiting,queued_requests,data_bytes_sent,"
-                                "disk_bytes_read,disk_reads,cache_pages,core_memory_bytes,requests_rejected,"
-                                "peers_active\n");
-    }
-    seeder_init(&world);
-    leechers_start(&world);
-    sg_actor_create("controller", world.seeder.host, controller_main, 0, NULL);
-
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    simgrid_run();
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    world.wall_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    world.rss_kib = ru.ru_maxrss;
-
+    if ((rc = setup_simulation(&world, &sc)) != 0 || (rc = open_outputs(&world, &o)) != 0)
+        return rc;
     hk_stats end;
-    hk_seeder_stats(world.seeder.core, &end);
-    evlog_line(world.log, world.end_time, "end peers=%u unchoked=%u waiting=%u queued=%llu", end.peers, end.unchoked,
-               end.waiting, (unsigned long long)end.queued_requests);
-    world.log_lines = evlog_count(world.log);
-    if (evlog_close(world.log, world.hash) < 0)
-        fprintf(stderr, "hekate-sim: writing the event log failed\n");
-    world.log = NULL;
-    if (world.csv_time)
-        fclose(world.csv_time);
-
-    if (o.baseline_child) {
+    run(&world, &end);
+    if (o.baseline_child)
         report_baseline_lines(&world, stdout);
-        free(medians);
-        return 0;
-    }
-    report_summary(&world, stdout, &end);
-    if (o.peers_csv && report_peers_csv(&world, o.peers_csv) < 0)
-        fprintf(stderr, "hekate-sim: cannot write %s\n", o.peers_csv);
-    int failures = report_expectations(&world, stdout, &end, medians);
+    else
+        rc = report(&o, &world, &end, medians);
     free(medians);
-    printf("hash %s\n", world.hash);
-    printf("result %s (%d expectation%s failed)\n", failures ? "FAIL" : "ok", failures, failures == 1 ? "" : "s");
-    fflush(stdout);
     /* SimGrid tears down its actors at exit; the core and the world end with the process. */
-    return failures ? 1 : 0;
+    return rc;
 }

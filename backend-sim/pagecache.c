@@ -1,9 +1,13 @@
 /* pagecache: owns the page table (open addressing, linear probing, backward-shift deletion) and the LRU list of the
- * simulated page cache (see pagecache.h). */
+ * simulated page cache (see pagecache.h). The nodes live in one array that grows (realloc), so the LRU and free
+ * lists link node indices, not pointers: core/list.h's intrusive list needs nodes that never move. */
 #include "pagecache.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "hash.h"
 
 #define NIL UINT32_MAX
 
@@ -25,13 +29,10 @@ struct pagecache {
     uint64_t resident, reading, evictions;
 };
 
+/* Where a key's probe starts (only lookup speed depends on it: the LRU order and every result do not). */
 static uint64_t hash_key(pc_key k)
 {
-    uint64_t h = k.storage * 0x9e3779b97f4a7c15ull ^ ((uint64_t)k.file * 0xc2b2ae3d27d4eb4full) ^ k.page;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    return h;
+    return hk_mix64(k.storage * HK_GOLDEN64 ^ ((uint64_t)k.file * 0xc2b2ae3d27d4eb4full) ^ k.page);
 }
 
 static bool key_eq(pc_key a, pc_key b)
@@ -144,6 +145,7 @@ static void table_delete(pagecache *pc, uint32_t i)
 static void lru_unlink(pagecache *pc, uint32_t n)
 {
     pc_node *x = &pc->nodes[n];
+    assert(x->state == PC_RESIDENT && (x->prev != NIL || pc->head == n) && (x->next != NIL || pc->tail == n));
     if (x->prev != NIL)
         pc->nodes[x->prev].next = x->next;
     else
@@ -193,6 +195,7 @@ bool pc_begin_read(pagecache *pc, pc_key k)
 static void evict_tail(pagecache *pc)
 {
     uint32_t n = pc->tail;
+    assert(n != NIL && pc->resident > 0);
     lru_unlink(pc, n);
     table_delete(pc, find_slot(pc, pc->nodes[n].key));
     pc->nodes[n].state = PC_ABSENT;

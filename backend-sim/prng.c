@@ -1,22 +1,21 @@
-/* prng: owns the pseudo-random streams of the simulation (xoshiro256**, splitmix64 seeding). */
+/* prng: owns the pseudo-random streams of the simulation (xoshiro256**, seeded by core/hash.h's splitmix64). */
 #include "prng.h"
 
+#include <assert.h>
 #include <math.h>
 #include <string.h>
 
-static uint64_t splitmix64(uint64_t *x)
+#include "hash.h"
+
+void prng_seed_state(prng *r, uint64_t x)
 {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    for (int i = 0; i < 4; i++)
+        r->s[i] = hk_splitmix64(&x);
 }
 
 void prng_seed(prng *r, uint64_t seed, uint64_t stream)
 {
-    uint64_t x = seed ^ (stream * 0xd1342543de82ef95ull + 0x2545f4914f6cdd1dull);
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&x);
+    prng_seed_state(r, seed ^ (stream * 0xd1342543de82ef95ull + 0x2545f4914f6cdd1dull));
 }
 
 static uint64_t rotl(uint64_t x, int k)
@@ -57,6 +56,7 @@ double prng_exponential(prng *r, double mean)
 
 uint64_t prng_below(prng *r, uint64_t n)
 {
+    assert(n > 0);
     uint64_t limit = UINT64_MAX - UINT64_MAX % n;
     uint64_t x;
     do

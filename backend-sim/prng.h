@@ -1,6 +1,9 @@
-/* prng: the simulation's only source of randomness — xoshiro256** streams seeded with splitmix64 from the scenario
- * seed and a stream id, so each component (the core, each peer, the platform) draws from its own reproducible
- * stream whatever the scheduling order. */
+/* prng: the simulation's only source of randomness — xoshiro256** streams seeded with splitmix64 (hk_splitmix64,
+ * core/hash.h) from the scenario seed and a stream id, so each component (the core, each peer, the platform, the
+ * simulated tracker) draws from its own reproducible stream whatever the scheduling order.
+ *
+ * Contract: pure functions of the stream state, no allocation, no failure; the sequence of every seed is fixed
+ * forever (scenario event logs depend on it). */
 #ifndef HEKATE_SIM_PRNG_H
 #define HEKATE_SIM_PRNG_H
 
@@ -12,6 +15,7 @@ typedef struct prng {
 } prng;
 
 void prng_seed(prng *r, uint64_t seed, uint64_t stream);
+void prng_seed_state(prng *r, uint64_t x);          /* the 4 words are splitmix64 outputs from state x */
 uint64_t prng_next(prng *r);
 double prng_unit(prng *r);                          /* uniform in [0, 1) */
 double prng_uniform(prng *r, double lo, double hi); /* uniform in [lo, hi]; lo when lo == hi */

@@ -2,6 +2,7 @@
 #include "report.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,7 +155,6 @@ typedef struct verdicts {
 
 static void verdict(verdicts *v, bool ok, const char *name, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-#include <stdarg.h>
 static void verdict(verdicts *v, bool ok, const char *name, const char *fmt, ...)
 {
     char detail[512];
@@ -227,19 +227,19 @@ static void check_timing(verdicts *v, const sim_world *w, const sim_profile *p, 
             (double)T / 1e9, worst);
 }
 
-int report_expectations(const sim_world *w, FILE *out, const hk_stats *st, const double *baseline_medians)
+/* The [expect] section: the seeder as a whole. */
+static void check_seeder(verdicts *v, const sim_world *w, const hk_stats *st)
 {
-    verdicts v = {.out = out};
     const sim_expect *e = &w->sc->expect;
     const sim_seeder *s = &w->seeder;
     if (e->unchoked_max >= 0)
-        verdict(&v, s->unchoked_max <= (uint64_t)e->unchoked_max, "unchoked_max",
+        verdict(v, s->unchoked_max <= (uint64_t)e->unchoked_max, "unchoked_max",
                 "at most %llu peers unchoked at once on the wire (limit %lld)", (unsigned long long)s->unchoked_max,
                 (long long)e->unchoked_max);
     if (e->no_leak) {
         bool ok = s->conns_open == 0 && st->peers == 0 && st->unchoked == 0 && st->waiting == 0 &&
                   st->queued_requests == 0 && disk_idle(s);
-        verdict(&v, ok, "no_leak",
+        verdict(v, ok, "no_leak",
                 "at the end: %llu connections, core peers %u, unchoked %u, waiting %u, queued requests %llu, "
                 "disk %s",
                 (unsigned long long)s->conns_open, st->peers, st->unchoked, st->waiting,
@@ -247,75 +247,92 @@ int report_expectations(const sim_world *w, FILE *out, const hk_stats *st, const
     }
     if (e->disk_read_per_sent_max >= 0) {
         double r = s->data_bytes_sent ? (double)s->disk.bytes_read / (double)s->data_bytes_sent : INFINITY;
-        verdict(&v, r <= e->disk_read_per_sent_max, "disk_read_per_sent_max",
+        verdict(v, r <= e->disk_read_per_sent_max, "disk_read_per_sent_max",
                 "%.4f disk bytes read per byte sent (limit %.4f; %llu read, %llu sent)", r,
                 e->disk_read_per_sent_max, (unsigned long long)s->disk.bytes_read,
                 (unsigned long long)s->data_bytes_sent);
     }
     if (e->sent_not_resident_max >= 0)
-        verdict(&v, s->sent_not_resident <= (uint64_t)e->sent_not_resident_max, "sent_not_resident_max",
+        verdict(v, s->sent_not_resident <= (uint64_t)e->sent_not_resident_max, "sent_not_resident_max",
                 "%llu extents handed to send() before they were resident (limit %lld)",
                 (unsigned long long)s->sent_not_resident, (long long)e->sent_not_resident_max);
     if (e->memory_max)
-        verdict(&v, s->memory_max <= e->memory_max, "memory_max",
+        verdict(v, s->memory_max <= e->memory_max, "memory_max",
                 "seeder heap at most %llu bytes (hk_stats.memory_bytes, sampled; limit %llu)",
                 (unsigned long long)s->memory_max, (unsigned long long)e->memory_max);
     if (e->seeder_errors_max >= 0) {
         uint64_t n = s->monitor_errors + s->extent_mismatch + s->room_overruns;
-        verdict(&v, n <= (uint64_t)e->seeder_errors_max, "seeder_errors_max",
+        verdict(v, n <= (uint64_t)e->seeder_errors_max, "seeder_errors_max",
                 "%llu errors in the seeder's output (framing %llu, extent mismatches %llu, room overruns %llu)",
                 (unsigned long long)n, (unsigned long long)s->monitor_errors,
                 (unsigned long long)s->extent_mismatch, (unsigned long long)s->room_overruns);
     }
-    for (uint32_t i = 0; i < w->sc->nprofiles; i++) {
-        const sim_profile *p = &w->sc->profiles[i];
-        const sim_profile_expect *x = &p->expect;
-        profile_result r;
-        report_profile(w, i, &r);
-        char name[128];
-        if (x->complete_min >= 0) {
-            snprintf(name, sizeof name, "%s.complete", p->name);
-            double f = r.peers ? (double)r.completed / r.peers : 0;
-            verdict(&v, f >= x->complete_min, name, "%u of %u peers completed (%.3f, required %.3f)", r.completed,
-                    r.peers, f, x->complete_min);
-        }
-        if (x->complete_by != HK_TIME_NEVER) {
-            uint32_t late = 0;
-            hk_time last = 0;
-            for (uint32_t k = 0; k < p->count; k++) {
-                const leecher *l = &w->peers[p->first_peer + k];
-                if (!l->completed || l->complete_at > x->complete_by)
-                    late++;
-                if (l->completed && l->complete_at > last)
-                    last = l->complete_at;
-            }
-            snprintf(name, sizeof name, "%s.complete_by", p->name);
-            verdict(&v, late == 0, name, "%u peers not complete by t=%.3f s (last completion at %.3f s)", late,
-                    secs(x->complete_by), secs(last));
-        }
-        if (x->jain_min >= 0) {
-            snprintf(name, sizeof name, "%s.jain_min", p->name);
-            verdict(&v, r.jain >= x->jain_min, name, "Jain's index of download rates %.4f (required >= %.4f)",
-                    r.jain, x->jain_min);
-        }
-        if (x->closed_after != REF_NONE)
-            check_timing(&v, w, p, x->closed_after, false);
-        if (x->choked_after != REF_NONE)
-            check_timing(&v, w, p, x->choked_after, true);
-        if (x->closed_by_seeder_max >= 0) {
-            snprintf(name, sizeof name, "%s.closed_by_seeder_max", p->name);
-            verdict(&v, r.closed_by_seeder_peers <= (uint64_t)x->closed_by_seeder_max, name,
-                    "%u peers were closed by the seeder (limit %lld)", r.closed_by_seeder_peers,
-                    (long long)x->closed_by_seeder_max);
-        }
-        if (x->median_vs_baseline_max >= 0) {
-            snprintf(name, sizeof name, "%s.median_vs_baseline_max", p->name);
-            double base = baseline_medians ? baseline_medians[i] : -1;
-            double ratio = base > 0 && r.p50 > 0 ? r.p50 / base : INFINITY;
-            verdict(&v, ratio <= x->median_vs_baseline_max, name,
-                    "median completion %.3f s vs %.3f s without [profile %s]: ratio %.4f (limit %.4f)", r.p50, base,
-                    w->sc->expect.baseline_without, ratio, x->median_vs_baseline_max);
-        }
+}
+
+/* [expect NAME] complete_by: every peer of the profile completed by then. */
+static void check_complete_by(verdicts *v, const sim_world *w, const sim_profile *p)
+{
+    uint32_t late = 0;
+    hk_time last = 0;
+    for (uint32_t k = 0; k < p->count; k++) {
+        const leecher *l = &w->peers[p->first_peer + k];
+        if (!l->completed || l->complete_at > p->expect.complete_by)
+            late++;
+        if (l->completed && l->complete_at > last)
+            last = l->complete_at;
     }
+    char name[128];
+    snprintf(name, sizeof name, "%s.complete_by", p->name);
+    verdict(v, late == 0, name, "%u peers not complete by t=%.3f s (last completion at %.3f s)", late,
+            secs(p->expect.complete_by), secs(last));
+}
+
+/* [expect NAME]: one profile's peers. */
+static void check_profile(verdicts *v, const sim_world *w, uint32_t i, const double *baseline_medians)
+{
+    const sim_profile *p = &w->sc->profiles[i];
+    const sim_profile_expect *x = &p->expect;
+    profile_result r;
+    report_profile(w, i, &r);
+    char name[128];
+    if (x->complete_min >= 0) {
+        snprintf(name, sizeof name, "%s.complete", p->name);
+        double f = r.peers ? (double)r.completed / r.peers : 0;
+        verdict(v, f >= x->complete_min, name, "%u of %u peers completed (%.3f, required %.3f)", r.completed,
+                r.peers, f, x->complete_min);
+    }
+    if (x->complete_by != HK_TIME_NEVER)
+        check_complete_by(v, w, p);
+    if (x->jain_min >= 0) {
+        snprintf(name, sizeof name, "%s.jain_min", p->name);
+        verdict(v, r.jain >= x->jain_min, name, "Jain's index of download rates %.4f (required >= %.4f)", r.jain,
+                x->jain_min);
+    }
+    if (x->closed_after != REF_NONE)
+        check_timing(v, w, p, x->closed_after, false);
+    if (x->choked_after != REF_NONE)
+        check_timing(v, w, p, x->choked_after, true);
+    if (x->closed_by_seeder_max >= 0) {
+        snprintf(name, sizeof name, "%s.closed_by_seeder_max", p->name);
+        verdict(v, r.closed_by_seeder_peers <= (uint64_t)x->closed_by_seeder_max, name,
+                "%u peers were closed by the seeder (limit %lld)", r.closed_by_seeder_peers,
+                (long long)x->closed_by_seeder_max);
+    }
+    if (x->median_vs_baseline_max >= 0) {
+        snprintf(name, sizeof name, "%s.median_vs_baseline_max", p->name);
+        double base = baseline_medians ? baseline_medians[i] : -1;
+        double ratio = base > 0 && r.p50 > 0 ? r.p50 / base : INFINITY;
+        verdict(v, ratio <= x->median_vs_baseline_max, name,
+                "median completion %.3f s vs %.3f s without [profile %s]: ratio %.4f (limit %.4f)", r.p50, base,
+                w->sc->expect.baseline_without, ratio, x->median_vs_baseline_max);
+    }
+}
+
+int report_expectations(const sim_world *w, FILE *out, const hk_stats *st, const double *baseline_medians)
+{
+    verdicts v = {.out = out};
+    check_seeder(&v, w, st);
+    for (uint32_t i = 0; i < w->sc->nprofiles; i++)
+        check_profile(&v, w, i, baseline_medians);
     return v.failures;
 }

@@ -6,7 +6,7 @@
 
 #include <stdio.h>
 
-#include "sim.h"
+#include "world.h"
 
 typedef struct profile_result {
     uint32_t peers, completed, closed_by_seeder_peers, refused_peers;

@@ -3,8 +3,10 @@
  * docs/scenarios.md). */
 #include "scenario.h"
 
+#include <assert.h>
 #include <ini.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,39 +24,63 @@ typedef struct parse_ctx {
     size_t nseen, capseen;
 } parse_ctx;
 
-static void fail(parse_ctx *c, const char *section, const char *key, const char *fmt, ...)
+static void vfail(parse_ctx *c, const char *section, const char *key, const char *fmt, va_list ap)
 {
     if (c->failed)
         return;
     c->failed = true;
     char what[256];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
     if (key)
         snprintf(c->err, c->errlen, "[%s] %s: %s", section, key, what);
     else
         snprintf(c->err, c->errlen, "[%s]: %s", section, what);
 }
 
+static void fail(parse_ctx *c, const char *section, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void fail(parse_ctx *c, const char *section, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(c, section, key, fmt, ap);
+    va_end(ap);
+}
+
+/* Returns ok; when it is false, records the error (the first one only). */
+static bool check(parse_ctx *c, bool ok, const char *section, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static bool check(parse_ctx *c, bool ok, const char *section, const char *key, const char *fmt, ...)
+{
+    if (!ok) {
+        va_list ap;
+        va_start(ap, fmt);
+        vfail(c, section, key, fmt, ap);
+        va_end(ap);
+    }
+    return ok;
+}
+
+static const char *const behaviour_names[BEH_COUNT] = {"normal",    "slow_reader", "idle",  "silent", "half_open",
+                                                       "flooder",   "invalid",     "magnet", "mute"};
+static const char *const ref_names[] = {"none", "handshake_timeout", "idle_timeout", "unchoked_idle_timeout",
+                                        "send_stall_timeout", "protocol"};
+static const char *const arrival_names[] = {"burst", "poisson", "uniform"};
+static const char *const strategy_names[] = {"random", "sequential"};
+static const char *const departure_names[] = {"fin", "vanish"};
+static const char *const invalid_names[] = {"length", "index", "begin"};
+static const char *const log_level_names[] = {"error", "warn", "info", "debug", "trace"};
+
+#define COUNT(a) (int)(sizeof(a) / sizeof((a)[0]))
+
 const char *sim_behaviour_name(sim_behaviour b)
 {
-    static const char *names[BEH_COUNT] = {"normal", "slow_reader", "idle", "silent",
-                                           "half_open", "flooder", "invalid", "magnet", "mute"};
-    return (unsigned)b < BEH_COUNT ? names[b] : "?";
+    return (unsigned)b < BEH_COUNT ? behaviour_names[b] : "?";
 }
 
 const char *sim_ref_name(sim_ref_timeout r)
 {
-    switch (r) {
-    case REF_HANDSHAKE: return "handshake_timeout";
-    case REF_IDLE: return "idle_timeout";
-    case REF_UNCHOKED_IDLE: return "unchoked_idle_timeout";
-    case REF_SEND_STALL: return "send_stall_timeout";
-    case REF_PROTOCOL: return "protocol";
-    default: return "none";
-    }
+    return (unsigned)r < (unsigned)COUNT(ref_names) ? ref_names[r] : "none";
 }
 
 static void profile_defaults(sim_profile *p, const char *name)
@@ -117,96 +143,53 @@ static void scenario_defaults(scenario *sc)
 
 /* ---- value helpers: each returns false after recording an error ---- */
 
-static bool get_u32(parse_ctx *c, const char *sec, const char *key, const char *v, uint32_t lo, uint32_t hi,
-                    uint32_t *out)
+/* A whole number: unit 'i' plain, 's' a size with units, 't' a duration (ns; at most 10 years), in [lo, hi]. */
+static bool get_int(parse_ctx *c, const char *sec, const char *key, const char *v, char unit, uint64_t lo,
+                    uint64_t hi, uint64_t *out)
 {
-    uint64_t x;
-    if (units_u64(v, &x) < 0 || x < lo || x > hi) {
-        fail(c, sec, key, "\"%s\" is not an integer in [%u, %u]", v, lo, hi);
-        return false;
-    }
-    *out = (uint32_t)x;
-    return true;
+    uint64_t x = 0;
+    int rc = unit == 's' ? units_size(v, &x) : unit == 't' ? units_time(v, &x) : units_u64(v, &x);
+    bool ok = rc == 0 && x >= lo && x <= hi;
+    if (ok)
+        *out = x;
+    if (unit == 't')
+        return check(c, ok, sec, key, "\"%s\" is not a duration (units: ns, us, ms, s, min, h; bare number = s)", v);
+    if (unit == 's')
+        return check(c, ok, sec, key,
+                     "\"%s\" is not a size in [%llu, %llu] bytes (units: B, KiB, MiB, GiB, kB, MB, GB)", v,
+                     (unsigned long long)lo, (unsigned long long)hi);
+    return check(c, ok, sec, key, "\"%s\" is not an integer in [%llu, %llu]", v, (unsigned long long)lo,
+                 (unsigned long long)hi);
 }
 
-static bool get_size(parse_ctx *c, const char *sec, const char *key, const char *v, uint64_t lo, uint64_t hi,
-                     uint64_t *out)
+/* A real number: a bandwidth (B/s, with units) when bw, else a plain number, in [lo, hi]. */
+static bool get_real(parse_ctx *c, const char *sec, const char *key, const char *v, bool bw, double lo, double hi,
+                     double *out)
 {
-    uint64_t x;
-    if (units_size(v, &x) < 0 || x < lo || x > hi) {
-        fail(c, sec, key, "\"%s\" is not a size in [%llu, %llu] bytes (units: B, KiB, MiB, GiB, kB, MB, GB)", v,
-             (unsigned long long)lo, (unsigned long long)hi);
-        return false;
-    }
-    *out = x;
-    return true;
-}
-
-static bool get_size32(parse_ctx *c, const char *sec, const char *key, const char *v, uint64_t lo, uint64_t hi,
-                       uint32_t *out)
-{
-    uint64_t x;
-    if (!get_size(c, sec, key, v, lo, hi, &x))
-        return false;
-    *out = (uint32_t)x;
-    return true;
-}
-
-static bool get_time(parse_ctx *c, const char *sec, const char *key, const char *v, hk_time *out)
-{
-    uint64_t x;
-    if (units_time(v, &x) < 0 || x > HK_SECONDS(10ull * 365 * 86400)) {
-        fail(c, sec, key, "\"%s\" is not a duration (units: ns, us, ms, s, min, h; bare number = s)", v);
-        return false;
-    }
-    *out = x;
-    return true;
-}
-
-static bool get_bw(parse_ctx *c, const char *sec, const char *key, const char *v, double *out)
-{
-    double x;
-    if (units_bandwidth(v, &x) < 0 || x < 1 || x > 1e13) {
-        fail(c, sec, key, "\"%s\" is not a bandwidth >= 1 B/s (units: B/s, kB/s, MB/s, GB/s, KiB/s, MiB/s, "
-                          "kbit/s, Mbit/s, Gbit/s)", v);
-        return false;
-    }
-    *out = x;
-    return true;
-}
-
-static bool get_double(parse_ctx *c, const char *sec, const char *key, const char *v, double lo, double hi,
-                       double *out)
-{
-    double x;
-    if (units_double(v, &x) < 0 || x < lo || x > hi) {
-        fail(c, sec, key, "\"%s\" is not a number in [%g, %g]", v, lo, hi);
-        return false;
-    }
-    *out = x;
-    return true;
+    double x = 0;
+    bool ok = (bw ? units_bandwidth(v, &x) : units_double(v, &x)) == 0 && x >= lo && x <= hi;
+    if (ok)
+        *out = x;
+    if (bw)
+        return check(c, ok, sec, key, "\"%s\" is not a bandwidth >= 1 B/s (units: B/s, kB/s, MB/s, GB/s, KiB/s, "
+                                      "MiB/s, kbit/s, Mbit/s, Gbit/s)", v);
+    return check(c, ok, sec, key, "\"%s\" is not a number in [%g, %g]", v, lo, hi);
 }
 
 static bool get_bool(parse_ctx *c, const char *sec, const char *key, const char *v, bool *out)
 {
-    if (units_bool(v, out) < 0) {
-        fail(c, sec, key, "\"%s\" is not yes/no", v);
-        return false;
-    }
-    return true;
+    return check(c, units_bool(v, out) == 0, sec, key, "\"%s\" is not yes/no", v);
 }
 
 static bool get_range(parse_ctx *c, const char *sec, const char *key, const char *v, char kind, double min,
                       units_range *out)
 {
-    units_range r;
-    if (units_range_parse(v, kind, &r) < 0 || r.lo < min) {
-        fail(c, sec, key, "\"%s\" is not a %s or a range A..B (A <= B, A >= %g)", v,
-             kind == 'b' ? "bandwidth" : kind == 't' ? "duration" : "size", min);
-        return false;
-    }
-    *out = r;
-    return true;
+    units_range r = {0, 0};
+    bool ok = units_range_parse(v, kind, &r) == 0 && r.lo >= min;
+    if (ok)
+        *out = r;
+    return check(c, ok, sec, key, "\"%s\" is not a %s or a range A..B (A <= B, A >= %g)", v,
+                 kind == 'b' ? "bandwidth" : kind == 't' ? "duration" : "size", min);
 }
 
 static bool get_enum(parse_ctx *c, const char *sec, const char *key, const char *v, const char *const *names,
@@ -227,246 +210,246 @@ static bool get_enum(parse_ctx *c, const char *sec, const char *key, const char 
     return false;
 }
 
-static bool get_ref(parse_ctx *c, const char *sec, const char *key, const char *v, sim_ref_timeout *out)
+/* ---- sections: one table of keys each ---- */
+
+/* How a key's value is read and where it goes in its section's record. */
+typedef enum key_kind {
+    K_U32,                       /* integer in [lo, hi] -> uint32_t */
+    K_LIMIT,                     /* integer in [lo, hi] -> int64_t (an expectation limit; < 0 is "unset") */
+    K_SIZE,                      /* size in [lo, hi] -> uint64_t */
+    K_SIZE32,                    /* size in [lo, hi] -> uint32_t */
+    K_TIME,                      /* duration -> hk_time */
+    K_SECONDS,                   /* duration -> double seconds */
+    K_BW,                        /* bandwidth -> double B/s */
+    K_DOUBLE,                    /* number in [dlo, dhi] -> double */
+    K_BOOL,                      /* yes/no -> bool */
+    K_RANGE,                     /* A or A..B of `unit` ('b' bandwidth, 't' duration), A >= dlo -> units_range */
+    K_ENUM,                      /* one of names -> an enum */
+} key_kind;
+
+typedef struct key_spec {
+    const char *name;
+    key_kind kind;
+    size_t off;                  /* of the destination in the record */
+    uint64_t lo, hi;             /* integer kinds */
+    double dlo, dhi;             /* K_DOUBLE, K_RANGE (dlo) */
+    char unit;                   /* integer kinds: 'i', 's' or 't' (get_int); K_RANGE: 'b' or 't' */
+    const char *const *names;    /* K_ENUM */
+    int nnames;
+} key_spec;
+
+#define KEY(rec, key, field, k) .name = key, .kind = k, .off = offsetof(rec, field)
+#define MAX_TIME HK_SECONDS(10ull * 365 * 86400)
+#define U32(rec, key, field, a, b) {KEY(rec, key, field, K_U32), .unit = 'i', .lo = a, .hi = b}
+#define LIMIT(rec, key, field, a, b) {KEY(rec, key, field, K_LIMIT), .unit = 'i', .lo = a, .hi = b}
+#define SIZE(rec, key, field, a, b) {KEY(rec, key, field, K_SIZE), .unit = 's', .lo = a, .hi = b}
+#define SIZE32(rec, key, field, a, b) {KEY(rec, key, field, K_SIZE32), .unit = 's', .lo = a, .hi = b}
+#define TIME(rec, key, field) {KEY(rec, key, field, K_TIME), .unit = 't', .hi = MAX_TIME}
+#define SECONDS(rec, key, field) {KEY(rec, key, field, K_SECONDS), .unit = 't', .hi = MAX_TIME}
+#define BW(rec, key, field) {KEY(rec, key, field, K_BW)}
+#define DOUBLE(rec, key, field, a, b) {KEY(rec, key, field, K_DOUBLE), .dlo = a, .dhi = b}
+#define BOOL(rec, key, field) {KEY(rec, key, field, K_BOOL)}
+#define RANGE(rec, key, field, u, min) {KEY(rec, key, field, K_RANGE), .unit = u, .dlo = min}
+#define ENUM(rec, key, field, list) {KEY(rec, key, field, K_ENUM), .names = list, .nnames = COUNT(list)}
+
+static const key_spec seeder_keys[] = {
+    U32(sim_seeder_cfg, "max_unchoked", core.max_unchoked, 1, 1000000),
+    U32(sim_seeder_cfg, "max_peers", core.max_peers, 1, 10000000),
+    SIZE(sim_seeder_cfg, "credit", core.credit, 1, UINT64_MAX),
+    TIME(sim_seeder_cfg, "slice", core.slice),
+    TIME(sim_seeder_cfg, "handshake_timeout", core.handshake_timeout),
+    TIME(sim_seeder_cfg, "idle_timeout", core.idle_timeout),
+    TIME(sim_seeder_cfg, "keepalive_interval", core.keepalive_interval),
+    TIME(sim_seeder_cfg, "unchoked_idle_timeout", core.unchoked_idle_timeout),
+    TIME(sim_seeder_cfg, "send_stall_timeout", core.send_stall_timeout),
+    TIME(sim_seeder_cfg, "max_wait", core.max_wait),
+    U32(sim_seeder_cfg, "reqq", core.reqq, 1, 1000000),
+    SIZE32(sim_seeder_cfg, "max_block", core.max_block, 1, 128 * 1024),
+    SIZE32(sim_seeder_cfg, "max_message", core.max_message, 1, 16u << 20),
+    BW(sim_seeder_cfg, "uplink", uplink),
+    BW(sim_seeder_cfg, "downlink", downlink),
+    SECONDS(sim_seeder_cfg, "latency", latency),
+    SIZE32(sim_seeder_cfg, "sndbuf", sndbuf, 4096, 64u << 20),
+    SIZE32(sim_seeder_cfg, "window", window, 1024, 16u << 20),
+};
+
+static const key_spec disk_keys[] = {
+    TIME(sim_disk_cfg, "seek", seek),
+    BW(sim_disk_cfg, "bandwidth", bandwidth),
+    U32(sim_disk_cfg, "queue_depth", queue_depth, 1, 1024),
+    SIZE(sim_disk_cfg, "cache", cache, 64 * 1024, 1ull << 44),
+    SIZE32(sim_disk_cfg, "page", page, 512, 1u << 20),
+};
+
+static const key_spec torrent_keys[] = {
+    SIZE(sim_torrent_cfg, "size", size, 1, 1ull << 40),
+    SIZE32(sim_torrent_cfg, "piece_length", piece_length, 16 * 1024, 64u << 20),
+    U32(sim_torrent_cfg, "count", count, 1, 100000),
+};
+
+static const key_spec run_keys[] = { /* and seed (run_key) */
+    TIME(sim_run_cfg, "duration", duration),
+    TIME(sim_run_cfg, "quiesce", quiesce),
+    TIME(sim_run_cfg, "sample", sample),
+    ENUM(sim_run_cfg, "log_level", log_level, log_level_names),
+};
+
+static const key_spec expect_keys[] = { /* and baseline_without (expect_key) */
+    LIMIT(sim_expect, "unchoked_max", unchoked_max, 0, 10000000),
+    BOOL(sim_expect, "no_leak", no_leak),
+    DOUBLE(sim_expect, "disk_read_per_sent_max", disk_read_per_sent_max, 0, 1e9),
+    LIMIT(sim_expect, "sent_not_resident_max", sent_not_resident_max, 0, UINT32_MAX),
+    SIZE(sim_expect, "memory_max", memory_max, 1, UINT64_MAX),
+    LIMIT(sim_expect, "seeder_errors_max", seeder_errors_max, 0, UINT32_MAX),
+};
+
+static const key_spec profile_expect_keys[] = {
+    DOUBLE(sim_profile_expect, "complete", complete_min, 0, 1),
+    TIME(sim_profile_expect, "complete_by", complete_by),
+    DOUBLE(sim_profile_expect, "jain_min", jain_min, 0, 1),
+    ENUM(sim_profile_expect, "closed_after", closed_after, ref_names),
+    ENUM(sim_profile_expect, "choked_after", choked_after, ref_names),
+    TIME(sim_profile_expect, "tolerance", tolerance),
+    LIMIT(sim_profile_expect, "closed_by_seeder_max", closed_by_seeder_max, 0, UINT32_MAX),
+    DOUBLE(sim_profile_expect, "median_vs_baseline_max", median_vs_baseline_max, 0, 1e6),
+};
+
+static const key_spec profile_keys[] = { /* and torrent (profile_key) */
+    U32(sim_profile, "count", count, 1, 1000000),
+    ENUM(sim_profile, "arrival", arrival, arrival_names),
+    TIME(sim_profile, "start", start),
+    DOUBLE(sim_profile, "rate", rate, 1e-6, 1e9),
+    ENUM(sim_profile, "behaviour", behaviour, behaviour_names),
+    ENUM(sim_profile, "strategy", strategy, strategy_names),
+    U32(sim_profile, "pipeline", pipeline, 1, 4096),
+    RANGE(sim_profile, "down", down, 'b', 1),
+    RANGE(sim_profile, "up", up, 'b', 1),
+    RANGE(sim_profile, "latency", latency, 't', 0),
+    TIME(sim_profile, "mtbf", mtbf),
+    TIME(sim_profile, "mttr", mttr),
+    ENUM(sim_profile, "departure", departure, departure_names),
+    BW(sim_profile, "read_rate", read_rate),
+    SIZE(sim_profile, "vanish_after", vanish_after, 0, 1ull << 40),
+    U32(sim_profile, "flood_rate", flood_rate, 1, 1000000),
+    ENUM(sim_profile, "invalid", invalid, invalid_names),
+    TIME(sim_profile, "reconnect", reconnect),
+    TIME(sim_profile, "keepalive", keepalive),
+    BOOL(sim_profile, "fast", fast),
+};
+
+/* Every enum of a scenario is stored as an int (what K_ENUM writes). */
+_Static_assert(sizeof(sim_arrival) == sizeof(int) && sizeof(sim_behaviour) == sizeof(int) &&
+                   sizeof(sim_strategy) == sizeof(int) && sizeof(sim_departure) == sizeof(int) &&
+                   sizeof(sim_invalid) == sizeof(int) && sizeof(sim_ref_timeout) == sizeof(int) &&
+                   sizeof(hk_log_level) == sizeof(int),
+               "scenario enums are int-sized");
+
+/* Stores a whole number as the field of an integer kind holds it. */
+static void store_int(key_kind kind, char *dst, uint64_t x)
 {
-    static const char *const names[] = {"none", "handshake_timeout", "idle_timeout", "unchoked_idle_timeout",
-                                        "send_stall_timeout", "protocol"};
-    int i;
-    if (!get_enum(c, sec, key, v, names, 6, &i))
-        return false;
-    *out = (sim_ref_timeout)i;
-    return true;
+    switch (kind) {
+    case K_U32:
+    case K_SIZE32: *(uint32_t *)(void *)dst = (uint32_t)x; break;
+    case K_LIMIT: *(int64_t *)(void *)dst = (int64_t)x; break;
+    case K_SECONDS: *(double *)(void *)dst = (double)x / 1e9; break;
+    default: *(uint64_t *)(void *)dst = x; break; /* K_SIZE, K_TIME (hk_time) */
+    }
 }
 
-/* ---- sections ---- */
+/* Reads value v of key spec k into the record rec; false after recording an error. */
+static bool apply(parse_ctx *c, const char *sec, const key_spec *k, const char *v, void *rec)
+{
+    char *dst = (char *)rec + k->off;
+    uint64_t x = 0;
+    switch (k->kind) {
+    case K_U32:
+    case K_LIMIT:
+    case K_SIZE:
+    case K_SIZE32:
+    case K_TIME:
+    case K_SECONDS:
+        if (!get_int(c, sec, k->name, v, k->unit, k->lo, k->hi, &x))
+            return false;
+        store_int(k->kind, dst, x);
+        return true;
+    case K_BW: return get_real(c, sec, k->name, v, true, 1, 1e13, (double *)(void *)dst);
+    case K_DOUBLE: return get_real(c, sec, k->name, v, false, k->dlo, k->dhi, (double *)(void *)dst);
+    case K_BOOL: return get_bool(c, sec, k->name, v, (bool *)(void *)dst);
+    case K_RANGE: return get_range(c, sec, k->name, v, k->unit, k->dlo, (units_range *)(void *)dst);
+    case K_ENUM: return get_enum(c, sec, k->name, v, k->names, k->nnames, (int *)(void *)dst);
+    }
+    assert(!"unknown key kind");
+    return false;
+}
 
 static bool key_is(const char *a, const char *b)
 {
     return strcmp(a, b) == 0;
 }
 
-static void unknown_key(parse_ctx *c, const char *sec, const char *key)
+/* Key k of section s through its table into rec; a key the table does not have is an error. */
+static void table_key(parse_ctx *c, const char *s, const key_spec *tab, size_t n, void *rec, const char *k,
+                      const char *v)
 {
-    fail(c, sec, key, "unknown key (see docs/scenarios.md)");
+    for (size_t i = 0; i < n; i++)
+        if (key_is(k, tab[i].name)) {
+            apply(c, s, &tab[i], v, rec);
+            return;
+        }
+    fail(c, s, k, "unknown key (see docs/scenarios.md)");
 }
+
+#define TABLE_KEY(tab, rec) table_key(c, s, tab, sizeof tab / sizeof tab[0], rec, k, v)
 
 static void seeder_key(parse_ctx *c, const char *s, const char *k, const char *v)
 {
-    sim_seeder_cfg *sd = &c->sc->seeder;
-    hk_config *h = &sd->core;
-    uint64_t x;
-    if (key_is(k, "max_unchoked"))
-        get_u32(c, s, k, v, 1, 1000000, &h->max_unchoked);
-    else if (key_is(k, "max_peers"))
-        get_u32(c, s, k, v, 1, 10000000, &h->max_peers);
-    else if (key_is(k, "credit")) {
-        if (get_size(c, s, k, v, 1, UINT64_MAX, &x))
-            h->credit = x;
-    } else if (key_is(k, "slice"))
-        get_time(c, s, k, v, &h->slice);
-    else if (key_is(k, "handshake_timeout"))
-        get_time(c, s, k, v, &h->handshake_timeout);
-    else if (key_is(k, "idle_timeout"))
-        get_time(c, s, k, v, &h->idle_timeout);
-    else if (key_is(k, "keepalive_interval"))
-        get_time(c, s, k, v, &h->keepalive_interval);
-    else if (key_is(k, "unchoked_idle_timeout"))
-        get_time(c, s, k, v, &h->unchoked_idle_timeout);
-    else if (key_is(k, "send_stall_timeout"))
-        get_time(c, s, k, v, &h->send_stall_timeout);
-    else if (key_is(k, "max_wait"))
-        get_time(c, s, k, v, &h->max_wait);
-    else if (key_is(k, "reqq"))
-        get_u32(c, s, k, v, 1, 1000000, &h->reqq);
-    else if (key_is(k, "max_block"))
-        get_size32(c, s, k, v, 1, 128 * 1024, &h->max_block);
-    else if (key_is(k, "max_message"))
-        get_size32(c, s, k, v, 1, 16u << 20, &h->max_message);
-    else if (key_is(k, "uplink"))
-        get_bw(c, s, k, v, &sd->uplink);
-    else if (key_is(k, "downlink"))
-        get_bw(c, s, k, v, &sd->downlink);
-    else if (key_is(k, "latency")) {
-        if (get_time(c, s, k, v, &x))
-            sd->latency = (double)x / 1e9;
-    } else if (key_is(k, "sndbuf"))
-        get_size32(c, s, k, v, 4096, 64u << 20, &sd->sndbuf);
-    else if (key_is(k, "window"))
-        get_size32(c, s, k, v, 1024, 16u << 20, &sd->window);
-    else
-        unknown_key(c, s, k);
+    TABLE_KEY(seeder_keys, &c->sc->seeder);
 }
 
 static void disk_key(parse_ctx *c, const char *s, const char *k, const char *v)
 {
-    sim_disk_cfg *d = &c->sc->disk;
-    if (key_is(k, "seek"))
-        get_time(c, s, k, v, &d->seek);
-    else if (key_is(k, "bandwidth"))
-        get_bw(c, s, k, v, &d->bandwidth);
-    else if (key_is(k, "queue_depth"))
-        get_u32(c, s, k, v, 1, 1024, &d->queue_depth);
-    else if (key_is(k, "cache"))
-        get_size(c, s, k, v, 64 * 1024, 1ull << 44, &d->cache);
-    else if (key_is(k, "page"))
-        get_size32(c, s, k, v, 512, 1u << 20, &d->page);
-    else
-        unknown_key(c, s, k);
+    TABLE_KEY(disk_keys, &c->sc->disk);
 }
 
 static void torrent_key(parse_ctx *c, const char *s, const char *k, const char *v)
 {
-    sim_torrent_cfg *t = &c->sc->torrent;
-    if (key_is(k, "size"))
-        get_size(c, s, k, v, 1, 1ull << 40, &t->size);
-    else if (key_is(k, "piece_length"))
-        get_size32(c, s, k, v, 16 * 1024, 64u << 20, &t->piece_length);
-    else if (key_is(k, "count"))
-        get_u32(c, s, k, v, 1, 100000, &t->count);
-    else
-        unknown_key(c, s, k);
+    TABLE_KEY(torrent_keys, &c->sc->torrent);
 }
 
 static void run_key(parse_ctx *c, const char *s, const char *k, const char *v)
 {
-    sim_run_cfg *r = &c->sc->run;
-    if (key_is(k, "duration"))
-        get_time(c, s, k, v, &r->duration);
-    else if (key_is(k, "seed")) {
-        if (units_u64(v, &r->seed) < 0)
-            fail(c, s, k, "\"%s\" is not a non-negative integer", v);
-    } else if (key_is(k, "quiesce"))
-        get_time(c, s, k, v, &r->quiesce);
-    else if (key_is(k, "sample"))
-        get_time(c, s, k, v, &r->sample);
-    else if (key_is(k, "log_level")) {
-        static const char *const names[] = {"error", "warn", "info", "debug", "trace"};
-        int i;
-        if (get_enum(c, s, k, v, names, 5, &i))
-            r->log_level = (hk_log_level)i;
-    } else
-        unknown_key(c, s, k);
+    if (!key_is(k, "seed"))
+        TABLE_KEY(run_keys, &c->sc->run);
+    else if (units_u64(v, &c->sc->run.seed) < 0)
+        fail(c, s, k, "\"%s\" is not a non-negative integer", v);
 }
 
 static void expect_key(parse_ctx *c, const char *s, const char *k, const char *v)
 {
-    sim_expect *e = &c->sc->expect;
-    uint32_t u;
-    double d;
-    if (key_is(k, "unchoked_max")) {
-        if (get_u32(c, s, k, v, 0, 10000000, &u))
-            e->unchoked_max = u;
-    } else if (key_is(k, "no_leak"))
-        get_bool(c, s, k, v, &e->no_leak);
-    else if (key_is(k, "disk_read_per_sent_max"))
-        get_double(c, s, k, v, 0, 1e9, &e->disk_read_per_sent_max);
-    else if (key_is(k, "sent_not_resident_max")) {
-        if (get_u32(c, s, k, v, 0, UINT32_MAX, &u))
-            e->sent_not_resident_max = u;
-    } else if (key_is(k, "memory_max"))
-        get_size(c, s, k, v, 1, UINT64_MAX, &e->memory_max);
-    else if (key_is(k, "seeder_errors_max")) {
-        if (get_u32(c, s, k, v, 0, UINT32_MAX, &u))
-            e->seeder_errors_max = u;
-    } else if (key_is(k, "baseline_without")) {
-        if (!scenario_find_profile(c->sc, v))
-            fail(c, s, k, "no profile named \"%s\"", v);
-        else
-            snprintf(e->baseline_without, sizeof e->baseline_without, "%s", v);
-    } else
-        unknown_key(c, s, k);
-    (void)d;
+    if (!key_is(k, "baseline_without"))
+        TABLE_KEY(expect_keys, &c->sc->expect);
+    else if (!scenario_find_profile(c->sc, v))
+        fail(c, s, k, "no profile named \"%s\"", v);
+    else
+        snprintf(c->sc->expect.baseline_without, sizeof c->sc->expect.baseline_without, "%s", v);
 }
 
 static void profile_expect_key(parse_ctx *c, const char *s, sim_profile *p, const char *k, const char *v)
 {
-    sim_profile_expect *e = &p->expect;
-    uint32_t u;
-    if (key_is(k, "complete"))
-        get_double(c, s, k, v, 0, 1, &e->complete_min);
-    else if (key_is(k, "complete_by"))
-        get_time(c, s, k, v, &e->complete_by);
-    else if (key_is(k, "jain_min"))
-        get_double(c, s, k, v, 0, 1, &e->jain_min);
-    else if (key_is(k, "closed_after"))
-        get_ref(c, s, k, v, &e->closed_after);
-    else if (key_is(k, "choked_after"))
-        get_ref(c, s, k, v, &e->choked_after);
-    else if (key_is(k, "tolerance"))
-        get_time(c, s, k, v, &e->tolerance);
-    else if (key_is(k, "closed_by_seeder_max")) {
-        if (get_u32(c, s, k, v, 0, UINT32_MAX, &u))
-            e->closed_by_seeder_max = u;
-    } else if (key_is(k, "median_vs_baseline_max"))
-        get_double(c, s, k, v, 0, 1e6, &e->median_vs_baseline_max);
-    else
-        unknown_key(c, s, k);
+    TABLE_KEY(profile_expect_keys, &p->expect);
 }
 
 static void profile_key(parse_ctx *c, const char *s, sim_profile *p, const char *k, const char *v)
 {
-    int i;
-    uint64_t x;
-    if (key_is(k, "count"))
-        get_u32(c, s, k, v, 1, 1000000, &p->count);
-    else if (key_is(k, "arrival")) {
-        static const char *const names[] = {"burst", "poisson", "uniform"};
-        if (get_enum(c, s, k, v, names, 3, &i))
-            p->arrival = (sim_arrival)i;
-    } else if (key_is(k, "start"))
-        get_time(c, s, k, v, &p->start);
-    else if (key_is(k, "rate"))
-        get_double(c, s, k, v, 1e-6, 1e9, &p->rate);
-    else if (key_is(k, "behaviour")) {
-        static const char *const names[] = {"normal", "slow_reader", "idle", "silent",
-                                            "half_open", "flooder", "invalid", "magnet", "mute"};
-        if (get_enum(c, s, k, v, names, BEH_COUNT, &i))
-            p->behaviour = (sim_behaviour)i;
-    } else if (key_is(k, "strategy")) {
-        static const char *const names[] = {"random", "sequential"};
-        if (get_enum(c, s, k, v, names, 2, &i))
-            p->strategy = (sim_strategy)i;
-    } else if (key_is(k, "pipeline"))
-        get_u32(c, s, k, v, 1, 4096, &p->pipeline);
-    else if (key_is(k, "down"))
-        get_range(c, s, k, v, 'b', 1, &p->down);
-    else if (key_is(k, "up"))
-        get_range(c, s, k, v, 'b', 1, &p->up);
-    else if (key_is(k, "latency"))
-        get_range(c, s, k, v, 't', 0, &p->latency);
-    else if (key_is(k, "mtbf"))
-        get_time(c, s, k, v, &p->mtbf);
-    else if (key_is(k, "mttr"))
-        get_time(c, s, k, v, &p->mttr);
-    else if (key_is(k, "departure")) {
-        static const char *const names[] = {"fin", "vanish"};
-        if (get_enum(c, s, k, v, names, 2, &i))
-            p->departure = (sim_departure)i;
-    } else if (key_is(k, "read_rate"))
-        get_bw(c, s, k, v, &p->read_rate);
-    else if (key_is(k, "vanish_after"))
-        get_size(c, s, k, v, 0, 1ull << 40, &p->vanish_after);
-    else if (key_is(k, "flood_rate"))
-        get_u32(c, s, k, v, 1, 1000000, &p->flood_rate);
-    else if (key_is(k, "invalid")) {
-        static const char *const names[] = {"length", "index", "begin"};
-        if (get_enum(c, s, k, v, names, 3, &i))
-            p->invalid = (sim_invalid)i;
-    } else if (key_is(k, "torrent")) {
-        if (strcmp(v, "any") == 0)
-            p->torrent = -1;
-        else if (units_u64(v, &x) < 0 || x >= 100000)
-            fail(c, s, k, "\"%s\" is not a torrent index or \"any\"", v);
-        else
-            p->torrent = (int32_t)x;
-    } else if (key_is(k, "reconnect"))
-        get_time(c, s, k, v, &p->reconnect);
-    else if (key_is(k, "keepalive"))
-        get_time(c, s, k, v, &p->keepalive);
-    else if (key_is(k, "fast"))
-        get_bool(c, s, k, v, &p->fast);
+    uint64_t x = 0;
+    if (!key_is(k, "torrent"))
+        TABLE_KEY(profile_keys, p);
+    else if (strcmp(v, "any") == 0)
+        p->torrent = -1;
+    else if (units_u64(v, &x) < 0 || x >= 100000)
+        fail(c, s, k, "\"%s\" is not a torrent index or \"any\"", v);
     else
-        unknown_key(c, s, k);
+        p->torrent = (int32_t)x;
 }
 
 static sim_profile *find_profile_mut(scenario *sc, const char *name)
@@ -550,92 +533,92 @@ static bool valid_name(const char *s)
     return true;
 }
 
+/* The section headers met so far (prescan). */
+typedef struct section_list {
+    char (*v)[64];
+    size_t n, cap;
+} section_list;
+
+/* Records a pre-scan error; returns -1. */
+static int scan_error(parse_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int scan_error(parse_ctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, c->errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* The name between the '[' at p[0] and the next ']' of the line p[0..len) into sec; 0, or -1 with the error. */
+static int header_name(parse_ctx *c, const char *name, int lineno, const char *p, size_t len, char sec[64])
+{
+    const char *close = memchr(p, ']', len);
+    if (!close)
+        return scan_error(c, "%s:%d: section header without ']'", name, lineno);
+    size_t sl = (size_t)(close - (p + 1));
+    if (sl >= 64)
+        return scan_error(c, "%s:%d: section name too long", name, lineno);
+    memcpy(sec, p + 1, sl);
+    sec[sl] = '\0';
+    return 0;
+}
+
+/* A header [sec]: a known, well-named section not given before; a profile is created in file order. 0 or -1. */
+static int scan_section(parse_ctx *c, const char *name, int lineno, const char *sec, section_list *seen)
+{
+    bool known = strcmp(sec, "seeder") == 0 || strcmp(sec, "disk") == 0 || strcmp(sec, "torrent") == 0 ||
+                 strcmp(sec, "run") == 0 || strcmp(sec, "expect") == 0;
+    bool is_profile = strncmp(sec, "profile ", 8) == 0;
+    bool is_pexpect = strncmp(sec, "expect ", 7) == 0;
+    if (!known && !is_profile && !is_pexpect)
+        return scan_error(c, "%s:%d: unknown section [%s]", name, lineno, sec);
+    if ((is_profile && !valid_name(sec + 8)) || (is_pexpect && !valid_name(sec + 7)))
+        return scan_error(c, "%s:%d: [%s]: a name is 1-31 of [A-Za-z0-9_-]", name, lineno, sec);
+    for (size_t k = 0; k < seen->n; k++)
+        if (strcmp(seen->v[k], sec) == 0)
+            return scan_error(c, "%s:%d: section [%s] given twice", name, lineno, sec);
+    if (seen->n == seen->cap) {
+        seen->cap = seen->cap ? seen->cap * 2 : 16;
+        void *q = realloc(seen->v, seen->cap * sizeof *seen->v);
+        if (!q)
+            return scan_error(c, "out of memory");
+        seen->v = q;
+    }
+    snprintf(seen->v[seen->n++], sizeof seen->v[0], "%s", sec);
+    if (is_profile) {
+        if (c->sc->nprofiles == MAX_PROFILES)
+            return scan_error(c, "%s:%d: more than %d profiles", name, lineno, MAX_PROFILES);
+        profile_defaults(&c->sc->profiles[c->sc->nprofiles++], sec + 8);
+    }
+    return 0;
+}
+
 /* First pass over the raw text: line lengths, section headers (known, not repeated), profiles created in order. */
 static int prescan(parse_ctx *c, const char *text, const char *name)
 {
-    char (*sections)[64] = NULL;
-    size_t nsec = 0, capsec = 0;
-    int lineno = 0;
-    const char *p = text;
-    int rc = 0;
-    while (*p && rc == 0) {
+    section_list seen = {NULL, 0, 0};
+    int lineno = 0, rc = 0;
+    for (const char *p = text; *p && rc == 0;) {
         lineno++;
         const char *eol = strchr(p, '\n');
         size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        if (len > MAX_LINE) {
-            snprintf(c->err, c->errlen, "%s:%d: line longer than %d bytes", name, lineno, MAX_LINE);
-            rc = -1;
-            break;
-        }
         size_t i = 0;
         while (i < len && (p[i] == ' ' || p[i] == '\t'))
             i++;
-        if (i < len && p[i] == '[') {
-            const char *close = memchr(p + i, ']', len - i);
-            if (!close) {
-                snprintf(c->err, c->errlen, "%s:%d: section header without ']'", name, lineno);
-                rc = -1;
-                break;
-            }
-            char sec[64];
-            size_t sl = (size_t)(close - (p + i + 1));
-            if (sl >= sizeof sec) {
-                snprintf(c->err, c->errlen, "%s:%d: section name too long", name, lineno);
-                rc = -1;
-                break;
-            }
-            memcpy(sec, p + i + 1, sl);
-            sec[sl] = '\0';
-            bool known = strcmp(sec, "seeder") == 0 || strcmp(sec, "disk") == 0 || strcmp(sec, "torrent") == 0 ||
-                         strcmp(sec, "run") == 0 || strcmp(sec, "expect") == 0;
-            bool is_profile = strncmp(sec, "profile ", 8) == 0;
-            bool is_pexpect = strncmp(sec, "expect ", 7) == 0;
-            if (!known && !is_profile && !is_pexpect) {
-                snprintf(c->err, c->errlen, "%s:%d: unknown section [%s]", name, lineno, sec);
-                rc = -1;
-                break;
-            }
-            if ((is_profile && !valid_name(sec + 8)) || (is_pexpect && !valid_name(sec + 7))) {
-                snprintf(c->err, c->errlen, "%s:%d: [%s]: a name is 1-31 of [A-Za-z0-9_-]", name, lineno, sec);
-                rc = -1;
-                break;
-            }
-            for (size_t k = 0; k < nsec; k++)
-                if (strcmp(sections[k], sec) == 0) {
-                    snprintf(c->err, c->errlen, "%s:%d: section [%s] given twice", name, lineno, sec);
-                    rc = -1;
-                }
-            if (rc)
-                break;
-            if (nsec == capsec) {
-                capsec = capsec ? capsec * 2 : 16;
-                void *q = realloc(sections, capsec * sizeof *sections);
-                if (!q) {
-                    rc = -1;
-                    snprintf(c->err, c->errlen, "out of memory");
-                    break;
-                }
-                sections = q;
-            }
-            snprintf(sections[nsec++], sizeof sections[0], "%s", sec);
-            if (is_profile) {
-                if (c->sc->nprofiles == MAX_PROFILES) {
-                    snprintf(c->err, c->errlen, "%s:%d: more than %d profiles", name, lineno, MAX_PROFILES);
-                    rc = -1;
-                    break;
-                }
-                profile_defaults(&c->sc->profiles[c->sc->nprofiles++], sec + 8);
-            }
-        }
+        char sec[64];
+        if (len > MAX_LINE)
+            rc = scan_error(c, "%s:%d: line longer than %d bytes", name, lineno, MAX_LINE);
+        else if (i < len && p[i] == '[')
+            rc = header_name(c, name, lineno, p + i, len - i, sec) < 0 ? -1
+                                                                      : scan_section(c, name, lineno, sec, &seen);
         p = eol ? eol + 1 : p + len;
     }
     /* [expect NAME] must name a profile (even when it holds no key) */
-    for (size_t k = 0; rc == 0 && k < nsec; k++)
-        if (strncmp(sections[k], "expect ", 7) == 0 && !find_profile_mut(c->sc, sections[k] + 7)) {
-            snprintf(c->err, c->errlen, "%s: [%s]: no profile named \"%s\"", name, sections[k], sections[k] + 7);
-            rc = -1;
-        }
-    free(sections);
+    for (size_t k = 0; rc == 0 && k < seen.n; k++)
+        if (strncmp(seen.v[k], "expect ", 7) == 0 && !find_profile_mut(c->sc, seen.v[k] + 7))
+            rc = scan_error(c, "%s: [%s]: no profile named \"%s\"", name, seen.v[k], seen.v[k] + 7);
+    free(seen.v);
     return rc;
 }
 

@@ -2,54 +2,21 @@
  * driver of the announcer (see sim_tracker.h). No SimGrid: compiled into hekate-sim, and usable alone. */
 #include "sim_tracker.h"
 
+#include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "announcer.h"
+#include "hash.h"
+#include "prng.h"
 #include "tracker_udp.h"
 
-/* ---- randomness: xoshiro256** seeded with splitmix64, one stream per use ---- */
+/* ---- randomness: one prng.h stream per use, seeded the tracker's own way (its runs' hashes depend on it) ---- */
 
-typedef struct rng {
-    uint64_t s[4];
-} rng;
-
-static uint64_t splitmix(uint64_t *x)
+static void rng_seed(prng *r, uint64_t seed, uint64_t stream)
 {
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static void rng_seed(rng *r, uint64_t seed, uint64_t stream)
-{
-    uint64_t x = seed ^ (stream * 0xD1B54A32D192ED03ull);
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix(&x);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t rng_next(rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return res;
-}
-
-static double rng_unit(rng *r)
-{
-    return (double)(rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
+    prng_seed_state(r, seed ^ (stream * 0xD1B54A32D192ED03ull));
 }
 
 /* ---- events ---- */
@@ -71,7 +38,7 @@ typedef struct ev {
 typedef struct world {
     const sim_tracker_cfg *cfg;
     hk_announcer *a;
-    rng ann_rng, net_rng;
+    prng ann_rng, net_rng;
     hk_time now, wake;
     ev *heap;
     size_t nheap, capheap;
@@ -145,12 +112,12 @@ static hk_time secs(double s)
 
 static hk_time delay(world *w)
 {
-    return secs(w->cfg->latency + w->cfg->jitter * rng_unit(&w->net_rng));
+    return secs(w->cfg->latency + w->cfg->jitter * prng_unit(&w->net_rng));
 }
 
 static bool lost(world *w)
 {
-    return w->cfg->loss > 0 && rng_unit(&w->net_rng) < w->cfg->loss;
+    return w->cfg->loss > 0 && prng_unit(&w->net_rng) < w->cfg->loss;
 }
 
 static bool down(const world *w, hk_time t)
@@ -174,19 +141,15 @@ static void rt_wake_at(void *ctx, hk_time t)
 static void rt_random(void *ctx, void *buf, size_t n)
 {
     world *w = ctx;
-    uint8_t *p = buf;
-    while (n > 0) {
-        uint64_t v = rng_next(&w->ann_rng);
-        size_t k = n < 8 ? n : 8;
-        memcpy(p, &v, k);
-        p += k;
-        n -= k;
-    }
+    prng_fill(&w->ann_rng, buf, n);
 }
 
 static int hexval(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                  : -1;
 }
 
 /* The torrent number is the first 4 bytes of its info-hash (big-endian). */
@@ -298,14 +261,14 @@ static void count(world *w, hk_time t, uint32_t torrent, uint8_t event)
     uint64_t x[3] = { s, torrent, event };
     const uint8_t *p = (const uint8_t *)x;
     for (size_t i = 0; i < sizeof x; i++)
-        w->hash = (w->hash ^ p[i]) * 0x100000001B3ull;
+        w->hash = (w->hash ^ p[i]) * HK_FNV1A64_PRIME;
 }
 
 static void tracker_http(world *w, ev e)
 {
     count(w, e.t, e.torrent, e.event);
     ev d = { .type = EV_HTTP_DONE, .token = e.token, .status = 200 };
-    d.failed = w->cfg->failure_rate > 0 && rng_unit(&w->net_rng) < w->cfg->failure_rate;
+    d.failed = w->cfg->failure_rate > 0 && prng_unit(&w->net_rng) < w->cfg->failure_rate;
     if (lost(w)) {
         d.t = e.sent + secs(w->cfg->http_timeout);
         d.status = HK_HTTP_ERR_TIMEOUT;
@@ -320,7 +283,7 @@ static void tracker_udp(world *w, ev e)
     ev d = { .type = EV_UDP_DELIVER, .tid = e.tid };
     if (e.status == HK_UDP_ACTION_CONNECT) {
         if (e.t >= w->conn_until) {
-            w->conn_id = rng_next(&w->net_rng);
+            w->conn_id = prng_next(&w->net_rng);
             w->conn_until = e.t + HK_SECONDS(120);
         }
         d.status = HK_UDP_ACTION_CONNECT;
@@ -330,7 +293,7 @@ static void tracker_udp(world *w, ev e)
             d.status = HK_UDP_ACTION_ERROR; /* "connection id mismatch" */
         } else {
             count(w, e.t, e.torrent, e.event);
-            d.failed = w->cfg->failure_rate > 0 && rng_unit(&w->net_rng) < w->cfg->failure_rate;
+            d.failed = w->cfg->failure_rate > 0 && prng_unit(&w->net_rng) < w->cfg->failure_rate;
             d.status = d.failed ? HK_UDP_ACTION_ERROR : HK_UDP_ACTION_ANNOUNCE;
         }
     }
@@ -401,12 +364,120 @@ void sim_tracker_cfg_default(sim_tracker_cfg *c)
     c->http_timeout = 30;
 }
 
+static bool cfg_valid(const sim_tracker_cfg *cfg)
+{
+    return cfg->torrents > 0 && cfg->duration > 0 && cfg->duration <= 30 * 86400 && cfg->interval >= 1 &&
+           cfg->interval <= 86400 && cfg->loss >= 0 && cfg->loss < 1 && cfg->failure_rate >= 0 &&
+           cfg->failure_rate <= 1 && cfg->latency >= 0 && cfg->jitter >= 0 && cfg->http_timeout > 0;
+}
+
+/* The announcer's settings for the scenario; NULL, or why they are refused. */
+static const char *announcer_config(const sim_tracker_cfg *cfg, hk_announcer_config *ac)
+{
+    hk_announcer_config_defaults(ac);
+    memcpy(ac->peer_id, "-HK0100-simulation00", 20);
+    ac->port = 6881;
+    if (cfg->spread > 0)
+        ac->default_interval = secs(cfg->spread);
+    if (cfg->host_inflight)
+        ac->host_inflight = cfg->host_inflight;
+    if (cfg->retry_base > 0)
+        ac->retry_base = secs(cfg->retry_base);
+    if (cfg->retry_max > 0)
+        ac->retry_max = secs(cfg->retry_max);
+    if (ac->retry_max < ac->retry_base)
+        ac->retry_max = ac->retry_base;
+    return hk_announcer_config_check(ac);
+}
+
+/* Torrent i's info-hash starts with i (big-endian), which the tracker reads back; the rest is drawn. */
+static int add_torrents(world *w)
+{
+    const char *url = w->cfg->udp ? "udp://tracker.sim:6969/announce" : "http://tracker.sim/announce";
+    uint32_t one = 1;
+    prng ihr;
+    rng_seed(&ihr, w->cfg->seed, 3);
+    for (uint32_t i = 0; i < w->cfg->torrents; i++) {
+        uint8_t ih[20];
+        ih[0] = (uint8_t)(i >> 24);
+        ih[1] = (uint8_t)(i >> 16);
+        ih[2] = (uint8_t)(i >> 8);
+        ih[3] = (uint8_t)i;
+        for (int k = 4; k < 20; k += 8) {
+            uint64_t v = prng_next(&ihr);
+            memcpy(ih + k, &v, (size_t)(20 - k < 8 ? 20 - k : 8));
+        }
+        if (hk_announcer_add_torrent(w->a, ih, &url, &one, 1) != HK_ANN_OK)
+            return -1;
+    }
+    return 0;
+}
+
+static void dispatch(world *w, ev e)
+{
+    switch (e.type) {
+    case EV_HTTP_ARRIVE: tracker_http(w, e); break;
+    case EV_HTTP_DONE: deliver_http(w, &e); break;
+    case EV_UDP_ARRIVE: tracker_udp(w, e); break;
+    case EV_UDP_DELIVER: deliver_udp(w, &e); break;
+    case EV_RESOLVED: {
+        hk_addr ad = { .family = 4 };
+        ad.ip[0] = 10;
+        ad.ip[3] = 1;
+        hk_announcer_on_resolved(w->a, e.token, &ad, 1);
+        break;
+    }
+    default: assert(!"unknown event type"); break;
+    }
+}
+
+/* Runs events and wake-ups in time order until the end; the announcer's heap is measured after the first interval.
+ * Returns 0, or -1 out of memory. */
+static int event_loop(world *w)
+{
+    sim_tracker_result *out = w->res;
+    hk_time end = secs(w->cfg->duration), first_interval = secs(w->cfg->interval);
+    bool measured = false;
+    for (;;) {
+        if (w->oom)
+            return -1;
+        hk_time t_ev = w->nheap ? w->heap[0].t : HK_TIME_NEVER;
+        hk_time next = t_ev < w->wake ? t_ev : w->wake;
+        if (!measured && next >= first_interval) {
+            hk_announcer_stats st;
+            hk_announcer_stats_get(w->a, &st);
+            out->memory_bytes = st.memory_bytes;
+            measured = true;
+        }
+        if (next == HK_TIME_NEVER || next >= end)
+            break;
+        if (next > w->now)
+            w->now = next;
+        out->events++;
+        if (w->wake <= t_ev) {
+            w->wake = HK_TIME_NEVER;
+            hk_announcer_on_wake(w->a);
+            continue;
+        }
+        dispatch(w, pop(w));
+    }
+    hk_announcer_stats st;
+    hk_announcer_stats_get(w->a, &st);
+    if (!measured)
+        out->memory_bytes = st.memory_bytes;
+    out->memory_peak = st.memory_peak;
+    out->ok = st.ok;
+    out->failed = st.failed;
+    out->skipped = st.skipped;
+    out->refused = st.refused;
+    out->hash = w->hash;
+    return 0;
+}
+
 int sim_tracker_run(const sim_tracker_cfg *cfg, sim_tracker_result *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    if (cfg->torrents == 0 || cfg->duration <= 0 || cfg->duration > 30 * 86400 || cfg->interval < 1 ||
-        cfg->interval > 86400 || cfg->loss < 0 || cfg->loss >= 1 || cfg->failure_rate < 0 || cfg->failure_rate > 1 ||
-        cfg->latency < 0 || cfg->jitter < 0 || cfg->http_timeout <= 0) {
+    if (!cfg_valid(cfg)) {
         snprintf(err, errlen, "invalid tracker scenario (torrents >= 1, 0 < duration <= 30 days, 1 <= interval <= "
                               "86400, 0 <= loss < 1, 0 <= failure_rate <= 1, latencies >= 0, http_timeout > 0)");
         return -1;
@@ -416,122 +487,38 @@ int sim_tracker_run(const sim_tracker_cfg *cfg, sim_tracker_result *out, char *e
     w.cfg = cfg;
     w.res = out;
     w.wake = HK_TIME_NEVER;
-    w.hash = 0xCBF29CE484222325ull;
+    w.hash = HK_FNV1A64_INIT;
     w.first_window = secs(cfg->interval + cfg->latency + cfg->jitter);
     rng_seed(&w.ann_rng, cfg->seed, 1);
     rng_seed(&w.net_rng, cfg->seed, 2);
     out->seconds = (uint32_t)cfg->duration + 1;
     out->per_second = calloc(out->seconds, sizeof *out->per_second);
     w.seen = calloc(cfg->torrents, 1);
-    if (!out->per_second || !w.seen)
-        goto oom;
-
-    hk_runtime rt = { .ctx = &w, .now = rt_now, .wake_at = rt_wake_at, .random_bytes = rt_random,
-                      .http_get = rt_http_get, .udp_send = rt_udp_send, .resolve = rt_resolve };
     hk_announcer_config ac;
-    hk_announcer_config_defaults(&ac);
-    memcpy(ac.peer_id, "-HK0100-simulation00", 20);
-    ac.port = 6881;
-    if (cfg->spread > 0)
-        ac.default_interval = secs(cfg->spread);
-    if (cfg->host_inflight)
-        ac.host_inflight = cfg->host_inflight;
-    if (cfg->retry_base > 0)
-        ac.retry_base = secs(cfg->retry_base);
-    if (cfg->retry_max > 0)
-        ac.retry_max = secs(cfg->retry_max);
-    if (ac.retry_max < ac.retry_base)
-        ac.retry_max = ac.retry_base;
-    const char *bad = hk_announcer_config_check(&ac);
-    if (bad) {
+    const char *bad = announcer_config(cfg, &ac);
+    int rc = -1;
+    if (!out->per_second || !w.seen) {
+        snprintf(err, errlen, "out of memory");
+    } else if (bad) {
         snprintf(err, errlen, "announcer settings: %s", bad);
+    } else {
+        hk_runtime rt = { .ctx = &w, .now = rt_now, .wake_at = rt_wake_at, .random_bytes = rt_random,
+                          .http_get = rt_http_get, .udp_send = rt_udp_send, .resolve = rt_resolve };
+        w.a = hk_announcer_new(&ac, &rt, NULL, NULL);
+        if (w.a)
+            hk_announcer_set_log_level(w.a, HK_LOG_ERROR);
+        rc = w.a && add_torrents(&w) == 0 && event_loop(&w) == 0 ? 0 : -1;
+        if (rc < 0)
+            snprintf(err, errlen, "out of memory");
+    }
+    hk_announcer_free(w.a);
+    free(w.heap);
+    free(w.seen);
+    if (rc < 0) {
         free(out->per_second);
-        free(w.seen);
         out->per_second = NULL;
-        return -1;
     }
-    w.a = hk_announcer_new(&ac, &rt, NULL, NULL);
-    if (!w.a)
-        goto oom;
-    hk_announcer_set_log_level(w.a, HK_LOG_ERROR);
-    const char *url = cfg->udp ? "udp://tracker.sim:6969/announce" : "http://tracker.sim/announce";
-    uint32_t one = 1;
-    rng ihr;
-    rng_seed(&ihr, cfg->seed, 3);
-    for (uint32_t i = 0; i < cfg->torrents; i++) {
-        uint8_t ih[20];
-        ih[0] = (uint8_t)(i >> 24);
-        ih[1] = (uint8_t)(i >> 16);
-        ih[2] = (uint8_t)(i >> 8);
-        ih[3] = (uint8_t)i;
-        for (int k = 4; k < 20; k += 8) {
-            uint64_t v = rng_next(&ihr);
-            memcpy(ih + k, &v, (size_t)(20 - k < 8 ? 20 - k : 8));
-        }
-        if (hk_announcer_add_torrent(w.a, ih, &url, &one, 1) != HK_ANN_OK)
-            goto oom;
-    }
-
-    hk_time end = secs(cfg->duration), first_interval = secs(cfg->interval);
-    bool measured = false;
-    for (;;) {
-        if (w.oom)
-            goto oom;
-        hk_time t_ev = w.nheap ? w.heap[0].t : HK_TIME_NEVER;
-        hk_time next = t_ev < w.wake ? t_ev : w.wake;
-        if (!measured && next >= first_interval) {
-            hk_announcer_stats st;
-            hk_announcer_stats_get(w.a, &st);
-            out->memory_bytes = st.memory_bytes;
-            measured = true;
-        }
-        if (next == HK_TIME_NEVER || next >= end)
-            break;
-        if (next > w.now)
-            w.now = next;
-        out->events++;
-        if (w.wake <= t_ev) {
-            w.wake = HK_TIME_NEVER;
-            hk_announcer_on_wake(w.a);
-            continue;
-        }
-        ev e = pop(&w);
-        switch (e.type) {
-        case EV_HTTP_ARRIVE: tracker_http(&w, e); break;
-        case EV_HTTP_DONE: deliver_http(&w, &e); break;
-        case EV_UDP_ARRIVE: tracker_udp(&w, e); break;
-        case EV_UDP_DELIVER: deliver_udp(&w, &e); break;
-        case EV_RESOLVED: {
-            hk_addr ad = { .family = 4 };
-            ad.ip[0] = 10;
-            ad.ip[3] = 1;
-            hk_announcer_on_resolved(w.a, e.token, &ad, 1);
-            break;
-        }
-        }
-    }
-    hk_announcer_stats st;
-    hk_announcer_stats_get(w.a, &st);
-    if (!measured)
-        out->memory_bytes = st.memory_bytes;
-    out->memory_peak = st.memory_peak;
-    out->ok = st.ok;
-    out->failed = st.failed;
-    out->skipped = st.skipped;
-    out->refused = st.refused;
-    out->hash = w.hash;
-    hk_announcer_free(w.a);
-    free(w.heap);
-    free(w.seen);
-    return 0;
-oom:
-    snprintf(err, errlen, "out of memory");
-    hk_announcer_free(w.a);
-    free(w.heap);
-    free(w.seen);
-    free(out->per_second);
-    out->per_second = NULL;
-    return -1;
+    return rc;
 }
 
 void sim_tracker_result_free(sim_tracker_result *r)

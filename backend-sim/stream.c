@@ -1,10 +1,11 @@
 /* stream: owns the simulated byte stream of one connection direction (a queue of chunks cut into ACK-clocked
- * flights), the messages that travel through mailboxes and the outboxes that send them, the deferred-op queue and
- * connection reference counts. */
+ * flights), the messages that travel through mailboxes and the outboxes that send them (see stream.h). */
+#include "stream.h"
+
+#include <assert.h>
+#include <simgrid/actor.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "sim.h"
 
 #define ZERO_SIZE (16u << 20)
 
@@ -25,35 +26,51 @@ size_t sim_zero_size(void)
     return ZERO_SIZE;
 }
 
+void stream_init(sim_stream *s)
+{
+    hk_list_init(&s->chunks);
+    s->queued = 0;
+    s->inflight = 0;
+}
+
 static sim_chunk *chunk_new(uint32_t cap, bool virt)
 {
     sim_chunk *c = malloc(sizeof *c + (virt ? 0 : cap));
     if (!c)
         abort();
-    c->next = NULL;
+    hk_list_init(&c->link);
     c->len = c->off = 0;
     c->cap = virt ? 0 : cap;
     c->virt = virt;
     return c;
 }
 
-static void append(sim_stream *s, sim_chunk *c)
+static sim_chunk *first_chunk(const sim_stream *s)
 {
-    if (s->tail)
-        s->tail->next = c;
-    else
-        s->head = c;
-    s->tail = c;
+    hk_list *n = hk_list_first(&s->chunks);
+    return n ? HK_LIST_ENTRY(n, sim_chunk, link) : NULL;
+}
+
+static sim_chunk *last_chunk(const sim_stream *s)
+{
+    hk_list *n = hk_list_last(&s->chunks);
+    return n ? HK_LIST_ENTRY(n, sim_chunk, link) : NULL;
+}
+
+static sim_chunk *next_chunk(const sim_stream *s, const sim_chunk *c)
+{
+    hk_list *n = hk_list_next(&s->chunks, &c->link);
+    return n ? HK_LIST_ENTRY(n, sim_chunk, link) : NULL;
 }
 
 void stream_write(sim_stream *s, const uint8_t *bytes, uint32_t len)
 {
     s->queued += len;
     while (len > 0) {
-        sim_chunk *t = s->tail;
+        sim_chunk *t = last_chunk(s);
         if (!t || t->virt || t->len == t->cap) {
             t = chunk_new(len > 512 ? len : 512, false);
-            append(s, t);
+            hk_list_insert_tail(&s->chunks, &t->link);
         }
         uint32_t n = t->cap - t->len < len ? t->cap - t->len : len;
         memcpy(t->data + t->len, bytes, n);
@@ -66,42 +83,24 @@ void stream_write(sim_stream *s, const uint8_t *bytes, uint32_t len)
 void stream_write_virtual(sim_stream *s, uint32_t len)
 {
     s->queued += len;
-    sim_chunk *t = s->tail;
+    sim_chunk *t = last_chunk(s);
     if (t && t->virt) {
         t->len += len;
         return;
     }
     t = chunk_new(0, true);
     t->len = len;
-    append(s, t);
+    hk_list_insert_tail(&s->chunks, &t->link);
 }
 
-sim_msg *stream_take_flight(sim_stream *s, uint32_t window)
+/* Copies the queue's first `total` bytes into m's parts (one per chunk), freeing the chunks they empty. */
+static void fill_flight(sim_stream *s, sim_msg *m, uint32_t total)
 {
-    if (s->inflight || s->queued == 0)
-        return NULL;
-    /* first pass: size the message */
-    uint32_t total = 0, nparts = 0, real = 0;
-    for (sim_chunk *c = s->head; c && total < window; c = c->next) {
-        uint32_t n = c->len - c->off;
-        if (n > window - total)
-            n = window - total;
-        total += n;
-        nparts++;
-        if (!c->virt)
-            real += n;
-    }
-    sim_msg *m = malloc(sizeof *m + nparts * sizeof(sim_part) + real);
-    if (!m)
-        abort();
-    m->type = MSG_DATA;
-    m->refs = 1;
-    m->len = total;
-    m->nparts = nparts;
-    uint8_t *dst = (uint8_t *)&m->parts[nparts];
+    uint8_t *dst = (uint8_t *)&m->parts[m->nparts];
     uint32_t left = total;
-    for (uint32_t i = 0; i < nparts; i++) {
-        sim_chunk *c = s->head;
+    for (uint32_t i = 0; i < m->nparts; i++) {
+        sim_chunk *c = first_chunk(s);
+        assert(c); /* the first pass counted nparts chunks */
         uint32_t n = c->len - c->off;
         if (n > left)
             n = left;
@@ -117,12 +116,35 @@ sim_msg *stream_take_flight(sim_stream *s, uint32_t window)
         c->off += n;
         left -= n;
         if (c->off == c->len) {
-            s->head = c->next;
-            if (!s->head)
-                s->tail = NULL;
+            hk_list_remove(&c->link);
             free(c);
         }
     }
+}
+
+sim_msg *stream_take_flight(sim_stream *s, uint32_t window)
+{
+    if (s->inflight || s->queued == 0)
+        return NULL;
+    /* first pass: size the message */
+    uint32_t total = 0, nparts = 0, real = 0;
+    for (sim_chunk *c = first_chunk(s); c && total < window; c = next_chunk(s, c)) {
+        uint32_t n = c->len - c->off;
+        if (n > window - total)
+            n = window - total;
+        total += n;
+        nparts++;
+        if (!c->virt)
+            real += n;
+    }
+    sim_msg *m = malloc(sizeof *m + nparts * sizeof(sim_part) + real);
+    if (!m)
+        abort();
+    m->type = MSG_DATA;
+    m->refs = 1;
+    m->len = total;
+    m->nparts = nparts;
+    fill_flight(s, m, total);
     s->queued -= total;
     s->inflight = total;
     return m;
@@ -130,13 +152,10 @@ sim_msg *stream_take_flight(sim_stream *s, uint32_t window)
 
 void stream_clear(sim_stream *s)
 {
-    sim_chunk *c = s->head;
-    while (c) {
-        sim_chunk *n = c->next;
-        free(c);
-        c = n;
-    }
-    s->head = s->tail = NULL;
+    hk_list *pos, *tmp;
+    HK_LIST_FOREACH_SAFE(pos, tmp, &s->chunks)
+        free(HK_LIST_ENTRY(pos, sim_chunk, link));
+    hk_list_init(&s->chunks);
     s->queued = 0;
 }
 
@@ -159,11 +178,12 @@ void msg_free(sim_msg *m)
 
 void msg_release(sim_msg *m)
 {
+    assert(m->refs > 0);
     if (--m->refs == 0)
         free(m);
 }
 
-/* ---- outboxes (see sim.h: why sends are not detached) ---- */
+/* ---- outboxes (see stream.h: why sends are not detached) ---- */
 
 /* Reaping costs one simcall per send, but every completion the issuer waits for scans its activity list, whose nodes
  * are cache misses: measured at 4,000 peers, reaping from 2-4 pending sends on is fastest (7.3-7.6 s of CPU against
@@ -210,6 +230,7 @@ bool outbox_all_delivered(const sim_outbox *ob)
  * the message by outbox_drop through ob->waiting. */
 static sim_sent take(sim_outbox *ob, uint32_t i)
 {
+    assert(i < ob->n && !ob->waiting);
     sim_sent e = ob->v[i];
     ob->v[i] = ob->v[--ob->n];
     ob->waiting = e.m;
@@ -267,75 +288,18 @@ void outbox_drop(sim_outbox *ob)
     ob->n = ob->cap = 0;
 }
 
-/* ---- connections ---- */
-
-void conn_ref(hk_conn *c)
+static void outbox_exit(int failed, void *data)
 {
-    c->refs++;
+    (void)failed;
+    outbox_drop(data); /* empty unless killed */
+    free(data);
 }
 
-void conn_unref(hk_conn *c)
+sim_outbox *outbox_new_for_self(void)
 {
-    if (--c->refs > 0)
-        return;
-    stream_clear(&c->s_out);
-    stream_clear(&c->p_out);
-    free(c);
-}
-
-/* ---- deferred ops ---- */
-
-void opq_push(sim_opq *q, sop_type type, hk_conn *c)
-{
-    if (q->len == q->cap) {
-        uint32_t cap = q->cap ? q->cap * 2 : 64;
-        sim_op *v = malloc(cap * sizeof *v);
-        if (!v)
-            abort();
-        for (uint32_t i = 0; i < q->len; i++)
-            v[i] = q->v[(q->head + i) % q->cap];
-        free(q->v);
-        q->v = v;
-        q->cap = cap;
-        q->head = 0;
-    }
-    if (c)
-        conn_ref(c);
-    q->v[(q->head + q->len) % q->cap] = (sim_op){.type = (uint8_t)type, .c = c};
-    q->len++;
-}
-
-bool opq_pop(sim_opq *q, sim_op *out)
-{
-    if (q->len == 0)
-        return false;
-    *out = q->v[q->head];
-    q->head = (q->head + 1) % q->cap;
-    q->len--;
-    return true;
-}
-
-void opq_free(sim_opq *q)
-{
-    free(q->v);
-    q->v = NULL;
-    q->len = q->cap = q->head = 0;
-}
-
-bool op_finish(sim_outbox *ob, hk_conn *c, sim_msg *m, sg_mailbox_t mb, bool drop, sg_actor_t victim)
-{
-    if (c)
-        conn_unref(c);
-    if (m) {
-        if (drop)
-            msg_free(m);
-        else
-            msg_put(ob, mb, m);
-        return true;
-    }
-    if (victim) {
-        sg_actor_kill(victim);
-        return true;
-    }
-    return false;
+    sim_outbox *box = calloc(1, sizeof *box);
+    if (!box)
+        abort();
+    sg_actor_on_exit(outbox_exit, box);
+    return box;
 }

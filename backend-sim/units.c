@@ -99,32 +99,12 @@ static int size_factor(const char *u, size_t n, double *f)
     return unit_lookup(tab, sizeof tab / sizeof tab[0], u, n, f);
 }
 
-int units_size(const char *s, uint64_t *out)
-{
-    double v, f;
-    const char *u;
-    size_t n;
-    if (split_number(s, &v, &u, &n) < 0 || size_factor(u, n, &f) < 0)
-        return -1;
-    return to_u64(v * f, out);
-}
-
 static int time_factor(const char *u, size_t n, double *f)
 {
     static const unit_factor tab[] = {
         {"", 1e9}, {"s", 1e9}, {"ms", 1e6}, {"us", 1e3}, {"ns", 1}, {"min", 60e9}, {"h", 3600e9},
     };
     return unit_lookup(tab, sizeof tab / sizeof tab[0], u, n, f);
-}
-
-int units_time(const char *s, uint64_t *out_ns)
-{
-    double v, f;
-    const char *u;
-    size_t n;
-    if (split_number(s, &v, &u, &n) < 0 || time_factor(u, n, &f) < 0)
-        return -1;
-    return to_u64(v * f, out_ns);
 }
 
 static int bw_factor(const char *u, size_t n, double *f)
@@ -138,15 +118,35 @@ static int bw_factor(const char *u, size_t n, double *f)
     return unit_lookup(tab, sizeof tab / sizeof tab[0], u, n, f);
 }
 
-int units_bandwidth(const char *s, double *out_bps)
+typedef int (*factor_fn)(const char *u, size_t n, double *f);
+
+/* A number with a unit of one kind, scaled by the unit's factor. */
+static int scaled(const char *s, factor_fn factor, double *out)
 {
     double v, f;
     const char *u;
     size_t n;
-    if (split_number(s, &v, &u, &n) < 0 || bw_factor(u, n, &f) < 0)
+    if (split_number(s, &v, &u, &n) < 0 || factor(u, n, &f) < 0)
         return -1;
-    *out_bps = v * f;
+    *out = v * f;
     return 0;
+}
+
+int units_size(const char *s, uint64_t *out)
+{
+    double v;
+    return scaled(s, size_factor, &v) < 0 ? -1 : to_u64(v, out);
+}
+
+int units_time(const char *s, uint64_t *out_ns)
+{
+    double v;
+    return scaled(s, time_factor, &v) < 0 ? -1 : to_u64(v, out_ns);
+}
+
+int units_bandwidth(const char *s, double *out_bps)
+{
+    return scaled(s, bw_factor, out_bps);
 }
 
 int units_bool(const char *s, bool *out)

@@ -1,9 +1,19 @@
-/* The announcer at scale against the simulated tracker (backend-sim/sim_tracker.c, compiled into this test: it needs
- * only the core): even first announces, nothing missed, backoff without a burst after an outage (HTTP and UDP), and
+/* The announcer at scale against the simulated tracker (backend-sim/sim_tracker.c, linked as the hekate_sim_tracker
+ * library: it needs only the core): even first announces, nothing missed, backoff without a burst after an outage (HTTP and UDP), and
  * determinism of the whole run. The million-torrent figures come from `hekate-sim --trackers scenarios/...`. */
 #include <criterion/criterion.h>
 
-#include "../../backend-sim/sim_tracker.c"
+#include "sim_tracker.h"
+
+/* The defaults with a size and a length; each test sets the rest. */
+static sim_tracker_cfg scenario(uint32_t torrents, double duration)
+{
+    sim_tracker_cfg c;
+    sim_tracker_cfg_default(&c);
+    c.torrents = torrents;
+    c.duration = duration;
+    return c;
+}
 
 static sim_tracker_result run(const sim_tracker_cfg *c)
 {
@@ -15,12 +25,9 @@ static sim_tracker_result run(const sim_tracker_cfg *c)
 
 Test(tracker_sim, even_first_interval_nothing_missed)
 {
-    sim_tracker_cfg c;
-    sim_tracker_cfg_default(&c);
-    c.torrents = 100000;
+    sim_tracker_cfg c = scenario(100000, 1200);
     c.interval = 600;
     c.spread = 600;
-    c.duration = 1200;
     c.failure_rate = 0.001;
     sim_tracker_result r = run(&c);
     uint32_t max;
@@ -39,13 +46,10 @@ Test(tracker_sim, even_first_interval_nothing_missed)
 
 static void outage_case(bool udp, bool refuse)
 {
-    sim_tracker_cfg c;
-    sim_tracker_cfg_default(&c);
-    c.torrents = 100000;
+    sim_tracker_cfg c = scenario(100000, 5400);
     c.udp = udp;
     c.interval = 1800;
     c.spread = 1800;
-    c.duration = 5400;
     c.loss = 0.001;
     c.outage_start = 2400;
     c.outage_length = 600;
@@ -77,10 +81,7 @@ Test(tracker_sim, udp_outage_backs_off) { outage_case(true, false); }
 
 Test(tracker_sim, deterministic)
 {
-    sim_tracker_cfg c;
-    sim_tracker_cfg_default(&c);
-    c.torrents = 20000;
-    c.duration = 2000;
+    sim_tracker_cfg c = scenario(20000, 2000);
     c.loss = 0.01;
     c.failure_rate = 0.01;
     c.udp = true;

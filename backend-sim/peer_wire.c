@@ -1,0 +1,532 @@
+/* peer_wire: owns what a simulated peer says and understands — the BitTorrent protocol written against the wire
+ * codec (core/wire.h) and bencode, never the seeding engine: handshake, interest, requests by strategy and pipeline,
+ * choke/unchoke and reject handling, the magnet users' ut_metadata exchange, and the misbehaviours of scenario.h
+ * (idle, silent, half-open, flooder, invalid, mute). See peer_wire.h. */
+#include "peer_wire.h"
+
+#include <assert.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bencode.h"
+#include "metainfo.h"
+#include "world.h"
+
+#define SIM_BLOCK 16384u
+#define OUR_UT_METADATA 3
+#define META_PIECE 16384u
+#define NO_BLOCK UINT32_MAX
+
+bool peer_sends_keepalives(const leecher *l)
+{
+    switch (l->prof->behaviour) {
+    case BEH_NORMAL:
+    case BEH_SLOW_READER:
+    case BEH_MAGNET:
+    case BEH_HALF_OPEN:
+    case BEH_FLOODER:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* ---------------- sending ---------------- */
+
+static void send_bytes(leecher *l, const uint8_t *b, size_t n)
+{
+    hk_conn *c = l->conn;
+    if (!c || c->p_closed)
+        return;
+    stream_write(&c->p_out, b, (uint32_t)n);
+    l->last_sent = sim_now(l->world);
+    if (!c->p_flush_queued && !c->p_out.inflight) {
+        c->p_flush_queued = true;
+        leecher_push(l, POP_FLUSH, c);
+    }
+}
+
+static void send_simple(leecher *l, wire_msg_type t)
+{
+    uint8_t b[WIRE_SIMPLE_LEN];
+    send_bytes(l, b, wire_encode_simple(b, t));
+}
+
+static void send_request(leecher *l, uint32_t index, uint32_t begin, uint32_t len)
+{
+    uint8_t b[WIRE_BLOCK_MSG_LEN];
+    send_bytes(l, b, wire_encode_block(b, WIRE_REQUEST, index, begin, len));
+}
+
+static void send_extended(leecher *l, uint8_t id, const void *payload, size_t len)
+{
+    uint8_t h[WIRE_EXTENDED_HEADER_LEN];
+    size_t n = wire_encode_extended_header(h, id, (uint32_t)len);
+    send_bytes(l, h, n);
+    send_bytes(l, payload, len);
+}
+
+static void peer_protocol_error(leecher *l, const char *why)
+{
+    l->protocol_errors++;
+    evlog_line(l->world->log, sim_now(l->world), "peer p%u error %s", l->id, why);
+    leecher_end_conn(l, END_CLOSED_BY_SEEDER, true);
+}
+
+/* ---------------- blocks and requests ---------------- */
+
+void peer_setup_layout(leecher *l, uint64_t size, uint32_t piece_length)
+{
+    l->size = size;
+    l->piece_length = piece_length;
+    l->piece_count = (uint32_t)((size + piece_length - 1) / piece_length);
+    l->bpp = (piece_length + SIM_BLOCK - 1) / SIM_BLOCK;
+    uint64_t last = size - (uint64_t)(l->piece_count - 1) * piece_length;
+    l->nblocks = (l->piece_count - 1) * l->bpp + (uint32_t)((last + SIM_BLOCK - 1) / SIM_BLOCK);
+    if (!l->have) {
+        l->have = calloc((l->nblocks + 7) / 8, 1);
+        if (!l->have)
+            abort();
+    }
+    perm_init(&l->order, l->nblocks, prng_next(&l->rng));
+}
+
+static bool has_block(const leecher *l, uint32_t b)
+{
+    return l->have[b / 8] >> (b % 8) & 1;
+}
+
+static uint32_t block_len(const leecher *l, uint32_t b)
+{
+    uint32_t piece = b / l->bpp, begin = (b % l->bpp) * SIM_BLOCK;
+    uint64_t psize = piece + 1 < l->piece_count ? l->piece_length
+                                                : l->size - (uint64_t)(l->piece_count - 1) * l->piece_length;
+    uint64_t left = psize - begin;
+    return left < SIM_BLOCK ? (uint32_t)left : SIM_BLOCK;
+}
+
+static bool outstanding(const leecher *l, uint32_t b)
+{
+    for (uint32_t i = 0; i < l->nout; i++)
+        if (l->out[i].block == b)
+            return true;
+    return false;
+}
+
+/* Makes room for one more element in a growable array of *cap elements of `size` bytes (16, then doubling). */
+static void *grow(void *v, uint32_t n, uint32_t *cap, size_t size)
+{
+    if (n < *cap)
+        return v;
+    *cap = *cap ? 2 * *cap : 16;
+    v = realloc(v, (size_t)*cap * size);
+    if (!v)
+        abort();
+    return v;
+}
+
+static void requeue_push(leecher *l, uint32_t b)
+{
+    l->requeue = grow(l->requeue, l->nrequeue, &l->caprequeue, sizeof *l->requeue);
+    l->requeue[l->nrequeue++] = b;
+}
+
+static uint32_t next_block(leecher *l)
+{
+    while (l->nrequeue) {
+        uint32_t b = l->requeue[--l->nrequeue];
+        if (!has_block(l, b) && !outstanding(l, b))
+            return b;
+    }
+    while (l->cursor < l->nblocks) {
+        uint32_t b = l->prof->strategy == STRAT_RANDOM ? (uint32_t)perm_at(&l->order, l->cursor) : (uint32_t)l->cursor;
+        l->cursor++;
+        if (!has_block(l, b) && !outstanding(l, b))
+            return b;
+    }
+    return NO_BLOCK;
+}
+
+static void out_add(leecher *l, uint32_t b)
+{
+    l->out = grow(l->out, l->nout, &l->capout, sizeof *l->out);
+    l->out[l->nout].block = b;
+    l->nout++;
+}
+
+static bool out_remove(leecher *l, uint32_t b)
+{
+    for (uint32_t i = 0; i < l->nout; i++)
+        if (l->out[i].block == b) {
+            l->out[i] = l->out[--l->nout];
+            return true;
+        }
+    return false;
+}
+
+static void request_more(leecher *l)
+{
+    sim_behaviour beh = l->prof->behaviour;
+    if (!l->unchoked || l->need_meta || l->conn_ended || beh == BEH_IDLE || beh == BEH_SILENT ||
+        beh == BEH_INVALID || beh == BEH_FLOODER)
+        return;
+    while (l->nout < l->prof->pipeline) {
+        uint32_t b = next_block(l);
+        if (b == NO_BLOCK)
+            break;
+        out_add(l, b);
+        send_request(l, b / l->bpp, (b % l->bpp) * SIM_BLOCK, block_len(l, b));
+    }
+}
+
+void peer_flood(leecher *l)
+{
+    if (l->conn_ended || !l->got_handshake || l->nblocks == 0)
+        return;
+    for (uint32_t i = 0; i < l->prof->flood_rate; i++) {
+        uint32_t b = (uint32_t)prng_below(&l->rng, l->nblocks);
+        send_request(l, b / l->bpp, (b % l->bpp) * SIM_BLOCK, block_len(l, b));
+        l->flood_sent++;
+    }
+}
+
+static void send_invalid(leecher *l)
+{
+    switch (l->prof->invalid) {
+    case INVALID_LENGTH:
+        send_request(l, 0, 0, 1u << 20);
+        break;
+    case INVALID_INDEX:
+        send_request(l, l->piece_count + 7, 0, SIM_BLOCK);
+        break;
+    case INVALID_BEGIN:
+        send_request(l, 0, l->piece_length, SIM_BLOCK);
+        break;
+    }
+}
+
+static void completed(leecher *l)
+{
+    l->completed = true;
+    l->complete_at = sim_now(l->world);
+    evlog_line(l->world->log, l->complete_at, "peer p%u complete", l->id);
+    leecher_end_conn(l, END_COMPLETE, true);
+}
+
+/* ---------------- metadata (magnet users) ---------------- */
+
+static void meta_request_all(leecher *l)
+{
+    uint32_t pieces = (l->meta_size + META_PIECE - 1) / META_PIECE;
+    for (uint32_t i = 0; i < pieces; i++) {
+        char buf[64];
+        int n = snprintf(buf, sizeof buf, "d8:msg_typei0e5:piecei%uee", i);
+        send_extended(l, l->seeder_ut_metadata, buf, (size_t)n);
+    }
+}
+
+static void on_ext_handshake(leecher *l, const uint8_t *p, uint32_t len)
+{
+    ben_doc d;
+    ben_error e;
+    if (ben_decode(p, len, 1024, &d, &e) < 0) {
+        peer_protocol_error(l, "bad extension handshake");
+        return;
+    }
+    int64_t m = ben_dict_find(&d, 0, "m"), ut = m >= 0 ? ben_dict_find(&d, (uint32_t)m, "ut_metadata") : -1;
+    int64_t id = 0, size = 0;
+    bool have_id = ut >= 0 && ben_get_int(&d, ut, &id) && id > 0 && id < 256;
+    bool have_size = ben_get_int(&d, ben_dict_find(&d, 0, "metadata_size"), &size) && size > 0 && size < (16 << 20);
+    ben_doc_free(&d);
+    if (!l->need_meta)
+        return;
+    if (!have_id || !have_size) {
+        l->meta_fail++;
+        peer_protocol_error(l, "seeder offers no ut_metadata");
+        return;
+    }
+    l->seeder_ut_metadata = (uint8_t)id;
+    if (!l->meta || l->meta_size != (uint32_t)size) {
+        free(l->meta);
+        free(l->meta_have);
+        l->meta_size = (uint32_t)size;
+        l->meta = malloc(l->meta_size);
+        l->meta_have = calloc((l->meta_size + META_PIECE - 1) / META_PIECE, 1);
+        if (!l->meta || !l->meta_have)
+            abort();
+        l->meta_got = 0;
+    }
+    meta_request_all(l);
+}
+
+static void meta_done(leecher *l)
+{
+    uint8_t ih[20];
+    SHA1(l->meta, l->meta_size, ih);
+    if (memcmp(ih, l->world->info_hashes[l->torrent], 20) != 0) {
+        l->meta_fail++;
+        peer_protocol_error(l, "metadata does not hash to the info-hash");
+        return;
+    }
+    size_t tlen = (size_t)l->meta_size + 8;
+    uint8_t *t = malloc(tlen);
+    if (!t)
+        abort();
+    memcpy(t, "d4:info", 7);
+    memcpy(t + 7, l->meta, l->meta_size);
+    t[tlen - 1] = 'e';
+    mi_torrent *mt = NULL;
+    mi_error me;
+    int rc = mi_parse(t, tlen, &mt, &me);
+    free(t);
+    if (rc < 0) {
+        l->meta_fail++;
+        peer_protocol_error(l, "metadata does not parse");
+        return;
+    }
+    peer_setup_layout(l, mt->total_length, mt->piece_length);
+    mi_free(mt);
+    l->need_meta = false;
+    wire_decoder_set_piece_count(&l->dec, l->piece_count);
+    evlog_line(l->world->log, sim_now(l->world), "peer p%u metadata %u bytes", l->id, l->meta_size);
+    send_simple(l, WIRE_INTERESTED);
+    l->interested_sent = true;
+}
+
+static void on_ut_metadata(leecher *l, const uint8_t *p, uint32_t len)
+{
+    ben_doc d;
+    ben_error e;
+    size_t used = 0;
+    if (ben_decode_prefix(p, len, 64, &d, &used, &e) < 0) {
+        peer_protocol_error(l, "bad ut_metadata message");
+        return;
+    }
+    int64_t type = -1, piece = -1, total = -1;
+    ben_get_int(&d, ben_dict_find(&d, 0, "msg_type"), &type);
+    ben_get_int(&d, ben_dict_find(&d, 0, "piece"), &piece);
+    ben_get_int(&d, ben_dict_find(&d, 0, "total_size"), &total);
+    ben_doc_free(&d);
+    if (!l->need_meta || !l->meta)
+        return;
+    uint32_t pieces = (l->meta_size + META_PIECE - 1) / META_PIECE;
+    if (type == 2) {
+        l->meta_fail++;
+        peer_protocol_error(l, "metadata request rejected");
+        return;
+    }
+    if (type != 1 || piece < 0 || piece >= pieces || total != l->meta_size) {
+        peer_protocol_error(l, "unexpected ut_metadata message");
+        return;
+    }
+    uint32_t off = (uint32_t)piece * META_PIECE;
+    uint32_t want = l->meta_size - off < META_PIECE ? l->meta_size - off : META_PIECE;
+    if (len - used != want) {
+        peer_protocol_error(l, "metadata piece of the wrong size");
+        return;
+    }
+    if (!l->meta_have[piece]) {
+        memcpy(l->meta + off, p + used, want);
+        l->meta_have[piece] = 1;
+        l->meta_got++;
+    }
+    if (l->meta_got == pieces)
+        meta_done(l);
+}
+
+/* ---------------- incoming messages ---------------- */
+
+static void on_handshake(leecher *l, const wire_msg *m)
+{
+    if (memcmp(m->u.handshake.info_hash, l->world->info_hashes[l->torrent], 20) != 0) {
+        peer_protocol_error(l, "handshake for another torrent");
+        return;
+    }
+    l->got_handshake = true;
+    l->fast = l->prof->fast && wire_reserved_has_fast(m->u.handshake.reserved);
+    l->ext = wire_reserved_has_extended(m->u.handshake.reserved);
+    if (!l->need_meta)
+        wire_decoder_set_piece_count(&l->dec, l->piece_count);
+    switch (l->prof->behaviour) {
+    case BEH_IDLE:
+        break;
+    case BEH_MAGNET:
+        if (l->need_meta) {
+            if (!l->ext) {
+                l->meta_fail++;
+                peer_protocol_error(l, "seeder has no extension protocol");
+                return;
+            }
+            static const char hs[] = "d1:md11:ut_metadatai3eee";
+            send_extended(l, 0, hs, sizeof hs - 1);
+            break;
+        }
+        send_simple(l, WIRE_INTERESTED);
+        l->interested_sent = true;
+        break;
+    case BEH_INVALID:
+        send_simple(l, WIRE_INTERESTED);
+        send_invalid(l);
+        break;
+    case BEH_FLOODER:
+        send_simple(l, WIRE_INTERESTED);
+        peer_flood(l);
+        l->next_flood = sim_now(l->world) + HK_NS_PER_SEC;
+        break;
+    default:
+        send_simple(l, WIRE_INTERESTED);
+        l->interested_sent = true;
+        break;
+    }
+}
+
+static void on_piece(leecher *l, const wire_msg *m)
+{
+    uint32_t index = m->u.piece.index, begin = m->u.piece.begin, len = m->u.piece.len;
+    if (l->need_meta || begin % SIM_BLOCK != 0 || begin / SIM_BLOCK >= l->bpp) {
+        peer_protocol_error(l, "piece at an offset never requested");
+        return;
+    }
+    uint32_t b = index * l->bpp + begin / SIM_BLOCK;
+    if (b >= l->nblocks || len != block_len(l, b)) {
+        peer_protocol_error(l, "piece of the wrong length");
+        return;
+    }
+    if (!out_remove(l, b)) {
+        l->unrequested++;
+        evlog_line(l->world->log, sim_now(l->world), "peer p%u unrequested %u/%u", l->id, index, begin);
+    }
+    if (has_block(l, b)) {
+        l->dup_blocks++;
+    } else {
+        l->have[b / 8] |= (uint8_t)(1u << (b % 8));
+        l->received++;
+        l->bytes += len;
+    }
+    if (l->prof->behaviour == BEH_FLOODER)
+        return;
+    if (l->prof->behaviour == BEH_HALF_OPEN && l->bytes >= l->prof->vanish_after) {
+        /* gone without a FIN: no ACK, no message, ever again */
+        l->vanished = true;
+        l->conn->p_vanished = true;
+        evlog_line(l->world->log, sim_now(l->world), "peer p%u vanish", l->id);
+        leecher_end_conn(l, END_VANISHED, false);
+        return;
+    }
+    if (l->received == l->nblocks) {
+        completed(l);
+        return;
+    }
+    request_more(l);
+}
+
+static void on_wire(leecher *l, const wire_msg *m)
+{
+    switch (m->type) {
+    case WIRE_HANDSHAKE:
+        on_handshake(l, m);
+        break;
+    case WIRE_HAVE_ALL:
+    case WIRE_BITFIELD:
+    case WIRE_HAVE:
+        l->got_have = true;
+        break;
+    case WIRE_UNCHOKE:
+        /* With the fast extension every request is answered (piece or reject), choked or not, so requests still
+         * outstanding here are not lost: they may be served now. Without it, the choke dropped them (below). A
+         * seeder that silently drops requests of a fast peer leaves it stuck: the scenario shows it. */
+        l->unchoked = true;
+        request_more(l);
+        break;
+    case WIRE_CHOKE:
+        if (l->unchoked) {
+            l->unchoked = false;
+            if (!l->fast) {
+                for (uint32_t i = 0; i < l->nout; i++)
+                    requeue_push(l, l->out[i].block);
+                l->nout = 0;
+            }
+        }
+        break;
+    case WIRE_PIECE:
+        on_piece(l, m);
+        break;
+    case WIRE_REJECT: {
+        l->rejects++;
+        uint32_t b = m->u.block.index * l->bpp + m->u.block.begin / SIM_BLOCK;
+        if (l->prof->behaviour != BEH_FLOODER && b < l->nblocks && out_remove(l, b)) {
+            requeue_push(l, b);
+            request_more(l);
+        }
+        break;
+    }
+    case WIRE_EXTENDED:
+        if (m->u.ext.id == 0)
+            on_ext_handshake(l, m->u.ext.payload, m->u.ext.len);
+        else if (m->u.ext.id == OUR_UT_METADATA)
+            on_ut_metadata(l, m->u.ext.payload, m->u.ext.len);
+        break;
+    default:
+        break;
+    }
+}
+
+void peer_feed(leecher *l, const uint8_t *p, size_t n)
+{
+    while (n > 0 && !l->conn_ended) {
+        size_t used = 0;
+        wire_msg m;
+        wire_status st = wire_feed(&l->dec, p, n, &used, &m);
+        p += used;
+        n -= used;
+        if (st == WIRE_ERROR) {
+            char why[160];
+            wire_error_format(wire_decoder_error(&l->dec), why, sizeof why);
+            peer_protocol_error(l, why);
+            return;
+        }
+        if (st == WIRE_NEED_MORE)
+            return;
+        on_wire(l, &m);
+    }
+}
+
+void peer_on_connected(leecher *l)
+{
+    l->connected = true;
+    if (l->prof->behaviour == BEH_MUTE) {
+        evlog_line(l->world->log, sim_now(l->world), "peer p%u connected c%llu (mute)", l->id,
+                   (unsigned long long)l->conn->id);
+        return;
+    }
+    uint8_t reserved[WIRE_RESERVED_LEN] = {0}, peer_id[20], hs[WIRE_HANDSHAKE_LEN];
+    if (l->prof->fast)
+        wire_reserved_set_fast(reserved);
+    wire_reserved_set_extended(reserved);
+    char id[21];
+    snprintf(id, sizeof id, "-SM0100-%012u", l->id);
+    memcpy(peer_id, id, 20);
+    send_bytes(l, hs, wire_encode_handshake(hs, reserved, l->world->info_hashes[l->torrent], peer_id));
+    evlog_line(l->world->log, sim_now(l->world), "peer p%u connected c%llu", l->id, (unsigned long long)l->conn->id);
+}
+
+
+void peer_reset_protocol(leecher *l)
+{
+    wire_decoder_free(&l->dec);
+    wire_limits lim = {.max_msg_len = 0, .piece_count = 0, .skip_handshake = false, .allow_unknown = true};
+    wire_decoder_init(&l->dec, &lim);
+    l->connected = l->got_handshake = l->got_have = l->interested_sent = l->unchoked = false;
+    l->fast = l->ext = false;
+    for (uint32_t i = 0; i < l->nout; i++)
+        requeue_push(l, l->out[i].block);
+    l->nout = 0;
+}
+
+void peer_send_keepalive(leecher *l)
+{
+    uint8_t b[WIRE_KEEPALIVE_LEN];
+    send_bytes(l, b, wire_encode_keepalive(b));
+}

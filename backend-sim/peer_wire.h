@@ -1,0 +1,39 @@
+/* peer_wire: the protocol side of a simulated peer (leecher.h): what it sends on its current connection and how it
+ * reacts to what the seeder sends — written against the wire codec and bencode only, never the seeding engine.
+ *
+ * Contract
+ * --------
+ * Internal to the leecher module: every function runs in one of the peer's actors and makes no SimGrid call (what
+ * must reach the network is queued as a peer op with leecher_push, drained by the calling actor). Protocol errors of
+ * the seeder are counted (protocol_errors, meta_fail), logged, and end the connection as closed by the seeder; they
+ * are never fatal. Out of memory aborts.
+ */
+#ifndef HEKATE_SIM_PEER_WIRE_H
+#define HEKATE_SIM_PEER_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "leecher.h"
+
+/* The torrent's block layout (16 KiB blocks), the received-blocks bitmap and the random request order. */
+void peer_setup_layout(leecher *l, uint64_t size, uint32_t piece_length);
+/* A new connection: a fresh decoder, nothing received; requests still outstanding are asked again later. */
+void peer_reset_protocol(leecher *l);
+/* The SYN was accepted: sends the handshake (a mute peer sends nothing). */
+void peer_on_connected(leecher *l);
+/* Bytes received from the seeder, decoded and acted upon until the connection ends. */
+void peer_feed(leecher *l, const uint8_t *p, size_t n);
+/* true for the behaviours that keep an idle connection alive */
+bool peer_sends_keepalives(const leecher *l);
+void peer_send_keepalive(leecher *l);
+/* A flooder's tick: flood_rate requests for random blocks. */
+void peer_flood(leecher *l);
+
+/* Provided by leecher.c: queues a peer op for the peer's actors. */
+void leecher_push(leecher *l, sop_type t, hk_conn *c);
+/* Provided by leecher.c: ends the current connection (with a FIN if fin), once; wakes the life actor. */
+void leecher_end_conn(leecher *l, lee_end why, bool fin);
+
+#endif
