@@ -1,6 +1,6 @@
-/* seeder_rt: owns the seeder side of the simulation — the hk_runtime table handed to the core, the seeder's
- * deferred-op queue and its drain, the per-connection receiver actors and the timer actor (the core's single
- * wake-up). Disk actions live in disk.c, the output monitor in monitor.c (see seeder_rt.h). */
+/* seeder_rt: owns the seeder side of the simulation — the seeder's runtime table (hk_seeder_runtime) handed to the
+ * core, the seeder's deferred-op queue and its drain, the per-connection receiver actors and the timer actor (the
+ * core's single wake-up). Disk actions live in disk.c, the output monitor in monitor.c (see seeder_rt.h). */
 #include "seeder_rt.h"
 
 #include <assert.h>
@@ -373,19 +373,13 @@ void seeder_init(sim_world *w)
     sim_seeder *s = &w->seeder;
     s->world = w;
     s->host = sg_host_by_name("seeder");
-    s->rt = (hk_runtime){
-        .ctx = s,
-        .now = rt_now,
-        .wake_at = rt_wake_at,
-        .random_bytes = rt_random,
+    s->rt = (hk_seeder_runtime){
+        .base = { .ctx = s, .now = rt_now, .wake_at = rt_wake_at, .random_bytes = rt_random, .log = rt_log },
         .send = rt_send,
         .close = rt_close,
         .disk_prefetch = disk_rt_prefetch,
         .disk_resident = disk_rt_resident,
         .disk_load = disk_rt_load,
-        .udp_send = NULL,
-        .http_get = NULL,
-        .log = rt_log,
     };
     prng_seed(&s->rng, w->sc->run.seed, 1);
     s->wake_at = HK_TIME_NEVER;

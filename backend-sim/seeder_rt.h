@@ -1,6 +1,6 @@
-/* seeder_rt: the seeder side of the simulation — the hk_runtime table handed to the core (ctx: the sim_seeder), the
- * seeder's deferred-op queue and its drain, the per-connection receiver actors and the timer actor (the core's
- * single wake-up), with the backend-observed counters the report shows.
+/* seeder_rt: the seeder side of the simulation — the seeder's runtime table (hk_seeder_runtime) handed to the core
+ * (ctx: the sim_seeder), the seeder's deferred-op queue and its drain, the per-connection receiver actors and the
+ * timer actor (the core's single wake-up), with the backend-observed counters the report shows.
  *
  * Contract
  * --------
@@ -28,7 +28,7 @@ struct sim_world;
 typedef struct sim_seeder {
     struct sim_world *world;     /* the run (the runtime actions get the seeder as ctx) */
     hk_seeder *core;
-    hk_runtime rt;
+    hk_seeder_runtime rt;
     sg_host_t host;
     sim_opq ops;
     prng rng;

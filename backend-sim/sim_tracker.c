@@ -502,8 +502,9 @@ int sim_tracker_run(const sim_tracker_cfg *cfg, sim_tracker_result *out, char *e
     } else if (bad) {
         snprintf(err, errlen, "announcer settings: %s", bad);
     } else {
-        hk_runtime rt = { .ctx = &w, .now = rt_now, .wake_at = rt_wake_at, .random_bytes = rt_random,
-                          .http_get = rt_http_get, .udp_send = rt_udp_send, .resolve = rt_resolve };
+        hk_announcer_runtime rt = {
+            .base = { .ctx = &w, .now = rt_now, .wake_at = rt_wake_at, .random_bytes = rt_random },
+            .http_get = rt_http_get, .udp_send = rt_udp_send, .resolve = rt_resolve };
         w.a = hk_announcer_new(&ac, &rt, NULL, NULL);
         if (w.a)
             hk_announcer_set_log_level(w.a, HK_LOG_ERROR);
