@@ -19,9 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../unit/support/fake_runtime.c"
-#include "../unit/support/torrent_builder.c"
+#include "fake_runtime.h"
 #include "seeder.h"
+#include "torrent_builder.h"
 #include "wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
