@@ -260,7 +260,7 @@ static void worker_main(int argc, char **argv)
     sim_disk *d = &s->disk;
     sim_outbox *box = outbox_new_for_self();
     sg_actor_daemonize(sg_actor_self());
-    /* SimGrid 3.32 keeps every finished disk activity in the actor (notes/simgrid.md pitfall 7): recycle */
+    /* SimGrid 3.32 keeps every finished disk activity in the actor (docs/simgrid.md pitfall 7): recycle */
     for (int served = 0; served < 256; served++) {
         outbox_reap(box);
         sg_sem_acquire(d->sem);

@@ -2,7 +2,7 @@
  * and the run's figures — and the two things every module of backend-sim needs from it: the simulated clock and a
  * way to start an actor with its argument.
  *
- * Rules every file of backend-sim follows (see notes/simgrid.md):
+ * Rules every file of backend-sim follows (see docs/simgrid.md):
  *   - The core never calls SimGrid. Runtime actions only change memory and queue deferred operations (ops); the
  *     actor that called into the core drains the queue after the core returns. Each op does its state changes
  *     first and at most ONE SimGrid call last, so an actor killed at a SimGrid call never leaves half an op done.

@@ -1,4 +1,4 @@
-/* choker: Hekate's credit choker (DESIGN §5) with its bugs fixed; pure, every time is an explicit argument.
+/* choker: Hekate's credit choker (docs/design.md §5) with its bugs fixed; pure, every time is an explicit argument.
  *
  * Contract
  * --------

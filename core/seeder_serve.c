@@ -1,7 +1,7 @@
-/* seeder_serve: owns serving (DESIGN §4): queuing accepted requests with an immediate prefetch, the block readiness
- * policy (resident -> send; not resident -> passed over once, its turn comes again later; still not -> disk_load,
- * send when loaded; the loads' records and completions are seeder_loads.c's), the service pass that lets peers take
- * turns while batching each peer's blocks into one send(), and rejects. */
+/* seeder_serve: owns serving (docs/design.md §4): queuing accepted requests with an immediate prefetch, the block
+ * readiness policy (resident -> send; not resident -> passed over once, its turn comes again later; still not ->
+ * disk_load, send when loaded; the loads' records and completions are seeder_loads.c's), the service pass that lets
+ * peers take turns while batching each peer's blocks into one send(), and rejects. */
 #include <assert.h>
 #include <string.h>
 
@@ -315,7 +315,7 @@ typedef enum serve_end {
     SERVE_GONE,              /* closed or choked during its turn */
 } serve_end;
 
-/* A request is not resident. First time: passed over for this turn (DESIGN §4's "back of the queue once": the
+/* A request is not resident. First time: passed over for this turn (docs/design.md §4's "back of the queue once": the
  * peer's other requests and the other peers go first, while the prefetch issued on arrival works); the relative
  * order of the requests is kept, which keeps disk reads in request order. Second time, in a later turn: disk_load,
  * sent when loaded. */

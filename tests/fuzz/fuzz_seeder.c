@@ -1,7 +1,7 @@
-/* Stateful fuzz target for the seeding engine (DESIGN §11): a whole connection's bytes, split in chunks, fed to a real
- * hk_seeder through the fake runtime, with backend events (room grants, time passing, disk-load completions, a
- * competing peer) interleaved at the chunk boundaries. After every event it checks the engine's invariants; at the
- * end it checks the whole output stream and runs the same input again to check determinism.
+/* Stateful fuzz target for the seeding engine (docs/design.md §11): a whole connection's bytes, split in chunks, fed
+ * to a real hk_seeder through the fake runtime, with backend events (room grants, time passing, disk-load
+ * completions, a competing peer) interleaved at the chunk boundaries. After every event it checks the engine's
+ * invariants; at the end it checks the whole output stream and runs the same input again to check determinism.
  *
  * Input layout: byte 0 flags: bit 0 prepend a valid handshake for the test torrent (else the input carries its own),
  *   bit 1 fast extension bit in that handshake, bit 2 BEP 10 bit, bit 3 disk cold by default (forces the

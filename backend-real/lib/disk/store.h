@@ -27,8 +27,8 @@
  * checked at every (re)map like a data file.
  *
  * Safety against files changing under us: the event loop never dereferences mapped memory itself. Data leaves by
- * writev from the mapping (the kernel reports a vanished page as EFAULT, not a signal: tests/unit/test_store.c proves
- * it on the running kernel), residency is asked with mincore, prefetch is madvise(WILLNEED), and page-in on the
+ * writev from the mapping (the kernel reports a vanished page as EFAULT, not a signal: tests/unit/real/test_store.c
+ * proves it on the running kernel), residency is asked with mincore, prefetch is madvise(WILLNEED), and page-in on the
  * thread pool uses readahead + pread on a descriptor the job owns, never the mapping. A file replaced (different inode
  * or device), truncated, grown or deleted is detected at the next (re)map or by hk_store_check, and the storage is
  * marked failed; its unpinned files are closed at once, pinned ones when their last pin goes.

@@ -1,4 +1,4 @@
-/* Unit tests for core/choker: every transition of the credit choker (DESIGN §5) with explicit times. */
+/* Unit tests for core/choker: every transition of the credit choker (docs/design.md §5) with explicit times. */
 #include <criterion/criterion.h>
 
 #include "choker.h"

@@ -1,5 +1,5 @@
-/* Unit tests for the credit choker as the seeder applies it (DESIGN §5): unchoke on interest, the slot cap, credit
- * exhaustion and slice expiry with and without waiters, not-interested frees the slot, line full -> disconnect,
+/* Unit tests for the credit choker as the seeder applies it (docs/design.md §5): unchoke on interest, the slot cap,
+ * credit exhaustion and slice expiry with and without waiters, not-interested frees the slot, line full -> disconnect,
  * FIFO rotation, the connection cap, and turn taking between peers within a service pass. */
 #include <criterion/criterion.h>
 #include <string.h>
@@ -263,7 +263,8 @@ Test(choke, turns_are_shared_within_a_pass)
     cr_assert_eq(b2, 128);
     h.fr->wake = HK_TIME_NEVER;
     hk_seeder_on_wake(h.s); /* one continuation */
-    cr_assert_eq(h_count(&h, 0, WIRE_PIECE) - a2, 128, "a %zu b %zu", h_count(&h, 0, WIRE_PIECE), h_count(&h, 1, WIRE_PIECE));
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE) - a2, 128, "a %zu b %zu", h_count(&h, 0, WIRE_PIECE),
+                 h_count(&h, 1, WIRE_PIECE));
     cr_assert_eq(h_count(&h, 1, WIRE_PIECE) - b2, 128);
     h_advance(&h, HK_SECONDS(1));
     cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 600);

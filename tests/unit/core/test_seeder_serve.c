@@ -1,5 +1,5 @@
-/* Unit tests for serving (DESIGN §4): prefetch on accept, residency -> requeue once -> disk_load -> send after the
- * load (never before), batching several blocks into one send, blocks spanning files, pad files as zeros, flow
+/* Unit tests for serving (docs/design.md §4): prefetch on accept, residency -> requeue once -> disk_load -> send after
+ * the load (never before), batching several blocks into one send, blocks spanning files, pad files as zeros, flow
  * control within room, disk errors (also after the requesting peer or request is gone), stale completions. */
 #include <criterion/criterion.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
-/* Unit tests for the seeder's timeouts (DESIGN §6): each fires at exactly its time, not a nanosecond before, through
- * the single wake-up; each is counted and logged. */
+/* Unit tests for the seeder's timeouts (docs/design.md §6): each fires at exactly its time, not a nanosecond before,
+ * through the single wake-up; each is counted and logged. */
 #include <criterion/criterion.h>
 #include <string.h>
 
