@@ -136,6 +136,7 @@ static void fifo_unlink(hk_announcer *a, uint32_t *head, uint32_t *tail, an_req 
         r->next = AN_NONE;
         return;
     }
+    assert(!"request not in the FIFO its state names");
 }
 
 /* ---------------- sending ---------------- */
@@ -211,6 +212,7 @@ void an_host_pump(hk_announcer *a, uint32_t hidx, hk_time now)
         h = &a->hosts[hidx];
         an_req *r = an_fifo_pop(a, &h->head, &h->tail);
         assert(r->state == REQ_WAIT_HOST);
+        r->state = REQ_NEW; /* waits no more: dispatched like the fast path in admit(), and may end there */
         h->waiting--;
         a->st.waiting--;
         count_in_flight(a, h, r);
@@ -423,9 +425,7 @@ static void req_detach(hk_announcer *a, an_req *r, an_tracker *t, an_host *h)
     if (r->flags & REQ_TID)
         an_tid_remove(a, r->tid);
     hk_dl_cancel(&a->req_heap, &r->dl);
-    /* NOTE: a request the pump took off its host's FIFO is still REQ_WAIT_HOST if it ends in dispatch (gate
-     * closed, URL too long, no memory), so the waiting counts are decremented a second time (only the counts:
-     * the FIFO itself is right). Known; left as it is while behaviour is frozen. */
+    /* a request taken off a FIFO is REQ_NEW again, so these states mean r is in that FIFO */
     if (r->state == REQ_WAIT_HOST) {
         fifo_unlink(a, &h->head, &h->tail, r);
         h->waiting--;

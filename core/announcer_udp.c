@@ -217,8 +217,10 @@ static void on_connect_reply(hk_announcer *a, an_tracker *t, const hk_udp_reply 
     an_mark_heard(a, t, now);
     t->refs++;
     an_req *r;
-    while ((r = an_fifo_pop(a, &t->wait_head, &t->wait_tail)) != NULL)
+    while ((r = an_fifo_pop(a, &t->wait_head, &t->wait_tail)) != NULL) {
+        r->state = REQ_NEW; /* waits no more (if the send fails, req_detach must not look for it in the FIFO) */
         an_udp_send_announce(a, r, t, now);
+    }
     an_tracker_unref(a, t->idx);
 }
 

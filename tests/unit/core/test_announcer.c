@@ -527,6 +527,60 @@ Test(announcer, per_host_cap)
     hk_announcer_free(a);
 }
 
+/* The waiting counts (stats and the host's) of tracker url: never above max, and returned. */
+static uint32_t waiting_counts(hk_announcer *a, const char *url, uint32_t max)
+{
+    hk_announcer_stats st;
+    hk_announcer_stats_get(a, &st);
+    hk_tracker_info ti;
+    cr_assert(hk_announcer_tracker_info(a, url, &ti));
+    cr_assert_leq(st.waiting, max, "stats.waiting %u with %u requests", st.waiting, max);
+    cr_assert_leq(ti.host_waiting, max, "host_waiting %u with %u requests", ti.host_waiting, max);
+    cr_assert_eq(st.waiting, ti.host_waiting);
+    return st.waiting;
+}
+
+/* Requests queued behind the host cap that end in dispatch (here: the tracker went quiet and the gate closed
+ * behind its probe) leave the waiting counts right. */
+Test(announcer, waiting_counts_when_dispatch_fails)
+{
+    const char *url = "http://t.example/announce";
+    hk_announcer_config c = config();
+    c.host_inflight = 2;
+    hk_announcer *a = new_ann(&c);
+    for (uint32_t i = 0; i < 4; i++)
+        add1(a, i, url);
+    run_until(a, F.now + HK_SECONDS(5));
+    cr_assert_eq(F.nhttp, 2, "the host's cap");
+    cr_assert_eq(waiting_counts(a, url, 4), 2);
+    /* the first timeout marks the tracker unresponsive; the first waiting request goes as its probe */
+    hk_announcer_on_http_done(a, F.http[0].token, HK_HTTP_ERR_TIMEOUT, NULL, 0);
+    cr_assert_eq(F.nhttp, 3, "the probe");
+    cr_assert_eq(waiting_counts(a, url, 4), 1);
+    /* the second: the last waiting request meets the closed gate in dispatch and is skipped */
+    hk_announcer_on_http_done(a, F.http[1].token, HK_HTTP_ERR_TIMEOUT, NULL, 0);
+    cr_assert_eq(F.nhttp, 3, "no request while the probe is out");
+    cr_assert_eq(waiting_counts(a, url, 4), 0);
+    hk_announcer_stats st;
+    hk_announcer_stats_get(a, &st);
+    cr_assert_eq(st.skipped, 1);
+    cr_assert_eq(st.in_flight, 1);
+    /* the probe is answered; everything that comes afterwards is answered too */
+    reply(a, 2, "d8:intervali1800ee");
+    size_t answered = F.nhttp;
+    for (unsigned s = 0; s < 600; s++) {
+        run_until(a, F.now + HK_SECONDS(1));
+        waiting_counts(a, url, 4);
+        for (; answered < F.nhttp; answered++)
+            reply(a, answered, "d8:intervali1800ee");
+    }
+    cr_assert_eq(waiting_counts(a, url, 4), 0);
+    hk_announcer_stats_get(a, &st);
+    cr_assert_eq(st.in_flight, 0);
+    cr_assert_eq(st.ok, 4, "every torrent announced in the end");
+    hk_announcer_free(a);
+}
+
 Test(announcer, unresponsive_tracker_is_probed_not_flooded)
 {
     hk_announcer_config c = config();
