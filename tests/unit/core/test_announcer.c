@@ -6,122 +6,14 @@
 #include <string.h>
 
 #include "announcer.h"
+#include "fake_announcer.h"
 #include "tracker_udp.h"
 
-typedef struct http_call {
-    char *url;
-    uint64_t token;
-    hk_time at;
-} http_call;
-
-typedef struct udp_call {
-    hk_addr to;
-    uint8_t bytes[HK_UDP_ANNOUNCE_MAX];
-    size_t len;
-    hk_time at;
-} udp_call;
-
-typedef struct res_call {
-    char host[256];
-    uint64_t token;
-} res_call;
-
-typedef struct fake {
-    hk_time now, wake;
-    uint64_t rng;
-    http_call *http;
-    size_t nhttp, caphttp;
-    udp_call *udp;
-    size_t nudp, capudp;
-    res_call res[64];
-    size_t nres;
-    unsigned warns;
-    char last_warn[1024];
-    uint64_t uploaded;
-} fake;
-
-static fake F;
-
-static hk_time f_now(void *ctx) { return ((fake *)ctx)->now; }
-static void f_wake_at(void *ctx, hk_time t) { ((fake *)ctx)->wake = t; }
-
-static void f_random(void *ctx, void *buf, size_t n)
-{
-    fake *f = ctx;
-    uint8_t *p = buf;
-    for (size_t i = 0; i < n; i++) {
-        f->rng ^= f->rng << 13;
-        f->rng ^= f->rng >> 7;
-        f->rng ^= f->rng << 17;
-        p[i] = (uint8_t)f->rng;
-    }
-}
-
-static void f_http(void *ctx, const char *url, uint64_t token)
-{
-    fake *f = ctx;
-    if (f->nhttp == f->caphttp) {
-        f->caphttp = f->caphttp ? f->caphttp * 2 : 64;
-        f->http = realloc(f->http, f->caphttp * sizeof *f->http);
-    }
-    f->http[f->nhttp++] = (http_call){ strdup(url), token, f->now };
-}
-
-static void f_udp(void *ctx, const hk_addr *to, const uint8_t *b, size_t len)
-{
-    fake *f = ctx;
-    if (f->nudp == f->capudp) {
-        f->capudp = f->capudp ? f->capudp * 2 : 64;
-        f->udp = realloc(f->udp, f->capudp * sizeof *f->udp);
-    }
-    udp_call *c = &f->udp[f->nudp++];
-    c->to = *to;
-    cr_assert(len <= sizeof c->bytes);
-    memcpy(c->bytes, b, len);
-    c->len = len;
-    c->at = f->now;
-}
-
-static void f_resolve(void *ctx, const char *host, uint64_t token)
-{
-    fake *f = ctx;
-    cr_assert(f->nres < 64);
-    snprintf(f->res[f->nres].host, sizeof f->res[f->nres].host, "%s", host);
-    f->res[f->nres++].token = token;
-}
-
-static void f_log(void *ctx, hk_log_level level, const char *line)
-{
-    fake *f = ctx;
-    if (level <= HK_LOG_WARN) {
-        f->warns++;
-        snprintf(f->last_warn, sizeof f->last_warn, "%s", line);
-    }
-}
-
-static uint64_t f_uploaded(void *arg, const uint8_t ih[20])
-{
-    (void)ih;
-    return ((fake *)arg)->uploaded;
-}
-
-static hk_announcer_runtime runtime(void)
-{
-    return (hk_announcer_runtime){
-        .base = { .ctx = &F, .now = f_now, .wake_at = f_wake_at, .random_bytes = f_random, .log = f_log },
-        .http_get = f_http, .udp_send = f_udp, .resolve = f_resolve };
-}
+static fake_announcer F;
 
 static void reset(void)
 {
-    for (size_t i = 0; i < F.nhttp; i++)
-        free(F.http[i].url);
-    free(F.http);
-    free(F.udp);
-    memset(&F, 0, sizeof F);
-    F.now = HK_SECONDS(1000);
-    F.wake = HK_TIME_NEVER;
-    F.rng = 0x9E3779B97F4A7C15ull;
+    fa_reset(&F);
 }
 
 static hk_announcer_config config(void)
@@ -135,8 +27,8 @@ static hk_announcer_config config(void)
 
 static hk_announcer *new_ann(const hk_announcer_config *c)
 {
-    hk_announcer_runtime rt = runtime();
-    hk_announcer *a = hk_announcer_new(c, &rt, f_uploaded, &F);
+    hk_announcer_runtime rt = fa_runtime(&F);
+    hk_announcer *a = hk_announcer_new(c, &rt, fa_uploaded, &F);
     cr_assert_not_null(a);
     return a;
 }
