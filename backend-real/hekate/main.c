@@ -1,8 +1,10 @@
-/* hekate: the seeding daemon, from start to stop. It reads the command line, prepares the process (log level,
- * SIGPIPE, descriptor limit) and the runtime, runs the first scan of the folders given, then either prints the --list
- * report or serves until SIGINT/SIGTERM and stops cleanly. What it says about torrents is report.c's, the rescans
+/* hekate: the seeding daemon, from start to stop. It catches the signals first (early_signals.h: one that arrives
+ * before the loop watches it is recorded, not fatal), reads the command line, prepares the process (log level,
+ * descriptor limit) and the runtime, runs the first scan of the folders given (in steps: a SIGINT or SIGTERM abandons
+ * it and stops cleanly), then either prints the --list report or serves until SIGINT/SIGTERM and stops cleanly. What it says about torrents is report.c's, the rescans
  * after start-up (SIGHUP, --rescan) are rescans.c's; the runtime itself lives in backend-real/lib (real_runtime.h,
- * rescan.h) and core/ (seeder.h). Exit status: 0 served (or listed) something, 1 nothing or cannot start, 2 usage. */
+ * rescan.h) and core/ (seeder.h). Exit status: 0 served (or listed) something, or stopped before serving; 1 nothing, cannot start, or
+ * --list stopped by a signal; 2 usage. */
 #include <ev.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -10,11 +12,14 @@
 #include <string.h>
 
 #include "app.h"
+#include "early_signals.h"
 #include "log.h"
 #include "options.h"
 #include "real_runtime.h"
 #include "report.h"
 #include "rescans.h"
+
+#define FIRST_SCAN_STEP 0.020   /* seconds of first-scan work between two looks at a pending SIGINT/SIGTERM */
 
 static const char *prog = "hekate";
 
@@ -50,8 +55,7 @@ static int read_command_line(hk_options *opt, int argc, char **argv)
 
 static void prepare_process(const hk_options *opt)
 {
-    hk_log_set_level(hk_options_log_level(opt));
-    signal(SIGPIPE, SIG_IGN); /* a peer that goes away must not kill us; sends use MSG_NOSIGNAL as well */
+    hk_log_set_level(hk_options_log_level(opt)); /* SIGPIPE is ignored from the start: early_signals_install */
     unsigned long fds = hk_raise_fd_limit();
     hk_log(HK_LOG_DEBUG, "descriptor limit: %lu", fds);
 }
@@ -98,18 +102,40 @@ static void app_init(app *a, const hk_options *opt, hk_real *real, struct ev_loo
     rescans_init(a);
 }
 
-/* The first scan, all at once before serving: false (said) if out of memory. */
-static bool first_scan(app *a)
+typedef enum scan_end { SCAN_DONE, SCAN_STOPPED, SCAN_FAILED } scan_end;
+
+/* The first scan, before serving, in steps of FIRST_SCAN_STEP with a look at a pending SIGINT/SIGTERM between two:
+ * SCAN_STOPPED (said) if one came during start-up or the scan (the scan is abandoned: what it added stays until the
+ * runtime is freed, never announced), SCAN_FAILED (said) if out of memory. */
+static scan_end first_scan(app *a)
 {
+    const hk_options *opt = a->opt;
+    int sig = early_signals_stop();
+    if (sig) {
+        report_first_scan_stopped(a, sig, NULL);
+        return SCAN_STOPPED;
+    }
+    hk_log(opt->list ? HK_LOG_DEBUG : HK_LOG_INFO, "first scan: scanning %zu folder%s", opt->ndirs,
+           opt->ndirs == 1 ? "" : "s");
     const hk_rescan_cb cb = report_callbacks(a);
-    hk_rescan_stats st;
-    if (hk_rescan_run(a->real, (const char *const *)a->opt->dirs, a->opt->ndirs, &cb, PROGRESS_EVERY, &st) != 0) {
+    hk_rescan *rs = hk_rescan_new(a->real, (const char *const *)opt->dirs, opt->ndirs, &cb, PROGRESS_EVERY);
+    if (!rs) {
         fprintf(stderr, "%s: cannot scan: out of memory\n", prog);
-        return false;
+        return SCAN_FAILED;
+    }
+    bool done = false;
+    while ((sig = early_signals_stop()) == 0 && !(done = hk_rescan_step(rs, FIRST_SCAN_STEP))) {
+    }
+    hk_rescan_stats st;
+    hk_rescan_stats_get(rs, &st);
+    hk_rescan_free(rs); /* unfinished: abandoned, nothing removed */
+    if (!done) {
+        report_first_scan_stopped(a, sig, &st);
+        return SCAN_STOPPED;
     }
     report_scan_done(a, &st);
     a->started = true;
-    return true;
+    return SCAN_DONE;
 }
 
 /* ---- serving ---- */
@@ -146,7 +172,15 @@ static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
     log_stats(r, HK_LOG_DEBUG, "so far");
 }
 
-/* Serves until SIGINT or SIGTERM, then stops: the rescan under way dropped, `stopped` sent to the trackers. */
+/* The stop: `stopped` to the trackers that have a torrent registered (none if it never served), at most 5 s. */
+static void stop_serving(app *a)
+{
+    log_stats(a->real, HK_LOG_INFO, "stopped");
+    hk_real_stop_trackers(a->real, 5.0); /* trackers: `stopped` everywhere, at most 5 s (the loop runs meanwhile) */
+}
+
+/* Serves until SIGINT or SIGTERM, then stops: the rescan under way dropped, `stopped` sent to the trackers. A stop
+ * recorded before the watchers were started (early_signals.h) stops at once; a SIGHUP, a rescan (rescans_start). */
 static void run_until_stopped(app *a)
 {
     ev_signal sigint, sigterm;
@@ -158,13 +192,17 @@ static void run_until_stopped(app *a)
     ev_timer_init(&stats, stats_cb, 60., 60.);
     stats.data = a->real;
     ev_timer_start(a->loop, &stats);
-    rescans_start_timer(a);
 
-    ev_run(a->loop, 0);
+    int early = early_signals_stop(); /* the watchers are started: a later one is libev's */
+    if (early) {
+        hk_log(HK_LOG_INFO, "%s received before serving: stopping", strsignal(early));
+    } else {
+        rescans_start(a);
+        ev_run(a->loop, 0);
+    }
 
     rescans_abandon(a);
-    log_stats(a->real, HK_LOG_INFO, "stopped");
-    hk_real_stop_trackers(a->real, 5.0); /* trackers: `stopped` everywhere, at most 5 s (the loop runs meanwhile) */
+    stop_serving(a);
     rescans_stop_timer(a);
     ev_timer_stop(a->loop, &stats);
     ev_signal_stop(a->loop, &sigint);
@@ -194,6 +232,7 @@ static int list_only(const app *a)
 
 int main(int argc, char **argv)
 {
+    early_signals_install(); /* first: a signal from now on is recorded, never fatal */
     name_program(argc, argv);
     hk_options opt;
     int status = read_command_line(&opt, argc, argv);
@@ -212,10 +251,19 @@ int main(int argc, char **argv)
 
     app a;
     app_init(&a, &opt, real, loop);
-    if (!first_scan(&a))
-        status = 1;
-    else
+    switch (first_scan(&a)) {
+    case SCAN_DONE:
         status = opt.list ? list_only(&a) : serve(&a);
+        break;
+    case SCAN_STOPPED: /* --list: the list is incomplete, 1; serving: a clean stop, as from serving, 0 */
+        if (!opt.list)
+            stop_serving(&a);
+        status = opt.list ? 1 : 0;
+        break;
+    case SCAN_FAILED:
+        status = 1;
+        break;
+    }
 
     rescans_close(&a);
     report_free(&a);

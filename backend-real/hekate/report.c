@@ -193,6 +193,18 @@ void report_scan_done(const app *a, const hk_rescan_stats *st)
         hk_log(HK_LOG_WARN, "serving nothing until a rescan finds a torrent");
 }
 
+void report_first_scan_stopped(const app *a, int sig, const hk_rescan_stats *st)
+{
+    const char *what = a->opt->list ? "listing abandoned (the list above is incomplete)" : "stopping";
+    if (!st) {
+        hk_log(HK_LOG_WARN, "%s received during start-up: %s", strsignal(sig), what);
+        return;
+    }
+    hk_log(HK_LOG_WARN, "%s received during the first scan: first scan abandoned after %zu .torrent file%s (%zu %s); "
+           "%s", strsignal(sig), st->files, st->files == 1 ? "" : "s", st->added,
+           a->opt->list ? "would be served" : "added, none announced", what);
+}
+
 /* ---- the reports at the end of the first scan ---- */
 
 void report_list_total(const app *a)

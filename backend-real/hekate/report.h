@@ -18,6 +18,9 @@
 hk_rescan_cb report_callbacks(app *a);
 /* "scan done: ..." / "rescan done: ...", at INFO for a rescan that was asked for or changed something, else DEBUG. */
 void report_scan_done(const app *a, const hk_rescan_stats *st);
+/* A SIGINT/SIGTERM (sig) ended the first scan (st: its totals so far) or came before it (st NULL): what is abandoned
+ * (the --list report, or the start), logged. */
+void report_first_scan_stopped(const app *a, int sig, const hk_rescan_stats *st);
 /* --list: the closing line ("N torrents would be served, M rejected"). */
 void report_list_total(const app *a);
 /* Serving: the start-up report on stdout (not with -q), then the kept magnet links are freed. */

@@ -3,6 +3,7 @@
 
 #include <signal.h>
 
+#include "early_signals.h"
 #include "log.h"
 #include "report.h"
 
@@ -90,14 +91,15 @@ void rescans_init(app *a)
     double every = (double)a->opt->rescan_interval / 1e9;
     ev_timer_init(&a->rescan_timer, rescan_timer_cb, every, every);
     a->rescan_timer.data = a;
-    if (!a->opt->list) /* from here on, a SIGHUP asks for a rescan (one during the first scan is served after it) */
-        ev_signal_start(a->loop, &a->sighup);
 }
 
-void rescans_start_timer(app *a)
+void rescans_start(app *a)
 {
+    ev_signal_start(a->loop, &a->sighup); /* from here on libev's; one that came before is recorded (below) */
     if (a->opt->rescan_interval)
         ev_timer_start(a->loop, &a->rescan_timer);
+    if (early_signals_take_hup()) /* any number of SIGHUPs before serving: one rescan, now */
+        start_rescan(a, "SIGHUP received before serving", true);
 }
 
 void rescans_abandon(app *a)

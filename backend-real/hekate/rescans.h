@@ -4,10 +4,11 @@
  *
  * Contract
  * --------
- * rescans_init sets up the watchers and, unless --list, watches SIGHUP from then on (a SIGHUP during the first scan
- * is served after it). rescans_start_timer arms --rescan (if set). rescans_abandon drops a rescan under way at the
- * stop (an unfinished rescan removes nothing). rescans_stop_timer and rescans_close undo the two starts; call both
- * before the loop is destroyed. An out-of-memory rescan is logged and skipped.
+ * rescans_init sets up the watchers (none started). rescans_start, once serving starts (never with --list), watches
+ * SIGHUP and arms --rescan (if set); if any SIGHUP arrived before (during start-up or the first scan: recorded by
+ * early_signals.h), one rescan starts at once. rescans_abandon drops a rescan under way at the stop (an unfinished
+ * rescan removes nothing). rescans_stop_timer and rescans_close undo rescans_start (harmless if it was not called);
+ * call both before the loop is destroyed. An out-of-memory rescan is logged and skipped.
  */
 #ifndef HEKATE_RESCANS_H
 #define HEKATE_RESCANS_H
@@ -15,7 +16,7 @@
 #include "app.h"
 
 void rescans_init(app *a);
-void rescans_start_timer(app *a);
+void rescans_start(app *a);
 void rescans_abandon(app *a);
 void rescans_stop_timer(app *a);
 void rescans_close(app *a);

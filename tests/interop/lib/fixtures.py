@@ -181,3 +181,23 @@ def make_raw_torrent(out, name, files, piece_length, content=None, extra_info=No
     with open(out, "wb") as f:
         f.write(raw)
     return hashlib.sha1(bencode.encode(info)).hexdigest()
+
+
+def make_many_tiny(folder, n, prefix="tiny"):
+    """n single-file torrents of a few bytes each, written straight into folder (folder/<prefix>NNNNN.bin and its
+    .torrent beside it), for tests that need a long scan rather than real data: 20,000 take a second or two. The
+    names differ, so the info-hashes do. Returns the list of .torrent paths."""
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for i in range(n):
+        name = "%s%05d.bin" % (prefix, i)
+        content = b"%d\n" % i
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(content)
+        info = {b"name": name, b"piece length": 16 * KiB, b"length": len(content),
+                b"pieces": hashlib.sha1(content).digest()}
+        out = os.path.join(folder, "%s%05d.torrent" % (prefix, i))
+        with open(out, "wb") as f:
+            f.write(bencode.encode({b"info": info}))
+        paths.append(out)
+    return paths
