@@ -4,7 +4,9 @@ moment in its first 0-60 ms (counted from main(): a quarter at once, a quarter i
 then stop cleanly on SIGTERM (exit 0). (b) 20,000 tiny torrents: SIGTERM while the first scan walks them (its log
 says the scan started, and no start-up report was printed): hekate must abandon the scan and exit 0 within 2 s, not
 die by the signal. (c) The same folder with --list: SIGTERM during the listing ends it within 2 s with a message and
-exit status 1, not by the signal. Every process is stopped by PID; deadline 120 s."""
+exit status 1, not by the signal. (d) As (b) with trackers: a
+fake HTTP tracker gets no announce at all from the stopped start-up (a normal run, the control, sends `started` and
+`stopped`). Every process is stopped by PID; deadline 120 s."""
 import os
 import random
 import signal
@@ -14,7 +16,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import fixtures, procs, seeders  # noqa: E402
+from lib import fixtures, procs, seeders, trackers  # noqa: E402
 from lib.procs import free_port, wait_port  # noqa: E402
 
 STARTS = 20
@@ -154,6 +156,47 @@ def sigterm_during_list(p, build_dir, folder):
         p.stop(c)
 
 
+def sigterm_during_first_scan_with_tracker(p, build_dir, folder, tracker, announced):
+    """Without -t: nothing reaches the tracker from a scan stopped half-way (no torrent was started, so no `stopped`
+    either), and the stop does not wait for trackers. Then, as a control, a normal start announces `started` for the
+    same torrents and a normal stop `stopped`."""
+    argv = [seeders.hekate_binary(build_dir), "--bind", "127.0.0.1", "-p", str(free_port()), folder]
+    c = p.start("hekate-scan-tracker", argv)
+    try:
+        seen = wait_text(c, SCAN_STARTED, 20)
+        if seen is None:
+            raise AssertionError("the log never said the first scan started (%s)" % describe(c.returncode()))
+        t0 = time.monotonic()
+        c.popen.send_signal(signal.SIGTERM)
+        status = wait_exit(c, 2.0)
+        took = time.monotonic() - t0
+        if SERVING in c.log():
+            raise AssertionError("the first scan was over before SIGTERM: nothing shown")
+        if status != 0:
+            raise AssertionError("SIGTERM during the first scan: %s after %.2f s" % (describe(status), took))
+    finally:
+        p.stop(c)
+    time.sleep(0.3)
+    if tracker.requests:
+        raise AssertionError("the tracker got %d announces from a scan stopped half-way: %r" % (
+            len(tracker.requests), tracker.requests[:3]))
+    hk = seeders.Seeder("hekate", p.start("hekate-control", [seeders.hekate_binary(build_dir), "--bind", "127.0.0.1",
+                                                               "-p", str(free_port()), announced]), 0)
+    try:
+        t_end = time.monotonic() + 15
+        while sum(r.get("event") == "started" for r in tracker.requests) < 1 and time.monotonic() < t_end:
+            hk.assert_alive("before announcing")
+            time.sleep(0.05)
+        if not any(r.get("event") == "started" for r in tracker.requests):
+            raise AssertionError("control: no `started` within 15 s")
+        hk.stop_cleanly(p, signal.SIGTERM)
+        if not any(r.get("event") == "stopped" for r in tracker.requests):
+            raise AssertionError("control: no `stopped` after a normal stop")
+    finally:
+        p.stop(hk.child)
+    return "exit 0 in %.3f s, no announce at all; control: `started` then `stopped` from a normal run" % took
+
+
 def body(p, checks, build_dir, source_dir):
     one = p.path("one")
     fixtures.make_many_tiny(one, 1)
@@ -164,6 +207,15 @@ def body(p, checks, build_dir, source_dir):
     checks.run("sighup_in_the_first_60_ms", early_sighup, p, build_dir, one)
     checks.run("sigterm_during_the_first_scan", sigterm_during_first_scan, p, build_dir, many)
     checks.run("sigterm_during_list", sigterm_during_list, p, build_dir, many)
+    tracker = trackers.FakeHttpTracker("ok")
+    try:
+        announced = p.path("announced")
+        for t in fixtures.make_many_tiny(many, 3, prefix="announced") + fixtures.make_many_tiny(announced, 3):
+            trackers.set_trackers(t, [[tracker.url]])  # first in the scan's (sorted) order: "announced" < "tiny"
+        checks.run("sigterm_during_the_first_scan_announces_nothing", sigterm_during_first_scan_with_tracker, p,
+                   build_dir, many, tracker, announced)
+    finally:
+        tracker.close()
 
 
 if __name__ == "__main__":
