@@ -10,7 +10,12 @@
  * keeps a torrent the walk cannot reach but whose file is still there, serves nothing (and keeps listening) when
  * every torrent is gone, runs a slice at a time while a peer is being served, hands added and removed torrents to
  * the announcer, and removes a torrent safely right after the seeder asked for page-ins of it (their completions
- * come back for a torrent that is gone). */
+ * come back for a torrent that is gone).
+ * A .torrent rewritten in place at the same size (issue 14; its metadata is served from the file itself, fetched here
+ * by a raw ut_metadata peer): whether it was mapped or not, the next metadata send refuses the changed bytes, and
+ * without a request the periodic check finds it; either way one log line names the path and the file is read again
+ * at once (the old info-hash refused, the new one served with the file's new bytes). A .torrent only touched goes on
+ * being served undisturbed. */
 #include <criterion/criterion.h>
 
 #include <arpa/inet.h>
