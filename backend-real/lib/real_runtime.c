@@ -126,6 +126,13 @@ static void conn_on_fault(void *ctx, hk_conn *c, const hk_extent *ext, const cha
 static int conn_pin(void *ctx, const hk_extent *ext, struct iovec *iov, const char **why)
 {
     hk_real *r = ctx;
+    /* Metadata is sent from the .torrent itself: never from one that changed since it was read (the fault that
+     * follows makes the catalog read it again). */
+    if (ext->file == HK_FILE_METAINFO && !hk_catalog_torrent_file_current(r->catalog, ext->storage)) {
+        if (why)
+            *why = "its .torrent changed on disk";
+        return -1;
+    }
     return hk_store_pin(r->store, ext, iov, why);
 }
 

@@ -23,7 +23,9 @@
  *                  torrent added is handed to it, `uploaded` is read from hk_seeder_torrent_stats, and
  *                  hk_real_stop_trackers sends `stopped` (bounded in time) before hk_real_free.
  * Every second hk_store_check runs; storages it newly marks failed, and the storage of an extent that faulted
- * during a write (EFAULT), are reported once each with hk_seeder_storage_failed.
+ * during a write (EFAULT), are reported once each with hk_seeder_storage_failed. The same check, and every send of
+ * metadata (a pin of an HK_FILE_METAINFO extent), compare the .torrent with the identity it was read with: one that
+ * changed on disk is never sent, and its path is read again at once (catalog.h).
  *
  * Torrents by path (hot add and remove): the runtime's catalog (catalog/catalog.h) owns one record per .torrent
  * path; hk_real_load, hk_real_forget, hk_real_add_torrent_file, hk_real_next_mark, hk_real_served and

@@ -1,5 +1,6 @@
 /* catalog: the torrents by .torrent path: reading and identifying the files, adding, re-adding, replacing and
- * removing their torrents across store, seeder and announcer, and reporting failed storages (see catalog.h). */
+ * removing their torrents across store, seeder and announcer, reporting failed storages, and reading again a
+ * .torrent that changed on disk while served (see catalog.h). */
 #include "catalog.h"
 
 #include <assert.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "infohash.h"
 #include "log.h"
 
 struct hk_catalog {
@@ -61,6 +63,9 @@ void hk_catalog_free(hk_catalog *c)
     free(c);
 }
 
+static void check_torrent_files(hk_catalog *c);
+static void torrent_file_changed(hk_catalog *c, hk_served_rec *sv);
+
 /* ---- storage failures ---- */
 
 static void report_failed(hk_catalog *c, hk_served_rec *sv, const char *why)
@@ -75,6 +80,7 @@ static void report_failed(hk_catalog *c, hk_served_rec *sv, const char *why)
 
 void hk_catalog_check_storages(hk_catalog *c)
 {
+    check_torrent_files(c); /* first: a .torrent replaced under its path is read again, not failed */
     if (hk_store_check(c->store) == 0)
         return;
     size_t cursor = 0;
@@ -91,6 +97,10 @@ void hk_catalog_on_send_fault(hk_catalog *c, uint64_t storage, const char *why)
     hk_served_rec *sv = hk_served_find_storage(c->served, storage);
     if (!sv || sv->reported)
         return;
+    if (sv->stale) { /* a send of its metadata was refused: its .torrent changed (hk_catalog_torrent_file_current) */
+        torrent_file_changed(c, sv);
+        return;
+    }
     const char *store_why = NULL;
     if (hk_store_failed(c->store, storage, &store_why))
         report_failed(c, sv, store_why ? store_why : why);
@@ -452,6 +462,27 @@ static hk_load_outcome load_parsed(hk_catalog *c, hk_served_rec *sv, const load_
     return add_new(c, sv, q, tf);
 }
 
+/* hk_catalog_load once the path's record sv (NULL: none) is known not to be visited by this rescan yet. */
+static hk_load_outcome load_record(hk_catalog *c, hk_served_rec *sv, const load_req *q, const struct stat *seen)
+{
+    bool failed = sv && sv->storage && served_failed(c, sv);
+    hk_load_outcome out;
+    if (sv && seen && !sv->stale && decided_by_identity(sv, q, seen, failed, &out))
+        return out;
+    if (sv)
+        sv->stale = false; /* read now: whatever it holds is served from here on */
+    torrent_file tf;
+    if (read_torrent(c, sv, q, &tf, &out) != 0)
+        return out;
+    out = load_parsed(c, sv, q, failed, &tf);
+    if ((q->flags & HK_LOAD_WANT_MI) && (out == HK_LOAD_ADDED || out == HK_LOAD_REPLACED || out == HK_LOAD_READDED))
+        q->info->mi = tf.mi;
+    else
+        mi_free(tf.mi);
+    free(tf.bytes);
+    return out;
+}
+
 hk_load_outcome hk_catalog_load(hk_catalog *c, const char *path, const struct stat *seen, uint32_t mark,
                                 unsigned flags, hk_load_info *info, char *err, size_t errlen)
 {
@@ -465,20 +496,115 @@ hk_load_outcome hk_catalog_load(hk_catalog *c, const char *path, const struct st
             memcpy(info->info_hash, sv->info_hash, 20);
         return HK_LOAD_UNCHANGED;
     }
-    bool failed = sv && sv->storage && served_failed(c, sv);
-    hk_load_outcome out;
-    if (sv && seen && decided_by_identity(sv, &q, seen, failed, &out))
-        return out;
-    torrent_file tf;
-    if (read_torrent(c, sv, &q, &tf, &out) != 0)
-        return out;
-    out = load_parsed(c, sv, &q, failed, &tf);
-    if ((flags & HK_LOAD_WANT_MI) && (out == HK_LOAD_ADDED || out == HK_LOAD_REPLACED || out == HK_LOAD_READDED))
-        info->mi = tf.mi;
-    else
-        mi_free(tf.mi);
-    free(tf.bytes);
-    return out;
+    return load_record(c, sv, &q, seen);
+}
+
+/* ---- .torrent files that change on disk while served ---- */
+
+/* true if the file at sv's path, read now, holds the torrent served from sv at the same place in a file of the same
+ * size (so the bytes served as its metadata are the same); *id is then what was read. */
+static bool file_holds_served(const hk_served_rec *sv, hk_file_id *id)
+{
+    size_t len;
+    int error;
+    char err[256];
+    uint8_t *bytes = read_file_id(sv->path, HK_MAX_TORRENT_FILE, &len, id, &error, err, sizeof err);
+    if (!bytes)
+        return false;
+    mi_torrent *mi;
+    mi_error me;
+    bool same = false;
+    if (mi_parse(bytes, len, &mi, &me) == 0) {
+        same = len == sv->id.size && mi->info_start == sv->info_start && memcmp(mi->info_hash, sv->info_hash, 20) == 0;
+        mi_free(mi);
+    }
+    free(bytes);
+    return same;
+}
+
+/* true if sv's .torrent still holds what is served from it: the identity recorded when it was read (device, inode,
+ * size, mtime, ctime) is unchanged, or the file read again holds the same torrent at the same place (touched, or
+ * rewritten the same way: its new identity is recorded). Otherwise sv is marked stale and false is returned. A path
+ * that cannot be examined now counts as unchanged: a mapping still holds what was read (the store finds a file gone
+ * when it maps it, a rescan removes its record). */
+static bool torrent_file_current(hk_served_rec *sv)
+{
+    if (sv->stale)
+        return false;
+    struct stat st;
+    if (lstat(sv->path, &st) != 0)
+        return true;
+    hk_file_id id;
+    file_id_of(&id, &st);
+    if (S_ISREG(st.st_mode) && same_file_id(&id, &sv->id))
+        return true;
+    if (S_ISREG(st.st_mode) && file_holds_served(sv, &id)) {
+        sv->id = id;
+        return true;
+    }
+    sv->stale = true;
+    return false;
+}
+
+/* After torrent_file_changed reloaded sv's path (old: the info-hash it served): one line saying what is served now. */
+static void log_reloaded(hk_catalog *c, hk_served_rec *sv, hk_load_outcome out, const uint8_t old[20],
+                         const char *err)
+{
+    char was[IH_HEX_LEN + 1], now[IH_HEX_LEN + 1];
+    ih_hex(old, was);
+    ih_hex(sv->info_hash, now);
+    switch (out) {
+    case HK_LOAD_UNCHANGED:
+        hk_log(HK_LOG_INFO, "%s: rescanned: it holds the same torrent (%s) again; served as before", sv->path, now);
+        return;
+    case HK_LOAD_ADDED:
+    case HK_LOAD_REPLACED:
+        hk_log(HK_LOG_INFO, "%s: rescanned: serving %s (was %s)", sv->path, now, was);
+        return;
+    case HK_LOAD_READDED:
+        hk_log(HK_LOG_INFO, "%s: rescanned: the same torrent (%s), served again on fresh storage", sv->path, now);
+        return;
+    case HK_LOAD_ERROR: /* nothing changed: the old torrent must not go on serving the file's new bytes */
+        hk_log(HK_LOG_WARN, "%s: cannot be read again now (%s): %s fails until a rescan", sv->path, err, was);
+        report_failed(c, sv, "its .torrent changed on disk");
+        return;
+    default:
+        hk_log(HK_LOG_WARN, "%s: rescanned: %s is no longer served: %s", sv->path, was, err);
+        return;
+    }
+}
+
+/* sv's .torrent changed on disk: says so, then reads it again at once as a rescan would (the torrent served from it
+ * goes before anything else happens, and what the file holds now is served if it can be; the record keeps its mark,
+ * so a rescan under way neither takes it for visited nor misses it). */
+static void torrent_file_changed(hk_catalog *c, hk_served_rec *sv)
+{
+    hk_log(HK_LOG_WARN, "%s: the .torrent changed on disk; its metadata is no longer served; rescanning it", sv->path);
+    uint8_t old[20];
+    memcpy(old, sv->info_hash, 20);
+    hk_load_info info;
+    memset(&info, 0, sizeof info);
+    char err[512] = "";
+    const load_req q = { .path = sv->path, .mark = sv->mark, .info = &info, .err = err, .errlen = sizeof err };
+    hk_load_outcome out = load_record(c, sv, &q, NULL);
+    log_reloaded(c, sv, out, old, err);
+}
+
+/* The .torrent files the store has open (their bytes may go out as metadata at any time): one lstat each. */
+static void check_torrent_files(hk_catalog *c)
+{
+    uint32_t cursor = 0;
+    for (uint64_t h; (h = hk_store_next_open_torrent(c->store, &cursor)) != 0;) {
+        hk_served_rec *sv = hk_served_find_storage(c->served, h);
+        if (sv && !sv->reported && !torrent_file_current(sv))
+            torrent_file_changed(c, sv);
+    }
+}
+
+bool hk_catalog_torrent_file_current(hk_catalog *c, uint64_t storage)
+{
+    hk_served_rec *sv = hk_served_find_storage(c->served, storage);
+    return !sv || sv->reported || torrent_file_current(sv);
 }
 
 bool hk_catalog_forget(hk_catalog *c, const char *path, uint8_t info_hash_out[20])

@@ -16,6 +16,18 @@
  *     torrent fails nothing; hk_announcer_remove_torrent sends `stopped` to the trackers that have it registered.
  * Storage failures: each storage the store marks failed, or whose data is broken (a send faulted, a page-in failed),
  * is reported once to the seeder with hk_seeder_storage_failed (hk_served_rec.reported) until it is served afresh.
+ * A .torrent that changes on disk while served: the metadata peers fetch (ut_metadata) is sent straight from the
+ * .torrent file (HK_FILE_METAINFO extents, mapped by the store), so a file rewritten in place at the same size would
+ * send bytes that no longer hash to the info-hash. The catalog compares the file's identity (device, inode, size,
+ * mtime, ctime) with the one recorded when it was read: before every send of its bytes
+ * (hk_catalog_torrent_file_current, one lstat) and, for every .torrent the store has open, at each periodic check. A
+ * file whose identity changed is read again: if it holds the same torrent at the same place it is only touched (the
+ * new identity is recorded, nothing else happens); otherwise its record is stale, no byte of it goes out as metadata,
+ * and the path is reloaded at once as a rescan would (the periodic check does it, or the send fault that follows the
+ * refused send): the old torrent goes, what the file holds now is served (a new torrent if the info-hash changed).
+ * One warning names the path ("<path>: the .torrent changed on disk; its metadata is no longer served; rescanning
+ * it"), one line says what is served then. If the file cannot be read again now, the torrent is failed until a
+ * rescan. A .torrent that is not open is checked when its bytes are next sent, or by the next rescan.
  * Nothing here calls back into the runtime; everything runs on the loop thread.
  */
 #ifndef HEKATE_CATALOG_H
@@ -96,13 +108,20 @@ const hk_served *hk_catalog_served(const hk_catalog *c);
 uint32_t hk_catalog_torrents(const hk_catalog *c);   /* torrents served (failed ones included) */
 
 /* Storage failures, each reported to the seeder once. */
-/* Runs hk_store_check and reports every storage it newly marked failed (the runtime's periodic check). */
+/* The runtime's periodic check: compares every open .torrent with the identity it was read with (a changed one is
+ * reloaded, see the contract), then runs hk_store_check and reports every storage it newly marked failed. */
 void hk_catalog_check_storages(hk_catalog *c);
 /* A send from `storage` faulted (a mapping page vanished: EFAULT) or could not pin its extent: checks every storage,
- * then reports this one if the store finds it failed or its page vanished; otherwise logs a warning. */
+ * then reloads the path if its .torrent changed (the send was refused for it), else reports the storage if the store
+ * finds it failed or its page vanished; otherwise logs a warning. */
 void hk_catalog_on_send_fault(hk_catalog *c, uint64_t storage, const char *why);
 /* A page-in from `storage` failed with errno `error`: reported if the store finds the storage failed. */
 void hk_catalog_on_load_error(hk_catalog *c, uint64_t storage, int error);
+/* Before a send of bytes of `storage`'s .torrent (metadata): true if the file still holds what is served from it
+ * (see the contract), or the storage is not the catalog's or has failed already (the store refuses it then). false
+ * if it changed: refuse the send; the send fault that follows (hk_catalog_on_send_fault) reloads the path. For the
+ * loop thread, from inside a runtime action too: it never calls into the seeder. */
+bool hk_catalog_torrent_file_current(hk_catalog *c, uint64_t storage);
 
 /* Reads a whole regular file of at most max bytes. Returns a malloc'd buffer or NULL with err set. */
 uint8_t *hk_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen);

@@ -15,7 +15,9 @@
  * Incremental: hk_rescan_step does about `seconds` of work (at least one path) and returns; an event loop calls it
  * once per iteration so serving goes on during a long rescan. hk_rescan_run does everything at once. Freeing a rescan
  * before it is finished abandons it: nothing is removed (the sweep never ran), what was added stays.
- * While a rescan runs, the runtime's torrents must change only through it.
+ * While a rescan runs, the runtime's torrents must change only through it, and through the catalog's own reload of
+ * a .torrent that changed on disk while served (catalog.h), which keeps the record's mark: a path it reloaded before
+ * the walk reaches it is examined again by the walk, one reloaded after is not taken for unvisited.
  *
  * Reporting: one event per change (added, re-added, removed, rejected, still failed, could not examine, kept,
  * walk problem), progress every `progress_every` files (0: never), and the totals (hk_rescan_stats_get).

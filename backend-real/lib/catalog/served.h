@@ -35,6 +35,8 @@ typedef struct hk_served_rec {
     bool reported;             /* its storage failure was reported to the seeder */
     bool bad_file;             /* rejected for the .torrent itself (unreadable, malformed): not read again until
                                   its identity changes */
+    bool stale;                /* its .torrent changed on disk since it was read (catalog.h): none of its bytes
+                                  go out as metadata until it is read again */
     char path[];
 } hk_served_rec;
 

@@ -1,7 +1,7 @@
 /* store: the public face of the store (contract in store.h; its layers in store_internal.h).
  *
  * Owns creation and destruction of the store, storages (hk_store_add validates one torrent's files and keeps a
- * compact record of them; remove; failure), the handle table (generations, so stale handles never resolve), the
+ * compact record of them; remove; failure; which of them have their .torrent open), the handle table (generations, so stale handles never resolve), the
  * shared folders, the last error message and the statistics. Mapping, residency and the caches are in store_map.c,
  * store_resident.c and store_cache.c; path walking is in store_path.c.
  */
@@ -408,6 +408,20 @@ bool hk_store_failed(const hk_store *st, uint64_t storage, const char **why)
     if (why != NULL)
         *why = s->why ? s->why : "storage failed";
     return true;
+}
+
+uint64_t hk_store_next_open_torrent(const hk_store *st, uint32_t *cursor)
+{
+    while (*cursor < st->nslots) {
+        const st_slot *sl = st_slot_at(st, (*cursor)++);
+        if (sl->fd < 0)
+            continue;
+        const st_entry *e = &st->tab[sl->sidx];
+        if (e->s == NULL || sl->file != e->s->nfiles || (e->s->flags & (ST_FAILED | ST_REMOVED)))
+            continue;
+        return ((uint64_t)e->gen << 32) | (uint64_t)(sl->sidx + 1);
+    }
+    return 0;
 }
 
 const char *hk_store_last_error(const hk_store *st)

@@ -141,6 +141,11 @@ void hk_store_job_release(hk_store *st, hk_store_job *job);
  * of storages newly marked failed. Call it periodically (e.g. every second) from the loop. Cost: one fstat plus one
  * openat per directory level and one fstatat per open file. */
 uint32_t hk_store_check(hk_store *st);
+/* The live, healthy storages whose .torrent file is open (mapped) now, for a caller that checks those files itself
+ * (the catalog compares their identity with the one it read: an in-place rewrite keeps size and inode). Start with
+ * *cursor = 0; each call returns the next one's handle, 0 at the end. Storages may be added or removed between calls:
+ * open files are visited by slot, each at most once. Cost: O(open slots) per whole iteration, no system call. */
+uint64_t hk_store_next_open_torrent(const hk_store *st, uint32_t *cursor);
 
 /* The message of the last failing call (a store-owned string, valid until the next store call); "" if none. */
 const char *hk_store_last_error(const hk_store *st);

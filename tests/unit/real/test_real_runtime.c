@@ -10,7 +10,12 @@
  * keeps a torrent the walk cannot reach but whose file is still there, serves nothing (and keeps listening) when
  * every torrent is gone, runs a slice at a time while a peer is being served, hands added and removed torrents to
  * the announcer, and removes a torrent safely right after the seeder asked for page-ins of it (their completions
- * come back for a torrent that is gone). */
+ * come back for a torrent that is gone).
+ * A .torrent rewritten in place at the same size (issue 14; its metadata is served from the file itself, fetched here
+ * by a raw ut_metadata peer): whether it was mapped or not, the next metadata send refuses the changed bytes, and
+ * without a request the periodic check finds it; either way one log line names the path and the file is read again
+ * at once (the old info-hash refused, the new one served with the file's new bytes). A .torrent only touched goes on
+ * being served undisturbed. */
 #include <criterion/criterion.h>
 
 #include <arpa/inet.h>
@@ -1154,5 +1159,309 @@ Test(real_runtime, removal_while_disk_loads_are_in_flight_is_safe)
     free(p);
     check_served_to_new_peer(&g, 3, 0, 16384);
     free(c);
+    rig_stop(&g);
+}
+
+/* ---- a .torrent rewritten in place (issue 14): its metadata (ut_metadata, BEP 9) is served from the file ---- */
+
+/* An extended message (BEP 10, id 20) with extension id ext_id and a bencoded dictionary. */
+static void peer_ext(peer *p, uint8_t ext_id, const char *dict)
+{
+    size_t n = strlen(dict);
+    uint8_t m[128];
+    cr_assert_leq(6 + n, sizeof m);
+    uint32_t be = htonl((uint32_t)(2 + n));
+    memcpy(m, &be, 4);
+    m[4] = 20;
+    m[5] = ext_id;
+    memcpy(m + 6, dict, n);
+    peer_send(p, m, 6 + n);
+}
+
+/* The first extended message with extension id ext_id after the handshake: the offset of what follows the id (its
+ * length in *len), or 0. */
+static size_t find_ext(const peer *p, uint8_t ext_id, size_t *len)
+{
+    size_t at = 68;
+    while (at + 4 <= p->len) {
+        uint32_t be;
+        memcpy(&be, p->buf + at, 4);
+        uint32_t n = ntohl(be);
+        if (at + 4 + n > p->len)
+            return 0;
+        if (n >= 2 && p->buf[at + 4] == 20 && p->buf[at + 5] == ext_id) {
+            *len = n - 2;
+            return at + 6;
+        }
+        at += 4 + n;
+    }
+    return 0;
+}
+
+static bool has_ext(peer *p, void *arg)
+{
+    size_t n;
+    return find_ext(p, *(const uint8_t *)arg, &n) != 0 || p->eof;
+}
+
+/* Connects for ih with the extension protocol (ut_metadata as our id 3) and waits for the seeder's extension
+ * handshake, which must offer ut_metadata. */
+static void peer_get_ext_handshake(rig *g, peer *p, const uint8_t ih[20])
+{
+    peer_connect(p, g->port);
+    uint8_t hs[68] = { 19 };
+    memcpy(hs + 1, "BitTorrent protocol", 19);
+    hs[25] = 0x10; /* BEP 10 */
+    memcpy(hs + 28, ih, 20);
+    memcpy(hs + 48, "-TT0001-testpeer0002", 20);
+    peer_send(p, hs, sizeof hs);
+    peer_ext(p, 0, "d1:md11:ut_metadatai3eee");
+    uint8_t id = 0;
+    pump(g, p, has_ext, &id, 5);
+    size_t n;
+    size_t at = find_ext(p, 0, &n);
+    cr_assert_neq(at, 0, "no extension handshake from the seeder");
+    cr_assert_eq(memcmp(p->buf + 28, ih, 20), 0);
+    cr_assert_not_null(memmem(p->buf + at, n, "11:ut_metadatai1e", 17), "ut_metadata offered as 1");
+}
+
+/* Asks for metadata piece 0 and runs the loop until the answer comes, the connection ends or `seconds` pass. true
+ * with the piece's bytes in *bytes, *n if a data message came. */
+static bool fetch_metadata(rig *g, peer *p, const uint8_t **bytes, size_t *n, double seconds)
+{
+    p->len = 68; /* forget earlier messages (all whole: handshake, bitfield, extension handshake) */
+    peer_ext(p, 1, "d8:msg_typei0e5:piecei0ee");
+    uint8_t id = 3;
+    pump(g, p, has_ext, &id, seconds);
+    size_t len;
+    size_t at = find_ext(p, 3, &len);
+    if (at == 0)
+        return false;
+    static const char head[] = "d8:msg_typei1e5:piecei0e10:total_sizei";
+    cr_assert_geq(len, sizeof head, "a short ut_metadata message");
+    if (memcmp(p->buf + at, head, sizeof head - 1) != 0)
+        return false; /* a reject */
+    size_t d = sizeof head - 1;
+    while (d < len && p->buf[at + d] >= '0' && p->buf[at + d] <= '9')
+        d++;
+    cr_assert(d + 2 <= len && p->buf[at + d] == 'e' && p->buf[at + d + 1] == 'e', "bad data dictionary");
+    d += 2;
+    *bytes = p->buf + at + d;
+    *n = len - d;
+    return true;
+}
+
+static int stderr_to(const char *path)
+{
+    fflush(stderr);
+    int saved = dup(2);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert(saved >= 0 && fd >= 0);
+    cr_assert_geq(dup2(fd, 2), 0);
+    close(fd);
+    return saved;
+}
+
+static void stderr_back(int saved)
+{
+    fflush(stderr);
+    cr_assert_geq(dup2(saved, 2), 0);
+    close(saved);
+}
+
+/* The fixture's .torrent as written, its info dictionary at [7, len - 1). */
+typedef struct tfile {
+    uint8_t *b;
+    size_t len;
+    size_t name_at;     /* offset of "data.bin" in it */
+} tfile;
+
+static void tfile_read(tfile *t)
+{
+    char err[256];
+    t->b = hk_read_file(torrent_path, 1 << 20, &t->len, err, sizeof err);
+    cr_assert_not_null(t->b, "%s", err);
+    const uint8_t *nm = memmem(t->b, t->len, "8:data.bin", 10);
+    cr_assert_not_null(nm);
+    t->name_at = (size_t)(nm - t->b) + 2;
+}
+
+/* Sets the mtime of path one second past its current one (same inode, same size). */
+static void bump_mtime(int fd)
+{
+    struct stat st;
+    cr_assert_eq(fstat(fd, &st), 0);
+    struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, st.st_mtim };
+    ts[1].tv_sec += 1;
+    cr_assert_eq(futimens(fd, ts), 0);
+}
+
+/* Rewrites the fixture's .torrent in place: "data.bin" becomes "dbta.bin" (same size, still valid, another
+ * info-hash: new_ih), mtime bumped. The data under the new name is there too, so the new torrent is valid. */
+static void rewrite_torrent(tfile *t, uint8_t new_ih[20])
+{
+    write_file(dir_path_of("dbta.bin"), data, DATA_LEN);
+    t->b[t->name_at + 1] = 'b';
+    cr_assert(ih_sha1(t->b + 7, t->len - 8, new_ih));
+    int fd = open(torrent_path, O_WRONLY);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(pwrite(fd, "b", 1, (off_t)t->name_at + 1), 1);
+    bump_mtime(fd);
+    close(fd);
+}
+
+static bool file_has(const char *path, const char *a, const char *b)
+{
+    char err[256];
+    size_t n;
+    uint8_t *s = hk_read_file(path, 1 << 20, &n, err, sizeof err);
+    cr_assert_not_null(s, "%s", err);
+    bool found = false;
+    for (const uint8_t *at = s; (at = memmem(at, n - (size_t)(at - s), a, strlen(a))) != NULL; at++) {
+        const uint8_t *eol = memchr(at, '\n', n - (size_t)(at - s));
+        size_t left = eol ? (size_t)(eol - at) : n - (size_t)(at - s);
+        if (memmem(at, left, b, strlen(b))) {
+            found = true;
+            break;
+        }
+    }
+    free(s);
+    return found;
+}
+
+/* After the rewrite (t, new_ih): the old torrent is gone, its metadata is not served; the new one is served with
+ * its metadata (the file's new bytes); a log line named the path. */
+static void expect_rescanned(rig *g, const tfile *t, const uint8_t new_ih[20], const char *log)
+{
+    hk_torrent_stats ts;
+    cr_assert(!hk_seeder_torrent_stats(hk_real_seeder(g->r), info_hash, &ts), "the old torrent is not served");
+    cr_assert(hk_seeder_torrent_stats(hk_real_seeder(g->r), new_ih, &ts), "the rewritten .torrent is served");
+    cr_assert(!ts.failed);
+    cr_assert_eq(hk_real_torrents(g->r), 1);
+    expect_handshake_refused(g, info_hash);
+    peer q;
+    peer_get_ext_handshake(g, &q, new_ih);
+    const uint8_t *b;
+    size_t n;
+    cr_assert(fetch_metadata(g, &q, &b, &n, 3), "the new torrent's metadata is served");
+    cr_assert_eq(n, t->len - 8);
+    cr_assert_eq(memcmp(b, t->b + 7, n), 0);
+    close(q.fd);
+    cr_assert(file_has(log, torrent_path, "the .torrent changed on disk; its metadata is no longer served"),
+              "a log line names the .torrent");
+}
+
+/* Serves the fixture with the storage checked every check_interval seconds; a peer that fetched the metadata once
+ * (the .torrent is mapped) if `fetch`. */
+static void rig_metadata(rig *g, double check_interval, peer *p, tfile *t, bool fetch)
+{
+    rig_start(g, 0, check_interval);
+    tfile_read(t);
+    peer_get_ext_handshake(g, p, info_hash);
+    if (!fetch)
+        return;
+    const uint8_t *b;
+    size_t n;
+    cr_assert(fetch_metadata(g, p, &b, &n, 3), "metadata served");
+    cr_assert_eq(n, t->len - 8);
+    cr_assert_eq(memcmp(b, t->b + 7, n), 0, "the info dictionary byte for byte");
+}
+
+/* The peer asks again right after the rewrite: what comes back must not be the changed bytes under the old
+ * info-hash. */
+static void expect_changed_bytes_not_served(rig *g, peer *p, const tfile *t)
+{
+    const uint8_t *b;
+    size_t n;
+    bool got = fetch_metadata(g, p, &b, &n, 2);
+    cr_assert(!(got && n == t->len - 8 && memcmp(b, t->b + 7, n) == 0),
+              "the rewritten .torrent's bytes were served as the old torrent's metadata");
+    cr_assert(!got, "no metadata of the old torrent once its .torrent changed");
+    pump(g, p, is_eof, NULL, 3);
+    cr_assert(p->eof, "the old torrent's peer is disconnected");
+}
+
+Test(real_runtime, a_torrent_file_rewritten_in_place_while_mapped_stops_its_metadata_at_the_next_send)
+{
+    rig g;
+    peer p;
+    tfile t;
+    char log[128];
+    snprintf(log, sizeof log, "%s/log", dir);
+    rig_metadata(&g, 3600, &p, &t, true); /* no periodic check during the test: the send must catch it */
+    uint8_t ih2[20];
+    int saved = stderr_to(log);
+    rewrite_torrent(&t, ih2);
+    expect_changed_bytes_not_served(&g, &p, &t);
+    pump(&g, NULL, NULL, NULL, 0.1);
+    stderr_back(saved);
+    close(p.fd);
+    expect_rescanned(&g, &t, ih2, log);
+    free(t.b);
+    rig_stop(&g);
+}
+
+Test(real_runtime, a_torrent_file_rewritten_in_place_before_it_is_mapped_never_serves_the_new_bytes)
+{
+    rig g;
+    peer p;
+    tfile t;
+    char log[128];
+    snprintf(log, sizeof log, "%s/log", dir);
+    rig_metadata(&g, 3600, &p, &t, false);
+    uint8_t ih2[20];
+    int saved = stderr_to(log);
+    rewrite_torrent(&t, ih2);
+    expect_changed_bytes_not_served(&g, &p, &t);
+    pump(&g, NULL, NULL, NULL, 0.1);
+    stderr_back(saved);
+    close(p.fd);
+    expect_rescanned(&g, &t, ih2, log);
+    free(t.b);
+    rig_stop(&g);
+}
+
+Test(real_runtime, the_periodic_check_finds_a_torrent_file_rewritten_in_place_and_rescans_it)
+{
+    rig g;
+    peer p;
+    tfile t;
+    char log[128];
+    snprintf(log, sizeof log, "%s/log", dir);
+    rig_metadata(&g, 0.1, &p, &t, true);
+    uint8_t ih2[20];
+    int saved = stderr_to(log);
+    rewrite_torrent(&t, ih2);
+    double el = pump(&g, &p, is_eof, NULL, 3); /* no request: the check alone finds it */
+    stderr_back(saved);
+    cr_assert(p.eof, "the old torrent's peer is disconnected");
+    cr_assert_lt(el, 1.0, "found within the check interval (0.1 s), took %.2f s", el);
+    close(p.fd);
+    expect_rescanned(&g, &t, ih2, log);
+    free(t.b);
+    rig_stop(&g);
+}
+
+Test(real_runtime, a_torrent_file_only_touched_goes_on_being_served)
+{
+    rig g;
+    peer p;
+    tfile t;
+    rig_metadata(&g, 0.1, &p, &t, true);
+    int fd = open(torrent_path, O_WRONLY);
+    cr_assert_geq(fd, 0);
+    bump_mtime(fd); /* new mtime and ctime, the same bytes */
+    close(fd);
+    pump(&g, &p, is_eof, NULL, 0.3);
+    cr_assert(!p.eof, "a touched .torrent does not disturb its peers");
+    const uint8_t *b;
+    size_t n;
+    cr_assert(fetch_metadata(&g, &p, &b, &n, 3), "metadata still served");
+    cr_assert_eq(n, t.len - 8);
+    cr_assert_eq(memcmp(b, t.b + 7, n), 0);
+    hk_torrent_stats ts;
+    cr_assert(hk_seeder_torrent_stats(hk_real_seeder(g.r), info_hash, &ts) && !ts.failed);
+    close(p.fd);
+    free(t.b);
     rig_stop(&g);
 }
