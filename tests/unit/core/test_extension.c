@@ -229,6 +229,116 @@ Test(extension, invalid_handshakes)
     cr_assert_eq(ext_handshake_decode((const uint8_t *)in, (size_t)n + EXT_CLIENT_MAX + 2, &h, &err), -1);
 }
 
+/* ---- harmless oddities real clients send: the field is ignored (or v truncated), the rest is kept ---- */
+
+typedef enum odd_field { ODD_NONE, ODD_M, ODD_M_ENTRY, ODD_METADATA_SIZE, ODD_P, ODD_REQQ, ODD_V, ODD_YOURIP } odd_field;
+
+/* A handshake with every field well-formed except `odd`, whose value is `bad` (bencoded). */
+static size_t odd_handshake(char *buf, size_t cap, odd_field odd, const char *bad)
+{
+    const char *m = "d11:ut_metadatai2e6:ut_pexi1ee", *msize = "i1234e", *p = "i6881e", *reqq = "i250e",
+               *v = "5:hello", *yourip = "4:abcd";
+    switch (odd) {
+    case ODD_M: case ODD_M_ENTRY: m = bad; break;
+    case ODD_METADATA_SIZE: msize = bad; break;
+    case ODD_P: p = bad; break;
+    case ODD_REQQ: reqq = bad; break;
+    case ODD_V: v = bad; break;
+    case ODD_YOURIP: yourip = bad; break;
+    case ODD_NONE: break;
+    }
+    int n = snprintf(buf, cap, "d1:m%s13:metadata_size%s1:p%s4:reqq%s1:v%s6:yourip%se", m, msize, p, reqq, v,
+                     yourip);
+    cr_assert(n > 0 && (size_t)n < cap);
+    return (size_t)n;
+}
+
+/* Decodes; every field but `odd` has its well-formed value. */
+static ext_handshake decode_odd(odd_field odd, const char *bad)
+{
+    char in[512];
+    size_t n = odd_handshake(in, sizeof in, odd, bad);
+    ext_handshake h;
+    ext_error err = {0};
+    cr_assert_eq(ext_handshake_decode((const uint8_t *)in, n, &h, &err), 0, "%s: %s at %zu", in, err.what,
+                 err.offset);
+    if (odd != ODD_M && odd != ODD_M_ENTRY) {
+        cr_assert(h.has_m);
+        cr_assert_eq(h.m[EXT_UT_METADATA], 2);
+        cr_assert_eq(h.m[EXT_UT_PEX], 1);
+    }
+    if (odd != ODD_METADATA_SIZE)
+        cr_assert_eq(h.metadata_size, 1234);
+    if (odd != ODD_P)
+        cr_assert_eq(h.port, 6881);
+    if (odd != ODD_REQQ)
+        cr_assert_eq(h.reqq, 250);
+    if (odd != ODD_V)
+        cr_assert_str_eq(h.v, "hello");
+    if (odd != ODD_YOURIP) {
+        cr_assert_eq(h.yourip_len, 4);
+        cr_assert_arr_eq(h.yourip, "abcd", 4);
+    }
+    return h;
+}
+
+Test(extension, odd_control_is_fully_decoded)
+{
+    decode_odd(ODD_NONE, NULL);
+}
+
+Test(extension, odd_v_longer_than_the_cap_is_truncated)
+{
+    char v[300];
+    int n = snprintf(v, sizeof v, "%d:", 200);
+    memset(v + n, 'c', 200);
+    v[n + 200] = '\0';
+    ext_handshake h = decode_odd(ODD_V, v);
+    cr_assert_eq(h.v_len, EXT_CLIENT_MAX);
+    cr_assert_eq(strlen(h.v), EXT_CLIENT_MAX);
+    cr_assert_arr_eq(h.v, v + n, EXT_CLIENT_MAX);
+}
+
+Test(extension, odd_reqq_zero_is_ignored)
+{
+    ext_handshake h = decode_odd(ODD_REQQ, "i0e");
+    cr_assert_eq(h.reqq, 0, "absent: the default applies");
+}
+
+Test(extension, odd_yourip_of_five_bytes_is_ignored)
+{
+    ext_handshake h = decode_odd(ODD_YOURIP, "5:abcde");
+    cr_assert_eq(h.yourip_len, 0);
+}
+
+Test(extension, odd_m_id_300_is_ignored_for_that_extension)
+{
+    ext_handshake h = decode_odd(ODD_M_ENTRY, "d11:ut_metadatai2e6:ut_pexi300ee");
+    cr_assert(h.has_m);
+    cr_assert_eq(h.m[EXT_UT_METADATA], 2, "the other entries are kept");
+    cr_assert_eq(h.m[EXT_UT_PEX], 0);
+}
+
+Test(extension, odd_m_not_a_dictionary_means_no_extensions)
+{
+    ext_handshake h = decode_odd(ODD_M, "i1e");
+    cr_assert_not(h.has_m);
+    for (int i = 0; i < EXT_NAME_COUNT; i++)
+        cr_assert_eq(h.m[i], 0);
+}
+
+Test(extension, odd_p_70000_is_ignored)
+{
+    ext_handshake h = decode_odd(ODD_P, "i70000e");
+    cr_assert_eq(h.port, 0);
+}
+
+Test(extension, odd_metadata_size_2_pow_40_is_ignored)
+{
+    ext_handshake h = decode_odd(ODD_METADATA_SIZE, "i1099511627776e");
+    cr_assert_eq(h.metadata_size, 0);
+}
+
 Test(extension, names)
 {
     cr_assert_str_eq(ext_name_str(EXT_UT_METADATA), "ut_metadata");

@@ -660,6 +660,51 @@ Test(seeder, ut_metadata_respects_residency)
     cr_assert_eq(h_count(&h, 0, WIRE_EXTENDED), 2);
 }
 
+/* The harmless oddities of real clients' extension handshakes (issue 14): a long v, reqq 0, a 5-byte yourip, an m id
+ * of 300, p 70000, metadata_size 2^40. The peer stays, and fetches metadata and a block. */
+Test(seeder, odd_extension_handshake_is_tolerated)
+{
+    h_accept(&h, 0, 1 << 20);
+    h_handshake(&h, 0, NULL, true, true);
+    static const char pre[] = "d1:md11:ut_metadatai3e6:ut_pexi300ee13:metadata_sizei1099511627776e1:pi70000e"
+                              "4:reqqi0e1:v200:";
+    static const char post[] = "6:yourip5:abcdee";
+    char eh[sizeof pre - 1 + 200 + sizeof post - 1];
+    memcpy(eh, pre, sizeof pre - 1);
+    memset(eh + sizeof pre - 1, 'v', 200);
+    memcpy(eh + sizeof pre - 1 + 200, post, sizeof post - 1);
+    h_extended(&h, 0, 0, eh, sizeof eh);
+    cr_assert_not(fr_closed(h.fr, 0));
+    md_request(0, 0);
+    fr_msgs m = h_msgs(&h, 0);
+    const wire_msg *last = &m.m[m.n - 1];
+    cr_assert_eq(last->type, WIRE_EXTENDED);
+    cr_assert_eq(last->u.ext.id, 3, "the peer's ut_metadata id was kept");
+    ext_ut_metadata_msg um;
+    cr_assert_eq(ext_ut_metadata_decode(last->u.ext.payload, last->u.ext.len, 0, &um, NULL), EXT_OK);
+    cr_assert_eq(um.type, EXT_UT_METADATA_DATA);
+    fr_msgs_free(&m);
+    h_simple(&h, 0, WIRE_INTERESTED);
+    h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 1);
+    cr_assert_not(fr_closed(h.fr, 0));
+    cr_assert_eq(h_stats(&h).protocol_errors, 0);
+}
+
+/* `m` that is not a dictionary: no extensions, but the peer stays and fetches blocks. */
+Test(seeder, extension_handshake_with_m_not_a_dictionary_is_tolerated)
+{
+    h_connect(&h, 0, true, true);
+    const char eh[] = "d1:ml11:ut_metadatae1:pi-1e4:reqqi-5e1:v6:odditye";
+    h_extended(&h, 0, 0, eh, sizeof eh - 1);
+    cr_assert_not(fr_closed(h.fr, 0));
+    h_simple(&h, 0, WIRE_INTERESTED);
+    h_block(&h, 0, WIRE_REQUEST, 1, 0, 16384);
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 1);
+    cr_assert_not(fr_closed(h.fr, 0));
+    cr_assert_eq(h_stats(&h).protocol_errors, 0);
+}
+
 /* ---- bounded memory under a flood ---- */
 
 static void flood(bool fast)
