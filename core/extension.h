@@ -3,20 +3,30 @@
  * Contract
  * --------
  * Decoding is built on core/bencode (strict: malformed bencoding, duplicate keys, trailing bytes are errors) and then
- * validates every field it knows, by type and range. Fields it does not know are ignored, because BEP 10 is meant to
- * be extended; a known field with the wrong type or an out-of-range value is an error (the message is invalid).
- * Errors name the field and carry a byte offset into the payload.
+ * checks every field it knows, by type and range. Fields it does not know are ignored, because BEP 10 is meant to be
+ * extended. Errors name the field and carry a byte offset into the payload.
  *
- * Extension handshake (extended id 0). Decoded into ext_handshake, where 0 / false / length 0 means "absent":
- *   m              dictionary name -> id. Every value must be an integer 0..255 (0 = disabled). Known names (the
- *                  ext_name enum) are kept; other names are counted in m_unknown and otherwise ignored. Two known
- *                  names with the same non-zero id are an error (we could not tell their messages apart).
- *   v              client name, at most EXT_CLIENT_MAX bytes, no NUL byte (kept NUL-terminated).
- *   reqq           1..INT32_MAX.
- *   p              0..65535; 0 carries no information and is treated as absent.
- *   metadata_size  1..EXT_METADATA_SIZE_MAX (64 MiB).
- *   upload_only    0 or 1 (BEP 21).
- *   yourip         a 4- or 16-byte string; ipv4 exactly 4 bytes; ipv6 exactly 16 bytes.
+ * Extension handshake (extended id 0). Real clients send harmless oddities (a long `v`, `reqq` 0, a 5-byte `yourip`),
+ * so a known field of the wrong type or out of range is IGNORED, as if absent, and the rest of the handshake is kept;
+ * ext_handshake.ignored counts such fields and *err describes the first. The handshake is an error (the caller closes)
+ * only when the payload is not bencode (core/bencode's strict rules, or more than EXT_HANDSHAKE_MAX_TOKENS tokens) or
+ * its top level is not a dictionary; its size is capped by the wire decoder's maximum message length. What is kept is
+ * bounded: `v` at EXT_CLIENT_MAX bytes, fixed-size addresses, integers in the ranges below. Decoded into
+ * ext_handshake, where 0 / false / length 0 means "absent":
+ *   m              dictionary name -> id 0..255 (0 = disabled). Known names (the ext_name enum) are kept; other names
+ *                  are counted in m_unknown and otherwise ignored, whatever their value. A known name whose id is
+ *                  not an integer in 0..255 is ignored (that extension is absent). Known names sharing a non-zero id
+ *                  are all ignored (we could not tell their messages apart). `m` not a dictionary: ignored, has_m
+ *                  false, no extensions.
+ *   v              client name, a string without NUL byte; longer than EXT_CLIENT_MAX bytes: truncated to its first
+ *                  EXT_CLIENT_MAX bytes (it is only shown in logs); kept NUL-terminated. Not a string, or a NUL byte
+ *                  in the kept bytes: ignored.
+ *   reqq           1..INT32_MAX; 0, negative, larger or not an integer: ignored (the caller's default applies).
+ *   p              0..65535; 0 carries no information and is treated as absent; outside 0..65535: ignored.
+ *   metadata_size  1..EXT_METADATA_SIZE_MAX (64 MiB); else ignored (it is the peer's claim; a seeder serves its own
+ *                  metadata anyway).
+ *   upload_only    0 or 1 (BEP 21); any other value: ignored.
+ *   yourip         a 4- or 16-byte string; ipv4 exactly 4 bytes; ipv6 exactly 16 bytes; any other length: ignored.
  * Encoding writes the present fields in canonical form (keys sorted, m's names sorted, only non-zero ids) into a
  * caller buffer; EXT_HANDSHAKE_MAX bytes always suffice.
  *
@@ -42,8 +52,9 @@
 #define EXT_HANDSHAKE_ID 0                 /* extended message id of the extension handshake */
 #define EXT_METADATA_SIZE_MAX (64u << 20)  /* largest metadata (info dictionary) we accept or offer */
 #define EXT_UT_METADATA_PIECE_LEN 16384u
-#define EXT_CLIENT_MAX 128                 /* longest `v` accepted */
+#define EXT_CLIENT_MAX 128                 /* longest `v` kept (a longer one is truncated) */
 #define EXT_HANDSHAKE_MAX 400              /* longest handshake ext_handshake_encode() writes */
+#define EXT_HANDSHAKE_MAX_TOKENS 4096u     /* bencode tokens a handshake may have (a real one has about 30) */
 #define EXT_UT_METADATA_MSG_MAX 64         /* longest ut_metadata dictionary the encoders write */
 
 /* Extensions known by name in `m`, in sorted name order (the order they are encoded in). */
@@ -71,6 +82,7 @@ typedef struct ext_handshake {
     uint8_t m[EXT_NAME_COUNT]; /* id the sender wants for each extension's messages; 0 = not supported/disabled */
     bool has_m;                /* the handshake carried an `m` dictionary */
     uint32_t m_unknown;        /* names in m this codec does not know (ignored) */
+    uint32_t ignored;          /* known fields (or m entries) malformed or out of range, ignored; a truncated v too */
     uint32_t metadata_size;    /* 0 = absent */
     uint32_t reqq;             /* 0 = absent */
     uint16_t port;             /* `p`; 0 = absent */
@@ -86,8 +98,9 @@ typedef struct ext_handshake {
     uint8_t ipv6[16];
 } ext_handshake;
 
-/* Decodes a handshake payload (the bytes after the extended id). Returns 0, or -1 with *err filled (and *out
- * zeroed). */
+/* Decodes a handshake payload (the bytes after the extended id). Returns 0 (then err->what describes the first
+ * field ignored if out->ignored > 0, else is empty), or -1 with *err filled and *out zeroed: not bencode, or not a
+ * dictionary. err may be NULL. */
 int ext_handshake_decode(const uint8_t *payload, size_t len, ext_handshake *out, ext_error *err);
 /* Writes h canonically into buf[0..cap). Returns the length, or 0 if cap is too small or a field is out of range
  * (v_len > EXT_CLIENT_MAX, yourip_len not 0/4/16, metadata_size > EXT_METADATA_SIZE_MAX, reqq > INT32_MAX). */

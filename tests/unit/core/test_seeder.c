@@ -675,6 +675,7 @@ Test(seeder, odd_extension_handshake_is_tolerated)
     memcpy(eh + sizeof pre - 1 + 200, post, sizeof post - 1);
     h_extended(&h, 0, 0, eh, sizeof eh);
     cr_assert_not(fr_closed(h.fr, 0));
+    cr_assert_geq(fr_find_log(h.fr, "6 field(s) ignored, the first: m: ut_pex: id", 0), 0);
     md_request(0, 0);
     fr_msgs m = h_msgs(&h, 0);
     const wire_msg *last = &m.m[m.n - 1];
