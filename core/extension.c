@@ -388,10 +388,12 @@ static ext_status ut_decode_doc(const ben_doc *doc, const uint8_t *payload, size
 
     int64_t p = ben_dict_find(doc, 0, "piece");
     int64_t piece;
-    if (p < 0 || !ben_get_int(doc, p, &piece) || piece < 0)
-        return ut_fail(err, p < 0 ? 0 : tok_start(doc, p), "piece: missing or not a non-negative integer");
+    if (p < 0 || !ben_get_int(doc, p, &piece) || piece < 0 || piece > UINT32_MAX)
+        return ut_fail(err, p < 0 ? 0 : tok_start(doc, p), "piece: missing or not an integer in 0..4294967295");
+    out->piece = (uint32_t)piece;
 
-    uint32_t size = metadata_size; /* what the piece index is judged against */
+    /* a request or reject beyond the metadata is well-formed: the caller answers a request with a reject (BEP 9) */
+    uint32_t size = metadata_size;
     if (type == EXT_UT_METADATA_DATA) {
         int64_t s = ben_dict_find(doc, 0, "total_size");
         int64_t total;
@@ -401,11 +403,9 @@ static ext_status ut_decode_doc(const ben_doc *doc, const uint8_t *payload, size
             return ut_fail(err, tok_start(doc, s), "total_size differs from the known metadata size");
         out->total_size = (uint32_t)total;
         size = (uint32_t)total;
+        if (out->piece >= ext_ut_metadata_piece_count(size))
+            return ut_fail(err, tok_start(doc, p), "data: piece index beyond total_size");
     }
-    uint32_t pieces = size ? ext_ut_metadata_piece_count(size) : UT_METADATA_MAX_PIECES;
-    if (piece >= pieces)
-        return ut_fail(err, tok_start(doc, p), "piece index beyond the metadata");
-    out->piece = (uint32_t)piece;
 
     assert(dict_len <= len);
     if (type == EXT_UT_METADATA_DATA) {
@@ -442,8 +442,6 @@ ext_status ext_ut_metadata_decode(const uint8_t *payload, size_t len, uint32_t m
 
 static size_t ut_encode(uint8_t *buf, size_t cap, ext_ut_metadata_type type, uint32_t piece, uint32_t total_size)
 {
-    if (piece >= UT_METADATA_MAX_PIECES)
-        return 0;
     writer w = {buf, cap, 0, false};
     put_raw(&w, "d", 1);
     put_cstr(&w, "msg_type");
@@ -460,6 +458,8 @@ static size_t ut_encode(uint8_t *buf, size_t cap, ext_ut_metadata_type type, uin
 
 size_t ext_ut_metadata_encode_request(uint8_t *buf, size_t cap, uint32_t piece)
 {
+    if (piece >= UT_METADATA_MAX_PIECES)
+        return 0;
     return ut_encode(buf, cap, EXT_UT_METADATA_REQUEST, piece, 0);
 }
 

@@ -31,10 +31,12 @@
  * caller buffer; EXT_HANDSHAKE_MAX bytes always suffice.
  *
  * ut_metadata (BEP 9). A message is a bencoded dictionary {msg_type, piece[, total_size]}; a data message's piece
- * bytes follow the dictionary in the same payload. Checks: msg_type and piece are integers; piece < the number of
- * 16 KiB pieces of the metadata (known from the caller's metadata_size, else from total_size, else bounded by 64 MiB);
- * a data message has total_size 1..64 MiB (equal to metadata_size when the caller knows it) and exactly the piece's
- * length of data (16 KiB, or the remainder for the last piece); request and reject carry no trailing bytes.
+ * bytes follow the dictionary in the same payload. Checks: msg_type is an integer; piece an integer in 0..2^32-1;
+ * a data message has total_size 1..64 MiB (equal to metadata_size when the caller knows it), a piece below
+ * total_size's piece count and exactly the piece's length of data (16 KiB, or the remainder for the last piece);
+ * request and reject carry no trailing bytes. A request (or reject) for a piece beyond the metadata is NOT an error:
+ * it decodes, and a server answers such a request with a reject, as BEP 9 says for a piece it does not have
+ * (ext_ut_metadata_piece_len() is 0 for it). Any other failed check is an error (the caller closes).
  * An unknown msg_type is not an error: BEP 9 says it must be ignored, so decoding returns EXT_IGNORE.
  * Encoders write only the dictionary (for data: the caller sends the piece bytes right after, e.g. from a file
  * extent); EXT_UT_METADATA_MSG_MAX bytes always suffice.
@@ -134,12 +136,14 @@ uint32_t ext_ut_metadata_piece_count(uint32_t metadata_size);
 uint32_t ext_ut_metadata_piece_len(uint32_t metadata_size, uint32_t piece);
 
 /* Decodes a ut_metadata payload (the bytes after the extended id). metadata_size: the size the caller knows (ours
- * when serving, the peer's handshake value when fetching), 0 if unknown. */
+ * when serving, the peer's handshake value when fetching), 0 if unknown. Returns EXT_OK (*out filled), EXT_IGNORE
+ * (an unknown msg_type), or EXT_ERROR with *err filled; *out is zeroed unless EXT_OK. */
 ext_status ext_ut_metadata_decode(const uint8_t *payload, size_t len, uint32_t metadata_size,
                                   ext_ut_metadata_msg *out, ext_error *err);
 
 /* Encoders of the dictionary; each returns its length, or 0 if cap is too small or the arguments are out of range
- * (piece >= 4096, the piece count of 64 MiB; for data: total_size not in 1..64 MiB or piece beyond it). */
+ * (request: piece >= 4096, the piece count of 64 MiB; data: total_size not in 1..64 MiB or piece beyond it; a reject
+ * takes any piece, to answer any request). */
 size_t ext_ut_metadata_encode_request(uint8_t *buf, size_t cap, uint32_t piece);
 size_t ext_ut_metadata_encode_reject(uint8_t *buf, size_t cap, uint32_t piece);
 size_t ext_ut_metadata_encode_data_header(uint8_t *buf, size_t cap, uint32_t piece, uint32_t total_size);

@@ -100,6 +100,13 @@ static void fuzz_ut_metadata(const uint8_t *p, size_t n, uint32_t known)
     size_t len;
     switch (m.type) {
     case EXT_UT_METADATA_REQUEST:
+        /* a request beyond any metadata decodes (a server rejects it, echoing the index); we never send one */
+        if (m.piece >= ext_ut_metadata_piece_count(EXT_METADATA_SIZE_MAX)) {
+            if (ext_ut_metadata_encode_request(buf, EXT_UT_METADATA_MSG_MAX, m.piece) != 0 ||
+                ext_ut_metadata_encode_reject(buf, EXT_UT_METADATA_MSG_MAX, m.piece) == 0)
+                abort();
+            return;
+        }
         len = ext_ut_metadata_encode_request(buf, EXT_UT_METADATA_MSG_MAX, m.piece);
         break;
     case EXT_UT_METADATA_REJECT:

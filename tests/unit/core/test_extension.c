@@ -529,9 +529,9 @@ Test(ut_metadata, bad_messages)
         uint32_t known;
         const char *what;
     } cases[] = {
-        {C("d8:msg_typei0e5:piecei4ee"), 4 * 16384, "beyond"},          /* piece == count */
-        {C("d8:msg_typei0e5:piecei4096ee"), 0, "beyond"},               /* beyond 64 MiB */
         {C("d8:msg_typei0e5:piecei-1ee"), 0, "piece"},
+        {C("d8:msg_typei0e5:piecei4294967296ee"), 0, "piece"},          /* not a uint32 */
+        {C("d8:msg_typei2e5:piecei-1ee"), 0, "piece"},
         {C("d8:msg_typei0ee"), 0, "piece"},
         {C("d8:msg_type1:05:piecei0ee"), 0, "msg_type"},
         {C("d5:piecei0ee"), 0, "msg_type"},
@@ -555,6 +555,31 @@ Test(ut_metadata, bad_messages)
                   cases[i].what);
         cr_assert_eq(m.data, NULL);
     }
+}
+
+/* A request (or reject) for a piece beyond the metadata is well-formed: the server answers it with a reject (BEP 9),
+ * it does not close. */
+Test(ut_metadata, request_beyond_the_metadata_decodes_for_a_reject)
+{
+    ext_ut_metadata_msg m;
+    ext_error err = {0};
+    cr_assert_eq(ext_ut_metadata_decode(S("d8:msg_typei0e5:piecei4ee"), 4 * 16384, &m, &err), EXT_OK, "%s", err.what);
+    cr_assert_eq(m.type, EXT_UT_METADATA_REQUEST);
+    cr_assert_eq(m.piece, 4, "piece == count");
+    cr_assert_eq(ext_ut_metadata_piece_len(4 * 16384, m.piece), 0, "the caller sees it is out of range");
+    cr_assert_eq(ext_ut_metadata_decode(S("d8:msg_typei0e5:piecei4096ee"), 0, &m, &err), EXT_OK, "beyond 64 MiB");
+    cr_assert_eq(m.piece, 4096);
+    cr_assert_eq(ext_ut_metadata_decode(S("d8:msg_typei0e5:piecei4294967295ee"), 1, &m, &err), EXT_OK);
+    cr_assert_eq(m.piece, UINT32_MAX);
+    cr_assert_eq(ext_ut_metadata_decode(S("d8:msg_typei2e5:piecei9ee"), 16384, &m, &err), EXT_OK);
+    cr_assert_eq(m.type, EXT_UT_METADATA_REJECT);
+    cr_assert_eq(m.piece, 9);
+    /* and the reject for it can be written, echoing the index */
+    uint8_t buf[EXT_UT_METADATA_MSG_MAX];
+    size_t n = ext_ut_metadata_encode_reject(buf, sizeof buf, UINT32_MAX);
+    cr_assert_arr_eq(buf, "d8:msg_typei2e5:piecei4294967295ee", n);
+    for (size_t cap = 0; cap < n; cap++)
+        cr_assert_eq(ext_ut_metadata_encode_reject(buf, cap, UINT32_MAX), 0);
 }
 
 Test(ut_metadata, unknown_msg_type_is_ignored)

@@ -639,11 +639,34 @@ Test(seeder, ut_metadata_queue_full_rejects)
     cr_assert_eq(h_count(&h, 0, WIRE_EXTENDED), 1 + 1 + 8, "handshake, reject, 8 data");
 }
 
-Test(seeder, ut_metadata_piece_out_of_range_is_an_error)
+/* The last ut_metadata message sent to c is a reject of `piece`. */
+static void assert_md_reject(int c, uint32_t piece)
+{
+    fr_msgs m = h_msgs(&h, c);
+    const wire_msg *last = &m.m[m.n - 1];
+    cr_assert_eq(last->type, WIRE_EXTENDED);
+    cr_assert_eq(last->u.ext.id, 3);
+    ext_ut_metadata_msg um;
+    cr_assert_eq(ext_ut_metadata_decode(last->u.ext.payload, last->u.ext.len, 0, &um, NULL), EXT_OK);
+    cr_assert_eq(um.type, EXT_UT_METADATA_REJECT);
+    cr_assert_eq(um.piece, piece);
+    fr_msgs_free(&m);
+}
+
+/* BEP 9: a piece we do not have gets a reject; the peer stays and can still fetch what exists. */
+Test(seeder, ut_metadata_piece_out_of_range_is_rejected)
 {
     metadata_peer(0, 1 << 20);
     md_request(0, 5);
-    assert_protocol_error(0);
+    cr_assert_not(fr_closed(h.fr, 0));
+    assert_md_reject(0, 5);
+    static const char far[] = "d8:msg_typei0e5:piecei4000000000ee"; /* beyond any metadata */
+    h_extended(&h, 0, 1, far, sizeof far - 1);
+    cr_assert_not(fr_closed(h.fr, 0));
+    assert_md_reject(0, 4000000000u);
+    md_request(0, 0);
+    cr_assert_eq(h_count(&h, 0, WIRE_EXTENDED), 1 + 2 + 1, "handshake, 2 rejects, the data");
+    cr_assert_eq(h_stats(&h).protocol_errors, 0);
 }
 
 Test(seeder, ut_metadata_respects_residency)
