@@ -77,7 +77,7 @@ int ext_name_find(const uint8_t *name, size_t len);
 
 typedef struct ext_error {
     size_t offset;  /* byte offset in the payload */
-    char what[96];  /* e.g. "reqq: must be an integer in 1..2147483647" */
+    char what[96];  /* e.g. "bencode: ..." or "reqq: not an integer in 1..2147483647, ignored" */
 } ext_error;
 
 typedef struct ext_handshake {
