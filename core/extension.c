@@ -9,7 +9,6 @@
 
 #include "bencode.h"
 
-#define HANDSHAKE_MAX_TOKENS 4096u /* a real handshake has about 30 */
 #define UT_METADATA_MAX_TOKENS 256u
 #define UT_METADATA_MAX_PIECES (EXT_METADATA_SIZE_MAX / EXT_UT_METADATA_PIECE_LEN)
 
@@ -56,40 +55,72 @@ static bool key_is(const ben_doc *doc, int64_t k, const char *name) { return ben
 
 static size_t tok_start(const ben_doc *doc, int64_t idx) { return doc->tok[idx].start; }
 
-/* An integer value in [lo, hi], or an error naming the field. */
-static int get_ranged(const ben_doc *doc, int64_t v, const char *field, int64_t lo, int64_t hi, int64_t *out,
-                      ext_error *err)
+/* A handshake field that is present but malformed or out of range: counted, and the first one described in *err. */
+static void ignore(ext_handshake *h, ext_error *err, size_t offset, const char *fmt, ...)
+{
+    if (h->ignored++ == 0 && err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->what, sizeof err->what, fmt, ap);
+        va_end(ap);
+        err->offset = offset;
+    }
+}
+
+/* An integer value in [lo, hi]; false if it is not one (the caller ignores the field). */
+static bool get_ranged(const ben_doc *doc, int64_t v, int64_t lo, int64_t hi, int64_t *out)
 {
     int64_t x;
     if (!ben_get_int(doc, v, &x) || x < lo || x > hi)
-        return set_err(err, tok_start(doc, v), "%s: must be an integer in %lld..%lld", field, (long long)lo,
-                       (long long)hi);
+        return false;
     *out = x;
-    return 0;
+    return true;
 }
 
-/* A string value whose length is one of the allowed lengths (len2 0 = only len1), or an error. */
-static int get_bytes(const ben_doc *doc, int64_t v, const char *field, size_t len1, size_t len2, uint8_t *out,
-                     uint8_t *out_len, ext_error *err)
+/* A string value whose length is one of the allowed lengths (len2 0 = only len1); false (nothing written) if not. */
+static bool get_bytes(const ben_doc *doc, int64_t v, size_t len1, size_t len2, uint8_t *out, uint8_t *out_len)
 {
     const uint8_t *p;
     size_t n;
-    if (!ben_get_str(doc, v, &p, &n) || (n != len1 && (len2 == 0 || n != len2))) {
-        if (len2)
-            return set_err(err, tok_start(doc, v), "%s: must be a string of %zu or %zu bytes", field, len1, len2);
-        return set_err(err, tok_start(doc, v), "%s: must be a string of %zu bytes", field, len1);
-    }
+    if (!ben_get_str(doc, v, &p, &n) || (n != len1 && (len2 == 0 || n != len2)))
+        return false;
     memcpy(out, p, n);
     if (out_len)
         *out_len = (uint8_t)n;
-    return 0;
+    return true;
 }
 
-static int decode_m(const ben_doc *doc, int64_t mdict, ext_handshake *h, ext_error *err)
+/* One entry of m: a known name takes its id unless another known name has it too, in which case neither keeps it
+ * (clash remembers the ids so shared, so a third name cannot take one either). */
+static void decode_m_entry(const ben_doc *doc, int64_t v, int which, int64_t id, ext_handshake *h, bool *clash,
+                           ext_error *err)
 {
-    if (doc->tok[mdict].type != BEN_DICT)
-        return set_err(err, tok_start(doc, mdict), "m: must be a dictionary");
+    if (id != 0 && clash[id]) {
+        ignore(h, err, tok_start(doc, v), "m: %s: id %d is shared by other extensions, ignored", NAMES[which],
+               (int)id);
+        return;
+    }
+    if (id != 0)
+        for (int i = 0; i < EXT_NAME_COUNT; i++)
+            if (h->m[i] == id) {
+                ignore(h, err, tok_start(doc, v), "m: %s and %s share id %d, both ignored", NAMES[i], NAMES[which],
+                       (int)id);
+                h->ignored++; /* the earlier entry is ignored too */
+                h->m[i] = 0;
+                clash[id] = true;
+                return;
+            }
+    h->m[which] = (uint8_t)id;
+}
+
+static void decode_m(const ben_doc *doc, int64_t mdict, ext_handshake *h, ext_error *err)
+{
+    if (doc->tok[mdict].type != BEN_DICT) {
+        ignore(h, err, tok_start(doc, mdict), "m: not a dictionary, ignored (no extensions)");
+        return;
+    }
     h->has_m = true;
+    bool clash[256] = {false};
     for (int64_t k = ben_first_child(doc, (uint32_t)mdict); k >= 0;) {
         int64_t v = ben_next_sibling(doc, (uint32_t)mdict, (uint32_t)k);
         const uint8_t *name;
@@ -97,23 +128,16 @@ static int decode_m(const ben_doc *doc, int64_t mdict, ext_handshake *h, ext_err
         bool key_ok = ben_get_str(doc, k, &name, &name_len);
         assert(key_ok && v >= 0); /* keys are strings, each with a value (bencode guarantees it) */
         (void)key_ok;
-        int64_t id;
-        if (get_ranged(doc, v, "m: extension id", 0, 255, &id, err) < 0)
-            return -1;
         int which = ext_name_find(name, name_len);
-        if (which < 0) {
-            h->m_unknown++;
-        } else {
-            if (id != 0)
-                for (int i = 0; i < EXT_NAME_COUNT; i++)
-                    if (h->m[i] == id)
-                        return set_err(err, tok_start(doc, v), "m: %s and %s share id %d", NAMES[i], NAMES[which],
-                                       (int)id);
-            h->m[which] = (uint8_t)id;
-        }
+        int64_t id;
+        if (which < 0)
+            h->m_unknown++; /* whatever its value: we never send its messages */
+        else if (!get_ranged(doc, v, 0, 255, &id))
+            ignore(h, err, tok_start(doc, v), "m: %s: id is not an integer in 0..255, ignored", NAMES[which]);
+        else
+            decode_m_entry(doc, v, which, id, h, clash, err);
         k = ben_next_sibling(doc, (uint32_t)mdict, (uint32_t)v);
     }
-    return 0;
 }
 
 /* The integer fields of a handshake: the key and its range; store_int says where the value goes. */
@@ -143,55 +167,79 @@ static void store_int(ext_handshake *h, int_field f, int64_t x)
     }
 }
 
-/* `v`: the client's name, a string of at most EXT_CLIENT_MAX bytes without NUL. */
-static int decode_client(const ben_doc *doc, int64_t v, ext_handshake *h, ext_error *err)
+/* `v`: the client's name, a string without NUL; only its first EXT_CLIENT_MAX bytes are kept. */
+static void decode_client(const ben_doc *doc, int64_t v, ext_handshake *h, ext_error *err)
 {
     const uint8_t *p;
     size_t n;
-    if (!ben_get_str(doc, v, &p, &n) || n > EXT_CLIENT_MAX)
-        return set_err(err, tok_start(doc, v), "v: must be a string of at most %d bytes", EXT_CLIENT_MAX);
-    if (memchr(p, 0, n))
-        return set_err(err, tok_start(doc, v), "v: contains a NUL byte");
+    if (!ben_get_str(doc, v, &p, &n)) {
+        ignore(h, err, tok_start(doc, v), "v: not a string, ignored");
+        return;
+    }
+    if (n > EXT_CLIENT_MAX) {
+        ignore(h, err, tok_start(doc, v), "v: %zu bytes, truncated to %d", n, EXT_CLIENT_MAX);
+        n = EXT_CLIENT_MAX;
+    }
+    if (memchr(p, 0, n)) {
+        ignore(h, err, tok_start(doc, v), "v: contains a NUL byte, ignored");
+        return;
+    }
     memcpy(h->v, p, n);
     h->v[n] = '\0';
     h->v_len = (uint8_t)n;
-    return 0;
 }
 
-static int decode_field(const ben_doc *doc, int64_t k, int64_t v, ext_handshake *h, ext_error *err)
+static void decode_field(const ben_doc *doc, int64_t k, int64_t v, ext_handshake *h, ext_error *err)
 {
-    if (key_is(doc, k, "m"))
-        return decode_m(doc, v, h, err);
-    if (key_is(doc, k, "v"))
-        return decode_client(doc, v, h, err);
+    if (key_is(doc, k, "m")) {
+        decode_m(doc, v, h, err);
+        return;
+    }
+    if (key_is(doc, k, "v")) {
+        decode_client(doc, v, h, err);
+        return;
+    }
     for (int f = 0; f < F_COUNT; f++) {
         if (key_is(doc, k, INT_FIELDS[f].key)) {
             int64_t x;
-            if (get_ranged(doc, v, INT_FIELDS[f].key, INT_FIELDS[f].lo, INT_FIELDS[f].hi, &x, err) < 0)
-                return -1;
-            store_int(h, (int_field)f, x);
-            return 0;
+            if (get_ranged(doc, v, INT_FIELDS[f].lo, INT_FIELDS[f].hi, &x))
+                store_int(h, (int_field)f, x);
+            else
+                ignore(h, err, tok_start(doc, v), "%s: not an integer in %lld..%lld, ignored", INT_FIELDS[f].key,
+                       (long long)INT_FIELDS[f].lo, (long long)INT_FIELDS[f].hi);
+            return;
         }
     }
-    if (key_is(doc, k, "yourip"))
-        return get_bytes(doc, v, "yourip", 4, 16, h->yourip, &h->yourip_len, err);
+    if (key_is(doc, k, "yourip")) {
+        if (!get_bytes(doc, v, 4, 16, h->yourip, &h->yourip_len))
+            ignore(h, err, tok_start(doc, v), "yourip: not a string of 4 or 16 bytes, ignored");
+        return;
+    }
     if (key_is(doc, k, "ipv4")) {
-        h->has_ipv4 = true;
-        return get_bytes(doc, v, "ipv4", 4, 0, h->ipv4, NULL, err);
+        h->has_ipv4 = get_bytes(doc, v, 4, 0, h->ipv4, NULL);
+        if (!h->has_ipv4)
+            ignore(h, err, tok_start(doc, v), "ipv4: not a string of 4 bytes, ignored");
+        return;
     }
     if (key_is(doc, k, "ipv6")) {
-        h->has_ipv6 = true;
-        return get_bytes(doc, v, "ipv6", 16, 0, h->ipv6, NULL, err);
+        h->has_ipv6 = get_bytes(doc, v, 16, 0, h->ipv6, NULL);
+        if (!h->has_ipv6)
+            ignore(h, err, tok_start(doc, v), "ipv6: not a string of 16 bytes, ignored");
+        return;
     }
-    return 0; /* unknown keys are ignored: BEP 10 is extensible */
+    /* unknown keys are ignored: BEP 10 is extensible */
 }
 
 int ext_handshake_decode(const uint8_t *payload, size_t len, ext_handshake *out, ext_error *err)
 {
     memset(out, 0, sizeof *out);
+    if (err) {
+        err->what[0] = '\0';
+        err->offset = 0;
+    }
     ben_doc doc;
     ben_error be;
-    if (ben_decode(payload, len, HANDSHAKE_MAX_TOKENS, &doc, &be) < 0) {
+    if (ben_decode(payload, len, EXT_HANDSHAKE_MAX_TOKENS, &doc, &be) < 0) {
         copy_ben_err(err, &be);
         return -1;
     }
@@ -199,10 +247,10 @@ int ext_handshake_decode(const uint8_t *payload, size_t len, ext_handshake *out,
     if (doc.tok[0].type != BEN_DICT) {
         rc = set_err(err, 0, "extension handshake is not a dictionary");
     } else {
-        for (int64_t k = ben_first_child(&doc, 0); k >= 0 && rc == 0;) {
+        for (int64_t k = ben_first_child(&doc, 0); k >= 0;) {
             int64_t v = ben_next_sibling(&doc, 0, (uint32_t)k);
             assert(v >= 0); /* every key has a value */
-            rc = decode_field(&doc, k, v, out, err);
+            decode_field(&doc, k, v, out, err);
             k = ben_next_sibling(&doc, 0, (uint32_t)v);
         }
     }
@@ -340,10 +388,12 @@ static ext_status ut_decode_doc(const ben_doc *doc, const uint8_t *payload, size
 
     int64_t p = ben_dict_find(doc, 0, "piece");
     int64_t piece;
-    if (p < 0 || !ben_get_int(doc, p, &piece) || piece < 0)
-        return ut_fail(err, p < 0 ? 0 : tok_start(doc, p), "piece: missing or not a non-negative integer");
+    if (p < 0 || !ben_get_int(doc, p, &piece) || piece < 0 || piece > UINT32_MAX)
+        return ut_fail(err, p < 0 ? 0 : tok_start(doc, p), "piece: missing or not an integer in 0..4294967295");
+    out->piece = (uint32_t)piece;
 
-    uint32_t size = metadata_size; /* what the piece index is judged against */
+    /* a request or reject beyond the metadata is well-formed: the caller answers a request with a reject (BEP 9) */
+    uint32_t size = metadata_size;
     if (type == EXT_UT_METADATA_DATA) {
         int64_t s = ben_dict_find(doc, 0, "total_size");
         int64_t total;
@@ -353,11 +403,9 @@ static ext_status ut_decode_doc(const ben_doc *doc, const uint8_t *payload, size
             return ut_fail(err, tok_start(doc, s), "total_size differs from the known metadata size");
         out->total_size = (uint32_t)total;
         size = (uint32_t)total;
+        if (out->piece >= ext_ut_metadata_piece_count(size))
+            return ut_fail(err, tok_start(doc, p), "data: piece index beyond total_size");
     }
-    uint32_t pieces = size ? ext_ut_metadata_piece_count(size) : UT_METADATA_MAX_PIECES;
-    if (piece >= pieces)
-        return ut_fail(err, tok_start(doc, p), "piece index beyond the metadata");
-    out->piece = (uint32_t)piece;
 
     assert(dict_len <= len);
     if (type == EXT_UT_METADATA_DATA) {
@@ -394,8 +442,6 @@ ext_status ext_ut_metadata_decode(const uint8_t *payload, size_t len, uint32_t m
 
 static size_t ut_encode(uint8_t *buf, size_t cap, ext_ut_metadata_type type, uint32_t piece, uint32_t total_size)
 {
-    if (piece >= UT_METADATA_MAX_PIECES)
-        return 0;
     writer w = {buf, cap, 0, false};
     put_raw(&w, "d", 1);
     put_cstr(&w, "msg_type");
@@ -412,6 +458,8 @@ static size_t ut_encode(uint8_t *buf, size_t cap, ext_ut_metadata_type type, uin
 
 size_t ext_ut_metadata_encode_request(uint8_t *buf, size_t cap, uint32_t piece)
 {
+    if (piece >= UT_METADATA_MAX_PIECES)
+        return 0;
     return ut_encode(buf, cap, EXT_UT_METADATA_REQUEST, piece, 0);
 }
 

@@ -52,8 +52,9 @@
  *     beyond that the peer does not read and is closed (counted as a protocol error). Data waiting for room for
  *     send_stall_timeout closes the peer. Memory per peer is therefore bounded by the queue cap and this bound.
  *   - ut_metadata: requests are served (even to choked peers) up to 8 queued per peer, beyond that, or for a torrent
- *     whose info dictionary exceeds 64 MiB, rejected (BEP 9 reject); a piece index beyond the metadata is a protocol
- *     error (strict decoding).
+ *     whose info dictionary exceeds 64 MiB, or for a piece index beyond the metadata, rejected (BEP 9 reject); a
+ *     malformed ut_metadata message is a protocol error. A malformed or out-of-range field of the extension
+ *     handshake is ignored (core/extension.h); only a handshake that is not a bencoded dictionary closes the peer.
  *   - Timeouts set to 0 are invalid except slice and max_wait (0 = unlimited).
  */
 #ifndef HEKATE_SEEDER_H

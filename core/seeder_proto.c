@@ -197,6 +197,9 @@ static void on_extended(hk_seeder *s, hk_peer *p, const wire_msg *m)
             protocol_error(s, p, "bad extension handshake", err.what);
             return;
         }
+        if (in.ignored) /* harmless oddities of real clients: the rest of the handshake holds */
+            hks_log(s, HK_LOG_DEBUG, "peer %llu: extension handshake: %u field(s) ignored, the first: %s", pid(p),
+                    in.ignored, err.what);
         p->ut_metadata = in.m[EXT_UT_METADATA];
         bool upload_only = in.has_upload_only && in.upload_only;
         hks_log(s, HK_LOG_DEBUG, "peer %llu: extension handshake (ut_metadata id %u%s%s%.*s)", pid(p),

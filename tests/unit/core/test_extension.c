@@ -174,29 +174,15 @@ typedef struct bad_case {
 
 Test(extension, invalid_handshakes)
 {
+    /* only the message itself can be fatal: not bencode (strict), not a dictionary, too many tokens */
     static const bad_case cases[] = {
         BAD("li1ee", "not a dictionary", NULL),
+        BAD("4:spam", "not a dictionary", NULL),
         BAD("d1:m", "bencode", NULL),
-        BAD("d1:mi1ee", "m: must be a dictionary", "i1e"),
-        BAD("d1:md11:ut_metadatai256eee", "m: extension id", "i256e"),
-        BAD("d1:md11:ut_metadatai-1eee", "m: extension id", "i-1e"),
-        BAD("d1:md11:ut_metadata1:1ee", "m: extension id", "1:1e"),
-        BAD("d1:md6:ut_pexi2e11:ut_metadatai2eee", "share id 2", "i2eee"),
-        BAD("d4:reqqi0ee", "reqq", "i0e"),
-        BAD("d4:reqq3:500e", "reqq", "3:500"),
-        BAD("d4:reqqi2147483648ee", "reqq", "i2147483648e"),
-        BAD("d1:pi65536ee", "p: must be", "i65536e"),
-        BAD("d1:pi-1ee", "p: must be", "i-1e"),
-        BAD("d13:metadata_sizei0ee", "metadata_size", "i0e"),
-        BAD("d13:metadata_sizei67108865ee", "metadata_size", "i67108865e"),
-        BAD("d11:upload_onlyi2ee", "upload_only", "i2e"),
-        BAD("d1:vi1ee", "v:", "i1e"),
-        BAD("d1:v3:a\0be", "NUL", "3:a"),
-        BAD("d6:yourip5:12345e", "yourip", "5:"),
-        BAD("d4:ipv416:0123456789abcdefe", "ipv4", "16:"),
-        BAD("d4:ipv64:1234e", "ipv6", "4:1234"),
         BAD("de1:x", "bencode", NULL),
         BAD("d1:pi1e1:pi2ee", "bencode", NULL), /* duplicate key */
+        BAD("d1:md11:ut_metadatai1e11:ut_metadatai2eee", "bencode", NULL), /* duplicate name in m */
+        BAD("d1:pi01ee", "bencode", NULL),
         BAD("", "bencode", NULL),
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -214,7 +200,99 @@ Test(extension, invalid_handshakes)
         memset(&zero, 0, sizeof zero);
         cr_assert_eq(memcmp(&h, &zero, sizeof h), 0, "output cleared on error");
     }
-    /* a v of exactly EXT_CLIENT_MAX bytes passes, one more does not */
+    /* the token bound holds: a well-formed handshake of 5001 tokens is refused, allocation stays bounded */
+    enum { N = 2500 };
+    static char big[16 + N * 8];
+    size_t n = 0;
+    big[n++] = 'd';
+    for (int i = 0; i < N; i++)
+        n += (size_t)snprintf(big + n, sizeof big - n, "4:%04dle", i); /* a key and an empty list: 2 tokens */
+    big[n++] = 'e';
+    ext_handshake h;
+    ext_error err;
+    cr_assert_eq(ext_handshake_decode((const uint8_t *)big, n, &h, &err), -1);
+    cr_assert(strstr(err.what, "bencode") != NULL, "%s", err.what);
+}
+
+/* Known fields malformed or out of range: ignored (counted, the first described), the handshake decodes. */
+Test(extension, malformed_fields_are_ignored)
+{
+    static const bad_case cases[] = {
+        BAD("d1:mi1ee", "m: not a dictionary", "i1e"),
+        BAD("d1:md11:ut_metadatai256eee", "m: ut_metadata: id", "i256e"),
+        BAD("d1:md11:ut_metadatai-1eee", "m: ut_metadata: id", "i-1e"),
+        BAD("d1:md11:ut_metadata1:1ee", "m: ut_metadata: id", "1:1e"),
+        BAD("d1:md6:ut_pexi2e11:ut_metadatai2eee", "share id 2", "i2eee"), /* counts 2: both entries */
+        BAD("d4:reqqi0ee", "reqq", "i0e"),
+        BAD("d4:reqq3:500e", "reqq", "3:500"),
+        BAD("d4:reqqi2147483648ee", "reqq", "i2147483648e"),
+        BAD("d1:pi65536ee", "p: not an integer", "i65536e"),
+        BAD("d1:pi-1ee", "p: not an integer", "i-1e"),
+        BAD("d13:metadata_sizei0ee", "metadata_size", "i0e"),
+        BAD("d13:metadata_sizei67108865ee", "metadata_size", "i67108865e"),
+        BAD("d11:upload_onlyi2ee", "upload_only", "i2e"),
+        BAD("d1:vi1ee", "v: not a string", "i1e"),
+        BAD("d1:v3:a\0be", "NUL", "3:a"),
+        BAD("d6:yourip5:12345e", "yourip", "5:"),
+        BAD("d4:ipv416:0123456789abcdefe", "ipv4", "16:"),
+        BAD("d4:ipv64:1234e", "ipv6", "4:1234"),
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ext_handshake h;
+        ext_error err = {0};
+        cr_assert_eq(ext_handshake_decode((const uint8_t *)cases[i].in, cases[i].len, &h, &err), 0, "case %zu", i);
+        cr_assert_eq(h.ignored, strstr(cases[i].field, "share") ? 2u : 1u, "case %zu: %u", i, h.ignored);
+        cr_assert(strstr(err.what, cases[i].field) != NULL, "case %zu: \"%s\" lacks \"%s\"", i, err.what,
+                  cases[i].field);
+        cr_assert(strstr(err.what, "ignored") != NULL, "case %zu: %s", i, err.what);
+        const char *pos = strstr(cases[i].in, cases[i].at);
+        cr_assert_not_null(pos);
+        cr_assert_eq(err.offset, (size_t)(pos - cases[i].in), "case %zu: offset %zu", i, err.offset);
+        /* what is ignored is absent */
+        cr_assert_eq(h.reqq, 0);
+        cr_assert_eq(h.port, 0);
+        cr_assert_eq(h.metadata_size, 0);
+        cr_assert_eq(h.v_len, 0);
+        cr_assert_eq(h.yourip_len, 0);
+        cr_assert_not(h.has_upload_only || h.has_ipv4 || h.has_ipv6);
+        for (int k = 0; k < EXT_NAME_COUNT; k++)
+            cr_assert_eq(h.m[k], 0, "case %zu", i);
+    }
+    /* a well-formed handshake: nothing ignored, the description empty */
+    ext_handshake h;
+    ext_error err;
+    memset(&err, 'x', sizeof err);
+    cr_assert_eq(ext_handshake_decode(S("d1:pi1ee"), &h, &err), 0);
+    cr_assert_eq(h.ignored, 0);
+    cr_assert_str_eq(err.what, "");
+    /* several: counted, the first described; err may be NULL */
+    cr_assert_eq(ext_handshake_decode(S("d1:pi-1e4:reqqi0e1:vi0ee"), &h, &err), 0);
+    cr_assert_eq(h.ignored, 3);
+    cr_assert(strstr(err.what, "p:") == err.what, "%s", err.what);
+    cr_assert_eq(ext_handshake_decode(S("d1:pi-1e4:reqqi0e1:vi0ee"), &h, NULL), 0);
+    cr_assert_eq(h.ignored, 3);
+}
+
+Test(extension, shared_ids_disable_every_name_that_shares)
+{
+    ext_handshake h;
+    ext_error err;
+    /* three names on id 2: none keeps it (the third may not take it back); the others are kept */
+    cr_assert_eq(ext_handshake_decode(S("d1:md11:lt_donthavei2e11:upload_onlyi5e11:ut_metadatai2e6:ut_pexi2eee"), &h,
+                                      &err), 0, "%s", err.what);
+    cr_assert_eq(h.m[EXT_LT_DONTHAVE], 0);
+    cr_assert_eq(h.m[EXT_UT_METADATA], 0);
+    cr_assert_eq(h.m[EXT_UT_PEX], 0);
+    cr_assert_eq(h.m[EXT_UPLOAD_ONLY], 5);
+    cr_assert_eq(h.ignored, 3);
+    /* id 0 (disabled) may repeat */
+    cr_assert_eq(ext_handshake_decode(S("d1:md11:ut_metadatai0e6:ut_pexi0eee"), &h, &err), 0);
+    cr_assert_eq(h.ignored, 0);
+}
+
+Test(extension, v_at_the_cap_is_kept_longer_is_truncated)
+{
+    /* a v of exactly EXT_CLIENT_MAX bytes is kept whole, a longer one truncated to its first EXT_CLIENT_MAX */
     char in[EXT_CLIENT_MAX + 20];
     int n = snprintf(in, sizeof in, "d1:v%d:", EXT_CLIENT_MAX);
     memset(in + n, 'a', EXT_CLIENT_MAX);
@@ -223,10 +301,138 @@ Test(extension, invalid_handshakes)
     ext_error err;
     cr_assert_eq(ext_handshake_decode((const uint8_t *)in, (size_t)n + EXT_CLIENT_MAX + 1, &h, &err), 0);
     cr_assert_eq(h.v_len, EXT_CLIENT_MAX);
+    cr_assert_eq(h.ignored, 0);
     n = snprintf(in, sizeof in, "d1:v%d:", EXT_CLIENT_MAX + 1);
-    memset(in + n, 'a', EXT_CLIENT_MAX + 1);
+    memset(in + n, 'a', EXT_CLIENT_MAX);
+    in[n + EXT_CLIENT_MAX] = 'b';
     memcpy(in + n + EXT_CLIENT_MAX + 1, "e", 1);
-    cr_assert_eq(ext_handshake_decode((const uint8_t *)in, (size_t)n + EXT_CLIENT_MAX + 2, &h, &err), -1);
+    cr_assert_eq(ext_handshake_decode((const uint8_t *)in, (size_t)n + EXT_CLIENT_MAX + 2, &h, &err), 0);
+    cr_assert_eq(h.v_len, EXT_CLIENT_MAX);
+    cr_assert_eq(strlen(h.v), EXT_CLIENT_MAX);
+    cr_assert_null(strchr(h.v, 'b'));
+    cr_assert_eq(h.ignored, 1);
+    cr_assert(strstr(err.what, "truncated") != NULL, "%s", err.what);
+    /* a NUL past the cap is cut off with the rest; one inside it drops v */
+    in[n + EXT_CLIENT_MAX] = '\0';
+    cr_assert_eq(ext_handshake_decode((const uint8_t *)in, (size_t)n + EXT_CLIENT_MAX + 2, &h, &err), 0);
+    cr_assert_eq(h.v_len, EXT_CLIENT_MAX);
+    in[n + 3] = '\0';
+    cr_assert_eq(ext_handshake_decode((const uint8_t *)in, (size_t)n + EXT_CLIENT_MAX + 2, &h, &err), 0);
+    cr_assert_eq(h.v_len, 0);
+    cr_assert_eq(h.ignored, 2);
+}
+
+/* ---- harmless oddities real clients send: the field is ignored (or v truncated), the rest is kept ---- */
+
+typedef enum odd_field {
+    ODD_NONE, ODD_M, ODD_M_ENTRY, ODD_METADATA_SIZE, ODD_P, ODD_REQQ, ODD_V, ODD_YOURIP
+} odd_field;
+
+/* A handshake with every field well-formed except `odd`, whose value is `bad` (bencoded). */
+static size_t odd_handshake(char *buf, size_t cap, odd_field odd, const char *bad)
+{
+    const char *m = "d11:ut_metadatai2e6:ut_pexi1ee", *msize = "i1234e", *p = "i6881e", *reqq = "i250e",
+               *v = "5:hello", *yourip = "4:abcd";
+    switch (odd) {
+    case ODD_M: case ODD_M_ENTRY: m = bad; break;
+    case ODD_METADATA_SIZE: msize = bad; break;
+    case ODD_P: p = bad; break;
+    case ODD_REQQ: reqq = bad; break;
+    case ODD_V: v = bad; break;
+    case ODD_YOURIP: yourip = bad; break;
+    case ODD_NONE: break;
+    }
+    int n = snprintf(buf, cap, "d1:m%s13:metadata_size%s1:p%s4:reqq%s1:v%s6:yourip%se", m, msize, p, reqq, v,
+                     yourip);
+    cr_assert(n > 0 && (size_t)n < cap);
+    return (size_t)n;
+}
+
+/* Decodes; every field but `odd` has its well-formed value. */
+static ext_handshake decode_odd(odd_field odd, const char *bad)
+{
+    char in[512];
+    size_t n = odd_handshake(in, sizeof in, odd, bad);
+    ext_handshake h;
+    ext_error err = {0};
+    cr_assert_eq(ext_handshake_decode((const uint8_t *)in, n, &h, &err), 0, "%s: %s at %zu", in, err.what,
+                 err.offset);
+    cr_assert_eq(h.ignored, odd == ODD_NONE ? 0u : 1u, "%u", h.ignored);
+    if (odd != ODD_M && odd != ODD_M_ENTRY) {
+        cr_assert(h.has_m);
+        cr_assert_eq(h.m[EXT_UT_METADATA], 2);
+        cr_assert_eq(h.m[EXT_UT_PEX], 1);
+    }
+    if (odd != ODD_METADATA_SIZE)
+        cr_assert_eq(h.metadata_size, 1234);
+    if (odd != ODD_P)
+        cr_assert_eq(h.port, 6881);
+    if (odd != ODD_REQQ)
+        cr_assert_eq(h.reqq, 250);
+    if (odd != ODD_V)
+        cr_assert_str_eq(h.v, "hello");
+    if (odd != ODD_YOURIP) {
+        cr_assert_eq(h.yourip_len, 4);
+        cr_assert_arr_eq(h.yourip, "abcd", 4);
+    }
+    return h;
+}
+
+Test(extension, odd_control_is_fully_decoded)
+{
+    decode_odd(ODD_NONE, NULL);
+}
+
+Test(extension, odd_v_longer_than_the_cap_is_truncated)
+{
+    char v[300];
+    int n = snprintf(v, sizeof v, "%d:", 200);
+    memset(v + n, 'c', 200);
+    v[n + 200] = '\0';
+    ext_handshake h = decode_odd(ODD_V, v);
+    cr_assert_eq(h.v_len, EXT_CLIENT_MAX);
+    cr_assert_eq(strlen(h.v), EXT_CLIENT_MAX);
+    cr_assert_arr_eq(h.v, v + n, EXT_CLIENT_MAX);
+}
+
+Test(extension, odd_reqq_zero_is_ignored)
+{
+    ext_handshake h = decode_odd(ODD_REQQ, "i0e");
+    cr_assert_eq(h.reqq, 0, "absent: the default applies");
+}
+
+Test(extension, odd_yourip_of_five_bytes_is_ignored)
+{
+    ext_handshake h = decode_odd(ODD_YOURIP, "5:abcde");
+    cr_assert_eq(h.yourip_len, 0);
+}
+
+Test(extension, odd_m_id_300_is_ignored_for_that_extension)
+{
+    ext_handshake h = decode_odd(ODD_M_ENTRY, "d11:ut_metadatai2e6:ut_pexi300ee");
+    cr_assert(h.has_m);
+    cr_assert_eq(h.m[EXT_UT_METADATA], 2, "the other entries are kept");
+    cr_assert_eq(h.m[EXT_UT_PEX], 0);
+}
+
+Test(extension, odd_m_not_a_dictionary_means_no_extensions)
+{
+    ext_handshake h = decode_odd(ODD_M, "i1e");
+    cr_assert_not(h.has_m);
+    for (int i = 0; i < EXT_NAME_COUNT; i++)
+        cr_assert_eq(h.m[i], 0);
+}
+
+Test(extension, odd_p_70000_is_ignored)
+{
+    ext_handshake h = decode_odd(ODD_P, "i70000e");
+    cr_assert_eq(h.port, 0);
+}
+
+Test(extension, odd_metadata_size_2_pow_40_is_ignored)
+{
+    ext_handshake h = decode_odd(ODD_METADATA_SIZE, "i1099511627776e");
+    cr_assert_eq(h.metadata_size, 0);
 }
 
 Test(extension, names)
@@ -323,9 +529,9 @@ Test(ut_metadata, bad_messages)
         uint32_t known;
         const char *what;
     } cases[] = {
-        {C("d8:msg_typei0e5:piecei4ee"), 4 * 16384, "beyond"},          /* piece == count */
-        {C("d8:msg_typei0e5:piecei4096ee"), 0, "beyond"},               /* beyond 64 MiB */
         {C("d8:msg_typei0e5:piecei-1ee"), 0, "piece"},
+        {C("d8:msg_typei0e5:piecei4294967296ee"), 0, "piece"},          /* not a uint32 */
+        {C("d8:msg_typei2e5:piecei-1ee"), 0, "piece"},
         {C("d8:msg_typei0ee"), 0, "piece"},
         {C("d8:msg_type1:05:piecei0ee"), 0, "msg_type"},
         {C("d5:piecei0ee"), 0, "msg_type"},
@@ -349,6 +555,31 @@ Test(ut_metadata, bad_messages)
                   cases[i].what);
         cr_assert_eq(m.data, NULL);
     }
+}
+
+/* A request (or reject) for a piece beyond the metadata is well-formed: the server answers it with a reject (BEP 9),
+ * it does not close. */
+Test(ut_metadata, request_beyond_the_metadata_decodes_for_a_reject)
+{
+    ext_ut_metadata_msg m;
+    ext_error err = {0};
+    cr_assert_eq(ext_ut_metadata_decode(S("d8:msg_typei0e5:piecei4ee"), 4 * 16384, &m, &err), EXT_OK, "%s", err.what);
+    cr_assert_eq(m.type, EXT_UT_METADATA_REQUEST);
+    cr_assert_eq(m.piece, 4, "piece == count");
+    cr_assert_eq(ext_ut_metadata_piece_len(4 * 16384, m.piece), 0, "the caller sees it is out of range");
+    cr_assert_eq(ext_ut_metadata_decode(S("d8:msg_typei0e5:piecei4096ee"), 0, &m, &err), EXT_OK, "beyond 64 MiB");
+    cr_assert_eq(m.piece, 4096);
+    cr_assert_eq(ext_ut_metadata_decode(S("d8:msg_typei0e5:piecei4294967295ee"), 1, &m, &err), EXT_OK);
+    cr_assert_eq(m.piece, UINT32_MAX);
+    cr_assert_eq(ext_ut_metadata_decode(S("d8:msg_typei2e5:piecei9ee"), 16384, &m, &err), EXT_OK);
+    cr_assert_eq(m.type, EXT_UT_METADATA_REJECT);
+    cr_assert_eq(m.piece, 9);
+    /* and the reject for it can be written, echoing the index */
+    uint8_t buf[EXT_UT_METADATA_MSG_MAX];
+    size_t n = ext_ut_metadata_encode_reject(buf, sizeof buf, UINT32_MAX);
+    cr_assert_arr_eq(buf, "d8:msg_typei2e5:piecei4294967295ee", n);
+    for (size_t cap = 0; cap < n; cap++)
+        cr_assert_eq(ext_ut_metadata_encode_reject(buf, cap, UINT32_MAX), 0);
 }
 
 Test(ut_metadata, unknown_msg_type_is_ignored)

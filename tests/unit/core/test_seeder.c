@@ -639,11 +639,34 @@ Test(seeder, ut_metadata_queue_full_rejects)
     cr_assert_eq(h_count(&h, 0, WIRE_EXTENDED), 1 + 1 + 8, "handshake, reject, 8 data");
 }
 
-Test(seeder, ut_metadata_piece_out_of_range_is_an_error)
+/* The last ut_metadata message sent to c is a reject of `piece`. */
+static void assert_md_reject(int c, uint32_t piece)
+{
+    fr_msgs m = h_msgs(&h, c);
+    const wire_msg *last = &m.m[m.n - 1];
+    cr_assert_eq(last->type, WIRE_EXTENDED);
+    cr_assert_eq(last->u.ext.id, 3);
+    ext_ut_metadata_msg um;
+    cr_assert_eq(ext_ut_metadata_decode(last->u.ext.payload, last->u.ext.len, 0, &um, NULL), EXT_OK);
+    cr_assert_eq(um.type, EXT_UT_METADATA_REJECT);
+    cr_assert_eq(um.piece, piece);
+    fr_msgs_free(&m);
+}
+
+/* BEP 9: a piece we do not have gets a reject; the peer stays and can still fetch what exists. */
+Test(seeder, ut_metadata_piece_out_of_range_is_rejected)
 {
     metadata_peer(0, 1 << 20);
     md_request(0, 5);
-    assert_protocol_error(0);
+    cr_assert_not(fr_closed(h.fr, 0));
+    assert_md_reject(0, 5);
+    static const char far[] = "d8:msg_typei0e5:piecei4000000000ee"; /* beyond any metadata */
+    h_extended(&h, 0, 1, far, sizeof far - 1);
+    cr_assert_not(fr_closed(h.fr, 0));
+    assert_md_reject(0, 4000000000u);
+    md_request(0, 0);
+    cr_assert_eq(h_count(&h, 0, WIRE_EXTENDED), 1 + 2 + 1, "handshake, 2 rejects, the data");
+    cr_assert_eq(h_stats(&h).protocol_errors, 0);
 }
 
 Test(seeder, ut_metadata_respects_residency)
@@ -658,6 +681,52 @@ Test(seeder, ut_metadata_respects_residency)
     cr_assert_eq(h_stats(&h).requeues, 1);
     hk_seeder_on_disk_loaded(h.s, ld->token, HK_DISK_OK);
     cr_assert_eq(h_count(&h, 0, WIRE_EXTENDED), 2);
+}
+
+/* The harmless oddities of real clients' extension handshakes (issue 14): a long v, reqq 0, a 5-byte yourip, an m id
+ * of 300, p 70000, metadata_size 2^40. The peer stays, and fetches metadata and a block. */
+Test(seeder, odd_extension_handshake_is_tolerated)
+{
+    h_accept(&h, 0, 1 << 20);
+    h_handshake(&h, 0, NULL, true, true);
+    static const char pre[] = "d1:md11:ut_metadatai3e6:ut_pexi300ee13:metadata_sizei1099511627776e1:pi70000e"
+                              "4:reqqi0e1:v200:";
+    static const char post[] = "6:yourip5:abcdee";
+    char eh[sizeof pre - 1 + 200 + sizeof post - 1];
+    memcpy(eh, pre, sizeof pre - 1);
+    memset(eh + sizeof pre - 1, 'v', 200);
+    memcpy(eh + sizeof pre - 1 + 200, post, sizeof post - 1);
+    h_extended(&h, 0, 0, eh, sizeof eh);
+    cr_assert_not(fr_closed(h.fr, 0));
+    cr_assert_geq(fr_find_log(h.fr, "6 field(s) ignored, the first: m: ut_pex: id", 0), 0);
+    md_request(0, 0);
+    fr_msgs m = h_msgs(&h, 0);
+    const wire_msg *last = &m.m[m.n - 1];
+    cr_assert_eq(last->type, WIRE_EXTENDED);
+    cr_assert_eq(last->u.ext.id, 3, "the peer's ut_metadata id was kept");
+    ext_ut_metadata_msg um;
+    cr_assert_eq(ext_ut_metadata_decode(last->u.ext.payload, last->u.ext.len, 0, &um, NULL), EXT_OK);
+    cr_assert_eq(um.type, EXT_UT_METADATA_DATA);
+    fr_msgs_free(&m);
+    h_simple(&h, 0, WIRE_INTERESTED);
+    h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 1);
+    cr_assert_not(fr_closed(h.fr, 0));
+    cr_assert_eq(h_stats(&h).protocol_errors, 0);
+}
+
+/* `m` that is not a dictionary: no extensions, but the peer stays and fetches blocks. */
+Test(seeder, extension_handshake_with_m_not_a_dictionary_is_tolerated)
+{
+    h_connect(&h, 0, true, true);
+    const char eh[] = "d1:ml11:ut_metadatae1:pi-1e4:reqqi-5e1:v6:odditye";
+    h_extended(&h, 0, 0, eh, sizeof eh - 1);
+    cr_assert_not(fr_closed(h.fr, 0));
+    h_simple(&h, 0, WIRE_INTERESTED);
+    h_block(&h, 0, WIRE_REQUEST, 1, 0, 16384);
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 1);
+    cr_assert_not(fr_closed(h.fr, 0));
+    cr_assert_eq(h_stats(&h).protocol_errors, 0);
 }
 
 /* ---- bounded memory under a flood ---- */
