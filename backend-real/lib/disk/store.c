@@ -174,35 +174,47 @@ static uint32_t table_alloc(hk_store *st)
 
 /* ---- adding a storage ---- */
 
-static st_folder *folder_get(hk_store *st, const char *dir, char *err, size_t errlen)
+/* The folder record of dir (resolved with realpath), shared with the previous storage if it is the same directory;
+ * *root is a new descriptor of it (the caller closes it), opened without following any link (the path realpath gave
+ * has none) and whose identity the record keeps. NULL with err filled if it cannot be resolved. */
+static st_folder *folder_get(hk_store *st, const char *dir, int *root, char *err, size_t errlen)
 {
     char *real = realpath(dir, NULL);
     if (real == NULL) {
         snprintf(err, errlen, "%s: %s", dir, errno == ENOENT ? "missing" : strerror(errno));
         return NULL;
     }
-    if (st->last_folder != NULL && strcmp(st->last_folder->path, real) == 0) {
+    sp_id id;
+    if (sp_open_folder(real, NULL, root, &id, err, errlen) != SP_OK) {
         free(real);
-        st->last_folder->refs++;
-        return st->last_folder;
+        return NULL;
+    }
+    st_folder *last = st->last_folder;
+    if (last != NULL && strcmp(last->path, real) == 0 && last->id.dev == id.dev && last->id.ino == id.ino) {
+        free(real);
+        last->refs++;
+        return last;
     }
     size_t n = strlen(real);
     st_folder *fo = malloc(sizeof *fo + n + 1);
     if (fo == NULL) {
         free(real);
+        close(*root);
         snprintf(err, errlen, "%s: out of memory", dir);
         return NULL;
     }
     fo->refs = 1;
+    fo->id = id;
     memcpy(fo->path, real, n + 1);
     free(real);
     st->last_folder = fo;
     return fo;
 }
 
-/* The folder holding the .torrent file (slash: its last '/', or NULL), shared with the previous storage if it is
- * the same. NULL with err filled if it cannot be resolved. */
-static st_folder *torrent_folder(hk_store *st, const char *torrent_path, const char *slash, char *err, size_t errlen)
+/* The folder holding the .torrent file (slash: its last '/', or NULL) and a descriptor of it in *root, as
+ * folder_get. NULL with err filled if it cannot be resolved. */
+static st_folder *torrent_folder(hk_store *st, const char *torrent_path, const char *slash, int *root, char *err,
+                                 size_t errlen)
 {
     char dir[PATH_MAX];
     if (slash == NULL)
@@ -214,7 +226,7 @@ static st_folder *torrent_folder(hk_store *st, const char *torrent_path, const c
         return NULL;
     } else
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - torrent_path), torrent_path);
-    return folder_get(st, dir, err, errlen);
+    return folder_get(st, dir, root, err, errlen);
 }
 
 /* Checks the .torrent file itself (below the folder's descriptor root): it must hold the info dictionary. Records
@@ -235,12 +247,10 @@ static int verify_metainfo(st_storage *s, int root, const mi_torrent *mi, char *
     return 0;
 }
 
-/* Checks every file of s on disk (symbolic links refused, sizes exact). 0, or -1 with err filled. */
-static int storage_verify(st_storage *s, const mi_torrent *mi, char *err, size_t errlen)
+/* Checks every file of s on disk below root, its folder's descriptor (symbolic links refused, sizes exact). 0, or -1
+ * with err filled. */
+static int storage_verify(st_storage *s, int root, const mi_torrent *mi, char *err, size_t errlen)
 {
-    int root;
-    if (sp_open_folder(s->folder->path, &root, err, errlen) != SP_OK)
-        return -1;
     sp_cache cache;
     sp_cache_init(&cache);
     char rel[PATH_BUF];
@@ -259,7 +269,6 @@ static int storage_verify(st_storage *s, const mi_torrent *mi, char *err, size_t
         }
     }
     sp_cache_clear(&cache);
-    close(root);
     return rc;
 }
 
@@ -362,13 +371,16 @@ uint64_t hk_store_add(hk_store *st, const char *torrent_path, const mi_torrent *
         snprintf(err, errlen, "%s: out of memory", torrent_path);
         return 0;
     }
-    s->folder = torrent_folder(st, torrent_path, slash, err, errlen);
+    int root;
+    s->folder = torrent_folder(st, torrent_path, slash, &root, err, errlen);
     if (s->folder == NULL) {
         free(s);
         return 0;
     }
     uint32_t sidx = NONE;
-    if (storage_verify(s, mi, err, errlen) != 0 || (sidx = table_alloc(st)) == NONE) {
+    int verified = storage_verify(s, root, mi, err, errlen);
+    close(root);
+    if (verified != 0 || (sidx = table_alloc(st)) == NONE) {
         if (sidx == NONE && err[0] == '\0')
             snprintf(err, errlen, "%s: out of memory", torrent_path);
         folder_unref(st, s->folder);

@@ -4,15 +4,28 @@
  * --------
  * A storage is one torrent's set of files on disk plus its .torrent file. The data lives beside the .torrent: a
  * single-file torrent is <folder>/<name>, a multi-file one <folder>/<name>/<path...>, where <folder> is the directory
- * holding the .torrent file (resolved once, with realpath, when the storage is added). hk_store_add checks that every
- * file exists, is a regular file and has exactly the size the metainfo says; pad files (BEP 47) need no file on disk
- * and read as zeros; zero-length files hold no byte to serve, so they are not looked at (an extent is never empty).
+ * holding the .torrent file (resolved once, with realpath, when the storage is added; see Confinement). hk_store_add
+ * checks that every file exists, is a regular file and has exactly the size the metainfo says; pad files (BEP 47) need
+ * no file on disk and read as zeros; zero-length files hold no byte to serve, so they are not looked at (an extent is
+ * never empty).
  * It opens nothing else up front.
  *
  * Confinement: every path component is checked again (1..255 bytes, not "." or "..", no '/') although the metainfo
- * parser already refused such names, and every directory and file below <folder> is opened with O_NOFOLLOW: a symbolic
- * link anywhere in the data path (or a .torrent that is a symbolic link) is refused, so nothing outside the torrent's
- * folder is ever served. Data files are opened O_RDONLY|O_CLOEXEC|O_NOFOLLOW and must be regular files.
+ * parser already refused such names, and nothing is ever reached through a symbolic link, at add time or later:
+ *   - <folder> is resolved with realpath once, at add time (a link above it, the administrator's choice, is resolved
+ *     then), and its identity (st_dev, st_ino) recorded. Every later open (the lazy map of a data file or of the
+ *     .torrent, a re-map after eviction, hk_store_check) opens that absolute path again from "/" refusing a symbolic
+ *     link at every component (openat2 with RESOLVE_NO_SYMLINKS where the kernel has it, else one
+ *     openat(O_NOFOLLOW) per component) and requires the same identity: <folder>, or any directory above it,
+ *     swapped for a link, or replaced by another directory, makes the storage failed (EIO; "/srv/t/sub: is a
+ *     symbolic link", "/srv/t/sub: replaced, not the folder that was scanned").
+ *   - below <folder>, the file is opened relative to that directory descriptor with openat2(RESOLVE_BENEATH |
+ *     RESOLVE_NO_SYMLINKS), else one openat(O_NOFOLLOW) per directory: a link anywhere in the data path (the <name>
+ *     folder of a multi-file torrent included), or a .torrent that is a link, fails the storage likewise.
+ *   Page-in jobs never open a path: they read a duplicate of the mapped file's descriptor. No descriptor is held per
+ *   folder (the identity check costs one fstat per open instead), so a million folders cost no descriptor. When
+ *   openat2 is missing (ENOSYS) or refused (a seccomp filter) the component walk does the same job. Data files are
+ *   opened O_RDONLY|O_CLOEXEC|O_NOFOLLOW and must be regular files.
  *
  * Mapping is lazy: the first pin, prefetch or page-in job of a file opens it and maps the whole file read-only
  * (PROT_READ, MAP_SHARED: the mapping and the page cache are the same pages). The store keeps at most
@@ -136,10 +149,11 @@ void hk_store_page_in(hk_store_job *job);                  /* thread-safe: touch
 /* Closes the job's descriptor; if the page-in failed, marks the storage failed. */
 void hk_store_job_release(hk_store *st, hk_store_job *job);
 
-/* Re-checks every currently open file: fstat of its descriptor (size, link count) and a fresh O_NOFOLLOW lookup of
- * its path (st_dev, st_ino): a file truncated, grown, replaced or deleted marks its storage failed. Returns the number
- * of storages newly marked failed. Call it periodically (e.g. every second) from the loop. Cost: one fstat plus one
- * openat per directory level and one fstatat per open file. */
+/* Re-checks every currently open file: fstat of its descriptor (size, link count) and a fresh lookup of its path that
+ * follows no link, through its folder checked as in Confinement (st_dev, st_ino): a file truncated, grown, replaced
+ * or deleted, or its folder swapped, marks its storage failed. Returns the number of storages newly marked failed.
+ * Call it periodically (e.g. every second) from the loop. Cost per open file: the folder's open (one openat2, or one
+ * openat per component of its path) and fstat, plus one openat per directory level below it and one fstatat. */
 uint32_t hk_store_check(hk_store *st);
 /* The live, healthy storages whose .torrent file is open (mapped) now, for a caller that checks those files itself
  * (the catalog compares their identity with the one it read: an in-place rewrite keeps size and inode). Start with

@@ -15,7 +15,8 @@
  * Data layout (sizes on x86-64):
  *   handle table  st_entry[]   16 bytes per storage: pointer, generation (stale handles never resolve), free link
  *   storage       st_storage   32 bytes + 16 bytes per file (+1 entry for the .torrent) + names (one allocation)
- *   folder        st_folder    shared by consecutive storages of the same folder (a directory scan adds them so)
+ *   folder        st_folder    shared by consecutive storages of the same folder (a directory scan adds them so):
+ *                              its path and identity (st_dev, st_ino); no descriptor is held
  *   open file     st_slot      allocated one by one (its list node must not move), kept for reuse once closed;
  *                              bounded by max_open_files + pinned; st_slot *[] indexes them
  *   batching      st_pf[]      24 bytes per prefetch recorded in the current loop iteration (at most PF_MAX)
@@ -32,6 +33,7 @@
 
 #include "list.h"
 #include "store.h"
+#include "store_path.h"
 
 #define NONE UINT32_MAX
 #define SLOT_PAD (UINT32_MAX - 1)                /* st_file.slot of a pad file: no file on disk, zeros */
@@ -45,7 +47,8 @@
 
 typedef struct st_folder {
     uint32_t refs;
-    char path[];                                 /* absolute, from realpath */
+    sp_id id;                                    /* the directory opened at add time: every later open must find it */
+    char path[];                                 /* absolute, from realpath: no symbolic link in it */
 } st_folder;
 
 typedef struct st_file {

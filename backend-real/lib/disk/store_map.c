@@ -164,7 +164,7 @@ static uint32_t acquire_fault(hk_store *st, st_storage *s, int fd)
  * st_slot_acquire: transient errors leave s healthy, faults mark it failed). */
 static int open_checked(hk_store *st, st_storage *s, uint32_t f, const char *rel, int *fd, struct stat *sb)
 {
-    sp_status ps = sp_open_regular(s->folder->path, rel, fd, sb, st->err, sizeof st->err);
+    sp_status ps = sp_open_regular(s->folder->path, &s->folder->id, rel, fd, sb, st->err, sizeof st->err);
     if (ps == SP_TRANSIENT)
         return -1; /* errno from sp_open_regular */
     if (ps != SP_OK) {
@@ -361,7 +361,7 @@ static bool slot_changed(hk_store *st, const st_slot *sl, const st_storage *s)
         st_set_err(st, "%s/%s: deleted", s->folder->path, rel);
         return true;
     }
-    sp_status ps = sp_stat_regular(s->folder->path, rel, &sb, st->err, sizeof st->err);
+    sp_status ps = sp_stat_regular(s->folder->path, &s->folder->id, rel, &sb, st->err, sizeof st->err);
     if (ps == SP_TRANSIENT)
         return false;
     if (ps != SP_OK)

@@ -1,11 +1,16 @@
-/* store_path: walks '/'-separated paths below a folder with O_NOFOLLOW at every step (contract in store_path.h). */
+/* store_path: opens a torrent's folder and the paths below it without following any symbolic link: openat2
+ * (RESOLVE_NO_SYMLINKS, RESOLVE_BENEATH) where the kernel has it, else a walk with O_NOFOLLOW at every step (contract
+ * in store_path.h). */
 #include "store_path.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 bool sp_component_ok(const char *s, size_t len)
@@ -70,20 +75,6 @@ static void close_quiet(int fd)
     errno = e;
 }
 
-sp_status sp_open_folder(const char *folder, int *dirfd, char *err, size_t errlen)
-{
-    int fd = open(folder, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        if (err != NULL && errlen > 0)
-            snprintf(err, errlen, "%s: %s", folder, e == ENOENT ? "missing" : strerror(e));
-        errno = e;
-        return transient_errno(e) ? SP_TRANSIENT : SP_FAULT;
-    }
-    *dirfd = fd;
-    return SP_OK;
-}
-
 void sp_cache_init(sp_cache *c)
 {
     c->fd = -1;
@@ -96,6 +87,24 @@ void sp_cache_clear(sp_cache *c)
     if (c->fd >= 0)
         close(c->fd);
     sp_cache_init(c);
+}
+
+/* Opens directory comp below dfd (O_PATH, never following a symbolic link) into *out; messages name
+ * folder/rel[0..shown). */
+static sp_status open_dir_at(int dfd, const char *comp, int *out, char *err, size_t errlen, const char *folder,
+                             const char *rel, size_t shown)
+{
+    int nfd = openat(dfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (nfd >= 0) {
+        *out = nfd;
+        return SP_OK;
+    }
+    int e = errno;
+    struct stat lst;
+    if ((e == ENOTDIR || e == ELOOP) && fstatat(dfd, comp, &lst, AT_SYMLINK_NOFOLLOW) == 0)
+        return fail(SP_FAULT, err, errlen, folder, rel, shown,
+                    S_ISLNK(lst.st_mode) ? "is a symbolic link" : "is not a directory");
+    return fail_errno(e, err, errlen, folder, rel, shown);
 }
 
 /* Opens the directory holding the last component of rel, below root. On SP_OK, *dirfd is a new descriptor the caller
@@ -127,16 +136,9 @@ static sp_status open_parent(int root, const char *folder, const char *rel, int 
         }
         memcpy(comp, p, len);
         comp[len] = '\0';
-        int nfd = openat(dfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (nfd < 0) {
-            int e = errno;
-            sp_status s;
-            struct stat lst;
-            if ((e == ENOTDIR || e == ELOOP) && fstatat(dfd, comp, &lst, AT_SYMLINK_NOFOLLOW) == 0)
-                s = fail(SP_FAULT, err, errlen, folder, rel, shown,
-                         S_ISLNK(lst.st_mode) ? "is a symbolic link" : "is not a directory");
-            else
-                s = fail_errno(e, err, errlen, folder, rel, shown);
+        int nfd = -1;
+        sp_status s = open_dir_at(dfd, comp, &nfd, err, errlen, folder, rel, shown);
+        if (s != SP_OK) {
             if (dfd != root)
                 close_quiet(dfd);
             return s;
@@ -162,7 +164,7 @@ sp_status sp_lstat(int root, const char *folder, const char *rel, sp_cache *cach
 {
     const char *slash = strrchr(rel, '/');
     size_t dirlen = slash ? (size_t)(slash - rel) : 0;
-    int dfd;
+    int dfd = -1;
     const char *last;
     bool from_cache = false;
     if (cache != NULL && cache->fd >= 0 && cache->len == dirlen && memcmp(cache->dir, rel, dirlen) == 0) {
@@ -196,19 +198,105 @@ sp_status sp_lstat(int root, const char *folder, const char *rel, sp_cache *cach
     return result;
 }
 
-sp_status sp_open_regular(const char *folder, const char *rel, int *fd, struct stat *st, char *err, size_t errlen)
+/* ---- openat2 (Linux 5.6): one system call that refuses every symbolic link and every escape ---- */
+
+/* 0 not tried yet, 1 it worked once, -1 the kernel (or a seccomp filter) refuses it: every call walks instead. */
+static _Atomic int g_openat2;
+
+/* openat2(dfd, path, flags, resolve), or -1 (errno set) if it failed or is not available; the caller then walks
+ * component by component, which also gives the precise message. */
+static int try_openat2(int dfd, const char *path, int flags, uint64_t resolve)
 {
-    int root;
-    sp_status s = sp_open_folder(folder, &root, err, errlen);
-    if (s != SP_OK)
-        return s;
-    int dfd;
+#ifdef SYS_openat2
+    if (atomic_load_explicit(&g_openat2, memory_order_relaxed) >= 0) {
+        struct open_how how = {.flags = (uint64_t)flags, .mode = 0, .resolve = resolve};
+        long fd = syscall(SYS_openat2, dfd, path, &how, sizeof how);
+        if (fd >= 0) {
+            atomic_store_explicit(&g_openat2, 1, memory_order_relaxed);
+            return (int)fd;
+        }
+        int e = errno;
+        bool refused = e == ENOSYS || ((e == EPERM || e == EINVAL || e == E2BIG) &&
+                                       atomic_load_explicit(&g_openat2, memory_order_relaxed) == 0);
+        if (refused)
+            atomic_store_explicit(&g_openat2, -1, memory_order_relaxed);
+        errno = e;
+        return -1;
+    }
+#else
+    (void)dfd, (void)path, (void)flags, (void)resolve;
+#endif
+    errno = ENOSYS;
+    return -1;
+}
+
+/* Opens the absolute directory path `folder` from "/" one component at a time, never following a link. */
+static sp_status walk_folder(const char *folder, int *out, char *err, size_t errlen)
+{
+    int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0)
+        return fail_errno(errno, err, errlen, "", "", 0);
+    const char *rel = folder;
+    while (*rel == '/')
+        rel++;
+    if (*rel == '\0') {
+        *out = root;
+        return SP_OK;
+    }
+    int dfd = -1;
     const char *last;
-    s = open_parent(root, folder, rel, &dfd, &last, err, errlen);
+    sp_status s = open_parent(root, "", rel, &dfd, &last, err, errlen); /* messages: "/" + rel */
     close_quiet(root);
     if (s != SP_OK)
         return s;
-    /* O_NONBLOCK: opening a FIFO planted in the folder must not hang the loop; cleared once it is known regular. */
+    s = open_dir_at(dfd, last, out, err, errlen, "", rel, strlen(rel));
+    close_quiet(dfd);
+    return s;
+}
+
+sp_status sp_open_folder(const char *folder, const sp_id *expect, int *dirfd, sp_id *id, char *err, size_t errlen)
+{
+    if (folder[0] != '/') {
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "%s: not an absolute path", folder);
+        errno = EINVAL;
+        return SP_FAULT;
+    }
+    int fd = try_openat2(AT_FDCWD, folder, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+                         RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+    if (fd < 0) {
+        sp_status s = walk_folder(folder, &fd, err, errlen);
+        if (s != SP_OK)
+            return s;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        close(fd);
+        return fail_errno(e, err, errlen, folder, "", 0);
+    }
+    if (expect != NULL && ((uint64_t)sb.st_dev != expect->dev || (uint64_t)sb.st_ino != expect->ino)) {
+        close(fd);
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "%s: replaced, not the folder that was scanned", folder);
+        errno = EIO;
+        return SP_FAULT;
+    }
+    if (id != NULL)
+        *id = (sp_id){(uint64_t)sb.st_dev, (uint64_t)sb.st_ino};
+    *dirfd = fd;
+    return SP_OK;
+}
+
+/* Opens rel below root by walking it (a directory at a time, O_NOFOLLOW): the fallback of openat2, and the source of
+ * precise messages when openat2 refused. */
+static sp_status open_walk(int root, const char *folder, const char *rel, int *fd, char *err, size_t errlen)
+{
+    int dfd = -1;
+    const char *last;
+    sp_status s = open_parent(root, folder, rel, &dfd, &last, err, errlen);
+    if (s != SP_OK)
+        return s;
     int f = openat(dfd, last, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     int e = errno;
     if (f < 0) {
@@ -221,6 +309,26 @@ sp_status sp_open_regular(const char *folder, const char *rel, int *fd, struct s
         return s;
     }
     close(dfd);
+    *fd = f;
+    return SP_OK;
+}
+
+sp_status sp_open_regular(const char *folder, const sp_id *folder_id, const char *rel, int *fd, struct stat *st,
+                          char *err, size_t errlen)
+{
+    int root;
+    sp_status s = sp_open_folder(folder, folder_id, &root, NULL, err, errlen);
+    if (s != SP_OK)
+        return s;
+    /* O_NONBLOCK: opening a FIFO planted in the folder must not hang the loop; cleared once it is known regular. */
+    int f = sp_relpath_ok(rel) ? try_openat2(root, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY,
+                                             RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+                               : -1;
+    if (f < 0)
+        s = open_walk(root, folder, rel, &f, err, errlen);
+    close_quiet(root);
+    if (s != SP_OK)
+        return s;
     if (fstat(f, st) != 0) {
         s = fail_errno(errno, err, errlen, folder, rel, strlen(rel));
         close_quiet(f);
@@ -240,10 +348,11 @@ sp_status sp_open_regular(const char *folder, const char *rel, int *fd, struct s
     return SP_OK;
 }
 
-sp_status sp_stat_regular(const char *folder, const char *rel, struct stat *st, char *err, size_t errlen)
+sp_status sp_stat_regular(const char *folder, const sp_id *folder_id, const char *rel, struct stat *st, char *err,
+                          size_t errlen)
 {
     int root;
-    sp_status s = sp_open_folder(folder, &root, err, errlen);
+    sp_status s = sp_open_folder(folder, folder_id, &root, NULL, err, errlen);
     if (s != SP_OK)
         return s;
     s = sp_lstat(root, folder, rel, NULL, st, err, errlen);

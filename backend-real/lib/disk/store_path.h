@@ -4,9 +4,15 @@
  * --------
  * A relative path is '/'-separated components; each must be 1..NAME_MAX bytes and not "." or "..", so no path can
  * climb out of the folder (core/metainfo.c already enforces this; it is checked again here, where the files are
- * opened). The folder itself is opened as given (the administrator may place it behind a symbolic link); every
- * component below it is opened with O_NOFOLLOW (directories as O_PATH|O_DIRECTORY), so a symbolic link anywhere in the
- * data path is refused and nothing outside the folder is ever reached.
+ * opened). The folder is an absolute path without symbolic links (realpath, when the storage was added: the
+ * administrator may place DIR behind a link, that link is resolved then); it is opened again from "/" for every later
+ * open, refusing a symbolic link at every component (openat2 with RESOLVE_NO_SYMLINKS in one call where the kernel
+ * has it, else one openat(O_NOFOLLOW) per component), and must still be the directory recorded at add time (st_dev,
+ * st_ino): a folder, or any directory above it, swapped for a link is refused, and so is a folder replaced by another
+ * directory. Below it every component is opened without following links too (openat2 with RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS, else O_NOFOLLOW per component; directories as O_PATH|O_DIRECTORY), so nothing outside the
+ * folder is ever reached. When openat2 fails for any reason the walk is done instead (it gives the precise message);
+ * ENOSYS, or EPERM / EINVAL / E2BIG before it ever worked (a seccomp filter, an older kernel), stops trying it.
  *
  * Errors are classified: SP_FAULT means the data is wrong (missing, a symbolic link, not a regular file, wrong size,
  * unreadable): the storage is at fault. SP_TRANSIENT means the process is short of a resource (EMFILE, ENFILE,
@@ -29,8 +35,15 @@ bool sp_component_ok(const char *s, size_t len);
 /* true if every '/'-separated component of rel is usable (and rel is not empty). */
 bool sp_relpath_ok(const char *rel);
 
-/* Opens `folder` (following symbolic links: it is the administrator's choice) as an O_PATH directory descriptor. */
-sp_status sp_open_folder(const char *folder, int *dirfd, char *err, size_t errlen);
+/* A directory's identity: what fstat says of it when the storage is added. */
+typedef struct sp_id {
+    uint64_t dev, ino;
+} sp_id;
+
+/* Opens the absolute path `folder` as an O_PATH directory descriptor, refusing a symbolic link at any component
+ * ("/srv/t/sub: is a symbolic link", SP_FAULT). With expect, the directory must be that one, else SP_FAULT
+ * ("/srv/t/sub: replaced, not the folder that was scanned", errno EIO). *id (if not NULL) receives its identity. */
+sp_status sp_open_folder(const char *folder, const sp_id *expect, int *dirfd, sp_id *id, char *err, size_t errlen);
 
 /* lstat of folder/rel: every directory on the way opened with O_NOFOLLOW, the last component with AT_SYMLINK_NOFOLLOW.
  * A symbolic link anywhere is SP_FAULT ("is a symbolic link"). `folder` is only used in messages; `root` is its
@@ -47,10 +60,13 @@ sp_status sp_lstat(int root, const char *folder, const char *rel, sp_cache *cach
                    size_t errlen);
 
 /* Opens folder/rel read-only (O_RDONLY|O_CLOEXEC|O_NOFOLLOW, never blocking on a FIFO), and checks it is a regular
- * file. On SP_OK, *fd is the descriptor (blocking mode) and *st its fstat. */
-sp_status sp_open_regular(const char *folder, const char *rel, int *fd, struct stat *st, char *err, size_t errlen);
+ * file; the folder is opened as sp_open_folder(folder, folder_id). On SP_OK, *fd is the descriptor (blocking mode)
+ * and *st its fstat. */
+sp_status sp_open_regular(const char *folder, const sp_id *folder_id, const char *rel, int *fd, struct stat *st,
+                          char *err, size_t errlen);
 
 /* Same as sp_open_regular but only reports what folder/rel is now (for change detection), without opening it. */
-sp_status sp_stat_regular(const char *folder, const char *rel, struct stat *st, char *err, size_t errlen);
+sp_status sp_stat_regular(const char *folder, const sp_id *folder_id, const char *rel, struct stat *st, char *err,
+                          size_t errlen);
 
 #endif

@@ -1,7 +1,8 @@
 /* Tests of backend-real/lib/disk/store: validation of a torrent's files on disk (missing, wrong size, symbolic links,
  * FIFOs, unsafe names), pins that return the file's bytes, pad files, the .torrent extent, eviction under tiny
  * budgets without ever evicting a pinned file, residency after a page-in, change detection (truncate, replace,
- * delete) and the kernel's EFAULT (not SIGBUS) on a writev from a truncated mapping. */
+ * delete), folders swapped for symbolic links after the add, and the kernel's EFAULT (not SIGBUS) on a writev from
+ * a truncated mapping. */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 
@@ -12,8 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -1084,7 +1090,8 @@ Test(store, memory_per_storage_and_file)
                 b1, names1, b4, names4);
     /* per file: a 16-byte entry plus its path; fixed: record + .torrent entry + handle table + share of the folder */
     cr_assert_eq(b4 - b1, 16 * 3 + (names4 - names1), "16 bytes per file entry plus names");
-    size_t folder_share = (4 + strlen(g_dir) + 1) / 2; /* both storages share the folder (same one, added in a row) */
+    /* both storages share the folder (same one, added in a row): 24 bytes (references, st_dev, st_ino) + its path */
+    size_t folder_share = (24 + strlen(g_dir) + 1) / 2;
     size_t fixed = b1 - 16 - names1 - folder_share;
     cr_log_info("store memory: fixed part per storage %zu bytes, 16 bytes per file entry", fixed);
     cr_assert_leq(fixed, 64u, "fixed per-storage memory grew to %zu bytes", fixed);
@@ -1190,5 +1197,198 @@ Test(store, residency_is_right_where_mincore_is_blind)
                                  [21] = "used the residency cache for a blind file"};
     int code = WEXITSTATUS(status);
     cr_assert_eq(code, 0, "unprivileged store: %s (exit %d)", code >= 10 && code <= 21 ? what[code] : "?", code);
+    free_torrent(&t);
+}
+
+/* ---- folders swapped for symbolic links after the add (issue 14: nothing outside DIR is ever served) ---- */
+
+/* Moves the .torrent and its data (made by make_torrent in g_dir) into g_dir/DIR/sub, where the store will find them,
+ * and builds g_dir/outside/<name>/... holding same-named, same-sized files with other bytes (and a copy of the
+ * .torrent), the place a swapped folder will point to. */
+static void move_into_sub(ttorrent *t, const char *name, const tfile *files, size_t n)
+{
+    cr_assert_eq(mkdir(pathf("DIR"), 0755), 0);
+    cr_assert_eq(mkdir(pathf("DIR/sub"), 0755), 0);
+    cr_assert_eq(rename(t->path, pathf("DIR/sub/t.torrent")), 0);
+    cr_assert_eq(rename(pathf("%s", name), pathf("DIR/sub/%s", name)), 0);
+    snprintf(t->path, sizeof t->path, "%s", pathf("DIR/sub/t.torrent"));
+    cr_assert_eq(mkdir(pathf("outside"), 0755), 0);
+    for (size_t i = 0; i < n; i++) {
+        char *p = pathf("outside/%s/%s", name, files[i].path);
+        mkdirs_for(p);
+        write_pattern(p, (uint32_t)i + 100, files[i].len); /* other bytes, same size */
+    }
+    FILE *f = fopen(pathf("outside/t.torrent"), "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(t->bytes, 1, t->len, f), t->len);
+    fclose(f);
+}
+
+/* Every way of reaching file `file` of h fails with EIO and leaves the storage failed, naming `needle`; whatever
+ * memory a pin might still hand out never holds the outside bytes. */
+static void assert_nothing_served(hk_store *st, uint64_t h, uint32_t file, uint32_t len, const char *needle)
+{
+    hk_extent e = ext_of(h, file, 0, len);
+    struct iovec iov;
+    const char *why = NULL;
+    errno = 0;
+    int rc = hk_store_pin(st, &e, &iov, &why);
+    if (rc == 0) {
+        uint8_t first = ((const uint8_t *)iov.iov_base)[0];
+        hk_store_unpin(st, &e);
+        cr_assert_fail("file %u pinned after its folder was swapped (first byte %s the outside one)", file,
+                       first == pattern_byte(file + 100, 0) ? "is" : "is not");
+    }
+    cr_assert_eq(errno, EIO, "pin: %s", why ? why : "?");
+    cr_assert_not_null(strstr(why, needle), "pin why \"%s\" does not say \"%s\"", why, needle);
+    const char *fwhy = NULL;
+    cr_assert(hk_store_failed(st, h, &fwhy), "storage not failed");
+    cr_assert_not_null(strstr(fwhy, needle), "failed why \"%s\"", fwhy);
+    hk_store_job job;
+    cr_assert_eq(hk_store_job_prepare(st, &e, &job), -1);
+    hk_extent meta = ext_of(h, HK_FILE_METAINFO, 0, 10);
+    cr_assert_eq(hk_store_pin(st, &meta, &iov, NULL), -1, "the .torrent of a failed storage is not served");
+}
+
+static const tfile g_swap_files[] = {{"a.bin", 70000, false}, {"d/b.bin", 50000, false}, {"c.bin", 30000, false}};
+
+/* The <name> folder of a multi-file torrent becomes a link to an outside folder: a file evicted and mapped again, and
+ * one never mapped before, both fail the storage. */
+Test(store, name_folder_swapped_for_a_link_serves_nothing)
+{
+    ttorrent t = make_torrent("t.torrent", "M", true, g_swap_files, 3, true);
+    move_into_sub(&t, "M", g_swap_files, 3);
+    hk_store_limits lim = {.max_mapped_bytes = 1u << 30, .max_open_files = 1};
+    hk_store *st = hk_store_new(&lim);
+    uint64_t h = add_ok(st, &t);
+    assert_pin_matches(st, h, pathf("DIR/sub/M/a.bin"), 0, 0, 1000);
+    assert_pin_matches(st, h, pathf("DIR/sub/M/d/b.bin"), 1, 0, 1000); /* evicts a.bin (one descriptor) */
+    cr_assert_eq(rename(pathf("DIR/sub/M"), pathf("DIR/sub/M.orig")), 0);
+    cr_assert_eq(symlink(pathf("outside/M"), pathf("DIR/sub/M")), 0);
+    assert_nothing_served(st, h, 0, 1000, "DIR/sub/M: is a symbolic link"); /* re-map after eviction */
+    hk_store_remove(st, h);
+    /* a fresh storage added before the swap, never mapped: its first map refuses too */
+    cr_assert_eq(unlink(pathf("DIR/sub/M")), 0);
+    cr_assert_eq(rename(pathf("DIR/sub/M.orig"), pathf("DIR/sub/M")), 0);
+    h = add_ok(st, &t);
+    cr_assert_eq(rename(pathf("DIR/sub/M"), pathf("DIR/sub/M.orig")), 0);
+    cr_assert_eq(symlink(pathf("outside/M"), pathf("DIR/sub/M")), 0);
+    assert_nothing_served(st, h, 2, 1000, "DIR/sub/M: is a symbolic link");
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+/* The folder holding the .torrent becomes a link to an outside folder with the same layout: re-maps, fresh maps, the
+ * .torrent itself (ut_metadata) and the periodic check all refuse it, naming the folder. */
+Test(store, torrent_folder_swapped_for_a_link_serves_nothing)
+{
+    ttorrent t = make_torrent("t.torrent", "M", true, g_swap_files, 3, true);
+    move_into_sub(&t, "M", g_swap_files, 3);
+    hk_store_limits lim = {.max_mapped_bytes = 1u << 30, .max_open_files = 1};
+    hk_store *st = hk_store_new(&lim);
+    uint64_t h = add_ok(st, &t);
+    assert_pin_matches(st, h, pathf("DIR/sub/M/a.bin"), 0, 0, 1000);
+    assert_pin_matches(st, h, pathf("DIR/sub/M/d/b.bin"), 1, 0, 1000); /* evicts a.bin */
+    cr_assert_eq(rename(pathf("DIR/sub"), pathf("DIR/sub.orig")), 0);
+    cr_assert_eq(symlink(pathf("outside"), pathf("DIR/sub")), 0);
+    assert_nothing_served(st, h, 0, 1000, "DIR/sub: is a symbolic link");
+    hk_store_remove(st, h);
+
+    /* never mapped: the .torrent (ut_metadata) and a data file */
+    cr_assert_eq(unlink(pathf("DIR/sub")), 0);
+    cr_assert_eq(rename(pathf("DIR/sub.orig"), pathf("DIR/sub")), 0);
+    h = add_ok(st, &t);
+    cr_assert_eq(rename(pathf("DIR/sub"), pathf("DIR/sub.orig")), 0);
+    cr_assert_eq(symlink(pathf("outside"), pathf("DIR/sub")), 0);
+    hk_extent meta = ext_of(h, HK_FILE_METAINFO, 0, 10);
+    struct iovec iov;
+    const char *why = NULL;
+    cr_assert_eq(hk_store_pin(st, &meta, &iov, &why), -1, "the outside .torrent was served");
+    assert_nothing_served(st, h, 2, 1000, "DIR/sub: is a symbolic link");
+    hk_store_remove(st, h);
+
+    /* mapped before the swap: the periodic check fails the storage at once */
+    cr_assert_eq(unlink(pathf("DIR/sub")), 0);
+    cr_assert_eq(rename(pathf("DIR/sub.orig"), pathf("DIR/sub")), 0);
+    h = add_ok(st, &t);
+    assert_pin_matches(st, h, pathf("DIR/sub/M/c.bin"), 2, 0, 1000);
+    cr_assert_eq(rename(pathf("DIR/sub"), pathf("DIR/sub.orig")), 0);
+    cr_assert_eq(symlink(pathf("outside"), pathf("DIR/sub")), 0);
+    cr_assert_eq(hk_store_check(st), 1u);
+    assert_nothing_served(st, h, 0, 1000, "DIR/sub: is a symbolic link");
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+/* The folder holding the .torrent renamed away and a real directory (no link) with the outside files put in its
+ * place: only the identity recorded at add time can tell, and it does. */
+Test(store, torrent_folder_replaced_by_another_directory_serves_nothing)
+{
+    ttorrent t = make_torrent("t.torrent", "M", true, g_swap_files, 3, true);
+    move_into_sub(&t, "M", g_swap_files, 3);
+    hk_store *st = hk_store_new(NULL);
+    uint64_t h = add_ok(st, &t);
+    cr_assert_eq(rename(pathf("DIR/sub"), pathf("DIR/sub.orig")), 0);
+    cr_assert_eq(rename(pathf("outside"), pathf("DIR/sub")), 0);
+    assert_nothing_served(st, h, 0, 1000, "DIR/sub: replaced, not the folder that was scanned");
+    hk_store_free(st);
+    free_torrent(&t);
+}
+
+/* Where openat2 is missing (an older kernel, or a seccomp filter answering ENOSYS), the component walk with
+ * O_NOFOLLOW refuses the swapped folder just the same. The child installs such a filter and reports by exit code. */
+static void deny_openat2(void)
+{
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_openat2, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = (unsigned short)(sizeof code / sizeof code[0]), .filter = code};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+        _exit(10);
+    if (syscall(__NR_openat2, AT_FDCWD, "/", NULL, 0) != -1 || errno != ENOSYS)
+        _exit(11);
+}
+
+Test(store, swapped_folder_refused_without_openat2)
+{
+    ttorrent t = make_torrent("t.torrent", "M", true, g_swap_files, 3, true);
+    move_into_sub(&t, "M", g_swap_files, 3);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        deny_openat2();
+        hk_store *st = hk_store_new(NULL);
+        char err[512];
+        uint64_t h = hk_store_add(st, t.path, t.mi, err, sizeof err);
+        hk_extent e = ext_of(h, 0, 0, 1000);
+        struct iovec iov;
+        const char *why = NULL;
+        if (h == 0 || hk_store_pin(st, &e, &iov, &why) != 0)
+            _exit(12); /* the walk must work where nothing was swapped */
+        hk_store_unpin(st, &e);
+        if (rename(pathf("DIR/sub"), pathf("DIR/sub.orig")) != 0 || symlink(pathf("outside"), pathf("DIR/sub")) != 0)
+            _exit(13);
+        e.file = 1; /* never mapped */
+        if (hk_store_pin(st, &e, &iov, &why) == 0)
+            _exit(14);
+        if (strstr(why, "DIR/sub: is a symbolic link") == NULL || !hk_store_failed(st, h, NULL))
+            _exit(15);
+        hk_store_free(st);
+        _exit(0);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status), "the child died");
+    static const char *const what[] = {[10] = "could not install the seccomp filter",
+                                       [11] = "openat2 still works under the filter",
+                                       [12] = "the walk refused an intact storage",
+                                       [13] = "could not swap the folder",
+                                       [14] = "the swapped folder was served",
+                                       [15] = "the failure does not name the link or the storage is not failed"};
+    int code = WEXITSTATUS(status);
+    cr_assert_eq(code, 0, "without openat2: %s (exit %d)", code >= 10 && code <= 15 ? what[code] : "?", code);
     free_torrent(&t);
 }
