@@ -73,8 +73,7 @@ static void report_failed(hk_catalog *c, hk_served_rec *sv, const char *why)
     if (sv->reported)
         return;
     sv->reported = true;
-    hk_log(HK_LOG_DEBUG, "storage %llu failed: %s (reported to the seeder)", (unsigned long long)sv->storage,
-           why);
+    hk_log(HK_LOG_WARN, "%s: storage failed: %s", sv->path, why); /* the seeder's line names the info-hash */
     hk_seeder_storage_failed(c->seeder, sv->storage, why);
 }
 
