@@ -6,7 +6,8 @@
  * buckets of in-memory tables, and the simulator's pseudo-random streams are seeded through hk_splitmix64. Each
  * function's output is fixed forever (tables and scenario event logs depend on it): change one only with a new name.
  *
- * - hk_fnv1a32_*: 32-bit FNV-1a, incremental (start from HK_FNV1A32_INIT) over bytes, 32-bit words or a C string.
+ * - hk_fnv1a32_*: 32-bit FNV-1a of a C string, or folded over 32-bit words one at a time (start from
+ *   HK_FNV1A32_INIT).
  * - hk_fnv1a64_str: 64-bit FNV-1a of a C string (the raw value; finish it with hk_mix64 for high-bit quality).
  * - hk_mix64: the splitmix64 finaliser (Stafford variant 13): a bijection on 64 bits, every input bit reaching every
  *   output bit. Use it to turn a structured key (a handle, a counter, an address) into a bucket.
@@ -25,14 +26,6 @@
 #define HK_FNV1A64_INIT 14695981039346656037ull
 #define HK_FNV1A64_PRIME 1099511628211ull
 #define HK_GOLDEN64 0x9E3779B97F4A7C15ull
-
-static inline uint32_t hk_fnv1a32_bytes(uint32_t h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * HK_FNV1A32_PRIME;
-    return h;
-}
 
 /* One 32-bit word folded in whole (not byte by byte): the announcer's interned tier sets hash this way. */
 static inline uint32_t hk_fnv1a32_u32(uint32_t h, uint32_t word)

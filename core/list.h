@@ -62,12 +62,6 @@ static inline void hk_list_insert_after(hk_list *at, hk_list *node)
     at->next = node;
 }
 
-/* Links a detached `node` right before `at` (before a head: at the tail). */
-static inline void hk_list_insert_before(hk_list *at, hk_list *node)
-{
-    hk_list_insert_after(at->prev, node);
-}
-
 /* Appends (FIFO order). */
 static inline void hk_list_insert_tail(hk_list *head, hk_list *node)
 {
@@ -99,15 +93,10 @@ static inline hk_list *hk_list_last(const hk_list *head)
     return head->prev == head ? NULL : head->prev;
 }
 
-/* The node after / before `node` in the list headed by `head`, or NULL at the end. */
+/* The node after `node` in the list headed by `head`, or NULL at the end. */
 static inline hk_list *hk_list_next(const hk_list *head, const hk_list *node)
 {
     return node->next == head ? NULL : node->next;
-}
-
-static inline hk_list *hk_list_prev(const hk_list *head, const hk_list *node)
-{
-    return node->prev == head ? NULL : node->prev;
 }
 
 /* Moves a linked node to the tail of `head` (an LRU "touch"). */
