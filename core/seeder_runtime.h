@@ -2,8 +2,9 @@
  *
  * Contract
  * --------
- * Every action receives base.ctx as its first argument. Every member below is required; hk_seeder_new refuses a
- * table without one (hk_seeder_runtime_check names it). The base's log is the only optional member.
+ * Every action receives base.ctx as its first argument. Every member below is required unless marked optional;
+ * hk_seeder_new refuses a table without one (hk_seeder_runtime_check names it). Optional: the base's log, and
+ * set_cipher (without it the seeder cannot serve encrypted peers: an MSE handshake is closed as not BitTorrent).
  * Connections: the backend owns sockets and hands the core an opaque hk_conn*; the core hands the backend an opaque
  *   hk_peer* (from hk_seeder_on_accept) that it passes with every later event of that connection.
  *   - send(conn, segs, n): the backend takes ALL the segments, in order, and writes them as one stream (ideally in one
@@ -12,6 +13,12 @@
  *     backend announced in on_sendable; it never sends more than that.
  *   - close(conn): the backend closes the socket; it will deliver no further event for that connection (not even
  *     on_closed). The core forgets the connection before or right after calling close.
+ *   - set_cipher(conn, cipher) (optional): every byte of every send() the core makes on conn from now on, until the
+ *     next set_cipher, passes through hk_cipher_apply(cipher, ...) (core/stream_cipher.h) exactly once, in stream
+ *     order, before it reaches the socket; bytes of earlier sends are written as they were given, even if still
+ *     queued. cipher NULL: later sends are written as given (MSE's plaintext-after-handshake). The backend encrypts
+ *     as it writes (a bounded buffer per connection or per loop), never a whole queue ahead. The cipher stays valid
+ *     until the core calls close(conn) or the backend's on_closed returns; the backend never frees it.
  * Storage: a torrent's data is named by the opaque `storage` handle given to hk_seeder_add_torrent, a file index in
  *   the torrent's file list, an offset in that file and a length. HK_FILE_METAINFO names the .torrent file itself
  *   (metadata for magnet users is served from its raw `info` bytes without keeping them in memory).
@@ -25,6 +32,7 @@
 #define HEKATE_SEEDER_RUNTIME_H
 
 #include "runtime.h"
+#include "stream_cipher.h"
 
 typedef struct hk_seeder_runtime {
     hk_runtime base;                                                                      /* now, wake_at, ... */
@@ -33,6 +41,7 @@ typedef struct hk_seeder_runtime {
     void (*disk_prefetch)(void *ctx, const hk_extent *ext);                               /* required */
     bool (*disk_resident)(void *ctx, const hk_extent *ext);                               /* required */
     void (*disk_load)(void *ctx, const hk_extent *ext, uint64_t token);                   /* required */
+    void (*set_cipher)(void *ctx, hk_conn *conn, hk_cipher *cipher);                      /* optional */
 } hk_seeder_runtime;
 
 /* NULL when every required member is set, else a static message naming the first one missing. */

@@ -7,6 +7,8 @@ PACKAGES=(
   libev-dev libssl-dev libcurl4-openssl-dev libinih-dev
   libcriterion-dev libsimgrid-dev
   python3 python3-libtorrent aria2 transmission-cli opentracker mktorrent
+  transmission-daemon rtorrent qbittorrent-nox ctorrent
+  libmicrohttpd-dev prometheus
   procps time
 )
 
