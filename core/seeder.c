@@ -33,6 +33,7 @@ void hk_config_defaults(hk_config *cfg)
     cfg->max_block = 16u * 1024u;
     cfg->max_message = 64u * 1024u;
     cfg->listen_port = 0;
+    cfg->encryption = HK_ENC_ALLOW;
 }
 
 const char *hk_config_check(const hk_config *cfg)
@@ -61,6 +62,8 @@ const char *hk_config_check(const hk_config *cfg)
         return "max_message must be in 1024..16777216";
     if (cfg->max_message < cfg->max_block + 13)
         return "max_message must hold a request of max_block";
+    if ((unsigned)cfg->encryption > HK_ENC_OFF)
+        return "encryption must be allow, prefer-plain, require or off";
     return NULL;
 }
 

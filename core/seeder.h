@@ -64,6 +64,14 @@
 
 typedef struct hk_seeder hk_seeder;
 
+/* What the seeder accepts and selects in the MSE/PE handshake (core/mse.h). */
+typedef enum hk_encryption {
+    HK_ENC_ALLOW = 0,                /* plain and encrypted handshakes; RC4 selected when the peer offers it (default) */
+    HK_ENC_PREFER_PLAIN,             /* both; plaintext-after-handshake selected when offered, else RC4 */
+    HK_ENC_REQUIRE,                  /* only encrypted handshakes, and only with RC4 selected */
+    HK_ENC_OFF,                      /* only plain BitTorrent handshakes (an MSE handshake is closed) */
+} hk_encryption;
+
 typedef struct hk_config {
     uint32_t max_unchoked;           /* N: peers unchoked at once (default 50) */
     uint32_t max_peers;              /* connections at once (default 10 * N) */
@@ -79,6 +87,7 @@ typedef struct hk_config {
     uint32_t max_block;              /* largest request length accepted (default 16 KiB, at most 128 KiB) */
     uint32_t max_message;            /* largest incoming message accepted (default 64 KiB) */
     uint16_t listen_port;            /* advertised as `p` in the extension handshake (0 = omit) */
+    hk_encryption encryption;        /* MSE/PE policy (default HK_ENC_ALLOW) */
     uint8_t peer_id[20];             /* all zero: "-HK0100-" + 12 random characters from the runtime */
 } hk_config;
 
