@@ -34,6 +34,8 @@ void hk_config_defaults(hk_config *cfg)
     cfg->max_message = 64u * 1024u;
     cfg->listen_port = 0;
     cfg->encryption = HK_ENC_ALLOW;
+    cfg->max_peers_per_address = 8;  /* per-address caps */
+    cfg->max_peers_per_prefix = 64;
 }
 
 const char *hk_config_check(const hk_config *cfg)
@@ -64,6 +66,10 @@ const char *hk_config_check(const hk_config *cfg)
         return "max_message must hold a request of max_block";
     if ((unsigned)cfg->encryption > HK_ENC_OFF)
         return "encryption must be allow, prefer-plain, require or off";
+    if (cfg->max_peers_per_address > 10000000)
+        return "max_peers_per_address must be in 0..10000000 (0 = unlimited)";
+    if (cfg->max_peers_per_prefix > 10000000)
+        return "max_peers_per_prefix must be in 0..10000000 (0 = unlimited)";
     return NULL;
 }
 
@@ -110,6 +116,7 @@ hk_seeder *hk_seeder_new(const hk_config *cfg, const hk_seeder_runtime *rt)
     hk_tt_init(&s->torrents, &s->mem);
     hk_choker_init(&s->choker, cfg->max_unchoked, cfg->credit, cfg->slice);
     hk_dl_heap_init(&s->deadlines, &s->mem);
+    hk_al_init(&s->addr_limit, &s->mem, cfg->max_peers_per_address, cfg->max_peers_per_prefix);
     s->hdr = hk_mem_alloc(&s->mem, (size_t)HK_BATCH_BLOCKS * HK_BATCH_HDR);
     if (!s->hdr) {
         hk_seeder_free(s);
@@ -136,6 +143,7 @@ void hk_seeder_free(hk_seeder *s)
     if (!s)
         return;
     hks_peers_free(s);
+    hk_al_free(&s->addr_limit);
     hk_mem_free(&s->mem, s->segs, (size_t)s->segs_cap * sizeof *s->segs);
     hk_mem_free(&s->mem, s->hdr, (size_t)HK_BATCH_BLOCKS * HK_BATCH_HDR);
     hks_loads_free(s);

@@ -9,7 +9,8 @@
  * (actions never re-enter the core).
  *
  * Connections. hk_seeder_on_accept returns the core's peer for a new connection, or NULL when the seeder refuses it
- * (connection cap reached): the backend then closes the socket and reports nothing more. A peer's events carry the
+ * (connection cap reached, or the per-address caps below): the backend then closes the socket and reports nothing
+ * more. A peer's events carry the
  * hk_peer* until either the core calls rt->close(conn) (the backend then delivers nothing more for it) or the
  * backend calls hk_seeder_on_closed (the core then never touches that conn again).
  *
@@ -56,6 +57,13 @@
  *     malformed ut_metadata message is a protocol error. A malformed or out-of-range field of the extension
  *     handshake is ignored (core/extension.h); only a handshake that is not a bencoded dictionary closes the peer.
  *   - Timeouts set to 0 are invalid except slice and max_wait (0 = unlimited).
+ *   - Per-address caps: at accept, after the connection cap, a connection whose address already holds
+ *     max_peers_per_address live connections, or whose /24 (IPv4 and IPv4-mapped IPv6) or /64 (IPv6) holds
+ *     max_peers_per_prefix, is refused (peers_refused and refused_per_address / refused_per_prefix counted, one
+ *     DEBUG line "connection from ADDR refused: per-address cap ..."). A connection counts from its accept until its
+ *     close, whatever the close path (handshake never finished, timeout, protocol error, the backend's close, the
+ *     torrent removed); the port is ignored. The counts take at most two entries per live connection
+ *     (memory_bytes includes them). Caps of 0 keep no count at all.
  */
 #ifndef HEKATE_SEEDER_H
 #define HEKATE_SEEDER_H
@@ -89,6 +97,10 @@ typedef struct hk_config {
     uint16_t listen_port;            /* advertised as `p` in the extension handshake (0 = omit) */
     hk_encryption encryption;        /* MSE/PE policy (default HK_ENC_ALLOW) */
     uint8_t peer_id[20];             /* all zero: "-HK0100-" + 12 random characters from the runtime */
+    /* Per-address caps (core/addr_limit.h): live connections from one address, and from one /24 (IPv4, also
+     * IPv4-mapped IPv6) or /64 (IPv6), counted at accept time; 0 = unlimited. */
+    uint32_t max_peers_per_address;  /* default 8 */
+    uint32_t max_peers_per_prefix;   /* default 64 (an eighth of the default max_peers: 8 networks fill it) */
 } hk_config;
 
 void hk_config_defaults(hk_config *cfg);
@@ -156,6 +168,10 @@ typedef struct hk_stats {
     uint64_t protocol_errors;        /* peers closed for violating the protocol (or not reading at all) */
     uint64_t timeouts[HK_TIMEOUT_KINDS];
     uint64_t memory_bytes;           /* bytes the core currently holds on the heap */
+    /* Per-address caps: connections refused (also counted in peers_refused) because their address, or their /24 or
+     * /64, already held max_peers_per_address / max_peers_per_prefix connections. */
+    uint64_t refused_per_address;
+    uint64_t refused_per_prefix;
 } hk_stats;
 
 void hk_seeder_stats(const hk_seeder *s, hk_stats *out);

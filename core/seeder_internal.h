@@ -21,6 +21,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "addr_limit.h"
 #include "choker.h"
 #include "deadline.h"
 #include "list.h"
@@ -72,6 +73,8 @@ struct hk_seeder {
     uint32_t *free_slots;        /* stack of free slot numbers */
     uint32_t nfree;
     uint64_t next_peer_id;
+    hk_addr_limit addr_limit;    /* per-address caps: live connections per address and prefix */
+    hk_addr_hold *holds;         /* by slot (peers_cap of them): what each peer counted in addr_limit */
 
     hks_load *loads;             /* pending disk loads by token index (NULL when none is pending) */
     uint32_t loads_cap, loads_used, loads_free; /* loads_free: head of the free list */

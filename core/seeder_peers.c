@@ -1,7 +1,8 @@
-/* seeder_peers: owns the seeder's peers: the peer table (slots, accept), the torrent a peer is attached to, closing a
- * peer, control output (bytes exempt from room, accounted as debt), and the three peer lists of an event: the ready
- * ring (peers that may have something to send; seeder_serve.c serves them in turn), the peers touched during the
- * event (seeder_timers.c reschedules them at its end) and the grave (peers closed during it, freed at its end). */
+/* seeder_peers: owns the seeder's peers: the peer table (slots, accept and the per-address caps), the torrent a peer
+ * is attached to, closing a peer (its per-address counts released), control output (bytes exempt from room, accounted
+ * as debt), and the three peer lists of an event: the ready ring (peers that may have something to send;
+ * seeder_serve.c serves them in turn), the peers touched during the event (seeder_timers.c reschedules them at its
+ * end) and the grave (peers closed during it, freed at its end). */
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,21 +19,27 @@ static bool grow_peer_table(hk_seeder *s)
         return false;
     hk_peer **np = hk_mem_alloc(&s->mem, (size_t)ncap * sizeof *np);
     uint32_t *nf = hk_mem_alloc(&s->mem, (size_t)ncap * sizeof *nf);
-    if (!np || !nf) {
+    hk_addr_hold *nh = hk_mem_alloc(&s->mem, (size_t)ncap * sizeof *nh);
+    if (!np || !nf || !nh) {
         hk_mem_free(&s->mem, np, (size_t)ncap * sizeof *np);
         hk_mem_free(&s->mem, nf, (size_t)ncap * sizeof *nf);
+        hk_mem_free(&s->mem, nh, (size_t)ncap * sizeof *nh);
         return false;
     }
     if (s->peers_cap) {
         memcpy(np, s->peers, (size_t)s->peers_cap * sizeof *np);
         memcpy(nf, s->free_slots, (size_t)s->nfree * sizeof *nf);
+        memcpy(nh, s->holds, (size_t)s->peers_cap * sizeof *nh);
     }
     hk_mem_free(&s->mem, s->peers, (size_t)s->peers_cap * sizeof *s->peers);
     hk_mem_free(&s->mem, s->free_slots, (size_t)s->peers_cap * sizeof *s->free_slots);
+    hk_mem_free(&s->mem, s->holds, (size_t)s->peers_cap * sizeof *s->holds);
     s->peers = np;
     s->free_slots = nf;
+    s->holds = nh;
     for (uint32_t i = ncap; i-- > s->peers_cap;) {
         s->peers[i] = NULL;
+        s->holds[i] = HK_ADDR_HOLD_NONE;
         s->free_slots[s->nfree++] = i; /* lowest new slot on top of the stack */
     }
     s->peers_cap = ncap;
@@ -55,6 +62,27 @@ static void format_addr(const hk_addr *a, char *buf, size_t n)
     }
 }
 
+/* The per-address caps (core/addr_limit.h): true when `from` may connect, its counts taken into *hold. */
+static bool addr_admit(hk_seeder *s, const hk_addr *from, const char *addr, hk_addr_hold *hold)
+{
+    hk_al_verdict v = hk_al_acquire(&s->addr_limit, from, hold);
+    if (v == HK_AL_OK)
+        return true;
+    s->stats.peers_refused++;
+    if (v == HK_AL_ADDRESS) {
+        s->stats.refused_per_address++;
+        hks_log(s, HK_LOG_DEBUG, "connection from %s refused: per-address cap (%u connections from that address)",
+                addr, s->cfg.max_peers_per_address);
+    } else if (v == HK_AL_PREFIX) {
+        s->stats.refused_per_prefix++;
+        hks_log(s, HK_LOG_DEBUG, "connection from %s refused: per-prefix cap (%u connections from its /%u)", addr,
+                s->cfg.max_peers_per_prefix, hk_al_prefix_bits(from));
+    } else {
+        hks_log(s, HK_LOG_WARN, "connection from %s refused: out of memory", addr);
+    }
+    return false;
+}
+
 hk_peer *hks_peer_accept(hk_seeder *s, hk_conn *conn, const hk_addr *from)
 {
     char addr[64];
@@ -71,11 +99,17 @@ hk_peer *hks_peer_accept(hk_seeder *s, hk_conn *conn, const hk_addr *from)
         hks_log(s, HK_LOG_WARN, "connection from %s refused: out of memory", addr);
         return NULL;
     }
+    hk_addr_hold hold;
+    if (!addr_admit(s, from, addr, &hold)) {
+        hk_mem_free(&s->mem, p, sizeof *p);
+        return NULL;
+    }
     uint32_t slot = s->free_slots[--s->nfree];
     assert(slot < s->peers_cap && !s->peers[slot]);
     hk_peer_init(p, s->next_peer_id++, conn, slot, s->now, &s->mem, s->cfg.reqq + HK_METADATA_QUEUE,
                  s->cfg.max_message);
     s->peers[slot] = p;
+    s->holds[slot] = hold;
     s->npeers++;
     hks_log(s, HK_LOG_DEBUG, "peer %llu: accepted from %s", (unsigned long long)p->id, addr);
     hks_mark_touched(s, p);
@@ -105,8 +139,10 @@ void hks_peers_free(hk_seeder *s)
     hks_free_closed(s);
     hk_mem_free(&s->mem, s->peers, (size_t)s->peers_cap * sizeof *s->peers);
     hk_mem_free(&s->mem, s->free_slots, (size_t)s->peers_cap * sizeof *s->free_slots);
+    hk_mem_free(&s->mem, s->holds, (size_t)s->peers_cap * sizeof *s->holds);
     s->peers = NULL;
     s->free_slots = NULL;
+    s->holds = NULL;
     s->peers_cap = s->nfree = s->npeers = 0;
 }
 
@@ -150,6 +186,7 @@ void hks_close_peer(hk_seeder *s, hk_peer *p, bool call_close, const char *fmt, 
         s->rt.close(s->rt.base.ctx, p->conn);
     assert(p->slot < s->peers_cap && s->peers[p->slot] == p && s->npeers > 0);
     s->peers[p->slot] = NULL;
+    hk_al_release(&s->addr_limit, &s->holds[p->slot]); /* every close path passes here */
     s->free_slots[s->nfree++] = p->slot;
     s->npeers--;
     hk_list_remove(&p->event_link); /* a closed peer is not rescheduled */

@@ -850,7 +850,8 @@ Test(idle_memory, ten_thousand_handshaken_idle_peers)
     wire_reserved_set_extended(res);
     uint64_t base = h_stats(&g).memory_bytes;
     for (int i = 0; i < N; i++) {
-        hk_addr a = {.family = 4, .ip = {127, 0, (uint8_t)(i >> 8), (uint8_t)i}, .port = 6881};
+        /* each from its own address and /24 (the default per-address caps hold; their counts are in the budget) */
+        hk_addr a = {.family = 4, .ip = {10, (uint8_t)(i >> 8), (uint8_t)i, 1}, .port = 6881};
         peers[i] = hk_seeder_on_accept(g.s, (hk_conn *)(void *)(conns + i), &a);
         cr_assert_not_null(peers[i]);
         hk_seeder_on_sendable(g.s, peers[i], 65536);

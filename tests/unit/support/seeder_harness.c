@@ -58,8 +58,14 @@ hk_add_result h_add_files(harness *h, uint32_t piece_len, const tb_file *files, 
 
 hk_peer *h_accept(harness *h, int c, size_t room)
 {
-    hk_addr a = {.family = 4, .ip = {127, 0, 0, 1}, .port = (uint16_t)(10000 + c)};
-    hk_peer *p = hk_seeder_on_accept(h->s, fr_conn(h->fr, c), &a);
+    /* each connection from its own address in its own /24 (the per-address caps see distinct hosts) */
+    hk_addr a = {.family = 4, .ip = {10, (uint8_t)(c >> 8), (uint8_t)c, 1}, .port = (uint16_t)(10000 + c)};
+    return h_accept_from(h, c, room, &a);
+}
+
+hk_peer *h_accept_from(harness *h, int c, size_t room, const hk_addr *a)
+{
+    hk_peer *p = hk_seeder_on_accept(h->s, fr_conn(h->fr, c), a);
     h->peer[c] = p;
     if (p && room)
         hk_seeder_on_sendable(h->s, p, room);

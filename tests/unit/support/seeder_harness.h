@@ -37,8 +37,11 @@ hk_add_result h_add_single(harness *h, uint32_t piece_len, uint64_t total);
 /* Adds a multi-file torrent built by tb_torrent (storage H_STORAGE). */
 hk_add_result h_add_files(harness *h, uint32_t piece_len, const tb_file *files, size_t n);
 
-/* Accepts connection c and grants it `room` bytes (0: no on_sendable). Returns the peer (NULL if refused). */
+/* Accepts connection c (from 10.(c/256).(c%256).1: its own address and /24) and grants it `room` bytes (0: no
+ * on_sendable). Returns the peer (NULL if refused). */
 hk_peer *h_accept(harness *h, int c, size_t room);
+/* The same from address a. */
+hk_peer *h_accept_from(harness *h, int c, size_t room, const hk_addr *a);
 /* Sends the 68-byte handshake for info-hash ih (NULL: the harness torrent) with the given reserved bits. */
 void h_handshake(harness *h, int c, const uint8_t *ih, bool fast, bool ext);
 /* Accept with 1 MiB room + handshake. */
