@@ -69,6 +69,7 @@ static const char *const arrival_names[] = {"burst", "poisson", "uniform"};
 static const char *const strategy_names[] = {"random", "sequential"};
 static const char *const departure_names[] = {"fin", "vanish"};
 static const char *const invalid_names[] = {"length", "index", "begin"};
+static const char *const address_names[] = {"own", "shared"};
 static const char *const log_level_names[] = {"error", "warn", "info", "debug", "trace"};
 
 #define COUNT(a) (int)(sizeof(a) / sizeof((a)[0]))
@@ -117,6 +118,10 @@ static void scenario_defaults(scenario *sc)
 {
     memset(sc, 0, sizeof *sc);
     hk_config_defaults(&sc->seeder.core);
+    /* Peers are numbered into 10.0.0.0/8 in order (address = own), 256 to a /24: the core's per-prefix cap would
+     * measure that numbering, not the scenario, so the simulator's default is 0 (unlimited); a scenario sets it to
+     * test it. The per-address default (8) stays: own addresses are distinct. */
+    sc->seeder.core.max_peers_per_prefix = 0;
     sc->seeder.uplink = 100e6;
     sc->seeder.downlink = 100e6;
     sc->seeder.latency = 0.001;
@@ -266,6 +271,8 @@ static const key_spec seeder_keys[] = {
     U32(sim_seeder_cfg, "reqq", core.reqq, 1, 1000000),
     SIZE32(sim_seeder_cfg, "max_block", core.max_block, 1, 128 * 1024),
     SIZE32(sim_seeder_cfg, "max_message", core.max_message, 1, 16u << 20),
+    U32(sim_seeder_cfg, "max_peers_per_address", core.max_peers_per_address, 0, 10000000),
+    U32(sim_seeder_cfg, "max_peers_per_prefix", core.max_peers_per_prefix, 0, 10000000),
     BW(sim_seeder_cfg, "uplink", uplink),
     BW(sim_seeder_cfg, "downlink", downlink),
     SECONDS(sim_seeder_cfg, "latency", latency),
@@ -335,13 +342,14 @@ static const key_spec profile_keys[] = { /* and torrent (profile_key) */
     TIME(sim_profile, "reconnect", reconnect),
     TIME(sim_profile, "keepalive", keepalive),
     BOOL(sim_profile, "fast", fast),
+    ENUM(sim_profile, "address", address, address_names),
 };
 
 /* Every enum of a scenario is stored as an int (what K_ENUM writes). */
 _Static_assert(sizeof(sim_arrival) == sizeof(int) && sizeof(sim_behaviour) == sizeof(int) &&
                    sizeof(sim_strategy) == sizeof(int) && sizeof(sim_departure) == sizeof(int) &&
                    sizeof(sim_invalid) == sizeof(int) && sizeof(sim_ref_timeout) == sizeof(int) &&
-                   sizeof(hk_log_level) == sizeof(int),
+                   sizeof(hk_log_level) == sizeof(int) && sizeof(sim_address) == sizeof(int),
                "scenario enums are int-sized");
 
 /* Stores a whole number as the field of an integer kind holds it. */

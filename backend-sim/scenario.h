@@ -37,6 +37,9 @@ typedef enum sim_strategy { STRAT_RANDOM = 0, STRAT_SEQUENTIAL } sim_strategy;
 typedef enum sim_arrival { ARRIVE_BURST = 0, ARRIVE_POISSON, ARRIVE_UNIFORM } sim_arrival;
 typedef enum sim_departure { DEPART_FIN = 0, DEPART_VANISH } sim_departure;
 typedef enum sim_invalid { INVALID_LENGTH = 0, INVALID_INDEX, INVALID_BEGIN } sim_invalid;
+/* Where a profile's peers connect from (docs/scenarios.md): own: peer k from 10.(k>>16).(k>>8).k, so 256 peers
+ * share a /24; shared: every peer of the profile from 10.255.P.1 (P the profile's index), one host. */
+typedef enum sim_address { ADDRESS_OWN = 0, ADDRESS_SHARED } sim_address;
 
 /* What an expectation on seeder-side closing measures from (see docs/scenarios.md, [expect NAME]). */
 typedef enum sim_ref_timeout {
@@ -83,6 +86,7 @@ typedef struct sim_profile {
     hk_time reconnect;            /* delay before reconnecting after a close before completion; 0: never */
     hk_time keepalive;            /* send a keep-alive after this much silence */
     bool fast;                    /* announce the fast extension (BEP 6) */
+    sim_address address;          /* where its peers connect from */
     sim_profile_expect expect;
     uint32_t first_peer;          /* index of this profile's first peer (filled by the loader) */
 } sim_profile;

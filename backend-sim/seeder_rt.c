@@ -224,6 +224,8 @@ static void rx_syn(sim_seeder *s, hk_conn *c)
     sim_world *w = s->world;
     uint32_t pid = c->lee ? c->lee->id : 0;
     hk_addr a = {.family = 4, .ip = {10, (uint8_t)(pid >> 16), (uint8_t)(pid >> 8), (uint8_t)pid}, .port = 6881};
+    if (c->lee && c->lee->prof->address == ADDRESS_SHARED) /* one host for the whole profile (scenario.h) */
+        a = (hk_addr){.family = 4, .ip = {10, 255, (uint8_t)c->lee->profile_index, 1}, .port = 6881};
     c->accepted_at = c->last_rx = c->last_ack = sim_now(w);
     s->core_calls++;
     opq_push(&s->ops, SOP_SYNACK, c); /* becomes RST if refused; before any data the core may queue */
