@@ -24,6 +24,9 @@ void hk_options_usage(FILE *out, const char *prog)
             "      --bind=ADDR             listen on this numeric address only\n"
             "  -N, --max-unchoked=N        peers served at once (default 50)\n"
             "      --max-peers=N           connections at once (default 10 x max-unchoked)\n"
+            "      --max-peers-per-address=N  connections from one address (default 8; 0: no limit)\n"
+            "      --max-peers-per-prefix=N   connections from one /24 (IPv4) or /64 (IPv6) (default 64; 0: no\n"
+            "                              limit)\n"
             "  -C, --credit=BYTES          bytes a peer may take per turn (default 1M; suffixes K, M, G)\n"
             "  -T, --slice=SECONDS         longest turn of a peer (default 300; 0: no limit)\n"
             "  -t, --no-trackers           do not contact trackers\n"
@@ -283,6 +286,9 @@ static const opt_row rows[] = {
     { ROW("announce-rate", 0, OPT_COUNT, announce_rate), .min = 1, .max = MAX_COUNT },
     { ROW("rescan", 0, OPT_SECONDS, rescan_interval), .min = 0, .max = MAX_SECONDS, .floor = HK_SECONDS(1),
       .floor_text = "0 to turn it off, else at least 1 second" },
+    /* per-address caps */
+    { ROW("max-peers-per-address", 0, OPT_COUNT, cfg.max_peers_per_address), .min = 0, .max = MAX_COUNT },
+    { ROW("max-peers-per-prefix", 0, OPT_COUNT, cfg.max_peers_per_prefix), .min = 0, .max = MAX_COUNT },
 };
 
 #define NROWS (sizeof rows / sizeof *rows)

@@ -312,3 +312,17 @@ Test(options, config_check_applies)
         cr_assert_eq(o.cfg.handshake_timeout, 0);
     }
 }
+
+Test(options, per_address_caps)
+{
+    hk_options o;
+    char err[512];
+    OK("d");
+    cr_assert_eq(o.cfg.max_peers_per_address, 8, "the core's default");
+    cr_assert_eq(o.cfg.max_peers_per_prefix, 64);
+    OK("--max-peers-per-address=0", "--max-peers-per-prefix", "200", "d");
+    cr_assert_eq(o.cfg.max_peers_per_address, 0, "0 = unlimited");
+    cr_assert_eq(o.cfg.max_peers_per_prefix, 200);
+    BAD("--max-peers-per-address: 'x' is not a number", "--max-peers-per-address=x", "d");
+    BAD("--max-peers-per-prefix: 1000001 is out of range (0..1000000)", "--max-peers-per-prefix=1000001", "d");
+}
