@@ -4,7 +4,9 @@ sent, the seeder's 68 bytes received), then keeps them all open and idle (readin
 so no connection looks stalled) until SIGTERM or HOLD seconds. Raises its own RLIMIT_NOFILE. Connects in waves of at
 most WAVE outstanding handshakes (epoll), so the seeder's listen backlog is not overrun.
 Prints "HANDSHAKEN <ok> FAILED <n> SECONDS <t>" once every connection is done, then at the end
-"CLOSED_BY_SEEDER <n>"."""
+"CLOSED_BY_SEEDER <n>". Connection i comes from its own loopback address in its own /24
+(procs.source_address(i, HOST_IDLE)), so the seeder's per-address caps see 10,000 hosts, not one (--one-address:
+all from 127.0.0.1, as an attacker would)."""
 import argparse
 import errno
 import os
@@ -14,6 +16,10 @@ import signal
 import socket
 import sys
 import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "interop"))
+from lib import procs  # noqa: E402
 
 PSTR = b"\x13BitTorrent protocol"
 
@@ -25,6 +31,7 @@ def main():
     ap.add_argument("--count", type=int, default=10000)
     ap.add_argument("--wave", type=int, default=256)
     ap.add_argument("--hold", type=float, default=300)
+    ap.add_argument("--one-address", action="store_true", help="every connection from 127.0.0.1")
     a = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, a.count + 100)
@@ -44,6 +51,8 @@ def main():
     while (ok + failed < a.count) and not stop:
         while started < a.count and outstanding < a.wave:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            if not a.one_address:
+                s.bind((procs.source_address(started % (254 * 256), procs.HOST_IDLE), 0))
             s.setblocking(False)
             e = s.connect_ex(("127.0.0.1", a.port))
             if e not in (0, errno.EINPROGRESS):

@@ -15,7 +15,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "interop"))
 import libtorrent as lt  # noqa: E402
 
-from lib import lt_client  # noqa: E402
+from lib import lt_client, procs  # noqa: E402
 
 
 def main():
@@ -35,8 +35,10 @@ def main():
     for g in range(a.first, a.first + a.count):
         start = g * n // a.total
         sel = (lambda s: (lambda i: (i - s) % n < want))(start)
+        # each leecher from its own address (g is unique across the worker processes): hekate's per-address caps
         leechers.append(lt_client.Leecher("L%d" % g, os.path.join(a.save_root, str(g)), ("127.0.0.1", a.port),
-                                          torrent=a.torrent, piece_filter=sel))
+                                          torrent=a.torrent, piece_filter=sel,
+                                          source=procs.source_address(g, procs.HOST_LT)))
     ok = True
     try:
         reports = lt_client.run_all(leechers, a.timeout, tick=0.02, stall=120)

@@ -176,7 +176,9 @@ def attack_flood(ctx, n_requests=100000):
 
 def attack_rst_storm(ctx, n=50):
     for i in range(n):
-        c = peerwire.start_session(ctx.seeder.addr, ctx.fx.info_hash)
+        # each from its own address: the storm stands for 50 peers (hekate's per-address cap would refuse a ninth
+        # connection from one address whose earlier resets it has not processed yet)
+        c = peerwire.start_session(ctx.seeder.addr, ctx.fx.info_hash, source=procs.source_address(i))
         for k in range(8):
             c.send_raw(peerwire.request_msg(k % ctx.fx.num_pieces, 0, peerwire.BLOCK))
         c.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

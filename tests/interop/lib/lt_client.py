@@ -1,6 +1,7 @@
 """lt_client: python-libtorrent leechers (and the reference seeder's session settings).
 
-Every session listens on 127.0.0.1 only, with DHT, LSD, UPnP, NAT-PMP and uTP off, and learns about the seeder only
+Every leecher's session listens on and connects from a loopback address of its own (procs.source_address: hekate
+caps connections per address and per /24), the reference seeder's on 127.0.0.1; all with DHT, LSD, UPnP, NAT-PMP and uTP off, and learns about the seeder only
 through add_peer (torrent_handle.connect_peer): no tracker is involved. A Leecher is one session with one torrent,
 added from a .torrent file or from a magnet link (info-hash only: the metadata then comes from the seeder through
 ut_metadata). poll() advances it; run_all() drives many leechers at once until all are complete or the deadline
@@ -14,6 +15,8 @@ import os
 import time
 
 import libtorrent as lt
+
+from . import procs
 
 ENC_DISABLED = 2   # lt.enc_policy.pe_disabled
 ENC_ENABLED = 1    # lt.enc_policy.pe_enabled (libtorrent's default: outgoing tries encryption first)
@@ -77,16 +80,31 @@ def make_session(listen_port=0, encryption=False, extra=None):
     return new_session(s)
 
 
+_next_source = [0]
+
+
+def next_source():
+    """The next libtorrent leecher's own loopback address (procs.source_address): each leecher stands for a host
+    of its own, so hekate's per-address caps see distinct hosts, as on the Internet."""
+    i = _next_source[0]
+    _next_source[0] += 1
+    return procs.source_address(i % (254 * 256), procs.HOST_LT)
+
+
 class Leecher:
-    """One session, one torrent, one seeder address."""
+    """One session, one torrent, one seeder address. The session listens on and connects from its own loopback
+    address (source, default next_source())."""
 
     def __init__(self, name, save_dir, peer, torrent=None, magnet=None, encryption=False, piece_filter=None,
-                 settings=None):
+                 settings=None, source=None):
         self.name = name
         self.save_dir = save_dir
         self.peer = peer
+        self.source = source or next_source()
         os.makedirs(save_dir, exist_ok=True)
-        self.ses = make_session(encryption=encryption, extra=settings)
+        own = {"listen_interfaces": "%s:0" % self.source, "outgoing_interfaces": self.source}
+        own.update(settings or {})
+        self.ses = make_session(encryption=encryption, extra=own)
         if torrent is not None:
             atp = lt.add_torrent_params()
             atp.ti = lt.torrent_info(torrent)

@@ -40,9 +40,10 @@ def request_msg(index, begin, length, mid=REQUEST):
 
 
 class PeerConn:
-    def __init__(self, addr, timeout=10.0):
+    def __init__(self, addr, timeout=10.0, source=None):
+        """source: a local address to connect from (procs.source_address; default 127.0.0.1's choice)."""
         self.addr = addr
-        self.s = socket.create_connection(addr, timeout=timeout)
+        self.s = socket.create_connection(addr, timeout=timeout, source_address=(source, 0) if source else None)
         self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = bytearray()
         self.remote_reserved = None
@@ -146,9 +147,9 @@ class PeerConn:
                 return time.monotonic() - t0
 
 
-def start_session(addr, info_hash, timeout=10.0):
-    """Connects, handshakes, says interested, waits for unchoke. Returns the PeerConn."""
-    c = PeerConn(addr, timeout=timeout)
+def start_session(addr, info_hash, timeout=10.0, source=None):
+    """Connects (from source, if given), handshakes, says interested, waits for unchoke. Returns the PeerConn."""
+    c = PeerConn(addr, timeout=timeout, source=source)
     try:
         c.handshake(info_hash, timeout=timeout)
         c.send_msg(INTERESTED)

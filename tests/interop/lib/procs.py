@@ -9,7 +9,13 @@ printed. A watchdog thread enforces the test's hard deadline even if the main th
 the children and exits the interpreter with status 1.
 
 free_port() binds port 0 on 127.0.0.1 to find a free TCP port (the usual small race is accepted: tests fail loudly if
-the port is taken meanwhile)."""
+the port is taken meanwhile).
+
+source_address(i, host) names a loopback address for client number i to connect from, each i in its own /24 of
+127.0.0.0/8 (127.(1 + i // 256).(i % 256).host, i < 65024): hekate caps connections per address and per /24
+(--max-peers-per-address, --max-peers-per-prefix), so clients that stand for distinct hosts must come from distinct
+addresses. 127.0.0.0/24 (127.0.0.1, the default source) is never handed out. The host byte separates uses:
+HOST_LT (libtorrent leechers), HOST_RAW (raw peer-wire clients), HOST_IDLE (bench/idle_conns.py)."""
 import ctypes
 import os
 import shutil
@@ -44,6 +50,15 @@ def free_port():
         return s.getsockname()[1]
     finally:
         s.close()
+
+
+HOST_LT, HOST_RAW, HOST_IDLE = 1, 2, 3
+
+
+def source_address(i, host=HOST_RAW):
+    if not 0 <= i < 254 * 256 or not 1 <= host <= 254:
+        raise ValueError("source_address(%r, %r): i in [0, 65024), host in [1, 254]" % (i, host))
+    return "127.%d.%d.%d" % (1 + i // 256, i % 256, host)
 
 
 class Child:
