@@ -155,9 +155,10 @@ static void log_stats(hk_real *r, hk_log_level level, const char *when)
     hk_conn_hub_stats(hk_real_hub(r), &cs);
     hk_log(level,
            "%s: %" PRIu64 " blocks (%" PRIu64 " bytes) sent; %" PRIu64 " writev calls (%" PRIu64 " iovecs, %" PRIu64
-           " bytes), %" PRIu64 " reads; %" PRIu64 " connections, %" PRIu64 " refused; %" PRIu64 " disk loads",
+           " bytes), %" PRIu64 " reads; %" PRIu64 " connections, %" PRIu64 " refused (%" PRIu64 " per address, %" PRIu64
+           " per prefix); %" PRIu64 " disk loads",
            when, s.blocks_sent, s.bytes_sent, cs.writes, cs.iovecs, cs.bytes_written, cs.reads, cs.opened,
-           s.peers_refused, s.disk_loads);
+           s.peers_refused, s.refused_per_address, s.refused_per_prefix, s.disk_loads);
 }
 
 static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
