@@ -10,7 +10,7 @@ leecher from its own address (lib.procs.source_address: 127.1.0.1 and on) downlo
 byte, while the attacker still holds its connections.
 
 - uncapped_attack_fills_the_seeder: the control, what the tree did before the caps (both set to 0): 500 connections
-  from 127.0.0.1 fill the default --max-peers (500) and the leecher is refused for 15 s: the attack is real.
+  from 127.0.0.1 fill --max-peers (500, its default) and the leecher is refused for 15 s: the attack is real.
 - capped_500: with the defaults, 8 of the 500 are handshaken, 492 refused; the leecher downloads.
 - prefix_cap: 200 more attackers, one connection each from 127.0.0.10 .. 127.0.0.209 (the same /24 as 127.0.0.1):
   the /24 holds 64, so 56 more are handshaken (64 - the 8 already held) and 144 refused; the leecher downloads.
@@ -191,7 +191,7 @@ def stop_counts(p, seeder):
 
 def uncapped(p, build_dir, seed_dir, fx):
     hk = seeders.start_hekate(p, build_dir, [seed_dir], name="hekate-uncapped",
-                              args=["--max-peers-per-address=0", "--max-peers-per-prefix=0"])
+                              args=["--max-peers=500", "--max-peers-per-address=0", "--max-peers-per-prefix=0"])
     att = Attacker(hk.addr, fx.info_hash, 500, ["127.0.0.1"])
     try:
         att.wait_resolved(60)
@@ -213,7 +213,8 @@ def uncapped(p, build_dir, seed_dir, fx):
 
 
 def capped(p, build_dir, seed_dir, fx, n, with_prefix):
-    hk = seeders.start_hekate(p, build_dir, [seed_dir], name="hekate-capped-%d" % n)
+    # --max-peers as in the control (its default, 10 x 50); the per-address caps at their defaults (8 and 64)
+    hk = seeders.start_hekate(p, build_dir, [seed_dir], name="hekate-capped-%d" % n, args=["--max-peers=500"])
     attackers = []
     try:
         att = Attacker(hk.addr, fx.info_hash, n, ["127.0.0.1"])
