@@ -34,8 +34,13 @@
  *     (protocol, reserved, info-hash) have arrived. Unknown info-hash, a failed torrent or a bad protocol string:
  *     close. A seed (all-ones bitfield, HAVE_ALL, upload_only) is closed (not counted as a protocol error).
  *   - Requests: invalid (index, length 0 or > max_block, beyond the piece end) -> protocol error, close. While choked,
- *     over the reqq cap, or a duplicate of a queued request -> reject (fast) or drop; the duplicate is not queued
- *     twice (the queued one answers it; with the fast extension every request still gets exactly one answer).
+ *     over the reqq cap (fast peers), or a duplicate of a queued request -> reject (fast) or drop; the duplicate is
+ *     not queued twice (the queued one answers it; with the fast extension every request still gets exactly one
+ *     answer). A peer without the fast extension cannot be told of a refusal, so it is never dropped silently while
+ *     unchoked: over reqq its requests are still queued and served, up to an overflow cap (4 x reqq, at least two
+ *     pieces of 16 KiB blocks, at most 8192); beyond that (or out of memory) the rest is dropped until the queued
+ *     ones are served, then the peer is choked, which discards the dropped ones in a way it sees (BEP 3: it
+ *     re-requests after an unchoke), and unchoked at once, keeping its slot and turn (stats choke_resets).
  *     Cancel of a queued request removes it and, with the fast extension, answers it with a reject (BEP 6); a cancel
  *     for a block already sent or never queued is ignored. requests_rejected counts rejects sent and drops.
  *   - Choking: the unchoked-idle timeout chokes the peer and puts it at the back of the line when someone waits
@@ -156,6 +161,8 @@ typedef struct hk_stats {
     uint64_t protocol_errors;        /* peers closed for violating the protocol (or not reading at all) */
     uint64_t timeouts[HK_TIMEOUT_KINDS];
     uint64_t memory_bytes;           /* bytes the core currently holds on the heap */
+    /* non-fast overflow (issue 9) */
+    uint64_t choke_resets;           /* non-fast peers choked and unchoked again because requests went over the cap */
 } hk_stats;
 
 void hk_seeder_stats(const hk_seeder *s, hk_stats *out);

@@ -1,7 +1,7 @@
 /* seeder_choke: owns the choke transitions applied to peers: unchoke (on interest, or promotion from the head of the
  * line when a slot frees up), choke (not interested, end of a turn with others waiting, rejecting what the peer had
- * queued), disconnect at the end of a turn when connections are at their cap, and filling the slots that closes
- * freed (hks_promote_freed). Who gets a slot and when is core/choker.c's pure policy; this file turns its answers into
+ * queued), disconnect at the end of a turn when connections are at their cap, filling the slots that closes
+ * freed (hks_promote_freed), and the choke-and-unchoke reset of a non-fast peer whose requests overflow. Who gets a slot and when is core/choker.c's pure policy; this file turns its answers into
  * messages and log lines. */
 #include <stddef.h>
 
@@ -22,6 +22,7 @@ static bool send_simple(hk_seeder *s, hk_peer *p, wire_msg_type type)
 /* Sends choke and answers (or drops) the block requests p had queued. */
 static void choke(hk_seeder *s, hk_peer *p, const char *why)
 {
+    p->reset_pending = false; /* this choke discards the requests over the cap as well */
     if (send_simple(s, p, WIRE_CHOKE))
         hks_reject_queued_blocks(s, p, why);
 }
@@ -38,6 +39,36 @@ static void unchoke(hk_seeder *s, hk_peer *p)
     hks_mark_touched(s, p);
     if (send_simple(s, p, WIRE_UNCHOKE))
         hks_mark_ready(s, p);
+}
+
+void hks_choke_reset(hk_seeder *s, hk_peer *p, const char *why)
+{
+    if (p->reset_pending || p->closed || p->choke.state != HK_CHOKE_UNCHOKED)
+        return;
+    s->stats.choke_resets++;
+    hks_log(s, HK_LOG_DEBUG, "peer %llu: request over the cap (%s; no fast extension): its %u queued requests are "
+            "served, then a choke discards the rest", (unsigned long long)p->id, why,
+            hk_rq_count(&p->rq, HK_REQ_BLOCK));
+    p->reset_pending = true;
+    hks_mark_touched(s, p);
+}
+
+void hks_choke_reset_end(hk_seeder *s, hk_peer *p)
+{
+    if (!p->reset_pending || p->closed || hk_rq_count(&p->rq, HK_REQ_BLOCK) > 0)
+        return;
+    p->reset_pending = false;
+    if (p->choke.state != HK_CHOKE_UNCHOKED)
+        return; /* choked meanwhile: that choke discarded them */
+    hks_log(s, HK_LOG_DEBUG, "peer %llu: choked and unchoked again (the choke discards the requests over the cap; "
+            "turn kept)", (unsigned long long)p->id);
+    uint8_t b[2 * WIRE_SIMPLE_LEN];
+    wire_encode_simple(b, WIRE_CHOKE);
+    wire_encode_simple(b + WIRE_SIMPLE_LEN, WIRE_UNCHOKE);
+    if (hks_send_control_bytes(s, p, b, sizeof b)) {
+        p->idle_armed = true;
+        p->idle_since = s->now;
+    }
 }
 
 void hks_promote_waiters(hk_seeder *s)

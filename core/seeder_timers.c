@@ -37,6 +37,9 @@ static hk_time peer_deadline(const hk_seeder *s, const hk_peer *p)
 /* Updates p's unchoked-idle and send-stall clocks to the end of the event and moves its deadline. */
 static void reschedule(hk_seeder *s, hk_peer *p)
 {
+    hks_choke_reset_end(s, p);
+    if (p->closed)
+        return;
     bool unchoked = p->choke.state == HK_CHOKE_UNCHOKED;
     if (unchoked && hk_rq_count(&p->rq, HK_REQ_BLOCK) == 0) {
         if (!p->idle_armed) {
