@@ -94,6 +94,9 @@ typedef struct hk_config {
     uint16_t listen_port;            /* advertised as `p` in the extension handshake (0 = omit) */
     hk_encryption encryption;        /* MSE/PE policy (default HK_ENC_ALLOW) */
     uint8_t peer_id[20];             /* all zero: "-HK0100-" + 12 random characters from the runtime */
+    /* slot squatting (issue 14 item 2) */
+    hk_time unchoked_grace;          /* unchoked, no block request queued this long: the turn is unused (default 2 s) */
+    hk_time unchoked_stall;          /* unchoked, queued data not read (no room) this long: unused (default 10 s) */
 } hk_config;
 
 void hk_config_defaults(hk_config *cfg);
@@ -163,6 +166,9 @@ typedef struct hk_stats {
     uint64_t memory_bytes;           /* bytes the core currently holds on the heap */
     /* non-fast overflow (issue 9) */
     uint64_t choke_resets;           /* non-fast peers choked and unchoked again because requests went over the cap */
+    /* slot squatting (issue 14 item 2) */
+    uint64_t turns_unused;           /* turns ended because the slot was not used (grace, stall, preemption) */
+    uint64_t preemptions;            /* of those, spare slots taken at once for a peer waiting in the normal line */
 } hk_stats;
 
 void hk_seeder_stats(const hk_seeder *s, hk_stats *out);

@@ -12,6 +12,12 @@ static hk_peer *peer_of_entry(hk_choke_entry *e)
     return (hk_peer *)(void *)((char *)e - offsetof(hk_peer, choke));
 }
 
+/* p's position in the line it just joined at the back (O(1); the low-priority line comes after the normal one). */
+static uint32_t back_position(const hk_seeder *s, const hk_peer *p)
+{
+    return p->choke.low ? s->choker.waiting : s->choker.waiting - s->choker.waiting_low;
+}
+
 static bool send_simple(hk_seeder *s, hk_peer *p, wire_msg_type type)
 {
     uint8_t b[WIRE_SIMPLE_LEN];
@@ -36,9 +42,50 @@ static void unchoke(hk_seeder *s, hk_peer *p)
             s->choker.unchoked, s->choker.max_unchoked, s->choker.waiting);
     p->idle_armed = true;
     p->idle_since = s->now;
+    p->grace_over = false;
+    p->turn_requested = false;
     hks_mark_touched(s, p);
     if (send_simple(s, p, WIRE_UNCHOKE))
         hks_mark_ready(s, p);
+}
+
+/* The choker ended p's turn as unused (hk_choker_turn_unused, hk_choker_preempt): choke it, or close it when
+ * connections are at their cap. Does not promote (the caller does). Returns false if p was closed. */
+static bool unused_turn_ended(hk_seeder *s, hk_peer *p, hk_turn_result r, const char *why)
+{
+    s->stats.turns_unused++;
+    hks_mark_touched(s, p);
+    if (r == HK_TURN_DISCONNECT) {
+        hks_log(s, HK_LOG_DEBUG, "peer %llu: choked (%s; slot unused); connections at their cap: disconnected to "
+                "make room", (unsigned long long)p->id, why);
+        hks_close_peer(s, p, true, "unused turn while connections are at their cap (%u)", s->cfg.max_peers);
+        return false;
+    }
+    hks_log(s, HK_LOG_DEBUG, "peer %llu: choked (%s; slot unused, %u in a row); back of the low-priority line at "
+            "position %u", (unsigned long long)p->id, why, p->choke.strikes, back_position(s, p));
+    choke(s, p, "choked");
+    return !p->closed;
+}
+
+bool hks_turn_unused(hk_seeder *s, hk_peer *p, const char *why)
+{
+    hks_mark_touched(s, p);
+    hk_turn_result r = hk_choker_turn_unused(&s->choker, &p->choke, s->now, s->npeers >= s->cfg.max_peers);
+    if (r == HK_TURN_REFILLED) {
+        hks_log(s, HK_LOG_DEBUG, "peer %llu: turn renewed (%s; nobody waiting)", (unsigned long long)p->id, why);
+        p->idle_since = s->now;
+        return true;
+    }
+    bool open = unused_turn_ended(s, p, r, why);
+    hks_promote_waiters(s);
+    return open;
+}
+
+void hks_slot_used(hk_seeder *s, hk_peer *p)
+{
+    p->grace_over = false;
+    p->turn_requested = true;
+    hk_choker_set_spare(&s->choker, &p->choke, false);
 }
 
 void hks_choke_reset(hk_seeder *s, hk_peer *p, const char *why)
@@ -74,9 +121,18 @@ void hks_choke_reset_end(hk_seeder *s, hk_peer *p)
 void hks_promote_waiters(hk_seeder *s)
 {
     hk_choke_entry *e;
-    /* A promoted peer closed by its unchoke frees its slot again: the loop gives it to the next in line. */
-    while ((e = hk_choker_promote(&s->choker, s->now)) != NULL)
-        unchoke(s, peer_of_entry(e));
+    for (;;) {
+        /* A promoted peer closed by its unchoke frees its slot again: the loop gives it to the next in line. */
+        while ((e = hk_choker_promote(&s->choker, s->now)) != NULL)
+            unchoke(s, peer_of_entry(e));
+        /* A spare slot (its peer idle past its grace, or idle with strikes) goes at once to the normal line. */
+        hk_turn_result r;
+        e = hk_choker_preempt(&s->choker, s->now, s->npeers >= s->cfg.max_peers, &r);
+        if (!e)
+            break;
+        s->stats.preemptions++;
+        unused_turn_ended(s, peer_of_entry(e), r, "preempted: its slot idles while a peer waits");
+    }
     s->slot_freed = false;
 }
 
@@ -97,7 +153,8 @@ void hks_peer_interested(hk_seeder *s, hk_peer *p)
         unchoke(s, p);
     } else {
         hks_log(s, HK_LOG_DEBUG, "peer %llu: interested; waiting in line at position %u (%u unchoked)",
-                (unsigned long long)p->id, s->choker.waiting, s->choker.unchoked);
+                (unsigned long long)p->id, back_position(s, p), s->choker.unchoked);
+        hks_promote_waiters(s); /* a spare slot goes to it at once */
     }
 }
 
@@ -128,7 +185,7 @@ bool hks_turn_over(hk_seeder *s, hk_peer *p, const char *why)
         return true;
     case HK_TURN_REQUEUED:
         hks_log(s, HK_LOG_DEBUG, "peer %llu: choked (%s); back of the line at position %u",
-                (unsigned long long)p->id, why, s->choker.waiting);
+                (unsigned long long)p->id, why, back_position(s, p));
         choke(s, p, "choked");
         hks_promote_waiters(s);
         return !p->closed;

@@ -185,7 +185,14 @@ bool hks_turn_over(hk_seeder *s, hk_peer *p, const char *why);
 void hks_choke_reset(hk_seeder *s, hk_peer *p, const char *why);
 /* End of an event: the choke + unchoke of a pending reset once p's queued block requests are all served. */
 void hks_choke_reset_end(hk_seeder *s, hk_peer *p);
-/* Unchokes waiters from the head of the line while slots are free. */
+/* The unchoked peer did not use its slot for its grace (asked for nothing, or did not read): its turn ends as unused
+ * (seeder_choke.c: a strike, the back of the low-priority line, or closed when connections are full) when anyone
+ * waits; when nobody does it keeps the slot. Returns false if the peer was closed. */
+bool hks_turn_unused(hk_seeder *s, hk_peer *p, const char *why);
+/* A block request of p was queued: its slot is in use (not spare; the grace starts again when it idles). */
+void hks_slot_used(hk_seeder *s, hk_peer *p);
+/* Unchokes waiters from the head of the line while slots are free, then preempts spare slots (hk_choker_preempt)
+ * for the peers waiting in the normal line. */
 void hks_promote_waiters(hk_seeder *s);
 /* If a close freed a slot since the last call: hks_promote_waiters. */
 void hks_promote_freed(hk_seeder *s);

@@ -129,6 +129,7 @@ void hks_queue_block(hk_seeder *s, hk_peer *p, uint32_t index, uint32_t begin, u
         return;
     }
     p->idle_armed = false; /* the unchoked-idle clock restarts when the queue empties again */
+    hks_slot_used(s, p);
     prefetch(s, t, &r);
     hks_mark_ready(s, p);
     hks_mark_touched(s, p);

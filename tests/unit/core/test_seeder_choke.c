@@ -21,6 +21,8 @@ static void start(uint32_t max_unchoked, uint64_t credit, hk_time slice, uint32_
     c.idle_timeout = HK_SECONDS(100000);
     c.unchoked_idle_timeout = HK_SECONDS(100000);
     c.keepalive_interval = HK_SECONDS(100000);
+    c.unchoked_grace = HK_SECONDS(100000); /* the slot-squatting graces have their own tests */
+    c.unchoked_stall = HK_SECONDS(100000);
     h_init(&h, &c);
     cr_assert_eq(h_add_single(&h, 32768, 32768 * 64), HK_ADD_OK); /* 64 full pieces */
 }
