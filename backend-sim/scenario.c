@@ -65,7 +65,7 @@ static const char *const behaviour_names[BEH_COUNT] = {"normal",    "slow_reader
                                                        "flooder",   "invalid",     "magnet", "mute",
                                                        "non_reader"};
 static const char *const ref_names[] = {"none", "handshake_timeout", "idle_timeout", "unchoked_idle_timeout",
-                                        "send_stall_timeout", "protocol"};
+                                        "send_stall_timeout", "protocol",          "unchoked_grace"};
 static const char *const arrival_names[] = {"burst", "poisson", "uniform"};
 static const char *const strategy_names[] = {"random", "sequential"};
 static const char *const departure_names[] = {"fin", "vanish"};
@@ -690,8 +690,12 @@ static int cross_check(scenario *sc, char *err, size_t errlen)
             return -1;
         }
         if (p->expect.choked_after == REF_PROTOCOL || p->expect.choked_after == REF_HANDSHAKE) {
-            snprintf(err, errlen, "[expect %s] choked_after: only idle_timeout, unchoked_idle_timeout or "
-                                  "send_stall_timeout make sense", p->name);
+            snprintf(err, errlen, "[expect %s] choked_after: only idle_timeout, unchoked_idle_timeout, "
+                                  "unchoked_grace or send_stall_timeout make sense", p->name);
+            return -1;
+        }
+        if (p->expect.closed_after == REF_UNCHOKED_GRACE) {
+            snprintf(err, errlen, "[expect %s] closed_after: unchoked_grace chokes, it never closes", p->name);
             return -1;
         }
         p->first_peer = (uint32_t)total;

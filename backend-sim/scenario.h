@@ -48,6 +48,7 @@ typedef enum sim_ref_timeout {
     REF_UNCHOKED_IDLE,    /* unchoked_idle_timeout after the last unchoke sent (choked_after only) */
     REF_SEND_STALL,       /* send_stall_timeout after the last acknowledged flight */
     REF_PROTOCOL,         /* 0 s after the last bytes received (the offending message) */
+    REF_UNCHOKED_GRACE,   /* unchoked_grace after the first unchoke sent (choked_after only; issue 14 item 2) */
 } sim_ref_timeout;
 
 #define SIM_NAME_MAX 32
