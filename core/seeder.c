@@ -34,6 +34,9 @@ void hk_config_defaults(hk_config *cfg)
     cfg->max_message = 64u * 1024u;
     cfg->listen_port = 0;
     cfg->encryption = HK_ENC_ALLOW;
+    /* slot squatting (issue 14 item 2) */
+    cfg->unchoked_grace = HK_SECONDS(2);
+    cfg->unchoked_stall = HK_SECONDS(10);
 }
 
 const char *hk_config_check(const hk_config *cfg)
@@ -64,6 +67,10 @@ const char *hk_config_check(const hk_config *cfg)
         return "max_message must hold a request of max_block";
     if ((unsigned)cfg->encryption > HK_ENC_OFF)
         return "encryption must be allow, prefer-plain, require or off";
+    if (cfg->unchoked_grace == 0)
+        return "unchoked_grace must be > 0";
+    if (cfg->unchoked_stall == 0)
+        return "unchoked_stall must be > 0";
     return NULL;
 }
 

@@ -312,3 +312,17 @@ Test(options, config_check_applies)
         cr_assert_eq(o.cfg.handshake_timeout, 0);
     }
 }
+
+/* Slot squatting (issue 14 item 2): the graces, their defaults, and 0 refused. */
+Test(options, unchoked_grace_and_stall)
+{
+    hk_options o;
+    char err[512];
+    OK("dir");
+    cr_assert_eq(o.cfg.unchoked_grace, HK_SECONDS(2));
+    cr_assert_eq(o.cfg.unchoked_stall, HK_SECONDS(10));
+    OK("--unchoked-grace=0.5", "--unchoked-stall=4", "dir");
+    cr_assert_eq(o.cfg.unchoked_grace, 500000000ull);
+    cr_assert_eq(o.cfg.unchoked_stall, HK_SECONDS(4));
+    BAD("unchoked_grace", "--unchoked-grace=0", "dir");
+}
