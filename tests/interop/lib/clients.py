@@ -12,8 +12,10 @@ host. require_encryption turns on the client's own "require encryption" setting.
 Clients: libtorrent (python-libtorrent, lt_leech.py in its own process), aria2 (aria2c), transmission
 (transmission-daemon, driven by transmission-remote), rtorrent (0.9.8, headless with system.daemon), qbittorrent
 (qbittorrent-nox, Web API with localhost auth bypass), ctorrent (Enhanced CTorrent: single-file torrents here)."""
+import hashlib
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -25,7 +27,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def torrent_hash(torrent):
-    import hashlib
     with open(torrent, "rb") as f:
         return hashlib.sha1(bencode.info_bytes(f.read())).hexdigest()
 
@@ -307,7 +308,6 @@ def start(kind, procs, work, torrent, save_dir, require_encryption=False):
 
 def wait_complete(procs, client, timeout):
     """Polls client.is_complete() until it is true (returns the seconds it took) or timeout seconds pass (raises)."""
-    import time
     t0 = time.monotonic()
     t_end = t0 + min(timeout, max(1.0, procs.remaining()))
     while not client.is_complete():
