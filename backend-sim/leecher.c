@@ -124,6 +124,8 @@ static void nic_dispatch(leecher *l, hk_conn *c, sim_msg *m)
         leecher_end_conn(l, END_REFUSED, false);
         break;
     case MSG_DATA:
+        if (l->stopped_reading)
+            break; /* non_reader: never acknowledged, never decoded */
         if (l->prof->behaviour == BEH_SLOW_READER) {
             c->p_pending = m;
             sg_actor_sleep_for((double)m->len / l->prof->read_rate);

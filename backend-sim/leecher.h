@@ -56,6 +56,7 @@ typedef struct leecher {
     /* protocol */
     wire_decoder dec;
     bool connected, got_handshake, got_have, interested_sent, unchoked, fast, ext, vanished;
+    bool stopped_reading;        /* non_reader: its one burst of requests is sent; it reads nothing more */
     uint8_t *have;               /* received blocks bitmap */
     uint32_t nblocks, received, bpp;
     uint32_t piece_length, piece_count;

@@ -1,7 +1,7 @@
 /* peer_wire: owns what a simulated peer says and understands — the BitTorrent protocol written against the wire
  * codec (core/wire.h) and bencode, never the seeding engine: handshake, interest, requests by strategy and pipeline,
  * choke/unchoke and reject handling, the magnet users' ut_metadata exchange, and the misbehaviours of scenario.h
- * (idle, silent, half-open, flooder, invalid, mute). See peer_wire.h. */
+ * (idle, silent, half-open, flooder, invalid, mute, non-reader). See peer_wire.h. */
 #include "peer_wire.h"
 
 #include <assert.h>
@@ -27,6 +27,7 @@ bool peer_sends_keepalives(const leecher *l)
     case BEH_MAGNET:
     case BEH_HALF_OPEN:
     case BEH_FLOODER:
+    case BEH_NON_READER:
         return true;
     default:
         return false;
@@ -170,7 +171,7 @@ static void request_more(leecher *l)
 {
     sim_behaviour beh = l->prof->behaviour;
     if (!l->unchoked || l->need_meta || l->conn_ended || beh == BEH_IDLE || beh == BEH_SILENT ||
-        beh == BEH_INVALID || beh == BEH_FLOODER)
+        beh == BEH_INVALID || beh == BEH_FLOODER || l->stopped_reading)
         return;
     while (l->nout < l->prof->pipeline) {
         uint32_t b = next_block(l);
@@ -178,6 +179,10 @@ static void request_more(leecher *l)
             break;
         out_add(l, b);
         send_request(l, b / l->bpp, (b % l->bpp) * SIM_BLOCK, block_len(l, b));
+    }
+    if (beh == BEH_NON_READER && l->nout > 0) {
+        l->stopped_reading = true; /* one burst, then it never reads again */
+        evlog_line(l->world->log, sim_now(l->world), "peer p%u stops reading", l->id);
     }
 }
 

@@ -38,6 +38,22 @@
 #define HK_BATCH_HDR 96u
 /* ut_metadata requests a peer may have queued (beyond that: reject). */
 #define HK_METADATA_QUEUE 8u
+/* Non-fast overflow (issue 9): a peer without the fast extension cannot be told a request was refused, so beyond
+ * reqq its requests are still queued, up to hks_overflow_cap (at least 4 x reqq, and two pieces' worth of 16 KiB
+ * blocks: Enhanced CTorrent pipelines 2 x blocks-per-piece - 1), never more than HK_OVERFLOW_MAX; beyond that, or when
+ * memory runs out, the rest is dropped until the queue is served, then a choke the peer sees discards it (BEP 3),
+ * followed by an unchoke, keeping its slot and turn (hks_choke_reset). The request queue's ring grows only as requests arrive. */
+#define HK_OVERFLOW_MAX 8192u
+static inline uint32_t hks_overflow_cap(const hk_config *cfg, uint32_t piece_length)
+{
+    uint64_t cap = (uint64_t)cfg->reqq * 4u;
+    uint64_t two_pieces = 2u * (((uint64_t)piece_length + 16383u) / 16384u);
+    if (cap < two_pieces)
+        cap = two_pieces;
+    return cap > HK_OVERFLOW_MAX ? HK_OVERFLOW_MAX : (uint32_t)cap;
+}
+/* Requests one peer's queue may hold: block requests (reqq, or the non-fast overflow) + metadata requests. */
+#define HK_QUEUE_MAX (HK_OVERFLOW_MAX + HK_METADATA_QUEUE)
 /* Our extended message ids (advertised in the extension handshake's `m`). */
 #define HK_EXT_UT_METADATA 1u
 #define HK_EXT_UPLOAD_ONLY 2u
@@ -165,7 +181,21 @@ void hks_peer_not_interested(hk_seeder *s, hk_peer *p);
 /* The unchoked peer's turn is over (credit, slice, or unchoked-idle): refill, requeue or disconnect. Returns false
  * if the peer was closed. */
 bool hks_turn_over(hk_seeder *s, hk_peer *p, const char *why);
-/* Unchokes waiters from the head of the line while slots are free. */
+/* p (no fast extension, unchoked) sent a request that cannot be queued (over hks_overflow_cap, out of memory): it and
+ * the requests that follow are dropped until its queued requests are served; then (hks_choke_reset_end, at the end of
+ * the event) a choke that the peer sees discards them (BEP 3: it re-requests after an unchoke), followed at once by
+ * the unchoke; slot, credit and slice are kept. No-op when already pending. */
+void hks_choke_reset(hk_seeder *s, hk_peer *p, const char *why);
+/* End of an event: the choke + unchoke of a pending reset once p's queued block requests are all served. */
+void hks_choke_reset_end(hk_seeder *s, hk_peer *p);
+/* The unchoked peer did not use its slot for its grace (asked for nothing, or did not read): its turn ends as unused
+ * (seeder_choke.c: a strike, the back of the low-priority line, or closed when connections are full) when anyone
+ * waits; when nobody does it keeps the slot. Returns false if the peer was closed. */
+bool hks_turn_unused(hk_seeder *s, hk_peer *p, const char *why);
+/* A block request of p was queued: its slot is in use (not spare; the grace starts again when it idles). */
+void hks_slot_used(hk_seeder *s, hk_peer *p);
+/* Unchokes waiters from the head of the line while slots are free, then preempts spare slots (hk_choker_preempt)
+ * for the peers waiting in the normal line. */
 void hks_promote_waiters(hk_seeder *s);
 /* If a close freed a slot since the last call: hks_promote_waiters. */
 void hks_promote_freed(hk_seeder *s);

@@ -121,14 +121,15 @@ void hks_queue_block(hk_seeder *s, hk_peer *p, uint32_t index, uint32_t begin, u
     hk_request r = {.index = index, .begin = begin, .length = length, .kind = HK_REQ_BLOCK, .state = HK_RQ_FRESH};
     if (!t || !hk_rq_push_back(&p->rq, &r)) {
         hks_log(s, HK_LOG_DEBUG, "peer %llu: %s request %u/%u/%u: out of memory", (unsigned long long)p->id,
-               p->fast ? "reject" : "drop", index, begin, length);
+               p->fast ? "reject" : "choke on", index, begin, length);
         if (p->fast)
             hks_send_reject(s, p, index, begin, length);
         else
-            s->stats.requests_rejected++;
+            hks_choke_reset(s, p, "out of memory for its request"); /* cleared by a choke, never silently */
         return;
     }
     p->idle_armed = false; /* the unchoked-idle clock restarts when the queue empties again */
+    hks_slot_used(s, p);
     prefetch(s, t, &r);
     hks_mark_ready(s, p);
     hks_mark_touched(s, p);

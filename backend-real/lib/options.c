@@ -40,6 +40,9 @@ void hk_options_usage(FILE *out, const char *prog)
             "      --handshake-timeout=S   handshake not complete (default 10)\n"
             "      --idle-timeout=S        nothing received from the peer (default 120)\n"
             "      --unchoked-idle-timeout=S  served peer asks for nothing: choke it (default 30)\n"
+            "      --unchoked-grace=S      served peer asks for nothing this long while others wait:\n"
+            "                              its turn goes to them, and it waits behind them (default 2)\n"
+            "      --unchoked-stall=S      the same for a served peer that does not read (default 10)\n"
             "      --send-stall-timeout=S  data queued but the peer does not read (default 60)\n"
             "      --max-wait=S            longest wait in line for a turn (default 0: no limit)\n"
             "      --keepalive-interval=S  send a keep-alive after this much silence (default 90)\n"
@@ -272,6 +275,8 @@ static const opt_row rows[] = {
     TIMEOUT("handshake-timeout", handshake_timeout),
     TIMEOUT("idle-timeout", idle_timeout),
     TIMEOUT("unchoked-idle-timeout", unchoked_idle_timeout),
+    TIMEOUT("unchoked-grace", unchoked_grace),     /* slot squatting (issue 14 item 2) */
+    TIMEOUT("unchoked-stall", unchoked_stall),
     TIMEOUT("send-stall-timeout", send_stall_timeout),
     TIMEOUT("max-wait", max_wait),
     TIMEOUT("keepalive-interval", keepalive_interval),

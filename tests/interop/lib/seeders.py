@@ -62,13 +62,16 @@ def hekate_binary(build_dir):
     return p
 
 
-def start_hekate(procs, build_dir, dirs, port=None, args=(), name="hekate", wait=True):
+def start_hekate(procs, build_dir, dirs, port=None, args=(), name="hekate", wait=True, host="127.0.0.1"):
+    """host: the address hekate binds (--bind); 127.0.0.1 unless a client needs another (see clients.py)."""
     port = port or free_port()
-    argv = [hekate_binary(build_dir), "-t", "--bind", "127.0.0.1", "-p", str(port)] + list(args) + list(dirs)
+    argv = [hekate_binary(build_dir), "-t", "--bind", host, "-p", str(port)] + list(args) + list(dirs)
     child = procs.start(name, argv)
     if wait:
-        wait_port(port, child, timeout=30)
-    return Seeder("hekate", child, port)
+        wait_port(port, child, timeout=30, host=host)
+    s = Seeder("hekate", child, port)
+    s.addr = (host, port)
+    return s
 
 
 def start_lt_seeder(procs, dirs, port=None, high_performance=False, seed_mode=False, name="lt_seeder", timeout=120):

@@ -326,3 +326,17 @@ Test(options, per_address_caps)
     BAD("--max-peers-per-address: 'x' is not a number", "--max-peers-per-address=x", "d");
     BAD("--max-peers-per-prefix: 1000001 is out of range (0..1000000)", "--max-peers-per-prefix=1000001", "d");
 }
+
+/* Slot squatting (issue 14 item 2): the graces, their defaults, and 0 refused. */
+Test(options, unchoked_grace_and_stall)
+{
+    hk_options o;
+    char err[512];
+    OK("dir");
+    cr_assert_eq(o.cfg.unchoked_grace, HK_SECONDS(2));
+    cr_assert_eq(o.cfg.unchoked_stall, HK_SECONDS(10));
+    OK("--unchoked-grace=0.5", "--unchoked-stall=4", "dir");
+    cr_assert_eq(o.cfg.unchoked_grace, 500000000ull);
+    cr_assert_eq(o.cfg.unchoked_stall, HK_SECONDS(4));
+    BAD("unchoked_grace", "--unchoked-grace=0", "dir");
+}
