@@ -83,6 +83,8 @@ bool hks_turn_unused(hk_seeder *s, hk_peer *p, const char *why)
 
 void hks_slot_used(hk_seeder *s, hk_peer *p)
 {
+    if (p->stall_since != HK_TIME_NEVER)
+        return; /* asking while not reading what is queued does not use the slot (its stall grace runs on) */
     p->grace_over = false;
     p->turn_requested = true;
     hk_choker_set_spare(&s->choker, &p->choke, false);

@@ -189,7 +189,8 @@ void hks_choke_reset_end(hk_seeder *s, hk_peer *p);
  * (seeder_choke.c: a strike, the back of the low-priority line, or closed when connections are full) when anyone
  * waits; when nobody does it keeps the slot. Returns false if the peer was closed. */
 bool hks_turn_unused(hk_seeder *s, hk_peer *p, const char *why);
-/* A block request of p was queued: its slot is in use (not spare; the grace starts again when it idles). */
+/* A block request of p was queued: its slot is in use (not spare; the grace starts again when it idles), unless p
+ * does not read what is already queued (stalled): then nothing changes. */
 void hks_slot_used(hk_seeder *s, hk_peer *p);
 /* Unchokes waiters from the head of the line while slots are free, then preempts spare slots (hk_choker_preempt)
  * for the peers waiting in the normal line. */
