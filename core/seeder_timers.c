@@ -1,6 +1,7 @@
 /* seeder_timers: owns each peer's deadline (the earliest of its timeouts, kept in the one deadline heap), its
  * rescheduling at the end of every event that touched the peer, and what happens when one fires (docs/design.md §6): a
- * timeout closes the peer, the end of an unchoked turn goes to seeder_choke.c, a quiet connection gets a keep-alive. */
+ * timeout closes the peer, the end of an unchoked turn goes to seeder_choke.c, a quiet connection gets a keep-alive;
+ * and the slot-squatting graces (unchoked_grace, unchoked_stall): an unused slot's turn ends, or it becomes spare. */
 #include <stddef.h>
 
 #include "seeder_internal.h"
