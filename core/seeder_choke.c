@@ -2,8 +2,8 @@
  * line when a slot frees up), choke (not interested, end of a turn with others waiting, rejecting what the peer had
  * queued), disconnect at the end of a turn when connections are at their cap, filling the slots that closes
  * freed (hks_promote_freed), unused turns and the preemption of spare slots (slot squatting, issue 14 item 2), and
- * the choke-and-unchoke reset of a non-fast peer whose requests overflow. Who gets a slot and when is core/choker.c's pure policy; this file turns its answers into
- * messages and log lines. */
+ * the choke-and-unchoke reset of a non-fast peer whose requests overflow. Who gets a slot and when is
+ * core/choker.c's pure policy; this file turns its answers into messages and log lines. */
 #include <stddef.h>
 
 #include "seeder_internal.h"
