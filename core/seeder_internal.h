@@ -41,7 +41,8 @@
  * reqq its requests are still queued, up to hks_overflow_cap (at least 4 x reqq, and two pieces' worth of 16 KiB
  * blocks: Enhanced CTorrent pipelines 2 x blocks-per-piece - 1), never more than HK_OVERFLOW_MAX; beyond that, or when
  * memory runs out, the rest is dropped until the queue is served, then a choke the peer sees discards it (BEP 3),
- * followed by an unchoke, keeping its slot and turn (hks_choke_reset). The request queue's ring grows only as requests arrive. */
+ * followed by an unchoke, keeping its slot and turn (hks_choke_reset). The request queue's ring grows only as
+ * requests arrive. */
 #define HK_OVERFLOW_MAX 8192u
 static inline uint32_t hks_overflow_cap(const hk_config *cfg, uint32_t piece_length)
 {

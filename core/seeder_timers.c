@@ -148,7 +148,8 @@ static void fire_peer(hk_seeder *s, hk_peer *p)
         p->grace_over = true;
         if (s->choker.waiting == 0)
             hk_choker_set_spare(&s->choker, &p->choke, true);
-        else if (!hks_turn_unused(s, p, p->idle_armed ? "asked for nothing for its grace" : "did not read for its grace"))
+        else if (!hks_turn_unused(s, p,
+                                  p->idle_armed ? "asked for nothing for its grace" : "did not read for its grace"))
             return;
     }
     if (p->choke.state == HK_CHOKE_UNCHOKED && p->idle_armed &&
