@@ -100,7 +100,8 @@ static inline bool hk_choker_is_spare(const hk_choke_entry *e) { return hk_list_
 /* Someone waits in the normal line and a peer is spare: ends the first spare peer's turn as an unused one (*result:
  * REQUEUED or DISCONNECT) and returns it; else NULL. The caller chokes (or closes) it and promotes. */
 hk_choke_entry *hk_choker_preempt(hk_choker *c, hk_time now, bool connections_full, hk_turn_result *result);
-/* Position in the line (1 = head; the low-priority line after the normal one), 0 if not WAITING. O(position): for logs and tests. */
+/* Position in the line (1 = head; the low-priority line after the normal one), 0 if not WAITING. O(position): for
+ * logs and tests. */
 uint32_t hk_choker_position(const hk_choker *c, const hk_choke_entry *e);
 const char *hk_choke_state_name(hk_choke_state s);
 

@@ -78,7 +78,7 @@ struct hk_peer {
     hk_list event_link;      /* open: in the seeder's list of peers touched this event (rescheduled at its end);
                               * closed: in the seeder's grave (freed at the end of the event); detached otherwise */
     /* non-fast overflow (issue 9) */
-    bool reset_pending;      /* requests over the cap were dropped: a choke + unchoke goes out once the queue is served */
+    bool reset_pending;      /* requests over the cap were dropped: choke + unchoke go out once the queue is served */
     /* slot squatting (issue 14 item 2) */
     bool grace_over;         /* unchoked: this idle or stalled stretch outlasted its grace (spare, or turned over) */
     bool turn_requested;     /* unchoked: a block request was queued in this turn */

@@ -1,8 +1,9 @@
 /* seeder_choke: owns the choke transitions applied to peers: unchoke (on interest, or promotion from the head of the
  * line when a slot frees up), choke (not interested, end of a turn with others waiting, rejecting what the peer had
  * queued), disconnect at the end of a turn when connections are at their cap, filling the slots that closes
- * freed (hks_promote_freed), and the choke-and-unchoke reset of a non-fast peer whose requests overflow. Who gets a slot and when is core/choker.c's pure policy; this file turns its answers into
- * messages and log lines. */
+ * freed (hks_promote_freed), unused turns and the preemption of spare slots (slot squatting, issue 14 item 2), and
+ * the choke-and-unchoke reset of a non-fast peer whose requests overflow. Who gets a slot and when is
+ * core/choker.c's pure policy; this file turns its answers into messages and log lines. */
 #include <stddef.h>
 
 #include "seeder_internal.h"
@@ -83,6 +84,8 @@ bool hks_turn_unused(hk_seeder *s, hk_peer *p, const char *why)
 
 void hks_slot_used(hk_seeder *s, hk_peer *p)
 {
+    if (p->stall_since != HK_TIME_NEVER)
+        return; /* asking while not reading what is queued does not use the slot (its stall grace runs on) */
     p->grace_over = false;
     p->turn_requested = true;
     hk_choker_set_spare(&s->choker, &p->choke, false);

@@ -42,7 +42,8 @@
  * reqq its requests are still queued, up to hks_overflow_cap (at least 4 x reqq, and two pieces' worth of 16 KiB
  * blocks: Enhanced CTorrent pipelines 2 x blocks-per-piece - 1), never more than HK_OVERFLOW_MAX; beyond that, or when
  * memory runs out, the rest is dropped until the queue is served, then a choke the peer sees discards it (BEP 3),
- * followed by an unchoke, keeping its slot and turn (hks_choke_reset). The request queue's ring grows only as requests arrive. */
+ * followed by an unchoke, keeping its slot and turn (hks_choke_reset). The request queue's ring grows only as
+ * requests arrive. */
 #define HK_OVERFLOW_MAX 8192u
 static inline uint32_t hks_overflow_cap(const hk_config *cfg, uint32_t piece_length)
 {
@@ -192,7 +193,8 @@ void hks_choke_reset_end(hk_seeder *s, hk_peer *p);
  * (seeder_choke.c: a strike, the back of the low-priority line, or closed when connections are full) when anyone
  * waits; when nobody does it keeps the slot. Returns false if the peer was closed. */
 bool hks_turn_unused(hk_seeder *s, hk_peer *p, const char *why);
-/* A block request of p was queued: its slot is in use (not spare; the grace starts again when it idles). */
+/* A block request of p was queued: its slot is in use (not spare; the grace starts again when it idles), unless p
+ * does not read what is already queued (stalled): then nothing changes. */
 void hks_slot_used(hk_seeder *s, hk_peer *p);
 /* Unchokes waiters from the head of the line while slots are free, then preempts spare slots (hk_choker_preempt)
  * for the peers waiting in the normal line. */

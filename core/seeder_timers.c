@@ -1,6 +1,7 @@
 /* seeder_timers: owns each peer's deadline (the earliest of its timeouts, kept in the one deadline heap), its
  * rescheduling at the end of every event that touched the peer, and what happens when one fires (docs/design.md §6): a
- * timeout closes the peer, the end of an unchoked turn goes to seeder_choke.c, a quiet connection gets a keep-alive. */
+ * timeout closes the peer, the end of an unchoked turn goes to seeder_choke.c, a quiet connection gets a keep-alive;
+ * and the slot-squatting graces (unchoked_grace, unchoked_stall): an unused slot's turn ends, or it becomes spare. */
 #include <stddef.h>
 
 #include "seeder_internal.h"
@@ -147,7 +148,8 @@ static void fire_peer(hk_seeder *s, hk_peer *p)
         p->grace_over = true;
         if (s->choker.waiting == 0)
             hk_choker_set_spare(&s->choker, &p->choke, true);
-        else if (!hks_turn_unused(s, p, p->idle_armed ? "asked for nothing for its grace" : "did not read for its grace"))
+        else if (!hks_turn_unused(s, p,
+                                  p->idle_armed ? "asked for nothing for its grace" : "did not read for its grace"))
             return;
     }
     if (p->choke.state == HK_CHOKE_UNCHOKED && p->idle_armed &&

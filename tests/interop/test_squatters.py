@@ -7,10 +7,12 @@ downloads an 8 MiB torrent alone, then beside each crowd of raw-socket squatters
 first 60 of each (more than the 50 slots), then 600 of each (the attack scaled 10x). Every squatter connects from
 its own 127.0.x.y source address and the leecher from 127.0.9.9, so a per-address connection cap cannot be what
 stops them. The squatters connect first and settle (ceil(count / 50) rounds of hekate's 2 s grace, plus 3 s), then
-the leecher starts: its time must stay within 3x its time alone (at least 3 s, for scheduling noise). The 600
+the leecher starts: its time must stay within 3x its time alone (at least 2 s: libtorrent's own start-up on a
+loaded machine). The 600
 silent squatters are also run once with the leecher starting together with them, printed but not asserted (a FIFO
 line must give each squatter one turn before a newcomer: ceil(600 / 50) graces). Every download is verified byte
-for byte. HEKATE_SQUAT_TIMEOUT (seconds, default 60) bounds each download. Deadline 420 s."""
+for byte. HEKATE_SQUAT_TIMEOUT (seconds, default 60) bounds each download. Deadline 280 s (about 110 s when
+passing)."""
 import os
 import resource
 import selectors
@@ -160,7 +162,7 @@ def body(p, checks, build_dir, source_dir):
         return "%.2f s alone" % times["alone"]
 
     checks.run("leecher_alone", alone)
-    limit = max(3.0 * times.get("alone", 1.0), 3.0)
+    limit = max(3.0 * times.get("alone", 1.0), 2.0)
 
     def beside(kind, count, settle=True):
         crowd = Crowd(seeder.addr, fx.info_hash, kind, count)
@@ -193,4 +195,4 @@ def body(p, checks, build_dir, source_dir):
 
 
 if __name__ == "__main__":
-    procs.main_wrapper("test_squatters", 420, body)
+    procs.main_wrapper("test_squatters", 280, body)

@@ -504,3 +504,22 @@ Test(timeouts, a_leecher_arriving_with_ten_times_the_slots_in_squatters)
 {
     squatters_then_leecher(NS1, HK_SECONDS(20) + NS1);
 }
+
+/* Found by fuzz_seeder: a non-reader whose stall grace already fired (spare, nobody waiting) sends another request.
+ * That does not make its slot used: no wake-up in the past, and a newcomer still takes the slot at once. */
+Test(timeouts, a_stalled_spare_peer_that_requests_stays_spare)
+{
+    start_graces(1, 1 << 20);
+    accept_interested(0, 20000);
+    hk_time t = t0();
+    h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
+    h_block(&h, 0, WIRE_REQUEST, 0, 16384, 16384); /* stalled from t */
+    until(t + HK_SECONDS(10)); /* its stall grace: spare (nobody waits) */
+    until(t + HK_SECONDS(20));
+    h_block(&h, 0, WIRE_REQUEST, 1, 0, 16384);
+    cr_assert(h.fr->wake == HK_TIME_NEVER || h.fr->wake >= h.fr->now, "a wake-up in the past");
+    connect_interested(1);
+    cr_assert_eq(h_count(&h, 1, WIRE_UNCHOKE), 1, "the non-reader's slot goes to the newcomer");
+    cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 1);
+    cr_assert_eq(h_stats(&h).preemptions, 1);
+}

@@ -187,6 +187,32 @@ Test(scenario, defaults_and_profiles)
     scenario_free(&sc);
 }
 
+/* Issue 14 item 2: the non_reader behaviour, the graces as [seeder] keys, and a baseline without several profiles. */
+Test(scenario, squatter_profiles_and_a_baseline_without_two)
+{
+    scenario sc;
+    char err[512];
+    const char *text = "[seeder]\nunchoked_grace = 1500ms\nunchoked_stall = 4s\n[profile n]\ncount = 4\n"
+                       "[profile s]\ncount = 2\nbehaviour = silent\n[profile r]\ncount = 3\nbehaviour = non_reader\n"
+                       "[expect]\nbaseline_without = s,r\n[expect s]\nchoked_after = unchoked_grace\n";
+    cr_assert_eq(scenario_load_string(text, "t.ini", &sc, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sc.seeder.core.unchoked_grace, 1500000000ull);
+    cr_assert_eq(sc.seeder.core.unchoked_stall, HK_SECONDS(4));
+    cr_assert_eq(sc.profiles[2].behaviour, BEH_NON_READER);
+    cr_assert_eq(sc.profiles[1].expect.choked_after, REF_UNCHOKED_GRACE);
+    cr_assert_str_eq(sc.expect.baseline_without, "s,r");
+    cr_assert_eq(scenario_drop_profile(&sc, sc.expect.baseline_without), 0);
+    cr_assert_eq(sc.nprofiles, 1);
+    cr_assert_eq(sc.npeers, 4);
+    scenario_free(&sc);
+    text = "[profile n]\ncount = 1\n[profile s]\ncount = 1\n[expect]\nbaseline_without = s,zz\n";
+    cr_assert_eq(scenario_load_string(text, "u.ini", &sc, err, sizeof err), -1);
+    cr_assert(strstr(err, "no profile named \"s,zz\""), "%s", err);
+    text = "[profile n]\ncount = 1\n[expect n]\nclosed_after = unchoked_grace\n";
+    cr_assert_eq(scenario_load_string(text, "v.ini", &sc, err, sizeof err), -1);
+    cr_assert(strstr(err, "unchoked_grace chokes"), "%s", err);
+}
+
 Test(scenario, strictness_names_line_section_and_key)
 {
     scenario sc;
