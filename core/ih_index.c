@@ -26,8 +26,10 @@ static uint32_t home_of(const hk_ih_index *ix, const uint8_t ih[20])
 }
 
 /* The slot holding `ih`, or the empty slot where it would go (*found says which). cap > 0. */
-static uint32_t probe(const hk_ih_index *ix, const uint8_t ih[20], bool *found)
+static uint32_t probe(const hk_ih_index *ix, const uint8_t key[20], bool *found)
 {
+    uint8_t ih[20];
+    memcpy(ih, key, 20); /* key may be the key function's reused buffer, which the comparisons below overwrite */
     uint32_t mask = ix->cap - 1;
     for (uint32_t i = home_of(ix, ih);; i = (i + 1) & mask) {
         uint32_t v = ix->slots[i];

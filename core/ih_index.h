@@ -11,6 +11,9 @@
  * tombstones), so lookups never degrade after many add/remove cycles. Every allocation goes through the owner's
  * hk_mem, so memory is accounted where the owner reports it (hk_ih_bytes says how much is the index's).
  *
+ * The key function may return a buffer it reuses (each call may overwrite the previous result: the MSE SKEY index
+ * computes its keys on demand, core/skey_index.h); the index never holds two of its results at once.
+ *
  * A key must be in the index at most once (the owner checks with hk_ih_find before inserting; asserted). The key
  * function must return the same 20 bytes for a record for as long as the record is in the index.
  */

@@ -184,7 +184,7 @@ typedef struct hk_torrent_stats {
     uint64_t total_length;
     uint64_t storage;
     bool failed;                     /* hk_seeder_storage_failed was called (or a disk load failed) */
-    uint64_t memory_bytes;           /* bytes the table holds for it: record, file entries, name (+ ~5 B of index, ~5 B of SKEY index) */
+    uint64_t memory_bytes;           /* bytes the table holds for it: record, file entries, name (+ ~11 B of the two indexes) */
 } hk_torrent_stats;
 
 /* false if the info-hash is not served. */
