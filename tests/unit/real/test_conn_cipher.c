@@ -184,9 +184,13 @@ static harness *setup(int sndbuf, int rcvbuf, size_t file_len, bool pipe_copy)
     return h;
 }
 
-static void teardown_h(harness *h)
+/* Frees the hub (its connections first), then the ciphers they used, then the rest. */
+static void teardown_h(harness *h, hk_cipher *c1, hk_cipher *c2)
 {
     hk_conn_hub_free(h->hub);
+    hk_cipher_free(c1);
+    hk_cipher_free(c2);
+    cr_assert_eq(h->mem.bytes, 0, "cipher memory returned");
     cr_assert_eq(h->pins, h->unpins, "pins %u != unpins %u", h->pins, h->unpins);
     close(h->peer);
     munmap(h->map, h->map_len);
@@ -321,9 +325,7 @@ static void boundaries(bool pipe_copy)
     cr_assert_gt(st.short_writes, 10, "the writes were partial (%llu)", (unsigned long long)st.short_writes);
     cr_assert_geq(st.bytes_encrypted, 1000000);
     cr_assert_eq(st.encrypted_held, 0);
-    teardown_h(h);
-    hk_cipher_free(c1);
-    hk_cipher_free(c2);
+    teardown_h(h, c1, c2);
 }
 
 Test(conn_cipher, boundaries_partial_writes_and_back_to_plain)
@@ -358,8 +360,7 @@ Test(conn_cipher, non_reading_peer_holds_one_chunk)
     cr_assert_gt(hk_conn_queued(h->c), 2u << 20, "the rest waits in the queue (pinned, not copied)");
     run(h, 0.0005, 65536, 20); /* now the peer reads: everything arrives, in order */
     assert_stream(h);
-    teardown_h(h);
-    hk_cipher_free(c1);
+    teardown_h(h, c1, NULL);
 }
 
 static void truncated(bool pipe_copy)
@@ -387,8 +388,7 @@ static void truncated(bool pipe_copy)
     cr_assert_eq(h->err, EFAULT);
     drain(h, 65536);
     assert_stream(h); /* every byte before the bad extent went out, encrypted as it must be */
-    teardown_h(h);
-    hk_cipher_free(c1);
+    teardown_h(h, c1, NULL);
 }
 
 Test(conn_cipher, truncated_mapping_is_a_fault_not_sigbus)
@@ -412,5 +412,5 @@ Test(conn_cipher, plain_connection_pays_nothing)
     hk_conn_stats st;
     hk_conn_hub_stats(h->hub, &st);
     cr_assert_eq(st.bytes_encrypted, 0);
-    teardown_h(h);
+    teardown_h(h, NULL, NULL);
 }
