@@ -14,6 +14,7 @@ int cc_copier_init(cc_copier *cp)
 {
     cp->pipe_fd[0] = cp->pipe_fd[1] = -1;
     cp->use_pipe = 0;
+    cp->pid = getpid();
     cp->buf = malloc(CC_CHUNK);
     return cp->buf ? 0 : -1;
 }
@@ -57,41 +58,66 @@ static size_t copy_via_pipe(cc_copier *cp, uint8_t *dst, const uint8_t *src, siz
     return done;
 }
 
-/* Copies len bytes of pinned mapped memory into dst without the loop touching the mapping: bytes copied. */
-static size_t copy_mapped(cc_copier *cp, uint8_t *dst, const uint8_t *src, size_t len)
+/* Copies n regions of pinned mapped memory (rem[i]) to their places in the chunk (loc[i]) without the loop touching
+ * the mappings: returns the bytes copied, a prefix of the regions in order (short where a page vanished). */
+static size_t copy_mapped(cc_copier *cp, const struct iovec *loc, const struct iovec *rem, int n)
 {
     if (!cp->use_pipe) {
-        struct iovec local = { .iov_base = dst, .iov_len = len };
-        struct iovec remote = { .iov_base = (void *)(uintptr_t)src, .iov_len = len };
-        ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-        if (n >= 0)
-            return (size_t)n;
+        ssize_t got = process_vm_readv(cp->pid, loc, (unsigned long)n, rem, (unsigned long)n, 0);
+        if (got >= 0)
+            return (size_t)got;
         if (errno != ENOSYS && errno != EPERM)
-            return 0; /* EFAULT: nothing readable at src */
+            return 0; /* EFAULT: nothing readable at the first region */
         cp->use_pipe = 1;
     }
-    return copy_via_pipe(cp, dst, src, len);
+    size_t done = 0;
+    for (int i = 0; i < n; i++) {
+        size_t got = copy_via_pipe(cp, loc[i].iov_base, rem[i].iov_base, rem[i].iov_len);
+        done += got;
+        if (got < rem[i].iov_len)
+            break;
+    }
+    return done;
+}
+
+/* The chunk's length when only `copied` bytes of its n extent regions arrived: up to the first missing byte. */
+static size_t cut_at(const cc_copier *cp, const struct iovec *loc, int n, size_t copied)
+{
+    for (int i = 0; i < n; i++) {
+        if (copied < loc[i].iov_len)
+            return (size_t)((uint8_t *)loc[i].iov_base - cp->buf) + copied;
+        copied -= loc[i].iov_len;
+    }
+    assert(!"more copied than asked");
+    return 0;
 }
 
 size_t cc_fill(cc_copier *cp, const sendq *q)
 {
     assert(q->icount > 0 && sq_at(q, 0)->cipher != NULL);
     hk_cipher *ci = sq_at(q, 0)->cipher;
-    size_t n = 0;
+    struct iovec loc[CC_MAX_EXTENTS], rem[CC_MAX_EXTENTS];
+    int ne = 0;
+    size_t n = 0, want = 0;
     for (uint32_t i = 0; i < q->icount && n < CC_CHUNK; i++) {
         const sq_item *it = sq_at(q, i);
-        if (it->cipher != ci)
+        if (it->cipher != ci || (it->kind == SQ_EXTENT && ne == CC_MAX_EXTENTS))
             break;
         size_t take = it->len < CC_CHUNK - n ? it->len : CC_CHUNK - n;
         if (it->kind == SQ_BYTES) {
             memcpy(cp->buf + n, q->buf + it->off, take);
-            n += take;
-            continue;
+        } else {
+            loc[ne] = (struct iovec){ .iov_base = cp->buf + n, .iov_len = take };
+            rem[ne] = (struct iovec){ .iov_base = (void *)(uintptr_t)(it->base + it->off), .iov_len = take };
+            ne++;
+            want += take;
         }
-        size_t got = copy_mapped(cp, cp->buf + n, it->base + it->off, take);
-        n += got;
-        if (got < take)
-            break; /* the bytes before the fault go out; the fault is met again at the head */
+        n += take;
+    }
+    if (ne > 0) { /* one system call for every extent of the chunk */
+        size_t got = copy_mapped(cp, loc, rem, ne);
+        if (got < want)
+            n = cut_at(cp, loc, ne, got); /* the bytes before the fault go out; it is met again at the head */
     }
     hk_cipher_apply(ci, cp->buf, cp->buf, n);
     return n;

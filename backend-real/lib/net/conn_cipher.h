@@ -12,7 +12,7 @@
  * extents pinned) until their bytes are written: the remainder mirrors the head of the queue.
  *
  * Mapped memory is never read by the event loop itself (a page of a truncated file would raise SIGBUS): extents are
- * copied by the kernel, with process_vm_readv on the own process, or, where that call is refused (ENOSYS, EPERM: a
+ * copied by the kernel, all extents of a chunk in one process_vm_readv on the own process, or, where that call is refused (ENOSYS, EPERM: a
  * seccomp filter), by writing them into a pipe and reading them back. Either way a vanished page ends the copy short
  * (EFAULT), exactly like the plain path's writev.
  *
@@ -24,16 +24,18 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "sendq.h"
 #include "stream_cipher.h"
 
-enum { CC_CHUNK = 64 * 1024 };
+enum { CC_CHUNK = 64 * 1024, CC_MAX_EXTENTS = 64 /* extents copied into one chunk (one system call) */ };
 
 typedef struct cc_copier {
     uint8_t *buf;            /* CC_CHUNK bytes, shared by every connection of a hub */
     int pipe_fd[2];          /* the pipe fallback's ends (-1 until used) */
     int use_pipe;            /* 1 once process_vm_readv was refused */
+    pid_t pid;               /* our own, read once: a hub is not used across fork() (neither is its libev loop) */
 } cc_copier;
 
 typedef struct cc_state {    /* one connection's, from its first set_cipher on */
