@@ -20,6 +20,8 @@ seeder), handshaken and left idle, and the seeder's RSS and RssAnon deltas per c
 With --encryption forced (or both: plain and forced in the same invocation) the leechers require MSE/PE with RC4
 (libtorrent pe_forced, allowed_enc_level pe_rc4; the libtorrent seeder then accepts it, hekate with its defaults):
 those rows are labelled hekate-rc4 and libtorrent-rc4 and get their own ratio lines (issue 9).
+--baseline-build DIR adds the seeder kind hekate-base (put it in --seeders): hekate from another build, e.g. the
+previous commit, run in plain mode only, so a change is compared with what it changes in the same invocation.
 
 usage: seed_bench.py --build-dir BUILD [--size-mib 256] [--piece-kib 256] [--leechers 1,10,50,200]
                      [--seeders hekate,libtorrent,floor] [--idle-conns 10000] [--max-total-mib 4096] [--per-proc 50]
@@ -211,6 +213,10 @@ def run_idle(p, a, fx, seeder):
 def start(p, a, kind, dirs, extra=(), encryption="plain"):
     if kind == "hekate":  # hekate's default policy (allow) serves both
         return seeders.start_hekate(p, a.build_dir, dirs, args=shlex.split(a.hekate_args) + list(extra))
+    if kind == "hekate-base":
+        s = seeders.start_hekate(p, a.baseline_build, dirs, args=shlex.split(a.hekate_args) + list(extra))
+        s.kind = "hekate-base"
+        return s
     return seeders.start_lt_seeder(p, dirs, high_performance=True, seed_mode=True, encryption=encryption != "plain")
 
 
@@ -246,10 +252,12 @@ def main():
     ap.add_argument("--syscalls", choices=("auto", "perf", "io", "strace"), default="auto",
                     help="strace: a breakdown per system call (slows the seeder: use it for counts, not CPU)")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--baseline-build", default=None, help="the build of the seeder kind hekate-base")
     ap.add_argument("--encryption", choices=("plain", "forced", "both"), default="plain",
                     help="forced: leechers require MSE/PE RC4; both: plain and forced rows in the same run")
     a = ap.parse_args()
     a.build_dir = os.path.abspath(a.build_dir)
+    a.baseline_build = os.path.abspath(a.baseline_build) if a.baseline_build else None
     ks = [int(x) for x in a.leechers.split(",") if x]
     kinds = [x for x in a.seeders.split(",") if x]
     modes = ["plain", "forced"] if a.encryption == "both" else [a.encryption]
@@ -288,7 +296,10 @@ def main():
                     except RuntimeError as e:
                         print("skipping hekate: %s" % e, flush=True)
                         continue
-                for mode, k in [(m, k) for m in modes for k in ks]:
+                if kind == "hekate-base" and not a.baseline_build:
+                    raise SystemExit("--seeders hekate-base needs --baseline-build")
+                kind_modes = ["plain"] if kind == "hekate-base" else modes
+                for mode, k in [(m, k) for m in kind_modes for k in ks]:
                     seeder = start(p, a, kind, [fdir], encryption=mode)
                     sub = os.path.join(save_root, "%s-%s-%d" % (kind, mode, k))
                     try:
@@ -303,7 +314,7 @@ def main():
                     print(fmt_row(r), flush=True)
             if a.idle_conns:
                 for kind in kinds:
-                    if kind == "floor" or (kind == "hekate" and not os.path.exists(
+                    if kind in ("floor", "hekate-base") or (kind == "hekate" and not os.path.exists(
                             os.path.join(a.build_dir, "backend-real", "hekate"))):
                         continue
                     extra = ["--max-peers", str(a.idle_conns + 100), "--idle-timeout", "600",
@@ -331,7 +342,11 @@ def main():
     floor = find("floor-mmap", 1)
     for k in ks:
         h, lt = find("hekate", k), find("libtorrent", k)
-        he, lte = find("hekate-rc4", k), find("libtorrent-rc4", k)
+        he, lte, hb = find("hekate-rc4", k), find("libtorrent-rc4", k), find("hekate-base", k)
+        if h and hb:
+            print("K=%-4d plain hekate/hekate-base: CPU/GiB %.2f (%.3f / %.3f)  MB/s %.2f  syscalls/GiB %.2f" % (
+                k, h["cpu_per_gib"] / hb["cpu_per_gib"], h["cpu_per_gib"], hb["cpu_per_gib"], h["mbps"] / hb["mbps"],
+                h["syscalls_per_gib"] / hb["syscalls_per_gib"]))
         if he and lte:
             print("K=%-4d encrypted (rc4) hekate/libtorrent: CPU/GiB %.2f (%.3f / %.3f)  MB/s %.2f  syscalls/GiB %.2f"
                   % (k, he["cpu_per_gib"] / lte["cpu_per_gib"], he["cpu_per_gib"], lte["cpu_per_gib"],
