@@ -69,6 +69,7 @@ static const char *const arrival_names[] = {"burst", "poisson", "uniform"};
 static const char *const strategy_names[] = {"random", "sequential"};
 static const char *const departure_names[] = {"fin", "vanish"};
 static const char *const invalid_names[] = {"length", "index", "begin"};
+static const char *const encryption_names[] = {"none", "rc4", "plaintext"};
 static const char *const log_level_names[] = {"error", "warn", "info", "debug", "trace"};
 
 #define COUNT(a) (int)(sizeof(a) / sizeof((a)[0]))
@@ -335,13 +336,14 @@ static const key_spec profile_keys[] = { /* and torrent (profile_key) */
     TIME(sim_profile, "reconnect", reconnect),
     TIME(sim_profile, "keepalive", keepalive),
     BOOL(sim_profile, "fast", fast),
+    ENUM(sim_profile, "encryption", encryption, encryption_names),
 };
 
 /* Every enum of a scenario is stored as an int (what K_ENUM writes). */
 _Static_assert(sizeof(sim_arrival) == sizeof(int) && sizeof(sim_behaviour) == sizeof(int) &&
                    sizeof(sim_strategy) == sizeof(int) && sizeof(sim_departure) == sizeof(int) &&
                    sizeof(sim_invalid) == sizeof(int) && sizeof(sim_ref_timeout) == sizeof(int) &&
-                   sizeof(hk_log_level) == sizeof(int),
+                   sizeof(hk_log_level) == sizeof(int) && sizeof(sim_encryption) == sizeof(int),
                "scenario enums are int-sized");
 
 /* Stores a whole number as the field of an integer kind holds it. */

@@ -37,6 +37,8 @@ typedef enum sim_strategy { STRAT_RANDOM = 0, STRAT_SEQUENTIAL } sim_strategy;
 typedef enum sim_arrival { ARRIVE_BURST = 0, ARRIVE_POISSON, ARRIVE_UNIFORM } sim_arrival;
 typedef enum sim_departure { DEPART_FIN = 0, DEPART_VANISH } sim_departure;
 typedef enum sim_invalid { INVALID_LENGTH = 0, INVALID_INDEX, INVALID_BEGIN } sim_invalid;
+/* MSE/PE: none = the plain handshake; rc4 / plaintext = the MSE handshake offering only that method */
+typedef enum sim_encryption { SIM_ENC_NONE = 0, SIM_ENC_RC4, SIM_ENC_PLAINTEXT } sim_encryption;
 
 /* What an expectation on seeder-side closing measures from (see docs/scenarios.md, [expect NAME]). */
 typedef enum sim_ref_timeout {
@@ -83,6 +85,7 @@ typedef struct sim_profile {
     hk_time reconnect;            /* delay before reconnecting after a close before completion; 0: never */
     hk_time keepalive;            /* send a keep-alive after this much silence */
     bool fast;                    /* announce the fast extension (BEP 6) */
+    sim_encryption encryption;    /* MSE/PE handshake (default none) */
     sim_profile_expect expect;
     uint32_t first_peer;          /* index of this profile's first peer (filled by the loader) */
 } sim_profile;
