@@ -184,7 +184,8 @@ typedef struct hk_torrent_stats {
     uint64_t total_length;
     uint64_t storage;
     bool failed;                     /* hk_seeder_storage_failed was called (or a disk load failed) */
-    uint64_t memory_bytes;           /* bytes the table holds for it: record, file entries, name (+ ~11 B of the two indexes) */
+    uint64_t memory_bytes;           /* bytes the table holds for it: record, file entries, name (+ ~5 B of index,
+                                      * ~13 B of MSE SKEY index: core/skey_index.h) */
 } hk_torrent_stats;
 
 /* false if the info-hash is not served. */

@@ -3,12 +3,13 @@
  * Contract
  * --------
  * A second hk_ih_index (core/ih_index.h) over the same records as the owner's info-hash index, whose key for a
- * record is SHA1("req2" || info-hash) recomputed on demand (into the index's one scratch buffer) instead of stored:
- * the index holds only its slot array, 4 bytes per slot at a load factor between 1/8 and 3/4 (about 5.3 bytes per
- * torrent at 3/4, at most 32 after heavy removal). A lookup hashes the probe key's home slot and, for each occupied
- * slot on its probe run (about 2 on average), recomputes that record's SHA-1 and compares all 20 bytes, so a match is
- * verified and a collision of home slots only costs a probe. Not thread-safe (the scratch buffer), like the rest of
- * the core. The owner must insert each record after, and remove it before, its info-hash changes or goes away.
+ * record is SHA1("req2" || info-hash), recomputed on demand (into the index's one scratch buffer) instead of stored.
+ * What is stored per record is the 32-bit hk_mix_info_hash of that key (hk_ih_set_mix_fn), so growing, shrinking and
+ * deleting never hash, and a lookup compares stored mixes along its probe run and computes one SHA-1 to verify the
+ * candidate (a mix collision only costs another SHA-1). Bytes per torrent: 4 for the mix (an array by record number,
+ * grown by doubling: at most 8) plus the slot array's 4 per slot at a load factor between 1/8 and 3/4 (about 5.3 at
+ * 3/4): about 10 to 16 in all. Not thread-safe (the scratch buffer), like the rest of the core. The owner inserts each
+ * record after its info-hash is set and removes it before the info-hash changes or goes away.
  *
  * Return codes: hk_skey_insert returns 0, or -1 when memory runs out (index unchanged); hk_skey_find returns the
  * record or HK_IH_NONE.
@@ -22,6 +23,9 @@ typedef struct hk_skey_index {
     hk_ih_index ix;
     hk_ih_key_fn info_hash_of;     /* the owner's info-hash of a record */
     const void *owner;
+    uint32_t *mix;                 /* by record number: hk_mix_info_hash of its req2 hash */
+    uint32_t mix_cap;
+    hk_mem *mem;
     uint8_t scratch[20];
 } hk_skey_index;
 

@@ -132,7 +132,11 @@ static void handshake_mode(hk_encryption pol, uint32_t seed, const uint8_t *d, s
                           .ia = ia_src, .ia_len = ia_len};
     memcpy(o.skey, IH, 20);
     hk_mse_init *a = hk_mse_init_new(&mem, &o);
-    hk_mse *b = hk_mse_new(&mem, pol, PRIV_B, pad, d[8] % 2 ? 0 : 300, find_ih, NULL);
+    uint8_t pad_b[300]; /* B's PadB is random in life: drawn here, so no input can plant ENCRYPT(VC) in it (which
+                         * would make A sync early, the spec's own 2^-64 ambiguity) */
+    for (size_t i = 0; i < sizeof pad_b; i++)
+        pad_b[i] = (uint8_t)next(&seed);
+    hk_mse *b = hk_mse_new(&mem, pol, PRIV_B, pad_b, d[8] % 2 ? 0 : sizeof pad_b, find_ih, NULL);
     if (!a || !b)
         abort();
     bool corrupt = false;
