@@ -7,17 +7,19 @@ RC4; libtorrent with its own default encryption settings must be served on its f
 handshake, no reconnect); aria2c with --bt-require-crypto=true --bt-min-crypto-level=arc4 must be served RC4; aria2c
 with its defaults downloads. Against hekate --encryption=require: a plain libtorrent (pe_disabled) gets nothing and
 hekate says why; a forced one is served RC4. Against hekate --encryption=off: a plain libtorrent is served and no MSE
-handshake happens. Deadline 240 s."""
+handshake happens. And an encrypted peer (lib/mse.py, RC4) that floods 100,000 requests and never reads: hekate's
+private memory stays within 16 MiB of where it was while a forced libtorrent downloads meanwhile. Deadline 240 s."""
 import os
 import re
 import signal
+import socket
 import sys
 import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import libtorrent as lt  # noqa: E402
-from lib import aria2, fixtures, lt_client, procs, seeders, tracker, verify  # noqa: E402
+from lib import aria2, fixtures, lt_client, mse, peerwire, procs, procstat, seeders, tracker, verify  # noqa: E402
 from lib.fixtures import KiB, MiB  # noqa: E402
 
 FORCED = {"out_enc_policy": int(lt.enc_policy.pe_forced), "in_enc_policy": int(lt.enc_policy.pe_forced),
@@ -111,12 +113,55 @@ def body(p, checks, build_dir, source_dir):
         ms = assert_all_rc4(win, fx, name) if require_rc4 else win.methods(fx.info_hash)
         return "%d bytes verified; hekate saw %s" % (n, [m[1] for m in ms] or "plain BitTorrent only")
 
+    def encrypted_flood(n_requests=100000):
+        pid = hekate.pid
+        before = procstat.status(pid)
+        sampler = procstat.Sampler(pid, interval=0.005)
+        win = LogWindow(hekate)
+        hs = peerwire.PSTR + peerwire.reserved_bits() + bytes.fromhex(fx.info_hash) + peerwire.peer_id()
+        s, enc = mse.connect(hekate.addr, bytes.fromhex(fx.info_hash), hs + peerwire.msg(peerwire.INTERESTED),
+                             rcvbuf=4096)
+        try:
+            reqs = bytearray()
+            n_pieces, plen = fx.num_pieces, fx.piece_length
+            for i in range(n_requests):
+                index = i % (n_pieces - 1)
+                begin = ((i // (n_pieces - 1)) % (plen // peerwire.BLOCK)) * peerwire.BLOCK
+                reqs += peerwire.request_msg(index, begin, peerwire.BLOCK)
+            reqs = enc.apply(reqs)
+            s.setblocking(False)
+            sent, t_end = 0, time.monotonic() + 20
+            while sent < len(reqs) and time.monotonic() < t_end:
+                try:
+                    sent += s.send(reqs[sent:sent + 65536])
+                except BlockingIOError:
+                    time.sleep(0.01)
+                except (ConnectionResetError, BrokenPipeError):
+                    break
+            time.sleep(1.0)
+            hekate.assert_alive("during the encrypted flood")
+            if not any(m[1] == "encrypted rc4" for m in win.methods(fx.info_hash)):
+                raise AssertionError("the flooder was not served rc4: %r" % win.text()[-2000:])
+            r, n = lt_download(p, "lt_forced_during_flood", hekate, fx, FORCED)
+            st = procstat.status(pid)
+        finally:
+            s.close()
+            sampler.stop()
+        grown = max(sampler.peak_anon, st["RssAnon"]) - before["RssAnon"]
+        report = ("%d of %d requests written; RssAnon %d KiB before, peak %d KiB (+%d KiB); a forced download during "
+                  "the flood: %d bytes in %.2f s" % (sent // 17, n_requests, before["RssAnon"] // 1024,
+                                                     sampler.peak_anon // 1024, grown // 1024, n, r["seconds"]))
+        if grown > 16 * MiB:
+            raise AssertionError("an encrypted non-reader grew hekate's private memory too much: " + report)
+        return report
+
     try:
         checks.run("lt_forced_is_served_rc4", lt_forced)
         checks.run("lt_defaults_first_attempt", lt_defaults)
         checks.run("aria2_require_crypto_is_served_rc4", aria2_case, "aria2_required",
                    ["--bt-require-crypto=true", "--bt-min-crypto-level=arc4"], True)
         checks.run("aria2_defaults", aria2_case, "aria2_defaults", [], False)
+        checks.run("encrypted_non_reader_flood_bounded", encrypted_flood)
         checks.run("allow_seeder_stops_cleanly", hekate.stop_cleanly, p, signal.SIGTERM)
     finally:
         trk.close()
