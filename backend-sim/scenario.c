@@ -70,6 +70,7 @@ static const char *const strategy_names[] = {"random", "sequential"};
 static const char *const departure_names[] = {"fin", "vanish"};
 static const char *const invalid_names[] = {"length", "index", "begin"};
 static const char *const encryption_names[] = {"none", "rc4", "plaintext"};
+static const char *const policy_names[] = {"allow", "prefer_plain", "require", "off"}; /* hk_encryption order */
 static const char *const log_level_names[] = {"error", "warn", "info", "debug", "trace"};
 
 #define COUNT(a) (int)(sizeof(a) / sizeof((a)[0]))
@@ -267,6 +268,7 @@ static const key_spec seeder_keys[] = {
     U32(sim_seeder_cfg, "reqq", core.reqq, 1, 1000000),
     SIZE32(sim_seeder_cfg, "max_block", core.max_block, 1, 128 * 1024),
     SIZE32(sim_seeder_cfg, "max_message", core.max_message, 1, 16u << 20),
+    ENUM(sim_seeder_cfg, "encryption", core.encryption, policy_names),
     BW(sim_seeder_cfg, "uplink", uplink),
     BW(sim_seeder_cfg, "downlink", downlink),
     SECONDS(sim_seeder_cfg, "latency", latency),
@@ -343,7 +345,8 @@ static const key_spec profile_keys[] = { /* and torrent (profile_key) */
 _Static_assert(sizeof(sim_arrival) == sizeof(int) && sizeof(sim_behaviour) == sizeof(int) &&
                    sizeof(sim_strategy) == sizeof(int) && sizeof(sim_departure) == sizeof(int) &&
                    sizeof(sim_invalid) == sizeof(int) && sizeof(sim_ref_timeout) == sizeof(int) &&
-                   sizeof(hk_log_level) == sizeof(int) && sizeof(sim_encryption) == sizeof(int),
+                   sizeof(hk_log_level) == sizeof(int) && sizeof(sim_encryption) == sizeof(int) &&
+                   sizeof(hk_encryption) == sizeof(int),
                "scenario enums are int-sized");
 
 /* Stores a whole number as the field of an integer kind holds it. */

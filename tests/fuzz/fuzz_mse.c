@@ -111,6 +111,62 @@ static size_t u16(const uint8_t *p)
     return (size_t)p[0] << 8 | p[1];
 }
 
+typedef struct exchange {
+    hk_mse_status sa, sb;
+    hk_mse_result ra, rb;
+    uint8_t got_ia[100];           /* what B decrypted after its handshake */
+    size_t got;
+    bool corrupt;                  /* the mask changed a byte of A's stream */
+} exchange;
+
+/* Four rounds of A -> B (in chunks, A's bytes xored with rest from offset off) and B -> A. */
+static void run_exchange(exchange *x, hk_mse_init *a, hk_mse *b, uint32_t *seed, const uint8_t *rest, size_t nrest,
+                         size_t off)
+{
+    uint64_t apos = 0;
+    for (int round = 0; round < 4; round++) {
+        size_t n;
+        const uint8_t *out = hk_mse_init_output(a, &n);
+        uint8_t buf[4096];
+        memcpy(buf, out, n);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t p = apos + i;
+            if (p >= off && p - off < nrest && rest[p - off]) {
+                buf[i] ^= rest[p - off];
+                x->corrupt = true;
+            }
+        }
+        apos += n;
+        for (size_t at = 0; at < n && x->sb != HK_MSE_FAIL;) {
+            size_t k = 1 + next(seed) % 150, used = 0;
+            if (k > n - at)
+                k = n - at;
+            if (x->sb == HK_MSE_DONE) {
+                size_t m = k < sizeof x->got_ia - x->got ? k : sizeof x->got_ia - x->got;
+                hk_mse_rx_apply(&x->rb.rx, buf + at, x->got_ia + x->got, m);
+                x->got += m;
+                at += k;
+                continue;
+            }
+            x->sb = hk_mse_feed(b, buf + at, k, &used, &x->rb);
+            at += used;
+        }
+        out = hk_mse_output(b, &n);
+        memcpy(buf, out, n);
+        size_t used = 0;
+        if (x->sa == HK_MSE_NEED_MORE && n)
+            x->sa = hk_mse_init_feed(a, buf, n, &used, &x->ra);
+    }
+}
+
+static void release(hk_mse_status st, hk_mse_result *r)
+{
+    if (st == HK_MSE_DONE) {
+        hk_mse_rx_free(&r->rx);
+        hk_cipher_free(r->send);
+    }
+}
+
 static void handshake_mode(hk_encryption pol, uint32_t seed, const uint8_t *d, size_t size)
 {
     if (size < 12)
@@ -118,7 +174,6 @@ static void handshake_mode(hk_encryption pol, uint32_t seed, const uint8_t *d, s
     static const uint8_t ia_src[100] = "\x13" "BitTorrent protocol";
     uint32_t provide = (d[2] & 3u) | (d[2] & 0x80u ? 0x10u : 0);
     size_t pad_a = u16(d + 3) % 701, pad_c = u16(d + 5) % 701, ia_len = d[7] % 101;
-    size_t off = u16(d + 10);
     const uint8_t *rest = d + 12;
     size_t nrest = size - 12;
     uint8_t pad[1024];
@@ -139,62 +194,16 @@ static void handshake_mode(hk_encryption pol, uint32_t seed, const uint8_t *d, s
     hk_mse *b = hk_mse_new(&mem, pol, PRIV_B, pad_b, d[8] % 2 ? 0 : sizeof pad_b, find_ih, NULL);
     if (!a || !b)
         abort();
-    bool corrupt = false;
-    uint64_t apos = 0;
-    hk_mse_status sa = HK_MSE_NEED_MORE, sb = HK_MSE_NEED_MORE;
-    hk_mse_result ra, rb;
-    uint8_t got_ia[100];
-    size_t got = 0;
-    for (int round = 0; round < 4; round++) {
-        size_t n;
-        const uint8_t *out = hk_mse_init_output(a, &n);
-        uint8_t buf[4096];
-        memcpy(buf, out, n);
-        for (size_t i = 0; i < n; i++) {
-            uint64_t p = apos + i;
-            if (p >= off && p - off < nrest && rest[p - off]) {
-                buf[i] ^= rest[p - off];
-                corrupt = true;
-            }
-        }
-        apos += n;
-        for (size_t at = 0; at < n;) {
-            size_t k = 1 + next(&seed) % 150, used = 0;
-            if (k > n - at)
-                k = n - at;
-            if (sb == HK_MSE_DONE) {
-                size_t m = k < sizeof got_ia - got ? k : sizeof got_ia - got;
-                hk_mse_rx_apply(&rb.rx, buf + at, got_ia + got, m);
-                got += m;
-                at += k;
-                continue;
-            }
-            if (sb == HK_MSE_FAIL)
-                break;
-            sb = hk_mse_feed(b, buf + at, k, &used, &rb);
-            at += used;
-        }
-        out = hk_mse_output(b, &n);
-        memcpy(buf, out, n);
-        size_t used = 0;
-        if (sa == HK_MSE_NEED_MORE && n)
-            sa = hk_mse_init_feed(a, buf, n, &used, &ra);
-    }
-    bool acceptable = pol == HK_ENC_REQUIRE ? (provide & 2u) : pol == HK_ENC_PREFER_PLAIN || pol == HK_ENC_ALLOW
-                                                                   ? (provide & 3u) : 0;
-    if (!corrupt && pad_a <= 512 && pad_c <= 512 && acceptable) {
-        if (sa != HK_MSE_DONE || sb != HK_MSE_DONE || ra.selected != rb.selected || got != ia_len ||
-            memcmp(got_ia, ia_src, ia_len) != 0)
-            abort();
-    }
-    if (sa == HK_MSE_DONE) {
-        hk_mse_rx_free(&ra.rx);
-        hk_cipher_free(ra.send);
-    }
-    if (sb == HK_MSE_DONE) {
-        hk_mse_rx_free(&rb.rx);
-        hk_cipher_free(rb.send);
-    }
+    exchange x;
+    memset(&x, 0, sizeof x);
+    run_exchange(&x, a, b, &seed, rest, nrest, u16(d + 10));
+    bool acceptable = pol == HK_ENC_REQUIRE ? (provide & 2u) : (provide & 3u);
+    if (!x.corrupt && pad_a <= 512 && pad_c <= 512 && acceptable &&
+        (x.sa != HK_MSE_DONE || x.sb != HK_MSE_DONE || x.ra.selected != x.rb.selected || x.got != ia_len ||
+         memcmp(x.got_ia, ia_src, ia_len) != 0))
+        abort();
+    release(x.sa, &x.ra);
+    release(x.sb, &x.rb);
     hk_mse_init_free(a);
     hk_mse_free(b);
     if (mem.bytes != 0)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "infohash.h"
+#include "mse_crypto.h"
 #include "mse_initiator.h"
 #include "seeder_harness.h"
 #include "wire.h"
@@ -57,6 +58,7 @@ typedef struct client {
 } client;
 
 static hk_mem cmem;
+static const uint8_t *priv_override; /* client_start's private key when set */
 
 static void deliver(client *cl, const uint8_t *b, size_t n)
 {
@@ -115,6 +117,8 @@ static void client_start(client *cl, int c, uint32_t provide, bool with_ia, size
     static uint8_t pad[1024];
     for (int i = 0; i < 20; i++)
         priv[i] = (uint8_t)(c * 31 + i * 7 + 1);
+    if (priv_override)
+        memcpy(priv, priv_override, 20);
     for (size_t i = 0; i < sizeof pad; i++)
         pad[i] = (uint8_t)(i * 13 + (size_t)c);
     hs_bytes(ia, h.ih, true, true);
@@ -269,6 +273,41 @@ Test(seeder_mse, plaintext_selected_without_ia)
     cr_assert_not_null(memmem(raw, len, "BitTorrent protocol", 19));
     free(raw);
     cr_assert_eq(h_stats(&h).peers_encrypted, 0);
+    client_free(&cl);
+}
+
+Test(seeder_mse, ya_starting_like_a_plain_handshake_is_still_mse)
+{
+    /* 1 in 256 Ya begin with 0x13: the seeder has fed that byte to the plain decoder when the next one tells */
+    uint8_t priv[20] = {0}, y[96];
+    for (uint32_t n = 1;; n++) {
+        priv[16] = (uint8_t)(n >> 24), priv[17] = (uint8_t)(n >> 16), priv[18] = (uint8_t)(n >> 8);
+        priv[19] = (uint8_t)n;
+        cr_assert_eq(hk_mse_dh_public(priv, y), 0);
+        if (y[0] == 0x13 && y[1] != 'B')
+            break;
+        cr_assert_lt(n, 100000);
+    }
+    priv_override = priv;
+    client cl;
+    memset(&cl, 0, sizeof cl);
+    cl.conn = 1;
+    cr_assert_not_null(h_accept(&h, 1, 1u << 20));
+    uint8_t ia[WIRE_HANDSHAKE_LEN];
+    hs_bytes(ia, h.ih, true, true);
+    hk_mse_init_opts o = {.priv = priv, .provide = 3, .ia = ia, .ia_len = sizeof ia};
+    memcpy(o.skey, h.ih, 20);
+    cl.a = hk_mse_init_new(&cmem, &o);
+    size_t n;
+    const uint8_t *out = hk_mse_init_output(cl.a, &n);
+    deliver(&cl, out, 1); /* 0x13 alone: still possibly plain */
+    cr_assert(!logged("mse handshake started"));
+    deliver(&cl, out + 1, n - 1);
+    pump(&cl);
+    priv_override = NULL;
+    cr_assert_eq(cl.st, HK_MSE_DONE);
+    cr_assert(logged(mse_line(1, "encrypted rc4 (offered rc4+plaintext)")));
+    cr_assert(decode(&cl).handshake_ok);
     client_free(&cl);
 }
 
