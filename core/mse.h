@@ -31,7 +31,7 @@
  * installs result.send (keyB) for everything it sends from then on; with plaintext selected it sends in clear (and
  * frees result.send, which the object still hands over for uniformity).
  *
- * Memory: the object holds at most sizeof(hk_mse) bytes (hk_mse_memory(), about 1 KiB: Ya, S, the 628-byte sync
+ * Memory: the object holds at most sizeof(hk_mse) bytes (hk_mse_memory(), 1,416 bytes on x86-64: Ya, S, the sync
  * window), allocated from the caller's hk_mem, whatever the peer sends; the DH computation borrows libcrypto's
  * heap for the length of one hk_mse_feed call (not accounted).
  *
