@@ -71,6 +71,8 @@ static const char *const strategy_names[] = {"random", "sequential"};
 static const char *const departure_names[] = {"fin", "vanish"};
 static const char *const invalid_names[] = {"length", "index", "begin"};
 static const char *const address_names[] = {"own", "shared"};
+static const char *const encryption_names[] = {"none", "rc4", "plaintext"};
+static const char *const policy_names[] = {"allow", "prefer_plain", "require", "off"}; /* hk_encryption order */
 static const char *const log_level_names[] = {"error", "warn", "info", "debug", "trace"};
 
 #define COUNT(a) (int)(sizeof(a) / sizeof((a)[0]))
@@ -276,6 +278,7 @@ static const key_spec seeder_keys[] = {
     SIZE32(sim_seeder_cfg, "max_message", core.max_message, 1, 16u << 20),
     U32(sim_seeder_cfg, "max_peers_per_address", core.max_peers_per_address, 0, 10000000),
     U32(sim_seeder_cfg, "max_peers_per_prefix", core.max_peers_per_prefix, 0, 10000000),
+    ENUM(sim_seeder_cfg, "encryption", core.encryption, policy_names),
     BW(sim_seeder_cfg, "uplink", uplink),
     BW(sim_seeder_cfg, "downlink", downlink),
     SECONDS(sim_seeder_cfg, "latency", latency),
@@ -346,13 +349,15 @@ static const key_spec profile_keys[] = { /* and torrent (profile_key) */
     TIME(sim_profile, "keepalive", keepalive),
     BOOL(sim_profile, "fast", fast),
     ENUM(sim_profile, "address", address, address_names),
+    ENUM(sim_profile, "encryption", encryption, encryption_names),
 };
 
 /* Every enum of a scenario is stored as an int (what K_ENUM writes). */
 _Static_assert(sizeof(sim_arrival) == sizeof(int) && sizeof(sim_behaviour) == sizeof(int) &&
                    sizeof(sim_strategy) == sizeof(int) && sizeof(sim_departure) == sizeof(int) &&
                    sizeof(sim_invalid) == sizeof(int) && sizeof(sim_ref_timeout) == sizeof(int) &&
-                   sizeof(hk_log_level) == sizeof(int) && sizeof(sim_address) == sizeof(int),
+                   sizeof(hk_log_level) == sizeof(int) && sizeof(sim_address) == sizeof(int) &&
+                   sizeof(sim_encryption) == sizeof(int) && sizeof(hk_encryption) == sizeof(int),
                "scenario enums are int-sized");
 
 /* Stores a whole number as the field of an integer kind holds it. */

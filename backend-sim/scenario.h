@@ -42,6 +42,8 @@ typedef enum sim_invalid { INVALID_LENGTH = 0, INVALID_INDEX, INVALID_BEGIN } si
 /* Where a profile's peers connect from (docs/scenarios.md): own: peer k from 10.(k>>16).(k>>8).k, so 256 peers
  * share a /24; shared: every peer of the profile from 10.255.P.1 (P the profile's index), one host. */
 typedef enum sim_address { ADDRESS_OWN = 0, ADDRESS_SHARED } sim_address;
+/* MSE/PE: none = the plain handshake; rc4 / plaintext = the MSE handshake offering only that method */
+typedef enum sim_encryption { SIM_ENC_NONE = 0, SIM_ENC_RC4, SIM_ENC_PLAINTEXT } sim_encryption;
 
 /* What an expectation on seeder-side closing measures from (see docs/scenarios.md, [expect NAME]). */
 typedef enum sim_ref_timeout {
@@ -90,6 +92,7 @@ typedef struct sim_profile {
     hk_time keepalive;            /* send a keep-alive after this much silence */
     bool fast;                    /* announce the fast extension (BEP 6) */
     sim_address address;          /* where its peers connect from */
+    sim_encryption encryption;    /* MSE/PE handshake (default none) */
     sim_profile_expect expect;
     uint32_t first_peer;          /* index of this profile's first peer (filled by the loader) */
 } sim_profile;

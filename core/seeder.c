@@ -153,6 +153,7 @@ void hk_seeder_free(hk_seeder *s)
     hk_al_free(&s->addr_limit);
     hk_mem_free(&s->mem, s->segs, (size_t)s->segs_cap * sizeof *s->segs);
     hk_mem_free(&s->mem, s->hdr, (size_t)HK_BATCH_BLOCKS * HK_BATCH_HDR);
+    hks_mse_free(s);
     hks_loads_free(s);
     hk_tt_free(&s->torrents);
     hk_dl_heap_free(&s->deadlines);
@@ -409,6 +410,7 @@ void hk_seeder_stats(const hk_seeder *s, hk_stats *out)
             continue;
         queued += hk_rq_count(&p->rq, HK_REQ_BLOCK);
         mem += wire_decoder_memory(&p->dec);
+        out->peers_encrypted += p->encrypted;
     }
     out->queued_requests = queued;
     out->memory_bytes = mem;

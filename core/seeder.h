@@ -75,6 +75,17 @@
  *     close, whatever the close path (handshake never finished, timeout, protocol error, the backend's close, the
  *     torrent removed); the port is ignored. The counts take at most two entries per live connection
  *     (memory_bytes includes them). Caps of 0 keep no count at all.
+ *   - MSE/PE (core/mse.h; policy cfg.encryption): a connection whose first bytes are not 0x13 "BitTorrent protocol"
+ *     runs the MSE responder when the policy is not HK_ENC_OFF and rt->set_cipher exists (else the plain decoder
+ *     judges the bytes, as before); HK_ENC_REQUIRE closes a plain handshake ("plain handshake refused: encryption
+ *     required"). The handshake timeout covers the MSE phase. On success one line is logged, which tests grep:
+ *       "peer N: mse handshake for torrent HEX: encrypted rc4 (offered rc4+plaintext)"    (RC4 selected)
+ *       "peer N: mse handshake for torrent HEX: plaintext (offered rc4+plaintext)"        (plaintext selected)
+ *     ("offered" lists the peer's crypto_provide: rc4, plaintext or rc4+plaintext), then the usual handshake lines.
+ *     With RC4 the core calls rt->set_cipher(conn, keyB) before its first BitTorrent byte and decrypts every later
+ *     received byte (keyA) before the wire decoder; with plaintext it never calls set_cipher (the MSE reply is
+ *     encrypted by the core itself). The BitTorrent handshake inside must name the SKEY's torrent, else close. A
+ *     failure closes with "mse handshake failed: REASON" (counted in mse_failures, not in protocol_errors).
  */
 #ifndef HEKATE_SEEDER_H
 #define HEKATE_SEEDER_H
@@ -191,6 +202,10 @@ typedef struct hk_stats {
     /* slot squatting (issue 14 item 2) */
     uint64_t turns_unused;           /* turns ended because the slot was not used (grace, stall, preemption) */
     uint64_t preemptions;            /* of those, spare slots taken at once for a peer waiting in the normal line */
+    /* MSE/PE (core/mse.h) */
+    uint32_t peers_encrypted;        /* connected peers whose stream is RC4 (peers - peers_encrypted are plain) */
+    uint64_t mse_handshakes;         /* MSE handshakes completed (RC4 or plaintext selected) */
+    uint64_t mse_failures;           /* MSE handshakes that failed (the peer was closed) */
 } hk_stats;
 
 void hk_seeder_stats(const hk_seeder *s, hk_stats *out);
@@ -204,7 +219,8 @@ typedef struct hk_torrent_stats {
     uint64_t total_length;
     uint64_t storage;
     bool failed;                     /* hk_seeder_storage_failed was called (or a disk load failed) */
-    uint64_t memory_bytes;           /* bytes the table holds for it: record, file entries, name (+ ~5 B of index) */
+    uint64_t memory_bytes;           /* bytes the table holds for it: record, file entries, name (+ ~5 B of index,
+                                      * ~13 B of MSE SKEY index: core/skey_index.h) */
 } hk_torrent_stats;
 
 /* false if the info-hash is not served. */

@@ -55,6 +55,8 @@ static inline uint32_t hks_overflow_cap(const hk_config *cfg, uint32_t piece_len
 }
 /* Requests one peer's queue may hold: block requests (reqq, or the non-fast overflow) + metadata requests. */
 #define HK_QUEUE_MAX (HK_OVERFLOW_MAX + HK_METADATA_QUEUE)
+/* Received bytes decrypted at a time for an encrypted peer (seeder_mse.c). */
+#define HKS_RX_SCRATCH (16u * 1024u)
 /* Our extended message ids (advertised in the extension handshake's `m`). */
 #define HK_EXT_UT_METADATA 1u
 #define HK_EXT_UPLOAD_ONLY 2u
@@ -106,6 +108,7 @@ struct hk_seeder {
     hk_segment *segs;            /* scratch for one batched send */
     uint32_t segs_cap;
     uint8_t *hdr;                /* HK_BATCH_BLOCKS * HK_BATCH_HDR bytes of headers for one batch */
+    uint8_t *rxbuf;              /* HKS_RX_SCRATCH bytes: received bytes decrypted (MSE/PE), allocated on first use */
 
     hk_stats stats;
 };
@@ -173,8 +176,15 @@ void hks_free_closed(hk_seeder *s);
 /* Frees every peer and the peer table (destruction). */
 void hks_peers_free(hk_seeder *s);
 
-/* ---- seeder_proto.c: the wire protocol ----------------------------------------------------------------------- */
+/* ---- seeder_mse.c: a connection's first bytes (plain or MSE/PE), the MSE handshake, decryption --------------- */
+/* Every received byte enters here: plain bytes go to hks_wire_recv, MSE bytes to the responder, then decrypted. */
 void hks_proto_recv(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len);
+/* Frees the receive scratch buffer (destruction). */
+void hks_mse_free(hk_seeder *s);
+
+/* ---- seeder_proto.c: the wire protocol ----------------------------------------------------------------------- */
+/* Plaintext BitTorrent bytes of p (decrypted already) through its wire decoder. */
+void hks_wire_recv(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len);
 
 /* ---- seeder_choke.c: choke transitions (they send choke/unchoke and log) --------------------------------------- */
 void hks_peer_interested(hk_seeder *s, hk_peer *p);

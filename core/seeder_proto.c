@@ -96,6 +96,12 @@ static void choose_torrent(hk_seeder *s, hk_peer *p, const uint8_t *info_hash)
 {
     char hex[IH_HEX_LEN + 1];
     ih_hex(info_hash, hex);
+    if (p->via_mse && memcmp(info_hash, p->mse_ih, 20) != 0) {
+        s->stats.mse_failures++;
+        hks_close_peer(s, p, true, "mse handshake failed: the encrypted BitTorrent handshake names torrent %s, not "
+                       "the SKEY's", hex);
+        return;
+    }
     uint32_t rec = hk_tt_find(&s->torrents, info_hash);
     hk_torrent *t = hk_tt_get(&s->torrents, rec);
     if (!t) {
@@ -276,7 +282,7 @@ static void on_message(hk_seeder *s, hk_peer *p, const wire_msg *m)
     }
 }
 
-void hks_proto_recv(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len)
+void hks_wire_recv(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len)
 {
     size_t at = 0;
     hks_mark_touched(s, p);

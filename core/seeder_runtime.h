@@ -18,7 +18,9 @@
  *     order, before it reaches the socket; bytes of earlier sends are written as they were given, even if still
  *     queued. cipher NULL: later sends are written as given (MSE's plaintext-after-handshake). The backend encrypts
  *     as it writes (a bounded buffer per connection or per loop), never a whole queue ahead. The cipher stays valid
- *     until the core calls close(conn) or the backend's on_closed returns; the backend never frees it.
+ *     until the core calls close(conn) or the backend's on_closed returns (or hk_seeder_free); the backend never
+ *     frees it. The core calls set_cipher at most once per connection, right after the MSE handshake (core/mse.h),
+ *     before its first BitTorrent byte; the MSE handshake's own bytes are encrypted by the core itself.
  * Storage: a torrent's data is named by the opaque `storage` handle given to hk_seeder_add_torrent, a file index in
  *   the torrent's file list, an offset in that file and a length. HK_FILE_METAINFO names the .torrent file itself
  *   (metadata for magnet users is served from its raw `info` bytes without keeping them in memory).

@@ -153,6 +153,9 @@ static void log_stats(hk_real *r, hk_log_level level, const char *when)
     hk_seeder_stats(hk_real_seeder(r), &s);
     hk_conn_stats cs;
     hk_conn_hub_stats(hk_real_hub(r), &cs);
+    if (s.mse_handshakes || s.mse_failures) /* MSE/PE (issue 9) */
+        hk_log(level, "%s: %" PRIu64 " encrypted handshakes, %" PRIu64 " failed; %" PRIu64 " bytes encrypted", when,
+               s.mse_handshakes, s.mse_failures, cs.bytes_encrypted);
     hk_log(level,
            "%s: %" PRIu64 " blocks (%" PRIu64 " bytes) sent; %" PRIu64 " writev calls (%" PRIu64 " iovecs, %" PRIu64
            " bytes), %" PRIu64 " reads; %" PRIu64 " connections, %" PRIu64 " refused (%" PRIu64 " per address, %" PRIu64
@@ -168,8 +171,9 @@ static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
     hk_real *r = w->data;
     hk_stats s;
     hk_seeder_stats(hk_real_seeder(r), &s);
-    hk_log(HK_LOG_DEBUG, "now: %u peers, %u unchoked, %u waiting, %" PRIu64 " requests queued; core memory %" PRIu64
-           " bytes", s.peers, s.unchoked, s.waiting, s.queued_requests, s.memory_bytes);
+    hk_log(HK_LOG_DEBUG, "now: %u peers (%u encrypted, %u plain), %u unchoked, %u waiting, %" PRIu64
+           " requests queued; core memory %" PRIu64 " bytes", s.peers, s.peers_encrypted, s.peers - s.peers_encrypted,
+           s.unchoked, s.waiting, s.queued_requests, s.memory_bytes);
     log_stats(r, HK_LOG_DEBUG, "so far");
 }
 

@@ -54,6 +54,12 @@ void hk_options_usage(FILE *out, const char *prog)
             "      --max-open-files=N      data files kept open (default 1024)\n"
             "      --disk-threads=N        threads reading from disk (default 8)\n"
             "\n"
+            "Encryption (MSE/PE, \"protocol encryption\"; plain and encrypted peers share the port):\n"
+            "      --encryption=POLICY     allow (default): both; RC4 when the peer offers it\n"
+            "                              prefer-plain: both; plaintext after the handshake when offered\n"
+            "                              require: encrypted handshakes with RC4 only; plain ones refused\n"
+            "                              off: plain BitTorrent handshakes only\n"
+            "\n"
             "Trackers (HTTP, HTTPS, UDP; every tier of announce-list):\n"
             "      --announce-interval=S   interval until a tracker gives one, and the window the first announces\n"
             "                              of many torrents are spread over (default 1800)\n"
@@ -239,6 +245,7 @@ typedef enum opt_kind {
     OPT_SIZE,     /* bytes with an optional K, M, G, T suffix in [min, max] (hk_parse_size) */
     OPT_SECONDS,  /* seconds, fractions allowed, in [min, max] nanoseconds (hk_parse_seconds) */
     OPT_TEXT,     /* the argument itself (a pointer into argv) */
+    OPT_CHOICE,   /* one of the row's `choices` names: its index, stored in an enum (int-sized) field */
 } opt_kind;
 
 typedef struct opt_row {
@@ -250,7 +257,11 @@ typedef struct opt_row {
     int step;               /* OPT_STEP */
     uint64_t floor;         /* OPT_SECONDS: if not 0, a value other than 0 must be at least this */
     const char *floor_text; /* ... else "--<name>: <arg> is too short (<floor_text>)" */
+    const char *const *choices; /* OPT_CHOICE: the accepted names, NULL-terminated; a name's index is its value */
 } opt_row;
+
+/* --encryption (issue 9): the names of hk_encryption's values, in its order. */
+static const char *const encryption_names[] = { "allow", "prefer-plain", "require", "off", NULL };
 
 /* The fields of a row: its names, its kind and where its value goes. */
 #define ROW(long_name, short_letter, k, field)                                                                    \
@@ -294,6 +305,7 @@ static const opt_row rows[] = {
     /* per-address caps */
     { ROW("max-peers-per-address", 0, OPT_COUNT, cfg.max_peers_per_address), .min = 0, .max = MAX_COUNT },
     { ROW("max-peers-per-prefix", 0, OPT_COUNT, cfg.max_peers_per_prefix), .min = 0, .max = MAX_COUNT },
+    { ROW("encryption", 0, OPT_CHOICE, cfg.encryption), .choices = encryption_names },
 };
 
 #define NROWS (sizeof rows / sizeof *rows)
@@ -382,6 +394,23 @@ static int parse_number(const opt_row *r, const char *arg, uint64_t *v, char *er
     }
 }
 
+/* Stores the index of arg among the row's choices: 0, or -1 with err naming the option and the accepted values. */
+static int apply_choice(hk_options *o, const opt_row *r, const char *arg, char *err, size_t errlen)
+{
+    assert(r->width == sizeof(int));
+    char names[160] = "";
+    for (int i = 0; r->choices[i]; i++) {
+        if (strcmp(arg, r->choices[i]) == 0) {
+            *(int *)field(o, r) = i;
+            return 0;
+        }
+        size_t used = strlen(names);
+        snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", r->choices[i]);
+    }
+    snprintf(err, errlen, "--%s: '%s' is not one of %s", r->name, arg, names);
+    return -1;
+}
+
 /* Does what one option says: HK_OPTIONS_RUN to go on, or HELP, VERSION, ERROR (err set) to stop. */
 static hk_options_result apply(hk_options *o, const opt_row *r, const char *arg, char *err, size_t errlen)
 {
@@ -405,6 +434,8 @@ static hk_options_result apply(hk_options *o, const opt_row *r, const char *arg,
         assert(r->width == sizeof(const char *));
         *(const char **)field(o, r) = arg;
         return HK_OPTIONS_RUN;
+    case OPT_CHOICE:
+        return apply_choice(o, r, arg, err, errlen) == 0 ? HK_OPTIONS_RUN : HK_OPTIONS_ERROR;
     case OPT_COUNT:
     case OPT_SIZE:
     case OPT_SECONDS:

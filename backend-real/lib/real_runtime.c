@@ -88,6 +88,12 @@ static void rt_close(void *ctx, hk_conn *conn)
     hk_conn_close(conn);
 }
 
+static void rt_set_cipher(void *ctx, hk_conn *conn, hk_cipher *cipher)
+{
+    (void)ctx;
+    hk_conn_set_cipher(conn, cipher);
+}
+
 static void conn_on_recv(void *ctx, hk_conn *c, const uint8_t *bytes, size_t len)
 {
     hk_real *r = ctx;
@@ -386,6 +392,7 @@ static hk_seeder_runtime runtime_table(hk_real *r)
         .disk_prefetch = rt_disk_prefetch,
         .disk_resident = rt_disk_resident,
         .disk_load = rt_disk_load,
+        .set_cipher = rt_set_cipher,
     };
 }
 

@@ -14,6 +14,7 @@
  *                  for the rest, so hk_seeder_on_wake never runs early.
  *   random_bytes   getrandom(2).
  *   send / close   conn.h (shared read buffer, one writev per flush, flow control by watermarks).
+ *   set_cipher     hk_conn_set_cipher (conn.h "Encryption": later sends encrypted as written, in 64 KiB chunks).
  *   disk_prefetch  hk_store_prefetch; disk_resident: hk_store_resident.
  *   disk_load      hk_store_job_prepare on the loop, hk_store_page_in on the pool, then hk_seeder_on_disk_loaded
  *                  (OK, or ERROR if the page-in failed) on the loop; exactly one completion per call.

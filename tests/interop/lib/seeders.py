@@ -74,11 +74,14 @@ def start_hekate(procs, build_dir, dirs, port=None, args=(), name="hekate", wait
     return s
 
 
-def start_lt_seeder(procs, dirs, port=None, high_performance=False, seed_mode=False, name="lt_seeder", timeout=120):
+def start_lt_seeder(procs, dirs, port=None, high_performance=False, seed_mode=False, name="lt_seeder", timeout=120,
+                    encryption=False):
     port = port or free_port()
     argv = ["/usr/bin/python3", os.path.join(HERE, "lt_seeder.py"), "-p", str(port)]
     if high_performance:
         argv.append("--high-performance")
+    if encryption:
+        argv.append("--encryption")  # accept MSE/PE (lt_seeder.py)
     if seed_mode:
         argv.append("--seed-mode")
     child = procs.start(name, argv + list(dirs))
