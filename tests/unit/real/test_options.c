@@ -314,10 +314,6 @@ Test(options, config_check_applies)
 }
 
 Test(options, per_address_caps)
-}
-
-/* --encryption (issue 9): each policy name maps to its hk_encryption value; anything else is refused by name. */
-Test(options, encryption_policy)
 {
     hk_options o;
     char err[512];
@@ -345,6 +341,12 @@ Test(options, unchoked_grace_and_stall)
     BAD("unchoked_grace", "--unchoked-grace=0", "dir");
 }
 
+/* --encryption (issue 9): each policy name maps to its hk_encryption value; anything else is refused by name. */
+Test(options, encryption_policy)
+{
+    hk_options o;
+    char err[512];
+    OK("d");
     cr_assert_eq(o.cfg.encryption, HK_ENC_ALLOW, "the default accepts both");
     OK("--encryption=allow", "d");
     cr_assert_eq(o.cfg.encryption, HK_ENC_ALLOW);
