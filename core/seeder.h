@@ -156,6 +156,9 @@ typedef struct hk_stats {
     uint64_t protocol_errors;        /* peers closed for violating the protocol (or not reading at all) */
     uint64_t timeouts[HK_TIMEOUT_KINDS];
     uint64_t memory_bytes;           /* bytes the core currently holds on the heap */
+    /* disk retry (HK_DISK_RETRY): */
+    uint64_t disk_retries;           /* request rounds put back to wait after a load said RETRY */
+    uint64_t disk_retry_rejects;     /* requests given up after too many RETRYs (rejected, fast peers only) */
 } hk_stats;
 
 void hk_seeder_stats(const hk_seeder *s, hk_stats *out);
