@@ -39,7 +39,7 @@ hk_fd_verdict hk_fd_budget_plan(uint64_t limit, uint32_t max_peers, uint32_t min
         out->verdict = HK_FD_LOWERED;
     else
         out->verdict = HK_FD_REFUSED;
-    uint64_t keep = (uint64_t)out->files + disk_jobs + HK_FD_RESERVE;
+    uint64_t keep = (uint64_t)disk_jobs + HK_FD_RESERVE; /* free slots: files already open need none */
     out->fd_cap = limit > keep ? limit - keep : 0;
     return out->verdict;
 }

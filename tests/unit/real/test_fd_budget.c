@@ -1,6 +1,6 @@
 /* Tests of backend-real/lib/fd_budget (issue 14, item 4): the start-up descriptor budget fits, lowers --max-peers and
  * --max-open-files to a share that fits (never below --max-unchoked peers, never above what was asked), or refuses;
- * the listener's cap keeps the data files' and jobs' share plus HK_FD_RESERVE free; the one line names the options.
+ * the listener's cap keeps the jobs' share plus HK_FD_RESERVE free; the one line names the options.
  * And the listener's cap itself: a connection whose descriptor number reaches fd_cap is closed at once. */
 #include <criterion/criterion.h>
 
@@ -22,7 +22,7 @@ Test(fd_budget, fits_when_the_limit_is_enough)
     cr_assert_eq(b.need, 500 + 1024 + 32 + HK_FD_FIXED);
     cr_assert_eq(b.peers, 500);
     cr_assert_eq(b.files, 1024);
-    cr_assert_eq(b.fd_cap, 4096 - 1024 - 32 - HK_FD_RESERVE);
+    cr_assert_eq(b.fd_cap, 4096 - 32 - HK_FD_RESERVE);
     char line[512];
     hk_fd_budget_line(&b, line, sizeof line);
     cr_assert(strstr(line, "--max-peers 500 + --max-open-files 1024 + 32 disk jobs"), "%s", line);
