@@ -4,6 +4,7 @@
 #include "real_runtime.h"
 
 #include <assert.h>
+#include <stddef.h>
 #include <errno.h>
 #include <ev.h>
 #include <stdio.h>
@@ -50,6 +51,7 @@ struct hk_real {
     unsigned inflight, max_jobs;   /* jobs holding a descriptor (prepared, on the pool) and their bound */
     bool short_burst;              /* a shortage is being reported: logged once when it starts and once at its end */
     uint64_t short_retries;        /* loads answered RETRY during the current burst */
+    double short_last;             /* ev_now of the last RETRY */
 
     ev_prepare store_flush;        /* store batching: issues the iteration's prefetches (runs last) */
     ev_check store_epoch;          /* store batching: a new residency epoch after each wait (runs first) */
@@ -196,10 +198,14 @@ static void job_work(void *arg)
     hk_store_page_in(&j->job);
 }
 
-/* Says once per burst that loads hit a passing shortage (and that they are retried), and once when it is over. */
+/* Says once per burst that loads hit a passing shortage (and that they are retried); the burst is over when no load
+ * said RETRY for SHORTAGE_QUIET seconds, which the periodic check notices (shortage_tick) and says in one line. */
+#define SHORTAGE_QUIET 2.0
+
 static void shortage_note(hk_real *r, int error)
 {
     r->short_retries++;
+    r->short_last = ev_now(r->loop);
     if (r->short_burst)
         return;
     r->short_burst = true;
@@ -208,9 +214,9 @@ static void shortage_note(hk_real *r, int error)
            error == EMFILE || error == ENFILE ? "descriptors" : "memory", strerror(error));
 }
 
-static void shortage_over(hk_real *r)
+static void shortage_tick(hk_real *r)
 {
-    if (!r->short_burst)
+    if (!r->short_burst || ev_now(r->loop) - r->short_last < SHORTAGE_QUIET)
         return;
     hk_log(HK_LOG_INFO, "disk: the shortage is over (%llu loads were retried)", (unsigned long long)r->short_retries);
     r->short_burst = false;
@@ -220,10 +226,8 @@ static void shortage_over(hk_real *r)
 /* The completion status of a load that ended with errno-style `error` (0: success). */
 static hk_disk_status load_status(hk_real *r, int error)
 {
-    if (error == 0) {
-        shortage_over(r);
+    if (error == 0)
         return HK_DISK_OK;
-    }
     if (hk_store_transient(error)) {
         shortage_note(r, error);
         return HK_DISK_RETRY;
@@ -358,6 +362,7 @@ static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     hk_catalog_check_storages(w->data); /* the catalog (set when it is created) */
+    shortage_tick((hk_real *)(void *)((char *)w - offsetof(hk_real, check)));
 }
 
 /* Store batching (store.h): the prefetches recorded during an iteration go out merged once its callbacks are done

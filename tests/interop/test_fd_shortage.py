@@ -7,10 +7,16 @@ while 40 raw peers request blocks all over the torrent (a flood of loads, each r
 connections sit silent, and 200 connections are opened and dropped at once, a real python-libtorrent leecher completes
 and its data is verified byte for byte; no storage failure is logged; hekate is alive and stops cleanly. Before the
 fix the store opened data files up to its 1024-file budget, a load hit EMFILE, the torrent was failed and the leecher
-never completed. Deadline 240 s."""
+never completed.
+Then a passing shortage while serving: a second hekate (normal limit) serves a fresh torrent of 600 files; once a
+leecher is connected, its RLIMIT_NOFILE is lowered (prlimit --pid) to the descriptors it holds, so no data file can
+be opened (the soft limit only); for 4 s loads fail with EMFILE: hekate says so once (a warning), fails no torrent and keeps the peer; the
+limit is raised again and the same leecher completes, verified, and hekate says the shortage is over. Before the fix
+the first EMFILE failed the torrent for good. Deadline 300 s."""
 import os
 import random
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -158,7 +164,73 @@ def body(p, checks, build_dir, source_dir):
     checks.run("no_torrent_failed", no_failure)
     checks.run("seeder_alive", seeder.assert_alive)
     checks.run("seeder_stops_cleanly", seeder.stop_cleanly, p)
+    passing_shortage(p, checks, build_dir)
+
+
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def set_nofile(pid, n):
+    r = subprocess.run(["prlimit", "--pid", str(pid), "--nofile=%d:4096" % n],   # the soft limit only stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=10)
+    if r.returncode != 0:
+        raise RuntimeError("prlimit failed: %s" % r.stdout.decode("utf-8", "replace"))
+
+
+def passing_shortage(p, checks, build_dir):
+    root = os.path.realpath(p.path("seed2"))
+    spec = [("d%02d/g%04d.bin" % (i // 100, i), 12000) for i in range(600)]
+    fx = fixtures.make_multi(root, "passing", spec, 32, 32 * KiB)
+    port = procs.free_port()
+    argv = ["prlimit", "--nofile=4096:4096", "--", seeders.hekate_binary(build_dir), "-t", "-v", "--bind",
+            "127.0.0.1", "-p", str(port), root]
+    child = p.start("hekate-passing", argv)
+    procs.wait_port(port, child, timeout=60)
+    seeder = seeders.Seeder("hekate", child, port)
+    save = p.path("dl2")
+    leecher = lt_client.Leecher("passing", save, seeder.addr, torrent=fx.torrent)
+    try:
+        def shortage_survived():
+            t_end = time.monotonic() + 20
+            while leecher.status().num_peers == 0:
+                if time.monotonic() > t_end:
+                    raise AssertionError("the leecher never connected")
+                leecher.poll()
+                time.sleep(0.02)
+            held = open_fds(seeder.pid)
+            set_nofile(seeder.pid, held)
+            t_end = time.monotonic() + 4
+            while time.monotonic() < t_end:
+                leecher.poll()
+                time.sleep(0.05)
+            log = seeder.child.log()
+            got = leecher.status().total_wanted_done
+            set_nofile(seeder.pid, 4096)
+            if "storage failed" in log:
+                raise AssertionError("the shortage failed the torrent")
+            warns = [ln for ln in log.splitlines() if "disk: short of descriptors" in ln]
+            if len(warns) != 1:
+                raise AssertionError("%d warnings about the shortage (one expected)" % len(warns))
+            if got >= fx.total_size:
+                raise AssertionError("the download completed during the shortage: nothing was short")
+            return "limit %d for 4 s: %d of %d bytes, one warning, no failure" % (held, got, fx.total_size)
+        checks.run("shortage_fails_nothing", shortage_survived)
+
+        def completes_after():
+            lt_client.run_all([leecher], timeout=min(90, p.remaining()))
+            verify.verify_download(fx, save)
+            t_end = time.monotonic() + 6
+            while "shortage is over" not in seeder.child.log():
+                if time.monotonic() > t_end:
+                    raise AssertionError("no line says the shortage is over")
+                time.sleep(0.2)
+            return "%d bytes verified after the limit came back" % fx.total_size
+        checks.run("same_leecher_completes_after_the_shortage", completes_after)
+    finally:
+        leecher.close()
+    checks.run("passing_seeder_stops_cleanly", seeder.stop_cleanly, p)
 
 
 if __name__ == "__main__":
-    procs.main_wrapper("test_fd_shortage", 240, body)
+    procs.main_wrapper("test_fd_shortage", 300, body)
