@@ -31,8 +31,8 @@
  *     dropped), HK_DISK_RETRY (a passing shortage of the process: descriptors or memory; the backend logs it once per
  *     burst). A RETRY never fails the torrent nor closes the peer: the request waits with a backoff kept by the core
  *     in the peer's own deadline (50 ms after its first RETRY, doubling up to 2 s), then its residency is asked and
- *     it is loaded again. A fast peer's request is rejected after 8 RETRYs in a row (about 8 s: it may ask another
- *     peer); without the fast extension a request cannot be refused, so it keeps retrying at the 2 s pace while it
+ *     it is loaded again. A fast peer's block request is rejected after 8 RETRYs in a row (about 8 s: it may ask
+ *     another peer); without the fast extension a request cannot be refused, so it keeps retrying at the 2 s pace while it
  *     stays queued (the peer may cancel it; the usual timeouts apply). A later OK sends it as usual.
  */
 #ifndef HEKATE_SEEDER_RUNTIME_H

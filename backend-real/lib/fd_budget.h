@@ -16,7 +16,8 @@
  * In every case out->fd_cap is the listener's cap (hk_listener_opts.fd_cap), limit - (disk_jobs + HK_FD_RESERVE): an
  * accepted connection whose descriptor number reaches it is closed at once (descriptors are lowest-first, so fewer
  * than that many were free), so the page-in jobs and HK_FD_RESERVE more (data files being opened) always find
- * descriptors whatever the connections do. Data files already open need none. hk_fd_budget_line formats the one line the daemon logs about it.
+ * descriptors whatever the connections do. Data files already open need none. hk_fd_budget_line formats the one
+ * line the daemon logs about it.
  */
 #ifndef HEKATE_FD_BUDGET_H
 #define HEKATE_FD_BUDGET_H

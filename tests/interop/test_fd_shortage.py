@@ -10,8 +10,8 @@ fix the store opened data files up to its 1024-file budget, a load hit EMFILE, t
 never completed.
 Then a passing shortage while serving: a second hekate (normal limit) serves a fresh torrent of 600 files; once a
 leecher is connected, its RLIMIT_NOFILE is lowered (prlimit --pid) to the descriptors it holds, so no data file can
-be opened (the soft limit only); for 4 s loads fail with EMFILE: hekate says so once (a warning), fails no torrent and keeps the peer; the
-limit is raised again and the same leecher completes, verified, and hekate says the shortage is over. Before the fix
+be opened (the soft limit only); for 4 s loads fail with EMFILE: hekate says so once (a warning), fails no torrent
+and keeps the peer; the limit is raised again and the same leecher completes, verified, and hekate says the shortage is over. Before the fix
 the first EMFILE failed the torrent for good. Deadline 300 s."""
 import os
 import random
@@ -172,7 +172,8 @@ def open_fds(pid):
 
 
 def set_nofile(pid, n):
-    r = subprocess.run(["prlimit", "--pid", str(pid), "--nofile=%d:4096" % n],   # the soft limit only stdout=subprocess.PIPE,
+    # the soft limit only: raising it back needs no privilege
+    r = subprocess.run(["prlimit", "--pid", str(pid), "--nofile=%d:4096" % n], stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, timeout=10)
     if r.returncode != 0:
         raise RuntimeError("prlimit failed: %s" % r.stdout.decode("utf-8", "replace"))

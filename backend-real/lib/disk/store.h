@@ -74,8 +74,9 @@
  * a hk_store_job prepared on the loop thread by hk_store_job_prepare.
  *
  * Implementation: store.c (storages, handles, errors, statistics), store_map.c (mappings, LRU, pins, change
- * detection), store_copy.c (small files sent by copy, hk_store_copy), store_resident.c (residency, prefetch, page-in jobs), store_cache.c (residency cache, prefetch
- * batching); their shared internals and layering are in store_internal.h.
+ * detection), store_copy.c (small files sent by copy, hk_store_copy), store_resident.c (residency, prefetch,
+ * page-in jobs), store_cache.c (residency cache, prefetch batching); their shared internals and layering are in
+ * store_internal.h.
  */
 #ifndef HEKATE_STORE_H
 #define HEKATE_STORE_H
