@@ -25,18 +25,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HK_FD_FIXED 64u              /* descriptors for everything but peers, data files and page-in jobs */
-#define HK_FD_RESERVE 16u            /* kept free above the data files' and jobs' share when connections flood in */
+#define HK_FD_FIXED 64u   /* descriptors for everything but peers, data files and page-in jobs */
+#define HK_FD_RESERVE 16u /* kept free above the data files' and jobs' share when connections flood in */
 
 typedef enum hk_fd_verdict { HK_FD_FITS = 0, HK_FD_LOWERED, HK_FD_REFUSED } hk_fd_verdict;
 
 typedef struct hk_fd_budget {
-    uint64_t limit;                  /* the soft RLIMIT_NOFILE it was checked against */
+    uint64_t limit; /* the soft RLIMIT_NOFILE it was checked against */
     uint32_t max_peers, max_open_files, disk_jobs, fixed;
-    uint64_t need;                   /* max_peers + max_open_files + disk_jobs + fixed */
-    uint32_t peers;                  /* the connections allowed: max_peers, or lowered to fit */
-    uint32_t files;                  /* the data files kept open: max_open_files, or lowered to fit */
-    uint64_t fd_cap;                 /* for the listener: descriptors numbered from here are refused */
+    uint64_t need;   /* max_peers + max_open_files + disk_jobs + fixed */
+    uint32_t peers;  /* the connections allowed: max_peers, or lowered to fit */
+    uint32_t files;  /* the data files kept open: max_open_files, or lowered to fit */
+    uint64_t fd_cap; /* for the listener: descriptors numbered from here are refused */
     hk_fd_verdict verdict;
 } hk_fd_budget;
 

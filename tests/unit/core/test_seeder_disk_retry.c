@@ -10,10 +10,7 @@
 
 static harness h;
 
-static void teardown(void)
-{
-    h_free(&h);
-}
+static void teardown(void) { h_free(&h); }
 
 TestSuite(disk_retry, .fini = teardown);
 

@@ -37,16 +37,13 @@ static void teardown(void)
 
 TestSuite(store_shortage, .init = setup, .fini = teardown, .timeout = 60);
 
-static uint8_t byte_of(uint32_t file, uint64_t off)
-{
-    return (uint8_t)(file * 7u + off * 13u + 1u);
-}
+static uint8_t byte_of(uint32_t file, uint64_t off) { return (uint8_t)(file * 7u + off * 13u + 1u); }
 
 /* A multi-file torrent "m" of n files of `each` bytes (file i: "f<i>", bytes byte_of(i, off)), added to st. */
 static uint64_t add_many(hk_store *st, uint32_t n, uint32_t each, mi_torrent **mi_out)
 {
     tb_file *files = calloc(n, sizeof *files);
-    char (*names)[16] = calloc(n, sizeof *names);
+    char(*names)[16] = calloc(n, sizeof *names);
     cr_assert(files && names);
     char path[512];
     snprintf(path, sizeof path, "%s/m", g_dir);
