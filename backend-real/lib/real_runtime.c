@@ -4,9 +4,9 @@
 #include "real_runtime.h"
 
 #include <assert.h>
-#include <stddef.h>
 #include <errno.h>
 #include <ev.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +22,7 @@ typedef struct load_job {
     hk_real *r;
     uint64_t token;
     hk_extent ext;                 /* what to load (kept while it waits for a free place among the jobs) */
-    int prep_error;                /* hk_store_job_prepare or hk_pool_submit failed: report ERROR from the loop */
+    int prep_error;                /* prepare or submit failed: reported from the loop (ERROR, or RETRY: a shortage) */
     bool prepared;
     hk_store_job job;
 } load_job;
