@@ -20,6 +20,7 @@ void hk_peer_init(hk_peer *p, uint64_t id, hk_conn *conn, uint32_t slot, hk_time
     p->accepted_at = p->last_recv = p->last_send = now;
     p->idle_since = now;
     p->stall_since = HK_TIME_NEVER;
+    p->disk_retry_at = HK_TIME_NEVER;
     hk_list_init(&p->ready_link);
     hk_list_init(&p->event_link);
     hk_choke_entry_init(&p->choke);

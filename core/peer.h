@@ -71,6 +71,7 @@ struct hk_peer {
     hk_time last_send;       /* last send() of ours (or accept) */
     hk_time idle_since;      /* see idle_armed */
     hk_time stall_since;     /* blocked on room since; HK_TIME_NEVER when not blocked */
+    hk_time disk_retry_at;   /* disk retry: when its BACKOFF requests are tried again; HK_TIME_NEVER: none */
     hk_choke_entry choke;
     hk_deadline dl;
     hk_request_queue rq;

@@ -206,6 +206,9 @@ typedef struct hk_stats {
     uint32_t peers_encrypted;        /* connected peers whose stream is RC4 (peers - peers_encrypted are plain) */
     uint64_t mse_handshakes;         /* MSE handshakes completed (RC4 or plaintext selected) */
     uint64_t mse_failures;           /* MSE handshakes that failed (the peer was closed) */
+    /* disk retry (HK_DISK_RETRY): */
+    uint64_t disk_retries;           /* request rounds put back to wait after a load said RETRY */
+    uint64_t disk_retry_rejects;     /* requests given up after too many RETRYs (rejected, fast peers only) */
 } hk_stats;
 
 void hk_seeder_stats(const hk_seeder *s, hk_stats *out);

@@ -229,8 +229,16 @@ uint64_t hks_load_begin(hk_seeder *s, const hk_peer *p);
 /* n disk_loads were issued with token (n == 0 releases the record at once). */
 void hks_load_issued(hk_seeder *s, uint64_t token, uint32_t n);
 /* A disk_load completion: HK_DISK_ERROR fails the load's torrent even if its peer or request is gone; success marks
- * the request loaded when it is still queued. Stale or unknown tokens are ignored. */
+ * the request loaded when it is still queued; HK_DISK_RETRY makes it wait (backoff) and never fails the torrent.
+ * Stale or unknown tokens are ignored. */
 void hks_disk_loaded(hk_seeder *s, uint64_t token, hk_disk_status status);
+/* Disk retry (HK_DISK_RETRY; contract in seeder_runtime.h): the first wait, its cap, and the rounds after which a
+ * fast peer's block is rejected. */
+#define HKS_RETRY_FIRST HK_MILLIS(50)
+#define HKS_RETRY_MAX_WAIT HK_SECONDS(2)
+#define HKS_RETRY_REJECT_AFTER 8u
+/* p's disk_retry_at has come (no-op before it): its BACKOFF requests go back to REQUEUED and p to the ready ring. */
+void hks_disk_retry_due(hk_seeder *s, hk_peer *p);
 /* The torrent in record `rec` is being removed: its pending loads no longer name it (the record may be reused). */
 void hks_loads_forget_torrent(hk_seeder *s, uint32_t rec);
 void hks_loads_free(hk_seeder *s);

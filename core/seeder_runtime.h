@@ -29,6 +29,13 @@
  *     never claim residency for bytes that do not exist.
  *   - disk_load(ext, token): make ext resident asynchronously; completion arrives as hk_seeder_on_disk_loaded(token,
  *     status). Every disk_load gets exactly one completion, even after the requesting peer is gone.
+ *     Status: HK_DISK_OK (resident now), HK_DISK_ERROR (the data is at fault: the torrent is failed and its peers
+ *     dropped), HK_DISK_RETRY (a passing shortage of the process: descriptors or memory; the backend logs it once per
+ *     burst). A RETRY never fails the torrent nor closes the peer: the request waits with a backoff kept by the core
+ *     in the peer's own deadline (50 ms after its first RETRY, doubling up to 2 s), then its residency is asked and
+ *     it is loaded again. A fast peer's block request is rejected after 8 RETRYs in a row (about 8 s: it may ask
+ *     another peer); without the fast extension a request cannot be refused, so it keeps retrying at the 2 s pace while it
+ *     stays queued (the peer may cancel it; the usual timeouts apply). A later OK sends it as usual.
  */
 #ifndef HEKATE_SEEDER_RUNTIME_H
 #define HEKATE_SEEDER_RUNTIME_H

@@ -338,6 +338,7 @@ static bool not_resident(hk_seeder *s, hk_peer *p, const hk_torrent *t, hk_reque
     }
     r->token = token;
     r->state = HK_RQ_LOADING;
+    r->retry = 0;
     r->loads = load(s, t, r, token);
     hks_load_issued(s, token, r->loads);
     hks_log(s, HK_LOG_TRACE, "peer %llu: %u/%u/%u still not resident: disk load %llu", (unsigned long long)p->id,
@@ -398,7 +399,8 @@ static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *
         if (i >= hk_rq_len(&p->rq))
             break; /* nothing queued, or everything left waits (the disk, or its next turn) */
         hk_request *r = hk_rq_at(&p->rq, i);
-        if (r->state == HK_RQ_LOADING || (r->state == HK_RQ_REQUEUED && r->turn == p->turn)) {
+        if (r->state == HK_RQ_LOADING || r->state == HK_RQ_BACKOFF ||
+            (r->state == HK_RQ_REQUEUED && r->turn == p->turn)) {
             i++;
             continue;
         }

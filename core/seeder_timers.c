@@ -47,6 +47,7 @@ static hk_time peer_deadline(const hk_seeder *s, const hk_peer *p)
         t = tmin(t, p->choke.slice_end);
         t = tmin(t, grace_end(s, p));
     }
+    t = tmin(t, p->disk_retry_at); /* HK_TIME_NEVER unless a disk load said RETRY */
     return t;
 }
 
@@ -127,6 +128,7 @@ static void fire_peer(hk_seeder *s, hk_peer *p)
 {
     const hk_config *c = &s->cfg;
     hk_time now = s->now;
+    hks_disk_retry_due(s, p);
     if (p->phase != HK_PHASE_ACTIVE && now >= hks_time_add(p->accepted_at, c->handshake_timeout)) {
         timeout_close(s, p, HK_TIMEOUT_HANDSHAKE, p->accepted_at);
         return;

@@ -548,15 +548,57 @@ size_t hk_conn_grant_room(hk_conn *c)
     return c->queued < high ? high - c->queued : 0;
 }
 
-/* Pins ext and queues its memory. 0; 1 if it could not be pinned (the connection is failed, with the fault); -1 if
- * out of memory (nothing stays pinned). */
+static bool shortage(int e)
+{
+    return e == EMFILE || e == ENFILE || e == ENOMEM || e == ENOBUFS || e == EAGAIN;
+}
+
+/* ext could not be copied or pinned (errno e): a passing shortage closes the connection without blaming the data;
+ * anything else is a fault reported with the extent. */
+static void extent_failed(hk_conn *c, int e, const hk_extent *ext, const char *why)
+{
+    if (shortage(e))
+        set_failed(c, e, NULL, NULL);
+    else
+        set_failed(c, EIO, ext, why);
+}
+
+/* A small file's extent copied into the queue (ops.copy). 0 copied; 1 failed (the connection is failed); 2 not
+ * copied (pin it); -1 if out of memory. */
+static int copy_extent(hk_conn *c, const hk_extent *ext)
+{
+    hk_conn_hub *h = c->hub;
+    if (!h->ops.copy || ext->length > HK_CONN_COPY_MAX)
+        return 2;
+    uint8_t buf[HK_CONN_COPY_MAX];
+    const char *why = NULL;
+    errno = 0;
+    int rc = h->ops.copy(h->ctx, ext, buf, sizeof buf, &why);
+    if (rc == 0)
+        return 2;
+    if (rc < 0) {
+        extent_failed(c, errno, ext, why);
+        return 1;
+    }
+    if (sq_add_bytes(c->q, buf, ext->length) != 0)
+        return -1;
+    c->queued += ext->length;
+    return 0;
+}
+
+/* Copies (a small file) or pins ext and queues its memory. 0; 1 if it could not be pinned (the connection is failed,
+ * with the fault unless it was a passing shortage); -1 if out of memory (nothing stays pinned). */
 static int queue_extent(hk_conn *c, const hk_extent *ext)
 {
     hk_conn_hub *h = c->hub;
+    int cp = copy_extent(c, ext);
+    if (cp != 2)
+        return cp;
     struct iovec iov;
     const char *why = NULL;
+    errno = 0;
     if (h->ops.pin(h->ctx, ext, &iov, &why) != 0) {
-        set_failed(c, EIO, ext, why);
+        extent_failed(c, errno, ext, why);
         return 1;
     }
     if (iov.iov_len != ext->length) {

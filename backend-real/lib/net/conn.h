@@ -37,7 +37,10 @@
  * (never from inside hk_conn_send), then on_closed(ERROR, EFAULT) unless the connection was closed meanwhile. The
  * kernel copies a writev in chunks and may fail a chunk that starts with good bytes, so after an EFAULT the
  * connection writes one segment at a time until the faulting segment is alone: on_fault names the right extent and
- * every byte before it is delivered.
+ * every byte before it is delivered. A segment that cannot be copied or pinned for a passing shortage (EMFILE,
+ * ENFILE, ENOMEM, ENOBUFS, EAGAIN) is no fault of the data: the connection reports only on_closed(ERROR, that errno).
+ * Extents of at most HK_CONN_COPY_MAX bytes are first offered to ops->copy (optional; small files): copied ones are
+ * queued as bytes and hold nothing.
  *
  * Flow control (see core/seeder.h): the owner grants the first room with hk_conn_grant_room() right after creating
  * the connection. Afterwards, whenever a write leaves fewer than low_water bytes queued and at least low_water bytes
@@ -72,7 +75,12 @@ typedef struct hk_conn_ops {
     /* Map ext: fill iov (iov_len == ext->length) and keep it valid until unpin. 0, or -1 with *why set. */
     int (*pin)(void *ctx, const hk_extent *ext, struct iovec *iov, const char **why);
     void (*unpin)(void *ctx, const hk_extent *ext);
+    /* Optional (small files, store.h's hk_store_copy): copy ext (length <= HK_CONN_COPY_MAX) into buf instead of
+     * pinning it. 1 copied (queued as bytes), 0 pin it instead, -1 with errno and *why set: a passing shortage
+     * (EMFILE, ENFILE, ENOMEM...) closes the connection without a fault, anything else is a fault like a pin's. */
+    int (*copy)(void *ctx, const hk_extent *ext, uint8_t *buf, size_t cap, const char **why);
 } hk_conn_ops;
+#define HK_CONN_COPY_MAX 4096u
 
 typedef struct hk_conn_limits {
     size_t read_buffer;   /* bytes of the shared read buffer (default 64 KiB) */
