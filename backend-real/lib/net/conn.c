@@ -580,7 +580,7 @@ static int copy_extent(hk_conn *c, const hk_extent *ext)
         extent_failed(c, errno, ext, why);
         return 1;
     }
-    if (sq_add_bytes(c->q, buf, ext->length) != 0)
+    if (sq_add_bytes(c->q, buf, ext->length, c->crypt ? c->crypt->cur : NULL) != 0)
         return -1;
     c->queued += ext->length;
     return 0;
