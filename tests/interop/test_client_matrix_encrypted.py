@@ -5,10 +5,8 @@ python-libtorrent out/in_enc_policy = pe_forced with RC4 only, aria2c --bt-requi
 qBittorrent Session\\Encryption=1); ctorrent has no MSE/PE and is left out. Each client downloads the 6 MiB torrent
 from hekate (at -v -v) byte for byte, and hekate's own per-peer log must show that every peer it sent blocks to
 during that client's run had completed an MSE handshake with RC4 selected ("peer N: mse handshake for torrent HEX:
-encrypted rc4", core/seeder.h). Same set-up as test_client_matrix.py (lib/matrix.py). Deadline 240 s.
-
-Pending: this file becomes tests/interop/test_client_matrix_encrypted.py (and so a ctest test) once MSE/PE is merged;
-until then no client with encryption required can connect to hekate at all."""
+encrypted rc4", core/seeder.h). Same set-up as test_client_matrix.py (lib/matrix.py). Deadline 240 s. Before MSE/PE
+no client with encryption required could connect to hekate at all."""
 import os
 import sys
 
