@@ -4,6 +4,7 @@
 #include "scenario.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -638,8 +639,9 @@ static int prescan(parse_ctx *c, const char *text, const char *name)
         lineno++;
         const char *eol = strchr(p, '\n');
         size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        size_t i = 0;
-        while (i < len && (p[i] == ' ' || p[i] == '\t'))
+        /* where libinih looks for '[': past a UTF-8 BOM on the first line, then past any isspace() byte */
+        size_t i = lineno == 1 && len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+        while (i < len && isspace((unsigned char)p[i]))
             i++;
         char sec[64];
         if (len > MAX_LINE)
