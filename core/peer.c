@@ -34,11 +34,14 @@ void hk_peer_release(hk_peer *p)
 {
     hk_rq_free(&p->rq);
     wire_decoder_free(&p->dec);
-    hk_mse_free(p->mse);
-    p->mse = NULL;
-    hk_mse_rx_free(&p->rx);
-    hk_cipher_free(p->send_cipher);
-    p->send_cipher = NULL;
+    hk_peer_mse *m = p->mse;
+    if (m) {
+        hk_mse_free(m->hs);
+        hk_mse_rx_free(&m->rx);
+        hk_cipher_free(m->send);
+        hk_mem_free(m->mem, m, sizeof *m);
+        p->mse = NULL;
+    }
 }
 
 static bool all_ones(const uint8_t *bits, uint32_t nbytes, uint32_t piece_count)

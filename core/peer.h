@@ -49,6 +49,16 @@ typedef enum hk_peer_phase {
     HK_PHASE_ACTIVE,         /* handshake complete: messages flow */
 } hk_peer_phase;
 
+/* A peer's MSE/PE state, allocated (in the seeder's hk_mem) only for connections that start an MSE handshake, so a
+ * plain peer pays one pointer. Freed with the peer (hk_peer_release). */
+typedef struct hk_peer_mse {
+    hk_mem *mem;             /* where it was allocated */
+    hk_mse *hs;              /* the responder while the MSE handshake runs, else NULL */
+    hk_mse_rx rx;            /* the receive direction after it */
+    hk_cipher *send;         /* keyB, given to the backend with set_cipher (RC4 selected), else NULL */
+    uint8_t ih[20];          /* the torrent named by SKEY */
+} hk_peer_mse;
+
 struct hk_peer {
     uint64_t id;             /* sequential, from 1 */
     hk_conn *conn;
@@ -86,12 +96,9 @@ struct hk_peer {
     bool turn_requested;     /* unchoked: a block request was queued in this turn */
     /* MSE/PE (core/mse.h; the seeder's glue is seeder_mse.c) */
     uint8_t sniffed;         /* bytes of 0x13 "BitTorrent protocol" seen at the stream's start (0..20) */
-    bool via_mse;            /* the BitTorrent stream came through an MSE handshake (mse_ih names its torrent) */
-    bool encrypted;          /* RC4 selected: send_cipher installed, received bytes decrypted through rx */
-    hk_mse *mse;             /* the responder while the MSE handshake runs, else NULL */
-    hk_mse_rx rx;            /* the receive direction after it */
-    hk_cipher *send_cipher;  /* keyB, given to the backend with set_cipher */
-    uint8_t mse_ih[20];
+    bool via_mse;            /* the BitTorrent stream came through an MSE handshake (mse->ih names its torrent) */
+    bool encrypted;          /* RC4 selected: mse->send installed, received bytes decrypted through mse->rx */
+    hk_peer_mse *mse;        /* allocated when an MSE handshake starts (plain peers carry only this pointer) */
 };
 
 void hk_peer_init(hk_peer *p, uint64_t id, hk_conn *conn, uint32_t slot, hk_time now, hk_mem *mem,

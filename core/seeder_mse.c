@@ -38,11 +38,11 @@ static void mse_fail(hk_seeder *s, hk_peer *p, const char *why)
     hks_close_peer(s, p, true, "mse handshake failed: %s", why);
 }
 
-/* Received plaintext-to-be: through p->rx (a bounded scratch at a time) into the wire decoder. */
+/* Received plaintext-to-be: through p->mse->rx (a bounded scratch at a time) into the wire decoder. */
 static void recv_payload(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len)
 {
     while (len && !p->closed) {
-        if (!hk_mse_rx_active(&p->rx)) {
+        if (!p->mse || !hk_mse_rx_active(&p->mse->rx)) {
             hks_wire_recv(s, p, bytes, len);
             return;
         }
@@ -51,7 +51,7 @@ static void recv_payload(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t 
             return;
         }
         size_t k = len < HKS_RX_SCRATCH ? len : HKS_RX_SCRATCH;
-        hk_mse_rx_apply(&p->rx, bytes, s->rxbuf, k);
+        hk_mse_rx_apply(&p->mse->rx, bytes, s->rxbuf, k);
         hks_wire_recv(s, p, s->rxbuf, k);
         bytes += k;
         len -= k;
@@ -61,17 +61,18 @@ static void recv_payload(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t 
 /* The responder finished: keep the ciphers, log the method, restart the wire decoder for the BitTorrent stream. */
 static void mse_done(hk_seeder *s, hk_peer *p, hk_mse_result *r)
 {
-    hk_mse_free(p->mse);
-    p->mse = NULL;
+    hk_peer_mse *m = p->mse;
+    hk_mse_free(m->hs);
+    m->hs = NULL;
     s->stats.mse_handshakes++;
     p->via_mse = true;
-    memcpy(p->mse_ih, r->info_hash, 20);
-    p->rx = r->rx;
+    memcpy(m->ih, r->info_hash, 20);
+    m->rx = r->rx;
     char hex[IH_HEX_LEN + 1];
     ih_hex(r->info_hash, hex);
     if (r->selected == HK_MSE_CRYPTO_RC4) {
         p->encrypted = true;
-        p->send_cipher = r->send;
+        m->send = r->send;
         s->rt.set_cipher(s->rt.base.ctx, p->conn, r->send);
         hks_log(s, HK_LOG_DEBUG, "peer %llu: mse handshake for torrent %s: encrypted rc4 (offered %s)", pid(p), hex,
                 hk_mse_method_name(r->provided & 3u));
@@ -87,8 +88,9 @@ static void mse_recv(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len)
 {
     size_t used = 0, n = 0;
     hk_mse_result r;
-    hk_mse_status st = hk_mse_feed(p->mse, bytes, len, &used, &r);
-    const uint8_t *out = hk_mse_output(p->mse, &n);
+    hk_mse *hs = p->mse->hs;
+    hk_mse_status st = hk_mse_feed(hs, bytes, len, &used, &r);
+    const uint8_t *out = hk_mse_output(hs, &n);
     if (n && !hks_send_control_bytes(s, p, out, n)) {
         if (st == HK_MSE_DONE) { /* closed for not reading: the ciphers are ours to free */
             hk_mse_rx_free(&r.rx);
@@ -97,7 +99,7 @@ static void mse_recv(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len)
         return;
     }
     if (st == HK_MSE_FAIL) {
-        mse_fail(s, p, hk_mse_error(p->mse));
+        mse_fail(s, p, hk_mse_error(hs));
         return;
     }
     if (st == HK_MSE_NEED_MORE)
@@ -115,16 +117,21 @@ static void mse_start(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len
     size_t pad_len = rnd[HK_MSE_PRIV_LEN]; /* PadB: 0..255 random bytes (the spec allows up to 512) */
     if (pad_len)
         s->rt.base.random_bytes(s->rt.base.ctx, rnd + HK_MSE_PRIV_LEN + 1, pad_len);
-    p->mse = hk_mse_new(&s->mem, s->cfg.encryption, rnd, rnd + HK_MSE_PRIV_LEN + 1, pad_len, find_skey, s);
+    hk_peer_mse *m = hk_mem_calloc(&s->mem, 1, sizeof *m);
+    if (m) {
+        m->mem = &s->mem;
+        p->mse = m;
+        m->hs = hk_mse_new(&s->mem, s->cfg.encryption, rnd, rnd + HK_MSE_PRIV_LEN + 1, pad_len, find_skey, s);
+    }
     memset(rnd, 0, HK_MSE_PRIV_LEN);
-    if (!p->mse) {
+    if (!m || !m->hs) {
         hks_close_peer(s, p, true, "out of memory for the mse handshake");
         return;
     }
     hks_log(s, HK_LOG_DEBUG, "peer %llu: mse handshake started", pid(p));
     if (p->sniffed)
         mse_recv(s, p, plain_prefix, p->sniffed);
-    if (!p->closed && p->mse)
+    if (!p->closed && p->mse->hs)
         mse_recv(s, p, bytes, len);
     else if (!p->closed)
         recv_payload(s, p, bytes, len); /* not reached: the prefix alone never completes a handshake */
@@ -153,7 +160,7 @@ static bool sniff(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len)
 void hks_proto_recv(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len)
 {
     hks_mark_touched(s, p);
-    if (p->mse) {
+    if (p->mse && p->mse->hs) {
         mse_recv(s, p, bytes, len);
         return;
     }

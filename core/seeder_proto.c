@@ -96,7 +96,7 @@ static void choose_torrent(hk_seeder *s, hk_peer *p, const uint8_t *info_hash)
 {
     char hex[IH_HEX_LEN + 1];
     ih_hex(info_hash, hex);
-    if (p->via_mse && memcmp(info_hash, p->mse_ih, 20) != 0) {
+    if (p->via_mse && memcmp(info_hash, p->mse->ih, 20) != 0) {
         s->stats.mse_failures++;
         hks_close_peer(s, p, true, "mse handshake failed: the encrypted BitTorrent handshake names torrent %s, not "
                        "the SKEY's", hex);
