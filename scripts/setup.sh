@@ -8,7 +8,7 @@ PACKAGES=(
   libcriterion-dev libsimgrid-dev
   python3 python3-libtorrent aria2 transmission-cli opentracker mktorrent
   transmission-daemon rtorrent qbittorrent-nox ctorrent
-  libmicrohttpd-dev prometheus
+  libmicrohttpd-dev prometheus libsystemd-dev systemd
   procps time iproute2 util-linux
 )
 
