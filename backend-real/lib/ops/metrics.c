@@ -129,25 +129,21 @@ static long count_fds(void)
     return n - 1; /* the directory's own descriptor */
 }
 
-/* One pass over the served torrents: states and the top-N. */
+/* One pass over the seeder's torrents (sequential, no lookup): states and the top-N. */
 static void torrents_pass(hk_real *r, hk_metrics_snapshot *s, hk_topn *top)
 {
     const hk_served *t = hk_real_served(r);
-    hk_seeder *seeder = hk_real_seeder(r);
-    size_t cursor = 0;
-    for (hk_served_rec *rec; (rec = hk_served_next(t, &cursor)) != NULL;) {
-        hk_torrent_stats ts;
-        if (rec->storage == 0 || !hk_seeder_torrent_stats(seeder, rec->info_hash, &ts)) {
-            s->torrent_files_rejected++;
-            continue;
-        }
-        if (ts.storage != rec->storage)
-            continue; /* a duplicate path of a torrent served from another one: counted there */
+    size_t records = hk_served_count(t), with = hk_served_with_storage(t);
+    s->torrent_files_rejected = (uint32_t)(records - with);
+    uint32_t cursor = 0;
+    uint8_t ih[20];
+    hk_torrent_stats ts;
+    while (hk_seeder_torrent_next(hk_real_seeder(r), &cursor, ih, &ts)) {
         if (ts.failed)
             s->torrents_failed++;
         else
             s->torrents_served++;
-        hk_topn_offer(top, rec->info_hash, ts.uploaded, ts.peers);
+        hk_topn_offer(top, ih, ts.uploaded, ts.peers);
     }
 }
 
