@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Interop: the /metrics endpoint (--metrics). hekate serves a 2 MiB torrent with --metrics on a free loopback port;
-(a) before any download the body passes Debian's `promtool check metrics` and says 0 bytes served; (b) a
-python-libtorrent leecher downloads the torrent (verified byte for byte), after which hekate_uploaded_bytes_total and
-the torrent's own hekate_torrent_uploaded_bytes_total{info_hash=...} are at least its size and promtool still
-passes; (c) a real Prometheus server (Debian's /usr/bin/prometheus, its own config and storage in the work
+(a) before any download the body passes Debian's `promtool check metrics` and says 0 bytes served; (b) the data
+file is evicted from the page cache and a python-libtorrent leecher downloads the torrent (verified byte for byte),
+after which hekate_uploaded_bytes_total and the torrent's own hekate_torrent_uploaded_bytes_total{info_hash=...} are
+at least its size, the disk loads were counted in the latency histogram (cumulative buckets, +Inf = _count) and
+promtool still passes; (c) a real Prometheus server (Debian's /usr/bin/prometheus, its own config and storage in the work
 directory, on 127.0.0.1) scrapes hekate every second until its query API returns a nonzero
 hekate_uploaded_bytes_total; it is stopped by PID; (d) bad requests get errors (POST: 405, another path: 404, a
 100 KiB header: 431 or a closed connection, a request left half-sent does not hold up other scrapes) and serving
@@ -87,7 +88,27 @@ def before_download(p, mport):
     return promtool_check(p, body)
 
 
+def evict(path):
+    """Drops the file's pages from the page cache (written back first), so serving it needs disk loads."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def disk_histogram(body):
+    """(disk loads, histogram _count, +Inf bucket, buckets cumulative?) from one body."""
+    n = "hekate_disk_load_duration_seconds"
+    buckets = [float(v) for v in re.findall(r"^%s_bucket\{le=\"[^\"]+\"\} (\S+)$" % n, body, re.M)]
+    cumulative = all(a <= b for a, b in zip(buckets, buckets[1:]))
+    return (value(body, "hekate_disk_loads_total"), value(body, n + "_count"),
+            value(body, n + '_bucket{le="+Inf"}'), cumulative)
+
+
 def after_download(p, seeder, mport, fx, save):
+    evict(fx.data_path(fx.files[0][0]))
     r = lt_client.download("leecher", save, seeder.addr, timeout=min(60, p.remaining()), torrent=fx.torrent)
     verify.verify_download(fx, save)
     _, _, body = scrape(mport)
@@ -97,9 +118,13 @@ def after_download(p, seeder, mport, fx, save):
         raise AssertionError("after a %d-byte download: total %r, torrent %r" % (fx.total_size, total, mine))
     if value(body, "hekate_sent_bytes_total") < total:
         raise AssertionError("protocol bytes below payload bytes")
+    loads, count, inf, cumulative = disk_histogram(body)
+    if not loads or not count or count > loads or inf != count or not cumulative:
+        raise AssertionError("from evicted data: %r disk loads, histogram count %r, +Inf %r, cumulative %s" % (
+            loads, count, inf, cumulative))
     promtool_check(p, body)
-    return "downloaded in %.2f s; hekate_uploaded_bytes_total %d, the torrent's series %d; promtool passes" % (
-        r["seconds"], total, mine)
+    return "downloaded in %.2f s; hekate_uploaded_bytes_total %d, the torrent's series %d; %d disk loads, %d in " \
+           "the latency histogram; promtool passes" % (r["seconds"], total, mine, loads, count)
 
 
 def prometheus_scrapes(p, mport):
