@@ -108,8 +108,7 @@ static hk_metrics *start_metrics(struct ev_loop *loop, const hk_options *opt, hk
         *ok = false;
         return NULL;
     }
-    hk_log(HK_LOG_INFO, "metrics: serving /metrics on %s (port %u)", opt->metrics_addr,
-           (unsigned)hk_metrics_port(m));
+    hk_log(HK_LOG_INFO, "metrics: serving %s", hk_metrics_url(m));
     return m;
 }
 

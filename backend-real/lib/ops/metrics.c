@@ -28,6 +28,7 @@ struct hk_metrics {
     double start_time;           /* CLOCK_REALTIME at start */
     double start_mono;           /* CLOCK_MONOTONIC at start */
     uint16_t port;
+    char url[INET6_ADDRSTRLEN + 32];  /* http://ADDR:PORT/metrics, the port bound */
 };
 
 static double clock_seconds(clockid_t c)
@@ -255,26 +256,41 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     drive(w->data);
 }
 
+/* MHD's messages: warnings while the daemon starts (why it cannot bind), then debug lines (a client's doing must not
+ * flood the log). */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
+    const hk_metrics *m = cls;
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
     size_t n = strlen(line);
     while (n && line[n - 1] == '\n')
         line[--n] = '\0';
-    hk_log(HK_LOG_DEBUG, "metrics: %s", line);
+    hk_log(m->d ? HK_LOG_DEBUG : HK_LOG_WARN, "metrics: %s", line);
 }
 
 /* The MHD daemon on sa (its own epoll descriptor, no thread); NULL if it cannot listen there. */
 static struct MHD_Daemon *start_daemon(hk_metrics *m, const struct sockaddr_storage *sa)
 {
     unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (sa->ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, m, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, (void *)NULL,
+    uint16_t port = ntohs(sa->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
+                                                    : ((const struct sockaddr_in *)sa)->sin_port);
+    return MHD_start_daemon(flags, port, NULL, NULL, on_request, m, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, (void *)m,
                             MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)sa, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HK_METRICS_REQUEST_MEMORY,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)HK_METRICS_MAX_CONNECTIONS,
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, 4u, MHD_OPTION_CONNECTION_TIMEOUT,
                             (unsigned)HK_METRICS_TIMEOUT_S, MHD_OPTION_END);
+}
+
+static void make_url(hk_metrics *m, const struct sockaddr_storage *sa)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    bool v6 = sa->ss_family == AF_INET6;
+    const void *a = v6 ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+                       : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+    inet_ntop(sa->ss_family, a, host, sizeof host);
+    snprintf(m->url, sizeof m->url, "http://%s%s%s:%u/metrics", v6 ? "[" : "", host, v6 ? "]" : "",
+             (unsigned)m->port);
 }
 
 hk_metrics *hk_metrics_start(struct ev_loop *loop, hk_real *r, const char *addr, uint32_t top, char *err,
@@ -305,6 +321,7 @@ hk_metrics *hk_metrics_start(struct ev_loop *loop, hk_real *r, const char *addr,
         return NULL;
     }
     m->port = port->port;
+    make_url(m, &sa);
     ev_io_init(&m->io, io_cb, efd->epoll_fd, EV_READ);
     m->io.data = m;
     ev_io_start(loop, &m->io);
@@ -317,6 +334,11 @@ hk_metrics *hk_metrics_start(struct ev_loop *loop, hk_real *r, const char *addr,
 uint16_t hk_metrics_port(const hk_metrics *m)
 {
     return m->port;
+}
+
+const char *hk_metrics_url(const hk_metrics *m)
+{
+    return m->url;
 }
 
 void hk_metrics_stop(hk_metrics *m)

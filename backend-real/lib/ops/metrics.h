@@ -43,6 +43,7 @@ int hk_metrics_parse_addr(const char *s, struct sockaddr_storage *out, socklen_t
 hk_metrics *hk_metrics_start(struct ev_loop *loop, hk_real *r, const char *addr, uint32_t top, char *err,
                              size_t errlen);
 uint16_t hk_metrics_port(const hk_metrics *m);   /* the port bound */
+const char *hk_metrics_url(const hk_metrics *m); /* "http://ADDR:PORT/metrics" with the port bound */
 /* Stops the watchers and closes every connection. NULL is a no-op. */
 void hk_metrics_stop(hk_metrics *m);
 
