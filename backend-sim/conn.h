@@ -35,6 +35,8 @@ struct hk_conn {
     /* seeder half */
     hk_peer *peer;
     sim_stream s_out;
+    hk_cipher *s_cipher;         /* set_cipher: applied to every byte the seeder writes from then on (MSE/PE) */
+    bool s_mse_phase_over;       /* an MSE peer's connection: the seeder's BitTorrent handshake has been sent */
     sg_actor_t s_actor;
     sim_outbox s_box;            /* sends issued by s_actor */
     bool s_started, s_closed, s_stopping, s_flush_queued;

@@ -124,6 +124,8 @@ static void nic_dispatch(leecher *l, hk_conn *c, sim_msg *m)
         leecher_end_conn(l, END_REFUSED, false);
         break;
     case MSG_DATA:
+        if (l->stopped_reading)
+            break; /* non_reader: never acknowledged, never decoded */
         if (l->prof->behaviour == BEH_SLOW_READER) {
             c->p_pending = m;
             sg_actor_sleep_for((double)m->len / l->prof->read_rate);
@@ -131,7 +133,7 @@ static void nic_dispatch(leecher *l, hk_conn *c, sim_msg *m)
         }
         leecher_push(l, POP_ACK, c);
         for (uint32_t i = 0; i < m->nparts && !l->conn_ended; i++)
-            peer_feed(l, m->parts[i].virt ? sim_zero_bytes() : m->parts[i].bytes, m->parts[i].len);
+            peer_feed_part(l, m->parts[i].virt ? NULL : m->parts[i].bytes, m->parts[i].len);
         break;
     case MSG_ACK:
         c->p_out.inflight = 0;

@@ -24,6 +24,7 @@
 #include "prng.h"
 #include "scenario.h"
 #include "stream.h"
+#include "mse_initiator.h"
 #include "wire.h"
 
 struct sim_world;
@@ -56,6 +57,7 @@ typedef struct leecher {
     /* protocol */
     wire_decoder dec;
     bool connected, got_handshake, got_have, interested_sent, unchoked, fast, ext, vanished;
+    bool stopped_reading;        /* non_reader: its one burst of requests is sent; it reads nothing more */
     uint8_t *have;               /* received blocks bitmap */
     uint32_t nblocks, received, bpp;
     uint32_t piece_length, piece_count;
@@ -70,6 +72,13 @@ typedef struct leecher {
     uint64_t flood_sent;
     hk_time next_flood;
     uint32_t meta_fail, protocol_errors;
+    /* MSE/PE (encryption = rc4 | plaintext): the initiator while it runs, then the negotiated ciphers */
+    hk_mem mse_mem;
+    hk_mse_init *mse;
+    bool mse_done, mse_rc4;
+    hk_mse_result mse_res;
+    uint8_t *mse_buf;            /* scratch for decrypting received bytes */
+    size_t mse_buf_cap;
     /* magnet */
     bool need_meta;
     uint8_t seeder_ut_metadata;

@@ -1,7 +1,7 @@
 /* peer_wire: owns what a simulated peer says and understands — the BitTorrent protocol written against the wire
  * codec (core/wire.h) and bencode, never the seeding engine: handshake, interest, requests by strategy and pipeline,
  * choke/unchoke and reject handling, the magnet users' ut_metadata exchange, and the misbehaviours of scenario.h
- * (idle, silent, half-open, flooder, invalid, mute). See peer_wire.h. */
+ * (idle, silent, half-open, flooder, invalid, mute, non-reader). See peer_wire.h. */
 #include "peer_wire.h"
 
 #include <assert.h>
@@ -27,6 +27,7 @@ bool peer_sends_keepalives(const leecher *l)
     case BEH_MAGNET:
     case BEH_HALF_OPEN:
     case BEH_FLOODER:
+    case BEH_NON_READER:
         return true;
     default:
         return false;
@@ -35,7 +36,7 @@ bool peer_sends_keepalives(const leecher *l)
 
 /* ---------------- sending ---------------- */
 
-static void send_bytes(leecher *l, const uint8_t *b, size_t n)
+static void send_raw(leecher *l, const uint8_t *b, size_t n)
 {
     hk_conn *c = l->conn;
     if (!c || c->p_closed)
@@ -46,6 +47,36 @@ static void send_bytes(leecher *l, const uint8_t *b, size_t n)
         c->p_flush_queued = true;
         leecher_push(l, POP_FLUSH, c);
     }
+}
+
+static uint8_t *mse_scratch(leecher *l, size_t n)
+{
+    if (l->mse_buf_cap < n) {
+        free(l->mse_buf);
+        l->mse_buf_cap = n > 65536 ? n : 65536;
+        l->mse_buf = malloc(l->mse_buf_cap);
+        if (!l->mse_buf)
+            abort();
+    }
+    return l->mse_buf;
+}
+
+/* BitTorrent bytes: an encrypted peer sends nothing before its MSE handshake is done, then RC4 when selected. */
+static void send_bytes(leecher *l, const uint8_t *b, size_t n)
+{
+    if (l->prof->encryption == SIM_ENC_NONE) {
+        send_raw(l, b, n);
+        return;
+    }
+    if (!l->mse_done)
+        return;
+    if (!l->mse_rc4) {
+        send_raw(l, b, n);
+        return;
+    }
+    uint8_t *e = mse_scratch(l, n);
+    hk_cipher_apply(l->mse_res.send, b, e, n);
+    send_raw(l, e, n);
 }
 
 static void send_simple(leecher *l, wire_msg_type t)
@@ -170,7 +201,7 @@ static void request_more(leecher *l)
 {
     sim_behaviour beh = l->prof->behaviour;
     if (!l->unchoked || l->need_meta || l->conn_ended || beh == BEH_IDLE || beh == BEH_SILENT ||
-        beh == BEH_INVALID || beh == BEH_FLOODER)
+        beh == BEH_INVALID || beh == BEH_FLOODER || l->stopped_reading)
         return;
     while (l->nout < l->prof->pipeline) {
         uint32_t b = next_block(l);
@@ -178,6 +209,10 @@ static void request_more(leecher *l)
             break;
         out_add(l, b);
         send_request(l, b / l->bpp, (b % l->bpp) * SIM_BLOCK, block_len(l, b));
+    }
+    if (beh == BEH_NON_READER && l->nout > 0) {
+        l->stopped_reading = true; /* one burst, then it never reads again */
+        evlog_line(l->world->log, sim_now(l->world), "peer p%u stops reading", l->id);
     }
 }
 
@@ -493,6 +528,78 @@ void peer_feed(leecher *l, const uint8_t *p, size_t n)
     }
 }
 
+/* The MSE initiator with the BitTorrent handshake as its IA: Ya and PadA go out at once. */
+static void mse_start(leecher *l, const uint8_t *hs, size_t hl)
+{
+    peer_mse_reset(l);
+    uint8_t priv[HK_MSE_PRIV_LEN], pad[64];
+    prng_fill(&l->rng, priv, sizeof priv);
+    prng_fill(&l->rng, pad, sizeof pad);
+    hk_mse_init_opts o = {.priv = priv,
+                          .provide = l->prof->encryption == SIM_ENC_RC4 ? HK_MSE_CRYPTO_RC4 : HK_MSE_CRYPTO_PLAIN,
+                          .pad = pad, .pad_a_len = pad[0] % 64, .pad_c_len = pad[1] % 32, .ia = hs, .ia_len = hl};
+    memcpy(o.skey, l->world->info_hashes[l->torrent], 20);
+    l->mse = hk_mse_init_new(&l->mse_mem, &o);
+    if (!l->mse)
+        abort();
+    size_t n;
+    const uint8_t *out = hk_mse_init_output(l->mse, &n);
+    send_raw(l, out, n);
+}
+
+/* Bytes of the MSE handshake; returns how many were used (the rest is the BitTorrent stream), or n when more are
+ * needed or the handshake failed (the connection then ends). */
+static size_t mse_feed(leecher *l, const uint8_t *p, size_t n)
+{
+    if (!l->mse || !p)
+        return n;
+    size_t used = 0, k;
+    hk_mse_status st = hk_mse_init_feed(l->mse, p, n, &used, &l->mse_res);
+    const uint8_t *out = hk_mse_init_output(l->mse, &k);
+    if (k)
+        send_raw(l, out, k);
+    if (st == HK_MSE_FAIL) {
+        peer_protocol_error(l, hk_mse_init_error(l->mse));
+        return n;
+    }
+    if (st == HK_MSE_NEED_MORE)
+        return n;
+    hk_mse_init_free(l->mse);
+    l->mse = NULL;
+    l->mse_done = true;
+    l->mse_rc4 = l->mse_res.selected == HK_MSE_CRYPTO_RC4;
+    evlog_line(l->world->log, sim_now(l->world), "peer p%u mse %s", l->id, hk_mse_method_name(l->mse_res.selected));
+    return used;
+}
+
+void peer_feed_part(leecher *l, const uint8_t *p, size_t n)
+{
+    if (l->prof->encryption != SIM_ENC_NONE && !l->mse_done) {
+        size_t used = mse_feed(l, p, n);
+        p += used;
+        n -= used;
+    }
+    if (n == 0 || l->conn_ended)
+        return;
+    if (!hk_mse_rx_active(&l->mse_res.rx)) {
+        peer_feed(l, p ? p : sim_zero_bytes(), n);
+        return;
+    }
+    uint8_t *d = mse_scratch(l, n);
+    hk_mse_rx_apply(&l->mse_res.rx, p ? p : sim_zero_bytes(), d, n);
+    peer_feed(l, p ? d : sim_zero_bytes(), n); /* contentless bytes stay zeros: only the key stream advanced */
+}
+
+void peer_mse_reset(leecher *l)
+{
+    hk_mse_init_free(l->mse);
+    l->mse = NULL;
+    hk_mse_rx_free(&l->mse_res.rx);
+    hk_cipher_free(l->mse_res.send);
+    memset(&l->mse_res, 0, sizeof l->mse_res);
+    l->mse_done = l->mse_rc4 = false;
+}
+
 void peer_on_connected(leecher *l)
 {
     l->connected = true;
@@ -508,7 +615,11 @@ void peer_on_connected(leecher *l)
     char id[21];
     snprintf(id, sizeof id, "-SM0100-%012u", l->id);
     memcpy(peer_id, id, 20);
-    send_bytes(l, hs, wire_encode_handshake(hs, reserved, l->world->info_hashes[l->torrent], peer_id));
+    size_t hl = wire_encode_handshake(hs, reserved, l->world->info_hashes[l->torrent], peer_id);
+    if (l->prof->encryption == SIM_ENC_NONE)
+        send_bytes(l, hs, hl);
+    else
+        mse_start(l, hs, hl);
     evlog_line(l->world->log, sim_now(l->world), "peer p%u connected c%llu", l->id, (unsigned long long)l->conn->id);
 }
 
@@ -520,6 +631,7 @@ void peer_reset_protocol(leecher *l)
     wire_decoder_init(&l->dec, &lim);
     l->connected = l->got_handshake = l->got_have = l->interested_sent = l->unchoked = false;
     l->fast = l->ext = false;
+    peer_mse_reset(l);
     for (uint32_t i = 0; i < l->nout; i++)
         requeue_push(l, l->out[i].block);
     l->nout = 0;

@@ -25,6 +25,11 @@ void peer_reset_protocol(leecher *l);
 void peer_on_connected(leecher *l);
 /* Bytes received from the seeder, decoded and acted upon until the connection ends. */
 void peer_feed(leecher *l, const uint8_t *p, size_t n);
+/* One received part: p NULL for data-file bytes without content (fed as zeros; an RC4 stream still advances over
+ * them, as the seeder's did). An encrypted peer's bytes go through its MSE initiator, then are decrypted. */
+void peer_feed_part(leecher *l, const uint8_t *p, size_t n);
+/* Frees the peer's MSE state (end of a connection, end of the peer). */
+void peer_mse_reset(leecher *l);
 /* true for the behaviours that keep an idle connection alive */
 bool peer_sends_keepalives(const leecher *l);
 void peer_send_keepalive(leecher *l);

@@ -173,6 +173,7 @@ static hk_time ref_timeout(const hk_config *c, sim_ref_timeout r)
     case REF_HANDSHAKE: return c->handshake_timeout;
     case REF_IDLE: return c->idle_timeout;
     case REF_UNCHOKED_IDLE: return c->unchoked_idle_timeout;
+    case REF_UNCHOKED_GRACE: return c->unchoked_grace;
     case REF_SEND_STALL: return c->send_stall_timeout;
     default: return 0;
     }
@@ -184,7 +185,8 @@ static hk_time ref_point(const leecher *l, sim_ref_timeout r)
     case REF_HANDSHAKE: return l->c_accepted;
     case REF_IDLE:
     case REF_PROTOCOL: return l->c_last_rx;
-    case REF_UNCHOKED_IDLE: return l->c_first_unchoke;
+    case REF_UNCHOKED_IDLE:
+    case REF_UNCHOKED_GRACE: return l->c_first_unchoke;
     case REF_SEND_STALL: return l->c_last_ack;
     default: return 0;
     }

@@ -4,6 +4,7 @@
 #include "scenario.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -62,14 +63,17 @@ static bool check(parse_ctx *c, bool ok, const char *section, const char *key, c
 }
 
 static const char *const behaviour_names[BEH_COUNT] = {"normal",    "slow_reader", "idle",  "silent", "half_open",
-                                                       "flooder",   "invalid",     "magnet", "mute"};
+                                                       "flooder",   "invalid",     "magnet", "mute",
+                                                       "non_reader"};
 static const char *const ref_names[] = {"none", "handshake_timeout", "idle_timeout", "unchoked_idle_timeout",
-                                        "send_stall_timeout", "protocol"};
+                                        "send_stall_timeout", "protocol",          "unchoked_grace"};
 static const char *const arrival_names[] = {"burst", "poisson", "uniform"};
 static const char *const strategy_names[] = {"random", "sequential"};
 static const char *const departure_names[] = {"fin", "vanish"};
 static const char *const invalid_names[] = {"length", "index", "begin"};
 static const char *const address_names[] = {"own", "shared"};
+static const char *const encryption_names[] = {"none", "rc4", "plaintext"};
+static const char *const policy_names[] = {"allow", "prefer_plain", "require", "off"}; /* hk_encryption order */
 static const char *const log_level_names[] = {"error", "warn", "info", "debug", "trace"};
 
 #define COUNT(a) (int)(sizeof(a) / sizeof((a)[0]))
@@ -267,12 +271,15 @@ static const key_spec seeder_keys[] = {
     TIME(sim_seeder_cfg, "keepalive_interval", core.keepalive_interval),
     TIME(sim_seeder_cfg, "unchoked_idle_timeout", core.unchoked_idle_timeout),
     TIME(sim_seeder_cfg, "send_stall_timeout", core.send_stall_timeout),
+    TIME(sim_seeder_cfg, "unchoked_grace", core.unchoked_grace), /* slot squatting (issue 14 item 2) */
+    TIME(sim_seeder_cfg, "unchoked_stall", core.unchoked_stall),
     TIME(sim_seeder_cfg, "max_wait", core.max_wait),
     U32(sim_seeder_cfg, "reqq", core.reqq, 1, 1000000),
     SIZE32(sim_seeder_cfg, "max_block", core.max_block, 1, 128 * 1024),
     SIZE32(sim_seeder_cfg, "max_message", core.max_message, 1, 16u << 20),
     U32(sim_seeder_cfg, "max_peers_per_address", core.max_peers_per_address, 0, 10000000),
     U32(sim_seeder_cfg, "max_peers_per_prefix", core.max_peers_per_prefix, 0, 10000000),
+    ENUM(sim_seeder_cfg, "encryption", core.encryption, policy_names),
     BW(sim_seeder_cfg, "uplink", uplink),
     BW(sim_seeder_cfg, "downlink", downlink),
     SECONDS(sim_seeder_cfg, "latency", latency),
@@ -343,13 +350,15 @@ static const key_spec profile_keys[] = { /* and torrent (profile_key) */
     TIME(sim_profile, "keepalive", keepalive),
     BOOL(sim_profile, "fast", fast),
     ENUM(sim_profile, "address", address, address_names),
+    ENUM(sim_profile, "encryption", encryption, encryption_names),
 };
 
 /* Every enum of a scenario is stored as an int (what K_ENUM writes). */
 _Static_assert(sizeof(sim_arrival) == sizeof(int) && sizeof(sim_behaviour) == sizeof(int) &&
                    sizeof(sim_strategy) == sizeof(int) && sizeof(sim_departure) == sizeof(int) &&
                    sizeof(sim_invalid) == sizeof(int) && sizeof(sim_ref_timeout) == sizeof(int) &&
-                   sizeof(hk_log_level) == sizeof(int) && sizeof(sim_address) == sizeof(int),
+                   sizeof(hk_log_level) == sizeof(int) && sizeof(sim_address) == sizeof(int) &&
+                   sizeof(sim_encryption) == sizeof(int) && sizeof(hk_encryption) == sizeof(int),
                "scenario enums are int-sized");
 
 /* Stores a whole number as the field of an integer kind holds it. */
@@ -432,11 +441,30 @@ static void run_key(parse_ctx *c, const char *s, const char *k, const char *v)
         fail(c, s, k, "\"%s\" is not a non-negative integer", v);
 }
 
+/* Every name of the comma-separated list names a profile defined above. */
+static bool profiles_known(const scenario *sc, const char *names)
+{
+    char one[SIM_NAME_MAX];
+    for (const char *at = names;;) {
+        const char *comma = strchr(at, ',');
+        size_t len = comma ? (size_t)(comma - at) : strlen(at);
+        if (len == 0 || len >= sizeof one)
+            return false;
+        memcpy(one, at, len);
+        one[len] = '\0';
+        if (!scenario_find_profile(sc, one))
+            return false;
+        if (!comma)
+            return true;
+        at = comma + 1;
+    }
+}
+
 static void expect_key(parse_ctx *c, const char *s, const char *k, const char *v)
 {
     if (!key_is(k, "baseline_without"))
         TABLE_KEY(expect_keys, &c->sc->expect);
-    else if (!scenario_find_profile(c->sc, v))
+    else if (strlen(v) >= sizeof c->sc->expect.baseline_without || !profiles_known(c->sc, v))
         fail(c, s, k, "no profile named \"%s\"", v);
     else
         snprintf(c->sc->expect.baseline_without, sizeof c->sc->expect.baseline_without, "%s", v);
@@ -611,8 +639,9 @@ static int prescan(parse_ctx *c, const char *text, const char *name)
         lineno++;
         const char *eol = strchr(p, '\n');
         size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        size_t i = 0;
-        while (i < len && (p[i] == ' ' || p[i] == '\t'))
+        /* where libinih looks for '[': past a UTF-8 BOM on the first line, then past any isspace() byte */
+        size_t i = lineno == 1 && len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+        while (i < len && isspace((unsigned char)p[i]))
             i++;
         char sec[64];
         if (len > MAX_LINE)
@@ -676,8 +705,12 @@ static int cross_check(scenario *sc, char *err, size_t errlen)
             return -1;
         }
         if (p->expect.choked_after == REF_PROTOCOL || p->expect.choked_after == REF_HANDSHAKE) {
-            snprintf(err, errlen, "[expect %s] choked_after: only idle_timeout, unchoked_idle_timeout or "
-                                  "send_stall_timeout make sense", p->name);
+            snprintf(err, errlen, "[expect %s] choked_after: only idle_timeout, unchoked_idle_timeout, "
+                                  "unchoked_grace or send_stall_timeout make sense", p->name);
+            return -1;
+        }
+        if (p->expect.closed_after == REF_UNCHOKED_GRACE) {
+            snprintf(err, errlen, "[expect %s] closed_after: unchoked_grace chokes, it never closes", p->name);
             return -1;
         }
         p->first_peer = (uint32_t)total;
@@ -767,10 +800,10 @@ void scenario_free(scenario *sc)
     sc->nprofiles = 0;
 }
 
-int scenario_drop_profile(scenario *sc, const char *name)
+static int drop_one_profile(scenario *sc, const char *name, size_t len)
 {
     for (uint32_t i = 0; i < sc->nprofiles; i++)
-        if (strcmp(sc->profiles[i].name, name) == 0) {
+        if (strlen(sc->profiles[i].name) == len && strncmp(sc->profiles[i].name, name, len) == 0) {
             memmove(&sc->profiles[i], &sc->profiles[i + 1], (sc->nprofiles - i - 1) * sizeof *sc->profiles);
             sc->nprofiles--;
             uint64_t total = 0;
@@ -782,4 +815,17 @@ int scenario_drop_profile(scenario *sc, const char *name)
             return 0;
         }
     return -1;
+}
+
+int scenario_drop_profile(scenario *sc, const char *names)
+{
+    for (const char *at = names;;) {
+        const char *comma = strchr(at, ',');
+        size_t len = comma ? (size_t)(comma - at) : strlen(at);
+        if (drop_one_profile(sc, at, len) < 0)
+            return -1;
+        if (!comma)
+            return 0;
+        at = comma + 1;
+    }
 }

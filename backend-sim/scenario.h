@@ -30,6 +30,8 @@ typedef enum sim_behaviour {
     BEH_INVALID,      /* sends one invalid request after the handshake */
     BEH_MAGNET,       /* fetches the info dictionary with ut_metadata first, then downloads */
     BEH_MUTE,         /* opens the connection and never sends its handshake */
+    BEH_NON_READER,   /* interested; on its first unchoke requests `pipeline` blocks once, then never reads again
+                       * (no ACK, nothing decoded) while it keeps sending keep-alives (slot squatting, issue 14) */
     BEH_COUNT
 } sim_behaviour;
 
@@ -40,6 +42,8 @@ typedef enum sim_invalid { INVALID_LENGTH = 0, INVALID_INDEX, INVALID_BEGIN } si
 /* Where a profile's peers connect from (docs/scenarios.md): own: peer k from 10.(k>>16).(k>>8).k, so 256 peers
  * share a /24; shared: every peer of the profile from 10.255.P.1 (P the profile's index), one host. */
 typedef enum sim_address { ADDRESS_OWN = 0, ADDRESS_SHARED } sim_address;
+/* MSE/PE: none = the plain handshake; rc4 / plaintext = the MSE handshake offering only that method */
+typedef enum sim_encryption { SIM_ENC_NONE = 0, SIM_ENC_RC4, SIM_ENC_PLAINTEXT } sim_encryption;
 
 /* What an expectation on seeder-side closing measures from (see docs/scenarios.md, [expect NAME]). */
 typedef enum sim_ref_timeout {
@@ -49,6 +53,7 @@ typedef enum sim_ref_timeout {
     REF_UNCHOKED_IDLE,    /* unchoked_idle_timeout after the last unchoke sent (choked_after only) */
     REF_SEND_STALL,       /* send_stall_timeout after the last acknowledged flight */
     REF_PROTOCOL,         /* 0 s after the last bytes received (the offending message) */
+    REF_UNCHOKED_GRACE,   /* unchoked_grace after the first unchoke sent (choked_after only; issue 14 item 2) */
 } sim_ref_timeout;
 
 #define SIM_NAME_MAX 32
@@ -87,6 +92,7 @@ typedef struct sim_profile {
     hk_time keepalive;            /* send a keep-alive after this much silence */
     bool fast;                    /* announce the fast extension (BEP 6) */
     sim_address address;          /* where its peers connect from */
+    sim_encryption encryption;    /* MSE/PE handshake (default none) */
     sim_profile_expect expect;
     uint32_t first_peer;          /* index of this profile's first peer (filled by the loader) */
 } sim_profile;
@@ -120,7 +126,7 @@ typedef struct sim_expect {
     int64_t sent_not_resident_max;/* < 0: unset */
     uint64_t memory_max;          /* 0: unset */
     int64_t seeder_errors_max;    /* < 0: unset (malformed output, piece/extent mismatches, room overruns) */
-    char baseline_without[SIM_NAME_MAX]; /* "" unset */
+    char baseline_without[4 * SIM_NAME_MAX]; /* "" unset */
 } sim_expect;
 
 typedef struct sim_seeder_cfg {
@@ -149,7 +155,8 @@ int scenario_load(const char *path, scenario *sc, char *err, size_t errlen);
 int scenario_load_string(const char *text, const char *name, scenario *sc, char *err, size_t errlen);
 void scenario_free(scenario *sc);
 
-/* Removes a profile (the baseline run of a scenario "without flooders"); returns -1 if unknown. */
+/* Removes a profile (the baseline run of a scenario "without flooders"), or each of a comma-separated list of them;
+ * returns -1 if one is unknown (those before it are removed). */
 int scenario_drop_profile(scenario *sc, const char *name);
 const sim_profile *scenario_find_profile(const scenario *sc, const char *name);
 

@@ -50,6 +50,51 @@ static void queue_flush(sim_seeder *s, hk_conn *c)
     }
 }
 
+static uint8_t *enc_scratch(sim_seeder *s, size_t len)
+{
+    if (s->enc_cap < len) {
+        free(s->enc_buf);
+        s->enc_cap = len > 65536 ? len : 65536;
+        s->enc_buf = malloc(s->enc_cap);
+        if (!s->enc_buf)
+            abort();
+    }
+    return s->enc_buf;
+}
+
+/* Real bytes onto the connection's stream, through its cipher when it has one. */
+static void write_bytes(sim_seeder *s, hk_conn *c, const uint8_t *b, uint32_t len)
+{
+    if (!c->s_cipher) {
+        stream_write(&c->s_out, b, len);
+        return;
+    }
+    uint8_t *e = enc_scratch(s, len);
+    hk_cipher_apply(c->s_cipher, b, e, len);
+    stream_write(&c->s_out, e, len);
+}
+
+/* Data-file bytes (no content in the simulation): an RC4 stream still advances over them, as the peer's does. */
+static void write_virtual(sim_seeder *s, hk_conn *c, uint32_t len)
+{
+    if (c->s_cipher) {
+        uint8_t *e = enc_scratch(s, 65536);
+        for (uint32_t done = 0; done < len;) {
+            uint32_t k = len - done < 65536 ? len - done : 65536;
+            hk_cipher_apply(c->s_cipher, sim_zero_bytes(), e, k);
+            done += k;
+        }
+    }
+    stream_write_virtual(&c->s_out, len);
+}
+
+static void rt_set_cipher(void *ctx, hk_conn *c, hk_cipher *cipher)
+{
+    sim_seeder *s = ctx;
+    c->s_cipher = cipher;
+    evlog_line(s->world->log, sim_now(s->world), "cipher c%llu %s", (unsigned long long)c->id, cipher ? "on" : "off");
+}
+
 /* A METAINFO extent: the .torrent bytes the core names (counted as a monitor error when outside the torrent). */
 static void send_metainfo(sim_seeder *s, hk_conn *c, const hk_extent *e)
 {
@@ -57,9 +102,9 @@ static void send_metainfo(sim_seeder *s, hk_conn *c, const hk_extent *e)
     const sim_torrent *t = e->storage < w->ntorrents ? &w->torrents[e->storage] : NULL;
     if (!t || e->offset > t->len || e->length > t->len - e->offset) {
         s->monitor_errors++;
-        stream_write_virtual(&c->s_out, e->length);
+        write_virtual(s, c, e->length);
     } else {
-        stream_write(&c->s_out, t->bytes + e->offset, e->length);
+        write_bytes(s, c, t->bytes + e->offset, e->length);
     }
     monitor_extent(w, c, e);
 }
@@ -73,7 +118,7 @@ static void send_data(sim_seeder *s, hk_conn *c, const hk_extent *e)
         evlog_line(w->log, sim_now(w), "error not-resident c%llu s%llu f%u o%llu l%u", (unsigned long long)c->id,
                    (unsigned long long)e->storage, e->file, (unsigned long long)e->offset, e->length);
     }
-    stream_write_virtual(&c->s_out, e->length);
+    write_virtual(s, c, e->length);
     s->data_bytes_sent += e->length;
     if (w->fault_extent_offset) {
         hk_extent wrong = *e; /* test hook: what a backend bug shifting file offsets would send */
@@ -82,6 +127,20 @@ static void send_data(sim_seeder *s, hk_conn *c, const hk_extent *e)
         return;
     }
     monitor_extent(w, c, e);
+}
+
+/* The MSE handshake's own bytes (Yb, PadB, the encrypted reply: sends before the seeder's BitTorrent handshake on
+ * an MSE peer's connection) are not BitTorrent framing: the monitor starts at the handshake. */
+static bool mse_handshake_bytes(hk_conn *c, const hk_segment *segs, size_t n)
+{
+    if (c->s_mse_phase_over || !c->lee || c->lee->prof->encryption == SIM_ENC_NONE)
+        return false;
+    if (n && segs[0].kind == HK_SEG_BYTES && segs[0].u.bytes.len >= 20 &&
+        memcmp(segs[0].u.bytes.ptr, "\x13" "BitTorrent protocol", 20) == 0) {
+        c->s_mse_phase_over = true;
+        return false;
+    }
+    return true;
 }
 
 static void rt_send(void *ctx, hk_conn *c, const hk_segment *segs, size_t n)
@@ -93,11 +152,23 @@ static void rt_send(void *ctx, hk_conn *c, const hk_segment *segs, size_t n)
         evlog_line(w->log, sim_now(w), "error send-after-close c%llu", (unsigned long long)c->id);
         return;
     }
+    if (mse_handshake_bytes(c, segs, n)) {
+        uint64_t total = 0;
+        for (size_t i = 0; i < n; i++) {
+            write_bytes(s, c, segs[i].u.bytes.ptr, segs[i].u.bytes.len); /* the core sends them as BYTES */
+            total += segs[i].u.bytes.len;
+        }
+        c->s_unacked += total;
+        evlog_line(w->log, sim_now(w), "send c%llu mse bytes=%llu", (unsigned long long)c->id,
+                   (unsigned long long)total);
+        queue_flush(s, c);
+        return;
+    }
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++) {
         const hk_segment *g = &segs[i];
         if (g->kind == HK_SEG_BYTES) {
-            stream_write(&c->s_out, g->u.bytes.ptr, g->u.bytes.len);
+            write_bytes(s, c, g->u.bytes.ptr, g->u.bytes.len);
             monitor_bytes(w, c, g->u.bytes.ptr, g->u.bytes.len);
             total += g->u.bytes.len;
         } else if (g->u.extent.file == HK_FILE_METAINFO) {
@@ -118,6 +189,7 @@ static void rt_send(void *ctx, hk_conn *c, const hk_segment *segs, size_t n)
 static void seeder_forget(sim_seeder *s, hk_conn *c)
 {
     c->s_closed = true;
+    c->s_cipher = NULL; /* the core frees it with the peer */
     if (c->mon.unchoked) {
         c->mon.unchoked = false;
         s->unchoked_now--;
@@ -382,6 +454,7 @@ void seeder_init(sim_world *w)
         .disk_prefetch = disk_rt_prefetch,
         .disk_resident = disk_rt_resident,
         .disk_load = disk_rt_load,
+        .set_cipher = rt_set_cipher,
     };
     prng_seed(&s->rng, w->sc->run.seed, 1);
     s->wake_at = HK_TIME_NEVER;

@@ -32,6 +32,8 @@ typedef struct sim_seeder {
     sg_host_t host;
     sim_opq ops;
     prng rng;
+    uint8_t *enc_buf;            /* scratch for encrypting a send (MSE/PE peers) */
+    size_t enc_cap;
     /* timer actor */
     hk_time wake_at;             /* what the core asked for */
     hk_time sleeping_until;      /* what the timer actor sleeps for (HK_TIME_NEVER: unbounded) */

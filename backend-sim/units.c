@@ -72,7 +72,8 @@ static int to_u64(double v, uint64_t *out)
 {
     if (!(v >= 0) || v >= 18446744073709551616.0)
         return -1;
-    *out = (uint64_t)llround(v);
+    /* llround stops at 2^63 (long long); from 2^53 up a double is a whole number already */
+    *out = v < 9007199254740992.0 ? (uint64_t)llround(v) : (uint64_t)v;
     return 0;
 }
 
@@ -126,8 +127,8 @@ static int scaled(const char *s, factor_fn factor, double *out)
     double v, f;
     const char *u;
     size_t n;
-    if (split_number(s, &v, &u, &n) < 0 || factor(u, n, &f) < 0)
-        return -1;
+    if (split_number(s, &v, &u, &n) < 0 || factor(u, n, &f) < 0 || !isfinite(v * f))
+        return -1; /* a finite number times its unit may still overflow: "1e300GB/s" */
     *out = v * f;
     return 0;
 }

@@ -2,7 +2,8 @@
 """lt_leechers: one process running COUNT python-libtorrent leechers (one session each) against one seeder, for
 seed_bench.py. Leecher number g (FIRST <= g < FIRST+COUNT, out of TOTAL) wants WANT consecutive pieces starting at
 piece g * pieces / TOTAL (wrapping), so that together the leechers ask the seeder for the whole file evenly.
-Data goes to SAVE_ROOT/<g>/ (use a tmpfs so the leechers' writes cost little). Prints one JSON line:
+Data goes to SAVE_ROOT/<g>/ (use a tmpfs so the leechers' writes cost little). --encryption forced: every leecher
+requires MSE/PE with RC4 (out/in_enc_policy = pe_forced, allowed_enc_level = pe_rc4). Prints one JSON line:
 {"leechers": [{"g", "t_start", "t_done", "payload", "wanted", "hash_failures", "redials"}...]} with
 time.monotonic() stamps (CLOCK_MONOTONIC: comparable across processes). Exit status 1 if any leecher failed."""
 import argparse
@@ -28,16 +29,21 @@ def main():
     ap.add_argument("--want", type=int, required=True, help="pieces each leecher downloads")
     ap.add_argument("--save-root", required=True)
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--encryption", choices=("plain", "forced"), default="plain")
     a = ap.parse_args()
     n = lt.torrent_info(a.torrent).num_pieces()
     want = min(a.want, n)
+    settings = None
+    if a.encryption == "forced":
+        settings = {"out_enc_policy": int(lt.enc_policy.pe_forced), "in_enc_policy": int(lt.enc_policy.pe_forced),
+                    "allowed_enc_level": int(lt.enc_level.pe_rc4)}
     leechers = []
     for g in range(a.first, a.first + a.count):
         start = g * n // a.total
         sel = (lambda s: (lambda i: (i - s) % n < want))(start)
         # each leecher from its own address (g is unique across the worker processes): hekate's per-address caps
         leechers.append(lt_client.Leecher("L%d" % g, os.path.join(a.save_root, str(g)), ("127.0.0.1", a.port),
-                                          torrent=a.torrent, piece_filter=sel,
+                                          torrent=a.torrent, piece_filter=sel, settings=settings,
                                           source=procs.source_address(g, procs.HOST_LT)))
     ok = True
     try:

@@ -17,14 +17,21 @@ process only, from the moment the leechers start until the last one is done:
 The floor is one process sending the same file over one loopback connection to one reader (floor.py), both as
 send() from a mapping and with sendfile(). Then --idle-conns connections are opened to hekate (and to the libtorrent
 seeder), handshaken and left idle, and the seeder's RSS and RssAnon deltas per connection are reported.
+With --encryption forced (or both: plain and forced in the same invocation) the leechers require MSE/PE with RC4
+(libtorrent pe_forced, allowed_enc_level pe_rc4; the libtorrent seeder then accepts it, hekate with its defaults):
+those rows are labelled hekate-rc4 and libtorrent-rc4 and get their own ratio lines (issue 9).
+--baseline-build DIR adds the seeder kind hekate-base (put it in --seeders): hekate from another build, e.g. the
+previous commit, run in plain mode only, so a change is compared with what it changes in the same invocation.
 
 usage: seed_bench.py --build-dir BUILD [--size-mib 256] [--piece-kib 256] [--leechers 1,10,50,200]
                      [--seeders hekate,libtorrent,floor] [--idle-conns 10000] [--max-total-mib 4096] [--per-proc 50]
                      [--hekate-args "-N 50"] [--workdir DIR] [--save-root /dev/shm] [--json out.json]
+                     [--encryption plain|forced|both]
 Prints a table and the ratios hekate / libtorrent and hekate / floor."""
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -92,7 +99,7 @@ class SyscallCounter:
         return (now["syscr"] - self.base["syscr"]) + (now["syscw"] - self.base["syscw"]), "/proc/PID/io syscr+syscw"
 
 
-def run_leechers(p, a, fx, seeder, k, save_root):
+def run_leechers(p, a, fx, seeder, k, save_root, encryption="plain"):
     want_pieces = fx.num_pieces
     if k * fx.total_size > a.max_total_mib * MiB:
         want_pieces = max(1, (a.max_total_mib * MiB // k) // fx.piece_length)
@@ -109,7 +116,7 @@ def run_leechers(p, a, fx, seeder, k, save_root):
         workers.append(p.start("leechers-%d-%d" % (k, first), [
             PY, os.path.join(HERE, "lt_leechers.py"), "--torrent", fx.torrent, "--port", str(seeder.port),
             "--first", str(first), "--count", str(n), "--total", str(k), "--want", str(want_pieces),
-            "--save-root", save_root, "--timeout", str(a.run_timeout)]))
+            "--save-root", save_root, "--timeout", str(a.run_timeout), "--encryption", encryption]))
         first += n
     reports = []
     for w in workers:
@@ -128,7 +135,8 @@ def run_leechers(p, a, fx, seeder, k, save_root):
     payload = sum(r["payload"] for r in reports)
     wall = max(r["t_done"] for r in reports) - min(r["t_start"] for r in reports)
     hash_fail = sum(r["hash_failures"] for r in reports)
-    return {"seeder": seeder.kind, "k": k, "bytes": payload, "seconds": wall, "cpu": cpu1 - cpu0,
+    label = seeder.kind + ("-rc4" if encryption == "forced" else "")
+    return {"seeder": label, "k": k, "bytes": payload, "seconds": wall, "cpu": cpu1 - cpu0,
             "cpu_per_gib": (cpu1 - cpu0) / (payload / GiB), "mbps": payload / wall / 1e6,
             "vmhwm": st1["VmHWM"], "rss_start": st0["VmRSS"], "peak_anon": max(sampler.peak_anon, st1["RssAnon"]),
             "syscalls": nsys, "syscalls_per_gib": nsys / (payload / GiB), "syscall_source": sys_how,
@@ -202,10 +210,22 @@ def run_idle(p, a, fx, seeder):
             "anon_per_conn": (st1["RssAnon"] - st0["RssAnon"]) / max(1, ok)}
 
 
-def start(p, a, kind, dirs, extra=()):
-    if kind == "hekate":
+def start(p, a, kind, dirs, extra=(), encryption="plain"):
+    if kind == "hekate":  # hekate's default policy (allow) serves both
         return seeders.start_hekate(p, a.build_dir, dirs, args=shlex.split(a.hekate_args) + list(extra))
-    return seeders.start_lt_seeder(p, dirs, high_performance=True, seed_mode=True)
+    if kind == "hekate-base":
+        s = seeders.start_hekate(p, a.baseline_build, dirs, args=shlex.split(a.hekate_args) + list(extra))
+        s.kind = "hekate-base"
+        return s
+    return seeders.start_lt_seeder(p, dirs, high_performance=True, seed_mode=True, encryption=encryption != "plain")
+
+
+def check_encrypted(seeder, r):
+    """hekate's stop line must say that (almost) every payload byte went through RC4."""
+    m = re.search(r"(\d+) encrypted handshakes, \d+ failed; (\d+) bytes encrypted", seeder.child.log())
+    if not m or int(m.group(2)) < 0.99 * r["bytes"]:
+        raise RuntimeError("hekate did not encrypt the payload (%s)" % (m.group(0) if m else "no MSE handshake"))
+    r["mse_handshakes"], r["bytes_encrypted"] = int(m.group(1)), int(m.group(2))
 
 
 def fmt_row(r):
@@ -232,10 +252,15 @@ def main():
     ap.add_argument("--syscalls", choices=("auto", "perf", "io", "strace"), default="auto",
                     help="strace: a breakdown per system call (slows the seeder: use it for counts, not CPU)")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--baseline-build", default=None, help="the build of the seeder kind hekate-base")
+    ap.add_argument("--encryption", choices=("plain", "forced", "both"), default="plain",
+                    help="forced: leechers require MSE/PE RC4; both: plain and forced rows in the same run")
     a = ap.parse_args()
     a.build_dir = os.path.abspath(a.build_dir)
+    a.baseline_build = os.path.abspath(a.baseline_build) if a.baseline_build else None
     ks = [int(x) for x in a.leechers.split(",") if x]
     kinds = [x for x in a.seeders.split(",") if x]
+    modes = ["plain", "forced"] if a.encryption == "both" else [a.encryption]
     a.use_perf = "strace" if a.syscalls == "strace" else \
         (a.syscalls == "perf" or (a.syscalls == "auto" and perf_works()))
     print("syscall counting: %s" % ({"strace": "strace -c -f -p PID", True: "perf stat -e raw_syscalls:sys_enter -p PID",
@@ -271,19 +296,25 @@ def main():
                     except RuntimeError as e:
                         print("skipping hekate: %s" % e, flush=True)
                         continue
-                for k in ks:
-                    seeder = start(p, a, kind, [fdir])
+                if kind == "hekate-base" and not a.baseline_build:
+                    raise SystemExit("--seeders hekate-base needs --baseline-build")
+                kind_modes = ["plain"] if kind == "hekate-base" else modes
+                for mode, k in [(m, k) for m in kind_modes for k in ks]:
+                    seeder = start(p, a, kind, [fdir], encryption=mode)
+                    sub = os.path.join(save_root, "%s-%s-%d" % (kind, mode, k))
                     try:
-                        r = run_leechers(p, a, fx, seeder, k, os.path.join(save_root, "%s-%d" % (kind, k)))
+                        r = run_leechers(p, a, fx, seeder, k, sub, mode)
                         seeder.assert_alive("after K=%d" % k)
                     finally:
                         p.stop(seeder.child)
-                        shutil.rmtree(os.path.join(save_root, "%s-%d" % (kind, k)), ignore_errors=True)
+                        shutil.rmtree(sub, ignore_errors=True)
+                    if kind == "hekate" and mode == "forced":
+                        check_encrypted(seeder, r)
                     results.append(r)
                     print(fmt_row(r), flush=True)
             if a.idle_conns:
                 for kind in kinds:
-                    if kind == "floor" or (kind == "hekate" and not os.path.exists(
+                    if kind in ("floor", "hekate-base") or (kind == "hekate" and not os.path.exists(
                             os.path.join(a.build_dir, "backend-real", "hekate"))):
                         continue
                     extra = ["--max-peers", str(a.idle_conns + 100), "--idle-timeout", "600",
@@ -311,6 +342,15 @@ def main():
     floor = find("floor-mmap", 1)
     for k in ks:
         h, lt = find("hekate", k), find("libtorrent", k)
+        he, lte, hb = find("hekate-rc4", k), find("libtorrent-rc4", k), find("hekate-base", k)
+        if h and hb:
+            print("K=%-4d plain hekate/hekate-base: CPU/GiB %.2f (%.3f / %.3f)  MB/s %.2f  syscalls/GiB %.2f" % (
+                k, h["cpu_per_gib"] / hb["cpu_per_gib"], h["cpu_per_gib"], hb["cpu_per_gib"], h["mbps"] / hb["mbps"],
+                h["syscalls_per_gib"] / hb["syscalls_per_gib"]))
+        if he and lte:
+            print("K=%-4d encrypted (rc4) hekate/libtorrent: CPU/GiB %.2f (%.3f / %.3f)  MB/s %.2f  syscalls/GiB %.2f"
+                  % (k, he["cpu_per_gib"] / lte["cpu_per_gib"], he["cpu_per_gib"], lte["cpu_per_gib"],
+                     he["mbps"] / lte["mbps"], he["syscalls_per_gib"] / lte["syscalls_per_gib"]))
         if h and lt:
             print("K=%-4d hekate/libtorrent: CPU/GiB %.2f  MB/s %.2f  syscalls/GiB %.2f  anon %.2f" % (
                 k, h["cpu_per_gib"] / lt["cpu_per_gib"], h["mbps"] / lt["mbps"],

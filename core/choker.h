@@ -22,8 +22,15 @@
  *     newcomer).
  *   - Leaving (not interested, close): hk_choker_leave frees the slot or the line place.
  *   - Freed slots are given by hk_choker_promote, called by the seeder until it returns NULL, from the line head.
+ *   Slot squatting (issue 14 item 2): a turn the seeder finds unused (the peer asked for nothing, or did not read, for
+ *   its grace: hk_choker_turn_unused) gives the peer a strike; a turn used up (credit or slice: hk_choker_turn_over)
+ *   clears them. A peer with strikes waits in a second, low-priority line, promoted only when the normal line is
+ *   empty; a used turn is not ended for low-priority waiters (only an unused one is). An unchoked peer the seeder
+ *   marks spare (hk_choker_set_spare: idle past its grace with nobody waiting, or idle with strikes) is preempted by
+ *   hk_choker_preempt as soon as someone waits in the normal line, spare peers first marked first.
  * The line order depends only on the order of calls (no pointer comparisons). All operations are O(1).
- * Invariant: unchoked <= max_unchoked; waiting == number of entries in the line.
+ * Invariant: unchoked <= max_unchoked; waiting == number of entries in both lines; waiting_low == entries in the low
+ * line; spare entries are UNCHOKED.
  */
 #ifndef HEKATE_CHOKER_H
 #define HEKATE_CHOKER_H
@@ -42,6 +49,10 @@ typedef struct hk_choke_entry {
     hk_time slice_end;                  /* end of this turn (UNCHOKED); HK_TIME_NEVER without a slice */
     hk_time since;                      /* WAITING: entered the line; UNCHOKED: unchoked */
     uint8_t state;                      /* hk_choke_state */
+    /* slot squatting (issue 14 item 2) */
+    uint8_t strikes;                    /* unused turns since the last used one (saturates at 255) */
+    bool low;                           /* WAITING in the low-priority line */
+    hk_list spare_link;                 /* UNCHOKED and marked spare: in the choker's spare list */
 } hk_choke_entry;
 
 typedef struct hk_choker {
@@ -51,6 +62,10 @@ typedef struct hk_choker {
     uint32_t unchoked;
     uint32_t waiting;
     hk_list line;                       /* the waiting line, head first (so the choker must not move after init) */
+    /* slot squatting (issue 14 item 2) */
+    uint32_t waiting_low;               /* of `waiting`, those in the low-priority line */
+    hk_list low;                        /* the low-priority line: peers whose last turn was unused */
+    hk_list spare;                      /* unchoked peers marked spare, first marked first */
 } hk_choker;
 
 typedef enum hk_turn_result {
@@ -75,7 +90,18 @@ bool hk_choker_may_send(const hk_choker *c, const hk_choke_entry *e, hk_time now
 void hk_choker_charge(hk_choker *c, hk_choke_entry *e, uint64_t n);
 /* The UNCHOKED peer's turn is over. connections_full: the connection cap is reached (the line counts as full). */
 hk_turn_result hk_choker_turn_over(hk_choker *c, hk_choke_entry *e, hk_time now, bool connections_full);
-/* Position in the line (1 = head), 0 if not WAITING. O(position): for logs and tests. */
+/* The UNCHOKED peer's turn is unused (it asked for nothing or did not read for its grace): a strike; then as
+ * hk_choker_turn_over, except that any waiter (low-priority ones too) ends the turn, and it is requeued at the back of
+ * the low-priority line. */
+hk_turn_result hk_choker_turn_unused(hk_choker *c, hk_choke_entry *e, hk_time now, bool connections_full);
+/* Marks an UNCHOKED peer spare (it may be preempted) or not; no-op when already so or not UNCHOKED. */
+void hk_choker_set_spare(hk_choker *c, hk_choke_entry *e, bool spare);
+static inline bool hk_choker_is_spare(const hk_choke_entry *e) { return hk_list_linked(&e->spare_link); }
+/* Someone waits in the normal line and a peer is spare: ends the first spare peer's turn as an unused one (*result:
+ * REQUEUED or DISCONNECT) and returns it; else NULL. The caller chokes (or closes) it and promotes. */
+hk_choke_entry *hk_choker_preempt(hk_choker *c, hk_time now, bool connections_full, hk_turn_result *result);
+/* Position in the line (1 = head; the low-priority line after the normal one), 0 if not WAITING. O(position): for
+ * logs and tests. */
 uint32_t hk_choker_position(const hk_choker *c, const hk_choke_entry *e);
 const char *hk_choke_state_name(hk_choke_state s);
 

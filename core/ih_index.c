@@ -13,6 +13,12 @@ void hk_ih_init(hk_ih_index *ix, hk_mem *mem, uint32_t min_cap, bool shrink, hk_
     *ix = (hk_ih_index){ .min_cap = min_cap, .shrink = shrink, .mem = mem, .key = key, .owner = owner };
 }
 
+void hk_ih_set_mix_fn(hk_ih_index *ix, hk_ih_mix_fn mix)
+{
+    assert(ix->count == 0);
+    ix->mix = mix;
+}
+
 void hk_ih_free(hk_ih_index *ix)
 {
     hk_mem_free(ix->mem, ix->slots, (size_t)ix->cap * sizeof *ix->slots);
@@ -20,17 +26,22 @@ void hk_ih_free(hk_ih_index *ix)
     ix->cap = ix->count = 0;
 }
 
-static uint32_t home_of(const hk_ih_index *ix, const uint8_t ih[20])
+/* hk_mix_info_hash of record rec's key: the owner's stored value when it keeps one (no key fetch). */
+static uint32_t mix_of_record(const hk_ih_index *ix, uint32_t rec)
 {
-    return hk_mix_info_hash(ih) & (ix->cap - 1);
+    return ix->mix ? ix->mix(ix->owner, rec) : hk_mix_info_hash(ix->key(ix->owner, rec));
 }
 
 /* The slot holding `ih`, or the empty slot where it would go (*found says which). cap > 0. */
-static uint32_t probe(const hk_ih_index *ix, const uint8_t ih[20], bool *found)
+static uint32_t probe(const hk_ih_index *ix, const uint8_t key[20], bool *found)
 {
-    uint32_t mask = ix->cap - 1;
-    for (uint32_t i = home_of(ix, ih);; i = (i + 1) & mask) {
+    uint8_t ih[20];
+    memcpy(ih, key, 20); /* key may be the key function's reused buffer, which the comparisons below overwrite */
+    uint32_t mask = ix->cap - 1, mix = hk_mix_info_hash(ih);
+    for (uint32_t i = mix & mask;; i = (i + 1) & mask) {
         uint32_t v = ix->slots[i];
+        if (v != 0 && ix->mix && ix->mix(ix->owner, v - 1) != mix)
+            continue; /* a stored mix that differs: not this key, and no key fetched */
         if (v == 0 || memcmp(ix->key(ix->owner, v - 1), ih, 20) == 0) {
             *found = v != 0;
             return i;
@@ -50,8 +61,11 @@ static bool resize(hk_ih_index *ix, uint32_t ncap)
     for (uint32_t i = 0; i < oldcap; i++) {
         if (old[i] == 0)
             continue;
-        bool found;
-        ns[probe(ix, ix->key(ix->owner, old[i] - 1), &found)] = old[i];
+        /* keys are distinct: the first empty slot from the home is the one a probe would find */
+        uint32_t j = mix_of_record(ix, old[i] - 1) & (ncap - 1);
+        while (ns[j] != 0)
+            j = (j + 1) & (ncap - 1);
+        ns[j] = old[i];
     }
     hk_mem_free(ix->mem, old, (size_t)oldcap * sizeof *old);
     return true;
@@ -88,7 +102,7 @@ static void remove_at(hk_ih_index *ix, uint32_t i)
     uint32_t mask = ix->cap - 1;
     ix->slots[i] = 0;
     for (uint32_t j = (i + 1) & mask; ix->slots[j] != 0; j = (j + 1) & mask) {
-        uint32_t home = home_of(ix, ix->key(ix->owner, ix->slots[j] - 1));
+        uint32_t home = mix_of_record(ix, ix->slots[j] - 1) & mask;
         if (((j - home) & mask) >= ((j - i) & mask)) {
             ix->slots[i] = ix->slots[j];
             ix->slots[j] = 0;

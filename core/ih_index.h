@@ -11,6 +11,9 @@
  * tombstones), so lookups never degrade after many add/remove cycles. Every allocation goes through the owner's
  * hk_mem, so memory is accounted where the owner reports it (hk_ih_bytes says how much is the index's).
  *
+ * The key function may return a buffer it reuses (each call may overwrite the previous result: the MSE SKEY index
+ * computes its keys on demand, core/skey_index.h); the index never holds two of its results at once.
+ *
  * A key must be in the index at most once (the owner checks with hk_ih_find before inserting; asserted). The key
  * function must return the same 20 bytes for a record for as long as the record is in the index.
  */
@@ -27,6 +30,8 @@
 
 /* The 20-byte key of record `rec` of `owner`. Required. */
 typedef const uint8_t *(*hk_ih_key_fn)(const void *owner, uint32_t rec);
+/* Optional: hk_mix_info_hash(key of rec) as the owner stored it, for owners whose keys are costly to produce. */
+typedef uint32_t (*hk_ih_mix_fn)(const void *owner, uint32_t rec);
 
 typedef struct hk_ih_index {
     uint32_t *slots;          /* record number + 1; 0 = empty */
@@ -36,11 +41,18 @@ typedef struct hk_ih_index {
     bool shrink;
     hk_mem *mem;
     hk_ih_key_fn key;
+    hk_ih_mix_fn mix;         /* NULL unless hk_ih_set_mix_fn */
     const void *owner;
 } hk_ih_index;
 
 /* An empty index (allocates nothing). min_cap must be a power of two >= 4. */
 void hk_ih_init(hk_ih_index *ix, hk_mem *mem, uint32_t min_cap, bool shrink, hk_ih_key_fn key, const void *owner);
+
+/* Gives the index the owner's stored mixes (before the first insert): growing, shrinking and deleting then never
+ * fetch a key, and a probe fetches (and compares) a key only for slots whose mix equals the looked-up key's, so a
+ * lookup usually fetches one key. The values must be hk_mix_info_hash of the keys (asserted nowhere: the owner's
+ * contract). Used by the MSE SKEY index, whose keys are SHA-1s computed on demand (core/skey_index.h). */
+void hk_ih_set_mix_fn(hk_ih_index *ix, hk_ih_mix_fn mix);
 
 /* Releases the slots; the index is empty (and reusable) afterwards. */
 void hk_ih_free(hk_ih_index *ix);

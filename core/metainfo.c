@@ -760,33 +760,75 @@ uint32_t mi_piece_size(const mi_torrent *t, uint32_t i)
     return (uint32_t)(t->total_length - (uint64_t)t->piece_length * (t->piece_count - 1));
 }
 
-size_t mi_magnet(const mi_torrent *t, char *buf, size_t cap)
+/* An output buffer filled like snprintf: o counts every byte, only the first cap - 1 are stored. */
+typedef struct magnet_out {
+    char *buf;
+    size_t cap, o;
+} magnet_out;
+
+static void mo_put(magnet_out *m, char c)
+{
+    if (m->o + 1 < m->cap)
+        m->buf[m->o] = c;
+    m->o++;
+}
+
+static void mo_raw(magnet_out *m, const char *s)
+{
+    while (*s)
+        mo_put(m, *s++);
+}
+
+/* s[0..n) percent-encoded: A-Z a-z 0-9 - . _ ~ kept, every other byte %XX (uppercase hex). */
+static void mo_escaped(magnet_out *m, const char *s, size_t n)
 {
     static const char hx[] = "0123456789ABCDEF";
-    char hex[IH_HEX_LEN + 1];
-    size_t o = 0;
-    ih_hex(t->info_hash, hex);
-    int head = snprintf(buf, cap, "magnet:?xt=urn:btih:%s&dn=", hex);
-    o = head < 0 ? 0 : (size_t)head;
-#define PUT(c)                                                                                                        \
-    do {                                                                                                              \
-        if (o + 1 < cap)                                                                                              \
-            buf[o] = (c);                                                                                             \
-        o++;                                                                                                          \
-    } while (0)
-    for (size_t i = 0; i < t->name_len; i++) {
-        unsigned char c = (unsigned char)t->name[i];
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
         if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
             c == '_' || c == '~') {
-            PUT((char)c);
+            mo_put(m, (char)c);
         } else {
-            PUT('%');
-            PUT(hx[c >> 4]);
-            PUT(hx[c & 15]);
+            mo_put(m, '%');
+            mo_put(m, hx[c >> 4]);
+            mo_put(m, hx[c & 15]);
         }
     }
-#undef PUT
+}
+
+/* True if peer is "HOST:PORT" or "[V6]:PORT" made of the bytes a numeric address and port consist of. */
+static bool peer_ok(const char *peer)
+{
+    size_t n = strlen(peer);
+    if (n == 0 || n > 64 || !strchr(peer, ':'))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = peer[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '.' || c == ':' ||
+              c == '[' || c == ']'))
+            return false;
+    }
+    return true;
+}
+
+size_t mi_magnet(const mi_torrent *t, const char *peer, char *buf, size_t cap)
+{
+    char hex[IH_HEX_LEN + 1];
+    magnet_out m = {.buf = buf, .cap = cap, .o = 0};
+    ih_hex(t->info_hash, hex);
+    mo_raw(&m, "magnet:?xt=urn:btih:");
+    mo_raw(&m, hex);
+    mo_raw(&m, "&dn=");
+    mo_escaped(&m, t->name, t->name_len);
+    for (uint32_t k = 0; k < t->tracker_count; k++) { /* grouped by tier, in priority order, already deduplicated */
+        mo_raw(&m, "&tr=");
+        mo_escaped(&m, t->trackers[k], strlen(t->trackers[k]));
+    }
+    if (peer && peer_ok(peer)) {
+        mo_raw(&m, "&x.pe=");
+        mo_raw(&m, peer);
+    }
     if (cap > 0)
-        buf[o < cap ? o : cap - 1] = '\0';
-    return o;
+        buf[m.o < cap ? m.o : cap - 1] = '\0';
+    return m.o;
 }

@@ -133,9 +133,13 @@ int64_t mi_find_file(const mi_torrent *t, uint64_t offset);
 /* Bytes in piece i (piece_length, or less for the last piece); 0 if i >= piece_count. */
 uint32_t mi_piece_size(const mi_torrent *t, uint32_t i);
 
-/* Writes "magnet:?xt=urn:btih:<40 hex>&dn=<percent-encoded name>" into buf (NUL-terminated when cap > 0) and
- * returns its length, like snprintf. The name is encoded byte by byte: A-Z a-z 0-9 - . _ ~ are kept, every other
- * byte becomes %XX (uppercase hex). */
-size_t mi_magnet(const mi_torrent *t, char *buf, size_t cap);
+/* Writes the torrent's magnet link into buf (NUL-terminated when cap > 0) and returns its length, like snprintf:
+ *   magnet:?xt=urn:btih:<40 hex>&dn=<name>[&tr=<tracker>]...[&x.pe=<peer>]
+ * with one tr= per tracker URL, in tier order (BEP 12 priority; the parser already dropped repeated URLs), so a
+ * client without DHT finds the swarm (BEP 9). The name and the URLs are encoded byte by byte: A-Z a-z 0-9 - . _ ~
+ * are kept, every other byte becomes %XX (uppercase hex). peer (may be NULL) is the seeder's own address,
+ * "IPv4:PORT" or "[IPv6]:PORT", written as x.pe= unencoded (as libtorrent reads it); it is left out unless it
+ * consists only of hex digits, '.', ':', '[' and ']' (at most 64 bytes, with a ':'). */
+size_t mi_magnet(const mi_torrent *t, const char *peer, char *buf, size_t cap);
 
 #endif

@@ -20,6 +20,7 @@ void hk_peer_init(hk_peer *p, uint64_t id, hk_conn *conn, uint32_t slot, hk_time
     p->accepted_at = p->last_recv = p->last_send = now;
     p->idle_since = now;
     p->stall_since = HK_TIME_NEVER;
+    p->disk_retry_at = HK_TIME_NEVER;
     hk_list_init(&p->ready_link);
     hk_list_init(&p->event_link);
     hk_choke_entry_init(&p->choke);
@@ -33,6 +34,11 @@ void hk_peer_release(hk_peer *p)
 {
     hk_rq_free(&p->rq);
     wire_decoder_free(&p->dec);
+    hk_mse_free(p->mse);
+    p->mse = NULL;
+    hk_mse_rx_free(&p->rx);
+    hk_cipher_free(p->send_cipher);
+    p->send_cipher = NULL;
 }
 
 static bool all_ones(const uint8_t *bits, uint32_t nbytes, uint32_t piece_count)

@@ -35,6 +35,7 @@
 #include "choker.h"
 #include "deadline.h"
 #include "list.h"
+#include "mse.h"
 #include "request_queue.h"
 #include "runtime.h"
 #include "wire.h"
@@ -70,6 +71,7 @@ struct hk_peer {
     hk_time last_send;       /* last send() of ours (or accept) */
     hk_time idle_since;      /* see idle_armed */
     hk_time stall_since;     /* blocked on room since; HK_TIME_NEVER when not blocked */
+    hk_time disk_retry_at;   /* disk retry: when its BACKOFF requests are tried again; HK_TIME_NEVER: none */
     hk_choke_entry choke;
     hk_deadline dl;
     hk_request_queue rq;
@@ -77,11 +79,24 @@ struct hk_peer {
     hk_list ready_link;      /* in the seeder's ready ring (it may have something to send); detached otherwise */
     hk_list event_link;      /* open: in the seeder's list of peers touched this event (rescheduled at its end);
                               * closed: in the seeder's grave (freed at the end of the event); detached otherwise */
+    /* non-fast overflow (issue 9) */
+    bool reset_pending;      /* requests over the cap were dropped: choke + unchoke go out once the queue is served */
+    /* slot squatting (issue 14 item 2) */
+    bool grace_over;         /* unchoked: this idle or stalled stretch outlasted its grace (spare, or turned over) */
+    bool turn_requested;     /* unchoked: a block request was queued in this turn */
+    /* MSE/PE (core/mse.h; the seeder's glue is seeder_mse.c) */
+    uint8_t sniffed;         /* bytes of 0x13 "BitTorrent protocol" seen at the stream's start (0..20) */
+    bool via_mse;            /* the BitTorrent stream came through an MSE handshake (mse_ih names its torrent) */
+    bool encrypted;          /* RC4 selected: send_cipher installed, received bytes decrypted through rx */
+    hk_mse *mse;             /* the responder while the MSE handshake runs, else NULL */
+    hk_mse_rx rx;            /* the receive direction after it */
+    hk_cipher *send_cipher;  /* keyB, given to the backend with set_cipher */
+    uint8_t mse_ih[20];
 };
 
 void hk_peer_init(hk_peer *p, uint64_t id, hk_conn *conn, uint32_t slot, hk_time now, hk_mem *mem,
                   uint32_t queue_max, uint32_t max_message);
-/* Releases what the peer owns (decoder buffer, queue memory). */
+/* Releases what the peer owns (decoder buffer, queue memory, the MSE responder and ciphers). */
 void hk_peer_release(hk_peer *p);
 
 typedef enum hk_msg_verdict {

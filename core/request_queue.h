@@ -25,6 +25,7 @@ typedef enum hk_req_state {
     HK_RQ_REQUEUED,      /* was not resident at its turn; passed over once, checked again in a later turn */
     HK_RQ_LOADING,       /* disk_load issued; waiting for its completion(s) */
     HK_RQ_LOADED,        /* loaded: send at the next opportunity without asking residency again */
+    HK_RQ_BACKOFF,       /* a load said HK_DISK_RETRY: waits for its peer's disk_retry_at, then is REQUEUED */
 } hk_req_state;
 
 typedef struct hk_request {
@@ -36,6 +37,9 @@ typedef struct hk_request {
     uint8_t kind;        /* hk_req_kind */
     uint8_t state;       /* hk_req_state */
     uint8_t turn;        /* REQUEUED: the owner's turn number when it was moved back (not checked again that turn) */
+    /* disk retry (HK_DISK_RETRY, seeder_loads.c): */
+    uint8_t tries;       /* RETRY rounds in a row so far */
+    uint8_t retry;       /* LOADING: one of this round's loads said RETRY */
 } hk_request;            /* 32 bytes */
 
 typedef struct hk_request_queue {

@@ -69,6 +69,8 @@ typedef enum hk_log_level { HK_LOG_ERROR = 0, HK_LOG_WARN, HK_LOG_INFO, HK_LOG_D
 typedef enum hk_disk_status {
     HK_DISK_OK = 0,
     HK_DISK_ERROR = 1,                       /* the file is missing, shorter than expected, or unreadable */
+    HK_DISK_RETRY = 2,                       /* a passing shortage (descriptors, memory: EMFILE, ENFILE, ENOMEM): the
+                                              * data is fine, the load could not run now; try again later */
 } hk_disk_status;
 
 /* The shared base of every core object's runtime table: time, the single wake-up, randomness, logging. Each core

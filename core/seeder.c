@@ -36,6 +36,9 @@ void hk_config_defaults(hk_config *cfg)
     cfg->encryption = HK_ENC_ALLOW;
     cfg->max_peers_per_address = 8;  /* per-address caps */
     cfg->max_peers_per_prefix = 64;
+    /* slot squatting (issue 14 item 2) */
+    cfg->unchoked_grace = HK_SECONDS(2);
+    cfg->unchoked_stall = HK_SECONDS(10);
 }
 
 const char *hk_config_check(const hk_config *cfg)
@@ -70,6 +73,10 @@ const char *hk_config_check(const hk_config *cfg)
         return "max_peers_per_address must be in 0..10000000 (0 = unlimited)";
     if (cfg->max_peers_per_prefix > 10000000)
         return "max_peers_per_prefix must be in 0..10000000 (0 = unlimited)";
+    if (cfg->unchoked_grace == 0)
+        return "unchoked_grace must be > 0";
+    if (cfg->unchoked_stall == 0)
+        return "unchoked_stall must be > 0";
     return NULL;
 }
 
@@ -146,6 +153,7 @@ void hk_seeder_free(hk_seeder *s)
     hk_al_free(&s->addr_limit);
     hk_mem_free(&s->mem, s->segs, (size_t)s->segs_cap * sizeof *s->segs);
     hk_mem_free(&s->mem, s->hdr, (size_t)HK_BATCH_BLOCKS * HK_BATCH_HDR);
+    hks_mse_free(s);
     hks_loads_free(s);
     hk_tt_free(&s->torrents);
     hk_dl_heap_free(&s->deadlines);
@@ -402,6 +410,7 @@ void hk_seeder_stats(const hk_seeder *s, hk_stats *out)
             continue;
         queued += hk_rq_count(&p->rq, HK_REQ_BLOCK);
         mem += wire_decoder_memory(&p->dec);
+        out->peers_encrypted += p->encrypted;
     }
     out->queued_requests = queued;
     out->memory_bytes = mem;

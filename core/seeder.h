@@ -35,12 +35,23 @@
  *     (protocol, reserved, info-hash) have arrived. Unknown info-hash, a failed torrent or a bad protocol string:
  *     close. A seed (all-ones bitfield, HAVE_ALL, upload_only) is closed (not counted as a protocol error).
  *   - Requests: invalid (index, length 0 or > max_block, beyond the piece end) -> protocol error, close. While choked,
- *     over the reqq cap, or a duplicate of a queued request -> reject (fast) or drop; the duplicate is not queued
- *     twice (the queued one answers it; with the fast extension every request still gets exactly one answer).
+ *     over the reqq cap (fast peers), or a duplicate of a queued request -> reject (fast) or drop; the duplicate is
+ *     not queued twice (the queued one answers it; with the fast extension every request still gets exactly one
+ *     answer). A peer without the fast extension cannot be told of a refusal, so it is never dropped silently while
+ *     unchoked: over reqq its requests are still queued and served, up to an overflow cap (4 x reqq, at least two
+ *     pieces of 16 KiB blocks, at most 8192); beyond that (or out of memory) the rest is dropped until the queued
+ *     ones are served, then the peer is choked, which discards the dropped ones in a way it sees (BEP 3: it
+ *     re-requests after an unchoke), and unchoked at once, keeping its slot and turn (stats choke_resets).
  *     Cancel of a queued request removes it and, with the fast extension, answers it with a reject (BEP 6); a cancel
  *     for a block already sent or never queued is ignored. requests_rejected counts rejects sent and drops.
  *   - Choking: the unchoked-idle timeout chokes the peer and puts it at the back of the line when someone waits
  *     (it stays interested, so it gets a turn again); when nobody waits it keeps its slot and the timer restarts.
+ *     Slot squatting (issue 14 item 2): an unchoked peer that asks for nothing for unchoked_grace, or leaves queued
+ *     data unread for unchoked_stall, has an unused turn: if anyone waits it is choked (queued requests rejected or
+ *     dropped), gets a strike and waits in a low-priority line served only when the normal line is empty (a used
+ *     turn, credit or slice, clears the strikes and is not ended for low-priority waiters); if nobody waits it keeps
+ *     its slot as spare, taken at once by the next peer to join the normal line (stats turns_unused, preemptions).
+ *     A peer with a strike is spare whenever it is unchoked and has asked for nothing in that turn.
  *     "The line is full" means connections are at max_peers: a peer whose turn ends then is disconnected, giving its
  *     connection to a newcomer (Hekate's rule). Not interested: choked, its queued requests rejected, slot freed.
  *   - Serving: a service pass lets the ready peers take turns (equal shares of at most 256 blocks per pass; then the
@@ -64,6 +75,17 @@
  *     close, whatever the close path (handshake never finished, timeout, protocol error, the backend's close, the
  *     torrent removed); the port is ignored. The counts take at most two entries per live connection
  *     (memory_bytes includes them). Caps of 0 keep no count at all.
+ *   - MSE/PE (core/mse.h; policy cfg.encryption): a connection whose first bytes are not 0x13 "BitTorrent protocol"
+ *     runs the MSE responder when the policy is not HK_ENC_OFF and rt->set_cipher exists (else the plain decoder
+ *     judges the bytes, as before); HK_ENC_REQUIRE closes a plain handshake ("plain handshake refused: encryption
+ *     required"). The handshake timeout covers the MSE phase. On success one line is logged, which tests grep:
+ *       "peer N: mse handshake for torrent HEX: encrypted rc4 (offered rc4+plaintext)"    (RC4 selected)
+ *       "peer N: mse handshake for torrent HEX: plaintext (offered rc4+plaintext)"        (plaintext selected)
+ *     ("offered" lists the peer's crypto_provide: rc4, plaintext or rc4+plaintext), then the usual handshake lines.
+ *     With RC4 the core calls rt->set_cipher(conn, keyB) before its first BitTorrent byte and decrypts every later
+ *     received byte (keyA) before the wire decoder; with plaintext it never calls set_cipher (the MSE reply is
+ *     encrypted by the core itself). The BitTorrent handshake inside must name the SKEY's torrent, else close. A
+ *     failure closes with "mse handshake failed: REASON" (counted in mse_failures, not in protocol_errors).
  */
 #ifndef HEKATE_SEEDER_H
 #define HEKATE_SEEDER_H
@@ -101,6 +123,9 @@ typedef struct hk_config {
      * IPv4-mapped IPv6) or /64 (IPv6), counted at accept time; 0 = unlimited. */
     uint32_t max_peers_per_address;  /* default 8 */
     uint32_t max_peers_per_prefix;   /* default 64 (an eighth of the default max_peers: 8 networks fill it) */
+    /* slot squatting (issue 14 item 2) */
+    hk_time unchoked_grace;          /* unchoked, no block request queued this long: the turn is unused (default 2 s) */
+    hk_time unchoked_stall;          /* unchoked, queued data not read (no room) this long: unused (default 10 s) */
 } hk_config;
 
 void hk_config_defaults(hk_config *cfg);
@@ -172,6 +197,18 @@ typedef struct hk_stats {
      * /64, already held max_peers_per_address / max_peers_per_prefix connections. */
     uint64_t refused_per_address;
     uint64_t refused_per_prefix;
+    /* non-fast overflow (issue 9) */
+    uint64_t choke_resets;           /* non-fast peers choked and unchoked again because requests went over the cap */
+    /* slot squatting (issue 14 item 2) */
+    uint64_t turns_unused;           /* turns ended because the slot was not used (grace, stall, preemption) */
+    uint64_t preemptions;            /* of those, spare slots taken at once for a peer waiting in the normal line */
+    /* MSE/PE (core/mse.h) */
+    uint32_t peers_encrypted;        /* connected peers whose stream is RC4 (peers - peers_encrypted are plain) */
+    uint64_t mse_handshakes;         /* MSE handshakes completed (RC4 or plaintext selected) */
+    uint64_t mse_failures;           /* MSE handshakes that failed (the peer was closed) */
+    /* disk retry (HK_DISK_RETRY): */
+    uint64_t disk_retries;           /* request rounds put back to wait after a load said RETRY */
+    uint64_t disk_retry_rejects;     /* requests given up after too many RETRYs (rejected, fast peers only) */
 } hk_stats;
 
 void hk_seeder_stats(const hk_seeder *s, hk_stats *out);
@@ -185,7 +222,8 @@ typedef struct hk_torrent_stats {
     uint64_t total_length;
     uint64_t storage;
     bool failed;                     /* hk_seeder_storage_failed was called (or a disk load failed) */
-    uint64_t memory_bytes;           /* bytes the table holds for it: record, file entries, name (+ ~5 B of index) */
+    uint64_t memory_bytes;           /* bytes the table holds for it: record, file entries, name (+ ~5 B of index,
+                                      * ~13 B of MSE SKEY index: core/skey_index.h) */
 } hk_torrent_stats;
 
 /* false if the info-hash is not served. */

@@ -38,6 +38,25 @@
 #define HK_BATCH_HDR 96u
 /* ut_metadata requests a peer may have queued (beyond that: reject). */
 #define HK_METADATA_QUEUE 8u
+/* Non-fast overflow (issue 9): a peer without the fast extension cannot be told a request was refused, so beyond
+ * reqq its requests are still queued, up to hks_overflow_cap (at least 4 x reqq, and two pieces' worth of 16 KiB
+ * blocks: Enhanced CTorrent pipelines 2 x blocks-per-piece - 1), never more than HK_OVERFLOW_MAX; beyond that, or when
+ * memory runs out, the rest is dropped until the queue is served, then a choke the peer sees discards it (BEP 3),
+ * followed by an unchoke, keeping its slot and turn (hks_choke_reset). The request queue's ring grows only as
+ * requests arrive. */
+#define HK_OVERFLOW_MAX 8192u
+static inline uint32_t hks_overflow_cap(const hk_config *cfg, uint32_t piece_length)
+{
+    uint64_t cap = (uint64_t)cfg->reqq * 4u;
+    uint64_t two_pieces = 2u * (((uint64_t)piece_length + 16383u) / 16384u);
+    if (cap < two_pieces)
+        cap = two_pieces;
+    return cap > HK_OVERFLOW_MAX ? HK_OVERFLOW_MAX : (uint32_t)cap;
+}
+/* Requests one peer's queue may hold: block requests (reqq, or the non-fast overflow) + metadata requests. */
+#define HK_QUEUE_MAX (HK_OVERFLOW_MAX + HK_METADATA_QUEUE)
+/* Received bytes decrypted at a time for an encrypted peer (seeder_mse.c). */
+#define HKS_RX_SCRATCH (16u * 1024u)
 /* Our extended message ids (advertised in the extension handshake's `m`). */
 #define HK_EXT_UT_METADATA 1u
 #define HK_EXT_UPLOAD_ONLY 2u
@@ -89,6 +108,7 @@ struct hk_seeder {
     hk_segment *segs;            /* scratch for one batched send */
     uint32_t segs_cap;
     uint8_t *hdr;                /* HK_BATCH_BLOCKS * HK_BATCH_HDR bytes of headers for one batch */
+    uint8_t *rxbuf;              /* HKS_RX_SCRATCH bytes: received bytes decrypted (MSE/PE), allocated on first use */
 
     hk_stats stats;
 };
@@ -156,8 +176,15 @@ void hks_free_closed(hk_seeder *s);
 /* Frees every peer and the peer table (destruction). */
 void hks_peers_free(hk_seeder *s);
 
-/* ---- seeder_proto.c: the wire protocol ----------------------------------------------------------------------- */
+/* ---- seeder_mse.c: a connection's first bytes (plain or MSE/PE), the MSE handshake, decryption --------------- */
+/* Every received byte enters here: plain bytes go to hks_wire_recv, MSE bytes to the responder, then decrypted. */
 void hks_proto_recv(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len);
+/* Frees the receive scratch buffer (destruction). */
+void hks_mse_free(hk_seeder *s);
+
+/* ---- seeder_proto.c: the wire protocol ----------------------------------------------------------------------- */
+/* Plaintext BitTorrent bytes of p (decrypted already) through its wire decoder. */
+void hks_wire_recv(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len);
 
 /* ---- seeder_choke.c: choke transitions (they send choke/unchoke and log) --------------------------------------- */
 void hks_peer_interested(hk_seeder *s, hk_peer *p);
@@ -165,7 +192,22 @@ void hks_peer_not_interested(hk_seeder *s, hk_peer *p);
 /* The unchoked peer's turn is over (credit, slice, or unchoked-idle): refill, requeue or disconnect. Returns false
  * if the peer was closed. */
 bool hks_turn_over(hk_seeder *s, hk_peer *p, const char *why);
-/* Unchokes waiters from the head of the line while slots are free. */
+/* p (no fast extension, unchoked) sent a request that cannot be queued (over hks_overflow_cap, out of memory): it and
+ * the requests that follow are dropped until its queued requests are served; then (hks_choke_reset_end, at the end of
+ * the event) a choke that the peer sees discards them (BEP 3: it re-requests after an unchoke), followed at once by
+ * the unchoke; slot, credit and slice are kept. No-op when already pending. */
+void hks_choke_reset(hk_seeder *s, hk_peer *p, const char *why);
+/* End of an event: the choke + unchoke of a pending reset once p's queued block requests are all served. */
+void hks_choke_reset_end(hk_seeder *s, hk_peer *p);
+/* The unchoked peer did not use its slot for its grace (asked for nothing, or did not read): its turn ends as unused
+ * (seeder_choke.c: a strike, the back of the low-priority line, or closed when connections are full) when anyone
+ * waits; when nobody does it keeps the slot. Returns false if the peer was closed. */
+bool hks_turn_unused(hk_seeder *s, hk_peer *p, const char *why);
+/* A block request of p was queued: its slot is in use (not spare; the grace starts again when it idles), unless p
+ * does not read what is already queued (stalled): then nothing changes. */
+void hks_slot_used(hk_seeder *s, hk_peer *p);
+/* Unchokes waiters from the head of the line while slots are free, then preempts spare slots (hk_choker_preempt)
+ * for the peers waiting in the normal line. */
 void hks_promote_waiters(hk_seeder *s);
 /* If a close freed a slot since the last call: hks_promote_waiters. */
 void hks_promote_freed(hk_seeder *s);
@@ -187,8 +229,16 @@ uint64_t hks_load_begin(hk_seeder *s, const hk_peer *p);
 /* n disk_loads were issued with token (n == 0 releases the record at once). */
 void hks_load_issued(hk_seeder *s, uint64_t token, uint32_t n);
 /* A disk_load completion: HK_DISK_ERROR fails the load's torrent even if its peer or request is gone; success marks
- * the request loaded when it is still queued. Stale or unknown tokens are ignored. */
+ * the request loaded when it is still queued; HK_DISK_RETRY makes it wait (backoff) and never fails the torrent.
+ * Stale or unknown tokens are ignored. */
 void hks_disk_loaded(hk_seeder *s, uint64_t token, hk_disk_status status);
+/* Disk retry (HK_DISK_RETRY; contract in seeder_runtime.h): the first wait, its cap, and the rounds after which a
+ * fast peer's block is rejected. */
+#define HKS_RETRY_FIRST HK_MILLIS(50)
+#define HKS_RETRY_MAX_WAIT HK_SECONDS(2)
+#define HKS_RETRY_REJECT_AFTER 8u
+/* p's disk_retry_at has come (no-op before it): its BACKOFF requests go back to REQUEUED and p to the ready ring. */
+void hks_disk_retry_due(hk_seeder *s, hk_peer *p);
 /* The torrent in record `rec` is being removed: its pending loads no longer name it (the record may be reused). */
 void hks_loads_forget_torrent(hk_seeder *s, uint32_t rec);
 void hks_loads_free(hk_seeder *s);

@@ -1,6 +1,8 @@
 /* seeder_loads: owns the records of pending disk loads (hks_load, see seeder_internal.h): a token per request that
  * needs loading, the count of its completions, and what a completion means: a failure fails the torrent whether or
- * not the requesting peer and its request still exist; a success marks the request loaded if it is still queued. */
+ * not the requesting peer and its request still exist; a success marks the request loaded if it is still queued; a
+ * RETRY (a passing shortage: seeder_runtime.h) puts the request back to wait with a backoff in its peer's deadline
+ * (disk_retry_at), never failing the torrent, and hks_disk_retry_due tries it again when that deadline comes. */
 #include <assert.h>
 
 #include "seeder_internal.h"
@@ -79,6 +81,77 @@ void hks_loads_forget_torrent(hk_seeder *s, uint32_t rec)
             s->loads[i].torrent = HK_TT_NONE;
 }
 
+static hk_time retry_wait(uint8_t tries);
+
+/* Every load of the request at position `at` of p's queue has completed and one said RETRY: the request waits (its
+ * peer's disk_retry_at), or, for a fast peer after HKS_RETRY_REJECT_AFTER rounds, is rejected. */
+static void round_retried(hk_seeder *s, hk_peer *p, uint32_t at)
+{
+    hk_request *r = hk_rq_at(&p->rq, at);
+    r->retry = 0;
+    r->token = 0;
+    if (r->tries < UINT8_MAX)
+        r->tries++;
+    if (p->fast && r->kind == HK_REQ_BLOCK && r->tries >= HKS_RETRY_REJECT_AFTER) {
+        hk_request gone;
+        hk_rq_remove_at(&p->rq, at, &gone);
+        s->stats.disk_retry_rejects++;
+        hks_log(s, HK_LOG_DEBUG, "peer %llu: %u/%u/%u rejected: the disk was short of resources %u times",
+                (unsigned long long)p->id, gone.index, gone.begin, gone.length, (unsigned)gone.tries);
+        hks_send_reject(s, p, gone.index, gone.begin, gone.length);
+        hks_mark_touched(s, p);
+        return;
+    }
+    r->state = HK_RQ_BACKOFF;
+    s->stats.disk_retries++;
+    hk_time at_time = hks_time_add(s->now, retry_wait(r->tries));
+    if (at_time < p->disk_retry_at)
+        p->disk_retry_at = at_time;
+    hks_log(s, HK_LOG_DEBUG, "peer %llu: %u/%u/%u: disk short of resources (round %u), tried again in %llu ms",
+            (unsigned long long)p->id, r->index, r->begin, r->length, (unsigned)r->tries,
+            (unsigned long long)((p->disk_retry_at - s->now) / 1000000u));
+    hks_mark_touched(s, p); /* its deadline now includes disk_retry_at */
+}
+
+/* A RETRY completion for the load `token` of the peer in `slot`: counted against its request (the torrent is kept). */
+static void disk_retry(hk_seeder *s, uint32_t slot, uint64_t token)
+{
+    hk_peer *p = slot < s->peers_cap ? s->peers[slot] : NULL;
+    int64_t at = p && !p->closed ? hk_rq_find_token(&p->rq, token) : -1;
+    if (at < 0) {
+        hks_log(s, HK_LOG_TRACE, "disk load %llu: retry for a request that is gone", (unsigned long long)token);
+        return;
+    }
+    hk_request *r = hk_rq_at(&p->rq, (uint32_t)at);
+    assert(r->state == HK_RQ_LOADING && r->loads > 0);
+    if (r->loads > 0)
+        r->loads--;
+    r->retry = 1;
+    if (r->loads == 0 && r->state == HK_RQ_LOADING)
+        round_retried(s, p, (uint32_t)at);
+}
+
+void hks_disk_retry_due(hk_seeder *s, hk_peer *p)
+{
+    if (p->disk_retry_at == HK_TIME_NEVER || s->now < p->disk_retry_at)
+        return;
+    p->disk_retry_at = HK_TIME_NEVER;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < hk_rq_len(&p->rq); i++) {
+        hk_request *r = hk_rq_at(&p->rq, i);
+        if (r->state != HK_RQ_BACKOFF)
+            continue;
+        r->state = HK_RQ_REQUEUED; /* its residency is asked at its next turn; still not resident: loaded again */
+        r->turn = p->turn;
+        n++;
+    }
+    if (n) {
+        hks_log(s, HK_LOG_TRACE, "peer %llu: %u requests tried again after a disk shortage", (unsigned long long)p->id,
+                n);
+        hks_mark_ready(s, p);
+    }
+}
+
 void hks_disk_loaded(hk_seeder *s, uint64_t token, hk_disk_status status)
 {
     uint32_t i = (uint32_t)token, gen = (uint32_t)(token >> 32);
@@ -90,6 +163,10 @@ void hks_disk_loaded(hk_seeder *s, uint64_t token, hk_disk_status status)
     uint32_t rec = s->loads[i].torrent, slot = s->loads[i].slot;
     if (--s->loads[i].pending == 0)
         release_load(s, i);
+    if (status == HK_DISK_RETRY) {
+        disk_retry(s, slot, token);
+        return;
+    }
     if (status != HK_DISK_OK) {
         const hk_torrent *t = rec == HK_TT_NONE ? NULL : hk_tt_get(&s->torrents, rec);
         if (!t)
@@ -109,8 +186,25 @@ void hks_disk_loaded(hk_seeder *s, uint64_t token, hk_disk_status status)
     if (r->loads > 0)
         r->loads--;
     if (r->loads == 0 && r->state == HK_RQ_LOADING) {
+        if (r->retry) {
+            round_retried(s, p, (uint32_t)at);
+            return;
+        }
         r->state = HK_RQ_LOADED;
+        r->tries = 0;
         hks_mark_ready(s, p);
         hks_mark_touched(s, p);
     }
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Disk retry (HK_DISK_RETRY)                                                                                         */
+
+/* The wait after the tries-th RETRY round in a row (tries >= 1): HKS_RETRY_FIRST doubling up to HKS_RETRY_MAX_WAIT. */
+static hk_time retry_wait(uint8_t tries)
+{
+    hk_time w = HKS_RETRY_FIRST;
+    for (uint8_t k = 1; k < tries && w < HKS_RETRY_MAX_WAIT; k++)
+        w *= 2;
+    return w < HKS_RETRY_MAX_WAIT ? w : HKS_RETRY_MAX_WAIT;
 }

@@ -106,7 +106,7 @@ hk_peer *hks_peer_accept(hk_seeder *s, hk_conn *conn, const hk_addr *from)
     }
     uint32_t slot = s->free_slots[--s->nfree];
     assert(slot < s->peers_cap && !s->peers[slot]);
-    hk_peer_init(p, s->next_peer_id++, conn, slot, s->now, &s->mem, s->cfg.reqq + HK_METADATA_QUEUE,
+    hk_peer_init(p, s->next_peer_id++, conn, slot, s->now, &s->mem, HK_QUEUE_MAX,
                  s->cfg.max_message);
     s->peers[slot] = p;
     s->holds[slot] = hold;

@@ -96,6 +96,12 @@ static void choose_torrent(hk_seeder *s, hk_peer *p, const uint8_t *info_hash)
 {
     char hex[IH_HEX_LEN + 1];
     ih_hex(info_hash, hex);
+    if (p->via_mse && memcmp(info_hash, p->mse_ih, 20) != 0) {
+        s->stats.mse_failures++;
+        hks_close_peer(s, p, true, "mse handshake failed: the encrypted BitTorrent handshake names torrent %s, not "
+                       "the SKEY's", hex);
+        return;
+    }
     uint32_t rec = hk_tt_find(&s->torrents, info_hash);
     hk_torrent *t = hk_tt_get(&s->torrents, rec);
     if (!t) {
@@ -156,14 +162,26 @@ static void on_request(hk_seeder *s, hk_peer *p, const wire_block *b)
         refuse(s, p, b, "choked");
         return;
     }
+    if (p->reset_pending) {
+        refuse(s, p, b, "over the cap: the coming choke discards it"); /* hks_choke_reset */
+        return;
+    }
     /* A duplicate of a queued request would be served twice; the queued one answers it. With the fast extension
      * every request needs exactly one answer, so the duplicate gets a reject; without it, it is dropped. */
     if (hk_rq_find(&p->rq, HK_REQ_BLOCK, b->index, b->begin, b->length) >= 0) {
         refuse(s, p, b, "duplicate of a queued request");
         return;
     }
-    if (hk_rq_count(&p->rq, HK_REQ_BLOCK) >= s->cfg.reqq) {
-        refuse(s, p, b, "queue full");
+    uint32_t queued = hk_rq_count(&p->rq, HK_REQ_BLOCK);
+    if (queued >= s->cfg.reqq && p->fast) {
+        refuse(s, p, b, "queue full"); /* the reject tells the peer */
+        return;
+    }
+    /* Without the fast extension a refusal cannot be told: beyond reqq the request is still served, up to the
+     * overflow cap; beyond that the peer is choked, which discards its requests in a way it sees (BEP 3). */
+    if (queued >= hks_overflow_cap(&s->cfg, t->piece_length)) {
+        hks_choke_reset(s, p, "request queue over its cap");
+        refuse(s, p, b, "over the cap: the coming choke discards it");
         return;
     }
     hks_queue_block(s, p, b->index, b->begin, b->length);
@@ -264,7 +282,7 @@ static void on_message(hk_seeder *s, hk_peer *p, const wire_msg *m)
     }
 }
 
-void hks_proto_recv(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len)
+void hks_wire_recv(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len)
 {
     size_t at = 0;
     hks_mark_touched(s, p);

@@ -18,7 +18,9 @@
  *     order, before it reaches the socket; bytes of earlier sends are written as they were given, even if still
  *     queued. cipher NULL: later sends are written as given (MSE's plaintext-after-handshake). The backend encrypts
  *     as it writes (a bounded buffer per connection or per loop), never a whole queue ahead. The cipher stays valid
- *     until the core calls close(conn) or the backend's on_closed returns; the backend never frees it.
+ *     until the core calls close(conn) or the backend's on_closed returns (or hk_seeder_free); the backend never
+ *     frees it. The core calls set_cipher at most once per connection, right after the MSE handshake (core/mse.h),
+ *     before its first BitTorrent byte; the MSE handshake's own bytes are encrypted by the core itself.
  * Storage: a torrent's data is named by the opaque `storage` handle given to hk_seeder_add_torrent, a file index in
  *   the torrent's file list, an offset in that file and a length. HK_FILE_METAINFO names the .torrent file itself
  *   (metadata for magnet users is served from its raw `info` bytes without keeping them in memory).
@@ -27,6 +29,13 @@
  *     never claim residency for bytes that do not exist.
  *   - disk_load(ext, token): make ext resident asynchronously; completion arrives as hk_seeder_on_disk_loaded(token,
  *     status). Every disk_load gets exactly one completion, even after the requesting peer is gone.
+ *     Status: HK_DISK_OK (resident now), HK_DISK_ERROR (the data is at fault: the torrent is failed and its peers
+ *     dropped), HK_DISK_RETRY (a passing shortage of the process: descriptors or memory; the backend logs it once per
+ *     burst). A RETRY never fails the torrent nor closes the peer: the request waits with a backoff kept by the core
+ *     in the peer's own deadline (50 ms after its first RETRY, doubling up to 2 s), then its residency is asked and
+ *     it is loaded again. A fast peer's block request is rejected after 8 RETRYs in a row (about 8 s: it may ask
+ *     another peer); without the fast extension a request cannot be refused, so it keeps retrying at the 2 s pace while it
+ *     stays queued (the peer may cancel it; the usual timeouts apply). A later OK sends it as usual.
  */
 #ifndef HEKATE_SEEDER_RUNTIME_H
 #define HEKATE_SEEDER_RUNTIME_H

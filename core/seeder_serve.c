@@ -121,14 +121,15 @@ void hks_queue_block(hk_seeder *s, hk_peer *p, uint32_t index, uint32_t begin, u
     hk_request r = {.index = index, .begin = begin, .length = length, .kind = HK_REQ_BLOCK, .state = HK_RQ_FRESH};
     if (!t || !hk_rq_push_back(&p->rq, &r)) {
         hks_log(s, HK_LOG_DEBUG, "peer %llu: %s request %u/%u/%u: out of memory", (unsigned long long)p->id,
-               p->fast ? "reject" : "drop", index, begin, length);
+               p->fast ? "reject" : "choke on", index, begin, length);
         if (p->fast)
             hks_send_reject(s, p, index, begin, length);
         else
-            s->stats.requests_rejected++;
+            hks_choke_reset(s, p, "out of memory for its request"); /* cleared by a choke, never silently */
         return;
     }
     p->idle_armed = false; /* the unchoked-idle clock restarts when the queue empties again */
+    hks_slot_used(s, p);
     prefetch(s, t, &r);
     hks_mark_ready(s, p);
     hks_mark_touched(s, p);
@@ -337,6 +338,7 @@ static bool not_resident(hk_seeder *s, hk_peer *p, const hk_torrent *t, hk_reque
     }
     r->token = token;
     r->state = HK_RQ_LOADING;
+    r->retry = 0;
     r->loads = load(s, t, r, token);
     hks_load_issued(s, token, r->loads);
     hks_log(s, HK_LOG_TRACE, "peer %llu: %u/%u/%u still not resident: disk load %llu", (unsigned long long)p->id,
@@ -397,7 +399,8 @@ static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *
         if (i >= hk_rq_len(&p->rq))
             break; /* nothing queued, or everything left waits (the disk, or its next turn) */
         hk_request *r = hk_rq_at(&p->rq, i);
-        if (r->state == HK_RQ_LOADING || (r->state == HK_RQ_REQUEUED && r->turn == p->turn)) {
+        if (r->state == HK_RQ_LOADING || r->state == HK_RQ_BACKOFF ||
+            (r->state == HK_RQ_REQUEUED && r->turn == p->turn)) {
             i++;
             continue;
         }

@@ -1,6 +1,7 @@
 /* seeder_timers: owns each peer's deadline (the earliest of its timeouts, kept in the one deadline heap), its
  * rescheduling at the end of every event that touched the peer, and what happens when one fires (docs/design.md §6): a
- * timeout closes the peer, the end of an unchoked turn goes to seeder_choke.c, a quiet connection gets a keep-alive. */
+ * timeout closes the peer, the end of an unchoked turn goes to seeder_choke.c, a quiet connection gets a keep-alive;
+ * and the slot-squatting graces (unchoked_grace, unchoked_stall): an unused slot's turn ends, or it becomes spare. */
 #include <stddef.h>
 
 #include "seeder_internal.h"
@@ -12,6 +13,20 @@ static hk_time tmin(hk_time a, hk_time b)
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Deadlines                                                                                                         */
+
+/* When p's unused slot outlasts its grace (unchoked_grace asking for nothing, unchoked_stall not reading);
+ * HK_TIME_NEVER when it uses its slot or the grace already fired for this stretch. */
+static hk_time grace_end(const hk_seeder *s, const hk_peer *p)
+{
+    hk_time t = HK_TIME_NEVER;
+    if (p->choke.state != HK_CHOKE_UNCHOKED || p->grace_over)
+        return t;
+    if (p->idle_armed)
+        t = tmin(t, hks_time_add(p->idle_since, s->cfg.unchoked_grace));
+    if (p->stall_since != HK_TIME_NEVER)
+        t = tmin(t, hks_time_add(p->stall_since, s->cfg.unchoked_stall));
+    return t;
+}
 
 /* The earliest time something is due for p. */
 static hk_time peer_deadline(const hk_seeder *s, const hk_peer *p)
@@ -30,13 +45,37 @@ static hk_time peer_deadline(const hk_seeder *s, const hk_peer *p)
         if (p->idle_armed)
             t = tmin(t, hks_time_add(p->idle_since, c->unchoked_idle_timeout));
         t = tmin(t, p->choke.slice_end);
+        t = tmin(t, grace_end(s, p));
     }
+    t = tmin(t, p->disk_retry_at); /* HK_TIME_NEVER unless a disk load said RETRY */
     return t;
+}
+
+/* Slot squatting (issue 14 item 2): an unchoked peer leaves its slot unused while it asks for nothing (idle_armed)
+ * or does not read what is queued for it (stalled). */
+static bool slot_unused(const hk_peer *p)
+{
+    return p->choke.state == HK_CHOKE_UNCHOKED && (p->idle_armed || p->stall_since != HK_TIME_NEVER);
+}
+
+/* After the event: a peer using its slot is not spare (and its next idle stretch gets a new grace); a peer with
+ * strikes (its last turn unused) that has asked for nothing in this turn is spare at once. */
+static void update_spare(hk_seeder *s, hk_peer *p)
+{
+    if (!slot_unused(p)) {
+        p->grace_over = false;
+        hk_choker_set_spare(&s->choker, &p->choke, false);
+    } else if (p->choke.strikes > 0 && !p->turn_requested) {
+        hk_choker_set_spare(&s->choker, &p->choke, true);
+    }
 }
 
 /* Updates p's unchoked-idle and send-stall clocks to the end of the event and moves its deadline. */
 static void reschedule(hk_seeder *s, hk_peer *p)
 {
+    hks_choke_reset_end(s, p);
+    if (p->closed)
+        return;
     bool unchoked = p->choke.state == HK_CHOKE_UNCHOKED;
     if (unchoked && hk_rq_count(&p->rq, HK_REQ_BLOCK) == 0) {
         if (!p->idle_armed) {
@@ -50,6 +89,7 @@ static void reschedule(hk_seeder *s, hk_peer *p)
         p->stall_since = HK_TIME_NEVER; /* nothing to send: not stalled */
     else if (p->room == 0 && p->stall_since == HK_TIME_NEVER)
         p->stall_since = s->now; /* requests wait and the backend grants no room: stalled from now */
+    update_spare(s, p);
     hk_time t = peer_deadline(s, p);
     if (t == HK_TIME_NEVER)
         hk_dl_cancel(&s->deadlines, &p->dl);
@@ -88,6 +128,7 @@ static void fire_peer(hk_seeder *s, hk_peer *p)
 {
     const hk_config *c = &s->cfg;
     hk_time now = s->now;
+    hks_disk_retry_due(s, p);
     if (p->phase != HK_PHASE_ACTIVE && now >= hks_time_add(p->accepted_at, c->handshake_timeout)) {
         timeout_close(s, p, HK_TIMEOUT_HANDSHAKE, p->accepted_at);
         return;
@@ -104,12 +145,21 @@ static void fire_peer(hk_seeder *s, hk_peer *p)
         timeout_close(s, p, HK_TIMEOUT_MAX_WAIT, p->choke.since);
         return;
     }
+    if (now >= grace_end(s, p)) {
+        /* its grace is over: the slot goes to whoever waits; when nobody does, it is spare (preempted later) */
+        p->grace_over = true;
+        if (s->choker.waiting == 0)
+            hk_choker_set_spare(&s->choker, &p->choke, true);
+        else if (!hks_turn_unused(s, p,
+                                  p->idle_armed ? "asked for nothing for its grace" : "did not read for its grace"))
+            return;
+    }
     if (p->choke.state == HK_CHOKE_UNCHOKED && p->idle_armed &&
         now >= hks_time_add(p->idle_since, c->unchoked_idle_timeout)) {
         s->stats.timeouts[HK_TIMEOUT_UNCHOKED_IDLE]++;
         hks_log(s, HK_LOG_DEBUG, "peer %llu: timeout %s after %llu ms", (unsigned long long)p->id,
                hk_timeout_name(HK_TIMEOUT_UNCHOKED_IDLE), ms(now - p->idle_since));
-        if (!hks_turn_over(s, p, "unchoked without requests"))
+        if (!hks_turn_unused(s, p, "unchoked without requests"))
             return;
     }
     if (p->choke.state == HK_CHOKE_UNCHOKED && now >= p->choke.slice_end) {

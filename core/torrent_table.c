@@ -27,6 +27,7 @@ void hk_tt_init(hk_torrent_table *tt, hk_mem *mem)
     tt->free_head = HK_TT_NONE;
     tt->mem = mem;
     hk_ih_init(&tt->index, mem, TT_MIN_SLOTS, true, record_key, tt);
+    hk_skey_init(&tt->skey, mem, record_key, tt);
 }
 
 void hk_tt_free(hk_torrent_table *tt)
@@ -38,6 +39,7 @@ void hk_tt_free(hk_torrent_table *tt)
     }
     hk_mem_free(tt->mem, tt->recs, (size_t)tt->caprecs * sizeof *tt->recs);
     hk_ih_free(&tt->index);
+    hk_skey_free(&tt->skey);
     hk_mem_free(tt->mem, tt->arena, tt->arena_cap);
     hk_mem *mem = tt->mem;
     hk_tt_init(tt, mem);
@@ -48,6 +50,11 @@ void hk_tt_free(hk_torrent_table *tt)
 uint32_t hk_tt_find(const hk_torrent_table *tt, const uint8_t info_hash[20])
 {
     return hk_ih_find(&tt->index, info_hash);
+}
+
+uint32_t hk_tt_find_skey(hk_torrent_table *tt, const uint8_t req2[20])
+{
+    return hk_skey_find(&tt->skey, req2);
 }
 
 hk_torrent *hk_tt_get(const hk_torrent_table *tt, uint32_t rec)
@@ -222,9 +229,12 @@ hk_tt_result hk_tt_insert(hk_torrent_table *tt, const hk_torrent_desc *d, uint32
     if (r != HK_TT_NONE) {
         fill_record(tt, r, d, files, name_off);
         if (hk_ih_insert(&tt->index, r) == 0) {
-            if (rec_out)
-                *rec_out = r;
-            return HK_TT_OK;
+            if (hk_skey_insert(&tt->skey, r) == 0) {
+                if (rec_out)
+                    *rec_out = r;
+                return HK_TT_OK;
+            }
+            (void)hk_ih_remove(&tt->index, d->info_hash);
         }
         free_record(tt, r); /* the index could not grow */
     }
@@ -239,6 +249,7 @@ bool hk_tt_remove(hk_torrent_table *tt, const uint8_t info_hash[20])
     uint32_t r = hk_ih_remove(&tt->index, info_hash); /* shrinks the index below 1/8 full */
     if (r == HK_IH_NONE)
         return false;
+    hk_skey_remove(&tt->skey, info_hash);
     assert(r < tt->nrecs && tt->recs[r].state != HK_TORRENT_FREE);
     hk_torrent *t = &tt->recs[r];
     hk_mem_free(tt->mem, t->files, (size_t)t->nfiles * sizeof *t->files);

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "ih_index.h"
+#include "skey_index.h"
 #include "mem.h"
 
 #define HK_TT_NONE UINT32_MAX
@@ -95,6 +96,7 @@ typedef struct hk_torrent_table {
     uint32_t nrecs, caprecs; /* records in use or freed, capacity */
     uint32_t free_head;
     hk_ih_index index;       /* info-hash -> record number of every live torrent */
+    hk_skey_index skey;      /* HASH('req2', info-hash) -> record number (MSE/PE's SKEY lookup) */
     char *arena;
     uint32_t arena_len, arena_cap, arena_garbage;
     hk_mem *mem;
@@ -113,6 +115,9 @@ hk_tt_result hk_tt_insert(hk_torrent_table *tt, const hk_torrent_desc *d, uint32
 bool hk_tt_remove(hk_torrent_table *tt, const uint8_t info_hash[20]);
 /* Record number of the torrent with this hash, or HK_TT_NONE. */
 uint32_t hk_tt_find(const hk_torrent_table *tt, const uint8_t info_hash[20]);
+/* Record number of the torrent whose HASH('req2', info-hash) is req2 (MSE/PE's SKEY), or HK_TT_NONE. Not const:
+ * the SKEY index computes its keys in a scratch buffer (core/skey_index.h). */
+uint32_t hk_tt_find_skey(hk_torrent_table *tt, const uint8_t req2[20]);
 /* The record (ACTIVE or FAILED), or NULL for a free/out-of-range number. */
 hk_torrent *hk_tt_get(const hk_torrent_table *tt, uint32_t rec);
 /* Next live record number after `after` (start with HK_TT_NONE), or HK_TT_NONE at the end. */

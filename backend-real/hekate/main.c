@@ -1,6 +1,7 @@
 /* hekate: the seeding daemon, from start to stop. It catches the signals first (early_signals.h: one that arrives
  * before the loop watches it is recorded, not fatal), reads the command line, prepares the process (log level,
- * descriptor limit) and the runtime, runs the first scan of the folders given (in steps: a SIGINT or SIGTERM abandons
+ * descriptor limit, and the descriptor budget: --max-peers lowered, or a refusal, when RLIMIT_NOFILE is too small for
+ * it) and the runtime, runs the first scan of the folders given (in steps: a SIGINT or SIGTERM abandons
  * it and stops cleanly), then either prints the --list report or serves until SIGINT/SIGTERM and stops cleanly. What it says about torrents is report.c's, the rescans
  * after start-up (SIGHUP, --rescan) are rescans.c's; the runtime itself lives in backend-real/lib (real_runtime.h,
  * rescan.h) and core/ (seeder.h). Exit status: 0 served (or listed) something, or stopped before serving; 1 nothing, cannot start, or
@@ -10,9 +11,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "app.h"
 #include "early_signals.h"
+#include "fd_budget.h"
 #include "log.h"
 #include "metrics.h"
 #include "options.h"
@@ -82,11 +85,40 @@ static void runtime_options(const hk_options *opt, hk_real_opts *ro)
     ro->trackers_opts.log_level = hk_options_log_level(opt);
 }
 
+/* The descriptor budget (fd_budget.h) against the soft limit, raised to the hard one by prepare_process: logged in
+ * one line; when it does not fit, --max-peers and --max-open-files are lowered to what does (a warning naming the
+ * options), or, when not even --max-unchoked peers fit, the daemon refuses to start (false). Sets the listener's
+ * descriptor reserve. */
+static bool check_descriptors(hk_real_opts *ro)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return true;
+    unsigned threads = ro->disk_threads ? ro->disk_threads : 8;
+    unsigned jobs = ro->disk_jobs ? ro->disk_jobs : 4 * threads;
+    hk_fd_budget b;
+    hk_fd_verdict v = hk_fd_budget_plan((uint64_t)rl.rlim_cur, ro->cfg.max_peers, ro->cfg.max_unchoked,
+                                        ro->store.max_open_files, jobs, &b);
+    char line[512];
+    hk_fd_budget_line(&b, line, sizeof line);
+    if (v == HK_FD_REFUSED) {
+        fprintf(stderr, "%s: cannot start: %s\n", prog, line);
+        return false;
+    }
+    hk_log(v == HK_FD_FITS ? HK_LOG_INFO : HK_LOG_WARN, "%s", line);
+    ro->cfg.max_peers = b.peers;
+    ro->store.max_open_files = b.files;
+    ro->listener.fd_cap = b.fd_cap;
+    return true;
+}
+
 /* The runtime on the loop (the port bound unless --list); NULL after saying why. */
 static hk_real *start_runtime(struct ev_loop *loop, const hk_options *opt)
 {
     hk_real_opts ro;
     runtime_options(opt, &ro);
+    if (ro.listen && !check_descriptors(&ro))
+        return NULL;
     char err[1024];
     hk_real *real = hk_real_new(loop, &ro, err, sizeof err);
     if (!real)
@@ -172,6 +204,9 @@ static void log_stats(hk_real *r, hk_log_level level, const char *when)
     hk_seeder_stats(hk_real_seeder(r), &s);
     hk_conn_stats cs;
     hk_conn_hub_stats(hk_real_hub(r), &cs);
+    if (s.mse_handshakes || s.mse_failures) /* MSE/PE (issue 9) */
+        hk_log(level, "%s: %" PRIu64 " encrypted handshakes, %" PRIu64 " failed; %" PRIu64 " bytes encrypted", when,
+               s.mse_handshakes, s.mse_failures, cs.bytes_encrypted);
     hk_log(level,
            "%s: %" PRIu64 " blocks (%" PRIu64 " bytes) sent; %" PRIu64 " writev calls (%" PRIu64 " iovecs, %" PRIu64
            " bytes), %" PRIu64 " reads; %" PRIu64 " connections, %" PRIu64 " refused (%" PRIu64 " per address, %" PRIu64
@@ -187,8 +222,9 @@ static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
     hk_real *r = w->data;
     hk_stats s;
     hk_seeder_stats(hk_real_seeder(r), &s);
-    hk_log(HK_LOG_DEBUG, "now: %u peers, %u unchoked, %u waiting, %" PRIu64 " requests queued; core memory %" PRIu64
-           " bytes", s.peers, s.unchoked, s.waiting, s.queued_requests, s.memory_bytes);
+    hk_log(HK_LOG_DEBUG, "now: %u peers (%u encrypted, %u plain), %u unchoked, %u waiting, %" PRIu64
+           " requests queued; core memory %" PRIu64 " bytes", s.peers, s.peers_encrypted, s.peers - s.peers_encrypted,
+           s.unchoked, s.waiting, s.queued_requests, s.memory_bytes);
     log_stats(r, HK_LOG_DEBUG, "so far");
 }
 

@@ -1,7 +1,9 @@
 /* report: what hekate prints and logs about the torrents its scans find (see report.h). */
 #include "report.h"
 
+#include <arpa/inet.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,13 +27,36 @@ static void human_size(uint64_t n, char *buf, size_t cap)
         snprintf(buf, cap, "%.1f %s", v, units[u]);
 }
 
-/* The torrent's magnet link, malloc'd; NULL if out of memory. */
-static char *make_magnet(const mi_torrent *mi)
+/* hekate's own address for the x.pe= of its magnet links, "ADDR:PORT" or "[ADDR]:PORT", into buf; "" when it is not
+ * known: no --bind or a wildcard one (0.0.0.0, ::), or no port yet (--list with -p 0). */
+static void own_peer(const app *a, char *buf, size_t cap)
 {
-    size_t need = mi_magnet(mi, NULL, 0) + 1;
+    buf[0] = '\0';
+    const char *addr = a->opt->bind_addr;
+    unsigned char bin[sizeof(struct in6_addr)];
+    static const unsigned char zero[sizeof(struct in6_addr)];
+    bool v4 = addr && inet_pton(AF_INET, addr, bin) == 1;
+    bool v6 = !v4 && addr && inet_pton(AF_INET6, addr, bin) == 1;
+    if (!(v4 || v6) || memcmp(bin, zero, v4 ? 4 : 16) == 0)
+        return;
+    const hk_listener *l = a->real ? hk_real_listener(a->real) : NULL;
+    unsigned port = l ? hk_listener_port(l) : a->opt->port;
+    if (port == 0)
+        return;
+    snprintf(buf, cap, v6 ? "[%s]:%u" : "%s:%u", addr, port);
+}
+
+/* The torrent's magnet link (every tracker as tr=, hekate itself as x.pe= when known), malloc'd; NULL if out of
+ * memory. */
+static char *make_magnet(const app *a, const mi_torrent *mi)
+{
+    char peer[INET6_ADDRSTRLEN + 16];
+    own_peer(a, peer, sizeof peer);
+    const char *pe = peer[0] ? peer : NULL;
+    size_t need = mi_magnet(mi, pe, NULL, 0) + 1;
     char *m = malloc(need);
     if (m)
-        mi_magnet(mi, m, need);
+        mi_magnet(mi, pe, m, need);
     return m;
 }
 
@@ -46,7 +71,7 @@ static void list_served(const app *a, const char *path, const mi_torrent *mi)
     printf("served   %s  %s (%" PRIu64 " bytes), %u file%s  \"%s\"  %s\n", hex, size, mi->total_length,
            mi->file_count, mi->file_count == 1 ? "" : "s", mi->name, path);
     if (a->opt->verbosity > 0) {
-        char *m = make_magnet(mi);
+        char *m = make_magnet(a, mi);
         if (m)
             printf("         %s\n", m);
         free(m);
@@ -68,12 +93,12 @@ static void startup_served(app *a, const char *path, const mi_torrent *mi)
     ih_hex(mi->info_hash, hex);
     hk_log(HK_LOG_DEBUG, "serving %s (%s, %u files)", path, hex, mi->file_count);
     if (a->opt->verbosity > 0) {
-        char *m = make_magnet(mi);
+        char *m = make_magnet(a, mi);
         if (m)
             printf("  %s\n    %s\n", mi->name, m);
         free(m);
     } else if (a->nfirst < MAGNETS_SHOWN) { /* printed after the summary if there are no more than these */
-        a->first[a->nfirst].magnet = make_magnet(mi);
+        a->first[a->nfirst].magnet = make_magnet(a, mi);
         a->first[a->nfirst].name = strdup(mi->name);
         a->nfirst++;
     }
@@ -127,7 +152,7 @@ static void log_added(const app *a, const hk_rescan_event *ev, const char *hex)
     hk_log(HK_LOG_INFO, "added %s (%s): \"%s\", %s, %u file%s", ev->path, hex, ev->mi->name, size,
            ev->mi->file_count, ev->mi->file_count == 1 ? "" : "s");
     if (a->opt->verbosity > 0) {
-        char *m = make_magnet(ev->mi);
+        char *m = make_magnet(a, ev->mi);
         if (m)
             hk_log(HK_LOG_INFO, "  %s", m);
         free(m);

@@ -41,6 +41,9 @@ void hk_options_usage(FILE *out, const char *prog)
             "      --handshake-timeout=S   handshake not complete (default 10)\n"
             "      --idle-timeout=S        nothing received from the peer (default 120)\n"
             "      --unchoked-idle-timeout=S  served peer asks for nothing: choke it (default 30)\n"
+            "      --unchoked-grace=S      served peer asks for nothing this long while others wait:\n"
+            "                              its turn goes to them, and it waits behind them (default 2)\n"
+            "      --unchoked-stall=S      the same for a served peer that does not read (default 10)\n"
             "      --send-stall-timeout=S  data queued but the peer does not read (default 60)\n"
             "      --max-wait=S            longest wait in line for a turn (default 0: no limit)\n"
             "      --keepalive-interval=S  send a keep-alive after this much silence (default 90)\n"
@@ -51,6 +54,12 @@ void hk_options_usage(FILE *out, const char *prog)
             "      --max-mapped=BYTES      address space for mapped data files (default 16G)\n"
             "      --max-open-files=N      data files kept open (default 1024)\n"
             "      --disk-threads=N        threads reading from disk (default 8)\n"
+            "\n"
+            "Encryption (MSE/PE, \"protocol encryption\"; plain and encrypted peers share the port):\n"
+            "      --encryption=POLICY     allow (default): both; RC4 when the peer offers it\n"
+            "                              prefer-plain: both; plaintext after the handshake when offered\n"
+            "                              require: encrypted handshakes with RC4 only; plain ones refused\n"
+            "                              off: plain BitTorrent handshakes only\n"
             "\n"
             "Trackers (HTTP, HTTPS, UDP; every tier of announce-list):\n"
             "      --announce-interval=S   interval until a tracker gives one, and the window the first announces\n"
@@ -243,6 +252,7 @@ typedef enum opt_kind {
     OPT_SIZE,     /* bytes with an optional K, M, G, T suffix in [min, max] (hk_parse_size) */
     OPT_SECONDS,  /* seconds, fractions allowed, in [min, max] nanoseconds (hk_parse_seconds) */
     OPT_TEXT,     /* the argument itself (a pointer into argv) */
+    OPT_CHOICE,   /* one of the row's `choices` names: its index, stored in an enum (int-sized) field */
 } opt_kind;
 
 typedef struct opt_row {
@@ -254,7 +264,11 @@ typedef struct opt_row {
     int step;               /* OPT_STEP */
     uint64_t floor;         /* OPT_SECONDS: if not 0, a value other than 0 must be at least this */
     const char *floor_text; /* ... else "--<name>: <arg> is too short (<floor_text>)" */
+    const char *const *choices; /* OPT_CHOICE: the accepted names, NULL-terminated; a name's index is its value */
 } opt_row;
+
+/* --encryption (issue 9): the names of hk_encryption's values, in its order. */
+static const char *const encryption_names[] = { "allow", "prefer-plain", "require", "off", NULL };
 
 /* The fields of a row: its names, its kind and where its value goes. */
 #define ROW(long_name, short_letter, k, field)                                                                    \
@@ -279,6 +293,8 @@ static const opt_row rows[] = {
     TIMEOUT("handshake-timeout", handshake_timeout),
     TIMEOUT("idle-timeout", idle_timeout),
     TIMEOUT("unchoked-idle-timeout", unchoked_idle_timeout),
+    TIMEOUT("unchoked-grace", unchoked_grace),     /* slot squatting (issue 14 item 2) */
+    TIMEOUT("unchoked-stall", unchoked_stall),
     TIMEOUT("send-stall-timeout", send_stall_timeout),
     TIMEOUT("max-wait", max_wait),
     TIMEOUT("keepalive-interval", keepalive_interval),
@@ -296,6 +312,7 @@ static const opt_row rows[] = {
     /* per-address caps */
     { ROW("max-peers-per-address", 0, OPT_COUNT, cfg.max_peers_per_address), .min = 0, .max = MAX_COUNT },
     { ROW("max-peers-per-prefix", 0, OPT_COUNT, cfg.max_peers_per_prefix), .min = 0, .max = MAX_COUNT },
+    { ROW("encryption", 0, OPT_CHOICE, cfg.encryption), .choices = encryption_names },
     /* metrics (ops/metrics.h) */
     { ROW("metrics", 0, OPT_TEXT, metrics_addr) },
     { ROW("metrics-top", 0, OPT_COUNT, metrics_top), .min = 0, .max = HK_METRICS_TOP_MAX },
@@ -387,6 +404,23 @@ static int parse_number(const opt_row *r, const char *arg, uint64_t *v, char *er
     }
 }
 
+/* Stores the index of arg among the row's choices: 0, or -1 with err naming the option and the accepted values. */
+static int apply_choice(hk_options *o, const opt_row *r, const char *arg, char *err, size_t errlen)
+{
+    assert(r->width == sizeof(int));
+    char names[160] = "";
+    for (int i = 0; r->choices[i]; i++) {
+        if (strcmp(arg, r->choices[i]) == 0) {
+            *(int *)field(o, r) = i;
+            return 0;
+        }
+        size_t used = strlen(names);
+        snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", r->choices[i]);
+    }
+    snprintf(err, errlen, "--%s: '%s' is not one of %s", r->name, arg, names);
+    return -1;
+}
+
 /* Does what one option says: HK_OPTIONS_RUN to go on, or HELP, VERSION, ERROR (err set) to stop. */
 static hk_options_result apply(hk_options *o, const opt_row *r, const char *arg, char *err, size_t errlen)
 {
@@ -410,6 +444,8 @@ static hk_options_result apply(hk_options *o, const opt_row *r, const char *arg,
         assert(r->width == sizeof(const char *));
         *(const char **)field(o, r) = arg;
         return HK_OPTIONS_RUN;
+    case OPT_CHOICE:
+        return apply_choice(o, r, arg, err, errlen) == 0 ? HK_OPTIONS_RUN : HK_OPTIONS_ERROR;
     case OPT_COUNT:
     case OPT_SIZE:
     case OPT_SECONDS:

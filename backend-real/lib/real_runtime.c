@@ -6,6 +6,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <ev.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,12 +20,13 @@
 #include "wake.h"
 
 typedef struct load_job {
-    hk_list link;                  /* in jobs (on the pool) or in failed_jobs (waiting to be reported) */
+    hk_list link;                  /* in jobs (on the pool), waiting_jobs (not started) or failed_jobs (to report) */
     hk_real *r;
     uint64_t token;
-    int prep_error;                /* hk_store_job_prepare or hk_pool_submit failed: report ERROR from the loop */
+    hk_extent ext;                 /* what to load (kept while it waits for a free place among the jobs) */
+    int prep_error;                /* prepare or submit failed: reported from the loop (ERROR, or RETRY: a shortage) */
     bool prepared;
-    uint64_t submitted_ns;         /* CLOCK_MONOTONIC at submission (metrics: disk-load latency) */
+    uint64_t submitted_ns;         /* CLOCK_MONOTONIC when the core asked (metrics: disk-load latency) */
     hk_store_job job;
 } load_job;
 
@@ -46,6 +48,13 @@ struct hk_real {
     hk_list failed_jobs;           /* newest first: reported in that order */
 
     hk_list jobs;                  /* outstanding jobs submitted to the pool, newest first */
+
+    /* disk loads under a descriptor budget (issue 14, items 4 and 5): */
+    hk_list waiting_jobs;          /* loads not started yet (max_jobs in flight), oldest first */
+    unsigned inflight, max_jobs;   /* jobs holding a descriptor (prepared, on the pool) and their bound */
+    bool short_burst;              /* a shortage is being reported: logged once when it starts and once at its end */
+    uint64_t short_retries;        /* loads answered RETRY during the current burst */
+    double short_last;             /* ev_now of the last RETRY */
 
     ev_prepare store_flush;        /* store batching: issues the iteration's prefetches (runs last) */
     ev_check store_epoch;          /* store batching: a new residency epoch after each wait (runs first) */
@@ -73,6 +82,7 @@ void hk_real_opts_default(hk_real_opts *o)
     hk_conn_limits_default(&o->conn);
     hk_store_limits_default(&o->store);
     o->disk_threads = 8;
+    o->disk_jobs = 0; /* 0: 4 per disk thread */
     o->check_interval = 1.0;
     o->trackers = false;
     hk_trackers_opts_default(&o->trackers_opts);
@@ -98,6 +108,12 @@ static void rt_close(void *ctx, hk_conn *conn)
 {
     (void)ctx;
     hk_conn_close(conn);
+}
+
+static void rt_set_cipher(void *ctx, hk_conn *conn, hk_cipher *cipher)
+{
+    (void)ctx;
+    hk_conn_set_cipher(conn, cipher);
 }
 
 static void conn_on_recv(void *ctx, hk_conn *c, const uint8_t *bytes, size_t len)
@@ -148,6 +164,12 @@ static int conn_pin(void *ctx, const hk_extent *ext, struct iovec *iov, const ch
     return hk_store_pin(r->store, ext, iov, why);
 }
 
+static int conn_copy(void *ctx, const hk_extent *ext, uint8_t *buf, size_t cap, const char **why)
+{
+    hk_real *r = ctx;
+    return hk_store_copy(r->store, ext, buf, cap, why); /* never the .torrent: metadata is pinned (checked above) */
+}
+
 static void conn_unpin(void *ctx, const hk_extent *ext)
 {
     hk_real *r = ctx;
@@ -194,6 +216,55 @@ static void job_work(void *arg)
     hk_store_page_in(&j->job);
 }
 
+/* Says once per burst that loads hit a passing shortage (and that they are retried); the burst is over when no load
+ * said RETRY for SHORTAGE_QUIET seconds, which the periodic check notices (shortage_tick) and says in one line. */
+#define SHORTAGE_QUIET 2.0
+
+static void shortage_note(hk_real *r, int error)
+{
+    r->short_retries++;
+    r->short_last = ev_now(r->loop);
+    if (r->short_burst)
+        return;
+    r->short_burst = true;
+    hk_log(HK_LOG_WARN, "disk: short of %s (%s): loads wait and are retried, every torrent stays served; raise the "
+           "descriptor limit (ulimit -n) or lower --max-peers / --max-open-files",
+           error == EMFILE || error == ENFILE ? "descriptors" : "memory", strerror(error));
+}
+
+static void shortage_tick(hk_real *r)
+{
+    if (!r->short_burst || ev_now(r->loop) - r->short_last < SHORTAGE_QUIET)
+        return;
+    hk_log(HK_LOG_INFO, "disk: the shortage is over (%llu loads were retried)", (unsigned long long)r->short_retries);
+    r->short_burst = false;
+    r->short_retries = 0;
+}
+
+/* The completion status of a load that ended with errno-style `error` (0: success). */
+static hk_disk_status load_status(hk_real *r, int error)
+{
+    if (error == 0)
+        return HK_DISK_OK;
+    if (hk_store_transient(error)) {
+        shortage_note(r, error);
+        return HK_DISK_RETRY;
+    }
+    return HK_DISK_ERROR;
+}
+
+static void start_job(hk_real *r, load_job *j);
+
+/* Starts waiting loads while there is room among the jobs. */
+static void pump_jobs(hk_real *r)
+{
+    while (r->inflight < r->max_jobs && !hk_list_empty(&r->waiting_jobs)) {
+        hk_list *n = hk_list_first(&r->waiting_jobs);
+        hk_list_remove(n);
+        start_job(r, HK_LIST_ENTRY(n, load_job, link));
+    }
+}
+
 static void job_done(void *arg)
 {
     load_job *j = arg;
@@ -205,9 +276,11 @@ static void job_done(void *arg)
     hk_store_job_release(r->store, &j->job);
     uint64_t token = j->token;
     free(j);
-    if (error != 0)
+    r->inflight--;
+    pump_jobs(r);
+    if (error != 0 && !hk_store_transient(error))
         hk_catalog_on_load_error(r->catalog, storage, error);
-    hk_seeder_on_disk_loaded(r->seeder, token, error == 0 ? HK_DISK_OK : HK_DISK_ERROR);
+    hk_seeder_on_disk_loaded(r->seeder, token, load_status(r, error));
 }
 
 static void defer_failed_job(hk_real *r, load_job *j, int error)
@@ -219,6 +292,30 @@ static void defer_failed_job(hk_real *r, load_job *j, int error)
         ev_idle_start(r->loop, &r->deferred_idle);
 }
 
+/* Prepares j (its descriptor: one of max_jobs) and hands it to the pool; a failure is reported from the loop. */
+static void start_job(hk_real *r, load_job *j)
+{
+    if (hk_store_job_prepare(r->store, &j->ext, &j->job) != 0) {
+        int e = errno;
+        hk_log(HK_LOG_DEBUG, "disk load %llu cannot start: %s", (unsigned long long)j->token,
+               hk_store_last_error(r->store));
+        defer_failed_job(r, j, e);
+        return;
+    }
+    j->prepared = true;
+    hk_list_insert_head(&r->jobs, &j->link);
+    r->inflight++;
+    if (hk_pool_submit(r->pool, job_work, job_done, j) != 0) {
+        hk_list_remove(&j->link);
+        hk_store_job_release(r->store, &j->job);
+        j->prepared = false;
+        r->inflight--;
+        defer_failed_job(r, j, ENOMEM);
+    }
+}
+
+/* At most max_jobs loads hold a descriptor at once (a block over thousands of tiny files issues one load per file):
+ * the others wait, in order, for a job to end. */
 static void rt_disk_load(void *ctx, const hk_extent *ext, uint64_t token)
 {
     hk_real *r = ctx;
@@ -232,22 +329,13 @@ static void rt_disk_load(void *ctx, const hk_extent *ext, uint64_t token)
     hk_list_init(&j->link);
     j->r = r;
     j->token = token;
-    if (hk_store_job_prepare(r->store, ext, &j->job) != 0) {
-        int e = errno;
-        hk_log(HK_LOG_DEBUG, "disk load %llu cannot start: %s", (unsigned long long)token,
-               hk_store_last_error(r->store));
-        defer_failed_job(r, j, e);
+    j->submitted_ns = mono_ns(); /* metrics: the wait for a free job counts too */
+    j->ext = *ext;
+    if (r->inflight >= r->max_jobs) {
+        hk_list_insert_tail(&r->waiting_jobs, &j->link);
         return;
     }
-    j->prepared = true;
-    j->submitted_ns = mono_ns();
-    hk_list_insert_head(&r->jobs, &j->link);
-    if (hk_pool_submit(r->pool, job_work, job_done, j) != 0) {
-        hk_list_remove(&j->link);
-        hk_store_job_release(r->store, &j->job);
-        j->prepared = false;
-        defer_failed_job(r, j, ENOMEM);
-    }
+    start_job(r, j);
 }
 
 /* The first job of a list, unlinked; NULL when the list is empty. */
@@ -266,8 +354,9 @@ static void deferred_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     hk_real *r = w->data;
     for (load_job *j; (j = job_pop(&r->failed_jobs)) != NULL;) {
         uint64_t token = j->token;
+        int e = j->prep_error;
         free(j);
-        hk_seeder_on_disk_loaded(r->seeder, token, HK_DISK_ERROR);
+        hk_seeder_on_disk_loaded(r->seeder, token, load_status(r, e));
     }
     if (ev_is_active(&r->deferred_idle))
         ev_idle_stop(loop, &r->deferred_idle);
@@ -293,6 +382,7 @@ static void check_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     hk_catalog_check_storages(w->data); /* the catalog (set when it is created) */
+    shortage_tick((hk_real *)(void *)((char *)w - offsetof(hk_real, check)));
 }
 
 /* Store batching (store.h): the prefetches recorded during an iteration go out merged once its callbacks are done
@@ -375,6 +465,8 @@ static void init_watchers(hk_real *r, const hk_real_opts *o)
     double every = o->check_interval > 0 ? o->check_interval : 1.0;
     hk_list_init(&r->jobs);
     hk_list_init(&r->failed_jobs);
+    hk_list_init(&r->waiting_jobs);
+    r->max_jobs = o->disk_jobs ? o->disk_jobs : 4 * (o->disk_threads ? o->disk_threads : 8);
     hk_wake_init(&r->wake, r->loop, wake_fire, r);
     ev_timer_init(&r->check, check_cb, every, every);
     ev_prepare_init(&r->deferred, deferred_cb);
@@ -400,6 +492,7 @@ static hk_seeder_runtime runtime_table(hk_real *r)
         .disk_prefetch = rt_disk_prefetch,
         .disk_resident = rt_disk_resident,
         .disk_load = rt_disk_load,
+        .set_cipher = rt_set_cipher,
     };
 }
 
@@ -426,7 +519,7 @@ static int create_engine(hk_real *r, const hk_real_opts *o, char *err, size_t er
     r->store = hk_store_new(&o->store);
     static const hk_conn_ops ops = {
         .on_recv = conn_on_recv, .on_room = conn_on_room, .on_closed = conn_on_closed,
-        .on_fault = conn_on_fault, .pin = conn_pin, .unpin = conn_unpin,
+        .on_fault = conn_on_fault, .pin = conn_pin, .unpin = conn_unpin, .copy = conn_copy,
     };
     r->hub = hk_conn_hub_new(r->loop, &o->conn, &ops, r);
     r->pool = hk_pool_new(r->loop, o->disk_threads ? o->disk_threads : 8, 1.0);
@@ -506,6 +599,8 @@ void hk_real_free(hk_real *r)
         free(j);
     }
     for (load_job *j; (j = job_pop(&r->failed_jobs)) != NULL;)
+        free(j);
+    for (load_job *j; (j = job_pop(&r->waiting_jobs)) != NULL;)
         free(j);
     hk_wake_stop(&r->wake);
     ev_timer_stop(r->loop, &r->check);

@@ -14,9 +14,13 @@
  *                  for the rest, so hk_seeder_on_wake never runs early.
  *   random_bytes   getrandom(2).
  *   send / close   conn.h (shared read buffer, one writev per flush, flow control by watermarks).
+ *   set_cipher     hk_conn_set_cipher (conn.h "Encryption": later sends encrypted as written, in 64 KiB chunks).
  *   disk_prefetch  hk_store_prefetch; disk_resident: hk_store_resident.
  *   disk_load      hk_store_job_prepare on the loop, hk_store_page_in on the pool, then hk_seeder_on_disk_loaded
- *                  (OK, or ERROR if the page-in failed) on the loop; exactly one completion per call.
+ *                  (OK, ERROR if the page-in failed, RETRY for a passing shortage: EMFILE, ENFILE, ENOMEM...; logged
+ *                  once per burst) on the loop; exactly one completion per call. At most disk_jobs loads hold a
+ *                  descriptor at once; the others wait in order. Small files (store.h, HK_STORE_COPY_MAX) are sent
+ *                  by copy (hk_store_copy), not pinned, so a block over thousands of them holds no descriptor.
  *   log            log.h (stderr, level filter, timestamp).
  *   trackers       not in the seeder's table: with opts.trackers an announcer (core/announcer.h) runs beside the
  *                  seeder on the same loop (trackers.h: its own wake-up, libcurl, UDP sockets, resolver); each
@@ -58,6 +62,7 @@ typedef struct hk_real_opts {
     hk_conn_limits conn;
     hk_store_limits store;
     unsigned disk_threads;       /* pool threads for page-in (default 8) */
+    unsigned disk_jobs;          /* page-in jobs holding a descriptor at once, the rest wait (0: 4 per thread) */
     double check_interval;       /* seconds between hk_store_check runs (default 1) */
     bool trackers;               /* announce to the torrents' trackers (default false; needs listen) */
     hk_trackers_opts trackers_opts; /* peer_id and port are filled in from the seeder and the bound socket */

@@ -1,5 +1,6 @@
 /* hekate-show: prints what .torrent files describe (name, info-hash, magnet link, privacy, pieces, size, trackers by
  * tier, files), in the spirit of transmission-show. It reads the files; the parsing is core/metainfo's. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -18,8 +19,12 @@ static void usage(FILE *to)
                 "count, total size, trackers by tier and the file list (in the torrent's order; pad files marked).\n"
                 "\n"
                 "Options:\n"
-                "  -m, --magnet  print only the magnet link of each torrent\n"
-                "  -h, --help    show this help and exit\n"
+                "  -m, --magnet         print only the magnet link of each torrent\n"
+                "      --peer=ADDR:PORT add x.pe=ADDR:PORT (numeric IPv4, or [IPv6]) to the magnet links: the\n"
+                "                       seeder's own address, for clients that can dial it directly\n"
+                "  -h, --help           show this help and exit\n"
+                "\n"
+                "A magnet link carries the name (dn=) and every tracker of the torrent (tr=, in tier order).\n"
                 "\n"
                 "Exit status: 0 if every file was shown, 1 if any could not be read or is not a valid torrent,\n"
                 "2 on a usage error.\n");
@@ -66,12 +71,12 @@ static unsigned char *read_file(const char *path, size_t *len)
 }
 
 /* The torrent's magnet link, malloc'd; NULL if out of memory. */
-static char *magnet_of(const mi_torrent *t)
+static char *magnet_of(const mi_torrent *t, const char *peer)
 {
-    size_t n = mi_magnet(t, NULL, 0);
+    size_t n = mi_magnet(t, peer, NULL, 0);
     char *m = malloc(n + 1);
     if (m)
-        mi_magnet(t, m, n + 1);
+        mi_magnet(t, peer, m, n + 1);
     return m;
 }
 
@@ -103,10 +108,10 @@ static void print_size(const char *label, unsigned long long n)
         printf("  %s: %llu bytes\n", label, n);
 }
 
-static void show(const char *path, const mi_torrent *t)
+static void show(const char *path, const mi_torrent *t, const char *peer)
 {
     char hex[IH_HEX_LEN + 1], h[32];
-    char *magnet = magnet_of(t);
+    char *magnet = magnet_of(t, peer);
     ih_hex(t->info_hash, hex);
     printf("Name: %s\nFile: %s\n\nGENERAL\n\n", t->name, path);
     printf("  Name: %s\n", t->name);
@@ -161,8 +166,28 @@ static bool is_option(const char *arg, bool *options)
     return true;
 }
 
-/* Reads the options: -1 to go on (*magnet_only set), else the exit status (--help 0, a usage error 2). */
-static int read_options(int argc, char **argv, bool *magnet_only)
+/* True if s is "IPv4:PORT" or "[IPv6]:PORT" with a numeric address and a port in 1..65535. */
+static bool valid_peer(const char *s)
+{
+    char host[INET6_ADDRSTRLEN + 2];
+    unsigned char bin[sizeof(struct in6_addr)];
+    const char *colon = s[0] == '[' ? strstr(s, "]:") : strrchr(s, ':');
+    if (!colon || (size_t)(colon - s) >= sizeof host)
+        return false;
+    bool v6 = s[0] == '[';
+    memcpy(host, s + v6, (size_t)(colon - s) - v6);
+    host[(colon - s) - v6] = '\0';
+    const char *port = colon + 1 + v6;
+    char *end;
+    errno = 0;
+    unsigned long p = strtoul(port, &end, 10);
+    if (port[0] < '0' || port[0] > '9' || *end || errno || p == 0 || p > 65535)
+        return false;
+    return inet_pton(v6 ? AF_INET6 : AF_INET, host, bin) == 1;
+}
+
+/* Reads the options: -1 to go on (*magnet_only, *peer set), else the exit status (--help 0, a usage error 2). */
+static int read_options(int argc, char **argv, bool *magnet_only, const char **peer)
 {
     bool options = true;
     int files = 0;
@@ -175,6 +200,13 @@ static int read_options(int argc, char **argv, bool *magnet_only)
             return 0;
         } else if (strcmp(a, "-m") == 0 || strcmp(a, "--magnet") == 0) {
             *magnet_only = true;
+        } else if (strncmp(a, "--peer=", 7) == 0) {
+            if (!valid_peer(a + 7)) {
+                fprintf(stderr, "hekate-show: --peer: \"%s\" is not ADDR:PORT (numeric IPv4, or [IPv6], and a port "
+                                "1..65535)\n", a + 7);
+                return 2;
+            }
+            *peer = a + 7;
         } else if (strcmp(a, "--") != 0) {
             fprintf(stderr, "hekate-show: unknown option %s\n", a);
             usage(stderr);
@@ -188,9 +220,9 @@ static int read_options(int argc, char **argv, bool *magnet_only)
     return -1;
 }
 
-static int print_magnet(const char *path, const mi_torrent *t)
+static int print_magnet(const char *path, const mi_torrent *t, const char *peer)
 {
-    char *m = magnet_of(t);
+    char *m = magnet_of(t, peer);
     if (!m) {
         fprintf(stderr, "hekate-show: %s: out of memory\n", path);
         return 1;
@@ -202,7 +234,7 @@ static int print_magnet(const char *path, const mi_torrent *t)
 
 /* Shows one .torrent file (or only its magnet link): 0, or 1 after saying on stderr what went wrong. *first: no
  * torrent shown yet (the next one is not preceded by an empty line). */
-static int show_file(const char *path, bool magnet_only, bool *first)
+static int show_file(const char *path, bool magnet_only, const char *peer, bool *first)
 {
     size_t len = 0;
     unsigned char *buf = read_file(path, &len);
@@ -217,13 +249,13 @@ static int show_file(const char *path, bool magnet_only, bool *first)
         fprintf(stderr, "hekate-show: %s: %s\n", path, err.what);
         status = 1;
     } else if (magnet_only) {
-        status = print_magnet(path, t);
+        status = print_magnet(path, t, peer);
         mi_free(t);
     } else {
         if (!*first)
             printf("\n");
         *first = false;
-        show(path, t);
+        show(path, t, peer);
         mi_free(t);
     }
     free(buf);
@@ -234,13 +266,14 @@ static int show_file(const char *path, bool magnet_only, bool *first)
 int main(int argc, char **argv)
 {
     bool magnet_only = false;
-    int status = read_options(argc, argv, &magnet_only);
+    const char *peer = NULL;
+    int status = read_options(argc, argv, &magnet_only, &peer);
     if (status >= 0)
         return status;
     status = 0;
     bool options = true, first = true;
     for (int i = 1; i < argc; i++) {
-        if (!is_option(argv[i], &options) && show_file(argv[i], magnet_only, &first) != 0)
+        if (!is_option(argv[i], &options) && show_file(argv[i], magnet_only, peer, &first) != 0)
             status = 1;
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {

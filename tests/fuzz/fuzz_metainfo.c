@@ -64,9 +64,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(seen == t->tracker_count);
     for (uint32_t k = 0; k < t->tracker_count; k++)
         CHECK(strlen(t->trackers[k]) >= 1 && strlen(t->trackers[k]) <= MI_MAX_URL);
-    size_t need = mi_magnet(t, NULL, 0);
+    size_t need = mi_magnet(t, "127.0.0.1:6881", NULL, 0);
     char *m = malloc(need + 1);
-    CHECK(m != NULL && mi_magnet(t, m, need + 1) == need && strlen(m) == need);
+    CHECK(m != NULL && mi_magnet(t, "127.0.0.1:6881", m, need + 1) == need && strlen(m) == need);
     free(m);
     mi_free(t);
     return 0;

@@ -3,6 +3,7 @@
 #include "rescan.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,6 +185,34 @@ static void collect(hk_rescan *rs)
     }
 }
 
+/* The walk never follows a link below a folder it was given: a record below dirs[i] whose path now goes through a
+ * link (a folder swapped for one) is not "still there", whatever lstat finds at the end of the link. Returns why, or
+ * NULL if every folder between the given one and the file is a folder. */
+static const char *linked_folder(const hk_rescan *rs, const char *path)
+{
+    char p[PATH_MAX];
+    size_t len = strlen(path);
+    if (len >= sizeof p)
+        return NULL;
+    for (size_t d = 0; d < rs->ndirs; d++) {
+        size_t n = strlen(rs->dirs[d]);
+        while (n > 1 && rs->dirs[d][n - 1] == '/')
+            n--;
+        if (strncmp(path, rs->dirs[d], n) != 0 || (path[n] != '/' && rs->dirs[d][n - 1] != '/'))
+            continue;
+        memcpy(p, path, len + 1);
+        for (char *slash = strchr(p + n + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+            *slash = '\0';
+            struct stat st;
+            if (lstat(p, &st) == 0 && S_ISLNK(st.st_mode))
+                return "a folder on its path was replaced by a symbolic link";
+            *slash = '/';
+        }
+        return NULL;
+    }
+    return NULL;
+}
+
 /* A record the walk did not visit: removed if its file is gone, kept if it is still there. */
 static void sweep_one(hk_rescan *rs, const char *path)
 {
@@ -201,7 +230,7 @@ static void sweep_one(hk_rescan *rs, const char *path)
         }
     } else if (!S_ISREG(st.st_mode)) {
         why = S_ISLNK(st.st_mode) ? "torrent file replaced by a symbolic link" : "torrent file is no longer a file";
-    } else {
+    } else if ((why = linked_folder(rs, path)) == NULL) {
         snprintf(rs->err, sizeof rs->err, "not reached by the scan (a folder could not be read?) but still there");
     }
     if (!why) { /* still there, or unknown: leave it as it is */

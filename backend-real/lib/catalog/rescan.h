@@ -6,8 +6,9 @@
  * mark (real_runtime.h): new files whose data is valid are added, files that now hold another torrent replace the
  * old one, failed torrents whose data is valid again are re-added, unchanged ones are left alone (one lstat and one
  * lookup each; their peers go on). After the walk, every record the walk did not visit is examined with lstat: a
- * file that is gone (or is no longer a regular file) is removed with hk_real_forget (peers disconnected, `stopped`
- * announced, storage released); a file still there that the walk could not reach (an unreadable folder, a transient
+ * file that is gone (or is no longer a regular file, or is reached only through a folder that became a symbolic link:
+ * the walk never follows one) is removed with hk_real_forget (peers disconnected, `stopped` announced, storage
+ * released); a file still there that the walk could not reach (an unreadable folder, a transient
  * error) is kept as it is, so a temporary problem never drops a torrent. Last, the paths that were duplicates of a
  * torrent served from a path not visited yet (HK_LOAD_DEFERRED) are tried again, once the removals are done: two
  * files that swap their contents converge in one rescan.

@@ -13,6 +13,8 @@ typedef struct frame {
     char **names;
     size_t n, next;
     size_t len;                      /* length of the folder's path in it->path */
+    dev_t dev;                       /* the folder read (fstat of the open folder), checked again at each resume */
+    ino_t ino;
 } frame;
 
 enum { ST_START = 0, ST_WALK, ST_END };
@@ -46,12 +48,18 @@ static void free_names(char **names, size_t n)
     free(names);
 }
 
-/* Reads a folder's entry names (without "." / ".." / hidden ones), sorted. */
-static int read_names(const char *path, char ***out, size_t *count)
+/* Reads a folder's entry names (without "." / ".." / hidden ones), sorted, and the folder's identity. */
+static int read_names(const char *path, char ***out, size_t *count, struct stat *id)
 {
     DIR *d = opendir(path);
     if (!d)
         return -1;
+    if (fstat(dirfd(d), id) != 0) {
+        int err = errno;
+        closedir(d);
+        errno = err;
+        return -1;
+    }
     char **names = NULL;
     size_t n = 0, cap = 0;
     struct dirent *e;
@@ -110,12 +118,15 @@ static hk_scan_event enter(hk_scan_iter *it, size_t len, const char **path, cons
         return problem(it, it->path, path, why);
     }
     frame *f = &it->stack[it->depth];
-    if (read_names(it->path, &f->names, &f->n) != 0) {
+    struct stat id;
+    if (read_names(it->path, &f->names, &f->n, &id) != 0) {
         snprintf(it->why, sizeof it->why, "cannot read folder: %s", strerror(errno));
         return problem(it, it->path, path, why);
     }
     f->next = 0;
     f->len = len;
+    f->dev = id.st_dev;
+    f->ino = id.st_ino;
     it->depth++;
     it->st.folders++;
     return HK_SCAN_END;
@@ -163,6 +174,32 @@ static hk_scan_event start(hk_scan_iter *it, const char **path, const char **why
     return problem(it, it->path, path, why);
 }
 
+/* Between two calls (a rescan runs a slice at a time) a folder on the current path may have been replaced, or swapped
+ * for a symbolic link to another tree: its path, resolved now, would lead the walk out of the tree. At each resume the
+ * folder being read must still be the one entered (its path resolves to the same device and inode; that covers every
+ * folder above it too); else its frame is dropped (a folder that is gone silently: its records are swept as gone) and
+ * the one above is checked in turn. Returns HK_SCAN_PROBLEM for a folder that changed, HK_SCAN_END otherwise. */
+static hk_scan_event check_folders(hk_scan_iter *it, const char **path, const char **why)
+{
+    while (it->depth > 0) {
+        frame *f = &it->stack[it->depth - 1];
+        it->path[f->len] = '\0';
+        struct stat st;
+        int rc = stat(it->path, &st);
+        if (rc == 0 && S_ISDIR(st.st_mode) && st.st_dev == f->dev && st.st_ino == f->ino)
+            return HK_SCAN_END;
+        bool gone = rc != 0 && (errno == ENOENT || errno == ENOTDIR);
+        free_names(f->names, f->n);
+        f->names = NULL;
+        it->depth--;
+        if (!gone) {
+            snprintf(it->why, sizeof it->why, "folder replaced while it was being scanned; not scanned further");
+            return problem(it, it->path, path, why);
+        }
+    }
+    return HK_SCAN_END;
+}
+
 hk_scan_iter *hk_scan_iter_new(const char *root)
 {
     hk_scan_iter *it = calloc(1, sizeof *it);
@@ -188,6 +225,10 @@ hk_scan_event hk_scan_iter_next(hk_scan_iter *it, const char **path, const char 
     if (it->state == ST_START) {
         it->state = ST_END; /* unless start() enters the root folder */
         hk_scan_event ev = start(it, path, why, out);
+        if (ev != HK_SCAN_END)
+            return ev;
+    } else if (it->state == ST_WALK) {
+        hk_scan_event ev = check_folders(it, path, why);
         if (ev != HK_SCAN_END)
             return ev;
     }

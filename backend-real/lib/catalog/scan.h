@@ -11,6 +11,11 @@
  * on. If root itself is a regular *.torrent file it is reported as the only result. Root itself, named by the user,
  * may be a symbolic link to a folder (followed once).
  *
+ * A folder replaced while the walk is inside it (between two hk_scan_iter_next calls: a rescan walks a slice at a
+ * time), or any folder above it, e.g. swapped for a symbolic link to another tree, is detected at the next call (its
+ * path no longer resolves to the device and inode that were read): the walk leaves it, reported as a problem, and
+ * never examines a path through it; a folder that is gone is left silently.
+ *
  * Two ways to walk:
  *   - hk_scan_iter: one result per hk_scan_iter_next call (a torrent with the lstat of its file, or a problem), so a
  *     caller on an event loop can walk a large tree a slice at a time. Memory: the sorted names of the folders on

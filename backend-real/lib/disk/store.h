@@ -74,8 +74,9 @@
  * a hk_store_job prepared on the loop thread by hk_store_job_prepare.
  *
  * Implementation: store.c (storages, handles, errors, statistics), store_map.c (mappings, LRU, pins, change
- * detection), store_resident.c (residency, prefetch, page-in jobs), store_cache.c (residency cache, prefetch
- * batching); their shared internals and layering are in store_internal.h.
+ * detection), store_copy.c (small files sent by copy, hk_store_copy), store_resident.c (residency, prefetch,
+ * page-in jobs), store_cache.c (residency cache, prefetch batching); their shared internals and layering are in
+ * store_internal.h.
  */
 #ifndef HEKATE_STORE_H
 #define HEKATE_STORE_H
@@ -146,8 +147,26 @@ typedef struct hk_store_job {
 } hk_store_job;
 int hk_store_job_prepare(hk_store *st, const hk_extent *ext, hk_store_job *job);   /* 0, or -1 as hk_store_pin */
 void hk_store_page_in(hk_store_job *job);                  /* thread-safe: touches only the job */
-/* Closes the job's descriptor; if the page-in failed, marks the storage failed. */
+/* Closes the job's descriptor; if the page-in failed, marks the storage failed, unless job->error is a passing
+ * shortage (hk_store_transient: the storage stays healthy). */
 void hk_store_job_release(hk_store *st, hk_store_job *job);
+
+/* ---- descriptor shortage and small files (issue 14, items 4 and 5) ---- */
+
+/* true for the errors of a passing shortage of process resources (EMFILE, ENFILE, ENOMEM, ENOBUFS, EAGAIN): never a
+ * fault of the data; a later call may succeed. */
+bool hk_store_transient(int err);
+
+/* Files of at most HK_STORE_COPY_MAX bytes are sent by copy, not mapped: a block of 16 KiB may span thousands of tiny
+ * files, and pinning a mapping (one descriptor) per file would exceed max_open_files. */
+#define HK_STORE_COPY_MAX 4096u
+/* Copies the bytes of ext into buf (cap >= ext->length) when its file is a small data file (at most
+ * HK_STORE_COPY_MAX bytes): read with pread from its descriptor when the file is open already, else opened (with the
+ * same confinement and size checks as a map), read and closed at once, so it holds no descriptor after the call and
+ * counts in no budget. Returns 1 when copied; 0 when ext is not such a file (a large file, a pad file, the .torrent,
+ * or ext longer than cap: pin it instead); -1 on error as hk_store_pin (EIO: the storage is failed, e.g. the file is
+ * shorter than its size; a transient errno: nothing is marked; *why, if not NULL, says why). */
+int hk_store_copy(hk_store *st, const hk_extent *ext, uint8_t *buf, size_t cap, const char **why);
 
 /* Re-checks every currently open file: fstat of its descriptor (size, link count) and a fresh lookup of its path that
  * follows no link, through its folder checked as in Confinement (st_dev, st_ino): a file truncated, grown, replaced

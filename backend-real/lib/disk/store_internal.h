@@ -1,7 +1,8 @@
 /* store_internal: what the parts of the store share (the public contract is store.h). Not for other modules.
  *
- * The store is four files, one per layer, from the top:
+ * The store is four files, one per layer, from the top (and store_copy.c beside store_resident.c):
  *   store.c          the public face: creation, storages (add, remove, failure), handles, errors, statistics
+ *   store_copy.c     small files copied out (hk_store_copy): open, pread, close, never mapped nor kept open
  *   store_resident.c residency and page-in: hk_store_resident (mincore, or preadv2(RWF_NOWAIT) where the guard page
  *                    shows mincore blind), hk_store_prefetch and the batching switches, page-in jobs
  *   store_map.c      the mappings: lazy open + mmap of data files under the budgets of mapped bytes and open files,
@@ -159,6 +160,10 @@ static inline st_slot *st_slot_at(const hk_store *st, uint32_t i)
 /* Opens and maps file f of s if it is not already. The slot index, or NONE with errno set (EIO: the storage is now
  * failed; otherwise a transient error) and st->err filled. */
 uint32_t st_slot_acquire(hk_store *st, uint32_t sidx, st_storage *s, uint32_t f);
+/* Opens file f (path rel below the folder) of s and checks its size against the metainfo. 0 with *fd, *sb; or -1
+ * (errno as st_slot_acquire: transient errors leave s healthy, faults mark it failed). */
+struct stat;
+int st_open_checked(hk_store *st, st_storage *s, uint32_t f, const char *rel, int *fd, struct stat *sb);
 /* Moves an unpinned open slot to the front of the LRU (most recently used). */
 void st_lru_touch(hk_store *st, uint32_t i);
 /* Marks s failed with the message in st->err (kept). true if it was not failed before. */

@@ -160,9 +160,7 @@ static uint32_t acquire_fault(hk_store *st, st_storage *s, int fd)
     return NONE;
 }
 
-/* Opens file f (path rel) of s and checks its size against the metainfo. 0 with *fd, *sb; or -1 (errno as
- * st_slot_acquire: transient errors leave s healthy, faults mark it failed). */
-static int open_checked(hk_store *st, st_storage *s, uint32_t f, const char *rel, int *fd, struct stat *sb)
+int st_open_checked(hk_store *st, st_storage *s, uint32_t f, const char *rel, int *fd, struct stat *sb)
 {
     sp_status ps = sp_open_regular(s->folder->path, &s->folder->id, rel, fd, sb, st->err, sizeof st->err);
     if (ps == SP_TRANSIENT)
@@ -234,7 +232,7 @@ uint32_t st_slot_acquire(hk_store *st, uint32_t sidx, st_storage *s, uint32_t f)
     evict(st, 1, 0);
     int fd;
     struct stat sb;
-    if (open_checked(st, s, f, rel, &fd, &sb) != 0)
+    if (st_open_checked(st, s, f, rel, &fd, &sb) != 0)
         return NONE;
     uint32_t i = slot_alloc(st);
     if (i == NONE) {

@@ -224,5 +224,6 @@ void hk_store_job_release(hk_store *st, hk_store_job *job)
     st_file_rel(s, f, rel, sizeof rel);
     st_set_err(st, "%s/%s: read failed: %s", s->folder->path, rel,
                job->error == EIO ? "shorter than expected or I/O error" : strerror(job->error));
-    st_mark_failed(st, s);
+    if (!hk_store_transient(job->error))
+        st_mark_failed(st, s); /* a shortage (ENOMEM...) leaves it healthy: the caller retries */
 }

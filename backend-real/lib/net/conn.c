@@ -1,5 +1,5 @@
-/* conn: per-connection read path (shared buffer), writev of the send queue (net/sendq.c) and flow control (see
- * conn.h).
+/* conn: per-connection read path (shared buffer), writev of the send queue (net/sendq.c), the encrypted write path
+ * on top of net/conn_cipher.c and flow control (see conn.h).
  *
  * Owns the connections of a hub and three lists of them (core/list.h): every live connection (newest first), the
  * flush list (connections with output queued this iteration, in the order they queued it) and the graveyard
@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "conn_cipher.h"
 #include "list.h"
 #include "sendq.h"
 
@@ -43,6 +44,7 @@ struct hk_conn {
     void *user;
     sendq *q;                 /* NULL while nothing is queued */
     conn_fault *fault;        /* with CF_FAILED: the extent at fault, if any */
+    cc_state *crypt;          /* NULL until the first set_cipher: plain connections never pay for encryption */
     size_t queued;
     size_t written_since_grant;
     hk_list pend;             /* on the flush list while CF_PENDING; on the graveyard once CF_DEAD */
@@ -59,6 +61,7 @@ struct hk_conn_hub {
     uint8_t *rbuf;
     struct iovec *iov;
     int iov_max;
+    cc_copier copier;         /* the encrypted write path's chunk buffer (conn_cipher.h) */
     ev_prepare prepare;
     ev_idle idle;
     hk_list pending;          /* flush list, FIFO */
@@ -161,6 +164,9 @@ static void teardown(hk_conn *c)
     queue_free(h, c);
     free(c->fault);
     c->fault = NULL;
+    h->stats.encrypted_held -= cc_held(c->crypt);
+    cc_state_free(c->crypt);
+    c->crypt = NULL;
     hk_list_remove(&c->all);
     hk_list_insert_head(&h->graveyard, &c->pend);
     h->stats.live--;
@@ -208,6 +214,17 @@ static void maybe_grant(hk_conn *c)
     }
 }
 
+/* The head of the queue is an extent whose next byte cannot be read (EFAULT): report it, then close. */
+static void head_vanished(hk_conn *c)
+{
+    const sq_item *it = sq_at(c->q, 0);
+    char why[128];
+    snprintf(why, sizeof why, "data vanished under the mapping (file %u at offset %llu truncated?)",
+             (unsigned)it->ext.file, (unsigned long long)(it->ext.offset + it->off));
+    set_failed(c, EFAULT, it->kind == SQ_EXTENT ? &it->ext : NULL, why);
+    report_failure(c);
+}
+
 /* sendmsg failed with errno e: wait for room, report the extent at fault, or close. */
 static void write_failed(hk_conn *c, int e)
 {
@@ -217,30 +234,20 @@ static void write_failed(hk_conn *c, int e)
         return;
     }
     if (e == EFAULT) {
-        /* One segment alone faulted: it is the bad one (a byte segment cannot fault: it is our own memory). */
-        const sq_item *it = sq_at(c->q, 0);
-        char why[128];
-        snprintf(why, sizeof why, "data vanished under the mapping (file %u at offset %llu truncated?)",
-                 (unsigned)it->ext.file, (unsigned long long)(it->ext.offset + it->off));
-        set_failed(c, EFAULT, it->kind == SQ_EXTENT ? &it->ext : NULL, why);
-        report_failure(c);
+        head_vanished(c); /* one segment alone faulted: it is the bad one (a byte segment is our own memory) */
         return;
     }
     close_with(c, HK_CLOSED_ERROR, e);
 }
 
-static void do_write(hk_conn *c)
+/* One sendmsg of the plain items at the head of the queue (zero-copy from the mappings): bytes written, or -1 with
+ * errno; their bytes offered in *total. */
+static ssize_t write_plain(hk_conn *c, size_t *total)
 {
     hk_conn_hub *h = c->hub;
-    sendq *q = c->q;
-    if (!q || q->icount == 0) {
-        set_write_interest(c, false);
-        return;
-    }
     ssize_t w;
-    size_t total;
     for (;;) {
-        int n = sq_fill_iov(q, h->iov, (c->flags & CF_PROBE) ? 1 : h->iov_max, &total);
+        int n = sq_fill_iov(c->q, h->iov, (c->flags & CF_PROBE) ? 1 : h->iov_max, total);
         struct msghdr msg;
         memset(&msg, 0, sizeof msg);
         msg.msg_iov = h->iov;
@@ -253,22 +260,117 @@ static void do_write(hk_conn *c)
          * the bad segment is not necessarily the first. Write one segment at a time from now on to find it. */
         c->flags |= CF_PROBE;
     }
-    if (w < 0) {
-        write_failed(c, errno);
-        return;
-    }
+    return w;
+}
+
+/* w of total offered bytes were written from the head of the queue. */
+static void wrote(hk_conn *c, size_t w, size_t total)
+{
+    hk_conn_hub *h = c->hub;
     h->stats.writes++;
     h->stats.bytes_written += (uint64_t)w;
-    if ((size_t)w < total)
+    if (w < total)
         h->stats.short_writes++;
-    consume(c, (size_t)w);
-    if (q->icount == 0) {
-        queue_free(h, c);
+    consume(c, w);
+}
+
+/* After the writes of one flush: free an empty queue, wait for EV_WRITE while bytes remain, grant room. */
+static void after_writes(hk_conn *c)
+{
+    if (c->q->icount == 0) {
+        queue_free(c->hub, c);
         set_write_interest(c, false);
     } else {
         set_write_interest(c, true);
     }
     maybe_grant(c);
+}
+
+/* One write of encrypted bytes: the held remainder, else a fresh chunk (conn_cipher.h). Bytes written, or -1 with
+ * errno (0 with *vanished when the head extent lost its mapping); the bytes offered in *total. */
+static ssize_t write_encrypted(hk_conn *c, size_t *total, bool *vanished)
+{
+    hk_conn_hub *h = c->hub;
+    cc_state *s = c->crypt;
+    size_t held = cc_held(s);
+    if (held > 0) {
+        *total = held;
+        ssize_t w = send(c->io.fd, s->rem + s->rem_off, held, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            cc_advance(s, (size_t)w);
+            h->stats.encrypted_held -= (uint64_t)w;
+        }
+        return w;
+    }
+    size_t n = cc_fill(&h->copier, c->q);
+    *total = n;
+    if (n == 0) {
+        *vanished = true;
+        return 0;
+    }
+    h->stats.bytes_encrypted += n;
+    ssize_t w = send(c->io.fd, h->copier.buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    size_t done = w > 0 ? (size_t)w : 0;
+    if (done < n) { /* encrypted already: the rest must go out next, exactly as it is */
+        int e = errno;
+        if (cc_keep(s, h->copier.buf + done, n - done) != 0) {
+            errno = ENOMEM;
+            return -1;
+        }
+        h->stats.encrypted_held += n - done;
+        errno = e;
+    }
+    return w;
+}
+
+/* The write pass of a connection that has (had) a cipher: plain ranges as one writev, encrypted ones chunk by chunk,
+ * until the socket is full, the queue empty or 8 writes were made (the others' turn; EV_WRITE resumes). */
+static void do_write_mixed(hk_conn *c)
+{
+    for (int pass = 0; pass < 8 && c->q->icount > 0; pass++) {
+        size_t total = 0;
+        bool vanished = false;
+        bool plain = cc_held(c->crypt) == 0 && sq_at(c->q, 0)->cipher == NULL;
+        ssize_t w = plain ? write_plain(c, &total) : write_encrypted(c, &total, &vanished);
+        if (vanished) {
+            head_vanished(c);
+            return;
+        }
+        if (w < 0) {
+            if (errno == ENOMEM) {
+                set_failed(c, ENOMEM, NULL, NULL);
+                report_failure(c);
+            } else {
+                write_failed(c, errno);
+            }
+            return;
+        }
+        wrote(c, (size_t)w, total);
+        if ((size_t)w < total)
+            break;
+    }
+    after_writes(c);
+}
+
+static void do_write(hk_conn *c)
+{
+    sendq *q = c->q;
+    if (!q || q->icount == 0) {
+        set_write_interest(c, false);
+        return;
+    }
+    if (c->crypt) {
+        do_write_mixed(c);
+        return;
+    }
+    size_t total;
+    ssize_t w = write_plain(c, &total);
+    if (w < 0) {
+        write_failed(c, errno);
+        return;
+    }
+    wrote(c, (size_t)w, total);
+    after_writes(c);
 }
 
 /* ---- reading ---- */
@@ -370,7 +472,8 @@ hk_conn_hub *hk_conn_hub_new(struct ev_loop *loop, const hk_conn_limits *lim, co
     h->iov_max = IOV_MAX;
     h->rbuf = malloc(h->lim.read_buffer);
     h->iov = malloc((size_t)h->iov_max * sizeof *h->iov);
-    if (!h->rbuf || !h->iov) {
+    if (cc_copier_init(&h->copier) != 0 || !h->rbuf || !h->iov) {
+        cc_copier_free(&h->copier);
         free(h->rbuf);
         free(h->iov);
         free(h);
@@ -394,6 +497,7 @@ void hk_conn_hub_free(hk_conn_hub *h)
     sweep(h);
     ev_prepare_stop(h->loop, &h->prepare);
     ev_idle_stop(h->loop, &h->idle);
+    cc_copier_free(&h->copier);
     free(h->rbuf);
     free(h->iov);
     free(h);
@@ -444,15 +548,57 @@ size_t hk_conn_grant_room(hk_conn *c)
     return c->queued < high ? high - c->queued : 0;
 }
 
-/* Pins ext and queues its memory. 0; 1 if it could not be pinned (the connection is failed, with the fault); -1 if
- * out of memory (nothing stays pinned). */
+static bool shortage(int e)
+{
+    return e == EMFILE || e == ENFILE || e == ENOMEM || e == ENOBUFS || e == EAGAIN;
+}
+
+/* ext could not be copied or pinned (errno e): a passing shortage closes the connection without blaming the data;
+ * anything else is a fault reported with the extent. */
+static void extent_failed(hk_conn *c, int e, const hk_extent *ext, const char *why)
+{
+    if (shortage(e))
+        set_failed(c, e, NULL, NULL);
+    else
+        set_failed(c, EIO, ext, why);
+}
+
+/* A small file's extent copied into the queue (ops.copy). 0 copied; 1 failed (the connection is failed); 2 not
+ * copied (pin it); -1 if out of memory. */
+static int copy_extent(hk_conn *c, const hk_extent *ext)
+{
+    hk_conn_hub *h = c->hub;
+    if (!h->ops.copy || ext->length > HK_CONN_COPY_MAX)
+        return 2;
+    uint8_t buf[HK_CONN_COPY_MAX];
+    const char *why = NULL;
+    errno = 0;
+    int rc = h->ops.copy(h->ctx, ext, buf, sizeof buf, &why);
+    if (rc == 0)
+        return 2;
+    if (rc < 0) {
+        extent_failed(c, errno, ext, why);
+        return 1;
+    }
+    if (sq_add_bytes(c->q, buf, ext->length, c->crypt ? c->crypt->cur : NULL) != 0)
+        return -1;
+    c->queued += ext->length;
+    return 0;
+}
+
+/* Copies (a small file) or pins ext and queues its memory. 0; 1 if it could not be pinned (the connection is failed,
+ * with the fault unless it was a passing shortage); -1 if out of memory (nothing stays pinned). */
 static int queue_extent(hk_conn *c, const hk_extent *ext)
 {
     hk_conn_hub *h = c->hub;
+    int cp = copy_extent(c, ext);
+    if (cp != 2)
+        return cp;
     struct iovec iov;
     const char *why = NULL;
+    errno = 0;
     if (h->ops.pin(h->ctx, ext, &iov, &why) != 0) {
-        set_failed(c, EIO, ext, why);
+        extent_failed(c, errno, ext, why);
         return 1;
     }
     if (iov.iov_len != ext->length) {
@@ -460,7 +606,7 @@ static int queue_extent(hk_conn *c, const hk_extent *ext)
         set_failed(c, EIO, ext, "mapping shorter than the extent");
         return 1;
     }
-    if (sq_push_extent(c->q, ext, iov.iov_base) != 0) {
+    if (sq_push_extent(c->q, ext, iov.iov_base, c->crypt ? c->crypt->cur : NULL) != 0) {
         h->ops.unpin(h->ctx, ext);
         return -1;
     }
@@ -482,7 +628,7 @@ void hk_conn_send(hk_conn *c, const hk_segment *segs, size_t nsegs)
         const hk_segment *s = &segs[i];
         int rc = 0;
         if (s->kind == HK_SEG_BYTES && s->u.bytes.len > 0) {
-            rc = sq_add_bytes(c->q, s->u.bytes.ptr, s->u.bytes.len);
+            rc = sq_add_bytes(c->q, s->u.bytes.ptr, s->u.bytes.len, c->crypt ? c->crypt->cur : NULL);
             if (rc == 0)
                 c->queued += s->u.bytes.len;
         } else if (s->kind == HK_SEG_EXTENT && s->u.extent.length > 0) {
@@ -500,6 +646,33 @@ nomem:
     /* Cannot queue what the core sent: the stream would be corrupt. Report the connection as failed. */
     set_failed(c, ENOMEM, NULL, NULL);
     pending_add(h, c);
+}
+
+void hk_conn_set_cipher(hk_conn *c, hk_cipher *cipher)
+{
+    if (c->flags & (CF_DEAD | CF_FAILED))
+        return;
+    if (!c->crypt) {
+        if (!cipher)
+            return; /* plain already */
+        c->crypt = calloc(1, sizeof *c->crypt);
+        if (!c->crypt) {
+            set_failed(c, ENOMEM, NULL, NULL); /* later sends could not be encrypted: the stream would be wrong */
+            pending_add(c->hub, c);
+            return;
+        }
+    }
+    c->crypt->cur = cipher;
+}
+
+size_t hk_conn_encrypted_held(const hk_conn *c)
+{
+    return cc_held(c->crypt);
+}
+
+void hk_conn_hub_force_pipe_copy(hk_conn_hub *h, bool on)
+{
+    cc_copier_force_pipe(&h->copier, on ? 1 : 0);
 }
 
 void hk_conn_close(hk_conn *c)

@@ -18,12 +18,29 @@
  * with MSG_NOSIGNAL) of up to IOV_MAX iovecs. What the socket does not take waits for EV_WRITE; partial writes resume
  * mid-segment. A flush pass handles each connection once; work that remains keeps the loop from blocking (ev_idle).
  *
+ * Encryption (MSE/PE, the seeder runtime's set_cipher): hk_conn_set_cipher(c, cipher) makes the bytes of every LATER
+ * hk_conn_send pass through hk_cipher_apply(cipher) as they are written, in stream order; bytes queued before stay
+ * as they were given; NULL makes later sends plain again. Each queue item remembers its cipher (the boundary is the
+ * enqueue position). An encrypted range is written in chunks of at most 64 KiB: copied out of the queue (byte
+ * segments and pinned mappings alike; the mappings are copied by the kernel, never read by the loop, so a truncated
+ * file still gives EFAULT, not SIGBUS), encrypted in a buffer the hub shares between all its connections, written;
+ * what the socket does not take stays encrypted, held by the connection, and is written first next time. Memory
+ * bound per encrypted connection: the plain queue's (what flow control lets the owner queue: high_water plus the
+ * last send; extents are pinned, not copied) plus at most 64 KiB held encrypted plus a 24-byte state, whatever the
+ * peer does (a peer that never reads holds one chunk, not its queue); the cipher runs ahead of the socket by at most
+ * those 64 KiB and never for bytes that are not written later, in order. A connection that never had a cipher takes
+ * the plain path unchanged (one writev from the mappings). Encrypted writes are one send() per chunk, up to 8 writes
+ * per flush pass.
+ *
  * Faults: a segment that cannot be pinned, or a write that fails with EFAULT (the file under a mapping was truncated:
  * the kernel reports EFAULT instead of raising SIGBUS), makes the connection report on_fault(ext, why) from the loop
  * (never from inside hk_conn_send), then on_closed(ERROR, EFAULT) unless the connection was closed meanwhile. The
  * kernel copies a writev in chunks and may fail a chunk that starts with good bytes, so after an EFAULT the
  * connection writes one segment at a time until the faulting segment is alone: on_fault names the right extent and
- * every byte before it is delivered.
+ * every byte before it is delivered. A segment that cannot be copied or pinned for a passing shortage (EMFILE,
+ * ENFILE, ENOMEM, ENOBUFS, EAGAIN) is no fault of the data: the connection reports only on_closed(ERROR, that errno).
+ * Extents of at most HK_CONN_COPY_MAX bytes are first offered to ops->copy (optional; small files): copied ones are
+ * queued as bytes and hold nothing.
  *
  * Flow control (see core/seeder.h): the owner grants the first room with hk_conn_grant_room() right after creating
  * the connection. Afterwards, whenever a write leaves fewer than low_water bytes queued and at least low_water bytes
@@ -45,6 +62,7 @@
 
 #include "runtime.h"
 #include "seeder.h"
+#include "stream_cipher.h"
 
 struct ev_loop;
 typedef struct hk_conn_hub hk_conn_hub;
@@ -57,7 +75,12 @@ typedef struct hk_conn_ops {
     /* Map ext: fill iov (iov_len == ext->length) and keep it valid until unpin. 0, or -1 with *why set. */
     int (*pin)(void *ctx, const hk_extent *ext, struct iovec *iov, const char **why);
     void (*unpin)(void *ctx, const hk_extent *ext);
+    /* Optional (small files, store.h's hk_store_copy): copy ext (length <= HK_CONN_COPY_MAX) into buf instead of
+     * pinning it. 1 copied (queued as bytes), 0 pin it instead, -1 with errno and *why set: a passing shortage
+     * (EMFILE, ENFILE, ENOMEM...) closes the connection without a fault, anything else is a fault like a pin's. */
+    int (*copy)(void *ctx, const hk_extent *ext, uint8_t *buf, size_t cap, const char **why);
 } hk_conn_ops;
+#define HK_CONN_COPY_MAX 4096u
 
 typedef struct hk_conn_limits {
     size_t read_buffer;   /* bytes of the shared read buffer (default 64 KiB) */
@@ -82,6 +105,12 @@ size_t hk_conn_grant_room(hk_conn *c);
 void hk_conn_send(hk_conn *c, const hk_segment *segs, size_t nsegs);
 void hk_conn_close(hk_conn *c);
 size_t hk_conn_queued(const hk_conn *c);            /* bytes queued, not yet written */
+/* Later sends pass through cipher (NULL: plain again); see Encryption. Out of memory fails the connection (reported
+ * from the loop like a failed send). The cipher must stay valid until the connection is closed or on_closed. */
+void hk_conn_set_cipher(hk_conn *c, hk_cipher *cipher);
+size_t hk_conn_encrypted_held(const hk_conn *c);    /* encrypted bytes held for the next write (<= 64 KiB) */
+/* For tests: copy mapped memory through the pipe fallback (as when process_vm_readv is refused). */
+void hk_conn_hub_force_pipe_copy(hk_conn_hub *h, bool on);
 
 size_t hk_conn_size(void);                          /* sizeof the per-connection struct */
 
@@ -94,6 +123,9 @@ typedef struct hk_conn_stats {
     uint64_t write_blocked;           /* sendmsg calls that returned EAGAIN */
     uint64_t iovecs;                  /* iovecs passed to sendmsg */
     uint64_t faults;
+    /* MSE/PE encryption (issue 9): */
+    uint64_t bytes_encrypted;         /* bytes passed through a connection's cipher */
+    uint64_t encrypted_held;          /* encrypted bytes held now, not yet written (all connections) */
 } hk_conn_stats;
 void hk_conn_hub_stats(const hk_conn_hub *h, hk_conn_stats *out);
 

@@ -25,6 +25,7 @@ struct hk_listener {
     unsigned batch;
     double pause;
     bool nodelay;
+    uint64_t fd_cap;         /* descriptor reserve for disk work: accepted descriptors from here are closed (0: none) */
     hk_accept_fn cb;
     void *arg;
     hk_listener_stats stats;
@@ -209,6 +210,13 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             /* EAGAIN: drained. ECONNABORTED, EPROTO, ENOBUFS, ENOMEM, EPERM: give up this round. */
             return;
         }
+        if (l->fd_cap && (uint64_t)fd >= l->fd_cap) {
+            /* Descriptors are lowest-first: every one below fd is in use, so fewer than the reserve are left for the
+             * data files and page-in jobs. The peer learns at once (a reset, not a wait in the backlog). */
+            close(fd);
+            l->stats.refused_reserve++;
+            continue;
+        }
         hk_addr from;
         if (!hk_addr_from_sockaddr((struct sockaddr *)&ss, sl, &from)) {
             close(fd);
@@ -330,6 +338,7 @@ hk_listener *hk_listener_new(struct ev_loop *loop, const hk_listener_opts *o, hk
     l->port = bound.port;
     l->batch = o->batch ? o->batch : 64;
     l->pause = o->pause > 0 ? o->pause : 0.1;
+    l->fd_cap = o->fd_cap;
     l->nodelay = !o->no_nodelay;
     l->cb = cb;
     l->arg = arg;

@@ -14,6 +14,9 @@
  * closes its reserve descriptor, accepts and closes the oldest pending connection (so that peer learns at once
  * instead of waiting in the backlog), reopens the reserve, and stops accepting for `pause` seconds (default 0.1).
  * Other transient errors (ECONNABORTED, EPROTO, ENOBUFS, ENOMEM, EPERM) end the batch; the next event retries.
+ * Descriptor reserve (fd_cap, issue 14): before the limit is reached, an accepted socket whose descriptor number is
+ * fd_cap or more is closed at once (counted in refused_reserve): descriptors are allocated lowest-first, so every one
+ * below it is in use and the rest is kept for disk work (data files, page-in jobs; fd_budget.h computes the cap).
  *
  * hk_raise_fd_limit() raises the soft RLIMIT_NOFILE to the hard limit (call it once at start-up).
  */
@@ -44,6 +47,8 @@ typedef struct hk_listener_opts {
     double pause;           /* seconds without accepting after EMFILE/ENFILE (default 0.1) */
     bool no_nodelay;        /* leave Nagle's algorithm on for accepted sockets */
     bool test_no_ipv6;      /* tests only: behave as if socket(AF_INET6) failed with EAFNOSUPPORT */
+    /* descriptor reserve (issue 14): */
+    uint64_t fd_cap;        /* accepted descriptors numbered fd_cap or more are closed at once (0: no cap) */
 } hk_listener_opts;
 
 void hk_listener_opts_default(hk_listener_opts *o);
@@ -62,6 +67,7 @@ typedef struct hk_listener_stats {
     uint64_t accepted;       /* sockets handed to the callback */
     uint64_t dropped;        /* pending connections closed at once for lack of descriptors */
     uint64_t pauses;         /* times accepting was paused (EMFILE/ENFILE) */
+    uint64_t refused_reserve; /* accepted and closed at once to keep the descriptor reserve (fd_cap) */
 } hk_listener_stats;
 void hk_listener_stats_get(const hk_listener *l, hk_listener_stats *out);
 

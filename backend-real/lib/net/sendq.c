@@ -80,19 +80,20 @@ static int bytes_reserve(sendq *q, uint32_t n)
     return 0;
 }
 
-int sq_add_bytes(sendq *q, const uint8_t *ptr, uint32_t len)
+int sq_add_bytes(sendq *q, const uint8_t *ptr, uint32_t len, hk_cipher *cipher)
 {
     if (bytes_reserve(q, len) != 0)
         return -1;
     memcpy(q->buf + q->tail, ptr, len);
     sq_item *last = queue_last(q);
-    if (last && last->kind == SQ_BYTES && last->off + last->len == q->tail) {
+    if (last && last->kind == SQ_BYTES && last->cipher == cipher && last->off + last->len == q->tail) {
         last->len += len;
     } else {
         sq_item *it = queue_push(q);
         if (!it)
             return -1;
         it->kind = SQ_BYTES;
+        it->cipher = cipher;
         it->off = q->tail;
         it->len = len;
         q->nbytes_items++;
@@ -101,13 +102,14 @@ int sq_add_bytes(sendq *q, const uint8_t *ptr, uint32_t len)
     return 0;
 }
 
-int sq_push_extent(sendq *q, const hk_extent *ext, const uint8_t *base)
+int sq_push_extent(sendq *q, const hk_extent *ext, const uint8_t *base, hk_cipher *cipher)
 {
     sq_item *it = queue_push(q);
     if (!it)
         return -1;
     it->kind = SQ_EXTENT;
     it->base = base;
+    it->cipher = cipher;
     it->ext = *ext;
     it->len = ext->length;
     return 0;
@@ -139,6 +141,8 @@ int sq_fill_iov(const sendq *q, struct iovec *iov, int max, size_t *total)
     *total = 0;
     for (uint32_t i = 0; i < q->icount && n < max; i++) {
         const sq_item *it = sq_at(q, i);
+        if (it->cipher)
+            break;
         iov[n].iov_base = (void *)(uintptr_t)(it->kind == SQ_BYTES ? q->buf + it->off : it->base + it->off);
         iov[n].iov_len = it->len;
         *total += it->len;

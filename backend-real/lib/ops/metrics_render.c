@@ -213,10 +213,11 @@ static void render_traffic(const hk_metrics_snapshot *s, hk_mbuf *b)
             s->conn.bytes_written);
     COUNTER(b, "hekate_received_bytes_total", "Bytes read from peer sockets.", s->conn.bytes_read);
     COUNTER(b, "hekate_connections_total", "Peer connections accepted and handed to the seeder.", s->conn.opened);
-    family(b, "hekate_peers", "gauge", "Connected peers by state (unchoked and waiting are subsets of connected).");
+    family(b, "hekate_peers", "gauge", "Connected peers by state (unchoked, waiting, encrypted: subsets of connected).");
     labeled(b, "hekate_peers", "state", "connected", s->core.peers);
     labeled(b, "hekate_peers", "state", "unchoked", s->core.unchoked);
     labeled(b, "hekate_peers", "state", "waiting", s->core.waiting);
+    labeled(b, "hekate_peers", "state", "encrypted", s->core.peers_encrypted);
     GAUGE(b, "hekate_peers_unchoked_max", "Most peers ever unchoked at once.", s->core.max_unchoked_seen);
     family(b, "hekate_torrents", "gauge", "Torrents by state.");
     labeled(b, "hekate_torrents", "state", "served", s->torrents_served);
@@ -240,6 +241,17 @@ static void render_requests(const hk_metrics_snapshot *s, hk_mbuf *b)
     labeled(b, "hekate_peers_refused_total", "reason", "address", addr);
     labeled(b, "hekate_peers_refused_total", "reason", "prefix", pfx);
     COUNTER(b, "hekate_protocol_errors_total", "Peers closed for violating the protocol.", s->core.protocol_errors);
+    COUNTER(b, "hekate_mse_handshakes_total", "MSE/PE handshakes completed.", s->core.mse_handshakes);
+    COUNTER(b, "hekate_mse_failures_total", "MSE/PE handshakes that failed (peer closed).", s->core.mse_failures);
+    COUNTER(b, "hekate_disk_retries_total", "Request rounds put back to wait after a disk load said retry.",
+            s->core.disk_retries);
+    COUNTER(b, "hekate_disk_retry_rejects_total", "Requests given up after too many disk retries.",
+            s->core.disk_retry_rejects);
+    COUNTER(b, "hekate_choke_resets_total", "Non-fast peers choked and unchoked again (requests over the cap).",
+            s->core.choke_resets);
+    COUNTER(b, "hekate_turns_unused_total", "Unchoke turns ended because the slot was not used.",
+            s->core.turns_unused);
+    COUNTER(b, "hekate_preemptions_total", "Unused slots given at once to a waiting peer.", s->core.preemptions);
     family(b, "hekate_timeouts_total", "counter", "Peer timeouts fired, by kind.");
     for (int k = 0; k < HK_TIMEOUT_KINDS; k++)
         labeled(b, "hekate_timeouts_total", "kind", hk_timeout_name((hk_timeout_kind)k), s->core.timeouts[k]);

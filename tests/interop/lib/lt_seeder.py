@@ -6,6 +6,8 @@ hekate). Listens on 127.0.0.1:PORT only; no DHT, LSD, UPnP, NAT-PMP, uTP, PEX or
 usage: lt_seeder.py -p PORT [--high-performance] [--seed-mode] DIR...
   --high-performance  start from lt.high_performance_seed() settings
   --seed-mode         add torrents in seed mode (no hash check of the data at start)
+  --encryption        accept MSE/PE (pe_enabled in and out, RC4 or plaintext: libtorrent's defaults) instead of
+                      refusing it (issue 9's encrypted benchmark)
 Prints "READY <n> torrents seeding" once no torrent is being checked any more; stops on SIGTERM/SIGINT."""
 import argparse
 import os
@@ -24,12 +26,17 @@ def main():
     ap.add_argument("-p", "--port", type=int, required=True)
     ap.add_argument("--high-performance", action="store_true")
     ap.add_argument("--seed-mode", action="store_true")
+    ap.add_argument("--encryption", action="store_true")
     ap.add_argument("dirs", nargs="+")
     a = ap.parse_args()
     stop = []
     signal.signal(signal.SIGTERM, lambda s, f: stop.append(s))
     signal.signal(signal.SIGINT, lambda s, f: stop.append(s))
-    ses = lt_client.new_session(lt_client.seeder_settings(a.port, a.high_performance))
+    settings = lt_client.seeder_settings(a.port, a.high_performance)
+    if a.encryption:
+        settings.update({"out_enc_policy": lt_client.ENC_ENABLED, "in_enc_policy": lt_client.ENC_ENABLED,
+                         "allowed_enc_level": int(lt.enc_level.pe_both)})
+    ses = lt_client.new_session(settings)
     handles = []
     for d in a.dirs:
         for root, _, files in os.walk(d):

@@ -62,20 +62,26 @@ def hekate_binary(build_dir):
     return p
 
 
-def start_hekate(procs, build_dir, dirs, port=None, args=(), name="hekate", wait=True):
+def start_hekate(procs, build_dir, dirs, port=None, args=(), name="hekate", wait=True, host="127.0.0.1"):
+    """host: the address hekate binds (--bind); 127.0.0.1 unless a client needs another (see clients.py)."""
     port = port or free_port()
-    argv = [hekate_binary(build_dir), "-t", "--bind", "127.0.0.1", "-p", str(port)] + list(args) + list(dirs)
+    argv = [hekate_binary(build_dir), "-t", "--bind", host, "-p", str(port)] + list(args) + list(dirs)
     child = procs.start(name, argv)
     if wait:
-        wait_port(port, child, timeout=30)
-    return Seeder("hekate", child, port)
+        wait_port(port, child, timeout=30, host=host)
+    s = Seeder("hekate", child, port)
+    s.addr = (host, port)
+    return s
 
 
-def start_lt_seeder(procs, dirs, port=None, high_performance=False, seed_mode=False, name="lt_seeder", timeout=120):
+def start_lt_seeder(procs, dirs, port=None, high_performance=False, seed_mode=False, name="lt_seeder", timeout=120,
+                    encryption=False):
     port = port or free_port()
     argv = ["/usr/bin/python3", os.path.join(HERE, "lt_seeder.py"), "-p", str(port)]
     if high_performance:
         argv.append("--high-performance")
+    if encryption:
+        argv.append("--encryption")  # accept MSE/PE (lt_seeder.py)
     if seed_mode:
         argv.append("--seed-mode")
     child = procs.start(name, argv + list(dirs))

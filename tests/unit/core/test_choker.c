@@ -183,3 +183,88 @@ Test(choker, fifo_order_over_many_rotations)
     }
     cr_assert_eq(hk_choke_state_name(HK_CHOKE_WAITING)[0], 'w');
 }
+
+/* ---- Slot squatting (issue 14 item 2) ---- */
+
+Test(choker, an_unused_turn_strikes_and_waits_in_the_low_line)
+{
+    hk_choker_interested(&ch, &e[0], 0);
+    hk_choker_interested(&ch, &e[1], 0);
+    hk_choker_interested(&ch, &e[2], 0); /* waits, normal */
+    cr_assert_eq(hk_choker_turn_unused(&ch, &e[0], 5, false), HK_TURN_REQUEUED);
+    cr_assert_eq(e[0].strikes, 1);
+    cr_assert(e[0].low);
+    cr_assert_eq(ch.waiting, 2);
+    cr_assert_eq(ch.waiting_low, 1);
+    cr_assert_eq(hk_choker_position(&ch, &e[0]), 2, "the low line comes after the normal one");
+    hk_choker_interested(&ch, &e[3], 6); /* later, but normal: ahead of the struck one */
+    cr_assert_eq(hk_choker_position(&ch, &e[3]), 2);
+    cr_assert_eq(hk_choker_position(&ch, &e[0]), 3);
+    cr_assert_eq(hk_choker_promote(&ch, 6), &e[2]);
+    cr_assert_eq(hk_choker_turn_over(&ch, &e[1], 7, false), HK_TURN_REQUEUED); /* a normal one waits */
+    cr_assert_eq(hk_choker_promote(&ch, 7), &e[3]);
+    /* only the struck peer waits now: a used turn is renewed, an unused one is not */
+    cr_assert_eq(hk_choker_turn_over(&ch, &e[2], 8, false), HK_TURN_REQUEUED, "e[1] waits (normal)");
+    cr_assert_eq(hk_choker_promote(&ch, 8), &e[1]);
+    cr_assert_eq(ch.waiting, 2); /* e[0] low, e[2] normal */
+    cr_assert_eq(hk_choker_promote(&ch, 8), NULL);
+}
+
+Test(choker, a_used_turn_ignores_low_waiters_and_clears_strikes)
+{
+    hk_choker_init(&ch, 1, C, T);
+    hk_choker_interested(&ch, &e[0], 0);
+    hk_choker_interested(&ch, &e[1], 0);
+    cr_assert_eq(hk_choker_turn_unused(&ch, &e[0], 1, false), HK_TURN_REQUEUED);
+    cr_assert_eq(hk_choker_promote(&ch, 1), &e[1]);
+    cr_assert_eq(hk_choker_turn_over(&ch, &e[1], 2, false), HK_TURN_REFILLED, "only a low-priority peer waits");
+    cr_assert_eq(hk_choker_turn_unused(&ch, &e[1], 3, false), HK_TURN_REQUEUED, "an unused turn goes to anyone");
+    cr_assert_eq(hk_choker_promote(&ch, 3), &e[0]);
+    cr_assert_eq(hk_choker_turn_over(&ch, &e[0], 4, false), HK_TURN_REFILLED, "only e[1] (1 strike) waits");
+    cr_assert_eq(e[0].strikes, 0, "a used turn clears the strikes");
+    hk_choker_interested(&ch, &e[2], 5);
+    cr_assert_eq(hk_choker_turn_over(&ch, &e[0], 6, false), HK_TURN_REQUEUED, "a normal peer waits");
+    cr_assert_not(e[0].low, "normal again");
+    cr_assert_eq(hk_choker_promote(&ch, 6), &e[2]);
+    cr_assert_eq(hk_choker_turn_over(&ch, &e[2], 7, false), HK_TURN_REQUEUED);
+    cr_assert_eq(hk_choker_promote(&ch, 7), &e[0], "ahead of e[1], which waited longer with a strike");
+}
+
+Test(choker, a_spare_slot_is_preempted_for_the_normal_line_only)
+{
+    hk_choker_init(&ch, 1, C, T);
+    hk_turn_result r;
+    hk_choker_interested(&ch, &e[0], 0);
+    hk_choker_set_spare(&ch, &e[0], true);
+    cr_assert(hk_choker_is_spare(&e[0]));
+    cr_assert_null(hk_choker_preempt(&ch, 1, false, &r), "nobody waits");
+    hk_choker_interested(&ch, &e[1], 1);
+    cr_assert_eq(hk_choker_preempt(&ch, 1, false, &r), &e[0]);
+    cr_assert_eq(r, HK_TURN_REQUEUED);
+    cr_assert_not(hk_choker_is_spare(&e[0]));
+    cr_assert_eq(hk_choker_promote(&ch, 1), &e[1]);
+    hk_choker_set_spare(&ch, &e[1], true);
+    cr_assert_null(hk_choker_preempt(&ch, 2, false, &r), "only a low-priority peer waits");
+    hk_choker_set_spare(&ch, &e[1], false);
+    cr_assert_not(hk_choker_is_spare(&e[1]));
+    cr_assert(hk_choker_leave(&ch, &e[1]));
+    cr_assert_eq(hk_choker_promote(&ch, 3), &e[0]);
+    hk_choker_set_spare(&ch, &e[0], true);
+    cr_assert(hk_choker_leave(&ch, &e[0]));
+    cr_assert_not(hk_choker_is_spare(&e[0]), "leaving unlinks a spare entry");
+    hk_choker_set_spare(&ch, &e[2], true);
+    cr_assert_not(hk_choker_is_spare(&e[2]), "only an unchoked peer can be spare");
+}
+
+Test(choker, preempting_when_connections_are_full_disconnects)
+{
+    hk_choker_init(&ch, 1, C, T);
+    hk_turn_result r;
+    hk_choker_interested(&ch, &e[0], 0);
+    hk_choker_set_spare(&ch, &e[0], true);
+    hk_choker_interested(&ch, &e[1], 1);
+    cr_assert_eq(hk_choker_preempt(&ch, 1, true, &r), &e[0]);
+    cr_assert_eq(r, HK_TURN_DISCONNECT);
+    cr_assert_eq(e[0].state, HK_CHOKE_IDLE);
+    cr_assert_eq(ch.unchoked, 0);
+}

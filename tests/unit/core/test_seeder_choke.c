@@ -21,6 +21,8 @@ static void start(uint32_t max_unchoked, uint64_t credit, hk_time slice, uint32_
     c.idle_timeout = HK_SECONDS(100000);
     c.unchoked_idle_timeout = HK_SECONDS(100000);
     c.keepalive_interval = HK_SECONDS(100000);
+    c.unchoked_grace = HK_SECONDS(100000); /* the slot-squatting graces have their own tests */
+    c.unchoked_stall = HK_SECONDS(100000);
     h_init(&h, &c);
     cr_assert_eq(h_add_single(&h, 32768, 32768 * 64), HK_ADD_OK); /* 64 full pieces */
 }
@@ -269,4 +271,145 @@ Test(choke, turns_are_shared_within_a_pass)
     h_advance(&h, HK_SECONDS(1));
     cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 600);
     cr_assert_eq(h_count(&h, 1, WIRE_PIECE), 600);
+}
+
+/* ---- A peer without the fast extension that pipelines beyond reqq (issue 9: Enhanced CTorrent) ----------------- */
+
+#define PIPE_BLOCK 1024u    /* small blocks keep the recorded stream small: the cap counts requests, not bytes */
+#define PIPE_N 1000u
+
+/* A BEP 3 client without the fast extension: it sends its requests in one pipelined burst, counts a PIECE as the
+ * answer to its request, and takes a CHOKE as discarding everything outstanding, re-requesting after the UNCHOKE. */
+typedef struct pipe_client {
+    bool served[PIPE_N], outstanding[PIPE_N];
+    bool unchoked;
+    size_t seen;             /* messages of the stream already processed */
+    uint32_t served_n, chokes, max_queued;
+} pipe_client;
+
+static void pipe_read(pipe_client *pc)
+{
+    fr_msgs m = fr_decode(h.fr, 0, h.pieces);
+    cr_assert_not(m.error);
+    for (; pc->seen < m.n; pc->seen++) {
+        const wire_msg *x = &m.m[pc->seen];
+        if (x->type == WIRE_CHOKE) {
+            pc->unchoked = false;
+            pc->chokes++;
+            memset(pc->outstanding, 0, sizeof pc->outstanding);
+        } else if (x->type == WIRE_UNCHOKE) {
+            pc->unchoked = true;
+        } else if (x->type == WIRE_PIECE) {
+            uint32_t i = (x->u.piece.index * h.piece_len + x->u.piece.begin) / PIPE_BLOCK;
+            cr_assert_lt(i, PIPE_N);
+            cr_assert_eq(x->u.piece.len, PIPE_BLOCK);
+            if (!pc->served[i])
+                pc->served_n++;
+            pc->served[i] = true;
+            pc->outstanding[i] = false;
+        }
+    }
+    fr_msgs_free(&m);
+}
+
+/* Sends, in one receive, a request for every block neither served nor outstanding. */
+static void pipe_request(pipe_client *pc)
+{
+    static uint8_t burst[PIPE_N * WIRE_BLOCK_MSG_LEN];
+    size_t at = 0;
+    for (uint32_t i = 0; i < PIPE_N; i++) {
+        if (pc->served[i] || pc->outstanding[i])
+            continue;
+        uint64_t pos = (uint64_t)i * PIPE_BLOCK;
+        at += wire_encode_block(burst + at, WIRE_REQUEST, (uint32_t)(pos / h.piece_len),
+                                (uint32_t)(pos % h.piece_len), PIPE_BLOCK);
+        pc->outstanding[i] = true;
+    }
+    if (at)
+        h_recv(&h, 0, burst, at);
+}
+
+static uint32_t pipe_outstanding(const pipe_client *pc)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < PIPE_N; i++)
+        n += pc->outstanding[i];
+    return n;
+}
+
+/* Runs the client to completion: bursts of requests, each followed by 64 KiB of room. The seeder's queue never holds
+ * more than the cap (bounded memory); `exact`: it holds just what the client waits for. */
+static void pipe_run(pipe_client *pc, uint32_t cap, uint64_t mem_bound, bool exact)
+{
+    memset(pc, 0, sizeof *pc);
+    h_connect(&h, 0, false, false);
+    h_simple(&h, 0, WIRE_INTERESTED);
+    h_room(&h, 0, 0);
+    pipe_read(pc);
+    cr_assert(pc->unchoked);
+    for (int round = 0; round < 400 && pc->served_n < PIPE_N; round++) {
+        if (pc->unchoked)
+            pipe_request(pc);
+        pipe_read(pc);
+        hk_stats st = h_stats(&h);
+        if (exact) /* below the cap: everything the peer waits for is queued */
+            cr_assert_eq(st.queued_requests, pipe_outstanding(pc), "round %d: the seeder holds %llu requests, the "
+                         "peer waits for %u", round, (unsigned long long)st.queued_requests, pipe_outstanding(pc));
+        cr_assert_leq(st.queued_requests, cap);
+        cr_assert_leq(st.memory_bytes, mem_bound, "round %d: %llu bytes", round, (unsigned long long)st.memory_bytes);
+        if (st.queued_requests > pc->max_queued)
+            pc->max_queued = (uint32_t)st.queued_requests;
+        h_room(&h, 0, 65536);
+        pipe_read(pc);
+        /* once the seeder has nothing left to send, the peer waits for nothing: a request neither served nor
+         * cleared by a choke it saw would be a silent drop */
+        if (h_stats(&h).queued_requests == 0)
+            cr_assert_eq(pipe_outstanding(pc), 0, "round %d: %u requests silently dropped", round,
+                         pipe_outstanding(pc));
+    }
+    cr_assert_eq(pc->served_n, PIPE_N, "every block arrives (%u of %u)", pc->served_n, PIPE_N);
+    cr_assert_not(fr_closed(h.fr, 0));
+}
+
+static void pipe_start(uint32_t reqq)
+{
+    hk_config c;
+    hk_config_defaults(&c);
+    c.reqq = reqq;
+    h_init(&h, &c);
+    cr_assert_eq(h_add_single(&h, 32768, PIPE_N * PIPE_BLOCK), HK_ADD_OK);
+}
+
+Test(choke, non_fast_pipeline_beyond_reqq_is_served)
+{
+    pipe_start(256); /* the default: 1,000 requests stay below the overflow cap (4 x reqq) */
+    pipe_client pc;
+    pipe_run(&pc, 1024, 256 * 1024, true);
+    cr_assert_eq(pc.max_queued, PIPE_N, "the whole burst is queued");
+    cr_assert_eq(pc.chokes, 0);
+    cr_assert_eq(h_stats(&h).choke_resets, 0);
+}
+
+Test(choke, non_fast_pipeline_beyond_the_cap_is_choked_visibly)
+{
+    pipe_start(8); /* overflow cap 32: the burst overflows, the peer is choked (and at once unchoked) again */
+    pipe_client pc;
+    pipe_run(&pc, 32, 256 * 1024, false);
+    cr_assert_eq(pc.max_queued, 32);
+    cr_assert_gt(pc.chokes, 0);
+    cr_assert_eq(h_stats(&h).choke_resets, pc.chokes);
+    cr_assert_geq(fr_find_log(h.fr, "its 32 queued requests are served, then a choke discards the rest", 0), 0);
+}
+
+Test(choke, fast_peer_beyond_reqq_still_gets_rejects)
+{
+    pipe_start(8);
+    h_connect(&h, 0, true, false);
+    h_simple(&h, 0, WIRE_INTERESTED);
+    h_room(&h, 0, 0);
+    for (uint32_t i = 0; i < 20; i++)
+        h_block(&h, 0, WIRE_REQUEST, i / 32, (i % 32) * PIPE_BLOCK, PIPE_BLOCK);
+    cr_assert_eq(h_stats(&h).queued_requests, 8);
+    cr_assert_eq(h_count(&h, 0, WIRE_REJECT), 12);
+    cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 0);
 }

@@ -9,10 +9,24 @@
 static harness h;
 #define NS1 ((hk_time)1)
 
+/* The other timers are tested apart from the slot-squatting graces (issue 14 item 2): those are set beyond any run
+ * unless a test asks for them (graces = true: the configured ones, the defaults for cfg NULL). */
+static void start_with(const hk_config *cfg, bool graces)
+{
+    hk_config c;
+    if (cfg)
+        c = *cfg;
+    else
+        hk_config_defaults(&c);
+    if (!graces)
+        c.unchoked_grace = c.unchoked_stall = HK_SECONDS(100000);
+    h_init(&h, &c);
+    cr_assert_eq(h_add_single(&h, 32768, 100000), HK_ADD_OK);
+}
+
 static void start(const hk_config *c)
 {
-    h_init(&h, c);
-    cr_assert_eq(h_add_single(&h, 32768, 100000), HK_ADD_OK);
+    start_with(c, false);
 }
 
 static void teardown(void)
@@ -329,4 +343,183 @@ Test(timeouts, slot_freed_by_a_timeout_goes_to_the_line_before_the_next_deadline
     cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_IDLE], 1);
     cr_assert_eq(h_stats(&h).timeouts[HK_TIMEOUT_MAX_WAIT], 0);
     cr_assert_eq(h_stats(&h).unchoked, 1);
+}
+
+/* ---- Slot squatting (issue 14 item 2): slots go to peers that use them ------------------------------------------ */
+
+/* Defaults (unchoked_grace 2 s, unchoked_stall 10 s) with `slots` unchoke slots. */
+static void start_graces(uint32_t slots, uint64_t credit)
+{
+    hk_config c;
+    hk_config_defaults(&c);
+    c.max_unchoked = slots;
+    c.credit = credit;
+    start_with(&c, true);
+}
+
+Test(timeouts, grace_asked_for_nothing_with_a_waiter_chokes)
+{
+    start_graces(1, 1 << 20);
+    hk_time t = t0();
+    connect_interested(0); /* interested, never requests */
+    connect_interested(1);
+    until(t + HK_SECONDS(2) - NS1);
+    cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 0);
+    until(t + HK_SECONDS(2)); /* not the 30 s unchoked-idle timeout */
+    cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 1);
+    cr_assert_eq(h_count(&h, 1, WIRE_UNCHOKE), 1);
+    cr_assert_eq(h_stats(&h).turns_unused, 1);
+    cr_assert_not(fr_closed(h.fr, 0));
+    cr_assert_geq(fr_find_log(h.fr, "peer 1: choked (asked for nothing for its grace; slot unused, 1 in a row)", 0), 0);
+}
+
+Test(timeouts, grace_counts_from_the_last_request)
+{
+    start_graces(1, 1 << 20);
+    hk_time t = t0();
+    connect_interested(0);
+    connect_interested(1);
+    until(t + HK_SECONDS(1));
+    h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384); /* served at once: idle again from 1 s */
+    until(t + HK_SECONDS(3) - NS1);
+    cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 0);
+    until(t + HK_SECONDS(3));
+    cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 1);
+}
+
+Test(timeouts, an_unused_turn_waits_behind_the_normal_line)
+{
+    start_graces(1, 16384); /* one block per turn */
+    hk_time t = t0();
+    connect_interested(0); /* the squatter */
+    connect_interested(1);
+    until(t + HK_SECONDS(2)); /* the squatter's turn is unused: it goes to the low-priority line */
+    connect_interested(2); /* joins later than the squatter went back, yet goes first */
+    h_block(&h, 1, WIRE_REQUEST, 0, 0, 16384);
+    h_block(&h, 1, WIRE_REQUEST, 0, 16384, 16384);
+    cr_assert_eq(h_count(&h, 1, WIRE_CHOKE), 1, "peer 1's credit is used up, a normal peer waits");
+    cr_assert_eq(h_count(&h, 2, WIRE_UNCHOKE), 1);
+    cr_assert_eq(h_count(&h, 0, WIRE_UNCHOKE), 1, "the squatter's only unchoke is its first");
+    h_block(&h, 2, WIRE_REQUEST, 1, 0, 16384);
+    h_block(&h, 2, WIRE_REQUEST, 1, 16384, 16384);
+    cr_assert_eq(h_count(&h, 1, WIRE_UNCHOKE), 2, "peer 1 (normal again) before the squatter");
+    cr_assert_eq(h_count(&h, 0, WIRE_UNCHOKE), 1);
+}
+
+Test(timeouts, a_used_turn_is_not_ended_for_a_low_priority_waiter)
+{
+    start_graces(1, 16384);
+    hk_time t = t0();
+    connect_interested(0);
+    connect_interested(1);
+    until(t + HK_SECONDS(2)); /* squatter 0 waits in the low line; peer 1 holds the slot */
+    h_block(&h, 1, WIRE_REQUEST, 0, 0, 16384);
+    h_block(&h, 1, WIRE_REQUEST, 0, 16384, 16384);
+    cr_assert_eq(h_count(&h, 1, WIRE_CHOKE), 0, "only a low-priority peer waits: the turn is renewed");
+    cr_assert_eq(h_count(&h, 1, WIRE_PIECE), 2);
+    cr_assert_eq(h_stats(&h).waiting, 1);
+}
+
+Test(timeouts, a_spare_slot_goes_at_once_to_a_newcomer)
+{
+    start_graces(1, 1 << 20);
+    hk_time t = t0();
+    connect_interested(0); /* alone: keeps its slot past its grace (spare) */
+    until(t + HK_SECONDS(10));
+    cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 0);
+    connect_interested(1);
+    cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 1, "preempted in the same event");
+    cr_assert_eq(h_count(&h, 1, WIRE_UNCHOKE), 1);
+    cr_assert_eq(h_stats(&h).preemptions, 1);
+    /* the squatter, now with a strike, is spare as soon as it is unchoked again with nothing asked */
+    h_simple(&h, 1, WIRE_NOT_INTERESTED);
+    cr_assert_eq(h_count(&h, 0, WIRE_UNCHOKE), 2);
+    connect_interested(2);
+    cr_assert_eq(h_count(&h, 2, WIRE_UNCHOKE), 1);
+    cr_assert_eq(h_stats(&h).preemptions, 2);
+}
+
+Test(timeouts, a_requesting_peer_is_not_spare)
+{
+    start_graces(1, 1 << 20);
+    hk_time t = t0();
+    connect_interested(0);
+    until(t + HK_SECONDS(10)); /* spare */
+    h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384); /* uses its slot again */
+    connect_interested(1);
+    cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 0);
+    cr_assert_eq(h_count(&h, 1, WIRE_UNCHOKE), 0);
+    until(t + HK_SECONDS(12)); /* its new grace, from the request at 10 s */
+    cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 1);
+    cr_assert_eq(h_count(&h, 1, WIRE_UNCHOKE), 1);
+}
+
+Test(timeouts, a_non_reader_loses_its_turn_on_the_unchoked_stall)
+{
+    start_graces(1, 1 << 20);
+    accept_interested(0, 20000); /* room for one block; it never reads again */
+    hk_time t = t0();
+    connect_interested(1);
+    h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
+    h_block(&h, 0, WIRE_REQUEST, 0, 16384, 16384); /* waits for room: stalled from now */
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 1);
+    until(t + HK_SECONDS(10) - NS1);
+    cr_assert_eq(h_count(&h, 1, WIRE_UNCHOKE), 0);
+    until(t + HK_SECONDS(10)); /* not the 60 s send-stall close */
+    cr_assert_eq(h_count(&h, 1, WIRE_UNCHOKE), 1);
+    cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 1);
+    cr_assert_eq(h_count(&h, 0, WIRE_REJECT), 1, "its queued request is answered by the choke");
+    cr_assert_eq(h_stats(&h).queued_requests, 0);
+    cr_assert_not(fr_closed(h.fr, 0));
+}
+
+/* Ten times as many squatters as slots, then a leecher: once every squatter has had one unused turn (ceil(50 / 5)
+ * rounds of the 2 s grace) the leecher is unchoked the moment it is interested, and keeps its slot while only
+ * squatters wait. Arriving together with them, it waits at most those rounds. */
+static void squatters_then_leecher(hk_time leecher_at, hk_time unchoked_by)
+{
+    start_graces(5, 16384);
+    hk_time t = t0();
+    for (int c = 0; c < 50; c++)
+        connect_interested(c);
+    until(t + leecher_at);
+    connect_interested(50);
+    until(t + unchoked_by);
+    cr_assert_eq(h_count(&h, 50, WIRE_UNCHOKE), 1, "the leecher is unchoked by %llu ms",
+                 (unsigned long long)(unchoked_by / 1000000));
+    for (uint32_t b = 0; b < 6; b++)
+        h_block(&h, 50, WIRE_REQUEST, b / 2, (b % 2) * 16384, 16384);
+    cr_assert_eq(h_count(&h, 50, WIRE_PIECE), 6, "six turns of one block in a row: squatters do not end them");
+    cr_assert_eq(h_count(&h, 50, WIRE_CHOKE), 0);
+    cr_assert_eq(h_stats(&h).unchoked, 5);
+}
+
+Test(timeouts, squatters_at_ten_times_the_slots_then_a_leecher)
+{
+    squatters_then_leecher(HK_SECONDS(30), HK_SECONDS(30));
+    cr_assert_geq(h_stats(&h).preemptions, 1);
+}
+
+Test(timeouts, a_leecher_arriving_with_ten_times_the_slots_in_squatters)
+{
+    squatters_then_leecher(NS1, HK_SECONDS(20) + NS1);
+}
+
+/* Found by fuzz_seeder: a non-reader whose stall grace already fired (spare, nobody waiting) sends another request.
+ * That does not make its slot used: no wake-up in the past, and a newcomer still takes the slot at once. */
+Test(timeouts, a_stalled_spare_peer_that_requests_stays_spare)
+{
+    start_graces(1, 1 << 20);
+    accept_interested(0, 20000);
+    hk_time t = t0();
+    h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
+    h_block(&h, 0, WIRE_REQUEST, 0, 16384, 16384); /* stalled from t */
+    until(t + HK_SECONDS(10)); /* its stall grace: spare (nobody waits) */
+    until(t + HK_SECONDS(20));
+    h_block(&h, 0, WIRE_REQUEST, 1, 0, 16384);
+    cr_assert(h.fr->wake == HK_TIME_NEVER || h.fr->wake >= h.fr->now, "a wake-up in the past");
+    connect_interested(1);
+    cr_assert_eq(h_count(&h, 1, WIRE_UNCHOKE), 1, "the non-reader's slot goes to the newcomer");
+    cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 1);
+    cr_assert_eq(h_stats(&h).preemptions, 1);
 }

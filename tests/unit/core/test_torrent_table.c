@@ -1,9 +1,10 @@
-/* Unit tests for core/torrent_table: insert/find/remove under churn, duplicates, record size, names, geometry,
- * block validation and the byte range -> file span mapping (multi-file, pad and empty files). */
+/* Unit tests for core/torrent_table: insert/find/remove under churn (the MSE SKEY index too), duplicates, record
+ * size, names, geometry, block validation and the byte range -> file span mapping (multi-file, pad and empty files). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "mse_crypto.h"
 #include "torrent_table.h"
 
 /* Every test starts from an empty table and must leave nothing allocated once it is freed. */
@@ -116,6 +117,9 @@ Test(torrent_table, churn_keeps_every_lookup_right)
                 hash_of(k, h);
                 uint32_t r = hk_tt_find(&tt, h);
                 cr_assert_eq(r != HK_TT_NONE, live[k], "torrent %u", k);
+                uint8_t req2[20];
+                hk_mse_hash("req2", h, 20, NULL, 0, req2);
+                cr_assert_eq(hk_tt_find_skey(&tt, req2), r, "torrent %u by its SKEY hash", k);
                 if (r != HK_TT_NONE) {
                     cr_assert_eq(memcmp(hk_tt_get(&tt, r)->info_hash, h, 20), 0);
                     cr_assert_eq(hk_tt_get(&tt, r)->storage, 1000 + k);

@@ -1,6 +1,8 @@
 /* Tests of backend-real/lib/net/conn: the byte stream a connection writes (bytes and pinned extents, partial writes
  * through a tiny send buffer to a slow reader), flow control (room grants), IOV_MAX batching, closing from inside a
- * callback, EOF / reset, pin failures and EFAULT from a truncated mapping (never SIGBUS), and teardown. */
+ * callback, EOF / reset, pin failures and EFAULT from a truncated mapping (never SIGBUS), and teardown. Issue 14:
+ * extents of small files are copied through ops.copy (queued as bytes, never pinned), and a pin or copy that fails
+ * for a passing shortage (EMFILE) closes the connection without reporting a fault. */
 #include <criterion/criterion.h>
 
 #include <arpa/inet.h>
@@ -20,6 +22,8 @@
 
 #define STORAGE_OK 1
 #define STORAGE_BROKEN 2
+#define STORAGE_SHORT 3      /* pin fails with EMFILE: a passing shortage, not the data's fault */
+#define STORAGE_SMALL 4      /* small files: copied by ops.copy, never pinned */
 
 typedef struct harness {
     struct ev_loop *loop;
@@ -139,6 +143,11 @@ static void on_fault(void *ctx, hk_conn *c, const hk_extent *ext, const char *wh
 static int pin(void *ctx, const hk_extent *ext, struct iovec *iov, const char **why)
 {
     harness *h = ctx;
+    if (ext->storage == STORAGE_SHORT) {
+        *why = "no descriptor left";
+        errno = EMFILE;
+        return -1;
+    }
     if (ext->storage != STORAGE_OK) {
         *why = "storage 2 is broken";
         return -1;
@@ -157,8 +166,27 @@ static void unpin(void *ctx, const hk_extent *ext)
     h->unpins++;
 }
 
+static unsigned g_copies;
+
+static int copy(void *ctx, const hk_extent *ext, uint8_t *buf, size_t cap, const char **why)
+{
+    harness *h = ctx;
+    if (ext->storage != STORAGE_SMALL)
+        return 0;
+    if (ext->offset == 4000) { /* the small file's open ran out of descriptors */
+        *why = "no descriptor left";
+        errno = EMFILE;
+        return -1;
+    }
+    cr_assert_leq(ext->length, cap);
+    memcpy(buf, h->map + ext->offset, ext->length);
+    g_copies++;
+    return 1;
+}
+
 static const hk_conn_ops ops = {
     .on_recv = on_recv, .on_room = on_room, .on_closed = on_closed, .on_fault = on_fault, .pin = pin, .unpin = unpin,
+    .copy = copy,
 };
 
 /* ---- set-up ---- */
@@ -578,6 +606,51 @@ Test(conn, pin_failure_is_reported_later_and_fault_handler_may_close)
     run_for(g, 0.05);
     cr_assert_eq(g->faults, 1);
     cr_assert_not(g->closed);
+    teardown_h(g);
+}
+
+Test(conn, small_extents_are_copied_not_pinned)
+{
+    harness *h = setup(0, 0, 3 * 4096);
+    (void)hk_conn_grant_room(h->c);
+    g_copies = 0;
+    hk_segment segs[4] = { bytes_seg("hdr", 3), ext_seg(STORAGE_SMALL, 10, 3), ext_seg(STORAGE_SMALL, 20, 4096),
+                           ext_seg(STORAGE_OK, 100, 8000) };
+    send_segs(h, segs, 4);
+    cr_assert_eq(g_copies, 2);
+    cr_assert_eq(h->pins, 1, "only the large extent is pinned");
+    cr_assert_eq(hk_conn_queued(h->c), 3 + 3 + 4096 + 8000);
+    run_for(h, 0.05);
+    drain(h, 65536);
+    cr_assert_eq(h->got_len, 3 + 3 + 4096 + 8000);
+    cr_assert_eq(memcmp(h->got, "hdr", 3), 0);
+    cr_assert_eq(memcmp(h->got + 3, h->map + 10, 3), 0);
+    cr_assert_eq(memcmp(h->got + 6, h->map + 20, 4096), 0);
+    cr_assert_eq(memcmp(h->got + 6 + 4096, h->map + 100, 8000), 0);
+    cr_assert_not(h->closed);
+    teardown_h(h);
+}
+
+Test(conn, a_shortage_while_pinning_or_copying_closes_without_a_fault)
+{
+    harness *h = setup(0, 0, 4096);
+    (void)hk_conn_grant_room(h->c);
+    hk_segment segs[2] = { bytes_seg("abc", 3), ext_seg(STORAGE_SHORT, 0, 100) };
+    send_segs(h, segs, 2);
+    run_for(h, 0.05);
+    cr_assert_eq(h->faults, 0, "the data is not at fault");
+    cr_assert(h->closed);
+    cr_assert_eq(h->why, HK_CLOSED_ERROR);
+    cr_assert_eq(h->err, EMFILE);
+    teardown_h(h);
+
+    harness *g = setup(0, 0, 8192);
+    hk_segment small = ext_seg(STORAGE_SMALL, 4000, 50);
+    send_segs(g, &small, 1);
+    run_for(g, 0.05);
+    cr_assert_eq(g->faults, 0);
+    cr_assert(g->closed);
+    cr_assert_eq(g->err, EMFILE);
     teardown_h(g);
 }
 

@@ -24,6 +24,8 @@ static void sample_snapshot(hk_metrics_snapshot *s, const hk_histogram *h)
     s->core.peers = 42;
     s->core.unchoked = 17;
     s->core.waiting = 5;
+    s->core.peers_encrypted = 3;
+    s->core.mse_handshakes = 21;
     s->core.peers_refused = 30;
     s->core.refused_per_address = 11;
     s->core.refused_per_prefix = 4;
@@ -136,6 +138,8 @@ Test(metrics_render, structure_and_values)
     cr_assert(has_line(t, "hekate_peers{state=\"connected\"} 42"));
     cr_assert(has_line(t, "hekate_peers{state=\"unchoked\"} 17"));
     cr_assert(has_line(t, "hekate_peers{state=\"waiting\"} 5"));
+    cr_assert(has_line(t, "hekate_peers{state=\"encrypted\"} 3"));
+    cr_assert(has_line(t, "hekate_mse_handshakes_total 21"));
     cr_assert(has_line(t, "hekate_torrents{state=\"served\"} 99999"));
     cr_assert(has_line(t, "hekate_torrents{state=\"failed\"} 1"));
     cr_assert(has_line(t, "hekate_peers_refused_total{reason=\"connections\"} 15"), "30 - 11 - 4");

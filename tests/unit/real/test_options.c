@@ -326,3 +326,40 @@ Test(options, per_address_caps)
     BAD("--max-peers-per-address: 'x' is not a number", "--max-peers-per-address=x", "d");
     BAD("--max-peers-per-prefix: 1000001 is out of range (0..1000000)", "--max-peers-per-prefix=1000001", "d");
 }
+
+/* Slot squatting (issue 14 item 2): the graces, their defaults, and 0 refused. */
+Test(options, unchoked_grace_and_stall)
+{
+    hk_options o;
+    char err[512];
+    OK("dir");
+    cr_assert_eq(o.cfg.unchoked_grace, HK_SECONDS(2));
+    cr_assert_eq(o.cfg.unchoked_stall, HK_SECONDS(10));
+    OK("--unchoked-grace=0.5", "--unchoked-stall=4", "dir");
+    cr_assert_eq(o.cfg.unchoked_grace, 500000000ull);
+    cr_assert_eq(o.cfg.unchoked_stall, HK_SECONDS(4));
+    BAD("unchoked_grace", "--unchoked-grace=0", "dir");
+}
+
+/* --encryption (issue 9): each policy name maps to its hk_encryption value; anything else is refused by name. */
+Test(options, encryption_policy)
+{
+    hk_options o;
+    char err[512];
+    OK("d");
+    cr_assert_eq(o.cfg.encryption, HK_ENC_ALLOW, "the default accepts both");
+    OK("--encryption=allow", "d");
+    cr_assert_eq(o.cfg.encryption, HK_ENC_ALLOW);
+    OK("--encryption=prefer-plain", "d");
+    cr_assert_eq(o.cfg.encryption, HK_ENC_PREFER_PLAIN);
+    OK("--encryption", "require", "d");
+    cr_assert_eq(o.cfg.encryption, HK_ENC_REQUIRE);
+    OK("--encryption=off", "d");
+    cr_assert_eq(o.cfg.encryption, HK_ENC_OFF);
+    OK("--encr=require", "d"); /* an unambiguous abbreviation, as for every long option */
+    cr_assert_eq(o.cfg.encryption, HK_ENC_REQUIRE);
+    BAD("--encryption: 'forced' is not one of allow, prefer-plain, require, off", "--encryption=forced", "d");
+    BAD("--encryption: 'Require' is not one of", "--encryption=Require", "d");
+    BAD("--encryption: '' is not one of", "--encryption=", "d");
+    BAD("option --encryption needs a value", "d", "--encryption");
+}

@@ -989,6 +989,52 @@ Test(real_runtime, a_torrent_the_walk_cannot_reach_is_kept_and_a_gone_folder_is_
     rig_stop(&g);
 }
 
+/* Regression (fuzz_catalog): a served torrent whose folder was swapped for a symbolic link was kept by every rescan
+ * ("not reached by the scan ... but still there": lstat of its path went through the link and found a file there),
+ * its record never removed although the walk never follows the link. */
+Test(real_runtime, a_torrent_whose_folder_became_a_link_is_removed)
+{
+    rig g;
+    rig_start_opts(&g, 0, 1.0, false);
+    char p[512], q[512];
+    uint8_t *c = make_content(30000, 9);
+    uint8_t t[1024], ih[20];
+    size_t tl = make_torrent(t, sizeof t, "o.bin", c, 30000, ih);
+    const char *trees[] = { "sub", ".elsewhere" }; /* the same files in both; the hidden one is never walked */
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, trees[i]);
+        cr_assert_eq(mkdir(p, 0755), 0);
+        snprintf(p, sizeof p, "%s/%s/o.bin", dir, trees[i]);
+        write_file(p, c, 30000);
+        snprintf(p, sizeof p, "%s/%s/o.torrent", dir, trees[i]);
+        write_file(p, t, tl);
+    }
+    events e;
+    hk_rescan_stats st = rescan(&g, &e);
+    cr_assert_eq(st.added, 2, "data.torrent and sub/o.torrent");
+    cr_assert(find_event(&e, HK_RESCAN_ADDED, "/sub/o.torrent"));
+
+    /* sub becomes a link to .elsewhere, which holds the same names. */
+    snprintf(p, sizeof p, "%s/sub", dir);
+    snprintf(q, sizeof q, "%s/.old", dir);
+    cr_assert_eq(rename(p, q), 0);
+    snprintf(q, sizeof q, "%s/.elsewhere", dir);
+    cr_assert_eq(symlink(q, p), 0);
+    st = rescan(&g, &e);
+    cr_assert_eq(st.kept, 0, "not kept");
+    cr_assert_eq(st.removed, 1);
+    size_t ev = find_event(&e, HK_RESCAN_REMOVED, "/sub/o.torrent");
+    cr_assert(ev);
+    cr_assert(strstr(e.why[ev - 1], "symbolic link"), "%s", e.why[ev - 1]);
+    cr_assert_eq(memcmp(e.ih[ev - 1], ih, 20), 0);
+    cr_assert_eq(hk_real_torrents(g.r), 1);
+    cr_assert_eq(hk_served_count(hk_real_served(g.r)), 1, "its record is gone");
+    st = rescan(&g, &e);
+    cr_assert_eq(st.removed + st.added + st.kept, 0, "and it stays gone");
+    free(c);
+    rig_stop(&g);
+}
+
 Test(real_runtime, a_rescan_runs_a_slice_at_a_time_while_peers_are_served)
 {
     rig g;

@@ -313,6 +313,45 @@ Test(scan, iterator_steps_match_the_callback_walk)
     found_free(&f);
 }
 
+/* Regression (fuzz_catalog): a folder swapped for a symbolic link between two steps of the walk was followed: the
+ * walk examined the paths it had listed through the link, so a rescan served a same-named torrent (and its data) from
+ * the tree the link points to. */
+Test(scan, a_folder_swapped_for_a_link_between_steps_is_left)
+{
+    mk("sub");
+    mk("sub/deep");
+    touch("sub/deep/a.torrent");
+    touch("sub/t.torrent");
+    mk(".elsewhere"); /* hidden: not walked; the tree the link will point to */
+    mk(".elsewhere/sub");
+    mk(".elsewhere/sub/deep");
+    touch(".elsewhere/sub/t.torrent");
+    touch(".elsewhere/sub/deep/z.torrent");
+    hk_scan_iter *it = hk_scan_iter_new(root);
+    cr_assert_not_null(it);
+    const char *path, *why;
+    cr_assert_eq(hk_scan_iter_next(it, &path, &why, NULL), HK_SCAN_TORRENT);
+    cr_assert_str_eq(rel(path), "sub/deep/a.torrent");
+    /* Between two steps, sub becomes a link to .elsewhere/sub, which holds t.torrent and deep/ too. */
+    char from[PATH_MAX], to[PATH_MAX];
+    snprintf(from, sizeof from, "%s/sub", root);
+    snprintf(to, sizeof to, "%s/.old", root);
+    cr_assert_eq(rename(from, to), 0);
+    snprintf(to, sizeof to, "%s/.elsewhere/sub", root);
+    cr_assert_eq(symlink(to, from), 0);
+    size_t problems = 0;
+    for (hk_scan_event ev; (ev = hk_scan_iter_next(it, &path, &why, NULL)) != HK_SCAN_END;) {
+        cr_assert_neq(ev, HK_SCAN_TORRENT, "%s reported, reached through the link", path);
+        cr_assert(strstr(why, "replaced while it was being scanned"), "%s: %s", path, why);
+        problems++;
+    }
+    cr_assert_eq(problems, 2, "sub/deep and sub are left, each with a problem");
+    hk_scan_stats st;
+    hk_scan_iter_stats(it, &st);
+    cr_assert_eq(st.torrents, 1);
+    hk_scan_iter_free(it);
+}
+
 Test(scan, iterator_sees_changes_between_steps_and_can_stop_half_way)
 {
     mk("a");

@@ -1,6 +1,7 @@
 /* Unit tests of hekate-sim's pure models: the page cache (LRU, READING pages pinned), quantity parsing, the
  * table-free random permutation, the PRNG streams and the scenario loader's defaults and strictness. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,6 +123,38 @@ Test(units, rejects_garbage_negatives_and_overflow)
     cr_assert_eq(units_bool("maybe", &b), -1);
 }
 
+/* Regression (fuzz_scenario): llround stops at 2^63, so a size or duration from 2^63 up came out as 2^63. */
+Test(units, values_past_2_63_keep_their_value)
+{
+    uint64_t u = 0;
+    cr_assert_eq(units_size("10000000000000000000", &u), 0);
+    cr_assert_eq(u, 10000000000000000000ull, "read as %llu", (unsigned long long)u);
+    cr_assert_eq(units_size("13345776187637497854", &u), 0);
+    cr_assert_float_eq((double)u, 13345776187637497854.0, 1e4, "read as %llu", (unsigned long long)u);
+    cr_assert_eq(units_size("15EB", &u), -1, "not a unit");
+    cr_assert_eq(units_size("15000000TB", &u), 0);
+    cr_assert_eq(u, 15000000000000000000ull, "read as %llu", (unsigned long long)u);
+    cr_assert_eq(units_time("10000000000", &u), 0, "1e10 s = 1e19 ns");
+    cr_assert_eq(u, 10000000000000000000ull, "read as %llu", (unsigned long long)u);
+    cr_assert_eq(units_size("18446744073709551616", &u), -1, "2^64 does not fit");
+}
+
+/* Regression (fuzz_scenario): a finite number times its unit overflowed to infinity and was accepted as a bandwidth,
+ * so a profile's range "1..1e300GB/s" drew infinite link speeds. */
+Test(units, a_bandwidth_that_overflows_is_refused)
+{
+    double d = 7;
+    cr_assert_eq(units_bandwidth("1e300GB/s", &d), -1);
+    cr_assert_eq(d, 7, "left untouched");
+    cr_assert_eq(units_bandwidth("1e300", &d), 0, "large but finite");
+    units_range r = { 0, 0 };
+    cr_assert_eq(units_range_parse("1..1e300GB/s", 'b', &r), -1);
+    scenario sc;
+    char err[512];
+    cr_assert_eq(scenario_load_string("[profile a]\nup = 1MB/s..1e305GB/s\n", "b.ini", &sc, err, sizeof err), -1);
+    cr_assert(strstr(err, "[profile a] up"), "%s", err);
+}
+
 Test(perm, is_a_bijection_for_many_sizes)
 {
     const uint64_t sizes[] = {1, 2, 3, 5, 64, 100, 257, 4096, 10007};
@@ -187,6 +220,32 @@ Test(scenario, defaults_and_profiles)
     scenario_free(&sc);
 }
 
+/* Issue 14 item 2: the non_reader behaviour, the graces as [seeder] keys, and a baseline without several profiles. */
+Test(scenario, squatter_profiles_and_a_baseline_without_two)
+{
+    scenario sc;
+    char err[512];
+    const char *text = "[seeder]\nunchoked_grace = 1500ms\nunchoked_stall = 4s\n[profile n]\ncount = 4\n"
+                       "[profile s]\ncount = 2\nbehaviour = silent\n[profile r]\ncount = 3\nbehaviour = non_reader\n"
+                       "[expect]\nbaseline_without = s,r\n[expect s]\nchoked_after = unchoked_grace\n";
+    cr_assert_eq(scenario_load_string(text, "t.ini", &sc, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sc.seeder.core.unchoked_grace, 1500000000ull);
+    cr_assert_eq(sc.seeder.core.unchoked_stall, HK_SECONDS(4));
+    cr_assert_eq(sc.profiles[2].behaviour, BEH_NON_READER);
+    cr_assert_eq(sc.profiles[1].expect.choked_after, REF_UNCHOKED_GRACE);
+    cr_assert_str_eq(sc.expect.baseline_without, "s,r");
+    cr_assert_eq(scenario_drop_profile(&sc, sc.expect.baseline_without), 0);
+    cr_assert_eq(sc.nprofiles, 1);
+    cr_assert_eq(sc.npeers, 4);
+    scenario_free(&sc);
+    text = "[profile n]\ncount = 1\n[profile s]\ncount = 1\n[expect]\nbaseline_without = s,zz\n";
+    cr_assert_eq(scenario_load_string(text, "u.ini", &sc, err, sizeof err), -1);
+    cr_assert(strstr(err, "no profile named \"s,zz\""), "%s", err);
+    text = "[profile n]\ncount = 1\n[expect n]\nclosed_after = unchoked_grace\n";
+    cr_assert_eq(scenario_load_string(text, "v.ini", &sc, err, sizeof err), -1);
+    cr_assert(strstr(err, "unchoked_grace chokes"), "%s", err);
+}
+
 Test(scenario, strictness_names_line_section_and_key)
 {
     scenario sc;
@@ -202,4 +261,28 @@ Test(scenario, strictness_names_line_section_and_key)
                                       sizeof err),
                  -1);
     cr_assert(strstr(err, "quiesce"), "%s", err);
+}
+
+/* Regression (fuzz_scenario): the pre-scan of section headers skipped only blanks and tabs before '[', libinih any
+ * isspace() byte and a UTF-8 BOM; a header after a form feed, a vertical tab, a CR or a BOM was seen by libinih
+ * only: a profile there failed with "internal: profile not pre-scanned", a section given twice was not refused. */
+Test(scenario, headers_after_other_whitespace_or_a_bom_are_prescanned)
+{
+    scenario sc;
+    char err[512];
+    const char *ws[] = { "\f", "\v", "\r", "\xEF\xBB\xBF", "\xEF\xBB\xBF \f" };
+    for (size_t i = 0; i < sizeof ws / sizeof *ws; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "%s[profile a]\ncount = 2\n", ws[i]);
+        cr_assert_eq(scenario_load_string(text, "w.ini", &sc, err, sizeof err), 0, "case %zu: %s", i, err);
+        cr_assert_eq(sc.nprofiles, 1);
+        cr_assert_eq(sc.npeers, 2);
+        scenario_free(&sc);
+    }
+    cr_assert_eq(scenario_load_string("[profile a]\n[seeder]\nreqq = 9\n\f[seeder]\nmax_unchoked = 3\n", "w.ini",
+                                      &sc, err, sizeof err),
+                 -1, "a section given twice is refused");
+    cr_assert(strstr(err, "w.ini:4") && strstr(err, "[seeder] given twice"), "%s", err);
+    cr_assert_eq(scenario_load_string("[profile a]\n\v[profile a]\n", "w.ini", &sc, err, sizeof err), -1);
+    cr_assert(strstr(err, "given twice"), "%s", err);
 }

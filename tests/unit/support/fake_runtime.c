@@ -24,8 +24,10 @@ static size_t put_data(fake_runtime *fr, const void *src, size_t len)
 {
     fr->data = grow(fr->data, &fr->capdata, fr->ndata + len + 1, 1);
     size_t off = fr->ndata;
-    if (len)
+    if (len && src)
         memcpy(fr->data + off, src, len);
+    else if (len)
+        memset(fr->data + off, 0, len);
     fr->ndata += len;
     return off;
 }
@@ -80,6 +82,55 @@ static void a_random(void *ctx, void *buf, size_t n)
     }
 }
 
+static uint8_t extent_byte(const fake_runtime *fr, const hk_extent *e, uint64_t o)
+{
+    if (e->file == HK_FILE_METAINFO)
+        return fr->metainfo && e->storage == fr->metainfo_storage && o < fr->metainfo_len ? fr->metainfo[o] : 0xEE;
+    return fr_pattern_byte(e->storage, e->file, o);
+}
+
+/* A send on a connection with a cipher: every segment becomes encrypted bytes. */
+static void send_encrypted(fake_runtime *fr, fr_action *a, hk_cipher *c, const hk_segment *segs, size_t nsegs)
+{
+    for (size_t i = 0; i < nsegs; i++) {
+        fr_seg *s = &fr->segs[fr->nsegs++];
+        memset(s, 0, sizeof *s);
+        s->kind = HK_SEG_BYTES;
+        if (segs[i].kind == HK_SEG_BYTES) {
+            s->len = segs[i].u.bytes.len;
+            s->off = put_data(fr, segs[i].u.bytes.ptr, s->len);
+        } else {
+            s->len = segs[i].u.extent.length;
+            s->off = put_data(fr, NULL, s->len);
+            for (uint32_t b = 0; b < s->len; b++)
+                fr->data[s->off + b] = extent_byte(fr, &segs[i].u.extent, segs[i].u.extent.offset + b);
+        }
+        hk_cipher_apply(c, fr->data + s->off, fr->data + s->off, s->len);
+        a->bytes += s->len;
+    }
+    fr->sends++;
+}
+
+static void a_set_cipher(void *ctx, hk_conn *conn, hk_cipher *cipher)
+{
+    fake_runtime *fr = ctx;
+    int n = fr_conn_index(fr, conn);
+    fr->set_cipher_calls++;
+    if (n >= 0)
+        fr->cipher[n] = cipher;
+}
+
+void fr_enable_cipher(hk_seeder_runtime *rt)
+{
+    rt->set_cipher = a_set_cipher;
+}
+
+void fr_forget_cipher(fake_runtime *fr, int conn)
+{
+    if (conn >= 0 && conn < FR_MAX_CONNS)
+        fr->cipher[conn] = NULL;
+}
+
 static void a_send(void *ctx, hk_conn *conn, const hk_segment *segs, size_t nsegs)
 {
     fake_runtime *fr = ctx;
@@ -88,6 +139,10 @@ static void a_send(void *ctx, hk_conn *conn, const hk_segment *segs, size_t nseg
     a->first_seg = fr->nsegs;
     a->nsegs = nsegs;
     fr->segs = grow(fr->segs, &fr->capsegs, fr->nsegs + nsegs, sizeof *fr->segs);
+    if (a->conn >= 0 && fr->cipher[a->conn]) {
+        send_encrypted(fr, a, fr->cipher[a->conn], segs, nsegs);
+        return;
+    }
     size_t extents = 0;
     for (size_t i = 0; i < nsegs; i++) {
         fr_seg *s = &fr->segs[fr->nsegs++];
@@ -113,6 +168,7 @@ static void a_close(void *ctx, hk_conn *conn)
 {
     fake_runtime *fr = ctx;
     new_action(fr, FR_CLOSE)->conn = fr_conn_index(fr, conn);
+    fr_forget_cipher(fr, fr_conn_index(fr, conn));
 }
 
 static void a_prefetch(void *ctx, const hk_extent *ext)

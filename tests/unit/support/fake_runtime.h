@@ -87,11 +87,19 @@ typedef struct fake_runtime {
     size_t metainfo_len;
     uint64_t metainfo_storage;
     uint64_t sends, send_calls_with_many_blocks;
+    hk_cipher *cipher[FR_MAX_CONNS]; /* set_cipher (fr_enable_cipher): applied to every later byte sent to conn */
+    uint64_t set_cipher_calls;
 } fake_runtime;
 
 fake_runtime *fr_new(uint64_t seed);
 void fr_free(fake_runtime *fr);
 hk_seeder_runtime fr_runtime(fake_runtime *fr);
+
+/* Adds the optional set_cipher action to rt (MSE/PE): a send on a connection with a cipher is recorded as BYTES,
+ * extents materialised (fr_pattern_byte / metainfo) and every byte encrypted in stream order, so fr_stream returns
+ * what the socket would carry. close (and fr_forget_cipher, for on_closed) drop the connection's cipher. */
+void fr_enable_cipher(hk_seeder_runtime *rt);
+void fr_forget_cipher(fake_runtime *fr, int conn);
 
 hk_conn *fr_conn(fake_runtime *fr, int n);
 int fr_conn_index(const fake_runtime *fr, const hk_conn *c);

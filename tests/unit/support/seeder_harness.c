@@ -9,9 +9,16 @@
 
 void h_init(harness *h, const hk_config *cfg)
 {
+    h_init_rt(h, cfg, false);
+}
+
+void h_init_rt(harness *h, const hk_config *cfg, bool with_cipher)
+{
     memset(h, 0, sizeof *h);
     h->fr = fr_new(12345);
     h->rt = fr_runtime(h->fr);
+    if (with_cipher)
+        fr_enable_cipher(&h->rt);
     if (cfg)
         h->cfg = *cfg;
     else
@@ -132,6 +139,7 @@ void h_room(harness *h, int c, size_t room)
 void h_closed(harness *h, int c)
 {
     hk_seeder_on_closed(h->s, h->peer[c], HK_CLOSED_BY_PEER);
+    fr_forget_cipher(h->fr, c);
     h->peer[c] = NULL;
 }
 

@@ -30,6 +30,8 @@ typedef struct harness {
 
 /* cfg NULL: defaults. */
 void h_init(harness *h, const hk_config *cfg);
+/* As h_init; with_cipher adds the runtime's optional set_cipher (MSE/PE peers can then be served). */
+void h_init_rt(harness *h, const hk_config *cfg, bool with_cipher);
 void h_free(harness *h);
 /* Adds a single-file torrent (storage H_STORAGE) and registers its bytes as the HK_FILE_METAINFO content. */
 hk_add_result h_add_single(harness *h, uint32_t piece_len, uint64_t total);
