@@ -228,6 +228,10 @@ typedef struct hk_torrent_stats {
 
 /* false if the info-hash is not served. */
 bool hk_seeder_torrent_stats(const hk_seeder *s, const uint8_t info_hash[20], hk_torrent_stats *out);
+/* Metrics: every served torrent (failed ones included) once, by record number, without a lookup: start with
+ * *cursor = 0; each call fills info_hash_out and *out and returns true, false at the end. The seeder must not change
+ * between calls (no event, no management call). */
+bool hk_seeder_torrent_next(const hk_seeder *s, uint32_t *cursor, uint8_t info_hash_out[20], hk_torrent_stats *out);
 
 /* Lines above this level are not even formatted (default HK_LOG_TRACE: everything). */
 void hk_seeder_set_log_level(hk_seeder *s, hk_log_level max);

@@ -17,6 +17,7 @@
 #include "early_signals.h"
 #include "fd_budget.h"
 #include "log.h"
+#include "metrics.h"
 #include "options.h"
 #include "real_runtime.h"
 #include "report.h"
@@ -123,6 +124,24 @@ static hk_real *start_runtime(struct ev_loop *loop, const hk_options *opt)
     if (!real)
         fprintf(stderr, "%s: cannot start: %s\n", prog, err);
     return real;
+}
+
+/* --metrics: the endpoint on the loop (answered once the loop runs); NULL when off. *ok false after saying why it
+ * cannot listen. */
+static hk_metrics *start_metrics(struct ev_loop *loop, const hk_options *opt, hk_real *real, bool *ok)
+{
+    *ok = true;
+    if (!opt->metrics_addr || opt->list)
+        return NULL;
+    char err[1024];
+    hk_metrics *m = hk_metrics_start(loop, real, opt->metrics_addr, opt->metrics_top, err, sizeof err);
+    if (!m) {
+        fprintf(stderr, "%s: cannot start: %s\n", prog, err);
+        *ok = false;
+        return NULL;
+    }
+    hk_log(HK_LOG_INFO, "metrics: serving %s", hk_metrics_url(m));
+    return m;
 }
 
 static void app_init(app *a, const hk_options *opt, hk_real *real, struct ev_loop *loop)
@@ -285,6 +304,13 @@ int main(int argc, char **argv)
     hk_real *real = start_runtime(loop, &opt);
     if (!real)
         return 1;
+    bool metrics_ok;
+    hk_metrics *metrics = start_metrics(loop, &opt, real, &metrics_ok);
+    if (!metrics_ok) {
+        hk_real_free(real);
+        ev_loop_destroy(loop);
+        return 1;
+    }
 
     app a;
     app_init(&a, &opt, real, loop);
@@ -304,6 +330,7 @@ int main(int argc, char **argv)
 
     rescans_close(&a);
     report_free(&a);
+    hk_metrics_stop(metrics);
     hk_real_free(real);
     ev_loop_destroy(loop);
     return status;

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "store.h"
 
 void hk_options_usage(FILE *out, const char *prog)
@@ -64,6 +65,12 @@ void hk_options_usage(FILE *out, const char *prog)
             "      --announce-interval=S   interval until a tracker gives one, and the window the first announces\n"
             "                              of many torrents are spread over (default 1800)\n"
             "      --announce-rate=N       first announces per second when few torrents are added (default 10)\n"
+            "\n"
+            "Metrics (Prometheus text format, GET /metrics):\n"
+            "      --metrics=[ADDR:]PORT   serve /metrics on this address (default: off; ADDR defaults to\n"
+            "                              127.0.0.1; an IPv6 address in brackets, e.g. [::1]:9100)\n"
+            "      --metrics-top=N         per-torrent series for the N torrents that served most (default 10;\n"
+            "                              0: none; at most 1000)\n"
             "\n"
             "  -h, --help                  show this help and exit\n"
             "  -V, --version               show the version and exit\n"
@@ -306,6 +313,9 @@ static const opt_row rows[] = {
     { ROW("max-peers-per-address", 0, OPT_COUNT, cfg.max_peers_per_address), .min = 0, .max = MAX_COUNT },
     { ROW("max-peers-per-prefix", 0, OPT_COUNT, cfg.max_peers_per_prefix), .min = 0, .max = MAX_COUNT },
     { ROW("encryption", 0, OPT_CHOICE, cfg.encryption), .choices = encryption_names },
+    /* metrics (ops/metrics.h) */
+    { ROW("metrics", 0, OPT_TEXT, metrics_addr) },
+    { ROW("metrics-top", 0, OPT_COUNT, metrics_top), .min = 0, .max = HK_METRICS_TOP_MAX },
 };
 
 #define NROWS (sizeof rows / sizeof *rows)
@@ -474,6 +484,7 @@ static void set_defaults(hk_options *o)
     o->max_mapped = lim.max_mapped_bytes;
     o->max_open_files = lim.max_open_files;
     o->disk_threads = 8;
+    o->metrics_top = HK_METRICS_DEFAULT_TOP; /* metrics */
 }
 
 /* The rules between options, once all are read, and the operands. */
@@ -494,6 +505,12 @@ static hk_options_result check_whole(hk_options *o, const bool seen[NROWS], int 
         snprintf(err, errlen, "--max-peers (%u) must be at least --max-unchoked (%u)", o->cfg.max_peers,
                  o->cfg.max_unchoked);
         return HK_OPTIONS_ERROR;
+    }
+    if (o->metrics_addr) { /* metrics: the address is checked now, bound at start-up */
+        struct sockaddr_storage sa;
+        socklen_t salen;
+        if (hk_metrics_parse_addr(o->metrics_addr, &sa, &salen, err, errlen) != 0)
+            return HK_OPTIONS_ERROR;
     }
     o->cfg.listen_port = o->port;
     const char *bad = hk_config_check(&o->cfg);
