@@ -65,6 +65,10 @@ void hk_options_usage(FILE *out, const char *prog)
             "                              of many torrents are spread over (default 1800)\n"
             "      --announce-rate=N       first announces per second when few torrents are added (default 10)\n"
             "\n"
+            "Privileges (started as root, e.g. to bind a port below 1024):\n"
+            "      --user=NAME             once the port is bound, run as this user (name or uid)\n"
+            "      --group=NAME            ... and this group (default: the user's primary group)\n"
+            "\n"
             "  -h, --help                  show this help and exit\n"
             "  -V, --version               show the version and exit\n"
             "\n"
@@ -306,6 +310,9 @@ static const opt_row rows[] = {
     { ROW("max-peers-per-address", 0, OPT_COUNT, cfg.max_peers_per_address), .min = 0, .max = MAX_COUNT },
     { ROW("max-peers-per-prefix", 0, OPT_COUNT, cfg.max_peers_per_prefix), .min = 0, .max = MAX_COUNT },
     { ROW("encryption", 0, OPT_CHOICE, cfg.encryption), .choices = encryption_names },
+    /* privileges (issue 11 item 4) */
+    { ROW("user", 0, OPT_TEXT, user) },
+    { ROW("group", 0, OPT_TEXT, group) },
 };
 
 #define NROWS (sizeof rows / sizeof *rows)

@@ -49,6 +49,9 @@ typedef struct hk_options {
     uint32_t announce_rate;    /* --announce-rate: first announces per second when few torrents (0: default) */
     /* hot add/remove */
     hk_time rescan_interval;   /* --rescan: rescan the DIRs this often (0: only on SIGHUP; else at least 1 s) */
+    /* systemd / privileges (issue 11 item 4; ops/privdrop.h) */
+    const char *user;          /* --user: run as this user once the port is bound (NULL: stay) */
+    const char *group;         /* --group: and this group (default: the user's primary group) */
 } hk_options;
 
 hk_options_result hk_options_parse(hk_options *o, int argc, char **argv, char *err, size_t errlen);
