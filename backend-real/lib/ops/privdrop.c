@@ -133,9 +133,25 @@ static int verify(const hk_privdrop *p, char *err, size_t errlen)
     return 0;
 }
 
+/* Not root, and already the user and group asked for: there is nothing to give up (and no right to touch the groups). */
+static bool already(const hk_privdrop *p)
+{
+    if (geteuid() == 0)
+        return false;
+    uid_t ru, eu, su;
+    gid_t rg, eg, sg;
+    if (getresuid(&ru, &eu, &su) != 0 || getresgid(&rg, &eg, &sg) != 0)
+        return false;
+    bool uid_ok = !p->set_uid || (ru == p->uid && eu == p->uid && su == p->uid);
+    bool gid_ok = !p->set_gid || (rg == p->gid && eg == p->gid && sg == p->gid);
+    return uid_ok && gid_ok;
+}
+
 int hk_privdrop_apply(const hk_privdrop *p, char *err, size_t errlen)
 {
     if (!p->set_uid && !p->set_gid)
+        return 0;
+    if (already(p))
         return 0;
     if (p->set_gid) {
         int r = p->set_uid && p->user_name[0] ? initgroups(p->user_name, p->gid) : setgroups(0, NULL);

@@ -7,7 +7,8 @@
  * setgroups (the user's supplementary groups, via initgroups, or none for a group alone), setgid and setuid, in that
  * order, and checks the result: the real, effective and saved ids are the ones asked for, and when a non-root user
  * was asked for, setuid(0) must fail (the drop cannot be undone). Any failure is an error naming the user or group:
- * the daemon must then refuse to run (it never goes on as root after a failed drop).
+ * the daemon must then refuse to run (it never goes on as root after a failed drop). A process that is not root and
+ * already runs as the user and group asked for has nothing to change: success, its groups untouched.
  * Return codes: 0 success, -1 with err set ("--user: no such user 'x'", "cannot drop privileges to user 'x' ...").
  */
 #ifndef HEKATE_PRIVDROP_H

@@ -120,3 +120,21 @@ Test(privdrop, a_failed_drop_names_the_user_and_the_step)
     cr_assert_eq(hk_privdrop_apply(&p, err, sizeof err), -1);
     cr_assert(strstr(err, "cannot drop privileges to user 'root': setgroups: Operation not permitted"), "%s", err);
 }
+
+/* Not root and already the user asked for (hekate --user=$USER in a script): nothing to change, not an error. As
+ * root, becoming root is a real (and successful) drop to root's own ids. */
+Test(privdrop, already_the_user_asked_for)
+{
+    struct passwd *pw = getpwuid(getuid());
+    cr_assert_not_null(pw);
+    char name[64];
+    snprintf(name, sizeof name, "%s", pw->pw_name);
+    gid_t gid = pw->pw_gid;
+    hk_privdrop p;
+    char err[256] = "";
+    cr_assert_eq(hk_privdrop_resolve(&p, name, NULL, err, sizeof err), 0, "%s", err);
+    if (getgid() != gid) /* started with another group than the user's own: then it is a change */
+        return;
+    cr_assert_eq(hk_privdrop_apply(&p, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(getuid(), pw->pw_uid);
+}
