@@ -241,8 +241,9 @@ static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
            " requests queued; core memory %" PRIu64 " bytes", s.peers, s.peers_encrypted, s.peers - s.peers_encrypted,
            s.unchoked, s.waiting, s.queued_requests, s.memory_bytes);
     log_stats(r, HK_LOG_DEBUG, "so far");
-    hk_notify_status("%u torrents, %u peers (%u unchoked, %u waiting), %" PRIu64 " bytes sent", s.torrents, s.peers,
-                     s.unchoked, s.waiting, s.bytes_sent); /* systemd: `systemctl status` (ops/notify.h) */
+    hk_notify_status("%u torrent%s, %u peers (%u unchoked, %u waiting), %" PRIu64 " bytes sent", s.torrents,
+                     s.torrents == 1 ? "" : "s", s.peers, s.unchoked, s.waiting,
+                     s.bytes_sent); /* systemd: `systemctl status` (ops/notify.h) */
 }
 
 /* The stop: `stopped` to the trackers that have a torrent registered (none if it never served), at most 5 s. */

@@ -133,7 +133,7 @@ def check_status_and_stopping(p, state):
     status = mgr.wait_for("STATUS=", max(1.0, 75 - (time.monotonic() - started)))
     if status is None:
         raise AssertionError("no periodic STATUS= within 75 s of start")
-    if not re.match(r"STATUS=1 torrents, \d+ peers \(\d+ unchoked, \d+ waiting\), \d+ bytes sent$", status):
+    if not re.match(r"STATUS=1 torrent, \d+ peers \(\d+ unchoked, \d+ waiting\), \d+ bytes sent$", status):
         raise AssertionError("periodic status %r" % status)
     os.kill(child.pid, signal.SIGTERM)
     stopping = mgr.wait_for("STOPPING=1", 10)
