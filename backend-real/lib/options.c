@@ -71,6 +71,9 @@ void hk_options_usage(FILE *out, const char *prog)
             "                              127.0.0.1; an IPv6 address in brackets, e.g. [::1]:9100)\n"
             "      --metrics-top=N         per-torrent series for the N torrents that served most (default 10;\n"
             "                              0: none; at most 1000)\n"
+            "Privileges (started as root, e.g. to bind a port below 1024):\n"
+            "      --user=NAME             once the port is bound, run as this user (name or uid)\n"
+            "      --group=NAME            ... and this group (default: the user's primary group)\n"
             "\n"
             "  -h, --help                  show this help and exit\n"
             "  -V, --version               show the version and exit\n"
@@ -316,6 +319,9 @@ static const opt_row rows[] = {
     /* metrics (ops/metrics.h) */
     { ROW("metrics", 0, OPT_TEXT, metrics_addr) },
     { ROW("metrics-top", 0, OPT_COUNT, metrics_top), .min = 0, .max = HK_METRICS_TOP_MAX },
+    /* privileges (issue 11 item 4) */
+    { ROW("user", 0, OPT_TEXT, user) },
+    { ROW("group", 0, OPT_TEXT, group) },
 };
 
 #define NROWS (sizeof rows / sizeof *rows)

@@ -52,6 +52,9 @@ typedef struct hk_options {
     /* metrics (ops/metrics.h) */
     const char *metrics_addr;  /* --metrics=[ADDR:]PORT: serve /metrics there (NULL: off); checked when parsed */
     uint32_t metrics_top;      /* --metrics-top: per-torrent series for this many torrents (default 10; 0: none) */
+    /* systemd / privileges (issue 11 item 4; ops/privdrop.h) */
+    const char *user;          /* --user: run as this user once the port is bound (NULL: stay) */
+    const char *group;         /* --group: and this group (default: the user's primary group) */
 } hk_options;
 
 hk_options_result hk_options_parse(hk_options *o, int argc, char **argv, char *err, size_t errlen);
