@@ -125,10 +125,12 @@ static hk_real *start_runtime(struct ev_loop *loop, const hk_options *opt)
     return real;
 }
 
-static void app_init(app *a, const hk_options *opt, hk_real *real, struct ev_loop *loop)
+static void app_init(app *a, hk_options *opt, hk_real *real, struct ev_loop *loop, int argc, char **argv)
 {
     memset(a, 0, sizeof *a);
     a->opt = opt;
+    a->argc = argc; /* config file: parsed again on a reload (config_reload.h) */
+    a->argv = argv;
     a->real = real;
     a->loop = loop;
     rescans_init(a);
@@ -283,11 +285,13 @@ int main(int argc, char **argv)
         return 1;
     }
     hk_real *real = start_runtime(loop, &opt);
-    if (!real)
+    if (!real) {
+        hk_options_free(&opt);
         return 1;
+    }
 
     app a;
-    app_init(&a, &opt, real, loop);
+    app_init(&a, &opt, real, loop, argc, argv);
     switch (first_scan(&a)) {
     case SCAN_DONE:
         status = opt.list ? list_only(&a) : serve(&a);
@@ -306,5 +310,6 @@ int main(int argc, char **argv)
     report_free(&a);
     hk_real_free(real);
     ev_loop_destroy(loop);
+    hk_options_free(&opt); /* config file: its DIRs and values */
     return status;
 }
