@@ -1,6 +1,8 @@
 /* options: strict parsing of hekate's command line (see options.h). First the number parsers (counts, sizes,
  * seconds), then the options themselves: one table row per option (names, kind, destination field, range) and a
- * small driver that walks argv with getopt_long, applies each row, and checks the rules between options. */
+ * small driver that walks argv with getopt_long, applies each row, and checks the rules between options. With -c
+ * FILE the driver walks argv twice: once alone (its errors, --help, -c), then over the file's values (config_file.c,
+ * through the row functions at the end of this file), so the command line wins. */
 #include "options.h"
 
 #include <assert.h>

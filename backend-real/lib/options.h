@@ -9,6 +9,7 @@
  * --help / --version). -4 and -6 exclude each other. --max-peers defaults to 10 x --max-unchoked. --rescan is 0
  * (off) or at least 1 second.
  * getopt_long keeps global state: hk_options_parse resets it, so it may be called several times (tests).
+ * -c FILE (--config) reads settings from a file first (config_file.h); the command line wins over it.
  */
 #ifndef HEKATE_OPTIONS_H
 #define HEKATE_OPTIONS_H
