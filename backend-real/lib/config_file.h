@@ -11,7 +11,9 @@
  * is -vv). `dir = DIR` names a folder to serve and may repeat; any other key given twice is an error, and so are an
  * unknown key, a key without a value, a value its parser refuses, a line that is neither `key = value` nor
  * [section], a line longer than HK_CONF_MAX_LINE or holding a NUL byte, and `help`, `version`, `config` (command
- * line only). Every error names the file and line: "hekate.conf:12: unknown key 'max-peer'".
+ * line only). Every error names the file and line: "hekate.conf:12: unknown key 'max-peer'". libinih's own
+ * syntax also holds: `key: value` is accepted as `key = value`, and a section header followed by no key is not
+ * seen (so an empty unknown section is not an error).
  *
  * hk_conf_read reads a regular file of at most HK_CONF_MAX_BYTES into *text (malloc'd, NUL-terminated; *len
  * without the NUL): 0, or -1 with err naming the path and the reason (a FIFO or device is refused, never read).
