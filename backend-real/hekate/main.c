@@ -177,10 +177,12 @@ static hk_metrics *start_metrics(struct ev_loop *loop, const hk_options *opt, hk
     return m;
 }
 
-static void app_init(app *a, const hk_options *opt, hk_real *real, struct ev_loop *loop)
+static void app_init(app *a, hk_options *opt, hk_real *real, struct ev_loop *loop, int argc, char **argv)
 {
     memset(a, 0, sizeof *a);
     a->opt = opt;
+    a->argc = argc; /* config file: parsed again on a reload (config_reload.h) */
+    a->argv = argv;
     a->real = real;
     a->loop = loop;
     rescans_init(a);
@@ -353,18 +355,21 @@ int main(int argc, char **argv)
         return 1;
     }
     hk_real *real = start_runtime(loop, &opt);
-    if (!real)
+    if (!real) {
+        hk_options_free(&opt);
         return 1;
+    }
     bool metrics_ok;
     hk_metrics *metrics = start_metrics(loop, &opt, real, &metrics_ok);
     if (!metrics_ok) {
         hk_real_free(real);
         ev_loop_destroy(loop);
+        hk_options_free(&opt);
         return 1;
     }
 
     app a;
-    app_init(&a, &opt, real, loop);
+    app_init(&a, &opt, real, loop, argc, argv);
     switch (first_scan(&a)) {
     case SCAN_DONE:
         status = opt.list ? list_only(&a) : serve(&a);
@@ -386,5 +391,6 @@ int main(int argc, char **argv)
     hk_metrics_stop(metrics);
     hk_real_free(real);
     ev_loop_destroy(loop);
+    hk_options_free(&opt); /* config file: its DIRs and values */
     return status;
 }
