@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 
 #include "app.h"
+#include "control_cmds.h"
 #include "early_signals.h"
 #include "fd_budget.h"
 #include "log.h"
@@ -288,6 +289,11 @@ int main(int argc, char **argv)
 
     app a;
     app_init(&a, &opt, real, loop);
+    if (!opt.list && control_cmds_open(&a, prog) != 0) { /* --control: before the scan, so a clash stops at once */
+        hk_real_free(real);
+        ev_loop_destroy(loop);
+        return 1;
+    }
     switch (first_scan(&a)) {
     case SCAN_DONE:
         status = opt.list ? list_only(&a) : serve(&a);
@@ -302,6 +308,7 @@ int main(int argc, char **argv)
         break;
     }
 
+    control_cmds_close(&a);
     rescans_close(&a);
     report_free(&a);
     hk_real_free(real);

@@ -9,6 +9,9 @@
  * early_signals.h), one rescan starts at once. rescans_abandon drops a rescan under way at the stop (an unfinished
  * rescan removes nothing). rescans_stop_timer and rescans_close undo rescans_start (harmless if it was not called);
  * call both before the loop is destroyed. An out-of-memory rescan is logged and skipped.
+ * rescans_request (the control socket's `rescan`) does what a SIGHUP does, logged with `why`: true if a rescan
+ * started now, false if one is under way and another one was queued after it. a->rescans_done counts the rescans
+ * finished (not the first scan).
  */
 #ifndef HEKATE_RESCANS_H
 #define HEKATE_RESCANS_H
@@ -20,5 +23,6 @@ void rescans_start(app *a);
 void rescans_abandon(app *a);
 void rescans_stop_timer(app *a);
 void rescans_close(app *a);
+bool rescans_request(app *a, const char *why);
 
 #endif

@@ -65,6 +65,10 @@ void hk_options_usage(FILE *out, const char *prog)
             "                              of many torrents are spread over (default 1800)\n"
             "      --announce-rate=N       first announces per second when few torrents are added (default 10)\n"
             "\n"
+            "Operations:\n"
+            "      --control=PATH          answer hekatectl(1) on this Unix socket (mode 0600; a stale socket\n"
+            "                              left by a crash is replaced)\n"
+            "\n"
             "  -h, --help                  show this help and exit\n"
             "  -V, --version               show the version and exit\n"
             "\n"
@@ -306,6 +310,8 @@ static const opt_row rows[] = {
     { ROW("max-peers-per-address", 0, OPT_COUNT, cfg.max_peers_per_address), .min = 0, .max = MAX_COUNT },
     { ROW("max-peers-per-prefix", 0, OPT_COUNT, cfg.max_peers_per_prefix), .min = 0, .max = MAX_COUNT },
     { ROW("encryption", 0, OPT_CHOICE, cfg.encryption), .choices = encryption_names },
+    /* control socket */
+    { ROW("control", 0, OPT_TEXT, control_path) },
 };
 
 #define NROWS (sizeof rows / sizeof *rows)
