@@ -3,6 +3,7 @@
  * readable listing: scalar members as "name  value" lines, a list of objects (torrents) as a table, an object
  * (torrent) as indented lines. A small JSON reader (below) is enough for hekate's replies: objects, arrays, strings,
  * numbers, true, false, null, nested at most 16 deep.
+ * --json (-j) may also follow the command.
  * Exit status: 0 the request succeeded; 1 hekate refused it (its error is printed on stderr) or could not be reached;
  * 2 usage. */
 #include <errno.h>
@@ -451,8 +452,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: no control socket: give -s PATH (or set HEKATE_CONTROL)\n", prog);
         return 2;
     }
+    int n = 0; /* --json (or -j) after the command too: `hekatectl status --json` */
+    for (int i = optind; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0)
+            json = true;
+        else
+            argv[optind + n++] = argv[i];
+    }
     char line[MAX_REQUEST + 1];
-    if (build_request(argc - optind, argv + optind, line, sizeof line) != 0)
+    if (build_request(n, argv + optind, line, sizeof line) != 0)
         return 2;
     char *reply = ask(path, line);
     if (!reply)

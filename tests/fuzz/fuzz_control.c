@@ -43,7 +43,8 @@ static void check_parse(const char *line, size_t size)
         at++;
     const char *name = hk_ctl_cmd_name(req.cmd);
     size_t n = strlen(name);
-    if (len - at < n || memcmp(line + at, name, n) != 0 || (at + n < len && line[at + n] != ' ' && line[at + n] != '\t'))
+    if (len - at < n || memcmp(line + at, name, n) != 0 ||
+        (at + n < len && line[at + n] != ' ' && line[at + n] != '\t'))
         abort();
     if (req.cmd == HK_CTL_TORRENTS && (req.top < 1 || req.top > HK_CTL_MAX_TOP))
         abort();

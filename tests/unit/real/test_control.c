@@ -145,7 +145,8 @@ Test(control, requests_bad_requests_and_pipelining)
     cr_assert_str_eq(got, "{\"ok\":false,\"error\":\"request holds a control byte (0x01) at offset 5\"}\n"
                           "{\"ok\":true,\"cmd\":\"rescan\"}\n{\"ok\":true,\"cmd\":\"torrents\"}\n");
     send_all(fd, "peers\n", 6);
-    cr_assert_str_eq(read_lines(fd, 1, &closed), "{\"ok\":false,\"error\":\"reply too large for the control socket\"}\n");
+    cr_assert_str_eq(read_lines(fd, 1, &closed),
+                     "{\"ok\":false,\"error\":\"reply too large for the control socket\"}\n");
     hk_control_stats st;
     hk_control_stats_get(c, &st);
     cr_assert_eq(st.requests, 5);

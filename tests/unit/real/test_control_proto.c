@@ -154,7 +154,8 @@ Test(control_proto, json_objects)
     hk_jw_key(&w, "d");
     hk_jw_double(&w, 1.5);
     hk_jw_raw(&w, "}]}\n");
-    cr_assert_str_eq(out, "{\"ok\":true,\"n\":18446744073709551615,\"l\":[{\"h\":\"01ab\",\"b\":false,\"d\":1.500}]}\n");
+    cr_assert_str_eq(out,
+                     "{\"ok\":true,\"n\":18446744073709551615,\"l\":[{\"h\":\"01ab\",\"b\":false,\"d\":1.500}]}\n");
 }
 
 Test(control_proto, json_overflow)
