@@ -1,4 +1,4 @@
-/* app: the state the daemon's files share (main.c, report.c, rescans.c): the options and the runtime, what the first
+/* app: the state the daemon's files share (main.c, report.c, rescans.c, control_cmds.c): the options and the runtime, what the first
  * scan found (for the start-up or --list report), and the rescan under way with the watchers that drive it. One app
  * lives in main() for the whole run: main.c sets it up (app_init) and takes it down (rescans_close, report_free). */
 #ifndef HEKATE_APP_H
@@ -7,6 +7,7 @@
 #include <ev.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "options.h"
 #include "real_runtime.h"
@@ -40,6 +41,10 @@ typedef struct app {
     /* config file (config_reload.h): the command line, parsed again on a reload */
     int argc;
     char **argv;
+    /* control socket (control_cmds.h) */
+    struct hk_control *control;  /* --control, or NULL */
+    ev_tstamp started_at;        /* ev_now when the daemon started serving or scanning, for `status` */
+    uint64_t rescans_done;       /* rescans finished since start-up (the first scan not counted) */
 } app;
 
 #endif

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "control_cmds.h"
 #include "early_signals.h"
 #include "fd_budget.h"
 #include "log.h"
@@ -370,6 +371,13 @@ int main(int argc, char **argv)
 
     app a;
     app_init(&a, &opt, real, loop, argc, argv);
+    if (!opt.list && control_cmds_open(&a, prog) != 0) { /* --control: before the scan, so a clash stops at once */
+        hk_metrics_stop(metrics);
+        hk_real_free(real);
+        ev_loop_destroy(loop);
+        hk_options_free(&opt);
+        return 1;
+    }
     switch (first_scan(&a)) {
     case SCAN_DONE:
         status = opt.list ? list_only(&a) : serve(&a);
@@ -386,6 +394,7 @@ int main(int argc, char **argv)
         break;
     }
 
+    control_cmds_close(&a);
     rescans_close(&a);
     report_free(&a);
     hk_metrics_stop(metrics);

@@ -46,6 +46,7 @@ static void rs_step_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     hk_rescan_stats_get(a->rs, &st);
     report_scan_done(a, &st);
     stop_rescan(a);
+    a->rescans_done++;
     if (a->again) {
         a->again = false;
         start_rescan(a, "SIGHUP received during the last rescan", true);
@@ -72,6 +73,17 @@ static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
         return;
     }
     start_rescan(a, "SIGHUP received", true);
+}
+
+bool rescans_request(app *a, const char *why)
+{
+    if (a->rs) {
+        a->again = true;
+        hk_log(HK_LOG_INFO, "%s: a rescan is under way; another one follows it", why);
+        return false;
+    }
+    start_rescan(a, why, true);
+    return true;
 }
 
 static void rescan_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)

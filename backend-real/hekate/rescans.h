@@ -12,6 +12,9 @@
  * With a config file (-c), a SIGHUP first reloads it (config_reload.h), then rescans. rescans_rearm_timer applies a
  * changed --rescan (a->opt->rescan_interval; 0 stops the timer). rescans_folders_changed: the DIRs in a->opt
  * changed (a reload): the rescan under way (if any) is abandoned, as is one queued, and a new one starts at once.
+ * rescans_request (the control socket's `rescan`) does what a SIGHUP does, logged with `why`: true if a rescan
+ * started now, false if one is under way and another one was queued after it. a->rescans_done counts the rescans
+ * finished (not the first scan).
  */
 #ifndef HEKATE_RESCANS_H
 #define HEKATE_RESCANS_H
@@ -25,5 +28,6 @@ void rescans_stop_timer(app *a);
 void rescans_close(app *a);
 void rescans_rearm_timer(app *a);
 void rescans_folders_changed(app *a);
+bool rescans_request(app *a, const char *why);
 
 #endif

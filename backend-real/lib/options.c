@@ -84,6 +84,10 @@ void hk_options_usage(FILE *out, const char *prog)
             "  -c, --config=FILE           read settings from FILE first (INI: `key = value`, a key per long\n"
             "                              option, `dir = DIR` repeatable); the command line wins; SIGHUP\n"
             "                              reads it again and applies what can change live\n"
+            "Operations:\n"
+            "      --control=PATH          answer hekatectl(1) on this Unix socket (mode 0600; a stale socket\n"
+            "                              left by a crash is replaced)\n"
+            "\n"
             "  -h, --help                  show this help and exit\n"
             "  -V, --version               show the version and exit\n"
             "\n"
@@ -335,6 +339,8 @@ static const opt_row rows[] = {
     { ROW("group", 0, OPT_TEXT, group) },
     /* config file (config_file.h) */
     { ROW("config", 'c', OPT_TEXT, config_path) },
+    /* control socket */
+    { ROW("control", 0, OPT_TEXT, control_path) },
 };
 
 #define NROWS (sizeof rows / sizeof *rows)

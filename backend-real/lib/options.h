@@ -61,6 +61,8 @@ typedef struct hk_options {
     bool dirs_owned;           /* dirs (the file's `dir` keys, then the operands) is an array of the options' own */
     char **texts;              /* copies of the file's values that text options (--bind, ...) point to */
     size_t ntexts;
+    /* control socket (backend-real/lib/ops/control.h) */
+    const char *control_path;  /* --control: the Unix socket hekatectl talks to (NULL: none) */
 } hk_options;
 
 hk_options_result hk_options_parse(hk_options *o, int argc, char **argv, char *err, size_t errlen);

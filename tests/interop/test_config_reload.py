@@ -10,9 +10,12 @@ line): the file names folder A (`dir = A`) and `max-peers-per-address = 8`.
   (127.0.3.7) two handshakes are answered and the third connection is refused (the cap fell from 8 to 2 live).
 - bad_edit_keeps_serving: the file is rewritten with an error on line 3 (`max-peers = lots`), then SIGHUP: one ERROR
   line names FILE:3 and the key, and both torrents are still answered; the cap is still 2.
-- seeder_stops_cleanly. Deadline 120 s; every process stopped by PID."""
+- reload_config_by_hekatectl: `hekatectl reload-config` on the control socket refuses the bad file (exit 1), then,
+  the file fixed with `max-peers-per-address = 3`, applies it: three connections from one address, the fourth refused.
+- seeder_stops_cleanly. Deadline 150 s; every process stopped by PID."""
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -84,7 +87,8 @@ def body(p, checks, build_dir, source_dir):
     b = fixtures.make_single(p.path("B"), "beta.bin", 48 * KiB + 9, 72, 16 * KiB)
     conf = p.path("hekate.conf")
     write_conf(conf, "# test_config_reload\n[hekate]\ndir = %s\nmax-peers-per-address = 8\n" % a.folder)
-    hk = seeders.start_hekate(p, build_dir, [], args=["-c", conf])
+    ctl_sock = p.path("control.sock")
+    hk = seeders.start_hekate(p, build_dir, [], args=["-c", conf, "--control=" + ctl_sock])
     print("hekate on port %d (pid %d), config %s" % (hk.port, hk.pid, conf))
 
     def from_the_file():
@@ -124,8 +128,24 @@ def body(p, checks, build_dir, source_dir):
         cap_is(hk, b, 2)
         return errors[0].split("ERROR", 1)[1].strip()
     checks.run("bad_edit_keeps_serving", bad_edit)
+
+    def hekatectl(*argv):
+        ctl = os.path.join(build_dir, "backend-real", "hekatectl")
+        return subprocess.run([ctl, "-s", ctl_sock] + list(argv), capture_output=True, text=True, timeout=15)
+
+    def reload_by_control():
+        r = hekatectl("reload-config")  # the file still has the bad line 3
+        if r.returncode != 1 or "has an error" not in r.stdout + r.stderr:
+            raise AssertionError("a bad file through hekatectl: rc %d, %r" % (r.returncode, r.stdout + r.stderr))
+        write_conf(conf, "dir = %s\ndir = %s\nmax-peers-per-address = 3\n" % (a.folder, b.folder))
+        r = hekatectl("reload-config")
+        if r.returncode != 0:
+            raise AssertionError("hekatectl reload-config: rc %d, %r" % (r.returncode, r.stdout + r.stderr))
+        cap_is(hk, a, 3)
+        return "a bad file refused (rc 1), then the cap raised to 3 by `hekatectl reload-config`: %s" % r.stdout.strip()
+    checks.run("reload_config_by_hekatectl", reload_by_control)
     checks.run("seeder_stops_cleanly", hk.stop_cleanly, p, signal.SIGTERM)
 
 
 if __name__ == "__main__":
-    procs.main_wrapper("test_config_reload", 120, body)
+    procs.main_wrapper("test_config_reload", 150, body)
