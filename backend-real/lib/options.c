@@ -467,6 +467,12 @@ static hk_options_result apply(hk_options *o, const opt_row *r, const char *arg,
         return HK_OPTIONS_VERSION;
     case OPT_TEXT:
         assert(r->width == sizeof(const char *));
+        if (strcmp(r->name, "metrics") == 0) { /* the address is checked as it is read, bound at start-up */
+            struct sockaddr_storage sa;
+            socklen_t salen;
+            if (hk_metrics_parse_addr(arg, &sa, &salen, err, errlen) != 0)
+                return HK_OPTIONS_ERROR;
+        }
         *(const char **)field(o, r) = arg;
         return HK_OPTIONS_RUN;
     case OPT_CHOICE:
@@ -530,12 +536,6 @@ static hk_options_result check_whole(hk_options *o, const bool seen[NROWS], int 
         snprintf(err, errlen, "--max-peers (%u) must be at least --max-unchoked (%u)", o->cfg.max_peers,
                  o->cfg.max_unchoked);
         return HK_OPTIONS_ERROR;
-    }
-    if (o->metrics_addr) { /* metrics: the address is checked now, bound at start-up */
-        struct sockaddr_storage sa;
-        socklen_t salen;
-        if (hk_metrics_parse_addr(o->metrics_addr, &sa, &salen, err, errlen) != 0)
-            return HK_OPTIONS_ERROR;
     }
     o->cfg.listen_port = o->port;
     const char *bad = hk_config_check(&o->cfg);
