@@ -363,3 +363,23 @@ Test(options, encryption_policy)
     BAD("--encryption: '' is not one of", "--encryption=", "d");
     BAD("option --encryption needs a value", "d", "--encryption");
 }
+
+/* Upload rate caps (issue 11 item 5): off by default, K/M/G suffixes, the burst checked by the core's rules. */
+Test(options, upload_rate_caps)
+{
+    hk_options o;
+    char err[512];
+    OK("d");
+    cr_assert_eq(o.cfg.upload_rate, 0, "no cap by default");
+    cr_assert_eq(o.cfg.torrent_upload_rate, 0);
+    cr_assert_eq(o.cfg.upload_burst, 0);
+    OK("--upload-rate=2M", "--torrent-upload-rate", "512K", "--upload-burst=1M", "d");
+    cr_assert_eq(o.cfg.upload_rate, 2u << 20);
+    cr_assert_eq(o.cfg.torrent_upload_rate, 512u << 10);
+    cr_assert_eq(o.cfg.upload_burst, 1u << 20);
+    OK("--upload-rate=1500", "d");
+    cr_assert_eq(o.cfg.upload_rate, 1500);
+    BAD("--upload-rate: '2X' is not a size", "--upload-rate=2X", "d");
+    BAD("--torrent-upload-rate: 17179869185 is out of range", "--torrent-upload-rate=17179869185", "d");
+    BAD("upload_burst", "--upload-rate=1M", "--upload-burst=1K", "d");
+}
