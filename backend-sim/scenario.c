@@ -675,6 +675,20 @@ static int prescan(parse_ctx *c, const char *text, const char *name)
     return rc;
 }
 
+/* Upload rate caps: [expect] rate_cap, rate_cap_within and rate_window are set together, the window inside the run. */
+static int check_rate_expect(const scenario *sc, char *err, size_t errlen)
+{
+    const sim_expect *x = &sc->expect;
+    if ((x->rate_cap_within >= 0 || x->rate_cap > 0 || x->rate_window.hi > 0) &&
+        (x->rate_cap_within < 0 || x->rate_cap <= 0 || x->rate_window.hi <= x->rate_window.lo ||
+         x->rate_window.hi * 1e9 > (double)sc->run.duration)) {
+        snprintf(err, errlen, "[expect] rate_cap, rate_cap_within and rate_window go together (window A..B with "
+                              "A < B <= [run] duration)");
+        return -1;
+    }
+    return 0;
+}
+
 static int cross_check(scenario *sc, char *err, size_t errlen)
 {
     const char *why = hk_config_check(&sc->seeder.core);
@@ -699,14 +713,8 @@ static int cross_check(scenario *sc, char *err, size_t errlen)
         snprintf(err, errlen, "[run] sample must be > 0");
         return -1;
     }
-    const sim_expect *x = &sc->expect; /* upload rate caps */
-    if ((x->rate_cap_within >= 0 || x->rate_cap > 0 || x->rate_window.hi > 0) &&
-        (x->rate_cap_within < 0 || x->rate_cap <= 0 || x->rate_window.hi <= x->rate_window.lo ||
-         x->rate_window.hi * 1e9 > (double)sc->run.duration)) {
-        snprintf(err, errlen, "[expect] rate_cap, rate_cap_within and rate_window go together (window A..B with "
-                              "A < B <= [run] duration)");
+    if (check_rate_expect(sc, err, errlen) != 0)
         return -1;
-    }
     if (sc->disk.cache % sc->disk.page != 0 || sc->disk.cache / sc->disk.page < 16) {
         snprintf(err, errlen, "[disk] cache must be a multiple of page and hold at least 16 pages");
         return -1;

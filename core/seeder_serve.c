@@ -387,23 +387,26 @@ static uint64_t rate_cost(const hk_seeder *s, const hk_peer *p, const hk_torrent
     return encode_header(s, p, t, r, hdr) + (uint64_t)r->length;
 }
 
-/* Upload rate caps: whether r's message may go now; when not, r is counted as delayed (once). */
-static serve_end rate_gate(hk_seeder *s, const hk_peer *p, const hk_torrent *t, hk_request *r, uint64_t *cost)
+/* Upload rate caps: true when r's message may go now (*cost: the tokens to take, 0 when nothing caps it); when not,
+ * *end says which bucket is short and r is counted as delayed (once). */
+static bool rate_ok(hk_seeder *s, const hk_peer *p, const hk_torrent *t, hk_request *r, uint64_t *cost,
+                    serve_end *end)
 {
     *cost = 0;
     if (!s->cfg.upload_rate && !t->rate_slot)
-        return SERVE_SHARE_USED; /* nothing caps it */
+        return true; /* nothing caps it */
     *cost = rate_cost(s, p, t, r);
     hks_rate_verdict v = hks_rate_check(s, t, *cost);
     if (v == HKS_RATE_OK)
-        return SERVE_SHARE_USED;
+        return true;
     if (!r->rate_waited) {
         r->rate_waited = 1;
         s->stats.rate_delayed_bytes += *cost;
     }
     hks_log(s, HK_LOG_TRACE, "peer %llu: %u/%u/%u waits for %s tokens", (unsigned long long)p->id, r->index,
             r->begin, r->length, v == HKS_RATE_SHORT_GLOBAL ? "global" : "torrent");
-    return v == HKS_RATE_SHORT_GLOBAL ? SERVE_RATE_GLOBAL : SERVE_RATE_TORRENT;
+    *end = v == HKS_RATE_SHORT_GLOBAL ? SERVE_RATE_GLOBAL : SERVE_RATE_TORRENT;
+    return false;
 }
 
 /* One turn of peer p: at most `share` messages, batched HK_BATCH_BLOCKS per send(). */
@@ -453,11 +456,8 @@ static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *
             break;
         }
         uint64_t cost;
-        serve_end gate = rate_gate(s, p, t, r, &cost);
-        if (gate != SERVE_SHARE_USED) {
-            end = gate;
+        if (!rate_ok(s, p, t, r, &cost, &end))
             break;
-        }
         hk_request done = *r;
         if (!append(s, p, t, &b, &done)) {
             flush(s, p, &b);
