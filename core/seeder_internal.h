@@ -2,7 +2,8 @@
  * include it. Reading order, top-down: seeder.c (lifecycle, torrents, the public event entry points) calls
  * seeder_proto.c (the wire protocol), which calls seeder_choke.c (choke transitions), seeder_serve.c (queuing and
  * serving) and seeder_peers.c (the peer table and lists, close, control output); seeder_loads.c holds pending disk
- * loads and seeder_timers.c the deadlines and the rescheduling at the end of an event.
+ * loads, seeder_rate.c the upload rate caps the service pass takes tokens from, and seeder_timers.c the deadlines and
+ * the rescheduling at the end of an event.
  *
  * Event discipline: every public entry point calls hks_ev_begin (reads the clock once: every decision of the event uses
  * that time) and hks_ev_end, the event's epilogue: it gives the slots freed by closes to the line (hks_promote_freed),
