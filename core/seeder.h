@@ -75,6 +75,12 @@
  *     close, whatever the close path (handshake never finished, timeout, protocol error, the backend's close, the
  *     torrent removed); the port is ignored. The counts take at most two entries per live connection
  *     (memory_bytes includes them). Caps of 0 keep no count at all.
+ *   - Upload rate caps (cfg.upload_rate, cfg.torrent_upload_rate, hk_seeder_set_torrent_rate; docs/design.md §14):
+ *     token buckets counting the bytes of data messages (piece and ut_metadata data, headers included); control
+ *     messages never wait. The service pass takes a message's bytes from the global bucket and its torrent's before
+ *     batching it; a short global bucket ends the pass, a short torrent bucket ends that peer's turn. A peer stopped
+ *     before it sent anything keeps its place at the front of the ready ring; the core then asks to be woken when
+ *     the tokens will exist (not at once). Counted in rate_delayed_bytes and rate_stops.
  *   - MSE/PE (core/mse.h; policy cfg.encryption): a connection whose first bytes are not 0x13 "BitTorrent protocol"
  *     runs the MSE responder when the policy is not HK_ENC_OFF and rt->set_cipher exists (else the plain decoder
  *     judges the bytes, as before); HK_ENC_REQUIRE closes a plain handshake ("plain handshake refused: encryption
