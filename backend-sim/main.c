@@ -95,6 +95,18 @@ static int run_baseline(const options *o, const scenario *sc, double *medians)
     return st == -1 ? -1 : 0;
 }
 
+/* Upload rate caps: the payload received so far, at the first samples at or after [expect] rate_window's ends. */
+static void sample_rate_window(sim_world *w, hk_time now)
+{
+    const units_range *win = &w->sc->expect.rate_window;
+    double ends[2] = {win->lo, win->hi};
+    for (int i = 0; i < 2 && win->hi > 0; i++)
+        if (!w->rate_at[i] && (double)now >= ends[i] * 1e9) {
+            w->rate_at[i] = now;
+            w->rate_bytes[i] = w->payload_received;
+        }
+}
+
 /* Samples the seeder every [run] sample; ends the run at `duration`, or earlier once every peer is done and the
  * seeder holds no connection and no disk work. */
 static void controller_main(int argc, char **argv)
@@ -123,6 +135,7 @@ static void controller_main(int argc, char **argv)
                     (unsigned long long)pcs.resident, (unsigned long long)st.memory_bytes,
                     (unsigned long long)st.requests_rejected, (unsigned long long)w->lives_running);
         }
+        sample_rate_window(w, now);
         if (now >= w->sc->run.duration)
             break;
         if (w->lives_running == 0 && st.peers == 0 && s->conns_open == 0 && disk_idle(s))

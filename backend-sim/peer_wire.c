@@ -439,6 +439,7 @@ static void on_piece(leecher *l, const wire_msg *m)
         l->have[b / 8] |= (uint8_t)(1u << (b % 8));
         l->received++;
         l->bytes += len;
+        l->world->payload_received += len; /* upload rate caps ([expect] rate_cap) */
     }
     if (l->prof->behaviour == BEH_FLOODER)
         return;

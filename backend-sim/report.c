@@ -119,6 +119,12 @@ void report_summary(const sim_world *w, FILE *out, const hk_stats *st)
             (unsigned long long)st->requests_rejected, (unsigned long long)st->requeues,
             (unsigned long long)st->protocol_errors, (unsigned long long)st->peers_refused,
             (unsigned long long)st->memory_bytes, (unsigned long long)s->memory_max);
+    if (sc->seeder.core.upload_rate || sc->seeder.core.torrent_upload_rate) /* upload rate caps */
+        fprintf(out, "rate caps: upload_rate %llu B/s, torrent_upload_rate %llu B/s; %llu bytes delayed, %llu turns "
+                     "stopped for tokens\n",
+                (unsigned long long)sc->seeder.core.upload_rate,
+                (unsigned long long)sc->seeder.core.torrent_upload_rate,
+                (unsigned long long)st->rate_delayed_bytes, (unsigned long long)st->rate_stops);
     fprintf(out, "end: connections %llu (core: peers %u, unchoked %u, waiting %u, queued requests %llu)\n",
             (unsigned long long)s->conns_open, st->peers, st->unchoked, st->waiting,
             (unsigned long long)st->queued_requests);
@@ -271,6 +277,23 @@ static void check_seeder(verdicts *v, const sim_world *w, const hk_stats *st)
     }
 }
 
+/* [expect] rate_cap: the peers' payload over rate_window, per second, within rate_cap_within of rate_cap. */
+static void check_rate_cap(verdicts *v, const sim_world *w)
+{
+    const sim_expect *e = &w->sc->expect;
+    if (e->rate_cap_within < 0)
+        return;
+    bool sampled = w->rate_at[0] && w->rate_at[1] > w->rate_at[0];
+    double secs_ = sampled ? secs(w->rate_at[1] - w->rate_at[0]) : 0;
+    double rate = sampled ? (double)(w->rate_bytes[1] - w->rate_bytes[0]) / secs_ : 0;
+    double dev = rate / e->rate_cap - 1;
+    verdict(v, sampled && fabs(dev) <= e->rate_cap_within, "rate_cap_within",
+            "peers received %.0f B/s of payload over %.3f s (t=%.3f..%.3f s), %+.4f%% of the %.0f B/s cap "
+            "(allowed +-%.2f%%)",
+            rate, secs_, secs(w->rate_at[0]), secs(w->rate_at[1]), dev * 100, e->rate_cap,
+            e->rate_cap_within * 100);
+}
+
 /* [expect NAME] complete_by: every peer of the profile completed by then. */
 static void check_complete_by(verdicts *v, const sim_world *w, const sim_profile *p)
 {
@@ -334,6 +357,7 @@ int report_expectations(const sim_world *w, FILE *out, const hk_stats *st, const
 {
     verdicts v = {.out = out};
     check_seeder(&v, w, st);
+    check_rate_cap(&v, w);
     for (uint32_t i = 0; i < w->sc->nprofiles; i++)
         check_profile(&v, w, i, baseline_medians);
     return v.failures;

@@ -148,6 +148,7 @@ static void scenario_defaults(scenario *sc)
     sc->expect.disk_read_per_sent_max = -1;
     sc->expect.sent_not_resident_max = -1;
     sc->expect.seeder_errors_max = -1;
+    sc->expect.rate_cap_within = -1; /* upload rate caps */
 }
 
 /* ---- value helpers: each returns false after recording an error ---- */
@@ -234,6 +235,7 @@ typedef enum key_kind {
     K_BOOL,                      /* yes/no -> bool */
     K_RANGE,                     /* A or A..B of `unit` ('b' bandwidth, 't' duration), A >= dlo -> units_range */
     K_ENUM,                      /* one of names -> an enum */
+    K_RATE,                      /* bandwidth in [lo, hi] B/s -> uint64_t (upload rate caps) */
 } key_kind;
 
 typedef struct key_spec {
@@ -259,6 +261,7 @@ typedef struct key_spec {
 #define DOUBLE(rec, key, field, a, b) {KEY(rec, key, field, K_DOUBLE), .dlo = a, .dhi = b}
 #define BOOL(rec, key, field) {KEY(rec, key, field, K_BOOL)}
 #define RANGE(rec, key, field, u, min) {KEY(rec, key, field, K_RANGE), .unit = u, .dlo = min}
+#define RATE(rec, key, field, a, b) {KEY(rec, key, field, K_RATE), .lo = a, .hi = b}
 #define ENUM(rec, key, field, list) {KEY(rec, key, field, K_ENUM), .names = list, .nnames = COUNT(list)}
 
 static const key_spec seeder_keys[] = {
@@ -280,6 +283,9 @@ static const key_spec seeder_keys[] = {
     U32(sim_seeder_cfg, "max_peers_per_address", core.max_peers_per_address, 0, 10000000),
     U32(sim_seeder_cfg, "max_peers_per_prefix", core.max_peers_per_prefix, 0, 10000000),
     ENUM(sim_seeder_cfg, "encryption", core.encryption, policy_names),
+    RATE(sim_seeder_cfg, "upload_rate", core.upload_rate, 1, HK_TB_RATE_MAX), /* upload rate caps */
+    RATE(sim_seeder_cfg, "torrent_upload_rate", core.torrent_upload_rate, 1, HK_TB_RATE_MAX),
+    SIZE(sim_seeder_cfg, "upload_burst", core.upload_burst, 1, HK_TB_BURST_MAX),
     BW(sim_seeder_cfg, "uplink", uplink),
     BW(sim_seeder_cfg, "downlink", downlink),
     SECONDS(sim_seeder_cfg, "latency", latency),
@@ -315,6 +321,9 @@ static const key_spec expect_keys[] = { /* and baseline_without (expect_key) */
     LIMIT(sim_expect, "sent_not_resident_max", sent_not_resident_max, 0, UINT32_MAX),
     SIZE(sim_expect, "memory_max", memory_max, 1, UINT64_MAX),
     LIMIT(sim_expect, "seeder_errors_max", seeder_errors_max, 0, UINT32_MAX),
+    BW(sim_expect, "rate_cap", rate_cap), /* upload rate caps */
+    DOUBLE(sim_expect, "rate_cap_within", rate_cap_within, 0, 1),
+    RANGE(sim_expect, "rate_window", rate_window, 't', 0),
 };
 
 static const key_spec profile_expect_keys[] = {
@@ -394,6 +403,13 @@ static bool apply(parse_ctx *c, const char *sec, const key_spec *k, const char *
     case K_BOOL: return get_bool(c, sec, k->name, v, (bool *)(void *)dst);
     case K_RANGE: return get_range(c, sec, k->name, v, k->unit, k->dlo, (units_range *)(void *)dst);
     case K_ENUM: return get_enum(c, sec, k->name, v, k->names, k->nnames, (int *)(void *)dst);
+    case K_RATE: {
+        double r = 0;
+        if (!get_real(c, sec, k->name, v, true, (double)k->lo, (double)k->hi, &r))
+            return false;
+        *(uint64_t *)(void *)dst = (uint64_t)(r + 0.5);
+        return true;
+    }
     }
     assert(!"unknown key kind");
     return false;
@@ -659,6 +675,20 @@ static int prescan(parse_ctx *c, const char *text, const char *name)
     return rc;
 }
 
+/* Upload rate caps: [expect] rate_cap, rate_cap_within and rate_window are set together, the window inside the run. */
+static int check_rate_expect(const scenario *sc, char *err, size_t errlen)
+{
+    const sim_expect *x = &sc->expect;
+    if ((x->rate_cap_within >= 0 || x->rate_cap > 0 || x->rate_window.hi > 0) &&
+        (x->rate_cap_within < 0 || x->rate_cap <= 0 || x->rate_window.hi <= x->rate_window.lo ||
+         x->rate_window.hi * 1e9 > (double)sc->run.duration)) {
+        snprintf(err, errlen, "[expect] rate_cap, rate_cap_within and rate_window go together (window A..B with "
+                              "A < B <= [run] duration)");
+        return -1;
+    }
+    return 0;
+}
+
 static int cross_check(scenario *sc, char *err, size_t errlen)
 {
     const char *why = hk_config_check(&sc->seeder.core);
@@ -683,6 +713,8 @@ static int cross_check(scenario *sc, char *err, size_t errlen)
         snprintf(err, errlen, "[run] sample must be > 0");
         return -1;
     }
+    if (check_rate_expect(sc, err, errlen) != 0)
+        return -1;
     if (sc->disk.cache % sc->disk.page != 0 || sc->disk.cache / sc->disk.page < 16) {
         snprintf(err, errlen, "[disk] cache must be a multiple of page and hold at least 16 pages");
         return -1;

@@ -127,6 +127,11 @@ typedef struct sim_expect {
     uint64_t memory_max;          /* 0: unset */
     int64_t seeder_errors_max;    /* < 0: unset (malformed output, piece/extent mismatches, room overruns) */
     char baseline_without[4 * SIM_NAME_MAX]; /* "" unset */
+    /* upload rate caps (issue 11 item 5): the payload the peers receive during rate_window, per second, within
+     * rate_cap_within (a fraction) of rate_cap */
+    double rate_cap;              /* B/s; 0: unset */
+    double rate_cap_within;       /* < 0: unset */
+    units_range rate_window;      /* s; hi 0: unset */
 } sim_expect;
 
 typedef struct sim_seeder_cfg {

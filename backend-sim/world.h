@@ -58,6 +58,10 @@ typedef struct sim_world {
     long rss_kib;
     uint64_t log_lines;
     char hash[65];
+    /* upload rate caps: payload received by every peer, and its samples at [expect] rate_window's ends */
+    uint64_t payload_received;
+    uint64_t rate_bytes[2];
+    hk_time rate_at[2];          /* 0: not sampled yet */
 } sim_world;
 
 /* Builds the torrents and the (zeroed) peer records of the scenario sc. Returns 0, or -1 out of memory. */

@@ -98,6 +98,8 @@ struct hk_peer {
     uint8_t sniffed;         /* bytes of 0x13 "BitTorrent protocol" seen at the stream's start (0..20) */
     bool via_mse;            /* the BitTorrent stream came through an MSE handshake (mse->ih names its torrent) */
     bool encrypted;          /* RC4 selected: mse->send installed, received bytes decrypted through mse->rx */
+    /* upload rate caps (seeder_rate.c) */
+    bool rate_passed;        /* passed over for tokens in the current service pass (in the seeder's rate_passed) */
     hk_peer_mse *mse;        /* allocated when an MSE handshake starts (plain peers carry only this pointer) */
 };
 

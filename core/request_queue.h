@@ -40,6 +40,8 @@ typedef struct hk_request {
     /* disk retry (HK_DISK_RETRY, seeder_loads.c): */
     uint8_t tries;       /* RETRY rounds in a row so far */
     uint8_t retry;       /* LOADING: one of this round's loads said RETRY */
+    /* upload rate caps (seeder_rate.c): */
+    uint8_t rate_waited; /* it has waited for tokens (counted once in rate_delayed_bytes) */
 } hk_request;            /* 32 bytes */
 
 typedef struct hk_request_queue {

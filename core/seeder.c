@@ -39,6 +39,7 @@ void hk_config_defaults(hk_config *cfg)
     /* slot squatting (issue 14 item 2) */
     cfg->unchoked_grace = HK_SECONDS(2);
     cfg->unchoked_stall = HK_SECONDS(10);
+    /* upload rate caps: none (upload_rate, torrent_upload_rate, upload_burst stay 0) */
 }
 
 const char *hk_config_check(const hk_config *cfg)
@@ -77,6 +78,15 @@ const char *hk_config_check(const hk_config *cfg)
         return "unchoked_grace must be > 0";
     if (cfg->unchoked_stall == 0)
         return "unchoked_stall must be > 0";
+    /* upload rate caps */
+    if (cfg->upload_rate > HK_TB_RATE_MAX)
+        return "upload_rate must be in 0..17179869184 bytes/s (0 = unlimited)";
+    if (cfg->torrent_upload_rate > HK_TB_RATE_MAX)
+        return "torrent_upload_rate must be in 0..17179869184 bytes/s (0 = none)";
+    if (cfg->upload_burst &&
+        (cfg->upload_burst < HKS_RATE_MIN_BURST(cfg) || cfg->upload_burst > HK_TB_BURST_MAX))
+        return "upload_burst must be 0 (auto) or hold the largest data message (max_block or 16 KiB, + 96 bytes) "
+               "and at most 17179869184";
     return NULL;
 }
 
@@ -124,6 +134,7 @@ hk_seeder *hk_seeder_new(const hk_config *cfg, const hk_seeder_runtime *rt)
     hk_choker_init(&s->choker, cfg->max_unchoked, cfg->credit, cfg->slice);
     hk_dl_heap_init(&s->deadlines, &s->mem);
     hk_al_init(&s->addr_limit, &s->mem, cfg->max_peers_per_address, cfg->max_peers_per_prefix);
+    hks_rate_init(s);
     s->hdr = hk_mem_alloc(&s->mem, (size_t)HK_BATCH_BLOCKS * HK_BATCH_HDR);
     if (!s->hdr) {
         hk_seeder_free(s);
@@ -155,6 +166,7 @@ void hk_seeder_free(hk_seeder *s)
     hk_mem_free(&s->mem, s->hdr, (size_t)HK_BATCH_BLOCKS * HK_BATCH_HDR);
     hks_mse_free(s);
     hks_loads_free(s);
+    hks_rate_free(s);
     hk_tt_free(&s->torrents);
     hk_dl_heap_free(&s->deadlines);
     hk_mem mem = s->mem;
@@ -190,8 +202,10 @@ void hks_ev_end(hk_seeder *s)
     hks_reschedule_touched(s);
     hks_free_closed(s);
     hk_time next = hk_dl_next_time(&s->deadlines);
-    if (s->nready)
+    if (s->nready && s->serve_at <= s->now)
         next = s->now; /* the pass ran out of budget: continue as soon as the backend lets us */
+    else if (s->nready && s->serve_at < next)
+        next = s->serve_at; /* the ready peers wait for tokens (upload rate caps): continue when they exist */
     if (next != s->wake_requested) {
         s->wake_requested = next;
         s->rt.base.wake_at(s->rt.base.ctx, next);
@@ -269,6 +283,10 @@ static hk_add_result insert_desc(hk_seeder *s, const hk_torrent_desc *d, char *e
     uint32_t rec;
     switch (hk_tt_insert(&s->torrents, d, &rec)) {
     case HK_TT_OK:
+        if (!hks_rate_torrent_added(s, rec)) {
+            hk_tt_remove(&s->torrents, d->info_hash);
+            break; /* out of memory for its upload rate bucket */
+        }
         hks_log(s, HK_LOG_DEBUG, "torrent %s added: \"%.*s\", %u pieces of %u, %u files, %llu bytes", hex,
                 (int)d->name_len, d->name, d->piece_count, d->piece_length, d->nfiles,
                 (unsigned long long)d->total_length);
@@ -363,6 +381,7 @@ bool hk_seeder_remove_torrent(hk_seeder *s, const uint8_t info_hash[20])
         ih_hex(info_hash, hex);
         close_torrent_peers(s, rec, "torrent removed");
         hks_loads_forget_torrent(s, rec);
+        hks_rate_torrent_removed(s, rec);
         hk_tt_remove(&s->torrents, info_hash);
         hks_log(s, HK_LOG_DEBUG, "torrent %s removed", hex);
     }
@@ -416,7 +435,7 @@ void hk_seeder_stats(const hk_seeder *s, hk_stats *out)
     out->memory_bytes = mem;
 }
 
-static void fill_torrent_stats(const hk_torrent *t, hk_torrent_stats *out)
+static void fill_torrent_stats(const hk_seeder *s, const hk_torrent *t, hk_torrent_stats *out)
 {
     memset(out, 0, sizeof *out);
     out->uploaded = t->uploaded;
@@ -426,6 +445,10 @@ static void fill_torrent_stats(const hk_torrent *t, hk_torrent_stats *out)
     out->storage = t->storage;
     out->failed = t->state == HK_TORRENT_FAILED;
     out->memory_bytes = sizeof *t + (uint64_t)t->nfiles * sizeof *t->files + t->name_len;
+    if (t->rate_slot) { /* upload rate caps */
+        out->upload_rate = s->tbuckets[t->rate_slot - 1].tb.rate;
+        out->memory_bytes += sizeof(hks_tbucket);
+    }
 }
 
 bool hk_seeder_torrent_stats(const hk_seeder *s, const uint8_t info_hash[20], hk_torrent_stats *out)
@@ -433,7 +456,7 @@ bool hk_seeder_torrent_stats(const hk_seeder *s, const uint8_t info_hash[20], hk
     const hk_torrent *t = hk_tt_get(&s->torrents, hk_tt_find(&s->torrents, info_hash));
     if (!t)
         return false;
-    fill_torrent_stats(t, out);
+    fill_torrent_stats(s, t, out);
     return true;
 }
 
@@ -446,6 +469,6 @@ bool hk_seeder_torrent_next(const hk_seeder *s, uint32_t *cursor, uint8_t info_h
         return false;
     *cursor = rec + 1;
     memcpy(info_hash_out, t->info_hash, 20);
-    fill_torrent_stats(t, out);
+    fill_torrent_stats(s, t, out);
     return true;
 }

@@ -75,6 +75,12 @@
  *     close, whatever the close path (handshake never finished, timeout, protocol error, the backend's close, the
  *     torrent removed); the port is ignored. The counts take at most two entries per live connection
  *     (memory_bytes includes them). Caps of 0 keep no count at all.
+ *   - Upload rate caps (cfg.upload_rate, cfg.torrent_upload_rate, hk_seeder_set_torrent_rate; docs/design.md §14):
+ *     token buckets counting the bytes of data messages (piece and ut_metadata data, headers included); control
+ *     messages never wait. The service pass takes a message's bytes from the global bucket and its torrent's before
+ *     batching it; a short global bucket ends the pass, a short torrent bucket ends that peer's turn. A peer stopped
+ *     before it sent anything keeps its place at the front of the ready ring; the core then asks to be woken when
+ *     the tokens will exist (not at once). Counted in rate_delayed_bytes and rate_stops.
  *   - MSE/PE (core/mse.h; policy cfg.encryption): a connection whose first bytes are not 0x13 "BitTorrent protocol"
  *     runs the MSE responder when the policy is not HK_ENC_OFF and rt->set_cipher exists (else the plain decoder
  *     judges the bytes, as before); HK_ENC_REQUIRE closes a plain handshake ("plain handshake refused: encryption
@@ -91,6 +97,7 @@
 #define HEKATE_SEEDER_H
 
 #include "seeder_runtime.h"
+#include "token_bucket.h"
 
 typedef struct hk_seeder hk_seeder;
 
@@ -126,6 +133,13 @@ typedef struct hk_config {
     /* slot squatting (issue 14 item 2) */
     hk_time unchoked_grace;          /* unchoked, no block request queued this long: the turn is unused (default 2 s) */
     hk_time unchoked_stall;          /* unchoked, queued data not read (no room) this long: unused (default 10 s) */
+    /* upload rate caps (issue 11 item 5; core/token_bucket.h): bytes per second of data messages (piece and
+     * ut_metadata data, their headers included); control messages are never capped. 0 = unlimited. */
+    uint64_t upload_rate;            /* global cap (default 0; at most HK_TB_RATE_MAX) */
+    uint64_t torrent_upload_rate;    /* cap of each torrent as it is added (default 0 = none; see
+                                      * hk_seeder_set_torrent_rate) */
+    uint64_t upload_burst;           /* most tokens each bucket holds (0 = auto, the default: a tenth of a second of
+                                      * its rate, at least HKS_RATE_MIN_BURST; else at least that) */
 } hk_config;
 
 void hk_config_defaults(hk_config *cfg);
@@ -220,6 +234,9 @@ typedef struct hk_stats {
     /* disk retry (HK_DISK_RETRY): */
     uint64_t disk_retries;           /* request rounds put back to wait after a load said RETRY */
     uint64_t disk_retry_rejects;     /* requests given up after too many RETRYs (rejected, fast peers only) */
+    /* upload rate caps (issue 11 item 5) */
+    uint64_t rate_delayed_bytes;     /* bytes of data messages that had to wait for tokens (each message once) */
+    uint64_t rate_stops;             /* turns cut short for tokens (the global cap also ends the service pass) */
 } hk_stats;
 
 void hk_seeder_stats(const hk_seeder *s, hk_stats *out);
@@ -235,6 +252,8 @@ typedef struct hk_torrent_stats {
     bool failed;                     /* hk_seeder_storage_failed was called (or a disk load failed) */
     uint64_t memory_bytes;           /* bytes the table holds for it: record, file entries, name (+ ~5 B of index,
                                       * ~13 B of MSE SKEY index: core/skey_index.h) */
+    /* upload rate caps (issue 11 item 5) */
+    uint64_t upload_rate;            /* its own cap in bytes/s (0 = none; the global cap applies too) */
 } hk_torrent_stats;
 
 /* false if the info-hash is not served. */
@@ -243,6 +262,11 @@ bool hk_seeder_torrent_stats(const hk_seeder *s, const uint8_t info_hash[20], hk
  * *cursor = 0; each call fills info_hash_out and *out and returns true, false at the end. The seeder must not change
  * between calls (no event, no management call). */
 bool hk_seeder_torrent_next(const hk_seeder *s, uint32_t *cursor, uint8_t info_hash_out[20], hk_torrent_stats *out);
+
+/* Upload rate caps (issue 11 item 5): sets the torrent's own cap to `rate` bytes/s (0 removes it), replacing
+ * cfg.torrent_upload_rate for that torrent; its bucket keeps the tokens it holds (up to the new burst). false: the
+ * torrent is not served, rate is above HK_TB_RATE_MAX, or no memory for its bucket (the old cap stays). */
+bool hk_seeder_set_torrent_rate(hk_seeder *s, const uint8_t info_hash[20], uint64_t rate);
 
 /* Lines above this level are not even formatted (default HK_LOG_TRACE: everything). */
 void hk_seeder_set_log_level(hk_seeder *s, hk_log_level max);

@@ -2,7 +2,8 @@
  * include it. Reading order, top-down: seeder.c (lifecycle, torrents, the public event entry points) calls
  * seeder_proto.c (the wire protocol), which calls seeder_choke.c (choke transitions), seeder_serve.c (queuing and
  * serving) and seeder_peers.c (the peer table and lists, close, control output); seeder_loads.c holds pending disk
- * loads and seeder_timers.c the deadlines and the rescheduling at the end of an event.
+ * loads, seeder_rate.c the upload rate caps the service pass takes tokens from, and seeder_timers.c the deadlines and
+ * the rescheduling at the end of an event.
  *
  * Event discipline: every public entry point calls hks_ev_begin (reads the clock once: every decision of the event uses
  * that time) and hks_ev_end, the event's epilogue: it gives the slots freed by closes to the line (hks_promote_freed),
@@ -28,6 +29,7 @@
 #include "mem.h"
 #include "peer.h"
 #include "seeder.h"
+#include "token_bucket.h"
 #include "torrent_table.h"
 
 /* Blocks one service pass may send across all peers before it yields (asks to be woken at once). */
@@ -72,6 +74,12 @@ typedef struct hks_load {
     uint32_t pending;            /* completions still expected */
 } hks_load;
 #define HKS_LOAD_NONE UINT32_MAX
+/* A torrent's own upload rate bucket (seeder_rate.c), in a pool addressed by hk_torrent.rate_slot - 1. */
+typedef struct hks_tbucket {
+    hk_token_bucket tb;
+    uint32_t next_free;          /* free: the next free bucket (HKS_TB_NONE ends the list) */
+} hks_tbucket;
+#define HKS_TB_NONE UINT32_MAX
 
 struct hk_seeder {
     hk_config cfg;
@@ -109,6 +117,17 @@ struct hk_seeder {
     uint32_t segs_cap;
     uint8_t *hdr;                /* HK_BATCH_BLOCKS * HK_BATCH_HDR bytes of headers for one batch */
     uint8_t *rxbuf;              /* HKS_RX_SCRATCH bytes: received bytes decrypted (MSE/PE), allocated on first use */
+
+    /* upload rate caps (seeder_rate.c; core/token_bucket.h) */
+    hk_token_bucket rate;        /* the global bucket, used when cfg.upload_rate > 0 */
+    hks_tbucket *tbuckets;       /* per-torrent buckets; a torrent's rate_slot is 1 + its index */
+    uint32_t tb_cap, tb_used;    /* capacity, indexes handed out so far */
+    uint32_t tb_free;            /* head of the free list (HKS_TB_NONE: empty) */
+    hk_list rate_passed;         /* peers passed over for tokens in this pass (hk_peer.ready_link; counted in nready) */
+    uint32_t npassed;
+    bool rate_stopped;           /* this pass stopped: the global bucket is short */
+    hk_time rate_torrent_at;     /* this pass: earliest time a passed-over peer's torrent bucket has its tokens */
+    hk_time serve_at;            /* when the ready ring can be served next: s->now, or when tokens will exist */
 
     hk_stats stats;
 };
@@ -242,6 +261,33 @@ void hks_disk_retry_due(hk_seeder *s, hk_peer *p);
 /* The torrent in record `rec` is being removed: its pending loads no longer name it (the record may be reused). */
 void hks_loads_forget_torrent(hk_seeder *s, uint32_t rec);
 void hks_loads_free(hk_seeder *s);
+
+/* ---- seeder_rate.c: upload rate caps (token buckets, docs/design.md §14) ------------------------------------ */
+/* The largest data message (a block of max_block or a ut_metadata piece, plus its header): no bucket holds less. */
+#define HKS_RATE_MIN_BURST(cfg) ((uint64_t)((cfg)->max_block > 16384u ? (cfg)->max_block : 16384u) + HK_BATCH_HDR)
+typedef enum hks_rate_verdict {
+    HKS_RATE_OK = 0,             /* the tokens are there (or nothing caps this message) */
+    HKS_RATE_SHORT_GLOBAL,       /* the global bucket is short: the pass stops */
+    HKS_RATE_SHORT_TORRENT,      /* the torrent's bucket is short: this peer waits, the others go on */
+} hks_rate_verdict;
+/* The global bucket, full (no-op without a global cap). */
+void hks_rate_init(hk_seeder *s);
+void hks_rate_free(hk_seeder *s);
+/* A torrent was added in record `rec`: it gets the default cap (cfg.torrent_upload_rate). false: out of memory. */
+bool hks_rate_torrent_added(hk_seeder *s, uint32_t rec);
+/* The torrent in record `rec` is being removed: its bucket is freed. */
+void hks_rate_torrent_removed(hk_seeder *s, uint32_t rec);
+/* Whether a data message of `cost` bytes of torrent t may go now; when not, notes when the tokens will exist. */
+hks_rate_verdict hks_rate_check(hk_seeder *s, const hk_torrent *t, uint64_t cost);
+/* Takes `cost` tokens from the buckets that hks_rate_check found sufficient. */
+void hks_rate_charge(hk_seeder *s, const hk_torrent *t, uint64_t cost);
+/* Start of a service pass: the global bucket is refilled, serve_at is now. */
+void hks_rate_pass_begin(hk_seeder *s);
+/* p (popped from the ring, nothing sent in its turn) waits for tokens: it keeps its place ahead of the ring. */
+void hks_rate_pass_over(hk_seeder *s, hk_peer *p);
+/* End of a service pass: the passed-over peers go back to the front of the ring, in order, and serve_at says when
+ * the ring can go on (now if peers were left for lack of budget, else when the tokens will exist). */
+void hks_rate_pass_end(hk_seeder *s);
 
 /* ---- seeder_timers.c: deadlines ----------------------------------------------------------------------------- */
 /* Closes, turns over or keeps alive every peer whose deadline is due. */

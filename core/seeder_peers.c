@@ -258,6 +258,10 @@ void hks_ready_unlink(hk_seeder *s, hk_peer *p)
     assert(s->nready > 0);
     hk_list_remove(&p->ready_link);
     s->nready--;
+    if (p->rate_passed) { /* upload rate caps: it was waiting for tokens in the pass under way */
+        p->rate_passed = false;
+        s->npassed--;
+    }
 }
 
 hk_peer *hks_ready_pop(hk_seeder *s)

@@ -314,6 +314,8 @@ typedef enum serve_end {
     SERVE_YIELDED,           /* moved requests back (not resident): give it another turn after the others */
     SERVE_BLOCKED,           /* no room, waiting on the disk, or nothing queued */
     SERVE_GONE,              /* closed or choked during its turn */
+    SERVE_RATE_GLOBAL,       /* upload rate caps: the global bucket is short (the pass stops) */
+    SERVE_RATE_TORRENT,      /* upload rate caps: its torrent's bucket is short (the others go on) */
 } serve_end;
 
 /* A request is not resident. First time: passed over for this turn (docs/design.md §4's "back of the queue once": the
@@ -376,6 +378,37 @@ static turn_check turn_used_up(hk_seeder *s, hk_peer *p, batch *b, uint32_t leng
     return TURN_GO_ON;
 }
 
+/* Upload rate caps: the bytes of the data message carrying r (header included), what the buckets are charged. */
+static uint64_t rate_cost(const hk_seeder *s, const hk_peer *p, const hk_torrent *t, const hk_request *r)
+{
+    if (r->kind == HK_REQ_BLOCK)
+        return WIRE_PIECE_HEADER_LEN + (uint64_t)r->length;
+    uint8_t hdr[HK_BATCH_HDR];
+    return encode_header(s, p, t, r, hdr) + (uint64_t)r->length;
+}
+
+/* Upload rate caps: true when r's message may go now (*cost: the tokens to take, 0 when nothing caps it); when not,
+ * *end says which bucket is short and r is counted as delayed (once). */
+static bool rate_ok(hk_seeder *s, const hk_peer *p, const hk_torrent *t, hk_request *r, uint64_t *cost,
+                    serve_end *end)
+{
+    *cost = 0;
+    if (!s->cfg.upload_rate && !t->rate_slot)
+        return true; /* nothing caps it */
+    *cost = rate_cost(s, p, t, r);
+    hks_rate_verdict v = hks_rate_check(s, t, *cost);
+    if (v == HKS_RATE_OK)
+        return true;
+    if (!r->rate_waited) {
+        r->rate_waited = 1;
+        s->stats.rate_delayed_bytes += *cost;
+    }
+    hks_log(s, HK_LOG_TRACE, "peer %llu: %u/%u/%u waits for %s tokens", (unsigned long long)p->id, r->index,
+            r->begin, r->length, v == HKS_RATE_SHORT_GLOBAL ? "global" : "torrent");
+    *end = v == HKS_RATE_SHORT_GLOBAL ? SERVE_RATE_GLOBAL : SERVE_RATE_TORRENT;
+    return false;
+}
+
 /* One turn of peer p: at most `share` messages, batched HK_BATCH_BLOCKS per send(). */
 static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *sent)
 {
@@ -422,6 +455,9 @@ static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *
             end = tc == TURN_GONE ? SERVE_GONE : end;
             break;
         }
+        uint64_t cost;
+        if (!rate_ok(s, p, t, r, &cost, &end))
+            break;
         hk_request done = *r;
         if (!append(s, p, t, &b, &done)) {
             flush(s, p, &b);
@@ -431,6 +467,8 @@ static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *
         hk_rq_remove_at(&p->rq, i, NULL);
         if (done.kind == HK_REQ_BLOCK)
             hk_choker_charge(&s->choker, &p->choke, done.length);
+        if (cost)
+            hks_rate_charge(s, t, cost);
         (*sent)++;
     }
     if (p->closed)
@@ -444,14 +482,26 @@ static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *
     return end;
 }
 
+/* Where p goes after its turn: back of the ring when it may have more (a turn cut short by tokens after sending
+ * counts as its turn), kept ahead of the ring when tokens stopped it before it sent anything (upload rate caps). */
+static void after_turn(hk_seeder *s, hk_peer *p, serve_end end, uint32_t sent)
+{
+    bool rate = end == SERVE_RATE_GLOBAL || end == SERVE_RATE_TORRENT;
+    if (rate && !sent && !p->closed)
+        hks_rate_pass_over(s, p);
+    else if (end == SERVE_SHARE_USED || end == SERVE_YIELDED || rate)
+        hks_mark_ready(s, p); /* back of the ring: others go first */
+}
+
 void hks_serve_pass(hk_seeder *s)
 {
     uint32_t budget = HK_PASS_BLOCKS;
-    while (budget > 0 && s->nready > 0) {
-        uint32_t n = s->nready;
+    hks_rate_pass_begin(s);
+    while (budget > 0 && s->nready > s->npassed && !s->rate_stopped) {
+        uint32_t n = s->nready - s->npassed;
         uint32_t share = budget / n ? budget / n : 1;
         bool progress = false;
-        for (uint32_t k = 0; k < n && budget > 0; k++) {
+        for (uint32_t k = 0; k < n && budget > 0 && !s->rate_stopped; k++) {
             hk_peer *p = hks_ready_pop(s);
             if (!p)
                 break;
@@ -461,10 +511,10 @@ void hks_serve_pass(hk_seeder *s)
             budget -= sent < budget ? sent : budget;
             if (sent || end == SERVE_YIELDED)
                 progress = true;
-            if (end == SERVE_SHARE_USED || end == SERVE_YIELDED)
-                hks_mark_ready(s, p); /* back of the ring: others go first */
+            after_turn(s, p, end, sent);
         }
         if (!progress)
             break;
     }
+    hks_rate_pass_end(s);
 }

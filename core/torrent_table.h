@@ -57,6 +57,7 @@ typedef struct hk_torrent {
     uint32_t info_len;       /* bytes of the raw info dictionary (metadata_size) */
     uint32_t peers;          /* connected peers attached to this torrent */
     uint32_t next_free;      /* free-list link while FREE */
+    uint32_t rate_slot;      /* upload rate caps: 1 + its bucket's index in the seeder's pool; 0 = no own cap */
     uint64_t info_start;     /* offset of the info dictionary in the .torrent file */
     uint64_t total_length;
     uint64_t storage;        /* the backend's handle */

@@ -244,6 +244,9 @@ static void log_stats(hk_real *r, hk_log_level level, const char *when)
     if (s.mse_handshakes || s.mse_failures) /* MSE/PE (issue 9) */
         hk_log(level, "%s: %" PRIu64 " encrypted handshakes, %" PRIu64 " failed; %" PRIu64 " bytes encrypted", when,
                s.mse_handshakes, s.mse_failures, cs.bytes_encrypted);
+    if (s.rate_stops) /* upload rate caps (issue 11 item 5) */
+        hk_log(level, "%s: upload rate caps held back %" PRIu64 " bytes; %" PRIu64 " turns stopped for tokens", when,
+               s.rate_delayed_bytes, s.rate_stops);
     hk_log(level,
            "%s: %" PRIu64 " blocks (%" PRIu64 " bytes) sent; %" PRIu64 " writev calls (%" PRIu64 " iovecs, %" PRIu64
            " bytes), %" PRIu64 " reads; %" PRIu64 " connections, %" PRIu64 " refused (%" PRIu64 " per address, %" PRIu64

@@ -67,6 +67,13 @@ void hk_options_usage(FILE *out, const char *prog)
             "                              require: encrypted handshakes with RC4 only; plain ones refused\n"
             "                              off: plain BitTorrent handshakes only\n"
             "\n"
+            "Upload rate caps (bytes per second of piece and metadata messages, headers included; control\n"
+            "messages are never held back; suffixes K, M, G = 1024^n; 0: no cap):\n"
+            "      --upload-rate=RATE      cap on everything hekate uploads (default 0)\n"
+            "      --torrent-upload-rate=RATE  cap on each torrent on its own (default 0)\n"
+            "      --upload-burst=BYTES    bytes a cap lets go at once after a quiet spell (default 0: a tenth\n"
+            "                              of a second of the rate, at least one block)\n"
+            "\n"
             "Trackers (HTTP, HTTPS, UDP; every tier of announce-list):\n"
             "      --announce-interval=S   interval until a tracker gives one, and the window the first announces\n"
             "                              of many torrents are spread over (default 1800)\n"
@@ -341,6 +348,10 @@ static const opt_row rows[] = {
     { ROW("config", 'c', OPT_TEXT, config_path) },
     /* control socket */
     { ROW("control", 0, OPT_TEXT, control_path) },
+    /* upload rate caps (issue 11 item 5) */
+    { ROW("upload-rate", 0, OPT_SIZE, cfg.upload_rate), .min = 0, .max = HK_TB_RATE_MAX },
+    { ROW("torrent-upload-rate", 0, OPT_SIZE, cfg.torrent_upload_rate), .min = 0, .max = HK_TB_RATE_MAX },
+    { ROW("upload-burst", 0, OPT_SIZE, cfg.upload_burst), .min = 0, .max = HK_TB_BURST_MAX },
 };
 
 #define NROWS (sizeof rows / sizeof *rows)

@@ -366,6 +366,10 @@ Test(options, encryption_policy)
 
 /* --user / --group (issue 11 item 4): text, kept as given (looked up by ops/privdrop.h at start-up). */
 Test(options, user_and_group)
+}
+
+/* Upload rate caps (issue 11 item 5): off by default, K/M/G suffixes, the burst checked by the core's rules. */
+Test(options, upload_rate_caps)
 {
     hk_options o;
     char err[512];
@@ -380,4 +384,18 @@ Test(options, user_and_group)
     cr_assert_null(o.group);
     BAD("option --user needs a value", "d", "--user");
     BAD("option --group needs a value", "d", "--group");
+}
+
+    cr_assert_eq(o.cfg.upload_rate, 0, "no cap by default");
+    cr_assert_eq(o.cfg.torrent_upload_rate, 0);
+    cr_assert_eq(o.cfg.upload_burst, 0);
+    OK("--upload-rate=2M", "--torrent-upload-rate", "512K", "--upload-burst=1M", "d");
+    cr_assert_eq(o.cfg.upload_rate, 2u << 20);
+    cr_assert_eq(o.cfg.torrent_upload_rate, 512u << 10);
+    cr_assert_eq(o.cfg.upload_burst, 1u << 20);
+    OK("--upload-rate=1500", "d");
+    cr_assert_eq(o.cfg.upload_rate, 1500);
+    BAD("--upload-rate: '2X' is not a size", "--upload-rate=2X", "d");
+    BAD("--torrent-upload-rate: 17179869185 is out of range", "--torrent-upload-rate=17179869185", "d");
+    BAD("upload_burst", "--upload-rate=1M", "--upload-burst=1K", "d");
 }
