@@ -82,6 +82,8 @@ static void runtime_options(const hk_options *opt, hk_real_opts *ro)
     if (opt->announce_rate)
         ro->trackers_opts.ann.start_rate = opt->announce_rate;
     ro->trackers_opts.log_level = hk_options_log_level(opt);
+    ro->shard_k = opt->shard_k; /* --shard */
+    ro->shard_n = opt->shard_n;
 }
 
 /* The descriptor budget (fd_budget.h) against the soft limit, raised to the hard one by prepare_process: logged in

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "shard.h"
 #include "store.h"
 
 void hk_options_usage(FILE *out, const char *prog)
@@ -33,6 +34,9 @@ void hk_options_usage(FILE *out, const char *prog)
             "  -l, --list                  list what would be served and what is rejected, then exit\n"
             "      --rescan=SECONDS        rescan every DIR this often (default 0: only on SIGHUP); with it,\n"
             "                              hekate also starts when there is nothing to serve yet\n"
+            "      --shard=K/N             serve only the torrents in shard K of N (K from 0 to N-1): the first 8\n"
+            "                              bytes of the info-hash, big-endian, modulo N; N processes with\n"
+            "                              0/N..N-1/N over the same DIRs serve each torrent exactly once\n"
             "  -v, --verbose               more messages (repeat for more)\n"
             "  -q, --quiet                 fewer messages (repeat for fewer)\n"
             "\n"
@@ -306,6 +310,8 @@ static const opt_row rows[] = {
     { ROW("max-peers-per-address", 0, OPT_COUNT, cfg.max_peers_per_address), .min = 0, .max = MAX_COUNT },
     { ROW("max-peers-per-prefix", 0, OPT_COUNT, cfg.max_peers_per_prefix), .min = 0, .max = MAX_COUNT },
     { ROW("encryption", 0, OPT_CHOICE, cfg.encryption), .choices = encryption_names },
+    /* a fleet without a coordinator (issue 11 item 7): parsed by check_whole (hk_shard_parse) */
+    { ROW("shard", 0, OPT_TEXT, shard_text) },
 };
 
 #define NROWS (sizeof rows / sizeof *rows)
@@ -495,6 +501,8 @@ static hk_options_result check_whole(hk_options *o, const bool seen[NROWS], int 
                  o->cfg.max_unchoked);
         return HK_OPTIONS_ERROR;
     }
+    if (o->shard_text && hk_shard_parse("--shard", o->shard_text, &o->shard_k, &o->shard_n, err, errlen) != 0)
+        return HK_OPTIONS_ERROR;
     o->cfg.listen_port = o->port;
     const char *bad = hk_config_check(&o->cfg);
     if (bad) {

@@ -49,6 +49,9 @@ typedef struct hk_options {
     uint32_t announce_rate;    /* --announce-rate: first announces per second when few torrents (0: default) */
     /* hot add/remove */
     hk_time rescan_interval;   /* --rescan: rescan the DIRs this often (0: only on SIGHUP; else at least 1 s) */
+    /* a fleet without a coordinator (issue 11 item 7): --shard=K/N, shard.h */
+    const char *shard_text;    /* the value as given (NULL: no --shard) */
+    uint32_t shard_k, shard_n; /* parsed from it; shard_n 0: every torrent */
 } hk_options;
 
 hk_options_result hk_options_parse(hk_options *o, int argc, char **argv, char *err, size_t errlen);
