@@ -216,8 +216,8 @@ void report_scan_done(const app *a, const hk_rescan_stats *st)
            st->kept ? ", some kept: see above" : "", st->seconds);
     if (a->opt->shard_n > 1) /* --shard: the torrents this process leaves to the others */
         hk_log(a->started && !a->asked && a->loud == 0 ? HK_LOG_DEBUG : HK_LOG_INFO,
-               "shard %u of %u: %zu torrent%s served, %zu in other shards", a->opt->shard_k, a->opt->shard_n,
-               st->served, st->served == 1 ? "" : "s", st->other_shard);
+               "shard %u of %u: %zu torrent%s %s, %zu in other shards", a->opt->shard_k, a->opt->shard_n,
+               st->served, st->served == 1 ? "" : "s", a->opt->list ? "would be served" : "served", st->other_shard);
     if (a->started && st->served == 0)
         hk_log(HK_LOG_WARN, "serving nothing until a rescan finds a torrent");
 }
