@@ -74,7 +74,9 @@ void hk_options_usage(FILE *out, const char *prog)
             "\n"
             "Signals: SIGHUP rescans every DIR: new torrents are added, torrents whose .torrent file is gone or holds\n"
             "another torrent are removed (their peers disconnected, `stopped` announced), failed ones are tried\n"
-            "again; the others are untouched. SIGINT or SIGTERM stop the seeder cleanly.\n"
+            "again; the others are untouched. SIGINT, SIGTERM or SIGQUIT stop the seeder cleanly (`stopped`\n"
+            "announced). SIGUSR1 logs a status summary. SIGPIPE, SIGUSR2 and the other signals that mean nothing\n"
+            "to hekate are ignored.\n"
             "\n"
             "Exit status: 0 when at least one torrent was served (or listed), 1 when nothing could be served or\n"
             "the port could not be bound, 2 on a command-line error.\n",
