@@ -104,7 +104,23 @@ def body(p, checks, build_dir, source_dir):
                 raise AssertionError("after SIGHUP: split %r, expected %r" % (counts, expected))
             return "same split after a SIGHUP rescan: %r" % counts
 
+        def show_agrees():
+            show = os.path.join(build_dir, "backend-real", "hekate-show")
+            status, out = p.run("hekate-show", [show, "-m", "--shards=%d" % N] + paths, timeout=20)
+            if status != 0:
+                raise AssertionError("hekate-show exited %s: %s" % (status, out[-300:]))
+            lines = [ln for ln in out.splitlines() if "\tmagnet:" in ln]
+            if len(lines) != TORRENTS:
+                raise AssertionError("hekate-show printed %d lines for %d torrents" % (len(lines), TORRENTS))
+            for ih, line in zip(hashes, lines):
+                k, link = line.split("\t", 1)
+                if int(k) != shard_of(ih, N) or ih.hex() not in link:
+                    raise AssertionError("hekate-show says %r for %s (shard %d)" % (line[:60], ih.hex(),
+                                                                                   shard_of(ih, N)))
+            return "hekate-show -m --shards=%d names the shard that serves each torrent" % N
+
         checks.run("three_shards_split_the_catalogue", split_at_start)
+        checks.run("hekate_show_names_the_shard", show_agrees)
         checks.run("scan_summary_counts_other_shards", scan_summaries)
         checks.run("split_unchanged_after_rescan", split_after_rescan)
         for k, s in enumerate(shards):
