@@ -108,7 +108,7 @@ void hk_catalog_on_send_fault(hk_catalog *c, uint64_t storage, const char *why)
     else if (strstr(why, "vanished"))
         report_failed(c, sv, why); /* EFAULT: the data is broken even if the files look fine now */
     else
-        hk_log(HK_LOG_WARN, "could not send from storage %llu: %s", (unsigned long long)storage, why);
+        hk_log(HK_LOG_WARN, "%s: could not send from its data: %s", sv->path, why);
 }
 
 void hk_catalog_on_load_error(hk_catalog *c, uint64_t storage, int error)
