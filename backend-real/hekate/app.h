@@ -37,6 +37,9 @@ typedef struct app {
     ev_idle rs_idle;             /* ... without blocking in between */
     ev_signal sighup;
     ev_timer rescan_timer;       /* --rescan */
+    /* symbolic links to folders said (issue 11 item 8g): each once at WARN, later walks at DEBUG (report.c) */
+    uint64_t *links_said;        /* hashes of their paths */
+    size_t nlinks_said, links_cap;
 } app;
 
 #endif

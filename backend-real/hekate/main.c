@@ -356,6 +356,7 @@ int main(int argc, char **argv)
     rescans_close(&a);
     early_signals_install(); /* its SIGHUP watcher is gone too: recorded again, never fatal */
     report_free(&a);
+    report_links_free(&a);
     hk_real_free(real);
     ev_loop_destroy(loop);
     return status;
