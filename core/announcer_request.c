@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "announcer_internal.h"
+#include "infohash.h"
 
 #define URL_BUF 4096u
 
@@ -476,8 +477,12 @@ static void outcome_count(hk_announcer *a, const an_req *r, an_tracker *t, an_ou
     }
     if (r->event == HK_EVENT_STOPPED && out == OUT_OK)
         a->st.stopped_ok++;
-    if (out == OUT_REFUSED)
-        an_tracker_note(a, t, now, "announce refused", detail);
+    if (out == OUT_REFUSED) { /* a refusal is about one torrent: the line names it (issue 11 item 8d) */
+        char hex[IH_HEX_LEN + 1], what[IH_HEX_LEN + 32];
+        ih_hex(r->ih, hex);
+        snprintf(what, sizeof what, "announce of %s refused", hex);
+        an_tracker_note(a, t, now, what, detail);
+    }
     else if (out == OUT_BAD_REPLY || out == OUT_DOWN)
         an_tracker_note(a, t, now, out == OUT_DOWN ? "no answer" : "bad reply", detail);
     else if (out == OUT_OK)

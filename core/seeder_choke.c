@@ -72,8 +72,8 @@ bool hks_turn_unused(hk_seeder *s, hk_peer *p, const char *why)
 {
     hks_mark_touched(s, p);
     hk_turn_result r = hk_choker_turn_unused(&s->choker, &p->choke, s->now, s->npeers >= s->cfg.max_peers);
-    if (r == HK_TURN_REFILLED) {
-        hks_log(s, HK_LOG_DEBUG, "peer %llu: turn renewed (%s; nobody waiting)", (unsigned long long)p->id, why);
+    if (r == HK_TURN_REFILLED) { /* TRACE, here and below: it repeats once per credit (1 MiB) while nobody waits */
+        hks_log(s, HK_LOG_TRACE, "peer %llu: turn renewed (%s; nobody waiting)", (unsigned long long)p->id, why);
         p->idle_since = s->now;
         return true;
     }
@@ -183,7 +183,7 @@ bool hks_turn_over(hk_seeder *s, hk_peer *p, const char *why)
     hks_mark_touched(s, p);
     switch (hk_choker_turn_over(&s->choker, &p->choke, s->now, full)) {
     case HK_TURN_REFILLED:
-        hks_log(s, HK_LOG_DEBUG, "peer %llu: turn renewed (%s; nobody waiting)", (unsigned long long)p->id, why);
+        hks_log(s, HK_LOG_TRACE, "peer %llu: turn renewed (%s; nobody waiting)", (unsigned long long)p->id, why);
         p->idle_since = s->now;
         return true;
     case HK_TURN_REQUEUED:

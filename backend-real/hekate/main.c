@@ -1,11 +1,12 @@
 /* hekate: the seeding daemon, from start to stop. It catches the signals first (early_signals.h: one that arrives
  * before the loop watches it is recorded, not fatal), reads the command line, prepares the process (log level,
  * descriptor limit, and the descriptor budget: --max-peers lowered, or a refusal, when RLIMIT_NOFILE is too small for
- * it) and the runtime, runs the first scan of the folders given (in steps: a SIGINT or SIGTERM abandons
- * it and stops cleanly), then either prints the --list report or serves until SIGINT/SIGTERM and stops cleanly. What it says about torrents is report.c's, the rescans
- * after start-up (SIGHUP, --rescan) are rescans.c's; the runtime itself lives in backend-real/lib (real_runtime.h,
- * rescan.h) and core/ (seeder.h). Exit status: 0 served (or listed) something, or stopped before serving; 1 nothing, cannot start, or
- * --list stopped by a signal; 2 usage. */
+ * it) and the runtime, runs the first scan of the folders given (in steps: a SIGINT, SIGTERM or SIGQUIT abandons it
+ * and stops cleanly), then either prints the --list report or serves until SIGINT/SIGTERM/SIGQUIT and stops cleanly;
+ * while serving, SIGUSR1 and every fifth statistics tick log a status line. What it says about torrents is
+ * report.c's, the rescans after start-up (SIGHUP, --rescan) are rescans.c's; the runtime itself lives in
+ * backend-real/lib (real_runtime.h, rescan.h) and core/ (seeder.h). Exit status: 0 served (or listed) something, or
+ * stopped before serving; 1 nothing, cannot start, or --list stopped by a signal; 2 usage. */
 #include <ev.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -28,6 +29,8 @@
 #include "rescans.h"
 
 #define FIRST_SCAN_STEP 0.020   /* seconds of first-scan work between two looks at a pending SIGINT/SIGTERM */
+#define STATS_EVERY 60.0        /* seconds between two statistics lines (DEBUG) */
+#define STATUS_EVERY 5          /* ... and one status line (INFO) every this many of them: every 5 minutes */
 
 static const char *prog = "hekate";
 
@@ -87,6 +90,8 @@ static void runtime_options(const hk_options *opt, hk_real_opts *ro)
     if (opt->announce_rate)
         ro->trackers_opts.ann.start_rate = opt->announce_rate;
     ro->trackers_opts.log_level = hk_options_log_level(opt);
+    ro->shard_k = opt->shard_k; /* --shard */
+    ro->shard_n = opt->shard_n;
 }
 
 /* The descriptor budget (fd_budget.h) against the soft limit, raised to the hard one by prepare_process: logged in
@@ -255,11 +260,48 @@ static void log_stats(hk_real *r, hk_log_level level, const char *when)
            s.peers_refused, s.refused_per_address, s.refused_per_prefix, s.disk_loads);
 }
 
+/* While serving: what the status line (INFO, every STATUS_EVERY statistics lines and on SIGUSR1) compares with. */
+typedef struct status_clock {
+    hk_real *r;
+    struct ev_loop *loop;
+    uint64_t bytes;              /* bytes sent at the last status line */
+    ev_tstamp at;                /* and when */
+    unsigned ticks;              /* statistics lines since it */
+} status_clock;
+
+/* One line at INFO: torrents, peers and the upload rate since the last status line (why: "" or " (SIGUSR1)"). */
+static void log_status(status_clock *sc, const char *why)
+{
+    hk_stats s;
+    hk_seeder_stats(hk_real_seeder(sc->r), &s);
+    ev_tstamp now = ev_now(sc->loop), dt = now - sc->at;
+    double rate = dt > 0 ? (double)(s.bytes_sent - sc->bytes) / dt / 1e6 : 0.0;
+    hk_log(HK_LOG_INFO, "status%s: %u torrent%s, %u peer%s (%u unchoked, %u waiting); %.2f MB/s over the last %.1f s, "
+           "%.1f MiB sent since start", why, s.torrents, s.torrents == 1 ? "" : "s", s.peers, s.peers == 1 ? "" : "s",
+           s.unchoked, s.waiting, rate, dt, (double)s.bytes_sent / (1024.0 * 1024.0));
+    sc->bytes = s.bytes_sent;
+    sc->at = now;
+    sc->ticks = 0;
+}
+
+/* SIGUSR1: the status line and the statistics so far, at INFO; serving goes on. */
+static void usr1_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    status_clock *sc = w->data;
+    log_status(sc, " (SIGUSR1)");
+    log_stats(sc->r, HK_LOG_INFO, "so far");
+}
+
 static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
-    hk_real *r = w->data;
+    status_clock *sc = w->data;
+    hk_real *r = sc->r;
+    if (++sc->ticks >= STATUS_EVERY)
+        log_status(sc, "");
     hk_stats s;
     hk_seeder_stats(hk_real_seeder(r), &s);
     hk_log(HK_LOG_DEBUG, "now: %u peers (%u encrypted, %u plain), %u unchoked, %u waiting, %" PRIu64
@@ -287,23 +329,31 @@ static void notify_ready(const app *a)
     hk_notify_ready(status);
 }
 
-/* Serves until SIGINT or SIGTERM, then stops: the rescan under way dropped, `stopped` sent to the trackers. A stop
- * recorded before the watchers were started (early_signals.h) stops at once; a SIGHUP, a rescan (rescans_start). */
+/* Serves until SIGINT, SIGTERM or SIGQUIT, then stops: the rescan under way dropped, `stopped` sent to the trackers.
+ * A stop recorded before the watchers were started (early_signals.h) stops at once; a SIGHUP, a rescan
+ * (rescans_start); a SIGUSR1, a status line. */
 static void run_until_stopped(app *a)
 {
-    ev_signal sigint, sigterm;
-    ev_signal_init(&sigint, stop_cb, SIGINT);
-    ev_signal_init(&sigterm, stop_cb, SIGTERM);
-    ev_signal_start(a->loop, &sigint);
-    ev_signal_start(a->loop, &sigterm);
+    static const int stops[] = { SIGINT, SIGTERM, SIGQUIT };
+    ev_signal stop[3], usr1;
+    for (int i = 0; i < 3; i++) {
+        ev_signal_init(&stop[i], stop_cb, stops[i]);
+        ev_signal_start(a->loop, &stop[i]);
+    }
+    status_clock sc = { .r = a->real, .loop = a->loop, .at = ev_now(a->loop) };
+    ev_signal_init(&usr1, usr1_cb, SIGUSR1);
+    usr1.data = &sc;
+    ev_signal_start(a->loop, &usr1);
     ev_timer stats;
-    ev_timer_init(&stats, stats_cb, 60., 60.);
-    stats.data = a->real;
+    ev_timer_init(&stats, stats_cb, STATS_EVERY, STATS_EVERY);
+    stats.data = &sc;
     ev_timer_start(a->loop, &stats);
     hk_notify_watchdog watchdog; /* systemd: WatchdogSec= (ops/notify.h) */
     hk_notify_watchdog_start(&watchdog, a->loop);
 
     int early = early_signals_stop(); /* the watchers are started: a later one is libev's */
+    if (!early && early_signals_take_usr1())
+        usr1_cb(a->loop, &usr1, 0);
     if (early) {
         hk_log(HK_LOG_INFO, "%s received before serving: stopping", strsignal(early));
         hk_notify_stopping();
@@ -318,8 +368,10 @@ static void run_until_stopped(app *a)
     rescans_stop_timer(a);
     ev_timer_stop(a->loop, &stats);
     hk_notify_watchdog_stop(&watchdog, a->loop);
-    ev_signal_stop(a->loop, &sigint);
-    ev_signal_stop(a->loop, &sigterm);
+    ev_signal_stop(a->loop, &usr1);
+    for (int i = 0; i < 3; i++)
+        ev_signal_stop(a->loop, &stop[i]);
+    early_signals_install(); /* libev put the defaults back: signals until exit are recorded, never fatal */
 }
 
 /* After the first scan: nothing to serve (and no --rescan to wait for) is exit status 1; else serve until stopped. */
@@ -399,8 +451,10 @@ int main(int argc, char **argv)
 
     control_cmds_close(&a);
     rescans_close(&a);
+    early_signals_install(); /* its SIGHUP watcher is gone too: recorded again, never fatal */
     report_free(&a);
     hk_metrics_stop(metrics);
+    report_links_free(&a);
     hk_real_free(real);
     ev_loop_destroy(loop);
     hk_options_free(&opt); /* config file: its DIRs and values */

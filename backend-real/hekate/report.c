@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "infohash.h"
 #include "log.h"
 #include "metainfo.h"
@@ -182,9 +183,42 @@ static void rescan_event(const app *a, const hk_rescan_event *ev)
 
 /* ---- every scan ---- */
 
+#define LINK_PROBLEM "is a symbolic link to a folder" /* scan.c's reason for one (said once per link) */
+
+/* true if ev is a symbolic link to a folder said before (or that cannot be remembered: out of memory); else it is
+ * remembered now. */
+static bool link_said_before(app *a, const hk_rescan_event *ev)
+{
+    uint64_t h = hk_mix64(hk_fnv1a64_str(ev->path));
+    for (size_t i = 0; i < a->nlinks_said; i++)
+        if (a->links_said[i] == h)
+            return true;
+    if (a->nlinks_said == a->links_cap) {
+        size_t cap = a->links_cap ? 2 * a->links_cap : 16;
+        uint64_t *v = realloc(a->links_said, cap * sizeof *v);
+        if (!v)
+            return false;
+        a->links_said = v;
+        a->links_cap = cap;
+    }
+    a->links_said[a->nlinks_said++] = h;
+    return false;
+}
+
+void report_links_free(app *a)
+{
+    free(a->links_said);
+    a->links_said = NULL;
+    a->nlinks_said = a->links_cap = 0;
+}
+
 static void on_event(void *arg, const hk_rescan_event *ev)
 {
     app *a = arg;
+    if (ev->kind == HK_RESCAN_PROBLEM && strstr(ev->why, LINK_PROBLEM) && link_said_before(a, ev)) {
+        hk_log(HK_LOG_DEBUG, "skipped %s: %s", ev->path, ev->why);
+        return;
+    }
     if (!(ev->repeated && (ev->kind == HK_RESCAN_REJECTED || ev->kind == HK_RESCAN_STILL_FAILED)))
         a->loud++;
     if (!a->started && first_scan_event(a, ev))
@@ -214,6 +248,10 @@ void report_scan_done(const app *a, const hk_rescan_stats *st)
            a->started ? "rescan" : "scan", st->added, st->removed, st->failed, st->served,
            st->served == 1 ? "" : "s", st->files, st->files == 1 ? "" : "s", st->unchanged,
            st->kept ? ", some kept: see above" : "", st->seconds);
+    if (a->opt->shard_n > 1) /* --shard: the torrents this process leaves to the others */
+        hk_log(a->started && !a->asked && a->loud == 0 ? HK_LOG_DEBUG : HK_LOG_INFO,
+               "shard %u of %u: %zu torrent%s %s, %zu in other shards", a->opt->shard_k, a->opt->shard_n,
+               st->served, st->served == 1 ? "" : "s", a->opt->list ? "would be served" : "served", st->other_shard);
     if (a->started && st->served == 0)
         hk_log(HK_LOG_WARN, "serving nothing until a rescan finds a torrent");
 }

@@ -26,5 +26,7 @@ void report_list_total(const app *a);
 /* Serving: the start-up report on stdout (not with -q), then the kept magnet links are freed. */
 void report_startup(app *a);
 void report_free(app *a);
+/* Frees what report.c remembers across scans (the symbolic links to folders already said). */
+void report_links_free(app *a);
 
 #endif

@@ -16,6 +16,7 @@
 
 #include "metrics.h"
 #include "config_file.h"
+#include "shard.h"
 #include "store.h"
 
 void hk_options_usage(FILE *out, const char *prog)
@@ -40,6 +41,9 @@ void hk_options_usage(FILE *out, const char *prog)
             "  -l, --list                  list what would be served and what is rejected, then exit\n"
             "      --rescan=SECONDS        rescan every DIR this often (default 0: only on SIGHUP); with it,\n"
             "                              hekate also starts when there is nothing to serve yet\n"
+            "      --shard=K/N             serve only the torrents in shard K of N (K from 0 to N-1): the first 8\n"
+            "                              bytes of the info-hash, big-endian, modulo N; N processes with\n"
+            "                              0/N..N-1/N over the same DIRs serve each torrent exactly once\n"
             "  -v, --verbose               more messages (repeat for more)\n"
             "  -q, --quiet                 fewer messages (repeat for fewer)\n"
             "\n"
@@ -101,8 +105,9 @@ void hk_options_usage(FILE *out, const char *prog)
             "Signals: SIGHUP reads the -c FILE again (what can change live is applied: limits, timeouts, folders,\n"
             "-v; the rest waits for a restart), then rescans every DIR: new torrents are added, torrents whose\n"
             ".torrent file is gone or holds another torrent are removed (their peers disconnected, `stopped`\n"
-            "announced), failed ones are tried again; the others are untouched. SIGINT or SIGTERM stop the\n"
-            "seeder cleanly.\n"
+            "announced), failed ones are tried again; the others are untouched. SIGINT, SIGTERM or SIGQUIT stop\n"
+            "the seeder cleanly (`stopped` announced). SIGUSR1 logs a status summary. SIGPIPE, SIGUSR2 and the\n"
+            "other signals that mean nothing to hekate are ignored.\n"
             "\n"
             "Exit status: 0 when at least one torrent was served (or listed), 1 when nothing could be served or\n"
             "the port could not be bound, 2 on a command-line error.\n",
@@ -352,6 +357,8 @@ static const opt_row rows[] = {
     { ROW("upload-rate", 0, OPT_SIZE, cfg.upload_rate), .min = 0, .max = HK_TB_RATE_MAX },
     { ROW("torrent-upload-rate", 0, OPT_SIZE, cfg.torrent_upload_rate), .min = 0, .max = HK_TB_RATE_MAX },
     { ROW("upload-burst", 0, OPT_SIZE, cfg.upload_burst), .min = 0, .max = HK_TB_BURST_MAX },
+    /* a fleet without a coordinator (issue 11 item 7): parsed by check_whole (hk_shard_parse) */
+    { ROW("shard", 0, OPT_TEXT, shard_text) },
 };
 
 #define NROWS (sizeof rows / sizeof *rows)
@@ -548,6 +555,8 @@ static hk_options_result check_whole(hk_options *o, const bool seen[NROWS], int 
                  o->cfg.max_unchoked);
         return HK_OPTIONS_ERROR;
     }
+    if (o->shard_text && hk_shard_parse("--shard", o->shard_text, &o->shard_k, &o->shard_n, err, errlen) != 0)
+        return HK_OPTIONS_ERROR;
     o->cfg.listen_port = o->port;
     const char *bad = hk_config_check(&o->cfg);
     if (bad) {

@@ -63,6 +63,9 @@ typedef struct hk_options {
     size_t ntexts;
     /* control socket (backend-real/lib/ops/control.h) */
     const char *control_path;  /* --control: the Unix socket hekatectl talks to (NULL: none) */
+    /* a fleet without a coordinator (issue 11 item 7): --shard=K/N, shard.h */
+    const char *shard_text;    /* the value as given (NULL: no --shard) */
+    uint32_t shard_k, shard_n; /* parsed from it; shard_n 0: every torrent */
 } hk_options;
 
 hk_options_result hk_options_parse(hk_options *o, int argc, char **argv, char *err, size_t errlen);

@@ -554,6 +554,7 @@ static int create_trackers_and_catalog(hk_real *r, const hk_real_opts *o, char *
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    hk_catalog_set_shard(r->catalog, o->shard_k, o->shard_n);
     r->check.data = r->catalog; /* the periodic check is the catalog's */
     return 0;
 }

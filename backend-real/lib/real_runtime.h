@@ -66,6 +66,7 @@ typedef struct hk_real_opts {
     double check_interval;       /* seconds between hk_store_check runs (default 1) */
     bool trackers;               /* announce to the torrents' trackers (default false; needs listen) */
     hk_trackers_opts trackers_opts; /* peer_id and port are filled in from the seeder and the bound socket */
+    uint32_t shard_k, shard_n;   /* --shard=K/N (shard.h): serve only the torrents of shard K (n 0 or 1: all) */
 } hk_real_opts;
 
 void hk_real_opts_default(hk_real_opts *o);

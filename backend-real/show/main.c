@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "metainfo.h"
+#include "shard.h"
 
 #define MAX_TORRENT_BYTES (256u << 20) /* larger .torrent files are refused before reading */
 
@@ -22,6 +23,9 @@ static void usage(FILE *to)
                 "  -m, --magnet         print only the magnet link of each torrent\n"
                 "      --peer=ADDR:PORT add x.pe=ADDR:PORT (numeric IPv4, or [IPv6]) to the magnet links: the\n"
                 "                       seeder's own address, for clients that can dial it directly\n"
+                "      --shards=N       also print the shard K of N of each torrent: the hekate --shard=K/N\n"
+                "                       that serves it (first 8 bytes of the info-hash, big-endian, mod N);\n"
+                "                       with -m, \"K<TAB>\" before each link\n"
                 "  -h, --help           show this help and exit\n"
                 "\n"
                 "A magnet link carries the name (dn=) and every tracker of the torrent (tr=, in tier order).\n"
@@ -108,6 +112,8 @@ static void print_size(const char *label, unsigned long long n)
         printf("  %s: %llu bytes\n", label, n);
 }
 
+static uint32_t shards; /* --shards=N (0: not asked) */
+
 static void show(const char *path, const mi_torrent *t, const char *peer)
 {
     char hex[IH_HEX_LEN + 1], h[32];
@@ -116,6 +122,9 @@ static void show(const char *path, const mi_torrent *t, const char *peer)
     printf("Name: %s\nFile: %s\n\nGENERAL\n\n", t->name, path);
     printf("  Name: %s\n", t->name);
     printf("  Hash: %s\n", hex);
+    if (shards)
+        printf("  Shard: %u of %u (hekate --shard=%u/%u)\n", hk_shard_of(t->info_hash, shards), shards,
+               hk_shard_of(t->info_hash, shards), shards);
     if (magnet)
         printf("  Magnet: %s\n", magnet);
     free(magnet);
@@ -207,6 +216,16 @@ static int read_options(int argc, char **argv, bool *magnet_only, const char **p
                 return 2;
             }
             *peer = a + 7;
+        } else if (strncmp(a, "--shards=", 9) == 0) {
+            uint32_t k, n;
+            char text[32], err[256];
+            snprintf(text, sizeof text, "0/%.20s", a + 9);
+            if (hk_shard_parse("--shards", text, &k, &n, err, sizeof err) != 0) {
+                fprintf(stderr, "hekate-show: --shards: \"%s\" is not a number of shards (1..%u)\n", a + 9,
+                        HK_SHARD_MAX);
+                return 2;
+            }
+            shards = n;
         } else if (strcmp(a, "--") != 0) {
             fprintf(stderr, "hekate-show: unknown option %s\n", a);
             usage(stderr);
@@ -227,6 +246,8 @@ static int print_magnet(const char *path, const mi_torrent *t, const char *peer)
         fprintf(stderr, "hekate-show: %s: out of memory\n", path);
         return 1;
     }
+    if (shards)
+        printf("%u\t", hk_shard_of(t->info_hash, shards));
     printf("%s\n", m);
     free(m);
     return 0;

@@ -50,8 +50,9 @@ def body(p, checks, build_dir, source_dir):
 
     try:
         def reason_logged():
-            wait_log(hk, "announce refused: torrent not registered here", 10)
-            return "failure reason logged"
+            wait_log(hk, "tracker %s: announce of %s refused: torrent not registered here" % (
+                fakes["failure"].url, fx["failure"].info_hash), 10)
+            return "failure reason logged, naming the torrent"
         checks.run("failure_reason_logged", reason_logged)
 
         def garbage_logged():
@@ -65,7 +66,8 @@ def body(p, checks, build_dir, source_dir):
         checks.run("http_500_logged", http500_logged)
 
         def udp_error_logged():
-            wait_log(hk, "tracker %s: announce refused: no such torrent" % fakes["udp_error"].url, 10)
+            wait_log(hk, "tracker %s: announce of %s refused: no such torrent" % (fakes["udp_error"].url,
+                                                                                  fx["udp_error"].info_hash), 10)
             return "UDP error reply logged"
         checks.run("udp_error_reply_logged", udp_error_logged)
 

@@ -15,6 +15,7 @@
 #include "hash.h"
 #include "infohash.h"
 #include "log.h"
+#include "shard.h"
 
 struct hk_catalog {
     hk_store *store;
@@ -22,6 +23,7 @@ struct hk_catalog {
     hk_announcer *ann;             /* NULL without trackers */
     hk_served *served;             /* one record per .torrent path (served.h) */
     uint32_t mark;                 /* the last rescan number handed out */
+    uint32_t shard_k, shard_n;     /* --shard=K/N: only torrents of shard K are served (n 0 or 1: all) */
 };
 
 /* One call of hk_catalog_load: the path, what to record on it and where to say what happened. */
@@ -106,7 +108,7 @@ void hk_catalog_on_send_fault(hk_catalog *c, uint64_t storage, const char *why)
     else if (strstr(why, "vanished"))
         report_failed(c, sv, why); /* EFAULT: the data is broken even if the files look fine now */
     else
-        hk_log(HK_LOG_WARN, "could not send from storage %llu: %s", (unsigned long long)storage, why);
+        hk_log(HK_LOG_WARN, "%s: could not send from its data: %s", sv->path, why);
 }
 
 void hk_catalog_on_load_error(hk_catalog *c, uint64_t storage, int error)
@@ -299,6 +301,7 @@ static hk_load_outcome reject(hk_catalog *c, hk_served_rec *sv, const load_req *
     sv->why_hash = h;
     sv->mark = q->mark;
     sv->bad_file = bad_file;
+    sv->other_shard = false;
     if (id)
         sv->id = *id;
     else
@@ -360,7 +363,7 @@ static bool decided_by_identity(hk_served_rec *sv, const load_req *q, const stru
         snprintf(q->err, q->errlen, "unchanged since it was rejected");
         sv->mark = q->mark;
         q->info->repeated = true;
-        *out = HK_LOAD_REJECTED;
+        *out = sv->other_shard ? HK_LOAD_OTHER_SHARD : HK_LOAD_REJECTED;
         return true;
     }
     return false;
@@ -414,6 +417,22 @@ static bool served_elsewhere(hk_catalog *c, hk_served_rec *sv, const load_req *q
     return true;
 }
 
+/* --shard: the file's torrent falls in another shard. What the path served goes (as for a rejection), and the record
+ * remembers the file, which is not read again while its identity stays (like a file rejected for itself). */
+static hk_load_outcome other_shard(hk_catalog *c, hk_served_rec *sv, const load_req *q, const torrent_file *tf)
+{
+    uint32_t in = hk_shard_of(tf->mi->info_hash, c->shard_n);
+    snprintf(q->err, q->errlen, "in shard %u of %u (this process serves shard %u)", in, c->shard_n, c->shard_k);
+    char hex[IH_HEX_LEN + 1];
+    ih_hex(tf->mi->info_hash, hex);
+    hk_log(HK_LOG_DEBUG, "%s (%s): skipped: %s", q->path, hex, q->err);
+    reject(c, sv, q, &tf->id, true);
+    sv = hk_served_find(c->served, q->path);
+    if (sv) /* else out of memory: not remembered, read again next time */
+        sv->other_shard = true;
+    return HK_LOAD_OTHER_SHARD;
+}
+
 /* A torrent not served yet goes onto new storage and to the seeder, then to the announcer. */
 static hk_load_outcome add_new(hk_catalog *c, hk_served_rec *sv, const load_req *q, const torrent_file *tf)
 {
@@ -442,6 +461,8 @@ static hk_load_outcome load_parsed(hk_catalog *c, hk_served_rec *sv, const load_
                                    const torrent_file *tf)
 {
     const mi_torrent *mi = tf->mi;
+    if (!hk_shard_has(mi->info_hash, c->shard_k, c->shard_n))
+        return other_shard(c, sv, q, tf);
     if (sv && sv->storage && memcmp(sv->info_hash, mi->info_hash, 20) == 0) {
         if (failed || sv->id.size != tf->len || sv->info_start != mi->info_start)
             return readd(c, sv, q, failed, tf);
@@ -645,6 +666,12 @@ int hk_catalog_add_file(hk_catalog *c, const char *path, mi_torrent **mi_out, ch
     if (sv && !existed && !sv->storage) /* a rejection here leaves nothing behind */
         hk_served_delete(c->served, sv);
     return -1;
+}
+
+void hk_catalog_set_shard(hk_catalog *c, uint32_t k, uint32_t n)
+{
+    c->shard_k = n > 1 ? k : 0;
+    c->shard_n = n > 1 ? n : 0;
 }
 
 uint32_t hk_catalog_next_mark(hk_catalog *c)

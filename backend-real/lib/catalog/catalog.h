@@ -60,6 +60,8 @@ typedef enum hk_load_outcome {
     HK_LOAD_DEFERRED,        /* (HK_LOAD_MAY_DEFER) the same info-hash is served from a path this rescan has not
                                 visited yet, which may disappear: ask again after the rescan's removals */
     HK_LOAD_ERROR,           /* the file could not be examined now (out of descriptors or memory): nothing changed */
+    HK_LOAD_OTHER_SHARD,     /* (--shard) its torrent is in another shard: not served (err says which; what the
+                                path served before is gone: old_removed), logged at DEBUG when the file is read */
 } hk_load_outcome;
 
 enum {
@@ -101,6 +103,9 @@ bool hk_catalog_forget(hk_catalog *c, const char *path, uint8_t info_hash_out[20
  * NULL, hands over the parsed description (free with mi_free). Returns -1 with err saying why otherwise: a path
  * already served is refused as a duplicate, and a rejected path leaves no record behind. */
 int hk_catalog_add_file(hk_catalog *c, const char *path, mi_torrent **mi_out, char *err, size_t errlen);
+/* --shard=K/N (shard.h): from now on, a path whose torrent is not in shard k of n is HK_LOAD_OTHER_SHARD when it is
+ * read (torrents served already stay until their path is loaded again). n 0 or 1: every torrent is served. */
+void hk_catalog_set_shard(hk_catalog *c, uint32_t k, uint32_t n);
 /* A new rescan number (never 0). */
 uint32_t hk_catalog_next_mark(hk_catalog *c);
 /* The table of paths, for reading (a rescan lists the records it did not visit). */

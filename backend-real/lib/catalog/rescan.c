@@ -117,6 +117,9 @@ static void load(hk_rescan *rs, const char *path, const struct stat *seen, unsig
         rs->st.failed++;
         emit(rs, HK_RESCAN_ERROR, path, rs->err, NULL, NULL, false);
         break;
+    case HK_LOAD_OTHER_SHARD: /* logged at DEBUG by the catalog when read; counted in the summary */
+        rs->st.other_shard++;
+        break;
     case HK_LOAD_DEFERRED:
         if (list_push(&rs->deferred, path) != 0) {
             rs->st.failed++;

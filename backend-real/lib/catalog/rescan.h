@@ -63,6 +63,7 @@ typedef struct hk_rescan_stats {
     size_t failed;               /* rejected, still failed, or could not be examined */
     size_t kept;                 /* served, not reached by the walk, still there */
     size_t problems;             /* walk problems */
+    size_t other_shard;          /* --shard: .torrent files whose torrent is in another shard (not served) */
     size_t served;               /* torrents served when the rescan finished (or so far) */
     double seconds;              /* since hk_rescan_new */
     bool done;

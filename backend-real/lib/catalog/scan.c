@@ -262,8 +262,14 @@ hk_scan_event hk_scan_iter_next(hk_scan_iter *it, const char **path, const char 
         }
         if (S_ISLNK(st.st_mode)) {
             it->st.symlinks_skipped++;
+            struct stat target;
             if (is_torrent_name(name)) {
                 snprintf(it->why, sizeof it->why, "is a symbolic link; not followed");
+                return problem(it, it->path, path, why);
+            }
+            if (stat(it->path, &target) == 0 && S_ISDIR(target.st_mode)) { /* issue 11 item 8g: said, not silent */
+                snprintf(it->why, sizeof it->why,
+                         "is a symbolic link to a folder; not followed (nothing below it is served)");
                 return problem(it, it->path, path, why);
             }
         } else if (S_ISDIR(st.st_mode)) {

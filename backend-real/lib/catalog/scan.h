@@ -6,9 +6,9 @@
  * ".torrent"), in a stable order: entries of a folder sorted by name (bytewise), files and subfolders interleaved in
  * that order. Names starting with '.' are skipped (hidden files, partial downloads). Entries are examined with lstat:
  * a symbolic link is never followed, neither to a folder (no loops, no escaping the tree) nor to a file; a symbolic
- * link named *.torrent is reported as a problem, others are skipped silently. A folder that cannot be read, a path
- * longer than PATH_MAX or a tree deeper than HK_SCAN_MAX_DEPTH is reported as a problem and skipped; the walk goes
- * on. If root itself is a regular *.torrent file it is reported as the only result. Root itself, named by the user,
+ * link named *.torrent, or one that leads to a folder, is reported as a problem, others are skipped silently. A
+ * folder that cannot be read, a path longer than PATH_MAX or a tree deeper than HK_SCAN_MAX_DEPTH is reported as a
+ * problem and skipped; the walk goes on. If root itself is a regular *.torrent file it is reported as the only result. Root itself, named by the user,
  * may be a symbolic link to a folder (followed once).
  *
  * A folder replaced while the walk is inside it (between two hk_scan_iter_next calls: a rescan walks a slice at a

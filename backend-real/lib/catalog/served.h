@@ -37,6 +37,7 @@ typedef struct hk_served_rec {
                                   its identity changes */
     bool stale;                /* its .torrent changed on disk since it was read (catalog.h): none of its bytes
                                   go out as metadata until it is read again */
+    bool other_shard;          /* (--shard) with bad_file: its torrent is in another shard (catalog.h) */
     char path[];
 } hk_served_rec;
 

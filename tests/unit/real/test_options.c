@@ -366,10 +366,6 @@ Test(options, encryption_policy)
 
 /* --user / --group (issue 11 item 4): text, kept as given (looked up by ops/privdrop.h at start-up). */
 Test(options, user_and_group)
-}
-
-/* Upload rate caps (issue 11 item 5): off by default, K/M/G suffixes, the burst checked by the core's rules. */
-Test(options, upload_rate_caps)
 {
     hk_options o;
     char err[512];
@@ -386,6 +382,12 @@ Test(options, upload_rate_caps)
     BAD("option --group needs a value", "d", "--group");
 }
 
+/* Upload rate caps (issue 11 item 5): off by default, K/M/G suffixes, the burst checked by the core's rules. */
+Test(options, upload_rate_caps)
+{
+    hk_options o;
+    char err[512];
+    OK("d");
     cr_assert_eq(o.cfg.upload_rate, 0, "no cap by default");
     cr_assert_eq(o.cfg.torrent_upload_rate, 0);
     cr_assert_eq(o.cfg.upload_burst, 0);

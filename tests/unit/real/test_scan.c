@@ -129,10 +129,10 @@ Test(scan, finds_nested_torrents_in_sorted_order_and_skips_links)
     touch(".hidden/g.torrent");
     mk("outside");
     touch("outside/h.torrent");
-    link_to("../outside", "sub/linkdir");         /* symlinked folder: not followed */
+    link_to("../outside", "sub/linkdir");         /* symlinked folder: reported, not followed */
     link_to("sub/c.torrent", "linked.torrent");   /* symlinked .torrent: reported, not followed */
     link_to("notes.txt", "other-link");            /* other symlinks: skipped silently */
-    link_to(".", "sub/deeper/loop");               /* a loop: never followed */
+    link_to(".", "sub/deeper/loop");               /* a loop: reported (a link to a folder), never followed */
 
     found f = { .n = 0 };
     hk_scan_cb cb = { .on_torrent = on_torrent, .on_problem = on_problem, .arg = &f };
@@ -144,8 +144,12 @@ Test(scan, finds_nested_torrents_in_sorted_order_and_skips_links)
     cr_assert_eq(f.n, sizeof want / sizeof *want, "found %zu", f.n);
     for (size_t i = 0; i < f.n; i++)
         cr_assert_str_eq(rel(f.paths[i]), want[i]);
-    cr_assert_eq(f.nproblems, 1);
+    cr_assert_eq(f.nproblems, 3);
     cr_assert(strstr(f.problems[0], "linked.torrent: is a symbolic link"), "%s", f.problems[0]);
+    cr_assert(strstr(f.problems[1], "sub/deeper/loop: is a symbolic link to a folder; not followed"), "%s",
+              f.problems[1]);
+    cr_assert(strstr(f.problems[2], "sub/linkdir: is a symbolic link to a folder; not followed"), "%s",
+              f.problems[2]);
     cr_assert_eq(st.torrents, 6);
     cr_assert_eq(st.symlinks_skipped, 4);
     cr_assert_eq(st.folders, 5); /* root, outside, sub, sub/deeper, sub/deeper/e.torrent */
@@ -181,7 +185,9 @@ Test(scan, symlinked_root_folder_is_followed_once)
     cr_assert_eq(scan_rel(&f, "alias"), 0);
     cr_assert_eq(f.n, 1);
     cr_assert_str_eq(rel(f.paths[0]), "alias/r.torrent");
-    cr_assert_eq(f.nproblems, 0);
+    cr_assert_eq(f.nproblems, 1); /* the link below the root is said, not followed */
+    cr_assert(strstr(f.problems[0], "alias/inner/up: is a symbolic link to a folder; not followed"), "%s",
+              f.problems[0]);
     found_free(&f);
 
     link_to("real/r.torrent", "file-alias.torrent");
