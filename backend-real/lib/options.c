@@ -357,7 +357,7 @@ static const opt_row rows[] = {
     { ROW("upload-rate", 0, OPT_SIZE, cfg.upload_rate), .min = 0, .max = HK_TB_RATE_MAX },
     { ROW("torrent-upload-rate", 0, OPT_SIZE, cfg.torrent_upload_rate), .min = 0, .max = HK_TB_RATE_MAX },
     { ROW("upload-burst", 0, OPT_SIZE, cfg.upload_burst), .min = 0, .max = HK_TB_BURST_MAX },
-    /* a fleet without a coordinator (issue 11 item 7): parsed by check_whole (hk_shard_parse) */
+    /* a fleet without a coordinator (issue 11 item 7): K/N parsed as it is read (hk_shard_parse) */
     { ROW("shard", 0, OPT_TEXT, shard_text) },
 };
 
@@ -491,6 +491,8 @@ static hk_options_result apply(hk_options *o, const opt_row *r, const char *arg,
             if (hk_metrics_parse_addr(arg, &sa, &salen, err, errlen) != 0)
                 return HK_OPTIONS_ERROR;
         }
+        if (strcmp(r->name, "shard") == 0 && hk_shard_parse("--shard", arg, &o->shard_k, &o->shard_n, err, errlen) != 0)
+            return HK_OPTIONS_ERROR; /* K/N checked as it is read, so a config file's line is named */
         *(const char **)field(o, r) = arg;
         return HK_OPTIONS_RUN;
     case OPT_CHOICE:
@@ -555,8 +557,6 @@ static hk_options_result check_whole(hk_options *o, const bool seen[NROWS], int 
                  o->cfg.max_unchoked);
         return HK_OPTIONS_ERROR;
     }
-    if (o->shard_text && hk_shard_parse("--shard", o->shard_text, &o->shard_k, &o->shard_n, err, errlen) != 0)
-        return HK_OPTIONS_ERROR;
     o->cfg.listen_port = o->port;
     const char *bad = hk_config_check(&o->cfg);
     if (bad) {
