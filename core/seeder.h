@@ -151,9 +151,11 @@ const char *hk_config_check(const hk_config *cfg);
  * the extra slots end with their turns), max_peers (lowered: no one is closed, new connections are refused and
  * turns ending at the cap disconnect, until under it), credit and slice (from each peer's next turn), every
  * timeout and grace (each live peer's deadline recomputed now: a shorter timeout may fire at once), and the
- * per-address caps (checked at accept; raising a cap from 0 counts only the connections accepted from then on).
+ * per-address caps (checked at accept; raising a cap from 0 counts only the connections accepted from then on), and
+ * the global upload cap (upload_rate, upload_burst: the bucket takes the new rate at once; 0 lifts the cap).
  * Restart-only fields, ignored (the seeder keeps its own): reqq (advertised to peers), max_block, max_message,
- * listen_port, encryption, peer_id. hk_seeder_config: the settings in force. */
+ * listen_port, encryption, peer_id, torrent_upload_rate (the default given to each torrent as it is added;
+ * hk_seeder_set_torrent_rate changes one torrent's). hk_seeder_config: the settings in force. */
 const char *hk_seeder_set_config(hk_seeder *s, const hk_config *cfg);
 const hk_config *hk_seeder_config(const hk_seeder *s);
 

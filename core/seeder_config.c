@@ -26,6 +26,8 @@ static hk_config live_merge(const hk_config *cur, const hk_config *cfg)
     n.max_peers_per_prefix = cfg->max_peers_per_prefix;
     n.unchoked_grace = cfg->unchoked_grace;
     n.unchoked_stall = cfg->unchoked_stall;
+    n.upload_rate = cfg->upload_rate;
+    n.upload_burst = cfg->upload_burst;
     return n;
 }
 
@@ -38,7 +40,9 @@ const char *hk_seeder_set_config(hk_seeder *s, const hk_config *cfg)
     if ((bad = hk_config_check(&n)) != NULL) /* with the restart-only fields kept (credit >= max_block) */
         return bad;
     hks_ev_begin(s);
+    uint64_t old_rate = s->cfg.upload_rate;
     s->cfg = n;
+    hks_rate_config_changed(s, old_rate); /* the global bucket at its new rate and burst (0: no cap) */
     s->choker.max_unchoked = n.max_unchoked; /* fewer: the extra slots end with their turns; more: promoted below */
     s->choker.credit = n.credit;             /* credit and slice: from each peer's next turn */
     s->choker.slice = n.slice;

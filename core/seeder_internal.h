@@ -273,6 +273,9 @@ typedef enum hks_rate_verdict {
 /* The global bucket, full (no-op without a global cap). */
 void hks_rate_init(hk_seeder *s);
 void hks_rate_free(hk_seeder *s);
+/* cfg.upload_rate / upload_burst changed (hk_seeder_set_config): the global bucket takes them (old_rate 0: a new
+ * full bucket). */
+void hks_rate_config_changed(hk_seeder *s, uint64_t old_rate);
 /* A torrent was added in record `rec`: it gets the default cap (cfg.torrent_upload_rate). false: out of memory. */
 bool hks_rate_torrent_added(hk_seeder *s, uint32_t rec);
 /* The torrent in record `rec` is being removed: its bucket is freed. */

@@ -41,6 +41,18 @@ void hks_rate_init(hk_seeder *s)
         hk_tb_init(&s->rate, s->cfg.upload_rate, burst_for(s, s->cfg.upload_rate), s->now);
 }
 
+void hks_rate_config_changed(hk_seeder *s, uint64_t old_rate)
+{
+    uint64_t rate = s->cfg.upload_rate;
+    if (!rate)
+        return; /* no cap from now on: the bucket is no longer consulted */
+    if (old_rate)
+        hk_tb_set(&s->rate, rate, burst_for(s, rate), s->now);
+    else
+        hk_tb_init(&s->rate, rate, burst_for(s, rate), s->now);
+    hks_log(s, HK_LOG_DEBUG, "upload rate cap now %llu bytes/s", (unsigned long long)rate);
+}
+
 void hks_rate_free(hk_seeder *s)
 {
     hk_mem_free(&s->mem, s->tbuckets, (size_t)s->tb_cap * sizeof *s->tbuckets);

@@ -87,6 +87,28 @@ Test(rate, global_cap_holds_over_an_interval)
     cr_assert_gt(st.rate_delayed_bytes, 0);
 }
 
+/* A reload (hk_seeder_set_config) changes the global cap at once: lowered, raised from none, lifted. */
+Test(rate, global_cap_changes_live)
+{
+    capped(0, 0);
+    for (int c = 0; c < 2; c++)
+        leecher(c, NULL, (uint32_t)c * 512, 512);
+    hk_config n = *hk_seeder_config(h.s);
+    n.upload_rate = 500000;
+    cr_assert_null(hk_seeder_set_config(h.s, &n));
+    cr_assert_eq(hk_seeder_config(h.s)->upload_rate, 500000);
+    run(HK_SECONDS(1), 2);
+    uint64_t at1 = h_stats(&h).bytes_sent;
+    run(HK_SECONDS(2), 2);
+    double want = 2 * 500000.0 * BLOCK / MSG, got = (double)(h_stats(&h).bytes_sent - at1);
+    cr_assert(got > want - MSG && got < want + MSG, "capped live: %.0f payload bytes in 2 s, want %.0f", got, want);
+    n.upload_rate = 0;
+    cr_assert_null(hk_seeder_set_config(h.s, &n));
+    uint64_t before = h_stats(&h).bytes_sent;
+    run(HK_MILLIS(100), 2);
+    cr_assert_gt(h_stats(&h).bytes_sent - before, 10u * MSG, "the cap lifted: far more than 500 kB/s goes out");
+}
+
 Test(rate, torrent_cap_holds_while_another_torrent_is_not_capped)
 {
     capped(0, 0);
