@@ -21,6 +21,7 @@
 #include "real_runtime.h"
 #include "report.h"
 #include "rescans.h"
+#include "watches.h"
 
 #define FIRST_SCAN_STEP 0.020   /* seconds of first-scan work between two looks at a pending SIGINT/SIGTERM */
 
@@ -235,9 +236,11 @@ static void run_until_stopped(app *a)
         hk_log(HK_LOG_INFO, "%s received before serving: stopping", strsignal(early));
     } else {
         rescans_start(a);
+        watches_start(a);
         ev_run(a->loop, 0);
     }
 
+    watches_stop(a); /* nothing loaded or removed during the stop */
     rescans_abandon(a);
     stop_serving(a);
     rescans_stop_timer(a);

@@ -102,6 +102,15 @@ void rescans_start(app *a)
         start_rescan(a, "SIGHUP received before serving", true);
 }
 
+void rescans_request(app *a, const char *why)
+{
+    hk_log(HK_LOG_INFO, "%s: rescanning", why);
+    if (a->rs)
+        a->again = true;
+    else
+        start_rescan(a, why, false);
+}
+
 void rescans_abandon(app *a)
 {
     if (!a->rs)

@@ -18,6 +18,9 @@
 void rescans_init(app *a);
 void rescans_start(app *a);
 void rescans_abandon(app *a);
+/* A rescan asked for by the watcher (watches.h: events were lost, `why`): one starts now, or follows the one under
+ * way. */
+void rescans_request(app *a, const char *why);
 void rescans_stop_timer(app *a);
 void rescans_close(app *a);
 

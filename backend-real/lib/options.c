@@ -33,6 +33,8 @@ void hk_options_usage(FILE *out, const char *prog)
             "  -l, --list                  list what would be served and what is rejected, then exit\n"
             "      --rescan=SECONDS        rescan every DIR this often (default 0: only on SIGHUP); with it,\n"
             "                              hekate also starts when there is nothing to serve yet\n"
+            "      --no-watch              do not watch the DIRs (inotify); by default a .torrent written, moved\n"
+            "                              in or removed below a DIR is served or stopped within a second\n"
             "  -v, --verbose               more messages (repeat for more)\n"
             "  -q, --quiet                 fewer messages (repeat for fewer)\n"
             "\n"
@@ -306,6 +308,8 @@ static const opt_row rows[] = {
     { ROW("max-peers-per-address", 0, OPT_COUNT, cfg.max_peers_per_address), .min = 0, .max = MAX_COUNT },
     { ROW("max-peers-per-prefix", 0, OPT_COUNT, cfg.max_peers_per_prefix), .min = 0, .max = MAX_COUNT },
     { ROW("encryption", 0, OPT_CHOICE, cfg.encryption), .choices = encryption_names },
+    /* watched directories (issue 11 item 6) */
+    { ROW("no-watch", 0, OPT_FLAG, no_watch) },
 };
 
 #define NROWS (sizeof rows / sizeof *rows)

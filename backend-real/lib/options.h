@@ -49,6 +49,8 @@ typedef struct hk_options {
     uint32_t announce_rate;    /* --announce-rate: first announces per second when few torrents (0: default) */
     /* hot add/remove */
     hk_time rescan_interval;   /* --rescan: rescan the DIRs this often (0: only on SIGHUP; else at least 1 s) */
+    /* watched directories (issue 11 item 6) */
+    bool no_watch;             /* --no-watch: no inotify on the DIRs (changes seen only by rescans) */
 } hk_options;
 
 hk_options_result hk_options_parse(hk_options *o, int argc, char **argv, char *err, size_t errlen);
