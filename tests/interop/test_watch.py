@@ -4,8 +4,8 @@ tracker T1). Without any signal: B (data first, then the .torrent renamed in fro
 copy) are served within 1 s of the drop (a raw handshake then a piece fetched and checked); B's .torrent deleted is
 stopped within 1 s (handshakes refused); a subfolder holding D moved in is served within 1 s; A's .torrent rewritten
 with the same info dictionary but tracker T2 instead of T1 is announced to T2 (`started`) and `stopped` to T1, with
-no other announce to T1 after it. A second hekate with --no-watch does nothing on a drop until SIGHUP. Latencies are
-printed. hekate stops cleanly. Deadline 120 s."""
+no other announce to T1 after it. A second hekate with --no-watch does nothing on a drop until SIGHUP, and a tracker
+list rewritten under it is applied by the SIGHUP rescan (not before). Latencies are printed. hekate stops cleanly. Deadline 120 s."""
 import os
 import shutil
 import signal
@@ -142,24 +142,46 @@ def body(p, checks, build_dir, source_dir):
         t1.close()
         t2.close()
 
-    def no_watch():
-        folder = p.path("nowatch")
-        e0 = fixtures.make_single(folder, "eps0.bin", 200003, 65, 16 * KiB)
-        e = fixtures.make_single(p.path("staging3"), "eps.bin", 200009, 66, 16 * KiB)
-        hk2 = seeders.start_hekate(p, build_dir, [folder], args=["--no-watch"], name="hekate-nowatch")
-        if not serves(hk2, e0):
-            raise AssertionError("the first torrent is not served")
-        data_in(e, folder)
-        shutil.copy(e.torrent, os.path.join(folder, os.path.basename(e.torrent)))
-        time.sleep(1.5)
-        if serves(hk2, e):
-            raise AssertionError("served with --no-watch before any SIGHUP")
-        t0 = time.monotonic()
-        hk2.child.popen.send_signal(signal.SIGHUP)
-        dt = wait_serving(hk2, e, True, t0, 10)
-        hk2.stop_cleanly(p, signal.SIGINT)
-        return "not served 1.5 s after the drop; served %.3f s after SIGHUP" % dt
-    checks.run("no_watch_waits_for_sighup", no_watch)
+    t3 = trackers.FakeHttpTracker("ok")
+    t4 = trackers.FakeHttpTracker("ok")
+    folder = p.path("nowatch")
+    e0 = fixtures.make_single(folder, "eps0.bin", 200003, 65, 16 * KiB)
+    trackers.set_trackers(e0.torrent, [[t3.url]])
+    e = fixtures.make_single(p.path("staging3"), "eps.bin", 200009, 66, 16 * KiB)
+    hk2 = trackers.start_hekate_announcing(p, build_dir, [folder], args=["--no-watch"], name="hekate-nowatch")
+    try:
+        def no_watch():
+            if not serves(hk2, e0):
+                raise AssertionError("the first torrent is not served")
+            data_in(e, folder)
+            shutil.copy(e.torrent, os.path.join(folder, os.path.basename(e.torrent)))
+            time.sleep(1.5)
+            if serves(hk2, e):
+                raise AssertionError("served with --no-watch before any SIGHUP")
+            t0 = time.monotonic()
+            hk2.child.popen.send_signal(signal.SIGHUP)
+            dt = wait_serving(hk2, e, True, t0, 10)
+            return "not served 1.5 s after the drop; served %.3f s after SIGHUP" % dt
+        checks.run("no_watch_waits_for_sighup", no_watch)
+
+        def rescan_retracks():
+            wait_announce(t3, hk2, e0, "started", 15)
+            new = e0.torrent + ".new"
+            shutil.copy(e0.torrent, new)
+            trackers.set_trackers(new, [[t4.url]])
+            os.rename(new, e0.torrent)
+            time.sleep(0.5)
+            if announces(t4, hk2, e0):
+                raise AssertionError("announced to the new tracker before SIGHUP with --no-watch")
+            hk2.child.popen.send_signal(signal.SIGHUP)
+            wait_announce(t4, hk2, e0, "started", 15)
+            wait_announce(t3, hk2, e0, "stopped", 15)
+            return "after SIGHUP: started to the new tracker, stopped to the old"
+        checks.run("rescan_applies_tracker_list", rescan_retracks)
+        checks.run("nowatch_stops_cleanly", hk2.stop_cleanly, p, signal.SIGINT)
+    finally:
+        t3.close()
+        t4.close()
 
 
 if __name__ == "__main__":
