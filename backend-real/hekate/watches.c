@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "log.h"
 #include "report.h"
@@ -83,10 +84,13 @@ void watches_start(app *a)
     }
     size_t watched = 0;
     for (size_t i = 0; i < a->opt->ndirs; i++) {
+        struct stat st;
         if (hk_watch_add_root(a->watch, a->opt->dirs[i], err, sizeof err) == 0)
             watched++;
-        else
+        else if (stat(a->opt->dirs[i], &st) == 0 && S_ISREG(st.st_mode)) /* a .torrent named directly */
             hk_log(HK_LOG_DEBUG, "%s", err);
+        else
+            hk_log(HK_LOG_WARN, "%s; changes below it are seen by rescans only (--rescan, SIGHUP)", err);
     }
     hk_watch_stats st;
     hk_watch_stats_get(a->watch, &st);
