@@ -45,6 +45,8 @@ static void rs_step_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     hk_rescan_stats_get(a->rs, &st);
     report_scan_done(a, &st);
     stop_rescan(a);
+    if (a->watch && hk_watch_rewatch(a->watch) > 0) /* a DIR deleted and made again: watched again */
+        hk_log(HK_LOG_INFO, "watching the folders again after the rescan");
     if (a->again) {
         a->again = false;
         start_rescan(a, "SIGHUP received during the last rescan", true);

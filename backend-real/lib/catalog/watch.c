@@ -523,6 +523,19 @@ int hk_watch_add_root(hk_watch *w, const char *root, char *err, size_t errlen)
     return 0;
 }
 
+size_t hk_watch_rewatch(hk_watch *w)
+{
+    size_t added = 0;
+    for (size_t i = 0; i < w->nroots; i++) {
+        bool watched = false;
+        for (size_t k = 0; k < w->nf && !watched; k++)
+            watched = w->f[k].root && strcmp(w->f[k].path, w->roots[i]) == 0;
+        if (!watched && add_tree(w, w->roots[i], 0, true, false))
+            added++;
+    }
+    return added;
+}
+
 void hk_watch_stats_get(const hk_watch *w, hk_watch_stats *out)
 {
     *out = w->st;

@@ -21,7 +21,8 @@
  * A lost queue (IN_Q_OVERFLOW), or a DIR itself moved or deleted (IN_MOVE_SELF, IN_DELETE_SELF), calls sink.rescan
  * (and the DIRs' folders are watched again at the next flush: folders created meanwhile get their watches). When
  * the kernel's limit on watches is reached (fs.inotify.max_user_watches: ENOSPC) one warning is logged and the
- * folders left unwatched are seen only by rescans. A DIR that is a .torrent file is not watched.
+ * folders left unwatched are seen only by rescans. A DIR that is a .torrent file is not watched. A DIR deleted or
+ * moved away is watched again by hk_watch_rewatch (the daemon calls it after each rescan) once it is there again.
  * Memory: one record per watched folder (its path), the dirty paths of one spell. Everything runs on the loop thread.
  */
 #ifndef HEKATE_WATCH_H
@@ -62,6 +63,9 @@ int hk_watch_add_root(hk_watch *w, const char *root, char *err, size_t errlen);
 void hk_watch_flush(hk_watch *w);
 /* true if path (below one of the roots) is a regular *.torrent file reached from its root through folders only. */
 bool hk_watch_reachable(const hk_watch *w, const char *path);
+/* Watches again each DIR that is not watched now (deleted or moved away, and there again): after a rescan. Returns
+ * how many DIRs were watched again. */
+size_t hk_watch_rewatch(hk_watch *w);
 void hk_watch_stats_get(const hk_watch *w, hk_watch_stats *out);
 /* Stops the watchers, closes the descriptor, frees everything. NULL is a no-op. */
 void hk_watch_free(hk_watch *w);

@@ -332,3 +332,23 @@ Test(watch, overflow_asks_for_a_rescan)
     pump();
     expect(1, (const char *const[]){ "load /after.torrent" });
 }
+
+Test(watch, a_dir_deleted_asks_for_a_rescan_and_is_watched_again_once_back)
+{
+    add_root();
+    cr_assert_eq(rmdir(root), 0);
+    for (int i = 0; i < 5; i++) /* IN_DELETE_SELF, then IN_IGNORED */
+        ev_run(loop, EVRUN_NOWAIT);
+    hk_watch_flush(w);
+    cr_assert_eq(got.rescans, 1, "a rescan asked for");
+    hk_watch_stats st;
+    hk_watch_stats_get(w, &st);
+    cr_assert_eq(st.watched, 0, "nothing watched while the DIR is gone");
+    cr_assert_eq(hk_watch_rewatch(w), 0, "not there: not watched");
+    cr_assert_eq(mkdir(root, 0755), 0);
+    cr_assert_eq(hk_watch_rewatch(w), 1, "there again: watched");
+    cr_assert_eq(hk_watch_rewatch(w), 0, "already watched: nothing to do");
+    write_file("back.torrent", "x");
+    pump();
+    expect(1, (const char *const[]){ "load /back.torrent" });
+}
