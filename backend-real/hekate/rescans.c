@@ -49,7 +49,7 @@ static void rs_step_cb(struct ev_loop *loop, ev_prepare *w, int revents)
         hk_log(HK_LOG_INFO, "watching the folders again after the rescan");
     if (a->again) {
         a->again = false;
-        start_rescan(a, "SIGHUP received during the last rescan", true);
+        start_rescan(a, "a rescan asked for during the last one (SIGHUP, or the folder watch)", true);
     }
 }
 

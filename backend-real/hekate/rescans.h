@@ -1,4 +1,5 @@
-/* rescans: the folders scanned again once hekate serves. A SIGHUP starts a rescan (one during a rescan queues one
+/* rescans: the folders scanned again once hekate serves. A SIGHUP (or the folder watch losing events, watches.h:
+ * rescans_request) starts a rescan (one during a rescan queues one
  * more after it); --rescan starts one every so often (never queued behind one under way). A rescan works in slices
  * of 10 ms, one each loop iteration, so serving goes on during a long one; what it finds goes to report.h.
  *
