@@ -416,12 +416,8 @@ void hk_seeder_stats(const hk_seeder *s, hk_stats *out)
     out->memory_bytes = mem;
 }
 
-bool hk_seeder_torrent_stats(const hk_seeder *s, const uint8_t info_hash[20], hk_torrent_stats *out)
+static void fill_torrent_stats(const hk_torrent *t, hk_torrent_stats *out)
 {
-    uint32_t rec = hk_tt_find(&s->torrents, info_hash);
-    const hk_torrent *t = hk_tt_get(&s->torrents, rec);
-    if (!t)
-        return false;
     memset(out, 0, sizeof *out);
     out->uploaded = t->uploaded;
     out->peers = t->peers;
@@ -430,5 +426,26 @@ bool hk_seeder_torrent_stats(const hk_seeder *s, const uint8_t info_hash[20], hk
     out->storage = t->storage;
     out->failed = t->state == HK_TORRENT_FAILED;
     out->memory_bytes = sizeof *t + (uint64_t)t->nfiles * sizeof *t->files + t->name_len;
+}
+
+bool hk_seeder_torrent_stats(const hk_seeder *s, const uint8_t info_hash[20], hk_torrent_stats *out)
+{
+    const hk_torrent *t = hk_tt_get(&s->torrents, hk_tt_find(&s->torrents, info_hash));
+    if (!t)
+        return false;
+    fill_torrent_stats(t, out);
+    return true;
+}
+
+/* metrics: every torrent by record number, no lookup */
+bool hk_seeder_torrent_next(const hk_seeder *s, uint32_t *cursor, uint8_t info_hash_out[20], hk_torrent_stats *out)
+{
+    uint32_t rec = hk_tt_next(&s->torrents, *cursor == 0 ? HK_TT_NONE : *cursor - 1);
+    const hk_torrent *t = hk_tt_get(&s->torrents, rec);
+    if (rec == HK_TT_NONE || !t)
+        return false;
+    *cursor = rec + 1;
+    memcpy(info_hash_out, t->info_hash, 20);
+    fill_torrent_stats(t, out);
     return true;
 }

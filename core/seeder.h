@@ -132,6 +132,17 @@ void hk_config_defaults(hk_config *cfg);
 /* Checks ranges; returns NULL if valid, else a static message naming the bad field. */
 const char *hk_config_check(const hk_config *cfg);
 
+/* Settings changed at run time (SIGHUP, reload-config): cfg is checked with hk_config_check (NULL returned, else
+ * the message, nothing changed). Live fields, applied at once: max_unchoked (raised: waiters promoted now; lowered:
+ * the extra slots end with their turns), max_peers (lowered: no one is closed, new connections are refused and
+ * turns ending at the cap disconnect, until under it), credit and slice (from each peer's next turn), every
+ * timeout and grace (each live peer's deadline recomputed now: a shorter timeout may fire at once), and the
+ * per-address caps (checked at accept; raising a cap from 0 counts only the connections accepted from then on).
+ * Restart-only fields, ignored (the seeder keeps its own): reqq (advertised to peers), max_block, max_message,
+ * listen_port, encryption, peer_id. hk_seeder_config: the settings in force. */
+const char *hk_seeder_set_config(hk_seeder *s, const hk_config *cfg);
+const hk_config *hk_seeder_config(const hk_seeder *s);
+
 /* A new seeder acting through a copy of *rt. NULL when cfg fails hk_config_check, when rt lacks a required member
  * (hk_seeder_runtime_check says which), or when memory runs out. */
 hk_seeder *hk_seeder_new(const hk_config *cfg, const hk_seeder_runtime *rt);
@@ -228,6 +239,10 @@ typedef struct hk_torrent_stats {
 
 /* false if the info-hash is not served. */
 bool hk_seeder_torrent_stats(const hk_seeder *s, const uint8_t info_hash[20], hk_torrent_stats *out);
+/* Metrics: every served torrent (failed ones included) once, by record number, without a lookup: start with
+ * *cursor = 0; each call fills info_hash_out and *out and returns true, false at the end. The seeder must not change
+ * between calls (no event, no management call). */
+bool hk_seeder_torrent_next(const hk_seeder *s, uint32_t *cursor, uint8_t info_hash_out[20], hk_torrent_stats *out);
 
 /* Lines above this level are not even formatted (default HK_LOG_TRACE: everything). */
 void hk_seeder_set_log_level(hk_seeder *s, hk_log_level max);

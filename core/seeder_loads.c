@@ -113,22 +113,40 @@ static void round_retried(hk_seeder *s, hk_peer *p, uint32_t at)
     hks_mark_touched(s, p); /* its deadline now includes disk_retry_at */
 }
 
+/* The request a completion of load `token` counts against, one of its loads taken off; NULL (logged) when the peer
+ * in `slot` or its request is gone. *pp and *at name the peer and the request's place. */
+static hk_request *completed_request(hk_seeder *s, uint32_t slot, uint64_t token, bool retry, hk_peer **pp,
+                                     uint32_t *at)
+{
+    hk_peer *p = slot < s->peers_cap ? s->peers[slot] : NULL;
+    int64_t found = p && !p->closed ? hk_rq_find_token(&p->rq, token) : -1;
+    if (found < 0) {
+        hks_log(s, HK_LOG_TRACE,
+                retry ? "disk load %llu: retry for a request that is gone"
+                      : "disk load %llu completed for a request that is gone",
+                (unsigned long long)token);
+        return NULL;
+    }
+    hk_request *r = hk_rq_at(&p->rq, (uint32_t)found);
+    assert(r->state == HK_RQ_LOADING && r->loads > 0); /* its completions are counted with the record's */
+    if (r->loads > 0)
+        r->loads--;
+    *pp = p;
+    *at = (uint32_t)found;
+    return r;
+}
+
 /* A RETRY completion for the load `token` of the peer in `slot`: counted against its request (the torrent is kept). */
 static void disk_retry(hk_seeder *s, uint32_t slot, uint64_t token)
 {
-    hk_peer *p = slot < s->peers_cap ? s->peers[slot] : NULL;
-    int64_t at = p && !p->closed ? hk_rq_find_token(&p->rq, token) : -1;
-    if (at < 0) {
-        hks_log(s, HK_LOG_TRACE, "disk load %llu: retry for a request that is gone", (unsigned long long)token);
+    hk_peer *p;
+    uint32_t at;
+    hk_request *r = completed_request(s, slot, token, true, &p, &at);
+    if (!r)
         return;
-    }
-    hk_request *r = hk_rq_at(&p->rq, (uint32_t)at);
-    assert(r->state == HK_RQ_LOADING && r->loads > 0);
-    if (r->loads > 0)
-        r->loads--;
     r->retry = 1;
     if (r->loads == 0 && r->state == HK_RQ_LOADING)
-        round_retried(s, p, (uint32_t)at);
+        round_retried(s, p, at);
 }
 
 void hks_disk_retry_due(hk_seeder *s, hk_peer *p)
@@ -175,19 +193,14 @@ void hks_disk_loaded(hk_seeder *s, uint64_t token, hk_disk_status status)
             hks_torrent_failed(s, rec, "a disk load failed");
         return;
     }
-    hk_peer *p = slot < s->peers_cap ? s->peers[slot] : NULL;
-    int64_t at = p && !p->closed ? hk_rq_find_token(&p->rq, token) : -1;
-    if (at < 0) {
-        hks_log(s, HK_LOG_TRACE, "disk load %llu completed for a request that is gone", (unsigned long long)token);
+    hk_peer *p;
+    uint32_t at;
+    hk_request *r = completed_request(s, slot, token, false, &p, &at);
+    if (!r)
         return;
-    }
-    hk_request *r = hk_rq_at(&p->rq, (uint32_t)at);
-    assert(r->state == HK_RQ_LOADING && r->loads > 0); /* its completions are counted with the record's */
-    if (r->loads > 0)
-        r->loads--;
     if (r->loads == 0 && r->state == HK_RQ_LOADING) {
         if (r->retry) {
-            round_retried(s, p, (uint32_t)at);
+            round_retried(s, p, at);
             return;
         }
         r->state = HK_RQ_LOADED;

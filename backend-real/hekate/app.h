@@ -22,7 +22,7 @@ typedef struct shown {           /* a torrent of the first scan, kept for the st
 } shown;
 
 typedef struct app {
-    const hk_options *opt;
+    hk_options *opt;             /* the settings in force (config_reload.c updates the live ones) */
     hk_real *real;
     struct ev_loop *loop;
     bool started;                /* the first scan is over: later changes are logged at INFO */
@@ -40,6 +40,9 @@ typedef struct app {
     ev_timer rescan_timer;       /* --rescan */
     /* watched directories (watches.h) */
     hk_watch *watch;             /* NULL with --no-watch, or before serving */
+    /* config file (config_reload.h): the command line, parsed again on a reload */
+    int argc;
+    char **argv;
 } app;
 
 #endif

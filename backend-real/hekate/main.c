@@ -12,12 +12,16 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "early_signals.h"
 #include "fd_budget.h"
 #include "log.h"
+#include "metrics.h"
+#include "notify.h"
 #include "options.h"
+#include "privdrop.h"
 #include "real_runtime.h"
 #include "report.h"
 #include "rescans.h"
@@ -112,24 +116,74 @@ static bool check_descriptors(hk_real_opts *ro)
     return true;
 }
 
-/* The runtime on the loop (the port bound unless --list); NULL after saying why. */
+/* --user/--group (ops/privdrop.h): the names looked up before binding (a bad one is said before anything starts),
+ * the ids changed once the port is bound. False after saying why: the daemon then refuses to run. */
+static bool resolve_privileges(const hk_options *opt, hk_privdrop *pd)
+{
+    char err[512];
+    if (hk_privdrop_resolve(pd, opt->user, opt->group, err, sizeof err) == 0)
+        return true;
+    fprintf(stderr, "%s: cannot start: %s\n", prog, err);
+    return false;
+}
+
+static bool drop_privileges(const hk_privdrop *pd)
+{
+    char err[512];
+    if (hk_privdrop_apply(pd, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: cannot start: %s\n", prog, err);
+        return false;
+    }
+    if (pd->set_uid || pd->set_gid)
+        hk_log(HK_LOG_INFO, "running as uid %u, gid %u", (unsigned)getuid(), (unsigned)getgid());
+    return true;
+}
+
+/* The runtime on the loop (the port bound unless --list), then --user/--group applied; NULL after saying why. */
 static hk_real *start_runtime(struct ev_loop *loop, const hk_options *opt)
 {
     hk_real_opts ro;
     runtime_options(opt, &ro);
+    hk_privdrop pd;
+    if (!resolve_privileges(opt, &pd))
+        return NULL;
     if (ro.listen && !check_descriptors(&ro))
         return NULL;
     char err[1024];
     hk_real *real = hk_real_new(loop, &ro, err, sizeof err);
     if (!real)
         fprintf(stderr, "%s: cannot start: %s\n", prog, err);
+    if (real && !drop_privileges(&pd)) {
+        hk_real_free(real);
+        return NULL;
+    }
     return real;
 }
 
-static void app_init(app *a, const hk_options *opt, hk_real *real, struct ev_loop *loop)
+/* --metrics: the endpoint on the loop (answered once the loop runs); NULL when off. *ok false after saying why it
+ * cannot listen. */
+static hk_metrics *start_metrics(struct ev_loop *loop, const hk_options *opt, hk_real *real, bool *ok)
+{
+    *ok = true;
+    if (!opt->metrics_addr || opt->list)
+        return NULL;
+    char err[1024];
+    hk_metrics *m = hk_metrics_start(loop, real, opt->metrics_addr, opt->metrics_top, err, sizeof err);
+    if (!m) {
+        fprintf(stderr, "%s: cannot start: %s\n", prog, err);
+        *ok = false;
+        return NULL;
+    }
+    hk_log(HK_LOG_INFO, "metrics: serving %s", hk_metrics_url(m));
+    return m;
+}
+
+static void app_init(app *a, hk_options *opt, hk_real *real, struct ev_loop *loop, int argc, char **argv)
 {
     memset(a, 0, sizeof *a);
     a->opt = opt;
+    a->argc = argc; /* config file: parsed again on a reload (config_reload.h) */
+    a->argv = argv;
     a->real = real;
     a->loop = loop;
     rescans_init(a);
@@ -177,6 +231,7 @@ static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
     (void)revents;
     hk_log(HK_LOG_INFO, "%s received: stopping", strsignal(w->signum));
+    hk_notify_stopping(); /* systemd (ops/notify.h) */
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -208,6 +263,9 @@ static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
            " requests queued; core memory %" PRIu64 " bytes", s.peers, s.peers_encrypted, s.peers - s.peers_encrypted,
            s.unchoked, s.waiting, s.queued_requests, s.memory_bytes);
     log_stats(r, HK_LOG_DEBUG, "so far");
+    hk_notify_status("%u torrent%s, %u peers (%u unchoked, %u waiting), %" PRIu64 " bytes sent", s.torrents,
+                     s.torrents == 1 ? "" : "s", s.peers, s.unchoked, s.waiting,
+                     s.bytes_sent); /* systemd: `systemctl status` (ops/notify.h) */
 }
 
 /* The stop: `stopped` to the trackers that have a torrent registered (none if it never served), at most 5 s. */
@@ -215,6 +273,15 @@ static void stop_serving(app *a)
 {
     log_stats(a->real, HK_LOG_INFO, "stopped");
     hk_real_stop_trackers(a->real, 5.0); /* trackers: `stopped` everywhere, at most 5 s (the loop runs meanwhile) */
+}
+
+/* systemd readiness (ops/notify.h): the port is bound and the first scan is over, so the torrents found are served. */
+static void notify_ready(const app *a)
+{
+    char status[160];
+    snprintf(status, sizeof status, "serving %zu torrent%s on port %u", a->served, a->served == 1 ? "" : "s",
+             (unsigned)hk_listener_port(hk_real_listener(a->real)));
+    hk_notify_ready(status);
 }
 
 /* Serves until SIGINT or SIGTERM, then stops: the rescan under way dropped, `stopped` sent to the trackers. A stop
@@ -230,13 +297,17 @@ static void run_until_stopped(app *a)
     ev_timer_init(&stats, stats_cb, 60., 60.);
     stats.data = a->real;
     ev_timer_start(a->loop, &stats);
+    hk_notify_watchdog watchdog; /* systemd: WatchdogSec= (ops/notify.h) */
+    hk_notify_watchdog_start(&watchdog, a->loop);
 
     int early = early_signals_stop(); /* the watchers are started: a later one is libev's */
     if (early) {
         hk_log(HK_LOG_INFO, "%s received before serving: stopping", strsignal(early));
+        hk_notify_stopping();
     } else {
         rescans_start(a);
         watches_start(a);
+        notify_ready(a);
         ev_run(a->loop, 0);
     }
 
@@ -245,6 +316,7 @@ static void run_until_stopped(app *a)
     stop_serving(a);
     rescans_stop_timer(a);
     ev_timer_stop(a->loop, &stats);
+    hk_notify_watchdog_stop(&watchdog, a->loop);
     ev_signal_stop(a->loop, &sigint);
     ev_signal_stop(a->loop, &sigterm);
 }
@@ -286,18 +358,30 @@ int main(int argc, char **argv)
         return 1;
     }
     hk_real *real = start_runtime(loop, &opt);
-    if (!real)
+    if (!real) {
+        hk_options_free(&opt);
         return 1;
+    }
+    bool metrics_ok;
+    hk_metrics *metrics = start_metrics(loop, &opt, real, &metrics_ok);
+    if (!metrics_ok) {
+        hk_real_free(real);
+        ev_loop_destroy(loop);
+        hk_options_free(&opt);
+        return 1;
+    }
 
     app a;
-    app_init(&a, &opt, real, loop);
+    app_init(&a, &opt, real, loop, argc, argv);
     switch (first_scan(&a)) {
     case SCAN_DONE:
         status = opt.list ? list_only(&a) : serve(&a);
         break;
     case SCAN_STOPPED: /* --list: the list is incomplete, 1; serving: a clean stop, as from serving, 0 */
-        if (!opt.list)
+        if (!opt.list) {
+            hk_notify_stopping();
             stop_serving(&a);
+        }
         status = opt.list ? 1 : 0;
         break;
     case SCAN_FAILED:
@@ -307,7 +391,9 @@ int main(int argc, char **argv)
 
     rescans_close(&a);
     report_free(&a);
+    hk_metrics_stop(metrics);
     hk_real_free(real);
     ev_loop_destroy(loop);
+    hk_options_free(&opt); /* config file: its DIRs and values */
     return status;
 }

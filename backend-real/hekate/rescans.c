@@ -3,6 +3,7 @@
 
 #include <signal.h>
 
+#include "config_reload.h"
 #include "early_signals.h"
 #include "log.h"
 #include "report.h"
@@ -65,6 +66,8 @@ static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
     (void)loop;
     (void)revents;
     app *a = w->data;
+    if (a->opt->config_path && app_reload_config(a) == 1)
+        return; /* the folders changed: the rescan that started does what SIGHUP asks */
     if (a->rs) {
         a->again = true;
         hk_log(HK_LOG_INFO, "SIGHUP received: a rescan is under way; another one follows it");
@@ -129,4 +132,23 @@ void rescans_stop_timer(app *a)
 void rescans_close(app *a)
 {
     ev_signal_stop(a->loop, &a->sighup);
+}
+
+void rescans_rearm_timer(app *a)
+{
+    ev_timer_stop(a->loop, &a->rescan_timer);
+    double every = (double)a->opt->rescan_interval / 1e9;
+    ev_timer_set(&a->rescan_timer, every, every);
+    if (a->opt->rescan_interval)
+        ev_timer_start(a->loop, &a->rescan_timer);
+}
+
+void rescans_folders_changed(app *a)
+{
+    if (a->rs) {
+        hk_log(HK_LOG_INFO, "the folders changed: the rescan under way is abandoned (it removes nothing)");
+        stop_rescan(a);
+    }
+    a->again = false;
+    start_rescan(a, "config reload: the folders changed", true);
 }

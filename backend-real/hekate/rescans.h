@@ -10,6 +10,9 @@
  * early_signals.h), one rescan starts at once. rescans_abandon drops a rescan under way at the stop (an unfinished
  * rescan removes nothing). rescans_stop_timer and rescans_close undo rescans_start (harmless if it was not called);
  * call both before the loop is destroyed. An out-of-memory rescan is logged and skipped.
+ * With a config file (-c), a SIGHUP first reloads it (config_reload.h), then rescans. rescans_rearm_timer applies a
+ * changed --rescan (a->opt->rescan_interval; 0 stops the timer). rescans_folders_changed: the DIRs in a->opt
+ * changed (a reload): the rescan under way (if any) is abandoned, as is one queued, and a new one starts at once.
  */
 #ifndef HEKATE_RESCANS_H
 #define HEKATE_RESCANS_H
@@ -24,5 +27,7 @@ void rescans_abandon(app *a);
 void rescans_request(app *a, const char *why);
 void rescans_stop_timer(app *a);
 void rescans_close(app *a);
+void rescans_rearm_timer(app *a);
+void rescans_folders_changed(app *a);
 
 #endif

@@ -1,10 +1,13 @@
-/* log: timestamped, level-filtered lines on stderr (see log.h). */
+/* log: timestamped, level-filtered lines on stderr, or syslog-prefixed ones when stderr is journald (see log.h). */
 #include "log.h"
 
 #include <assert.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,8 +41,46 @@ const char *hk_log_level_name(hk_log_level level)
     return "?";
 }
 
+/* ---- journald (systemd.exec(5), JOURNAL_STREAM): -1 not decided yet, 0 no, 1 yes ---- */
+
+static _Atomic int log_journal = -1;
+
+bool hk_log_stderr_is_journal(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    char end;
+    struct stat st;
+    if (!js || sscanf(js, "%llu:%llu%c", &dev, &ino, &end) != 2 || fstat(STDERR_FILENO, &st) != 0)
+        return false;
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+void hk_log_detect_journal(void)
+{
+    atomic_store(&log_journal, hk_log_stderr_is_journal() ? 1 : 0);
+}
+
+static const char *syslog_prefix(hk_log_level level)
+{
+    switch (level) {
+    case HK_LOG_ERROR: return SD_ERR;
+    case HK_LOG_WARN: return SD_WARNING;
+    case HK_LOG_INFO: return SD_INFO;
+    case HK_LOG_DEBUG: return SD_DEBUG;
+    case HK_LOG_TRACE: return SD_DEBUG;
+    }
+    return SD_INFO;
+}
+
 static size_t format_prefix(char *buf, size_t cap, hk_log_level level)
 {
+    if (atomic_load(&log_journal) < 0)
+        hk_log_detect_journal();
+    if (atomic_load(&log_journal) > 0) { /* journald stamps the time itself and reads the level from <N> */
+        int n = snprintf(buf, cap, "%s", syslog_prefix(level));
+        return n < 0 ? 0 : ((size_t)n < cap ? (size_t)n : cap - 1);
+    }
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);

@@ -1,14 +1,21 @@
 /* options: strict parsing of hekate's command line (see options.h). First the number parsers (counts, sizes,
  * seconds), then the options themselves: one table row per option (names, kind, destination field, range) and a
- * small driver that walks argv with getopt_long, applies each row, and checks the rules between options. */
+ * small driver that walks argv with getopt_long, applies each row, and checks the rules between options. With -c
+ * FILE the driver walks argv twice: once alone (its errors, --help, -c), then over the file's values (config_file.c,
+ * through the row functions at the end of this file), so the command line wins. */
 #include "options.h"
 
 #include <assert.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <ctype.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "metrics.h"
+#include "config_file.h"
 #include "store.h"
 
 void hk_options_usage(FILE *out, const char *prog)
@@ -67,12 +74,26 @@ void hk_options_usage(FILE *out, const char *prog)
             "                              of many torrents are spread over (default 1800)\n"
             "      --announce-rate=N       first announces per second when few torrents are added (default 10)\n"
             "\n"
+            "Metrics (Prometheus text format, GET /metrics):\n"
+            "      --metrics=[ADDR:]PORT   serve /metrics on this address (default: off; ADDR defaults to\n"
+            "                              127.0.0.1; an IPv6 address in brackets, e.g. [::1]:9100)\n"
+            "      --metrics-top=N         per-torrent series for the N torrents that served most (default 10;\n"
+            "                              0: none; at most 1000)\n"
+            "Privileges (started as root, e.g. to bind a port below 1024):\n"
+            "      --user=NAME             once the port is bound, run as this user (name or uid)\n"
+            "      --group=NAME            ... and this group (default: the user's primary group)\n"
+            "\n"
+            "  -c, --config=FILE           read settings from FILE first (INI: `key = value`, a key per long\n"
+            "                              option, `dir = DIR` repeatable); the command line wins; SIGHUP\n"
+            "                              reads it again and applies what can change live\n"
             "  -h, --help                  show this help and exit\n"
             "  -V, --version               show the version and exit\n"
             "\n"
-            "Signals: SIGHUP rescans every DIR: new torrents are added, torrents whose .torrent file is gone or holds\n"
-            "another torrent are removed (their peers disconnected, `stopped` announced), failed ones are tried\n"
-            "again; the others are untouched. SIGINT or SIGTERM stop the seeder cleanly.\n"
+            "Signals: SIGHUP reads the -c FILE again (what can change live is applied: limits, timeouts, folders,\n"
+            "-v; the rest waits for a restart), then rescans every DIR: new torrents are added, torrents whose\n"
+            ".torrent file is gone or holds another torrent are removed (their peers disconnected, `stopped`\n"
+            "announced), failed ones are tried again; the others are untouched. SIGINT or SIGTERM stop the\n"
+            "seeder cleanly.\n"
             "\n"
             "Exit status: 0 when at least one torrent was served (or listed), 1 when nothing could be served or\n"
             "the port could not be bound, 2 on a command-line error.\n",
@@ -310,6 +331,14 @@ static const opt_row rows[] = {
     { ROW("encryption", 0, OPT_CHOICE, cfg.encryption), .choices = encryption_names },
     /* watched directories (issue 11 item 6) */
     { ROW("no-watch", 0, OPT_FLAG, no_watch) },
+    /* metrics (ops/metrics.h) */
+    { ROW("metrics", 0, OPT_TEXT, metrics_addr) },
+    { ROW("metrics-top", 0, OPT_COUNT, metrics_top), .min = 0, .max = HK_METRICS_TOP_MAX },
+    /* privileges (issue 11 item 4) */
+    { ROW("user", 0, OPT_TEXT, user) },
+    { ROW("group", 0, OPT_TEXT, group) },
+    /* config file (config_file.h) */
+    { ROW("config", 'c', OPT_TEXT, config_path) },
 };
 
 #define NROWS (sizeof rows / sizeof *rows)
@@ -478,6 +507,7 @@ static void set_defaults(hk_options *o)
     o->max_mapped = lim.max_mapped_bytes;
     o->max_open_files = lim.max_open_files;
     o->disk_threads = 8;
+    o->metrics_top = HK_METRICS_DEFAULT_TOP; /* metrics */
 }
 
 /* The rules between options, once all are read, and the operands. */
@@ -499,12 +529,20 @@ static hk_options_result check_whole(hk_options *o, const bool seen[NROWS], int 
                  o->cfg.max_unchoked);
         return HK_OPTIONS_ERROR;
     }
+    if (o->metrics_addr) { /* metrics: the address is checked now, bound at start-up */
+        struct sockaddr_storage sa;
+        socklen_t salen;
+        if (hk_metrics_parse_addr(o->metrics_addr, &sa, &salen, err, errlen) != 0)
+            return HK_OPTIONS_ERROR;
+    }
     o->cfg.listen_port = o->port;
     const char *bad = hk_config_check(&o->cfg);
     if (bad) {
         snprintf(err, errlen, "invalid settings: %s", bad);
         return HK_OPTIONS_ERROR;
     }
+    if (o->dirs_owned)
+        return HK_OPTIONS_RUN; /* a config file: its DIRs, then the operands (append_operands) */
     if (optind >= argc) {
         snprintf(err, errlen, "no DIR given: name at least one folder holding .torrent files");
         return HK_OPTIONS_ERROR;
@@ -514,14 +552,13 @@ static hk_options_result check_whole(hk_options *o, const bool seen[NROWS], int 
     return HK_OPTIONS_RUN;
 }
 
-hk_options_result hk_options_parse(hk_options *o, int argc, char **argv, char *err, size_t errlen)
+/* The getopt_long walk over argv: applies every option to o and marks it in seen. HK_OPTIONS_RUN, or HELP, VERSION,
+ * ERROR (err set) at the first option that says so. */
+static hk_options_result walk(hk_options *o, bool seen[NROWS], int argc, char **argv, char *err, size_t errlen)
 {
-    set_defaults(o);
     struct option longopts[NROWS + 1];
     char shortopts[2 + 2 * NROWS];
     getopt_tables(longopts, shortopts);
-    bool seen[NROWS] = { false };
-
     optind = 0; /* GNU: full re-initialisation, so the parser can run again */
     opterr = 0;
     int c;
@@ -534,7 +571,116 @@ hk_options_result hk_options_parse(hk_options *o, int argc, char **argv, char *e
         if (res != HK_OPTIONS_RUN)
             return res;
     }
-    return check_whole(o, seen, argc, argv, err, errlen);
+    return HK_OPTIONS_RUN;
+}
+
+/* The config file under the command line: its text (read from -c FILE unless given) applied to o, the rows it set
+ * in file[]; then what the command line replaces: -v/-q replace the file's verbose/quiet, -4/-6 its ipv4-only/
+ * ipv6-only. 0, or -1 with err set. */
+static int under_file(hk_options *o, const char *path, const char *name, const char *text, size_t len,
+                      const bool cmd[NROWS], bool file[NROWS], char *err, size_t errlen)
+{
+    char *buf = NULL;
+    if (!text) {
+        if (hk_conf_read(path, &buf, &len, err, errlen) != 0)
+            return -1;
+        text = buf;
+        name = path;
+    }
+    int rc = hk_conf_apply(o, name, text, len, file, err, errlen);
+    free(buf);
+    if (rc != 0)
+        return -1;
+    for (size_t i = 0; i < NROWS; i++)
+        if (cmd[i] && rows[i].kind == OPT_STEP)
+            *(int *)field(o, &rows[i]) = 0;
+    if (seen_row(cmd, "ipv4-only") || seen_row(cmd, "ipv6-only"))
+        for (size_t i = 0; i < NROWS; i++)
+            if (rows[i].kind == OPT_MARK)
+                file[i] = false;
+    return 0;
+}
+
+/* The DIRs when a config file is used: its `dir` keys (already in o->dirs), then the operands. 0, or -1. */
+static int append_operands(hk_options *o, int argc, char **argv)
+{
+    size_t n = optind < argc ? (size_t)(argc - optind) : 0;
+    char **d = realloc(o->dirs, (o->ndirs + n + 1) * sizeof *d);
+    if (!d)
+        return -1;
+    o->dirs = d;
+    o->dirs_owned = true;
+    for (size_t i = 0; i < n; i++) {
+        if (!(d[o->ndirs] = strdup(argv[optind + (int)i])))
+            return -1;
+        o->ndirs++;
+    }
+    return 0;
+}
+
+/* hk_options_parse with the config file's text given (text != NULL) or read from -c FILE (text NULL). */
+static hk_options_result parse(hk_options *o, int argc, char **argv, const char *name, const char *text, size_t len,
+                               char *err, size_t errlen)
+{
+    hk_options scratch; /* the command line alone first: its errors, --help, --version and -c come first */
+    set_defaults(&scratch);
+    bool cmd[NROWS] = { false }, file[NROWS] = { false }, seen[NROWS];
+    hk_options_result res = walk(&scratch, cmd, argc, argv, err, errlen);
+    if (res != HK_OPTIONS_RUN)
+        return res;
+    set_defaults(o);
+    bool with_file = text || scratch.config_path;
+    if (with_file && under_file(o, scratch.config_path, name, text, len, cmd, file, err, errlen) != 0) {
+        hk_options_free(o);
+        return HK_OPTIONS_ERROR;
+    }
+    o->dirs_owned = with_file; /* the DIRs: the file's, then the operands */
+    bool again[NROWS] = { false };
+    res = walk(o, again, argc, argv, err, errlen); /* the same walk: cannot fail now */
+    for (size_t i = 0; i < NROWS; i++)
+        seen[i] = cmd[i] || file[i];
+    if (res == HK_OPTIONS_RUN)
+        res = check_whole(o, seen, argc, argv, err, errlen);
+    if (res == HK_OPTIONS_RUN && with_file && append_operands(o, argc, argv) != 0) {
+        snprintf(err, errlen, "out of memory");
+        res = HK_OPTIONS_ERROR;
+    }
+    if (res == HK_OPTIONS_RUN && o->ndirs == 0) {
+        snprintf(err, errlen, "no DIR given: name at least one folder holding .torrent files (an operand, or a "
+                 "`dir` key in %s)", scratch.config_path ? scratch.config_path : name);
+        res = HK_OPTIONS_ERROR;
+    }
+    if (res != HK_OPTIONS_RUN)
+        hk_options_free(o);
+    return res;
+}
+
+hk_options_result hk_options_parse(hk_options *o, int argc, char **argv, char *err, size_t errlen)
+{
+    return parse(o, argc, argv, NULL, NULL, 0, err, errlen);
+}
+
+hk_options_result hk_options_parse_text(hk_options *o, int argc, char **argv, const char *name, const char *text,
+                                        size_t len, char *err, size_t errlen)
+{
+    return parse(o, argc, argv, name ? name : "config", text ? text : "", len, err, errlen);
+}
+
+void hk_options_free(hk_options *o)
+{
+    if (o->dirs_owned) {
+        for (size_t i = 0; i < o->ndirs; i++)
+            free(o->dirs[i]);
+        free(o->dirs);
+    }
+    for (size_t i = 0; i < o->ntexts; i++)
+        free(o->texts[i]);
+    free(o->texts);
+    o->dirs = NULL;
+    o->ndirs = 0;
+    o->dirs_owned = false;
+    o->texts = NULL;
+    o->ntexts = 0;
 }
 
 hk_log_level hk_options_log_level(const hk_options *o)
@@ -545,4 +691,119 @@ hk_log_level hk_options_log_level(const hk_options *o)
     if (lvl > (int)HK_LOG_TRACE)
         lvl = HK_LOG_TRACE;
     return (hk_log_level)lvl;
+}
+
+/* ---- the rows, for the config file (config_file.h) ---- */
+
+size_t hk_options_nrows(void)
+{
+    return NROWS;
+}
+
+const char *hk_options_row_name(size_t i)
+{
+    return i < NROWS ? rows[i].name : NULL;
+}
+
+int hk_options_row_find(const char *key)
+{
+    char k[64];
+    size_t n = strlen(key);
+    if (n >= sizeof k)
+        return -1;
+    for (size_t i = 0; i <= n; i++)
+        k[i] = key[i] == '_' ? '-' : (char)tolower((unsigned char)key[i]);
+    for (size_t i = 0; i < NROWS; i++)
+        if (strcmp(rows[i].name, k) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* A boolean value of the file: 1, 0, or -1 if none. */
+static int file_bool(const char *v)
+{
+    static const char *const yes[] = { "true", "yes", "on", "1" }, *const no[] = { "false", "no", "off", "0" };
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0)
+            return 1;
+        if (strcasecmp(v, no[i]) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+/* A copy of value the options keep (freed by hk_options_free), or NULL. */
+static char *keep_text(hk_options *o, const char *value)
+{
+    char **t = realloc(o->texts, (o->ntexts + 1) * sizeof *t);
+    if (!t)
+        return NULL;
+    o->texts = t;
+    char *copy = strdup(value);
+    if (copy)
+        o->texts[o->ntexts++] = copy;
+    return copy;
+}
+
+int hk_options_row_set(hk_options *o, size_t i, const char *value, bool *given, char *err, size_t errlen)
+{
+    const opt_row *r = &rows[i];
+    *given = false;
+    char msg[512];
+    uint64_t n;
+    int b;
+    switch (r->kind) {
+    case OPT_HELP:
+    case OPT_VERSION:
+        snprintf(err, errlen, "%s: works on the command line only", r->name);
+        return -1;
+    case OPT_FLAG:
+    case OPT_MARK:
+        if ((b = file_bool(value)) < 0) {
+            snprintf(err, errlen, "%s: '%s' is not a boolean (true, false, yes, no, on, off, 1, 0)", r->name, value);
+            return -1;
+        }
+        if (b && r->kind == OPT_FLAG)
+            apply(o, r, NULL, msg, sizeof msg);
+        *given = b;
+        return 0;
+    case OPT_STEP: /* verbose = N: as N times -v */
+        if (hk_parse_uint(r->name, value, 0, 16, &n, err, errlen) != 0)
+            return -1;
+        for (uint64_t k = 0; k < n; k++)
+            apply(o, r, NULL, msg, sizeof msg);
+        *given = n > 0;
+        return 0;
+    case OPT_TEXT:
+        if (strcmp(r->name, "config") == 0) {
+            snprintf(err, errlen, "config: works on the command line only (a config file does not name another)");
+            return -1;
+        }
+        if (!(value = keep_text(o, value))) {
+            snprintf(err, errlen, "%s: out of memory", r->name);
+            return -1;
+        }
+        break;
+    default:
+        break;
+    }
+    if (apply(o, r, value, msg, sizeof msg) != HK_OPTIONS_RUN) {
+        snprintf(err, errlen, "%s", strncmp(msg, "--", 2) == 0 ? msg + 2 : msg); /* the key, not the option */
+        return -1;
+    }
+    *given = true;
+    return 0;
+}
+
+bool hk_options_row_differs(const hk_options *a, const hk_options *b, size_t i)
+{
+    const opt_row *r = &rows[i];
+    if (r->width == 0)
+        return false;
+    const void *x = (const char *)a + r->at, *y = (const char *)b + r->at;
+    if (r->kind == OPT_TEXT) {
+        const char *s = *(const char *const *)x, *t = *(const char *const *)y;
+        return (s == NULL) != (t == NULL) || (s && strcmp(s, t) != 0);
+    }
+    return memcmp(x, y, r->width) != 0;
 }

@@ -9,6 +9,7 @@
  * --help / --version). -4 and -6 exclude each other. --max-peers defaults to 10 x --max-unchoked. --rescan is 0
  * (off) or at least 1 second.
  * getopt_long keeps global state: hk_options_parse resets it, so it may be called several times (tests).
+ * -c FILE (--config) reads settings from a file first (config_file.h); the command line wins over it.
  */
 #ifndef HEKATE_OPTIONS_H
 #define HEKATE_OPTIONS_H
@@ -51,11 +52,39 @@ typedef struct hk_options {
     hk_time rescan_interval;   /* --rescan: rescan the DIRs this often (0: only on SIGHUP; else at least 1 s) */
     /* watched directories (issue 11 item 6) */
     bool no_watch;             /* --no-watch: no inotify on the DIRs (changes seen only by rescans) */
+    /* metrics (ops/metrics.h) */
+    const char *metrics_addr;  /* --metrics=[ADDR:]PORT: serve /metrics there (NULL: off); checked when parsed */
+    uint32_t metrics_top;      /* --metrics-top: per-torrent series for this many torrents (default 10; 0: none) */
+    /* systemd / privileges (issue 11 item 4; ops/privdrop.h) */
+    const char *user;          /* --user: run as this user once the port is bound (NULL: stay) */
+    const char *group;         /* --group: and this group (default: the user's primary group) */
+    /* config file (-c FILE, config_file.h): what the file's values need kept, freed by hk_options_free */
+    const char *config_path;   /* -c / --config (a pointer into argv), NULL if none */
+    bool dirs_owned;           /* dirs (the file's `dir` keys, then the operands) is an array of the options' own */
+    char **texts;              /* copies of the file's values that text options (--bind, ...) point to */
+    size_t ntexts;
 } hk_options;
 
 hk_options_result hk_options_parse(hk_options *o, int argc, char **argv, char *err, size_t errlen);
 void hk_options_usage(FILE *out, const char *prog);
 hk_log_level hk_options_log_level(const hk_options *o);   /* INFO, raised by -v, lowered by -q */
+
+/* Config file (-c FILE, see config_file.h): precedence defaults < file < command line; DIRs are the file's `dir` keys
+ * followed by the operands. hk_options_parse reads FILE; hk_options_parse_text is the same with the file's text
+ * given (name is used in messages "NAME:LINE: ..."). After HK_OPTIONS_RUN call hk_options_free when done (a no-op
+ * without a file); on any other result nothing is left to free. */
+hk_options_result hk_options_parse_text(hk_options *o, int argc, char **argv, const char *name, const char *text,
+                                        size_t len, char *err, size_t errlen);
+void hk_options_free(hk_options *o);
+/* The option rows, for the config file: their count, the long name of row i, the row of a key (its long name; '_'
+ * also accepted for '-', any case), or -1. hk_options_row_set applies a file value to row i: 0 (*given: the row
+ * counts as set, false for a flag set to false or a count of 0), -1 with err naming the key (not "--key").
+ * hk_options_row_differs: row i's field differs between a and b (false for rows without a field: -4, -6, -h, -V). */
+size_t hk_options_nrows(void);
+const char *hk_options_row_name(size_t i);
+int hk_options_row_find(const char *key);
+int hk_options_row_set(hk_options *o, size_t i, const char *value, bool *given, char *err, size_t errlen);
+bool hk_options_row_differs(const hk_options *a, const hk_options *b, size_t i);
 
 /* Strict number parsers: 0 on success, -1 on error (err names `what`, the text and the accepted range). */
 int hk_parse_uint(const char *what, const char *s, uint64_t min, uint64_t max, uint64_t *out, char *err,

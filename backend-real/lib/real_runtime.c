@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "histogram.h"
 #include "list.h"
 #include "log.h"
 #include "pool.h"
@@ -24,6 +26,7 @@ typedef struct load_job {
     hk_extent ext;                 /* what to load (kept while it waits for a free place among the jobs) */
     int prep_error;                /* prepare or submit failed: reported from the loop (ERROR, or RETRY: a shortage) */
     bool prepared;
+    uint64_t submitted_ns;         /* CLOCK_MONOTONIC when the core asked (metrics: disk-load latency) */
     hk_store_job job;
 } load_job;
 
@@ -59,7 +62,16 @@ struct hk_real {
     hk_catalog *catalog;           /* the torrents by .torrent path (catalog.h) */
 
     hk_trackers *trackers;         /* NULL without opts.trackers */
+
+    hk_histogram disk_latency;     /* metrics: page-in jobs, submission to completion on the loop */
 };
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 void hk_real_opts_default(hk_real_opts *o)
 {
@@ -258,6 +270,7 @@ static void job_done(void *arg)
     load_job *j = arg;
     hk_real *r = j->r;
     hk_list_remove(&j->link);
+    hk_hist_observe(&r->disk_latency, mono_ns() - j->submitted_ns);
     int error = j->job.error;
     uint64_t storage = j->job.storage;
     hk_store_job_release(r->store, &j->job);
@@ -316,6 +329,7 @@ static void rt_disk_load(void *ctx, const hk_extent *ext, uint64_t token)
     hk_list_init(&j->link);
     j->r = r;
     j->token = token;
+    j->submitted_ns = mono_ns(); /* metrics: the wait for a free job counts too */
     j->ext = *ext;
     if (r->inflight >= r->max_jobs) {
         hk_list_insert_tail(&r->waiting_jobs, &j->link);
@@ -553,6 +567,7 @@ hk_real *hk_real_new(struct ev_loop *loop, const hk_real_opts *o, char *err, siz
     }
     r->loop = loop;
     r->cfg = o->cfg;
+    hk_hist_init_latency(&r->disk_latency);
     init_watchers(r, o);
     if (open_listener(r, o, err, errlen) != 0 || create_engine(r, o, err, errlen) != 0 ||
         create_trackers_and_catalog(r, o, err, errlen) != 0) {
@@ -617,4 +632,9 @@ const hk_listener *hk_real_listener(const hk_real *r)
 const hk_conn_hub *hk_real_hub(const hk_real *r)
 {
     return r->hub;
+}
+
+const hk_histogram *hk_real_disk_latency(const hk_real *r)
+{
+    return &r->disk_latency;
 }

@@ -92,5 +92,7 @@ hk_seeder *hk_real_seeder(hk_real *r);
 hk_store *hk_real_store(hk_real *r);
 const hk_listener *hk_real_listener(const hk_real *r);    /* NULL without listen */
 const hk_conn_hub *hk_real_hub(const hk_real *r);
+/* Metrics (ops/metrics.h): disk loads (page-in jobs) from submission to their completion on the loop. */
+const struct hk_histogram *hk_real_disk_latency(const hk_real *r);
 
 #endif

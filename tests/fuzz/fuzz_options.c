@@ -107,7 +107,7 @@ static void check_result(hk_options_result res, const hk_options *o, char *const
     case HK_OPTIONS_RUN:
         if (o->ndirs == 0 || !o->dirs)
             abort();
-        for (size_t i = 0; i < o->ndirs; i++)
+        for (size_t i = 0; i < o->ndirs && !o->config_path; i++) /* -c FILE: its DIRs first (fuzz_config) */
             if (!is_operand(args, nargs, o->dirs[i]))
                 abort();
         if (hk_config_check(&o->cfg) != NULL || o->cfg.max_peers < o->cfg.max_unchoked)
@@ -171,8 +171,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memset(err, 0, sizeof err);
         hk_options_result res = hk_options_parse(&o, nargs, argv, err, sizeof err);
         check_result(res, &o, args, nargs, err, sizeof err);
-        if (res == HK_OPTIONS_RUN && o.bind_addr && !inside_args(args, nargs, o.bind_addr))
+        if (res == HK_OPTIONS_RUN && o.bind_addr && !o.config_path && !inside_args(args, nargs, o.bind_addr))
             abort();
+        if (res == HK_OPTIONS_RUN)
+            hk_options_free(&o);
         if (round == 0)
             first = res;
         else if (res != first)

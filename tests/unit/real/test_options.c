@@ -363,3 +363,21 @@ Test(options, encryption_policy)
     BAD("--encryption: '' is not one of", "--encryption=", "d");
     BAD("option --encryption needs a value", "d", "--encryption");
 }
+
+/* --user / --group (issue 11 item 4): text, kept as given (looked up by ops/privdrop.h at start-up). */
+Test(options, user_and_group)
+{
+    hk_options o;
+    char err[512];
+    OK("d");
+    cr_assert_null(o.user);
+    cr_assert_null(o.group);
+    OK("--user=nobody", "--group", "nogroup", "d");
+    cr_assert_str_eq(o.user, "nobody");
+    cr_assert_str_eq(o.group, "nogroup");
+    OK("--user", "65534", "d");
+    cr_assert_str_eq(o.user, "65534");
+    cr_assert_null(o.group);
+    BAD("option --user needs a value", "d", "--user");
+    BAD("option --group needs a value", "d", "--group");
+}
