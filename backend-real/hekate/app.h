@@ -12,6 +12,7 @@
 #include "options.h"
 #include "real_runtime.h"
 #include "rescan.h"
+#include "watch.h"
 
 #define MAGNETS_SHOWN 5          /* magnet links printed at start-up without -v */
 #define PROGRESS_EVERY 10000     /* a progress line every this many .torrent files examined */
@@ -38,6 +39,8 @@ typedef struct app {
     ev_idle rs_idle;             /* ... without blocking in between */
     ev_signal sighup;
     ev_timer rescan_timer;       /* --rescan */
+    /* watched directories (watches.h) */
+    hk_watch *watch;             /* NULL with --no-watch, or before serving */
     /* config file (config_reload.h): the command line, parsed again on a reload */
     int argc;
     char **argv;

@@ -8,6 +8,7 @@
 #include "fd_budget.h"
 #include "log.h"
 #include "rescans.h"
+#include "watches.h"
 
 /* want's max_peers within the descriptor budget, as at start-up (main.c): false if not even max_unchoked fit. */
 static bool fit_descriptors(const hk_options *cur, hk_config *want)
@@ -110,5 +111,9 @@ int app_reload_config(app *a)
     if (!moved)
         return 0;
     rescans_folders_changed(a);
+    if (a->watch) { /* watched directories: the new DIRs watched, the dropped ones no longer */
+        watches_stop(a);
+        watches_start(a);
+    }
     return 1;
 }

@@ -8,7 +8,7 @@
  * (hk_seeder_set_config: slots, connection and per-address caps, credit, slice, every timeout and grace; --max-peers
  * lowered to the descriptor budget as at start-up), the log level (-v/-q, verbose/quiet), --rescan, and the DIRs
  * (when they changed, a rescan under way is abandoned and a new one starts: it adds what the new folders hold and
- * removes what the dropped ones held). Every other setting (port, bind, families, trackers, reqq, max-block,
+ * removes what the dropped ones held; the folder watch, if on, is set up again on the new DIRs). Every other setting (port, bind, families, trackers, reqq, max-block,
  * encryption, mapped bytes, open files, disk threads, announce interval and rate) needs a restart: a changed one is
  * logged as a warning naming the option and the running value is kept. Returns 0 (1 when the DIRs changed and a
  * rescan started) and logs one INFO line on success; -1 when there is no -c, or the file cannot be read or has an error: one ERROR line naming FILE:LINE and the key,

@@ -27,6 +27,7 @@
 #include "real_runtime.h"
 #include "report.h"
 #include "rescans.h"
+#include "watches.h"
 
 #define FIRST_SCAN_STEP 0.020   /* seconds of first-scan work between two looks at a pending SIGINT/SIGTERM */
 #define STATS_EVERY 60.0        /* seconds between two statistics lines (DEBUG) */
@@ -359,10 +360,12 @@ static void run_until_stopped(app *a)
         hk_notify_stopping();
     } else {
         rescans_start(a);
+        watches_start(a);
         notify_ready(a);
         ev_run(a->loop, 0);
     }
 
+    watches_stop(a); /* nothing loaded or removed during the stop */
     rescans_abandon(a);
     stop_serving(a);
     rescans_stop_timer(a);

@@ -47,9 +47,11 @@ static void rs_step_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     report_scan_done(a, &st);
     stop_rescan(a);
     a->rescans_done++;
+    if (a->watch && hk_watch_rewatch(a->watch) > 0) /* a DIR deleted and made again: watched again */
+        hk_log(HK_LOG_INFO, "watching the folders again after the rescan");
     if (a->again) {
         a->again = false;
-        start_rescan(a, "SIGHUP received during the last rescan", true);
+        start_rescan(a, "a rescan asked for during the last one (SIGHUP, or the folder watch)", true);
     }
 }
 

@@ -1,4 +1,5 @@
-/* rescans: the folders scanned again once hekate serves. A SIGHUP starts a rescan (one during a rescan queues one
+/* rescans: the folders scanned again once hekate serves. A SIGHUP (or the folder watch losing events, watches.h:
+ * rescans_request) starts a rescan (one during a rescan queues one
  * more after it); --rescan starts one every so often (never queued behind one under way). A rescan works in slices
  * of 10 ms, one each loop iteration, so serving goes on during a long one; what it finds goes to report.h.
  *
@@ -12,7 +13,8 @@
  * With a config file (-c), a SIGHUP first reloads it (config_reload.h), then rescans. rescans_rearm_timer applies a
  * changed --rescan (a->opt->rescan_interval; 0 stops the timer). rescans_folders_changed: the DIRs in a->opt
  * changed (a reload): the rescan under way (if any) is abandoned, as is one queued, and a new one starts at once.
- * rescans_request (the control socket's `rescan`) does what a SIGHUP does, logged with `why`: true if a rescan
+ * rescans_request (the control socket's `rescan`, the folder watch when it lost events) does what a SIGHUP does,
+ * logged with `why`: true if a rescan
  * started now, false if one is under way and another one was queued after it. a->rescans_done counts the rescans
  * finished (not the first scan).
  */

@@ -44,6 +44,8 @@ void hk_options_usage(FILE *out, const char *prog)
             "      --shard=K/N             serve only the torrents in shard K of N (K from 0 to N-1): the first 8\n"
             "                              bytes of the info-hash, big-endian, modulo N; N processes with\n"
             "                              0/N..N-1/N over the same DIRs serve each torrent exactly once\n"
+            "      --no-watch              do not watch the DIRs (inotify); by default a .torrent written, moved\n"
+            "                              in or removed below a DIR is served or stopped within a second\n"
             "  -v, --verbose               more messages (repeat for more)\n"
             "  -q, --quiet                 fewer messages (repeat for fewer)\n"
             "\n"
@@ -343,6 +345,8 @@ static const opt_row rows[] = {
     { ROW("max-peers-per-address", 0, OPT_COUNT, cfg.max_peers_per_address), .min = 0, .max = MAX_COUNT },
     { ROW("max-peers-per-prefix", 0, OPT_COUNT, cfg.max_peers_per_prefix), .min = 0, .max = MAX_COUNT },
     { ROW("encryption", 0, OPT_CHOICE, cfg.encryption), .choices = encryption_names },
+    /* watched directories (issue 11 item 6) */
+    { ROW("no-watch", 0, OPT_FLAG, no_watch) },
     /* metrics (ops/metrics.h) */
     { ROW("metrics", 0, OPT_TEXT, metrics_addr) },
     { ROW("metrics-top", 0, OPT_COUNT, metrics_top), .min = 0, .max = HK_METRICS_TOP_MAX },

@@ -50,6 +50,8 @@ typedef struct hk_options {
     uint32_t announce_rate;    /* --announce-rate: first announces per second when few torrents (0: default) */
     /* hot add/remove */
     hk_time rescan_interval;   /* --rescan: rescan the DIRs this often (0: only on SIGHUP; else at least 1 s) */
+    /* watched directories (issue 11 item 6) */
+    bool no_watch;             /* --no-watch: no inotify on the DIRs (changes seen only by rescans) */
     /* metrics (ops/metrics.h) */
     const char *metrics_addr;  /* --metrics=[ADDR:]PORT: serve /metrics there (NULL: off); checked when parsed */
     uint32_t metrics_top;      /* --metrics-top: per-torrent series for this many torrents (default 10; 0: none) */

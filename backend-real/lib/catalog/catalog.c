@@ -263,6 +263,42 @@ static int serve_on(hk_catalog *c, hk_served_rec *sv, const torrent_file *tf, ui
     return 0;
 }
 
+/* The tracker list of a torrent (tiers and their URLs, in order) as one number: a rewritten .torrent whose info-hash
+ * is the same but whose trackers differ is told apart by it. */
+static uint64_t trackers_hash(const mi_torrent *mi)
+{
+    uint64_t h = HK_FNV1A64_INIT;
+    for (uint32_t t = 0; t < mi->tier_count; t++) {
+        h = (h ^ (0x100u + mi->tiers[t].count)) * HK_FNV1A64_PRIME; /* the tier boundary */
+        for (uint32_t i = 0; i < mi->tiers[t].count; i++)
+            for (const char *u = mi->trackers[mi->tiers[t].first + i]; ; u++) {
+                h = (h ^ (uint8_t)*u) * HK_FNV1A64_PRIME; /* the NUL too: URL boundaries count */
+                if (!*u)
+                    break;
+            }
+    }
+    return h;
+}
+
+/* The torrent served from sv (the same info-hash as mi) was read again from a .torrent with another tracker list: the
+ * announcer has no way to swap a torrent's trackers, so the torrent is removed from it (`stopped` to the old trackers
+ * that have it registered) and added again with the new list (`started` to each new tracker at its first announce,
+ * spread like any torrent added). Its peers and storage are untouched. */
+static void update_trackers(hk_catalog *c, hk_served_rec *sv, const mi_torrent *mi)
+{
+    uint64_t h = trackers_hash(mi);
+    if (h == sv->trackers_hash)
+        return;
+    sv->trackers_hash = h;
+    hk_log(HK_LOG_INFO, "%s: its tracker list changed (%u tier%s now): announcing to the new list", sv->path,
+           mi->tier_count, mi->tier_count == 1 ? "" : "s");
+    if (!c->ann)
+        return;
+    hk_announcer_remove_torrent(c->ann, sv->info_hash);
+    if (hk_announcer_add_metainfo(c->ann, mi) == HK_ANN_NOMEM)
+        hk_log(HK_LOG_WARN, "%s: served, but not announced: out of memory", sv->path);
+}
+
 static void announce_added(hk_catalog *c, const char *path, const mi_torrent *mi)
 {
     if (!c->ann) /* a torrent without usable tracker URLs is simply not announced */
@@ -339,6 +375,7 @@ static hk_load_outcome readd(hk_catalog *c, hk_served_rec *sv, const load_req *q
         return reject(c, sv, q, &tf->id, false);
     }
     record_served(sv, q, &tf->id);
+    update_trackers(c, sv, tf->mi);
     return HK_LOAD_READDED;
 }
 
@@ -452,6 +489,7 @@ static hk_load_outcome add_new(hk_catalog *c, hk_served_rec *sv, const load_req 
     if (serve_on(c, sv, tf, storage, q->err, q->errlen) != 0)
         return reject(c, sv, q, &tf->id, false);
     announce_added(c, q->path, tf->mi);
+    sv->trackers_hash = trackers_hash(tf->mi);
     record_served(sv, q, &tf->id);
     return q->info->old_removed ? HK_LOAD_REPLACED : HK_LOAD_ADDED;
 }
@@ -469,6 +507,7 @@ static hk_load_outcome load_parsed(hk_catalog *c, hk_served_rec *sv, const load_
         sv->mark = q->mark; /* touched, or rewritten the same way: the store's view of it is still right */
         sv->id = tf->id;
         memcpy(q->info->info_hash, sv->info_hash, 20);
+        update_trackers(c, sv, mi); /* the same info dictionary with other trackers: announced to the new ones */
         return HK_LOAD_UNCHANGED;
     }
     if (sv && sv->storage) { /* another torrent in the same file: the old one goes */
@@ -535,7 +574,8 @@ static bool file_holds_served(const hk_served_rec *sv, hk_file_id *id)
     mi_error me;
     bool same = false;
     if (mi_parse(bytes, len, &mi, &me) == 0) {
-        same = len == sv->id.size && mi->info_start == sv->info_start && memcmp(mi->info_hash, sv->info_hash, 20) == 0;
+        same = len == sv->id.size && mi->info_start == sv->info_start && memcmp(mi->info_hash, sv->info_hash, 20) == 0 &&
+               trackers_hash(mi) == sv->trackers_hash; /* other trackers: read again, so the announcer gets them */
         mi_free(mi);
     }
     free(bytes);

@@ -28,6 +28,11 @@
  * One warning names the path ("<path>: the .torrent changed on disk; its metadata is no longer served; rescanning
  * it"), one line says what is served then. If the file cannot be read again now, the torrent is failed until a
  * rescan. A .torrent that is not open is checked when its bytes are next sent, or by the next rescan.
+ * Trackers: the tracker list (announce-list, or announce) a torrent was announced with is remembered (a hash of its
+ * tiers and URLs). A .torrent read again that holds the same torrent with another tracker list (UNCHANGED or
+ * READDED) has the new list applied: the announcer cannot swap a torrent's trackers, so the torrent is removed from
+ * it (`stopped` to the old trackers that have it registered) and added again with the new list; its peers go on. A
+ * tracker list that differs also counts as a change for the checks above (the file is read again).
  * Nothing here calls back into the runtime; everything runs on the loop thread.
  */
 #ifndef HEKATE_CATALOG_H

@@ -250,6 +250,22 @@ static void sweep_one(hk_rescan *rs, const char *path)
     }
 }
 
+void hk_rescan_one(hk_real *r, const char *path, const struct stat *seen, const hk_rescan_cb *cb)
+{
+    hk_rescan rs = { .r = r, .mark = 0, .cb = cb ? *cb : (hk_rescan_cb){ 0 } };
+    load(&rs, path, seen, 0); /* without HK_LOAD_MAY_DEFER: never DEFERRED, nothing listed */
+}
+
+bool hk_rescan_forget_one(hk_real *r, const char *path, const char *why, const hk_rescan_cb *cb)
+{
+    hk_rescan rs = { .r = r, .cb = cb ? *cb : (hk_rescan_cb){ 0 } };
+    uint8_t ih[20];
+    if (!hk_real_forget(r, path, ih))
+        return false;
+    emit(&rs, HK_RESCAN_REMOVED, path, why, ih, NULL, false);
+    return true;
+}
+
 hk_rescan *hk_rescan_new(hk_real *r, const char *const *dirs, size_t ndirs, const hk_rescan_cb *cb,
                          size_t progress_every)
 {

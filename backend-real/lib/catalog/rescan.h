@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "metainfo.h"
 #include "real_runtime.h"
@@ -85,5 +86,11 @@ void hk_rescan_free(hk_rescan *rs);
 /* The whole rescan at once. -1 if out of memory (nothing done), else 0 with the totals in out (may be NULL). */
 int hk_rescan_run(hk_real *r, const char *const *dirs, size_t ndirs, const hk_rescan_cb *cb, size_t progress_every,
                   hk_rescan_stats *out);
+
+/* One path outside a rescan (the watched folders, watch.h), reported through cb as a rescan would: loaded (mark 0,
+ * seen: its lstat or NULL), or forgotten (REMOVED with why; false if nothing was served from it). Not while a rescan
+ * is under way. */
+void hk_rescan_one(hk_real *r, const char *path, const struct stat *seen, const hk_rescan_cb *cb);
+bool hk_rescan_forget_one(hk_real *r, const char *path, const char *why, const hk_rescan_cb *cb);
 
 #endif

@@ -1120,6 +1120,51 @@ Test(real_runtime, added_and_removed_torrents_go_to_the_announcer)
     rig_stop(&g);
 }
 
+/* The tracker URL hekate announces c's torrent (ih) to now. */
+static void expect_tracker(hk_announcer *ann, const uint8_t ih[20], const char *url)
+{
+    hk_slot_info si;
+    cr_assert(hk_announcer_slot_info(ann, ih, 0, &si), "the torrent is in the announcer");
+    cr_assert_str_eq(si.url, url);
+}
+
+/* issue 11 item 6: the same info dictionary rewritten with another tracker list is announced to the new list, both
+ * when the file keeps its size and the info's place (UNCHANGED) and when it does not (READDED); before, both kept
+ * the old tracker. */
+Test(real_runtime, a_torrent_file_rewritten_with_other_trackers_is_announced_to_them)
+{
+    rig g;
+    rig_start_opts(&g, 0, 1.0, true);
+    hk_announcer *ann = hk_real_announcer(g.r);
+    cr_assert_not_null(ann);
+    uint8_t *c = make_content(20000, 14);
+    uint8_t ih[20], ih2[20];
+    add_files("trk.bin", "trk.torrent", c, 20000, ih, "http://127.0.0.1:1/announce");
+    events e;
+    hk_rescan_stats st = rescan(&g, &e);
+    cr_assert_eq(st.added, 2);
+    expect_tracker(ann, ih, "http://127.0.0.1:1/announce");
+
+    usleep(20000); /* a new mtime */
+    add_files("trk.bin", "trk.torrent", c, 20000, ih2, "http://127.0.0.1:2/announce"); /* same size, same place */
+    cr_assert_eq(memcmp(ih, ih2, 20), 0, "the same info dictionary");
+    st = rescan(&g, &e);
+    cr_assert_eq(st.added + st.removed + st.failed, 0, "nothing else changes");
+    expect_tracker(ann, ih, "http://127.0.0.1:2/announce");
+
+    usleep(20000);
+    add_files("trk.bin", "trk.torrent", c, 20000, ih2, "http://127.0.0.1:3/longer/announce"); /* info moves */
+    st = rescan(&g, &e);
+    cr_assert_eq(st.removed + st.failed, 0);
+    expect_tracker(ann, ih, "http://127.0.0.1:3/longer/announce");
+    hk_announcer_stats as;
+    hk_announcer_stats_get(ann, &as);
+    cr_assert_eq(as.torrents, 1, "one torrent in the announcer, not a copy per tracker list");
+    free(c);
+    hk_real_stop_trackers(g.r, 0.5);
+    rig_stop(&g);
+}
+
 Test(real_runtime, two_torrent_files_that_swap_contents_converge_in_one_rescan)
 {
     rig g;
