@@ -176,9 +176,14 @@ static void handshake_mode(hk_encryption pol, uint32_t seed, const uint8_t *d, s
     size_t pad_a = u16(d + 3) % 701, pad_c = u16(d + 5) % 701, ia_len = d[7] % 101;
     const uint8_t *rest = d + 12;
     size_t nrest = size - 12;
+    /* A's pads (PadA, PadC): the input's bytes masked with the seed's stream, so the fuzzer cannot plant
+     * HASH('req1', S) in PadA (S follows from the fixed keys; B would sync on the planted copy and read garbage as
+     * the SKEY hash: the spec's own ambiguity, which random pads make a 2^-160 event, as in life) */
     uint8_t pad[1024];
     memset(pad, 0, sizeof pad);
     memcpy(pad, rest, nrest < sizeof pad ? nrest : sizeof pad);
+    for (size_t i = 0; i < sizeof pad; i++)
+        pad[i] ^= (uint8_t)next(&seed);
     uint8_t priv[20];
     memcpy(priv, d + 2, 8);
     memset(priv + 8, 0x33, 12);
