@@ -193,6 +193,8 @@ void hk_seeder_on_sendable(hk_seeder *s, hk_peer *p, size_t room);
 void hk_seeder_on_closed(hk_seeder *s, hk_peer *p, hk_close_reason why);
 void hk_seeder_on_wake(hk_seeder *s);
 void hk_seeder_on_disk_loaded(hk_seeder *s, uint64_t token, hk_disk_status status);
+/* Piece verification: the completion of a disk_verify (seeder_runtime.h). Stale or unknown tokens are ignored. */
+void hk_seeder_on_piece_verified(hk_seeder *s, uint64_t token, hk_verify_result result);
 
 /* ---- Observation ---- */
 typedef enum hk_timeout_kind {
@@ -239,6 +241,10 @@ typedef struct hk_stats {
     /* upload rate caps (issue 11 item 5) */
     uint64_t rate_delayed_bytes;     /* bytes of data messages that had to wait for tokens (each message once) */
     uint64_t rate_stops;             /* turns cut short for tokens (the global cap also ends the service pass) */
+    /* piece verification (issue 10 item 1) */
+    uint64_t pieces_verified;        /* disk_verify completions that said good */
+    uint64_t pieces_bad;             /* ... that said bad (the piece is never sent) */
+    uint64_t verify_retries;         /* ... that said RETRY */
 } hk_stats;
 
 void hk_seeder_stats(const hk_seeder *s, hk_stats *out);
