@@ -199,8 +199,9 @@ static void log_damaged(hk_seeder *s, const hk_torrent *t)
         at += (size_t)snprintf(list + at, sizeof list - at, "%s%u", k ? ", " : "", t->pieces->bad[k]);
     if (nbad > 32 && at < sizeof list)
         snprintf(list + at, sizeof list - at, " and %u more", nbad - 32);
-    hks_log(s, HK_LOG_WARN, "torrent %s (%.*s): damaged: piece%s %s fail%s their hash; %s never sent", hex, (int)nlen,
-            name, nbad == 1 ? "" : "s", list, nbad == 1 ? "s" : "", nbad == 1 ? "it is" : "they are");
+    hks_log(s, HK_LOG_WARN, "torrent %s (%.*s): damaged: %s %s %s; %s never sent", hex, (int)nlen, name,
+            nbad == 1 ? "piece" : "pieces", list, nbad == 1 ? "fails its hash" : "fail their hash",
+            nbad == 1 ? "it is" : "they are");
 }
 
 /* The peers that waited for v, marked ready: their requests see the piece's new state at their next turn. With
