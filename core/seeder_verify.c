@@ -131,9 +131,9 @@ static bool start_or_join(hk_seeder *s, hk_peer *p, const hk_torrent *t, uint32_
     v = new_verify(s, &index);
     if (!v)
         return false;
-    v->gen = s->next_verify_gen++;
     if (s->next_verify_gen == 0)
-        s->next_verify_gen = 1;
+        s->next_verify_gen = 1; /* no token has gen 0 */
+    v->gen = s->next_verify_gen++;
     v->torrent = p->torrent;
     v->piece = piece;
     v->nwait = 0;
