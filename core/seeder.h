@@ -24,6 +24,19 @@
  * opaque `storage` handle; block sends then name (storage, file index, offset, length) extents. Piece hashes and the
  * info dictionary are not kept in memory: ut_metadata is served from HK_FILE_METAINFO extents of the .torrent file.
  *
+ * Piece verification (seeder_verify.c, docs/design.md §13). With the runtime's optional disk_verify, every piece of a
+ * new torrent is *unknown* until checked; only *good* pieces are ever sent. A block request of an unknown piece
+ * waits (like a disk load) for one disk_verify of the whole piece, shared by every request of that piece, whose
+ * expected SHA-1 the backend reads from the .torrent (the 20 bytes at `pieces` + 20 x index). GOOD: served as usual
+ * and never checked again. BAD: never sent; its requests are rejected (fast peers) or the peer is closed (without
+ * the fast extension a request cannot be refused, and it was told it could have it); peers that connect later get a
+ * bitfield without the bad pieces instead of HAVE_ALL; one WARN line names the torrent and every bad piece known so
+ * far ("torrent HEX (name): damaged: pieces 3, 17 fail their hash; they are never sent"), written each time a new
+ * one is found; stats count pieces_verified / pieces_bad. RETRY: the requests wait 50 ms, then the piece is checked
+ * again. ERROR: the torrent is failed. Without disk_verify (backend-sim today) every piece counts as good and
+ * nothing changes. The state costs a pointer and a flag per torrent; a bitmap and the bad list only while a torrent
+ * has known pieces and is not all good.
+ *
  * Determinism. Decisions depend only on the sequence of calls, their arguments, rt->now() and rt->random_bytes();
  * never on pointer values or iteration over pointer-keyed containers. Peers are numbered 1, 2, ... in accept order
  * (hk_peer_number); every decision is logged at HK_LOG_DEBUG as "peer N: ..." (accepted, handshake, interested,
