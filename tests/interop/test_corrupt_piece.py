@@ -3,7 +3,8 @@
 each piece against its SHA-1 before sending it (lazy verification): python-libtorrent downloads every other piece,
 never receives the bad piece (no hash-failure alert), and the downloaded good pieces equal the seeder's; a leecher
 that connects after the damage is known is offered a bitfield without the bad piece (its availability is 0); hekate
-logs the torrent as damaged naming the piece. Deadline 120 s."""
+logs the torrent as damaged naming the piece. aria2c likewise: it ends (incomplete) with every good piece equal to the
+seeder's and none of the corrupted piece's bytes. Deadline 150 s."""
 import os
 import signal
 import sys
@@ -11,7 +12,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import fixtures, lt_client, procs, seeders  # noqa: E402
+from lib import aria2, fixtures, lt_client, procs, seeders, tracker  # noqa: E402
 from lib.fixtures import KiB, MiB  # noqa: E402
 
 BAD = 5
@@ -98,8 +99,35 @@ def body(p, checks, build_dir, source_dir):
     checks.run("first_leecher_gets_every_good_piece", first_leecher)
     checks.run("damaged_logged", damaged_logged)
     checks.run("later_leecher_bitfield_without_bad_piece", later_leecher)
+    trk = tracker.FakeTracker([seeder.addr], interval=2)
+
+    def aria2c():
+        save = p.path("dl", "aria2")
+        try:
+            aria2.download(p, fx.torrent, save, trk.url, timeout=12, name="aria2c-corrupt")
+            raise AssertionError("aria2c completed a torrent with a corrupted piece")
+        except AssertionError as e:
+            if "completed" in str(e):
+                raise
+        with open(fx.download_path(save, fx.files[0][0]), "rb") as f:
+            data = f.read()
+        for i in sorted(good):
+            off = i * fx.piece_length
+            exp = fx.read_range(off, fx.piece_size(i))
+            assert data[off:off + len(exp)] == exp, "aria2c: piece %d differs from the seeder's" % i
+        off = BAD * fx.piece_length
+        wrong = fx.read_range(off, fx.piece_size(BAD))
+        assert data[off:off + len(wrong)] != wrong, "aria2c holds the corrupted piece's bytes"
+        mid = fx.piece_length // 2
+        assert wrong[mid - 64:mid + 64] not in data, "aria2c received the corrupted bytes"
+        return "%d good pieces equal to the seeder's, the corrupted one never received" % len(good)
+
+    try:
+        checks.run("aria2c_gets_every_good_piece", aria2c)
+    finally:
+        trk.close()
     checks.run("seeder_stops_cleanly", seeder.stop_cleanly, p, signal.SIGINT)
 
 
 if __name__ == "__main__":
-    procs.main_wrapper("test_corrupt_piece", 120, body)
+    procs.main_wrapper("test_corrupt_piece", 150, body)
