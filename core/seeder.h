@@ -255,6 +255,7 @@ typedef struct hk_stats {
     uint64_t rate_delayed_bytes;     /* bytes of data messages that had to wait for tokens (each message once) */
     uint64_t rate_stops;             /* turns cut short for tokens (the global cap also ends the service pass) */
     /* piece verification (issue 10 item 1) */
+    uint64_t verifies;               /* disk_verify calls issued */
     uint64_t pieces_verified;        /* disk_verify completions that said good */
     uint64_t pieces_bad;             /* ... that said bad (the piece is never sent) */
     uint64_t verify_retries;         /* ... that said RETRY */

@@ -117,6 +117,7 @@ static bool issue(hk_seeder *s, const hk_torrent *t, uint32_t piece, uint64_t to
                  .length = 20},
     };
     s->rt.disk_verify(s->rt.base.ctx, &req, token);
+    s->stats.verifies++;
     hk_mem_free(&s->mem, exts, (size_t)n * sizeof *exts);
     return true;
 }
