@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+import urllib.request
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -49,7 +50,8 @@ def body(p, checks, build_dir, source_dir):
     fx = fixtures.make_single(os.path.join(seed_dir, "c"), "corrupt.bin", MiB + 4321, 11, 32 * KiB)
     corrupt(fx, BAD)
     good = set(range(fx.num_pieces)) - {BAD}
-    seeder = seeders.start_hekate(p, build_dir, [seed_dir])
+    mport = procs.free_port()
+    seeder = seeders.start_hekate(p, build_dir, [seed_dir], args=["--metrics=127.0.0.1:%d" % mport])
     print("hekate on port %d (pid %d), %r" % (seeder.port, seeder.pid, fx))
 
     def first_leecher():
@@ -126,6 +128,18 @@ def body(p, checks, build_dir, source_dir):
         checks.run("aria2c_gets_every_good_piece", aria2c)
     finally:
         trk.close()
+    def counted():
+        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=5).read().decode()
+        vals = {}
+        for line in body.splitlines():
+            if line.startswith("hekate_piece") and " " in line:
+                name, v = line.split(" ", 1)
+                vals[name] = float(v)
+        assert vals.get("hekate_pieces_bad_total") == 1, vals
+        assert vals.get("hekate_pieces_verified_total") == len(good), vals
+        return "metrics: %r" % vals
+
+    checks.run("metrics_count_the_bad_piece", counted)
     checks.run("seeder_stops_cleanly", seeder.stop_cleanly, p, signal.SIGINT)
 
 
