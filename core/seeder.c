@@ -11,6 +11,7 @@
 #include "enum_names.h"
 #include "infohash.h"
 #include "metainfo.h"
+#include "piece_state.h"
 #include "seeder_internal.h"
 
 /* ---------------------------------------------------------------------------------------------------------------- */
@@ -461,6 +462,10 @@ static void fill_torrent_stats(const hk_seeder *s, const hk_torrent *t, hk_torre
         out->upload_rate = s->tbuckets[t->rate_slot - 1].tb.rate;
         out->memory_bytes += sizeof(hks_tbucket);
     }
+    /* piece verification */
+    out->pieces_good = t->all_good ? t->piece_count : t->pieces ? t->pieces->ngood : 0;
+    out->pieces_bad = hk_pieces_nbad(t->pieces);
+    out->memory_bytes += hk_pieces_bytes(t->pieces);
 }
 
 bool hk_seeder_torrent_stats(const hk_seeder *s, const uint8_t info_hash[20], hk_torrent_stats *out)

@@ -276,6 +276,9 @@ typedef struct hk_torrent_stats {
                                       * ~13 B of MSE SKEY index: core/skey_index.h) */
     /* upload rate caps (issue 11 item 5) */
     uint64_t upload_rate;            /* its own cap in bytes/s (0 = none; the global cap applies too) */
+    /* piece verification (issue 10) */
+    uint32_t pieces_good;            /* verified good (= pieces when all good, or when nothing is checked) */
+    uint32_t pieces_bad;             /* failed their hash (never sent) */
 } hk_torrent_stats;
 
 /* false if the info-hash is not served. */

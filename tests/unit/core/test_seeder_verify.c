@@ -150,6 +150,10 @@ Test(seeder_verify, a_new_peer_gets_a_bitfield_without_the_bad_pieces)
     for (size_t k = 0; k < nt; k++)
         hk_seeder_on_piece_verified(h.s, tokens[k], HK_VERIFY_BAD);
     cr_assert_eq(h_stats(&h).pieces_bad, 2);
+    hk_torrent_stats ts;
+    cr_assert(hk_seeder_torrent_stats(h.s, h.ih, &ts));
+    cr_assert_eq(ts.pieces_bad, 2);
+    cr_assert_eq(ts.pieces_good, 0);
     cr_assert_geq(fr_find_log(h.fr, "damaged: pieces 1, 6 fail their hash", 0), 0);
     for (int c = 1; c <= 2; c++) {
         peer(c, c == 1); /* one fast (no HAVE_ALL now), one not */
@@ -199,6 +203,10 @@ Test(seeder_verify, the_state_memory_is_freed_once_every_piece_is_good)
     }
     cr_assert_eq(h_count(&h, 0, WIRE_PIECE), NPIECES);
     cr_assert_lt(h_stats(&h).memory_bytes, steady, "the state block is freed for a fully verified torrent");
+    hk_torrent_stats ts;
+    cr_assert(hk_seeder_torrent_stats(h.s, h.ih, &ts));
+    cr_assert_eq(ts.pieces_good, NPIECES);
+    cr_assert_eq(ts.pieces_bad, 0);
     h_block(&h, 0, WIRE_REQUEST, 0, 1000, 1000);
     last_verify(NPIECES); /* all good: never checked again */
 }
