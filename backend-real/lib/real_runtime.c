@@ -342,9 +342,11 @@ static void rt_disk_load(void *ctx, const hk_extent *ext, uint64_t token)
 
 /* ---- piece verification (disk/verify.h) ---- */
 
-static void verify_done(void *arg, uint64_t token, hk_verify_result result)
+static void verify_done(void *arg, uint64_t token, hk_verify_result result, int error)
 {
     hk_real *r = arg;
+    if (result == HK_VERIFY_RETRY)
+        shortage_note(r, error); /* said once per burst, as for loads */
     hk_seeder_on_piece_verified(r->seeder, token, result);
 }
 

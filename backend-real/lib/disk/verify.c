@@ -172,10 +172,11 @@ static void job_done(void *arg)
     job_release(j);
     hk_verify_result res = result_of(j);
     uint64_t token = j->token;
+    int error = j->error;
     job_free(j);
     v->inflight--;
     pump(v);
-    v->done(v->arg, token, res);
+    v->done(v->arg, token, res, error);
 }
 
 static void noop_work(void *arg)

@@ -4,7 +4,7 @@
  * Contract
  * --------
  * hk_verifier_submit (loop thread) takes a copy of the request and, from the loop (never synchronously), calls
- * done(arg, token, result) exactly once: HK_VERIFY_GOOD / HK_VERIFY_BAD, HK_VERIFY_RETRY (a passing shortage:
+ * done(arg, token, result, error) exactly once: HK_VERIFY_GOOD / HK_VERIFY_BAD, HK_VERIFY_RETRY (a passing shortage:
  * descriptors, memory) or HK_VERIFY_ERROR (the data cannot be read: the storage is marked failed by the store, like
  * a failed page-in). The loop thread only prepares: each extent's descriptor is dup'ed (hk_store_job_prepare) or,
  * for a tiny file (HK_STORE_COPY_MAX), its bytes copied as the send path does; hashing and the big reads run on a
@@ -21,7 +21,8 @@
 #define HK_VERIFY_INFLIGHT 8u
 
 typedef struct hk_verifier hk_verifier;
-typedef void (*hk_verify_done_fn)(void *arg, uint64_t token, hk_verify_result result);
+/* error: the errno behind a RETRY or an ERROR (0 for GOOD and BAD). */
+typedef void (*hk_verify_done_fn)(void *arg, uint64_t token, hk_verify_result result, int error);
 
 hk_verifier *hk_verifier_new(hk_store *st, hk_pool *pool, hk_verify_done_fn done, void *arg); /* NULL: no memory */
 /* 0, or -1 when out of memory (no completion will come: the caller reports RETRY itself later). */

@@ -32,8 +32,9 @@ typedef struct done_log {
     int n;
 } done_log;
 
-static void on_done(void *arg, uint64_t token, hk_verify_result result)
+static void on_done(void *arg, uint64_t token, hk_verify_result result, int error)
 {
+    (void)error;
     done_log *d = arg;
     cr_assert_lt(d->n, 16);
     d->token[d->n] = token;
