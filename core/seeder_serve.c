@@ -439,10 +439,8 @@ static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *
         }
         if (r->kind == HK_REQ_BLOCK && !t->all_good) { /* piece verification (seeder_verify.c) */
             hks_gate g = hks_verify_gate(s, p, t, i);
-            if (g == HKS_GATE_GONE) {
-                flush(s, p, &b);
-                return SERVE_GONE;
-            }
+            if (g == HKS_GATE_GONE)
+                return SERVE_GONE; /* closed: the batch is dropped with the connection */
             if (g == HKS_GATE_WAIT)
                 i++;
             if (g != HKS_GATE_GO)
