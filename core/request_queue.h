@@ -26,6 +26,7 @@ typedef enum hk_req_state {
     HK_RQ_LOADING,       /* disk_load issued; waiting for its completion(s) */
     HK_RQ_LOADED,        /* loaded: send at the next opportunity without asking residency again */
     HK_RQ_BACKOFF,       /* a load said HK_DISK_RETRY: waits for its peer's disk_retry_at, then is REQUEUED */
+    HK_RQ_VERIFYING,     /* its piece is being verified (disk_verify): waits for the result, then is FRESH */
 } hk_req_state;
 
 typedef struct hk_request {

@@ -11,6 +11,7 @@
 #include "enum_names.h"
 #include "infohash.h"
 #include "metainfo.h"
+#include "piece_state.h"
 #include "seeder_internal.h"
 
 /* ---------------------------------------------------------------------------------------------------------------- */
@@ -166,6 +167,7 @@ void hk_seeder_free(hk_seeder *s)
     hk_mem_free(&s->mem, s->hdr, (size_t)HK_BATCH_BLOCKS * HK_BATCH_HDR);
     hks_mse_free(s);
     hks_loads_free(s);
+    hks_verifies_free(s);
     hks_rate_free(s);
     hk_tt_free(&s->torrents);
     hk_dl_heap_free(&s->deadlines);
@@ -266,6 +268,13 @@ void hk_seeder_on_disk_loaded(hk_seeder *s, uint64_t token, hk_disk_status statu
     hks_ev_end(s);
 }
 
+void hk_seeder_on_piece_verified(hk_seeder *s, uint64_t token, hk_verify_result result)
+{
+    hks_ev_begin(s);
+    hks_piece_verified(s, token, result);
+    hks_ev_end(s);
+}
+
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Torrents                                                                                                          */
 
@@ -287,6 +296,8 @@ static hk_add_result insert_desc(hk_seeder *s, const hk_torrent_desc *d, char *e
             hk_tt_remove(&s->torrents, d->info_hash);
             break; /* out of memory for its upload rate bucket */
         }
+        if (s->rt.disk_verify && hk_tt_get(&s->torrents, rec)->pieces_rel != 0)
+            hk_tt_get(&s->torrents, rec)->all_good = false; /* every piece unknown: checked on first use */
         hks_log(s, HK_LOG_DEBUG, "torrent %s added: \"%.*s\", %u pieces of %u, %u files, %llu bytes", hex,
                 (int)d->name_len, d->name, d->piece_count, d->piece_length, d->nfiles,
                 (unsigned long long)d->total_length);
@@ -328,6 +339,7 @@ static hk_add_result add_parsed(hk_seeder *s, const mi_torrent *mi, uint64_t sto
         .info_start = mi->info_start,
         .info_len = (uint32_t)(mi->info_end - mi->info_start),
         .storage = storage,
+        .pieces_offset = mi->pieces_offset,
     };
     memcpy(d.info_hash, mi->info_hash, 20);
     hk_add_result res = insert_desc(s, &d, err, errlen);
@@ -381,6 +393,7 @@ bool hk_seeder_remove_torrent(hk_seeder *s, const uint8_t info_hash[20])
         ih_hex(info_hash, hex);
         close_torrent_peers(s, rec, "torrent removed");
         hks_loads_forget_torrent(s, rec);
+        hks_verifies_forget_torrent(s, rec);
         hks_rate_torrent_removed(s, rec);
         hk_tt_remove(&s->torrents, info_hash);
         hks_log(s, HK_LOG_DEBUG, "torrent %s removed", hex);
@@ -449,6 +462,10 @@ static void fill_torrent_stats(const hk_seeder *s, const hk_torrent *t, hk_torre
         out->upload_rate = s->tbuckets[t->rate_slot - 1].tb.rate;
         out->memory_bytes += sizeof(hks_tbucket);
     }
+    /* piece verification */
+    out->pieces_good = t->all_good ? t->piece_count : t->pieces ? t->pieces->ngood : 0;
+    out->pieces_bad = hk_pieces_nbad(t->pieces);
+    out->memory_bytes += hk_pieces_bytes(t->pieces);
 }
 
 bool hk_seeder_torrent_stats(const hk_seeder *s, const uint8_t info_hash[20], hk_torrent_stats *out)

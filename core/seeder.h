@@ -24,6 +24,19 @@
  * opaque `storage` handle; block sends then name (storage, file index, offset, length) extents. Piece hashes and the
  * info dictionary are not kept in memory: ut_metadata is served from HK_FILE_METAINFO extents of the .torrent file.
  *
+ * Piece verification (seeder_verify.c, docs/design.md §13). With the runtime's optional disk_verify, every piece of a
+ * new torrent is *unknown* until checked; only *good* pieces are ever sent. A block request of an unknown piece
+ * waits (like a disk load) for one disk_verify of the whole piece, shared by every request of that piece, whose
+ * expected SHA-1 the backend reads from the .torrent (the 20 bytes at `pieces` + 20 x index). GOOD: served as usual
+ * and never checked again. BAD: never sent; its requests are rejected (fast peers) or the peer is closed (without
+ * the fast extension a request cannot be refused, and it was told it could have it); peers that connect later get a
+ * bitfield without the bad pieces instead of HAVE_ALL; one WARN line names the torrent and every bad piece known so
+ * far ("torrent HEX (name): damaged: pieces 3, 17 fail their hash; they are never sent"), written each time a new
+ * one is found; stats count pieces_verified / pieces_bad. RETRY: the requests wait 50 ms, then the piece is checked
+ * again. ERROR: the torrent is failed. Without disk_verify (backend-sim today) every piece counts as good and
+ * nothing changes. The state costs a pointer and a flag per torrent; a bitmap and the bad list only while a torrent
+ * has known pieces and is not all good.
+ *
  * Determinism. Decisions depend only on the sequence of calls, their arguments, rt->now() and rt->random_bytes();
  * never on pointer values or iteration over pointer-keyed containers. Peers are numbered 1, 2, ... in accept order
  * (hk_peer_number); every decision is logged at HK_LOG_DEBUG as "peer N: ..." (accepted, handshake, interested,
@@ -193,6 +206,8 @@ void hk_seeder_on_sendable(hk_seeder *s, hk_peer *p, size_t room);
 void hk_seeder_on_closed(hk_seeder *s, hk_peer *p, hk_close_reason why);
 void hk_seeder_on_wake(hk_seeder *s);
 void hk_seeder_on_disk_loaded(hk_seeder *s, uint64_t token, hk_disk_status status);
+/* Piece verification: the completion of a disk_verify (seeder_runtime.h). Stale or unknown tokens are ignored. */
+void hk_seeder_on_piece_verified(hk_seeder *s, uint64_t token, hk_verify_result result);
 
 /* ---- Observation ---- */
 typedef enum hk_timeout_kind {
@@ -239,6 +254,11 @@ typedef struct hk_stats {
     /* upload rate caps (issue 11 item 5) */
     uint64_t rate_delayed_bytes;     /* bytes of data messages that had to wait for tokens (each message once) */
     uint64_t rate_stops;             /* turns cut short for tokens (the global cap also ends the service pass) */
+    /* piece verification (issue 10 item 1) */
+    uint64_t verifies;               /* disk_verify calls issued */
+    uint64_t pieces_verified;        /* disk_verify completions that said good */
+    uint64_t pieces_bad;             /* ... that said bad (the piece is never sent) */
+    uint64_t verify_retries;         /* ... that said RETRY */
 } hk_stats;
 
 void hk_seeder_stats(const hk_seeder *s, hk_stats *out);
@@ -256,6 +276,9 @@ typedef struct hk_torrent_stats {
                                       * ~13 B of MSE SKEY index: core/skey_index.h) */
     /* upload rate caps (issue 11 item 5) */
     uint64_t upload_rate;            /* its own cap in bytes/s (0 = none; the global cap applies too) */
+    /* piece verification (issue 10) */
+    uint32_t pieces_good;            /* verified good (= pieces when all good, or when nothing is checked) */
+    uint32_t pieces_bad;             /* failed their hash (never sent) */
 } hk_torrent_stats;
 
 /* false if the info-hash is not served. */

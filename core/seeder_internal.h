@@ -129,6 +129,11 @@ struct hk_seeder {
     hk_time rate_torrent_at;     /* this pass: earliest time a passed-over peer's torrent bucket has its tokens */
     hk_time serve_at;            /* when the ready ring can be served next: s->now, or when tokens will exist */
 
+    /* piece verification (seeder_verify.c) */
+    struct hks_verify *verifies; /* pending disk_verify records by token index (NULL when none is pending) */
+    uint32_t verifies_cap, verifies_used;
+    uint32_t next_verify_gen;    /* never 0 */
+
     hk_stats stats;
 };
 
@@ -261,6 +266,22 @@ void hks_disk_retry_due(hk_seeder *s, hk_peer *p);
 /* The torrent in record `rec` is being removed: its pending loads no longer name it (the record may be reused). */
 void hks_loads_forget_torrent(hk_seeder *s, uint32_t rec);
 void hks_loads_free(hk_seeder *s);
+
+/* ---- seeder_verify.c: piece verification (docs/design.md §13) ------------------------------------------------ */
+typedef enum hks_gate {
+    HKS_GATE_GO = 0,             /* the piece is good: serve the request */
+    HKS_GATE_WAIT,               /* a verify of its piece is pending: the request waits (VERIFYING) */
+    HKS_GATE_DROPPED,            /* the piece is bad: the request was rejected (fast peer) and removed */
+    HKS_GATE_GONE,               /* the piece is bad: the peer (not fast) was closed */
+} hks_gate;
+/* Whether the block request at position `at` of p's queue may be served now (t not all good): starts or joins the
+ * verify of its piece when its state is unknown. */
+hks_gate hks_verify_gate(hk_seeder *s, hk_peer *p, hk_torrent *t, uint32_t at);
+/* A disk_verify completion (hk_seeder_on_piece_verified). */
+void hks_piece_verified(hk_seeder *s, uint64_t token, hk_verify_result result);
+/* The torrent in record `rec` is being removed: its pending verifies no longer name it. */
+void hks_verifies_forget_torrent(hk_seeder *s, uint32_t rec);
+void hks_verifies_free(hk_seeder *s);
 
 /* ---- seeder_rate.c: upload rate caps (token buckets, docs/design.md §14) ------------------------------------ */
 /* The largest data message (a block of max_block or a ut_metadata piece, plus its header): no bucket holds less. */

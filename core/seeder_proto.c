@@ -8,6 +8,7 @@
 
 #include "extension.h"
 #include "infohash.h"
+#include "piece_state.h"
 #include "seeder_internal.h"
 
 static unsigned long long pid(const hk_peer *p)
@@ -40,7 +41,7 @@ static void send_handshake_reply(hk_seeder *s, hk_peer *p, const hk_torrent *t)
     uint8_t *bits = NULL;
     uint32_t nbits_bytes = 0;
     uint8_t bf_hdr[WIRE_BITFIELD_HEADER_LEN];
-    if (p->fast) {
+    if (p->fast && hk_pieces_nbad(t->pieces) == 0) { /* a damaged torrent's bad pieces are left out (bitfield) */
         hl += wire_encode_simple(hs + hl, WIRE_HAVE_ALL);
         segs[nsegs++] = (hk_segment){.kind = HK_SEG_BYTES, .u.bytes = {hs, (uint32_t)hl}};
     } else {
@@ -51,9 +52,7 @@ static void send_handshake_reply(hk_seeder *s, hk_peer *p, const hk_torrent *t)
             hks_close_peer(s, p, true, "out of memory for its bitfield");
             return;
         }
-        memset(bits, 0xFF, nbits_bytes);
-        if (t->piece_count % 8)
-            bits[nbits_bytes - 1] = (uint8_t)(0xFF << (8 - t->piece_count % 8)); /* spare bits zero */
+        hk_pieces_bitfield(t->pieces, t->piece_count, bits); /* every piece but the bad ones; spare bits zero */
         wire_encode_bitfield_header(bf_hdr, nbits_bytes);
         segs[nsegs++] = (hk_segment){.kind = HK_SEG_BYTES, .u.bytes = {bf_hdr, sizeof bf_hdr}};
         segs[nsegs++] = (hk_segment){.kind = HK_SEG_BYTES, .u.bytes = {bits, nbits_bytes}};

@@ -43,6 +43,22 @@
 #include "runtime.h"
 #include "stream_cipher.h"
 
+/* The result of a disk_verify. */
+typedef enum hk_verify_result {
+    HK_VERIFY_GOOD = 0,
+    HK_VERIFY_BAD = 1,
+    HK_VERIFY_RETRY = 2,
+    HK_VERIFY_ERROR = 3,
+} hk_verify_result;
+
+/* A piece to verify (disk_verify). */
+typedef struct hk_verify_req {
+    uint32_t piece;                      /* index in the torrent */
+    uint32_t nexts;
+    const hk_extent *exts;               /* the piece's bytes, in order (pad files included) */
+    hk_extent hash;                      /* its 20-byte SHA-1 in the .torrent (file HK_FILE_METAINFO) */
+} hk_verify_req;
+
 typedef struct hk_seeder_runtime {
     hk_runtime base;                                                                      /* now, wake_at, ... */
     void (*send)(void *ctx, hk_conn *conn, const hk_segment *segs, size_t nsegs);         /* required */
@@ -51,6 +67,7 @@ typedef struct hk_seeder_runtime {
     bool (*disk_resident)(void *ctx, const hk_extent *ext);                               /* required */
     void (*disk_load)(void *ctx, const hk_extent *ext, uint64_t token);                   /* required */
     void (*set_cipher)(void *ctx, hk_conn *conn, hk_cipher *cipher);                      /* optional */
+    void (*disk_verify)(void *ctx, const hk_verify_req *req, uint64_t token);             /* optional */
 } hk_seeder_runtime;
 
 /* NULL when every required member is set, else a static message naming the first one missing. */

@@ -437,6 +437,16 @@ static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *
             i++;
             continue;
         }
+        if (r->kind == HK_REQ_BLOCK && !t->all_good) { /* piece verification (seeder_verify.c) */
+            hks_gate g = hks_verify_gate(s, p, t, i);
+            if (g == HKS_GATE_GONE)
+                return SERVE_GONE; /* closed: the batch is dropped with the connection */
+            if (g == HKS_GATE_WAIT)
+                i++;
+            if (g != HKS_GATE_GO)
+                continue;
+            r = hk_rq_at(&p->rq, i);
+        }
         size_t hdr = r->kind == HK_REQ_BLOCK ? WIRE_PIECE_HEADER_LEN : HK_BATCH_HDR; /* metadata: upper bound */
         if (p->room < b.bytes || p->room - b.bytes < hdr + r->length) {
             no_room = true;

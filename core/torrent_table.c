@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "enum_names.h"
+#include "piece_state.h"
 
 _Static_assert(HK_IH_NONE == HK_TT_NONE, "the index's 'no record' is the table's");
 
@@ -34,8 +35,10 @@ void hk_tt_free(hk_torrent_table *tt)
 {
     for (uint32_t i = 0; i < tt->nrecs; i++) {
         hk_torrent *t = &tt->recs[i];
-        if (t->state != HK_TORRENT_FREE)
+        if (t->state != HK_TORRENT_FREE) {
             hk_mem_free(tt->mem, t->files, (size_t)t->nfiles * sizeof *t->files);
+            hk_pieces_free(tt->mem, &t->pieces);
+        }
     }
     hk_mem_free(tt->mem, tt->recs, (size_t)tt->caprecs * sizeof *tt->recs);
     hk_ih_free(&tt->index);
@@ -208,6 +211,11 @@ static void fill_record(hk_torrent_table *tt, uint32_t r, const hk_torrent_desc 
     t->storage = d->storage;
     t->files = files;
     t->next_free = HK_TT_NONE;
+    t->pieces = NULL;
+    t->pieces_rel = d->pieces_offset > d->info_start && d->pieces_offset - d->info_start < d->info_len
+                        ? (uint32_t)(d->pieces_offset - d->info_start)
+                        : 0; /* 0: not known (a table built without a .torrent) */
+    t->all_good = true; /* the seeder makes it unknown when it verifies */
 }
 
 hk_tt_result hk_tt_insert(hk_torrent_table *tt, const hk_torrent_desc *d, uint32_t *rec_out)
@@ -253,6 +261,7 @@ bool hk_tt_remove(hk_torrent_table *tt, const uint8_t info_hash[20])
     assert(r < tt->nrecs && tt->recs[r].state != HK_TORRENT_FREE);
     hk_torrent *t = &tt->recs[r];
     hk_mem_free(tt->mem, t->files, (size_t)t->nfiles * sizeof *t->files);
+    hk_pieces_free(tt->mem, &t->pieces);
     tt->arena_garbage += t->name_len;
     free_record(tt, r);
     if (tt->arena_garbage > TT_ARENA_MIN_COMPACT && tt->arena_garbage * 2 > tt->arena_len)

@@ -49,6 +49,7 @@ typedef enum hk_torrent_state {
 typedef struct hk_torrent {
     uint8_t info_hash[20];
     uint8_t state;           /* hk_torrent_state */
+    bool all_good;           /* piece verification: every piece is good (nothing to check) */
     uint32_t piece_length;
     uint32_t piece_count;
     uint32_t last_piece_length;
@@ -58,11 +59,13 @@ typedef struct hk_torrent {
     uint32_t peers;          /* connected peers attached to this torrent */
     uint32_t next_free;      /* free-list link while FREE */
     uint32_t rate_slot;      /* upload rate caps: 1 + its bucket's index in the seeder's pool; 0 = no own cap */
+    uint32_t pieces_rel;     /* piece verification: offset of the piece hashes in the .torrent, from info_start */
     uint64_t info_start;     /* offset of the info dictionary in the .torrent file */
     uint64_t total_length;
     uint64_t storage;        /* the backend's handle */
     uint64_t uploaded;       /* payload bytes handed to send() for this torrent */
     hk_file_entry *files;
+    struct hk_pieces *pieces; /* piece verification (core/piece_state.h): NULL + all_good: every piece good */
 } hk_torrent;
 
 /* What hk_tt_insert needs; the table copies everything. */
@@ -83,6 +86,7 @@ typedef struct hk_torrent_desc {
     uint64_t info_start;
     uint32_t info_len;
     uint64_t storage;
+    uint64_t pieces_offset;  /* piece verification: where the piece hashes are in the .torrent */
 } hk_torrent_desc;
 
 typedef enum hk_tt_result {

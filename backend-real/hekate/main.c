@@ -84,6 +84,7 @@ static void runtime_options(const hk_options *opt, hk_real_opts *ro)
     ro->store.max_mapped_bytes = opt->max_mapped;
     ro->store.max_open_files = opt->max_open_files;
     ro->disk_threads = opt->disk_threads;
+    ro->verify_off = opt->verify == HK_VERIFY_OFF;
     ro->trackers = !opt->no_trackers && !opt->list; /* trackers: core/announcer.h through trackers.h */
     ro->trackers_opts.ann.family = opt->family == HK_FAMILY_V4 ? 4 : opt->family == HK_FAMILY_V6 ? 6 : 0;
     if (opt->announce_interval)

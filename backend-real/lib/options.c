@@ -66,6 +66,8 @@ void hk_options_usage(FILE *out, const char *prog)
             "      --max-mapped=BYTES      address space for mapped data files (default 16G)\n"
             "      --max-open-files=N      data files kept open (default 1024)\n"
             "      --disk-threads=N        threads reading from disk (default 8)\n"
+            "      --verify=MODE           lazy (default): each piece is checked against its SHA-1 the first time\n"
+            "                              it is read, a piece that fails is never sent; off: nothing is checked\n"
             "\n"
             "Encryption (MSE/PE, \"protocol encryption\"; plain and encrypted peers share the port):\n"
             "      --encryption=POLICY     allow (default): both; RC4 when the peer offers it\n"
@@ -301,6 +303,8 @@ typedef struct opt_row {
 
 /* --encryption (issue 9): the names of hk_encryption's values, in its order. */
 static const char *const encryption_names[] = { "allow", "prefer-plain", "require", "off", NULL };
+/* --verify (issue 10): HK_VERIFY_LAZY, HK_VERIFY_OFF. */
+static const char *const verify_names[] = { "lazy", "off", NULL };
 
 /* The fields of a row: its names, its kind and where its value goes. */
 #define ROW(long_name, short_letter, k, field)                                                                    \
@@ -363,6 +367,8 @@ static const opt_row rows[] = {
     { ROW("upload-burst", 0, OPT_SIZE, cfg.upload_burst), .min = 0, .max = HK_TB_BURST_MAX },
     /* a fleet without a coordinator (issue 11 item 7): K/N parsed as it is read (hk_shard_parse) */
     { ROW("shard", 0, OPT_TEXT, shard_text) },
+    /* piece verification (issue 10 item 1) */
+    { ROW("verify", 0, OPT_CHOICE, verify), .choices = verify_names },
 };
 
 #define NROWS (sizeof rows / sizeof *rows)

@@ -68,7 +68,10 @@ typedef struct hk_options {
     /* a fleet without a coordinator (issue 11 item 7): --shard=K/N, shard.h */
     const char *shard_text;    /* the value as given (NULL: no --shard) */
     uint32_t shard_k, shard_n; /* parsed from it; shard_n 0: every torrent */
+    /* piece verification (issue 10 item 1) */
+    int verify;                /* --verify: HK_VERIFY_LAZY (0, default) or HK_VERIFY_OFF */
 } hk_options;
+enum { HK_VERIFY_LAZY = 0, HK_VERIFY_OFF = 1 };
 
 hk_options_result hk_options_parse(hk_options *o, int argc, char **argv, char *err, size_t errlen);
 void hk_options_usage(FILE *out, const char *prog);

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "pool.h"
 #include "rt_common.h"
+#include "verify.h"
 #include "wake.h"
 
 typedef struct load_job {
@@ -37,6 +38,7 @@ struct hk_real {
     hk_seeder *seeder;
     hk_store *store;
     hk_pool *pool;
+    hk_verifier *verifier;         /* piece verification (disk_verify) on the pool */
     hk_conn_hub *hub;
     hk_listener *listener;
 
@@ -338,6 +340,24 @@ static void rt_disk_load(void *ctx, const hk_extent *ext, uint64_t token)
     start_job(r, j);
 }
 
+/* ---- piece verification (disk/verify.h) ---- */
+
+static void verify_done(void *arg, uint64_t token, hk_verify_result result, int error)
+{
+    hk_real *r = arg;
+    if (result == HK_VERIFY_RETRY)
+        shortage_note(r, error); /* said once per burst, as for loads */
+    hk_seeder_on_piece_verified(r->seeder, token, result);
+}
+
+static void rt_disk_verify(void *ctx, const hk_verify_req *req, uint64_t token)
+{
+    hk_real *r = ctx;
+    if (hk_verifier_submit(r->verifier, req, token) != 0)
+        hk_log(HK_LOG_ERROR, "disk verify %llu of piece %u dropped: out of memory", (unsigned long long)token,
+               req->piece); /* as a dropped load: the core's deadlines end the wait */
+}
+
 /* The first job of a list, unlinked; NULL when the list is empty. */
 static load_job *job_pop(hk_list *head)
 {
@@ -523,8 +543,11 @@ static int create_engine(hk_real *r, const hk_real_opts *o, char *err, size_t er
     };
     r->hub = hk_conn_hub_new(r->loop, &o->conn, &ops, r);
     r->pool = hk_pool_new(r->loop, o->disk_threads ? o->disk_threads : 8, 1.0);
+    r->verifier = r->store && r->pool ? hk_verifier_new(r->store, r->pool, verify_done, r) : NULL;
     r->rt = runtime_table(r);
-    if (!r->store || !r->hub || !r->pool) {
+    if (!o->verify_off)
+        r->rt.disk_verify = rt_disk_verify; /* piece verification (lazy): pieces checked before they are first sent */
+    if (!r->store || !r->hub || !r->pool || !r->verifier) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -595,6 +618,8 @@ void hk_real_free(hk_real *r)
     r->hub = NULL;
     hk_pool_free(r->pool);    /* waits for page-ins in flight; runs no completion */
     r->pool = NULL;
+    hk_verifier_free(r->verifier); /* after the pool: releases the verifies it ran no completion for */
+    r->verifier = NULL;
     for (load_job *j; (j = job_pop(&r->jobs)) != NULL;) {
         hk_store_job_release(r->store, &j->job);
         free(j);

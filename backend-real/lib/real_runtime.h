@@ -63,6 +63,7 @@ typedef struct hk_real_opts {
     hk_store_limits store;
     unsigned disk_threads;       /* pool threads for page-in (default 8) */
     unsigned disk_jobs;          /* page-in jobs holding a descriptor at once, the rest wait (0: 4 per thread) */
+    bool verify_off;             /* piece verification (issue 10): true = --verify=off, nothing is checked */
     double check_interval;       /* seconds between hk_store_check runs (default 1) */
     bool trackers;               /* announce to the torrents' trackers (default false; needs listen) */
     hk_trackers_opts trackers_opts; /* peer_id and port are filled in from the seeder and the bound socket */

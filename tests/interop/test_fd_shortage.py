@@ -142,6 +142,11 @@ def body(p, checks, build_dir, source_dir):
     flood = Flood(seeder, fx)
     flood.start()
     time.sleep(1.0)
+    # The flood must be loading while the leecher downloads: wait for its first blocks (the leecher alone may now take
+    # about a second, piece verification reading each piece in one job, less than the flood's first sessions need).
+    t_end = time.monotonic() + 20
+    while flood.blocks == 0 and time.monotonic() < t_end:
+        time.sleep(0.1)
 
     def leecher_completes():
         save = p.path("dl")

@@ -252,6 +252,11 @@ static void render_requests(const hk_metrics_snapshot *s, hk_mbuf *b)
     COUNTER(b, "hekate_turns_unused_total", "Unchoke turns ended because the slot was not used.",
             s->core.turns_unused);
     COUNTER(b, "hekate_preemptions_total", "Unused slots given at once to a waiting peer.", s->core.preemptions);
+    /* piece verification (issue 10) */
+    COUNTER(b, "hekate_piece_verifies_total", "Piece verifications issued (SHA-1 of a whole piece).",
+            s->core.verifies);
+    COUNTER(b, "hekate_pieces_verified_total", "Pieces found good.", s->core.pieces_verified);
+    COUNTER(b, "hekate_pieces_bad_total", "Pieces that failed their hash (never sent).", s->core.pieces_bad);
     family(b, "hekate_timeouts_total", "counter", "Peer timeouts fired, by kind.");
     for (int k = 0; k < HK_TIMEOUT_KINDS; k++)
         labeled(b, "hekate_timeouts_total", "kind", hk_timeout_name((hk_timeout_kind)k), s->core.timeouts[k]);

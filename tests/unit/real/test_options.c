@@ -364,6 +364,21 @@ Test(options, encryption_policy)
     BAD("option --encryption needs a value", "d", "--encryption");
 }
 
+/* --verify (issue 10): lazy by default, off on request; anything else is refused by name. */
+Test(options, verify_mode)
+{
+    hk_options o;
+    char err[512];
+    OK("d");
+    cr_assert_eq(o.verify, HK_VERIFY_LAZY, "pieces are checked by default");
+    OK("--verify=off", "d");
+    cr_assert_eq(o.verify, HK_VERIFY_OFF);
+    OK("--verify", "lazy", "d");
+    cr_assert_eq(o.verify, HK_VERIFY_LAZY);
+    BAD("--verify: 'full' is not one of lazy, off", "--verify=full", "d");
+    BAD("option --verify needs a value", "d", "--verify");
+}
+
 /* --user / --group (issue 11 item 4): text, kept as given (looked up by ops/privdrop.h at start-up). */
 Test(options, user_and_group)
 {

@@ -130,11 +130,14 @@ typedef struct rig {
     uint16_t port;
 } rig;
 
+static bool g_verify_off; /* the next rig without piece verification (--verify=off) */
+
 static void rig_start_opts(rig *g, double handshake_timeout, double check_interval, bool trackers)
 {
     g->loop = ev_loop_new(EVFLAG_AUTO);
     hk_real_opts o;
     hk_real_opts_default(&o);
+    o.verify_off = g_verify_off;
     o.listener.port = 0;
     o.listener.bind_addr = "127.0.0.1";
     if (handshake_timeout > 0)
@@ -1205,9 +1208,12 @@ Test(real_runtime, two_torrent_files_that_swap_contents_converge_in_one_rescan)
     rig_stop(&g);
 }
 
-Test(real_runtime, removal_while_disk_loads_are_in_flight_is_safe)
+/* Removal while disk work is in flight: disk loads (verification off) or piece verifies (lazy verification: the
+ * verify reads the piece first). */
+static void removal_while_disk_work_in_flight(bool verify)
 {
     rig g;
+    g_verify_off = !verify;
     rig_start_opts(&g, 0, 1.0, false);
     const size_t len = 4u << 20;
     uint8_t *c = make_content(len, 17);
@@ -1234,10 +1240,13 @@ Test(real_runtime, removal_while_disk_loads_are_in_flight_is_safe)
     for (int i = 0; i < 2000; i++) {
         ev_run(g.loop, EVRUN_ONCE | EVRUN_NOWAIT);
         hk_seeder_stats(hk_real_seeder(g.r), &st);
-        if (st.disk_loads > 0)
+        if ((verify ? st.verifies : st.disk_loads) > 0)
             break;
     }
-    cr_assert_gt(st.disk_loads, 0, "the requests needed disk loads");
+    if (verify)
+        cr_assert_gt(st.verifies, 0, "the requests needed piece verifies");
+    else
+        cr_assert_gt(st.disk_loads, 0, "the requests needed disk loads");
     /* Removed at once: loads still on the pool complete later for a torrent that is gone. */
     cr_assert(hk_real_forget(g.r, dir_path_of("cold.torrent"), NULL));
     cr_assert(drain_until_closed(&g, p->fd, 5), "its peer is disconnected");
@@ -1251,6 +1260,17 @@ Test(real_runtime, removal_while_disk_loads_are_in_flight_is_safe)
     check_served_to_new_peer(&g, 3, 0, 16384);
     free(c);
     rig_stop(&g);
+    g_verify_off = false;
+}
+
+Test(real_runtime, removal_while_disk_loads_are_in_flight_is_safe)
+{
+    removal_while_disk_work_in_flight(false);
+}
+
+Test(real_runtime, removal_while_piece_verifies_are_in_flight_is_safe)
+{
+    removal_while_disk_work_in_flight(true);
 }
 
 /* ---- a .torrent rewritten in place (issue 14): its metadata (ut_metadata, BEP 9) is served from the file ---- */

@@ -125,6 +125,22 @@ void fr_enable_cipher(hk_seeder_runtime *rt)
     rt->set_cipher = a_set_cipher;
 }
 
+static void a_verify(void *ctx, const hk_verify_req *req, uint64_t token)
+{
+    fr_action *a = new_action(ctx, FR_VERIFY);
+    a->ext = req->hash;
+    a->token = token;
+    a->piece = req->piece;
+    a->nexts = req->nexts;
+    for (uint32_t k = 0; k < req->nexts; k++)
+        a->vbytes += req->exts[k].length;
+}
+
+void fr_enable_verify(hk_seeder_runtime *rt)
+{
+    rt->disk_verify = a_verify;
+}
+
 void fr_forget_cipher(fake_runtime *fr, int conn)
 {
     if (conn >= 0 && conn < FR_MAX_CONNS)
@@ -514,6 +530,10 @@ char *fr_action_log(const fake_runtime *fr)
             appendf(&b, &len, &cap, " token %llu", (unsigned long long)a->token);
             break;
         case FR_LOG: appendf(&b, &len, &cap, "log %d %s", a->level, fr_log_line(fr, a)); break;
+        case FR_VERIFY:
+            appendf(&b, &len, &cap, "verify piece %u token %llu (%u extents, %llu bytes)", a->piece,
+                    (unsigned long long)a->token, a->nexts, (unsigned long long)a->vbytes);
+            break;
         }
         appendf(&b, &len, &cap, "\n");
     }

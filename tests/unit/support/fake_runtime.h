@@ -36,6 +36,7 @@ typedef enum fr_kind {
     FR_RESIDENT,
     FR_LOAD,
     FR_LOG,
+    FR_VERIFY,           /* disk_verify (fr_enable_verify) */
 } fr_kind;
 
 typedef struct fr_seg {
@@ -58,6 +59,9 @@ typedef struct fr_action {
     uint64_t bytes;      /* SEND: total bytes of all segments */
     int level;           /* LOG */
     size_t log_off;      /* LOG: offset of the NUL-terminated line in fr->data */
+    uint32_t piece;      /* VERIFY: the piece (token in `token`, its hash's extent in `ext`) */
+    uint32_t nexts;      /* VERIFY: data extents */
+    uint64_t vbytes;     /* VERIFY: their total length */
 } fr_action;
 
 typedef struct fr_rule {
@@ -100,6 +104,9 @@ hk_seeder_runtime fr_runtime(fake_runtime *fr);
  * what the socket would carry. close (and fr_forget_cipher, for on_closed) drop the connection's cipher. */
 void fr_enable_cipher(hk_seeder_runtime *rt);
 void fr_forget_cipher(fake_runtime *fr, int conn);
+/* Adds the optional disk_verify action (piece verification): each call is recorded as a VERIFY action; the test
+ * answers with hk_seeder_on_piece_verified(token, result). */
+void fr_enable_verify(hk_seeder_runtime *rt);
 
 hk_conn *fr_conn(fake_runtime *fr, int n);
 int fr_conn_index(const fake_runtime *fr, const hk_conn *c);

@@ -1,0 +1,251 @@
+/* verify: owns backend-real's piece verification jobs (contract in verify.h): their preparation on the loop, the
+ * pread + SHA-1 on a pool thread, the comparison with the hash read from the .torrent, and their bounded number. */
+#include "verify.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "list.h"
+
+typedef struct vseg {
+    bool copied;                 /* a tiny file: its bytes are in buf */
+    uint8_t *buf;
+    hk_store_job job;            /* otherwise: the descriptor to read (fd -1: a pad file, zeros) */
+} vseg;
+
+typedef struct vjob {
+    hk_list link;                /* waiting (not started) */
+    hk_verifier *v;
+    uint64_t token;
+    hk_extent hash;
+    hk_extent *exts;
+    uint32_t nexts, nsegs;       /* nsegs: exts prepared (segs[nexts] is the hash's) */
+    vseg *segs;                  /* nexts + 1 */
+    int error;                   /* errno-style, 0 when read */
+    bool good;
+} vjob;
+
+struct hk_verifier {
+    hk_store *st;
+    hk_pool *pool;
+    hk_verify_done_fn done;
+    void *arg;
+    hk_list waiting;
+    hk_list running;             /* on the pool (released by hk_verifier_free if the pool ran no completion) */
+    unsigned inflight;
+};
+
+hk_verifier *hk_verifier_new(hk_store *st, hk_pool *pool, hk_verify_done_fn done, void *arg)
+{
+    hk_verifier *v = calloc(1, sizeof *v);
+    if (!v)
+        return NULL;
+    v->st = st;
+    v->pool = pool;
+    v->done = done;
+    v->arg = arg;
+    hk_list_init(&v->waiting);
+    hk_list_init(&v->running);
+    return v;
+}
+
+static void job_free(vjob *j)
+{
+    free(j->exts);
+    free(j->segs);
+    free(j);
+}
+
+/* Closes the prepared descriptors and frees the copies (loop thread). A read error marks the storage failed. */
+static void job_release(vjob *j)
+{
+    for (uint32_t k = 0; k < j->nsegs; k++) {
+        vseg *g = &j->segs[k];
+        if (g->copied)
+            free(g->buf);
+        else
+            hk_store_job_release(j->v->st, &g->job);
+    }
+    j->nsegs = 0;
+}
+
+void hk_verifier_free(hk_verifier *v)
+{
+    if (!v)
+        return;
+    for (hk_list *n; (n = hk_list_first(&v->waiting)) != NULL;) {
+        hk_list_remove(n);
+        job_free(HK_LIST_ENTRY(n, vjob, link));
+    }
+    for (hk_list *n; (n = hk_list_first(&v->running)) != NULL;) {
+        hk_list_remove(n);
+        vjob *j = HK_LIST_ENTRY(n, vjob, link);
+        job_release(j);
+        job_free(j);
+    }
+    free(v);
+}
+
+/* Reads [off, off + len) of fd into the digest (fd -1: zeros). 0, or an errno. */
+static int hash_fd(EVP_MD_CTX *md, int fd, uint64_t off, uint64_t len, uint8_t *buf, size_t cap)
+{
+    while (len > 0) {
+        size_t want = len < cap ? (size_t)len : cap;
+        ssize_t r = (ssize_t)want;
+        if (fd < 0)
+            memset(buf, 0, want);
+        else
+            r = pread(fd, buf, want, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return errno;
+        if (r == 0)
+            return EIO; /* the file is shorter than the torrent says */
+        EVP_DigestUpdate(md, buf, (size_t)r);
+        off += (uint64_t)r;
+        len -= (uint64_t)r;
+    }
+    return 0;
+}
+
+/* Pool thread: the piece's bytes through SHA-1, compared with the 20 bytes of the hash segment. */
+static void job_work(void *arg)
+{
+    vjob *j = arg;
+    enum { CAP = 256 * 1024 };
+    uint8_t *buf = malloc(CAP);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!buf || !md || EVP_DigestInit_ex(md, EVP_sha1(), NULL) != 1) {
+        j->error = ENOMEM;
+        goto out;
+    }
+    for (uint32_t k = 0; k < j->nexts && !j->error; k++) {
+        vseg *g = &j->segs[k];
+        if (g->copied)
+            EVP_DigestUpdate(md, g->buf, j->exts[k].length);
+        else if ((j->error = hash_fd(md, g->job.fd, g->job.offset, g->job.length, buf, CAP)) != 0)
+            g->job.error = j->error;
+    }
+    uint8_t got[EVP_MAX_MD_SIZE], want[20];
+    unsigned n = 0;
+    vseg *h = &j->segs[j->nexts];
+    if (!j->error && !h->copied) {
+        ssize_t r = h->job.fd < 0 ? -1 : pread(h->job.fd, want, sizeof want, (off_t)h->job.offset);
+        if (r != (ssize_t)sizeof want)
+            j->error = h->job.error = r < 0 ? (errno ? errno : EIO) : EIO;
+    }
+    if (!j->error && EVP_DigestFinal_ex(md, got, &n) == 1)
+        j->good = n == 20 && memcmp(got, h->copied ? h->buf : want, 20) == 0;
+out:
+    EVP_MD_CTX_free(md);
+    free(buf);
+}
+
+static void start_job(hk_verifier *v, vjob *j);
+
+static void pump(hk_verifier *v)
+{
+    while (v->inflight < HK_VERIFY_INFLIGHT && !hk_list_empty(&v->waiting)) {
+        hk_list *n = hk_list_first(&v->waiting);
+        hk_list_remove(n);
+        start_job(v, HK_LIST_ENTRY(n, vjob, link));
+    }
+}
+
+static hk_verify_result result_of(const vjob *j)
+{
+    if (j->error == 0)
+        return j->good ? HK_VERIFY_GOOD : HK_VERIFY_BAD;
+    return hk_store_transient(j->error) ? HK_VERIFY_RETRY : HK_VERIFY_ERROR;
+}
+
+/* Loop thread: the job ran (or could not start): descriptors closed, the result handed to the seeder. */
+static void job_done(void *arg)
+{
+    vjob *j = arg;
+    hk_verifier *v = j->v;
+    hk_list_remove(&j->link);
+    job_release(j);
+    hk_verify_result res = result_of(j);
+    uint64_t token = j->token;
+    int error = j->error;
+    job_free(j);
+    v->inflight--;
+    pump(v);
+    v->done(v->arg, token, res, error);
+}
+
+static void noop_work(void *arg)
+{
+    (void)arg;
+}
+
+/* Prepares one segment: a tiny file copied, anything else a descriptor. 0, or an errno. */
+static int prepare_seg(hk_verifier *v, const hk_extent *ext, vseg *g)
+{
+    uint8_t *buf = ext->length <= HK_STORE_COPY_MAX ? malloc(ext->length ? ext->length : 1) : NULL;
+    if (buf) {
+        int c = hk_store_copy(v->st, ext, buf, ext->length, NULL);
+        if (c == 1) {
+            g->copied = true;
+            g->buf = buf;
+            return 0;
+        }
+        free(buf);
+        if (c < 0)
+            return errno ? errno : EIO;
+    }
+    if (hk_store_job_prepare(v->st, ext, &g->job) != 0)
+        return errno ? errno : EIO;
+    return 0;
+}
+
+/* Loop thread: every descriptor prepared, then the pool; a failure is reported through the pool too (never
+ * synchronously). */
+static void start_job(hk_verifier *v, vjob *j)
+{
+    v->inflight++;
+    for (uint32_t k = 0; k <= j->nexts && !j->error; k++) {
+        j->error = prepare_seg(v, k < j->nexts ? &j->exts[k] : &j->hash, &j->segs[k]);
+        if (!j->error)
+            j->nsegs = k + 1;
+    }
+    hk_list_insert_tail(&v->running, &j->link);
+    if (hk_pool_submit(v->pool, j->error ? noop_work : job_work, job_done, j) == 0)
+        return;
+    /* The pool is out of memory: the job goes back to wait, started again when another verify completes. */
+    hk_list_remove(&j->link);
+    job_release(j);
+    j->error = 0;
+    v->inflight--;
+    hk_list_insert_head(&v->waiting, &j->link);
+}
+
+int hk_verifier_submit(hk_verifier *v, const hk_verify_req *req, uint64_t token)
+{
+    vjob *j = calloc(1, sizeof *j);
+    if (j) {
+        j->exts = malloc((size_t)(req->nexts ? req->nexts : 1) * sizeof *j->exts);
+        j->segs = calloc((size_t)req->nexts + 1, sizeof *j->segs);
+    }
+    if (!j || !j->exts || !j->segs) {
+        if (j)
+            job_free(j);
+        return -1;
+    }
+    hk_list_init(&j->link);
+    j->v = v;
+    j->token = token;
+    j->hash = req->hash;
+    j->nexts = req->nexts;
+    memcpy(j->exts, req->exts, (size_t)req->nexts * sizeof *j->exts);
+    for (uint32_t k = 0; k <= req->nexts; k++)
+        j->segs[k].job.fd = -1;
+    hk_list_insert_tail(&v->waiting, &j->link);
+    pump(v);
+    return 0;
+}

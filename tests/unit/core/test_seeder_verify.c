@@ -1,0 +1,258 @@
+/* Unit tests for lazy piece verification (core/seeder_verify.c, core/piece_state.c; the disk_verify contract in
+ * core/seeder_runtime.h), through the fake runtime's disk_verify: a block of a piece not yet verified waits for one
+ * verify of the whole piece (hash extent in the .torrent); a good piece is served, a bad one never: rejected (fast)
+ * or the peer closed (no fast), left out of a new peer's bitfield, logged as damaged, counted; RETRY checks again
+ * after a backoff, ERROR fails the torrent; the state's memory is freed once every piece is good; without
+ * disk_verify nothing is checked. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metainfo.h"
+#include "piece_state.h"
+#include "seeder_harness.h"
+#include "wire.h"
+
+static harness h;
+
+static void teardown(void) { h_free(&h); }
+
+TestSuite(seeder_verify, .fini = teardown);
+
+#define PIECE 32768u
+#define NPIECES 8u
+
+/* A harness whose runtime has disk_verify, with a single-file torrent of NPIECES pieces (everything resident). */
+static void setup_verify(void)
+{
+    memset(&h, 0, sizeof h);
+    h.fr = fr_new(12345);
+    h.rt = fr_runtime(h.fr);
+    fr_enable_verify(&h.rt);
+    h.fr->echo_logs = getenv("ECHO") != NULL;
+    hk_config_defaults(&h.cfg);
+    h.s = hk_seeder_new(&h.cfg, &h.rt);
+    cr_assert(h.s);
+    cr_assert_eq(h_add_single(&h, PIECE, (uint64_t)PIECE * NPIECES - 1000), HK_ADD_OK);
+}
+
+static void peer(int c, bool fast)
+{
+    h_accept(&h, c, 1 << 20);
+    h_handshake(&h, c, NULL, fast, false);
+    h_simple(&h, c, WIRE_INTERESTED);
+}
+
+static const fr_action *last_verify(size_t expect_count)
+{
+    cr_assert_eq(fr_count(h.fr, FR_VERIFY), expect_count, "verifies: %zu, expected %zu",
+                 fr_count(h.fr, FR_VERIFY), expect_count);
+    return fr_last(h.fr, FR_VERIFY);
+}
+
+/* The bitfield peer c received (NULL if none), copied into bits. */
+static bool bitfield_of(int c, uint8_t *bits, size_t cap)
+{
+    fr_msgs m = h_msgs(&h, c);
+    bool found = false;
+    for (size_t i = 0; i < m.n; i++)
+        if (m.m[i].type == WIRE_BITFIELD && m.m[i].u.bitfield.len <= cap) {
+            memcpy(bits, m.m[i].u.bitfield.bits, m.m[i].u.bitfield.len);
+            found = true;
+        }
+    fr_msgs_free(&m);
+    return found;
+}
+
+Test(seeder_verify, a_block_waits_for_one_verify_of_its_piece_then_is_served)
+{
+    setup_verify();
+    peer(0, true);
+    h_block(&h, 0, WIRE_REQUEST, 2, 0, 16384);
+    h_block(&h, 0, WIRE_REQUEST, 2, 16384, 16384);
+    const fr_action *v = last_verify(1);
+    cr_assert_eq(v->piece, 2);
+    cr_assert_eq(v->vbytes, PIECE, "the whole piece is read");
+    mi_torrent *mi;
+    cr_assert_eq(mi_parse(h.torrent, h.torrent_len, &mi, NULL), 0);
+    cr_assert_eq(v->ext.file, HK_FILE_METAINFO);
+    cr_assert_eq(v->ext.offset, mi->pieces_offset + 40, "the piece's hash in the .torrent");
+    cr_assert_eq(v->ext.length, 20);
+    mi_free(mi);
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 0, "nothing sent before the piece is verified");
+    hk_seeder_on_piece_verified(h.s, v->token, HK_VERIFY_GOOD);
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 2);
+    cr_assert_eq(h_stats(&h).pieces_verified, 1);
+    h_block(&h, 0, WIRE_REQUEST, 2, 0, 16384);
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 3, "a good piece is not checked again");
+    last_verify(1);
+}
+
+Test(seeder_verify, two_peers_asking_the_same_piece_share_one_verify)
+{
+    setup_verify();
+    peer(0, true);
+    peer(1, false);
+    h_block(&h, 0, WIRE_REQUEST, 4, 0, 16384);
+    h_block(&h, 1, WIRE_REQUEST, 4, 16384, 16384);
+    const fr_action *v = last_verify(1);
+    hk_seeder_on_piece_verified(h.s, v->token, HK_VERIFY_GOOD);
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 1);
+    cr_assert_eq(h_count(&h, 1, WIRE_PIECE), 1);
+    hk_seeder_on_piece_verified(h.s, v->token, HK_VERIFY_GOOD); /* stale: ignored */
+    cr_assert_eq(h_stats(&h).pieces_verified, 1);
+}
+
+Test(seeder_verify, a_bad_piece_is_rejected_to_a_fast_peer_and_never_sent)
+{
+    setup_verify();
+    peer(0, true);
+    h_block(&h, 0, WIRE_REQUEST, 3, 0, 16384);
+    hk_seeder_on_piece_verified(h.s, last_verify(1)->token, HK_VERIFY_BAD);
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 0);
+    cr_assert_eq(h_count(&h, 0, WIRE_REJECT), 1);
+    cr_assert_not(fr_closed(h.fr, 0));
+    cr_assert_eq(h_stats(&h).pieces_bad, 1);
+    cr_assert_geq(fr_find_log(h.fr, "damaged: piece 3 fails its hash", 0), 0);
+    h_block(&h, 0, WIRE_REQUEST, 3, 16384, 16384);
+    cr_assert_eq(h_count(&h, 0, WIRE_REJECT), 2, "asked again: rejected again, not checked again");
+    last_verify(1);
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 0);
+    /* the other pieces are unaffected */
+    h_block(&h, 0, WIRE_REQUEST, 5, 0, 16384);
+    hk_seeder_on_piece_verified(h.s, last_verify(2)->token, HK_VERIFY_GOOD);
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 1);
+    cr_assert_eq(h_stats(&h).pieces_bad, 1);
+}
+
+Test(seeder_verify, a_peer_without_fast_asking_a_bad_piece_is_closed)
+{
+    setup_verify();
+    peer(0, false);
+    h_block(&h, 0, WIRE_REQUEST, 1, 0, 16384);
+    hk_seeder_on_piece_verified(h.s, last_verify(1)->token, HK_VERIFY_BAD);
+    cr_assert(fr_closed(h.fr, 0), "it was told it could have the piece and cannot be refused: closed");
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 0);
+}
+
+Test(seeder_verify, a_new_peer_gets_a_bitfield_without_the_bad_pieces)
+{
+    setup_verify();
+    peer(0, true);
+    h_block(&h, 0, WIRE_REQUEST, 1, 0, 16384);
+    h_block(&h, 0, WIRE_REQUEST, 6, 0, 16384);
+    cr_assert_eq(fr_count(h.fr, FR_VERIFY), 2);
+    uint64_t tokens[2];
+    size_t nt = 0;
+    for (size_t i = 0; i < h.fr->nactions; i++)
+        if (h.fr->actions[i].kind == FR_VERIFY)
+            tokens[nt++] = h.fr->actions[i].token;
+    for (size_t k = 0; k < nt; k++)
+        hk_seeder_on_piece_verified(h.s, tokens[k], HK_VERIFY_BAD);
+    cr_assert_eq(h_stats(&h).pieces_bad, 2);
+    hk_torrent_stats ts;
+    cr_assert(hk_seeder_torrent_stats(h.s, h.ih, &ts));
+    cr_assert_eq(ts.pieces_bad, 2);
+    cr_assert_eq(ts.pieces_good, 0);
+    cr_assert_geq(fr_find_log(h.fr, "damaged: pieces 1, 6 fail their hash", 0), 0);
+    for (int c = 1; c <= 2; c++) {
+        peer(c, c == 1); /* one fast (no HAVE_ALL now), one not */
+        uint8_t bits[1] = {0};
+        cr_assert(bitfield_of(c, bits, sizeof bits), "peer %d got a bitfield", c);
+        cr_assert_eq(bits[0], 0xFF & ~(0x80 >> 1) & ~(0x80 >> 6), "bitfield %02x", bits[0]);
+        cr_assert_eq(h_count(&h, c, WIRE_HAVE_ALL), 0);
+    }
+    /* a fast peer that had HAVE_ALL before: its request of a bad piece is rejected */
+    h_block(&h, 0, WIRE_REQUEST, 6, 16384, 16384);
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 0);
+}
+
+Test(seeder_verify, retry_checks_again_after_a_backoff_and_error_fails_the_torrent)
+{
+    setup_verify();
+    peer(0, true);
+    h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
+    hk_seeder_on_piece_verified(h.s, last_verify(1)->token, HK_VERIFY_RETRY);
+    cr_assert_eq(h_stats(&h).verify_retries, 1);
+    cr_assert_not(fr_closed(h.fr, 0));
+    last_verify(1);
+    h_advance(&h, HK_MILLIS(60));
+    hk_seeder_on_piece_verified(h.s, last_verify(2)->token, HK_VERIFY_GOOD);
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 1);
+    h_block(&h, 0, WIRE_REQUEST, 7, 0, 1000);
+    hk_seeder_on_piece_verified(h.s, last_verify(3)->token, HK_VERIFY_ERROR);
+    hk_torrent_stats ts;
+    cr_assert(hk_seeder_torrent_stats(h.s, h.ih, &ts));
+    cr_assert(ts.failed, "a piece that cannot be read fails the torrent");
+}
+
+Test(seeder_verify, the_state_memory_is_freed_once_every_piece_is_good)
+{
+    setup_verify();
+    peer(0, true);
+    /* warm up the peer's own buffers (queue, send scratch) with a first piece */
+    h_block(&h, 0, WIRE_REQUEST, 0, 0, 1000);
+    hk_seeder_on_piece_verified(h.s, last_verify(1)->token, HK_VERIFY_GOOD);
+    uint64_t steady = h_stats(&h).memory_bytes;
+    for (uint32_t i = 1; i < NPIECES; i++) {
+        h_block(&h, 0, WIRE_REQUEST, i, 0, 1000);
+        hk_seeder_on_piece_verified(h.s, last_verify(i + 1)->token, HK_VERIFY_GOOD);
+        if (i + 1 < NPIECES)
+            cr_assert_leq(h_stats(&h).memory_bytes, steady, "%llu > %llu: the state grows",
+                          (unsigned long long)h_stats(&h).memory_bytes, (unsigned long long)steady);
+    }
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), NPIECES);
+    cr_assert_lt(h_stats(&h).memory_bytes, steady, "the state block is freed for a fully verified torrent");
+    hk_torrent_stats ts;
+    cr_assert(hk_seeder_torrent_stats(h.s, h.ih, &ts));
+    cr_assert_eq(ts.pieces_good, NPIECES);
+    cr_assert_eq(ts.pieces_bad, 0);
+    h_block(&h, 0, WIRE_REQUEST, 0, 1000, 1000);
+    last_verify(NPIECES); /* all good: never checked again */
+}
+
+Test(seeder_verify, without_disk_verify_nothing_is_checked)
+{
+    h_init(&h, NULL);
+    cr_assert_eq(h_add_single(&h, PIECE, (uint64_t)PIECE * NPIECES), HK_ADD_OK);
+    peer(0, true);
+    h_block(&h, 0, WIRE_REQUEST, 2, 0, 16384);
+    cr_assert_eq(fr_count(h.fr, FR_VERIFY), 0);
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 1);
+    cr_assert_eq(h_count(&h, 0, WIRE_HAVE_ALL), 1);
+}
+
+/* ---- core/piece_state.c directly ---- */
+
+Test(seeder_verify, piece_state_machine)
+{
+    hk_mem mem;
+    memset(&mem, 0, sizeof mem);
+    hk_pieces *ps = NULL;
+    bool all = false;
+    cr_assert_eq(hk_pieces_get(ps, all, 9), HK_PIECE_UNKNOWN);
+    cr_assert_eq(hk_pieces_set(&mem, &ps, &all, 10, 9, false), 0);
+    cr_assert_eq(hk_pieces_set(&mem, &ps, &all, 10, 2, false), 0);
+    cr_assert_eq(hk_pieces_set(&mem, &ps, &all, 10, 5, true), 0);
+    cr_assert_eq(hk_pieces_get(ps, all, 9), HK_PIECE_BAD);
+    cr_assert_eq(hk_pieces_get(ps, all, 5), HK_PIECE_GOOD);
+    cr_assert_eq(hk_pieces_get(ps, all, 4), HK_PIECE_UNKNOWN);
+    cr_assert_eq(hk_pieces_nbad(ps), 2);
+    cr_assert_eq(ps->bad[0], 2, "sorted");
+    uint8_t bf[2];
+    hk_pieces_bitfield(ps, 10, bf);
+    cr_assert_eq(bf[0], 0xDF);
+    cr_assert_eq(bf[1], 0x80, "piece 9 out, spare bits zero");
+    cr_assert_eq(mem.bytes, hk_pieces_bytes(ps));
+    for (uint32_t i = 0; i < 10; i++)
+        cr_assert_eq(hk_pieces_set(&mem, &ps, &all, 10, i, true), 0);
+    cr_assert(all);
+    cr_assert_null(ps);
+    cr_assert_eq(mem.bytes, 0, "freed once all good");
+    cr_assert_eq(hk_pieces_set(&mem, &ps, &all, 10, 3, false), 0); /* a good torrent turning bad */
+    cr_assert_not(all);
+    cr_assert_eq(hk_pieces_get(ps, all, 4), HK_PIECE_GOOD);
+    cr_assert_eq(hk_pieces_get(ps, all, 3), HK_PIECE_BAD);
+    hk_pieces_free(&mem, &ps);
+    cr_assert_eq(mem.bytes, 0);
+}
