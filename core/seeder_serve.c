@@ -409,6 +409,54 @@ static bool rate_ok(hk_seeder *s, const hk_peer *p, const hk_torrent *t, hk_requ
     return false;
 }
 
+/* The request at *i, or the first after it, that may be sent in this turn: those waiting for the disk, a retry,
+ * their next turn or their piece's verification (seeder_verify.c) are passed over. NULL when none is left;
+ * *gone when the peer was closed meanwhile. */
+static hk_request *next_servable(hk_seeder *s, hk_peer *p, hk_torrent *t, uint32_t *i, bool *gone)
+{
+    *gone = false;
+    while (*i < hk_rq_len(&p->rq)) {
+        hk_request *r = hk_rq_at(&p->rq, *i);
+        if (r->state == HK_RQ_LOADING || r->state == HK_RQ_BACKOFF ||
+            (r->state == HK_RQ_REQUEUED && r->turn == p->turn)) {
+            (*i)++;
+            continue;
+        }
+        if (r->kind == HK_REQ_BLOCK && !t->all_good) {
+            hks_gate g = hks_verify_gate(s, p, t, *i);
+            if (g == HKS_GATE_GONE) {
+                *gone = true;
+                return NULL;
+            }
+            if (g == HKS_GATE_WAIT)
+                (*i)++;
+            if (g != HKS_GATE_GO)
+                continue;
+            r = hk_rq_at(&p->rq, *i);
+        }
+        return r;
+    }
+    return NULL;
+}
+
+/* The request at i goes into the batch: charged to the choker and the buckets, taken off the queue. false when
+ * memory ran out (the peer is closed). */
+static bool take_request(hk_seeder *s, hk_peer *p, hk_torrent *t, batch *b, uint32_t i, uint64_t cost)
+{
+    hk_request done = *hk_rq_at(&p->rq, i);
+    if (!append(s, p, t, b, &done)) {
+        flush(s, p, b);
+        hks_close_peer(s, p, true, "out of memory while serving it");
+        return false;
+    }
+    hk_rq_remove_at(&p->rq, i, NULL);
+    if (done.kind == HK_REQ_BLOCK)
+        hk_choker_charge(&s->choker, &p->choke, done.length);
+    if (cost)
+        hks_rate_charge(s, t, cost);
+    return true;
+}
+
 /* One turn of peer p: at most `share` messages, batched HK_BATCH_BLOCKS per send(). */
 static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *sent)
 {
@@ -429,24 +477,12 @@ static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *
             end = SERVE_SHARE_USED;
             break;
         }
-        if (i >= hk_rq_len(&p->rq))
-            break; /* nothing queued, or everything left waits (the disk, or its next turn) */
-        hk_request *r = hk_rq_at(&p->rq, i);
-        if (r->state == HK_RQ_LOADING || r->state == HK_RQ_BACKOFF ||
-            (r->state == HK_RQ_REQUEUED && r->turn == p->turn)) {
-            i++;
-            continue;
-        }
-        if (r->kind == HK_REQ_BLOCK && !t->all_good) { /* piece verification (seeder_verify.c) */
-            hks_gate g = hks_verify_gate(s, p, t, i);
-            if (g == HKS_GATE_GONE)
-                return SERVE_GONE; /* closed: the batch is dropped with the connection */
-            if (g == HKS_GATE_WAIT)
-                i++;
-            if (g != HKS_GATE_GO)
-                continue;
-            r = hk_rq_at(&p->rq, i);
-        }
+        bool gone;
+        hk_request *r = next_servable(s, p, t, &i, &gone);
+        if (gone)
+            return SERVE_GONE; /* closed: the batch is dropped with the connection */
+        if (!r)
+            break; /* nothing queued, or everything left waits (the disk, a verify, or its next turn) */
         size_t hdr = r->kind == HK_REQ_BLOCK ? WIRE_PIECE_HEADER_LEN : HK_BATCH_HDR; /* metadata: upper bound */
         if (p->room < b.bytes || p->room - b.bytes < hdr + r->length) {
             no_room = true;
@@ -468,17 +504,8 @@ static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *
         uint64_t cost;
         if (!rate_ok(s, p, t, r, &cost, &end))
             break;
-        hk_request done = *r;
-        if (!append(s, p, t, &b, &done)) {
-            flush(s, p, &b);
-            hks_close_peer(s, p, true, "out of memory while serving it");
+        if (!take_request(s, p, t, &b, i, cost))
             return SERVE_GONE;
-        }
-        hk_rq_remove_at(&p->rq, i, NULL);
-        if (done.kind == HK_REQ_BLOCK)
-            hk_choker_charge(&s->choker, &p->choke, done.length);
-        if (cost)
-            hks_rate_charge(s, t, cost);
         (*sent)++;
     }
     if (p->closed)

@@ -19,7 +19,8 @@
 #include "shard.h"
 #include "store.h"
 
-void hk_options_usage(FILE *out, const char *prog)
+/* The options that shape what is served and how (the first part of --help). */
+static void usage_serving(FILE *out, const char *prog)
 {
     fprintf(out,
             "Usage: %s [OPTION]... DIR...\n"
@@ -48,8 +49,14 @@ void hk_options_usage(FILE *out, const char *prog)
             "                              in or removed below a DIR is served or stopped within a second\n"
             "  -v, --verbose               more messages (repeat for more)\n"
             "  -q, --quiet                 fewer messages (repeat for fewer)\n"
-            "\n"
-            "Timeouts, in seconds (fractions allowed):\n"
+            "\n",
+            prog);
+}
+
+/* Timeouts, resources, encryption, caps, trackers (the middle of --help). */
+static void usage_tuning(FILE *out)
+{
+    fputs("Timeouts, in seconds (fractions allowed):\n"
             "      --handshake-timeout=S   handshake not complete (default 10)\n"
             "      --idle-timeout=S        nothing received from the peer (default 120)\n"
             "      --unchoked-idle-timeout=S  served peer asks for nothing: choke it (default 30)\n"
@@ -86,20 +93,28 @@ void hk_options_usage(FILE *out, const char *prog)
             "      --announce-interval=S   interval until a tracker gives one, and the window the first announces\n"
             "                              of many torrents are spread over (default 1800)\n"
             "      --announce-rate=N       first announces per second when few torrents are added (default 10)\n"
-            "\n"
-            "Metrics (Prometheus text format, GET /metrics):\n"
+            "\n",
+          out);
+}
+
+void hk_options_usage(FILE *out, const char *prog)
+{
+    usage_serving(out, prog);
+    usage_tuning(out);
+    fputs("Metrics (Prometheus text format, GET /metrics):\n"
             "      --metrics=[ADDR:]PORT   serve /metrics on this address (default: off; ADDR defaults to\n"
             "                              127.0.0.1; an IPv6 address in brackets, e.g. [::1]:9100)\n"
             "      --metrics-top=N         per-torrent series for the N torrents that served most (default 10;\n"
             "                              0: none; at most 1000)\n"
+            "\n"
             "Privileges (started as root, e.g. to bind a port below 1024):\n"
             "      --user=NAME             once the port is bound, run as this user (name or uid)\n"
             "      --group=NAME            ... and this group (default: the user's primary group)\n"
             "\n"
+            "Operations:\n"
             "  -c, --config=FILE           read settings from FILE first (INI: `key = value`, a key per long\n"
             "                              option, `dir = DIR` repeatable); the command line wins; SIGHUP\n"
             "                              reads it again and applies what can change live\n"
-            "Operations:\n"
             "      --control=PATH          answer hekatectl(1) on this Unix socket (mode 0600; a stale socket\n"
             "                              left by a crash is replaced)\n"
             "\n"
@@ -115,7 +130,7 @@ void hk_options_usage(FILE *out, const char *prog)
             "\n"
             "Exit status: 0 when at least one torrent was served (or listed), 1 when nothing could be served or\n"
             "the port could not be bound, 2 on a command-line error.\n",
-            prog);
+          out);
 }
 
 /* ---- number parsing ---- */

@@ -213,6 +213,23 @@ hk_scan_iter *hk_scan_iter_new(const char *root)
     return it;
 }
 
+/* A symbolic link met at it->path (never followed): counted; true when it is said as a problem (it->why set): a
+ * link named like a .torrent, or one to a folder (issue 11 item 8g: said, not silent). */
+static bool link_is_said(hk_scan_iter *it, const char *name)
+{
+    it->st.symlinks_skipped++;
+    struct stat target;
+    if (is_torrent_name(name)) {
+        snprintf(it->why, sizeof it->why, "is a symbolic link; not followed");
+        return true;
+    }
+    if (stat(it->path, &target) == 0 && S_ISDIR(target.st_mode)) {
+        snprintf(it->why, sizeof it->why, "is a symbolic link to a folder; not followed (nothing below it is served)");
+        return true;
+    }
+    return false;
+}
+
 hk_scan_event hk_scan_iter_next(hk_scan_iter *it, const char **path, const char **why, struct stat *out)
 {
     const char *dummy_path, *dummy_why;
@@ -261,17 +278,8 @@ hk_scan_event hk_scan_iter_next(hk_scan_iter *it, const char **path, const char 
             return problem(it, it->path, path, why);
         }
         if (S_ISLNK(st.st_mode)) {
-            it->st.symlinks_skipped++;
-            struct stat target;
-            if (is_torrent_name(name)) {
-                snprintf(it->why, sizeof it->why, "is a symbolic link; not followed");
+            if (link_is_said(it, name))
                 return problem(it, it->path, path, why);
-            }
-            if (stat(it->path, &target) == 0 && S_ISDIR(target.st_mode)) { /* issue 11 item 8g: said, not silent */
-                snprintf(it->why, sizeof it->why,
-                         "is a symbolic link to a folder; not followed (nothing below it is served)");
-                return problem(it, it->path, path, why);
-            }
         } else if (S_ISDIR(st.st_mode)) {
             hk_scan_event ev = enter(it, need, path, why);
             if (ev != HK_SCAN_END)
