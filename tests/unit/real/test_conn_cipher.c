@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "net_fixture.h"
 #include "stream_cipher.h"
 
 #define STORAGE 1
@@ -135,38 +136,17 @@ static const hk_conn_ops ops = {
 static void make_file(harness *h, size_t len)
 {
     snprintf(h->file_path, sizeof h->file_path, "/tmp/hekate-cc-XXXXXX");
-    h->file_fd = mkstemp(h->file_path);
-    cr_assert_geq(h->file_fd, 0);
     uint8_t *buf = malloc(len);
     for (size_t i = 0; i < len; i++)
         buf[i] = (uint8_t)(rnd(h) >> 24);
-    cr_assert_eq(write(h->file_fd, buf, len), (ssize_t)len);
+    h->map = nf_map_temp_file(h->file_path, buf, len, &h->file_fd);
     free(buf);
-    h->map = mmap(NULL, len, PROT_READ, MAP_SHARED, h->file_fd, 0);
-    cr_assert_neq(h->map, MAP_FAILED);
     h->map_len = len;
 }
 
 static void make_pair(harness *h, int sndbuf, int rcvbuf)
 {
-    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    cr_assert_geq(ls, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    cr_assert_eq(bind(ls, (struct sockaddr *)&a, sizeof a), 0);
-    cr_assert_eq(listen(ls, 4), 0);
-    socklen_t al = sizeof a;
-    cr_assert_eq(getsockname(ls, (struct sockaddr *)&a, &al), 0);
-    h->peer = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    cr_assert_geq(h->peer, 0);
-    if (rcvbuf)
-        cr_assert_eq(setsockopt(h->peer, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
-    cr_assert_eq(connect(h->peer, (struct sockaddr *)&a, sizeof a), 0);
-    int fd = accept4(ls, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    cr_assert_geq(fd, 0);
-    close(ls);
-    if (sndbuf)
-        cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf), 0);
-    fcntl(h->peer, F_SETFL, fcntl(h->peer, F_GETFL) | O_NONBLOCK);
+    int fd = nf_tcp_pair(sndbuf, rcvbuf, &h->peer);
     h->c = hk_conn_new(h->hub, fd);
     cr_assert_not_null(h->c);
 }
