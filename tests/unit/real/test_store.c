@@ -29,6 +29,7 @@
 
 #include "bencode.h"
 #include "metainfo.h"
+#include "page_cache_fixture.h"
 #include "pool.h"
 #include "store.h"
 
@@ -665,11 +666,7 @@ Test(store, fd_budget_of_two)
 
 static void drop_cache(const char *path)
 {
-    int fd = open(path, O_RDONLY);
-    cr_assert_geq(fd, 0);
-    fdatasync(fd);
-    cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
-    close(fd);
+    pc_drop(path, 0, 0);
 }
 
 Test(store, resident_after_page_in)

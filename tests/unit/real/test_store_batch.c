@@ -15,6 +15,7 @@
 
 #include "fixtures.h"
 #include "metainfo.h"
+#include "page_cache_fixture.h"
 #include "store.h"
 #include "torrent_builder.h"
 
@@ -95,10 +96,7 @@ static hk_extent ext(uint64_t h, uint64_t off, uint32_t len)
 /* Drops [off, off+len) of the file from the page cache (0, 0: all of it). */
 static void drop(const tdata *t, uint64_t off, uint64_t len)
 {
-    int fd = open(t->data, O_RDONLY);
-    cr_assert_geq(fd, 0);
-    cr_assert_eq(posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED), 0);
-    close(fd);
+    pc_drop(t->data, off, len);
 }
 
 /* Reads the whole file into the page cache one page at a time without readahead, so that it is cached in single
