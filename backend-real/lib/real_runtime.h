@@ -93,6 +93,9 @@ uint32_t hk_real_torrents(const hk_real *r);   /* torrents served (failed ones i
 hk_seeder *hk_real_seeder(hk_real *r);
 hk_store *hk_real_store(hk_real *r);
 const hk_listener *hk_real_listener(const hk_real *r);    /* NULL without listen */
+/* The UDP socket on the listener's port (udp_port.h): uTP resets and the DHT. NULL without listen or when it could
+ * not be bound (then a warning was logged and TCP serving goes on). */
+struct hk_udp_port *hk_real_udp_port(hk_real *r);
 const hk_conn_hub *hk_real_hub(const hk_real *r);
 /* Metrics (ops/metrics.h): disk loads (page-in jobs) from submission to their completion on the loop. */
 const struct hk_histogram *hk_real_disk_latency(const hk_real *r);
