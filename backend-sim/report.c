@@ -82,11 +82,52 @@ void report_baseline_lines(const sim_world *w, FILE *out)
     }
 }
 
-void report_summary(const sim_world *w, FILE *out, const hk_stats *st)
+/* Prints one "[section] key = value" line for a key that differs from its default. */
+static void param_line(void *user, const char *section, const char *key, const char *value, bool is_default)
+{
+    if (!is_default)
+        fprintf(user, "  [%s] %s = %s\n", section, key, value);
+}
+
+void report_uplink(const sim_world *w, report_uplink_figures *u)
+{
+    const sim_seeder *s = &w->seeder;
+    memset(u, 0, sizeof *u);
+    u->capacity = w->sc->seeder.uplink;
+    hk_time first = HK_TIME_NEVER, last = 0;
+    for (uint32_t i = 0; i < w->npeers; i++) {
+        const leecher *l = &w->peers[i];
+        if (l->connects == 0)
+            continue;
+        if (l->first_connect < first)
+            first = l->first_connect;
+        hk_time end = peer_end(l);
+        if (end > last)
+            last = end;
+    }
+    u->busy_s = last > first && first != HK_TIME_NEVER ? secs(last - first) : 0;
+    u->mean_run = w->end_time ? (double)s->data_bytes_sent / secs(w->end_time) : 0;
+    u->mean_busy = u->busy_s > 0 ? (double)s->data_bytes_sent / u->busy_s : 0;
+    u->peak = w->uplink_peak;
+}
+
+static void summary_setup(const sim_world *w, const report_run *run, FILE *out)
+{
+    fprintf(out, "parameters (the effective scenario: keys that differ from the defaults; --json lists all):\n");
+    scenario_params(w->sc, param_line, out);
+    for (size_t i = 0; i < run->nsets; i++)
+        fprintf(out, "  --set %s\n", run->sets[i]);
+    fprintf(out, "simgrid: network/model %s, crosstraffic %s; platform %s\n", run->network_model,
+            run->crosstraffic ? "on" : "off",
+            run->platform ? run->platform : run->platform_kept ? run->platform_kept : "generated (a star)");
+}
+
+void report_summary(const sim_world *w, const report_run *run, FILE *out, const hk_stats *st)
 {
     const sim_seeder *s = &w->seeder;
     const scenario *sc = w->sc;
     fprintf(out, "== hekate-sim: %s (seed %llu) ==\n", sc->path, (unsigned long long)sc->run.seed);
+    summary_setup(w, run, out);
     fprintf(out, "simulated %.3f s, wall %.2f s, peak RSS %.1f MiB, %u peers, %llu connections, %llu core calls\n",
             secs(w->end_time), w->wall_s, (double)w->rss_kib / 1024.0, w->npeers,
             (unsigned long long)s->conns_total + s->refused, (unsigned long long)s->core_calls);
@@ -99,6 +140,12 @@ void report_summary(const sim_world *w, FILE *out, const hk_stats *st)
                 r.completed, r.p50, r.p95, r.max, (unsigned long long)r.bytes, r.jain, r.closed_by_seeder_peers,
                 r.refused_peers);
     }
+    report_uplink_figures u;
+    report_uplink(w, &u);
+    fprintf(out, "uplink: %.0f B/s capacity; data sent %.0f B/s over the run (%.1f %%), %.0f B/s while peers were "
+                 "connected (%.3f s, %.1f %%), busiest %.3f s sample %.0f B/s (%.1f %%)\n",
+            u.capacity, u.mean_run, 100 * u.mean_run / u.capacity, u.mean_busy, u.busy_s,
+            100 * u.mean_busy / u.capacity, secs(sc->run.sample), u.peak, 100 * u.peak / u.capacity);
     fprintf(out, "choker: max unchoked %llu observed on the wire (core says %u; N = %u), max waiting %u\n",
             (unsigned long long)s->unchoked_max, st->max_unchoked_seen, sc->seeder.core.max_unchoked,
             w->waiting_max);
@@ -134,20 +181,33 @@ void report_summary(const sim_world *w, FILE *out, const hk_stats *st)
     fprintf(out, "event log: %llu lines, sha256 %s\n", (unsigned long long)w->log_lines, w->hash);
 }
 
-int report_peers_csv(const sim_world *w, const char *path)
+const char *report_end_name(int end)
+{
+    static const char *const names[] = {"none", "complete", "refused", "closed_by_seeder", "departed", "vanished",
+                                        "time"};
+    return end >= 0 && end < (int)(sizeof names / sizeof *names) ? names[end] : "?";
+}
+
+int report_peers_csv(const sim_world *w, const report_run *run, const char *path)
 {
     FILE *f = fopen(path, "w");
     if (!f)
         return -1;
-    fprintf(f, "peer,profile,behaviour,torrent,arrival_s,first_connect_s,complete_s,end_s,end,bytes,connects,"
-               "refusals,closed_by_seeder,rejects,unrequested,dup_blocks,protocol_errors\n");
+    fprintf(f, "peer,profile,behaviour,torrent,arrival_s,first_connect_s,complete_s,end_s,end_reason,bytes,connects,"
+               "refusals,closed_by_seeder,rejects,unrequested,dup_blocks,protocol_errors,down_Bps,up_Bps,latency_s,"
+               "rtt_s,window_cap_Bps\n");
+    const scenario *sc = w->sc;
     for (uint32_t i = 0; i < w->npeers; i++) {
         const leecher *l = &w->peers[i];
-        fprintf(f, "%u,%s,%s,%u,%.9f,%.9f,%.9f,%.9f,%d,%llu,%u,%u,%u,%u,%u,%u,%u\n", l->id, l->prof->name,
-                sim_behaviour_name(l->prof->behaviour), l->torrent, secs(l->arrival), secs(l->first_connect),
-                l->completed ? secs(l->complete_at) : -1.0, secs(l->end_at), (int)l->end,
-                (unsigned long long)l->bytes, l->connects, l->refusals, l->closed_by_seeder, l->rejects,
-                l->unrequested, l->dup_blocks, l->protocol_errors);
+        const sim_peer_link *k = &run->links[i];
+        /* generated star: two hops each way; --platform: the route's latency (one way) */
+        double rtt = run->platform ? 2 * k->latency : 2 * (k->latency + sc->seeder.latency);
+        fprintf(f, "%u,%s,%s,%u,%.9f,%.9f,%.9f,%.9f,%s,%llu,%u,%u,%u,%u,%u,%u,%u,%.17g,%.17g,%.9g,%.9g,%.17g\n",
+                l->id, l->prof->name, sim_behaviour_name(l->prof->behaviour), l->torrent, secs(l->arrival),
+                secs(l->first_connect), l->completed ? secs(l->complete_at) : -1.0, secs(l->end_at),
+                report_end_name((int)l->end), (unsigned long long)l->bytes, l->connects, l->refusals,
+                l->closed_by_seeder, l->rejects, l->unrequested, l->dup_blocks, l->protocol_errors, k->down, k->up,
+                k->latency, rtt, rtt > 0 ? sc->seeder.window / rtt : 0.0);
     }
     return fclose(f) == 0 ? 0 : -1;
 }
@@ -156,7 +216,8 @@ int report_peers_csv(const sim_world *w, const char *path)
 
 typedef struct verdicts {
     FILE *out;
-    int failures;
+    int failures, count;
+    bool json;                   /* JSON objects, comma-separated, instead of EXPECT lines */
 } verdicts;
 
 static void verdict(verdicts *v, bool ok, const char *name, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -168,7 +229,14 @@ static void verdict(verdicts *v, bool ok, const char *name, const char *fmt, ...
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    fprintf(v->out, "EXPECT %s %s: %s\n", ok ? "ok  " : "FAIL", name, detail);
+    if (v->json) {
+        fprintf(v->out, "%s\n    {\"name\": ", v->count++ ? "," : "");
+        report_json_string(v->out, name);
+        fprintf(v->out, ", \"ok\": %s, \"detail\": ", ok ? "true" : "false");
+        report_json_string(v->out, detail);
+        fprintf(v->out, "}");
+    } else
+        fprintf(v->out, "EXPECT %s %s: %s\n", ok ? "ok  " : "FAIL", name, detail);
     if (!ok)
         v->failures++;
 }
@@ -353,12 +421,18 @@ static void check_profile(verdicts *v, const sim_world *w, uint32_t i, const dou
     }
 }
 
-int report_expectations(const sim_world *w, FILE *out, const hk_stats *st, const double *baseline_medians)
+int report_expectations_as(const sim_world *w, FILE *out, bool json, const hk_stats *st,
+                           const double *baseline_medians)
 {
-    verdicts v = {.out = out};
+    verdicts v = {.out = out, .json = json};
     check_seeder(&v, w, st);
     check_rate_cap(&v, w);
     for (uint32_t i = 0; i < w->sc->nprofiles; i++)
         check_profile(&v, w, i, baseline_medians);
     return v.failures;
+}
+
+int report_expectations(const sim_world *w, FILE *out, const hk_stats *st, const double *baseline_medians)
+{
+    return report_expectations_as(w, out, false, st, baseline_medians);
 }

@@ -6,7 +6,19 @@
 
 #include <stdio.h>
 
+#include "platform.h"
 #include "world.h"
+
+/* How the run was set up, beyond the scenario (the command line's choices), for the summary and the JSON results. */
+typedef struct report_run {
+    const char *const *sets;     /* --set overrides, in order */
+    size_t nsets;
+    const char *network_model;   /* SimGrid's network/model in force */
+    bool crosstraffic;           /* SimGrid's network/crosstraffic in force */
+    const char *platform;        /* the operator's platform file (--platform), or NULL: generated */
+    const char *platform_kept;   /* where the generated platform was kept (--keep-platform), or NULL */
+    const sim_peer_link *links;  /* per peer: the access links drawn (generated) or the routes (--platform) */
+} report_run;
 
 typedef struct profile_result {
     uint32_t peers, completed, closed_by_seeder_peers, refused_peers;
@@ -19,9 +31,32 @@ typedef struct profile_result {
 void report_profile(const sim_world *w, uint32_t pi, profile_result *out);
 /* Prints "baseline-median NAME SECONDS" for every profile (the baseline child's answer). */
 void report_baseline_lines(const sim_world *w, FILE *out);
-void report_summary(const sim_world *w, FILE *out, const hk_stats *end_stats);
-int report_peers_csv(const sim_world *w, const char *path);
+/* The human summary: the parameters that differ from the defaults (and the overrides), the results. */
+void report_summary(const sim_world *w, const report_run *run, FILE *out, const hk_stats *end_stats);
+/* The per-peer CSV (columns in docs/scenarios.md); 0, or -1 if it cannot be written. */
+int report_peers_csv(const sim_world *w, const report_run *run, const char *path);
+/* The JSON results: the effective scenario, the run's setup, the figures of the summary, every expectation's
+ * verdict and the hash (format in docs/scenarios.md); 0, or -1 if it cannot be written. */
+int report_json(const sim_world *w, const report_run *run, const char *path, const hk_stats *end_stats,
+                const double *baseline_medians);
 /* Checks every expectation; prints "EXPECT ok|FAIL name: detail" lines; returns the number of failures. */
 int report_expectations(const sim_world *w, FILE *out, const hk_stats *end_stats, const double *baseline_medians);
+
+/* Internal to report.c and report_json.c. */
+typedef struct report_uplink_figures {
+    double capacity;             /* [seeder] uplink, B/s */
+    double mean_run;             /* data bytes sent / simulated time */
+    double mean_busy;            /* the same over busy_s: first connect of any peer .. last peer's end */
+    double busy_s;
+    double peak;                 /* busiest [run] sample period */
+} report_uplink_figures;
+void report_uplink(const sim_world *w, report_uplink_figures *u);
+/* The name of a peer's end (lee_end): none, complete, refused, closed_by_seeder, departed, vanished, time. */
+const char *report_end_name(int end);
+/* The verdicts as EXPECT lines, or (json) as comma-separated JSON objects; the number of failures. */
+int report_expectations_as(const sim_world *w, FILE *out, bool json, const hk_stats *st,
+                           const double *baseline_medians);
+/* s as a JSON string (quoted, escaped). */
+void report_json_string(FILE *out, const char *s);
 
 #endif

@@ -2,6 +2,7 @@
  * length), the key tables per section (parsed through libinih) and the defaults and cross-checks (see scenario.h and
  * docs/scenarios.md). */
 #include "scenario.h"
+#include "scenario_keys.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -23,6 +24,11 @@ typedef struct parse_ctx {
     bool failed;
     char (*seen)[96];   /* "section\x1fkey" already given */
     size_t nseen, capseen;
+    scenario_entry *entries;     /* every key = value of the file, in order (for ${section.key} references) */
+    size_t nentries, capentries;
+    scenario_entry *sets;        /* --set overrides */
+    size_t nsets;
+    bool *set_used;
 } parse_ctx;
 
 static void vfail(parse_ctx *c, const char *section, const char *key, const char *fmt, va_list ap)
@@ -88,7 +94,7 @@ const char *sim_ref_name(sim_ref_timeout r)
     return (unsigned)r < (unsigned)COUNT(ref_names) ? ref_names[r] : "none";
 }
 
-static void profile_defaults(sim_profile *p, const char *name)
+void profile_defaults(sim_profile *p, const char *name)
 {
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "%.31s", name);
@@ -118,7 +124,7 @@ static void profile_defaults(sim_profile *p, const char *name)
     p->expect.median_vs_baseline_max = -1;
 }
 
-static void scenario_defaults(scenario *sc)
+void scenario_defaults(scenario *sc)
 {
     memset(sc, 0, sizeof *sc);
     hk_config_defaults(&sc->seeder.core);
@@ -222,32 +228,6 @@ static bool get_enum(parse_ctx *c, const char *sec, const char *key, const char 
 
 /* ---- sections: one table of keys each ---- */
 
-/* How a key's value is read and where it goes in its section's record. */
-typedef enum key_kind {
-    K_U32,                       /* integer in [lo, hi] -> uint32_t */
-    K_LIMIT,                     /* integer in [lo, hi] -> int64_t (an expectation limit; < 0 is "unset") */
-    K_SIZE,                      /* size in [lo, hi] -> uint64_t */
-    K_SIZE32,                    /* size in [lo, hi] -> uint32_t */
-    K_TIME,                      /* duration -> hk_time */
-    K_SECONDS,                   /* duration -> double seconds */
-    K_BW,                        /* bandwidth -> double B/s */
-    K_DOUBLE,                    /* number in [dlo, dhi] -> double */
-    K_BOOL,                      /* yes/no -> bool */
-    K_RANGE,                     /* A or A..B of `unit` ('b' bandwidth, 't' duration), A >= dlo -> units_range */
-    K_ENUM,                      /* one of names -> an enum */
-    K_RATE,                      /* bandwidth in [lo, hi] B/s -> uint64_t (upload rate caps) */
-} key_kind;
-
-typedef struct key_spec {
-    const char *name;
-    key_kind kind;
-    size_t off;                  /* of the destination in the record */
-    uint64_t lo, hi;             /* integer kinds */
-    double dlo, dhi;             /* K_DOUBLE, K_RANGE (dlo) */
-    char unit;                   /* integer kinds: 'i', 's' or 't' (get_int); K_RANGE: 'b' or 't' */
-    const char *const *names;    /* K_ENUM */
-    int nnames;
-} key_spec;
 
 #define KEY(rec, key, field, k) .name = key, .kind = k, .off = offsetof(rec, field)
 #define MAX_TIME HK_SECONDS(10ull * 365 * 86400)
@@ -264,7 +244,7 @@ typedef struct key_spec {
 #define RATE(rec, key, field, a, b) {KEY(rec, key, field, K_RATE), .lo = a, .hi = b}
 #define ENUM(rec, key, field, list) {KEY(rec, key, field, K_ENUM), .names = list, .nnames = COUNT(list)}
 
-static const key_spec seeder_keys[] = {
+const key_spec seeder_keys[] = {
     U32(sim_seeder_cfg, "max_unchoked", core.max_unchoked, 1, 1000000),
     U32(sim_seeder_cfg, "max_peers", core.max_peers, 1, 10000000),
     SIZE(sim_seeder_cfg, "credit", core.credit, 1, UINT64_MAX),
@@ -293,7 +273,7 @@ static const key_spec seeder_keys[] = {
     SIZE32(sim_seeder_cfg, "window", window, 1024, 16u << 20),
 };
 
-static const key_spec disk_keys[] = {
+const key_spec disk_keys[] = {
     TIME(sim_disk_cfg, "seek", seek),
     BW(sim_disk_cfg, "bandwidth", bandwidth),
     U32(sim_disk_cfg, "queue_depth", queue_depth, 1, 1024),
@@ -301,20 +281,20 @@ static const key_spec disk_keys[] = {
     SIZE32(sim_disk_cfg, "page", page, 512, 1u << 20),
 };
 
-static const key_spec torrent_keys[] = {
+const key_spec torrent_keys[] = {
     SIZE(sim_torrent_cfg, "size", size, 1, 1ull << 40),
     SIZE32(sim_torrent_cfg, "piece_length", piece_length, 16 * 1024, 64u << 20),
     U32(sim_torrent_cfg, "count", count, 1, 100000),
 };
 
-static const key_spec run_keys[] = { /* and seed (run_key) */
+const key_spec run_keys[] = { /* and seed (run_key) */
     TIME(sim_run_cfg, "duration", duration),
     TIME(sim_run_cfg, "quiesce", quiesce),
     TIME(sim_run_cfg, "sample", sample),
     ENUM(sim_run_cfg, "log_level", log_level, log_level_names),
 };
 
-static const key_spec expect_keys[] = { /* and baseline_without (expect_key) */
+const key_spec expect_keys[] = { /* and baseline_without (expect_key) */
     LIMIT(sim_expect, "unchoked_max", unchoked_max, 0, 10000000),
     BOOL(sim_expect, "no_leak", no_leak),
     DOUBLE(sim_expect, "disk_read_per_sent_max", disk_read_per_sent_max, 0, 1e9),
@@ -326,7 +306,7 @@ static const key_spec expect_keys[] = { /* and baseline_without (expect_key) */
     RANGE(sim_expect, "rate_window", rate_window, 't', 0),
 };
 
-static const key_spec profile_expect_keys[] = {
+const key_spec profile_expect_keys[] = {
     DOUBLE(sim_profile_expect, "complete", complete_min, 0, 1),
     TIME(sim_profile_expect, "complete_by", complete_by),
     DOUBLE(sim_profile_expect, "jain_min", jain_min, 0, 1),
@@ -337,7 +317,7 @@ static const key_spec profile_expect_keys[] = {
     DOUBLE(sim_profile_expect, "median_vs_baseline_max", median_vs_baseline_max, 0, 1e6),
 };
 
-static const key_spec profile_keys[] = { /* and torrent (profile_key) */
+const key_spec profile_keys[] = { /* and torrent (profile_key) */
     U32(sim_profile, "count", count, 1, 1000000),
     ENUM(sim_profile, "arrival", arrival, arrival_names),
     TIME(sim_profile, "start", start),
@@ -361,6 +341,14 @@ static const key_spec profile_keys[] = { /* and torrent (profile_key) */
     ENUM(sim_profile, "address", address, address_names),
     ENUM(sim_profile, "encryption", encryption, encryption_names),
 };
+
+const size_t n_seeder_keys = COUNT(seeder_keys);
+const size_t n_disk_keys = COUNT(disk_keys);
+const size_t n_torrent_keys = COUNT(torrent_keys);
+const size_t n_run_keys = COUNT(run_keys);
+const size_t n_expect_keys = COUNT(expect_keys);
+const size_t n_profile_expect_keys = COUNT(profile_expect_keys);
+const size_t n_profile_keys = COUNT(profile_keys);
 
 /* Every enum of a scenario is stored as an int (what K_ENUM writes). */
 _Static_assert(sizeof(sim_arrival) == sizeof(int) && sizeof(sim_behaviour) == sizeof(int) &&
@@ -517,6 +505,165 @@ const sim_profile *scenario_find_profile(const scenario *sc, const char *name)
     return find_profile_mut((scenario *)sc, name);
 }
 
+/* One key = value into the scenario, through its section's table. */
+static void dispatch(parse_ctx *c, const char *section, const char *name, const char *value)
+{
+    if (strcmp(section, "seeder") == 0)
+        seeder_key(c, section, name, value);
+    else if (strcmp(section, "disk") == 0)
+        disk_key(c, section, name, value);
+    else if (strcmp(section, "torrent") == 0)
+        torrent_key(c, section, name, value);
+    else if (strcmp(section, "run") == 0)
+        run_key(c, section, name, value);
+    else if (strcmp(section, "expect") == 0)
+        expect_key(c, section, name, value);
+    else if (strncmp(section, "profile ", 8) == 0) {
+        sim_profile *p = find_profile_mut(c->sc, section + 8);
+        if (!p)
+            fail(c, section, name, "no profile named \"%s\" in the file", section + 8);
+        else
+            profile_key(c, section, p, name, value);
+    } else if (strncmp(section, "expect ", 7) == 0) {
+        sim_profile *p = find_profile_mut(c->sc, section + 7);
+        if (!p)
+            fail(c, section, NULL, "no profile named \"%s\"", section + 7);
+        else
+            profile_expect_key(c, section, p, name, value);
+    } else if (section[0] == '\0')
+        fail(c, "(none)", name, "key outside any section");
+    else
+        fail(c, section, NULL, "unknown section");
+}
+
+/* ---- overrides (--set) and ${SECTION.KEY} references ---- */
+
+static bool entry_is(const scenario_entry *e, const char *section, const char *key)
+{
+    return strcmp(e->section, section) == 0 && strcmp(e->key, key) == 0;
+}
+
+/* The value of (section, key) as an override or the file gives it; NULL if neither does. */
+static const char *given_value(const parse_ctx *c, const char *section, const char *key)
+{
+    for (size_t i = 0; i < c->nsets; i++)
+        if (entry_is(&c->sets[i], section, key))
+            return c->sets[i].value;
+    for (size_t i = 0; i < c->nentries; i++)
+        if (entry_is(&c->entries[i], section, key))
+            return c->entries[i].value;
+    return NULL;
+}
+
+/* "SECTION.KEY" (a reference or the left side of an override) into e's section and key; false if malformed. */
+static bool split_name(const char *s, size_t len, scenario_entry *e)
+{
+    const char *dot = NULL;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == '.')
+            dot = s + i;
+    if (!dot || dot == s || (size_t)(dot - s) >= sizeof e->section || (size_t)(s + len - dot - 1) >= sizeof e->key ||
+        dot + 1 == s + len)
+        return false;
+    size_t sl = (size_t)(dot - s);
+    memcpy(e->section, s, sl);
+    e->section[sl] = '\0';
+    memcpy(e->key, dot + 1, (size_t)(s + len - dot - 1));
+    e->key[s + len - dot - 1] = '\0';
+    if (strncmp(e->section, "profile.", 8) == 0 || strncmp(e->section, "expect.", 7) == 0)
+        *strchr(e->section, '.') = ' ';
+    return true;
+}
+
+/* v with every ${SECTION.KEY} replaced by that key's given value (recursively) into out; false after an error. */
+static bool substitute(parse_ctx *c, const char *sec, const char *key, const char *v, char *out, size_t outlen,
+                       int depth)
+{
+    size_t n = 0;
+    for (const char *p = v; *p;) {
+        const char *close = strncmp(p, "${", 2) == 0 ? strchr(p + 2, '}') : NULL;
+        if (!close) {
+            if (n + 1 >= outlen)
+                return check(c, false, sec, key, "value longer than %zu bytes after references", outlen - 1);
+            out[n++] = *p++;
+            continue;
+        }
+        scenario_entry ref;
+        if (!split_name(p + 2, (size_t)(close - p - 2), &ref))
+            return check(c, false, sec, key, "\"%.*s\" is not a reference ${SECTION.KEY}", (int)(close - p + 1), p);
+        const char *rv = given_value(c, ref.section, ref.key);
+        if (!rv)
+            return check(c, false, sec, key, "%.*s: [%s] %s is not given in the file or by --set (a reference needs "
+                         "an explicit value)", (int)(close - p + 1), p, ref.section, ref.key);
+        if (depth >= 8)
+            return check(c, false, sec, key, "references nested deeper than 8 (a cycle?)");
+        char sub[256];
+        if (!substitute(c, sec, key, rv, sub, sizeof sub, depth + 1))
+            return false;
+        size_t sl = strlen(sub);
+        if (n + sl >= outlen)
+            return check(c, false, sec, key, "value longer than %zu bytes after references", outlen - 1);
+        memcpy(out + n, sub, sl);
+        n += sl;
+        p = close + 1;
+    }
+    out[n] = '\0';
+    return true;
+}
+
+/* The value a key takes: its override if any (then marked used), with references replaced; then dispatched. */
+static void dispatch_effective(parse_ctx *c, const char *section, const char *name, const char *value)
+{
+    for (size_t i = 0; i < c->nsets; i++)
+        if (entry_is(&c->sets[i], section, name)) {
+            c->set_used[i] = true;
+            value = c->sets[i].value;
+        }
+    char v[256];
+    if (!strstr(value, "${"))
+        dispatch(c, section, name, value);
+    else if (substitute(c, section, name, value, v, sizeof v, 0))
+        dispatch(c, section, name, v);
+}
+
+/* inih's first pass: every key = value of the file, for references (errors are the second pass's to report). */
+static int collect_handler(void *user, const char *section, const char *name, const char *value)
+{
+    parse_ctx *c = user;
+    if (c->nentries == c->capentries) {
+        size_t n = c->capentries ? 2 * c->capentries : 64;
+        void *q = realloc(c->entries, n * sizeof *c->entries);
+        if (!q) {
+            fail(c, section, name, "out of memory");
+            return 0;
+        }
+        c->entries = q;
+        c->capentries = n;
+    }
+    scenario_entry *e = &c->entries[c->nentries++];
+    snprintf(e->section, sizeof e->section, "%s", section);
+    snprintf(e->key, sizeof e->key, "%s", name);
+    snprintf(e->value, sizeof e->value, "%s", value);
+    return 1;
+}
+
+int scenario_parse_set(const char *spec, scenario_entry *e, char *err, size_t errlen)
+{
+    const char *eq = strchr(spec, '=');
+    memset(e, 0, sizeof *e);
+    if (!eq || !split_name(spec, (size_t)(eq - spec), e)) {
+        snprintf(err, errlen, "--set %s: expected SECTION.KEY=VALUE (e.g. seeder.max_unchoked=10, "
+                              "profile.NAME.count=100)", spec);
+        return -1;
+    }
+    if (strlen(eq + 1) >= sizeof e->value) {
+        snprintf(err, errlen, "--set %s: value longer than %zu bytes", spec, sizeof e->value - 1);
+        return -1;
+    }
+    snprintf(e->value, sizeof e->value, "%s", eq + 1);
+    return 0;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
     parse_ctx *c = user;
@@ -541,33 +688,7 @@ static int handler(void *user, const char *section, const char *name, const char
         c->capseen = n;
     }
     snprintf(c->seen[c->nseen++], sizeof c->seen[0], "%s", tag);
-
-    if (strcmp(section, "seeder") == 0)
-        seeder_key(c, section, name, value);
-    else if (strcmp(section, "disk") == 0)
-        disk_key(c, section, name, value);
-    else if (strcmp(section, "torrent") == 0)
-        torrent_key(c, section, name, value);
-    else if (strcmp(section, "run") == 0)
-        run_key(c, section, name, value);
-    else if (strcmp(section, "expect") == 0)
-        expect_key(c, section, name, value);
-    else if (strncmp(section, "profile ", 8) == 0) {
-        sim_profile *p = find_profile_mut(c->sc, section + 8);
-        if (!p)
-            fail(c, section, name, "internal: profile not pre-scanned");
-        else
-            profile_key(c, section, p, name, value);
-    } else if (strncmp(section, "expect ", 7) == 0) {
-        sim_profile *p = find_profile_mut(c->sc, section + 7);
-        if (!p)
-            fail(c, section, NULL, "no profile named \"%s\"", section + 7);
-        else
-            profile_expect_key(c, section, p, name, value);
-    } else if (section[0] == '\0')
-        fail(c, "(none)", name, "key outside any section");
-    else
-        fail(c, section, NULL, "unknown section");
+    dispatch_effective(c, section, name, value);
     return c->failed ? 0 : 1;
 }
 
@@ -756,7 +877,73 @@ static int cross_check(scenario *sc, char *err, size_t errlen)
     return 0;
 }
 
-int scenario_load_string(const char *text, const char *name, scenario *sc, char *err, size_t errlen)
+/* The overrides parsed into c->sets (none twice); 0, or -1 with the message in err. */
+static int parse_sets(parse_ctx *c, const char *const *sets, size_t nsets)
+{
+    if (nsets == 0)
+        return 0;
+    c->sets = calloc(nsets, sizeof *c->sets);
+    c->set_used = calloc(nsets, sizeof *c->set_used);
+    if (!c->sets || !c->set_used) {
+        snprintf(c->err, c->errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < nsets; i++) {
+        if (scenario_parse_set(sets[i], &c->sets[i], c->err, c->errlen) < 0)
+            return -1;
+        for (size_t k = 0; k < i; k++)
+            if (entry_is(&c->sets[k], c->sets[i].section, c->sets[i].key)) {
+                snprintf(c->err, c->errlen, "--set %s: [%s] %s overridden twice", sets[i], c->sets[i].section,
+                         c->sets[i].key);
+                return -1;
+            }
+        c->nsets++;
+    }
+    return 0;
+}
+
+/* The overrides of keys the file does not give, in command-line order; 0, or -1 with the message in err. */
+static int apply_new_sets(parse_ctx *c, const char *const *sets)
+{
+    for (size_t i = 0; i < c->nsets; i++) {
+        if (c->set_used[i])
+            continue;
+        const scenario_entry *e = &c->sets[i];
+        dispatch_effective(c, e->section, e->key, e->value);
+        if (c->failed) {
+            char what[512];
+            snprintf(what, sizeof what, "%s", c->err);
+            snprintf(c->err, c->errlen, "--set %s: %s", sets[i], what);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Parses text into sc (defaults filled, profiles pre-scanned); 0, or -1 with the message in err. */
+static int parse_text(parse_ctx *c, const char *text, const char *name, const char *const *sets, size_t nsets)
+{
+    if (parse_sets(c, sets, nsets) < 0 || prescan(c, text, name) < 0)
+        return -1;
+    if (ini_parse_string(text, collect_handler, c) < 0 || c->failed) {
+        snprintf(c->err, c->errlen, "out of memory");
+        return -1;
+    }
+    int line = ini_parse_string(text, handler, c);
+    if (line != 0 || c->failed) {
+        char what[512];
+        snprintf(what, sizeof what, "%s", c->err);
+        if (c->failed)
+            snprintf(c->err, c->errlen, "%s:%d: %s", name, line, what);
+        else
+            snprintf(c->err, c->errlen, "%s:%d: syntax error (expected [section] or key = value)", name, line);
+        return -1;
+    }
+    return apply_new_sets(c, sets);
+}
+
+int scenario_load_string_ex(const char *text, const char *name, const char *const *sets, size_t nsets, scenario *sc,
+                            char *err, size_t errlen)
 {
     scenario_defaults(sc);
     snprintf(sc->path, sizeof sc->path, "%s", name);
@@ -766,34 +953,34 @@ int scenario_load_string(const char *text, const char *name, scenario *sc, char 
         return -1;
     }
     parse_ctx c = {.sc = sc, .err = err, .errlen = errlen};
-    if (prescan(&c, text, name) < 0) {
-        scenario_free(sc);
-        return -1;
-    }
-    int line = ini_parse_string(text, handler, &c);
+    int rc = parse_text(&c, text, name, sets, nsets);
     free(c.seen);
-    if (line != 0 || c.failed) {
-        if (c.failed) {
-            char what[512];
-            snprintf(what, sizeof what, "%s", err);
-            snprintf(err, errlen, "%s:%d: %s", name, line, what);
-        } else {
-            snprintf(err, errlen, "%s:%d: syntax error (expected [section] or key = value)", name, line);
-        }
-        scenario_free(sc);
-        return -1;
-    }
-    if (cross_check(sc, err, errlen) < 0) {
+    free(c.entries);
+    free(c.sets);
+    free(c.set_used);
+    if (rc == 0 && cross_check(sc, err, errlen) < 0) {
         char what[512];
         snprintf(what, sizeof what, "%s", err);
         snprintf(err, errlen, "%s: %s", name, what);
-        scenario_free(sc);
-        return -1;
+        rc = -1;
     }
-    return 0;
+    if (rc < 0)
+        scenario_free(sc);
+    return rc;
+}
+
+int scenario_load_string(const char *text, const char *name, scenario *sc, char *err, size_t errlen)
+{
+    return scenario_load_string_ex(text, name, NULL, 0, sc, err, errlen);
 }
 
 int scenario_load(const char *path, scenario *sc, char *err, size_t errlen)
+{
+    return scenario_load_ex(path, NULL, 0, sc, err, errlen);
+}
+
+int scenario_load_ex(const char *path, const char *const *sets, size_t nsets, scenario *sc, char *err,
+                     size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -820,7 +1007,7 @@ int scenario_load(const char *path, scenario *sc, char *err, size_t errlen)
         snprintf(err, errlen, "%s: contains a NUL byte", path);
         return -1;
     }
-    int rc = scenario_load_string(buf, path, sc, err, errlen);
+    int rc = scenario_load_string_ex(buf, path, sets, nsets, sc, err, errlen);
     free(buf);
     return rc;
 }

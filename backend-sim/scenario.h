@@ -158,6 +158,38 @@ typedef struct scenario {
 int scenario_load(const char *path, scenario *sc, char *err, size_t errlen);
 /* Same from a string (tests and tooling). */
 int scenario_load_string(const char *text, const char *name, scenario *sc, char *err, size_t errlen);
+
+/* One key of a scenario: [section] key = value. A profile's section is "profile NAME", its expectations' "expect
+ * NAME". */
+typedef struct scenario_entry {
+    char section[64];
+    char key[64];
+    char value[256];
+} scenario_entry;
+
+/* Parses a command-line override "SECTION.KEY=VALUE" into e: SECTION is seeder, disk, torrent, run or expect, or
+ * profile.NAME / expect.NAME (also written "profile NAME"). Returns 0, or -1 with a message in err. */
+int scenario_parse_set(const char *spec, scenario_entry *e, char *err, size_t errlen);
+
+/* scenario_load(_string) with overrides (hekate-sim --set): each sets[i] (a scenario_parse_set spec) replaces the
+ * value of that key in the file, or adds the key when the file does not give it, before the defaults and
+ * cross-checks; an override is checked like a line of the file (its errors name it "--set SPEC"), and two overrides
+ * of one key are an error. In any value (of the file or of an override), ${SECTION.KEY} stands for the value of
+ * that key as the file or an override gives it (an override wins), so an [expect] entry can follow a swept key:
+ * `unchoked_max = ${seeder.max_unchoked}`. A reference to a key given nowhere, or references nested deeper than 8
+ * (a cycle), are errors. With nsets 0 and no ${...} the result is scenario_load's, byte for byte. 0 or -1 (err). */
+int scenario_load_ex(const char *path, const char *const *sets, size_t nsets, scenario *sc, char *err,
+                     size_t errlen);
+int scenario_load_string_ex(const char *text, const char *name, const char *const *sets, size_t nsets, scenario *sc,
+                            char *err, size_t errlen);
+
+/* Calls fn for every key of the effective scenario (defaults included), in the order of docs/scenarios.md: [seeder],
+ * [disk], [torrent], [run], [expect], then each profile's [profile NAME] and [expect NAME]. value is the key's
+ * effective value as text, in the file's units (sizes in bytes, durations in s, bandwidths in B/s), or "unset" for
+ * an expectation not set; is_default tells whether it equals the default. */
+typedef void (*scenario_param_fn)(void *user, const char *section, const char *key, const char *value,
+                                  bool is_default);
+void scenario_params(const scenario *sc, scenario_param_fn fn, void *user);
 void scenario_free(scenario *sc);
 
 /* Removes a profile (the baseline run of a scenario "without flooders"), or each of a comma-separated list of them;
