@@ -154,11 +154,53 @@ static bool cfg_given(const options *o, const char *key)
     return false;
 }
 
-/* SimGrid aborts on a bad option (unknown key, bad value, no ':'): each --cfg is tried first in a child process,
- * whose SimGrid message is passed on. Tracing needs a platform SimGrid can trace, which the generated cluster is
- * not ("common parent unknown"): refused without --platform. Returns 0, or 2 after a message. */
+/* SimGrid aborts (rc 134) on a bad option or platform file: what SimGrid would do with `cfg` (a --cfg value) or
+ * `platform` is tried first in a child process; 0 if it went through, else -1 with SimGrid's message in msg. */
+static int try_in_child(const options *o, const char *cfg, const char *platform, char *msg, size_t msglen)
+{
+    int fds[2];
+    if (pipe(fds) < 0)
+        return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        char arg[600];
+        snprintf(arg, sizeof arg, "--cfg=%s", cfg ? cfg : "network/model:CM02");
+        char *av[] = {o->sg_argv[0], arg, NULL};
+        int ac = 2;
+        xbt_log_control_set("root.thres:critical");
+        simgrid_init(&ac, av);
+        if (platform)
+            simgrid_load_platform(platform);
+        _exit(ac == 1 ? 0 : 3);
+    }
+    close(fds[1]);
+    char buf[8192];
+    size_t n = 0;
+    ssize_t r;
+    while ((r = read(fds[0], buf + n, sizeof buf - 1 - n)) > 0 || (r < 0 && errno == EINTR))
+        n += r > 0 ? (size_t)r : 0;
+    close(fds[0]);
+    buf[n] = '\0';
+    int st = 0;
+    if (pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        return 0;
+    char *m = strstr(buf, "CRITICAL] "), *eol;
+    m = m ? m + 10 : "not accepted";
+    if ((eol = strchr(m, '\n')) != NULL)
+        *eol = '\0';
+    snprintf(msg, msglen, "%s", m);
+    return -1;
+}
+
+/* Every --cfg (and --platform) checked before SimGrid sees it. Tracing needs a platform SimGrid can trace, which
+ * the generated cluster is not ("common parent unknown"): refused without --platform. Returns 0, or 2 after a
+ * message. */
 static int check_cfgs(const options *o)
 {
+    char msg[1024];
     for (size_t i = 0; i < o->ncfgs; i++) {
         if (strncmp(o->cfgs[i], "tracing", 7) == 0 && !o->platform) {
             fprintf(stderr, "hekate-sim: --cfg=%s: SimGrid's Paje tracing cannot trace the generated platform (a "
@@ -166,41 +208,14 @@ static int check_cfgs(const options *o)
                             "--metrics-csv, or --platform with a platform SimGrid can trace\n", o->cfgs[i]);
             return 2;
         }
-        int fds[2];
-        if (pipe(fds) < 0)
+        if (try_in_child(o, o->cfgs[i], NULL, msg, sizeof msg) < 0) {
+            fprintf(stderr, "hekate-sim: --cfg=%s: %s (hekate-sim --help-simgrid lists SimGrid's keys)\n",
+                    o->cfgs[i], msg);
             return 2;
-        fflush(NULL);
-        pid_t pid = fork();
-        if (pid == 0) {
-            dup2(fds[1], 2);
-            close(fds[0]);
-            char arg[600];
-            snprintf(arg, sizeof arg, "--cfg=%s", o->cfgs[i]);
-            char *av[] = {o->sg_argv[0], arg, NULL};
-            int ac = 2;
-            xbt_log_control_set("root.thres:critical");
-            simgrid_init(&ac, av);
-            _exit(ac == 1 ? 0 : 3);
         }
-        close(fds[1]);
-        char buf[8192];
-        size_t n = 0;
-        ssize_t r;
-        while ((r = read(fds[0], buf + n, sizeof buf - 1 - n)) > 0 || (r < 0 && errno == EINTR))
-            n += r > 0 ? (size_t)r : 0;
-        close(fds[0]);
-        buf[n] = '\0';
-        int st = 0;
-        if (pid < 0 || waitpid(pid, &st, 0) < 0)
-            return 2;
-        if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-            continue;
-        char *msg = strstr(buf, "CRITICAL] "), *eol;
-        msg = msg ? msg + 10 : "not accepted";
-        if ((eol = strchr(msg, '\n')) != NULL)
-            *eol = '\0';
-        fprintf(stderr, "hekate-sim: --cfg=%s: %s (hekate-sim --help-simgrid lists SimGrid's keys)\n", o->cfgs[i],
-                msg);
+    }
+    if (o->platform && try_in_child(o, NULL, o->platform, msg, sizeof msg) < 0) {
+        fprintf(stderr, "hekate-sim: --platform %s: %s\n", o->platform, msg);
         return 2;
     }
     return 0;

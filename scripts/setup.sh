@@ -10,6 +10,7 @@ PACKAGES=(
   transmission-daemon rtorrent qbittorrent-nox ctorrent
   libmicrohttpd-dev prometheus libsystemd-dev systemd
   procps time iproute2 util-linux
+  python3-matplotlib
 )
 
 missing=()
