@@ -29,6 +29,7 @@ typedef struct parse_ctx {
     scenario_entry *sets;        /* --set overrides */
     size_t nsets;
     bool *set_used;
+    bool in_sets;                /* applying the overrides of keys the file does not give */
 } parse_ctx;
 
 static void vfail(parse_ctx *c, const char *section, const char *key, const char *fmt, va_list ap)
@@ -520,8 +521,10 @@ static void dispatch(parse_ctx *c, const char *section, const char *name, const 
         expect_key(c, section, name, value);
     else if (strncmp(section, "profile ", 8) == 0) {
         sim_profile *p = find_profile_mut(c->sc, section + 8);
-        if (!p)
+        if (!p && c->in_sets)
             fail(c, section, name, "no profile named \"%s\" in the file", section + 8);
+        else if (!p)
+            fail(c, section, name, "internal: profile not pre-scanned");
         else
             profile_key(c, section, p, name, value);
     } else if (strncmp(section, "expect ", 7) == 0) {
@@ -905,6 +908,7 @@ static int parse_sets(parse_ctx *c, const char *const *sets, size_t nsets)
 /* The overrides of keys the file does not give, in command-line order; 0, or -1 with the message in err. */
 static int apply_new_sets(parse_ctx *c, const char *const *sets)
 {
+    c->in_sets = true;
     for (size_t i = 0; i < c->nsets; i++) {
         if (c->set_used[i])
             continue;

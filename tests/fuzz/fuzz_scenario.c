@@ -8,7 +8,8 @@
  * peers); on failure the message is not empty and never an "internal" error (the pre-scan and libinih disagreeing
  * about a line). Each of the first lines of the input is also read as every kind of quantity: a value accepted is
  * finite and not negative, a failed parse leaves the output untouched, and a plain integer read as a size (bytes) or
- * a duration (seconds) is that integer (to a double's precision). */
+ * a duration (seconds) is that integer (to a double's precision). Lines "; set: SECTION.KEY=VALUE" (comments to the
+ * file) are passed as --set overrides (scenario_load_string_ex), and values may hold ${SECTION.KEY} references. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_TEXT (1u << 20)
 #define UNIT_LINES 8
+#define MAX_SETS 4
 
 static bool valid_name(const char *s)
 {
@@ -176,10 +178,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     text[size] = '\0';
     units_on_lines(text);
 
+    /* lines "; set: SPEC" (comments to the file) are --set overrides */
+    const char *sets[MAX_SETS];
+    char setbuf[MAX_SETS][300];
+    size_t nsets = 0;
+    for (const char *p = strstr(text, "; set: "); p && nsets < MAX_SETS; p = strstr(p + 1, "; set: ")) {
+        size_t len = strcspn(p + 7, "\n");
+        snprintf(setbuf[nsets], sizeof setbuf[0], "%.*s", (int)(len < 299 ? len : 299), p + 7);
+        sets[nsets] = setbuf[nsets];
+        nsets++;
+    }
     scenario sc;
     char err[512];
     memset(err, 0, sizeof err);
-    if (scenario_load_string(text, "fuzz.ini", &sc, err, sizeof err) == 0) {
+    if (scenario_load_string_ex(text, "fuzz.ini", sets, nsets, &sc, err, sizeof err) == 0) {
         check_loaded(&sc);
         scenario_free(&sc);
         if (sc.profiles)

@@ -286,3 +286,99 @@ Test(scenario, headers_after_other_whitespace_or_a_bom_are_prescanned)
     cr_assert_eq(scenario_load_string("[profile a]\n\v[profile a]\n", "w.ini", &sc, err, sizeof err), -1);
     cr_assert(strstr(err, "given twice"), "%s", err);
 }
+
+/* Issue 12 item 4: --set overrides and ${SECTION.KEY} references (scenario_load_string_ex). */
+Test(scenario, overrides_and_references)
+{
+    scenario sc;
+    char err[512];
+    const char *text = "[seeder]\nmax_unchoked = 7\nreqq = ${expect.unchoked_max}\n[profile a]\ncount = 3\n"
+                       "[expect]\nunchoked_max = ${seeder.max_unchoked}\n";
+    cr_assert_eq(scenario_load_string(text, "t.ini", &sc, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sc.expect.unchoked_max, 7, "the reference takes the file's value");
+    cr_assert_eq(sc.seeder.core.reqq, 7, "references nest");
+    scenario_free(&sc);
+    const char *sets[] = {"seeder.max_unchoked=9", "profile.a.count=5", "disk.page=8KiB", "profile a.pipeline=4"};
+    cr_assert_eq(scenario_load_string_ex(text, "t.ini", sets, 4, &sc, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sc.seeder.core.max_unchoked, 9);
+    cr_assert_eq(sc.expect.unchoked_max, 9, "the expectation follows the override");
+    cr_assert_eq(sc.seeder.core.reqq, 9);
+    cr_assert_eq(sc.profiles[0].count, 5);
+    cr_assert_eq(sc.npeers, 5, "an override is applied before the cross-checks count the peers");
+    cr_assert_eq(sc.disk.page, 8192, "a key the file does not give is added");
+    cr_assert_eq(sc.profiles[0].pipeline, 4);
+    scenario_free(&sc);
+    struct { const char *set, *err; } bad[] = {
+        {"seeder.nokey=1", "--set seeder.nokey=1: [seeder] nokey: unknown key"},
+        {"seeder.max_unchoked=zero", "\"zero\" is not an integer"},
+        {"max_unchoked=3", "expected SECTION.KEY=VALUE"},
+        {"profile.b.count=2", "no profile named \"b\""},
+        {"expect.memory_max=${seeder.sndbuf}", "[seeder] sndbuf is not given in the file or by --set"},
+        {"seeder.max_peers=${seeder.max_peers}", "deeper than 8"},
+        {"nosection.key=1", "unknown section"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        cr_assert_eq(scenario_load_string_ex(text, "t.ini", &bad[i].set, 1, &sc, err, sizeof err), -1, "%s",
+                     bad[i].set);
+        cr_assert(strstr(err, bad[i].err), "%s: %s", bad[i].set, err);
+        cr_assert_null(sc.profiles);
+    }
+    const char *twice[] = {"seeder.reqq=3", "seeder.reqq=4"};
+    cr_assert_eq(scenario_load_string_ex(text, "t.ini", twice, 2, &sc, err, sizeof err), -1);
+    cr_assert(strstr(err, "overridden twice"), "%s", err);
+}
+
+typedef struct params_seen {
+    char sets[256][320];
+    size_t n, nondefault;
+    bool max_unchoked_9, seek_default;
+} params_seen;
+
+static void collect_param(void *user, const char *section, const char *key, const char *value, bool is_default)
+{
+    params_seen *p = user;
+    p->nondefault += !is_default;
+    if (strcmp(section, "seeder") == 0 && strcmp(key, "max_unchoked") == 0)
+        p->max_unchoked_9 = strcmp(value, "9") == 0 && !is_default;
+    if (strcmp(section, "disk") == 0 && strcmp(key, "seek") == 0)
+        p->seek_default = strcmp(value, "0.008s") == 0 && is_default;
+    if (strcmp(value, "unset") != 0 && p->n < 256) {
+        char sec[80];
+        snprintf(sec, sizeof sec, "%s", section);
+        char *space = strchr(sec, ' ');
+        if (space)
+            *space = '.';
+        snprintf(p->sets[p->n++], sizeof p->sets[0], "%s.%s=%s", sec, key, value);
+    }
+}
+
+/* scenario_params prints every key in the file's units: fed back as --set overrides, it gives the same scenario. */
+Test(scenario, params_print_the_effective_scenario)
+{
+    scenario sc, again;
+    char err[512];
+    const char *text = "[seeder]\nmax_unchoked = 9\nuplink = 12.5MiB/s\n[profile a]\ncount = 3\ndown = 1MB/s..3MB/s\n"
+                       "latency = 10ms..40ms\n[expect a]\ncomplete = 0.9\n[expect]\nrate_cap = 1MB/s\n"
+                       "rate_cap_within = 0.1\nrate_window = 1..2\n";
+    cr_assert_eq(scenario_load_string(text, "p.ini", &sc, err, sizeof err), 0, "%s", err);
+    static params_seen seen, seen2;
+    memset(&seen, 0, sizeof seen);
+    scenario_params(&sc, collect_param, &seen);
+    cr_assert(seen.max_unchoked_9);
+    cr_assert(seen.seek_default);
+    cr_assert_geq(seen.nondefault, 8, "%zu", seen.nondefault);
+    const char *sets[256];
+    for (size_t i = 0; i < seen.n; i++)
+        sets[i] = seen.sets[i];
+    cr_assert_eq(scenario_load_string_ex("[profile a]\n", "q.ini", sets, seen.n, &again, err, sizeof err), 0, "%s",
+                 err);
+    memset(&seen2, 0, sizeof seen2);
+    scenario_params(&again, collect_param, &seen2);
+    cr_assert_eq(seen2.n, seen.n);
+    for (size_t i = 0; i < seen.n; i++)
+        cr_assert_str_eq(seen2.sets[i], seen.sets[i]);
+    cr_assert_eq(again.seeder.uplink, sc.seeder.uplink);
+    cr_assert_eq(again.profiles[0].latency.hi, sc.profiles[0].latency.hi);
+    scenario_free(&sc);
+    scenario_free(&again);
+}
