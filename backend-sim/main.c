@@ -303,12 +303,12 @@ static void controller_main(int argc, char **argv)
     uint64_t prev_sent = 0;
     for (;;) {
         hk_time now = sim_now(w);
-        if (now > prev_at) { /* the uplink's busiest sample period (the summary's utilisation) */
-            double rate = (double)(s->data_bytes_sent - prev_sent) / ((double)(now - prev_at) / 1e9);
+        if (now > prev_at) { /* the busiest sample period of the payload delivered (the summary's utilisation) */
+            double rate = (double)(w->payload_received - prev_sent) / ((double)(now - prev_at) / 1e9);
             if (rate > w->uplink_peak)
                 w->uplink_peak = rate;
             prev_at = now;
-            prev_sent = s->data_bytes_sent;
+            prev_sent = w->payload_received;
         }
         hk_stats st;
         hk_seeder_stats(s->core, &st);

@@ -91,7 +91,6 @@ static void param_line(void *user, const char *section, const char *key, const c
 
 void report_uplink(const sim_world *w, report_uplink_figures *u)
 {
-    const sim_seeder *s = &w->seeder;
     memset(u, 0, sizeof *u);
     u->capacity = w->sc->seeder.uplink;
     hk_time first = HK_TIME_NEVER, last = 0;
@@ -106,8 +105,8 @@ void report_uplink(const sim_world *w, report_uplink_figures *u)
             last = end;
     }
     u->busy_s = last > first && first != HK_TIME_NEVER ? secs(last - first) : 0;
-    u->mean_run = w->end_time ? (double)s->data_bytes_sent / secs(w->end_time) : 0;
-    u->mean_busy = u->busy_s > 0 ? (double)s->data_bytes_sent / u->busy_s : 0;
+    u->mean_run = w->end_time ? (double)w->payload_received / secs(w->end_time) : 0;
+    u->mean_busy = u->busy_s > 0 ? (double)w->payload_received / u->busy_s : 0;
     u->peak = w->uplink_peak;
 }
 
@@ -142,7 +141,7 @@ void report_summary(const sim_world *w, const report_run *run, FILE *out, const 
     }
     report_uplink_figures u;
     report_uplink(w, &u);
-    fprintf(out, "uplink: %.0f B/s capacity; data sent %.0f B/s over the run (%.1f %%), %.0f B/s while peers were "
+    fprintf(out, "uplink: %.0f B/s capacity; payload delivered %.0f B/s over the run (%.1f %%), %.0f B/s while peers were "
                  "connected (%.3f s, %.1f %%), busiest %.3f s sample %.0f B/s (%.1f %%)\n",
             u.capacity, u.mean_run, 100 * u.mean_run / u.capacity, u.mean_busy, u.busy_s,
             100 * u.mean_busy / u.capacity, secs(sc->run.sample), u.peak, 100 * u.peak / u.capacity);

@@ -45,10 +45,10 @@ int report_expectations(const sim_world *w, FILE *out, const hk_stats *end_stats
 /* Internal to report.c and report_json.c. */
 typedef struct report_uplink_figures {
     double capacity;             /* [seeder] uplink, B/s */
-    double mean_run;             /* data bytes sent / simulated time */
+    double mean_run;             /* payload the peers received (piece data) / simulated time */
     double mean_busy;            /* the same over busy_s: first connect of any peer .. last peer's end */
     double busy_s;
-    double peak;                 /* busiest [run] sample period */
+    double peak;                 /* the same over the busiest [run] sample period */
 } report_uplink_figures;
 void report_uplink(const sim_world *w, report_uplink_figures *u);
 /* The name of a peer's end (lee_end): none, complete, refused, closed_by_seeder, departed, vanished, time. */

@@ -53,7 +53,7 @@ typedef struct sim_world {
     /* peak tracking, figures */
     uint32_t waiting_max;
     uint64_t queued_requests_max;
-    double uplink_peak;          /* most data bytes sent per second over one [run] sample period */
+    double uplink_peak;          /* most payload received per second (all peers) over one [run] sample period */
     hk_time end_time;
     double wall_s;
     long rss_kib;
