@@ -55,7 +55,8 @@ static void usage(FILE *out)
             "                           with a disk, hosts \"p0\" .. \"pN-1\"; see docs/scenarios.md)\n"
             "  --keep-platform          keep the generated platform file (its path is printed)\n"
             "  --drop-profile NAME      run without that profile (the baseline of median_vs_baseline_max)\n"
-            "  --cfg=KEY:VALUE          a SimGrid option (e.g. --cfg=network/model:LV08); a bad one is an error\n"
+            "  --cfg=KEY:VALUE          a SimGrid option (e.g. --cfg=network/model:LV08, --cfg=tracing:yes);\n"
+            "                           a bad one is an error\n"
             "  --help-simgrid           SimGrid's own configuration keys\n"
             "  --fault extent-offset    test hook: send every data extent one byte off\n"
             "  --help                   this text\n"
@@ -195,25 +196,25 @@ static int try_in_child(const options *o, const char *cfg, const char *platform,
     return -1;
 }
 
-/* Every --cfg (and --platform) checked before SimGrid sees it. Tracing needs a platform SimGrid can trace, which
- * the generated cluster is not ("common parent unknown"): refused without --platform. Returns 0, or 2 after a
- * message. */
+/* Whether the command line asks for SimGrid's Paje tracing. */
+static bool tracing(const options *o)
+{
+    for (size_t i = 0; i < o->ncfgs; i++)
+        if (strncmp(o->cfgs[i], "tracing", 7) == 0)
+            return true;
+    return false;
+}
+
+/* Every --cfg (and --platform) checked before SimGrid sees it. Returns 0, or 2 after a message. */
 static int check_cfgs(const options *o)
 {
     char msg[1024];
-    for (size_t i = 0; i < o->ncfgs; i++) {
-        if (strncmp(o->cfgs[i], "tracing", 7) == 0 && !o->platform) {
-            fprintf(stderr, "hekate-sim: --cfg=%s: SimGrid's Paje tracing cannot trace the generated platform (a "
-                            "Cluster zone: SimGrid aborts with \"common parent unknown\"); use --events and "
-                            "--metrics-csv, or --platform with a platform SimGrid can trace\n", o->cfgs[i]);
-            return 2;
-        }
+    for (size_t i = 0; i < o->ncfgs; i++)
         if (try_in_child(o, o->cfgs[i], NULL, msg, sizeof msg) < 0) {
             fprintf(stderr, "hekate-sim: --cfg=%s: %s (hekate-sim --help-simgrid lists SimGrid's keys)\n",
                     o->cfgs[i], msg);
             return 2;
         }
-    }
     if (o->platform && try_in_child(o, NULL, o->platform, msg, sizeof msg) < 0) {
         fprintf(stderr, "hekate-sim: --platform %s: %s\n", o->platform, msg);
         return 2;
@@ -362,15 +363,15 @@ static sim_peer_link *draw_links(const scenario *sc)
     return links;
 }
 
-static int write_platform(const scenario *sc, const sim_peer_link *links, char *dir, size_t dirlen, char *path,
-                          size_t pathlen)
+static int write_platform(const scenario *sc, const sim_peer_link *links, bool full_routes, char *dir, size_t dirlen,
+                          char *path, size_t pathlen)
 {
     snprintf(dir, dirlen, "/tmp/hekate-sim-XXXXXX");
     if (!mkdtemp(dir))
         return -1;
     snprintf(path, pathlen, "%s/platform.xml", dir);
     FILE *f = fopen(path, "w");
-    int rc = f ? platform_write(f, sc, links, sc->npeers) : -1;
+    int rc = f ? platform_write(f, sc, links, sc->npeers, full_routes) : -1;
     if (f && fclose(f) != 0)
         rc = -1;
     return rc;
@@ -453,8 +454,16 @@ static int setup_simulation(sim_world *w, scenario *sc, const options *o, report
         fprintf(stderr, "hekate-sim: out of memory building the world\n");
         return 2;
     }
+    /* SimGrid's tracer aborts on the generated Cluster zone: the same star as a Full zone (same run, same hash) */
+    bool full = tracing(o) && !o->platform;
+    if (full && sc->npeers > PLATFORM_FULL_MAX_PEERS) {
+        fprintf(stderr, "hekate-sim: Paje tracing (--cfg=tracing...) needs the generated platform as a Full zone, "
+                        "whose routing table grows as N^2: at most %u peers (this scenario has %u); use --events "
+                        "and --metrics-csv, or --platform\n", PLATFORM_FULL_MAX_PEERS, sc->npeers);
+        return 2;
+    }
     char dir[64], plat[128];
-    if (!o->platform && write_platform(sc, rr->links, dir, sizeof dir, plat, sizeof plat) < 0) {
+    if (!o->platform && write_platform(sc, rr->links, full, dir, sizeof dir, plat, sizeof plat) < 0) {
         fprintf(stderr, "hekate-sim: cannot write the platform file\n");
         return 2;
     }

@@ -1,7 +1,7 @@
 #!/bin/sh
 # hekate-sim as a researcher's tool (issue 12 item 4): its own --help, --set overrides and the [expect] entries that
 # follow them, the summary's parameters and uplink figures, --json, the peers CSV's columns, --cfg honoured or
-# refused with a clear error (never an abort), --keep-platform and --platform. Usage: cli.sh HEKATE_SIM SMALL.ini
+# refused with a clear error (never an abort), Paje tracing, --keep-platform and --platform. Usage: cli.sh HEKATE_SIM SMALL.ini
 set -u
 sim=$1
 small=$2
@@ -100,8 +100,14 @@ has cfg-unknown err "--cfg=foo/bar:1: "
 has cfg-unknown err "Bad config key: foo/bar"
 run cfg-badvalue 2 "$small" --cfg=network/model:XX
 has cfg-badvalue err "Model 'XX' is invalid"
-run cfg-tracing 2 "$small" --cfg=tracing:yes --cfg=tracing/platform:yes
-has cfg-tracing err "Paje tracing cannot trace the generated platform"
+# Paje tracing: the generated star as a Full zone, which SimGrid can trace, and the same run
+run cfg-tracing 0 "$small" --cfg=tracing:yes --cfg=tracing/platform:yes --cfg=tracing/filename:"$work/run.trace"
+has cfg-tracing out "simgrid: network/model CM02"
+[ "$(hash_of "$work/cfg-tracing.out")" = "$base" ] && ok "cfg-tracing: same hash" || bad "cfg-tracing: hash differs"
+grep -q "PajeDefineContainerType" "$work/run.trace" 2>/dev/null && grep -q '"p19"' "$work/run.trace" &&
+    ok "cfg-tracing: a Paje trace of the platform" || bad "cfg-tracing: no Paje trace"
+run cfg-tracing-big 2 "$small" --cfg=tracing:yes --set profile.normal.count=3001
+has cfg-tracing-big err "at most 3000 peers"
 
 # (f) --keep-platform keeps the generated platform; --platform with that file is the same run
 run keep 0 "$small" --keep-platform
