@@ -136,8 +136,8 @@ void scenario_defaults(scenario *sc)
     sc->seeder.uplink = 100e6;
     sc->seeder.downlink = 100e6;
     sc->seeder.latency = 0.001;
-    sc->seeder.sndbuf = 256 * 1024;
-    sc->seeder.window = 64 * 1024;
+    sc->seeder.sndbuf = SIM_SNDBUF_DEFAULT;
+    sc->seeder.window = 0; /* auto: min(SIM_WINDOW_DEFAULT, sndbuf), resolved by cross_check */
     sc->disk.seek = HK_MILLIS(8);
     sc->disk.bandwidth = 150e6;
     sc->disk.queue_depth = 1;
@@ -824,6 +824,8 @@ static int cross_check(scenario *sc, char *err, size_t errlen)
         snprintf(err, errlen, "no [profile NAME] section: a scenario needs peers");
         return -1;
     }
+    if (sc->seeder.window == 0) /* not given: Linux's autotuned ceiling, within the buffer */
+        sc->seeder.window = sc->seeder.sndbuf < SIM_WINDOW_DEFAULT ? sc->seeder.sndbuf : SIM_WINDOW_DEFAULT;
     if (sc->seeder.window > sc->seeder.sndbuf) {
         snprintf(err, errlen, "[seeder] window (%u) is larger than sndbuf (%u)", sc->seeder.window,
                  sc->seeder.sndbuf);

@@ -134,12 +134,19 @@ typedef struct sim_expect {
     units_range rate_window;      /* s; hi 0: unset */
 } sim_expect;
 
+/* The defaults of [seeder] sndbuf and window: what Linux's TCP autotuning reaches on a long fast path, the send
+ * buffer's ceiling net.ipv4.tcp_wmem[2] = 4 MiB (the real backend leaves SO_SNDBUF to autotuning); a window left
+ * unset is min(SIM_WINDOW_DEFAULT, sndbuf). See docs/scenarios.md, "The TCP window". */
+#define SIM_SNDBUF_DEFAULT (4u << 20)
+#define SIM_WINDOW_DEFAULT (4u << 20)
+
 typedef struct sim_seeder_cfg {
     hk_config core;
     double uplink, downlink;      /* B/s */
     double latency;               /* s */
     uint32_t sndbuf;              /* bytes the backend buffers per connection (room granted to the core) */
-    uint32_t window;              /* bytes per flight (one flight in flight per direction) */
+    uint32_t window;              /* bytes per flight (one flight in flight per direction); caps a connection at
+                                   * window / RTT */
 } sim_seeder_cfg;
 
 typedef struct scenario {

@@ -108,6 +108,7 @@ void scenario_params(const scenario *sc, scenario_param_fn fn, void *user)
 {
     scenario d;
     scenario_defaults(&d);
+    d.seeder.window = SIM_WINDOW_DEFAULT < d.seeder.sndbuf ? SIM_WINDOW_DEFAULT : d.seeder.sndbuf;
     char v[160];
     table("seeder", seeder_keys, n_seeder_keys, &sc->seeder, &d.seeder, fn, user);
     table("disk", disk_keys, n_disk_keys, &sc->disk, &d.disk, fn, user);
