@@ -51,6 +51,7 @@
 #include "seeder.h"
 #include "store.h"
 #include "trackers.h"
+#include "utp_reset.h"
 
 struct ev_loop;
 typedef struct hk_real hk_real;
@@ -96,6 +97,9 @@ const hk_listener *hk_real_listener(const hk_real *r);    /* NULL without listen
 /* The UDP socket on the listener's port (udp_port.h): uTP resets and the DHT. NULL without listen or when it could
  * not be bound (then a warning was logged and TCP serving goes on). */
 struct hk_udp_port *hk_real_udp_port(hk_real *r);
+/* uTP (utp_reset.h): the responder's counts, with `resets` the resets the kernel took (composed ones it dropped are
+ * not counted). false (out untouched) without a UDP port. */
+bool hk_real_utp_stats(const hk_real *r, hk_utp_stats *out);
 const hk_conn_hub *hk_real_hub(const hk_real *r);
 /* Metrics (ops/metrics.h): disk loads (page-in jobs) from submission to their completion on the loop. */
 const struct hk_histogram *hk_real_disk_latency(const hk_real *r);

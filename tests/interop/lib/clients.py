@@ -112,15 +112,17 @@ class TransmissionClient(Client):
             "rpc-bind-address": "127.0.0.1", "rpc-port": int(self.rpc_addr.split(":")[1]), "rpc-whitelist": "127.0.0.1",
             "rpc-whitelist-enabled": True, "rpc-authentication-required": False,
             "dht-enabled": False, "lpd-enabled": False, "port-forwarding-enabled": False,
-            # Transmission 3.00 dials a tracker's peers by uTP first; hekate has no uTP, the UDP port is closed and
-            # libutp does not see the ICMP error, so the TCP fallback comes only after its connect timeout and
-            # reconnect back-off (no TCP connection within 60 s here, against 1 s with uTP off). TCP only, then.
-            "utp-enabled": False,
+            # uTP stays on (Transmission's default): it dials the tracker's peers by uTP first, and hekate answers
+            # that SYN with a uTP reset (core/utp_reset.h), so it falls back to TCP at once. The environment variable
+            # HEKATE_TEST_TRANSMISSION_UTP=off turns uTP off (to compare the times with and without it).
         }
+        if os.environ.get("HEKATE_TEST_TRANSMISSION_UTP") == "off":
+            settings["utp-enabled"] = False
         self.changed = ["own config dir (-g)", "download-dir", "peer-port (not random), bind-address-ipv4 127.0.0.1 "
                         "/ ipv6 ::1", "RPC on 127.0.0.1:free port, whitelist 127.0.0.1, no auth",
-                        "dht-enabled, lpd-enabled, port-forwarding-enabled false (they leave the host)",
-                        "utp-enabled false (hekate has no uTP: Transmission tries uTP first and waits out its timeout)"]
+                        "dht-enabled, lpd-enabled, port-forwarding-enabled false (they leave the host)"]
+        if not settings.get("utp-enabled", True):
+            self.changed.append("utp-enabled false (HEKATE_TEST_TRANSMISSION_UTP=off)")
         if self.require_encryption:
             settings["encryption"] = 2
             self.changed.append("encryption: 2 (required)")

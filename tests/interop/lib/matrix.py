@@ -25,7 +25,7 @@ from .fixtures import KiB, MiB
 SEED_HOST = "127.0.0.2"
 NETNS_HOST = "10.77.0.1"
 NETNS_KINDS = ("transmission",)
-CLIENT_TIMEOUT = 45
+CLIENT_TIMEOUT = int(os.environ.get("HEKATE_MATRIX_CLIENT_TIMEOUT", "45"))  # longer only to measure a slow client
 
 
 class Setup:
