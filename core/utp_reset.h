@@ -1,7 +1,8 @@
 /* utp_reset: hekate's whole uTP (BEP 29): a strict parser of the uTP header and a responder that answers each
- * connection attempt (ST_SYN) with an ST_RESET, so a client that dials uTP first (Transmission, libtorrent,
- * qBittorrent with their defaults) gives up on uTP at once and connects by TCP, instead of waiting out its uTP
- * connect timeout and back-off (tens of seconds). hekate serves over TCP only; it never opens a uTP connection.
+ * connection attempt (ST_SYN) with an ST_RESET, so a client that dials uTP first (libtorrent and qBittorrent with
+ * their defaults) gives up on uTP at once and connects by TCP, instead of waiting out its uTP connect timeout.
+ * hekate serves over TCP only; it never opens a uTP connection. (Transmission 3.00 closes the uTP socket on the
+ * reset too, but its handshake then aborts its own TCP retry: docs/design.md §17.)
  *
  * Contract
  * --------
@@ -24,7 +25,7 @@
  * the responder sends with that same id, so connection_id = the SYN's connection_id, ack_nr = the SYN's seq_nr
  * (the SYN is the only packet acknowledged), seq_nr = any (from the stream), timestamp = now in microseconds,
  * timestamp_difference = now - the SYN's timestamp, wnd_size 0, no extension. libutp then reports ECONNRESET /
- * ECONNREFUSED to the client, libtorrent connection_reset; both clients retry the same peer by TCP at once.
+ * ECONNREFUSED to the client, libtorrent connection_reset; libtorrent retries the same peer by TCP at once.
  *
  * hk_utp_respond takes one datagram from `from` and says whether to reply: it returns HK_UTP_HEADER with out
  * filled (send it back to `from` from the same port), or 0 (send nothing). Only a well-formed ST_SYN is answered;

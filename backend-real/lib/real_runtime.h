@@ -26,6 +26,9 @@
  *                  seeder on the same loop (trackers.h: its own wake-up, libcurl, UDP sockets, resolver); each
  *                  torrent added is handed to it, `uploaded` is read from hk_seeder_torrent_stats, and
  *                  hk_real_stop_trackers sends `stopped` (bounded in time) before hk_real_free.
+ * UDP: right after the listener, a UDP socket on its address, family and bound port (udp_port.h); its uTP datagrams
+ * go to a uTP reset responder (core/utp_reset.h: each SYN answered with a reset, rate-bounded); HK_UDP_KRPC is left
+ * to the DHT. A port that cannot be bound is logged as a warning and TCP serving goes on without it.
  * Every second hk_store_check runs; storages it newly marks failed, and the storage of an extent that faulted
  * during a write (EFAULT), are reported once each with hk_seeder_storage_failed. The same check, and every send of
  * metadata (a pin of an HK_FILE_METAINFO extent), compare the .torrent with the identity it was read with: one that
