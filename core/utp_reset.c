@@ -78,6 +78,7 @@ void hk_utp_limits_default(hk_utp_limits *l)
     l->per_source_burst = 32;
     l->global_rate = 1000;
     l->global_burst = 1000;
+    l->answer_libutp = false;
 }
 
 void hk_utp_responder_init(hk_utp_responder *r, const hk_utp_limits *lim, uint64_t seed, hk_time now)
@@ -93,6 +94,7 @@ void hk_utp_responder_init(hk_utp_responder *r, const hk_utp_limits *lim, uint64
         hk_tb_init(&r->slots[i], lim->per_source_rate ? lim->per_source_rate : 1,
                    lim->per_source_burst ? lim->per_source_burst : 1, now);
     r->seed = seed;
+    r->answer_libutp = lim->answer_libutp;
     r->seq_state = hk_mix64(seed ^ HK_GOLDEN64);
 }
 
@@ -123,6 +125,11 @@ size_t hk_utp_respond(hk_utp_responder *r, const uint8_t *data, size_t len, cons
         return 0;
     }
     r->stats.syn++;
+    if (h.extensions > 0 && h.extension == 2) { /* libutp's extension bits: see the contract */
+        r->stats.libutp_syn++;
+        if (!r->answer_libutp)
+            return 0;
+    }
     hk_token_bucket *src = &r->slots[source_slot(r, from)];
     hk_tb_refill(src, now);
     hk_tb_refill(&r->global, now);

@@ -1,8 +1,8 @@
 /* utp_reset: hekate's whole uTP (BEP 29): a strict parser of the uTP header and a responder that answers each
  * connection attempt (ST_SYN) with an ST_RESET, so a client that dials uTP first (libtorrent and qBittorrent with
  * their defaults) gives up on uTP at once and connects by TCP, instead of waiting out its uTP connect timeout.
- * hekate serves over TCP only; it never opens a uTP connection. (Transmission 3.00 closes the uTP socket on the
- * reset too, but its handshake then aborts its own TCP retry: docs/design.md §17.)
+ * hekate serves over TCP only; it never opens a uTP connection. (libutp's SYN, Transmission's, is not answered:
+ * see hk_utp_respond.)
  *
  * Contract
  * --------
@@ -28,7 +28,11 @@
  * ECONNREFUSED to the client, libtorrent connection_reset; libtorrent retries the same peer by TCP at once.
  *
  * hk_utp_respond takes one datagram from `from` and says whether to reply: it returns HK_UTP_HEADER with out
- * filled (send it back to `from` from the same port), or 0 (send nothing). Only a well-formed ST_SYN is answered;
+ * filled (send it back to `from` from the same port), or 0 (send nothing). Only a well-formed ST_SYN is answered,
+ * and by default not libutp's (a SYN whose first extension is 2, the extension bits libutp always sends; libtorrent's
+ * SYN has none): Transmission (libutp) reports every reset as ECONNRESET, which it does not count as a uTP connect
+ * failure, so it would dial uTP again at every retry and never by TCP, whereas after a uTP timeout it marks the peer
+ * and retries by TCP (docs/design.md §17). limits.answer_libutp answers them too (counted apart either way);
  * ST_DATA, ST_FIN, ST_STATE and ST_RESET (a reset to us must never be answered: two resetters would ping-pong),
  * and anything malformed, get nothing. The reply (20 bytes) is never larger than the query (at least 20 bytes): no
  * amplification. Replies are rate-bounded, so a forged source address cannot turn hekate into a reflector: one
@@ -74,10 +78,12 @@ size_t hk_utp_reset_for_syn(const hk_utp_header *syn, uint32_t now_us, uint16_t 
 typedef struct hk_utp_limits {
     uint64_t per_source_rate, per_source_burst;  /* resets per second and burst for one source slot (default 8, 32) */
     uint64_t global_rate, global_burst;          /* for all sources together (default 1000, 1000) */
+    bool answer_libutp;                          /* reset libutp's SYNs too (default false: see the contract) */
 } hk_utp_limits;
 
 typedef struct hk_utp_stats {
-    uint64_t syn;                /* well-formed ST_SYN received */
+    uint64_t syn;                /* well-formed ST_SYN received (libutp's included) */
+    uint64_t libutp_syn;         /* of which libutp's (first extension 2): unanswered unless answer_libutp */
     uint64_t resets;             /* resets composed (replies to send) */
     uint64_t rate_limited;       /* SYNs not answered: a bucket was empty */
     uint64_t ignored;            /* well-formed, not a SYN: no reply */
@@ -89,6 +95,7 @@ typedef struct hk_utp_responder {
     hk_token_bucket slots[HK_UTP_RATE_SLOTS];
     uint64_t seed;               /* slot hashing */
     uint64_t seq_state;          /* splitmix64 state for the resets' seq_nr */
+    bool answer_libutp;
     hk_utp_stats stats;
 } hk_utp_responder;
 

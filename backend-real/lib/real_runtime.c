@@ -527,15 +527,20 @@ static void on_utp(void *arg, const uint8_t *data, size_t len, const hk_addr *fr
 {
     hk_real *r = arg;
     uint8_t reply[HK_UTP_HEADER];
+    uint64_t libutp = r->utp.stats.libutp_syn;
     size_t n = hk_utp_respond(&r->utp, data, len, from, hk_clock_now(), reply);
-    if (n && hk_udp_port_send(r->udp, reply, n, from) == 0) {
+    bool sent = n && hk_udp_port_send(r->udp, reply, n, from) == 0;
+    if (sent)
         r->utp_resets_sent++;
-        if (hk_log_get_level() >= HK_LOG_DEBUG) {
-            char who[64];
-            hk_addr_format(from, who, sizeof who);
-            hk_log(HK_LOG_DEBUG, "utp: reset sent to %s (SYN of %zu bytes, connection id %u, extension %u)", who,
-                   len, (unsigned)(reply[2] << 8 | reply[3]), (unsigned)data[1]);
-        }
+    if (hk_log_get_level() >= HK_LOG_DEBUG && (sent || r->utp.stats.libutp_syn != libutp)) {
+        char who[64];
+        hk_addr_format(from, who, sizeof who);
+        if (sent)
+            hk_log(HK_LOG_DEBUG, "utp: reset sent to %s (SYN of %zu bytes, connection id %u)", who, len,
+                   (unsigned)(reply[2] << 8 | reply[3]));
+        else
+            hk_log(HK_LOG_DEBUG, "utp: libutp SYN from %s left unanswered (it falls back to TCP only after a uTP "
+                   "timeout)", who);
     }
 }
 

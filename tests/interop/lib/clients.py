@@ -120,9 +120,9 @@ class TransmissionClient(Client):
             # Transmission 3.00 dials a tracker's peers by uTP first, and no answer hekate can give without speaking
             # uTP makes it fall back to TCP: its handshake.c gotError() reconnects by TCP on a uTP error and then
             # aborts that very handshake (the else branch of its plaintext retry), marking hekate unreachable for
-            # 15 minutes; hekate's uTP reset (core/utp_reset.h) only makes that happen at once instead of after the
-            # SYN timeout. TCP only, then; HEKATE_TEST_TRANSMISSION_UTP=on keeps Transmission's default (uTP on) to
-            # measure it (docs/design.md, "uTP").
+            # 15 minutes (a uTP reset would make that happen at once and forever, so hekate leaves libutp's SYN
+            # unanswered: core/utp_reset.h). TCP only, then; HEKATE_TEST_TRANSMISSION_UTP=on keeps Transmission's
+            # default (uTP on) to measure it (docs/design.md §17).
             "utp-enabled": False,
         }
         if transmission_utp_on():

@@ -16,8 +16,9 @@ uTP: libtorrent and qBittorrent dial a tracker's peers by uTP (BEP 29) first wit
 each SYN on its listen port's UDP with a reset (core/utp_reset.h) and they connect by TCP at once.
 assert_utp_reset() requires hekate's log (at -v: "utp: reset sent to ADDR") to show at least one such reset during
 that client's run, so the check fails if the clients stop trying uTP or hekate stops answering. Transmission 3.00
-dials uTP first too, but turns any uTP failure into an aborted TCP fallback and a 15-minute back-off (lib/clients.py
-says where), so its driver turns uTP off; HEKATE_TEST_TRANSMISSION_UTP=on keeps it on, to measure that.
+dials uTP first too (libutp, whose SYN hekate leaves unanswered), but turns any uTP failure into an aborted TCP
+fallback and a 15-minute back-off (lib/clients.py says where), so its driver turns uTP off;
+HEKATE_TEST_TRANSMISSION_UTP=on keeps it on, to measure that (the check then fails).
 HEKATE_MATRIX_CLIENT_TIMEOUT (seconds, default 45) lengthens each client's bound, for such measurements only.
 
 Encrypted runs: assert_encrypted() reads hekate's per-peer log lines (core/seeder.h, at -v -v): every peer that
@@ -85,7 +86,7 @@ def run_client(p, setup, kind, encrypted=False):
         log = setup.seeder.child.log()[log_from:]
         if encrypted:
             extra = "; " + assert_encrypted(log, setup.fx.info_hash)
-        if kind in clients.UTP_FIRST or (kind == "transmission" and clients.transmission_utp_on()):
+        if kind in clients.UTP_FIRST:
             extra += "; " + assert_utp_reset(log, kind)
     except BaseException:
         if c is not None:

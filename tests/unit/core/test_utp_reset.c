@@ -114,6 +114,33 @@ Test(utp_reset, answers_a_syn_with_the_reset_a_client_accepts)
     cr_assert_eq(r.stats.resets, 1);
 }
 
+Test(utp_reset, libutp_syns_are_left_to_time_out_unless_asked)
+{
+    uint8_t p[64], out[HK_UTP_HEADER];
+    make(p, HK_UTP_ST_SYN, 1, 2); /* libutp's SYN: the 8 bytes of extension bits */
+    p[20] = 0, p[21] = 8;
+    hk_addr from = v4(1);
+    hk_utp_responder r;
+    hk_utp_responder_init(&r, NULL, 1, 0);
+    cr_assert_eq(hk_utp_respond(&r, p, 30, &from, 0, out), 0, "Transmission would never retry by TCP");
+    cr_assert_eq(r.stats.syn, 1);
+    cr_assert_eq(r.stats.libutp_syn, 1);
+    cr_assert_eq(r.stats.resets, 0);
+    hk_utp_limits lim;
+    hk_utp_limits_default(&lim);
+    lim.answer_libutp = true;
+    hk_utp_responder_init(&r, &lim, 1, 0);
+    cr_assert_eq(hk_utp_respond(&r, p, 30, &from, 0, out), HK_UTP_HEADER);
+    cr_assert_eq(r.stats.libutp_syn, 1);
+    cr_assert_eq(r.stats.resets, 1);
+    /* an extension of another type first (libtorrent sends none) is answered */
+    make(p, HK_UTP_ST_SYN, 1, 1);
+    p[20] = 0, p[21] = 4;
+    hk_utp_responder_init(&r, NULL, 1, 0);
+    cr_assert_eq(hk_utp_respond(&r, p, 26, &from, 0, out), HK_UTP_HEADER);
+    cr_assert_eq(r.stats.libutp_syn, 0);
+}
+
 Test(utp_reset, the_seq_nr_follows_the_seed)
 {
     hk_utp_responder a, b, c;
