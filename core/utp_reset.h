@@ -1,5 +1,5 @@
-/* utp_reset: hekate's whole uTP (BEP 29): a strict parser of the uTP header and a responder that answers each
- * connection attempt (ST_SYN) with an ST_RESET, so a client that dials uTP first (libtorrent and qBittorrent with
+/* utp_reset: hekate's whole uTP (BEP 29): a strict parser of the uTP header and a responder that answers
+ * connection attempts (ST_SYN) with an ST_RESET, so a client that dials uTP first (libtorrent and qBittorrent with
  * their defaults) gives up on uTP at once and connects by TCP, instead of waiting out its uTP connect timeout.
  * hekate serves over TCP only; it never opens a uTP connection. (libutp's SYN, Transmission's, is not answered:
  * see hk_utp_respond.)
@@ -24,8 +24,9 @@
  * accept the reply a listening uTP endpoint would send: in BEP 29, the initiator's SYN carries its receive id and
  * the responder sends with that same id, so connection_id = the SYN's connection_id, ack_nr = the SYN's seq_nr
  * (the SYN is the only packet acknowledged), seq_nr = any (from the stream), timestamp = now in microseconds,
- * timestamp_difference = now - the SYN's timestamp, wnd_size 0, no extension. libutp then reports ECONNRESET /
- * ECONNREFUSED to the client, libtorrent connection_reset; libtorrent retries the same peer by TCP at once.
+ * timestamp_difference = now - the SYN's timestamp, wnd_size 0, no extension. libutp then reports ECONNRESET to its
+ * client (never ECONNREFUSED: it sets the socket's state before testing for SYN_SENT), libtorrent connection_reset;
+ * libtorrent retries the same peer by TCP at once.
  *
  * hk_utp_respond takes one datagram from `from` and says whether to reply: it returns HK_UTP_HEADER with out
  * filled (send it back to `from` from the same port), or 0 (send nothing). Only a well-formed ST_SYN is answered,
