@@ -2,9 +2,14 @@
  *
  * Contract
  * --------
- * A storage is one torrent's set of files on disk plus its .torrent file. The data lives beside the .torrent: a
- * single-file torrent is <folder>/<name>, a multi-file one <folder>/<name>/<path...>, where <folder> is the directory
- * holding the .torrent file (resolved once, with realpath, when the storage is added; see Confinement). hk_store_add
+ * A storage is one torrent's set of files on disk plus its .torrent file. The data lives in one <folder>: a
+ * single-file torrent is <folder>/<name>, a multi-file one <folder>/<name>/<path...>. Data lookup, at add time: <folder>
+ * is the directory holding the .torrent file if it has an entry <name> (of any type: a link found there is refused,
+ * not skipped); else the first data dir (hk_store_set_data_dirs, --data-dir, in the order given) that has an entry
+ * <name>; else the torrent is refused ("<dir>/<name>: missing (and in no --data-dir: N searched)"). Once found, the
+ * place is fixed for the storage's life (a re-add looks again). Each folder is resolved once, with realpath, when the
+ * storage is added, and the same confinement applies to a data dir as to the .torrent's folder (see Confinement; the
+ * .torrent itself is always opened below its own folder). hk_store_add
  * checks that every file exists, is a regular file and has exactly the size the metainfo says; pad files (BEP 47) need
  * no file on disk and read as zeros; zero-length files hold no byte to serve, so they are not looked at (an extent is
  * never empty).
@@ -106,6 +111,9 @@ void hk_store_free(hk_store *st);
  * link", ...). The store keeps its own compact copy of what it needs from mi. */
 uint64_t hk_store_add(hk_store *st, const char *torrent_path, const mi_torrent *mi, char *err, size_t errlen);
 void hk_store_remove(hk_store *st, uint64_t storage);
+/* The data dirs searched after the .torrent's folder (see the contract), copied; for storages added from now on.
+ * n 0: none (data only beside the .torrent). 0, or -1 if out of memory (the previous list stays). */
+int hk_store_set_data_dirs(hk_store *st, const char *const *dirs, size_t n);
 /* true if the storage is failed (or unknown); *why (if not NULL) then says why. */
 bool hk_store_failed(const hk_store *st, uint64_t storage, const char **why);
 

@@ -16,7 +16,8 @@
  * Data layout (sizes on x86-64):
  *   handle table  st_entry[]   16 bytes per storage: pointer, generation (stale handles never resolve), free link
  *   storage       st_storage   32 bytes + 16 bytes per file (+1 entry for the .torrent) + names (one allocation)
- *   folder        st_folder    shared by consecutive storages of the same folder (a directory scan adds them so):
+ *   folder        st_folder    shared by consecutive storages of the same folder (a directory scan adds them so;
+ *                              a --data-dir's record also names the .torrent's folder, and is shared likewise):
  *                              its path and identity (st_dev, st_ino); no descriptor is held
  *   open file     st_slot      allocated one by one (its list node must not move), kept for reuse once closed;
  *                              bounded by max_open_files + pinned; st_slot *[] indexes them
@@ -49,6 +50,8 @@
 typedef struct st_folder {
     uint32_t refs;
     sp_id id;                                    /* the directory opened at add time: every later open must find it */
+    struct st_folder *meta;                      /* a --data-dir's record: the folder of the .torrent (one reference
+                                                    held); NULL: the .torrent sits in this folder too */
     char path[];                                 /* absolute, from realpath: no symbolic link in it */
 } st_folder;
 
@@ -70,6 +73,12 @@ typedef struct st_storage {
 } st_storage;
 
 enum { ST_MULTI_FILE = 1, ST_FAILED = 2, ST_REMOVED = 4 };
+
+/* The folder file f of s is opened below: its data folder, or for the .torrent (f == nfiles) the folder holding it. */
+static inline const st_folder *st_folder_of(const st_storage *s, uint32_t f)
+{
+    return f == s->nfiles && s->folder->meta != NULL ? s->folder->meta : s->folder;
+}
 
 /* The per-torrent figures above are a design target (millions of torrents): keep them from growing unnoticed. */
 _Static_assert(sizeof(st_file) == 16, "a file entry is 16 bytes");
@@ -118,7 +127,10 @@ struct hk_store {
     hk_list lru;                                 /* open unpinned slots, most recently used first */
     uint32_t open, pinned_files, storages, blind;
     uint64_t mapped, maps, unmaps;
-    st_folder *last_folder;
+    st_folder *last_folder;                      /* the last folder record of a .torrent (shared while it repeats) */
+    st_folder *last_data;                        /* the last record of a data dir (with its .torrent folder) */
+    char **data_dirs;                            /* --data-dir, in order (hk_store_set_data_dirs) */
+    size_t ndata_dirs;
     uint8_t *zeros;                              /* ZERO_REGION_BYTES of PROT_READ anonymous memory, lazily */
     bool batching;                               /* hk_store_set_batching */
     st_pf *pf;                                   /* prefetches recorded, not yet advised */
