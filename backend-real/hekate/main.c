@@ -7,14 +7,12 @@
  * report.c's, the rescans after start-up (SIGHUP, --rescan) are rescans.c's; the runtime itself lives in
  * backend-real/lib (real_runtime.h, rescan.h) and core/ (seeder.h). Exit status: 0 served (or listed) something, or
  * stopped before serving; 1 nothing, cannot start, or --list stopped by a signal; 2 usage. */
-#include <errno.h>
 #include <ev.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -25,11 +23,11 @@
 #include "metrics.h"
 #include "notify.h"
 #include "options.h"
+#include "paths.h"
 #include "privdrop.h"
 #include "real_runtime.h"
 #include "report.h"
 #include "rescans.h"
-#include "store.h"
 #include "watches.h"
 
 #define FIRST_SCAN_STEP 0.020   /* seconds of first-scan work between two looks at a pending SIGINT/SIGTERM */
@@ -149,26 +147,6 @@ static bool drop_privileges(const hk_privdrop *pd)
     return true;
 }
 
-/* --data-dir (store.h, data lookup): a folder that cannot be used now is said once (it is searched anyway: it may
- * appear later); false if out of memory. */
-static bool set_data_dirs(hk_real *real, const hk_options *opt)
-{
-    for (size_t i = 0; i < opt->data_dirs.n; i++) {
-        struct stat st;
-        const char *d = opt->data_dirs.v[i];
-        int rc = stat(d, &st);
-        if (rc != 0 || !S_ISDIR(st.st_mode))
-            hk_log(HK_LOG_WARN, "--data-dir %s: %s; no data is found there until it is one", d,
-                   rc == 0 ? "not a folder" : errno == ENOENT ? "missing" : strerror(errno));
-        else
-            hk_log(HK_LOG_DEBUG, "--data-dir %s: searched for data after the .torrent's own folder", d);
-    }
-    if (hk_store_set_data_dirs(hk_real_store(real), opt->data_dirs.v, opt->data_dirs.n) == 0)
-        return true;
-    fprintf(stderr, "%s: cannot start: out of memory\n", prog);
-    return false;
-}
-
 /* The runtime on the loop (the port bound unless --list), then --user/--group applied; NULL after saying why. */
 static hk_real *start_runtime(struct ev_loop *loop, const hk_options *opt)
 {
@@ -183,7 +161,7 @@ static hk_real *start_runtime(struct ev_loop *loop, const hk_options *opt)
     hk_real *real = hk_real_new(loop, &ro, err, sizeof err);
     if (!real)
         fprintf(stderr, "%s: cannot start: %s\n", prog, err);
-    if (real && (!set_data_dirs(real, opt) || !drop_privileges(&pd))) {
+    if (real && (!paths_apply(real, opt) || !drop_privileges(&pd))) {
         hk_real_free(real);
         return NULL;
     }

@@ -25,8 +25,8 @@ static void usage_serving(FILE *out, const char *prog)
     fprintf(out,
             "Usage: %s [OPTION]... DIR...\n"
             "Seed every torrent found below each DIR: each *.torrent file (searched recursively; symbolic links are\n"
-            "not followed) whose data lies beside it or in a --data-dir, complete and of the right size. Upload\n"
-            "only.\n"
+            "not followed unless --follow-links) whose data lies beside it or in a --data-dir, complete and of the\n"
+            "right size. Upload only.\n"
             "\n"
             "  -p, --port=PORT             TCP port to listen on (default 6881; 0: any free port)\n"
             "  -4, --ipv4-only             listen on IPv4 only\n"
@@ -43,6 +43,8 @@ static void usage_serving(FILE *out, const char *prog)
             "  -l, --list                  list what would be served and what is rejected, then exit\n"
             "      --data-dir=DIR          also look for a torrent's data (its <name>) in DIR, when it is not\n"
             "                              beside the .torrent (repeatable: searched in the order given)\n"
+            "      --follow-links          follow symbolic links (folders below a DIR, data files and folders)\n"
+            "                              whose target stays inside a DIR or a --data-dir; others are refused\n"
 
             "      --rescan=SECONDS        rescan every DIR this often (default 0: only on SIGHUP); with it,\n"
             "                              hekate also starts when there is nothing to serve yet\n"
@@ -391,6 +393,7 @@ static const opt_row rows[] = {
     { ROW("verify", 0, OPT_CHOICE, verify), .choices = verify_names },
     /* where data lies (issue 11 item 8) */
     { ROW("data-dir", 0, OPT_LIST, data_dirs) },
+    { ROW("follow-links", 0, OPT_FLAG, follow_links) },
 };
 
 #define NROWS (sizeof rows / sizeof *rows)

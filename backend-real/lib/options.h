@@ -79,6 +79,7 @@ typedef struct hk_options {
     int verify;                /* --verify: HK_VERIFY_LAZY (0, default) or HK_VERIFY_OFF */
     /* where data lies (issue 11 item 8) */
     hk_strlist data_dirs;      /* --data-dir (repeatable): searched for a torrent's data after its .torrent's folder */
+    bool follow_links;         /* --follow-links: follow symbolic links that stay inside the served folders */
 } hk_options;
 enum { HK_VERIFY_LAZY = 0, HK_VERIFY_OFF = 1 };
 

@@ -179,6 +179,24 @@ static uint32_t table_alloc(hk_store *st)
 
 /* ---- adding a storage ---- */
 
+/* The served folder (hk_store_set_links) that real (an absolute path from realpath) lies in: the longest one; -1 if
+ * none. */
+static long root_of(const hk_store *st, const char *real)
+{
+    long best = -1;
+    size_t best_len = 0;
+    for (size_t i = 0; i < st->nroots; i++) {
+        size_t n = strlen(st->roots[i]);
+        size_t cmp = strcmp(st->roots[i], "/") == 0 ? 0 : n;
+        if (strncmp(real, st->roots[i], cmp) == 0 && (real[cmp] == '/' || real[cmp] == '\0') &&
+            (best < 0 || n > best_len)) {
+            best = (long)i;
+            best_len = n;
+        }
+    }
+    return best;
+}
+
 /* The folder record of dir (resolved with realpath) for a .torrent's folder (meta NULL) or a data dir holding the
  * data of a .torrent in folder meta (the record then holds a reference on meta), shared with the previous storage's
  * if it is the same; *root is a new descriptor of it (the caller closes it), opened without following any link (the
@@ -188,6 +206,12 @@ static st_folder *folder_get(hk_store *st, const char *dir, st_folder *meta, int
     char *real = realpath(dir, NULL);
     if (real == NULL) {
         snprintf(err, errlen, "%s: %s", dir, errno == ENOENT ? "missing" : strerror(errno));
+        return NULL;
+    }
+    long r = st->nroots ? root_of(st, real) : -1;
+    if (st->nroots && r < 0) { /* nothing outside the served folders, whatever links led here */
+        snprintf(err, errlen, "%s: %s is outside the served folders", dir, real);
+        free(real);
         return NULL;
     }
     sp_id id;
@@ -214,6 +238,8 @@ static st_folder *folder_get(hk_store *st, const char *dir, st_folder *meta, int
     fo->refs = 1;
     fo->id = id;
     fo->meta = meta;
+    fo->root_len = r < 0 ? 0 : (uint32_t)strlen(st->roots[r]);
+    fo->root_id = r < 0 ? (sp_id){ 0, 0 } : st->root_ids[r];
     if (meta != NULL)
         meta->refs++;
     memcpy(fo->path, real, n + 1);
@@ -293,9 +319,23 @@ static int verify_metainfo(st_storage *s, int root, const mi_torrent *mi, char *
     return 0;
 }
 
+/* The lstat of data file rel of s below root (its folder's descriptor, the cache keeping the last parent open); with
+ * --follow-links, resolved beneath the folder's served root instead (sp_open_beneath). */
+static sp_status data_lstat(const hk_store *st, const st_storage *s, int root, const char *rel, sp_cache *cache,
+                            struct stat *sb, char *err, size_t errlen)
+{
+    char rbuf[PATH_BUF];
+    sp_beneath b;
+    if (st_beneath(st, s->folder, rbuf, &b))
+        return sp_open_beneath(&b, rel, NULL, sb, err, errlen);
+    return sp_lstat(root, s->folder->path, rel, cache, sb, err, errlen);
+}
+
 /* Checks every file of s on disk: the .torrent below meta_root (its folder's descriptor), the data below root (its
- * data folder's; symbolic links refused, sizes exact). 0, or -1 with err filled. */
-static int storage_verify(st_storage *s, int meta_root, int root, const mi_torrent *mi, char *err, size_t errlen)
+ * data folder's; symbolic links refused, or followed beneath the served root with --follow-links; sizes exact). 0,
+ * or -1 with err filled. */
+static int storage_verify(const hk_store *st, st_storage *s, int meta_root, int root, const mi_torrent *mi, char *err,
+                          size_t errlen)
 {
     sp_cache cache;
     sp_cache_init(&cache);
@@ -306,7 +346,7 @@ static int storage_verify(st_storage *s, int meta_root, int root, const mi_torre
         if (s->files[f].slot == SLOT_PAD || s->files[f].length == 0)
             continue; /* no bytes on disk to serve */
         st_file_rel(s, f, rel, sizeof rel);
-        if (sp_lstat(root, s->folder->path, rel, &cache, &sb, err, errlen) != SP_OK) {
+        if (data_lstat(st, s, root, rel, &cache, &sb, err, errlen) != SP_OK) {
             rc = -1;
         } else if (sb.st_size < 0 || (uint64_t)sb.st_size != s->files[f].length) {
             snprintf(err, errlen, "%s/%s: size %lld but the torrent says %llu", s->folder->path, rel,
@@ -436,7 +476,7 @@ uint64_t hk_store_add(hk_store *st, const char *torrent_path, const mi_torrent *
         return 0;
     }
     uint32_t sidx = NONE;
-    int verified = storage_verify(s, meta_root, root, mi, err, errlen);
+    int verified = storage_verify(st, s, meta_root, root, mi, err, errlen);
     close(root);
     close(meta_root);
     if (verified != 0 || (sidx = table_alloc(st)) == NONE) {
@@ -452,6 +492,60 @@ uint64_t hk_store_add(hk_store *st, const char *torrent_path, const mi_torrent *
 }
 
 /* ---- the rest of the public face ---- */
+
+static void roots_clear(hk_store *st)
+{
+    for (size_t i = 0; i < st->nroots; i++)
+        free(st->roots[i]);
+    free(st->roots);
+    free(st->root_ids);
+    st->roots = NULL;
+    st->root_ids = NULL;
+    st->nroots = 0;
+}
+
+int hk_store_set_links(hk_store *st, bool follow, const char *const *roots, size_t n)
+{
+    roots_clear(st);
+    st->follow_links = follow;
+    if (n == 0)
+        return 0;
+    st->roots = calloc(n, sizeof *st->roots);
+    st->root_ids = calloc(n, sizeof *st->root_ids);
+    if (!st->roots || !st->root_ids) {
+        roots_clear(st);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct stat sb;
+        char *real = realpath(roots[i], NULL);
+        if (real == NULL || stat(real, &sb) != 0) {
+            free(real); /* a folder missing now holds nothing to serve */
+            continue;
+        }
+        if (!S_ISDIR(sb.st_mode)) { /* a .torrent file named as a DIR: its folder */
+            char *slash = strrchr(real, '/');
+            if (slash == real)
+                slash[1] = '\0';
+            else if (slash != NULL)
+                *slash = '\0';
+            if (stat(real, &sb) != 0) {
+                free(real);
+                continue;
+            }
+        }
+        st->roots[st->nroots] = real;
+        st->root_ids[st->nroots++] = (sp_id){ (uint64_t)sb.st_dev, (uint64_t)sb.st_ino };
+    }
+    return 0;
+}
+
+bool hk_store_links(const hk_store *st, const char *const **roots, size_t *n)
+{
+    *roots = (const char *const *)st->roots;
+    *n = st->nroots;
+    return st->follow_links;
+}
 
 int hk_store_set_data_dirs(hk_store *st, const char *const *dirs, size_t n)
 {
@@ -563,6 +657,7 @@ void hk_store_free(hk_store *st)
     if (st->zeros != NULL)
         munmap(st->zeros, ZERO_REGION_BYTES);
     hk_store_set_data_dirs(st, NULL, 0);
+    roots_clear(st);
     free(st->pf);
     free(st->rc);
     free(st->slots);

@@ -27,6 +27,12 @@
  *   - below <folder>, the file is opened relative to that directory descriptor with openat2(RESOLVE_BENEATH |
  *     RESOLVE_NO_SYMLINKS), else one openat(O_NOFOLLOW) per directory: a link anywhere in the data path (the <name>
  *     folder of a multi-file torrent included), or a .torrent that is a link, fails the storage likewise.
+ *   - served folders (hk_store_set_links: the DIRs and data dirs): a storage whose folder, resolved, lies in none
+ *     of them is refused. With follow set (--follow-links), a data file's path below its folder may go through
+ *     symbolic links whose targets stay inside the served folders: every open and every check resolves it again
+ *     with sp_open_beneath (store_path.h: the links read and resolved by the process from the served folder's
+ *     descriptor, never by the kernel), so a link swapped later to point outside fails the storage like any other
+ *     fault. The .torrent itself is never reached through a link.
  *   Page-in jobs never open a path: they read a duplicate of the mapped file's descriptor. No descriptor is held per
  *   folder (the identity check costs one fstat per open instead), so a million folders cost no descriptor. When
  *   openat2 is missing (ENOSYS) or refused (a seccomp filter) the component walk does the same job. Data files are
@@ -114,6 +120,14 @@ void hk_store_remove(hk_store *st, uint64_t storage);
 /* The data dirs searched after the .torrent's folder (see the contract), copied; for storages added from now on.
  * n 0: none (data only beside the .torrent). 0, or -1 if out of memory (the previous list stays). */
 int hk_store_set_data_dirs(hk_store *st, const char *const *dirs, size_t n);
+/* The served folders (the DIRs and the data dirs; a DIR that is a .torrent file stands for its folder), resolved with
+ * realpath now, and whether data paths may go through symbolic links below them (--follow-links, see Confinement).
+ * Once set, a storage whose folder (resolved) lies in none of them is refused ("...: ... is outside the served
+ * folders"). For storages added from now on. 0, or -1 if out of memory (then none is set). n 0: no check. */
+int hk_store_set_links(hk_store *st, bool follow, const char *const *roots, size_t n);
+/* What hk_store_set_links set (the resolved folders, owned by the store, valid until the next set): the follow flag,
+ * for the scan to follow links to folders below the same folders. */
+bool hk_store_links(const hk_store *st, const char *const **roots, size_t *n);
 /* true if the storage is failed (or unknown); *why (if not NULL) then says why. */
 bool hk_store_failed(const hk_store *st, uint64_t storage, const char **why);
 

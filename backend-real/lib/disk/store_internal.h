@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "list.h"
 #include "store.h"
@@ -49,7 +50,10 @@
 
 typedef struct st_folder {
     uint32_t refs;
+    uint32_t root_len;                           /* the served folder it lies in (hk_store_set_links) is path[0..
+                                                    root_len), identity root_id; 0: none (no served folders set) */
     sp_id id;                                    /* the directory opened at add time: every later open must find it */
+    sp_id root_id;
     struct st_folder *meta;                      /* a --data-dir's record: the folder of the .torrent (one reference
                                                     held); NULL: the .torrent sits in this folder too */
     char path[];                                 /* absolute, from realpath: no symbolic link in it */
@@ -131,6 +135,10 @@ struct hk_store {
     st_folder *last_data;                        /* the last record of a data dir (with its .torrent folder) */
     char **data_dirs;                            /* --data-dir, in order (hk_store_set_data_dirs) */
     size_t ndata_dirs;
+    char **roots;                                /* the served folders (realpath), hk_store_set_links */
+    sp_id *root_ids;
+    size_t nroots;
+    bool follow_links;                           /* --follow-links: data paths may go through links below a root */
     uint8_t *zeros;                              /* ZERO_REGION_BYTES of PROT_READ anonymous memory, lazily */
     bool batching;                               /* hk_store_set_batching */
     st_pf *pf;                                   /* prefetches recorded, not yet advised */
@@ -159,6 +167,23 @@ void st_storage_free(hk_store *st, uint32_t sidx);
 /* Grows an array of *cap elements of elem bytes: doubles *cap (0: to `initial`) and reallocates. The new array, or
  * NULL with nothing changed if the new capacity would overflow (or reach NONE - 1) or memory is short. */
 void *st_grow(void *arr, uint32_t *cap, uint32_t initial, size_t elem);
+
+/* --follow-links: the resolution of a data file of a folder below its served root (sp_open_beneath); false when
+ * links are not followed for it (the store does not follow links, or the folder has no root). folder_rel points into
+ * fo->path. */
+static inline bool st_beneath(const hk_store *st, const st_folder *fo, char root[PATH_BUF], sp_beneath *b)
+{
+    if (!st->follow_links || fo->root_len == 0 || fo->root_len >= PATH_BUF)
+        return false;
+    memcpy(root, fo->path, fo->root_len);
+    root[fo->root_len] = '\0';
+    const char *rel = fo->path + fo->root_len;
+    while (*rel == '/')
+        rel++;
+    *b = (sp_beneath){ .root = root, .root_id = &fo->root_id, .folder_rel = rel, .folder_id = &fo->id,
+                       .others = (const char *const *)st->roots, .other_ids = st->root_ids, .nothers = st->nroots };
+    return true;
+}
 
 /* ---- store_map.c: the mappings ---- */
 

@@ -162,7 +162,12 @@ static uint32_t acquire_fault(hk_store *st, st_storage *s, int fd)
 
 int st_open_checked(hk_store *st, st_storage *s, uint32_t f, const char *rel, int *fd, struct stat *sb)
 {
-    sp_status ps = sp_open_regular(st_folder_of(s, f)->path, &st_folder_of(s, f)->id, rel, fd, sb, st->err, sizeof st->err);
+    char rbuf[PATH_BUF];
+    sp_beneath b;
+    sp_status ps = f < s->nfiles && st_beneath(st, s->folder, rbuf, &b)
+                       ? sp_open_beneath(&b, rel, fd, sb, st->err, sizeof st->err)
+                       : sp_open_regular(st_folder_of(s, f)->path, &st_folder_of(s, f)->id, rel, fd, sb, st->err,
+                                         sizeof st->err);
     if (ps == SP_TRANSIENT)
         return -1; /* errno from sp_open_regular */
     if (ps != SP_OK) {
@@ -359,7 +364,12 @@ static bool slot_changed(hk_store *st, const st_slot *sl, const st_storage *s)
         st_set_err(st, "%s/%s: deleted", st_folder_of(s, sl->file)->path, rel);
         return true;
     }
-    sp_status ps = sp_stat_regular(st_folder_of(s, sl->file)->path, &st_folder_of(s, sl->file)->id, rel, &sb, st->err, sizeof st->err);
+    char rbuf[PATH_BUF];
+    sp_beneath b;
+    sp_status ps = sl->file < s->nfiles && st_beneath(st, s->folder, rbuf, &b)
+                       ? sp_open_beneath(&b, rel, NULL, &sb, st->err, sizeof st->err)
+                       : sp_stat_regular(st_folder_of(s, sl->file)->path, &st_folder_of(s, sl->file)->id, rel, &sb,
+                                         st->err, sizeof st->err);
     if (ps == SP_TRANSIENT)
         return false;
     if (ps != SP_OK)

@@ -386,8 +386,10 @@ Test(options, data_dirs)
     char err[512];
     OK("d");
     cr_assert_eq(o.data_dirs.n, 0u, "no data dir by default");
+    cr_assert_not(o.follow_links, "links are not followed by default");
     hk_options_free(&o);
-    OK("--data-dir=/srv/a", "d", "--data-dir", "/srv/b");
+    OK("--data-dir=/srv/a", "d", "--data-dir", "/srv/b", "--follow-links");
+    cr_assert(o.follow_links);
     cr_assert_eq(o.data_dirs.n, 2u);
     cr_assert_str_eq(o.data_dirs.v[0], "/srv/a");
     cr_assert_str_eq(o.data_dirs.v[1], "/srv/b");
