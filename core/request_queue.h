@@ -41,6 +41,7 @@ typedef struct hk_request {
     uint8_t retry : 1;   /* LOADING: one of this round's loads said RETRY */
     /* upload rate caps (seeder_rate.c): */
     uint8_t rate_waited : 1; /* it has waited for tokens (counted once in rate_delayed_bytes) */
+    uint8_t checked : 1; /* metrics: its first residency check was counted (a hit or a miss) */
     uint8_t turn;        /* REQUEUED: the owner's turn number when it was moved back (not checked again that turn) */
     uint8_t tries;       /* RETRY rounds in a row so far (disk retry) */
     uint32_t arrived;    /* metrics: when it arrived, in HK_RQ_TICK_SHIFT units of the core's clock (wraps after

@@ -262,6 +262,8 @@ typedef struct hk_stats {
     uint64_t verify_retries;         /* ... that said RETRY */
     uint32_t verifies_pending;       /* piece verifications in flight now */
     uint64_t choker_turns;           /* turns the choker gave (unchokes and renewed turns) */
+    uint64_t resident_hits;          /* requests whose data was resident at their first check (the misses of that
+                                      * check are `requeues`) */
     /* metrics (issue 11 item 1): block requests, from their arrival (the REQUEST message handled) to their piece
      * message handed to send() (its first byte); resolution 16 us (hk_rq_stamp). Rejected, cancelled and dropped
      * requests are not observed. */

@@ -491,10 +491,15 @@ static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *
             break;
         }
         if (r->state != HK_RQ_LOADED && !resident(s, t, r)) {
+            r->checked = 1; /* a miss: counted in requeues (FRESH) */
             if (!not_resident(s, p, t, r, &yielded))
                 return SERVE_GONE; /* closed: the batch is dropped with the connection */
             i++;
             continue;
+        }
+        if (!r->checked && r->state == HK_RQ_FRESH) { /* resident at its first check: a page-cache hit */
+            r->checked = 1;
+            s->stats.resident_hits++;
         }
         if (r->kind == HK_REQ_BLOCK && !hk_choker_may_send(&s->choker, &p->choke, s->now, r->length)) {
             turn_check tc = turn_used_up(s, p, &b, r->length);

@@ -250,6 +250,10 @@ static void render_requests(const hk_metrics_snapshot *s, hk_mbuf *b)
     COUNTER(b, "hekate_disk_loads_total", "Disk loads (page-ins on the thread pool) issued.", s->core.disk_loads);
     COUNTER(b, "hekate_requeues_total", "Requests passed over once because their data was not resident "
             "(page-in misses).", s->core.requeues);
+    family(b, "hekate_page_cache_checks_total", "counter", "First residency check of each request: its data in "
+           "memory (hit) or not (miss: passed over once, then paged in).");
+    labeled(b, "hekate_page_cache_checks_total", "result", "hit", s->core.resident_hits);
+    labeled(b, "hekate_page_cache_checks_total", "result", "miss", s->core.requeues);
     uint64_t addr = s->core.refused_per_address, pfx = s->core.refused_per_prefix;
     uint64_t other = s->core.peers_refused >= addr + pfx ? s->core.peers_refused - addr - pfx : 0;
     family(b, "hekate_peers_refused_total", "counter", "Connections refused at accept, by cap.");

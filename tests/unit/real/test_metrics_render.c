@@ -219,6 +219,8 @@ Test(metrics_render, first_byte_tracker_latency_and_torrent_states)
     s.torrents_verifying = 6;
     s.core.verifies_pending = 8;
     s.core.choker_turns = 31;
+    s.core.resident_hits = 41;
+    s.core.requeues = 43;
     hk_hist_init_latency(&s.core.first_byte);
     hk_hist_observe(&s.core.first_byte, 30000);    /* 30 us: in the 50 us bucket */
     hk_hist_observe(&s.core.first_byte, 3000000);  /* 3 ms: in the 5 ms bucket */
@@ -234,6 +236,8 @@ Test(metrics_render, first_byte_tracker_latency_and_torrent_states)
         "hekate_torrents{state=\"verifying\"} 6",
         "hekate_piece_verifies_in_flight 8",
         "hekate_choker_turns_total 31",
+        "hekate_page_cache_checks_total{result=\"hit\"} 41",
+        "hekate_page_cache_checks_total{result=\"miss\"} 43",
         "hekate_request_first_byte_seconds_bucket{le=\"0.00005\"} 1",
         "hekate_request_first_byte_seconds_bucket{le=\"0.0025\"} 1",
         "hekate_request_first_byte_seconds_bucket{le=\"0.005\"} 2",
