@@ -3,10 +3,11 @@
 (verified byte for byte) hekate_request_first_byte_seconds counted every block served (_count equals
 hekate_blocks_sent_total; buckets cumulative, +Inf = _count); (b) a torrent with one flipped byte: a raw peer asks
 for a block of that piece, the verification fails, and hekate_torrents{state="damaged"} is 1 (the healthy torrent is
-not counted); (c) a torrent announcing to an HTTP tracker that answers after 0.4 s and to a UDP tracker that refuses
+not counted), and `hekatectl torrent` says its state is damaged; (c) a torrent announcing to an HTTP tracker that answers after 0.4 s and to a UDP tracker that refuses
 every announce: hekate_tracker_announce_duration_seconds{protocol="http"} and {protocol="udp"} each count their
 answers, the HTTP one with nothing at or under 0.25 s and a sum of at least 0.4 s per answer; promtool passes on every
 body. Deadline 150 s."""
+import json
 import os
 import re
 import signal
@@ -22,6 +23,7 @@ from lib.fixtures import KiB, MiB  # noqa: E402
 from lib.procs import free_port, wait_port  # noqa: E402
 
 PROMTOOL = "/usr/bin/promtool"
+BUILD = [None]  # the build directory, set by body()
 
 
 def scrape(port):
@@ -84,10 +86,16 @@ def damaged(p, seeder, mport, bad):
             raise AssertionError("the corrupted piece was sent (message %d)" % mid)
     body = scrape(mport)
     promtool_check(p, body)
+    ctl = subprocess.run([os.path.join(BUILD[0], "backend-real", "hekatectl"), "-s", p.path("hk.ctl"), "--json",
+                          "torrent", bad.info_hash], capture_output=True, text=True, timeout=20)
+    state = json.loads(ctl.stdout)["torrent"]["state"] if ctl.returncode == 0 else ctl.stderr
+    if state != "damaged":
+        raise AssertionError("hekatectl torrent: state %r" % state)
     got = value(body, 'hekate_torrents{state="damaged"}')
     if got != 1 or value(body, "hekate_pieces_bad_total") != 1:
         raise AssertionError("damaged %r, bad pieces %r" % (got, value(body, "hekate_pieces_bad_total")))
-    return "damaged 1 after the rejected request; verifying now %r" % value(body, 'hekate_torrents{state="verifying"}')
+    return "damaged 1 after the rejected request (hekatectl says damaged too); verifying now %r" % value(
+        body, 'hekate_torrents{state="verifying"}')
 
 
 def tracker_latency(p, build_dir):
@@ -132,8 +140,9 @@ def body(p, checks, build_dir, source_dir):
     bad = fixtures.make_single(p.path("seed", "bad"), "bad.bin", 256 * KiB, 12, 32 * KiB)
     flip_byte(bad, 1)
     mport = free_port()
+    BUILD[0] = build_dir
     seeder = seeders.start_hekate(p, build_dir, [p.path("seed")], wait=False,
-                                  args=["--metrics=127.0.0.1:%d" % mport])
+                                  args=["--metrics=127.0.0.1:%d" % mport, "--control=" + p.path("hk.ctl")])
     wait_port(mport, seeder.child, timeout=30)
     wait_port(seeder.port, seeder.child, timeout=30)
     checks.run("first_byte_counts_every_block", first_byte, p, seeder, mport, good)
