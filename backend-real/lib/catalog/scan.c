@@ -242,6 +242,8 @@ void hk_scan_iter_follow(hk_scan_iter *it, const char *const *roots, size_t n)
 static bool inside_follow(const hk_scan_iter *it, const char *real)
 {
     for (size_t i = 0; i < it->nfollow; i++) {
+        if (it->follow[i] == NULL)
+            continue; /* a served folder that does not exist (yet) */
         size_t n = strcmp(it->follow[i], "/") == 0 ? 0 : strlen(it->follow[i]);
         if (strncmp(real, it->follow[i], n) == 0 && (real[n] == '/' || real[n] == '\0'))
             return true;

@@ -51,7 +51,8 @@ typedef enum hk_scan_event {
 /* NULL if out of memory. Nothing is examined before the first hk_scan_iter_next. */
 hk_scan_iter *hk_scan_iter_new(const char *root);
 /* --follow-links: from now on a symbolic link to a folder whose resolved path (realpath) lies below one of roots
- * (absolute paths from realpath; the array and strings stay the caller's and must outlive the walk) is followed: the
+ * (absolute paths from realpath, NULL entries skipped; the array and strings stay the caller's and must outlive
+ * the walk) is followed: the
  * folder is walked as if it were there, under the link's path, with the same checks at each resume (its path must
  * still lead to the folder entered; a link swapped meanwhile is left); a link to a folder the walk is already inside
  * is a loop, reported and not followed; a link to a folder outside them is reported ("... outside the served folders;

@@ -179,6 +179,8 @@ static uint32_t table_alloc(hk_store *st)
 
 /* ---- adding a storage ---- */
 
+static void roots_resolve(hk_store *st);
+
 /* The served folder (hk_store_set_links) that real (an absolute path from realpath) lies in: the longest one; -1 if
  * none. */
 static long root_of(const hk_store *st, const char *real)
@@ -186,6 +188,8 @@ static long root_of(const hk_store *st, const char *real)
     long best = -1;
     size_t best_len = 0;
     for (size_t i = 0; i < st->nroots; i++) {
+        if (st->roots[i] == NULL)
+            continue;
         size_t n = strlen(st->roots[i]);
         size_t cmp = strcmp(st->roots[i], "/") == 0 ? 0 : n;
         if (strncmp(real, st->roots[i], cmp) == 0 && (real[cmp] == '/' || real[cmp] == '\0') &&
@@ -209,6 +213,10 @@ static st_folder *folder_get(hk_store *st, const char *dir, st_folder *meta, int
         return NULL;
     }
     long r = st->nroots ? root_of(st, real) : -1;
+    if (st->nroots && r < 0) { /* a served folder missing when set may exist now */
+        roots_resolve(st);
+        r = root_of(st, real);
+    }
     if (st->nroots && r < 0) { /* nothing outside the served folders, whatever links led here */
         snprintf(err, errlen, "%s: %s is outside the served folders", dir, real);
         free(real);
@@ -495,32 +503,29 @@ uint64_t hk_store_add(hk_store *st, const char *torrent_path, const mi_torrent *
 
 static void roots_clear(hk_store *st)
 {
-    for (size_t i = 0; i < st->nroots; i++)
+    for (size_t i = 0; i < st->nroots; i++) {
         free(st->roots[i]);
+        free(st->root_src[i]);
+    }
     free(st->roots);
     free(st->root_ids);
-    st->roots = NULL;
+    free(st->root_src);
+    st->roots = st->root_src = NULL;
     st->root_ids = NULL;
     st->nroots = 0;
 }
 
-int hk_store_set_links(hk_store *st, bool follow, const char *const *roots, size_t n)
+/* Resolves the served folders that are not yet (missing when set: a DIR created later). Slots once filled keep
+ * their string: the scan holds the array (hk_store_links). */
+static void roots_resolve(hk_store *st)
 {
-    roots_clear(st);
-    st->follow_links = follow;
-    if (n == 0)
-        return 0;
-    st->roots = calloc(n, sizeof *st->roots);
-    st->root_ids = calloc(n, sizeof *st->root_ids);
-    if (!st->roots || !st->root_ids) {
-        roots_clear(st);
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < st->nroots; i++) {
+        if (st->roots[i] != NULL)
+            continue;
         struct stat sb;
-        char *real = realpath(roots[i], NULL);
+        char *real = realpath(st->root_src[i], NULL);
         if (real == NULL || stat(real, &sb) != 0) {
-            free(real); /* a folder missing now holds nothing to serve */
+            free(real); /* missing now: nothing to serve there yet */
             continue;
         }
         if (!S_ISDIR(sb.st_mode)) { /* a .torrent file named as a DIR: its folder */
@@ -534,9 +539,36 @@ int hk_store_set_links(hk_store *st, bool follow, const char *const *roots, size
                 continue;
             }
         }
-        st->roots[st->nroots] = real;
-        st->root_ids[st->nroots++] = (sp_id){ (uint64_t)sb.st_dev, (uint64_t)sb.st_ino };
+        st->root_ids[i] = (sp_id){ (uint64_t)sb.st_dev, (uint64_t)sb.st_ino };
+        st->roots[i] = real;
     }
+}
+
+int hk_store_set_links(hk_store *st, bool follow, const char *const *roots, size_t n)
+{
+    roots_clear(st);
+    st->follow_links = follow;
+    if (n == 0)
+        return 0;
+    st->roots = calloc(n, sizeof *st->roots);
+    st->root_src = calloc(n, sizeof *st->root_src);
+    st->root_ids = calloc(n, sizeof *st->root_ids);
+    if (!st->roots || !st->root_src || !st->root_ids) {
+        free(st->roots);
+        free(st->root_src);
+        free(st->root_ids);
+        st->roots = st->root_src = NULL;
+        st->root_ids = NULL;
+        return -1;
+    }
+    st->nroots = n;
+    for (size_t i = 0; i < n; i++) {
+        if ((st->root_src[i] = strdup(roots[i])) == NULL) {
+            roots_clear(st);
+            return -1;
+        }
+    }
+    roots_resolve(st);
     return 0;
 }
 

@@ -123,10 +123,12 @@ int hk_store_set_data_dirs(hk_store *st, const char *const *dirs, size_t n);
 /* The served folders (the DIRs and the data dirs; a DIR that is a .torrent file stands for its folder), resolved with
  * realpath now, and whether data paths may go through symbolic links below them (--follow-links, see Confinement).
  * Once set, a storage whose folder (resolved) lies in none of them is refused ("...: ... is outside the served
- * folders"). For storages added from now on. 0, or -1 if out of memory (then none is set). n 0: no check. */
+ * folders"); a folder that did not exist when set is resolved again when a storage would otherwise be refused (a DIR
+ * created later). For storages added from now on. 0, or -1 if out of memory (then none is set). n 0: no check. */
 int hk_store_set_links(hk_store *st, bool follow, const char *const *roots, size_t n);
-/* What hk_store_set_links set (the resolved folders, owned by the store, valid until the next set): the follow flag,
- * for the scan to follow links to folders below the same folders. */
+/* What hk_store_set_links set (the resolved folders, owned by the store, valid until the next set; an entry is NULL
+ * while its folder does not exist, and may be filled in later, never moved): the follow flag, for the scan to follow
+ * links to folders below the same folders. */
 bool hk_store_links(const hk_store *st, const char *const **roots, size_t *n);
 /* true if the storage is failed (or unknown); *why (if not NULL) then says why. */
 bool hk_store_failed(const hk_store *st, uint64_t storage, const char **why);

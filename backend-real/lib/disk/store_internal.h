@@ -135,9 +135,11 @@ struct hk_store {
     st_folder *last_data;                        /* the last record of a data dir (with its .torrent folder) */
     char **data_dirs;                            /* --data-dir, in order (hk_store_set_data_dirs) */
     size_t ndata_dirs;
-    char **roots;                                /* the served folders (realpath), hk_store_set_links */
+    char **roots;                                /* the served folders (realpath), hk_store_set_links; NULL where
+                                                    one did not resolve yet (filled in later, never moved) */
     sp_id *root_ids;
-    size_t nroots;
+    char **root_src;                             /* the folders as given, to resolve a missing one later */
+    size_t nroots;                               /* slots of all three (0: no check) */
     bool follow_links;                           /* --follow-links: data paths may go through links below a root */
     uint8_t *zeros;                              /* ZERO_REGION_BYTES of PROT_READ anonymous memory, lazily */
     bool batching;                               /* hk_store_set_batching */

@@ -454,6 +454,8 @@ static sp_status walk_reanchor(sp_walk *w, const char *abs_in, char *err, size_t
     long best = -1;
     size_t best_len = 0;
     for (size_t i = 0; i < b->nothers; i++) {
+        if (b->others[i] == NULL)
+            continue; /* a served folder that does not exist (yet) */
         size_t n = strcmp(b->others[i], "/") == 0 ? 0 : strlen(b->others[i]);
         if (strncmp(abs, b->others[i], n) == 0 && (abs[n] == '/' || abs[n] == '\0') && (best < 0 || n >= best_len)) {
             best = (long)i;

@@ -88,7 +88,8 @@ typedef struct sp_beneath {
     const sp_id *root_id;
     const char *folder_rel;      /* the folder below the root, '/'-separated, no link in it; "" for the root */
     const sp_id *folder_id;
-    const char *const *others;   /* every served folder (realpath) a link may lead into, root included or not */
+    const char *const *others;   /* every served folder (realpath) a link may lead into, root included or not; NULL
+                                    entries are skipped */
     const sp_id *other_ids;
     size_t nothers;
 } sp_beneath;

@@ -296,3 +296,31 @@ Test(store_links, links_between_served_folders)
     mi_free(abs);
     mi_free(no);
 }
+
+/* A served folder missing when the folders are set (a DIR created later, with --rescan) serves once it exists; a
+ * folder outside them is still refused. */
+Test(store_links, a_served_folder_created_later)
+{
+    mkdir_ok(pathf("elsewhere"));
+    hk_store *st = store_following(false, true); /* served and data: neither exists yet */
+    const char *const *roots;
+    size_t n;
+    cr_assert_not(hk_store_links(st, &roots, &n));
+    cr_assert_eq(n, 2u);
+    cr_assert_null(roots[0], "not resolved while missing");
+    mkdir_ok(pathf("served"));
+    write_fill(pathf("served/x.bin"), 20000, 0x31);
+    mi_torrent *mi = write_torrent("served/x.torrent", "x.bin", false, 20000);
+    write_fill(pathf("elsewhere/x.bin"), 20000, 0x31);
+    mi_torrent *mi2 = write_torrent("elsewhere/x.torrent", "x.bin", false, 20000);
+    char err[512];
+    uint64_t h = add(st, "served/x.torrent", mi, err, sizeof err);
+    cr_assert_neq(h, 0u, "%s", err);
+    cr_assert_not_null(roots[0], "resolved once it exists");
+    cr_assert_eq(first_byte(st, h, 0), 0x31);
+    cr_assert_eq(add(st, "elsewhere/x.torrent", mi2, err, sizeof err), 0u);
+    cr_assert_not_null(strstr(err, "is outside the served folders"), "%s", err);
+    hk_store_free(st);
+    mi_free(mi);
+    mi_free(mi2);
+}
