@@ -307,6 +307,8 @@ hk_announcer *hk_announcer_new(const hk_announcer_config *cfg, const hk_announce
     for (unsigned i = 0; i <= HK_ANN_MAX_TIERS; i++)
         a->free_runs[i] = AN_NONE;
     a->free_torrent = a->free_set = a->free_host = AN_NONE;
+    for (unsigned i = 0; i < 3; i++)
+        hk_hist_init_latency(&a->st.latency[i]);
     an_index_init(a);
     hk_dl_heap_init(&a->req_heap, &a->mem);
     hk_dl_heap_init(&a->tracker_heap, &a->mem);

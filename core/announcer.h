@@ -66,6 +66,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "histogram.h"
 #include "metainfo.h"
 #include "announcer_runtime.h"
 #include "tracker_http.h"
@@ -160,6 +161,10 @@ typedef struct hk_announcer_stats {
     uint64_t paced;               /* announces held back by a host's pacer */
     uint64_t memory_bytes;        /* heap held by the announcer now */
     uint64_t memory_peak;
+    /* Announce latency by protocol (HK_TRACKER_HTTP - 1, HTTPS - 1, UDP - 1): from the first transmission of the
+     * announce (the HTTP request handed to http_get; the UDP announce datagram, after any connect exchange) to its
+     * answer (ok, refused or a bad reply); announces that get no answer are counted in `failed` only. */
+    hk_histogram latency[3];
 } hk_announcer_stats;
 
 void hk_announcer_stats_get(const hk_announcer *a, hk_announcer_stats *out);

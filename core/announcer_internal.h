@@ -133,11 +133,13 @@ typedef struct an_host {
 } an_host;
 
 enum req_state { REQ_NEW = 0, REQ_WAIT_HOST, REQ_RESOLVE, REQ_WAIT_CONN, REQ_SENT };
-enum req_flags { REQ_PROBE = 1u << 0, REQ_COUNTED = 1u << 1, REQ_TID = 1u << 2, REQ_ABANDONED = 1u << 3 };
+enum req_flags { REQ_PROBE = 1u << 0, REQ_COUNTED = 1u << 1, REQ_TID = 1u << 2, REQ_ABANDONED = 1u << 3,
+                 REQ_TIMED = 1u << 4 /* first_sent is set */ };
 
 typedef struct an_req {
     hk_deadline dl;      /* UDP retransmission, or expiry of a `stopped` */
     hk_time sent_at;     /* last transmission */
+    hk_time first_sent;  /* first transmission of the announce itself (REQ_TIMED): the latency histogram's start */
     hk_time expires;     /* HK_TIME_NEVER for regular announces */
     uint64_t uploaded;
     uint32_t idx, gen;

@@ -170,6 +170,8 @@ static void http_send(hk_announcer *a, an_req *r, an_tracker *t, hk_time now)
     }
     r->state = REQ_SENT;
     r->sent_at = now;
+    r->first_sent = now;
+    r->flags |= REQ_TIMED;
     an_req_schedule(a, r, HK_TIME_NEVER);
     a->st.announces++;
     if (r->event == HK_EVENT_STOPPED)
@@ -475,6 +477,10 @@ static void outcome_count(hk_announcer *a, const an_req *r, an_tracker *t, an_ou
     case OUT_ABANDONED: a->st.abandoned++; break;
     case OUT_CANCELLED: break;
     }
+    unsigned scheme = (unsigned)t->u.scheme;
+    if ((r->flags & REQ_TIMED) && (out == OUT_OK || out == OUT_REFUSED || out == OUT_BAD_REPLY) && scheme >= 1 &&
+        scheme <= 3)
+        hk_hist_observe(&a->st.latency[scheme - 1], now >= r->first_sent ? (uint64_t)(now - r->first_sent) : 0);
     if (r->event == HK_EVENT_STOPPED && out == OUT_OK)
         a->st.stopped_ok++;
     if (out == OUT_REFUSED) { /* a refusal is about one torrent: the line names it (issue 11 item 8d) */

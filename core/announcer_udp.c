@@ -95,6 +95,10 @@ void an_udp_send_announce(hk_announcer *a, an_req *r, an_tracker *t, hk_time now
     }
     r->state = REQ_SENT;
     r->sent_at = now;
+    if (!(r->flags & REQ_TIMED)) { /* retransmissions keep the first one's time */
+        r->first_sent = now;
+        r->flags |= REQ_TIMED;
+    }
     an_req_schedule(a, r, now + hk_udp_timeout(r->attempt));
     a->rt.udp_send(a->rt.base.ctx, &t->addr[t->cur_addr], pkt, n);
 }

@@ -17,6 +17,7 @@ void hk_choker_init(hk_choker *c, uint32_t max_unchoked, uint64_t credit, hk_tim
     c->waiting_low = 0;
     hk_list_init(&c->low);
     hk_list_init(&c->spare);
+    c->turns = 0;
 }
 
 void hk_choke_entry_init(hk_choke_entry *e)
@@ -46,6 +47,7 @@ static void start_turn(hk_choker *c, hk_choke_entry *e, hk_time now)
     e->slice_end = slice_end(c, now);
     e->since = now;
     c->unchoked++;
+    c->turns++;
 }
 
 /* A peer with strikes waits in the low-priority line. */
@@ -136,6 +138,7 @@ static hk_turn_result end_turn(hk_choker *c, hk_choke_entry *e, hk_time now, boo
         e->credit = c->credit;
         e->slice_end = slice_end(c, now);
         e->since = now;
+        c->turns++;
         return HK_TURN_REFILLED;
     }
     spare_unlink(e);

@@ -66,6 +66,7 @@ typedef struct hk_choker {
     uint32_t waiting_low;               /* of `waiting`, those in the low-priority line */
     hk_list low;                        /* the low-priority line: peers whose last turn was unused */
     hk_list spare;                      /* unchoked peers marked spare, first marked first */
+    uint64_t turns;                     /* turns given: unchokes, and turns renewed for a peer nobody waited behind */
 } hk_choker;
 
 typedef enum hk_turn_result {

@@ -52,7 +52,7 @@ static bool grow(hk_request_queue *q)
 
 bool hk_rq_push_back(hk_request_queue *q, const hk_request *r)
 {
-    if (q->len >= q->max || r->kind >= HK_REQ_KINDS)
+    if (q->len >= q->max) /* r->kind is a one-bit field: always a valid kind */
         return false;
     if (q->len == q->cap && !grow(q))
         return false;

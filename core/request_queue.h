@@ -35,15 +35,30 @@ typedef struct hk_request {
     uint32_t length;     /* payload bytes */
     uint32_t loads;      /* disk_load completions still expected (LOADING); a block may span many small files */
     uint64_t token;      /* disk_load token (LOADING/LOADED), 0 otherwise */
-    uint8_t kind;        /* hk_req_kind */
-    uint8_t state;       /* hk_req_state */
-    uint8_t turn;        /* REQUEUED: the owner's turn number when it was moved back (not checked again that turn) */
+    uint8_t kind : 1;    /* hk_req_kind */
+    uint8_t state : 3;   /* hk_req_state */
     /* disk retry (HK_DISK_RETRY, seeder_loads.c): */
-    uint8_t tries;       /* RETRY rounds in a row so far */
-    uint8_t retry;       /* LOADING: one of this round's loads said RETRY */
+    uint8_t retry : 1;   /* LOADING: one of this round's loads said RETRY */
     /* upload rate caps (seeder_rate.c): */
-    uint8_t rate_waited; /* it has waited for tokens (counted once in rate_delayed_bytes) */
+    uint8_t rate_waited : 1; /* it has waited for tokens (counted once in rate_delayed_bytes) */
+    uint8_t checked : 1; /* metrics: its first residency check was counted (a hit or a miss) */
+    uint8_t turn;        /* REQUEUED: the owner's turn number when it was moved back (not checked again that turn) */
+    uint8_t tries;       /* RETRY rounds in a row so far (disk retry) */
+    uint32_t arrived;    /* metrics: when it arrived, in HK_RQ_TICK_SHIFT units of the core's clock (wraps after
+                            ~19.5 hours; hk_rq_age) */
 } hk_request;            /* 32 bytes */
+
+_Static_assert(HK_REQ_KINDS <= 2 && HK_RQ_VERIFYING < 8, "kind and state fit their bit fields");
+_Static_assert(sizeof(hk_request) == 32, "a request is 32 bytes: reqq of them per peer");
+
+/* The arrival stamp of a request arriving at `now` (nanoseconds): units of 2^14 ns (16.4 us). */
+#define HK_RQ_TICK_SHIFT 14
+static inline uint32_t hk_rq_stamp(uint64_t now) { return (uint32_t)(now >> HK_RQ_TICK_SHIFT); }
+/* Nanoseconds from a stamp to `now` (exact to one tick; a request older than the wrap reads younger). */
+static inline uint64_t hk_rq_age(uint32_t stamp, uint64_t now)
+{
+    return (uint64_t)(uint32_t)(hk_rq_stamp(now) - stamp) << HK_RQ_TICK_SHIFT;
+}
 
 typedef struct hk_request_queue {
     hk_request *ring;

@@ -136,6 +136,7 @@ hk_seeder *hk_seeder_new(const hk_config *cfg, const hk_seeder_runtime *rt)
     hk_dl_heap_init(&s->deadlines, &s->mem);
     hk_al_init(&s->addr_limit, &s->mem, cfg->max_peers_per_address, cfg->max_peers_per_prefix);
     hks_rate_init(s);
+    hk_hist_init_latency(&s->stats.first_byte);
     s->hdr = hk_mem_alloc(&s->mem, (size_t)HK_BATCH_BLOCKS * HK_BATCH_HDR);
     if (!s->hdr) {
         hk_seeder_free(s);
@@ -435,6 +436,8 @@ void hk_seeder_stats(const hk_seeder *s, hk_stats *out)
     out->peers = s->npeers;
     out->unchoked = s->choker.unchoked;
     out->waiting = s->choker.waiting;
+    out->verifies_pending = s->verifies_used;
+    out->choker_turns = s->choker.turns;
     uint64_t queued = 0, mem = s->mem.bytes;
     for (uint32_t i = 0; i < s->peers_cap; i++) {
         const hk_peer *p = s->peers[i];
@@ -465,6 +468,7 @@ static void fill_torrent_stats(const hk_seeder *s, const hk_torrent *t, hk_torre
     /* piece verification */
     out->pieces_good = t->all_good ? t->piece_count : t->pieces ? t->pieces->ngood : 0;
     out->pieces_bad = hk_pieces_nbad(t->pieces);
+    out->verifying = t->verifying;
     out->memory_bytes += hk_pieces_bytes(t->pieces);
 }
 

@@ -109,6 +109,7 @@
 #ifndef HEKATE_SEEDER_H
 #define HEKATE_SEEDER_H
 
+#include "histogram.h"
 #include "seeder_runtime.h"
 #include "token_bucket.h"
 
@@ -259,6 +260,14 @@ typedef struct hk_stats {
     uint64_t pieces_verified;        /* disk_verify completions that said good */
     uint64_t pieces_bad;             /* ... that said bad (the piece is never sent) */
     uint64_t verify_retries;         /* ... that said RETRY */
+    uint32_t verifies_pending;       /* piece verifications in flight now */
+    uint64_t choker_turns;           /* turns the choker gave (unchokes and renewed turns) */
+    uint64_t resident_hits;          /* requests whose data was resident at their first check (the misses of that
+                                      * check are `requeues`) */
+    /* metrics (issue 11 item 1): block requests, from their arrival (the REQUEST message handled) to their piece
+     * message handed to send() (its first byte); resolution 16 us (hk_rq_stamp). Rejected, cancelled and dropped
+     * requests are not observed. */
+    hk_histogram first_byte;
 } hk_stats;
 
 void hk_seeder_stats(const hk_seeder *s, hk_stats *out);
@@ -279,6 +288,7 @@ typedef struct hk_torrent_stats {
     /* piece verification (issue 10) */
     uint32_t pieces_good;            /* verified good (= pieces when all good, or when nothing is checked) */
     uint32_t pieces_bad;             /* failed their hash (never sent) */
+    uint32_t verifying;              /* piece verifications of it in flight now */
 } hk_torrent_stats;
 
 /* false if the info-hash is not served. */

@@ -118,7 +118,8 @@ bool hks_send_reject(hk_seeder *s, hk_peer *p, uint32_t index, uint32_t begin, u
 void hks_queue_block(hk_seeder *s, hk_peer *p, uint32_t index, uint32_t begin, uint32_t length)
 {
     hk_torrent *t = hks_peer_torrent(s, p);
-    hk_request r = {.index = index, .begin = begin, .length = length, .kind = HK_REQ_BLOCK, .state = HK_RQ_FRESH};
+    hk_request r = {.index = index, .begin = begin, .length = length, .kind = HK_REQ_BLOCK, .state = HK_RQ_FRESH,
+                    .arrived = hk_rq_stamp(s->now)};
     if (!t || !hk_rq_push_back(&p->rq, &r)) {
         hks_log(s, HK_LOG_DEBUG, "peer %llu: %s request %u/%u/%u: out of memory", (unsigned long long)p->id,
                p->fast ? "reject" : "choke on", index, begin, length);
@@ -280,6 +281,7 @@ static bool append(hk_seeder *s, hk_peer *p, const hk_torrent *t, batch *b, cons
     if (r->kind == HK_REQ_BLOCK) {
         b->payload += r->length;
         b->blocks++;
+        hk_hist_observe(&s->stats.first_byte, hk_rq_age(r->arrived, s->now)); /* flushed in this same call */
     }
     return true;
 fail:
@@ -489,10 +491,15 @@ static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *
             break;
         }
         if (r->state != HK_RQ_LOADED && !resident(s, t, r)) {
+            r->checked = 1; /* a miss: counted in requeues (FRESH) */
             if (!not_resident(s, p, t, r, &yielded))
                 return SERVE_GONE; /* closed: the batch is dropped with the connection */
             i++;
             continue;
+        }
+        if (!r->checked && r->state == HK_RQ_FRESH) { /* resident at its first check: a page-cache hit */
+            r->checked = 1;
+            s->stats.resident_hits++;
         }
         if (r->kind == HK_REQ_BLOCK && !hk_choker_may_send(&s->choker, &p->choke, s->now, r->length)) {
             turn_check tc = turn_used_up(s, p, &b, r->length);

@@ -152,6 +152,9 @@ static bool start_or_join(hk_seeder *s, hk_peer *p, const hk_torrent *t, uint32_
         s->verifies_used--;
         return false;
     }
+    hk_torrent *tw = hk_tt_get(&s->torrents, p->torrent);
+    if (tw)
+        tw->verifying++;
     return true;
 }
 
@@ -259,6 +262,9 @@ void hks_piece_verified(hk_seeder *s, uint64_t token, hk_verify_result result)
     }
     hks_verify *v = &s->verifies[i];
     uint32_t rec = v->torrent;
+    hk_torrent *t = rec != HK_TT_NONE ? hk_tt_get(&s->torrents, rec) : NULL;
+    if (t && t->verifying > 0)
+        t->verifying--;
     if (rec != HK_TT_NONE) {
         if (result == HK_VERIFY_GOOD || result == HK_VERIFY_BAD)
             record_result(s, rec, v->piece, result == HK_VERIFY_GOOD);

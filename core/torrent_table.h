@@ -60,6 +60,7 @@ typedef struct hk_torrent {
     uint32_t next_free;      /* free-list link while FREE */
     uint32_t rate_slot;      /* upload rate caps: 1 + its bucket's index in the seeder's pool; 0 = no own cap */
     uint32_t pieces_rel;     /* piece verification: offset of the piece hashes in the .torrent, from info_start */
+    uint32_t verifying;      /* piece verification: its disk_verify calls in flight */
     uint64_t info_start;     /* offset of the info dictionary in the .torrent file */
     uint64_t total_length;
     uint64_t storage;        /* the backend's handle */

@@ -7,6 +7,7 @@
 
 #include "fd_budget.h"
 #include "log.h"
+#include "paths.h"
 #include "rescans.h"
 #include "watches.h"
 
@@ -110,6 +111,7 @@ int app_reload_config(app *a)
     hk_options_free(&n);
     if (!moved)
         return 0;
+    paths_apply(a->real, cur); /* the served folders follow the DIRs */
     rescans_folders_changed(a);
     if (a->watch) { /* watched directories: the new DIRs watched, the dropped ones no longer */
         watches_stop(a);

@@ -69,9 +69,12 @@ static void cmd_peers(app *a, hk_jw *w)
     hk_jw_raw(w, "}\n");
 }
 
+/* The first that applies: failed, stale (its .torrent changed), damaged (pieces fail their hash), verifying (a piece
+ * check in flight), served; the same states as /metrics' hekate_torrents. */
 static const char *state_of(const hk_served_rec *rec, const hk_torrent_stats *ts)
 {
-    return ts->failed ? "failed" : rec->stale ? "stale" : "served";
+    return ts->failed ? "failed" : rec->stale ? "stale" : ts->pieces_bad ? "damaged" : ts->verifying ? "verifying"
+                                                                                        : "served";
 }
 
 /* One torrent as an object. */
@@ -89,15 +92,16 @@ static void torrent_object(hk_jw *w, const hk_served_rec *rec, const hk_torrent_
     hk_jw_raw(w, "}");
 }
 
-/* The record serving info_hash, or NULL (a linear walk: the table is indexed by path and storage only). */
+/* The record serving info_hash, or NULL, in O(1): the seeder's torrent table finds the torrent by its info-hash
+ * (core/torrent_table.h, through the info-hash index) and the storage it is served from; the table of paths finds
+ * the record by that storage (served.h). */
 static const hk_served_rec *find_hash(app *a, const uint8_t ih[20])
 {
-    const hk_served *t = hk_real_served(a->real);
-    size_t cur = 0;
-    for (const hk_served_rec *rec; (rec = hk_served_next(t, &cur));)
-        if (rec->storage && memcmp(rec->info_hash, ih, 20) == 0)
-            return rec;
-    return NULL;
+    hk_torrent_stats ts;
+    if (!hk_seeder_torrent_stats(hk_real_seeder(a->real), ih, &ts) || !ts.storage)
+        return NULL;
+    const hk_served_rec *rec = hk_served_find_storage(hk_real_served(a->real), ts.storage);
+    return rec && memcmp(rec->info_hash, ih, 20) == 0 ? rec : NULL;
 }
 
 static void cmd_torrent(app *a, const hk_ctl_request *req, hk_jw *w)

@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "options.h"
+#include "paths.h"
 #include "privdrop.h"
 #include "real_runtime.h"
 #include "report.h"
@@ -160,7 +161,7 @@ static hk_real *start_runtime(struct ev_loop *loop, const hk_options *opt)
     hk_real *real = hk_real_new(loop, &ro, err, sizeof err);
     if (!real)
         fprintf(stderr, "%s: cannot start: %s\n", prog, err);
-    if (real && !drop_privileges(&pd)) {
+    if (real && (!paths_apply(real, opt) || !drop_privileges(&pd))) {
         hk_real_free(real);
         return NULL;
     }

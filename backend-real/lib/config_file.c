@@ -136,9 +136,10 @@ static int on_key(void *user, const char *section, const char *key, const char *
     int i = hk_options_row_find(key);
     if (i < 0)
         return fail(c, "unknown key '%s'", key);
-    if (c->first[i])
+    if (c->first[i] && !hk_options_row_repeatable((size_t)i))
         return fail(c, "key '%s' given twice (first at line %u)", key, c->first[i]);
-    c->first[i] = c->line;
+    if (!c->first[i])
+        c->first[i] = c->line;
     char msg[512];
     bool given;
     if (hk_options_row_set(c->o, (size_t)i, value, &given, msg, sizeof msg) != 0)

@@ -25,7 +25,8 @@ static void usage_serving(FILE *out, const char *prog)
     fprintf(out,
             "Usage: %s [OPTION]... DIR...\n"
             "Seed every torrent found below each DIR: each *.torrent file (searched recursively; symbolic links are\n"
-            "not followed) whose data lies beside it, complete and of the right size. Upload only.\n"
+            "not followed unless --follow-links) whose data lies beside it or in a --data-dir, complete and of the\n"
+            "right size. Upload only.\n"
             "\n"
             "  -p, --port=PORT             TCP port to listen on (default 6881; 0: any free port)\n"
             "  -4, --ipv4-only             listen on IPv4 only\n"
@@ -40,6 +41,11 @@ static void usage_serving(FILE *out, const char *prog)
             "  -T, --slice=SECONDS         longest turn of a peer (default 300; 0: no limit)\n"
             "  -t, --no-trackers           do not contact trackers\n"
             "  -l, --list                  list what would be served and what is rejected, then exit\n"
+            "      --data-dir=DIR          also look for a torrent's data (its <name>) in DIR, when it is not\n"
+            "                              beside the .torrent (repeatable: searched in the order given)\n"
+            "      --follow-links          follow symbolic links (folders below a DIR, data files and folders)\n"
+            "                              whose target stays inside a DIR or a --data-dir; others are refused\n"
+
             "      --rescan=SECONDS        rescan every DIR this often (default 0: only on SIGHUP); with it,\n"
             "                              hekate also starts when there is nothing to serve yet\n"
             "      --shard=K/N             serve only the torrents in shard K of N (K from 0 to N-1): the first 8\n"
@@ -302,6 +308,7 @@ typedef enum opt_kind {
     OPT_SECONDS,  /* seconds, fractions allowed, in [min, max] nanoseconds (hk_parse_seconds) */
     OPT_TEXT,     /* the argument itself (a pointer into argv) */
     OPT_CHOICE,   /* one of the row's `choices` names: its index, stored in an enum (int-sized) field */
+    OPT_LIST,     /* the argument appended to an hk_strlist field (a repeatable option) */
 } opt_kind;
 
 typedef struct opt_row {
@@ -384,6 +391,9 @@ static const opt_row rows[] = {
     { ROW("shard", 0, OPT_TEXT, shard_text) },
     /* piece verification (issue 10 item 1) */
     { ROW("verify", 0, OPT_CHOICE, verify), .choices = verify_names },
+    /* where data lies (issue 11 item 8) */
+    { ROW("data-dir", 0, OPT_LIST, data_dirs) },
+    { ROW("follow-links", 0, OPT_FLAG, follow_links) },
 };
 
 #define NROWS (sizeof rows / sizeof *rows)
@@ -489,6 +499,21 @@ static int apply_choice(hk_options *o, const opt_row *r, const char *arg, char *
     return -1;
 }
 
+/* Appends arg to the list field of a repeatable option: 0, or -1 with err set (out of memory). */
+static int list_append(void *fieldp, const char *arg, const opt_row *r, char *err, size_t errlen)
+{
+    assert(r->width == sizeof(hk_strlist));
+    hk_strlist *l = fieldp;
+    const char **v = realloc(l->v, (l->n + 1) * sizeof *v);
+    if (!v) {
+        snprintf(err, errlen, "--%s: out of memory", r->name);
+        return -1;
+    }
+    v[l->n++] = arg;
+    l->v = v;
+    return 0;
+}
+
 /* Does what one option says: HK_OPTIONS_RUN to go on, or HELP, VERSION, ERROR (err set) to stop. */
 static hk_options_result apply(hk_options *o, const opt_row *r, const char *arg, char *err, size_t errlen)
 {
@@ -522,6 +547,8 @@ static hk_options_result apply(hk_options *o, const opt_row *r, const char *arg,
         return HK_OPTIONS_RUN;
     case OPT_CHOICE:
         return apply_choice(o, r, arg, err, errlen) == 0 ? HK_OPTIONS_RUN : HK_OPTIONS_ERROR;
+    case OPT_LIST:
+        return list_append(field(o, r), arg, r, err, errlen) == 0 ? HK_OPTIONS_RUN : HK_OPTIONS_ERROR;
     case OPT_COUNT:
     case OPT_SIZE:
     case OPT_SECONDS:
@@ -673,6 +700,7 @@ static hk_options_result parse(hk_options *o, int argc, char **argv, const char 
     set_defaults(&scratch);
     bool cmd[NROWS] = { false }, file[NROWS] = { false }, seen[NROWS];
     hk_options_result res = walk(&scratch, cmd, argc, argv, err, errlen);
+    free(scratch.data_dirs.v); /* only its errors and -c are wanted from the first walk */
     if (res != HK_OPTIONS_RUN)
         return res;
     set_defaults(o);
@@ -723,6 +751,8 @@ void hk_options_free(hk_options *o)
     for (size_t i = 0; i < o->ntexts; i++)
         free(o->texts[i]);
     free(o->texts);
+    free(o->data_dirs.v);
+    o->data_dirs = (hk_strlist){ NULL, 0 };
     o->dirs = NULL;
     o->ndirs = 0;
     o->dirs_owned = false;
@@ -822,6 +852,7 @@ int hk_options_row_set(hk_options *o, size_t i, const char *value, bool *given, 
         *given = n > 0;
         return 0;
     case OPT_TEXT:
+    case OPT_LIST:
         if (strcmp(r->name, "config") == 0) {
             snprintf(err, errlen, "config: works on the command line only (a config file does not name another)");
             return -1;
@@ -852,5 +883,19 @@ bool hk_options_row_differs(const hk_options *a, const hk_options *b, size_t i)
         const char *s = *(const char *const *)x, *t = *(const char *const *)y;
         return (s == NULL) != (t == NULL) || (s && strcmp(s, t) != 0);
     }
+    if (r->kind == OPT_LIST) {
+        const hk_strlist *s = x, *t = y;
+        if (s->n != t->n)
+            return true;
+        for (size_t k = 0; k < s->n; k++)
+            if (strcmp(s->v[k], t->v[k]) != 0)
+                return true;
+        return false;
+    }
     return memcmp(x, y, r->width) != 0;
+}
+
+bool hk_options_row_repeatable(size_t i)
+{
+    return i < NROWS && rows[i].kind == OPT_LIST;
 }

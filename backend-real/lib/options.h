@@ -10,6 +10,7 @@
  * (off) or at least 1 second.
  * getopt_long keeps global state: hk_options_parse resets it, so it may be called several times (tests).
  * -c FILE (--config) reads settings from a file first (config_file.h); the command line wins over it.
+ * A repeatable option (--data-dir) collects every value: the file's first, then the command line's.
  */
 #ifndef HEKATE_OPTIONS_H
 #define HEKATE_OPTIONS_H
@@ -31,6 +32,12 @@ typedef enum hk_options_result {
     HK_OPTIONS_VERSION,     /* --version: print the version, exit 0 */
     HK_OPTIONS_ERROR,       /* err says why: exit 2 */
 } hk_options_result;
+
+/* A repeatable option's values, in order (pointers into argv or into the options' own copies of a file's values). */
+typedef struct hk_strlist {
+    const char **v;           /* malloc'd array, freed by hk_options_free */
+    size_t n;
+} hk_strlist;
 
 typedef struct hk_options {
     hk_config cfg;
@@ -70,6 +77,9 @@ typedef struct hk_options {
     uint32_t shard_k, shard_n; /* parsed from it; shard_n 0: every torrent */
     /* piece verification (issue 10 item 1) */
     int verify;                /* --verify: HK_VERIFY_LAZY (0, default) or HK_VERIFY_OFF */
+    /* where data lies (issue 11 item 8) */
+    hk_strlist data_dirs;      /* --data-dir (repeatable): searched for a torrent's data after its .torrent's folder */
+    bool follow_links;         /* --follow-links: follow symbolic links that stay inside the served folders */
 } hk_options;
 enum { HK_VERIFY_LAZY = 0, HK_VERIFY_OFF = 1 };
 
@@ -93,6 +103,8 @@ const char *hk_options_row_name(size_t i);
 int hk_options_row_find(const char *key);
 int hk_options_row_set(hk_options *o, size_t i, const char *value, bool *given, char *err, size_t errlen);
 bool hk_options_row_differs(const hk_options *a, const hk_options *b, size_t i);
+/* true if row i may be given several times (data-dir: each value is kept, in order). */
+bool hk_options_row_repeatable(size_t i);
 
 /* Strict number parsers: 0 on success, -1 on error (err names `what`, the text and the accepted range). */
 int hk_parse_uint(const char *what, const char *s, uint64_t min, uint64_t max, uint64_t *out, char *err,

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "scan.h"
+#include "store.h"
 
 enum { PH_WALK = 0, PH_COLLECT, PH_SWEEP, PH_DEFERRED, PH_DONE };
 
@@ -137,6 +138,10 @@ static bool walk_one(hk_rescan *rs)
     while (rs->dir < rs->ndirs) {
         if (!rs->it) {
             rs->it = hk_scan_iter_new(rs->dirs[rs->dir]);
+            const char *const *roots;
+            size_t nroots;
+            if (rs->it && hk_store_links(hk_real_store(rs->r), &roots, &nroots))
+                hk_scan_iter_follow(rs->it, roots, nroots); /* --follow-links */
             if (!rs->it) {
                 rs->st.problems++;
                 emit(rs, HK_RESCAN_PROBLEM, rs->dirs[rs->dir], "out of memory; not scanned", NULL, NULL, false);

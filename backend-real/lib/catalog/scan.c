@@ -26,6 +26,8 @@ struct hk_scan_iter {
     unsigned depth;                  /* frames in use: the folder being read is stack[depth - 1] */
     frame stack[HK_SCAN_MAX_DEPTH + 1];
     char *root;                      /* as given */
+    const char *const *follow;       /* hk_scan_iter_follow: links to folders below these are followed (NULL: none) */
+    size_t nfollow;
     char path[PATH_MAX];
     char why[192];
 };
@@ -230,6 +232,52 @@ static bool link_is_said(hk_scan_iter *it, const char *name)
     return false;
 }
 
+void hk_scan_iter_follow(hk_scan_iter *it, const char *const *roots, size_t n)
+{
+    it->follow = n ? roots : NULL;
+    it->nfollow = n;
+}
+
+/* true if real (from realpath) lies in one of the folders links may lead to. */
+static bool inside_follow(const hk_scan_iter *it, const char *real)
+{
+    for (size_t i = 0; i < it->nfollow; i++) {
+        if (it->follow[i] == NULL)
+            continue; /* a served folder that does not exist (yet) */
+        size_t n = strcmp(it->follow[i], "/") == 0 ? 0 : strlen(it->follow[i]);
+        if (strncmp(real, it->follow[i], n) == 0 && (real[n] == '/' || real[n] == '\0'))
+            return true;
+    }
+    return false;
+}
+
+/* With hk_scan_iter_follow, a symbolic link met at it->path (length len): a link to a folder inside the served folders
+ * is entered (HK_SCAN_END, or a problem entering it), unless that folder is one the walk is already inside (a loop);
+ * one leading outside is said as a problem; any other link is treated as without following. */
+static hk_scan_event follow_link(hk_scan_iter *it, const char *name, size_t len, const char **path, const char **why)
+{
+    struct stat target;
+    if (is_torrent_name(name) || stat(it->path, &target) != 0 || !S_ISDIR(target.st_mode))
+        return link_is_said(it, name) ? problem(it, it->path, path, why) : HK_SCAN_END;
+    char *real = realpath(it->path, NULL);
+    bool inside = real != NULL && inside_follow(it, real);
+    free(real);
+    if (!inside) {
+        it->st.symlinks_skipped++;
+        snprintf(it->why, sizeof it->why, "is a symbolic link to a folder outside the served folders; not followed");
+        return problem(it, it->path, path, why);
+    }
+    for (unsigned d = 0; d < it->depth; d++) {
+        if (it->stack[d].dev == target.st_dev && it->stack[d].ino == target.st_ino) {
+            it->st.symlinks_skipped++;
+            snprintf(it->why, sizeof it->why, "is a symbolic link to a folder it is in (a loop); not followed");
+            return problem(it, it->path, path, why);
+        }
+    }
+    it->st.symlinks_followed++;
+    return enter(it, len, path, why);
+}
+
 hk_scan_event hk_scan_iter_next(hk_scan_iter *it, const char **path, const char **why, struct stat *out)
 {
     const char *dummy_path, *dummy_why;
@@ -277,7 +325,11 @@ hk_scan_event hk_scan_iter_next(hk_scan_iter *it, const char **path, const char 
             snprintf(it->why, sizeof it->why, "cannot examine: %s", strerror(errno));
             return problem(it, it->path, path, why);
         }
-        if (S_ISLNK(st.st_mode)) {
+        if (S_ISLNK(st.st_mode) && it->follow) {
+            hk_scan_event ev = follow_link(it, name, need, path, why);
+            if (ev != HK_SCAN_END)
+                return ev;
+        } else if (S_ISLNK(st.st_mode)) {
             if (link_is_said(it, name))
                 return problem(it, it->path, path, why);
         } else if (S_ISDIR(st.st_mode)) {

@@ -5,7 +5,8 @@
  * A walk of root reports every regular file whose name ends in ".torrent" (case-sensitive, and more than just
  * ".torrent"), in a stable order: entries of a folder sorted by name (bytewise), files and subfolders interleaved in
  * that order. Names starting with '.' are skipped (hidden files, partial downloads). Entries are examined with lstat:
- * a symbolic link is never followed, neither to a folder (no loops, no escaping the tree) nor to a file; a symbolic
+ * a symbolic link is never followed (except as hk_scan_iter_follow allows), neither to a folder (no loops, no
+ * escaping the tree) nor to a file; a symbolic
  * link named *.torrent, or one that leads to a folder, is reported as a problem, others are skipped silently. A
  * folder that cannot be read, a path longer than PATH_MAX or a tree deeper than HK_SCAN_MAX_DEPTH is reported as a
  * problem and skipped; the walk goes on. If root itself is a regular *.torrent file it is reported as the only result. Root itself, named by the user,
@@ -35,6 +36,7 @@
 
 typedef struct hk_scan_stats {
     size_t folders, torrents, symlinks_skipped, problems;
+    size_t symlinks_followed;        /* hk_scan_iter_follow: links to folders entered */
 } hk_scan_stats;
 
 /* ---- step by step ---- */
@@ -48,6 +50,14 @@ typedef enum hk_scan_event {
 
 /* NULL if out of memory. Nothing is examined before the first hk_scan_iter_next. */
 hk_scan_iter *hk_scan_iter_new(const char *root);
+/* --follow-links: from now on a symbolic link to a folder whose resolved path (realpath) lies below one of roots
+ * (absolute paths from realpath, NULL entries skipped; the array and strings stay the caller's and must outlive
+ * the walk) is followed: the
+ * folder is walked as if it were there, under the link's path, with the same checks at each resume (its path must
+ * still lead to the folder entered; a link swapped meanwhile is left); a link to a folder the walk is already inside
+ * is a loop, reported and not followed; a link to a folder outside them is reported ("... outside the served folders;
+ * not followed"). Links to files, *.torrent links included, are still not followed. n 0: nothing followed. */
+void hk_scan_iter_follow(hk_scan_iter *it, const char *const *roots, size_t n);
 /* The next result. *path and *why point into the iterator, valid until the next call; st may be NULL. After
  * HK_SCAN_END every further call returns HK_SCAN_END. */
 hk_scan_event hk_scan_iter_next(hk_scan_iter *it, const char **path, const char **why, struct stat *st);

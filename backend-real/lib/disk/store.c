@@ -9,6 +9,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +138,10 @@ static void folder_unref(hk_store *st, st_folder *fo)
     if (--fo->refs == 0) {
         if (st->last_folder == fo)
             st->last_folder = NULL;
+        if (st->last_data == fo)
+            st->last_data = NULL;
+        if (fo->meta != NULL)
+            folder_unref(st, fo->meta);
         free(fo);
     }
 }
@@ -174,14 +179,47 @@ static uint32_t table_alloc(hk_store *st)
 
 /* ---- adding a storage ---- */
 
-/* The folder record of dir (resolved with realpath), shared with the previous storage if it is the same directory;
- * *root is a new descriptor of it (the caller closes it), opened without following any link (the path realpath gave
- * has none) and whose identity the record keeps. NULL with err filled if it cannot be resolved. */
-static st_folder *folder_get(hk_store *st, const char *dir, int *root, char *err, size_t errlen)
+static void roots_resolve(hk_store *st);
+
+/* The served folder (hk_store_set_links) that real (an absolute path from realpath) lies in: the longest one; -1 if
+ * none. */
+static long root_of(const hk_store *st, const char *real)
+{
+    long best = -1;
+    size_t best_len = 0;
+    for (size_t i = 0; i < st->nroots; i++) {
+        if (st->roots[i] == NULL)
+            continue;
+        size_t n = strlen(st->roots[i]);
+        size_t cmp = strcmp(st->roots[i], "/") == 0 ? 0 : n;
+        if (strncmp(real, st->roots[i], cmp) == 0 && (real[cmp] == '/' || real[cmp] == '\0') &&
+            (best < 0 || n > best_len)) {
+            best = (long)i;
+            best_len = n;
+        }
+    }
+    return best;
+}
+
+/* The folder record of dir (resolved with realpath) for a .torrent's folder (meta NULL) or a data dir holding the
+ * data of a .torrent in folder meta (the record then holds a reference on meta), shared with the previous storage's
+ * if it is the same; *root is a new descriptor of it (the caller closes it), opened without following any link (the
+ * path realpath gave has none) and whose identity the record keeps. NULL with err filled if it cannot be resolved. */
+static st_folder *folder_get(hk_store *st, const char *dir, st_folder *meta, int *root, char *err, size_t errlen)
 {
     char *real = realpath(dir, NULL);
     if (real == NULL) {
         snprintf(err, errlen, "%s: %s", dir, errno == ENOENT ? "missing" : strerror(errno));
+        return NULL;
+    }
+    long r = st->nroots ? root_of(st, real) : -1;
+    if (st->nroots && r < 0) { /* a served folder missing when set may exist now */
+        roots_resolve(st);
+        r = root_of(st, real);
+    }
+    if (st->nroots && r < 0) { /* nothing outside the served folders, whatever links led here */
+        snprintf(err, errlen, "%s: %s is outside the served folders", dir, real);
+        free(real);
         return NULL;
     }
     sp_id id;
@@ -189,8 +227,10 @@ static st_folder *folder_get(hk_store *st, const char *dir, int *root, char *err
         free(real);
         return NULL;
     }
-    st_folder *last = st->last_folder;
-    if (last != NULL && strcmp(last->path, real) == 0 && last->id.dev == id.dev && last->id.ino == id.ino) {
+    st_folder **cache = meta ? &st->last_data : &st->last_folder;
+    st_folder *last = *cache;
+    if (last != NULL && last->meta == meta && strcmp(last->path, real) == 0 && last->id.dev == id.dev &&
+        last->id.ino == id.ino) {
         free(real);
         last->refs++;
         return last;
@@ -205,9 +245,14 @@ static st_folder *folder_get(hk_store *st, const char *dir, int *root, char *err
     }
     fo->refs = 1;
     fo->id = id;
+    fo->meta = meta;
+    fo->root_len = r < 0 ? 0 : (uint32_t)strlen(st->roots[r]);
+    fo->root_id = r < 0 ? (sp_id){ 0, 0 } : st->root_ids[r];
+    if (meta != NULL)
+        meta->refs++;
     memcpy(fo->path, real, n + 1);
     free(real);
-    st->last_folder = fo;
+    *cache = fo;
     return fo;
 }
 
@@ -226,7 +271,41 @@ static st_folder *torrent_folder(hk_store *st, const char *torrent_path, const c
         return NULL;
     } else
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - torrent_path), torrent_path);
-    return folder_get(st, dir, root, err, errlen);
+    return folder_get(st, dir, NULL, root, err, errlen);
+}
+
+/* true if `name` is an entry of the directory root (whatever it is: a link there is found, and refused later). */
+static bool has_entry(int root, const char *name)
+{
+    struct stat sb;
+    return fstatat(root, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
+}
+
+/* Where the data of a torrent named `name` whose .torrent is in folder meta (descriptor *root) lies: beside it if
+ * meta has an entry of that name, else in the first data dir that has one (then *root is replaced by that dir's
+ * descriptor). The folder record (meta itself, or a data dir's record holding a reference on meta), or NULL with err
+ * filled: the data is in none of them. */
+static st_folder *data_folder(hk_store *st, st_folder *meta, int *root, const char *name, char *err, size_t errlen)
+{
+    if (st->ndata_dirs == 0 || has_entry(*root, name))
+        return meta;
+    for (size_t i = 0; i < st->ndata_dirs; i++) {
+        int droot;
+        char derr[PATH_BUF + 64];
+        st_folder *fo = folder_get(st, st->data_dirs[i], meta, &droot, derr, sizeof derr);
+        if (fo == NULL)
+            continue; /* a data dir that cannot be opened now holds nothing (the daemon warned at start-up) */
+        if (has_entry(droot, name)) {
+            folder_unref(st, meta); /* fo holds its own reference */
+            close(*root);
+            *root = droot;
+            return fo;
+        }
+        close(droot);
+        folder_unref(st, fo);
+    }
+    snprintf(err, errlen, "%s/%s: missing (and in no --data-dir: %zu searched)", meta->path, name, st->ndata_dirs);
+    return NULL;
 }
 
 /* Checks the .torrent file itself (below the folder's descriptor root): it must hold the info dictionary. Records
@@ -236,10 +315,11 @@ static int verify_metainfo(st_storage *s, int root, const mi_torrent *mi, char *
     char rel[PATH_BUF];
     struct stat sb;
     st_file_rel(s, s->nfiles, rel, sizeof rel);
-    if (sp_lstat(root, s->folder->path, rel, NULL, &sb, err, errlen) != SP_OK)
+    const char *folder = st_folder_of(s, s->nfiles)->path;
+    if (sp_lstat(root, folder, rel, NULL, &sb, err, errlen) != SP_OK)
         return -1;
     if (sb.st_size < 0 || (uint64_t)sb.st_size < mi->info_end) {
-        snprintf(err, errlen, "%s/%s: %lld bytes, shorter than its info dictionary's end %zu", s->folder->path, rel,
+        snprintf(err, errlen, "%s/%s: %lld bytes, shorter than its info dictionary's end %zu", folder, rel,
                  (long long)sb.st_size, mi->info_end);
         return -1;
     }
@@ -247,20 +327,34 @@ static int verify_metainfo(st_storage *s, int root, const mi_torrent *mi, char *
     return 0;
 }
 
-/* Checks every file of s on disk below root, its folder's descriptor (symbolic links refused, sizes exact). 0, or -1
- * with err filled. */
-static int storage_verify(st_storage *s, int root, const mi_torrent *mi, char *err, size_t errlen)
+/* The lstat of data file rel of s below root (its folder's descriptor, the cache keeping the last parent open); with
+ * --follow-links, resolved beneath the folder's served root instead (sp_open_beneath). */
+static sp_status data_lstat(const hk_store *st, const st_storage *s, int root, const char *rel, sp_cache *cache,
+                            struct stat *sb, char *err, size_t errlen)
+{
+    char rbuf[PATH_BUF];
+    sp_beneath b;
+    if (st_beneath(st, s->folder, rbuf, &b))
+        return sp_open_beneath(&b, rel, NULL, sb, err, errlen);
+    return sp_lstat(root, s->folder->path, rel, cache, sb, err, errlen);
+}
+
+/* Checks every file of s on disk: the .torrent below meta_root (its folder's descriptor), the data below root (its
+ * data folder's; symbolic links refused, or followed beneath the served root with --follow-links; sizes exact). 0,
+ * or -1 with err filled. */
+static int storage_verify(const hk_store *st, st_storage *s, int meta_root, int root, const mi_torrent *mi, char *err,
+                          size_t errlen)
 {
     sp_cache cache;
     sp_cache_init(&cache);
     char rel[PATH_BUF];
     struct stat sb;
-    int rc = verify_metainfo(s, root, mi, err, errlen);
+    int rc = verify_metainfo(s, meta_root, mi, err, errlen);
     for (uint32_t f = 0; rc == 0 && f < s->nfiles; f++) {
         if (s->files[f].slot == SLOT_PAD || s->files[f].length == 0)
             continue; /* no bytes on disk to serve */
         st_file_rel(s, f, rel, sizeof rel);
-        if (sp_lstat(root, s->folder->path, rel, &cache, &sb, err, errlen) != SP_OK) {
+        if (data_lstat(st, s, root, rel, &cache, &sb, err, errlen) != SP_OK) {
             rc = -1;
         } else if (sb.st_size < 0 || (uint64_t)sb.st_size != s->files[f].length) {
             snprintf(err, errlen, "%s/%s: size %lld but the torrent says %llu", s->folder->path, rel,
@@ -371,15 +465,28 @@ uint64_t hk_store_add(hk_store *st, const char *torrent_path, const mi_torrent *
         snprintf(err, errlen, "%s: out of memory", torrent_path);
         return 0;
     }
-    int root;
-    s->folder = torrent_folder(st, torrent_path, slash, &root, err, errlen);
+    int meta_root;
+    st_folder *meta = torrent_folder(st, torrent_path, slash, &meta_root, err, errlen);
+    if (meta == NULL) {
+        free(s);
+        return 0;
+    }
+    int root = fcntl(meta_root, F_DUPFD_CLOEXEC, 0);
+    s->folder = root < 0 ? NULL : data_folder(st, meta, &root, mi->name, err, errlen);
     if (s->folder == NULL) {
+        if (root < 0)
+            snprintf(err, errlen, "%s: %s", meta->path, strerror(errno));
+        else
+            close(root);
+        close(meta_root);
+        folder_unref(st, meta);
         free(s);
         return 0;
     }
     uint32_t sidx = NONE;
-    int verified = storage_verify(s, root, mi, err, errlen);
+    int verified = storage_verify(st, s, meta_root, root, mi, err, errlen);
     close(root);
+    close(meta_root);
     if (verified != 0 || (sidx = table_alloc(st)) == NONE) {
         if (sidx == NONE && err[0] == '\0')
             snprintf(err, errlen, "%s: out of memory", torrent_path);
@@ -393,6 +500,105 @@ uint64_t hk_store_add(hk_store *st, const char *torrent_path, const mi_torrent *
 }
 
 /* ---- the rest of the public face ---- */
+
+static void roots_clear(hk_store *st)
+{
+    for (size_t i = 0; i < st->nroots; i++) {
+        free(st->roots[i]);
+        free(st->root_src[i]);
+    }
+    free(st->roots);
+    free(st->root_ids);
+    free(st->root_src);
+    st->roots = st->root_src = NULL;
+    st->root_ids = NULL;
+    st->nroots = 0;
+}
+
+/* Resolves the served folders that are not yet (missing when set: a DIR created later). Slots once filled keep
+ * their string: the scan holds the array (hk_store_links). */
+static void roots_resolve(hk_store *st)
+{
+    for (size_t i = 0; i < st->nroots; i++) {
+        if (st->roots[i] != NULL)
+            continue;
+        struct stat sb;
+        char *real = realpath(st->root_src[i], NULL);
+        if (real == NULL || stat(real, &sb) != 0) {
+            free(real); /* missing now: nothing to serve there yet */
+            continue;
+        }
+        if (!S_ISDIR(sb.st_mode)) { /* a .torrent file named as a DIR: its folder */
+            char *slash = strrchr(real, '/');
+            if (slash == real)
+                slash[1] = '\0';
+            else if (slash != NULL)
+                *slash = '\0';
+            if (stat(real, &sb) != 0) {
+                free(real);
+                continue;
+            }
+        }
+        st->root_ids[i] = (sp_id){ (uint64_t)sb.st_dev, (uint64_t)sb.st_ino };
+        st->roots[i] = real;
+    }
+}
+
+int hk_store_set_links(hk_store *st, bool follow, const char *const *roots, size_t n)
+{
+    roots_clear(st);
+    st->follow_links = follow;
+    if (n == 0)
+        return 0;
+    st->roots = calloc(n, sizeof *st->roots);
+    st->root_src = calloc(n, sizeof *st->root_src);
+    st->root_ids = calloc(n, sizeof *st->root_ids);
+    if (!st->roots || !st->root_src || !st->root_ids) {
+        free(st->roots);
+        free(st->root_src);
+        free(st->root_ids);
+        st->roots = st->root_src = NULL;
+        st->root_ids = NULL;
+        return -1;
+    }
+    st->nroots = n;
+    for (size_t i = 0; i < n; i++) {
+        if ((st->root_src[i] = strdup(roots[i])) == NULL) {
+            roots_clear(st);
+            return -1;
+        }
+    }
+    roots_resolve(st);
+    return 0;
+}
+
+bool hk_store_links(const hk_store *st, const char *const **roots, size_t *n)
+{
+    *roots = (const char *const *)st->roots;
+    *n = st->nroots;
+    return st->follow_links;
+}
+
+int hk_store_set_data_dirs(hk_store *st, const char *const *dirs, size_t n)
+{
+    char **copy = n ? calloc(n, sizeof *copy) : NULL;
+    if (n && copy == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if ((copy[i] = strdup(dirs[i])) == NULL) {
+            while (i > 0)
+                free(copy[--i]);
+            free(copy);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < st->ndata_dirs; i++)
+        free(st->data_dirs[i]);
+    free(st->data_dirs);
+    st->data_dirs = copy;
+    st->ndata_dirs = n;
+    return 0;
+}
 
 void hk_store_remove(hk_store *st, uint64_t storage)
 {
@@ -465,6 +671,8 @@ size_t hk_store_storage_bytes(const hk_store *st, uint64_t storage)
         return 0;
     size_t n = sizeof *s + ((size_t)s->nfiles + 1) * sizeof(st_file) + s->names_len + sizeof(st_entry);
     n += (sizeof(st_folder) + strlen(s->folder->path) + 1) / s->folder->refs;
+    if (s->folder->meta != NULL)
+        n += (sizeof(st_folder) + strlen(s->folder->meta->path) + 1) / s->folder->meta->refs;
     if (s->why != NULL)
         n += strlen(s->why) + 1;
     return n;
@@ -480,6 +688,8 @@ void hk_store_free(hk_store *st)
             st_storage_free(st, i);
     if (st->zeros != NULL)
         munmap(st->zeros, ZERO_REGION_BYTES);
+    hk_store_set_data_dirs(st, NULL, 0);
+    roots_clear(st);
     free(st->pf);
     free(st->rc);
     free(st->slots);

@@ -2,9 +2,14 @@
  *
  * Contract
  * --------
- * A storage is one torrent's set of files on disk plus its .torrent file. The data lives beside the .torrent: a
- * single-file torrent is <folder>/<name>, a multi-file one <folder>/<name>/<path...>, where <folder> is the directory
- * holding the .torrent file (resolved once, with realpath, when the storage is added; see Confinement). hk_store_add
+ * A storage is one torrent's set of files on disk plus its .torrent file. The data lives in one <folder>: a
+ * single-file torrent is <folder>/<name>, a multi-file one <folder>/<name>/<path...>. Data lookup, at add time: <folder>
+ * is the directory holding the .torrent file if it has an entry <name> (of any type: a link found there is refused,
+ * not skipped); else the first data dir (hk_store_set_data_dirs, --data-dir, in the order given) that has an entry
+ * <name>; else the torrent is refused ("<dir>/<name>: missing (and in no --data-dir: N searched)"). Once found, the
+ * place is fixed for the storage's life (a re-add looks again). Each folder is resolved once, with realpath, when the
+ * storage is added, and the same confinement applies to a data dir as to the .torrent's folder (see Confinement; the
+ * .torrent itself is always opened below its own folder). hk_store_add
  * checks that every file exists, is a regular file and has exactly the size the metainfo says; pad files (BEP 47) need
  * no file on disk and read as zeros; zero-length files hold no byte to serve, so they are not looked at (an extent is
  * never empty).
@@ -22,6 +27,12 @@
  *   - below <folder>, the file is opened relative to that directory descriptor with openat2(RESOLVE_BENEATH |
  *     RESOLVE_NO_SYMLINKS), else one openat(O_NOFOLLOW) per directory: a link anywhere in the data path (the <name>
  *     folder of a multi-file torrent included), or a .torrent that is a link, fails the storage likewise.
+ *   - served folders (hk_store_set_links: the DIRs and data dirs): a storage whose folder, resolved, lies in none
+ *     of them is refused. With follow set (--follow-links), a data file's path below its folder may go through
+ *     symbolic links whose targets stay inside the served folders: every open and every check resolves it again
+ *     with sp_open_beneath (store_path.h: the links read and resolved by the process from the served folder's
+ *     descriptor, never by the kernel), so a link swapped later to point outside fails the storage like any other
+ *     fault. The .torrent itself is never reached through a link.
  *   Page-in jobs never open a path: they read a duplicate of the mapped file's descriptor. No descriptor is held per
  *   folder (the identity check costs one fstat per open instead), so a million folders cost no descriptor. When
  *   openat2 is missing (ENOSYS) or refused (a seccomp filter) the component walk does the same job. Data files are
@@ -106,6 +117,19 @@ void hk_store_free(hk_store *st);
  * link", ...). The store keeps its own compact copy of what it needs from mi. */
 uint64_t hk_store_add(hk_store *st, const char *torrent_path, const mi_torrent *mi, char *err, size_t errlen);
 void hk_store_remove(hk_store *st, uint64_t storage);
+/* The data dirs searched after the .torrent's folder (see the contract), copied; for storages added from now on.
+ * n 0: none (data only beside the .torrent). 0, or -1 if out of memory (the previous list stays). */
+int hk_store_set_data_dirs(hk_store *st, const char *const *dirs, size_t n);
+/* The served folders (the DIRs and the data dirs; a DIR that is a .torrent file stands for its folder), resolved with
+ * realpath now, and whether data paths may go through symbolic links below them (--follow-links, see Confinement).
+ * Once set, a storage whose folder (resolved) lies in none of them is refused ("...: ... is outside the served
+ * folders"); a folder that did not exist when set is resolved again when a storage would otherwise be refused (a DIR
+ * created later). For storages added from now on. 0, or -1 if out of memory (then none is set). n 0: no check. */
+int hk_store_set_links(hk_store *st, bool follow, const char *const *roots, size_t n);
+/* What hk_store_set_links set (the resolved folders, owned by the store, valid until the next set; an entry is NULL
+ * while its folder does not exist, and may be filled in later, never moved): the follow flag, for the scan to follow
+ * links to folders below the same folders. */
+bool hk_store_links(const hk_store *st, const char *const **roots, size_t *n);
 /* true if the storage is failed (or unknown); *why (if not NULL) then says why. */
 bool hk_store_failed(const hk_store *st, uint64_t storage, const char **why);
 

@@ -41,7 +41,7 @@ static int read_failed(hk_store *st, st_storage *s, uint32_t f, int e)
 {
     char rel[PATH_BUF];
     st_file_rel(s, f, rel, sizeof rel);
-    st_set_err(st, "%s/%s: read failed: %s", s->folder->path, rel,
+    st_set_err(st, "%s/%s: read failed: %s", st_folder_of(s, f)->path, rel,
                e == EIO ? "shorter than expected or I/O error" : strerror(e));
     if (hk_store_transient(e)) {
         errno = e;

@@ -16,7 +16,8 @@
  * Data layout (sizes on x86-64):
  *   handle table  st_entry[]   16 bytes per storage: pointer, generation (stale handles never resolve), free link
  *   storage       st_storage   32 bytes + 16 bytes per file (+1 entry for the .torrent) + names (one allocation)
- *   folder        st_folder    shared by consecutive storages of the same folder (a directory scan adds them so):
+ *   folder        st_folder    shared by consecutive storages of the same folder (a directory scan adds them so;
+ *                              a --data-dir's record also names the .torrent's folder, and is shared likewise):
  *                              its path and identity (st_dev, st_ino); no descriptor is held
  *   open file     st_slot      allocated one by one (its list node must not move), kept for reuse once closed;
  *                              bounded by max_open_files + pinned; st_slot *[] indexes them
@@ -31,6 +32,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "list.h"
 #include "store.h"
@@ -48,7 +50,12 @@
 
 typedef struct st_folder {
     uint32_t refs;
+    uint32_t root_len;                           /* the served folder it lies in (hk_store_set_links) is path[0..
+                                                    root_len), identity root_id; 0: none (no served folders set) */
     sp_id id;                                    /* the directory opened at add time: every later open must find it */
+    sp_id root_id;
+    struct st_folder *meta;                      /* a --data-dir's record: the folder of the .torrent (one reference
+                                                    held); NULL: the .torrent sits in this folder too */
     char path[];                                 /* absolute, from realpath: no symbolic link in it */
 } st_folder;
 
@@ -70,6 +77,12 @@ typedef struct st_storage {
 } st_storage;
 
 enum { ST_MULTI_FILE = 1, ST_FAILED = 2, ST_REMOVED = 4 };
+
+/* The folder file f of s is opened below: its data folder, or for the .torrent (f == nfiles) the folder holding it. */
+static inline const st_folder *st_folder_of(const st_storage *s, uint32_t f)
+{
+    return f == s->nfiles && s->folder->meta != NULL ? s->folder->meta : s->folder;
+}
 
 /* The per-torrent figures above are a design target (millions of torrents): keep them from growing unnoticed. */
 _Static_assert(sizeof(st_file) == 16, "a file entry is 16 bytes");
@@ -118,7 +131,16 @@ struct hk_store {
     hk_list lru;                                 /* open unpinned slots, most recently used first */
     uint32_t open, pinned_files, storages, blind;
     uint64_t mapped, maps, unmaps;
-    st_folder *last_folder;
+    st_folder *last_folder;                      /* the last folder record of a .torrent (shared while it repeats) */
+    st_folder *last_data;                        /* the last record of a data dir (with its .torrent folder) */
+    char **data_dirs;                            /* --data-dir, in order (hk_store_set_data_dirs) */
+    size_t ndata_dirs;
+    char **roots;                                /* the served folders (realpath), hk_store_set_links; NULL where
+                                                    one did not resolve yet (filled in later, never moved) */
+    sp_id *root_ids;
+    char **root_src;                             /* the folders as given, to resolve a missing one later */
+    size_t nroots;                               /* slots of all three (0: no check) */
+    bool follow_links;                           /* --follow-links: data paths may go through links below a root */
     uint8_t *zeros;                              /* ZERO_REGION_BYTES of PROT_READ anonymous memory, lazily */
     bool batching;                               /* hk_store_set_batching */
     st_pf *pf;                                   /* prefetches recorded, not yet advised */
@@ -147,6 +169,23 @@ void st_storage_free(hk_store *st, uint32_t sidx);
 /* Grows an array of *cap elements of elem bytes: doubles *cap (0: to `initial`) and reallocates. The new array, or
  * NULL with nothing changed if the new capacity would overflow (or reach NONE - 1) or memory is short. */
 void *st_grow(void *arr, uint32_t *cap, uint32_t initial, size_t elem);
+
+/* --follow-links: the resolution of a data file of a folder below its served root (sp_open_beneath); false when
+ * links are not followed for it (the store does not follow links, or the folder has no root). folder_rel points into
+ * fo->path. */
+static inline bool st_beneath(const hk_store *st, const st_folder *fo, char root[PATH_BUF], sp_beneath *b)
+{
+    if (!st->follow_links || fo->root_len == 0 || fo->root_len >= PATH_BUF)
+        return false;
+    memcpy(root, fo->path, fo->root_len);
+    root[fo->root_len] = '\0';
+    const char *rel = fo->path + fo->root_len;
+    while (*rel == '/')
+        rel++;
+    *b = (sp_beneath){ .root = root, .root_id = &fo->root_id, .folder_rel = rel, .folder_id = &fo->id,
+                       .others = (const char *const *)st->roots, .other_ids = st->root_ids, .nothers = st->nroots };
+    return true;
+}
 
 /* ---- store_map.c: the mappings ---- */
 

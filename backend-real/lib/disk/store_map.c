@@ -162,7 +162,12 @@ static uint32_t acquire_fault(hk_store *st, st_storage *s, int fd)
 
 int st_open_checked(hk_store *st, st_storage *s, uint32_t f, const char *rel, int *fd, struct stat *sb)
 {
-    sp_status ps = sp_open_regular(s->folder->path, &s->folder->id, rel, fd, sb, st->err, sizeof st->err);
+    char rbuf[PATH_BUF];
+    sp_beneath b;
+    sp_status ps = f < s->nfiles && st_beneath(st, s->folder, rbuf, &b)
+                       ? sp_open_beneath(&b, rel, fd, sb, st->err, sizeof st->err)
+                       : sp_open_regular(st_folder_of(s, f)->path, &st_folder_of(s, f)->id, rel, fd, sb, st->err,
+                                         sizeof st->err);
     if (ps == SP_TRANSIENT)
         return -1; /* errno from sp_open_regular */
     if (ps != SP_OK) {
@@ -171,27 +176,27 @@ int st_open_checked(hk_store *st, st_storage *s, uint32_t f, const char *rel, in
     }
     uint64_t want = s->files[f].length;
     if (sb->st_size < 0 || (uint64_t)sb->st_size != want) {
-        st_set_err(st, "%s/%s: size %lld but %s %llu", s->folder->path, rel, (long long)sb->st_size,
+        st_set_err(st, "%s/%s: size %lld but %s %llu", st_folder_of(s, f)->path, rel, (long long)sb->st_size,
                    f == s->nfiles ? "it had" : "the torrent says", (unsigned long long)want);
         acquire_fault(st, s, *fd);
         return -1;
     }
     if (want > SIZE_MAX - 2 * st_page_size()) {
-        st_set_err(st, "%s/%s: too large to map", s->folder->path, rel);
+        st_set_err(st, "%s/%s: too large to map", st_folder_of(s, f)->path, rel);
         acquire_fault(st, s, *fd);
         return -1;
     }
     return 0;
 }
 
-/* mmap failed for slot i (not yet used) and descriptor fd: both are given back. Running out of address space or
+/* mmap failed for file f in slot i (not yet used) and descriptor fd: both are given back. Running out of address space or
  * descriptors is transient; anything else marks s failed. */
-static uint32_t map_failed(hk_store *st, st_storage *s, uint32_t i, int fd, const char *rel)
+static uint32_t map_failed(hk_store *st, st_storage *s, uint32_t f, uint32_t i, int fd, const char *rel)
 {
     int e = errno;
     close(fd);
     slot_release(st, st_slot_at(st, i));
-    st_set_err(st, "%s/%s: mmap: %s", s->folder->path, rel, strerror(e));
+    st_set_err(st, "%s/%s: mmap: %s", st_folder_of(s, f)->path, rel, strerror(e));
     if (e == ENOMEM || e == EAGAIN || e == ENFILE) {
         errno = e;
         return NONE;
@@ -237,7 +242,7 @@ uint32_t st_slot_acquire(hk_store *st, uint32_t sidx, st_storage *s, uint32_t f)
     uint32_t i = slot_alloc(st);
     if (i == NONE) {
         close(fd);
-        st_set_err(st, "%s/%s: out of memory", s->folder->path, rel);
+        st_set_err(st, "%s/%s: out of memory", st_folder_of(s, f)->path, rel);
         errno = ENOMEM;
         return NONE;
     }
@@ -245,7 +250,7 @@ uint32_t st_slot_acquire(hk_store *st, uint32_t sidx, st_storage *s, uint32_t f)
     evict(st, 1, want);
     void *map = mmap(NULL, st_map_length(want), PROT_READ, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED)
-        return map_failed(st, s, i, fd, rel);
+        return map_failed(st, s, f, i, fd, rel);
     slot_fill(st, i, sidx, f, fd, &sb, map);
     return i;
 }
@@ -347,25 +352,30 @@ static bool slot_changed(hk_store *st, const st_slot *sl, const st_storage *s)
     st_file_rel(s, sl->file, rel, sizeof rel);
     struct stat sb;
     if (fstat(sl->fd, &sb) != 0) {
-        st_set_err(st, "%s/%s: fstat: %s", s->folder->path, rel, strerror(errno));
+        st_set_err(st, "%s/%s: fstat: %s", st_folder_of(s, sl->file)->path, rel, strerror(errno));
         return true;
     }
     if (sb.st_size < 0 || (uint64_t)sb.st_size != sl->len) {
-        st_set_err(st, "%s/%s: size changed from %llu to %lld", s->folder->path, rel, (unsigned long long)sl->len,
+        st_set_err(st, "%s/%s: size changed from %llu to %lld", st_folder_of(s, sl->file)->path, rel, (unsigned long long)sl->len,
                    (long long)sb.st_size);
         return true;
     }
     if (sb.st_nlink == 0) {
-        st_set_err(st, "%s/%s: deleted", s->folder->path, rel);
+        st_set_err(st, "%s/%s: deleted", st_folder_of(s, sl->file)->path, rel);
         return true;
     }
-    sp_status ps = sp_stat_regular(s->folder->path, &s->folder->id, rel, &sb, st->err, sizeof st->err);
+    char rbuf[PATH_BUF];
+    sp_beneath b;
+    sp_status ps = sl->file < s->nfiles && st_beneath(st, s->folder, rbuf, &b)
+                       ? sp_open_beneath(&b, rel, NULL, &sb, st->err, sizeof st->err)
+                       : sp_stat_regular(st_folder_of(s, sl->file)->path, &st_folder_of(s, sl->file)->id, rel, &sb,
+                                         st->err, sizeof st->err);
     if (ps == SP_TRANSIENT)
         return false;
     if (ps != SP_OK)
         return true;
     if ((uint64_t)sb.st_dev != sl->dev || (uint64_t)sb.st_ino != sl->ino) {
-        st_set_err(st, "%s/%s: replaced by another file", s->folder->path, rel);
+        st_set_err(st, "%s/%s: replaced by another file", st_folder_of(s, sl->file)->path, rel);
         return true;
     }
     return false;

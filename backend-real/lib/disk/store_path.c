@@ -9,6 +9,7 @@
 #include <linux/openat2.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -357,5 +358,312 @@ sp_status sp_stat_regular(const char *folder, const sp_id *folder_id, const char
         return s;
     s = sp_lstat(root, folder, rel, NULL, st, err, errlen);
     close_quiet(root);
+    return s;
+}
+
+/* ---- following symbolic links beneath a served folder (--follow-links) ---- */
+
+#define SP_MAX_HOPS 40       /* links followed in one resolution (the kernel's own limit) */
+#define SP_MAX_DEPTH 256     /* directories on the resolved path below the root */
+
+/* The resolution state: a descriptor per directory from the root down (dirs[0] is the root), the components still to
+ * resolve (a '/'-separated string at rest[at..]), and where messages point. */
+typedef struct sp_walk {
+    int dirs[SP_MAX_DEPTH + 1];
+    unsigned depth;
+    char rest[2 * PATH_MAX];
+    size_t at;
+    unsigned hops;
+    const sp_beneath *b;
+    const char *rel;         /* the path asked for, below the folder (messages) */
+    const char *cur_root;    /* the served folder dirs[0] is */
+} sp_walk;
+
+static void walk_close(sp_walk *w, unsigned keep)
+{
+    while (w->depth > keep)
+        close_quiet(w->dirs[w->depth--]);
+}
+
+/* Fails the resolution: every directory closed, the root too. */
+static sp_status walk_fail(sp_walk *w, sp_status kind, char *err, size_t errlen, const char *what)
+{
+    int e = errno;
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen, "%s%s%s/%s: %s", w->b->root, w->b->folder_rel[0] ? "/" : "", w->b->folder_rel,
+                 w->rel, what);
+    walk_close(w, 0);
+    if (w->dirs[0] >= 0)
+        close_quiet(w->dirs[0]);
+    w->dirs[0] = -1;
+    errno = kind == SP_TRANSIENT ? e : EIO;
+    return kind;
+}
+
+/* Puts text (a link's target, or the path asked for) in front of what is left to resolve. */
+static bool walk_prepend(sp_walk *w, const char *text, size_t len)
+{
+    size_t left = strlen(w->rest + w->at);
+    if (len + 1 + left + 1 > sizeof w->rest)
+        return false;
+    char tail[2 * PATH_MAX];
+    memcpy(tail, w->rest + w->at, left + 1);
+    memcpy(w->rest, text, len);
+    w->rest[len] = '/';
+    memcpy(w->rest + len + 1, tail, left + 1);
+    w->at = 0;
+    return true;
+}
+
+/* The next component (copied into comp), or false when nothing is left. */
+static bool walk_next(sp_walk *w, char comp[NAME_MAX + 1], bool *last, bool *too_long)
+{
+    *too_long = false;
+    while (w->rest[w->at] == '/')
+        w->at++;
+    if (w->rest[w->at] == '\0')
+        return false;
+    const char *p = w->rest + w->at;
+    size_t n = strcspn(p, "/");
+    if (n > NAME_MAX) {
+        *too_long = true;
+        return true;
+    }
+    memcpy(comp, p, n);
+    comp[n] = '\0';
+    w->at += n;
+    const char *q = w->rest + w->at;
+    while (*q == '/')
+        q++;
+    *last = *q == '\0';
+    return true;
+}
+
+/* Goes on from the served folder that the absolute path abs lies in (the longest match; abs holds what is left to
+ * resolve): every directory is closed and that folder opened (its identity checked); what follows its path in abs
+ * becomes what is left. SP_FAULT when abs lies in no served folder. */
+static sp_status walk_reanchor(sp_walk *w, const char *abs_in, char *err, size_t errlen)
+{
+    const sp_beneath *b = w->b;
+    char abs[3 * PATH_MAX];
+    size_t k = 0;
+    for (const char *p = abs_in; *p && k + 1 < sizeof abs; p++) /* "a//b" is "a/b": matched against the folders */
+        if (!(*p == '/' && k > 0 && abs[k - 1] == '/'))
+            abs[k++] = *p;
+    abs[k] = '\0';
+    long best = -1;
+    size_t best_len = 0;
+    for (size_t i = 0; i < b->nothers; i++) {
+        if (b->others[i] == NULL)
+            continue; /* a served folder that does not exist (yet) */
+        size_t n = strcmp(b->others[i], "/") == 0 ? 0 : strlen(b->others[i]);
+        if (strncmp(abs, b->others[i], n) == 0 && (abs[n] == '/' || abs[n] == '\0') && (best < 0 || n >= best_len)) {
+            best = (long)i;
+            best_len = n;
+        }
+    }
+    if (best < 0)
+        return walk_fail(w, SP_FAULT, err, errlen, "a symbolic link on the way leads outside the served folders");
+    char left[2 * PATH_MAX];
+    snprintf(left, sizeof left, "%s", abs + best_len);
+    walk_close(w, 0);
+    close_quiet(w->dirs[0]);
+    w->dirs[0] = -1;
+    char oerr[PATH_MAX + 64];
+    if (sp_open_folder(b->others[best], &b->other_ids[best], &w->dirs[0], NULL, oerr, sizeof oerr) != SP_OK) {
+        w->dirs[0] = -1;
+        return walk_fail(w, SP_FAULT, err, errlen, oerr);
+    }
+    w->cur_root = b->others[best];
+    w->at = 0;
+    w->rest[0] = '\0';
+    if (!walk_prepend(w, left, strlen(left)))
+        return walk_fail(w, SP_FAULT, err, errlen, "path too long");
+    return SP_OK;
+}
+
+/* ".." at the current root: the root's parent (its path has no link: realpath) with what is left; in another served
+ * folder, or outside. cur_root is the path of the served folder dirs[0] is. */
+static sp_status walk_above(sp_walk *w, char *err, size_t errlen)
+{
+    char abs[2 * PATH_MAX + 2];
+    size_t n = strlen(w->cur_root);
+    while (n > 0 && w->cur_root[n - 1] != '/')
+        n--;
+    if (n > 1)
+        n--; /* without the slash, unless the parent is "/" */
+    snprintf(abs, sizeof abs, "%.*s/%s", (int)n, w->cur_root, w->rest + w->at);
+    return walk_reanchor(w, abs, err, errlen);
+}
+
+/* A symbolic link at comp below the current directory: its target replaces it. An absolute target is resolved from
+ * the served folder it lies in (never from "/"), or refused; ".." never climbs above a served folder except into
+ * another one. */
+static sp_status walk_link(sp_walk *w, const char *comp, char *err, size_t errlen)
+{
+    if (++w->hops > SP_MAX_HOPS)
+        return walk_fail(w, SP_FAULT, err, errlen, "too many levels of symbolic links");
+    char target[PATH_MAX];
+    ssize_t n = readlinkat(w->dirs[w->depth], comp, target, sizeof target - 1);
+    if (n < 0)
+        return walk_fail(w, transient_errno(errno) ? SP_TRANSIENT : SP_FAULT, err, errlen, strerror(errno));
+    target[n] = '\0';
+    if (target[0] == '/') {
+        char abs[3 * PATH_MAX];
+        snprintf(abs, sizeof abs, "%s/%s", target, w->rest + w->at);
+        return walk_reanchor(w, abs, err, errlen);
+    }
+    if (!walk_prepend(w, target, (size_t)n))
+        return walk_fail(w, SP_FAULT, err, errlen, "path too long");
+    return SP_OK;
+}
+
+/* One component that is not a link: a directory to descend into, or the last one (*done: left in *out_st, and opened
+ * into *fd when fd is not NULL). SP_OK with *again when it turned into a link meanwhile (resolve it again). */
+static sp_status walk_step(sp_walk *w, const char *comp, bool last, int *fd, struct stat *out_st, bool *done,
+                           bool *again, char *err, size_t errlen)
+{
+    int dfd = w->dirs[w->depth];
+    if (!last) {
+        if (w->depth == SP_MAX_DEPTH)
+            return walk_fail(w, SP_FAULT, err, errlen, "path too deep");
+        int nfd = openat(dfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (nfd < 0 && (errno == ELOOP || errno == ENOTDIR)) {
+            struct stat lst;
+            if (fstatat(dfd, comp, &lst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(lst.st_mode)) {
+                *again = true;
+                return SP_OK;
+            }
+            return walk_fail(w, SP_FAULT, err, errlen, "is not a directory");
+        }
+        if (nfd < 0)
+            return walk_fail(w, transient_errno(errno) ? SP_TRANSIENT : SP_FAULT, err, errlen,
+                             errno == ENOENT ? "missing" : strerror(errno));
+        w->dirs[++w->depth] = nfd;
+        return SP_OK;
+    }
+    *done = true;
+    if (fd == NULL) {
+        if (fstatat(dfd, comp, out_st, AT_SYMLINK_NOFOLLOW) != 0)
+            return walk_fail(w, transient_errno(errno) ? SP_TRANSIENT : SP_FAULT, err, errlen,
+                             errno == ENOENT ? "missing" : strerror(errno));
+        return SP_OK;
+    }
+    int f = openat(dfd, comp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    if (f < 0 && errno == ELOOP) {
+        *done = false;
+        *again = true; /* became a link between the look and the open */
+        return SP_OK;
+    }
+    if (f < 0)
+        return walk_fail(w, transient_errno(errno) ? SP_TRANSIENT : SP_FAULT, err, errlen,
+                         errno == ENOENT ? "missing" : strerror(errno));
+    if (fstat(f, out_st) != 0) {
+        close_quiet(f);
+        return walk_fail(w, SP_FAULT, err, errlen, strerror(errno));
+    }
+    *fd = f;
+    return SP_OK;
+}
+
+/* Opens the root (its identity checked) and walks the folder below it without following anything (its identity
+ * checked too): w->dirs[0..depth] then hold the root and every directory down to the folder. */
+static sp_status walk_to_folder(sp_walk *w, char *err, size_t errlen)
+{
+    const sp_beneath *b = w->b;
+    sp_status s = sp_open_folder(b->root, b->root_id, &w->dirs[0], NULL, err, errlen);
+    if (s != SP_OK)
+        return s;
+    w->depth = 0;
+    for (const char *p = b->folder_rel; *p;) {
+        size_t n = strcspn(p, "/");
+        char comp[NAME_MAX + 1];
+        if (!sp_component_ok(p, n) || w->depth == SP_MAX_DEPTH)
+            return walk_fail(w, SP_FAULT, err, errlen, "unsafe folder path");
+        memcpy(comp, p, n);
+        comp[n] = '\0';
+        int nfd = -1;
+        s = open_dir_at(w->dirs[w->depth], comp, &nfd, err, errlen, b->root, b->folder_rel,
+                        (size_t)(p - b->folder_rel) + n);
+        if (s != SP_OK) {
+            walk_close(w, 0);
+            close_quiet(w->dirs[0]);
+            return s;
+        }
+        w->dirs[++w->depth] = nfd;
+        p += n;
+        while (*p == '/')
+            p++;
+    }
+    struct stat sb;
+    if (fstat(w->dirs[w->depth], &sb) != 0 || (uint64_t)sb.st_dev != b->folder_id->dev ||
+        (uint64_t)sb.st_ino != b->folder_id->ino) {
+        walk_close(w, 0);
+        close_quiet(w->dirs[0]);
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "%s/%s: replaced, not the folder that was scanned", b->root, b->folder_rel);
+        errno = EIO;
+        return SP_FAULT;
+    }
+    return SP_OK;
+}
+
+sp_status sp_open_beneath(const sp_beneath *b, const char *rel, int *fd, struct stat *st, char *err, size_t errlen)
+{
+    if (!sp_relpath_ok(rel))
+        return fail(SP_FAULT, err, errlen, b->root, rel, strlen(rel), "unsafe path component");
+    sp_walk *w = malloc(sizeof *w);
+    if (w == NULL)
+        return fail_errno(ENOMEM, err, errlen, b->root, rel, strlen(rel));
+    w->b = b;
+    w->rel = rel;
+    w->dirs[0] = -1;
+    w->depth = 0;
+    w->cur_root = b->root;
+    w->hops = 0;
+    w->at = 0;
+    w->rest[0] = '\0';
+    sp_status s = walk_to_folder(w, err, errlen);
+    if (s == SP_OK && !walk_prepend(w, rel, strlen(rel)))
+        s = walk_fail(w, SP_FAULT, err, errlen, "path too long");
+    bool done = false;
+    while (s == SP_OK && !done) {
+        char comp[NAME_MAX + 1];
+        bool last = false, too_long, again = false;
+        if (!walk_next(w, comp, &last, &too_long) || too_long) {
+            s = walk_fail(w, SP_FAULT, err, errlen, too_long ? "name too long" : "resolves to a folder");
+            break;
+        }
+        if (strcmp(comp, ".") == 0)
+            continue;
+        if (strcmp(comp, "..") == 0) {
+            if (w->depth == 0)
+                s = walk_above(w, err, errlen);
+            else
+                close_quiet(w->dirs[w->depth--]);
+            continue;
+        }
+        struct stat lst;
+        if (fstatat(w->dirs[w->depth], comp, &lst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(lst.st_mode)) {
+            s = walk_link(w, comp, err, errlen);
+            continue;
+        }
+        s = walk_step(w, comp, last, fd, st, &done, &again, err, errlen);
+        if (s == SP_OK && again)
+            s = walk_link(w, comp, err, errlen); /* it is a link now: resolved as one */
+    }
+    if (s == SP_OK) {
+        walk_close(w, 0);
+        close_quiet(w->dirs[0]);
+        s = check_regular(st, err, errlen, b->root, rel);
+        if (s == SP_OK && fd != NULL) { /* opened O_NONBLOCK (a FIFO must not hang the loop): blocking again */
+            int fl = fcntl(*fd, F_GETFL);
+            if (fl < 0 || fcntl(*fd, F_SETFL, fl & ~O_NONBLOCK) != 0)
+                s = fail_errno(errno, err, errlen, b->root, rel, strlen(rel));
+        }
+        if (s != SP_OK && fd != NULL)
+            close_quiet(*fd);
+    }
+    free(w);
     return s;
 }

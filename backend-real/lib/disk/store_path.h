@@ -69,4 +69,30 @@ sp_status sp_open_regular(const char *folder, const sp_id *folder_id, const char
 sp_status sp_stat_regular(const char *folder, const sp_id *folder_id, const char *rel, struct stat *st, char *err,
                           size_t errlen);
 
+/* --follow-links: folder/rel where folder lies below a served root, following the symbolic links met on the way as
+ * long as their targets stay below the root. The root (an absolute path without links, from realpath) is opened as
+ * sp_open_folder(root, root_id); the folder below it (folder_rel, "" for the root itself) is walked without following
+ * anything and must be the directory recorded (folder_id), as sp_open_folder requires; then rel is resolved one
+ * component at a time by the process, never by the kernel: each component is looked at with AT_SYMLINK_NOFOLLOW; a
+ * link's target (readlinkat) replaces it, a relative one resolved from the directory holding the link, an absolute
+ * one only if it names a path below the root's path (and is then resolved from the root's descriptor, not from "/");
+ * ".." never climbs above the root; at most 40 links. A link may also lead into another served folder (others): an
+ * absolute target below one of them, or ".." above the current root into one of them, goes on from that folder's
+ * descriptor (opened as sp_open_folder(other, its id)), never from "/". Directories are opened O_PATH|O_NOFOLLOW and the file
+ * O_NOFOLLOW, so a link swapped in between the look and the open is seen and resolved (or refused) like any other:
+ * nothing outside the root is ever reached, whatever changes meanwhile. A link leading out is SP_FAULT ("...: a
+ * symbolic link on the way leads outside the served folders"). With fd, the regular file is opened (blocking mode,
+ * *st its fstat); with fd NULL only *st is filled (its lstat). Errors as sp_open_regular. */
+typedef struct sp_beneath {
+    const char *root;            /* absolute, from realpath */
+    const sp_id *root_id;
+    const char *folder_rel;      /* the folder below the root, '/'-separated, no link in it; "" for the root */
+    const sp_id *folder_id;
+    const char *const *others;   /* every served folder (realpath) a link may lead into, root included or not; NULL
+                                    entries are skipped */
+    const sp_id *other_ids;
+    size_t nothers;
+} sp_beneath;
+sp_status sp_open_beneath(const sp_beneath *b, const char *rel, int *fd, struct stat *st, char *err, size_t errlen);
+
 #endif

@@ -222,7 +222,7 @@ void hk_store_job_release(hk_store *st, hk_store_job *job)
     }
     char rel[PATH_BUF];
     st_file_rel(s, f, rel, sizeof rel);
-    st_set_err(st, "%s/%s: read failed: %s", s->folder->path, rel,
+    st_set_err(st, "%s/%s: read failed: %s", st_folder_of(s, f)->path, rel,
                job->error == EIO ? "shorter than expected or I/O error" : strerror(job->error));
     if (!hk_store_transient(job->error))
         st_mark_failed(st, s); /* a shortage (ENOMEM...) leaves it healthy: the caller retries */

@@ -140,10 +140,13 @@ static void torrents_pass(hk_real *r, hk_metrics_snapshot *s, hk_topn *top)
     uint8_t ih[20];
     hk_torrent_stats ts;
     while (hk_seeder_torrent_next(hk_real_seeder(r), &cursor, ih, &ts)) {
-        if (ts.failed)
+        if (ts.failed) {
             s->torrents_failed++;
-        else
+        } else {
             s->torrents_served++;
+            s->torrents_damaged += ts.pieces_bad > 0;
+            s->torrents_verifying += ts.verifying > 0;
+        }
         hk_topn_offer(top, ih, ts.uploaded, ts.peers);
     }
 }

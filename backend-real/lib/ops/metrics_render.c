@@ -187,21 +187,34 @@ static void seconds_text(uint64_t ns, char out[32])
         out[--n] = '\0';
 }
 
-static void histogram(hk_mbuf *b, const char *name, const char *help, const hk_histogram *h)
+/* The samples of one histogram series; with label (not NULL), every sample carries label="value" first. */
+static void histogram_series(hk_mbuf *b, const char *name, const char *label, const char *value,
+                             const hk_histogram *h)
 {
-    family(b, name, "histogram", help);
+    char lv[64] = "";
+    if (label)
+        snprintf(lv, sizeof lv, "%s=\"%s\"", label, value); /* fixed label values: nothing to escape */
+    const char *comma = label ? "," : "";
     uint64_t cum = 0;
     char le[32];
     for (size_t i = 0; i < h->nbounds; i++) {
         cum += h->counts[i];
         seconds_text(h->bounds_ns[i], le);
-        hk_mbuf_printf(b, "%s_bucket{le=\"%s\"} %" PRIu64 "\n", name, le, cum);
+        hk_mbuf_printf(b, "%s_bucket{%s%sle=\"%s\"} %" PRIu64 "\n", name, lv, comma, le, cum);
     }
     cum += h->counts[h->nbounds];
-    hk_mbuf_printf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
+    hk_mbuf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n", name, lv, comma, cum);
     char sum[32];
     seconds_text(h->sum_ns, sum);
-    hk_mbuf_printf(b, "%s_sum %s\n%s_count %" PRIu64 "\n", name, sum, name, h->count);
+    const char *open = label ? "{" : "", *close = label ? "}" : "";
+    hk_mbuf_printf(b, "%s_sum%s%s%s %s\n%s_count%s%s%s %" PRIu64 "\n", name, open, lv, close, sum, name, open, lv,
+                   close, h->count);
+}
+
+static void histogram(hk_mbuf *b, const char *name, const char *help, const hk_histogram *h)
+{
+    family(b, name, "histogram", help);
+    histogram_series(b, name, NULL, NULL, h);
 }
 
 static void render_traffic(const hk_metrics_snapshot *s, hk_mbuf *b)
@@ -219,9 +232,12 @@ static void render_traffic(const hk_metrics_snapshot *s, hk_mbuf *b)
     labeled(b, "hekate_peers", "state", "waiting", s->core.waiting);
     labeled(b, "hekate_peers", "state", "encrypted", s->core.peers_encrypted);
     GAUGE(b, "hekate_peers_unchoked_max", "Most peers ever unchoked at once.", s->core.max_unchoked_seen);
-    family(b, "hekate_torrents", "gauge", "Torrents by state.");
+    family(b, "hekate_torrents", "gauge", "Torrents by state (damaged: some piece fails its hash; verifying: a piece "
+           "check in flight; both subsets of served).");
     labeled(b, "hekate_torrents", "state", "served", s->torrents_served);
     labeled(b, "hekate_torrents", "state", "failed", s->torrents_failed);
+    labeled(b, "hekate_torrents", "state", "damaged", s->torrents_damaged);
+    labeled(b, "hekate_torrents", "state", "verifying", s->torrents_verifying);
     GAUGE(b, "hekate_torrent_files_rejected", ".torrent files found that serve nothing (invalid or data missing).",
           s->torrent_files_rejected);
 }
@@ -234,6 +250,10 @@ static void render_requests(const hk_metrics_snapshot *s, hk_mbuf *b)
     COUNTER(b, "hekate_disk_loads_total", "Disk loads (page-ins on the thread pool) issued.", s->core.disk_loads);
     COUNTER(b, "hekate_requeues_total", "Requests passed over once because their data was not resident "
             "(page-in misses).", s->core.requeues);
+    family(b, "hekate_page_cache_checks_total", "counter", "First residency check of each request: its data in "
+           "memory (hit) or not (miss: passed over once, then paged in).");
+    labeled(b, "hekate_page_cache_checks_total", "result", "hit", s->core.resident_hits);
+    labeled(b, "hekate_page_cache_checks_total", "result", "miss", s->core.requeues);
     uint64_t addr = s->core.refused_per_address, pfx = s->core.refused_per_prefix;
     uint64_t other = s->core.peers_refused >= addr + pfx ? s->core.peers_refused - addr - pfx : 0;
     family(b, "hekate_peers_refused_total", "counter", "Connections refused at accept, by cap.");
@@ -252,11 +272,17 @@ static void render_requests(const hk_metrics_snapshot *s, hk_mbuf *b)
     COUNTER(b, "hekate_turns_unused_total", "Unchoke turns ended because the slot was not used.",
             s->core.turns_unused);
     COUNTER(b, "hekate_preemptions_total", "Unused slots given at once to a waiting peer.", s->core.preemptions);
+    COUNTER(b, "hekate_choker_turns_total", "Unchoke turns given (unchokes, and turns renewed when nobody waited).",
+            s->core.choker_turns);
     /* piece verification (issue 10) */
     COUNTER(b, "hekate_piece_verifies_total", "Piece verifications issued (SHA-1 of a whole piece).",
             s->core.verifies);
     COUNTER(b, "hekate_pieces_verified_total", "Pieces found good.", s->core.pieces_verified);
     COUNTER(b, "hekate_pieces_bad_total", "Pieces that failed their hash (never sent).", s->core.pieces_bad);
+    GAUGE(b, "hekate_piece_verifies_in_flight", "Piece verifications issued and not completed yet.",
+          s->core.verifies_pending);
+    histogram(b, "hekate_request_first_byte_seconds", "Block requests from their arrival to the first byte of their "
+              "piece message handed to the socket.", &s->core.first_byte);
     family(b, "hekate_timeouts_total", "counter", "Peer timeouts fired, by kind.");
     for (int k = 0; k < HK_TIMEOUT_KINDS; k++)
         labeled(b, "hekate_timeouts_total", "kind", hk_timeout_name((hk_timeout_kind)k), s->core.timeouts[k]);
@@ -274,6 +300,11 @@ static void render_trackers(const hk_metrics_snapshot *s, hk_mbuf *b)
     labeled(b, "hekate_tracker_announces_total", "result", "refused", a->refused);
     labeled(b, "hekate_tracker_announces_total", "result", "failed", a->failed);
     labeled(b, "hekate_tracker_announces_total", "result", "skipped", a->skipped);
+    static const char *const protocols[3] = { "http", "https", "udp" };
+    family(b, "hekate_tracker_announce_duration_seconds", "histogram", "Announces from their first transmission to "
+           "the tracker's answer (ok, refused or malformed), by protocol.");
+    for (size_t i = 0; i < 3; i++)
+        histogram_series(b, "hekate_tracker_announce_duration_seconds", "protocol", protocols[i], &a->latency[i]);
     GAUGE(b, "hekate_tracker_requests_in_flight", "Announces admitted and not answered yet.", a->in_flight);
     GAUGE(b, "hekate_tracker_requests_waiting", "Announces waiting for their host's cap.", a->waiting);
     GAUGE(b, "hekate_trackers", "Trackers known to the announcer.", a->trackers);

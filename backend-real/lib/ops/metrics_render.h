@@ -78,7 +78,9 @@ typedef struct hk_metrics_snapshot {
     hk_store_stats store;
     bool have_announcer;
     hk_announcer_stats announcer;
-    uint32_t torrents_served, torrents_failed;   /* served healthy / failed (storage or disk error) */
+    uint32_t torrents_served, torrents_failed;   /* served (not failed) / failed (storage or disk error) */
+    uint32_t torrents_damaged;                   /* served, with pieces that fail their hash */
+    uint32_t torrents_verifying;                 /* served, with a piece verification in flight */
     uint32_t torrent_files_rejected;             /* .torrent paths found that serve nothing */
     const hk_histogram *disk_latency;            /* NULL: left out */
     long open_fds;                               /* descriptors of the process; < 0: unknown, left out */

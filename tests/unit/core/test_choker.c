@@ -83,6 +83,7 @@ Test(choker, credit_exhaustion_without_waiters_refills_credit_and_slice)
     cr_assert_eq(e[0].credit, C);
     cr_assert_eq(e[0].slice_end, 50 + T, "the slice restarts too (the original forgot it)");
     cr_assert(hk_choker_may_send(&ch, &e[0], 51, 600));
+    cr_assert_eq(ch.turns, 2u, "the unchoke and the renewed turn (metrics: hekate_choker_turns_total)");
 }
 
 Test(choker, credit_exhaustion_with_waiters_requeues_at_the_back)
@@ -98,6 +99,7 @@ Test(choker, credit_exhaustion_with_waiters_requeues_at_the_back)
     cr_assert_eq(e[0].since, 10);
     cr_assert_eq(hk_choker_position(&ch, &e[0]), 3, "back of the line");
     cr_assert_eq(ch.unchoked, 1);
+    cr_assert_eq(ch.turns, 2u, "two unchokes; a turn that ends requeued is not a new turn");
     cr_assert_eq(hk_choker_promote(&ch, 10), &e[2], "the line head gets the slot");
     cr_assert_null(hk_choker_promote(&ch, 10));
 }

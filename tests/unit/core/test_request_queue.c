@@ -125,11 +125,28 @@ Test(request_queue, tokens)
     cr_assert_eq(hk_rq_find_token(&q, 43), -1);
 }
 
-Test(request_queue, rejects_bad_kind)
+/* kind and state are bit fields (a request stays 32 bytes with its arrival stamp): every value they take is kept. */
+Test(request_queue, bit_fields_and_arrival_stamp_kept)
 {
     open_queue(8);
     hk_request r = blk(1, 0);
-    r.kind = HK_REQ_KINDS;
-    cr_assert_not(hk_rq_push_back(&q, &r));
-    cr_assert_eq(m.bytes, 0);
+    r.kind = HK_REQ_METADATA;
+    r.state = HK_RQ_VERIFYING;
+    r.retry = 1;
+    r.rate_waited = 1;
+    r.arrived = hk_rq_stamp(123456789012ull);
+    cr_assert(hk_rq_push_back(&q, &r));
+    const hk_request *f = hk_rq_front(&q);
+    cr_assert_eq(f->kind, HK_REQ_METADATA);
+    cr_assert_eq(f->state, HK_RQ_VERIFYING);
+    cr_assert_eq(f->retry, 1);
+    cr_assert_eq(f->rate_waited, 1);
+    cr_assert_eq(hk_rq_count(&q, HK_REQ_METADATA), 1u);
+    /* the age is exact to one tick (16.4 us), also across the stamp's wrap */
+    uint64_t age = hk_rq_age(f->arrived, 123456789012ull + 2500000);
+    cr_assert(age <= 2500000 + (1u << HK_RQ_TICK_SHIFT) && age + (1u << HK_RQ_TICK_SHIFT) >= 2500000, "%llu",
+              (unsigned long long)age);
+    uint64_t before_wrap = ((uint64_t)UINT32_MAX << HK_RQ_TICK_SHIFT);
+    cr_assert_eq(hk_rq_age(hk_rq_stamp(before_wrap), before_wrap + (10u << HK_RQ_TICK_SHIFT)),
+                 10u << HK_RQ_TICK_SHIFT);
 }

@@ -107,6 +107,7 @@ Test(serve, resident_block_is_sent_as_header_plus_extent)
     cr_assert_eq(check_pieces(0, off, pad, 1), 1);
     cr_assert_eq(h_stats(&h).blocks_sent, 1);
     cr_assert_eq(h_stats(&h).requeues, 0);
+    cr_assert_eq(h_stats(&h).resident_hits, 1, "resident at its first check: one page-cache hit");
 }
 
 Test(serve, not_resident_requeue_once_then_load_then_send)
@@ -144,6 +145,7 @@ Test(serve, not_resident_requeue_once_then_load_then_send)
     bool pad[1] = {false};
     cr_assert_eq(check_pieces(0, off, pad, 1), 1);
     cr_assert_eq(h_stats(&h).queued_requests, 0);
+    cr_assert_eq(h_stats(&h).resident_hits, 0, "a miss (requeued), never a hit");
     /* a repeated or stale completion is ignored */
     hk_seeder_on_disk_loaded(h.s, token, HK_DISK_OK);
     cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 1);

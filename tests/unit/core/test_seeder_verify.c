@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "request_queue.h"
 #include "metainfo.h"
 #include "piece_state.h"
 #include "seeder_harness.h"
@@ -86,6 +87,49 @@ Test(seeder_verify, a_block_waits_for_one_verify_of_its_piece_then_is_served)
     h_block(&h, 0, WIRE_REQUEST, 2, 0, 16384);
     cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 3, "a good piece is not checked again");
     last_verify(1);
+}
+
+/* The torrent of the harness: its stats (the only one). */
+static hk_torrent_stats only_torrent(void)
+{
+    uint32_t cursor = 0;
+    uint8_t ih[20];
+    hk_torrent_stats ts;
+    cr_assert(hk_seeder_torrent_next(h.s, &cursor, ih, &ts));
+    return ts;
+}
+
+/* Metrics (issue 11 item 1): a verify in flight counts for its torrent (state "verifying") and in
+ * verifies_pending; the block that waited for it is observed in the first-byte histogram with its whole wait. */
+Test(seeder_verify, verifying_state_and_first_byte_latency)
+{
+    setup_verify();
+    peer(0, true);
+    cr_assert_eq(only_torrent().verifying, 0u);
+    h_block(&h, 0, WIRE_REQUEST, 3, 0, 16384);
+    h_block(&h, 0, WIRE_REQUEST, 5, 0, 16384);
+    cr_assert_eq(only_torrent().verifying, 2u, "two pieces being checked");
+    cr_assert_eq(h_stats(&h).verifies_pending, 2u);
+    fr_set_now(h.fr, h.fr->now + 7000000u); /* the check of piece 3 takes 7 ms */
+    uint64_t token3 = 0;
+    for (size_t i = 0; i < h.fr->nactions; i++)
+        if (h.fr->actions[i].kind == FR_VERIFY && h.fr->actions[i].piece == 3)
+            token3 = h.fr->actions[i].token;
+    cr_assert_neq(token3, 0u);
+    hk_seeder_on_piece_verified(h.s, token3, HK_VERIFY_GOOD);
+    cr_assert_eq(only_torrent().verifying, 1u);
+    cr_assert_eq(h_stats(&h).verifies_pending, 1u);
+    hk_stats st = h_stats(&h);
+    cr_assert_eq(st.first_byte.count, h_count(&h, 0, WIRE_PIECE), "every block sent is observed");
+    cr_assert_geq(st.first_byte.count, 1u);
+    cr_assert_geq(st.first_byte.sum_ns, 7000000u - (1u << HK_RQ_TICK_SHIFT), "the wait is in its latency: %llu ns",
+                  (unsigned long long)st.first_byte.sum_ns);
+    cr_assert_leq(st.first_byte.sum_ns, 7000000u + (1u << HK_RQ_TICK_SHIFT));
+    hk_seeder_on_piece_verified(h.s, last_verify(2)->token, HK_VERIFY_BAD);
+    hk_torrent_stats ts = only_torrent();
+    cr_assert_eq(ts.verifying, 0u);
+    cr_assert_eq(ts.pieces_bad, 1u, "damaged");
+    cr_assert_eq(h_stats(&h).verifies_pending, 0u);
 }
 
 Test(seeder_verify, two_peers_asking_the_same_piece_share_one_verify)

@@ -134,6 +134,30 @@ Test(config_file, the_command_line_wins)
     cr_assert(strstr(err, "--max-peers (10) must be at least --max-unchoked (20)"), "%s", err);
 }
 
+/* data-dir may repeat (each value kept, in order: the file's, then the command line's). */
+Test(config_file, data_dir_repeats)
+{
+    hk_options o;
+    char err[1024];
+    const char *const args[] = { "--data-dir", "/cmd/data", NULL };
+    const char *text = "dir = /srv/t\ndata-dir = /srv/d1\ndata_dir = /srv/d2\n";
+    cr_assert_eq(with_text(&o, text, args, err, sizeof err), HK_OPTIONS_RUN, "%s", err);
+    cr_assert_eq(o.data_dirs.n, 3u);
+    cr_assert_str_eq(o.data_dirs.v[0], "/srv/d1");
+    cr_assert_str_eq(o.data_dirs.v[1], "/srv/d2");
+    cr_assert_str_eq(o.data_dirs.v[2], "/cmd/data");
+    cr_assert_eq(o.ndirs, 1u);
+    hk_options n;
+    cr_assert_eq(with_text(&n, "dir = /srv/t\ndata-dir = /srv/d1\n", none, err, sizeof err), HK_OPTIONS_RUN);
+    int row = hk_options_row_find("data-dir");
+    cr_assert_geq(row, 0);
+    cr_assert(hk_options_row_repeatable((size_t)row));
+    cr_assert_not(hk_options_row_repeatable((size_t)hk_options_row_find("port")));
+    cr_assert(hk_options_row_differs(&o, &n, (size_t)row), "a reload sees the list changed");
+    hk_options_free(&n);
+    hk_options_free(&o);
+}
+
 Test(config_file, errors_name_the_file_the_line_and_the_key)
 {
     refused("port = 7000\n\nmax-peer = 3\n", "t.conf:3: unknown key 'max-peer'");

@@ -212,6 +212,61 @@ Test(metrics_render, histogram_buckets_cumulative)
     free(t);
 }
 
+static size_t count_lines(const char *t, const char *prefix);
+
+/* Issue 11 item 1's remaining families: torrents damaged and verifying, verifications in flight, the request to first
+ * byte histogram, and the announce latency histogram with one series per protocol. */
+Test(metrics_render, first_byte_tracker_latency_and_torrent_states)
+{
+    hk_histogram h;
+    hk_hist_init_latency(&h);
+    hk_metrics_snapshot s;
+    sample_snapshot(&s, &h);
+    s.torrents_damaged = 4;
+    s.torrents_verifying = 6;
+    s.core.verifies_pending = 8;
+    s.core.choker_turns = 31;
+    s.core.resident_hits = 41;
+    s.core.requeues = 43;
+    hk_hist_init_latency(&s.core.first_byte);
+    hk_hist_observe(&s.core.first_byte, 30000);    /* 30 us: in the 50 us bucket */
+    hk_hist_observe(&s.core.first_byte, 3000000);  /* 3 ms: in the 5 ms bucket */
+    for (int i = 0; i < 3; i++)
+        hk_hist_init_latency(&s.announcer.latency[i]);
+    hk_hist_observe(&s.announcer.latency[0], 20000000);   /* http: 20 ms */
+    hk_hist_observe(&s.announcer.latency[2], 400000);     /* udp: 0.4 ms */
+    hk_hist_observe(&s.announcer.latency[2], 900000000);  /* udp: 0.9 s */
+    char *t = render(&s);
+    check_structure(t);
+    const char *lines[] = {
+        "hekate_torrents{state=\"damaged\"} 4",
+        "hekate_torrents{state=\"verifying\"} 6",
+        "hekate_piece_verifies_in_flight 8",
+        "hekate_choker_turns_total 31",
+        "hekate_page_cache_checks_total{result=\"hit\"} 41",
+        "hekate_page_cache_checks_total{result=\"miss\"} 43",
+        "hekate_request_first_byte_seconds_bucket{le=\"0.00005\"} 1",
+        "hekate_request_first_byte_seconds_bucket{le=\"0.0025\"} 1",
+        "hekate_request_first_byte_seconds_bucket{le=\"0.005\"} 2",
+        "hekate_request_first_byte_seconds_bucket{le=\"+Inf\"} 2",
+        "hekate_request_first_byte_seconds_sum 0.00303",
+        "hekate_request_first_byte_seconds_count 2",
+        "hekate_tracker_announce_duration_seconds_bucket{protocol=\"http\",le=\"0.025\"} 1",
+        "hekate_tracker_announce_duration_seconds_count{protocol=\"http\"} 1",
+        "hekate_tracker_announce_duration_seconds_count{protocol=\"https\"} 0",
+        "hekate_tracker_announce_duration_seconds_bucket{protocol=\"udp\",le=\"0.0005\"} 1",
+        "hekate_tracker_announce_duration_seconds_bucket{protocol=\"udp\",le=\"0.5\"} 1",
+        "hekate_tracker_announce_duration_seconds_bucket{protocol=\"udp\",le=\"1\"} 2",
+        "hekate_tracker_announce_duration_seconds_bucket{protocol=\"udp\",le=\"+Inf\"} 2",
+        "hekate_tracker_announce_duration_seconds_sum{protocol=\"udp\"} 0.9004",
+        "hekate_tracker_announce_duration_seconds_count{protocol=\"udp\"} 2",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof *lines; i++)
+        cr_assert(has_line(t, lines[i]), "missing: %s", lines[i]);
+    cr_assert_eq(count_lines(t, "# TYPE hekate_tracker_announce_duration_seconds histogram"), 1u, "one family");
+    free(t);
+}
+
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
 static uint64_t next_rand(void)
 {

@@ -379,6 +379,26 @@ Test(options, verify_mode)
     BAD("option --verify needs a value", "d", "--verify");
 }
 
+/* --data-dir (repeatable; issue 11 item 8): every data dir kept, in order. */
+Test(options, data_dirs)
+{
+    hk_options o;
+    char err[512];
+    OK("d");
+    cr_assert_eq(o.data_dirs.n, 0u, "no data dir by default");
+    cr_assert_not(o.follow_links, "links are not followed by default");
+    hk_options_free(&o);
+    OK("--data-dir=/srv/a", "d", "--data-dir", "/srv/b", "--follow-links");
+    cr_assert(o.follow_links);
+    cr_assert_eq(o.data_dirs.n, 2u);
+    cr_assert_str_eq(o.data_dirs.v[0], "/srv/a");
+    cr_assert_str_eq(o.data_dirs.v[1], "/srv/b");
+    cr_assert_eq(o.ndirs, 1u, "a data dir is not a DIR");
+    hk_options_free(&o);
+    cr_assert_null(o.data_dirs.v);
+    BAD("option --data-dir needs a value", "d", "--data-dir");
+}
+
 /* --user / --group (issue 11 item 4): text, kept as given (looked up by ops/privdrop.h at start-up). */
 Test(options, user_and_group)
 {

@@ -401,3 +401,70 @@ Test(scan, iterator_sees_changes_between_steps_and_can_stop_half_way)
     hk_scan_iter_free(it);
     free(longp);
 }
+
+/* All of one iterator walk of root with links followed below `roots`, recorded in f. */
+static void walk_following(found *f, const char *const *roots, size_t n, hk_scan_stats *st)
+{
+    hk_scan_iter *it = hk_scan_iter_new(root);
+    cr_assert_not_null(it);
+    hk_scan_iter_follow(it, roots, n);
+    for (;;) {
+        const char *path, *why;
+        hk_scan_event ev = hk_scan_iter_next(it, &path, &why, NULL);
+        if (ev == HK_SCAN_END)
+            break;
+        if (ev == HK_SCAN_TORRENT)
+            on_torrent(f, path);
+        else
+            on_problem(f, path, why);
+    }
+    hk_scan_iter_stats(it, st);
+    hk_scan_iter_free(it);
+}
+
+/* --follow-links (issue 11 item 8): a link to a folder inside the served folders is walked under the link's path; a
+ * link leading outside them is said and not followed, a link to a folder the walk is in (a loop) too; links to files
+ * (a .torrent link included) are still not followed. */
+Test(scan, links_to_folders_inside_are_followed_when_asked)
+{
+    mk("served");
+    mk("served/pool");
+    touch("served/pool/p.torrent");
+    mk("served/sub");
+    mk("outside");
+    touch("outside/h.torrent");
+    link_to("../pool", "served/sub/in");           /* inside: followed */
+    link_to("../../outside", "served/sub/out");    /* outside: said */
+    link_to("..", "served/sub/up");                /* a loop: said */
+    link_to("pool/p.torrent", "served/l.torrent"); /* a .torrent link: said, not followed */
+    char real[PATH_MAX], served[PATH_MAX + 16];
+    cr_assert_not_null(realpath(root, real));
+    snprintf(served, sizeof served, "%s/served", real);
+    const char *roots[] = { served };
+    snprintf(root + strlen(root), sizeof root - strlen(root), "/served");
+    found f = { .n = 0 };
+    hk_scan_stats st;
+    walk_following(&f, roots, 1, &st);
+    root[strlen(root) - strlen("/served")] = '\0';
+    const char *want[] = { "served/pool/p.torrent", "served/sub/in/p.torrent" };
+    cr_assert_eq(f.n, 2, "found %zu", f.n);
+    for (size_t i = 0; i < f.n; i++)
+        cr_assert_str_eq(rel(f.paths[i]), want[i]);
+    cr_assert_eq(f.nproblems, 3);
+    cr_assert(strstr(f.problems[0], "served/l.torrent: is a symbolic link; not followed"), "%s", f.problems[0]);
+    cr_assert(strstr(f.problems[1], "served/sub/out: is a symbolic link to a folder outside the served folders"), "%s",
+              f.problems[1]);
+    cr_assert(strstr(f.problems[2], "served/sub/up: is a symbolic link to a folder it is in (a loop)"), "%s",
+              f.problems[2]);
+    cr_assert_eq(st.symlinks_followed, 1u);
+    cr_assert_eq(st.symlinks_skipped, 3u);
+    found_free(&f);
+
+    /* without hk_scan_iter_follow nothing is followed: the same links are said as before */
+    snprintf(root + strlen(root), sizeof root - strlen(root), "/served");
+    walk_following(&f, roots, 0, &st);
+    root[strlen(root) - strlen("/served")] = '\0';
+    cr_assert_eq(f.n, 1);
+    cr_assert_eq(st.symlinks_followed, 0u);
+    found_free(&f);
+}

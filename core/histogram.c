@@ -1,4 +1,4 @@
-/* histogram: fixed-bucket latency histogram (see histogram.h). */
+/* histogram: fixed-bucket latency histogram, pure (see histogram.h). */
 #include "histogram.h"
 
 #include <string.h>

@@ -1,4 +1,5 @@
-/* histogram: a fixed-bucket latency histogram for the metrics endpoint (ops/metrics_render.h renders it).
+/* histogram: a fixed-bucket latency histogram (the core keeps its request and tracker latencies in them, the backend
+ * its disk loads; backend-real/lib/ops/metrics_render.h renders them). Pure: no I/O, no clock (the caller measures).
  *
  * Contract
  * --------
