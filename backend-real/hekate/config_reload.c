@@ -99,6 +99,7 @@ int app_reload_config(app *a)
     cur->verbosity = n.verbosity;
     hk_log_set_level(hk_options_log_level(cur));
     hk_seeder_set_log_level(s, hk_log_get_level());
+    cur->status_interval = n.status_interval; /* main.c's status timer reads it every second */
     if (cur->rescan_interval != n.rescan_interval) {
         cur->rescan_interval = n.rescan_interval;
         rescans_rearm_timer(a);

@@ -32,7 +32,7 @@
 
 #define FIRST_SCAN_STEP 0.020   /* seconds of first-scan work between two looks at a pending SIGINT/SIGTERM */
 #define STATS_EVERY 60.0        /* seconds between two statistics lines (DEBUG) */
-#define STATUS_EVERY 5          /* ... and one status line (INFO) every this many of them: every 5 minutes */
+#define STATUS_CHECK 1.0        /* seconds between two looks at whether --status-interval has passed (live) */
 
 static const char *prog = "hekate";
 
@@ -267,13 +267,13 @@ static void log_stats(hk_real *r, hk_log_level level, const char *when)
            s.peers_refused, s.refused_per_address, s.refused_per_prefix, s.disk_loads);
 }
 
-/* While serving: what the status line (INFO, every STATUS_EVERY statistics lines and on SIGUSR1) compares with. */
+/* While serving: what the status line (INFO, every --status-interval and on SIGUSR1) compares with. */
 typedef struct status_clock {
     hk_real *r;
     struct ev_loop *loop;
     uint64_t bytes;              /* bytes sent at the last status line */
     ev_tstamp at;                /* and when */
-    unsigned ticks;              /* statistics lines since it */
+    const hk_options *opt;       /* status_interval, which a config reload may change */
 } status_clock;
 
 /* One line at INFO: torrents, peers and the upload rate since the last status line (why: "" or " (SIGUSR1)"). */
@@ -288,7 +288,16 @@ static void log_status(status_clock *sc, const char *why)
            s.unchoked, s.waiting, rate, dt, (double)s.bytes_sent / (1024.0 * 1024.0));
     sc->bytes = s.bytes_sent;
     sc->at = now;
-    sc->ticks = 0;
+}
+
+/* Once a second: the status line when --status-interval (0: never) has passed since the last one. */
+static void status_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    status_clock *sc = w->data;
+    double every = (double)sc->opt->status_interval / 1e9;
+    if (every > 0 && ev_now(loop) - sc->at >= every)
+        log_status(sc, "");
 }
 
 /* SIGUSR1: the status line and the statistics so far, at INFO; serving goes on. */
@@ -307,8 +316,6 @@ static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     status_clock *sc = w->data;
     hk_real *r = sc->r;
-    if (++sc->ticks >= STATUS_EVERY)
-        log_status(sc, "");
     hk_stats s;
     hk_seeder_stats(hk_real_seeder(r), &s);
     hk_log(HK_LOG_DEBUG, "now: %u peers (%u encrypted, %u plain), %u unchoked, %u waiting, %" PRIu64
@@ -347,7 +354,7 @@ static void run_until_stopped(app *a)
         ev_signal_init(&stop[i], stop_cb, stops[i]);
         ev_signal_start(a->loop, &stop[i]);
     }
-    status_clock sc = { .r = a->real, .loop = a->loop, .at = ev_now(a->loop) };
+    status_clock sc = { .r = a->real, .loop = a->loop, .at = ev_now(a->loop), .opt = a->opt };
     ev_signal_init(&usr1, usr1_cb, SIGUSR1);
     usr1.data = &sc;
     ev_signal_start(a->loop, &usr1);
@@ -355,6 +362,10 @@ static void run_until_stopped(app *a)
     ev_timer_init(&stats, stats_cb, STATS_EVERY, STATS_EVERY);
     stats.data = &sc;
     ev_timer_start(a->loop, &stats);
+    ev_timer status;
+    ev_timer_init(&status, status_cb, STATUS_CHECK, STATUS_CHECK);
+    status.data = &sc;
+    ev_timer_start(a->loop, &status);
     hk_notify_watchdog watchdog; /* systemd: WatchdogSec= (ops/notify.h) */
     hk_notify_watchdog_start(&watchdog, a->loop);
 
@@ -376,6 +387,7 @@ static void run_until_stopped(app *a)
     stop_serving(a);
     rescans_stop_timer(a);
     ev_timer_stop(a->loop, &stats);
+    ev_timer_stop(a->loop, &status);
     hk_notify_watchdog_stop(&watchdog, a->loop);
     ev_signal_stop(a->loop, &usr1);
     for (int i = 0; i < 3; i++)

@@ -48,6 +48,8 @@ static void usage_serving(FILE *out, const char *prog)
 
             "      --rescan=SECONDS        rescan every DIR this often (default 0: only on SIGHUP); with it,\n"
             "                              hekate also starts when there is nothing to serve yet\n"
+            "      --status-interval=SECONDS  one status line (torrents, peers, MB/s) this often (default 300;\n"
+            "                              0: only on SIGUSR1)\n"
             "      --shard=K/N             serve only the torrents in shard K of N (K from 0 to N-1): the first 8\n"
             "                              bytes of the info-hash, big-endian, modulo N; N processes with\n"
             "                              0/N..N-1/N over the same DIRs serve each torrent exactly once\n"
@@ -367,6 +369,8 @@ static const opt_row rows[] = {
     { ROW("announce-rate", 0, OPT_COUNT, announce_rate), .min = 1, .max = MAX_COUNT },
     { ROW("rescan", 0, OPT_SECONDS, rescan_interval), .min = 0, .max = MAX_SECONDS, .floor = HK_SECONDS(1),
       .floor_text = "0 to turn it off, else at least 1 second" },
+    { ROW("status-interval", 0, OPT_SECONDS, status_interval), .min = 0, .max = MAX_SECONDS,
+      .floor = HK_SECONDS(1), .floor_text = "0 to turn it off, else at least 1 second" },
     /* per-address caps */
     { ROW("max-peers-per-address", 0, OPT_COUNT, cfg.max_peers_per_address), .min = 0, .max = MAX_COUNT },
     { ROW("max-peers-per-prefix", 0, OPT_COUNT, cfg.max_peers_per_prefix), .min = 0, .max = MAX_COUNT },
@@ -587,6 +591,7 @@ static void set_defaults(hk_options *o)
     o->max_mapped = lim.max_mapped_bytes;
     o->max_open_files = lim.max_open_files;
     o->disk_threads = 8;
+    o->status_interval = HK_SECONDS(300);
     o->metrics_top = HK_METRICS_DEFAULT_TOP; /* metrics */
 }
 

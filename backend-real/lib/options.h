@@ -57,6 +57,7 @@ typedef struct hk_options {
     uint32_t announce_rate;    /* --announce-rate: first announces per second when few torrents (0: default) */
     /* hot add/remove */
     hk_time rescan_interval;   /* --rescan: rescan the DIRs this often (0: only on SIGHUP; else at least 1 s) */
+    hk_time status_interval;   /* --status-interval: one status line (INFO) this often (0: only on SIGUSR1) */
     /* watched directories (issue 11 item 6) */
     bool no_watch;             /* --no-watch: no inotify on the DIRs (changes seen only by rescans) */
     /* metrics (ops/metrics.h) */

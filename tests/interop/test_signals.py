@@ -135,6 +135,28 @@ def usr1_before_serving(p, folder):
         p.stop(c)
 
 
+def periodic_status_line(p, folder):
+    """--status-interval=1: status lines at the default level, one about every second, without any signal; with
+    --status-interval=0 none in the same time."""
+    seen = {}
+    for every in ("1", "0"):
+        port = procs.free_port()
+        hk_argv = [os.path.join(p.build_dir, "backend-real", "hekate"), "-t", "--bind", "127.0.0.1", "-p", str(port),
+                   "--status-interval=" + every, folder]
+        c = p.start("hekate-status-" + every, hk_argv)
+        try:
+            procs.wait_port(port, c, timeout=10)
+            time.sleep(3.5)
+            seen[every] = sum(1 for line in c.log().splitlines() if "status: 3 torrents" in line)
+        finally:
+            p.stop(c)
+    if not 2 <= seen["1"] <= 5:
+        raise AssertionError("--status-interval=1: %d status lines in 3.5 s" % seen["1"])
+    if seen["0"] != 0:
+        raise AssertionError("--status-interval=0: %d status lines" % seen["0"])
+    return "%d status lines in 3.5 s with --status-interval=1, none with 0" % seen["1"]
+
+
 def body(p, checks, build_dir, source_dir):
     p.build_dir = build_dir
     folder = p.path("torrents")
@@ -143,6 +165,7 @@ def body(p, checks, build_dir, source_dir):
     checks.run("sigusr1_logs_a_summary_and_others_are_ignored", usr1_and_others, p, folder, paths, hashes)
     checks.run("sigquit_stops_cleanly", sigquit_stops_cleanly, p, folder, paths)
     checks.run("sigusr1_before_serving", usr1_before_serving, p, folder)
+    checks.run("periodic_status_line", periodic_status_line, p, folder)
 
 
 if __name__ == "__main__":
