@@ -661,7 +661,11 @@ static int cmp_event(const void *a, const void *b)
     return (int)x->unchoked - (int)y->unchoked; /* at the same moment a choke goes first */
 }
 
-/* Most peers unchoked at once, from every peer's history in the order the seeder sent them. */
+/* Most peers unchoked at once, from every peer's history in the order the seeder sent them. The seeder sends a
+ * choke and the unchoke that replaces it in one go, but the fleet reads its sockets in turns, each under its token
+ * bucket: a choke read up to CHOKE_SKEW after an unchoke counts as sent before it (hekate's own count is
+ * hekate_peers_unchoked_max, which scripts/sim-vs-real.sh prints beside this one). */
+#define CHOKE_SKEW 0.02
 static uint32_t unchoked_max(const swarm *sw)
 {
     size_t n = 0, k = 0;
@@ -671,8 +675,12 @@ static uint32_t unchoked_max(const swarm *sw)
     if (!all)
         abort();
     for (uint32_t i = 0; i < sw->npeers; i++)
-        for (uint32_t j = 0; j < sw->peers[i].nhist; j++)
-            all[k++] = sw->peers[i].hist[j];
+        for (uint32_t j = 0; j < sw->peers[i].nhist; j++) {
+            all[k] = sw->peers[i].hist[j];
+            if (!all[k].unchoked)
+                all[k].t -= CHOKE_SKEW;
+            k++;
+        }
     qsort(all, n, sizeof *all, cmp_event);
     int64_t now = 0, max = 0;
     for (size_t i = 0; i < n; i++) {
