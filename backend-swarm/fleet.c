@@ -60,6 +60,7 @@ static void close_socket(swarm_peer *p, bool fin)
     }
     p->dt = NULL;
     p->olen = 0;
+    p->inflight = 0;
     if (p->fd >= 0 && fin) {
         close(p->fd);
     } else if (p->fd >= 0) {
@@ -210,8 +211,14 @@ static void dl_cb(struct ev_loop *loop, ev_timer *w, int revents)
         p->dh = c->next;
         if (!p->dh)
             p->dt = NULL;
+        p->inflight -= c->len;
         feed(p, c);
         free(c);
+    }
+    if (p->open && !p->reading && p->sw->window && !lk_stopped_reading(&p->lk) && p->fd >= 0 &&
+        !ev_is_active(&PEV(p)->rd)) {
+        p->reading = true; /* the window has room again */
+        want_io(p);
     }
     if (p->dh && p->open) {
         ev_timer_set(w, p->dh->due - now, 0);
@@ -259,6 +266,12 @@ static void on_readable(swarm_peer *p)
     p->tb_last = now;
     if (p->tokens > p->burst)
         p->tokens = p->burst;
+    uint64_t room = p->sw->window > p->inflight ? p->sw->window - p->inflight : 0;
+    if (p->sw->window && room < 1024) {
+        p->reading = false; /* a window's worth is on its way through the delay line: wait for it (dl_cb) */
+        want_io(p);
+        return;
+    }
     if (p->tokens < 1024) {
         p->reading = false; /* out of tokens: the socket waits, TCP's window closes, the seeder slows down */
         want_io(p);
@@ -268,6 +281,8 @@ static void on_readable(swarm_peer *p)
         return;
     }
     size_t want = p->tokens < READ_MAX ? (size_t)p->tokens : READ_MAX;
+    if (p->sw->window && want > room)
+        want = (size_t)room;
     ssize_t n = recv(p->fd, buf, want, 0);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
@@ -279,6 +294,7 @@ static void on_readable(swarm_peer *p)
     }
     p->got_bytes = true;
     p->tokens -= (double)n;
+    p->inflight += (uint64_t)n;
     p->sw->bytes_read += (uint64_t)n;
     delay_push(p, buf, (uint32_t)n);
 }

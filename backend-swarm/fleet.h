@@ -1,7 +1,7 @@
 /* fleet: hekate-swarm's leechers on libev — every peer of a scenario played for real over TCP against a running
  * seeder: arrivals (the simulator's draws, stream for stream), one connection at a time from its own 127.x.y.z
  * source address, the download rate as a token bucket on reading, the latency as a user-space delay line between the
- * socket and the protocol, churn by MTBF/MTTR, reconnects, keep-alives and flooding ticks. The protocol itself is
+ * socket and the protocol, hekate-sim's window (at most `window` bytes read and not yet out of the delay line), churn by MTBF/MTTR, reconnects, keep-alives and flooding ticks. The protocol itself is
  * leech/leech.h's.
  *
  * Contract
@@ -42,6 +42,7 @@ typedef struct swarm_peer {
     uint8_t *ob;
     size_t olen, ocap;
     double tokens, tb_last, rate, burst;
+    uint64_t inflight;           /* bytes read and still in the delay line (at most swarm.window) */
     struct dchunk *dh, *dt;
     double conn_at, last_sent, next_flood, leave_at;
     double rx_time;              /* when the bytes being decoded were read from the socket */
@@ -63,6 +64,7 @@ typedef struct swarm {
     swarm_peer *peers;
     uint32_t npeers;
     struct sockaddr_in target;
+    uint64_t window;             /* [seeder] window: bytes per RTT per connection, as hekate-sim's flights; 0: none */
     void *loop;
     double t0, end_time, stop_time;
     uint32_t lives_running, unchoked_now, unchoked_max, connected_now, connected_max;

@@ -4,7 +4,7 @@
  * Usage: hekate-swarm SCENARIO.ini --make-torrents DIR
  *        hekate-swarm SCENARIO.ini --hekate-args
  *        hekate-swarm SCENARIO.ini --target HOST:PORT --torrents DIR [--peers-csv FILE] [--chokes-csv FILE]
- *                     [--seed N] [--drop-profile NAME] [--no-verify]
+ *                     [--seed N] [--drop-profile NAME] [--no-verify] [--no-window]
  * Exit: 0 every measurable expectation holds, 1 some failed, 2 usage, scenario or setup error. */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -19,7 +19,7 @@
 
 typedef struct options {
     const char *scenario, *target, *torrents, *make, *peers_csv, *chokes_csv, *drop;
-    bool hekate_args, no_verify, seed_set;
+    bool hekate_args, no_verify, seed_set, no_window;
     uint64_t seed;
 } options;
 
@@ -30,6 +30,7 @@ static void usage(int rc)
             "       hekate-swarm SCENARIO.ini --hekate-args\n"
             "       hekate-swarm SCENARIO.ini --target HOST:PORT --torrents DIR [--peers-csv FILE]\n"
             "                    [--chokes-csv FILE] [--seed N] [--drop-profile NAME] [--no-verify]\n"
+            "                    [--no-window]\n"
             "  --make-torrents DIR  write the scenario's torrents and their data into DIR (then serve DIR)\n"
             "  --hekate-args        print the hekate options that match the scenario's [seeder] section\n"
             "  --target HOST:PORT   the seeder (an IPv4 address)\n"
@@ -38,7 +39,8 @@ static void usage(int rc)
             "  --chokes-csv FILE    every choke and unchoke each peer saw: peer,time_s,event\n"
             "  --seed N             overrides [run] seed\n"
             "  --drop-profile NAME  runs without that profile (or comma-separated profiles)\n"
-            "  --no-verify          do not hash received blocks (pure load)\n");
+            "  --no-verify          do not hash received blocks (pure load)\n"
+            "  --no-window          do not emulate [seeder] window (at most window bytes per connection per RTT)\n");
     exit(rc);
 }
 
@@ -64,6 +66,8 @@ static void parse_args(int argc, char **argv, options *o)
             o->hekate_args = true;
         else if (strcmp(a, "--no-verify") == 0)
             o->no_verify = true;
+        else if (strcmp(a, "--no-window") == 0)
+            o->no_window = true;
         else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
             usage(0);
         else if (a[0] != '-' && !o->scenario)
@@ -153,6 +157,7 @@ int main(int argc, char **argv)
     static swarm sw;
     sw.sc = &sc;
     sw.npeers = sc.npeers;
+    sw.window = o.no_window ? 0 : sc.seeder.window;
     if (parse_target(o.target, &sw.target) < 0) {
         fprintf(stderr, "hekate-swarm: --target %s: expected IPV4:PORT\n", o.target);
         return 2;

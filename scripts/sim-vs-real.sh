@@ -4,21 +4,26 @@
 # aggregate throughput, Jain's index of download rates, the peak of unchoked peers and the disk bytes read per byte
 # sent, with the relative error of each (docs/hekate-swarm.md, docs/benchmarks-sim.md).
 #
-# usage: scripts/sim-vs-real.sh SCENARIO.ini [--build DIR] [--bound FRACTION] [--check LIST] [--keep DIR]
+# usage: scripts/sim-vs-real.sh SCENARIO.ini [--build DIR] [--bound FRACTION] [--check LIST] [--profile NAME]
+#                               [--keep DIR] [-- HEKATE-SWARM-OPTIONS...]
 #   --build DIR   the build tree (default build/release)
 #   --bound F     the largest relative error accepted for the figures of --check (default 0.15)
 #   --check LIST  comma-separated figures that must be within the bound (default p10,p50,p90,max,throughput,jain,
 #                 unchoked): exit 1 if one is not. disk is printed but not checked unless listed.
+#   --profile P   the per-peer figures over the peers of profile P only (default: every peer)
 #   --keep DIR    keep the outputs (summaries, CSVs, hekate's log) in DIR
+#   -- ...        the rest goes to hekate-swarm (e.g. --no-window, --no-verify)
 # Exit: 0 within the bound, 1 a figure is not, 2 setup error.
 set -eu
 
 die() { echo "sim-vs-real: $*" >&2; exit 2; }
 [ $# -ge 1 ] || die "usage: sim-vs-real.sh SCENARIO.ini [--build DIR] [--bound F] [--check LIST] [--keep DIR]"
 SCENARIO=$1; shift
-BUILD=build/release BOUND=0.15 CHECK=p10,p50,p90,max,throughput,jain,unchoked KEEP=
+BUILD=build/release BOUND=0.15 CHECK=p10,p50,p90,max,throughput,jain,unchoked KEEP= PROFILE=
 while [ $# -gt 0 ]; do
     case $1 in
+    --profile) PROFILE=$2; shift 2 ;;
+    --) shift; break ;;
     --build) BUILD=$2; shift 2 ;;
     --bound) BOUND=$2; shift 2 ;;
     --check) CHECK=$2; shift 2 ;;
@@ -77,19 +82,23 @@ done
 read_bytes() { awk '/^read_bytes/ {print $2}' "/proc/$HPID/io"; }
 R0=$(read_bytes)
 "$SWARM" "$SCENARIO" --target 127.0.0.1:"$PORT" --torrents "$WORK/torrents" --peers-csv "$WORK/real.csv" \
-    --chokes-csv "$WORK/chokes.csv" > "$WORK/real.txt" || [ $? -eq 1 ] || die "hekate-swarm failed"
+    --chokes-csv "$WORK/chokes.csv" "$@" > "$WORK/real.txt" || [ $? -eq 1 ] || die "hekate-swarm failed"
 R1=$(read_bytes)
 metrics > "$WORK/metrics.txt" || die "cannot read hekate's metrics"
 kill "$HPID"; wait "$HPID" 2>/dev/null || true; HPID=
 
 # 3. side by side
-$PY - "$WORK" "$R0" "$R1" "$BOUND" "$CHECK" "$SCENARIO" <<'EOF'
+$PY - "$WORK" "$R0" "$R1" "$BOUND" "$CHECK" "$SCENARIO" "$PROFILE" <<'EOF'
 import csv, math, re, sys
 work, r0, r1, bound, check, scenario = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), \
     sys.argv[5].split(","), sys.argv[6]
+profile = sys.argv[7]
 
 def peers(path):
-    return list(csv.DictReader(open(path)))
+    rows = [r for r in csv.DictReader(open(path)) if not profile or r["profile"] == profile]
+    if not rows:
+        sys.exit("sim-vs-real: no peer of profile %s" % profile)
+    return rows
 
 def pct(v, q):  # as backend-sim/report.c: the ceil(q n)-th smallest
     if not v:
@@ -124,7 +133,7 @@ daemon_unchoked = int(float(m["hekate_peers_unchoked_max"]))
 
 units = {"completed": "peers", "p10": "s", "p50": "s", "p90": "s", "max": "s", "throughput": "MB/s",
          "jain": "", "unchoked": "peers", "disk": "B/B"}
-print("== sim vs real: %s ==" % scenario)
+print("== sim vs real: %s%s ==" % (scenario, " [profile %s]" % profile if profile else ""))
 print("%-11s %6s %12s %12s %9s %s" % ("figure", "unit", "hekate-sim", "real", "error", ""))
 bad = []
 for k in ["completed", "p10", "p50", "p90", "max", "throughput", "jain", "unchoked", "disk"]:
