@@ -400,8 +400,12 @@ static void connect_once(swarm_peer *p)
     lk_connection_start(&p->lk);
     struct sockaddr_in src;
     source_address(p, &src);
-    int one = 1;
+    int one = 1, rcvbuf = (int)sw->window;
     p->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    /* with the window emulated, the kernel's receive buffer is a window too (the simulator's peer has nothing
+     * beyond its flight): a peer that does not read holds back the seeder after about `window` bytes */
+    if (p->fd >= 0 && rcvbuf > 0)
+        setsockopt(p->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     if (p->fd < 0 || setsockopt(p->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one) < 0 ||
         bind(p->fd, (struct sockaddr *)&src, sizeof src) < 0 ||
         (connect(p->fd, (struct sockaddr *)&sw->target, sizeof sw->target) < 0 && errno != EINPROGRESS)) {

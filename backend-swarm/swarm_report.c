@@ -104,14 +104,15 @@ int swarm_peers_csv(const swarm *sw, const char *path)
     if (!f)
         return -1;
     fprintf(f, "peer,profile,behaviour,torrent,arrival_s,first_connect_s,complete_s,end_s,end,bytes,connects,"
-               "refusals,closed_by_seeder,rejects,unrequested,dup_blocks,protocol_errors\n");
+               "refusals,closed_by_seeder,rejects,unrequested,dup_blocks,protocol_errors,down_Bps,latency_s,"
+               "unchokes,chokes\n");
     for (uint32_t i = 0; i < sw->npeers; i++) {
         const swarm_peer *l = &sw->peers[i];
-        fprintf(f, "%u,%s,%s,%u,%.9f,%.9f,%.9f,%.9f,%d,%llu,%u,%u,%u,%u,%u,%u,%u\n", l->id, l->prof->name,
+        fprintf(f, "%u,%s,%s,%u,%.9f,%.9f,%.9f,%.9f,%d,%llu,%u,%u,%u,%u,%u,%u,%u,%.0f,%.6f,%u,%u\n", l->id, l->prof->name,
                 sim_behaviour_name(l->prof->behaviour), l->torrent, l->arrival, l->first_connect,
                 l->completed ? l->complete_at : -1.0, l->end_at, (int)l->end, (unsigned long long)l->lk.bytes,
                 l->connects, l->refusals, l->closed_by_seeder, l->lk.rejects, l->lk.unrequested, l->lk.dup_blocks,
-                l->lk.protocol_errors);
+                l->lk.protocol_errors, l->down, l->latency, l->lk.unchokes, l->lk.chokes);
     }
     return fclose(f) == 0 ? 0 : -1;
 }
