@@ -79,15 +79,18 @@ static void close_socket(swarm_peer *p, bool fin)
 
 static void on_conn_end(swarm_peer *p, lk_end why);
 static void io_choke(void *ctx, bool unchoked);
+static void go_blind(swarm_peer *p);
 
 /* io.end from the protocol, or the socket's end: the connection is over (once). */
 static void end_conn(swarm_peer *p, lk_end why, bool fin)
 {
     if (!p->open)
         return;
+    if (!fin)
+        go_blind(p); /* vanished: it will never see a choke */
     p->open = false;
     p->connecting = false;
-    if (p->lk.unchoked) { /* the connection's end chokes it */
+    if (p->lk.unchoked && !p->blind) { /* the connection's end chokes it */
         p->lk.unchoked = false;
         p->rx_time = fleet_now(p->sw);
         io_choke(p, false);
@@ -159,21 +162,40 @@ static void io_send(void *ctx, const uint8_t *b, size_t n)
 
 /* A choke state change, timed when its bytes left the socket (before the delay line): the seeder's order of
  * sending, which is what hekate-sim's monitor counts at send time (fleet_unchoked_max sorts them). */
-static void io_choke(void *ctx, bool unchoked)
+static void hist_push(swarm_peer *p, swarm_event e)
 {
-    swarm_peer *p = ctx;
-    swarm *sw = p->sw;
-    if (unchoked)
-        sw->unchoked_now++;
-    else
-        sw->unchoked_now--;
     if (p->nhist == p->caphist) {
         p->caphist = p->caphist ? 2 * p->caphist : 8;
         p->hist = realloc(p->hist, p->caphist * sizeof *p->hist);
         if (!p->hist)
             abort();
     }
-    p->hist[p->nhist++] = (swarm_event){p->rx_time, unchoked};
+    p->hist[p->nhist++] = e;
+}
+
+static void io_choke(void *ctx, bool unchoked)
+{
+    swarm_peer *p = ctx;
+    if (p->blind)
+        return;
+    if (unchoked)
+        p->sw->unchoked_now++;
+    else
+        p->sw->unchoked_now--;
+    hist_push(p, (swarm_event){p->rx_time, unchoked, false});
+}
+
+/* The peer stops reading its socket for the rest of the connection (non_reader, vanished): it can no longer see
+ * its chokes, so from now on it is counted out of the peers unchoked (a "blind" event, a choke for the count). */
+static void go_blind(swarm_peer *p)
+{
+    if (p->blind)
+        return;
+    if (p->lk.unchoked) {
+        p->sw->unchoked_now--;
+        hist_push(p, (swarm_event){fleet_now(p->sw), false, true});
+    }
+    p->blind = true;
 }
 
 /* ---------------- receiving: token bucket, then the delay line ---------------- */
@@ -195,6 +217,7 @@ static void feed(swarm_peer *p, dchunk *c)
     lk_feed(&p->lk, c->data, c->len);
     p->sw->payload_received += p->lk.bytes;
     if (p->open && lk_stopped_reading(&p->lk) && p->reading) {
+        go_blind(p);
         p->reading = false; /* non_reader: the socket is never read again */
         want_io(p);
     }
@@ -398,6 +421,7 @@ static void connect_once(swarm_peer *p)
     if (sw->connected_now > sw->connected_max)
         sw->connected_max = sw->connected_now;
     lk_connection_start(&p->lk);
+    p->blind = false;
     struct sockaddr_in src;
     source_address(p, &src);
     int one = 1, rcvbuf = (int)sw->window;

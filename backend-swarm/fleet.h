@@ -1,8 +1,8 @@
 /* fleet: hekate-swarm's leechers on libev — every peer of a scenario played for real over TCP against a running
  * seeder: arrivals (the simulator's draws, stream for stream), one connection at a time from its own 127.x.y.z
  * source address, the download rate as a token bucket on reading, the latency as a user-space delay line between the
- * socket and the protocol, hekate-sim's window (at most `window` bytes read and not yet out of the delay line), churn by MTBF/MTTR, reconnects, keep-alives and flooding ticks. The protocol itself is
- * leech/leech.h's.
+ * socket and the protocol, hekate-sim's window (at most `window` bytes read and not yet out of the delay line),
+ * churn by MTBF/MTTR, reconnects, keep-alives and flooding ticks. The protocol itself is leech/leech.h's.
  *
  * Contract
  * --------
@@ -26,6 +26,7 @@ struct dchunk;
 typedef struct swarm_event {
     double t;                    /* seconds since the start of the run */
     bool unchoked;
+    bool blind;                  /* not a message: the peer stopped reading while unchoked (counted as a choke) */
 } swarm_event;
 
 typedef struct swarm_peer {
@@ -38,6 +39,7 @@ typedef struct swarm_peer {
     /* connection */
     int fd;
     bool connecting, open, reading, got_bytes;
+    bool blind;                  /* stopped reading for the rest of this connection (non_reader, vanished) */
     void *io;                    /* ev_io, ev_timer x3 (fleet.c) */
     uint8_t *ob;
     size_t olen, ocap;

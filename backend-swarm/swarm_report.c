@@ -108,8 +108,8 @@ int swarm_peers_csv(const swarm *sw, const char *path)
                "unchokes,chokes\n");
     for (uint32_t i = 0; i < sw->npeers; i++) {
         const swarm_peer *l = &sw->peers[i];
-        fprintf(f, "%u,%s,%s,%u,%.9f,%.9f,%.9f,%.9f,%d,%llu,%u,%u,%u,%u,%u,%u,%u,%.0f,%.6f,%u,%u\n", l->id, l->prof->name,
-                sim_behaviour_name(l->prof->behaviour), l->torrent, l->arrival, l->first_connect,
+        fprintf(f, "%u,%s,%s,%u,%.9f,%.9f,%.9f,%.9f,%d,%llu,%u,%u,%u,%u,%u,%u,%u,%.0f,%.6f,%u,%u\n", l->id,
+                l->prof->name, sim_behaviour_name(l->prof->behaviour), l->torrent, l->arrival, l->first_connect,
                 l->completed ? l->complete_at : -1.0, l->end_at, (int)l->end, (unsigned long long)l->lk.bytes,
                 l->connects, l->refusals, l->closed_by_seeder, l->lk.rejects, l->lk.unrequested, l->lk.dup_blocks,
                 l->lk.protocol_errors, l->down, l->latency, l->lk.unchokes, l->lk.chokes);
@@ -124,8 +124,10 @@ int swarm_chokes_csv(const swarm *sw, const char *path)
         return -1;
     fprintf(f, "peer,time_s,event\n");
     for (uint32_t i = 0; i < sw->npeers; i++)
-        for (uint32_t k = 0; k < sw->peers[i].nhist; k++)
-            fprintf(f, "%u,%.6f,%s\n", i, sw->peers[i].hist[k].t, sw->peers[i].hist[k].unchoked ? "unchoke" : "choke");
+        for (uint32_t k = 0; k < sw->peers[i].nhist; k++) {
+            const swarm_event *e = &sw->peers[i].hist[k];
+            fprintf(f, "%u,%.6f,%s\n", i, e->t, e->unchoked ? "unchoke" : e->blind ? "blind" : "choke");
+        }
     return fclose(f) == 0 ? 0 : -1;
 }
 

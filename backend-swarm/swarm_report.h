@@ -13,7 +13,8 @@
 void swarm_summary(const swarm *sw, FILE *out);
 /* 0, or -1 if the file cannot be written. */
 int swarm_peers_csv(const swarm *sw, const char *path);
-/* One row per choke state change: peer,time_s,event (unchoke|choke). 0 or -1. */
+/* One row per choke state change: peer,time_s,event (unchoke, choke, or blind: the peer stopped reading while
+ * unchoked, see fleet.c). 0 or -1. */
 int swarm_chokes_csv(const swarm *sw, const char *path);
 /* Prints "EXPECT ok|FAIL|n/a name: detail" lines; returns the number of failures. */
 int swarm_expectations(const swarm *sw, FILE *out);

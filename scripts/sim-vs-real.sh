@@ -42,7 +42,9 @@ WORK=$(mktemp -d /tmp/sim-vs-real.XXXXXX)
 HPID=
 cleanup() {
     if [ -n "$HPID" ]; then kill "$HPID" 2>/dev/null || true; wait "$HPID" 2>/dev/null || true; fi
-    if [ -n "$KEEP" ]; then mkdir -p "$KEEP" && cp "$WORK"/*.txt "$WORK"/*.csv "$WORK"/*.log "$KEEP"/ 2>/dev/null || true; fi
+    if [ -n "$KEEP" ]; then
+        mkdir -p "$KEEP" && cp "$WORK"/*.txt "$WORK"/*.csv "$WORK"/*.log "$KEEP"/ 2>/dev/null || true
+    fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
