@@ -70,6 +70,7 @@ typedef struct swarm {
     void *loop;
     double t0, end_time, stop_time;
     uint32_t lives_running, unchoked_now, unchoked_max, connected_now, connected_max;
+    int64_t seeder_unchoked_max;  /* hekate_peers_unchoked_max from --metrics; -1: not known */
     uint64_t payload_received, bytes_read;
     uint64_t rate_bytes[2];
     double rate_at[2];           /* 0: not sampled yet */

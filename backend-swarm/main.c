@@ -4,7 +4,7 @@
  * Usage: hekate-swarm SCENARIO.ini --make-torrents DIR
  *        hekate-swarm SCENARIO.ini --hekate-args
  *        hekate-swarm SCENARIO.ini --target HOST:PORT --torrents DIR [--peers-csv FILE] [--chokes-csv FILE]
- *                     [--seed N] [--drop-profile NAME] [--no-verify] [--no-window]
+ *                     [--seed N] [--drop-profile NAME] [--no-verify] [--no-window] [--metrics HOST:PORT]
  * Exit: 0 every measurable expectation holds, 1 some failed, 2 usage, scenario or setup error. */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -14,11 +14,12 @@
 #include <string.h>
 
 #include "fleet.h"
+#include "metrics_get.h"
 #include "swarm_report.h"
 #include "torrents.h"
 
 typedef struct options {
-    const char *scenario, *target, *torrents, *make, *peers_csv, *chokes_csv, *drop;
+    const char *scenario, *target, *torrents, *make, *peers_csv, *chokes_csv, *drop, *metrics;
     bool hekate_args, no_verify, seed_set, no_window;
     uint64_t seed;
 } options;
@@ -30,7 +31,7 @@ static void usage(int rc)
             "       hekate-swarm SCENARIO.ini --hekate-args\n"
             "       hekate-swarm SCENARIO.ini --target HOST:PORT --torrents DIR [--peers-csv FILE]\n"
             "                    [--chokes-csv FILE] [--seed N] [--drop-profile NAME] [--no-verify]\n"
-            "                    [--no-window]\n"
+            "                    [--no-window] [--metrics HOST:PORT]\n"
             "  --make-torrents DIR  write the scenario's torrents and their data into DIR (then serve DIR)\n"
             "  --hekate-args        print the hekate options that match the scenario's [seeder] section\n"
             "  --target HOST:PORT   the seeder (an IPv4 address)\n"
@@ -40,7 +41,8 @@ static void usage(int rc)
             "  --seed N             overrides [run] seed\n"
             "  --drop-profile NAME  runs without that profile (or comma-separated profiles)\n"
             "  --no-verify          do not hash received blocks (pure load)\n"
-            "  --no-window          do not emulate [seeder] window (at most window bytes per connection per RTT)\n");
+            "  --no-window          do not emulate [seeder] window (at most window bytes per connection per RTT)\n"
+            "  --metrics HOST:PORT  the seeder's /metrics: [expect] unchoked_max then uses its own count\n");
     exit(rc);
 }
 
@@ -55,6 +57,7 @@ static void parse_args(int argc, char **argv, options *o)
                             : strcmp(a, "--peers-csv") == 0     ? &o->peers_csv
                             : strcmp(a, "--chokes-csv") == 0    ? &o->chokes_csv
                             : strcmp(a, "--drop-profile") == 0  ? &o->drop
+                            : strcmp(a, "--metrics") == 0       ? &o->metrics
                                                                 : NULL;
         if (slot && next)
             *slot = argv[++i];
@@ -164,8 +167,17 @@ int main(int argc, char **argv)
     }
     if (swarm_torrents_load(&sc, o.torrents, !o.no_verify, &sw.torrents) < 0)
         return 2;
+    struct sockaddr_in maddr;
+    if (o.metrics && parse_target(o.metrics, &maddr) < 0) {
+        fprintf(stderr, "hekate-swarm: --metrics %s: expected IPV4:PORT\n", o.metrics);
+        return 2;
+    }
     if (fleet_run(&sw) < 0)
         return 2;
+    double v;
+    sw.seeder_unchoked_max = o.metrics && metrics_get(&maddr, "hekate_peers_unchoked_max", &v) == 0 ? (int64_t)v : -1;
+    if (o.metrics && sw.seeder_unchoked_max < 0)
+        fprintf(stderr, "hekate-swarm: --metrics %s: no hekate_peers_unchoked_max\n", o.metrics);
     swarm_summary(&sw, stdout);
     if (o.peers_csv && swarm_peers_csv(&sw, o.peers_csv) < 0)
         fprintf(stderr, "hekate-swarm: cannot write %s\n", o.peers_csv);

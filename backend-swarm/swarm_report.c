@@ -89,8 +89,8 @@ void swarm_summary(const swarm *sw, FILE *out)
         fprintf(out, "%-18s %6u %9u %9.3f %9.3f %9.3f %12llu %6.3f %7u %7u\n", sc->profiles[i].name, r.peers,
                 r.completed, r.p50, r.p95, r.max, (unsigned long long)r.bytes, r.jain, r.closed, r.refused);
     }
-    fprintf(out, "choker: max unchoked %u observed on the wire (N = %u)\n", sw->unchoked_max,
-            sc->seeder.core.max_unchoked);
+    fprintf(out, "choker: max unchoked %u observed on the wire (seeder says %lld; N = %u)\n", sw->unchoked_max,
+            (long long)sw->seeder_unchoked_max, sc->seeder.core.max_unchoked);
     fprintf(out, "fleet: %llu bytes read from the sockets, %llu payload; blocks failing verification %llu, protocol "
                  "errors %llu, unrequested %llu, duplicates %llu, rejects %llu; vanished sockets closed %u\n",
             (unsigned long long)sw->bytes_read, (unsigned long long)sw->payload_received, (unsigned long long)bad,
@@ -156,9 +156,14 @@ static void verdict(verdicts *v, int ok, const char *name, const char *fmt, ...)
 static void check_seeder(verdicts *v, const swarm *sw)
 {
     const sim_expect *e = &sw->sc->expect;
-    if (e->unchoked_max >= 0)
+    if (e->unchoked_max >= 0 && sw->seeder_unchoked_max >= 0)
+        verdict(v, sw->seeder_unchoked_max <= e->unchoked_max, "unchoked_max",
+                "at most %lld peers unchoked at once (the seeder's hekate_peers_unchoked_max; the peers saw %u) "
+                "(limit %lld)", (long long)sw->seeder_unchoked_max, sw->unchoked_max, (long long)e->unchoked_max);
+    else if (e->unchoked_max >= 0)
         verdict(v, sw->unchoked_max <= (uint64_t)e->unchoked_max, "unchoked_max",
-                "at most %u peers unchoked at once as the peers saw it on the wire (limit %lld)", sw->unchoked_max,
+                "at most %u peers unchoked at once as the peers saw it on the wire, late behind the data a peer had "
+                "not read yet (limit %lld; --metrics gives the seeder's own count)", sw->unchoked_max,
                 (long long)e->unchoked_max);
     const char *sim_only = "measured inside the simulated seeder only (hekate-sim)";
     if (e->no_leak)

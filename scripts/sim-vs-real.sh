@@ -84,7 +84,8 @@ done
 read_bytes() { awk '/^read_bytes/ {print $2}' "/proc/$HPID/io"; }
 R0=$(read_bytes)
 "$SWARM" "$SCENARIO" --target 127.0.0.1:"$PORT" --torrents "$WORK/torrents" --peers-csv "$WORK/real.csv" \
-    --chokes-csv "$WORK/chokes.csv" "$@" > "$WORK/real.txt" || [ $? -eq 1 ] || die "hekate-swarm failed"
+    --chokes-csv "$WORK/chokes.csv" --metrics 127.0.0.1:"$MPORT" "$@" > "$WORK/real.txt" ||
+    [ $? -eq 1 ] || die "hekate-swarm failed"
 R1=$(read_bytes)
 metrics > "$WORK/metrics.txt" || die "cannot read hekate's metrics"
 kill "$HPID"; wait "$HPID" 2>/dev/null || true; HPID=
