@@ -72,7 +72,7 @@ static void close_socket(swarm_peer *p, bool fin)
             if (!sw->zombie_fds)
                 abort();
         }
-        sw->zombie_fds[sw->nzombie++] = p->fd;
+        sw->zombie_fds[sw->nzombie++] = (swarm_zombie){p->fd, p->id};
     }
     p->fd = -1;
 }
@@ -659,9 +659,10 @@ static void reap_zombies(swarm *sw)
 {
     uint32_t j = 0;
     for (uint32_t i = 0; i < sw->nzombie; i++) {
-        if (seeder_closed(sw->zombie_fds[i])) {
-            close(sw->zombie_fds[i]);
+        if (seeder_closed(sw->zombie_fds[i].fd)) {
+            close(sw->zombie_fds[i].fd);
             sw->zombies_closed++;
+            sw->peers[sw->zombie_fds[i].peer].closed_by_seeder++; /* as hekate-sim's backend sees it */
         } else {
             sw->zombie_fds[j++] = sw->zombie_fds[i];
         }
@@ -774,10 +775,33 @@ int fleet_run(swarm *sw)
         finish(p);
     }
     for (uint32_t i = 0; i < sw->nzombie; i++)
-        close(sw->zombie_fds[i]);
+        close(sw->zombie_fds[i].fd);
     sw->unchoked_max = unchoked_max(sw);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     sw->rss_kib = ru.ru_maxrss;
     return 0;
+}
+
+void fleet_free(swarm *sw)
+{
+    for (uint32_t i = 0; sw->peers && i < sw->npeers; i++) {
+        swarm_peer *p = &sw->peers[i];
+        if (p->io) {
+            close_socket(p, true);
+            free(p->io);
+        }
+        lk_free(&p->lk);
+        free(p->ob);
+        free(p->hist);
+    }
+    free(sw->peers);
+    free(sw->params);
+    free(sw->zombie_fds);
+    if (sw->loop)
+        ev_loop_destroy(sw->loop);
+    sw->peers = NULL;
+    sw->params = NULL;
+    sw->zombie_fds = NULL;
+    sw->loop = NULL;
 }

@@ -8,7 +8,8 @@
  * --------
  * fleet_run() plays sc against `target` until [run] duration or until every peer's life is over, then fills the
  * per-peer results (swarm_peer, below) and the run's figures (swarm); 0, or -1 with a message on stderr (setup
- * failures only: a connection that fails is a result, not an error). It raises RLIMIT_NOFILE to its hard limit. */
+ * failures only: a connection that fails is a result, not an error). It raises RLIMIT_NOFILE to its hard limit.
+ * fleet_free() releases it all (also after a failed fleet_run). */
 #ifndef HEKATE_SWARM_FLEET_H
 #define HEKATE_SWARM_FLEET_H
 
@@ -59,6 +60,11 @@ typedef struct swarm_peer {
     uint32_t nhist, caphist;
 } swarm_peer;
 
+typedef struct swarm_zombie {
+    int fd;                      /* a vanished connection's socket, neither read nor written */
+    uint32_t peer;
+} swarm_zombie;
+
 typedef struct swarm {
     const scenario *sc;
     lk_torrent *torrents;
@@ -76,11 +82,13 @@ typedef struct swarm {
     double rate_at[2];           /* 0: not sampled yet */
     double wall_s, cpu_s;
     long rss_kib;
-    int *zombie_fds;             /* vanished connections, closed once the seeder closed them */
+    swarm_zombie *zombie_fds;    /* vanished connections, closed once the seeder closed them */
     uint32_t nzombie, capzombie, zombies_closed;
 } swarm;
 
 int fleet_run(swarm *sw);
+/* Frees what fleet_run allocated (the peers, the loop); the results go with them. */
+void fleet_free(swarm *sw);
 /* Seconds since the start of the run. */
 double fleet_now(const swarm *sw);
 

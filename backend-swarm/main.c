@@ -142,6 +142,42 @@ static int load(const options *o, scenario *sc)
     return 0;
 }
 
+/* A run against the seeder: the fleet, then its results; the exit status. */
+static int run(const options *o, scenario *sc)
+{
+    signal(SIGPIPE, SIG_IGN);
+    static swarm sw;
+    sw.sc = sc;
+    sw.npeers = sc->npeers;
+    sw.window = o->no_window ? 0 : sc->seeder.window;
+    struct sockaddr_in maddr;
+    if (parse_target(o->target, &sw.target) < 0 || (o->metrics && parse_target(o->metrics, &maddr) < 0)) {
+        fprintf(stderr, "hekate-swarm: --target / --metrics: expected IPV4:PORT\n");
+        return 2;
+    }
+    if (swarm_torrents_load(sc, o->torrents, !o->no_verify, &sw.torrents) < 0)
+        return 2;
+    int rc = 2;
+    if (fleet_run(&sw) == 0) {
+        double v;
+        sw.seeder_unchoked_max =
+            o->metrics && metrics_get(&maddr, "hekate_peers_unchoked_max", &v) == 0 ? (int64_t)v : -1;
+        if (o->metrics && sw.seeder_unchoked_max < 0)
+            fprintf(stderr, "hekate-swarm: --metrics %s: no hekate_peers_unchoked_max\n", o->metrics);
+        swarm_summary(&sw, stdout);
+        if (o->peers_csv && swarm_peers_csv(&sw, o->peers_csv) < 0)
+            fprintf(stderr, "hekate-swarm: cannot write %s\n", o->peers_csv);
+        if (o->chokes_csv && swarm_chokes_csv(&sw, o->chokes_csv) < 0)
+            fprintf(stderr, "hekate-swarm: cannot write %s\n", o->chokes_csv);
+        int failures = swarm_expectations(&sw, stdout);
+        printf("result %s (%d expectation%s failed)\n", failures ? "FAIL" : "ok", failures, failures == 1 ? "" : "s");
+        rc = failures ? 1 : 0;
+    }
+    fleet_free(&sw);
+    swarm_torrents_free(sw.torrents, sc->torrent.count);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     options o;
@@ -150,40 +186,15 @@ int main(int argc, char **argv)
     int rc = load(&o, &sc);
     if (rc)
         return rc;
-    if (o.hekate_args) {
-        print_hekate_args(&sc);
-        return 0;
+    if (o.hekate_args || o.make) {
+        if (o.hekate_args)
+            print_hekate_args(&sc);
+        else
+            rc = swarm_torrents_make(&sc, o.make) < 0 ? 2 : 0;
+        scenario_free(&sc);
+        return rc;
     }
-    if (o.make)
-        return swarm_torrents_make(&sc, o.make) < 0 ? 2 : 0;
-    signal(SIGPIPE, SIG_IGN);
-    static swarm sw;
-    sw.sc = &sc;
-    sw.npeers = sc.npeers;
-    sw.window = o.no_window ? 0 : sc.seeder.window;
-    if (parse_target(o.target, &sw.target) < 0) {
-        fprintf(stderr, "hekate-swarm: --target %s: expected IPV4:PORT\n", o.target);
-        return 2;
-    }
-    if (swarm_torrents_load(&sc, o.torrents, !o.no_verify, &sw.torrents) < 0)
-        return 2;
-    struct sockaddr_in maddr;
-    if (o.metrics && parse_target(o.metrics, &maddr) < 0) {
-        fprintf(stderr, "hekate-swarm: --metrics %s: expected IPV4:PORT\n", o.metrics);
-        return 2;
-    }
-    if (fleet_run(&sw) < 0)
-        return 2;
-    double v;
-    sw.seeder_unchoked_max = o.metrics && metrics_get(&maddr, "hekate_peers_unchoked_max", &v) == 0 ? (int64_t)v : -1;
-    if (o.metrics && sw.seeder_unchoked_max < 0)
-        fprintf(stderr, "hekate-swarm: --metrics %s: no hekate_peers_unchoked_max\n", o.metrics);
-    swarm_summary(&sw, stdout);
-    if (o.peers_csv && swarm_peers_csv(&sw, o.peers_csv) < 0)
-        fprintf(stderr, "hekate-swarm: cannot write %s\n", o.peers_csv);
-    if (o.chokes_csv && swarm_chokes_csv(&sw, o.chokes_csv) < 0)
-        fprintf(stderr, "hekate-swarm: cannot write %s\n", o.chokes_csv);
-    int failures = swarm_expectations(&sw, stdout);
-    printf("result %s (%d expectation%s failed)\n", failures ? "FAIL" : "ok", failures, failures == 1 ? "" : "s");
-    return failures ? 1 : 0;
+    rc = run(&o, &sc);
+    scenario_free(&sc);
+    return rc;
 }

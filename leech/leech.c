@@ -189,6 +189,7 @@ static void on_handshake(lk_peer *l, const wire_msg *m)
     wire_decoder_set_piece_count(&l->dec, l->t->piece_count);
     switch (l->par->behaviour) {
     case LK_IDLE:
+    case LK_MUTE: /* it never sent its handshake: it says nothing at all */
         break;
     case LK_INVALID:
         send_simple(l, WIRE_INTERESTED);
@@ -311,6 +312,8 @@ static void on_wire(lk_peer *l, const wire_msg *m)
 
 void lk_feed(lk_peer *l, const uint8_t *p, size_t n)
 {
+    if (l->par->behaviour == LK_MUTE)
+        return; /* it never sent its handshake: whatever comes, it says nothing (nor decodes) */
     while (n > 0 && !l->conn_ended && !l->stopped_reading) {
         size_t used = 0;
         wire_msg m;

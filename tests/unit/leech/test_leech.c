@@ -270,6 +270,10 @@ Test(leech, idle_and_mute_peers_ask_for_nothing)
     cr_assert(!lk_sends_keepalives(&l));
     start(&k, &mute, &m, false);
     cr_assert_eq(m.n, 0);
+    uint8_t reserved[WIRE_RESERVED_LEN] = {0}, id[20] = {0}, hs[WIRE_HANDSHAKE_LEN];
+    lk_feed(&k, hs, wire_encode_handshake(hs, reserved, T.info_hash, id));
+    feed_simple(&k, WIRE_UNCHOKE);
+    cr_assert_eq(m.n, 0, "a mute peer answers nothing, not even a handshake and an unchoke (found by fuzz_leech)");
     lk_free(&l);
     lk_free(&k);
 }
