@@ -677,6 +677,11 @@ static void controller_cb(struct ev_loop *loop, ev_timer *w, int revents)
     double now = fleet_now(sw);
     sample_rate_window(sw, now);
     reap_zombies(sw);
+    if (sw->series && now >= sw->next_sample) {
+        fprintf(sw->series, "%.3f,%llu,%u,%u,%u\n", now, (unsigned long long)sw->payload_received, sw->connected_now,
+                sw->unchoked_now, sw->lives_running);
+        sw->next_sample += sw->sc->run.sample ? (double)sw->sc->run.sample / 1e9 : 1;
+    }
     if (now >= (double)sw->sc->run.duration / 1e9 || sw->lives_running == 0)
         ev_break(loop, EVBREAK_ALL);
 }
@@ -766,6 +771,9 @@ int fleet_run(swarm *sw)
     ev_run(loop, 0);
     clock_gettime(CLOCK_MONOTONIC, &b);
     sw->end_time = fleet_now(sw);
+    if (sw->series) /* the last sample: the run's end */
+        fprintf(sw->series, "%.3f,%llu,%u,%u,%u\n", sw->end_time, (unsigned long long)sw->payload_received,
+                sw->connected_now, sw->unchoked_now, sw->lives_running);
     sw->wall_s = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
     sw->cpu_s = cpu_seconds() - cpu0;
     for (uint32_t i = 0; i < sw->npeers; i++) { /* the run is over: whoever is still there leaves */

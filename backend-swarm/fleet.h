@@ -15,6 +15,7 @@
 
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "leech.h"
@@ -81,6 +82,9 @@ typedef struct swarm {
     uint64_t rate_bytes[2];
     double rate_at[2];           /* 0: not sampled yet */
     double wall_s, cpu_s;
+    FILE *series;                /* --series-csv: one row per [run] sample (time_s,payload_bytes,connected,
+                                  * unchoked,peers_active); NULL: none */
+    double next_sample;
     long rss_kib;
     swarm_zombie *zombie_fds;    /* vanished connections, closed once the seeder closed them */
     uint32_t nzombie, capzombie, zombies_closed;

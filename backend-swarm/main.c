@@ -5,6 +5,7 @@
  *        hekate-swarm SCENARIO.ini --hekate-args
  *        hekate-swarm SCENARIO.ini --target HOST:PORT --torrents DIR [--peers-csv FILE] [--chokes-csv FILE]
  *                     [--seed N] [--drop-profile NAME] [--no-verify] [--no-window] [--metrics HOST:PORT]
+ *                     [--series-csv FILE]
  * Exit: 0 every measurable expectation holds, 1 some failed, 2 usage, scenario or setup error. */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -19,7 +20,7 @@
 #include "torrents.h"
 
 typedef struct options {
-    const char *scenario, *target, *torrents, *make, *peers_csv, *chokes_csv, *drop, *metrics;
+    const char *scenario, *target, *torrents, *make, *peers_csv, *chokes_csv, *drop, *metrics, *series;
     bool hekate_args, no_verify, seed_set, no_window;
     uint64_t seed;
 } options;
@@ -31,13 +32,14 @@ static void usage(int rc)
             "       hekate-swarm SCENARIO.ini --hekate-args\n"
             "       hekate-swarm SCENARIO.ini --target HOST:PORT --torrents DIR [--peers-csv FILE]\n"
             "                    [--chokes-csv FILE] [--seed N] [--drop-profile NAME] [--no-verify]\n"
-            "                    [--no-window] [--metrics HOST:PORT]\n"
+            "                    [--no-window] [--metrics HOST:PORT] [--series-csv FILE]\n"
             "  --make-torrents DIR  write the scenario's torrents and their data into DIR (then serve DIR)\n"
             "  --hekate-args        print the hekate options that match the scenario's [seeder] section\n"
             "  --target HOST:PORT   the seeder (an IPv4 address)\n"
             "  --torrents DIR       where --make-torrents wrote them\n"
             "  --peers-csv FILE     one row per peer (hekate-sim's columns)\n"
             "  --chokes-csv FILE    every choke and unchoke each peer saw: peer,time_s,event\n"
+            "  --series-csv FILE    every [run] sample: time_s,payload_bytes,connected,unchoked,peers_active\n"
             "  --seed N             overrides [run] seed\n"
             "  --drop-profile NAME  runs without that profile (or comma-separated profiles)\n"
             "  --no-verify          do not hash received blocks (pure load)\n"
@@ -58,6 +60,7 @@ static void parse_args(int argc, char **argv, options *o)
                             : strcmp(a, "--chokes-csv") == 0    ? &o->chokes_csv
                             : strcmp(a, "--drop-profile") == 0  ? &o->drop
                             : strcmp(a, "--metrics") == 0       ? &o->metrics
+                            : strcmp(a, "--series-csv") == 0    ? &o->series
                                                                 : NULL;
         if (slot && next)
             *slot = argv[++i];
@@ -157,6 +160,14 @@ static int run(const options *o, scenario *sc)
     }
     if (swarm_torrents_load(sc, o->torrents, !o->no_verify, &sw.torrents) < 0)
         return 2;
+    if (o->series) {
+        sw.series = fopen(o->series, "w");
+        if (!sw.series) {
+            fprintf(stderr, "hekate-swarm: cannot create %s\n", o->series);
+            return 2;
+        }
+        fprintf(sw.series, "time_s,payload_bytes,connected,unchoked,peers_active\n");
+    }
     int rc = 2;
     if (fleet_run(&sw) == 0) {
         double v;
@@ -173,6 +184,8 @@ static int run(const options *o, scenario *sc)
         printf("result %s (%d expectation%s failed)\n", failures ? "FAIL" : "ok", failures, failures == 1 ? "" : "s");
         rc = failures ? 1 : 0;
     }
+    if (sw.series && fclose(sw.series) != 0)
+        fprintf(stderr, "hekate-swarm: writing %s failed\n", o->series);
     fleet_free(&sw);
     swarm_torrents_free(sw.torrents, sc->torrent.count);
     return rc;

@@ -1,7 +1,7 @@
 #!/bin/sh
 # sim-vs-real.sh: runs one scenario in hekate-sim and for real (hekate on 127.0.0.1 + hekate-swarm playing the same
 # peers), then prints side by side the completion-time distribution (p10, median, p90, max, after arrival), the
-# aggregate throughput, Jain's index of download rates, the peak of unchoked peers and the disk bytes read per byte
+# aggregate throughput and the throughput over time (5 s windows), Jain's index of download rates, the peak of unchoked peers and the disk bytes read per byte
 # sent, with the relative error of each (docs/hekate-swarm.md, docs/benchmarks-sim.md).
 #
 # usage: scripts/sim-vs-real.sh SCENARIO.ini [--build DIR] [--bound FRACTION] [--check LIST] [--profile NAME]
@@ -52,7 +52,7 @@ trap cleanup EXIT INT TERM
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # 1. the simulator
-"$SIM" "$SCENARIO" --peers-csv "$WORK/sim.csv" > "$WORK/sim.txt" || [ $? -eq 1 ] || die "hekate-sim failed"
+"$SIM" "$SCENARIO" --peers-csv "$WORK/sim.csv" --metrics-csv "$WORK/sim-series.csv" > "$WORK/sim.txt" || [ $? -eq 1 ] || die "hekate-sim failed"
 
 # 2. the real daemon, serving the scenario's torrents (data written, then dropped from the page cache)
 "$SWARM" "$SCENARIO" --make-torrents "$WORK/torrents" || die "hekate-swarm --make-torrents failed"
@@ -84,7 +84,8 @@ done
 read_bytes() { awk '/^read_bytes/ {print $2}' "/proc/$HPID/io"; }
 R0=$(read_bytes)
 "$SWARM" "$SCENARIO" --target 127.0.0.1:"$PORT" --torrents "$WORK/torrents" --peers-csv "$WORK/real.csv" \
-    --chokes-csv "$WORK/chokes.csv" --metrics 127.0.0.1:"$MPORT" "$@" > "$WORK/real.txt" ||
+    --chokes-csv "$WORK/chokes.csv" --series-csv "$WORK/real-series.csv" --metrics 127.0.0.1:"$MPORT" "$@" \
+    > "$WORK/real.txt" ||
     [ $? -eq 1 ] || die "hekate-swarm failed"
 R1=$(read_bytes)
 metrics > "$WORK/metrics.txt" || die "cannot read hekate's metrics"
@@ -149,6 +150,35 @@ for k in ["completed", "p10", "p50", "p90", "max", "throughput", "jain", "unchok
         bad.append(k)
     print("%-11s %6s %12.4f %12.4f %+8.1f%% %s" % (k, units[k], a, b, err * 100,
           "" if not judged else ("ok" if ok else "OUT (bound %.0f%%)" % (bound * 100))))
+# throughput over time: 5 s windows (10 at most, widened to cover the run), the simulated seeder's data bytes sent
+# against the payload the real peers received
+def series(path, tcol, bcol):
+    return [(float(r[tcol]), int(r[bcol])) for r in csv.DictReader(open(path))]
+def at(ser, t):  # the cumulative bytes at t, interpolated between samples
+    px, pb = 0.0, 0
+    for x, b in ser:
+        if x >= t:
+            return pb + (b - pb) * (t - px) / (x - px) if x > px else b
+        px, pb = x, b
+    return pb
+ss, rs = series(work + "/sim-series.csv", "time_s", "data_bytes_sent"), series(work + "/real-series.csv", "time_s",
+                                                                             "payload_bytes")
+span = max(ss[-1][0] if ss else 0, rs[-1][0] if rs else 0)
+win = max(5.0, math.ceil(span / 10 / 5) * 5)
+errs, rows = [], []
+t = 0.0
+while t < span:
+    a = (at(ss, t + win) - at(ss, t)) / win / 1e6
+    b = (at(rs, t + win) - at(rs, t)) / win / 1e6
+    e = (b - a) / a if a > 0.05 else float("nan")
+    if not math.isnan(e):
+        errs.append(abs(e))
+    rows.append("%.0f-%.0f s %.2f/%.2f%s" % (t, t + win, a, b, "" if math.isnan(e) else " (%+.0f%%)" % (e * 100)))
+    t += win
+print("throughput over time, MB/s sim/real: " + ", ".join(rows))
+if errs:
+    print("throughput over time: mean |error| %.1f%%, largest %.1f%% over %d windows of %.0f s" %
+          (100 * sum(errs) / len(errs), 100 * max(errs), len(errs), win))
 print("daemon: %d peers unchoked at most (hekate_peers_unchoked_max; the peers saw %d, as their reading allowed), "
       "%.0f payload bytes served, %d bytes read from the disk" % (daemon_unchoked, fleet_unchoked, up, r1 - r0))
 print("result %s" % ("ok" if not bad else "OUT: " + ",".join(bad)))
