@@ -1,8 +1,9 @@
 #!/bin/sh
 # sim-vs-real.sh: runs one scenario in hekate-sim and for real (hekate on 127.0.0.1 + hekate-swarm playing the same
 # peers), then prints side by side the completion-time distribution (p10, median, p90, max, after arrival), the
-# aggregate throughput and the throughput over time (5 s windows), Jain's index of download rates, the peak of unchoked peers and the disk bytes read per byte
-# sent, with the relative error of each (docs/hekate-swarm.md, docs/benchmarks-sim.md).
+# aggregate throughput and the throughput over time (5 s windows), Jain's index of download rates, the peak of
+# unchoked peers (hekate_peers_unchoked_max for the daemon) and the disk bytes read per byte sent, with the relative
+# error of each (docs/hekate-swarm.md, docs/benchmarks-sim.md).
 #
 # usage: scripts/sim-vs-real.sh SCENARIO.ini [--build DIR] [--bound FRACTION] [--check LIST] [--profile NAME]
 #                               [--keep DIR] [-- HEKATE-SWARM-OPTIONS...]
