@@ -53,7 +53,8 @@ trap cleanup EXIT INT TERM
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # 1. the simulator
-"$SIM" "$SCENARIO" --peers-csv "$WORK/sim.csv" --metrics-csv "$WORK/sim-series.csv" > "$WORK/sim.txt" || [ $? -eq 1 ] || die "hekate-sim failed"
+"$SIM" "$SCENARIO" --peers-csv "$WORK/sim.csv" --metrics-csv "$WORK/sim-series.csv" > "$WORK/sim.txt" ||
+    [ $? -eq 1 ] || die "hekate-sim failed"
 
 # 2. the real daemon, serving the scenario's torrents (data written, then dropped from the page cache)
 "$SWARM" "$SCENARIO" --make-torrents "$WORK/torrents" || die "hekate-swarm --make-torrents failed"
