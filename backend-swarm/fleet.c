@@ -686,13 +686,20 @@ static void controller_cb(struct ev_loop *loop, ev_timer *w, int revents)
         ev_break(loop, EVBREAK_ALL);
 }
 
-static void raise_nofile(void)
+/* One descriptor per connected peer (and per vanished connection not yet closed by the seeder). */
+static void raise_nofile(uint32_t npeers)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
     }
+    if ((uint64_t)npeers + 64 > rl.rlim_cur)
+        fprintf(stderr, "hekate-swarm: %u peers but at most %llu descriptors (RLIMIT_NOFILE): connections beyond "
+                        "them fail and count as refusals\n", npeers, (unsigned long long)rl.rlim_cur);
 }
 
 static double cpu_seconds(void)
@@ -744,7 +751,7 @@ static uint32_t unchoked_max(const swarm *sw)
 
 int fleet_run(swarm *sw)
 {
-    raise_nofile();
+    raise_nofile(sw->npeers);
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     if (!loop) {
         fprintf(stderr, "hekate-swarm: cannot create the event loop\n");
