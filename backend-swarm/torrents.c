@@ -131,14 +131,14 @@ static uint8_t *read_all(const char *path, size_t *len)
 /* Every piece of the data file against its hash, every block's digest into t->block_sha1; 0 or -1. */
 static int digest_data(lk_torrent *t, const char *path, const uint8_t *torrent, const mi_torrent *mt)
 {
-    uint8_t (*d)[20] = malloc((size_t)t->nblocks * 20);
-    uint8_t *buf = malloc(t->piece_length);
+    uint8_t (*d)[20] = malloc((size_t)t->lay.nblocks * 20);
+    uint8_t *buf = malloc(t->lay.piece_length);
     FILE *f = fopen(path, "rb");
     int rc = d && buf && f ? 0 : -1;
-    for (uint32_t i = 0; rc == 0 && i < t->piece_count; i++) {
-        uint64_t n = t->size - (uint64_t)i * t->piece_length;
-        if (n > t->piece_length)
-            n = t->piece_length;
+    for (uint32_t i = 0; rc == 0 && i < t->lay.piece_count; i++) {
+        uint64_t n = t->lay.size - (uint64_t)i * t->lay.piece_length;
+        if (n > t->lay.piece_length)
+            n = t->lay.piece_length;
         uint8_t h[20];
         if (fread(buf, 1, (size_t)n, f) != n) {
             rc = -1;
@@ -150,8 +150,8 @@ static int digest_data(lk_torrent *t, const char *path, const uint8_t *torrent, 
             rc = -1;
             break;
         }
-        for (uint32_t j = 0; j < t->bpp && (uint64_t)j * LK_BLOCK < n; j++) {
-            uint32_t b = i * t->bpp + j;
+        for (uint32_t j = 0; j < t->lay.bpp && (uint64_t)j * LK_BLOCK < n; j++) {
+            uint32_t b = i * t->lay.bpp + j;
             SHA1(buf + (size_t)j * LK_BLOCK, lk_block_len(t, b), d[b]);
         }
     }

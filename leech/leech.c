@@ -9,33 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---------------- layout ---------------- */
-
-int lk_torrent_layout(lk_torrent *t, uint64_t size, uint32_t piece_length)
-{
-    if (piece_length < LK_BLOCK || size == 0)
-        return -1;
-    uint64_t pieces = (size + piece_length - 1) / piece_length;
-    if (pieces > UINT32_MAX / 64)
-        return -1;
-    t->size = size;
-    t->piece_length = piece_length;
-    t->piece_count = (uint32_t)pieces;
-    t->bpp = (piece_length + LK_BLOCK - 1) / LK_BLOCK;
-    uint64_t last = size - (uint64_t)(t->piece_count - 1) * piece_length;
-    t->nblocks = (t->piece_count - 1) * t->bpp + (uint32_t)((last + LK_BLOCK - 1) / LK_BLOCK);
-    return 0;
-}
-
-uint32_t lk_block_len(const lk_torrent *t, uint32_t b)
-{
-    uint32_t piece = b / t->bpp, begin = (b % t->bpp) * LK_BLOCK;
-    uint64_t psize = piece + 1 < t->piece_count ? t->piece_length
-                                                : t->size - (uint64_t)(t->piece_count - 1) * t->piece_length;
-    uint64_t left = psize - begin;
-    return left < LK_BLOCK ? (uint32_t)left : LK_BLOCK;
-}
-
 static uint64_t splitmix(uint64_t *s)
 {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
@@ -74,72 +47,21 @@ static void protocol_error(lk_peer *l)
 
 /* ---------------- blocks and requests ---------------- */
 
-static bool has_block(const lk_peer *l, uint32_t b)
-{
-    return l->have[b / 8] >> (b % 8) & 1;
-}
-
-static bool outstanding(const lk_peer *l, uint32_t b)
-{
-    for (uint32_t i = 0; i < l->nout; i++)
-        if (l->out[i] == b)
-            return true;
-    return false;
-}
-
-static uint32_t *push(uint32_t *v, uint32_t *n, uint32_t *cap, uint32_t x)
-{
-    if (*n == *cap) {
-        *cap = *cap ? 2 * *cap : 16;
-        v = realloc(v, (size_t)*cap * sizeof *v);
-        if (!v)
-            abort();
-    }
-    v[(*n)++] = x;
-    return v;
-}
-
-static uint32_t next_block(lk_peer *l)
-{
-    while (l->nrequeue) {
-        uint32_t b = l->requeue[--l->nrequeue];
-        if (!has_block(l, b) && !outstanding(l, b))
-            return b;
-    }
-    while (l->cursor < l->t->nblocks) {
-        uint32_t b = l->par->strategy == LK_RANDOM ? (uint32_t)perm_at(&l->order, l->cursor) : (uint32_t)l->cursor;
-        l->cursor++;
-        if (!has_block(l, b) && !outstanding(l, b))
-            return b;
-    }
-    return LK_NO_BLOCK;
-}
-
-static bool out_remove(lk_peer *l, uint32_t b)
-{
-    for (uint32_t i = 0; i < l->nout; i++)
-        if (l->out[i] == b) {
-            l->out[i] = l->out[--l->nout];
-            return true;
-        }
-    return false;
-}
-
 static void request_more(lk_peer *l)
 {
     lk_behaviour beh = l->par->behaviour;
     if (!l->unchoked || l->conn_ended || beh == LK_IDLE || beh == LK_SILENT || beh == LK_INVALID ||
         beh == LK_FLOODER || l->stopped_reading)
         return;
-    const lk_torrent *t = l->t;
-    while (l->nout < l->par->pipeline) {
-        uint32_t b = next_block(l);
+    const lk_layout *t = &l->t->lay;
+    while (l->book.nout < l->par->pipeline) {
+        uint32_t b = lk_book_next(&l->book, t);
         if (b == LK_NO_BLOCK)
             break;
-        l->out = push(l->out, &l->nout, &l->capout, b);
-        send_request(l, b / t->bpp, (b % t->bpp) * LK_BLOCK, lk_block_len(t, b));
+        lk_book_ask(&l->book, b);
+        send_request(l, b / t->bpp, (b % t->bpp) * LK_BLOCK, lk_layout_block_len(t, b));
     }
-    if (beh == LK_NON_READER && l->nout > 0)
+    if (beh == LK_NON_READER && l->book.nout > 0)
         l->stopped_reading = true; /* one burst, then it never reads again */
 }
 
@@ -152,10 +74,10 @@ void lk_flood(lk_peer *l)
 {
     if (!lk_flooding(l))
         return;
-    const lk_torrent *t = l->t;
+    const lk_layout *t = &l->t->lay;
     for (uint32_t i = 0; i < l->par->flood_rate; i++) {
         uint32_t b = (uint32_t)(splitmix(&l->rng) % t->nblocks);
-        send_request(l, b / t->bpp, (b % t->bpp) * LK_BLOCK, lk_block_len(t, b));
+        send_request(l, b / t->bpp, (b % t->bpp) * LK_BLOCK, lk_layout_block_len(t, b));
         l->flood_sent++;
     }
 }
@@ -167,10 +89,10 @@ static void send_invalid(lk_peer *l)
         send_request(l, 0, 0, 1u << 20);
         break;
     case LK_INVALID_INDEX:
-        send_request(l, l->t->piece_count + 7, 0, LK_BLOCK);
+        send_request(l, l->t->lay.piece_count + 7, 0, LK_BLOCK);
         break;
     case LK_INVALID_BEGIN:
-        send_request(l, 0, l->t->piece_length, LK_BLOCK);
+        send_request(l, 0, l->t->lay.piece_length, LK_BLOCK);
         break;
     }
 }
@@ -186,7 +108,7 @@ static void on_handshake(lk_peer *l, const wire_msg *m)
     l->got_handshake = true;
     l->fast = l->par->fast && wire_reserved_has_fast(m->u.handshake.reserved);
     l->ext = wire_reserved_has_extended(m->u.handshake.reserved);
-    wire_decoder_set_piece_count(&l->dec, l->t->piece_count);
+    wire_decoder_set_piece_count(&l->dec, l->t->lay.piece_count);
     switch (l->par->behaviour) {
     case LK_IDLE:
     case LK_MUTE: /* it never sent its handshake: it says nothing at all */
@@ -217,31 +139,28 @@ static bool verify_block(const lk_peer *l, uint32_t b, const uint8_t *data, uint
 
 static void on_piece(lk_peer *l, const wire_msg *m)
 {
-    const lk_torrent *t = l->t;
+    const lk_layout *t = &l->t->lay;
     uint32_t index = m->u.piece.index, begin = m->u.piece.begin, len = m->u.piece.len;
     if (begin % LK_BLOCK != 0 || begin / LK_BLOCK >= t->bpp) {
         protocol_error(l);
         return;
     }
     uint32_t b = index * t->bpp + begin / LK_BLOCK;
-    if (b >= t->nblocks || len != lk_block_len(t, b)) {
+    if (b >= t->nblocks || len != lk_layout_block_len(t, b)) {
         protocol_error(l);
         return;
     }
-    if (!out_remove(l, b))
+    if (!lk_book_answered(&l->book, b))
         l->unrequested++;
     if (!verify_block(l, b, m->u.piece.data, len)) {
         l->bad_blocks++;
         protocol_error(l);
         return;
     }
-    if (has_block(l, b)) {
+    if (!lk_book_take(&l->book, b))
         l->dup_blocks++;
-    } else {
-        l->have[b / 8] |= (uint8_t)(1u << (b % 8));
-        l->received++;
+    else
         l->bytes += len;
-    }
     if (l->par->behaviour == LK_FLOODER)
         return;
     if (l->par->behaviour == LK_HALF_OPEN && l->bytes >= l->par->vanish_after) {
@@ -249,7 +168,7 @@ static void on_piece(lk_peer *l, const wire_msg *m)
         end_conn(l, LK_END_VANISHED, false);
         return;
     }
-    if (l->received == t->nblocks) {
+    if (l->book.received == t->nblocks) {
         l->completed = true;
         end_conn(l, LK_END_COMPLETE, true);
         return;
@@ -276,11 +195,8 @@ static void on_choke(lk_peer *l, bool unchoke)
     l->chokes++;
     if (l->io.choke)
         l->io.choke(l->io.ctx, false);
-    if (!l->fast) {
-        for (uint32_t i = 0; i < l->nout; i++)
-            l->requeue = push(l->requeue, &l->nrequeue, &l->caprequeue, l->out[i]);
-        l->nout = 0;
-    }
+    if (!l->fast)
+        lk_book_requeue_all(&l->book);
 }
 
 static void on_wire(lk_peer *l, const wire_msg *m)
@@ -298,9 +214,9 @@ static void on_wire(lk_peer *l, const wire_msg *m)
         break;
     case WIRE_REJECT: {
         l->rejects++;
-        uint32_t b = m->u.block.index * l->t->bpp + m->u.block.begin / LK_BLOCK;
-        if (l->par->behaviour != LK_FLOODER && b < l->t->nblocks && out_remove(l, b)) {
-            l->requeue = push(l->requeue, &l->nrequeue, &l->caprequeue, b);
+        uint32_t b = m->u.block.index * l->t->lay.bpp + m->u.block.begin / LK_BLOCK;
+        if (l->par->behaviour != LK_FLOODER && b < l->t->lay.nblocks && lk_book_answered(&l->book, b)) {
+            lk_book_requeue(&l->book, b);
             request_more(l);
         }
         break;
@@ -341,21 +257,14 @@ void lk_init(lk_peer *l, const lk_params *par, const lk_torrent *t, lk_io io, ui
     l->io = io;
     l->id = id;
     l->rng = seed ^ 0x666c6f6f64ull;
-    l->have = calloc((t->nblocks + 7) / 8, 1);
-    if (!l->have)
-        abort();
-    perm_init(&l->order, t->nblocks, seed);
+    lk_book_init(&l->book, &t->lay, par->strategy == LK_RANDOM, seed);
     wire_decoder_init(&l->dec, NULL);
 }
 
 void lk_free(lk_peer *l)
 {
     wire_decoder_free(&l->dec);
-    free(l->have);
-    free(l->out);
-    free(l->requeue);
-    l->have = NULL;
-    l->out = l->requeue = NULL;
+    lk_book_free(&l->book);
 }
 
 void lk_connection_start(lk_peer *l)
@@ -364,9 +273,7 @@ void lk_connection_start(lk_peer *l)
     wire_limits lim = {.max_msg_len = 0, .piece_count = 0, .skip_handshake = false, .allow_unknown = true};
     wire_decoder_init(&l->dec, &lim);
     l->conn_ended = l->got_handshake = l->unchoked = l->fast = l->ext = false;
-    for (uint32_t i = 0; i < l->nout; i++)
-        l->requeue = push(l->requeue, &l->nrequeue, &l->caprequeue, l->out[i]);
-    l->nout = 0;
+    lk_book_requeue_all(&l->book);
 }
 
 void lk_connected(lk_peer *l)

@@ -1,9 +1,10 @@
 /* leech: one BitTorrent leecher's protocol logic — handshake, interest, requests by strategy and pipeline,
  * choke/unchoke and reject handling, block verification, and the hostile behaviours of the scenario format — written
  * against the wire codec (core/wire.h) and a small I/O face (send bytes, end the connection, report events), pure
- * like core/: no sockets, no clock, no randomness except the seed it is given. Used by hekate-swarm (libev sockets);
- * hekate-sim's leechers (backend-sim/peer_wire.c) implement the same behaviour against SimGrid and are to be moved
- * onto it (docs/hekate-swarm.md, "Shared logic").
+ * like core/: no sockets, no clock, no randomness except the seed it is given. Used by hekate-swarm (libev sockets).
+ * hekate-sim's leechers (backend-sim/peer_wire.c) share its request book (book.h: which blocks, in which order, what
+ * to ask again) and implement the rest of the same behaviour against SimGrid, with ut_metadata and MSE besides
+ * (docs/hekate-swarm.md, "Shared logic").
  *
  * Contract
  * --------
@@ -25,11 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "perm.h"
+#include "book.h"
 #include "wire.h"
-
-#define LK_BLOCK 16384u
-#define LK_NO_BLOCK UINT32_MAX
 
 /* The same values as backend-sim's sim_behaviour, sim_strategy, sim_invalid (scenario.h). */
 typedef enum lk_behaviour {
@@ -57,10 +55,8 @@ typedef struct lk_params {
 
 typedef struct lk_torrent {
     uint8_t info_hash[20];
-    uint64_t size;
-    uint32_t piece_length, piece_count;
-    uint32_t nblocks, bpp;       /* blocks in all, blocks per piece (lk_torrent_layout) */
-    const uint8_t (*block_sha1)[20]; /* nblocks digests, or NULL: no verification */
+    lk_layout lay;               /* lk_torrent_layout */
+    const uint8_t (*block_sha1)[20]; /* lay.nblocks digests, or NULL: no verification */
 } lk_torrent;
 
 typedef struct lk_io {
@@ -78,12 +74,7 @@ typedef struct lk_peer {
     uint64_t rng;                /* flooder's block choices (splitmix64 state) */
     wire_decoder dec;
     bool conn_ended, got_handshake, unchoked, fast, ext, stopped_reading;
-    uint8_t *have;
-    uint32_t received;
-    perm order;
-    uint64_t cursor;
-    uint32_t *out, nout, capout;       /* outstanding requests (block numbers) */
-    uint32_t *requeue, nrequeue, caprequeue;
+    lk_book book;                /* held, outstanding and to-ask-again blocks, the request order (book.h) */
     /* results */
     bool completed, vanished;
     uint64_t bytes, flood_sent;
@@ -91,9 +82,12 @@ typedef struct lk_peer {
 } lk_peer;
 
 /* Fills the block layout of t from size and piece_length (piece_length >= 16 KiB); 0, or -1 if it is too large. */
-int lk_torrent_layout(lk_torrent *t, uint64_t size, uint32_t piece_length);
+static inline int lk_torrent_layout(lk_torrent *t, uint64_t size, uint32_t piece_length)
+{
+    return lk_book_layout(&t->lay, size, piece_length);
+}
 /* The length of block b of t. */
-uint32_t lk_block_len(const lk_torrent *t, uint32_t b);
+static inline uint32_t lk_block_len(const lk_torrent *t, uint32_t b) { return lk_layout_block_len(&t->lay, b); }
 
 /* seed: the request order's permutation seed (hekate-sim's peers draw it with prng_next from their stream) */
 void lk_init(lk_peer *l, const lk_params *par, const lk_torrent *t, lk_io io, uint32_t id, uint64_t seed);

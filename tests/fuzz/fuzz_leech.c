@@ -46,8 +46,8 @@ static void s_send(void *ctx, const uint8_t *b, size_t n)
             break;
         if (m.type == WIRE_REQUEST) {
             s->sent_requests++;
-            uint32_t blk = m.u.block.index * s->t->bpp + m.u.block.begin / LK_BLOCK;
-            if (m.u.block.begin % LK_BLOCK || blk >= s->t->nblocks || m.u.block.length != lk_block_len(s->t, blk))
+            uint32_t blk = m.u.block.index * s->t->lay.bpp + m.u.block.begin / LK_BLOCK;
+            if (m.u.block.begin % LK_BLOCK || blk >= s->t->lay.nblocks || m.u.block.length != lk_block_len(s->t, blk))
                 s->bad_requests++;
         }
     }
@@ -64,12 +64,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t content[SIZE], digests[8][20];
     static lk_torrent t;
-    if (!t.nblocks) {
+    if (!t.lay.nblocks) {
         for (size_t i = 0; i < SIZE; i++)
             content[i] = (uint8_t)(i * 7 + 3);
         if (lk_torrent_layout(&t, SIZE, PLEN) < 0)
             abort();
-        for (uint32_t b = 0; b < t.nblocks; b++)
+        for (uint32_t b = 0; b < t.lay.nblocks; b++)
             SHA1(content + (size_t)b * LK_BLOCK, lk_block_len(&t, b), digests[b]);
         memset(t.info_hash, 0xab, 20);
     }
@@ -102,14 +102,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         lk_feed(&l, p, chunk);
         if (par.behaviour == LK_FLOODER)
             lk_flood(&l);
-        if (par.behaviour != LK_FLOODER && l.nout > par.pipeline)
+        if (par.behaviour != LK_FLOODER && l.book.nout > par.pipeline)
             abort();
         p += chunk;
         n -= chunk;
     }
-    if (s.ends > 1 || s.after_end || l.received > tt.nblocks || l.bytes > tt.size)
+    if (s.ends > 1 || s.after_end || l.book.received > tt.lay.nblocks || l.bytes > tt.lay.size)
         abort();
-    if (l.completed && l.received != tt.nblocks)
+    if (l.completed && l.book.received != tt.lay.nblocks)
         abort();
     if (par.behaviour != LK_INVALID && s.bad_requests)
         abort();

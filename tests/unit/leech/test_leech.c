@@ -55,10 +55,10 @@ static void setup_torrent(bool verify)
         data[i] = (uint8_t)(i * 7 + 3);
     memset(&T, 0, sizeof T);
     cr_assert_eq(lk_torrent_layout(&T, SIZE, PLEN), 0);
-    cr_assert_eq(T.piece_count, 3);
-    cr_assert_eq(T.nblocks, 5);
+    cr_assert_eq(T.lay.piece_count, 3);
+    cr_assert_eq(T.lay.nblocks, 5);
     cr_assert_eq(lk_block_len(&T, 4), 1000);
-    for (uint32_t b = 0; b < T.nblocks; b++)
+    for (uint32_t b = 0; b < T.lay.nblocks; b++)
         SHA1(data + (size_t)b * LK_BLOCK, lk_block_len(&T, b), digests[b]);
     memset(T.info_hash, 0xab, 20);
     T.block_sha1 = verify ? (const uint8_t(*)[20])digests : NULL;
@@ -85,7 +85,7 @@ static int requests(const sink *s, size_t from, uint32_t *blocks)
             break;
         if (m.type == WIRE_REQUEST) {
             cr_assert_eq(m.u.block.begin % LK_BLOCK, 0);
-            blocks[k++] = m.u.block.index * T.bpp + m.u.block.begin / LK_BLOCK;
+            blocks[k++] = m.u.block.index * T.lay.bpp + m.u.block.begin / LK_BLOCK;
             cr_assert_eq(m.u.block.length, lk_block_len(&T, blocks[k - 1]));
         }
     }
@@ -103,7 +103,7 @@ static void feed_piece(lk_peer *l, uint32_t blk, bool corrupt)
 {
     uint8_t msg[WIRE_PIECE_HEADER_LEN + LK_BLOCK];
     uint32_t len = lk_block_len(&T, blk);
-    size_t h = wire_encode_piece_header(msg, blk / T.bpp, (blk % T.bpp) * LK_BLOCK, len);
+    size_t h = wire_encode_piece_header(msg, blk / T.lay.bpp, (blk % T.lay.bpp) * LK_BLOCK, len);
     memcpy(msg + h, data + (size_t)blk * LK_BLOCK, len);
     if (corrupt)
         msg[h + 5] ^= 1;
@@ -155,7 +155,7 @@ Test(leech, downloads_everything_in_its_pipeline_and_completes)
         feed_piece(&l, b, false);
         served++;
     }
-    cr_assert_eq(l.received, 5);
+    cr_assert_eq(l.book.received, 5);
     cr_assert_eq(l.bytes, SIZE);
     cr_assert(l.completed);
     cr_assert_eq(s.ends, 1);
@@ -179,12 +179,12 @@ Test(leech, a_corrupted_block_ends_the_connection)
     feed_piece(&l, 0, false);
     feed_piece(&l, 1, true);
     cr_assert_eq(l.bad_blocks, 1);
-    cr_assert_eq(l.received, 1, "the bad block is not kept");
+    cr_assert_eq(l.book.received, 1, "the bad block is not kept");
     cr_assert_eq(s.ends, 1);
     cr_assert_eq(s.why, LK_END_CLOSED_BY_SEEDER);
     size_t n = s.n;
     feed_piece(&l, 2, false); /* after the end: ignored */
-    cr_assert_eq(l.received, 1);
+    cr_assert_eq(l.book.received, 1);
     cr_assert_eq(s.n, n);
     lk_free(&l);
 }
@@ -199,7 +199,7 @@ Test(leech, without_verification_a_corrupted_block_passes)
     feed_simple(&l, WIRE_UNCHOKE);
     feed_piece(&l, 0, true);
     cr_assert_eq(l.bad_blocks, 0);
-    cr_assert_eq(l.received, 1);
+    cr_assert_eq(l.book.received, 1);
     cr_assert_eq(s.ends, 0);
     lk_free(&l);
 }
@@ -216,7 +216,7 @@ Test(leech, a_choke_without_the_fast_extension_drops_requests_asked_again_later)
     cr_assert_eq(requests(&s, 0, got), 2);
     feed_simple(&l, WIRE_CHOKE);
     cr_assert_eq(s.chokes, 1);
-    cr_assert_eq(l.nout, 0);
+    cr_assert_eq(l.book.nout, 0);
     size_t mark = s.n;
     feed_simple(&l, WIRE_UNCHOKE);
     cr_assert_eq(requests(&s, mark, got), 2);
@@ -254,7 +254,7 @@ Test(leech, a_non_reader_sends_one_burst_then_reads_nothing)
     cr_assert_eq(requests(&s, 0, got), 3);
     cr_assert(lk_stopped_reading(&l));
     feed_piece(&l, 0, false);
-    cr_assert_eq(l.received, 0, "nothing decoded any more");
+    cr_assert_eq(l.book.received, 0, "nothing decoded any more");
     lk_free(&l);
 }
 
