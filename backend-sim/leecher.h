@@ -19,8 +19,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "book.h"
 #include "conn.h"
-#include "perm.h"
 #include "prng.h"
 #include "scenario.h"
 #include "stream.h"
@@ -58,16 +58,8 @@ typedef struct leecher {
     wire_decoder dec;
     bool connected, got_handshake, got_have, interested_sent, unchoked, fast, ext, vanished;
     bool stopped_reading;        /* non_reader: its one burst of requests is sent; it reads nothing more */
-    uint8_t *have;               /* received blocks bitmap */
-    uint32_t nblocks, received, bpp;
-    uint32_t piece_length, piece_count;
-    uint64_t size;
-    perm order;
-    uint64_t cursor;
-    struct { uint32_t block; } *out; /* outstanding requests */
-    uint32_t nout, capout;
-    uint32_t *requeue;
-    uint32_t nrequeue, caprequeue;
+    lk_layout lay;               /* the torrent's block layout (16 KiB blocks) */
+    lk_book book;                /* held, outstanding and to-ask-again blocks, the request order (leech/book.h) */
     hk_time last_sent;
     uint64_t flood_sent;
     hk_time next_flood;

@@ -17,7 +17,6 @@
 #define SIM_BLOCK 16384u
 #define OUR_UT_METADATA 3
 #define META_PIECE 16384u
-#define NO_BLOCK UINT32_MAX
 
 bool peer_sends_keepalives(const leecher *l)
 {
@@ -110,91 +109,14 @@ static void peer_protocol_error(leecher *l, const char *why)
 
 void peer_setup_layout(leecher *l, uint64_t size, uint32_t piece_length)
 {
-    l->size = size;
-    l->piece_length = piece_length;
-    l->piece_count = (uint32_t)((size + piece_length - 1) / piece_length);
-    l->bpp = (piece_length + SIM_BLOCK - 1) / SIM_BLOCK;
-    uint64_t last = size - (uint64_t)(l->piece_count - 1) * piece_length;
-    l->nblocks = (l->piece_count - 1) * l->bpp + (uint32_t)((last + SIM_BLOCK - 1) / SIM_BLOCK);
-    if (!l->have) {
-        l->have = calloc((l->nblocks + 7) / 8, 1);
-        if (!l->have)
-            abort();
-    }
-    perm_init(&l->order, l->nblocks, prng_next(&l->rng));
-}
-
-static bool has_block(const leecher *l, uint32_t b)
-{
-    return l->have[b / 8] >> (b % 8) & 1;
+    if (lk_book_layout(&l->lay, size, piece_length) < 0)
+        abort(); /* the scenario loader and mi_parse bound both */
+    lk_book_init(&l->book, &l->lay, l->prof->strategy == STRAT_RANDOM, prng_next(&l->rng));
 }
 
 static uint32_t block_len(const leecher *l, uint32_t b)
 {
-    uint32_t piece = b / l->bpp, begin = (b % l->bpp) * SIM_BLOCK;
-    uint64_t psize = piece + 1 < l->piece_count ? l->piece_length
-                                                : l->size - (uint64_t)(l->piece_count - 1) * l->piece_length;
-    uint64_t left = psize - begin;
-    return left < SIM_BLOCK ? (uint32_t)left : SIM_BLOCK;
-}
-
-static bool outstanding(const leecher *l, uint32_t b)
-{
-    for (uint32_t i = 0; i < l->nout; i++)
-        if (l->out[i].block == b)
-            return true;
-    return false;
-}
-
-/* Makes room for one more element in a growable array of *cap elements of `size` bytes (16, then doubling). */
-static void *grow(void *v, uint32_t n, uint32_t *cap, size_t size)
-{
-    if (n < *cap)
-        return v;
-    *cap = *cap ? 2 * *cap : 16;
-    v = realloc(v, (size_t)*cap * size);
-    if (!v)
-        abort();
-    return v;
-}
-
-static void requeue_push(leecher *l, uint32_t b)
-{
-    l->requeue = grow(l->requeue, l->nrequeue, &l->caprequeue, sizeof *l->requeue);
-    l->requeue[l->nrequeue++] = b;
-}
-
-static uint32_t next_block(leecher *l)
-{
-    while (l->nrequeue) {
-        uint32_t b = l->requeue[--l->nrequeue];
-        if (!has_block(l, b) && !outstanding(l, b))
-            return b;
-    }
-    while (l->cursor < l->nblocks) {
-        uint32_t b = l->prof->strategy == STRAT_RANDOM ? (uint32_t)perm_at(&l->order, l->cursor) : (uint32_t)l->cursor;
-        l->cursor++;
-        if (!has_block(l, b) && !outstanding(l, b))
-            return b;
-    }
-    return NO_BLOCK;
-}
-
-static void out_add(leecher *l, uint32_t b)
-{
-    l->out = grow(l->out, l->nout, &l->capout, sizeof *l->out);
-    l->out[l->nout].block = b;
-    l->nout++;
-}
-
-static bool out_remove(leecher *l, uint32_t b)
-{
-    for (uint32_t i = 0; i < l->nout; i++)
-        if (l->out[i].block == b) {
-            l->out[i] = l->out[--l->nout];
-            return true;
-        }
-    return false;
+    return lk_layout_block_len(&l->lay, b);
 }
 
 static void request_more(leecher *l)
@@ -203,14 +125,14 @@ static void request_more(leecher *l)
     if (!l->unchoked || l->need_meta || l->conn_ended || beh == BEH_IDLE || beh == BEH_SILENT ||
         beh == BEH_INVALID || beh == BEH_FLOODER || l->stopped_reading)
         return;
-    while (l->nout < l->prof->pipeline) {
-        uint32_t b = next_block(l);
-        if (b == NO_BLOCK)
+    while (l->book.nout < l->prof->pipeline) {
+        uint32_t b = lk_book_next(&l->book, &l->lay);
+        if (b == LK_NO_BLOCK)
             break;
-        out_add(l, b);
-        send_request(l, b / l->bpp, (b % l->bpp) * SIM_BLOCK, block_len(l, b));
+        lk_book_ask(&l->book, b);
+        send_request(l, b / l->lay.bpp, (b % l->lay.bpp) * SIM_BLOCK, block_len(l, b));
     }
-    if (beh == BEH_NON_READER && l->nout > 0) {
+    if (beh == BEH_NON_READER && l->book.nout > 0) {
         l->stopped_reading = true; /* one burst, then it never reads again */
         evlog_line(l->world->log, sim_now(l->world), "peer p%u stops reading", l->id);
     }
@@ -218,11 +140,11 @@ static void request_more(leecher *l)
 
 void peer_flood(leecher *l)
 {
-    if (l->conn_ended || !l->got_handshake || l->nblocks == 0)
+    if (l->conn_ended || !l->got_handshake || l->lay.nblocks == 0)
         return;
     for (uint32_t i = 0; i < l->prof->flood_rate; i++) {
-        uint32_t b = (uint32_t)prng_below(&l->rng, l->nblocks);
-        send_request(l, b / l->bpp, (b % l->bpp) * SIM_BLOCK, block_len(l, b));
+        uint32_t b = (uint32_t)prng_below(&l->rng, l->lay.nblocks);
+        send_request(l, b / l->lay.bpp, (b % l->lay.bpp) * SIM_BLOCK, block_len(l, b));
         l->flood_sent++;
     }
 }
@@ -234,10 +156,10 @@ static void send_invalid(leecher *l)
         send_request(l, 0, 0, 1u << 20);
         break;
     case INVALID_INDEX:
-        send_request(l, l->piece_count + 7, 0, SIM_BLOCK);
+        send_request(l, l->lay.piece_count + 7, 0, SIM_BLOCK);
         break;
     case INVALID_BEGIN:
-        send_request(l, 0, l->piece_length, SIM_BLOCK);
+        send_request(l, 0, l->lay.piece_length, SIM_BLOCK);
         break;
     }
 }
@@ -324,7 +246,7 @@ static void meta_done(leecher *l)
     peer_setup_layout(l, mt->total_length, mt->piece_length);
     mi_free(mt);
     l->need_meta = false;
-    wire_decoder_set_piece_count(&l->dec, l->piece_count);
+    wire_decoder_set_piece_count(&l->dec, l->lay.piece_count);
     evlog_line(l->world->log, sim_now(l->world), "peer p%u metadata %u bytes", l->id, l->meta_size);
     send_simple(l, WIRE_INTERESTED);
     l->interested_sent = true;
@@ -383,7 +305,7 @@ static void on_handshake(leecher *l, const wire_msg *m)
     l->fast = l->prof->fast && wire_reserved_has_fast(m->u.handshake.reserved);
     l->ext = wire_reserved_has_extended(m->u.handshake.reserved);
     if (!l->need_meta)
-        wire_decoder_set_piece_count(&l->dec, l->piece_count);
+        wire_decoder_set_piece_count(&l->dec, l->lay.piece_count);
     switch (l->prof->behaviour) {
     case BEH_IDLE:
         break;
@@ -420,24 +342,22 @@ static void on_handshake(leecher *l, const wire_msg *m)
 static void on_piece(leecher *l, const wire_msg *m)
 {
     uint32_t index = m->u.piece.index, begin = m->u.piece.begin, len = m->u.piece.len;
-    if (l->need_meta || begin % SIM_BLOCK != 0 || begin / SIM_BLOCK >= l->bpp) {
+    if (l->need_meta || begin % SIM_BLOCK != 0 || begin / SIM_BLOCK >= l->lay.bpp) {
         peer_protocol_error(l, "piece at an offset never requested");
         return;
     }
-    uint32_t b = index * l->bpp + begin / SIM_BLOCK;
-    if (b >= l->nblocks || len != block_len(l, b)) {
+    uint32_t b = index * l->lay.bpp + begin / SIM_BLOCK;
+    if (b >= l->lay.nblocks || len != block_len(l, b)) {
         peer_protocol_error(l, "piece of the wrong length");
         return;
     }
-    if (!out_remove(l, b)) {
+    if (!lk_book_answered(&l->book, b)) {
         l->unrequested++;
         evlog_line(l->world->log, sim_now(l->world), "peer p%u unrequested %u/%u", l->id, index, begin);
     }
-    if (has_block(l, b)) {
+    if (!lk_book_take(&l->book, b)) {
         l->dup_blocks++;
     } else {
-        l->have[b / 8] |= (uint8_t)(1u << (b % 8));
-        l->received++;
         l->bytes += len;
         l->world->payload_received += len; /* upload rate caps ([expect] rate_cap) */
     }
@@ -451,7 +371,7 @@ static void on_piece(leecher *l, const wire_msg *m)
         leecher_end_conn(l, END_VANISHED, false);
         return;
     }
-    if (l->received == l->nblocks) {
+    if (l->book.received == l->lay.nblocks) {
         completed(l);
         return;
     }
@@ -479,11 +399,8 @@ static void on_wire(leecher *l, const wire_msg *m)
     case WIRE_CHOKE:
         if (l->unchoked) {
             l->unchoked = false;
-            if (!l->fast) {
-                for (uint32_t i = 0; i < l->nout; i++)
-                    requeue_push(l, l->out[i].block);
-                l->nout = 0;
-            }
+            if (!l->fast)
+                lk_book_requeue_all(&l->book);
         }
         break;
     case WIRE_PIECE:
@@ -491,9 +408,9 @@ static void on_wire(leecher *l, const wire_msg *m)
         break;
     case WIRE_REJECT: {
         l->rejects++;
-        uint32_t b = m->u.block.index * l->bpp + m->u.block.begin / SIM_BLOCK;
-        if (l->prof->behaviour != BEH_FLOODER && b < l->nblocks && out_remove(l, b)) {
-            requeue_push(l, b);
+        uint32_t b = m->u.block.index * l->lay.bpp + m->u.block.begin / SIM_BLOCK;
+        if (l->prof->behaviour != BEH_FLOODER && b < l->lay.nblocks && lk_book_answered(&l->book, b)) {
+            lk_book_requeue(&l->book, b);
             request_more(l);
         }
         break;
@@ -633,9 +550,7 @@ void peer_reset_protocol(leecher *l)
     l->connected = l->got_handshake = l->got_have = l->interested_sent = l->unchoked = false;
     l->fast = l->ext = false;
     peer_mse_reset(l);
-    for (uint32_t i = 0; i < l->nout; i++)
-        requeue_push(l, l->out[i].block);
-    l->nout = 0;
+    lk_book_requeue_all(&l->book);
 }
 
 void peer_send_keepalive(leecher *l)

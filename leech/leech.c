@@ -1,0 +1,312 @@
+/* leech: owns one leecher's protocol logic (see leech.h): what it sends and how it reacts to what the seeder sends,
+ * its request order and pipeline, block verification, and the misbehaviours (idle, silent, half-open, flooder,
+ * invalid, mute, non-reader). The request strategy and the reaction to choke, unchoke and reject are those of
+ * backend-sim/peer_wire.c. */
+#include "leech.h"
+
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* ---------------- sending ---------------- */
+
+static void send_simple(lk_peer *l, wire_msg_type t)
+{
+    uint8_t b[WIRE_SIMPLE_LEN];
+    l->io.send(l->io.ctx, b, wire_encode_simple(b, t));
+}
+
+static void send_request(lk_peer *l, uint32_t index, uint32_t begin, uint32_t len)
+{
+    uint8_t b[WIRE_BLOCK_MSG_LEN];
+    l->io.send(l->io.ctx, b, wire_encode_block(b, WIRE_REQUEST, index, begin, len));
+}
+
+static void end_conn(lk_peer *l, lk_end why, bool fin)
+{
+    if (l->conn_ended)
+        return;
+    l->conn_ended = true;
+    l->io.end(l->io.ctx, why, fin);
+}
+
+static void protocol_error(lk_peer *l)
+{
+    l->protocol_errors++;
+    end_conn(l, LK_END_CLOSED_BY_SEEDER, true);
+}
+
+/* ---------------- blocks and requests ---------------- */
+
+static void request_more(lk_peer *l)
+{
+    lk_behaviour beh = l->par->behaviour;
+    if (!l->unchoked || l->conn_ended || beh == LK_IDLE || beh == LK_SILENT || beh == LK_INVALID ||
+        beh == LK_FLOODER || l->stopped_reading)
+        return;
+    const lk_layout *t = &l->t->lay;
+    while (l->book.nout < l->par->pipeline) {
+        uint32_t b = lk_book_next(&l->book, t);
+        if (b == LK_NO_BLOCK)
+            break;
+        lk_book_ask(&l->book, b);
+        send_request(l, b / t->bpp, (b % t->bpp) * LK_BLOCK, lk_layout_block_len(t, b));
+    }
+    if (beh == LK_NON_READER && l->book.nout > 0)
+        l->stopped_reading = true; /* one burst, then it never reads again */
+}
+
+bool lk_flooding(const lk_peer *l)
+{
+    return l->par->behaviour == LK_FLOODER && l->got_handshake && !l->conn_ended;
+}
+
+void lk_flood(lk_peer *l)
+{
+    if (!lk_flooding(l))
+        return;
+    const lk_layout *t = &l->t->lay;
+    for (uint32_t i = 0; i < l->par->flood_rate; i++) {
+        uint32_t b = (uint32_t)(splitmix(&l->rng) % t->nblocks);
+        send_request(l, b / t->bpp, (b % t->bpp) * LK_BLOCK, lk_layout_block_len(t, b));
+        l->flood_sent++;
+    }
+}
+
+static void send_invalid(lk_peer *l)
+{
+    switch (l->par->invalid) {
+    case LK_INVALID_LENGTH:
+        send_request(l, 0, 0, 1u << 20);
+        break;
+    case LK_INVALID_INDEX:
+        send_request(l, l->t->lay.piece_count + 7, 0, LK_BLOCK);
+        break;
+    case LK_INVALID_BEGIN:
+        send_request(l, 0, l->t->lay.piece_length, LK_BLOCK);
+        break;
+    }
+}
+
+/* ---------------- incoming messages ---------------- */
+
+static void on_handshake(lk_peer *l, const wire_msg *m)
+{
+    if (memcmp(m->u.handshake.info_hash, l->t->info_hash, 20) != 0) {
+        protocol_error(l);
+        return;
+    }
+    l->got_handshake = true;
+    l->fast = l->par->fast && wire_reserved_has_fast(m->u.handshake.reserved);
+    l->ext = wire_reserved_has_extended(m->u.handshake.reserved);
+    wire_decoder_set_piece_count(&l->dec, l->t->lay.piece_count);
+    switch (l->par->behaviour) {
+    case LK_IDLE:
+    case LK_MUTE: /* it never sent its handshake: it says nothing at all */
+        break;
+    case LK_INVALID:
+        send_simple(l, WIRE_INTERESTED);
+        send_invalid(l);
+        break;
+    case LK_FLOODER:
+        send_simple(l, WIRE_INTERESTED);
+        lk_flood(l);
+        break;
+    default:
+        send_simple(l, WIRE_INTERESTED);
+        break;
+    }
+}
+
+/* The block's data against its verified digest; false on a mismatch. */
+static bool verify_block(const lk_peer *l, uint32_t b, const uint8_t *data, uint32_t len)
+{
+    if (!l->t->block_sha1)
+        return true;
+    uint8_t d[20];
+    SHA1(data, len, d);
+    return memcmp(d, l->t->block_sha1[b], 20) == 0;
+}
+
+static void on_piece(lk_peer *l, const wire_msg *m)
+{
+    const lk_layout *t = &l->t->lay;
+    uint32_t index = m->u.piece.index, begin = m->u.piece.begin, len = m->u.piece.len;
+    if (begin % LK_BLOCK != 0 || begin / LK_BLOCK >= t->bpp) {
+        protocol_error(l);
+        return;
+    }
+    uint32_t b = index * t->bpp + begin / LK_BLOCK;
+    if (b >= t->nblocks || len != lk_layout_block_len(t, b)) {
+        protocol_error(l);
+        return;
+    }
+    if (!lk_book_answered(&l->book, b))
+        l->unrequested++;
+    if (!verify_block(l, b, m->u.piece.data, len)) {
+        l->bad_blocks++;
+        protocol_error(l);
+        return;
+    }
+    if (!lk_book_take(&l->book, b))
+        l->dup_blocks++;
+    else
+        l->bytes += len;
+    if (l->par->behaviour == LK_FLOODER)
+        return;
+    if (l->par->behaviour == LK_HALF_OPEN && l->bytes >= l->par->vanish_after) {
+        l->vanished = true;
+        end_conn(l, LK_END_VANISHED, false);
+        return;
+    }
+    if (l->book.received == t->nblocks) {
+        l->completed = true;
+        end_conn(l, LK_END_COMPLETE, true);
+        return;
+    }
+    request_more(l);
+}
+
+static void on_choke(lk_peer *l, bool unchoke)
+{
+    if (unchoke) {
+        /* with the fast extension every request is answered (piece or reject): those outstanding may be served */
+        if (!l->unchoked) {
+            l->unchokes++;
+            if (l->io.choke)
+                l->io.choke(l->io.ctx, true);
+        }
+        l->unchoked = true;
+        request_more(l);
+        return;
+    }
+    if (!l->unchoked)
+        return;
+    l->unchoked = false;
+    l->chokes++;
+    if (l->io.choke)
+        l->io.choke(l->io.ctx, false);
+    if (!l->fast)
+        lk_book_requeue_all(&l->book);
+}
+
+static void on_wire(lk_peer *l, const wire_msg *m)
+{
+    switch (m->type) {
+    case WIRE_HANDSHAKE:
+        on_handshake(l, m);
+        break;
+    case WIRE_UNCHOKE:
+    case WIRE_CHOKE:
+        on_choke(l, m->type == WIRE_UNCHOKE);
+        break;
+    case WIRE_PIECE:
+        on_piece(l, m);
+        break;
+    case WIRE_REJECT: {
+        l->rejects++;
+        uint32_t b = m->u.block.index * l->t->lay.bpp + m->u.block.begin / LK_BLOCK;
+        if (l->par->behaviour != LK_FLOODER && b < l->t->lay.nblocks && lk_book_answered(&l->book, b)) {
+            lk_book_requeue(&l->book, b);
+            request_more(l);
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+void lk_feed(lk_peer *l, const uint8_t *p, size_t n)
+{
+    if (l->par->behaviour == LK_MUTE)
+        return; /* it never sent its handshake: whatever comes, it says nothing (nor decodes) */
+    while (n > 0 && !l->conn_ended && !l->stopped_reading) {
+        size_t used = 0;
+        wire_msg m;
+        wire_status st = wire_feed(&l->dec, p, n, &used, &m);
+        p += used;
+        n -= used;
+        if (st == WIRE_ERROR) {
+            protocol_error(l);
+            return;
+        }
+        if (st == WIRE_NEED_MORE)
+            break;
+        on_wire(l, &m);
+    }
+    wire_decoder_trim(&l->dec);
+}
+
+/* ---------------- life ---------------- */
+
+void lk_init(lk_peer *l, const lk_params *par, const lk_torrent *t, lk_io io, uint32_t id, uint64_t seed)
+{
+    memset(l, 0, sizeof *l);
+    l->par = par;
+    l->t = t;
+    l->io = io;
+    l->id = id;
+    l->rng = seed ^ 0x666c6f6f64ull;
+    lk_book_init(&l->book, &t->lay, par->strategy == LK_RANDOM, seed);
+    wire_decoder_init(&l->dec, NULL);
+}
+
+void lk_free(lk_peer *l)
+{
+    wire_decoder_free(&l->dec);
+    lk_book_free(&l->book);
+}
+
+void lk_connection_start(lk_peer *l)
+{
+    wire_decoder_free(&l->dec);
+    wire_limits lim = {.max_msg_len = 0, .piece_count = 0, .skip_handshake = false, .allow_unknown = true};
+    wire_decoder_init(&l->dec, &lim);
+    l->conn_ended = l->got_handshake = l->unchoked = l->fast = l->ext = false;
+    lk_book_requeue_all(&l->book);
+}
+
+void lk_connected(lk_peer *l)
+{
+    if (l->par->behaviour == LK_MUTE)
+        return;
+    uint8_t reserved[WIRE_RESERVED_LEN] = {0}, peer_id[20], hs[WIRE_HANDSHAKE_LEN];
+    if (l->par->fast)
+        wire_reserved_set_fast(reserved);
+    wire_reserved_set_extended(reserved);
+    char id[21];
+    snprintf(id, sizeof id, "-SW0100-%012u", l->id);
+    memcpy(peer_id, id, 20);
+    l->io.send(l->io.ctx, hs, wire_encode_handshake(hs, reserved, l->t->info_hash, peer_id));
+}
+
+bool lk_sends_keepalives(const lk_peer *l)
+{
+    switch (l->par->behaviour) {
+    case LK_NORMAL:
+    case LK_SLOW_READER:
+    case LK_MAGNET:
+    case LK_HALF_OPEN:
+    case LK_FLOODER:
+    case LK_NON_READER:
+        return true;
+    default:
+        return false;
+    }
+}
+
+void lk_keepalive(lk_peer *l)
+{
+    uint8_t b[WIRE_KEEPALIVE_LEN];
+    l->io.send(l->io.ctx, b, wire_encode_keepalive(b));
+}

@@ -1,0 +1,110 @@
+/* leech: one BitTorrent leecher's protocol logic — handshake, interest, requests by strategy and pipeline,
+ * choke/unchoke and reject handling, block verification, and the hostile behaviours of the scenario format — written
+ * against the wire codec (core/wire.h) and a small I/O face (send bytes, end the connection, report events), pure
+ * like core/: no sockets, no clock, no randomness except the seed it is given. Used by hekate-swarm (libev sockets).
+ * hekate-sim's leechers (backend-sim/peer_wire.c) share its request book (book.h: which blocks, in which order, what
+ * to ask again) and implement the rest of the same behaviour against SimGrid, with ut_metadata and MSE besides
+ * (docs/hekate-swarm.md, "Shared logic").
+ *
+ * Contract
+ * --------
+ * lk_init() sets up one peer for one torrent (its block layout and its request order, drawn from `seed`); the peer
+ * then lives through any number of connections: lk_connection_start() for each new one (outstanding requests are
+ * asked again later), lk_connected() when the transport is up (sends the handshake; a mute peer sends nothing),
+ * lk_feed() for every byte received, lk_keepalive() / lk_flood() when the host's timers say so. Every byte to send
+ * goes through io.send; the end of a connection (completion, a protocol error of the seeder, a bad block, a
+ * half-open peer vanishing) through io.end, once per connection, after which lk_feed ignores its input. Choke state
+ * changes seen on the wire go through io.choke. Nothing here fails except out of memory, which aborts.
+ * Verification: when the torrent carries block digests (lk_torrent.block_sha1, each the SHA-1 of one 16 KiB block
+ * of data whose pieces were checked against the .torrent's piece hashes), every received block is hashed and
+ * compared; a mismatch counts in bad_blocks and ends the connection as a protocol error of the seeder.
+ */
+#ifndef HEKATE_LEECH_H
+#define HEKATE_LEECH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "book.h"
+#include "wire.h"
+
+/* The same values as backend-sim's sim_behaviour, sim_strategy, sim_invalid (scenario.h). */
+typedef enum lk_behaviour {
+    LK_NORMAL = 0, LK_SLOW_READER, LK_IDLE, LK_SILENT, LK_HALF_OPEN, LK_FLOODER, LK_INVALID, LK_MAGNET, LK_MUTE,
+    LK_NON_READER
+} lk_behaviour;
+typedef enum lk_strategy { LK_RANDOM = 0, LK_SEQUENTIAL } lk_strategy;
+typedef enum lk_invalid { LK_INVALID_LENGTH = 0, LK_INVALID_INDEX, LK_INVALID_BEGIN } lk_invalid;
+
+/* Why a connection ended (the same values as backend-sim's lee_end). */
+typedef enum lk_end {
+    LK_END_NONE = 0, LK_END_COMPLETE, LK_END_REFUSED, LK_END_CLOSED_BY_SEEDER, LK_END_DEPARTED, LK_END_VANISHED,
+    LK_END_TIME
+} lk_end;
+
+typedef struct lk_params {
+    lk_behaviour behaviour;
+    lk_strategy strategy;
+    uint32_t pipeline;           /* requests kept outstanding while unchoked */
+    bool fast;                   /* announce the fast extension */
+    uint32_t flood_rate;         /* flooder: requests per lk_flood() call */
+    lk_invalid invalid;
+    uint64_t vanish_after;       /* half_open: payload bytes before it vanishes */
+} lk_params;
+
+typedef struct lk_torrent {
+    uint8_t info_hash[20];
+    lk_layout lay;               /* lk_torrent_layout */
+    const uint8_t (*block_sha1)[20]; /* lay.nblocks digests, or NULL: no verification */
+} lk_torrent;
+
+typedef struct lk_io {
+    void *ctx;
+    void (*send)(void *ctx, const uint8_t *b, size_t n);
+    void (*end)(void *ctx, lk_end why, bool fin);  /* end the connection (with a FIN when fin) */
+    void (*choke)(void *ctx, bool unchoked);       /* a choke state change seen on the wire (may be NULL) */
+} lk_io;
+
+typedef struct lk_peer {
+    const lk_params *par;
+    const lk_torrent *t;
+    lk_io io;
+    uint32_t id;                 /* in the peer id */
+    uint64_t rng;                /* flooder's block choices (splitmix64 state) */
+    wire_decoder dec;
+    bool conn_ended, got_handshake, unchoked, fast, ext, stopped_reading;
+    lk_book book;                /* held, outstanding and to-ask-again blocks, the request order (book.h) */
+    /* results */
+    bool completed, vanished;
+    uint64_t bytes, flood_sent;
+    uint32_t unrequested, dup_blocks, rejects, protocol_errors, bad_blocks, unchokes, chokes;
+} lk_peer;
+
+/* Fills the block layout of t from size and piece_length (piece_length >= 16 KiB); 0, or -1 if it is too large. */
+static inline int lk_torrent_layout(lk_torrent *t, uint64_t size, uint32_t piece_length)
+{
+    return lk_book_layout(&t->lay, size, piece_length);
+}
+/* The length of block b of t. */
+static inline uint32_t lk_block_len(const lk_torrent *t, uint32_t b) { return lk_layout_block_len(&t->lay, b); }
+
+/* seed: the request order's permutation seed (hekate-sim's peers draw it with prng_next from their stream) */
+void lk_init(lk_peer *l, const lk_params *par, const lk_torrent *t, lk_io io, uint32_t id, uint64_t seed);
+void lk_free(lk_peer *l);
+/* A new connection: a fresh decoder; requests still outstanding are asked again later. */
+void lk_connection_start(lk_peer *l);
+/* The transport is up: the handshake (nothing for a mute peer). */
+void lk_connected(lk_peer *l);
+/* Bytes received, decoded and acted upon until the connection ends. */
+void lk_feed(lk_peer *l, const uint8_t *p, size_t n);
+/* true for the behaviours that keep an idle connection alive with keep-alives */
+bool lk_sends_keepalives(const lk_peer *l);
+void lk_keepalive(lk_peer *l);
+/* A flooder's tick (the host calls it every second once lk_flooding() is true): flood_rate random requests. */
+bool lk_flooding(const lk_peer *l);
+void lk_flood(lk_peer *l);
+/* non_reader: it has sent its one burst and reads nothing more (the host stops reading the socket). */
+static inline bool lk_stopped_reading(const lk_peer *l) { return l->stopped_reading; }
+
+#endif
