@@ -70,6 +70,10 @@ typedef struct hk_options {
     uint32_t shard_k, shard_n; /* parsed from it; shard_n 0: every torrent */
     /* piece verification (issue 10 item 1) */
     int verify;                /* --verify: HK_VERIFY_LAZY (0, default) or HK_VERIFY_OFF */
+    /* resume state (issue 10 item 2, catalog/resume.h) */
+    const char *state_file;    /* --state=FILE: one state file for every DIR (NULL: none) */
+    bool state_per_dir;        /* --state-per-dir: DIR/.hekate-state for each DIR */
+    hk_time state_interval;    /* --state-interval: save this often (default 300 s) */
 } hk_options;
 enum { HK_VERIFY_LAZY = 0, HK_VERIFY_OFF = 1 };
 
