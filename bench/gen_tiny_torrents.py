@@ -18,8 +18,10 @@ def torrent(name, data):
 
 
 def main():
-    n, root = int(sys.argv[1]), sys.argv[2]
-    per = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
+    main_args(int(sys.argv[1]), sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 1000)
+
+
+def main_args(n, root, per=1000):
     for i in range(n):
         d = os.path.join(root, "d%04d" % (i // per))
         if i % per == 0:

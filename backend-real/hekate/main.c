@@ -1,8 +1,9 @@
 /* hekate: the seeding daemon, from start to stop. It catches the signals first (early_signals.h: one that arrives
  * before the loop watches it is recorded, not fatal), reads the command line, prepares the process (log level,
  * descriptor limit, and the descriptor budget: --max-peers lowered, or a refusal, when RLIMIT_NOFILE is too small for
- * it) and the runtime, runs the first scan of the folders given (in steps: a SIGINT, SIGTERM or SIGQUIT abandons it
- * and stops cleanly), then either prints the --list report or serves until SIGINT/SIGTERM/SIGQUIT and stops cleanly;
+ * it) and the runtime (the port is bound first), serves what the resume state holds (--state, resume_run.h), runs the
+ * first scan of the folders given (in steps, the loop serving what is found so far between two, with a progress
+ * line every few seconds: a SIGINT, SIGTERM or SIGQUIT abandons it and stops cleanly), then either prints the --list report or serves until SIGINT/SIGTERM/SIGQUIT and stops cleanly;
  * while serving, SIGUSR1 and every fifth statistics tick log a status line. What it says about torrents is
  * report.c's, the rescans after start-up (SIGHUP, --rescan) are rescans.c's; the runtime itself lives in
  * backend-real/lib (real_runtime.h, rescan.h) and core/ (seeder.h). Exit status: 0 served (or listed) something, or

@@ -515,8 +515,9 @@ static int sync_dir_of(const char *file)
     return r;
 }
 
-/* Writes target ti to FILE.tmp and renames it over FILE. refs[k] gets the new ref of the k-th record visited. */
-static int save_target(save_ctx *x, size_t ti, const hk_served *sd, uint64_t *refs, char *err, size_t errlen)
+/* Writes target ti to FILE.tmp and renames it over FILE. refs[k] gets the new ref of list[k]. */
+static int save_target(save_ctx *x, size_t ti, hk_served_rec *const *list, size_t n, uint64_t *refs, char *err,
+                       size_t errlen)
 {
     target *t = &x->rs->t[ti];
     char tmp[PATH_MAX];
@@ -530,9 +531,8 @@ static int save_target(save_ctx *x, size_t ti, const hk_served *sd, uint64_t *re
     x->sb.len = 0;
     x->sb.total = 0;
     hk_rs_writer_begin(&x->w, sink_write, &x->sb);
-    size_t cursor = 0, k = 0;
-    for (const hk_served_rec *sv = hk_served_next(sd, &cursor); sv; sv = hk_served_next(sd, &cursor), k++)
-        refs[k] = save_rec(x, ti, sv);
+    for (size_t k = 0; k < n; k++)
+        refs[k] = save_rec(x, ti, list[k]);
     int r = hk_rs_writer_end(&x->w);
     if (r == 0)
         r = write_all(fd, x->sb.buf, x->sb.len);
@@ -556,10 +556,10 @@ static int save_target(save_ctx *x, size_t ti, const hk_served *sd, uint64_t *re
 }
 
 /* After target ti was saved: every record's ref into its old file or the spool becomes its new one (or 0). */
-static void apply_refs(const hk_served *sd, size_t ti, const uint64_t *refs)
+static void apply_refs(hk_served_rec *const *list, size_t n, size_t ti, const uint64_t *refs)
 {
-    size_t cursor = 0, k = 0;
-    for (hk_served_rec *sv = hk_served_next(sd, &cursor); sv; sv = hk_served_next(sd, &cursor), k++) {
+    for (size_t k = 0; k < n; k++) {
+        hk_served_rec *sv = list[k];
         bool old_here = sv->resume_ref && !(sv->resume_ref & REF_SPOOL) && (sv->resume_ref >> REF_TSHIFT) == ti;
         if (refs[k])
             sv->resume_ref = refs[k];
@@ -568,25 +568,45 @@ static void apply_refs(const hk_served *sd, size_t ti, const uint64_t *refs)
     }
 }
 
-static void drop_spool(hk_resume *rs, const hk_served *sd)
+static void drop_spool(hk_resume *rs, hk_served_rec *const *list, size_t n)
 {
-    size_t cursor = 0;
-    for (hk_served_rec *sv = hk_served_next(sd, &cursor); sv; sv = hk_served_next(sd, &cursor))
-        if (sv->resume_ref & REF_SPOOL)
-            sv->resume_ref = 0;
+    for (size_t k = 0; k < n; k++)
+        if (list[k]->resume_ref & REF_SPOOL)
+            list[k]->resume_ref = 0;
     if (ftruncate(rs->spool, 0) == 0 && lseek(rs->spool, 0, SEEK_SET) == 0)
         rs->spool_len = 0;
 }
 
+static int by_path(const void *a, const void *b)
+{
+    return strcmp((*(hk_served_rec *const *)a)->path, (*(hk_served_rec *const *)b)->path);
+}
+
+/* Every record, sorted by path: the state lists torrents in the scan's order, so a warm start adds the torrents of
+ * one folder one after the other (the store shares a folder between consecutive storages). NULL if out of memory. */
+static hk_served_rec **sorted_records(const hk_served *sd, size_t *n)
+{
+    *n = hk_served_count(sd);
+    hk_served_rec **list = malloc((*n ? *n : 1) * sizeof *list);
+    if (!list)
+        return NULL;
+    size_t cursor = 0, k = 0;
+    for (hk_served_rec *sv = hk_served_next(sd, &cursor); sv && k < *n; sv = hk_served_next(sd, &cursor))
+        list[k++] = sv;
+    *n = k;
+    qsort(list, k, sizeof *list, by_path);
+    return list;
+}
+
 int hk_resume_save(hk_resume *rs, hk_catalog *c, hk_seeder *s, char *err, size_t errlen)
 {
-    const hk_served *sd = hk_catalog_served(c);
-    size_t n = hk_served_count(sd);
+    size_t n;
+    hk_served_rec **list = sorted_records(hk_catalog_served(c), &n);
     uint64_t *refs = malloc((n ? n : 1) * sizeof *refs);
     save_ctx x = { .rs = rs, .s = s, .old = calloc(rs->nt, sizeof(fmap)) };
     x.sb.buf = malloc(SAVE_BUF);
     int res = 0;
-    if (!refs || !x.old || !x.sb.buf || spool_flush(rs) != 0) {
+    if (!list || !refs || !x.old || !x.sb.buf || spool_flush(rs) != 0) {
         snprintf(err, errlen, "%s: out of memory or spool write error", rs->t[0].file);
         res = -1;
         goto out;
@@ -597,22 +617,23 @@ int hk_resume_save(hk_resume *rs, hk_catalog *c, hk_seeder *s, char *err, size_t
     rs->st.saved = 0;
     bool all = true;
     for (size_t i = 0; i < rs->nt; i++) {
-        if (save_target(&x, i, sd, refs, err, errlen) != 0) {
+        if (save_target(&x, i, list, n, refs, err, errlen) != 0) {
             all = false;
             res = -1;
             continue;
         }
-        apply_refs(sd, i, refs);
+        apply_refs(list, n, i, refs);
     }
     unmap(&x.spool);
     for (size_t i = 0; i < rs->nt; i++)
         unmap(&x.old[i]);
     if (all)
-        drop_spool(rs, sd);
+        drop_spool(rs, list, n);
 out:
     free(x.bits);
     free(x.old);
     free(x.sb.buf);
     free(refs);
+    free(list);
     return res;
 }

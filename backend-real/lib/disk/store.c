@@ -135,8 +135,11 @@ static void folder_unref(hk_store *st, st_folder *fo)
 {
     assert(fo->refs > 0);
     if (--fo->refs == 0) {
-        if (st->last_folder == fo)
+        if (st->last_folder == fo) {
             st->last_folder = NULL;
+            free(st->last_dir);
+            st->last_dir = NULL;
+        }
         free(fo);
     }
 }
@@ -176,10 +179,14 @@ static uint32_t table_alloc(hk_store *st)
 
 /* The folder record of dir (resolved with realpath), shared with the previous storage if it is the same directory;
  * *root is a new descriptor of it (the caller closes it), opened without following any link (the path realpath gave
- * has none) and whose identity the record keeps. NULL with err filled if it cannot be resolved. */
+ * has none) and whose identity the record keeps. NULL with err filled if it cannot be resolved. The same spelling as
+ * the previous add's is not resolved again (a warm start or a scan adds the torrents of a folder one after the
+ * other: realpath costs a readlink per component): its resolution is reused, and the open below still checks that
+ * it names the same directory. */
 static st_folder *folder_get(hk_store *st, const char *dir, int *root, char *err, size_t errlen)
 {
-    char *real = realpath(dir, NULL);
+    char *real = st->last_folder && st->last_dir && strcmp(st->last_dir, dir) == 0 ? strdup(st->last_folder->path)
+                                                                                   : realpath(dir, NULL);
     if (real == NULL) {
         snprintf(err, errlen, "%s: %s", dir, errno == ENOENT ? "missing" : strerror(errno));
         return NULL;
@@ -208,6 +215,8 @@ static st_folder *folder_get(hk_store *st, const char *dir, int *root, char *err
     memcpy(fo->path, real, n + 1);
     free(real);
     st->last_folder = fo;
+    free(st->last_dir);
+    st->last_dir = strdup(dir); /* NULL (out of memory): the next add resolves again */
     return fo;
 }
 
@@ -481,6 +490,7 @@ void hk_store_free(hk_store *st)
     if (st->zeros != NULL)
         munmap(st->zeros, ZERO_REGION_BYTES);
     free(st->pf);
+    free(st->last_dir);
     free(st->rc);
     free(st->slots);
     free(st->tab);

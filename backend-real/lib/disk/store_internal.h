@@ -119,6 +119,7 @@ struct hk_store {
     uint32_t open, pinned_files, storages, blind;
     uint64_t mapped, maps, unmaps;
     st_folder *last_folder;
+    char *last_dir;                              /* the folder's spelling that resolved to last_folder (malloc'd) */
     uint8_t *zeros;                              /* ZERO_REGION_BYTES of PROT_READ anonymous memory, lazily */
     bool batching;                               /* hk_store_set_batching */
     st_pf *pf;                                   /* prefetches recorded, not yet advised */

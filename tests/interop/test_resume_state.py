@@ -1,0 +1,129 @@
+#!/usr/bin/python3
+"""Interop: resume state and cold start (issue 10 items 2 and 3), with 20,000 tiny torrents (bench/gen_tiny_torrents.py).
+Cold (--state=FILE, no file yet): the first torrent of the scan answers a handshake before the first scan is over
+(the start-up line is printed at its end); SIGTERM saves the state (one line with the count). Warm, after one .torrent was removed and one rewritten (touched): every other torrent is
+served from the state (its summary line: 19,998 from it, 1 changed, 1 gone), the touched one is read by the scan and
+served, the removed one is refused; the next save holds 19,999 entries. A state file with one byte flipped is
+ignored with one warning and everything is read from the .torrent files. Deadline 240 s."""
+import os
+import re
+import signal
+import sys
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import peerwire, procs, seeders  # noqa: E402
+
+N = 20000
+
+
+def gen_module(source_dir):
+    sys.path.insert(0, os.path.join(source_dir, "bench"))
+    import gen_tiny_torrents
+    return gen_tiny_torrents
+
+
+def info_hash(gen, i):
+    import hashlib
+    t = gen.torrent(b"t%07d.dat" % i, bytes([i & 0xff]))
+    return hashlib.sha1(t[len(b"d4:info"):-1]).digest()
+
+
+def serves(hk, ih, timeout=5):
+    """True if hekate answers a handshake for ih (False: refused, closed, or not listening yet)."""
+    try:
+        c = peerwire.PeerConn(hk.addr, timeout=timeout)
+    except OSError:
+        return False
+    try:
+        c.handshake(ih, timeout=timeout)
+        return True
+    except (EOFError, OSError):
+        return False
+    finally:
+        c.close()
+
+
+def wait_log(hk, pattern, timeout):
+    rx = re.compile(pattern)
+    t_end = time.monotonic() + timeout
+    while time.monotonic() < t_end:
+        m = rx.search(hk.child.log())
+        if m:
+            return m
+        hk.assert_alive("waiting for /%s/" % pattern)
+        time.sleep(0.05)
+    raise AssertionError("no /%s/ in the log within %d s; tail:\n%s" % (pattern, timeout, hk.child.log()[-3000:]))
+
+
+def body(p, checks, build_dir, source_dir):
+    gen = gen_module(source_dir)
+    seed = p.path("seed")
+    t = time.monotonic()
+    gen.main_args(N, seed, 1000)
+    print("generated %d torrents in %.1f s" % (N, time.monotonic() - t))
+    state = p.path("state")
+    args = ["--no-watch", "--state=" + state, "-v"]
+    first, last = info_hash(gen, 0), info_hash(gen, N - 1)
+
+    def cold():
+        hk = seeders.start_hekate(p, build_dir, [seed], args=args, wait=False)
+        t0 = time.monotonic()
+        while not serves(hk, first, 0.5):
+            hk.assert_alive("before serving its first torrent")
+            if time.monotonic() - t0 > 60:
+                raise AssertionError("first torrent not served within 60 s")
+            time.sleep(0.005)
+        t_first = time.monotonic() - t0
+        scan_over = re.search(r"serving \d+ torrents", hk.child.log()) is not None
+        wait_log(hk, r"serving %d torrents on port" % N, 120)
+        t_all = time.monotonic() - t0
+        if scan_over:
+            raise AssertionError("the first torrent was served only after the first scan (%.3f s)" % t_first)
+        if not serves(hk, last):
+            raise AssertionError("the last torrent is not served")
+        hk.stop_cleanly(p, signal.SIGTERM)
+        wait_log(hk, r"resume state saved \(at the stop\): %d torrents" % N, 5)
+        return "first torrent served after %.3f s, before the scan ended (%.3f s); state saved at SIGTERM" % (
+            t_first, t_all)
+    checks.run("cold_start_serves_during_the_scan_and_saves", cold)
+
+    def warm():
+        os.unlink(os.path.join(seed, "d0010", "t0010000.torrent"))
+        touched = os.path.join(seed, "d0011", "t0011000.torrent")
+        os.utime(touched, (1000000000, 1000000000))
+        hk = seeders.start_hekate(p, build_dir, [seed], args=args)
+        m = wait_log(hk, r"resume state: (\d+) torrents served from it in ([0-9.]+) s .*; (\d+) changed, (\d+) gone", 60)
+        if (int(m.group(1)), int(m.group(3)), int(m.group(4))) != (N - 2, 1, 1):
+            raise AssertionError("warm start: %s" % m.group(0))
+        wait_log(hk, r"serving %d torrents on port" % (N - 1), 60)
+        if not serves(hk, info_hash(gen, 11000)):
+            raise AssertionError("the touched torrent is not served")
+        if serves(hk, info_hash(gen, 10000)):
+            raise AssertionError("the removed torrent is served")
+        if not serves(hk, first) or not serves(hk, last):
+            raise AssertionError("a torrent of the state is not served")
+        hk.stop_cleanly(p, signal.SIGINT)
+        wait_log(hk, r"resume state saved \(at the stop\): %d torrents" % (N - 1), 5)
+        return "%s; the touched torrent read again, the removed one dropped" % m.group(0)[m.group(0).find("resume"):]
+    checks.run("warm_start_from_the_state", warm)
+
+    def corrupt():
+        with open(state, "r+b") as f:
+            f.seek(os.path.getsize(state) // 2)
+            b = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([b[0] ^ 0x40]))
+        hk = seeders.start_hekate(p, build_dir, [seed], args=args)
+        m = wait_log(hk, r"resume state \S+ ignored: ([^;]*)", 30)
+        wait_log(hk, r"serving %d torrents on port" % (N - 1), 120)
+        if "served from it" in hk.child.log():
+            raise AssertionError("torrents served from a corrupt state")
+        hk.stop_cleanly(p, signal.SIGTERM)
+        return "ignored (%s); every torrent read from its .torrent" % m.group(1)
+    checks.run("corrupt_state_is_ignored", corrupt)
+
+
+if __name__ == "__main__":
+    procs.main_wrapper("test_resume_state", 240, body)
