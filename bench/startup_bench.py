@@ -13,7 +13,10 @@ For each run it prints:
   rss     VmRSS once everything is served, minus the RSS of the same binary serving an empty folder, per torrent;
           and the same minus the names (the .torrent's path kept by the catalog, the torrent's name kept twice: by
           the seeder and by the store).
-Usage: startup_bench.py BUILD_DIR N [N...]    (e.g. build/release 10000 100000 1000000)
+  cpu     the CPU seconds (user + system) hekate used up to "all";
+  load    the machine's 1-minute load average at the end of the run (other jobs share the machine).
+Usage: startup_bench.py BUILD_DIR [--warm-only] N [N...]    (e.g. build/release 10000 100000 1000000; --warm-only
+keeps the state an earlier run saved and runs only the warm start)
 """
 import os
 import re
@@ -65,6 +68,13 @@ def handshake(port, ih, timeout=0.5):
         return False
     finally:
         s.close()
+
+
+def cpu_seconds(pid):
+    """utime + stime of the process so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid):
@@ -146,6 +156,7 @@ def one_run(hekate, n, state, kind, base_kib):
                 time.sleep(0.005)
         pattern = r"resume state: \d+ torrents? served from it" if kind == "warm" else r"serving \d+ torrents? on port"
         line = wait_line(logpath, pattern, p, deadline)
+        cpu = cpu_seconds(p.pid)
         t_all = None
         if line and kind == "warm":
             t_all = stamp(line) - t0
@@ -159,14 +170,16 @@ def one_run(hekate, n, state, kind, base_kib):
     served = int(re.search(r"serving (\d+) torrent", started).group(1)) if started else -1
     per = (kib - base_kib) * 1024.0 / n
     names = len(os.path.join(folder, "d0000/t0000000.torrent")) + 1 + 2 * len("t0000000.dat")
-    print("%8d %-5s first %7.3f s  all %7.3f s  served %8d  last+middle ok %-5s rss %8d KiB  %6.1f B/torrent  "
-          "%6.1f B/torrent beyond names (%d B)" % (n, kind, first if first is not None else -1,
-                                                  t_all if t_all is not None else -1, served, ok, kib, per,
-                                                  per - names, names), flush=True)
+    print("%8d %-5s first %7.3f s  all %7.3f s (CPU %6.2f s)  served %8d  last+middle ok %-5s rss %8d KiB  "
+          "%6.1f B/torrent  %6.1f B/torrent beyond names (%d B)  load %.1f" % (
+              n, kind, first if first is not None else -1, t_all if t_all is not None else -1, cpu, served, ok, kib,
+              per, per - names, names, os.getloadavg()[0]), flush=True)
 
 
 def main():
-    build, counts = sys.argv[1], [int(x) for x in sys.argv[2:]]
+    warm_only = "--warm-only" in sys.argv  # keep the state of an earlier run: only the warm start
+    argv = [a for a in sys.argv if a != "--warm-only"]
+    build, counts = argv[1], [int(x) for x in argv[2:]]
     hekate = os.path.join(build, "backend-real", "hekate")
     os.makedirs(ROOT, exist_ok=True)
     base = baseline(hekate)
@@ -180,9 +193,10 @@ def main():
             print("generated %d torrents in %.1f s" % (n, time.time() - t), flush=True)
         subprocess.run(["sync"])
         state = os.path.join(ROOT, "%d.state" % n)
-        if os.path.exists(state):
-            os.unlink(state)
-        one_run(hekate, n, state, "cold", base)
+        if not warm_only or not os.path.exists(state):
+            if os.path.exists(state):
+                os.unlink(state)
+            one_run(hekate, n, state, "cold", base)
         one_run(hekate, n, state, "warm", base)
 
 

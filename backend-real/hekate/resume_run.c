@@ -57,6 +57,10 @@ void resume_save(app *a, const char *when)
 {
     if (!a->resume)
         return;
+    if (!a->started) { /* stopped during the load or the first scan: the file on disk knows more than we do */
+        hk_log(HK_LOG_INFO, "resume state not saved: start-up did not finish; the previous file is kept");
+        return;
+    }
     char err[1024];
     if (hk_resume_save(a->resume, hk_real_catalog(a->real), hk_real_seeder(a->real), err, sizeof err) != 0) {
         hk_log(HK_LOG_WARN, "resume state not saved (%s): %s", when, err);

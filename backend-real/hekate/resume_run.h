@@ -7,7 +7,8 @@
  * error, like a port that cannot be bound). resume_warm serves what the state holds (the listener is open: the loop
  * runs between slices of the load, so the first torrents are served while the rest load) and logs one line of
  * figures; a SIGINT/SIGTERM/SIGQUIT recorded meanwhile stops it (returns non-zero). resume_start_timer saves every
- * --state-interval once serving; resume_save saves now (at a clean stop; logged, a failure is a WARN); resume_close
+ * --state-interval once serving; resume_save saves now (at a clean stop; logged, a failure is a WARN; not before the first scan is over: a stop
+ * during start-up keeps the previous file); resume_close
  * stops the timer and frees the object. All are no-ops without --state / --state-per-dir.
  */
 #ifndef HEKATE_RESUME_RUN_H

@@ -736,10 +736,15 @@ hk_load_outcome hk_catalog_add_resumed(hk_catalog *c, const char *path, const st
         return other_shard(c, NULL, &q, &tf);
     if (served_elsewhere(c, NULL, &q, &tf, &out))
         return out;
-    out = add_new(c, NULL, &q, &tf);
+    sv = hk_served_insert(c->served, path);
+    if (!sv) {
+        snprintf(err, errlen, "out of memory");
+        return HK_LOAD_ERROR;
+    }
+    out = add_new(c, sv, &q, &tf);
     if (out == HK_LOAD_ADDED)
-        *sv_out = hk_served_find(c->served, path);
-    return *sv_out ? HK_LOAD_ADDED : (out == HK_LOAD_ADDED ? HK_LOAD_ERROR : out);
+        *sv_out = sv;
+    return out;
 }
 
 void hk_catalog_set_resume(hk_catalog *c, struct hk_resume *rs)

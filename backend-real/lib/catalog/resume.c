@@ -247,7 +247,35 @@ typedef struct load_ctx {
     hk_seeder *s;
     size_t ti;
     const uint8_t *base;
+    char dir[HK_RS_MAX_PATH];    /* the folder of the last entry, open as dirfd (-1: none): the entries of a folder */
+    int dirfd;                   /* follow each other, each lstat walks one component instead of the whole path */
 } load_ctx;
+
+static void dir_drop(load_ctx *lc)
+{
+    if (lc->dirfd >= 0)
+        close(lc->dirfd);
+    lc->dirfd = -1;
+    lc->dir[0] = 0;
+}
+
+/* lstat of path through the cached folder descriptor (opened for its folder if needed). */
+static int entry_lstat(load_ctx *lc, const char *path, struct stat *sb)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path)
+        return lstat(path, sb);
+    size_t dl = (size_t)(slash - path);
+    if (lc->dirfd < 0 || strlen(lc->dir) != dl || memcmp(lc->dir, path, dl) != 0) {
+        dir_drop(lc);
+        memcpy(lc->dir, path, dl);
+        lc->dir[dl] = 0;
+        lc->dirfd = open(lc->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (lc->dirfd < 0)
+            return -1;
+    }
+    return fstatat(lc->dirfd, slash + 1, sb, AT_SYMLINK_NOFOLLOW);
+}
 
 static bool same_id(const hk_rs_id *a, const struct stat *st)
 {
@@ -291,7 +319,7 @@ static void load_entry(load_ctx *lc, const hk_rs_entry *e)
         return;
     }
     struct stat sb;
-    if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    if (entry_lstat(lc, path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         st->gone++;
         return;
     }
@@ -353,9 +381,12 @@ static int load_target(load_ctx *lc, int (*step)(void *arg), void *arg)
     hk_rs_entry e;
     for (size_t n = 1; !stopped && hk_rs_next(&rd, &e) == 1; n++) {
         load_entry(lc, &e);
-        if (step && n % HK_RESUME_STEP == 0 && step(arg) != 0)
-            stopped = 1;
+        if (step && n % HK_RESUME_STEP == 0) {
+            dir_drop(lc); /* the loop runs: a folder may change meanwhile */
+            stopped = step(arg) != 0;
+        }
     }
+    dir_drop(lc);
     munmap(map, (size_t)sb.st_size);
     t->fd = fd;
     t->size = (uint64_t)sb.st_size;
@@ -366,7 +397,7 @@ int hk_resume_load(hk_resume *rs, hk_catalog *c, hk_seeder *s, int (*step)(void 
                    hk_resume_stats *out)
 {
     double t0 = mono();
-    load_ctx lc = { .rs = rs, .c = c, .s = s };
+    load_ctx lc = { .rs = rs, .c = c, .s = s, .dirfd = -1 };
     int stopped = 0;
     for (lc.ti = 0; lc.ti < rs->nt && !stopped; lc.ti++)
         stopped = load_target(&lc, step, arg);

@@ -60,6 +60,7 @@ hk_store *hk_store_new(const hk_store_limits *lim)
     else
         hk_store_limits_default(&st->lim);
     st->free_tab = NONE;
+    st->last_root = -1;
     hk_list_init(&st->free_slots);
     hk_list_init(&st->lru);
     return st;
@@ -137,8 +138,7 @@ static void folder_unref(hk_store *st, st_folder *fo)
     if (--fo->refs == 0) {
         if (st->last_folder == fo) {
             st->last_folder = NULL;
-            free(st->last_dir);
-            st->last_dir = NULL;
+            st_folder_cache_drop(st);
         }
         free(fo);
     }
@@ -177,16 +177,42 @@ static uint32_t table_alloc(hk_store *st)
 
 /* ---- adding a storage ---- */
 
+void st_folder_cache_drop(hk_store *st)
+{
+    if (st->last_root >= 0)
+        close(st->last_root);
+    st->last_root = -1;
+    free(st->last_dir);
+    st->last_dir = NULL;
+}
+
+/* With batching: dir (spelled so), resolved to last_folder and open as root, is reused by the adds of this epoch. */
+static void folder_cache_set(hk_store *st, const char *dir, int root)
+{
+    st_folder_cache_drop(st);
+    st->last_dir = strdup(dir);
+    if (st->last_dir) { /* else out of memory: nothing cached, the caller closes root */
+        st->last_root = root;
+        st->last_epoch = st->epoch;
+    }
+}
+
 /* The folder record of dir (resolved with realpath), shared with the previous storage if it is the same directory;
- * *root is a new descriptor of it (the caller closes it), opened without following any link (the path realpath gave
- * has none) and whose identity the record keeps. NULL with err filled if it cannot be resolved. The same spelling as
- * the previous add's is not resolved again (a warm start or a scan adds the torrents of a folder one after the
- * other: realpath costs a readlink per component): its resolution is reused, and the open below still checks that
- * it names the same directory. */
+ * *root is a descriptor of it (the caller closes it unless it is st->last_root), opened without following any link
+ * (the path realpath gave has none) and whose identity the record keeps. NULL with err filled if it cannot be
+ * resolved. With batching, within one loop iteration, an add in the same folder (same spelling) as the previous one
+ * reuses its resolution and its descriptor (a warm start or a scan adds a folder's torrents one after the other:
+ * realpath costs a readlink per component, the confined open three system calls); a folder swapped meanwhile is
+ * found at the next map or check, as one swapped just after its add. */
 static st_folder *folder_get(hk_store *st, const char *dir, int *root, char *err, size_t errlen)
 {
-    char *real = st->last_folder && st->last_dir && strcmp(st->last_dir, dir) == 0 ? strdup(st->last_folder->path)
-                                                                                   : realpath(dir, NULL);
+    if (st->batching && st->last_folder && st->last_dir && st->last_root >= 0 && st->last_epoch == st->epoch &&
+        strcmp(st->last_dir, dir) == 0) {
+        st->last_folder->refs++;
+        *root = st->last_root;
+        return st->last_folder;
+    }
+    char *real = realpath(dir, NULL);
     if (real == NULL) {
         snprintf(err, errlen, "%s: %s", dir, errno == ENOENT ? "missing" : strerror(errno));
         return NULL;
@@ -200,6 +226,8 @@ static st_folder *folder_get(hk_store *st, const char *dir, int *root, char *err
     if (last != NULL && strcmp(last->path, real) == 0 && last->id.dev == id.dev && last->id.ino == id.ino) {
         free(real);
         last->refs++;
+        if (st->batching)
+            folder_cache_set(st, dir, *root);
         return last;
     }
     size_t n = strlen(real);
@@ -214,9 +242,10 @@ static st_folder *folder_get(hk_store *st, const char *dir, int *root, char *err
     fo->id = id;
     memcpy(fo->path, real, n + 1);
     free(real);
+    st_folder_cache_drop(st);
     st->last_folder = fo;
-    free(st->last_dir);
-    st->last_dir = strdup(dir); /* NULL (out of memory): the next add resolves again */
+    if (st->batching)
+        folder_cache_set(st, dir, *root);
     return fo;
 }
 
@@ -388,7 +417,8 @@ uint64_t hk_store_add(hk_store *st, const char *torrent_path, const mi_torrent *
     }
     uint32_t sidx = NONE;
     int verified = storage_verify(s, root, mi, err, errlen);
-    close(root);
+    if (root != st->last_root)
+        close(root);
     if (verified != 0 || (sidx = table_alloc(st)) == NONE) {
         if (sidx == NONE && err[0] == '\0')
             snprintf(err, errlen, "%s: out of memory", torrent_path);
@@ -490,7 +520,7 @@ void hk_store_free(hk_store *st)
     if (st->zeros != NULL)
         munmap(st->zeros, ZERO_REGION_BYTES);
     free(st->pf);
-    free(st->last_dir);
+    st_folder_cache_drop(st);
     free(st->rc);
     free(st->slots);
     free(st->tab);
