@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Interop: resume state and cold start (issue 10 items 2 and 3), with 20,000 tiny torrents (bench/gen_tiny_torrents.py).
 Cold (--state=FILE, no file yet): the first torrent of the scan answers a handshake before the first scan is over
-(the start-up line is printed at its end); SIGTERM saves the state (one line with the count). Warm, after one .torrent was removed and one rewritten (touched): every other torrent is
-served from the state (its summary line: 19,998 from it, 1 changed, 1 gone), the touched one is read by the scan and
+(the start-up line is printed at its end); five torrents are downloaded (their piece checked on the way); SIGTERM
+saves the state (one line with the count). Warm, after one .torrent was removed and one rewritten (touched): every other torrent is
+served from the state (its summary line: 19,998 from it, the five with their verified pieces, 1 changed, 1 gone), the touched one is read by the scan and
 served, the removed one is refused; the next save holds 19,999 entries. A state file with one byte flipped is
 ignored with one warning and everything is read from the .torrent files. Deadline 240 s."""
 import os
@@ -45,6 +46,21 @@ def serves(hk, ih, timeout=5):
         c.close()
 
 
+def fetch(hk, ih, want):
+    """Downloads the 1-byte piece 0 of torrent ih (hekate checks it against its hash first: lazy verification)."""
+    c = peerwire.PeerConn(hk.addr, timeout=10)
+    try:
+        c.handshake(ih)
+        c.send_msg(peerwire.INTERESTED)
+        c.recv_until({peerwire.UNCHOKE})
+        c.send_raw(peerwire.request_msg(0, 0, 1))
+        _, payload, _ = c.recv_until({peerwire.PIECE})
+        if payload[8:] != want:
+            raise AssertionError("piece 0: got %r, expected %r" % (payload[8:], want))
+    finally:
+        c.close()
+
+
 def wait_log(hk, pattern, timeout):
     rx = re.compile(pattern)
     t_end = time.monotonic() + timeout
@@ -83,6 +99,8 @@ def body(p, checks, build_dir, source_dir):
             raise AssertionError("the first torrent was served only after the first scan (%.3f s)" % t_first)
         if not serves(hk, last):
             raise AssertionError("the last torrent is not served")
+        for i in range(5):  # verified on the way: their good marks go into the state
+            fetch(hk, info_hash(gen, i), bytes([i & 0xff]))
         hk.stop_cleanly(p, signal.SIGTERM)
         wait_log(hk, r"resume state saved \(at the stop\): %d torrents" % N, 5)
         return "first torrent served after %.3f s, before the scan ended (%.3f s); state saved at SIGTERM" % (
@@ -94,8 +112,9 @@ def body(p, checks, build_dir, source_dir):
         touched = os.path.join(seed, "d0011", "t0011000.torrent")
         os.utime(touched, (1000000000, 1000000000))
         hk = seeders.start_hekate(p, build_dir, [seed], args=args)
-        m = wait_log(hk, r"resume state: (\d+) torrents served from it in ([0-9.]+) s .*; (\d+) changed, (\d+) gone", 60)
-        if (int(m.group(1)), int(m.group(3)), int(m.group(4))) != (N - 2, 1, 1):
+        m = wait_log(hk, r"resume state: (\d+) torrents served from it in ([0-9.]+) s \((\d+) with verified pieces.*; "
+                     r"(\d+) changed, (\d+) gone", 60)
+        if tuple(int(m.group(k)) for k in (1, 3, 4, 5)) != (N - 2, 5, 1, 1):
             raise AssertionError("warm start: %s" % m.group(0))
         wait_log(hk, r"serving %d torrents on port" % (N - 1), 60)
         if not serves(hk, info_hash(gen, 11000)):
