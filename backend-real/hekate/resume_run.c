@@ -67,6 +67,10 @@ void resume_save(app *a, const char *when)
         return;
     }
     const hk_resume_stats *st = hk_resume_stats_get(a->resume);
+    if (st->unchanged) {
+        hk_log(HK_LOG_DEBUG, "resume state unchanged (%s): not rewritten", when);
+        return;
+    }
     hk_log(strcmp(when, "periodic") == 0 ? HK_LOG_DEBUG : HK_LOG_INFO, "resume state saved (%s): %zu torrent%s",
            when, st->saved, st->saved == 1 ? "" : "s");
 }

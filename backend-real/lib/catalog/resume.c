@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "log.h"
 #include "piece_state.h"
 #include "resume_state.h"
@@ -38,6 +39,7 @@ struct hk_resume {
     uint64_t spool_len;          /* bytes written to it, the buffer included */
     uint8_t *sbuf;
     size_t sbuf_len;
+    uint64_t digest;             /* of what the last save wrote (0: nothing saved yet) */
     hk_resume_stats st;
 };
 
@@ -629,8 +631,44 @@ static hk_served_rec **sorted_records(const hk_served *sd, size_t *n)
     return list;
 }
 
+/* What a save would write, as one number: every record that would be saved (path, storage, .torrent identity) and
+ * its torrent's marks (all good, good and bad counts), summed so that the table's order does not matter. */
+static uint64_t save_digest(const hk_served *sd, hk_seeder *s)
+{
+    uint64_t sum = 0;
+    size_t cursor = 0;
+    for (const hk_served_rec *sv = hk_served_next(sd, &cursor); sv; sv = hk_served_next(sd, &cursor)) {
+        if (!sv->storage || sv->reported || sv->stale || !sv->resume_ref)
+            continue;
+        bool all = false, verifying = false;
+        const hk_pieces *ps = NULL;
+        hk_seeder_torrent_marks(s, sv->info_hash, &all, &ps, &verifying);
+        uint64_t h = hk_mix64(sv->path_hash ^ (sv->storage << 1) ^ hk_mix64(sv->id.ino ^ (uint64_t)sv->id.mtime_ns));
+        h = hk_mix64(h ^ (uint64_t)sv->id.ctime_ns ^ sv->id.size ^ ((uint64_t)all << 63) ^
+                     (ps ? (uint64_t)ps->ngood << 32 | ps->nbad : 0));
+        sum += h;
+    }
+    return sum ? sum : 1;
+}
+
+/* true if every target's file on disk is still the one this process wrote or loaded last. */
+static bool files_ours(const hk_resume *rs)
+{
+    for (size_t i = 0; i < rs->nt; i++) {
+        struct stat a, b;
+        if (rs->t[i].fd < 0 || fstat(rs->t[i].fd, &a) != 0 || stat(rs->t[i].file, &b) != 0 || a.st_ino != b.st_ino ||
+            a.st_dev != b.st_dev)
+            return false;
+    }
+    return true;
+}
+
 int hk_resume_save(hk_resume *rs, hk_catalog *c, hk_seeder *s, char *err, size_t errlen)
 {
+    uint64_t digest = save_digest(hk_catalog_served(c), s);
+    rs->st.unchanged = rs->digest == digest && rs->spool_len == 0 && rs->sbuf_len == 0 && files_ours(rs);
+    if (rs->st.unchanged)
+        return 0; /* nothing new since the last save: the file on disk says it all */
     size_t n;
     hk_served_rec **list = sorted_records(hk_catalog_served(c), &n);
     uint64_t *refs = malloc((n ? n : 1) * sizeof *refs);
@@ -658,8 +696,10 @@ int hk_resume_save(hk_resume *rs, hk_catalog *c, hk_seeder *s, char *err, size_t
     unmap(&x.spool);
     for (size_t i = 0; i < rs->nt; i++)
         unmap(&x.old[i]);
-    if (all)
+    if (all) {
         drop_spool(rs, list, n);
+        rs->digest = digest;
+    }
 out:
     free(x.bits);
     free(x.old);

@@ -16,7 +16,9 @@
  *     goes on during the load); a non-zero return stops the load (what was added stays).
  *   - The description of every torrent read and parsed from its .torrent (hk_resume_note, called by the catalog) is
  *     appended to a spool file (unlinked at once: it never outlives the process), so a save never reads a .torrent.
- *   - hk_resume_save writes each target to FILE.tmp (buffered), fsyncs it, renames it over FILE and fsyncs the
+ *   - hk_resume_save does nothing when nothing changed since its last save (the same records with the same
+ *     identities and marks, no new description, the files on disk still the ones it wrote: stats.unchanged);
+ *     otherwise it writes each target to FILE.tmp (buffered), fsyncs it, renames it over FILE and fsyncs the
  *     folder; an entry per served, healthy torrent below the target's DIRs: its path and the .torrent identity the
  *     catalog holds, the description copied from the previous state or the spool, and its good marks with the data
  *     files' identities (one stat each, only for torrents that have good marks). A failure leaves the previous file
@@ -49,6 +51,7 @@ typedef struct hk_resume_stats {
     size_t outside;              /* not below the target's DIRs: dropped */
     size_t failed;               /* rejected on add (data invalid, duplicate, description malformed) */
     size_t saved;                /* entries written by the last save */
+    bool unchanged;              /* the last save found nothing new since the one before: nothing written */
     double seconds;
 } hk_resume_stats;
 

@@ -4,7 +4,7 @@
  * (the scan that follows finds them unchanged), restores the marks whose data did not change and only those, leaves
  * the rewritten one to the scan, and drops the removed one from the next save. A truncated, corrupt or foreign state
  * file is ignored (nothing served from it, everything read from the .torrent files), and the state file is replaced
- * atomically (no temporary left behind). */
+ * atomically (no temporary left behind); a save with nothing new rewrites nothing, one after a new good mark does. */
 #include <criterion/criterion.h>
 
 #include <ev.h>
@@ -228,6 +228,16 @@ Test(resume, warm_start_restores_unchanged_and_drops_the_rest)
     cr_assert_eq(st.added, 1, "d is read from its .torrent");
     cr_assert_eq(hk_real_torrents(x.r), 3);
     save(&x, 3);
+    cr_assert(!hk_resume_stats_get(x.rs)->unchanged);
+    struct stat before, after;
+    cr_assert_eq(stat(state, &before), 0);
+    save(&x, 3);
+    cr_assert(hk_resume_stats_get(x.rs)->unchanged, "nothing changed: the file is not rewritten");
+    cr_assert_eq(stat(state, &after), 0);
+    cr_assert_eq(before.st_ino, after.st_ino);
+    cr_assert_eq(hk_seeder_restore_marks(hk_real_seeder(x.r), ih[2], NULL, 1), 1); /* c verified again */
+    save(&x, 3);
+    cr_assert(!hk_resume_stats_get(x.rs)->unchanged, "a new good mark is saved");
     run_stop(&x);
     char paths[8];
     state_paths(paths);
