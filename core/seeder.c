@@ -471,7 +471,7 @@ static void fill_torrent_stats(const hk_seeder *s, const hk_torrent *t, hk_torre
     out->total_length = t->total_length;
     out->storage = t->storage;
     out->failed = t->state == HK_TORRENT_FAILED;
-    out->memory_bytes = sizeof *t + (uint64_t)t->nfiles * sizeof *t->files + t->name_len;
+    out->memory_bytes = sizeof *t + (t->files ? (uint64_t)t->nfiles * sizeof *t->files : 0) + t->name_len;
     if (t->rate_slot) { /* upload rate caps */
         out->upload_rate = s->tbuckets[t->rate_slot - 1].tb.rate;
         out->memory_bytes += sizeof(hks_tbucket);
