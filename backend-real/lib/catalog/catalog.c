@@ -258,7 +258,7 @@ static int serve_on(hk_catalog *c, hk_served_rec *sv, const torrent_file *tf, ui
         return -1;
     }
     memcpy(sv->info_hash, tf->mi->info_hash, 20);
-    sv->info_start = tf->mi->info_start;
+    sv->info_start = (uint32_t)tf->mi->info_start; /* < HK_MAX_TORRENT_FILE: the file was read whole */
     sv->reported = false;
     hk_served_set_storage(c->served, sv, storage);
     return 0;
@@ -722,8 +722,8 @@ hk_load_outcome hk_catalog_add_resumed(hk_catalog *c, const char *path, const st
     if (errlen)
         err[0] = '\0';
     hk_served_rec *sv = hk_served_find(c->served, path);
-    if (sv) {
-        snprintf(err, errlen, "already known");
+    if (sv || (uint64_t)seen->st_size > HK_MAX_TORRENT_FILE || mi->info_end > (uint64_t)seen->st_size) {
+        snprintf(err, errlen, sv ? "already known" : "file too large, or shorter than its description says");
         return HK_LOAD_REJECTED;
     }
     hk_load_info info;
