@@ -277,3 +277,57 @@ Test(resume, truncated_corrupt_or_foreign_state_is_ignored)
     free(bad);
     free(good);
 }
+
+Test(resume, one_state_per_dir)
+{
+    /* a second DIR beside the first, holding one torrent of its own */
+    char *dir2 = fx_mkdtemp("resume2");
+    char p[300];
+    size_t len;
+    uint8_t *t = tb_single("e.bin", 16384, 3, &len);
+    snprintf(p, sizeof p, "%s/e.torrent", dir2);
+    cr_assert_eq(fx_write(p, t, len), 0);
+    free(t);
+    snprintf(p, sizeof p, "%s/e.bin", dir2);
+    cr_assert_eq(fx_write(p, "xyz", 3), 0);
+    const char *dirs[2] = { dir, dir2 };
+    for (int round = 0; round < 2; round++) {
+        struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+        hk_real_opts o;
+        hk_real_opts_default(&o);
+        o.listen = false;
+        char err[512] = "";
+        hk_real *r = hk_real_new(loop, &o, err, sizeof err);
+        cr_assert_not_null(r, "%s", err);
+        hk_resume *rs = hk_resume_new(NULL, true, dirs, 2, err, sizeof err);
+        cr_assert_not_null(rs, "%s", err);
+        hk_catalog_set_resume(hk_real_catalog(r), rs);
+        hk_resume_stats rst;
+        cr_assert_eq(hk_resume_load(rs, hk_real_catalog(r), hk_real_seeder(r), NULL, NULL, &rst), 0);
+        cr_assert_eq(rst.loaded, round == 0 ? 0 : 5, "round %d: %zu loaded", round, rst.loaded);
+        hk_rescan_stats st;
+        cr_assert_eq(hk_rescan_run(r, dirs, 2, NULL, 0, &st), 0);
+        cr_assert_eq(st.added, round == 0 ? 5 : 0);
+        cr_assert_eq(hk_resume_save(rs, hk_real_catalog(r), hk_real_seeder(r), err, sizeof err), 0, "%s", err);
+        cr_assert_eq(hk_resume_stats_get(rs)->saved, 5);
+        hk_catalog_set_resume(hk_real_catalog(r), NULL);
+        hk_resume_free(rs);
+        hk_real_free(r);
+        ev_loop_destroy(loop);
+    }
+    for (int d = 0; d < 2; d++) { /* each DIR's file holds its own torrents only */
+        snprintf(p, sizeof p, "%s/%s", dirs[d], HK_RESUME_DIR_FILE);
+        uint8_t *b = fx_read(p, &len);
+        cr_assert_not_null(b, "%s written", p);
+        hk_rs_reader rd;
+        char err[256];
+        cr_assert_eq(hk_rs_open(&rd, b, len, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(rd.count, d == 0 ? 4 : 1);
+        hk_rs_entry e;
+        while (hk_rs_next(&rd, &e) == 1)
+            cr_assert(e.path_len > strlen(dirs[d]) && memcmp(e.path, dirs[d], strlen(dirs[d])) == 0);
+        free(b);
+    }
+    fx_rmtree(dir2);
+    free(dir2);
+}
