@@ -332,8 +332,9 @@ static void load_entry(load_ctx *lc, const hk_rs_entry *e)
     char err[512];
     mi_torrent *mi = hk_rs_desc_decode(e->desc, e->desc_len, err, sizeof err);
     hk_served_rec *sv = NULL;
-    if (!mi || hk_catalog_add_resumed(lc->c, path, &sb, mi, &sv, err, sizeof err) != HK_LOAD_ADDED) {
-        if (mi) /* other shards are skipped quietly, like the scan does */
+    hk_load_outcome out = mi ? hk_catalog_add_resumed(lc->c, path, &sb, mi, &sv, err, sizeof err) : HK_LOAD_REJECTED;
+    if (out != HK_LOAD_ADDED) {
+        if (out != HK_LOAD_OTHER_SHARD) /* another shard's torrent is skipped quietly, as the scan skips it */
             st->failed++;
         hk_log(HK_LOG_DEBUG, "%s: not served from the resume state: %s", path, err);
         mi_free(mi);
