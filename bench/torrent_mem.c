@@ -2,9 +2,12 @@
  * without a listener (the daemon's catalog, store and seeder), optionally through a resume state, then prints the
  * heap in use per torrent (mallinfo2: what malloc handed out, its chunk overheads included) and the share of each
  * owner: the seeder (its accounted hk_mem: torrent records, indexes, file entries, names), the table of .torrent
- * paths (hk_served_memory), the store (hk_store_storage_bytes summed over the served storages). Built by hand:
- *   cc -O2 -Icore -Ibackend-real/lib -Ibackend-real/lib/catalog -Ibackend-real/lib/disk ... (see bench/startup_bench.py)
- * Usage: torrent_mem DIR */
+ * paths (hk_served_memory), the store (hk_store_storage_bytes summed over the served storages). Built by hand from
+ * the release build's libraries:
+ *   cc -O2 -Icore -Ibackend-real/lib -Ibackend-real/lib/catalog -Ibackend-real/lib/disk -Ibackend-real/lib/net \
+ *      -Ibackend-real/lib/trackers -Ibackend-real/lib/ops bench/torrent_mem.c build/release/backend-real/libhekate_real.a \
+ *      build/release/core/libhekate_core.a -lev -lcurl -lmicrohttpd -lsystemd -linih -lcrypto -lpthread -o /tmp/torrent_mem
+ * Usage: torrent_mem DIR      (e.g. /tmp/hk_startup/1000000, written by bench/startup_bench.py) */
 #include <ev.h>
 #include <malloc.h>
 #include <stdio.h>
