@@ -348,6 +348,20 @@ static hk_add_result add_parsed(hk_seeder *s, const mi_torrent *mi, uint64_t sto
     return res;
 }
 
+hk_add_result hk_seeder_add_parsed(hk_seeder *s, const mi_torrent *mi, uint64_t storage, char *err, size_t errlen)
+{
+    hks_ev_begin(s);
+    hk_add_result res = HK_ADD_INVALID;
+    if (err && errlen)
+        err[0] = 0;
+    if (mi->info_end - mi->info_start > UINT32_MAX)
+        set_err(err, errlen, "%s", "info dictionary larger than 4 GiB");
+    else
+        res = add_parsed(s, mi, storage, err, errlen);
+    hks_ev_end(s);
+    return res;
+}
+
 hk_add_result hk_seeder_add_torrent(hk_seeder *s, const uint8_t *torrent, size_t len, uint64_t storage,
                                     uint8_t info_hash_out[20], char *err, size_t errlen)
 {
@@ -460,7 +474,7 @@ static void fill_torrent_stats(const hk_seeder *s, const hk_torrent *t, hk_torre
     out->total_length = t->total_length;
     out->storage = t->storage;
     out->failed = t->state == HK_TORRENT_FAILED;
-    out->memory_bytes = sizeof *t + (uint64_t)t->nfiles * sizeof *t->files + t->name_len;
+    out->memory_bytes = sizeof *t + (t->files ? (uint64_t)t->nfiles * sizeof *t->files : 0) + t->name_len;
     if (t->rate_slot) { /* upload rate caps */
         out->upload_rate = s->tbuckets[t->rate_slot - 1].tb.rate;
         out->memory_bytes += sizeof(hks_tbucket);

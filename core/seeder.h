@@ -110,6 +110,7 @@
 #define HEKATE_SEEDER_H
 
 #include "histogram.h"
+#include "metainfo.h"
 #include "seeder_runtime.h"
 #include "token_bucket.h"
 
@@ -189,6 +190,19 @@ typedef enum hk_add_result {
 
 hk_add_result hk_seeder_add_torrent(hk_seeder *s, const uint8_t *torrent, size_t len, uint64_t storage,
                                     uint8_t info_hash_out[20], char *err, size_t errlen);
+/* As hk_seeder_add_torrent, from a description parsed already (mi_parse, or a resume state's hk_rs_desc_decode): the
+ * backend reads and parses each .torrent once. The seeder copies what it needs; mi may be freed after the call. */
+struct hk_pieces;
+hk_add_result hk_seeder_add_parsed(hk_seeder *s, const mi_torrent *mi, uint64_t storage, char *err, size_t errlen);
+/* Piece verification marks, for a resume state (core/seeder_resume.c). hk_seeder_torrent_marks: false if the
+ * torrent is unknown; else *all_good, and *pieces the detail block (core/piece_state.h; NULL: none) valid until the
+ * next call into the seeder. *verifying: the runtime checks pieces (disk_verify), so marks mean something.
+ * hk_seeder_restore_marks: the pieces whose bit is set in good (MSB first, piece_count bits; NULL: every piece) are
+ * marked good, as if checked; nothing happens without disk_verify. Returns the pieces marked, or -1 (unknown
+ * torrent, another piece count, out of memory: what was marked stays). */
+bool hk_seeder_torrent_marks(hk_seeder *s, const uint8_t info_hash[20], bool *all_good,
+                             const struct hk_pieces **pieces, bool *verifying);
+int64_t hk_seeder_restore_marks(hk_seeder *s, const uint8_t info_hash[20], const uint8_t *good, uint32_t piece_count);
 /* Stops serving: peers of that torrent are disconnected. Returns false if unknown. */
 bool hk_seeder_remove_torrent(hk_seeder *s, const uint8_t info_hash[20]);
 /* The backend found the torrent's data broken (file truncated, replaced, deleted): the torrent enters an error state,

@@ -22,6 +22,27 @@ static const uint8_t *record_key(const void *owner, uint32_t rec)
     return tt->recs[rec].info_hash;
 }
 
+/* A torrent of one data file (not a pad file) has no file entry allocated (files NULL): its only file is
+ * [0, total_length), 16 bytes and an allocation saved per torrent (most torrents hold one file). */
+static bool inline_file(const hk_torrent_desc *d)
+{
+    return d->nfiles == 1 && !d->files[0].pad;
+}
+
+static hk_file_entry file_at(const hk_torrent *t, uint32_t i)
+{
+    if (!t->files)
+        return (hk_file_entry){ .offset = 0, .length_flags = t->total_length };
+    return t->files[i];
+}
+
+static void files_free(hk_torrent_table *tt, hk_torrent *t)
+{
+    if (t->files)
+        hk_mem_free(tt->mem, t->files, (size_t)t->nfiles * sizeof *t->files);
+    t->files = NULL;
+}
+
 void hk_tt_init(hk_torrent_table *tt, hk_mem *mem)
 {
     memset(tt, 0, sizeof *tt);
@@ -36,7 +57,7 @@ void hk_tt_free(hk_torrent_table *tt)
     for (uint32_t i = 0; i < tt->nrecs; i++) {
         hk_torrent *t = &tt->recs[i];
         if (t->state != HK_TORRENT_FREE) {
-            hk_mem_free(tt->mem, t->files, (size_t)t->nfiles * sizeof *t->files);
+            files_free(tt, t);
             hk_pieces_free(tt->mem, &t->pieces);
         }
     }
@@ -190,7 +211,7 @@ static void fill_record(hk_torrent_table *tt, uint32_t r, const hk_torrent_desc 
                         uint32_t name_off)
 {
     uint64_t off = 0;
-    for (uint32_t i = 0; i < d->nfiles; i++) {
+    for (uint32_t i = 0; files && i < d->nfiles; i++) {
         files[i].offset = off;
         files[i].length_flags = d->files[i].length | (d->files[i].pad ? HK_FILE_PAD_FLAG : 0);
         off += d->files[i].length;
@@ -224,13 +245,14 @@ hk_tt_result hk_tt_insert(hk_torrent_table *tt, const hk_torrent_desc *d, uint32
         return HK_TT_INVALID;
     if (hk_tt_find(tt, d->info_hash) != HK_TT_NONE)
         return HK_TT_DUPLICATE;
-    size_t files_bytes = (size_t)d->nfiles * sizeof(hk_file_entry);
-    hk_file_entry *files = hk_mem_alloc(tt->mem, files_bytes);
-    if (!files)
+    size_t files_bytes = inline_file(d) ? 0 : (size_t)d->nfiles * sizeof(hk_file_entry);
+    hk_file_entry *files = files_bytes ? hk_mem_alloc(tt->mem, files_bytes) : NULL;
+    if (files_bytes && !files)
         return HK_TT_NOMEM;
     uint32_t name_off = 0;
     if (!arena_add(tt, d->name, (uint32_t)d->name_len, &name_off)) {
-        hk_mem_free(tt->mem, files, files_bytes);
+        if (files)
+            hk_mem_free(tt->mem, files, files_bytes);
         return HK_TT_NOMEM;
     }
     uint32_t r = alloc_record(tt);
@@ -248,7 +270,8 @@ hk_tt_result hk_tt_insert(hk_torrent_table *tt, const hk_torrent_desc *d, uint32
     }
     assert(tt->arena_len >= d->name_len && name_off == tt->arena_len - d->name_len);
     tt->arena_len -= (uint32_t)d->name_len; /* the name was the last one added */
-    hk_mem_free(tt->mem, files, files_bytes);
+    if (files)
+        hk_mem_free(tt->mem, files, files_bytes);
     return HK_TT_NOMEM;
 }
 
@@ -260,7 +283,7 @@ bool hk_tt_remove(hk_torrent_table *tt, const uint8_t info_hash[20])
     hk_skey_remove(&tt->skey, info_hash);
     assert(r < tt->nrecs && tt->recs[r].state != HK_TORRENT_FREE);
     hk_torrent *t = &tt->recs[r];
-    hk_mem_free(tt->mem, t->files, (size_t)t->nfiles * sizeof *t->files);
+    files_free(tt, t);
     hk_pieces_free(tt->mem, &t->pieces);
     tt->arena_garbage += t->name_len;
     free_record(tt, r);
@@ -313,7 +336,7 @@ bool hk_span_iter_init(hk_span_iter *it, const hk_torrent *t, uint64_t pos, uint
     uint32_t lo = 0, hi = t->nfiles; /* invariant: files[lo].offset <= pos, answer in [lo, hi) */
     while (hi - lo > 1) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (t->files[mid].offset <= pos)
+        if (file_at(t, mid).offset <= pos)
             lo = mid;
         else
             hi = mid;
@@ -326,7 +349,8 @@ bool hk_span_next(hk_span_iter *it, hk_span *out)
 {
     const hk_torrent *t = it->t;
     while (it->pos < it->end && it->file < t->nfiles) {
-        const hk_file_entry *f = &t->files[it->file];
+        hk_file_entry fe = file_at(t, it->file);
+        const hk_file_entry *f = &fe;
         uint64_t flen = hk_file_length(f);
         if (flen == 0 || it->pos >= f->offset + flen) {
             it->file++;

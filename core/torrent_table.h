@@ -12,7 +12,8 @@
  * handle, the byte range of the raw `info` dictionary inside the .torrent (for ut_metadata), counters and state.
  * Piece hashes are NOT kept. Names live in one arena per table (compacted when more than half of it is garbage).
  * Each torrent's file entries (16 bytes each: offset in the torrent and length, pad flag in the top bit) are one
- * allocation. Everything is allocated through the owner's hk_mem.
+ * allocation, except for a torrent of a single file that is not a pad file: its entry [0, total_length) is implied
+ * (files NULL; read the files through the span iterator, never t->files directly). Everything is allocated through the owner's hk_mem.
  *
  * Geometry helpers validate a block request (index < piece count, 0 < length <= max_block, begin + length <= that
  * piece's size, in 64-bit arithmetic: no overflow) and map a byte range of the torrent onto file spans (one span per
@@ -65,7 +66,7 @@ typedef struct hk_torrent {
     uint64_t total_length;
     uint64_t storage;        /* the backend's handle */
     uint64_t uploaded;       /* payload bytes handed to send() for this torrent */
-    hk_file_entry *files;
+    hk_file_entry *files;    /* NULL for a single (non-pad) file: [0, total_length) */
     struct hk_pieces *pieces; /* piece verification (core/piece_state.h): NULL + all_good: every piece good */
 } hk_torrent;
 

@@ -48,6 +48,10 @@ typedef struct app {
     struct hk_control *control;  /* --control, or NULL */
     ev_tstamp started_at;        /* ev_now when the daemon started serving or scanning, for `status` */
     uint64_t rescans_done;       /* rescans finished since start-up (the first scan not counted) */
+    /* resume state (resume_run.h): --state / --state-per-dir, or NULL */
+    struct hk_resume *resume;
+    ev_timer resume_timer;       /* --state-interval */
+    bool resume_timer_on;
     /* symbolic links to folders said (issue 11 item 8g): each once at WARN, later walks at DEBUG (report.c) */
     uint64_t *links_said;        /* hashes of their paths */
     size_t nlinks_said, links_cap;

@@ -309,7 +309,7 @@ static int confine(app *a, const char *path, char *out, size_t outlen, char *err
 
 static bool refuse_during_rescan(app *a, const char *cmd, hk_jw *w)
 {
-    if (!a->rs)
+    if (!a->rs && a->started) /* the first scan counts as a rescan (the loop serves during it) */
         return false;
     char msg[128];
     snprintf(msg, sizeof msg, "%s: a rescan is under way; try again when it is done", cmd);

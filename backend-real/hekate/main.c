@@ -1,8 +1,9 @@
 /* hekate: the seeding daemon, from start to stop. It catches the signals first (early_signals.h: one that arrives
  * before the loop watches it is recorded, not fatal), reads the command line, prepares the process (log level,
  * descriptor limit, and the descriptor budget: --max-peers lowered, or a refusal, when RLIMIT_NOFILE is too small for
- * it) and the runtime, runs the first scan of the folders given (in steps: a SIGINT, SIGTERM or SIGQUIT abandons it
- * and stops cleanly), then either prints the --list report or serves until SIGINT/SIGTERM/SIGQUIT and stops cleanly;
+ * it) and the runtime (the port is bound first), serves what the resume state holds (--state, resume_run.h), runs the
+ * first scan of the folders given (in steps, the loop serving what is found so far between two, with a progress
+ * line every few seconds: a SIGINT, SIGTERM or SIGQUIT abandons it and stops cleanly), then either prints the --list report or serves until SIGINT/SIGTERM/SIGQUIT and stops cleanly;
  * while serving, SIGUSR1 and every fifth statistics tick log a status line. What it says about torrents is
  * report.c's, the rescans after start-up (SIGHUP, --rescan) are rescans.c's; the runtime itself lives in
  * backend-real/lib (real_runtime.h, rescan.h) and core/ (seeder.h). Exit status: 0 served (or listed) something, or
@@ -28,9 +29,11 @@
 #include "real_runtime.h"
 #include "report.h"
 #include "rescans.h"
+#include "resume_run.h"
 #include "watches.h"
 
 #define FIRST_SCAN_STEP 0.020   /* seconds of first-scan work between two looks at a pending SIGINT/SIGTERM */
+#define FIRST_SCAN_PROGRESS 3.0 /* seconds between two progress lines of the first scan */
 #define STATS_EVERY 60.0        /* seconds between two statistics lines (DEBUG) */
 #define STATUS_CHECK 1.0        /* seconds between two looks at whether --status-interval has passed (live) */
 
@@ -199,6 +202,17 @@ static void app_init(app *a, hk_options *opt, hk_real *real, struct ev_loop *loo
 
 typedef enum scan_end { SCAN_DONE, SCAN_STOPPED, SCAN_FAILED } scan_end;
 
+/* Every FIRST_SCAN_PROGRESS seconds of a long first scan: found, served, failed, rate. */
+static void first_scan_progress(const app *a, hk_rescan *rs)
+{
+    hk_rescan_stats st;
+    hk_rescan_stats_get(rs, &st);
+    hk_log(HK_LOG_INFO, "first scan: %zu .torrent files found, %zu torrents served (%zu read now, %zu from the resume "
+           "state), %zu failed; %.0f files/s over %.1f s", st.files, st.served, st.added, st.unchanged, st.failed,
+           st.seconds > 0 ? (double)st.files / st.seconds : 0.0, st.seconds);
+    (void)a;
+}
+
 /* The first scan, before serving, in steps of FIRST_SCAN_STEP with a look at a pending SIGINT/SIGTERM between two:
  * SCAN_STOPPED (said) if one came during start-up or the scan (the scan is abandoned: what it added stays until the
  * runtime is freed, never announced), SCAN_FAILED (said) if out of memory. */
@@ -210,16 +224,28 @@ static scan_end first_scan(app *a)
         report_first_scan_stopped(a, sig, NULL);
         return SCAN_STOPPED;
     }
+    if (resume_warm(a) != 0) { /* --state: unchanged torrents served from it, before the walk */
+        report_first_scan_stopped(a, early_signals_stop(), NULL);
+        return SCAN_STOPPED;
+    }
     hk_log(opt->list ? HK_LOG_DEBUG : HK_LOG_INFO, "first scan: scanning %zu folder%s", opt->ndirs,
            opt->ndirs == 1 ? "" : "s");
     const hk_rescan_cb cb = report_callbacks(a);
-    hk_rescan *rs = hk_rescan_new(a->real, (const char *const *)opt->dirs, opt->ndirs, &cb, PROGRESS_EVERY);
+    hk_rescan *rs = hk_rescan_new(a->real, (const char *const *)opt->dirs, opt->ndirs, &cb, 0);
     if (!rs) {
         fprintf(stderr, "%s: cannot scan: out of memory\n", prog);
         return SCAN_FAILED;
     }
     bool done = false;
+    ev_tstamp said = ev_time();
     while ((sig = early_signals_stop()) == 0 && !(done = hk_rescan_step(rs, FIRST_SCAN_STEP))) {
+        if (opt->list)
+            continue;
+        ev_run(a->loop, EVRUN_NOWAIT); /* serving starts before the scan ends: what is found so far is served */
+        if (ev_time() - said >= FIRST_SCAN_PROGRESS) {
+            said = ev_time();
+            first_scan_progress(a, rs);
+        }
     }
     hk_rescan_stats st;
     hk_rescan_stats_get(rs, &st);
@@ -331,6 +357,7 @@ static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void stop_serving(app *a)
 {
     log_stats(a->real, HK_LOG_INFO, "stopped");
+    resume_save(a, "at the stop"); /* --state: before the trackers' `stopped` round, which may take seconds */
     hk_real_stop_trackers(a->real, 5.0); /* trackers: `stopped` everywhere, at most 5 s (the loop runs meanwhile) */
 }
 
@@ -378,6 +405,7 @@ static void run_until_stopped(app *a)
     } else {
         rescans_start(a);
         watches_start(a);
+        resume_start_timer(a);
         notify_ready(a);
         ev_run(a->loop, 0);
     }
@@ -447,7 +475,9 @@ int main(int argc, char **argv)
 
     app a;
     app_init(&a, &opt, real, loop, argc, argv);
-    if (!opt.list && control_cmds_open(&a, prog) != 0) { /* --control: before the scan, so a clash stops at once */
+    /* --control and --state: before the scan, so a clash or an unusable state folder stops at once */
+    if ((!opt.list && control_cmds_open(&a, prog) != 0) || resume_open(&a, prog) != 0) {
+        control_cmds_close(&a);
         hk_metrics_stop(metrics);
         hk_real_free(real);
         ev_loop_destroy(loop);
@@ -471,6 +501,7 @@ int main(int argc, char **argv)
     }
 
     control_cmds_close(&a);
+    resume_close(&a);
     rescans_close(&a);
     early_signals_install(); /* its SIGHUP watcher is gone too: recorded again, never fatal */
     report_free(&a);

@@ -79,7 +79,7 @@ static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 bool rescans_request(app *a, const char *why)
 {
-    if (a->rs) {
+    if (a->rs || !a->started) { /* a rescan, or the first scan (the loop serves during it), is under way */
         a->again = true;
         hk_log(HK_LOG_INFO, "%s: a rescan is under way; another one follows it", why);
         return false;
@@ -117,6 +117,9 @@ void rescans_start(app *a)
         ev_timer_start(a->loop, &a->rescan_timer);
     if (early_signals_take_hup()) /* any number of SIGHUPs before serving: one rescan, now */
         start_rescan(a, "SIGHUP received before serving", true);
+    else if (a->again) /* asked for during the first scan (control socket, folder watch) */
+        start_rescan(a, "rescan asked for during the first scan", true);
+    a->again = false;
 }
 
 void rescans_abandon(app *a)

@@ -15,7 +15,8 @@
  * changed (a reload): the rescan under way (if any) is abandoned, as is one queued, and a new one starts at once.
  * rescans_request (the control socket's `rescan`, the folder watch when it lost events) does what a SIGHUP does,
  * logged with `why`: true if a rescan
- * started now, false if one is under way and another one was queued after it. a->rescans_done counts the rescans
+ * started now, false if one is under way and another one was queued after it (during the first scan, when the loop
+ * already serves, it is queued until rescans_start). a->rescans_done counts the rescans
  * finished (not the first scan).
  */
 #ifndef HEKATE_RESCANS_H

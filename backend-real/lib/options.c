@@ -83,6 +83,11 @@ static void usage_tuning(FILE *out)
             "      --disk-threads=N        threads reading from disk (default 8)\n"
             "      --verify=MODE           lazy (default): each piece is checked against its SHA-1 the first time\n"
             "                              it is read, a piece that fails is never sent; off: nothing is checked\n"
+            "      --state=FILE            resume state: torrents and their verified pieces, saved every\n"
+            "                              --state-interval and at a clean stop; unchanged torrents are served\n"
+            "                              from it at start-up without reading their .torrent files\n"
+            "      --state-per-dir         the resume state in DIR/.hekate-state for each DIR instead\n"
+            "      --state-interval=SECONDS  save the resume state this often (default 300)\n"
             "\n"
             "Encryption (MSE/PE, \"protocol encryption\"; plain and encrypted peers share the port):\n"
             "      --encryption=POLICY     allow (default): both; RC4 when the peer offers it\n"
@@ -398,6 +403,10 @@ static const opt_row rows[] = {
     /* where data lies (issue 11 item 8) */
     { ROW("data-dir", 0, OPT_LIST, data_dirs) },
     { ROW("follow-links", 0, OPT_FLAG, follow_links) },
+    /* resume state (issue 10 item 2, docs/resume-state.md) */
+    { ROW("state", 0, OPT_TEXT, state_file) },
+    { ROW("state-per-dir", 0, OPT_FLAG, state_per_dir) },
+    { ROW("state-interval", 0, OPT_SECONDS, state_interval), .min = HK_SECONDS(1), .max = MAX_SECONDS },
 };
 
 #define NROWS (sizeof rows / sizeof *rows)
@@ -593,6 +602,7 @@ static void set_defaults(hk_options *o)
     o->disk_threads = 8;
     o->status_interval = HK_SECONDS(300);
     o->metrics_top = HK_METRICS_DEFAULT_TOP; /* metrics */
+    o->state_interval = HK_SECONDS(300);     /* resume state */
 }
 
 /* The rules between options, once all are read, and the operands. */

@@ -81,6 +81,10 @@ typedef struct hk_options {
     /* where data lies (issue 11 item 8) */
     hk_strlist data_dirs;      /* --data-dir (repeatable): searched for a torrent's data after its .torrent's folder */
     bool follow_links;         /* --follow-links: follow symbolic links that stay inside the served folders */
+    /* resume state (issue 10 item 2, catalog/resume.h) */
+    const char *state_file;    /* --state=FILE: one state file for every DIR (NULL: none) */
+    bool state_per_dir;        /* --state-per-dir: DIR/.hekate-state for each DIR */
+    hk_time state_interval;    /* --state-interval: save this often (default 300 s) */
 } hk_options;
 enum { HK_VERIFY_LAZY = 0, HK_VERIFY_OFF = 1 };
 

@@ -700,6 +700,11 @@ hk_seeder *hk_real_seeder(hk_real *r)
     return r->seeder;
 }
 
+hk_catalog *hk_real_catalog(hk_real *r)
+{
+    return r->catalog;
+}
+
 hk_store *hk_real_store(hk_real *r)
 {
     return r->store;

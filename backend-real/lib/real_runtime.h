@@ -95,6 +95,7 @@ const hk_served *hk_real_served(const hk_real *r);
 uint32_t hk_real_torrents(const hk_real *r);   /* torrents served (failed ones included) */
 
 hk_seeder *hk_real_seeder(hk_real *r);
+struct hk_catalog *hk_real_catalog(hk_real *r);      /* the catalog itself (resume.h's warm start and save) */
 hk_store *hk_real_store(hk_real *r);
 const hk_listener *hk_real_listener(const hk_real *r);    /* NULL without listen */
 /* The UDP socket on the listener's port (udp_port.h): uTP resets and the DHT. NULL without listen or when it could

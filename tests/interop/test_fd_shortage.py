@@ -36,6 +36,7 @@ def start_limited(p, build_dir, root):
             "127.0.0.1", "-p", str(port), root]
     child = p.start("hekate", argv)
     procs.wait_port(port, child, timeout=60)
+    procs.wait_started(child, 120)
     return seeders.Seeder("hekate", child, port)
 
 
@@ -193,6 +194,7 @@ def passing_shortage(p, checks, build_dir):
             "127.0.0.1", "-p", str(port), root]
     child = p.start("hekate-passing", argv)
     procs.wait_port(port, child, timeout=60)
+    procs.wait_started(child, 120)
     seeder = seeders.Seeder("hekate", child, port)
     save = p.path("dl2")
     leecher = lt_client.Leecher("passing", save, seeder.addr, torrent=fx.torrent)

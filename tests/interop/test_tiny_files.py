@@ -33,6 +33,7 @@ def start_limited(p, build_dir, root, args, name):
             "127.0.0.1", "-p", str(port)] + list(args) + [root]
     child = p.start(name, argv)
     procs.wait_port(port, child, timeout=60)
+    procs.wait_started(child, 120)
     return seeders.Seeder("hekate", child, port)
 
 

@@ -15,6 +15,7 @@
 #include "hash.h"
 #include "infohash.h"
 #include "log.h"
+#include "resume.h"
 #include "shard.h"
 
 struct hk_catalog {
@@ -24,6 +25,7 @@ struct hk_catalog {
     hk_served *served;             /* one record per .torrent path (served.h) */
     uint32_t mark;                 /* the last rescan number handed out */
     uint32_t shard_k, shard_n;     /* --shard=K/N: only torrents of shard K are served (n 0 or 1: all) */
+    hk_resume *resume;             /* --state: told the description of every .torrent parsed (NULL: none) */
 };
 
 /* One call of hk_catalog_load: the path, what to record on it and where to say what happened. */
@@ -243,9 +245,8 @@ static void unserve(hk_catalog *c, hk_served_rec *sv, bool announce_stop)
 static int serve_on(hk_catalog *c, hk_served_rec *sv, const torrent_file *tf, uint64_t storage, char *err,
                     size_t errlen)
 {
-    uint8_t ih[20];
     char aerr[256] = "";
-    hk_add_result res = hk_seeder_add_torrent(c->seeder, tf->bytes, tf->len, storage, ih, aerr, sizeof aerr);
+    hk_add_result res = hk_seeder_add_parsed(c->seeder, tf->mi, storage, aerr, sizeof aerr); /* parsed once */
     if (res != HK_ADD_OK) {
         if (res == HK_ADD_DUPLICATE)
             snprintf(err, errlen, "duplicate: a torrent with the same info-hash is already served");
@@ -256,8 +257,8 @@ static int serve_on(hk_catalog *c, hk_served_rec *sv, const torrent_file *tf, ui
         hk_store_remove(c->store, storage);
         return -1;
     }
-    memcpy(sv->info_hash, ih, 20);
-    sv->info_start = tf->mi->info_start;
+    memcpy(sv->info_hash, tf->mi->info_hash, 20);
+    sv->info_start = (uint32_t)tf->mi->info_start; /* < HK_MAX_TORRENT_FILE: the file was read whole */
     sv->reported = false;
     hk_served_set_storage(c->served, sv, storage);
     return 0;
@@ -534,6 +535,12 @@ static hk_load_outcome load_record(hk_catalog *c, hk_served_rec *sv, const load_
     if (read_torrent(c, sv, q, &tf, &out) != 0)
         return out;
     out = load_parsed(c, sv, q, failed, &tf);
+    if (c->resume && (out == HK_LOAD_ADDED || out == HK_LOAD_REPLACED || out == HK_LOAD_READDED ||
+                      out == HK_LOAD_UNCHANGED)) {
+        hk_served_rec *now = sv ? sv : hk_served_find(c->served, q->path);
+        if (now && now->storage) /* read now: its description is what a resume state keeps */
+            hk_resume_note(c->resume, now, tf.mi);
+    }
     if ((q->flags & HK_LOAD_WANT_MI) && (out == HK_LOAD_ADDED || out == HK_LOAD_REPLACED || out == HK_LOAD_READDED))
         q->info->mi = tf.mi;
     else
@@ -706,6 +713,43 @@ int hk_catalog_add_file(hk_catalog *c, const char *path, mi_torrent **mi_out, ch
     if (sv && !existed && !sv->storage) /* a rejection here leaves nothing behind */
         hk_served_delete(c->served, sv);
     return -1;
+}
+
+hk_load_outcome hk_catalog_add_resumed(hk_catalog *c, const char *path, const struct stat *seen,
+                                       const mi_torrent *mi, hk_served_rec **sv_out, char *err, size_t errlen)
+{
+    *sv_out = NULL;
+    if (errlen)
+        err[0] = '\0';
+    hk_served_rec *sv = hk_served_find(c->served, path);
+    if (sv || (uint64_t)seen->st_size > HK_MAX_TORRENT_FILE || mi->info_end > (uint64_t)seen->st_size) {
+        snprintf(err, errlen, sv ? "already known" : "file too large, or shorter than its description says");
+        return HK_LOAD_REJECTED;
+    }
+    hk_load_info info;
+    memset(&info, 0, sizeof info);
+    const load_req q = { .path = path, .mark = c->mark, .info = &info, .err = err, .errlen = errlen };
+    torrent_file tf = { .len = (size_t)seen->st_size, .mi = (mi_torrent *)mi };
+    file_id_of(&tf.id, seen);
+    hk_load_outcome out;
+    if (!hk_shard_has(mi->info_hash, c->shard_k, c->shard_n))
+        return other_shard(c, NULL, &q, &tf);
+    if (served_elsewhere(c, NULL, &q, &tf, &out))
+        return out;
+    sv = hk_served_insert(c->served, path);
+    if (!sv) {
+        snprintf(err, errlen, "out of memory");
+        return HK_LOAD_ERROR;
+    }
+    out = add_new(c, sv, &q, &tf);
+    if (out == HK_LOAD_ADDED)
+        *sv_out = sv;
+    return out;
+}
+
+void hk_catalog_set_resume(hk_catalog *c, struct hk_resume *rs)
+{
+    c->resume = rs;
 }
 
 void hk_catalog_set_shard(hk_catalog *c, uint32_t k, uint32_t n)

@@ -108,6 +108,16 @@ bool hk_catalog_forget(hk_catalog *c, const char *path, uint8_t info_hash_out[20
  * NULL, hands over the parsed description (free with mi_free). Returns -1 with err saying why otherwise: a path
  * already served is refused as a duplicate, and a rejected path leaves no record behind. */
 int hk_catalog_add_file(hk_catalog *c, const char *path, mi_torrent **mi_out, char *err, size_t errlen);
+/* Warm start (resume.h): serves mi, read from a resume state, from `path` (not known yet) whose lstat is `seen`,
+ * without reading the file: the data is validated by the store as for any add, the torrent goes to the seeder and
+ * the announcer, and the record gets the identity of `seen` (so the scan that follows finds it UNCHANGED with one
+ * lstat). Returns ADDED (*sv_out: the record), OTHER_SHARD, REJECTED (err says why: data, duplicate, already
+ * known), or ERROR. */
+hk_load_outcome hk_catalog_add_resumed(hk_catalog *c, const char *path, const struct stat *seen,
+                                       const mi_torrent *mi, hk_served_rec **sv_out, char *err, size_t errlen);
+/* --state: the resume object told of every .torrent read and parsed (resume.h: hk_resume_note); NULL: none. */
+struct hk_resume;
+void hk_catalog_set_resume(hk_catalog *c, struct hk_resume *rs);
 /* --shard=K/N (shard.h): from now on, a path whose torrent is not in shard k of n is HK_LOAD_OTHER_SHARD when it is
  * read (torrents served already stay until their path is loaded again). n 0 or 1: every torrent is served. */
 void hk_catalog_set_shard(hk_catalog *c, uint32_t k, uint32_t n);

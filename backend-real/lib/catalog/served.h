@@ -27,9 +27,11 @@ typedef struct hk_file_id {
 typedef struct hk_served_rec {
     uint64_t storage;          /* store handle of what is served from this path; 0: nothing (it was rejected) */
     hk_file_id id;             /* the .torrent file when it was last read */
-    uint64_t info_start;       /* offset of the info dictionary in it (where ut_metadata is served from) */
     uint64_t trackers_hash;    /* the tracker list it was announced with (catalog.c): a rewrite with the same info
                                   dictionary but other trackers is applied to the announcer */
+    uint64_t resume_ref;       /* where its serving description is kept for the resume state (resume.h); 0: none */
+    uint32_t info_start;       /* offset of the info dictionary in it (where ut_metadata is served from; a .torrent
+                                  is at most HK_MAX_TORRENT_FILE, 64 MiB, long) */
     uint32_t mark;             /* the last rescan that visited the path */
     uint32_t why_hash;         /* hash of the last rejection or failure logged for it (0: none): repeats are quiet */
     uint32_t path_hash;

@@ -61,6 +61,7 @@ hk_store *hk_store_new(const hk_store_limits *lim)
     else
         hk_store_limits_default(&st->lim);
     st->free_tab = NONE;
+    st->last_root = -1;
     hk_list_init(&st->free_slots);
     hk_list_init(&st->lru);
     return st;
@@ -136,8 +137,10 @@ static void folder_unref(hk_store *st, st_folder *fo)
 {
     assert(fo->refs > 0);
     if (--fo->refs == 0) {
-        if (st->last_folder == fo)
+        if (st->last_folder == fo) {
             st->last_folder = NULL;
+            st_folder_cache_drop(st);
+        }
         if (st->last_data == fo)
             st->last_data = NULL;
         if (fo->meta != NULL)
@@ -201,12 +204,49 @@ static long root_of(const hk_store *st, const char *real)
     return best;
 }
 
+void st_folder_cache_drop(hk_store *st)
+{
+    if (st->last_root >= 0)
+        close(st->last_root);
+    st->last_root = -1;
+    free(st->last_dir);
+    st->last_dir = NULL;
+}
+
+/* With batching: dir (spelled so), resolved to last_folder, is reused by the adds of this epoch; root becomes the
+ * cache's own descriptor of it (a duplicate is handed to each add). */
+static void folder_cache_set(hk_store *st, const char *dir, int root)
+{
+    st_folder_cache_drop(st);
+    if (root < 0)
+        return; /* no descriptor to keep: nothing cached */
+    st->last_dir = strdup(dir);
+    if (st->last_dir == NULL) { /* out of memory: nothing cached */
+        close(root);
+        return;
+    }
+    st->last_root = root;
+    st->last_epoch = st->epoch;
+}
+
 /* The folder record of dir (resolved with realpath) for a .torrent's folder (meta NULL) or a data dir holding the
  * data of a .torrent in folder meta (the record then holds a reference on meta), shared with the previous storage's
  * if it is the same; *root is a new descriptor of it (the caller closes it), opened without following any link (the
- * path realpath gave has none) and whose identity the record keeps. NULL with err filled if it cannot be resolved. */
+ * path realpath gave has none) and whose identity the record keeps. NULL with err filled if it cannot be resolved.
+ * With batching, within one loop iteration, a .torrent folder spelled as the previous add's reuses its resolution
+ * and a duplicate of its descriptor (a warm start or a scan adds a folder's torrents one after the other: realpath
+ * costs a readlink per component, the confined open three system calls); a folder swapped meanwhile is found at the
+ * next map or check, as one swapped just after its add. */
 static st_folder *folder_get(hk_store *st, const char *dir, st_folder *meta, int *root, char *err, size_t errlen)
 {
+    if (meta == NULL && st->batching && st->last_folder && st->last_dir && st->last_root >= 0 &&
+        st->last_epoch == st->epoch && strcmp(st->last_dir, dir) == 0) {
+        *root = fcntl(st->last_root, F_DUPFD_CLOEXEC, 0);
+        if (*root >= 0) {
+            st->last_folder->refs++;
+            return st->last_folder;
+        }
+    }
     char *real = realpath(dir, NULL);
     if (real == NULL) {
         snprintf(err, errlen, "%s: %s", dir, errno == ENOENT ? "missing" : strerror(errno));
@@ -233,6 +273,8 @@ static st_folder *folder_get(hk_store *st, const char *dir, st_folder *meta, int
         last->id.ino == id.ino) {
         free(real);
         last->refs++;
+        if (st->batching && meta == NULL)
+            folder_cache_set(st, dir, fcntl(*root, F_DUPFD_CLOEXEC, 0));
         return last;
     }
     size_t n = strlen(real);
@@ -253,6 +295,11 @@ static st_folder *folder_get(hk_store *st, const char *dir, st_folder *meta, int
     memcpy(fo->path, real, n + 1);
     free(real);
     *cache = fo;
+    if (meta == NULL) {
+        st_folder_cache_drop(st);
+        if (st->batching)
+            folder_cache_set(st, dir, fcntl(*root, F_DUPFD_CLOEXEC, 0));
+    }
     return fo;
 }
 
@@ -691,6 +738,7 @@ void hk_store_free(hk_store *st)
     hk_store_set_data_dirs(st, NULL, 0);
     roots_clear(st);
     free(st->pf);
+    st_folder_cache_drop(st);
     free(st->rc);
     free(st->slots);
     free(st->tab);

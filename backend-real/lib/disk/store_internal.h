@@ -141,6 +141,11 @@ struct hk_store {
     char **root_src;                             /* the folders as given, to resolve a missing one later */
     size_t nroots;                               /* slots of all three (0: no check) */
     bool follow_links;                           /* --follow-links: data paths may go through links below a root */
+    /* With batching, within one loop iteration (epoch): the spelling of the folder of the last add, its
+     * resolution last_folder and an open descriptor of it, reused by the adds that follow in the same folder. */
+    char *last_dir;
+    int last_root;                               /* -1: none */
+    uint32_t last_epoch;
     uint8_t *zeros;                              /* ZERO_REGION_BYTES of PROT_READ anonymous memory, lazily */
     bool batching;                               /* hk_store_set_batching */
     st_pf *pf;                                   /* prefetches recorded, not yet advised */
@@ -152,6 +157,9 @@ struct hk_store {
 };
 
 /* ---- store.c: handles, names, errors ---- */
+
+/* Forgets the folder cache of the adds (last_dir, last_root): at each new epoch and when its folder goes. */
+void st_folder_cache_drop(hk_store *st);
 
 /* The storage of a handle (removed ones only if include_removed), its table index in *sidx; NULL if stale. */
 st_storage *st_lookup(const hk_store *st, uint64_t handle, bool include_removed, uint32_t *sidx);

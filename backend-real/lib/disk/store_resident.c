@@ -128,6 +128,7 @@ void hk_store_flush_prefetch(hk_store *st)
 void hk_store_next_epoch(hk_store *st)
 {
     st_rc_drop_all(st);
+    st_folder_cache_drop(st);
 }
 
 void hk_store_set_batching(hk_store *st, bool on)

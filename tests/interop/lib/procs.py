@@ -18,6 +18,7 @@ addresses. 127.0.0.0/24 (127.0.0.1, the default source) is never handed out. The
 HOST_LT (libtorrent leechers), HOST_RAW (raw peer-wire clients), HOST_IDLE (bench/idle_conns.py)."""
 import ctypes
 import os
+import re
 import shutil
 import signal
 import socket
@@ -224,6 +225,22 @@ def wait_port(port, child=None, timeout=20.0, host="127.0.0.1"):
         except OSError:
             time.sleep(0.05)
     raise RuntimeError("nothing listens on %s:%d after %.0f s" % (host, port, timeout))
+
+
+STARTED_LINE = re.compile(r"hekate \S+: serving \d+ torrents? on port")
+
+
+def wait_started(child, timeout=60.0):
+    """Waits for hekate's start-up line (printed once the first scan is over; not with -q). hekate serves while its
+    first scan runs, so a listening port no longer means that every torrent of the folders is served yet."""
+    t_end = time.monotonic() + timeout
+    while time.monotonic() < t_end:
+        if STARTED_LINE.search(child.log()):
+            return
+        if not child.alive():
+            raise RuntimeError("%s exited (status %s) before its first scan ended" % (child.name, child.returncode()))
+        time.sleep(0.02)
+    raise RuntimeError("%s: no start-up line after %.0f s" % (child.name, timeout))
 
 
 class Checks:

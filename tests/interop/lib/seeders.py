@@ -6,7 +6,7 @@ import signal
 import subprocess
 import time
 
-from .procs import free_port, wait_port
+from .procs import free_port, wait_port, wait_started
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "SUMMARY: UndefinedBehavior")
@@ -69,6 +69,8 @@ def start_hekate(procs, build_dir, dirs, port=None, args=(), name="hekate", wait
     child = procs.start(name, argv)
     if wait:
         wait_port(port, child, timeout=30, host=host)
+        if "-q" not in args and "--quiet" not in args:
+            wait_started(child)
     s = Seeder("hekate", child, port)
     s.addr = (host, port)
     return s

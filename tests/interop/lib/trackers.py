@@ -18,7 +18,7 @@ import urllib.parse
 import urllib.request
 
 from . import bencode
-from .procs import wait_port
+from .procs import wait_port, wait_started
 from .seeders import Seeder, hekate_binary
 
 
@@ -125,6 +125,7 @@ def start_hekate_announcing(procs, build_dir, dirs, port=None, args=(), name="he
     argv = [hekate_binary(build_dir), "--bind", "127.0.0.1", "-p", str(port)] + list(args) + list(dirs)
     child = procs.start(name, argv)
     wait_port(port, child, timeout=30)
+    wait_started(child)
     return Seeder("hekate", child, port)
 
 
