@@ -40,6 +40,8 @@ static void usage_serving(FILE *out, const char *prog)
             "  -T, --slice=SECONDS         longest turn of a peer (default 300; 0: no limit)\n"
             "  -t, --no-trackers           do not contact trackers\n"
             "  -l, --list                  list what would be served and what is rejected, then exit\n"
+            "      --verify                check every piece of every torrent, name the damaged ones, then exit\n"
+            "                              (status 0: all intact; 1: a piece bad or data missing)\n"
             "      --rescan=SECONDS        rescan every DIR this often (default 0: only on SIGHUP); with it,\n"
             "                              hekate also starts when there is nothing to serve yet\n"
             "      --shard=K/N             serve only the torrents in shard K of N (K from 0 to N-1): the first 8\n"
@@ -74,7 +76,10 @@ static void usage_tuning(FILE *out)
             "      --max-open-files=N      data files kept open (default 1024)\n"
             "      --disk-threads=N        threads reading from disk (default 8)\n"
             "      --verify=MODE           lazy (default): each piece is checked against its SHA-1 the first time\n"
-            "                              it is read, a piece that fails is never sent; off: nothing is checked\n"
+            "                              it is read, a piece that fails is never sent; full: the same, and every\n"
+            "                              piece is checked in the background at --verify-rate; off: nothing is\n"
+            "                              checked\n"
+            "      --verify-rate=RATE      bytes per second a background check reads (default 64M; K, M, G)\n"
             "\n"
             "Encryption (MSE/PE, \"protocol encryption\"; plain and encrypted peers share the port):\n"
             "      --encryption=POLICY     allow (default): both; RC4 when the peer offers it\n"
@@ -314,12 +319,13 @@ typedef struct opt_row {
     uint64_t floor;         /* OPT_SECONDS: if not 0, a value other than 0 must be at least this */
     const char *floor_text; /* ... else "--<name>: <arg> is too short (<floor_text>)" */
     const char *const *choices; /* OPT_CHOICE: the accepted names, NULL-terminated; a name's index is its value */
+    bool optional;          /* the value may be left out ("--name" alone: apply() is given NULL); long form only */
 } opt_row;
 
 /* --encryption (issue 9): the names of hk_encryption's values, in its order. */
 static const char *const encryption_names[] = { "allow", "prefer-plain", "require", "off", NULL };
 /* --verify (issue 10): HK_VERIFY_LAZY, HK_VERIFY_OFF. */
-static const char *const verify_names[] = { "lazy", "off", NULL };
+static const char *const verify_names[] = { "lazy", "off", "full", NULL };
 
 /* The fields of a row: its names, its kind and where its value goes. */
 #define ROW(long_name, short_letter, k, field)                                                                    \
@@ -383,7 +389,8 @@ static const opt_row rows[] = {
     /* a fleet without a coordinator (issue 11 item 7): K/N parsed as it is read (hk_shard_parse) */
     { ROW("shard", 0, OPT_TEXT, shard_text) },
     /* piece verification (issue 10 item 1) */
-    { ROW("verify", 0, OPT_CHOICE, verify), .choices = verify_names },
+    { ROW("verify", 0, OPT_CHOICE, verify), .choices = verify_names, .optional = true }, /* bare: verify_check */
+    { ROW("verify-rate", 0, OPT_SIZE, cfg.verify_rate), .min = 1, .max = HK_VPASS_RATE_MAX },
 };
 
 #define NROWS (sizeof rows / sizeof *rows)
@@ -401,7 +408,8 @@ static void getopt_tables(struct option longopts[NROWS + 1], char shortopts[2 + 
     shortopts[n++] = ':';
     for (size_t i = 0; i < NROWS; i++) {
         bool arg = takes_argument(rows[i].kind);
-        longopts[i] = (struct option){ rows[i].name, arg ? required_argument : no_argument, NULL,
+        longopts[i] = (struct option){ rows[i].name,
+                                       !arg ? no_argument : rows[i].optional ? optional_argument : required_argument, NULL,
                                        rows[i].letter ? rows[i].letter : LONG_ONLY + (int)i };
         if (rows[i].letter) {
             shortopts[n++] = rows[i].letter;
@@ -521,6 +529,10 @@ static hk_options_result apply(hk_options *o, const opt_row *r, const char *arg,
         *(const char **)field(o, r) = arg;
         return HK_OPTIONS_RUN;
     case OPT_CHOICE:
+        if (!arg && r->optional) { /* only --verify has an optional value: alone, it means check and exit */
+            o->verify_check = true;
+            return HK_OPTIONS_RUN;
+        }
         return apply_choice(o, r, arg, err, errlen) == 0 ? HK_OPTIONS_RUN : HK_OPTIONS_ERROR;
     case OPT_COUNT:
     case OPT_SIZE:
@@ -583,6 +595,13 @@ static hk_options_result check_whole(hk_options *o, const bool seen[NROWS], int 
         return HK_OPTIONS_ERROR;
     }
     o->cfg.listen_port = o->port;
+    if (o->verify_check && o->list) {
+        snprintf(err, errlen, "--verify (check and exit) and -l (--list) exclude each other");
+        return HK_OPTIONS_ERROR;
+    }
+    if (o->verify_check && !seen_row(seen, "verify-rate"))
+        o->cfg.verify_rate = HK_VPASS_RATE_MAX; /* nothing else runs: as fast as the disk threads go */
+    o->cfg.verify_full = o->verify == HK_VERIFY_FULL || o->verify_check;
     const char *bad = hk_config_check(&o->cfg);
     if (bad) {
         snprintf(err, errlen, "invalid settings: %s", bad);
