@@ -64,7 +64,7 @@ typedef struct leecher {
     uint64_t size;
     perm order;
     uint64_t cursor;
-    struct { uint32_t block; } *out; /* outstanding requests */
+    struct { uint32_t block; hk_time at; } *out; /* outstanding requests (at: when sent) */
     uint32_t nout, capout;
     uint32_t *requeue;
     uint32_t nrequeue, caprequeue;
@@ -72,6 +72,12 @@ typedef struct leecher {
     uint64_t flood_sent;
     hk_time next_flood;
     uint32_t meta_fail, protocol_errors;
+    /* piece verification ([seeder] verify on only): pieces the seeder does not offer (left out of its bitfield, or
+     * rejected LACK_REJECTS times in a row) are not asked for; the peer completes without them */
+    uint8_t *lacks;              /* per piece; NULL until the first */
+    uint8_t *piece_rejects;      /* per piece: rejects since the last block of it arrived */
+    uint32_t lacking_blocks;     /* blocks of lacking pieces not received */
+    uint32_t pieces_lacking;
     /* MSE/PE (encryption = rc4 | plaintext): the initiator while it runs, then the negotiated ciphers */
     hk_mem mse_mem;
     hk_mse_init *mse;

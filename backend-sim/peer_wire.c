@@ -164,17 +164,38 @@ static void requeue_push(leecher *l, uint32_t b)
     l->requeue[l->nrequeue++] = b;
 }
 
+static bool lacking(const leecher *l, uint32_t b)
+{
+    return l->lacks && l->lacks[b / l->bpp];
+}
+
+/* Piece `piece` is not offered by the seeder (piece verification): its blocks not yet received are no longer asked
+ * for; they count toward completion as lacking. */
+static void mark_lacking(leecher *l, uint32_t piece)
+{
+    if (!l->lacks && !(l->lacks = calloc(l->piece_count, 1)))
+        abort();
+    if (piece >= l->piece_count || l->lacks[piece])
+        return;
+    l->lacks[piece] = 1;
+    l->pieces_lacking++;
+    for (uint32_t b = piece * l->bpp; b < l->nblocks && b < (piece + 1) * l->bpp; b++)
+        if (!has_block(l, b))
+            l->lacking_blocks++;
+    evlog_line(l->world->log, sim_now(l->world), "peer p%u lacks piece %u", l->id, piece);
+}
+
 static uint32_t next_block(leecher *l)
 {
     while (l->nrequeue) {
         uint32_t b = l->requeue[--l->nrequeue];
-        if (!has_block(l, b) && !outstanding(l, b))
+        if (!has_block(l, b) && !outstanding(l, b) && !lacking(l, b))
             return b;
     }
     while (l->cursor < l->nblocks) {
         uint32_t b = l->prof->strategy == STRAT_RANDOM ? (uint32_t)perm_at(&l->order, l->cursor) : (uint32_t)l->cursor;
         l->cursor++;
-        if (!has_block(l, b) && !outstanding(l, b))
+        if (!has_block(l, b) && !outstanding(l, b) && !lacking(l, b))
             return b;
     }
     return NO_BLOCK;
@@ -184,6 +205,7 @@ static void out_add(leecher *l, uint32_t b)
 {
     l->out = grow(l->out, l->nout, &l->capout, sizeof *l->out);
     l->out[l->nout].block = b;
+    l->out[l->nout].at = sim_now(l->world);
     l->nout++;
 }
 
@@ -191,6 +213,9 @@ static bool out_remove(leecher *l, uint32_t b)
 {
     for (uint32_t i = 0; i < l->nout; i++)
         if (l->out[i].block == b) {
+            hk_time waited = sim_now(l->world) - l->out[i].at; /* [expect] request_latency_max */
+            if (waited > l->world->request_latency_max)
+                l->world->request_latency_max = waited;
             l->out[i] = l->out[--l->nout];
             return true;
         }
@@ -438,6 +463,10 @@ static void on_piece(leecher *l, const wire_msg *m)
     } else {
         l->have[b / 8] |= (uint8_t)(1u << (b % 8));
         l->received++;
+        if (l->piece_rejects)
+            l->piece_rejects[index] = 0;
+        if (lacking(l, b)) /* asked before it was known to lack it */
+            l->lacking_blocks--;
         l->bytes += len;
         l->world->payload_received += len; /* upload rate caps ([expect] rate_cap) */
     }
@@ -451,11 +480,39 @@ static void on_piece(leecher *l, const wire_msg *m)
         leecher_end_conn(l, END_VANISHED, false);
         return;
     }
-    if (l->received == l->nblocks) {
+    if (l->received + l->lacking_blocks == l->nblocks) {
         completed(l);
         return;
     }
     request_more(l);
+}
+
+/* Piece verification only: the seeder's bitfield leaves out the pieces that failed their hash. */
+static void on_bitfield(leecher *l, const wire_msg *m)
+{
+    if (l->world->sc->seeder.verify == SIM_VERIFY_OFF || l->need_meta || m->u.bitfield.len * 8u < l->piece_count)
+        return;
+    for (uint32_t i = 0; i < l->piece_count; i++)
+        if (!(m->u.bitfield.bits[i / 8] & (0x80u >> (i % 8))))
+            mark_lacking(l, i);
+}
+
+#define LACK_REJECTS 4 /* rejects of a piece in a row (verification on) after which it is taken as not offered */
+
+/* Piece verification only: a piece rejected again and again is one the seeder refuses (it failed its hash). true
+ * when the peer now takes it as lacking (and may have completed). */
+static bool reject_gives_up(leecher *l, uint32_t piece)
+{
+    if (l->world->sc->seeder.verify == SIM_VERIFY_OFF || piece >= l->piece_count || !l->unchoked)
+        return false; /* a choke rejects what was queued (after the CHOKE): not a refusal of the piece */
+    if (!l->piece_rejects && !(l->piece_rejects = calloc(l->piece_count, 1)))
+        abort();
+    if (++l->piece_rejects[piece] < LACK_REJECTS)
+        return false;
+    mark_lacking(l, piece);
+    if (l->received + l->lacking_blocks == l->nblocks && !l->completed)
+        completed(l);
+    return true;
 }
 
 static void on_wire(leecher *l, const wire_msg *m)
@@ -464,8 +521,11 @@ static void on_wire(leecher *l, const wire_msg *m)
     case WIRE_HANDSHAKE:
         on_handshake(l, m);
         break;
-    case WIRE_HAVE_ALL:
     case WIRE_BITFIELD:
+        on_bitfield(l, m);
+        l->got_have = true;
+        break;
+    case WIRE_HAVE_ALL:
     case WIRE_HAVE:
         l->got_have = true;
         break;
@@ -493,7 +553,10 @@ static void on_wire(leecher *l, const wire_msg *m)
         l->rejects++;
         uint32_t b = m->u.block.index * l->bpp + m->u.block.begin / SIM_BLOCK;
         if (l->prof->behaviour != BEH_FLOODER && b < l->nblocks && out_remove(l, b)) {
-            requeue_push(l, b);
+            if (reject_gives_up(l, m->u.block.index) && l->conn_ended)
+                break; /* it completed without the piece */
+            if (!lacking(l, b))
+                requeue_push(l, b);
             request_more(l);
         }
         break;
