@@ -66,7 +66,7 @@ def timed(p, name, argv, timeout):
 
 
 def one_round(p, a, data, folder, size, cold, results):
-    for who in ("sha1sum", "hekate") if len(results) % 2 == 0 else ("hekate", "sha1sum"):
+    for who in ("sha1sum", "hekate") if len(results) % 4 == 0 else ("hekate", "sha1sum"):  # alternate the order
         if cold:
             drop_cache(data)
         else:
