@@ -733,6 +733,26 @@ static int check_rate_expect(const scenario *sc, char *err, size_t errlen)
     return 0;
 }
 
+/* Piece verification: [torrent] corrupt names pieces that exist, verify_done needs the pass; verify_full follows
+ * [seeder] verify. 0, or -1 with err set. */
+static int check_verify(scenario *sc, char *err, size_t errlen)
+{
+    uint64_t pieces = (sc->torrent.size + sc->torrent.piece_length - 1) / sc->torrent.piece_length;
+    for (uint32_t i = 0; i < sc->torrent.ncorrupt; i++)
+        if (sc->torrent.corrupt[i].torrent >= sc->torrent.count || sc->torrent.corrupt[i].piece >= pieces) {
+            snprintf(err, errlen, "[torrent] corrupt %u:%u: there are %u torrents of %llu pieces",
+                     sc->torrent.corrupt[i].torrent, sc->torrent.corrupt[i].piece, sc->torrent.count,
+                     (unsigned long long)pieces);
+            return -1;
+        }
+    if (sc->expect.verify_done && sc->seeder.verify != SIM_VERIFY_FULL) {
+        snprintf(err, errlen, "[expect] verify_done needs [seeder] verify = full");
+        return -1;
+    }
+    sc->seeder.core.verify_full = sc->seeder.verify == SIM_VERIFY_FULL;
+    return 0;
+}
+
 static int cross_check(scenario *sc, char *err, size_t errlen)
 {
     const char *why = hk_config_check(&sc->seeder.core);
@@ -759,19 +779,8 @@ static int cross_check(scenario *sc, char *err, size_t errlen)
     }
     if (check_rate_expect(sc, err, errlen) != 0)
         return -1;
-    uint64_t pieces = (sc->torrent.size + sc->torrent.piece_length - 1) / sc->torrent.piece_length;
-    for (uint32_t i = 0; i < sc->torrent.ncorrupt; i++)
-        if (sc->torrent.corrupt[i].torrent >= sc->torrent.count || sc->torrent.corrupt[i].piece >= pieces) {
-            snprintf(err, errlen, "[torrent] corrupt %u:%u: there are %u torrents of %llu pieces",
-                     sc->torrent.corrupt[i].torrent, sc->torrent.corrupt[i].piece, sc->torrent.count,
-                     (unsigned long long)pieces);
-            return -1;
-        }
-    if (sc->expect.verify_done && sc->seeder.verify != SIM_VERIFY_FULL) {
-        snprintf(err, errlen, "[expect] verify_done needs [seeder] verify = full");
+    if (check_verify(sc, err, errlen) != 0)
         return -1;
-    }
-    sc->seeder.core.verify_full = sc->seeder.verify == SIM_VERIFY_FULL;
     if (sc->disk.cache % sc->disk.page != 0 || sc->disk.cache / sc->disk.page < 16) {
         snprintf(err, errlen, "[disk] cache must be a multiple of page and hold at least 16 pages");
         return -1;

@@ -24,6 +24,7 @@ static void usage_serving(FILE *out, const char *prog)
 {
     fprintf(out,
             "Usage: %s [OPTION]... DIR...\n"
+            "  or:  %s --verify [OPTION]... DIR...   (check every piece, report, exit)\n"
             "Seed every torrent found below each DIR: each *.torrent file (searched recursively; symbolic links are\n"
             "not followed) whose data lies beside it, complete and of the right size. Upload only.\n"
             "\n"
@@ -52,7 +53,7 @@ static void usage_serving(FILE *out, const char *prog)
             "  -v, --verbose               more messages (repeat for more)\n"
             "  -q, --quiet                 fewer messages (repeat for fewer)\n"
             "\n",
-            prog);
+            prog, prog);
 }
 
 /* Timeouts, resources, encryption, caps, trackers (the middle of --help). */
