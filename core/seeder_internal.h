@@ -286,6 +286,8 @@ hks_gate hks_verify_gate(hk_seeder *s, hk_peer *p, hk_torrent *t, uint32_t at);
 void hks_piece_verified(hk_seeder *s, uint64_t token, hk_verify_result result);
 /* The torrent in record `rec` is being removed: its pending verifies no longer name it. */
 void hks_verifies_forget_torrent(hk_seeder *s, uint32_t rec);
+/* Torrent rec's marks were dropped: the results of its pending verifies are not recorded (checked again). */
+void hks_verifies_stale_torrent(hk_seeder *s, uint32_t rec);
 void hks_verifies_free(hk_seeder *s);
 /* The background pass (seeder_vpass.c): a verify of (rec, piece) is pending (lazy or the pass's). */
 bool hks_verify_pending(hk_seeder *s, uint32_t rec, uint32_t piece);

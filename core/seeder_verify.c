@@ -23,6 +23,7 @@ typedef struct hks_verify {
     uint32_t torrent;            /* record number; HK_TT_NONE once that torrent was removed */
     uint32_t piece;
     bool pass;                   /* started by the background pass (seeder_vpass.c): it counts the completion */
+    bool stale;                  /* the torrent's marks were dropped while it ran: its result is not recorded */
     uint32_t nwait, wait_cap;
     hks_waiter *wait;            /* the peers whose requests wait for it */
 } hks_verify;
@@ -34,6 +35,13 @@ void hks_verifies_free(hk_seeder *s)
     hk_mem_free(&s->mem, s->verifies, (size_t)s->verifies_cap * sizeof *s->verifies);
     s->verifies = NULL;
     s->verifies_cap = s->verifies_used = 0;
+}
+
+void hks_verifies_stale_torrent(hk_seeder *s, uint32_t rec)
+{
+    for (uint32_t i = 0; i < s->verifies_cap; i++)
+        if (s->verifies[i].gen != 0 && s->verifies[i].torrent == rec)
+            s->verifies[i].stale = true;
 }
 
 void hks_verifies_forget_torrent(hk_seeder *s, uint32_t rec)
@@ -137,6 +145,7 @@ static bool start_verify(hk_seeder *s, hk_peer *p, uint32_t rec, uint32_t piece)
     v->torrent = rec;
     v->piece = piece;
     v->pass = p == NULL;
+    v->stale = false;
     v->nwait = 0;
     if (p && !add_waiter(s, v, p)) {
         v->gen = 0;
@@ -282,9 +291,13 @@ void hks_piece_verified(hk_seeder *s, uint64_t token, hk_verify_result result)
     }
     hks_verify *v = &s->verifies[i];
     uint32_t rec = v->torrent;
+    bool stale = v->stale && (result == HK_VERIFY_GOOD || result == HK_VERIFY_BAD);
     if (v->pass)
-        hks_vpass_completed(s, rec, v->piece, result == HK_VERIFY_RETRY);
-    if (rec != HK_TT_NONE) {
+        hks_vpass_completed(s, rec, v->piece, result == HK_VERIFY_RETRY || stale);
+    if (stale) {
+        hks_log(s, HK_LOG_DEBUG, "disk verify %llu of piece %u: read before its data changed; checked again",
+                (unsigned long long)token, v->piece); /* its waiters start a new check at their next turn */
+    } else if (rec != HK_TT_NONE) {
         if (result == HK_VERIFY_GOOD || result == HK_VERIFY_BAD)
             record_result(s, rec, v->piece, result == HK_VERIFY_GOOD);
         else if (result == HK_VERIFY_RETRY)

@@ -170,9 +170,10 @@ hk_time hks_vpass_run(hk_seeder *s)
 
 /* ---- public ---- */
 
-/* Torrent rec's marks dropped: every piece unknown. */
-static void forget_marks(hk_seeder *s, hk_torrent *t)
+/* Torrent rec's marks dropped: every piece unknown; checks under way read what may be the old data. */
+static void forget_marks(hk_seeder *s, uint32_t rec, hk_torrent *t)
 {
+    hks_verifies_stale_torrent(s, rec);
     hk_pieces_free(&s->mem, &t->pieces);
     t->all_good = t->pieces_rel == 0; /* no v1 hashes: nothing can be checked (served as before) */
 }
@@ -184,7 +185,7 @@ bool hk_seeder_verify_torrent(hk_seeder *s, const uint8_t info_hash[20])
     bool ok = rec != HK_TT_NONE && s->rt.disk_verify;
     if (ok) {
         hk_torrent *t = hk_tt_get(&s->torrents, rec);
-        forget_marks(s, t);
+        forget_marks(s, rec, t);
         char hex[IH_HEX_LEN + 1];
         ih_hex(info_hash, hex);
         hks_log(s, HK_LOG_INFO, "torrent %s: marks dropped, queued for a full check", hex);
@@ -202,7 +203,7 @@ bool hk_seeder_forget_pieces(hk_seeder *s, const uint8_t info_hash[20])
     if (ok) {
         hk_torrent *t = hk_tt_get(&s->torrents, rec);
         bool had = t->all_good || t->pieces;
-        forget_marks(s, t);
+        forget_marks(s, rec, t);
         char hex[IH_HEX_LEN + 1];
         ih_hex(info_hash, hex);
         hks_log(s, had ? HK_LOG_INFO : HK_LOG_DEBUG, "torrent %s: data changed on disk: its pieces are checked again",

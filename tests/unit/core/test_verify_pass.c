@@ -336,3 +336,25 @@ Test(seeder_vpass, the_rate_is_checked_and_live)
     run(HK_SECONDS(5));
     cr_assert_eq(fr_count(h.fr, FR_VERIFY), 3, "the third one 4 s after the second");
 }
+
+Test(seeder_vpass, a_check_under_way_when_the_marks_drop_is_not_trusted)
+{
+    setup_pass(false);
+    h_accept(&h, 0, 1 << 20);
+    h_handshake(&h, 0, NULL, true, false);
+    h_simple(&h, 0, WIRE_INTERESTED);
+    h_block(&h, 0, WIRE_REQUEST, 5, 0, 16384);
+    cr_assert_eq(fr_count(h.fr, FR_VERIFY), 1);
+    cr_assert(hk_seeder_forget_pieces(h.s, h.ih)); /* the file changed while piece 5 was being read */
+    answer(0, HK_VERIFY_GOOD);
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 0, "a result read before the change is not trusted");
+    cr_assert_eq(fr_count(h.fr, FR_VERIFY), 2, "the waiting request starts a new check");
+    cr_assert_eq(fr_last(h.fr, FR_VERIFY)->piece, 5);
+    answer(1, HK_VERIFY_BAD);
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 0);
+    cr_assert_eq(h_count(&h, 0, WIRE_REJECT), 1, "the new data fails: rejected");
+    hk_torrent_stats ts;
+    cr_assert(hk_seeder_torrent_stats(h.s, h.ih, &ts));
+    cr_assert_eq(ts.pieces_good, 0);
+    cr_assert_eq(ts.pieces_bad, 1);
+}
