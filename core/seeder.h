@@ -222,8 +222,9 @@ void hk_seeder_on_piece_verified(hk_seeder *s, uint64_t token, hk_verify_result 
  * changes nothing for pieces already good. With cfg.verify_full every torrent added is queued. An INFO line
  * "verify: T/N torrents, X of Y, R/s, ETA E" every 5 s while a pass runs, and "verify: pass done: ..." at its end.
  * Without disk_verify (verification off) there is no pass: the calls below return false. */
-/* Drops every mark of the torrent's pieces (good and bad: all unknown, checked again before they are sent) and
- * queues it for a full check. false: not served, verification off, or out of memory (marks dropped all the same). */
+/* Drops every mark of the torrent's pieces (good and bad: all unknown, checked again before they are sent; the
+ * results of checks already under way are not recorded, their requests start new ones) and queues it for a full
+ * check. false: not served, verification off, or out of memory (marks dropped all the same). */
 bool hk_seeder_verify_torrent(hk_seeder *s, const uint8_t info_hash[20]);
 /* The torrent's data changed on disk (a file's size or mtime): every mark dropped as above; queued for a full check
  * only with cfg.verify_full (else lazily checked on next use). false: not served or verification off. */
