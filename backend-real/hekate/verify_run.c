@@ -4,6 +4,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "early_signals.h"
@@ -52,15 +53,42 @@ typedef struct tally {
     size_t intact, damaged, unreadable;
 } tally;
 
-/* One line per torrent found damaged or unreadable, counted into *t. */
+static int by_path(const void *x, const void *y)
+{
+    const hk_served_rec *a = *(const hk_served_rec *const *)x, *b = *(const hk_served_rec *const *)y;
+    return strcmp(a->path, b->path);
+}
+
+/* The served records with a storage, sorted by path (malloc'd, *n of them); NULL when out of memory. */
+static const hk_served_rec **sorted_records(const hk_served *sv, size_t *n)
+{
+    size_t cap = hk_served_with_storage(sv), cursor = 0;
+    const hk_served_rec **v = malloc((cap ? cap : 1) * sizeof *v);
+    *n = 0;
+    if (!v)
+        return NULL;
+    for (const hk_served_rec *r = hk_served_next(sv, &cursor); r && *n < cap; r = hk_served_next(sv, &cursor))
+        if (r->storage)
+            v[(*n)++] = r;
+    qsort(v, *n, sizeof *v, by_path);
+    return v;
+}
+
+/* One line per torrent found damaged or unreadable, in path order, counted into *t. */
 static void report_torrents(app *a, tally *t)
 {
     hk_seeder *s = hk_real_seeder(a->real);
-    const hk_served *sv = hk_real_served(a->real);
-    size_t cursor = 0;
-    for (const hk_served_rec *r = hk_served_next(sv, &cursor); r; r = hk_served_next(sv, &cursor)) {
+    size_t n;
+    const hk_served_rec **recs = sorted_records(hk_real_served(a->real), &n);
+    if (!recs) {
+        printf("out of memory for the report\n");
+        t->unreadable++; /* not a clean bill of health */
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const hk_served_rec *r = recs[i];
         hk_torrent_stats ts;
-        if (!r->storage || !hk_seeder_torrent_stats(s, r->info_hash, &ts))
+        if (!hk_seeder_torrent_stats(s, r->info_hash, &ts))
             continue;
         char hex[IH_HEX_LEN + 1], list[1024];
         ih_hex(r->info_hash, hex);
@@ -77,6 +105,7 @@ static void report_torrents(app *a, tally *t)
             t->intact++;
         }
     }
+    free(recs);
 }
 
 int verify_run(app *a)

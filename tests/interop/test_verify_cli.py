@@ -52,6 +52,7 @@ def body(p, checks, build_dir, source_dir):
         assert rc == 1, "exit %d with damaged data" % rc
         lines = [l for l in out.splitlines() if l.startswith("damaged ")]
         assert len(lines) == 2, lines
+        assert a.torrent in lines[0] and b.torrent in lines[1], "not in path order: %r" % lines
         la = [l for l in lines if a.torrent in l]
         lb = [l for l in lines if b.torrent in l]
         assert la and la[0].endswith(": piece 3 fails its hash"), lines
