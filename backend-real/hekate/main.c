@@ -88,7 +88,8 @@ static void runtime_options(const hk_options *opt, hk_real_opts *ro)
     ro->store.max_open_files = opt->max_open_files;
     ro->disk_threads = opt->disk_threads;
     ro->verify_off = opt->verify == HK_VERIFY_OFF && !opt->verify_check;
-    ro->trackers = !opt->no_trackers && !opt->list && !opt->verify_check; /* trackers: core/announcer.h through trackers.h */
+    /* trackers: core/announcer.h through trackers.h */
+    ro->trackers = !opt->no_trackers && !opt->list && !opt->verify_check;
     ro->trackers_opts.ann.family = opt->family == HK_FAMILY_V4 ? 4 : opt->family == HK_FAMILY_V6 ? 6 : 0;
     if (opt->announce_interval)
         ro->trackers_opts.ann.default_interval = opt->announce_interval;

@@ -123,13 +123,13 @@ int verify_run(app *a)
         ev_run(a->loop, 0);
     ev_timer_stop(a->loop, &poll);
     hk_seeder_verify_progress(s, &p);
-    double secs = ev_time() - start;
+    double secs = ev_time() - start, mib_s = secs > 0 ? (double)p.bytes_checked / secs / 1048576.0 : 0.0;
     tally t = {0};
     report_torrents(a, &t);
     size_t checked = t.intact + t.damaged + t.unreadable;
     printf("%zu torrent%s checked: %zu intact, %zu damaged, %zu unreadable, %zu rejected; %" PRIu64
            " bytes hashed in %.1f s (%.1f MiB/s)%s\n", checked, checked == 1 ? "" : "s", t.intact, t.damaged,
-           t.unreadable, a->rejected, p.bytes_checked, secs, secs > 0 ? (double)p.bytes_checked / secs / 1048576.0 : 0.0,
+           t.unreadable, a->rejected, p.bytes_checked, secs, mib_s,
            wt.stopped ? "; verification abandoned (stopped by a signal): the report is incomplete" : "");
     fflush(stdout);
     if (wt.stopped || checked == 0)

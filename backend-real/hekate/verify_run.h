@@ -5,9 +5,9 @@
  * Contract
  * --------
  * verify_run(a) runs a->loop until the pass is over (or a SIGINT/SIGTERM/SIGQUIT: "verification abandoned"), then
- * prints, in .torrent path order, one line per damaged torrent ("damaged PATH (HEX): piece 3 fails its hash" / "pieces 3, 17 fail their
- * hash"), one per torrent whose data could not be read ("unreadable PATH (HEX): WHY"), and a summary ("N torrents
- * checked: I intact, D damaged, U unreadable, R rejected; BYTES in S s"). The scan's rejections (data missing, wrong
+ * prints, in .torrent path order, one line per damaged torrent ("damaged PATH (HEX): piece 3 fails its hash" /
+ * "pieces 3, 17 fail their hash"), one per torrent whose data could not be read ("unreadable PATH (HEX): WHY"), and
+ * a summary ("N torrents checked: I intact, D damaged, U unreadable, R rejected; BYTES in S s"). The scan's rejections (data missing, wrong
  * size, bad .torrent) were printed by report.c as "rejected PATH: WHY" and count as failures. Returns the exit
  * status: 0 if every torrent found is intact (and at least one was), 1 otherwise (or abandoned).
  */

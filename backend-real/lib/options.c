@@ -409,9 +409,9 @@ static void getopt_tables(struct option longopts[NROWS + 1], char shortopts[2 + 
     shortopts[n++] = ':';
     for (size_t i = 0; i < NROWS; i++) {
         bool arg = takes_argument(rows[i].kind);
-        longopts[i] = (struct option){ rows[i].name,
-                                       !arg ? no_argument : rows[i].optional ? optional_argument : required_argument, NULL,
-                                       rows[i].letter ? rows[i].letter : LONG_ONLY + (int)i };
+        int has_arg = !arg ? no_argument : rows[i].optional ? optional_argument : required_argument;
+        int val = rows[i].letter ? rows[i].letter : LONG_ONLY + (int)i;
+        longopts[i] = (struct option){ rows[i].name, has_arg, NULL, val };
         if (rows[i].letter) {
             shortopts[n++] = rows[i].letter;
             if (arg)
