@@ -4,7 +4,9 @@ single-file and a multi-file torrent): exit status 0, a summary saying 2 intact,
 byte flipped in piece 3 of the single-file torrent and piece 1 of the multi-file one's second file: exit 1, one
 "damaged" line per torrent naming its .torrent, its info-hash and exactly its bad piece; the good torrent in a third
 folder is not named. A torrent whose data file is missing: exit 1, "rejected". Usage errors exit 2 (--verify with
--l, --verify=bogus, --verify-rate=0). --verify=full serves while it checks and logs the progress and "pass done".
+-l, --verify=bogus, --verify-rate=0). --verify=full serves while it checks (a request for the last piece, which the
+pass at 8 KiB/s reaches only after ~6 s, is checked first and served within 3 s) and logs the progress and "pass
+done".
 Deadline 120 s."""
 import os
 import sys
@@ -12,7 +14,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import fixtures, procs, seeders  # noqa: E402
+from lib import fixtures, peerwire, procs, seeders  # noqa: E402
 from lib.fixtures import KiB  # noqa: E402
 
 
@@ -81,6 +83,12 @@ def body(p, checks, build_dir, source_dir):
     def full_mode_serves_and_reports():
         seeder = seeders.start_hekate(p, build_dir, [p.path("c")], args=["--verify=full", "--verify-rate=8K"])
         try:
+            last = c.num_pieces - 1  # the pass at 8 KiB/s reaches it after ~6 s: a request is checked first
+            t0 = time.monotonic()
+            got = peerwire.fetch_piece(seeder.addr, c, last, timeout=10)
+            took = time.monotonic() - t0
+            assert took < 3, "piece %d took %.1f s: the request waited for the background pass" % (last, took)
+            assert "verify: pass done" not in seeder.child.log(), "the pass was over before the request"
             t_end = time.monotonic() + 20
             while "verify: pass done" not in seeder.child.log() and time.monotonic() < t_end:
                 time.sleep(0.2)
@@ -90,7 +98,8 @@ def body(p, checks, build_dir, source_dir):
             assert "0 torrents damaged" in log, log[-2000:]
         finally:
             seeder.stop_cleanly(p)
-        return "64 KiB at 8 KiB/s: progress lines, then the pass done"
+        return "piece %d (%d bytes) served in %.2f s while the pass ran; 64 KiB at 8 KiB/s: progress lines, then " \
+            "the pass done" % (last, len(got), took)
 
     checks.run("intact_exits_0", intact)
     checks.run("damaged_exits_1_naming_torrent_and_piece", damaged)
