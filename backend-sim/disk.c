@@ -10,7 +10,7 @@
 
 #include "world.h"
 
-enum { JOB_PREFETCH = 1, JOB_LOAD = 2 };
+enum { JOB_PREFETCH = 1, JOB_LOAD = 2, JOB_VERIFY = 3 };
 
 struct disk_job {
     hk_list link;                /* in the FIFO or the waiting list */
@@ -18,6 +18,7 @@ struct disk_job {
     bool error;
     hk_extent ext;
     uint64_t token;
+    uint32_t piece;              /* JOB_VERIFY */
     uint32_t nown;
     uint64_t *own;               /* pages this job reads (it moved them ABSENT -> READING) */
 };
@@ -139,6 +140,25 @@ void disk_rt_load(void *ctx, const hk_extent *e, uint64_t token)
     enqueue(s, job_new(d, JOB_LOAD, e, token, extent_valid(s->world, e)));
 }
 
+void disk_rt_verify(void *ctx, const hk_verify_req *req, uint64_t token)
+{
+    sim_seeder *s = ctx;
+    sim_disk *d = &s->disk;
+    d->verifies++;
+    /* the simulated torrents are single files: the piece is one extent (its hull, whatever the core split) */
+    hk_extent e = req->nexts ? req->exts[0] : (hk_extent){0};
+    bool valid = req->nexts > 0;
+    for (uint32_t i = 1; valid && i < req->nexts; i++)
+        valid = req->exts[i].file == e.file && req->exts[i].offset == e.offset + e.length;
+    for (uint32_t i = 1; valid && i < req->nexts; i++)
+        e.length += req->exts[i].length;
+    evlog_line(s->world->log, sim_now(s->world), "disk_verify %llu s%llu p%u o%llu l%u", (unsigned long long)token,
+               (unsigned long long)e.storage, req->piece, (unsigned long long)e.offset, e.length);
+    disk_job *j = job_new(d, JOB_VERIFY, &e, token, valid && extent_valid(s->world, &e));
+    j->piece = req->piece;
+    enqueue(s, j);
+}
+
 bool disk_check_and_touch(sim_seeder *s, const hk_extent *e)
 {
     sim_disk *d = &s->disk;
@@ -168,6 +188,30 @@ static void complete_load(sim_seeder *s, disk_job *j, hk_disk_status st)
     evlog_line(s->world->log, sim_now(s->world), "disk_loaded %llu %d", (unsigned long long)j->token, (int)st);
     s->core_calls++;
     hk_seeder_on_disk_loaded(s->core, j->token, st);
+}
+
+/* A verify whose pages are all resident: the worker hashes them (hash_cost per byte), then the result goes to the
+ * core. */
+static void complete_verify(sim_seeder *s, disk_job *j)
+{
+    sim_disk *d = &s->disk;
+    hk_verify_result r = HK_VERIFY_ERROR;
+    if (!j->error) {
+        double ns = (double)j->ext.length * s->world->sc->disk.hash_ns;
+        if (ns > 0)
+            sg_actor_sleep_for(ns / 1e9);
+        d->bytes_hashed += j->ext.length;
+        uint64_t a, b;
+        page_range(d, &j->ext, &a, &b);
+        for (uint64_t p = a; p <= b; p++)
+            pc_touch(d->pc, key_of(&j->ext, p)); /* the hash read them */
+        r = scenario_corrupt(s->world->sc, (uint32_t)j->ext.storage, j->piece) ? HK_VERIFY_BAD : HK_VERIFY_GOOD;
+    }
+    if (r == HK_VERIFY_BAD)
+        d->verify_bad++;
+    evlog_line(s->world->log, sim_now(s->world), "disk_verified %llu %d", (unsigned long long)j->token, (int)r);
+    s->core_calls++;
+    hk_seeder_on_piece_verified(s->core, j->token, r);
 }
 
 /* Reads the job's pages: one seek (unless sequential) + one disk read per contiguous run. */
@@ -209,7 +253,15 @@ static void check_waiting(sim_seeder *s)
     hk_list *pos, *tmp;
     HK_LIST_FOREACH_SAFE(pos, tmp, &d->waiting) {
         disk_job *j = HK_LIST_ENTRY(pos, disk_job, link);
-        if (all_resident(d, &j->ext)) {
+        if (j->kind == JOB_VERIFY && (all_resident(d, &j->ext) || any_absent(d, &j->ext))) {
+            hk_list_remove(&j->link); /* hashed by a worker: queued again (reading what was evicted) */
+            disk_job *again = job_new(d, JOB_VERIFY, &j->ext, j->token, true);
+            again->piece = j->piece;
+            job_free(j);
+            enqueue(s, again);
+        } else if (j->kind == JOB_VERIFY) {
+            continue;
+        } else if (all_resident(d, &j->ext)) {
             hk_list_remove(&j->link);
             complete_load(s, j, HK_DISK_OK);
             job_free(j);
@@ -238,7 +290,12 @@ static disk_job *dequeue(sim_disk *d)
 static void job_done(sim_seeder *s, disk_job *j)
 {
     sim_disk *d = &s->disk;
-    if (j->kind != JOB_LOAD) {
+    if (j->kind == JOB_VERIFY && (j->error || all_resident(d, &j->ext))) {
+        complete_verify(s, j);
+        job_free(j);
+    } else if (j->kind == JOB_VERIFY) {
+        hk_list_insert_head(&d->waiting, &j->link); /* pages another job is reading */
+    } else if (j->kind != JOB_LOAD) {
         job_free(j);
     } else if (j->error) {
         complete_load(s, j, HK_DISK_ERROR);
@@ -270,8 +327,8 @@ static void worker_main(int argc, char **argv)
         d->busy++;
         if (!j->error)
             serve(s, j);
+        job_done(s, j); /* a verify hashes here: still busy */
         d->busy--;
-        job_done(s, j);
         check_waiting(s);
         seeder_drain(s, box);
     }

@@ -8,6 +8,10 @@
  * they queue a job and an SOP_DISK_KICK op that wakes a worker. A load always completes, exactly once, through
  * hk_seeder_on_disk_loaded from a worker actor: HK_DISK_OK once every page of the extent is resident, HK_DISK_ERROR
  * for an extent outside its torrent. A load whose pages were evicted before it completed reads them again.
+ * A verify (disk_rt_verify, only with [seeder] verify = lazy or full) reads the piece's absent pages like a load (the
+ * page cache sees them), then holds its worker hash_cost ns per byte (SHA-1 on the disk thread), then completes
+ * exactly once through hk_seeder_on_piece_verified: BAD for a piece listed in [torrent] corrupt, else GOOD (ERROR for
+ * an extent outside its torrent).
  * Workers serve 256 jobs, then hand over to a new worker (SimGrid keeps every finished disk activity in its actor).
  * Setup failures (no disk on the seeder host, out of memory) end the process.
  */
@@ -23,6 +27,7 @@
 #include "pagecache.h"
 #include "runtime.h"
 #include "scenario.h"
+#include "seeder_runtime.h"
 
 struct sim_seeder;
 typedef struct disk_job disk_job;
@@ -40,6 +45,7 @@ typedef struct sim_disk {
     uint64_t jobs_queued;        /* in the FIFO */
     /* counters */
     uint64_t reads, bytes_read, prefetches, loads, load_errors, resident_checks, resident_yes;
+    uint64_t verifies, verify_bad, bytes_hashed;
 } sim_disk;
 
 /* Before simgrid_run, once the seeder host is known: the page cache and the seeder host's disk. */
@@ -52,6 +58,8 @@ void disk_rt_prefetch(void *ctx, const hk_extent *ext);
 bool disk_rt_resident(void *ctx, const hk_extent *ext);
 /* Queues a load of the extent; `token` comes back with its completion. */
 void disk_rt_load(void *ctx, const hk_extent *ext, uint64_t token);
+/* Queues a verify of the piece (the core's disk_verify); `token` comes back with its result. */
+void disk_rt_verify(void *ctx, const hk_verify_req *req, uint64_t token);
 /* At send time: true if ext is metadata or a data extent whose pages are all resident (false for an invalid one);
  * touches its pages (a send reads them). */
 bool disk_check_and_touch(struct sim_seeder *s, const hk_extent *ext);

@@ -64,6 +64,9 @@ typedef struct leecher {
     uint64_t flood_sent;
     hk_time next_flood;
     uint32_t meta_fail, protocol_errors;
+    /* piece verification ([seeder] verify on only): pieces the seeder does not offer (left out of its bitfield, or
+     * rejected LACK_REJECTS times in a row) are not asked for; the peer completes without them */
+    uint8_t *piece_rejects;      /* per piece: rejects since the last block of it arrived (lacking ones: book) */
     /* MSE/PE (encryption = rc4 | plaintext): the initiator while it runs, then the negotiated ciphers */
     hk_mem mse_mem;
     hk_mse_init *mse;

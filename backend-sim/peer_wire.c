@@ -119,6 +119,27 @@ static uint32_t block_len(const leecher *l, uint32_t b)
     return lk_layout_block_len(&l->lay, b);
 }
 
+/* Block b's request is answered (a piece or a reject): false if it was not outstanding; else how long it waited
+ * feeds [expect] request_latency_max. */
+static bool answered(leecher *l, uint32_t b)
+{
+    uint64_t at;
+    if (!lk_book_answered_at(&l->book, b, &at))
+        return false;
+    hk_time waited = sim_now(l->world) - at;
+    if (waited > l->world->request_latency_max)
+        l->world->request_latency_max = waited;
+    return true;
+}
+
+/* Piece `piece` is not offered by the seeder (piece verification): its blocks not yet received are no longer asked
+ * for; they count toward completion as lacking (leech/book.h). */
+static void mark_lacking(leecher *l, uint32_t piece)
+{
+    if (lk_book_lack_piece(&l->book, piece))
+        evlog_line(l->world->log, sim_now(l->world), "peer p%u lacks piece %u", l->id, piece);
+}
+
 static void request_more(leecher *l)
 {
     sim_behaviour beh = l->prof->behaviour;
@@ -129,7 +150,7 @@ static void request_more(leecher *l)
         uint32_t b = lk_book_next(&l->book, &l->lay);
         if (b == LK_NO_BLOCK)
             break;
-        lk_book_ask(&l->book, b);
+        lk_book_ask_at(&l->book, b, sim_now(l->world));
         send_request(l, b / l->lay.bpp, (b % l->lay.bpp) * SIM_BLOCK, block_len(l, b));
     }
     if (beh == BEH_NON_READER && l->book.nout > 0) {
@@ -351,13 +372,15 @@ static void on_piece(leecher *l, const wire_msg *m)
         peer_protocol_error(l, "piece of the wrong length");
         return;
     }
-    if (!lk_book_answered(&l->book, b)) {
+    if (!answered(l, b)) {
         l->unrequested++;
         evlog_line(l->world->log, sim_now(l->world), "peer p%u unrequested %u/%u", l->id, index, begin);
     }
     if (!lk_book_take(&l->book, b)) {
         l->dup_blocks++;
     } else {
+        if (l->piece_rejects)
+            l->piece_rejects[index] = 0;
         l->bytes += len;
         l->world->payload_received += len; /* upload rate caps ([expect] rate_cap) */
     }
@@ -371,11 +394,39 @@ static void on_piece(leecher *l, const wire_msg *m)
         leecher_end_conn(l, END_VANISHED, false);
         return;
     }
-    if (l->book.received == l->lay.nblocks) {
+    if (lk_book_done(&l->book)) {
         completed(l);
         return;
     }
     request_more(l);
+}
+
+/* Piece verification only: the seeder's bitfield leaves out the pieces that failed their hash. */
+static void on_bitfield(leecher *l, const wire_msg *m)
+{
+    if (l->world->sc->seeder.verify == SIM_VERIFY_OFF || l->need_meta || m->u.bitfield.len * 8u < l->lay.piece_count)
+        return;
+    for (uint32_t i = 0; i < l->lay.piece_count; i++)
+        if (!(m->u.bitfield.bits[i / 8] & (0x80u >> (i % 8))))
+            mark_lacking(l, i);
+}
+
+#define LACK_REJECTS 4 /* rejects of a piece in a row (verification on) after which it is taken as not offered */
+
+/* Piece verification only: a piece rejected again and again is one the seeder refuses (it failed its hash). true
+ * when the peer now takes it as lacking (and may have completed). */
+static bool reject_gives_up(leecher *l, uint32_t piece)
+{
+    if (l->world->sc->seeder.verify == SIM_VERIFY_OFF || piece >= l->lay.piece_count || !l->unchoked)
+        return false; /* a choke rejects what was queued (after the CHOKE): not a refusal of the piece */
+    if (!l->piece_rejects && !(l->piece_rejects = calloc(l->lay.piece_count, 1)))
+        abort();
+    if (++l->piece_rejects[piece] < LACK_REJECTS)
+        return false;
+    mark_lacking(l, piece);
+    if (lk_book_done(&l->book) && !l->completed)
+        completed(l);
+    return true;
 }
 
 static void on_wire(leecher *l, const wire_msg *m)
@@ -384,8 +435,11 @@ static void on_wire(leecher *l, const wire_msg *m)
     case WIRE_HANDSHAKE:
         on_handshake(l, m);
         break;
-    case WIRE_HAVE_ALL:
     case WIRE_BITFIELD:
+        on_bitfield(l, m);
+        l->got_have = true;
+        break;
+    case WIRE_HAVE_ALL:
     case WIRE_HAVE:
         l->got_have = true;
         break;
@@ -409,8 +463,11 @@ static void on_wire(leecher *l, const wire_msg *m)
     case WIRE_REJECT: {
         l->rejects++;
         uint32_t b = m->u.block.index * l->lay.bpp + m->u.block.begin / SIM_BLOCK;
-        if (l->prof->behaviour != BEH_FLOODER && b < l->lay.nblocks && lk_book_answered(&l->book, b)) {
-            lk_book_requeue(&l->book, b);
+        if (l->prof->behaviour != BEH_FLOODER && b < l->lay.nblocks && answered(l, b)) {
+            if (reject_gives_up(l, m->u.block.index) && l->conn_ended)
+                break; /* it completed without the piece */
+            if (!lk_book_lacks(&l->book, b))
+                lk_book_requeue(&l->book, b);
             request_more(l);
         }
         break;

@@ -157,6 +157,17 @@ void report_summary(const sim_world *w, const report_run *run, FILE *out, const 
             (unsigned long long)s->disk.loads, (unsigned long long)s->disk.prefetches,
             (unsigned long long)pcs.evictions, (unsigned long long)s->blocks_sent,
             (unsigned long long)s->data_bytes_sent, (unsigned long long)s->sent_not_resident);
+    if (sc->seeder.verify != SIM_VERIFY_OFF) { /* piece verification (issue 10 item 4) */
+        hk_verify_progress vp;
+        hk_seeder_verify_progress(s->core, &vp);
+        fprintf(out, "verify: %llu pieces checked (%llu bad), %llu bytes hashed; core: %llu good, %llu bad; pass %s "
+                     "(%u/%u torrents, %llu bytes); %llu corrupt extents sent; longest request wait %.3f s\n",
+                (unsigned long long)s->disk.verifies, (unsigned long long)s->disk.verify_bad,
+                (unsigned long long)s->disk.bytes_hashed, (unsigned long long)st->pieces_verified,
+                (unsigned long long)st->pieces_bad, vp.active ? "running" : "idle", vp.torrents_done,
+                vp.torrents_total, (unsigned long long)vp.bytes_checked, (unsigned long long)s->corrupt_sent,
+                secs(w->request_latency_max));
+    }
     fprintf(out, "timeouts:");
     for (int k = 0; k < HK_TIMEOUT_KINDS; k++)
         fprintf(out, " %s=%llu", hk_timeout_name((hk_timeout_kind)k), (unsigned long long)st->timeouts[k]);
@@ -344,6 +355,59 @@ static void check_seeder(verdicts *v, const sim_world *w, const hk_stats *st)
     }
 }
 
+/* Peers that hold a block of a corrupt piece, and completed peers that lack a piece that is not corrupt. */
+static void corrupt_at_peers(const sim_world *w, uint32_t *holders, uint32_t *short_of_good)
+{
+    *holders = *short_of_good = 0;
+    for (uint32_t k = 0; k < w->npeers; k++) {
+        const leecher *l = &w->peers[k];
+        if (!l->book.have)
+            continue;
+        bool holds = false, short_good = false;
+        for (uint32_t b = 0; b < l->lay.nblocks; b++) {
+            bool has = lk_book_has(&l->book, b), bad = scenario_corrupt(w->sc, l->torrent, b / l->lay.bpp);
+            holds |= has && bad;
+            short_good |= l->completed && !has && !bad;
+        }
+        *holders += holds;
+        *short_of_good += short_good;
+    }
+}
+
+/* [expect] corrupt_sent_max, request_latency_max, verify_done (piece verification, issue 10 item 4). */
+static void check_verify(verdicts *v, const sim_world *w)
+{
+    const sim_expect *e = &w->sc->expect;
+    const sim_seeder *s = &w->seeder;
+    if (e->corrupt_sent_max >= 0) {
+        uint32_t holders, short_good;
+        corrupt_at_peers(w, &holders, &short_good);
+        verdict(v, s->corrupt_sent <= (uint64_t)e->corrupt_sent_max && holders == 0, "corrupt_sent_max",
+                "%llu extents of corrupt pieces sent (limit %lld); %u peers hold a block of one",
+                (unsigned long long)s->corrupt_sent, (long long)e->corrupt_sent_max, holders);
+        verdict(v, short_good == 0, "every_other_piece_served",
+                "%u completed peers lack a piece that is not corrupt", short_good);
+    }
+    if (e->request_latency_max)
+        verdict(v, w->request_latency_max <= e->request_latency_max, "request_latency_max",
+                "the longest block request waited %.3f s for its piece (limit %.3f s)", secs(w->request_latency_max),
+                secs(e->request_latency_max));
+    if (e->verify_done) {
+        hk_verify_progress vp;
+        hk_seeder_verify_progress(s->core, &vp);
+        uint64_t all = (uint64_t)w->sc->torrent.count * w->sc->torrent.size;
+        hk_stats st;
+        hk_seeder_stats(s->core, &st);
+        uint64_t pieces = w->sc->torrent.count *
+                          ((w->sc->torrent.size + w->sc->torrent.piece_length - 1) / w->sc->torrent.piece_length);
+        verdict(v, !vp.active && vp.torrents_done == w->sc->torrent.count && st.pieces_verified + st.pieces_bad ==
+                pieces, "verify_done", "pass %s, %u of %u torrents, %llu of %llu bytes checked by it; %llu of %llu "
+                "pieces verified", vp.active ? "still running" : "over", vp.torrents_done, w->sc->torrent.count,
+                (unsigned long long)vp.bytes_checked, (unsigned long long)all,
+                (unsigned long long)(st.pieces_verified + st.pieces_bad), (unsigned long long)pieces);
+    }
+}
+
 /* [expect] rate_cap: the peers' payload over rate_window, per second, within rate_cap_within of rate_cap. */
 static void check_rate_cap(verdicts *v, const sim_world *w)
 {
@@ -426,6 +490,7 @@ int report_expectations_as(const sim_world *w, FILE *out, bool json, const hk_st
     verdicts v = {.out = out, .json = json};
     check_seeder(&v, w, st);
     check_rate_cap(&v, w);
+    check_verify(&v, w);
     for (uint32_t i = 0; i < w->sc->nprofiles; i++)
         check_profile(&v, w, i, baseline_medians);
     return v.failures;

@@ -82,6 +82,7 @@ static const char *const address_names[] = {"own", "shared"};
 static const char *const encryption_names[] = {"none", "rc4", "plaintext"};
 static const char *const policy_names[] = {"allow", "prefer_plain", "require", "off"}; /* hk_encryption order */
 static const char *const log_level_names[] = {"error", "warn", "info", "debug", "trace"};
+static const char *const verify_names[] = {"off", "lazy", "full"}; /* sim_verify order */
 
 #define COUNT(a) (int)(sizeof(a) / sizeof((a)[0]))
 
@@ -143,6 +144,7 @@ void scenario_defaults(scenario *sc)
     sc->disk.queue_depth = 1;
     sc->disk.cache = 1ull << 30;
     sc->disk.page = 4096;
+    sc->disk.hash_ns = 1.5; /* SHA-1 at ~650 MB/s on one core */
     sc->torrent.size = 4ull << 20;
     sc->torrent.piece_length = 256 * 1024;
     sc->torrent.count = 1;
@@ -156,6 +158,7 @@ void scenario_defaults(scenario *sc)
     sc->expect.sent_not_resident_max = -1;
     sc->expect.seeder_errors_max = -1;
     sc->expect.rate_cap_within = -1; /* upload rate caps */
+    sc->expect.corrupt_sent_max = -1; /* piece verification */
 }
 
 /* ---- value helpers: each returns false after recording an error ---- */
@@ -272,6 +275,8 @@ const key_spec seeder_keys[] = {
     SECONDS(sim_seeder_cfg, "latency", latency),
     SIZE32(sim_seeder_cfg, "sndbuf", sndbuf, 4096, 64u << 20),
     SIZE32(sim_seeder_cfg, "window", window, 1024, 16u << 20),
+    ENUM(sim_seeder_cfg, "verify", verify, verify_names), /* piece verification (issue 10 item 4) */
+    RATE(sim_seeder_cfg, "verify_rate", core.verify_rate, 1, HK_VPASS_RATE_MAX),
 };
 
 const key_spec disk_keys[] = {
@@ -280,6 +285,7 @@ const key_spec disk_keys[] = {
     U32(sim_disk_cfg, "queue_depth", queue_depth, 1, 1024),
     SIZE(sim_disk_cfg, "cache", cache, 64 * 1024, 1ull << 44),
     SIZE32(sim_disk_cfg, "page", page, 512, 1u << 20),
+    DOUBLE(sim_disk_cfg, "hash_cost", hash_ns, 0, 1e6), /* ns of CPU per byte hashed */
 };
 
 const key_spec torrent_keys[] = {
@@ -305,6 +311,9 @@ const key_spec expect_keys[] = { /* and baseline_without (expect_key) */
     BW(sim_expect, "rate_cap", rate_cap), /* upload rate caps */
     DOUBLE(sim_expect, "rate_cap_within", rate_cap_within, 0, 1),
     RANGE(sim_expect, "rate_window", rate_window, 't', 0),
+    LIMIT(sim_expect, "corrupt_sent_max", corrupt_sent_max, 0, UINT32_MAX), /* piece verification */
+    TIME(sim_expect, "request_latency_max", request_latency_max),
+    BOOL(sim_expect, "verify_done", verify_done),
 };
 
 const key_spec profile_expect_keys[] = {
@@ -433,9 +442,44 @@ static void disk_key(parse_ctx *c, const char *s, const char *k, const char *v)
     TABLE_KEY(disk_keys, &c->sc->disk);
 }
 
+/* [torrent] corrupt = T:P, T:P ...: pieces whose data fails their hash (checked against count after loading). */
+static void corrupt_key(parse_ctx *c, const char *s, const char *k, const char *v)
+{
+    sim_torrent_cfg *t = &c->sc->torrent;
+    for (const char *at = v; *at;) {
+        char *end;
+        unsigned long tor = strtoul(at, &end, 10), piece;
+        if (end == at || *end != ':')
+            break;
+        at = end + 1;
+        piece = strtoul(at, &end, 10);
+        if (end == at || tor > UINT32_MAX || piece > UINT32_MAX || t->ncorrupt == SIM_CORRUPT_MAX)
+            break;
+        t->corrupt[t->ncorrupt].torrent = (uint32_t)tor;
+        t->corrupt[t->ncorrupt++].piece = (uint32_t)piece;
+        at = end;
+        while (*at == ' ' || *at == ',')
+            at++;
+        if (*at == '\0')
+            return;
+    }
+    fail(c, s, k, "\"%s\" is not a list of TORRENT:PIECE (at most %d)", v, SIM_CORRUPT_MAX);
+}
+
 static void torrent_key(parse_ctx *c, const char *s, const char *k, const char *v)
 {
-    TABLE_KEY(torrent_keys, &c->sc->torrent);
+    if (key_is(k, "corrupt"))
+        corrupt_key(c, s, k, v);
+    else
+        TABLE_KEY(torrent_keys, &c->sc->torrent);
+}
+
+bool scenario_corrupt(const scenario *sc, uint32_t torrent, uint32_t piece)
+{
+    for (uint32_t i = 0; i < sc->torrent.ncorrupt; i++)
+        if (sc->torrent.corrupt[i].torrent == torrent && sc->torrent.corrupt[i].piece == piece)
+            return true;
+    return false;
 }
 
 static void run_key(parse_ctx *c, const char *s, const char *k, const char *v)
@@ -813,6 +857,26 @@ static int check_rate_expect(const scenario *sc, char *err, size_t errlen)
     return 0;
 }
 
+/* Piece verification: [torrent] corrupt names pieces that exist, verify_done needs the pass; verify_full follows
+ * [seeder] verify. 0, or -1 with err set. */
+static int check_verify(scenario *sc, char *err, size_t errlen)
+{
+    uint64_t pieces = (sc->torrent.size + sc->torrent.piece_length - 1) / sc->torrent.piece_length;
+    for (uint32_t i = 0; i < sc->torrent.ncorrupt; i++)
+        if (sc->torrent.corrupt[i].torrent >= sc->torrent.count || sc->torrent.corrupt[i].piece >= pieces) {
+            snprintf(err, errlen, "[torrent] corrupt %u:%u: there are %u torrents of %llu pieces",
+                     sc->torrent.corrupt[i].torrent, sc->torrent.corrupt[i].piece, sc->torrent.count,
+                     (unsigned long long)pieces);
+            return -1;
+        }
+    if (sc->expect.verify_done && sc->seeder.verify != SIM_VERIFY_FULL) {
+        snprintf(err, errlen, "[expect] verify_done needs [seeder] verify = full");
+        return -1;
+    }
+    sc->seeder.core.verify_full = sc->seeder.verify == SIM_VERIFY_FULL;
+    return 0;
+}
+
 static int cross_check(scenario *sc, char *err, size_t errlen)
 {
     const char *why = hk_config_check(&sc->seeder.core);
@@ -840,6 +904,8 @@ static int cross_check(scenario *sc, char *err, size_t errlen)
         return -1;
     }
     if (check_rate_expect(sc, err, errlen) != 0)
+        return -1;
+    if (check_verify(sc, err, errlen) != 0)
         return -1;
     if (sc->disk.cache % sc->disk.page != 0 || sc->disk.cache / sc->disk.page < 16) {
         snprintf(err, errlen, "[disk] cache must be a multiple of page and hold at least 16 pages");

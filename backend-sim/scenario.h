@@ -97,8 +97,14 @@ typedef struct sim_profile {
     uint32_t first_peer;          /* index of this profile's first peer (filled by the loader) */
 } sim_profile;
 
+/* Piece verification in the simulator (issue 10 item 4): off (the default: no disk_verify, every piece counts good,
+ * so the scenarios written before it keep their event logs), lazy, or full (lazy + the background pass). */
+typedef enum sim_verify { SIM_VERIFY_OFF = 0, SIM_VERIFY_LAZY, SIM_VERIFY_FULL } sim_verify;
+#define SIM_CORRUPT_MAX 64        /* [torrent] corrupt entries */
+
 typedef struct sim_disk_cfg {
     hk_time seek;                 /* per non-sequential read */
+    double hash_ns;               /* CPU time of hashing one byte (SHA-1) on a disk worker, ns (default 1.5) */
     double bandwidth;             /* B/s */
     uint32_t queue_depth;         /* reads served at once */
     uint64_t cache;               /* page cache capacity, bytes */
@@ -109,6 +115,8 @@ typedef struct sim_torrent_cfg {
     uint64_t size;                /* bytes per torrent */
     uint32_t piece_length;
     uint32_t count;               /* torrents */
+    uint32_t ncorrupt;            /* pieces whose data does not match their hash: (torrent, piece) */
+    struct { uint32_t torrent, piece; } corrupt[SIM_CORRUPT_MAX];
 } sim_torrent_cfg;
 
 typedef struct sim_run_cfg {
@@ -132,6 +140,10 @@ typedef struct sim_expect {
     double rate_cap;              /* B/s; 0: unset */
     double rate_cap_within;       /* < 0: unset */
     units_range rate_window;      /* s; hi 0: unset */
+    /* piece verification (issue 10 item 4) */
+    int64_t corrupt_sent_max;     /* < 0: unset; blocks of corrupt pieces the seeder sent (and peers received) */
+    hk_time request_latency_max;  /* 0: unset; the longest a block request waited for its piece */
+    bool verify_done;             /* the background pass ended and checked every piece of every torrent */
 } sim_expect;
 
 /* The defaults of [seeder] sndbuf and window: what Linux's TCP autotuning reaches on a long fast path, the send
@@ -147,6 +159,7 @@ typedef struct sim_seeder_cfg {
     uint32_t sndbuf;              /* bytes the backend buffers per connection (room granted to the core) */
     uint32_t window;              /* bytes per flight (one flight in flight per direction); caps a connection at
                                    * window / RTT */
+    int verify;                   /* sim_verify (core.verify_full follows it) */
 } sim_seeder_cfg;
 
 typedef struct scenario {
@@ -204,6 +217,8 @@ void scenario_free(scenario *sc);
 int scenario_drop_profile(scenario *sc, const char *name);
 const sim_profile *scenario_find_profile(const scenario *sc, const char *name);
 
+/* true if piece `piece` of torrent `torrent` is listed in [torrent] corrupt. */
+bool scenario_corrupt(const scenario *sc, uint32_t torrent, uint32_t piece);
 const char *sim_behaviour_name(sim_behaviour b);
 const char *sim_ref_name(sim_ref_timeout r);
 

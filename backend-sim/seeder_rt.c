@@ -120,6 +120,15 @@ static void send_data(sim_seeder *s, hk_conn *c, const hk_extent *e)
     }
     write_virtual(s, c, e->length);
     s->data_bytes_sent += e->length;
+    if (w->sc->torrent.ncorrupt && e->storage < w->ntorrents) { /* piece verification: never a corrupt byte */
+        uint32_t pl = w->sc->torrent.piece_length;
+        for (uint64_t p = e->offset / pl; p <= (e->offset + e->length - 1) / pl; p++)
+            if (scenario_corrupt(w->sc, (uint32_t)e->storage, (uint32_t)p)) {
+                s->corrupt_sent++;
+                evlog_line(w->log, sim_now(w), "error corrupt-sent c%llu s%llu p%llu", (unsigned long long)c->id,
+                           (unsigned long long)e->storage, (unsigned long long)p);
+            }
+    }
     if (w->fault_extent_offset) {
         hk_extent wrong = *e; /* test hook: what a backend bug shifting file offsets would send */
         wrong.offset++;
@@ -456,6 +465,8 @@ void seeder_init(sim_world *w)
         .disk_load = disk_rt_load,
         .set_cipher = rt_set_cipher,
     };
+    if (w->sc->seeder.verify != SIM_VERIFY_OFF)
+        s->rt.disk_verify = disk_rt_verify; /* piece verification (issue 10 item 4); off by default */
     prng_seed(&s->rng, w->sc->run.seed, 1);
     s->wake_at = HK_TIME_NEVER;
     s->sleeping_until = 0;

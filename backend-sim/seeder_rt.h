@@ -45,6 +45,7 @@ typedef struct sim_seeder {
     uint64_t unchoked_now, unchoked_max;
     uint64_t sent_not_resident, extent_mismatch, monitor_errors, room_overruns;
     uint64_t data_bytes_sent, blocks_sent;
+    uint64_t corrupt_sent;       /* data extents of a [torrent] corrupt piece handed to a connection (must stay 0) */
     uint64_t memory_max;
     uint64_t core_calls;
 } sim_seeder;

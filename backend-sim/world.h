@@ -61,6 +61,7 @@ typedef struct sim_world {
     char hash[65];
     /* upload rate caps: payload received by every peer, and its samples at [expect] rate_window's ends */
     uint64_t payload_received;
+    hk_time request_latency_max; /* piece verification: the longest a block request waited for its piece */
     uint64_t rate_bytes[2];
     hk_time rate_at[2];          /* 0: not sampled yet */
 } sim_world;

@@ -41,6 +41,7 @@ void hk_config_defaults(hk_config *cfg)
     cfg->unchoked_grace = HK_SECONDS(2);
     cfg->unchoked_stall = HK_SECONDS(10);
     /* upload rate caps: none (upload_rate, torrent_upload_rate, upload_burst stay 0) */
+    cfg->verify_rate = 64ull << 20; /* background verification: a share of one disk's bandwidth */
 }
 
 const char *hk_config_check(const hk_config *cfg)
@@ -49,6 +50,8 @@ const char *hk_config_check(const hk_config *cfg)
         return "max_unchoked must be in 1..100000";
     if (cfg->max_peers < cfg->max_unchoked || cfg->max_peers > 10000000)
         return "max_peers must be in max_unchoked..10000000";
+    if (cfg->verify_rate < 1 || cfg->verify_rate > HK_VPASS_RATE_MAX)
+        return "verify_rate must be in 1..17179869184 (16 GiB/s)";
     if (cfg->max_block < 1 || cfg->max_block > 128u * 1024u)
         return "max_block must be in 1..131072";
     if (cfg->credit < cfg->max_block)
@@ -137,6 +140,7 @@ hk_seeder *hk_seeder_new(const hk_config *cfg, const hk_seeder_runtime *rt)
     hk_al_init(&s->addr_limit, &s->mem, cfg->max_peers_per_address, cfg->max_peers_per_prefix);
     hks_rate_init(s);
     hk_hist_init_latency(&s->stats.first_byte);
+    hks_vpass_init(s);
     s->hdr = hk_mem_alloc(&s->mem, (size_t)HK_BATCH_BLOCKS * HK_BATCH_HDR);
     if (!s->hdr) {
         hk_seeder_free(s);
@@ -169,6 +173,7 @@ void hk_seeder_free(hk_seeder *s)
     hks_mse_free(s);
     hks_loads_free(s);
     hks_verifies_free(s);
+    hks_vpass_free(s);
     hks_rate_free(s);
     hk_tt_free(&s->torrents);
     hk_dl_heap_free(&s->deadlines);
@@ -204,7 +209,9 @@ void hks_ev_end(hk_seeder *s)
         hks_serve_pass(s);
     hks_reschedule_touched(s);
     hks_free_closed(s);
-    hk_time next = hk_dl_next_time(&s->deadlines);
+    hk_time next = hk_dl_next_time(&s->deadlines), pass = hks_vpass_run(s); /* background verification */
+    if (pass < next)
+        next = pass;
     if (s->nready && s->serve_at <= s->now)
         next = s->now; /* the pass ran out of budget: continue as soon as the backend lets us */
     else if (s->nready && s->serve_at < next)
@@ -297,8 +304,11 @@ static hk_add_result insert_desc(hk_seeder *s, const hk_torrent_desc *d, char *e
             hk_tt_remove(&s->torrents, d->info_hash);
             break; /* out of memory for its upload rate bucket */
         }
-        if (s->rt.disk_verify && hk_tt_get(&s->torrents, rec)->pieces_rel != 0)
+        if (s->rt.disk_verify && hk_tt_get(&s->torrents, rec)->pieces_rel != 0) {
             hk_tt_get(&s->torrents, rec)->all_good = false; /* every piece unknown: checked on first use */
+            if (s->cfg.verify_full)
+                hks_vpass_queue(s, rec); /* and by the background pass (out of memory: lazily only) */
+        }
         hks_log(s, HK_LOG_DEBUG, "torrent %s added: \"%.*s\", %u pieces of %u, %u files, %llu bytes", hex,
                 (int)d->name_len, d->name, d->piece_count, d->piece_length, d->nfiles,
                 (unsigned long long)d->total_length);
@@ -409,6 +419,7 @@ bool hk_seeder_remove_torrent(hk_seeder *s, const uint8_t info_hash[20])
         close_torrent_peers(s, rec, "torrent removed");
         hks_loads_forget_torrent(s, rec);
         hks_verifies_forget_torrent(s, rec);
+        hks_vpass_forget_torrent(s, rec);
         hks_rate_torrent_removed(s, rec);
         hk_tt_remove(&s->torrents, info_hash);
         hks_log(s, HK_LOG_DEBUG, "torrent %s removed", hex);

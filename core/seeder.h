@@ -113,6 +113,7 @@
 #include "metainfo.h"
 #include "seeder_runtime.h"
 #include "token_bucket.h"
+#include "verify_pass.h"
 
 typedef struct hk_seeder hk_seeder;
 
@@ -155,6 +156,9 @@ typedef struct hk_config {
                                       * hk_seeder_set_torrent_rate) */
     uint64_t upload_burst;           /* most tokens each bucket holds (0 = auto, the default: a tenth of a second of
                                       * its rate, at least HKS_RATE_MIN_BURST; else at least that) */
+    /* background verification (issue 10; core/verify_pass.h, seeder_vpass.c): only with the runtime's disk_verify */
+    bool verify_full;                /* every torrent added is queued for a full check (default false: lazy only) */
+    uint64_t verify_rate;            /* bytes/s a background pass reads (default 64 MiB/s; 1..HK_VPASS_RATE_MAX) */
 } hk_config;
 
 void hk_config_defaults(hk_config *cfg);
@@ -170,7 +174,8 @@ const char *hk_config_check(const hk_config *cfg);
  * the global upload cap (upload_rate, upload_burst: the bucket takes the new rate at once; 0 lifts the cap).
  * Restart-only fields, ignored (the seeder keeps its own): reqq (advertised to peers), max_block, max_message,
  * listen_port, encryption, peer_id, torrent_upload_rate (the default given to each torrent as it is added;
- * hk_seeder_set_torrent_rate changes one torrent's). hk_seeder_config: the settings in force. */
+ * hk_seeder_set_torrent_rate changes one torrent's), verify_full. verify_rate is live (a pass under way is paced at
+ * the new rate from now on). hk_seeder_config: the settings in force. */
 const char *hk_seeder_set_config(hk_seeder *s, const hk_config *cfg);
 const hk_config *hk_seeder_config(const hk_seeder *s);
 
@@ -223,6 +228,32 @@ void hk_seeder_on_wake(hk_seeder *s);
 void hk_seeder_on_disk_loaded(hk_seeder *s, uint64_t token, hk_disk_status status);
 /* Piece verification: the completion of a disk_verify (seeder_runtime.h). Stale or unknown tokens are ignored. */
 void hk_seeder_on_piece_verified(hk_seeder *s, uint64_t token, hk_verify_result result);
+
+/* ---- Background verification (seeder_vpass.c; core/verify_pass.h; docs/design.md §13) ----
+ * A pass checks queued torrents piece by piece through disk_verify at cfg.verify_rate bytes/s (a virtual clock: a
+ * piece of n bytes holds the next one back n / rate seconds), at most HKS_VPASS_INFLIGHT pieces at once, so lazy
+ * checks of requested pieces (never paced) pass it in the disk queue; pieces already good or bad, or being checked
+ * for a request, are skipped; requests of a piece the pass is checking join its check. Serving goes on: the pass
+ * changes nothing for pieces already good. With cfg.verify_full every torrent added is queued. An INFO line
+ * "verify: T/N torrents, X of Y, R/s, ETA E" every 5 s while a pass runs, and "verify: pass done: ..." at its end.
+ * Without disk_verify (verification off) there is no pass: the calls below return false. */
+/* Drops every mark of the torrent's pieces (good and bad: all unknown, checked again before they are sent; the
+ * results of checks already under way are not recorded, their requests start new ones) and queues it for a full
+ * check. false: not served, verification off, or out of memory (marks dropped all the same). */
+bool hk_seeder_verify_torrent(hk_seeder *s, const uint8_t info_hash[20]);
+/* The torrent's data changed on disk (a file's size or mtime): every mark dropped as above; queued for a full check
+ * only with cfg.verify_full (else lazily checked on next use). false: not served or verification off. */
+bool hk_seeder_forget_pieces(hk_seeder *s, const uint8_t info_hash[20]);
+typedef struct hk_verify_progress {
+    bool active;                     /* a pass is queued or running */
+    uint32_t torrents_total, torrents_done; /* of the pass under way (or the last one) */
+    uint64_t bytes_total, bytes_done, bytes_checked; /* checked: hashed by the pass itself */
+    uint32_t inflight;               /* pass pieces being checked */
+} hk_verify_progress;
+void hk_seeder_verify_progress(const hk_seeder *s, hk_verify_progress *out);
+/* The torrent's bad pieces known so far, in increasing order: up to cap of them into out (may be NULL with cap 0);
+ * returns how many are known (may exceed cap), 0 also when the torrent is not served. */
+uint32_t hk_seeder_bad_pieces(const hk_seeder *s, const uint8_t info_hash[20], uint32_t *out, uint32_t cap);
 
 /* ---- Observation ---- */
 typedef enum hk_timeout_kind {

@@ -28,6 +28,7 @@ static hk_config live_merge(const hk_config *cur, const hk_config *cfg)
     n.unchoked_stall = cfg->unchoked_stall;
     n.upload_rate = cfg->upload_rate;
     n.upload_burst = cfg->upload_burst;
+    n.verify_rate = cfg->verify_rate;
     return n;
 }
 
@@ -43,6 +44,7 @@ const char *hk_seeder_set_config(hk_seeder *s, const hk_config *cfg)
     uint64_t old_rate = s->cfg.upload_rate;
     s->cfg = n;
     hks_rate_config_changed(s, old_rate); /* the global bucket at its new rate and burst (0: no cap) */
+    hk_vpass_set_rate(&s->vpass, n.verify_rate); /* a background verification pass: paced at the new rate now */
     s->choker.max_unchoked = n.max_unchoked; /* fewer: the extra slots end with their turns; more: promoted below */
     s->choker.credit = n.credit;             /* credit and slice: from each peer's next turn */
     s->choker.slice = n.slice;

@@ -133,6 +133,11 @@ struct hk_seeder {
     struct hks_verify *verifies; /* pending disk_verify records by token index (NULL when none is pending) */
     uint32_t verifies_cap, verifies_used;
     uint32_t next_verify_gen;    /* never 0 */
+    /* background verification pass (seeder_vpass.c, core/verify_pass.h) */
+    hk_vpass vpass;
+    uint32_t *vq;                /* ring of record numbers queued (HK_TT_NONE: dropped since) */
+    uint32_t vq_head, vq_len, vq_cap;
+    uint32_t vq_rec, vq_piece;   /* the torrent being swept (HK_TT_NONE: none) and its next piece */
 
     hk_stats stats;
 };
@@ -281,7 +286,28 @@ hks_gate hks_verify_gate(hk_seeder *s, hk_peer *p, hk_torrent *t, uint32_t at);
 void hks_piece_verified(hk_seeder *s, uint64_t token, hk_verify_result result);
 /* The torrent in record `rec` is being removed: its pending verifies no longer name it. */
 void hks_verifies_forget_torrent(hk_seeder *s, uint32_t rec);
+/* Torrent rec's marks were dropped: the results of its pending verifies are not recorded (checked again). */
+void hks_verifies_stale_torrent(hk_seeder *s, uint32_t rec);
 void hks_verifies_free(hk_seeder *s);
+/* The background pass (seeder_vpass.c): a verify of (rec, piece) is pending (lazy or the pass's). */
+bool hks_verify_pending(hk_seeder *s, uint32_t rec, uint32_t piece);
+/* Starts the pass's own verify of piece `piece` of torrent rec (nobody waits for it). false: out of memory. */
+bool hks_verify_start_pass(hk_seeder *s, uint32_t rec, uint32_t piece);
+
+/* ---- seeder_vpass.c: the background verification pass ---------------------------------------------------------- */
+#define HKS_VPASS_INFLIGHT 2u            /* pass pieces being checked at once */
+#define HKS_VPASS_REPORT HK_SECONDS(5)   /* progress lines */
+void hks_vpass_init(hk_seeder *s);
+void hks_vpass_free(hk_seeder *s);
+/* Queues torrent rec for a full check (the pass becomes active). false: out of memory (logged). */
+bool hks_vpass_queue(hk_seeder *s, uint32_t rec);
+/* Torrent rec is removed (or failed): its queue entries are dropped. */
+void hks_vpass_forget_torrent(hk_seeder *s, uint32_t rec);
+/* A pass verify of (rec, piece) completed (rec HK_TT_NONE: its torrent is gone); `again`: it said RETRY. */
+void hks_vpass_completed(hk_seeder *s, uint32_t rec, uint32_t piece, bool again);
+/* At the end of every event: starts what the pace allows, reports progress, ends a finished pass. Returns when it
+ * wants to be woken (HK_TIME_NEVER: not for itself). */
+hk_time hks_vpass_run(hk_seeder *s);
 
 /* ---- seeder_rate.c: upload rate caps (token buckets, docs/design.md §14) ------------------------------------ */
 /* The largest data message (a block of max_block or a ut_metadata piece, plus its header): no bucket holds less. */

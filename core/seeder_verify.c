@@ -22,6 +22,8 @@ typedef struct hks_verify {
     uint32_t gen;
     uint32_t torrent;            /* record number; HK_TT_NONE once that torrent was removed */
     uint32_t piece;
+    bool pass;                   /* started by the background pass (seeder_vpass.c): it counts the completion */
+    bool stale;                  /* the torrent's marks were dropped while it ran: its result is not recorded */
     uint32_t nwait, wait_cap;
     hks_waiter *wait;            /* the peers whose requests wait for it */
 } hks_verify;
@@ -33,6 +35,13 @@ void hks_verifies_free(hk_seeder *s)
     hk_mem_free(&s->mem, s->verifies, (size_t)s->verifies_cap * sizeof *s->verifies);
     s->verifies = NULL;
     s->verifies_cap = s->verifies_used = 0;
+}
+
+void hks_verifies_stale_torrent(hk_seeder *s, uint32_t rec)
+{
+    for (uint32_t i = 0; i < s->verifies_cap; i++)
+        if (s->verifies[i].gen != 0 && s->verifies[i].torrent == rec)
+            s->verifies[i].stale = true;
 }
 
 void hks_verifies_forget_torrent(hk_seeder *s, uint32_t rec)
@@ -122,40 +131,63 @@ static bool issue(hk_seeder *s, const hk_torrent *t, uint32_t piece, uint64_t to
     return true;
 }
 
-/* Starts the verify of (p's torrent, piece), or joins the pending one; p waits for it. false: out of memory. */
-static bool start_or_join(hk_seeder *s, hk_peer *p, const hk_torrent *t, uint32_t piece)
+/* A new pending record for (rec, piece), waited for by p (NULL: the background pass's own); its disk_verify issued.
+ * false: out of memory (nothing pending). */
+static bool start_verify(hk_seeder *s, hk_peer *p, uint32_t rec, uint32_t piece)
 {
-    hks_verify *v = find_verify(s, p->torrent, piece);
-    if (v)
-        return add_waiter(s, v, p);
     uint32_t index;
-    v = new_verify(s, &index);
+    hks_verify *v = new_verify(s, &index);
     if (!v)
         return false;
     if (s->next_verify_gen == 0)
         s->next_verify_gen = 1; /* no token has gen 0 */
     v->gen = s->next_verify_gen++;
-    v->torrent = p->torrent;
+    v->torrent = rec;
     v->piece = piece;
+    v->pass = p == NULL;
+    v->stale = false;
     v->nwait = 0;
-    if (!add_waiter(s, v, p)) {
+    if (p && !add_waiter(s, v, p)) {
         v->gen = 0;
         return false;
     }
     s->verifies_used++;
     uint64_t token = (uint64_t)v->gen << 32 | index;
-    hks_log(s, HK_LOG_TRACE, "peer %llu: piece %u not verified yet: disk verify %llu", (unsigned long long)p->id,
-            piece, (unsigned long long)token);
-    if (!issue(s, t, piece, token)) {
+    if (p)
+        hks_log(s, HK_LOG_TRACE, "peer %llu: piece %u not verified yet: disk verify %llu", (unsigned long long)p->id,
+                piece, (unsigned long long)token);
+    else
+        hks_log(s, HK_LOG_TRACE, "verify: piece %u: background check: disk verify %llu", piece,
+                (unsigned long long)token);
+    if (!issue(s, hk_tt_get(&s->torrents, rec), piece, token)) {
         v->gen = 0;
         v->nwait = 0;
         s->verifies_used--;
         return false;
     }
-    hk_torrent *tw = hk_tt_get(&s->torrents, p->torrent);
+    hk_torrent *tw = hk_tt_get(&s->torrents, rec); /* a peer's check or the background pass's: both verifying */
     if (tw)
         tw->verifying++;
     return true;
+}
+
+/* Starts the verify of (p's torrent, piece), or joins the pending one; p waits for it. false: out of memory. */
+static bool start_or_join(hk_seeder *s, hk_peer *p, uint32_t piece)
+{
+    hks_verify *v = find_verify(s, p->torrent, piece);
+    if (v)
+        return add_waiter(s, v, p);
+    return start_verify(s, p, p->torrent, piece);
+}
+
+bool hks_verify_pending(hk_seeder *s, uint32_t rec, uint32_t piece)
+{
+    return s->verifies_used && find_verify(s, rec, piece) != NULL;
+}
+
+bool hks_verify_start_pass(hk_seeder *s, uint32_t rec, uint32_t piece)
+{
+    return start_verify(s, NULL, rec, piece);
 }
 
 hks_gate hks_verify_gate(hk_seeder *s, hk_peer *p, hk_torrent *t, uint32_t at)
@@ -182,7 +214,7 @@ hks_gate hks_verify_gate(hk_seeder *s, hk_peer *p, hk_torrent *t, uint32_t at)
     case HK_PIECE_UNKNOWN:
         break;
     }
-    if (!start_or_join(s, p, t, r->index)) {
+    if (!start_or_join(s, p, r->index)) {
         hks_close_peer(s, p, true, "out of memory for a piece verification");
         return HKS_GATE_GONE;
     }
@@ -265,7 +297,13 @@ void hks_piece_verified(hk_seeder *s, uint64_t token, hk_verify_result result)
     hk_torrent *t = rec != HK_TT_NONE ? hk_tt_get(&s->torrents, rec) : NULL;
     if (t && t->verifying > 0)
         t->verifying--;
-    if (rec != HK_TT_NONE) {
+    bool stale = v->stale && (result == HK_VERIFY_GOOD || result == HK_VERIFY_BAD);
+    if (v->pass)
+        hks_vpass_completed(s, rec, v->piece, result == HK_VERIFY_RETRY || stale);
+    if (stale) {
+        hks_log(s, HK_LOG_DEBUG, "disk verify %llu of piece %u: read before its data changed; checked again",
+                (unsigned long long)token, v->piece); /* its waiters start a new check at their next turn */
+    } else if (rec != HK_TT_NONE) {
         if (result == HK_VERIFY_GOOD || result == HK_VERIFY_BAD)
             record_result(s, rec, v->piece, result == HK_VERIFY_GOOD);
         else if (result == HK_VERIFY_RETRY)

@@ -40,7 +40,7 @@ static void usage(FILE *out)
             "  add PATH                serve one .torrent file below one of hekate's folders\n"
             "  remove INFOHASH         stop serving a torrent (a later rescan adds it again if its file is there)\n"
             "  rescan                  rescan every folder, as SIGHUP does\n"
-            "  verify INFOHASH         (not supported yet)\n"
+            "  verify INFOHASH         check every piece of a torrent again (in the background, at --verify-rate)\n"
             "  reload-config           (not supported yet)\n"
             "\n"
             "Options:\n"

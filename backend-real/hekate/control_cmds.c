@@ -365,6 +365,44 @@ static void cmd_remove(app *a, const hk_ctl_request *req, hk_jw *w)
     hk_log(HK_LOG_INFO, "control: removed %s", path);
 }
 
+/* verify H: every mark of the torrent's pieces dropped and a full check queued on the seeder's background pass
+ * (core/seeder_vpass.c) at --verify-rate; serving goes on, each piece checked again before it is next sent. */
+static void cmd_verify(app *a, const hk_ctl_request *req, hk_jw *w)
+{
+    hk_seeder *s = hk_real_seeder(a->real);
+    hk_torrent_stats ts;
+    if (!hk_seeder_torrent_stats(s, req->info_hash, &ts)) {
+        hk_ctl_error_reply(w, "verify: no such torrent is served");
+        return;
+    }
+    if (a->opt->verify == HK_VERIFY_OFF) {
+        hk_ctl_error_reply(w, "verify: hekate runs with --verify=off (nothing is checked)");
+        return;
+    }
+    if (ts.failed) {
+        hk_ctl_error_reply(w, "verify: the torrent's storage failed: nothing of it is served or checked");
+        return;
+    }
+    if (!hk_seeder_verify_torrent(s, req->info_hash)) {
+        hk_ctl_error_reply(w, "verify: out of memory (its pieces are checked again lazily)");
+        return;
+    }
+    hk_verify_progress p;
+    hk_seeder_verify_progress(s, &p);
+    hk_jw_raw(w, "{\"ok\":true");
+    hk_jw_kstr(w, "verify", "started");
+    hk_jw_key(w, "info_hash");
+    hk_jw_hex(w, req->info_hash, 20);
+    hk_jw_ku64(w, "bytes", ts.total_length);
+    hk_jw_ku64(w, "rate", hk_seeder_config(s)->verify_rate);
+    hk_jw_ku64(w, "queued_torrents", p.torrents_total - p.torrents_done);
+    hk_jw_raw(w, "}\n");
+    char hex[41];
+    for (size_t i = 0; i < 20; i++)
+        snprintf(hex + 2 * i, 3, "%02x", req->info_hash[i]);
+    hk_log(HK_LOG_INFO, "control: verify %s: a full check started", hex);
+}
+
 static void cmd_rescan(app *a, hk_jw *w)
 {
     bool now = rescans_request(a, "rescan asked on the control socket");
@@ -402,9 +440,7 @@ static void handle(void *ud, const hk_ctl_request *req, hk_jw *w)
     case HK_CTL_ADD: cmd_add(a, req, w); return;
     case HK_CTL_REMOVE: cmd_remove(a, req, w); return;
     case HK_CTL_RESCAN: cmd_rescan(a, w); return;
-    case HK_CTL_VERIFY:
-        hk_ctl_error_reply(w, "verify: not supported yet (hekate has no piece verification)");
-        return;
+    case HK_CTL_VERIFY: cmd_verify(a, req, w); return;
     case HK_CTL_RELOAD_CONFIG: cmd_reload_config(a, w); return;
     }
     hk_ctl_error_reply(w, "unknown command");

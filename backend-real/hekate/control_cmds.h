@@ -13,7 +13,8 @@
  *                   recorded under the spelling a scan of that DIR uses, so a later rescan sees the same record
  *   remove H        hk_real_forget on the path serving H (a later rescan adds it again if the file is still there)
  *   rescan          what SIGHUP does (rescans_request): started, or queued behind the one under way
- *   verify H        refused: piece verification is not supported yet
+ *   verify H        every mark of H's pieces dropped, a full check queued at --verify-rate (core/seeder_vpass.c):
+ *                   "started"; refused for a torrent not served or failed, or with --verify=off
  *   reload-config   refused: no config file support yet
  * add and remove are refused while a rescan is under way (rescan.h: the torrents change only through it then).
  * Returns: control_cmds_open 0, or -1 after printing why on stderr. control_cmds_close is harmless without --control.

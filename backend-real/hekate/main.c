@@ -6,8 +6,10 @@
  * line every few seconds: a SIGINT, SIGTERM or SIGQUIT abandons it and stops cleanly), then either prints the --list report or serves until SIGINT/SIGTERM/SIGQUIT and stops cleanly;
  * while serving, SIGUSR1 and every fifth statistics tick log a status line. What it says about torrents is
  * report.c's, the rescans after start-up (SIGHUP, --rescan) are rescans.c's; the runtime itself lives in
- * backend-real/lib (real_runtime.h, rescan.h) and core/ (seeder.h). Exit status: 0 served (or listed) something, or
- * stopped before serving; 1 nothing, cannot start, or --list stopped by a signal; 2 usage. */
+ * backend-real/lib (real_runtime.h, rescan.h) and core/ (seeder.h). A bare --verify checks every torrent found
+ * instead of serving (verify_run.h). Exit status: 0 served (or listed, or verified intact) something, or stopped
+ * before serving; 1 nothing, cannot start, --list or --verify stopped by a signal, or a damaged or missing torrent
+ * found by --verify; 2 usage. */
 #include <ev.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -30,6 +32,7 @@
 #include "report.h"
 #include "rescans.h"
 #include "resume_run.h"
+#include "verify_run.h"
 #include "watches.h"
 
 #define FIRST_SCAN_STEP 0.020   /* seconds of first-scan work between two looks at a pending SIGINT/SIGTERM */
@@ -76,20 +79,21 @@ static void prepare_process(const hk_options *opt)
     hk_log(HK_LOG_DEBUG, "descriptor limit: %lu", fds);
 }
 
-/* The runtime's settings from the command line: no listener and no trackers for --list. */
+/* The runtime's settings from the command line: no listener and no trackers for --list and a bare --verify. */
 static void runtime_options(const hk_options *opt, hk_real_opts *ro)
 {
     hk_real_opts_default(ro);
     ro->cfg = opt->cfg;
-    ro->listen = !opt->list;
+    ro->listen = !opt->list && !opt->verify_check;
     ro->listener.port = opt->port;
     ro->listener.family = opt->family;
     ro->listener.bind_addr = opt->bind_addr;
     ro->store.max_mapped_bytes = opt->max_mapped;
     ro->store.max_open_files = opt->max_open_files;
     ro->disk_threads = opt->disk_threads;
-    ro->verify_off = opt->verify == HK_VERIFY_OFF;
-    ro->trackers = !opt->no_trackers && !opt->list; /* trackers: core/announcer.h through trackers.h */
+    ro->verify_off = opt->verify == HK_VERIFY_OFF && !opt->verify_check;
+    /* trackers: core/announcer.h through trackers.h */
+    ro->trackers = !opt->no_trackers && !opt->list && !opt->verify_check;
     ro->trackers_opts.ann.family = opt->family == HK_FAMILY_V4 ? 4 : opt->family == HK_FAMILY_V6 ? 6 : 0;
     if (opt->announce_interval)
         ro->trackers_opts.ann.default_interval = opt->announce_interval;
@@ -176,7 +180,7 @@ static hk_real *start_runtime(struct ev_loop *loop, const hk_options *opt)
 static hk_metrics *start_metrics(struct ev_loop *loop, const hk_options *opt, hk_real *real, bool *ok)
 {
     *ok = true;
-    if (!opt->metrics_addr || opt->list)
+    if (!opt->metrics_addr || opt->list || opt->verify_check)
         return NULL;
     char err[1024];
     hk_metrics *m = hk_metrics_start(loop, real, opt->metrics_addr, opt->metrics_top, err, sizeof err);
@@ -228,7 +232,8 @@ static scan_end first_scan(app *a)
         report_first_scan_stopped(a, early_signals_stop(), NULL);
         return SCAN_STOPPED;
     }
-    hk_log(opt->list ? HK_LOG_DEBUG : HK_LOG_INFO, "first scan: scanning %zu folder%s", opt->ndirs,
+    hk_log(opt->list || opt->verify_check ? HK_LOG_DEBUG : HK_LOG_INFO, "first scan: scanning %zu folder%s",
+           opt->ndirs,
            opt->ndirs == 1 ? "" : "s");
     const hk_rescan_cb cb = report_callbacks(a);
     hk_rescan *rs = hk_rescan_new(a->real, (const char *const *)opt->dirs, opt->ndirs, &cb, 0);
@@ -475,8 +480,9 @@ int main(int argc, char **argv)
 
     app a;
     app_init(&a, &opt, real, loop, argc, argv);
+    bool offline = opt.list || opt.verify_check; /* nothing served: no control socket, no state, no stop report */
     /* --control and --state: before the scan, so a clash or an unusable state folder stops at once */
-    if ((!opt.list && control_cmds_open(&a, prog) != 0) || resume_open(&a, prog) != 0) {
+    if (!offline && (control_cmds_open(&a, prog) != 0 || resume_open(&a, prog) != 0)) {
         control_cmds_close(&a);
         hk_metrics_stop(metrics);
         hk_real_free(real);
@@ -486,14 +492,14 @@ int main(int argc, char **argv)
     }
     switch (first_scan(&a)) {
     case SCAN_DONE:
-        status = opt.list ? list_only(&a) : serve(&a);
+        status = opt.list ? list_only(&a) : opt.verify_check ? verify_run(&a) : serve(&a);
         break;
-    case SCAN_STOPPED: /* --list: the list is incomplete, 1; serving: a clean stop, as from serving, 0 */
-        if (!opt.list) {
+    case SCAN_STOPPED: /* --list, --verify: the report is incomplete, 1; serving: a clean stop, as from serving, 0 */
+        if (!offline) {
             hk_notify_stopping();
             stop_serving(&a);
         }
-        status = opt.list ? 1 : 0;
+        status = offline ? 1 : 0;
         break;
     case SCAN_FAILED:
         status = 1;

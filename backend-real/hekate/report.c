@@ -109,7 +109,7 @@ static void startup_served(app *a, const char *path, const mi_torrent *mi)
  * skipped folders (verb "skipped") from rejected torrents (verb "rejected"). */
 static void startup_refused(const app *a, const hk_rescan_event *ev, const char *verb)
 {
-    if (a->opt->list)
+    if (a->opt->list || a->opt->verify_check) /* --verify: a torrent without its data is a failure it reports */
         printf("rejected %s: %s\n", ev->path, ev->why);
     else
         hk_log(HK_LOG_WARN, "%s %s: %s", verb, ev->path, ev->why);
@@ -229,7 +229,7 @@ static void on_event(void *arg, const hk_rescan_event *ev)
 static void on_progress(void *arg, const hk_rescan_stats *st)
 {
     app *a = arg;
-    if (a->opt->list)
+    if (a->opt->list || a->opt->verify_check)
         return;
     hk_log(HK_LOG_INFO, "%s: %zu .torrent files examined so far (%zu added, %zu removed, %zu failed) in %.1f s",
            a->started ? "rescan" : "scan", st->files, st->added, st->removed, st->failed, st->seconds);

@@ -24,6 +24,7 @@ static void usage_serving(FILE *out, const char *prog)
 {
     fprintf(out,
             "Usage: %s [OPTION]... DIR...\n"
+            "  or:  %s --verify [OPTION]... DIR...   (check every piece, report, exit)\n"
             "Seed every torrent found below each DIR: each *.torrent file (searched recursively; symbolic links are\n"
             "not followed unless --follow-links) whose data lies beside it or in a --data-dir, complete and of the\n"
             "right size. Upload only.\n"
@@ -46,6 +47,8 @@ static void usage_serving(FILE *out, const char *prog)
             "      --follow-links          follow symbolic links (folders below a DIR, data files and folders)\n"
             "                              whose target stays inside a DIR or a --data-dir; others are refused\n"
 
+            "      --verify                check every piece of every torrent, name the damaged ones, then exit\n"
+            "                              (status 0: all intact; 1: a piece bad or data missing)\n"
             "      --rescan=SECONDS        rescan every DIR this often (default 0: only on SIGHUP); with it,\n"
             "                              hekate also starts when there is nothing to serve yet\n"
             "      --status-interval=SECONDS  one status line (torrents, peers, MB/s) this often (default 300;\n"
@@ -58,7 +61,7 @@ static void usage_serving(FILE *out, const char *prog)
             "  -v, --verbose               more messages (repeat for more)\n"
             "  -q, --quiet                 fewer messages (repeat for fewer)\n"
             "\n",
-            prog);
+            prog, prog);
 }
 
 /* Timeouts, resources, encryption, caps, trackers (the middle of --help). */
@@ -82,7 +85,10 @@ static void usage_tuning(FILE *out)
             "      --max-open-files=N      data files kept open (default 1024)\n"
             "      --disk-threads=N        threads reading from disk (default 8)\n"
             "      --verify=MODE           lazy (default): each piece is checked against its SHA-1 the first time\n"
-            "                              it is read, a piece that fails is never sent; off: nothing is checked\n"
+            "                              it is read, a piece that fails is never sent; full: the same, and every\n"
+            "                              piece is checked in the background at --verify-rate; off: nothing is\n"
+            "                              checked\n"
+            "      --verify-rate=RATE      bytes per second a background check reads (default 64M; K, M, G)\n"
             "      --state=FILE            resume state: torrents and their verified pieces, saved every\n"
             "                              --state-interval and at a clean stop; unchanged torrents are served\n"
             "                              from it at start-up without reading their .torrent files\n"
@@ -328,12 +334,13 @@ typedef struct opt_row {
     uint64_t floor;         /* OPT_SECONDS: if not 0, a value other than 0 must be at least this */
     const char *floor_text; /* ... else "--<name>: <arg> is too short (<floor_text>)" */
     const char *const *choices; /* OPT_CHOICE: the accepted names, NULL-terminated; a name's index is its value */
+    bool optional;          /* the value may be left out ("--name" alone: apply() is given NULL); long form only */
 } opt_row;
 
 /* --encryption (issue 9): the names of hk_encryption's values, in its order. */
 static const char *const encryption_names[] = { "allow", "prefer-plain", "require", "off", NULL };
 /* --verify (issue 10): HK_VERIFY_LAZY, HK_VERIFY_OFF. */
-static const char *const verify_names[] = { "lazy", "off", NULL };
+static const char *const verify_names[] = { "lazy", "off", "full", NULL };
 
 /* The fields of a row: its names, its kind and where its value goes. */
 #define ROW(long_name, short_letter, k, field)                                                                    \
@@ -399,7 +406,8 @@ static const opt_row rows[] = {
     /* a fleet without a coordinator (issue 11 item 7): K/N parsed as it is read (hk_shard_parse) */
     { ROW("shard", 0, OPT_TEXT, shard_text) },
     /* piece verification (issue 10 item 1) */
-    { ROW("verify", 0, OPT_CHOICE, verify), .choices = verify_names },
+    { ROW("verify", 0, OPT_CHOICE, verify), .choices = verify_names, .optional = true }, /* bare: verify_check */
+    { ROW("verify-rate", 0, OPT_SIZE, cfg.verify_rate), .min = 1, .max = HK_VPASS_RATE_MAX },
     /* where data lies (issue 11 item 8) */
     { ROW("data-dir", 0, OPT_LIST, data_dirs) },
     { ROW("follow-links", 0, OPT_FLAG, follow_links) },
@@ -424,8 +432,9 @@ static void getopt_tables(struct option longopts[NROWS + 1], char shortopts[2 + 
     shortopts[n++] = ':';
     for (size_t i = 0; i < NROWS; i++) {
         bool arg = takes_argument(rows[i].kind);
-        longopts[i] = (struct option){ rows[i].name, arg ? required_argument : no_argument, NULL,
-                                       rows[i].letter ? rows[i].letter : LONG_ONLY + (int)i };
+        int has_arg = !arg ? no_argument : rows[i].optional ? optional_argument : required_argument;
+        int val = rows[i].letter ? rows[i].letter : LONG_ONLY + (int)i;
+        longopts[i] = (struct option){ rows[i].name, has_arg, NULL, val };
         if (rows[i].letter) {
             shortopts[n++] = rows[i].letter;
             if (arg)
@@ -559,6 +568,10 @@ static hk_options_result apply(hk_options *o, const opt_row *r, const char *arg,
         *(const char **)field(o, r) = arg;
         return HK_OPTIONS_RUN;
     case OPT_CHOICE:
+        if (!arg && r->optional) { /* only --verify has an optional value: alone, it means check and exit */
+            o->verify_check = true;
+            return HK_OPTIONS_RUN;
+        }
         return apply_choice(o, r, arg, err, errlen) == 0 ? HK_OPTIONS_RUN : HK_OPTIONS_ERROR;
     case OPT_LIST:
         return list_append(field(o, r), arg, r, err, errlen) == 0 ? HK_OPTIONS_RUN : HK_OPTIONS_ERROR;
@@ -625,6 +638,13 @@ static hk_options_result check_whole(hk_options *o, const bool seen[NROWS], int 
         return HK_OPTIONS_ERROR;
     }
     o->cfg.listen_port = o->port;
+    if (o->verify_check && o->list) {
+        snprintf(err, errlen, "--verify (check and exit) and -l (--list) exclude each other");
+        return HK_OPTIONS_ERROR;
+    }
+    if (o->verify_check && !seen_row(seen, "verify-rate"))
+        o->cfg.verify_rate = HK_VPASS_RATE_MAX; /* nothing else runs: as fast as the disk threads go */
+    o->cfg.verify_full = o->verify == HK_VERIFY_FULL || o->verify_check;
     const char *bad = hk_config_check(&o->cfg);
     if (bad) {
         snprintf(err, errlen, "invalid settings: %s", bad);

@@ -11,6 +11,9 @@
  * getopt_long keeps global state: hk_options_parse resets it, so it may be called several times (tests).
  * -c FILE (--config) reads settings from a file first (config_file.h); the command line wins over it.
  * A repeatable option (--data-dir) collects every value: the file's first, then the command line's.
+ * --verify takes an optional value: --verify=MODE (lazy, off, full) sets the mode; a bare --verify (check every
+ * torrent and exit) sets verify_check, excludes -l, and without --verify-rate reads as fast as the disk threads go
+ * (cfg.verify_rate = HK_VPASS_RATE_MAX). --verify=full without --verify-rate keeps the seeder's default rate.
  */
 #ifndef HEKATE_OPTIONS_H
 #define HEKATE_OPTIONS_H
@@ -77,7 +80,8 @@ typedef struct hk_options {
     const char *shard_text;    /* the value as given (NULL: no --shard) */
     uint32_t shard_k, shard_n; /* parsed from it; shard_n 0: every torrent */
     /* piece verification (issue 10 item 1) */
-    int verify;                /* --verify: HK_VERIFY_LAZY (0, default) or HK_VERIFY_OFF */
+    int verify;                /* --verify=MODE: HK_VERIFY_LAZY (0, default), HK_VERIFY_OFF or HK_VERIFY_FULL */
+    bool verify_check;         /* a bare --verify: check every torrent of the DIRs, report, exit (like -l) */
     /* where data lies (issue 11 item 8) */
     hk_strlist data_dirs;      /* --data-dir (repeatable): searched for a torrent's data after its .torrent's folder */
     bool follow_links;         /* --follow-links: follow symbolic links that stay inside the served folders */
@@ -86,7 +90,7 @@ typedef struct hk_options {
     bool state_per_dir;        /* --state-per-dir: DIR/.hekate-state for each DIR */
     hk_time state_interval;    /* --state-interval: save this often (default 300 s) */
 } hk_options;
-enum { HK_VERIFY_LAZY = 0, HK_VERIFY_OFF = 1 };
+enum { HK_VERIFY_LAZY = 0, HK_VERIFY_OFF = 1, HK_VERIFY_FULL = 2 };
 
 hk_options_result hk_options_parse(hk_options *o, int argc, char **argv, char *err, size_t errlen);
 void hk_options_usage(FILE *out, const char *prog);

@@ -7,14 +7,17 @@
  *   bit 1 fast extension bit in that handshake, bit 2 BEP 10 bit, bit 3 disk cold by default (forces the
  *   requeue/load path), bit 4 multi-file torrent with a pad file, bit 5 a competing interested peer (max_unchoked 1,
  *   so turns rotate and chokes happen), bit 6 tiny credit (one block per turn), bit 7 tiny queue cap (reqq 4).
- * Byte 1: chunking seed. Then the stream (at most MAX_STREAM bytes). Between chunks the seed picks one event:
- *   nothing, room grant, 1..60 s passing, the oldest disk load completing (OK, rarely an error or a RETRY), the
- *   competitor sending a request or a keep-alive.
+ * Byte 1: chunking seed; its bit 7 also gives the runtime disk_verify (piece verification), its bit 6 then the
+ *   background pass (verify_full, at 32 KiB/s). Then the stream (at most MAX_STREAM bytes). Between chunks the seed
+ *   picks one event: nothing, room grant, 1..60 s passing, the oldest disk load completing (OK, rarely an error or a
+ *   RETRY) or, with verification, as often the oldest verify (GOOD, 1 in 8 BAD, 1 in 32 RETRY), the competitor
+ *   sending a request or a keep-alive.
  *
  * Invariants checked: unchoked <= max_unchoked (also the high-water mark); queued requests <= reqq per fast peer,
  * 4 x reqq per peer without the fast extension (its overflow cap: these torrents' pieces hold 2 blocks at most);
  * memory bounded; the wake-up asked for is never in the past; data (sends carrying extents) never exceed the room granted;
- * every extent sent was reported resident just before, or loaded; the output to the peer decodes as a valid wire
+ * every extent sent was reported resident just before, or loaded; with verification, every data extent sent lies in
+ * pieces a verify answered GOOD (never in one answered BAD, never in one not checked); the output to the peer decodes as a valid wire
  * stream (handshake then messages, piece messages within the torrent); the same input gives the same action log. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -43,6 +46,13 @@ typedef struct run {
     uint64_t *loaded;          /* completed OK: tokens */
     size_t nloaded, caploaded;
     size_t room0;              /* room granted to conn 0 not yet used by data */
+    bool verify;               /* the runtime has disk_verify */
+    uint64_t *vpending;        /* verify tokens not answered yet, oldest first; vpiece: their pieces */
+    uint64_t *vpiece;
+    size_t nvpending, capvpending, capvpiece;
+    uint8_t good[8], bad[8];   /* pieces answered GOOD / BAD (last answer wins) */
+    uint64_t file_at[4];       /* each file's offset in the torrent */
+    uint32_t piece_len;
 } run;
 
 static void push(uint64_t **a, size_t *n, size_t *cap, uint64_t v)
@@ -82,6 +92,20 @@ static bool extent_cleared(const run *r, size_t at, const hk_extent *e)
     return false;
 }
 
+/* With verification: every piece the data extent covers was answered GOOD. */
+static bool extent_verified(const run *r, const hk_extent *e)
+{
+    if (!r->verify || e->file == HK_FILE_METAINFO)
+        return true;
+    if (e->file >= 4 || e->length == 0)
+        return false;
+    uint64_t first = r->file_at[e->file] + e->offset, last = first + e->length - 1;
+    for (uint64_t p = first / r->piece_len; p <= last / r->piece_len; p++)
+        if (p >= 8 || !r->good[p] || r->bad[p])
+            return false;
+    return true;
+}
+
 static void check(run *r)
 {
     hk_stats st;
@@ -98,6 +122,13 @@ static void check(run *r)
         const fr_action *a = &r->fr->actions[i];
         if (a->kind == FR_LOAD)
             push(&r->pending, &r->npending, &r->cappending, a->token);
+        if (a->kind == FR_VERIFY) {
+            if (!r->verify)
+                abort(); /* no disk_verify in the table: never called */
+            push(&r->vpending, &r->nvpending, &r->capvpending, a->token);
+            r->nvpending--;
+            push(&r->vpiece, &r->nvpending, &r->capvpiece, a->piece);
+        }
         if (a->kind != FR_SEND)
             continue;
         bool data = false;
@@ -108,6 +139,8 @@ static void check(run *r)
             data = true;
             if (!extent_cleared(r, i, &sg->ext))
                 abort(); /* sent before it was resident or loaded */
+            if (!extent_verified(r, &sg->ext))
+                abort(); /* a piece not verified good */
         }
         if (data && a->conn == 0) {
             if (a->bytes > r->room0)
@@ -118,6 +151,21 @@ static void check(run *r)
         }
     }
     r->seen_actions = r->fr->nactions;
+}
+
+/* The oldest pending verify answered: GOOD, or (v) 1 in 8 BAD, 1 in 32 RETRY. */
+static void answer_verify(run *r, unsigned v)
+{
+    uint64_t t = r->vpending[0], piece = r->vpiece[0];
+    memmove(r->vpending, r->vpending + 1, (r->nvpending - 1) * sizeof *r->vpending);
+    memmove(r->vpiece, r->vpiece + 1, (r->nvpending - 1) * sizeof *r->vpiece);
+    r->nvpending--;
+    hk_verify_result res = v % 32 == 0 ? HK_VERIFY_RETRY : v % 8 == 1 ? HK_VERIFY_BAD : HK_VERIFY_GOOD;
+    if (piece < 8 && res != HK_VERIFY_RETRY) {
+        r->good[piece] = res == HK_VERIFY_GOOD;
+        r->bad[piece] = res == HK_VERIFY_BAD;
+    }
+    hk_seeder_on_piece_verified(r->s, t, res);
 }
 
 static void room(run *r, size_t n)
@@ -146,7 +194,12 @@ static char *one_run(const uint8_t *data, size_t size)
     r.fr = fr_new(seed + 1u);
     r.fr->record_logs = false;
     r.rt = fr_runtime(r.fr);
+    r.verify = seed & 0x80;
+    if (r.verify)
+        fr_enable_verify(&r.rt);
     hk_config_defaults(&r.cfg);
+    r.cfg.verify_full = r.verify && (seed & 0x40);
+    r.cfg.verify_rate = 32768;
     r.cfg.max_peers = 4;
     r.cfg.max_unchoked = flags & 0x20 ? 1 : 2;
     if (flags & 0x40)
@@ -166,9 +219,12 @@ static char *one_run(const uint8_t *data, size_t size)
         tb_file files[4] = {{"a", 20000, false}, {NULL, 12768, true}, {"b", 1, false}, {"c", 40000, false}};
         torrent = tb_torrent("multi", 16384, files, 4, &tlen);
         r.pieces = 5; /* 72769 bytes */
+        r.piece_len = 16384;
+        r.file_at[1] = 20000, r.file_at[2] = 32768, r.file_at[3] = 32769;
     } else {
         torrent = tb_single("single", 32768, 100000, &tlen);
         r.pieces = 4;
+        r.piece_len = 32768;
     }
     uint8_t ih[20];
     if (!torrent || hk_seeder_add_torrent(r.s, torrent, tlen, 1, ih, NULL, 0) != HK_ADD_OK)
@@ -223,7 +279,9 @@ static char *one_run(const uint8_t *data, size_t size)
             break;
         case 4:
         case 5:
-            if (r.npending) {
+            if (r.verify && r.nvpending && ((rng >> 20) & 1)) {
+                answer_verify(&r, (unsigned)((rng >> 12) % 64));
+            } else if (r.npending) {
                 uint64_t t = r.pending[0];
                 memmove(r.pending, r.pending + 1, (r.npending - 1) * sizeof *r.pending);
                 r.npending--;
@@ -250,7 +308,11 @@ static char *one_run(const uint8_t *data, size_t size)
         }
         check(&r);
     }
-    /* drain: every pending load completes, time passes until every peer is gone */
+    /* drain: every pending verify says good, every pending load completes, time passes until every peer is gone */
+    while (r.nvpending) {
+        answer_verify(&r, 2);
+        check(&r);
+    }
     while (r.npending) {
         uint64_t t = r.pending[--r.npending];
         push(&r.loaded, &r.nloaded, &r.caploaded, t);
@@ -281,6 +343,8 @@ static char *one_run(const uint8_t *data, size_t size)
     free(torrent);
     free(r.pending);
     free(r.loaded);
+    free(r.vpending);
+    free(r.vpiece);
     return log;
 }
 

@@ -6,7 +6,9 @@ the served folder after the scan is served once `hekatectl add` names it (a raw 
 outside the folder, or through a symbolic link, is refused); `remove` stops it (the handshake is refused); `rescan`
 adds it again (the file is still there; `status` shows the finished rescan). Garbage (random bytes, a NUL, an unknown
 command), a 1 MiB line, and 100 clients at once each get an error (the 1 MiB line closes its connection; the
-clients beyond the cap are refused, the rest answered), `verify` says it is not supported yet and `reload-config` that there is no config file (-c),
+clients beyond the cap are refused, the rest answered), `verify A` says a full check started and hekate's log then
+shows that torrent's marks dropped and the pass done with nothing damaged (`verify` of a torrent not served is an
+error), `reload-config` says there is no config file (-c),
 and after all of it a libtorrent download still completes byte for byte and hekate stops cleanly, removing the
 socket. Deadline 150 s."""
 import json
@@ -223,13 +225,24 @@ def body(p, checks, build_dir, source_dir):
         return "the rescan added C again (%d torrents); its first piece (%d bytes) verified" % (s["torrents"], len(got))
     checks.run("rescan_adds_it_again", rescan)
 
-    def unsupported():
-        o1 = hctl("verify", a.info_hash, ok=False)
+    def verify_and_reload():
+        r = json.loads(hctl("--json", "verify", a.info_hash).strip())
+        if r.get("verify") != "started" or r.get("info_hash") != a.info_hash.lower() or r.get("bytes") != a.total_size:
+            raise AssertionError("verify: %r" % r)
+        t_end = time.monotonic() + 15
+        while "verify: pass done" not in hk.child.log() and time.monotonic() < t_end:
+            time.sleep(0.1)
+        log = hk.child.log()
+        if "torrent %s: marks dropped, queued for a full check" % a.info_hash.lower() not in log.lower():
+            raise AssertionError("no marks-dropped line for %s" % a.info_hash)
+        if "verify: pass done" not in log or "0 torrents damaged" not in log:
+            raise AssertionError("the check did not end cleanly: %s" % log[-1500:])
+        o1 = hctl("verify", "00" * 20, ok=False)
         o2 = hctl("reload-config", ok=False)
-        if "not supported" not in o1 or "without a config file" not in o2:
+        if "no such torrent" not in o1 or "without a config file" not in o2:
             raise AssertionError("%r %r" % (o1, o2))
-        return o1.strip() + " / " + o2.strip()
-    checks.run("verify_unsupported_reload_config_without_file", unsupported)
+        return "verify started and ended (%r); %s / %s" % (r, o1.strip(), o2.strip())
+    checks.run("verify_runs_a_full_check_reload_config_without_file", verify_and_reload)
 
     def garbage():
         rnd = random.Random(7)

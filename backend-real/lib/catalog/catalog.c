@@ -91,6 +91,9 @@ void hk_catalog_check_storages(hk_catalog *c)
         const char *why = NULL;
         if (sv->storage && !sv->reported && hk_store_failed(c->store, sv->storage, &why))
             report_failed(c, sv, why ? why : "data changed on disk");
+        else if (sv->storage && hk_store_take_modified(c->store, sv->storage) && /* written in place (mtime) */
+                 hk_seeder_forget_pieces(c->seeder, sv->info_hash))
+            hk_log(HK_LOG_INFO, "%s: a data file was modified: its pieces are checked again", sv->path);
     }
 }
 

@@ -129,7 +129,9 @@ uint32_t hk_catalog_torrents(const hk_catalog *c);   /* torrents served (failed 
 
 /* Storage failures, each reported to the seeder once. */
 /* The runtime's periodic check: compares every open .torrent with the identity it was read with (a changed one is
- * reloaded, see the contract), then runs hk_store_check and reports every storage it newly marked failed. */
+ * reloaded, see the contract), then runs hk_store_check and reports every storage it newly marked failed; a storage
+ * whose data files were modified in place (hk_store_take_modified) has its verification marks dropped
+ * (hk_seeder_forget_pieces: re-checked on next use). */
 void hk_catalog_check_storages(hk_catalog *c);
 /* A send from `storage` faulted (a mapping page vanished: EFAULT) or could not pin its extent: checks every storage,
  * then reloads the path if its .torrent changed (the send was refused for it), else reports the storage if the store

@@ -128,7 +128,7 @@ int st_resolve(hk_store *st, const hk_extent *ext, uint32_t *sidx, st_storage **
 
 int st_failed_error(hk_store *st, const st_storage *s)
 {
-    st_set_err(st, "%s", s->why ? s->why : "storage failed");
+    st_set_err(st, "%s", (s->flags & ST_FAILED) && s->why ? s->why : "storage failed");
     errno = EIO;
     return -1;
 }
@@ -154,7 +154,10 @@ void st_storage_free(hk_store *st, uint32_t sidx)
     st_storage *s = st->tab[sidx].s;
     assert(s != NULL);
     folder_unref(st, s->folder);
-    free(s->why);
+    if (s->flags & ST_FAILED)
+        free(s->why);
+    if (s->flags & ST_MODIFIED)
+        st->modified--;
     free(s);
     st_entry *e = &st->tab[sidx];
     e->s = NULL;
@@ -407,6 +410,8 @@ static int storage_verify(const hk_store *st, st_storage *s, int meta_root, int 
             snprintf(err, errlen, "%s/%s: size %lld but the torrent says %llu", s->folder->path, rel,
                      (long long)sb.st_size, (unsigned long long)s->files[f].length);
             rc = -1;
+        } else if (st_stat_mtime_ns(&sb) > s->stamp_ns) {
+            s->stamp_ns = st_stat_mtime_ns(&sb); /* a data file changed later than this: hk_store_take_modified */
         }
     }
     sp_cache_clear(&cache);
@@ -654,10 +659,24 @@ void hk_store_remove(hk_store *st, uint64_t storage)
     if (s == NULL)
         return;
     s->flags |= ST_REMOVED;
+    if (s->flags & ST_MODIFIED) {
+        s->flags &= (uint8_t)~ST_MODIFIED;
+        st->modified--;
+    }
     st->storages--;
     st_close_unpinned(st, s);
     if (s->pins == 0)
         st_storage_free(st, sidx);
+}
+
+bool hk_store_take_modified(hk_store *st, uint64_t storage)
+{
+    st_storage *s = st_lookup(st, storage, false, NULL);
+    if (s == NULL || !(s->flags & ST_MODIFIED))
+        return false;
+    s->flags &= (uint8_t)~ST_MODIFIED;
+    st->modified--;
+    return true;
 }
 
 bool hk_store_failed(const hk_store *st, uint64_t storage, const char **why)
@@ -720,7 +739,7 @@ size_t hk_store_storage_bytes(const hk_store *st, uint64_t storage)
     n += (sizeof(st_folder) + strlen(s->folder->path) + 1) / s->folder->refs;
     if (s->folder->meta != NULL)
         n += (sizeof(st_folder) + strlen(s->folder->meta->path) + 1) / s->folder->meta->refs;
-    if (s->why != NULL)
+    if ((s->flags & ST_FAILED) && s->why != NULL)
         n += strlen(s->why) + 1;
     return n;
 }

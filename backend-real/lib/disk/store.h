@@ -198,6 +198,12 @@ int hk_store_copy(hk_store *st, const hk_extent *ext, uint8_t *buf, size_t cap, 
  * Call it periodically (e.g. every second) from the loop. Cost per open file: the folder's open (one openat2, or one
  * openat per component of its path) and fstat, plus one openat per directory level below it and one fstatat. */
 uint32_t hk_store_check(hk_store *st);
+/* Data files changed in place (issue 10: piece verification): a data file whose mtime moves (seen by hk_store_check
+ * on an open file, or at its next open against the latest mtime its storage had: at add, or since) while its size and
+ * inode stay flags its storage modified; hk_store_check then counts every storage so flagged in its return value
+ * (with the newly failed ones). hk_store_take_modified: true once per flagging (the flag is cleared), for the caller
+ * to drop that torrent's verification marks. A size change, a new inode or a deletion fails the storage instead. */
+bool hk_store_take_modified(hk_store *st, uint64_t storage);
 /* The live, healthy storages whose .torrent file is open (mapped) now, for a caller that checks those files itself
  * (the catalog compares their identity with the one it read: an in-place rewrite keeps size and inode). Start with
  * *cursor = 0; each call returns the next one's handle, 0 at the end. Storages may be added or removed between calls:

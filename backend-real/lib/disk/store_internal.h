@@ -67,7 +67,11 @@ typedef struct st_file {
 
 typedef struct st_storage {
     st_folder *folder;
-    char *why;                                   /* malloc'd reason once failed (NULL: "failed", out of memory) */
+    union {                                      /* by ST_FAILED: */
+        char *why;                               /* failed: malloc'd reason (NULL: "failed", out of memory) */
+        int64_t stamp_ns;                        /* healthy: the latest mtime of its data files seen (at add, then
+                                                  * at each open and check): a later one means a file changed */
+    };
     uint32_t nfiles;                             /* data files; files[nfiles] is the .torrent file */
     uint32_t pins;                               /* pins outstanding on any of its files (pad files included) */
     uint32_t names_len;
@@ -76,7 +80,8 @@ typedef struct st_storage {
     st_file files[];                             /* nfiles + 1, then names_len bytes of names */
 } st_storage;
 
-enum { ST_MULTI_FILE = 1, ST_FAILED = 2, ST_REMOVED = 4 };
+enum { ST_MULTI_FILE = 1, ST_FAILED = 2, ST_REMOVED = 4, ST_MODIFIED = 8 /* a data file's mtime moved: not yet
+                                                                             * taken by hk_store_take_modified */ };
 
 /* The folder file f of s is opened below: its data folder, or for the .torrent (f == nfiles) the folder holding it. */
 static inline const st_folder *st_folder_of(const st_storage *s, uint32_t f)
@@ -98,6 +103,7 @@ typedef struct st_slot {
     uint8_t *map;                                /* len bytes of file, then one guard page past its end */
     uint64_t len;
     uint64_t dev, ino;
+    int64_t mtime_ns;                            /* its mtime when opened (or last checked) */
     uint32_t sidx, file;                         /* owner: table index and file index */
     uint32_t pins;
     uint32_t index;                              /* its own index in hk_store.slots */
@@ -130,6 +136,7 @@ struct hk_store {
     hk_list free_slots;                          /* unused slots, last closed first */
     hk_list lru;                                 /* open unpinned slots, most recently used first */
     uint32_t open, pinned_files, storages, blind;
+    uint32_t modified;                           /* storages flagged ST_MODIFIED */
     uint64_t mapped, maps, unmaps;
     st_folder *last_folder;                      /* the last folder record of a .torrent (shared while it repeats) */
     st_folder *last_data;                        /* the last record of a data dir (with its .torrent folder) */
@@ -213,6 +220,11 @@ struct stat;
 int st_open_checked(hk_store *st, st_storage *s, uint32_t f, const char *rel, int *fd, struct stat *sb);
 /* Moves an unpinned open slot to the front of the LRU (most recently used). */
 void st_lru_touch(hk_store *st, uint32_t i);
+/* A data file of s (f < nfiles) seen with mtime m: later than the storage's stamp, s is flagged ST_MODIFIED (once
+ * until taken) and the stamp moves to m. true if it was later. */
+bool st_note_mtime(hk_store *st, st_storage *s, uint32_t f, int64_t m);
+/* sb's mtime in nanoseconds. */
+int64_t st_stat_mtime_ns(const struct stat *sb);
 /* Marks s failed with the message in st->err (kept). true if it was not failed before. */
 bool st_mark_failed(hk_store *st, st_storage *s);
 /* Unmaps and closes every open unpinned file of s. */

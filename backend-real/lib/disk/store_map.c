@@ -135,12 +135,33 @@ void st_close_unpinned(hk_store *st, st_storage *s)
     }
 }
 
+int64_t st_stat_mtime_ns(const struct stat *sb)
+{
+    return (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
+}
+
+bool st_note_mtime(hk_store *st, st_storage *s, uint32_t f, int64_t m)
+{
+    if (f >= s->nfiles || (s->flags & ST_FAILED) || m <= s->stamp_ns)
+        return false; /* the .torrent's own changes are the catalog's (hk_store_next_open_torrent) */
+    s->stamp_ns = m;
+    if (!(s->flags & ST_MODIFIED)) {
+        s->flags |= ST_MODIFIED;
+        st->modified++;
+    }
+    return true;
+}
+
 /* Its recorded prefetches are dropped at the next flush (the flag is checked there) and the residency cache is
  * dropped. */
 bool st_mark_failed(hk_store *st, st_storage *s)
 {
     if (s->flags & ST_FAILED)
         return false;
+    if (s->flags & ST_MODIFIED) {
+        s->flags &= (uint8_t)~ST_MODIFIED; /* failed: nothing of it is served, there are no marks to drop */
+        st->modified--;
+    }
     s->flags |= ST_FAILED;
     st_rc_drop_all(st);
     s->why = strdup(st->err);
@@ -213,6 +234,7 @@ static void slot_fill(hk_store *st, uint32_t i, uint32_t sidx, uint32_t f, int f
     sl->len = s->files[f].length;
     sl->dev = (uint64_t)sb->st_dev;
     sl->ino = (uint64_t)sb->st_ino;
+    sl->mtime_ns = st_stat_mtime_ns(sb);
     sl->sidx = sidx;
     sl->file = f;
     sl->pins = 0;
@@ -239,6 +261,7 @@ uint32_t st_slot_acquire(hk_store *st, uint32_t sidx, st_storage *s, uint32_t f)
     struct stat sb;
     if (st_open_checked(st, s, f, rel, &fd, &sb) != 0)
         return NONE;
+    st_note_mtime(st, s, f, st_stat_mtime_ns(&sb)); /* written while it was closed */
     uint32_t i = slot_alloc(st);
     if (i == NONE) {
         close(fd);
@@ -345,8 +368,9 @@ void hk_store_unpin(hk_store *st, const hk_extent *ext)
 /* ---- public: change detection ---- */
 
 /* Checks one open file of a live storage against the disk. true if it changed (st->err says how); false also when
- * its path could not be looked at for lack of resources (the next check tries again). */
-static bool slot_changed(hk_store *st, const st_slot *sl, const st_storage *s)
+ * its path could not be looked at for lack of resources (the next check tries again). A new mtime with the same
+ * size and inode (written in place) is not a failure: the storage is flagged modified (st_note_mtime). */
+static bool slot_changed(hk_store *st, st_slot *sl, st_storage *s)
 {
     char rel[PATH_BUF];
     st_file_rel(s, sl->file, rel, sizeof rel);
@@ -363,6 +387,13 @@ static bool slot_changed(hk_store *st, const st_slot *sl, const st_storage *s)
     if (sb.st_nlink == 0) {
         st_set_err(st, "%s/%s: deleted", st_folder_of(s, sl->file)->path, rel);
         return true;
+    }
+    if (st_stat_mtime_ns(&sb) != sl->mtime_ns) {
+        sl->mtime_ns = st_stat_mtime_ns(&sb);
+        if (!st_note_mtime(st, s, sl->file, sl->mtime_ns) && sl->file < s->nfiles && !(s->flags & ST_MODIFIED)) {
+            s->flags |= ST_MODIFIED; /* moved, even backwards (touch -d): its bytes may have changed */
+            st->modified++;
+        }
     }
     char rbuf[PATH_BUF];
     sp_beneath b;
@@ -385,7 +416,7 @@ uint32_t hk_store_check(hk_store *st)
 {
     uint32_t newly = 0;
     for (uint32_t i = 0; i < st->nslots; i++) {
-        const st_slot *sl = st_slot_at(st, i);
+        st_slot *sl = st_slot_at(st, i);
         if (sl->fd < 0)
             continue;
         st_storage *s = st->tab[sl->sidx].s;
@@ -394,5 +425,5 @@ uint32_t hk_store_check(hk_store *st)
         if (slot_changed(st, sl, s) && st_mark_failed(st, s))
             newly++;
     }
-    return newly;
+    return newly + st->modified;
 }

@@ -364,19 +364,57 @@ Test(options, encryption_policy)
     BAD("option --encryption needs a value", "d", "--encryption");
 }
 
-/* --verify (issue 10): lazy by default, off on request; anything else is refused by name. */
+/* --verify (issue 10): --verify=MODE is lazy (default), off or full; anything else is refused by name. A bare
+ * --verify (its value is optional: "--verify lazy" is the bare form and an operand) checks every torrent and exits:
+ * verify_check, full pass, unlimited rate unless --verify-rate says; it excludes -l. --verify-rate: a size, >= 1. */
 Test(options, verify_mode)
 {
     hk_options o;
     char err[512];
     OK("d");
     cr_assert_eq(o.verify, HK_VERIFY_LAZY, "pieces are checked by default");
+    cr_assert_not(o.verify_check);
+    cr_assert_not(o.cfg.verify_full);
+    cr_assert_eq(o.cfg.verify_rate, 64ull << 20, "the default rate");
     OK("--verify=off", "d");
     cr_assert_eq(o.verify, HK_VERIFY_OFF);
-    OK("--verify", "lazy", "d");
+    OK("--verify=lazy", "d");
     cr_assert_eq(o.verify, HK_VERIFY_LAZY);
-    BAD("--verify: 'full' is not one of lazy, off", "--verify=full", "d");
-    BAD("option --verify needs a value", "d", "--verify");
+    OK("--verify=full", "d");
+    cr_assert_eq(o.verify, HK_VERIFY_FULL);
+    cr_assert(o.cfg.verify_full);
+    cr_assert_not(o.verify_check, "full serves: it does not exit");
+    cr_assert_eq(o.cfg.verify_rate, 64ull << 20);
+    OK("--verify=full", "--verify-rate=10M", "d");
+    cr_assert_eq(o.cfg.verify_rate, 10ull << 20);
+    OK("--verify-rate", "512k", "d");
+    cr_assert_eq(o.cfg.verify_rate, 512ull << 10);
+    BAD("--verify: 'fast' is not one of lazy, off, full", "--verify=fast", "d");
+    BAD("--verify: '' is not one of", "--verify=", "d");
+    BAD("--verify-rate: 0 is out of range", "--verify-rate=0", "d");
+    BAD("--verify-rate", "--verify-rate=17G", "d");
+    BAD("option --verify-rate needs a value", "d", "--verify-rate");
+}
+
+Test(options, bare_verify_checks_and_exits)
+{
+    hk_options o;
+    char err[512];
+    OK("--verify", "d", "e");
+    cr_assert(o.verify_check);
+    cr_assert(o.cfg.verify_full, "the check is a full pass");
+    cr_assert_eq(o.cfg.verify_rate, HK_VPASS_RATE_MAX, "nothing else runs: as fast as the disks go");
+    cr_assert_eq(o.ndirs, 2);
+    OK("d", "--verify");
+    cr_assert(o.verify_check, "after the operands too");
+    OK("--verify", "lazy", "d");
+    cr_assert(o.verify_check, "the value is optional: a separate word is an operand");
+    cr_assert_eq(o.ndirs, 2);
+    cr_assert_str_eq(o.dirs[0], "lazy");
+    OK("--verify", "--verify-rate=100M", "d");
+    cr_assert_eq(o.cfg.verify_rate, 100ull << 20, "a rate given is kept");
+    BAD("--verify (check and exit) and -l (--list) exclude each other", "--verify", "-l", "d");
+    BAD("no DIR given", "--verify");
 }
 
 /* --data-dir (repeatable; issue 11 item 8): every data dir kept, in order. */

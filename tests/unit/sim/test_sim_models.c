@@ -220,6 +220,40 @@ Test(scenario, defaults_and_profiles)
     scenario_free(&sc);
 }
 
+/* Issue 10 item 4: verification off by default (no disk_verify, the old event logs), its keys, the corrupt list. */
+Test(scenario, verification_keys)
+{
+    scenario sc;
+    char err[512];
+    cr_assert_eq(scenario_load_string("[profile a]\ncount = 1\n", "t.ini", &sc, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sc.seeder.verify, SIM_VERIFY_OFF, "off unless a scenario turns it on");
+    cr_assert_not(sc.seeder.core.verify_full);
+    cr_assert_eq(sc.disk.hash_ns, 1.5);
+    cr_assert_eq(sc.torrent.ncorrupt, 0);
+    cr_assert_eq(sc.expect.corrupt_sent_max, -1);
+    scenario_free(&sc);
+    const char *text = "[seeder]\nverify = full\nverify_rate = 10MB/s\n[disk]\nhash_cost = 3\n[torrent]\ncount = 2\n"
+                       "size = 1MiB\npiece_length = 256KiB\ncorrupt = 0:3, 1:0,1:2\n[profile a]\ncount = 1\n"
+                       "[expect]\ncorrupt_sent_max = 0\nrequest_latency_max = 2s\nverify_done = true\n";
+    cr_assert_eq(scenario_load_string(text, "t.ini", &sc, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sc.seeder.verify, SIM_VERIFY_FULL);
+    cr_assert(sc.seeder.core.verify_full);
+    cr_assert_eq(sc.seeder.core.verify_rate, 10000000);
+    cr_assert_eq(sc.disk.hash_ns, 3.0);
+    cr_assert_eq(sc.torrent.ncorrupt, 3);
+    cr_assert(scenario_corrupt(&sc, 0, 3));
+    cr_assert(scenario_corrupt(&sc, 1, 2));
+    cr_assert_not(scenario_corrupt(&sc, 1, 3));
+    cr_assert_eq(sc.expect.corrupt_sent_max, 0);
+    cr_assert_eq(sc.expect.request_latency_max, HK_SECONDS(2));
+    cr_assert(sc.expect.verify_done);
+    scenario_free(&sc);
+    cr_assert_eq(scenario_load_string("[torrent]\ncorrupt = 0:16\n[profile a]\ncount = 1\n", "t.ini", &sc, err,
+                                      sizeof err), -1, "4 MiB of 256 KiB pieces: 0..15");
+    cr_assert_eq(scenario_load_string("[torrent]\ncorrupt = 1:0\n[profile a]\ncount = 1\n", "t.ini", &sc, err,
+                                      sizeof err), -1, "one torrent: 0 only");
+}
+
 /* Issue 14 item 2: the non_reader behaviour, the graces as [seeder] keys, and a baseline without several profiles. */
 Test(scenario, squatter_profiles_and_a_baseline_without_two)
 {
