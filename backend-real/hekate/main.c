@@ -251,6 +251,10 @@ static void log_stats(hk_real *r, hk_log_level level, const char *when)
     if (s.mse_handshakes || s.mse_failures) /* MSE/PE (issue 9) */
         hk_log(level, "%s: %" PRIu64 " encrypted handshakes, %" PRIu64 " failed; %" PRIu64 " bytes encrypted", when,
                s.mse_handshakes, s.mse_failures, cs.bytes_encrypted);
+    hk_utp_stats us;
+    if (hk_real_utp_stats(r, &us) && (us.resets || us.rate_limited)) /* uTP resets (issue 9) */
+        hk_log(level, "%s: %" PRIu64 " uTP connection attempts answered with a reset, %" PRIu64 " over the rate bound",
+               when, us.resets, us.rate_limited);
     if (s.rate_stops) /* upload rate caps (issue 11 item 5) */
         hk_log(level, "%s: upload rate caps held back %" PRIu64 " bytes; %" PRIu64 " turns stopped for tokens", when,
                s.rate_delayed_bytes, s.rate_stops);

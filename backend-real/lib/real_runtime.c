@@ -17,6 +17,8 @@
 #include "log.h"
 #include "pool.h"
 #include "rt_common.h"
+#include "udp_port.h"
+#include "utp_reset.h"
 #include "verify.h"
 #include "wake.h"
 
@@ -41,6 +43,9 @@ struct hk_real {
     hk_verifier *verifier;         /* piece verification (disk_verify) on the pool */
     hk_conn_hub *hub;
     hk_listener *listener;
+    hk_udp_port *udp;              /* UDP on the listener's port: uTP resets, the DHT (NULL if it could not be bound) */
+    hk_utp_responder utp;          /* answers uTP SYNs with a reset (core/utp_reset.h) */
+    uint64_t utp_resets_sent;      /* resets the kernel took */
 
     hk_wake wake;                  /* the seeder's one wake-up */
     ev_timer check;
@@ -516,6 +521,53 @@ static hk_seeder_runtime runtime_table(hk_real *r)
     };
 }
 
+/* ---- UDP on the listen port: uTP connection attempts get a reset (the DHT registers HK_UDP_KRPC itself) ---- */
+
+static void on_utp(void *arg, const uint8_t *data, size_t len, const hk_addr *from)
+{
+    hk_real *r = arg;
+    uint8_t reply[HK_UTP_HEADER];
+    uint64_t libutp = r->utp.stats.libutp_syn;
+    size_t n = hk_utp_respond(&r->utp, data, len, from, hk_clock_now(), reply);
+    bool sent = n && hk_udp_port_send(r->udp, reply, n, from) == 0;
+    if (sent)
+        r->utp_resets_sent++;
+    if (hk_log_get_level() >= HK_LOG_DEBUG && (sent || r->utp.stats.libutp_syn != libutp)) {
+        char who[64];
+        hk_addr_format(from, who, sizeof who);
+        if (sent)
+            hk_log(HK_LOG_DEBUG, "utp: reset sent to %s (SYN of %zu bytes, connection id %u)", who, len,
+                   (unsigned)(reply[2] << 8 | reply[3]));
+        else
+            hk_log(HK_LOG_DEBUG, "utp: libutp SYN from %s left unanswered (it falls back to TCP only after a uTP "
+                   "timeout)", who);
+    }
+}
+
+/* The UDP socket on the listener's bound port and family. One that cannot be bound costs the uTP fallback (clients
+ * then wait out their uTP timeout before TCP) but not the TCP service: a warning, and serving goes on. */
+static void open_udp(hk_real *r, const hk_real_opts *o)
+{
+    hk_udp_port_opts uo;
+    hk_udp_port_opts_default(&uo);
+    uo.port = hk_listener_port(r->listener);
+    uo.family = o->listener.family;
+    if (o->listener.family == HK_FAMILY_ANY && hk_listener_family(r->listener) == HK_FAMILY_V4)
+        uo.family = HK_FAMILY_V4; /* the listener fell back to IPv4: so does the UDP port */
+    uo.bind_addr = o->listener.bind_addr;
+    char err[256];
+    r->udp = hk_udp_port_new(r->loop, &uo, err, sizeof err);
+    if (!r->udp) {
+        hk_log(HK_LOG_WARN, "%s: no UDP on the listen port; uTP clients fall back to TCP only after their timeout",
+               err);
+        return;
+    }
+    uint64_t seed;
+    hk_random_fill(&seed, sizeof seed);
+    hk_utp_responder_init(&r->utp, NULL, seed, hk_clock_now());
+    hk_udp_port_set_handler(r->udp, HK_UDP_UTP, on_utp, r);
+}
+
 /* The listening socket (with o->listen) and the configuration with the port it bound. 0, or -1 with err set. */
 static int open_listener(hk_real *r, const hk_real_opts *o, char *err, size_t errlen)
 {
@@ -524,6 +576,7 @@ static int open_listener(hk_real *r, const hk_real_opts *o, char *err, size_t er
         if (!r->listener)
             return -1;
         r->cfg.listen_port = hk_listener_port(r->listener);
+        open_udp(r, o);
     }
     const char *bad = hk_config_check(&r->cfg);
     if (bad) {
@@ -612,6 +665,8 @@ void hk_real_free(hk_real *r)
         return;
     hk_trackers_free(r->trackers); /* first: it reads the seeder's counters */
     r->trackers = NULL;
+    hk_udp_port_free(r->udp);
+    r->udp = NULL;
     hk_listener_free(r->listener);
     r->listener = NULL;
     hk_conn_hub_free(r->hub); /* closes every connection, unpinning what they had queued */
@@ -653,6 +708,20 @@ hk_store *hk_real_store(hk_real *r)
 const hk_listener *hk_real_listener(const hk_real *r)
 {
     return r->listener;
+}
+
+hk_udp_port *hk_real_udp_port(hk_real *r)
+{
+    return r->udp;
+}
+
+bool hk_real_utp_stats(const hk_real *r, hk_utp_stats *out)
+{
+    if (!r->udp)
+        return false;
+    *out = r->utp.stats;
+    out->resets = r->utp_resets_sent;
+    return true;
 }
 
 const hk_conn_hub *hk_real_hub(const hk_real *r)

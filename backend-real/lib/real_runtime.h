@@ -26,6 +26,9 @@
  *                  seeder on the same loop (trackers.h: its own wake-up, libcurl, UDP sockets, resolver); each
  *                  torrent added is handed to it, `uploaded` is read from hk_seeder_torrent_stats, and
  *                  hk_real_stop_trackers sends `stopped` (bounded in time) before hk_real_free.
+ * UDP: right after the listener, a UDP socket on its address, family and bound port (udp_port.h); its uTP datagrams
+ * go to a uTP reset responder (core/utp_reset.h: each SYN answered with a reset, rate-bounded); HK_UDP_KRPC is left
+ * to the DHT. A port that cannot be bound is logged as a warning and TCP serving goes on without it.
  * Every second hk_store_check runs; storages it newly marks failed, and the storage of an extent that faulted
  * during a write (EFAULT), are reported once each with hk_seeder_storage_failed. The same check, and every send of
  * metadata (a pin of an HK_FILE_METAINFO extent), compare the .torrent with the identity it was read with: one that
@@ -51,6 +54,7 @@
 #include "seeder.h"
 #include "store.h"
 #include "trackers.h"
+#include "utp_reset.h"
 
 struct ev_loop;
 typedef struct hk_real hk_real;
@@ -96,6 +100,9 @@ const hk_listener *hk_real_listener(const hk_real *r);    /* NULL without listen
 /* The UDP socket on the listener's port (udp_port.h): uTP resets and the DHT. NULL without listen or when it could
  * not be bound (then a warning was logged and TCP serving goes on). */
 struct hk_udp_port *hk_real_udp_port(hk_real *r);
+/* uTP (utp_reset.h): the responder's counts, with `resets` the resets the kernel took (composed ones it dropped are
+ * not counted). false (out untouched) without a UDP port. */
+bool hk_real_utp_stats(const hk_real *r, hk_utp_stats *out);
 const hk_conn_hub *hk_real_hub(const hk_real *r);
 /* Metrics (ops/metrics.h): disk loads (page-in jobs) from submission to their completion on the loop. */
 const struct hk_histogram *hk_real_disk_latency(const hk_real *r);

@@ -294,6 +294,12 @@ static void render_resources(const hk_metrics_snapshot *s, hk_mbuf *b)
                 s->listener.dropped);
         COUNTER(b, "hekate_accept_pauses_total", "Times accepting paused (out of descriptors).", s->listener.pauses);
     }
+    if (s->have_utp) {
+        COUNTER(b, "hekate_utp_resets_total", "uTP connection attempts answered with a reset (TCP fallback).",
+                s->utp.resets);
+        COUNTER(b, "hekate_utp_rate_limited_total", "uTP connection attempts left unanswered by the rate bound.",
+                s->utp.rate_limited);
+    }
     if (s->open_fds >= 0)
         GAUGE(b, "hekate_process_open_fds", "Open file descriptors of the process.", s->open_fds);
     family(b, "hekate_process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.");

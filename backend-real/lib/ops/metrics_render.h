@@ -28,6 +28,7 @@
 #include "listener.h"
 #include "seeder.h"
 #include "store.h"
+#include "utp_reset.h"
 
 #define HK_METRICS_TOP_MAX 1000
 
@@ -72,6 +73,8 @@ typedef struct hk_metrics_snapshot {
     hk_conn_stats conn;
     bool have_listener;
     hk_listener_stats listener;
+    bool have_utp;                               /* the UDP port is open (udp_port.h) */
+    hk_utp_stats utp;                            /* uTP resets (utp_reset.h), resets = sent */
     hk_store_stats store;
     bool have_announcer;
     hk_announcer_stats announcer;

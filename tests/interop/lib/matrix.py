@@ -12,6 +12,15 @@ Two clients cannot reach a seeder at 127.0.0.1 with their defaults, for reasons 
   inside it, hekate bound to that address. The child run is this same test script with --netns KIND, started and
   stopped by PID like any client; its output (the check line, logs on failure) is passed on.
 
+uTP: libtorrent and qBittorrent dial a tracker's peers by uTP (BEP 29) first with their defaults; hekate answers
+each SYN on its listen port's UDP with a reset (core/utp_reset.h) and they connect by TCP at once.
+assert_utp_reset() requires hekate's log (at -v: "utp: reset sent to ADDR") to show at least one such reset during
+that client's run, so the check fails if the clients stop trying uTP or hekate stops answering. Transmission 3.00
+dials uTP first too (libutp, whose SYN hekate leaves unanswered), but turns any uTP failure into an aborted TCP
+fallback and a 15-minute back-off (lib/clients.py says where), so its driver turns uTP off;
+HEKATE_TEST_TRANSMISSION_UTP=on keeps it on, to measure that (the check then fails).
+HEKATE_MATRIX_CLIENT_TIMEOUT (seconds, default 45) lengthens each client's bound, for such measurements only.
+
 Encrypted runs: assert_encrypted() reads hekate's per-peer log lines (core/seeder.h, at -v -v): every peer that
 was sent blocks during the client's run must have logged "peer N: mse handshake for torrent HEX: encrypted rc4"."""
 import os
@@ -25,7 +34,7 @@ from .fixtures import KiB, MiB
 SEED_HOST = "127.0.0.2"
 NETNS_HOST = "10.77.0.1"
 NETNS_KINDS = ("transmission",)
-CLIENT_TIMEOUT = 45
+CLIENT_TIMEOUT = int(os.environ.get("HEKATE_MATRIX_CLIENT_TIMEOUT", "45"))  # longer only to measure a slow client
 
 
 class Setup:
@@ -55,6 +64,14 @@ def assert_encrypted(log, info_hash):
     return "peers %s encrypted (rc4)" % ",".join(sorted(served, key=int))
 
 
+def assert_utp_reset(log, kind):
+    """A client that dials uTP first was answered with a uTP reset (hekate at -v or more logs each one)."""
+    n = len(re.findall(r"utp: reset sent to ", log))
+    if n == 0:
+        raise AssertionError("%s dials uTP first but hekate's log shows no uTP reset sent" % kind)
+    return "%d uTP SYN%s answered with a reset" % (n, "" if n == 1 else "s")
+
+
 def run_client(p, setup, kind, encrypted=False):
     """One client downloads the torrent from hekate; returns the check's summary (time, settings changed)."""
     work = p.path("clients", kind)
@@ -66,8 +83,11 @@ def run_client(p, setup, kind, encrypted=False):
         secs = clients.wait_complete(p, c, CLIENT_TIMEOUT)
         n = verify.verify_download(setup.fx, save)
         extra = ""
+        log = setup.seeder.child.log()[log_from:]
         if encrypted:
-            extra = "; " + assert_encrypted(setup.seeder.child.log()[log_from:], setup.fx.info_hash)
+            extra = "; " + assert_encrypted(log, setup.fx.info_hash)
+        if kind in clients.UTP_FIRST:
+            extra += "; " + assert_utp_reset(log, kind)
     except BaseException:
         if c is not None:
             sys.stdout.write("----- %s log (tail)\n%s\n-----\n" % (kind, c.log()[-4000:]))

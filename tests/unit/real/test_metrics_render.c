@@ -35,6 +35,9 @@ static void sample_snapshot(hk_metrics_snapshot *s, const hk_histogram *h)
     s->store.mapped_bytes = 1 << 20;
     s->store.open_files = 3;
     s->have_listener = true;
+    s->have_utp = true;
+    s->utp.resets = 31;
+    s->utp.rate_limited = 2;
     s->have_announcer = true;
     s->announcer.ok = 77;
     s->announcer.failed = 2;
@@ -150,6 +153,8 @@ Test(metrics_render, structure_and_values)
     cr_assert(has_line(t, want), "%s", want);
     cr_assert(has_line(t, "hekate_tracker_announces_total{result=\"ok\"} 77"));
     cr_assert(has_line(t, "hekate_mapped_bytes 1048576"));
+    cr_assert(has_line(t, "hekate_utp_resets_total 31"));
+    cr_assert(has_line(t, "hekate_utp_rate_limited_total 2"));
     cr_assert(has_line(t, "hekate_process_open_fds 12"));
     cr_assert(has_line(t, "hekate_process_start_time_seconds 1700000000.500"));
     cr_assert(has_line(t, "hekate_uptime_seconds 3.250"));
@@ -158,12 +163,14 @@ Test(metrics_render, structure_and_values)
 
     s.have_announcer = false;
     s.have_listener = false;
+    s.have_utp = false;
     s.open_fds = -1;
     s.disk_latency = NULL;
     t = render(&s);
     check_structure(t);
     cr_assert_null(strstr(t, "hekate_tracker_"), "no announcer, no tracker families");
     cr_assert_null(strstr(t, "hekate_accept_"));
+    cr_assert_null(strstr(t, "hekate_utp_"), "no UDP port, no uTP families");
     cr_assert_null(strstr(t, "hekate_process_open_fds"));
     cr_assert_null(strstr(t, "hekate_disk_load_duration_seconds"));
     free(t);
