@@ -172,12 +172,16 @@ int hk_dht_add_bootstrap(hk_dht *d, const hk_addr *a)
 {
     if (d->nboot == HK_DHT_MAX_BOOTSTRAP || !dht_serves(d, a->family) || a->port == 0)
         return -1;
-    for (uint32_t i = 0; i < d->nboot; i++)
-        if (memcmp(&d->boot[i], a, sizeof *a) == 0)
-            return 0;
     hk_addr c = { .family = a->family, .port = a->port };
     memcpy(c.ip, a->ip, a->family == 4 ? 4 : 16);
+    for (uint32_t i = 0; i < d->nboot; i++)
+        if (memcmp(&d->boot[i], &c, sizeof c) == 0)
+            return 0;
     d->boot[d->nboot++] = c;
+    /* a new address (a name resolved late): bootstrap again at the next wake-up if the table needs it */
+    hk_time now = dht_now(d);
+    d->bootstrap_at = d->housekeep_at = now;
+    d->rt.base.wake_at(d->rt.base.ctx, now);
     return 0;
 }
 

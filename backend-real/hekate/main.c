@@ -92,6 +92,11 @@ static void runtime_options(const hk_options *opt, hk_real_opts *ro)
     if (opt->announce_rate)
         ro->trackers_opts.ann.start_rate = opt->announce_rate;
     ro->trackers_opts.log_level = hk_options_log_level(opt);
+    ro->dht = !opt->no_dht && !opt->list; /* the DHT: core/dht.h through dht_glue.h */
+    for (size_t i = 0; i < opt->ndht_bootstrap; i++)
+        ro->dht_opts.bootstrap[i] = opt->dht_bootstrap[i];
+    ro->dht_opts.nbootstrap = opt->ndht_bootstrap;
+    ro->dht_opts.state_path = opt->dht_state;
     ro->shard_k = opt->shard_k; /* --shard */
     ro->shard_n = opt->shard_n;
 }

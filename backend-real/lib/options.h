@@ -70,6 +70,12 @@ typedef struct hk_options {
     uint32_t shard_k, shard_n; /* parsed from it; shard_n 0: every torrent */
     /* piece verification (issue 10 item 1) */
     int verify;                /* --verify: HK_VERIFY_LAZY (0, default) or HK_VERIFY_OFF */
+    /* the DHT (issue 13; dht_glue.h) */
+    bool no_dht;               /* --no-dht */
+    const char *dht_bootstrap_last; /* --dht-bootstrap as last given (the list is below) */
+    const char *dht_bootstrap[16]; /* every --dht-bootstrap HOST:PORT, in order, duplicates dropped */
+    size_t ndht_bootstrap;     /* 0: the well-known routers */
+    const char *dht_state;     /* --dht-state FILE (NULL: none) */
 } hk_options;
 enum { HK_VERIFY_LAZY = 0, HK_VERIFY_OFF = 1 };
 
