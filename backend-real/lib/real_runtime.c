@@ -578,6 +578,8 @@ static int open_listener(hk_real *r, const hk_real_opts *o, char *err, size_t er
             return -1;
         r->cfg.listen_port = hk_listener_port(r->listener);
         open_udp(r, o);
+        if (o->dht && r->udp)
+            r->cfg.dht_port = hk_udp_port_port(r->udp); /* the DHT bit and PORT (seeder.h) */
     }
     const char *bad = hk_config_check(&r->cfg);
     if (bad) {
