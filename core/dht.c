@@ -137,6 +137,7 @@ hk_dht *hk_dht_new(const hk_dht_config *cfg, const hk_dht_runtime *rt)
     d->next_start = d->round_started = now;
     d->bootstrap_at = now;
     d->housekeep_at = now;
+    d->retry_at = HK_TIME_NEVER;
     d->rt.base.wake_at(d->rt.base.ctx, now);
     return d;
 }
@@ -240,6 +241,12 @@ static void start_announces(hk_dht *d, hk_time now)
     hk_time gap = d->cfg.announce_interval / d->ntorrents;
     if (gap == 0)
         gap = 1;
+    /* announce only once the bootstrap put a node in the table: a lookup started before would time out and the
+     * torrent would wait a whole period */
+    bool v4 = d->cfg.v4 && (d->table4.buckets[0].n || d->table4.nbuckets > 1);
+    bool v6 = d->cfg.v6 && (d->table6.buckets[0].n || d->table6.nbuckets > 1);
+    if (!v4 && !v6)
+        return;   /* nobody to ask yet: the round waits (housekeeping wakes the node) */
     while (now >= d->next_start && dht_lookup_free_slot(d) && hk_tb_has(&d->budget, DHT_ALPHA)) {
         if (d->cursor >= d->ntorrents) {
             d->st.last_period = now - d->round_started;
@@ -248,12 +255,10 @@ static void start_announces(hk_dht *d, hk_time now)
             d->cursor = 0;
         }
         const uint8_t *ih = d->ih[d->cursor++];
-        bool any = false;
-        if (d->cfg.v4 && d->table4.nbuckets && (d->table4.buckets[0].n || d->table4.nbuckets > 1 || d->nboot))
-            any |= dht_lookup_start(d, LK_ANNOUNCE, 4, ih) >= 0;
-        if (d->cfg.v6 && (d->table6.buckets[0].n || d->table6.nbuckets > 1))
-            any |= dht_lookup_start(d, LK_ANNOUNCE, 6, ih) >= 0;
-        (void)any;
+        if (v4)
+            (void)dht_lookup_start(d, LK_ANNOUNCE, 4, ih);
+        if (v6)
+            (void)dht_lookup_start(d, LK_ANNOUNCE, 6, ih);
         /* behind by more than a gap: the cap (or the slots) is what limits; do not catch up in a burst */
         d->next_start = d->next_start + gap < now ? now : d->next_start + gap;
     }
@@ -311,6 +316,8 @@ static void schedule_wake(hk_dht *d, hk_time now)
         if (t < w)
             w = t;
     }
+    if (d->retry_at < w)
+        w = d->retry_at;
     if (dht_lookup_waiting_budget(d)) {
         t = hk_tb_time_for(&d->budget, 1);
         if (t < w)
@@ -325,6 +332,7 @@ void hk_dht_on_wake(hk_dht *d)
     hk_tb_refill(&d->budget, now);
     dht_expire_tx(d, now);
     housekeep(d, now);
+    d->retry_at = HK_TIME_NEVER;   /* set again by the lookups that still wait */
     dht_lookup_step_all(d);
     start_announces(d, now);
     schedule_wake(d, now);

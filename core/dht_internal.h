@@ -31,7 +31,7 @@ typedef struct dht_tx {
     hk_time sent;
 } dht_tx;
 
-typedef enum cand_state { C_NEW = 0, C_SENT, C_REPLIED, C_FAILED, C_SKIPPED, C_ANNOUNCED } cand_state;
+typedef enum cand_state { C_NEW = 0, C_SENT, C_REPLIED, C_FAILED, C_ANNOUNCED } cand_state;
 
 typedef struct dht_cand {
     uint8_t id[20];
@@ -111,6 +111,7 @@ struct hk_dht {
     hk_addr boot[HK_DHT_MAX_BOOTSTRAP];
     uint32_t nboot;
     hk_time bootstrap_at, housekeep_at;
+    hk_time retry_at;                 /* a lookup waits for the per-node interval of a candidate (NEVER: none) */
     dht_store store;
     hk_dht_stats st;
     bool has_external;

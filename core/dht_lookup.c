@@ -19,7 +19,7 @@ static int cand_cmp(const uint8_t target[20], const dht_cand *a, const dht_cand 
 
 static bool usable(const dht_cand *c)
 {
-    return c->state != C_FAILED && c->state != C_SKIPPED;
+    return c->state != C_FAILED;
 }
 
 /* The indices of the up to `max` closest usable candidates, closest first. */
@@ -119,18 +119,19 @@ static void step(hk_dht *d, uint16_t slot)
             pending = true;   /* no budget: the next wake resumes */
             break;
         }
-        c->state = rc == 0 ? C_SENT : C_SKIPPED;
-        if (rc == 0) {
-            l->inflight++;
-            d->st.lookup_queries++;
+        if (rc == -2) {       /* the address was sent a query just now (by another lookup): ask it a bit later */
+            pending = true;
+            hk_time at = dht_now(d) + d->cfg.per_node_interval;
+            if (at < d->retry_at)
+                d->retry_at = at;
+            continue;
         }
+        c->state = C_SENT;
+        l->inflight++;
+        d->st.lookup_queries++;
     }
     if (pending || l->inflight)
         return;
-    n = closest(l, idx, HK_DHT_K);
-    for (size_t k = 0; k < n; k++)
-        if (l->cand[idx[k]].state == C_NEW)
-            return step(d, slot);   /* a skipped candidate made room for another */
     if (l->kind == LK_ANNOUNCE) {
         l->announcing = true;
         step(d, slot);

@@ -2,6 +2,7 @@
  * dht_glue.h). */
 #include "dht_glue.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ev.h>
 #include <stdio.h>
@@ -161,6 +162,13 @@ static int start_bootstrap(hk_dht_glue *g, const hk_dht_glue_opts *o, char *err,
         if (hk_dht_parse_hostport(list[i], g->boot_name[i], sizeof g->boot_name[i], &g->boot_port[i]) != 0) {
             snprintf(err, errlen, "--dht-bootstrap: %s is not HOST:PORT", list[i]);
             return -1;
+        }
+        hk_addr num = { .port = g->boot_port[i] };
+        if (inet_pton(AF_INET, g->boot_name[i], num.ip) == 1 || inet_pton(AF_INET6, g->boot_name[i], num.ip) == 1) {
+            num.family = strchr(g->boot_name[i], ':') ? 6 : 4;   /* a numeric address needs no resolver */
+            if (hk_dht_add_bootstrap(g->dht, &num) != 0)
+                hk_log(HK_LOG_INFO, "dht: bootstrap %s skipped (address family not served)", list[i]);
+            continue;
         }
         if (hk_resolver_resolve(g->resolver, g->boot_name[i], i) != 0)
             hk_log(HK_LOG_WARN, "dht: out of memory resolving %s", g->boot_name[i]);
