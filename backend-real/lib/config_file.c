@@ -136,7 +136,7 @@ static int on_key(void *user, const char *section, const char *key, const char *
     int i = hk_options_row_find(key);
     if (i < 0)
         return fail(c, "unknown key '%s'", key);
-    if (c->first[i])
+    if (c->first[i] && strcasecmp(hk_options_row_name((size_t)i), "dht-bootstrap") != 0) /* that one repeats */
         return fail(c, "key '%s' given twice (first at line %u)", key, c->first[i]);
     c->first[i] = c->line;
     char msg[512];
