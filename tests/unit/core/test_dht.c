@@ -47,6 +47,7 @@ struct net {
     int watch;
     hk_time win_start;
     uint64_t win_count, win_max;
+    bool v6;                  /* new nodes get IPv6 addresses and serve IPv6 only */
     /* captured replies to the test's own address */
     pkt last_to_test;
     int got_to_test;
@@ -100,6 +101,13 @@ static hk_addr addr_of(int i)
     return a;
 }
 
+static hk_addr addr6_of(int i)
+{
+    hk_addr a = { .family = 6, .ip = { 0x20, 0x01, 0x0d, 0xb8, [14] = (uint8_t)(i >> 8), [15] = (uint8_t)i },
+                  .port = 6881 };
+    return a;
+}
+
 static net *net_new(void)
 {
     net *n = calloc(1, sizeof *n);
@@ -113,13 +121,17 @@ static hk_dht *add_node(net *n, uint64_t seed, hk_dht_config *cfg_in)
 {
     int i = n->nnodes++;
     nctx *x = &n->ctx[i];
-    *x = (nctx){ .n = n, .idx = i, .rnd = seed, .wake = HK_TIME_NEVER, .addr = addr_of(i) };
+    *x = (nctx){ .n = n, .idx = i, .rnd = seed, .wake = HK_TIME_NEVER, .addr = n->v6 ? addr6_of(i) : addr_of(i) };
     hk_dht_runtime rt = { .base = { .ctx = x, .now = f_now, .wake_at = f_wake, .random_bytes = f_rand },
                           .udp_send = f_send };
     hk_dht_config cfg;
     hk_dht_config_defaults(&cfg);
     if (cfg_in)
         cfg = *cfg_in;
+    if (n->v6) {
+        cfg.v4 = false;
+        cfg.v6 = true;
+    }
     n->node[i] = hk_dht_new(&cfg, &rt);
     cr_assert_not_null(n->node[i]);
     return n->node[i];
@@ -449,4 +461,38 @@ Test(dht, same_seeds_same_decisions)
     cr_assert_eq(a.announce_peer_ok, b.announce_peer_ok);
     cr_assert_eq(a.replies_sent, b.replies_sent);
     cr_assert_gt(a.queries_sent, 0);
+}
+
+/* BEP 32: the same over IPv6 (nodes6, 18-byte values), a network of IPv6-only nodes. */
+Test(dht, an_ipv6_network_finds_the_torrent)
+{
+    net *n = net_new();
+    n->v6 = true;
+    for (int i = 0; i < 25; i++) {
+        hk_dht *d = add_node(n, 4000 + (uint64_t)i, NULL);
+        if (i) {
+            hk_addr a = addr6_of(0);
+            cr_assert_eq(hk_dht_add_bootstrap(d, &a), 0);
+            hk_addr v4 = addr_of(0);
+            cr_assert_eq(hk_dht_add_bootstrap(d, &v4), -1, "an IPv4 address is refused by an IPv6-only node");
+        }
+    }
+    run(n, n->now + HK_SECONDS(120));
+    uint8_t ih[20];
+    memset(ih, 0x5A, 20);
+    cr_assert_eq(hk_dht_add_torrent(n->node[3], ih), HK_DHT_OK);
+    run(n, n->now + HK_SECONDS(60));
+    hk_dht_stats st;
+    hk_dht_stats_get(n->node[3], &st);
+    cr_assert_geq(st.good6, 8);
+    cr_assert_eq(st.nodes4, 0);
+    cr_assert_geq(st.announce_peer_ok, 4);
+    int holders = 0;
+    for (int i = 0; i < 25; i++) {
+        hk_dht_stats s;
+        hk_dht_stats_get(n->node[i], &s);
+        holders += s.store_peers > 0;
+    }
+    cr_assert_geq(holders, 4);
+    net_free(n);
 }
