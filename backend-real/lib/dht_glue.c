@@ -19,6 +19,7 @@ const char *const hk_dht_default_routers[] = { "router.bittorrent.com:6881", "dh
                                                "router.utorrent.com:6881", NULL };
 
 #define STATE_MAX (1u << 20)
+#define SAVE_EVERY 600.0   /* seconds between state file writes (and one at exit) */
 
 struct hk_dht_glue {
     struct ev_loop *loop;
@@ -26,6 +27,7 @@ struct hk_dht_glue {
     hk_dht_runtime rt;
     hk_dht *dht;
     hk_wake wake;
+    ev_timer save;                 /* writes the state file every SAVE_EVERY (with state_path) */
     hk_resolver *resolver;
     char *state_path;
     uint16_t boot_port[HK_DHT_GLUE_MAX_BOOTSTRAP];
@@ -151,6 +153,13 @@ int hk_dht_glue_save(hk_dht_glue *g)
     return rc;
 }
 
+static void save_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    hk_dht_glue_save(w->data);
+}
+
 static int start_bootstrap(hk_dht_glue *g, const hk_dht_glue_opts *o, char *err, size_t errlen)
 {
     const char *const *list = o->nbootstrap ? o->bootstrap : hk_dht_default_routers;
@@ -222,6 +231,16 @@ hk_dht_glue *hk_dht_glue_new(struct ev_loop *loop, hk_udp_port *udp, const hk_dh
         return NULL;
     }
     hk_udp_port_set_handler(udp, HK_UDP_KRPC, on_krpc, g);
+    ev_timer_init(&g->save, save_cb, SAVE_EVERY, SAVE_EVERY);
+    g->save.data = g;
+    if (g->state_path)
+        ev_timer_start(loop, &g->save);
+    char id[41];
+    for (int i = 0; i < 20; i++)
+        snprintf(id + 2 * i, 3, "%02x", hk_dht_id(g->dht)[i]);
+    hk_log(HK_LOG_INFO, "dht: node %s on UDP port %u (%s%s%s)%s%s", id, o->port, o->v4 ? "IPv4" : "",
+           o->v4 && o->v6 ? ", " : "", o->v6 ? "IPv6" : "", g->state_path ? ", state in " : "",
+           g->state_path ? g->state_path : "");
     return g;
 }
 
@@ -234,6 +253,8 @@ void hk_dht_glue_free(hk_dht_glue *g)
         hk_dht_glue_save(g);
     }
     hk_resolver_free(g->resolver);
+    if (g->loop)
+        ev_timer_stop(g->loop, &g->save);
     hk_wake_stop(&g->wake);
     hk_dht_free(g->dht);
     free(g->state_path);

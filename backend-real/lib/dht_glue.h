@@ -11,8 +11,9 @@
  * ([V6ADDR]:PORT for a literal IPv6 address); names are resolved on the resolver's thread (resolver.h) and every
  * address of a served family becomes a bootstrap address as it arrives; a name that cannot be resolved is logged
  * and skipped. Returns NULL with err filled on a bad bootstrap entry or out of memory.
- * hk_dht_glue_free writes the state file (id and routing table; written to FILE.tmp then renamed) when state_path
- * is set, then frees everything. NULL is a no-op.
+ * With state_path the state file (id and routing table; written to FILE.tmp then renamed) is written every 10
+ * minutes and by hk_dht_glue_free, which then frees everything. NULL is a no-op. At creation an INFO line names
+ * the node id, the port and the families.
  */
 #ifndef HEKATE_DHT_GLUE_H
 #define HEKATE_DHT_GLUE_H
