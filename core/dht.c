@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dht_id.h"
 #include "dht_internal.h"
 
 void hk_dht_config_defaults(hk_dht_config *c)
@@ -25,6 +26,7 @@ void hk_dht_config_defaults(hk_dht_config *c)
     c->token_rotate = HK_SECONDS(300);
     c->reply_factor = 8;
     c->bootstrap_retry = HK_SECONDS(60);
+    c->secure_id = true;
 }
 
 const char *hk_dht_config_check(const hk_dht_config *c)
@@ -92,6 +94,54 @@ hk_dht_table *dht_table_for(hk_dht *d, uint8_t family)
 static const uint8_t *torrent_key(const void *owner, uint32_t rec)
 {
     return ((const hk_dht *)owner)->ih[rec];
+}
+
+/* ---- BEP 42: the external address and a secure id ---- */
+
+static bool re_add(void *arg, const hk_dht_node *n)
+{
+    hk_dht_table *t = arg;
+    (void)hk_dht_table_replied(t, n->id, &n->addr, n->last_reply, NULL, NULL);
+    return true;
+}
+
+/* Our id becomes `id`: both routing tables are rebuilt around it with every node they held. */
+static void change_id(hk_dht *d, const uint8_t id[20])
+{
+    hk_dht_table *tabs[2] = { &d->table4, &d->table6 };
+    for (int i = 0; i < 2; i++) {
+        hk_dht_table fresh;
+        if (hk_dht_table_init(&fresh, &d->mem, id) < 0)
+            return;   /* out of memory: keep the old id and tables */
+        hk_dht_table_each(tabs[i], re_add, &fresh);
+        hk_dht_table_free(tabs[i]);
+        *tabs[i] = fresh;
+    }
+    memcpy(d->id, id, 20);
+    d->st.id_changes++;
+}
+
+void dht_external_vote(hk_dht *d, const hk_addr *ip)
+{
+    hk_addr a = { .family = ip->family };
+    memcpy(a.ip, ip->ip, ip->family == 4 ? 4 : 16);
+    if (memcmp(&a, &d->ext_candidate, sizeof a) != 0) {
+        d->ext_candidate = a;
+        d->ext_votes = 0;
+    }
+    if (++d->ext_votes < HK_DHT_EXTERNAL_VOTES)
+        return;
+    if (!d->has_external || memcmp(&a, &d->external, sizeof a) != 0)
+        dht_logf(d, HK_LOG_DEBUG, "dht: our external address is now known (IPv%u)", a.family);
+    d->has_external = true;
+    d->external = a;
+    if (!d->cfg.secure_id || hk_dht_id_valid(d->id, &a))
+        return;
+    uint8_t rnd[20], id[20];
+    dht_random(d, rnd, sizeof rnd);
+    hk_dht_id_for(&a, rnd, id);
+    change_id(d, id);
+    dht_logf(d, HK_LOG_INFO, "dht: node id replaced by a BEP 42 secure id for our external address");
 }
 
 /* ---- Life ---- */
@@ -463,5 +513,6 @@ void hk_dht_stats_get(const hk_dht *d, hk_dht_stats *out)
     out->memory_bytes = d->mem.bytes;
     out->torrent_bytes = (uint64_t)d->ih_cap * 20 + hk_ih_bytes(&d->ih_index);
     out->has_external = d->has_external;
+    out->id_changes = d->st.id_changes;
     out->external = d->external;
 }

@@ -7,6 +7,10 @@
  * (never from inside an action). Decisions depend only on the calls, rt->now() and rt->random_bytes().
  *
  * Identity. The node id is the config's (restored from a state file) or 20 bytes of the runtime's randomness.
+ *   BEP 42: replies carry `ip`, our address as the responder sees it; when HK_DHT_EXTERNAL_VOTES replies in a row
+ *   name the same address, it is taken as our external address, and with secure_id an id that is not a secure id
+ *   for it (core/dht_id.h; local and private addresses accept any id) is replaced by one that is: the routing
+ *   tables are rebuilt around the new id (every node kept), lookups under way go on.
  *
  * Serving other nodes (every query is validated by core/krpc first; a bad one gets error 203, an unknown method 204):
  *   - ping: our id. find_node: the K closest nodes of the table of the querier's family (BEP 32 `want` may ask for
@@ -65,6 +69,7 @@
 #define HK_DHT_LOOKUP_CANDS 32u
 #define HK_DHT_MAX_TX 2048u
 #define HK_DHT_MAX_BOOTSTRAP 64u
+#define HK_DHT_EXTERNAL_VOTES 4u
 
 typedef struct hk_dht hk_dht;
 
@@ -86,6 +91,7 @@ typedef struct hk_dht_config {
     hk_time token_rotate;          /* (default 300 s) */
     uint32_t reply_factor;         /* replies at most this many times the query's size (default 8) */
     hk_time bootstrap_retry;       /* (default 60 s) */
+    bool secure_id;                /* BEP 42: take an id derived from our external address once known (default) */
 } hk_dht_config;
 
 void hk_dht_config_defaults(hk_dht_config *c);
@@ -132,8 +138,9 @@ typedef struct hk_dht_stats {
     uint64_t rounds;
     uint64_t memory_bytes;                      /* all heap held by the node */
     uint64_t torrent_bytes;                     /* of which per-torrent state (info-hash array and index) */
-    bool has_external;                          /* a node told us our address (BEP 42 `ip`) */
+    bool has_external;                          /* our external address is known (BEP 42 `ip` votes) */
     hk_addr external;
+    uint32_t id_changes;                        /* ids replaced by a BEP 42 secure id */
 } hk_dht_stats;
 void hk_dht_stats_get(const hk_dht *d, hk_dht_stats *out);
 

@@ -116,6 +116,8 @@ struct hk_dht {
     hk_dht_stats st;
     bool has_external;
     hk_addr external;
+    hk_addr ext_candidate;            /* the address the last replies named, and how many in a row */
+    uint32_t ext_votes;
     uint8_t scratch[KRPC_MAX_DATAGRAM];
 };
 
@@ -124,6 +126,8 @@ hk_time dht_now(const hk_dht *d);
 void dht_random(hk_dht *d, void *buf, size_t n);
 void dht_logf(const hk_dht *d, hk_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 hk_dht_table *dht_table_for(hk_dht *d, uint8_t family);
+/* A reply named our address `ip` (BEP 42): counts the vote, may adopt it and take a secure id. */
+void dht_external_vote(hk_dht *d, const hk_addr *ip);
 bool dht_serves(const hk_dht *d, uint8_t family);
 
 /* dht_rpc.c */

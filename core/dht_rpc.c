@@ -283,10 +283,8 @@ void dht_on_reply(hk_dht *d, const hk_addr *from, const krpc_msg *m)
             hk_dht_table_pinged(tb, ping.id, now);
             dht_send_ping(d, &ping.addr, ping.id);
         }
-        if (m->has_ip) {
-            d->has_external = true;
-            d->external = m->ip;
-        }
+        if (m->has_ip)
+            dht_external_vote(d, &m->ip);
     }
     if (copy.purpose == TX_LOOKUP) {
         if (m->type == KRPC_RESPONSE)

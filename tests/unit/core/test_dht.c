@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "dht.h"
+#include "dht_id.h"
 #include "dht_table.h"
 #include "hash.h"
 #include "krpc.h"
@@ -48,6 +49,7 @@ struct net {
     hk_time win_start;
     uint64_t win_count, win_max;
     bool v6;                  /* new nodes get IPv6 addresses and serve IPv6 only */
+    bool pub;                 /* new nodes get public IPv4 addresses (100.64.0.0/10: not exempt from BEP 42) */
     /* captured replies to the test's own address */
     pkt last_to_test;
     int got_to_test;
@@ -122,6 +124,8 @@ static hk_dht *add_node(net *n, uint64_t seed, hk_dht_config *cfg_in)
     int i = n->nnodes++;
     nctx *x = &n->ctx[i];
     *x = (nctx){ .n = n, .idx = i, .rnd = seed, .wake = HK_TIME_NEVER, .addr = n->v6 ? addr6_of(i) : addr_of(i) };
+    if (n->pub)
+        x->addr.ip[0] = 100, x->addr.ip[1] = 64;
     hk_dht_runtime rt = { .base = { .ctx = x, .now = f_now, .wake_at = f_wake, .random_bytes = f_rand },
                           .udp_send = f_send };
     hk_dht_config cfg;
@@ -494,5 +498,41 @@ Test(dht, an_ipv6_network_finds_the_torrent)
         holders += s.store_peers > 0;
     }
     cr_assert_geq(holders, 4);
+    net_free(n);
+}
+
+/* BEP 42: nodes on public addresses learn them from the replies' `ip` and take secure ids; the DHT still works. */
+Test(dht, nodes_take_secure_ids_once_their_address_is_known)
+{
+    net *n = net_new();
+    n->pub = true;
+    for (int i = 0; i < 30; i++) {
+        hk_dht *d = add_node(n, 7000 + (uint64_t)i, NULL);
+        cr_assert_not(hk_dht_id_valid(hk_dht_id(d), &n->ctx[i].addr), "random ids are (almost surely) not secure");
+        if (i) {
+            hk_addr a = n->ctx[0].addr;
+            hk_dht_add_bootstrap(d, &a);
+        }
+    }
+    run(n, n->now + HK_SECONDS(120));
+    int secure = 0;
+    for (int i = 0; i < 30; i++) {
+        hk_dht_stats st;
+        hk_dht_stats_get(n->node[i], &st);
+        if (st.has_external) {
+            cr_assert(memcmp(st.external.ip, n->ctx[i].addr.ip, 4) == 0, "the address the others see");
+            cr_assert(hk_dht_id_valid(hk_dht_id(n->node[i]), &n->ctx[i].addr));
+            cr_assert_eq(st.id_changes, 1);
+            secure++;
+        }
+    }
+    cr_assert_geq(secure, 25, "%d of 30 nodes have a secure id", secure);
+    uint8_t ih[20];
+    memset(ih, 0x77, 20);
+    hk_dht_add_torrent(n->node[4], ih);
+    run(n, n->now + HK_SECONDS(60));
+    hk_dht_stats st;
+    hk_dht_stats_get(n->node[4], &st);
+    cr_assert_geq(st.announce_peer_ok, 4, "announces still reach the closest nodes after the id changes");
     net_free(n);
 }
