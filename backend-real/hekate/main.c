@@ -293,6 +293,15 @@ static void log_status(status_clock *sc, const char *why)
     sc->bytes = s.bytes_sent;
     sc->at = now;
     sc->ticks = 0;
+    hk_dht *dht = hk_real_dht(sc->r);
+    if (dht) {
+        hk_dht_stats d;
+        hk_dht_stats_get(dht, &d);
+        hk_log(HK_LOG_INFO, "dht%s: %u torrent%s announced, %u good nodes (IPv4 %u, IPv6 %u); %" PRIu64 " announces "
+               "acknowledged, last round %.0f s; %" PRIu64 " queries sent, %" PRIu64 " received", why, d.torrents,
+               d.torrents == 1 ? "" : "s", d.good4 + d.good6, d.good4, d.good6, d.announces_done,
+               (double)d.last_period / 1e9, d.queries_sent, d.queries_received);
+    }
 }
 
 /* SIGUSR1: the status line and the statistics so far, at INFO; serving goes on. */
