@@ -154,6 +154,10 @@ static int alloc_parts(hk_dht *d)
     d->lookups = hk_mem_calloc(&d->mem, d->cfg.max_lookups, sizeof *d->lookups);
     d->in_rate = hk_mem_calloc(&d->mem, DHT_RATE_SLOTS, sizeof *d->in_rate);
     d->sent_at = hk_mem_calloc(&d->mem, DHT_SENT_SLOTS, sizeof *d->sent_at);
+    if (d->cfg.v4 && !(d->cache4 = hk_mem_calloc(&d->mem, DHT_CACHE_SLOTS, sizeof *d->cache4)))
+        return -1;
+    if (d->cfg.v6 && !(d->cache6 = hk_mem_calloc(&d->mem, DHT_CACHE_SLOTS, sizeof *d->cache6)))
+        return -1;
     return d->lookups && d->in_rate && d->sent_at ? 0 : -1;
 }
 
@@ -202,6 +206,8 @@ void hk_dht_free(hk_dht *d)
     hk_mem_free(&d->mem, d->lookups, d->cfg.max_lookups * sizeof *d->lookups);
     hk_mem_free(&d->mem, d->in_rate, DHT_RATE_SLOTS * sizeof *d->in_rate);
     hk_mem_free(&d->mem, d->sent_at, DHT_SENT_SLOTS * sizeof *d->sent_at);
+    hk_mem_free(&d->mem, d->cache4, d->cache4 ? DHT_CACHE_SLOTS * sizeof *d->cache4 : 0);
+    hk_mem_free(&d->mem, d->cache6, d->cache6 ? DHT_CACHE_SLOTS * sizeof *d->cache6 : 0);
     hk_mem_free(&d->mem, d->ih, (size_t)d->ih_cap * 20);
     hk_ih_free(&d->ih_index);
     dht_store_free(d);

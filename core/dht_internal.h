@@ -16,6 +16,16 @@
 #define DHT_SENT_SLOTS 4096u          /* outgoing per-address interval table */
 #define DHT_HOUSEKEEP HK_SECONDS(5)
 #define DHT_REFRESH_AGE HK_SECONDS(15 * 60)
+#define DHT_CACHE_BITS 12u            /* node cache: one node per 12-bit id prefix, per family */
+#define DHT_CACHE_SLOTS (1u << DHT_CACHE_BITS)
+#define DHT_CACHE_SEED 16u            /* prefixes nearest a lookup's target that seed it */
+
+/* The node cache shared by all lookups: the last node that answered us in each id prefix, so a lookup starts near its
+ * target instead of at the routing table's (few, far) nodes. Fixed size; an entry is cleared when its node fails. */
+typedef struct dht_cache_slot {
+    uint8_t id[20];
+    hk_addr addr;                     /* family 0: empty */
+} dht_cache_slot;
 
 typedef enum dht_purpose { TX_FREE = 0, TX_PING, TX_LOOKUP, TX_ANNOUNCE } dht_purpose;
 
@@ -88,6 +98,7 @@ struct hk_dht {
     hk_log_level log_max;
     uint8_t id[20];
     hk_dht_table table4, table6;
+    dht_cache_slot *cache4, *cache6;  /* DHT_CACHE_SLOTS each, for the families served (else NULL) */
     /* transactions: a ring in send order (so timeouts come out in order) */
     dht_tx *tx;
     uint32_t tx_head, tx_tail, tx_live;
@@ -145,6 +156,9 @@ void dht_on_query(hk_dht *d, const hk_addr *from, const krpc_msg *m, size_t len)
 void dht_on_reply(hk_dht *d, const hk_addr *from, const krpc_msg *m);
 
 /* dht_lookup.c */
+/* A node answered us (cache_put) or failed to (cache_drop). */
+void dht_cache_put(hk_dht *d, const uint8_t id[20], const hk_addr *a);
+void dht_cache_drop(hk_dht *d, const uint8_t id[20], const hk_addr *a);
 /* Starts a lookup (seeded from the table and, for LK_FIND, the bootstrap list). Its slot, or -1 when none is free. */
 int dht_lookup_start(hk_dht *d, lookup_kind kind, uint8_t family, const uint8_t target[20]);
 void dht_lookup_step_all(hk_dht *d);

@@ -66,6 +66,47 @@ static void add_cand(hk_dht *d, dht_lookup *l, const uint8_t *id, const hk_addr 
         l->cand[far] = c;
 }
 
+/* ---- The node cache ---- */
+
+static dht_cache_slot *cache_of(hk_dht *d, uint8_t family)
+{
+    return family == 4 ? d->cache4 : family == 6 ? d->cache6 : NULL;
+}
+
+static uint32_t prefix(const uint8_t id[20])
+{
+    return ((uint32_t)id[0] << 8 | id[1]) >> (16 - DHT_CACHE_BITS);
+}
+
+void dht_cache_put(hk_dht *d, const uint8_t id[20], const hk_addr *a)
+{
+    dht_cache_slot *c = cache_of(d, a->family);
+    if (c && memcmp(id, d->id, 20) != 0) {
+        dht_cache_slot *s = &c[prefix(id)];
+        memcpy(s->id, id, 20);
+        s->addr = *a;
+    }
+}
+
+void dht_cache_drop(hk_dht *d, const uint8_t id[20], const hk_addr *a)
+{
+    dht_cache_slot *c = cache_of(d, a->family);
+    if (c && memcmp(c[prefix(id)].id, id, 20) == 0 && same_addr(&c[prefix(id)].addr, a))
+        c[prefix(id)].addr.family = 0;
+}
+
+/* The cached nodes of the prefixes nearest the target (XOR order on prefixes) become candidates. */
+static void seed_from_cache(hk_dht *d, dht_lookup *l)
+{
+    dht_cache_slot *c = cache_of(d, l->family);
+    if (!c)
+        return;
+    uint32_t p = prefix(l->target);
+    for (uint32_t j = 0; j < DHT_CACHE_SEED; j++)
+        if (c[p ^ j].addr.family)
+            add_cand(d, l, c[p ^ j].id, &c[p ^ j].addr);
+}
+
 static void finish(hk_dht *d, dht_lookup *l)
 {
     d->st.lookups_done++;
@@ -161,6 +202,7 @@ int dht_lookup_start(hk_dht *d, lookup_kind kind, uint8_t family, const uint8_t 
     size_t n = hk_dht_table_closest(t, target, dht_now(d), seed, 2 * HK_DHT_K);
     for (size_t i = 0; i < n; i++)
         add_cand(d, l, seed[i].id, &seed[i].addr);
+    seed_from_cache(d, l);
     if (kind == LK_FIND || n < HK_DHT_K)
         for (uint32_t i = 0; i < d->nboot; i++)
             if (d->boot[i].family == family)

@@ -112,6 +112,7 @@ static void tx_timed_out(hk_dht *d, dht_tx *t)
             hk_dht_table *tb = dht_table_for(d, copy.to.family);
             if (tb)
                 hk_dht_table_failed(tb, l->cand[copy.cand].id, &copy.to);
+            dht_cache_drop(d, l->cand[copy.cand].id, &copy.to);
         }
         if (copy.purpose == TX_LOOKUP)
             dht_lookup_failed(d, copy.lookup, copy.gen, copy.cand);
@@ -283,6 +284,7 @@ void dht_on_reply(hk_dht *d, const hk_addr *from, const krpc_msg *m)
             hk_dht_table_pinged(tb, ping.id, now);
             dht_send_ping(d, &ping.addr, ping.id);
         }
+        dht_cache_put(d, m->id, from);
         if (m->has_ip)
             dht_external_vote(d, &m->ip);
     }
