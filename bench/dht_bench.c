@@ -114,6 +114,7 @@ static void one(uint32_t ntorrents)
     double qps = (double)(b.queries_sent - a.queries_sent) / SECONDS;
     double aps = (double)(b.announces_done - a.announces_done) / SECONDS;
     double period = aps > 0 ? ntorrents / aps : 0;
+    uint64_t lookups = b.lookups_done - a.lookups_done;
     if (period < 1800 && aps > 0)
         period = 1800; /* the schedule's own period: it never announces faster */
     printf("%8u torrents: %.2f B/torrent of torrent state, %.2f B/torrent all DHT heap; %.1f queries/s sent "
@@ -121,8 +122,8 @@ static void one(uint32_t ntorrents)
            ">= 1 node), period %.1f h\n",
            ntorrents, (double)b.torrent_bytes / ntorrents, (double)b.memory_bytes / ntorrents, qps,
            (double)(hekate_sent - sent0) / SECONDS,
-           b.lookups_done > a.lookups_done ? (double)(b.queries_sent - a.queries_sent) / (b.lookups_done - a.lookups_done) : 0,
-           aps, b.lookups_done > a.lookups_done ? 100.0 * (b.announces_done - a.announces_done) / (b.lookups_done - a.lookups_done) : 0,
+           lookups ? (double)(b.queries_sent - a.queries_sent) / lookups : 0, aps,
+           lookups ? 100.0 * (b.announces_done - a.announces_done) / lookups : 0,
            period / 3600);
     for (int i = 0; i <= NODES; i++)
         hk_dht_free(node[i]);

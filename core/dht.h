@@ -98,7 +98,8 @@ void hk_dht_config_defaults(hk_dht_config *c);
 /* NULL if valid, else a static message naming the bad field. */
 const char *hk_dht_config_check(const hk_dht_config *c);
 
-/* A node acting through a copy of *rt. NULL when cfg fails the check, rt lacks a required member, or memory runs out. */
+/* A node acting through a copy of *rt. NULL when cfg fails the check, rt lacks a required member, or memory runs
+ * out. */
 hk_dht *hk_dht_new(const hk_dht_config *cfg, const hk_dht_runtime *rt);
 void hk_dht_free(hk_dht *d);
 void hk_dht_set_log_level(hk_dht *d, hk_log_level max);
@@ -108,7 +109,13 @@ const uint8_t *hk_dht_id(const hk_dht *d);
  * not served. The next bootstrap uses it; call before the first hk_dht_on_wake to have it used at once. */
 int hk_dht_add_bootstrap(hk_dht *d, const hk_addr *a);
 
-typedef enum hk_dht_result { HK_DHT_OK = 0, HK_DHT_DUPLICATE, HK_DHT_PRIVATE, HK_DHT_NOMEM, HK_DHT_UNKNOWN } hk_dht_result;
+typedef enum hk_dht_result {
+    HK_DHT_OK = 0,
+    HK_DHT_DUPLICATE,        /* add: already there */
+    HK_DHT_PRIVATE,          /* add_metainfo: a private torrent (BEP 27), never announced */
+    HK_DHT_NOMEM,
+    HK_DHT_UNKNOWN,          /* remove: not there */
+} hk_dht_result;
 hk_dht_result hk_dht_add_torrent(hk_dht *d, const uint8_t info_hash[20]);
 hk_dht_result hk_dht_add_metainfo(hk_dht *d, const mi_torrent *mi);   /* HK_DHT_PRIVATE for a private torrent */
 hk_dht_result hk_dht_remove_torrent(hk_dht *d, const uint8_t info_hash[20]);

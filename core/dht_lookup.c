@@ -59,8 +59,9 @@ static void add_cand(hk_dht *d, dht_lookup *l, const uint8_t *id, const hk_addr 
     }
     int far = -1;   /* the farthest candidate not waiting for a reply */
     for (uint16_t i = 0; i < l->ncand; i++)
-        if (l->cand[i].state != C_SENT && (far < 0 || !usable(&l->cand[far]) ||
-                                           (usable(&l->cand[i]) && cand_cmp(l->target, &l->cand[i], &l->cand[far]) > 0)))
+        if (l->cand[i].state != C_SENT &&
+            (far < 0 || !usable(&l->cand[far]) ||
+             (usable(&l->cand[i]) && cand_cmp(l->target, &l->cand[i], &l->cand[far]) > 0)))
             far = (int)i;
     if (far >= 0 && (!usable(&l->cand[far]) || cand_cmp(l->target, &c, &l->cand[far]) < 0))
         l->cand[far] = c;

@@ -40,7 +40,9 @@ hk_dht_liveness hk_dht_node_liveness(const hk_dht_node *n, hk_time now)
 {
     if (n->fails >= HK_DHT_BAD_FAILS)
         return HK_DHT_BAD;
-    if (n->last_reply && (now - n->last_reply < HK_DHT_GOOD_FOR || (n->last_query && now - n->last_query < HK_DHT_GOOD_FOR)))
+    bool replied_lately = now - n->last_reply < HK_DHT_GOOD_FOR;
+    bool queried_lately = n->last_query && now - n->last_query < HK_DHT_GOOD_FOR;
+    if (n->last_reply && (replied_lately || queried_lately))
         return HK_DHT_GOOD;
     return HK_DHT_QUESTIONABLE;
 }

@@ -392,8 +392,9 @@ static void put_reply_body(out *o, const krpc_reply *r)
 
 static bool reply_valid(const krpc_reply *r)
 {
-    return r->tid && r->tid_len && r->tid_len <= KRPC_MAX_TID && r->id && (!r->nodes || r->nodes_len % KRPC_NODE4 == 0) &&
-           (!r->nodes6 || r->nodes6_len % KRPC_NODE6 == 0) && (!r->token || (r->token_len && r->token_len <= KRPC_MAX_TOKEN)) &&
+    return r->tid && r->tid_len && r->tid_len <= KRPC_MAX_TID && r->id &&
+           (!r->nodes || r->nodes_len % KRPC_NODE4 == 0) && (!r->nodes6 || r->nodes6_len % KRPC_NODE6 == 0) &&
+           (!r->token || (r->token_len && r->token_len <= KRPC_MAX_TOKEN)) &&
            (!r->values || r->value_len == 6 || r->value_len == 18);
 }
 

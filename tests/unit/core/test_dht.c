@@ -198,7 +198,8 @@ static bool ask(net *n, int i, const uint8_t *q, size_t len, krpc_msg *out, pkt 
     return krpc_decode(keep->data, keep->len, out) == KRPC_OK;
 }
 
-static size_t mkq(uint8_t *buf, krpc_method m, const uint8_t *target, const uint8_t *token, uint8_t toklen, uint16_t port)
+static size_t mkq(uint8_t *buf, krpc_method m, const uint8_t *target, const uint8_t *token, uint8_t toklen,
+                  uint16_t port)
 {
     static const uint8_t id[20] = "TESTNODE-0123456789X";
     krpc_query q = { .method = m, .tid = (const uint8_t *)"tt", .tid_len = 2, .id = id, .target = target,

@@ -10,6 +10,7 @@
 
 #define ID20 "abcdefghij0123456789"
 #define IH20 "mnopqrstuvwxyz123456"
+#define ANN "1:q13:announce_peer1:t1:x1:y1:qe"
 
 static int dec(const char *s, krpc_msg *m) { return krpc_decode((const uint8_t *)s, strlen(s), m); }
 
@@ -26,7 +27,8 @@ Test(krpc, decodes_a_ping_query)
 Test(krpc, decodes_find_node_get_peers_and_want)
 {
     krpc_msg m;
-    cr_assert_eq(dec("d1:ad2:id20:" ID20 "6:target20:" IH20 "4:wantl2:n42:n6ee1:q9:find_node1:t1:x1:y1:qe", &m), KRPC_OK);
+    cr_assert_eq(dec("d1:ad2:id20:" ID20 "6:target20:" IH20 "4:wantl2:n42:n6ee1:q9:find_node1:t1:x1:y1:qe", &m),
+                 KRPC_OK);
     cr_assert_eq(m.method, KRPC_FIND_NODE);
     cr_assert(memcmp(m.target, IH20, 20) == 0);
     cr_assert_eq(m.want, KRPC_WANT_N4 | KRPC_WANT_N6);
@@ -39,18 +41,18 @@ Test(krpc, decodes_find_node_get_peers_and_want)
 Test(krpc, decodes_announce_peer_with_port_or_implied_port)
 {
     krpc_msg m;
-    cr_assert_eq(dec("d1:ad2:id20:" ID20 "9:info_hash20:" IH20 "4:porti6881e5:token4:abcde1:q13:announce_peer1:t1:x1:y1:qe", &m), KRPC_OK);
+    cr_assert_eq(dec("d1:ad2:id20:" ID20 "9:info_hash20:" IH20 "4:porti6881e5:token4:abcde" ANN, &m), KRPC_OK);
     cr_assert_eq(m.method, KRPC_ANNOUNCE_PEER);
     cr_assert_eq(m.port, 6881);
     cr_assert_not(m.implied_port);
     cr_assert_eq(m.token_len, 4);
-    cr_assert_eq(dec("d1:ad2:id20:" ID20 "12:implied_porti1e9:info_hash20:" IH20 "5:token4:abcde1:q13:announce_peer1:t1:x1:y1:qe", &m), KRPC_OK);
+    cr_assert_eq(dec("d1:ad2:id20:" ID20 "12:implied_porti1e9:info_hash20:" IH20 "5:token4:abcde" ANN, &m), KRPC_OK);
     cr_assert(m.implied_port);
-    cr_assert_eq(dec("d1:ad2:id20:" ID20 "9:info_hash20:" IH20 "5:token4:abcde1:q13:announce_peer1:t1:x1:y1:qe", &m),
+    cr_assert_eq(dec("d1:ad2:id20:" ID20 "9:info_hash20:" IH20 "5:token4:abcde" ANN, &m),
                  KRPC_EPROTOCOL, "no port and no implied_port");
-    cr_assert_eq(dec("d1:ad2:id20:" ID20 "9:info_hash20:" IH20 "4:porti70000e5:token4:abcde1:q13:announce_peer1:t1:x1:y1:qe", &m),
+    cr_assert_eq(dec("d1:ad2:id20:" ID20 "9:info_hash20:" IH20 "4:porti70000e5:token4:abcde" ANN, &m),
                  KRPC_EPROTOCOL);
-    cr_assert_eq(dec("d1:ad2:id20:" ID20 "9:info_hash20:" IH20 "4:porti1e5:token0:e1:q13:announce_peer1:t1:x1:y1:qe", &m),
+    cr_assert_eq(dec("d1:ad2:id20:" ID20 "9:info_hash20:" IH20 "4:porti1e5:token0:e" ANN, &m),
                  KRPC_EPROTOCOL, "an empty token");
 }
 
