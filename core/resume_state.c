@@ -2,6 +2,8 @@
  * docs/resume-state.md). Pure: bytes in, bytes out. */
 #include "resume_state.h"
 
+#include "crc32c.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,27 +41,6 @@ static uint8_t rd8(cur *c) { const uint8_t *p = take(c, 1); return p ? p[0] : 0;
 static uint16_t rd16(cur *c) { const uint8_t *p = take(c, 2); return p ? get16(p) : 0; }
 static uint32_t rd32(cur *c) { const uint8_t *p = take(c, 4); return p ? get32(p) : 0; }
 static uint64_t rd64(cur *c) { const uint8_t *p = take(c, 8); return p ? get64(p) : 0; }
-
-/* ---- CRC32C ---- */
-
-#include "crc32c_table.h"
-
-uint32_t hk_crc32c(uint32_t crc, const void *buf, size_t len)
-{
-    const uint8_t *p = buf;
-    crc = ~crc;
-    while (len >= 8) { /* slicing by 8 */
-        uint32_t lo = crc ^ get32(p), hi = get32(p + 4);
-        crc = crc32c_table[7][lo & 0xff] ^ crc32c_table[6][(lo >> 8) & 0xff] ^ crc32c_table[5][(lo >> 16) & 0xff] ^
-              crc32c_table[4][lo >> 24] ^ crc32c_table[3][hi & 0xff] ^ crc32c_table[2][(hi >> 8) & 0xff] ^
-              crc32c_table[1][(hi >> 16) & 0xff] ^ crc32c_table[0][hi >> 24];
-        p += 8;
-        len -= 8;
-    }
-    while (len--)
-        crc = (crc >> 8) ^ crc32c_table[0][(crc ^ *p++) & 0xff];
-    return ~crc;
-}
 
 /* ---- entries ---- */
 

@@ -64,8 +64,6 @@ typedef struct hk_rs_reader {
     uint64_t count, seen;
 } hk_rs_reader;
 
-/* CRC32C of len bytes, continuing from crc (start with 0). */
-uint32_t hk_crc32c(uint32_t crc, const void *buf, size_t len);
 
 /* Checks the whole buffer (see the contract). 0, or -1 with err (a short reason: "bad magic", "version 7 (this
  * hekate reads 1)", "checksum mismatch", "truncated", "malformed entry 12"). The buffer must outlive the reader. */

@@ -159,6 +159,8 @@ hk_seeder *hk_seeder_new(const hk_config *cfg, const hk_seeder_runtime *rt)
     }
     wire_reserved_set_fast(s->reserved);
     wire_reserved_set_extended(s->reserved);
+    if (cfg->dht_port)
+        wire_reserved_set_dht(s->reserved);
     return s;
 }
 

@@ -140,6 +140,8 @@ typedef struct hk_config {
     uint32_t max_block;              /* largest request length accepted (default 16 KiB, at most 128 KiB) */
     uint32_t max_message;            /* largest incoming message accepted (default 64 KiB) */
     uint16_t listen_port;            /* advertised as `p` in the extension handshake (0 = omit) */
+    uint16_t dht_port;               /* the DHT node's UDP port (BEP 5): the handshake's DHT bit is set and a PORT
+                                      * message follows the handshake reply to peers that set it (0 = no DHT) */
     hk_encryption encryption;        /* MSE/PE policy (default HK_ENC_ALLOW) */
     uint8_t peer_id[20];             /* all zero: "-HK0100-" + 12 random characters from the runtime */
     /* Per-address caps (core/addr_limit.h): live connections from one address, and from one /24 (IPv4, also
@@ -173,7 +175,7 @@ const char *hk_config_check(const hk_config *cfg);
  * per-address caps (checked at accept; raising a cap from 0 counts only the connections accepted from then on), and
  * the global upload cap (upload_rate, upload_burst: the bucket takes the new rate at once; 0 lifts the cap).
  * Restart-only fields, ignored (the seeder keeps its own): reqq (advertised to peers), max_block, max_message,
- * listen_port, encryption, peer_id, torrent_upload_rate (the default given to each torrent as it is added;
+ * listen_port, dht_port, encryption, peer_id, torrent_upload_rate (the default given to each torrent as it is added;
  * hk_seeder_set_torrent_rate changes one torrent's), verify_full. verify_rate is live (a pass under way is paced at
  * the new rate from now on). hk_seeder_config: the settings in force. */
 const char *hk_seeder_set_config(hk_seeder *s, const hk_config *cfg);

@@ -89,7 +89,7 @@ struct hk_seeder {
     hk_time now;                 /* the current event's time */
     hk_time wake_requested;      /* what the runtime was last asked (HK_TIME_NEVER: nothing pending) */
     uint8_t peer_id[20];
-    uint8_t reserved[8];         /* ours: fast + extended */
+    uint8_t reserved[8];         /* ours: fast + extended (+ DHT with cfg.dht_port) */
 
     hk_torrent_table torrents;
     hk_choker choker;

@@ -36,7 +36,7 @@ static void send_handshake_reply(hk_seeder *s, hk_peer *p, const hk_torrent *t)
 {
     uint8_t hs[WIRE_HANDSHAKE_LEN + WIRE_SIMPLE_LEN];
     size_t hl = wire_encode_handshake(hs, s->reserved, t->info_hash, s->peer_id);
-    hk_segment segs[5];
+    hk_segment segs[6];
     size_t nsegs = 0;
     uint8_t *bits = NULL;
     uint32_t nbits_bytes = 0;
@@ -81,6 +81,11 @@ static void send_handshake_reply(hk_seeder *s, hk_peer *p, const hk_torrent *t)
                 (hk_segment){.kind = HK_SEG_BYTES, .u.bytes = {ext, (uint32_t)(WIRE_EXTENDED_HEADER_LEN + n)}};
         }
     }
+    uint8_t port_msg[WIRE_PORT_LEN];
+    const uint8_t *theirs = wire_decoder_reserved(&p->dec);
+    if (s->cfg.dht_port && theirs && wire_reserved_has_dht(theirs)) /* BEP 5: our DHT node's port */
+        segs[nsegs++] = (hk_segment){.kind = HK_SEG_BYTES,
+                                     .u.bytes = {port_msg, (uint32_t)wire_encode_port(port_msg, s->cfg.dht_port)}};
     size_t total = 0;
     for (size_t i = 0; i < nsegs; i++)
         total += segs[i].u.bytes.len;

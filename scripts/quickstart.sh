@@ -129,7 +129,7 @@ fi
 say "hekate on port $port"
 out=$work/hekate.out
 mkdir -p "$work"
-"$hekate" -t -p "$port" "$seed" >"$out" 2>"$work/hekate.err" &
+"$hekate" -t --no-dht -p "$port" "$seed" >"$out" 2>"$work/hekate.err" &
 hk_pid=$!
 pids+=("$hk_pid")
 if ! wait_port "$port" "$hk_pid" 20; then

@@ -100,6 +100,11 @@ static void runtime_options(const hk_options *opt, hk_real_opts *ro)
     if (opt->announce_rate)
         ro->trackers_opts.ann.start_rate = opt->announce_rate;
     ro->trackers_opts.log_level = hk_options_log_level(opt);
+    ro->dht = !opt->no_dht && !opt->list; /* the DHT: core/dht.h through dht_glue.h */
+    for (size_t i = 0; i < opt->ndht_bootstrap; i++)
+        ro->dht_opts.bootstrap[i] = opt->dht_bootstrap[i];
+    ro->dht_opts.nbootstrap = opt->ndht_bootstrap;
+    ro->dht_opts.state_path = opt->dht_state;
     ro->shard_k = opt->shard_k; /* --shard */
     ro->shard_n = opt->shard_n;
 }
@@ -319,6 +324,15 @@ static void log_status(status_clock *sc, const char *why)
            s.unchoked, s.waiting, rate, dt, (double)s.bytes_sent / (1024.0 * 1024.0));
     sc->bytes = s.bytes_sent;
     sc->at = now;
+    hk_dht *dht = hk_real_dht(sc->r);
+    if (dht) {
+        hk_dht_stats d;
+        hk_dht_stats_get(dht, &d);
+        hk_log(HK_LOG_INFO, "dht%s: %u torrent%s announced, %u good nodes (IPv4 %u, IPv6 %u); %" PRIu64 " announces "
+               "acknowledged, last round %.0f s; %" PRIu64 " queries sent, %" PRIu64 " received", why, d.torrents,
+               d.torrents == 1 ? "" : "s", d.good4 + d.good6, d.good4, d.good6, d.announces_done,
+               (double)d.last_period / 1e9, d.queries_sent, d.queries_received);
+    }
 }
 
 /* Once a second: the status line when --status-interval (0: never) has passed since the last one. */

@@ -8,9 +8,9 @@
  * for '-', in any case), its value read by the option's own parser: a number, size or seconds as on the command
  * line, a text as is (no quotes: the value is what stands after '=' with the spaces around it removed), a flag
  * (no-trackers, list, ipv4-only, ipv6-only) true/false/yes/no/on/off/1/0, verbose and quiet a count (verbose = 2
- * is -vv). `dir = DIR` names a folder to serve and may repeat; any other key given twice is an error, and so are an
- * unknown key, a key without a value, a value its parser refuses, a line that is neither `key = value` nor
- * [section], a line longer than HK_CONF_MAX_LINE or holding a NUL byte, and `help`, `version`, `config` (command
+ * is -vv). `dir = DIR` names a folder to serve and may repeat, as may `dht-bootstrap`; any other key given twice
+ * is an error, and so are an unknown key, a key without a value, a value its parser refuses, a line that is
+ * neither `key = value` nor [section], a line longer than HK_CONF_MAX_LINE or holding a NUL byte, and `help`, `version`, `config` (command
  * line only). Every error names the file and line: "hekate.conf:12: unknown key 'max-peer'". libinih's own
  * syntax also holds: `key: value` is accepted as `key = value`, and a section header followed by no key is not
  * seen (so an empty unknown section is not an error).

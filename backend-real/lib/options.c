@@ -16,6 +16,7 @@
 
 #include "metrics.h"
 #include "config_file.h"
+#include "dht_glue.h"
 #include "shard.h"
 #include "store.h"
 
@@ -107,6 +108,13 @@ static void usage_tuning(FILE *out)
             "      --torrent-upload-rate=RATE  cap on each torrent on its own (default 0)\n"
             "      --upload-burst=BYTES    bytes a cap lets go at once after a quiet spell (default 0: a tenth\n"
             "                              of a second of the rate, at least one block)\n"
+            "\n"
+            "DHT (BEP 5, on the listen port's UDP socket; private torrents are never announced):\n"
+            "      --no-dht                do not run a DHT node (nor announce torrents on the DHT)\n"
+            "      --dht-bootstrap=HOST:PORT  a node to join the DHT through (repeatable; default the well-known\n"
+            "                              routers router.bittorrent.com, dht.transmissionbt.com,\n"
+            "                              router.utorrent.com, port 6881); names are resolved in the background\n"
+            "      --dht-state=FILE        keep the node id and known nodes in FILE across restarts\n"
             "\n"
             "Trackers (HTTP, HTTPS, UDP; every tier of announce-list):\n"
             "      --announce-interval=S   interval until a tracker gives one, and the window the first announces\n"
@@ -415,9 +423,34 @@ static const opt_row rows[] = {
     { ROW("state", 0, OPT_TEXT, state_file) },
     { ROW("state-per-dir", 0, OPT_FLAG, state_per_dir) },
     { ROW("state-interval", 0, OPT_SECONDS, state_interval), .min = HK_SECONDS(1), .max = MAX_SECONDS },
+    /* the DHT (issue 13) */
+    { ROW("no-dht", 0, OPT_FLAG, no_dht) },
+    { ROW("dht-bootstrap", 0, OPT_TEXT, dht_bootstrap_last) },
+    { ROW("dht-state", 0, OPT_TEXT, dht_state) },
 };
 
 #define NROWS (sizeof rows / sizeof *rows)
+
+/* --dht-bootstrap HOST:PORT: appended to the list (a repeat of one already there is dropped). 0, or -1. */
+static int add_dht_bootstrap(hk_options *o, const char *arg, char *err, size_t errlen)
+{
+    char host[256];
+    uint16_t port;
+    if (hk_dht_parse_hostport(arg, host, sizeof host, &port) != 0) {
+        snprintf(err, errlen, "--dht-bootstrap: %s is not HOST:PORT (a literal IPv6 address in brackets)", arg);
+        return -1;
+    }
+    for (size_t i = 0; i < o->ndht_bootstrap; i++)
+        if (strcmp(o->dht_bootstrap[i], arg) == 0)
+            return 0;
+    size_t max = sizeof o->dht_bootstrap / sizeof *o->dht_bootstrap;
+    if (o->ndht_bootstrap == max) {
+        snprintf(err, errlen, "--dht-bootstrap: at most %zu", max);
+        return -1;
+    }
+    o->dht_bootstrap[o->ndht_bootstrap++] = arg;
+    return 0;
+}
 #define LONG_ONLY 1000 /* getopt_long value of rows[i] without a letter: LONG_ONLY + i */
 
 static bool takes_argument(opt_kind kind)
@@ -563,6 +596,8 @@ static hk_options_result apply(hk_options *o, const opt_row *r, const char *arg,
             if (hk_metrics_parse_addr(arg, &sa, &salen, err, errlen) != 0)
                 return HK_OPTIONS_ERROR;
         }
+        if (strcmp(r->name, "dht-bootstrap") == 0 && add_dht_bootstrap(o, arg, err, errlen) != 0)
+            return HK_OPTIONS_ERROR; /* repeatable: each one kept, checked as it is read */
         if (strcmp(r->name, "shard") == 0 && hk_shard_parse("--shard", arg, &o->shard_k, &o->shard_n, err, errlen) != 0)
             return HK_OPTIONS_ERROR; /* K/N checked as it is read, so a config file's line is named */
         *(const char **)field(o, r) = arg;
@@ -932,5 +967,5 @@ bool hk_options_row_differs(const hk_options *a, const hk_options *b, size_t i)
 
 bool hk_options_row_repeatable(size_t i)
 {
-    return i < NROWS && rows[i].kind == OPT_LIST;
+    return i < NROWS && (rows[i].kind == OPT_LIST || strcmp(rows[i].name, "dht-bootstrap") == 0);
 }

@@ -89,6 +89,12 @@ typedef struct hk_options {
     const char *state_file;    /* --state=FILE: one state file for every DIR (NULL: none) */
     bool state_per_dir;        /* --state-per-dir: DIR/.hekate-state for each DIR */
     hk_time state_interval;    /* --state-interval: save this often (default 300 s) */
+    /* the DHT (issue 13; dht_glue.h) */
+    bool no_dht;               /* --no-dht */
+    const char *dht_bootstrap_last; /* --dht-bootstrap as last given (the list is below) */
+    const char *dht_bootstrap[16]; /* every --dht-bootstrap HOST:PORT, in order, duplicates dropped */
+    size_t ndht_bootstrap;     /* 0: the well-known routers */
+    const char *dht_state;     /* --dht-state FILE (NULL: none) */
 } hk_options;
 enum { HK_VERIFY_LAZY = 0, HK_VERIFY_OFF = 1, HK_VERIFY_FULL = 2 };
 
@@ -112,7 +118,7 @@ const char *hk_options_row_name(size_t i);
 int hk_options_row_find(const char *key);
 int hk_options_row_set(hk_options *o, size_t i, const char *value, bool *given, char *err, size_t errlen);
 bool hk_options_row_differs(const hk_options *a, const hk_options *b, size_t i);
-/* true if row i may be given several times (data-dir: each value is kept, in order). */
+/* true if row i may be given several times (data-dir, dht-bootstrap: each value is kept, in order). */
 bool hk_options_row_repeatable(size_t i);
 
 /* Strict number parsers: 0 on success, -1 on error (err names `what`, the text and the accepted range). */

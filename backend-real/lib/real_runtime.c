@@ -69,6 +69,7 @@ struct hk_real {
     hk_catalog *catalog;           /* the torrents by .torrent path (catalog.h) */
 
     hk_trackers *trackers;         /* NULL without opts.trackers */
+    hk_dht_glue *dht;              /* NULL without opts.dht or without the UDP socket */
 
     hk_histogram disk_latency;     /* metrics: page-in jobs, submission to completion on the loop */
 };
@@ -577,6 +578,8 @@ static int open_listener(hk_real *r, const hk_real_opts *o, char *err, size_t er
             return -1;
         r->cfg.listen_port = hk_listener_port(r->listener);
         open_udp(r, o);
+        if (o->dht && r->udp)
+            r->cfg.dht_port = hk_udp_port_port(r->udp); /* the DHT bit and PORT (seeder.h) */
     }
     const char *bad = hk_config_check(&r->cfg);
     if (bad) {
@@ -613,6 +616,22 @@ static int create_engine(hk_real *r, const hk_real_opts *o, char *err, size_t er
     return 0;
 }
 
+/* The DHT node on the listen port's UDP socket, for the families the listener serves (dht_glue.h). */
+static int create_dht(hk_real *r, const hk_real_opts *o, char *err, size_t errlen)
+{
+    hk_dht_glue_opts go = o->dht_opts;
+    go.port = r->cfg.listen_port;
+    hk_family f = hk_listener_family(r->listener);
+    go.v4 = f != HK_FAMILY_V6;
+    go.v6 = f != HK_FAMILY_V4;
+    go.log_level = hk_log_get_level();
+    r->dht = hk_dht_glue_new(r->loop, r->udp, &go, err, errlen);
+    if (!r->dht)
+        return -1;
+    hk_catalog_set_dht(r->catalog, hk_dht_glue_node(r->dht));
+    return 0;
+}
+
 /* With trackers: an announcer beside the seeder (trackers.h). Then the catalog on store, seeder and announcer.
  * 0, or -1 with err set. */
 static int create_trackers_and_catalog(hk_real *r, const hk_real_opts *o, char *err, size_t errlen)
@@ -630,6 +649,8 @@ static int create_trackers_and_catalog(hk_real *r, const hk_real_opts *o, char *
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    if (o->dht && o->listen && r->udp && create_dht(r, o, err, errlen) != 0)
+        return -1;
     hk_catalog_set_shard(r->catalog, o->shard_k, o->shard_n);
     r->check.data = r->catalog; /* the periodic check is the catalog's */
     return 0;
@@ -665,6 +686,10 @@ void hk_real_free(hk_real *r)
         return;
     hk_trackers_free(r->trackers); /* first: it reads the seeder's counters */
     r->trackers = NULL;
+    if (r->catalog)
+        hk_catalog_set_dht(r->catalog, NULL);
+    hk_dht_glue_free(r->dht);      /* before the UDP socket it sends on; writes the state file */
+    r->dht = NULL;
     hk_udp_port_free(r->udp);
     r->udp = NULL;
     hk_listener_free(r->listener);
@@ -713,6 +738,11 @@ hk_store *hk_real_store(hk_real *r)
 const hk_listener *hk_real_listener(const hk_real *r)
 {
     return r->listener;
+}
+
+hk_dht *hk_real_dht(hk_real *r)
+{
+    return hk_dht_glue_node(r->dht);
 }
 
 hk_udp_port *hk_real_udp_port(hk_real *r)

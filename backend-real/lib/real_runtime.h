@@ -54,6 +54,7 @@
 #include "seeder.h"
 #include "store.h"
 #include "trackers.h"
+#include "dht_glue.h"
 #include "utp_reset.h"
 
 struct ev_loop;
@@ -72,6 +73,8 @@ typedef struct hk_real_opts {
     bool trackers;               /* announce to the torrents' trackers (default false; needs listen) */
     hk_trackers_opts trackers_opts; /* peer_id and port are filled in from the seeder and the bound socket */
     uint32_t shard_k, shard_n;   /* --shard=K/N (shard.h): serve only the torrents of shard K (n 0 or 1: all) */
+    bool dht;                    /* run a DHT node on the listen port's UDP socket (default false; needs listen) */
+    hk_dht_glue_opts dht_opts;   /* port and families are filled in from the bound sockets */
 } hk_real_opts;
 
 void hk_real_opts_default(hk_real_opts *o);
@@ -101,6 +104,8 @@ const hk_listener *hk_real_listener(const hk_real *r);    /* NULL without listen
 /* The UDP socket on the listener's port (udp_port.h): uTP resets and the DHT. NULL without listen or when it could
  * not be bound (then a warning was logged and TCP serving goes on). */
 struct hk_udp_port *hk_real_udp_port(hk_real *r);
+/* The DHT node (dht_glue.h), NULL without opts.dht or without the UDP socket. */
+hk_dht *hk_real_dht(hk_real *r);
 /* uTP (utp_reset.h): the responder's counts, with `resets` the resets the kernel took (composed ones it dropped are
  * not counted). false (out untouched) without a UDP port. */
 bool hk_real_utp_stats(const hk_real *r, hk_utp_stats *out);

@@ -101,7 +101,7 @@ def body(p, checks, build_dir, source_dir):
     checks.run("socket_mode_0600", mode_0600)
 
     def second_refused():
-        rc, out = p.run("hekate-second", [seeders.hekate_binary(build_dir), "-t", "-p", "0", "--control", sock,
+        rc, out = p.run("hekate-second", [seeders.hekate_binary(build_dir), "-t", "--no-dht", "-p", "0", "--control", sock,
                                           seed], 15)
         if rc != 1 or "another process is listening" not in out:
             raise AssertionError("exit %s, output %r" % (rc, out))

@@ -160,7 +160,7 @@ def sigterm_during_first_scan_with_tracker(p, build_dir, folder, tracker, announ
     """Without -t: nothing reaches the tracker from a scan stopped half-way (no torrent was started, so no `stopped`
     either), and the stop does not wait for trackers. Then, as a control, a normal start announces `started` for the
     same torrents and a normal stop `stopped`."""
-    argv = [seeders.hekate_binary(build_dir), "--bind", "127.0.0.1", "-p", str(free_port()), folder]
+    argv = [seeders.hekate_binary(build_dir), "--no-dht", "--bind", "127.0.0.1", "-p", str(free_port()), folder]
     c = p.start("hekate-scan-tracker", argv)
     try:
         seen = wait_text(c, SCAN_STARTED, 20)
@@ -180,7 +180,7 @@ def sigterm_during_first_scan_with_tracker(p, build_dir, folder, tracker, announ
     if tracker.requests:
         raise AssertionError("the tracker got %d announces from a scan stopped half-way: %r" % (
             len(tracker.requests), tracker.requests[:3]))
-    hk = seeders.Seeder("hekate", p.start("hekate-control", [seeders.hekate_binary(build_dir), "--bind", "127.0.0.1",
+    hk = seeders.Seeder("hekate", p.start("hekate-control", [seeders.hekate_binary(build_dir), "--no-dht", "--bind", "127.0.0.1",
                                                                "-p", str(free_port()), announced]), 0)
     try:
         t_end = time.monotonic() + 15

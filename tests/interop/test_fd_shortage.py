@@ -32,7 +32,7 @@ BLOCK = 16 * KiB
 
 def start_limited(p, build_dir, root):
     port = procs.free_port()
-    argv = ["prlimit", "--nofile=%d:%d" % (NOFILE, NOFILE), "--", seeders.hekate_binary(build_dir), "-t", "--bind",
+    argv = ["prlimit", "--nofile=%d:%d" % (NOFILE, NOFILE), "--", seeders.hekate_binary(build_dir), "-t", "--no-dht", "--bind",
             "127.0.0.1", "-p", str(port), root]
     child = p.start("hekate", argv)
     procs.wait_port(port, child, timeout=60)
@@ -190,7 +190,7 @@ def passing_shortage(p, checks, build_dir):
     spec = [("d%02d/g%04d.bin" % (i // 100, i), 12000) for i in range(600)]
     fx = fixtures.make_multi(root, "passing", spec, 32, 32 * KiB)
     port = procs.free_port()
-    argv = ["prlimit", "--nofile=4096:4096", "--", seeders.hekate_binary(build_dir), "-t", "-v", "--bind",
+    argv = ["prlimit", "--nofile=4096:4096", "--", seeders.hekate_binary(build_dir), "-t", "--no-dht", "-v", "--bind",
             "127.0.0.1", "-p", str(port), root]
     child = p.start("hekate-passing", argv)
     procs.wait_port(port, child, timeout=60)

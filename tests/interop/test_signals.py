@@ -118,7 +118,7 @@ def sigquit_stops_cleanly(p, folder, paths):
 
 def usr1_before_serving(p, folder):
     port = procs.free_port()
-    hk_argv = [os.path.join(p.build_dir, "backend-real", "hekate"), "-t", "--bind", "127.0.0.1", "-p", str(port),
+    hk_argv = [os.path.join(p.build_dir, "backend-real", "hekate"), "-t", "--no-dht", "--bind", "127.0.0.1", "-p", str(port),
                folder]
     c = p.start("hekate-early-usr1", hk_argv)
     try:

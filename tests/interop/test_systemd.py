@@ -94,7 +94,7 @@ def start_notify(p, build_dir, seed_dir):
     """(a), first half: READY=1 once serving, and watchdog keep-alives. Returns (child, manager, port) for the rest."""
     mgr = FakeManager(p.path("notify.sock"))
     port = free_port()
-    argv = [seeders.hekate_binary(build_dir), "-t", "--bind", "127.0.0.1", "-p", str(port), seed_dir]
+    argv = [seeders.hekate_binary(build_dir), "-t", "--no-dht", "--bind", "127.0.0.1", "-p", str(port), seed_dir]
     child = p.start("hekate_notify", argv, env=hekate_env(NOTIFY_SOCKET=mgr.path, WATCHDOG_USEC="1000000"))
     state = {"early": None}
 
@@ -157,7 +157,7 @@ def run_journal(p, build_dir, seed_dir, matching):
         script = 'JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec "$0" "$@"'
     else:
         script = 'JOURNAL_STREAM=%d:%d exec "$0" "$@"' % (other.st_dev, other.st_ino)
-    argv = ["/bin/sh", "-c", script, hk, "-v", "-t", "--bind", "127.0.0.1", "-p", str(port), seed_dir]
+    argv = ["/bin/sh", "-c", script, hk, "-v", "-t", "--no-dht", "--bind", "127.0.0.1", "-p", str(port), seed_dir]
     child = p.start("hekate_journal" if matching else "hekate_nojournal", argv, env=hekate_env())
     wait_port(port, child, timeout=30)
     wait_log(child, ": serving 1 torrent", 30)  # the first scan over: the stop is the serving one
@@ -218,13 +218,13 @@ def check_user_drop(p, build_dir, seed_dir, fx):
 def check_refusals(p, build_dir, seed_dir):
     hk = seeders.hekate_binary(build_dir)
     port = free_port()
-    code, out = p.run("hekate_nouser", [hk, "-t", "--bind", "127.0.0.1", "-p", str(port), "--user=no-such-user-hk",
+    code, out = p.run("hekate_nouser", [hk, "-t", "--no-dht", "--bind", "127.0.0.1", "-p", str(port), "--user=no-such-user-hk",
                                         seed_dir], timeout=20, env=hekate_env())
     if code != 1 or "--user: no such user 'no-such-user-hk'" not in out:
         raise AssertionError("unknown user: exit %s, %r" % (code, out))
     detail = "unknown user refused (exit 1, named)"
     if os.getuid() != 0:
-        code, out = p.run("hekate_toroot", [hk, "-t", "--bind", "127.0.0.1", "-p", str(port), "--user=root",
+        code, out = p.run("hekate_toroot", [hk, "-t", "--no-dht", "--bind", "127.0.0.1", "-p", str(port), "--user=root",
                                             seed_dir], timeout=20, env=hekate_env())
         if code != 1 or "cannot drop privileges to user 'root'" not in out or ": serving" in out:
             raise AssertionError("--user=root as uid %d: exit %s, %r" % (os.getuid(), code, out))

@@ -29,7 +29,7 @@ def build(p):
 def start_limited(p, build_dir, root, args, name):
     """hekate under prlimit --nofile (prlimit execs it: the PID is hekate's)."""
     port = procs.free_port()
-    argv = ["prlimit", "--nofile=%d:%d" % (NOFILE, NOFILE), "--", seeders.hekate_binary(build_dir), "-t", "--bind",
+    argv = ["prlimit", "--nofile=%d:%d" % (NOFILE, NOFILE), "--", seeders.hekate_binary(build_dir), "-t", "--no-dht", "--bind",
             "127.0.0.1", "-p", str(port)] + list(args) + [root]
     child = p.start(name, argv)
     procs.wait_port(port, child, timeout=60)

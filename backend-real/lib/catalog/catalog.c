@@ -22,6 +22,7 @@ struct hk_catalog {
     hk_store *store;
     hk_seeder *seeder;
     hk_announcer *ann;             /* NULL without trackers */
+    hk_dht *dht;                   /* NULL without the DHT (hk_catalog_set_dht) */
     hk_served *served;             /* one record per .torrent path (served.h) */
     uint32_t mark;                 /* the last rescan number handed out */
     uint32_t shard_k, shard_n;     /* --shard=K/N: only torrents of shard K are served (n 0 or 1: all) */
@@ -57,6 +58,11 @@ hk_catalog *hk_catalog_new(hk_store *store, hk_seeder *seeder, hk_announcer *ann
         return NULL;
     }
     return c;
+}
+
+void hk_catalog_set_dht(hk_catalog *c, hk_dht *dht)
+{
+    c->dht = dht;
 }
 
 void hk_catalog_free(hk_catalog *c)
@@ -239,6 +245,8 @@ static void unserve(hk_catalog *c, hk_served_rec *sv, bool announce_stop)
     hk_seeder_remove_torrent(c->seeder, sv->info_hash);
     if (announce_stop && c->ann)
         hk_announcer_remove_torrent(c->ann, sv->info_hash);
+    if (c->dht)
+        hk_dht_remove_torrent(c->dht, sv->info_hash);
     hk_store_remove(c->store, sv->storage);
     hk_served_set_storage(c->served, sv, 0);
     sv->reported = false;
@@ -305,6 +313,8 @@ static void update_trackers(hk_catalog *c, hk_served_rec *sv, const mi_torrent *
 
 static void announce_added(hk_catalog *c, const char *path, const mi_torrent *mi)
 {
+    if (c->dht && hk_dht_add_metainfo(c->dht, mi) == HK_DHT_NOMEM) /* private ones (BEP 27) are refused: right */
+        hk_log(HK_LOG_WARN, "%s: served, but not announced on the DHT: out of memory", path);
     if (!c->ann) /* a torrent without usable tracker URLs is simply not announced */
         return;
     if (hk_announcer_add_metainfo(c->ann, mi) == HK_ANN_NOMEM)
@@ -374,6 +384,8 @@ static hk_load_outcome readd(hk_catalog *c, hk_served_rec *sv, const load_req *q
     if (serve_on(c, sv, tf, storage, q->err, q->errlen) != 0) {
         if (c->ann)
             hk_announcer_remove_torrent(c->ann, tf->mi->info_hash);
+        if (c->dht)
+            hk_dht_remove_torrent(c->dht, tf->mi->info_hash);
         memcpy(q->info->old_hash, tf->mi->info_hash, 20);
         q->info->old_removed = true;
         return reject(c, sv, q, &tf->id, false);

@@ -44,6 +44,7 @@
 #include <sys/stat.h>
 
 #include "announcer.h"
+#include "dht.h"
 #include "metainfo.h"
 #include "seeder.h"
 #include "served.h"
@@ -85,6 +86,9 @@ typedef struct hk_load_info {
 
 /* A catalog acting on store, seeder and announcer (NULL without trackers). NULL if out of memory. */
 hk_catalog *hk_catalog_new(hk_store *store, hk_seeder *seeder, hk_announcer *ann);
+/* Gives the catalog the DHT node (NULL: none, the default): every torrent served from then on is added to it (a
+ * private one, BEP 27, is refused by the node and never announced) and every torrent unserved is removed from it. */
+void hk_catalog_set_dht(hk_catalog *c, hk_dht *dht);
 /* Frees the table of paths; serves nothing down (the runtime frees seeder and store). NULL is a no-op. */
 void hk_catalog_free(hk_catalog *c);
 

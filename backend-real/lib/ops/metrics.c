@@ -161,6 +161,9 @@ char *hk_metrics_scrape(hk_real *r, uint32_t ntop, double start_time, double upt
     if ((s.have_listener = l != NULL))
         hk_listener_stats_get(l, &s.listener);
     s.have_utp = hk_real_utp_stats(r, &s.utp);
+    hk_dht *dht = hk_real_dht(r);
+    if ((s.have_dht = dht != NULL))
+        hk_dht_stats_get(dht, &s.dht);
     hk_store_stats_get(hk_real_store(r), &s.store);
     hk_announcer *a = hk_real_announcer(r);
     if ((s.have_announcer = a != NULL))

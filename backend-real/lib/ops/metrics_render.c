@@ -169,6 +169,25 @@ static void one(hk_mbuf *b, const char *name, const char *type, const char *help
 #define COUNTER(b, name, help, v) one(b, name, "counter", help, (uint64_t)(v))
 #define GAUGE(b, name, help, v) one(b, name, "gauge", help, (uint64_t)(v))
 
+/* The DHT node (docs/dht.md): torrents announced, routing table, queries, announces, the store, memory. */
+static void render_dht(hk_mbuf *b, const hk_dht_stats *d)
+{
+    GAUGE(b, "hekate_dht_torrents", "Torrents announced on the DHT.", d->torrents);
+    GAUGE(b, "hekate_dht_nodes", "Nodes in the DHT routing tables (IPv4 and IPv6).", d->nodes4 + d->nodes6);
+    GAUGE(b, "hekate_dht_good_nodes", "Good nodes in the DHT routing tables (BEP 5).", d->good4 + d->good6);
+    COUNTER(b, "hekate_dht_queries_sent_total", "DHT queries sent (all kinds, under the query cap).", d->queries_sent);
+    COUNTER(b, "hekate_dht_queries_received_total", "DHT queries received.", d->queries_received);
+    COUNTER(b, "hekate_dht_rate_dropped_total", "DHT queries dropped by the per-address rate.", d->rate_dropped);
+    COUNTER(b, "hekate_dht_timeouts_total", "DHT queries left unanswered.", d->timeouts);
+    COUNTER(b, "hekate_dht_announces_total", "Torrent announces acknowledged by at least one DHT node.",
+            d->announces_done);
+    COUNTER(b, "hekate_dht_announce_peer_ok_total", "announce_peer queries acknowledged.", d->announce_peer_ok);
+    GAUGE(b, "hekate_dht_period_seconds", "Duration of the last full announce round over the torrents.",
+          d->last_period / HK_NS_PER_SEC);
+    GAUGE(b, "hekate_dht_stored_peers", "Peers other nodes announced to this node, held.", d->store_peers);
+    GAUGE(b, "hekate_dht_memory_bytes", "Heap bytes the DHT node holds.", d->memory_bytes);
+}
+
 static void labeled(hk_mbuf *b, const char *name, const char *label, const char *value, uint64_t v)
 {
     hk_mbuf_printf(b, "%s{%s=\"", name, label);
@@ -325,6 +344,8 @@ static void render_resources(const hk_metrics_snapshot *s, hk_mbuf *b)
                 s->listener.dropped);
         COUNTER(b, "hekate_accept_pauses_total", "Times accepting paused (out of descriptors).", s->listener.pauses);
     }
+    if (s->have_dht)
+        render_dht(b, &s->dht);
     if (s->have_utp) {
         COUNTER(b, "hekate_utp_resets_total", "uTP connection attempts answered with a reset (TCP fallback).",
                 s->utp.resets);

@@ -28,6 +28,7 @@
 #include "listener.h"
 #include "seeder.h"
 #include "store.h"
+#include "dht.h"
 #include "utp_reset.h"
 
 #define HK_METRICS_TOP_MAX 1000
@@ -73,6 +74,8 @@ typedef struct hk_metrics_snapshot {
     hk_conn_stats conn;
     bool have_listener;
     hk_listener_stats listener;
+    bool have_dht;                               /* a DHT node runs (dht_glue.h) */
+    hk_dht_stats dht;                            /* its statistics (core/dht.h) */
     bool have_utp;                               /* the UDP port is open (udp_port.h) */
     hk_utp_stats utp;                            /* uTP resets (utp_reset.h), resets = sent */
     hk_store_stats store;

@@ -63,9 +63,11 @@ def hekate_binary(build_dir):
 
 
 def start_hekate(procs, build_dir, dirs, port=None, args=(), name="hekate", wait=True, host="127.0.0.1"):
-    """host: the address hekate binds (--bind); 127.0.0.1 unless a client needs another (see clients.py)."""
+    """host: the address hekate binds (--bind); 127.0.0.1 unless a client needs another (see clients.py).
+    The DHT is off (--no-dht: its default bootstrap routers are on the Internet) unless args name a --dht option."""
     port = port or free_port()
-    argv = [hekate_binary(build_dir), "-t", "--bind", host, "-p", str(port)] + list(args) + list(dirs)
+    dht = [] if any(str(a).startswith("--dht") for a in args) else ["--no-dht"]
+    argv = [hekate_binary(build_dir), "-t"] + dht + ["--bind", host, "-p", str(port)] + list(args) + list(dirs)
     child = procs.start(name, argv)
     if wait:
         wait_port(port, child, timeout=30, host=host)

@@ -122,7 +122,7 @@ def set_trackers(torrent_path, tiers):
 
 def start_hekate_announcing(procs, build_dir, dirs, port=None, args=(), name="hekate"):
     port = port or free_port_tcp_udp()
-    argv = [hekate_binary(build_dir), "--bind", "127.0.0.1", "-p", str(port)] + list(args) + list(dirs)
+    argv = [hekate_binary(build_dir), "--no-dht", "--bind", "127.0.0.1", "-p", str(port)] + list(args) + list(dirs)
     child = procs.start(name, argv)
     wait_port(port, child, timeout=30)
     wait_started(child)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crc32c.h"
 #include "metainfo.h"
 #include "resume_state.h"
 #include "torrent_builder.h"

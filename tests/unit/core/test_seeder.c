@@ -234,6 +234,39 @@ Test(seeder, listen_port_is_advertised)
     fr_msgs_free(&m);
 }
 
+/* BEP 5: with a DHT port the handshake carries the DHT bit, and a peer that sets it gets a PORT message. */
+Test(seeder, dht_bit_and_port_message)
+{
+    hk_config c;
+    hk_config_defaults(&c);
+    c.dht_port = 7001;
+    restart(&c);
+    h_accept(&h, 0, 1 << 20);
+    uint8_t hs[WIRE_HANDSHAKE_LEN];
+    uint8_t res[8] = {0}, id[20] = {0};
+    wire_reserved_set_fast(res);
+    wire_reserved_set_dht(res);
+    wire_encode_handshake(hs, res, h.ih, id);
+    h_recv(&h, 0, hs, sizeof hs);
+    fr_msgs m = h_msgs(&h, 0);
+    cr_assert(wire_reserved_has_dht(m.m[0].u.handshake.reserved), "our handshake sets the DHT bit");
+    cr_assert_eq(fr_msgs_count(&m, WIRE_PORT), 1);
+    for (size_t i = 0; i < m.n; i++)
+        if (m.m[i].type == WIRE_PORT)
+            cr_assert_eq(m.m[i].u.port, 7001);
+    fr_msgs_free(&m);
+    /* a peer without the bit gets no PORT; without a DHT port the bit is not set */
+    h_connect(&h, 1, true, false);
+    m = h_msgs(&h, 1);
+    cr_assert_eq(fr_msgs_count(&m, WIRE_PORT), 0);
+    fr_msgs_free(&m);
+    restart(NULL);
+    h_connect(&h, 0, true, false);
+    m = h_msgs(&h, 0);
+    cr_assert_not(wire_reserved_has_dht(m.m[0].u.handshake.reserved));
+    fr_msgs_free(&m);
+}
+
 Test(seeder, reply_goes_out_after_48_bytes_before_the_peer_id)
 {
     h_accept(&h, 0, 1 << 20);

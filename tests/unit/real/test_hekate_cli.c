@@ -238,12 +238,12 @@ Test(hekate_cli, nothing_to_serve_exits_1)
     run r;
     cr_assert_eq(run_args(&r, (const char *[]){ "-l", dir, NULL }), 1);
     cr_assert(strstr(r.obuf, "0 torrents would be served, 1 rejected"), "%s", r.obuf);
-    cr_assert_eq(run_args(&r, (const char *[]){ "-t", "-p", "0", "--bind", "127.0.0.1", dir, NULL }), 1);
+    cr_assert_eq(run_args(&r, (const char *[]){ "-t", "--no-dht", "-p", "0", "--bind", "127.0.0.1", dir, NULL }), 1);
     cr_assert(strstr(r.ebuf, "rejected") && strstr(r.ebuf, "missing.bin"), "%s", r.ebuf);
     cr_assert(strstr(r.ebuf, "hekate: nothing to serve"), "%s", r.ebuf);
     char nope[128];
     snprintf(nope, sizeof nope, "%s/does-not-exist", dir);
-    cr_assert_eq(run_args(&r, (const char *[]){ "-t", "-p", "0", "--bind", "127.0.0.1", nope, NULL }), 1);
+    cr_assert_eq(run_args(&r, (const char *[]){ "-t", "--no-dht", "-p", "0", "--bind", "127.0.0.1", nope, NULL }), 1);
     cr_assert(strstr(r.ebuf, "does-not-exist: No such file or directory"), "%s", r.ebuf);
 }
 
@@ -260,7 +260,7 @@ Test(hekate_cli, serves_until_sigterm_then_exits_0)
     make_torrent("a", "one.bin", 40000, true, h1);
     make_torrent("c", "two.bin", 20000, true, h2);
     run r;
-    start(&r, (const char *[]){ "-t", "-p", "0", "--bind", "127.0.0.1", dir, NULL });
+    start(&r, (const char *[]){ "-t", "--no-dht", "-p", "0", "--bind", "127.0.0.1", dir, NULL });
     for (int i = 0; i < 100 && !strstr(r.obuf, "two.bin\n    magnet"); i++)
         collect(&r, 50);
     cr_assert(strstr(r.obuf, "serving 2 torrents on port "), "%s\n%s", r.obuf, r.ebuf);
@@ -280,7 +280,7 @@ Test(hekate_cli, serves_until_sigterm_then_exits_0)
     char ps[16];
     snprintf(ps, sizeof ps, "%u", port);
     run r2;
-    cr_assert_eq(run_args(&r2, (const char *[]){ "-t", "-p", ps, "--bind", "127.0.0.1", dir, NULL }), 1);
+    cr_assert_eq(run_args(&r2, (const char *[]){ "-t", "--no-dht", "-p", ps, "--bind", "127.0.0.1", dir, NULL }), 1);
     cr_assert(strstr(r2.ebuf, "cannot start: bind 127.0.0.1:") && strstr(r2.ebuf, "Address already in use"), "%s",
               r2.ebuf);
 

@@ -35,6 +35,10 @@ static void sample_snapshot(hk_metrics_snapshot *s, const hk_histogram *h)
     s->store.mapped_bytes = 1 << 20;
     s->store.open_files = 3;
     s->have_listener = true;
+    s->have_dht = true;
+    s->dht.torrents = 12;
+    s->dht.good4 = 5;
+    s->dht.good6 = 2;
     s->have_utp = true;
     s->utp.resets = 31;
     s->utp.rate_limited = 2;
@@ -154,6 +158,8 @@ Test(metrics_render, structure_and_values)
     cr_assert(has_line(t, "hekate_tracker_announces_total{result=\"ok\"} 77"));
     cr_assert(has_line(t, "hekate_mapped_bytes 1048576"));
     cr_assert(has_line(t, "hekate_utp_resets_total 31"));
+    cr_assert(has_line(t, "hekate_dht_torrents 12"));
+    cr_assert(has_line(t, "hekate_dht_good_nodes 7"), "both families summed");
     cr_assert(has_line(t, "hekate_utp_rate_limited_total 2"));
     cr_assert(has_line(t, "hekate_process_open_fds 12"));
     cr_assert(has_line(t, "hekate_process_start_time_seconds 1700000000.500"));
@@ -164,6 +170,7 @@ Test(metrics_render, structure_and_values)
     s.have_announcer = false;
     s.have_listener = false;
     s.have_utp = false;
+    s.have_dht = false;
     s.open_fds = -1;
     s.disk_latency = NULL;
     t = render(&s);
@@ -171,6 +178,7 @@ Test(metrics_render, structure_and_values)
     cr_assert_null(strstr(t, "hekate_tracker_"), "no announcer, no tracker families");
     cr_assert_null(strstr(t, "hekate_accept_"));
     cr_assert_null(strstr(t, "hekate_utp_"), "no UDP port, no uTP families");
+    cr_assert_null(strstr(t, "hekate_dht_"), "no DHT node, no DHT families");
     cr_assert_null(strstr(t, "hekate_process_open_fds"));
     cr_assert_null(strstr(t, "hekate_disk_load_duration_seconds"));
     free(t);

@@ -474,3 +474,25 @@ Test(options, upload_rate_caps)
     BAD("--torrent-upload-rate: 17179869185 is out of range", "--torrent-upload-rate=17179869185", "d");
     BAD("upload_burst", "--upload-rate=1M", "--upload-burst=1K", "d");
 }
+
+/* The DHT (issue 13): on by default, --no-dht, --dht-bootstrap repeatable (in order, repeats dropped, HOST:PORT
+ * checked as it is read), --dht-state. */
+Test(options, dht)
+{
+    hk_options o;
+    char err[512];
+    OK("d");
+    cr_assert_not(o.no_dht);
+    cr_assert_eq(o.ndht_bootstrap, 0, "0: the well-known routers");
+    cr_assert_null(o.dht_state);
+    OK("--no-dht", "--dht-state=/var/lib/h.state", "--dht-bootstrap", "a.example:6881", "--dht-bootstrap=[::1]:7",
+       "--dht-bootstrap=a.example:6881", "d");
+    cr_assert(o.no_dht);
+    cr_assert_str_eq(o.dht_state, "/var/lib/h.state");
+    cr_assert_eq(o.ndht_bootstrap, 2, "the repeat is dropped");
+    cr_assert_str_eq(o.dht_bootstrap[0], "a.example:6881");
+    cr_assert_str_eq(o.dht_bootstrap[1], "[::1]:7");
+    BAD("is not HOST:PORT", "--dht-bootstrap=a.example", "d");
+    BAD("is not HOST:PORT", "--dht-bootstrap=a.example:0", "d");
+    BAD("is not HOST:PORT", "--dht-bootstrap=::1:7", "d");
+}
