@@ -478,7 +478,7 @@ void hk_seeder_stats(const hk_seeder *s, hk_stats *out)
     out->memory_bytes = mem;
 }
 
-static void fill_torrent_stats(const hk_seeder *s, const hk_torrent *t, hk_torrent_stats *out)
+static void fill_torrent_stats(const hk_seeder *s, uint32_t rec, const hk_torrent *t, hk_torrent_stats *out)
 {
     memset(out, 0, sizeof *out);
     out->uploaded = t->uploaded;
@@ -496,15 +496,17 @@ static void fill_torrent_stats(const hk_seeder *s, const hk_torrent *t, hk_torre
     out->pieces_good = t->all_good ? t->piece_count : t->pieces ? t->pieces->ngood : 0;
     out->pieces_bad = hk_pieces_nbad(t->pieces);
     out->verifying = t->verifying;
+    out->in_pass = rec != HK_TT_NONE && s->vq_rec == rec;
     out->memory_bytes += hk_pieces_bytes(t->pieces);
 }
 
 bool hk_seeder_torrent_stats(const hk_seeder *s, const uint8_t info_hash[20], hk_torrent_stats *out)
 {
-    const hk_torrent *t = hk_tt_get(&s->torrents, hk_tt_find(&s->torrents, info_hash));
+    uint32_t rec = hk_tt_find(&s->torrents, info_hash);
+    const hk_torrent *t = hk_tt_get(&s->torrents, rec);
     if (!t)
         return false;
-    fill_torrent_stats(s, t, out);
+    fill_torrent_stats(s, rec, t, out);
     return true;
 }
 
@@ -517,6 +519,6 @@ bool hk_seeder_torrent_next(const hk_seeder *s, uint32_t *cursor, uint8_t info_h
         return false;
     *cursor = rec + 1;
     memcpy(info_hash_out, t->info_hash, 20);
-    fill_torrent_stats(s, t, out);
+    fill_torrent_stats(s, rec, t, out);
     return true;
 }

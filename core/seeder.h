@@ -336,6 +336,7 @@ typedef struct hk_torrent_stats {
     uint32_t pieces_good;            /* verified good (= pieces when all good, or when nothing is checked) */
     uint32_t pieces_bad;             /* failed their hash (never sent) */
     uint32_t verifying;              /* piece verifications of it in flight now */
+    bool in_pass;                    /* the background pass (--verify=full, hekatectl verify) is sweeping it now */
 } hk_torrent_stats;
 
 /* false if the info-hash is not served. */

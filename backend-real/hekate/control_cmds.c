@@ -70,11 +70,11 @@ static void cmd_peers(app *a, hk_jw *w)
 }
 
 /* The first that applies: failed, stale (its .torrent changed), damaged (pieces fail their hash), verifying (a piece
- * check in flight), served; the same states as /metrics' hekate_torrents. */
+ * check in flight, or the background pass on it), served; the same states as /metrics' hekate_torrents. */
 static const char *state_of(const hk_served_rec *rec, const hk_torrent_stats *ts)
 {
-    return ts->failed ? "failed" : rec->stale ? "stale" : ts->pieces_bad ? "damaged" : ts->verifying ? "verifying"
-                                                                                        : "served";
+    return ts->failed ? "failed" : rec->stale ? "stale" : ts->pieces_bad ? "damaged"
+           : ts->verifying || ts->in_pass ? "verifying" : "served";
 }
 
 /* One torrent as an object. */

@@ -5,8 +5,9 @@ hekate_blocks_sent_total; buckets cumulative, +Inf = _count); (b) a torrent with
 for a block of that piece, the verification fails, and hekate_torrents{state="damaged"} is 1 (the healthy torrent is
 not counted), and `hekatectl torrent` says its state is damaged; (c) a torrent announcing to an HTTP tracker that answers after 0.4 s and to a UDP tracker that refuses
 every announce: hekate_tracker_announce_duration_seconds{protocol="http"} and {protocol="udp"} each count their
-answers, the HTTP one with nothing at or under 0.25 s and a sum of at least 0.4 s per answer; promtool passes on every
-body. Deadline 150 s."""
+answers, the HTTP one with nothing at or under 0.25 s and a sum of at least 0.4 s per answer; (d) with --verify=full
+at a low rate, hekate_torrents{state="verifying"} is 1 while the background pass sweeps the torrent (hekatectl says
+verifying too); promtool passes on every body. Deadline 150 s."""
 import json
 import os
 import re
@@ -98,6 +99,39 @@ def damaged(p, seeder, mport, bad):
         body, 'hekate_torrents{state="verifying"}')
 
 
+def verifying_during_pass(p, build_dir):
+    """--verify=full at 256 KiB/s over a 4 MiB torrent (16 s of checking): while the pass sweeps it,
+    hekate_torrents{state="verifying"} is 1 and `hekatectl torrent` says verifying; the other torrent of the folder,
+    checked first or after, is counted only while swept (at most 1 verifying at a time, the pass takes one torrent)."""
+    fx = fixtures.make_single(p.path("pass"), "swept.bin", 4 * MiB, 14, 64 * KiB)
+    mport = free_port()
+    ctl = p.path("pass.ctl")
+    hk = seeders.start_hekate(p, build_dir, [p.path("pass")], name="hekate-pass",
+                              args=["--verify=full", "--verify-rate=256K", "--metrics=127.0.0.1:%d" % mport,
+                                    "--control=" + ctl])
+    try:
+        wait_port(mport, hk.child, timeout=30)
+        t_end, seen = time.monotonic() + 10, None
+        while time.monotonic() < t_end:
+            body = scrape(mport)
+            seen = value(body, 'hekate_torrents{state="verifying"}')
+            if seen == 1:
+                break
+            time.sleep(0.2)
+        if seen != 1:
+            raise AssertionError("verifying %r during the pass" % seen)
+        promtool_check(p, body)
+        out = subprocess.run([os.path.join(build_dir, "backend-real", "hekatectl"), "-s", ctl, "--json", "torrent",
+                              fx.info_hash], capture_output=True, text=True, timeout=20)
+        state = json.loads(out.stdout)["torrent"]["state"] if out.returncode == 0 else out.stderr
+        if state != "verifying":
+            raise AssertionError("hekatectl torrent during the pass: state %r" % state)
+        hk.stop_cleanly(p, signal.SIGTERM)
+        return "verifying 1 while the pass sweeps the torrent (hekatectl: verifying)"
+    finally:
+        p.stop(hk.child)
+
+
 def tracker_latency(p, build_dir):
     slow = trackers.FakeHttpTracker("slow", delay=0.4)
     udp = trackers.FakeUdpTracker("error")
@@ -149,6 +183,7 @@ def body(p, checks, build_dir, source_dir):
     checks.run("damaged_torrent_counted", damaged, p, seeder, mport, bad)
     checks.run("seeder_stops_cleanly", seeder.stop_cleanly, p, signal.SIGINT)
     checks.run("tracker_latency_by_protocol", tracker_latency, p, build_dir)
+    checks.run("verifying_during_full_pass", verifying_during_pass, p, build_dir)
 
 
 if __name__ == "__main__":

@@ -145,7 +145,7 @@ static void torrents_pass(hk_real *r, hk_metrics_snapshot *s, hk_topn *top)
         } else {
             s->torrents_served++;
             s->torrents_damaged += ts.pieces_bad > 0;
-            s->torrents_verifying += ts.verifying > 0;
+            s->torrents_verifying += ts.verifying > 0 || ts.in_pass;
         }
         hk_topn_offer(top, ih, ts.uploaded, ts.peers);
     }

@@ -252,7 +252,7 @@ static void render_traffic(const hk_metrics_snapshot *s, hk_mbuf *b)
     labeled(b, "hekate_peers", "state", "encrypted", s->core.peers_encrypted);
     GAUGE(b, "hekate_peers_unchoked_max", "Most peers ever unchoked at once.", s->core.max_unchoked_seen);
     family(b, "hekate_torrents", "gauge", "Torrents by state (damaged: some piece fails its hash; verifying: a piece "
-           "check in flight; both subsets of served).");
+           "check in flight or the background pass on it; both subsets of served).");
     labeled(b, "hekate_torrents", "state", "served", s->torrents_served);
     labeled(b, "hekate_torrents", "state", "failed", s->torrents_failed);
     labeled(b, "hekate_torrents", "state", "damaged", s->torrents_damaged);
