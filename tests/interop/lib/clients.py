@@ -306,6 +306,7 @@ KINDS = {c.kind: c for c in (LibtorrentClient, Aria2Client, TransmissionClient, 
 # Clients that dial uTP (BEP 29) first with the settings of their driver: hekate must answer them with a uTP reset
 # (lib/matrix.py). Transmission does too with its defaults, but its driver turns uTP off (see TransmissionClient).
 UTP_FIRST = ("libtorrent", "qbittorrent")
+UTP_TRANSPORT = ("transmission",)
 ENCRYPTING = ("libtorrent", "aria2", "transmission", "rtorrent", "qbittorrent")  # ctorrent has no MSE/PE
 
 

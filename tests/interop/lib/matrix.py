@@ -72,6 +72,16 @@ def assert_utp_reset(log, kind):
     return "%d uTP SYN%s answered with a reset" % (n, "" if n == 1 else "s")
 
 
+def assert_utp_transport(log, kind):
+    """The client downloaded over uTP: hekate (at INFO) logs each uTP connection it accepts, and the peers it
+    served were all bridged from uTP connections."""
+    n = len(re.findall(r"utp: connection from \S+ accepted", log))
+    if n == 0:
+        raise AssertionError("%s dials uTP first but hekate's log shows no uTP connection accepted:\n%s"
+                             % (kind, "\n".join(l for l in log.splitlines() if "utp" in l)[-3000:]))
+    return "%d uTP connection%s accepted" % (n, "" if n == 1 else "s")
+
+
 def run_client(p, setup, kind, encrypted=False):
     """One client downloads the torrent from hekate; returns the check's summary (time, settings changed)."""
     work = p.path("clients", kind)
@@ -88,6 +98,9 @@ def run_client(p, setup, kind, encrypted=False):
             extra = "; " + assert_encrypted(log, setup.fx.info_hash)
         if kind in clients.UTP_FIRST:
             extra += "; " + assert_utp_reset(log, kind)
+        if kind in clients.UTP_TRANSPORT:
+            extra += "; " + assert_utp_transport(log, kind)
+        sys.stdout.write("hekate utp lines (%s):\n%s\n" % (kind, "\n".join(l for l in log.splitlines() if "utp" in l or "connection" in l)[-2000:]))
     except BaseException:
         if c is not None:
             sys.stdout.write("----- %s log (tail)\n%s\n-----\n" % (kind, c.log()[-4000:]))
