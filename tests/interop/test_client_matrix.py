@@ -17,4 +17,4 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import clients, matrix  # noqa: E402
 
 if __name__ == "__main__":
-    matrix.main("test_client_matrix", 240, False, list(clients.KINDS), hekate_args=("-v",))
+    matrix.main("test_client_matrix", 240, False, list(clients.KINDS), hekate_args=("-v", "-v"))
