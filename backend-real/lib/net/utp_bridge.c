@@ -201,9 +201,11 @@ static void c_closed(void *ctx, hk_utp_close_reason why)
         hk_utp_conn_stats cs;
         hk_utp_conn_stats_get(k->c, &cs);
         static const char *const names[] = { "closed", "reset", "timed out" };
-        hk_log(HK_LOG_INFO, "utp: connection from %s %s (%llu bytes sent, %llu received, %llu retransmits)", a,
-               names[why], (unsigned long long)cs.bytes_sent, (unsigned long long)cs.bytes_delivered,
-               (unsigned long long)cs.retransmits);
+        hk_log(HK_LOG_INFO, "utp: connection from %s %s (%llu bytes sent, %llu received, %llu retransmits: %llu fast, "
+               "%llu timeouts; %llu packets sent, %llu received)", a, names[why], (unsigned long long)cs.bytes_sent,
+               (unsigned long long)cs.bytes_delivered, (unsigned long long)cs.retransmits,
+               (unsigned long long)cs.fast_retransmits, (unsigned long long)cs.timeouts,
+               (unsigned long long)cs.packets_sent, (unsigned long long)cs.packets_received);
     }
 }
 
