@@ -17,6 +17,7 @@ typedef struct pkt_rec {
     hk_time sent;
     uint16_t len;
     uint8_t tx;            /* transmissions */
+    bool sacked;           /* the peer's selective ack says it has it */
     uint8_t type;          /* HK_UTP_ST_DATA, _FIN or _SYN */
 } pkt_rec;
 
@@ -203,6 +204,7 @@ static void push_packet(hk_utp_conn *c, uint8_t type, uint16_t len, hk_time now)
     r->off = c->ring_sent;
     r->len = len;
     r->tx = 0;
+    r->sacked = false;
     r->type = type;
     c->ring_sent += len;
     if (c->inflight == 0)
@@ -278,6 +280,57 @@ static void lose(hk_utp_conn *c, bool timeout)
     c->cwnd = timeout ? MSS : c->ssthresh;
     c->recovering = true;
     c->recover_seq = (uint16_t)(c->seq_nr - 1);
+}
+
+/* A selective ack (extension 1): bit i of the mask is seq_nr ack + 2 + i. Those packets are marked; a packet with at
+ * least 3 marked ones after it is taken as lost and resent, if it was sent only once, up to 4 per ack. */
+static void on_sack(hk_utp_conn *c, uint16_t ack, const uint8_t *mask, size_t len, hk_time now)
+{
+    if ((uint16_t)(ack - c->acked_nr) != 0 || !c->inflight)
+        return;
+    unsigned bits = (unsigned)len * 8, last = 0, marked = 0;
+    for (unsigned i = 0; i < bits && i + 1 < c->inflight; i++) {
+        if (mask[i / 8] >> (i % 8) & 1) {
+            rec_of(c, (uint16_t)(ack + 2 + i))->sacked = true;
+            last = i + 2; /* offset from ack of the newest marked */
+            marked++;
+        }
+    }
+    if (marked < 3)
+        return;
+    unsigned resent = 0, after = marked;
+    for (unsigned d = 1; d < last && resent < 4 && after >= 3; d++) {
+        pkt_rec *r = rec_of(c, (uint16_t)(ack + d));
+        if (r->sacked) {
+            after--;
+            continue;
+        }
+        if (r->tx == 1) { /* a lost retransmission waits for the timeout */
+            if (!c->recovering)
+                lose(c, false);
+            c->stats.fast_retransmits++;
+            transmit(c, (uint16_t)(ack + d), now);
+            resent++;
+        }
+    }
+}
+
+/* The selective-ack extension of a packet, if any: its mask and length, or NULL. */
+static const uint8_t *find_sack(const uint8_t *data, size_t len, uint8_t first, size_t *mask_len)
+{
+    size_t off = HK_UTP_HEADER;
+    for (uint8_t type = first; type != 0 && off + 2 <= len;) {
+        uint8_t next = data[off], n = data[off + 1];
+        if (off + 2 + n > len)
+            return NULL;
+        if (type == 1 && n >= 4) {
+            *mask_len = n;
+            return data + off + 2;
+        }
+        type = next;
+        off += 2u + n;
+    }
+    return NULL;
 }
 
 /* The peer acknowledged everything up to ack_nr. */
@@ -444,6 +497,10 @@ int hk_utp_conn_input(hk_utp_conn *c, const uint8_t *data, size_t len, hk_time n
     }
     c->peer_wnd = h.wnd_size;
     on_ack(c, h.ack_nr, h.type, now);
+    size_t mask_len;
+    const uint8_t *mask = h.extension ? find_sack(data, len, h.extension, &mask_len) : NULL;
+    if (mask && c->state == HK_UTP_CONNECTED)
+        on_sack(c, h.ack_nr, mask, mask_len, now);
     if (h.type == HK_UTP_ST_DATA || h.type == HK_UTP_ST_FIN)
         on_data(c, &h, data + h.payload_off, len - h.payload_off, now);
     if (c->fin_acked && c->eof && c->state == HK_UTP_CONNECTED) {

@@ -19,7 +19,9 @@
  * gap fills, duplicates and late packets are acknowledged again. Every ST_DATA and ST_FIN is answered by an ST_STATE
  * (ack_nr = the last in-order seq_nr; wnd_size = room minus what the reorder slots hold). An ST_FIN ends the peer's
  * stream once everything before it arrived: ops->deliver(NULL, 0) once (EOF). ST_RESET closes the connection
- * (HK_UTP_CLOSED_RESET). The selective-ack extension is not sent and is ignored when received.
+ * (HK_UTP_CLOSED_RESET). The selective-ack extension (BEP 29, type 1) is not sent; received, it marks the packets
+ * the peer holds, and a packet with three marked ones after it is resent at once (at most 4 per ack; a packet already
+ * resent waits for the timeout), and cwnd halves once per loss episode.
  *
  * Sending: hk_utp_conn_write copies up to hk_utp_conn_writable() bytes into the send ring and returns how many it
  * took (the caller's backpressure: never more than the ring holds). Bytes go out in ST_DATA packets of at most

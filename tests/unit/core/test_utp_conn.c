@@ -391,3 +391,52 @@ Test(utp_conn, idle_timeout)
     cr_assert_eq(p.b.why, HK_UTP_CLOSED_TIMEOUT);
     pair_free(&p);
 }
+
+Test(utp_conn, selective_ack_resends_the_hole)
+{
+    pair p;
+    pair_init(&p, 0, 0, 0, 0, 0, NULL);
+    hk_utp_conn_connect(p.a.c, 0x100, 1, p.now);
+    hk_utp_header syn;
+    cr_assert_eq(hk_utp_parse(p.ab.q[0]->b, p.ab.q[0]->len, &syn), HK_UTP_OK);
+    syn.wnd_size = 1 << 20;
+    hk_utp_conn_accept(p.b.c, &syn, 500, p.now);
+    drain(&p.ba);
+    uint8_t *src = pattern(10 * HK_UTP_MAX_PAYLOAD, 9);
+    uint8_t st[HK_UTP_HEADER + 6];
+    memset(st, 0, sizeof st);
+    st[0] = HK_UTP_ST_STATE << 4 | 1;
+    st[2] = 0x01, st[3] = 0x01;                  /* b receives on the SYN's id + 1 */
+    st[12] = 0x00, st[13] = 0x10;                /* wnd 1 MiB */
+    /* slow start: packets sent and acknowledged until the window holds 8 packets (seq 500 onwards) */
+    uint16_t next = 500;
+    while (next < 530) {
+        hk_utp_conn_write(p.b.c, src, HK_UTP_MAX_PAYLOAD, p.now);
+        next++;
+        st[18] = (uint8_t)((next - 1) >> 8), st[19] = (uint8_t)(next - 1);
+        cr_assert_eq(hk_utp_conn_input(p.b.c, st, HK_UTP_HEADER, p.now), 0);
+    }
+    cr_assert_eq(hk_utp_conn_unacked(p.b.c), 0);
+    cr_assert_eq(hk_utp_conn_write(p.b.c, src, 8 * HK_UTP_MAX_PAYLOAD, p.now), 8 * HK_UTP_MAX_PAYLOAD);
+    unsigned before = p.b.sent;
+    hk_utp_conn_stats s0;
+    hk_utp_conn_stats_get(p.b.c, &s0);
+    /* 530 lost; the peer holds 531..534: ack 529 with a mask whose bits 0..3 are 531..534 */
+    st[1] = 1;
+    st[20] = 0, st[21] = 4, st[22] = 0x0f, st[23] = st[24] = st[25] = 0;
+    cr_assert_eq(hk_utp_conn_input(p.b.c, st, sizeof st, p.now + MS), 0);
+    hk_utp_conn_stats s1;
+    hk_utp_conn_stats_get(p.b.c, &s1);
+    cr_assert_eq(s1.retransmits, s0.retransmits + 1, "the hole (530) is resent at once");
+    cr_assert_geq(p.b.sent, before + 1);
+    hk_utp_header h;
+    dgram *last = p.ba.q[p.ba.n - 1];
+    cr_assert_eq(hk_utp_parse(last->b, last->len, &h), HK_UTP_OK);
+    cr_assert_eq(h.seq_nr, 530);
+    /* the same ack again within an rtt resends nothing more */
+    cr_assert_eq(hk_utp_conn_input(p.b.c, st, sizeof st, p.now + 2 * MS), 0);
+    hk_utp_conn_stats_get(p.b.c, &s1);
+    cr_assert_eq(s1.retransmits, s0.retransmits + 1);
+    free(src);
+    pair_free(&p);
+}
