@@ -38,6 +38,9 @@ static void sample_snapshot(hk_metrics_snapshot *s, const hk_histogram *h)
     s->have_utp = true;
     s->utp.resets = 31;
     s->utp.rate_limited = 2;
+    s->utp_bridge.accepted = 44;
+    s->utp_bridge.active = 6;
+    s->utp_bridge.retransmits = 123;
     s->have_announcer = true;
     s->announcer.ok = 77;
     s->announcer.failed = 2;
@@ -155,6 +158,9 @@ Test(metrics_render, structure_and_values)
     cr_assert(has_line(t, "hekate_mapped_bytes 1048576"));
     cr_assert(has_line(t, "hekate_utp_resets_total 31"));
     cr_assert(has_line(t, "hekate_utp_rate_limited_total 2"));
+    cr_assert(has_line(t, "hekate_utp_connections_total 44"));
+    cr_assert(has_line(t, "hekate_utp_connections_active 6"));
+    cr_assert(has_line(t, "hekate_utp_retransmits_total 123"));
     cr_assert(has_line(t, "hekate_process_open_fds 12"));
     cr_assert(has_line(t, "hekate_process_start_time_seconds 1700000000.500"));
     cr_assert(has_line(t, "hekate_uptime_seconds 3.250"));
