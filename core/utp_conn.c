@@ -10,6 +10,7 @@
 #define MAX_REORDER 64
 #define MIN_RTO HK_MILLIS(500)
 #define MAX_RTO HK_SECONDS(8)
+#define SYN_IDLE HK_SECONDS(10) /* accepted, nothing heard since the SYN: its source may be forged */
 #define FIN_WAIT HK_SECONDS(30)  /* our FIN acknowledged: how long a quiet peer's FIN is awaited */
 
 typedef struct pkt_rec {
@@ -52,6 +53,7 @@ struct hk_utp_conn {
     /* receive side */
     uint16_t ack_nr;                           /* last in-order seq_nr received */
     bool eof;
+    bool heard;                                /* a packet after the SYN (a forged SYN's source never sends one) */
     uint32_t reply_micro;
     hk_time last_recv;
     size_t reorder_bytes;
@@ -484,6 +486,7 @@ int hk_utp_conn_input(hk_utp_conn *c, const uint8_t *data, size_t len, hk_time n
         return -1;
     c->stats.packets_received++;
     c->last_recv = now;
+    c->heard = true;
     c->reply_micro = micros(now) - h.timestamp_us;
     if (h.type == HK_UTP_ST_RESET) {
         close_conn(c, HK_UTP_CLOSED_RESET);
@@ -558,7 +561,7 @@ void hk_utp_conn_tick(hk_utp_conn *c, hk_time now)
 {
     if (c->state == HK_UTP_CLOSED)
         return;
-    if (now - c->last_recv >= c->lim.idle_timeout) {
+    if (now - c->last_recv >= (c->heard || !c->acceptor ? c->lim.idle_timeout : SYN_IDLE)) {
         close_conn(c, HK_UTP_CLOSED_TIMEOUT);
         return;
     }
@@ -590,7 +593,7 @@ hk_time hk_utp_conn_deadline(const hk_utp_conn *c)
 {
     if (c->state == HK_UTP_CLOSED)
         return UINT64_MAX;
-    hk_time d = c->last_recv + c->lim.idle_timeout;
+    hk_time d = c->last_recv + (c->heard || !c->acceptor ? c->lim.idle_timeout : SYN_IDLE);
     if (c->fin_acked && c->last_recv + FIN_WAIT < d)
         d = c->last_recv + FIN_WAIT;
     if (c->inflight && c->last_progress + c->rto < d)

@@ -32,7 +32,8 @@
  * window; on three duplicate ACKs the oldest packet is resent (fast retransmit) and cwnd halves; on a timeout cwnd
  * drops to one packet. Timeout per BEP 29: rto = rtt + 4 * rtt_var, at least 500 ms (1 s before any sample), doubled
  * at each consecutive timeout up to 8 s; HK_UTP_MAX_TIMEOUTS consecutive timeouts close the connection (HK_UTP_CLOSED_TIMEOUT).
- * No packet at all from the peer for lim->idle_timeout closes it too (libutp sends a keep-alive every 29 s).
+ * No packet at all from the peer for lim->idle_timeout closes it too (libutp sends a keep-alive every 29 s), and an
+ * accepted connection that hears nothing after the SYN closes after 10 s (a forged SYN holds its slot no longer).
  *
  * Closing: the connection is CLOSED (hk_utp_conn_state) after a reset, a timeout (HK_UTP_MAX_TIMEOUTS: an ST_RESET
  * is sent then), or once our FIN is acknowledged and the peer's FIN arrived (or, ours acknowledged, when the peer

@@ -376,6 +376,23 @@ Test(utp_conn, silent_peer_times_out)
     pair_free(&p);
 }
 
+Test(utp_conn, a_syn_never_followed_closes_in_10_s)
+{
+    pair p;
+    pair_init(&p, 0, 0, 0, 0, 0, NULL);
+    hk_utp_conn_connect(p.a.c, 9, 1, p.now);
+    hk_utp_header syn;
+    cr_assert_eq(hk_utp_parse(p.ab.q[0]->b, p.ab.q[0]->len, &syn), HK_UTP_OK);
+    hk_utp_conn_accept(p.b.c, &syn, 1, p.now);
+    cr_assert_eq(hk_utp_conn_deadline(p.b.c), p.now + HK_SECONDS(10));
+    hk_utp_conn_tick(p.b.c, p.now + HK_SECONDS(9));
+    cr_assert(!p.b.closed);
+    hk_utp_conn_tick(p.b.c, p.now + HK_SECONDS(10));
+    cr_assert(p.b.closed);
+    cr_assert_eq(p.b.why, HK_UTP_CLOSED_TIMEOUT);
+    pair_free(&p);
+}
+
 Test(utp_conn, idle_timeout)
 {
     pair p;
