@@ -571,7 +571,10 @@ static void open_udp(hk_real *r, const hk_real_opts *o)
     uint64_t seed;
     hk_random_fill(&seed, sizeof seed);
     hk_utp_responder_init(&r->utp, NULL, seed, hk_clock_now());
-    r->utp_bridge = hk_utp_bridge_new(r->loop, r->udp, NULL, on_accept, r, hk_mix64(seed ^ 0x75747062));
+    hk_utp_bridge_opts bo;
+    hk_utp_bridge_opts_default(&bo);
+    bo.fd_cap = o->listener.fd_cap;
+    r->utp_bridge = hk_utp_bridge_new(r->loop, r->udp, &bo, on_accept, r, hk_mix64(seed ^ 0x75747062));
     hk_udp_port_set_handler(r->udp, HK_UDP_UTP, on_utp, r);
 }
 

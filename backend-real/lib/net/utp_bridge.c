@@ -262,6 +262,11 @@ static bconn *open_conn(hk_utp_bridge *b, const hk_utp_header *h, const hk_addr 
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
         return NULL;
+    if (b->o.fd_cap && (uint64_t)(sv[0] > sv[1] ? sv[0] : sv[1]) >= b->o.fd_cap) { /* keep the reserve */
+        close(sv[0]);
+        close(sv[1]);
+        return NULL;
+    }
     bconn *k = calloc(1, sizeof *k + b->o.app_buffer);
     hk_utp_conn *c = k ? hk_utp_conn_new(&b->o.conn, &ops, k) : NULL;
     if (!c) {

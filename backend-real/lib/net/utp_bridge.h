@@ -9,7 +9,8 @@
  * connection is processed (returns true); a well-formed ST_SYN that is not a repeat opens a connection (true) when
  * the bounds allow it (opts.max_conns in all, opts.per_address per IP address; opts.libutp_only: only SYNs whose
  * first extension is 2, libutp's) and the socketpair can be made; anything else returns false and the caller applies
- * its own policy (the reset responder, utp_reset.h). A new connection is one socketpair(AF_UNIX, SOCK_STREAM,
+ * its own policy (the reset responder, utp_reset.h); so does a SYN whose socketpair would take descriptors numbered
+ * opts.fd_cap or more (the listener's descriptor reserve, listener.h). A new connection is one socketpair(AF_UNIX, SOCK_STREAM,
  * non-blocking, close-on-exec): one end goes to accept(arg, fd, from) at once (which owns it from then on), the other
  * is the bridge's:
  *   - bytes read from it go out as ST_DATA; it is read only while the connection's send ring has room (the ring,
@@ -44,6 +45,7 @@ typedef struct hk_utp_bridge_opts {
     unsigned per_address;        /* default 8 */
     size_t app_buffer;           /* default 16 KiB: received bytes the local socket did not take yet */
     bool libutp_only;            /* accept only libutp's SYN (default false: every well-formed SYN) */
+    uint64_t fd_cap;             /* as the listener's: a socketpair numbered fd_cap or more is refused (0: none) */
     hk_utp_conn_limits conn;
 } hk_utp_bridge_opts;
 
