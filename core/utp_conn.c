@@ -10,6 +10,8 @@
 #define MAX_REORDER 64
 #define MIN_RTO HK_MILLIS(500)
 #define MAX_RTO HK_SECONDS(8)
+#define TARGET_US 100000          /* LEDBAT's target queuing delay */
+#define BASE_WINDOW HK_SECONDS(60) /* base delay: least of this minute's and the last one's */
 #define SYN_IDLE HK_SECONDS(10) /* accepted, nothing heard since the SYN: its source may be forged */
 #define FIN_WAIT HK_SECONDS(30)  /* our FIN acknowledged: how long a quiet peer's FIN is awaited */
 
@@ -50,6 +52,9 @@ struct hk_utp_conn {
     bool have_rtt, recovering;
     uint16_t recover_seq;
     unsigned timeouts, dup_acks;
+    uint32_t base[2], qdelay_us;               /* LEDBAT: base delays (this minute, the last) and queuing delay */
+    hk_time base_epoch;
+    bool have_base;
     /* receive side */
     uint16_t ack_nr;                           /* last in-order seq_nr received */
     bool eof;
@@ -266,12 +271,45 @@ static void sample_rtt(hk_utp_conn *c, hk_time sample)
         c->rto = MAX_RTO;
 }
 
+/* One-way delay as the peer reports it (timestamp_difference: its receive time minus our send time, any clock
+ * offset included): the base delay is the least seen over the last one to two minutes, the queuing delay this sample
+ * above it (BEP 29's LEDBAT). 0 (the peer had no sample yet) is not a sample. */
+static void delay_sample(hk_utp_conn *c, uint32_t d, hk_time now)
+{
+    if (d == 0)
+        return;
+    if (!c->have_base) {
+        c->base[0] = c->base[1] = d;
+        c->base_epoch = now;
+        c->have_base = true;
+    }
+    if (now - c->base_epoch >= BASE_WINDOW) {
+        c->base[1] = c->base[0];
+        c->base[0] = d;
+        c->base_epoch = now;
+    }
+    if ((int32_t)(d - c->base[0]) < 0)
+        c->base[0] = d;
+    uint32_t b = (int32_t)(c->base[1] - c->base[0]) < 0 ? c->base[1] : c->base[0];
+    c->qdelay_us = d - b;
+}
+
+/* Slow start (doubling per rtt) until ssthresh or until the queuing delay passes half the target; then LEDBAT: cwnd
+ * moves by at most one packet per window, up below the 100 ms target, down above it (never under one packet). */
 static void grow_cwnd(hk_utp_conn *c, size_t acked)
 {
-    if (c->cwnd < c->ssthresh)
+    if (c->cwnd < c->ssthresh && c->qdelay_us > TARGET_US / 2)
+        c->ssthresh = c->cwnd;
+    if (c->cwnd < c->ssthresh) {
         c->cwnd += acked;
-    else
-        c->cwnd += (size_t)MSS * acked / c->cwnd + 1;
+    } else {
+        int64_t off = (int64_t)TARGET_US - (int64_t)c->qdelay_us;
+        if (off < -(int64_t)TARGET_US)
+            off = -(int64_t)TARGET_US;
+        int64_t delta = (int64_t)MSS * off / TARGET_US * (int64_t)acked / (int64_t)c->cwnd;
+        int64_t w = (int64_t)c->cwnd + (delta ? delta : (off > 0));
+        c->cwnd = w < MSS ? MSS : (size_t)w;
+    }
     if (c->cwnd > c->ring_cap)
         c->cwnd = c->ring_cap;
 }
@@ -499,6 +537,7 @@ int hk_utp_conn_input(hk_utp_conn *c, const uint8_t *data, size_t len, hk_time n
         c->ack_nr = (uint16_t)(h.seq_nr - 1);
     }
     c->peer_wnd = h.wnd_size;
+    delay_sample(c, h.timestamp_diff_us, now);
     on_ack(c, h.ack_nr, h.type, now);
     size_t mask_len;
     const uint8_t *mask = h.extension ? find_sack(data, len, h.extension, &mask_len) : NULL;
@@ -626,4 +665,6 @@ bool hk_utp_conn_peer_eof(const hk_utp_conn *c)
 void hk_utp_conn_stats_get(const hk_utp_conn *c, hk_utp_conn_stats *s)
 {
     *s = c->stats;
+    s->cwnd = c->cwnd;
+    s->queuing_delay_us = c->qdelay_us;
 }

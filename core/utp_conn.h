@@ -28,9 +28,11 @@
  * HK_UTP_MAX_PAYLOAD bytes while the bytes in flight stay under min(the peer's wnd_size, cwnd) (one packet is always
  * allowed when nothing is in flight; with a zero window, one packet after rto probes it).
  * Acknowledged bytes leave the ring. hk_utp_conn_shutdown queues an ST_FIN after the data.
- * Congestion control: AIMD in bytes (not LEDBAT): slow start from 2 packets up to ssthresh, then + 1 packet per
- * window; on three duplicate ACKs the oldest packet is resent (fast retransmit) and cwnd halves; on a timeout cwnd
- * drops to one packet. Timeout per BEP 29: rto = rtt + 4 * rtt_var, at least 500 ms (1 s before any sample), doubled
+ * Congestion control: LEDBAT (BEP 29) with loss response. The queuing delay is the peer's timestamp_difference
+ * above the least one seen in the last one to two minutes; slow start from 2 packets (doubling per rtt) until
+ * ssthresh or a queuing delay over 50 ms; then cwnd moves by at most one packet per window, up while the queuing
+ * delay is under the 100 ms target and down above it; on three duplicate ACKs the oldest packet is resent (fast
+ * retransmit) and cwnd halves; on a timeout cwnd drops to one packet. Timeout per BEP 29: rto = rtt + 4 * rtt_var, at least 500 ms (1 s before any sample), doubled
  * at each consecutive timeout up to 8 s; HK_UTP_MAX_TIMEOUTS consecutive timeouts close the connection (HK_UTP_CLOSED_TIMEOUT).
  * No packet at all from the peer for lim->idle_timeout closes it too (libutp sends a keep-alive every 29 s), and an
  * accepted connection that hears nothing after the SYN closes after 10 s (a forged SYN holds its slot no longer).
@@ -86,6 +88,8 @@ typedef struct hk_utp_conn_stats {
     uint64_t retransmits, fast_retransmits, timeouts;
     uint64_t bytes_sent, bytes_delivered;        /* payload: first transmissions; delivered in order */
     uint64_t dropped_no_room, dropped_out_of_window, duplicates;
+    uint64_t cwnd;                               /* now, bytes */
+    uint32_t queuing_delay_us;                   /* LEDBAT's last measure */
 } hk_utp_conn_stats;
 
 typedef struct hk_utp_conn hk_utp_conn;

@@ -457,3 +457,55 @@ Test(utp_conn, selective_ack_resends_the_hole)
     free(src);
     pair_free(&p);
 }
+
+/* ST_STATE from the initiator of `pair_init`'s acceptor test: ack `ack`, window 1 MiB, timestamp_difference `diff`. */
+static void state_to_b(pair *p, uint16_t ack, uint32_t diff)
+{
+    uint8_t st[HK_UTP_HEADER];
+    memset(st, 0, sizeof st);
+    st[0] = HK_UTP_ST_STATE << 4 | 1;
+    st[2] = 0x01, st[3] = 0x01;
+    st[8] = (uint8_t)(diff >> 24), st[9] = (uint8_t)(diff >> 16), st[10] = (uint8_t)(diff >> 8), st[11] = (uint8_t)diff;
+    st[13] = 0x10;
+    st[18] = (uint8_t)(ack >> 8), st[19] = (uint8_t)ack;
+    cr_assert_eq(hk_utp_conn_input(p->b.c, st, sizeof st, p->now), 0);
+}
+
+Test(utp_conn, ledbat_backs_off_when_the_queuing_delay_passes_the_target)
+{
+    pair p;
+    pair_init(&p, 0, 0, 0, 0, 0, NULL);
+    hk_utp_conn_connect(p.a.c, 0x100, 1, p.now);
+    hk_utp_header syn;
+    cr_assert_eq(hk_utp_parse(p.ab.q[0]->b, p.ab.q[0]->len, &syn), HK_UTP_OK);
+    syn.wnd_size = 1 << 20;
+    hk_utp_conn_accept(p.b.c, &syn, 1000, p.now);
+    uint8_t *src = pattern(HK_UTP_MAX_PAYLOAD, 4);
+    uint16_t next = 1000;
+    /* 200 packets, each acknowledged with a steady one-way delay of 20 ms: the window grows */
+    for (int i = 0; i < 200; i++) {
+        hk_utp_conn_write(p.b.c, src, HK_UTP_MAX_PAYLOAD, p.now);
+        p.now += MS;
+        state_to_b(&p, next++, 20000);
+    }
+    hk_utp_conn_stats s;
+    hk_utp_conn_stats_get(p.b.c, &s);
+    uint64_t grown = s.cwnd;
+    cr_assert_gt(grown, 10 * HK_UTP_MAX_PAYLOAD);
+    cr_assert_eq(s.queuing_delay_us, 0);
+    /* the same with 300 ms of queuing on top: the window shrinks by about one packet per window's worth of acks */
+    for (int i = 0; i < 1000; i++) {
+        hk_utp_conn_write(p.b.c, src, HK_UTP_MAX_PAYLOAD, p.now);
+        p.now += MS;
+        state_to_b(&p, next++, 320000);
+    }
+    hk_utp_conn_stats_get(p.b.c, &s);
+    cr_assert_eq(s.queuing_delay_us, 300000);
+    cr_assert_lt(s.cwnd, grown - 5 * HK_UTP_MAX_PAYLOAD, "cwnd %llu after %llu", (unsigned long long)s.cwnd,
+                 (unsigned long long)grown);
+    cr_assert_geq(s.cwnd, HK_UTP_MAX_PAYLOAD);
+    cr_assert_eq(s.retransmits, 0, "no loss: the delay alone did it");
+    free(src);
+    drain(&p.ab);
+    pair_free(&p);
+}
