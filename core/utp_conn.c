@@ -1,5 +1,5 @@
 /* utp_conn: one uTP connection: packets in flight over a fixed send ring, in-order delivery with bounded reorder
- * slots, ACKs, AIMD congestion control and BEP 29 timeouts (see utp_conn.h). */
+ * slots, ACKs, LEDBAT congestion control and BEP 29 timeouts (see utp_conn.h). */
 #include "utp_conn.h"
 
 #include <stdlib.h>
