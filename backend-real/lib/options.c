@@ -27,7 +27,7 @@ static void usage_serving(FILE *out, const char *prog)
             "Seed every torrent found below each DIR: each *.torrent file (searched recursively; symbolic links are\n"
             "not followed) whose data lies beside it, complete and of the right size. Upload only.\n"
             "\n"
-            "  -p, --port=PORT             TCP port to listen on (default 6881; 0: any free port)\n"
+            "  -p, --port=PORT             TCP and uTP (UDP) port to listen on (default 6881; 0: any free port)\n"
             "  -4, --ipv4-only             listen on IPv4 only\n"
             "  -6, --ipv6-only             listen on IPv6 only (default: both, on one dual-stack socket)\n"
             "      --bind=ADDR             listen on this numeric address only\n"

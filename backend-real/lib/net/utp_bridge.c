@@ -195,13 +195,13 @@ static void c_closed(void *ctx, hk_utp_close_reason why)
 {
     bconn *k = ctx;
     k->dead = true;
-    if (hk_log_enabled(HK_LOG_INFO)) {
+    if (hk_log_enabled(HK_LOG_DEBUG)) {
         char a[64];
         hk_addr_format(&k->peer, a, sizeof a);
         hk_utp_conn_stats cs;
         hk_utp_conn_stats_get(k->c, &cs);
         static const char *const names[] = { "closed", "reset", "timed out" };
-        hk_log(HK_LOG_INFO, "utp: connection from %s %s (%llu bytes sent, %llu received, %llu retransmits: %llu fast, "
+        hk_log(HK_LOG_DEBUG, "utp: connection from %s %s (%llu bytes sent, %llu received, %llu retransmits: %llu fast, "
                "%llu timeouts; %llu packets sent, %llu received)", a, names[why], (unsigned long long)cs.bytes_sent,
                (unsigned long long)cs.bytes_delivered, (unsigned long long)cs.retransmits,
                (unsigned long long)cs.fast_retransmits, (unsigned long long)cs.timeouts,
@@ -300,10 +300,10 @@ static bool accept_syn(hk_utp_bridge *b, const hk_utp_header *h, const hk_addr *
         return false;
     }
     b->st.accepted++;
-    if (hk_log_enabled(HK_LOG_INFO)) {
+    if (hk_log_enabled(HK_LOG_DEBUG)) {
         char a[64];
         hk_addr_format(from, a, sizeof a);
-        hk_log(HK_LOG_INFO, "utp: connection from %s accepted (connection id %u, %s)", a, (unsigned)k->recv_id,
+        hk_log(HK_LOG_DEBUG, "utp: connection from %s accepted (connection id %u, %s)", a, (unsigned)k->recv_id,
                h->extension == 2 ? "libutp" : "no extension");
     }
     hk_utp_conn_accept(k->c, h, (uint16_t)hk_splitmix64(&b->isn_state), hk_clock_now());

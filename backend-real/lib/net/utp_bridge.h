@@ -20,8 +20,8 @@
  *   - EOF from it sends our ST_FIN; the peer's FIN shuts down its write side; a read or write error, a reset or a
  *     timeout closes both.
  * One ev_timer per connection runs hk_utp_conn_tick at hk_utp_conn_deadline. Each connection's memory is fixed:
- * hk_utp_conn_memory(&opts.conn) + opts.app_buffer + ~200 bytes. At INFO level one line is logged per connection
- * accepted ("utp: connection from ADDR accepted") and one when it ends. hk_utp_bridge_free closes every connection
+ * hk_utp_conn_memory(&opts.conn) + opts.app_buffer + ~200 bytes. At DEBUG level (-v) one line is logged per
+ * connection accepted ("utp: connection from ADDR accepted") and one when it ends. hk_utp_bridge_free closes every connection
  * (an ST_RESET to each peer) and frees the table; NULL is a no-op.
  */
 #ifndef HEKATE_UTP_BRIDGE_H

@@ -65,7 +65,7 @@ def assert_encrypted(log, info_hash):
 def assert_utp_transport(log, kind):
     """The client downloaded over uTP: every peer hekate sent blocks to during the client's run ("peer N: sent ...
     (B blocks", at -v -v) was accepted ("peer N: accepted from ADDR") from the address of a uTP connection hekate
-    accepted ("utp: connection from ADDR accepted"); a TCP connection beside it would have another source port."""
+    accepted ("utp: connection from ADDR accepted", also at -v); a TCP connection beside it would have another source port."""
     utp = set(re.findall(r"utp: connection from (\S+) accepted", log))
     addr = dict(re.findall(r"peer (\d+): accepted from (\S+)", log))
     served = set(re.findall(r"peer (\d+): sent \d+ messages? \([1-9]\d* blocks?", log))
