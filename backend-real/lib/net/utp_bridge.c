@@ -58,10 +58,12 @@ void hk_utp_bridge_opts_default(hk_utp_bridge_opts *o)
 
 static unsigned bucket_of(const hk_utp_bridge *b, const hk_addr *a, uint16_t id)
 {
-    uint64_t h = b->seed ^ ((uint64_t)a->port << 16 | id);
+    uint64_t h = b->seed ^ ((uint64_t)a->family << 32 | (uint64_t)a->port << 16 | id);
+    uint8_t ip[16] = { 0 };
+    memcpy(ip, a->ip, a->family == 4 ? 4 : 16); /* only the bytes the family uses */
     for (unsigned i = 0; i < 16; i += 8) {
         uint64_t w;
-        memcpy(&w, a->ip + i, 8);
+        memcpy(&w, ip + i, 8);
         h = hk_mix64(h ^ w);
     }
     return (unsigned)(h % BUCKETS);
