@@ -1,7 +1,7 @@
-/* utp_reset: hekate's whole uTP (BEP 29): a strict parser of the uTP header and a responder that answers
- * connection attempts (ST_SYN) with an ST_RESET, so a client that dials uTP first (libtorrent and qBittorrent with
- * their defaults) gives up on uTP at once and connects by TCP, instead of waiting out its uTP connect timeout.
- * hekate serves over TCP only; it never opens a uTP connection. (libutp's SYN, Transmission's, is not answered:
+/* utp_reset: a strict parser of the uTP (BEP 29) header, and a responder that answers the connection attempts
+ * (ST_SYN) the uTP transport does not take (over its bounds: backend-real/lib/net/utp_bridge.h, core/utp_conn.h)
+ * with an ST_RESET, so a client that dials uTP first (libtorrent and qBittorrent) gives up on uTP at once and
+ * connects by TCP, instead of waiting out its uTP connect timeout. (libutp's SYN, Transmission's, is not answered:
  * see hk_utp_respond.)
  *
  * Contract

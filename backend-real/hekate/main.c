@@ -33,6 +33,7 @@
 #include "rescans.h"
 #include "resume_run.h"
 #include "verify_run.h"
+#include "utp_bridge.h"
 #include "watches.h"
 
 #define FIRST_SCAN_STEP 0.020   /* seconds of first-scan work between two looks at a pending SIGINT/SIGTERM */
@@ -292,6 +293,11 @@ static void log_stats(hk_real *r, hk_log_level level, const char *when)
     if (hk_real_utp_stats(r, &us) && (us.resets || us.rate_limited)) /* uTP resets (issue 9) */
         hk_log(level, "%s: %" PRIu64 " uTP connection attempts answered with a reset, %" PRIu64 " over the rate bound",
                when, us.resets, us.rate_limited);
+    hk_utp_bridge_stats ub;
+    if (hk_real_utp_bridge_stats(r, &ub) && ub.accepted) /* the uTP transport (issue 9) */
+        hk_log(level, "%s: %" PRIu64 " uTP connections accepted (%" PRIu64 " open, %" PRIu64 " refused over the bounds); %"
+               PRIu64 " bytes sent over uTP, %" PRIu64 " packets resent", when, ub.accepted, ub.active, ub.refused,
+               ub.bytes_sent, ub.retransmits);
     if (s.rate_stops) /* upload rate caps (issue 11 item 5) */
         hk_log(level, "%s: upload rate caps held back %" PRIu64 " bytes; %" PRIu64 " turns stopped for tokens", when,
                s.rate_delayed_bytes, s.rate_stops);

@@ -30,7 +30,7 @@ static void usage_serving(FILE *out, const char *prog)
             "not followed unless --follow-links) whose data lies beside it or in a --data-dir, complete and of the\n"
             "right size. Upload only.\n"
             "\n"
-            "  -p, --port=PORT             TCP port to listen on (default 6881; 0: any free port)\n"
+            "  -p, --port=PORT             TCP and uTP (UDP) port to listen on (default 6881; 0: any free port)\n"
             "  -4, --ipv4-only             listen on IPv4 only\n"
             "  -6, --ipv6-only             listen on IPv6 only (default: both, on one dual-stack socket)\n"
             "      --bind=ADDR             listen on this numeric address only\n"

@@ -12,12 +12,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "hash.h"
 #include "histogram.h"
 #include "list.h"
 #include "log.h"
 #include "pool.h"
 #include "rt_common.h"
 #include "udp_port.h"
+#include "utp_bridge.h"
 #include "utp_reset.h"
 #include "verify.h"
 #include "wake.h"
@@ -44,7 +46,8 @@ struct hk_real {
     hk_conn_hub *hub;
     hk_listener *listener;
     hk_udp_port *udp;              /* UDP on the listener's port: uTP resets, the DHT (NULL if it could not be bound) */
-    hk_utp_responder utp;          /* answers uTP SYNs with a reset (core/utp_reset.h) */
+    hk_utp_responder utp;          /* answers the uTP SYNs the bridge does not take with a reset (core/utp_reset.h) */
+    hk_utp_bridge *utp_bridge;     /* uTP connections bridged to the accept path (net/utp_bridge.h; NULL without UDP) */
     uint64_t utp_resets_sent;      /* resets the kernel took */
 
     hk_wake wake;                  /* the seeder's one wake-up */
@@ -522,11 +525,14 @@ static hk_seeder_runtime runtime_table(hk_real *r)
     };
 }
 
-/* ---- UDP on the listen port: uTP connection attempts get a reset (the DHT registers HK_UDP_KRPC itself) ---- */
+/* ---- UDP on the listen port: uTP connections are accepted and bridged to on_accept (the SYNs over the bridge's
+ * bounds get the reset responder's policy); the DHT registers HK_UDP_KRPC itself ---- */
 
 static void on_utp(void *arg, const uint8_t *data, size_t len, const hk_addr *from)
 {
     hk_real *r = arg;
+    if (r->utp_bridge && hk_utp_bridge_input(r->utp_bridge, data, len, from))
+        return;
     uint8_t reply[HK_UTP_HEADER];
     uint64_t libutp = r->utp.stats.libutp_syn;
     size_t n = hk_utp_respond(&r->utp, data, len, from, hk_clock_now(), reply);
@@ -566,6 +572,10 @@ static void open_udp(hk_real *r, const hk_real_opts *o)
     uint64_t seed;
     hk_random_fill(&seed, sizeof seed);
     hk_utp_responder_init(&r->utp, NULL, seed, hk_clock_now());
+    hk_utp_bridge_opts bo;
+    hk_utp_bridge_opts_default(&bo);
+    bo.fd_cap = o->listener.fd_cap;
+    r->utp_bridge = hk_utp_bridge_new(r->loop, r->udp, &bo, on_accept, r, hk_mix64(seed ^ 0x75747062));
     hk_udp_port_set_handler(r->udp, HK_UDP_UTP, on_utp, r);
 }
 
@@ -690,6 +700,8 @@ void hk_real_free(hk_real *r)
         hk_catalog_set_dht(r->catalog, NULL);
     hk_dht_glue_free(r->dht);      /* before the UDP socket it sends on; writes the state file */
     r->dht = NULL;
+    hk_utp_bridge_free(r->utp_bridge); /* resets its peers through the UDP port: before it */
+    r->utp_bridge = NULL;
     hk_udp_port_free(r->udp);
     r->udp = NULL;
     hk_listener_free(r->listener);
@@ -756,6 +768,14 @@ bool hk_real_utp_stats(const hk_real *r, hk_utp_stats *out)
         return false;
     *out = r->utp.stats;
     out->resets = r->utp_resets_sent;
+    return true;
+}
+
+bool hk_real_utp_bridge_stats(const hk_real *r, hk_utp_bridge_stats *out)
+{
+    if (!r->utp_bridge)
+        return false;
+    hk_utp_bridge_stats_get(r->utp_bridge, out);
     return true;
 }
 

@@ -27,8 +27,10 @@
  *                  torrent added is handed to it, `uploaded` is read from hk_seeder_torrent_stats, and
  *                  hk_real_stop_trackers sends `stopped` (bounded in time) before hk_real_free.
  * UDP: right after the listener, a UDP socket on its address, family and bound port (udp_port.h); its uTP datagrams
- * go to a uTP reset responder (core/utp_reset.h: each SYN answered with a reset, rate-bounded); HK_UDP_KRPC is left
- * to the DHT. A port that cannot be bound is logged as a warning and TCP serving goes on without it.
+ * go to the uTP bridge (net/utp_bridge.h: each connection accepted within its bounds is bridged to a socketpair
+ * handed to the listener's accept path, so the seeder sees it as an accepted connection from the uTP peer), and the
+ * SYNs it refuses to the reset responder (core/utp_reset.h, rate-bounded; libutp's left unanswered); HK_UDP_KRPC is
+ * left to the DHT. A port that cannot be bound is logged as a warning and TCP serving goes on without it.
  * Every second hk_store_check runs; storages it newly marks failed, and the storage of an extent that faulted
  * during a write (EFAULT), are reported once each with hk_seeder_storage_failed. The same check, and every send of
  * metadata (a pin of an HK_FILE_METAINFO extent), compare the .torrent with the identity it was read with: one that
@@ -109,6 +111,9 @@ hk_dht *hk_real_dht(hk_real *r);
 /* uTP (utp_reset.h): the responder's counts, with `resets` the resets the kernel took (composed ones it dropped are
  * not counted). false (out untouched) without a UDP port. */
 bool hk_real_utp_stats(const hk_real *r, hk_utp_stats *out);
+/* The uTP transport's counts (utp_bridge.h). false (out untouched) without a UDP port. */
+struct hk_utp_bridge_stats;
+bool hk_real_utp_bridge_stats(const hk_real *r, struct hk_utp_bridge_stats *out);
 const hk_conn_hub *hk_real_hub(const hk_real *r);
 /* Metrics (ops/metrics.h): disk loads (page-in jobs) from submission to their completion on the loop. */
 const struct hk_histogram *hk_real_disk_latency(const hk_real *r);

@@ -160,7 +160,7 @@ char *hk_metrics_scrape(hk_real *r, uint32_t ntop, double start_time, double upt
     const hk_listener *l = hk_real_listener(r);
     if ((s.have_listener = l != NULL))
         hk_listener_stats_get(l, &s.listener);
-    s.have_utp = hk_real_utp_stats(r, &s.utp);
+    s.have_utp = hk_real_utp_stats(r, &s.utp) && hk_real_utp_bridge_stats(r, &s.utp_bridge);
     hk_dht *dht = hk_real_dht(r);
     if ((s.have_dht = dht != NULL))
         hk_dht_stats_get(dht, &s.dht);

@@ -351,6 +351,15 @@ static void render_resources(const hk_metrics_snapshot *s, hk_mbuf *b)
                 s->utp.resets);
         COUNTER(b, "hekate_utp_rate_limited_total", "uTP connection attempts left unanswered by the rate bound.",
                 s->utp.rate_limited);
+        COUNTER(b, "hekate_utp_connections_total", "uTP connections accepted (bridged to the accept path).",
+                s->utp_bridge.accepted);
+        GAUGE(b, "hekate_utp_connections_active", "uTP connections open now.", s->utp_bridge.active);
+        COUNTER(b, "hekate_utp_refused_total", "uTP SYNs over the connection bounds (left to the reset policy).",
+                s->utp_bridge.refused);
+        COUNTER(b, "hekate_utp_retransmits_total", "uTP packets sent again (fast retransmits and timeouts).",
+                s->utp_bridge.retransmits);
+        COUNTER(b, "hekate_utp_sent_bytes_total", "Payload bytes sent over uTP (first transmissions).",
+                s->utp_bridge.bytes_sent);
     }
     if (s->open_fds >= 0)
         GAUGE(b, "hekate_process_open_fds", "Open file descriptors of the process.", s->open_fds);

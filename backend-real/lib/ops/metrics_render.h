@@ -29,6 +29,7 @@
 #include "seeder.h"
 #include "store.h"
 #include "dht.h"
+#include "utp_bridge.h"
 #include "utp_reset.h"
 
 #define HK_METRICS_TOP_MAX 1000
@@ -78,6 +79,7 @@ typedef struct hk_metrics_snapshot {
     hk_dht_stats dht;                            /* its statistics (core/dht.h) */
     bool have_utp;                               /* the UDP port is open (udp_port.h) */
     hk_utp_stats utp;                            /* uTP resets (utp_reset.h), resets = sent */
+    hk_utp_bridge_stats utp_bridge;              /* uTP connections (utp_bridge.h), with have_utp */
     hk_store_stats store;
     bool have_announcer;
     hk_announcer_stats announcer;

@@ -26,11 +26,6 @@ from .procs import free_port, wait_port
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def transmission_utp_on():
-    """HEKATE_TEST_TRANSMISSION_UTP=on: Transmission with its default uTP on (to measure it; it does not download)."""
-    return os.environ.get("HEKATE_TEST_TRANSMISSION_UTP") == "on"
-
-
 def torrent_hash(torrent):
     with open(torrent, "rb") as f:
         return hashlib.sha1(bencode.info_bytes(f.read())).hexdigest()
@@ -117,22 +112,12 @@ class TransmissionClient(Client):
             "rpc-bind-address": "127.0.0.1", "rpc-port": int(self.rpc_addr.split(":")[1]), "rpc-whitelist": "127.0.0.1",
             "rpc-whitelist-enabled": True, "rpc-authentication-required": False,
             "dht-enabled": False, "lpd-enabled": False, "port-forwarding-enabled": False,
-            # Transmission 3.00 dials a tracker's peers by uTP first, and no answer hekate can give without speaking
-            # uTP makes it fall back to TCP: its handshake.c gotError() reconnects by TCP on a uTP error and then
-            # aborts that very handshake (the else branch of its plaintext retry), marking hekate unreachable for
-            # 15 minutes (a uTP reset would make that happen at once and forever, so hekate leaves libutp's SYN
-            # unanswered: core/utp_reset.h). TCP only, then; HEKATE_TEST_TRANSMISSION_UTP=on keeps Transmission's
-            # default (uTP on) to measure it (docs/design.md §17).
-            "utp-enabled": False,
+            # uTP stays on (Transmission's default): it dials hekate by uTP first, and hekate speaks uTP
+            # (docs/design.md §17: no reply short of that makes Transmission 3.00 fall back to TCP promptly).
         }
-        if transmission_utp_on():
-            del settings["utp-enabled"]
         self.changed = ["own config dir (-g)", "download-dir", "peer-port (not random), bind-address-ipv4 127.0.0.1 "
                         "/ ipv6 ::1", "RPC on 127.0.0.1:free port, whitelist 127.0.0.1, no auth",
                         "dht-enabled, lpd-enabled, port-forwarding-enabled false (they leave the host)"]
-        if not transmission_utp_on():
-            self.changed.append("utp-enabled false (a uTP error aborts Transmission 3.00's TCP fallback: hekate "
-                                "would be unreachable for 15 min)")
         if self.require_encryption:
             settings["encryption"] = 2
             self.changed.append("encryption: 2 (required)")
@@ -303,9 +288,9 @@ class CtorrentClient(Client):
 
 KINDS = {c.kind: c for c in (LibtorrentClient, Aria2Client, TransmissionClient, RtorrentClient, QbittorrentClient,
                              CtorrentClient)}
-# Clients that dial uTP (BEP 29) first with the settings of their driver: hekate must answer them with a uTP reset
-# (lib/matrix.py). Transmission does too with its defaults, but its driver turns uTP off (see TransmissionClient).
-UTP_FIRST = ("libtorrent", "qbittorrent")
+# Clients that dial uTP (BEP 29) first with the settings of their driver: their download must go over uTP
+# (lib/matrix.py assert_utp_transport).
+UTP_FIRST = ("libtorrent", "qbittorrent", "transmission")
 ENCRYPTING = ("libtorrent", "aria2", "transmission", "rtorrent", "qbittorrent")  # ctorrent has no MSE/PE
 
 

@@ -12,14 +12,12 @@ Two clients cannot reach a seeder at 127.0.0.1 with their defaults, for reasons 
   inside it, hekate bound to that address. The child run is this same test script with --netns KIND, started and
   stopped by PID like any client; its output (the check line, logs on failure) is passed on.
 
-uTP: libtorrent and qBittorrent dial a tracker's peers by uTP (BEP 29) first with their defaults; hekate answers
-each SYN on its listen port's UDP with a reset (core/utp_reset.h) and they connect by TCP at once.
-assert_utp_reset() requires hekate's log (at -v: "utp: reset sent to ADDR") to show at least one such reset during
-that client's run, so the check fails if the clients stop trying uTP or hekate stops answering. Transmission 3.00
-dials uTP first too (libutp, whose SYN hekate leaves unanswered), but turns any uTP failure into an aborted TCP
-fallback and a 15-minute back-off (lib/clients.py says where), so its driver turns uTP off;
-HEKATE_TEST_TRANSMISSION_UTP=on keeps it on, to measure that (the check then fails).
-HEKATE_MATRIX_CLIENT_TIMEOUT (seconds, default 45) lengthens each client's bound, for such measurements only.
+uTP: libtorrent, qBittorrent and Transmission dial a tracker's peers by uTP (BEP 29) first with their defaults;
+hekate accepts the uTP connection and bridges it to its ordinary accept path (backend-real/lib/net/utp_bridge.h,
+docs/design.md §17). assert_utp_transport() requires hekate's log to show that every peer the seeder accepted
+during that client's run came from a uTP connection, so the check fails if the client or hekate stops using uTP
+(or falls back to TCP). HEKATE_MATRIX_CLIENT_TIMEOUT (seconds, default 45) lengthens each client's bound, for
+measurements only.
 
 Encrypted runs: assert_encrypted() reads hekate's per-peer log lines (core/seeder.h, at -v -v): every peer that
 was sent blocks during the client's run must have logged "peer N: mse handshake for torrent HEX: encrypted rc4"."""
@@ -64,12 +62,24 @@ def assert_encrypted(log, info_hash):
     return "peers %s encrypted (rc4)" % ",".join(sorted(served, key=int))
 
 
-def assert_utp_reset(log, kind):
-    """A client that dials uTP first was answered with a uTP reset (hekate at -v or more logs each one)."""
-    n = len(re.findall(r"utp: reset sent to ", log))
-    if n == 0:
-        raise AssertionError("%s dials uTP first but hekate's log shows no uTP reset sent" % kind)
-    return "%d uTP SYN%s answered with a reset" % (n, "" if n == 1 else "s")
+def assert_utp_transport(log, kind):
+    """The client downloaded over uTP: every peer hekate sent blocks to during the client's run ("peer N: sent ...
+    (B blocks", at -v -v) was accepted ("peer N: accepted from ADDR") from the address of a uTP connection hekate
+    accepted ("utp: connection from ADDR accepted", also at -v); a TCP connection beside it would have another source port."""
+    utp = set(re.findall(r"utp: connection from (\S+) accepted", log))
+    addr = dict(re.findall(r"peer (\d+): accepted from (\S+)", log))
+    served = set(re.findall(r"peer (\d+): sent \d+ messages? \([1-9]\d* blocks?", log))
+    if not utp:
+        raise AssertionError("%s dials uTP first but hekate's log shows no uTP connection accepted" % kind)
+    if not served:
+        raise AssertionError("hekate's log shows no peer that was sent blocks (is hekate at -v -v?)")
+    tcp = sorted((n for n in served if addr.get(n) not in utp), key=int)
+    if tcp:
+        raise AssertionError("%s: peers %s were served, not over uTP (uTP connections: %s):\n%s"
+                             % (kind, tcp, sorted(utp),
+                                "\n".join(l for l in log.splitlines() if "accepted" in l or "utp" in l)[-3000:]))
+    return "served over uTP (%d uTP connection%s; peers %s)" % (len(utp), "" if len(utp) == 1 else "s",
+                                                               ",".join(sorted(served, key=int)))
 
 
 def run_client(p, setup, kind, encrypted=False):
@@ -87,7 +97,7 @@ def run_client(p, setup, kind, encrypted=False):
         if encrypted:
             extra = "; " + assert_encrypted(log, setup.fx.info_hash)
         if kind in clients.UTP_FIRST:
-            extra += "; " + assert_utp_reset(log, kind)
+            extra += "; " + assert_utp_transport(log, kind)
     except BaseException:
         if c is not None:
             sys.stdout.write("----- %s log (tail)\n%s\n-----\n" % (kind, c.log()[-4000:]))

@@ -42,6 +42,9 @@ static void sample_snapshot(hk_metrics_snapshot *s, const hk_histogram *h)
     s->have_utp = true;
     s->utp.resets = 31;
     s->utp.rate_limited = 2;
+    s->utp_bridge.accepted = 44;
+    s->utp_bridge.active = 6;
+    s->utp_bridge.retransmits = 123;
     s->have_announcer = true;
     s->announcer.ok = 77;
     s->announcer.failed = 2;
@@ -92,7 +95,7 @@ static bool sample_of(const char *sample, size_t len, const char *family, const 
 static int check_structure(const char *text)
 {
     char family[128] = "", type[16] = "", help_of[128] = "";
-    static char seen[64][128];
+    static char seen[128][128]; /* families: more than 64 since the uTP transport and the DHT */
     int nseen = 0;
     for (const char *line = text; *line;) {
         const char *end = strchr(line, '\n');
@@ -115,7 +118,7 @@ static int check_structure(const char *text)
             cr_assert_eq(counter, fl > 6 && !strcmp(family + fl - 6, "_total"), "%s: _total iff counter", family);
             for (int i = 0; i < nseen; i++)
                 cr_assert_str_neq(seen[i], family, "%s appears once", family);
-            cr_assert_lt(nseen, 64);
+            cr_assert_lt(nseen, 128);
             strcpy(seen[nseen++], family);
             help_of[0] = '\0';
         } else {
@@ -161,6 +164,9 @@ Test(metrics_render, structure_and_values)
     cr_assert(has_line(t, "hekate_dht_torrents 12"));
     cr_assert(has_line(t, "hekate_dht_good_nodes 7"), "both families summed");
     cr_assert(has_line(t, "hekate_utp_rate_limited_total 2"));
+    cr_assert(has_line(t, "hekate_utp_connections_total 44"));
+    cr_assert(has_line(t, "hekate_utp_connections_active 6"));
+    cr_assert(has_line(t, "hekate_utp_retransmits_total 123"));
     cr_assert(has_line(t, "hekate_process_open_fds 12"));
     cr_assert(has_line(t, "hekate_process_start_time_seconds 1700000000.500"));
     cr_assert(has_line(t, "hekate_uptime_seconds 3.250"));
