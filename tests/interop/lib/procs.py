@@ -44,13 +44,38 @@ def _die_with_parent():
     _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+# Ports handed out by free_port: below the kernel's ephemeral range (32768-60999 by default), so that no outgoing
+# connection of a test running in parallel (clients, trackers, the DHT) can take a port between the moment it is
+# picked and the moment the process it is meant for binds it. Each process starts at a random place in the range and
+# walks it, so parallel tests rarely try the same ports.
+PORT_LOW, PORT_HIGH = 10000, 32767
+_next_port = [None]
+
+
+def _bindable(port):
+    """true if port is free on the wildcard address for TCP and for UDP (hekate binds both on its port)."""
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            s.bind(("", port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
 def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    """A port that is free now for TCP and UDP, outside the ephemeral range (see PORT_LOW)."""
+    span = PORT_HIGH - PORT_LOW + 1
+    if _next_port[0] is None:
+        _next_port[0] = int.from_bytes(os.urandom(4), "little") % span
+    for _ in range(2000):
+        port = PORT_LOW + _next_port[0] % span
+        _next_port[0] += 1
+        if _bindable(port):
+            return port
+    raise RuntimeError("no free port in %d-%d" % (PORT_LOW, PORT_HIGH))
 
 
 HOST_LT, HOST_RAW, HOST_IDLE = 1, 2, 3

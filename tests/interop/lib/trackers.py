@@ -18,27 +18,14 @@ import urllib.parse
 import urllib.request
 
 from . import bencode
+from .procs import free_port as procs_free_port
 from .procs import wait_port, wait_started
 from .seeders import Seeder, hekate_binary
 
 
 def free_port_tcp_udp():
-    """A port free for both TCP and UDP on 127.0.0.1."""
-    for _ in range(50):
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            t.bind(("127.0.0.1", 0))
-            port = t.getsockname()[1]
-            try:
-                u.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-        finally:
-            t.close()
-            u.close()
-    raise RuntimeError("no port free for both TCP and UDP")
+    """A port free for both TCP and UDP (procs.free_port checks both)."""
+    return procs_free_port()
 
 
 class OpenTracker:
