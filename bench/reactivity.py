@@ -24,6 +24,7 @@ import argparse
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -31,7 +32,7 @@ import time
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "interop"))
-from lib import fixtures, procs, seeders  # noqa: E402
+from lib import fixtures, procs, procstat, seeders  # noqa: E402
 from lib.fixtures import KiB, MiB  # noqa: E402
 
 PY = "/usr/bin/python3"
@@ -47,7 +48,22 @@ def build_probe(build_dir):
     return out
 
 
-def probe(p, a, exe, seeder, fx, name):
+def probe(p, a, exe, seeder, fx, name, watch=()):
+    """a.rounds probes of a.count requests; the case's figures are the medians of the rounds' (each round's printed).
+    watch: pids whose CPU use over the rounds is reported (share of one core)."""
+    cpu0 = [procstat.cpu_seconds(pid) for pid in watch]
+    t0 = time.monotonic()
+    rounds = [probe_once(p, a, exe, seeder, fx, "%s.%d" % (name, i)) for i in range(a.rounds)]
+    wall = time.monotonic() - t0
+    r = {"case": name, "n": sum(x["n"] for x in rounds), "chokes": sum(x["chokes"] for x in rounds),
+         "rounds": rounds}
+    for k in ("p50", "p90", "p99", "max"):
+        r[k] = statistics.median(x[k] for x in rounds)
+    r["cpu"] = [(procstat.cpu_seconds(pid) - c) / wall for pid, c in zip(watch, cpu0)]
+    return r
+
+
+def probe_once(p, a, exe, seeder, fx, name):
     samples = p.path("samples-%s.txt" % name)
     c = p.start("probe-" + name, [exe, "probe", str(seeder.port), fx.info_hash, str(PIECE), str(a.blocks),
                                   str(a.count), str(a.gap_us), samples])
@@ -89,11 +105,11 @@ def body(p, a):
             "--idle-timeout", "900", "--handshake-timeout", "60", "--unchoked-idle-timeout", "900",
             "--unchoked-stall", "900", "--send-stall-timeout", "900", "--status-interval", "5"]
     seeder = seeders.start_hekate(p, a.build_dir, [p.path("data")], args=args)
-    print("hekate %s, pid %d, port %d, torrent %d MiB, piece %d KiB; probe: %d requests (+200 warm-up) over %d "
-          "blocks, gap %d us" % (" ".join(args), seeder.child.pid, seeder.port, a.size_mib, PIECE // KiB, a.count,
+    print("hekate %s, pid %d, port %d, torrent %d MiB, piece %d KiB; probe: %d rounds of %d requests (+200 warm-up) over %d "
+          "blocks, gap %d us" % (" ".join(args), seeder.child.pid, seeder.port, a.size_mib, PIECE // KiB, a.rounds, a.count,
                                  a.blocks, a.gap_us), flush=True)
     res = {}
-    res["quiet"] = probe(p, a, exe, seeder, fx, "quiet")
+    res["quiet"] = probe(p, a, exe, seeder, fx, "quiet", watch=(seeder.child.pid,))
     if not a.skip_idle:
         idle_cases(p, a, exe, seeder, fx, res)
     load = p.start("load", [exe, "load", str(seeder.port), fx.info_hash, str(PIECE), str(fx.total_size // 16384),
@@ -108,7 +124,9 @@ def body(p, a):
     if a.perf:
         rec = p.start("perf", ["perf", "record", "-g", "-o", a.perf, "-p", str(seeder.child.pid)])
         time.sleep(0.5)
-    res["pending"] = probe(p, a, exe, seeder, fx, "pending")
+    res["pending"] = probe(p, a, exe, seeder, fx, "pending", watch=(seeder.child.pid, load.pid))
+    print("  CPU over the pending rounds: hekate %.0f %%, the load process %.0f %% of one core" % (
+        100 * res["pending"]["cpu"][0], 100 * res["pending"]["cpu"][1]), flush=True)
     if rec:
         p.stop(rec, sig=signal.SIGINT)
     queued = kernel_queued(seeder.port)
@@ -143,7 +161,9 @@ def idle_cases(p, a, exe, seeder, fx, res):
     res["idle10k"] = probe(p, a, exe, seeder, fx, "idle10k")
     idle2, ok2, f2 = start_idle(p, seeder, fx, 9000, "idle-b")
     time.sleep(3)
-    res["idle19k"] = probe(p, a, exe, seeder, fx, "idle19k")
+    res["idle19k"] = probe(p, a, exe, seeder, fx, "idle19k", watch=(seeder.child.pid, idle1.pid, idle2.pid))
+    print("  CPU over the idle19k rounds: hekate %.0f %%, the idle processes %.0f %% + %.0f %% of one core" % tuple(
+        100 * x for x in res["idle19k"]["cpu"]), flush=True)
     seeder.assert_alive("with %d idle peers" % (ok1 + ok2))
     closed = []
     for c in (idle2, idle1):
@@ -158,13 +178,16 @@ def idle_cases(p, a, exe, seeder, fx, res):
 
 def report(res):
     q = res["quiet"]
-    print("\n%-8s %8s %8s %8s %9s %9s %9s" % ("case", "n", "p50_us", "p99_us", "max_us", "p50/quiet", "p99/quiet"))
+    print("\nmedians of the rounds (p99 of each round in brackets)")
+    print("%-8s %6s %8s %8s %9s %9s %9s  %s" % ("case", "n", "p50_us", "p99_us", "max_us", "p50/quiet", "p99/quiet",
+                                              "rounds' p99"))
     for k in ("quiet", "idle10k", "idle19k", "quiet2", "pending"):
         r = res.get(k)
         if not r:
             continue
-        print("%-8s %8d %8.1f %8.1f %9.1f %9.2f %9.2f" % (k, r["n"], r["p50"], r["p99"], r["max"], r["p50"] / q["p50"],
-                                                         r["p99"] / q["p99"]))
+        print("%-8s %6d %8.1f %8.1f %9.1f %9.2f %9.2f  [%s]" % (
+            k, r["n"], r["p50"], r["p99"], r["max"], r["p50"] / q["p50"], r["p99"] / q["p99"],
+            " ".join("%.0f" % x["p99"] for x in r["rounds"])))
     ok_idle = "idle19k" not in res or res["idle19k"]["p99"] <= 1.2 * q["p99"]
     ok_pend = res["pending"]["p99"] <= 2.0 * q["p99"]
     if "idle19k" in res:
@@ -178,7 +201,8 @@ def report(res):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build-dir", default=os.path.join(HERE, "..", "build", "release"))
-    ap.add_argument("--count", type=int, default=5000, help="timed requests per case")
+    ap.add_argument("--count", type=int, default=2000, help="timed requests per round")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds per case; a case's figures are their medians")
     ap.add_argument("--gap-us", type=int, default=1000, help="pause between a reply and the next request")
     ap.add_argument("--blocks", type=int, default=64, help="the probe's blocks (the first N of the torrent)")
     ap.add_argument("--size-mib", type=int, default=16)
