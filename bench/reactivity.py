@@ -161,7 +161,11 @@ def idle_cases(p, a, exe, seeder, fx, res):
     res["idle10k"] = probe(p, a, exe, seeder, fx, "idle10k")
     idle2, ok2, f2 = start_idle(p, seeder, fx, 9000, "idle-b")
     time.sleep(3)
+    rec = p.start("perf-idle", ["perf", "record", "-g", "-o", a.perf + ".idle", "-p", str(seeder.child.pid)]) \
+        if a.perf else None
     res["idle19k"] = probe(p, a, exe, seeder, fx, "idle19k", watch=(seeder.child.pid, idle1.pid, idle2.pid))
+    if rec:
+        p.stop(rec, sig=signal.SIGINT)
     print("  CPU over the idle19k rounds: hekate %.0f %%, the idle processes %.0f %% + %.0f %% of one core" % tuple(
         100 * x for x in res["idle19k"]["cpu"]), flush=True)
     seeder.assert_alive("with %d idle peers" % (ok1 + ok2))
@@ -211,7 +215,7 @@ def main():
     ap.add_argument("--load-pending", type=int, default=2000, help="requests each load peer keeps outstanding")
     ap.add_argument("--load-rate", type=float, default=256 * KiB, help="bytes/s each load peer reads")
     ap.add_argument("--skip-idle", action="store_true", help="only the quiet and pending cases")
-    ap.add_argument("--perf", metavar="FILE", help="perf record -g hekate during the pending case into FILE")
+    ap.add_argument("--perf", metavar="FILE", help="perf record -g hekate during the pending case into FILE (and the idle19k case into FILE.idle)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, samples)")
     a = ap.parse_args()
     a.build_dir = os.path.abspath(a.build_dir)
