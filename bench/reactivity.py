@@ -79,9 +79,9 @@ def probe_once(p, a, exe, seeder, fx, name):
     return r
 
 
-def start_idle(p, seeder, fx, count, name):
+def start_idle(p, seeder, fx, count, name, keepalive):
     c = p.start(name, [PY, os.path.join(HERE, "idle_conns.py"), "--port", str(seeder.port), "--info-hash",
-                       fx.info_hash, "--count", str(count), "--hold", "900", "--keepalive", "60"])
+                       fx.info_hash, "--count", str(count), "--hold", "900", "--keepalive", str(keepalive)])
     t_end = time.monotonic() + 240
     while "HANDSHAKEN" not in c.log():
         if not c.alive() or time.monotonic() > t_end:
@@ -156,10 +156,10 @@ def kernel_queued(port):
 
 
 def idle_cases(p, a, exe, seeder, fx, res):
-    idle1, ok1, f1 = start_idle(p, seeder, fx, 10000, "idle-a")
+    idle1, ok1, f1 = start_idle(p, seeder, fx, 10000, "idle-a", a.keepalive)
     time.sleep(3)
     res["idle10k"] = probe(p, a, exe, seeder, fx, "idle10k")
-    idle2, ok2, f2 = start_idle(p, seeder, fx, 9000, "idle-b")
+    idle2, ok2, f2 = start_idle(p, seeder, fx, 9000, "idle-b", a.keepalive)
     time.sleep(3)
     rec = p.start("perf-idle", ["perf", "record", "-g", "-o", a.perf + ".idle", "-p", str(seeder.child.pid)]) \
         if a.perf else None
@@ -214,6 +214,7 @@ def main():
     ap.add_argument("--load-peers", type=int, default=50)
     ap.add_argument("--load-pending", type=int, default=2000, help="requests each load peer keeps outstanding")
     ap.add_argument("--load-rate", type=float, default=256 * KiB, help="bytes/s each load peer reads")
+    ap.add_argument("--keepalive", type=float, default=60, help="each idle peer's keep-alive period (0: none)")
     ap.add_argument("--skip-idle", action="store_true", help="only the quiet and pending cases")
     ap.add_argument("--perf", metavar="FILE", help="perf record -g hekate during the pending case into FILE (and the idle19k case into FILE.idle)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, samples)")
