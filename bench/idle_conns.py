@@ -32,6 +32,9 @@ def main():
     ap.add_argument("--wave", type=int, default=256)
     ap.add_argument("--hold", type=float, default=300)
     ap.add_argument("--one-address", action="store_true", help="every connection from 127.0.0.1")
+    ap.add_argument("--keepalive", type=float, default=0,
+                    help="once handshaken, each connection sends a keep-alive this often (seconds, spread evenly "
+                         "over the connections); 0: never")
     a = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, a.count + 100)
@@ -98,8 +101,23 @@ def main():
                     outstanding -= 1
     print("HANDSHAKEN %d FAILED %d SECONDS %.2f" % (ok, failed, time.monotonic() - t0), flush=True)
     t_end = time.monotonic() + a.hold
+    ka_next, ka_last, ka_fds = 0.0, time.monotonic(), []
     while not stop and time.monotonic() < t_end:
-        for fd, ev in ep.poll(0.5):
+        if a.keepalive > 0:
+            now = time.monotonic()
+            if not ka_fds:
+                ka_fds = list(conns)
+            ka_next += len(ka_fds) * (now - ka_last) / a.keepalive
+            ka_last = now
+            while ka_next >= 1 and ka_fds:
+                ka_next -= 1
+                c = conns.get(ka_fds.pop())
+                if c:
+                    try:
+                        c[0].send(b"\0\0\0\0")
+                    except OSError:
+                        pass
+        for fd, ev in ep.poll(0.1 if a.keepalive > 0 else 0.5):
             c = conns[fd]
             try:
                 data = c[0].recv(65536)

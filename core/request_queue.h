@@ -7,7 +7,8 @@
  * empties and refills (no allocation per block); hk_rq_clear releases it (the seeder clears on choke and close, so a
  * choked or idle peer holds no queue memory). Pushing onto a full queue fails; nothing is ever evicted.
  * Operations: push at the back, look at / pop the front, rotate (front to back), find
- * an exact (kind, index, begin, length) match, remove at a position (cancel; O(n) shift, n <= the maximum), find by
+ * an exact (kind, index, begin, length) match, remove at a position (cancel, or serving;
+ * O(min(i, n - i)) shift: the front costs nothing), find by
  * disk-load token, and count by kind. Order is the order of pushes and rotations only.
  */
 #ifndef HEKATE_REQUEST_QUEUE_H

@@ -150,3 +150,49 @@ Test(request_queue, bit_fields_and_arrival_stamp_kept)
     cr_assert_eq(hk_rq_age(hk_rq_stamp(before_wrap), before_wrap + (10u << HK_RQ_TICK_SHIFT)),
                  10u << HK_RQ_TICK_SHIFT);
 }
+
+/* remove_at shifts whichever side is shorter: against a plain array, removing at every position of a ring that has
+ * wrapped (head moved by pops and pushes) keeps the others' order, the counts and push/pop working afterwards. */
+Test(request_queue, remove_at_every_position_of_a_wrapped_ring)
+{
+    for (uint32_t len = 1; len <= 9; len++) {
+        for (uint32_t at = 0; at < len; at++) {
+            open_queue(16);
+            uint32_t ref[16], n = 0, next = 0;
+            for (uint32_t i = 0; i < 16; i++) { /* grow to 16, then pop 11 and push: the head is at 11 */
+                hk_request r = blk(next++, 0);
+                cr_assert(hk_rq_push_back(&q, &r));
+            }
+            for (uint32_t i = 0; i < 16; i++)
+                cr_assert(hk_rq_pop_front(&q, NULL));
+            for (uint32_t i = 0; i < 11; i++) {
+                hk_request r = blk(next++, 0);
+                cr_assert(hk_rq_push_back(&q, &r));
+                cr_assert(hk_rq_pop_front(&q, NULL));
+            }
+            for (uint32_t i = 0; i < len; i++) {
+                hk_request r = blk(next, 0);
+                ref[n++] = next++;
+                cr_assert(hk_rq_push_back(&q, &r));
+            }
+            hk_request out;
+            cr_assert(hk_rq_remove_at(&q, at, &out));
+            cr_assert_eq(out.index, ref[at], "len %u at %u", len, at);
+            for (uint32_t k = at; k + 1 < n; k++)
+                ref[k] = ref[k + 1];
+            n--;
+            hk_request r = blk(next, 0); /* the ring still takes pushes at the right place */
+            ref[n++] = next++;
+            cr_assert(hk_rq_push_back(&q, &r));
+            cr_assert_eq(hk_rq_len(&q), n);
+            cr_assert_eq(hk_rq_count(&q, HK_REQ_BLOCK), n);
+            for (uint32_t k = 0; k < n; k++)
+                cr_assert_eq(hk_rq_at(&q, k)->index, ref[k], "len %u at %u: position %u", len, at, k);
+            for (uint32_t k = 0; k < n; k++) {
+                cr_assert(hk_rq_pop_front(&q, &out));
+                cr_assert_eq(out.index, ref[k]);
+            }
+            hk_rq_free(&q);
+        }
+    }
+}
