@@ -671,7 +671,7 @@ static void drop_cache(const char *path)
 
 Test(store, resident_after_page_in)
 {
-    tfile f[] = {{"", 1u << 20, false}};
+    tfile f[] = {{"", 8u << 20, false}}; /* 8 MiB: the kernel's readahead after the page-in never reaches `far` */
     ttorrent t = make_torrent("t.torrent", "big.bin", false, f, 1, true);
     hk_store *st = hk_store_new(NULL);
     uint64_t h = add_ok(st, &t);
@@ -688,7 +688,7 @@ Test(store, resident_after_page_in)
     hk_store_job_release(st, &job);
     cr_assert_eq(job.fd, -1);
     cr_assert(hk_store_resident(st, &e), "resident after the page-in");
-    hk_extent far = ext_of(h, 0, 900000, 16384);
+    hk_extent far = ext_of(h, 0, 7800000, 16384);
     cr_assert(!hk_store_resident(st, &far), "pages far away were not read");
     cr_assert(!hk_store_failed(st, h, NULL));
     hk_store_stats s;
@@ -1107,7 +1107,7 @@ Test(store, residency_is_right_where_mincore_is_blind)
     if (geteuid() != 0)
         cr_skip_test("needs root to make a file the test process can read but neither owns nor may write");
     cr_assert_eq(chmod(g_dir, 0755), 0);
-    tfile f[] = {{"", 1u << 20, false}};
+    tfile f[] = {{"", 8u << 20, false}}; /* 8 MiB: the kernel's readahead after the page-in never reaches `far` */
     ttorrent t = make_torrent("t.torrent", "big.bin", false, f, 1, true);
 
     /* as root (the owner): mincore is trusted */
@@ -1147,7 +1147,7 @@ Test(store, residency_is_right_where_mincore_is_blind)
         hk_store_job_release(cst, &job);
         if (!hk_store_resident(cst, &e))
             _exit(16);
-        hk_extent far = ext_of(ch, 0, 900000, 16384);
+        hk_extent far = ext_of(ch, 0, 7800000, 16384);
         if (hk_store_resident(cst, &far))
             _exit(17);
         /* one probe read per extent (not one per page) */
