@@ -16,74 +16,14 @@
 #include "metainfo.h"
 #include "store.h"
 #include "torrent_builder.h"
-
-static char g_root[64];
+#include "tree_fixture.h"
 
 static void make_root(void)
 {
-    snprintf(g_root, sizeof g_root, "/tmp/hekate-datadir-XXXXXX");
-    cr_assert_not_null(mkdtemp(g_root));
+    tf_tree_make("datadir");
 }
 
-static void remove_root(void)
-{
-    if (strncmp(g_root, "/tmp/hekate-datadir-", 20) == 0 && strchr(g_root, '\'') == NULL) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
-        cr_assert_eq(system(cmd), 0);
-    }
-}
-
-TestSuite(store_datadir, .init = make_root, .fini = remove_root, .timeout = 30);
-
-static char *pathf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *pathf(const char *fmt, ...)
-{
-    static char bufs[8][4096];
-    static int next;
-    char *b = bufs[next++ % 8];
-    int n = snprintf(b, 4096, "%s/", g_root);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(b + n, (size_t)(4096 - n), fmt, ap);
-    va_end(ap);
-    return b;
-}
-
-static void mkdir_ok(const char *p)
-{
-    cr_assert_eq(mkdir(p, 0755), 0, "mkdir %s: %s", p, strerror(errno));
-}
-
-/* A file of len bytes, every byte `fill`. */
-static void write_fill(const char *path, size_t len, uint8_t fill)
-{
-    uint8_t *buf = malloc(len);
-    memset(buf, fill, len);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    cr_assert_geq(fd, 0, "create %s: %s", path, strerror(errno));
-    cr_assert_eq(write(fd, buf, len), (ssize_t)len);
-    close(fd);
-    free(buf);
-}
-
-/* <g_root>/<tpath> holding a torrent `name` (single file of len bytes, or two files b and c below name). */
-static mi_torrent *write_torrent(const char *tpath, const char *name, bool multi, uint64_t len)
-{
-    tb_file files[2] = { { multi ? "b" : NULL, len, false }, { "c", 3000, false } };
-    size_t n;
-    uint8_t *bytes = tb_torrent(name, 16384, files, multi ? 2 : 1, &n);
-    cr_assert_not_null(bytes);
-    FILE *f = fopen(pathf("%s", tpath), "wb");
-    cr_assert_not_null(f);
-    cr_assert_eq(fwrite(bytes, 1, n, f), n);
-    fclose(f);
-    mi_torrent *mi;
-    mi_error err;
-    cr_assert_eq(mi_parse(bytes, n, &mi, &err), 0, "mi_parse: %s", err.what);
-    free(bytes);
-    return mi;
-}
+TestSuite(store_datadir, .init = make_root, .fini = tf_tree_remove, .timeout = 30);
 
 /* The first byte of file `file` of storage h, pinned (the place the store reads it from). */
 static int first_byte(hk_store *st, uint64_t h, uint32_t file)
@@ -100,16 +40,16 @@ static int first_byte(hk_store *st, uint64_t h, uint32_t file)
 
 static uint64_t add(hk_store *st, const char *tpath, const mi_torrent *mi, char *err, size_t errlen)
 {
-    return hk_store_add(st, pathf("%s", tpath), mi, err, errlen);
+    return hk_store_add(st, tf_path("%s", tpath), mi, err, errlen);
 }
 
 Test(store_datadir, beside_first_then_data_dirs_in_order)
 {
-    mkdir_ok(pathf("t"));
-    mkdir_ok(pathf("d1"));
-    mkdir_ok(pathf("d2"));
-    mi_torrent *mi = write_torrent("t/x.torrent", "x.bin", false, 20000);
-    const char *dirs[] = { pathf("missing"), pathf("d1"), pathf("d2") };
+    tf_mkdir(tf_path("t"));
+    tf_mkdir(tf_path("d1"));
+    tf_mkdir(tf_path("d2"));
+    mi_torrent *mi = tf_write_torrent("t/x.torrent", "x.bin", false, 20000);
+    const char *dirs[] = { tf_path("missing"), tf_path("d1"), tf_path("d2") };
     hk_store *st = hk_store_new(NULL);
     cr_assert_eq(hk_store_set_data_dirs(st, dirs, 3), 0);
     char err[512] = "";
@@ -120,21 +60,21 @@ Test(store_datadir, beside_first_then_data_dirs_in_order)
     cr_assert_not_null(strstr(err, "--data-dir"), "%s", err);
 
     /* in d2 only: served from d2 (the missing first data dir is passed over) */
-    write_fill(pathf("d2/x.bin"), 20000, 0xd2);
+    tf_write_fill(tf_path("d2/x.bin"), 20000, 0xd2);
     uint64_t h = add(st, "t/x.torrent", mi, err, sizeof err);
     cr_assert_neq(h, 0u, "%s", err);
     cr_assert_eq(first_byte(st, h, 0), 0xd2);
     hk_store_remove(st, h);
 
     /* in d1 and d2: the first data dir wins */
-    write_fill(pathf("d1/x.bin"), 20000, 0xd1);
+    tf_write_fill(tf_path("d1/x.bin"), 20000, 0xd1);
     h = add(st, "t/x.torrent", mi, err, sizeof err);
     cr_assert_neq(h, 0u, "%s", err);
     cr_assert_eq(first_byte(st, h, 0), 0xd1);
     hk_store_remove(st, h);
 
     /* beside the .torrent too: beside wins */
-    write_fill(pathf("t/x.bin"), 20000, 0xbe);
+    tf_write_fill(tf_path("t/x.bin"), 20000, 0xbe);
     h = add(st, "t/x.torrent", mi, err, sizeof err);
     cr_assert_neq(h, 0u, "%s", err);
     cr_assert_eq(first_byte(st, h, 0), 0xbe);
@@ -144,14 +84,14 @@ Test(store_datadir, beside_first_then_data_dirs_in_order)
 
 Test(store_datadir, multi_file_data_in_a_data_dir_and_the_torrent_read_from_its_folder)
 {
-    mkdir_ok(pathf("t"));
-    mkdir_ok(pathf("data"));
-    mkdir_ok(pathf("data/Album"));
-    write_fill(pathf("data/Album/b"), 40000, 0x11);
-    write_fill(pathf("data/Album/c"), 3000, 0x22);
-    mi_torrent *mi = write_torrent("t/album.torrent", "Album", true, 40000);
-    mi_torrent *mi2 = write_torrent("t/other.torrent", "Album", true, 40000); /* a second one, same folders */
-    const char *dirs[] = { pathf("data") };
+    tf_mkdir(tf_path("t"));
+    tf_mkdir(tf_path("data"));
+    tf_mkdir(tf_path("data/Album"));
+    tf_write_fill(tf_path("data/Album/b"), 40000, 0x11);
+    tf_write_fill(tf_path("data/Album/c"), 3000, 0x22);
+    mi_torrent *mi = tf_write_torrent("t/album.torrent", "Album", true, 40000);
+    mi_torrent *mi2 = tf_write_torrent("t/other.torrent", "Album", true, 40000); /* a second one, same folders */
+    const char *dirs[] = { tf_path("data") };
     hk_store *st = hk_store_new(NULL);
     cr_assert_eq(hk_store_set_data_dirs(st, dirs, 1), 0);
     char err[512] = "";
@@ -173,7 +113,7 @@ Test(store_datadir, multi_file_data_in_a_data_dir_and_the_torrent_read_from_its_
     cr_assert(!hk_store_failed(st, h, NULL));
 
     /* a data file changed in the data dir is detected like one beside the .torrent */
-    cr_assert_eq(truncate(pathf("data/Album/c"), 10), 0);
+    cr_assert_eq(truncate(tf_path("data/Album/c"), 10), 0);
     cr_assert_geq(hk_store_check(st), 1u);
     const char *why = NULL;
     cr_assert(hk_store_failed(st, h, &why));
@@ -185,15 +125,15 @@ Test(store_datadir, multi_file_data_in_a_data_dir_and_the_torrent_read_from_its_
 
 Test(store_datadir, a_link_in_a_data_dir_is_refused_not_passed_over)
 {
-    mkdir_ok(pathf("t"));
-    mkdir_ok(pathf("d1"));
-    mkdir_ok(pathf("d2"));
-    mkdir_ok(pathf("outside"));
-    write_fill(pathf("outside/x.bin"), 20000, 0x66);
-    write_fill(pathf("d2/x.bin"), 20000, 0xd2);
-    cr_assert_eq(symlink(pathf("outside/x.bin"), pathf("d1/x.bin")), 0);
-    mi_torrent *mi = write_torrent("t/x.torrent", "x.bin", false, 20000);
-    const char *dirs[] = { pathf("d1"), pathf("d2") };
+    tf_mkdir(tf_path("t"));
+    tf_mkdir(tf_path("d1"));
+    tf_mkdir(tf_path("d2"));
+    tf_mkdir(tf_path("outside"));
+    tf_write_fill(tf_path("outside/x.bin"), 20000, 0x66);
+    tf_write_fill(tf_path("d2/x.bin"), 20000, 0xd2);
+    cr_assert_eq(symlink(tf_path("outside/x.bin"), tf_path("d1/x.bin")), 0);
+    mi_torrent *mi = tf_write_torrent("t/x.torrent", "x.bin", false, 20000);
+    const char *dirs[] = { tf_path("d1"), tf_path("d2") };
     hk_store *st = hk_store_new(NULL);
     cr_assert_eq(hk_store_set_data_dirs(st, dirs, 2), 0);
     char err[512] = "";
@@ -205,20 +145,20 @@ Test(store_datadir, a_link_in_a_data_dir_is_refused_not_passed_over)
 
 Test(store_datadir, data_dir_swapped_for_a_link_after_the_add_serves_nothing)
 {
-    mkdir_ok(pathf("t"));
-    mkdir_ok(pathf("data"));
-    mkdir_ok(pathf("evil"));
-    write_fill(pathf("data/x.bin"), 20000, 0x44);
-    write_fill(pathf("evil/x.bin"), 20000, 0x66);
-    mi_torrent *mi = write_torrent("t/x.torrent", "x.bin", false, 20000);
-    const char *dirs[] = { pathf("data") };
+    tf_mkdir(tf_path("t"));
+    tf_mkdir(tf_path("data"));
+    tf_mkdir(tf_path("evil"));
+    tf_write_fill(tf_path("data/x.bin"), 20000, 0x44);
+    tf_write_fill(tf_path("evil/x.bin"), 20000, 0x66);
+    mi_torrent *mi = tf_write_torrent("t/x.torrent", "x.bin", false, 20000);
+    const char *dirs[] = { tf_path("data") };
     hk_store *st = hk_store_new(NULL);
     cr_assert_eq(hk_store_set_data_dirs(st, dirs, 1), 0);
     char err[512] = "";
     uint64_t h = add(st, "t/x.torrent", mi, err, sizeof err);
     cr_assert_neq(h, 0u, "%s", err);
-    cr_assert_eq(rename(pathf("data"), pathf("data.old")), 0);
-    cr_assert_eq(symlink(pathf("evil"), pathf("data")), 0);
+    cr_assert_eq(rename(tf_path("data"), tf_path("data.old")), 0);
+    cr_assert_eq(symlink(tf_path("evil"), tf_path("data")), 0);
     cr_assert_eq(first_byte(st, h, 0), -1, "nothing is read through the link");
     const char *why = NULL;
     cr_assert(hk_store_failed(st, h, &why));
@@ -229,12 +169,12 @@ Test(store_datadir, data_dir_swapped_for_a_link_after_the_add_serves_nothing)
 
 Test(store_datadir, no_data_dirs_means_beside_only)
 {
-    mkdir_ok(pathf("t"));
-    mkdir_ok(pathf("data"));
-    write_fill(pathf("data/x.bin"), 20000, 0x44);
-    mi_torrent *mi = write_torrent("t/x.torrent", "x.bin", false, 20000);
+    tf_mkdir(tf_path("t"));
+    tf_mkdir(tf_path("data"));
+    tf_write_fill(tf_path("data/x.bin"), 20000, 0x44);
+    mi_torrent *mi = tf_write_torrent("t/x.torrent", "x.bin", false, 20000);
     hk_store *st = hk_store_new(NULL);
-    const char *dirs[] = { pathf("data") };
+    const char *dirs[] = { tf_path("data") };
     cr_assert_eq(hk_store_set_data_dirs(st, dirs, 1), 0);
     cr_assert_eq(hk_store_set_data_dirs(st, NULL, 0), 0); /* cleared again */
     char err[512] = "";
