@@ -24,7 +24,7 @@ hekate at each K (lazy - off, both with the same swarm verification).
 
 usage: swarm_bench.py [--build-dir BUILD] [--leechers 50,500,5000] [--modes lazy/on,off/off,lazy/off]
                       [--total-mib 2048] [--min-size-kib 512] [--piece-kib 256] [--unchoked 500]
-                      [--lt-k 50] [--lt-size-mib 64] [--no-lt] [--no-iperf] [--hekate-args ARGS] [--json FILE]"""
+                      [--pipeline 16] [--lt-k 50] [--lt-size-mib 64] [--no-lt] [--no-iperf] [--hekate-args ARGS] [--json FILE]"""
 import argparse
 import json
 import os
@@ -65,6 +65,7 @@ count = {k}
 arrival = uniform
 rate = {rate}
 behaviour = normal
+pipeline = {pipeline}
 down = {down}
 latency = 0ms
 
@@ -99,13 +100,13 @@ def make_scenario(a, work, k):
     piece = a.piece_kib * KiB
     size = max(a.min_size_kib * KiB, (a.total_mib * MiB // k) // piece * piece)
     size = (size + piece - 1) // piece * piece
-    d = os.path.join(work, "swarm-k%d" % k)
+    d = os.path.join(work, "swarm-k%d-%dk%s" % (k, size // KiB, "" if a.pipeline == 16 else "-q%d" % a.pipeline))
     ini = os.path.join(d, "scenario.ini")
     if not os.path.exists(ini):
         os.makedirs(d, exist_ok=True)
         with open(ini, "w") as f:
             f.write(SCENARIO.format(k=k, n=min(k, a.unchoked), maxp=k + 100, size=size, piece=piece,
-                                    rate=a.arrival_rate, down=a.down, duration=a.duration))
+                                    rate=a.arrival_rate, down=a.down, pipeline=a.pipeline, duration=a.duration))
         subprocess.run([swarm_bin(a.build_dir), ini, "--make-torrents", os.path.join(d, "t")], check=True,
                        stdout=subprocess.DEVNULL)
     for name in os.listdir(os.path.join(d, "t")):   # into the page cache: the load is the network, not the disk
@@ -252,6 +253,7 @@ def main():
     ap.add_argument("--piece-kib", type=int, default=256)
     ap.add_argument("--unchoked", type=int, default=500, help="hekate -N (at most K)")
     ap.add_argument("--arrival-rate", type=int, default=10000, help="peers arriving per second")
+    ap.add_argument("--pipeline", type=int, default=16, help="requests each peer keeps outstanding (16: the default)")
     ap.add_argument("--down", default="10GB/s", help="each peer's download rate (token bucket)")
     ap.add_argument("--duration", type=int, default=600)
     ap.add_argument("--ratio-k", type=int, default=500)
