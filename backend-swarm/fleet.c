@@ -200,9 +200,9 @@ static void go_blind(swarm_peer *p)
 
 /* ---------------- receiving: token bucket, then the delay line ---------------- */
 
-static void feed(swarm_peer *p, dchunk *c)
+static void feed(swarm_peer *p, double due, const uint8_t *data, uint32_t len)
 {
-    if (c->len == 0) {
+    if (len == 0) {
         /* the seeder closed: nothing from it at all and at once is a refusal at accept (the connection cap) */
         bool refused = !p->got_bytes && fleet_now(p->sw) - p->conn_at < 0.5 + p->delay;
         if (refused)
@@ -212,9 +212,9 @@ static void feed(swarm_peer *p, dchunk *c)
         end_conn(p, refused ? LK_END_REFUSED : LK_END_CLOSED_BY_SEEDER, true);
         return;
     }
-    p->rx_time = c->due - p->delay;
+    p->rx_time = due - p->delay;
     p->sw->payload_received -= p->lk.bytes;
-    lk_feed(&p->lk, c->data, c->len);
+    lk_feed(&p->lk, data, len);
     p->sw->payload_received += p->lk.bytes;
     if (p->open && lk_stopped_reading(&p->lk) && p->reading) {
         go_blind(p);
@@ -235,7 +235,7 @@ static void dl_cb(struct ev_loop *loop, ev_timer *w, int revents)
         if (!p->dh)
             p->dt = NULL;
         p->inflight -= c->len;
-        feed(p, c);
+        feed(p, c->due, c->data, c->len);
         free(c);
     }
     if (p->open && !p->reading && p->sw->window && !lk_stopped_reading(&p->lk) && p->fd >= 0 &&
@@ -251,6 +251,11 @@ static void dl_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void delay_push(swarm_peer *p, const uint8_t *b, uint32_t n)
 {
+    if (p->delay <= 0 && !p->dh) {
+        p->inflight -= n; /* on_readable counted it in; it is out of the (empty) delay line at once */
+        feed(p, fleet_now(p->sw), b, n); /* no round trip to play and nothing ahead: decode now, without a copy */
+        return;
+    }
     dchunk *c = malloc(sizeof *c + n);
     if (!c)
         abort();

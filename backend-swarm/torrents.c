@@ -128,29 +128,36 @@ static uint8_t *read_all(const char *path, size_t *len)
     return buf;
 }
 
-/* Every piece of the data file against its hash, every block's digest into t->block_sha1; 0 or -1. */
-static int digest_data(lk_torrent *t, const char *path, const uint8_t *torrent, const mi_torrent *mt)
+/* A scenario's data, all its torrents together, up to this size is kept in memory once verified, and each received
+ * block is compared with its bytes (lk_torrent.block_data: memcmp, far cheaper than hashing every block); larger
+ * data keeps one SHA-1 per block. */
+#define KEEP_DATA_MAX (256ull << 20)
+
+/* Every piece of the data file against its hash; then the data into t->block_data (keep) or every block's digest
+ * into t->block_sha1; 0 or -1. */
+static int digest_data(lk_torrent *t, const char *path, const uint8_t *torrent, const mi_torrent *mt, bool keep)
 {
-    uint8_t (*d)[20] = malloc((size_t)t->lay.nblocks * 20);
-    uint8_t *buf = malloc(t->lay.piece_length);
+    uint8_t (*d)[20] = keep ? NULL : malloc((size_t)t->lay.nblocks * 20);
+    uint8_t *all = keep ? malloc(t->lay.size ? (size_t)t->lay.size : 1) : NULL;
+    uint8_t *buf = keep ? NULL : malloc(t->lay.piece_length);
     FILE *f = fopen(path, "rb");
-    int rc = d && buf && f ? 0 : -1;
+    int rc = (keep ? all != NULL : d && buf) && f ? 0 : -1;
     for (uint32_t i = 0; rc == 0 && i < t->lay.piece_count; i++) {
         uint64_t n = t->lay.size - (uint64_t)i * t->lay.piece_length;
         if (n > t->lay.piece_length)
             n = t->lay.piece_length;
-        uint8_t h[20];
-        if (fread(buf, 1, (size_t)n, f) != n) {
+        uint8_t h[20], *p = keep ? all + (size_t)i * t->lay.piece_length : buf;
+        if (fread(p, 1, (size_t)n, f) != n) {
             rc = -1;
             break;
         }
-        SHA1(buf, (size_t)n, h);
+        SHA1(p, (size_t)n, h);
         if (memcmp(h, torrent + mt->pieces_offset + (size_t)i * 20, 20) != 0) {
             fprintf(stderr, "hekate-swarm: %s: piece %u does not match its hash\n", path, i);
             rc = -1;
             break;
         }
-        for (uint32_t j = 0; j < t->lay.bpp && (uint64_t)j * LK_BLOCK < n; j++) {
+        for (uint32_t j = 0; !keep && j < t->lay.bpp && (uint64_t)j * LK_BLOCK < n; j++) {
             uint32_t b = i * t->lay.bpp + j;
             SHA1(buf + (size_t)j * LK_BLOCK, lk_block_len(t, b), d[b]);
         }
@@ -162,9 +169,11 @@ static int digest_data(lk_torrent *t, const char *path, const uint8_t *torrent, 
     free(buf);
     if (rc < 0) {
         free(d);
+        free(all);
         return -1;
     }
     t->block_sha1 = (const uint8_t(*)[20])d;
+    t->block_data = all;
     return 0;
 }
 
@@ -193,7 +202,7 @@ static int load_one(const scenario *sc, const char *dir, uint32_t k, bool verify
     }
     if (rc == 0 && verify) {
         snprintf(path, sizeof path, "%s/sim-%u.bin", dir, k);
-        rc = digest_data(t, path, buf, mt);
+        rc = digest_data(t, path, buf, mt, (uint64_t)sc->torrent.size * sc->torrent.count <= KEEP_DATA_MAX);
         if (rc < 0)
             fprintf(stderr, "hekate-swarm: %s: cannot verify the data\n", path);
     }
@@ -219,6 +228,6 @@ int swarm_torrents_load(const scenario *sc, const char *dir, bool verify, lk_tor
 void swarm_torrents_free(lk_torrent *t, uint32_t count)
 {
     for (uint32_t k = 0; t && k < count; k++)
-        free((void *)t[k].block_sha1);
+        free((void *)t[k].block_sha1), free((void *)t[k].block_data);
     free(t);
 }

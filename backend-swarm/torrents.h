@@ -8,8 +8,9 @@
  * swarm_torrents_make() writes the files (data fsync'ed and dropped from the page cache, so a seeder started next
  * reads it from the disk, as hekate-sim's cold cache does); 0, or -1 with a message on stderr.
  * swarm_torrents_load() reads DIR/sim-<k>.torrent for k < count, checks that each describes the scenario's size and
- * piece length, and, with verify, reads the data file, checks every piece against its piece hash and keeps the SHA-1
- * of every 16 KiB block (lk_torrent.block_sha1) so that each block a leecher receives is checked on its own; 0, or
+ * piece length, and, with verify, reads the data file, checks every piece against its piece hash and keeps the
+ * verified data itself (lk_torrent.block_data, when all the scenario's data is at most 256 MiB) or the SHA-1 of
+ * every 16 KiB block (lk_torrent.block_sha1), so that each block a leecher receives is checked on its own; 0, or
  * -1 with a message on stderr. swarm_torrents_free() releases them. */
 #ifndef HEKATE_SWARM_TORRENTS_H
 #define HEKATE_SWARM_TORRENTS_H

@@ -9,7 +9,7 @@ PACKAGES=(
   python3 python3-libtorrent aria2 transmission-cli opentracker mktorrent
   transmission-daemon rtorrent qbittorrent-nox ctorrent
   libmicrohttpd-dev prometheus libsystemd-dev systemd
-  procps time iproute2 util-linux
+  procps time iproute2 util-linux iperf3
   python3-matplotlib
 )
 

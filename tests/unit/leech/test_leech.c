@@ -293,3 +293,35 @@ Test(leech, a_flooder_asks_flood_rate_blocks_per_tick_choked_or_not)
     cr_assert_eq(l.flood_sent, 20);
     lk_free(&l);
 }
+
+/* hekate-swarm keeps the verified data of small torrents and compares each block with its bytes (block_data): the
+ * block's place in it must follow the piece layout (blocks of later pieces, the short last block). */
+Test(leech, verification_against_the_data_itself_places_every_block)
+{
+    setup_torrent(false);
+    T.block_data = data;
+    lk_params par = {.behaviour = LK_NORMAL, .strategy = LK_SEQUENTIAL, .pipeline = 5};
+    sink s = {0};
+    lk_peer l;
+    start(&l, &par, &s, false);
+    feed_simple(&l, WIRE_UNCHOKE);
+    for (uint32_t b = 0; b < 5; b++)
+        feed_piece(&l, b, false);
+    cr_assert_eq(l.bad_blocks, 0);
+    cr_assert(l.completed);
+    cr_assert_eq(s.why, LK_END_COMPLETE);
+    lk_free(&l);
+
+    sink s2 = {0};
+    lk_peer l2;
+    start(&l2, &par, &s2, false);
+    feed_simple(&l2, WIRE_UNCHOKE);
+    for (uint32_t b = 0; b < 4; b++)
+        feed_piece(&l2, b, false);
+    feed_piece(&l2, 4, true); /* the short last block, corrupted */
+    cr_assert_eq(l2.bad_blocks, 1);
+    cr_assert_eq(l2.book.received, 4);
+    cr_assert_eq(s2.why, LK_END_CLOSED_BY_SEEDER);
+    lk_free(&l2);
+    T.block_data = NULL;
+}
