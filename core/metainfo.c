@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "bencode.h"
+#include "metainfo_v2.h"
 
 #define FIELD_MAX 80 /* e.g. "announce-list[1023][1023]" or "info.files[4294967295].path.utf-8[4294967295]" */
 #define QUOTE_MAX 48 /* bytes of a name shown in an error message */
@@ -32,6 +33,7 @@ typedef struct parse {
     char *strings;
     /* What pass 1 measured: the room the block has for pass 2. */
     uint32_t files_cap, tiers_cap, trackers_cap;
+    uint64_t *v2;        /* hybrid: file_count v2 hash offsets (metainfo_v2.h) */
     size_t strings_cap;
     /* Values found in pass 1 that pass 2 reuses. */
     uint64_t total;
@@ -661,7 +663,9 @@ static int alloc_block(parse *P)
     /* One block: header, files, tiers, tracker pointers, strings. Counts are bounded by the token count and the
      * string bytes by the input size plus one separator per token, so none of this can overflow. */
     size_t files_at = align8(sizeof(mi_torrent));
-    size_t tiers_at = align8(files_at + sizeof(mi_file) * P->nfiles);
+    size_t v2_at = align8(files_at + sizeof(mi_file) * P->nfiles);
+    bool v2 = ben_dict_find(P->doc, P->info, "file tree") >= 0;
+    size_t tiers_at = align8(v2_at + (v2 ? sizeof(uint64_t) * P->nfiles : 0));
     size_t trackers_at = align8(tiers_at + sizeof(mi_tier) * P->ntiers);
     size_t strings_at = trackers_at + sizeof(char *) * P->ntrackers;
     size_t total = strings_at + P->nstr;
@@ -670,6 +674,7 @@ static int alloc_block(parse *P)
         return fail(P, "out of memory (%zu bytes for the description)", total);
     P->t = (mi_torrent *)block;
     P->files = (mi_file *)(block + files_at);
+    P->v2 = v2 ? (uint64_t *)(block + v2_at) : NULL;
     P->tiers = (mi_tier *)(block + tiers_at);
     P->trackers = (const char **)(block + trackers_at);
     P->strings = (char *)(block + strings_at);
@@ -694,6 +699,8 @@ static int fill_block(parse *P, const uint8_t *buf)
         P->t->strings = P->strings;
         rc = check_collisions(P);
     }
+    if (rc == 0 && P->v2 && P->t->hybrid && mi_v2_offsets(P->doc, P->info, P->t, P->v2))
+        P->t->v2_hashes = P->v2;
     if (rc == 0 && !ih_sha1(buf + P->t->info_start, P->t->info_end - P->t->info_start, P->t->info_hash))
         rc = fail(P, "out of memory (SHA-1)");
     if (rc < 0) {

@@ -26,8 +26,12 @@
  *     variant of a path may leave the folder) but may hold any bytes (old torrents use local code pages);
  *   - `info.private`: absent, or the integer 0 or 1 (BEP 27);
  *   - `info.meta version`: absent, 1, or 2. Version 2 (BEP 52) is accepted only as a hybrid: its v1 part (`pieces`,
- *     `length`/`files`) is loaded, the v2 `file tree` (which must then be a dictionary) is not interpreted. A v2-only
- *     torrent is rejected;
+ *     `length`/`files`) is loaded, and the v2 `file tree` (which must then be a dictionary) and top-level `piece
+ *     layers` are only located (core/metainfo_v2.h): v2_hashes[i] is the offset in the input of file i's piece-layer
+ *     string (a file longer than one piece: 32 bytes per piece) or of its 32-byte `pieces root` (at most one piece),
+ *     0 when it has none (pad, empty, or no layer given). v2_hashes is NULL when no file has v2 hashes or the v2 part
+ *     does not match the v1 part (then only v1 is checked). Like the piece hashes, the v2 hashes are NOT copied. A
+ *     v2-only torrent is rejected;
  *   - BEP 47 file attributes: `attr` (a string) in a file entry or, for a single-file torrent, in `info`: 'p' pad
  *     file, 'x' executable, 'h' hidden, 'l' symlink; other letters are ignored. A file is also a pad file when its
  *     path's first component is ".pad" (libtorrent 2) or its last component starts with "_____padding_file_"
@@ -98,6 +102,7 @@ typedef struct mi_torrent {
     size_t info_start;         /* raw `info` dictionary: [info_start, info_end) of the input */
     size_t info_end;
     size_t pieces_offset;      /* offset in the input of the first byte of the piece hashes (20 * piece_count) */
+    const uint64_t *v2_hashes; /* hybrid with usable v2 data: file_count offsets of each file's v2 hashes, else NULL */
     const char *name;          /* NUL-terminated, name_len bytes */
     const mi_file *files;      /* file_count entries */
     const mi_tier *tiers;      /* tier_count entries, in priority order */

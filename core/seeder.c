@@ -353,6 +353,7 @@ static hk_add_result add_parsed(hk_seeder *s, const mi_torrent *mi, uint64_t sto
         .info_len = (uint32_t)(mi->info_end - mi->info_start),
         .storage = storage,
         .pieces_offset = mi->pieces_offset,
+        .v2_hashes = mi->v2_hashes,
     };
     memcpy(d.info_hash, mi->info_hash, 20);
     hk_add_result res = insert_desc(s, &d, err, errlen);

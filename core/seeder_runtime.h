@@ -57,6 +57,13 @@ typedef struct hk_verify_req {
     uint32_t nexts;
     const hk_extent *exts;               /* the piece's bytes, in order (pad files included) */
     hk_extent hash;                      /* its 20-byte SHA-1 in the .torrent (file HK_FILE_METAINFO) */
+    /* Hybrid torrents (BEP 52), where the .torrent has v2 hashes for the piece (else v2_length 0): the first
+     * v2_length bytes of the piece (one file's data; the rest is padding) are cut in 16 KiB blocks, each hashed with
+     * SHA-256 (the last one as it is), completed with zero leaves to v2_leaves (a power of two) and reduced pairwise
+     * with SHA-256 to one root, which must equal the 32 bytes at v2_hash. The piece is good only if both match. */
+    uint64_t v2_length;
+    uint32_t v2_leaves;
+    hk_extent v2_hash;                   /* 32 bytes in the .torrent: a piece-layer entry or a file's pieces root */
 } hk_verify_req;
 
 typedef struct hk_seeder_runtime {

@@ -99,6 +99,30 @@ static bool add_waiter(hk_seeder *s, hks_verify *v, const hk_peer *p)
     return true;
 }
 
+/* The v2 part of the request of a piece of `size` bytes of a hybrid torrent whose first extent `first` is in a file
+ * with v2 hashes (core/metainfo_v2.h: such a file starts on a piece boundary, padding follows its end). */
+static void v2_part(const hk_torrent *t, const hk_extent *first, uint32_t size, hk_verify_req *req)
+{
+    const uint64_t *v2 = hk_torrent_v2_hashes(t);
+    if (!v2 || v2[first->file] == 0 || first->offset % t->piece_length != 0)
+        return;
+    uint64_t flen = hk_file_length(&t->files[first->file]);
+    if (flen > t->piece_length) { /* an entry of the file's piece layer */
+        req->v2_hash.offset = v2[first->file] + 32u * (first->offset / t->piece_length);
+        req->v2_length = flen - first->offset < size ? flen - first->offset : size;
+        req->v2_leaves = t->piece_length / 16384u;
+    } else {                      /* the file's pieces root: its tree is as wide as its blocks need */
+        uint64_t blocks = (flen + 16383u) / 16384u;
+        req->v2_hash.offset = v2[first->file];
+        req->v2_length = flen;
+        for (req->v2_leaves = 1; req->v2_leaves < blocks; req->v2_leaves *= 2)
+            ;
+    }
+    req->v2_hash.storage = t->storage;
+    req->v2_hash.file = HK_FILE_METAINFO;
+    req->v2_hash.length = 32;
+}
+
 /* Issues the disk_verify of piece `piece` of t (record rec) with the token of record `index`. false: out of memory. */
 static bool issue(hk_seeder *s, const hk_torrent *t, uint32_t piece, uint64_t token)
 {
@@ -125,6 +149,8 @@ static bool issue(hk_seeder *s, const hk_torrent *t, uint32_t piece, uint64_t to
         .hash = {.storage = t->storage, .file = HK_FILE_METAINFO, .offset = t->info_start + t->pieces_rel + 20u * (uint64_t)piece,
                  .length = 20},
     };
+    if (n > 0)
+        v2_part(t, &exts[0], size, &req);
     s->rt.disk_verify(s->rt.base.ctx, &req, token);
     s->stats.verifies++;
     hk_mem_free(&s->mem, exts, (size_t)n * sizeof *exts);

@@ -26,7 +26,13 @@ static const uint8_t *record_key(const void *owner, uint32_t rec)
  * [0, total_length), 16 bytes and an allocation saved per torrent (most torrents hold one file). */
 static bool inline_file(const hk_torrent_desc *d)
 {
-    return d->nfiles == 1 && !d->files[0].pad;
+    return d->nfiles == 1 && !d->files[0].pad && !d->v2_hashes;
+}
+
+/* Bytes of a torrent's files allocation: its entries, then (v2) one hash offset per file. */
+static size_t files_bytes_of(uint32_t nfiles, bool v2)
+{
+    return (size_t)nfiles * (sizeof(hk_file_entry) + (v2 ? sizeof(uint64_t) : 0));
 }
 
 static hk_file_entry file_at(const hk_torrent *t, uint32_t i)
@@ -39,7 +45,7 @@ static hk_file_entry file_at(const hk_torrent *t, uint32_t i)
 static void files_free(hk_torrent_table *tt, hk_torrent *t)
 {
     if (t->files)
-        hk_mem_free(tt->mem, t->files, (size_t)t->nfiles * sizeof *t->files);
+        hk_mem_free(tt->mem, t->files, files_bytes_of(t->nfiles, t->v2));
     t->files = NULL;
 }
 
@@ -216,8 +222,11 @@ static void fill_record(hk_torrent_table *tt, uint32_t r, const hk_torrent_desc 
         files[i].length_flags = d->files[i].length | (d->files[i].pad ? HK_FILE_PAD_FLAG : 0);
         off += d->files[i].length;
     }
+    if (files && d->v2_hashes)
+        memcpy(files + d->nfiles, d->v2_hashes, (size_t)d->nfiles * sizeof *d->v2_hashes);
     hk_torrent *t = &tt->recs[r];
     memset(t, 0, sizeof *t);
+    t->v2 = files && d->v2_hashes;
     memcpy(t->info_hash, d->info_hash, 20);
     t->state = HK_TORRENT_ACTIVE;
     t->piece_length = d->piece_length;
@@ -245,7 +254,7 @@ hk_tt_result hk_tt_insert(hk_torrent_table *tt, const hk_torrent_desc *d, uint32
         return HK_TT_INVALID;
     if (hk_tt_find(tt, d->info_hash) != HK_TT_NONE)
         return HK_TT_DUPLICATE;
-    size_t files_bytes = inline_file(d) ? 0 : (size_t)d->nfiles * sizeof(hk_file_entry);
+    size_t files_bytes = inline_file(d) ? 0 : files_bytes_of(d->nfiles, d->v2_hashes != NULL);
     hk_file_entry *files = files_bytes ? hk_mem_alloc(tt->mem, files_bytes) : NULL;
     if (files_bytes && !files)
         return HK_TT_NOMEM;

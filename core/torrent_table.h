@@ -51,6 +51,7 @@ typedef struct hk_torrent {
     uint8_t info_hash[20];
     uint8_t state;           /* hk_torrent_state */
     bool all_good;           /* piece verification: every piece is good (nothing to check) */
+    bool v2;                 /* hybrid: files is followed by nfiles v2 hash offsets (hk_torrent_v2_hashes) */
     uint32_t piece_length;
     uint32_t piece_count;
     uint32_t last_piece_length;
@@ -89,6 +90,7 @@ typedef struct hk_torrent_desc {
     uint32_t info_len;
     uint64_t storage;
     uint64_t pieces_offset;  /* piece verification: where the piece hashes are in the .torrent */
+    const uint64_t *v2_hashes; /* optional (NULL): nfiles offsets of each file's v2 hashes (mi_torrent.v2_hashes) */
 } hk_torrent_desc;
 
 typedef enum hk_tt_result {
@@ -145,6 +147,13 @@ uint32_t hk_torrent_piece_size(const hk_torrent *t, uint32_t index); /* 0 for an
 hk_block_check hk_torrent_check_block(const hk_torrent *t, uint32_t index, uint32_t begin, uint32_t length,
                                       uint32_t max_block);
 const char *hk_block_check_name(hk_block_check c);
+
+/* A hybrid torrent's v2 hash offsets in the .torrent, one per file (0: none; core/metainfo.h), or NULL. They are
+ * kept in the files allocation, after the entries (so a v2 torrent always has one). */
+static inline const uint64_t *hk_torrent_v2_hashes(const hk_torrent *t)
+{
+    return t->v2 ? (const uint64_t *)(const void *)(t->files + t->nfiles) : NULL;
+}
 
 static inline uint64_t hk_file_length(const hk_file_entry *f) { return f->length_flags & ~HK_FILE_PAD_FLAG; }
 static inline bool hk_file_is_pad(const hk_file_entry *f) { return (f->length_flags & HK_FILE_PAD_FLAG) != 0; }

@@ -48,6 +48,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     CHECK(off == t->total_length);
+    /* v2 hash locations (hybrid only): inside the input, each file's hashes whole, files on piece boundaries */
+    CHECK(!t->v2_hashes || t->hybrid);
+    for (uint32_t i = 0; t->v2_hashes && i < t->file_count; i++) {
+        const mi_file *f = &t->files[i];
+        uint64_t v = t->v2_hashes[i], n = f->length <= t->piece_length ? 1 : (f->length - 1) / t->piece_length + 1;
+        CHECK(v == 0 || (f->length > 0 && !(f->flags & MI_FILE_PAD) && f->offset % t->piece_length == 0));
+        CHECK(v == 0 || (v + 32 * n <= size && v >= 3));
+    }
     CHECK(mi_find_file(t, t->total_length) == -1);
     for (uint32_t i = 0; i < t->piece_count; i++) {
         uint32_t ps = mi_piece_size(t, i);

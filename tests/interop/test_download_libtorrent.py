@@ -3,15 +3,17 @@
 reference) torrents of every shape, each verified byte for byte against the seeder's files:
 single file with a short last piece; a file that is an exact number of pieces; a file smaller than one block;
 multi-file with nested folders, a zero-length file, UTF-8 and spaces in names; 16 KiB pieces (transmission-create)
-and 4 MiB pieces (mktorrent); and a libtorrent with its default encryption policy (tries an encrypted handshake
+and 4 MiB pieces (mktorrent); a hybrid v1 + v2 torrent made by libtorrent (the seeder checks its pieces against both
+the SHA-1s and the BEP 52 piece layers: lazy verification is the default); and a libtorrent with its default encryption policy (tries an encrypted handshake
 first, falls back to plain). Deadline 240 s."""
 import os
 import signal
+import subprocess
 import sys
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import fixtures, lt_client, procs, seeders, verify  # noqa: E402
+from lib import bencode, fixtures, lt_client, procs, seeders, verify  # noqa: E402
 from lib.fixtures import KiB, MiB  # noqa: E402
 
 
@@ -33,7 +35,29 @@ def build_fixtures(seed_dir):
                                                 MiB + 777, 5, 16 * KiB, tool="transmission-create")
     f["pieces_4m"] = fixtures.make_single(os.path.join(seed_dir, "p4m"), "four mib pieces.bin", 10 * MiB + 1, 6,
                                           4 * MiB)
+    f["hybrid_v1_v2"] = make_hybrid(os.path.join(seed_dir, "hybrid"), "Hybrid", [("big.bin", 300001),
+                                                                                 ("sub/small.bin", 20000)], 7)
     return f
+
+
+def make_hybrid(folder, name, spec, seed):
+    """A hybrid (v1 + v2, BEP 52) multi-file torrent made by libtorrent's creator (its default), pad files and piece
+    layers included; the Fixture lists the data files only (libtorrent writes no pad file)."""
+    root = os.path.join(folder, name)
+    for i, (rel, size) in enumerate(spec):
+        fixtures.write_det_file(os.path.join(root, rel), seed * 1000 + i, size)
+    tpath = os.path.join(folder, name + ".torrent")
+    subprocess.run(["/usr/bin/python3", "-c", "import libtorrent as lt, os, sys\n"
+                    "os.chdir(sys.argv[1]); fs = lt.file_storage(); lt.add_files(fs, sys.argv[2])\n"
+                    "ct = lt.create_torrent(fs, 32768); lt.set_piece_hashes(ct, '.')\n"
+                    "open(sys.argv[3], 'wb').write(lt.bencode(ct.generate()))", folder, name, tpath],
+                   check=True, timeout=60)
+    with open(tpath, "rb") as f:
+        top = bencode.decode(f.read())
+    assert b"piece layers" in top and top[b"info"].get(b"meta version") == 2, "not a hybrid"
+    files = [("/".join(p.decode("utf-8") for p in fe[b"path"]), fe[b"length"]) for fe in top[b"info"][b"files"]
+             if b"p" not in fe.get(b"attr", b"")]
+    return fixtures.Fixture(folder, name, files, tpath, multi=True)
 
 
 def body(p, checks, build_dir, source_dir):

@@ -9,6 +9,7 @@ pass at 8 KiB/s reaches only after ~6 s, is checked first and served within 3 s)
 done".
 Deadline 120 s."""
 import os
+import subprocess
 import sys
 import time
 
@@ -16,6 +17,17 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import fixtures, peerwire, procs, seeders  # noqa: E402
 from lib.fixtures import KiB  # noqa: E402
+from lib import bencode  # noqa: E402
+
+# argv: folder, name, piece length, out: a hybrid .torrent of folder/name made by libtorrent's creator
+HYBRID_PY = """
+import os, sys, libtorrent as lt
+folder, name, pl, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+os.chdir(folder)
+fs = lt.file_storage(); lt.add_files(fs, name)
+ct = lt.create_torrent(fs, pl); lt.set_piece_hashes(ct, ".")
+open(out, "wb").write(lt.bencode(ct.generate()))
+"""
 
 
 def flip(path, off):
@@ -73,6 +85,33 @@ def body(p, checks, build_dir, source_dir):
         assert "1 intact, 0 damaged, 0 unreadable, 1 rejected" in out, out
         return "exit 1, the torrent without data rejected"
 
+    def hybrid_v2_layers():
+        # a hybrid (v1 + v2) torrent made by libtorrent: intact, then one entry of its piece layers altered (outside
+        # the info dict: the v1 hashes still match the data, only the BEP 52 check can see it)
+        folder = p.path("h")
+        os.makedirs(os.path.join(folder, "hy"))
+        fixtures.write_det_file(os.path.join(folder, "hy", "big"), 31, 5 * 16 * KiB + 300)
+        fixtures.write_det_file(os.path.join(folder, "hy", "small"), 32, 20 * KiB)
+        tpath = os.path.join(folder, "hy.torrent")
+        r = subprocess.run(["/usr/bin/python3", "-c", HYBRID_PY, folder, "hy", str(32 * KiB), tpath], timeout=60)
+        assert r.returncode == 0
+        rc, out = run(["--verify", folder])
+        assert rc == 0 and "1 torrent checked: 1 intact, 0 damaged" in out, out
+        raw = open(tpath, "rb").read()
+        top = bencode.decode(raw)
+        root = top[b"info"][b"file tree"][b"big"][b""][b"pieces root"]
+        layer = top[b"piece layers"][root]
+        assert len(layer) == 32 * 3 and raw.count(layer) == 1, len(layer)
+        at = raw.index(layer) + 32 + 5  # entry 1: piece 1
+        with open(tpath, "r+b") as f:
+            f.seek(at)
+            f.write(bytes([raw[at] ^ 1]))
+        rc, out = run(["--verify", folder])
+        assert rc == 1, "exit %d with an altered piece layer" % rc
+        lines = [l for l in out.splitlines() if l.startswith("damaged ")]
+        assert len(lines) == 1 and lines[0].endswith(": piece 1 fails its hash"), out
+        return "intact hybrid: exit 0; altered piece-layer entry 1: exit 1, %s" % lines[0]
+
     def usage():
         for args in (["--verify", "-l", p.path("c")], ["--verify=bogus", p.path("c")],
                      ["--verify", "--verify-rate=0", p.path("c")]):
@@ -104,6 +143,7 @@ def body(p, checks, build_dir, source_dir):
     checks.run("intact_exits_0", intact)
     checks.run("damaged_exits_1_naming_torrent_and_piece", damaged)
     checks.run("missing_data_exits_1", missing)
+    checks.run("hybrid_v2_piece_layers", hybrid_v2_layers)
     checks.run("usage_errors_exit_2", usage)
     checks.run("full_mode_serves_and_reports", full_mode_serves_and_reports)
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "list.h"
+#include "merkle.h"
 
 typedef struct vseg {
     bool copied;                 /* a tiny file: its bytes are in buf */
@@ -22,9 +23,12 @@ typedef struct vjob {
     hk_verifier *v;
     uint64_t token;
     hk_extent hash;
+    hk_extent v2_hash;           /* hybrid: the piece's v2 root in the .torrent (v2_length > 0) */
+    uint64_t v2_length;
+    uint32_t v2_leaves;
     hk_extent *exts;
-    uint32_t nexts, nsegs;       /* nsegs: exts prepared (segs[nexts] is the hash's) */
-    vseg *segs;                  /* nexts + 1 */
+    uint32_t nexts, nsegs;       /* nsegs: segments prepared (segs[nexts] is the SHA-1's, segs[nexts + 1] the v2's) */
+    vseg *segs;                  /* nexts + 2 */
     int error;                   /* errno-style, 0 when read */
     bool good;
 } vjob;
@@ -90,8 +94,24 @@ void hk_verifier_free(hk_verifier *v)
     free(v);
 }
 
-/* Reads [off, off + len) of fd into the digest (fd -1: zeros). 0, or an errno. */
-static int hash_fd(EVP_MD_CTX *md, int fd, uint64_t off, uint64_t len, uint8_t *buf, size_t cap)
+/* Where a piece's bytes go: SHA-1 of all of them, and the first v2_left of them (hybrid) into the v2 tree. */
+typedef struct vsink {
+    EVP_MD_CTX *md;
+    hk_merkle tree;
+    uint64_t v2_left;
+} vsink;
+
+static void sink_put(vsink *k, const uint8_t *p, size_t n)
+{
+    EVP_DigestUpdate(k->md, p, n);
+    size_t v = k->v2_left < n ? (size_t)k->v2_left : n;
+    if (v > 0)
+        hk_merkle_update(&k->tree, p, v);
+    k->v2_left -= v;
+}
+
+/* Reads [off, off + len) of fd into the sink (fd -1: zeros). 0, or an errno. */
+static int hash_fd(vsink *md, int fd, uint64_t off, uint64_t len, uint8_t *buf, size_t cap)
 {
     while (len > 0) {
         size_t want = len < cap ? (size_t)len : cap;
@@ -106,7 +126,7 @@ static int hash_fd(EVP_MD_CTX *md, int fd, uint64_t off, uint64_t len, uint8_t *
             return errno;
         if (r == 0)
             return EIO; /* the file is shorter than the torrent says */
-        EVP_DigestUpdate(md, buf, (size_t)r);
+        sink_put(md, buf, (size_t)r);
         off += (uint64_t)r;
         len -= (uint64_t)r;
     }
@@ -138,36 +158,65 @@ static uint8_t *thread_buf(bool *own)
     return b;
 }
 
-/* Pool thread: the piece's bytes through SHA-1, compared with the 20 bytes of the hash segment. */
+/* Pool thread: the n bytes of hash segment h (copied, or read from its descriptor) into out. 0, or an errno. */
+static int read_hash(vseg *h, uint8_t *out, size_t n)
+{
+    if (h->copied) {
+        memcpy(out, h->buf, n);
+        return 0;
+    }
+    ssize_t r = h->job.fd < 0 ? -1 : pread(h->job.fd, out, n, (off_t)h->job.offset);
+    if (r == (ssize_t)n)
+        return 0;
+    return h->job.error = r < 0 ? (errno ? errno : EIO) : EIO;
+}
+
+/* Pool thread: the v2 root of the piece's first v2_length bytes against its 32 bytes in the .torrent. */
+static bool v2_good(vjob *j, vsink *k)
+{
+    uint8_t got[32], want[32];
+    if (hk_merkle_final(&k->tree, got) != 0) {
+        j->error = ENOMEM;
+        return false;
+    }
+    if ((j->error = read_hash(&j->segs[j->nexts + 1], want, sizeof want)) != 0)
+        return false;
+    return memcmp(got, want, 32) == 0;
+}
+
+/* Pool thread: the piece's bytes through SHA-1 (and, hybrid, the v2 tree), compared with the hashes' segments. */
 static void job_work(void *arg)
 {
     vjob *j = arg;
     bool own_buf;
     uint8_t *buf = thread_buf(&own_buf);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    if (!buf || !md || EVP_DigestInit_ex(md, EVP_sha1(), NULL) != 1) {
+    vsink k = {.md = EVP_MD_CTX_new(), .v2_left = j->v2_length};
+    bool tree = j->v2_length > 0 && hk_merkle_init(&k.tree, j->v2_leaves) == 0;
+    if (!buf || !k.md || EVP_DigestInit_ex(k.md, EVP_sha1(), NULL) != 1 || (j->v2_length > 0 && !tree)) {
         j->error = ENOMEM;
         goto out;
     }
-    for (uint32_t k = 0; k < j->nexts && !j->error; k++) {
-        vseg *g = &j->segs[k];
+    for (uint32_t i = 0; i < j->nexts && !j->error; i++) {
+        vseg *g = &j->segs[i];
         if (g->copied)
-            EVP_DigestUpdate(md, g->buf, j->exts[k].length);
-        else if ((j->error = hash_fd(md, g->job.fd, g->job.offset, g->job.length, buf, CAP)) != 0)
+            sink_put(&k, g->buf, j->exts[i].length);
+        else if ((j->error = hash_fd(&k, g->job.fd, g->job.offset, g->job.length, buf, CAP)) != 0)
             g->job.error = j->error;
     }
     uint8_t got[EVP_MAX_MD_SIZE], want[20];
     unsigned n = 0;
-    vseg *h = &j->segs[j->nexts];
-    if (!j->error && !h->copied) {
-        ssize_t r = h->job.fd < 0 ? -1 : pread(h->job.fd, want, sizeof want, (off_t)h->job.offset);
-        if (r != (ssize_t)sizeof want)
-            j->error = h->job.error = r < 0 ? (errno ? errno : EIO) : EIO;
+    if (!j->error)
+        j->error = read_hash(&j->segs[j->nexts], want, sizeof want);
+    if (!j->error && EVP_DigestFinal_ex(k.md, got, &n) == 1)
+        j->good = n == 20 && memcmp(got, want, 20) == 0;
+    if (!j->error && tree) {
+        tree = false; /* v2_good frees it */
+        j->good = v2_good(j, &k) && j->good;
     }
-    if (!j->error && EVP_DigestFinal_ex(md, got, &n) == 1)
-        j->good = n == 20 && memcmp(got, h->copied ? h->buf : want, 20) == 0;
 out:
-    EVP_MD_CTX_free(md);
+    if (tree)
+        hk_merkle_free(&k.tree);
+    EVP_MD_CTX_free(k.md);
     if (own_buf)
         free(buf);
 }
@@ -236,8 +285,9 @@ static int prepare_seg(hk_verifier *v, const hk_extent *ext, vseg *g)
 static void start_job(hk_verifier *v, vjob *j)
 {
     v->inflight++;
-    for (uint32_t k = 0; k <= j->nexts && !j->error; k++) {
-        j->error = prepare_seg(v, k < j->nexts ? &j->exts[k] : &j->hash, &j->segs[k]);
+    uint32_t nsegs = j->nexts + 1 + (j->v2_length > 0);
+    for (uint32_t k = 0; k < nsegs && !j->error; k++) {
+        j->error = prepare_seg(v, k < j->nexts ? &j->exts[k] : k == j->nexts ? &j->hash : &j->v2_hash, &j->segs[k]);
         if (!j->error)
             j->nsegs = k + 1;
     }
@@ -257,7 +307,7 @@ int hk_verifier_submit(hk_verifier *v, const hk_verify_req *req, uint64_t token)
     vjob *j = calloc(1, sizeof *j);
     if (j) {
         j->exts = malloc((size_t)(req->nexts ? req->nexts : 1) * sizeof *j->exts);
-        j->segs = calloc((size_t)req->nexts + 1, sizeof *j->segs);
+        j->segs = calloc((size_t)req->nexts + 2, sizeof *j->segs);
     }
     if (!j || !j->exts || !j->segs) {
         if (j)
@@ -268,9 +318,12 @@ int hk_verifier_submit(hk_verifier *v, const hk_verify_req *req, uint64_t token)
     j->v = v;
     j->token = token;
     j->hash = req->hash;
+    j->v2_hash = req->v2_hash;
+    j->v2_length = req->v2_length;
+    j->v2_leaves = req->v2_leaves;
     j->nexts = req->nexts;
     memcpy(j->exts, req->exts, (size_t)req->nexts * sizeof *j->exts);
-    for (uint32_t k = 0; k <= req->nexts; k++)
+    for (uint32_t k = 0; k < req->nexts + 2; k++)
         j->segs[k].job.fd = -1;
     hk_list_insert_tail(&v->waiting, &j->link);
     pump(v);

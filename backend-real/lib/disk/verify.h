@@ -1,5 +1,7 @@
 /* verify: piece verification for backend-real (the seeder's optional disk_verify, core/seeder_runtime.h): reads a
- * piece and its expected SHA-1 with pread on the thread pool and compares them with OpenSSL (EVP SHA-1).
+ * piece and its expected SHA-1 with pread on the thread pool and compares them with OpenSSL (EVP SHA-1); for a
+ * hybrid torrent's piece that has v2 hashes (req->v2_length > 0) also its BEP 52 root (merkle.h, SHA-256) with the
+ * 32 bytes at req->v2_hash: GOOD only when both match.
  *
  * Contract
  * --------

@@ -5,10 +5,12 @@
  * after a backoff, ERROR fails the torrent; the state's memory is freed once every piece is good; without
  * disk_verify nothing is checked. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "request_queue.h"
+#include "fixtures.h"
 #include "metainfo.h"
 #include "piece_state.h"
 #include "seeder_harness.h"
@@ -299,4 +301,56 @@ Test(seeder_verify, piece_state_machine)
     cr_assert_eq(hk_pieces_get(ps, all, 3), HK_PIECE_BAD);
     hk_pieces_free(&mem, &ps);
     cr_assert_eq(mem.bytes, 0);
+}
+
+/* A hybrid (v1 + v2) torrent made by libtorrent's creator: each piece's verify names, besides its SHA-1, its v2 root
+ * in the .torrent (core/metainfo_v2.h): an entry of the long file's piece layer, or a short file's pieces root, with
+ * the bytes of the file under the tree and the tree's width (the padding after each file is not hashed by v2). */
+Test(seeder_verify, a_hybrid_piece_names_its_v2_root)
+{
+    char *dir = fx_mkdtemp("seeder-v2");
+    cr_assert_not_null(dir);
+    cr_assert_eq(fx_sh("cd '%s' && mkdir d && head -c 100000 /dev/urandom > d/big && head -c 20000 /dev/urandom > "
+                       "d/small && head -c 5000 /dev/urandom > d/tiny && /usr/bin/python3 -c '\n"
+                       "import libtorrent as lt\n"
+                       "fs = lt.file_storage(); lt.add_files(fs, \"d\")\n"
+                       "ct = lt.create_torrent(fs, 32768); lt.set_piece_hashes(ct, \".\")\n"
+                       "open(\"h.torrent\", \"wb\").write(lt.bencode(ct.generate()))'",
+                       dir),
+                 0);
+    char path[600];
+    snprintf(path, sizeof path, "%s/h.torrent", dir);
+    memset(&h, 0, sizeof h);
+    h.fr = fr_new(12345);
+    h.rt = fr_runtime(h.fr);
+    fr_enable_verify(&h.rt);
+    hk_config_defaults(&h.cfg);
+    h.s = hk_seeder_new(&h.cfg, &h.rt);
+    h.torrent = fx_read(path, &h.torrent_len);
+    fx_rmtree(dir);
+    free(dir);
+    cr_assert_not_null(h.torrent);
+    cr_assert_eq(hk_seeder_add_torrent(h.s, h.torrent, h.torrent_len, H_STORAGE, h.ih, NULL, 0), HK_ADD_OK);
+    fr_set_metainfo(h.fr, H_STORAGE, h.torrent, h.torrent_len);
+    mi_torrent *mi;
+    cr_assert_eq(mi_parse(h.torrent, h.torrent_len, &mi, NULL), 0);
+    cr_assert_not_null(mi->v2_hashes);
+    cr_assert_eq(mi->piece_count, 6u, "big: 4 pieces (the last of 1696 bytes), small: 1, tiny: 1");
+    /* piece -> (file, entry in its hashes, bytes under the tree, leaves) */
+    static const struct { uint32_t piece, file, entry; uint64_t len; uint32_t leaves; } want[] = {
+        {1, 0, 1, 32768, 2}, {3, 0, 3, 1696, 2}, {4, 2, 0, 20000, 2}, {5, 4, 0, 5000, 1},
+    };
+    peer(0, true);
+    for (size_t k = 0; k < sizeof want / sizeof *want; k++) {
+        h_block(&h, 0, WIRE_REQUEST, want[k].piece, 0, 1000);
+        const fr_action *v = last_verify(k + 1);
+        cr_assert_eq(v->piece, want[k].piece);
+        cr_assert_eq(v->ext.offset, mi->pieces_offset + 20u * want[k].piece, "the SHA-1 as before");
+        cr_assert_eq(v->v2_hash.file, HK_FILE_METAINFO);
+        cr_assert_eq(v->v2_hash.length, 32);
+        cr_assert_eq(v->v2_hash.offset, mi->v2_hashes[want[k].file] + 32u * want[k].entry, "piece %u", v->piece);
+        cr_assert_eq(v->v2_length, want[k].len, "piece %u: %llu bytes", v->piece, (unsigned long long)v->v2_length);
+        cr_assert_eq(v->v2_leaves, want[k].leaves, "piece %u", v->piece);
+    }
+    mi_free(mi);
 }

@@ -132,6 +132,9 @@ static void a_verify(void *ctx, const hk_verify_req *req, uint64_t token)
     a->token = token;
     a->piece = req->piece;
     a->nexts = req->nexts;
+    a->v2_hash = req->v2_hash;
+    a->v2_length = req->v2_length;
+    a->v2_leaves = req->v2_leaves;
     for (uint32_t k = 0; k < req->nexts; k++)
         a->vbytes += req->exts[k].length;
 }

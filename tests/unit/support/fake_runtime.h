@@ -62,6 +62,9 @@ typedef struct fr_action {
     uint32_t piece;      /* VERIFY: the piece (token in `token`, its hash's extent in `ext`) */
     uint32_t nexts;      /* VERIFY: data extents */
     uint64_t vbytes;     /* VERIFY: their total length */
+    hk_extent v2_hash;   /* VERIFY: a hybrid piece's v2 root in the .torrent (v2_length > 0) */
+    uint64_t v2_length;  /* VERIFY: bytes of the piece under the v2 tree */
+    uint32_t v2_leaves;  /* VERIFY: the tree's width */
 } fr_action;
 
 typedef struct fr_rule {
