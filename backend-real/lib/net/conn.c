@@ -79,8 +79,8 @@ void hk_conn_limits_default(hk_conn_limits *lim)
     lim->read_buffer = 64 * 1024;
     lim->high_water = 256 * 1024;
     lim->low_water = 64 * 1024;
-    lim->turn_quantum = 128 * 1024;
-    lim->iter_budget = 256 * 1024;
+    lim->turn_quantum = 256 * 1024;
+    lim->iter_budget = 512 * 1024;
     lim->short_queue = 32 * 1024;
 }
 
@@ -524,9 +524,9 @@ hk_conn_hub *hk_conn_hub_new(struct ev_loop *loop, const hk_conn_limits *lim, co
     if (h->lim.low_water == 0 || h->lim.low_water > h->lim.high_water / 2)
         h->lim.low_water = h->lim.high_water / 2;
     if (h->lim.turn_quantum == 0)
-        h->lim.turn_quantum = 128 * 1024;
+        h->lim.turn_quantum = 256 * 1024;
     if (h->lim.iter_budget == 0)
-        h->lim.iter_budget = 256 * 1024;
+        h->lim.iter_budget = 512 * 1024;
     if (h->lim.short_queue == 0)
         h->lim.short_queue = 32 * 1024;
     h->budget = h->lim.iter_budget;

@@ -90,8 +90,8 @@ typedef struct hk_conn_limits {
      * EV_WRITE event or its turn in the flush pass; the rest waits for its next turn), and all connections together
      * at most iter_budget bytes per loop iteration, except queues of at most short_queue bytes, which the flush pass
      * writes first (a quiet peer's single block goes out before the bulk continues). 0: the default. */
-    size_t turn_quantum;  /* default 128 KiB */
-    size_t iter_budget;   /* default 256 KiB */
+    size_t turn_quantum;  /* default 256 KiB (the default high water: a full queue in one write) */
+    size_t iter_budget;   /* default 512 KiB */
     size_t short_queue;   /* default 32 KiB */
 } hk_conn_limits;
 
