@@ -115,9 +115,23 @@ bool hks_send_reject(hk_seeder *s, hk_peer *p, uint32_t index, uint32_t begin, u
     return hks_send_control_bytes(s, p, b, sizeof b);
 }
 
+/* A peer whose queue was empty before this request goes to the front of the ready ring, not its back: its one block
+ * is served (and flushed by the backend) before the bulk of the peers with long queues continues, so a quiet peer's
+ * request waits for no burst of others (issue 12, reactivity). The long queues keep their order among themselves. */
+static void mark_ready_first(hk_seeder *s, hk_peer *p, bool was_empty)
+{
+    if (!was_empty || p->closed || hk_list_linked(&p->ready_link) || p->room == 0 || hk_rq_len(&p->rq) == 0) {
+        hks_mark_ready(s, p);
+        return;
+    }
+    hk_list_insert_head(&s->ready, &p->ready_link);
+    s->nready++;
+}
+
 void hks_queue_block(hk_seeder *s, hk_peer *p, uint32_t index, uint32_t begin, uint32_t length)
 {
     hk_torrent *t = hks_peer_torrent(s, p);
+    bool was_empty = hk_rq_len(&p->rq) == 0;
     hk_request r = {.index = index, .begin = begin, .length = length, .kind = HK_REQ_BLOCK, .state = HK_RQ_FRESH,
                     .arrived = hk_rq_stamp(s->now)};
     if (!t || !hk_rq_push_back(&p->rq, &r)) {
@@ -132,7 +146,7 @@ void hks_queue_block(hk_seeder *s, hk_peer *p, uint32_t index, uint32_t begin, u
     p->idle_armed = false; /* the unchoked-idle clock restarts when the queue empties again */
     hks_slot_used(s, p);
     prefetch(s, t, &r);
-    hks_mark_ready(s, p);
+    mark_ready_first(s, p, was_empty);
     hks_mark_touched(s, p);
 }
 

@@ -4,6 +4,8 @@
  * Owns the connections of a hub and three lists of them (core/list.h): every live connection (newest first), the
  * flush list (connections with output queued this iteration, in the order they queued it) and the graveyard
  * (closed connections whose memory the next prepare pass frees, last closed first).
+ * Write fairness (issue 12, reactivity): per loop iteration a byte budget shared by all connections, per connection
+ * turn a quantum; the prepare pass writes short queues before long ones (see hk_conn_limits).
  */
 #include "conn.h"
 
@@ -69,6 +71,7 @@ struct hk_conn_hub {
     hk_list graveyard;        /* closed, freed by the next sweep */
     hk_list all;              /* live connections, newest first */
     hk_conn_stats stats;
+    size_t budget;            /* bytes the connections may still write in this loop iteration (lim.iter_budget) */
 };
 
 void hk_conn_limits_default(hk_conn_limits *lim)
@@ -76,6 +79,9 @@ void hk_conn_limits_default(hk_conn_limits *lim)
     lim->read_buffer = 64 * 1024;
     lim->high_water = 256 * 1024;
     lim->low_water = 64 * 1024;
+    lim->turn_quantum = 256 * 1024;
+    lim->iter_budget = 512 * 1024;
+    lim->short_queue = 32 * 1024;
 }
 
 size_t hk_conn_size(void)
@@ -240,14 +246,42 @@ static void write_failed(hk_conn *c, int e)
     close_with(c, HK_CLOSED_ERROR, e);
 }
 
-/* One sendmsg of the plain items at the head of the queue (zero-copy from the mappings): bytes written, or -1 with
- * errno; their bytes offered in *total. */
-static ssize_t write_plain(hk_conn *c, size_t *total)
+/* Cuts the n segments of iov to at most cap bytes (cap > 0); returns how many remain, their bytes in *total. */
+static int trim_iov(struct iovec *iov, int n, size_t cap, size_t *total)
+{
+    size_t sum = 0;
+    for (int i = 0; i < n; i++) {
+        if (iov[i].iov_len >= cap - sum) {
+            iov[i].iov_len = cap - sum;
+            *total = cap;
+            return i + 1;
+        }
+        sum += iov[i].iov_len;
+    }
+    *total = sum;
+    return n;
+}
+
+/* The bytes c may write in this turn: its quantum, within what is left of the iteration's budget (a short queue may
+ * exceed the budget: it is written whole). */
+static size_t turn_cap(const hk_conn *c)
+{
+    const hk_conn_hub *h = c->hub;
+    if (c->queued <= h->lim.short_queue)
+        return h->lim.short_queue;
+    size_t cap = h->lim.turn_quantum < h->budget ? h->lim.turn_quantum : h->budget;
+    return cap ? cap : 1;
+}
+
+/* One sendmsg of the plain items at the head of the queue (zero-copy from the mappings), at most cap bytes: bytes
+ * written, or -1 with errno; their bytes offered in *total. */
+static ssize_t write_plain(hk_conn *c, size_t cap, size_t *total)
 {
     hk_conn_hub *h = c->hub;
     ssize_t w;
     for (;;) {
         int n = sq_fill_iov(c->q, h->iov, (c->flags & CF_PROBE) ? 1 : h->iov_max, total);
+        n = trim_iov(h->iov, n, cap, total);
         struct msghdr msg;
         memset(&msg, 0, sizeof msg);
         msg.msg_iov = h->iov;
@@ -269,6 +303,7 @@ static void wrote(hk_conn *c, size_t w, size_t total)
     hk_conn_hub *h = c->hub;
     h->stats.writes++;
     h->stats.bytes_written += (uint64_t)w;
+    h->budget -= w < h->budget ? w : h->budget;
     if (w < total)
         h->stats.short_writes++;
     consume(c, w);
@@ -327,11 +362,12 @@ static ssize_t write_encrypted(hk_conn *c, size_t *total, bool *vanished)
  * until the socket is full, the queue empty or 8 writes were made (the others' turn; EV_WRITE resumes). */
 static void do_write_mixed(hk_conn *c)
 {
-    for (int pass = 0; pass < 8 && c->q->icount > 0; pass++) {
+    size_t cap = turn_cap(c), done = 0;
+    for (int pass = 0; pass < 8 && c->q->icount > 0 && done < cap; pass++) {
         size_t total = 0;
         bool vanished = false;
         bool plain = cc_held(c->crypt) == 0 && sq_at(c->q, 0)->cipher == NULL;
-        ssize_t w = plain ? write_plain(c, &total) : write_encrypted(c, &total, &vanished);
+        ssize_t w = plain ? write_plain(c, cap - done, &total) : write_encrypted(c, &total, &vanished);
         if (vanished) {
             head_vanished(c);
             return;
@@ -346,6 +382,7 @@ static void do_write_mixed(hk_conn *c)
             return;
         }
         wrote(c, (size_t)w, total);
+        done += (size_t)w;
         if ((size_t)w < total)
             break;
     }
@@ -364,7 +401,7 @@ static void do_write(hk_conn *c)
         return;
     }
     size_t total;
-    ssize_t w = write_plain(c, &total);
+    ssize_t w = write_plain(c, turn_cap(c), &total);
     if (w < 0) {
         write_failed(c, errno);
         return;
@@ -399,11 +436,13 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     hk_conn *c = w->data;
     if (revents & EV_WRITE) {
-        pending_remove(c->hub, c);
-        if (c->flags & CF_FAILED)
+        if (c->flags & CF_FAILED) {
+            pending_remove(c->hub, c);
             report_failure(c);
-        else
+        } else if (c->hub->budget > 0) {
+            pending_remove(c->hub, c);
             do_write(c);
+        } /* else the iteration's bytes are used up: EV_WRITE stays armed, its turn comes in the next iteration */
     }
     if ((revents & EV_READ) && !(c->flags & CF_DEAD))
         do_read(c);
@@ -420,20 +459,38 @@ static void sweep(hk_conn_hub *h)
     }
 }
 
+/* The flush pass's turn of c, popped off the flush list: report its failure, or write (unless EV_WRITE is armed: the
+ * socket is full, the event resumes it). */
+static void flush_one(hk_conn_hub *h, hk_conn *c)
+{
+    pending_remove(h, c);
+    if (c->flags & CF_FAILED)
+        report_failure(c);
+    else if (!(c->flags & CF_WANT_WRITE))
+        do_write(c);
+}
+
+/* The flush pass, once per loop iteration (the iteration's write budget starts here): first the short queues (a
+ * single block, control messages) in the order they were queued, the others moved behind them; then the others, one
+ * turn each (turn_quantum) while the budget lasts. What the budget does not cover stays on the list (FIFO) and the
+ * idle watcher makes the next iteration come at once. */
 static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     (void)revents;
     hk_conn_hub *h = w->data;
-    size_t budget = h->npending;
+    h->budget = h->lim.iter_budget;
+    size_t n = h->npending;
     hk_list *node;
-    while (budget-- > 0 && (node = hk_list_first(&h->pending)) != NULL) {
+    while (n-- > 0 && (node = hk_list_first(&h->pending)) != NULL) {
         hk_conn *c = HK_LIST_ENTRY(node, hk_conn, pend);
-        pending_remove(h, c);
-        if (c->flags & CF_FAILED)
-            report_failure(c);
-        else if (!(c->flags & CF_WANT_WRITE)) /* with EV_WRITE armed the socket is full: wait for the event */
-            do_write(c);
+        if ((c->flags & (CF_FAILED | CF_WANT_WRITE)) || c->queued <= h->lim.short_queue)
+            flush_one(h, c);
+        else
+            hk_list_move_tail(&h->pending, node); /* a long queue: after the short ones */
     }
+    n = h->npending;
+    while (n-- > 0 && h->budget > 0 && (node = hk_list_first(&h->pending)) != NULL)
+        flush_one(h, HK_LIST_ENTRY(node, hk_conn, pend));
     if (hk_list_empty(&h->pending) && ev_is_active(&h->idle))
         ev_idle_stop(loop, &h->idle);
     sweep(h);
@@ -466,6 +523,13 @@ hk_conn_hub *hk_conn_hub_new(struct ev_loop *loop, const hk_conn_limits *lim, co
         h->lim.high_water = 256 * 1024;
     if (h->lim.low_water == 0 || h->lim.low_water > h->lim.high_water / 2)
         h->lim.low_water = h->lim.high_water / 2;
+    if (h->lim.turn_quantum == 0)
+        h->lim.turn_quantum = 256 * 1024;
+    if (h->lim.iter_budget == 0)
+        h->lim.iter_budget = 512 * 1024;
+    if (h->lim.short_queue == 0)
+        h->lim.short_queue = 32 * 1024;
+    h->budget = h->lim.iter_budget;
     hk_list_init(&h->pending);
     hk_list_init(&h->graveyard);
     hk_list_init(&h->all);

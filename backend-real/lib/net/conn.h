@@ -86,6 +86,13 @@ typedef struct hk_conn_limits {
     size_t read_buffer;   /* bytes of the shared read buffer (default 64 KiB) */
     size_t high_water;    /* queued bytes the room aims at (default 256 KiB) */
     size_t low_water;     /* queue level under which room is granted again (default 64 KiB) */
+    /* Fairness of the writes (issue 12, reactivity): one connection writes at most turn_quantum bytes per turn (an
+     * EV_WRITE event or its turn in the flush pass; the rest waits for its next turn), and all connections together
+     * at most iter_budget bytes per loop iteration, except queues of at most short_queue bytes, which the flush pass
+     * writes first (a quiet peer's single block goes out before the bulk continues). 0: the default. */
+    size_t turn_quantum;  /* default 256 KiB (the default high water: a full queue in one write) */
+    size_t iter_budget;   /* default 512 KiB */
+    size_t short_queue;   /* default 32 KiB */
 } hk_conn_limits;
 
 void hk_conn_limits_default(hk_conn_limits *lim);

@@ -656,3 +656,44 @@ Test(conn, idle_connection_is_small)
     cr_assert_eq(hk_conn_user(h->c), &x);
     teardown_h(h);
 }
+
+/* Write fairness (issue 12, reactivity): in one loop iteration a short queue (one block) is written whole before a
+ * long queue's turn, and the long one writes no more than the iteration's budget (its turns of turn_quantum, in the
+ * flush pass and on EV_WRITE); the rest follows in later iterations, intact. */
+Test(conn, short_queue_first_and_long_queue_bounded_per_turn)
+{
+    harness *h = setup(8 << 20, 8 << 20, 2 << 20);
+    int peer_b;
+    int fd_b = nf_tcp_pair(8 << 20, 8 << 20, &peer_b);
+    hk_conn *b = hk_conn_new(h->hub, fd_b);
+    cr_assert_not_null(b);
+    hk_segment long_seg = ext_seg(STORAGE_OK, 0, 1u << 20);
+    hk_segment short_seg = ext_seg(STORAGE_OK, 1u << 20, 16384);
+    send_segs(h, &long_seg, 1);   /* queued first */
+    hk_conn_send(b, &short_seg, 1); /* queued after it */
+    ev_run(h->loop, EVRUN_NOWAIT); /* one iteration: the flush pass */
+    cr_assert_eq(hk_conn_queued(b), 0, "the short queue goes out whole in the first flush pass");
+    size_t q = hk_conn_queued(h->c);
+    cr_assert_lt(q, 1u << 20, "the long queue had its turn too");
+    cr_assert_geq(q, (1u << 20) - h->lim.iter_budget, "one iteration writes at most its budget (%zu left)", q);
+    for (int i = 0; i < 1000 && hk_conn_queued(h->c) > 0; i++) {
+        drain(h, 1 << 20);
+        ev_run(h->loop, EVRUN_NOWAIT);
+    }
+    for (int i = 0; i < 100000 && h->got_len < (1u << 20); i++)
+        drain(h, 1 << 20);
+    cr_assert_eq(hk_conn_queued(h->c), 0, "the rest follows in later iterations");
+    cr_assert_eq(h->got_len, 1u << 20);
+    cr_assert_eq(memcmp(h->got, h->map, 1u << 20), 0, "the long stream arrives intact");
+    uint8_t buf[16384];
+    size_t got = 0;
+    while (got < sizeof buf) {
+        ssize_t r = read(peer_b, buf + got, sizeof buf - got);
+        cr_assert_gt(r, 0);
+        got += (size_t)r;
+    }
+    cr_assert_eq(memcmp(buf, h->map + (1u << 20), sizeof buf), 0, "the short stream arrives intact");
+    hk_conn_close(b);
+    close(peer_b);
+    teardown_h(h);
+}
