@@ -276,7 +276,7 @@ void hks_loads_free(hk_seeder *s);
 typedef enum hks_gate {
     HKS_GATE_GO = 0,             /* the piece is good: serve the request */
     HKS_GATE_WAIT,               /* a verify of its piece is pending: the request waits (VERIFYING) */
-    HKS_GATE_DROPPED,            /* the piece is bad: the request was rejected (fast peer) and removed */
+    HKS_GATE_DROPPED,            /* the piece is bad: the request was rejected (fast peer) or dropped (not fast) and removed */
     HKS_GATE_GONE,               /* the piece is bad: the peer (not fast) was closed */
 } hks_gate;
 /* Whether the block request at position `at` of p's queue may be served now (t not all good): starts or joins the
