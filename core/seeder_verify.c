@@ -1,9 +1,9 @@
 /* seeder_verify: owns lazy piece verification (docs/design.md §13): a block request of a piece whose state is
  * unknown starts (or joins) one disk_verify of the whole piece; its requests wait (HK_RQ_VERIFYING) and the peers
  * that wait are marked ready when the result arrives. A good piece is served as usual; a bad one is never sent: its
- * requests are rejected (fast peers) or dropped unanswered (peers without the fast extension), new peers get a bitfield
- * without it (seeder_proto.c), and the torrent is logged as damaged with its bad pieces. The piece states themselves
- * are core/piece_state.c's. */
+ * requests are rejected (fast peers) or dropped, then discarded by a choke + unchoke (peers without the fast
+ * extension), new peers get a bitfield without it (seeder_proto.c), and the torrent is logged as damaged with its bad
+ * pieces. The piece states themselves are core/piece_state.c's. */
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -199,9 +199,10 @@ hks_gate hks_verify_gate(hk_seeder *s, hk_peer *p, hk_torrent *t, uint32_t at)
             r->state = HK_RQ_FRESH;
         return HKS_GATE_GO;
     case HK_PIECE_BAD: {
-        /* A peer without the fast extension cannot be refused: its request is dropped unanswered and the rest it
-         * asks for is still served (closing it instead lost rtorrent 0.9.8, which does not come back, its other
-         * pieces). */
+        /* A peer without the fast extension cannot be refused: its request is dropped, the rest it asks for is
+         * served, then a choke + unchoke tells it the dropped one is gone (hks_choke_reset; BEP 3: it asks again
+         * after the unchoke). Closing it instead lost rtorrent 0.9.8, which does not come back, the rest of the
+         * torrent; leaving the request unanswered stalls ctorrent, which waits for it. */
         hk_request gone;
         hk_rq_remove_at(&p->rq, at, &gone);
         hks_log(s, HK_LOG_DEBUG, "peer %llu: %u/%u/%u %s: the piece fails its hash%s", (unsigned long long)p->id,
@@ -209,6 +210,8 @@ hks_gate hks_verify_gate(hk_seeder *s, hk_peer *p, hk_torrent *t, uint32_t at)
                 p->fast ? "" : " (no fast extension to refuse it)");
         if (p->fast)
             hks_send_reject(s, p, gone.index, gone.begin, gone.length);
+        else
+            hks_choke_reset(s, p, "asked for a piece that fails its hash (no fast extension)");
         hks_mark_touched(s, p);
         return p->closed ? HKS_GATE_GONE : HKS_GATE_DROPPED;
     }

@@ -96,12 +96,14 @@ def check_client_files(c, case, save):
     fx = case.fx
     held = clients.pieces_present(fx, save, case.expected)
     if held != set(case.expected):
-        raise AssertionError("%s: good pieces %s differ from the seeder's" % (c.kind, sorted(set(case.expected) - held)))
+        raise AssertionError("%s: good pieces %s differ from the seeder's"
+                             % (c.kind, sorted(set(case.expected) - held)))
     off = case.bad * fx.piece_length
     got = clients.read_download(fx, save, off, len(case.wrong))
     same = [b for b in range(0, len(case.wrong), BLOCK) if got[b:b + BLOCK] == case.wrong[b:b + BLOCK]]
     if same:
-        raise AssertionError("%s holds blocks at %s of the corrupted piece %d: they were sent" % (c.kind, same, case.bad))
+        raise AssertionError("%s holds blocks at %s of the corrupted piece %d: they were sent"
+                             % (c.kind, same, case.bad))
 
 
 def refusals(log, case):

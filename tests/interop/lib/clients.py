@@ -392,8 +392,8 @@ def pieces_present(fx, save_dir, expected):
 
 def wait_pieces(procs, client, fx, save_dir, expected, timeout, also=None):
     """For a download that cannot complete: polls the client (client.pieces_have: its files, or what it says it
-    has) until every piece of `expected` ({index: bytes}) is there and also() (optional) is true, or timeout seconds pass (raises, naming the missing pieces), or
-    the client exits (raises). Returns the seconds it took. The caller stops the client."""
+    has) until every piece of `expected` ({index: bytes}) is there and also() (optional) is true, or timeout seconds
+    pass (raises, naming the missing pieces), or the client exits (raises). Returns the seconds it took. The caller stops the client."""
     t0 = time.monotonic()
     t_end = t0 + min(timeout, max(1.0, procs.remaining()))
     while True:
