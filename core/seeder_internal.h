@@ -228,6 +228,9 @@ bool hks_turn_over(hk_seeder *s, hk_peer *p, const char *why);
 void hks_choke_reset(hk_seeder *s, hk_peer *p, const char *why);
 /* End of an event: the choke + unchoke of a pending reset once p's queued block requests are all served. */
 void hks_choke_reset_end(hk_seeder *s, hk_peer *p);
+/* p (no fast, unchoked, asking for nothing) had a request of a bad piece dropped: a choke + unchoke tells it that
+ * request is gone (BEP 3: it asks again after the unchoke); slot and turn are kept. */
+void hks_choke_discard_dropped(hk_seeder *s, hk_peer *p);
 /* The unchoked peer did not use its slot for its grace (asked for nothing, or did not read): its turn ends as unused
  * (seeder_choke.c: a strike, the back of the low-priority line, or closed when connections are full) when anyone
  * waits; when nobody does it keeps the slot. Returns false if the peer was closed. */

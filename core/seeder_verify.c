@@ -200,9 +200,10 @@ hks_gate hks_verify_gate(hk_seeder *s, hk_peer *p, hk_torrent *t, uint32_t at)
         return HKS_GATE_GO;
     case HK_PIECE_BAD: {
         /* A peer without the fast extension cannot be refused: its request is dropped, the rest it asks for is
-         * served, then a choke + unchoke tells it the dropped one is gone (hks_choke_reset; BEP 3: it asks again
-         * after the unchoke). Closing it instead lost rtorrent 0.9.8, which does not come back, the rest of the
-         * torrent; leaving the request unanswered stalls ctorrent, which waits for it. */
+         * served, and once it asks for nothing for its grace a choke + unchoke tells it the dropped one is gone
+         * (BEP 3: it asks again after the unchoke). Closing it instead lost rtorrent 0.9.8, which does not come
+         * back, the rest of the torrent; leaving the request unanswered stalls ctorrent, which waits for it; a choke
+         * at once stalls rtorrent, which asks again only ~30 s after a choke. */
         hk_request gone;
         hk_rq_remove_at(&p->rq, at, &gone);
         hks_log(s, HK_LOG_DEBUG, "peer %llu: %u/%u/%u %s: the piece fails its hash%s", (unsigned long long)p->id,
@@ -211,7 +212,7 @@ hks_gate hks_verify_gate(hk_seeder *s, hk_peer *p, hk_torrent *t, uint32_t at)
         if (p->fast)
             hks_send_reject(s, p, gone.index, gone.begin, gone.length);
         else
-            hks_choke_reset(s, p, "asked for a piece that fails its hash (no fast extension)");
+            p->bad_dropped = true; /* discarded by a choke + unchoke once it asks for nothing (seeder_timers.c) */
         hks_mark_touched(s, p);
         return p->closed ? HKS_GATE_GONE : HKS_GATE_DROPPED;
     }

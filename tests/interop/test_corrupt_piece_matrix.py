@@ -6,7 +6,7 @@ and the rest of the torrent is served. hekate runs with its default lazy verific
 Each client gets two torrents of its own (so that each meets the damage itself), both with one flipped byte:
 - single: a 1 MiB single-file torrent (32 KiB pieces), piece 5 corrupted; the client is the first to ask for it, so
   it was offered (HAVE_ALL or a full bitfield) and hekate must refuse it (reject, or drop the request of a peer
-  without the fast extension);
+  without the fast extension, then choke + unchoke once it asks for nothing for 2 s);
 - multi: a three-file torrent whose bad piece is in the middle and spans the boundary of its first two files; a raw
   peer asks for it before the client starts, so the client meets a torrent already known damaged (bitfield without
   the piece).
