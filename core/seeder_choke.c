@@ -96,7 +96,7 @@ void hks_choke_reset(hk_seeder *s, hk_peer *p, const char *why)
     if (p->reset_pending || p->closed || p->choke.state != HK_CHOKE_UNCHOKED)
         return;
     s->stats.choke_resets++;
-    hks_log(s, HK_LOG_DEBUG, "peer %llu: %s: its %u queued requests are "
+    hks_log(s, HK_LOG_DEBUG, "peer %llu: request over the cap (%s; no fast extension): its %u queued requests are "
             "served, then a choke discards the rest", (unsigned long long)p->id, why,
             hk_rq_count(&p->rq, HK_REQ_BLOCK));
     p->reset_pending = true;

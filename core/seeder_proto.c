@@ -184,7 +184,7 @@ static void on_request(hk_seeder *s, hk_peer *p, const wire_block *b)
     /* Without the fast extension a refusal cannot be told: beyond reqq the request is still served, up to the
      * overflow cap; beyond that the peer is choked, which discards its requests in a way it sees (BEP 3). */
     if (queued >= hks_overflow_cap(&s->cfg, t->piece_length)) {
-        hks_choke_reset(s, p, "request over the cap (request queue over its cap; no fast extension)");
+        hks_choke_reset(s, p, "request queue over its cap");
         refuse(s, p, b, "over the cap: the coming choke discards it");
         return;
     }

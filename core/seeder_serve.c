@@ -125,8 +125,8 @@ void hks_queue_block(hk_seeder *s, hk_peer *p, uint32_t index, uint32_t begin, u
                p->fast ? "reject" : "choke on", index, begin, length);
         if (p->fast)
             hks_send_reject(s, p, index, begin, length);
-        else /* cleared by a choke, never silently */
-            hks_choke_reset(s, p, "request over the cap (out of memory for its request; no fast extension)");
+        else
+            hks_choke_reset(s, p, "out of memory for its request"); /* cleared by a choke, never silently */
         return;
     }
     p->idle_armed = false; /* the unchoked-idle clock restarts when the queue empties again */

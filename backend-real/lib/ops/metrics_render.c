@@ -286,8 +286,7 @@ static void render_requests(const hk_metrics_snapshot *s, hk_mbuf *b)
             s->core.disk_retries);
     COUNTER(b, "hekate_disk_retry_rejects_total", "Requests given up after too many disk retries.",
             s->core.disk_retry_rejects);
-    COUNTER(b, "hekate_choke_resets_total",
-            "Non-fast peers choked and unchoked again (requests over the cap, or of a piece that fails its hash).",
+    COUNTER(b, "hekate_choke_resets_total", "Non-fast peers choked and unchoked again (requests over the cap).",
             s->core.choke_resets);
     COUNTER(b, "hekate_turns_unused_total", "Unchoke turns ended because the slot was not used.",
             s->core.turns_unused);
