@@ -91,6 +91,8 @@ struct hk_peer {
                               * closed: in the seeder's grave (freed at the end of the event); detached otherwise */
     /* non-fast overflow (issue 9) */
     bool reset_pending;      /* requests over the cap were dropped: choke + unchoke go out once the queue is served */
+    bool bad_dropped;        /* no fast: a request of a bad piece was dropped (seeder_verify.c); once it asks for
+                              * nothing for unchoked_grace, a choke + unchoke discards it (seeder_timers.c) */
     /* slot squatting (issue 14 item 2) */
     bool grace_over;         /* unchoked: this idle or stalled stretch outlasted its grace (spare, or turned over) */
     bool turn_requested;     /* unchoked: a block request was queued in this turn */

@@ -121,6 +121,22 @@ void hks_choke_reset_end(hk_seeder *s, hk_peer *p)
     }
 }
 
+void hks_choke_discard_dropped(hk_seeder *s, hk_peer *p)
+{
+    p->bad_dropped = false;
+    if (p->closed || p->choke.state != HK_CHOKE_UNCHOKED)
+        return;
+    hks_log(s, HK_LOG_DEBUG, "peer %llu: choked and unchoked again (it waits for a request of a piece that fails its "
+            "hash, dropped: no fast extension; turn kept)", (unsigned long long)p->id);
+    uint8_t b[2 * WIRE_SIMPLE_LEN];
+    wire_encode_simple(b, WIRE_CHOKE);
+    wire_encode_simple(b + WIRE_SIMPLE_LEN, WIRE_UNCHOKE);
+    if (hks_send_control_bytes(s, p, b, sizeof b)) {
+        p->idle_armed = true;
+        p->idle_since = s->now;
+    }
+}
+
 void hks_promote_waiters(hk_seeder *s)
 {
     hk_choke_entry *e;

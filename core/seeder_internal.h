@@ -228,6 +228,9 @@ bool hks_turn_over(hk_seeder *s, hk_peer *p, const char *why);
 void hks_choke_reset(hk_seeder *s, hk_peer *p, const char *why);
 /* End of an event: the choke + unchoke of a pending reset once p's queued block requests are all served. */
 void hks_choke_reset_end(hk_seeder *s, hk_peer *p);
+/* p (no fast, unchoked, asking for nothing) had a request of a bad piece dropped: a choke + unchoke tells it that
+ * request is gone (BEP 3: it asks again after the unchoke); slot and turn are kept. */
+void hks_choke_discard_dropped(hk_seeder *s, hk_peer *p);
 /* The unchoked peer did not use its slot for its grace (asked for nothing, or did not read): its turn ends as unused
  * (seeder_choke.c: a strike, the back of the low-priority line, or closed when connections are full) when anyone
  * waits; when nobody does it keeps the slot. Returns false if the peer was closed. */
@@ -276,7 +279,7 @@ void hks_loads_free(hk_seeder *s);
 typedef enum hks_gate {
     HKS_GATE_GO = 0,             /* the piece is good: serve the request */
     HKS_GATE_WAIT,               /* a verify of its piece is pending: the request waits (VERIFYING) */
-    HKS_GATE_DROPPED,            /* the piece is bad: the request was rejected (fast peer) and removed */
+    HKS_GATE_DROPPED,            /* the piece is bad: the request was rejected (fast peer) or dropped (not fast) and removed */
     HKS_GATE_GONE,               /* the piece is bad: the peer (not fast) was closed */
 } hks_gate;
 /* Whether the block request at position `at` of p's queue may be served now (t not all good): starts or joins the

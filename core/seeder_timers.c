@@ -47,6 +47,8 @@ static hk_time peer_deadline(const hk_seeder *s, const hk_peer *p)
         t = tmin(t, p->choke.slice_end);
         t = tmin(t, grace_end(s, p));
     }
+    if (p->bad_dropped && p->idle_armed)
+        t = tmin(t, hks_time_add(p->idle_since, c->unchoked_grace));
     t = tmin(t, p->disk_retry_at); /* HK_TIME_NEVER unless a disk load said RETRY */
     return t;
 }
@@ -145,6 +147,8 @@ static void fire_peer(hk_seeder *s, hk_peer *p)
         timeout_close(s, p, HK_TIMEOUT_MAX_WAIT, p->choke.since);
         return;
     }
+    if (p->bad_dropped && p->idle_armed && now >= hks_time_add(p->idle_since, c->unchoked_grace))
+        hks_choke_discard_dropped(s, p); /* before its grace ends its turn: it waits for that dropped request */
     if (now >= grace_end(s, p)) {
         /* its grace is over: the slot goes to whoever waits; when nobody does, it is spare (preempted later) */
         p->grace_over = true;

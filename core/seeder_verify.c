@@ -1,9 +1,9 @@
 /* seeder_verify: owns lazy piece verification (docs/design.md §13): a block request of a piece whose state is
  * unknown starts (or joins) one disk_verify of the whole piece; its requests wait (HK_RQ_VERIFYING) and the peers
  * that wait are marked ready when the result arrives. A good piece is served as usual; a bad one is never sent: its
- * requests are rejected (fast peers) or the peer is closed (it was told it could have it), new peers get a bitfield
- * without it (seeder_proto.c), and the torrent is logged as damaged with its bad pieces. The piece states themselves
- * are core/piece_state.c's. */
+ * requests are rejected (fast peers) or dropped, then discarded by a choke + unchoke (peers without the fast
+ * extension), new peers get a bitfield without it (seeder_proto.c), and the torrent is logged as damaged with its bad
+ * pieces. The piece states themselves are core/piece_state.c's. */
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -224,19 +224,24 @@ hks_gate hks_verify_gate(hk_seeder *s, hk_peer *p, hk_torrent *t, uint32_t at)
         if (r->state == HK_RQ_VERIFYING)
             r->state = HK_RQ_FRESH;
         return HKS_GATE_GO;
-    case HK_PIECE_BAD:
-        if (!p->fast) {
-            hks_close_peer(s, p, true, "it asked for piece %u, which fails its hash (no fast extension to refuse it)",
-                           r->index);
-            return HKS_GATE_GONE;
-        }
+    case HK_PIECE_BAD: {
+        /* A peer without the fast extension cannot be refused: its request is dropped, the rest it asks for is
+         * served, and once it asks for nothing for its grace a choke + unchoke tells it the dropped one is gone
+         * (BEP 3: it asks again after the unchoke). Closing it instead lost rtorrent 0.9.8, which does not come
+         * back, the rest of the torrent; leaving the request unanswered stalls ctorrent, which waits for it; a choke
+         * at once stalls rtorrent, which asks again only ~30 s after a choke. */
         hk_request gone;
         hk_rq_remove_at(&p->rq, at, &gone);
-        hks_log(s, HK_LOG_DEBUG, "peer %llu: %u/%u/%u rejected: the piece fails its hash", (unsigned long long)p->id,
-                gone.index, gone.begin, gone.length);
-        hks_send_reject(s, p, gone.index, gone.begin, gone.length);
+        hks_log(s, HK_LOG_DEBUG, "peer %llu: %u/%u/%u %s: the piece fails its hash%s", (unsigned long long)p->id,
+                gone.index, gone.begin, gone.length, p->fast ? "rejected" : "dropped",
+                p->fast ? "" : " (no fast extension to refuse it)");
+        if (p->fast)
+            hks_send_reject(s, p, gone.index, gone.begin, gone.length);
+        else
+            p->bad_dropped = true; /* discarded by a choke + unchoke once it asks for nothing (seeder_timers.c) */
         hks_mark_touched(s, p);
         return p->closed ? HKS_GATE_GONE : HKS_GATE_DROPPED;
+    }
     case HK_PIECE_UNKNOWN:
         break;
     }

@@ -12,6 +12,7 @@ host. require_encryption turns on the client's own "require encryption" setting.
 Clients: libtorrent (python-libtorrent, lt_leech.py in its own process), aria2 (aria2c), transmission
 (transmission-daemon, driven by transmission-remote), rtorrent (0.9.8, headless with system.daemon), qbittorrent
 (qbittorrent-nox, Web API with localhost auth bypass), ctorrent (Enhanced CTorrent: single-file torrents here)."""
+import base64
 import hashlib
 import json
 import os
@@ -59,6 +60,16 @@ class Client:
     def log(self):
         return self.child.log() if self.child else ""
 
+    def hash_failures(self):
+        """What the client itself says it downloaded that failed a piece hash (bytes or pieces, > 0 means some),
+        or None when this driver has no way to read it."""
+        return None
+
+    def pieces_have(self, fx, save_dir, expected):
+        """The pieces of `expected` ({index: bytes}) the client has: by default those its files hold (a client that
+        caches writes overrides this with what it says it has; its files are complete once it is stopped)."""
+        return pieces_present(fx, save_dir, expected)
+
 
 class LibtorrentClient(Client):
     kind = "libtorrent"
@@ -74,6 +85,11 @@ class LibtorrentClient(Client):
 
     def is_complete(self):
         return "COMPLETE" in self.log()
+
+    def hash_failures(self):
+        """Bytes that failed their hash (lt_leech.py's last "failed_bytes N" line; none printed: 0)."""
+        vals = [int(l.split()[1]) for l in self.log().splitlines() if l.startswith("failed_bytes ")]
+        return vals[-1] if vals else 0
 
 
 class Aria2Client(Client):
@@ -158,6 +174,18 @@ class TransmissionClient(Client):
 
     def log(self):
         return super().log() + "\nlast torrent-get: %r\n" % (getattr(self, "last_info", None),)
+
+    def pieces_have(self, fx, save_dir, expected):
+        """Its verified pieces (RPC "pieces", a base64 bitfield): Transmission keeps written blocks in its cache
+        (cache-size-mb, 4 MiB by default) and writes them out only later, at the latest when it stops."""
+        r = self.rpc("torrent-get", {"ids": [self.info_hash], "fields": ["pieces"]})
+        bits = base64.b64decode(r["arguments"]["torrents"][0]["pieces"])
+        return {i for i in expected if i // 8 < len(bits) and bits[i // 8] & (0x80 >> (i % 8))}
+
+    def hash_failures(self):
+        """corruptEver: bytes Transmission downloaded that failed their piece hash."""
+        r = self.rpc("torrent-get", {"ids": [self.info_hash], "fields": ["corruptEver"]})
+        return r["arguments"]["torrents"][0]["corruptEver"]
 
 
 class RtorrentClient(Client):
@@ -263,6 +291,10 @@ class QbittorrentClient(Client):
         return bool(info) and info[0]["progress"] >= 1.0 and info[0]["state"] not in (
             "checkingDL", "checkingUP", "checkingResumeData", "moving", "metaDL", "downloading", "stalledDL")
 
+    def hash_failures(self):
+        """total_wasted of torrents/properties: bytes that failed their hash plus redundant ones (one seeder: none)."""
+        return json.loads(self._api("torrents/properties?hash=" + self.info_hash))["total_wasted"]
+
 
 class CtorrentClient(Client):
     """Enhanced CTorrent: -e 0 makes it exit once the download is complete. Single-file torrents (-s is the file)."""
@@ -284,6 +316,10 @@ class CtorrentClient(Client):
         if rc not in (None, 0):
             raise AssertionError("ctorrent exited %d:\n%s" % (rc, self.log()[-3000:]))
         return rc == 0
+
+    def hash_failures(self):
+        """Its "warn, piece N hash check failed." lines."""
+        return self.log().count("hash check failed")
 
 
 KINDS = {c.kind: c for c in (LibtorrentClient, Aria2Client, TransmissionClient, RtorrentClient, QbittorrentClient,
@@ -316,3 +352,59 @@ def wait_complete(procs, client, timeout):
                                                                           client.log()[-3000:]))
         time.sleep(0.2)
     return time.monotonic() - t0
+
+
+# Names a client gives a file it has not completed yet, tried in this order: transmission-daemon appends ".part"
+# (rename-partial-files, on by default); the others write the final name from the start.
+PARTIAL_SUFFIXES = ("", ".part")
+
+
+def download_file(fx, save_dir, rel):
+    """The path of file rel of fixture fx in a client's save_dir, complete or partial (None: not there yet)."""
+    base = fx.download_path(save_dir, rel)
+    return next((base + sfx for sfx in PARTIAL_SUFFIXES if os.path.isfile(base + sfx)), None)
+
+
+def read_download(fx, save_dir, offset, length):
+    """Bytes [offset, offset+length) of the torrent's data as the client holds it (files in torrent order); a
+    missing file or a short one reads as nothing there."""
+    out = bytearray()
+    pos = 0
+    for rel, size in fx.files:
+        lo, hi = max(offset, pos), min(offset + length, pos + size)
+        if lo < hi:
+            path = download_file(fx, save_dir, rel)
+            chunk = b""
+            if path is not None:
+                with open(path, "rb") as f:
+                    f.seek(lo - pos)
+                    chunk = f.read(hi - lo)
+            out += chunk.ljust(hi - lo, b"\0")
+        pos += size
+    return bytes(out)
+
+
+def pieces_present(fx, save_dir, expected):
+    """The indices i of `expected` ({piece index: its bytes}) whose bytes the client's files hold."""
+    return {i for i, data in expected.items()
+            if read_download(fx, save_dir, i * fx.piece_length, len(data)) == data}
+
+
+def wait_pieces(procs, client, fx, save_dir, expected, timeout, also=None):
+    """For a download that cannot complete: polls the client (client.pieces_have: its files, or what it says it
+    has) until every piece of `expected` ({index: bytes}) is there and also() (optional) is true, or timeout seconds
+    pass (raises, naming the missing pieces), or the client exits (raises). Returns the seconds it took. The caller stops the client."""
+    t0 = time.monotonic()
+    t_end = t0 + min(timeout, max(1.0, procs.remaining()))
+    while True:
+        missing = set(expected) - client.pieces_have(fx, save_dir, expected)
+        if not missing and (also is None or also()):
+            return time.monotonic() - t0
+        if not client.child.alive():
+            raise AssertionError("%s exited (%s) with pieces %s missing:\n%s" % (
+                client.kind, client.child.returncode(), sorted(missing), client.log()[-3000:]))
+        if time.monotonic() > t_end:
+            raise AssertionError("%s: pieces %s missing after %.0f s%s:\n%s" % (
+                client.kind, sorted(missing), timeout, "" if missing else " (the other condition never held)",
+                client.log()[-3000:]))
+        time.sleep(0.2)

@@ -7,7 +7,8 @@ would send packets off the host) are off. It finds the seeder through the .torre
 libtorrent-based client: out_enc_policy = in_enc_policy = pe_forced, allowed_enc_level = pe_rc4).
 
 Usage: lt_leech.py TORRENT SAVE_DIR PORT [--require-encryption]
-Prints "progress N/M" lines, then "COMPLETE" when the torrent is finished or seeding, and keeps running (seeding)
+Prints "progress N/M" lines, "failed_bytes N" whenever libtorrent's count of downloaded bytes that failed their
+piece hash (torrent_status.total_failed_bytes) changes, then "COMPLETE" when the torrent is finished or seeding, and keeps running (seeding)
 until it is stopped by PID."""
 import sys
 import time
@@ -29,6 +30,7 @@ def main():
     atp.save_path = save_dir
     h = ses.add_torrent(atp)
     last = None
+    failed = 0
     done = False
     while True:
         st = h.status()
@@ -36,6 +38,9 @@ def main():
         if now != last:
             print("progress %d/%d state %s" % (now[0], now[1], st.state), flush=True)
             last = now
+        if st.total_failed_bytes != failed:
+            failed = st.total_failed_bytes
+            print("failed_bytes %d" % failed, flush=True)
         if not done and st.total_wanted > 0 and st.total_wanted_done == st.total_wanted and \
                 st.state in (lt.torrent_status.finished, lt.torrent_status.seeding):
             print("COMPLETE", flush=True)

@@ -161,3 +161,26 @@ def main(name, deadline, encrypted, kinds, hekate_args=()):
         finally:
             setup.close()
     procs.main_wrapper(name, deadline, body)
+
+
+def start_in_netns(p, script, build_dir, source_dir, kind, extra=()):
+    """Like run_in_netns, but returns at once with the child (`script BUILD SOURCE --netns KIND EXTRA...` in a
+    private user + network namespace), so that other checks run meanwhile; netns_result() waits for it."""
+    argv = ["unshare", "-rn", "/usr/bin/python3", script, build_dir, source_dir, "--netns", kind] + list(extra)
+    return p.start("netns-" + kind, argv)
+
+
+def netns_result(p, child, kind, timeout):
+    """Waits (bounded) for a start_in_netns child; returns its check lines ("ok ..."), raises with its output if it
+    failed, stopping it by PID if it overran."""
+    try:
+        rc = child.popen.wait(timeout=max(1.0, min(timeout, p.remaining())))
+    except subprocess.TimeoutExpired:
+        p.stop(child)
+        raise AssertionError("%s in its network namespace did not end within %.0f s:\n%s" % (kind, timeout,
+                                                                                           child.log()[-6000:]))
+    out = child.log()
+    lines = [l for l in out.splitlines() if l.startswith(("ok ", "FAIL "))]
+    if rc != 0 or not lines or any(l.startswith("FAIL ") for l in lines):
+        raise AssertionError("%s in its network namespace failed (exit %s):\n%s" % (kind, rc, out[-6000:]))
+    return lines

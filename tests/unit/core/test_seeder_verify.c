@@ -1,9 +1,9 @@
 /* Unit tests for lazy piece verification (core/seeder_verify.c, core/piece_state.c; the disk_verify contract in
  * core/seeder_runtime.h), through the fake runtime's disk_verify: a block of a piece not yet verified waits for one
  * verify of the whole piece (hash extent in the .torrent); a good piece is served, a bad one never: rejected (fast)
- * or the peer closed (no fast), left out of a new peer's bitfield, logged as damaged, counted; RETRY checks again
- * after a backoff, ERROR fails the torrent; the state's memory is freed once every piece is good; without
- * disk_verify nothing is checked. */
+ * or dropped then discarded by choke + unchoke (no fast), left out of a new peer's bitfield, logged as damaged,
+ * counted; RETRY checks again after a backoff, ERROR fails the torrent; the state's memory is freed once every piece
+ * is good; without disk_verify nothing is checked. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,14 +171,29 @@ Test(seeder_verify, a_bad_piece_is_rejected_to_a_fast_peer_and_never_sent)
     cr_assert_eq(h_stats(&h).pieces_bad, 1);
 }
 
-Test(seeder_verify, a_peer_without_fast_asking_a_bad_piece_is_closed)
+Test(seeder_verify, a_peer_without_fast_asking_a_bad_piece_has_it_dropped_then_choked_unchoked_and_the_rest_served)
 {
     setup_verify();
     peer(0, false);
     h_block(&h, 0, WIRE_REQUEST, 1, 0, 16384);
     hk_seeder_on_piece_verified(h.s, last_verify(1)->token, HK_VERIFY_BAD);
-    cr_assert(fr_closed(h.fr, 0), "it was told it could have the piece and cannot be refused: closed");
+    cr_assert(!fr_closed(h.fr, 0), "it cannot be refused, but closing it would lose it the rest: kept");
     cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 0);
+    cr_assert_eq(h_count(&h, 0, WIRE_REJECT), 0, "no reject to a peer without the fast extension");
+    cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 0, "no choke while it may still ask for more");
+    h_advance(&h, HK_SECONDS(3)); /* it asks for nothing for its grace (2 s): a choke discards the dropped request */
+    size_t chokes = h_count(&h, 0, WIRE_CHOKE);
+    cr_assert_eq(chokes, 1);
+    cr_assert_eq(h_count(&h, 0, WIRE_UNCHOKE), 2, "unchoked again at once (the first unchoke, then this one)");
+    h_block(&h, 0, WIRE_REQUEST, 1, 16384, 16384); /* asked again: dropped again, never verified again */
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 0);
+    h_advance(&h, HK_SECONDS(3));
+    cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), chokes + 1);
+    cr_assert(!fr_closed(h.fr, 0));
+    h_block(&h, 0, WIRE_REQUEST, 5, 0, 16384);
+    hk_seeder_on_piece_verified(h.s, last_verify(2)->token, HK_VERIFY_GOOD);
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 1, "the good piece is served");
+    cr_assert(!fr_closed(h.fr, 0));
 }
 
 Test(seeder_verify, a_new_peer_gets_a_bitfield_without_the_bad_pieces)
