@@ -15,8 +15,12 @@ For each run it prints:
           seeder, the .torrent's and the torrent's names kept by the store).
   cpu     the CPU seconds (user + system) hekate used up to "all";
   load    the machine's 1-minute load average at the end of the run (other jobs share the machine).
-Usage: startup_bench.py BUILD_DIR [--warm-only] N [N...]    (e.g. build/release 10000 100000 1000000; --warm-only
-keeps the state an earlier run saved and runs only the warm start)
+Then, per N, the per-record breakdown of the heap (bench/torrent_mem.c, built here against BUILD_DIR's libraries
+unless --no-breakdown): the seeder's torrent records, indexes and names, the catalog's path table (records, paths,
+slot tables), the store's handles, records, file entries and names, malloc's overheads; and at the end one line per N
+with the RSS per torrent beyond names of the warm run against the 160 B acceptance limit (issue 10).
+Usage: startup_bench.py BUILD_DIR [--warm-only] [--no-breakdown] N [N...]    (e.g. build/release 10000 100000
+1000000; --warm-only keeps the state an earlier run saved and runs only the warm start)
 """
 import os
 import re
@@ -140,6 +144,23 @@ def wait_line(path, pattern, p, deadline):
     return None
 
 
+def build_breakdown(build):
+    """Compiles bench/torrent_mem.c against the build's libraries (its header's command); the binary or None."""
+    src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = os.path.join(ROOT, "torrent_mem")
+    inc = ["-I" + os.path.join(src, d) for d in ("core", "backend-real/lib", "backend-real/lib/catalog",
+                                                "backend-real/lib/disk", "backend-real/lib/net",
+                                                "backend-real/lib/trackers", "backend-real/lib/ops")]
+    libs = [os.path.join(build, "backend-real", "libhekate_real.a"), os.path.join(build, "core", "libhekate_core.a")]
+    cmd = ["cc", "-O2"] + inc + [os.path.join(src, "bench", "torrent_mem.c")] + libs + \
+        ["-lev", "-lcurl", "-lmicrohttpd", "-lsystemd", "-linih", "-lcrypto", "-lpthread", "-o", out]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        print("breakdown: could not build bench/torrent_mem.c:\n" + r.stderr, flush=True)
+        return None
+    return out
+
+
 def one_run(hekate, n, state, kind, base_kib):
     folder = os.path.join(ROOT, str(n))
     port = free_port()
@@ -176,16 +197,20 @@ def one_run(hekate, n, state, kind, base_kib):
           "%6.1f B/torrent  %6.1f B/torrent beyond names (%d B)  load %.1f" % (
               n, kind, first if first is not None else -1, t_all if t_all is not None else -1, cpu, served, ok, kib,
               per, per - names, names, os.getloadavg()[0]), flush=True)
+    return per - names
 
 
 def main():
     warm_only = "--warm-only" in sys.argv  # keep the state of an earlier run: only the warm start
-    argv = [a for a in sys.argv if a != "--warm-only"]
+    breakdown = "--no-breakdown" not in sys.argv
+    argv = [a for a in sys.argv if a not in ("--warm-only", "--no-breakdown")]
     build, counts = argv[1], [int(x) for x in argv[2:]]
     hekate = os.path.join(build, "backend-real", "hekate")
     os.makedirs(ROOT, exist_ok=True)
     base = baseline(hekate)
     print("baseline (empty folder): rss %d KiB" % base, flush=True)
+    mem = build_breakdown(build) if breakdown else None
+    beyond = []
     for n in counts:
         folder = os.path.join(ROOT, str(n))
         if not os.path.exists(os.path.join(folder, ".complete")):
@@ -199,7 +224,13 @@ def main():
             if os.path.exists(state):
                 os.unlink(state)
             one_run(hekate, n, state, "cold", base)
-        one_run(hekate, n, state, "warm", base)
+        beyond.append((n, one_run(hekate, n, state, "warm", base)))
+        if mem:
+            r = subprocess.run([mem, folder], capture_output=True, text=True)
+            print(r.stdout.rstrip() if r.returncode == 0 else "breakdown failed: " + r.stderr, flush=True)
+    for n, b in beyond:
+        print("%8d torrents: warm RSS %.1f B/torrent beyond names, limit 160: %s (ratio %.2f)" % (
+            n, b, "met" if b <= 160 else "NOT met", b / 160.0), flush=True)
 
 
 if __name__ == "__main__":

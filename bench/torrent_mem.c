@@ -1,9 +1,11 @@
 /* torrent_mem: where the heap goes per torrent (issue 10 item 3). Loads every .torrent below DIR into a runtime
- * without a listener (the daemon's catalog, store and seeder), optionally through a resume state, then prints the
- * heap in use per torrent (mallinfo2: what malloc handed out, its chunk overheads included) and the share of each
- * owner: the seeder (its accounted hk_mem: torrent records, indexes, file entries, names), the table of .torrent
- * paths (hk_served_memory), the store (hk_store_storage_bytes summed over the served storages). Built by hand from
- * the release build's libraries:
+ * without a listener (the daemon's catalog, store and seeder), then prints the heap in use per torrent (mallinfo2:
+ * what malloc handed out, its chunk overheads included) and, per torrent, each record's parts as the owners account
+ * them: the seeder (torrent records with the pool's spare capacity, info-hash and SKEY indexes, name arena, other:
+ * file entries, piece states), the table of .torrent paths (records, paths, the two slot tables), the store (handle
+ * table, storage records, file entries, names, shared folder records) and what is left (malloc's chunk headers and
+ * rounding, the libraries' own heap). Reads the seeder's and the store's internals: a measuring tool, not a client.
+ * bench/startup_bench.py builds and runs it; by hand, from the release build's libraries:
  *   cc -O2 -Icore -Ibackend-real/lib -Ibackend-real/lib/catalog -Ibackend-real/lib/disk -Ibackend-real/lib/net \
  *      -Ibackend-real/lib/trackers -Ibackend-real/lib/ops bench/torrent_mem.c build/release/backend-real/libhekate_real.a \
  *      build/release/core/libhekate_core.a -lev -lcurl -lmicrohttpd -lsystemd -linih -lcrypto -lpthread -o /tmp/torrent_mem
@@ -11,12 +13,58 @@
 #include <ev.h>
 #include <malloc.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "log.h"
 #include "real_runtime.h"
 #include "rescan.h"
+#include "seeder_internal.h"
 #include "served.h"
 #include "store.h"
+#undef PF_MAX /* <sys/socket.h>'s, not the store's */
+#include "store_internal.h"
+
+typedef struct parts {
+    double sd_recs, sd_ih, sd_skey, sd_names, sd_other;
+    double pt_recs, pt_paths, pt_tables;
+    double st_handles, st_recs, st_files, st_names, st_folders;
+} parts;
+
+static void seeder_parts(const hk_seeder *s, uint64_t seeder_bytes, parts *p)
+{
+    const hk_torrent_table *tt = &s->torrents;
+    p->sd_recs = (double)tt->caprecs * sizeof(hk_torrent);
+    p->sd_ih = (double)hk_ih_bytes(&tt->index);
+    p->sd_skey = (double)hk_skey_bytes(&tt->skey);
+    p->sd_names = (double)tt->arena_cap;
+    p->sd_other = (double)seeder_bytes - p->sd_recs - p->sd_ih - p->sd_skey - p->sd_names;
+}
+
+static void served_parts(const hk_served *sd, parts *p)
+{
+    size_t cursor = 0;
+    for (const hk_served_rec *sv = hk_served_next(sd, &cursor); sv; sv = hk_served_next(sd, &cursor)) {
+        p->pt_recs += sizeof *sv;
+        p->pt_paths += strlen(sv->path) + 1;
+    }
+    p->pt_tables = (double)hk_served_memory(sd) - p->pt_recs - p->pt_paths;
+}
+
+static void store_parts(const hk_store *st, const hk_served *sd, parts *p)
+{
+    p->st_handles = (double)st->captab * (sizeof(st_storage *) + sizeof(uint32_t));
+    size_t cursor = 0;
+    for (const hk_served_rec *sv = hk_served_next(sd, &cursor); sv; sv = hk_served_next(sd, &cursor)) {
+        const st_storage *s = st_lookup(st, sv->storage, false, NULL);
+        if (!s)
+            continue;
+        p->st_recs += sizeof *s;
+        p->st_files += ((double)s->nfiles + 1) * sizeof(st_file);
+        p->st_names += s->names_len;
+        p->st_folders += (double)hk_store_storage_bytes(st, sv->storage) -
+                         (sizeof *s + ((double)s->nfiles + 1) * sizeof(st_file) + s->names_len + sizeof(st_storage *) + sizeof(uint32_t));
+    }
+}
 
 int main(int argc, char **argv)
 {
@@ -33,6 +81,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
+    malloc_trim(0);
     struct mallinfo2 m0 = mallinfo2();
     hk_stats s0;
     hk_seeder_stats(hk_real_seeder(r), &s0);
@@ -43,14 +92,26 @@ int main(int argc, char **argv)
     struct mallinfo2 m1 = mallinfo2();
     hk_stats s1;
     hk_seeder_stats(hk_real_seeder(r), &s1);
-    const hk_served *sd = hk_real_served(r);
-    size_t store = 0, cursor = 0;
-    for (const hk_served_rec *sv = hk_served_next(sd, &cursor); sv; sv = hk_served_next(sd, &cursor))
-        store += hk_store_storage_bytes(hk_real_store(r), sv->storage);
-    double n = (double)st.served;
-    printf("%zu torrents: heap in use %.1f B/torrent; seeder (accounted) %.1f, paths table %.1f, store %.1f\n",
-           st.served, (double)(m1.uordblks + m1.hblkhd - m0.uordblks - m0.hblkhd) / n, (double)(s1.memory_bytes - s0.memory_bytes) / n,
-           (double)hk_served_memory(sd) / n, (double)store / n);
+    parts p = { 0 };
+    seeder_parts(hk_real_seeder(r), s1.memory_bytes - s0.memory_bytes, &p);
+    served_parts(hk_real_served(r), &p);
+    store_parts(hk_real_store(r), hk_real_served(r), &p);
+    double n = (double)st.served, heap = (double)(m1.uordblks + m1.hblkhd - m0.uordblks - m0.hblkhd);
+    double seeder = p.sd_recs + p.sd_ih + p.sd_skey + p.sd_names + p.sd_other;
+    double paths = p.pt_recs + p.pt_paths + p.pt_tables;
+    double store = p.st_handles + p.st_recs + p.st_files + p.st_names + p.st_folders;
+    printf("%zu torrents: heap in use %.1f B/torrent = seeder %.1f + paths table %.1f + store %.1f + malloc "
+           "overheads and the rest %.1f\n", st.served, heap / n, seeder / n, paths / n, store / n,
+           (heap - seeder - paths - store) / n);
+    printf("  seeder:      records %.1f (%zu B each, pool of %u), info-hash index %.1f, SKEY index %.1f, "
+           "name arena %.1f, other %.1f\n", p.sd_recs / n, sizeof(hk_torrent), hk_real_seeder(r)->torrents.caprecs,
+           p.sd_ih / n, p.sd_skey / n, p.sd_names / n, p.sd_other / n);
+    printf("  paths table: records %.1f (%zu B each), paths %.1f, slot tables %.1f\n", p.pt_recs / n,
+           sizeof(hk_served_rec), p.pt_paths / n, p.pt_tables / n);
+    printf("  store:       handle table %.1f, storage records %.1f (%zu B each), file entries %.1f, names %.1f, "
+           "folders %.1f\n", p.st_handles / n, p.st_recs / n, sizeof(st_storage), p.st_files / n, p.st_names / n,
+           p.st_folders / n);
+    printf("  names (counted in the parts above): %.1f\n", (p.sd_names + p.pt_paths + p.st_names) / n);
     hk_real_free(r);
     ev_loop_destroy(loop);
     return 0;

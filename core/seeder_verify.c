@@ -126,7 +126,7 @@ static void v2_part(const hk_torrent *t, const hk_extent *first, uint32_t size, 
 /* Issues the disk_verify of piece `piece` of t (record rec) with the token of record `index`. false: out of memory. */
 static bool issue(hk_seeder *s, const hk_torrent *t, uint32_t piece, uint64_t token)
 {
-    uint32_t size = piece + 1 == t->piece_count ? t->last_piece_length : t->piece_length;
+    uint32_t size = hk_torrent_piece_size(t, piece);
     uint64_t pos = (uint64_t)piece * t->piece_length;
     hk_span_iter it;
     hk_span sp;

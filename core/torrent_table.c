@@ -168,6 +168,8 @@ const char *hk_tt_desc_check(const hk_torrent_desc *d)
         return "piece count does not match total length / piece length";
     if (d->name_len > TT_MAX_NAME)
         return "name longer than 4096 bytes";
+    if (d->info_start > UINT32_MAX)
+        return "info dictionary beyond 4 GiB into the .torrent";
     if (d->nfiles == 0 || d->nfiles > (1u << 31) || !d->files)
         return "file count out of range";
     uint64_t sum = 0;
@@ -231,16 +233,14 @@ static void fill_record(hk_torrent_table *tt, uint32_t r, const hk_torrent_desc 
     t->state = HK_TORRENT_ACTIVE;
     t->piece_length = d->piece_length;
     t->piece_count = d->piece_count;
-    t->last_piece_length = (uint32_t)(d->total_length - (uint64_t)(d->piece_count - 1) * d->piece_length);
     t->nfiles = d->nfiles;
     t->name_off = name_off;
-    t->name_len = (uint32_t)d->name_len;
-    t->info_start = d->info_start;
+    t->name_len = (uint16_t)d->name_len;
+    t->info_start = (uint32_t)d->info_start;
     t->info_len = d->info_len;
     t->total_length = d->total_length;
     t->storage = d->storage;
     t->files = files;
-    t->next_free = HK_TT_NONE;
     t->pieces = NULL;
     t->pieces_rel = d->pieces_offset > d->info_start && d->pieces_offset - d->info_start < d->info_len
                         ? (uint32_t)(d->pieces_offset - d->info_start)
@@ -307,7 +307,9 @@ uint32_t hk_torrent_piece_size(const hk_torrent *t, uint32_t index)
 {
     if (index >= t->piece_count)
         return 0;
-    return index + 1 == t->piece_count ? t->last_piece_length : t->piece_length;
+    if (index + 1 < t->piece_count)
+        return t->piece_length;
+    return (uint32_t)(t->total_length - (uint64_t)index * t->piece_length); /* the last piece: what is left */
 }
 
 hk_block_check hk_torrent_check_block(const hk_torrent *t, uint32_t index, uint32_t begin, uint32_t length,

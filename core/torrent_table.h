@@ -8,7 +8,7 @@
  *
  * Records: each torrent is an hk_torrent in a dense pool addressed by a stable record number (hk_tt_get); freed
  * numbers are reused last-freed-first. Holders (peers) keep the number, never a pointer, because the pool may move
- * when it grows. The record is compact (sizeof(hk_torrent) <= 112 on LP64; a test checks < 128): geometry, storage
+ * when it grows. The record is compact (sizeof(hk_torrent) == 104 on LP64; a test checks it: 10^6 torrents, issue 10): geometry, storage
  * handle, the byte range of the raw `info` dictionary inside the .torrent (for ut_metadata), counters and state.
  * Piece hashes are NOT kept. Names live in one arena per table (compacted when more than half of it is garbage).
  * Each torrent's file entries (16 bytes each: offset in the torrent and length, pad flag in the top bit) are one
@@ -49,22 +49,24 @@ typedef enum hk_torrent_state {
 
 typedef struct hk_torrent {
     uint8_t info_hash[20];
-    uint8_t state;           /* hk_torrent_state */
+    uint8_t state : 7;       /* hk_torrent_state */
+    uint8_t v2 : 1;          /* hybrid: files is followed by nfiles v2 hash offsets (hk_torrent_v2_hashes) */
     bool all_good;           /* piece verification: every piece is good (nothing to check) */
-    bool v2;                 /* hybrid: files is followed by nfiles v2 hash offsets (hk_torrent_v2_hashes) */
+    uint16_t name_len;       /* in the table's arena (at most 4096 bytes, hk_tt_desc_check) */
     uint32_t piece_length;
     uint32_t piece_count;
-    uint32_t last_piece_length;
     uint32_t nfiles;
-    uint32_t name_off, name_len;  /* in the table's arena */
+    uint32_t name_off;       /* in the table's arena */
     uint32_t info_len;       /* bytes of the raw info dictionary (metadata_size) */
-    uint32_t peers;          /* connected peers attached to this torrent */
-    uint32_t next_free;      /* free-list link while FREE */
+    union {
+        uint32_t peers;      /* live: connected peers attached to this torrent */
+        uint32_t next_free;  /* FREE: free-list link */
+    };
     uint32_t rate_slot;      /* upload rate caps: 1 + its bucket's index in the seeder's pool; 0 = no own cap */
     uint32_t pieces_rel;     /* piece verification: offset of the piece hashes in the .torrent, from info_start */
     uint32_t verifying;      /* piece verification: its disk_verify calls in flight */
-    uint64_t info_start;     /* offset of the info dictionary in the .torrent file */
-    uint64_t total_length;
+    uint32_t info_start;     /* offset of the info dictionary in the .torrent file (< 2^32, hk_tt_desc_check) */
+    uint64_t total_length;   /* the last piece's size follows from it: hk_torrent_piece_size */
     uint64_t storage;        /* the backend's handle */
     uint64_t uploaded;       /* payload bytes handed to send() for this torrent */
     hk_file_entry *files;    /* NULL for a single (non-pad) file: [0, total_length) */

@@ -8,12 +8,21 @@
 #include "hash.h"
 
 struct hk_served {
-    hk_served_rec **by_path;       /* cap slots */
-    hk_served_rec **by_storage;    /* cap slots */
+    uint32_t *by_path;             /* cap slots: record number + 1, 0 empty */
+    uint32_t *by_storage;          /* cap slots: record number + 1, 0 empty */
+    hk_served_rec **recs;          /* by record number; a free number holds FREE_LINK(next free number) */
+    uint32_t nrecs, caprecs;       /* numbers handed out (live or free), capacity of recs */
+    uint32_t free_head;            /* last freed number, NO_REC: none */
     size_t cap;                    /* power of two, 0 before the first insert */
     size_t count, with_storage;
     size_t bytes;                  /* record allocations */
 };
+
+#define NO_REC UINT32_MAX
+/* A free entry of recs: odd, so never a record's address (records are malloc'd, aligned). */
+#define FREE_LINK(n) ((hk_served_rec *)(uintptr_t)(((uintptr_t)(n) << 1) | 1u))
+#define IS_FREE(p) (((uintptr_t)(p) & 1u) != 0)
+#define FREE_NEXT(p) ((uint32_t)((uintptr_t)(p) >> 1))
 
 /* 64-bit FNV-1a finished with the splitmix64 mixer (its high bits are the best spread), folded to 32 bits. */
 static uint32_t hash_path(const char *s)
@@ -31,17 +40,28 @@ static size_t home_storage(const hk_served *t, const hk_served_rec *r)
     return (size_t)hk_mix64(r->storage) & (t->cap - 1);
 }
 
+/* The record in slot value v (!= 0). */
+static inline hk_served_rec *rec_of(const hk_served *t, uint32_t v)
+{
+    return t->recs[v - 1];
+}
+
 hk_served *hk_served_new(void)
 {
-    return calloc(1, sizeof(hk_served));
+    hk_served *t = calloc(1, sizeof(hk_served));
+    if (t)
+        t->free_head = NO_REC;
+    return t;
 }
 
 void hk_served_free(hk_served *t)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < t->cap; i++)
-        free(t->by_path[i]);
+    for (uint32_t i = 0; i < t->nrecs; i++)
+        if (!IS_FREE(t->recs[i]))
+            free(t->recs[i]);
+    free(t->recs);
     free(t->by_path);
     free(t->by_storage);
     free(t);
@@ -54,9 +74,10 @@ hk_served_rec *hk_served_find(const hk_served *t, const char *path)
     uint32_t h = hash_path(path);
     size_t mask = t->cap - 1;
     for (size_t i = h & mask;; i = (i + 1) & mask) {
-        hk_served_rec *r = t->by_path[i];
-        if (!r)
+        uint32_t v = t->by_path[i];
+        if (!v)
             return NULL;
+        hk_served_rec *r = rec_of(t, v);
         if (r->path_hash == h && strcmp(r->path, path) == 0)
             return r;
     }
@@ -68,48 +89,71 @@ hk_served_rec *hk_served_find_storage(const hk_served *t, uint64_t storage)
         return NULL;
     size_t mask = t->cap - 1;
     for (size_t i = (size_t)hk_mix64(storage) & mask;; i = (i + 1) & mask) {
-        hk_served_rec *r = t->by_storage[i];
-        if (!r)
+        uint32_t v = t->by_storage[i];
+        if (!v)
             return NULL;
+        hk_served_rec *r = rec_of(t, v);
         if (r->storage == storage)
             return r;
     }
 }
 
-static void put(hk_served_rec **tab, size_t mask, size_t home, hk_served_rec *r)
+static void put(uint32_t *tab, size_t mask, size_t home, uint32_t v)
 {
     size_t i = home;
     while (tab[i])
         i = (i + 1) & mask;
-    tab[i] = r;
+    tab[i] = v;
 }
 
 static int grow(hk_served *t)
 {
     size_t ncap = t->cap ? t->cap * 2 : 64;
-    hk_served_rec **np = calloc(ncap, sizeof *np);
-    hk_served_rec **ns = calloc(ncap, sizeof *ns);
+    if (ncap > ((size_t)1 << 31))
+        return -1; /* record numbers + 1 fit in 32 bits */
+    uint32_t *np = calloc(ncap, sizeof *np);
+    uint32_t *ns = calloc(ncap, sizeof *ns);
     if (!np || !ns) {
         free(np);
         free(ns);
         return -1;
     }
     size_t ocap = t->cap;
-    hk_served_rec **op = t->by_path;
+    uint32_t *op = t->by_path;
     t->cap = ncap;
     for (size_t i = 0; i < ocap; i++) {
-        hk_served_rec *r = op[i];
-        if (!r)
+        uint32_t v = op[i];
+        if (!v)
             continue;
-        put(np, ncap - 1, home_path(t, r), r);
+        hk_served_rec *r = rec_of(t, v);
+        put(np, ncap - 1, home_path(t, r), v);
         if (r->storage)
-            put(ns, ncap - 1, home_storage(t, r), r);
+            put(ns, ncap - 1, home_storage(t, r), v);
     }
     free(op);
     free(t->by_storage);
     t->by_path = np;
     t->by_storage = ns;
     return 0;
+}
+
+/* A record number for a new record (its recs entry still to be set), or NO_REC when out of memory. */
+static uint32_t alloc_number(hk_served *t)
+{
+    if (t->free_head != NO_REC) {
+        uint32_t n = t->free_head;
+        t->free_head = FREE_NEXT(t->recs[n]);
+        return n;
+    }
+    if (t->nrecs == t->caprecs) {
+        uint32_t ncap = t->caprecs ? t->caprecs * 2 : 64;
+        hk_served_rec **nr = ncap > t->caprecs ? realloc(t->recs, (size_t)ncap * sizeof *nr) : NULL;
+        if (!nr)
+            return NO_REC;
+        t->recs = nr;
+        t->caprecs = ncap;
+    }
+    return t->nrecs++;
 }
 
 hk_served_rec *hk_served_insert(hk_served *t, const char *path)
@@ -121,45 +165,53 @@ hk_served_rec *hk_served_insert(hk_served *t, const char *path)
     hk_served_rec *r = calloc(1, sizeof *r + n + 1);
     if (!r)
         return NULL;
+    uint32_t num = alloc_number(t);
+    if (num == NO_REC) {
+        free(r);
+        return NULL;
+    }
+    t->recs[num] = r;
     memcpy(r->path, path, n + 1);
     r->path_hash = hash_path(path);
-    put(t->by_path, t->cap - 1, home_path(t, r), r);
+    put(t->by_path, t->cap - 1, home_path(t, r), num + 1);
     t->count++;
     t->bytes += sizeof *r + n + 1;
     return r;
 }
 
 /* Removes slot i of tab and shifts back the entries of its probe run that may move (no tombstones). */
-static void erase(hk_served *t, hk_served_rec **tab, size_t i, bool by_path)
+static void erase(hk_served *t, uint32_t *tab, size_t i, bool by_path)
 {
     size_t mask = t->cap - 1;
-    tab[i] = NULL;
+    tab[i] = 0;
     for (size_t j = (i + 1) & mask; tab[j]; j = (j + 1) & mask) {
-        size_t k = by_path ? home_path(t, tab[j]) : home_storage(t, tab[j]);
+        const hk_served_rec *r = rec_of(t, tab[j]);
+        size_t k = by_path ? home_path(t, r) : home_storage(t, r);
         /* The entry at j stays if its home lies cyclically in (i, j]. */
         bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
         if (stays)
             continue;
         tab[i] = tab[j];
-        tab[j] = NULL;
+        tab[j] = 0;
         i = j;
     }
 }
 
-static void unindex_storage(hk_served *t, hk_served_rec *r)
+/* The slot of tab holding rec, probing from home; the table must hold it. */
+static size_t slot_of(const hk_served *t, const uint32_t *tab, size_t home, const hk_served_rec *rec)
 {
     size_t mask = t->cap - 1;
-    for (size_t i = home_storage(t, r);; i = (i + 1) & mask) {
-        if (t->by_storage[i] == r) {
-            erase(t, t->by_storage, i, false);
-            t->with_storage--;
-            return;
-        }
-        if (!t->by_storage[i]) {
-            assert(!"a record with a storage is indexed by it");
-            return;
-        }
-    }
+    size_t i = home;
+    while (tab[i] && rec_of(t, tab[i]) != rec)
+        i = (i + 1) & mask;
+    assert(tab[i] && "a record is indexed where its home's probe run reaches");
+    return i;
+}
+
+static void unindex_storage(hk_served *t, hk_served_rec *r)
+{
+    erase(t, t->by_storage, slot_of(t, t->by_storage, home_storage(t, r), r), false);
+    t->with_storage--;
 }
 
 void hk_served_set_storage(hk_served *t, hk_served_rec *rec, uint64_t storage)
@@ -171,7 +223,8 @@ void hk_served_set_storage(hk_served *t, hk_served_rec *rec, uint64_t storage)
     rec->storage = storage;
     if (storage) {
         assert(!hk_served_find_storage(t, storage)); /* handles are unique */
-        put(t->by_storage, t->cap - 1, home_storage(t, rec), rec);
+        size_t i = slot_of(t, t->by_path, home_path(t, rec), rec);
+        put(t->by_storage, t->cap - 1, home_storage(t, rec), t->by_path[i]);
         t->with_storage++;
     }
 }
@@ -179,17 +232,11 @@ void hk_served_set_storage(hk_served *t, hk_served_rec *rec, uint64_t storage)
 void hk_served_delete(hk_served *t, hk_served_rec *rec)
 {
     hk_served_set_storage(t, rec, 0);
-    size_t mask = t->cap - 1;
-    for (size_t i = home_path(t, rec);; i = (i + 1) & mask) {
-        if (t->by_path[i] == rec) {
-            erase(t, t->by_path, i, true);
-            break;
-        }
-        if (!t->by_path[i]) {
-            assert(!"every record is in the path table");
-            break;
-        }
-    }
+    size_t i = slot_of(t, t->by_path, home_path(t, rec), rec);
+    uint32_t num = t->by_path[i] - 1;
+    erase(t, t->by_path, i, true);
+    t->recs[num] = FREE_LINK(t->free_head);
+    t->free_head = num;
     t->count--;
     t->bytes -= sizeof *rec + strlen(rec->path) + 1;
     free(rec);
@@ -208,14 +255,14 @@ size_t hk_served_with_storage(const hk_served *t)
 hk_served_rec *hk_served_next(const hk_served *t, size_t *cursor)
 {
     while (*cursor < t->cap) {
-        hk_served_rec *r = t->by_path[(*cursor)++];
-        if (r)
-            return r;
+        uint32_t v = t->by_path[(*cursor)++];
+        if (v)
+            return rec_of(t, v);
     }
     return NULL;
 }
 
 size_t hk_served_memory(const hk_served *t)
 {
-    return sizeof *t + 2 * t->cap * sizeof(hk_served_rec *) + t->bytes;
+    return sizeof *t + 2 * t->cap * sizeof(uint32_t) + (size_t)t->caprecs * sizeof(hk_served_rec *) + t->bytes;
 }

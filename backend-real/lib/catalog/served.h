@@ -6,8 +6,9 @@
  * --------
  * Records are found by path (exact bytes) and, while they have a storage, by storage handle, both in O(1) expected
  * time: two open-addressing tables (linear probing, at most half full, backward-shift deletion, so no tombstones:
- * a table that churns through adds and removals stays as fast as a fresh one). A record is one allocation (its
- * fields, then the path); a pointer to it stays valid until it is deleted. hk_served_next visits every record once
+ * a table that churns through adds and removals stays as fast as a fresh one) of 32-bit record numbers (4 bytes a
+ * slot, issue 10's 10^6 torrents) into one array of record pointers (freed numbers reused last-freed-first). A
+ * record is one allocation (its fields, then the path); a pointer to it stays valid until it is deleted. hk_served_next visits every record once
  * if the table does not change meanwhile. Out of memory: hk_served_insert returns NULL and changes nothing;
  * nothing else allocates (the storage table grows together with the path table). Pure data structure: no I/O.
  */

@@ -75,12 +75,12 @@ st_storage *st_lookup(const hk_store *st, uint64_t handle, bool include_removed,
     uint32_t gen = (uint32_t)(handle >> 32);
     if (low == 0 || low > st->ntab)
         return NULL;
-    const st_entry *e = &st->tab[low - 1];
-    if (e->s == NULL || e->gen != gen || ((e->s->flags & ST_REMOVED) && !include_removed))
+    st_storage *s = st->tab[low - 1];
+    if (s == NULL || ST_IS_FREE(s) || st->gens[low - 1] != gen || ((s->flags & ST_REMOVED) && !include_removed))
         return NULL;
     if (sidx != NULL)
         *sidx = low - 1;
-    return e->s;
+    return s;
 }
 
 uint32_t st_file_index(const st_storage *s, uint32_t ext_file)
@@ -151,18 +151,16 @@ static void folder_unref(hk_store *st, st_folder *fo)
 
 void st_storage_free(hk_store *st, uint32_t sidx)
 {
-    st_storage *s = st->tab[sidx].s;
-    assert(s != NULL);
+    st_storage *s = st->tab[sidx];
+    assert(s != NULL && !ST_IS_FREE(s));
     folder_unref(st, s->folder);
     if (s->flags & ST_FAILED)
         free(s->why);
     if (s->flags & ST_MODIFIED)
         st->modified--;
     free(s);
-    st_entry *e = &st->tab[sidx];
-    e->s = NULL;
-    e->gen = e->gen + 1 ? e->gen + 1 : 1;
-    e->next_free = st->free_tab;
+    st->tab[sidx] = ST_FREE_LINK(st->free_tab);
+    st->gens[sidx] = st->gens[sidx] + 1 ? st->gens[sidx] + 1 : 1;
     st->free_tab = sidx;
 }
 
@@ -170,16 +168,24 @@ static uint32_t table_alloc(hk_store *st)
 {
     if (st->free_tab != NONE) {
         uint32_t i = st->free_tab;
-        st->free_tab = st->tab[i].next_free;
+        st->free_tab = ST_FREE_NEXT(st->tab[i]);
         return i;
     }
     if (st->ntab == st->captab) {
-        st_entry *n = st_grow(st->tab, &st->captab, 64, sizeof *n);
+        uint32_t cap = st->captab;
+        uint32_t *g = st_grow(st->gens, &cap, 64, sizeof *g); /* first: tab's growth then cannot fail half-done */
+        if (g == NULL)
+            return NONE;
+        st->gens = g;
+        cap = st->captab;
+        st_storage **n = st_grow(st->tab, &cap, 64, sizeof *n);
         if (n == NULL)
             return NONE;
         st->tab = n;
+        st->captab = cap;
     }
-    st->tab[st->ntab].gen = 1;
+    st->tab[st->ntab] = NULL;
+    st->gens[st->ntab] = 1;
     return st->ntab++;
 }
 
@@ -546,9 +552,9 @@ uint64_t hk_store_add(hk_store *st, const char *torrent_path, const mi_torrent *
         free(s);
         return 0;
     }
-    st->tab[sidx].s = s;
+    st->tab[sidx] = s;
     st->storages++;
-    return ((uint64_t)st->tab[sidx].gen << 32) | (uint64_t)(sidx + 1);
+    return ((uint64_t)st->gens[sidx] << 32) | (uint64_t)(sidx + 1);
 }
 
 /* ---- the rest of the public face ---- */
@@ -700,10 +706,10 @@ uint64_t hk_store_next_open_torrent(const hk_store *st, uint32_t *cursor)
         const st_slot *sl = st_slot_at(st, (*cursor)++);
         if (sl->fd < 0)
             continue;
-        const st_entry *e = &st->tab[sl->sidx];
-        if (e->s == NULL || sl->file != e->s->nfiles || (e->s->flags & (ST_FAILED | ST_REMOVED)))
+        const st_storage *s = st->tab[sl->sidx];
+        if (s == NULL || ST_IS_FREE(s) || sl->file != s->nfiles || (s->flags & (ST_FAILED | ST_REMOVED)))
             continue;
-        return ((uint64_t)e->gen << 32) | (uint64_t)(sl->sidx + 1);
+        return ((uint64_t)st->gens[sl->sidx] << 32) | (uint64_t)(sl->sidx + 1);
     }
     return 0;
 }
@@ -735,7 +741,7 @@ size_t hk_store_storage_bytes(const hk_store *st, uint64_t storage)
     const st_storage *s = st_lookup(st, storage, false, NULL);
     if (s == NULL)
         return 0;
-    size_t n = sizeof *s + ((size_t)s->nfiles + 1) * sizeof(st_file) + s->names_len + sizeof(st_entry);
+    size_t n = sizeof *s + ((size_t)s->nfiles + 1) * sizeof(st_file) + s->names_len + sizeof(st_storage *) + sizeof(uint32_t);
     n += (sizeof(st_folder) + strlen(s->folder->path) + 1) / s->folder->refs;
     if (s->folder->meta != NULL)
         n += (sizeof(st_folder) + strlen(s->folder->meta->path) + 1) / s->folder->meta->refs;
@@ -750,7 +756,7 @@ void hk_store_free(hk_store *st)
         return;
     st_close_all(st);
     for (uint32_t i = 0; i < st->ntab; i++)
-        if (st->tab[i].s != NULL)
+        if (st->tab[i] != NULL && !ST_IS_FREE(st->tab[i]))
             st_storage_free(st, i);
     if (st->zeros != NULL)
         munmap(st->zeros, ZERO_REGION_BYTES);
@@ -761,5 +767,6 @@ void hk_store_free(hk_store *st)
     free(st->rc);
     free(st->slots);
     free(st->tab);
+    free(st->gens);
     free(st);
 }

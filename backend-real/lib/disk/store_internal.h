@@ -14,7 +14,7 @@
  * which only reads the new slot.
  *
  * Data layout (sizes on x86-64):
- *   handle table  st_entry[]   16 bytes per storage: pointer, generation (stale handles never resolve), free link
+ *   handle table  tab[], gens[] 12 bytes per storage: pointer or free link, generation (stale handles never resolve)
  *   storage       st_storage   32 bytes + 16 bytes per file (+1 entry for the .torrent) + names (one allocation)
  *   folder        st_folder    shared by consecutive storages of the same folder (a directory scan adds them so;
  *                              a --data-dir's record also names the .torrent's folder, and is shared likewise):
@@ -93,11 +93,12 @@ static inline const st_folder *st_folder_of(const st_storage *s, uint32_t f)
 _Static_assert(sizeof(st_file) == 16, "a file entry is 16 bytes");
 _Static_assert(sizeof(st_storage) <= 16 + 2 * sizeof(void *), "a storage record is 32 bytes on LP64");
 
-typedef struct st_entry {
-    st_storage *s;                               /* NULL when free */
-    uint32_t gen;
-    uint32_t next_free;
-} st_entry;
+/* The handle table is two arrays by table index (12 bytes per storage): tab, the storage (NULL before the first
+ * use; a free index holds ST_FREE_LINK(next free index), odd, never a record's address) and gens, its generation
+ * (stale handles never resolve). */
+#define ST_FREE_LINK(n) ((st_storage *)(uintptr_t)(((uintptr_t)(n) << 1) | 1u))
+#define ST_IS_FREE(p) (((uintptr_t)(p) & 1u) != 0)
+#define ST_FREE_NEXT(p) ((uint32_t)((uintptr_t)(p) >> 1))
 
 typedef struct st_slot {
     uint8_t *map;                                /* len bytes of file, then one guard page past its end */
@@ -129,7 +130,8 @@ typedef struct st_rc {
 
 struct hk_store {
     hk_store_limits lim;
-    st_entry *tab;
+    st_storage **tab;                            /* by table index: the storage, or a free link (ST_FREE_LINK) */
+    uint32_t *gens;                              /* by table index: its generation */
     uint32_t ntab, captab, free_tab;
     st_slot **slots;
     uint32_t nslots, capslots;

@@ -148,3 +148,30 @@ Test(served, records_hold_their_path_and_fields)
     hk_served_free(t); /* frees a */
     hk_served_free(NULL);
 }
+
+/* Issue 10 (10^6 torrents): beyond its records, the table costs 4-byte slots (two tables at most half full) and one
+ * 8-byte pointer per record number, and freed numbers are reused: churn does not grow it. */
+Test(served, slots_are_32_bits_and_numbers_are_reused)
+{
+    hk_served *t = hk_served_new();
+    char path[32];
+    size_t recs = 0;
+    for (int i = 0; i < 1000; i++) {
+        snprintf(path, sizeof path, "/d/t%04d.torrent", i);
+        cr_assert_not_null(hk_served_insert(t, path));
+        recs += sizeof(hk_served_rec) + strlen(path) + 1;
+    }
+    size_t tables = hk_served_memory(t) - recs;
+    /* 1000 records: 2048 slots per table (at most half full), 1024 record pointers, the table's own struct. */
+    cr_assert_leq(tables, 2 * 2048 * 4 + 1024 * 8 + 128, "tables %zu bytes for 1000 records", tables);
+    for (int round = 0; round < 5; round++)
+        for (int i = 0; i < 1000; i += 2) {
+            snprintf(path, sizeof path, "/d/t%04d.torrent", i);
+            hk_served_rec *r = hk_served_find(t, path);
+            cr_assert_not_null(r);
+            hk_served_delete(t, r);
+            cr_assert_not_null(hk_served_insert(t, path));
+        }
+    cr_assert_eq(hk_served_memory(t) - recs, tables, "churn reuses the freed record numbers");
+    hk_served_free(t);
+}
