@@ -90,8 +90,7 @@ static void said(app *a, const char *when, int res, const char *err, double loop
     else if (st->unchanged)
         hk_log(HK_LOG_DEBUG, "resume state unchanged (%s): not rewritten", when);
     else
-        hk_log(strcmp(when, "periodic") == 0 ? HK_LOG_DEBUG : HK_LOG_INFO,
-               "resume state saved (%s): %zu torrent%s; loop held %.1f ms at most (snapshot %.1f ms, finish %.1f ms "
+        hk_log(HK_LOG_INFO, "resume state saved (%s): %zu torrent%s; loop held %.1f ms at most (snapshot %.1f ms, finish %.1f ms "
                "in %u slice%s), written in %.3f s", when, st->saved, st->saved == 1 ? "" : "s", loop_max * 1e3,
                st->last.snapshot * 1e3, st->last.finish * 1e3, st->last.slices, st->last.slices == 1 ? "" : "s",
                st->last.write);
