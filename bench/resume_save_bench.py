@@ -88,7 +88,7 @@ def main():
                       quiet_s=1)
         print("cold run made the state:", line)
     saved = r"resume state saved \((%s)\): (\d+) torrents?; loop held ([0-9.]+) ms at most \(snapshot ([0-9.]+) " \
-            r"ms, finish ([0-9.]+) ms in (\d+) slices?\), written in ([0-9.]+) s"
+            r"ms in (\d+) slices?, finish ([0-9.]+) ms in (\d+) slices?\), written in ([0-9.]+) s"
     line, quiet = run(hekate, n, state, [], os.path.join(OUT, "sync.log"), saved % "at the stop", quiet_s=interval)
     m = re.search(saved % "at the stop", line)
     sync_ms = float(m.group(3))
@@ -98,9 +98,10 @@ def main():
                       saved % "periodic")
     m = re.search(saved % "periodic", line)
     bg_ms = float(m.group(3))
-    print("bg (periodic, %s torrents): loop held %.1f ms at most (snapshot %s ms, finish %s ms in %s slices), "
-          "written in %s s on the thread; probe's longest handshake, %d handshakes: %.1f ms" % (
-              m.group(2), bg_ms, m.group(4), m.group(5), m.group(6), m.group(7), probe.n, probe.max * 1e3))
+    print("bg (periodic, %s torrents): loop held %.1f ms at most (snapshot %s ms in %s slices, finish %s ms in %s "
+          "slices), written in %s s on the thread; probe's longest handshake, %d handshakes: %.1f ms" % (
+              m.group(2), bg_ms, m.group(4), m.group(5), m.group(6), m.group(7), m.group(8), probe.n,
+              probe.max * 1e3))
     print("ratio sync / bg loop stall: %.1f (probe: %.1f ms quiet, %.1f ms during the background save)" % (
         sync_ms / bg_ms if bg_ms else float("inf"), quiet.max * 1e3, probe.max * 1e3))
 

@@ -14,16 +14,17 @@
 #include "resume.h"
 
 #define FINISH_SLICE 20000u /* records per finish slice: about 5 ms of the loop at 10^6 torrents */
+#define SNAP_SLICE 20000u   /* records per snapshot slice */
 
 typedef struct resume_bg {
     app *a;
     hk_pool *pool;               /* one thread, made on the first periodic save */
     hk_resume_job *job;          /* the save in flight, or NULL */
+    bool snapping;               /* its snapshot is being taken, a slice per loop iteration */
     bool writing;                /* submitted to the pool, its write not yet done */
     bool dirs_pending;           /* a reload changed the DIRs while a save ran: applied when it is finished */
-    ev_timer finish;             /* the finish's slices, one per loop iteration */
+    ev_timer finish;             /* the snapshot's and the finish's slices, one per loop iteration */
     double t0, max_slice;        /* the save's start (ev_now) and its longest finish slice */
-    double snapshot;
 } resume_bg;
 
 int resume_open(app *a, const char *prog)
@@ -90,32 +91,11 @@ static void said(app *a, const char *when, int res, const char *err, double loop
     else if (st->unchanged)
         hk_log(HK_LOG_DEBUG, "resume state unchanged (%s): not rewritten", when);
     else
-        hk_log(HK_LOG_INFO, "resume state saved (%s): %zu torrent%s; loop held %.1f ms at most (snapshot %.1f ms, finish %.1f ms "
-               "in %u slice%s), written in %.3f s", when, st->saved, st->saved == 1 ? "" : "s", loop_max * 1e3,
-               st->last.snapshot * 1e3, st->last.finish * 1e3, st->last.slices, st->last.slices == 1 ? "" : "s",
-               st->last.write);
-}
-
-/* One finish slice per loop iteration until the refs are moved. */
-static void finish_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)revents;
-    resume_bg *bg = w->data;
-    char err[1024] = "";
-    double t0 = ev_time();
-    int r = hk_resume_job_finish(bg->job, hk_real_catalog(bg->a->real), FINISH_SLICE, err, sizeof err);
-    double dt = ev_time() - t0;
-    if (dt > bg->max_slice)
-        bg->max_slice = dt;
-    if (r == 1) {
-        ev_timer_set(w, 0., 0.);
-        ev_timer_start(loop, w);
-        return;
-    }
-    bg->job = NULL;
-    said(bg->a, "periodic", r, err, bg->max_slice > bg->snapshot ? bg->max_slice : bg->snapshot);
-    if (bg->dirs_pending)
-        apply_dirs(bg->a);
+        hk_log(HK_LOG_INFO, "resume state saved (%s): %zu torrent%s; loop held %.1f ms at most (snapshot %.1f ms in %u slice%s, "
+               "finish %.1f ms in %u slice%s), written in %.3f s", when, st->saved, st->saved == 1 ? "" : "s",
+               loop_max * 1e3, st->last.snapshot * 1e3, st->last.snap_slices + 1,
+               st->last.snap_slices ? "s" : "", st->last.finish * 1e3, st->last.slices,
+               st->last.slices == 1 ? "" : "s", st->last.write);
 }
 
 static void write_work(void *arg)
@@ -123,16 +103,75 @@ static void write_work(void *arg)
     hk_resume_job_write(((resume_bg *)arg)->job);
 }
 
+static void next_slice(resume_bg *bg)
+{
+    ev_timer_set(&bg->finish, 0., 0.);
+    ev_timer_start(bg->a->loop, &bg->finish);
+}
+
 static void write_done(void *arg)
 {
     resume_bg *bg = arg;
     bg->writing = false;
-    ev_timer_init(&bg->finish, finish_cb, 0., 0.);
-    bg->finish.data = bg;
-    ev_timer_start(bg->a->loop, &bg->finish);
+    next_slice(bg);
 }
 
-/* The periodic save: a snapshot now, the rest in the background; skipped while the previous one runs. */
+static void slice_time(resume_bg *bg, double t0)
+{
+    double dt = ev_time() - t0;
+    if (dt > bg->max_slice)
+        bg->max_slice = dt;
+}
+
+/* The snapshot is complete: the write goes to the pool's thread. */
+static void submit_write(resume_bg *bg)
+{
+    bg->snapping = false;
+    bg->writing = true;
+    if (hk_pool_submit(bg->pool, write_work, write_done, bg) != 0) { /* no memory for the queue: here, then */
+        write_work(bg);
+        write_done(bg);
+    }
+}
+
+/* One slice per loop iteration: of the snapshot, then (after the write) of the finish. */
+static void slice_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    resume_bg *bg = w->data;
+    char err[1024] = "";
+    double t0 = ev_time();
+    int r;
+    if (bg->snapping) {
+        r = hk_resume_snapshot_step(bg->job, SNAP_SLICE);
+        slice_time(bg, t0);
+        if (r == 1) {
+            next_slice(bg);
+        } else if (r == 0) {
+            submit_write(bg);
+        } else {
+            hk_resume_job_free(bg->job);
+            bg->job = NULL;
+            bg->snapping = false;
+            said(bg->a, "periodic", -1, "out of memory", 0);
+        }
+        return;
+    }
+    r = hk_resume_job_finish(bg->job, hk_real_catalog(bg->a->real), FINISH_SLICE, err, sizeof err);
+    slice_time(bg, t0);
+    if (r == 1) {
+        next_slice(bg);
+        return;
+    }
+    bg->job = NULL;
+    said(bg->a, "periodic", r, err, bg->max_slice);
+    if (bg->dirs_pending)
+        apply_dirs(bg->a);
+}
+
+/* The periodic save: its snapshot and finish in slices on the loop, its write on the pool's thread; skipped while
+ * the previous one runs. */
 static void save_bg(app *a)
 {
     resume_bg *bg = a->resume_bg;
@@ -153,13 +192,12 @@ static void save_bg(app *a)
         hk_log(HK_LOG_WARN, "resume state not saved (periodic): %s", bg->pool ? err : "no thread for it");
         return;
     }
-    bg->snapshot = ev_time() - t0;
     bg->max_slice = 0;
-    bg->writing = true;
-    if (hk_pool_submit(bg->pool, write_work, write_done, bg) != 0) { /* no memory for the queue: here, then */
-        write_work(bg);
-        write_done(bg);
-    }
+    slice_time(bg, t0);
+    bg->snapping = true;
+    ev_timer_init(&bg->finish, slice_cb, 0., 0.);
+    bg->finish.data = bg;
+    ev_timer_start(a->loop, &bg->finish);
 }
 
 /* A save in flight is brought to its end here (its write waited for, its finish run whole). */
@@ -176,7 +214,20 @@ static void drain(app *a, const char *when)
     if (ev_is_active(&bg->finish))
         ev_timer_stop(a->loop, &bg->finish);
     char err[1024] = "";
-    int r = hk_resume_job_finish(bg->job, hk_real_catalog(a->real), 0, err, sizeof err);
+    int r = 0;
+    if (bg->snapping) { /* the rest of the snapshot, then the write, here */
+        bg->snapping = false;
+        r = hk_resume_snapshot_step(bg->job, 0);
+        if (r == 0)
+            hk_resume_job_write(bg->job);
+    }
+    if (r != 0) {
+        hk_resume_job_free(bg->job);
+        bg->job = NULL;
+        said(a, when, -1, "out of memory", 0);
+        return;
+    }
+    r = hk_resume_job_finish(bg->job, hk_real_catalog(a->real), 0, err, sizeof err);
     bg->job = NULL;
     said(a, when, r, err, 0);
     if (bg->dirs_pending)

@@ -10,9 +10,9 @@ run 1 (never written again). Run 3 (per DIR: A and C; one file: A, B and C) star
 state, none changed or gone: C's entries are used, B's (per DIR: its DIR is not served; one file: B is served again
 and read by the scan) are not.
 
-kill_during_save: a state of 2,000 torrents (X), then a run with X and Y (18,000 more) is sent SIGTERM (the stop
-saves 20,000 torrents, synchronously) and SIGKILL a few ms later, at delays spread over the save's duration measured
-in the same run; each time the next start must load either the old state (2,000) or the new one (20,000), never warn
+kill_during_save: a state of 1,000 torrents (X), then a run with X and Y (9,000 more) is sent SIGTERM (the stop
+saves 10,000 torrents, synchronously) and SIGKILL a few ms later, at delays spread over the save's duration measured
+in the same run; each time the next start must load either the old state (1,000) or the new one (10,000), never warn
 that it is corrupt; at least one kill must have landed mid-write (the FILE.tmp it leaves). Deadline 240 s."""
 import os
 import re
@@ -130,48 +130,48 @@ def reload_case(p, build_dir, gen, mode):
 def kill_case(p, build_dir, gen):
     root = p.path("kill")
     X, Y = os.path.join(root, "X"), os.path.join(root, "Y")
-    gen.main_args(2000, X, 1000)
-    gen.main_args(20000, Y, 1000)
-    for i in range(2000):  # Y's first 2,000 are X's torrents again (same names): duplicates, not served twice
+    gen.main_args(1000, X, 1000)
+    gen.main_args(10000, Y, 1000)
+    for i in range(1000):  # Y's first 1,000 are X's torrents again (same names): duplicates, not served twice
         d = os.path.join(Y, "d%04d" % (i // 1000))
         if os.path.isdir(d):
             shutil.rmtree(d)
     state = os.path.join(root, "state")
     args = ["--no-watch", "--state=" + state]
     hk = seeders.start_hekate(p, build_dir, [X], args=args)
-    wait_log(hk, r"serving 2000 torrents on port", 60)
+    wait_log(hk, r"serving 1000 torrents on port", 60)
     hk.stop_cleanly(p, signal.SIGTERM)
-    wait_log(hk, r"resume state saved \(at the stop\): 2000 torrents", 5)
+    wait_log(hk, r"resume state saved \(at the stop\): 1000 torrents", 5)
     old = open(state, "rb").read()
     outcomes, mid, dur = [], 0, None
-    for k in range(7):
+    for k in range(6):
         with open(state, "wb") as f:
             f.write(old)
         if os.path.exists(state + ".tmp"):
             os.unlink(state + ".tmp")
         hk = seeders.start_hekate(p, build_dir, [X, Y], args=args)
-        wait_log(hk, r"serving 20000 torrents on port", 120)
+        wait_log(hk, r"serving 10000 torrents on port", 120)
         if dur is None:  # first: no kill, the save's duration measured
             hk.stop_cleanly(p, signal.SIGTERM)
-            m = wait_log(hk, r"resume state saved \(at the stop\): 20000 torrents; loop held ([0-9.]+) ms", 5)
+            m = wait_log(hk, r"resume state saved \(at the stop\): 10000 torrents; loop held ([0-9.]+) ms", 5)
             dur = float(m.group(1)) / 1000
             continue
         hk.child.popen.send_signal(signal.SIGTERM)
-        time.sleep(dur * (k - 1) / 4.0)  # 0 .. 1.25 x the save
+        time.sleep(dur * (k - 1) / 3.0)  # 0 .. 1.33 x the save
         hk.child.popen.send_signal(signal.SIGKILL)
         hk.child.popen.wait(timeout=10)
         if os.path.exists(state + ".tmp"):
             mid += 1
         hk = seeders.start_hekate(p, build_dir, [X, Y], args=args)
         m = wait_log(hk, r"resume state: (\d+) torrents? served from it|resume state \S+ ignored: [^;]*", 60)
-        if "ignored" in m.group(0) or int(m.group(1)) not in (2000, 20000):
-            raise AssertionError("after a SIGKILL %.3f s into the save: %s" % (dur * (k - 1) / 4.0, m.group(0)))
+        if "ignored" in m.group(0) or int(m.group(1)) not in (1000, 10000):
+            raise AssertionError("after a SIGKILL %.3f s into the save: %s" % (dur * (k - 1) / 3.0, m.group(0)))
         outcomes.append(int(m.group(1)))
         hk.stop_cleanly(p, signal.SIGTERM)
     if mid == 0:
         raise AssertionError("no SIGKILL landed during the write (no FILE.tmp left); save %.3f s" % dur)
-    return "save of 20,000 torrents %.3f s; 6 SIGKILLs over it, %d mid-write (FILE.tmp left); the next start loaded " \
-        "%s torrents (old 2000 or new 20000), never a corrupt file" % (dur, mid, outcomes)
+    return "save of 10,000 torrents %.3f s; 5 SIGKILLs over it, %d mid-write (FILE.tmp left); the next start loaded " \
+        "%s torrents (old 1000 or new 10000), never a corrupt file" % (dur, mid, outcomes)
 
 
 def body(p, checks, build_dir, source_dir):

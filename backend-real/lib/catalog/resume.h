@@ -23,9 +23,10 @@
  *     catalog holds, the description copied from the previous state or the spool, and its good marks with the data
  *     files' identities (one stat each, only for torrents that have good marks). A failure leaves the previous file
  *     in place (-1, err says why). The spool is emptied after a save of every target.
- *   - A save in the background (what the daemon does): hk_resume_snapshot on the loop copies what each record would
- *     save (path, identity, ref, marks; no description, no I/O but flushing the spool buffer) into a job and marks
- *     the object busy (a second snapshot fails until the job is finished); hk_resume_job_write does everything else
+ *   - A save in the background (what the daemon does): hk_resume_snapshot on the loop lists the records (a pointer
+ *     each) and hk_resume_snapshot_step, called until it returns 0, copies what each would save (path, identity,
+ *     ref, marks; no description, no I/O but flushing the spool buffer) into a job, a slice per call; the object is
+ *     busy from the first call (a second snapshot fails until the job is finished); hk_resume_job_write does everything else
  *     (the unchanged check, sort, encode, checksum, FILE.tmp, fsync, rename, folder fsync) on any thread, touching
  *     neither the catalog nor the seeder; hk_resume_job_finish, on the loop, moves the refs of up to `budget`
  *     records (0: all) to the new file per call: 1 while some remain, then 0 (saved or unchanged) or -1 (err says
@@ -55,7 +56,9 @@ typedef struct hk_resume hk_resume;
 typedef struct hk_resume_job hk_resume_job;
 
 typedef struct hk_resume_job_times {
-    double snapshot;             /* seconds on the loop for the snapshot */
+    double snapshot;             /* seconds on the loop for the snapshot, its start and every slice summed */
+    double snap_max;             /* its longest part (the start or a slice) */
+    unsigned snap_slices;
     double write;                /* seconds of the background write */
     double finish;               /* seconds on the loop for the finish, every slice summed */
     unsigned slices;             /* finish calls */
@@ -100,6 +103,12 @@ int hk_resume_set_dirs(hk_resume *rs, const char *const *dirs, size_t ndirs);
 
 /* A save in the background (see the contract). NULL with err set: busy, out of memory, spool write error. */
 hk_resume_job *hk_resume_snapshot(hk_resume *rs, hk_catalog *c, hk_seeder *s, char *err, size_t errlen);
+/* Copies up to budget more records (0: all): 1 while some remain, 0 when the snapshot is complete, -1 out of memory
+ * (free the job). The catalog may change between two calls, as long as it calls hk_resume_forget before freeing a
+ * record. */
+int hk_resume_snapshot_step(hk_resume_job *j, size_t budget);
+/* The catalog is about to free sv (it calls this for every record it deletes; rs NULL is a no-op). */
+void hk_resume_forget(hk_resume *rs, const hk_served_rec *sv);
 void hk_resume_job_write(hk_resume_job *j);       /* any thread */
 int hk_resume_job_finish(hk_resume_job *j, hk_catalog *c, size_t budget, char *err, size_t errlen);
 void hk_resume_job_free(hk_resume_job *j);        /* NULL is a no-op */

@@ -47,6 +47,7 @@ struct hk_resume {
     uint64_t spool_mark;         /* spool_len covered by the last complete save: nothing new while equal */
     uint64_t digest;             /* of what the last save wrote (0: nothing saved yet) */
     bool busy;                   /* a save is between its snapshot and the end of its finish */
+    hk_resume_job *snap;         /* the save whose snapshot is being taken (slices to go), or NULL */
     hk_resume_stats st;
 };
 

@@ -1,7 +1,9 @@
 /* resume_save: saving the resume state (see resume.h) in three steps: a snapshot on the loop (a copy of what each
  * record would save: path, identity, ref, marks), the write on any thread (digest, sort, encode, checksum, FILE.tmp,
  * fsync, rename, folder fsync), and the finish on the loop, a slice of records at a time (each saved record's ref
- * moves to the new file; then the old files are closed and the spool's saved part is dropped). */
+ * moves to the new file; then the old files are closed and the spool's saved part is dropped). The snapshot itself
+ * is taken in slices too: its start lists the records (one pointer each), each slice copies some of them; a record
+ * forgotten meanwhile (hk_resume_forget, before the catalog frees it) is skipped. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -32,6 +34,11 @@ typedef struct snap_ent {
 
 struct hk_resume_job {
     hk_resume *rs;
+    hk_seeder *s;
+    hk_served_rec **ptrs;        /* the records when the snapshot began; copied a slice at a time */
+    size_t nptr, pdone;
+    const hk_served_rec **gone;  /* records forgotten (freed) meanwhile, sorted by address once per slice */
+    size_t ngone, gone_cap, gone_sorted;
     snap_ent *e;
     size_t n, cap;
     char *paths;
@@ -115,6 +122,10 @@ void hk_resume_job_free(hk_resume_job *j)
         if (j->newfd[i] >= 0)
             close(j->newfd[i]);
     j->rs->busy = false;
+    if (j->rs->snap == j)
+        j->rs->snap = NULL;
+    free(j->ptrs);
+    free(j->gone);
     free(j->e);
     free(j->paths);
     free(j->bits);
@@ -137,34 +148,89 @@ hk_resume_job *hk_resume_snapshot(hk_resume *rs, hk_catalog *c, hk_seeder *s, ch
         return NULL;
     }
     j->rs = rs;
+    j->s = s;
     rs->busy = true;
     const hk_served *sd = hk_catalog_served(c);
     size_t n = hk_served_count(sd);
     j->ok = calloc(rs->nt, sizeof *j->ok);
     j->newfd = malloc(rs->nt * sizeof *j->newfd);
     j->newsize = calloc(rs->nt, sizeof *j->newsize);
-    int r = j->ok && j->newfd && j->newsize ? 0 : -1;
+    j->ptrs = malloc((n ? n : 1) * sizeof *j->ptrs);
+    int r = j->ok && j->newfd && j->newsize && j->ptrs ? 0 : -1;
     for (size_t i = 0; r == 0 && i < rs->nt; i++)
         j->newfd[i] = -1;
     if (r == 0)
         r = grow((void **)&j->e, &j->cap, n, sizeof *j->e) | grow((void **)&j->paths, &j->paths_cap, n * 48, 1);
     if (r == 0)
         r = hk_resume_spool_flush(rs);
-    size_t cursor = 0;
-    for (const hk_served_rec *sv = hk_served_next(sd, &cursor); r == 0 && sv; sv = hk_served_next(sd, &cursor))
-        if (sv->resume_ref)
-            r = snap_add(j, s, sv);
     if (r != 0) {
         snprintf(err, errlen, "%s: out of memory or spool write error", rs->t[0].file);
         hk_resume_job_free(j);
         return NULL;
     }
+    size_t cursor = 0;
+    for (hk_served_rec *sv = hk_served_next(sd, &cursor); sv && j->nptr < n; sv = hk_served_next(sd, &cursor))
+        j->ptrs[j->nptr++] = sv;
+    j->spool_at = rs->spool_len; /* descriptions noted from now on are after it: kept by this save's finish */
+    j->spool_clean = rs->spool_len == rs->spool_mark;
+    rs->snap = j;
+    j->times.snapshot = hk_resume_mono() - t0;
+    j->times.snap_max = j->times.snapshot;
+    return j;
+}
+
+void hk_resume_forget(hk_resume *rs, const hk_served_rec *sv)
+{
+    hk_resume_job *j = rs ? rs->snap : NULL;
+    if (!j)
+        return;
+    if (grow((void **)&j->gone, &j->gone_cap, j->ngone + 1, sizeof *j->gone) == 0)
+        j->gone[j->ngone++] = sv;
+    else /* no memory to remember it: the rest of the snapshot is given up (this save writes what it has) */
+        j->nptr = j->pdone;
+}
+
+static int by_addr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(const hk_served_rec *const *)a, y = (uintptr_t)*(const hk_served_rec *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+int hk_resume_snapshot_step(hk_resume_job *j, size_t budget)
+{
+    double t0 = hk_resume_mono();
+    if (j->ngone != j->gone_sorted) {
+        qsort(j->gone, j->ngone, sizeof *j->gone, by_addr);
+        j->gone_sorted = j->ngone;
+    }
+    size_t end = budget && j->nptr - j->pdone > budget ? j->pdone + budget : j->nptr;
+    int r = 0;
+    for (; r == 0 && j->pdone < end; j->pdone++) {
+        const hk_served_rec *sv = j->ptrs[j->pdone];
+        if (j->ngone && bsearch(&sv, j->gone, j->ngone, sizeof *j->gone, by_addr))
+            continue; /* freed since the snapshot began */
+        uint64_t ref = sv->resume_ref;
+        if (!ref || ((ref & REF_SPOOL) && (ref & REF_OFF_MASK) >= j->spool_at))
+            continue; /* none, or noted after the snapshot began: the next save has it */
+        r = snap_add(j, j->s, sv);
+    }
+    double dt = hk_resume_mono() - t0;
+    j->times.snapshot += dt;
+    if (dt > j->times.snap_max)
+        j->times.snap_max = dt;
+    j->times.snap_slices++;
+    if (r != 0)
+        return -1;
+    if (j->pdone < j->nptr)
+        return 1;
     for (size_t k = 0; k < j->n; k++)
         j->e[k].path = j->paths + j->e[k].path_off;
-    j->spool_at = rs->spool_len;
-    j->spool_clean = rs->spool_len == rs->spool_mark;
-    j->times.snapshot = hk_resume_mono() - t0;
-    return j;
+    j->rs->snap = NULL;
+    free(j->ptrs);
+    j->ptrs = NULL;
+    free(j->gone);
+    j->gone = NULL;
+    return 0;
 }
 
 /* ---- write (any thread: reads rs's targets and spool, which the loop leaves alone while busy) ---- */
@@ -517,6 +583,11 @@ int hk_resume_save(hk_resume *rs, hk_catalog *c, hk_seeder *s, char *err, size_t
     hk_resume_job *j = hk_resume_snapshot(rs, c, s, err, errlen);
     if (!j)
         return -1;
+    if (hk_resume_snapshot_step(j, 0) != 0) {
+        snprintf(err, errlen, "%s: out of memory", rs->t[0].file);
+        hk_resume_job_free(j);
+        return -1;
+    }
     hk_resume_job_write(j);
     return hk_resume_job_finish(j, c, 0, err, errlen);
 }
