@@ -87,24 +87,27 @@ def main():
         line, _ = run(hekate, n, state, [], os.path.join(OUT, "cold.log"), r"resume state saved \(at the stop\)",
                       quiet_s=1)
         print("cold run made the state:", line)
-    saved = r"resume state saved \((%s)\): (\d+) torrents?; loop held ([0-9.]+) ms at most \(snapshot ([0-9.]+) " \
-            r"ms in (\d+) slices?, finish ([0-9.]+) ms in (\d+) slices?\), written in ([0-9.]+) s"
+    saved = r"resume state saved \((%s)\): (\d+) torrents?; loop held ([0-9.]+) ms at most \(([0-9.]+) ms of CPU; " \
+            r"snapshot ([0-9.]+) ms in (\d+) slices?, finish ([0-9.]+) ms in (\d+) slices?\), written in ([0-9.]+) s"
     line, quiet = run(hekate, n, state, [], os.path.join(OUT, "sync.log"), saved % "at the stop", quiet_s=interval)
     m = re.search(saved % "at the stop", line)
-    sync_ms = float(m.group(3))
-    print("sync (the stop's save, %s torrents): loop held %.1f ms; probe's longest handshake before it, %d "
-          "handshakes over %d s: %.1f ms" % (m.group(2), sync_ms, quiet.n, interval, quiet.max * 1e3))
+    sync_ms, sync_cpu = float(m.group(3)), float(m.group(4))
+    print("sync (the stop's save, %s torrents): loop held %.1f ms (%.1f ms of CPU); probe's longest handshake "
+          "before it, %d handshakes over %d s: %.1f ms" % (m.group(2), sync_ms, sync_cpu, quiet.n, interval,
+                                                           quiet.max * 1e3))
     line, probe = run(hekate, n, state, ["--state-interval=%d" % interval], os.path.join(OUT, "bg.log"),
                       saved % "periodic")
     m = re.search(saved % "periodic", line)
-    bg_ms = float(m.group(3))
-    print("bg (periodic, %s torrents): loop held %.1f ms at most (snapshot %s ms in %s slices, finish %s ms in %s "
-          "slices), written in %s s on the thread; probe's longest handshake, %d handshakes: %.1f ms" % (
-              m.group(2), bg_ms, m.group(4), m.group(5), m.group(6), m.group(7), m.group(8), probe.n,
-              probe.max * 1e3))
-    print("ratio sync / bg loop stall: %.1f (probe: %.1f ms quiet, %.1f ms during the background save)" % (
-        sync_ms / bg_ms if bg_ms else float("inf"), quiet.max * 1e3, probe.max * 1e3))
-
+    bg_ms, bg_cpu = float(m.group(3)), float(m.group(4))
+    print("bg (periodic, %s torrents): loop held %.1f ms at most (%.1f ms of CPU; snapshot %s ms in %s slices, "
+          "finish %s ms in %s slices), written in %s s on the thread; probe's longest handshake, %d handshakes: "
+          "%.1f ms" % (m.group(2), bg_ms, bg_cpu, m.group(5), m.group(6), m.group(7), m.group(8), m.group(9),
+                       probe.n, probe.max * 1e3))
+    print("ratio sync / bg longest loop stall: %.1f wall-clock, %.1f CPU (probe: %.1f ms quiet, %.1f ms during "
+          "the background save)" % (sync_ms / bg_ms if bg_ms else float("inf"),
+                                    sync_cpu / bg_cpu if bg_cpu else float("inf"), quiet.max * 1e3,
+                                    probe.max * 1e3))
+    print("load average:", open("/proc/loadavg").read().split()[0])
 
 if __name__ == "__main__":
     main()
