@@ -52,6 +52,7 @@ typedef struct app {
     struct hk_resume *resume;
     ev_timer resume_timer;       /* --state-interval */
     bool resume_timer_on;
+    struct resume_bg *resume_bg; /* the background save (resume_run.c), or NULL */
     /* symbolic links to folders said (issue 11 item 8g): each once at WARN, later walks at DEBUG (report.c) */
     uint64_t *links_said;        /* hashes of their paths */
     size_t nlinks_said, links_cap;

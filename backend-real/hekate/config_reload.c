@@ -1,5 +1,6 @@
 /* config_reload: the config file applied again while serving (see config_reload.h). */
 #include "config_reload.h"
+#include "resume_run.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,7 @@ int app_reload_config(app *a)
         return 0;
     paths_apply(a->real, cur); /* the served folders follow the DIRs */
     rescans_folders_changed(a);
+    resume_dirs_changed(a); /* --state: the state follows the DIRs */
     if (a->watch) { /* watched directories: the new DIRs watched, the dropped ones no longer */
         watches_stop(a);
         watches_start(a);

@@ -700,6 +700,7 @@ bool hk_catalog_forget(hk_catalog *c, const char *path, uint8_t info_hash_out[20
             memcpy(info_hash_out, sv->info_hash, 20);
         unserve(c, sv, true);
     }
+    hk_resume_forget(c->resume, sv); /* a background save's snapshot may list it */
     hk_served_delete(c->served, sv);
     return served;
 }
@@ -725,8 +726,10 @@ int hk_catalog_add_file(hk_catalog *c, const char *path, mi_torrent **mi_out, ch
     if (out == HK_LOAD_ERROR && errlen && !err[0])
         snprintf(err, errlen, "cannot be read now");
     sv = hk_served_find(c->served, path);
-    if (sv && !existed && !sv->storage) /* a rejection here leaves nothing behind */
+    if (sv && !existed && !sv->storage) { /* a rejection here leaves nothing behind */
+        hk_resume_forget(c->resume, sv);
         hk_served_delete(c->served, sv);
+    }
     return -1;
 }
 

@@ -331,3 +331,65 @@ Test(resume, one_state_per_dir)
     fx_rmtree(dir2);
     free(dir2);
 }
+
+/* The daemon's periodic save: the snapshot in slices, the write (here on the same thread), the finish in slices;
+ * between two slices of the snapshot a .torrent is removed (its record freed) and one rewritten and read again.
+ * The save writes what the snapshot saw (b and c for sure); the next one follows the catalog: the refs moved to
+ * the new file slice by slice stay valid, the description noted after the snapshot began is kept, and a warm start
+ * from it serves every torrent unchanged. */
+Test(resume, background_save_while_the_catalog_changes)
+{
+    first_run();
+    run x;
+    run_start(&x);
+    hk_resume_stats rst;
+    cr_assert_eq(hk_resume_load(x.rs, hk_real_catalog(x.r), hk_real_seeder(x.r), NULL, NULL, &rst), 0);
+    cr_assert_eq(rst.loaded, 4);
+    cr_assert_eq(scan(&x).unchanged, 4);
+    cr_assert_eq(hk_seeder_restore_marks(hk_real_seeder(x.r), ih[3], NULL, 1), 1); /* d verified: a save writes */
+    char err[512] = "";
+    hk_resume_job *j = hk_resume_snapshot(x.rs, hk_real_catalog(x.r), hk_real_seeder(x.r), err, sizeof err);
+    cr_assert_not_null(j, "%s", err);
+    cr_assert_null(hk_resume_snapshot(x.rs, hk_real_catalog(x.r), hk_real_seeder(x.r), err, sizeof err),
+                   "never two saves at once");
+    cr_assert_eq(hk_resume_snapshot_step(j, 1), 1, "one record of four copied");
+    char p[256];
+    path_of(p, sizeof p, "a.torrent");
+    cr_assert_eq(unlink(p), 0);
+    path_of(p, sizeof p, "d.torrent");
+    struct timespec ts[2] = { { .tv_sec = 1000000000 }, { .tv_sec = 1000000000 } };
+    cr_assert_eq(utimensat(AT_FDCWD, p, ts, 0), 0);
+    hk_rescan_stats st = scan(&x);
+    cr_assert_eq(st.removed, 1);
+    cr_assert_eq(hk_real_torrents(x.r), 3);
+    int r, slices = 1;
+    while ((r = hk_resume_snapshot_step(j, 1)) == 1)
+        slices++;
+    cr_assert_eq(r, 0);
+    cr_assert_eq(slices, 3, "four records listed at the start, one per slice");
+    hk_resume_job_write(j);
+    slices = 0;
+    while ((r = hk_resume_job_finish(j, hk_real_catalog(x.r), 1, err, sizeof err)) == 1)
+        slices++;
+    cr_assert_eq(r, 0, "%s", err);
+    size_t saved = hk_resume_stats_get(x.rs)->saved;
+    cr_assert(saved >= 2 && saved <= 4, "what the snapshot saw: %zu", saved);
+    cr_assert_geq(slices, 1);
+    char paths[8];
+    state_paths(paths);
+    cr_assert(strchr(paths, 'b') && strchr(paths, 'c'), "%s", paths);
+    save(&x, 3);
+    cr_assert(!hk_resume_stats_get(x.rs)->unchanged, "d was read again after the snapshot began");
+    state_paths(paths);
+    cr_assert_str_eq(paths, "bcd");
+    run_stop(&x);
+
+    run_start(&x);
+    cr_assert_eq(hk_resume_load(x.rs, hk_real_catalog(x.r), hk_real_seeder(x.r), NULL, NULL, &rst), 0);
+    cr_assert_eq(rst.loaded, 3, "b, c and d (its new identity) served from the state, got %zu", rst.loaded);
+    cr_assert_eq(rst.changed + rst.gone + rst.failed, 0);
+    char b[4];
+    cr_assert_str_eq(marks(&x, 1, b), "10");
+    cr_assert_str_eq(marks(&x, 2, b), "A");
+    run_stop(&x);
+}
