@@ -141,6 +141,8 @@ static void slow_take(leecher *l, hk_conn *c)
         c->p_get = NULL; /* done: the test dropped the handle */
         sim_msg *m = c->p_get_data;
         if (m->type == MSG_DATA) {
+            if (stream_delivered(&c->s_out, m->len))
+                leecher_push(l, POP_ACK, c); /* the seeder's window is full of data in transit (stream.h) */
             if (c->p_next)
                 abort(); /* a second flight needs a second acknowledged head */
             c->p_next = m;
@@ -216,6 +218,8 @@ static void nic_dispatch(leecher *l, hk_conn *c, sim_msg *m)
             leecher_push(l, POP_ACK, c); /* the window slides (stream.h); a non-reader keeps it closed */
         break;
     case MSG_DATA:
+        if (stream_delivered(&c->s_out, m->len) && !l->stopped_reading)
+            leecher_push(l, POP_ACK, c); /* the seeder's window is full of data in transit (stream.h) */
         if (l->stopped_reading)
             break; /* non_reader: never decoded */
         if (l->prof->behaviour == BEH_SLOW_READER) {

@@ -332,7 +332,9 @@ static void rx_syn(sim_seeder *s, hk_conn *c)
 
 static void rx_data(sim_seeder *s, hk_conn *c, const sim_msg *m)
 {
-    c->last_rx = sim_now(s->world); /* acknowledged at its head (stream.h) */
+    c->last_rx = sim_now(s->world); /* acknowledged at its head, or here if the peer waits for it (stream.h) */
+    if (stream_delivered(&c->p_out, m->len))
+        opq_push(&s->ops, SOP_ACK, c);
     for (uint32_t i = 0; i < m->nparts && !c->s_closed; i++) {
         evlog_line(s->world->log, c->last_rx, "recv c%llu %u", (unsigned long long)c->id, m->parts[i].len);
         s->core_calls++;
@@ -343,8 +345,9 @@ static void rx_data(sim_seeder *s, hk_conn *c, const sim_msg *m)
 static void rx_ack(sim_seeder *s, hk_conn *c)
 {
     c->last_ack = sim_now(s->world);
-    assert(c->s_unacked >= c->s_out.inflight);
-    c->s_unacked -= c->s_out.inflight;
+    uint64_t done = stream_learn_delivered(&c->s_out); /* the socket buffer holds what is in transit (stream.h) */
+    assert(c->s_unacked >= done);
+    c->s_unacked -= done;
     c->s_out.inflight = 0;
     queue_flush(s, c);
     if (c->s_unacked <= s->world->sc->seeder.sndbuf / 2)
