@@ -52,6 +52,10 @@ struct hk_conn {
     sim_outbox p_box;            /* sends issued by p_actor */
     bool p_closed, p_vanished, p_flush_queued, p_stopping;
     sim_msg *p_pending;          /* message the peer's receiver holds while it sleeps (freed if killed) */
+    sim_msg *p_next;             /* a slow reader: the flight received while it reads p_pending (freed if killed) */
+    bool p_ack_owed;             /* a slow reader: a head taken while p_next was unread, acknowledged later */
+    sg_comm_t p_get;             /* a slow reader: the receive posted while it reads (NULL: none) */
+    void *p_get_data;            /* its message once done */
 };
 
 void conn_ref(hk_conn *c);

@@ -45,6 +45,10 @@ static void lee_drain(leecher *l, sim_outbox *ob)
         case POP_FLUSH:
             c->p_flush_queued = false;
             m = stream_take_flight(&c->p_out, l->world->sc->seeder.window);
+            if (m && !drop) {
+                msg_put(ob, mb, msg_new_ctl(MSG_HEAD)); /* the flight's first segment (stream.h) */
+                drop = c->p_vanished || c->s_closed; /* the put let other actors run */
+            }
             break;
         case POP_ACK:
             m = msg_new_ctl(MSG_ACK);
@@ -108,7 +112,93 @@ static void nic_exit(int failed, void *data)
         msg_release(c->p_pending);
         c->p_pending = NULL;
     }
+    if (c->p_next) {
+        msg_release(c->p_next);
+        c->p_next = NULL;
+    }
+    if (c->p_get) {
+        sg_comm_unref(c->p_get); /* cancelled with the actor; the handle is ours */
+        c->p_get = NULL;
+    }
     conn_unref(c);
+}
+
+#define SLOW_READ_SLICE 16384u /* a slow reader reads (and decodes, and answers) this much at a time */
+
+static void nic_dispatch(leecher *l, hk_conn *c, sim_msg *m);
+
+/* What arrives while a slow reader reads: its kernel takes it at once (acknowledgements of its requests, the seeder's
+ * FIN...), so it is handled at once, except the data, kept for later (p_next), and heads, whose acknowledgement waits
+ * until the reader reaches that flight: the seeder's next flight travels while it reads this one, and the receive
+ * buffer holds at most one flight beside the one being read. */
+static void slow_take(leecher *l, hk_conn *c)
+{
+    while (!l->conn_ended && !c->p_closed && l->conn == c) {
+        if (!c->p_get)
+            c->p_get = sg_mailbox_get_async(c->mb_p, &c->p_get_data);
+        if (!sg_comm_test(c->p_get))
+            return;
+        c->p_get = NULL; /* done: the test dropped the handle */
+        sim_msg *m = c->p_get_data;
+        if (m->type == MSG_DATA) {
+            if (stream_delivered(&c->s_out, m->len))
+                leecher_push(l, POP_ACK, c); /* the seeder's window is full of data in transit (stream.h) */
+            if (c->p_next)
+                abort(); /* a second flight needs a second acknowledged head */
+            c->p_next = m;
+            continue;
+        }
+        if (m->type == MSG_HEAD)
+            c->p_ack_owed = true;
+        else
+            nic_dispatch(l, c, m);
+        msg_release(m);
+    }
+}
+
+/* Reads one flight at the read rate, decoding each slice once read and handling what arrived meanwhile. */
+static void slow_read_flight(leecher *l, hk_conn *c, sim_msg *m)
+{
+    for (uint32_t i = 0; i < m->nparts; i++) {
+        const sim_part *pt = &m->parts[i];
+        for (uint32_t off = 0; off < pt->len;) {
+            uint32_t n = pt->len - off < SLOW_READ_SLICE ? pt->len - off : SLOW_READ_SLICE;
+            sg_actor_sleep_for((double)n / l->prof->read_rate);
+            if (l->conn_ended || c->p_closed || l->conn != c)
+                return;
+            peer_feed_part(l, pt->virt ? NULL : pt->bytes + off, n);
+            off += n;
+            slow_take(l, c);
+            if (next_timer(l) < l->life_sleep_until)
+                wake_life(l);
+            lee_drain(l, &c->p_box); /* the requests it just made, the acknowledgements it owes */
+            outbox_reap(&c->p_box);
+        }
+    }
+}
+
+/* A slow reader reads a flight at its read rate and decodes each slice as it has read it, so its next requests go
+ * out while the rest is still unread, as a real reader's do; then the flight that arrived meanwhile, if any. */
+static void slow_read(leecher *l, hk_conn *c, sim_msg *m)
+{
+    c->p_pending = m; /* the caller's reference, released by the exit callback if killed */
+    slow_read_flight(l, c, m);
+    c->p_pending = NULL;
+    while (!l->conn_ended && !c->p_closed && l->conn == c) {
+        if (c->p_ack_owed) { /* the head of the flight it reads next (p_next, or still on its way) */
+            c->p_ack_owed = false;
+            leecher_push(l, POP_ACK, c);
+        }
+        sim_msg *n = c->p_next;
+        if (!n)
+            break;
+        c->p_next = NULL;
+        c->p_pending = n;
+        lee_drain(l, &c->p_box);
+        slow_read_flight(l, c, n);
+        c->p_pending = NULL;
+        msg_release(n);
+    }
 }
 
 /* One message from the seeder on the current connection c. A slow reader holds a data message while it "reads". */
@@ -123,15 +213,19 @@ static void nic_dispatch(leecher *l, hk_conn *c, sim_msg *m)
         evlog_line(l->world->log, sim_now(l->world), "peer p%u refused", l->id);
         leecher_end_conn(l, END_REFUSED, false);
         break;
+    case MSG_HEAD:
+        if (!l->stopped_reading)
+            leecher_push(l, POP_ACK, c); /* the window slides (stream.h); a non-reader keeps it closed */
+        break;
     case MSG_DATA:
+        if (stream_delivered(&c->s_out, m->len) && !l->stopped_reading)
+            leecher_push(l, POP_ACK, c); /* the seeder's window is full of data in transit (stream.h) */
         if (l->stopped_reading)
-            break; /* non_reader: never acknowledged, never decoded */
+            break; /* non_reader: never decoded */
         if (l->prof->behaviour == BEH_SLOW_READER) {
-            c->p_pending = m;
-            sg_actor_sleep_for((double)m->len / l->prof->read_rate);
-            c->p_pending = NULL;
+            slow_read(l, c, m);
+            break;
         }
-        leecher_push(l, POP_ACK, c);
         for (uint32_t i = 0; i < m->nparts && !l->conn_ended; i++)
             peer_feed_part(l, m->parts[i].virt ? NULL : m->parts[i].bytes, m->parts[i].len);
         break;
@@ -164,8 +258,13 @@ static void nic_main(int argc, char **argv)
     sg_mailbox_set_receiver(sg_mailbox_get_name(c->mb_p));
     while (!c->p_closed) {
         void *data = NULL;
-        sg_comm_t comm = sg_mailbox_get_async(c->mb_p, &data);
-        if (sg_comm_wait(comm) != SG_OK) {
+        sg_comm_t comm = c->p_get ? c->p_get : sg_mailbox_get_async(c->mb_p, &data);
+        bool posted = c->p_get != NULL; /* by a slow reader, which stopped reading with it pending */
+        c->p_get = NULL;
+        sg_error_t rc = sg_comm_wait(comm);
+        if (posted)
+            data = c->p_get_data;
+        if (rc != SG_OK) {
             leecher_end_conn(l, END_CLOSED_BY_SEEDER, false);
             lee_drain(l, &c->p_box);
             break;

@@ -262,6 +262,10 @@ void seeder_drain(sim_seeder *s, sim_outbox *ob)
             c->s_flush_queued = false;
             if (!c->s_closed)
                 m = stream_take_flight(&c->s_out, s->world->sc->seeder.window);
+            if (m && !drop) {
+                msg_put(ob, mb, msg_new_ctl(MSG_HEAD)); /* the flight's first segment (stream.h) */
+                drop = c->p_closed; /* the put let other actors run */
+            }
             break;
         case SOP_ACK: m = msg_new_ctl(MSG_ACK); break;
         case SOP_FIN: m = msg_new_ctl(MSG_FIN); break;
@@ -328,8 +332,9 @@ static void rx_syn(sim_seeder *s, hk_conn *c)
 
 static void rx_data(sim_seeder *s, hk_conn *c, const sim_msg *m)
 {
-    c->last_rx = sim_now(s->world);
-    opq_push(&s->ops, SOP_ACK, c);
+    c->last_rx = sim_now(s->world); /* acknowledged at its head, or here if the peer waits for it (stream.h) */
+    if (stream_delivered(&c->p_out, m->len))
+        opq_push(&s->ops, SOP_ACK, c);
     for (uint32_t i = 0; i < m->nparts && !c->s_closed; i++) {
         evlog_line(s->world->log, c->last_rx, "recv c%llu %u", (unsigned long long)c->id, m->parts[i].len);
         s->core_calls++;
@@ -340,8 +345,9 @@ static void rx_data(sim_seeder *s, hk_conn *c, const sim_msg *m)
 static void rx_ack(sim_seeder *s, hk_conn *c)
 {
     c->last_ack = sim_now(s->world);
-    assert(c->s_unacked >= c->s_out.inflight);
-    c->s_unacked -= c->s_out.inflight;
+    uint64_t done = stream_learn_delivered(&c->s_out); /* the socket buffer holds what is in transit (stream.h) */
+    assert(c->s_unacked >= done);
+    c->s_unacked -= done;
     c->s_out.inflight = 0;
     queue_flush(s, c);
     if (c->s_unacked <= s->world->sc->seeder.sndbuf / 2)
@@ -364,6 +370,7 @@ static void rx_dispatch(sim_seeder *s, hk_conn *c, const sim_msg *m)
         return;
     switch ((sim_msg_type)m->type) {
     case MSG_SYN: rx_syn(s, c); break;
+    case MSG_HEAD: opq_push(&s->ops, SOP_ACK, c); break;
     case MSG_DATA: rx_data(s, c, m); break;
     case MSG_ACK: rx_ack(s, c); break;
     case MSG_FIN: rx_closed(s, c, HK_CLOSED_BY_PEER); break;

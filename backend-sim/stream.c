@@ -31,6 +31,8 @@ void stream_init(sim_stream *s)
     hk_list_init(&s->chunks);
     s->queued = 0;
     s->inflight = 0;
+    s->sent = s->delivered = s->learnt = 0;
+    s->want_delivery = false;
 }
 
 static sim_chunk *chunk_new(uint32_t cap, bool virt)
@@ -126,6 +128,12 @@ sim_msg *stream_take_flight(sim_stream *s, uint32_t window)
 {
     if (s->inflight || s->queued == 0)
         return NULL;
+    uint64_t transit = s->sent - s->delivered;
+    if (transit >= window) {
+        s->want_delivery = true;
+        return NULL;
+    }
+    window -= (uint32_t)transit;
     /* first pass: size the message */
     uint32_t total = 0, nparts = 0, real = 0;
     for (sim_chunk *c = first_chunk(s); c && total < window; c = next_chunk(s, c)) {
@@ -147,7 +155,23 @@ sim_msg *stream_take_flight(sim_stream *s, uint32_t window)
     fill_flight(s, m, total);
     s->queued -= total;
     s->inflight = total;
+    s->sent += total;
     return m;
+}
+
+uint64_t stream_learn_delivered(sim_stream *s)
+{
+    uint64_t n = s->delivered - s->learnt;
+    s->learnt = s->delivered;
+    return n;
+}
+
+bool stream_delivered(sim_stream *s, uint32_t len)
+{
+    s->delivered += len;
+    bool want = s->want_delivery;
+    s->want_delivery = false;
+    return want;
 }
 
 void stream_clear(sim_stream *s)

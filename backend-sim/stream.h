@@ -1,6 +1,18 @@
 /* stream: the simulated byte stream of one connection direction and what carries it — messages put to mailboxes,
- * the queue of chunks they are cut from (ACK-clocked flights: at most one in flight per direction) and the outbox of
- * sends each actor owns.
+ * the queue of chunks they are cut from (ACK-clocked flights: at most one window unacknowledged per direction) and
+ * the outbox of sends each actor owns.
+ *
+ * The sliding window
+ * ------------------
+ * A flight is put as two messages: a MSG_HEAD (no payload: it arrives one latency after the send, as the flight's
+ * first segment does) and the MSG_DATA carrying the bytes (one latency plus its transfer). The receiver acknowledges
+ * the head, so the window reopens one round trip after the flight left, not a round trip plus its transfer: a
+ * connection gets window / RTT, as a TCP sender whose window slides, and its link's share when that is smaller. The
+ * mailboxes keep the order of the puts, so a receiver takes a head only after the previous flight's data. A flight
+ * is at most the window minus the data still in transit (sent, not yet taken by the receiver): where the link
+ * binds, at most one window travels, and a sender whose window is full of data in transit asks the receiver for an
+ * acknowledgement of its arrival. A receiver that does not read (a non-reader, a slow reader still reading) holds
+ * the window closed.
  *
  * Contract
  * --------
@@ -22,7 +34,8 @@
 #define SIM_MSG_HEADER 40u   /* simulated bytes added to every message (TCP/IP headers) */
 
 /* MSG_STOP: a local wake-up telling a connection's receiver actor to end (instead of killing it, see sim_outbox) */
-typedef enum sim_msg_type { MSG_SYN = 1, MSG_SYNACK, MSG_RST, MSG_DATA, MSG_ACK, MSG_FIN, MSG_STOP } sim_msg_type;
+/* MSG_HEAD: the first segment of a flight (see "The sliding window"), acknowledged by MSG_ACK */
+typedef enum sim_msg_type { MSG_SYN = 1, MSG_SYNACK, MSG_RST, MSG_DATA, MSG_ACK, MSG_FIN, MSG_STOP, MSG_HEAD } sim_msg_type;
 
 typedef struct sim_part {
     uint32_t len;
@@ -48,7 +61,10 @@ typedef struct sim_chunk {
 typedef struct sim_stream {
     hk_list chunks;              /* sim_chunk, oldest first (the stream must not move while it holds any) */
     uint64_t queued;             /* bytes in the queue, not yet in a flight */
-    uint32_t inflight;           /* bytes of the flight in flight (0: none) */
+    uint32_t inflight;           /* bytes of the flight whose head is not acknowledged yet (0: none) */
+    uint64_t sent, delivered;    /* data bytes put, and taken by the receiver: in transit = sent - delivered */
+    uint64_t learnt;             /* delivered bytes the sender has learnt of (at its acknowledgements) */
+    bool want_delivery;          /* the window is full of data in transit: the receiver acknowledges its arrival */
 } sim_stream;
 
 /* An empty stream (before any other stream_* call). */
@@ -57,8 +73,14 @@ void stream_init(sim_stream *s);
 void stream_write(sim_stream *s, const uint8_t *bytes, uint32_t len);
 /* Queues len data-file bytes, which have no content (coalesced with a virtual tail chunk). */
 void stream_write_virtual(sim_stream *s, uint32_t len);
-/* Builds the next flight (at most window bytes) and marks it in flight; NULL if one is in flight or nothing queued. */
+/* Builds the next flight (at most window bytes minus those still in transit) and marks it in flight; NULL if one is
+ * in flight, nothing is queued or the window is full of data in transit (then want_delivery is set). The caller
+ * puts a MSG_HEAD (msg_new_ctl) just before it. */
 sim_msg *stream_take_flight(sim_stream *s, uint32_t window);
+/* At an acknowledgement: the data bytes delivered since the last one (they leave the sender's buffer). */
+uint64_t stream_learn_delivered(sim_stream *s);
+/* The receiver took len data bytes of s; true if the sender waits for that (the receiver then sends a MSG_ACK). */
+bool stream_delivered(sim_stream *s, uint32_t len);
 /* Drops everything queued (the flight in flight, if any, stays counted in `inflight`). */
 void stream_clear(sim_stream *s);
 /* A control message (no payload) with one reference. */
