@@ -20,6 +20,7 @@
 
 #include "platform.h"
 #include "report.h"
+#include "sim_dht.h"
 #include "sim_tracker.h"
 #include "world.h"
 
@@ -572,6 +573,8 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "--trackers") == 0) /* trackers: the announcer at scale (sim_tracker.h) */
         return sim_tracker_main(argc - 1, argv + 1);
+    if (argc >= 2 && argv[1][0] != '-' && sim_dht_is_scenario(argv[1])) /* a [dht] scenario (sim_dht.h) */
+        return sim_dht_main(argc, argv);
     static options o;
     parse_args(argc, argv, &o);
     int rc = check_cfgs(&o);
