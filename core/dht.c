@@ -287,6 +287,15 @@ hk_dht_result hk_dht_remove_torrent(hk_dht *d, const uint8_t ih[20])
 
 /* ---- Scheduling ---- */
 
+/* A family can announce once the bootstrap put a node in its table: a lookup started before would time out and the
+ * torrent would wait a whole period. */
+static bool table_has_nodes(const hk_dht *d, uint8_t family)
+{
+    const hk_dht_table *t = family == 4 ? &d->table4 : &d->table6;
+    bool on = family == 4 ? d->cfg.v4 : d->cfg.v6;
+    return on && (t->buckets[0].n || t->nbuckets > 1);
+}
+
 /* Starts as many announce lookups as are due, the lookup slots and the budget allow. */
 static void start_announces(hk_dht *d, hk_time now)
 {
@@ -297,10 +306,8 @@ static void start_announces(hk_dht *d, hk_time now)
     hk_time gap = d->cfg.announce_interval / d->ntorrents;
     if (gap == 0)
         gap = 1;
-    /* announce only once the bootstrap put a node in the table: a lookup started before would time out and the
-     * torrent would wait a whole period */
-    bool v4 = d->cfg.v4 && (d->table4.buckets[0].n || d->table4.nbuckets > 1);
-    bool v6 = d->cfg.v6 && (d->table6.buckets[0].n || d->table6.nbuckets > 1);
+    bool v4 = table_has_nodes(d, 4);
+    bool v6 = table_has_nodes(d, 6);
     if (!v4 && !v6)
         return;   /* nobody to ask yet: the round waits (housekeeping wakes the node) */
     while (now >= d->next_start && dht_lookup_free_slot(d) && hk_tb_has(&d->budget, DHT_ALPHA)) {
@@ -365,7 +372,8 @@ static void schedule_wake(hk_dht *d, hk_time now)
     hk_time t = dht_tx_next_timeout(d);
     if (t < w)
         w = t;
-    if (d->ntorrents && dht_lookup_free_slot(d)) {
+    /* an empty table starts nothing (start_announces): waking for it would spin until the bootstrap answers */
+    if (d->ntorrents && dht_lookup_free_slot(d) && (table_has_nodes(d, 4) || table_has_nodes(d, 6))) {
         /* the next start when it is ahead; when it is due, it waits for the budget (a full set of slots waits for
          * a reply or a timeout, which wake the node anyway) */
         t = d->next_start > now ? d->next_start : hk_tb_time_for(&d->budget, DHT_ALPHA);

@@ -53,6 +53,8 @@ struct net {
     /* captured replies to the test's own address */
     pkt last_to_test;
     int got_to_test;
+    uint64_t wakes;           /* hk_dht_on_wake calls made by run() */
+    uint64_t wake_limit;      /* run() stops after this many (0: no limit), so a spinning node fails, not hangs */
 };
 
 static hk_addr test_addr = { .family = 4, .ip = { 10, 9, 9, 9 }, .port = 999 };
@@ -162,12 +164,13 @@ static void run(net *n, hk_time until)
                 next = n->ctx[i].wake;
                 wi = i;
             }
-        if (next > until)
+        if (next > until || (n->wake_limit && n->wakes >= n->wake_limit))
             break;
         if (next > n->now)
             n->now = next;
         if (wi >= 0) {
             n->ctx[wi].wake = HK_TIME_NEVER;
+            n->wakes++;
             hk_dht_on_wake(n->node[wi]);
             continue;
         }
@@ -322,6 +325,26 @@ Test(dht, a_network_bootstraps_and_a_torrent_becomes_findable)
         }
     }
     cr_assert(found);
+    net_free(n);
+}
+
+/* A node whose bootstrap never answers (no DHT reachable) has torrents to announce but nobody to ask: it must sleep
+ * until its next bootstrap retry or housekeeping, not ask to be woken at once again and again (the daemon spun a core
+ * at 95 % with DHT on and no route). */
+Test(dht, an_unanswered_bootstrap_does_not_spin)
+{
+    net *n = net_new();
+    hk_dht *d = add_node(n, 11, NULL);
+    hk_addr nobody = addr_of(77);
+    cr_assert_eq(hk_dht_add_bootstrap(d, &nobody), 0);
+    uint8_t ih[20];
+    memset(ih, 0x3C, 20);
+    cr_assert_eq(hk_dht_add_torrent(d, ih), HK_DHT_OK);
+    n->ctx[0].wake = n->now;
+    n->wake_limit = 2000;
+    run(n, n->now + HK_SECONDS(600));
+    cr_assert_lt(n->wakes, 2000, "%lu wake-ups in 600 s with nobody to ask", (unsigned long)n->wakes);
+    cr_assert_gt(n->wakes, 0);
     net_free(n);
 }
 
