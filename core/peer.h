@@ -95,8 +95,6 @@ struct hk_peer {
     bool grace_over;         /* unchoked: this idle or stalled stretch outlasted its grace (spare, or turned over) */
     bool turn_requested;     /* unchoked: a block request was queued in this turn */
     bool stall_drained;      /* unchoked: the backend granted room after a stall in this turn (the peer reads) */
-    bool hello_measured;     /* hello_rtt is set */
-    hk_time hello_rtt;       /* accept to first interested: an upper bound of the peer's round trip + reply time */
     /* MSE/PE (core/mse.h; the seeder's glue is seeder_mse.c) */
     uint8_t sniffed;         /* bytes of 0x13 "BitTorrent protocol" seen at the stream's start (0..20) */
     bool via_mse;            /* the BitTorrent stream came through an MSE handshake (mse->ih names its torrent) */

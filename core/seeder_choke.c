@@ -94,10 +94,7 @@ void hks_slot_used(hk_seeder *s, hk_peer *p)
 
 hk_time hks_peer_grace(const hk_seeder *s, const hk_peer *p)
 {
-    hk_time full = s->cfg.unchoked_grace;
-    if (!p->hello_measured || p->hello_rtt >= full / 4) /* 4 x hello_rtt + full / 4 >= full */
-        return full;
-    return full / 4 + 4 * p->hello_rtt;
+    return hk_choker_grace(&p->choke, s->cfg.unchoked_grace);
 }
 
 hk_time hks_peer_stall_grace(const hk_seeder *s, const hk_peer *p)
@@ -165,10 +162,8 @@ void hks_peer_interested(hk_seeder *s, hk_peer *p)
     if (p->interested)
         return;
     p->interested = true;
-    if (!p->hello_measured) { /* the first interest answers our handshake and bitfield: about one round trip */
-        p->hello_measured = true;
-        p->hello_rtt = s->now - p->accepted_at;
-    }
+    /* the first interest answers our handshake and bitfield: about one round trip (the choker keeps the first) */
+    hk_choker_set_hello(&p->choke, s->now - p->accepted_at);
     hks_mark_touched(s, p);
     if (hk_choker_interested(&s->choker, &p->choke, s->now)) {
         hks_log(s, HK_LOG_DEBUG, "peer %llu: interested", (unsigned long long)p->id);
