@@ -29,7 +29,26 @@ void hk_choke_entry_init(hk_choke_entry *e)
     e->state = HK_CHOKE_IDLE;
     e->strikes = 0;
     e->low = false;
+    e->hello_us = HK_HELLO_UNKNOWN;
     hk_list_init(&e->spare_link);
+}
+
+void hk_choker_set_hello(hk_choke_entry *e, hk_time hello)
+{
+    if (e->hello_us != HK_HELLO_UNKNOWN)
+        return;
+    hk_time us = hello / 1000u;
+    e->hello_us = us >= HK_HELLO_UNKNOWN ? HK_HELLO_UNKNOWN - 1 : (uint32_t)us;
+}
+
+hk_time hk_choker_grace(const hk_choke_entry *e, hk_time full)
+{
+    if (e->hello_us == HK_HELLO_UNKNOWN)
+        return full;
+    hk_time hello = (hk_time)e->hello_us * 1000u;
+    if (hello >= full / 4) /* full / 4 + 4 x hello >= full */
+        return full;
+    return full / 4 + 4 * hello;
 }
 
 static hk_time slice_end(const hk_choker *c, hk_time now)

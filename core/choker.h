@@ -52,8 +52,12 @@ typedef struct hk_choke_entry {
     /* slot squatting (issue 14 item 2) */
     uint8_t strikes;                    /* unused turns since the last used one (saturates at 255) */
     bool low;                           /* WAITING in the low-priority line */
+    uint32_t hello_us;                  /* the peer's hello (accept to first interested), µs, for hk_choker_grace;
+                                         * HK_HELLO_UNKNOWN until the caller sets it (fits the padding) */
     hk_list spare_link;                 /* UNCHOKED and marked spare: in the choker's spare list */
 } hk_choke_entry;
+
+#define HK_HELLO_UNKNOWN UINT32_MAX
 
 typedef struct hk_choker {
     uint32_t max_unchoked;
@@ -95,6 +99,12 @@ hk_turn_result hk_choker_turn_over(hk_choker *c, hk_choke_entry *e, hk_time now,
  * hk_choker_turn_over, except that any waiter (low-priority ones too) ends the turn, and it is requeued at the back of
  * the low-priority line. */
 hk_turn_result hk_choker_turn_unused(hk_choker *c, hk_choke_entry *e, hk_time now, bool connections_full);
+/* Records e's hello (accept to its first interested: about one round trip plus its reply time) once; later calls
+ * keep the first. Saturates below HK_HELLO_UNKNOWN. */
+void hk_choker_set_hello(hk_choke_entry *e, hk_time hello);
+/* e's grace for asking nothing in a turn: full / 4 + 4 x its hello, at most full (full when the hello is unknown).
+ * A client requests within a round trip of its unchoke; a long link shows in the hello. Pure, O(1). */
+hk_time hk_choker_grace(const hk_choke_entry *e, hk_time full);
 /* Marks an UNCHOKED peer spare (it may be preempted) or not; no-op when already so or not UNCHOKED. */
 void hk_choker_set_spare(hk_choker *c, hk_choke_entry *e, bool spare);
 static inline bool hk_choker_is_spare(const hk_choke_entry *e) { return hk_list_linked(&e->spare_link); }

@@ -96,6 +96,7 @@ struct hk_peer {
     /* slot squatting (issue 14 item 2) */
     bool grace_over;         /* unchoked: this idle or stalled stretch outlasted its grace (spare, or turned over) */
     bool turn_requested;     /* unchoked: a block request was queued in this turn */
+    bool stall_drained;      /* unchoked: the backend granted room after a stall in this turn (the peer reads) */
     /* MSE/PE (core/mse.h; the seeder's glue is seeder_mse.c) */
     uint8_t sniffed;         /* bytes of 0x13 "BitTorrent protocol" seen at the stream's start (0..20) */
     bool via_mse;            /* the BitTorrent stream came through an MSE handshake (mse->ih names its torrent) */

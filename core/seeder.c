@@ -248,6 +248,8 @@ void hk_seeder_on_sendable(hk_seeder *s, hk_peer *p, size_t room)
     hks_ev_begin(s);
     if (p && !p->closed) {
         hk_peer_set_room(p, room);
+        if (p->stall_since != HK_TIME_NEVER && room > 0)
+            p->stall_drained = true; /* it read some of what was queued: a slow reader at worst */
         p->stall_since = HK_TIME_NEVER;
         hks_mark_ready(s, p);
         hks_mark_touched(s, p);

@@ -59,8 +59,9 @@
  *     for a block already sent or never queued is ignored. requests_rejected counts rejects sent and drops.
  *   - Choking: the unchoked-idle timeout chokes the peer and puts it at the back of the line when someone waits
  *     (it stays interested, so it gets a turn again); when nobody waits it keeps its slot and the timer restarts.
- *     Slot squatting (issue 14 item 2): an unchoked peer that asks for nothing for unchoked_grace, or leaves queued
- *     data unread for unchoked_stall, has an unused turn: if anyone waits it is choked (queued requests rejected or
+ *     Slot squatting (issue 14 item 2): an unchoked peer that asks for nothing for its grace (unchoked_grace / 4 +
+ *     4 x its hello, accept to first interested, at most unchoked_grace), or leaves queued data unread for
+ *     unchoked_stall (its grace while it has read nothing since the unchoke), has an unused turn: if anyone waits it is choked (queued requests rejected or
  *     dropped), gets a strike and waits in a low-priority line served only when the normal line is empty (a used
  *     turn, credit or slice, clears the strikes and is not ended for low-priority waiters); if nobody waits it keeps
  *     its slot as spare, taken at once by the next peer to join the normal line (stats turns_unused, preemptions).

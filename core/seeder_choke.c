@@ -45,6 +45,7 @@ static void unchoke(hk_seeder *s, hk_peer *p)
     p->idle_since = s->now;
     p->grace_over = false;
     p->turn_requested = false;
+    p->stall_drained = false;
     hks_mark_touched(s, p);
     if (send_simple(s, p, WIRE_UNCHOKE))
         hks_mark_ready(s, p);
@@ -89,6 +90,17 @@ void hks_slot_used(hk_seeder *s, hk_peer *p)
     p->grace_over = false;
     p->turn_requested = true;
     hk_choker_set_spare(&s->choker, &p->choke, false);
+}
+
+hk_time hks_peer_grace(const hk_seeder *s, const hk_peer *p)
+{
+    return hk_choker_grace(&p->choke, s->cfg.unchoked_grace);
+}
+
+hk_time hks_peer_stall_grace(const hk_seeder *s, const hk_peer *p)
+{
+    hk_time g = hks_peer_grace(s, p);
+    return p->stall_drained || g > s->cfg.unchoked_stall ? s->cfg.unchoked_stall : g;
 }
 
 void hks_choke_reset(hk_seeder *s, hk_peer *p, const char *why)
@@ -166,6 +178,8 @@ void hks_peer_interested(hk_seeder *s, hk_peer *p)
     if (p->interested)
         return;
     p->interested = true;
+    /* the first interest answers our handshake and bitfield: about one round trip (the choker keeps the first) */
+    hk_choker_set_hello(&p->choke, s->now - p->accepted_at);
     hks_mark_touched(s, p);
     if (hk_choker_interested(&s->choker, &p->choke, s->now)) {
         hks_log(s, HK_LOG_DEBUG, "peer %llu: interested", (unsigned long long)p->id);

@@ -238,6 +238,12 @@ bool hks_turn_unused(hk_seeder *s, hk_peer *p, const char *why);
 /* A block request of p was queued: its slot is in use (not spare; the grace starts again when it idles), unless p
  * does not read what is already queued (stalled): then nothing changes. */
 void hks_slot_used(hk_seeder *s, hk_peer *p);
+/* p's grace for asking nothing while unchoked: hk_choker_grace with unchoked_grace (a peer that answered the
+ * handshake quickly answers an unchoke as quickly). */
+hk_time hks_peer_grace(const hk_seeder *s, const hk_peer *p);
+/* p's grace for leaving queued data unread: unchoked_stall once it has read something in this turn
+ * (stall_drained), else hks_peer_grace (a non-reader fills its send buffer and never drains it). */
+hk_time hks_peer_stall_grace(const hk_seeder *s, const hk_peer *p);
 /* Unchokes waiters from the head of the line while slots are free, then preempts spare slots (hk_choker_preempt)
  * for the peers waiting in the normal line. */
 void hks_promote_waiters(hk_seeder *s);

@@ -22,9 +22,9 @@ static hk_time grace_end(const hk_seeder *s, const hk_peer *p)
     if (p->choke.state != HK_CHOKE_UNCHOKED || p->grace_over)
         return t;
     if (p->idle_armed)
-        t = tmin(t, hks_time_add(p->idle_since, s->cfg.unchoked_grace));
+        t = tmin(t, hks_time_add(p->idle_since, hks_peer_grace(s, p)));
     if (p->stall_since != HK_TIME_NEVER)
-        t = tmin(t, hks_time_add(p->stall_since, s->cfg.unchoked_stall));
+        t = tmin(t, hks_time_add(p->stall_since, hks_peer_stall_grace(s, p)));
     return t;
 }
 

@@ -270,3 +270,26 @@ Test(choker, preempting_when_connections_are_full_disconnects)
     cr_assert_eq(e[0].state, HK_CHOKE_IDLE);
     cr_assert_eq(ch.unchoked, 0);
 }
+
+/* Slot squatting at 10x (issue 14 item 2): a peer's grace is full / 4 + 4 x its hello, at most full. */
+Test(choker, grace_follows_the_hello)
+{
+    const hk_time full = HK_SECONDS(2);
+    hk_choke_entry g;
+    hk_choke_entry_init(&g);
+    cr_assert_eq(hk_choker_grace(&g, full), full, "hello unknown: the full grace");
+    hk_choker_set_hello(&g, 0);
+    cr_assert_eq(hk_choker_grace(&g, full), full / 4, "instant hello: a quarter");
+    hk_choker_set_hello(&g, HK_SECONDS(1)); /* the first hello is kept */
+    cr_assert_eq(hk_choker_grace(&g, full), full / 4);
+    hk_choke_entry_init(&g);
+    hk_choker_set_hello(&g, 100 * 1000000ull);
+    cr_assert_eq(hk_choker_grace(&g, full), 900 * 1000000ull, "100 ms: 500 + 400 ms");
+    hk_choke_entry_init(&g);
+    hk_choker_set_hello(&g, 375 * 1000000ull);
+    cr_assert_eq(hk_choker_grace(&g, full), full, "375 ms or more: the full grace");
+    hk_choke_entry_init(&g);
+    hk_choker_set_hello(&g, HK_SECONDS(100000)); /* saturates, still known */
+    cr_assert_eq(hk_choker_grace(&g, full), full);
+    cr_assert_neq(g.hello_us, HK_HELLO_UNKNOWN);
+}

@@ -357,11 +357,19 @@ static void start_graces(uint32_t slots, uint64_t credit)
     start_with(&c, true);
 }
 
+/* Peer c connects and says it is interested `hello` later (its hello round trip: accept to first interested). */
+static void connect_hello(int c, hk_time hello)
+{
+    h_connect(&h, c, true, false);
+    until(t0() + hello);
+    h_simple(&h, c, WIRE_INTERESTED);
+}
+
 Test(timeouts, grace_asked_for_nothing_with_a_waiter_chokes)
 {
     start_graces(1, 1 << 20);
+    connect_hello(0, HK_MILLIS(500)); /* interested, never requests; a hello of 2 s / 4 or more: the full grace */
     hk_time t = t0();
-    connect_interested(0); /* interested, never requests */
     connect_interested(1);
     until(t + HK_SECONDS(2) - NS1);
     cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 0);
@@ -373,11 +381,40 @@ Test(timeouts, grace_asked_for_nothing_with_a_waiter_chokes)
     cr_assert_geq(fr_find_log(h.fr, "peer 1: choked (asked for nothing for its grace; slot unused, 1 in a row)", 0), 0);
 }
 
+/* A peer that answered the handshake within `hello` gets unchoked_grace / 4 + 4 x hello to ask (issue 14: 10x). */
+static void grace_after_hello(hk_time hello, hk_time grace)
+{
+    start_graces(1, 1 << 20);
+    connect_hello(0, hello);
+    hk_time t = t0();
+    connect_interested(1);
+    until(t + grace - NS1);
+    cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 0, "choked before its grace of %llu ms", (unsigned long long)(grace / 1000000));
+    until(t + grace);
+    cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 1);
+    cr_assert_eq(h_count(&h, 1, WIRE_UNCHOKE), 1);
+}
+
+Test(timeouts, an_instant_hello_gets_a_quarter_of_the_grace)
+{
+    grace_after_hello(0, HK_MILLIS(500));
+}
+
+Test(timeouts, a_hello_of_100_ms_gets_900_ms)
+{
+    grace_after_hello(HK_MILLIS(100), HK_MILLIS(900));
+}
+
+Test(timeouts, a_long_round_trip_gets_the_full_grace)
+{
+    grace_after_hello(HK_SECONDS(1), HK_SECONDS(2));
+}
+
 Test(timeouts, grace_counts_from_the_last_request)
 {
     start_graces(1, 1 << 20);
+    connect_hello(0, HK_MILLIS(500));
     hk_time t = t0();
-    connect_interested(0);
     connect_interested(1);
     until(t + HK_SECONDS(1));
     h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384); /* served at once: idle again from 1 s */
@@ -393,7 +430,7 @@ Test(timeouts, an_unused_turn_waits_behind_the_normal_line)
     hk_time t = t0();
     connect_interested(0); /* the squatter */
     connect_interested(1);
-    until(t + HK_SECONDS(2)); /* the squatter's turn is unused: it goes to the low-priority line */
+    until(t + HK_MILLIS(500)); /* instant hello: 2 s / 4 */ /* the squatter's turn is unused: it goes to the low-priority line */
     connect_interested(2); /* joins later than the squatter went back, yet goes first */
     h_block(&h, 1, WIRE_REQUEST, 0, 0, 16384);
     h_block(&h, 1, WIRE_REQUEST, 0, 16384, 16384);
@@ -412,7 +449,7 @@ Test(timeouts, a_used_turn_is_not_ended_for_a_low_priority_waiter)
     hk_time t = t0();
     connect_interested(0);
     connect_interested(1);
-    until(t + HK_SECONDS(2)); /* squatter 0 waits in the low line; peer 1 holds the slot */
+    until(t + HK_MILLIS(500)); /* instant hello: 2 s / 4 */ /* squatter 0 waits in the low line; peer 1 holds the slot */
     h_block(&h, 1, WIRE_REQUEST, 0, 0, 16384);
     h_block(&h, 1, WIRE_REQUEST, 0, 16384, 16384);
     cr_assert_eq(h_count(&h, 1, WIRE_CHOKE), 0, "only a low-priority peer waits: the turn is renewed");
@@ -442,8 +479,8 @@ Test(timeouts, a_spare_slot_goes_at_once_to_a_newcomer)
 Test(timeouts, a_requesting_peer_is_not_spare)
 {
     start_graces(1, 1 << 20);
+    connect_hello(0, HK_MILLIS(500)); /* the full 2 s grace */
     hk_time t = t0();
-    connect_interested(0);
     until(t + HK_SECONDS(10)); /* spare */
     h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384); /* uses its slot again */
     connect_interested(1);
@@ -454,28 +491,51 @@ Test(timeouts, a_requesting_peer_is_not_spare)
     cr_assert_eq(h_count(&h, 1, WIRE_UNCHOKE), 1);
 }
 
-Test(timeouts, a_non_reader_loses_its_turn_on_the_unchoked_stall)
+/* A non-reader fills its send buffer and never drains it: nothing read since the unchoke, so its stall gets the
+ * (idle) grace, not unchoked_stall: here 2 s / 4 with an instant hello. */
+Test(timeouts, a_non_reader_that_never_read_loses_its_turn_on_the_grace)
 {
     start_graces(1, 1 << 20);
-    accept_interested(0, 20000); /* room for one block; it never reads again */
+    accept_interested(0, 20000); /* room for one block; it never reads */
     hk_time t = t0();
     connect_interested(1);
     h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
     h_block(&h, 0, WIRE_REQUEST, 0, 16384, 16384); /* waits for room: stalled from now */
-    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 1);
+    until(t + HK_MILLIS(500) - NS1);
+    cr_assert_eq(h_count(&h, 1, WIRE_UNCHOKE), 0);
+    until(t + HK_MILLIS(500));
+    cr_assert_eq(h_count(&h, 1, WIRE_UNCHOKE), 1);
+    cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 1);
+    cr_assert_not(fr_closed(h.fr, 0));
+}
+
+/* A slow reader (it drained some of its buffer in this turn) keeps unchoked_stall for its next stall. */
+Test(timeouts, a_non_reader_loses_its_turn_on_the_unchoked_stall)
+{
+    start_graces(1, 1 << 20);
+    accept_interested(0, 20000); /* room for one block */
+    connect_interested(1);
+    h_block(&h, 0, WIRE_REQUEST, 0, 0, 16384);
+    h_block(&h, 0, WIRE_REQUEST, 0, 16384, 16384); /* waits for room: stalled */
+    h_room(&h, 0, 20000); /* it read: the second block goes out */
+    h_block(&h, 0, WIRE_REQUEST, 1, 0, 16384);
+    h_block(&h, 0, WIRE_REQUEST, 1, 16384, 16384); /* stalled again from now; it never reads again */
+    hk_time t = t0();
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 2);
     until(t + HK_SECONDS(10) - NS1);
     cr_assert_eq(h_count(&h, 1, WIRE_UNCHOKE), 0);
     until(t + HK_SECONDS(10)); /* not the 60 s send-stall close */
     cr_assert_eq(h_count(&h, 1, WIRE_UNCHOKE), 1);
     cr_assert_eq(h_count(&h, 0, WIRE_CHOKE), 1);
-    cr_assert_eq(h_count(&h, 0, WIRE_REJECT), 1, "its queued request is answered by the choke");
+    cr_assert_eq(h_count(&h, 0, WIRE_REJECT), 2, "its two queued requests are answered by the choke");
     cr_assert_eq(h_stats(&h).queued_requests, 0);
     cr_assert_not(fr_closed(h.fr, 0));
 }
 
 /* Ten times as many squatters as slots, then a leecher: once every squatter has had one unused turn (ceil(50 / 5)
- * rounds of the 2 s grace) the leecher is unchoked the moment it is interested, and keeps its slot while only
- * squatters wait. Arriving together with them, it waits at most those rounds. */
+ * rounds of their grace, 2 s / 4 after an instant hello) the leecher is unchoked the moment it is interested, and
+ * keeps its slot while only squatters wait. Arriving together with them, it waits at most those rounds. The leecher
+ * requests within 10 ms of its unchoke. */
 static void squatters_then_leecher(hk_time leecher_at, hk_time unchoked_by)
 {
     start_graces(5, 16384);
@@ -484,7 +544,8 @@ static void squatters_then_leecher(hk_time leecher_at, hk_time unchoked_by)
         connect_interested(c);
     until(t + leecher_at);
     connect_interested(50);
-    until(t + unchoked_by);
+    while (h_count(&h, 50, WIRE_UNCHOKE) == 0 && t0() < t + unchoked_by)
+        until(t0() + HK_MILLIS(10));
     cr_assert_eq(h_count(&h, 50, WIRE_UNCHOKE), 1, "the leecher is unchoked by %llu ms",
                  (unsigned long long)(unchoked_by / 1000000));
     for (uint32_t b = 0; b < 6; b++)
@@ -502,7 +563,7 @@ Test(timeouts, squatters_at_ten_times_the_slots_then_a_leecher)
 
 Test(timeouts, a_leecher_arriving_with_ten_times_the_slots_in_squatters)
 {
-    squatters_then_leecher(NS1, HK_SECONDS(20) + NS1);
+    squatters_then_leecher(NS1, HK_SECONDS(5) + NS1); /* 20 s with the full grace for everyone */
 }
 
 /* Found by fuzz_seeder: a non-reader whose stall grace already fired (spare, nobody waiting) sends another request.
