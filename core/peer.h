@@ -89,14 +89,15 @@ struct hk_peer {
     hk_list ready_link;      /* in the seeder's ready ring (it may have something to send); detached otherwise */
     hk_list event_link;      /* open: in the seeder's list of peers touched this event (rescheduled at its end);
                               * closed: in the seeder's grave (freed at the end of the event); detached otherwise */
+    /* one-bit flags, so the record stays under test_seeder's 640 bytes per idle peer */
     /* non-fast overflow (issue 9) */
-    bool reset_pending;      /* requests over the cap were dropped: choke + unchoke go out once the queue is served */
-    bool bad_dropped;        /* no fast: a request of a bad piece was dropped (seeder_verify.c); once it asks for
+    bool reset_pending : 1;      /* requests over the cap were dropped: choke + unchoke go out once the queue is served */
+    bool bad_dropped : 1;        /* no fast: a request of a bad piece was dropped (seeder_verify.c); once it asks for
                               * nothing for unchoked_grace, a choke + unchoke discards it (seeder_timers.c) */
     /* slot squatting (issue 14 item 2) */
-    bool grace_over;         /* unchoked: this idle or stalled stretch outlasted its grace (spare, or turned over) */
-    bool turn_requested;     /* unchoked: a block request was queued in this turn */
-    bool stall_drained;      /* unchoked: the backend granted room after a stall in this turn (the peer reads) */
+    bool grace_over : 1;         /* unchoked: this idle or stalled stretch outlasted its grace (spare, or turned over) */
+    bool turn_requested : 1;     /* unchoked: a block request was queued in this turn */
+    bool stall_drained : 1;      /* unchoked: the backend granted room after a stall in this turn (the peer reads) */
     /* MSE/PE (core/mse.h; the seeder's glue is seeder_mse.c) */
     uint8_t sniffed;         /* bytes of 0x13 "BitTorrent protocol" seen at the stream's start (0..20) */
     bool via_mse;            /* the BitTorrent stream came through an MSE handshake (mse->ih names its torrent) */

@@ -247,9 +247,10 @@ void hk_seeder_on_sendable(hk_seeder *s, hk_peer *p, size_t room)
 {
     hks_ev_begin(s);
     if (p && !p->closed) {
+        /* it read some of what was queued (the room grew, or came back after a stall): a slow reader at worst */
+        if (room > p->room || (p->stall_since != HK_TIME_NEVER && room > 0))
+            p->stall_drained = true;
         hk_peer_set_room(p, room);
-        if (p->stall_since != HK_TIME_NEVER && room > 0)
-            p->stall_drained = true; /* it read some of what was queued: a slow reader at worst */
         p->stall_since = HK_TIME_NEVER;
         hks_mark_ready(s, p);
         hks_mark_touched(s, p);
