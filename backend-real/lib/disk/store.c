@@ -241,17 +241,24 @@ static void folder_cache_set(hk_store *st, const char *dir, int root)
 /* The folder record of dir (resolved with realpath) for a .torrent's folder (meta NULL) or a data dir holding the
  * data of a .torrent in folder meta (the record then holds a reference on meta), shared with the previous storage's
  * if it is the same; *root is a new descriptor of it (the caller closes it), opened without following any link (the
- * path realpath gave has none) and whose identity the record keeps. NULL with err filled if it cannot be resolved.
+ * path realpath gave has none) and whose identity the record keeps; or, when borrowed is not NULL and the batching
+ * cache below answers, the cache's own descriptor, *borrowed set: the caller must not close it, and it stays valid
+ * until the next folder_get of a .torrent folder. NULL with err filled if it cannot be resolved.
  * With batching, within one loop iteration, a .torrent folder spelled as the previous add's reuses its resolution
- * and a duplicate of its descriptor (a warm start or a scan adds a folder's torrents one after the other: realpath
+ * and its descriptor (a warm start or a scan adds a folder's torrents one after the other: realpath
  * costs a readlink per component, the confined open three system calls); a folder swapped meanwhile is found at the
  * next map or check, as one swapped just after its add. */
-static st_folder *folder_get(hk_store *st, const char *dir, st_folder *meta, int *root, char *err, size_t errlen)
+static st_folder *folder_get(hk_store *st, const char *dir, st_folder *meta, int *root, bool *borrowed, char *err,
+                             size_t errlen)
 {
+    if (borrowed != NULL)
+        *borrowed = false;
     if (meta == NULL && st->batching && st->last_folder && st->last_dir && st->last_root >= 0 &&
         st->last_epoch == st->epoch && strcmp(st->last_dir, dir) == 0) {
-        *root = fcntl(st->last_root, F_DUPFD_CLOEXEC, 0);
+        *root = borrowed != NULL ? st->last_root : fcntl(st->last_root, F_DUPFD_CLOEXEC, 0);
         if (*root >= 0) {
+            if (borrowed != NULL)
+                *borrowed = true;
             st->last_folder->refs++;
             return st->last_folder;
         }
@@ -314,8 +321,8 @@ static st_folder *folder_get(hk_store *st, const char *dir, st_folder *meta, int
 
 /* The folder holding the .torrent file (slash: its last '/', or NULL) and a descriptor of it in *root, as
  * folder_get. NULL with err filled if it cannot be resolved. */
-static st_folder *torrent_folder(hk_store *st, const char *torrent_path, const char *slash, int *root, char *err,
-                                 size_t errlen)
+static st_folder *torrent_folder(hk_store *st, const char *torrent_path, const char *slash, int *root,
+                                 bool *borrowed, char *err, size_t errlen)
 {
     char dir[PATH_MAX];
     if (slash == NULL)
@@ -327,7 +334,7 @@ static st_folder *torrent_folder(hk_store *st, const char *torrent_path, const c
         return NULL;
     } else
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - torrent_path), torrent_path);
-    return folder_get(st, dir, NULL, root, err, errlen);
+    return folder_get(st, dir, NULL, root, borrowed, err, errlen);
 }
 
 /* true if `name` is an entry of the directory root (whatever it is: a link there is found, and refused later). */
@@ -340,7 +347,7 @@ static bool has_entry(int root, const char *name)
 /* Where the data of a torrent named `name` whose .torrent is in folder meta (descriptor *root) lies: beside it if
  * meta has an entry of that name, else in the first data dir that has one (then *root is replaced by that dir's
  * descriptor). The folder record (meta itself, or a data dir's record holding a reference on meta), or NULL with err
- * filled: the data is in none of them. */
+ * filled: the data is in none of them. The descriptor *root had is left open (the caller's). */
 static st_folder *data_folder(hk_store *st, st_folder *meta, int *root, const char *name, char *err, size_t errlen)
 {
     if (st->ndata_dirs == 0 || has_entry(*root, name))
@@ -348,13 +355,12 @@ static st_folder *data_folder(hk_store *st, st_folder *meta, int *root, const ch
     for (size_t i = 0; i < st->ndata_dirs; i++) {
         int droot;
         char derr[PATH_BUF + 64];
-        st_folder *fo = folder_get(st, st->data_dirs[i], meta, &droot, derr, sizeof derr);
+        st_folder *fo = folder_get(st, st->data_dirs[i], meta, &droot, NULL, derr, sizeof derr);
         if (fo == NULL)
             continue; /* a data dir that cannot be opened now holds nothing (the daemon warned at start-up) */
         if (has_entry(droot, name)) {
             folder_unref(st, meta); /* fo holds its own reference */
-            close(*root);
-            *root = droot;
+            *root = droot;          /* the caller still holds (and closes) the .torrent folder's descriptor */
             return fo;
         }
         close(droot);
@@ -524,27 +530,27 @@ uint64_t hk_store_add(hk_store *st, const char *torrent_path, const mi_torrent *
         return 0;
     }
     int meta_root;
-    st_folder *meta = torrent_folder(st, torrent_path, slash, &meta_root, err, errlen);
+    bool borrowed;
+    st_folder *meta = torrent_folder(st, torrent_path, slash, &meta_root, &borrowed, err, errlen);
     if (meta == NULL) {
         free(s);
         return 0;
     }
-    int root = fcntl(meta_root, F_DUPFD_CLOEXEC, 0);
-    s->folder = root < 0 ? NULL : data_folder(st, meta, &root, mi->name, err, errlen);
+    int root = meta_root; /* the data folder's descriptor: meta_root itself, or a data dir's of its own */
+    s->folder = data_folder(st, meta, &root, mi->name, err, errlen);
     if (s->folder == NULL) {
-        if (root < 0)
-            snprintf(err, errlen, "%s: %s", meta->path, strerror(errno));
-        else
-            close(root);
-        close(meta_root);
+        if (!borrowed)
+            close(meta_root);
         folder_unref(st, meta);
         free(s);
         return 0;
     }
     uint32_t sidx = NONE;
     int verified = storage_verify(st, s, meta_root, root, mi, err, errlen);
-    close(root);
-    close(meta_root);
+    if (root != meta_root)
+        close(root);
+    if (!borrowed)
+        close(meta_root);
     if (verified != 0 || (sidx = table_alloc(st)) == NONE) {
         if (sidx == NONE && err[0] == '\0')
             snprintf(err, errlen, "%s: out of memory", torrent_path);

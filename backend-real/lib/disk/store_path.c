@@ -168,6 +168,13 @@ sp_status sp_lstat(int root, const char *folder, const char *rel, sp_cache *cach
     int dfd = -1;
     const char *last;
     bool from_cache = false;
+    if (slash == NULL) { /* a file of the folder itself: root is its parent, nothing to open or close */
+        if (!sp_component_ok(rel, strlen(rel)))
+            return fail(SP_FAULT, err, errlen, folder, rel, strlen(rel), "unsafe path component");
+        if (fstatat(root, rel, st, AT_SYMLINK_NOFOLLOW) != 0)
+            return fail_errno(errno, err, errlen, folder, rel, strlen(rel));
+        return check_regular(st, err, errlen, folder, rel);
+    }
     if (cache != NULL && cache->fd >= 0 && cache->len == dirlen && memcmp(cache->dir, rel, dirlen) == 0) {
         dfd = cache->fd;
         last = slash ? slash + 1 : rel;
