@@ -614,20 +614,23 @@ static void setup_peer(swarm *sw, swarm_peer *p, uint32_t pi, uint32_t id, doubl
     sw->lives_running++;
 }
 
+_Static_assert((int)LK_ENC_NONE == (int)SIM_ENC_NONE && (int)LK_ENC_RC4 == (int)SIM_ENC_RC4 &&
+                   (int)LK_ENC_PLAINTEXT == (int)SIM_ENC_PLAINTEXT,
+               "leech's encryption values are the scenario's");
+
 static void setup_params(swarm *sw)
 {
     for (uint32_t pi = 0; pi < sw->sc->nprofiles; pi++) {
         const sim_profile *pr = &sw->sc->profiles[pi];
         lk_params *q = &sw->params[pi];
         q->behaviour = (lk_behaviour)pr->behaviour;
-        if (q->behaviour == LK_MAGNET) /* hekate-swarm has no ut_metadata yet: a magnet user downloads like normal */
-            q->behaviour = LK_NORMAL;
         q->strategy = (lk_strategy)pr->strategy;
         q->pipeline = pr->pipeline;
         q->fast = pr->fast;
         q->flood_rate = pr->flood_rate;
         q->invalid = (lk_invalid)pr->invalid;
         q->vanish_after = pr->vanish_after;
+        q->encryption = (lk_encryption)pr->encryption;
     }
 }
 

@@ -68,8 +68,15 @@ void swarm_summary(const swarm *sw, FILE *out)
 {
     const scenario *sc = sw->sc;
     uint64_t connects = 0, bad = 0, proto = 0, unreq = 0, dup = 0, rejects = 0;
+    uint64_t mse = 0, rc4 = 0, mse_failed = 0, magnets = 0, fetched = 0, meta_failed = 0;
     for (uint32_t i = 0; i < sw->npeers; i++) {
         const swarm_peer *p = &sw->peers[i];
+        mse += p->lk.mse_handshakes;
+        rc4 += p->lk.mse_rc4_handshakes;
+        mse_failed += p->lk.mse_failures;
+        magnets += p->lk.par->behaviour == LK_MAGNET;
+        fetched += p->lk.par->behaviour == LK_MAGNET && !p->lk.meta.wanted;
+        meta_failed += p->lk.meta_failures;
         connects += p->connects;
         bad += p->lk.bad_blocks;
         proto += p->lk.protocol_errors;
@@ -96,6 +103,12 @@ void swarm_summary(const swarm *sw, FILE *out)
             (unsigned long long)sw->bytes_read, (unsigned long long)sw->payload_received, (unsigned long long)bad,
             (unsigned long long)proto, (unsigned long long)unreq, (unsigned long long)dup,
             (unsigned long long)rejects, sw->zombies_closed);
+    if (mse + mse_failed + magnets > 0)
+        fprintf(out, "MSE: %llu handshakes (%llu RC4, %llu plaintext), %llu failed; magnet: %llu of %llu peers fetched the "
+                     "metadata, %llu failures\n",
+                (unsigned long long)mse, (unsigned long long)rc4, (unsigned long long)(mse - rc4),
+                (unsigned long long)mse_failed, (unsigned long long)fetched, (unsigned long long)magnets,
+                (unsigned long long)meta_failed);
 }
 
 int swarm_peers_csv(const swarm *sw, const char *path)

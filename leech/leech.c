@@ -3,32 +3,32 @@
  * invalid, mute, non-reader). The request strategy and the reaction to choke, unchoke and reject are those of
  * backend-sim/peer_wire.c. */
 #include "leech.h"
+#include "leech_mse.h"
 
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* ---------------- sending ---------------- */
 
 static void send_simple(lk_peer *l, wire_msg_type t)
 {
     uint8_t b[WIRE_SIMPLE_LEN];
-    l->io.send(l->io.ctx, b, wire_encode_simple(b, t));
+    lk_send(l, b, wire_encode_simple(b, t));
 }
 
 static void send_request(lk_peer *l, uint32_t index, uint32_t begin, uint32_t len)
 {
     uint8_t b[WIRE_BLOCK_MSG_LEN];
-    l->io.send(l->io.ctx, b, wire_encode_block(b, WIRE_REQUEST, index, begin, len));
+    lk_send(l, b, wire_encode_block(b, WIRE_REQUEST, index, begin, len));
+}
+
+static void send_extended(lk_peer *l, uint8_t id, const void *payload, size_t len)
+{
+    uint8_t h[WIRE_EXTENDED_HEADER_LEN];
+    lk_send(l, h, wire_encode_extended_header(h, id, (uint32_t)len));
+    lk_send(l, payload, len);
 }
 
 static void end_conn(lk_peer *l, lk_end why, bool fin)
@@ -50,7 +50,7 @@ static void protocol_error(lk_peer *l)
 static void request_more(lk_peer *l)
 {
     lk_behaviour beh = l->par->behaviour;
-    if (!l->unchoked || l->conn_ended || beh == LK_IDLE || beh == LK_SILENT || beh == LK_INVALID ||
+    if (!l->unchoked || l->meta.wanted || l->conn_ended || beh == LK_IDLE || beh == LK_SILENT || beh == LK_INVALID ||
         beh == LK_FLOODER || l->stopped_reading)
         return;
     const lk_layout *t = &l->t->lay;
@@ -76,7 +76,7 @@ void lk_flood(lk_peer *l)
         return;
     const lk_layout *t = &l->t->lay;
     for (uint32_t i = 0; i < l->par->flood_rate; i++) {
-        uint32_t b = (uint32_t)(splitmix(&l->rng) % t->nblocks);
+        uint32_t b = (uint32_t)(lk_splitmix(&l->rng) % t->nblocks);
         send_request(l, b / t->bpp, (b % t->bpp) * LK_BLOCK, lk_layout_block_len(t, b));
         l->flood_sent++;
     }
@@ -108,7 +108,19 @@ static void on_handshake(lk_peer *l, const wire_msg *m)
     l->got_handshake = true;
     l->fast = l->par->fast && wire_reserved_has_fast(m->u.handshake.reserved);
     l->ext = wire_reserved_has_extended(m->u.handshake.reserved);
-    wire_decoder_set_piece_count(&l->dec, l->t->lay.piece_count);
+    if (!l->meta.wanted)
+        wire_decoder_set_piece_count(&l->dec, l->t->lay.piece_count);
+    if (l->meta.wanted) { /* a magnet user: the metadata first */
+        if (!l->ext) {
+            l->meta_failures++;
+            protocol_error(l);
+            return;
+        }
+        size_t n;
+        const char *hs = lk_meta_our_handshake(&n);
+        send_extended(l, 0, hs, n);
+        return;
+    }
     switch (l->par->behaviour) {
     case LK_IDLE:
     case LK_MUTE: /* it never sent its handshake: it says nothing at all */
@@ -141,11 +153,52 @@ static bool verify_block(const lk_peer *l, uint32_t b, const uint8_t *data, uint
     return memcmp(d, l->t->block_sha1[b], 20) == 0;
 }
 
+/* A ut_metadata status (meta.h) acted upon: requests sent, or the download begun, or the connection ended. */
+static void on_meta_status(lk_peer *l, lk_meta_status st)
+{
+    switch (st) {
+    case LK_META_REQUEST:
+        for (uint32_t i = 0; i < lk_meta_pieces(&l->meta); i++) {
+            char buf[64];
+            send_extended(l, l->meta.seeder_id, buf, lk_meta_request(i, buf, sizeof buf));
+        }
+        break;
+    case LK_META_DONE:
+        if (l->meta.total_length != l->t->lay.size || l->meta.piece_length != l->t->lay.piece_length) {
+            l->meta_failures++; /* a dictionary that hashes right cannot describe another layout: never happens */
+            protocol_error(l);
+            return;
+        }
+        wire_decoder_set_piece_count(&l->dec, l->t->lay.piece_count);
+        send_simple(l, WIRE_INTERESTED);
+        request_more(l); /* unchoked meanwhile: the pipeline starts at once */
+        break;
+    case LK_META_FAILED:
+        l->meta_failures++;
+        protocol_error(l);
+        break;
+    case LK_META_BAD:
+        protocol_error(l);
+        break;
+    case LK_META_OK:
+        break;
+    }
+}
+
+static void on_extended(lk_peer *l, const wire_msg *m)
+{
+    const char *why = NULL;
+    if (m->u.ext.id == 0)
+        on_meta_status(l, lk_meta_on_ext_handshake(&l->meta, m->u.ext.payload, m->u.ext.len, &why));
+    else if (m->u.ext.id == LK_META_OUR_ID)
+        on_meta_status(l, lk_meta_on_message(&l->meta, m->u.ext.payload, m->u.ext.len, &why));
+}
+
 static void on_piece(lk_peer *l, const wire_msg *m)
 {
     const lk_layout *t = &l->t->lay;
     uint32_t index = m->u.piece.index, begin = m->u.piece.begin, len = m->u.piece.len;
-    if (begin % LK_BLOCK != 0 || begin / LK_BLOCK >= t->bpp) {
+    if (l->meta.wanted || begin % LK_BLOCK != 0 || begin / LK_BLOCK >= t->bpp) {
         protocol_error(l);
         return;
     }
@@ -225,15 +278,34 @@ static void on_wire(lk_peer *l, const wire_msg *m)
         }
         break;
     }
+    case WIRE_EXTENDED:
+        on_extended(l, m);
+        break;
     default:
         break;
     }
 }
 
+/* Bytes received while the MSE handshake is pending: those after it, or NULL (need more, or failed: ended). */
+static const uint8_t *past_mse(lk_peer *l, const uint8_t *p, size_t *n)
+{
+    long used = lk_mse_feed(l, p, *n);
+    if (used < 0) {
+        l->mse_failures++;
+        protocol_error(l);
+        return NULL;
+    }
+    *n -= (size_t)used;
+    return *n > 0 && l->mse_done ? p + used : NULL;
+}
+
 void lk_feed(lk_peer *l, const uint8_t *p, size_t n)
 {
-    if (l->par->behaviour == LK_MUTE)
-        return; /* it never sent its handshake: whatever comes, it says nothing (nor decodes) */
+    if (l->par->behaviour == LK_MUTE || l->conn_ended)
+        return; /* a mute peer never sent its handshake: whatever comes, it says nothing (nor decodes) */
+    if (l->par->encryption != LK_ENC_NONE && !l->mse_done && (p = past_mse(l, p, &n)) == NULL)
+        return;
+    p = lk_mse_rx(l, p, n);
     while (n > 0 && !l->conn_ended && !l->stopped_reading) {
         size_t used = 0;
         wire_msg m;
@@ -261,12 +333,21 @@ void lk_init(lk_peer *l, const lk_params *par, const lk_torrent *t, lk_io io, ui
     l->io = io;
     l->id = id;
     l->rng = seed ^ 0x666c6f6f64ull;
+    l->mse_rng = seed ^ 0x6d73655f6b6579ull;
+    if (par->behaviour == LK_MAGNET)
+        lk_meta_init(&l->meta, t->info_hash);
     lk_book_init(&l->book, &t->lay, par->strategy == LK_RANDOM, seed);
     wire_decoder_init(&l->dec, NULL);
 }
 
 void lk_free(lk_peer *l)
 {
+    lk_mse_reset(l);
+    lk_meta_free(&l->meta);
+    for (int i = 0; i < 2; i++) {
+        free(l->scratch[i]);
+        l->scratch[i] = NULL;
+    }
     wire_decoder_free(&l->dec);
     lk_book_free(&l->book);
 }
@@ -277,6 +358,7 @@ void lk_connection_start(lk_peer *l)
     wire_limits lim = {.max_msg_len = 0, .piece_count = 0, .skip_handshake = false, .allow_unknown = true};
     wire_decoder_init(&l->dec, &lim);
     l->conn_ended = l->got_handshake = l->unchoked = l->fast = l->ext = false;
+    lk_mse_reset(l);
     lk_book_requeue_all(&l->book);
 }
 
@@ -291,7 +373,11 @@ void lk_connected(lk_peer *l)
     char id[21];
     snprintf(id, sizeof id, "-SW0100-%012u", l->id);
     memcpy(peer_id, id, 20);
-    l->io.send(l->io.ctx, hs, wire_encode_handshake(hs, reserved, l->t->info_hash, peer_id));
+    size_t hl = wire_encode_handshake(hs, reserved, l->t->info_hash, peer_id);
+    if (l->par->encryption != LK_ENC_NONE)
+        lk_mse_start(l, hs, hl); /* the handshake travels as the initial payload */
+    else
+        l->io.send(l->io.ctx, hs, hl);
 }
 
 bool lk_sends_keepalives(const lk_peer *l)
@@ -312,5 +398,5 @@ bool lk_sends_keepalives(const lk_peer *l)
 void lk_keepalive(lk_peer *l)
 {
     uint8_t b[WIRE_KEEPALIVE_LEN];
-    l->io.send(l->io.ctx, b, wire_encode_keepalive(b));
+    lk_send(l, b, wire_encode_keepalive(b));
 }

@@ -3,8 +3,7 @@
  * against the wire codec (core/wire.h) and a small I/O face (send bytes, end the connection, report events), pure
  * like core/: no sockets, no clock, no randomness except the seed it is given. Used by hekate-swarm (libev sockets).
  * hekate-sim's leechers (backend-sim/peer_wire.c) share its request book (book.h: which blocks, in which order, what
- * to ask again) and implement the rest of the same behaviour against SimGrid, with ut_metadata and MSE besides
- * (docs/hekate-swarm.md, "Shared logic").
+ * to ask again) and implement the rest of the same behaviour against SimGrid (docs/hekate-swarm.md, "Shared logic").
  *
  * Contract
  * --------
@@ -21,6 +20,15 @@
  * carries the verified data itself (lk_torrent.block_data, checked against the piece hashes the same way), every
  * received block is compared with its bytes instead (memcmp: the same verdicts, a tenth of SHA-1's CPU); block_data
  * is used when both are set.
+ * Encryption: with par.encryption set, lk_connected() opens with the MSE/PE initiator (core/mse_initiator.h), the
+ * handshake as its initial payload, offering RC4 or plaintext only; until the seeder's answer is complete nothing
+ * else is sent (a keep-alive asked for meanwhile is dropped), then every byte goes through the selected cipher both
+ * ways. A failed MSE handshake is a protocol error of the seeder (mse_failures).
+ * Magnet peers (LK_MAGNET) fetch the info dictionary over ut_metadata first (meta.h: extension handshake, every
+ * piece requested, the whole hashed against the info-hash and parsed, its length and piece length checked against
+ * the torrent's), and only then say interested and download like normal peers; a seeder without the extension
+ * protocol or ut_metadata, a rejected request or a wrong dictionary is a metadata failure (meta_failures) and a
+ * protocol error of the seeder. Pieces of metadata received survive a reconnection.
  */
 #ifndef HEKATE_LEECH_H
 #define HEKATE_LEECH_H
@@ -30,6 +38,9 @@
 #include <stdint.h>
 
 #include "book.h"
+#include "mem.h"
+#include "meta.h"
+#include "mse.h"
 #include "wire.h"
 
 /* The same values as backend-sim's sim_behaviour, sim_strategy, sim_invalid (scenario.h). */
@@ -39,6 +50,8 @@ typedef enum lk_behaviour {
 } lk_behaviour;
 typedef enum lk_strategy { LK_RANDOM = 0, LK_SEQUENTIAL } lk_strategy;
 typedef enum lk_invalid { LK_INVALID_LENGTH = 0, LK_INVALID_INDEX, LK_INVALID_BEGIN } lk_invalid;
+/* The same values as backend-sim's sim_encryption: no MSE, MSE with RC4 for the whole stream, MSE then plaintext. */
+typedef enum lk_encryption { LK_ENC_NONE = 0, LK_ENC_RC4, LK_ENC_PLAINTEXT } lk_encryption;
 
 /* Why a connection ended (the same values as backend-sim's lee_end). */
 typedef enum lk_end {
@@ -54,6 +67,7 @@ typedef struct lk_params {
     uint32_t flood_rate;         /* flooder: requests per lk_flood() call */
     lk_invalid invalid;
     uint64_t vanish_after;       /* half_open: payload bytes before it vanishes */
+    lk_encryption encryption;    /* MSE/PE initiator (leech_mse.c): the BitTorrent handshake goes as its IA */
 } lk_params;
 
 typedef struct lk_torrent {
@@ -76,13 +90,25 @@ typedef struct lk_peer {
     lk_io io;
     uint32_t id;                 /* in the peer id */
     uint64_t rng;                /* flooder's block choices (splitmix64 state) */
+    uint64_t mse_rng;            /* MSE keys and pads (splitmix64 state) */
     wire_decoder dec;
     bool conn_ended, got_handshake, unchoked, fast, ext, stopped_reading;
     lk_book book;                /* held, outstanding and to-ask-again blocks, the request order (book.h) */
+    /* MSE (leech_mse.c): the initiator until its handshake is done, then the ciphers it selected */
+    struct hk_mse_init *mse;
+    hk_mse_result mse_res;
+    hk_mem mse_mem;
+    bool mse_done, mse_rc4;
+    lk_meta meta;                /* a magnet peer's ut_metadata fetch (meta.h), wanted until it is done */
+    uint8_t *scratch[2];         /* decryption [0] and encryption [1] buffers (received bytes stay valid while sending) */
+    size_t scratch_cap[2];
     /* results */
     bool completed, vanished;
     uint64_t bytes, flood_sent;
     uint32_t unrequested, dup_blocks, rejects, protocol_errors, bad_blocks, unchokes, chokes;
+    uint32_t mse_handshakes, mse_rc4_handshakes; /* MSE handshakes completed; of them, with RC4 selected */
+    uint32_t mse_failures;       /* MSE handshakes that failed (the connection then ended as a seeder's error) */
+    uint32_t meta_failures;      /* magnet: the metadata could not be had (meta.h's LK_META_FAILED) */
 } lk_peer;
 
 /* Fills the block layout of t from size and piece_length (piece_length >= 16 KiB); 0, or -1 if it is too large. */

@@ -4,6 +4,9 @@
  * the pipeline (flooders aside), no block is counted twice, the bytes received never exceed the torrent, every
  * request it sends is for a block of the torrent (invalid peers aside), completion means every block.
  *
+ * With encryption (byte 0 / 30 mod 3: none, RC4, plaintext) the stream is the seeder's MSE answer and what follows it
+ * (leech_mse.c against garbage or a partial handshake); what the peer sends is then not decoded.
+ *
  * Input layout: byte 0 behaviour (mod 10), byte 1 bits 0-3 pipeline - 1, bit 4 sequential, bit 5 fast, bit 6
  * verification, bit 7 the seeder's handshake offers the fast extension; byte 2 chunking seed; the rest is the
  * seeder's stream after its handshake (at most 4096 bytes used). */
@@ -23,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 typedef struct sink {
     int ends;
-    bool after_end;
+    bool after_end, raw; /* raw: MSE bytes, not decoded */
     uint32_t sent_requests, bad_requests;
     wire_decoder dec;
     const lk_torrent *t;
@@ -34,7 +37,7 @@ static void s_send(void *ctx, const uint8_t *b, size_t n)
     sink *s = ctx;
     if (s->ends)
         s->after_end = true;
-    while (n > 0) { /* decode what the peer says: every request must name a block of the torrent */
+    while (n > 0 && !s->raw) { /* decode what the peer says: every request must name a block of the torrent */
         size_t used = 0;
         wire_msg m;
         wire_status st = wire_feed(&s->dec, b, n, &used, &m);
@@ -79,8 +82,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tt.block_sha1 = data[1] & 0x40 ? (const uint8_t(*)[20])digests : NULL;
     lk_params par = {.behaviour = (lk_behaviour)(data[0] % 10), .strategy = data[1] & 0x10 ? LK_SEQUENTIAL : LK_RANDOM,
                      .pipeline = (data[1] & 15u) + 1, .fast = data[1] & 0x20, .flood_rate = 3,
-                     .invalid = (lk_invalid)(data[0] / 10 % 3), .vanish_after = 20000};
-    sink s = {.t = &tt};
+                     .invalid = (lk_invalid)(data[0] / 10 % 3), .vanish_after = 20000,
+                     .encryption = (lk_encryption)(data[0] / 30 % 3)};
+    sink s = {.t = &tt, .raw = par.encryption != LK_ENC_NONE};
     wire_decoder_init(&s.dec, NULL);
     lk_io io = {.ctx = &s, .send = s_send, .end = s_end};
     lk_peer l;
@@ -90,7 +94,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t reserved[WIRE_RESERVED_LEN] = {0}, id[20] = {0}, hs[WIRE_HANDSHAKE_LEN];
     if (data[1] & 0x80)
         wire_reserved_set_fast(reserved);
-    lk_feed(&l, hs, wire_encode_handshake(hs, reserved, tt.info_hash, id));
+    wire_reserved_set_extended(reserved); /* so a magnet peer's ut_metadata fetch meets the stream */
+    if (!s.raw)
+        lk_feed(&l, hs, wire_encode_handshake(hs, reserved, tt.info_hash, id));
     const uint8_t *p = data + 3;
     size_t n = size - 3 < MAX_STREAM ? size - 3 : MAX_STREAM;
     uint32_t seed = data[2] | 1u;
