@@ -483,7 +483,9 @@ void leechers_start(sim_world *w)
             l->arrival = (hk_time)llround(t * 1e9);
             l->torrent = p->torrent >= 0 ? (uint32_t)p->torrent : (uint32_t)prng_below(&l->rng, w->ntorrents);
             l->need_meta = p->behaviour == BEH_MAGNET;
-            if (!l->need_meta) {
+            if (l->need_meta)
+                lk_meta_init(&l->meta, w->info_hashes[l->torrent]);
+            else {
                 const sim_torrent *tt = &w->torrents[l->torrent];
                 peer_setup_layout(l, tt->size, tt->piece_length);
             }

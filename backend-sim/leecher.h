@@ -21,6 +21,7 @@
 
 #include "book.h"
 #include "conn.h"
+#include "meta.h"
 #include "prng.h"
 #include "scenario.h"
 #include "stream.h"
@@ -74,12 +75,9 @@ typedef struct leecher {
     hk_mse_result mse_res;
     uint8_t *mse_buf;            /* scratch for decrypting received bytes */
     size_t mse_buf_cap;
-    /* magnet */
+    /* magnet: the ut_metadata fetch (leech/meta.h); need_meta until it is done */
     bool need_meta;
-    uint8_t seeder_ut_metadata;
-    uint32_t meta_size, meta_got;
-    uint8_t *meta;
-    uint8_t *meta_have;
+    lk_meta meta;
     /* results */
     hk_time arrival, first_connect, complete_at, end_at;
     lee_end end;

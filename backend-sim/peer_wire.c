@@ -1,22 +1,19 @@
 /* peer_wire: owns what a simulated peer says and understands — the BitTorrent protocol written against the wire
  * codec (core/wire.h) and bencode, never the seeding engine: handshake, interest, requests by strategy and pipeline,
- * choke/unchoke and reject handling, the magnet users' ut_metadata exchange, and the misbehaviours of scenario.h
+ * choke/unchoke and reject handling, the magnet users' ut_metadata exchange (through leech/meta.h, shared with
+ * hekate-swarm), and the misbehaviours of scenario.h
  * (idle, silent, half-open, flooder, invalid, mute, non-reader). See peer_wire.h. */
 #include "peer_wire.h"
 
 #include <assert.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "bencode.h"
 #include "metainfo.h"
 #include "world.h"
 
 #define SIM_BLOCK 16384u
-#define OUR_UT_METADATA 3
-#define META_PIECE 16384u
 
 bool peer_sends_keepalives(const leecher *l)
 {
@@ -193,125 +190,41 @@ static void completed(leecher *l)
     leecher_end_conn(l, END_COMPLETE, true);
 }
 
-/* ---------------- metadata (magnet users) ---------------- */
+/* ---------------- metadata (magnet users: leech/meta.c) ---------------- */
 
-static void meta_request_all(leecher *l)
-{
-    uint32_t pieces = (l->meta_size + META_PIECE - 1) / META_PIECE;
-    for (uint32_t i = 0; i < pieces; i++) {
-        char buf[64];
-        int n = snprintf(buf, sizeof buf, "d8:msg_typei0e5:piecei%uee", i);
-        send_extended(l, l->seeder_ut_metadata, buf, (size_t)n);
-    }
-}
-
-static void on_ext_handshake(leecher *l, const uint8_t *p, uint32_t len)
-{
-    ben_doc d;
-    ben_error e;
-    if (ben_decode(p, len, 1024, &d, &e) < 0) {
-        peer_protocol_error(l, "bad extension handshake");
-        return;
-    }
-    int64_t m = ben_dict_find(&d, 0, "m"), ut = m >= 0 ? ben_dict_find(&d, (uint32_t)m, "ut_metadata") : -1;
-    int64_t id = 0, size = 0;
-    bool have_id = ut >= 0 && ben_get_int(&d, ut, &id) && id > 0 && id < 256;
-    bool have_size = ben_get_int(&d, ben_dict_find(&d, 0, "metadata_size"), &size) && size > 0 && size < (16 << 20);
-    ben_doc_free(&d);
-    if (!l->need_meta)
-        return;
-    if (!have_id || !have_size) {
-        l->meta_fail++;
-        peer_protocol_error(l, "seeder offers no ut_metadata");
-        return;
-    }
-    l->seeder_ut_metadata = (uint8_t)id;
-    if (!l->meta || l->meta_size != (uint32_t)size) {
-        free(l->meta);
-        free(l->meta_have);
-        l->meta_size = (uint32_t)size;
-        l->meta = malloc(l->meta_size);
-        l->meta_have = calloc((l->meta_size + META_PIECE - 1) / META_PIECE, 1);
-        if (!l->meta || !l->meta_have)
-            abort();
-        l->meta_got = 0;
-    }
-    meta_request_all(l);
-}
-
+/* The metadata is complete and checked: the torrent's layout from it, then interested. */
 static void meta_done(leecher *l)
 {
-    uint8_t ih[20];
-    SHA1(l->meta, l->meta_size, ih);
-    if (memcmp(ih, l->world->info_hashes[l->torrent], 20) != 0) {
-        l->meta_fail++;
-        peer_protocol_error(l, "metadata does not hash to the info-hash");
-        return;
-    }
-    size_t tlen = (size_t)l->meta_size + 8;
-    uint8_t *t = malloc(tlen);
-    if (!t)
-        abort();
-    memcpy(t, "d4:info", 7);
-    memcpy(t + 7, l->meta, l->meta_size);
-    t[tlen - 1] = 'e';
-    mi_torrent *mt = NULL;
-    mi_error me;
-    int rc = mi_parse(t, tlen, &mt, &me);
-    free(t);
-    if (rc < 0) {
-        l->meta_fail++;
-        peer_protocol_error(l, "metadata does not parse");
-        return;
-    }
-    peer_setup_layout(l, mt->total_length, mt->piece_length);
-    mi_free(mt);
+    peer_setup_layout(l, l->meta.total_length, l->meta.piece_length);
     l->need_meta = false;
     wire_decoder_set_piece_count(&l->dec, l->lay.piece_count);
-    evlog_line(l->world->log, sim_now(l->world), "peer p%u metadata %u bytes", l->id, l->meta_size);
+    evlog_line(l->world->log, sim_now(l->world), "peer p%u metadata %u bytes", l->id, l->meta.size);
     send_simple(l, WIRE_INTERESTED);
     l->interested_sent = true;
 }
 
-static void on_ut_metadata(leecher *l, const uint8_t *p, uint32_t len)
+static void on_meta_status(leecher *l, lk_meta_status st, const char *why)
 {
-    ben_doc d;
-    ben_error e;
-    size_t used = 0;
-    if (ben_decode_prefix(p, len, 64, &d, &used, &e) < 0) {
-        peer_protocol_error(l, "bad ut_metadata message");
-        return;
-    }
-    int64_t type = -1, piece = -1, total = -1;
-    ben_get_int(&d, ben_dict_find(&d, 0, "msg_type"), &type);
-    ben_get_int(&d, ben_dict_find(&d, 0, "piece"), &piece);
-    ben_get_int(&d, ben_dict_find(&d, 0, "total_size"), &total);
-    ben_doc_free(&d);
-    if (!l->need_meta || !l->meta)
-        return;
-    uint32_t pieces = (l->meta_size + META_PIECE - 1) / META_PIECE;
-    if (type == 2) {
-        l->meta_fail++;
-        peer_protocol_error(l, "metadata request rejected");
-        return;
-    }
-    if (type != 1 || piece < 0 || piece >= pieces || total != l->meta_size) {
-        peer_protocol_error(l, "unexpected ut_metadata message");
-        return;
-    }
-    uint32_t off = (uint32_t)piece * META_PIECE;
-    uint32_t want = l->meta_size - off < META_PIECE ? l->meta_size - off : META_PIECE;
-    if (len - used != want) {
-        peer_protocol_error(l, "metadata piece of the wrong size");
-        return;
-    }
-    if (!l->meta_have[piece]) {
-        memcpy(l->meta + off, p + used, want);
-        l->meta_have[piece] = 1;
-        l->meta_got++;
-    }
-    if (l->meta_got == pieces)
+    switch (st) {
+    case LK_META_REQUEST:
+        for (uint32_t i = 0; i < lk_meta_pieces(&l->meta); i++) {
+            char buf[64];
+            send_extended(l, l->meta.seeder_id, buf, lk_meta_request(i, buf, sizeof buf));
+        }
+        break;
+    case LK_META_DONE:
         meta_done(l);
+        break;
+    case LK_META_FAILED:
+        l->meta_fail++;
+        peer_protocol_error(l, why);
+        break;
+    case LK_META_BAD:
+        peer_protocol_error(l, why);
+        break;
+    case LK_META_OK:
+        break;
+    }
 }
 
 /* ---------------- incoming messages ---------------- */
@@ -337,8 +250,9 @@ static void on_handshake(leecher *l, const wire_msg *m)
                 peer_protocol_error(l, "seeder has no extension protocol");
                 return;
             }
-            static const char hs[] = "d1:md11:ut_metadatai3eee";
-            send_extended(l, 0, hs, sizeof hs - 1);
+            size_t hl;
+            const char *hs = lk_meta_our_handshake(&hl);
+            send_extended(l, 0, hs, hl);
             break;
         }
         send_simple(l, WIRE_INTERESTED);
@@ -473,11 +387,14 @@ static void on_wire(leecher *l, const wire_msg *m)
         break;
     }
     case WIRE_EXTENDED:
+    {
+        const char *why = NULL;
         if (m->u.ext.id == 0)
-            on_ext_handshake(l, m->u.ext.payload, m->u.ext.len);
-        else if (m->u.ext.id == OUR_UT_METADATA)
-            on_ut_metadata(l, m->u.ext.payload, m->u.ext.len);
+            on_meta_status(l, lk_meta_on_ext_handshake(&l->meta, m->u.ext.payload, m->u.ext.len, &why), why);
+        else if (m->u.ext.id == LK_META_OUR_ID)
+            on_meta_status(l, lk_meta_on_message(&l->meta, m->u.ext.payload, m->u.ext.len, &why), why);
         break;
+    }
     default:
         break;
     }
