@@ -84,7 +84,9 @@ def body(p, checks, build_dir, source_dir):
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # a socket file nobody listens on: a crash's leftover
     stale.bind(sock)
     stale.close()
-    hk = seeders.start_hekate(p, build_dir, [seed], args=["--control", sock])
+    # --no-watch: the control commands alone change what is served (the folder watch would add C by itself once its
+    # files are copied in, before `add` or just after `remove`: see hekatectl(1))
+    hk = seeders.start_hekate(p, build_dir, [seed], args=["--control", sock, "--no-watch"])
     print("hekate on port %d (pid %d), control %s" % (hk.port, hk.pid, sock))
 
     def hctl(*args, ok=True):

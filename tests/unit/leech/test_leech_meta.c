@@ -89,7 +89,8 @@ static void feed_ext(lk_peer *l, uint8_t id, const void *payload, size_t len, co
     uint8_t b[WIRE_EXTENDED_HEADER_LEN + 256 + LK_META_PIECE];
     size_t h = wire_encode_extended_header(b, id, (uint32_t)(len + tlen));
     memcpy(b + h, payload, len);
-    memcpy(b + h + len, tail, tlen);
+    if (tlen > 0)
+        memcpy(b + h + len, tail, tlen);
     lk_feed(l, b, h + len + tlen);
 }
 
