@@ -22,10 +22,10 @@
 #include "book.h"
 #include "conn.h"
 #include "meta.h"
+#include "mse_link.h"
 #include "prng.h"
 #include "scenario.h"
 #include "stream.h"
-#include "mse_initiator.h"
 #include "wire.h"
 
 struct sim_world;
@@ -69,12 +69,7 @@ typedef struct leecher {
      * rejected LACK_REJECTS times in a row) are not asked for; the peer completes without them */
     uint8_t *piece_rejects;      /* per piece: rejects since the last block of it arrived (lacking ones: book) */
     /* MSE/PE (encryption = rc4 | plaintext): the initiator while it runs, then the negotiated ciphers */
-    hk_mem mse_mem;
-    hk_mse_init *mse;
-    bool mse_done, mse_rc4;
-    hk_mse_result mse_res;
-    uint8_t *mse_buf;            /* scratch for decrypting received bytes */
-    size_t mse_buf_cap;
+    lk_mse_link mse;
     /* magnet: the ut_metadata fetch (leech/meta.h); need_meta until it is done */
     bool need_meta;
     lk_meta meta;

@@ -45,34 +45,16 @@ static void send_raw(leecher *l, const uint8_t *b, size_t n)
     }
 }
 
-static uint8_t *mse_scratch(leecher *l, size_t n)
-{
-    if (l->mse_buf_cap < n) {
-        free(l->mse_buf);
-        l->mse_buf_cap = n > 65536 ? n : 65536;
-        l->mse_buf = malloc(l->mse_buf_cap);
-        if (!l->mse_buf)
-            abort();
-    }
-    return l->mse_buf;
-}
-
-/* BitTorrent bytes: an encrypted peer sends nothing before its MSE handshake is done, then RC4 when selected. */
+/* BitTorrent bytes: an encrypted peer sends nothing before its MSE handshake is done, then through its cipher. */
 static void send_bytes(leecher *l, const uint8_t *b, size_t n)
 {
     if (l->prof->encryption == SIM_ENC_NONE) {
         send_raw(l, b, n);
         return;
     }
-    if (!l->mse_done)
+    if (!l->mse.done)
         return;
-    if (!l->mse_rc4) {
-        send_raw(l, b, n);
-        return;
-    }
-    uint8_t *e = mse_scratch(l, n);
-    hk_cipher_apply(l->mse_res.send, b, e, n);
-    send_raw(l, e, n);
+    send_raw(l, lk_mse_link_encrypt(&l->mse, b, n), n);
 }
 
 static void send_simple(leecher *l, wire_msg_type t)
@@ -420,22 +402,15 @@ void peer_feed(leecher *l, const uint8_t *p, size_t n)
     }
 }
 
-/* The MSE initiator with the BitTorrent handshake as its IA: Ya and PadA go out at once. */
+/* The MSE initiator (leech/mse_link.h) with the BitTorrent handshake as its IA: Ya and PadA go out at once. */
 static void mse_start(leecher *l, const uint8_t *hs, size_t hl)
 {
-    peer_mse_reset(l);
     uint8_t priv[HK_MSE_PRIV_LEN], pad[64];
     prng_fill(&l->rng, priv, sizeof priv);
     prng_fill(&l->rng, pad, sizeof pad);
-    hk_mse_init_opts o = {.priv = priv,
-                          .provide = l->prof->encryption == SIM_ENC_RC4 ? HK_MSE_CRYPTO_RC4 : HK_MSE_CRYPTO_PLAIN,
-                          .pad = pad, .pad_a_len = pad[0] % 64, .pad_c_len = pad[1] % 32, .ia = hs, .ia_len = hl};
-    memcpy(o.skey, l->world->info_hashes[l->torrent], 20);
-    l->mse = hk_mse_init_new(&l->mse_mem, &o);
-    if (!l->mse)
-        abort();
     size_t n;
-    const uint8_t *out = hk_mse_init_output(l->mse, &n);
+    const uint8_t *out = lk_mse_link_start(&l->mse, l->prof->encryption == SIM_ENC_RC4,
+                                           l->world->info_hashes[l->torrent], priv, pad, hs, hl, &n);
     send_raw(l, out, n);
 }
 
@@ -443,53 +418,39 @@ static void mse_start(leecher *l, const uint8_t *hs, size_t hl)
  * needed or the handshake failed (the connection then ends). */
 static size_t mse_feed(leecher *l, const uint8_t *p, size_t n)
 {
-    if (!l->mse || !p)
+    if (!p || l->mse.done)
         return n;
-    size_t used = 0, k;
-    hk_mse_status st = hk_mse_init_feed(l->mse, p, n, &used, &l->mse_res);
-    const uint8_t *out = hk_mse_init_output(l->mse, &k);
+    const uint8_t *out;
+    size_t k;
+    long used = lk_mse_link_feed(&l->mse, p, n, &out, &k);
     if (k)
         send_raw(l, out, k);
-    if (st == HK_MSE_FAIL) {
-        peer_protocol_error(l, hk_mse_init_error(l->mse));
+    if (used < 0) {
+        peer_protocol_error(l, lk_mse_link_error(&l->mse));
         return n;
     }
-    if (st == HK_MSE_NEED_MORE)
+    if (!l->mse.done)
         return n;
-    hk_mse_init_free(l->mse);
-    l->mse = NULL;
-    l->mse_done = true;
-    l->mse_rc4 = l->mse_res.selected == HK_MSE_CRYPTO_RC4;
-    evlog_line(l->world->log, sim_now(l->world), "peer p%u mse %s", l->id, hk_mse_method_name(l->mse_res.selected));
-    return used;
+    evlog_line(l->world->log, sim_now(l->world), "peer p%u mse %s", l->id, hk_mse_method_name(l->mse.res.selected));
+    return (size_t)used;
 }
 
 void peer_feed_part(leecher *l, const uint8_t *p, size_t n)
 {
-    if (l->prof->encryption != SIM_ENC_NONE && !l->mse_done) {
+    if (l->prof->encryption != SIM_ENC_NONE && !l->mse.done) {
         size_t used = mse_feed(l, p, n);
         p += used;
         n -= used;
     }
     if (n == 0 || l->conn_ended)
         return;
-    if (!hk_mse_rx_active(&l->mse_res.rx)) {
-        peer_feed(l, p ? p : sim_zero_bytes(), n);
-        return;
-    }
-    uint8_t *d = mse_scratch(l, n);
-    hk_mse_rx_apply(&l->mse_res.rx, p ? p : sim_zero_bytes(), d, n);
-    peer_feed(l, p ? d : sim_zero_bytes(), n); /* contentless bytes stay zeros: only the key stream advanced */
+    const uint8_t *d = lk_mse_link_decrypt(&l->mse, p, n); /* contentless bytes (NULL) stay zeros */
+    peer_feed(l, d ? d : sim_zero_bytes(), n);
 }
 
 void peer_mse_reset(leecher *l)
 {
-    hk_mse_init_free(l->mse);
-    l->mse = NULL;
-    hk_mse_rx_free(&l->mse_res.rx);
-    hk_cipher_free(l->mse_res.send);
-    memset(&l->mse_res, 0, sizeof l->mse_res);
-    l->mse_done = l->mse_rc4 = false;
+    lk_mse_link_reset(&l->mse);
 }
 
 void peer_on_connected(leecher *l)

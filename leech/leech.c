@@ -296,16 +296,16 @@ static const uint8_t *past_mse(lk_peer *l, const uint8_t *p, size_t *n)
         return NULL;
     }
     *n -= (size_t)used;
-    return *n > 0 && l->mse_done ? p + used : NULL;
+    return *n > 0 && l->mse.done ? p + used : NULL;
 }
 
 void lk_feed(lk_peer *l, const uint8_t *p, size_t n)
 {
     if (l->par->behaviour == LK_MUTE || l->conn_ended)
         return; /* a mute peer never sent its handshake: whatever comes, it says nothing (nor decodes) */
-    if (l->par->encryption != LK_ENC_NONE && !l->mse_done && (p = past_mse(l, p, &n)) == NULL)
+    if (l->par->encryption != LK_ENC_NONE && !l->mse.done && (p = past_mse(l, p, &n)) == NULL)
         return;
-    p = lk_mse_rx(l, p, n);
+    p = lk_mse_link_decrypt(&l->mse, p, n);
     while (n > 0 && !l->conn_ended && !l->stopped_reading) {
         size_t used = 0;
         wire_msg m;
@@ -342,12 +342,8 @@ void lk_init(lk_peer *l, const lk_params *par, const lk_torrent *t, lk_io io, ui
 
 void lk_free(lk_peer *l)
 {
-    lk_mse_reset(l);
+    lk_mse_link_free(&l->mse);
     lk_meta_free(&l->meta);
-    for (int i = 0; i < 2; i++) {
-        free(l->scratch[i]);
-        l->scratch[i] = NULL;
-    }
     wire_decoder_free(&l->dec);
     lk_book_free(&l->book);
 }
@@ -358,7 +354,7 @@ void lk_connection_start(lk_peer *l)
     wire_limits lim = {.max_msg_len = 0, .piece_count = 0, .skip_handshake = false, .allow_unknown = true};
     wire_decoder_init(&l->dec, &lim);
     l->conn_ended = l->got_handshake = l->unchoked = l->fast = l->ext = false;
-    lk_mse_reset(l);
+    lk_mse_link_reset(&l->mse);
     lk_book_requeue_all(&l->book);
 }
 

@@ -38,9 +38,8 @@
 #include <stdint.h>
 
 #include "book.h"
-#include "mem.h"
 #include "meta.h"
-#include "mse.h"
+#include "mse_link.h"
 #include "wire.h"
 
 /* The same values as backend-sim's sim_behaviour, sim_strategy, sim_invalid (scenario.h). */
@@ -94,14 +93,8 @@ typedef struct lk_peer {
     wire_decoder dec;
     bool conn_ended, got_handshake, unchoked, fast, ext, stopped_reading;
     lk_book book;                /* held, outstanding and to-ask-again blocks, the request order (book.h) */
-    /* MSE (leech_mse.c): the initiator until its handshake is done, then the ciphers it selected */
-    struct hk_mse_init *mse;
-    hk_mse_result mse_res;
-    hk_mem mse_mem;
-    bool mse_done, mse_rc4;
+    lk_mse_link mse;             /* MSE (mse_link.h): the initiator until its handshake is done, then its ciphers */
     lk_meta meta;                /* a magnet peer's ut_metadata fetch (meta.h), wanted until it is done */
-    uint8_t *scratch[2];         /* decryption [0] and encryption [1] buffers (received bytes stay valid while sending) */
-    size_t scratch_cap[2];
     /* results */
     bool completed, vanished;
     uint64_t bytes, flood_sent;

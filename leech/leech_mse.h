@@ -4,13 +4,11 @@
  *
  * Contract
  * --------
- * lk_send() is the one way BitTorrent bytes leave a peer: straight to io.send without MSE, dropped while the MSE
+ * Over the link of mse_link.h (the part hekate-sim's peers share). lk_send() is the one way BitTorrent bytes leave a peer: straight to io.send without MSE, dropped while the MSE
  * handshake is pending, RC4-encrypted after it when RC4 was selected. lk_mse_start() begins the handshake (Ya and
  * PadA go out at once). lk_mse_feed() takes the seeder's bytes while the handshake is pending and returns how many
- * were the handshake's (the rest is the BitTorrent stream, to pass through lk_mse_rx()); -1 when it failed.
- * lk_mse_rx() returns the plaintext of bytes received after the handshake (p itself when no cipher applies, else the
- * peer's scratch buffer, valid until the next call). lk_mse_reset() drops a connection's MSE state (a new connection
- * or lk_free). Nothing fails except out of memory, which aborts.
+ * were the handshake's (the rest is the BitTorrent stream, to pass through lk_mse_link_decrypt()); -1 when it failed.
+ * Nothing fails except out of memory, which aborts.
  */
 #ifndef HEKATE_LEECH_MSE_H
 #define HEKATE_LEECH_MSE_H
@@ -29,7 +27,5 @@ static inline uint64_t lk_splitmix(uint64_t *s)
 void lk_send(lk_peer *l, const uint8_t *b, size_t n);
 void lk_mse_start(lk_peer *l, const uint8_t *hs, size_t hl);
 long lk_mse_feed(lk_peer *l, const uint8_t *p, size_t n);
-const uint8_t *lk_mse_rx(lk_peer *l, const uint8_t *p, size_t n);
-void lk_mse_reset(lk_peer *l);
 
 #endif

@@ -116,7 +116,7 @@ static void handshake(lk_peer *l, lk_params *par, sink *s, seeder *sd)
     sd->mse = hk_mse_new(&sd->mem, HK_ENC_ALLOW, priv, padb, sizeof padb, find_ih, NULL);
     cr_assert_not_null(sd->mse);
     sd->st = HK_MSE_NEED_MORE;
-    for (int round = 0; round < 6 && (sd->st != HK_MSE_DONE || !l->mse_done); round++) {
+    for (int round = 0; round < 6 && (sd->st != HK_MSE_DONE || !l->mse.done); round++) {
         seeder_take(sd, s);
         size_t n;
         const uint8_t *out = hk_mse_output(sd->mse, &n);
@@ -128,7 +128,7 @@ static void handshake(lk_peer *l, lk_params *par, sink *s, seeder *sd)
         }
     }
     cr_assert_eq(sd->st, HK_MSE_DONE);
-    cr_assert(l->mse_done);
+    cr_assert(l->mse.done);
     seeder_take(sd, s);
     cr_assert_geq(sd->nplain, WIRE_HANDSHAKE_LEN, "the BitTorrent handshake came as the initial payload");
     cr_assert_eq(memcmp(sd->plain + 28, T.info_hash, 20), 0);
@@ -165,7 +165,7 @@ static void download_through(lk_encryption enc, uint32_t want_selected)
     lk_peer l;
     handshake(&l, &par, &s, &sd);
     cr_assert_eq(sd.res.selected, want_selected);
-    cr_assert_eq(l.mse_rc4, want_selected == HK_MSE_CRYPTO_RC4);
+    cr_assert_eq(l.mse.rc4, want_selected == HK_MSE_CRYPTO_RC4);
     if (want_selected == HK_MSE_CRYPTO_RC4)
         cr_assert_neq(memcmp(s.out + s.n - WIRE_HANDSHAKE_LEN, sd.plain, 20), 0, "not sent in the clear");
 
@@ -194,7 +194,7 @@ static void download_through(lk_encryption enc, uint32_t want_selected)
     hk_cipher_free(sd.res.send);
     hk_mse_free(sd.mse);
     cr_assert_eq(sd.mem.bytes, 0);
-    cr_assert_eq(l.mse_mem.bytes, 0, "the leecher's MSE state is freed");
+    cr_assert_eq(l.mse.mem.bytes, 0, "the leecher's MSE state is freed");
 }
 
 Test(leech_mse, rc4_both_ways_downloads_and_verifies)
