@@ -19,8 +19,11 @@ Then, per N, the per-record breakdown of the heap (bench/torrent_mem.c, built he
 unless --no-breakdown): the seeder's torrent records, indexes and names, the catalog's path table (records, paths,
 slot tables), the store's handles, records, file entries and names, malloc's overheads; and at the end one line per N
 with the RSS per torrent beyond names of the warm run against the 160 B acceptance limit (issue 10).
-Usage: startup_bench.py BUILD_DIR [--warm-only] [--no-breakdown] N [N...]    (e.g. build/release 10000 100000
-1000000; --warm-only keeps the state an earlier run saved and runs only the warm start)
+Usage: startup_bench.py BUILD_DIR [--warm-only] [--no-breakdown] [--work=DIR] [--port=P] N [N...]    (e.g.
+build/release 10000 100000 1000000; --warm-only keeps the state an earlier run saved and runs only the warm start;
+--work puts the state files, logs, empty folder and breakdown binary in DIR instead of /tmp/hk_startup, so runs
+sharing the generated folders do not share their states; --port takes the listening ports from P, P+1, ... instead
+of a free port the kernel picks)
 """
 import os
 import re
@@ -35,6 +38,8 @@ import gen_tiny_torrents as gen  # noqa: E402
 import hashlib  # noqa: E402
 
 ROOT = "/tmp/hk_startup"
+WORK = ROOT   # --work: states, logs, the empty folder, the breakdown binary
+PORTS = []    # --port: [next port]; empty: a free port the kernel picks
 
 
 def info_hash(i):
@@ -45,6 +50,9 @@ def info_hash(i):
 
 
 def free_port():
+    if PORTS:
+        PORTS[0] += 1
+        return PORTS[0] - 1
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     p = s.getsockname()[1]
@@ -119,10 +127,10 @@ def stop(p):
 
 
 def baseline(hekate):
-    empty = os.path.join(ROOT, "empty")
+    empty = os.path.join(WORK, "empty")
     os.makedirs(empty, exist_ok=True)
     port = free_port()
-    with open(os.path.join(ROOT, "empty.log"), "w") as log:
+    with open(os.path.join(WORK, "empty.log"), "w") as log:
         p = subprocess.Popen([hekate, "-t", "-p", str(port), "--bind", "127.0.0.1", "--no-watch", "--rescan=3600",
                               empty], stdout=log, stderr=subprocess.STDOUT)
         time.sleep(1.0)
@@ -147,7 +155,7 @@ def wait_line(path, pattern, p, deadline):
 def build_breakdown(build):
     """Compiles bench/torrent_mem.c against the build's libraries (its header's command); the binary or None."""
     src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = os.path.join(ROOT, "torrent_mem")
+    out = os.path.join(WORK, "torrent_mem")
     inc = ["-I" + os.path.join(src, d) for d in ("core", "backend-real/lib", "backend-real/lib/catalog",
                                                 "backend-real/lib/disk", "backend-real/lib/net",
                                                 "backend-real/lib/trackers", "backend-real/lib/ops")]
@@ -164,7 +172,7 @@ def build_breakdown(build):
 def one_run(hekate, n, state, kind, base_kib):
     folder = os.path.join(ROOT, str(n))
     port = free_port()
-    logpath = os.path.join(ROOT, "%d-%s.log" % (n, kind))
+    logpath = os.path.join(WORK, "%d-%s.log" % (n, kind))
     first_ih, mid_ih, last_ih = info_hash(0), info_hash(n // 2), info_hash(n - 1)
     with open(logpath, "w") as log:
         p, t0 = start(hekate, port, state, folder, log)
@@ -203,10 +211,18 @@ def one_run(hekate, n, state, kind, base_kib):
 def main():
     warm_only = "--warm-only" in sys.argv  # keep the state of an earlier run: only the warm start
     breakdown = "--no-breakdown" not in sys.argv
-    argv = [a for a in sys.argv if a not in ("--warm-only", "--no-breakdown")]
+    global WORK
+    for a in sys.argv:
+        if a.startswith("--work="):
+            WORK = a[len("--work="):]
+        elif a.startswith("--port="):
+            PORTS.append(int(a[len("--port="):]))
+    argv = [a for a in sys.argv if a not in ("--warm-only", "--no-breakdown") and not a.startswith("--work=") and
+            not a.startswith("--port=")]
     build, counts = argv[1], [int(x) for x in argv[2:]]
     hekate = os.path.join(build, "backend-real", "hekate")
     os.makedirs(ROOT, exist_ok=True)
+    os.makedirs(WORK, exist_ok=True)
     base = baseline(hekate)
     print("baseline (empty folder): rss %d KiB" % base, flush=True)
     mem = build_breakdown(build) if breakdown else None
@@ -219,7 +235,7 @@ def main():
             open(os.path.join(folder, ".complete"), "w").close()
             print("generated %d torrents in %.1f s" % (n, time.time() - t), flush=True)
         subprocess.run(["sync"])
-        state = os.path.join(ROOT, "%d.state" % n)
+        state = os.path.join(WORK, "%d.state" % n)
         if not warm_only or not os.path.exists(state):
             if os.path.exists(state):
                 os.unlink(state)

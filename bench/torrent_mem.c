@@ -2,7 +2,7 @@
  * without a listener (the daemon's catalog, store and seeder), then prints the heap in use per torrent (mallinfo2:
  * what malloc handed out, its chunk overheads included) and, per torrent, each record's parts as the owners account
  * them: the seeder (torrent records with the pool's spare capacity, info-hash and SKEY indexes, name arena, other:
- * file entries, piece states), the table of .torrent paths (records, paths, the two slot tables), the store (handle
+ * file entries, piece states), the table of .torrent paths (records, paths' last components, interned folders, the two slot tables), the store (handle
  * table, storage records, file entries, names, shared folder records) and what is left (malloc's chunk headers and
  * rounding, the libraries' own heap). Reads the seeder's and the store's internals: a measuring tool, not a client.
  * bench/startup_bench.py builds and runs it; by hand, from the release build's libraries:
@@ -12,6 +12,7 @@
  * Usage: torrent_mem DIR      (e.g. /tmp/hk_startup/1000000, written by bench/startup_bench.py) */
 #include <ev.h>
 #include <malloc.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,7 +27,7 @@
 
 typedef struct parts {
     double sd_recs, sd_ih, sd_skey, sd_names, sd_other;
-    double pt_recs, pt_paths, pt_tables;
+    double pt_recs, pt_paths, pt_folders, pt_tables;
     double st_handles, st_recs, st_files, st_names, st_folders;
 } parts;
 
@@ -44,10 +45,11 @@ static void served_parts(const hk_served *sd, parts *p)
 {
     size_t cursor = 0;
     for (const hk_served_rec *sv = hk_served_next(sd, &cursor); sv; sv = hk_served_next(sd, &cursor)) {
-        p->pt_recs += sizeof *sv;
-        p->pt_paths += strlen(sv->path) + 1;
+        p->pt_recs += offsetof(hk_served_rec, base);
+        p->pt_paths += strlen(sv->base) + 1;
     }
-    p->pt_tables = (double)hk_served_memory(sd) - p->pt_recs - p->pt_paths;
+    p->pt_folders = (double)hk_served_folder_bytes(sd);
+    p->pt_tables = (double)hk_served_memory(sd) - p->pt_recs - p->pt_paths - p->pt_folders;
 }
 
 static void store_parts(const hk_store *st, const hk_served *sd, parts *p)
@@ -98,7 +100,7 @@ int main(int argc, char **argv)
     store_parts(hk_real_store(r), hk_real_served(r), &p);
     double n = (double)st.served, heap = (double)(m1.uordblks + m1.hblkhd - m0.uordblks - m0.hblkhd);
     double seeder = p.sd_recs + p.sd_ih + p.sd_skey + p.sd_names + p.sd_other;
-    double paths = p.pt_recs + p.pt_paths + p.pt_tables;
+    double paths = p.pt_recs + p.pt_paths + p.pt_folders + p.pt_tables;
     double store = p.st_handles + p.st_recs + p.st_files + p.st_names + p.st_folders;
     printf("%zu torrents: heap in use %.1f B/torrent = seeder %.1f + paths table %.1f + store %.1f + malloc "
            "overheads and the rest %.1f\n", st.served, heap / n, seeder / n, paths / n, store / n,
@@ -106,12 +108,12 @@ int main(int argc, char **argv)
     printf("  seeder:      records %.1f (%zu B each, pool of %u), info-hash index %.1f, SKEY index %.1f, "
            "name arena %.1f, other %.1f\n", p.sd_recs / n, sizeof(hk_torrent), hk_real_seeder(r)->torrents.caprecs,
            p.sd_ih / n, p.sd_skey / n, p.sd_names / n, p.sd_other / n);
-    printf("  paths table: records %.1f (%zu B each), paths %.1f, slot tables %.1f\n", p.pt_recs / n,
-           sizeof(hk_served_rec), p.pt_paths / n, p.pt_tables / n);
+    printf("  paths table: records %.1f (%zu B each), path names %.1f, folders %.1f, slot tables %.1f\n",
+           p.pt_recs / n, offsetof(hk_served_rec, base), p.pt_paths / n, p.pt_folders / n, p.pt_tables / n);
     printf("  store:       handle table %.1f, storage records %.1f (%zu B each), file entries %.1f, names %.1f, "
            "folders %.1f\n", p.st_handles / n, p.st_recs / n, sizeof(st_storage), p.st_files / n, p.st_names / n,
            p.st_folders / n);
-    printf("  names (counted in the parts above): %.1f\n", (p.sd_names + p.pt_paths + p.st_names) / n);
+    printf("  names (counted in the parts above): %.1f\n", (p.sd_names + p.pt_paths + p.pt_folders + p.st_names) / n);
     hk_real_free(r);
     ev_loop_destroy(loop);
     return 0;

@@ -88,7 +88,7 @@ static void torrent_object(hk_jw *w, const hk_served_rec *rec, const hk_torrent_
     hk_jw_ku64(w, "uploaded", ts->uploaded);
     hk_jw_ku64(w, "pieces", ts->pieces);
     hk_jw_ku64(w, "length", ts->total_length);
-    hk_jw_kstr(w, "path", rec->path);
+    hk_jw_kstr(w, "path", HK_SERVED_PATH(rec));
     hk_jw_raw(w, "}");
 }
 
@@ -127,7 +127,7 @@ typedef struct top_item {
 
 static bool less(const top_item *x, const top_item *y)
 {
-    return x->uploaded < y->uploaded || (x->uploaded == y->uploaded && strcmp(x->rec->path, y->rec->path) > 0);
+    return x->uploaded < y->uploaded || (x->uploaded == y->uploaded && hk_served_path_cmp(x->rec, y->rec) > 0);
 }
 
 static void sift_down(top_item *h, size_t n, size_t i)
@@ -355,7 +355,7 @@ static void cmd_remove(app *a, const hk_ctl_request *req, hk_jw *w)
         return;
     }
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s", rec->path); /* the record goes with it */
+    hk_served_path(rec, path, sizeof path); /* the record goes with it */
     hk_real_forget(a->real, path, NULL);
     hk_jw_raw(w, "{\"ok\":true");
     hk_jw_kstr(w, "removed", path);

@@ -56,7 +56,7 @@ typedef struct tally {
 static int by_path(const void *x, const void *y)
 {
     const hk_served_rec *a = *(const hk_served_rec *const *)x, *b = *(const hk_served_rec *const *)y;
-    return strcmp(a->path, b->path);
+    return hk_served_path_cmp(a, b);
 }
 
 /* The served records with a storage, sorted by path (malloc'd, *n of them); NULL when out of memory. */
@@ -95,11 +95,11 @@ static void report_torrents(app *a, tally *t)
         if (ts.failed) {
             const char *why = NULL;
             hk_store_failed(hk_real_store(a->real), r->storage, &why);
-            printf("unreadable %s (%s): %s\n", r->path, hex, why ? why : "its data could not be read");
+            printf("unreadable %s (%s): %s\n", HK_SERVED_PATH(r), hex, why ? why : "its data could not be read");
             t->unreadable++;
         } else if (ts.pieces_bad > 0) {
             bad_list(s, r->info_hash, ts.pieces_bad, list, sizeof list);
-            printf("damaged %s (%s): %s\n", r->path, hex, list);
+            printf("damaged %s (%s): %s\n", HK_SERVED_PATH(r), hex, list);
             t->damaged++;
         } else {
             t->intact++;

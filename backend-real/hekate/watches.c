@@ -37,7 +37,9 @@ static void w_forget_below(void *arg, const char *dir)
     char **v = NULL;
     size_t n = 0, cap = 0, cursor = 0;
     for (const hk_served_rec *sv = hk_served_next(t, &cursor); sv; sv = hk_served_next(t, &cursor)) {
-        if (!is_below(sv->path, dir) || hk_watch_reachable(a->watch, sv->path))
+        char path[HK_SERVED_PATH_MAX];
+        hk_served_path(sv, path, sizeof path);
+        if (!is_below(path, dir) || hk_watch_reachable(a->watch, path))
             continue;
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 16;
@@ -47,7 +49,7 @@ static void w_forget_below(void *arg, const char *dir)
             v = nv;
             cap = ncap;
         }
-        if (!(v[n] = strdup(sv->path)))
+        if (!(v[n] = strdup(path)))
             break;
         n++;
     }

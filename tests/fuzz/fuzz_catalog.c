@@ -316,7 +316,9 @@ static void check_counts(run *w)
     size_t cursor = 0, n = 0, with = 0;
     size_t dl = strlen(dir);
     for (const hk_served_rec *sv = hk_served_next(t, &cursor); sv; sv = hk_served_next(t, &cursor), n++) {
-        if (strncmp(sv->path, dir, dl) != 0 || sv->path[dl] != '/')
+        char path[HK_SERVED_PATH_MAX];
+        hk_served_path(sv, path, sizeof path);
+        if (strncmp(path, dir, dl) != 0 || path[dl] != '/')
             abort(); /* a path outside DIR */
         if (!sv->storage)
             continue;
@@ -324,7 +326,7 @@ static void check_counts(run *w)
         hk_torrent_stats ts;
         if (!hk_seeder_torrent_stats(hk_real_seeder(w->r), sv->info_hash, &ts) || ts.storage != sv->storage)
             abort();
-        if (hk_served_find_storage(t, sv->storage) != sv || hk_served_find(t, sv->path) != sv)
+        if (hk_served_find_storage(t, sv->storage) != sv || hk_served_find(t, path) != sv)
             abort();
     }
     if (n != hk_served_count(t) || with != hk_served_with_storage(t))
@@ -371,10 +373,10 @@ static void check_files_hold_what_is_served(run *w)
             continue;
         char err[256];
         size_t len;
-        uint8_t *bytes = hk_read_file(sv->path, HK_MAX_TORRENT_FILE, &len, err, sizeof err);
+        uint8_t *bytes = hk_read_file(HK_SERVED_PATH(sv), HK_MAX_TORRENT_FILE, &len, err, sizeof err);
         mi_torrent *mi = NULL;
         if (!bytes || mi_parse(bytes, len, &mi, NULL) != 0 || memcmp(mi->info_hash, sv->info_hash, 20) != 0) {
-            fprintf(stderr, "%s: served, but the file holds %s now\n", sv->path, bytes ? "another torrent" : err);
+            fprintf(stderr, "%s: served, but the file holds %s now\n", HK_SERVED_PATH(sv), bytes ? "another torrent" : err);
             abort();
         }
         mi_free(mi);
@@ -401,7 +403,7 @@ static void check_no_byte_from_outside(run *w)
             uint8_t byte = *(const uint8_t *)iov.iov_base;
             hk_store_unpin(st, &e);
             if (byte == 'O') {
-                fprintf(stderr, "%s: file %u served from outside DIR ('%c')\n", sv->path, f, byte);
+                fprintf(stderr, "%s: file %u served from outside DIR ('%c')\n", HK_SERVED_PATH(sv), f, byte);
                 abort();
             }
         }

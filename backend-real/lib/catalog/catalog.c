@@ -83,7 +83,7 @@ static void report_failed(hk_catalog *c, hk_served_rec *sv, const char *why)
     if (sv->reported)
         return;
     sv->reported = true;
-    hk_log(HK_LOG_WARN, "%s: storage failed: %s", sv->path, why); /* the seeder's line names the info-hash */
+    hk_log(HK_LOG_WARN, "%s: storage failed: %s", HK_SERVED_PATH(sv), why); /* the seeder's line names the info-hash */
     hk_seeder_storage_failed(c->seeder, sv->storage, why);
 }
 
@@ -99,7 +99,7 @@ void hk_catalog_check_storages(hk_catalog *c)
             report_failed(c, sv, why ? why : "data changed on disk");
         else if (sv->storage && hk_store_take_modified(c->store, sv->storage) && /* written in place (mtime) */
                  hk_seeder_forget_pieces(c->seeder, sv->info_hash))
-            hk_log(HK_LOG_INFO, "%s: a data file was modified: its pieces are checked again", sv->path);
+            hk_log(HK_LOG_INFO, "%s: a data file was modified: its pieces are checked again", HK_SERVED_PATH(sv));
     }
 }
 
@@ -119,7 +119,7 @@ void hk_catalog_on_send_fault(hk_catalog *c, uint64_t storage, const char *why)
     else if (strstr(why, "vanished"))
         report_failed(c, sv, why); /* EFAULT: the data is broken even if the files look fine now */
     else
-        hk_log(HK_LOG_WARN, "%s: could not send from its data: %s", sv->path, why);
+        hk_log(HK_LOG_WARN, "%s: could not send from its data: %s", HK_SERVED_PATH(sv), why);
 }
 
 void hk_catalog_on_load_error(hk_catalog *c, uint64_t storage, int error)
@@ -302,13 +302,13 @@ static void update_trackers(hk_catalog *c, hk_served_rec *sv, const mi_torrent *
     if (h == sv->trackers_hash)
         return;
     sv->trackers_hash = h;
-    hk_log(HK_LOG_INFO, "%s: its tracker list changed (%u tier%s now): announcing to the new list", sv->path,
+    hk_log(HK_LOG_INFO, "%s: its tracker list changed (%u tier%s now): announcing to the new list", HK_SERVED_PATH(sv),
            mi->tier_count, mi->tier_count == 1 ? "" : "s");
     if (!c->ann)
         return;
     hk_announcer_remove_torrent(c->ann, sv->info_hash);
     if (hk_announcer_add_metainfo(c->ann, mi) == HK_ANN_NOMEM)
-        hk_log(HK_LOG_WARN, "%s: served, but not announced: out of memory", sv->path);
+        hk_log(HK_LOG_WARN, "%s: served, but not announced: out of memory", HK_SERVED_PATH(sv));
 }
 
 static void announce_added(hk_catalog *c, const char *path, const mi_torrent *mi)
@@ -465,7 +465,7 @@ static bool served_elsewhere(hk_catalog *c, hk_served_rec *sv, const load_req *q
         return true;
     }
     snprintf(q->err, q->errlen, "duplicate: the same torrent (same info-hash) is already served from %s",
-             owner ? owner->path : "another path");
+             owner ? HK_SERVED_PATH(owner) : "another path");
     *out = reject(c, sv, q, &tf->id, false);
     return true;
 }
@@ -588,8 +588,8 @@ static bool file_holds_served(const hk_served_rec *sv, hk_file_id *id)
 {
     size_t len;
     int error;
-    char err[256];
-    uint8_t *bytes = read_file_id(sv->path, HK_MAX_TORRENT_FILE, &len, id, &error, err, sizeof err);
+    char err[256], path[HK_SERVED_PATH_MAX];
+    uint8_t *bytes = read_file_id(hk_served_path(sv, path, sizeof path), HK_MAX_TORRENT_FILE, &len, id, &error, err, sizeof err);
     if (!bytes)
         return false;
     mi_torrent *mi;
@@ -614,7 +614,8 @@ static bool torrent_file_current(hk_served_rec *sv)
     if (sv->stale)
         return false;
     struct stat st;
-    if (lstat(sv->path, &st) != 0)
+    char path[HK_SERVED_PATH_MAX];
+    if (lstat(hk_served_path(sv, path, sizeof path), &st) != 0)
         return true;
     hk_file_id id;
     file_id_of(&id, &st);
@@ -637,21 +638,21 @@ static void log_reloaded(hk_catalog *c, hk_served_rec *sv, hk_load_outcome out, 
     ih_hex(sv->info_hash, now);
     switch (out) {
     case HK_LOAD_UNCHANGED:
-        hk_log(HK_LOG_INFO, "%s: rescanned: it holds the same torrent (%s) again; served as before", sv->path, now);
+        hk_log(HK_LOG_INFO, "%s: rescanned: it holds the same torrent (%s) again; served as before", HK_SERVED_PATH(sv), now);
         return;
     case HK_LOAD_ADDED:
     case HK_LOAD_REPLACED:
-        hk_log(HK_LOG_INFO, "%s: rescanned: serving %s (was %s)", sv->path, now, was);
+        hk_log(HK_LOG_INFO, "%s: rescanned: serving %s (was %s)", HK_SERVED_PATH(sv), now, was);
         return;
     case HK_LOAD_READDED:
-        hk_log(HK_LOG_INFO, "%s: rescanned: the same torrent (%s), served again on fresh storage", sv->path, now);
+        hk_log(HK_LOG_INFO, "%s: rescanned: the same torrent (%s), served again on fresh storage", HK_SERVED_PATH(sv), now);
         return;
     case HK_LOAD_ERROR: /* nothing changed: the old torrent must not go on serving the file's new bytes */
-        hk_log(HK_LOG_WARN, "%s: cannot be read again now (%s): %s fails until a rescan", sv->path, err, was);
+        hk_log(HK_LOG_WARN, "%s: cannot be read again now (%s): %s fails until a rescan", HK_SERVED_PATH(sv), err, was);
         report_failed(c, sv, "its .torrent changed on disk");
         return;
     default:
-        hk_log(HK_LOG_WARN, "%s: rescanned: %s is no longer served: %s", sv->path, was, err);
+        hk_log(HK_LOG_WARN, "%s: rescanned: %s is no longer served: %s", HK_SERVED_PATH(sv), was, err);
         return;
     }
 }
@@ -661,13 +662,14 @@ static void log_reloaded(hk_catalog *c, hk_served_rec *sv, hk_load_outcome out, 
  * so a rescan under way neither takes it for visited nor misses it). */
 static void torrent_file_changed(hk_catalog *c, hk_served_rec *sv)
 {
-    hk_log(HK_LOG_WARN, "%s: the .torrent changed on disk; its metadata is no longer served; rescanning it", sv->path);
+    hk_log(HK_LOG_WARN, "%s: the .torrent changed on disk; its metadata is no longer served; rescanning it", HK_SERVED_PATH(sv));
     uint8_t old[20];
     memcpy(old, sv->info_hash, 20);
     hk_load_info info;
     memset(&info, 0, sizeof info);
     char err[512] = "";
-    const load_req q = { .path = sv->path, .mark = sv->mark, .info = &info, .err = err, .errlen = sizeof err };
+    char path[HK_SERVED_PATH_MAX];
+    const load_req q = { .path = hk_served_path(sv, path, sizeof path), .mark = sv->mark, .info = &info, .err = err, .errlen = sizeof err };
     hk_load_outcome out = load_record(c, sv, &q, NULL);
     log_reloaded(c, sv, out, old, err);
 }

@@ -186,9 +186,10 @@ static void collect(hk_rescan *rs)
     for (const hk_served_rec *sv = hk_served_next(t, &cursor); sv; sv = hk_served_next(t, &cursor)) {
         if (sv->mark == rs->mark)
             continue;
-        if (list_push(&rs->gone, sv->path) != 0) {
+        char path[HK_SERVED_PATH_MAX];
+        if (list_push(&rs->gone, hk_served_path(sv, path, sizeof path)) != 0) {
             rs->st.failed++;
-            emit(rs, HK_RESCAN_ERROR, sv->path, "out of memory: not checked for removal", NULL, NULL, false);
+            emit(rs, HK_RESCAN_ERROR, path, "out of memory: not checked for removal", NULL, NULL, false);
         }
     }
 }

@@ -238,7 +238,8 @@ int hk_resume_spool_flush(hk_resume *rs)
 void hk_resume_note(hk_resume *rs, hk_served_rec *sv, const mi_torrent *mi)
 {
     sv->resume_ref = 0;
-    if (!rs || rs->spool < 0 || hk_resume_target_of(rs, sv->path) < 0)
+    char path[HK_SERVED_PATH_MAX];
+    if (!rs || rs->spool < 0 || hk_resume_target_of(rs, hk_served_path(sv, path, sizeof path)) < 0)
         return;
     size_t n = hk_rs_desc_encode(mi, NULL, 0);
     if (n > HK_RS_MAX_DESC)

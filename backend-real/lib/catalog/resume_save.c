@@ -77,14 +77,14 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 
 static int snap_add(hk_resume_job *j, hk_seeder *s, const hk_served_rec *sv)
 {
-    size_t pl = strlen(sv->path) + 1;
+    size_t pl = hk_served_path_len(sv) + 1;
     if (grow((void **)&j->e, &j->cap, j->n + 1, sizeof *j->e) != 0 ||
         grow((void **)&j->paths, &j->paths_cap, j->paths_len + pl, 1) != 0)
         return -1;
     snap_ent *e = &j->e[j->n];
     *e = (snap_ent){ .ref = sv->resume_ref, .new_ref = sv->resume_ref, .storage = sv->storage, .id = sv->id,
                      .path_off = j->paths_len, .path_hash = sv->path_hash };
-    memcpy(j->paths + j->paths_len, sv->path, pl);
+    hk_served_path(sv, j->paths + j->paths_len, pl);
     j->paths_len += pl;
     j->n++;
     e->write = sv->storage && !sv->reported && !sv->stale;

@@ -1,11 +1,26 @@
-/* served: the table of .torrent paths and what is served from each, indexed by path and by storage (see served.h). */
+/* served: the table of .torrent paths and what is served from each, indexed by path and by storage, and the folders
+ * of the paths interned once each (see served.h). */
 #include "served.h"
 
 #include <assert.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hash.h"
+
+/* A folder part of paths ("/a/b/", the last '/' included; "" for a path without one), shared by its records. */
+struct hk_served_folder {
+    uint32_t refs;                 /* records holding it; freed at 0 */
+    uint32_t len;
+    uint32_t hash;
+    char path[];
+};
+
+#define EXT ".torrent"
+#define EXT_LEN (sizeof EXT - 1)
+/* A record's bytes: its fields up to the base name, then the base name and its NUL. */
+#define REC_BYTES(n) (offsetof(hk_served_rec, base) + (n) + 1)
 
 struct hk_served {
     uint32_t *by_path;             /* cap slots: record number + 1, 0 empty */
@@ -16,6 +31,8 @@ struct hk_served {
     size_t cap;                    /* power of two, 0 before the first insert */
     size_t count, with_storage;
     size_t bytes;                  /* record allocations */
+    hk_served_folder **folders;    /* open addressing by folder hash, at most half full, NULL empty */
+    size_t fcap, nfolders, fbytes; /* slots, folders, their allocations */
 };
 
 #define NO_REC UINT32_MAX
@@ -46,6 +63,129 @@ static inline hk_served_rec *rec_of(const hk_served *t, uint32_t v)
     return t->recs[v - 1];
 }
 
+const char *hk_served_path(const hk_served_rec *r, char *buf, size_t cap)
+{
+    if (cap == 0)
+        return buf;
+    const char *parts[3] = { r->folder->path, r->base, r->torrent_ext ? EXT : "" };
+    size_t at = 0;
+    for (int i = 0; i < 3; i++) {
+        size_t n = strlen(parts[i]);
+        if (n > cap - 1 - at)
+            n = cap - 1 - at;
+        memcpy(buf + at, parts[i], n);
+        at += n;
+    }
+    buf[at] = '\0';
+    return buf;
+}
+
+size_t hk_served_path_len(const hk_served_rec *r)
+{
+    return r->folder->len + strlen(r->base) + (r->torrent_ext ? EXT_LEN : 0);
+}
+
+int hk_served_path_cmp(const hk_served_rec *a, const hk_served_rec *b)
+{
+    char pa[HK_SERVED_PATH_MAX], pb[HK_SERVED_PATH_MAX];
+    return strcmp(hk_served_path(a, pa, sizeof pa), hk_served_path(b, pb, sizeof pb));
+}
+
+/* true if r's path is exactly path. */
+static bool path_is(const hk_served_rec *r, const char *path)
+{
+    const hk_served_folder *f = r->folder;
+    if (strncmp(path, f->path, f->len) != 0)
+        return false;
+    path += f->len;
+    size_t n = strlen(r->base);
+    if (strncmp(path, r->base, n) != 0)
+        return false;
+    return strcmp(path + n, r->torrent_ext ? EXT : "") == 0;
+}
+
+static uint32_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
+    return (uint32_t)(hk_mix64(h) >> 32);
+}
+
+static int folders_grow(hk_served *t)
+{
+    size_t ncap = t->fcap ? t->fcap * 2 : 16;
+    hk_served_folder **nf = calloc(ncap, sizeof *nf);
+    if (!nf)
+        return -1;
+    for (size_t i = 0; i < t->fcap; i++) {
+        hk_served_folder *f = t->folders[i];
+        if (!f)
+            continue;
+        size_t j = f->hash & (ncap - 1);
+        while (nf[j])
+            j = (j + 1) & (ncap - 1);
+        nf[j] = f;
+    }
+    free(t->folders);
+    t->folders = nf;
+    t->fcap = ncap;
+    return 0;
+}
+
+/* The interned folder path[0, n) with one more reference, or NULL when out of memory. */
+static hk_served_folder *folder_ref(hk_served *t, const char *path, size_t n)
+{
+    uint32_t h = hash_bytes(path, n);
+    for (size_t i = t->fcap ? h & (t->fcap - 1) : 0; t->fcap; i = (i + 1) & (t->fcap - 1)) {
+        hk_served_folder *f = t->folders[i];
+        if (!f)
+            break;
+        if (f->hash == h && f->len == n && memcmp(f->path, path, n) == 0) {
+            f->refs++;
+            return f;
+        }
+    }
+    if ((t->nfolders + 1) * 2 > t->fcap && folders_grow(t) != 0)
+        return NULL;
+    hk_served_folder *f = malloc(sizeof *f + n + 1);
+    if (!f)
+        return NULL;
+    *f = (hk_served_folder){ .refs = 1, .len = (uint32_t)n, .hash = h };
+    memcpy(f->path, path, n);
+    f->path[n] = '\0';
+    size_t i = h & (t->fcap - 1);
+    while (t->folders[i])
+        i = (i + 1) & (t->fcap - 1);
+    t->folders[i] = f;
+    t->nfolders++;
+    t->fbytes += sizeof *f + n + 1;
+    return f;
+}
+
+/* Drops a reference; the last one frees the folder (backward-shift deletion in the folder table). */
+static void folder_unref(hk_served *t, hk_served_folder *f)
+{
+    if (--f->refs > 0)
+        return;
+    size_t mask = t->fcap - 1, i = f->hash & mask;
+    while (t->folders[i] != f)
+        i = (i + 1) & mask;
+    t->folders[i] = NULL;
+    for (size_t j = (i + 1) & mask; t->folders[j]; j = (j + 1) & mask) {
+        size_t k = t->folders[j]->hash & mask;
+        bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+        if (stays)
+            continue;
+        t->folders[i] = t->folders[j];
+        t->folders[j] = NULL;
+        i = j;
+    }
+    t->nfolders--;
+    t->fbytes -= sizeof *f + f->len + 1;
+    free(f);
+}
+
 hk_served *hk_served_new(void)
 {
     hk_served *t = calloc(1, sizeof(hk_served));
@@ -61,6 +201,9 @@ void hk_served_free(hk_served *t)
     for (uint32_t i = 0; i < t->nrecs; i++)
         if (!IS_FREE(t->recs[i]))
             free(t->recs[i]);
+    for (size_t i = 0; i < t->fcap; i++)
+        free(t->folders[i]);
+    free(t->folders);
     free(t->recs);
     free(t->by_path);
     free(t->by_storage);
@@ -78,7 +221,7 @@ hk_served_rec *hk_served_find(const hk_served *t, const char *path)
         if (!v)
             return NULL;
         hk_served_rec *r = rec_of(t, v);
-        if (r->path_hash == h && strcmp(r->path, path) == 0)
+        if (r->path_hash == h && path_is(r, path))
             return r;
     }
 }
@@ -161,21 +304,34 @@ hk_served_rec *hk_served_insert(hk_served *t, const char *path)
     assert(!hk_served_find(t, path));
     if ((t->count + 1) * 2 > t->cap && grow(t) != 0)
         return NULL;
-    size_t n = strlen(path);
-    hk_served_rec *r = calloc(1, sizeof *r + n + 1);
+    size_t len = strlen(path);
+    if (len >= HK_SERVED_PATH_MAX)
+        return NULL;
+    const char *slash = strrchr(path, '/');
+    size_t dir = slash ? (size_t)(slash - path) + 1 : 0, n = len - dir;
+    bool ext = n > EXT_LEN && memcmp(path + len - EXT_LEN, EXT, EXT_LEN) == 0;
+    if (ext)
+        n -= EXT_LEN;
+    hk_served_rec *r = calloc(1, REC_BYTES(n));
     if (!r)
         return NULL;
-    uint32_t num = alloc_number(t);
+    hk_served_folder *f = folder_ref(t, path, dir);
+    uint32_t num = f ? alloc_number(t) : NO_REC;
     if (num == NO_REC) {
+        if (f)
+            folder_unref(t, f);
         free(r);
         return NULL;
     }
     t->recs[num] = r;
-    memcpy(r->path, path, n + 1);
+    r->folder = f;
+    r->torrent_ext = ext;
+    memcpy(r->base, path + dir, n);
+    r->base[n] = '\0';
     r->path_hash = hash_path(path);
     put(t->by_path, t->cap - 1, home_path(t, r), num + 1);
     t->count++;
-    t->bytes += sizeof *r + n + 1;
+    t->bytes += REC_BYTES(n);
     return r;
 }
 
@@ -238,7 +394,8 @@ void hk_served_delete(hk_served *t, hk_served_rec *rec)
     t->recs[num] = FREE_LINK(t->free_head);
     t->free_head = num;
     t->count--;
-    t->bytes -= sizeof *rec + strlen(rec->path) + 1;
+    t->bytes -= REC_BYTES(strlen(rec->base));
+    folder_unref(t, (hk_served_folder *)rec->folder);
     free(rec);
 }
 
@@ -264,5 +421,11 @@ hk_served_rec *hk_served_next(const hk_served *t, size_t *cursor)
 
 size_t hk_served_memory(const hk_served *t)
 {
-    return sizeof *t + 2 * t->cap * sizeof(uint32_t) + (size_t)t->caprecs * sizeof(hk_served_rec *) + t->bytes;
+    return sizeof *t + 2 * t->cap * sizeof(uint32_t) + (size_t)t->caprecs * sizeof(hk_served_rec *) + t->bytes +
+           hk_served_folder_bytes(t);
+}
+
+size_t hk_served_folder_bytes(const hk_served *t)
+{
+    return t->fcap * sizeof *t->folders + t->fbytes;
 }

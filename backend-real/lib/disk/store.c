@@ -92,7 +92,7 @@ void st_file_rel(const st_storage *s, uint32_t f, char *buf, size_t cap)
 {
     const char *names = storage_names(s);
     if (f == s->nfiles)
-        snprintf(buf, cap, "%s", names);
+        snprintf(buf, cap, "%s%s", names, (s->flags & ST_TORRENT_EXT) ? TORRENT_EXT : "");
     else if (s->flags & ST_MULTI_FILE)
         snprintf(buf, cap, "%s/%s", names + s->name_off, names + s->files[f].path);
     else
@@ -439,6 +439,13 @@ static bool has_path(const mi_torrent *mi, uint32_t f)
 /* Checks the names a storage record will hold and returns their bytes (.torrent name, torrent name, then one path
  * per data file of a multi-file torrent), or 0 with err filled if a name is unsafe or the record would be too
  * large. */
+/* The bytes of the .torrent's name a storage keeps: without its ".torrent" suffix, which ST_TORRENT_EXT implies. */
+static size_t kept_base_len(const char *base)
+{
+    size_t n = strlen(base), e = sizeof TORRENT_EXT - 1;
+    return n > e && memcmp(base + n - e, TORRENT_EXT, e) == 0 ? n - e : n;
+}
+
 static uint64_t names_bytes(const char *torrent_path, const char *base, const mi_torrent *mi, char *err,
                             size_t errlen)
 {
@@ -450,7 +457,7 @@ static uint64_t names_bytes(const char *torrent_path, const char *base, const mi
         snprintf(err, errlen, "%s: torrent name is not a safe file name", torrent_path);
         return 0;
     }
-    size_t base_len = strlen(base);
+    size_t base_len = kept_base_len(base);
     uint64_t names = (uint64_t)base_len + 1 + mi->name_len + 1;
     for (uint32_t f = 0; f < mi->file_count; f++) {
         if (!has_path(mi, f))
@@ -472,7 +479,8 @@ static uint64_t names_bytes(const char *torrent_path, const char *base, const mi
 /* Copies s into names at *at and advances *at past it and its terminator. */
 static void put_name(char *names, size_t *at, const char *s, size_t len)
 {
-    memcpy(names + *at, s, len + 1);
+    memcpy(names + *at, s, len);
+    names[*at + len] = '\0';
     *at += len + 1;
 }
 
@@ -485,10 +493,11 @@ static st_storage *storage_build(const char *base, const mi_torrent *mi, uint64_
         return NULL;
     s->nfiles = mi->file_count;
     s->names_len = (uint32_t)names_len;
-    s->flags = mi->multi_file ? ST_MULTI_FILE : 0;
+    size_t base_len = kept_base_len(base);
+    s->flags = (mi->multi_file ? ST_MULTI_FILE : 0) | (base_len < strlen(base) ? ST_TORRENT_EXT : 0);
     char *nm = (char *)(s->files + s->nfiles + 1);
     size_t at = 0;
-    put_name(nm, &at, base, strlen(base));
+    put_name(nm, &at, base, base_len);
     s->name_off = (uint16_t)at;
     put_name(nm, &at, mi->name, mi->name_len);
     for (uint32_t f = 0; f < mi->file_count; f++) {

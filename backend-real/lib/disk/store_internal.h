@@ -15,7 +15,9 @@
  *
  * Data layout (sizes on x86-64):
  *   handle table  tab[], gens[] 12 bytes per storage: pointer or free link, generation (stale handles never resolve)
- *   storage       st_storage   32 bytes + 16 bytes per file (+1 entry for the .torrent) + names (one allocation)
+ *   storage       st_storage   32 bytes + 16 bytes per file (+1 entry for the .torrent) + names (one allocation):
+ *                              the .torrent's name (without a ".torrent" suffix: ST_TORRENT_EXT), the torrent's
+ *                              name, the files' paths
  *   folder        st_folder    shared by consecutive storages of the same folder (a directory scan adds them so;
  *                              a --data-dir's record also names the .torrent's folder, and is shared likewise):
  *                              its path and identity (st_dev, st_ino); no descriptor is held
@@ -81,7 +83,10 @@ typedef struct st_storage {
 } st_storage;
 
 enum { ST_MULTI_FILE = 1, ST_FAILED = 2, ST_REMOVED = 4, ST_MODIFIED = 8 /* a data file's mtime moved: not yet
-                                                                             * taken by hk_store_take_modified */ };
+                                                                             * taken by hk_store_take_modified */,
+       ST_TORRENT_EXT = 16 /* the .torrent's name ends in TORRENT_EXT, not kept in names (issue 10: 8 bytes) */ };
+#define TORRENT_EXT ".torrent"
+
 
 /* The folder file f of s is opened below: its data folder, or for the .torrent (f == nfiles) the folder holding it. */
 static inline const st_folder *st_folder_of(const st_storage *s, uint32_t f)

@@ -39,7 +39,7 @@ static void check_all(const hk_served *t)
         cr_assert_eq(r, refs[i].rec, "%s: found %p, expected %p", refs[i].path, (void *)r, (void *)refs[i].rec);
         if (refs[i].rec) {
             live++;
-            cr_assert_str_eq(r->path, refs[i].path);
+            cr_assert_str_eq(HK_SERVED_PATH(r), refs[i].path);
             cr_assert_eq(r->storage, refs[i].storage);
             if (refs[i].storage) {
                 with++;
@@ -52,7 +52,7 @@ static void check_all(const hk_served *t)
     cr_assert_eq(hk_served_with_storage(t), with);
     size_t cursor = 0, seen = 0;
     for (hk_served_rec *r = hk_served_next(t, &cursor); r; r = hk_served_next(t, &cursor)) {
-        cr_assert_eq(r->mark, 0, "visited twice: %s", r->path);
+        cr_assert_eq(r->mark, 0, "visited twice: %s", HK_SERVED_PATH(r));
         r->mark = 1;
         seen++;
     }
@@ -173,5 +173,65 @@ Test(served, slots_are_32_bits_and_numbers_are_reused)
             cr_assert_not_null(hk_served_insert(t, path));
         }
     cr_assert_eq(hk_served_memory(t) - recs, tables, "churn reuses the freed record numbers");
+    hk_served_free(t);
+}
+
+/* Issue 10: the folder part of the paths is kept once per folder; each record keeps its last component without a
+ * ".torrent" suffix; paths come back whole and match exactly. */
+Test(served, folders_are_interned_and_paths_come_back_whole)
+{
+    hk_served *t = hk_served_new();
+    const char *paths[] = { "/d/one/t1.torrent", "/d/one/t2.torrent", "/d/two/t1.torrent", "plain.torrent",
+                            "/d/one/.torrent", "/d/one/t1.torrentx", "/d/one/t1", "/", "/d/one/" };
+    size_t n = sizeof paths / sizeof *paths;
+    hk_served_rec *r[sizeof paths / sizeof *paths];
+    for (size_t i = 0; i < n; i++)
+        cr_assert_not_null(r[i] = hk_served_insert(t, paths[i]), "%s", paths[i]);
+    for (size_t i = 0; i < n; i++) {
+        char buf[HK_SERVED_PATH_MAX];
+        cr_assert_str_eq(hk_served_path(r[i], buf, sizeof buf), paths[i]);
+        cr_assert_eq(hk_served_path_len(r[i]), strlen(paths[i]));
+        cr_assert_eq(hk_served_find(t, paths[i]), r[i], "%s", paths[i]);
+    }
+    cr_assert_null(hk_served_find(t, "/d/one/t1.torren"));
+    cr_assert_null(hk_served_find(t, "/d/one/t"));
+    cr_assert_null(hk_served_find(t, "/d/one"));
+    cr_assert_null(hk_served_find(t, "/d/two/t2.torrent"));
+    cr_assert_eq(r[0]->folder, r[1]->folder, "one folder record for the paths of a folder");
+    cr_assert_neq(r[0]->folder, r[2]->folder);
+    cr_assert_str_eq(r[0]->base, "t1", "the suffix is implied");
+    cr_assert_str_eq(r[4]->base, ".torrent", "a bare suffix is a name");
+    cr_assert_lt(hk_served_path_cmp(r[0], r[1]), 0);
+    cr_assert_gt(hk_served_path_cmp(r[2], r[1]), 0);
+    cr_assert_eq(hk_served_path_cmp(r[5], r[5]), 0);
+    char small[8];
+    cr_assert_str_eq(hk_served_path(r[0], small, sizeof small), "/d/one/", "truncated to the buffer");
+    size_t folders = hk_served_folder_bytes(t);
+    cr_assert_gt(folders, 0);
+    for (size_t i = 0; i < n; i++)
+        hk_served_delete(t, r[i]);
+    cr_assert_eq(hk_served_count(t), 0);
+    cr_assert_leq(hk_served_folder_bytes(t), 16 * sizeof(void *), "the last reference frees a folder: only the "
+                  "empty table is left (%zu bytes)", hk_served_folder_bytes(t));
+    hk_served_free(t);
+}
+
+/* 1,000 torrents of 100 folders: the folder paths are paid for once each. */
+Test(served, a_folder_costs_once)
+{
+    hk_served *t = hk_served_new();
+    char path[128];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(path, sizeof path, "/a/fairly/long/folder/name/for/the/test/d%03d/t%04d.torrent", i / 10, i);
+        cr_assert_not_null(hk_served_insert(t, path));
+    }
+    size_t f = hk_served_folder_bytes(t);
+    cr_assert_leq(f, 100 * (16 + 50) + 256 * sizeof(void *), "folders %zu bytes", f);
+    for (int i = 0; i < 1000; i++) {
+        snprintf(path, sizeof path, "/a/fairly/long/folder/name/for/the/test/d%03d/t%04d.torrent", i / 10, i);
+        hk_served_rec *r = hk_served_find(t, path);
+        cr_assert_not_null(r);
+        cr_assert_str_eq(HK_SERVED_PATH(r), path);
+    }
     hk_served_free(t);
 }

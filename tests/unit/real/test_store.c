@@ -1391,3 +1391,25 @@ Test(store, swapped_folder_refused_without_openat2)
     cr_assert_eq(code, 0, "without openat2: %s (exit %d)", code >= 10 && code <= 15 ? what[code] : "?", code);
     free_torrent(&t);
 }
+
+/* Issue 10: a storage keeps the .torrent's name without its ".torrent" suffix (a flag implies it); the .torrent is
+ * still found under its whole name, with or without the suffix, and the suffix alone is a name. */
+Test(store, torrent_name_suffix_is_implied_not_lost)
+{
+    tfile f[] = {{NULL, 3000, false}};
+    const char *names[] = { "a.torrent", "b.tor", ".torrent", "c.torrent.torrent" };
+    const char *data[] = { "A", "B", "C", "D" };
+    hk_store *st = hk_store_new(NULL);
+    for (size_t i = 0; i < 4; i++) {
+        ttorrent t = make_torrent(names[i], data[i], false, f, 1, true);
+        uint64_t h = add_ok(st, &t);
+        size_t ilen = t.mi->info_end - t.mi->info_start;
+        hk_extent info = ext_of(h, HK_FILE_METAINFO, t.mi->info_start, (uint32_t)ilen);
+        struct iovec iov;
+        cr_assert_eq(hk_store_pin(st, &info, &iov, NULL), 0, "%s: %s", names[i], hk_store_last_error(st));
+        cr_assert_eq(memcmp(iov.iov_base, t.bytes + t.mi->info_start, ilen), 0, "%s", names[i]);
+        hk_store_unpin(st, &info);
+        free_torrent(&t);
+    }
+    hk_store_free(st);
+}
