@@ -80,6 +80,7 @@ typedef struct leecher {
     uint32_t meta_size, meta_got;
     uint8_t *meta;
     uint8_t *meta_have;
+    struct trade_peer *trade;    /* leecher-to-leecher exchange (trade.h); NULL: this peer does not trade */
     /* results */
     hk_time arrival, first_connect, complete_at, end_at;
     lee_end end;
