@@ -205,8 +205,8 @@ typedef struct scenario_entry {
     char value[256];
 } scenario_entry;
 
-/* Parses a command-line override "SECTION.KEY=VALUE" into e: SECTION is seeder, disk, torrent, run or expect, or
- * profile.NAME / expect.NAME (also written "profile NAME"). Returns 0, or -1 with a message in err. */
+/* Parses a command-line override "SECTION.KEY=VALUE" into e: SECTION is seeder, disk, torrent, run, peers or
+ * expect, or profile.NAME / expect.NAME (also written "profile NAME"). Returns 0, or -1 with a message in err. */
 int scenario_parse_set(const char *spec, scenario_entry *e, char *err, size_t errlen);
 
 /* scenario_load(_string) with overrides (hekate-sim --set): each sets[i] (a scenario_parse_set spec) replaces the

@@ -18,13 +18,15 @@
  * Requests: on a link whose remote unchokes it, a peer keeps up to its profile's `pipeline` requests, the blocks of
  * the piece it is filling first, else of the rarest piece the remote has (fewest of its links' remotes have it;
  * a piece already begun first among equals; the rest of the ties from its PRNG), never a block held or already
- * asked (of the seeder or another link). The seeder connection keeps its own pipeline, picked the same way (the
- * seeder has every piece): rarest first, piece by piece, so what a peer gets from the seeder is soon worth trading. A choke (no fast extension between leechers) puts the link's requests back.
+ * asked (of the seeder or another link); refilled once half are answered. The seeder connection keeps its own
+ * pipeline, picked the same way (the seeder has every piece): rarest first, piece by piece, so what a peer gets
+ * from the seeder is soon worth trading. A choke (no fast extension between leechers) puts the link's requests back.
  * Serving: a peer answers a request of an unchoked remote for a piece it has announced (HAVE after the piece's
- * last block), at once. Choking: every [peers] rechoke, the `unchoke_slots - 1` interested remotes that uploaded
- * the most to it over the period (a finished peer: those it uploaded the most to) stay or become unchoked, the rest
- * choked, plus one optimistic unchoke drawn among the others every [peers] optimistic; between rechokes an
- * interested remote takes a free slot at once. A finished peer stays as a seed for [peers] seed_time, then closes
+ * last block) through a 256 KiB send buffer; a choke drops the requests not yet written. Choking: every [peers]
+ * rechoke, the `unchoke_slots - 1` interested remotes that uploaded the most to it over the period (a finished
+ * peer: those it uploaded the most to; ties by peer number) stay or become unchoked, the rest choked, plus one
+ * optimistic unchoke drawn among the others every [peers] optimistic; between rechokes an interested remote takes a
+ * free slot at once. A finished peer closes its seeder connection, stays a seed for [peers] seed_time, then closes
  * its links (FIN) and ends.
  *
  * Contract
