@@ -210,8 +210,10 @@ static void serve(trade_end *e)
         e->sent_period += len;
         l->trade->bytes_out += len;
     }
-    memmove(e->rq, e->rq + done, (e->nrq - done) * sizeof *e->rq);
-    e->nrq -= done;
+    if (done) { /* rq is NULL until the first request */
+        memmove(e->rq, e->rq + done, (e->nrq - done) * sizeof *e->rq);
+        e->nrq -= done;
+    }
 }
 
 /* ---------------- the peer's ends ---------------- */
