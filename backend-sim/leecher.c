@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "peer_wire.h"
+#include "trade.h"
 #include "world.h"
 
 static bool reconnects(const leecher *l)
@@ -72,6 +73,13 @@ static void lee_drain(leecher *l, sim_outbox *ob)
         if (!op_finish(ob, c, m, mb, drop, victim) && op.type == POP_WAKE)
             sg_sem_release(l->wake);
     }
+    if (l->trade)
+        trade_drain(l, ob);
+}
+
+void leecher_drain(leecher *l, sim_outbox *ob)
+{
+    lee_drain(l, ob);
 }
 
 static void wake_life(leecher *l)
@@ -331,12 +339,16 @@ static hk_time next_timer(const leecher *l)
         t = l->last_sent + l->prof->keepalive;
     if (l->prof->behaviour == BEH_FLOODER && l->got_handshake && !l->conn_ended && l->next_flood < t)
         t = l->next_flood;
+    if (l->trade && trade_next(l) < t)
+        t = trade_next(l); /* the next rechoke among leechers */
     return t;
 }
 
 static void on_timer(leecher *l)
 {
     hk_time now = sim_now(l->world);
+    if (l->trade)
+        trade_tick(l, now);
     if (l->conn_ended)
         return;
     if (now >= stop_time(l)) {
@@ -426,8 +438,14 @@ static void life_main(int argc, char **argv)
     const sim_profile *p = l->prof;
     sg_actor_on_exit(life_exit, l);
     plain_sleep_until(l, l->arrival);
+    if (l->trade)
+        trade_arrive(l);
     l->leave_at = p->mtbf ? sim_now(l->world) + (hk_time)prng_exponential(&l->rng, (double)p->mtbf) : HK_TIME_NEVER;
     while (sim_now(l->world) < stop_time(l)) {
+        if (l->completed) { /* from other leechers while it had no seeder connection (trade.h) */
+            l->end = END_COMPLETE;
+            break;
+        }
         if (sim_now(l->world) >= l->leave_at) {
             /* the uptime ran out while waiting to (re)connect: away for a downtime, then back */
             if (!away(l))
@@ -448,8 +466,10 @@ static void life_main(int argc, char **argv)
             break;
         plain_sleep_until(l, sim_now(l->world) + p->reconnect);
     }
+    if (l->trade)
+        trade_finish(l, &l->box); /* seeds for [peers] seed_time if complete, then closes its links */
     if (l->end == END_NONE)
-        l->end = END_TIME;
+        l->end = l->completed ? END_COMPLETE : END_TIME;
     l->end_at = sim_now(l->world);
     l->finished = true;
     l->world->lives_running--;
@@ -488,6 +508,8 @@ void leechers_start(sim_world *w)
             else {
                 const sim_torrent *tt = &w->torrents[l->torrent];
                 peer_setup_layout(l, tt->size, tt->piece_length);
+                if (w->sc->peers.trade && p->behaviour == BEH_NORMAL)
+                    l->trade = trade_new(l);
             }
             wire_decoder_init(&l->dec, NULL);
             l->wake = sg_sem_init(0);

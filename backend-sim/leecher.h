@@ -73,6 +73,7 @@ typedef struct leecher {
     /* magnet: the ut_metadata fetch (leech/meta.h); need_meta until it is done */
     bool need_meta;
     lk_meta meta;
+    struct trade_peer *trade;    /* leecher-to-leecher exchange (trade.h); NULL: this peer does not trade */
     /* results */
     hk_time arrival, first_connect, complete_at, end_at;
     lee_end end;

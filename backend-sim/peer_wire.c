@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "metainfo.h"
+#include "trade.h"
 #include "world.h"
 
 #define SIM_BLOCK 16384u
@@ -105,6 +106,8 @@ static bool answered(leecher *l, uint32_t b)
     uint64_t at;
     if (!lk_book_answered_at(&l->book, b, &at))
         return false;
+    if (l->trade)
+        trade_seeder_answered(l, b);
     hk_time waited = sim_now(l->world) - at;
     if (waited > l->world->request_latency_max)
         l->world->request_latency_max = waited;
@@ -125,11 +128,13 @@ static void request_more(leecher *l)
     if (!l->unchoked || l->need_meta || l->conn_ended || beh == BEH_IDLE || beh == BEH_SILENT ||
         beh == BEH_INVALID || beh == BEH_FLOODER || l->stopped_reading)
         return;
-    while (l->book.nout < l->prof->pipeline) {
-        uint32_t b = lk_book_next(&l->book, &l->lay);
+    while ((l->trade ? trade_seeder_out(l) : l->book.nout) < l->prof->pipeline) {
+        uint32_t b = l->trade ? trade_seeder_pick(l) : lk_book_next(&l->book, &l->lay);
         if (b == LK_NO_BLOCK)
             break;
         lk_book_ask_at(&l->book, b, sim_now(l->world));
+        if (l->trade)
+            trade_seeder_asked(l, b);
         send_request(l, b / l->lay.bpp, (b % l->lay.bpp) * SIM_BLOCK, block_len(l, b));
     }
     if (beh == BEH_NON_READER && l->book.nout > 0) {
@@ -164,7 +169,13 @@ static void send_invalid(leecher *l)
     }
 }
 
-static void completed(leecher *l)
+void peer_request_more(leecher *l)
+{
+    if (l->conn && l->connected)
+        request_more(l);
+}
+
+void peer_completed(leecher *l)
 {
     l->completed = true;
     l->complete_at = sim_now(l->world);
@@ -279,6 +290,9 @@ static void on_piece(leecher *l, const wire_msg *m)
             l->piece_rejects[index] = 0;
         l->bytes += len;
         l->world->payload_received += len; /* upload rate caps ([expect] rate_cap) */
+        swarm_note_block(l->world, l->torrent, b);
+        if (l->trade)
+            trade_block_taken(l, b);
     }
     if (l->prof->behaviour == BEH_FLOODER)
         return;
@@ -291,7 +305,7 @@ static void on_piece(leecher *l, const wire_msg *m)
         return;
     }
     if (lk_book_done(&l->book)) {
-        completed(l);
+        peer_completed(l);
         return;
     }
     request_more(l);
@@ -321,7 +335,7 @@ static bool reject_gives_up(leecher *l, uint32_t piece)
         return false;
     mark_lacking(l, piece);
     if (lk_book_done(&l->book) && !l->completed)
-        completed(l);
+        peer_completed(l);
     return true;
 }
 
@@ -349,7 +363,9 @@ static void on_wire(leecher *l, const wire_msg *m)
     case WIRE_CHOKE:
         if (l->unchoked) {
             l->unchoked = false;
-            if (!l->fast)
+            if (!l->fast && l->trade)
+                trade_seeder_requeue_all(l); /* the links' requests stand */
+            else if (!l->fast)
                 lk_book_requeue_all(&l->book);
         }
         break;
@@ -485,7 +501,10 @@ void peer_reset_protocol(leecher *l)
     l->connected = l->got_handshake = l->got_have = l->interested_sent = l->unchoked = false;
     l->fast = l->ext = false;
     peer_mse_reset(l);
-    lk_book_requeue_all(&l->book);
+    if (l->trade)
+        trade_seeder_requeue_all(l); /* the links' requests stand */
+    else
+        lk_book_requeue_all(&l->book);
 }
 
 void peer_send_keepalive(leecher *l)

@@ -36,8 +36,15 @@ void peer_send_keepalive(leecher *l);
 /* A flooder's tick: flood_rate requests for random blocks. */
 void peer_flood(leecher *l);
 
+/* The peer has every block: completion logged, the seeder connection ended (with a FIN). */
+void peer_completed(leecher *l);
+/* Requests on the seeder connection up to the pipeline (when unchoked). */
+void peer_request_more(leecher *l);
+
 /* Provided by leecher.c: queues a peer op for the peer's actors. */
 void leecher_push(leecher *l, sop_type t, hk_conn *c);
+/* Provided by leecher.c: carries out the peer's queued ops (its trading's too) from the calling actor (outbox ob). */
+void leecher_drain(leecher *l, sim_outbox *ob);
 /* Provided by leecher.c: ends the current connection (with a FIN if fin), once; wakes the life actor. */
 void leecher_end_conn(leecher *l, lee_end why, bool fin);
 

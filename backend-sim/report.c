@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "trade.h"
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -110,6 +112,35 @@ void report_uplink(const sim_world *w, report_uplink_figures *u)
     u->peak = w->uplink_peak;
 }
 
+void report_swarm(const sim_world *w, report_swarm_figures *f)
+{
+    memset(f, 0, sizeof *f);
+    f->trade = w->sc->peers.trade;
+    f->seeder_bytes = w->seeder.data_bytes_sent;
+    f->peers = w->npeers;
+    double *times = malloc((w->npeers + 1) * sizeof *times);
+    if (!times)
+        abort();
+    hk_time first = HK_TIME_NEVER;
+    for (uint32_t i = 0; i < w->npeers; i++) {
+        const leecher *l = &w->peers[i];
+        f->traded += trade_bytes_in(l);
+        if (!l->completed)
+            continue;
+        times[f->completed++] = secs(l->complete_at - l->arrival);
+        if (l->complete_at < first)
+            first = l->complete_at;
+    }
+    qsort(times, f->completed, sizeof *times, cmp_double);
+    f->p50 = pct(times, f->completed, 0.5);
+    f->p90 = pct(times, f->completed, 0.9);
+    free(times);
+    f->per_copy = f->completed ? (double)f->seeder_bytes / ((double)f->completed * (double)w->sc->torrent.size)
+                               : INFINITY;
+    f->copy_s = w->swarm_copy_at ? secs(w->swarm_copy_at) : -1;
+    f->first_complete_s = first != HK_TIME_NEVER ? secs(first) : -1;
+}
+
 static void summary_setup(const sim_world *w, const report_run *run, FILE *out)
 {
     fprintf(out, "parameters (the effective scenario: keys that differ from the defaults; --json lists all):\n");
@@ -139,6 +170,13 @@ void report_summary(const sim_world *w, const report_run *run, FILE *out, const 
                 r.completed, r.p50, r.p95, r.max, (unsigned long long)r.bytes, r.jain, r.closed_by_seeder_peers,
                 r.refused_peers);
     }
+    report_swarm_figures sw;
+    report_swarm(w, &sw);
+    fprintf(out, "swarm: trading %s; seeder sent %llu bytes for %u completed copies: %.4f seeder bytes per copy; "
+                 "peers traded %llu bytes; the swarm first held a full copy at %.3f s, the first peer completed at "
+                 "%.3f s; completion after arrival p50 %.3f s, p90 %.3f s (all peers)\n",
+            sw.trade ? "on" : "off", (unsigned long long)sw.seeder_bytes, sw.completed, sw.per_copy,
+            (unsigned long long)sw.traded, sw.copy_s, sw.first_complete_s, sw.p50, sw.p90);
     report_uplink_figures u;
     report_uplink(w, &u);
     fprintf(out, "uplink: %.0f B/s capacity; payload delivered %.0f B/s over the run (%.1f %%), %.0f B/s while peers were "
@@ -425,6 +463,25 @@ static void check_rate_cap(verdicts *v, const sim_world *w)
             e->rate_cap_within * 100);
 }
 
+/* [expect] seeder_per_copy_max, swarm_copy_by (leechers that trade). */
+static void check_swarm(verdicts *v, const sim_world *w)
+{
+    const sim_expect *e = &w->sc->expect;
+    if (e->seeder_per_copy_max < 0 && !e->swarm_copy_by)
+        return;
+    report_swarm_figures sw;
+    report_swarm(w, &sw);
+    if (e->seeder_per_copy_max >= 0)
+        verdict(v, sw.per_copy <= e->seeder_per_copy_max, "seeder_per_copy_max",
+                "the seeder sent %.4f torrent sizes per completed copy (limit %.4f; %llu bytes, %u copies; peers "
+                "traded %llu bytes)", sw.per_copy, e->seeder_per_copy_max, (unsigned long long)sw.seeder_bytes,
+                sw.completed, (unsigned long long)sw.traded);
+    if (e->swarm_copy_by)
+        verdict(v, sw.copy_s >= 0 && sw.copy_s <= secs(e->swarm_copy_by), "swarm_copy_by",
+                "the peers together first held a full copy at %.3f s (limit %.3f s; -1: never)", sw.copy_s,
+                secs(e->swarm_copy_by));
+}
+
 /* [expect NAME] complete_by: every peer of the profile completed by then. */
 static void check_complete_by(verdicts *v, const sim_world *w, const sim_profile *p)
 {
@@ -491,6 +548,7 @@ int report_expectations_as(const sim_world *w, FILE *out, bool json, const hk_st
     check_seeder(&v, w, st);
     check_rate_cap(&v, w);
     check_verify(&v, w);
+    check_swarm(&v, w);
     for (uint32_t i = 0; i < w->sc->nprofiles; i++)
         check_profile(&v, w, i, baseline_medians);
     return v.failures;

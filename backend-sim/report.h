@@ -51,6 +51,20 @@ typedef struct report_uplink_figures {
     double peak;                 /* the same over the busiest [run] sample period */
 } report_uplink_figures;
 void report_uplink(const sim_world *w, report_uplink_figures *u);
+/* The swarm (leechers that trade, trade.h; computed with trading on or off): what the seeder sent per copy the
+ * peers completed, when the leechers together first held every block of torrent 0, completion times over every
+ * peer, and what the leechers exchanged among themselves. */
+typedef struct report_swarm_figures {
+    bool trade;                  /* [peers] trade */
+    uint64_t seeder_bytes;       /* piece payload the seeder sent */
+    uint32_t completed, peers;
+    double per_copy;             /* seeder_bytes / (completed x [torrent] size); INFINITY: none completed */
+    double copy_s;               /* the union's first full copy (torrent 0), s; -1: never */
+    double first_complete_s;     /* the first peer's completion, s; -1: none */
+    double p50, p90;             /* completion time after arrival over every peer, s; -1: none */
+    uint64_t traded;             /* payload the peers received from each other */
+} report_swarm_figures;
+void report_swarm(const sim_world *w, report_swarm_figures *f);
 /* The name of a peer's end (lee_end): none, complete, refused, closed_by_seeder, departed, vanished, time. */
 const char *report_end_name(int end);
 /* The verdicts as EXPECT lines, or (json) as comma-separated JSON objects; the number of failures. */

@@ -1,5 +1,6 @@
 /* report_json: owns the JSON results of a run (hekate-sim --json FILE, see report.h and docs/scenarios.md): the
  * effective scenario, the run's setup, the summary's figures, every expectation's verdict and the hash. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -112,6 +113,20 @@ static void json_seeder(FILE *f, const sim_world *w, const hk_stats *st)
                "%.6f},\n",
             u.capacity, u.mean_run, u.mean_busy, u.busy_s, u.peak, u.mean_run / u.capacity,
             u.mean_busy / u.capacity);
+    report_swarm_figures sw;
+    report_swarm(w, &sw);
+    fprintf(f, "  \"swarm\": {\"trade\": %s, \"seeder_bytes\": %llu, \"completed\": %u, \"per_copy\": ",
+            sw.trade ? "true" : "false", (unsigned long long)sw.seeder_bytes, sw.completed);
+    num(f, isfinite(sw.per_copy) ? sw.per_copy : -1);
+    fprintf(f, ", \"copy_s\": ");
+    num(f, sw.copy_s);
+    fprintf(f, ", \"first_complete_s\": ");
+    num(f, sw.first_complete_s);
+    fprintf(f, ", \"p50_s\": ");
+    num(f, sw.p50);
+    fprintf(f, ", \"p90_s\": ");
+    num(f, sw.p90);
+    fprintf(f, ", \"traded_bytes\": %llu},\n", (unsigned long long)sw.traded);
     fprintf(f, "  \"choker\": {\"unchoked_max_wire\": %llu, \"unchoked_max_core\": %u, \"max_unchoked\": %u, "
                "\"waiting_max\": %u},\n",
             (unsigned long long)s->unchoked_max, st->max_unchoked_seen, w->sc->seeder.core.max_unchoked,

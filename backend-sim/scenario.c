@@ -262,6 +262,11 @@ bool scenario_corrupt(const scenario *sc, uint32_t torrent, uint32_t piece)
     return false;
 }
 
+static void peers_key(parse_ctx *c, const char *s, const char *k, const char *v)
+{
+    TABLE_KEY(peers_keys, &c->sc->peers);
+}
+
 static void run_key(parse_ctx *c, const char *s, const char *k, const char *v)
 {
     if (!key_is(k, "seed"))
@@ -341,6 +346,8 @@ static void dispatch(parse_ctx *c, const char *section, const char *name, const 
         torrent_key(c, section, name, value);
     else if (strcmp(section, "run") == 0)
         run_key(c, section, name, value);
+    else if (strcmp(section, "peers") == 0)
+        peers_key(c, section, name, value);
     else if (strcmp(section, "expect") == 0)
         expect_key(c, section, name, value);
     else if (strncmp(section, "profile ", 8) == 0) {
@@ -568,7 +575,7 @@ static int header_name(parse_ctx *c, const char *name, int lineno, const char *p
 static int scan_section(parse_ctx *c, const char *name, int lineno, const char *sec, section_list *seen)
 {
     bool known = strcmp(sec, "seeder") == 0 || strcmp(sec, "disk") == 0 || strcmp(sec, "torrent") == 0 ||
-                 strcmp(sec, "run") == 0 || strcmp(sec, "expect") == 0;
+                 strcmp(sec, "run") == 0 || strcmp(sec, "expect") == 0 || strcmp(sec, "peers") == 0;
     bool is_profile = strncmp(sec, "profile ", 8) == 0;
     bool is_pexpect = strncmp(sec, "expect ", 7) == 0;
     if (!known && !is_profile && !is_pexpect)
@@ -666,6 +673,10 @@ static int cross_check(scenario *sc, char *err, size_t errlen)
     }
     if (sc->nprofiles == 0) {
         snprintf(err, errlen, "no [profile NAME] section: a scenario needs peers");
+        return -1;
+    }
+    if (sc->peers.rechoke < HK_MILLIS(100) || sc->peers.optimistic < HK_MILLIS(100)) {
+        snprintf(err, errlen, "[peers] rechoke and optimistic are at least 100 ms");
         return -1;
     }
     if (sc->seeder.window == 0) /* not given: Linux's autotuned ceiling, within the buffer */

@@ -144,7 +144,24 @@ typedef struct sim_expect {
     int64_t corrupt_sent_max;     /* < 0: unset; blocks of corrupt pieces the seeder sent (and peers received) */
     hk_time request_latency_max;  /* 0: unset; the longest a block request waited for its piece */
     bool verify_done;             /* the background pass ended and checked every piece of every torrent */
+    /* leechers that trade (issue 12 item 5) */
+    double seeder_per_copy_max;   /* < 0: unset; seeder payload bytes sent / (completed peers x torrent size) */
+    hk_time swarm_copy_by;        /* 0: unset; the leechers together held every block of torrent 0 by then */
 } sim_expect;
+
+/* [peers]: leecher-to-leecher exchange (issue 12 item 5; backend-sim/trade.h). Off by default: no peer learns of
+ * another and every scenario written before it keeps its event log. With trade on, the normal peers of every
+ * profile trade: each connects at its arrival to up to `connect` earlier trading peers still present (drawn from
+ * its own PRNG stream), at most `max_links` such connections each. */
+typedef struct sim_peers_cfg {
+    bool trade;
+    uint32_t connect;             /* M: earlier peers each arriving peer connects to (default 8) */
+    uint32_t max_links;           /* peer-to-peer connections at once, per peer (default 40) */
+    uint32_t unchoke_slots;       /* peers a peer unchokes at once: slots - 1 by tit-for-tat, 1 optimistic (4) */
+    hk_time rechoke;              /* tit-for-tat period (10 s) */
+    hk_time optimistic;           /* optimistic unchoke period (30 s) */
+    hk_time seed_time;            /* a finished peer stays as a seed this long (0: leaves at once) */
+} sim_peers_cfg;
 
 /* The defaults of [seeder] sndbuf and window: what Linux's TCP autotuning reaches on a long fast path, the send
  * buffer's ceiling net.ipv4.tcp_wmem[2] = 4 MiB (the real backend leaves SO_SNDBUF to autotuning); a window left
@@ -168,6 +185,7 @@ typedef struct scenario {
     sim_disk_cfg disk;
     sim_torrent_cfg torrent;
     sim_run_cfg run;
+    sim_peers_cfg peers;
     sim_expect expect;
     sim_profile *profiles;
     uint32_t nprofiles;
@@ -187,8 +205,8 @@ typedef struct scenario_entry {
     char value[256];
 } scenario_entry;
 
-/* Parses a command-line override "SECTION.KEY=VALUE" into e: SECTION is seeder, disk, torrent, run or expect, or
- * profile.NAME / expect.NAME (also written "profile NAME"). Returns 0, or -1 with a message in err. */
+/* Parses a command-line override "SECTION.KEY=VALUE" into e: SECTION is seeder, disk, torrent, run, peers or
+ * expect, or profile.NAME / expect.NAME (also written "profile NAME"). Returns 0, or -1 with a message in err. */
 int scenario_parse_set(const char *spec, scenario_entry *e, char *err, size_t errlen);
 
 /* scenario_load(_string) with overrides (hekate-sim --set): each sets[i] (a scenario_parse_set spec) replaces the
@@ -204,7 +222,7 @@ int scenario_load_string_ex(const char *text, const char *name, const char *cons
                             char *err, size_t errlen);
 
 /* Calls fn for every key of the effective scenario (defaults included), in the order of docs/scenarios.md: [seeder],
- * [disk], [torrent], [run], [expect], then each profile's [profile NAME] and [expect NAME]. value is the key's
+ * [disk], [torrent], [run], [peers], [expect], then each profile's [profile NAME] and [expect NAME]. value is the key's
  * effective value as text, in the file's units (sizes in bytes, durations in s, bandwidths in B/s), or "unset" for
  * an expectation not set; is_default tells whether it equals the default. */
 typedef void (*scenario_param_fn)(void *user, const char *section, const char *key, const char *value,

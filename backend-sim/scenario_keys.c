@@ -98,6 +98,12 @@ void scenario_defaults(scenario *sc)
     sc->expect.seeder_errors_max = -1;
     sc->expect.rate_cap_within = -1; /* upload rate caps */
     sc->expect.corrupt_sent_max = -1; /* piece verification */
+    sc->expect.seeder_per_copy_max = -1; /* leechers that trade */
+    sc->peers.connect = 8;
+    sc->peers.max_links = 40;
+    sc->peers.unchoke_slots = 4;
+    sc->peers.rechoke = HK_SECONDS(10);
+    sc->peers.optimistic = HK_SECONDS(30);
 }
 
 /* ---- sections: one table of keys each ---- */
@@ -171,6 +177,16 @@ const key_spec run_keys[] = { /* and seed (run_key) */
     ENUM(sim_run_cfg, "log_level", log_level, log_level_names),
 };
 
+const key_spec peers_keys[] = { /* leechers that trade (issue 12 item 5) */
+    BOOL(sim_peers_cfg, "trade", trade),
+    U32(sim_peers_cfg, "connect", connect, 0, 1000),
+    U32(sim_peers_cfg, "max_links", max_links, 1, 10000),
+    U32(sim_peers_cfg, "unchoke_slots", unchoke_slots, 1, 1000),
+    TIME(sim_peers_cfg, "rechoke", rechoke),
+    TIME(sim_peers_cfg, "optimistic", optimistic),
+    TIME(sim_peers_cfg, "seed_time", seed_time),
+};
+
 const key_spec expect_keys[] = { /* and baseline_without (expect_key) */
     LIMIT(sim_expect, "unchoked_max", unchoked_max, 0, 10000000),
     BOOL(sim_expect, "no_leak", no_leak),
@@ -184,6 +200,8 @@ const key_spec expect_keys[] = { /* and baseline_without (expect_key) */
     LIMIT(sim_expect, "corrupt_sent_max", corrupt_sent_max, 0, UINT32_MAX), /* piece verification */
     TIME(sim_expect, "request_latency_max", request_latency_max),
     BOOL(sim_expect, "verify_done", verify_done),
+    DOUBLE(sim_expect, "seeder_per_copy_max", seeder_per_copy_max, 0, 1e9), /* leechers that trade */
+    TIME(sim_expect, "swarm_copy_by", swarm_copy_by),
 };
 
 const key_spec profile_expect_keys[] = {
@@ -226,6 +244,7 @@ const size_t n_seeder_keys = COUNT(seeder_keys);
 const size_t n_disk_keys = COUNT(disk_keys);
 const size_t n_torrent_keys = COUNT(torrent_keys);
 const size_t n_run_keys = COUNT(run_keys);
+const size_t n_peers_keys = COUNT(peers_keys);
 const size_t n_expect_keys = COUNT(expect_keys);
 const size_t n_profile_expect_keys = COUNT(profile_expect_keys);
 const size_t n_profile_keys = COUNT(profile_keys);

@@ -38,10 +38,10 @@ typedef struct key_spec {
 
 /* One table per section (the keys read through it; run's seed, expect's baseline_without and a profile's torrent are
  * read apart), with its length. */
-extern const key_spec seeder_keys[], disk_keys[], torrent_keys[], run_keys[], expect_keys[], profile_expect_keys[],
-    profile_keys[];
-extern const size_t n_seeder_keys, n_disk_keys, n_torrent_keys, n_run_keys, n_expect_keys, n_profile_expect_keys,
-    n_profile_keys;
+extern const key_spec seeder_keys[], disk_keys[], torrent_keys[], run_keys[], peers_keys[], expect_keys[],
+    profile_expect_keys[], profile_keys[];
+extern const size_t n_seeder_keys, n_disk_keys, n_torrent_keys, n_run_keys, n_peers_keys, n_expect_keys,
+    n_profile_expect_keys, n_profile_keys;
 
 /* The defaults of a scenario, and of a profile named name. */
 void scenario_defaults(scenario *sc);

@@ -116,6 +116,7 @@ void scenario_params(const scenario *sc, scenario_param_fn fn, void *user)
     snprintf(v, sizeof v, "%" PRIu64, sc->run.seed);
     fn(user, "run", "seed", v, sc->run.seed == d.run.seed);
     table("run", run_keys, n_run_keys, &sc->run, &d.run, fn, user);
+    table("peers", peers_keys, n_peers_keys, &sc->peers, &d.peers, fn, user);
     table("expect", expect_keys, n_expect_keys, &sc->expect, &d.expect, fn, user);
     fn(user, "expect", "baseline_without", sc->expect.baseline_without[0] ? sc->expect.baseline_without : "unset",
        sc->expect.baseline_without[0] == '\0');

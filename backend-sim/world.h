@@ -64,6 +64,11 @@ typedef struct sim_world {
     hk_time request_latency_max; /* piece verification: the longest a block request waited for its piece */
     uint64_t rate_bytes[2];
     hk_time rate_at[2];          /* 0: not sampled yet */
+    /* leechers that trade (trade.h): link numbers; the swarm's union of held blocks of torrent 0 */
+    uint64_t next_link_id;
+    uint8_t *swarm_have;
+    uint32_t swarm_nblocks, swarm_held;
+    hk_time swarm_copy_at;       /* the union first held every block (0: never) */
 } sim_world;
 
 /* Builds the torrents and the (zeroed) peer records of the scenario sc. Returns 0, or -1 out of memory. */

@@ -254,6 +254,46 @@ Test(scenario, verification_keys)
                                       sizeof err), -1, "one torrent: 0 only");
 }
 
+/* Issue 12 item 5: trading off by default (every older scenario keeps its event log), the [peers] keys, the
+ * swarm expectations, --set on the section, and the periods' lower bound. */
+Test(scenario, peers_trade_keys)
+{
+    scenario sc;
+    char err[512];
+    cr_assert_eq(scenario_load_string("[profile a]\ncount = 1\n", "t.ini", &sc, err, sizeof err), 0, "%s", err);
+    cr_assert_not(sc.peers.trade, "off unless a scenario turns it on");
+    cr_assert_eq(sc.peers.connect, 8);
+    cr_assert_eq(sc.peers.max_links, 40);
+    cr_assert_eq(sc.peers.unchoke_slots, 4);
+    cr_assert_eq(sc.peers.rechoke, HK_SECONDS(10));
+    cr_assert_eq(sc.peers.optimistic, HK_SECONDS(30));
+    cr_assert_eq(sc.peers.seed_time, 0);
+    cr_assert_lt(sc.expect.seeder_per_copy_max, 0, "unset");
+    cr_assert_eq(sc.expect.swarm_copy_by, 0, "unset");
+    scenario_free(&sc);
+    const char *text = "[peers]\ntrade = yes\nconnect = 3\nmax_links = 12\nunchoke_slots = 5\nrechoke = 5s\n"
+                       "optimistic = 15s\nseed_time = 1min\n[profile a]\ncount = 1\n[expect]\n"
+                       "seeder_per_copy_max = 0.25\nswarm_copy_by = 6s\n";
+    const char *sets[] = {"peers.connect=2"};
+    cr_assert_eq(scenario_load_string_ex(text, "t.ini", sets, 1, &sc, err, sizeof err), 0, "%s", err);
+    cr_assert(sc.peers.trade);
+    cr_assert_eq(sc.peers.connect, 2, "--set wins");
+    cr_assert_eq(sc.peers.max_links, 12);
+    cr_assert_eq(sc.peers.unchoke_slots, 5);
+    cr_assert_eq(sc.peers.rechoke, HK_SECONDS(5));
+    cr_assert_eq(sc.peers.optimistic, HK_SECONDS(15));
+    cr_assert_eq(sc.peers.seed_time, HK_SECONDS(60));
+    cr_assert_float_eq(sc.expect.seeder_per_copy_max, 0.25, 1e-12);
+    cr_assert_eq(sc.expect.swarm_copy_by, HK_SECONDS(6));
+    scenario_free(&sc);
+    cr_assert_eq(scenario_load_string("[peers]\nswap = yes\n[profile a]\ncount = 1\n", "t.ini", &sc, err,
+                                      sizeof err), -1, "unknown key");
+    cr_assert_eq(scenario_load_string("[peers]\nrechoke = 0\n[profile a]\ncount = 1\n", "t.ini", &sc, err,
+                                      sizeof err), -1, "a period of 0 would spin");
+    cr_assert_eq(scenario_load_string("[peers]\nunchoke_slots = 0\n[profile a]\ncount = 1\n", "t.ini", &sc,
+                                      err, sizeof err), -1, "at least one slot");
+}
+
 /* Issue 14 item 2: the non_reader behaviour, the graces as [seeder] keys, and a baseline without several profiles. */
 Test(scenario, squatter_profiles_and_a_baseline_without_two)
 {
