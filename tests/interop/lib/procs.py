@@ -48,7 +48,10 @@ def _die_with_parent():
 # connection of a test running in parallel (clients, trackers, the DHT) can take a port between the moment it is
 # picked and the moment the process it is meant for binds it. Each process starts at a random place in the range and
 # walks it, so parallel tests rarely try the same ports.
+# HEKATE_PORT_RANGE=LOW-HIGH narrows it (helpers sharing one machine each take their own range).
 PORT_LOW, PORT_HIGH = 10000, 32767
+if os.environ.get("HEKATE_PORT_RANGE"):
+    PORT_LOW, PORT_HIGH = (int(x) for x in os.environ["HEKATE_PORT_RANGE"].split("-"))
 _next_port = [None]
 
 
