@@ -131,6 +131,7 @@ def run_swarm(p, a, work, k, hverify, sverify):
         st = procstat.status(seeder.pid)
     finally:
         p.stop(seeder.child)
+    calls = re.search(r"(\d+) writev calls \((\d+) iovecs, (\d+) bytes\), (\d+) reads", seeder.child.log())
     out = sw.log()
     m = re.search(r"real ([\d.]+) s, cpu ([\d.]+) s", out)
     f = re.search(r"fleet: (\d+) bytes read from the sockets, (\d+) payload; blocks failing verification (\d+)", out)
@@ -145,7 +146,11 @@ def run_swarm(p, a, work, k, hverify, sverify):
             "torrent_bytes": size, "seconds": real, "mbps": payload / real / 1e6, "hekate_cpu": cpu1 - cpu0,
             "hekate_cpu_per_gib": (cpu1 - cpu0) / (payload / GiB), "load_cpu": swarm_cpu,
             "load_cpu_per_gib": swarm_cpu / (payload / GiB), "hekate_vmhwm": st["VmHWM"],
-            "verify_failures": int(f.group(3))}
+            "verify_failures": int(f.group(3)),
+            # hekate's stop line (counted over its whole life, start-up included: a handful of calls)
+            "writes_per_gib": int(calls.group(1)) / (payload / GiB) if calls else None,
+            "reads_per_gib": int(calls.group(4)) / (payload / GiB) if calls else None,
+            "bytes_per_write": int(calls.group(3)) / int(calls.group(1)) if calls and int(calls.group(1)) else None}
 
 
 def run_iperf(p, a, nbytes, zerocopy):
@@ -201,9 +206,12 @@ def run_lt(p, a, work, k):
 
 def fmt(r):
     lc = "%9.3f" % r["load_cpu_per_gib"] if r["load_cpu_per_gib"] is not None else "%9s" % "-"
-    return "%-18s %5d %6s %6s %8.2f %8.1f %9.3f %s %9.1f" % (
+    calls = ""
+    if r.get("writes_per_gib") is not None:
+        calls = " %9.0f %9.0f %8.0f" % (r["writes_per_gib"], r["reads_per_gib"], r["bytes_per_write"])
+    return "%-18s %5d %6s %6s %8.2f %8.1f %9.3f %s %9.1f%s" % (
         r["load"], r["k"], r["hekate_verify"], r["swarm_verify"], r["bytes"] / GiB, r["seconds"],
-        r["hekate_cpu_per_gib"], lc, r["mbps"])
+        r["hekate_cpu_per_gib"], lc, r["mbps"], calls)
 
 
 def ratios(results, a, ks):
@@ -275,8 +283,9 @@ def main():
     with procs.Procs("swarm_bench", 4 * 3600) as p:
         work = a.workdir or p.path("work")
         os.makedirs(work, exist_ok=True)
-        print("%-18s %5s %6s %6s %8s %8s %9s %9s %9s" % ("load", "K", "hekate", "load", "GiB", "seconds",
-                                                         "seed s/GiB", "load s/GiB", "MB/s"), flush=True)
+        print("%-18s %5s %6s %6s %8s %8s %9s %9s %9s %9s %9s %8s" % (
+            "load", "K", "hekate", "load", "GiB", "seconds", "seed s/GiB", "load s/GiB", "MB/s", "writes/GiB",
+            "reads/GiB", "B/write"), flush=True)
         print("%-18s %5s %6s %6s" % ("", "", "verify", "verify"), flush=True)
         for k in ks:
             for hv, sv in a.mode_pairs:

@@ -298,6 +298,9 @@ static void log_stats(hk_real *r, hk_log_level level, const char *when)
         hk_log(level, "%s: %" PRIu64 " uTP connections accepted (%" PRIu64 " open, %" PRIu64 " refused over the bounds); %"
                PRIu64 " bytes sent over uTP, %" PRIu64 " packets resent", when, ub.accepted, ub.active, ub.refused,
                ub.bytes_sent, ub.retransmits);
+    if (cs.holds) /* write coalescing (net/conn.h) */
+        hk_log(level, "%s: %" PRIu64 " short queues held for more, %" PRIu64 " of them written when the hold ran out",
+               when, cs.holds, cs.holds_expired);
     if (s.rate_stops) /* upload rate caps (issue 11 item 5) */
         hk_log(level, "%s: upload rate caps held back %" PRIu64 " bytes; %" PRIu64 " turns stopped for tokens", when,
                s.rate_delayed_bytes, s.rate_stops);

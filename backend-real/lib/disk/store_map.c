@@ -19,7 +19,15 @@
 
 size_t st_page_size(void)
 {
-    return (size_t)sysconf(_SC_PAGESIZE);
+    /* Asked once: it is called per block served (residency, prefetch) and sysconf showed in perf (1 % of hekate at
+     * K = 500). Any thread may be first; they all store the same value. */
+    static size_t pg;
+    size_t v = __atomic_load_n(&pg, __ATOMIC_RELAXED);
+    if (v == 0) {
+        v = (size_t)sysconf(_SC_PAGESIZE);
+        __atomic_store_n(&pg, v, __ATOMIC_RELAXED);
+    }
+    return v;
 }
 
 /* A file is mapped with one page more than it holds (rounded up to pages): that guard page lies wholly past the end

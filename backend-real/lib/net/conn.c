@@ -6,6 +6,8 @@
  * (closed connections whose memory the next prepare pass frees, last closed first).
  * Write fairness (issue 12, reactivity): per loop iteration a byte budget shared by all connections, per connection
  * turn a quantum; the prepare pass writes short queues before long ones (see hk_conn_limits).
+ * Write coalescing (issue 12, CPU per GiB): a fourth list, the held connections (a short queue of a peer with a deep
+ * pipeline, waiting for more; oldest hold first) and the timer of the oldest hold's end.
  */
 #include "conn.h"
 
@@ -38,6 +40,8 @@ enum {
     CF_WANT_WRITE = 1u << 2,  /* EV_WRITE is in the watcher's events */
     CF_FAILED = 1u << 3,      /* output could not be queued or written: report (fault, then on_closed) from the loop */
     CF_PROBE = 1u << 4,       /* a write hit EFAULT: write one segment at a time to find the bad one */
+    CF_HELD = 1u << 5,        /* on the hub's held list: its short queue waits for more (write coalescing) */
+    CF_EXPIRED = 1u << 6,     /* its hold ran out: the next flush writes it whatever its size */
 };
 
 struct hk_conn {
@@ -49,10 +53,15 @@ struct hk_conn {
     cc_state *crypt;          /* NULL until the first set_cipher: plain connections never pay for encryption */
     size_t queued;
     size_t written_since_grant;
-    hk_list pend;             /* on the flush list while CF_PENDING; on the graveyard once CF_DEAD */
+    hk_list pend;             /* on the flush list while CF_PENDING, the held list while CF_HELD; the graveyard once
+                               * CF_DEAD */
     hk_list all;              /* on the hub's list of live connections */
     uint32_t flags;
     int fail_errno;           /* with CF_FAILED */
+    uint32_t depth;           /* write coalescing: the most bytes asked for at once (the peer's pipeline, at least) */
+    uint32_t held_at;         /* with CF_HELD: when the hold began (hub_us) */
+    uint32_t burst;           /* bytes queued since burst_at */
+    uint32_t burst_at;        /* start of the current burst (hub_us) */
 };
 
 struct hk_conn_hub {
@@ -72,6 +81,9 @@ struct hk_conn_hub {
     hk_list all;              /* live connections, newest first */
     hk_conn_stats stats;
     size_t budget;            /* bytes the connections may still write in this loop iteration (lim.iter_budget) */
+    hk_list held;             /* connections whose short queue waits for more (CF_HELD), oldest hold first */
+    ev_timer hold_timer;      /* the oldest hold's end */
+    ev_tstamp t0;             /* hub_us counts from here */
 };
 
 void hk_conn_limits_default(hk_conn_limits *lim)
@@ -82,6 +94,8 @@ void hk_conn_limits_default(hk_conn_limits *lim)
     lim->turn_quantum = 256 * 1024;
     lim->iter_budget = 512 * 1024;
     lim->short_queue = 32 * 1024;
+    lim->coalesce = 128 * 1024;
+    lim->hold_max = 0.25;
 }
 
 size_t hk_conn_size(void)
@@ -91,10 +105,13 @@ size_t hk_conn_size(void)
 
 /* ---- lists ---- */
 
+static void held_remove(hk_conn_hub *h, hk_conn *c);
+
 static void pending_add(hk_conn_hub *h, hk_conn *c)
 {
     if (c->flags & (CF_PENDING | CF_DEAD))
         return;
+    held_remove(h, c);
     c->flags |= CF_PENDING;
     hk_list_insert_tail(&h->pending, &c->pend);
     h->npending++;
@@ -110,6 +127,106 @@ static void pending_remove(hk_conn_hub *h, hk_conn *c)
     assert(hk_list_linked(&c->pend) && h->npending > 0);
     hk_list_remove(&c->pend);
     h->npending--;
+}
+
+/* ---- write coalescing: a short queue of a peer with a deep pipeline waits for more before it is written ---- */
+
+/* Microseconds since the hub's creation, at the loop's time (wraps after 71 minutes: only differences are used). */
+static uint32_t hub_us(const hk_conn_hub *h)
+{
+    return (uint32_t)(uint64_t)((ev_now(h->loop) - h->t0) * 1e6);
+}
+
+/* The queue c waits for before its write: half the pipeline it has shown (the other half is still on its way to the
+ * peer or in its hands), at most lim.coalesce; 0 (no waiting) for a pipeline of up to 2 * short_queue. */
+static size_t hold_target(const hk_conn *c)
+{
+    const hk_conn_hub *h = c->hub;
+    size_t half = c->depth / 2;
+    if (half <= h->lim.short_queue || h->lim.coalesce == 0)
+        return 0;
+    return half < h->lim.coalesce ? half : h->lim.coalesce;
+}
+
+static void note_depth(hk_conn *c)
+{
+    if (c->queued > c->depth)
+        c->depth = c->queued > UINT32_MAX ? UINT32_MAX : (uint32_t)c->queued;
+}
+
+/* n bytes were queued: what a peer asks for within BURST_US (its pipeline's first fill, a batch of requests) counts
+ * as asked for at once, even if it came in several reads and writes. */
+#define BURST_US 1000u
+static void note_burst(hk_conn *c, size_t n)
+{
+    uint32_t now = hub_us(c->hub);
+    if (now - c->burst_at > BURST_US) {
+        c->burst_at = now;
+        c->burst = 0;
+    }
+    c->burst = n > UINT32_MAX - c->burst ? UINT32_MAX : c->burst + (uint32_t)n;
+    if (c->burst > c->depth)
+        c->depth = c->burst;
+}
+
+static void held_remove(hk_conn_hub *h, hk_conn *c)
+{
+    if (!(c->flags & CF_HELD))
+        return;
+    c->flags &= ~(uint32_t)CF_HELD;
+    hk_list_remove(&c->pend);
+    if (hk_list_empty(&h->held))
+        ev_timer_stop(h->loop, &h->hold_timer);
+}
+
+static void hold_timer_arm(hk_conn_hub *h)
+{
+    hk_list *first = hk_list_first(&h->held);
+    if (!first || ev_is_active(&h->hold_timer))
+        return;
+    const hk_conn *c = HK_LIST_ENTRY(first, hk_conn, pend);
+    uint32_t age = hub_us(h) - c->held_at;
+    double left = h->lim.hold_max - age / 1e6;
+    ev_timer_set(&h->hold_timer, left > 0 ? left : 0, 0);
+    ev_timer_start(h->loop, &h->hold_timer);
+}
+
+/* In the flush pass, c (just taken off the flush list) waits for more instead of being written: true if it was put on
+ * the held list. Not when it failed, waits for EV_WRITE, its hold ran out, or its queue reached the target. */
+static bool hold(hk_conn_hub *h, hk_conn *c)
+{
+    note_depth(c);
+    if ((c->flags & (CF_FAILED | CF_WANT_WRITE | CF_EXPIRED | CF_DEAD)) || c->queued == 0 ||
+        c->queued >= hold_target(c))
+        return false;
+    pending_remove(h, c);
+    c->flags |= CF_HELD;
+    c->held_at = hub_us(h);
+    h->stats.holds++;
+    hk_list_insert_tail(&h->held, &c->pend);
+    hold_timer_arm(h);
+    return true;
+}
+
+/* The oldest holds ran out: their queues are written in the coming flush pass, and the pipeline they waited for is
+ * taken to be half as deep from now on (a peer that asks for less does not wait again and again). */
+static void hold_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    hk_conn_hub *h = w->data;
+    uint32_t now = hub_us(h), max = (uint32_t)(h->lim.hold_max * 1e6);
+    hk_list *node;
+    while ((node = hk_list_first(&h->held)) != NULL) {
+        hk_conn *c = HK_LIST_ENTRY(node, hk_conn, pend);
+        if (now - c->held_at < max)
+            break;
+        c->depth /= 2;
+        h->stats.holds_expired++;
+        pending_add(h, c); /* off the held list */
+        c->flags |= CF_EXPIRED;
+    }
+    hold_timer_arm(h);
 }
 
 /* ---- send queue ---- */
@@ -162,6 +279,7 @@ static void teardown(hk_conn *c)
     hk_conn_hub *h = c->hub;
     c->flags |= CF_DEAD;
     pending_remove(h, c);
+    held_remove(h, c);
     ev_io_stop(h->loop, &c->io);
     if (c->io.fd >= 0) {
         close(c->io.fd);
@@ -312,6 +430,7 @@ static void wrote(hk_conn *c, size_t w, size_t total)
 /* After the writes of one flush: free an empty queue, wait for EV_WRITE while bytes remain, grant room. */
 static void after_writes(hk_conn *c)
 {
+    c->flags &= ~(uint32_t)CF_EXPIRED;
     if (c->q->icount == 0) {
         queue_free(c->hub, c);
         set_write_interest(c, false);
@@ -464,6 +583,7 @@ static void sweep(hk_conn_hub *h)
 static void flush_one(hk_conn_hub *h, hk_conn *c)
 {
     pending_remove(h, c);
+    c->flags &= ~(uint32_t)CF_EXPIRED;
     if (c->flags & CF_FAILED)
         report_failure(c);
     else if (!(c->flags & CF_WANT_WRITE))
@@ -483,6 +603,8 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     hk_list *node;
     while (n-- > 0 && (node = hk_list_first(&h->pending)) != NULL) {
         hk_conn *c = HK_LIST_ENTRY(node, hk_conn, pend);
+        if (hold(h, c))
+            continue;
         if ((c->flags & (CF_FAILED | CF_WANT_WRITE)) || c->queued <= h->lim.short_queue)
             flush_one(h, c);
         else
@@ -529,10 +651,16 @@ hk_conn_hub *hk_conn_hub_new(struct ev_loop *loop, const hk_conn_limits *lim, co
         h->lim.iter_budget = 512 * 1024;
     if (h->lim.short_queue == 0)
         h->lim.short_queue = 32 * 1024;
+    if (h->lim.coalesce > h->lim.high_water / 2)
+        h->lim.coalesce = h->lim.high_water / 2; /* the room granted covers the target: the core can always reach it */
+    if (!(h->lim.hold_max > 0))
+        h->lim.coalesce = 0;
     h->budget = h->lim.iter_budget;
     hk_list_init(&h->pending);
     hk_list_init(&h->graveyard);
     hk_list_init(&h->all);
+    hk_list_init(&h->held);
+    h->t0 = ev_now(loop);
     h->iov_max = IOV_MAX;
     h->rbuf = malloc(h->lim.read_buffer);
     h->iov = malloc((size_t)h->iov_max * sizeof *h->iov);
@@ -548,6 +676,8 @@ hk_conn_hub *hk_conn_hub_new(struct ev_loop *loop, const hk_conn_limits *lim, co
     ev_prepare_start(loop, &h->prepare);
     ev_idle_init(&h->idle, idle_cb);
     h->idle.data = h;
+    ev_timer_init(&h->hold_timer, hold_timer_cb, 0, 0);
+    h->hold_timer.data = h;
     return h;
 }
 
@@ -561,6 +691,7 @@ void hk_conn_hub_free(hk_conn_hub *h)
     sweep(h);
     ev_prepare_stop(h->loop, &h->prepare);
     ev_idle_stop(h->loop, &h->idle);
+    ev_timer_stop(h->loop, &h->hold_timer);
     cc_copier_free(&h->copier);
     free(h->rbuf);
     free(h->iov);
@@ -683,6 +814,7 @@ void hk_conn_send(hk_conn *c, const hk_segment *segs, size_t nsegs)
     hk_conn_hub *h = c->hub;
     if (c->flags & (CF_DEAD | CF_FAILED))
         return;
+    size_t before = c->queued;
     if (!c->q) {
         c->q = calloc(1, sizeof *c->q);
         if (!c->q)
@@ -702,6 +834,13 @@ void hk_conn_send(hk_conn *c, const hk_segment *segs, size_t nsegs)
             goto nomem;
         if (rc > 0)
             break;
+    }
+    if (c->queued > before)
+        note_burst(c, c->queued - before);
+    if ((c->flags & CF_HELD) && !(c->flags & CF_FAILED)) {
+        note_depth(c);
+        if (c->queued < hold_target(c))
+            return; /* still short: it keeps waiting, its hold's end unchanged */
     }
     if ((c->flags & CF_FAILED) || (c->q && c->q->icount > 0))
         pending_add(h, c);

@@ -48,9 +48,12 @@ def _die_with_parent():
 # connection of a test running in parallel (clients, trackers, the DHT) can take a port between the moment it is
 # picked and the moment the process it is meant for binds it. Each process starts at a random place in the range and
 # walks it, so parallel tests rarely try the same ports.
-# HK_TEST_PORTS=LOW-HIGH narrows the range (helpers sharing a machine each take their own).
-PORT_LOW, PORT_HIGH = (tuple(int(x) for x in os.environ["HK_TEST_PORTS"].split("-", 1))
-                       if os.environ.get("HK_TEST_PORTS") else (10000, 32767))
+# HEKATE_PORT_RANGE=LOW-HIGH narrows it (helpers sharing one machine each take their own range; HK_TEST_PORTS is
+# the same setting under its earlier name).
+PORT_LOW, PORT_HIGH = 10000, 32767
+_range = os.environ.get("HEKATE_PORT_RANGE") or os.environ.get("HK_TEST_PORTS")
+if _range:
+    PORT_LOW, PORT_HIGH = (int(x) for x in _range.split("-", 1))
 _next_port = [None]
 
 

@@ -697,3 +697,102 @@ Test(conn, short_queue_first_and_long_queue_bounded_per_turn)
     close(peer_b);
     teardown_h(h);
 }
+
+/* Drains the peer socket until n bytes in all have arrived (bounded). */
+static void drain_until(harness *h, size_t n)
+{
+    for (int i = 0; i < 200000 && h->got_len < n; i++)
+        drain(h, 1 << 16);
+    cr_assert_eq(h->got_len, n, "%zu of %zu bytes arrived", h->got_len, n);
+}
+
+/* Write coalescing (issue 12, CPU per GiB): once a connection has shown a deep pipeline (256 KiB queued at once), a
+ * short queue waits for more instead of going out at once; it goes out as soon as it reaches half the depth, or when
+ * the hold runs out (hold_max), and each hold that runs out halves the depth, so a peer that asks for less stops
+ * waiting. A connection that never had more than one block queued is written at once (the reactivity intent). */
+Test(conn, short_queue_of_a_deep_pipeline_waits_for_more)
+{
+    harness *h = calloc(1, sizeof *h);
+    h->rng = 0x9E3779B97F4A7C15ull;
+    h->loop = ev_loop_new(EVFLAG_AUTO);
+    hk_conn_limits_default(&h->lim);
+    h->lim.hold_max = 0.2;
+    h->hub = hk_conn_hub_new(h->loop, &h->lim, &ops, h);
+    make_file(h, 4 << 20);
+    make_pair(h, 8 << 20, 8 << 20);
+    int peer_b;
+    hk_conn *b = hk_conn_new(h->hub, nf_tcp_pair(8 << 20, 8 << 20, &peer_b));
+    cr_assert_not_null(b);
+
+    hk_segment deep = ext_seg(STORAGE_OK, 0, 256 << 10);
+    send_segs(h, &deep, 1);
+    ev_run(h->loop, EVRUN_NOWAIT);
+    drain_until(h, 256 << 10);
+    cr_assert_eq(hk_conn_queued(h->c), 0, "a full pipeline is written at once");
+
+    size_t sent = 256 << 10;
+    for (int i = 0; i < 7; i++) { /* 7 blocks: short of half the depth (128 KiB) */
+        hk_segment blk = ext_seg(STORAGE_OK, sent, 16 << 10);
+        send_segs(h, &blk, 1);
+        sent += 16 << 10;
+        ev_run(h->loop, EVRUN_NOWAIT);
+        cr_assert_eq(hk_conn_queued(h->c), (size_t)(i + 1) * (16 << 10), "block %d waits for more", i);
+    }
+    hk_segment one = ext_seg(STORAGE_OK, 0, 16 << 10); /* b: one block, its first: never held */
+    hk_conn_send(b, &one, 1);
+    ev_run(h->loop, EVRUN_NOWAIT);
+    cr_assert_eq(hk_conn_queued(b), 0, "a single block of a shallow peer goes out at once");
+
+    hk_segment blk = ext_seg(STORAGE_OK, sent, 16 << 10); /* the 8th block: half the depth */
+    send_segs(h, &blk, 1);
+    sent += 16 << 10;
+    ev_run(h->loop, EVRUN_NOWAIT);
+    cr_assert_eq(hk_conn_queued(h->c), 0, "the queue reached half the depth: written");
+    drain_until(h, sent);
+
+    /* A queue that never reaches the target goes out when the hold runs out; the depth halves each time (256 KiB ->
+     * 128 -> 64: half of it is no longer above short_queue), so after two holds that ran out, no more waiting. */
+    for (int round = 0; round < 3; round++) {
+        blk = ext_seg(STORAGE_OK, sent, 16 << 10);
+        send_segs(h, &blk, 1);
+        sent += 16 << 10;
+        ev_now_update(h->loop);
+        ev_tstamp t0 = ev_now(h->loop);
+        ev_run(h->loop, EVRUN_NOWAIT);
+        if (round < 2) {
+            cr_assert_eq(hk_conn_queued(h->c), 16u << 10, "round %d: held", round);
+            for (int i = 0; i < 2000 && hk_conn_queued(h->c) > 0; i++) { /* the flush pass comes before a poll */
+                usleep(1000);
+                ev_run(h->loop, EVRUN_NOWAIT);
+            }
+            ev_now_update(h->loop);
+            cr_assert_geq(ev_now(h->loop) - t0, 0.19, "round %d: held for hold_max", round);
+        }
+        cr_assert_eq(hk_conn_queued(h->c), 0, "round %d: written", round);
+        drain_until(h, sent);
+    }
+    cr_assert_eq(memcmp(h->got, h->map, 256 << 10), 0, "the stream arrives intact");
+    cr_assert_eq(memcmp(h->got + (256 << 10), h->map + (256 << 10), sent - (256 << 10)), 0);
+    hk_conn_close(b);
+    close(peer_b);
+    teardown_h(h);
+}
+
+/* A held connection that is closed (and one the owner closes while it holds) leaves no hold behind: the hub's timer
+ * finds nothing freed, every extent is unpinned. */
+Test(conn, closing_a_held_connection)
+{
+    harness *h = setup(8 << 20, 8 << 20, 1 << 20);
+    hk_segment deep = ext_seg(STORAGE_OK, 0, 256 << 10);
+    send_segs(h, &deep, 1);
+    ev_run(h->loop, EVRUN_NOWAIT);
+    drain_until(h, 256 << 10);
+    hk_segment blk = ext_seg(STORAGE_OK, 0, 16 << 10);
+    send_segs(h, &blk, 1);
+    ev_run(h->loop, EVRUN_NOWAIT);
+    cr_assert_eq(hk_conn_queued(h->c), 16u << 10, "held");
+    hk_conn_close(h->c);
+    h->c = NULL;
+    run_for(h, h->lim.hold_max + 0.05); /* past hold_max: the timer must not touch the freed connection */
+    teardown_h(h);
+}
