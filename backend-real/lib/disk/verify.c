@@ -178,7 +178,9 @@ static void read_all(void *arg)
     for (r->at = 0; r->at < nsegs; r->at++) {
         const vseg *g = &j->segs[r->at];
         size_t n = g->ext.length;
-        if (g->kind == SEG_PINNED && (r->error = hk_mapguard_populate(g->mem, n)) != 0)
+        /* The data is populated (one call, not a fault per 16 pages); the hashes' page of the .torrent is faulted
+         * in by the first piece and stays mapped: a call per piece for it would cost more than that one fault. */
+        if (g->kind == SEG_PINNED && r->at < j->nexts && (r->error = hk_mapguard_populate(g->mem, n)) != 0)
             return;
         if (r->at < j->nexts)
             sink_put(r->k, g->mem, n);
