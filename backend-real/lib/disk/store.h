@@ -55,7 +55,9 @@
  * proves it on the running kernel), residency is asked with mincore, prefetch is madvise(WILLNEED), and page-in on the
  * thread pool uses readahead + pread on a descriptor the job owns, never the mapping. A file replaced (different inode
  * or device), truncated, grown or deleted is detected at the next (re)map or by hk_store_check, and the storage is
- * marked failed; its unpinned files are closed at once, pinned ones when their last pin goes.
+ * marked failed; its unpinned files are closed at once, pinned ones when their last pin goes. One reader of the
+ * mappings outside the kernel: the piece verifier (verify.h) hashes pinned ranges on pool threads, under a SIGBUS
+ * guard (mapguard.h) that turns a vanished page into EIO, which it reports like a failed page-in job.
  *
  * Errors: an extent outside the file (or of length 0, or of an unknown storage / file) is a caller error: -1 with
  * errno EINVAL, the storage is not marked. A data fault (missing, wrong size, symbolic link, unreadable) marks the

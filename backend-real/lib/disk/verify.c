@@ -1,5 +1,6 @@
-/* verify: owns backend-real's piece verification jobs (contract in verify.h): their preparation on the loop, the
- * pread + SHA-1 on a pool thread, the comparison with the hash read from the .torrent, and their bounded number. */
+/* verify: owns backend-real's piece verification jobs (contract in verify.h): their preparation on the loop (pins of
+ * the store's mappings), the SHA-1 straight from those mappings on a pool thread (under a SIGBUS guard, mapguard.h),
+ * the comparison with the hash read from the .torrent, and their bounded number. */
 #include "verify.h"
 
 #include <errno.h>
@@ -10,12 +11,16 @@
 #include <unistd.h>
 
 #include "list.h"
+#include "mapguard.h"
 #include "merkle.h"
 
+enum { SEG_NONE, SEG_COPIED, SEG_PINNED };
+
 typedef struct vseg {
-    bool copied;                 /* a tiny file: its bytes are in buf */
-    uint8_t *buf;
-    hk_store_job job;            /* otherwise: the descriptor to read (fd -1: a pad file, zeros) */
+    uint8_t kind;                /* SEG_*: SEG_COPIED: a tiny file's bytes malloc'd in mem; SEG_PINNED: ext pinned,
+                                    mem points into the store's mapping (or the zero region of a pad file) */
+    const uint8_t *mem;
+    hk_extent ext;
 } vseg;
 
 typedef struct vjob {
@@ -29,6 +34,7 @@ typedef struct vjob {
     hk_extent *exts;
     uint32_t nexts, nsegs;       /* nsegs: segments prepared (segs[nexts] is the SHA-1's, segs[nexts + 1] the v2's) */
     vseg *segs;                  /* nexts + 2 */
+    uint32_t fault;              /* the segment whose read failed (error EIO), or UINT32_MAX */
     int error;                   /* errno-style, 0 when read */
     bool good;
 } vjob;
@@ -48,6 +54,7 @@ hk_verifier *hk_verifier_new(hk_store *st, hk_pool *pool, hk_verify_done_fn done
     hk_verifier *v = calloc(1, sizeof *v);
     if (!v)
         return NULL;
+    (void)hk_mapguard_init(); /* once per process, from the loop thread: no pool thread races the install */
     v->st = st;
     v->pool = pool;
     v->done = done;
@@ -64,15 +71,23 @@ static void job_free(vjob *j)
     free(j);
 }
 
-/* Closes the prepared descriptors and frees the copies (loop thread). A read error marks the storage failed. */
+/* Unpins the mappings and frees the copies (loop thread). A read fault marks the storage failed, as a failed page-in
+ * job does (hk_store_job_release with the fault's errno), unless it is a passing shortage. */
 static void job_release(vjob *j)
 {
     for (uint32_t k = 0; k < j->nsegs; k++) {
         vseg *g = &j->segs[k];
-        if (g->copied)
-            free(g->buf);
-        else
-            hk_store_job_release(j->v->st, &g->job);
+        if (g->kind == SEG_COPIED)
+            free((void *)g->mem);
+        else if (g->kind == SEG_PINNED)
+            hk_store_unpin(j->v->st, &g->ext);
+        g->kind = SEG_NONE;
+    }
+    if (j->fault < j->nsegs && j->error != 0) {
+        const hk_extent *e = &j->segs[j->fault].ext;
+        hk_store_job bad = {.storage = e->storage, .file = e->file, .fd = -1, .offset = e->offset,
+                            .length = e->length, .error = j->error};
+        hk_store_job_release(j->v->st, &bad);
     }
     j->nsegs = 0;
 }
@@ -110,115 +125,106 @@ static void sink_put(vsink *k, const uint8_t *p, size_t n)
     k->v2_left -= v;
 }
 
-/* Reads [off, off + len) of fd into the sink (fd -1: zeros). 0, or an errno. */
-static int hash_fd(vsink *md, int fd, uint64_t off, uint64_t len, uint8_t *buf, size_t cap)
+/* SHA-1, fetched once (an EVP_sha1() passed to every EVP_DigestInit_ex is looked up again in the provider store, with
+ * its locks, at each piece), and each pool thread's context, made on its first verify and freed when it ends. */
+static pthread_key_t ctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+static bool ctx_key_ok;
+static const EVP_MD *sha1_md;
+
+static void ctx_free(void *c)
 {
-    while (len > 0) {
-        size_t want = len < cap ? (size_t)len : cap;
-        ssize_t r = (ssize_t)want;
-        if (fd < 0)
-            memset(buf, 0, want);
-        else
-            r = pread(fd, buf, want, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return errno;
-        if (r == 0)
-            return EIO; /* the file is shorter than the torrent says */
-        sink_put(md, buf, (size_t)r);
-        off += (uint64_t)r;
-        len -= (uint64_t)r;
-    }
-    return 0;
+    EVP_MD_CTX_free(c);
 }
 
-enum { CAP = 256 * 1024 }; /* bytes read at a time */
-
-/* Each pool thread's read buffer, made on its first verify and freed when the thread ends: a fresh 256 KiB malloc
- * per piece is an mmap, 64 page faults and an munmap (about 1,000 fewer system calls per GiB served at K = 50; no
- * CPU difference measurable next to the SHA-1 itself, docs/benchmarks.md). */
-static pthread_key_t buf_key;
-static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
-static bool buf_key_ok;
-
-static void buf_key_init(void)
+static void ctx_init(void)
 {
-    buf_key_ok = pthread_key_create(&buf_key, free) == 0;
+    ctx_key_ok = pthread_key_create(&ctx_key, ctx_free) == 0;
+    sha1_md = EVP_MD_fetch(NULL, "SHA1", NULL);
+    if (!sha1_md)
+        sha1_md = EVP_sha1();
 }
 
-/* NULL when out of memory. *own: the caller frees it (no thread key). */
-static uint8_t *thread_buf(bool *own)
+/* This thread's context, initialised for SHA-1; NULL when out of memory. *own: the caller frees it (no thread key). */
+static EVP_MD_CTX *thread_ctx(bool *own)
 {
-    pthread_once(&buf_once, buf_key_init);
-    *own = !buf_key_ok;
-    uint8_t *b = buf_key_ok ? pthread_getspecific(buf_key) : NULL;
-    if (!b && (b = malloc(CAP)) != NULL && buf_key_ok && pthread_setspecific(buf_key, b) != 0)
+    pthread_once(&ctx_once, ctx_init);
+    *own = !ctx_key_ok;
+    EVP_MD_CTX *c = ctx_key_ok ? pthread_getspecific(ctx_key) : NULL;
+    if (!c && (c = EVP_MD_CTX_new()) != NULL && ctx_key_ok && pthread_setspecific(ctx_key, c) != 0)
         *own = true;
-    return b;
-}
-
-/* Pool thread: the n bytes of hash segment h (copied, or read from its descriptor) into out. 0, or an errno. */
-static int read_hash(vseg *h, uint8_t *out, size_t n)
-{
-    if (h->copied) {
-        memcpy(out, h->buf, n);
-        return 0;
+    if (c && EVP_DigestInit_ex(c, sha1_md, NULL) != 1) {
+        if (*own)
+            EVP_MD_CTX_free(c);
+        return NULL;
     }
-    ssize_t r = h->job.fd < 0 ? -1 : pread(h->job.fd, out, n, (off_t)h->job.offset);
-    if (r == (ssize_t)n)
-        return 0;
-    return h->job.error = r < 0 ? (errno ? errno : EIO) : EIO;
+    return c;
 }
 
-/* Pool thread: the v2 root of the piece's first v2_length bytes against its 32 bytes in the .torrent. */
-static bool v2_good(vjob *j, vsink *k)
+/* What the guarded read does: populate and hash the segments in order, then copy the hashes from the .torrent. */
+typedef struct vread {
+    vjob *j;
+    vsink *k;
+    uint32_t at;                 /* the segment being read (the faulty one if a SIGBUS cut the read) */
+    int error;                   /* from populate: EIO (segment `at` is not backed by its file), ENOMEM, EAGAIN */
+    uint8_t want[20], want2[32];
+} vread;
+
+static void read_all(void *arg)
 {
-    uint8_t got[32], want[32];
-    if (hk_merkle_final(&k->tree, got) != 0) {
-        j->error = ENOMEM;
-        return false;
+    vread *r = arg;
+    vjob *j = r->j;
+    uint32_t nsegs = j->nexts + 1 + (j->v2_length > 0);
+    for (r->at = 0; r->at < nsegs; r->at++) {
+        const vseg *g = &j->segs[r->at];
+        size_t n = g->ext.length;
+        /* The data is populated (one call, not a fault per 16 pages); the hashes' page of the .torrent is faulted
+         * in by the first piece and stays mapped: a call per piece for it would cost more than that one fault. */
+        if (g->kind == SEG_PINNED && r->at < j->nexts && (r->error = hk_mapguard_populate(g->mem, n)) != 0)
+            return;
+        if (r->at < j->nexts)
+            sink_put(r->k, g->mem, n);
+        else
+            memcpy(r->at == j->nexts ? r->want : r->want2, g->mem, r->at == j->nexts ? 20 : 32);
     }
-    if ((j->error = read_hash(&j->segs[j->nexts + 1], want, sizeof want)) != 0)
-        return false;
-    return memcmp(got, want, 32) == 0;
 }
 
-/* Pool thread: the piece's bytes through SHA-1 (and, hybrid, the v2 tree), compared with the hashes' segments. */
+/* Pool thread: the piece's bytes through SHA-1 (and, hybrid, the v2 tree) straight from the pinned mappings (the
+ * pages the send path writes from: populated once, no copy), compared with the hashes in the .torrent. */
 static void job_work(void *arg)
 {
     vjob *j = arg;
-    bool own_buf;
-    uint8_t *buf = thread_buf(&own_buf);
-    vsink k = {.md = EVP_MD_CTX_new(), .v2_left = j->v2_length};
+    bool own;
+    vsink k = {.md = thread_ctx(&own), .v2_left = j->v2_length};
     bool tree = j->v2_length > 0 && hk_merkle_init(&k.tree, j->v2_leaves) == 0;
-    if (!buf || !k.md || EVP_DigestInit_ex(k.md, EVP_sha1(), NULL) != 1 || (j->v2_length > 0 && !tree)) {
+    if (!k.md || (j->v2_length > 0 && !tree)) {
         j->error = ENOMEM;
         goto out;
     }
-    for (uint32_t i = 0; i < j->nexts && !j->error; i++) {
-        vseg *g = &j->segs[i];
-        if (g->copied)
-            sink_put(&k, g->buf, j->exts[i].length);
-        else if ((j->error = hash_fd(&k, g->job.fd, g->job.offset, g->job.length, buf, CAP)) != 0)
-            g->job.error = j->error;
+    vread r = {.j = j, .k = &k};
+    int rc = hk_mapguard_run(read_all, &r);
+    if (rc != 0 || r.error != 0) {
+        j->error = rc ? rc : r.error;
+        if (j->error == EIO)
+            j->fault = r.at;
+        goto out;
     }
-    uint8_t got[EVP_MAX_MD_SIZE], want[20];
+    uint8_t got[EVP_MAX_MD_SIZE];
     unsigned n = 0;
-    if (!j->error)
-        j->error = read_hash(&j->segs[j->nexts], want, sizeof want);
-    if (!j->error && EVP_DigestFinal_ex(k.md, got, &n) == 1)
-        j->good = n == 20 && memcmp(got, want, 20) == 0;
-    if (!j->error && tree) {
-        tree = false; /* v2_good frees it */
-        j->good = v2_good(j, &k) && j->good;
+    if (EVP_DigestFinal_ex(k.md, got, &n) == 1)
+        j->good = n == 20 && memcmp(got, r.want, 20) == 0;
+    if (tree) {
+        tree = false; /* final frees it */
+        if (hk_merkle_final(&k.tree, got) != 0)
+            j->error = ENOMEM;
+        else
+            j->good = j->good && memcmp(got, r.want2, 32) == 0;
     }
 out:
     if (tree)
         hk_merkle_free(&k.tree);
-    EVP_MD_CTX_free(k.md);
-    if (own_buf)
-        free(buf);
+    if (own)
+        EVP_MD_CTX_free(k.md);
 }
 
 static void start_job(hk_verifier *v, vjob *j);
@@ -260,27 +266,31 @@ static void noop_work(void *arg)
     (void)arg;
 }
 
-/* Prepares one segment: a tiny file copied, anything else a descriptor. 0, or an errno. */
+/* Prepares one segment: a tiny file copied, anything else pinned in the store's mapping. 0, or an errno. */
 static int prepare_seg(hk_verifier *v, const hk_extent *ext, vseg *g)
 {
+    g->ext = *ext;
     uint8_t *buf = ext->length <= HK_STORE_COPY_MAX ? malloc(ext->length ? ext->length : 1) : NULL;
     if (buf) {
         int c = hk_store_copy(v->st, ext, buf, ext->length, NULL);
         if (c == 1) {
-            g->copied = true;
-            g->buf = buf;
+            g->kind = SEG_COPIED;
+            g->mem = buf;
             return 0;
         }
         free(buf);
         if (c < 0)
             return errno ? errno : EIO;
     }
-    if (hk_store_job_prepare(v->st, ext, &g->job) != 0)
+    struct iovec iov;
+    if (hk_store_pin(v->st, ext, &iov, NULL) != 0)
         return errno ? errno : EIO;
+    g->kind = SEG_PINNED;
+    g->mem = iov.iov_base;
     return 0;
 }
 
-/* Loop thread: every descriptor prepared, then the pool; a failure is reported through the pool too (never
+/* Loop thread: every segment prepared, then the pool; a failure is reported through the pool too (never
  * synchronously). */
 static void start_job(hk_verifier *v, vjob *j)
 {
@@ -323,8 +333,7 @@ int hk_verifier_submit(hk_verifier *v, const hk_verify_req *req, uint64_t token)
     j->v2_leaves = req->v2_leaves;
     j->nexts = req->nexts;
     memcpy(j->exts, req->exts, (size_t)req->nexts * sizeof *j->exts);
-    for (uint32_t k = 0; k < req->nexts + 2; k++)
-        j->segs[k].job.fd = -1;
+    j->fault = UINT32_MAX;
     hk_list_insert_tail(&v->waiting, &j->link);
     pump(v);
     return 0;
