@@ -218,9 +218,15 @@ def main():
     ap.add_argument("--skip-idle", action="store_true", help="only the quiet and pending cases")
     ap.add_argument("--perf", metavar="FILE", help="perf record -g hekate during the pending case into FILE (and the idle19k case into FILE.idle)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, samples)")
+    ap.add_argument("--keep-awake", action="store_true",
+                    help="one nice-19 busy loop per CPU for the whole run, so no case meets a CPU waking from idle "
+                         "(on a virtual machine that wake-up alone can put the quiet p99 at milliseconds)")
     a = ap.parse_args()
     a.build_dir = os.path.abspath(a.build_dir)
     with procs.Procs("reactivity", 900, keep=a.keep) as p:
+        if a.keep_awake:
+            for i in range(os.cpu_count() or 2):
+                p.start("awake%d" % i, ["nice", "-n", "19", "sh", "-c", "while :; do :; done"])
         ok = body(p, a)
         if a.keep:
             print("work folder: %s" % p.root)
