@@ -262,14 +262,29 @@ Test(real_udp, no_udp_port_without_a_listener)
 
 Test(real_udp, a_taken_udp_port_leaves_tcp_serving)
 {
-    /* a UDP socket takes a port first; hekate's TCP listener binds that port number, its UDP port cannot */
-    int taken = udp_client();
-    struct sockaddr_in a;
-    socklen_t al = sizeof a;
-    cr_assert_eq(getsockname(taken, (struct sockaddr *)&a, &al), 0);
-    uint16_t port = ntohs(a.sin_port);
+    /* a UDP socket takes a port first; hekate's TCP listener binds that port number, its UDP port cannot. The TCP
+     * port of that number may be in use by another test's connection meanwhile: then another UDP port is taken. */
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    hk_real *r = start(loop, port);
+    hk_log_set_level(HK_LOG_ERROR);
+    hk_real *r = NULL;
+    int taken = -1;
+    uint16_t port = 0;
+    char err[512] = "";
+    for (int attempt = 0; attempt < 20 && r == NULL; attempt++) {
+        if (taken >= 0)
+            close(taken);
+        taken = udp_client();
+        struct sockaddr_in a;
+        socklen_t al = sizeof a;
+        cr_assert_eq(getsockname(taken, (struct sockaddr *)&a, &al), 0);
+        port = ntohs(a.sin_port);
+        hk_real_opts o;
+        hk_real_opts_default(&o);
+        o.listener.port = port;
+        o.listener.bind_addr = "127.0.0.1";
+        r = hk_real_new(loop, &o, err, sizeof err);
+    }
+    cr_assert_not_null(r, "%s", err);
     cr_assert_eq(hk_listener_port(hk_real_listener(r)), port);
     cr_assert_null(hk_real_udp_port(r), "UDP could not be bound: none, and no error");
     int t = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
