@@ -6,44 +6,11 @@
 #include <string.h>
 
 #include "leech.h"
+#include "leech_sink.h"
 #include "wire.h"
 
 #define PLEN (2 * LK_BLOCK)
 #define SIZE (2 * PLEN + 1000) /* 3 pieces, 5 blocks, the last short */
-
-typedef struct sink {
-    uint8_t out[8192];
-    size_t n;
-    int ends;
-    lk_end why;
-    bool fin;
-    int unchokes, chokes;
-} sink;
-
-static void s_send(void *ctx, const uint8_t *b, size_t n)
-{
-    sink *s = ctx;
-    cr_assert_leq(s->n + n, sizeof s->out);
-    memcpy(s->out + s->n, b, n);
-    s->n += n;
-}
-
-static void s_end(void *ctx, lk_end why, bool fin)
-{
-    sink *s = ctx;
-    s->ends++;
-    s->why = why;
-    s->fin = fin;
-}
-
-static void s_choke(void *ctx, bool unchoked)
-{
-    sink *s = ctx;
-    if (unchoked)
-        s->unchokes++;
-    else
-        s->chokes++;
-}
 
 static uint8_t data[SIZE];
 static uint8_t digests[8][20];
@@ -113,7 +80,7 @@ static void feed_piece(lk_peer *l, uint32_t blk, bool corrupt)
 /* A peer connected and handshaken with the scripted seeder (fast extension on both sides when fast). */
 static void start(lk_peer *l, lk_params *par, sink *s, bool fast)
 {
-    lk_io io = {.ctx = s, .send = s_send, .end = s_end, .choke = s_choke};
+    lk_io io = sink_io(s);
     lk_init(l, par, &T, io, 7, 12345);
     lk_connection_start(l);
     lk_connected(l);

@@ -9,34 +9,12 @@
 
 #include "bencode.h"
 #include "leech.h"
+#include "leech_sink.h"
 #include "wire.h"
 
 #define PLEN LK_BLOCK
 #define NPIECES 1100 /* 22,000 bytes of piece hashes: a metadata of two ut_metadata pieces */
 #define SIZE ((uint64_t)NPIECES * PLEN)
-
-typedef struct sink {
-    uint8_t out[65536];
-    size_t n;
-    int ends;
-    lk_end why;
-} sink;
-
-static void s_send(void *ctx, const uint8_t *b, size_t n)
-{
-    sink *s = ctx;
-    cr_assert_leq(s->n + n, sizeof s->out);
-    memcpy(s->out + s->n, b, n);
-    s->n += n;
-}
-
-static void s_end(void *ctx, lk_end why, bool fin)
-{
-    (void)fin;
-    sink *s = ctx;
-    s->ends++;
-    s->why = why;
-}
 
 static uint8_t info[NPIECES * 20 + 128];
 static size_t info_len;
@@ -107,6 +85,14 @@ static void seeder_ext_handshake(lk_peer *l, const char *dict)
     feed_ext(l, 0, dict, strlen(dict), NULL, 0);
 }
 
+/* The seeder's extension handshake offering ut_metadata as id 7 and the metadata's size. */
+static void seeder_offers_metadata(lk_peer *l)
+{
+    char hs[128];
+    snprintf(hs, sizeof hs, "d1:md11:ut_metadatai7ee13:metadata_sizei%zuee", info_len);
+    seeder_ext_handshake(l, hs);
+}
+
 static void metadata_piece(lk_peer *l, uint32_t i, const uint8_t *data)
 {
     uint32_t off = i * LK_META_PIECE, len = info_len - off < LK_META_PIECE ? (uint32_t)(info_len - off) : LK_META_PIECE;
@@ -118,7 +104,7 @@ static void metadata_piece(lk_peer *l, uint32_t i, const uint8_t *data)
 static void magnet_peer(lk_peer *l, lk_params *par, sink *s)
 {
     *par = (lk_params){.behaviour = LK_MAGNET, .strategy = LK_SEQUENTIAL, .pipeline = 4};
-    lk_io io = {.ctx = s, .send = s_send, .end = s_end};
+    lk_io io = sink_io(s);
     lk_init(l, par, &T, io, 9, 4242);
     lk_connection_start(l);
     lk_connected(l);
@@ -143,9 +129,7 @@ Test(leech_meta, fetches_checks_then_downloads)
     cr_assert_str_eq(pl[0], "d1:md11:ut_metadatai3eee");
     cr_assert_eq(no, 0, "not interested before the metadata");
 
-    char hs[128];
-    snprintf(hs, sizeof hs, "d1:md11:ut_metadatai7ee13:metadata_sizei%zuee", info_len);
-    seeder_ext_handshake(&l, hs);
+    seeder_offers_metadata(&l);
     uint8_t unchoke[WIRE_SIMPLE_LEN];
     lk_feed(&l, unchoke, wire_encode_simple(unchoke, WIRE_UNCHOKE));
     cr_assert_eq(extended(&s, &from, ids, pl, others, &no), 2, "one request per metadata piece");
@@ -181,9 +165,7 @@ Test(leech_meta, a_wrong_dictionary_is_a_metadata_failure)
     lk_peer l;
     magnet_peer(&l, &par, &s);
     seeder_handshake(&l, true);
-    char hs[128];
-    snprintf(hs, sizeof hs, "d1:md11:ut_metadatai7ee13:metadata_sizei%zuee", info_len);
-    seeder_ext_handshake(&l, hs);
+    seeder_offers_metadata(&l);
     metadata_piece(&l, 0, bad);
     metadata_piece(&l, 1, bad);
     cr_assert_eq(l.meta_failures, 1);
@@ -206,9 +188,7 @@ Test(leech_meta, no_extension_protocol_or_no_ut_metadata_or_a_reject_fail)
         if (cases[c] != NULL && c == 1)
             seeder_ext_handshake(&l, cases[c]);
         if (c == 2) {
-            char hs[128];
-            snprintf(hs, sizeof hs, "d1:md11:ut_metadatai7ee13:metadata_sizei%zuee", info_len);
-            seeder_ext_handshake(&l, hs);
+            seeder_offers_metadata(&l);
             const char rej[] = "d8:msg_typei2e5:piecei0ee";
             feed_ext(&l, LK_META_OUR_ID, rej, sizeof rej - 1, NULL, 0);
         }
@@ -226,16 +206,14 @@ Test(leech_meta, pieces_received_survive_a_reconnection)
     lk_peer l;
     magnet_peer(&l, &par, &s);
     seeder_handshake(&l, true);
-    char hs[128];
-    snprintf(hs, sizeof hs, "d1:md11:ut_metadatai7ee13:metadata_sizei%zuee", info_len);
-    seeder_ext_handshake(&l, hs);
+    seeder_offers_metadata(&l);
     metadata_piece(&l, 0, info);
     cr_assert_eq(l.meta.got, 1);
     lk_connection_start(&l); /* the connection dropped; a new one */
     s.n = 0;
     lk_connected(&l);
     seeder_handshake(&l, true);
-    seeder_ext_handshake(&l, hs);
+    seeder_offers_metadata(&l);
     cr_assert_eq(l.meta.got, 1, "piece 0 kept");
     metadata_piece(&l, 1, info);
     cr_assert(!l.meta.wanted);

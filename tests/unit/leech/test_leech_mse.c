@@ -6,35 +6,13 @@
 #include <string.h>
 
 #include "leech.h"
+#include "leech_sink.h"
 #include "mse.h"
 #include "mse_crypto.h"
 #include "stream_cipher.h"
 #include "wire.h"
 
 #define SIZE (3 * LK_BLOCK)
-
-typedef struct sink {
-    uint8_t out[16384];
-    size_t n, taken; /* bytes the leecher sent; how many the seeder side has consumed */
-    int ends;
-    lk_end why;
-} sink;
-
-static void s_send(void *ctx, const uint8_t *b, size_t n)
-{
-    sink *s = ctx;
-    cr_assert_leq(s->n + n, sizeof s->out);
-    memcpy(s->out + s->n, b, n);
-    s->n += n;
-}
-
-static void s_end(void *ctx, lk_end why, bool fin)
-{
-    (void)fin;
-    sink *s = ctx;
-    s->ends++;
-    s->why = why;
-}
 
 static uint8_t data[SIZE];
 static lk_torrent T;
@@ -105,7 +83,7 @@ static void seeder_send(seeder *sd, lk_peer *l, const uint8_t *b, size_t n)
 /* Runs the MSE exchange between a fresh leecher (policy: what it offers) and the responder until both are done. */
 static void handshake(lk_peer *l, lk_params *par, sink *s, seeder *sd)
 {
-    lk_io io = {.ctx = s, .send = s_send, .end = s_end};
+    lk_io io = sink_io(s);
     lk_init(l, par, &T, io, 3, 777);
     lk_connection_start(l);
     lk_connected(l);
@@ -213,7 +191,7 @@ Test(leech_mse, nothing_but_the_handshake_leaves_before_the_seeder_answers)
     lk_params par = {.behaviour = LK_NORMAL, .pipeline = 2, .encryption = LK_ENC_RC4};
     sink s = {0};
     lk_peer l;
-    lk_io io = {.ctx = &s, .send = s_send, .end = s_end};
+    lk_io io = sink_io(&s);
     lk_init(&l, &par, &T, io, 3, 777);
     lk_connection_start(&l);
     lk_connected(&l);
@@ -230,7 +208,7 @@ Test(leech_mse, a_garbage_answer_ends_the_connection_as_the_seeders_error)
     lk_params par = {.behaviour = LK_NORMAL, .pipeline = 2, .encryption = LK_ENC_RC4};
     sink s = {0};
     lk_peer l;
-    lk_io io = {.ctx = &s, .send = s_send, .end = s_end};
+    lk_io io = sink_io(&s);
     lk_init(&l, &par, &T, io, 3, 777);
     lk_connection_start(&l);
     lk_connected(&l);
