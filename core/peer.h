@@ -104,6 +104,8 @@ struct hk_peer {
     bool encrypted;          /* RC4 selected: mse->send installed, received bytes decrypted through mse->rx */
     /* upload rate caps (seeder_rate.c) */
     bool rate_passed;        /* passed over for tokens in the current service pass (in the seeder's rate_passed) */
+    /* piece verification (seeder_verify.c) */
+    uint8_t lt_donthave;     /* the peer's extended id for BEP 54 lt_donthave (0: not supported) */
     hk_peer_mse *mse;        /* allocated when an MSE handshake starts (plain peers carry only this pointer) */
 };
 

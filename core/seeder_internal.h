@@ -284,10 +284,14 @@ void hks_loads_free(hk_seeder *s);
 /* ---- seeder_verify.c: piece verification (docs/design.md §13) ------------------------------------------------ */
 typedef enum hks_gate {
     HKS_GATE_GO = 0,             /* the piece is good: serve the request */
-    HKS_GATE_WAIT,               /* a verify of its piece is pending: the request waits (VERIFYING) */
+    HKS_GATE_WAIT,               /* a verify of its piece is pending (VERIFYING), or its piece is bad and its reject
+                                  * is held (BACKOFF, HKS_BAD_REJECT_HOLD): the request waits */
     HKS_GATE_DROPPED,            /* the piece is bad: the request was rejected (fast peer) or dropped (not fast) and removed */
     HKS_GATE_GONE,               /* the piece is bad: the peer (not fast) was closed */
 } hks_gate;
+/* How long the reject of a bad piece's block is held for a fast peer that cannot be told the piece is gone (no BEP 54
+ * lt_donthave): such clients ask again as soon as the reject arrives (aria2: ~4,000 times a second; held, ~4). */
+#define HKS_BAD_REJECT_HOLD HK_MILLIS(250)
 /* Whether the block request at position `at` of p's queue may be served now (t not all good): starts or joins the
  * verify of its piece when its state is unknown. */
 hks_gate hks_verify_gate(hk_seeder *s, hk_peer *p, hk_torrent *t, uint32_t at);

@@ -223,6 +223,7 @@ static void on_extended(hk_seeder *s, hk_peer *p, const wire_msg *m)
             hks_log(s, HK_LOG_DEBUG, "peer %llu: extension handshake: %u field(s) ignored, the first: %s", pid(p),
                     in.ignored, err.what);
         p->ut_metadata = in.m[EXT_UT_METADATA];
+        p->lt_donthave = in.m[EXT_LT_DONTHAVE];
         bool upload_only = in.has_upload_only && in.upload_only;
         hks_log(s, HK_LOG_DEBUG, "peer %llu: extension handshake (ut_metadata id %u%s%s%.*s)", pid(p),
                in.m[EXT_UT_METADATA], upload_only ? ", upload only" : "", in.v_len ? ", client " : "",

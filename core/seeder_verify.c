@@ -216,6 +216,39 @@ bool hks_verify_start_pass(hk_seeder *s, uint32_t rec, uint32_t piece)
     return start_verify(s, NULL, rec, piece);
 }
 
+/* The block request at position `at` of p's queue names a bad piece. A peer without the fast extension cannot be
+ * refused: its request is dropped, the rest it asks for is served, and once it asks for nothing for its grace a
+ * choke + unchoke tells it the dropped one is gone (BEP 3: it asks again after the unchoke). Closing it instead lost
+ * rtorrent 0.9.8, which does not come back, the rest of the torrent; leaving the request unanswered stalls ctorrent,
+ * which waits for it; a choke at once stalls rtorrent, which asks again only ~30 s after a choke. A fast peer gets a
+ * reject; one that was not told with lt_donthave (tell_donthave) that the piece is gone gets it after
+ * HKS_BAD_REJECT_HOLD (the request waits as BACKOFF, its `tries` saying it was held), so that asking again at once
+ * makes one round a second, not thousands. */
+static hks_gate refuse_bad(hk_seeder *s, hk_peer *p, uint32_t at)
+{
+    hk_request *r = hk_rq_at(&p->rq, at);
+    if (p->fast && p->lt_donthave == 0 && r->tries == 0) {
+        r->state = HK_RQ_BACKOFF;
+        r->tries = 1;
+        hk_time due = hks_time_add(s->now, HKS_BAD_REJECT_HOLD);
+        if (due < p->disk_retry_at)
+            p->disk_retry_at = due;
+        hks_mark_touched(s, p); /* its deadline now includes disk_retry_at */
+        return HKS_GATE_WAIT;
+    }
+    hk_request gone;
+    hk_rq_remove_at(&p->rq, at, &gone);
+    hks_log(s, HK_LOG_DEBUG, "peer %llu: %u/%u/%u %s: the piece fails its hash%s", (unsigned long long)p->id,
+            gone.index, gone.begin, gone.length, p->fast ? "rejected" : "dropped",
+            p->fast ? "" : " (no fast extension to refuse it)");
+    if (p->fast)
+        hks_send_reject(s, p, gone.index, gone.begin, gone.length);
+    else
+        p->bad_dropped = true; /* discarded by a choke + unchoke once it asks for nothing (seeder_timers.c) */
+    hks_mark_touched(s, p);
+    return p->closed ? HKS_GATE_GONE : HKS_GATE_DROPPED;
+}
+
 hks_gate hks_verify_gate(hk_seeder *s, hk_peer *p, hk_torrent *t, uint32_t at)
 {
     hk_request *r = hk_rq_at(&p->rq, at);
@@ -224,24 +257,8 @@ hks_gate hks_verify_gate(hk_seeder *s, hk_peer *p, hk_torrent *t, uint32_t at)
         if (r->state == HK_RQ_VERIFYING)
             r->state = HK_RQ_FRESH;
         return HKS_GATE_GO;
-    case HK_PIECE_BAD: {
-        /* A peer without the fast extension cannot be refused: its request is dropped, the rest it asks for is
-         * served, and once it asks for nothing for its grace a choke + unchoke tells it the dropped one is gone
-         * (BEP 3: it asks again after the unchoke). Closing it instead lost rtorrent 0.9.8, which does not come
-         * back, the rest of the torrent; leaving the request unanswered stalls ctorrent, which waits for it; a choke
-         * at once stalls rtorrent, which asks again only ~30 s after a choke. */
-        hk_request gone;
-        hk_rq_remove_at(&p->rq, at, &gone);
-        hks_log(s, HK_LOG_DEBUG, "peer %llu: %u/%u/%u %s: the piece fails its hash%s", (unsigned long long)p->id,
-                gone.index, gone.begin, gone.length, p->fast ? "rejected" : "dropped",
-                p->fast ? "" : " (no fast extension to refuse it)");
-        if (p->fast)
-            hks_send_reject(s, p, gone.index, gone.begin, gone.length);
-        else
-            p->bad_dropped = true; /* discarded by a choke + unchoke once it asks for nothing (seeder_timers.c) */
-        hks_mark_touched(s, p);
-        return p->closed ? HKS_GATE_GONE : HKS_GATE_DROPPED;
-    }
+    case HK_PIECE_BAD:
+        return refuse_bad(s, p, at);
     case HK_PIECE_UNKNOWN:
         break;
     }
@@ -297,6 +314,28 @@ static void wake_waiters(hk_seeder *s, const hks_verify *v, bool backoff)
     }
 }
 
+/* BEP 54: every active peer of the torrent in record rec that speaks lt_donthave is told that the piece, offered
+ * to it before it was found bad (HAVE_ALL or a bitfield with it), is not here after all, so it stops asking for it
+ * instead of meeting a reject (or a dropped request) each time it asks again: a fast client re-asks at once after a
+ * reject, thousands of times a second. Peers without it keep the reject / drop path (hks_verify_gate). */
+static void tell_donthave(hk_seeder *s, uint32_t rec, uint32_t piece)
+{
+    uint8_t msg[WIRE_EXTENDED_HEADER_LEN + 4];
+    for (uint32_t i = 0; i < s->peers_cap; i++) {
+        hk_peer *p = s->peers[i];
+        if (!p || p->closed || p->torrent != rec || p->phase != HK_PHASE_ACTIVE || p->lt_donthave == 0)
+            continue;
+        wire_encode_extended_header(msg, p->lt_donthave, 4);
+        uint8_t *be = msg + WIRE_EXTENDED_HEADER_LEN; /* BEP 54 payload: the piece index, big-endian */
+        be[0] = (uint8_t)(piece >> 24), be[1] = (uint8_t)(piece >> 16);
+        be[2] = (uint8_t)(piece >> 8), be[3] = (uint8_t)piece;
+        hks_log(s, HK_LOG_DEBUG, "peer %llu: lt_donthave %u: the piece fails its hash", (unsigned long long)p->id,
+                piece);
+        hks_send_control_bytes(s, p, msg, sizeof msg);
+        hks_mark_touched(s, p);
+    }
+}
+
 /* Records the result for the torrent in record rec; false when out of memory (logged; the piece stays unknown). */
 static void record_result(hk_seeder *s, uint32_t rec, uint32_t piece, bool good)
 {
@@ -313,6 +352,7 @@ static void record_result(hk_seeder *s, uint32_t rec, uint32_t piece, bool good)
     }
     s->stats.pieces_bad++;
     log_damaged(s, t);
+    tell_donthave(s, rec, piece);
 }
 
 void hks_piece_verified(hk_seeder *s, uint64_t token, hk_verify_result result)

@@ -14,6 +14,7 @@
 #include "metainfo.h"
 #include "piece_state.h"
 #include "seeder_harness.h"
+#include "seeder_internal.h" /* HKS_BAD_REJECT_HOLD */
 #include "wire.h"
 
 static harness h;
@@ -156,12 +157,20 @@ Test(seeder_verify, a_bad_piece_is_rejected_to_a_fast_peer_and_never_sent)
     h_block(&h, 0, WIRE_REQUEST, 3, 0, 16384);
     hk_seeder_on_piece_verified(h.s, last_verify(1)->token, HK_VERIFY_BAD);
     cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 0);
-    cr_assert_eq(h_count(&h, 0, WIRE_REJECT), 1);
+    cr_assert_eq(h_count(&h, 0, WIRE_REJECT), 0, "no lt_donthave: the reject is held for HKS_BAD_REJECT_HOLD");
+    h_advance(&h, HKS_BAD_REJECT_HOLD - HK_MILLIS(10));
+    cr_assert_eq(h_count(&h, 0, WIRE_REJECT), 0);
+    h_advance(&h, HK_MILLIS(20));
+    cr_assert_eq(h_count(&h, 0, WIRE_REJECT), 1, "then sent");
     cr_assert_not(fr_closed(h.fr, 0));
     cr_assert_eq(h_stats(&h).pieces_bad, 1);
     cr_assert_geq(fr_find_log(h.fr, "damaged: piece 3 fails its hash", 0), 0);
-    h_block(&h, 0, WIRE_REQUEST, 3, 16384, 16384);
-    cr_assert_eq(h_count(&h, 0, WIRE_REJECT), 2, "asked again: rejected again, not checked again");
+    for (uint32_t k = 1; k <= 3; k++) { /* it asks again at once, each time: one reject per hold, not one per ask */
+        h_block(&h, 0, WIRE_REQUEST, 3, 16384, 16384);
+        cr_assert_eq(h_count(&h, 0, WIRE_REJECT), k);
+        h_advance(&h, HKS_BAD_REJECT_HOLD + HK_MILLIS(10));
+        cr_assert_eq(h_count(&h, 0, WIRE_REJECT), k + 1, "asked again: rejected again, not checked again");
+    }
     last_verify(1);
     cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 0);
     /* the other pieces are unaffected */
@@ -169,6 +178,54 @@ Test(seeder_verify, a_bad_piece_is_rejected_to_a_fast_peer_and_never_sent)
     hk_seeder_on_piece_verified(h.s, last_verify(2)->token, HK_VERIFY_GOOD);
     cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 1);
     cr_assert_eq(h_stats(&h).pieces_bad, 1);
+}
+
+/* The payloads of the lt_donthave messages (extended id `id`) peer c received, as piece indexes; their count. */
+static size_t donthaves_of(int c, uint8_t id, uint32_t *pieces, size_t cap)
+{
+    fr_msgs m = h_msgs(&h, c);
+    size_t n = 0;
+    for (size_t i = 0; i < m.n; i++)
+        if (m.m[i].type == WIRE_EXTENDED && m.m[i].u.ext.id == id) {
+            cr_assert_eq(m.m[i].u.ext.len, 4, "BEP 54: a 4-byte piece index");
+            const uint8_t *b = m.m[i].u.ext.payload;
+            if (n < cap)
+                pieces[n] = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+            n++;
+        }
+    fr_msgs_free(&m);
+    return n;
+}
+
+Test(seeder_verify, peers_speaking_lt_donthave_are_told_a_bad_piece_is_gone_once)
+{
+    setup_verify();
+    static const char ext_lt[] = "d1:md11:lt_donthavei7eee", ext_none[] = "d1:md11:ut_metadatai3eee";
+    h_accept(&h, 0, 1 << 20); /* fast, speaks lt_donthave (id 7): the one that meets the bad piece */
+    h_handshake(&h, 0, NULL, true, true);
+    h_extended(&h, 0, 0, ext_lt, sizeof ext_lt - 1);
+    h_simple(&h, 0, WIRE_INTERESTED);
+    h_accept(&h, 1, 1 << 20); /* another, idle, also speaking it: told as well (it was offered the piece too) */
+    h_handshake(&h, 1, NULL, true, true);
+    h_extended(&h, 1, 0, ext_lt, sizeof ext_lt - 1);
+    h_accept(&h, 2, 1 << 20); /* extended, without lt_donthave: nothing to tell it */
+    h_handshake(&h, 2, NULL, true, true);
+    h_extended(&h, 2, 0, ext_none, sizeof ext_none - 1);
+    h_block(&h, 0, WIRE_REQUEST, 3, 0, 16384);
+    hk_seeder_on_piece_verified(h.s, last_verify(1)->token, HK_VERIFY_BAD);
+    uint32_t got[4];
+    cr_assert_eq(donthaves_of(0, 7, got, 4), 1);
+    cr_assert_eq(got[0], 3);
+    cr_assert_eq(h_count(&h, 0, WIRE_REJECT), 1, "its pending request is still refused");
+    cr_assert_eq(donthaves_of(1, 7, got, 4), 1);
+    cr_assert_eq(got[0], 3);
+    cr_assert_eq(donthaves_of(2, 3, got, 4), 0);
+    cr_assert_eq(donthaves_of(2, 7, got, 4), 0);
+    h_block(&h, 0, WIRE_REQUEST, 3, 16384, 16384); /* asks again anyway: rejected, not told again */
+    cr_assert_eq(h_count(&h, 0, WIRE_REJECT), 2);
+    cr_assert_eq(donthaves_of(0, 7, got, 4), 1);
+    cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 0);
+    cr_assert_geq(fr_find_log(h.fr, "lt_donthave 3: the piece fails its hash", 0), 0);
 }
 
 Test(seeder_verify, a_peer_without_fast_asking_a_bad_piece_has_it_dropped_then_choked_unchoked_and_the_rest_served)

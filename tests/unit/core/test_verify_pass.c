@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "seeder_harness.h"
+#include "seeder_internal.h" /* HKS_BAD_REJECT_HOLD */
 #include "verify_pass.h"
 #include "wire.h"
 
@@ -286,6 +287,7 @@ Test(seeder_vpass, forget_pieces_makes_a_good_piece_checked_again_on_next_use)
     cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 2);
     answer(1, HK_VERIFY_BAD);
     cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 2, "now bad: never sent");
+    h_advance(&h, HKS_BAD_REJECT_HOLD + HK_MILLIS(10)); /* no lt_donthave: the reject is held */
     cr_assert_eq(h_count(&h, 0, WIRE_REJECT), 1);
 }
 
@@ -352,6 +354,7 @@ Test(seeder_vpass, a_check_under_way_when_the_marks_drop_is_not_trusted)
     cr_assert_eq(fr_last(h.fr, FR_VERIFY)->piece, 5);
     answer(1, HK_VERIFY_BAD);
     cr_assert_eq(h_count(&h, 0, WIRE_PIECE), 0);
+    h_advance(&h, HKS_BAD_REJECT_HOLD + HK_MILLIS(10)); /* no lt_donthave: the reject is held */
     cr_assert_eq(h_count(&h, 0, WIRE_REJECT), 1, "the new data fails: rejected");
     hk_torrent_stats ts;
     cr_assert(hk_seeder_torrent_stats(h.s, h.ih, &ts));
