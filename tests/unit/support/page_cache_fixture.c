@@ -51,6 +51,21 @@ long pc_resident_pages(const char *path)
     return n;
 }
 
+int pc_range_resident(const char *path, uint64_t off, uint64_t len)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0 || len == 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    long page = sysconf(_SC_PAGESIZE);
+    long want = (long)((off + len + (uint64_t)page - 1) / (uint64_t)page - off / (uint64_t)page);
+    long n = resident_in(fd, off, len);
+    close(fd);
+    return n < 0 ? -1 : n == want;
+}
+
 void pc_drop(const char *path, uint64_t off, uint64_t len)
 {
     int fd = open(path, O_RDONLY);

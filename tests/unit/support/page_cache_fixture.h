@@ -8,7 +8,8 @@
  * Contract: pc_drop(path, off, len) drops [off, off+len) of the file (len 0: to the end) and returns only when
  * mincore reports none of those pages resident; it asserts (Criterion) when the file cannot be opened or the pages
  * stay resident. pc_resident_pages(path) returns how many of the file's pages mincore reports resident, or -1 on
- * error (the file cannot be opened or mapped; an empty file has 0).
+ * error (the file cannot be opened or mapped; an empty file has 0). pc_range_resident(path, off, len) returns 1 when
+ * every page holding a byte of [off, off+len) is resident, 0 when one is not, -1 on error.
  */
 #ifndef HEKATE_TEST_PAGE_CACHE_FIXTURE_H
 #define HEKATE_TEST_PAGE_CACHE_FIXTURE_H
@@ -17,5 +18,6 @@
 
 void pc_drop(const char *path, uint64_t off, uint64_t len);
 long pc_resident_pages(const char *path);
+int pc_range_resident(const char *path, uint64_t off, uint64_t len);
 
 #endif
