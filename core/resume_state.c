@@ -3,6 +3,7 @@
 #include "resume_state.h"
 
 #include "crc32c.h"
+#include "metainfo_v2.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,8 +222,9 @@ int hk_rs_writer_end(hk_rs_writer *w)
 
 /* ---- descriptions ---- */
 
-enum { DF_PRIVATE = 1, DF_MULTI = 2, DF_HYBRID = 4, DF_UTF8 = 8 };
+enum { DF_PRIVATE = 1, DF_MULTI = 2, DF_HYBRID = 4, DF_UTF8 = 8, DF_V2 = 16 };
 #define DESC_FIXED (20 + 1 + 4 + 4 + 8 + 8 + 8 + 8)
+#define V2_BLOCK 16384u
 
 /* Appends n bytes at *pos when they fit (the position always advances: the total is the size needed). */
 static void app(uint8_t *out, size_t cap, size_t *pos, const void *b, size_t n)
@@ -243,7 +245,8 @@ size_t hk_rs_desc_encode(const mi_torrent *mi, uint8_t *out, size_t cap)
     uint8_t f[DESC_FIXED];
     memcpy(f, mi->info_hash, 20);
     f[20] = (uint8_t)((mi->is_private ? DF_PRIVATE : 0) | (mi->multi_file ? DF_MULTI : 0) |
-                      (mi->hybrid ? DF_HYBRID : 0) | (mi->utf8_name ? DF_UTF8 : 0));
+                      (mi->hybrid ? DF_HYBRID : 0) | (mi->utf8_name ? DF_UTF8 : 0) |
+                      (mi->hybrid && mi->v2_hashes ? DF_V2 : 0));
     put32(f + 21, mi->piece_length);
     put32(f + 25, mi->piece_count);
     put64(f + 29, mi->total_length);
@@ -263,6 +266,10 @@ size_t hk_rs_desc_encode(const mi_torrent *mi, uint8_t *out, size_t cap)
         app(out, cap, &pos, b, 9);
         app16(out, cap, &pos, mi->files[i].path_len);
         app(out, cap, &pos, mi_file_path(mi, i), mi->files[i].path_len);
+        if (f[20] & DF_V2) {
+            put64(b, mi->v2_hashes[i]);
+            app(out, cap, &pos, b, 8);
+        }
     }
     app16(out, cap, &pos, (uint16_t)mi->tier_count);
     for (uint32_t t = 0; t < mi->tier_count; t++) {
@@ -313,10 +320,12 @@ static bool url_ok(const uint8_t *s, size_t n)
 typedef struct desc_sizes {
     uint32_t nfiles, ntiers, nurls;
     size_t strings;
+    bool v2;                     /* DF_V2: each file's v2 hash offset follows its path */
+    uint64_t tsize;              /* the .torrent's size: every offset lies below it */
 } desc_sizes;
 
 /* The fixed part of a description, checked. */
-static bool desc_fixed(cur *c, mi_torrent *m, char *err, size_t errlen)
+static bool desc_fixed(cur *c, mi_torrent *m, desc_sizes *z, char *err, size_t errlen)
 {
     const uint8_t *f = take(c, DESC_FIXED);
     if (!f) {
@@ -338,11 +347,33 @@ static bool desc_fixed(cur *c, mi_torrent *m, char *err, size_t errlen)
     if (pl == 0 || pl > MI_MAX_PIECE_LENGTH || m->total_length == 0 || m->total_length > INT64_MAX ||
         (m->total_length + pl - 1) / pl != m->piece_count || m->info_start >= m->info_end ||
         m->pieces_offset < m->info_start || m->pieces_offset > m->info_end ||
-        (m->info_end - m->pieces_offset) / 20 < m->piece_count || (f[20] & ~0xf)) {
+        (m->info_end - m->pieces_offset) / 20 < m->piece_count || m->info_end > z->tsize || (f[20] & ~0x1f)) {
         snprintf(err, errlen, "description: inconsistent geometry");
         return false;
     }
+    z->v2 = f[20] & DF_V2;
+    if (z->v2 && (!m->hybrid || pl < V2_BLOCK || (pl & (pl - 1)) != 0)) {
+        snprintf(err, errlen, "description: v2 hashes without a hybrid's geometry");
+        return false;
+    }
     return true;
+}
+
+/* File [at, at + len) (flags) with v2 hash offset o, as core/metainfo_v2.c finds them in a .torrent of m's geometry
+ * and z->tsize bytes: none for pad and empty files; a data file starts on a piece boundary; one of at most one
+ * piece has its 32-byte pieces root inside `info`; a longer one has its piece layer (32 bytes a piece) outside
+ * `info`, within the file, or none (0: checked through v1 only). */
+static bool v2_ok(const mi_torrent *m, const desc_sizes *z, uint64_t at, uint64_t len, uint8_t flags, uint64_t o)
+{
+    uint64_t pl = m->piece_length;
+    if ((flags & MI_FILE_PAD) || len == 0)
+        return o == 0;
+    if (at % pl != 0)
+        return false;
+    if (len <= pl)
+        return o >= m->info_start && o < m->info_end && m->info_end - o >= MI_V2_HASH;
+    uint64_t n = (len + pl - 1) / pl * MI_V2_HASH;
+    return o == 0 || (o < z->tsize && z->tsize - o >= n && (o >= m->info_end || (o <= m->info_start && n <= m->info_start - o)));
 }
 
 /* First pass over the variable part: validates and sizes it. */
@@ -361,9 +392,10 @@ static bool desc_scan(cur c, const mi_torrent *m, desc_sizes *z, char *err, size
         return false;
     }
     uint64_t sum = 0;
+    bool any_v2 = false;
     for (uint32_t i = 0; i < z->nfiles; i++) {
         uint64_t len = rd64(&c);
-        rd8(&c);
+        uint8_t flags = rd8(&c);
         uint16_t pl = rd16(&c);
         const uint8_t *p = take(&c, pl);
         bool ok = !c.bad && (m->multi_file ? path_ok(p, pl) && (size_t)nl + 1 + pl <= MI_MAX_PATH : pl == 0);
@@ -371,11 +403,18 @@ static bool desc_scan(cur c, const mi_torrent *m, desc_sizes *z, char *err, size
             snprintf(err, errlen, "description: bad file %u", i);
             return false;
         }
+        uint64_t v2 = z->v2 ? rd64(&c) : 0;
+        if (z->v2 && (c.bad || !v2_ok(m, z, sum, len, flags, v2))) {
+            snprintf(err, errlen, "description: bad v2 hash offset of file %u", i);
+            return false;
+        }
+        any_v2 |= v2 != 0;
         sum += len;
         z->strings += (size_t)pl + 1;
     }
-    if (sum != m->total_length) {
-        snprintf(err, errlen, "description: file lengths do not sum to the total");
+    if (sum != m->total_length || (z->v2 && !any_v2)) {
+        snprintf(err, errlen, sum != m->total_length ? "description: file lengths do not sum to the total"
+                                                     : "description: v2 part without a v2 hash");
         return false;
     }
     z->ntiers = rd16(&c);
@@ -399,7 +438,7 @@ static bool desc_scan(cur c, const mi_torrent *m, desc_sizes *z, char *err, size
 }
 
 /* Second pass: copies the variable part into the block laid out for it. */
-static void desc_fill(cur c, mi_torrent *m, mi_file *files, mi_tier *tiers, const char **urls, char *s)
+static void desc_fill(cur c, mi_torrent *m, mi_file *files, uint64_t *v2, mi_tier *tiers, const char **urls, char *s)
 {
     size_t sp = 0;
     m->name_len = rd16(&c);
@@ -419,6 +458,8 @@ static void desc_fill(cur c, mi_torrent *m, mi_file *files, mi_tier *tiers, cons
         sp += files[i].path_len;
         s[sp++] = 0;
         off += files[i].length;
+        if (v2)
+            v2[i] = rd64(&c);
     }
     m->tier_count = rd16(&c);
     uint32_t u = 0;
@@ -436,16 +477,17 @@ static void desc_fill(cur c, mi_torrent *m, mi_file *files, mi_tier *tiers, cons
     m->tracker_count = u;
 }
 
-mi_torrent *hk_rs_desc_decode(const uint8_t *d, size_t len, char *err, size_t errlen)
+mi_torrent *hk_rs_desc_decode(const uint8_t *d, size_t len, uint64_t torrent_size, char *err, size_t errlen)
 {
     mi_torrent fixed;
     memset(&fixed, 0, sizeof fixed);
     cur c = { .p = d, .len = len };
-    desc_sizes z = { 0 };
-    if (!desc_fixed(&c, &fixed, err, errlen) || !desc_scan(c, &fixed, &z, err, errlen))
+    desc_sizes z = { .tsize = torrent_size };
+    if (!desc_fixed(&c, &fixed, &z, err, errlen) || !desc_scan(c, &fixed, &z, err, errlen))
         return NULL;
-    size_t bytes = sizeof(mi_torrent) + (size_t)z.nfiles * sizeof(mi_file) + (size_t)z.ntiers * sizeof(mi_tier) +
-                   (size_t)z.nurls * sizeof(char *) + z.strings;
+    size_t nv2 = z.v2 ? z.nfiles : 0;
+    size_t bytes = sizeof(mi_torrent) + (size_t)z.nfiles * sizeof(mi_file) + nv2 * sizeof(uint64_t) +
+                   (size_t)z.ntiers * sizeof(mi_tier) + (size_t)z.nurls * sizeof(char *) + z.strings;
     mi_torrent *m = malloc(bytes);
     if (!m) {
         snprintf(err, errlen, "out of memory");
@@ -453,10 +495,12 @@ mi_torrent *hk_rs_desc_decode(const uint8_t *d, size_t len, char *err, size_t er
     }
     *m = fixed;
     mi_file *files = (mi_file *)(m + 1);
-    mi_tier *tiers = (mi_tier *)(files + z.nfiles);
+    uint64_t *v2 = (uint64_t *)(files + z.nfiles);
+    mi_tier *tiers = (mi_tier *)(v2 + nv2);
     const char **urls = (const char **)(tiers + z.ntiers);
     char *s = (char *)(urls + z.nurls);
-    desc_fill(c, m, files, tiers, urls, s);
+    desc_fill(c, m, files, nv2 ? v2 : NULL, tiers, urls, s);
+    m->v2_hashes = nv2 ? v2 : NULL;
     m->files = files;
     m->tiers = tiers;
     m->trackers = urls;

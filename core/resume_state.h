@@ -26,7 +26,7 @@
 #include "metainfo.h"
 
 #define HK_RS_MAGIC "HKRESUME"
-#define HK_RS_VERSION 1u
+#define HK_RS_VERSION 2u   /* 2: a hybrid's v2 hash offsets in its description (1: none; not read) */
 #define HK_RS_HEADER 16u
 #define HK_RS_TRAILER 12u
 #define HK_RS_MAX_PATH 4096u
@@ -66,7 +66,7 @@ typedef struct hk_rs_reader {
 
 
 /* Checks the whole buffer (see the contract). 0, or -1 with err (a short reason: "bad magic", "version 7 (this
- * hekate reads 1)", "checksum mismatch", "truncated", "malformed entry 12"). The buffer must outlive the reader. */
+ * hekate reads 2)", "checksum mismatch", "truncated", "malformed entry 12"). The buffer must outlive the reader. */
 int hk_rs_open(hk_rs_reader *r, const uint8_t *buf, size_t len, char *err, size_t errlen);
 /* The next entry: 1, or 0 at the end (hk_rs_open checked every entry's framing already). */
 int hk_rs_next(hk_rs_reader *r, hk_rs_entry *e);
@@ -94,12 +94,18 @@ int hk_rs_writer_end(hk_rs_writer *w);
 void hk_rs_data_put(uint8_t out[24], const hk_rs_data_id *d);
 
 /* ---- serving description ---- */
-/* Encodes what serving needs of mi (info-hash, flags, geometry, the offsets of info and of the piece hashes in the
- * .torrent, name, files, trackers: no piece hash) into out (cap bytes). Returns the length (written only if it fits
- * in cap: call with cap 0 to size it). */
+/* Encodes what serving and verifying need of mi (info-hash, flags, geometry, the offsets of info and of the piece
+ * hashes in the .torrent, name, files, trackers; for a hybrid with v2 hashes, each file's mi->v2_hashes offset: no
+ * hash itself) into out (cap bytes). Returns the length (written only if it fits in cap: call with cap 0 to size
+ * it). */
 size_t hk_rs_desc_encode(const mi_torrent *mi, uint8_t *out, size_t cap);
 /* A description in the layout mi_parse returns (one block, freed by mi_free), or NULL (malformed: err says why, or
- * out of memory). Only the piece hashes are missing: pieces_offset says where they are in the .torrent. */
-mi_torrent *hk_rs_desc_decode(const uint8_t *d, size_t len, char *err, size_t errlen);
+ * out of memory). No hash is in it: pieces_offset says where the v1 hashes are in the .torrent, and for a hybrid
+ * whose .torrent has v2 hashes v2_hashes (file_count offsets, in the block) where each file's are, as mi_parse
+ * sets them (else NULL). torrent_size is the size of the .torrent the description was made from (the entry's
+ * identity, which the caller found unchanged; UINT64_MAX: unknown): `info` and every piece layer must lie below it.
+ * The v2 offsets are checked as core/metainfo_v2.c would have found them (pad and empty files none, data files on
+ * piece boundaries, a pieces root of 32 bytes inside `info`, a piece layer of 32 bytes a piece outside it). */
+mi_torrent *hk_rs_desc_decode(const uint8_t *d, size_t len, uint64_t torrent_size, char *err, size_t errlen);
 
 #endif

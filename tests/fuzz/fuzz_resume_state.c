@@ -2,8 +2,8 @@
  * either refuses it or hands out exactly the entry count its trailer states; each entry's description either fails
  * to decode or decodes into a description that encodes back to the very same bytes, whose files lie end to end
  * (offsets sum the lengths to the total) and whose every path stays below the torrent's folder (no component "."
- * or "..", no '/' inside one). Then the same input is tried as a bare description. No crash, no leak, no sanitizer
- * report. */
+ * or "..", no '/' inside one), and whose v2 hash offsets (a hybrid's) lie inside the entry's .torrent size. Then the
+ * same input is tried as a bare description (size unknown). No crash, no leak, no sanitizer report. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +11,28 @@
 #include "metainfo.h"
 #include "resume_state.h"
 
-static void check_desc(const uint8_t *d, size_t len)
+/* Each v2 hash offset a description hands out names 32 bytes a piece of its file (or 32 for a file of at most one
+ * piece) inside the .torrent's tsize bytes, none for pad and empty files. */
+static void check_v2(const mi_torrent *mi, uint64_t tsize)
+{
+    if (!mi->v2_hashes)
+        return;
+    if (!mi->hybrid || mi->info_end > tsize)
+        abort();
+    for (uint32_t i = 0; i < mi->file_count; i++) {
+        const mi_file *f = &mi->files[i];
+        uint64_t o = mi->v2_hashes[i];
+        uint64_t n = f->length <= mi->piece_length ? 32 : (f->length + mi->piece_length - 1) / mi->piece_length * 32;
+        if (o != 0 && ((f->flags & MI_FILE_PAD) || f->length == 0 || o > tsize || tsize - o < n ||
+                       f->offset % mi->piece_length != 0))
+            abort();
+    }
+}
+
+static void check_desc(const uint8_t *d, size_t len, uint64_t tsize)
 {
     char err[256];
-    mi_torrent *mi = hk_rs_desc_decode(d, len, err, sizeof err);
+    mi_torrent *mi = hk_rs_desc_decode(d, len, tsize, err, sizeof err);
     if (!mi)
         return;
     size_t n = hk_rs_desc_encode(mi, NULL, 0);
@@ -34,6 +52,7 @@ static void check_desc(const uint8_t *d, size_t len)
     }
     if (off != mi->total_length || mi->piece_count != (mi->total_length + mi->piece_length - 1) / mi->piece_length)
         abort();
+    check_v2(mi, tsize);
     free(back);
     mi_free(mi);
 }
@@ -50,12 +69,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         while (hk_rs_next(&r, &e) == 1) {
             if (e.path_len == 0 || e.path_len >= HK_RS_MAX_PATH || memchr(e.path, 0, e.path_len))
                 abort();
-            check_desc(e.desc, e.desc_len);
+            check_desc(e.desc, e.desc_len, e.id.size); /* the .torrent's size, as on load */
             n++;
         }
         if (n != r.count)
             abort();
     }
-    check_desc(data, size);
+    check_desc(data, size, UINT64_MAX);
     return 0;
 }

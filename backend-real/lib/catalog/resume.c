@@ -385,7 +385,7 @@ static void load_entry(load_ctx *lc, const hk_rs_entry *e)
         return;
     }
     char err[512];
-    mi_torrent *mi = hk_rs_desc_decode(e->desc, e->desc_len, err, sizeof err);
+    mi_torrent *mi = hk_rs_desc_decode(e->desc, e->desc_len, e->id.size, err, sizeof err);
     hk_served_rec *sv = NULL;
     hk_load_outcome out = mi ? hk_catalog_add_resumed(lc->c, path, &sb, mi, &sv, err, sizeof err) : HK_LOAD_REJECTED;
     if (out != HK_LOAD_ADDED) {

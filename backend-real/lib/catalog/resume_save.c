@@ -316,7 +316,7 @@ static void entry_marks(save_ctx *x, const snap_ent *se, hk_rs_entry *re)
 {
     if (se->marks == HK_RS_MARKS_NONE)
         return;
-    mi_torrent *mi = hk_rs_desc_decode(re->desc, re->desc_len, NULL, 0);
+    mi_torrent *mi = hk_rs_desc_decode(re->desc, re->desc_len, re->id.size, NULL, 0);
     long n = mi ? hk_resume_data_ids(se->path, mi, NULL) : -1;
     size_t need = n > 0 ? (size_t)n * 24 : 0;
     if (n >= 0 && need > x->ids_cap) {

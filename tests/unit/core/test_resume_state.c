@@ -1,7 +1,9 @@
 /* Tests of core/resume_state: the state file's bytes. A file written by the writer reads back entry for entry;
  * every prefix of it (truncated), another version, a flipped byte anywhere (checksum), a foreign file and a lying
  * entry count are refused whole; descriptions round-trip mi_parse's output field for field and malformed ones
- * (bad names, lengths that do not sum, unprintable URLs) are refused. */
+ * (bad names, lengths that do not sum, unprintable URLs) are refused. A hybrid's description (libtorrent's creator)
+ * keeps each file's v2 hash offset exactly as mi_parse found it, and one whose v2 part is truncated, points outside
+ * the .torrent's size, into or out of `info` where it may not, or names hashes for a pad file is refused. */
 #include <criterion/criterion.h>
 
 #include <stdio.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 
 #include "crc32c.h"
+#include "fixtures.h"
 #include "metainfo.h"
 #include "resume_state.h"
 #include "torrent_builder.h"
@@ -114,7 +117,7 @@ Test(resume_state, round_trip)
     }
     cr_assert_eq(hk_rs_next(&r, &e), 0);
 
-    mi_torrent *back = hk_rs_desc_decode(e.desc, e.desc_len, err, sizeof err);
+    mi_torrent *back = hk_rs_desc_decode(e.desc, e.desc_len, UINT64_MAX, err, sizeof err);
     cr_assert(back, "%s", err);
     cr_assert(memcmp(back->info_hash, mi->info_hash, 20) == 0);
     cr_assert_eq(back->piece_length, mi->piece_length);
@@ -124,6 +127,7 @@ Test(resume_state, round_trip)
     cr_assert_eq(back->info_end, mi->info_end);
     cr_assert_eq(back->pieces_offset, mi->pieces_offset);
     cr_assert_eq(back->multi_file, mi->multi_file);
+    cr_assert_null(back->v2_hashes, "a v1 torrent has no v2 hashes");
     cr_assert_str_eq(back->name, mi->name);
     cr_assert_eq(back->file_count, mi->file_count);
     for (uint32_t i = 0; i < mi->file_count; i++) {
@@ -155,7 +159,7 @@ Test(resume_state, trackers_round_trip)
     size_t n = hk_rs_desc_encode(mi, buf, sizeof buf);
     cr_assert_lt(n, sizeof buf);
     char err[128];
-    mi_torrent *back = hk_rs_desc_decode(buf, n, err, sizeof err);
+    mi_torrent *back = hk_rs_desc_decode(buf, n, UINT64_MAX, err, sizeof err);
     cr_assert(back, "%s", err);
     cr_assert_eq(back->tier_count, 2);
     cr_assert_eq(back->tracker_count, 3);
@@ -193,13 +197,14 @@ Test(resume_state, wrong_version_foreign_and_bad_checksum)
     membuf m = write_three(desc, sizeof desc);
     uint8_t *c = malloc(m.len);
     memcpy(c, m.p, m.len);
-    c[8] = 2; /* version 2, with a checksum that matches it: refused for the version */
+    cr_assert_eq(c[8], HK_RS_VERSION);
+    c[8] = 1; /* the older version 1 (no v2 hash offsets), with a checksum that matches it: refused for the version */
     uint32_t crc = hk_crc32c(0, c, m.len - 4);
     memcpy(c + m.len - 4, &crc, 4); /* little-endian host */
     hk_rs_reader r;
     char err[256];
     cr_assert_eq(hk_rs_open(&r, c, m.len, err, sizeof err), -1);
-    cr_assert(strstr(err, "version"), "%s", err);
+    cr_assert(strstr(err, "version 1") && strstr(err, "reads version 2"), "%s", err);
     memcpy(c, "PK\003\004....", 8); /* a zip file */
     expect_refused(c, m.len, "a foreign file");
     for (size_t i = 0; i < m.len; i++) { /* one flipped bit anywhere */
@@ -239,23 +244,189 @@ Test(resume_state, malformed_descriptions)
     hk_rs_desc_encode(mi, d, dlen);
     char err[128];
     for (size_t n = 0; n < dlen; n++) /* every truncation */
-        cr_assert_null(hk_rs_desc_decode(d, n, err, sizeof err), "truncated to %zu accepted", n);
+        cr_assert_null(hk_rs_desc_decode(d, n, UINT64_MAX, err, sizeof err), "truncated to %zu accepted", n);
     size_t name_at = 20 + 1 + 4 + 4 + 8 + 8 + 8 + 8 + 2;
     uint8_t *c = malloc(dlen);
     memcpy(c, d, dlen);
     c[name_at] = '/'; /* a name with a slash */
-    cr_assert_null(hk_rs_desc_decode(c, dlen, err, sizeof err));
+    cr_assert_null(hk_rs_desc_decode(c, dlen, UINT64_MAX, err, sizeof err));
     memcpy(c, d, dlen);
     memcpy(c + name_at, "..", 2);
     c[name_at - 2] = 2; /* name ".." */
-    cr_assert_null(hk_rs_desc_decode(c, dlen, err, sizeof err));
+    cr_assert_null(hk_rs_desc_decode(c, dlen, UINT64_MAX, err, sizeof err));
     memcpy(c, d, dlen);
     c[25] ^= 1; /* piece count off by one */
-    cr_assert_null(hk_rs_desc_decode(c, dlen, err, sizeof err));
+    cr_assert_null(hk_rs_desc_decode(c, dlen, UINT64_MAX, err, sizeof err));
     memcpy(c, d, dlen);
     size_t first_len = name_at + mi->name_len + 4;
     c[first_len] ^= 1; /* file lengths no longer sum to the total */
-    cr_assert_null(hk_rs_desc_decode(c, dlen, err, sizeof err));
+    cr_assert_null(hk_rs_desc_decode(c, dlen, UINT64_MAX, err, sizeof err));
+    free(c);
+    free(d);
+    mi_free(mi);
+    free(bytes);
+}
+
+/* ---- hybrid (BEP 52) descriptions ---- */
+
+/* A hybrid made by libtorrent's creator (d/big: 4 pieces and a piece layer, d/small and d/tiny: a pieces root each,
+ * pad files between them), parsed; its bytes in *bytes. */
+static mi_torrent *hybrid_mi(uint8_t **bytes, size_t *len)
+{
+    char *dir = fx_mkdtemp("rs-hybrid");
+    cr_assert_not_null(dir);
+    cr_assert_eq(fx_sh("cd '%s' && mkdir d && head -c 100000 /dev/urandom > d/big && head -c 20000 /dev/urandom > "
+                       "d/small && head -c 5000 /dev/urandom > d/tiny && /usr/bin/python3 -c '\n"
+                       "import libtorrent as lt\n"
+                       "fs = lt.file_storage(); lt.add_files(fs, \"d\")\n"
+                       "ct = lt.create_torrent(fs, 32768); lt.set_piece_hashes(ct, \".\")\n"
+                       "open(\"h.torrent\", \"wb\").write(lt.bencode(ct.generate()))'",
+                       dir),
+                 0);
+    char path[600];
+    snprintf(path, sizeof path, "%s/h.torrent", dir);
+    *bytes = fx_read(path, len);
+    fx_rmtree(dir);
+    free(dir);
+    cr_assert_not_null(*bytes);
+    mi_torrent *mi;
+    mi_error e;
+    cr_assert_eq(mi_parse(*bytes, *len, &mi, &e), 0, "%s", e.what);
+    cr_assert(mi->hybrid);
+    cr_assert_not_null(mi->v2_hashes);
+    return mi;
+}
+
+/* Where file i's v2 hash offset (u64) is in mi's description. */
+static size_t v2_at(const mi_torrent *mi, uint32_t i)
+{
+    size_t at = 20 + 1 + 4 + 4 + 8 + 8 + 8 + 8 + 2 + mi->name_len + 4;
+    for (uint32_t k = 0; k < i; k++)
+        at += 8 + 1 + 2 + mi->files[k].path_len + 8;
+    return at + 8 + 1 + 2 + mi->files[i].path_len;
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* The index of a file of mi that is a pad file / holds at most one piece / holds more (UINT32_MAX: none). */
+static uint32_t file_where(const mi_torrent *mi, int kind)
+{
+    for (uint32_t i = 0; i < mi->file_count; i++) {
+        const mi_file *f = &mi->files[i];
+        int k = (f->flags & MI_FILE_PAD) ? 0 : f->length <= mi->piece_length ? 1 : 2;
+        if (f->length > 0 && k == kind)
+            return i;
+    }
+    return UINT32_MAX;
+}
+
+Test(resume_state, hybrid_round_trip)
+{
+    uint8_t *bytes;
+    size_t len;
+    mi_torrent *mi = hybrid_mi(&bytes, &len);
+    size_t dlen = hk_rs_desc_encode(mi, NULL, 0);
+    uint8_t *d = malloc(dlen), *again = malloc(dlen);
+    cr_assert_eq(hk_rs_desc_encode(mi, d, dlen), dlen);
+    membuf m = write_three(d, (uint32_t)dlen); /* through a whole state file */
+    hk_rs_reader r;
+    char err[256];
+    cr_assert_eq(hk_rs_open(&r, m.p, m.len, err, sizeof err), 0, "%s", err);
+    hk_rs_entry e;
+    cr_assert_eq(hk_rs_next(&r, &e), 1);
+    mi_torrent *back = hk_rs_desc_decode(e.desc, e.desc_len, len, err, sizeof err);
+    cr_assert(back, "%s", err);
+    cr_assert(back->hybrid);
+    cr_assert_not_null(back->v2_hashes, "the v2 hash offsets came back");
+    cr_assert_eq(back->file_count, mi->file_count);
+    int roots = 0, layers = 0;
+    for (uint32_t i = 0; i < mi->file_count; i++) {
+        cr_assert_eq(back->v2_hashes[i], mi->v2_hashes[i], "file %u", i);
+        if (mi->v2_hashes[i])
+            *(mi->files[i].length > mi->piece_length ? &layers : &roots) += 1;
+    }
+    cr_assert_eq(layers, 1, "big has a piece layer");
+    cr_assert_eq(roots, 2, "small and tiny have a pieces root");
+    cr_assert_eq(hk_rs_desc_encode(back, again, dlen), dlen);
+    cr_assert(memcmp(again, d, dlen) == 0, "decode then encode is the identity");
+    mi_free(back);
+    /* the .torrent's size bounds the piece layer: big's is the last string of the file but for "ee" */
+    uint32_t big = file_where(mi, 2);
+    uint64_t end = mi->v2_hashes[big] + 32u * ((mi->files[big].length + mi->piece_length - 1) / mi->piece_length);
+    back = hk_rs_desc_decode(d, dlen, end, err, sizeof err);
+    cr_assert(back, "a .torrent that ends right after the layer: %s", err);
+    mi_free(back);
+    cr_assert_null(hk_rs_desc_decode(d, dlen, end - 1, err, sizeof err), "a layer past the .torrent's end");
+    cr_assert(strstr(err, "v2"), "%s", err);
+    cr_assert_null(hk_rs_desc_decode(d, dlen, mi->info_end - 1, err, sizeof err), "info past the .torrent's end");
+    free(m.p);
+    free(again);
+    free(d);
+    mi_free(mi);
+    free(bytes);
+}
+
+/* d with the u64 at `at` replaced by v must be refused (err names the v2 part when v2 is true). */
+static void refused_with(const uint8_t *d, size_t dlen, size_t len, size_t at, uint64_t v, const char *what)
+{
+    uint8_t *c = malloc(dlen);
+    memcpy(c, d, dlen);
+    put_u64(c + at, v);
+    char err[128] = "";
+    mi_torrent *m = hk_rs_desc_decode(c, dlen, len, err, sizeof err);
+    cr_assert_null(m, "%s accepted", what);
+    cr_assert(strstr(err, "v2"), "%s: %s", what, err);
+    free(c);
+}
+
+Test(resume_state, malformed_hybrid_descriptions)
+{
+    uint8_t *bytes;
+    size_t len;
+    mi_torrent *mi = hybrid_mi(&bytes, &len);
+    size_t dlen = hk_rs_desc_encode(mi, NULL, 0);
+    uint8_t *d = malloc(dlen);
+    hk_rs_desc_encode(mi, d, dlen);
+    char err[128];
+    for (size_t n = 0; n < dlen; n++) /* every truncation, the v2 part's included */
+        cr_assert_null(hk_rs_desc_decode(d, n, len, err, sizeof err), "truncated to %zu accepted", n);
+    uint32_t pad = file_where(mi, 0), small = file_where(mi, 1), big = file_where(mi, 2);
+    cr_assert(pad != UINT32_MAX && small != UINT32_MAX && big != UINT32_MAX);
+    refused_with(d, dlen, len, v2_at(mi, big), len - 10, "a piece layer reaching past the .torrent");
+    refused_with(d, dlen, len, v2_at(mi, big), UINT64_MAX - 8, "a piece layer at an offset that wraps");
+    refused_with(d, dlen, len, v2_at(mi, big), mi->info_start + 4, "a piece layer inside info");
+    refused_with(d, dlen, len, v2_at(mi, small), mi->info_end, "a pieces root outside info");
+    refused_with(d, dlen, len, v2_at(mi, small), mi->info_end - 31, "a pieces root cut by info's end");
+    refused_with(d, dlen, len, v2_at(mi, small), 0, "a short file without its pieces root");
+    refused_with(d, dlen, len, v2_at(mi, pad), mi->v2_hashes[small], "v2 hashes for a pad file");
+    /* a long file without a layer is fine (checked through v1 only), as mi_parse leaves a missing layer */
+    uint8_t *c = malloc(dlen);
+    memcpy(c, d, dlen);
+    put_u64(c + v2_at(mi, big), 0);
+    mi_torrent *back = hk_rs_desc_decode(c, dlen, len, err, sizeof err);
+    cr_assert(back, "%s", err);
+    cr_assert_eq(back->v2_hashes[big], 0u);
+    mi_free(back);
+    /* every offset 0 (a v2 part that says nothing) is refused */
+    for (uint32_t i = 0; i < mi->file_count; i++)
+        put_u64(c + v2_at(mi, i), 0);
+    cr_assert_null(hk_rs_desc_decode(c, dlen, len, err, sizeof err));
+    /* the v2 flag on a torrent that is not a hybrid, or with unknown flags */
+    memcpy(c, d, dlen);
+    c[20] &= (uint8_t)~4;
+    cr_assert_null(hk_rs_desc_decode(c, dlen, len, err, sizeof err), "v2 hashes on a v1 torrent");
+    memcpy(c, d, dlen);
+    c[20] |= 32;
+    cr_assert_null(hk_rs_desc_decode(c, dlen, len, err, sizeof err), "an unknown flag");
+    /* the same description without its v2 flag (and without the offsets) is a plain hybrid: checked through v1 */
+    mi_torrent plain = *mi;
+    plain.v2_hashes = NULL;
+    size_t plen = hk_rs_desc_encode(&plain, NULL, 0);
+    cr_assert_eq(plen, dlen - 8u * mi->file_count, "8 bytes a file");
     free(c);
     free(d);
     mi_free(mi);
