@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "leech_profile.h"
 #include "peer_wire.h"
 #include "trade.h"
 #include "world.h"
@@ -99,6 +100,7 @@ void leecher_end_conn(leecher *l, lee_end why, bool fin)
         return;
     l->conn_ended = true;
     l->conn_end = why;
+    peer_conn_lost(l);
     if (fin)
         leecher_push(l, POP_FIN, c);
     c->p_closed = true;
@@ -222,13 +224,13 @@ static void nic_dispatch(leecher *l, hk_conn *c, sim_msg *m)
         leecher_end_conn(l, END_REFUSED, false);
         break;
     case MSG_HEAD:
-        if (!l->stopped_reading)
+        if (!l->lk.stopped_reading)
             leecher_push(l, POP_ACK, c); /* the window slides (stream.h); a non-reader keeps it closed */
         break;
     case MSG_DATA:
-        if (stream_delivered(&c->s_out, m->len) && !l->stopped_reading)
+        if (stream_delivered(&c->s_out, m->len) && !l->lk.stopped_reading)
             leecher_push(l, POP_ACK, c); /* the seeder's window is full of data in transit (stream.h) */
-        if (l->stopped_reading)
+        if (l->lk.stopped_reading)
             break; /* non_reader: never decoded */
         if (l->prof->behaviour == BEH_SLOW_READER) {
             slow_read(l, c, m);
@@ -337,7 +339,7 @@ static hk_time next_timer(const leecher *l)
         t = l->leave_at;
     if (l->connected && !l->conn_ended && peer_sends_keepalives(l) && l->last_sent + l->prof->keepalive < t)
         t = l->last_sent + l->prof->keepalive;
-    if (l->prof->behaviour == BEH_FLOODER && l->got_handshake && !l->conn_ended && l->next_flood < t)
+    if (l->prof->behaviour == BEH_FLOODER && l->lk.got_handshake && !l->conn_ended && l->next_flood < t)
         t = l->next_flood;
     if (l->trade && trade_next(l) < t)
         t = trade_next(l); /* the next rechoke among leechers */
@@ -366,7 +368,7 @@ static void on_timer(leecher *l)
     if (l->connected && peer_sends_keepalives(l) && now >= l->last_sent + l->prof->keepalive) {
         peer_send_keepalive(l);
     }
-    if (l->prof->behaviour == BEH_FLOODER && l->got_handshake && now >= l->next_flood) {
+    if (l->prof->behaviour == BEH_FLOODER && l->lk.got_handshake && now >= l->next_flood) {
         peer_flood(l);
         l->next_flood = now + HK_NS_PER_SEC;
     }
@@ -442,7 +444,7 @@ static void life_main(int argc, char **argv)
         trade_arrive(l);
     l->leave_at = p->mtbf ? sim_now(l->world) + (hk_time)prng_exponential(&l->rng, (double)p->mtbf) : HK_TIME_NEVER;
     while (sim_now(l->world) < stop_time(l)) {
-        if (l->completed) { /* from other leechers while it had no seeder connection (trade.h) */
+        if (l->lk.completed) { /* from other leechers while it had no seeder connection (trade.h) */
             l->end = END_COMPLETE;
             break;
         }
@@ -469,7 +471,7 @@ static void life_main(int argc, char **argv)
     if (l->trade)
         trade_finish(l, &l->box); /* seeds for [peers] seed_time if complete, then closes its links */
     if (l->end == END_NONE)
-        l->end = l->completed ? END_COMPLETE : END_TIME;
+        l->end = l->lk.completed ? END_COMPLETE : END_TIME;
     l->end_at = sim_now(l->world);
     l->finished = true;
     l->world->lives_running--;
@@ -483,6 +485,13 @@ static void life_main(int argc, char **argv)
 
 void leechers_start(sim_world *w)
 {
+    w->peer_params = calloc(w->sc->nprofiles ? w->sc->nprofiles : 1, sizeof *w->peer_params);
+    if (!w->peer_params)
+        abort();
+    for (uint32_t pi = 0; pi < w->sc->nprofiles; pi++) {
+        lk_params_from_profile(&w->peer_params[pi], &w->sc->profiles[pi], w->sc->seeder.verify != SIM_VERIFY_OFF);
+        w->peer_params[pi].peer_id_prefix = "-SM0100-";
+    }
     for (uint32_t pi = 0; pi < w->sc->nprofiles; pi++) {
         const sim_profile *p = &w->sc->profiles[pi];
         prng arr;
@@ -502,16 +511,11 @@ void leechers_start(sim_world *w)
                 t += 1.0 / p->rate;
             l->arrival = (hk_time)llround(t * 1e9);
             l->torrent = p->torrent >= 0 ? (uint32_t)p->torrent : (uint32_t)prng_below(&l->rng, w->ntorrents);
-            l->need_meta = p->behaviour == BEH_MAGNET;
-            if (l->need_meta)
-                lk_meta_init(&l->meta, w->info_hashes[l->torrent]);
-            else {
-                const sim_torrent *tt = &w->torrents[l->torrent];
-                peer_setup_layout(l, tt->size, tt->piece_length);
-                if (w->sc->peers.trade && p->behaviour == BEH_NORMAL)
-                    l->trade = trade_new(l);
-            }
-            wire_decoder_init(&l->dec, NULL);
+            bool trading = w->sc->peers.trade && p->behaviour == BEH_NORMAL;
+            const sim_torrent *tt = &w->torrents[l->torrent];
+            peer_init(l, &w->peer_params[pi], tt->size, tt->piece_length, trading);
+            if (trading)
+                l->trade = trade_new(l);
             l->wake = sg_sem_init(0);
             l->leave_at = HK_TIME_NEVER;
             char name[32];

@@ -19,10 +19,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "book.h"
 #include "conn.h"
-#include "meta.h"
-#include "mse_link.h"
+#include "leech.h"
 #include "prng.h"
 #include "scenario.h"
 #include "stream.h"
@@ -55,31 +53,17 @@ typedef struct leecher {
     sim_opq ops;
     hk_time leave_at;            /* churn departure (HK_TIME_NEVER: none) */
     bool finished;               /* life actor done */
-    /* protocol */
-    wire_decoder dec;
-    bool connected, got_handshake, got_have, interested_sent, unchoked, fast, ext, vanished;
-    bool stopped_reading;        /* non_reader: its one burst of requests is sent; it reads nothing more */
-    lk_layout lay;               /* the torrent's block layout (16 KiB blocks) */
-    lk_book book;                /* held, outstanding and to-ask-again blocks, the request order (leech/book.h) */
+    /* protocol: leech/leech.h's peer (the one leecher implementation) on this peer's torrent (peer_wire.c) */
+    lk_peer lk;
+    lk_torrent tor;              /* info-hash and block layout (a magnet peer's: once its metadata is in) */
+    bool connected;              /* the SYN was accepted on the current connection */
     hk_time last_sent;
-    uint64_t flood_sent;
     hk_time next_flood;
-    uint32_t meta_fail, protocol_errors;
-    /* piece verification ([seeder] verify on only): pieces the seeder does not offer (left out of its bitfield, or
-     * rejected LACK_REJECTS times in a row) are not asked for; the peer completes without them */
-    uint8_t *piece_rejects;      /* per piece: rejects since the last block of it arrived (lacking ones: book) */
-    /* MSE/PE (encryption = rc4 | plaintext): the initiator while it runs, then the negotiated ciphers */
-    lk_mse_link mse;
-    /* magnet: the ut_metadata fetch (leech/meta.h); need_meta until it is done */
-    bool need_meta;
-    lk_meta meta;
     struct trade_peer *trade;    /* leecher-to-leecher exchange (trade.h); NULL: this peer does not trade */
     /* results */
     hk_time arrival, first_connect, complete_at, end_at;
     lee_end end;
-    uint64_t bytes;              /* payload received */
-    uint32_t connects, refusals, closed_by_seeder, unrequested, dup_blocks, rejects;
-    bool completed;
+    uint32_t connects, refusals, closed_by_seeder; /* the protocol's counts are lk's (bytes, rejects, completed...) */
     /* the last connection closed by the seeder, as the backend saw it */
     hk_time c_accepted, c_last_rx, c_last_ack, c_first_unchoke, c_first_choke, c_closed_at;
 } leecher;

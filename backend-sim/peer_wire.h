@@ -1,5 +1,5 @@
-/* peer_wire: the protocol side of a simulated peer (leecher.h): what it sends on its current connection and how it
- * reacts to what the seeder sends — written against the wire codec and bencode only, never the seeding engine.
+/* peer_wire: the protocol side of a simulated peer (leecher.h): leech/leech.h's peer (the leecher logic hekate-swarm
+ * also runs) given the simulated connection, the run's clock, event log and random streams, and trade.h's book.
  *
  * Contract
  * --------
@@ -17,26 +17,25 @@
 
 #include "leecher.h"
 
-/* The torrent's block layout (16 KiB blocks), the received-blocks bitmap and the random request order. */
-void peer_setup_layout(leecher *l, uint64_t size, uint32_t piece_length);
+/* Before the peer's first connection: its leech.h peer for its torrent of size and piece_length (the layout and the request order drawn from
+ * its stream now; a magnet peer's when its metadata is in), with trade.h's request book when trading. */
+void peer_init(leecher *l, const lk_params *par, uint64_t size, uint32_t piece_length, bool trading);
 /* A new connection: a fresh decoder, nothing received; requests still outstanding are asked again later. */
 void peer_reset_protocol(leecher *l);
 /* The SYN was accepted: sends the handshake (a mute peer sends nothing). */
 void peer_on_connected(leecher *l);
-/* Bytes received from the seeder, decoded and acted upon until the connection ends. */
-void peer_feed(leecher *l, const uint8_t *p, size_t n);
 /* One received part: p NULL for data-file bytes without content (fed as zeros; an RC4 stream still advances over
  * them, as the seeder's did). An encrypted peer's bytes go through its MSE initiator, then are decrypted. */
 void peer_feed_part(leecher *l, const uint8_t *p, size_t n);
-/* Frees the peer's MSE state (end of a connection, end of the peer). */
-void peer_mse_reset(leecher *l);
+/* The connection ended as the peer's host saw it (leecher_end_conn): nothing more is sent or decoded on it. */
+void peer_conn_lost(leecher *l);
 /* true for the behaviours that keep an idle connection alive */
 bool peer_sends_keepalives(const leecher *l);
 void peer_send_keepalive(leecher *l);
 /* A flooder's tick: flood_rate requests for random blocks. */
 void peer_flood(leecher *l);
 
-/* The peer has every block: completion logged, the seeder connection ended (with a FIN). */
+/* The peer has every block (a trading link's doing): completion logged, the seeder connection ended (with a FIN). */
 void peer_completed(leecher *l);
 /* Requests on the seeder connection up to the pipeline (when unchoked). */
 void peer_request_more(leecher *l);

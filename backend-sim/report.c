@@ -33,7 +33,7 @@ static double secs(hk_time t)
 
 static hk_time peer_end(const leecher *l)
 {
-    return l->completed ? l->complete_at : l->end_at;
+    return l->lk.completed ? l->complete_at : l->end_at;
 }
 
 void report_profile(const sim_world *w, uint32_t pi, profile_result *r)
@@ -48,8 +48,8 @@ void report_profile(const sim_world *w, uint32_t pi, profile_result *r)
     for (uint32_t k = 0; k < p->count; k++) {
         const leecher *l = &w->peers[p->first_peer + k];
         r->peers++;
-        r->bytes += l->bytes;
-        if (l->completed) {
+        r->bytes += l->lk.bytes;
+        if (l->lk.completed) {
             r->completed++;
             times[nt++] = secs(l->complete_at - l->arrival);
         }
@@ -59,7 +59,7 @@ void report_profile(const sim_world *w, uint32_t pi, profile_result *r)
             r->refused_peers++;
         hk_time end = peer_end(l);
         if (end > l->arrival && l->connects > 0)
-            rates[nr++] = (double)l->bytes / secs(end - l->arrival);
+            rates[nr++] = (double)l->lk.bytes / secs(end - l->arrival);
     }
     qsort(times, nt, sizeof *times, cmp_double);
     r->p50 = pct(times, nt, 0.5);
@@ -125,7 +125,7 @@ void report_swarm(const sim_world *w, report_swarm_figures *f)
     for (uint32_t i = 0; i < w->npeers; i++) {
         const leecher *l = &w->peers[i];
         f->traded += trade_bytes_in(l);
-        if (!l->completed)
+        if (!l->lk.completed)
             continue;
         times[f->completed++] = secs(l->complete_at - l->arrival);
         if (l->complete_at < first)
@@ -252,9 +252,9 @@ int report_peers_csv(const sim_world *w, const report_run *run, const char *path
         double rtt = run->platform ? 2 * k->latency : 2 * (k->latency + sc->seeder.latency);
         fprintf(f, "%u,%s,%s,%u,%.9f,%.9f,%.9f,%.9f,%s,%llu,%u,%u,%u,%u,%u,%u,%u,%.17g,%.17g,%.9g,%.9g,%.17g\n",
                 l->id, l->prof->name, sim_behaviour_name(l->prof->behaviour), l->torrent, secs(l->arrival),
-                secs(l->first_connect), l->completed ? secs(l->complete_at) : -1.0, secs(l->end_at),
-                report_end_name((int)l->end), (unsigned long long)l->bytes, l->connects, l->refusals,
-                l->closed_by_seeder, l->rejects, l->unrequested, l->dup_blocks, l->protocol_errors, k->down, k->up,
+                secs(l->first_connect), l->lk.completed ? secs(l->complete_at) : -1.0, secs(l->end_at),
+                report_end_name((int)l->end), (unsigned long long)l->lk.bytes, l->connects, l->refusals,
+                l->closed_by_seeder, l->lk.rejects, l->lk.unrequested, l->lk.dup_blocks, l->lk.protocol_errors, k->down, k->up,
                 k->latency, rtt, rtt > 0 ? sc->seeder.window / rtt : 0.0);
     }
     return fclose(f) == 0 ? 0 : -1;
@@ -399,13 +399,13 @@ static void corrupt_at_peers(const sim_world *w, uint32_t *holders, uint32_t *sh
     *holders = *short_of_good = 0;
     for (uint32_t k = 0; k < w->npeers; k++) {
         const leecher *l = &w->peers[k];
-        if (!l->book.have)
+        if (!l->lk.book.have)
             continue;
         bool holds = false, short_good = false;
-        for (uint32_t b = 0; b < l->lay.nblocks; b++) {
-            bool has = lk_book_has(&l->book, b), bad = scenario_corrupt(w->sc, l->torrent, b / l->lay.bpp);
+        for (uint32_t b = 0; b < l->tor.lay.nblocks; b++) {
+            bool has = lk_book_has(&l->lk.book, b), bad = scenario_corrupt(w->sc, l->torrent, b / l->tor.lay.bpp);
             holds |= has && bad;
-            short_good |= l->completed && !has && !bad;
+            short_good |= l->lk.completed && !has && !bad;
         }
         *holders += holds;
         *short_of_good += short_good;
@@ -489,9 +489,9 @@ static void check_complete_by(verdicts *v, const sim_world *w, const sim_profile
     hk_time last = 0;
     for (uint32_t k = 0; k < p->count; k++) {
         const leecher *l = &w->peers[p->first_peer + k];
-        if (!l->completed || l->complete_at > p->expect.complete_by)
+        if (!l->lk.completed || l->complete_at > p->expect.complete_by)
             late++;
-        if (l->completed && l->complete_at > last)
+        if (l->lk.completed && l->complete_at > last)
             last = l->complete_at;
     }
     char name[128];

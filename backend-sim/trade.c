@@ -153,8 +153,8 @@ static void send_simple(trade_end *e, wire_msg_type t)
 
 static uint32_t blocks_in_piece(const leecher *l, uint32_t p)
 {
-    uint32_t first = p * l->lay.bpp, end = first + l->lay.bpp;
-    return (end > l->lay.nblocks ? l->lay.nblocks : end) - first;
+    uint32_t first = p * l->tor.lay.bpp, end = first + l->tor.lay.bpp;
+    return (end > l->tor.lay.nblocks ? l->tor.lay.nblocks : end) - first;
 }
 
 static bool piece_complete(const leecher *l, uint32_t p)
@@ -172,11 +172,11 @@ static void send_hello(trade_end *e)
     memcpy(peer_id, id, 20);
     send_bytes(e, hs, wire_encode_handshake(hs, reserved, l->world->info_hashes[l->torrent], peer_id), 0);
     e->hello_sent = true;
-    uint32_t n = wire_bitfield_len(l->lay.piece_count), have = 0;
+    uint32_t n = wire_bitfield_len(l->tor.lay.piece_count), have = 0;
     uint8_t *bits = calloc(n + WIRE_BITFIELD_HEADER_LEN, 1);
     if (!bits)
         abort();
-    for (uint32_t p = 0; p < l->lay.piece_count; p++)
+    for (uint32_t p = 0; p < l->tor.lay.piece_count; p++)
         if (piece_complete(l, p)) {
             bits[WIRE_BITFIELD_HEADER_LEN + p / 8] |= (uint8_t)(0x80u >> (p % 8));
             have++;
@@ -204,9 +204,9 @@ static void serve(trade_end *e)
     leecher *l = e->l;
     uint32_t done = 0;
     while (done < e->nrq && e->open && !e->am_choking && e->out.queued + e->out.inflight < SERVE_BUF) {
-        uint32_t b = e->rq[done++], len = lk_layout_block_len(&l->lay, b);
+        uint32_t b = e->rq[done++], len = lk_layout_block_len(&l->tor.lay, b);
         uint8_t h[WIRE_PIECE_HEADER_LEN];
-        send_bytes(e, h, wire_encode_piece_header(h, b / l->lay.bpp, (b % l->lay.bpp) * TBLOCK, len), len);
+        send_bytes(e, h, wire_encode_piece_header(h, b / l->tor.lay.bpp, (b % l->tor.lay.bpp) * TBLOCK, len), len);
         e->sent_period += len;
         l->trade->bytes_out += len;
     }
@@ -239,8 +239,8 @@ static void requeue_asked(trade_end *e)
         uint32_t b = e->asked[i];
         if (l->trade->pending[b] == PEND_LINK) {
             l->trade->pending[b] = PEND_NONE;
-            lk_book_answered(&l->book, b);
-            lk_book_requeue(&l->book, b);
+            lk_book_answered(&l->lk.book, b);
+            lk_book_requeue(&l->lk.book, b);
         }
     }
     e->nasked = 0;
@@ -272,7 +272,7 @@ static void close_end(trade_end *e, bool fin, bool from_rx)
             tr->nends--;
             break;
         }
-    for (uint32_t p = 0; p < l->lay.piece_count; p++)
+    for (uint32_t p = 0; p < l->tor.lay.piece_count; p++)
         if (e->rhave[p])
             tr->avail[p]--;
     requeue_asked(e);
@@ -290,7 +290,7 @@ static void close_end(trade_end *e, bool fin, bool from_rx)
 
 static void link_error(trade_end *e, const char *why)
 {
-    e->l->protocol_errors++;
+    e->l->lk.protocol_errors++;
     evlog_line(e->l->world->log, now_of(e->l), "peer p%u link t%llu error %s", e->l->id,
                (unsigned long long)e->link->id, why);
     close_end(e, true, true);
@@ -300,12 +300,12 @@ static void link_error(trade_end *e, const char *why)
 
 static bool askable(const leecher *l, uint32_t b)
 {
-    return !lk_book_has(&l->book, b) && l->trade->pending[b] == PEND_NONE && !lk_book_lacks(&l->book, b);
+    return !lk_book_has(&l->lk.book, b) && l->trade->pending[b] == PEND_NONE && !lk_book_lacks(&l->lk.book, b);
 }
 
 static uint32_t askable_in(const leecher *l, uint32_t p)
 {
-    for (uint32_t b = p * l->lay.bpp, n = blocks_in_piece(l, p); n > 0; b++, n--)
+    for (uint32_t b = p * l->tor.lay.bpp, n = blocks_in_piece(l, p); n > 0; b++, n--)
         if (askable(l, b))
             return b;
     return LK_NO_BLOCK;
@@ -322,7 +322,7 @@ static uint32_t pick(leecher *l, const uint8_t *rhave, uint32_t *cur)
         if (b != LK_NO_BLOCK)
             return b;
     }
-    uint32_t np = l->lay.piece_count, off = (uint32_t)prng_below(&tr->rng, np), best = UINT32_MAX;
+    uint32_t np = l->tor.lay.piece_count, off = (uint32_t)prng_below(&tr->rng, np), best = UINT32_MAX;
     uint64_t best_key = UINT64_MAX;
     for (uint32_t i = 0; i < np; i++) {
         uint32_t p = (i + off) % np;
@@ -341,7 +341,7 @@ static uint32_t pick(leecher *l, const uint8_t *rhave, uint32_t *cur)
 static void request_more(trade_end *e)
 {
     leecher *l = e->l;
-    if (!e->open || !e->shaken || e->peer_choking || !e->am_interested || l->completed)
+    if (!e->open || !e->shaken || e->peer_choking || !e->am_interested || l->lk.completed)
         return;
     if (e->nasked > l->prof->pipeline / 2)
         return; /* refilled in batches: fewer, larger request flights */
@@ -350,7 +350,7 @@ static void request_more(trade_end *e)
         if (b == LK_NO_BLOCK)
             break;
         l->trade->pending[b] = PEND_LINK;
-        lk_book_ask_at(&l->book, b, now_of(l));
+        lk_book_ask_at(&l->lk.book, b, now_of(l));
         if (e->nasked == e->capasked) {
             e->capasked = e->capasked ? e->capasked * 2 : 16;
             e->asked = realloc(e->asked, e->capasked * sizeof *e->asked);
@@ -359,8 +359,8 @@ static void request_more(trade_end *e)
         }
         e->asked[e->nasked++] = b;
         uint8_t m[WIRE_BLOCK_MSG_LEN];
-        send_bytes(e, m, wire_encode_block(m, WIRE_REQUEST, b / l->lay.bpp, (b % l->lay.bpp) * TBLOCK,
-                                           lk_layout_block_len(&l->lay, b)), 0);
+        send_bytes(e, m, wire_encode_block(m, WIRE_REQUEST, b / l->tor.lay.bpp, (b % l->tor.lay.bpp) * TBLOCK,
+                                           lk_layout_block_len(&l->tor.lay, b)), 0);
     }
 }
 
@@ -369,8 +369,8 @@ static void update_interest(trade_end *e)
 {
     leecher *l = e->l;
     bool want = false;
-    for (uint32_t p = 0; p < l->lay.piece_count && !want && !l->completed; p++)
-        want = e->rhave[p] && !piece_complete(l, p) && !lk_book_lacks(&l->book, p * l->lay.bpp);
+    for (uint32_t p = 0; p < l->tor.lay.piece_count && !want && !l->lk.completed; p++)
+        want = e->rhave[p] && !piece_complete(l, p) && !lk_book_lacks(&l->lk.book, p * l->tor.lay.bpp);
     if (want != e->am_interested) {
         e->am_interested = want;
         send_simple(e, want ? WIRE_INTERESTED : WIRE_NOT_INTERESTED);
@@ -390,7 +390,7 @@ static uint32_t unchoked_count(const struct trade_peer *tr)
 
 static uint64_t tft_score(const leecher *l, const trade_end *e)
 {
-    return l->completed ? e->sent_period : e->got_period;
+    return l->lk.completed ? e->sent_period : e->got_period;
 }
 
 /* e before f in the tit-for-tat order: the higher score, then the lower peer number. */
@@ -455,7 +455,7 @@ void trade_tick(leecher *l, hk_time now)
 
 static void on_have(trade_end *e, uint32_t p)
 {
-    if (p >= e->l->lay.piece_count || e->rhave[p])
+    if (p >= e->l->tor.lay.piece_count || e->rhave[p])
         return;
     e->rhave[p] = 1;
     e->l->trade->avail[p]++;
@@ -463,7 +463,7 @@ static void on_have(trade_end *e, uint32_t p)
 
 static void on_bitfield(trade_end *e, const wire_msg *m)
 {
-    for (uint32_t p = 0; p < e->l->lay.piece_count; p++)
+    for (uint32_t p = 0; p < e->l->tor.lay.piece_count; p++)
         if (m->u.bitfield.bits[p / 8] & (0x80u >> (p % 8)))
             on_have(e, p);
     update_interest(e);
@@ -473,9 +473,9 @@ static void on_request(trade_end *e, const wire_msg *m)
 {
     leecher *l = e->l;
     uint32_t p = m->u.block.index, begin = m->u.block.begin, len = m->u.block.length;
-    uint32_t b = p * l->lay.bpp + begin / TBLOCK;
-    if (p >= l->lay.piece_count || begin % TBLOCK || begin / TBLOCK >= l->lay.bpp || b >= l->lay.nblocks ||
-        len != lk_layout_block_len(&l->lay, b)) {
+    uint32_t b = p * l->tor.lay.bpp + begin / TBLOCK;
+    if (p >= l->tor.lay.piece_count || begin % TBLOCK || begin / TBLOCK >= l->tor.lay.bpp || b >= l->tor.lay.nblocks ||
+        len != lk_layout_block_len(&l->tor.lay, b)) {
         link_error(e, "bad request");
         return;
     }
@@ -506,9 +506,9 @@ static void on_piece(trade_end *e, const wire_msg *m)
 {
     leecher *l = e->l;
     uint32_t p = m->u.piece.index, begin = m->u.piece.begin, len = m->u.piece.len;
-    uint32_t b = p * l->lay.bpp + begin / TBLOCK;
-    if (begin % TBLOCK || begin / TBLOCK >= l->lay.bpp || b >= l->lay.nblocks ||
-        len != lk_layout_block_len(&l->lay, b)) {
+    uint32_t b = p * l->tor.lay.bpp + begin / TBLOCK;
+    if (begin % TBLOCK || begin / TBLOCK >= l->tor.lay.bpp || b >= l->tor.lay.nblocks ||
+        len != lk_layout_block_len(&l->tor.lay, b)) {
         link_error(e, "bad piece");
         return;
     }
@@ -516,20 +516,20 @@ static void on_piece(trade_end *e, const wire_msg *m)
     take_asked(e, b, &was);
     if (was && l->trade->pending[b] == PEND_LINK) {
         l->trade->pending[b] = PEND_NONE;
-        lk_book_answered(&l->book, b);
+        lk_book_answered(&l->lk.book, b);
     } else if (!was)
-        l->unrequested++;
-    if (l->completed || !lk_book_take(&l->book, b)) {
-        l->dup_blocks++;
+        l->lk.unrequested++;
+    if (l->lk.completed || !lk_book_take(&l->lk.book, b)) {
+        l->lk.dup_blocks++;
         request_more(e);
         return;
     }
-    l->bytes += len;
+    l->lk.bytes += len;
     l->trade->bytes_in += len;
     e->got_period += len;
     swarm_note_block(l->world, l->torrent, b);
     trade_block_taken(l, b);
-    if (lk_book_done(&l->book)) {
+    if (lk_book_done(&l->lk.book)) {
         peer_completed(l);
         return;
     }
@@ -546,7 +546,7 @@ static void on_wire(trade_end *e, const wire_msg *m)
             return;
         }
         e->shaken = true;
-        wire_decoder_set_piece_count(&e->dec, l->lay.piece_count);
+        wire_decoder_set_piece_count(&e->dec, l->tor.lay.piece_count);
         break;
     case WIRE_BITFIELD: on_bitfield(e, m); break;
     case WIRE_HAVE:
@@ -690,7 +690,7 @@ static void end_init(trade_end *e, trade_link *k, int side, leecher *l)
     wire_decoder_init(&e->dec, &lim);
     e->am_choking = e->peer_choking = true;
     e->cur_piece = UINT32_MAX;
-    e->rhave = calloc(l->lay.piece_count, 1);
+    e->rhave = calloc(l->tor.lay.piece_count, 1);
     if (!e->rhave)
         abort();
     char name[48];
@@ -743,7 +743,7 @@ void trade_finish(leecher *l, sim_outbox *ob)
 {
     struct trade_peer *tr = l->trade;
     hk_time stop = l->world->sc->run.duration - l->world->sc->run.quiesce;
-    hk_time until = l->completed ? now_of(l) + l->world->sc->peers.seed_time : now_of(l);
+    hk_time until = l->lk.completed ? now_of(l) + l->world->sc->peers.seed_time : now_of(l);
     if (until > stop)
         until = stop;
     while (now_of(l) < until) {
@@ -770,9 +770,9 @@ struct trade_peer *trade_new(leecher *l)
     if (!tr)
         abort();
     prng_seed(&tr->rng, l->world->sc->run.seed, 0x7472616465000000ull + l->id);
-    tr->avail = calloc(l->lay.piece_count, sizeof *tr->avail);
-    tr->piece_got = calloc(l->lay.piece_count, sizeof *tr->piece_got);
-    tr->pending = calloc(l->lay.nblocks, 1);
+    tr->avail = calloc(l->tor.lay.piece_count, sizeof *tr->avail);
+    tr->piece_got = calloc(l->tor.lay.piece_count, sizeof *tr->piece_got);
+    tr->pending = calloc(l->tor.lay.nblocks, 1);
     if (!tr->avail || !tr->piece_got || !tr->pending)
         abort();
     tr->next_rechoke = tr->next_optimistic = HK_TIME_NEVER;
@@ -798,7 +798,7 @@ void trade_seeder_asked(leecher *l, uint32_t b)
 
 void trade_seeder_answered(leecher *l, uint32_t b)
 {
-    if (b < l->lay.nblocks && l->trade->pending[b] == PEND_SEEDER) {
+    if (b < l->tor.lay.nblocks && l->trade->pending[b] == PEND_SEEDER) {
         l->trade->pending[b] = PEND_NONE;
         l->trade->seeder_out--;
     }
@@ -806,19 +806,19 @@ void trade_seeder_answered(leecher *l, uint32_t b)
 
 void trade_seeder_requeue_all(leecher *l)
 {
-    for (uint32_t b = 0; b < l->lay.nblocks && l->trade->seeder_out; b++)
+    for (uint32_t b = 0; b < l->tor.lay.nblocks && l->trade->seeder_out; b++)
         if (l->trade->pending[b] == PEND_SEEDER) {
             l->trade->pending[b] = PEND_NONE;
             l->trade->seeder_out--;
-            lk_book_answered(&l->book, b);
-            lk_book_requeue(&l->book, b);
+            lk_book_answered(&l->lk.book, b);
+            lk_book_requeue(&l->lk.book, b);
         }
 }
 
 void trade_block_taken(leecher *l, uint32_t b)
 {
     struct trade_peer *tr = l->trade;
-    uint32_t p = b / l->lay.bpp;
+    uint32_t p = b / l->tor.lay.bpp;
     tr->piece_got[p]++;
     if (!piece_complete(l, p))
         return;

@@ -43,6 +43,7 @@ typedef struct sim_world {
     sim_seeder seeder;
     leecher *peers;
     uint32_t npeers;
+    lk_params *peer_params;      /* per profile: what leech.h's peers of that profile do (leechers_start) */
     evlog *log;
     hk_time now_floor;           /* sim_now never goes back below what the actors already acted on */
     uint64_t next_conn_id;

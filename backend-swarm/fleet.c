@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "leech_profile.h"
+
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
@@ -614,24 +616,10 @@ static void setup_peer(swarm *sw, swarm_peer *p, uint32_t pi, uint32_t id, doubl
     sw->lives_running++;
 }
 
-_Static_assert((int)LK_ENC_NONE == (int)SIM_ENC_NONE && (int)LK_ENC_RC4 == (int)SIM_ENC_RC4 &&
-                   (int)LK_ENC_PLAINTEXT == (int)SIM_ENC_PLAINTEXT,
-               "leech's encryption values are the scenario's");
-
 static void setup_params(swarm *sw)
 {
-    for (uint32_t pi = 0; pi < sw->sc->nprofiles; pi++) {
-        const sim_profile *pr = &sw->sc->profiles[pi];
-        lk_params *q = &sw->params[pi];
-        q->behaviour = (lk_behaviour)pr->behaviour;
-        q->strategy = (lk_strategy)pr->strategy;
-        q->pipeline = pr->pipeline;
-        q->fast = pr->fast;
-        q->flood_rate = pr->flood_rate;
-        q->invalid = (lk_invalid)pr->invalid;
-        q->vanish_after = pr->vanish_after;
-        q->encryption = (lk_encryption)pr->encryption;
-    }
+    for (uint32_t pi = 0; pi < sw->sc->nprofiles; pi++)
+        lk_params_from_profile(&sw->params[pi], &sw->sc->profiles[pi], false);
 }
 
 static void setup_peers(swarm *sw)

@@ -22,8 +22,14 @@ static void fill(uint64_t *rng, uint8_t *b, size_t n)
 void lk_mse_start(lk_peer *l, const uint8_t *hs, size_t hl)
 {
     uint8_t priv[HK_MSE_PRIV_LEN], pad[64];
-    fill(&l->mse_rng, priv, sizeof priv);
-    fill(&l->mse_rng, pad, sizeof pad);
+    const lk_hooks *h = l->io.hooks;
+    if (h && h->random_fill) {
+        h->random_fill(l->io.ctx, priv, sizeof priv);
+        h->random_fill(l->io.ctx, pad, sizeof pad);
+    } else {
+        fill(&l->mse_rng, priv, sizeof priv);
+        fill(&l->mse_rng, pad, sizeof pad);
+    }
     size_t n;
     const uint8_t *out = lk_mse_link_start(&l->mse, l->par->encryption == LK_ENC_RC4, l->t->info_hash, priv, pad, hs,
                                            hl, &n);
