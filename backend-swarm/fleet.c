@@ -616,10 +616,11 @@ static void setup_peer(swarm *sw, swarm_peer *p, uint32_t pi, uint32_t id, doubl
     sw->lives_running++;
 }
 
+/* The seeder verifies pieces ([seeder] verify): the peers complete without the ones it refuses, as in hekate-sim. */
 static void setup_params(swarm *sw)
 {
     for (uint32_t pi = 0; pi < sw->sc->nprofiles; pi++)
-        lk_params_from_profile(&sw->params[pi], &sw->sc->profiles[pi], false);
+        lk_params_from_profile(&sw->params[pi], &sw->sc->profiles[pi], sw->sc->seeder.verify != SIM_VERIFY_OFF);
 }
 
 static void setup_peers(swarm *sw)
