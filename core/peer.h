@@ -109,7 +109,7 @@ struct hk_peer {
     hk_peer_mse *mse;        /* allocated when an MSE handshake starts (plain peers carry only this pointer) */
 };
 
-void hk_peer_init(hk_peer *p, uint64_t id, hk_conn *conn, uint32_t slot, hk_time now, hk_mem *mem,
+void hk_peer_init(hk_peer *p, uint64_t id, hk_conn *conn, uint32_t slot, hk_time now, hk_rq_home *rq_home,
                   uint32_t queue_max, uint32_t max_message);
 /* Releases what the peer owns (decoder buffer, queue memory, the MSE responder and ciphers). */
 void hk_peer_release(hk_peer *p);

@@ -108,10 +108,10 @@ static void idx_move(hk_request_queue *q, uint32_t from, uint32_t to)
 
 /* ---- the ring ---- */
 
-void hk_rq_init(hk_request_queue *q, hk_mem *mem, uint32_t max)
+void hk_rq_init(hk_request_queue *q, hk_rq_home *home, uint32_t max)
 {
     memset(q, 0, sizeof *q);
-    q->mem = mem;
+    q->home = home;
     q->max = max;
 }
 
@@ -122,9 +122,11 @@ void hk_rq_free(hk_request_queue *q)
 
 void hk_rq_clear(hk_request_queue *q)
 {
-    hk_mem_free(q->mem, q->ring, q->ring ? alloc_bytes(q->cap) : 0);
+    hk_mem_free(q->home->mem, q->ring, q->ring ? alloc_bytes(q->cap) : 0);
     q->ring = NULL;
     q->head = q->len = q->cap = 0;
+    assert(q->home->blocks >= q->count[HK_REQ_BLOCK]);
+    q->home->blocks -= q->count[HK_REQ_BLOCK];
     memset(q->count, 0, sizeof q->count);
 }
 
@@ -134,12 +136,12 @@ static bool grow(hk_request_queue *q)
     if (ncap > q->max || ncap < q->cap)
         ncap = q->max;
     assert(ncap > q->len); /* called on a full ring below the maximum */
-    hk_request *n = hk_mem_alloc(q->mem, alloc_bytes(ncap));
+    hk_request *n = hk_mem_alloc(q->home->mem, alloc_bytes(ncap));
     if (!n)
         return false;
     for (uint32_t i = 0; i < q->len; i++)
         n[i] = q->ring[slot(q, i)];
-    hk_mem_free(q->mem, q->ring, q->ring ? alloc_bytes(q->cap) : 0);
+    hk_mem_free(q->home->mem, q->ring, q->ring ? alloc_bytes(q->cap) : 0);
     q->ring = n;
     q->cap = ncap;
     q->head = 0;
@@ -165,6 +167,7 @@ bool hk_rq_push_back(hk_request_queue *q, const hk_request *r)
         idx_insert(q, ix, s);
     q->len++;
     q->count[r->kind]++;
+    q->home->blocks += r->kind == HK_REQ_BLOCK;
     return true;
 }
 
@@ -177,6 +180,7 @@ static void after_remove(hk_request_queue *q, const hk_request *r)
 {
     assert(r->kind < HK_REQ_KINDS && q->count[r->kind] > 0);
     q->count[r->kind]--;
+    q->home->blocks -= r->kind == HK_REQ_BLOCK;
     if (q->len == 0)
         q->head = 0;
 }

@@ -16,6 +16,8 @@
  * of the ring), so hk_rq_find, the duplicate check of every request, is O(1) expected instead of a scan of the queue;
  * its answer is the scan's (the position of the first match). Callers may change an entry's other fields through
  * hk_rq_at, never kind, index, begin or length (its key).
+ * The queues of one owner share an hk_rq_home: their allocator and the running sum of their BLOCK entries (every
+ * push, removal and clear updates it), so the owner knows its queued blocks without a walk (hk_seeder_stats: O(1)).
  */
 #ifndef HEKATE_REQUEST_QUEUE_H
 #define HEKATE_REQUEST_QUEUE_H
@@ -67,14 +69,19 @@ static inline uint64_t hk_rq_age(uint32_t stamp, uint64_t now)
     return (uint64_t)(uint32_t)(hk_rq_stamp(now) - stamp) << HK_RQ_TICK_SHIFT;
 }
 
+typedef struct hk_rq_home {
+    hk_mem *mem;
+    uint64_t blocks;     /* BLOCK entries in all the queues of this home */
+} hk_rq_home;
+
 typedef struct hk_request_queue {
     hk_request *ring;
-    hk_mem *mem;
+    hk_rq_home *home;
     uint32_t head, len, cap, max;
     uint32_t count[HK_REQ_KINDS];
 } hk_request_queue;
 
-void hk_rq_init(hk_request_queue *q, hk_mem *mem, uint32_t max);
+void hk_rq_init(hk_request_queue *q, hk_rq_home *home, uint32_t max);
 void hk_rq_free(hk_request_queue *q);
 
 static inline uint32_t hk_rq_len(const hk_request_queue *q) { return q->len; }

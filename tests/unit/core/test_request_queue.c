@@ -5,17 +5,19 @@
 
 /* Every test opens one queue and must leave nothing allocated once it is freed. */
 static hk_mem m;
+static hk_rq_home home = {.mem = &m};
 static hk_request_queue q;
 
 static void open_queue(uint32_t max)
 {
-    hk_rq_init(&q, &m, max);
+    hk_rq_init(&q, &home, max);
 }
 
 static void teardown(void)
 {
     hk_rq_free(&q);
     cr_assert_eq(m.bytes, 0, "%llu bytes left", (unsigned long long)m.bytes);
+    cr_assert_eq(home.blocks, 0, "the home's sum of blocks follows the queue down to 0");
 }
 
 TestSuite(request_queue, .fini = teardown);
