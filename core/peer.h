@@ -98,6 +98,7 @@ struct hk_peer {
     bool grace_over : 1;         /* unchoked: this idle or stalled stretch outlasted its grace (spare, or turned over) */
     bool turn_requested : 1;     /* unchoked: a block request was queued in this turn */
     bool stall_drained : 1;      /* unchoked: the backend granted room after a stall in this turn (the peer reads) */
+    bool ready_first : 1;        /* on the ready ring's front: its queue was empty (seeder_serve.c, served alone) */
     /* MSE/PE (core/mse.h; the seeder's glue is seeder_mse.c) */
     uint8_t sniffed;         /* bytes of 0x13 "BitTorrent protocol" seen at the stream's start (0..20) */
     bool via_mse;            /* the BitTorrent stream came through an MSE handshake (mse->ih names its torrent) */

@@ -263,6 +263,7 @@ void hks_ready_unlink(hk_seeder *s, hk_peer *p)
     assert(s->nready > 0);
     hk_list_remove(&p->ready_link);
     s->nready--;
+    p->ready_first = false;
     if (p->rate_passed) { /* upload rate caps: it was waiting for tokens in the pass under way */
         p->rate_passed = false;
         s->npassed--;
