@@ -7,7 +7,7 @@
 #include "enum_names.h"
 #include "torrent_table.h"
 
-void hk_peer_init(hk_peer *p, uint64_t id, hk_conn *conn, uint32_t slot, hk_time now, hk_mem *mem,
+void hk_peer_init(hk_peer *p, uint64_t id, hk_conn *conn, uint32_t slot, hk_time now, hk_rq_home *rq_home,
                   uint32_t queue_max, uint32_t max_message)
 {
     memset(p, 0, sizeof *p);
@@ -25,7 +25,7 @@ void hk_peer_init(hk_peer *p, uint64_t id, hk_conn *conn, uint32_t slot, hk_time
     hk_list_init(&p->event_link);
     hk_choke_entry_init(&p->choke);
     hk_deadline_init(&p->dl);
-    hk_rq_init(&p->rq, mem, queue_max);
+    hk_rq_init(&p->rq, rq_home, queue_max);
     wire_limits lim = {.max_msg_len = max_message, .piece_count = 0, .skip_handshake = false, .allow_unknown = true};
     wire_decoder_init(&p->dec, &lim);
 }

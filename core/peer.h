@@ -98,6 +98,7 @@ struct hk_peer {
     bool grace_over : 1;         /* unchoked: this idle or stalled stretch outlasted its grace (spare, or turned over) */
     bool turn_requested : 1;     /* unchoked: a block request was queued in this turn */
     bool stall_drained : 1;      /* unchoked: the backend granted room after a stall in this turn (the peer reads) */
+    bool ready_first : 1;        /* on the ready ring's front: its queue was empty (seeder_serve.c, served alone) */
     /* MSE/PE (core/mse.h; the seeder's glue is seeder_mse.c) */
     uint8_t sniffed;         /* bytes of 0x13 "BitTorrent protocol" seen at the stream's start (0..20) */
     bool via_mse;            /* the BitTorrent stream came through an MSE handshake (mse->ih names its torrent) */
@@ -109,7 +110,7 @@ struct hk_peer {
     hk_peer_mse *mse;        /* allocated when an MSE handshake starts (plain peers carry only this pointer) */
 };
 
-void hk_peer_init(hk_peer *p, uint64_t id, hk_conn *conn, uint32_t slot, hk_time now, hk_mem *mem,
+void hk_peer_init(hk_peer *p, uint64_t id, hk_conn *conn, uint32_t slot, hk_time now, hk_rq_home *rq_home,
                   uint32_t queue_max, uint32_t max_message);
 /* Releases what the peer owns (decoder buffer, queue memory, the MSE responder and ciphers). */
 void hk_peer_release(hk_peer *p);

@@ -10,6 +10,14 @@
  * an exact (kind, index, begin, length) match, remove at a position (cancel, or serving;
  * O(min(i, n - i)) shift: the front costs nothing), find by
  * disk-load token, and count by kind. Order is the order of pushes and rotations only.
+ *
+ * Finding (issue 12, reactivity): a ring of RQ_INDEX_MIN (64) entries or more carries, in the same allocation, an
+ * open-addressed hash table of its slots by key (16-bit slot numbers, at most half full: 4 bytes per ring entry, 12.5 %
+ * of the ring), so hk_rq_find, the duplicate check of every request, is O(1) expected instead of a scan of the queue;
+ * its answer is the scan's (the position of the first match). Callers may change an entry's other fields through
+ * hk_rq_at, never kind, index, begin or length (its key).
+ * The queues of one owner share an hk_rq_home: their allocator and the running sum of their BLOCK entries (every
+ * push, removal and clear updates it), so the owner knows its queued blocks without a walk (hk_seeder_stats: O(1)).
  */
 #ifndef HEKATE_REQUEST_QUEUE_H
 #define HEKATE_REQUEST_QUEUE_H
@@ -61,14 +69,19 @@ static inline uint64_t hk_rq_age(uint32_t stamp, uint64_t now)
     return (uint64_t)(uint32_t)(hk_rq_stamp(now) - stamp) << HK_RQ_TICK_SHIFT;
 }
 
+typedef struct hk_rq_home {
+    hk_mem *mem;
+    uint64_t blocks;     /* BLOCK entries in all the queues of this home */
+} hk_rq_home;
+
 typedef struct hk_request_queue {
     hk_request *ring;
-    hk_mem *mem;
+    hk_rq_home *home;
     uint32_t head, len, cap, max;
     uint32_t count[HK_REQ_KINDS];
 } hk_request_queue;
 
-void hk_rq_init(hk_request_queue *q, hk_mem *mem, uint32_t max);
+void hk_rq_init(hk_request_queue *q, hk_rq_home *home, uint32_t max);
 void hk_rq_free(hk_request_queue *q);
 
 static inline uint32_t hk_rq_len(const hk_request_queue *q) { return q->len; }
@@ -84,7 +97,7 @@ static inline hk_request *hk_rq_front(hk_request_queue *q) { return hk_rq_at(q, 
 bool hk_rq_pop_front(hk_request_queue *q, hk_request *out);
 /* Moves the front entry to the back (no-op when len < 2). */
 void hk_rq_rotate(hk_request_queue *q);
-/* Position of the first exact match, or -1. */
+/* Position of the first exact match, or -1. O(1) expected with the index, O(len) without. */
 int64_t hk_rq_find(const hk_request_queue *q, hk_req_kind kind, uint32_t index, uint32_t begin, uint32_t length);
 /* Position of the entry with this disk-load token, or -1. */
 int64_t hk_rq_find_token(const hk_request_queue *q, uint64_t token);

@@ -97,6 +97,11 @@ struct hk_seeder {
 
     hk_peer **peers;             /* by slot; NULL for a free slot */
     uint32_t npeers, peers_cap;
+    /* Running sums over the peers in the table (hk_seeder_stats without a walk of it): */
+    hk_rq_home rq_home;          /* the peers' request queues: s->mem, and the BLOCK requests queued in them */
+    uint64_t decoder_bytes;      /* their wire decoders' heap bytes: every change adds its difference (feeding and
+                                  * trimming in hks_wire_recv, a reset after MSE), a close takes the peer's */
+    uint32_t npeers_encrypted;   /* of them, RC4 */
     uint32_t *free_slots;        /* stack of free slot numbers */
     uint32_t nfree;
     uint64_t next_peer_id;

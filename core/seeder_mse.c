@@ -72,6 +72,7 @@ static void mse_done(hk_seeder *s, hk_peer *p, hk_mse_result *r)
     ih_hex(r->info_hash, hex);
     if (r->selected == HK_MSE_CRYPTO_RC4) {
         p->encrypted = true;
+        s->npeers_encrypted++;
         m->send = r->send;
         s->rt.set_cipher(s->rt.base.ctx, p->conn, r->send);
         hks_log(s, HK_LOG_DEBUG, "peer %llu: mse handshake for torrent %s: encrypted rc4 (offered %s)", pid(p), hex,
@@ -81,7 +82,9 @@ static void mse_done(hk_seeder *s, hk_peer *p, hk_mse_result *r)
         hks_log(s, HK_LOG_DEBUG, "peer %llu: mse handshake for torrent %s: plaintext (offered %s)", pid(p), hex,
                 hk_mse_method_name(r->provided & 3u));
     }
+    uint64_t before = wire_decoder_memory(&p->dec);
     wire_decoder_reset(&p->dec); /* it had seen the bytes that turned out not to be a plain handshake */
+    s->decoder_bytes = s->decoder_bytes + wire_decoder_memory(&p->dec) - before;
 }
 
 static void mse_recv(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len)

@@ -106,7 +106,7 @@ hk_peer *hks_peer_accept(hk_seeder *s, hk_conn *conn, const hk_addr *from)
     }
     uint32_t slot = s->free_slots[--s->nfree];
     assert(slot < s->peers_cap && !s->peers[slot]);
-    hk_peer_init(p, s->next_peer_id++, conn, slot, s->now, &s->mem, HK_QUEUE_MAX,
+    hk_peer_init(p, s->next_peer_id++, conn, slot, s->now, &s->rq_home, HK_QUEUE_MAX,
                  s->cfg.max_message);
     s->peers[slot] = p;
     s->holds[slot] = hold;
@@ -181,7 +181,12 @@ void hks_close_peer(hk_seeder *s, hk_peer *p, bool call_close, const char *fmt, 
     if (hk_choker_leave(&s->choker, &p->choke))
         s->slot_freed = true; /* the step that closed it gives the slot to the line (hks_promote_freed) */
     detach(s, p);
-    hk_rq_clear(&p->rq);
+    hk_rq_clear(&p->rq); /* its queued blocks leave s->rq_home.blocks */
+    /* the running sums are over the peer table, which it leaves here (a close inside hks_wire_recv: that call adds
+     * the decoder's change up to now when it returns) */
+    assert(s->npeers_encrypted >= p->encrypted);
+    s->decoder_bytes -= wire_decoder_memory(&p->dec);
+    s->npeers_encrypted -= p->encrypted;
     if (call_close)
         s->rt.close(s->rt.base.ctx, p->conn);
     assert(p->slot < s->peers_cap && s->peers[p->slot] == p && s->npeers > 0);
@@ -258,6 +263,7 @@ void hks_ready_unlink(hk_seeder *s, hk_peer *p)
     assert(s->nready > 0);
     hk_list_remove(&p->ready_link);
     s->nready--;
+    p->ready_first = false;
     if (p->rate_passed) { /* upload rate caps: it was waiting for tokens in the pass under way */
         p->rate_passed = false;
         s->npassed--;

@@ -287,10 +287,9 @@ static void on_message(hk_seeder *s, hk_peer *p, const wire_msg *m)
     }
 }
 
-void hks_wire_recv(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len)
+static void wire_recv_msgs(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len)
 {
     size_t at = 0;
-    hks_mark_touched(s, p);
     while (!p->closed) {
         size_t used = 0;
         wire_msg m;
@@ -318,4 +317,13 @@ void hks_wire_recv(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len)
         p->last_recv = s->now;
         on_message(s, p, &m);
     }
+}
+
+void hks_wire_recv(hk_seeder *s, hk_peer *p, const uint8_t *bytes, size_t len)
+{
+    hks_mark_touched(s, p);
+    uint64_t before = wire_decoder_memory(&p->dec);
+    wire_recv_msgs(s, p, bytes, len);
+    /* the decoder's growth or trim; a close meanwhile took what it held then, and the decoder changes no more */
+    s->decoder_bytes = s->decoder_bytes + wire_decoder_memory(&p->dec) - before;
 }

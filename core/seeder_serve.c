@@ -117,7 +117,8 @@ bool hks_send_reject(hk_seeder *s, hk_peer *p, uint32_t index, uint32_t begin, u
 
 /* A peer whose queue was empty before this request goes to the front of the ready ring, not its back: its one block
  * is served (and flushed by the backend) before the bulk of the peers with long queues continues, so a quiet peer's
- * request waits for no burst of others (issue 12, reactivity). The long queues keep their order among themselves. */
+ * request waits for no burst of others (issue 12, reactivity). The long queues keep their order among themselves.
+ * The pass serves such peers alone (serve_first): the others wait for the next wake-up, at once. */
 static void mark_ready_first(hk_seeder *s, hk_peer *p, bool was_empty)
 {
     if (!was_empty || p->closed || hk_list_linked(&p->ready_link) || p->room == 0 || hk_rq_len(&p->rq) == 0) {
@@ -126,6 +127,7 @@ static void mark_ready_first(hk_seeder *s, hk_peer *p, bool was_empty)
     }
     hk_list_insert_head(&s->ready, &p->ready_link);
     s->nready++;
+    p->ready_first = true;
 }
 
 void hks_queue_block(hk_seeder *s, hk_peer *p, uint32_t index, uint32_t begin, uint32_t length)
@@ -551,10 +553,39 @@ static void after_turn(hk_seeder *s, hk_peer *p, serve_end end, uint32_t sent)
         hks_mark_ready(s, p); /* back of the ring: others go first */
 }
 
+/* The peers at the ring's front whose queue was empty (mark_ready_first), each served as far as the budget goes (one
+ * block, usually). True when it served one and peers that were ready before them are left: the pass ends there, so the backend sends these
+ * short replies before the next pass queues the long refills of the others (issue 12, reactivity: the refills of up
+ * to HK_PASS_BLOCKS blocks no longer run between a quiet peer's request and its reply). hks_ev_end then asks to be
+ * woken at once (nready > 0, serve_at = now): the others lose a loop iteration, not their turn. */
+static bool serve_first(hk_seeder *s, uint32_t *budget)
+{
+    uint32_t ready = s->nready, served = 0; /* npassed is 0: no pass under way */
+    hk_list *n;
+    while (*budget > 0 && !s->rate_stopped && (n = hk_list_first(&s->ready)) != NULL) {
+        hk_peer *p = HK_LIST_ENTRY(n, hk_peer, ready_link);
+        if (!p->ready_first)
+            break;
+        hks_ready_pop(s);
+        uint32_t sent = 0;
+        serve_end end = serve_peer(s, p, *budget, &sent);
+        hks_promote_freed(s);
+        *budget -= sent < *budget ? sent : *budget;
+        after_turn(s, p, end, sent);
+        served++;
+    }
+    /* Only they were ready (one yielded, say: its second look comes in this same pass, as without them): go on. */
+    return served > 0 && ready > served && s->nready > s->npassed;
+}
+
 void hks_serve_pass(hk_seeder *s)
 {
     uint32_t budget = HK_PASS_BLOCKS;
     hks_rate_pass_begin(s);
+    if (serve_first(s, &budget)) {
+        hks_rate_pass_end(s);
+        return;
+    }
     while (budget > 0 && s->nready > s->npassed && !s->rate_stopped) {
         uint32_t n = s->nready - s->npassed;
         uint32_t share = budget / n ? budget / n : 1;

@@ -5,12 +5,13 @@
 #include "peer.h"
 
 static hk_mem mem;
+static hk_rq_home rq_home = {.mem = &mem};
 static hk_peer p;
 
 static void setup(void)
 {
     memset(&mem, 0, sizeof mem);
-    hk_peer_init(&p, 1, NULL, 0, 100, &mem, 16, 65536);
+    hk_peer_init(&p, 1, NULL, 0, 100, &rq_home, 16, 65536);
 }
 
 static void teardown(void)
@@ -100,7 +101,7 @@ Test(peer, fast_peer_have_all_is_a_seed_have_none_is_fine)
     p.fast = true;
     cr_assert_eq(verdict(&p, WIRE_HAVE_ALL), HK_MSG_SEED);
     hk_peer q;
-    hk_peer_init(&q, 2, NULL, 0, 0, &mem, 4, 65536);
+    hk_peer_init(&q, 2, NULL, 0, 0, &rq_home, 4, 65536);
     q.fast = true;
     cr_assert_eq(verdict(&q, WIRE_HAVE_NONE), HK_MSG_OK);
     cr_assert_eq(verdict(&q, WIRE_ALLOWED_FAST), HK_MSG_OK);

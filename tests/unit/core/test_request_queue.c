@@ -5,17 +5,19 @@
 
 /* Every test opens one queue and must leave nothing allocated once it is freed. */
 static hk_mem m;
+static hk_rq_home home = {.mem = &m};
 static hk_request_queue q;
 
 static void open_queue(uint32_t max)
 {
-    hk_rq_init(&q, &m, max);
+    hk_rq_init(&q, &home, max);
 }
 
 static void teardown(void)
 {
     hk_rq_free(&q);
     cr_assert_eq(m.bytes, 0, "%llu bytes left", (unsigned long long)m.bytes);
+    cr_assert_eq(home.blocks, 0, "the home's sum of blocks follows the queue down to 0");
 }
 
 TestSuite(request_queue, .fini = teardown);
@@ -195,4 +197,79 @@ Test(request_queue, remove_at_every_position_of_a_wrapped_ring)
             hk_rq_free(&q);
         }
     }
+}
+
+/* The index behind hk_rq_find (capacity >= 64) answers what a scan of the queue answers, through pushes, pops,
+ * rotations, removals anywhere (both shift directions), wrap-around, growth and duplicate keys. */
+static int64_t scan_find(hk_req_kind kind, uint32_t index, uint32_t begin, uint32_t length)
+{
+    for (uint32_t i = 0; i < hk_rq_len(&q); i++) {
+        const hk_request *r = hk_rq_at(&q, i);
+        if (r->kind == kind && r->index == index && r->begin == begin && r->length == length)
+            return i;
+    }
+    return -1;
+}
+
+static uint32_t lcg(uint64_t *st)
+{
+    *st = *st * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(*st >> 33);
+}
+
+Test(request_queue, indexed_find_matches_a_scan)
+{
+    open_queue(3000);
+    uint64_t st = 12345;
+    uint32_t checks = 0, hits = 0;
+    for (uint32_t step = 0; step < 60000; step++) {
+        uint32_t op = lcg(&st) % 10;
+        uint32_t len = hk_rq_len(&q);
+        if (op < 5 && !hk_rq_full(&q)) { /* keys from a small space: duplicates happen */
+            hk_request r = blk(lcg(&st) % 40, (lcg(&st) % 64) * 16384);
+            r.kind = lcg(&st) % 8 == 0 ? HK_REQ_METADATA : HK_REQ_BLOCK;
+            cr_assert(hk_rq_push_back(&q, &r));
+        } else if (op == 5 && len) {
+            cr_assert(hk_rq_pop_front(&q, NULL));
+        } else if (op == 6) {
+            hk_rq_rotate(&q);
+        } else if (op < 9 && len) {
+            cr_assert(hk_rq_remove_at(&q, lcg(&st) % len, NULL));
+        }
+        for (int k = 0; k < 3; k++) {
+            hk_req_kind kind = lcg(&st) % 8 == 0 ? HK_REQ_METADATA : HK_REQ_BLOCK;
+            uint32_t index = lcg(&st) % 40, begin = (lcg(&st) % 64) * 16384;
+            int64_t want = scan_find(kind, index, begin, 16384);
+            cr_assert_eq(hk_rq_find(&q, kind, index, begin, 16384), want, "step %u: %u/%u", step, index, begin);
+            checks++;
+            hits += want >= 0;
+        }
+        if ((len = hk_rq_len(&q)) > 0) { /* an entry's own key finds it, or an earlier duplicate of it */
+            const hk_request *r = hk_rq_at(&q, lcg(&st) % len);
+            int64_t at = hk_rq_find(&q, r->kind, r->index, r->begin, r->length);
+            cr_assert(at >= 0);
+            cr_assert_eq(at, scan_find(r->kind, r->index, r->begin, r->length));
+        }
+        if (step == 30000) /* drain: the index must follow the queue down to empty and up again */
+            while (hk_rq_pop_front(&q, NULL))
+                ;
+    }
+    cr_assert_gt(q.cap, 64, "the index was in use (capacity %u)", q.cap);
+    cr_assert_gt(hits, checks / 20, "enough finds hit (%u of %u)", hits, checks);
+    cr_assert_lt(hits, checks, "and some missed");
+}
+
+/* The index's memory is the ring's: counted in hk_mem (4 bytes per ring entry more) and released by clear. */
+Test(request_queue, index_memory_released_by_clear)
+{
+    open_queue(2048);
+    for (uint32_t i = 0; i < 2000; i++) {
+        hk_request r = blk(i / 16, (i % 16) * 16384);
+        cr_assert(hk_rq_push_back(&q, &r));
+    }
+    cr_assert_eq(hk_rq_find(&q, HK_REQ_BLOCK, 124, 15 * 16384, 16384), 1999);
+    cr_assert_eq(hk_rq_find(&q, HK_REQ_BLOCK, 125, 0, 16384), -1);
+    cr_assert_geq(m.bytes, (uint64_t)q.cap * sizeof(hk_request) + 2 * q.cap * sizeof(uint16_t));
+    hk_rq_clear(&q);
+    cr_assert_eq(m.bytes, 0);
 }

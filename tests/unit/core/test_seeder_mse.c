@@ -12,6 +12,7 @@
 #include "mse_crypto.h"
 #include "mse_initiator.h"
 #include "seeder_harness.h"
+#include "seeder_internal.h"
 #include "wire.h"
 
 static harness h;
@@ -316,6 +317,89 @@ Test(seeder_mse, plain_peers_still_served_beside)
     h_connect(&h, 5, true, true);
     cr_assert_eq(h_count(&h, 5, WIRE_HAVE_ALL), 1);
     cr_assert(!logged("mse handshake"));
+}
+
+/* ---- the running sums behind hk_seeder_stats (issue 12: O(1), no walk of the peer table) ---- */
+
+/* What the walk of every peer slot (the former hk_seeder_stats) says, against the running sums; returns the walk's
+ * queued blocks, decoder bytes and RC4 peers through the pointers. */
+static void check_sums(uint64_t *queued, uint64_t *dec, uint32_t *enc)
+{
+    *queued = *dec = 0;
+    *enc = 0;
+    for (uint32_t i = 0; i < h.s->peers_cap; i++) {
+        const hk_peer *p = h.s->peers[i];
+        if (!p)
+            continue;
+        *queued += hk_rq_count(&p->rq, HK_REQ_BLOCK);
+        *dec += wire_decoder_memory(&p->dec);
+        *enc += p->encrypted;
+    }
+    hk_stats st = h_stats(&h);
+    cr_assert_eq(st.queued_requests, *queued);
+    cr_assert_eq(st.memory_bytes, h.s->mem.bytes + *dec);
+    cr_assert_eq(st.peers_encrypted, *enc);
+}
+
+/* The first 1,001 bytes of a 5,000-byte extended message: gathered on c's decoder heap. */
+static void partial_big_message(int c)
+{
+    uint8_t b[4 + 1 + 1000] = {0};
+    b[2] = 0x13, b[3] = 0x88; /* length prefix 5000, big-endian */
+    b[4] = WIRE_EXTENDED;
+    h_recv(&h, c, b, sizeof b);
+}
+
+Test(seeder_mse, stats_sums_match_a_walk_of_the_peers)
+{
+    uint64_t q, dec;
+    uint32_t enc;
+    client cl;
+    client_start(&cl, 1, HK_MSE_CRYPTO_RC4 | HK_MSE_CRYPTO_PLAIN, true, 100, 50, NULL);
+    cr_assert_eq(cl.res.selected, HK_MSE_CRYPTO_RC4);
+    check_sums(&q, &dec, &enc);
+    cr_assert_eq(enc, 1);
+    for (int c = 2; c <= 5; c++) { /* no room: their requests stay queued */
+        cr_assert_not_null(h_accept(&h, c, 0));
+        h_handshake(&h, c, NULL, true, true);
+        h_simple(&h, c, WIRE_INTERESTED);
+        for (uint32_t k = 0; k < (uint32_t)c; k++)
+            h_block(&h, c, WIRE_REQUEST, k / 2, (k % 2) * 16384, 16384);
+        check_sums(&q, &dec, &enc);
+    }
+    cr_assert_eq(q, 2 + 3 + 4 + 5, "every request queued");
+    h_block(&h, 3, WIRE_CANCEL, 0, 0, 16384);
+    h_block(&h, 3, WIRE_REQUEST, 0, 0, 16384); /* again */
+    h_block(&h, 3, WIRE_REQUEST, 0, 0, 16384); /* a duplicate: not queued twice */
+    check_sums(&q, &dec, &enc);
+    cr_assert_eq(q, 14);
+    partial_big_message(4);
+    partial_big_message(5);
+    check_sums(&q, &dec, &enc);
+    cr_assert_geq(dec, 2000, "two decoders gather a big message (%llu bytes)", (unsigned long long)dec);
+    h_closed(&h, 4); /* a close takes its queue and its decoder out of the sums */
+    check_sums(&q, &dec, &enc);
+    cr_assert_eq(q, 14 - 4);
+    h_room(&h, 2, 1u << 20); /* served: its queue empties */
+    check_sums(&q, &dec, &enc);
+    cr_assert_eq(q, 14 - 4 - 2);
+    h_advance(&h, HK_MILLIS(10));
+    h_closed(&h, 1); /* the RC4 peer leaves */
+    check_sums(&q, &dec, &enc);
+    cr_assert_eq(enc, 0);
+    /* a close inside a receive, with the decoder's buffer in use: the rest of the big message, then a prefix over
+     * the limit (a protocol error) in the same read */
+    static uint8_t rest[4000 + 4];
+    memset(rest, 0, sizeof rest);
+    memset(rest + 4000, 0x7F, 4);
+    h_recv(&h, 5, rest, sizeof rest);
+    cr_assert(fr_closed(h.fr, 5), "closed by the seeder");
+    check_sums(&q, &dec, &enc);
+    h_closed(&h, 3);
+    check_sums(&q, &dec, &enc);
+    cr_assert_eq(q, 0);
+    cr_assert_eq(dec, 0);
+    client_free(&cl);
 }
 
 /* ---- policies ---- */

@@ -480,3 +480,42 @@ Test(serve, uploaded_counts_per_torrent)
     const fr_action *s = fr_last(h.fr, FR_SEND);
     cr_assert_eq(h.fr->segs[s->first_seg + 1].ext.storage, 9);
 }
+
+/* Reactivity (issue 12): a request from a peer whose queue was empty is served in its own event, alone: the pass ends
+ * after it while a peer with a long queue and room is still ready, and that peer's refill comes at the next wake-up
+ * (asked for at once). Before, the same event went on to queue up to HK_PASS_BLOCKS (256) blocks for the long queue
+ * between the quiet peer's request and its reply. */
+static size_t sends_to(int c, size_t from)
+{
+    size_t n = 0;
+    for (size_t i = from; i < h.fr->nactions; i++)
+        n += h.fr->actions[i].kind == FR_SEND && h.fr->actions[i].conn == c;
+    return n;
+}
+
+Test(serve, a_quiet_peer_is_served_alone_before_the_bulk_goes_on)
+{
+    hk_config c;
+    hk_config_defaults(&c);
+    c.reqq = 700;
+    h_init(&h, &c);
+    cr_assert_eq(h_add_single(&h, 32768, 32768 * 400), HK_ADD_OK);
+    unchoked(1, 1 << 20); /* the quiet peer */
+    unchoked(0, 0);       /* the bulk peer: no room yet, its requests wait */
+    for (uint32_t k = 0; k < 700; k++)
+        h_block(&h, 0, WIRE_REQUEST, k / 2, (k % 2) * 16384, 16384);
+    h_room(&h, 0, 64u << 20);
+    uint64_t bulk = h_stats(&h).blocks_sent;
+    cr_assert_eq(bulk, 256, "one pass: HK_PASS_BLOCKS blocks, the rest waits (%llu)", (unsigned long long)bulk);
+    cr_assert_eq(h.fr->wake, h.fr->now, "the rest of the long queue asks for a wake-up at once");
+    size_t mark = h.fr->nactions;
+    h_block(&h, 1, WIRE_REQUEST, 399, 16384, 16384);
+    cr_assert_eq(sends_to(1, mark), 1, "the quiet peer's block goes in its own event");
+    cr_assert_eq(sends_to(0, mark), 0, "and nothing for the long queue in that event");
+    cr_assert_eq(h_stats(&h).blocks_sent, bulk + 1);
+    cr_assert_eq(h.fr->wake, h.fr->now, "the long queue continues at the next wake-up, at once");
+    h_advance(&h, 0);
+    cr_assert_gt(sends_to(0, mark), 0, "it did");
+    cr_assert_eq(h_stats(&h).blocks_sent, 700 + 1, "everything served in the end");
+    cr_assert_eq(h_count(&h, 1, WIRE_PIECE), 1);
+}
