@@ -46,7 +46,8 @@ typedef struct hk_served_rec {
     uint32_t mark;             /* the last rescan that visited the path */
     uint32_t why_hash;         /* hash of the last rejection or failure logged for it (0: none): repeats are quiet */
     uint32_t path_hash;
-    uint8_t info_hash[20];     /* valid while storage != 0 */
+    uint32_t torrent;          /* the seeder's id of the torrent (hk_seeder_add_parsed), valid while storage != 0:
+                                  its info-hash is hk_seeder_info_hash's (issue 10: 4 bytes instead of 20) */
     bool reported : 1;         /* its storage failure was reported to the seeder */
     bool bad_file : 1;         /* rejected for the .torrent itself (unreadable, malformed): not read again until
                                   its identity changes */

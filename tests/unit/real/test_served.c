@@ -131,7 +131,7 @@ Test(served, records_hold_their_path_and_fields)
     hk_served_rec *a = hk_served_insert(t, "/a.torrent");
     hk_served_rec *b = hk_served_insert(t, "/b.torrent");
     cr_assert(a && b && a != b);
-    memset(a->info_hash, 0xAB, 20);
+    a->torrent = 7;
     a->id.ino = 42;
     hk_served_set_storage(t, a, 99);
     hk_served_set_storage(t, b, 100);
@@ -141,6 +141,7 @@ Test(served, records_hold_their_path_and_fields)
     cr_assert_null(hk_served_find_storage(t, 99), "a storage cleared is no longer indexed");
     cr_assert_eq(hk_served_with_storage(t), 1);
     cr_assert_eq(hk_served_find(t, "/a.torrent")->id.ino, 42);
+    cr_assert_eq(hk_served_find(t, "/a.torrent")->torrent, 7);
     cr_assert_null(hk_served_find(t, "/a.torrent/"), "paths match exactly");
     hk_served_delete(t, b);
     cr_assert_null(hk_served_find_storage(t, 100), "deleting a record unindexes its storage");
