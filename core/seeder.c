@@ -388,6 +388,12 @@ const uint8_t *hk_seeder_info_hash(const hk_seeder *s, uint32_t id)
     return t ? t->info_hash : NULL;
 }
 
+const char *hk_seeder_torrent_name(const hk_seeder *s, uint32_t id, uint32_t *len)
+{
+    const hk_torrent *t = hk_tt_get(&s->torrents, id);
+    return t ? hk_tt_name(&s->torrents, t, len) : NULL;
+}
+
 hk_add_result hk_seeder_add_torrent(hk_seeder *s, const uint8_t *torrent, size_t len, uint64_t storage,
                                     uint8_t info_hash_out[20], char *err, size_t errlen)
 {

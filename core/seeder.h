@@ -209,6 +209,9 @@ hk_add_result hk_seeder_add_parsed(hk_seeder *s, const mi_torrent *mi, uint64_t 
 /* The info-hash of the torrent with this id (hk_seeder_add_parsed), valid until it is removed; NULL if no torrent
  * has that id now. */
 const uint8_t *hk_seeder_info_hash(const hk_seeder *s, uint32_t id);
+/* Its name (mi->name: *len bytes, not NUL-terminated), valid until the next management call; NULL if no torrent has
+ * that id now. */
+const char *hk_seeder_torrent_name(const hk_seeder *s, uint32_t id, uint32_t *len);
 /* Piece verification marks, for a resume state (core/seeder_resume.c). hk_seeder_torrent_marks: false if the
  * torrent is unknown; else *all_good, and *pieces the detail block (core/piece_state.h; NULL: none) valid until the
  * next call into the seeder. *verifying: the runtime checks pieces (disk_verify), so marks mean something.

@@ -27,6 +27,11 @@ struct hk_catalog {
     uint32_t mark;                 /* the last rescan number handed out */
     uint32_t shard_k, shard_n;     /* --shard=K/N: only torrents of shard K are served (n 0 or 1: all) */
     hk_resume *resume;             /* --state: told the description of every .torrent parsed (NULL: none) */
+    /* serve_on under way: the storage whose record is not yet indexed by it, that record, its description (the
+     * store's namer answers from them if the seeder's add asks the store for a file) */
+    uint64_t adding_storage;
+    const hk_served_rec *adding_sv;
+    const mi_torrent *adding_mi;
 };
 
 /* One call of hk_catalog_load: the path, what to record on it and where to say what happened. */
@@ -47,6 +52,28 @@ typedef struct torrent_file {
     mi_torrent *mi;
 } torrent_file;
 
+/* The store's namer (hk_store_set_namer): the .torrent's name is the last component of the record's path, the
+ * torrent's name is the seeder's (issue 10: the store keeps neither). */
+static const char *store_namer(void *ctx, uint64_t storage, int which, char *buf, size_t cap)
+{
+    const hk_catalog *c = ctx;
+    bool adding = storage == c->adding_storage;
+    const hk_served_rec *sv = adding ? c->adding_sv : hk_served_find_storage(c->served, storage);
+    if (!sv)
+        return NULL;
+    if (which == HK_STORE_NAME_TORRENT_FILE)
+        return hk_served_base(sv, buf, cap);
+    uint32_t len = 0;
+    const char *name = adding ? c->adding_mi->name : hk_seeder_torrent_name(c->seeder, sv->torrent, &len);
+    if (adding)
+        len = (uint32_t)c->adding_mi->name_len;
+    if (!name || len >= cap)
+        return NULL;
+    memcpy(buf, name, len);
+    buf[len] = '\0';
+    return buf;
+}
+
 hk_catalog *hk_catalog_new(hk_store *store, hk_seeder *seeder, hk_announcer *ann)
 {
     hk_catalog *c = calloc(1, sizeof *c);
@@ -57,6 +84,7 @@ hk_catalog *hk_catalog_new(hk_store *store, hk_seeder *seeder, hk_announcer *ann
         free(c);
         return NULL;
     }
+    hk_store_set_namer(store, store_namer, c);
     return c;
 }
 
@@ -69,7 +97,7 @@ void hk_catalog_free(hk_catalog *c)
 {
     if (!c)
         return;
-    hk_served_free(c->served);
+    hk_served_free(c->served); /* the store keeps the namer: it is freed first and names nothing meanwhile */
     free(c);
 }
 
@@ -268,7 +296,11 @@ static int serve_on(hk_catalog *c, hk_served_rec *sv, const torrent_file *tf, ui
 {
     char aerr[256] = "";
     uint32_t id = 0;
+    c->adding_storage = storage;
+    c->adding_sv = sv;
+    c->adding_mi = tf->mi;
     hk_add_result res = hk_seeder_add_parsed(c->seeder, tf->mi, storage, &id, aerr, sizeof aerr); /* parsed once */
+    c->adding_storage = 0;
     if (res != HK_ADD_OK) {
         if (res == HK_ADD_DUPLICATE)
             snprintf(err, errlen, "duplicate: a torrent with the same info-hash is already served");

@@ -80,6 +80,17 @@ const char *hk_served_path(const hk_served_rec *r, char *buf, size_t cap)
     return buf;
 }
 
+const char *hk_served_base(const hk_served_rec *r, char *buf, size_t cap)
+{
+    size_t n = strlen(r->base), e = r->torrent_ext ? EXT_LEN : 0;
+    if (n + e >= cap)
+        return NULL;
+    memcpy(buf, r->base, n);
+    memcpy(buf + n, EXT, e);
+    buf[n + e] = '\0';
+    return buf;
+}
+
 size_t hk_served_path_len(const hk_served_rec *r)
 {
     return r->folder->len + strlen(r->base) + (r->torrent_ext ? EXT_LEN : 0);

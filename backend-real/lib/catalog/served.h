@@ -83,6 +83,8 @@ size_t hk_served_folder_bytes(const hk_served *t);    /* of which the interned f
 const char *hk_served_path(const hk_served_rec *r, char *buf, size_t cap);
 /* The whole path in a buffer that lives until the end of the enclosing block (for log lines and one-off calls). */
 #define HK_SERVED_PATH(r) hk_served_path((r), (char[HK_SERVED_PATH_MAX]){ 0 }, HK_SERVED_PATH_MAX)
+/* The path's last component (the .torrent's file name) into buf (cap bytes): buf, or NULL if it does not fit. */
+const char *hk_served_base(const hk_served_rec *r, char *buf, size_t cap);
 /* Its length in bytes (the NUL not counted). */
 size_t hk_served_path_len(const hk_served_rec *r);
 /* strcmp of two records' paths. */
