@@ -312,9 +312,14 @@ static int serve_on(hk_catalog *c, hk_served_rec *sv, const torrent_file *tf, ui
         return -1;
     }
     sv->torrent = id;
+    if (hk_served_set_storage(c->served, sv, storage) != 0) { /* out of memory for its index entry */
+        hk_seeder_remove_torrent(c->seeder, tf->mi->info_hash);
+        hk_store_remove(c->store, storage);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     sv->info_start = (uint32_t)tf->mi->info_start; /* < HK_MAX_TORRENT_FILE: the file was read whole */
     sv->reported = false;
-    hk_served_set_storage(c->served, sv, storage);
     return 0;
 }
 

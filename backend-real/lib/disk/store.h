@@ -114,6 +114,9 @@ hk_store *hk_store_new(const hk_store_limits *lim);        /* lim NULL: defaults
 /* Unmaps and closes everything, pinned or not: call it when nothing is in flight any more. */
 void hk_store_free(hk_store *st);
 
+/* A storage handle is 1 + a table index in its low 32 bits (never 0) and a generation above: an index is reused once
+ * its storage is freed, so indexes stay below the most storages live at once and an owner may keep a dense array by
+ * index (served.h); the generation tells a stale handle from the index's new storage. */
 /* Validates the data of one torrent (see the contract) and returns a storage handle (> 0), or 0 with err filled
  * ("/srv/t/album/cd1.flac: missing", "/srv/t/x.iso: size 100 but the torrent says 120", "/srv/t/x: is a symbolic
  * link", ...). The store keeps its own compact copy of what it needs from mi. */
