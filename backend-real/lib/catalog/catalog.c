@@ -646,7 +646,8 @@ static bool file_holds_served(const hk_catalog *c, const hk_served_rec *sv, hk_f
     mi_error me;
     bool same = false;
     if (mi_parse(bytes, len, &mi, &me) == 0) {
-        same = len == sv->id.size && mi->info_start == sv->info_start && memcmp(mi->info_hash, ih_of(c, sv), 20) == 0 &&
+        same = len == sv->id.size && mi->info_start == sv->info_start &&
+               memcmp(mi->info_hash, ih_of(c, sv), 20) == 0 &&
                trackers_hash(mi) == sv->trackers_hash; /* other trackers: read again, so the announcer gets them */
         mi_free(mi);
     }

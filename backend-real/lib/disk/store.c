@@ -412,7 +412,8 @@ static int verify_metainfo(const hk_store *st, st_storage *s, int root, const mi
         return -1;
     }
     if ((uint64_t)sb.st_size > UINT32_MAX) {
-        snprintf(err, errlen, "%s/%s: %lld bytes: a .torrent file of 4 GiB or more", folder, rel, (long long)sb.st_size);
+        snprintf(err, errlen, "%s/%s: %lld bytes: a .torrent file of 4 GiB or more", folder, rel,
+                 (long long)sb.st_size);
         return -1;
     }
     s->meta_len = (uint32_t)sb.st_size;
