@@ -61,10 +61,10 @@ static void store_parts(const hk_store *st, const hk_served *sd, parts *p)
         if (!s)
             continue;
         p->st_recs += sizeof *s;
-        p->st_files += ((double)s->nfiles + 1) * sizeof(st_file);
+        p->st_files += (double)s->nfiles * sizeof(st_file);
         p->st_names += s->names_len;
         p->st_folders += (double)hk_store_storage_bytes(st, sv->storage) -
-                         (sizeof *s + ((double)s->nfiles + 1) * sizeof(st_file) + s->names_len + sizeof(st_storage *) + sizeof(uint32_t));
+                         (sizeof *s + (double)s->nfiles * sizeof(st_file) + s->names_len + sizeof(st_storage *) + sizeof(uint32_t));
     }
 }
 

@@ -299,7 +299,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, const char *what)
 }
 
 /* Inserts the description into the table; logs the new torrent, or explains the refusal in err. */
-static hk_add_result insert_desc(hk_seeder *s, const hk_torrent_desc *d, char *err, size_t errlen)
+static hk_add_result insert_desc(hk_seeder *s, const hk_torrent_desc *d, uint32_t *id_out, char *err, size_t errlen)
 {
     char hex[IH_HEX_LEN + 1];
     ih_hex(d->info_hash, hex);
@@ -318,6 +318,8 @@ static hk_add_result insert_desc(hk_seeder *s, const hk_torrent_desc *d, char *e
         hks_log(s, HK_LOG_DEBUG, "torrent %s added: \"%.*s\", %u pieces of %u, %u files, %llu bytes", hex,
                 (int)d->name_len, d->name, d->piece_count, d->piece_length, d->nfiles,
                 (unsigned long long)d->total_length);
+        if (id_out)
+            *id_out = rec;
         return HK_ADD_OK;
     case HK_TT_DUPLICATE:
         set_err(err, errlen, "torrent %s is already served", hex);
@@ -333,7 +335,8 @@ static hk_add_result insert_desc(hk_seeder *s, const hk_torrent_desc *d, char *e
 }
 
 /* Adds a parsed .torrent: its file list goes to the table through a scratch description. */
-static hk_add_result add_parsed(hk_seeder *s, const mi_torrent *mi, uint64_t storage, char *err, size_t errlen)
+static hk_add_result add_parsed(hk_seeder *s, const mi_torrent *mi, uint64_t storage, uint32_t *id_out, char *err,
+                                size_t errlen)
 {
     size_t files_bytes = (size_t)mi->file_count * sizeof(hk_file_desc);
     hk_file_desc *files = hk_mem_alloc(&s->mem, files_bytes);
@@ -360,12 +363,13 @@ static hk_add_result add_parsed(hk_seeder *s, const mi_torrent *mi, uint64_t sto
         .v2_hashes = mi->v2_hashes,
     };
     memcpy(d.info_hash, mi->info_hash, 20);
-    hk_add_result res = insert_desc(s, &d, err, errlen);
+    hk_add_result res = insert_desc(s, &d, id_out, err, errlen);
     hk_mem_free(&s->mem, files, files_bytes);
     return res;
 }
 
-hk_add_result hk_seeder_add_parsed(hk_seeder *s, const mi_torrent *mi, uint64_t storage, char *err, size_t errlen)
+hk_add_result hk_seeder_add_parsed(hk_seeder *s, const mi_torrent *mi, uint64_t storage, uint32_t *id_out, char *err,
+                                   size_t errlen)
 {
     hks_ev_begin(s);
     hk_add_result res = HK_ADD_INVALID;
@@ -374,9 +378,21 @@ hk_add_result hk_seeder_add_parsed(hk_seeder *s, const mi_torrent *mi, uint64_t 
     if (mi->info_end - mi->info_start > UINT32_MAX)
         set_err(err, errlen, "%s", "info dictionary larger than 4 GiB");
     else
-        res = add_parsed(s, mi, storage, err, errlen);
+        res = add_parsed(s, mi, storage, id_out, err, errlen);
     hks_ev_end(s);
     return res;
+}
+
+const uint8_t *hk_seeder_info_hash(const hk_seeder *s, uint32_t id)
+{
+    const hk_torrent *t = hk_tt_get(&s->torrents, id);
+    return t ? t->info_hash : NULL;
+}
+
+const char *hk_seeder_torrent_name(const hk_seeder *s, uint32_t id, uint32_t *len)
+{
+    const hk_torrent *t = hk_tt_get(&s->torrents, id);
+    return t ? hk_tt_name(&s->torrents, t, len) : NULL;
 }
 
 hk_add_result hk_seeder_add_torrent(hk_seeder *s, const uint8_t *torrent, size_t len, uint64_t storage,
@@ -396,7 +412,7 @@ hk_add_result hk_seeder_add_torrent(hk_seeder *s, const uint8_t *torrent, size_t
         if (mi->info_end - mi->info_start > UINT32_MAX)
             set_err(err, errlen, "%s", "info dictionary larger than 4 GiB");
         else
-            res = add_parsed(s, mi, storage, err, errlen);
+            res = add_parsed(s, mi, storage, NULL, err, errlen);
     }
     mi_free(mi);
     hks_ev_end(s);

@@ -199,9 +199,19 @@ typedef enum hk_add_result {
 hk_add_result hk_seeder_add_torrent(hk_seeder *s, const uint8_t *torrent, size_t len, uint64_t storage,
                                     uint8_t info_hash_out[20], char *err, size_t errlen);
 /* As hk_seeder_add_torrent, from a description parsed already (mi_parse, or a resume state's hk_rs_desc_decode): the
- * backend reads and parses each .torrent once. The seeder copies what it needs; mi may be freed after the call. */
+ * backend reads and parses each .torrent once. The seeder copies what it needs; mi may be freed after the call.
+ * HK_ADD_OK sets *id_out (if not NULL) to the torrent's id: a 32-bit number that names it until it is removed
+ * (hk_seeder_remove_torrent), then may name a torrent added later. A backend keeps it instead of the info-hash
+ * (hk_seeder_info_hash gives it back: issue 10, 20 bytes per torrent). */
 struct hk_pieces;
-hk_add_result hk_seeder_add_parsed(hk_seeder *s, const mi_torrent *mi, uint64_t storage, char *err, size_t errlen);
+hk_add_result hk_seeder_add_parsed(hk_seeder *s, const mi_torrent *mi, uint64_t storage, uint32_t *id_out, char *err,
+                                   size_t errlen);
+/* The info-hash of the torrent with this id (hk_seeder_add_parsed), valid until it is removed; NULL if no torrent
+ * has that id now. */
+const uint8_t *hk_seeder_info_hash(const hk_seeder *s, uint32_t id);
+/* Its name (mi->name: *len bytes, not NUL-terminated), valid until the next management call; NULL if no torrent has
+ * that id now. */
+const char *hk_seeder_torrent_name(const hk_seeder *s, uint32_t id, uint32_t *len);
 /* Piece verification marks, for a resume state (core/seeder_resume.c). hk_seeder_torrent_marks: false if the
  * torrent is unknown; else *all_good, and *pieces the detail block (core/piece_state.h; NULL: none) valid until the
  * next call into the seeder. *verifying: the runtime checks pieces (disk_verify), so marks mean something.

@@ -78,11 +78,11 @@ static const char *state_of(const hk_served_rec *rec, const hk_torrent_stats *ts
 }
 
 /* One torrent as an object. */
-static void torrent_object(hk_jw *w, const hk_served_rec *rec, const hk_torrent_stats *ts)
+static void torrent_object(hk_jw *w, const uint8_t ih[20], const hk_served_rec *rec, const hk_torrent_stats *ts)
 {
     hk_jw_raw(w, "{");
     hk_jw_key(w, "info_hash");
-    hk_jw_hex(w, rec->info_hash, 20);
+    hk_jw_hex(w, ih, 20);
     hk_jw_kstr(w, "state", state_of(rec, ts));
     hk_jw_ku64(w, "peers", ts->peers);
     hk_jw_ku64(w, "uploaded", ts->uploaded);
@@ -101,20 +101,21 @@ static const hk_served_rec *find_hash(app *a, const uint8_t ih[20])
     if (!hk_seeder_torrent_stats(hk_real_seeder(a->real), ih, &ts) || !ts.storage)
         return NULL;
     const hk_served_rec *rec = hk_served_find_storage(hk_real_served(a->real), ts.storage);
-    return rec && memcmp(rec->info_hash, ih, 20) == 0 ? rec : NULL;
+    const uint8_t *served = rec && rec->storage ? hk_seeder_info_hash(hk_real_seeder(a->real), rec->torrent) : NULL;
+    return served && memcmp(served, ih, 20) == 0 ? rec : NULL;
 }
 
 static void cmd_torrent(app *a, const hk_ctl_request *req, hk_jw *w)
 {
     const hk_served_rec *rec = find_hash(a, req->info_hash);
     hk_torrent_stats ts;
-    if (!rec || !hk_seeder_torrent_stats(hk_real_seeder(a->real), rec->info_hash, &ts)) {
+    if (!rec || !hk_seeder_torrent_stats(hk_real_seeder(a->real), req->info_hash, &ts)) {
         hk_ctl_error_reply(w, "torrent: no such torrent is served");
         return;
     }
     hk_jw_raw(w, "{\"ok\":true");
     hk_jw_key(w, "torrent");
-    torrent_object(w, rec, &ts);
+    torrent_object(w, req->info_hash, rec, &ts);
     hk_jw_raw(w, "}\n");
 }
 
@@ -165,7 +166,7 @@ static size_t top_heap(app *a, top_item *h, size_t cap)
     size_t n = 0, cur = 0;
     for (const hk_served_rec *rec; (rec = hk_served_next(t, &cur));) {
         hk_torrent_stats ts;
-        if (!rec->storage || !hk_seeder_torrent_stats(sd, rec->info_hash, &ts))
+        if (!rec->storage || !hk_seeder_torrent_stats(sd, hk_seeder_info_hash(sd, rec->torrent), &ts))
             continue;
         top_item it = { ts.uploaded, rec };
         if (n < cap) {
@@ -201,10 +202,11 @@ static void cmd_torrents(app *a, const hk_ctl_request *req, hk_jw *w)
     const hk_seeder *sd = hk_real_seeder(a->real);
     for (size_t i = 0; i < n; i++) {
         hk_torrent_stats ts;
-        hk_seeder_torrent_stats(sd, h[i].rec->info_hash, &ts);
+        const uint8_t *ih = hk_seeder_info_hash(sd, h[i].rec->torrent);
+        hk_seeder_torrent_stats(sd, ih, &ts);
         if (i)
             hk_jw_raw(w, ",");
-        torrent_object(w, h[i].rec, &ts);
+        torrent_object(w, ih, h[i].rec, &ts);
     }
     hk_jw_raw(w, "]}\n");
     free(h);

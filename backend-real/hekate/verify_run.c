@@ -88,17 +88,18 @@ static void report_torrents(app *a, tally *t)
     for (size_t i = 0; i < n; i++) {
         const hk_served_rec *r = recs[i];
         hk_torrent_stats ts;
-        if (!hk_seeder_torrent_stats(s, r->info_hash, &ts))
+        const uint8_t *ih = hk_seeder_info_hash(s, r->torrent);
+        if (!ih || !hk_seeder_torrent_stats(s, ih, &ts))
             continue;
         char hex[IH_HEX_LEN + 1], list[1024];
-        ih_hex(r->info_hash, hex);
+        ih_hex(ih, hex);
         if (ts.failed) {
             const char *why = NULL;
             hk_store_failed(hk_real_store(a->real), r->storage, &why);
             printf("unreadable %s (%s): %s\n", HK_SERVED_PATH(r), hex, why ? why : "its data could not be read");
             t->unreadable++;
         } else if (ts.pieces_bad > 0) {
-            bad_list(s, r->info_hash, ts.pieces_bad, list, sizeof list);
+            bad_list(s, ih, ts.pieces_bad, list, sizeof list);
             printf("damaged %s (%s): %s\n", HK_SERVED_PATH(r), hex, list);
             t->damaged++;
         } else {

@@ -324,7 +324,8 @@ static void check_counts(run *w)
             continue;
         with++;
         hk_torrent_stats ts;
-        if (!hk_seeder_torrent_stats(hk_real_seeder(w->r), sv->info_hash, &ts) || ts.storage != sv->storage)
+        const uint8_t *ih = hk_seeder_info_hash(hk_real_seeder(w->r), sv->torrent);
+        if (!ih || !hk_seeder_torrent_stats(hk_real_seeder(w->r), ih, &ts) || ts.storage != sv->storage)
             abort();
         if (hk_served_find_storage(t, sv->storage) != sv || hk_served_find(t, path) != sv)
             abort();
@@ -375,7 +376,8 @@ static void check_files_hold_what_is_served(run *w)
         size_t len;
         uint8_t *bytes = hk_read_file(HK_SERVED_PATH(sv), HK_MAX_TORRENT_FILE, &len, err, sizeof err);
         mi_torrent *mi = NULL;
-        if (!bytes || mi_parse(bytes, len, &mi, NULL) != 0 || memcmp(mi->info_hash, sv->info_hash, 20) != 0) {
+        const uint8_t *ih = hk_seeder_info_hash(hk_real_seeder(w->r), sv->torrent);
+        if (!bytes || !ih || mi_parse(bytes, len, &mi, NULL) != 0 || memcmp(mi->info_hash, ih, 20) != 0) {
             fprintf(stderr, "%s: served, but the file holds %s now\n", HK_SERVED_PATH(sv), bytes ? "another torrent" : err);
             abort();
         }

@@ -27,6 +27,11 @@ struct hk_catalog {
     uint32_t mark;                 /* the last rescan number handed out */
     uint32_t shard_k, shard_n;     /* --shard=K/N: only torrents of shard K are served (n 0 or 1: all) */
     hk_resume *resume;             /* --state: told the description of every .torrent parsed (NULL: none) */
+    /* serve_on under way: the storage whose record is not yet indexed by it, that record, its description (the
+     * store's namer answers from them if the seeder's add asks the store for a file) */
+    uint64_t adding_storage;
+    const hk_served_rec *adding_sv;
+    const mi_torrent *adding_mi;
 };
 
 /* One call of hk_catalog_load: the path, what to record on it and where to say what happened. */
@@ -47,6 +52,28 @@ typedef struct torrent_file {
     mi_torrent *mi;
 } torrent_file;
 
+/* The store's namer (hk_store_set_namer): the .torrent's name is the last component of the record's path, the
+ * torrent's name is the seeder's (issue 10: the store keeps neither). */
+static const char *store_namer(void *ctx, uint64_t storage, int which, char *buf, size_t cap)
+{
+    const hk_catalog *c = ctx;
+    bool adding = storage == c->adding_storage;
+    const hk_served_rec *sv = adding ? c->adding_sv : hk_served_find_storage(c->served, storage);
+    if (!sv)
+        return NULL;
+    if (which == HK_STORE_NAME_TORRENT_FILE)
+        return hk_served_base(sv, buf, cap);
+    uint32_t len = 0;
+    const char *name = adding ? c->adding_mi->name : hk_seeder_torrent_name(c->seeder, sv->torrent, &len);
+    if (adding)
+        len = (uint32_t)c->adding_mi->name_len;
+    if (!name || len >= cap)
+        return NULL;
+    memcpy(buf, name, len);
+    buf[len] = '\0';
+    return buf;
+}
+
 hk_catalog *hk_catalog_new(hk_store *store, hk_seeder *seeder, hk_announcer *ann)
 {
     hk_catalog *c = calloc(1, sizeof *c);
@@ -57,6 +84,7 @@ hk_catalog *hk_catalog_new(hk_store *store, hk_seeder *seeder, hk_announcer *ann
         free(c);
         return NULL;
     }
+    hk_store_set_namer(store, store_namer, c);
     return c;
 }
 
@@ -69,8 +97,16 @@ void hk_catalog_free(hk_catalog *c)
 {
     if (!c)
         return;
-    hk_served_free(c->served);
+    hk_served_free(c->served); /* the store keeps the namer: it is freed first and names nothing meanwhile */
     free(c);
+}
+
+/* The info-hash of the torrent served from sv (sv->storage != 0): the seeder keeps it, sv its id (served.h). */
+static const uint8_t *ih_of(const hk_catalog *c, const hk_served_rec *sv)
+{
+    const uint8_t *ih = hk_seeder_info_hash(c->seeder, sv->torrent);
+    assert(ih && "a record with a storage names a torrent the seeder serves");
+    return ih;
 }
 
 static void check_torrent_files(hk_catalog *c);
@@ -98,7 +134,7 @@ void hk_catalog_check_storages(hk_catalog *c)
         if (sv->storage && !sv->reported && hk_store_failed(c->store, sv->storage, &why))
             report_failed(c, sv, why ? why : "data changed on disk");
         else if (sv->storage && hk_store_take_modified(c->store, sv->storage) && /* written in place (mtime) */
-                 hk_seeder_forget_pieces(c->seeder, sv->info_hash))
+                 hk_seeder_forget_pieces(c->seeder, ih_of(c, sv)))
             hk_log(HK_LOG_INFO, "%s: a data file was modified: its pieces are checked again", HK_SERVED_PATH(sv));
     }
 }
@@ -142,7 +178,7 @@ static bool served_failed(hk_catalog *c, hk_served_rec *sv)
         return true;
     }
     hk_torrent_stats ts;
-    return hk_seeder_torrent_stats(c->seeder, sv->info_hash, &ts) && ts.failed;
+    return hk_seeder_torrent_stats(c->seeder, ih_of(c, sv), &ts) && ts.failed;
 }
 
 /* ---- the .torrent files ---- */
@@ -242,11 +278,13 @@ static bool transient_error(int e)
  * their extents), then `stopped` to its trackers (if announce_stop), then the store releases the storage. */
 static void unserve(hk_catalog *c, hk_served_rec *sv, bool announce_stop)
 {
-    hk_seeder_remove_torrent(c->seeder, sv->info_hash);
+    uint8_t ih[20];
+    memcpy(ih, ih_of(c, sv), 20); /* the seeder's copy goes with the torrent */
+    hk_seeder_remove_torrent(c->seeder, ih);
     if (announce_stop && c->ann)
-        hk_announcer_remove_torrent(c->ann, sv->info_hash);
+        hk_announcer_remove_torrent(c->ann, ih);
     if (c->dht)
-        hk_dht_remove_torrent(c->dht, sv->info_hash);
+        hk_dht_remove_torrent(c->dht, ih);
     hk_store_remove(c->store, sv->storage);
     hk_served_set_storage(c->served, sv, 0);
     sv->reported = false;
@@ -257,7 +295,12 @@ static int serve_on(hk_catalog *c, hk_served_rec *sv, const torrent_file *tf, ui
                     size_t errlen)
 {
     char aerr[256] = "";
-    hk_add_result res = hk_seeder_add_parsed(c->seeder, tf->mi, storage, aerr, sizeof aerr); /* parsed once */
+    uint32_t id = 0;
+    c->adding_storage = storage;
+    c->adding_sv = sv;
+    c->adding_mi = tf->mi;
+    hk_add_result res = hk_seeder_add_parsed(c->seeder, tf->mi, storage, &id, aerr, sizeof aerr); /* parsed once */
+    c->adding_storage = 0;
     if (res != HK_ADD_OK) {
         if (res == HK_ADD_DUPLICATE)
             snprintf(err, errlen, "duplicate: a torrent with the same info-hash is already served");
@@ -268,10 +311,15 @@ static int serve_on(hk_catalog *c, hk_served_rec *sv, const torrent_file *tf, ui
         hk_store_remove(c->store, storage);
         return -1;
     }
-    memcpy(sv->info_hash, tf->mi->info_hash, 20);
+    sv->torrent = id;
+    if (hk_served_set_storage(c->served, sv, storage) != 0) { /* out of memory for its index entry */
+        hk_seeder_remove_torrent(c->seeder, tf->mi->info_hash);
+        hk_store_remove(c->store, storage);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     sv->info_start = (uint32_t)tf->mi->info_start; /* < HK_MAX_TORRENT_FILE: the file was read whole */
     sv->reported = false;
-    hk_served_set_storage(c->served, sv, storage);
     return 0;
 }
 
@@ -306,7 +354,7 @@ static void update_trackers(hk_catalog *c, hk_served_rec *sv, const mi_torrent *
            mi->tier_count, mi->tier_count == 1 ? "" : "s");
     if (!c->ann)
         return;
-    hk_announcer_remove_torrent(c->ann, sv->info_hash);
+    hk_announcer_remove_torrent(c->ann, ih_of(c, sv));
     if (hk_announcer_add_metainfo(c->ann, mi) == HK_ANN_NOMEM)
         hk_log(HK_LOG_WARN, "%s: served, but not announced: out of memory", HK_SERVED_PATH(sv));
 }
@@ -322,13 +370,13 @@ static void announce_added(hk_catalog *c, const char *path, const mi_torrent *mi
 }
 
 /* sv serves the torrent of a file just read (id): visited by this mark, no reason remembered. */
-static void record_served(hk_served_rec *sv, const load_req *q, const hk_file_id *id)
+static void record_served(const hk_catalog *c, hk_served_rec *sv, const load_req *q, const hk_file_id *id)
 {
     sv->mark = q->mark;
     sv->id = *id;
     sv->why_hash = 0;
     sv->bad_file = false;
-    memcpy(q->info->info_hash, sv->info_hash, 20);
+    memcpy(q->info->info_hash, ih_of(c, sv), 20);
 }
 
 /* The path's outcome is a rejection (q->err says why): what it served before is removed, the reason remembered. */
@@ -338,7 +386,7 @@ static hk_load_outcome reject(hk_catalog *c, hk_served_rec *sv, const load_req *
     hk_load_info *info = q->info;
     bool existed = sv != NULL;
     if (sv && sv->storage) {
-        memcpy(info->old_hash, sv->info_hash, 20);
+        memcpy(info->old_hash, ih_of(c, sv), 20);
         info->old_removed = true;
         unserve(c, sv, true);
     }
@@ -378,7 +426,9 @@ static hk_load_outcome readd(hk_catalog *c, hk_served_rec *sv, const load_req *q
         sv->id = tf->id;
         return HK_LOAD_STILL_FAILED;
     }
-    hk_seeder_remove_torrent(c->seeder, sv->info_hash);
+    uint8_t ih[20];
+    memcpy(ih, ih_of(c, sv), 20); /* the seeder's copy goes with the torrent */
+    hk_seeder_remove_torrent(c->seeder, ih);
     hk_store_remove(c->store, sv->storage);
     hk_served_set_storage(c->served, sv, 0);
     if (serve_on(c, sv, tf, storage, q->err, q->errlen) != 0) {
@@ -390,7 +440,7 @@ static hk_load_outcome readd(hk_catalog *c, hk_served_rec *sv, const load_req *q
         q->info->old_removed = true;
         return reject(c, sv, q, &tf->id, false);
     }
-    record_served(sv, q, &tf->id);
+    record_served(c, sv, q, &tf->id);
     update_trackers(c, sv, tf->mi);
     return HK_LOAD_READDED;
 }
@@ -399,8 +449,8 @@ static hk_load_outcome readd(hk_catalog *c, hk_served_rec *sv, const load_req *q
 
 /* With the walk's lstat (seen) equal to the identity the record remembers, the outcome needs no read: true with *out
  * set for a healthy served torrent (UNCHANGED) or a file rejected for itself (REJECTED, repeated). */
-static bool decided_by_identity(hk_served_rec *sv, const load_req *q, const struct stat *seen, bool failed,
-                                hk_load_outcome *out)
+static bool decided_by_identity(const hk_catalog *c, hk_served_rec *sv, const load_req *q, const struct stat *seen,
+                                bool failed, hk_load_outcome *out)
 {
     hk_file_id sid;
     file_id_of(&sid, seen);
@@ -408,7 +458,7 @@ static bool decided_by_identity(hk_served_rec *sv, const load_req *q, const stru
         return false;
     if (sv->storage && !failed) {
         sv->mark = q->mark;
-        memcpy(q->info->info_hash, sv->info_hash, 20);
+        memcpy(q->info->info_hash, ih_of(c, sv), 20);
         *out = HK_LOAD_UNCHANGED;
         return true;
     }
@@ -506,7 +556,7 @@ static hk_load_outcome add_new(hk_catalog *c, hk_served_rec *sv, const load_req 
         return reject(c, sv, q, &tf->id, false);
     announce_added(c, q->path, tf->mi);
     sv->trackers_hash = trackers_hash(tf->mi);
-    record_served(sv, q, &tf->id);
+    record_served(c, sv, q, &tf->id);
     return q->info->old_removed ? HK_LOAD_REPLACED : HK_LOAD_ADDED;
 }
 
@@ -517,17 +567,17 @@ static hk_load_outcome load_parsed(hk_catalog *c, hk_served_rec *sv, const load_
     const mi_torrent *mi = tf->mi;
     if (!hk_shard_has(mi->info_hash, c->shard_k, c->shard_n))
         return other_shard(c, sv, q, tf);
-    if (sv && sv->storage && memcmp(sv->info_hash, mi->info_hash, 20) == 0) {
+    if (sv && sv->storage && memcmp(ih_of(c, sv), mi->info_hash, 20) == 0) {
         if (failed || sv->id.size != tf->len || sv->info_start != mi->info_start)
             return readd(c, sv, q, failed, tf);
         sv->mark = q->mark; /* touched, or rewritten the same way: the store's view of it is still right */
         sv->id = tf->id;
-        memcpy(q->info->info_hash, sv->info_hash, 20);
+        memcpy(q->info->info_hash, ih_of(c, sv), 20);
         update_trackers(c, sv, mi); /* the same info dictionary with other trackers: announced to the new ones */
         return HK_LOAD_UNCHANGED;
     }
     if (sv && sv->storage) { /* another torrent in the same file: the old one goes */
-        memcpy(q->info->old_hash, sv->info_hash, 20);
+        memcpy(q->info->old_hash, ih_of(c, sv), 20);
         q->info->old_removed = true;
         unserve(c, sv, true);
     }
@@ -542,7 +592,7 @@ static hk_load_outcome load_record(hk_catalog *c, hk_served_rec *sv, const load_
 {
     bool failed = sv && sv->storage && served_failed(c, sv);
     hk_load_outcome out;
-    if (sv && seen && !sv->stale && decided_by_identity(sv, q, seen, failed, &out))
+    if (sv && seen && !sv->stale && decided_by_identity(c, sv, q, seen, failed, &out))
         return out;
     if (sv)
         sv->stale = false; /* read now: whatever it holds is served from here on */
@@ -574,7 +624,7 @@ hk_load_outcome hk_catalog_load(hk_catalog *c, const char *path, const struct st
     hk_served_rec *sv = hk_served_find(c->served, path);
     if (sv && mark != 0 && sv->mark == mark) { /* visited already by this rescan */
         if (sv->storage)
-            memcpy(info->info_hash, sv->info_hash, 20);
+            memcpy(info->info_hash, ih_of(c, sv), 20);
         return HK_LOAD_UNCHANGED;
     }
     return load_record(c, sv, &q, seen);
@@ -584,7 +634,7 @@ hk_load_outcome hk_catalog_load(hk_catalog *c, const char *path, const struct st
 
 /* true if the file at sv's path, read now, holds the torrent served from sv at the same place in a file of the same
  * size (so the bytes served as its metadata are the same); *id is then what was read. */
-static bool file_holds_served(const hk_served_rec *sv, hk_file_id *id)
+static bool file_holds_served(const hk_catalog *c, const hk_served_rec *sv, hk_file_id *id)
 {
     size_t len;
     int error;
@@ -596,7 +646,8 @@ static bool file_holds_served(const hk_served_rec *sv, hk_file_id *id)
     mi_error me;
     bool same = false;
     if (mi_parse(bytes, len, &mi, &me) == 0) {
-        same = len == sv->id.size && mi->info_start == sv->info_start && memcmp(mi->info_hash, sv->info_hash, 20) == 0 &&
+        same = len == sv->id.size && mi->info_start == sv->info_start &&
+               memcmp(mi->info_hash, ih_of(c, sv), 20) == 0 &&
                trackers_hash(mi) == sv->trackers_hash; /* other trackers: read again, so the announcer gets them */
         mi_free(mi);
     }
@@ -609,7 +660,7 @@ static bool file_holds_served(const hk_served_rec *sv, hk_file_id *id)
  * rewritten the same way: its new identity is recorded). Otherwise sv is marked stale and false is returned. A path
  * that cannot be examined now counts as unchanged: a mapping still holds what was read (the store finds a file gone
  * when it maps it, a rescan removes its record). */
-static bool torrent_file_current(hk_served_rec *sv)
+static bool torrent_file_current(const hk_catalog *c, hk_served_rec *sv)
 {
     if (sv->stale)
         return false;
@@ -621,7 +672,7 @@ static bool torrent_file_current(hk_served_rec *sv)
     file_id_of(&id, &st);
     if (S_ISREG(st.st_mode) && same_file_id(&id, &sv->id))
         return true;
-    if (S_ISREG(st.st_mode) && file_holds_served(sv, &id)) {
+    if (S_ISREG(st.st_mode) && file_holds_served(c, sv, &id)) {
         sv->id = id;
         return true;
     }
@@ -635,7 +686,10 @@ static void log_reloaded(hk_catalog *c, hk_served_rec *sv, hk_load_outcome out, 
 {
     char was[IH_HEX_LEN + 1], now[IH_HEX_LEN + 1];
     ih_hex(old, was);
-    ih_hex(sv->info_hash, now);
+    if (sv->storage) /* else not served now: the lines below that name it are not reached */
+        ih_hex(ih_of(c, sv), now);
+    else
+        now[0] = '\0';
     switch (out) {
     case HK_LOAD_UNCHANGED:
         hk_log(HK_LOG_INFO, "%s: rescanned: it holds the same torrent (%s) again; served as before", HK_SERVED_PATH(sv), now);
@@ -664,7 +718,7 @@ static void torrent_file_changed(hk_catalog *c, hk_served_rec *sv)
 {
     hk_log(HK_LOG_WARN, "%s: the .torrent changed on disk; its metadata is no longer served; rescanning it", HK_SERVED_PATH(sv));
     uint8_t old[20];
-    memcpy(old, sv->info_hash, 20);
+    memcpy(old, ih_of(c, sv), 20);
     hk_load_info info;
     memset(&info, 0, sizeof info);
     char err[512] = "";
@@ -680,7 +734,7 @@ static void check_torrent_files(hk_catalog *c)
     uint32_t cursor = 0;
     for (uint64_t h; (h = hk_store_next_open_torrent(c->store, &cursor)) != 0;) {
         hk_served_rec *sv = hk_served_find_storage(c->served, h);
-        if (sv && !sv->reported && !torrent_file_current(sv))
+        if (sv && !sv->reported && !torrent_file_current(c, sv))
             torrent_file_changed(c, sv);
     }
 }
@@ -688,7 +742,7 @@ static void check_torrent_files(hk_catalog *c)
 bool hk_catalog_torrent_file_current(hk_catalog *c, uint64_t storage)
 {
     hk_served_rec *sv = hk_served_find_storage(c->served, storage);
-    return !sv || sv->reported || torrent_file_current(sv);
+    return !sv || sv->reported || torrent_file_current(c, sv);
 }
 
 bool hk_catalog_forget(hk_catalog *c, const char *path, uint8_t info_hash_out[20])
@@ -699,7 +753,7 @@ bool hk_catalog_forget(hk_catalog *c, const char *path, uint8_t info_hash_out[20
     bool served = sv->storage != 0;
     if (served) {
         if (info_hash_out)
-            memcpy(info_hash_out, sv->info_hash, 20);
+            memcpy(info_hash_out, ih_of(c, sv), 20);
         unserve(c, sv, true);
     }
     hk_resume_forget(c->resume, sv); /* a background save's snapshot may list it */

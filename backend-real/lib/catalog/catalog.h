@@ -84,7 +84,9 @@ typedef struct hk_load_info {
     mi_torrent *mi;          /* with HK_LOAD_WANT_MI: the parsed torrent (ADDED, REPLACED, READDED); mi_free it */
 } hk_load_info;
 
-/* A catalog acting on store, seeder and announcer (NULL without trackers). NULL if out of memory. */
+/* A catalog acting on store, seeder and announcer (NULL without trackers). NULL if out of memory. It names the
+ * store's storages (hk_store_set_namer: the .torrent's name from its record's path, the torrent's from the seeder),
+ * so the store must not be used after the catalog is freed (hk_store_free may be). */
 hk_catalog *hk_catalog_new(hk_store *store, hk_seeder *seeder, hk_announcer *ann);
 /* Gives the catalog the DHT node (NULL: none, the default): every torrent served from then on is added to it (a
  * private one, BEP 27, is refused by the node and never announced) and every torrent unserved is removed from it. */

@@ -245,7 +245,8 @@ static void sweep_one(hk_rescan *rs, const char *path)
     if (!why) { /* still there, or unknown: leave it as it is */
         if (sv->storage) {
             rs->st.kept++;
-            emit(rs, HK_RESCAN_KEPT, path, rs->err, sv->info_hash, NULL, false);
+            emit(rs, HK_RESCAN_KEPT, path, rs->err, hk_seeder_info_hash(hk_real_seeder(rs->r), sv->torrent), NULL,
+                 false);
         }
         return;
     }

@@ -92,7 +92,7 @@ static int snap_add(hk_resume_job *j, hk_seeder *s, const hk_served_rec *sv)
         return 0;
     bool all = false, verifying = false;
     const hk_pieces *ps = NULL;
-    if (!hk_seeder_torrent_marks(s, sv->info_hash, &all, &ps, &verifying))
+    if (!hk_seeder_torrent_marks(s, hk_seeder_info_hash(s, sv->torrent), &all, &ps, &verifying))
         return 0;
     e->all_good = all;
     e->ngood = ps ? ps->ngood : 0;

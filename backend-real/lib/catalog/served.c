@@ -24,7 +24,10 @@ struct hk_served_folder {
 
 struct hk_served {
     uint32_t *by_path;             /* cap slots: record number + 1, 0 empty */
-    uint32_t *by_storage;          /* cap slots: record number + 1, 0 empty */
+    uint32_t *by_index;            /* capindex entries, by a storage handle's table index (store.h: its low 32 bits
+                                      minus 1): record number + 1, 0 none (issue 10: 4 bytes per storage, not a
+                                      second hash table of 2 slots per record) */
+    uint32_t capindex;
     hk_served_rec **recs;          /* by record number; a free number holds FREE_LINK(next free number) */
     uint32_t nrecs, caprecs;       /* numbers handed out (live or free), capacity of recs */
     uint32_t free_head;            /* last freed number, NO_REC: none */
@@ -52,9 +55,10 @@ static size_t home_path(const hk_served *t, const hk_served_rec *r)
     return r->path_hash & (t->cap - 1);
 }
 
-static size_t home_storage(const hk_served *t, const hk_served_rec *r)
+/* The table index of a storage handle (store.h: 1 + index in its low 32 bits). */
+static uint32_t index_of(uint64_t storage)
 {
-    return (size_t)hk_mix64(r->storage) & (t->cap - 1);
+    return (uint32_t)storage - 1;
 }
 
 /* The record in slot value v (!= 0). */
@@ -77,6 +81,17 @@ const char *hk_served_path(const hk_served_rec *r, char *buf, size_t cap)
         at += n;
     }
     buf[at] = '\0';
+    return buf;
+}
+
+const char *hk_served_base(const hk_served_rec *r, char *buf, size_t cap)
+{
+    size_t n = strlen(r->base), e = r->torrent_ext ? EXT_LEN : 0;
+    if (n + e >= cap)
+        return NULL;
+    memcpy(buf, r->base, n);
+    memcpy(buf + n, EXT, e);
+    buf[n + e] = '\0';
     return buf;
 }
 
@@ -206,7 +221,7 @@ void hk_served_free(hk_served *t)
     free(t->folders);
     free(t->recs);
     free(t->by_path);
-    free(t->by_storage);
+    free(t->by_index);
     free(t);
 }
 
@@ -228,17 +243,11 @@ hk_served_rec *hk_served_find(const hk_served *t, const char *path)
 
 hk_served_rec *hk_served_find_storage(const hk_served *t, uint64_t storage)
 {
-    if (t->cap == 0 || storage == 0)
+    if ((uint32_t)storage == 0 || index_of(storage) >= t->capindex)
         return NULL;
-    size_t mask = t->cap - 1;
-    for (size_t i = (size_t)hk_mix64(storage) & mask;; i = (i + 1) & mask) {
-        uint32_t v = t->by_storage[i];
-        if (!v)
-            return NULL;
-        hk_served_rec *r = rec_of(t, v);
-        if (r->storage == storage)
-            return r;
-    }
+    uint32_t v = t->by_index[index_of(storage)];
+    hk_served_rec *r = v ? rec_of(t, v) : NULL;
+    return r && r->storage == storage ? r : NULL;
 }
 
 static void put(uint32_t *tab, size_t mask, size_t home, uint32_t v)
@@ -255,12 +264,8 @@ static int grow(hk_served *t)
     if (ncap > ((size_t)1 << 31))
         return -1; /* record numbers + 1 fit in 32 bits */
     uint32_t *np = calloc(ncap, sizeof *np);
-    uint32_t *ns = calloc(ncap, sizeof *ns);
-    if (!np || !ns) {
-        free(np);
-        free(ns);
+    if (!np)
         return -1;
-    }
     size_t ocap = t->cap;
     uint32_t *op = t->by_path;
     t->cap = ncap;
@@ -268,15 +273,10 @@ static int grow(hk_served *t)
         uint32_t v = op[i];
         if (!v)
             continue;
-        hk_served_rec *r = rec_of(t, v);
-        put(np, ncap - 1, home_path(t, r), v);
-        if (r->storage)
-            put(ns, ncap - 1, home_storage(t, r), v);
+        put(np, ncap - 1, home_path(t, rec_of(t, v)), v);
     }
     free(op);
-    free(t->by_storage);
     t->by_path = np;
-    t->by_storage = ns;
     return 0;
 }
 
@@ -336,13 +336,13 @@ hk_served_rec *hk_served_insert(hk_served *t, const char *path)
 }
 
 /* Removes slot i of tab and shifts back the entries of its probe run that may move (no tombstones). */
-static void erase(hk_served *t, uint32_t *tab, size_t i, bool by_path)
+static void erase(hk_served *t, uint32_t *tab, size_t i)
 {
     size_t mask = t->cap - 1;
     tab[i] = 0;
     for (size_t j = (i + 1) & mask; tab[j]; j = (j + 1) & mask) {
         const hk_served_rec *r = rec_of(t, tab[j]);
-        size_t k = by_path ? home_path(t, r) : home_storage(t, r);
+        size_t k = home_path(t, r);
         /* The entry at j stays if its home lies cyclically in (i, j]. */
         bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
         if (stays)
@@ -366,23 +366,45 @@ static size_t slot_of(const hk_served *t, const uint32_t *tab, size_t home, cons
 
 static void unindex_storage(hk_served *t, hk_served_rec *r)
 {
-    erase(t, t->by_storage, slot_of(t, t->by_storage, home_storage(t, r), r), false);
+    t->by_index[index_of(r->storage)] = 0;
     t->with_storage--;
 }
 
-void hk_served_set_storage(hk_served *t, hk_served_rec *rec, uint64_t storage)
+/* Room in by_index for table index i (doubling). 0, or -1 when out of memory (nothing changed). */
+static int index_room(hk_served *t, uint32_t i)
+{
+    if (i < t->capindex)
+        return 0;
+    uint64_t ncap = t->capindex ? t->capindex : 64;
+    while (ncap <= i)
+        ncap *= 2;
+    if (ncap > UINT32_MAX)
+        return -1;
+    uint32_t *n = realloc(t->by_index, (size_t)ncap * sizeof *n);
+    if (!n)
+        return -1;
+    memset(n + t->capindex, 0, (size_t)(ncap - t->capindex) * sizeof *n);
+    t->by_index = n;
+    t->capindex = (uint32_t)ncap;
+    return 0;
+}
+
+int hk_served_set_storage(hk_served *t, hk_served_rec *rec, uint64_t storage)
 {
     if (rec->storage == storage)
-        return;
+        return 0;
+    if (storage && ((uint32_t)storage == 0 || index_room(t, index_of(storage)) != 0))
+        return -1; /* not a handle, or out of memory: rec keeps what it had */
     if (rec->storage)
         unindex_storage(t, rec);
     rec->storage = storage;
     if (storage) {
-        assert(!hk_served_find_storage(t, storage)); /* handles are unique */
+        assert(t->by_index[index_of(storage)] == 0 && "one live storage per table index");
         size_t i = slot_of(t, t->by_path, home_path(t, rec), rec);
-        put(t->by_storage, t->cap - 1, home_storage(t, rec), t->by_path[i]);
+        t->by_index[index_of(storage)] = t->by_path[i];
         t->with_storage++;
     }
+    return 0;
 }
 
 void hk_served_delete(hk_served *t, hk_served_rec *rec)
@@ -390,7 +412,7 @@ void hk_served_delete(hk_served *t, hk_served_rec *rec)
     hk_served_set_storage(t, rec, 0);
     size_t i = slot_of(t, t->by_path, home_path(t, rec), rec);
     uint32_t num = t->by_path[i] - 1;
-    erase(t, t->by_path, i, true);
+    erase(t, t->by_path, i);
     t->recs[num] = FREE_LINK(t->free_head);
     t->free_head = num;
     t->count--;
@@ -421,8 +443,8 @@ hk_served_rec *hk_served_next(const hk_served *t, size_t *cursor)
 
 size_t hk_served_memory(const hk_served *t)
 {
-    return sizeof *t + 2 * t->cap * sizeof(uint32_t) + (size_t)t->caprecs * sizeof(hk_served_rec *) + t->bytes +
-           hk_served_folder_bytes(t);
+    return sizeof *t + t->cap * sizeof(uint32_t) + (size_t)t->capindex * sizeof(uint32_t) +
+           (size_t)t->caprecs * sizeof(hk_served_rec *) + t->bytes + hk_served_folder_bytes(t);
 }
 
 size_t hk_served_folder_bytes(const hk_served *t)

@@ -4,17 +4,18 @@
  *
  * Contract
  * --------
- * Records are found by path (exact bytes) and, while they have a storage, by storage handle, both in O(1) expected
- * time: two open-addressing tables (linear probing, at most half full, backward-shift deletion, so no tombstones:
- * a table that churns through adds and removals stays as fast as a fresh one) of 32-bit record numbers (4 bytes a
- * slot, issue 10's 10^6 torrents) into one array of record pointers (freed numbers reused last-freed-first). A
+ * Records are found by path (exact bytes) in O(1) expected time: an open-addressing table (linear probing, at most
+ * half full, backward-shift deletion, so no tombstones: a table that churns through adds and removals stays as fast
+ * as a fresh one) of 32-bit record numbers (4 bytes a slot, issue 10's 10^6 torrents) into one array of record
+ * pointers (freed numbers reused last-freed-first); and while they have a storage, by storage handle in O(1): an
+ * array of record numbers by the handle's table index (store.h: 1 + index in its low 32 bits, reused, so as many
+ * entries as storages were live at once). A
  * record is one allocation (its fields, then the path's last component, without a ".torrent" suffix, which a flag
  * implies); the folder part of the path (everything up to the last '/') is interned once per folder in a record
  * the torrents of that folder share (issue 10: 30 of a path's 47 bytes were the folder, repeated by 1,000 torrents).
  * hk_served_path rebuilds the whole path. A pointer to a record stays valid until it is deleted. hk_served_next
- * visits every record once if the table does not change meanwhile. Out of memory: hk_served_insert returns NULL and
- * changes nothing; nothing else allocates (the storage table grows together with the path table). Pure data
- * structure: no I/O.
+ * visits every record once if the table does not change meanwhile. Out of memory: hk_served_insert and
+ * hk_served_set_storage return NULL / -1 and change nothing; nothing else allocates. Pure data structure: no I/O.
  */
 #ifndef HEKATE_SERVED_H
 #define HEKATE_SERVED_H
@@ -46,7 +47,8 @@ typedef struct hk_served_rec {
     uint32_t mark;             /* the last rescan that visited the path */
     uint32_t why_hash;         /* hash of the last rejection or failure logged for it (0: none): repeats are quiet */
     uint32_t path_hash;
-    uint8_t info_hash[20];     /* valid while storage != 0 */
+    uint32_t torrent;          /* the seeder's id of the torrent (hk_seeder_add_parsed), valid while storage != 0:
+                                  its info-hash is hk_seeder_info_hash's (issue 10: 4 bytes instead of 20) */
     bool reported : 1;         /* its storage failure was reported to the seeder */
     bool bad_file : 1;         /* rejected for the .torrent itself (unreadable, malformed): not read again until
                                   its identity changes */
@@ -66,8 +68,10 @@ hk_served_rec *hk_served_find(const hk_served *t, const char *path);
 hk_served_rec *hk_served_find_storage(const hk_served *t, uint64_t storage);   /* storage 0: NULL */
 /* A new zeroed record for path (which must not be in the table). NULL if out of memory. */
 hk_served_rec *hk_served_insert(hk_served *t, const char *path);
-/* Sets rec->storage and indexes the record by it (0: not indexed). Storage handles are unique in the table. */
-void hk_served_set_storage(hk_served *t, hk_served_rec *rec, uint64_t storage);
+/* Sets rec->storage and indexes the record by it (0: not indexed). At most one record holds a storage of a given
+ * table index (the store's live handles). 0; -1 if out of memory or storage is not a handle (its low 32 bits 0):
+ * rec is unchanged. Setting 0 never fails. */
+int hk_served_set_storage(hk_served *t, hk_served_rec *rec, uint64_t storage);
 void hk_served_delete(hk_served *t, hk_served_rec *rec);
 
 size_t hk_served_count(const hk_served *t);           /* records */
@@ -82,6 +86,8 @@ size_t hk_served_folder_bytes(const hk_served *t);    /* of which the interned f
 const char *hk_served_path(const hk_served_rec *r, char *buf, size_t cap);
 /* The whole path in a buffer that lives until the end of the enclosing block (for log lines and one-off calls). */
 #define HK_SERVED_PATH(r) hk_served_path((r), (char[HK_SERVED_PATH_MAX]){ 0 }, HK_SERVED_PATH_MAX)
+/* The path's last component (the .torrent's file name) into buf (cap bytes): buf, or NULL if it does not fit. */
+const char *hk_served_base(const hk_served_rec *r, char *buf, size_t cap);
 /* Its length in bytes (the NUL not counted). */
 size_t hk_served_path_len(const hk_served_rec *r);
 /* strcmp of two records' paths. */

@@ -23,7 +23,7 @@
 
 static const char *storage_names(const st_storage *s)
 {
-    return (const char *)(s->files + s->nfiles + 1);
+    return (const char *)(s->files + s->nfiles);
 }
 
 void st_set_err(hk_store *st, const char *fmt, ...)
@@ -88,15 +88,40 @@ uint32_t st_file_index(const st_storage *s, uint32_t ext_file)
     return ext_file == HK_FILE_METAINFO ? s->nfiles : ext_file;
 }
 
-void st_file_rel(const st_storage *s, uint32_t f, char *buf, size_t cap)
+/* The .torrent's name (which HK_STORE_NAME_TORRENT_FILE) or the torrent's name of s, buf as scratch; "" if unknown. */
+static const char *storage_name(const hk_store *st, uint32_t sidx, const st_storage *s, int which,
+                                char buf[NAME_MAX + 1])
 {
-    const char *names = storage_names(s);
-    if (f == s->nfiles)
-        snprintf(buf, cap, "%s%s", names, (s->flags & ST_TORRENT_EXT) ? TORRENT_EXT : "");
-    else if (s->flags & ST_MULTI_FILE)
-        snprintf(buf, cap, "%s/%s", names + s->name_off, names + s->files[f].path);
-    else
-        snprintf(buf, cap, "%s", names + s->name_off);
+    const char *names = storage_names(s), *n = NULL;
+    if (s->flags & ST_OWN_NAMES)
+        n = which == HK_STORE_NAME_TORRENT_FILE ? names : names + strlen(names) + 1;
+    else if (s == st->adding)
+        n = which == HK_STORE_NAME_TORRENT_FILE ? st->adding_base : st->adding_name;
+    else if (st->namer != NULL && sidx != NONE) {
+        uint64_t handle = ((uint64_t)st->gens[sidx] << 32) | (uint64_t)(sidx + 1);
+        n = st->namer(st->namer_ctx, handle, which, buf, NAME_MAX + 1);
+    }
+    return n != NULL ? n : "";
+}
+
+void st_file_rel(const hk_store *st, uint32_t sidx, const st_storage *s, uint32_t f, char *buf, size_t cap)
+{
+    char nbuf[NAME_MAX + 1];
+    if (f == s->nfiles) {
+        const char *ext = (s->flags & ST_TORRENT_EXT) ? TORRENT_EXT : "";
+        snprintf(buf, cap, "%s%s", storage_name(st, sidx, s, HK_STORE_NAME_TORRENT_FILE, nbuf), ext);
+    } else if (s->flags & ST_MULTI_FILE) {
+        const char *name = storage_name(st, sidx, s, HK_STORE_NAME_TORRENT, nbuf);
+        snprintf(buf, cap, "%s/%s", name, storage_names(s) + s->files[f].path);
+    } else {
+        snprintf(buf, cap, "%s", storage_name(st, sidx, s, HK_STORE_NAME_TORRENT, nbuf));
+    }
+}
+
+void hk_store_set_namer(hk_store *st, hk_store_namer fn, void *ctx)
+{
+    st->namer = fn;
+    st->namer_ctx = ctx;
 }
 
 int st_resolve(hk_store *st, const hk_extent *ext, uint32_t *sidx, st_storage **sp, uint32_t *fp)
@@ -113,7 +138,7 @@ int st_resolve(hk_store *st, const hk_extent *ext, uint32_t *sidx, st_storage **
         errno = EINVAL;
         return -1;
     }
-    uint64_t len = s->files[f].length;
+    uint64_t len = st_flen(s, f);
     if (ext->length == 0 || ext->offset > len || ext->length > len - ext->offset) {
         st_set_err(st, "storage %llu file %u: extent [%llu, +%u) outside its %llu bytes",
                    (unsigned long long)ext->storage, ext->file, (unsigned long long)ext->offset, ext->length,
@@ -372,11 +397,12 @@ static st_folder *data_folder(hk_store *st, st_folder *meta, int *root, const ch
 
 /* Checks the .torrent file itself (below the folder's descriptor root): it must hold the info dictionary. Records
  * its size. */
-static int verify_metainfo(st_storage *s, int root, const mi_torrent *mi, char *err, size_t errlen)
+static int verify_metainfo(const hk_store *st, st_storage *s, int root, const mi_torrent *mi, char *err,
+                           size_t errlen)
 {
     char rel[PATH_BUF];
     struct stat sb;
-    st_file_rel(s, s->nfiles, rel, sizeof rel);
+    st_file_rel(st, NONE, s, s->nfiles, rel, sizeof rel);
     const char *folder = st_folder_of(s, s->nfiles)->path;
     if (sp_lstat(root, folder, rel, NULL, &sb, err, errlen) != SP_OK)
         return -1;
@@ -385,7 +411,12 @@ static int verify_metainfo(st_storage *s, int root, const mi_torrent *mi, char *
                  (long long)sb.st_size, mi->info_end);
         return -1;
     }
-    s->files[s->nfiles].length = (uint64_t)sb.st_size;
+    if ((uint64_t)sb.st_size > UINT32_MAX) {
+        snprintf(err, errlen, "%s/%s: %lld bytes: a .torrent file of 4 GiB or more", folder, rel,
+                 (long long)sb.st_size);
+        return -1;
+    }
+    s->meta_len = (uint32_t)sb.st_size;
     return 0;
 }
 
@@ -411,11 +442,11 @@ static int storage_verify(const hk_store *st, st_storage *s, int meta_root, int 
     sp_cache_init(&cache);
     char rel[PATH_BUF];
     struct stat sb;
-    int rc = verify_metainfo(s, meta_root, mi, err, errlen);
+    int rc = verify_metainfo(st, s, meta_root, mi, err, errlen);
     for (uint32_t f = 0; rc == 0 && f < s->nfiles; f++) {
         if (s->files[f].slot == SLOT_PAD || s->files[f].length == 0)
             continue; /* no bytes on disk to serve */
-        st_file_rel(s, f, rel, sizeof rel);
+        st_file_rel(st, NONE, s, f, rel, sizeof rel);
         if (data_lstat(st, s, root, rel, &cache, &sb, err, errlen) != SP_OK) {
             rc = -1;
         } else if (sb.st_size < 0 || (uint64_t)sb.st_size != s->files[f].length) {
@@ -436,9 +467,6 @@ static bool has_path(const mi_torrent *mi, uint32_t f)
     return mi->multi_file && !(mi->files[f].flags & MI_FILE_PAD);
 }
 
-/* Checks the names a storage record will hold and returns their bytes (.torrent name, torrent name, then one path
- * per data file of a multi-file torrent), or 0 with err filled if a name is unsafe or the record would be too
- * large. */
 /* The bytes of the .torrent's name a storage keeps: without its ".torrent" suffix, which ST_TORRENT_EXT implies. */
 static size_t kept_base_len(const char *base)
 {
@@ -446,32 +474,35 @@ static size_t kept_base_len(const char *base)
     return n > e && memcmp(base + n - e, TORRENT_EXT, e) == 0 ? n - e : n;
 }
 
-static uint64_t names_bytes(const char *torrent_path, const char *base, const mi_torrent *mi, char *err,
+/* Checks the names of a storage and returns the bytes of those its record will hold (own: the .torrent name and the
+ * torrent name, then in any case one path per data file of a multi-file torrent), or UINT64_MAX with err filled if a
+ * name is unsafe or the record would be too large. */
+static uint64_t names_bytes(const char *torrent_path, const char *base, const mi_torrent *mi, bool own, char *err,
                             size_t errlen)
 {
     if (!sp_component_ok(base, strlen(base))) {
         snprintf(err, errlen, "%s: not a file name", torrent_path);
-        return 0;
+        return UINT64_MAX;
     }
     if (!sp_component_ok(mi->name, strlen(mi->name)) || strlen(mi->name) != mi->name_len) {
         snprintf(err, errlen, "%s: torrent name is not a safe file name", torrent_path);
-        return 0;
+        return UINT64_MAX;
     }
     size_t base_len = kept_base_len(base);
-    uint64_t names = (uint64_t)base_len + 1 + mi->name_len + 1;
+    uint64_t names = own ? (uint64_t)base_len + 1 + mi->name_len + 1 : 0;
     for (uint32_t f = 0; f < mi->file_count; f++) {
         if (!has_path(mi, f))
             continue;
         const char *path = mi_file_path(mi, f);
         if (!sp_relpath_ok(path)) {
             snprintf(err, errlen, "%s: file %u has an unsafe path", torrent_path, f);
-            return 0;
+            return UINT64_MAX;
         }
         names += strlen(path) + 1;
     }
-    if (names > UINT32_MAX || mi->file_count >= NONE - 1 || base_len + 1 > UINT16_MAX) {
+    if (names >= UINT32_MAX || mi->file_count >= NONE - 1) {
         snprintf(err, errlen, "%s: too many files or names", torrent_path);
-        return 0;
+        return UINT64_MAX;
     }
     return names;
 }
@@ -484,22 +515,25 @@ static void put_name(char *names, size_t *at, const char *s, size_t len)
     *at += len + 1;
 }
 
-/* The storage record of mi (its folder not yet set), with names_len bytes of names; NULL if out of memory. */
-static st_storage *storage_build(const char *base, const mi_torrent *mi, uint64_t names_len)
+/* The storage record of mi (its folder not yet set), with names_len bytes of names (own: the .torrent's and the
+ * torrent's names first, ST_OWN_NAMES); NULL if out of memory. */
+static st_storage *storage_build(const char *base, const mi_torrent *mi, uint64_t names_len, bool own)
 {
-    size_t bytes = sizeof(st_storage) + ((size_t)mi->file_count + 1) * sizeof(st_file) + (size_t)names_len;
+    size_t bytes = sizeof(st_storage) + (size_t)mi->file_count * sizeof(st_file) + (size_t)names_len;
     st_storage *s = calloc(1, bytes);
     if (s == NULL)
         return NULL;
     s->nfiles = mi->file_count;
     s->names_len = (uint32_t)names_len;
-    size_t base_len = kept_base_len(base);
-    s->flags = (mi->multi_file ? ST_MULTI_FILE : 0) | (base_len < strlen(base) ? ST_TORRENT_EXT : 0);
-    char *nm = (char *)(s->files + s->nfiles + 1);
+    s->flags = mi->multi_file ? ST_MULTI_FILE : 0;
+    char *nm = (char *)(s->files + s->nfiles);
     size_t at = 0;
-    put_name(nm, &at, base, base_len);
-    s->name_off = (uint16_t)at;
-    put_name(nm, &at, mi->name, mi->name_len);
+    if (own) {
+        size_t base_len = kept_base_len(base);
+        s->flags |= ST_OWN_NAMES | (base_len < strlen(base) ? ST_TORRENT_EXT : 0);
+        put_name(nm, &at, base, base_len);
+        put_name(nm, &at, mi->name, mi->name_len);
+    }
     for (uint32_t f = 0; f < mi->file_count; f++) {
         s->files[f].length = mi->files[f].length;
         s->files[f].slot = (mi->files[f].flags & MI_FILE_PAD) ? SLOT_PAD : NONE;
@@ -511,8 +545,7 @@ static st_storage *storage_build(const char *base, const mi_torrent *mi, uint64_
         put_name(nm, &at, path, strlen(path));
     }
     assert(at == names_len);
-    s->files[s->nfiles].slot = NONE;
-    s->files[s->nfiles].path = 0;
+    s->meta_slot = NONE;
     return s;
 }
 
@@ -530,10 +563,11 @@ uint64_t hk_store_add(hk_store *st, const char *torrent_path, const mi_torrent *
     }
     const char *slash = strrchr(torrent_path, '/');
     const char *base = slash ? slash + 1 : torrent_path;
-    uint64_t names = names_bytes(torrent_path, base, mi, err, errlen);
-    if (names == 0)
+    bool own = st->namer == NULL;
+    uint64_t names = names_bytes(torrent_path, base, mi, own, err, errlen);
+    if (names == UINT64_MAX)
         return 0;
-    st_storage *s = storage_build(base, mi, names);
+    st_storage *s = storage_build(base, mi, names, own);
     if (s == NULL) {
         snprintf(err, errlen, "%s: out of memory", torrent_path);
         return 0;
@@ -555,7 +589,11 @@ uint64_t hk_store_add(hk_store *st, const char *torrent_path, const mi_torrent *
         return 0;
     }
     uint32_t sidx = NONE;
+    st->adding = s; /* its names, until it has a handle */
+    st->adding_base = base;
+    st->adding_name = mi->name;
     int verified = storage_verify(st, s, meta_root, root, mi, err, errlen);
+    st->adding = NULL;
     if (root != meta_root)
         close(root);
     if (!borrowed)
@@ -756,7 +794,7 @@ size_t hk_store_storage_bytes(const hk_store *st, uint64_t storage)
     const st_storage *s = st_lookup(st, storage, false, NULL);
     if (s == NULL)
         return 0;
-    size_t n = sizeof *s + ((size_t)s->nfiles + 1) * sizeof(st_file) + s->names_len + sizeof(st_storage *) + sizeof(uint32_t);
+    size_t n = sizeof *s + (size_t)s->nfiles * sizeof(st_file) + s->names_len + sizeof(st_storage *) + sizeof(uint32_t);
     n += (sizeof(st_folder) + strlen(s->folder->path) + 1) / s->folder->refs;
     if (s->folder->meta != NULL)
         n += (sizeof(st_folder) + strlen(s->folder->meta->path) + 1) / s->folder->meta->refs;

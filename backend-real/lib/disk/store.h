@@ -114,11 +114,23 @@ hk_store *hk_store_new(const hk_store_limits *lim);        /* lim NULL: defaults
 /* Unmaps and closes everything, pinned or not: call it when nothing is in flight any more. */
 void hk_store_free(hk_store *st);
 
+/* A storage handle is 1 + a table index in its low 32 bits (never 0) and a generation above: an index is reused once
+ * its storage is freed, so indexes stay below the most storages live at once and an owner may keep a dense array by
+ * index (served.h); the generation tells a stale handle from the index's new storage. */
 /* Validates the data of one torrent (see the contract) and returns a storage handle (> 0), or 0 with err filled
  * ("/srv/t/album/cd1.flac: missing", "/srv/t/x.iso: size 100 but the torrent says 120", "/srv/t/x: is a symbolic
  * link", ...). The store keeps its own compact copy of what it needs from mi. */
 uint64_t hk_store_add(hk_store *st, const char *torrent_path, const mi_torrent *mi, char *err, size_t errlen);
 void hk_store_remove(hk_store *st, uint64_t storage);
+/* Names a storage does not keep (issue 10: 10^6 torrents): with a namer set, storages added from then on keep
+ * neither the .torrent file's name (the last component of the torrent_path hk_store_add was given) nor the torrent's
+ * name (mi->name); the store asks fn for them when it opens or checks a file, or explains a fault, never inside
+ * hk_store_add. fn(ctx, storage, which, buf, cap) returns that name (into buf, cap >= 256 bytes, or a string of its
+ * own valid until the next call), or NULL if it does not know the storage (the file then cannot be opened: the
+ * storage fails). Without a namer (NULL, the default) every storage keeps its names. */
+enum { HK_STORE_NAME_TORRENT_FILE = 0, HK_STORE_NAME_TORRENT = 1 };
+typedef const char *(*hk_store_namer)(void *ctx, uint64_t storage, int which, char *buf, size_t cap);
+void hk_store_set_namer(hk_store *st, hk_store_namer fn, void *ctx);
 /* The data dirs searched after the .torrent's folder (see the contract), copied; for storages added from now on.
  * n 0: none (data only beside the .torrent). 0, or -1 if out of memory (the previous list stays). */
 int hk_store_set_data_dirs(hk_store *st, const char *const *dirs, size_t n);

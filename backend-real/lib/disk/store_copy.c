@@ -37,10 +37,10 @@ static int read_all(int fd, uint8_t *buf, uint32_t len, uint64_t off)
 }
 
 /* A read of file f failed with e: a shortage is reported as is, anything else fails the storage (EIO). */
-static int read_failed(hk_store *st, st_storage *s, uint32_t f, int e)
+static int read_failed(hk_store *st, uint32_t sidx, st_storage *s, uint32_t f, int e)
 {
     char rel[PATH_BUF];
-    st_file_rel(s, f, rel, sizeof rel);
+    st_file_rel(st, sidx, s, f, rel, sizeof rel);
     st_set_err(st, "%s/%s: read failed: %s", st_folder_of(s, f)->path, rel,
                e == EIO ? "shorter than expected or I/O error" : strerror(e));
     if (hk_store_transient(e)) {
@@ -52,17 +52,17 @@ static int read_failed(hk_store *st, st_storage *s, uint32_t f, int e)
     return -1;
 }
 
-static int copy_file(hk_store *st, st_storage *s, uint32_t f, const hk_extent *ext, uint8_t *buf)
+static int copy_file(hk_store *st, uint32_t sidx, st_storage *s, uint32_t f, const hk_extent *ext, uint8_t *buf)
 {
     uint32_t i = s->files[f].slot;
     if (i != NONE) { /* open already (mapped for a prefetch, a load or a pin): its descriptor, never its memory */
         st_lru_touch(st, i);
         if (read_all(st_slot_at(st, i)->fd, buf, ext->length, ext->offset) != 0)
-            return read_failed(st, s, f, errno);
+            return read_failed(st, sidx, s, f, errno);
         return 1;
     }
     char rel[PATH_BUF];
-    st_file_rel(s, f, rel, sizeof rel);
+    st_file_rel(st, sidx, s, f, rel, sizeof rel);
     int fd;
     struct stat sb;
     if (st_open_checked(st, s, f, rel, &fd, &sb) != 0)
@@ -71,7 +71,7 @@ static int copy_file(hk_store *st, st_storage *s, uint32_t f, const hk_extent *e
     int e = errno;
     close(fd);
     if (rc != 0)
-        return read_failed(st, s, f, e);
+        return read_failed(st, sidx, s, f, e);
     return 1;
 }
 
@@ -86,7 +86,7 @@ int hk_store_copy(hk_store *st, const hk_extent *ext, uint8_t *buf, size_t cap, 
         if (f >= s->nfiles || s->files[f].slot == SLOT_PAD || s->files[f].length > HK_STORE_COPY_MAX ||
             ext->length > cap)
             return 0; /* the .torrent, a pad file, a large file: pinned instead */
-        rc = copy_file(st, s, f, ext, buf);
+        rc = copy_file(st, sidx, s, f, ext, buf);
     }
     if (rc < 0 && why != NULL)
         *why = st->err;

@@ -15,9 +15,10 @@
  *
  * Data layout (sizes on x86-64):
  *   handle table  tab[], gens[] 12 bytes per storage: pointer or free link, generation (stale handles never resolve)
- *   storage       st_storage   32 bytes + 16 bytes per file (+1 entry for the .torrent) + names (one allocation):
- *                              the .torrent's name (without a ".torrent" suffix: ST_TORRENT_EXT), the torrent's
- *                              name, the files' paths
+ *   storage       st_storage   40 bytes (the .torrent's size and slot included) + 16 bytes per data file + names
+ *                              (one allocation): the files' paths below the torrent's name (multi-file); the
+ *                              .torrent's name and the torrent's name come from the namer (hk_store_set_namer), or
+ *                              without one are kept first (ST_OWN_NAMES; the .torrent's without ".torrent")
  *   folder        st_folder    shared by consecutive storages of the same folder (a directory scan adds them so;
  *                              a --data-dir's record also names the .torrent's folder, and is shared likewise):
  *                              its path and identity (st_dev, st_ino); no descriptor is held
@@ -74,18 +75,30 @@ typedef struct st_storage {
         int64_t stamp_ns;                        /* healthy: the latest mtime of its data files seen (at add, then
                                                   * at each open and check): a later one means a file changed */
     };
-    uint32_t nfiles;                             /* data files; files[nfiles] is the .torrent file */
+    uint32_t nfiles;                             /* data files; file index nfiles is the .torrent file */
     uint32_t pins;                               /* pins outstanding on any of its files (pad files included) */
+    uint32_t meta_len;                           /* the .torrent file: its size at add (< 4 GiB, hk_store_add) */
+    uint32_t meta_slot;                          /* and its slot, as st_file.slot (issue 10: no 16-byte entry) */
     uint32_t names_len;
-    uint16_t name_off;                           /* offset in names of the torrent's name (0: the .torrent name) */
     uint8_t flags;                               /* ST_* */
-    st_file files[];                             /* nfiles + 1, then names_len bytes of names */
+    st_file files[];                             /* nfiles, then names_len bytes of names */
 } st_storage;
 
 enum { ST_MULTI_FILE = 1, ST_FAILED = 2, ST_REMOVED = 4, ST_MODIFIED = 8 /* a data file's mtime moved: not yet
                                                                              * taken by hk_store_take_modified */,
-       ST_TORRENT_EXT = 16 /* the .torrent's name ends in TORRENT_EXT, not kept in names (issue 10: 8 bytes) */ };
+       ST_TORRENT_EXT = 16, /* (ST_OWN_NAMES) the .torrent's name ends in TORRENT_EXT, not kept in names */
+       ST_OWN_NAMES = 32 /* added without a namer: names holds the .torrent's name and the torrent's name first */ };
 #define TORRENT_EXT ".torrent"
+
+/* File f's length (f == nfiles: the .torrent's size) and slot (NONE, SLOT_PAD or a slot index). */
+static inline uint64_t st_flen(const st_storage *s, uint32_t f)
+{
+    return f == s->nfiles ? s->meta_len : s->files[f].length;
+}
+static inline uint32_t *st_fslot(st_storage *s, uint32_t f)
+{
+    return f == s->nfiles ? &s->meta_slot : &s->files[f].slot;
+}
 
 
 /* The folder file f of s is opened below: its data folder, or for the .torrent (f == nfiles) the folder holding it. */
@@ -96,7 +109,7 @@ static inline const st_folder *st_folder_of(const st_storage *s, uint32_t f)
 
 /* The per-torrent figures above are a design target (millions of torrents): keep them from growing unnoticed. */
 _Static_assert(sizeof(st_file) == 16, "a file entry is 16 bytes");
-_Static_assert(sizeof(st_storage) <= 16 + 2 * sizeof(void *), "a storage record is 32 bytes on LP64");
+_Static_assert(sizeof(st_storage) <= 24 + 2 * sizeof(void *), "a storage record is 40 bytes on LP64");
 
 /* The handle table is two arrays by table index (12 bytes per storage): tab, the storage (NULL before the first
  * use; a free index holds ST_FREE_LINK(next free index), odd, never a record's address) and gens, its generation
@@ -167,6 +180,10 @@ struct hk_store {
     st_rc *rc;                                   /* RC_ENTRIES while batching (NULL: out of memory, no cache) */
     uint32_t epoch;                              /* >= 1; entries of other epochs are invalid */
     uint64_t madvise_calls, madvise_skipped, mincore_calls, probe_calls, rc_hits;
+    hk_store_namer namer;                        /* hk_store_set_namer (NULL: storages keep their names) */
+    void *namer_ctx;
+    const st_storage *adding;                    /* the storage hk_store_add is checking (no handle yet), whose */
+    const char *adding_base, *adding_name;       /* .torrent name and torrent name are these */
     char err[PATH_BUF + 128];
 };
 
@@ -181,8 +198,10 @@ st_storage *st_lookup(const hk_store *st, uint64_t handle, bool include_removed,
 int st_resolve(hk_store *st, const hk_extent *ext, uint32_t *sidx, st_storage **sp, uint32_t *fp);
 /* The internal index of an extent's file (HK_FILE_METAINFO: nfiles); > nfiles when there is no such file. */
 uint32_t st_file_index(const st_storage *s, uint32_t ext_file);
-/* The path of file f below the folder ("<name>", "<name>/<path>", or the .torrent's name). */
-void st_file_rel(const st_storage *s, uint32_t f, char *buf, size_t cap);
+/* The path of file f of storage s (table index sidx; NONE while hk_store_add builds it) below its folder ("<name>",
+ * "<name>/<path>", or the .torrent's name), into buf (PATH_BUF bytes). Names the storage does not keep come from
+ * the add under way (st->adding) or from the namer (hk_store_set_namer); a name it cannot get is "". */
+void st_file_rel(const hk_store *st, uint32_t sidx, const st_storage *s, uint32_t f, char *buf, size_t cap);
 void st_set_err(hk_store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Fills st->err with the storage's failure and returns -1 with errno EIO. */
 int st_failed_error(hk_store *st, const st_storage *s);

@@ -108,7 +108,7 @@ static void slot_close(hk_store *st, uint32_t i)
     st->open--;
     st->blind -= sl->blind;
     st->unmaps++;
-    st->tab[sl->sidx]->files[sl->file].slot = NONE;
+    *st_fslot(st->tab[sl->sidx], sl->file) = NONE;
     slot_release(st, sl);
 }
 
@@ -137,7 +137,7 @@ void st_close_all(hk_store *st)
 void st_close_unpinned(hk_store *st, st_storage *s)
 {
     for (uint32_t f = 0; f <= s->nfiles; f++) {
-        uint32_t i = s->files[f].slot;
+        uint32_t i = *st_fslot(s, f);
         if (i != NONE && i != SLOT_PAD && st_slot_at(st, i)->pins == 0)
             slot_close(st, i);
     }
@@ -203,7 +203,7 @@ int st_open_checked(hk_store *st, st_storage *s, uint32_t f, const char *rel, in
         acquire_fault(st, s, -1);
         return -1;
     }
-    uint64_t want = s->files[f].length;
+    uint64_t want = st_flen(s, f);
     if (sb->st_size < 0 || (uint64_t)sb->st_size != want) {
         st_set_err(st, "%s/%s: size %lld but %s %llu", st_folder_of(s, f)->path, rel, (long long)sb->st_size,
                    f == s->nfiles ? "it had" : "the torrent says", (unsigned long long)want);
@@ -239,7 +239,7 @@ static void slot_fill(hk_store *st, uint32_t i, uint32_t sidx, uint32_t f, int f
     st_storage *s = st->tab[sidx];
     st_slot *sl = st_slot_at(st, i);
     sl->map = map;
-    sl->len = s->files[f].length;
+    sl->len = st_flen(s, f);
     sl->dev = (uint64_t)sb->st_dev;
     sl->ino = (uint64_t)sb->st_ino;
     sl->mtime_ns = st_stat_mtime_ns(sb);
@@ -251,7 +251,7 @@ static void slot_fill(hk_store *st, uint32_t i, uint32_t sidx, uint32_t f, int f
     st->mincore_calls++;
     st->blind += sl->blind;
     lru_push_front(st, sl);
-    s->files[f].slot = i;
+    *st_fslot(s, f) = i;
     st->open++;
     st->mapped += sl->len;
     st->maps++;
@@ -259,11 +259,11 @@ static void slot_fill(hk_store *st, uint32_t i, uint32_t sidx, uint32_t f, int f
 
 uint32_t st_slot_acquire(hk_store *st, uint32_t sidx, st_storage *s, uint32_t f)
 {
-    uint32_t cur = s->files[f].slot;
+    uint32_t cur = *st_fslot(s, f);
     if (cur != NONE)
         return cur;
     char rel[PATH_BUF];
-    st_file_rel(s, f, rel, sizeof rel);
+    st_file_rel(st, sidx, s, f, rel, sizeof rel);
     evict(st, 1, 0);
     int fd;
     struct stat sb;
@@ -277,7 +277,7 @@ uint32_t st_slot_acquire(hk_store *st, uint32_t sidx, st_storage *s, uint32_t f)
         errno = ENOMEM;
         return NONE;
     }
-    uint64_t want = s->files[f].length;
+    uint64_t want = st_flen(s, f);
     evict(st, 1, want);
     void *map = mmap(NULL, st_map_length(want), PROT_READ, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED)
@@ -307,7 +307,7 @@ static const uint8_t *zero_region(hk_store *st)
 static int pin_file(hk_store *st, uint32_t sidx, st_storage *s, uint32_t f, const hk_extent *ext,
                     struct iovec *iov)
 {
-    if (s->files[f].slot == SLOT_PAD) {
+    if (*st_fslot(s, f) == SLOT_PAD) {
         const uint8_t *z = zero_region(st);
         if (z == NULL)
             return -1;
@@ -353,7 +353,7 @@ void hk_store_unpin(hk_store *st, const hk_extent *ext)
     uint32_t f = st_file_index(s, ext->file);
     if (f > s->nfiles || s->pins == 0)
         return;
-    uint32_t i = s->files[f].slot;
+    uint32_t i = *st_fslot(s, f);
     if (i == NONE)
         return; /* not pinned: a caller bug, ignored */
     if (i != SLOT_PAD) {
@@ -381,7 +381,7 @@ void hk_store_unpin(hk_store *st, const hk_extent *ext)
 static bool slot_changed(hk_store *st, st_slot *sl, st_storage *s)
 {
     char rel[PATH_BUF];
-    st_file_rel(s, sl->file, rel, sizeof rel);
+    st_file_rel(st, sl->sidx, s, sl->file, rel, sizeof rel);
     struct stat sb;
     if (fstat(sl->fd, &sb) != 0) {
         st_set_err(st, "%s/%s: fstat: %s", st_folder_of(s, sl->file)->path, rel, strerror(errno));

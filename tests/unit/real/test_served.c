@@ -89,12 +89,12 @@ static void churn(size_t n, int rounds)
                 hk_served_delete(t, f->rec);
                 f->rec = NULL;
                 f->storage = 0;
-            } else if (op == 1) {
-                f->storage = f->storage ? 0 : (next_storage++ << 20) | 7; /* spread handles, as the store's are */
-                hk_served_set_storage(t, f->rec, f->storage);
+            } else if (op == 1) { /* handles as the store's: a generation, 1 + a table index (one per ref) */
+                f->storage = f->storage ? 0 : (next_storage++ << 32) | (i + 1);
+                cr_assert_eq(hk_served_set_storage(t, f->rec, f->storage), 0);
             } else if (op == 2 && f->storage) {
-                f->storage = next_storage++;
-                hk_served_set_storage(t, f->rec, f->storage);
+                f->storage = (next_storage++ << 32) | (i + 1);
+                cr_assert_eq(hk_served_set_storage(t, f->rec, f->storage), 0);
             }
         }
         check_all(t);
@@ -131,16 +131,20 @@ Test(served, records_hold_their_path_and_fields)
     hk_served_rec *a = hk_served_insert(t, "/a.torrent");
     hk_served_rec *b = hk_served_insert(t, "/b.torrent");
     cr_assert(a && b && a != b);
-    memset(a->info_hash, 0xAB, 20);
+    a->torrent = 7;
     a->id.ino = 42;
     hk_served_set_storage(t, a, 99);
     hk_served_set_storage(t, b, 100);
     cr_assert_eq(hk_served_find_storage(t, 99), a);
     cr_assert_eq(hk_served_find_storage(t, 100), b);
+    cr_assert_null(hk_served_find_storage(t, (1ull << 32) | 99), "another generation of the same index is not a");
+    cr_assert_eq(hk_served_set_storage(t, a, 5ull << 32), -1, "not a handle: its index part is 0");
+    cr_assert_eq(a->storage, 99, "a refused handle changes nothing");
     hk_served_set_storage(t, a, 0);
     cr_assert_null(hk_served_find_storage(t, 99), "a storage cleared is no longer indexed");
     cr_assert_eq(hk_served_with_storage(t), 1);
     cr_assert_eq(hk_served_find(t, "/a.torrent")->id.ino, 42);
+    cr_assert_eq(hk_served_find(t, "/a.torrent")->torrent, 7);
     cr_assert_null(hk_served_find(t, "/a.torrent/"), "paths match exactly");
     hk_served_delete(t, b);
     cr_assert_null(hk_served_find_storage(t, 100), "deleting a record unindexes its storage");
