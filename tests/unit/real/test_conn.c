@@ -2,7 +2,8 @@
  * through a tiny send buffer to a slow reader), flow control (room grants), IOV_MAX batching, closing from inside a
  * callback, EOF / reset, pin failures and EFAULT from a truncated mapping (never SIGBUS), and teardown. Issue 14:
  * extents of small files are copied through ops.copy (queued as bytes, never pinned), and a pin or copy that fails
- * for a passing shortage (EMFILE) closes the connection without reporting a fault. */
+ * for a passing shortage (EMFILE) closes the connection without reporting a fault. The slow-reader stream and the
+ * truncated mapping run both by writev and by the zero-copy path (vmsplice + splice, net/conn_splice.h). */
 #include <criterion/criterion.h>
 
 #include <arpa/inet.h>
