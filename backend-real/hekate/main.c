@@ -92,6 +92,7 @@ static void runtime_options(const hk_options *opt, hk_real_opts *ro)
     ro->store.max_mapped_bytes = opt->max_mapped;
     ro->store.max_open_files = opt->max_open_files;
     ro->disk_threads = opt->disk_threads;
+    ro->conn.zero_copy = !opt->no_zero_copy; /* net/conn_splice.h */
     ro->verify_off = opt->verify == HK_VERIFY_OFF && !opt->verify_check;
     /* trackers: core/announcer.h through trackers.h */
     ro->trackers = !opt->no_trackers && !opt->list && !opt->verify_check;
@@ -301,6 +302,10 @@ static void log_stats(hk_real *r, hk_log_level level, const char *when)
     if (cs.holds) /* write coalescing (net/conn.h) */
         hk_log(level, "%s: %" PRIu64 " short queues held for more, %" PRIu64 " of them written when the hold ran out",
                when, cs.holds, cs.holds_expired);
+    if (cs.splices) /* zero-copy writes (net/conn_splice.h) */
+        hk_log(level, "%s: %" PRIu64 " zero-copy writes (vmsplice + splice) of %" PRIu64 " bytes; %" PRIu64
+               " bytes left in the pipe by full sockets, sent again later", when, cs.splices, cs.bytes_spliced,
+               cs.splice_discarded);
     if (s.rate_stops) /* upload rate caps (issue 11 item 5) */
         hk_log(level, "%s: upload rate caps held back %" PRIu64 " bytes; %" PRIu64 " turns stopped for tokens", when,
                s.rate_delayed_bytes, s.rate_stops);

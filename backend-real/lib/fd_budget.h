@@ -4,8 +4,8 @@
  * --------
  * Every descriptor the daemon may hold at once: one per connection (--max-peers), one per open data file
  * (--max-open-files), one per page-in job in flight (disk_jobs), and HK_FD_FIXED for everything else (standard
- * streams, the listening socket and its spare, libev's epoll and wake-ups, the thread pool's wake-up, tracker sockets
- * and libcurl's connections, directory walks of a scan). hk_fd_budget_plan compares their sum with the soft limit
+ * streams, the listening socket and its spare, libev's epoll and wake-ups, the zero-copy pipe and /dev/null (3),
+ * the thread pool's wake-up, tracker sockets and libcurl's connections, directory walks of a scan). hk_fd_budget_plan compares their sum with the soft limit
  * (the caller raised it to the hard limit first: hk_raise_fd_limit):
  *   - it fits: HK_FD_FITS;
  *   - it does not: HK_FD_LOWERED when a share fits; what is left after the jobs and HK_FD_FIXED goes at most half

@@ -85,6 +85,8 @@ static void usage_tuning(FILE *out)
             "      --max-mapped=BYTES      address space for mapped data files (default 16G)\n"
             "      --max-open-files=N      data files kept open (default 1024)\n"
             "      --disk-threads=N        threads reading from disk (default 8)\n"
+            "      --no-zero-copy          write plain peers' data by copying it into the socket (writev) instead\n"
+            "                              of handing the kernel the page-cache pages (vmsplice + splice)\n"
             "      --verify=MODE           lazy (default): each piece is checked against its SHA-1 the first time\n"
             "                              it is read, a piece that fails is never sent; full: the same, and every\n"
             "                              piece is checked in the background at --verify-rate; off: nothing is\n"
@@ -427,6 +429,8 @@ static const opt_row rows[] = {
     { ROW("no-dht", 0, OPT_FLAG, no_dht) },
     { ROW("dht-bootstrap", 0, OPT_TEXT, dht_bootstrap_last) },
     { ROW("dht-state", 0, OPT_TEXT, dht_state) },
+    /* zero-copy writes (issue 12, net/conn_splice.h) */
+    { ROW("no-zero-copy", 0, OPT_FLAG, no_zero_copy) },
 };
 
 #define NROWS (sizeof rows / sizeof *rows)

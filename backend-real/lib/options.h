@@ -91,6 +91,7 @@ typedef struct hk_options {
     hk_time state_interval;    /* --state-interval: save this often (default 300 s) */
     /* the DHT (issue 13; dht_glue.h) */
     bool no_dht;               /* --no-dht */
+    bool no_zero_copy;         /* --no-zero-copy: plain peers written by writev (copied), not vmsplice + splice */
     const char *dht_bootstrap_last; /* --dht-bootstrap as last given (the list is below) */
     const char *dht_bootstrap[16]; /* every --dht-bootstrap HOST:PORT, in order, duplicates dropped */
     size_t ndht_bootstrap;     /* 0: the well-known routers */

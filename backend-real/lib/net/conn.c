@@ -1,5 +1,5 @@
-/* conn: per-connection read path (shared buffer), writev of the send queue (net/sendq.c), the encrypted write path
- * on top of net/conn_cipher.c and flow control (see conn.h).
+/* conn: per-connection read path (shared buffer), writev of the send queue (net/sendq.c), its zero-copy path on top
+ * of net/conn_splice.c, the encrypted write path on top of net/conn_cipher.c and flow control (see conn.h).
  *
  * Owns the connections of a hub and three lists of them (core/list.h): every live connection (newest first), the
  * flush list (connections with output queued this iteration, in the order they queued it) and the graveyard
@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "conn_cipher.h"
+#include "conn_splice.h"
 #include "list.h"
 #include "sendq.h"
 
@@ -73,6 +74,7 @@ struct hk_conn_hub {
     struct iovec *iov;
     int iov_max;
     cc_copier copier;         /* the encrypted write path's chunk buffer (conn_cipher.h) */
+    cs_pipe zc;               /* the zero-copy path's pipe and staging arena (conn_splice.h); off: rfd < 0 */
     ev_prepare prepare;
     ev_idle idle;
     hk_list pending;          /* flush list, FIFO */
@@ -96,6 +98,7 @@ void hk_conn_limits_default(hk_conn_limits *lim)
     lim->short_queue = 32 * 1024;
     lim->coalesce = 128 * 1024;
     lim->hold_max = 0.25;
+    lim->zero_copy = true;
 }
 
 size_t hk_conn_size(void)
@@ -508,6 +511,29 @@ static void do_write_mixed(hk_conn *c)
     after_writes(c);
 }
 
+/* The write pass of a plain connection by the zero-copy path (conn_splice.h): rounds of vmsplice + splice until the
+ * socket is full, the queue empty or cap bytes were written (at most 4 rounds: the pipe holds up to 1 MiB). */
+static void do_write_splice(hk_conn *c, size_t cap)
+{
+    hk_conn_hub *h = c->hub;
+    size_t done = 0;
+    for (int round = 0; round < 4 && c->q->icount > 0 && done < cap && cs_ready(&h->zc); round++) {
+        size_t total = 0;
+        ssize_t w = cs_write(&h->zc, c->io.fd, c->q, cap - done, h->iov, h->iov_max, &total);
+        if (w < 0) {
+            write_failed(c, errno);
+            return;
+        }
+        if (total == 0)
+            break;
+        wrote(c, (size_t)w, total);
+        done += (size_t)w;
+        if ((size_t)w < total)
+            break;
+    }
+    after_writes(c);
+}
+
 static void do_write(hk_conn *c)
 {
     sendq *q = c->q;
@@ -519,8 +545,13 @@ static void do_write(hk_conn *c)
         do_write_mixed(c);
         return;
     }
+    size_t cap = turn_cap(c);
+    if (cs_ready(&c->hub->zc) && cs_extent_bytes(q, cap) >= CS_MIN_EXTENT_BYTES) {
+        do_write_splice(c, cap);
+        return;
+    }
     size_t total;
-    ssize_t w = write_plain(c, turn_cap(c), &total);
+    ssize_t w = write_plain(c, cap, &total);
     if (w < 0) {
         write_failed(c, errno);
         return;
@@ -664,7 +695,11 @@ hk_conn_hub *hk_conn_hub_new(struct ev_loop *loop, const hk_conn_limits *lim, co
     h->iov_max = IOV_MAX;
     h->rbuf = malloc(h->lim.read_buffer);
     h->iov = malloc((size_t)h->iov_max * sizeof *h->iov);
+    h->zc.rfd = h->zc.wfd = h->zc.null_fd = -1;
+    if (h->lim.zero_copy && cs_pipe_init(&h->zc) != 0)
+        h->zc.rfd = h->zc.wfd = h->zc.null_fd = -1; /* no pipe: every write goes through sendmsg */
     if (cc_copier_init(&h->copier) != 0 || !h->rbuf || !h->iov) {
+        cs_pipe_free(&h->zc);
         cc_copier_free(&h->copier);
         free(h->rbuf);
         free(h->iov);
@@ -692,6 +727,7 @@ void hk_conn_hub_free(hk_conn_hub *h)
     ev_prepare_stop(h->loop, &h->prepare);
     ev_idle_stop(h->loop, &h->idle);
     ev_timer_stop(h->loop, &h->hold_timer);
+    cs_pipe_free(&h->zc);
     cc_copier_free(&h->copier);
     free(h->rbuf);
     free(h->iov);
@@ -888,4 +924,13 @@ void hk_conn_close(hk_conn *c)
 void hk_conn_hub_stats(const hk_conn_hub *h, hk_conn_stats *out)
 {
     *out = h->stats;
+    out->iovecs += h->zc.st.iovecs;
+    out->splices = h->zc.st.rounds;
+    out->bytes_spliced = h->zc.st.bytes;
+    out->splice_discarded = h->zc.st.discarded;
+}
+
+bool hk_conn_hub_zero_copy(const hk_conn_hub *h)
+{
+    return cs_ready(&h->zc);
 }

@@ -1,4 +1,5 @@
-/* conn: one TCP connection of the real backend: reading into a loop-wide buffer, a send queue written by writev.
+/* conn: one TCP connection of the real backend: reading into a loop-wide buffer, a send queue written by writev or
+ * by vmsplice + splice (zero-copy).
  *
  * Contract
  * --------
@@ -29,8 +30,17 @@
  * last send; extents are pinned, not copied) plus at most 64 KiB held encrypted plus a 24-byte state, whatever the
  * peer does (a peer that never reads holds one chunk, not its queue); the cipher runs ahead of the socket by at most
  * those 64 KiB and never for bytes that are not written later, in order. A connection that never had a cipher takes
- * the plain path unchanged (one writev from the mappings). Encrypted writes are one send() per chunk, up to 8 writes
- * per flush pass.
+ * the plain path unchanged (one writev from the mappings, or the zero-copy path below). Encrypted writes are one
+ * send() per chunk, up to 8 writes per flush pass.
+ *
+ * Zero-copy (lim.zero_copy, on by default): a plain connection's write that carries at least 4 KiB of extents is
+ * made by vmsplice() of the queue's head into a pipe shared by the hub (byte segments copied first into a staging
+ * arena that is never rewritten while the kernel may read it) and splice() from the pipe into the socket, at most
+ * 4 rounds per turn; the payload is never copied, the socket references the page-cache pages. Only what reached the
+ * socket is consumed (and its extents unpinned); what the pipe holds beyond that is thrown away and offered again
+ * later, so the pipe is empty whenever another connection writes. A truncated file shows as EFAULT at the head of
+ * the queue, the same fault as below. splice() raises SIGPIPE where sendmsg had MSG_NOSIGNAL: a hub with zero-copy
+ * sets SIGPIPE to ignored if it was at its default. Invariants and costs: net/conn_splice.c. 3 descriptors per hub.
  *
  * Faults: a segment that cannot be pinned, or a write that fails with EFAULT (the file under a mapping was truncated:
  * the kernel reports EFAULT instead of raising SIGBUS), makes the connection report on_fault(ext, why) from the loop
@@ -104,6 +114,11 @@ typedef struct hk_conn_limits {
      * (the room the owner gets always covers it); hold_max <= 0 turns coalescing off. */
     size_t coalesce;      /* default 128 KiB */
     double hold_max;      /* default 0.25 s */
+    /* Zero-copy writes (issue 12, CPU per GiB; net/conn_splice.h): a plain connection (one that never had a cipher)
+     * whose write carries at least CS_MIN_EXTENT_BYTES of extents is written by vmsplice into a pipe the hub shares
+     * and splice from it into the socket: the payload goes from the page cache to the socket by reference, with no
+     * copy. Encrypted connections keep their path. If the pipe cannot be made every write uses sendmsg. */
+    bool zero_copy;       /* default true */
 } hk_conn_limits;
 
 void hk_conn_limits_default(hk_conn_limits *lim);
@@ -145,7 +160,13 @@ typedef struct hk_conn_stats {
     /* MSE/PE encryption (issue 9): */
     uint64_t bytes_encrypted;         /* bytes passed through a connection's cipher */
     uint64_t encrypted_held;          /* encrypted bytes held now, not yet written (all connections) */
+    /* zero-copy writes (counted in writes and bytes_written as well): */
+    uint64_t splices;                 /* vmsplice + splice rounds */
+    uint64_t bytes_spliced;           /* bytes that reached sockets that way */
+    uint64_t splice_discarded;        /* bytes left in the pipe by a full socket, thrown away and sent again later */
 } hk_conn_stats;
 void hk_conn_hub_stats(const hk_conn_hub *h, hk_conn_stats *out);
+/* Whether plain connections are written by the zero-copy path (lim.zero_copy, and the pipe could be made). */
+bool hk_conn_hub_zero_copy(const hk_conn_hub *h);
 
 #endif

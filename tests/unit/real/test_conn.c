@@ -2,7 +2,8 @@
  * through a tiny send buffer to a slow reader), flow control (room grants), IOV_MAX batching, closing from inside a
  * callback, EOF / reset, pin failures and EFAULT from a truncated mapping (never SIGBUS), and teardown. Issue 14:
  * extents of small files are copied through ops.copy (queued as bytes, never pinned), and a pin or copy that fails
- * for a passing shortage (EMFILE) closes the connection without reporting a fault. */
+ * for a passing shortage (EMFILE) closes the connection without reporting a fault. The slow-reader stream and the
+ * truncated mapping run both by writev and by the zero-copy path (vmsplice + splice, net/conn_splice.h). */
 #include <criterion/criterion.h>
 
 #include <arpa/inet.h>
@@ -211,17 +212,25 @@ static void make_pair(harness *h, int sndbuf, int rcvbuf)
     cr_assert_not_null(h->c);
 }
 
-static harness *setup(int sndbuf, int rcvbuf, size_t file_len)
+/* A hub (zero-copy writes on or off) with one connection, and the mapped file. */
+static harness *setup_zc(int sndbuf, int rcvbuf, size_t file_len, bool zero_copy)
 {
     harness *h = calloc(1, sizeof *h);
     h->rng = 0x9E3779B97F4A7C15ull;
     h->loop = ev_loop_new(EVFLAG_AUTO);
     hk_conn_limits_default(&h->lim);
+    h->lim.zero_copy = zero_copy;
     h->hub = hk_conn_hub_new(h->loop, &h->lim, &ops, h);
     cr_assert_not_null(h->hub);
+    cr_assert_eq(hk_conn_hub_zero_copy(h->hub), zero_copy);
     make_file(h, file_len);
     make_pair(h, sndbuf, rcvbuf);
     return h;
+}
+
+static harness *setup(int sndbuf, int rcvbuf, size_t file_len)
+{
+    return setup_zc(sndbuf, rcvbuf, file_len, true);
 }
 
 static void teardown_h(harness *h)
@@ -362,9 +371,10 @@ static void run_for(harness *h, double seconds)
 
 /* ---- tests ---- */
 
-Test(conn, stream_survives_partial_writes_to_a_slow_reader)
+/* The whole stream through a 4 KiB send buffer read in random small amounts, by writev or by vmsplice + splice. */
+static void partial_writes_to_a_slow_reader(bool zero_copy)
 {
-    harness *h = setup(4096, 4096, 1 << 20);
+    harness *h = setup_zc(4096, 4096, 1 << 20, zero_copy);
     h->target = 3u << 20;
     h->room = hk_conn_grant_room(h->c);
     cr_assert_eq(h->room, h->lim.high_water);
@@ -388,7 +398,25 @@ Test(conn, stream_survives_partial_writes_to_a_slow_reader)
     cr_assert_leq(h->max_queued, h->lim.high_water, "queued %zu above high water", h->max_queued);
     cr_assert_eq(h->pins, h->unpins, "every written extent is unpinned");
     cr_assert_not(h->event_inside_send);
+    if (zero_copy) {
+        cr_assert_gt(st.splices, 50, "the zero-copy path wrote (%llu splices)", (unsigned long long)st.splices);
+        cr_assert_gt(st.bytes_spliced, h->expect_len / 2, "most bytes by splice (%llu)",
+                     (unsigned long long)st.bytes_spliced);
+        cr_assert_gt(st.splice_discarded, 0, "a full socket left bytes in the pipe, thrown away and sent again");
+    } else {
+        cr_assert_eq(st.splices, 0);
+    }
     teardown_h(h);
+}
+
+Test(conn, stream_survives_partial_writes_to_a_slow_reader)
+{
+    partial_writes_to_a_slow_reader(false);
+}
+
+Test(conn, stream_survives_partial_splices_to_a_slow_reader)
+{
+    partial_writes_to_a_slow_reader(true);
 }
 
 Test(conn, room_is_granted_below_low_water_after_enough_progress)
@@ -424,7 +452,7 @@ Test(conn, room_is_granted_below_low_water_after_enough_progress)
 
 Test(conn, adjacent_bytes_merge_and_writes_respect_iov_max)
 {
-    harness *h = setup(0, 0, 1 << 20);
+    harness *h = setup_zc(0, 0, 1 << 20, false); /* the writev path's batching (a pipe has fewer slots) */
     (void)hk_conn_grant_room(h->c);
     /* 100 byte segments in a row: one iovec. */
     hk_segment segs[100];
@@ -529,9 +557,10 @@ Test(conn, close_from_inside_a_callback_is_safe_and_silent)
     teardown_h(h);
 }
 
-Test(conn, truncated_mapping_gives_efault_not_sigbus)
+/* A file shrinks under a queued extent: EFAULT names it, never SIGBUS; by writev or by vmsplice + splice. */
+static void truncated_mapping(bool zero_copy)
 {
-    harness *h = setup(0, 0, 3 * 4096);
+    harness *h = setup_zc(0, 0, 3 * 4096, zero_copy);
     (void)hk_conn_grant_room(h->c);
     uint8_t first_page[4096];
     memcpy(first_page, h->map, sizeof first_page);
@@ -556,7 +585,18 @@ Test(conn, truncated_mapping_gives_efault_not_sigbus)
     hk_conn_stats st;
     hk_conn_hub_stats(h->hub, &st);
     cr_assert_eq(st.faults, 1);
+    cr_assert_eq(st.splices > 0, zero_copy, "splices %llu", (unsigned long long)st.splices);
     teardown_h(h);
+}
+
+Test(conn, truncated_mapping_gives_efault_not_sigbus)
+{
+    truncated_mapping(false);
+}
+
+Test(conn, truncated_mapping_under_splice_gives_efault_not_sigbus)
+{
+    truncated_mapping(true);
 }
 
 Test(conn, pin_failure_is_reported_later_and_fault_handler_may_close)

@@ -496,3 +496,14 @@ Test(options, dht)
     BAD("is not HOST:PORT", "--dht-bootstrap=a.example:0", "d");
     BAD("is not HOST:PORT", "--dht-bootstrap=::1:7", "d");
 }
+
+/* Zero-copy writes (net/conn_splice.h): on by default, --no-zero-copy turns them off. */
+Test(options, zero_copy)
+{
+    hk_options o;
+    char err[512];
+    OK("d");
+    cr_assert_not(o.no_zero_copy);
+    OK("--no-zero-copy", "d");
+    cr_assert(o.no_zero_copy);
+}
