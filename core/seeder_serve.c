@@ -554,10 +554,11 @@ static void after_turn(hk_seeder *s, hk_peer *p, serve_end end, uint32_t sent)
 }
 
 /* The peers at the ring's front whose queue was empty (mark_ready_first), each served as far as the budget goes (one
- * block, usually). True when it served one and peers that were ready before them are left: the pass ends there, so the backend sends these
- * short replies before the next pass queues the long refills of the others (issue 12, reactivity: the refills of up
- * to HK_PASS_BLOCKS blocks no longer run between a quiet peer's request and its reply). hks_ev_end then asks to be
- * woken at once (nready > 0, serve_at = now): the others lose a loop iteration, not their turn. */
+ * block, usually). True when it served one and peers that were ready before them are left: the pass ends there, so
+ * the backend sends these short replies before the next pass queues the long refills of the others (issue 12,
+ * reactivity: the refills of up to HK_PASS_BLOCKS blocks no longer run between a quiet peer's request and its reply).
+ * hks_ev_end then asks to be woken at once (nready > 0, serve_at = now): the others lose a loop iteration, not their
+ * turn. */
 static bool serve_first(hk_seeder *s, uint32_t *budget)
 {
     uint32_t ready = s->nready, served = 0; /* npassed is 0: no pass under way */
