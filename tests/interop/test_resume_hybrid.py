@@ -8,39 +8,15 @@ and finds piece 1 damaged again (a state without the v2 offsets would check it t
 client asking for piece 1 never gets it while piece 0 is sent. Deadline 120 s."""
 import hashlib
 import os
-import re
 import signal
-import subprocess
 import sys
-import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import bencode, fixtures, peerwire, procs, seeders  # noqa: E402
 from lib.fixtures import KiB  # noqa: E402
 
-# argv: folder, name, piece length, out: a hybrid .torrent of folder/name made by libtorrent's creator
-HYBRID_PY = """
-import os, sys, libtorrent as lt
-folder, name, pl, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-os.chdir(folder)
-fs = lt.file_storage(); lt.add_files(fs, name)
-ct = lt.create_torrent(fs, pl); lt.set_piece_hashes(ct, ".")
-open(out, "wb").write(lt.bencode(ct.generate()))
-"""
 PL = 32 * KiB
-
-
-def wait_log(hk, pattern, timeout):
-    rx = re.compile(pattern)
-    t_end = time.monotonic() + timeout
-    while time.monotonic() < t_end:
-        m = rx.search(hk.child.log())
-        if m:
-            return m
-        hk.assert_alive("waiting for /%s/" % pattern)
-        time.sleep(0.05)
-    raise AssertionError("no /%s/ in the log within %d s; tail:\n%s" % (pattern, timeout, hk.child.log()[-3000:]))
 
 
 def make_hybrid(folder):
@@ -49,8 +25,7 @@ def make_hybrid(folder):
     fixtures.write_det_file(os.path.join(folder, "hy", "big"), 41, 5 * 16 * KiB + 300)
     fixtures.write_det_file(os.path.join(folder, "hy", "small"), 42, 20 * KiB)
     tpath = os.path.join(folder, "hy.torrent")
-    r = subprocess.run(["/usr/bin/python3", "-c", HYBRID_PY, folder, "hy", str(PL), tpath], timeout=60)
-    assert r.returncode == 0, "libtorrent's creator failed"
+    fixtures.make_lt_hybrid(folder, "hy", PL, tpath)
     raw = open(tpath, "rb").read()
     top = bencode.decode(raw)
     assert top[b"info"].get(b"meta version") == 2 and b"pieces" in top[b"info"], "not a hybrid"
@@ -90,21 +65,21 @@ def body(p, checks, build_dir, source_dir):
 
     def cold():
         hk = seeders.start_hekate(p, build_dir, [seed], args=args, name="cold")
-        m = wait_log(hk, r"verify: pass done.*; (\d+) torrents? damaged", 30)
+        m = hk.wait_log(r"verify: pass done.*; (\d+) torrents? damaged", 30)
         assert m.group(1) == "1", m.group(0)
-        wait_log(hk, damaged, 1)
+        hk.wait_log(damaged, 1)
         hk.stop_cleanly(p, signal.SIGTERM)
-        wait_log(hk, r"resume state saved \(at the stop\): 1 torrents?;", 5)
+        hk.wait_log(r"resume state saved \(at the stop\): 1 torrents?;", 5)
         return "read cold: piece 1 damaged (its piece-layer entry); state saved"
     checks.run("cold_hybrid_fails_its_altered_piece_layer", cold)
 
     def warm():
         hk = seeders.start_hekate(p, build_dir, [seed], args=args, name="warm")
-        m = wait_log(hk, r"resume state: (\d+) torrents? served from it in [0-9.]+ s \((\d+) with verified pieces", 30)
+        m = hk.wait_log(r"resume state: (\d+) torrents? served from it in [0-9.]+ s \((\d+) with verified pieces", 30)
         assert (m.group(1), m.group(2)) == ("1", "1"), m.group(0)
-        m = wait_log(hk, r"verify: pass done.*; (\d+) torrents? damaged", 30)
+        m = hk.wait_log(r"verify: pass done.*; (\d+) torrents? damaged", 30)
         assert m.group(1) == "1", "warm: %s (the v2 check was not made)" % m.group(0)
-        wait_log(hk, damaged, 1)
+        hk.wait_log(damaged, 1)
         assert piece_sent(hk, ih, 0, 16 * KiB), "piece 0 not sent"
         assert not piece_sent(hk, ih, 1, 16 * KiB), "the damaged piece 1 was sent"
         hk.stop_cleanly(p, signal.SIGTERM)

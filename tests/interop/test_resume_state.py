@@ -65,18 +65,6 @@ def fetch(hk, ih, want):
         c.close()
 
 
-def wait_log(hk, pattern, timeout):
-    rx = re.compile(pattern)
-    t_end = time.monotonic() + timeout
-    while time.monotonic() < t_end:
-        m = rx.search(hk.child.log())
-        if m:
-            return m
-        hk.assert_alive("waiting for /%s/" % pattern)
-        time.sleep(0.05)
-    raise AssertionError("no /%s/ in the log within %d s; tail:\n%s" % (pattern, timeout, hk.child.log()[-3000:]))
-
-
 def body(p, checks, build_dir, source_dir):
     gen = gen_module(source_dir)
     seed = p.path("seed")
@@ -101,7 +89,7 @@ def body(p, checks, build_dir, source_dir):
             time.sleep(0.005)
         t_first = time.monotonic() - t0
         scan_over = re.search(r"serving \d+ torrents", hk.child.log()) is not None
-        wait_log(hk, r"serving %d torrents on port" % total, 120)
+        hk.wait_log(r"serving %d torrents on port" % total, 120)
         t_all = time.monotonic() - t0
         if scan_over:
             raise AssertionError("the first torrent was served only after the first scan (%.3f s)" % t_first)
@@ -110,7 +98,7 @@ def body(p, checks, build_dir, source_dir):
         for i in range(5):  # verified on the way: their good marks go into the state
             fetch(hk, info_hash(gen, i), bytes([i & 0xff]))
         hk.stop_cleanly(p, signal.SIGTERM)
-        wait_log(hk, r"resume state saved \(at the stop\): %d torrents" % total, 5)
+        hk.wait_log(r"resume state saved \(at the stop\): %d torrents" % total, 5)
         return "first torrent served after %.3f s, before the scan ended (%.3f s); state saved at SIGTERM" % (
             t_first, t_all)
     checks.run("cold_start_serves_during_the_scan_and_saves", cold)
@@ -120,11 +108,11 @@ def body(p, checks, build_dir, source_dir):
         touched = os.path.join(seed, "d0011", "t0011000.torrent")
         os.utime(touched, (1000000000, 1000000000))
         hk = seeders.start_hekate(p, build_dir, [seed], args=args)
-        m = wait_log(hk, r"resume state: (\d+) torrents served from it in ([0-9.]+) s \((\d+) with verified pieces.*; "
+        m = hk.wait_log(r"resume state: (\d+) torrents served from it in ([0-9.]+) s \((\d+) with verified pieces.*; "
                      r"(\d+) changed, (\d+) gone", 60)
         if tuple(int(m.group(k)) for k in (1, 3, 4, 5)) != (total - 2, 5, 1, 1):
             raise AssertionError("warm start: %s" % m.group(0))
-        wait_log(hk, r"serving %d torrents on port" % (total - 1), 60)
+        hk.wait_log(r"serving %d torrents on port" % (total - 1), 60)
         if not serves(hk, info_hash(gen, 11000)):
             raise AssertionError("the touched torrent is not served")
         if serves(hk, info_hash(gen, 10000)):
@@ -135,7 +123,7 @@ def body(p, checks, build_dir, source_dir):
         r = lt_client.download("multi", save, hk.addr, timeout=min(60, p.remaining()), magnet=multi.magnet())
         n = verify.verify_download(multi, save)
         hk.stop_cleanly(p, signal.SIGINT)
-        wait_log(hk, r"resume state saved \(at the stop\): %d torrents" % (total - 1), 5)
+        hk.wait_log(r"resume state saved \(at the stop\): %d torrents" % (total - 1), 5)
         return "%s; the touched torrent read again, the removed one dropped; a multi-file one fetched by magnet " \
             "link, %d bytes verified in %.2f s" % (m.group(0)[m.group(0).find("resume"):], n, r["seconds"])
     checks.run("warm_start_from_the_state", warm)
@@ -147,8 +135,8 @@ def body(p, checks, build_dir, source_dir):
             f.seek(-1, 1)
             f.write(bytes([b[0] ^ 0x40]))
         hk = seeders.start_hekate(p, build_dir, [seed], args=args)
-        m = wait_log(hk, r"resume state \S+ ignored: ([^;]*)", 30)
-        wait_log(hk, r"serving %d torrents on port" % (total - 1), 120)
+        m = hk.wait_log(r"resume state \S+ ignored: ([^;]*)", 30)
+        hk.wait_log(r"serving %d torrents on port" % (total - 1), 120)
         if "served from it" in hk.child.log():
             raise AssertionError("torrents served from a corrupt state")
         hk.stop_cleanly(p, signal.SIGTERM)

@@ -126,6 +126,24 @@ def make_torrent_file(target, out, piece_length, tool=None):
     return tool
 
 
+# argv: folder, name, piece length, out (run by Debian's python3, which sees python3-libtorrent)
+_LT_HYBRID_PY = """
+import os, sys, libtorrent as lt
+folder, name, pl, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+os.chdir(folder)
+fs = lt.file_storage(); lt.add_files(fs, name)
+ct = lt.create_torrent(fs, pl); lt.set_piece_hashes(ct, ".")
+open(out, "wb").write(lt.bencode(ct.generate()))
+"""
+
+
+def make_lt_hybrid(folder, name, piece_length, out):
+    """Writes out, a hybrid (v1 + v2, BEP 52) .torrent of folder/name made by libtorrent's creator."""
+    r = subprocess.run(["/usr/bin/python3", "-c", _LT_HYBRID_PY, folder, name, str(piece_length), out], timeout=60)
+    if r.returncode != 0 or not os.path.exists(out):
+        raise RuntimeError("libtorrent's creator failed (%d) for %s/%s" % (r.returncode, folder, name))
+
+
 def make_single(folder, name, size, seed, piece_length, tool=None):
     """A single-file torrent: folder/<name> and folder/<name>.torrent."""
     os.makedirs(folder, exist_ok=True)

@@ -2,6 +2,7 @@
 reference seeder (lt_seeder.py), which is how the harness itself is validated; the default is hekate, taken from
 BUILD_DIR/backend-real/hekate (a missing binary is a test failure, not a skip)."""
 import os
+import re
 import signal
 import subprocess
 import time
@@ -29,6 +30,19 @@ class Seeder:
     def assert_alive(self, what=""):
         if not self.child.alive():
             raise AssertionError("%s exited (status %s) %s" % (self.kind, self.child.returncode(), what))
+
+    def wait_log(self, pattern, timeout):
+        """The first match of the regular expression pattern in the seeder's log, waited for up to timeout seconds
+        (AssertionError with the log's tail when it does not come, or when the seeder dies meanwhile)."""
+        rx = re.compile(pattern)
+        t_end = time.monotonic() + timeout
+        while time.monotonic() < t_end:
+            m = rx.search(self.child.log())
+            if m:
+                return m
+            self.assert_alive("waiting for /%s/" % pattern)
+            time.sleep(0.05)
+        raise AssertionError("no /%s/ in the log within %d s; tail:\n%s" % (pattern, timeout, self.child.log()[-3000:]))
 
     def stop_cleanly(self, procs, sig=signal.SIGTERM):
         """Stops the seeder with sig; it must exit 0 within 10 s and its log must hold no sanitizer report."""

@@ -382,14 +382,7 @@ Test(seeder_verify, a_hybrid_piece_names_its_v2_root)
 {
     char *dir = fx_mkdtemp("seeder-v2");
     cr_assert_not_null(dir);
-    cr_assert_eq(fx_sh("cd '%s' && mkdir d && head -c 100000 /dev/urandom > d/big && head -c 20000 /dev/urandom > "
-                       "d/small && head -c 5000 /dev/urandom > d/tiny && /usr/bin/python3 -c '\n"
-                       "import libtorrent as lt\n"
-                       "fs = lt.file_storage(); lt.add_files(fs, \"d\")\n"
-                       "ct = lt.create_torrent(fs, 32768); lt.set_piece_hashes(ct, \".\")\n"
-                       "open(\"h.torrent\", \"wb\").write(lt.bencode(ct.generate()))'",
-                       dir),
-                 0);
+    cr_assert_eq(fx_make_lt_hybrid(dir, 32768), 0);
     char path[600];
     snprintf(path, sizeof path, "%s/h.torrent", dir);
     memset(&h, 0, sizeof h);

@@ -38,14 +38,7 @@ static void setup(void)
     cr_assert_not_null(g_dir);
     snprintf(g_state, sizeof g_state, "%s/state", g_dir);
     snprintf(g_torrent, sizeof g_torrent, "%s/h.torrent", g_dir);
-    cr_assert_eq(fx_sh("cd '%s' && mkdir d && head -c 100000 /dev/urandom > d/big && head -c 20000 /dev/urandom > "
-                       "d/small && head -c 5000 /dev/urandom > d/tiny && /usr/bin/python3 -c '\n"
-                       "import libtorrent as lt\n"
-                       "fs = lt.file_storage(); lt.add_files(fs, \"d\")\n"
-                       "ct = lt.create_torrent(fs, %u); lt.set_piece_hashes(ct, \".\")\n"
-                       "open(\"h.torrent\", \"wb\").write(lt.bencode(ct.generate()))'",
-                       g_dir, PL),
-                 0);
+    cr_assert_eq(fx_make_lt_hybrid(g_dir, PL), 0);
 }
 
 static void teardown(void)

@@ -96,14 +96,7 @@ static void on_done(void *arg, uint64_t token, hk_verify_result result, int erro
 static const char *make_hybrid(void)
 {
     static char path[512];
-    cr_assert_eq(fx_sh("cd '%s' && mkdir d && head -c 100000 /dev/urandom > d/big && head -c 20000 /dev/urandom > "
-                       "d/small && head -c 5000 /dev/urandom > d/tiny && /usr/bin/python3 -c '\n"
-                       "import libtorrent as lt\n"
-                       "fs = lt.file_storage(); lt.add_files(fs, \"d\")\n"
-                       "ct = lt.create_torrent(fs, %u); lt.set_piece_hashes(ct, \".\")\n"
-                       "open(\"h.torrent\", \"wb\").write(lt.bencode(ct.generate()))'",
-                       g_dir, PL),
-                 0);
+    cr_assert_eq(fx_make_lt_hybrid(g_dir, PL), 0);
     snprintf(path, sizeof path, "%s/h.torrent", g_dir);
     return path;
 }

@@ -137,3 +137,14 @@ char *fx_sh_output(int *status, const char *fmt, ...)
     *status = exit_status(raw);
     return out;
 }
+
+int fx_make_lt_hybrid(const char *dir, uint32_t piece_length)
+{
+    return fx_sh("cd '%s' && mkdir d && head -c 100000 /dev/urandom > d/big && head -c 20000 /dev/urandom > "
+                 "d/small && head -c 5000 /dev/urandom > d/tiny && /usr/bin/python3 -c '\n"
+                 "import libtorrent as lt\n"
+                 "fs = lt.file_storage(); lt.add_files(fs, \"d\")\n"
+                 "ct = lt.create_torrent(fs, %u); lt.set_piece_hashes(ct, \".\")\n"
+                 "open(\"h.torrent\", \"wb\").write(lt.bencode(ct.generate()))'",
+                 dir, piece_length);
+}

@@ -32,4 +32,9 @@ __attribute__((format(printf, 2, 3)))
 #endif
 char *fx_sh_output(int *status, const char *fmt, ...);
 
+/* In dir: d/big (100,000 bytes), d/small (20,000) and d/tiny (5,000) of random data and h.torrent, a hybrid (v1 + v2,
+ * BEP 52) .torrent of d made by libtorrent's creator (Debian's python3-libtorrent; it pads each file to the piece
+ * size). Returns 0, or the creator's exit status (-1 if it could not run). */
+int fx_make_lt_hybrid(const char *dir, uint32_t piece_length);
+
 #endif
