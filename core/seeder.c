@@ -364,11 +364,6 @@ static hk_add_result add_parsed(hk_seeder *s, const mi_torrent *mi, uint64_t sto
         .pieces_offset = mi->pieces_offset,
         .v2_hashes = mi->v2_hashes,
     };
-    if (s->namer != NULL) { /* the backend may hold the same name already */
-        uint32_t len = 0;
-        const char *n = s->namer(s->namer_ctx, (uint32_t)storage, &len);
-        d.name_elsewhere = n != NULL && len == mi->name_len && memcmp(n, mi->name, len) == 0;
-    }
     memcpy(d.info_hash, mi->info_hash, 20);
     hk_add_result res = insert_desc(s, &d, id_out, err, errlen);
     hk_mem_free(&s->mem, files, files_bytes);
@@ -402,28 +397,10 @@ uint64_t hk_seeder_info_start(const hk_seeder *s, uint32_t id)
     return t ? t->info_start : UINT64_MAX;
 }
 
-void hk_seeder_set_namer(hk_seeder *s, hk_seeder_namer fn, void *ctx)
-{
-    s->namer = fn;
-    s->namer_ctx = ctx;
-}
-
-const char *hks_torrent_name(const hk_seeder *s, uint32_t rec, const hk_torrent *t, uint32_t *len)
-{
-    const char *n = hk_tt_name(&s->torrents, t, len);
-    if (n == NULL && s->namer != NULL) { /* kept by the backend (hk_seeder_set_namer) */
-        uint32_t want = *len;
-        n = s->namer(s->namer_ctx, rec, len);
-        if (n != NULL && *len != want)
-            n = NULL; /* the backend broke its promise: no name rather than another one */
-    }
-    return n;
-}
-
 const char *hk_seeder_torrent_name(const hk_seeder *s, uint32_t id, uint32_t *len)
 {
     const hk_torrent *t = hk_tt_get(&s->torrents, id);
-    return t ? hks_torrent_name(s, id, t, len) : NULL;
+    return t ? hk_tt_name(&s->torrents, t, len) : NULL;
 }
 
 hk_add_result hk_seeder_add_torrent(hk_seeder *s, const uint8_t *torrent, size_t len, uint64_t storage,
@@ -534,8 +511,7 @@ static void fill_torrent_stats(const hk_seeder *s, uint32_t rec, const hk_torren
     out->total_length = t->total_length;
     out->storage = rec != HK_TT_NONE ? hk_tt_storage(t, rec) : 0;
     out->failed = t->state == HK_TORRENT_FAILED;
-    out->memory_bytes = sizeof *t + (t->files ? (uint64_t)t->nfiles * sizeof *t->files : 0) +
-                        (t->name_off != HK_TT_NAME_ELSEWHERE ? t->name_len : 0);
+    out->memory_bytes = sizeof *t + (t->files ? (uint64_t)t->nfiles * sizeof *t->files : 0) + t->name_len;
     if (t->rate_slot) { /* upload rate caps */
         out->upload_rate = s->tbuckets[t->rate_slot - 1].tb.rate;
         out->memory_bytes += sizeof(hks_tbucket);

@@ -213,18 +213,10 @@ hk_add_result hk_seeder_add_parsed(hk_seeder *s, const mi_torrent *mi, uint64_t 
 /* The info-hash of the torrent with this id (hk_seeder_add_parsed), valid until it is removed; NULL if no torrent
  * has that id now. */
 const uint8_t *hk_seeder_info_hash(const hk_seeder *s, uint32_t id);
-/* Names the backend keeps (issue 10: a torrent's name is most often its .torrent's file name, which the backend holds
- * anyway). With a namer set, each add asks fn(ctx, id, &len) for the name of the torrent it is adding (id: the
- * storage handle's low 32 bits); when the answer is exactly mi->name, the seeder keeps only its length and asks fn
- * again whenever it needs the name, so the backend must give the same bytes for that id until the torrent is
- * removed. fn returns len bytes (not NUL-terminated) valid until its next call, or NULL when it holds no name for
- * the id (the seeder then keeps its own copy). Set it before adding torrents; NULL (the default): every name kept. */
-typedef const char *(*hk_seeder_namer)(void *ctx, uint32_t id, uint32_t *len);
-void hk_seeder_set_namer(hk_seeder *s, hk_seeder_namer fn, void *ctx);
 /* The offset of its info dictionary in its .torrent (mi->info_start); UINT64_MAX if no torrent has that id now. */
 uint64_t hk_seeder_info_start(const hk_seeder *s, uint32_t id);
-/* Its name (mi->name: *len bytes, not NUL-terminated), valid until the next management call or call of the namer;
- * NULL if no torrent has that id now (or the namer no longer answers for it). */
+/* Its name (mi->name: *len bytes, not NUL-terminated), valid until the next management call; NULL if no torrent has
+ * that id now. */
 const char *hk_seeder_torrent_name(const hk_seeder *s, uint32_t id, uint32_t *len);
 /* Piece verification marks, for a resume state (core/seeder_resume.c). hk_seeder_torrent_marks: false if the
  * torrent is unknown; else *all_good, and *pieces the detail block (core/piece_state.h; NULL: none) valid until the

@@ -84,8 +84,6 @@ typedef struct hks_tbucket {
 struct hk_seeder {
     hk_config cfg;
     hk_seeder_runtime rt;
-    hk_seeder_namer namer;       /* hk_seeder_set_namer: the backend keeps the names it answers for (NULL: none) */
-    void *namer_ctx;
     hk_mem mem;
     hk_log_level log_level;
     hk_time now;                 /* the current event's time */

@@ -277,9 +277,7 @@ static void log_damaged(hk_seeder *s, const hk_torrent *t)
     char hex[IH_HEX_LEN + 1], list[400];
     ih_hex(t->info_hash, hex);
     uint32_t nlen, nbad = hk_pieces_nbad(t->pieces);
-    const char *name = hks_torrent_name(s, hk_tt_rec_of(&s->torrents, t), t, &nlen);
-    if (name == NULL)
-        name = "?", nlen = 1;
+    const char *name = hk_tt_name(&s->torrents, t, &nlen);
     size_t at = 0;
     list[0] = 0;
     for (uint32_t k = 0; k < nbad && k < 32 && at < sizeof list; k++)

@@ -113,7 +113,7 @@ static void arena_compact(hk_torrent_table *tt)
     uint32_t at = 0;
     for (uint32_t i = 0; i < tt->nrecs; i++) {
         hk_torrent *t = &tt->recs[i];
-        if (t->state == HK_TORRENT_FREE || t->name_off == HK_TT_NAME_ELSEWHERE)
+        if (t->state == HK_TORRENT_FREE)
             continue;
         memcpy(n + at, tt->arena + t->name_off, t->name_len);
         t->name_off = at;
@@ -152,8 +152,6 @@ static bool arena_add(hk_torrent_table *tt, const char *s, uint32_t len, uint32_
 const char *hk_tt_name(const hk_torrent_table *tt, const hk_torrent *t, uint32_t *len)
 {
     *len = t->name_len;
-    if (t->name_off == HK_TT_NAME_ELSEWHERE)
-        return NULL;
     return t->name_len ? tt->arena + t->name_off : "";
 }
 
@@ -260,8 +258,8 @@ hk_tt_result hk_tt_insert(hk_torrent_table *tt, const hk_torrent_desc *d, uint32
     hk_file_entry *files = files_bytes ? hk_mem_alloc(tt->mem, files_bytes) : NULL;
     if (files_bytes && !files)
         return HK_TT_NOMEM;
-    uint32_t name_off = HK_TT_NAME_ELSEWHERE, name_bytes = d->name_elsewhere ? 0 : (uint32_t)d->name_len;
-    if (!d->name_elsewhere && !arena_add(tt, d->name, name_bytes, &name_off)) {
+    uint32_t name_off = 0;
+    if (!arena_add(tt, d->name, (uint32_t)d->name_len, &name_off)) {
         if (files)
             hk_mem_free(tt->mem, files, files_bytes);
         return HK_TT_NOMEM;
@@ -278,8 +276,8 @@ hk_tt_result hk_tt_insert(hk_torrent_table *tt, const hk_torrent_desc *d, uint32
         }
         free_record(tt, r); /* the index could not grow */
     }
-    assert(d->name_elsewhere || (tt->arena_len >= name_bytes && name_off == tt->arena_len - name_bytes));
-    tt->arena_len -= name_bytes; /* the name was the last one added */
+    assert(tt->arena_len >= d->name_len && name_off == tt->arena_len - d->name_len);
+    tt->arena_len -= (uint32_t)d->name_len; /* the name was the last one added */
     if (files)
         hk_mem_free(tt->mem, files, files_bytes);
     return HK_TT_NOMEM;
@@ -295,8 +293,7 @@ bool hk_tt_remove(hk_torrent_table *tt, const uint8_t info_hash[20])
     hk_torrent *t = &tt->recs[r];
     files_free(tt, t);
     hk_pieces_free(tt->mem, &t->pieces);
-    if (t->name_off != HK_TT_NAME_ELSEWHERE)
-        tt->arena_garbage += t->name_len;
+    tt->arena_garbage += t->name_len;
     free_record(tt, r);
     if (tt->arena_garbage > TT_ARENA_MIN_COMPACT && tt->arena_garbage * 2 > tt->arena_len)
         arena_compact(tt);

@@ -61,7 +61,7 @@ typedef struct hk_torrent {
     uint32_t piece_length;
     uint32_t piece_count;
     uint32_t nfiles;
-    uint32_t name_off;       /* in the table's arena; HK_TT_NAME_ELSEWHERE: the owner keeps the name */
+    uint32_t name_off;       /* in the table's arena */
     uint32_t info_len;       /* bytes of the raw info dictionary (metadata_size) */
     uint32_t peers;          /* connected peers attached to this torrent */
     uint32_t rate_slot;      /* upload rate caps: 1 + its bucket's index in the seeder's pool; 0 = no own cap */
@@ -94,10 +94,7 @@ typedef struct hk_torrent_desc {
     uint64_t storage;        /* the backend's handle: low 32 bits the record number, bits 32..46 a generation */
     uint64_t pieces_offset;  /* piece verification: where the piece hashes are in the .torrent */
     const uint64_t *v2_hashes; /* optional (NULL): nfiles offsets of each file's v2 hashes (mi_torrent.v2_hashes) */
-    bool name_elsewhere;     /* the owner keeps the name for the torrent's life: only its length is kept here */
 } hk_torrent_desc;
-
-#define HK_TT_NAME_ELSEWHERE UINT32_MAX
 
 typedef enum hk_tt_result {
     HK_TT_OK = 0,
@@ -147,7 +144,7 @@ static inline uint32_t hk_tt_count(const hk_torrent_table *tt) { return tt->inde
 static inline uint32_t hk_tt_rec_of(const hk_torrent_table *tt, const hk_torrent *t) { return (uint32_t)(t - tt->recs); }
 /* The storage handle of record rec (t = hk_tt_get(tt, rec)): the one it was inserted with. */
 static inline uint64_t hk_tt_storage(const hk_torrent *t, uint32_t rec) { return ((uint64_t)t->gen << 32) | rec; }
-/* Name bytes (not NUL-terminated) and length; NULL (with *len set) for a torrent inserted with name_elsewhere. */
+/* Name bytes (not NUL-terminated) and length. */
 const char *hk_tt_name(const hk_torrent_table *tt, const hk_torrent *t, uint32_t *len);
 
 /* ---- Geometry ---- */
