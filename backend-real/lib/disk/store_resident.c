@@ -127,7 +127,7 @@ void hk_store_flush_prefetch(hk_store *st)
 
 void hk_store_next_epoch(hk_store *st)
 {
-    st_rc_drop_all(st);
+    st_rc_next_epoch(st);
     st_folder_cache_drop(st);
 }
 

@@ -314,7 +314,7 @@ Test(store_batch, eviction_flushes_and_failure_drops_the_records)
 {
     tdata t = make_data("a.bin", 1u << 20);
     tdata u = make_data("b.bin", 1u << 20);
-    hk_store_limits lim = {1ull << 40, 1};
+    hk_store_limits lim = {1ull << 40, 1, 10};
     hk_store *st = hk_store_new(&lim);
     uint64_t ha = add(st, &t), hb = add(st, &u);
     hk_store_set_batching(st, true);
@@ -436,7 +436,10 @@ Test(store_batch, cached_answers_equal_uncached_ones_on_a_partly_cached_file)
 Test(store_batch, the_cache_is_invalid_after_the_epoch_changes)
 {
     tdata t = make_data("a.bin", 1u << 20);
-    hk_store *st = hk_store_new(NULL);
+    hk_store_limits lim;
+    hk_store_limits_default(&lim);
+    lim.resident_keep_ms = 0; /* every window for one epoch only (the next test: wholly resident ones for longer) */
+    hk_store *st = hk_store_new(&lim);
     uint64_t h = add(st, &t);
     hk_store_set_batching(st, true);
     hk_store_next_epoch(st);
@@ -458,11 +461,59 @@ Test(store_batch, the_cache_is_invalid_after_the_epoch_changes)
     mi_free(t.mi);
 }
 
+/* lim.resident_keep_ms (issue 12, CPU per GiB): a window found wholly resident keeps its answer across epochs for
+ * that long, a window with a page missing is asked again at the next epoch; once the time is over, the kernel is
+ * asked again; a file closed (here: the storage removed and added again) drops the kept answers too. */
+static void keep_case(uint32_t keep_ms, int sleep_ms, bool kept)
+{
+    tdata t = make_data("keep.bin", 1u << 20);
+    hk_store_limits lim;
+    hk_store_limits_default(&lim);
+    lim.resident_keep_ms = keep_ms;
+    hk_store *st = hk_store_new(&lim);
+    uint64_t h = add(st, &t);
+    hk_store_set_batching(st, true);
+    hk_store_next_epoch(st);
+    load(&t);
+    drop(&t, 150 * g_pg, g_pg); /* window 2 (pages 128-191) lacks a page; window 1 is whole */
+    hk_extent whole = ext(h, 300000, 16384), holed = ext(h, 130 * g_pg, 16384);
+    hk_store_prefetch(st, &whole);
+    hk_store_flush_prefetch(st);
+    cr_assert(hk_store_resident(st, &whole));
+    cr_assert(hk_store_resident(st, &holed), "the block itself is resident, the page missing is further on");
+    uint64_t mc = stats(st).mincore_calls;
+    drop(&t, 0, 0);
+    usleep((useconds_t)sleep_ms * 1000);
+    hk_store_next_epoch(st);
+    cr_assert_eq(hk_store_resident(st, &whole), kept, "the wholly resident window %s", kept ? "kept" : "asked again");
+    cr_assert(!hk_store_resident(st, &holed), "the window with a page missing is asked again");
+    cr_assert_eq(stats(st).mincore_calls, mc + (kept ? 1 : 2));
+    if (kept) { /* a close drops what was kept */
+        hk_store_remove(st, h);
+        h = add(st, &t);
+        whole = ext(h, 300000, 16384);
+        hk_store_next_epoch(st);
+        cr_assert(!hk_store_resident(st, &whole), "after a close: asked again");
+    }
+    hk_store_free(st);
+    mi_free(t.mi);
+}
+
+Test(store_batch, a_wholly_resident_window_is_kept_for_keep_ms)
+{
+    keep_case(60000, 0, true);
+}
+
+Test(store_batch, a_kept_window_is_asked_again_after_keep_ms)
+{
+    keep_case(20, 80, false);
+}
+
 Test(store_batch, eviction_drops_the_cache_even_when_the_slot_is_reused)
 {
     tdata t = make_data("a.bin", 1u << 20);
     tdata u = make_data("b.bin", 1u << 20);
-    hk_store_limits lim = {1ull << 40, 1};
+    hk_store_limits lim = {1ull << 40, 1, 10};
     hk_store *st = hk_store_new(&lim);
     uint64_t ha = add(st, &t), hb = add(st, &u);
     hk_store_set_batching(st, true);
