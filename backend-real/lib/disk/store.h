@@ -73,7 +73,8 @@
  *   - hk_store_prefetch maps the file at once (failures as without batching) but only records the range; the flush
  *     sorts the records, merges per file those whose page ranges touch or overlap, and issues one madvise per run.
  *     A run covers exactly the pages its records asked for (no page that was not requested is ever advised). A run
- *     the residency cache of this iteration already knows to be resident is skipped (WILLNEED would do nothing). A
+ *     the residency cache already knows to be resident is skipped (WILLNEED would do nothing), and so is a prefetch
+ *     it knows resident when it is asked (not even recorded: no sort at the flush; both count in madvise_skipped). A
  *     residency query that answers "not resident" flushes at once (the disk then starts without waiting for the
  *     loop's end), and so do closing a file (an eviction) and more than 4096 records.
  *   - hk_store_resident answers from a cache: one mincore covers an aligned window of 64 pages (clipped to the

@@ -116,6 +116,10 @@ void hk_store_prefetch(hk_store *st, const hk_extent *ext)
         return;
     st_lru_touch(st, i);
     uint64_t first = page_start(ext->offset), end = ext->offset + ext->length;
+    if (st->batching && st->rc != NULL && !st_slot_at(st, i)->blind && st_rc_resident(st, i, first, end, false)) {
+        st->madvise_skipped++; /* the cache knows it resident: the flush would skip it, so it is not even recorded */
+        return;
+    }
     if (!st->batching || !st_pf_record(st, i, first, end))
         st_advise(st, st_slot_at(st, i), first, end);
 }
