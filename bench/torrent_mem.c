@@ -54,17 +54,17 @@ static void served_parts(const hk_served *sd, parts *p)
 
 static void store_parts(const hk_store *st, const hk_served *sd, parts *p)
 {
-    p->st_handles = (double)st->captab * (sizeof(st_storage *) + sizeof(uint32_t));
+    p->st_handles = (double)st->captab * (sizeof(st_storage *) + sizeof(*st->gens));
     size_t cursor = 0;
     for (const hk_served_rec *sv = hk_served_next(sd, &cursor); sv; sv = hk_served_next(sd, &cursor)) {
-        const st_storage *s = st_lookup(st, sv->storage, false, NULL);
+        const st_storage *s = st_lookup(st, hk_served_storage(sv), false, NULL);
         if (!s)
             continue;
         p->st_recs += sizeof *s;
         p->st_files += (double)s->nfiles * sizeof(st_file);
         p->st_names += s->names_len;
-        p->st_folders += (double)hk_store_storage_bytes(st, sv->storage) -
-                         (sizeof *s + (double)s->nfiles * sizeof(st_file) + s->names_len + sizeof(st_storage *) + sizeof(uint32_t));
+        p->st_folders += (double)hk_store_storage_bytes(st, hk_served_storage(sv)) -
+                         (sizeof *s + (double)s->nfiles * sizeof(st_file) + s->names_len + sizeof(st_storage *) + sizeof(*st->gens));
     }
 }
 

@@ -324,9 +324,11 @@ static hk_add_result insert_desc(hk_seeder *s, const hk_torrent_desc *d, uint32_
     case HK_TT_DUPLICATE:
         set_err(err, errlen, "torrent %s is already served", hex);
         return HK_ADD_DUPLICATE;
-    case HK_TT_INVALID:
-        set_err(err, errlen, "%s", hk_tt_desc_check(d));
+    case HK_TT_INVALID: {
+        const char *why = hk_tt_desc_check(d);
+        set_err(err, errlen, "%s", why ? why : "its storage handle names an id in use or out of range");
         return HK_ADD_INVALID;
+    }
     case HK_TT_NOMEM:
         break;
     }
@@ -468,9 +470,10 @@ void hks_torrent_failed(hk_seeder *s, uint32_t rec, const char *why)
 void hk_seeder_storage_failed(hk_seeder *s, uint64_t storage, const char *why)
 {
     hks_ev_begin(s);
-    for (uint32_t r = hk_tt_next(&s->torrents, HK_TT_NONE); r != HK_TT_NONE; r = hk_tt_next(&s->torrents, r))
-        if (hk_tt_get(&s->torrents, r)->storage == storage)
-            hks_torrent_failed(s, r, why);
+    uint32_t r = (uint32_t)storage; /* the record number (torrent_table.h) */
+    const hk_torrent *t = hk_tt_get(&s->torrents, r);
+    if (t && hk_tt_storage(t, r) == storage)
+        hks_torrent_failed(s, r, why);
     hks_ev_end(s);
 }
 
@@ -500,7 +503,7 @@ static void fill_torrent_stats(const hk_seeder *s, uint32_t rec, const hk_torren
     out->peers = t->peers;
     out->pieces = t->piece_count;
     out->total_length = t->total_length;
-    out->storage = t->storage;
+    out->storage = rec != HK_TT_NONE ? hk_tt_storage(t, rec) : 0;
     out->failed = t->state == HK_TORRENT_FAILED;
     out->memory_bytes = sizeof *t + (t->files ? (uint64_t)t->nfiles * sizeof *t->files : 0) + t->name_len;
     if (t->rate_slot) { /* upload rate caps */

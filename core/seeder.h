@@ -20,8 +20,12 @@
  * except for small control messages (handshake, have-all/bitfield, choke, unchoke, reject, keep-alive), which it may
  * send at any time; a peer whose unsent control output keeps growing (it does not read) is disconnected.
  *
- * Torrents. The backend validates data on disk, then calls hk_seeder_add_torrent with the raw .torrent bytes and an
- * opaque `storage` handle; block sends then name (storage, file index, offset, length) extents. Piece hashes and the
+ * Torrents. The backend validates data on disk, then calls hk_seeder_add_torrent with the raw .torrent bytes and a
+ * `storage` handle; block sends then name (storage, file index, offset, length) extents. The handle's low 32 bits
+ * are the torrent's id, chosen by the backend (its dense index of the storage: the seeder's record pool is sized by
+ * the highest id, core/torrent_table.h), bits 32..46 a generation of its choice (the seeder keeps 15 bits, not the
+ * handle, and rebuilds it for every extent: issue 10), the bits above 0. An add whose id is in use (or out of range)
+ * is refused (HK_ADD_INVALID). Piece hashes and the
  * info dictionary are not kept in memory: ut_metadata is served from HK_FILE_METAINFO extents of the .torrent file.
  *
  * Piece verification (seeder_verify.c, docs/design.md §13). With the runtime's optional disk_verify, every piece of a
@@ -200,7 +204,7 @@ hk_add_result hk_seeder_add_torrent(hk_seeder *s, const uint8_t *torrent, size_t
                                     uint8_t info_hash_out[20], char *err, size_t errlen);
 /* As hk_seeder_add_torrent, from a description parsed already (mi_parse, or a resume state's hk_rs_desc_decode): the
  * backend reads and parses each .torrent once. The seeder copies what it needs; mi may be freed after the call.
- * HK_ADD_OK sets *id_out (if not NULL) to the torrent's id: a 32-bit number that names it until it is removed
+ * HK_ADD_OK sets *id_out (if not NULL) to the torrent's id, (uint32_t)storage: it names it until it is removed
  * (hk_seeder_remove_torrent), then may name a torrent added later. A backend keeps it instead of the info-hash
  * (hk_seeder_info_hash gives it back: issue 10, 20 bytes per torrent). */
 struct hk_pieces;

@@ -30,7 +30,10 @@ int64_t hk_seeder_restore_marks(hk_seeder *s, const uint8_t info_hash[20], const
             continue;
         if (hk_pieces_get(t->pieces, t->all_good, i) == HK_PIECE_GOOD)
             continue;
-        if (hk_pieces_set(&s->mem, &t->pieces, &t->all_good, t->piece_count, i, true) != 0)
+        bool all_good = t->all_good;
+        int rc = hk_pieces_set(&s->mem, &t->pieces, &all_good, t->piece_count, i, true);
+        t->all_good = all_good;
+        if (rc != 0)
             return -1;
         n++;
     }

@@ -21,7 +21,7 @@
  *     until the core calls close(conn) or the backend's on_closed returns (or hk_seeder_free); the backend never
  *     frees it. The core calls set_cipher at most once per connection, right after the MSE handshake (core/mse.h),
  *     before its first BitTorrent byte; the MSE handshake's own bytes are encrypted by the core itself.
- * Storage: a torrent's data is named by the opaque `storage` handle given to hk_seeder_add_torrent, a file index in
+ * Storage: a torrent's data is named by the `storage` handle given to hk_seeder_add_torrent (seeder.h), a file index in
  *   the torrent's file list, an offset in that file and a length. HK_FILE_METAINFO names the .torrent file itself
  *   (metadata for magnet users is served from its raw `info` bytes without keeping them in memory).
  *   - disk_prefetch(ext): a hint (madvise WILLNEED); no completion.

@@ -26,13 +26,13 @@ typedef struct req_piece {
     hk_extent ext;           /* when !pad (for a pad span: only ext.length is meaningful) */
 } req_piece;
 
-static bool req_iter_init(req_iter *ri, const hk_torrent *t, const hk_request *r)
+static bool req_iter_init(req_iter *ri, const hk_seeder *s, const hk_torrent *t, const hk_request *r)
 {
     memset(ri, 0, sizeof *ri);
-    ri->storage = t->storage;
+    ri->storage = hk_tt_storage(t, hk_tt_rec_of(&s->torrents, t));
     if (r->kind == HK_REQ_METADATA) {
         ri->md = true;
-        ri->md_ext.storage = t->storage;
+        ri->md_ext.storage = ri->storage;
         ri->md_ext.file = HK_FILE_METAINFO;
         ri->md_ext.offset = t->info_start + (uint64_t)r->index * EXT_UT_METADATA_PIECE_LEN;
         ri->md_ext.length = r->length;
@@ -67,7 +67,7 @@ static void prefetch(hk_seeder *s, const hk_torrent *t, const hk_request *r)
 {
     req_iter ri;
     req_piece pc;
-    if (!req_iter_init(&ri, t, r))
+    if (!req_iter_init(&ri, s, t, r))
         return;
     while (req_iter_next(&ri, &pc))
         if (!pc.pad)
@@ -78,7 +78,7 @@ static bool resident(hk_seeder *s, const hk_torrent *t, const hk_request *r)
 {
     req_iter ri;
     req_piece pc;
-    if (!req_iter_init(&ri, t, r))
+    if (!req_iter_init(&ri, s, t, r))
         return false;
     while (req_iter_next(&ri, &pc))
         if (!pc.pad && !s->rt.disk_resident(s->rt.base.ctx, &pc.ext))
@@ -92,7 +92,7 @@ static uint32_t load(hk_seeder *s, const hk_torrent *t, hk_request *r, uint64_t 
     req_iter ri;
     req_piece pc;
     uint32_t n = 0;
-    if (!req_iter_init(&ri, t, r))
+    if (!req_iter_init(&ri, s, t, r))
         return 0;
     while (req_iter_next(&ri, &pc)) {
         if (pc.pad)
@@ -276,7 +276,7 @@ static bool append(hk_seeder *s, hk_peer *p, const hk_torrent *t, batch *b, cons
     size_t hl = encode_header(s, p, t, r, hdr);
     req_iter ri;
     req_piece pc;
-    if (hl == 0 || !req_iter_init(&ri, t, r) || !add_bytes(s, b, hdr, (uint32_t)hl))
+    if (hl == 0 || !req_iter_init(&ri, s, t, r) || !add_bytes(s, b, hdr, (uint32_t)hl))
         goto fail;
     while (req_iter_next(&ri, &pc)) {
         if (!pc.pad) {

@@ -118,7 +118,7 @@ static void v2_part(const hk_torrent *t, const hk_extent *first, uint32_t size, 
         for (req->v2_leaves = 1; req->v2_leaves < blocks; req->v2_leaves *= 2)
             ;
     }
-    req->v2_hash.storage = t->storage;
+    req->v2_hash.storage = first->storage;
     req->v2_hash.file = HK_FILE_METAINFO;
     req->v2_hash.length = 32;
 }
@@ -128,6 +128,7 @@ static bool issue(hk_seeder *s, const hk_torrent *t, uint32_t piece, uint64_t to
 {
     uint32_t size = hk_torrent_piece_size(t, piece);
     uint64_t pos = (uint64_t)piece * t->piece_length;
+    uint64_t storage = hk_tt_storage(t, hk_tt_rec_of(&s->torrents, t));
     hk_span_iter it;
     hk_span sp;
     uint32_t n = 0;
@@ -141,12 +142,12 @@ static bool issue(hk_seeder *s, const hk_torrent *t, uint32_t piece, uint64_t to
         return false;
     }
     for (uint32_t k = 0; k < n && hk_span_next(&it, &sp); k++)
-        exts[k] = (hk_extent){.storage = t->storage, .file = sp.file, .offset = sp.offset, .length = sp.length};
+        exts[k] = (hk_extent){.storage = storage, .file = sp.file, .offset = sp.offset, .length = sp.length};
     hk_verify_req req = {
         .piece = piece,
         .nexts = n,
         .exts = exts,
-        .hash = {.storage = t->storage, .file = HK_FILE_METAINFO, .offset = t->info_start + t->pieces_rel + 20u * (uint64_t)piece,
+        .hash = {.storage = storage, .file = HK_FILE_METAINFO, .offset = t->info_start + t->pieces_rel + 20u * (uint64_t)piece,
                  .length = 20},
     };
     if (n > 0)
@@ -342,7 +343,10 @@ static void record_result(hk_seeder *s, uint32_t rec, uint32_t piece, bool good)
     hk_torrent *t = hk_tt_get(&s->torrents, rec);
     if (!t || piece >= t->piece_count)
         return;
-    if (hk_pieces_set(&s->mem, &t->pieces, &t->all_good, t->piece_count, piece, good) != 0) {
+    bool all_good = t->all_good;
+    int rc = hk_pieces_set(&s->mem, &t->pieces, &all_good, t->piece_count, piece, good);
+    t->all_good = all_good;
+    if (rc != 0) {
         hks_log(s, HK_LOG_WARN, "piece %u: out of memory for its verification state (checked again later)", piece);
         return;
     }

@@ -9,6 +9,7 @@
 #include "piece_state.h"
 
 _Static_assert(HK_IH_NONE == HK_TT_NONE, "the index's 'no record' is the table's");
+_Static_assert(sizeof(void *) != 8 || sizeof(hk_torrent) == 96, "the torrent record is 96 bytes on LP64 (issue 10)");
 
 #define TT_MIN_SLOTS 16u
 #define TT_MAX_NAME 4096u
@@ -52,7 +53,6 @@ static void files_free(hk_torrent_table *tt, hk_torrent *t)
 void hk_tt_init(hk_torrent_table *tt, hk_mem *mem)
 {
     memset(tt, 0, sizeof *tt);
-    tt->free_head = HK_TT_NONE;
     tt->mem = mem;
     hk_ih_init(&tt->index, mem, TT_MIN_SLOTS, true, record_key, tt);
     hk_skey_init(&tt->skey, mem, record_key, tt);
@@ -183,26 +183,25 @@ const char *hk_tt_desc_check(const hk_torrent_desc *d)
     return NULL;
 }
 
-static uint32_t alloc_record(hk_torrent_table *tt)
+/* Makes record r (the one d->storage names) available: the pool grows to cover it (records added are FREE). r, or
+ * HK_TT_NONE if out of memory. */
+static uint32_t alloc_record(hk_torrent_table *tt, uint32_t r)
 {
-    if (tt->free_head != HK_TT_NONE) {
-        uint32_t r = tt->free_head;
-        assert(r < tt->nrecs && tt->recs[r].state == HK_TORRENT_FREE);
-        tt->free_head = tt->recs[r].next_free;
-        return r;
-    }
-    if (tt->nrecs == tt->caprecs) {
-        uint32_t ncap = tt->caprecs ? tt->caprecs * 2 : 16;
-        if (ncap <= tt->caprecs || ncap >= HK_TT_NONE)
-            return HK_TT_NONE;
+    if (r >= tt->caprecs) {
+        uint32_t ncap = tt->caprecs ? tt->caprecs : 16;
+        while (ncap <= r)
+            ncap *= 2; /* r < HK_TT_MAX_REC: no overflow */
         hk_torrent *n = hk_mem_realloc(tt->mem, tt->recs, (size_t)tt->caprecs * sizeof *n, (size_t)ncap * sizeof *n);
         if (!n)
             return HK_TT_NONE;
         tt->recs = n;
         tt->caprecs = ncap;
     }
-    tt->recs[tt->nrecs].state = HK_TORRENT_FREE;
-    return tt->nrecs++;
+    for (; tt->nrecs <= r; tt->nrecs++) {
+        memset(&tt->recs[tt->nrecs], 0, sizeof tt->recs[tt->nrecs]);
+        tt->recs[tt->nrecs].state = HK_TORRENT_FREE;
+    }
+    return r;
 }
 
 static void free_record(hk_torrent_table *tt, uint32_t r)
@@ -210,8 +209,6 @@ static void free_record(hk_torrent_table *tt, uint32_t r)
     hk_torrent *t = &tt->recs[r];
     memset(t, 0, sizeof *t);
     t->state = HK_TORRENT_FREE;
-    t->next_free = tt->free_head;
-    tt->free_head = r;
 }
 
 /* Fills record r (just allocated) from d, with its file entries and its name at name_off in the arena. */
@@ -231,15 +228,15 @@ static void fill_record(hk_torrent_table *tt, uint32_t r, const hk_torrent_desc 
     t->v2 = files && d->v2_hashes;
     memcpy(t->info_hash, d->info_hash, 20);
     t->state = HK_TORRENT_ACTIVE;
+    t->gen = (uint32_t)(d->storage >> 32);
     t->piece_length = d->piece_length;
     t->piece_count = d->piece_count;
     t->nfiles = d->nfiles;
     t->name_off = name_off;
-    t->name_len = (uint16_t)d->name_len;
+    t->name_len = (uint32_t)d->name_len;
     t->info_start = (uint32_t)d->info_start;
     t->info_len = d->info_len;
     t->total_length = d->total_length;
-    t->storage = d->storage;
     t->files = files;
     t->pieces = NULL;
     t->pieces_rel = d->pieces_offset > d->info_start && d->pieces_offset - d->info_start < d->info_len
@@ -254,6 +251,9 @@ hk_tt_result hk_tt_insert(hk_torrent_table *tt, const hk_torrent_desc *d, uint32
         return HK_TT_INVALID;
     if (hk_tt_find(tt, d->info_hash) != HK_TT_NONE)
         return HK_TT_DUPLICATE;
+    uint32_t r = (uint32_t)d->storage;
+    if (r >= HK_TT_MAX_REC || (d->storage >> 32) > HK_TT_MAX_GEN || hk_tt_get(tt, r) != NULL)
+        return HK_TT_INVALID; /* the owner's number is out of range or taken */
     size_t files_bytes = inline_file(d) ? 0 : files_bytes_of(d->nfiles, d->v2_hashes != NULL);
     hk_file_entry *files = files_bytes ? hk_mem_alloc(tt->mem, files_bytes) : NULL;
     if (files_bytes && !files)
@@ -264,8 +264,7 @@ hk_tt_result hk_tt_insert(hk_torrent_table *tt, const hk_torrent_desc *d, uint32
             hk_mem_free(tt->mem, files, files_bytes);
         return HK_TT_NOMEM;
     }
-    uint32_t r = alloc_record(tt);
-    if (r != HK_TT_NONE) {
+    if (alloc_record(tt, r) != HK_TT_NONE) {
         fill_record(tt, r, d, files, name_off);
         if (hk_ih_insert(&tt->index, r) == 0) {
             if (hk_skey_insert(&tt->skey, r) == 0) {

@@ -6,10 +6,14 @@
  * grows by doubling from 16 slots, shrinks by half below 1/8 but never under 16, backward-shift deletion). The index
  * reads each key from the record pool through a pointer to the table: the table must not move after hk_tt_init.
  *
- * Records: each torrent is an hk_torrent in a dense pool addressed by a stable record number (hk_tt_get); freed
- * numbers are reused last-freed-first. Holders (peers) keep the number, never a pointer, because the pool may move
- * when it grows. The record is compact (sizeof(hk_torrent) == 104 on LP64; a test checks it: 10^6 torrents, issue 10): geometry, storage
- * handle, the byte range of the raw `info` dictionary inside the .torrent (for ut_metadata), counters and state.
+ * Records: each torrent is an hk_torrent in a dense pool addressed by a stable record number (hk_tt_get). The
+ * number is the owner's choice, not the table's: it is the low 32 bits of the storage handle the torrent is inserted
+ * with (the backend's dense index of its storage, so one number names the torrent in the seeder and in the store,
+ * issue 10), and bits 32..46 of that handle are a generation the record keeps (gen): the handle is rebuilt from
+ * both (hk_tt_storage), never stored. The pool is sized by the highest number used (doubling), so numbers must be
+ * dense (below HK_TT_MAX_REC). Holders (peers) keep the number, never a pointer, because the pool may move when it
+ * grows. The record is compact (sizeof(hk_torrent) == 96 on LP64; a static assert and a test check it: 10^6
+ * torrents, issue 10): geometry, storage generation, the byte range of the raw `info` dictionary inside the .torrent (for ut_metadata), counters and state.
  * Piece hashes are NOT kept. Names live in one arena per table (compacted when more than half of it is garbage).
  * Each torrent's file entries (16 bytes each: offset in the torrent and length, pad flag in the top bit) are one
  * allocation, except for a torrent of a single file that is not a pad file: its entry [0, total_length) is implied
@@ -49,25 +53,22 @@ typedef enum hk_torrent_state {
 
 typedef struct hk_torrent {
     uint8_t info_hash[20];
-    uint8_t state : 7;       /* hk_torrent_state */
-    uint8_t v2 : 1;          /* hybrid: files is followed by nfiles v2 hash offsets (hk_torrent_v2_hashes) */
-    bool all_good;           /* piece verification: every piece is good (nothing to check) */
-    uint16_t name_len;       /* in the table's arena (at most 4096 bytes, hk_tt_desc_check) */
+    uint32_t state : 2;      /* hk_torrent_state */
+    uint32_t v2 : 1;         /* hybrid: files is followed by nfiles v2 hash offsets (hk_torrent_v2_hashes) */
+    uint32_t all_good : 1;   /* piece verification: every piece is good (nothing to check) */
+    uint32_t name_len : 13;  /* in the table's arena (at most 4096 bytes, hk_tt_desc_check) */
+    uint32_t gen : 15;       /* the storage handle's generation (its bits 32..46; hk_tt_storage) */
     uint32_t piece_length;
     uint32_t piece_count;
     uint32_t nfiles;
     uint32_t name_off;       /* in the table's arena */
     uint32_t info_len;       /* bytes of the raw info dictionary (metadata_size) */
-    union {
-        uint32_t peers;      /* live: connected peers attached to this torrent */
-        uint32_t next_free;  /* FREE: free-list link */
-    };
+    uint32_t peers;          /* connected peers attached to this torrent */
     uint32_t rate_slot;      /* upload rate caps: 1 + its bucket's index in the seeder's pool; 0 = no own cap */
     uint32_t pieces_rel;     /* piece verification: offset of the piece hashes in the .torrent, from info_start */
     uint32_t verifying;      /* piece verification: its disk_verify calls in flight */
     uint32_t info_start;     /* offset of the info dictionary in the .torrent file (< 2^32, hk_tt_desc_check) */
     uint64_t total_length;   /* the last piece's size follows from it: hk_torrent_piece_size */
-    uint64_t storage;        /* the backend's handle */
     uint64_t uploaded;       /* payload bytes handed to send() for this torrent */
     hk_file_entry *files;    /* NULL for a single (non-pad) file: [0, total_length) */
     struct hk_pieces *pieces; /* piece verification (core/piece_state.h): NULL + all_good: every piece good */
@@ -90,7 +91,7 @@ typedef struct hk_torrent_desc {
     uint32_t nfiles;
     uint64_t info_start;
     uint32_t info_len;
-    uint64_t storage;
+    uint64_t storage;        /* the backend's handle: low 32 bits the record number, bits 32..46 a generation */
     uint64_t pieces_offset;  /* piece verification: where the piece hashes are in the .torrent */
     const uint64_t *v2_hashes; /* optional (NULL): nfiles offsets of each file's v2 hashes (mi_torrent.v2_hashes) */
 } hk_torrent_desc;
@@ -104,8 +105,7 @@ typedef enum hk_tt_result {
 
 typedef struct hk_torrent_table {
     hk_torrent *recs;
-    uint32_t nrecs, caprecs; /* records in use or freed, capacity */
-    uint32_t free_head;
+    uint32_t nrecs, caprecs; /* 1 + the highest record number ever used, capacity */
     hk_ih_index index;       /* info-hash -> record number of every live torrent */
     hk_skey_index skey;      /* HASH('req2', info-hash) -> record number (MSE/PE's SKEY lookup) */
     char *arena;
@@ -121,8 +121,14 @@ void hk_tt_free(hk_torrent_table *tt);
  * piece_count != ceil(total / piece_length), file lengths not summing to total, name longer than 4096 bytes,
  * more than 2^31 files. */
 const char *hk_tt_desc_check(const hk_torrent_desc *d);
+/* Record numbers a storage handle may name (hk_tt_insert refuses others as HK_TT_INVALID). */
+#define HK_TT_MAX_REC (1u << 28)
+#define HK_TT_MAX_GEN ((1u << 15) - 1)
+/* Inserts d at record (uint32_t)d->storage (< HK_TT_MAX_REC, free), generation d->storage >> 32 (<= HK_TT_MAX_GEN).
+ * HK_TT_DUPLICATE: the info-hash is present; HK_TT_INVALID: d is inconsistent (hk_tt_desc_check), or its handle names
+ * a record in use or out of range (or higher bits are set); HK_TT_NOMEM. *rec_out (if not NULL): the record number. */
 hk_tt_result hk_tt_insert(hk_torrent_table *tt, const hk_torrent_desc *d, uint32_t *rec_out);
-/* Removes a torrent; returns false if unknown. Its record number becomes free. */
+/* Removes a torrent; returns false if unknown. Its record number becomes free (for the owner to use again). */
 bool hk_tt_remove(hk_torrent_table *tt, const uint8_t info_hash[20]);
 /* Record number of the torrent with this hash, or HK_TT_NONE. */
 uint32_t hk_tt_find(const hk_torrent_table *tt, const uint8_t info_hash[20]);
@@ -134,6 +140,10 @@ hk_torrent *hk_tt_get(const hk_torrent_table *tt, uint32_t rec);
 /* Next live record number after `after` (start with HK_TT_NONE), or HK_TT_NONE at the end. */
 uint32_t hk_tt_next(const hk_torrent_table *tt, uint32_t after);
 static inline uint32_t hk_tt_count(const hk_torrent_table *tt) { return tt->index.count; }
+/* The record number of t (a record of tt). */
+static inline uint32_t hk_tt_rec_of(const hk_torrent_table *tt, const hk_torrent *t) { return (uint32_t)(t - tt->recs); }
+/* The storage handle of record rec (t = hk_tt_get(tt, rec)): the one it was inserted with. */
+static inline uint64_t hk_tt_storage(const hk_torrent *t, uint32_t rec) { return ((uint64_t)t->gen << 32) | rec; }
 /* Name bytes (not NUL-terminated) and length. */
 const char *hk_tt_name(const hk_torrent_table *tt, const hk_torrent *t, uint32_t *len);
 

@@ -101,7 +101,7 @@ static const hk_served_rec *find_hash(app *a, const uint8_t ih[20])
     if (!hk_seeder_torrent_stats(hk_real_seeder(a->real), ih, &ts) || !ts.storage)
         return NULL;
     const hk_served_rec *rec = hk_served_find_storage(hk_real_served(a->real), ts.storage);
-    const uint8_t *served = rec && rec->storage ? hk_seeder_info_hash(hk_real_seeder(a->real), rec->torrent) : NULL;
+    const uint8_t *served = rec && hk_served_storage(rec) ? hk_seeder_info_hash(hk_real_seeder(a->real), rec->torrent) : NULL;
     return served && memcmp(served, ih, 20) == 0 ? rec : NULL;
 }
 
@@ -166,7 +166,7 @@ static size_t top_heap(app *a, top_item *h, size_t cap)
     size_t n = 0, cur = 0;
     for (const hk_served_rec *rec; (rec = hk_served_next(t, &cur));) {
         hk_torrent_stats ts;
-        if (!rec->storage || !hk_seeder_torrent_stats(sd, hk_seeder_info_hash(sd, rec->torrent), &ts))
+        if (!hk_served_storage(rec) || !hk_seeder_torrent_stats(sd, hk_seeder_info_hash(sd, rec->torrent), &ts))
             continue;
         top_item it = { ts.uploaded, rec };
         if (n < cap) {

@@ -68,7 +68,7 @@ static const hk_served_rec **sorted_records(const hk_served *sv, size_t *n)
     if (!v)
         return NULL;
     for (const hk_served_rec *r = hk_served_next(sv, &cursor); r && *n < cap; r = hk_served_next(sv, &cursor))
-        if (r->storage)
+        if (hk_served_storage(r))
             v[(*n)++] = r;
     qsort(v, *n, sizeof *v, by_path);
     return v;
@@ -95,7 +95,7 @@ static void report_torrents(app *a, tally *t)
         ih_hex(ih, hex);
         if (ts.failed) {
             const char *why = NULL;
-            hk_store_failed(hk_real_store(a->real), r->storage, &why);
+            hk_store_failed(hk_real_store(a->real), hk_served_storage(r), &why);
             printf("unreadable %s (%s): %s\n", HK_SERVED_PATH(r), hex, why ? why : "its data could not be read");
             t->unreadable++;
         } else if (ts.pieces_bad > 0) {

@@ -101,7 +101,7 @@ void hk_catalog_free(hk_catalog *c)
     free(c);
 }
 
-/* The info-hash of the torrent served from sv (sv->storage != 0): the seeder keeps it, sv its id (served.h). */
+/* The info-hash of the torrent served from sv (hk_served_storage(sv) != 0): the seeder keeps it, sv its id (served.h). */
 static const uint8_t *ih_of(const hk_catalog *c, const hk_served_rec *sv)
 {
     const uint8_t *ih = hk_seeder_info_hash(c->seeder, sv->torrent);
@@ -120,7 +120,7 @@ static void report_failed(hk_catalog *c, hk_served_rec *sv, const char *why)
         return;
     sv->reported = true;
     hk_log(HK_LOG_WARN, "%s: storage failed: %s", HK_SERVED_PATH(sv), why); /* the seeder's line names the info-hash */
-    hk_seeder_storage_failed(c->seeder, sv->storage, why);
+    hk_seeder_storage_failed(c->seeder, hk_served_storage(sv), why);
 }
 
 void hk_catalog_check_storages(hk_catalog *c)
@@ -131,9 +131,9 @@ void hk_catalog_check_storages(hk_catalog *c)
     size_t cursor = 0;
     for (hk_served_rec *sv = hk_served_next(c->served, &cursor); sv; sv = hk_served_next(c->served, &cursor)) {
         const char *why = NULL;
-        if (sv->storage && !sv->reported && hk_store_failed(c->store, sv->storage, &why))
+        if (hk_served_storage(sv) && !sv->reported && hk_store_failed(c->store, hk_served_storage(sv), &why))
             report_failed(c, sv, why ? why : "data changed on disk");
-        else if (sv->storage && hk_store_take_modified(c->store, sv->storage) && /* written in place (mtime) */
+        else if (hk_served_storage(sv) && hk_store_take_modified(c->store, hk_served_storage(sv)) && /* written in place (mtime) */
                  hk_seeder_forget_pieces(c->seeder, ih_of(c, sv)))
             hk_log(HK_LOG_INFO, "%s: a data file was modified: its pieces are checked again", HK_SERVED_PATH(sv));
     }
@@ -173,7 +173,7 @@ static bool served_failed(hk_catalog *c, hk_served_rec *sv)
     if (sv->reported)
         return true;
     const char *why = NULL;
-    if (hk_store_failed(c->store, sv->storage, &why)) {
+    if (hk_store_failed(c->store, hk_served_storage(sv), &why)) {
         report_failed(c, sv, why ? why : "data changed on disk");
         return true;
     }
@@ -285,7 +285,7 @@ static void unserve(hk_catalog *c, hk_served_rec *sv, bool announce_stop)
         hk_announcer_remove_torrent(c->ann, ih);
     if (c->dht)
         hk_dht_remove_torrent(c->dht, ih);
-    hk_store_remove(c->store, sv->storage);
+    hk_store_remove(c->store, hk_served_storage(sv));
     hk_served_set_storage(c->served, sv, 0);
     sv->reported = false;
 }
@@ -311,7 +311,8 @@ static int serve_on(hk_catalog *c, hk_served_rec *sv, const torrent_file *tf, ui
         hk_store_remove(c->store, storage);
         return -1;
     }
-    sv->torrent = id;
+    assert(id == (uint32_t)storage && "the seeder's id is the storage's table index (seeder.h)");
+    (void)id;
     if (hk_served_set_storage(c->served, sv, storage) != 0) { /* out of memory for its index entry */
         hk_seeder_remove_torrent(c->seeder, tf->mi->info_hash);
         hk_store_remove(c->store, storage);
@@ -385,7 +386,7 @@ static hk_load_outcome reject(hk_catalog *c, hk_served_rec *sv, const load_req *
 {
     hk_load_info *info = q->info;
     bool existed = sv != NULL;
-    if (sv && sv->storage) {
+    if (sv && hk_served_storage(sv)) {
         memcpy(info->old_hash, ih_of(c, sv), 20);
         info->old_removed = true;
         unserve(c, sv, true);
@@ -429,7 +430,7 @@ static hk_load_outcome readd(hk_catalog *c, hk_served_rec *sv, const load_req *q
     uint8_t ih[20];
     memcpy(ih, ih_of(c, sv), 20); /* the seeder's copy goes with the torrent */
     hk_seeder_remove_torrent(c->seeder, ih);
-    hk_store_remove(c->store, sv->storage);
+    hk_store_remove(c->store, hk_served_storage(sv));
     hk_served_set_storage(c->served, sv, 0);
     if (serve_on(c, sv, tf, storage, q->err, q->errlen) != 0) {
         if (c->ann)
@@ -456,13 +457,13 @@ static bool decided_by_identity(const hk_catalog *c, hk_served_rec *sv, const lo
     file_id_of(&sid, seen);
     if (!same_file_id(&sid, &sv->id))
         return false;
-    if (sv->storage && !failed) {
+    if (hk_served_storage(sv) && !failed) {
         sv->mark = q->mark;
         memcpy(q->info->info_hash, ih_of(c, sv), 20);
         *out = HK_LOAD_UNCHANGED;
         return true;
     }
-    if (!sv->storage && sv->bad_file) {
+    if (!hk_served_storage(sv) && sv->bad_file) {
         snprintf(q->err, q->errlen, "unchanged since it was rejected");
         sv->mark = q->mark;
         q->info->repeated = true;
@@ -567,7 +568,7 @@ static hk_load_outcome load_parsed(hk_catalog *c, hk_served_rec *sv, const load_
     const mi_torrent *mi = tf->mi;
     if (!hk_shard_has(mi->info_hash, c->shard_k, c->shard_n))
         return other_shard(c, sv, q, tf);
-    if (sv && sv->storage && memcmp(ih_of(c, sv), mi->info_hash, 20) == 0) {
+    if (sv && hk_served_storage(sv) && memcmp(ih_of(c, sv), mi->info_hash, 20) == 0) {
         if (failed || sv->id.size != tf->len || sv->info_start != mi->info_start)
             return readd(c, sv, q, failed, tf);
         sv->mark = q->mark; /* touched, or rewritten the same way: the store's view of it is still right */
@@ -576,7 +577,7 @@ static hk_load_outcome load_parsed(hk_catalog *c, hk_served_rec *sv, const load_
         update_trackers(c, sv, mi); /* the same info dictionary with other trackers: announced to the new ones */
         return HK_LOAD_UNCHANGED;
     }
-    if (sv && sv->storage) { /* another torrent in the same file: the old one goes */
+    if (sv && hk_served_storage(sv)) { /* another torrent in the same file: the old one goes */
         memcpy(q->info->old_hash, ih_of(c, sv), 20);
         q->info->old_removed = true;
         unserve(c, sv, true);
@@ -590,7 +591,7 @@ static hk_load_outcome load_parsed(hk_catalog *c, hk_served_rec *sv, const load_
 /* hk_catalog_load once the path's record sv (NULL: none) is known not to be visited by this rescan yet. */
 static hk_load_outcome load_record(hk_catalog *c, hk_served_rec *sv, const load_req *q, const struct stat *seen)
 {
-    bool failed = sv && sv->storage && served_failed(c, sv);
+    bool failed = sv && hk_served_storage(sv) && served_failed(c, sv);
     hk_load_outcome out;
     if (sv && seen && !sv->stale && decided_by_identity(c, sv, q, seen, failed, &out))
         return out;
@@ -603,7 +604,7 @@ static hk_load_outcome load_record(hk_catalog *c, hk_served_rec *sv, const load_
     if (c->resume && (out == HK_LOAD_ADDED || out == HK_LOAD_REPLACED || out == HK_LOAD_READDED ||
                       out == HK_LOAD_UNCHANGED)) {
         hk_served_rec *now = sv ? sv : hk_served_find(c->served, q->path);
-        if (now && now->storage) /* read now: its description is what a resume state keeps */
+        if (now && hk_served_storage(now)) /* read now: its description is what a resume state keeps */
             hk_resume_note(c->resume, now, tf.mi);
     }
     if ((q->flags & HK_LOAD_WANT_MI) && (out == HK_LOAD_ADDED || out == HK_LOAD_REPLACED || out == HK_LOAD_READDED))
@@ -623,7 +624,7 @@ hk_load_outcome hk_catalog_load(hk_catalog *c, const char *path, const struct st
     const load_req q = { .path = path, .mark = mark, .flags = flags, .info = info, .err = err, .errlen = errlen };
     hk_served_rec *sv = hk_served_find(c->served, path);
     if (sv && mark != 0 && sv->mark == mark) { /* visited already by this rescan */
-        if (sv->storage)
+        if (hk_served_storage(sv))
             memcpy(info->info_hash, ih_of(c, sv), 20);
         return HK_LOAD_UNCHANGED;
     }
@@ -686,7 +687,7 @@ static void log_reloaded(hk_catalog *c, hk_served_rec *sv, hk_load_outcome out, 
 {
     char was[IH_HEX_LEN + 1], now[IH_HEX_LEN + 1];
     ih_hex(old, was);
-    if (sv->storage) /* else not served now: the lines below that name it are not reached */
+    if (hk_served_storage(sv)) /* else not served now: the lines below that name it are not reached */
         ih_hex(ih_of(c, sv), now);
     else
         now[0] = '\0';
@@ -750,7 +751,7 @@ bool hk_catalog_forget(hk_catalog *c, const char *path, uint8_t info_hash_out[20
     hk_served_rec *sv = hk_served_find(c->served, path);
     if (!sv)
         return false;
-    bool served = sv->storage != 0;
+    bool served = hk_served_storage(sv) != 0;
     if (served) {
         if (info_hash_out)
             memcpy(info_hash_out, ih_of(c, sv), 20);
@@ -764,7 +765,7 @@ bool hk_catalog_forget(hk_catalog *c, const char *path, uint8_t info_hash_out[20
 int hk_catalog_add_file(hk_catalog *c, const char *path, mi_torrent **mi_out, char *err, size_t errlen)
 {
     hk_served_rec *sv = hk_served_find(c->served, path);
-    if (sv && sv->storage) {
+    if (sv && hk_served_storage(sv)) {
         snprintf(err, errlen, "duplicate: this path is already served");
         return -1;
     }
@@ -782,7 +783,7 @@ int hk_catalog_add_file(hk_catalog *c, const char *path, mi_torrent **mi_out, ch
     if (out == HK_LOAD_ERROR && errlen && !err[0])
         snprintf(err, errlen, "cannot be read now");
     sv = hk_served_find(c->served, path);
-    if (sv && !existed && !sv->storage) { /* a rejection here leaves nothing behind */
+    if (sv && !existed && !hk_served_storage(sv)) { /* a rejection here leaves nothing behind */
         hk_resume_forget(c->resume, sv);
         hk_served_delete(c->served, sv);
     }

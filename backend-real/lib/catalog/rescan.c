@@ -243,7 +243,7 @@ static void sweep_one(hk_rescan *rs, const char *path)
         snprintf(rs->err, sizeof rs->err, "not reached by the scan (a folder could not be read?) but still there");
     }
     if (!why) { /* still there, or unknown: leave it as it is */
-        if (sv->storage) {
+        if (hk_served_storage(sv)) {
             rs->st.kept++;
             emit(rs, HK_RESCAN_KEPT, path, rs->err, hk_seeder_info_hash(hk_real_seeder(rs->r), sv->torrent), NULL,
                  false);

@@ -82,12 +82,12 @@ static int snap_add(hk_resume_job *j, hk_seeder *s, const hk_served_rec *sv)
         grow((void **)&j->paths, &j->paths_cap, j->paths_len + pl, 1) != 0)
         return -1;
     snap_ent *e = &j->e[j->n];
-    *e = (snap_ent){ .ref = sv->resume_ref, .new_ref = sv->resume_ref, .storage = sv->storage, .id = sv->id,
+    *e = (snap_ent){ .ref = sv->resume_ref, .new_ref = sv->resume_ref, .storage = hk_served_storage(sv), .id = sv->id,
                      .path_off = j->paths_len, .path_hash = sv->path_hash };
     hk_served_path(sv, j->paths + j->paths_len, pl);
     j->paths_len += pl;
     j->n++;
-    e->write = sv->storage && !sv->reported && !sv->stale;
+    e->write = hk_served_storage(sv) && !sv->reported && !sv->stale;
     if (!e->write)
         return 0;
     bool all = false, verifying = false;

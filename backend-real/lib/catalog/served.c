@@ -24,8 +24,8 @@ struct hk_served_folder {
 
 struct hk_served {
     uint32_t *by_path;             /* cap slots: record number + 1, 0 empty */
-    uint32_t *by_index;            /* capindex entries, by a storage handle's table index (store.h: its low 32 bits
-                                      minus 1): record number + 1, 0 none (issue 10: 4 bytes per storage, not a
+    uint32_t *by_index;            /* capindex entries, by a storage handle's table index (store.h: its low 32
+                                      bits): record number + 1, 0 none (issue 10: 4 bytes per storage, not a
                                       second hash table of 2 slots per record) */
     uint32_t capindex;
     hk_served_rec **recs;          /* by record number; a free number holds FREE_LINK(next free number) */
@@ -55,10 +55,16 @@ static size_t home_path(const hk_served *t, const hk_served_rec *r)
     return r->path_hash & (t->cap - 1);
 }
 
-/* The table index of a storage handle (store.h: 1 + index in its low 32 bits). */
+/* The table index of a storage handle (store.h: its low 32 bits). */
 static uint32_t index_of(uint64_t storage)
 {
-    return (uint32_t)storage - 1;
+    return (uint32_t)storage;
+}
+
+/* true if storage can be a store handle a record holds (served.h: a 16-bit generation, never 0). */
+static bool is_handle(uint64_t storage)
+{
+    return (storage >> 32) != 0 && (storage >> 48) == 0;
 }
 
 /* The record in slot value v (!= 0). */
@@ -243,11 +249,11 @@ hk_served_rec *hk_served_find(const hk_served *t, const char *path)
 
 hk_served_rec *hk_served_find_storage(const hk_served *t, uint64_t storage)
 {
-    if ((uint32_t)storage == 0 || index_of(storage) >= t->capindex)
+    if (!is_handle(storage) || index_of(storage) >= t->capindex)
         return NULL;
     uint32_t v = t->by_index[index_of(storage)];
     hk_served_rec *r = v ? rec_of(t, v) : NULL;
-    return r && r->storage == storage ? r : NULL;
+    return r && hk_served_storage(r) == storage ? r : NULL;
 }
 
 static void put(uint32_t *tab, size_t mask, size_t home, uint32_t v)
@@ -366,7 +372,7 @@ static size_t slot_of(const hk_served *t, const uint32_t *tab, size_t home, cons
 
 static void unindex_storage(hk_served *t, hk_served_rec *r)
 {
-    t->by_index[index_of(r->storage)] = 0;
+    t->by_index[index_of(hk_served_storage(r))] = 0;
     t->with_storage--;
 }
 
@@ -391,14 +397,15 @@ static int index_room(hk_served *t, uint32_t i)
 
 int hk_served_set_storage(hk_served *t, hk_served_rec *rec, uint64_t storage)
 {
-    if (rec->storage == storage)
+    if (hk_served_storage(rec) == storage)
         return 0;
-    if (storage && ((uint32_t)storage == 0 || index_room(t, index_of(storage)) != 0))
+    if (storage && (!is_handle(storage) || index_room(t, index_of(storage)) != 0))
         return -1; /* not a handle, or out of memory: rec keeps what it had */
-    if (rec->storage)
+    if (hk_served_storage(rec))
         unindex_storage(t, rec);
-    rec->storage = storage;
+    rec->storage_gen = (uint16_t)(storage >> 32);
     if (storage) {
+        rec->torrent = index_of(storage);
         assert(t->by_index[index_of(storage)] == 0 && "one live storage per table index");
         size_t i = slot_of(t, t->by_path, home_path(t, rec), rec);
         t->by_index[index_of(storage)] = t->by_path[i];

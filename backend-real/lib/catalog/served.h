@@ -8,7 +8,7 @@
  * half full, backward-shift deletion, so no tombstones: a table that churns through adds and removals stays as fast
  * as a fresh one) of 32-bit record numbers (4 bytes a slot, issue 10's 10^6 torrents) into one array of record
  * pointers (freed numbers reused last-freed-first); and while they have a storage, by storage handle in O(1): an
- * array of record numbers by the handle's table index (store.h: 1 + index in its low 32 bits, reused, so as many
+ * array of record numbers by the handle's table index (store.h: its low 32 bits, reused, so as many
  * entries as storages were live at once). A
  * record is one allocation (its fields, then the path's last component, without a ".torrent" suffix, which a flag
  * implies); the folder part of the path (everything up to the last '/') is interned once per folder in a record
@@ -37,7 +37,6 @@ typedef struct hk_served_folder hk_served_folder;   /* private to served.c */
 
 typedef struct hk_served_rec {
     const hk_served_folder *folder; /* the interned folder part of the path (served.c); use hk_served_path */
-    uint64_t storage;          /* store handle of what is served from this path; 0: nothing (it was rejected) */
     hk_file_id id;             /* the .torrent file when it was last read */
     uint64_t trackers_hash;    /* the tracker list it was announced with (catalog.c): a rewrite with the same info
                                   dictionary but other trackers is applied to the announcer */
@@ -47,8 +46,10 @@ typedef struct hk_served_rec {
     uint32_t mark;             /* the last rescan that visited the path */
     uint32_t why_hash;         /* hash of the last rejection or failure logged for it (0: none): repeats are quiet */
     uint32_t path_hash;
-    uint32_t torrent;          /* the seeder's id of the torrent (hk_seeder_add_parsed), valid while storage != 0:
-                                  its info-hash is hk_seeder_info_hash's (issue 10: 4 bytes instead of 20) */
+    uint32_t torrent;          /* while storage_gen != 0: the seeder's id of the torrent, which is its storage
+                                  handle's table index (store.h, seeder.h): its info-hash is hk_seeder_info_hash's
+                                  (issue 10: 4 bytes instead of 20, and no 8-byte handle) */
+    uint16_t storage_gen;      /* the store handle's generation (>= 1); 0: nothing served (it was rejected) */
     bool reported : 1;         /* its storage failure was reported to the seeder */
     bool bad_file : 1;         /* rejected for the .torrent itself (unreadable, malformed): not read again until
                                   its identity changes */
@@ -59,6 +60,12 @@ typedef struct hk_served_rec {
     char base[];               /* (served.c) the path's last component, without ".torrent" if torrent_ext */
 } hk_served_rec;
 
+/* The store handle of what is served from this path (store.h: (generation << 32) | table index); 0: nothing. */
+static inline uint64_t hk_served_storage(const hk_served_rec *r)
+{
+    return r->storage_gen ? ((uint64_t)r->storage_gen << 32) | r->torrent : 0;
+}
+
 typedef struct hk_served hk_served;
 
 hk_served *hk_served_new(void);                       /* NULL if out of memory */
@@ -68,9 +75,10 @@ hk_served_rec *hk_served_find(const hk_served *t, const char *path);
 hk_served_rec *hk_served_find_storage(const hk_served *t, uint64_t storage);   /* storage 0: NULL */
 /* A new zeroed record for path (which must not be in the table). NULL if out of memory. */
 hk_served_rec *hk_served_insert(hk_served *t, const char *path);
-/* Sets rec->storage and indexes the record by it (0: not indexed). At most one record holds a storage of a given
- * table index (the store's live handles). 0; -1 if out of memory or storage is not a handle (its low 32 bits 0):
- * rec is unchanged. Setting 0 never fails. */
+/* Sets rec's storage (hk_served_storage: rec->torrent and rec->storage_gen) and indexes the record by its table
+ * index (0: not indexed). At most one record holds a storage of a given table index (the store's live handles).
+ * 0; -1 if out of memory or storage is not a handle (its generation 0 or above 16 bits): rec is unchanged. Setting
+ * 0 never fails. */
 int hk_served_set_storage(hk_served *t, hk_served_rec *rec, uint64_t storage);
 void hk_served_delete(hk_served *t, hk_served_rec *rec);
 

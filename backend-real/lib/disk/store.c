@@ -72,15 +72,15 @@ hk_store *hk_store_new(const hk_store_limits *lim)
 
 st_storage *st_lookup(const hk_store *st, uint64_t handle, bool include_removed, uint32_t *sidx)
 {
-    uint32_t low = (uint32_t)handle;
-    uint32_t gen = (uint32_t)(handle >> 32);
-    if (low == 0 || low > st->ntab)
+    uint32_t i = (uint32_t)handle;
+    uint64_t gen = handle >> 32;
+    if (i >= st->ntab || gen == 0)
         return NULL;
-    st_storage *s = st->tab[low - 1];
-    if (s == NULL || ST_IS_FREE(s) || st->gens[low - 1] != gen || ((s->flags & ST_REMOVED) && !include_removed))
+    st_storage *s = st->tab[i];
+    if (s == NULL || ST_IS_FREE(s) || st->gens[i] != gen || ((s->flags & ST_REMOVED) && !include_removed))
         return NULL;
     if (sidx != NULL)
-        *sidx = low - 1;
+        *sidx = i;
     return s;
 }
 
@@ -99,8 +99,7 @@ static const char *storage_name(const hk_store *st, uint32_t sidx, const st_stor
     else if (s == st->adding)
         n = which == HK_STORE_NAME_TORRENT_FILE ? st->adding_base : st->adding_name;
     else if (st->namer != NULL && sidx != NONE) {
-        uint64_t handle = ((uint64_t)st->gens[sidx] << 32) | (uint64_t)(sidx + 1);
-        n = st->namer(st->namer_ctx, handle, which, buf, NAME_MAX + 1);
+        n = st->namer(st->namer_ctx, st_handle(st, sidx), which, buf, NAME_MAX + 1);
     }
     return n != NULL ? n : "";
 }
@@ -186,7 +185,7 @@ void st_storage_free(hk_store *st, uint32_t sidx)
         st->modified--;
     free(s);
     st->tab[sidx] = ST_FREE_LINK(st->free_tab);
-    st->gens[sidx] = st->gens[sidx] + 1 ? st->gens[sidx] + 1 : 1;
+    st->gens[sidx] = st->gens[sidx] < HK_STORE_MAX_GEN ? (uint16_t)(st->gens[sidx] + 1) : 1;
     st->free_tab = sidx;
 }
 
@@ -197,9 +196,11 @@ static uint32_t table_alloc(hk_store *st)
         st->free_tab = ST_FREE_NEXT(st->tab[i]);
         return i;
     }
+    if (st->ntab >= HK_STORE_MAX_INDEX)
+        return NONE;
     if (st->ntab == st->captab) {
         uint32_t cap = st->captab;
-        uint32_t *g = st_grow(st->gens, &cap, 64, sizeof *g); /* first: tab's growth then cannot fail half-done */
+        uint16_t *g = st_grow(st->gens, &cap, 64, sizeof *g); /* first: tab's growth then cannot fail half-done */
         if (g == NULL)
             return NONE;
         st->gens = g;
@@ -608,7 +609,7 @@ uint64_t hk_store_add(hk_store *st, const char *torrent_path, const mi_torrent *
     }
     st->tab[sidx] = s;
     st->storages++;
-    return ((uint64_t)st->gens[sidx] << 32) | (uint64_t)(sidx + 1);
+    return st_handle(st, sidx);
 }
 
 /* ---- the rest of the public face ---- */
@@ -763,7 +764,7 @@ uint64_t hk_store_next_open_torrent(const hk_store *st, uint32_t *cursor)
         const st_storage *s = st->tab[sl->sidx];
         if (s == NULL || ST_IS_FREE(s) || sl->file != s->nfiles || (s->flags & (ST_FAILED | ST_REMOVED)))
             continue;
-        return ((uint64_t)st->gens[sl->sidx] << 32) | (uint64_t)(sl->sidx + 1);
+        return st_handle(st, sl->sidx);
     }
     return 0;
 }
@@ -795,7 +796,7 @@ size_t hk_store_storage_bytes(const hk_store *st, uint64_t storage)
     const st_storage *s = st_lookup(st, storage, false, NULL);
     if (s == NULL)
         return 0;
-    size_t n = sizeof *s + (size_t)s->nfiles * sizeof(st_file) + s->names_len + sizeof(st_storage *) + sizeof(uint32_t);
+    size_t n = sizeof *s + (size_t)s->nfiles * sizeof(st_file) + s->names_len + sizeof(st_storage *) + sizeof(uint16_t);
     n += (sizeof(st_folder) + strlen(s->folder->path) + 1) / s->folder->refs;
     if (s->folder->meta != NULL)
         n += (sizeof(st_folder) + strlen(s->folder->meta->path) + 1) / s->folder->meta->refs;

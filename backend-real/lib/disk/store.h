@@ -122,9 +122,15 @@ hk_store *hk_store_new(const hk_store_limits *lim);        /* lim NULL: defaults
 /* Unmaps and closes everything, pinned or not: call it when nothing is in flight any more. */
 void hk_store_free(hk_store *st);
 
-/* A storage handle is 1 + a table index in its low 32 bits (never 0) and a generation above: an index is reused once
- * its storage is freed, so indexes stay below the most storages live at once and an owner may keep a dense array by
- * index (served.h); the generation tells a stale handle from the index's new storage. */
+/* A storage handle is a table index in its low 32 bits and a generation above, 1..HK_STORE_MAX_GEN (so a handle is
+ * never 0): an index is reused once its storage is freed (removed, and its last pin gone), so indexes stay below
+ * the most storages live at once (and below HK_STORE_MAX_INDEX) and an owner may keep a dense array by index: the
+ * seeder takes the index as the torrent's id (core/seeder.h, issue 10: one number for both), served.h its records.
+ * The generation moves on every reuse (wrapping after HK_STORE_MAX_GEN): a stale handle (a late completion or unpin
+ * for a storage freed) never resolves to the index's new storage; every call given one acts as for an unknown
+ * storage (errors: EINVAL; hk_store_failed: true; hk_store_remove, hk_store_unpin, hk_store_job_release: nothing). */
+#define HK_STORE_MAX_GEN 0x7fffu           /* the seeder keeps 15 bits of it (core/torrent_table.h: HK_TT_MAX_GEN) */
+#define HK_STORE_MAX_INDEX (1u << 28)      /* HK_TT_MAX_REC */
 /* Validates the data of one torrent (see the contract) and returns a storage handle (> 0), or 0 with err filled
  * ("/srv/t/album/cd1.flac: missing", "/srv/t/x.iso: size 100 but the torrent says 120", "/srv/t/x: is a symbolic
  * link", ...). The store keeps its own compact copy of what it needs from mi. */

@@ -14,7 +14,7 @@
  * which only reads the new slot.
  *
  * Data layout (sizes on x86-64):
- *   handle table  tab[], gens[] 12 bytes per storage: pointer or free link, generation (stale handles never resolve)
+ *   handle table  tab[], gens[] 10 bytes per storage: pointer or free link, generation (stale handles never resolve)
  *   storage       st_storage   40 bytes (the .torrent's size and slot included) + 16 bytes per data file + names
  *                              (one allocation): the files' paths below the torrent's name (multi-file); the
  *                              .torrent's name and the torrent's name come from the namer (hk_store_set_namer), or
@@ -26,7 +26,7 @@
  *                              bounded by max_open_files + pinned; st_slot *[] indexes them
  *   batching      st_pf[]      24 bytes per prefetch recorded in the current loop iteration (at most PF_MAX)
  *                 st_rc[]      RC_ENTRIES x 32 bytes: the residency cache, one 64-page window per entry
- * A handle is (generation << 32) | (table index + 1), so it is never 0.
+ * A handle is (generation << 32) | table index, generation >= 1, so it is never 0 (store.h).
  */
 #ifndef HEKATE_STORE_INTERNAL_H
 #define HEKATE_STORE_INTERNAL_H
@@ -111,7 +111,7 @@ static inline const st_folder *st_folder_of(const st_storage *s, uint32_t f)
 _Static_assert(sizeof(st_file) == 16, "a file entry is 16 bytes");
 _Static_assert(sizeof(st_storage) <= 24 + 2 * sizeof(void *), "a storage record is 40 bytes on LP64");
 
-/* The handle table is two arrays by table index (12 bytes per storage): tab, the storage (NULL before the first
+/* The handle table is two arrays by table index (10 bytes per storage): tab, the storage (NULL before the first
  * use; a free index holds ST_FREE_LINK(next free index), odd, never a record's address) and gens, its generation
  * (stale handles never resolve). */
 #define ST_FREE_LINK(n) ((st_storage *)(uintptr_t)(((uintptr_t)(n) << 1) | 1u))
@@ -153,7 +153,7 @@ typedef struct st_rc {
 struct hk_store {
     hk_store_limits lim;
     st_storage **tab;                            /* by table index: the storage, or a free link (ST_FREE_LINK) */
-    uint32_t *gens;                              /* by table index: its generation */
+    uint16_t *gens;                              /* by table index: its generation, 1..HK_STORE_MAX_GEN */
     uint32_t ntab, captab, free_tab;
     st_slot **slots;
     uint32_t nslots, capslots;
@@ -194,6 +194,12 @@ struct hk_store {
 };
 
 /* ---- store.c: handles, names, errors ---- */
+
+/* The handle of the storage at table index sidx (store.h). */
+static inline uint64_t st_handle(const hk_store *st, uint32_t sidx)
+{
+    return ((uint64_t)st->gens[sidx] << 32) | sidx;
+}
 
 /* Forgets the folder cache of the adds (last_dir, last_root): at each new epoch and when its folder goes. */
 void st_folder_cache_drop(hk_store *st);

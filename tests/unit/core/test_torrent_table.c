@@ -64,7 +64,7 @@ static const hk_torrent *inserted(const hk_torrent_desc *d)
 
 Test(torrent_table, record_is_compact)
 {
-    cr_assert_leq(sizeof(hk_torrent), 104, "the torrent record is 104 bytes on LP64 (10^6 torrents, issue 10)");
+    cr_assert_leq(sizeof(hk_torrent), 96, "the torrent record is 96 bytes on LP64 (10^6 torrents, issue 10)");
     cr_assert_eq(sizeof(hk_file_entry), 16);
 }
 
@@ -80,7 +80,8 @@ Test(torrent_table, insert_find_duplicate_remove)
     cr_assert_not_null(t);
     cr_assert_eq(t->piece_count, 4);
     cr_assert_eq(hk_torrent_piece_size(t, 3), 100000 - 3 * 32768);
-    cr_assert_eq(t->storage, 1001);
+    cr_assert_eq(rec, 1001, "the record number is the storage handle's low 32 bits");
+    cr_assert_eq(hk_tt_storage(t, rec), 1001);
     uint32_t nl;
     const char *name = hk_tt_name(&tt, t, &nl);
     cr_assert_eq(nl, 4);
@@ -89,6 +90,30 @@ Test(torrent_table, insert_find_duplicate_remove)
     cr_assert_not(hk_tt_remove(&tt, d.info_hash));
     cr_assert_eq(hk_tt_find(&tt, d.info_hash), HK_TT_NONE);
     cr_assert_null(hk_tt_get(&tt, rec));
+}
+
+Test(torrent_table, the_handle_names_the_record_and_its_generation)
+{
+    hk_torrent_desc d = simple_desc(1, 100000, 32768);
+    d.storage = ((uint64_t)HK_TT_MAX_GEN << 32) | 5;
+    uint32_t rec;
+    cr_assert_eq(hk_tt_insert(&tt, &d, &rec), HK_TT_OK);
+    cr_assert_eq(rec, 5);
+    cr_assert_eq(hk_tt_storage(hk_tt_get(&tt, rec), rec), d.storage, "the generation comes back whole");
+    hk_torrent_desc o = simple_desc(2, 100000, 32768);
+    o.storage = 5;
+    cr_assert_eq(hk_tt_insert(&tt, &o, NULL), HK_TT_INVALID, "record 5 is taken");
+    o.storage = (uint64_t)(HK_TT_MAX_GEN + 1) << 32 | 6;
+    cr_assert_eq(hk_tt_insert(&tt, &o, NULL), HK_TT_INVALID, "a generation above 15 bits");
+    o.storage = HK_TT_MAX_REC;
+    cr_assert_eq(hk_tt_insert(&tt, &o, NULL), HK_TT_INVALID, "a record number out of range");
+    cr_assert_eq(hk_tt_count(&tt), 1);
+    cr_assert(hk_tt_remove(&tt, d.info_hash));
+    o.storage = (2ull << 32) | 5;
+    cr_assert_eq(hk_tt_insert(&tt, &o, &rec), HK_TT_OK, "a removed record's number is free for the owner");
+    cr_assert_eq(rec, 5);
+    cr_assert_eq(hk_tt_get(&tt, 5)->gen, 2);
+    cr_assert_null(hk_tt_get(&tt, 4), "numbers below stay free");
 }
 
 Test(torrent_table, churn_keeps_every_lookup_right)
@@ -122,7 +147,8 @@ Test(torrent_table, churn_keeps_every_lookup_right)
                 cr_assert_eq(hk_tt_find_skey(&tt, req2), r, "torrent %u by its SKEY hash", k);
                 if (r != HK_TT_NONE) {
                     cr_assert_eq(memcmp(hk_tt_get(&tt, r)->info_hash, h, 20), 0);
-                    cr_assert_eq(hk_tt_get(&tt, r)->storage, 1000 + k);
+                    cr_assert_eq(r, 1000 + k);
+                    cr_assert_eq(hk_tt_storage(hk_tt_get(&tt, r), r), 1000 + k);
                 }
                 count += live[k];
             }

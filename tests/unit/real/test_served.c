@@ -40,7 +40,7 @@ static void check_all(const hk_served *t)
         if (refs[i].rec) {
             live++;
             cr_assert_str_eq(HK_SERVED_PATH(r), refs[i].path);
-            cr_assert_eq(r->storage, refs[i].storage);
+            cr_assert_eq(hk_served_storage(r), refs[i].storage);
             if (refs[i].storage) {
                 with++;
                 cr_assert_eq(hk_served_find_storage(t, refs[i].storage), r, "storage %llu",
@@ -83,17 +83,17 @@ static void churn(size_t n, int rounds)
             if (!f->rec) {
                 f->rec = hk_served_insert(t, f->path);
                 cr_assert_not_null(f->rec);
-                cr_assert_eq(f->rec->storage, 0);
+                cr_assert_eq(hk_served_storage(f->rec), 0);
                 f->storage = 0;
             } else if (op == 0) {
                 hk_served_delete(t, f->rec);
                 f->rec = NULL;
                 f->storage = 0;
             } else if (op == 1) { /* handles as the store's: a generation, 1 + a table index (one per ref) */
-                f->storage = f->storage ? 0 : (next_storage++ << 32) | (i + 1);
+                f->storage = f->storage ? 0 : ((next_storage++ % 65535 + 1) << 32) | i;
                 cr_assert_eq(hk_served_set_storage(t, f->rec, f->storage), 0);
             } else if (op == 2 && f->storage) {
-                f->storage = (next_storage++ << 32) | (i + 1);
+                f->storage = ((next_storage++ % 65535 + 1) << 32) | i;
                 cr_assert_eq(hk_served_set_storage(t, f->rec, f->storage), 0);
             }
         }
@@ -133,21 +133,24 @@ Test(served, records_hold_their_path_and_fields)
     cr_assert(a && b && a != b);
     a->torrent = 7;
     a->id.ino = 42;
-    hk_served_set_storage(t, a, 99);
-    hk_served_set_storage(t, b, 100);
-    cr_assert_eq(hk_served_find_storage(t, 99), a);
-    cr_assert_eq(hk_served_find_storage(t, 100), b);
-    cr_assert_null(hk_served_find_storage(t, (1ull << 32) | 99), "another generation of the same index is not a");
-    cr_assert_eq(hk_served_set_storage(t, a, 5ull << 32), -1, "not a handle: its index part is 0");
-    cr_assert_eq(a->storage, 99, "a refused handle changes nothing");
+    const uint64_t ha = (1ull << 32) | 99, hb = (1ull << 32) | 100;
+    hk_served_set_storage(t, a, ha);
+    hk_served_set_storage(t, b, hb);
+    cr_assert_eq(hk_served_find_storage(t, ha), a);
+    cr_assert_eq(hk_served_find_storage(t, hb), b);
+    cr_assert_eq(a->torrent, 99, "the torrent id is the handle's table index");
+    cr_assert_null(hk_served_find_storage(t, (2ull << 32) | 99), "another generation of the same index is not a");
+    cr_assert_eq(hk_served_set_storage(t, a, 99), -1, "not a handle: its generation is 0");
+    cr_assert_eq(hk_served_set_storage(t, a, (1ull << 48) | 99), -1, "not a handle: its generation is above 16 bits");
+    cr_assert_eq(hk_served_storage(a), ha, "a refused handle changes nothing");
     hk_served_set_storage(t, a, 0);
-    cr_assert_null(hk_served_find_storage(t, 99), "a storage cleared is no longer indexed");
+    cr_assert_null(hk_served_find_storage(t, ha), "a storage cleared is no longer indexed");
     cr_assert_eq(hk_served_with_storage(t), 1);
     cr_assert_eq(hk_served_find(t, "/a.torrent")->id.ino, 42);
-    cr_assert_eq(hk_served_find(t, "/a.torrent")->torrent, 7);
+    cr_assert_eq(hk_served_storage(hk_served_find(t, "/a.torrent")), 0);
     cr_assert_null(hk_served_find(t, "/a.torrent/"), "paths match exactly");
     hk_served_delete(t, b);
-    cr_assert_null(hk_served_find_storage(t, 100), "deleting a record unindexes its storage");
+    cr_assert_null(hk_served_find_storage(t, hb), "deleting a record unindexes its storage");
     cr_assert_eq(hk_served_count(t), 1);
     hk_served_free(t); /* frees a */
     hk_served_free(NULL);

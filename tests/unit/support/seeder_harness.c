@@ -36,6 +36,16 @@ void h_free(harness *h)
     memset(h, 0, sizeof *h);
 }
 
+/* The storage handle of the next torrent added: H_STORAGE for the first, the next free id after it for others (the
+ * handle's low 32 bits are the torrent's id, core/seeder.h). */
+static uint64_t next_storage(const harness *h)
+{
+    uint64_t st = H_STORAGE;
+    while (hk_seeder_info_hash(h->s, (uint32_t)st) != NULL)
+        st++;
+    return st;
+}
+
 hk_add_result h_add_single(harness *h, uint32_t piece_len, uint64_t total)
 {
     free(h->torrent);
@@ -44,8 +54,9 @@ hk_add_result h_add_single(harness *h, uint32_t piece_len, uint64_t total)
     h->total = total;
     h->pieces = (uint32_t)((total + piece_len - 1) / piece_len);
     char err[256];
-    hk_add_result r = hk_seeder_add_torrent(h->s, h->torrent, h->torrent_len, H_STORAGE, h->ih, err, sizeof err);
-    fr_set_metainfo(h->fr, H_STORAGE, h->torrent, h->torrent_len);
+    uint64_t st = next_storage(h);
+    hk_add_result r = hk_seeder_add_torrent(h->s, h->torrent, h->torrent_len, st, h->ih, err, sizeof err);
+    fr_set_metainfo(h->fr, st, h->torrent, h->torrent_len);
     return r;
 }
 
@@ -58,8 +69,9 @@ hk_add_result h_add_files(harness *h, uint32_t piece_len, const tb_file *files, 
     for (size_t i = 0; i < n; i++)
         h->total += files[i].length;
     h->pieces = (uint32_t)((h->total + piece_len - 1) / piece_len);
-    hk_add_result r = hk_seeder_add_torrent(h->s, h->torrent, h->torrent_len, H_STORAGE, h->ih, NULL, 0);
-    fr_set_metainfo(h->fr, H_STORAGE, h->torrent, h->torrent_len);
+    uint64_t st = next_storage(h);
+    hk_add_result r = hk_seeder_add_torrent(h->s, h->torrent, h->torrent_len, st, h->ih, NULL, 0);
+    fr_set_metainfo(h->fr, st, h->torrent, h->torrent_len);
     return r;
 }
 

@@ -33,10 +33,11 @@ void h_init(harness *h, const hk_config *cfg);
 /* As h_init; with_cipher adds the runtime's optional set_cipher (MSE/PE peers can then be served). */
 void h_init_rt(harness *h, const hk_config *cfg, bool with_cipher);
 void h_free(harness *h);
-/* Adds a single-file torrent (storage H_STORAGE) and registers its bytes as the HK_FILE_METAINFO content. */
+/* Adds a single-file torrent (storage H_STORAGE, or the next free id after it when a torrent holds it) and registers
+ * its bytes as the HK_FILE_METAINFO content. */
 hk_add_result h_add_single(harness *h, uint32_t piece_len, uint64_t total);
 
-/* Adds a multi-file torrent built by tb_torrent (storage H_STORAGE). */
+/* Adds a multi-file torrent built by tb_torrent (storage as h_add_single). */
 hk_add_result h_add_files(harness *h, uint32_t piece_len, const tb_file *files, size_t n);
 
 /* Accepts connection c (from 10.(c/256).(c%256).1: its own address and /24) and grants it `room` bytes (0: no
