@@ -2,13 +2,18 @@
  * probing peer, and the load of peers keeping many requests pending. Plain blocking sockets and poll(2), so the
  * figures are the daemon's reaction, not an interpreter's.
  *
- *   reactivity_probe probe PORT INFOHASH PIECE_LEN NBLOCKS COUNT GAP_US [SAMPLES_FILE]
+ *   reactivity_probe probe PORT[,PORT_B] INFOHASH PIECE_LEN NBLOCKS COUNT GAP_US [SAMPLES_FILE]
  *       one connection from 127.0.0.1: handshake, interested, wait for unchoke, then COUNT requests (after 200
  *       warm-up ones) for 16 KiB blocks cycling over the first NBLOCKS blocks of the torrent, one outstanding at a
  *       time, GAP_US between a reply's end and the next request. Latency = from just before write(REQUEST) to the
  *       return of the read() that delivered the first byte of the PIECE reply. Prints
  *       "PROBE n=.. p50_us=.. p90_us=.. p99_us=.. max_us=.. chokes=.." (and every sample, one a line, to
  *       SAMPLES_FILE).
+ *       With PORT,PORT_B: one connection to each daemon, and the requests alternate between them in the order
+ *       A B B A A B B A ... (still one outstanding in all, GAP_US after every reply), COUNT timed ones (after 200
+ *       warm-up ones) to each; prints "PROBE A n=.." and "PROBE B n=..", and SAMPLES_FILE gets "a b" per line.
+ *       The two daemons' samples are taken at the same moments, so what the machine does meanwhile (other jobs,
+ *       the host's scheduling) reaches both alike: B, a daemon with no other peer, is A's simultaneous reference.
  *   reactivity_probe load PORT INFOHASH PIECE_LEN NBLOCKS PEERS PENDING RATE HOLD_S
  *       PEERS connections, peer i from 127.(1+i/256).(i%256).2: handshake, interested, unchoke, PENDING requests
  *       each, cycling over NBLOCKS blocks; reads at most RATE bytes/s per peer (64 KiB receive buffer, so the rest
@@ -160,33 +165,52 @@ static int64_t one_request(int fd, uint32_t block, uint32_t piece_len, int *chok
     }
 }
 
-static int run_probe(int argc, char **argv, const uint8_t ih[20], int port, uint32_t piece_len, uint32_t nblocks)
+static void print_stats(const char *label, uint64_t *lat, long n, long chokes)
+{
+    qsort(lat, (size_t)n, sizeof *lat, cmp_u64);
+    if (!n) { printf("PROBE%s n=0\n", label); return; }
+    printf("PROBE%s n=%ld p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f chokes=%ld\n", label, n, lat[n / 2] / 1e3,
+           lat[n * 9 / 10] / 1e3, lat[n * 99 / 100] / 1e3, lat[n - 1] / 1e3, chokes);
+}
+
+/* PORT or PORT_A,PORT_B. With two: one connection to each, requests alternating A B B A A B ... (each daemon first
+ * in half of the pairs), one outstanding in all, GAP_US after every reply; each daemon's latencies kept apart. */
+static int run_probe(int argc, char **argv, const uint8_t ih[20], uint32_t piece_len, uint32_t nblocks)
 {
     if (argc < 8) return 1;
     long count = atol(argv[6]), gap_us = atol(argv[7]);
     const char *samples_file = argc > 8 ? argv[8] : NULL;
-    int fd = connect_from(NULL, port, 0);
-    handshake_unchoke(fd, ih);
-    uint64_t *lat = calloc((size_t)count, sizeof *lat);
-    long n = 0, chokes = 0;
+    int ports[2], nd = sscanf(argv[2], "%d,%d", &ports[0], &ports[1]);
+    if (nd < 1 || count <= 0) return 1;
+    int fd[2];
+    uint64_t *lat[2];
+    long n[2] = {0, 0}, chokes[2] = {0, 0}, sent[2] = {0, 0};
+    for (int d = 0; d < nd; d++) {
+        fd[d] = connect_from(NULL, ports[d], 0);
+        handshake_unchoke(fd[d], ih);
+        lat[d] = calloc((size_t)count, sizeof *lat[d]);
+    }
     struct timespec gap = {gap_us / 1000000, (gap_us % 1000000) * 1000};
-    for (long i = 0; n < count && !g_stop; i++) {
+    for (long i = 0; !g_stop; i++) {
+        /* ABBA order: pair k sends to A first when k is even, so neither daemon always follows the other */
+        int d = nd == 1 ? 0 : (int)((i & 1) ^ ((i >> 1) & 1));
+        if (n[0] >= count && (nd == 1 || n[1] >= count)) break;
         int choked = 0;
-        int64_t d = one_request(fd, (uint32_t)(i % nblocks), piece_len, &choked);
-        if (d < 0) { chokes++; continue; }
-        if (i >= 200) lat[n++] = (uint64_t)d;
+        int64_t t = one_request(fd[d], (uint32_t)(sent[d] % nblocks), piece_len, &choked);
+        if (t < 0) { chokes[d]++; continue; }
+        if (sent[d]++ >= 200 && n[d] < count) lat[d][n[d]++] = (uint64_t)t;
         if (gap_us) nanosleep(&gap, NULL);
     }
     if (samples_file) {
         FILE *f = fopen(samples_file, "w");
-        for (long i = 0; f && i < n; i++) fprintf(f, "%.3f\n", lat[i] / 1e3);
+        for (long i = 0; f && i < count; i++) {
+            for (int d = 0; d < nd; d++) fprintf(f, d ? " %.3f" : "%.3f", i < n[d] ? lat[d][i] / 1e3 : -1.0);
+            fprintf(f, "\n");
+        }
         if (f) fclose(f);
     }
-    qsort(lat, (size_t)n, sizeof *lat, cmp_u64);
-    if (!n) { printf("PROBE n=0\n"); return 2; }
-    printf("PROBE n=%ld p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f chokes=%ld\n", n, lat[n / 2] / 1e3,
-           lat[n * 9 / 10] / 1e3, lat[n * 99 / 100] / 1e3, lat[n - 1] / 1e3, chokes);
-    return 0;
+    for (int d = 0; d < nd; d++) print_stats(nd == 1 ? "" : d ? " B" : " A", lat[d], n[d], chokes[d]);
+    return n[0] && (nd == 1 || n[1]) ? 0 : 2;
 }
 
 typedef struct lpeer {
@@ -307,7 +331,7 @@ int main(int argc, char **argv)
     uint32_t piece_len = (uint32_t)atol(argv[4]), nblocks = (uint32_t)atol(argv[5]);
     srand((unsigned)getpid());
     int rc = 1;
-    if (!strcmp(argv[1], "probe")) rc = run_probe(argc, argv, ih, port, piece_len, nblocks);
+    if (!strcmp(argv[1], "probe")) rc = run_probe(argc, argv, ih, piece_len, nblocks);
     else if (!strcmp(argv[1], "load")) rc = run_load(argc, argv, ih, port, piece_len, nblocks);
     if (rc == 1) fprintf(stderr, "%s: bad arguments (see the top of the source)\n", argv[0]);
     return rc;

@@ -122,11 +122,13 @@ def run_swarm(p, a, work, k, hverify, sverify):
     try:
         time.sleep(0.5)
         cpu0 = procstat.cpu_seconds(seeder.pid)
+        loop0 = procstat.main_thread_cpu_seconds(seeder.pid)
         argv = [swarm_bin(a.build_dir), ini, "--target", "127.0.0.1:%d" % seeder.port, "--torrents", tdir,
                 "--no-window"] + ([] if sverify == "on" else ["--no-verify"])
         sw = p.start("swarm-k%d-%s-%s" % (k, hverify, sverify), argv)
         rc, swarm_cpu = wait_rusage(sw, a.duration + 120)
         cpu1 = procstat.cpu_seconds(seeder.pid)
+        loop1 = procstat.main_thread_cpu_seconds(seeder.pid)
         seeder.assert_alive("after the swarm at K=%d" % k)
         st = procstat.status(seeder.pid)
     finally:
@@ -145,6 +147,9 @@ def run_swarm(p, a, work, k, hverify, sverify):
     return {"load": "hekate-swarm", "k": k, "hekate_verify": hverify, "swarm_verify": sverify, "bytes": payload,
             "torrent_bytes": size, "seconds": real, "mbps": payload / real / 1e6, "hekate_cpu": cpu1 - cpu0,
             "hekate_cpu_per_gib": (cpu1 - cpu0) / (payload / GiB), "load_cpu": swarm_cpu,
+            # the event loop's thread and the disk pool's (verification hashes there), per GiB
+            "hekate_loop_cpu_per_gib": (loop1 - loop0) / (payload / GiB),
+            "hekate_pool_cpu_per_gib": ((cpu1 - cpu0) - (loop1 - loop0)) / (payload / GiB),
             "load_cpu_per_gib": swarm_cpu / (payload / GiB), "hekate_vmhwm": st["VmHWM"],
             "verify_failures": int(f.group(3)),
             # hekate's stop line (counted over its whole life, start-up included: a handful of calls)
@@ -243,8 +248,10 @@ def ratios(results, a, ks):
             lz, off = find("hekate-swarm", k, "lazy", sv), find("hekate-swarm", k, "off", sv)
             if lz and off:
                 print("K=%-5d swarm verify %-3s: lazy verification's extra hekate CPU %+.3f s/GiB (lazy %.3f, off "
-                      "%.3f)" % (k, sv, lz["hekate_cpu_per_gib"] - off["hekate_cpu_per_gib"],
-                                 lz["hekate_cpu_per_gib"], off["hekate_cpu_per_gib"]))
+                      "%.3f); disk pool %+.4f, event loop %+.3f" % (
+                          k, sv, lz["hekate_cpu_per_gib"] - off["hekate_cpu_per_gib"], lz["hekate_cpu_per_gib"],
+                          off["hekate_cpu_per_gib"], lz["hekate_pool_cpu_per_gib"] - off["hekate_pool_cpu_per_gib"],
+                          lz["hekate_loop_cpu_per_gib"] - off["hekate_loop_cpu_per_gib"]))
     if lt:
         print("python-libtorrent K=%d: hekate --verify lazy %.3f CPU s/GiB, the leechers %.3f CPU s/GiB" % (
             a.lt_k, lt["hekate_cpu_per_gib"], lt["load_cpu_per_gib"]))

@@ -299,9 +299,10 @@ static void log_stats(hk_real *r, hk_log_level level, const char *when)
         hk_log(level, "%s: %" PRIu64 " uTP connections accepted (%" PRIu64 " open, %" PRIu64 " refused over the bounds); %"
                PRIu64 " bytes sent over uTP, %" PRIu64 " packets resent", when, ub.accepted, ub.active, ub.refused,
                ub.bytes_sent, ub.retransmits);
-    if (cs.holds) /* write coalescing (net/conn.h) */
-        hk_log(level, "%s: %" PRIu64 " short queues held for more, %" PRIu64 " of them written when the hold ran out",
-               when, cs.holds, cs.holds_expired);
+    if (cs.holds) /* write and read coalescing (net/conn.h) */
+        hk_log(level, "%s: %" PRIu64 " short queues held for more, %" PRIu64 " of them written when the hold ran out; %"
+               PRIu64 " of them empty; %" PRIu64 " low water changes, %" PRIu64 " reads that met a raised one",
+               when, cs.holds, cs.holds_expired, cs.holds_empty, cs.lowat_sets, cs.lowat_reads);
     if (cs.splices) /* zero-copy writes (net/conn_splice.h) */
         hk_log(level, "%s: %" PRIu64 " zero-copy writes (vmsplice + splice) of %" PRIu64 " bytes; %" PRIu64
                " bytes left in the pipe by full sockets, sent again later", when, cs.splices, cs.bytes_spliced,

@@ -320,14 +320,14 @@ static void check_counts(run *w)
         hk_served_path(sv, path, sizeof path);
         if (strncmp(path, dir, dl) != 0 || path[dl] != '/')
             abort(); /* a path outside DIR */
-        if (!sv->storage)
+        if (!hk_served_storage(sv))
             continue;
         with++;
         hk_torrent_stats ts;
         const uint8_t *ih = hk_seeder_info_hash(hk_real_seeder(w->r), sv->torrent);
-        if (!ih || !hk_seeder_torrent_stats(hk_real_seeder(w->r), ih, &ts) || ts.storage != sv->storage)
+        if (!ih || !hk_seeder_torrent_stats(hk_real_seeder(w->r), ih, &ts) || ts.storage != hk_served_storage(sv))
             abort();
-        if (hk_served_find_storage(t, sv->storage) != sv || hk_served_find(t, path) != sv)
+        if (hk_served_find_storage(t, hk_served_storage(sv)) != sv || hk_served_find(t, path) != sv)
             abort();
     }
     if (n != hk_served_count(t) || with != hk_served_with_storage(t))
@@ -370,7 +370,7 @@ static void check_files_hold_what_is_served(run *w)
     const hk_served *t = hk_real_served(w->r);
     size_t cursor = 0;
     for (const hk_served_rec *sv = hk_served_next(t, &cursor); sv; sv = hk_served_next(t, &cursor)) {
-        if (!sv->storage)
+        if (!hk_served_storage(sv))
             continue;
         char err[256];
         size_t len;
@@ -395,10 +395,10 @@ static void check_no_byte_from_outside(run *w)
     hk_store *st = hk_real_store(w->r);
     size_t cursor = 0;
     for (const hk_served_rec *sv = hk_served_next(t, &cursor); sv; sv = hk_served_next(t, &cursor)) {
-        if (!sv->storage || hk_store_failed(st, sv->storage, NULL))
+        if (!hk_served_storage(sv) || hk_store_failed(st, hk_served_storage(sv), NULL))
             continue;
         for (uint32_t f = 0; f < MAX_FILES; f++) {
-            hk_extent e = { .storage = sv->storage, .file = f, .offset = 0, .length = 1 };
+            hk_extent e = { .storage = hk_served_storage(sv), .file = f, .offset = 0, .length = 1 };
             struct iovec iov;
             if (hk_store_pin(st, &e, &iov, NULL) != 0)
                 continue;

@@ -49,6 +49,7 @@ void hk_store_limits_default(hk_store_limits *lim)
 {
     lim->max_mapped_bytes = 16ull << 30;
     lim->max_open_files = 1024;
+    lim->resident_keep_ms = 10;
 }
 
 hk_store *hk_store_new(const hk_store_limits *lim)

@@ -73,14 +73,20 @@
  *   - hk_store_prefetch maps the file at once (failures as without batching) but only records the range; the flush
  *     sorts the records, merges per file those whose page ranges touch or overlap, and issues one madvise per run.
  *     A run covers exactly the pages its records asked for (no page that was not requested is ever advised). A run
- *     the residency cache of this iteration already knows to be resident is skipped (WILLNEED would do nothing). A
+ *     the residency cache already knows to be resident is skipped (WILLNEED would do nothing), and so is a prefetch
+ *     it knows resident when it is asked (not even recorded: no sort at the flush; both count in madvise_skipped). A
  *     residency query that answers "not resident" flushes at once (the disk then starts without waiting for the
  *     loop's end), and so do closing a file (an eviction) and more than 4096 records.
- *   - hk_store_resident answers from a cache valid for the current epoch only: one mincore covers an aligned window
- *     of 64 pages (clipped to the file), and later queries of this epoch inside the window use its result. The cache
- *     is dropped when any file is closed (eviction, failure, removal) or a storage fails; a successful page-in job
- *     (hk_store_job_release) forgets the windows it read. Files where mincore is blind are never cached (their
- *     probes stay exact).
+ *   - hk_store_resident answers from a cache: one mincore covers an aligned window of 64 pages (clipped to the
+ *     file), and later queries inside the window use its result, for the current epoch only if any of its pages was
+ *     not resident, for lim.resident_keep_ms (default 10 ms; CLOCK_MONOTONIC_COARSE read once per epoch, so up to a
+ *     clock tick more) if all were (issue 12, CPU per GiB: at K = 500 the loop turns every 0.1-0.5 ms and asked
+ *     mincore ~25,000 times per GiB for the same hot windows). The cost of the longer answer: a page the kernel
+ *     evicts within those milliseconds of being found resident (the most recently used pages: only under heavy
+ *     memory pressure) is faulted in by the send on the loop, as in the race between any mincore and the send
+ *     that follows it, only wider. The cache is dropped when any file is closed (eviction, failure, removal) or a
+ *     storage fails; a successful page-in job (hk_store_job_release) forgets the windows it read. Files where
+ *     mincore is blind are never cached (their probes stay exact).
  * Without batching every prefetch is one madvise and every residency query asks the kernel.
  *
  * Threading: every function is for the event-loop thread, except hk_store_page_in, which a pool thread may call with
@@ -107,6 +113,8 @@ typedef struct hk_store hk_store;
 typedef struct hk_store_limits {
     uint64_t max_mapped_bytes;   /* default 16 GiB of address space */
     uint32_t max_open_files;     /* default 1024 */
+    uint32_t resident_keep_ms;   /* batching: how long a window found wholly resident stays so (default 10; 0: one
+                                  * epoch only, like any other window) */
 } hk_store_limits;
 
 void hk_store_limits_default(hk_store_limits *lim);
@@ -175,7 +183,8 @@ void hk_store_prefetch(hk_store *st, const hk_extent *ext);
 void hk_store_set_batching(hk_store *st, bool on);
 /* Issues the recorded prefetches (merged per file); call once per loop iteration, just before the loop waits. */
 void hk_store_flush_prefetch(hk_store *st);
-/* Starts a new epoch: every cached residency answer is forgotten; call once per loop iteration, after the wait. */
+/* Starts a new epoch: every cached residency answer is forgotten but windows found wholly resident within
+ * lim.resident_keep_ms; call once per loop iteration, after the wait. */
 void hk_store_next_epoch(hk_store *st);
 
 /* Page-in on a pool thread: prepare on the loop thread (maps the file like a pin, then dups its descriptor for the

@@ -2,7 +2,8 @@
  *
  * Owns, while batching is on:
  *   - the residency cache: RC_ENTRIES direct-mapped windows of RC_PAGES pages, each the answer of one mincore over an
- *     aligned window of an open slot, valid for one epoch (a loop iteration) only;
+ *     aligned window of an open slot, valid for one epoch (a loop iteration), or for lim.resident_keep_ms if every
+ *     page of it was resident;
  *   - the prefetch records of the current iteration and their flush: sorted, merged per file into runs whose page
  *     ranges touch or overlap, one madvise(WILLNEED) per run unless the cache knows the run resident.
  * The mapping code (store_map.c) calls down into these when it closes a slot or marks a storage failed; nothing here
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "hash.h"
 #include "store_internal.h"
@@ -25,22 +27,48 @@ static uint32_t rc_index(uint32_t slot, uint64_t window)
     return (uint32_t)(x >> (64 - RC_BITS));
 }
 
+#define MS_MASK 0x7fffffffu
+
 /* A new epoch; the table is cleared when the counter wraps. */
-void st_rc_drop_all(hk_store *st)
+static void rc_bump_epoch(hk_store *st)
 {
-    if (st->rc == NULL)
-        return;
     if (++st->epoch == 0) {
         memset(st->rc, 0, RC_ENTRIES * sizeof *st->rc);
         st->epoch = 1;
     }
 }
 
-/* The cached window `window` of slot i, or NULL if it is not cached in this epoch. */
+void st_rc_drop_all(hk_store *st)
+{
+    if (st->rc == NULL)
+        return;
+    rc_bump_epoch(st);
+    if (++st->rc_gen == 0) {
+        memset(st->rc, 0, RC_ENTRIES * sizeof *st->rc);
+        st->rc_gen = 1;
+    }
+}
+
+void st_rc_next_epoch(hk_store *st)
+{
+    if (st->rc == NULL)
+        return;
+    rc_bump_epoch(st);
+    struct timespec ts;
+    if (st->lim.resident_keep_ms > 0 && clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == 0)
+        st->now_ms = (uint32_t)((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) & MS_MASK;
+}
+
+/* The cached window `window` of slot i, or NULL if it is not cached now. */
 static const st_rc *rc_find(const hk_store *st, uint32_t i, uint64_t window)
 {
     const st_rc *e = &st->rc[rc_index(i, window)];
-    return e->epoch == st->epoch && e->slot == i && e->window == window ? e : NULL;
+    if (e->slot != i || e->window != window || e->gen != st->rc_gen || e->epoch == 0)
+        return NULL;
+    if (e->epoch == st->epoch)
+        return e;
+    bool recent = ((st->now_ms - e->at_ms) & MS_MASK) < st->lim.resident_keep_ms;
+    return e->full && recent ? e : NULL;
 }
 
 /* The file's pages (the guard page excluded). */
@@ -73,7 +101,9 @@ static const st_rc *rc_window(hk_store *st, uint32_t i, uint64_t window)
         if (vec[k] & 1)
             bits |= 1ull << k;
     st_rc *e = &st->rc[rc_index(i, window)];
-    *e = (st_rc){.bits = bits, .window = window, .slot = i, .epoch = st->epoch};
+    uint64_t all = n == 64 ? ~0ull : (1ull << n) - 1;
+    *e = (st_rc){.bits = bits, .window = window, .slot = i, .epoch = st->epoch, .gen = st->rc_gen,
+                 .at_ms = st->now_ms & MS_MASK, .full = bits == all};
     return e;
 }
 

@@ -25,7 +25,7 @@
  *   open file     st_slot      allocated one by one (its list node must not move), kept for reuse once closed;
  *                              bounded by max_open_files + pinned; st_slot *[] indexes them
  *   batching      st_pf[]      24 bytes per prefetch recorded in the current loop iteration (at most PF_MAX)
- *                 st_rc[]      RC_ENTRIES x 24 bytes: the residency cache, one 64-page window per entry
+ *                 st_rc[]      RC_ENTRIES x 32 bytes: the residency cache, one 64-page window per entry
  * A handle is (generation << 32) | table index, generation >= 1, so it is never 0 (store.h).
  */
 #ifndef HEKATE_STORE_INTERNAL_H
@@ -138,12 +138,16 @@ typedef struct st_pf {
 } st_pf;
 
 /* One cached residency window: pages [window * RC_PAGES, +RC_PAGES) of open slot `slot`, clipped to the file's
- * pages; bit k set if page k was resident when mincore was asked. Valid only while epoch == hk_store.epoch. */
+ * pages; bit k set if page k was resident when mincore was asked. Valid while gen == hk_store.rc_gen and either
+ * epoch == hk_store.epoch or, when every page was resident (full), for lim.resident_keep_ms after at_ms. */
 typedef struct st_rc {
     uint64_t bits;
     uint64_t window;
     uint32_t slot;
-    uint32_t epoch;
+    uint32_t epoch;           /* 0: forgotten */
+    uint32_t gen;
+    uint32_t at_ms : 31;      /* hk_store.now_ms when mincore was asked */
+    uint32_t full : 1;
 } st_rc;
 
 struct hk_store {
@@ -178,7 +182,9 @@ struct hk_store {
     st_pf *pf;                                   /* prefetches recorded, not yet advised */
     uint32_t npf, cappf;
     st_rc *rc;                                   /* RC_ENTRIES while batching (NULL: out of memory, no cache) */
-    uint32_t epoch;                              /* >= 1; entries of other epochs are invalid */
+    uint32_t epoch;                              /* >= 1; entries of other epochs are invalid unless full */
+    uint32_t rc_gen;                             /* entries of other generations are invalid (st_rc_drop_all) */
+    uint32_t now_ms;                             /* CLOCK_MONOTONIC_COARSE at the epoch's start, mod 2^31 ms */
     uint64_t madvise_calls, madvise_skipped, mincore_calls, probe_calls, rc_hits;
     hk_store_namer namer;                        /* hk_store_set_namer (NULL: storages keep their names) */
     void *namer_ctx;
@@ -271,8 +277,10 @@ bool st_mincore_is_blind(const st_slot *sl);
 
 /* ---- store_cache.c: the caches below the mappings ---- */
 
-/* Invalidates every cached residency window (a new epoch). */
+/* Invalidates every cached residency window (a file closed, a storage failed); a new epoch too. */
 void st_rc_drop_all(hk_store *st);
+/* A new epoch (a loop iteration): windows of earlier epochs stay valid only if full and recent (now_ms). */
+void st_rc_next_epoch(hk_store *st);
 /* true if every page of file bytes [first, end) of slot i is resident according to the cache; windows not cached are
  * asked with mincore only if `fill` (otherwise they count as not known resident). */
 bool st_rc_resident(hk_store *st, uint32_t i, uint64_t first, uint64_t end, bool fill);

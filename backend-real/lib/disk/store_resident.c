@@ -116,6 +116,10 @@ void hk_store_prefetch(hk_store *st, const hk_extent *ext)
         return;
     st_lru_touch(st, i);
     uint64_t first = page_start(ext->offset), end = ext->offset + ext->length;
+    if (st->batching && st->rc != NULL && !st_slot_at(st, i)->blind && st_rc_resident(st, i, first, end, false)) {
+        st->madvise_skipped++; /* the cache knows it resident: the flush would skip it, so it is not even recorded */
+        return;
+    }
     if (!st->batching || !st_pf_record(st, i, first, end))
         st_advise(st, st_slot_at(st, i), first, end);
 }
@@ -127,7 +131,7 @@ void hk_store_flush_prefetch(hk_store *st)
 
 void hk_store_next_epoch(hk_store *st)
 {
-    st_rc_drop_all(st);
+    st_rc_next_epoch(st);
     st_folder_cache_drop(st);
 }
 

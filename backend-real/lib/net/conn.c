@@ -42,7 +42,8 @@ enum {
     CF_FAILED = 1u << 3,      /* output could not be queued or written: report (fault, then on_closed) from the loop */
     CF_PROBE = 1u << 4,       /* a write hit EFAULT: write one segment at a time to find the bad one */
     CF_HELD = 1u << 5,        /* on the hub's held list: its short queue waits for more (write coalescing) */
-    CF_EXPIRED = 1u << 6,     /* its hold ran out: the next flush writes it whatever its size */
+    CF_EXPIRED = 1u << 6,     /* its hold ran out, or the raised SO_RCVLOWAT was met: the next flush writes it
+                               * whatever its size */
 };
 
 struct hk_conn {
@@ -57,8 +58,10 @@ struct hk_conn {
     hk_list pend;             /* on the flush list while CF_PENDING, the held list while CF_HELD; the graveyard once
                                * CF_DEAD */
     hk_list all;              /* on the hub's list of live connections */
-    uint32_t flags;
-    int fail_errno;           /* with CF_FAILED */
+    uint16_t flags;
+    int16_t fail_errno;       /* with CF_FAILED (errno values fit) */
+    uint16_t lowat;           /* read coalescing: the socket's SO_RCVLOWAT now (0: never set, the default 1) */
+    uint16_t ratio;           /* read coalescing: bytes queued per byte read by bulk reads (0: not learned yet) */
     uint32_t depth;           /* write coalescing: the most bytes asked for at once (the peer's pipeline, at least) */
     uint32_t held_at;         /* with CF_HELD: when the hold began (hub_us) */
     uint32_t burst;           /* bytes queued since burst_at */
@@ -98,6 +101,7 @@ void hk_conn_limits_default(hk_conn_limits *lim)
     lim->short_queue = 32 * 1024;
     lim->coalesce = 128 * 1024;
     lim->hold_max = 0.25;
+    lim->read_coalesce = true;
     lim->zero_copy = true;
 }
 
@@ -126,7 +130,7 @@ static void pending_remove(hk_conn_hub *h, hk_conn *c)
 {
     if (!(c->flags & CF_PENDING))
         return;
-    c->flags &= ~(uint32_t)CF_PENDING;
+    c->flags &= (uint16_t)~CF_PENDING;
     assert(hk_list_linked(&c->pend) && h->npending > 0);
     hk_list_remove(&c->pend);
     h->npending--;
@@ -176,7 +180,7 @@ static void held_remove(hk_conn_hub *h, hk_conn *c)
 {
     if (!(c->flags & CF_HELD))
         return;
-    c->flags &= ~(uint32_t)CF_HELD;
+    c->flags &= (uint16_t)~CF_HELD;
     hk_list_remove(&c->pend);
     if (hk_list_empty(&h->held))
         ev_timer_stop(h->loop, &h->hold_timer);
@@ -194,21 +198,84 @@ static void hold_timer_arm(hk_conn_hub *h)
     ev_timer_start(h->loop, &h->hold_timer);
 }
 
-/* In the flush pass, c (just taken off the flush list) waits for more instead of being written: true if it was put on
- * the held list. Not when it failed, waits for EV_WRITE, its hold ran out, or its queue reached the target. */
-static bool hold(hk_conn_hub *h, hk_conn *c)
+/* ---- read coalescing: while a hold waits for requests, the socket's SO_RCVLOWAT waits for them too ---- */
+
+#define RATIO_MIN 64u     /* a read that made the owner queue fewer bytes per byte read was not a batch of requests */
+#define LOWAT_MAX 4096u
+
+/* A read of r bytes made the owner queue t bytes: learn how many bytes a byte of requests asks for. The estimate
+ * follows a higher sample at once and a lower one by 1/8: the low water it gives errs towards waking early. */
+static void note_ratio(hk_conn *c, size_t r, size_t t)
 {
-    note_depth(c);
-    if ((c->flags & (CF_FAILED | CF_WANT_WRITE | CF_EXPIRED | CF_DEAD)) || c->queued == 0 ||
-        c->queued >= hold_target(c))
-        return false;
-    pending_remove(h, c);
+    if (r == 0 || t / r < RATIO_MIN)
+        return;
+    size_t x = t / r > UINT16_MAX ? UINT16_MAX : t / r;
+    if (x >= c->ratio)
+        c->ratio = (uint16_t)x;
+    else
+        c->ratio = (uint16_t)(c->ratio - c->ratio / 8 + x / 8);
+}
+
+/* SO_RCVLOWAT = v (1: every byte wakes the loop again). One setsockopt when it changes; a failure keeps the old
+ * value (the hold's timer bounds the wait either way). */
+static void set_lowat(hk_conn *c, unsigned v)
+{
+    unsigned cur = c->lowat ? c->lowat : 1;
+    if (v == cur || c->io.fd < 0)
+        return;
+    int iv = (int)v;
+    c->hub->stats.lowat_sets++;
+    if (setsockopt(c->io.fd, SOL_SOCKET, SO_RCVLOWAT, &iv, sizeof iv) == 0)
+        c->lowat = (uint16_t)v;
+}
+
+/* The low water for a hold that still needs `need` queued bytes: 7/8 of the request bytes that ask for them at the
+ * learned ratio (a few bytes of other messages, a short block, must not leave it short), 1 when unknown or tiny. */
+static unsigned lowat_for(const hk_conn *c, size_t need)
+{
+    if (c->ratio == 0 || !c->hub->lim.read_coalesce)
+        return 1;
+    size_t v = need / 8 * 7 / c->ratio;
+    return v < 2 ? 1 : v > LOWAT_MAX ? LOWAT_MAX : (unsigned)v;
+}
+
+/* c (off the flush list, its queue short of target) waits on the held list, and its socket for the requests that
+ * would fill the queue. */
+static void hold_start(hk_conn_hub *h, hk_conn *c, size_t target)
+{
     c->flags |= CF_HELD;
     c->held_at = hub_us(h);
     h->stats.holds++;
     hk_list_insert_tail(&h->held, &c->pend);
     hold_timer_arm(h);
+    set_lowat(c, lowat_for(c, target - c->queued));
+}
+
+/* In the flush pass, c (just taken off the flush list) waits for more instead of being written: true if it was put on
+ * the held list. Not when it failed, waits for EV_WRITE, its hold ran out, or its queue reached the target. */
+static bool hold(hk_conn_hub *h, hk_conn *c)
+{
+    note_depth(c);
+    size_t target = hold_target(c);
+    if ((c->flags & (CF_FAILED | CF_WANT_WRITE | CF_EXPIRED | CF_DEAD)) || c->queued == 0 || c->queued >= target)
+        return false;
+    pending_remove(h, c);
+    hold_start(h, c, target);
     return true;
+}
+
+/* After a write that emptied c's queue: when the next batch of requests can be waited for (a deep pipeline, a
+ * learned ratio), the socket's low water is raised for it and c waits on the held list, empty, so that the hold's
+ * end lowers the water again if the batch does not come; else the low water is 1 again. */
+static void hold_empty(hk_conn_hub *h, hk_conn *c)
+{
+    size_t target = hold_target(c);
+    if (target > 0 && !(c->flags & (CF_FAILED | CF_DEAD | CF_HELD | CF_PENDING)) && lowat_for(c, target) > 1) {
+        hold_start(h, c, target);
+        h->stats.holds_empty++;
+    } else {
+        set_lowat(c, 1);
+    }
 }
 
 /* The oldest holds ran out: their queues are written in the coming flush pass, and the pipeline they waited for is
@@ -228,6 +295,7 @@ static void hold_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         h->stats.holds_expired++;
         pending_add(h, c); /* off the held list */
         c->flags |= CF_EXPIRED;
+        set_lowat(c, 1); /* what came meanwhile is read now (the kernel signals it readable) */
     }
     hold_timer_arm(h);
 }
@@ -249,7 +317,7 @@ static void set_failed(hk_conn *c, int err, const hk_extent *ext, const char *wh
     if (c->flags & CF_FAILED)
         return;
     c->flags |= CF_FAILED;
-    c->fail_errno = err;
+    c->fail_errno = (int16_t)err;
     if (ext) {
         c->fault = calloc(1, sizeof *c->fault);
         if (c->fault) { /* without memory the close is still reported, only without the fault */
@@ -273,7 +341,7 @@ static void set_write_interest(hk_conn *c, bool on)
     if (on)
         c->flags |= CF_WANT_WRITE;
     else
-        c->flags &= ~(uint32_t)CF_WANT_WRITE;
+        c->flags &= (uint16_t)~CF_WANT_WRITE;
 }
 
 /* Stops I/O and releases everything but the struct itself, which goes to the graveyard. */
@@ -433,10 +501,11 @@ static void wrote(hk_conn *c, size_t w, size_t total)
 /* After the writes of one flush: free an empty queue, wait for EV_WRITE while bytes remain, grant room. */
 static void after_writes(hk_conn *c)
 {
-    c->flags &= ~(uint32_t)CF_EXPIRED;
+    c->flags &= (uint16_t)~CF_EXPIRED;
     if (c->q->icount == 0) {
         queue_free(c->hub, c);
         set_write_interest(c, false);
+        hold_empty(c->hub, c);
     } else {
         set_write_interest(c, true);
     }
@@ -569,7 +638,14 @@ static void do_read(hk_conn *c)
     if (r > 0) {
         h->stats.reads++;
         h->stats.bytes_read += (uint64_t)r;
+        if (c->lowat > 1) { /* the batch a hold waited for: written in the coming flush, whatever its size */
+            c->flags |= CF_EXPIRED;
+            h->stats.lowat_reads++;
+        }
+        size_t q0 = c->queued;
         h->ops.on_recv(h->ctx, c, h->rbuf, (size_t)r);
+        if (!(c->flags & CF_DEAD) && c->queued > q0)
+            note_ratio(c, (size_t)r, c->queued - q0);
         return;
     }
     if (r == 0) {
@@ -613,8 +689,8 @@ static void sweep(hk_conn_hub *h)
  * socket is full, the event resumes it). */
 static void flush_one(hk_conn_hub *h, hk_conn *c)
 {
-    pending_remove(h, c);
-    c->flags &= ~(uint32_t)CF_EXPIRED;
+    pending_remove(h, c); /* CF_EXPIRED stays until a write (after_writes): an empty hold that ran out writes the
+                           * requests read next at once */
     if (c->flags & CF_FAILED)
         report_failure(c);
     else if (!(c->flags & CF_WANT_WRITE))
@@ -873,7 +949,7 @@ void hk_conn_send(hk_conn *c, const hk_segment *segs, size_t nsegs)
     }
     if (c->queued > before)
         note_burst(c, c->queued - before);
-    if ((c->flags & CF_HELD) && !(c->flags & CF_FAILED)) {
+    if ((c->flags & CF_HELD) && !(c->flags & (CF_FAILED | CF_EXPIRED))) {
         note_depth(c);
         if (c->queued < hold_target(c))
             return; /* still short: it keeps waiting, its hold's end unchanged */

@@ -9,7 +9,9 @@
  *
  * Reading: each readable event does ONE read() into the hub's buffer and hands the bytes to on_recv at once; the
  * receiver must consume or copy them before it returns (the next read overwrites them). EOF gives on_closed(BY_PEER),
- * a read or write error on_closed(ERROR, errno).
+ * a read or write error on_closed(ERROR, errno). A held connection's socket may have a raised SO_RCVLOWAT (read
+ * coalescing, hk_conn_limits.read_coalesce): its bytes are then delivered once the batch is there, or when the hold
+ * runs out (at most hold_max later), EOF and errors at once.
  *
  * Sending: hk_conn_send takes all segments in order. BYTES segments are copied into a per-connection byte area
  * (adjacent byte segments become one iovec); EXTENT segments are pinned through ops->pin (the mapping stays valid
@@ -114,6 +116,15 @@ typedef struct hk_conn_limits {
      * (the room the owner gets always covers it); hold_max <= 0 turns coalescing off. */
     size_t coalesce;      /* default 128 KiB */
     double hold_max;      /* default 0.25 s */
+    /* Read coalescing (issue 12, CPU per GiB at K = 500): while a connection's queue is held, its socket's
+     * SO_RCVLOWAT is raised to 7/8 of the request bytes that would bring the queue to the target (the bytes queued
+     * per byte read are learned from the reads that queued at least 64 bytes per byte), so the kernel wakes the loop
+     * once for the batch instead of once per request or two; the read that meets it is written in the coming flush
+     * whatever its size. A queue emptied by a write is held the same way, empty. When the hold runs out the low water
+     * is 1 again (the socket is read at once), the depth halves as above. Every wait stays bounded by hold_max; EOF
+     * and errors wake the loop at any low water. Only connections that are held are affected: a peer that asks for
+     * one block at a time never is. */
+    bool read_coalesce;   /* default true */
     /* Zero-copy writes (issue 12, CPU per GiB; net/conn_splice.h): a plain connection (one that never had a cipher)
      * whose write carries at least CS_MIN_EXTENT_BYTES of extents is written by vmsplice into a pipe the hub shares
      * and splice from it into the socket: the payload goes from the page cache to the socket by reference, with no
@@ -157,6 +168,8 @@ typedef struct hk_conn_stats {
     uint64_t iovecs;                  /* iovecs passed to sendmsg */
     uint64_t faults;
     uint64_t holds, holds_expired;    /* write coalescing: short queues held for more, holds that ran out */
+    uint64_t holds_empty;             /* read coalescing: of the holds, emptied queues waiting for a batch */
+    uint64_t lowat_sets, lowat_reads; /* SO_RCVLOWAT changes; reads that met a raised low water */
     /* MSE/PE encryption (issue 9): */
     uint64_t bytes_encrypted;         /* bytes passed through a connection's cipher */
     uint64_t encrypted_held;          /* encrypted bytes held now, not yet written (all connections) */

@@ -1,6 +1,9 @@
 """procstat: what /proc says about one process: CPU time, memory peaks, system-call counts, descriptors.
 
 cpu_seconds(pid): user+sys from /proc/PID/stat (fields 14 and 15, in clock ticks).
+main_thread_cpu_seconds(pid): user+sys of the main thread alone (/proc/PID/task/PID/stat): for hekate, its event
+loop; cpu_seconds minus it is every other thread's, those that have ended included (the kernel adds a thread's times
+to the process's when it exits): hekate's disk pool, whose threads exit after a second without work.
 status(pid): the kB fields of /proc/PID/status (VmHWM, VmRSS, RssAnon, ...), as bytes.
 io(pid): /proc/PID/io (syscr, syscw, rchar, wchar, read_bytes, ...): syscr+syscw count read-like and write-like
 system calls only (read/readv/recv*/pread and write/writev/send*/sendfile...), not epoll_wait, mmap or madvise.
@@ -18,6 +21,13 @@ def cpu_seconds(pid):
         s = f.read()
     fields = s[s.rindex(")") + 2:].split()
     return (int(fields[11]) + int(fields[12])) / TICK   # utime, stime (fields 14, 15 of the whole line)
+
+
+def main_thread_cpu_seconds(pid):
+    with open("/proc/%d/task/%d/stat" % (pid, pid)) as f:
+        st = f.read()
+    fields = st[st.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def status(pid):

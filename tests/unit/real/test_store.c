@@ -500,7 +500,7 @@ static ttorrent six_files(void)
 Test(store, tiny_mapped_budget_evicts_lru_never_pinned)
 {
     ttorrent t = six_files();
-    hk_store_limits lim = {2 * FLEN, 1000};
+    hk_store_limits lim = {2 * FLEN, 1000, 10};
     hk_store *st = hk_store_new(&lim);
     uint64_t h = add_ok(st, &t);
     hk_store_stats s;
@@ -542,7 +542,7 @@ Test(store, tiny_mapped_budget_evicts_lru_never_pinned)
 Test(store, lru_order_is_least_recently_used)
 {
     ttorrent t = six_files();
-    hk_store_limits lim = {3 * FLEN, 1000};
+    hk_store_limits lim = {3 * FLEN, 1000, 10};
     hk_store *st = hk_store_new(&lim);
     uint64_t h = add_ok(st, &t);
     struct iovec iov;
@@ -581,7 +581,7 @@ Test(store, lru_order_is_least_recently_used)
 Test(store, residency_query_touches_the_lru)
 {
     ttorrent t = six_files();
-    hk_store_limits lim = {3 * FLEN, 1000};
+    hk_store_limits lim = {3 * FLEN, 1000, 10};
     hk_store *st = hk_store_new(&lim);
     uint64_t h = add_ok(st, &t);
     hk_store_stats s;
@@ -616,7 +616,7 @@ Test(store, residency_query_touches_the_lru)
 Test(store, fd_budget_of_two)
 {
     ttorrent t = six_files();
-    hk_store_limits lim = {1ull << 40, 2};
+    hk_store_limits lim = {1ull << 40, 2, 10};
     hk_store *st = hk_store_new(&lim);
     uint64_t h = add_ok(st, &t);
     hk_store_stats s;
@@ -1158,7 +1158,7 @@ Test(store, name_folder_swapped_for_a_link_serves_nothing)
 {
     ttorrent t = make_torrent("t.torrent", "M", true, g_swap_files, 3, true);
     move_into_sub(&t, "M", g_swap_files, 3);
-    hk_store_limits lim = {.max_mapped_bytes = 1u << 30, .max_open_files = 1};
+    hk_store_limits lim = {.max_mapped_bytes = 1u << 30, .max_open_files = 1, .resident_keep_ms = 10};
     hk_store *st = hk_store_new(&lim);
     uint64_t h = add_ok(st, &t);
     assert_pin_matches(st, h, pathf("DIR/sub/M/a.bin"), 0, 0, 1000);
@@ -1184,7 +1184,7 @@ Test(store, torrent_folder_swapped_for_a_link_serves_nothing)
 {
     ttorrent t = make_torrent("t.torrent", "M", true, g_swap_files, 3, true);
     move_into_sub(&t, "M", g_swap_files, 3);
-    hk_store_limits lim = {.max_mapped_bytes = 1u << 30, .max_open_files = 1};
+    hk_store_limits lim = {.max_mapped_bytes = 1u << 30, .max_open_files = 1, .resident_keep_ms = 10};
     hk_store *st = hk_store_new(&lim);
     uint64_t h = add_ok(st, &t);
     assert_pin_matches(st, h, pathf("DIR/sub/M/a.bin"), 0, 0, 1000);

@@ -19,6 +19,17 @@
 #include "store.h"
 #include "torrent_builder.h"
 
+
+/* A store whose residency answers last one epoch each (resident_keep_ms 0), as these tests were written for; the
+ * windows kept longer by default are tested on their own (store_batch.a_wholly_resident_window_is_kept...). */
+static hk_store *epoch_store(void)
+{
+    hk_store_limits lim;
+    hk_store_limits_default(&lim);
+    lim.resident_keep_ms = 0;
+    return hk_store_new(&lim);
+}
+
 static char *g_dir;
 static size_t g_pg;
 
@@ -140,7 +151,7 @@ static hk_store_stats stats(const hk_store *st)
 Test(store_batch, adjacent_prefetches_of_one_iteration_make_one_madvise)
 {
     tdata t = make_data("a.bin", 1u << 20);
-    hk_store *st = hk_store_new(NULL);
+    hk_store *st = epoch_store();
     uint64_t h = add(st, &t);
     hk_store_set_batching(st, true);
     hk_store_next_epoch(st);
@@ -171,7 +182,7 @@ Test(store_batch, runs_split_at_gaps_and_join_inside_a_page)
 {
     tdata t = make_data("a.bin", 1u << 20);
     tdata u = make_data("b.bin", 1u << 20);
-    hk_store *st = hk_store_new(NULL);
+    hk_store *st = epoch_store();
     uint64_t h = add(st, &t), h2 = add(st, &u);
     hk_store_set_batching(st, true);
     drop(&t, 0, 0);
@@ -200,7 +211,7 @@ Test(store_batch, flush_advises_only_requested_pages)
 {
     const uint64_t len = 4u << 20;
     tdata t = make_data("a.bin", len);
-    hk_store *st = hk_store_new(NULL);
+    hk_store *st = epoch_store();
     uint64_t h = add(st, &t);
     hk_store_set_batching(st, true);
     drop(&t, 0, 0);
@@ -242,7 +253,7 @@ Test(store_batch, flush_advises_only_requested_pages)
 Test(store_batch, without_batching_every_prefetch_is_advised_at_once)
 {
     tdata t = make_data("a.bin", 1u << 20);
-    hk_store *st = hk_store_new(NULL);
+    hk_store *st = epoch_store();
     uint64_t h = add(st, &t);
     uint64_t before = stats(st).madvise_calls;
     for (int k = 0; k < 4; k++) {
@@ -266,7 +277,7 @@ Test(store_batch, without_batching_every_prefetch_is_advised_at_once)
 Test(store_batch, a_miss_flushes_at_once)
 {
     tdata t = make_data("a.bin", 1u << 20);
-    hk_store *st = hk_store_new(NULL);
+    hk_store *st = epoch_store();
     uint64_t h = add(st, &t);
     hk_store_set_batching(st, true);
     hk_store_next_epoch(st);
@@ -287,7 +298,7 @@ Test(store_batch, a_miss_flushes_at_once)
 Test(store_batch, runs_known_resident_are_not_advised)
 {
     tdata t = make_data("a.bin", 1u << 20);
-    hk_store *st = hk_store_new(NULL);
+    hk_store *st = epoch_store();
     uint64_t h = add(st, &t);
     hk_store_set_batching(st, true);
     hk_store_next_epoch(st);
@@ -306,6 +317,14 @@ Test(store_batch, runs_known_resident_are_not_advised)
     hk_store_prefetch(st, &e);
     hk_store_flush_prefetch(st);
     cr_assert_eq(stats(st).madvise_calls, s1.madvise_calls + 1);
+    /* a prefetch the cache already knows resident when it is asked is not even recorded */
+    cr_assert(hk_store_resident(st, &e));
+    hk_store_stats s2 = stats(st);
+    hk_store_prefetch(st, &e);
+    cr_assert_eq(stats(st).madvise_skipped, s2.madvise_skipped + 1, "skipped when asked");
+    hk_store_flush_prefetch(st);
+    cr_assert_eq(stats(st).madvise_calls, s2.madvise_calls);
+    cr_assert_eq(stats(st).madvise_skipped, s2.madvise_skipped + 1, "nothing left for the flush");
     hk_store_free(st);
     mi_free(t.mi);
 }
@@ -314,7 +333,7 @@ Test(store_batch, eviction_flushes_and_failure_drops_the_records)
 {
     tdata t = make_data("a.bin", 1u << 20);
     tdata u = make_data("b.bin", 1u << 20);
-    hk_store_limits lim = {1ull << 40, 1};
+    hk_store_limits lim = {1ull << 40, 1, 10};
     hk_store *st = hk_store_new(&lim);
     uint64_t ha = add(st, &t), hb = add(st, &u);
     hk_store_set_batching(st, true);
@@ -343,7 +362,7 @@ Test(store_batch, eviction_flushes_and_failure_drops_the_records)
 Test(store_batch, records_beyond_the_cap_flush_early)
 {
     tdata t = make_file("a.bin", 10000 * g_pg, true);
-    hk_store *st = hk_store_new(NULL);
+    hk_store *st = epoch_store();
     uint64_t h = add(st, &t);
     hk_store_set_batching(st, true);
     uint64_t before = stats(st).madvise_calls;
@@ -365,8 +384,8 @@ Test(store_batch, cached_answers_equal_uncached_ones_on_a_partly_cached_file)
 {
     const uint64_t len = (2u << 20) + 12345; /* a partial last page, windows clipped at the end */
     tdata t = make_data("a.bin", len);
-    hk_store *plain = hk_store_new(NULL);
-    hk_store *cached = hk_store_new(NULL);
+    hk_store *plain = epoch_store();
+    hk_store *cached = epoch_store();
     uint64_t hp = add(plain, &t), hc = add(cached, &t);
     hk_store_set_batching(cached, true);
     hk_store_next_epoch(cached);
@@ -436,7 +455,10 @@ Test(store_batch, cached_answers_equal_uncached_ones_on_a_partly_cached_file)
 Test(store_batch, the_cache_is_invalid_after_the_epoch_changes)
 {
     tdata t = make_data("a.bin", 1u << 20);
-    hk_store *st = hk_store_new(NULL);
+    hk_store_limits lim;
+    hk_store_limits_default(&lim);
+    lim.resident_keep_ms = 0; /* every window for one epoch only (the next test: wholly resident ones for longer) */
+    hk_store *st = hk_store_new(&lim);
     uint64_t h = add(st, &t);
     hk_store_set_batching(st, true);
     hk_store_next_epoch(st);
@@ -458,11 +480,59 @@ Test(store_batch, the_cache_is_invalid_after_the_epoch_changes)
     mi_free(t.mi);
 }
 
+/* lim.resident_keep_ms (issue 12, CPU per GiB): a window found wholly resident keeps its answer across epochs for
+ * that long, a window with a page missing is asked again at the next epoch; once the time is over, the kernel is
+ * asked again; a file closed (here: the storage removed and added again) drops the kept answers too. */
+static void keep_case(uint32_t keep_ms, int sleep_ms, bool kept)
+{
+    tdata t = make_data("keep.bin", 1u << 20);
+    hk_store_limits lim;
+    hk_store_limits_default(&lim);
+    lim.resident_keep_ms = keep_ms;
+    hk_store *st = hk_store_new(&lim);
+    uint64_t h = add(st, &t);
+    hk_store_set_batching(st, true);
+    hk_store_next_epoch(st);
+    load(&t);
+    drop(&t, 150 * g_pg, g_pg); /* window 2 (pages 128-191) lacks a page; window 1 is whole */
+    hk_extent whole = ext(h, 300000, 16384), holed = ext(h, 130 * g_pg, 16384);
+    hk_store_prefetch(st, &whole);
+    hk_store_flush_prefetch(st);
+    cr_assert(hk_store_resident(st, &whole));
+    cr_assert(hk_store_resident(st, &holed), "the block itself is resident, the page missing is further on");
+    uint64_t mc = stats(st).mincore_calls;
+    drop(&t, 0, 0);
+    usleep((useconds_t)sleep_ms * 1000);
+    hk_store_next_epoch(st);
+    cr_assert_eq(hk_store_resident(st, &whole), kept, "the wholly resident window %s", kept ? "kept" : "asked again");
+    cr_assert(!hk_store_resident(st, &holed), "the window with a page missing is asked again");
+    cr_assert_eq(stats(st).mincore_calls, mc + (kept ? 1 : 2));
+    if (kept) { /* a close drops what was kept */
+        hk_store_remove(st, h);
+        h = add(st, &t);
+        whole = ext(h, 300000, 16384);
+        hk_store_next_epoch(st);
+        cr_assert(!hk_store_resident(st, &whole), "after a close: asked again");
+    }
+    hk_store_free(st);
+    mi_free(t.mi);
+}
+
+Test(store_batch, a_wholly_resident_window_is_kept_for_keep_ms)
+{
+    keep_case(60000, 0, true);
+}
+
+Test(store_batch, a_kept_window_is_asked_again_after_keep_ms)
+{
+    keep_case(20, 80, false);
+}
+
 Test(store_batch, eviction_drops_the_cache_even_when_the_slot_is_reused)
 {
     tdata t = make_data("a.bin", 1u << 20);
     tdata u = make_data("b.bin", 1u << 20);
-    hk_store_limits lim = {1ull << 40, 1};
+    hk_store_limits lim = {1ull << 40, 1, 10};
     hk_store *st = hk_store_new(&lim);
     uint64_t ha = add(st, &t), hb = add(st, &u);
     hk_store_set_batching(st, true);
@@ -485,7 +555,7 @@ Test(store_batch, eviction_drops_the_cache_even_when_the_slot_is_reused)
 Test(store_batch, a_failed_storage_is_never_resident_from_the_cache)
 {
     tdata t = make_data("a.bin", 1u << 20);
-    hk_store *st = hk_store_new(NULL);
+    hk_store *st = epoch_store();
     uint64_t h = add(st, &t);
     hk_store_set_batching(st, true);
     hk_store_next_epoch(st);
@@ -505,7 +575,7 @@ Test(store_batch, a_failed_storage_is_never_resident_from_the_cache)
 Test(store_batch, a_page_in_updates_the_cache)
 {
     tdata t = make_data("a.bin", 1u << 20);
-    hk_store *st = hk_store_new(NULL);
+    hk_store *st = epoch_store();
     uint64_t h = add(st, &t);
     hk_store_set_batching(st, true);
     hk_store_next_epoch(st);
@@ -527,7 +597,7 @@ Test(store_batch, a_page_in_updates_the_cache)
 Test(store_batch, pad_and_metainfo_extents)
 {
     tdata t = make_data("a.bin", 100000);
-    hk_store *st = hk_store_new(NULL);
+    hk_store *st = epoch_store();
     uint64_t h = add(st, &t);
     hk_store_set_batching(st, true);
     hk_store_next_epoch(st);
