@@ -45,8 +45,10 @@ static void served_parts(const hk_served *sd, parts *p)
 {
     size_t cursor = 0;
     for (const hk_served_rec *sv = hk_served_next(sd, &cursor); sv; sv = hk_served_next(sd, &cursor)) {
-        p->pt_recs += offsetof(hk_served_rec, base);
-        p->pt_paths += strlen(sv->base) + 1;
+        p->pt_recs += sizeof *sv;
+        char base[HK_SERVED_PATH_MAX];
+        if (hk_served_base(sv, base, sizeof base)) /* kept without its ".torrent" (served.h) */
+            p->pt_paths += strlen(base) + 1 - (sv->torrent_ext ? strlen(".torrent") : 0);
     }
     p->pt_folders = (double)hk_served_folder_bytes(sd);
     p->pt_tables = (double)hk_served_memory(sd) - p->pt_recs - p->pt_paths - p->pt_folders;
@@ -108,8 +110,9 @@ int main(int argc, char **argv)
     printf("  seeder:      records %.1f (%zu B each, pool of %u), info-hash index %.1f, SKEY index %.1f, "
            "name arena %.1f, other %.1f\n", p.sd_recs / n, sizeof(hk_torrent), hk_real_seeder(r)->torrents.caprecs,
            p.sd_ih / n, p.sd_skey / n, p.sd_names / n, p.sd_other / n);
-    printf("  paths table: records %.1f (%zu B each), path names %.1f, folders %.1f, slot tables %.1f\n",
-           p.pt_recs / n, offsetof(hk_served_rec, base), p.pt_paths / n, p.pt_folders / n, p.pt_tables / n);
+    printf("  paths table: records %.1f (%zu B each), path names %.1f, folders %.1f, slot tables and slab / arena "
+           "slack %.1f\n",
+           p.pt_recs / n, sizeof(hk_served_rec), p.pt_paths / n, p.pt_folders / n, p.pt_tables / n);
     printf("  store:       handle table %.1f, storage records %.1f (%zu B each), file entries %.1f, names %.1f, "
            "folders %.1f\n", p.st_handles / n, p.st_recs / n, sizeof(st_storage), p.st_files / n, p.st_names / n,
            p.st_folders / n);

@@ -391,6 +391,12 @@ const uint8_t *hk_seeder_info_hash(const hk_seeder *s, uint32_t id)
     return t ? t->info_hash : NULL;
 }
 
+uint64_t hk_seeder_info_start(const hk_seeder *s, uint32_t id)
+{
+    const hk_torrent *t = hk_tt_get(&s->torrents, id);
+    return t ? t->info_start : UINT64_MAX;
+}
+
 const char *hk_seeder_torrent_name(const hk_seeder *s, uint32_t id, uint32_t *len)
 {
     const hk_torrent *t = hk_tt_get(&s->torrents, id);

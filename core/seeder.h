@@ -213,6 +213,8 @@ hk_add_result hk_seeder_add_parsed(hk_seeder *s, const mi_torrent *mi, uint64_t 
 /* The info-hash of the torrent with this id (hk_seeder_add_parsed), valid until it is removed; NULL if no torrent
  * has that id now. */
 const uint8_t *hk_seeder_info_hash(const hk_seeder *s, uint32_t id);
+/* The offset of its info dictionary in its .torrent (mi->info_start); UINT64_MAX if no torrent has that id now. */
+uint64_t hk_seeder_info_start(const hk_seeder *s, uint32_t id);
 /* Its name (mi->name: *len bytes, not NUL-terminated), valid until the next management call; NULL if no torrent has
  * that id now. */
 const char *hk_seeder_torrent_name(const hk_seeder *s, uint32_t id, uint32_t *len);

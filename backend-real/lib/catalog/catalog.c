@@ -319,7 +319,6 @@ static int serve_on(hk_catalog *c, hk_served_rec *sv, const torrent_file *tf, ui
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    sv->info_start = (uint32_t)tf->mi->info_start; /* < HK_MAX_TORRENT_FILE: the file was read whole */
     sv->reported = false;
     return 0;
 }
@@ -569,7 +568,7 @@ static hk_load_outcome load_parsed(hk_catalog *c, hk_served_rec *sv, const load_
     if (!hk_shard_has(mi->info_hash, c->shard_k, c->shard_n))
         return other_shard(c, sv, q, tf);
     if (sv && hk_served_storage(sv) && memcmp(ih_of(c, sv), mi->info_hash, 20) == 0) {
-        if (failed || sv->id.size != tf->len || sv->info_start != mi->info_start)
+        if (failed || sv->id.size != tf->len || hk_seeder_info_start(c->seeder, sv->torrent) != mi->info_start)
             return readd(c, sv, q, failed, tf);
         sv->mark = q->mark; /* touched, or rewritten the same way: the store's view of it is still right */
         sv->id = tf->id;
@@ -647,7 +646,7 @@ static bool file_holds_served(const hk_catalog *c, const hk_served_rec *sv, hk_f
     mi_error me;
     bool same = false;
     if (mi_parse(bytes, len, &mi, &me) == 0) {
-        same = len == sv->id.size && mi->info_start == sv->info_start &&
+        same = len == sv->id.size && mi->info_start == hk_seeder_info_start(c->seeder, sv->torrent) &&
                memcmp(mi->info_hash, ih_of(c, sv), 20) == 0 &&
                trackers_hash(mi) == sv->trackers_hash; /* other trackers: read again, so the announcer gets them */
         mi_free(mi);

@@ -1,5 +1,5 @@
-/* served: the table of .torrent paths and what is served from each, indexed by path and by storage, and the folders
- * of the paths interned once each (see served.h). */
+/* served: the table of .torrent paths and what is served from each (records in slabs, their last components in a
+ * name arena), indexed by path and by storage, and the folders of the paths interned once each (see served.h). */
 #include "served.h"
 
 #include <assert.h>
@@ -11,6 +11,7 @@
 
 /* A folder part of paths ("/a/b/", the last '/' included; "" for a path without one), shared by its records. */
 struct hk_served_folder {
+    const hk_served *table;        /* whose name arena holds its records' last components */
     uint32_t refs;                 /* records holding it; freed at 0 */
     uint32_t len;
     uint32_t hash;
@@ -19,8 +20,9 @@ struct hk_served_folder {
 
 #define EXT ".torrent"
 #define EXT_LEN (sizeof EXT - 1)
-/* A record's bytes: its fields up to the base name, then the base name and its NUL. */
-#define REC_BYTES(n) (offsetof(hk_served_rec, base) + (n) + 1)
+#define SLAB_BITS 10u
+#define SLAB (1u << SLAB_BITS)     /* records per slab */
+#define ARENA_MIN_COMPACT 4096u
 
 struct hk_served {
     uint32_t *by_path;             /* cap slots: record number + 1, 0 empty */
@@ -28,21 +30,19 @@ struct hk_served {
                                       bits): record number + 1, 0 none (issue 10: 4 bytes per storage, not a
                                       second hash table of 2 slots per record) */
     uint32_t capindex;
-    hk_served_rec **recs;          /* by record number; a free number holds FREE_LINK(next free number) */
-    uint32_t nrecs, caprecs;       /* numbers handed out (live or free), capacity of recs */
+    hk_served_rec **slabs;         /* record number n is slabs[n / SLAB][n % SLAB]; a free one has folder NULL and
+                                      the next free number in mark */
+    uint32_t nrecs, nslabs, capslabs; /* numbers handed out (live or free), slabs allocated, capacity of slabs */
     uint32_t free_head;            /* last freed number, NO_REC: none */
     size_t cap;                    /* power of two, 0 before the first insert */
     size_t count, with_storage;
-    size_t bytes;                  /* record allocations */
+    char *names;                   /* the records' last components, each NUL terminated (base_off) */
+    uint32_t names_len, names_cap, names_garbage;
     hk_served_folder **folders;    /* open addressing by folder hash, at most half full, NULL empty */
     size_t fcap, nfolders, fbytes; /* slots, folders, their allocations */
 };
 
 #define NO_REC UINT32_MAX
-/* A free entry of recs: odd, so never a record's address (records are malloc'd, aligned). */
-#define FREE_LINK(n) ((hk_served_rec *)(uintptr_t)(((uintptr_t)(n) << 1) | 1u))
-#define IS_FREE(p) (((uintptr_t)(p) & 1u) != 0)
-#define FREE_NEXT(p) ((uint32_t)((uintptr_t)(p) >> 1))
 
 /* 64-bit FNV-1a finished with the splitmix64 mixer (its high bits are the best spread), folded to 32 bits. */
 static uint32_t hash_path(const char *s)
@@ -67,17 +67,29 @@ static bool is_handle(uint64_t storage)
     return (storage >> 32) != 0 && (storage >> 48) == 0;
 }
 
+/* Record number n. */
+static inline hk_served_rec *rec_at(const hk_served *t, uint32_t n)
+{
+    return &t->slabs[n >> SLAB_BITS][n & (SLAB - 1)];
+}
+
 /* The record in slot value v (!= 0). */
 static inline hk_served_rec *rec_of(const hk_served *t, uint32_t v)
 {
-    return t->recs[v - 1];
+    return rec_at(t, v - 1);
+}
+
+/* r's last component (without ".torrent" if torrent_ext). */
+static inline const char *base_of(const hk_served_rec *r)
+{
+    return r->folder->table->names + r->base_off;
 }
 
 const char *hk_served_path(const hk_served_rec *r, char *buf, size_t cap)
 {
     if (cap == 0)
         return buf;
-    const char *parts[3] = { r->folder->path, r->base, r->torrent_ext ? EXT : "" };
+    const char *parts[3] = { r->folder->path, base_of(r), r->torrent_ext ? EXT : "" };
     size_t at = 0;
     for (int i = 0; i < 3; i++) {
         size_t n = strlen(parts[i]);
@@ -92,10 +104,11 @@ const char *hk_served_path(const hk_served_rec *r, char *buf, size_t cap)
 
 const char *hk_served_base(const hk_served_rec *r, char *buf, size_t cap)
 {
-    size_t n = strlen(r->base), e = r->torrent_ext ? EXT_LEN : 0;
+    const char *base = base_of(r);
+    size_t n = strlen(base), e = r->torrent_ext ? EXT_LEN : 0;
     if (n + e >= cap)
         return NULL;
-    memcpy(buf, r->base, n);
+    memcpy(buf, base, n);
     memcpy(buf + n, EXT, e);
     buf[n + e] = '\0';
     return buf;
@@ -103,7 +116,7 @@ const char *hk_served_base(const hk_served_rec *r, char *buf, size_t cap)
 
 size_t hk_served_path_len(const hk_served_rec *r)
 {
-    return r->folder->len + strlen(r->base) + (r->torrent_ext ? EXT_LEN : 0);
+    return r->folder->len + strlen(base_of(r)) + (r->torrent_ext ? EXT_LEN : 0);
 }
 
 int hk_served_path_cmp(const hk_served_rec *a, const hk_served_rec *b)
@@ -119,8 +132,9 @@ static bool path_is(const hk_served_rec *r, const char *path)
     if (strncmp(path, f->path, f->len) != 0)
         return false;
     path += f->len;
-    size_t n = strlen(r->base);
-    if (strncmp(path, r->base, n) != 0)
+    const char *base = base_of(r);
+    size_t n = strlen(base);
+    if (strncmp(path, base, n) != 0)
         return false;
     return strcmp(path + n, r->torrent_ext ? EXT : "") == 0;
 }
@@ -172,7 +186,7 @@ static hk_served_folder *folder_ref(hk_served *t, const char *path, size_t n)
     hk_served_folder *f = malloc(sizeof *f + n + 1);
     if (!f)
         return NULL;
-    *f = (hk_served_folder){ .refs = 1, .len = (uint32_t)n, .hash = h };
+    *f = (hk_served_folder){ .table = t, .refs = 1, .len = (uint32_t)n, .hash = h };
     memcpy(f->path, path, n);
     f->path[n] = '\0';
     size_t i = h & (t->fcap - 1);
@@ -219,13 +233,13 @@ void hk_served_free(hk_served *t)
 {
     if (!t)
         return;
-    for (uint32_t i = 0; i < t->nrecs; i++)
-        if (!IS_FREE(t->recs[i]))
-            free(t->recs[i]);
+    for (uint32_t i = 0; i < t->nslabs; i++)
+        free(t->slabs[i]);
     for (size_t i = 0; i < t->fcap; i++)
         free(t->folders[i]);
     free(t->folders);
-    free(t->recs);
+    free(t->slabs);
+    free(t->names);
     free(t->by_path);
     free(t->by_index);
     free(t);
@@ -286,23 +300,78 @@ static int grow(hk_served *t)
     return 0;
 }
 
-/* A record number for a new record (its recs entry still to be set), or NO_REC when out of memory. */
+/* A record number for a new record (its entry zeroed), or NO_REC when out of memory. */
 static uint32_t alloc_number(hk_served *t)
 {
     if (t->free_head != NO_REC) {
         uint32_t n = t->free_head;
-        t->free_head = FREE_NEXT(t->recs[n]);
+        t->free_head = rec_at(t, n)->mark;
+        memset(rec_at(t, n), 0, sizeof(hk_served_rec));
         return n;
     }
-    if (t->nrecs == t->caprecs) {
-        uint32_t ncap = t->caprecs ? t->caprecs * 2 : 64;
-        hk_served_rec **nr = ncap > t->caprecs ? realloc(t->recs, (size_t)ncap * sizeof *nr) : NULL;
-        if (!nr)
+    if (t->nrecs == t->nslabs * SLAB) {
+        if (t->nslabs == t->capslabs) {
+            uint32_t ncap = t->capslabs ? t->capslabs * 2 : 16;
+            hk_served_rec **ns = ncap > t->capslabs && ncap < (UINT32_MAX >> SLAB_BITS)
+                                     ? realloc(t->slabs, (size_t)ncap * sizeof *ns) : NULL;
+            if (!ns)
+                return NO_REC;
+            t->slabs = ns;
+            t->capslabs = ncap;
+        }
+        hk_served_rec *slab = calloc(SLAB, sizeof *slab);
+        if (!slab)
             return NO_REC;
-        t->recs = nr;
-        t->caprecs = ncap;
+        t->slabs[t->nslabs++] = slab;
     }
-    return t->nrecs++;
+    return t->nrecs++; /* zeroed by calloc, never used */
+}
+
+/* Compacts the name arena (drops the garbage of deleted records' names). Keeps the garbage if out of memory. */
+static void names_compact(hk_served *t)
+{
+    uint32_t live = t->names_len - t->names_garbage, at = 0;
+    char *n = malloc(live ? live : 1);
+    if (!n)
+        return;
+    for (uint32_t i = 0; i < t->nrecs; i++) {
+        hk_served_rec *r = rec_at(t, i);
+        if (!r->folder)
+            continue;
+        size_t len = strlen(t->names + r->base_off) + 1;
+        memcpy(n + at, t->names + r->base_off, len);
+        r->base_off = at;
+        at += (uint32_t)len;
+    }
+    assert(at == live);
+    free(t->names);
+    t->names = n;
+    t->names_len = t->names_cap = at;
+    t->names_garbage = 0;
+}
+
+/* Appends s[0, n) and a NUL to the name arena: its offset in *off. false if out of memory (nothing changed). */
+static bool names_add(hk_served *t, const char *s, size_t n, uint32_t *off)
+{
+    if (n + 1 > UINT32_MAX - t->names_len)
+        return false;
+    if (t->names_len + n + 1 > t->names_cap) {
+        uint64_t ncap = t->names_cap ? (uint64_t)t->names_cap * 2 : 4096;
+        while (ncap < (uint64_t)t->names_len + n + 1)
+            ncap *= 2;
+        if (ncap > UINT32_MAX)
+            ncap = UINT32_MAX;
+        char *nn = realloc(t->names, (size_t)ncap);
+        if (!nn)
+            return false;
+        t->names = nn;
+        t->names_cap = (uint32_t)ncap;
+    }
+    *off = t->names_len;
+    memcpy(t->names + t->names_len, s, n);
+    t->names[t->names_len + n] = '\0';
+    t->names_len += (uint32_t)(n + 1);
+    return true;
 }
 
 hk_served_rec *hk_served_insert(hk_served *t, const char *path)
@@ -318,26 +387,24 @@ hk_served_rec *hk_served_insert(hk_served *t, const char *path)
     bool ext = n > EXT_LEN && memcmp(path + len - EXT_LEN, EXT, EXT_LEN) == 0;
     if (ext)
         n -= EXT_LEN;
-    hk_served_rec *r = calloc(1, REC_BYTES(n));
-    if (!r)
+    uint32_t base_off;
+    if (!names_add(t, path + dir, n, &base_off))
         return NULL;
     hk_served_folder *f = folder_ref(t, path, dir);
     uint32_t num = f ? alloc_number(t) : NO_REC;
     if (num == NO_REC) {
         if (f)
             folder_unref(t, f);
-        free(r);
+        t->names_len = base_off; /* the name was the last one added */
         return NULL;
     }
-    t->recs[num] = r;
+    hk_served_rec *r = rec_at(t, num);
     r->folder = f;
     r->torrent_ext = ext;
-    memcpy(r->base, path + dir, n);
-    r->base[n] = '\0';
+    r->base_off = base_off;
     r->path_hash = hash_path(path);
     put(t->by_path, t->cap - 1, home_path(t, r), num + 1);
     t->count++;
-    t->bytes += REC_BYTES(n);
     return r;
 }
 
@@ -420,12 +487,14 @@ void hk_served_delete(hk_served *t, hk_served_rec *rec)
     size_t i = slot_of(t, t->by_path, home_path(t, rec), rec);
     uint32_t num = t->by_path[i] - 1;
     erase(t, t->by_path, i);
-    t->recs[num] = FREE_LINK(t->free_head);
+    t->names_garbage += (uint32_t)strlen(base_of(rec)) + 1;
+    folder_unref(t, (hk_served_folder *)rec->folder);
+    memset(rec, 0, sizeof *rec); /* folder NULL: free */
+    rec->mark = t->free_head;
     t->free_head = num;
     t->count--;
-    t->bytes -= REC_BYTES(strlen(rec->base));
-    folder_unref(t, (hk_served_folder *)rec->folder);
-    free(rec);
+    if (t->names_garbage > ARENA_MIN_COMPACT && t->names_garbage * 2 > t->names_len)
+        names_compact(t);
 }
 
 size_t hk_served_count(const hk_served *t)
@@ -451,7 +520,8 @@ hk_served_rec *hk_served_next(const hk_served *t, size_t *cursor)
 size_t hk_served_memory(const hk_served *t)
 {
     return sizeof *t + t->cap * sizeof(uint32_t) + (size_t)t->capindex * sizeof(uint32_t) +
-           (size_t)t->caprecs * sizeof(hk_served_rec *) + t->bytes + hk_served_folder_bytes(t);
+           (size_t)t->capslabs * sizeof(hk_served_rec *) + (size_t)t->nslabs * SLAB * sizeof(hk_served_rec) +
+           t->names_cap + hk_served_folder_bytes(t);
 }
 
 size_t hk_served_folder_bytes(const hk_served *t)

@@ -6,14 +6,15 @@
  * --------
  * Records are found by path (exact bytes) in O(1) expected time: an open-addressing table (linear probing, at most
  * half full, backward-shift deletion, so no tombstones: a table that churns through adds and removals stays as fast
- * as a fresh one) of 32-bit record numbers (4 bytes a slot, issue 10's 10^6 torrents) into one array of record
- * pointers (freed numbers reused last-freed-first); and while they have a storage, by storage handle in O(1): an
- * array of record numbers by the handle's table index (store.h: its low 32 bits, reused, so as many
- * entries as storages were live at once). A
- * record is one allocation (its fields, then the path's last component, without a ".torrent" suffix, which a flag
- * implies); the folder part of the path (everything up to the last '/') is interned once per folder in a record
- * the torrents of that folder share (issue 10: 30 of a path's 47 bytes were the folder, repeated by 1,000 torrents).
- * hk_served_path rebuilds the whole path. A pointer to a record stays valid until it is deleted. hk_served_next
+ * as a fresh one) of 32-bit record numbers (4 bytes a slot, issue 10's 10^6 torrents); and while they have a
+ * storage, by storage handle in O(1): an array of record numbers by the handle's table index (store.h: its low 32
+ * bits, reused, so as many entries as storages were live at once). Records are fixed-size entries of slabs of 1024
+ * (allocated as needed, never moved, never freed before the table; freed numbers reused last-freed-first); the
+ * path's last component, without a ".torrent" suffix (which a flag implies), is in one name arena per table
+ * (compacted when more than half of it is garbage), the folder part of the path (everything up to the last '/') is
+ * interned once per folder in a record the torrents of that folder share (issue 10: 30 of a path's 47 bytes were
+ * the folder, repeated by 1,000 torrents). hk_served_path rebuilds the whole path. A pointer to a record stays valid
+ * until it is deleted. hk_served_next
  * visits every record once if the table does not change meanwhile. Out of memory: hk_served_insert and
  * hk_served_set_storage return NULL / -1 and change nothing; nothing else allocates. Pure data structure: no I/O.
  */
@@ -41,8 +42,6 @@ typedef struct hk_served_rec {
     uint64_t trackers_hash;    /* the tracker list it was announced with (catalog.c): a rewrite with the same info
                                   dictionary but other trackers is applied to the announcer */
     uint64_t resume_ref;       /* where its serving description is kept for the resume state (resume.h); 0: none */
-    uint32_t info_start;       /* offset of the info dictionary in it (where ut_metadata is served from; a .torrent
-                                  is at most HK_MAX_TORRENT_FILE, 64 MiB, long) */
     uint32_t mark;             /* the last rescan that visited the path */
     uint32_t why_hash;         /* hash of the last rejection or failure logged for it (0: none): repeats are quiet */
     uint32_t path_hash;
@@ -56,9 +55,13 @@ typedef struct hk_served_rec {
     bool stale : 1;            /* its .torrent changed on disk since it was read (catalog.h): none of its bytes
                                   go out as metadata until it is read again */
     bool other_shard : 1;      /* (--shard) with bad_file: its torrent is in another shard (catalog.h) */
-    bool torrent_ext : 1;      /* (served.c) the path ends in ".torrent", not kept in base */
-    char base[];               /* (served.c) the path's last component, without ".torrent" if torrent_ext */
+    bool torrent_ext : 1;      /* (served.c) the path ends in ".torrent", not kept in the base */
+    uint32_t base_off;         /* (served.c) the path's last component (without ".torrent" if torrent_ext), NUL
+                                  terminated, at this offset in the table's name arena */
 } hk_served_rec;
+
+/* A record is a fixed-size slab entry (issue 10: no allocation, header or rounding of its own). */
+_Static_assert(sizeof(void *) != 8 || sizeof(hk_served_rec) == 88, "a path record is 88 bytes on LP64");
 
 /* The store handle of what is served from this path (store.h: (generation << 32) | table index); 0: nothing. */
 static inline uint64_t hk_served_storage(const hk_served_rec *r)
@@ -86,7 +89,7 @@ size_t hk_served_count(const hk_served *t);           /* records */
 size_t hk_served_with_storage(const hk_served *t);    /* records with a storage (served, possibly failed) */
 /* Iteration: start with *cursor = 0; NULL at the end. */
 hk_served_rec *hk_served_next(const hk_served *t, size_t *cursor);
-size_t hk_served_memory(const hk_served *t);          /* heap bytes: tables, records, folders */
+size_t hk_served_memory(const hk_served *t);          /* heap bytes: tables, record slabs, name arena, folders */
 size_t hk_served_folder_bytes(const hk_served *t);    /* of which the interned folders (their records and table) */
 
 /* The record's whole path into buf (cap bytes, at least HK_SERVED_PATH_MAX for every path to fit): buf, NUL

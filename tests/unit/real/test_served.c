@@ -162,15 +162,15 @@ Test(served, slots_are_32_bits_and_numbers_are_reused)
 {
     hk_served *t = hk_served_new();
     char path[32];
-    size_t recs = 0;
     for (int i = 0; i < 1000; i++) {
         snprintf(path, sizeof path, "/d/t%04d.torrent", i);
         cr_assert_not_null(hk_served_insert(t, path));
-        recs += sizeof(hk_served_rec) + strlen(path) + 1;
     }
-    size_t tables = hk_served_memory(t) - recs;
-    /* 1000 records: 2048 slots per table (at most half full), 1024 record pointers, the table's own struct. */
-    cr_assert_leq(tables, 2 * 2048 * 4 + 1024 * 8 + 128, "tables %zu bytes for 1000 records", tables);
+    /* 1000 records: one slab of 1024, 2048 path slots (at most half full), 1000 names of 6 bytes in an arena of at
+     * most twice that, the slab pointers, the folder and the table's own struct. */
+    size_t before = hk_served_memory(t) - hk_served_folder_bytes(t);
+    cr_assert_leq(before, 1024 * sizeof(hk_served_rec) + 2048 * 4 + 2 * 1000 * 6 + 16 * 8 + 256,
+                  "%zu bytes for 1000 records", before);
     for (int round = 0; round < 5; round++)
         for (int i = 0; i < 1000; i += 2) {
             snprintf(path, sizeof path, "/d/t%04d.torrent", i);
@@ -179,7 +179,11 @@ Test(served, slots_are_32_bits_and_numbers_are_reused)
             hk_served_delete(t, r);
             cr_assert_not_null(hk_served_insert(t, path));
         }
-    cr_assert_eq(hk_served_memory(t) - recs, tables, "churn reuses the freed record numbers");
+    size_t after = hk_served_memory(t) - hk_served_folder_bytes(t);
+    cr_assert_lt(after, before + 1024 * sizeof(hk_served_rec), "churn reuses the freed record numbers: no new slab "
+                 "(%zu bytes, %zu before)", after, before);
+    cr_assert_leq(after, before + 2 * 4096, "the name arena's garbage is bounded (%zu bytes, %zu before)", after,
+                  before);
     hk_served_free(t);
 }
 
@@ -206,8 +210,12 @@ Test(served, folders_are_interned_and_paths_come_back_whole)
     cr_assert_null(hk_served_find(t, "/d/two/t2.torrent"));
     cr_assert_eq(r[0]->folder, r[1]->folder, "one folder record for the paths of a folder");
     cr_assert_neq(r[0]->folder, r[2]->folder);
-    cr_assert_str_eq(r[0]->base, "t1", "the suffix is implied");
-    cr_assert_str_eq(r[4]->base, ".torrent", "a bare suffix is a name");
+    char bb[64];
+    cr_assert(r[0]->torrent_ext, "the suffix is implied");
+    cr_assert_str_eq(hk_served_base(r[0], bb, sizeof bb), "t1.torrent");
+    cr_assert_not(r[4]->torrent_ext, "a bare suffix is a name");
+    cr_assert_str_eq(hk_served_base(r[4], bb, sizeof bb), ".torrent");
+    cr_assert_null(hk_served_base(r[0], bb, 10), "a base that does not fit");
     cr_assert_lt(hk_served_path_cmp(r[0], r[1]), 0);
     cr_assert_gt(hk_served_path_cmp(r[2], r[1]), 0);
     cr_assert_eq(hk_served_path_cmp(r[5], r[5]), 0);
@@ -233,12 +241,44 @@ Test(served, a_folder_costs_once)
         cr_assert_not_null(hk_served_insert(t, path));
     }
     size_t f = hk_served_folder_bytes(t);
-    cr_assert_leq(f, 100 * (16 + 50) + 256 * sizeof(void *), "folders %zu bytes", f);
+    cr_assert_leq(f, 100 * (sizeof(void *) + 16 + 50) + 256 * sizeof(void *), "folders %zu bytes", f);
     for (int i = 0; i < 1000; i++) {
         snprintf(path, sizeof path, "/a/fairly/long/folder/name/for/the/test/d%03d/t%04d.torrent", i / 10, i);
         hk_served_rec *r = hk_served_find(t, path);
         cr_assert_not_null(r);
         cr_assert_str_eq(HK_SERVED_PATH(r), path);
     }
+    hk_served_free(t);
+}
+
+/* Records live in slabs and their last components in one arena: deleting most of them compacts the arena, and every
+ * record left keeps its path (and its address); numbers freed are reused. */
+Test(served, the_name_arena_compacts_under_churn)
+{
+    enum { M = 3000 };
+    hk_served *t = hk_served_new();
+    static hk_served_rec *r[M];
+    char path[128];
+    for (int i = 0; i < M; i++) {
+        snprintf(path, sizeof path, "/srv/a/%d/a-rather-long-torrent-name-number-%d.torrent", i % 7, i);
+        cr_assert_not_null(r[i] = hk_served_insert(t, path));
+        r[i]->mark = (uint32_t)i;
+    }
+    size_t full = hk_served_memory(t);
+    for (int i = 0; i < M; i++)
+        if (i % 10 != 0)
+            hk_served_delete(t, r[i]);
+    cr_assert_lt(hk_served_memory(t), full, "the arena shrank to its live names");
+    for (int i = 0; i < M; i += 10) {
+        snprintf(path, sizeof path, "/srv/a/%d/a-rather-long-torrent-name-number-%d.torrent", i % 7, i);
+        cr_assert_eq(hk_served_find(t, path), r[i], "%s", path);
+        cr_assert_str_eq(HK_SERVED_PATH(r[i]), path);
+        cr_assert_eq(r[i]->mark, (uint32_t)i, "the record did not move");
+    }
+    hk_served_rec *again = hk_served_insert(t, "/srv/b/new.torrent");
+    cr_assert_not_null(again);
+    cr_assert_eq(again->mark, 0, "a reused entry starts zeroed");
+    cr_assert_str_eq(HK_SERVED_PATH(again), "/srv/b/new.torrent");
+    cr_assert_eq(hk_served_count(t), M / 10 + 1);
     hk_served_free(t);
 }
