@@ -11,8 +11,9 @@ For each run it prints:
           the end of the resume state's load (its summary line), checked by a handshake for the last torrent of
           the scan order and one for a torrent in the middle;
   rss     VmRSS once everything is served, minus the RSS of the same binary serving an empty folder, per torrent;
-          and the same minus the names (the .torrent's path kept by the catalog, the torrent's name kept by the
-          seeder, the .torrent's and the torrent's names kept by the store).
+          and the same minus the torrent's names: its .torrent's path and its name, NULs included, each counted
+          once at its full length (how they are stored does not matter: the interned folder of the path and the
+          shared data-file name are stored in fewer bytes, and those savings count for hekate).
   cpu     the CPU seconds (user + system) hekate used up to "all";
   load    the machine's 1-minute load average at the end of the run (other jobs share the machine).
 Then, per N, the per-record breakdown of the heap (bench/torrent_mem.c, built here against BUILD_DIR's libraries
@@ -198,9 +199,9 @@ def one_run(hekate, n, state, kind, base_kib):
         stop(p)
     served = int(re.search(r"serving (\d+) torrent", started).group(1)) if started else -1
     per = (kib - base_kib) * 1024.0 / n
-    # the catalog's path (NUL included), the seeder's name, the store's .torrent and torrent names (NULs included)
-    names = len(os.path.join(folder, "d0000/t0000000.torrent")) + 1 + len("t0000000.dat") + \
-        len("t0000000.torrent") + 1 + len("t0000000.dat") + 1
+    # the torrent's names: the .torrent's path and the torrent's name, NULs included, once each (until 2026-12-04
+    # this also subtracted a second copy of the .torrent's and the torrent's names that the store no longer keeps)
+    names = len(os.path.join(folder, "d0000/t0000000.torrent")) + 1 + len("t0000000.dat") + 1
     print("%8d %-5s first %7.3f s  all %7.3f s (CPU %6.2f s)  served %8d  last+middle ok %-5s rss %8d KiB  "
           "%6.1f B/torrent  %6.1f B/torrent beyond names (%d B)  load %.1f" % (
               n, kind, first if first is not None else -1, t_all if t_all is not None else -1, cpu, served, ok, kib,
