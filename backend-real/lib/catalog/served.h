@@ -25,11 +25,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A file as seen by stat: a rescan re-reads a .torrent only when one of these changed. */
+#include "hash.h"
+
+/* A file as seen by stat: a rescan re-reads a .torrent only when one of these changed. A record keeps only its
+ * fingerprint and size (issue 10: 12 bytes instead of 40). */
 typedef struct hk_file_id {
     uint64_t dev, ino, size;
     int64_t mtime_ns, ctime_ns;
 } hk_file_id;
+
+/* The fingerprint of an identity (also what the resume state keeps, docs/resume-state.md): starting from
+ * HK_GOLDEN64, h = hk_mix64(h ^ x) for x = dev, ino, size, mtime_ns, ctime_ns in turn (as 64-bit words); 0 becomes 1,
+ * so 0 is "no identity" and matches no file. Equal fingerprints stand for equal identities: two different identities
+ * share one with odds of about 2^-64 (each step is a bijection of the 64-bit state, so identities that differ only
+ * in their last field never collide). */
+static inline uint64_t hk_file_fp(const hk_file_id *id)
+{
+    const uint64_t x[5] = { id->dev, id->ino, id->size, (uint64_t)id->mtime_ns, (uint64_t)id->ctime_ns };
+    uint64_t h = HK_GOLDEN64;
+    for (int i = 0; i < 5; i++)
+        h = hk_mix64(h ^ x[i]);
+    return h ? h : 1;
+}
 
 /* Longest path a record holds (NUL included): hk_served_insert refuses longer ones. */
 #define HK_SERVED_PATH_MAX 4096
@@ -38,7 +55,8 @@ typedef struct hk_served_folder hk_served_folder;   /* private to served.c */
 
 typedef struct hk_served_rec {
     const hk_served_folder *folder; /* the interned folder part of the path (served.c); use hk_served_path */
-    hk_file_id id;             /* the .torrent file when it was last read */
+    uint64_t fp;               /* hk_file_fp of the .torrent file when it was last read (0: none): a rescan compares
+                                  it with the fingerprint of its lstat (equality is all it needs of the identity) */
     uint64_t trackers_hash;    /* the tracker list it was announced with (catalog.c): a rewrite with the same info
                                   dictionary but other trackers is applied to the announcer */
     uint64_t resume_ref;       /* where its serving description is kept for the resume state (resume.h); 0: none */
@@ -48,6 +66,9 @@ typedef struct hk_served_rec {
     uint32_t torrent;          /* while storage_gen != 0: the seeder's id of the torrent, which is its storage
                                   handle's table index (store.h, seeder.h): its info-hash is hk_seeder_info_hash's
                                   (issue 10: 4 bytes instead of 20, and no 8-byte handle) */
+    uint32_t size;             /* with fp: the .torrent file's size when it was last read (catalog.c never keeps
+                                  an identity of a file it did not read, and reads at most HK_MAX_TORRENT_FILE, 64
+                                  MiB: 32 bits hold it) */
     uint16_t storage_gen;      /* the store handle's generation (>= 1); 0: nothing served (it was rejected) */
     bool reported : 1;         /* its storage failure was reported to the seeder */
     bool bad_file : 1;         /* rejected for the .torrent itself (unreadable, malformed): not read again until
@@ -61,7 +82,7 @@ typedef struct hk_served_rec {
 } hk_served_rec;
 
 /* A record is a fixed-size slab entry (issue 10: no allocation, header or rounding of its own). */
-_Static_assert(sizeof(void *) != 8 || sizeof(hk_served_rec) == 88, "a path record is 88 bytes on LP64");
+_Static_assert(sizeof(void *) != 8 || sizeof(hk_served_rec) == 64, "a path record is 64 bytes on LP64");
 
 /* The store handle of what is served from this path (store.h: (generation << 32) | table index); 0: nothing. */
 static inline uint64_t hk_served_storage(const hk_served_rec *r)
