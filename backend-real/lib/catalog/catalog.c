@@ -192,15 +192,17 @@ void hk_file_id_of(hk_file_id *id, const struct stat *st)
     };
 }
 
-/* The record keeps the .torrent's size in 32 bits (served.h): only files read whole are kept, at most this big. */
-_Static_assert(HK_MAX_TORRENT_FILE <= UINT32_MAX, "a .torrent's size fits a record's 32 bits");
+/* The record keeps the .torrent's size in HK_SERVED_SIZE_BITS (served.h): only files read whole (or resumed) are
+ * kept, and those are at most this big. */
+_Static_assert(HK_MAX_TORRENT_FILE < (1ull << HK_SERVED_SIZE_BITS), "a .torrent's size fits a record's size field");
 
 /* sv remembers id, the identity of a file just read (so at most HK_MAX_TORRENT_FILE bytes), or none (NULL). */
 static void keep_file_id(hk_served_rec *sv, const hk_file_id *id)
 {
     assert(!id || id->size <= HK_MAX_TORRENT_FILE);
-    sv->fp = id ? hk_file_fp(id) : 0;
-    sv->size = id ? (uint32_t)id->size : 0;
+    bool keep = id && id->size <= HK_MAX_TORRENT_FILE; /* (else none: the file is read again next time) */
+    sv->fp = keep ? hk_file_fp(id) : 0;
+    sv->size = keep ? (uint32_t)id->size : 0;
 }
 
 /* true if id is the identity sv remembers (equal fingerprints: served.h). */
@@ -334,8 +336,9 @@ static int serve_on(hk_catalog *c, hk_served_rec *sv, const torrent_file *tf, ui
     return 0;
 }
 
-/* The tracker list of a torrent (tiers and their URLs, in order) as one number: a rewritten .torrent whose info-hash
- * is the same but whose trackers differ is told apart by it. */
+/* The tracker list of a torrent (tiers and their URLs, in order) as one number of HK_SERVED_TRACKERS_BITS (the high
+ * bits of its 64-bit FNV-1a, mixed: served.h says why 48 suffice): a rewritten .torrent whose info-hash is the same
+ * but whose trackers differ is told apart by it. */
 static uint64_t trackers_hash(const mi_torrent *mi)
 {
     uint64_t h = HK_FNV1A64_INIT;
@@ -348,7 +351,7 @@ static uint64_t trackers_hash(const mi_torrent *mi)
                     break;
             }
     }
-    return h;
+    return hk_mix64(h) >> (64 - HK_SERVED_TRACKERS_BITS);
 }
 
 /* The torrent served from sv (the same info-hash as mi) was read again from a .torrent with another tracker list: the

@@ -53,23 +53,36 @@ static inline uint64_t hk_file_fp(const hk_file_id *id)
 
 typedef struct hk_served_folder hk_served_folder;   /* private to served.c */
 
+/* Bits of a record's size and trackers_hash (see there). */
+#define HK_SERVED_SIZE_BITS 27
+#define HK_SERVED_TRACKERS_BITS 48
+
 typedef struct hk_served_rec {
-    const hk_served_folder *folder; /* the interned folder part of the path (served.c); use hk_served_path */
+    const hk_served_folder *folder; /* the interned folder part of the path (served.c); use hk_served_path. Not a
+                                  32-bit folder number: hk_served_path and the other path calls take the record
+                                  alone, and the folder is how they reach the table's name arena */
     uint64_t fp;               /* hk_file_fp of the .torrent file when it was last read (0: none): a rescan compares
                                   it with the fingerprint of its lstat (equality is all it needs of the identity) */
-    uint64_t trackers_hash;    /* the tracker list it was announced with (catalog.c): a rewrite with the same info
-                                  dictionary but other trackers is applied to the announcer */
     uint64_t resume_ref;       /* where its serving description is kept for the resume state (resume.h); 0: none */
+    uint64_t trackers_hash : HK_SERVED_TRACKERS_BITS; /* the tracker list it was announced with (catalog.c): a
+                                  rewrite with the same info dictionary but other trackers is applied to the
+                                  announcer. 48 bits of a mixed 64-bit hash (issue 10: so that storage_gen shares
+                                  its word): another list goes unnoticed with odds 2^-48 per rewrite that keeps the
+                                  info-hash (it was a hash already, at 2^-64) */
+    uint64_t storage_gen : 16; /* the store handle's generation (>= 1, 16 bits: store.h); 0: nothing served (it was
+                                  rejected) */
     uint32_t mark;             /* the last rescan that visited the path */
     uint32_t why_hash;         /* hash of the last rejection or failure logged for it (0: none): repeats are quiet */
     uint32_t path_hash;
     uint32_t torrent;          /* while storage_gen != 0: the seeder's id of the torrent, which is its storage
                                   handle's table index (store.h, seeder.h): its info-hash is hk_seeder_info_hash's
                                   (issue 10: 4 bytes instead of 20, and no 8-byte handle) */
-    uint32_t size;             /* with fp: the .torrent file's size when it was last read (catalog.c never keeps
-                                  an identity of a file it did not read, and reads at most HK_MAX_TORRENT_FILE, 64
-                                  MiB: 32 bits hold it) */
-    uint16_t storage_gen;      /* the store handle's generation (>= 1); 0: nothing served (it was rejected) */
+    uint32_t base_off;         /* (served.c) the path's last component (without ".torrent" if torrent_ext), NUL
+                                  terminated, at this offset in the table's name arena */
+    uint32_t size : HK_SERVED_SIZE_BITS; /* with fp: the .torrent file's size when it was last read. 27 bits hold
+                                  it: the catalog keeps the identity only of a file it read whole or resumed, and
+                                  either is at most HK_MAX_TORRENT_FILE (64 MiB = 2^26, static-asserted in
+                                  catalog.c) */
     bool reported : 1;         /* its storage failure was reported to the seeder */
     bool bad_file : 1;         /* rejected for the .torrent itself (unreadable, malformed): not read again until
                                   its identity changes */
@@ -77,12 +90,10 @@ typedef struct hk_served_rec {
                                   go out as metadata until it is read again */
     bool other_shard : 1;      /* (--shard) with bad_file: its torrent is in another shard (catalog.h) */
     bool torrent_ext : 1;      /* (served.c) the path ends in ".torrent", not kept in the base */
-    uint32_t base_off;         /* (served.c) the path's last component (without ".torrent" if torrent_ext), NUL
-                                  terminated, at this offset in the table's name arena */
 } hk_served_rec;
 
 /* A record is a fixed-size slab entry (issue 10: no allocation, header or rounding of its own). */
-_Static_assert(sizeof(void *) != 8 || sizeof(hk_served_rec) == 64, "a path record is 64 bytes on LP64");
+_Static_assert(sizeof(void *) != 8 || sizeof(hk_served_rec) == 56, "a path record is 56 bytes on LP64");
 
 /* The store handle of what is served from this path (store.h: (generation << 32) | table index); 0: nothing. */
 static inline uint64_t hk_served_storage(const hk_served_rec *r)

@@ -149,6 +149,22 @@ Test(served, records_hold_their_path_and_fields)
     cr_assert_eq(hk_served_with_storage(t), 1);
     cr_assert_eq(hk_served_find(t, "/a.torrent")->fp, 42);
     cr_assert_eq(hk_served_find(t, "/a.torrent")->size, 1234);
+    /* the narrowed fields (served.h) hold their largest values side by side with their neighbours */
+    const uint64_t hmax = (0xffffull << 32) | 99;
+    a->trackers_hash = (1ull << HK_SERVED_TRACKERS_BITS) - 1;
+    a->size = (1u << HK_SERVED_SIZE_BITS) - 1;
+    a->reported = a->torrent_ext = true;
+    cr_assert_eq(hk_served_set_storage(t, a, hmax), 0);
+    cr_assert_eq(hk_served_storage(a), hmax, "a 16-bit generation beside a 48-bit trackers hash");
+    cr_assert_eq(a->trackers_hash, (1ull << HK_SERVED_TRACKERS_BITS) - 1);
+    cr_assert_eq(a->size, (1u << HK_SERVED_SIZE_BITS) - 1);
+    cr_assert(a->reported && a->torrent_ext && !a->bad_file && !a->stale && !a->other_shard);
+    a->trackers_hash = 0;
+    a->reported = false;
+    cr_assert_str_eq(HK_SERVED_PATH(a), "/a.torrent");
+    cr_assert_eq(hk_served_find_storage(t, hmax), a);
+    hk_served_set_storage(t, a, 0);
+    a->size = 1234;
     cr_assert_eq(hk_served_storage(hk_served_find(t, "/a.torrent")), 0);
     cr_assert_null(hk_served_find(t, "/a.torrent/"), "paths match exactly");
     hk_served_delete(t, b);
