@@ -1,6 +1,6 @@
 /* served: the daemon's table of .torrent files, one record per path a scan found: what is served from it (storage
- * handle, info-hash) or that it was rejected, and the identity of the file when it was last read, so a rescan skips
- * an unchanged file with one lstat and one lookup.
+ * handle, info-hash) or that it was rejected, and the identity of the file when it was last read (its fingerprint,
+ * hk_file_fp, and its size), so a rescan skips an unchanged file with one lstat and one lookup.
  *
  * Contract
  * --------
@@ -13,9 +13,10 @@
  * path's last component, without a ".torrent" suffix (which a flag implies), is in one name arena per table
  * (compacted when more than half of it is garbage), the folder part of the path (everything up to the last '/') is
  * interned once per folder in a record the torrents of that folder share (issue 10: 30 of a path's 47 bytes were
- * the folder, repeated by 1,000 torrents). hk_served_path rebuilds the whole path. A pointer to a record stays valid
- * until it is deleted. hk_served_next
- * visits every record once if the table does not change meanwhile. Out of memory: hk_served_insert and
+ * the folder, repeated by 1,000 torrents). hk_served_path rebuilds the whole path. A record is 56 bytes on LP64
+ * (issue 10: 88 before the fingerprint and the narrowed fields below, each saying why its width is safe). A pointer
+ * to a record stays valid until it is deleted. hk_served_next visits every record once if the table does not change
+ * meanwhile. Out of memory: hk_served_insert and
  * hk_served_set_storage return NULL / -1 and change nothing; nothing else allocates. Pure data structure: no I/O.
  */
 #ifndef HEKATE_SERVED_H
