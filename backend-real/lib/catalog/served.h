@@ -39,7 +39,7 @@ typedef struct hk_file_id {
  * HK_GOLDEN64, h = hk_mix64(h ^ x) for x = dev, ino, size, mtime_ns, ctime_ns in turn (as 64-bit words); 0 becomes 1,
  * so 0 is "no identity" and matches no file. Equal fingerprints stand for equal identities: two different identities
  * share one with odds of about 2^-64 (each step is a bijection of the 64-bit state, so identities that differ only
- * in their last field never collide). */
+ * in their last field collide only through the fold of 0 into 1). */
 static inline uint64_t hk_file_fp(const hk_file_id *id)
 {
     const uint64_t x[5] = { id->dev, id->ino, id->size, (uint64_t)id->mtime_ns, (uint64_t)id->ctime_ns };
