@@ -55,11 +55,8 @@ size_t hk_rs_parse_entry(const uint8_t *buf, size_t len, hk_rs_entry *e)
     memset(e, 0, sizeof *e);
     e->path_len = rd16(&c);
     e->path = (const char *)take(&c, e->path_len);
-    e->id.dev = rd64(&c);
-    e->id.ino = rd64(&c);
-    e->id.size = rd64(&c);
-    e->id.mtime_ns = (int64_t)rd64(&c);
-    e->id.ctime_ns = (int64_t)rd64(&c);
+    e->id.fp = rd64(&c);
+    e->id.size = rd32(&c);
     e->desc_len = rd32(&c);
     e->desc = e->desc_len <= HK_RS_MAX_DESC ? take(&c, e->desc_len) : (c.bad = true, NULL);
     e->ndata = rd32(&c);
@@ -175,19 +172,16 @@ int hk_rs_writer_begin(hk_rs_writer *w, hk_rs_sink sink, void *arg)
 int hk_rs_write_entry(hk_rs_writer *w, const hk_rs_entry *e)
 {
     size_t bits = e->marks == HK_RS_MARKS_SOME ? ((size_t)e->piece_count + 7) / 8 : 0;
-    size_t elen = 2 + e->path_len + 40 + 4 + e->desc_len + 4 + (size_t)e->ndata * 24 + 1 +
+    size_t elen = 2 + e->path_len + HK_RS_ID_BYTES + 4 + e->desc_len + 4 + (size_t)e->ndata * 24 + 1 +
                   (e->marks == HK_RS_MARKS_SOME ? 4 + bits : 0);
     if (e->path_len == 0 || e->path_len >= HK_RS_MAX_PATH || e->desc_len > HK_RS_MAX_DESC || elen > UINT32_MAX)
         return w->failed ? -1 : 0; /* never written: it could not be read back */
-    uint8_t head[4 + 2], id[40 + 4], mid[4], tail[1 + 4];
+    uint8_t head[4 + 2], id[HK_RS_ID_BYTES + 4], mid[4], tail[1 + 4];
     put32(head, (uint32_t)elen);
     put16(head + 4, (uint16_t)e->path_len);
-    put64(id, e->id.dev);
-    put64(id + 8, e->id.ino);
-    put64(id + 16, e->id.size);
-    put64(id + 24, (uint64_t)e->id.mtime_ns);
-    put64(id + 32, (uint64_t)e->id.ctime_ns);
-    put32(id + 40, e->desc_len);
+    put64(id, e->id.fp);
+    put32(id + 8, e->id.size);
+    put32(id + HK_RS_ID_BYTES, e->desc_len);
     put32(mid, e->ndata);
     tail[0] = e->marks;
     put32(tail + 1, e->piece_count);

@@ -6,9 +6,10 @@
  * Pure: no I/O, no clock; the writer hands its bytes to a caller's sink. All integers little-endian.
  *   file    = header entries trailer
  *   header  = magic "HKRESUME" (8 bytes), u32 version (HK_RS_VERSION), u32 flags (0)
- *   entry   = u32 len (bytes after this field) then: u16 path_len, path, 5 x u64 .torrent identity (dev, ino, size,
- *             mtime_ns, ctime_ns), u32 desc_len, desc, u32 ndata, ndata x 3 u64 data file identities (ino, size,
- *             mtime_ns), u8 marks (0 none, 1 all good, 2 bitmap) and for 2: u32 piece_count, (count + 7) / 8 bytes
+ *   entry   = u32 len (bytes after this field) then: u16 path_len, path, the .torrent's identity (u64 fingerprint
+ *             of its dev, ino, size, mtime_ns, ctime_ns as docs/resume-state.md defines it, u32 size), u32 desc_len,
+ *             desc, u32 ndata, ndata x 3 u64 data file identities (ino, size, mtime_ns), u8 marks (0 none, 1 all
+ *             good, 2 bitmap) and for 2: u32 piece_count, (count + 7) / 8 bytes
  *   trailer = u64 entry count, u32 CRC32C (Castagnoli, reflected, init and xorout 0xFFFFFFFF) of every byte before it
  * hk_rs_open accepts a buffer only if it is whole: magic, version, flags, checksum, count and every entry's framing
  * are checked before the first entry is handed out; any failure rejects the whole file (the caller ignores it with
@@ -26,17 +27,19 @@
 #include "metainfo.h"
 
 #define HK_RS_MAGIC "HKRESUME"
-#define HK_RS_VERSION 2u   /* 2: a hybrid's v2 hash offsets in its description (1: none; not read) */
+#define HK_RS_VERSION 3u   /* 3: the .torrent's identity as a fingerprint and a size (2: its five lstat fields;
+                              1: no v2 hash offsets in a hybrid's description; neither is read) */
 #define HK_RS_HEADER 16u
 #define HK_RS_TRAILER 12u
+#define HK_RS_ID_BYTES 12u /* an entry's .torrent identity: u64 fingerprint, u32 size */
 #define HK_RS_MAX_PATH 4096u
 #define HK_RS_MAX_DESC (16u << 20)
 
 enum { HK_RS_MARKS_NONE = 0, HK_RS_MARKS_ALL = 1, HK_RS_MARKS_SOME = 2 };
 
 typedef struct hk_rs_id {          /* a .torrent file as lstat saw it */
-    uint64_t dev, ino, size;
-    int64_t mtime_ns, ctime_ns;
+    uint64_t fp;                   /* the fingerprint of dev, ino, size, mtime_ns, ctime_ns (docs/resume-state.md) */
+    uint32_t size;                 /* its size (a .torrent hekate reads is at most 64 MiB) */
 } hk_rs_id;
 
 typedef struct hk_rs_data_id {     /* a data file as stat saw it */
@@ -66,7 +69,7 @@ typedef struct hk_rs_reader {
 
 
 /* Checks the whole buffer (see the contract). 0, or -1 with err (a short reason: "bad magic", "version 7 (this
- * hekate reads 2)", "checksum mismatch", "truncated", "malformed entry 12"). The buffer must outlive the reader. */
+ * hekate reads 3)", "checksum mismatch", "truncated", "malformed entry 12"). The buffer must outlive the reader. */
 int hk_rs_open(hk_rs_reader *r, const uint8_t *buf, size_t len, char *err, size_t errlen);
 /* The next entry: 1, or 0 at the end (hk_rs_open checked every entry's framing already). */
 int hk_rs_next(hk_rs_reader *r, hk_rs_entry *e);

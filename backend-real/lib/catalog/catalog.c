@@ -183,7 +183,7 @@ static bool served_failed(hk_catalog *c, hk_served_rec *sv)
 
 /* ---- the .torrent files ---- */
 
-static void file_id_of(hk_file_id *id, const struct stat *st)
+void hk_file_id_of(hk_file_id *id, const struct stat *st)
 {
     *id = (hk_file_id){
         .dev = (uint64_t)st->st_dev, .ino = (uint64_t)st->st_ino, .size = (uint64_t)st->st_size,
@@ -192,10 +192,23 @@ static void file_id_of(hk_file_id *id, const struct stat *st)
     };
 }
 
-static bool same_file_id(const hk_file_id *a, const hk_file_id *b)
+/* The record keeps the .torrent's size in HK_SERVED_SIZE_BITS (served.h): only files read whole (or resumed) are
+ * kept, and those are at most this big. */
+_Static_assert(HK_MAX_TORRENT_FILE < (1ull << HK_SERVED_SIZE_BITS), "a .torrent's size fits a record's size field");
+
+/* sv remembers id, the identity of a file just read (so at most HK_MAX_TORRENT_FILE bytes), or none (NULL). */
+static void keep_file_id(hk_served_rec *sv, const hk_file_id *id)
 {
-    return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns &&
-           a->ctime_ns == b->ctime_ns;
+    assert(!id || id->size <= HK_MAX_TORRENT_FILE);
+    bool keep = id && id->size <= HK_MAX_TORRENT_FILE; /* (else none: the file is read again next time) */
+    sv->fp = keep ? hk_file_fp(id) : 0;
+    sv->size = keep ? (uint32_t)id->size : 0;
+}
+
+/* true if id is the identity sv remembers (equal fingerprints: served.h). */
+static bool is_kept_file_id(const hk_served_rec *sv, const hk_file_id *id)
+{
+    return sv->fp != 0 && sv->fp == hk_file_fp(id);
 }
 
 /* Reads the `size` bytes of an open file. NULL with *error_out and err set on failure. */
@@ -248,7 +261,7 @@ static uint8_t *read_file_id(const char *path, size_t max, size_t *len, hk_file_
     if (!buf)
         return NULL;
     if (id)
-        file_id_of(id, &st);
+        hk_file_id_of(id, &st);
     *len = (size_t)st.st_size;
     return buf;
 }
@@ -323,8 +336,9 @@ static int serve_on(hk_catalog *c, hk_served_rec *sv, const torrent_file *tf, ui
     return 0;
 }
 
-/* The tracker list of a torrent (tiers and their URLs, in order) as one number: a rewritten .torrent whose info-hash
- * is the same but whose trackers differ is told apart by it. */
+/* The tracker list of a torrent (tiers and their URLs, in order) as one number of HK_SERVED_TRACKERS_BITS (the high
+ * bits of its 64-bit FNV-1a, mixed: served.h says why 48 suffice): a rewritten .torrent whose info-hash is the same
+ * but whose trackers differ is told apart by it. */
 static uint64_t trackers_hash(const mi_torrent *mi)
 {
     uint64_t h = HK_FNV1A64_INIT;
@@ -337,7 +351,7 @@ static uint64_t trackers_hash(const mi_torrent *mi)
                     break;
             }
     }
-    return h;
+    return hk_mix64(h) >> (64 - HK_SERVED_TRACKERS_BITS);
 }
 
 /* The torrent served from sv (the same info-hash as mi) was read again from a .torrent with another tracker list: the
@@ -373,7 +387,7 @@ static void announce_added(hk_catalog *c, const char *path, const mi_torrent *mi
 static void record_served(const hk_catalog *c, hk_served_rec *sv, const load_req *q, const hk_file_id *id)
 {
     sv->mark = q->mark;
-    sv->id = *id;
+    keep_file_id(sv, id);
     sv->why_hash = 0;
     sv->bad_file = false;
     memcpy(q->info->info_hash, ih_of(c, sv), 20);
@@ -400,10 +414,7 @@ static hk_load_outcome reject(hk_catalog *c, hk_served_rec *sv, const load_req *
     sv->mark = q->mark;
     sv->bad_file = bad_file;
     sv->other_shard = false;
-    if (id)
-        sv->id = *id;
-    else
-        memset(&sv->id, 0, sizeof sv->id);
+    keep_file_id(sv, id);
     return HK_LOAD_REJECTED;
 }
 
@@ -423,7 +434,7 @@ static hk_load_outcome readd(hk_catalog *c, hk_served_rec *sv, const load_req *q
         q->info->repeated = sv->why_hash == h;
         sv->why_hash = h;
         sv->mark = q->mark;
-        sv->id = tf->id;
+        keep_file_id(sv, &tf->id);
         return HK_LOAD_STILL_FAILED;
     }
     uint8_t ih[20];
@@ -453,8 +464,8 @@ static bool decided_by_identity(const hk_catalog *c, hk_served_rec *sv, const lo
                                 bool failed, hk_load_outcome *out)
 {
     hk_file_id sid;
-    file_id_of(&sid, seen);
-    if (!same_file_id(&sid, &sv->id))
+    hk_file_id_of(&sid, seen);
+    if (!is_kept_file_id(sv, &sid))
         return false;
     if (hk_served_storage(sv) && !failed) {
         sv->mark = q->mark;
@@ -568,10 +579,10 @@ static hk_load_outcome load_parsed(hk_catalog *c, hk_served_rec *sv, const load_
     if (!hk_shard_has(mi->info_hash, c->shard_k, c->shard_n))
         return other_shard(c, sv, q, tf);
     if (sv && hk_served_storage(sv) && memcmp(ih_of(c, sv), mi->info_hash, 20) == 0) {
-        if (failed || sv->id.size != tf->len || hk_seeder_info_start(c->seeder, sv->torrent) != mi->info_start)
+        if (failed || sv->size != tf->len || hk_seeder_info_start(c->seeder, sv->torrent) != mi->info_start)
             return readd(c, sv, q, failed, tf);
         sv->mark = q->mark; /* touched, or rewritten the same way: the store's view of it is still right */
-        sv->id = tf->id;
+        keep_file_id(sv, &tf->id);
         memcpy(q->info->info_hash, ih_of(c, sv), 20);
         update_trackers(c, sv, mi); /* the same info dictionary with other trackers: announced to the new ones */
         return HK_LOAD_UNCHANGED;
@@ -646,7 +657,7 @@ static bool file_holds_served(const hk_catalog *c, const hk_served_rec *sv, hk_f
     mi_error me;
     bool same = false;
     if (mi_parse(bytes, len, &mi, &me) == 0) {
-        same = len == sv->id.size && mi->info_start == hk_seeder_info_start(c->seeder, sv->torrent) &&
+        same = len == sv->size && mi->info_start == hk_seeder_info_start(c->seeder, sv->torrent) &&
                memcmp(mi->info_hash, ih_of(c, sv), 20) == 0 &&
                trackers_hash(mi) == sv->trackers_hash; /* other trackers: read again, so the announcer gets them */
         mi_free(mi);
@@ -669,11 +680,11 @@ static bool torrent_file_current(const hk_catalog *c, hk_served_rec *sv)
     if (lstat(hk_served_path(sv, path, sizeof path), &st) != 0)
         return true;
     hk_file_id id;
-    file_id_of(&id, &st);
-    if (S_ISREG(st.st_mode) && same_file_id(&id, &sv->id))
+    hk_file_id_of(&id, &st);
+    if (S_ISREG(st.st_mode) && is_kept_file_id(sv, &id))
         return true;
     if (S_ISREG(st.st_mode) && file_holds_served(c, sv, &id)) {
-        sv->id = id;
+        keep_file_id(sv, &id);
         return true;
     }
     sv->stale = true;
@@ -804,7 +815,7 @@ hk_load_outcome hk_catalog_add_resumed(hk_catalog *c, const char *path, const st
     memset(&info, 0, sizeof info);
     const load_req q = { .path = path, .mark = c->mark, .info = &info, .err = err, .errlen = errlen };
     torrent_file tf = { .len = (size_t)seen->st_size, .mi = (mi_torrent *)mi };
-    file_id_of(&tf.id, seen);
+    hk_file_id_of(&tf.id, seen);
     hk_load_outcome out;
     if (!hk_shard_has(mi->info_hash, c->shard_k, c->shard_n))
         return other_shard(c, NULL, &q, &tf);

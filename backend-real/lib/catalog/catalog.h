@@ -151,6 +151,9 @@ void hk_catalog_on_load_error(hk_catalog *c, uint64_t storage, int error);
  * loop thread, from inside a runtime action too: it never calls into the seeder. */
 bool hk_catalog_torrent_file_current(hk_catalog *c, uint64_t storage);
 
+/* The identity of a file (served.h) from its stat: what the catalog and the resume state fingerprint (hk_file_fp). */
+void hk_file_id_of(hk_file_id *id, const struct stat *st);
+
 /* Reads a whole regular file of at most max bytes. Returns a malloc'd buffer or NULL with err set. */
 uint8_t *hk_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen);
 

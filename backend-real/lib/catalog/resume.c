@@ -334,11 +334,13 @@ static int entry_lstat(load_ctx *lc, const char *path, struct stat *sb)
     return fstatat(lc->dirfd, slash + 1, sb, AT_SYMLINK_NOFOLLOW);
 }
 
+/* The entry's .torrent identity is the file's now: the same fingerprint (served.h) and size (a state that passed its
+ * checksum is still not trusted: the size the description is checked against is the file's). */
 static bool same_id(const hk_rs_id *a, const struct stat *st)
 {
-    return a->dev == (uint64_t)st->st_dev && a->ino == (uint64_t)st->st_ino && a->size == (uint64_t)st->st_size &&
-           a->mtime_ns == (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec &&
-           a->ctime_ns == (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+    hk_file_id now;
+    hk_file_id_of(&now, st);
+    return a->fp == hk_file_fp(&now) && a->size == now.size;
 }
 
 /* The good marks of entry e, restored on the torrent just served from it if its data files are unchanged. */

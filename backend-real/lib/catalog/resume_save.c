@@ -22,7 +22,7 @@
 
 typedef struct snap_ent {
     uint64_t ref, new_ref, storage;
-    hk_file_id id;
+    hk_rs_id id;                 /* the record's .torrent identity (fingerprint, size) */
     const char *path;            /* in the job's arena (set when the snapshot is complete) */
     size_t path_off, bits_off;
     uint32_t path_hash, piece_count, ngood, nbad;
@@ -82,7 +82,8 @@ static int snap_add(hk_resume_job *j, hk_seeder *s, const hk_served_rec *sv)
         grow((void **)&j->paths, &j->paths_cap, j->paths_len + pl, 1) != 0)
         return -1;
     snap_ent *e = &j->e[j->n];
-    *e = (snap_ent){ .ref = sv->resume_ref, .new_ref = sv->resume_ref, .storage = hk_served_storage(sv), .id = sv->id,
+    *e = (snap_ent){ .ref = sv->resume_ref, .new_ref = sv->resume_ref, .storage = hk_served_storage(sv),
+                     .id = { .fp = sv->fp, .size = sv->size },
                      .path_off = j->paths_len, .path_hash = sv->path_hash };
     hk_served_path(sv, j->paths + j->paths_len, pl);
     j->paths_len += pl;
@@ -348,13 +349,12 @@ static void save_rec(save_ctx *x, size_t ti, snap_ent *se)
     if (!se->write || hk_resume_target_of(rs, se->path) != (long)ti)
         return;
     hk_rs_entry e = { .path = se->path, .path_len = (uint32_t)strlen(se->path) };
-    e.id = (hk_rs_id){ .dev = se->id.dev, .ino = se->id.ino, .size = se->id.size, .mtime_ns = se->id.mtime_ns,
-                       .ctime_ns = se->id.ctime_ns };
+    e.id = se->id;
     e.desc = desc_of(x, se->ref, &e.desc_len);
     if (!e.desc)
         return;
     entry_marks(x, se, &e);
-    uint64_t at = x->sb.total + 4 + 2 + e.path_len + 40;
+    uint64_t at = x->sb.total + 4 + 2 + e.path_len + HK_RS_ID_BYTES;
     uint64_t before = x->w.count;
     hk_rs_write_entry(&x->w, &e);
     if (x->w.count > before) {
@@ -426,8 +426,8 @@ static uint64_t job_digest(const hk_resume_job *j)
         const snap_ent *e = &j->e[k];
         if (!e->write)
             continue;
-        uint64_t h = hk_mix64(e->path_hash ^ (e->storage << 1) ^ hk_mix64(e->id.ino ^ (uint64_t)e->id.mtime_ns));
-        h = hk_mix64(h ^ (uint64_t)e->id.ctime_ns ^ e->id.size ^ ((uint64_t)e->all_good << 63) ^
+        uint64_t h = hk_mix64(e->path_hash ^ (e->storage << 1) ^ hk_mix64(e->id.fp));
+        h = hk_mix64(h ^ e->id.size ^ ((uint64_t)e->all_good << 63) ^
                      ((uint64_t)e->ngood << 32 | e->nbad));
         sum += h;
     }

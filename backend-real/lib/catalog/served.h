@@ -1,6 +1,6 @@
 /* served: the daemon's table of .torrent files, one record per path a scan found: what is served from it (storage
- * handle, info-hash) or that it was rejected, and the identity of the file when it was last read, so a rescan skips
- * an unchanged file with one lstat and one lookup.
+ * handle, info-hash) or that it was rejected, and the identity of the file when it was last read (its fingerprint,
+ * hk_file_fp, and its size), so a rescan skips an unchanged file with one lstat and one lookup.
  *
  * Contract
  * --------
@@ -13,9 +13,10 @@
  * path's last component, without a ".torrent" suffix (which a flag implies), is in one name arena per table
  * (compacted when more than half of it is garbage), the folder part of the path (everything up to the last '/') is
  * interned once per folder in a record the torrents of that folder share (issue 10: 30 of a path's 47 bytes were
- * the folder, repeated by 1,000 torrents). hk_served_path rebuilds the whole path. A pointer to a record stays valid
- * until it is deleted. hk_served_next
- * visits every record once if the table does not change meanwhile. Out of memory: hk_served_insert and
+ * the folder, repeated by 1,000 torrents). hk_served_path rebuilds the whole path. A record is 56 bytes on LP64
+ * (issue 10: 88 before the fingerprint and the narrowed fields below, each saying why its width is safe). A pointer
+ * to a record stays valid until it is deleted. hk_served_next visits every record once if the table does not change
+ * meanwhile. Out of memory: hk_served_insert and
  * hk_served_set_storage return NULL / -1 and change nothing; nothing else allocates. Pure data structure: no I/O.
  */
 #ifndef HEKATE_SERVED_H
@@ -25,30 +26,64 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A file as seen by stat: a rescan re-reads a .torrent only when one of these changed. */
+#include "hash.h"
+
+/* A file as seen by stat: a rescan re-reads a .torrent only when one of these changed. A record keeps only its
+ * fingerprint and size (issue 10: 12 bytes instead of 40). */
 typedef struct hk_file_id {
     uint64_t dev, ino, size;
     int64_t mtime_ns, ctime_ns;
 } hk_file_id;
+
+/* The fingerprint of an identity (also what the resume state keeps, docs/resume-state.md): starting from
+ * HK_GOLDEN64, h = hk_mix64(h ^ x) for x = dev, ino, size, mtime_ns, ctime_ns in turn (as 64-bit words); 0 becomes 1,
+ * so 0 is "no identity" and matches no file. Equal fingerprints stand for equal identities: two different identities
+ * share one with odds of about 2^-64 (each step is a bijection of the 64-bit state, so identities that differ only
+ * in their last field collide only through the fold of 0 into 1). */
+static inline uint64_t hk_file_fp(const hk_file_id *id)
+{
+    const uint64_t x[5] = { id->dev, id->ino, id->size, (uint64_t)id->mtime_ns, (uint64_t)id->ctime_ns };
+    uint64_t h = HK_GOLDEN64;
+    for (int i = 0; i < 5; i++)
+        h = hk_mix64(h ^ x[i]);
+    return h ? h : 1;
+}
 
 /* Longest path a record holds (NUL included): hk_served_insert refuses longer ones. */
 #define HK_SERVED_PATH_MAX 4096
 
 typedef struct hk_served_folder hk_served_folder;   /* private to served.c */
 
+/* Bits of a record's size and trackers_hash (see there). */
+#define HK_SERVED_SIZE_BITS 27
+#define HK_SERVED_TRACKERS_BITS 48
+
 typedef struct hk_served_rec {
-    const hk_served_folder *folder; /* the interned folder part of the path (served.c); use hk_served_path */
-    hk_file_id id;             /* the .torrent file when it was last read */
-    uint64_t trackers_hash;    /* the tracker list it was announced with (catalog.c): a rewrite with the same info
-                                  dictionary but other trackers is applied to the announcer */
+    const hk_served_folder *folder; /* the interned folder part of the path (served.c); use hk_served_path. Not a
+                                  32-bit folder number: hk_served_path and the other path calls take the record
+                                  alone, and the folder is how they reach the table's name arena */
+    uint64_t fp;               /* hk_file_fp of the .torrent file when it was last read (0: none): a rescan compares
+                                  it with the fingerprint of its lstat (equality is all it needs of the identity) */
     uint64_t resume_ref;       /* where its serving description is kept for the resume state (resume.h); 0: none */
+    uint64_t trackers_hash : HK_SERVED_TRACKERS_BITS; /* the tracker list it was announced with (catalog.c): a
+                                  rewrite with the same info dictionary but other trackers is applied to the
+                                  announcer. 48 bits of a mixed 64-bit hash (issue 10: so that storage_gen shares
+                                  its word): another list goes unnoticed with odds 2^-48 per rewrite that keeps the
+                                  info-hash (it was a hash already, at 2^-64) */
+    uint64_t storage_gen : 16; /* the store handle's generation (>= 1, 16 bits: store.h); 0: nothing served (it was
+                                  rejected) */
     uint32_t mark;             /* the last rescan that visited the path */
     uint32_t why_hash;         /* hash of the last rejection or failure logged for it (0: none): repeats are quiet */
     uint32_t path_hash;
     uint32_t torrent;          /* while storage_gen != 0: the seeder's id of the torrent, which is its storage
                                   handle's table index (store.h, seeder.h): its info-hash is hk_seeder_info_hash's
                                   (issue 10: 4 bytes instead of 20, and no 8-byte handle) */
-    uint16_t storage_gen;      /* the store handle's generation (>= 1); 0: nothing served (it was rejected) */
+    uint32_t base_off;         /* (served.c) the path's last component (without ".torrent" if torrent_ext), NUL
+                                  terminated, at this offset in the table's name arena */
+    uint32_t size : HK_SERVED_SIZE_BITS; /* with fp: the .torrent file's size when it was last read. 27 bits hold
+                                  it: the catalog keeps the identity only of a file it read whole or resumed, and
+                                  either is at most HK_MAX_TORRENT_FILE (64 MiB = 2^26, static-asserted in
+                                  catalog.c) */
     bool reported : 1;         /* its storage failure was reported to the seeder */
     bool bad_file : 1;         /* rejected for the .torrent itself (unreadable, malformed): not read again until
                                   its identity changes */
@@ -56,12 +91,10 @@ typedef struct hk_served_rec {
                                   go out as metadata until it is read again */
     bool other_shard : 1;      /* (--shard) with bad_file: its torrent is in another shard (catalog.h) */
     bool torrent_ext : 1;      /* (served.c) the path ends in ".torrent", not kept in the base */
-    uint32_t base_off;         /* (served.c) the path's last component (without ".torrent" if torrent_ext), NUL
-                                  terminated, at this offset in the table's name arena */
 } hk_served_rec;
 
 /* A record is a fixed-size slab entry (issue 10: no allocation, header or rounding of its own). */
-_Static_assert(sizeof(void *) != 8 || sizeof(hk_served_rec) == 88, "a path record is 88 bytes on LP64");
+_Static_assert(sizeof(void *) != 8 || sizeof(hk_served_rec) == 56, "a path record is 56 bytes on LP64");
 
 /* The store handle of what is served from this path (store.h: (generation << 32) | table index); 0: nothing. */
 static inline uint64_t hk_served_storage(const hk_served_rec *r)

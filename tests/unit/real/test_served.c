@@ -132,7 +132,8 @@ Test(served, records_hold_their_path_and_fields)
     hk_served_rec *b = hk_served_insert(t, "/b.torrent");
     cr_assert(a && b && a != b);
     a->torrent = 7;
-    a->id.ino = 42;
+    a->fp = 42;
+    a->size = 1234;
     const uint64_t ha = (1ull << 32) | 99, hb = (1ull << 32) | 100;
     hk_served_set_storage(t, a, ha);
     hk_served_set_storage(t, b, hb);
@@ -146,7 +147,24 @@ Test(served, records_hold_their_path_and_fields)
     hk_served_set_storage(t, a, 0);
     cr_assert_null(hk_served_find_storage(t, ha), "a storage cleared is no longer indexed");
     cr_assert_eq(hk_served_with_storage(t), 1);
-    cr_assert_eq(hk_served_find(t, "/a.torrent")->id.ino, 42);
+    cr_assert_eq(hk_served_find(t, "/a.torrent")->fp, 42);
+    cr_assert_eq(hk_served_find(t, "/a.torrent")->size, 1234);
+    /* the narrowed fields (served.h) hold their largest values side by side with their neighbours */
+    const uint64_t hmax = (0xffffull << 32) | 99;
+    a->trackers_hash = (1ull << HK_SERVED_TRACKERS_BITS) - 1;
+    a->size = (1u << HK_SERVED_SIZE_BITS) - 1;
+    a->reported = a->torrent_ext = true;
+    cr_assert_eq(hk_served_set_storage(t, a, hmax), 0);
+    cr_assert_eq(hk_served_storage(a), hmax, "a 16-bit generation beside a 48-bit trackers hash");
+    cr_assert_eq(a->trackers_hash, (1ull << HK_SERVED_TRACKERS_BITS) - 1);
+    cr_assert_eq(a->size, (1u << HK_SERVED_SIZE_BITS) - 1);
+    cr_assert(a->reported && a->torrent_ext && !a->bad_file && !a->stale && !a->other_shard);
+    a->trackers_hash = 0;
+    a->reported = false;
+    cr_assert_str_eq(HK_SERVED_PATH(a), "/a.torrent");
+    cr_assert_eq(hk_served_find_storage(t, hmax), a);
+    hk_served_set_storage(t, a, 0);
+    a->size = 1234;
     cr_assert_eq(hk_served_storage(hk_served_find(t, "/a.torrent")), 0);
     cr_assert_null(hk_served_find(t, "/a.torrent/"), "paths match exactly");
     hk_served_delete(t, b);
@@ -281,4 +299,38 @@ Test(served, the_name_arena_compacts_under_churn)
     cr_assert_str_eq(HK_SERVED_PATH(again), "/srv/b/new.torrent");
     cr_assert_eq(hk_served_count(t), M / 10 + 1);
     hk_served_free(t);
+}
+
+/* The fingerprint of a .torrent's identity (what a record and the resume state keep): fixed (the state files of
+ * earlier runs hold it), never 0 (0 is "none"), and any one field changed changes it. */
+Test(served, a_file_fingerprint_follows_every_field)
+{
+    const hk_file_id id = { .dev = 2049, .ino = 1234567, .size = 4321, .mtime_ns = 1700000000123456789,
+                            .ctime_ns = 1700000000987654321 };
+    uint64_t h = HK_GOLDEN64;
+    const uint64_t x[5] = { 2049, 1234567, 4321, 1700000000123456789ull, 1700000000987654321ull };
+    for (int i = 0; i < 5; i++)
+        h = hk_mix64(h ^ x[i]);
+    cr_assert_eq(hk_file_fp(&id), h, "the chain docs/resume-state.md defines");
+    cr_assert_neq(hk_file_fp(&id), 0);
+    cr_assert_neq(hk_file_fp(&(hk_file_id){ 0 }), 0, "0 stays \"no identity\"");
+    hk_file_id d = id;
+    d.dev++;
+    cr_assert_neq(hk_file_fp(&d), hk_file_fp(&id));
+    d = id;
+    d.ino++;
+    cr_assert_neq(hk_file_fp(&d), hk_file_fp(&id));
+    d = id;
+    d.size++;
+    cr_assert_neq(hk_file_fp(&d), hk_file_fp(&id));
+    d = id;
+    d.mtime_ns++;
+    cr_assert_neq(hk_file_fp(&d), hk_file_fp(&id));
+    d = id;
+    d.ctime_ns--;
+    cr_assert_neq(hk_file_fp(&d), hk_file_fp(&id));
+    d = id;
+    d.ino = id.dev; /* fields are not interchangeable */
+    d.dev = id.ino;
+    cr_assert_neq(hk_file_fp(&d), hk_file_fp(&id));
 }
