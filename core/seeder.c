@@ -511,17 +511,19 @@ static void fill_torrent_stats(const hk_seeder *s, uint32_t rec, const hk_torren
     out->total_length = t->total_length;
     out->storage = rec != HK_TT_NONE ? hk_tt_storage(t, rec) : 0;
     out->failed = t->state == HK_TORRENT_FAILED;
-    out->memory_bytes = sizeof *t + (t->files ? (uint64_t)t->nfiles * sizeof *t->files : 0) + t->name_len;
-    if (t->rate_slot) { /* upload rate caps */
-        out->upload_rate = s->tbuckets[t->rate_slot - 1].tb.rate;
+    out->memory_bytes = sizeof *t + hk_tt_ext_bytes(t) + t->name_len; /* the side block with its file entries */
+    uint32_t rate_slot = hk_torrent_rate_slot(t);
+    if (rate_slot) { /* upload rate caps */
+        out->upload_rate = s->tbuckets[rate_slot - 1].tb.rate;
         out->memory_bytes += sizeof(hks_tbucket);
     }
     /* piece verification */
-    out->pieces_good = t->all_good ? t->piece_count : t->pieces ? t->pieces->ngood : 0;
-    out->pieces_bad = hk_pieces_nbad(t->pieces);
-    out->verifying = t->verifying;
+    const hk_pieces *ps = hk_torrent_pieces(t);
+    out->pieces_good = t->all_good ? t->piece_count : ps ? ps->ngood : 0;
+    out->pieces_bad = hk_pieces_nbad(ps);
+    out->verifying = hk_torrent_verifying(t);
     out->in_pass = rec != HK_TT_NONE && s->vq_rec == rec;
-    out->memory_bytes += hk_pieces_bytes(t->pieces);
+    out->memory_bytes += hk_pieces_bytes(ps);
 }
 
 bool hk_seeder_torrent_stats(const hk_seeder *s, const uint8_t info_hash[20], hk_torrent_stats *out)

@@ -74,7 +74,7 @@ typedef struct hks_load {
     uint32_t pending;            /* completions still expected */
 } hks_load;
 #define HKS_LOAD_NONE UINT32_MAX
-/* A torrent's own upload rate bucket (seeder_rate.c), in a pool addressed by hk_torrent.rate_slot - 1. */
+/* A torrent's own upload rate bucket (seeder_rate.c), in a pool addressed by hk_torrent_rate_slot() - 1. */
 typedef struct hks_tbucket {
     hk_token_bucket tb;
     uint32_t next_free;          /* free: the next free bucket (HKS_TB_NONE ends the list) */

@@ -41,7 +41,8 @@ static void send_handshake_reply(hk_seeder *s, hk_peer *p, const hk_torrent *t)
     uint8_t *bits = NULL;
     uint32_t nbits_bytes = 0;
     uint8_t bf_hdr[WIRE_BITFIELD_HEADER_LEN];
-    if (p->fast && hk_pieces_nbad(t->pieces) == 0) { /* a damaged torrent's bad pieces are left out (bitfield) */
+    const struct hk_pieces *ps = hk_torrent_pieces(t);
+    if (p->fast && hk_pieces_nbad(ps) == 0) { /* a damaged torrent's bad pieces are left out (bitfield) */
         hl += wire_encode_simple(hs + hl, WIRE_HAVE_ALL);
         segs[nsegs++] = (hk_segment){.kind = HK_SEG_BYTES, .u.bytes = {hs, (uint32_t)hl}};
     } else {
@@ -52,7 +53,7 @@ static void send_handshake_reply(hk_seeder *s, hk_peer *p, const hk_torrent *t)
             hks_close_peer(s, p, true, "out of memory for its bitfield");
             return;
         }
-        hk_pieces_bitfield(t->pieces, t->piece_count, bits); /* every piece but the bad ones; spare bits zero */
+        hk_pieces_bitfield(ps, t->piece_count, bits); /* every piece but the bad ones; spare bits zero */
         wire_encode_bitfield_header(bf_hdr, nbits_bytes);
         segs[nsegs++] = (hk_segment){.kind = HK_SEG_BYTES, .u.bytes = {bf_hdr, sizeof bf_hdr}};
         segs[nsegs++] = (hk_segment){.kind = HK_SEG_BYTES, .u.bytes = {bits, nbits_bytes}};

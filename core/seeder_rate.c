@@ -1,8 +1,8 @@
 /* seeder_rate: owns the upload rate caps (docs/design.md §14): the global token bucket and the per-torrent ones (a
- * pool addressed by hk_torrent.rate_slot), the check and charge the service pass makes before each data message,
- * the peers passed over for tokens (they keep their place at the front of the ready ring, so the next pass goes on
- * where this one stopped) and when the ring can be served again (serve_at, which hks_ev_end turns into the one
- * wake-up). Control messages never come here. */
+ * pool addressed by hk_torrent_rate_slot, kept in the torrent's side block), the check and charge the service pass
+ * makes before each data message, the peers passed over for tokens (they keep their place at the front of the ready
+ * ring, so the next pass goes on where this one stopped) and when the ring can be served again (serve_at, which
+ * hks_ev_end turns into the one wake-up). Control messages never come here. */
 #include <string.h>
 
 #include "infohash.h"
@@ -28,7 +28,8 @@ static uint64_t wait_for(const hk_token_bucket *b, uint64_t cost)
 
 static hk_token_bucket *torrent_bucket(const hk_seeder *s, const hk_torrent *t)
 {
-    return t && t->rate_slot ? &s->tbuckets[t->rate_slot - 1].tb : NULL;
+    uint32_t slot = t ? hk_torrent_rate_slot(t) : 0;
+    return slot ? &s->tbuckets[slot - 1].tb : NULL;
 }
 
 void hks_rate_init(hk_seeder *s)
@@ -90,21 +91,28 @@ static bool torrent_set(hk_seeder *s, hk_torrent *t, uint64_t rate)
         hk_tb_set(b, rate, burst_for(s, rate), s->now);
         return true;
     }
-    uint32_t i = bucket_alloc(s);
-    if (i == HKS_TB_NONE)
+    hk_torrent_ext *x = hk_tt_ext(&s->torrents, t); /* the slot is kept in the torrent's side block */
+    if (!x)
         return false;
+    uint32_t i = bucket_alloc(s);
+    if (i == HKS_TB_NONE) {
+        hk_tt_ext_trim(&s->torrents, t);
+        return false;
+    }
     hk_tb_init(&s->tbuckets[i].tb, rate, burst_for(s, rate), s->now);
-    t->rate_slot = i + 1;
+    x->rate_slot = i + 1;
     return true;
 }
 
 static void torrent_clear(hk_seeder *s, hk_torrent *t)
 {
-    if (!t || !t->rate_slot)
+    uint32_t slot = t ? hk_torrent_rate_slot(t) : 0;
+    if (!slot)
         return;
-    s->tbuckets[t->rate_slot - 1].next_free = s->tb_free;
-    s->tb_free = t->rate_slot - 1;
-    t->rate_slot = 0;
+    s->tbuckets[slot - 1].next_free = s->tb_free;
+    s->tb_free = slot - 1;
+    t->ext->rate_slot = 0;
+    hk_tt_ext_trim(&s->torrents, t);
 }
 
 bool hks_rate_torrent_added(hk_seeder *s, uint32_t rec)

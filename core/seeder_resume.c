@@ -11,7 +11,7 @@ bool hk_seeder_torrent_marks(hk_seeder *s, const uint8_t info_hash[20], bool *al
     if (!t)
         return false;
     *all_good = t->all_good;
-    *pieces = t->pieces;
+    *pieces = hk_torrent_pieces(t);
     *verifying = s->rt.disk_verify != NULL && t->pieces_rel != 0;
     return true;
 }
@@ -28,12 +28,9 @@ int64_t hk_seeder_restore_marks(hk_seeder *s, const uint8_t info_hash[20], const
     for (uint32_t i = 0; i < piece_count; i++) {
         if (good && !(good[i / 8] & (0x80u >> (i % 8))))
             continue;
-        if (hk_pieces_get(t->pieces, t->all_good, i) == HK_PIECE_GOOD)
+        if (hk_pieces_get(hk_torrent_pieces(t), t->all_good, i) == HK_PIECE_GOOD)
             continue;
-        bool all_good = t->all_good;
-        int rc = hk_pieces_set(&s->mem, &t->pieces, &all_good, t->piece_count, i, true);
-        t->all_good = all_good;
-        if (rc != 0)
+        if (hk_tt_pieces_set(&s->torrents, t, i, true) != 0)
             return -1;
         n++;
     }

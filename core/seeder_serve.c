@@ -411,7 +411,7 @@ static bool rate_ok(hk_seeder *s, const hk_peer *p, const hk_torrent *t, hk_requ
                     serve_end *end)
 {
     *cost = 0;
-    if (!s->cfg.upload_rate && !t->rate_slot)
+    if (!s->cfg.upload_rate && !hk_torrent_rate_slot(t))
         return true; /* nothing caps it */
     *cost = rate_cost(s, p, t, r);
     hks_rate_verdict v = hks_rate_check(s, t, *cost);

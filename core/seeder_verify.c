@@ -106,7 +106,8 @@ static void v2_part(const hk_torrent *t, const hk_extent *first, uint32_t size, 
     const uint64_t *v2 = hk_torrent_v2_hashes(t);
     if (!v2 || v2[first->file] == 0 || first->offset % t->piece_length != 0)
         return;
-    uint64_t flen = hk_file_length(&t->files[first->file]);
+    hk_file_entry fe = hk_torrent_file(t, first->file);
+    uint64_t flen = hk_file_length(&fe);
     if (flen > t->piece_length) { /* an entry of the file's piece layer */
         req->v2_hash.offset = v2[first->file] + 32u * (first->offset / t->piece_length);
         req->v2_length = flen - first->offset < size ? flen - first->offset : size;
@@ -186,15 +187,17 @@ static bool start_verify(hk_seeder *s, hk_peer *p, uint32_t rec, uint32_t piece)
     else
         hks_log(s, HK_LOG_TRACE, "verify: piece %u: background check: disk verify %llu", piece,
                 (unsigned long long)token);
-    if (!issue(s, hk_tt_get(&s->torrents, rec), piece, token)) {
+    hk_torrent *t = hk_tt_get(&s->torrents, rec);
+    if (!hk_tt_ext(&s->torrents, t) || !issue(s, t, piece, token)) { /* the count is kept in the side block */
+        hk_tt_ext_trim(&s->torrents, t);
         v->gen = 0;
         v->nwait = 0;
         s->verifies_used--;
         return false;
     }
     hk_torrent *tw = hk_tt_get(&s->torrents, rec); /* a peer's check or the background pass's: both verifying */
-    if (tw)
-        tw->verifying++;
+    if (tw && tw->ext)
+        tw->ext->verifying++;
     return true;
 }
 
@@ -253,7 +256,7 @@ static hks_gate refuse_bad(hk_seeder *s, hk_peer *p, uint32_t at)
 hks_gate hks_verify_gate(hk_seeder *s, hk_peer *p, hk_torrent *t, uint32_t at)
 {
     hk_request *r = hk_rq_at(&p->rq, at);
-    switch (hk_pieces_get(t->pieces, t->all_good, r->index)) {
+    switch (hk_pieces_get(hk_torrent_pieces(t), t->all_good, r->index)) {
     case HK_PIECE_GOOD:
         if (r->state == HK_RQ_VERIFYING)
             r->state = HK_RQ_FRESH;
@@ -276,12 +279,13 @@ static void log_damaged(hk_seeder *s, const hk_torrent *t)
 {
     char hex[IH_HEX_LEN + 1], list[400];
     ih_hex(t->info_hash, hex);
-    uint32_t nlen, nbad = hk_pieces_nbad(t->pieces);
+    const hk_pieces *ps = hk_torrent_pieces(t);
+    uint32_t nlen, nbad = hk_pieces_nbad(ps);
     const char *name = hk_tt_name(&s->torrents, t, &nlen);
     size_t at = 0;
     list[0] = 0;
     for (uint32_t k = 0; k < nbad && k < 32 && at < sizeof list; k++)
-        at += (size_t)snprintf(list + at, sizeof list - at, "%s%u", k ? ", " : "", t->pieces->bad[k]);
+        at += (size_t)snprintf(list + at, sizeof list - at, "%s%u", k ? ", " : "", ps->bad[k]);
     if (nbad > 32 && at < sizeof list)
         snprintf(list + at, sizeof list - at, " and %u more", nbad - 32);
     hks_log(s, HK_LOG_WARN, "torrent %s (%.*s): damaged: %s %s %s; %s never sent", hex, (int)nlen, name,
@@ -343,10 +347,7 @@ static void record_result(hk_seeder *s, uint32_t rec, uint32_t piece, bool good)
     hk_torrent *t = hk_tt_get(&s->torrents, rec);
     if (!t || piece >= t->piece_count)
         return;
-    bool all_good = t->all_good;
-    int rc = hk_pieces_set(&s->mem, &t->pieces, &all_good, t->piece_count, piece, good);
-    t->all_good = all_good;
-    if (rc != 0) {
+    if (hk_tt_pieces_set(&s->torrents, t, piece, good) != 0) {
         hks_log(s, HK_LOG_WARN, "piece %u: out of memory for its verification state (checked again later)", piece);
         return;
     }
@@ -370,8 +371,8 @@ void hks_piece_verified(hk_seeder *s, uint64_t token, hk_verify_result result)
     hks_verify *v = &s->verifies[i];
     uint32_t rec = v->torrent;
     hk_torrent *t = rec != HK_TT_NONE ? hk_tt_get(&s->torrents, rec) : NULL;
-    if (t && t->verifying > 0)
-        t->verifying--;
+    if (t && hk_torrent_verifying(t) > 0)
+        t->ext->verifying--; /* the side block is trimmed below, once the result is recorded */
     bool stale = v->stale && (result == HK_VERIFY_GOOD || result == HK_VERIFY_BAD);
     if (v->pass)
         hks_vpass_completed(s, rec, v->piece, result == HK_VERIFY_RETRY || stale);
@@ -386,6 +387,9 @@ void hks_piece_verified(hk_seeder *s, uint64_t token, hk_verify_result result)
         else
             hks_torrent_failed(s, rec, "a piece could not be read to verify it");
     }
+    hk_torrent *tr = rec != HK_TT_NONE ? hk_tt_get(&s->torrents, rec) : NULL;
+    if (tr)
+        hk_tt_ext_trim(&s->torrents, tr); /* nothing in flight and no piece state left: no side block */
     v->gen = 0; /* released before waking: a waiter may start the next verify of the piece */
     s->verifies_used--;
     wake_waiters(s, v, result == HK_VERIFY_RETRY);

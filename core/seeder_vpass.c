@@ -106,7 +106,8 @@ static bool next_piece(hk_seeder *s, uint32_t *piece)
     if (t && t->state == HK_TORRENT_ACTIVE && !t->all_good && t->pieces_rel != 0) {
         for (; s->vq_piece < t->piece_count; s->vq_piece++) {
             uint32_t i = s->vq_piece, size = hk_torrent_piece_size(t, i);
-            if (hk_pieces_get(t->pieces, t->all_good, i) != HK_PIECE_UNKNOWN || hks_verify_pending(s, s->vq_rec, i)) {
+            if (hk_pieces_get(hk_torrent_pieces(t), t->all_good, i) != HK_PIECE_UNKNOWN ||
+                hks_verify_pending(s, s->vq_rec, i)) {
                 hk_vpass_skip(&s->vpass, size);
                 continue;
             }
@@ -125,7 +126,7 @@ static void log_done(hk_seeder *s)
 {
     uint32_t damaged = 0;
     for (uint32_t r = hk_tt_next(&s->torrents, HK_TT_NONE); r != HK_TT_NONE; r = hk_tt_next(&s->torrents, r))
-        damaged += hk_pieces_nbad(hk_tt_get(&s->torrents, r)->pieces) > 0;
+        damaged += hk_pieces_nbad(hk_torrent_pieces(hk_tt_get(&s->torrents, r))) > 0;
     char line[160];
     hk_vpass_format(&s->vpass, s->now, line, sizeof line);
     hk_time secs = (s->now - s->vpass.started) / HK_NS_PER_SEC;
@@ -174,7 +175,7 @@ hk_time hks_vpass_run(hk_seeder *s)
 static void forget_marks(hk_seeder *s, uint32_t rec, hk_torrent *t)
 {
     hks_verifies_stale_torrent(s, rec);
-    hk_pieces_free(&s->mem, &t->pieces);
+    hk_tt_pieces_free(&s->torrents, t);
     t->all_good = t->pieces_rel == 0; /* no v1 hashes: nothing can be checked (served as before) */
 }
 
@@ -202,7 +203,7 @@ bool hk_seeder_forget_pieces(hk_seeder *s, const uint8_t info_hash[20])
     bool ok = rec != HK_TT_NONE && s->rt.disk_verify;
     if (ok) {
         hk_torrent *t = hk_tt_get(&s->torrents, rec);
-        bool had = t->all_good || t->pieces;
+        bool had = t->all_good || hk_torrent_pieces(t);
         forget_marks(s, rec, t);
         char hex[IH_HEX_LEN + 1];
         ih_hex(info_hash, hex);
@@ -229,8 +230,9 @@ uint32_t hk_seeder_bad_pieces(const hk_seeder *s, const uint8_t info_hash[20], u
 {
     uint32_t rec = hk_tt_find(&s->torrents, info_hash);
     const hk_torrent *t = rec == HK_TT_NONE ? NULL : hk_tt_get(&s->torrents, rec);
-    uint32_t n = t ? hk_pieces_nbad(t->pieces) : 0;
+    const hk_pieces *ps = t ? hk_torrent_pieces(t) : NULL;
+    uint32_t n = hk_pieces_nbad(ps);
     for (uint32_t k = 0; k < n && k < cap; k++)
-        out[k] = t->pieces->bad[k];
+        out[k] = ps->bad[k];
     return n;
 }

@@ -1,5 +1,6 @@
 /* torrent_table: owns the torrent record pool (indexed by the shared info-hash index), the name arena and each
- * torrent's file entries; also the piece geometry and the byte-range -> file-span mapping. See torrent_table.h. */
+ * torrent's side block with its file entries; also the piece geometry and the byte-range -> file-span mapping. See
+ * torrent_table.h. */
 #include "torrent_table.h"
 
 #include <assert.h>
@@ -9,7 +10,8 @@
 #include "piece_state.h"
 
 _Static_assert(HK_IH_NONE == HK_TT_NONE, "the index's 'no record' is the table's");
-_Static_assert(sizeof(void *) != 8 || sizeof(hk_torrent) == 96, "the torrent record is 96 bytes on LP64 (issue 10)");
+_Static_assert(sizeof(void *) != 8 || sizeof(hk_torrent) == 80, "the torrent record is 80 bytes on LP64 (issue 10)");
+_Static_assert(sizeof(void *) != 8 || sizeof(hk_torrent_ext) == 24, "the side block is 24 bytes on LP64");
 
 #define TT_MIN_SLOTS 16u
 #define TT_MAX_NAME 4096u
@@ -36,18 +38,75 @@ static size_t files_bytes_of(uint32_t nfiles, bool v2)
     return (size_t)nfiles * (sizeof(hk_file_entry) + (v2 ? sizeof(uint64_t) : 0));
 }
 
-static hk_file_entry file_at(const hk_torrent *t, uint32_t i)
+hk_file_entry hk_torrent_file(const hk_torrent *t, uint32_t i)
 {
-    if (!t->files)
+    if (!t->ext || !t->ext->files)
         return (hk_file_entry){ .offset = 0, .length_flags = t->total_length };
-    return t->files[i];
+    return t->ext->files[i];
 }
 
-static void files_free(hk_torrent_table *tt, hk_torrent *t)
+/* ---- the side block ---- */
+
+hk_torrent_ext *hk_tt_ext(hk_torrent_table *tt, hk_torrent *t)
 {
-    if (t->files)
-        hk_mem_free(tt->mem, t->files, files_bytes_of(t->nfiles, t->v2));
-    t->files = NULL;
+    if (!t->ext)
+        t->ext = hk_mem_calloc(tt->mem, 1, sizeof *t->ext);
+    return t->ext;
+}
+
+void hk_tt_ext_trim(hk_torrent_table *tt, hk_torrent *t)
+{
+    hk_torrent_ext *x = t->ext;
+    if (x && !x->files && !x->pieces && x->verifying == 0 && x->rate_slot == 0) {
+        hk_mem_free(tt->mem, x, sizeof *x);
+        t->ext = NULL;
+    }
+}
+
+size_t hk_tt_ext_bytes(const hk_torrent *t)
+{
+    if (!t->ext)
+        return 0;
+    return sizeof *t->ext + (t->ext->files ? files_bytes_of(t->nfiles, t->v2) : 0);
+}
+
+int hk_tt_pieces_set(hk_torrent_table *tt, hk_torrent *t, uint32_t i, bool good)
+{
+    hk_pieces *ps = hk_torrent_pieces(t);
+    bool all_good = t->all_good;
+    if (hk_pieces_set(tt->mem, &ps, &all_good, t->piece_count, i, good) != 0)
+        return -1;
+    if (ps && !t->ext && !hk_tt_ext(tt, t)) {
+        hk_pieces_free(tt->mem, &ps); /* the block was new (there was no side block to hold one): undone */
+        return -1;
+    }
+    t->all_good = all_good;
+    if (t->ext) {
+        t->ext->pieces = ps;
+        hk_tt_ext_trim(tt, t);
+    }
+    return 0;
+}
+
+void hk_tt_pieces_free(hk_torrent_table *tt, hk_torrent *t)
+{
+    if (!t->ext)
+        return;
+    hk_pieces_free(tt->mem, &t->ext->pieces);
+    hk_tt_ext_trim(tt, t);
+}
+
+/* The side block and what it holds, freed (a record being removed). */
+static void ext_free(hk_torrent_table *tt, hk_torrent *t)
+{
+    hk_torrent_ext *x = t->ext;
+    if (!x)
+        return;
+    if (x->files)
+        hk_mem_free(tt->mem, x->files, files_bytes_of(t->nfiles, t->v2));
+    hk_pieces_free(tt->mem, &x->pieces);
+    hk_mem_free(tt->mem, x, sizeof *x);
+    t->ext = NULL;
 }
 
 void hk_tt_init(hk_torrent_table *tt, hk_mem *mem)
@@ -62,10 +121,8 @@ void hk_tt_free(hk_torrent_table *tt)
 {
     for (uint32_t i = 0; i < tt->nrecs; i++) {
         hk_torrent *t = &tt->recs[i];
-        if (t->state != HK_TORRENT_FREE) {
-            files_free(tt, t);
-            hk_pieces_free(tt->mem, &t->pieces);
-        }
+        if (t->state != HK_TORRENT_FREE)
+            ext_free(tt, t);
     }
     hk_mem_free(tt->mem, tt->recs, (size_t)tt->caprecs * sizeof *tt->recs);
     hk_ih_free(&tt->index);
@@ -211,9 +268,10 @@ static void free_record(hk_torrent_table *tt, uint32_t r)
     t->state = HK_TORRENT_FREE;
 }
 
-/* Fills record r (just allocated) from d, with its file entries and its name at name_off in the arena. */
-static void fill_record(hk_torrent_table *tt, uint32_t r, const hk_torrent_desc *d, hk_file_entry *files,
-                        uint32_t name_off)
+/* Fills record r (just allocated) from d, with its side block ext (NULL, or holding its file entries `files`, to
+ * be filled) and its name at name_off in the arena. */
+static void fill_record(hk_torrent_table *tt, uint32_t r, const hk_torrent_desc *d, hk_torrent_ext *ext,
+                        hk_file_entry *files, uint32_t name_off)
 {
     uint64_t off = 0;
     for (uint32_t i = 0; files && i < d->nfiles; i++) {
@@ -237,8 +295,9 @@ static void fill_record(hk_torrent_table *tt, uint32_t r, const hk_torrent_desc 
     t->info_start = (uint32_t)d->info_start;
     t->info_len = d->info_len;
     t->total_length = d->total_length;
-    t->files = files;
-    t->pieces = NULL;
+    if (ext)
+        *ext = (hk_torrent_ext){.files = files};
+    t->ext = ext;
     t->pieces_rel = d->pieces_offset > d->info_start && d->pieces_offset - d->info_start < d->info_len
                         ? (uint32_t)(d->pieces_offset - d->info_start)
                         : 0; /* 0: not known (a table built without a .torrent) */
@@ -256,16 +315,19 @@ hk_tt_result hk_tt_insert(hk_torrent_table *tt, const hk_torrent_desc *d, uint32
         return HK_TT_INVALID; /* the owner's number is out of range or taken */
     size_t files_bytes = inline_file(d) ? 0 : files_bytes_of(d->nfiles, d->v2_hashes != NULL);
     hk_file_entry *files = files_bytes ? hk_mem_alloc(tt->mem, files_bytes) : NULL;
-    if (files_bytes && !files)
+    hk_torrent_ext *ext = files ? hk_mem_alloc(tt->mem, sizeof *ext) : NULL; /* the files need the side block */
+    if (files_bytes && !ext) {
+        hk_mem_free(tt->mem, files, files_bytes);
         return HK_TT_NOMEM;
+    }
     uint32_t name_off = 0;
     if (!arena_add(tt, d->name, (uint32_t)d->name_len, &name_off)) {
-        if (files)
-            hk_mem_free(tt->mem, files, files_bytes);
+        hk_mem_free(tt->mem, ext, sizeof *ext);
+        hk_mem_free(tt->mem, files, files_bytes);
         return HK_TT_NOMEM;
     }
     if (alloc_record(tt, r) != HK_TT_NONE) {
-        fill_record(tt, r, d, files, name_off);
+        fill_record(tt, r, d, ext, files, name_off);
         if (hk_ih_insert(&tt->index, r) == 0) {
             if (hk_skey_insert(&tt->skey, r) == 0) {
                 if (rec_out)
@@ -278,8 +340,8 @@ hk_tt_result hk_tt_insert(hk_torrent_table *tt, const hk_torrent_desc *d, uint32
     }
     assert(tt->arena_len >= d->name_len && name_off == tt->arena_len - d->name_len);
     tt->arena_len -= (uint32_t)d->name_len; /* the name was the last one added */
-    if (files)
-        hk_mem_free(tt->mem, files, files_bytes);
+    hk_mem_free(tt->mem, ext, sizeof *ext);
+    hk_mem_free(tt->mem, files, files_bytes);
     return HK_TT_NOMEM;
 }
 
@@ -291,8 +353,7 @@ bool hk_tt_remove(hk_torrent_table *tt, const uint8_t info_hash[20])
     hk_skey_remove(&tt->skey, info_hash);
     assert(r < tt->nrecs && tt->recs[r].state != HK_TORRENT_FREE);
     hk_torrent *t = &tt->recs[r];
-    files_free(tt, t);
-    hk_pieces_free(tt->mem, &t->pieces);
+    ext_free(tt, t);
     tt->arena_garbage += t->name_len;
     free_record(tt, r);
     if (tt->arena_garbage > TT_ARENA_MIN_COMPACT && tt->arena_garbage * 2 > tt->arena_len)
@@ -346,7 +407,7 @@ bool hk_span_iter_init(hk_span_iter *it, const hk_torrent *t, uint64_t pos, uint
     uint32_t lo = 0, hi = t->nfiles; /* invariant: files[lo].offset <= pos, answer in [lo, hi) */
     while (hi - lo > 1) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (file_at(t, mid).offset <= pos)
+        if (hk_torrent_file(t, mid).offset <= pos)
             lo = mid;
         else
             hi = mid;
@@ -359,7 +420,7 @@ bool hk_span_next(hk_span_iter *it, hk_span *out)
 {
     const hk_torrent *t = it->t;
     while (it->pos < it->end && it->file < t->nfiles) {
-        hk_file_entry fe = file_at(t, it->file);
+        hk_file_entry fe = hk_torrent_file(t, it->file);
         const hk_file_entry *f = &fe;
         uint64_t flen = hk_file_length(f);
         if (flen == 0 || it->pos >= f->offset + flen) {

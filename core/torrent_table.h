@@ -12,12 +12,25 @@
  * issue 10), and bits 32..46 of that handle are a generation the record keeps (gen): the handle is rebuilt from
  * both (hk_tt_storage), never stored. The pool is sized by the highest number used (doubling), so numbers must be
  * dense (below HK_TT_MAX_REC). Holders (peers) keep the number, never a pointer, because the pool may move when it
- * grows. The record is compact (sizeof(hk_torrent) == 96 on LP64; a static assert and a test check it: 10^6
- * torrents, issue 10): geometry, storage generation, the byte range of the raw `info` dictionary inside the .torrent (for ut_metadata), counters and state.
- * Piece hashes are NOT kept. Names live in one arena per table (compacted when more than half of it is garbage).
- * Each torrent's file entries (16 bytes each: offset in the torrent and length, pad flag in the top bit) are one
- * allocation, except for a torrent of a single file that is not a pad file: its entry [0, total_length) is implied
- * (files NULL; read the files through the span iterator, never t->files directly). Everything is allocated through the owner's hk_mem.
+ * grows. The record is compact (sizeof(hk_torrent) == 80 on LP64; a static assert and a test check it: 10^6
+ * torrents, issue 10): geometry, storage generation, the byte range of the raw `info` dictionary inside the .torrent
+ * (for ut_metadata), counters and state. Piece hashes are NOT kept. Names live in one arena per table (compacted when
+ * more than half of it is garbage).
+ *
+ * Side block: what a tiny idle torrent never needs is in one optional hk_torrent_ext (24 bytes on LP64, t->ext): the
+ * file entries, the piece-state block, the count of verifies in flight and the rate-cap slot. t->ext is NULL while
+ * all four are empty (NULL / 0), so a served single-file torrent without its own rate cap and with no piece state
+ * (all good, or all unknown) has none. The table allocates the block when the first of them is needed (hk_tt_ext)
+ * and frees it when the last becomes empty again (hk_tt_ext_trim, called by the table's own setters and by whoever
+ * empties a field; a lazy verify in flight then every piece good frees it). Readers go through the inline getters
+ * (hk_torrent_pieces, hk_torrent_verifying, hk_torrent_rate_slot), never t->ext directly.
+ *
+ * Files: each torrent's file entries (16 bytes each: offset in the torrent and length, pad flag in the top bit) are
+ * one allocation, held by the side block (made at insert, so a multi-file torrent always has one), except for a
+ * torrent of a single file that is not a pad file: its entry [0, total_length) is implied (no files allocation). Read
+ * the files through the span iterator (or one entry by value, hk_torrent_file), never through t->ext->files.
+ *
+ * Everything (records, names, side blocks, file entries, piece states) is allocated through the owner's hk_mem.
  *
  * Geometry helpers validate a block request (index < piece count, 0 < length <= max_block, begin + length <= that
  * piece's size, in 64-bit arithmetic: no overflow) and map a byte range of the torrent onto file spans (one span per
@@ -51,6 +64,14 @@ typedef enum hk_torrent_state {
     HK_TORRENT_FAILED,       /* storage failed: peers dropped, handshakes refused */
 } hk_torrent_state;
 
+/* What a torrent holds beyond its record only while it needs it (see the contract: "Side block"). */
+typedef struct hk_torrent_ext {
+    hk_file_entry *files;     /* the file entries (then, v2, the hash offsets); NULL for a single (non-pad) file */
+    struct hk_pieces *pieces; /* piece verification (core/piece_state.h): NULL + all_good: every piece good */
+    uint32_t verifying;       /* piece verification: its disk_verify calls in flight */
+    uint32_t rate_slot;       /* upload rate caps: 1 + its bucket's index in the seeder's pool; 0 = no own cap */
+} hk_torrent_ext;
+
 typedef struct hk_torrent {
     uint8_t info_hash[20];
     uint32_t state : 2;      /* hk_torrent_state */
@@ -64,14 +85,11 @@ typedef struct hk_torrent {
     uint32_t name_off;       /* in the table's arena */
     uint32_t info_len;       /* bytes of the raw info dictionary (metadata_size) */
     uint32_t peers;          /* connected peers attached to this torrent */
-    uint32_t rate_slot;      /* upload rate caps: 1 + its bucket's index in the seeder's pool; 0 = no own cap */
     uint32_t pieces_rel;     /* piece verification: offset of the piece hashes in the .torrent, from info_start */
-    uint32_t verifying;      /* piece verification: its disk_verify calls in flight */
     uint32_t info_start;     /* offset of the info dictionary in the .torrent file (< 2^32, hk_tt_desc_check) */
     uint64_t total_length;   /* the last piece's size follows from it: hk_torrent_piece_size */
     uint64_t uploaded;       /* payload bytes handed to send() for this torrent */
-    hk_file_entry *files;    /* NULL for a single (non-pad) file: [0, total_length) */
-    struct hk_pieces *pieces; /* piece verification (core/piece_state.h): NULL + all_good: every piece good */
+    hk_torrent_ext *ext;     /* NULL while every field of the side block would be empty (zero / NULL) */
 } hk_torrent;
 
 /* What hk_tt_insert needs; the table copies everything. */
@@ -160,15 +178,36 @@ hk_block_check hk_torrent_check_block(const hk_torrent *t, uint32_t index, uint3
                                       uint32_t max_block);
 const char *hk_block_check_name(hk_block_check c);
 
+/* ---- The side block (see the contract) ---- */
+static inline struct hk_pieces *hk_torrent_pieces(const hk_torrent *t) { return t->ext ? t->ext->pieces : NULL; }
+static inline uint32_t hk_torrent_verifying(const hk_torrent *t) { return t->ext ? t->ext->verifying : 0; }
+static inline uint32_t hk_torrent_rate_slot(const hk_torrent *t) { return t->ext ? t->ext->rate_slot : 0; }
+/* t's side block, allocated (zeroed, through the table's hk_mem) if it has none; NULL when out of memory (nothing
+ * changed). The caller fills the field it needed it for, or calls hk_tt_ext_trim. */
+hk_torrent_ext *hk_tt_ext(hk_torrent_table *tt, hk_torrent *t);
+/* Frees t's side block if every field of it is empty (no-op otherwise, or without one). */
+void hk_tt_ext_trim(hk_torrent_table *tt, hk_torrent *t);
+/* hk_pieces_set (core/piece_state.h) on t's piece state (all_good and the block), for piece i < piece_count: the side
+ * block is allocated when a block appears and trimmed when it goes. 0, or -1 when out of memory (nothing changed). */
+int hk_tt_pieces_set(hk_torrent_table *tt, hk_torrent *t, uint32_t i, bool good);
+/* Frees t's piece-state block (hk_pieces_free) and trims the side block; all_good is the caller's. */
+void hk_tt_pieces_free(hk_torrent_table *tt, hk_torrent *t);
+/* Bytes of t's own allocations as the table makes them: the side block and its file entries (v2 offsets
+ * included), not the piece-state block (hk_pieces_bytes) nor the record and name. */
+size_t hk_tt_ext_bytes(const hk_torrent *t);
+
 /* A hybrid torrent's v2 hash offsets in the .torrent, one per file (0: none; core/metainfo.h), or NULL. They are
- * kept in the files allocation, after the entries (so a v2 torrent always has one). */
+ * kept in the files allocation, after the entries (so a v2 torrent always has one, and a side block). */
 static inline const uint64_t *hk_torrent_v2_hashes(const hk_torrent *t)
 {
-    return t->v2 ? (const uint64_t *)(const void *)(t->files + t->nfiles) : NULL;
+    return t->v2 ? (const uint64_t *)(const void *)(t->ext->files + t->nfiles) : NULL;
 }
 
 static inline uint64_t hk_file_length(const hk_file_entry *f) { return f->length_flags & ~HK_FILE_PAD_FLAG; }
 static inline bool hk_file_is_pad(const hk_file_entry *f) { return (f->length_flags & HK_FILE_PAD_FLAG) != 0; }
+
+/* File entry i (< nfiles) by value: the implied [0, total_length) of a torrent without a files allocation. */
+hk_file_entry hk_torrent_file(const hk_torrent *t, uint32_t i);
 
 /* A piece of a byte range that lies in one file. */
 typedef struct hk_span {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "seeder_harness.h"
+#include "seeder_internal.h" /* hks_tbucket, hk_torrent_ext */
 #include "wire.h"
 
 static harness h;
@@ -235,6 +236,12 @@ Test(rate, api_and_config_checks)
     hk_torrent_stats ts;
     cr_assert(hk_seeder_torrent_stats(h.s, h.ih, &ts));
     cr_assert_eq(ts.upload_rate, 2000);
+    uint64_t capped_bytes = ts.memory_bytes; /* the record, its name, its bucket and its side block (the slot) */
+    cr_assert(hk_seeder_set_torrent_rate(h.s, h.ih, 0));
+    cr_assert(hk_seeder_torrent_stats(h.s, h.ih, &ts));
+    cr_assert_eq(ts.upload_rate, 0);
+    cr_assert_eq(ts.memory_bytes + sizeof(hks_tbucket) + sizeof(hk_torrent_ext), capped_bytes,
+                 "no cap: neither the bucket nor the side block");
     cr_assert(hk_seeder_remove_torrent(h.s, h.ih));
     hk_config cfg;
     hk_config_defaults(&cfg);

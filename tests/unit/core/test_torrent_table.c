@@ -64,8 +64,108 @@ static const hk_torrent *inserted(const hk_torrent_desc *d)
 
 Test(torrent_table, record_is_compact)
 {
-    cr_assert_leq(sizeof(hk_torrent), 96, "the torrent record is 96 bytes on LP64 (10^6 torrents, issue 10)");
+    if (sizeof(void *) == 8) {
+        cr_assert_eq(sizeof(hk_torrent), 80, "the torrent record is 80 bytes on LP64 (10^6 torrents, issue 10)");
+        cr_assert_eq(sizeof(hk_torrent_ext), 24);
+    } else {
+        cr_assert_leq(sizeof(hk_torrent), 80);
+    }
     cr_assert_eq(sizeof(hk_file_entry), 16);
+}
+
+Test(torrent_table, side_block_exists_only_while_needed)
+{
+    hk_torrent_desc d = simple_desc(1, 100000, 32768); /* 4 pieces, one file: no side block */
+    uint32_t rec;
+    uint64_t before = m.bytes;
+    cr_assert_eq(hk_tt_insert(&tt, &d, &rec), HK_TT_OK);
+    hk_torrent *t = hk_tt_get(&tt, rec);
+    uint64_t plain = m.bytes;
+    cr_assert_null(t->ext);
+    cr_assert_eq(hk_tt_ext_bytes(t), 0);
+    cr_assert_null(hk_torrent_pieces(t));
+    cr_assert_eq(hk_torrent_verifying(t), 0);
+    cr_assert_eq(hk_torrent_rate_slot(t), 0);
+    hk_file_entry fe = hk_torrent_file(t, 0);
+    cr_assert_eq(fe.offset, 0);
+    cr_assert_eq(hk_file_length(&fe), 100000);
+
+    /* a verify in flight, then the pieces known one by one: the block lives until the last turns good */
+    t->all_good = false;
+    hk_torrent_ext *x = hk_tt_ext(&tt, t);
+    cr_assert_not_null(x);
+    cr_assert_eq(hk_tt_ext(&tt, t), x, "one block per torrent");
+    cr_assert_eq(m.bytes, plain + sizeof *x);
+    cr_assert_eq(hk_tt_ext_bytes(t), sizeof *x);
+    x->verifying = 1;
+    hk_tt_ext_trim(&tt, t);
+    cr_assert_eq(t->ext, x, "not empty: kept");
+    cr_assert_eq(hk_tt_pieces_set(&tt, t, 0, true), 0);
+    cr_assert_not_null(hk_torrent_pieces(t));
+    x->verifying = 0;
+    hk_tt_ext_trim(&tt, t);
+    cr_assert_eq(t->ext, x, "a piece state: kept");
+    cr_assert_eq(hk_tt_pieces_set(&tt, t, 1, false), 0);
+    for (uint32_t i = 1; i < 4; i++)
+        cr_assert_eq(hk_tt_pieces_set(&tt, t, i, true), 0);
+    cr_assert(t->all_good);
+    cr_assert_null(t->ext, "every piece good, nothing in flight: freed");
+    cr_assert_eq(m.bytes, plain);
+
+    /* a one-piece torrent turns all good without a block: no side block either */
+    hk_torrent_desc d2 = simple_desc(2, 1000, 32768);
+    cr_assert_eq(hk_tt_insert(&tt, &d2, &rec), HK_TT_OK);
+    hk_torrent *t2 = hk_tt_get(&tt, rec);
+    t = hk_tt_get(&tt, (uint32_t)d.storage);
+    t2->all_good = false;
+    uint64_t two = m.bytes;
+    cr_assert_eq(hk_tt_pieces_set(&tt, t2, 0, true), 0);
+    cr_assert(t2->all_good);
+    cr_assert_null(t2->ext);
+    cr_assert_eq(m.bytes, two);
+
+    /* dropped marks free the block; a removal frees whatever is left */
+    t->all_good = false;
+    cr_assert_eq(hk_tt_pieces_set(&tt, t, 2, false), 0);
+    cr_assert_not_null(t->ext);
+    hk_tt_pieces_free(&tt, t);
+    cr_assert_null(t->ext);
+    cr_assert_eq(hk_tt_pieces_set(&tt, t, 3, false), 0);
+    hk_tt_ext(&tt, t)->rate_slot = 7;
+    cr_assert_eq(hk_torrent_rate_slot(t), 7);
+    cr_assert(hk_tt_remove(&tt, d.info_hash));
+    cr_assert(hk_tt_remove(&tt, d2.info_hash));
+    hk_tt_free(&tt); /* the pool and the index's slots */
+    cr_assert_eq(m.bytes, before);
+}
+
+Test(torrent_table, files_live_in_the_side_block)
+{
+    hk_file_desc f[2] = {{100, false}, {50, false}};
+    hk_torrent_desc d;
+    memset(&d, 0, sizeof d);
+    hash_of(9, d.info_hash);
+    d.piece_length = 64;
+    d.total_length = 150;
+    d.piece_count = 3;
+    d.files = f;
+    d.nfiles = 2;
+    d.storage = 5;
+    hk_torrent *t = (hk_torrent *)inserted(&d);
+    cr_assert_not_null(t->ext, "a multi-file torrent always has one");
+    cr_assert_eq(hk_tt_ext_bytes(t), sizeof(hk_torrent_ext) + 2 * sizeof(hk_file_entry));
+    hk_tt_ext_trim(&tt, t);
+    cr_assert_not_null(t->ext, "its files keep it");
+    hk_file_entry fe = hk_torrent_file(t, 1);
+    cr_assert_eq(fe.offset, 100);
+    cr_assert_eq(hk_file_length(&fe), 50);
+    t->all_good = false;
+    cr_assert_eq(hk_tt_pieces_set(&tt, t, 0, true), 0);
+    for (uint32_t i = 1; i < 3; i++)
+        cr_assert_eq(hk_tt_pieces_set(&tt, t, i, true), 0);
+    cr_assert(t->all_good);
+    cr_assert_not_null(t->ext, "still its files");
+    cr_assert_null(hk_torrent_pieces(t));
 }
 
 Test(torrent_table, insert_find_duplicate_remove)
@@ -309,10 +409,10 @@ Test(torrent_table, every_byte_maps_to_exactly_one_span)
             cr_assert(hk_span_iter_init(&it, t, pos, len));
             uint64_t at = pos, total = 0;
             while (hk_span_next(&it, &s)) {
-                const hk_file_entry *fe = &t->files[s.file];
-                cr_assert_eq(fe->offset + s.offset, at, "contiguous");
+                hk_file_entry fe = hk_torrent_file(t, s.file);
+                cr_assert_eq(fe.offset + s.offset, at, "contiguous");
                 cr_assert_gt(s.length, 0);
-                cr_assert_leq(s.offset + s.length, hk_file_length(fe));
+                cr_assert_leq(s.offset + s.length, hk_file_length(&fe));
                 at += s.length;
                 total += s.length;
             }
