@@ -1,8 +1,9 @@
 /* store: the public face of the store (contract in store.h; its layers in store_internal.h).
  *
  * Owns creation and destruction of the store, storages (hk_store_add validates one torrent's files and keeps a
- * compact record of them; remove; failure; which of them have their .torrent open), the handle table (generations, so stale handles never resolve), the
- * shared folders, the last error message and the statistics. Mapping, residency and the caches are in store_map.c,
+ * compact record of them; remove; failure; which of them have their .torrent open), the handle table (the storages
+ * themselves, in slabs; generations, so stale handles never resolve), the shared folders, the last error message and
+ * the statistics. Mapping, residency and the caches are in store_map.c,
  * store_resident.c and store_cache.c; path walking is in store_path.c.
  */
 #include "store.h"
