@@ -3,7 +3,7 @@
  * what malloc handed out, its chunk overheads included) and, per torrent, each record's parts as the owners account
  * them: the seeder (torrent records with the pool's spare capacity, info-hash and SKEY indexes, name arena, other:
  * file entries, piece states), the table of .torrent paths (records, paths' last components, interned folders, the two slot tables), the store (handle
- * table, storage records, file entries, names, shared folder records) and what is left (malloc's chunk headers and
+ * table slack, storage entries, file entries kept apart, names, shared folder records) and what is left (malloc's chunk headers and
  * rounding, the libraries' own heap). Reads the seeder's and the store's internals: a measuring tool, not a client.
  * bench/startup_bench.py builds and runs it; by hand, from the release build's libraries:
  *   cc -O2 -Icore -Ibackend-real/lib -Ibackend-real/lib/catalog -Ibackend-real/lib/disk -Ibackend-real/lib/net \
@@ -56,17 +56,20 @@ static void served_parts(const hk_served *sd, parts *p)
 
 static void store_parts(const hk_store *st, const hk_served *sd, parts *p)
 {
-    p->st_handles = (double)st->captab * (sizeof(st_storage *) + sizeof(*st->gens));
+    /* The handle table is the slabs of storage entries: each live storage's entry counts as its record, the slab
+     * pointers and the entries not in use (free or never handed out) as the table. */
+    p->st_handles = (double)st->capslabs * sizeof(st_storage *) + (double)st->nslabs * ST_SLAB * sizeof(st_storage);
     size_t cursor = 0;
     for (const hk_served_rec *sv = hk_served_next(sd, &cursor); sv; sv = hk_served_next(sd, &cursor)) {
         const st_storage *s = st_lookup(st, hk_served_storage(sv), false, NULL);
         if (!s)
             continue;
+        double apart = (s->flags & ST_FILES_APART) ? (double)s->nfiles * sizeof(st_file) + s->apart.names_len : 0;
+        p->st_handles -= sizeof *s;
         p->st_recs += sizeof *s;
-        p->st_files += (double)s->nfiles * sizeof(st_file);
-        p->st_names += s->names_len;
-        p->st_folders += (double)hk_store_storage_bytes(st, hk_served_storage(sv)) -
-                         (sizeof *s + (double)s->nfiles * sizeof(st_file) + s->names_len + sizeof(st_storage *) + sizeof(*st->gens));
+        p->st_files += (s->flags & ST_FILES_APART) ? (double)s->nfiles * sizeof(st_file) : 0;
+        p->st_names += st_names_len(s);
+        p->st_folders += (double)hk_store_storage_bytes(st, hk_served_storage(sv)) - (sizeof *s + apart);
     }
 }
 
@@ -113,9 +116,9 @@ int main(int argc, char **argv)
     printf("  paths table: records %.1f (%zu B each), path names %.1f, folders %.1f, slot tables and slab / arena "
            "slack %.1f\n",
            p.pt_recs / n, sizeof(hk_served_rec), p.pt_paths / n, p.pt_folders / n, p.pt_tables / n);
-    printf("  store:       handle table %.1f, storage records %.1f (%zu B each), file entries %.1f, names %.1f, "
-           "folders %.1f\n", p.st_handles / n, p.st_recs / n, sizeof(st_storage), p.st_files / n, p.st_names / n,
-           p.st_folders / n);
+    printf("  store:       handle table (slab pointers, entries not in use) %.1f, storage entries %.1f (%zu B each, "
+           "one file inline), file entries apart %.1f, names %.1f, folders %.1f\n", p.st_handles / n,
+           p.st_recs / n, sizeof(st_storage), p.st_files / n, p.st_names / n, p.st_folders / n);
     printf("  names (counted in the parts above): %.1f\n", (p.sd_names + p.pt_paths + p.pt_folders + p.st_names) / n);
     hk_real_free(r);
     ev_loop_destroy(loop);

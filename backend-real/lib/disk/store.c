@@ -1,8 +1,9 @@
 /* store: the public face of the store (contract in store.h; its layers in store_internal.h).
  *
  * Owns creation and destruction of the store, storages (hk_store_add validates one torrent's files and keeps a
- * compact record of them; remove; failure; which of them have their .torrent open), the handle table (generations, so stale handles never resolve), the
- * shared folders, the last error message and the statistics. Mapping, residency and the caches are in store_map.c,
+ * compact record of them; remove; failure; which of them have their .torrent open), the handle table (the storages
+ * themselves, in slabs; generations, so stale handles never resolve), the shared folders, the last error message and
+ * the statistics. Mapping, residency and the caches are in store_map.c,
  * store_resident.c and store_cache.c; path walking is in store_path.c.
  */
 #include "store.h"
@@ -20,11 +21,6 @@
 
 #include "store_internal.h"
 #include "store_path.h"
-
-static const char *storage_names(const st_storage *s)
-{
-    return (const char *)(s->files + s->nfiles);
-}
 
 void st_set_err(hk_store *st, const char *fmt, ...)
 {
@@ -76,8 +72,8 @@ st_storage *st_lookup(const hk_store *st, uint64_t handle, bool include_removed,
     uint64_t gen = handle >> 32;
     if (i >= st->ntab || gen == 0)
         return NULL;
-    st_storage *s = st->tab[i];
-    if (s == NULL || ST_IS_FREE(s) || st->gens[i] != gen || ((s->flags & ST_REMOVED) && !include_removed))
+    st_storage *s = st_at(st, i);
+    if ((s->flags & ST_FREE) || s->gen != gen || ((s->flags & ST_REMOVED) && !include_removed))
         return NULL;
     if (sidx != NULL)
         *sidx = i;
@@ -93,7 +89,7 @@ uint32_t st_file_index(const st_storage *s, uint32_t ext_file)
 static const char *storage_name(const hk_store *st, uint32_t sidx, const st_storage *s, int which,
                                 char buf[NAME_MAX + 1])
 {
-    const char *names = storage_names(s), *n = NULL;
+    const char *names = st_names(s), *n = NULL;
     if (s->flags & ST_OWN_NAMES)
         n = which == HK_STORE_NAME_TORRENT_FILE ? names : names + strlen(names) + 1;
     else if (s == st->adding)
@@ -112,7 +108,7 @@ void st_file_rel(const hk_store *st, uint32_t sidx, const st_storage *s, uint32_
         snprintf(buf, cap, "%s%s", storage_name(st, sidx, s, HK_STORE_NAME_TORRENT_FILE, nbuf), ext);
     } else if (s->flags & ST_MULTI_FILE) {
         const char *name = storage_name(st, sidx, s, HK_STORE_NAME_TORRENT, nbuf);
-        snprintf(buf, cap, "%s/%s", name, storage_names(s) + s->files[f].path);
+        snprintf(buf, cap, "%s/%s", name, st_names(s) + st_cfiles(s)[f].path);
     } else {
         snprintf(buf, cap, "%s", storage_name(st, sidx, s, HK_STORE_NAME_TORRENT, nbuf));
     }
@@ -174,45 +170,67 @@ static void folder_unref(hk_store *st, st_folder *fo)
     }
 }
 
+/* The storage's fields but its generation, cleared (a free entry, or one about to be filled). */
+static void entry_clear(st_storage *s)
+{
+    uint16_t gen = s->gen;
+    memset(s, 0, sizeof *s);
+    s->gen = gen;
+}
+
+/* Frees what a storage holds beside its entry: its files apart (the entry itself is not touched). */
+static void storage_release(st_storage *s)
+{
+    if (s->flags & ST_FILES_APART)
+        free(s->apart.files);
+}
+
 void st_storage_free(hk_store *st, uint32_t sidx)
 {
-    st_storage *s = st->tab[sidx];
-    assert(s != NULL && !ST_IS_FREE(s));
+    st_storage *s = st_at(st, sidx);
+    assert(sidx < st->ntab && !(s->flags & ST_FREE) && s->folder != NULL);
     folder_unref(st, s->folder);
     if (s->flags & ST_FAILED)
         free(s->why);
     if (s->flags & ST_MODIFIED)
         st->modified--;
-    free(s);
-    st->tab[sidx] = ST_FREE_LINK(st->free_tab);
-    st->gens[sidx] = st->gens[sidx] < HK_STORE_MAX_GEN ? (uint16_t)(st->gens[sidx] + 1) : 1;
+    storage_release(s);
+    entry_clear(s);
+    s->flags = ST_FREE;
+    s->next_free = st->free_tab;
+    s->gen = s->gen < HK_STORE_MAX_GEN ? (uint16_t)(s->gen + 1) : 1; /* no earlier handle of sidx resolves now */
     st->free_tab = sidx;
 }
 
+/* A table index for a new storage: the last one freed, else the next one (a new slab every ST_SLAB). Its entry is
+ * ST_FREE with its generation (1 for a new index); NONE if out of memory or past HK_STORE_MAX_INDEX. */
 static uint32_t table_alloc(hk_store *st)
 {
     if (st->free_tab != NONE) {
         uint32_t i = st->free_tab;
-        st->free_tab = ST_FREE_NEXT(st->tab[i]);
+        st->free_tab = st_at(st, i)->next_free;
         return i;
     }
     if (st->ntab >= HK_STORE_MAX_INDEX)
         return NONE;
-    if (st->ntab == st->captab) {
-        uint32_t cap = st->captab;
-        uint16_t *g = st_grow(st->gens, &cap, 64, sizeof *g); /* first: tab's growth then cannot fail half-done */
-        if (g == NULL)
+    if (st->ntab == st->nslabs * ST_SLAB) {
+        if (st->nslabs == st->capslabs) {
+            uint32_t cap = st->capslabs;
+            st_storage **n = st_grow(st->slabs, &cap, 16, sizeof *n);
+            if (n == NULL)
+                return NONE;
+            st->slabs = n;
+            st->capslabs = cap;
+        }
+        st_storage *slab = calloc(ST_SLAB, sizeof *slab);
+        if (slab == NULL)
             return NONE;
-        st->gens = g;
-        cap = st->captab;
-        st_storage **n = st_grow(st->tab, &cap, 64, sizeof *n);
-        if (n == NULL)
-            return NONE;
-        st->tab = n;
-        st->captab = cap;
+        st->slabs[st->nslabs++] = slab;
     }
-    st->tab[st->ntab] = NULL;
-    st->gens[st->ntab] = 1;
+    st_storage *s = st_at(st, st->ntab);
+    s->flags = ST_FREE;
+    s->next_free = NONE;
+    s->gen = 1;
     return st->ntab++;
 }
 
@@ -445,15 +463,16 @@ static int storage_verify(const hk_store *st, st_storage *s, int meta_root, int 
     char rel[PATH_BUF];
     struct stat sb;
     int rc = verify_metainfo(st, s, meta_root, mi, err, errlen);
+    const st_file *files = st_cfiles(s);
     for (uint32_t f = 0; rc == 0 && f < s->nfiles; f++) {
-        if (s->files[f].slot == SLOT_PAD || s->files[f].length == 0)
+        if (files[f].slot == SLOT_PAD || files[f].length == 0)
             continue; /* no bytes on disk to serve */
         st_file_rel(st, NONE, s, f, rel, sizeof rel);
         if (data_lstat(st, s, root, rel, &cache, &sb, err, errlen) != SP_OK) {
             rc = -1;
-        } else if (sb.st_size < 0 || (uint64_t)sb.st_size != s->files[f].length) {
+        } else if (sb.st_size < 0 || (uint64_t)sb.st_size != files[f].length) {
             snprintf(err, errlen, "%s/%s: size %lld but the torrent says %llu", s->folder->path, rel,
-                     (long long)sb.st_size, (unsigned long long)s->files[f].length);
+                     (long long)sb.st_size, (unsigned long long)files[f].length);
             rc = -1;
         } else if (st_stat_mtime_ns(&sb) > s->stamp_ns) {
             s->stamp_ns = st_stat_mtime_ns(&sb); /* a data file changed later than this: hk_store_take_modified */
@@ -517,18 +536,24 @@ static void put_name(char *names, size_t *at, const char *s, size_t len)
     *at += len + 1;
 }
 
-/* The storage record of mi (its folder not yet set), with names_len bytes of names (own: the .torrent's and the
- * torrent's names first, ST_OWN_NAMES); NULL if out of memory. */
-static st_storage *storage_build(const char *base, const mi_torrent *mi, uint64_t names_len, bool own)
+/* Fills s (cleared; its folder not yet set) with the storage of mi, with names_len bytes of names (own: the
+ * .torrent's and the torrent's names first, ST_OWN_NAMES): the single file of a storage without names inline, the
+ * others' files and names in one allocation (ST_FILES_APART). -1 if out of memory. */
+static int storage_build(st_storage *s, const char *base, const mi_torrent *mi, uint64_t names_len, bool own)
 {
-    size_t bytes = sizeof(st_storage) + (size_t)mi->file_count * sizeof(st_file) + (size_t)names_len;
-    st_storage *s = calloc(1, bytes);
-    if (s == NULL)
-        return NULL;
     s->nfiles = mi->file_count;
-    s->names_len = (uint32_t)names_len;
     s->flags = mi->multi_file ? ST_MULTI_FILE : 0;
-    char *nm = (char *)(s->files + s->nfiles);
+    st_file *files = &s->file;
+    char *nm = NULL;
+    if (mi->file_count != 1 || names_len != 0 || mi->multi_file) {
+        files = calloc(1, (size_t)mi->file_count * sizeof(st_file) + (size_t)names_len);
+        if (files == NULL)
+            return -1;
+        s->flags |= ST_FILES_APART;
+        s->apart.files = files;
+        s->apart.names_len = (uint32_t)names_len;
+        nm = (char *)(files + mi->file_count);
+    }
     size_t at = 0;
     if (own) {
         size_t base_len = kept_base_len(base);
@@ -537,18 +562,18 @@ static st_storage *storage_build(const char *base, const mi_torrent *mi, uint64_
         put_name(nm, &at, mi->name, mi->name_len);
     }
     for (uint32_t f = 0; f < mi->file_count; f++) {
-        s->files[f].length = mi->files[f].length;
-        s->files[f].slot = (mi->files[f].flags & MI_FILE_PAD) ? SLOT_PAD : NONE;
-        s->files[f].path = 0;
+        files[f].length = mi->files[f].length;
+        files[f].slot = (mi->files[f].flags & MI_FILE_PAD) ? SLOT_PAD : NONE;
+        files[f].path = 0;
         if (!has_path(mi, f))
             continue;
         const char *path = mi_file_path(mi, f);
-        s->files[f].path = (uint32_t)at;
+        files[f].path = (uint32_t)at;
         put_name(nm, &at, path, strlen(path));
     }
     assert(at == names_len);
     s->meta_slot = NONE;
-    return s;
+    return 0;
 }
 
 uint64_t hk_store_add(hk_store *st, const char *torrent_path, const mi_torrent *mi, char *err, size_t errlen)
@@ -569,8 +594,9 @@ uint64_t hk_store_add(hk_store *st, const char *torrent_path, const mi_torrent *
     uint64_t names = names_bytes(torrent_path, base, mi, own, err, errlen);
     if (names == UINT64_MAX)
         return 0;
-    st_storage *s = storage_build(base, mi, names, own);
-    if (s == NULL) {
+    /* Built and checked here, copied into its table entry once it is sound (the entry's generation kept). */
+    st_storage built = { 0 }, *s = &built;
+    if (storage_build(s, base, mi, names, own) != 0) {
         snprintf(err, errlen, "%s: out of memory", torrent_path);
         return 0;
     }
@@ -578,7 +604,7 @@ uint64_t hk_store_add(hk_store *st, const char *torrent_path, const mi_torrent *
     bool borrowed;
     st_folder *meta = torrent_folder(st, torrent_path, slash, &meta_root, &borrowed, err, errlen);
     if (meta == NULL) {
-        free(s);
+        storage_release(s);
         return 0;
     }
     int root = meta_root; /* the data folder's descriptor: meta_root itself, or a data dir's of its own */
@@ -587,7 +613,7 @@ uint64_t hk_store_add(hk_store *st, const char *torrent_path, const mi_torrent *
         if (!borrowed)
             close(meta_root);
         folder_unref(st, meta);
-        free(s);
+        storage_release(s);
         return 0;
     }
     uint32_t sidx = NONE;
@@ -604,10 +630,12 @@ uint64_t hk_store_add(hk_store *st, const char *torrent_path, const mi_torrent *
         if (sidx == NONE && err[0] == '\0')
             snprintf(err, errlen, "%s: out of memory", torrent_path);
         folder_unref(st, s->folder);
-        free(s);
+        storage_release(s);
         return 0;
     }
-    st->tab[sidx] = s;
+    st_storage *e = st_at(st, sidx);
+    built.gen = e->gen;
+    *e = built;
     st->storages++;
     return st_handle(st, sidx);
 }
@@ -761,8 +789,8 @@ uint64_t hk_store_next_open_torrent(const hk_store *st, uint32_t *cursor)
         const st_slot *sl = st_slot_at(st, (*cursor)++);
         if (sl->fd < 0)
             continue;
-        const st_storage *s = st->tab[sl->sidx];
-        if (s == NULL || ST_IS_FREE(s) || sl->file != s->nfiles || (s->flags & (ST_FAILED | ST_REMOVED)))
+        const st_storage *s = st_at(st, sl->sidx);
+        if ((s->flags & ST_FREE) || sl->file != s->nfiles || (s->flags & (ST_FAILED | ST_REMOVED)))
             continue;
         return st_handle(st, sl->sidx);
     }
@@ -796,7 +824,9 @@ size_t hk_store_storage_bytes(const hk_store *st, uint64_t storage)
     const st_storage *s = st_lookup(st, storage, false, NULL);
     if (s == NULL)
         return 0;
-    size_t n = sizeof *s + (size_t)s->nfiles * sizeof(st_file) + s->names_len + sizeof(st_storage *) + sizeof(uint16_t);
+    size_t n = sizeof *s; /* its table entry */
+    if (s->flags & ST_FILES_APART)
+        n += (size_t)s->nfiles * sizeof(st_file) + s->apart.names_len;
     n += (sizeof(st_folder) + strlen(s->folder->path) + 1) / s->folder->refs;
     if (s->folder->meta != NULL)
         n += (sizeof(st_folder) + strlen(s->folder->meta->path) + 1) / s->folder->meta->refs;
@@ -811,7 +841,7 @@ void hk_store_free(hk_store *st)
         return;
     st_close_all(st);
     for (uint32_t i = 0; i < st->ntab; i++)
-        if (st->tab[i] != NULL && !ST_IS_FREE(st->tab[i]))
+        if (!(st_at(st, i)->flags & ST_FREE))
             st_storage_free(st, i);
     if (st->zeros != NULL)
         munmap(st->zeros, ZERO_REGION_BYTES);
@@ -821,7 +851,8 @@ void hk_store_free(hk_store *st)
     st_folder_cache_drop(st);
     free(st->rc);
     free(st->slots);
-    free(st->tab);
-    free(st->gens);
+    for (uint32_t i = 0; i < st->nslabs; i++)
+        free(st->slabs[i]);
+    free(st->slabs);
     free(st);
 }

@@ -259,8 +259,8 @@ typedef struct hk_store_stats {
 } hk_store_stats;
 void hk_store_stats_get(const hk_store *st, hk_store_stats *out);
 
-/* Heap bytes the store spends on one storage (its record, file entries, names, share of the handle table); 0 if
- * unknown. For memory reports and tests. */
+/* Heap bytes the store spends on one storage (its handle table entry, which holds a single file's entry; the file
+ * entries and names it keeps apart; its share of the folder records); 0 if unknown. For memory reports and tests. */
 size_t hk_store_storage_bytes(const hk_store *st, uint64_t storage);
 
 #endif

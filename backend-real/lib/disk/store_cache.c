@@ -181,7 +181,7 @@ void st_pf_flush(hk_store *st)
             if (st->pf[k].end > end)
                 end = st->pf[k].end;
         const st_slot *sl = st_slot_at(st, i);
-        if (sl->fd < 0 || (st->tab[sl->sidx]->flags & (ST_FAILED | ST_REMOVED)))
+        if (sl->fd < 0 || (st_at(st, sl->sidx)->flags & (ST_FAILED | ST_REMOVED)))
             continue;
         if (st->rc != NULL && !sl->blind && st_rc_resident(st, i, first, end, false)) {
             st->madvise_skipped++;

@@ -14,9 +14,13 @@
  * which only reads the new slot.
  *
  * Data layout (sizes on x86-64):
- *   handle table  tab[], gens[] 10 bytes per storage: pointer or free link, generation (stale handles never resolve)
- *   storage       st_storage   40 bytes (the .torrent's size and slot included) + 16 bytes per data file + names
- *                              (one allocation): the files' paths below the torrent's name (multi-file); the
+ *   storage       st_storage   56 bytes, the handle table's entry itself: slabs of ST_SLAB entries, never moved,
+ *                              addressed by table index (st_at; the slab pointers are the only array that grows).
+ *                              It holds the .torrent's size and slot, the generation (stale handles never resolve)
+ *                              or, free, the free-list link, and one 16-byte file entry inline: a single-file torrent
+ *                              named by the namer costs these 56 bytes and nothing else. Otherwise (several files,
+ *                              or names kept: ST_FILES_APART) the entry points to one allocation of 16 bytes per
+ *                              data file + names: the files' paths below the torrent's name (multi-file); the
  *                              .torrent's name and the torrent's name come from the namer (hk_store_set_namer), or
  *                              without one are kept first (ST_OWN_NAMES; the .torrent's without ".torrent")
  *   folder        st_folder    shared by consecutive storages of the same folder (a directory scan adds them so;
@@ -68,36 +72,68 @@ typedef struct st_file {
     uint32_t slot;                               /* NONE (closed), SLOT_PAD, or index in hk_store.slots */
 } st_file;
 
+/* A storage, and the entry of its table index (see Data layout). A free entry has ST_FREE, next_free and its
+ * generation (moved on at the free: the next handle of the index differs from every earlier one). */
 typedef struct st_storage {
-    st_folder *folder;
+    st_folder *folder;                           /* NULL in a free entry */
     union {                                      /* by ST_FAILED: */
         char *why;                               /* failed: malloc'd reason (NULL: "failed", out of memory) */
         int64_t stamp_ns;                        /* healthy: the latest mtime of its data files seen (at add, then
                                                   * at each open and check): a later one means a file changed */
     };
-    uint32_t nfiles;                             /* data files; file index nfiles is the .torrent file */
+    union {
+        uint32_t nfiles;                         /* data files; file index nfiles is the .torrent file */
+        uint32_t next_free;                      /* ST_FREE: the next free table index, or NONE */
+    };
     uint32_t pins;                               /* pins outstanding on any of its files (pad files included) */
     uint32_t meta_len;                           /* the .torrent file: its size at add (< 4 GiB, hk_store_add) */
     uint32_t meta_slot;                          /* and its slot, as st_file.slot (issue 10: no 16-byte entry) */
-    uint32_t names_len;
+    uint16_t gen;                                /* the index's generation, 1..HK_STORE_MAX_GEN (0: never used) */
     uint8_t flags;                               /* ST_* */
-    st_file files[];                             /* nfiles, then names_len bytes of names */
+    union {                                      /* by ST_FILES_APART: */
+        st_file file;                            /* clear: the one data file, no names kept */
+        struct {                                 /* set: one allocation of nfiles entries, then names_len bytes */
+            st_file *files;
+            uint32_t names_len;
+        } apart;
+    };
 } st_storage;
 
 enum { ST_MULTI_FILE = 1, ST_FAILED = 2, ST_REMOVED = 4, ST_MODIFIED = 8 /* a data file's mtime moved: not yet
                                                                              * taken by hk_store_take_modified */,
        ST_TORRENT_EXT = 16, /* (ST_OWN_NAMES) the .torrent's name ends in TORRENT_EXT, not kept in names */
-       ST_OWN_NAMES = 32 /* added without a namer: names holds the .torrent's name and the torrent's name first */ };
+       ST_OWN_NAMES = 32 /* added without a namer: names holds the .torrent's name and the torrent's name first */,
+       ST_FILES_APART = 64 /* the file entries and names are in their own allocation (apart): several files, or
+                            * names kept; clear: the single file inline (file), no names */,
+       ST_FREE = 128 /* a free table index: no storage */ };
 #define TORRENT_EXT ".torrent"
+
+/* The data file entries of s (nfiles of them) and the names it keeps (names_len bytes; "" when none). */
+static inline st_file *st_files(st_storage *s)
+{
+    return (s->flags & ST_FILES_APART) ? s->apart.files : &s->file;
+}
+static inline const st_file *st_cfiles(const st_storage *s)
+{
+    return (s->flags & ST_FILES_APART) ? s->apart.files : &s->file;
+}
+static inline uint32_t st_names_len(const st_storage *s)
+{
+    return (s->flags & ST_FILES_APART) ? s->apart.names_len : 0;
+}
+static inline const char *st_names(const st_storage *s)
+{
+    return (s->flags & ST_FILES_APART) ? (const char *)(s->apart.files + s->nfiles) : "";
+}
 
 /* File f's length (f == nfiles: the .torrent's size) and slot (NONE, SLOT_PAD or a slot index). */
 static inline uint64_t st_flen(const st_storage *s, uint32_t f)
 {
-    return f == s->nfiles ? s->meta_len : s->files[f].length;
+    return f == s->nfiles ? s->meta_len : st_cfiles(s)[f].length;
 }
 static inline uint32_t *st_fslot(st_storage *s, uint32_t f)
 {
-    return f == s->nfiles ? &s->meta_slot : &s->files[f].slot;
+    return f == s->nfiles ? &s->meta_slot : &st_files(s)[f].slot;
 }
 
 
@@ -107,16 +143,19 @@ static inline const st_folder *st_folder_of(const st_storage *s, uint32_t f)
     return f == s->nfiles && s->folder->meta != NULL ? s->folder->meta : s->folder;
 }
 
-/* The per-torrent figures above are a design target (millions of torrents): keep them from growing unnoticed. */
+/* The per-torrent figures above are a design target (millions of torrents): keep them from growing unnoticed. A
+ * single-file storage is its entry: a 40-byte header (the generation in its padding) and one inline file entry, in
+ * whose place a storage with its files apart keeps the pointer and the names' length. */
 _Static_assert(sizeof(st_file) == 16, "a file entry is 16 bytes");
-_Static_assert(sizeof(st_storage) <= 24 + 2 * sizeof(void *), "a storage record is 40 bytes on LP64");
+_Static_assert(offsetof(st_storage, file) <= 24 + 2 * sizeof(void *), "a storage's header is 40 bytes on LP64");
+_Static_assert(sizeof(((st_storage *)0)->apart) <= sizeof(st_file), "the files apart take the inline entry's place");
+_Static_assert(sizeof(st_storage) <= 24 + 2 * sizeof(void *) + sizeof(st_file), "a storage is 56 bytes on LP64");
+_Static_assert(HK_STORE_MAX_GEN <= UINT16_MAX, "a generation fits the entry's 16 bits");
 
-/* The handle table is two arrays by table index (10 bytes per storage): tab, the storage (NULL before the first
- * use; a free index holds ST_FREE_LINK(next free index), odd, never a record's address) and gens, its generation
- * (stale handles never resolve). */
-#define ST_FREE_LINK(n) ((st_storage *)(uintptr_t)(((uintptr_t)(n) << 1) | 1u))
-#define ST_IS_FREE(p) (((uintptr_t)(p) & 1u) != 0)
-#define ST_FREE_NEXT(p) ((uint32_t)((uintptr_t)(p) >> 1))
+/* The handle table: storage entries in slabs of ST_SLAB, never moved (a pointer to an entry stays valid until the
+ * store is freed), index i at slabs[i / ST_SLAB][i % ST_SLAB]. */
+#define ST_SLAB_BITS 10u
+#define ST_SLAB (1u << ST_SLAB_BITS)
 
 typedef struct st_slot {
     uint8_t *map;                                /* len bytes of file, then one guard page past its end */
@@ -152,9 +191,9 @@ typedef struct st_rc {
 
 struct hk_store {
     hk_store_limits lim;
-    st_storage **tab;                            /* by table index: the storage, or a free link (ST_FREE_LINK) */
-    uint16_t *gens;                              /* by table index: its generation, 1..HK_STORE_MAX_GEN */
-    uint32_t ntab, captab, free_tab;
+    st_storage **slabs;                          /* the handle table: nslabs slabs of ST_SLAB entries (st_at) */
+    uint32_t nslabs, capslabs;
+    uint32_t ntab, free_tab;                     /* indexes handed out (live or free); the first free one, or NONE */
     st_slot **slots;
     uint32_t nslots, capslots;
     hk_list free_slots;                          /* unused slots, last closed first */
@@ -195,10 +234,16 @@ struct hk_store {
 
 /* ---- store.c: handles, names, errors ---- */
 
+/* The entry of table index sidx (< ntab): a storage, or ST_FREE. */
+static inline st_storage *st_at(const hk_store *st, uint32_t sidx)
+{
+    return &st->slabs[sidx >> ST_SLAB_BITS][sidx & (ST_SLAB - 1)];
+}
+
 /* The handle of the storage at table index sidx (store.h). */
 static inline uint64_t st_handle(const hk_store *st, uint32_t sidx)
 {
-    return ((uint64_t)st->gens[sidx] << 32) | sidx;
+    return ((uint64_t)st_at(st, sidx)->gen << 32) | sidx;
 }
 
 /* Forgets the folder cache of the adds (last_dir, last_root): at each new epoch and when its folder goes. */
@@ -217,7 +262,8 @@ void st_file_rel(const hk_store *st, uint32_t sidx, const st_storage *s, uint32_
 void st_set_err(hk_store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Fills st->err with the storage's failure and returns -1 with errno EIO. */
 int st_failed_error(hk_store *st, const st_storage *s);
-/* Frees a storage record whose pins are gone and recycles its handle. */
+/* Frees a storage whose pins are gone (its files apart, its folder reference) and recycles its table index with the
+ * next generation. */
 void st_storage_free(hk_store *st, uint32_t sidx);
 /* Grows an array of *cap elements of elem bytes: doubles *cap (0: to `initial`) and reallocates. The new array, or
  * NULL with nothing changed if the new capacity would overflow (or reach NONE - 1) or memory is short. */

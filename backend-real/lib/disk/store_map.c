@@ -108,7 +108,7 @@ static void slot_close(hk_store *st, uint32_t i)
     st->open--;
     st->blind -= sl->blind;
     st->unmaps++;
-    *st_fslot(st->tab[sl->sidx], sl->file) = NONE;
+    *st_fslot(st_at(st, sl->sidx), sl->file) = NONE;
     slot_release(st, sl);
 }
 
@@ -236,7 +236,7 @@ static uint32_t map_failed(hk_store *st, st_storage *s, uint32_t f, uint32_t i, 
 /* Slot i now holds the mapping of file f of storage sidx: it joins the LRU at its front. */
 static void slot_fill(hk_store *st, uint32_t i, uint32_t sidx, uint32_t f, int fd, const struct stat *sb, void *map)
 {
-    st_storage *s = st->tab[sidx];
+    st_storage *s = st_at(st, sidx);
     st_slot *sl = st_slot_at(st, i);
     sl->map = map;
     sl->len = st_flen(s, f);
@@ -427,7 +427,7 @@ uint32_t hk_store_check(hk_store *st)
         st_slot *sl = st_slot_at(st, i);
         if (sl->fd < 0)
             continue;
-        st_storage *s = st->tab[sl->sidx];
+        st_storage *s = st_at(st, sl->sidx);
         if (s->flags & (ST_FAILED | ST_REMOVED))
             continue;
         if (slot_changed(st, sl, s) && st_mark_failed(st, s))

@@ -1,8 +1,8 @@
 /* Tests of backend-real/lib/disk/store: validation of a torrent's files on disk (missing, wrong size, symbolic links,
  * FIFOs, unsafe names), pins that return the file's bytes, pad files, the .torrent extent, eviction under tiny
  * budgets without ever evicting a pinned file, residency after a page-in, change detection (truncate, replace,
- * delete), folders swapped for symbolic links after the add, and the kernel's EFAULT (not SIGBUS) on a writev from
- * a truncated mapping. */
+ * delete), folders swapped for symbolic links after the add, the handle table (storages across slabs, reused indexes,
+ * generations wrapping) and the kernel's EFAULT (not SIGBUS) on a writev from a truncated mapping. */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 
@@ -1098,6 +1098,167 @@ Test(store, memory_per_storage_and_file)
     hk_store_free(st);
     free_torrent(&t1);
     free_torrent(&t4);
+}
+
+/* ---- the handle table: storages in slabs, generations (issue 10) ---- */
+
+#define SLAB_TEST_N 2100u /* storages: past two slab boundaries of the table (1,024 entries per slab) */
+
+/* Names for the storages of the slab tests: h[i] of kind single (t1) or multi (t4, every third). */
+typedef struct slab_names {
+    uint64_t h[SLAB_TEST_N];
+    uint32_t n;
+} slab_names;
+
+static bool slab_multi(uint32_t i)
+{
+    return i % 3 == 2;
+}
+
+static const char *slab_namer(void *ctx, uint64_t storage, int which, char *buf, size_t cap)
+{
+    (void)buf;
+    (void)cap;
+    const slab_names *sn = ctx;
+    for (uint32_t i = 0; i < sn->n; i++)
+        if (sn->h[i] == storage) {
+            if (which == HK_STORE_NAME_TORRENT_FILE)
+                return slab_multi(i) ? "t4.torrent" : "t1.torrent";
+            return slab_multi(i) ? "Album" : "data.bin";
+        }
+    return NULL;
+}
+
+/* Pins the first bytes of file 0 of storage i (of sn) and compares them with the file. */
+static void slab_pin_ok(hk_store *st, const slab_names *sn, uint32_t i)
+{
+    if (slab_multi(i))
+        assert_pin_matches(st, sn->h[i], pathf("Album/01.flac"), 0, 0, 10);
+    else
+        assert_pin_matches(st, sn->h[i], pathf("data.bin"), 0, 0, 1000);
+}
+
+/* h resolves for no call; with `freed` (no pin of it outstanding: a removed storage still pinned takes its unpins),
+ * unpin and remove are tried too and do nothing. */
+static void assert_stale(hk_store *st, uint64_t h, bool freed)
+{
+    const char *why = NULL;
+    cr_assert(hk_store_failed(st, h, &why), "stale handle %#llx resolves", (unsigned long long)h);
+    cr_assert_str_eq(why, "unknown storage");
+    hk_extent e = ext_of(h, 0, 0, 10);
+    struct iovec iov;
+    errno = 0;
+    cr_assert_eq(hk_store_pin(st, &e, &iov, NULL), -1);
+    cr_assert_eq(errno, EINVAL);
+    if (!freed)
+        return;
+    hk_store_unpin(st, &e); /* harmless */
+    hk_store_remove(st, h); /* harmless */
+}
+
+/* Storages past two slab boundaries: each keeps its entry (pins resolve across later adds), a single-file storage
+ * named by the namer is its table entry alone while a multi-file one keeps its files apart, removed indexes are
+ * reused with the next generation and their old handles never resolve, a removal while pinned waits for the unpin. */
+Test(store, handles_across_slabs_and_reused_indexes)
+{
+    tfile one[] = {{"", 1000, false}};
+    ttorrent t1 = make_torrent("t1.torrent", "data.bin", false, one, 1, true);
+    tfile many[] = {{"01.flac", 10, false}, {"02.flac", 10, false}, {"03.flac", 10, false}, {"04.flac", 10, false}};
+    ttorrent t4 = make_torrent("t4.torrent", "Album", true, many, 4, true);
+    hk_store *st = hk_store_new(NULL);
+    slab_names *sn = calloc(1, sizeof *sn);
+    cr_assert_not_null(sn);
+    hk_store_set_namer(st, slab_namer, sn);
+    bool *seen = calloc(SLAB_TEST_N, sizeof *seen);
+    for (uint32_t i = 0; i < SLAB_TEST_N; i++) {
+        sn->h[i] = add_ok(st, slab_multi(i) ? &t4 : &t1);
+        sn->n = i + 1;
+        uint32_t idx = (uint32_t)sn->h[i];
+        cr_assert_lt(idx, SLAB_TEST_N, "indexes stay below the storages live at once");
+        cr_assert(!seen[idx], "index %u handed out twice", idx);
+        seen[idx] = true;
+        cr_assert_eq(sn->h[i] >> 32, 1u, "a new index starts at generation 1");
+    }
+    const uint32_t probe[] = {0, 1, 2, 1022, 1023, 1024, 1025, 2047, 2048, 2049, SLAB_TEST_N - 1};
+    for (size_t k = 0; k < sizeof probe / sizeof probe[0]; k++)
+        slab_pin_ok(st, sn, probe[k]);
+
+    /* The folder is shared by all (its share rounds to 0): a single-file storage is its entry, 56 bytes on LP64; a
+     * multi-file one adds its four entries and paths, apart. */
+    size_t b1 = hk_store_storage_bytes(st, sn->h[0]), b4 = hk_store_storage_bytes(st, sn->h[2]);
+    cr_log_info("store memory with a namer: single-file storage %zu bytes, 4-file storage %zu bytes", b1, b4);
+    if (sizeof(void *) == 8)
+        cr_assert_eq(b1, 56u, "a single-file storage is its 56-byte table entry, not %zu bytes", b1);
+    cr_assert_eq(b4 - b1, 4 * 16 + 4 * (strlen("01.flac") + 1), "the files apart: 16 bytes per file plus paths");
+
+    /* A pin held on an entry of the second slab across the removals: its memory stays until the unpin. */
+    hk_extent held = ext_of(sn->h[1024], 0, 0, 100);
+    struct iovec hv;
+    cr_assert_eq(hk_store_pin(st, &held, &hv, NULL), 0, "%s", hk_store_last_error(st));
+    uint64_t old[SLAB_TEST_N];
+    memcpy(old, sn->h, sizeof old);
+    for (uint32_t i = 0; i < SLAB_TEST_N; i += 2)
+        hk_store_remove(st, sn->h[i]);
+    hk_store_stats stats;
+    hk_store_stats_get(st, &stats);
+    cr_assert_eq(stats.storages, SLAB_TEST_N / 2);
+    for (uint32_t i = 0; i < SLAB_TEST_N; i += 2)
+        assert_stale(st, old[i], i != 1024);
+    for (uint32_t i = 1; i < SLAB_TEST_N; i += 2)
+        cr_assert(!hk_store_failed(st, sn->h[i], NULL), "storage %u lost by the removal of others", i);
+    for (size_t k = 0; k < sizeof probe / sizeof probe[0]; k++)
+        if (probe[k] % 2 == 1)
+            slab_pin_ok(st, sn, probe[k]);
+    cr_assert_eq(((const uint8_t *)hv.iov_base)[0], pattern_byte(0, 0), "a pinned removed storage keeps its bytes");
+    hk_store_unpin(st, &held); /* the last pin frees it */
+
+    /* Adds reuse the freed indexes, every one with generation 2 (freed once); the old handles stay stale. */
+    memset(seen, 0, SLAB_TEST_N * sizeof *seen);
+    for (uint32_t i = 0; i < SLAB_TEST_N; i += 2) {
+        sn->h[i] = add_ok(st, slab_multi(i) ? &t4 : &t1);
+        uint32_t idx = (uint32_t)sn->h[i];
+        cr_assert(idx % 2 == 0 && idx < SLAB_TEST_N && !seen[idx], "index %u is not a freed one, once", idx);
+        seen[idx] = true;
+        cr_assert_eq(sn->h[i] >> 32, 2u, "a reused index moves to the next generation");
+    }
+    for (uint32_t i = 0; i < SLAB_TEST_N; i += 2)
+        assert_stale(st, old[i], true);
+    /* The new handles resolve, and name their files through the namer. */
+    for (uint32_t i = 0; i < SLAB_TEST_N; i += 2)
+        cr_assert(!hk_store_failed(st, sn->h[i], NULL));
+    for (size_t k = 0; k < sizeof probe / sizeof probe[0]; k++)
+        slab_pin_ok(st, sn, probe[k]);
+    hk_store_stats_get(st, &stats);
+    cr_assert_eq(stats.storages, SLAB_TEST_N);
+    hk_store_free(st); /* frees every storage and its files apart (ASan: no leak) */
+    free(seen);
+    free(sn);
+    free_torrent(&t1);
+    free_torrent(&t4);
+}
+
+/* One index freed and reused HK_STORE_MAX_GEN + 2 times: its generation goes 1, 2, ..., HK_STORE_MAX_GEN, then 1
+ * again (a handle is never 0), and the previous handle never resolves. */
+Test(store, generation_wraps_and_handles_stay_nonzero)
+{
+    tfile one[] = {{"", 100, false}};
+    ttorrent t1 = make_torrent("t1.torrent", "data.bin", false, one, 1, true);
+    hk_store *st = hk_store_new(NULL);
+    uint64_t prev = 0;
+    for (uint32_t i = 0; i < HK_STORE_MAX_GEN + 2; i++) {
+        uint64_t h = add_ok(st, &t1);
+        cr_assert_neq(h, 0u);
+        cr_assert_eq((uint32_t)h, 0u, "the one index is reused");
+        cr_assert_eq(h >> 32, (uint64_t)(i % HK_STORE_MAX_GEN) + 1, "add %u", i);
+        if (prev != 0)
+            cr_assert(hk_store_failed(st, prev, NULL), "the previous handle resolves at add %u", i);
+        cr_assert(!hk_store_failed(st, h, NULL));
+        hk_store_remove(st, h);
+        cr_assert(hk_store_failed(st, h, NULL));
+        prev = h;
+    }
+    hk_store_free(st);
+    free_torrent(&t1);
 }
 
 /* ---- folders swapped for symbolic links after the add (issue 14: nothing outside DIR is ever served) ---- */
