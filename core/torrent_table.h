@@ -21,8 +21,9 @@
  * still keep the number, never a pointer, and look it up again (a removed torrent's number gives NULL). The record
  * is compact (sizeof(hk_torrent) == 80 on LP64; a static assert and a test check it: 10^6 torrents, issue 10):
  * geometry, storage generation, the byte range of the raw `info` dictionary inside the .torrent (for ut_metadata),
- * counters and state. Piece hashes are NOT kept. Names live in one arena per table (compacted when more than half of
- * it is garbage).
+ * counters and state. Piece hashes are NOT kept. Names live in one arena per table: it grows by a quarter (not
+ * doubling: about a fifth of it is spare after a growth) and is compacted to its live bytes when more than half of
+ * it is garbage (and that is over 4 KiB).
  *
  * Side block: what a tiny idle torrent never needs is in one optional hk_torrent_ext (24 bytes on LP64, t->ext): the
  * file entries, the piece-state block, the count of verifies in flight and the rate-cap slot. t->ext is NULL while

@@ -1,5 +1,5 @@
 /* Unit tests for core/torrent_table: insert/find/remove under churn (the MSE SKEY index too), duplicates, record
- * size, slabs of records (stable addresses, freed when empty), names, geometry, block
+ * size, slabs of records (stable addresses, freed when empty), names (the arena's growth), geometry, block
  * validation and the byte range -> file span mapping (multi-file, pad and empty files). */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -382,6 +382,58 @@ Test(torrent_table, sparse_numbers_allocate_only_their_slabs)
     removed(1);
     cr_assert_eq(tt.nslabs, 0);
     cr_assert_eq(hk_tt_records_bytes(&tt), (size_t)tt.capslabs * sizeof *tt.slabs, "only the slab array is left");
+}
+
+Test(torrent_table, the_name_arena_grows_by_a_quarter)
+{
+    char name[64];
+    uint32_t prev_cap = 0, growths = 0;
+    for (uint32_t n = 0; n < 20000; n++) {
+        hk_torrent_desc d = simple_desc(n, 5000, 16384);
+        int len = snprintf(name, sizeof name, "name-%u", n);
+        d.name = name;
+        d.name_len = (size_t)len;
+        d.storage = n;
+        cr_assert_eq(hk_tt_insert(&tt, &d, NULL), HK_TT_OK);
+        if (tt.arena_cap != prev_cap) {
+            if (prev_cap >= 256)
+                cr_assert_eq(tt.arena_cap, prev_cap + prev_cap / 4, "%u -> %u", prev_cap, tt.arena_cap);
+            prev_cap = tt.arena_cap;
+            growths++;
+        }
+        cr_assert_leq(tt.arena_len, tt.arena_cap);
+    }
+    cr_assert_gt(growths, 10);
+    cr_assert_geq((uint64_t)tt.arena_len * 5, (uint64_t)tt.arena_cap * 4 - 5 * 64, "a fifth spare (and a name)");
+    cr_assert_eq(hk_tt_names_bytes(&tt), tt.arena_cap);
+    /* removing most of them compacts the arena to its live bytes; growing again starts from there, by a quarter */
+    for (uint32_t n = 0; n < 20000; n++) {
+        if (n % 8 == 0)
+            continue;
+        uint8_t h[20];
+        hash_of(n, h);
+        cr_assert(hk_tt_remove(&tt, h));
+    }
+    cr_assert_lt(tt.arena_garbage * 2, tt.arena_len + 1, "compaction ran");
+    cr_assert_leq(tt.arena_garbage, tt.arena_len);
+    uint32_t live = tt.arena_len - tt.arena_garbage;
+    cr_assert_geq(tt.arena_cap, live);
+    /* fill up to the capacity exactly, then one more name: the arena grows by a quarter of what it was */
+    uint32_t n = 20000;
+    for (; tt.arena_cap - tt.arena_len >= 10; n++) {
+        hk_torrent_desc d = simple_desc(n, 5000, 16384);
+        d.name = "abcdefghij";
+        d.name_len = 10;
+        d.storage = n;
+        cr_assert_eq(hk_tt_insert(&tt, &d, NULL), HK_TT_OK);
+    }
+    uint32_t cap = tt.arena_cap;
+    hk_torrent_desc d = simple_desc(n, 5000, 16384);
+    d.name = "abcdefghij";
+    d.name_len = 10;
+    d.storage = n;
+    cr_assert_eq(hk_tt_insert(&tt, &d, NULL), HK_TT_OK);
+    cr_assert_eq(tt.arena_cap, cap + cap / 4);
 }
 
 Test(torrent_table, inconsistent_descriptions_are_refused)
