@@ -1,10 +1,11 @@
 /* torrent_mem: where the heap goes per torrent (issue 10 item 3). Loads every .torrent below DIR into a runtime
  * without a listener (the daemon's catalog, store and seeder), then prints the heap in use per torrent (mallinfo2:
  * what malloc handed out, its chunk overheads included) and, per torrent, each record's parts as the owners account
- * them: the seeder (torrent records with the pool's spare capacity, info-hash and SKEY indexes, name arena, other:
- * file entries, piece states), the table of .torrent paths (records, paths' last components, interned folders, the two slot tables), the store (handle
- * table slack, storage entries, file entries kept apart, names, shared folder records) and what is left (malloc's chunk headers and
- * rounding, the libraries' own heap). Reads the seeder's and the store's internals: a measuring tool, not a client.
+ * them: the seeder (torrent records with their slabs' spare records and the slab array, info-hash and SKEY indexes,
+ * name arena, other: file entries, piece states), the table of .torrent paths (records, paths' last components,
+ * interned folders, the two slot tables), the store (handle table slack, storage entries, file entries kept apart,
+ * names, shared folder records) and what is left (malloc's chunk headers and rounding, the libraries' own heap).
+ * Reads the seeder's and the store's internals: a measuring tool, not a client.
  * bench/startup_bench.py builds and runs it; by hand, from the release build's libraries:
  *   cc -O2 -Icore -Ibackend-real/lib -Ibackend-real/lib/catalog -Ibackend-real/lib/disk -Ibackend-real/lib/net \
  *      -Ibackend-real/lib/trackers -Ibackend-real/lib/ops bench/torrent_mem.c build/release/backend-real/libhekate_real.a \
@@ -34,10 +35,10 @@ typedef struct parts {
 static void seeder_parts(const hk_seeder *s, uint64_t seeder_bytes, parts *p)
 {
     const hk_torrent_table *tt = &s->torrents;
-    p->sd_recs = (double)tt->caprecs * sizeof(hk_torrent);
+    p->sd_recs = (double)hk_tt_records_bytes(tt);
     p->sd_ih = (double)hk_ih_bytes(&tt->index);
     p->sd_skey = (double)hk_skey_bytes(&tt->skey);
-    p->sd_names = (double)tt->arena_cap;
+    p->sd_names = (double)hk_tt_names_bytes(tt);
     p->sd_other = (double)seeder_bytes - p->sd_recs - p->sd_ih - p->sd_skey - p->sd_names;
 }
 
@@ -110,9 +111,14 @@ int main(int argc, char **argv)
     printf("%zu torrents: heap in use %.1f B/torrent = seeder %.1f + paths table %.1f + store %.1f + malloc "
            "overheads and the rest %.1f\n", st.served, heap / n, seeder / n, paths / n, store / n,
            (heap - seeder - paths - store) / n);
-    printf("  seeder:      records %.1f (%zu B each, pool of %u), info-hash index %.1f, SKEY index %.1f, "
-           "name arena %.1f, other %.1f\n", p.sd_recs / n, sizeof(hk_torrent), hk_real_seeder(r)->torrents.caprecs,
-           p.sd_ih / n, p.sd_skey / n, p.sd_names / n, p.sd_other / n);
+    const hk_torrent_table *tt = &hk_real_seeder(r)->torrents;
+    uint32_t slabs = 0;
+    for (uint32_t i = 0; i < tt->nslabs; i++)
+        slabs += tt->slabs[i].recs != NULL;
+    printf("  seeder:      records %.1f (%zu B each, %u slabs of %u), info-hash index %.1f, SKEY index %.1f, "
+           "name arena %.1f (%u B for %.0f B of names), other %.1f\n", p.sd_recs / n, sizeof(hk_torrent), slabs,
+           HK_TT_SLAB, p.sd_ih / n, p.sd_skey / n, p.sd_names / n, tt->arena_cap,
+           (double)(tt->arena_len - tt->arena_garbage), p.sd_other / n);
     printf("  paths table: records %.1f (%zu B each), path names %.1f, folders %.1f, slot tables and slab / arena "
            "slack %.1f\n",
            p.pt_recs / n, sizeof(hk_served_rec), p.pt_paths / n, p.pt_folders / n, p.pt_tables / n);

@@ -22,8 +22,8 @@
  *
  * Torrents. The backend validates data on disk, then calls hk_seeder_add_torrent with the raw .torrent bytes and a
  * `storage` handle; block sends then name (storage, file index, offset, length) extents. The handle's low 32 bits
- * are the torrent's id, chosen by the backend (its dense index of the storage: the seeder's record pool is sized by
- * the highest id, core/torrent_table.h), bits 32..46 a generation of its choice (the seeder keeps 15 bits, not the
+ * are the torrent's id, chosen by the backend (its dense index of the storage: the seeder's records are slabs of 1,024
+ * covering the ids in use, core/torrent_table.h), bits 32..46 a generation of its choice (the seeder keeps 15 bits, not the
  * handle, and rebuilds it for every extent: issue 10), the bits above 0. An add whose id is in use (or out of range)
  * is refused (HK_ADD_INVALID). Piece hashes and the
  * info dictionary are not kept in memory: ut_metadata is served from HK_FILE_METAINFO extents of the .torrent file.

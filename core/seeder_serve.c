@@ -26,10 +26,11 @@ typedef struct req_piece {
     hk_extent ext;           /* when !pad (for a pad span: only ext.length is meaningful) */
 } req_piece;
 
-static bool req_iter_init(req_iter *ri, const hk_seeder *s, const hk_torrent *t, const hk_request *r)
+/* t is record rec of the table (the peer's torrent). */
+static bool req_iter_init(req_iter *ri, const hk_torrent *t, uint32_t rec, const hk_request *r)
 {
     memset(ri, 0, sizeof *ri);
-    ri->storage = hk_tt_storage(t, hk_tt_rec_of(&s->torrents, t));
+    ri->storage = hk_tt_storage(t, rec);
     if (r->kind == HK_REQ_METADATA) {
         ri->md = true;
         ri->md_ext.storage = ri->storage;
@@ -63,22 +64,22 @@ static bool req_iter_next(req_iter *ri, req_piece *out)
     return true;
 }
 
-static void prefetch(hk_seeder *s, const hk_torrent *t, const hk_request *r)
+static void prefetch(hk_seeder *s, const hk_torrent *t, uint32_t rec, const hk_request *r)
 {
     req_iter ri;
     req_piece pc;
-    if (!req_iter_init(&ri, s, t, r))
+    if (!req_iter_init(&ri, t, rec, r))
         return;
     while (req_iter_next(&ri, &pc))
         if (!pc.pad)
             s->rt.disk_prefetch(s->rt.base.ctx, &pc.ext);
 }
 
-static bool resident(hk_seeder *s, const hk_torrent *t, const hk_request *r)
+static bool resident(hk_seeder *s, const hk_torrent *t, uint32_t rec, const hk_request *r)
 {
     req_iter ri;
     req_piece pc;
-    if (!req_iter_init(&ri, s, t, r))
+    if (!req_iter_init(&ri, t, rec, r))
         return false;
     while (req_iter_next(&ri, &pc))
         if (!pc.pad && !s->rt.disk_resident(s->rt.base.ctx, &pc.ext))
@@ -87,12 +88,12 @@ static bool resident(hk_seeder *s, const hk_torrent *t, const hk_request *r)
 }
 
 /* Issues one disk_load per non-pad extent, all with the request's token. Returns the number issued. */
-static uint32_t load(hk_seeder *s, const hk_torrent *t, hk_request *r, uint64_t token)
+static uint32_t load(hk_seeder *s, const hk_torrent *t, uint32_t rec, hk_request *r, uint64_t token)
 {
     req_iter ri;
     req_piece pc;
     uint32_t n = 0;
-    if (!req_iter_init(&ri, s, t, r))
+    if (!req_iter_init(&ri, t, rec, r))
         return 0;
     while (req_iter_next(&ri, &pc)) {
         if (pc.pad)
@@ -147,7 +148,7 @@ void hks_queue_block(hk_seeder *s, hk_peer *p, uint32_t index, uint32_t begin, u
     }
     p->idle_armed = false; /* the unchoked-idle clock restarts when the queue empties again */
     hks_slot_used(s, p);
-    prefetch(s, t, &r);
+    prefetch(s, t, p->torrent, &r);
     mark_ready_first(s, p, was_empty);
     hks_mark_touched(s, p);
 }
@@ -217,7 +218,7 @@ void hks_queue_metadata(hk_seeder *s, hk_peer *p, uint32_t piece)
         return;
     }
     hks_log(s, HK_LOG_DEBUG, "peer %llu: ut_metadata request piece %u queued", (unsigned long long)p->id, piece);
-    prefetch(s, t, &r);
+    prefetch(s, t, p->torrent, &r);
     hks_mark_ready(s, p);
     hks_mark_touched(s, p);
 }
@@ -276,7 +277,7 @@ static bool append(hk_seeder *s, hk_peer *p, const hk_torrent *t, batch *b, cons
     size_t hl = encode_header(s, p, t, r, hdr);
     req_iter ri;
     req_piece pc;
-    if (hl == 0 || !req_iter_init(&ri, s, t, r) || !add_bytes(s, b, hdr, (uint32_t)hl))
+    if (hl == 0 || !req_iter_init(&ri, t, p->torrent, r) || !add_bytes(s, b, hdr, (uint32_t)hl))
         goto fail;
     while (req_iter_next(&ri, &pc)) {
         if (!pc.pad) {
@@ -359,7 +360,7 @@ static bool not_resident(hk_seeder *s, hk_peer *p, const hk_torrent *t, hk_reque
     r->token = token;
     r->state = HK_RQ_LOADING;
     r->retry = 0;
-    r->loads = load(s, t, r, token);
+    r->loads = load(s, t, p->torrent, r, token);
     hks_load_issued(s, token, r->loads);
     hks_log(s, HK_LOG_TRACE, "peer %llu: %u/%u/%u still not resident: disk load %llu", (unsigned long long)p->id,
             r->index, r->begin, r->length, (unsigned long long)token);
@@ -506,7 +507,7 @@ static serve_end serve_peer(hk_seeder *s, hk_peer *p, uint32_t share, uint32_t *
             no_room = true;
             break;
         }
-        if (r->state != HK_RQ_LOADED && !resident(s, t, r)) {
+        if (r->state != HK_RQ_LOADED && !resident(s, t, p->torrent, r)) {
             r->checked = 1; /* a miss: counted in requeues (FRESH) */
             if (!not_resident(s, p, t, r, &yielded))
                 return SERVE_GONE; /* closed: the batch is dropped with the connection */

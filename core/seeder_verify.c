@@ -125,11 +125,11 @@ static void v2_part(const hk_torrent *t, const hk_extent *first, uint32_t size, 
 }
 
 /* Issues the disk_verify of piece `piece` of t (record rec) with the token of record `index`. false: out of memory. */
-static bool issue(hk_seeder *s, const hk_torrent *t, uint32_t piece, uint64_t token)
+static bool issue(hk_seeder *s, const hk_torrent *t, uint32_t rec, uint32_t piece, uint64_t token)
 {
     uint32_t size = hk_torrent_piece_size(t, piece);
     uint64_t pos = (uint64_t)piece * t->piece_length;
-    uint64_t storage = hk_tt_storage(t, hk_tt_rec_of(&s->torrents, t));
+    uint64_t storage = hk_tt_storage(t, rec);
     hk_span_iter it;
     hk_span sp;
     uint32_t n = 0;
@@ -188,7 +188,7 @@ static bool start_verify(hk_seeder *s, hk_peer *p, uint32_t rec, uint32_t piece)
         hks_log(s, HK_LOG_TRACE, "verify: piece %u: background check: disk verify %llu", piece,
                 (unsigned long long)token);
     hk_torrent *t = hk_tt_get(&s->torrents, rec);
-    if (!hk_tt_ext(&s->torrents, t) || !issue(s, t, piece, token)) { /* the count is kept in the side block */
+    if (!hk_tt_ext(&s->torrents, t) || !issue(s, t, rec, piece, token)) { /* the count is in the side block */
         hk_tt_ext_trim(&s->torrents, t);
         v->gen = 0;
         v->nwait = 0;

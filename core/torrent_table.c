@@ -1,4 +1,4 @@
-/* torrent_table: owns the torrent record pool (indexed by the shared info-hash index), the name arena and each
+/* torrent_table: owns the torrent records, in slabs (indexed by the shared info-hash index), the name arena and each
  * torrent's side block with its file entries; also the piece geometry and the byte-range -> file-span mapping. See
  * torrent_table.h. */
 #include "torrent_table.h"
@@ -12,17 +12,20 @@
 _Static_assert(HK_IH_NONE == HK_TT_NONE, "the index's 'no record' is the table's");
 _Static_assert(sizeof(void *) != 8 || sizeof(hk_torrent) == 80, "the torrent record is 80 bytes on LP64 (issue 10)");
 _Static_assert(sizeof(void *) != 8 || sizeof(hk_torrent_ext) == 24, "the side block is 24 bytes on LP64");
+_Static_assert(HK_TORRENT_FREE == 0, "a zeroed slab is all FREE records");
+_Static_assert((HK_TT_MAX_REC >> HK_TT_SLAB_BITS) < UINT32_MAX / 2, "the slab array's capacity doubles safely");
 
 #define TT_MIN_SLOTS 16u
+#define TT_MIN_SLABS 16u
 #define TT_MAX_NAME 4096u
 #define TT_ARENA_MIN_COMPACT 4096u
 
 /* The index's key function: the info-hash of a live record. */
 static const uint8_t *record_key(const void *owner, uint32_t rec)
 {
-    const hk_torrent_table *tt = owner;
-    assert(rec < tt->nrecs && tt->recs[rec].state != HK_TORRENT_FREE);
-    return tt->recs[rec].info_hash;
+    const hk_torrent *t = hk_tt_get(owner, rec);
+    assert(t);
+    return t->info_hash;
 }
 
 /* A torrent of one data file (not a pad file) has no file entry allocated (files NULL): its only file is
@@ -119,12 +122,14 @@ void hk_tt_init(hk_torrent_table *tt, hk_mem *mem)
 
 void hk_tt_free(hk_torrent_table *tt)
 {
-    for (uint32_t i = 0; i < tt->nrecs; i++) {
-        hk_torrent *t = &tt->recs[i];
-        if (t->state != HK_TORRENT_FREE)
-            ext_free(tt, t);
+    for (uint32_t si = 0; si < tt->nslabs; si++) {
+        hk_torrent *recs = tt->slabs[si].recs;
+        for (uint32_t i = 0; recs && i < HK_TT_SLAB; i++)
+            if (recs[i].state != HK_TORRENT_FREE)
+                ext_free(tt, &recs[i]);
+        hk_mem_free(tt->mem, recs, (size_t)HK_TT_SLAB * sizeof *recs);
     }
-    hk_mem_free(tt->mem, tt->recs, (size_t)tt->caprecs * sizeof *tt->recs);
+    hk_mem_free(tt->mem, tt->slabs, (size_t)tt->capslabs * sizeof *tt->slabs);
     hk_ih_free(&tt->index);
     hk_skey_free(&tt->skey);
     hk_mem_free(tt->mem, tt->arena, tt->arena_cap);
@@ -144,19 +149,29 @@ uint32_t hk_tt_find_skey(hk_torrent_table *tt, const uint8_t req2[20])
     return hk_skey_find(&tt->skey, req2);
 }
 
-hk_torrent *hk_tt_get(const hk_torrent_table *tt, uint32_t rec)
-{
-    if (rec >= tt->nrecs || tt->recs[rec].state == HK_TORRENT_FREE)
-        return NULL;
-    return &tt->recs[rec];
-}
-
 uint32_t hk_tt_next(const hk_torrent_table *tt, uint32_t after)
 {
-    for (uint32_t i = after == HK_TT_NONE ? 0 : after + 1; i < tt->nrecs; i++)
-        if (tt->recs[i].state != HK_TORRENT_FREE)
+    uint32_t i = after == HK_TT_NONE ? 0 : after + 1; /* i >> HK_TT_SLAB_BITS < nslabs <= 2^18 in the loop */
+    while ((i >> HK_TT_SLAB_BITS) < tt->nslabs) {
+        const hk_tt_slab *sl = &tt->slabs[i >> HK_TT_SLAB_BITS];
+        if (!sl->recs) { /* no record of this slab in use */
+            i = ((i >> HK_TT_SLAB_BITS) + 1) << HK_TT_SLAB_BITS;
+            continue;
+        }
+        if (sl->recs[i & (HK_TT_SLAB - 1)].state != HK_TORRENT_FREE)
             return i;
+        i++;
+    }
     return HK_TT_NONE;
+}
+
+size_t hk_tt_records_bytes(const hk_torrent_table *tt)
+{
+    size_t bytes = (size_t)tt->capslabs * sizeof *tt->slabs;
+    for (uint32_t si = 0; si < tt->nslabs; si++)
+        if (tt->slabs[si].recs)
+            bytes += (size_t)HK_TT_SLAB * sizeof(hk_torrent);
+    return bytes;
 }
 
 /* ---- names ---- */
@@ -168,10 +183,8 @@ static void arena_compact(hk_torrent_table *tt)
     if (live && !n)
         return; /* keep the garbage; compaction is an optimisation */
     uint32_t at = 0;
-    for (uint32_t i = 0; i < tt->nrecs; i++) {
-        hk_torrent *t = &tt->recs[i];
-        if (t->state == HK_TORRENT_FREE)
-            continue;
+    for (uint32_t r = hk_tt_next(tt, HK_TT_NONE); r != HK_TT_NONE; r = hk_tt_next(tt, r)) {
+        hk_torrent *t = hk_tt_get(tt, r);
         memcpy(n + at, tt->arena + t->name_off, t->name_len);
         t->name_off = at;
         at += t->name_len;
@@ -188,9 +201,11 @@ static bool arena_add(hk_torrent_table *tt, const char *s, uint32_t len, uint32_
     if (len > UINT32_MAX - tt->arena_len)
         return false;
     if (tt->arena_len + len > tt->arena_cap) {
-        uint64_t ncap = tt->arena_cap ? (uint64_t)tt->arena_cap * 2 : 256;
+        /* By a quarter, not doubling (issue 10: 10^6 names of 12 bytes took 16.8 B per torrent in a doubled arena);
+         * still geometric, so the copies stay linear overall. */
+        uint64_t ncap = tt->arena_cap >= 256 ? tt->arena_cap + tt->arena_cap / 4 : 256;
         while (ncap < (uint64_t)tt->arena_len + len)
-            ncap *= 2;
+            ncap += ncap / 4;
         if (ncap > UINT32_MAX)
             ncap = UINT32_MAX;
         char *n = hk_mem_realloc(tt->mem, tt->arena, tt->arena_cap, (size_t)ncap);
@@ -240,38 +255,53 @@ const char *hk_tt_desc_check(const hk_torrent_desc *d)
     return NULL;
 }
 
-/* Makes record r (the one d->storage names) available: the pool grows to cover it (records added are FREE). r, or
- * HK_TT_NONE if out of memory. */
-static uint32_t alloc_record(hk_torrent_table *tt, uint32_t r)
+/* Record r (FREE, the one d->storage names), its slab allocated if it had none (the slab array grows to cover it,
+ * entries added empty), or NULL if out of memory (no slab allocated; the array's capacity may have grown). Nothing
+ * moves. */
+static hk_torrent *alloc_record(hk_torrent_table *tt, uint32_t r)
 {
-    if (r >= tt->caprecs) {
-        uint32_t ncap = tt->caprecs ? tt->caprecs : 16;
-        while (ncap <= r)
+    uint32_t si = r >> HK_TT_SLAB_BITS;
+    if (si >= tt->capslabs) {
+        uint32_t ncap = tt->capslabs ? tt->capslabs : TT_MIN_SLABS;
+        while (ncap <= si)
             ncap *= 2; /* r < HK_TT_MAX_REC: no overflow */
-        hk_torrent *n = hk_mem_realloc(tt->mem, tt->recs, (size_t)tt->caprecs * sizeof *n, (size_t)ncap * sizeof *n);
+        hk_tt_slab *n = hk_mem_realloc(tt->mem, tt->slabs, (size_t)tt->capslabs * sizeof *n, (size_t)ncap * sizeof *n);
         if (!n)
-            return HK_TT_NONE;
-        tt->recs = n;
-        tt->caprecs = ncap;
+            return NULL;
+        memset(n + tt->capslabs, 0, (size_t)(ncap - tt->capslabs) * sizeof *n);
+        tt->slabs = n;
+        tt->capslabs = ncap;
     }
-    for (; tt->nrecs <= r; tt->nrecs++) {
-        memset(&tt->recs[tt->nrecs], 0, sizeof tt->recs[tt->nrecs]);
-        tt->recs[tt->nrecs].state = HK_TORRENT_FREE;
+    hk_tt_slab *sl = &tt->slabs[si];
+    if (!sl->recs) {
+        sl->recs = hk_mem_calloc(tt->mem, HK_TT_SLAB, sizeof *sl->recs); /* all FREE */
+        if (!sl->recs)
+            return NULL;
     }
-    return r;
+    if (si >= tt->nslabs)
+        tt->nslabs = si + 1;
+    return &sl->recs[r & (HK_TT_SLAB - 1)];
 }
 
+/* Record r (in use) becomes FREE; its slab is freed when no record of it is left in use, and the slab entries at the
+ * top that hold none are dropped (nslabs: the highest number in use). */
 static void free_record(hk_torrent_table *tt, uint32_t r)
 {
-    hk_torrent *t = &tt->recs[r];
-    memset(t, 0, sizeof *t);
-    t->state = HK_TORRENT_FREE;
+    hk_tt_slab *sl = &tt->slabs[r >> HK_TT_SLAB_BITS];
+    assert(sl->live > 0);
+    memset(&sl->recs[r & (HK_TT_SLAB - 1)], 0, sizeof(hk_torrent)); /* FREE */
+    if (--sl->live == 0) {
+        hk_mem_free(tt->mem, sl->recs, (size_t)HK_TT_SLAB * sizeof *sl->recs);
+        sl->recs = NULL;
+        while (tt->nslabs > 0 && !tt->slabs[tt->nslabs - 1].recs)
+            tt->nslabs--;
+    }
 }
 
-/* Fills record r (just allocated) from d, with its side block ext (NULL, or holding its file entries `files`, to
- * be filled) and its name at name_off in the arena. */
-static void fill_record(hk_torrent_table *tt, uint32_t r, const hk_torrent_desc *d, hk_torrent_ext *ext,
-                        hk_file_entry *files, uint32_t name_off)
+/* Fills record t (number r, just allocated) from d, with its side block ext (NULL, or holding its file entries
+ * `files`, to be filled) and its name at name_off in the arena; it counts as in use in its slab. */
+static void fill_record(hk_torrent_table *tt, uint32_t r, hk_torrent *t, const hk_torrent_desc *d,
+                        hk_torrent_ext *ext, hk_file_entry *files, uint32_t name_off)
 {
     uint64_t off = 0;
     for (uint32_t i = 0; files && i < d->nfiles; i++) {
@@ -281,7 +311,7 @@ static void fill_record(hk_torrent_table *tt, uint32_t r, const hk_torrent_desc 
     }
     if (files && d->v2_hashes)
         memcpy(files + d->nfiles, d->v2_hashes, (size_t)d->nfiles * sizeof *d->v2_hashes);
-    hk_torrent *t = &tt->recs[r];
+    tt->slabs[r >> HK_TT_SLAB_BITS].live++;
     memset(t, 0, sizeof *t);
     t->v2 = files && d->v2_hashes;
     memcpy(t->info_hash, d->info_hash, 20);
@@ -326,8 +356,9 @@ hk_tt_result hk_tt_insert(hk_torrent_table *tt, const hk_torrent_desc *d, uint32
         hk_mem_free(tt->mem, files, files_bytes);
         return HK_TT_NOMEM;
     }
-    if (alloc_record(tt, r) != HK_TT_NONE) {
-        fill_record(tt, r, d, ext, files, name_off);
+    hk_torrent *t = alloc_record(tt, r);
+    if (t) {
+        fill_record(tt, r, t, d, ext, files, name_off);
         if (hk_ih_insert(&tt->index, r) == 0) {
             if (hk_skey_insert(&tt->skey, r) == 0) {
                 if (rec_out)
@@ -351,8 +382,8 @@ bool hk_tt_remove(hk_torrent_table *tt, const uint8_t info_hash[20])
     if (r == HK_IH_NONE)
         return false;
     hk_skey_remove(&tt->skey, info_hash);
-    assert(r < tt->nrecs && tt->recs[r].state != HK_TORRENT_FREE);
-    hk_torrent *t = &tt->recs[r];
+    hk_torrent *t = hk_tt_get(tt, r);
+    assert(t);
     ext_free(tt, t);
     tt->arena_garbage += t->name_len;
     free_record(tt, r);

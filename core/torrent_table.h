@@ -4,18 +4,26 @@
  * --------
  * Lookup: the shared info-hash index (core/ih_index.h: open addressing over record numbers, load factor at most 3/4,
  * grows by doubling from 16 slots, shrinks by half below 1/8 but never under 16, backward-shift deletion). The index
- * reads each key from the record pool through a pointer to the table: the table must not move after hk_tt_init.
+ * reads each key from the records through a pointer to the table: the table must not move after hk_tt_init.
  *
- * Records: each torrent is an hk_torrent in a dense pool addressed by a stable record number (hk_tt_get). The
- * number is the owner's choice, not the table's: it is the low 32 bits of the storage handle the torrent is inserted
- * with (the backend's dense index of its storage, so one number names the torrent in the seeder and in the store,
- * issue 10), and bits 32..46 of that handle are a generation the record keeps (gen): the handle is rebuilt from
- * both (hk_tt_storage), never stored. The pool is sized by the highest number used (doubling), so numbers must be
- * dense (below HK_TT_MAX_REC). Holders (peers) keep the number, never a pointer, because the pool may move when it
- * grows. The record is compact (sizeof(hk_torrent) == 80 on LP64; a static assert and a test check it: 10^6
- * torrents, issue 10): geometry, storage generation, the byte range of the raw `info` dictionary inside the .torrent
- * (for ut_metadata), counters and state. Piece hashes are NOT kept. Names live in one arena per table (compacted when
- * more than half of it is garbage).
+ * Records: each torrent is an hk_torrent addressed by a record number (hk_tt_get). The number is the owner's choice,
+ * not the table's: it is the low 32 bits of the storage handle the torrent is inserted with (the backend's dense
+ * index of its storage, so one number names the torrent in the seeder and in the store, issue 10), and bits 32..46
+ * of that handle are a generation the record keeps (gen): the handle is rebuilt from both (hk_tt_storage), never
+ * stored. Records live in slabs of HK_TT_SLAB (1,024): record n is slot n % 1,024 of slab n / 1,024. A slab is
+ * allocated (zeroed, through the table's hk_mem) when the first record in it is inserted and freed when its last one
+ * is removed (or with the table); the array of slab entries (16 bytes each) covers the highest slab in use and its
+ * capacity doubles. Numbers should be dense (and below HK_TT_MAX_REC): the spare capacity is the unused records of
+ * the slabs in use, less than one slab while the numbers in use are dense (issue 10: at most 80 KiB, where a
+ * doubling pool left up to half of itself; but a table holding any torrent holds a whole slab). Records never move:
+ * a pointer from hk_tt_get stays valid until that torrent is removed (its slab may then be freed) or the table is
+ * freed, so it may be kept across inserts and removals of other torrents. Holders that may outlive a torrent (peers)
+ * still keep the number, never a pointer, and look it up again (a removed torrent's number gives NULL). The record
+ * is compact (sizeof(hk_torrent) == 80 on LP64; a static assert and a test check it: 10^6 torrents, issue 10):
+ * geometry, storage generation, the byte range of the raw `info` dictionary inside the .torrent (for ut_metadata),
+ * counters and state. Piece hashes are NOT kept. Names live in one arena per table: it grows by a quarter (not
+ * doubling: about a fifth of it is spare after a growth) and is compacted to its live bytes when more than half of
+ * it is garbage (and that is over 4 KiB).
  *
  * Side block: what a tiny idle torrent never needs is in one optional hk_torrent_ext (24 bytes on LP64, t->ext): the
  * file entries, the piece-state block, the count of verifies in flight and the rate-cap slot. t->ext is NULL while
@@ -30,7 +38,9 @@
  * torrent of a single file that is not a pad file: its entry [0, total_length) is implied (no files allocation). Read
  * the files through the span iterator (or one entry by value, hk_torrent_file), never through t->ext->files.
  *
- * Everything (records, names, side blocks, file entries, piece states) is allocated through the owner's hk_mem.
+ * Everything (slabs of records and their array, names, side blocks, file entries, piece states) is allocated
+ * through the owner's hk_mem. hk_tt_records_bytes and hk_tt_names_bytes say what the records and the arena take
+ * (spare capacity included), for the memory accounting (bench/torrent_mem.c).
  *
  * Geometry helpers validate a block request (index < piece count, 0 < length <= max_block, begin + length <= that
  * piece's size, in 64-bit arithmetic: no overflow) and map a byte range of the torrent onto file spans (one span per
@@ -121,9 +131,18 @@ typedef enum hk_tt_result {
     HK_TT_NOMEM,
 } hk_tt_result;
 
+#define HK_TT_SLAB_BITS 10u
+#define HK_TT_SLAB (1u << HK_TT_SLAB_BITS) /* records per slab */
+
+/* One slab entry: HK_TT_SLAB records, or none while not one of them is in use. */
+typedef struct hk_tt_slab {
+    hk_torrent *recs;        /* NULL: none of its records in use (every one FREE) */
+    uint32_t live;           /* records of the slab in use (ACTIVE or FAILED) */
+} hk_tt_slab;
+
 typedef struct hk_torrent_table {
-    hk_torrent *recs;
-    uint32_t nrecs, caprecs; /* 1 + the highest record number ever used, capacity */
+    hk_tt_slab *slabs;       /* record n is slabs[n >> HK_TT_SLAB_BITS].recs[n & (HK_TT_SLAB - 1)] */
+    uint32_t nslabs, capslabs; /* 1 + the highest slab in use (0: none), entries allocated */
     hk_ih_index index;       /* info-hash -> record number of every live torrent */
     hk_skey_index skey;      /* HASH('req2', info-hash) -> record number (MSE/PE's SKEY lookup) */
     char *arena;
@@ -153,17 +172,27 @@ uint32_t hk_tt_find(const hk_torrent_table *tt, const uint8_t info_hash[20]);
 /* Record number of the torrent whose HASH('req2', info-hash) is req2 (MSE/PE's SKEY), or HK_TT_NONE. Not const:
  * the SKEY index computes its keys in a scratch buffer (core/skey_index.h). */
 uint32_t hk_tt_find_skey(hk_torrent_table *tt, const uint8_t req2[20]);
-/* The record (ACTIVE or FAILED), or NULL for a free/out-of-range number. */
-hk_torrent *hk_tt_get(const hk_torrent_table *tt, uint32_t rec);
+/* The record (ACTIVE or FAILED), or NULL for a free/out-of-range number (HK_TT_NONE included). Two-level: the slab
+ * entry, then the record; stable until the torrent is removed (see the contract). */
+static inline hk_torrent *hk_tt_get(const hk_torrent_table *tt, uint32_t rec)
+{
+    uint32_t si = rec >> HK_TT_SLAB_BITS;
+    if (si >= tt->nslabs || !tt->slabs[si].recs)
+        return NULL;
+    hk_torrent *t = &tt->slabs[si].recs[rec & (HK_TT_SLAB - 1)];
+    return t->state != HK_TORRENT_FREE ? t : NULL;
+}
 /* Next live record number after `after` (start with HK_TT_NONE), or HK_TT_NONE at the end. */
 uint32_t hk_tt_next(const hk_torrent_table *tt, uint32_t after);
 static inline uint32_t hk_tt_count(const hk_torrent_table *tt) { return tt->index.count; }
-/* The record number of t (a record of tt). */
-static inline uint32_t hk_tt_rec_of(const hk_torrent_table *tt, const hk_torrent *t) { return (uint32_t)(t - tt->recs); }
 /* The storage handle of record rec (t = hk_tt_get(tt, rec)): the one it was inserted with. */
 static inline uint64_t hk_tt_storage(const hk_torrent *t, uint32_t rec) { return ((uint64_t)t->gen << 32) | rec; }
 /* Name bytes (not NUL-terminated) and length. */
 const char *hk_tt_name(const hk_torrent_table *tt, const hk_torrent *t, uint32_t *len);
+/* Bytes the records take: the slabs allocated (their unused records included) and the array of slab entries. */
+size_t hk_tt_records_bytes(const hk_torrent_table *tt);
+/* Bytes the name arena takes (its capacity: live names, garbage and spare room). */
+static inline size_t hk_tt_names_bytes(const hk_torrent_table *tt) { return tt->arena_cap; }
 
 /* ---- Geometry ---- */
 typedef enum hk_block_check {

@@ -1,5 +1,6 @@
 /* Unit tests for core/torrent_table: insert/find/remove under churn (the MSE SKEY index too), duplicates, record
- * size, names, geometry, block validation and the byte range -> file span mapping (multi-file, pad and empty files). */
+ * size, slabs of records (stable addresses, freed when empty), names (the arena's growth), geometry, block
+ * validation and the byte range -> file span mapping (multi-file, pad and empty files). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
@@ -303,6 +304,136 @@ Test(torrent_table, names_survive_arena_compaction)
         cr_assert_eq(nl, (uint32_t)len);
         cr_assert_eq(memcmp(s, name, nl), 0);
     }
+}
+
+/* Inserts torrent n at record number rec (storage handle rec, generation 0). */
+static hk_torrent *inserted_at(uint32_t n, uint32_t rec)
+{
+    hk_torrent_desc d = simple_desc(n, 5000, 16384);
+    d.storage = rec;
+    uint32_t got;
+    cr_assert_eq(hk_tt_insert(&tt, &d, &got), HK_TT_OK);
+    cr_assert_eq(got, rec);
+    return hk_tt_get(&tt, rec);
+}
+
+static void removed(uint32_t n)
+{
+    uint8_t h[20];
+    hash_of(n, h);
+    cr_assert(hk_tt_remove(&tt, h));
+}
+
+Test(torrent_table, records_live_in_slabs_and_never_move)
+{
+    size_t slab = (size_t)HK_TT_SLAB * sizeof(hk_torrent);
+    cr_assert_eq(hk_tt_records_bytes(&tt), 0, "an empty table holds no slab");
+    hk_torrent *first = inserted_at(0, 0);
+    size_t one = hk_tt_records_bytes(&tt);
+    cr_assert_geq(one, slab);
+    cr_assert_lt(one, slab + 4096, "one slab and its small array");
+    /* fill three slabs and a bit: the first record stays where it was (no pool that moves when it grows) */
+    for (uint32_t n = 1; n < 3 * HK_TT_SLAB + 10; n++)
+        cr_assert_not_null(inserted_at(n, n));
+    cr_assert_eq(hk_tt_get(&tt, 0), first, "a record never moves");
+    cr_assert_eq(memcmp(first->info_hash, hk_tt_get(&tt, 0)->info_hash, 20), 0);
+    cr_assert_eq(hk_tt_records_bytes(&tt) - one, 3 * slab, "four slabs: the spare capacity is under one slab");
+    /* emptying a whole slab frees it; its numbers read as free, the records around it keep their addresses */
+    hk_torrent *last = hk_tt_get(&tt, 3 * HK_TT_SLAB + 9);
+    for (uint32_t n = HK_TT_SLAB; n < 2 * HK_TT_SLAB; n++)
+        removed(n);
+    cr_assert_eq(hk_tt_records_bytes(&tt) - one, 2 * slab, "the empty slab was freed");
+    cr_assert_null(hk_tt_get(&tt, HK_TT_SLAB));
+    cr_assert_null(hk_tt_get(&tt, 2 * HK_TT_SLAB - 1));
+    cr_assert_eq(hk_tt_get(&tt, 3 * HK_TT_SLAB + 9), last);
+    /* iteration goes by number and skips the freed slab */
+    uint32_t seen = 0, prev = 0;
+    for (uint32_t r = hk_tt_next(&tt, HK_TT_NONE); r != HK_TT_NONE; r = hk_tt_next(&tt, r), seen++) {
+        cr_assert(seen == 0 || r > prev);
+        cr_assert(r < HK_TT_SLAB || r >= 2 * HK_TT_SLAB);
+        prev = r;
+    }
+    cr_assert_eq(seen, hk_tt_count(&tt));
+    cr_assert_eq(seen, 2 * HK_TT_SLAB + 10);
+    /* a number in the freed slab brings one slab back */
+    cr_assert_not_null(inserted_at(HK_TT_SLAB, HK_TT_SLAB + 5));
+    cr_assert_eq(hk_tt_records_bytes(&tt) - one, 3 * slab);
+    /* the top slabs emptied: the slab entries in use shrink, numbers beyond are out of range */
+    for (uint32_t n = 2 * HK_TT_SLAB; n < 3 * HK_TT_SLAB + 10; n++)
+        removed(n);
+    cr_assert_eq(tt.nslabs, 2);
+    cr_assert_null(hk_tt_get(&tt, 3 * HK_TT_SLAB + 9));
+    cr_assert_eq(hk_tt_next(&tt, HK_TT_SLAB + 5), HK_TT_NONE);
+    cr_assert_null(hk_tt_get(&tt, HK_TT_NONE));
+}
+
+Test(torrent_table, sparse_numbers_allocate_only_their_slabs)
+{
+    size_t slab = (size_t)HK_TT_SLAB * sizeof(hk_torrent);
+    inserted_at(1, 7);
+    inserted_at(2, 100 * HK_TT_SLAB + 3);
+    size_t b = hk_tt_records_bytes(&tt);
+    cr_assert_geq(b, 2 * slab);
+    cr_assert_lt(b, 3 * slab, "two slabs, not the 101 below the highest number");
+    cr_assert_null(hk_tt_get(&tt, 50 * HK_TT_SLAB), "a number in no slab is free");
+    cr_assert_eq(hk_tt_next(&tt, 7), 100 * HK_TT_SLAB + 3, "iteration jumps the slabs not allocated");
+    removed(2);
+    cr_assert_eq(tt.nslabs, 1);
+    removed(1);
+    cr_assert_eq(tt.nslabs, 0);
+    cr_assert_eq(hk_tt_records_bytes(&tt), (size_t)tt.capslabs * sizeof *tt.slabs, "only the slab array is left");
+}
+
+Test(torrent_table, the_name_arena_grows_by_a_quarter)
+{
+    char name[64];
+    uint32_t prev_cap = 0, growths = 0;
+    for (uint32_t n = 0; n < 20000; n++) {
+        hk_torrent_desc d = simple_desc(n, 5000, 16384);
+        int len = snprintf(name, sizeof name, "name-%u", n);
+        d.name = name;
+        d.name_len = (size_t)len;
+        d.storage = n;
+        cr_assert_eq(hk_tt_insert(&tt, &d, NULL), HK_TT_OK);
+        if (tt.arena_cap != prev_cap) {
+            if (prev_cap >= 256)
+                cr_assert_eq(tt.arena_cap, prev_cap + prev_cap / 4, "%u -> %u", prev_cap, tt.arena_cap);
+            prev_cap = tt.arena_cap;
+            growths++;
+        }
+        cr_assert_leq(tt.arena_len, tt.arena_cap);
+    }
+    cr_assert_gt(growths, 10);
+    cr_assert_geq((uint64_t)tt.arena_len * 5, (uint64_t)tt.arena_cap * 4 - 5 * 64, "a fifth spare (and a name)");
+    cr_assert_eq(hk_tt_names_bytes(&tt), tt.arena_cap);
+    /* removing most of them compacts the arena to its live bytes; growing again starts from there, by a quarter */
+    for (uint32_t n = 0; n < 20000; n++) {
+        if (n % 8 == 0)
+            continue;
+        uint8_t h[20];
+        hash_of(n, h);
+        cr_assert(hk_tt_remove(&tt, h));
+    }
+    cr_assert_lt(tt.arena_garbage * 2, tt.arena_len + 1, "compaction ran");
+    cr_assert_leq(tt.arena_garbage, tt.arena_len);
+    uint32_t live = tt.arena_len - tt.arena_garbage;
+    cr_assert_geq(tt.arena_cap, live);
+    /* fill up to the capacity exactly, then one more name: the arena grows by a quarter of what it was */
+    uint32_t n = 20000;
+    for (; tt.arena_cap - tt.arena_len >= 10; n++) {
+        hk_torrent_desc d = simple_desc(n, 5000, 16384);
+        d.name = "abcdefghij";
+        d.name_len = 10;
+        d.storage = n;
+        cr_assert_eq(hk_tt_insert(&tt, &d, NULL), HK_TT_OK);
+    }
+    uint32_t cap = tt.arena_cap;
+    hk_torrent_desc d = simple_desc(n, 5000, 16384);
+    d.name = "abcdefghij";
+    d.name_len = 10;
+    d.storage = n;
+    cr_assert_eq(hk_tt_insert(&tt, &d, NULL), HK_TT_OK);
+    cr_assert_eq(tt.arena_cap, cap + cap / 4);
 }
 
 Test(torrent_table, inconsistent_descriptions_are_refused)
