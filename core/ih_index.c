@@ -7,9 +7,34 @@
 
 #include "hash.h"
 
+/* The home slot of a mix: multiply-shift range reduction onto [0, cap) (the mix's high bits, its best spread; no
+ * power of two needed). */
+static inline uint32_t home(uint32_t mix, uint32_t cap)
+{
+    return (uint32_t)(((uint64_t)mix * cap) >> 32);
+}
+
+/* The slot after i, wrapping at cap. */
+static inline uint32_t next(uint32_t i, uint32_t cap)
+{
+    return i + 1 < cap ? i + 1 : 0;
+}
+
+/* How far slot j is past slot i along the probe order (cyclically): 0 .. cap - 1. */
+static inline uint32_t dist(uint32_t i, uint32_t j, uint32_t cap)
+{
+    return j >= i ? j - i : j + (cap - i);
+}
+
+uint32_t hk_ih_grown_cap(uint32_t cap)
+{
+    uint64_t n = (uint64_t)cap + cap / 2;
+    return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
 void hk_ih_init(hk_ih_index *ix, hk_mem *mem, uint32_t min_cap, bool shrink, hk_ih_key_fn key, const void *owner)
 {
-    assert(min_cap >= 4 && (min_cap & (min_cap - 1)) == 0 && key);
+    assert(min_cap >= 4 && key);
     *ix = (hk_ih_index){ .min_cap = min_cap, .shrink = shrink, .mem = mem, .key = key, .owner = owner };
 }
 
@@ -37,8 +62,8 @@ static uint32_t probe(const hk_ih_index *ix, const uint8_t key[20], bool *found)
 {
     uint8_t ih[20];
     memcpy(ih, key, 20); /* key may be the key function's reused buffer, which the comparisons below overwrite */
-    uint32_t mask = ix->cap - 1, mix = hk_mix_info_hash(ih);
-    for (uint32_t i = mix & mask;; i = (i + 1) & mask) {
+    uint32_t cap = ix->cap, mix = hk_mix_info_hash(ih);
+    for (uint32_t i = home(mix, cap);; i = next(i, cap)) {
         uint32_t v = ix->slots[i];
         if (v != 0 && ix->mix && ix->mix(ix->owner, v - 1) != mix)
             continue; /* a stored mix that differs: not this key, and no key fetched */
@@ -62,9 +87,9 @@ static bool resize(hk_ih_index *ix, uint32_t ncap)
         if (old[i] == 0)
             continue;
         /* keys are distinct: the first empty slot from the home is the one a probe would find */
-        uint32_t j = mix_of_record(ix, old[i] - 1) & (ncap - 1);
+        uint32_t j = home(mix_of_record(ix, old[i] - 1), ncap);
         while (ns[j] != 0)
-            j = (j + 1) & (ncap - 1);
+            j = next(j, ncap);
         ns[j] = old[i];
     }
     hk_mem_free(ix->mem, old, (size_t)oldcap * sizeof *old);
@@ -84,7 +109,7 @@ int hk_ih_insert(hk_ih_index *ix, uint32_t rec)
 {
     assert(rec < UINT32_MAX);
     if (ix->cap == 0 || ((uint64_t)ix->count + 1) * 4 > (uint64_t)ix->cap * 3) {
-        uint32_t ncap = ix->cap ? ix->cap * 2 : ix->min_cap;
+        uint32_t ncap = ix->cap ? hk_ih_grown_cap(ix->cap) : ix->min_cap;
         if (ncap <= ix->cap || !resize(ix, ncap))
             return -1;
     }
@@ -99,11 +124,11 @@ int hk_ih_insert(hk_ih_index *ix, uint32_t rec)
 /* Empties slot i and shifts later members of its probe run back so no lookup passes over a hole. */
 static void remove_at(hk_ih_index *ix, uint32_t i)
 {
-    uint32_t mask = ix->cap - 1;
+    uint32_t cap = ix->cap;
     ix->slots[i] = 0;
-    for (uint32_t j = (i + 1) & mask; ix->slots[j] != 0; j = (j + 1) & mask) {
-        uint32_t home = mix_of_record(ix, ix->slots[j] - 1) & mask;
-        if (((j - home) & mask) >= ((j - i) & mask)) {
+    for (uint32_t j = next(i, cap); ix->slots[j] != 0; j = next(j, cap)) {
+        /* j's entry may fill the hole at i unless its home lies cyclically in (i, j] */
+        if (dist(home(mix_of_record(ix, ix->slots[j] - 1), cap), j, cap) >= dist(i, j, cap)) {
             ix->slots[i] = ix->slots[j];
             ix->slots[j] = 0;
             i = j;
@@ -122,8 +147,11 @@ uint32_t hk_ih_remove(hk_ih_index *ix, const uint8_t ih[20])
     uint32_t rec = ix->slots[i] - 1;
     remove_at(ix, i);
     ix->count--;
-    if (ix->shrink && ix->cap > ix->min_cap && (uint64_t)ix->count * 8 < ix->cap)
-        (void)resize(ix, ix->cap / 2); /* failure to shrink is harmless */
+    if (ix->shrink && ix->cap > ix->min_cap && (uint64_t)ix->count * 8 < ix->cap) {
+        /* back to half full (as after a growth), never under min_cap; failure to shrink is harmless */
+        uint32_t ncap = ix->count * 2 > ix->min_cap ? ix->count * 2 : ix->min_cap;
+        (void)resize(ix, ncap);
+    }
     return rec;
 }
 

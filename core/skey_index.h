@@ -7,8 +7,8 @@
  * What is stored per record is the 32-bit hk_mix_info_hash of that key (hk_ih_set_mix_fn), so growing, shrinking and
  * deleting never hash, and a lookup compares stored mixes along its probe run and computes one SHA-1 to verify the
  * candidate (a mix collision only costs another SHA-1). Bytes per torrent: 4 for the mix (an array by record number,
- * grown by doubling: at most 8) plus the slot array's 4 per slot at a load factor between 1/8 and 3/4 (about 5.3 at
- * 3/4): about 10 to 16 in all. Not thread-safe (the scratch buffer), like the rest of the core. The owner inserts each
+ * grown by doubling: at most 8) plus the slot array's 4 / load (ih_index.h: 5.3 to 8 while torrents are only added,
+ * up to 32 after removals at its 1/8 shrink bound): about 9.3 to 16 while growing; 4.2 + 5.4 at 10^6. Not thread-safe (the scratch buffer), like the rest of the core. The owner inserts each
  * record after its info-hash is set and removes it before the info-hash changes or goes away.
  *
  * Return codes: hk_skey_insert returns 0, or -1 when memory runs out (index unchanged); hk_skey_find returns the

@@ -34,7 +34,8 @@ struct hk_served {
                                       the next free number in mark */
     uint32_t nrecs, nslabs, capslabs; /* numbers handed out (live or free), slabs allocated, capacity of slabs */
     uint32_t free_head;            /* last freed number, NO_REC: none */
-    size_t cap;                    /* power of two, 0 before the first insert */
+    size_t cap;                    /* slots of by_path (any number: 16, then grown by half), 0 before the first
+                                      insert */
     size_t count, with_storage;
     char *names;                   /* the records' last components, each NUL terminated (base_off) */
     uint32_t names_len, names_cap, names_garbage;
@@ -50,9 +51,22 @@ static uint32_t hash_path(const char *s)
     return (uint32_t)(hk_mix64(hk_fnv1a64_str(s)) >> 32);
 }
 
+/* The home slot of a path hash in by_path: multiply-shift range reduction onto [0, cap) (the hash's high bits; cap
+ * need not be a power of two). */
+static size_t home_of(const hk_served *t, uint32_t h)
+{
+    return (size_t)(((uint64_t)h * t->cap) >> 32);
+}
+
 static size_t home_path(const hk_served *t, const hk_served_rec *r)
 {
-    return r->path_hash & (t->cap - 1);
+    return home_of(t, r->path_hash);
+}
+
+/* The slot after i in by_path, wrapping at cap. */
+static inline size_t next_slot(const hk_served *t, size_t i)
+{
+    return i + 1 < t->cap ? i + 1 : 0;
 }
 
 /* The table index of a storage handle (store.h: its low 32 bits). */
@@ -250,8 +264,7 @@ hk_served_rec *hk_served_find(const hk_served *t, const char *path)
     if (t->cap == 0)
         return NULL;
     uint32_t h = hash_path(path);
-    size_t mask = t->cap - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
+    for (size_t i = home_of(t, h);; i = next_slot(t, i)) {
         uint32_t v = t->by_path[i];
         if (!v)
             return NULL;
@@ -270,17 +283,19 @@ hk_served_rec *hk_served_find_storage(const hk_served *t, uint64_t storage)
     return r && hk_served_storage(r) == storage ? r : NULL;
 }
 
-static void put(uint32_t *tab, size_t mask, size_t home, uint32_t v)
+/* Stores v in the first empty slot from home (t->cap slots). */
+static void put(const hk_served *t, uint32_t *tab, size_t home, uint32_t v)
 {
     size_t i = home;
     while (tab[i])
-        i = (i + 1) & mask;
+        i = next_slot(t, i);
     tab[i] = v;
 }
 
+/* by_path grown by half (16 slots first): about half full afterwards, as the seeder's indexes (ih_index.h). */
 static int grow(hk_served *t)
 {
-    size_t ncap = t->cap ? t->cap * 2 : 64;
+    size_t ncap = t->cap ? t->cap + t->cap / 2 : 16;
     if (ncap > ((size_t)1 << 31))
         return -1; /* record numbers + 1 fit in 32 bits */
     uint32_t *np = calloc(ncap, sizeof *np);
@@ -293,7 +308,7 @@ static int grow(hk_served *t)
         uint32_t v = op[i];
         if (!v)
             continue;
-        put(np, ncap - 1, home_path(t, rec_of(t, v)), v);
+        put(t, np, home_path(t, rec_of(t, v)), v);
     }
     free(op);
     t->by_path = np;
@@ -356,9 +371,10 @@ static bool names_add(hk_served *t, const char *s, size_t n, uint32_t *off)
     if (n + 1 > UINT32_MAX - t->names_len)
         return false;
     if (t->names_len + n + 1 > t->names_cap) {
-        uint64_t ncap = t->names_cap ? (uint64_t)t->names_cap * 2 : 4096;
+        /* grown by a quarter (issue 10: doubling left up to half of it unused): still O(1) amortized per byte */
+        uint64_t ncap = t->names_cap ? (uint64_t)t->names_cap + t->names_cap / 4 : 4096;
         while (ncap < (uint64_t)t->names_len + n + 1)
-            ncap *= 2;
+            ncap += ncap / 4;
         if (ncap > UINT32_MAX)
             ncap = UINT32_MAX;
         char *nn = realloc(t->names, (size_t)ncap);
@@ -377,7 +393,7 @@ static bool names_add(hk_served *t, const char *s, size_t n, uint32_t *off)
 hk_served_rec *hk_served_insert(hk_served *t, const char *path)
 {
     assert(!hk_served_find(t, path));
-    if ((t->count + 1) * 2 > t->cap && grow(t) != 0)
+    if ((t->count + 1) * 4 > t->cap * 3 && grow(t) != 0)
         return NULL;
     size_t len = strlen(path);
     if (len >= HK_SERVED_PATH_MAX)
@@ -403,7 +419,7 @@ hk_served_rec *hk_served_insert(hk_served *t, const char *path)
     r->torrent_ext = ext;
     r->base_off = base_off;
     r->path_hash = hash_path(path);
-    put(t->by_path, t->cap - 1, home_path(t, r), num + 1);
+    put(t, t->by_path, home_path(t, r), num + 1);
     t->count++;
     return r;
 }
@@ -411,9 +427,8 @@ hk_served_rec *hk_served_insert(hk_served *t, const char *path)
 /* Removes slot i of tab and shifts back the entries of its probe run that may move (no tombstones). */
 static void erase(hk_served *t, uint32_t *tab, size_t i)
 {
-    size_t mask = t->cap - 1;
     tab[i] = 0;
-    for (size_t j = (i + 1) & mask; tab[j]; j = (j + 1) & mask) {
+    for (size_t j = next_slot(t, i); tab[j]; j = next_slot(t, j)) {
         const hk_served_rec *r = rec_of(t, tab[j]);
         size_t k = home_path(t, r);
         /* The entry at j stays if its home lies cyclically in (i, j]. */
@@ -429,10 +444,9 @@ static void erase(hk_served *t, uint32_t *tab, size_t i)
 /* The slot of tab holding rec, probing from home; the table must hold it. */
 static size_t slot_of(const hk_served *t, const uint32_t *tab, size_t home, const hk_served_rec *rec)
 {
-    size_t mask = t->cap - 1;
     size_t i = home;
     while (tab[i] && rec_of(t, tab[i]) != rec)
-        i = (i + 1) & mask;
+        i = next_slot(t, i);
     assert(tab[i] && "a record is indexed where its home's probe run reaches");
     return i;
 }

@@ -4,16 +4,25 @@
  *
  * Contract
  * --------
- * Records are found by path (exact bytes) in O(1) expected time: an open-addressing table (linear probing, at most
- * half full, backward-shift deletion, so no tombstones: a table that churns through adds and removals stays as fast
- * as a fresh one) of 32-bit record numbers (4 bytes a slot, issue 10's 10^6 torrents); and while they have a
+ * Records are found by path (exact bytes) in O(1) expected time: an open-addressing table (linear probing,
+ * backward-shift deletion, so no tombstones: a table that churns through adds and removals stays as fast as a fresh
+ * one) of 32-bit record numbers (4 bytes a slot, issue 10's 10^6 torrents). Its capacity need not be a power of two
+ * (home slot ((uint64_t)hash * cap) >> 32, runs wrap at cap): 16 slots first, grown by half before an insert would
+ * make it more than 3/4 full, so it is between 1/2 and 3/4 full once grown (5.3 to 8 bytes a record; 10^6 records
+ * take 1,347,984 slots, 5.4 bytes a record), the same sequence as the seeder's info-hash indexes (ih_index.h). It
+ * was at most half full (and doubled: 8.4 bytes a record at 10^6); 3/4 was chosen because a probe's cost is one
+ * record read per slot passed (the slots hold no hash): at 3/4 that is 2.5 slots expected for a path found (a
+ * rescan's lookups) and 8.5 for one absent (a new path, before its .torrent is read and parsed and its info
+ * dictionary hashed, which costs far more), against 1.5 and 2.5 at 1/2; and it never shrinks. And while they have a
  * storage, by storage handle in O(1): an array of record numbers by the handle's table index (store.h: its low 32
  * bits, reused, so as many entries as storages were live at once). Records are fixed-size entries of slabs of 1024
  * (allocated as needed, never moved, never freed before the table; freed numbers reused last-freed-first); the
- * path's last component, without a ".torrent" suffix (which a flag implies), is in one name arena per table
- * (compacted when more than half of it is garbage), the folder part of the path (everything up to the last '/') is
- * interned once per folder in a record the torrents of that folder share (issue 10: 30 of a path's 47 bytes were
- * the folder, repeated by 1,000 torrents). hk_served_path rebuilds the whole path. A record is 56 bytes on LP64
+ * path's last component, without a ".torrent" suffix (which a flag implies), is in one name arena per table (grown
+ * by a quarter, realloc, so about a fifth of it at most is room not yet used: issue 10, doubling left up to half;
+ * compacted to its live names when more than half of it is garbage, so a compaction copies fewer bytes than the
+ * deletions since the last one made garbage: O(1) amortized, as the growth), the folder part of the path
+ * (everything up to the last '/') is interned once per folder in a record the torrents of that folder share (issue
+ * 10: 30 of a path's 47 bytes were the folder, repeated by 1,000 torrents). hk_served_path rebuilds the whole path. A record is 56 bytes on LP64
  * (issue 10: 88 before the fingerprint and the narrowed fields below, each saying why its width is safe). A pointer
  * to a record stays valid until it is deleted. hk_served_next visits every record once if the table does not change
  * meanwhile. Out of memory: hk_served_insert and
