@@ -3,8 +3,9 @@
  * Contract
  * --------
  * Lookup: the shared info-hash index (core/ih_index.h: open addressing over record numbers, load factor at most 3/4,
- * grows by half from 16 slots (any capacity), shrinks back to half full below 1/8 but never under 16, backward-shift deletion). The index
- * reads each key from the records through a pointer to the table: the table must not move after hk_tt_init.
+ * grows by half from 16 slots (any capacity), shrinks back to half full below 1/8 but never under 16, backward-shift
+ * deletion). The index reads each key from the records through a pointer to the table: the table must not move
+ * after hk_tt_init.
  *
  * Records: each torrent is an hk_torrent addressed by a record number (hk_tt_get). The number is the owner's choice,
  * not the table's: it is the low 32 bits of the storage handle the torrent is inserted with (the backend's dense
