@@ -226,6 +226,12 @@ static void to_hekate(world *w, const ev *e)
     hk_dht_on_datagram(w->dht, &from, e->data, e->len);
 }
 
+/* The node's owner view (hk_dht_set_torrents): torrent k is the world's k-th info-hash. */
+static const uint8_t *torrent_info_hash(void *ctx, uint32_t id)
+{
+    return ((const world *)ctx)->ih[id];
+}
+
 static void on_wake(world *w)
 {
     hk_dht_on_wake(w->dht);
@@ -234,7 +240,7 @@ static void on_wake(world *w)
         hk_dht_stats_get(w->dht, &st);
         if (st.rounds >= 1) { /* the broken variant: no announce after the first round */
             for (uint32_t k = 0; k < w->cfg->torrents; k++)
-                (void)hk_dht_remove_torrent(w->dht, w->ih[k]);
+                (void)hk_dht_remove_torrent(w->dht, k);
             w->dropped_torrents = true;
         }
     }
@@ -302,9 +308,10 @@ static int setup_hekate(world *w, char *err, size_t errlen)
     }
     prng tr;
     prng_seed(&tr, c->seed, 0x7e11);
+    hk_dht_set_torrents(w->dht, torrent_info_hash, w);
     for (uint32_t k = 0; k < c->torrents; k++) {
         prng_fill(&tr, w->ih[k], 20);
-        if (hk_dht_add_torrent(w->dht, w->ih[k]) == HK_DHT_NOMEM) {
+        if (hk_dht_add_torrent(w->dht, k) == HK_DHT_NOMEM) {
             snprintf(err, errlen, "out of memory");
             return -1;
         }

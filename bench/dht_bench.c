@@ -14,6 +14,15 @@
 #include "dht.h"
 #include "hash.h"
 
+/* The torrents' owner (hk_dht_set_torrents): id t is owned[t]. */
+static uint8_t (*owned)[20];
+
+static const uint8_t *owned_ih(void *ctx, uint32_t id)
+{
+    (void)ctx;
+    return owned[id];
+}
+
 #define NODES 300
 #define SECONDS 300
 #define QCAP (1u << 20)
@@ -98,13 +107,18 @@ static void one(uint32_t ntorrents)
     }
     run(now_ns + HK_SECONDS(120)); /* the simulated DHT forms */
     uint64_t s = ntorrents;
+    owned = malloc((size_t)(ntorrents ? ntorrents : 1) * sizeof *owned); /* the node keeps ids, the owner hashes */
+    if (!owned) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    hk_dht_set_torrents(node[0], owned_ih, NULL);
     for (uint32_t t = 0; t < ntorrents; t++) {
-        uint8_t ih[20];
         for (int k = 0; k < 20; k += 4) {
             uint32_t x = (uint32_t)hk_splitmix64(&s);
-            memcpy(ih + k, &x, 4);
+            memcpy(owned[t] + k, &x, 4);
         }
-        hk_dht_add_torrent(node[0], ih);
+        hk_dht_add_torrent(node[0], t);
     }
     hk_dht_stats a, b;
     hk_dht_stats_get(node[0], &a);
@@ -127,6 +141,8 @@ static void one(uint32_t ntorrents)
            period / 3600);
     for (int i = 0; i <= NODES; i++)
         hk_dht_free(node[i]);
+    free(owned);
+    owned = NULL;
 }
 
 int main(void)

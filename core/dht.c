@@ -1,6 +1,7 @@
 /* dht: the DHT node's life (configuration, creation), its torrents and their round-robin announce schedule, the
  * wake-up (timeouts, token rotation, bootstrap, bucket refresh, store expiry), saved state and statistics
  * (contract in dht.h). */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -91,11 +92,6 @@ hk_dht_table *dht_table_for(hk_dht *d, uint8_t family)
     return family == 4 ? &d->table4 : &d->table6;
 }
 
-static const uint8_t *torrent_key(const void *owner, uint32_t rec)
-{
-    return ((const hk_dht *)owner)->ih[rec];
-}
-
 /* ---- BEP 42: the external address and a secure id ---- */
 
 static bool re_add(void *arg, const hk_dht_node *n)
@@ -177,7 +173,7 @@ hk_dht *hk_dht_new(const hk_dht_config *cfg, const hk_dht_runtime *rt)
         memcpy(d->id, cfg->id, 20);
     else
         dht_random(d, d->id, 20);
-    hk_ih_init(&d->ih_index, &d->mem, 16, true, torrent_key, d);
+    hk_id_set_init(&d->torrents);
     dht_store_init(d);
     if (alloc_parts(d) < 0) {
         hk_dht_free(d);
@@ -208,8 +204,7 @@ void hk_dht_free(hk_dht *d)
     hk_mem_free(&d->mem, d->sent_at, DHT_SENT_SLOTS * sizeof *d->sent_at);
     hk_mem_free(&d->mem, d->cache4, d->cache4 ? DHT_CACHE_SLOTS * sizeof *d->cache4 : 0);
     hk_mem_free(&d->mem, d->cache6, d->cache6 ? DHT_CACHE_SLOTS * sizeof *d->cache6 : 0);
-    hk_mem_free(&d->mem, d->ih, (size_t)d->ih_cap * 20);
-    hk_ih_free(&d->ih_index);
+    hk_id_set_free(&d->torrents, &d->mem);
     dht_store_free(d);
     hk_mem mem = d->mem;
     hk_mem_free(&mem, d, sizeof *d);
@@ -244,45 +239,35 @@ int hk_dht_add_bootstrap(hk_dht *d, const hk_addr *a)
 
 /* ---- Torrents ---- */
 
-hk_dht_result hk_dht_add_torrent(hk_dht *d, const uint8_t ih[20])
+void hk_dht_set_torrents(hk_dht *d, hk_dht_info_hash_fn info_hash_of, void *ctx)
 {
-    if (hk_ih_find(&d->ih_index, ih) != HK_IH_NONE)
-        return HK_DHT_DUPLICATE;
-    if (d->ntorrents == d->ih_cap) {
-        /* grow by an eighth: the array stays within 12.5 % of its use (the bytes-per-torrent budget) */
-        uint32_t ncap = d->ih_cap < 64 ? 64 : d->ih_cap + d->ih_cap / 8;
-        void *n = hk_mem_realloc(&d->mem, d->ih, (size_t)d->ih_cap * 20, (size_t)ncap * 20);
-        if (!n)
-            return HK_DHT_NOMEM;
-        d->ih = n;
-        d->ih_cap = ncap;
-    }
-    memcpy(d->ih[d->ntorrents], ih, 20);
-    if (hk_ih_insert(&d->ih_index, d->ntorrents) < 0)
-        return HK_DHT_NOMEM;
-    d->ntorrents++;
-    return HK_DHT_OK;
+    d->ih_of = info_hash_of;
+    d->ih_ctx = ctx;
 }
 
-hk_dht_result hk_dht_add_metainfo(hk_dht *d, const mi_torrent *mi)
+hk_dht_result hk_dht_add_torrent(hk_dht *d, uint32_t id)
 {
-    return mi->is_private ? HK_DHT_PRIVATE : hk_dht_add_torrent(d, mi->info_hash);
+    assert(d->ih_of); /* hk_dht_set_torrents first */
+    switch (hk_id_set_add(&d->torrents, &d->mem, id)) {
+    case 0: return HK_DHT_OK;
+    case 1: return HK_DHT_DUPLICATE;
+    default: return HK_DHT_NOMEM;
+    }
 }
 
-hk_dht_result hk_dht_remove_torrent(hk_dht *d, const uint8_t ih[20])
+hk_dht_result hk_dht_add_metainfo(hk_dht *d, uint32_t id, const mi_torrent *mi)
 {
-    uint32_t r = hk_ih_remove(&d->ih_index, ih);
-    if (r == HK_IH_NONE)
-        return HK_DHT_UNKNOWN;
-    uint32_t last = --d->ntorrents;
-    if (r != last) {   /* the last one takes the freed place */
-        hk_ih_remove(&d->ih_index, d->ih[last]);
-        memcpy(d->ih[r], d->ih[last], 20);
-        hk_ih_insert(&d->ih_index, r); /* cannot grow: the count did not change */
-    }
-    if (d->cursor > d->ntorrents)
-        d->cursor = d->ntorrents;
-    return HK_DHT_OK;
+    return mi->is_private ? HK_DHT_PRIVATE : hk_dht_add_torrent(d, id);
+}
+
+hk_dht_result hk_dht_remove_torrent(hk_dht *d, uint32_t id)
+{
+    return hk_id_set_remove(&d->torrents, id) ? HK_DHT_OK : HK_DHT_UNKNOWN;
+}
+
+bool hk_dht_has_torrent(const hk_dht *d, uint32_t id)
+{
+    return hk_id_set_has(&d->torrents, id);
 }
 
 /* ---- Scheduling ---- */
@@ -299,11 +284,12 @@ static bool table_has_nodes(const hk_dht *d, uint8_t family)
 /* Starts as many announce lookups as are due, the lookup slots and the budget allow. */
 static void start_announces(hk_dht *d, hk_time now)
 {
-    if (d->ntorrents == 0) {
+    uint32_t n = hk_id_set_count(&d->torrents);
+    if (n == 0) {
         d->next_start = now;
         return;
     }
-    hk_time gap = d->cfg.announce_interval / d->ntorrents;
+    hk_time gap = d->cfg.announce_interval / n;
     if (gap == 0)
         gap = 1;
     bool v4 = table_has_nodes(d, 4);
@@ -311,13 +297,17 @@ static void start_announces(hk_dht *d, hk_time now)
     if (!v4 && !v6)
         return;   /* nobody to ask yet: the round waits (housekeeping wakes the node) */
     while (now >= d->next_start && dht_lookup_free_slot(d) && hk_tb_has(&d->budget, DHT_ALPHA)) {
-        if (d->cursor >= d->ntorrents) {
+        uint32_t id = hk_id_set_next(&d->torrents, d->cursor);
+        if (id == HK_ID_NONE) { /* past the last one: a round is over */
             d->st.last_period = now - d->round_started;
             d->st.rounds++;
             d->round_started = now;
-            d->cursor = 0;
+            id = hk_id_set_next(&d->torrents, 0);
+            assert(id != HK_ID_NONE); /* n > 0 */
         }
-        const uint8_t *ih = d->ih[d->cursor++];
+        d->cursor = id + 1;
+        const uint8_t *ih = d->ih_of(d->ih_ctx, id);
+        assert(ih); /* the owner removes an id from the node before its info-hash goes */
         if (v4)
             (void)dht_lookup_start(d, LK_ANNOUNCE, 4, ih);
         if (v6)
@@ -373,7 +363,7 @@ static void schedule_wake(hk_dht *d, hk_time now)
     if (t < w)
         w = t;
     /* an empty table starts nothing (start_announces): waking for it would spin until the bootstrap answers */
-    if (d->ntorrents && dht_lookup_free_slot(d) && (table_has_nodes(d, 4) || table_has_nodes(d, 6))) {
+    if (hk_id_set_count(&d->torrents) && dht_lookup_free_slot(d) && (table_has_nodes(d, 4) || table_has_nodes(d, 6))) {
         /* the next start when it is ahead; when it is due, it waits for the budget (a full set of slots waits for
          * a reply or a timeout, which wake the node anyway) */
         t = d->next_start > now ? d->next_start : hk_tb_time_for(&d->budget, DHT_ALPHA);
@@ -515,7 +505,7 @@ void hk_dht_stats_get(const hk_dht *d, hk_dht_stats *out)
     hk_dht_table_stats_get(&d->table6, now, &s);
     out->nodes6 = s.nodes;
     out->good6 = s.good;
-    out->torrents = d->ntorrents;
+    out->torrents = hk_id_set_count(&d->torrents);
     out->lookups_active = dht_lookups_active(d);
     out->store_torrents = d->store.live;
     uint32_t peers = 0;
@@ -525,7 +515,7 @@ void hk_dht_stats_get(const hk_dht *d, hk_dht_stats *out)
                 peers += d->store.recs[r].peers[i].len && d->store.recs[r].peers[i].expires > now;
     out->store_peers = peers;
     out->memory_bytes = d->mem.bytes;
-    out->torrent_bytes = (uint64_t)d->ih_cap * 20 + hk_ih_bytes(&d->ih_index);
+    out->torrent_bytes = hk_id_set_bytes(&d->torrents);
     out->has_external = d->has_external;
     out->id_changes = d->st.id_changes;
     out->external = d->external;

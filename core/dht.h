@@ -28,9 +28,11 @@
  *   - A node that queries us enters the routing table only after it answers a ping of ours (sent when its bucket
  *     has room): a query alone never inserts a node.
  *
- * Announcing. Torrents are added by info-hash (hk_dht_add_torrent), or from a parsed .torrent (hk_dht_add_metainfo,
- *   which refuses a private one, BEP 27: those are never announced). Per torrent the node keeps only its info-hash
- *   and its index entry (see hk_dht_stats.torrent_bytes: under 32 bytes). Torrents are announced in a round robin:
+ * Announcing. Torrents are added by the owner's id (hk_dht_add_torrent: the seeder's torrent id, a dense record
+ *   number), or from a parsed .torrent (hk_dht_add_metainfo, which refuses a private one, BEP 27: those are never
+ *   announced); the node asks the owner for an id's info-hash when it starts its lookup (hk_dht_set_torrents). Per
+ *   torrent the node keeps one bit (an id_set: see hk_dht_stats.torrent_bytes; issue 10: it kept a copy of the
+ *   info-hash and an index entry, 25.7 B at 10^6). Torrents are announced in a round robin in id order:
  *   one lookup start every announce_interval / torrents (default 30 min over all of them), so each is re-announced
  *   about every announce_interval, spread evenly; a lookup is an iterative get_peers toward the info-hash (alpha =
  *   3 queries in flight, up to HK_DHT_LOOKUP_CANDS candidates, ending when the K closest have answered or failed),
@@ -116,9 +118,17 @@ typedef enum hk_dht_result {
     HK_DHT_NOMEM,
     HK_DHT_UNKNOWN,          /* remove: not there */
 } hk_dht_result;
-hk_dht_result hk_dht_add_torrent(hk_dht *d, const uint8_t info_hash[20]);
-hk_dht_result hk_dht_add_metainfo(hk_dht *d, const mi_torrent *mi);   /* HK_DHT_PRIVATE for a private torrent */
-hk_dht_result hk_dht_remove_torrent(hk_dht *d, const uint8_t info_hash[20]);
+/* The owner's info-hash of its torrent id (required before the first hk_dht_add_torrent): called only for an id
+ * added and not yet removed, so the owner removes an id from the node before that id's info-hash goes or changes. */
+typedef const uint8_t *(*hk_dht_info_hash_fn)(void *ctx, uint32_t id);
+void hk_dht_set_torrents(hk_dht *d, hk_dht_info_hash_fn info_hash_of, void *ctx);
+/* Announces the owner's torrent id (< HK_ID_SET_MAX, id_set.h): OK, DUPLICATE (already), NOMEM (or id too big). */
+hk_dht_result hk_dht_add_torrent(hk_dht *d, uint32_t id);
+/* The same from its parsed .torrent: PRIVATE for a private torrent (BEP 27, never announced). */
+hk_dht_result hk_dht_add_metainfo(hk_dht *d, uint32_t id, const mi_torrent *mi);
+/* Stops announcing id: OK, or UNKNOWN when it was not announced. */
+hk_dht_result hk_dht_remove_torrent(hk_dht *d, uint32_t id);
+bool hk_dht_has_torrent(const hk_dht *d, uint32_t id);
 
 void hk_dht_on_datagram(hk_dht *d, const hk_addr *from, const uint8_t *bytes, size_t len);
 void hk_dht_on_wake(hk_dht *d);
@@ -144,7 +154,7 @@ typedef struct hk_dht_stats {
     hk_time last_period;                        /* duration of the last full round over the torrents (0: none yet) */
     uint64_t rounds;
     uint64_t memory_bytes;                      /* all heap held by the node */
-    uint64_t torrent_bytes;                     /* of which per-torrent state (info-hash array and index) */
+    uint64_t torrent_bytes;                     /* of which per-torrent state (the id set's bits) */
     bool has_external;                          /* our external address is known (BEP 42 `ip` votes) */
     hk_addr external;
     uint32_t id_changes;                        /* ids replaced by a BEP 42 secure id */

@@ -6,6 +6,7 @@
 
 #include "dht.h"
 #include "dht_table.h"
+#include "id_set.h"
 #include "ih_index.h"
 #include "krpc.h"
 #include "mem.h"
@@ -112,11 +113,11 @@ struct hk_dht {
     /* tokens */
     uint8_t secret[2][16];
     hk_time rotate_at;
-    /* torrents: info-hashes in one array (round robin order) and their index */
-    uint8_t (*ih)[20];
-    uint32_t ntorrents, ih_cap;
-    hk_ih_index ih_index;
-    uint32_t cursor;
+    /* torrents: the owner's ids (hk_dht_set_torrents), announced in id order; their info-hashes stay the owner's */
+    hk_id_set torrents;
+    hk_dht_info_hash_fn ih_of;
+    void *ih_ctx;
+    uint32_t cursor;                  /* the next id the round robin looks at */
     hk_time next_start, round_started;
     /* bootstrap */
     hk_addr boot[HK_DHT_MAX_BOOTSTRAP];

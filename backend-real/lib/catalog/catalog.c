@@ -88,9 +88,17 @@ hk_catalog *hk_catalog_new(hk_store *store, hk_seeder *seeder, hk_announcer *ann
     return c;
 }
 
+/* The DHT node's view of the torrents (hk_dht_set_torrents): its ids are the seeder's. */
+static const uint8_t *dht_info_hash(void *ctx, uint32_t id)
+{
+    return hk_seeder_info_hash(((const hk_catalog *)ctx)->seeder, id);
+}
+
 void hk_catalog_set_dht(hk_catalog *c, hk_dht *dht)
 {
     c->dht = dht;
+    if (dht)
+        hk_dht_set_torrents(dht, dht_info_hash, c);
 }
 
 void hk_catalog_free(hk_catalog *c)
@@ -293,11 +301,11 @@ static void unserve(hk_catalog *c, hk_served_rec *sv, bool announce_stop)
 {
     uint8_t ih[20];
     memcpy(ih, ih_of(c, sv), 20); /* the seeder's copy goes with the torrent */
+    if (c->dht) /* before the seeder: the node reads an id's info-hash from it (dht.h) */
+        hk_dht_remove_torrent(c->dht, (uint32_t)hk_served_storage(sv));
     hk_seeder_remove_torrent(c->seeder, ih);
     if (announce_stop && c->ann)
         hk_announcer_remove_torrent(c->ann, ih);
-    if (c->dht)
-        hk_dht_remove_torrent(c->dht, ih);
     hk_store_remove(c->store, hk_served_storage(sv));
     hk_served_set_storage(c->served, sv, 0);
     sv->reported = false;
@@ -373,9 +381,10 @@ static void update_trackers(hk_catalog *c, hk_served_rec *sv, const mi_torrent *
         hk_log(HK_LOG_WARN, "%s: served, but not announced: out of memory", HK_SERVED_PATH(sv));
 }
 
-static void announce_added(hk_catalog *c, const char *path, const mi_torrent *mi)
+static void announce_added(hk_catalog *c, const hk_served_rec *sv, const char *path, const mi_torrent *mi)
 {
-    if (c->dht && hk_dht_add_metainfo(c->dht, mi) == HK_DHT_NOMEM) /* private ones (BEP 27) are refused: right */
+    uint32_t id = (uint32_t)hk_served_storage(sv);
+    if (c->dht && hk_dht_add_metainfo(c->dht, id, mi) == HK_DHT_NOMEM) /* private ones (BEP 27) are refused: right */
         hk_log(HK_LOG_WARN, "%s: served, but not announced on the DHT: out of memory", path);
     if (!c->ann) /* a torrent without usable tracker URLs is simply not announced */
         return;
@@ -439,18 +448,21 @@ static hk_load_outcome readd(hk_catalog *c, hk_served_rec *sv, const load_req *q
     }
     uint8_t ih[20];
     memcpy(ih, ih_of(c, sv), 20); /* the seeder's copy goes with the torrent */
+    /* the DHT node names it by the seeder's id, which is the storage's: it moves to the new one (before the seeder
+     * forgets the old id, dht.h) */
+    bool on_dht = c->dht && hk_dht_remove_torrent(c->dht, (uint32_t)hk_served_storage(sv)) == HK_DHT_OK;
     hk_seeder_remove_torrent(c->seeder, ih);
     hk_store_remove(c->store, hk_served_storage(sv));
     hk_served_set_storage(c->served, sv, 0);
     if (serve_on(c, sv, tf, storage, q->err, q->errlen) != 0) {
         if (c->ann)
             hk_announcer_remove_torrent(c->ann, tf->mi->info_hash);
-        if (c->dht)
-            hk_dht_remove_torrent(c->dht, tf->mi->info_hash);
         memcpy(q->info->old_hash, tf->mi->info_hash, 20);
         q->info->old_removed = true;
         return reject(c, sv, q, &tf->id, false);
     }
+    if (on_dht && hk_dht_add_torrent(c->dht, (uint32_t)hk_served_storage(sv)) == HK_DHT_NOMEM)
+        hk_log(HK_LOG_WARN, "%s: served, but no longer announced on the DHT: out of memory", q->path);
     record_served(c, sv, q, &tf->id);
     update_trackers(c, sv, tf->mi);
     return HK_LOAD_READDED;
@@ -565,7 +577,7 @@ static hk_load_outcome add_new(hk_catalog *c, hk_served_rec *sv, const load_req 
     }
     if (serve_on(c, sv, tf, storage, q->err, q->errlen) != 0)
         return reject(c, sv, q, &tf->id, false);
-    announce_added(c, q->path, tf->mi);
+    announce_added(c, sv, q->path, tf->mi);
     sv->trackers_hash = trackers_hash(tf->mi);
     record_served(c, sv, q, &tf->id);
     return q->info->old_removed ? HK_LOAD_REPLACED : HK_LOAD_ADDED;

@@ -273,6 +273,26 @@ Test(dht, answers_bad_queries_with_errors)
 }
 
 /* A network of `count` nodes all bootstrapped through node 0; node 0 itself knows nobody. */
+/* The tests' owner of torrent ids (hk_dht_set_torrents): id k is owned[k] (each test runs in its own process). */
+static uint8_t owned[4096][20];
+static uint32_t nowned;
+
+static const uint8_t *owned_ih(void *ctx, uint32_t id)
+{
+    (void)ctx;
+    cr_assert_lt(id, nowned, "the node asked for an id never handed out");
+    return owned[id];
+}
+
+/* A new id for ih, its owner set on d. */
+static uint32_t own(hk_dht *d, const uint8_t ih[20])
+{
+    cr_assert_lt(nowned, 4096);
+    memcpy(owned[nowned], ih, 20);
+    hk_dht_set_torrents(d, owned_ih, NULL);
+    return nowned++;
+}
+
 static net *network(int count, uint64_t seed)
 {
     net *n = net_new();
@@ -298,8 +318,9 @@ Test(dht, a_network_bootstraps_and_a_torrent_becomes_findable)
     uint8_t ih[20];
     memset(ih, 0xA5, 20);
     int seeder = 5;
-    cr_assert_eq(hk_dht_add_torrent(n->node[seeder], ih), HK_DHT_OK);
-    cr_assert_eq(hk_dht_add_torrent(n->node[seeder], ih), HK_DHT_DUPLICATE);
+    uint32_t id = own(n->node[seeder], ih);
+    cr_assert_eq(hk_dht_add_torrent(n->node[seeder], id), HK_DHT_OK);
+    cr_assert_eq(hk_dht_add_torrent(n->node[seeder], id), HK_DHT_DUPLICATE);
     run(n, n->now + HK_SECONDS(60));
     hk_dht_stats_get(n->node[seeder], &st);
     cr_assert_geq(st.announces_done, 1);
@@ -339,7 +360,7 @@ Test(dht, an_unanswered_bootstrap_does_not_spin)
     cr_assert_eq(hk_dht_add_bootstrap(d, &nobody), 0);
     uint8_t ih[20];
     memset(ih, 0x3C, 20);
-    cr_assert_eq(hk_dht_add_torrent(d, ih), HK_DHT_OK);
+    cr_assert_eq(hk_dht_add_torrent(d, own(d, ih)), HK_DHT_OK);
     n->ctx[0].wake = n->now;
     n->wake_limit = 2000;
     run(n, n->now + HK_SECONDS(600));
@@ -355,14 +376,17 @@ Test(dht, private_torrents_are_never_announced)
     memset(&mi, 0, sizeof mi);
     memset(mi.info_hash, 1, 20);
     mi.is_private = true;
-    cr_assert_eq(hk_dht_add_metainfo(n->node[1], &mi), HK_DHT_PRIVATE);
+    uint32_t id = own(n->node[1], mi.info_hash);
+    cr_assert_eq(hk_dht_add_metainfo(n->node[1], id, &mi), HK_DHT_PRIVATE);
     hk_dht_stats st;
     hk_dht_stats_get(n->node[1], &st);
     cr_assert_eq(st.torrents, 0);
     mi.is_private = false;
-    cr_assert_eq(hk_dht_add_metainfo(n->node[1], &mi), HK_DHT_OK);
-    cr_assert_eq(hk_dht_remove_torrent(n->node[1], mi.info_hash), HK_DHT_OK);
-    cr_assert_eq(hk_dht_remove_torrent(n->node[1], mi.info_hash), HK_DHT_UNKNOWN);
+    cr_assert_eq(hk_dht_add_metainfo(n->node[1], id, &mi), HK_DHT_OK);
+    cr_assert(hk_dht_has_torrent(n->node[1], id));
+    cr_assert_eq(hk_dht_remove_torrent(n->node[1], id), HK_DHT_OK);
+    cr_assert_eq(hk_dht_remove_torrent(n->node[1], id), HK_DHT_UNKNOWN);
+    cr_assert(!hk_dht_has_torrent(n->node[1], id));
     net_free(n);
 }
 
@@ -389,7 +413,7 @@ Test(dht, the_query_cap_holds_and_the_period_grows)
             uint32_t x = (uint32_t)hk_splitmix64(&s);
             memcpy(ih + k, &x, 4);
         }
-        cr_assert_eq(hk_dht_add_torrent(n->node[1], ih), HK_DHT_OK);
+        cr_assert_eq(hk_dht_add_torrent(n->node[1], own(n->node[1], ih)), HK_DHT_OK);
     }
     n->watch = 1;
     n->win_start = n->now;
@@ -473,7 +497,7 @@ static void fingerprint(uint64_t seed, hk_dht_stats *out)
     uint8_t ih[20];
     memset(ih, 0x3C, 20);
     run(n, n->now + HK_SECONDS(30));
-    hk_dht_add_torrent(n->node[2], ih);
+    hk_dht_add_torrent(n->node[2], own(n->node[2], ih));
     run(n, n->now + HK_SECONDS(60));
     hk_dht_stats_get(n->node[2], out);
     net_free(n);
@@ -508,7 +532,7 @@ Test(dht, an_ipv6_network_finds_the_torrent)
     run(n, n->now + HK_SECONDS(120));
     uint8_t ih[20];
     memset(ih, 0x5A, 20);
-    cr_assert_eq(hk_dht_add_torrent(n->node[3], ih), HK_DHT_OK);
+    cr_assert_eq(hk_dht_add_torrent(n->node[3], own(n->node[3], ih)), HK_DHT_OK);
     run(n, n->now + HK_SECONDS(60));
     hk_dht_stats st;
     hk_dht_stats_get(n->node[3], &st);
@@ -553,7 +577,7 @@ Test(dht, nodes_take_secure_ids_once_their_address_is_known)
     cr_assert_geq(secure, 25, "%d of 30 nodes have a secure id", secure);
     uint8_t ih[20];
     memset(ih, 0x77, 20);
-    hk_dht_add_torrent(n->node[4], ih);
+    hk_dht_add_torrent(n->node[4], own(n->node[4], ih));
     run(n, n->now + HK_SECONDS(60));
     hk_dht_stats st;
     hk_dht_stats_get(n->node[4], &st);
