@@ -14,20 +14,26 @@
  * which only reads the new slot.
  *
  * Data layout (sizes on x86-64):
- *   storage       st_storage   56 bytes, the handle table's entry itself: slabs of ST_SLAB entries, never moved,
+ *   storage       st_storage   40 bytes, the handle table's entry itself: slabs of ST_SLAB entries, never moved,
  *                              addressed by table index (st_at; the slab pointers are the only array that grows).
- *                              It holds the .torrent's size and slot, the generation (stale handles never resolve)
- *                              or, free, the free-list link, and one 16-byte file entry inline: a single-file torrent
- *                              named by the namer costs these 56 bytes and nothing else. Otherwise (several files,
- *                              or names kept: ST_FILES_APART) the entry points to one allocation of 16 bytes per
- *                              data file + names: the files' paths below the torrent's name (multi-file); the
- *                              .torrent's name and the torrent's name come from the namer (hk_store_set_namer), or
- *                              without one are kept first (ST_OWN_NAMES; the .torrent's without ".torrent")
+ *                              A 32-byte header: folder, stamp_ns (exact: the latest mtime seen) or the failure's
+ *                              reason, nfiles (free: the free-list link), pins (24 bits) and flags, the generation,
+ *                              the .torrent's slot (16 bits) and size; then one word: the single data file inline,
+ *                              48-bit length and 16-bit slot (no path: no names kept), so a single-file torrent named
+ *                              by the namer costs these 40 bytes and nothing else. Otherwise (several files, names
+ *                              kept, or a file of 2^48 bytes or more: ST_FILES_APART) the word points to one
+ *                              allocation: an 8-byte header (names_len), 16 bytes per data file, the names: the
+ *                              files' paths below the torrent's name (multi-file); the .torrent's name and the
+ *                              torrent's name come from the namer (hk_store_set_namer), or without one are kept first
+ *                              (ST_OWN_NAMES; the .torrent's without ".torrent"). Slot numbers in 16 bits hold
+ *                              because open files are bounded (HK_STORE_MAX_OPEN_FILES, ST_MAX_SLOTS; the kernel's
+ *                              default vm.max_map_count, 65530, bounds the mappings about as much); reads resolve
+ *                              storage -> file -> slot with one test of ST_FILES_APART (st_fslot, st_flen)
  *   folder        st_folder    shared by consecutive storages of the same folder (a directory scan adds them so;
  *                              a --data-dir's record also names the .torrent's folder, and is shared likewise):
  *                              its path and identity (st_dev, st_ino); no descriptor is held
  *   open file     st_slot      allocated one by one (its list node must not move), kept for reuse once closed;
- *                              bounded by max_open_files + pinned; st_slot *[] indexes them
+ *                              bounded by max_open_files + pinned, below ST_MAX_SLOTS; st_slot *[] indexes them
  *   batching      st_pf[]      24 bytes per prefetch recorded in the current loop iteration (at most PF_MAX)
  *                 st_rc[]      RC_ENTRIES x 32 bytes: the residency cache, one 64-page window per entry
  * A handle is (generation << 32) | table index, generation >= 1, so it is never 0 (store.h).
