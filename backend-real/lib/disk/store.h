@@ -118,7 +118,7 @@ typedef struct hk_store_limits {
 } hk_store_limits;
 
 /* The store numbers its open files in 16 bits (issue 10: 40 bytes per storage): max_open_files may not exceed
- * HK_STORE_MAX_OPEN_FILES, and the files open at once, pinned ones beyond the budget included, stay below 65534 (a
+ * HK_STORE_MAX_OPEN_FILES, and the files open at once, pinned ones beyond the budget included, are at most 65534 (a
  * pin, prefetch or job that would open one more fails as a passing shortage: EMFILE, "<path>: too many files open at
  * once (65534, the store's cap)"). Pins outstanding on one storage stay below 2^24 (one more: EAGAIN, "<path>:
  * pinned 16777215 times already"). */
