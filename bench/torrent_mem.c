@@ -65,10 +65,10 @@ static void store_parts(const hk_store *st, const hk_served *sd, parts *p)
         const st_storage *s = st_lookup(st, hk_served_storage(sv), false, NULL);
         if (!s)
             continue;
-        double apart = (s->flags & ST_FILES_APART) ? (double)s->nfiles * sizeof(st_file) + s->apart.names_len : 0;
+        double apart = (double)st_apart_bytes(s);
         p->st_handles -= sizeof *s;
         p->st_recs += sizeof *s;
-        p->st_files += (s->flags & ST_FILES_APART) ? (double)s->nfiles * sizeof(st_file) : 0;
+        p->st_files += apart - st_names_len(s); /* the entries and their header */
         p->st_names += st_names_len(s);
         p->st_folders += (double)hk_store_storage_bytes(st, hk_served_storage(sv)) - (sizeof *s + apart);
     }

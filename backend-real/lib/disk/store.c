@@ -48,8 +48,22 @@ void hk_store_limits_default(hk_store_limits *lim)
     lim->resident_keep_ms = 10;
 }
 
+int hk_store_limits_check(const hk_store_limits *lim, char *err, size_t errlen)
+{
+    if (lim->max_open_files <= HK_STORE_MAX_OPEN_FILES)
+        return 0;
+    snprintf(err, errlen, "max_open_files %u is above the store's cap, %u", lim->max_open_files,
+             HK_STORE_MAX_OPEN_FILES);
+    return -1;
+}
+
 hk_store *hk_store_new(const hk_store_limits *lim)
 {
+    char why[96];
+    if (lim != NULL && hk_store_limits_check(lim, why, sizeof why) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
     hk_store *st = calloc(1, sizeof *st);
     if (st == NULL)
         return NULL;
@@ -108,7 +122,7 @@ void st_file_rel(const hk_store *st, uint32_t sidx, const st_storage *s, uint32_
         snprintf(buf, cap, "%s%s", storage_name(st, sidx, s, HK_STORE_NAME_TORRENT_FILE, nbuf), ext);
     } else if (s->flags & ST_MULTI_FILE) {
         const char *name = storage_name(st, sidx, s, HK_STORE_NAME_TORRENT, nbuf);
-        snprintf(buf, cap, "%s/%s", name, st_names(s) + st_cfiles(s)[f].path);
+        snprintf(buf, cap, "%s/%s", name, st_names(s) + s->apart->files[f].path);
     } else {
         snprintf(buf, cap, "%s", storage_name(st, sidx, s, HK_STORE_NAME_TORRENT, nbuf));
     }
@@ -182,7 +196,7 @@ static void entry_clear(st_storage *s)
 static void storage_release(st_storage *s)
 {
     if (s->flags & ST_FILES_APART)
-        free(s->apart.files);
+        free(s->apart);
 }
 
 void st_storage_free(hk_store *st, uint32_t sidx)
@@ -463,16 +477,16 @@ static int storage_verify(const hk_store *st, st_storage *s, int meta_root, int 
     char rel[PATH_BUF];
     struct stat sb;
     int rc = verify_metainfo(st, s, meta_root, mi, err, errlen);
-    const st_file *files = st_cfiles(s);
     for (uint32_t f = 0; rc == 0 && f < s->nfiles; f++) {
-        if (files[f].slot == SLOT_PAD || files[f].length == 0)
+        uint64_t length = st_flen(s, f);
+        if (st_fslot(s, f) == SLOT_PAD || length == 0)
             continue; /* no bytes on disk to serve */
         st_file_rel(st, NONE, s, f, rel, sizeof rel);
         if (data_lstat(st, s, root, rel, &cache, &sb, err, errlen) != SP_OK) {
             rc = -1;
-        } else if (sb.st_size < 0 || (uint64_t)sb.st_size != files[f].length) {
+        } else if (sb.st_size < 0 || (uint64_t)sb.st_size != length) {
             snprintf(err, errlen, "%s/%s: size %lld but the torrent says %llu", s->folder->path, rel,
-                     (long long)sb.st_size, (unsigned long long)files[f].length);
+                     (long long)sb.st_size, (unsigned long long)length);
             rc = -1;
         } else if (st_stat_mtime_ns(&sb) > s->stamp_ns) {
             s->stamp_ns = st_stat_mtime_ns(&sb); /* a data file changed later than this: hk_store_take_modified */
@@ -538,21 +552,23 @@ static void put_name(char *names, size_t *at, const char *s, size_t len)
 
 /* Fills s (cleared; its folder not yet set) with the storage of mi, with names_len bytes of names (own: the
  * .torrent's and the torrent's names first, ST_OWN_NAMES): the single file of a storage without names inline, the
- * others' files and names in one allocation (ST_FILES_APART). -1 if out of memory. */
+ * others' files and names in one allocation (ST_FILES_APART; a file too long for the inline entry as well). -1 if
+ * out of memory. */
 static int storage_build(st_storage *s, const char *base, const mi_torrent *mi, uint64_t names_len, bool own)
 {
     s->nfiles = mi->file_count;
     s->flags = mi->multi_file ? ST_MULTI_FILE : 0;
-    st_file *files = &s->file;
     char *nm = NULL;
-    if (mi->file_count != 1 || names_len != 0 || mi->multi_file) {
-        files = calloc(1, (size_t)mi->file_count * sizeof(st_file) + (size_t)names_len);
-        if (files == NULL)
+    if (mi->file_count != 1 || names_len != 0 || mi->multi_file || mi->files[0].length > ST_INLINE_LEN_MASK) {
+        st_apart *a = calloc(1, sizeof *a + (size_t)mi->file_count * sizeof(st_file) + (size_t)names_len);
+        if (a == NULL)
             return -1;
         s->flags |= ST_FILES_APART;
-        s->apart.files = files;
-        s->apart.names_len = (uint32_t)names_len;
-        nm = (char *)(files + mi->file_count);
+        s->apart = a;
+        a->names_len = (uint32_t)names_len;
+        nm = (char *)(a->files + mi->file_count);
+    } else {
+        s->one = mi->files[0].length; /* fits ST_INLINE_BITS (tested above) */
     }
     size_t at = 0;
     if (own) {
@@ -562,17 +578,18 @@ static int storage_build(st_storage *s, const char *base, const mi_torrent *mi, 
         put_name(nm, &at, mi->name, mi->name_len);
     }
     for (uint32_t f = 0; f < mi->file_count; f++) {
-        files[f].length = mi->files[f].length;
-        files[f].slot = (mi->files[f].flags & MI_FILE_PAD) ? SLOT_PAD : NONE;
-        files[f].path = 0;
+        if (s->flags & ST_FILES_APART)
+            s->apart->files[f] = (st_file){ .length = mi->files[f].length };
+        st_set_fslot(s, f, (mi->files[f].flags & MI_FILE_PAD) ? SLOT_PAD : NONE);
         if (!has_path(mi, f))
             continue;
+        assert(s->flags & ST_FILES_APART); /* a path is a name kept */
         const char *path = mi_file_path(mi, f);
-        files[f].path = (uint32_t)at;
+        s->apart->files[f].path = (uint32_t)at;
         put_name(nm, &at, path, strlen(path));
     }
     assert(at == names_len);
-    s->meta_slot = NONE;
+    st_set_fslot(s, s->nfiles, NONE);
     return 0;
 }
 
@@ -825,8 +842,7 @@ size_t hk_store_storage_bytes(const hk_store *st, uint64_t storage)
     if (s == NULL)
         return 0;
     size_t n = sizeof *s; /* its table entry */
-    if (s->flags & ST_FILES_APART)
-        n += (size_t)s->nfiles * sizeof(st_file) + s->apart.names_len;
+    n += st_apart_bytes(s);
     n += (sizeof(st_folder) + strlen(s->folder->path) + 1) / s->folder->refs;
     if (s->folder->meta != NULL)
         n += (sizeof(st_folder) + strlen(s->folder->meta->path) + 1) / s->folder->meta->refs;

@@ -112,13 +112,24 @@ typedef struct hk_store hk_store;
 
 typedef struct hk_store_limits {
     uint64_t max_mapped_bytes;   /* default 16 GiB of address space */
-    uint32_t max_open_files;     /* default 1024 */
+    uint32_t max_open_files;     /* default 1024, at most HK_STORE_MAX_OPEN_FILES */
     uint32_t resident_keep_ms;   /* batching: how long a window found wholly resident stays so (default 10; 0: one
                                   * epoch only, like any other window) */
 } hk_store_limits;
 
+/* The store numbers its open files in 16 bits (issue 10: 40 bytes per storage): max_open_files may not exceed
+ * HK_STORE_MAX_OPEN_FILES, and the files open at once, pinned ones beyond the budget included, are at most 65534 (a
+ * pin, prefetch or job that would open one more fails as a passing shortage: EMFILE, "<path>: too many files open at
+ * once (65534, the store's cap)"). Pins outstanding on one storage stay below 2^24 (one more: EAGAIN, "<path>:
+ * pinned 16777215 times already"). */
+#define HK_STORE_MAX_OPEN_FILES 32768u
 void hk_store_limits_default(hk_store_limits *lim);
-hk_store *hk_store_new(const hk_store_limits *lim);        /* lim NULL: defaults. NULL if out of memory */
+/* lim NULL: defaults. NULL if out of memory (errno ENOMEM) or with lim->max_open_files above HK_STORE_MAX_OPEN_FILES
+ * (errno EINVAL: hk_store_limits_check says so). */
+hk_store *hk_store_new(const hk_store_limits *lim);
+/* 0 if lim is acceptable to hk_store_new; else -1 with err filled ("max_open_files 40000 is above the store's cap,
+ * 32768"). */
+int hk_store_limits_check(const hk_store_limits *lim, char *err, size_t errlen);
 /* Unmaps and closes everything, pinned or not: call it when nothing is in flight any more. */
 void hk_store_free(hk_store *st);
 

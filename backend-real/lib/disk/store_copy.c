@@ -54,7 +54,7 @@ static int read_failed(hk_store *st, uint32_t sidx, st_storage *s, uint32_t f, i
 
 static int copy_file(hk_store *st, uint32_t sidx, st_storage *s, uint32_t f, const hk_extent *ext, uint8_t *buf)
 {
-    uint32_t i = *st_fslot(s, f);
+    uint32_t i = st_fslot(s, f);
     if (i != NONE) { /* open already (mapped for a prefetch, a load or a pin): its descriptor, never its memory */
         st_lru_touch(st, i);
         if (read_all(st_slot_at(st, i)->fd, buf, ext->length, ext->offset) != 0)
@@ -83,7 +83,7 @@ int hk_store_copy(hk_store *st, const hk_extent *ext, uint8_t *buf, size_t cap, 
     if (rc == 0 && (s->flags & ST_FAILED))
         rc = st_failed_error(st, s);
     if (rc == 0) {
-        if (f >= s->nfiles || *st_fslot(s, f) == SLOT_PAD || st_flen(s, f) > HK_STORE_COPY_MAX ||
+        if (f >= s->nfiles || st_fslot(s, f) == SLOT_PAD || st_flen(s, f) > HK_STORE_COPY_MAX ||
             ext->length > cap)
             return 0; /* the .torrent, a pad file, a large file: pinned instead */
         rc = copy_file(st, sidx, s, f, ext, buf);

@@ -14,20 +14,26 @@
  * which only reads the new slot.
  *
  * Data layout (sizes on x86-64):
- *   storage       st_storage   56 bytes, the handle table's entry itself: slabs of ST_SLAB entries, never moved,
+ *   storage       st_storage   40 bytes, the handle table's entry itself: slabs of ST_SLAB entries, never moved,
  *                              addressed by table index (st_at; the slab pointers are the only array that grows).
- *                              It holds the .torrent's size and slot, the generation (stale handles never resolve)
- *                              or, free, the free-list link, and one 16-byte file entry inline: a single-file torrent
- *                              named by the namer costs these 56 bytes and nothing else. Otherwise (several files,
- *                              or names kept: ST_FILES_APART) the entry points to one allocation of 16 bytes per
- *                              data file + names: the files' paths below the torrent's name (multi-file); the
- *                              .torrent's name and the torrent's name come from the namer (hk_store_set_namer), or
- *                              without one are kept first (ST_OWN_NAMES; the .torrent's without ".torrent")
+ *                              A 32-byte header: folder, stamp_ns (exact: the latest mtime seen) or the failure's
+ *                              reason, nfiles (free: the free-list link), pins (24 bits) and flags, the generation,
+ *                              the .torrent's slot (16 bits) and size; then one word: the single data file inline,
+ *                              48-bit length and 16-bit slot (no path: no names kept), so a single-file torrent named
+ *                              by the namer costs these 40 bytes and nothing else. Otherwise (several files, names
+ *                              kept, or a file of 2^48 bytes or more: ST_FILES_APART) the word points to one
+ *                              allocation: an 8-byte header (names_len), 16 bytes per data file, the names: the
+ *                              files' paths below the torrent's name (multi-file); the .torrent's name and the
+ *                              torrent's name come from the namer (hk_store_set_namer), or without one are kept first
+ *                              (ST_OWN_NAMES; the .torrent's without ".torrent"). Slot numbers in 16 bits hold
+ *                              because open files are bounded (HK_STORE_MAX_OPEN_FILES, ST_MAX_SLOTS; the kernel's
+ *                              default vm.max_map_count, 65530, bounds the mappings about as much); reads resolve
+ *                              storage -> file -> slot with one test of ST_FILES_APART (st_fslot, st_flen)
  *   folder        st_folder    shared by consecutive storages of the same folder (a directory scan adds them so;
  *                              a --data-dir's record also names the .torrent's folder, and is shared likewise):
  *                              its path and identity (st_dev, st_ino); no descriptor is held
  *   open file     st_slot      allocated one by one (its list node must not move), kept for reuse once closed;
- *                              bounded by max_open_files + pinned; st_slot *[] indexes them
+ *                              bounded by max_open_files + pinned, below ST_MAX_SLOTS; st_slot *[] indexes them
  *   batching      st_pf[]      24 bytes per prefetch recorded in the current loop iteration (at most PF_MAX)
  *                 st_rc[]      RC_ENTRIES x 32 bytes: the residency cache, one 64-page window per entry
  * A handle is (generation << 32) | table index, generation >= 1, so it is never 0 (store.h).
@@ -35,6 +41,7 @@
 #ifndef HEKATE_STORE_INTERNAL_H
 #define HEKATE_STORE_INTERNAL_H
 
+#include <assert.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -72,6 +79,22 @@ typedef struct st_file {
     uint32_t slot;                               /* NONE (closed), SLOT_PAD, or index in hk_store.slots */
 } st_file;
 
+/* A storage's file entries kept apart (ST_FILES_APART): one allocation, this header, nfiles entries, the names. */
+typedef struct st_apart {
+    uint32_t names_len;                          /* bytes of names after files[nfiles] */
+    uint32_t unused;
+    st_file files[];
+} st_apart;
+
+/* Slot numbers kept in 16 bits (the inline file's and the .torrent's, issue 10): a slot index is below ST_MAX_SLOTS
+ * (slot_alloc refuses more, EMFILE), NONE and SLOT_PAD keep their low 16 bits (SLOT16_NONE, SLOT16_PAD). */
+#define SLOT16_NONE 0xffffu
+#define SLOT16_PAD 0xfffeu
+#define ST_MAX_SLOTS 0xfffeu                     /* slot indexes 0..0xfffd: open (or pinned) files at once */
+#define ST_INLINE_BITS 48u                       /* the inline file's length: below 2^48 bytes, else kept apart */
+#define ST_INLINE_LEN_MASK ((UINT64_C(1) << ST_INLINE_BITS) - 1)
+#define ST_MAX_PINS ((1u << 24) - 1)             /* pins outstanding on one storage (more: refused, EAGAIN) */
+
 /* A storage, and the entry of its table index (see Data layout). A free entry has ST_FREE, next_free and its
  * generation (moved on at the free: the next handle of the index differs from every earlier one). */
 typedef struct st_storage {
@@ -85,17 +108,16 @@ typedef struct st_storage {
         uint32_t nfiles;                         /* data files; file index nfiles is the .torrent file */
         uint32_t next_free;                      /* ST_FREE: the next free table index, or NONE */
     };
-    uint32_t pins;                               /* pins outstanding on any of its files (pad files included) */
-    uint32_t meta_len;                           /* the .torrent file: its size at add (< 4 GiB, hk_store_add) */
-    uint32_t meta_slot;                          /* and its slot, as st_file.slot (issue 10: no 16-byte entry) */
+    uint32_t pins : 24;                          /* pins outstanding on any of its files (pad files included), at
+                                                  * most ST_MAX_PINS */
+    uint32_t flags : 8;                          /* ST_* */
     uint16_t gen;                                /* the index's generation, 1..HK_STORE_MAX_GEN (0: never used) */
-    uint8_t flags;                               /* ST_* */
+    uint16_t meta_slot;                          /* the .torrent file's slot, 16 bits (SLOT16_*; st_fslot) */
+    uint32_t meta_len;                           /* and its size at add (< 4 GiB, hk_store_add) */
     union {                                      /* by ST_FILES_APART: */
-        st_file file;                            /* clear: the one data file, no names kept */
-        struct {                                 /* set: one allocation of nfiles entries, then names_len bytes */
-            st_file *files;
-            uint32_t names_len;
-        } apart;
+        uint64_t one;                            /* clear: the one data file, no names kept: its length in the low
+                                                  * ST_INLINE_BITS bits, its 16-bit slot above (st_flen, st_fslot) */
+        st_apart *apart;                         /* set: its file entries and names */
     };
 } st_storage;
 
@@ -103,37 +125,54 @@ enum { ST_MULTI_FILE = 1, ST_FAILED = 2, ST_REMOVED = 4, ST_MODIFIED = 8 /* a da
                                                                              * taken by hk_store_take_modified */,
        ST_TORRENT_EXT = 16, /* (ST_OWN_NAMES) the .torrent's name ends in TORRENT_EXT, not kept in names */
        ST_OWN_NAMES = 32 /* added without a namer: names holds the .torrent's name and the torrent's name first */,
-       ST_FILES_APART = 64 /* the file entries and names are in their own allocation (apart): several files, or
-                            * names kept; clear: the single file inline (file), no names */,
+       ST_FILES_APART = 64 /* the file entries and names are in their own allocation (apart): several files, names
+                            * kept, or a file of 2^48 bytes or more; clear: the single file inline (one), no names */,
        ST_FREE = 128 /* a free table index: no storage */ };
 #define TORRENT_EXT ".torrent"
 
-/* The data file entries of s (nfiles of them) and the names it keeps (names_len bytes; "" when none). */
-static inline st_file *st_files(st_storage *s)
-{
-    return (s->flags & ST_FILES_APART) ? s->apart.files : &s->file;
-}
-static inline const st_file *st_cfiles(const st_storage *s)
-{
-    return (s->flags & ST_FILES_APART) ? s->apart.files : &s->file;
-}
+/* The names a storage keeps (names_len bytes; "" when none) and the bytes of its allocation apart (0: none). */
 static inline uint32_t st_names_len(const st_storage *s)
 {
-    return (s->flags & ST_FILES_APART) ? s->apart.names_len : 0;
+    return (s->flags & ST_FILES_APART) ? s->apart->names_len : 0;
 }
 static inline const char *st_names(const st_storage *s)
 {
-    return (s->flags & ST_FILES_APART) ? (const char *)(s->apart.files + s->nfiles) : "";
+    return (s->flags & ST_FILES_APART) ? (const char *)(s->apart->files + s->nfiles) : "";
+}
+static inline size_t st_apart_bytes(const st_storage *s)
+{
+    return (s->flags & ST_FILES_APART)
+               ? sizeof(st_apart) + (size_t)s->nfiles * sizeof(st_file) + s->apart->names_len : 0;
 }
 
-/* File f's length (f == nfiles: the .torrent's size) and slot (NONE, SLOT_PAD or a slot index). */
+/* File f's length (f == nfiles: the .torrent's size) and slot (NONE, SLOT_PAD or a slot index), f <= nfiles. */
 static inline uint64_t st_flen(const st_storage *s, uint32_t f)
 {
-    return f == s->nfiles ? s->meta_len : st_cfiles(s)[f].length;
+    if (f == s->nfiles)
+        return s->meta_len;
+    return (s->flags & ST_FILES_APART) ? s->apart->files[f].length : (s->one & ST_INLINE_LEN_MASK);
 }
-static inline uint32_t *st_fslot(st_storage *s, uint32_t f)
+static inline uint32_t st_slot_widen(uint32_t v16)
 {
-    return f == s->nfiles ? &s->meta_slot : &st_files(s)[f].slot;
+    return v16 >= SLOT16_PAD ? (v16 | 0xffff0000u) : v16;
+}
+static inline uint32_t st_fslot(const st_storage *s, uint32_t f)
+{
+    if (f == s->nfiles)
+        return st_slot_widen(s->meta_slot);
+    return (s->flags & ST_FILES_APART) ? s->apart->files[f].slot : st_slot_widen((uint32_t)(s->one >> ST_INLINE_BITS));
+}
+/* Sets file f's slot: v is NONE, SLOT_PAD or a slot index (< ST_MAX_SLOTS). */
+static inline void st_set_fslot(st_storage *s, uint32_t f, uint32_t v)
+{
+    assert(v < ST_MAX_SLOTS || v == NONE || v == SLOT_PAD);
+    uint16_t v16 = (uint16_t)v;
+    if (f == s->nfiles)
+        s->meta_slot = v16;
+    else if (s->flags & ST_FILES_APART)
+        s->apart->files[f].slot = v;
+    else
+        s->one = (s->one & ST_INLINE_LEN_MASK) | ((uint64_t)v16 << ST_INLINE_BITS);
 }
 
 
@@ -144,13 +183,15 @@ static inline const st_folder *st_folder_of(const st_storage *s, uint32_t f)
 }
 
 /* The per-torrent figures above are a design target (millions of torrents): keep them from growing unnoticed. A
- * single-file storage is its entry: a 40-byte header (the generation in its padding) and one inline file entry, in
- * whose place a storage with its files apart keeps the pointer and the names' length. */
+ * single-file storage is its entry, 40 bytes: a 32-byte header and one word for the inline file (length and slot),
+ * in whose place a storage with its files apart keeps the pointer to them. */
 _Static_assert(sizeof(st_file) == 16, "a file entry is 16 bytes");
-_Static_assert(offsetof(st_storage, file) <= 24 + 2 * sizeof(void *), "a storage's header is 40 bytes on LP64");
-_Static_assert(sizeof(((st_storage *)0)->apart) <= sizeof(st_file), "the files apart take the inline entry's place");
-_Static_assert(sizeof(st_storage) <= 24 + 2 * sizeof(void *) + sizeof(st_file), "a storage is 56 bytes on LP64");
+_Static_assert(sizeof(st_apart) == 8, "the header of the files apart is 8 bytes");
+_Static_assert(offsetof(st_storage, one) <= 16 + 2 * sizeof(void *), "a storage's header is 32 bytes on LP64");
+_Static_assert(sizeof(st_storage) <= 24 + 2 * sizeof(void *), "a storage is 40 bytes on LP64");
 _Static_assert(HK_STORE_MAX_GEN <= UINT16_MAX, "a generation fits the entry's 16 bits");
+_Static_assert(HK_STORE_MAX_OPEN_FILES < ST_MAX_SLOTS, "the open files' budget fits the 16-bit slot numbers");
+_Static_assert(SLOT_PAD == (0xffff0000u | SLOT16_PAD) && NONE == (0xffff0000u | SLOT16_NONE), "slot widening");
 
 /* The handle table: storage entries in slabs of ST_SLAB, never moved (a pointer to an entry stays valid until the
  * store is freed), index i at slabs[i / ST_SLAB][i % ST_SLAB]. */

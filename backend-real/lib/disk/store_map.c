@@ -58,7 +58,8 @@ void st_lru_touch(hk_store *st, uint32_t i)
 
 /* ---- slots ---- */
 
-/* An unused slot: the one closed last, else a new one. NONE if out of memory. */
+/* An unused slot: the one closed last, else a new one. NONE with errno ENOMEM if out of memory, EMFILE if
+ * ST_MAX_SLOTS files are open already (slot numbers are 16 bits in a storage's entry: store.h). */
 static uint32_t slot_alloc(hk_store *st)
 {
     hk_list *reuse = hk_list_first(&st->free_slots);
@@ -66,6 +67,10 @@ static uint32_t slot_alloc(hk_store *st)
         hk_list_remove(reuse);
         return HK_LIST_ENTRY(reuse, st_slot, link)->index;
     }
+    errno = EMFILE;
+    if (st->nslots >= ST_MAX_SLOTS)
+        return NONE;
+    errno = ENOMEM;
     if (st->nslots == st->capslots) {
         st_slot **n = st_grow(st->slots, &st->capslots, 16, sizeof *n);
         if (n == NULL)
@@ -108,7 +113,7 @@ static void slot_close(hk_store *st, uint32_t i)
     st->open--;
     st->blind -= sl->blind;
     st->unmaps++;
-    *st_fslot(st_at(st, sl->sidx), sl->file) = NONE;
+    st_set_fslot(st_at(st, sl->sidx), sl->file, NONE);
     slot_release(st, sl);
 }
 
@@ -137,7 +142,7 @@ void st_close_all(hk_store *st)
 void st_close_unpinned(hk_store *st, st_storage *s)
 {
     for (uint32_t f = 0; f <= s->nfiles; f++) {
-        uint32_t i = *st_fslot(s, f);
+        uint32_t i = st_fslot(s, f);
         if (i != NONE && i != SLOT_PAD && st_slot_at(st, i)->pins == 0)
             slot_close(st, i);
     }
@@ -251,7 +256,7 @@ static void slot_fill(hk_store *st, uint32_t i, uint32_t sidx, uint32_t f, int f
     st->mincore_calls++;
     st->blind += sl->blind;
     lru_push_front(st, sl);
-    *st_fslot(s, f) = i;
+    st_set_fslot(s, f, i);
     st->open++;
     st->mapped += sl->len;
     st->maps++;
@@ -259,7 +264,7 @@ static void slot_fill(hk_store *st, uint32_t i, uint32_t sidx, uint32_t f, int f
 
 uint32_t st_slot_acquire(hk_store *st, uint32_t sidx, st_storage *s, uint32_t f)
 {
-    uint32_t cur = *st_fslot(s, f);
+    uint32_t cur = st_fslot(s, f);
     if (cur != NONE)
         return cur;
     char rel[PATH_BUF];
@@ -272,9 +277,14 @@ uint32_t st_slot_acquire(hk_store *st, uint32_t sidx, st_storage *s, uint32_t f)
     st_note_mtime(st, s, f, st_stat_mtime_ns(&sb)); /* written while it was closed */
     uint32_t i = slot_alloc(st);
     if (i == NONE) {
+        int e = errno;
         close(fd);
-        st_set_err(st, "%s/%s: out of memory", st_folder_of(s, f)->path, rel);
-        errno = ENOMEM;
+        if (e == EMFILE)
+            st_set_err(st, "%s/%s: too many files open at once (%u, the store's cap)", st_folder_of(s, f)->path, rel,
+                       ST_MAX_SLOTS);
+        else
+            st_set_err(st, "%s/%s: out of memory", st_folder_of(s, f)->path, rel);
+        errno = e;
         return NONE;
     }
     uint64_t want = st_flen(s, f);
@@ -307,7 +317,14 @@ static const uint8_t *zero_region(hk_store *st)
 static int pin_file(hk_store *st, uint32_t sidx, st_storage *s, uint32_t f, const hk_extent *ext,
                     struct iovec *iov)
 {
-    if (*st_fslot(s, f) == SLOT_PAD) {
+    if (s->pins >= ST_MAX_PINS) { /* the entry counts them in 24 bits: refused like a passing shortage */
+        char rel[PATH_BUF];
+        st_file_rel(st, sidx, s, f, rel, sizeof rel);
+        st_set_err(st, "%s/%s: pinned %u times already", st_folder_of(s, f)->path, rel, ST_MAX_PINS);
+        errno = EAGAIN;
+        return -1;
+    }
+    if (st_fslot(s, f) == SLOT_PAD) {
         const uint8_t *z = zero_region(st);
         if (z == NULL)
             return -1;
@@ -353,7 +370,7 @@ void hk_store_unpin(hk_store *st, const hk_extent *ext)
     uint32_t f = st_file_index(s, ext->file);
     if (f > s->nfiles || s->pins == 0)
         return;
-    uint32_t i = *st_fslot(s, f);
+    uint32_t i = st_fslot(s, f);
     if (i == NONE)
         return; /* not pinned: a caller bug, ignored */
     if (i != SLOT_PAD) {

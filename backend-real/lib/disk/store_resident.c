@@ -85,7 +85,7 @@ bool hk_store_resident(hk_store *st, const hk_extent *ext)
     st_storage *s;
     if (st_resolve(st, ext, &sidx, &s, &f) != 0 || (s->flags & ST_FAILED))
         return false;
-    uint32_t i = *st_fslot(s, f);
+    uint32_t i = st_fslot(s, f);
     if (i == SLOT_PAD)
         return true;
     if (i == NONE)
@@ -109,7 +109,7 @@ void hk_store_prefetch(hk_store *st, const hk_extent *ext)
 {
     uint32_t sidx, f;
     st_storage *s;
-    if (st_resolve(st, ext, &sidx, &s, &f) != 0 || (s->flags & ST_FAILED) || *st_fslot(s, f) == SLOT_PAD)
+    if (st_resolve(st, ext, &sidx, &s, &f) != 0 || (s->flags & ST_FAILED) || st_fslot(s, f) == SLOT_PAD)
         return;
     uint32_t i = st_slot_acquire(st, sidx, s, f);
     if (i == NONE)
@@ -162,7 +162,7 @@ int hk_store_job_prepare(hk_store *st, const hk_extent *ext, hk_store_job *job)
     job->file = ext->file;
     job->offset = ext->offset;
     job->length = ext->length;
-    if (*st_fslot(s, f) == SLOT_PAD)
+    if (st_fslot(s, f) == SLOT_PAD)
         return 0;
     uint32_t i = st_slot_acquire(st, sidx, s, f);
     if (i == NONE)
@@ -220,7 +220,7 @@ void hk_store_job_release(hk_store *st, hk_store_job *job)
     if (f > s->nfiles)
         return;
     if (job->error == 0) {
-        uint32_t i = *st_fslot(s, f);
+        uint32_t i = st_fslot(s, f);
         if (i != NONE && i != SLOT_PAD && job->length > 0)
             st_rc_forget(st, i, job->offset, job->offset + job->length); /* those pages are resident now */
         return;

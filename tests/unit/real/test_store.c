@@ -1183,13 +1183,14 @@ Test(store, handles_across_slabs_and_reused_indexes)
     for (size_t k = 0; k < sizeof probe / sizeof probe[0]; k++)
         slab_pin_ok(st, sn, probe[k]);
 
-    /* The folder is shared by all (its share rounds to 0): a single-file storage is its entry, 56 bytes on LP64; a
-     * multi-file one adds its four entries and paths, apart. */
+    /* The folder is shared by all (its share rounds to 0): a single-file storage is its entry, 40 bytes on LP64; a
+     * multi-file one adds its four entries and paths, apart, behind an 8-byte header. */
     size_t b1 = hk_store_storage_bytes(st, sn->h[0]), b4 = hk_store_storage_bytes(st, sn->h[2]);
     cr_log_info("store memory with a namer: single-file storage %zu bytes, 4-file storage %zu bytes", b1, b4);
     if (sizeof(void *) == 8)
-        cr_assert_eq(b1, 56u, "a single-file storage is its 56-byte table entry, not %zu bytes", b1);
-    cr_assert_eq(b4 - b1, 4 * 16 + 4 * (strlen("01.flac") + 1), "the files apart: 16 bytes per file plus paths");
+        cr_assert_eq(b1, 40u, "a single-file storage is its 40-byte table entry, not %zu bytes", b1);
+    cr_assert_eq(b4 - b1, 8 + 4 * 16 + 4 * (strlen("01.flac") + 1), "the files apart: a header, 16 bytes per file "
+                 "plus paths");
 
     /* A pin held on an entry of the second slab across the removals: its memory stays until the unpin. */
     hk_extent held = ext_of(sn->h[1024], 0, 0, 100);

@@ -3,7 +3,9 @@
  * a pin and a copy fail with EMFILE and the storage stays healthy, and all succeed once descriptors are free again;
  * a page-in that ends with a shortage (ENOMEM) does not fail the storage while a real read error still does; a
  * block over 5,000 three-byte files is copied byte for byte with hk_store_copy under a budget of 8 open files,
- * holding no descriptor afterwards; large files are not copied (they stay zero-copy, pinned). */
+ * holding no descriptor afterwards; large files are not copied (they stay zero-copy, pinned). The bounds of a
+ * storage entry (issue 10): an open-files budget above HK_STORE_MAX_OPEN_FILES is refused, a pin beyond 2^24 - 1 on
+ * one storage is a passing shortage. */
 #include <criterion/criterion.h>
 
 #include <dirent.h>
@@ -239,6 +241,60 @@ Test(store_shortage, a_small_file_shorter_than_its_size_fails_the_storage)
     cr_assert_eq(hk_store_copy(st, &e, buf, sizeof buf, NULL), -1);
     cr_assert_eq(errno, EIO);
     cr_assert(hk_store_failed(st, h, NULL));
+    hk_store_free(st);
+    mi_free(mi);
+}
+
+/* Slot numbers are 16 bits in a storage's entry (issue 10): a budget of open files above HK_STORE_MAX_OPEN_FILES is
+ * refused with a message, the cap itself is accepted. */
+Test(store_shortage, an_open_files_budget_above_the_cap_is_refused)
+{
+    hk_store_limits lim;
+    hk_store_limits_default(&lim);
+    char err[128] = "";
+    cr_assert_eq(hk_store_limits_check(&lim, err, sizeof err), 0);
+    lim.max_open_files = HK_STORE_MAX_OPEN_FILES;
+    cr_assert_eq(hk_store_limits_check(&lim, err, sizeof err), 0);
+    hk_store *st = hk_store_new(&lim);
+    cr_assert_not_null(st, "the cap itself is accepted");
+    hk_store_free(st);
+    lim.max_open_files = HK_STORE_MAX_OPEN_FILES + 1;
+    cr_assert_eq(hk_store_limits_check(&lim, err, sizeof err), -1);
+    cr_assert_str_eq(err, "max_open_files 32769 is above the store's cap, 32768");
+    errno = 0;
+    cr_assert_null(hk_store_new(&lim));
+    cr_assert_eq(errno, EINVAL);
+}
+
+/* A storage counts its pins in 24 bits: one pin beyond ST_MAX_PINS (2^24 - 1) is refused as a passing shortage
+ * (EAGAIN, a message, the storage healthy), and succeeds again once one is released; every pin unpins cleanly. */
+Test(store_shortage, a_pin_beyond_the_bound_is_a_passing_shortage)
+{
+    const uint32_t max_pins = (1u << 24) - 1;
+    hk_store *st = hk_store_new(NULL);
+    mi_torrent *mi;
+    uint64_t h = add_many(st, 2, 100, &mi);
+    hk_extent e = {h, 1, 10, 20}, other = {h, 0, 0, 5};
+    struct iovec iov;
+    for (uint32_t i = 0; i < max_pins - 1; i++)
+        if (hk_store_pin(st, &e, &iov, NULL) != 0)
+            cr_assert_fail("pin %u: %s", i, hk_store_last_error(st));
+    cr_assert_eq(hk_store_pin(st, &other, &iov, NULL), 0, "the bound counts pins on any file of the storage");
+    const char *why = NULL;
+    errno = 0;
+    cr_assert_eq(hk_store_pin(st, &e, &iov, &why), -1);
+    cr_assert_eq(errno, EAGAIN);
+    cr_assert(hk_store_transient(errno));
+    cr_assert_not_null(strstr(why, "/m/f1: pinned 16777215 times already"), "%s", why);
+    cr_assert_not(hk_store_failed(st, h, NULL), "refusing a pin never fails the storage");
+    hk_store_unpin(st, &other);
+    cr_assert_eq(hk_store_pin(st, &e, &iov, NULL), 0, "one released: one more fits");
+    for (uint32_t i = 0; i < max_pins; i++)
+        hk_store_unpin(st, &e);
+    hk_store_stats ss;
+    hk_store_stats_get(st, &ss);
+    cr_assert_eq(ss.pinned_files, 0);
+    hk_store_remove(st, h);
     hk_store_free(st);
     mi_free(mi);
 }
