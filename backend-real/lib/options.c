@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "metrics.h"
+#include "store.h"
 #include "config_file.h"
 #include "dht_glue.h"
 #include "shard.h"
@@ -83,7 +84,7 @@ static void usage_tuning(FILE *out)
             "      --reqq=N                requests queued per peer (default 256)\n"
             "      --max-block=BYTES       largest block a peer may request (default 16K, at most 128K)\n"
             "      --max-mapped=BYTES      address space for mapped data files (default 16G)\n"
-            "      --max-open-files=N      data files kept open (default 1024)\n"
+            "      --max-open-files=N      data files kept open (default 1024, at most 32768)\n"
             "      --disk-threads=N        threads reading from disk (default 8)\n"
             "      --no-zero-copy          write plain peers' data by copying it into the socket (writev) instead\n"
             "                              of handing the kernel the page-cache pages (vmsplice + splice)\n"
@@ -385,7 +386,7 @@ static const opt_row rows[] = {
     { ROW("max-block", 0, OPT_SIZE, cfg.max_block), .min = 16 * 1024, .max = 128 * 1024 },
     { ROW("bind", 0, OPT_TEXT, bind_addr) },
     { ROW("max-mapped", 0, OPT_SIZE, max_mapped), .min = 1ull << 20, .max = 1ull << 47 },
-    { ROW("max-open-files", 0, OPT_COUNT, max_open_files), .min = 1, .max = MAX_COUNT },
+    { ROW("max-open-files", 0, OPT_COUNT, max_open_files), .min = 1, .max = HK_STORE_MAX_OPEN_FILES }, /* store.h */
     { ROW("disk-threads", 0, OPT_COUNT, disk_threads), .min = 1, .max = 256 },
     { ROW("announce-interval", 0, OPT_SECONDS, announce_interval), .min = HK_SECONDS(1), .max = MAX_SECONDS },
     { ROW("announce-rate", 0, OPT_COUNT, announce_rate), .min = 1, .max = MAX_COUNT },

@@ -269,7 +269,8 @@ static const refusal refusals[] = {
     { "--max-wait: 99999999999999999999 is out of range", { "--max-wait=99999999999999999999", "d" } },
     /* the resources, the trackers and --rescan */
     { "--max-mapped: 1K is out of range (1048576..140737488355328 bytes)", { "--max-mapped=1K", "d" } },
-    { "--max-open-files: 0 is out of range (1..1000000)", { "--max-open-files=0", "d" } },
+    { "--max-open-files: 0 is out of range (1..32768)", { "--max-open-files=0", "d" } },
+    { "--max-open-files: 32769 is out of range (1..32768)", { "--max-open-files=32769", "d" } },
     { "--announce-interval: 0.5 is out of range (1..604800 seconds)", { "--announce-interval=0.5", "d" } },
     { "--announce-rate: 0 is out of range (1..1000000)", { "--announce-rate=0", "d" } },
     { "--rescan: 0.5 is too short (0 to turn it off, else at least 1 second)", { "--rescan=0.5", "d" } },
