@@ -36,6 +36,8 @@ struct hk_served {
     uint32_t nrecs, nslabs, capslabs; /* numbers handed out (live or free), slabs allocated, capacity of slabs */
     uint32_t free_head;            /* last freed number, NO_REC: none */
     uint32_t max_recs;             /* live records at most (HK_SERVED_MAX_RECS, or hk_served_set_limit's) */
+    const hk_served_rec *last_rec; /* the record inserted last (NULL once deleted) and its number: the catalog sets */
+    uint32_t last_num;             /* its storage next, which needs the number */
     size_t cap;                    /* slots of by_path (any number: 16, then grown by half), 0 before the first
                                       insert */
     size_t count, with_storage;
@@ -328,7 +330,8 @@ static void put(const hk_served *t, uint32_t *tab, size_t home, uint32_t v)
 }
 
 /* by_path grown by half (16 slots first): about half full afterwards, as the seeder's indexes (ih_index.h). Every
- * record's home is computed again from its path (the slots keep only a tag of its hash). */
+ * record's home is computed again from its path (the slots keep only a tag of its hash), in record-number order:
+ * the slabs and the name arena are read in the order they were filled, only the new slots at random. */
 static int grow(hk_served *t)
 {
     size_t ncap = t->cap ? t->cap + t->cap / 2 : 16;
@@ -337,16 +340,15 @@ static int grow(hk_served *t)
     uint32_t *np = calloc(ncap, sizeof *np);
     if (!np)
         return -1;
-    size_t ocap = t->cap;
-    uint32_t *op = t->by_path;
+    free(t->by_path);
     t->cap = ncap;
-    for (size_t i = 0; i < ocap; i++) {
-        uint32_t v = op[i];
-        if (!v)
+    for (uint32_t n = 0; n < t->nrecs; n++) {
+        const hk_served_rec *r = rec_at(t, n);
+        if (!r->folder) /* free */
             continue;
-        put(t, np, home_path(t, rec_of(t, v)), v);
+        uint32_t h = hk_served_path_hash(r);
+        put(t, np, home_of(t, h), slot_val(n, h));
     }
-    free(op);
     t->by_path = np;
     return 0;
 }
@@ -470,6 +472,8 @@ hk_served_rec *hk_served_insert(hk_served *t, const char *path)
     r->base_off = base_off;
     uint32_t h = hash_path(path);
     put(t, t->by_path, home_of(t, h), slot_val(num, h));
+    t->last_rec = r;
+    t->last_num = num;
     t->count++;
     return r;
 }
@@ -538,8 +542,10 @@ int hk_served_set_storage(hk_served *t, hk_served_rec *rec, uint64_t storage)
     if (storage) {
         rec->torrent = index_of(storage);
         assert(t->by_index[index_of(storage)] == 0 && "one live storage per table index");
-        size_t i = slot_of(t, t->by_path, home_path(t, rec), rec);
-        t->by_index[index_of(storage)] = t->by_path[i] & NUM_MASK;
+        assert(rec != t->last_rec || rec_at(t, t->last_num) == rec);
+        uint32_t v = rec == t->last_rec ? t->last_num + 1 /* just inserted: no probe (nor hash) needed */
+                                        : t->by_path[slot_of(t, t->by_path, home_path(t, rec), rec)] & NUM_MASK;
+        t->by_index[index_of(storage)] = v;
         t->with_storage++;
     }
     return 0;
@@ -551,6 +557,8 @@ void hk_served_delete(hk_served *t, hk_served_rec *rec)
     size_t i = slot_of(t, t->by_path, home_path(t, rec), rec);
     uint32_t num = (t->by_path[i] & NUM_MASK) - 1;
     erase(t, t->by_path, i);
+    if (rec == t->last_rec)
+        t->last_rec = NULL;
     t->names_garbage += (uint32_t)strlen(base_of(rec)) + 1;
     folder_unref(t, (hk_served_folder *)rec->folder);
     memset(rec, 0, sizeof *rec); /* folder NULL: free */
