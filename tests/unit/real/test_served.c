@@ -261,7 +261,8 @@ Test(served, a_folder_costs_once)
         cr_assert_not_null(hk_served_insert(t, path));
     }
     size_t f = hk_served_folder_bytes(t);
-    cr_assert_leq(f, 100 * (sizeof(void *) + 24 + 50) + 256 * sizeof(void *), "folders %zu bytes", f); /* + 8: its FNV state */
+    /* a folder: its header (with the 8-byte FNV state its records' path hashes start from) and its path */
+    cr_assert_leq(f, 100 * (sizeof(void *) + 24 + 50) + 256 * sizeof(void *), "folders %zu bytes", f);
     for (int i = 0; i < 1000; i++) {
         snprintf(path, sizeof path, "/a/fairly/long/folder/name/for/the/test/d%03d/t%04d.torrent", i / 10, i);
         hk_served_rec *r = hk_served_find(t, path);
