@@ -203,6 +203,19 @@ void hk_file_id_of(hk_file_id *id, const struct stat *st)
 /* The record keeps the .torrent's size in HK_SERVED_SIZE_BITS (served.h): only files read whole (or resumed) are
  * kept, and those are at most this big. */
 _Static_assert(HK_MAX_TORRENT_FILE < (1ull << HK_SERVED_SIZE_BITS), "a .torrent's size fits a record's size field");
+/* And a storage's table index in HK_SERVED_TORRENT_BITS, its generation in the 16 of storage_gen. */
+_Static_assert(HK_STORE_MAX_INDEX <= (1ull << HK_SERVED_TORRENT_BITS), "a table index fits a record's torrent field");
+_Static_assert(HK_STORE_MAX_GEN < (1u << 16), "a generation fits a record's storage_gen field");
+
+/* Why hk_served_insert failed (into err). */
+static void insert_failed(const hk_catalog *c, char *err, size_t errlen)
+{
+    if (hk_served_full(c->served))
+        snprintf(err, errlen, "too many .torrent paths: this process keeps at most %zu (served.h)",
+                 hk_served_count(c->served));
+    else
+        snprintf(err, errlen, "out of memory");
+}
 
 /* sv remembers id, the identity of a file just read (so at most HK_MAX_TORRENT_FILE bytes), or none (NULL). */
 static void keep_file_id(hk_served_rec *sv, const hk_file_id *id)
@@ -572,7 +585,7 @@ static hk_load_outcome add_new(hk_catalog *c, hk_served_rec *sv, const load_req 
         sv = hk_served_insert(c->served, q->path);
     if (!sv) {
         hk_store_remove(c->store, storage);
-        snprintf(q->err, q->errlen, "out of memory");
+        insert_failed(c, q->err, q->errlen);
         return HK_LOAD_REJECTED;
     }
     if (serve_on(c, sv, tf, storage, q->err, q->errlen) != 0)
@@ -835,7 +848,7 @@ hk_load_outcome hk_catalog_add_resumed(hk_catalog *c, const char *path, const st
         return out;
     sv = hk_served_insert(c->served, path);
     if (!sv) {
-        snprintf(err, errlen, "out of memory");
+        insert_failed(c, err, errlen);
         return HK_LOAD_ERROR;
     }
     out = add_new(c, sv, &q, &tf);
@@ -857,8 +870,10 @@ void hk_catalog_set_shard(hk_catalog *c, uint32_t k, uint32_t n)
 
 uint32_t hk_catalog_next_mark(hk_catalog *c)
 {
-    if (++c->mark == 0)
+    if (++c->mark > HK_SERVED_MARK_MAX) { /* a record's mark has 4 bits (served.h): none may hold 1 from before */
+        hk_served_clear_marks(c->served);
         c->mark = 1;
+    }
     return c->mark;
 }
 

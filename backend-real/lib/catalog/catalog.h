@@ -127,7 +127,9 @@ void hk_catalog_set_resume(hk_catalog *c, struct hk_resume *rs);
 /* --shard=K/N (shard.h): from now on, a path whose torrent is not in shard k of n is HK_LOAD_OTHER_SHARD when it is
  * read (torrents served already stay until their path is loaded again). n 0 or 1: every torrent is served. */
 void hk_catalog_set_shard(hk_catalog *c, uint32_t k, uint32_t n);
-/* A new rescan number (never 0). */
+/* A new rescan number: 1..HK_SERVED_MARK_MAX in turn, never 0 (a record keeps 4 bits of it, served.h). Before it
+ * hands out 1 again it sets every record's mark to 0 (one pass over the records), so no record carries the new
+ * number: call it only when no rescan is under way (a rescan takes its number when it starts). */
 uint32_t hk_catalog_next_mark(hk_catalog *c);
 /* The table of paths, for reading (a rescan lists the records it did not visit). */
 const hk_served *hk_catalog_served(const hk_catalog *c);

@@ -84,7 +84,7 @@ static int snap_add(hk_resume_job *j, hk_seeder *s, const hk_served_rec *sv)
     snap_ent *e = &j->e[j->n];
     *e = (snap_ent){ .ref = sv->resume_ref, .new_ref = sv->resume_ref, .storage = hk_served_storage(sv),
                      .id = { .fp = sv->fp, .size = sv->size },
-                     .path_off = j->paths_len, .path_hash = sv->path_hash };
+                     .path_off = j->paths_len, .path_hash = hk_served_path_hash(sv) };
     hk_served_path(sv, j->paths + j->paths_len, pl);
     j->paths_len += pl;
     j->n++;

@@ -12,6 +12,7 @@
 /* A folder part of paths ("/a/b/", the last '/' included; "" for a path without one), shared by its records. */
 struct hk_served_folder {
     const hk_served *table;        /* whose name arena holds its records' last components */
+    uint64_t fnv;                  /* the raw 64-bit FNV-1a state after path: a record's path hash starts from it */
     uint32_t refs;                 /* records holding it; freed at 0 */
     uint32_t len;
     uint32_t hash;
@@ -25,15 +26,18 @@ struct hk_served_folder {
 #define ARENA_MIN_COMPACT 4096u
 
 struct hk_served {
-    uint32_t *by_path;             /* cap slots: record number + 1, 0 empty */
+    uint32_t *by_path;             /* cap slots: tag << HK_SERVED_REC_BITS | (record number + 1), 0 empty */
     uint32_t *by_index;            /* capindex entries, by a storage handle's table index (store.h: its low 32
                                       bits): record number + 1, 0 none (issue 10: 4 bytes per storage, not a
                                       second hash table of 2 slots per record) */
     uint32_t capindex;
     hk_served_rec **slabs;         /* record number n is slabs[n / SLAB][n % SLAB]; a free one has folder NULL and
-                                      the next free number in mark */
+                                      the next free number in base_off */
     uint32_t nrecs, nslabs, capslabs; /* numbers handed out (live or free), slabs allocated, capacity of slabs */
     uint32_t free_head;            /* last freed number, NO_REC: none */
+    uint32_t max_recs;             /* live records at most (HK_SERVED_MAX_RECS, or hk_served_set_limit's) */
+    const hk_served_rec *last_rec; /* the record inserted last (NULL once deleted) and its number: the catalog sets */
+    uint32_t last_num;             /* its storage next, which needs the number */
     size_t cap;                    /* slots of by_path (any number: 16, then grown by half), 0 before the first
                                       insert */
     size_t count, with_storage;
@@ -44,11 +48,40 @@ struct hk_served {
 };
 
 #define NO_REC UINT32_MAX
+#define NUM_MASK HK_SERVED_MAX_RECS        /* a slot's record number + 1 */
+#define TAG_MASK 0x3fu                     /* a slot's tag: the low 6 bits of the path hash (the home slot comes
+                                              from its high bits, so entries near each other have unrelated tags) */
+_Static_assert(HK_SERVED_REC_BITS + 6 == 32, "a slot is a record number + 1 and a 6-bit tag");
 
-/* 64-bit FNV-1a finished with the splitmix64 mixer (its high bits are the best spread), folded to 32 bits. */
+/* The raw 64-bit FNV-1a state h continued over s[0, n). */
+static uint64_t fnv_more(uint64_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * HK_FNV1A64_PRIME;
+    return h;
+}
+
+/* A finished path hash: 64-bit FNV-1a mixed with splitmix64 (its high bits are the best spread), folded to 32. */
+static uint32_t hash_finish(uint64_t fnv)
+{
+    return (uint32_t)(hk_mix64(fnv) >> 32);
+}
+
 static uint32_t hash_path(const char *s)
 {
-    return (uint32_t)(hk_mix64(hk_fnv1a64_str(s)) >> 32);
+    return hash_finish(hk_fnv1a64_str(s));
+}
+
+/* The slot value of record number num for a path of hash h. */
+static uint32_t slot_val(uint32_t num, uint32_t h)
+{
+    return (h & TAG_MASK) << HK_SERVED_REC_BITS | (num + 1);
+}
+
+/* true if slot value v (!= 0) may hold a path of hash h (its tag matches). */
+static bool tag_ok(uint32_t v, uint32_t h)
+{
+    return (v >> HK_SERVED_REC_BITS) == (h & TAG_MASK);
 }
 
 /* The home slot of a path hash in by_path: multiply-shift range reduction onto [0, cap) (the hash's high bits; cap
@@ -60,7 +93,7 @@ static size_t home_of(const hk_served *t, uint32_t h)
 
 static size_t home_path(const hk_served *t, const hk_served_rec *r)
 {
-    return home_of(t, r->path_hash);
+    return home_of(t, hk_served_path_hash(r));
 }
 
 /* The slot after i in by_path, wrapping at cap. */
@@ -78,7 +111,7 @@ static uint32_t index_of(uint64_t storage)
 /* true if storage can be a store handle a record holds (served.h: a 16-bit generation, never 0). */
 static bool is_handle(uint64_t storage)
 {
-    return (storage >> 32) != 0 && (storage >> 48) == 0;
+    return (storage >> 32) != 0 && (storage >> 48) == 0 && (uint32_t)storage < (1u << HK_SERVED_TORRENT_BITS);
 }
 
 /* Record number n. */
@@ -90,7 +123,7 @@ static inline hk_served_rec *rec_at(const hk_served *t, uint32_t n)
 /* The record in slot value v (!= 0). */
 static inline hk_served_rec *rec_of(const hk_served *t, uint32_t v)
 {
-    return rec_at(t, v - 1);
+    return rec_at(t, (v & NUM_MASK) - 1);
 }
 
 /* r's last component (without ".torrent" if torrent_ext). */
@@ -133,6 +166,13 @@ size_t hk_served_path_len(const hk_served_rec *r)
     return r->folder->len + strlen(base_of(r)) + (r->torrent_ext ? EXT_LEN : 0);
 }
 
+uint32_t hk_served_path_hash(const hk_served_rec *r)
+{
+    const char *base = base_of(r);
+    uint64_t h = fnv_more(r->folder->fnv, base, strlen(base));
+    return hash_finish(r->torrent_ext ? fnv_more(h, EXT, EXT_LEN) : h);
+}
+
 int hk_served_path_cmp(const hk_served_rec *a, const hk_served_rec *b)
 {
     char pa[HK_SERVED_PATH_MAX], pb[HK_SERVED_PATH_MAX];
@@ -151,14 +191,6 @@ static bool path_is(const hk_served_rec *r, const char *path)
     if (strncmp(path, base, n) != 0)
         return false;
     return strcmp(path + n, r->torrent_ext ? EXT : "") == 0;
-}
-
-static uint32_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
-    return (uint32_t)(hk_mix64(h) >> 32);
 }
 
 static int folders_grow(hk_served *t)
@@ -185,7 +217,8 @@ static int folders_grow(hk_served *t)
 /* The interned folder path[0, n) with one more reference, or NULL when out of memory. */
 static hk_served_folder *folder_ref(hk_served *t, const char *path, size_t n)
 {
-    uint32_t h = hash_bytes(path, n);
+    uint64_t fnv = fnv_more(HK_FNV1A64_INIT, path, n);
+    uint32_t h = hash_finish(fnv);
     for (size_t i = t->fcap ? h & (t->fcap - 1) : 0; t->fcap; i = (i + 1) & (t->fcap - 1)) {
         hk_served_folder *f = t->folders[i];
         if (!f)
@@ -200,7 +233,7 @@ static hk_served_folder *folder_ref(hk_served *t, const char *path, size_t n)
     hk_served_folder *f = malloc(sizeof *f + n + 1);
     if (!f)
         return NULL;
-    *f = (hk_served_folder){ .table = t, .refs = 1, .len = (uint32_t)n, .hash = h };
+    *f = (hk_served_folder){ .table = t, .refs = 1, .len = (uint32_t)n, .hash = h, .fnv = fnv };
     memcpy(f->path, path, n);
     f->path[n] = '\0';
     size_t i = h & (t->fcap - 1);
@@ -238,8 +271,10 @@ static void folder_unref(hk_served *t, hk_served_folder *f)
 hk_served *hk_served_new(void)
 {
     hk_served *t = calloc(1, sizeof(hk_served));
-    if (t)
+    if (t) {
         t->free_head = NO_REC;
+        t->max_recs = HK_SERVED_MAX_RECS;
+    }
     return t;
 }
 
@@ -268,8 +303,10 @@ hk_served_rec *hk_served_find(const hk_served *t, const char *path)
         uint32_t v = t->by_path[i];
         if (!v)
             return NULL;
+        if (!tag_ok(v, h))
+            continue;
         hk_served_rec *r = rec_of(t, v);
-        if (r->path_hash == h && path_is(r, path))
+        if (path_is(r, path))
             return r;
     }
 }
@@ -292,7 +329,9 @@ static void put(const hk_served *t, uint32_t *tab, size_t home, uint32_t v)
     tab[i] = v;
 }
 
-/* by_path grown by half (16 slots first): about half full afterwards, as the seeder's indexes (ih_index.h). */
+/* by_path grown by half (16 slots first): about half full afterwards, as the seeder's indexes (ih_index.h). Every
+ * record's home is computed again from its path (the slots keep only a tag of its hash), in record-number order:
+ * the slabs and the name arena are read in the order they were filled, only the new slots at random. */
 static int grow(hk_served *t)
 {
     size_t ncap = t->cap ? t->cap + t->cap / 2 : 16;
@@ -301,16 +340,15 @@ static int grow(hk_served *t)
     uint32_t *np = calloc(ncap, sizeof *np);
     if (!np)
         return -1;
-    size_t ocap = t->cap;
-    uint32_t *op = t->by_path;
+    free(t->by_path);
     t->cap = ncap;
-    for (size_t i = 0; i < ocap; i++) {
-        uint32_t v = op[i];
-        if (!v)
+    for (uint32_t n = 0; n < t->nrecs; n++) {
+        const hk_served_rec *r = rec_at(t, n);
+        if (!r->folder) /* free */
             continue;
-        put(t, np, home_path(t, rec_of(t, v)), v);
+        uint32_t h = hk_served_path_hash(r);
+        put(t, np, home_of(t, h), slot_val(n, h));
     }
-    free(op);
     t->by_path = np;
     return 0;
 }
@@ -320,7 +358,7 @@ static uint32_t alloc_number(hk_served *t)
 {
     if (t->free_head != NO_REC) {
         uint32_t n = t->free_head;
-        t->free_head = rec_at(t, n)->mark;
+        t->free_head = rec_at(t, n)->base_off;
         memset(rec_at(t, n), 0, sizeof(hk_served_rec));
         return n;
     }
@@ -339,6 +377,7 @@ static uint32_t alloc_number(hk_served *t)
             return NO_REC;
         t->slabs[t->nslabs++] = slab;
     }
+    assert(t->nrecs < HK_SERVED_MAX_RECS);
     return t->nrecs++; /* zeroed by calloc, never used */
 }
 
@@ -390,9 +429,22 @@ static bool names_add(hk_served *t, const char *s, size_t n, uint32_t *off)
     return true;
 }
 
+bool hk_served_full(const hk_served *t)
+{
+    return t->count >= t->max_recs;
+}
+
+void hk_served_set_limit(hk_served *t, uint32_t max)
+{
+    assert(max >= 1 && max <= HK_SERVED_MAX_RECS);
+    t->max_recs = max;
+}
+
 hk_served_rec *hk_served_insert(hk_served *t, const char *path)
 {
     assert(!hk_served_find(t, path));
+    if (hk_served_full(t)) /* (so record numbers stay below HK_SERVED_MAX_RECS: at most count are in use) */
+        return NULL;
     if ((t->count + 1) * 4 > t->cap * 3 && grow(t) != 0)
         return NULL;
     size_t len = strlen(path);
@@ -418,8 +470,10 @@ hk_served_rec *hk_served_insert(hk_served *t, const char *path)
     r->folder = f;
     r->torrent_ext = ext;
     r->base_off = base_off;
-    r->path_hash = hash_path(path);
-    put(t, t->by_path, home_path(t, r), num + 1);
+    uint32_t h = hash_path(path);
+    put(t, t->by_path, home_of(t, h), slot_val(num, h));
+    t->last_rec = r;
+    t->last_num = num;
     t->count++;
     return r;
 }
@@ -488,8 +542,10 @@ int hk_served_set_storage(hk_served *t, hk_served_rec *rec, uint64_t storage)
     if (storage) {
         rec->torrent = index_of(storage);
         assert(t->by_index[index_of(storage)] == 0 && "one live storage per table index");
-        size_t i = slot_of(t, t->by_path, home_path(t, rec), rec);
-        t->by_index[index_of(storage)] = t->by_path[i];
+        assert(rec != t->last_rec || rec_at(t, t->last_num) == rec);
+        uint32_t v = rec == t->last_rec ? t->last_num + 1 /* just inserted: no probe (nor hash) needed */
+                                        : t->by_path[slot_of(t, t->by_path, home_path(t, rec), rec)] & NUM_MASK;
+        t->by_index[index_of(storage)] = v;
         t->with_storage++;
     }
     return 0;
@@ -499,16 +555,27 @@ void hk_served_delete(hk_served *t, hk_served_rec *rec)
 {
     hk_served_set_storage(t, rec, 0);
     size_t i = slot_of(t, t->by_path, home_path(t, rec), rec);
-    uint32_t num = t->by_path[i] - 1;
+    uint32_t num = (t->by_path[i] & NUM_MASK) - 1;
     erase(t, t->by_path, i);
+    if (rec == t->last_rec)
+        t->last_rec = NULL;
     t->names_garbage += (uint32_t)strlen(base_of(rec)) + 1;
     folder_unref(t, (hk_served_folder *)rec->folder);
     memset(rec, 0, sizeof *rec); /* folder NULL: free */
-    rec->mark = t->free_head;
+    rec->base_off = t->free_head;
     t->free_head = num;
     t->count--;
     if (t->names_garbage > ARENA_MIN_COMPACT && t->names_garbage * 2 > t->names_len)
         names_compact(t);
+}
+
+void hk_served_clear_marks(hk_served *t)
+{
+    for (uint32_t i = 0; i < t->nrecs; i++) {
+        hk_served_rec *r = rec_at(t, i);
+        if (r->folder) /* (a free one keeps the free list in base_off) */
+            r->mark = 0;
+    }
 }
 
 size_t hk_served_count(const hk_served *t)

@@ -962,9 +962,10 @@ Test(real_runtime, a_torrent_the_walk_cannot_reach_is_kept_and_a_gone_folder_is_
     snprintf(p, sizeof p, "%s/deep.torrent", deep);
     write_file(p, t, tl);
     char err[512];
+    events e;
+    rescan(&g, &e); /* first: the record added below carries mark 1, which comes round again (4 bits, served.h) */
     cr_assert_eq(hk_real_add_torrent_file(g.r, p, NULL, err, sizeof err), 0, "%s", err);
 
-    events e;
     hk_rescan_stats st = rescan(&g, &e);
     cr_assert_eq(st.kept, 1);
     cr_assert_eq(st.removed, 0);
@@ -972,6 +973,14 @@ Test(real_runtime, a_torrent_the_walk_cannot_reach_is_kept_and_a_gone_folder_is_
     cr_assert(find_event(&e, HK_RESCAN_KEPT, "/deep.torrent"));
     cr_assert(find_event(&e, HK_RESCAN_PROBLEM, "/d"));
     cr_assert_eq(st.served, 2);
+    /* The marks wrap after HK_SERVED_MARK_MAX rescans: the record the walk never visits is never taken for visited
+     * (the catalog clears every mark before it hands out 1 again), so it is kept, and reported, every time. */
+    for (unsigned i = 0; i < 2 * HK_SERVED_MARK_MAX; i++) {
+        st = rescan(&g, &e);
+        cr_assert_eq(st.kept, 1, "rescan %u", i);
+        cr_assert_eq(st.unchanged, 1, "rescan %u", i);
+        cr_assert_eq(st.served, 2, "rescan %u", i);
+    }
 
     /* Every .torrent goes: nothing is served, the runtime keeps listening (and refuses handshakes). */
     remove_file("data.torrent");

@@ -261,7 +261,8 @@ Test(served, a_folder_costs_once)
         cr_assert_not_null(hk_served_insert(t, path));
     }
     size_t f = hk_served_folder_bytes(t);
-    cr_assert_leq(f, 100 * (sizeof(void *) + 16 + 50) + 256 * sizeof(void *), "folders %zu bytes", f);
+    /* a folder: its header (with the 8-byte FNV state its records' path hashes start from) and its path */
+    cr_assert_leq(f, 100 * (sizeof(void *) + 24 + 50) + 256 * sizeof(void *), "folders %zu bytes", f);
     for (int i = 0; i < 1000; i++) {
         snprintf(path, sizeof path, "/a/fairly/long/folder/name/for/the/test/d%03d/t%04d.torrent", i / 10, i);
         hk_served_rec *r = hk_served_find(t, path);
@@ -282,7 +283,7 @@ Test(served, the_name_arena_compacts_under_churn)
     for (int i = 0; i < M; i++) {
         snprintf(path, sizeof path, "/srv/a/%d/a-rather-long-torrent-name-number-%d.torrent", i % 7, i);
         cr_assert_not_null(r[i] = hk_served_insert(t, path));
-        r[i]->mark = (uint32_t)i;
+        r[i]->why_hash = (uint32_t)i + 1;
     }
     size_t full = hk_served_memory(t);
     for (int i = 0; i < M; i++)
@@ -293,11 +294,11 @@ Test(served, the_name_arena_compacts_under_churn)
         snprintf(path, sizeof path, "/srv/a/%d/a-rather-long-torrent-name-number-%d.torrent", i % 7, i);
         cr_assert_eq(hk_served_find(t, path), r[i], "%s", path);
         cr_assert_str_eq(HK_SERVED_PATH(r[i]), path);
-        cr_assert_eq(r[i]->mark, (uint32_t)i, "the record did not move");
+        cr_assert_eq(r[i]->why_hash, (uint32_t)i + 1, "the record did not move");
     }
     hk_served_rec *again = hk_served_insert(t, "/srv/b/new.torrent");
     cr_assert_not_null(again);
-    cr_assert_eq(again->mark, 0, "a reused entry starts zeroed");
+    cr_assert_eq(again->why_hash, 0, "a reused entry starts zeroed");
     cr_assert_str_eq(HK_SERVED_PATH(again), "/srv/b/new.torrent");
     cr_assert_eq(hk_served_count(t), M / 10 + 1);
     hk_served_free(t);
@@ -335,4 +336,60 @@ Test(served, a_file_fingerprint_follows_every_field)
     d.ino = id.dev; /* fields are not interchangeable */
     d.dev = id.ino;
     cr_assert_neq(hk_file_fp(&d), hk_file_fp(&id));
+}
+
+/* Issue 10: a record keeps no hash of its path (the slots keep a 6-bit tag of it): hk_served_path_hash, computed
+ * from the record, is the hash of the path's bytes; the torrent id (28 bits) and the 4-bit mark share a word; the
+ * mark can be cleared for every record at once. */
+Test(served, the_path_hash_the_narrow_fields_and_the_mark)
+{
+    hk_served *t = hk_served_new();
+    hk_served_rec *a = hk_served_insert(t, "/srv/x/a.torrent");
+    hk_served_rec *b = hk_served_insert(t, "/srv/x/b.bin");
+    hk_served_rec *c = hk_served_insert(t, "plain");
+    cr_assert(a && b && c);
+    cr_assert_neq(hk_served_path_hash(a), hk_served_path_hash(b));
+    uint32_t ha = hk_served_path_hash(a);
+    hk_served_delete(t, b);
+    cr_assert_eq(hk_served_path_hash(a), ha, "computed from the path alone");
+    const uint64_t top = (1ull << 32) | ((1u << HK_SERVED_TORRENT_BITS) - 1);
+    cr_assert_eq(hk_served_set_storage(t, a, (1ull << 32) | (1u << HK_SERVED_TORRENT_BITS)), -1,
+                 "a table index of more than 28 bits is refused");
+    a->mark = HK_SERVED_MARK_MAX;
+    cr_assert_eq(hk_served_set_storage(t, a, top), 0);
+    cr_assert_eq(hk_served_storage(a), top, "a 28-bit table index beside the mark");
+    cr_assert_eq(a->mark, HK_SERVED_MARK_MAX);
+    cr_assert_eq(hk_served_find_storage(t, top), a);
+    c->mark = 3;
+    hk_served_clear_marks(t);
+    cr_assert_eq(a->mark, 0);
+    cr_assert_eq(c->mark, 0);
+    cr_assert_eq(hk_served_storage(a), top, "clearing the marks keeps the rest");
+    cr_assert_str_eq(HK_SERVED_PATH(a), "/srv/x/a.torrent");
+    cr_assert_eq(hk_served_find(t, "plain"), c);
+    hk_served_free(t);
+}
+
+/* The record numbers take 26 bits of a slot: the table holds at most HK_SERVED_MAX_RECS records (tested with a
+ * lower limit), refuses one more (hk_served_full), and takes one again once one is deleted. */
+Test(served, the_table_refuses_a_record_beyond_its_limit)
+{
+    hk_served *t = hk_served_new();
+    hk_served_set_limit(t, 100);
+    char path[32];
+    for (int i = 0; i < 100; i++) {
+        snprintf(path, sizeof path, "/d/t%03d.torrent", i);
+        cr_assert_not_null(hk_served_insert(t, path));
+        cr_assert_eq(hk_served_full(t), i == 99);
+    }
+    cr_assert_null(hk_served_insert(t, "/d/one-more.torrent"), "full");
+    cr_assert_eq(hk_served_count(t), 100, "a refused insert changes nothing");
+    hk_served_delete(t, hk_served_find(t, "/d/t042.torrent"));
+    cr_assert(!hk_served_full(t));
+    cr_assert_not_null(hk_served_insert(t, "/d/one-more.torrent"));
+    for (int i = 0; i < 100; i++) {
+        snprintf(path, sizeof path, "/d/t%03d.torrent", i);
+        cr_assert_eq(hk_served_find(t, path) != NULL, i != 42, "%s", path);
+    }
+    hk_served_free(t);
 }
