@@ -20,13 +20,14 @@
  * a pointer from hk_tt_get stays valid until that torrent is removed (its slab may then be freed) or the table is
  * freed, so it may be kept across inserts and removals of other torrents. Holders that may outlive a torrent (peers)
  * still keep the number, never a pointer, and look it up again (a removed torrent's number gives NULL). The record
- * is compact (sizeof(hk_torrent) == 64 on LP64, one cache line; a static assert and a test check it: 10^6 torrents,
- * issue 10): geometry (piece length and total length: the piece count is derived, hk_torrent_piece_count), storage
- * generation, the byte range of the raw `info` dictionary inside the .torrent (for ut_metadata), the SKEY index's
- * mix of the record's req2 hash (skey_mix: written by the table at insert from hk_skey_mix, read only by the SKEY
- * index through the table's mix function, core/skey_index.h) and state. Piece hashes are NOT kept. Names live in one arena per table: it grows by a quarter (not
- * doubling: about a fifth of it is spare after a growth) and is compacted to its live bytes when more than half of
- * it is garbage (and that is over 4 KiB).
+ * is compact (sizeof(hk_torrent) == 64 on LP64; a static assert and a test check it: 10^6 torrents, issue 10):
+ * geometry (piece length and total length: the piece count is derived, hk_torrent_piece_count), storage generation,
+ * the byte range of the raw `info` dictionary inside the .torrent (for ut_metadata), the SKEY index's mix of the
+ * record's req2 hash (skey_mix: written by the table at insert from hk_skey_mix, read only by the SKEY index through
+ * the table's mix function, core/skey_index.h) and state. Counters (uploaded, peers) are in the side block. Piece
+ * hashes are NOT kept. Names live in one arena per table: it grows by a quarter (not doubling: about a fifth of it
+ * is spare after a growth) and is compacted to its live bytes when more than half of it is garbage (and that is over
+ * 4 KiB).
  *
  * Side block: what a tiny idle torrent never needs is in one optional hk_torrent_ext (40 bytes on LP64, t->ext): the
  * file entries (and their count), the piece-state block, the upload counter, the count of verifies in flight, the
@@ -265,7 +266,8 @@ static inline const uint64_t *hk_torrent_v2_hashes(const hk_torrent *t)
 static inline uint64_t hk_file_length(const hk_file_entry *f) { return f->length_flags & ~HK_FILE_PAD_FLAG; }
 static inline bool hk_file_is_pad(const hk_file_entry *f) { return (f->length_flags & HK_FILE_PAD_FLAG) != 0; }
 
-/* File entry i (< hk_torrent_nfiles) by value: the implied [0, total_length) of a torrent without a files allocation. */
+/* File entry i (< hk_torrent_nfiles) by value: the implied [0, total_length) of a torrent without a files
+ * allocation. */
 hk_file_entry hk_torrent_file(const hk_torrent *t, uint32_t i);
 
 /* A piece of a byte range that lies in one file. */
