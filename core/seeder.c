@@ -505,9 +505,9 @@ void hk_seeder_stats(const hk_seeder *s, hk_stats *out)
 static void fill_torrent_stats(const hk_seeder *s, uint32_t rec, const hk_torrent *t, hk_torrent_stats *out)
 {
     memset(out, 0, sizeof *out);
-    out->uploaded = t->uploaded;
-    out->peers = t->peers;
-    out->pieces = t->piece_count;
+    out->uploaded = hk_torrent_uploaded(t);
+    out->peers = hk_torrent_peers(t);
+    out->pieces = hk_torrent_piece_count(t);
     out->total_length = t->total_length;
     out->storage = rec != HK_TT_NONE ? hk_tt_storage(t, rec) : 0;
     out->failed = t->state == HK_TORRENT_FAILED;
@@ -519,7 +519,7 @@ static void fill_torrent_stats(const hk_seeder *s, uint32_t rec, const hk_torren
     }
     /* piece verification */
     const hk_pieces *ps = hk_torrent_pieces(t);
-    out->pieces_good = t->all_good ? t->piece_count : ps ? ps->ngood : 0;
+    out->pieces_good = t->all_good ? out->pieces : ps ? ps->ngood : 0;
     out->pieces_bad = hk_pieces_nbad(ps);
     out->verifying = hk_torrent_verifying(t);
     out->in_pass = rec != HK_TT_NONE && s->vq_rec == rec;

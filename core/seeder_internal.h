@@ -180,8 +180,9 @@ void hks_torrent_failed(hk_seeder *s, uint32_t rec, const char *why);
 /* ---- seeder_peers.c: the peer table, the peer lists, close, control output -------------------------------------- */
 /* A new peer for an accepted connection, or NULL when refused (connection cap, out of memory: counted and logged). */
 hk_peer *hks_peer_accept(hk_seeder *s, hk_conn *conn, const hk_addr *from);
-/* Attaches p (after its handshake) to the torrent in record `rec` (counted in its peers). */
-void hks_peer_attach(hk_seeder *s, hk_peer *p, uint32_t rec);
+/* Attaches p (after its handshake) to the torrent in record `rec` (counted in its peers, in its side block:
+ * hk_tt_peer_attach). false when out of memory for that block (p not attached; the caller closes it). */
+bool hks_peer_attach(hk_seeder *s, hk_peer *p, uint32_t rec);
 /* p's torrent, NULL before the handshake (or once closed). */
 static inline hk_torrent *hks_peer_torrent(const hk_seeder *s, const hk_peer *p)
 {

@@ -149,19 +149,21 @@ void hks_peers_free(hk_seeder *s)
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Torrent attachment and close                                                                                      */
 
-void hks_peer_attach(hk_seeder *s, hk_peer *p, uint32_t rec)
+bool hks_peer_attach(hk_seeder *s, hk_peer *p, uint32_t rec)
 {
     hk_torrent *t = hk_tt_get(&s->torrents, rec);
     assert(t && p->torrent == HK_TT_NONE);
+    if (hk_tt_peer_attach(&s->torrents, t) != 0)
+        return false;
     p->torrent = rec;
-    t->peers++;
+    return true;
 }
 
 static void detach(hk_seeder *s, hk_peer *p)
 {
     hk_torrent *t = hks_peer_torrent(s, p);
-    if (t && t->peers)
-        t->peers--;
+    if (t)
+        hk_tt_peer_detach(&s->torrents, t);
     p->torrent = HK_TT_NONE;
 }
 

@@ -47,13 +47,14 @@ static void send_handshake_reply(hk_seeder *s, hk_peer *p, const hk_torrent *t)
         segs[nsegs++] = (hk_segment){.kind = HK_SEG_BYTES, .u.bytes = {hs, (uint32_t)hl}};
     } else {
         segs[nsegs++] = (hk_segment){.kind = HK_SEG_BYTES, .u.bytes = {hs, (uint32_t)hl}};
-        nbits_bytes = wire_bitfield_len(t->piece_count);
+        uint32_t npieces = hk_torrent_piece_count(t);
+        nbits_bytes = wire_bitfield_len(npieces);
         bits = hk_mem_alloc(&s->mem, nbits_bytes);
         if (!bits) {
             hks_close_peer(s, p, true, "out of memory for its bitfield");
             return;
         }
-        hk_pieces_bitfield(ps, t->piece_count, bits); /* every piece but the bad ones; spare bits zero */
+        hk_pieces_bitfield(ps, npieces, bits); /* every piece but the bad ones; spare bits zero */
         wire_encode_bitfield_header(bf_hdr, nbits_bytes);
         segs[nsegs++] = (hk_segment){.kind = HK_SEG_BYTES, .u.bytes = {bf_hdr, sizeof bf_hdr}};
         segs[nsegs++] = (hk_segment){.kind = HK_SEG_BYTES, .u.bytes = {bits, nbits_bytes}};
@@ -117,12 +118,15 @@ static void choose_torrent(hk_seeder *s, hk_peer *p, const uint8_t *info_hash)
         hks_close_peer(s, p, true, "torrent %s is in error (storage failed)", hex);
         return;
     }
-    hks_peer_attach(s, p, rec);
+    if (!hks_peer_attach(s, p, rec)) {
+        hks_close_peer(s, p, true, "out of memory for torrent %s's side block", hex);
+        return;
+    }
     p->phase = HK_PHASE_REPLIED;
     const uint8_t *reserved = wire_decoder_reserved(&p->dec); /* known from byte 28 on; we are at 48 */
     p->fast = wire_reserved_has_fast(reserved);
     p->extended = wire_reserved_has_extended(reserved);
-    wire_decoder_set_piece_count(&p->dec, t->piece_count);
+    wire_decoder_set_piece_count(&p->dec, hk_torrent_piece_count(t));
     hks_log(s, HK_LOG_DEBUG, "peer %llu: handshake for torrent %s (fast %s, extensions %s)", pid(p), hex,
            p->fast ? "yes" : "no", p->extended ? "yes" : "no");
     send_handshake_reply(s, p, t);
@@ -267,7 +271,7 @@ static void on_message(hk_seeder *s, hk_peer *p, const wire_msg *m)
     }
     const hk_torrent *t = hks_peer_torrent(s, p);
     assert(t); /* messages flow after the handshake, which attached the peer; a removed torrent closed it */
-    hk_msg_verdict v = hk_peer_check_msg(p, m, t->piece_count);
+    hk_msg_verdict v = hk_peer_check_msg(p, m, hk_torrent_piece_count(t));
     if (v == HK_MSG_SEED) {
         hks_close_peer(s, p, true, "%s", "peer is a seed");
         return;

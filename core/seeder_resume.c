@@ -20,7 +20,7 @@ int64_t hk_seeder_restore_marks(hk_seeder *s, const uint8_t info_hash[20], const
 {
     uint32_t rec = hk_tt_find(&s->torrents, info_hash);
     hk_torrent *t = rec == HK_TT_NONE ? NULL : hk_tt_get(&s->torrents, rec);
-    if (!t || t->piece_count != piece_count)
+    if (!t || hk_torrent_piece_count(t) != piece_count)
         return -1;
     if (!s->rt.disk_verify || t->all_good)
         return 0; /* nothing to check, or every piece good already */

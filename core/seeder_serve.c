@@ -317,7 +317,7 @@ static void flush(hk_seeder *s, hk_peer *p, batch *b)
     p->last_send = s->now;
     p->uploaded += b->payload;
     if (t)
-        t->uploaded += b->payload;
+        hk_torrent_add_uploaded(t, b->payload); /* an attached peer: t has its side block (hk_tt_peer_attach) */
     s->stats.bytes_sent += b->payload;
     s->stats.blocks_sent += b->blocks;
     hks_log(s, HK_LOG_TRACE, "peer %llu: sent %u messages (%u blocks, %zu bytes) in one send",

@@ -345,7 +345,7 @@ static void tell_donthave(hk_seeder *s, uint32_t rec, uint32_t piece)
 static void record_result(hk_seeder *s, uint32_t rec, uint32_t piece, bool good)
 {
     hk_torrent *t = hk_tt_get(&s->torrents, rec);
-    if (!t || piece >= t->piece_count)
+    if (!t || hk_torrent_piece_size(t, piece) == 0) /* piece >= its piece count */
         return;
     if (hk_tt_pieces_set(&s->torrents, t, piece, good) != 0) {
         hks_log(s, HK_LOG_WARN, "piece %u: out of memory for its verification state (checked again later)", piece);

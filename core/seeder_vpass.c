@@ -104,7 +104,7 @@ static bool next_piece(hk_seeder *s, uint32_t *piece)
 {
     const hk_torrent *t = hk_tt_get(&s->torrents, s->vq_rec);
     if (t && t->state == HK_TORRENT_ACTIVE && !t->all_good && t->pieces_rel != 0) {
-        for (; s->vq_piece < t->piece_count; s->vq_piece++) {
+        for (uint32_t npieces = hk_torrent_piece_count(t); s->vq_piece < npieces; s->vq_piece++) {
             uint32_t i = s->vq_piece, size = hk_torrent_piece_size(t, i);
             if (hk_pieces_get(hk_torrent_pieces(t), t->all_good, i) != HK_PIECE_UNKNOWN ||
                 hks_verify_pending(s, s->vq_rec, i)) {

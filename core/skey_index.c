@@ -1,5 +1,5 @@
 /* skey_index: owns the SKEY lookup of MSE/PE: an hk_ih_index whose key is HASH('req2', info-hash), recomputed on
- * demand (see skey_index.h). */
+ * demand, over mixes the owner stores in its records (see skey_index.h). */
 #include "skey_index.h"
 
 #include "hash.h"
@@ -16,16 +16,14 @@ static const uint8_t *req2_of(const void *owner, uint32_t rec)
 static uint32_t mix_of(const void *owner, uint32_t rec)
 {
     const hk_skey_index *sk = owner;
-    return sk->mix[rec];
+    return sk->mix_of(sk->owner, rec);
 }
 
-void hk_skey_init(hk_skey_index *sk, hk_mem *mem, hk_ih_key_fn info_hash_of, const void *owner)
+void hk_skey_init(hk_skey_index *sk, hk_mem *mem, hk_ih_key_fn info_hash_of, hk_ih_mix_fn mix_fn, const void *owner)
 {
     sk->info_hash_of = info_hash_of;
+    sk->mix_of = mix_fn;
     sk->owner = owner;
-    sk->mix = NULL;
-    sk->mix_cap = 0;
-    sk->mem = mem;
     hk_ih_init(&sk->ix, mem, 16, true, req2_of, sk);
     hk_ih_set_mix_fn(&sk->ix, mix_of);
 }
@@ -33,26 +31,17 @@ void hk_skey_init(hk_skey_index *sk, hk_mem *mem, hk_ih_key_fn info_hash_of, con
 void hk_skey_free(hk_skey_index *sk)
 {
     hk_ih_free(&sk->ix);
-    hk_mem_free(sk->mem, sk->mix, (size_t)sk->mix_cap * sizeof *sk->mix);
-    sk->mix = NULL;
-    sk->mix_cap = 0;
+}
+
+uint32_t hk_skey_mix(const uint8_t info_hash[20])
+{
+    uint8_t key[20];
+    hk_mse_hash("req2", info_hash, 20, NULL, 0, key);
+    return hk_mix_info_hash(key);
 }
 
 int hk_skey_insert(hk_skey_index *sk, uint32_t rec)
 {
-    if (rec >= sk->mix_cap) {
-        uint32_t ncap = sk->mix_cap ? sk->mix_cap : 16;
-        while (ncap <= rec && ncap < UINT32_MAX / 2)
-            ncap *= 2;
-        if (ncap <= rec)
-            return -1;
-        uint32_t *n = hk_mem_realloc(sk->mem, sk->mix, (size_t)sk->mix_cap * sizeof *n, (size_t)ncap * sizeof *n);
-        if (!n)
-            return -1;
-        sk->mix = n;
-        sk->mix_cap = ncap;
-    }
-    sk->mix[rec] = hk_mix_info_hash(req2_of(sk, rec));
     return hk_ih_insert(&sk->ix, rec);
 }
 
@@ -70,5 +59,5 @@ uint32_t hk_skey_find(hk_skey_index *sk, const uint8_t req2[20])
 
 size_t hk_skey_bytes(const hk_skey_index *sk)
 {
-    return hk_ih_bytes(&sk->ix) + (size_t)sk->mix_cap * sizeof *sk->mix;
+    return hk_ih_bytes(&sk->ix);
 }

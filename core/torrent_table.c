@@ -10,8 +10,8 @@
 #include "piece_state.h"
 
 _Static_assert(HK_IH_NONE == HK_TT_NONE, "the index's 'no record' is the table's");
-_Static_assert(sizeof(void *) != 8 || sizeof(hk_torrent) == 80, "the torrent record is 80 bytes on LP64 (issue 10)");
-_Static_assert(sizeof(void *) != 8 || sizeof(hk_torrent_ext) == 24, "the side block is 24 bytes on LP64");
+_Static_assert(sizeof(void *) != 8 || sizeof(hk_torrent) == 64, "the torrent record is 64 bytes on LP64 (issue 10)");
+_Static_assert(sizeof(void *) != 8 || sizeof(hk_torrent_ext) == 40, "the side block is 40 bytes on LP64");
 _Static_assert(HK_TORRENT_FREE == 0, "a zeroed slab is all FREE records");
 _Static_assert((HK_TT_MAX_REC >> HK_TT_SLAB_BITS) < UINT32_MAX / 2, "the slab array's capacity doubles safely");
 
@@ -26,6 +26,14 @@ static const uint8_t *record_key(const void *owner, uint32_t rec)
     const hk_torrent *t = hk_tt_get(owner, rec);
     assert(t);
     return t->info_hash;
+}
+
+/* The SKEY index's mix function: the mix the table stored in the record at insert (hk_skey_mix). */
+static uint32_t record_skey_mix(const void *owner, uint32_t rec)
+{
+    const hk_torrent *t = hk_tt_get(owner, rec);
+    assert(t);
+    return t->skey_mix;
 }
 
 /* A torrent of one data file (not a pad file) has no file entry allocated (files NULL): its only file is
@@ -60,7 +68,7 @@ hk_torrent_ext *hk_tt_ext(hk_torrent_table *tt, hk_torrent *t)
 void hk_tt_ext_trim(hk_torrent_table *tt, hk_torrent *t)
 {
     hk_torrent_ext *x = t->ext;
-    if (x && !x->files && !x->pieces && x->verifying == 0 && x->rate_slot == 0) {
+    if (x && !x->files && !x->pieces && x->verifying == 0 && x->rate_slot == 0 && x->uploaded == 0 && x->peers == 0) {
         hk_mem_free(tt->mem, x, sizeof *x);
         t->ext = NULL;
     }
@@ -70,14 +78,33 @@ size_t hk_tt_ext_bytes(const hk_torrent *t)
 {
     if (!t->ext)
         return 0;
-    return sizeof *t->ext + (t->ext->files ? files_bytes_of(t->nfiles, t->v2) : 0);
+    return sizeof *t->ext + (t->ext->files ? files_bytes_of(t->ext->nfiles, t->v2) : 0);
+}
+
+int hk_tt_peer_attach(hk_torrent_table *tt, hk_torrent *t)
+{
+    hk_torrent_ext *x = hk_tt_ext(tt, t);
+    if (!x)
+        return -1;
+    assert(x->peers < UINT32_MAX);
+    x->peers++;
+    return 0;
+}
+
+void hk_tt_peer_detach(hk_torrent_table *tt, hk_torrent *t)
+{
+    assert(t->ext && t->ext->peers > 0);
+    if (!t->ext || t->ext->peers == 0)
+        return;
+    t->ext->peers--;
+    hk_tt_ext_trim(tt, t);
 }
 
 int hk_tt_pieces_set(hk_torrent_table *tt, hk_torrent *t, uint32_t i, bool good)
 {
     hk_pieces *ps = hk_torrent_pieces(t);
     bool all_good = t->all_good;
-    if (hk_pieces_set(tt->mem, &ps, &all_good, t->piece_count, i, good) != 0)
+    if (hk_pieces_set(tt->mem, &ps, &all_good, hk_torrent_piece_count(t), i, good) != 0)
         return -1;
     if (ps && !t->ext && !hk_tt_ext(tt, t)) {
         hk_pieces_free(tt->mem, &ps); /* the block was new (there was no side block to hold one): undone */
@@ -106,7 +133,7 @@ static void ext_free(hk_torrent_table *tt, hk_torrent *t)
     if (!x)
         return;
     if (x->files)
-        hk_mem_free(tt->mem, x->files, files_bytes_of(t->nfiles, t->v2));
+        hk_mem_free(tt->mem, x->files, files_bytes_of(x->nfiles, t->v2));
     hk_pieces_free(tt->mem, &x->pieces);
     hk_mem_free(tt->mem, x, sizeof *x);
     t->ext = NULL;
@@ -117,7 +144,7 @@ void hk_tt_init(hk_torrent_table *tt, hk_mem *mem)
     memset(tt, 0, sizeof *tt);
     tt->mem = mem;
     hk_ih_init(&tt->index, mem, TT_MIN_SLOTS, true, record_key, tt);
-    hk_skey_init(&tt->skey, mem, record_key, tt);
+    hk_skey_init(&tt->skey, mem, record_key, record_skey_mix, tt);
 }
 
 void hk_tt_free(hk_torrent_table *tt)
@@ -318,15 +345,14 @@ static void fill_record(hk_torrent_table *tt, uint32_t r, hk_torrent *t, const h
     t->state = HK_TORRENT_ACTIVE;
     t->gen = (uint32_t)(d->storage >> 32);
     t->piece_length = d->piece_length;
-    t->piece_count = d->piece_count;
-    t->nfiles = d->nfiles;
     t->name_off = name_off;
     t->name_len = (uint32_t)d->name_len;
     t->info_start = (uint32_t)d->info_start;
     t->info_len = d->info_len;
     t->total_length = d->total_length;
+    t->skey_mix = hk_skey_mix(d->info_hash);
     if (ext)
-        *ext = (hk_torrent_ext){.files = files};
+        *ext = (hk_torrent_ext){.files = files, .nfiles = d->nfiles};
     t->ext = ext;
     t->pieces_rel = d->pieces_offset > d->info_start && d->pieces_offset - d->info_start < d->info_len
                         ? (uint32_t)(d->pieces_offset - d->info_start)
@@ -394,23 +420,25 @@ bool hk_tt_remove(hk_torrent_table *tt, const uint8_t info_hash[20])
 
 /* ---- geometry ---- */
 
+/* No division: index is in range iff its first byte index * piece_length (< 2^64) is below total_length. */
 uint32_t hk_torrent_piece_size(const hk_torrent *t, uint32_t index)
 {
-    if (index >= t->piece_count)
+    uint64_t start = (uint64_t)index * t->piece_length;
+    if (start >= t->total_length)
         return 0;
-    if (index + 1 < t->piece_count)
-        return t->piece_length;
-    return (uint32_t)(t->total_length - (uint64_t)index * t->piece_length); /* the last piece: what is left */
+    uint64_t left = t->total_length - start;
+    return left < t->piece_length ? (uint32_t)left : t->piece_length; /* the last piece: what is left */
 }
 
 hk_block_check hk_torrent_check_block(const hk_torrent *t, uint32_t index, uint32_t begin, uint32_t length,
                                       uint32_t max_block)
 {
-    if (index >= t->piece_count)
+    uint32_t size = hk_torrent_piece_size(t, index); /* 0: index >= the piece count (every piece has a byte) */
+    if (size == 0)
         return HK_BLOCK_BAD_INDEX;
     if (length == 0 || length > max_block)
         return HK_BLOCK_BAD_LENGTH;
-    if ((uint64_t)begin + length > hk_torrent_piece_size(t, index))
+    if ((uint64_t)begin + length > size)
         return HK_BLOCK_BAD_RANGE;
     return HK_BLOCK_OK;
 }
@@ -435,7 +463,7 @@ bool hk_span_iter_init(hk_span_iter *it, const hk_torrent *t, uint64_t pos, uint
     it->end = pos + len;
     /* Last file whose offset is <= pos: it holds pos (files are contiguous; an empty file shares its offset with
      * the next one, so the last such file is never empty). */
-    uint32_t lo = 0, hi = t->nfiles; /* invariant: files[lo].offset <= pos, answer in [lo, hi) */
+    uint32_t lo = 0, hi = hk_torrent_nfiles(t); /* invariant: files[lo].offset <= pos, answer in [lo, hi) */
     while (hi - lo > 1) {
         uint32_t mid = lo + (hi - lo) / 2;
         if (hk_torrent_file(t, mid).offset <= pos)
@@ -450,7 +478,8 @@ bool hk_span_iter_init(hk_span_iter *it, const hk_torrent *t, uint64_t pos, uint
 bool hk_span_next(hk_span_iter *it, hk_span *out)
 {
     const hk_torrent *t = it->t;
-    while (it->pos < it->end && it->file < t->nfiles) {
+    uint32_t nfiles = hk_torrent_nfiles(t);
+    while (it->pos < it->end && it->file < nfiles) {
         hk_file_entry fe = hk_torrent_file(t, it->file);
         const hk_file_entry *f = &fe;
         uint64_t flen = hk_file_length(f);

@@ -20,19 +20,25 @@
  * a pointer from hk_tt_get stays valid until that torrent is removed (its slab may then be freed) or the table is
  * freed, so it may be kept across inserts and removals of other torrents. Holders that may outlive a torrent (peers)
  * still keep the number, never a pointer, and look it up again (a removed torrent's number gives NULL). The record
- * is compact (sizeof(hk_torrent) == 80 on LP64; a static assert and a test check it: 10^6 torrents, issue 10):
- * geometry, storage generation, the byte range of the raw `info` dictionary inside the .torrent (for ut_metadata),
- * counters and state. Piece hashes are NOT kept. Names live in one arena per table: it grows by a quarter (not
- * doubling: about a fifth of it is spare after a growth) and is compacted to its live bytes when more than half of
- * it is garbage (and that is over 4 KiB).
+ * is compact (sizeof(hk_torrent) == 64 on LP64; a static assert and a test check it: 10^6 torrents, issue 10):
+ * geometry (piece length and total length: the piece count is derived, hk_torrent_piece_count), storage generation,
+ * the byte range of the raw `info` dictionary inside the .torrent (for ut_metadata), the SKEY index's mix of the
+ * record's req2 hash (skey_mix: written by the table at insert from hk_skey_mix, read only by the SKEY index through
+ * the table's mix function, core/skey_index.h) and state. Counters (uploaded, peers) are in the side block. Piece
+ * hashes are NOT kept. Names live in one arena per table: it grows by a quarter (not doubling: about a fifth of it
+ * is spare after a growth) and is compacted to its live bytes when more than half of it is garbage (and that is over
+ * 4 KiB).
  *
- * Side block: what a tiny idle torrent never needs is in one optional hk_torrent_ext (24 bytes on LP64, t->ext): the
- * file entries, the piece-state block, the count of verifies in flight and the rate-cap slot. t->ext is NULL while
- * all four are empty (NULL / 0), so a served single-file torrent without its own rate cap and with no piece state
- * (all good, or all unknown) has none. The table allocates the block when the first of them is needed (hk_tt_ext)
- * and frees it when the last becomes empty again (hk_tt_ext_trim, called by the table's own setters and by whoever
- * empties a field; a lazy verify in flight then every piece good frees it). Readers go through the inline getters
- * (hk_torrent_pieces, hk_torrent_verifying, hk_torrent_rate_slot), never t->ext directly.
+ * Side block: what a tiny idle torrent never needs is in one optional hk_torrent_ext (40 bytes on LP64, t->ext): the
+ * file entries (and their count), the piece-state block, the upload counter, the count of verifies in flight, the
+ * rate-cap slot and the count of connected peers. t->ext is NULL while all of them are empty (NULL / 0), so a
+ * single-file torrent without its own rate cap, with no piece state (all good, or all unknown), no peer and nothing
+ * sent yet has none. The table allocates the block when the first of them is needed (hk_tt_ext; a peer's attach,
+ * hk_tt_peer_attach, so a torrent with a peer always has one and sending never allocates) and frees it when the last
+ * becomes empty again (hk_tt_ext_trim, called by the table's own setters and by whoever empties a field; a lazy
+ * verify in flight then every piece good frees it; a torrent that has sent keeps it, with its counter). Readers go
+ * through the inline getters (hk_torrent_pieces, hk_torrent_verifying, hk_torrent_rate_slot, hk_torrent_uploaded,
+ * hk_torrent_peers, hk_torrent_nfiles), never t->ext directly.
  *
  * Files: each torrent's file entries (16 bytes each: offset in the torrent and length, pad flag in the top bit) are
  * one allocation, held by the side block (made at insert, so a multi-file torrent always has one), except for a
@@ -53,6 +59,7 @@
 #ifndef HEKATE_TORRENT_TABLE_H
 #define HEKATE_TORRENT_TABLE_H
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -79,8 +86,11 @@ typedef enum hk_torrent_state {
 typedef struct hk_torrent_ext {
     hk_file_entry *files;     /* the file entries (then, v2, the hash offsets); NULL for a single (non-pad) file */
     struct hk_pieces *pieces; /* piece verification (core/piece_state.h): NULL + all_good: every piece good */
+    uint64_t uploaded;        /* payload bytes handed to send() for this torrent (hk_torrent_uploaded) */
+    uint32_t nfiles;          /* entries in files (hk_torrent_nfiles); 0 while files is NULL (one implied file) */
     uint32_t verifying;       /* piece verification: its disk_verify calls in flight */
     uint32_t rate_slot;       /* upload rate caps: 1 + its bucket's index in the seeder's pool; 0 = no own cap */
+    uint32_t peers;           /* connected peers attached to this torrent (hk_torrent_peers, hk_tt_peer_attach) */
 } hk_torrent_ext;
 
 typedef struct hk_torrent {
@@ -90,16 +100,13 @@ typedef struct hk_torrent {
     uint32_t all_good : 1;   /* piece verification: every piece is good (nothing to check) */
     uint32_t name_len : 13;  /* in the table's arena (at most 4096 bytes, hk_tt_desc_check) */
     uint32_t gen : 15;       /* the storage handle's generation (its bits 32..46; hk_tt_storage) */
-    uint32_t piece_length;
-    uint32_t piece_count;
-    uint32_t nfiles;
+    uint32_t piece_length;   /* the piece count follows from it and total_length: hk_torrent_piece_count */
     uint32_t name_off;       /* in the table's arena */
     uint32_t info_len;       /* bytes of the raw info dictionary (metadata_size) */
-    uint32_t peers;          /* connected peers attached to this torrent */
     uint32_t pieces_rel;     /* piece verification: offset of the piece hashes in the .torrent, from info_start */
     uint32_t info_start;     /* offset of the info dictionary in the .torrent file (< 2^32, hk_tt_desc_check) */
+    uint32_t skey_mix;       /* the SKEY index's: hk_skey_mix(info_hash), set at insert, read by its mix function */
     uint64_t total_length;   /* the last piece's size follows from it: hk_torrent_piece_size */
-    uint64_t uploaded;       /* payload bytes handed to send() for this torrent */
     hk_torrent_ext *ext;     /* NULL while every field of the side block would be empty (zero / NULL) */
 } hk_torrent;
 
@@ -212,6 +219,29 @@ const char *hk_block_check_name(hk_block_check c);
 static inline struct hk_pieces *hk_torrent_pieces(const hk_torrent *t) { return t->ext ? t->ext->pieces : NULL; }
 static inline uint32_t hk_torrent_verifying(const hk_torrent *t) { return t->ext ? t->ext->verifying : 0; }
 static inline uint32_t hk_torrent_rate_slot(const hk_torrent *t) { return t->ext ? t->ext->rate_slot : 0; }
+static inline uint64_t hk_torrent_uploaded(const hk_torrent *t) { return t->ext ? t->ext->uploaded : 0; }
+static inline uint32_t hk_torrent_peers(const hk_torrent *t) { return t->ext ? t->ext->peers : 0; }
+/* Files in the torrent: 1 without a files allocation (the implied single file). */
+static inline uint32_t hk_torrent_nfiles(const hk_torrent *t) { return t->ext && t->ext->files ? t->ext->nfiles : 1; }
+/* ceil(total_length / piece_length) (hk_tt_desc_check makes the inserted piece_count equal it): one 64-bit division,
+ * so per-request paths (hk_torrent_check_block, hk_torrent_piece_size) compare index * piece_length instead. */
+static inline uint32_t hk_torrent_piece_count(const hk_torrent *t)
+{
+    return (uint32_t)((t->total_length - 1) / t->piece_length + 1); /* total_length >= 1, piece_length >= 1 */
+}
+/* A peer attaches to t: its count of connected peers goes up, in the side block (allocated if t had none, so a torrent
+ * with a peer always has one and its uploaded counter needs no allocation when data is sent). 0, or -1 when out of
+ * memory (nothing changed). */
+int hk_tt_peer_attach(hk_torrent_table *tt, hk_torrent *t);
+/* A peer leaves t (peers > 0 asserted): the count goes down, and the side block is trimmed when it becomes empty. */
+void hk_tt_peer_detach(hk_torrent_table *tt, hk_torrent *t);
+/* Adds n payload bytes to t's uploaded counter; t has a peer attached (so a side block: asserted). */
+static inline void hk_torrent_add_uploaded(hk_torrent *t, uint64_t n)
+{
+    assert(t->ext && t->ext->peers);
+    if (t->ext) /* always (hk_tt_peer_attach); checked so that a release build cannot crash */
+        t->ext->uploaded += n;
+}
 /* t's side block, allocated (zeroed, through the table's hk_mem) if it has none; NULL when out of memory (nothing
  * changed). The caller fills the field it needed it for, or calls hk_tt_ext_trim. */
 hk_torrent_ext *hk_tt_ext(hk_torrent_table *tt, hk_torrent *t);
@@ -230,13 +260,14 @@ size_t hk_tt_ext_bytes(const hk_torrent *t);
  * kept in the files allocation, after the entries (so a v2 torrent always has one, and a side block). */
 static inline const uint64_t *hk_torrent_v2_hashes(const hk_torrent *t)
 {
-    return t->v2 ? (const uint64_t *)(const void *)(t->ext->files + t->nfiles) : NULL;
+    return t->v2 ? (const uint64_t *)(const void *)(t->ext->files + t->ext->nfiles) : NULL;
 }
 
 static inline uint64_t hk_file_length(const hk_file_entry *f) { return f->length_flags & ~HK_FILE_PAD_FLAG; }
 static inline bool hk_file_is_pad(const hk_file_entry *f) { return (f->length_flags & HK_FILE_PAD_FLAG) != 0; }
 
-/* File entry i (< nfiles) by value: the implied [0, total_length) of a torrent without a files allocation. */
+/* File entry i (< hk_torrent_nfiles) by value: the implied [0, total_length) of a torrent without a files
+ * allocation. */
 hk_file_entry hk_torrent_file(const hk_torrent *t, uint32_t i);
 
 /* A piece of a byte range that lies in one file. */

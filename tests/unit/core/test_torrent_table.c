@@ -66,10 +66,10 @@ static const hk_torrent *inserted(const hk_torrent_desc *d)
 Test(torrent_table, record_is_compact)
 {
     if (sizeof(void *) == 8) {
-        cr_assert_eq(sizeof(hk_torrent), 80, "the torrent record is 80 bytes on LP64 (10^6 torrents, issue 10)");
-        cr_assert_eq(sizeof(hk_torrent_ext), 24);
+        cr_assert_eq(sizeof(hk_torrent), 64, "the torrent record is 64 bytes on LP64 (10^6 torrents, issue 10)");
+        cr_assert_eq(sizeof(hk_torrent_ext), 40);
     } else {
-        cr_assert_leq(sizeof(hk_torrent), 80);
+        cr_assert_leq(sizeof(hk_torrent), 64);
     }
     cr_assert_eq(sizeof(hk_file_entry), 16);
 }
@@ -87,6 +87,9 @@ Test(torrent_table, side_block_exists_only_while_needed)
     cr_assert_null(hk_torrent_pieces(t));
     cr_assert_eq(hk_torrent_verifying(t), 0);
     cr_assert_eq(hk_torrent_rate_slot(t), 0);
+    cr_assert_eq(hk_torrent_uploaded(t), 0);
+    cr_assert_eq(hk_torrent_peers(t), 0);
+    cr_assert_eq(hk_torrent_nfiles(t), 1, "the implied single file");
     hk_file_entry fe = hk_torrent_file(t, 0);
     cr_assert_eq(fe.offset, 0);
     cr_assert_eq(hk_file_length(&fe), 100000);
@@ -154,6 +157,7 @@ Test(torrent_table, files_live_in_the_side_block)
     d.storage = 5;
     hk_torrent *t = (hk_torrent *)inserted(&d);
     cr_assert_not_null(t->ext, "a multi-file torrent always has one");
+    cr_assert_eq(hk_torrent_nfiles(t), 2);
     cr_assert_eq(hk_tt_ext_bytes(t), sizeof(hk_torrent_ext) + 2 * sizeof(hk_file_entry));
     hk_tt_ext_trim(&tt, t);
     cr_assert_not_null(t->ext, "its files keep it");
@@ -169,6 +173,54 @@ Test(torrent_table, files_live_in_the_side_block)
     cr_assert_null(hk_torrent_pieces(t));
 }
 
+Test(torrent_table, peers_and_uploaded_live_in_the_side_block)
+{
+    hk_torrent_desc d = simple_desc(1, 100000, 32768); /* one file: no side block */
+    uint32_t rec;
+    cr_assert_eq(hk_tt_insert(&tt, &d, &rec), HK_TT_OK);
+    hk_torrent *t = hk_tt_get(&tt, rec);
+    uint64_t plain = m.bytes;
+    cr_assert_null(t->ext);
+    cr_assert_eq(hk_tt_peer_attach(&tt, t), 0);
+    cr_assert_not_null(t->ext, "a torrent with a peer has one");
+    cr_assert_eq(m.bytes, plain + sizeof(hk_torrent_ext));
+    cr_assert_eq(hk_tt_peer_attach(&tt, t), 0);
+    cr_assert_eq(hk_torrent_peers(t), 2);
+    hk_tt_peer_detach(&tt, t);
+    hk_tt_peer_detach(&tt, t);
+    cr_assert_null(t->ext, "no peer, nothing sent: freed");
+    cr_assert_eq(m.bytes, plain);
+    cr_assert_eq(hk_tt_peer_attach(&tt, t), 0);
+    hk_torrent_add_uploaded(t, 16384);
+    hk_torrent_add_uploaded(t, 1696);
+    hk_tt_peer_detach(&tt, t);
+    cr_assert_eq(hk_torrent_peers(t), 0);
+    cr_assert_eq(hk_torrent_uploaded(t), 16384 + 1696, "the counter outlives the peers");
+    cr_assert_not_null(t->ext);
+    cr_assert(hk_tt_remove(&tt, d.info_hash));
+}
+
+Test(torrent_table, the_piece_count_follows_from_the_lengths)
+{
+    static const struct { uint64_t total; uint32_t plen, count; } cases[] = {
+        {1, 1, 1}, {1, 16384, 1}, {16384, 16384, 1}, {16385, 16384, 2}, {100000, 32768, 4},
+        {(uint64_t)UINT32_MAX * 7, 7, UINT32_MAX}, {(1ull << 40) + 1, 1u << 20, (1u << 20) + 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hk_torrent_desc d = simple_desc((uint32_t)i + 1, cases[i].total, cases[i].plen);
+        cr_assert_eq(d.piece_count, cases[i].count);
+        uint32_t rec;
+        cr_assert_eq(hk_tt_insert(&tt, &d, &rec), HK_TT_OK);
+        const hk_torrent *t = hk_tt_get(&tt, rec);
+        uint32_t n = cases[i].count;
+        cr_assert_eq(hk_torrent_piece_count(t), n);
+        cr_assert_eq(hk_torrent_piece_size(t, n - 1), cases[i].total - (uint64_t)(n - 1) * cases[i].plen);
+        cr_assert_eq(hk_torrent_piece_size(t, n), 0);
+        cr_assert_eq(hk_torrent_check_block(t, n, 0, 1, 16384), HK_BLOCK_BAD_INDEX);
+        cr_assert_eq(hk_torrent_check_block(t, n - 1, 0, 1, 16384), HK_BLOCK_OK);
+    }
+}
+
 Test(torrent_table, insert_find_duplicate_remove)
 {
     hk_torrent_desc d = simple_desc(1, 100000, 32768);
@@ -179,7 +231,7 @@ Test(torrent_table, insert_find_duplicate_remove)
     cr_assert_eq(hk_tt_count(&tt), 1);
     hk_torrent *t = hk_tt_get(&tt, rec);
     cr_assert_not_null(t);
-    cr_assert_eq(t->piece_count, 4);
+    cr_assert_eq(hk_torrent_piece_count(t), 4);
     cr_assert_eq(hk_torrent_piece_size(t, 3), 100000 - 3 * 32768);
     cr_assert_eq(rec, 1001, "the record number is the storage handle's low 32 bits");
     cr_assert_eq(hk_tt_storage(t, rec), 1001);
