@@ -15,20 +15,25 @@ conditions (other jobs, the host's scheduling, steal), B's: its simultaneous qui
   quiet2    A quiet again (the null check once more);
   pending   while 50 other peers of A (reactivity_probe load) keep 50 x 2,000 = 10^5 requests outstanding, reading at
             a modest rate (--load-rate bytes/s each) and re-requesting one block per block received.
-A case is --rounds rounds of --count timed requests to each daemon. Per round: A's p99 / B's p99. With --swap-cpus
-0,1 the rounds are a crossover: A's and B's event-loop threads are each pinned to one of the two CPUs,
-swapped every round, so each pair of rounds gives each daemon each CPU once; the case's ratio is the median over the
-pairs of the geometric mean of the pair's two ratios (on this 2-core VM one CPU gives whichever daemon it holds a
-p99 up to ~1.8 x the other's, 2026-12-04: left to the scheduler, where A landed decided the idle verdict). It is
-not fair for the pending case: the load process (a busy core) then runs on B's CPU and slows the reference (pending
-at 64 MiB/s per load peer read 0.48 x with it, 6.24 x without). By default the daemons are free and the ratio is the
-median of the rounds' ratios (also printed: every round's, the pooled ratio over all the case's samples, and
-"seq", A's p99 / A's p99 in the quiet case: the old sequential reference). Checks the acceptance on the ratios
+A case is --rounds rounds of --count timed requests to each daemon. The method (default; --unpinned for the old
+one): a crossover. The probe is pinned to the first CPU of --swap-cpus (default 0,1), A's and B's event-loop threads
+each to one of the two, swapped every round, and the case's load processes (the idle peers' processes, the pending
+load) follow A onto A's CPU every round, so each pair of rounds gives each daemon each CPU once and the load's own
+CPU cost lands on A, never on the reference. The case's ratio is the median over the pairs of the geometric mean of
+the pair's two ratios. Why: on this 2-core VM a daemon on the probe's CPU answers in about half the time of one on
+the other CPU (p50 ~35 against ~72 us: a cross-CPU wake-up costs an inter-processor interrupt, a VM exit), so left to
+the scheduler, where A landed relative to the probe decided the verdict (idle19k read 1.69-1.94 unpinned on
+2026-12-04 with A doing no work for its idle peers, and the null check alternated 0.5 / 1.9 by round); and an
+unpinned busy load process runs on B's CPU and slows the reference (a heavy pending load read 0.48 x under a
+crossover that left the load free). With the load following A the method can fail: at 64 MiB/s per load peer
+(A at 15 %, the load process at 82 % of a core) it reads 34.9 x. Charging the load generator's CPU to A is harsher
+than a real deployment, where the peers are other machines. --unpinned: the daemons, probe and load free, the ratio
+the median of the rounds' ratios. Also printed: every round's ratio, the pooled ratio over all the case's samples,
+and "seq", A's p99 / A's p99 in the quiet case (the old sequential reference). Checks the acceptance on the ratios
 (p99 at 19,000 idle <= 1.2 x the simultaneous reference; with 10^5 pending <= 2 x), PASS/FAIL each; exit status 1
 when one fails.
 
-The probe and the load generators are never pinned by default (--pin-daemons / --pin-probe try other layouts,
-without --swap-cpus): pinning both daemons to one CPU keeps them on one run
+--pin-daemons / --pin-probe try other layouts with --unpinned: pinning both daemons to one CPU keeps them on one run
 queue but leaves them no escape from whatever else runs there (quiet p99 3.6-7 ms against 0.1-2 ms unpinned on the
 shared 2-core VM, 2026-12-03). --keep-awake runs one busy loop per CPU at nice 19 *in an autogroup of nice 19*
 (/proc/PID/autogroup): with sched_autogroup_enabled every session is its own scheduling group and a process's nice
@@ -40,8 +45,8 @@ hekate runs with -t --no-dht --no-watch -N 64 --max-peers 19200 --max-open-files
 (idle, handshake, stall: the load peers read slowly on purpose). RLIMIT_NOFILE (20,000 here) must hold hekate's
 19,051 sockets + budget; the idle peers live in their own processes.
 
-  nice -n 10 /usr/bin/python3 bench/reactivity.py [--rounds 10] [--swap-cpus 0,1] [--count 3000] [--gap-us 1000] [--keep-awake]
-                                                  [--skip-idle] [--skip-pending] [--build-dir build/release]
+  nice -n 10 /usr/bin/python3 bench/reactivity.py [--rounds 10] [--swap-cpus 0,1 | --unpinned] [--count 3000] [--gap-us 1000]
+                                                  [--keep-awake] [--skip-idle] [--skip-pending] [--build-dir build/release]
 """
 import argparse
 import os
@@ -78,10 +83,11 @@ def machine_sample():
     return v[7] if len(v) > 7 else 0, sum(v[:8]), os.getloadavg()[0]
 
 
-def probe(p, a, exe, pair, fx, name, watch=()):
+def probe(p, a, exe, pair, fx, name, watch=(), follow=()):
     """a.rounds probes of a.count requests to each daemon of pair (loaded, reference), alternating between them;
     the case's figures are the medians of the rounds' (each round's printed), and its ratio is the median of the
-    rounds' loaded p99 / reference p99. watch: pids whose CPU use over the rounds is reported (share of one core)."""
+    rounds' loaded p99 / reference p99. watch: pids whose CPU use over the rounds is reported (share of one core).
+    follow: the case's load processes; with --swap-cpus each round pins them (every thread) to A's CPU."""
     cpu0 = [procstat.cpu_seconds(pid) for pid in watch]
     m0 = machine_sample()
     t0 = time.monotonic()
@@ -91,6 +97,8 @@ def probe(p, a, exe, pair, fx, name, watch=()):
             c = sorted(cpus(a.swap_cpus))
             for k, s in enumerate(pair):
                 os.sched_setaffinity(s.child.pid, {c[(i + k) % 2]})
+            for pid in follow:  # the load is A's: its CPU cost lands on A's CPU, never on the reference's
+                pin_threads(pid, {c[i % 2]})
         rounds.append(probe_once(p, a, exe, pair, fx, "%s.%d" % (name, i)))
     wall = time.monotonic() - t0
     m1 = machine_sample()
@@ -152,6 +160,15 @@ def probe_once(p, a, exe, pair, fx, name):
     return r
 
 
+def pin_threads(pid, cpuset):
+    """sched_setaffinity every thread of process pid (/proc/PID/task) to cpuset; threads gone meanwhile are skipped."""
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            os.sched_setaffinity(int(tid), cpuset)
+        except (ProcessLookupError, OSError):
+            pass
+
+
 def cpus(spec):
     """"0" or "0,1" or "0-1" -> a set of CPU numbers."""
     out = set()
@@ -196,8 +213,9 @@ def body(p, a):
     print("hekate %s; loaded pid %d port %d, reference pid %d port %d; torrent %d MiB, piece %d KiB; probe: %d rounds "
           "of %d requests to each (+200 warm-up) over %d blocks, alternating A B B A, gap %d us; pinning: daemons %s, "
           "probe %s" % (" ".join(args), seeder.child.pid, seeder.port, ref.child.pid, ref.port, a.size_mib,
-                        PIECE // KiB, a.rounds, a.count, a.blocks, a.gap_us, a.pin_daemons or "none",
-                        a.pin_probe or "none"), flush=True)
+                        PIECE // KiB, a.rounds, a.count, a.blocks, a.gap_us,
+                        "crossover over CPUs %s, the load following A" % a.swap_cpus if a.swap_cpus
+                        else a.pin_daemons or "none", a.pin_probe or "none"), flush=True)
     res = {}
     res["quiet"] = probe(p, a, exe, pair, fx, "quiet", watch=(seeder.child.pid, ref.child.pid))
     if not a.skip_idle:
@@ -224,7 +242,8 @@ def pending_case(p, a, exe, pair, fx, res):
     if a.perf:
         rec = p.start("perf", ["perf", "record", "-g", "-o", a.perf, "-p", str(seeder.child.pid)])
         time.sleep(0.5)
-    res["pending"] = probe(p, a, exe, pair, fx, "pending", watch=(seeder.child.pid, pair[1].child.pid, load.pid))
+    res["pending"] = probe(p, a, exe, pair, fx, "pending", watch=(seeder.child.pid, pair[1].child.pid, load.pid),
+                           follow=(load.pid,))
     print("  CPU over the pending rounds: loaded hekate %.0f %%, reference %.0f %%, the load process %.0f %% of one "
           "core" % tuple(100 * x for x in res["pending"]["cpu"]), flush=True)
     if rec:
@@ -257,13 +276,14 @@ def idle_cases(p, a, exe, pair, fx, res):
     seeder = pair[0]
     idle1, ok1, f1 = start_idle(p, seeder, fx, 10000, "idle-a", a.keepalive)
     time.sleep(3)
-    res["idle10k"] = probe(p, a, exe, pair, fx, "idle10k")
+    res["idle10k"] = probe(p, a, exe, pair, fx, "idle10k", follow=(idle1.pid,))
     idle2, ok2, f2 = start_idle(p, seeder, fx, 9000, "idle-b", a.keepalive)
     time.sleep(3)
     rec = p.start("perf-idle", ["perf", "record", "-g", "-o", a.perf + ".idle", "-p", str(seeder.child.pid)]) \
         if a.perf else None
     res["idle19k"] = probe(p, a, exe, pair, fx, "idle19k",
-                           watch=(seeder.child.pid, pair[1].child.pid, idle1.pid, idle2.pid))
+                           watch=(seeder.child.pid, pair[1].child.pid, idle1.pid, idle2.pid),
+                           follow=(idle1.pid, idle2.pid))
     if rec:
         p.stop(rec, sig=signal.SIGINT)
     print("  CPU over the idle19k rounds: loaded hekate %.0f %%, reference %.0f %%, the idle processes %.0f %% + "
@@ -286,7 +306,8 @@ BOUNDS = {"idle19k": 1.2, "pending": 2.0}
 def report(res):
     q = res["quiet"]
     print("\nmedians of the rounds; A = the loaded daemon, B = its simultaneous reference (no other peer);\n"
-          "ratio = median over the rounds of (A's p99 / B's p99 in the same round), or with --swap-cpus over round pairs of their geometric mean; pooled = A's p99 / B's p99 over "
+          "ratio = median over the round pairs (the crossover) of their two ratios' geometric mean (--unpinned: median over the rounds\n"
+          "of A's p99 / B's p99 in the same round); pooled = A's p99 / B's p99 over "
           "all the case's samples;\nseq = A's p99 / A's p99 in the quiet case (the old, sequential reference); load: "
           "1-min load average; steal: the CPUs' steal time over the case")
     print("%-8s %6s %8s %8s %8s %8s %9s %6s %6s %6s %5s %5s  %s" % (
@@ -345,20 +366,29 @@ def main():
     ap.add_argument("--keepalive", type=float, default=60, help="each idle peer's keep-alive period (0: none)")
     ap.add_argument("--skip-idle", action="store_true", help="only the quiet and pending cases")
     ap.add_argument("--skip-pending", action="store_true", help="no pending case")
-    ap.add_argument("--pin-daemons", metavar="CPUS", help="sched_setaffinity both hekates to CPUS (e.g. 1)")
-    ap.add_argument("--swap-cpus", metavar="CPUS",
-                    help="two CPUs (e.g. 0,1): A's and B's loop threads one on each, swapped every round (the probe "
-                    "and the load stay unpinned); the ratio is the median over round pairs of the geometric mean of "
-                    "the pair's two ratios. Fair for the idle cases only: a busy load process lands on B's CPU")
-    ap.add_argument("--pin-probe", metavar="CPUS", help="sched_setaffinity the probe to CPUS (e.g. 0)")
+    ap.add_argument("--swap-cpus", metavar="CPUS", default="0,1",
+                    help="the crossover's two CPUs (default 0,1): the probe on the first, A's and B's loop threads "
+                    "one on each, swapped every round, A's load processes on A's; the ratio is the median over round "
+                    "pairs of the geometric mean of the pair's two ratios")
+    ap.add_argument("--unpinned", action="store_true",
+                    help="the old method: nothing pinned (unless --pin-daemons / --pin-probe), the ratio the median "
+                    "of the rounds' ratios")
+    ap.add_argument("--pin-daemons", metavar="CPUS", help="with --unpinned: sched_setaffinity both hekates to CPUS")
+    ap.add_argument("--pin-probe", metavar="CPUS",
+                    help="sched_setaffinity the probe to CPUS (default: the first CPU of --swap-cpus)")
     ap.add_argument("--perf", metavar="FILE", help="perf record -g hekate during the pending case into FILE (and the idle19k case into FILE.idle)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, samples)")
     ap.add_argument("--keep-awake", action="store_true",
                     help="one nice-19 busy loop per CPU for the whole run, so no case meets a CPU waking from idle "
                          "(on a virtual machine that wake-up alone can put the quiet p99 at milliseconds)")
     a = ap.parse_args()
-    if a.swap_cpus and (a.pin_daemons or len(cpus(a.swap_cpus)) != 2 or a.rounds % 2):
-        sys.exit("--swap-cpus needs two CPUs, an even --rounds and no --pin-daemons")
+    if a.unpinned:
+        a.swap_cpus = None
+    elif a.pin_daemons or len(cpus(a.swap_cpus)) != 2 or a.rounds % 2 or len(os.sched_getaffinity(0)) < 2:
+        sys.exit("the crossover (--swap-cpus) needs two CPUs this process may use, an even --rounds and no "
+                 "--pin-daemons (or use --unpinned)")
+    elif not a.pin_probe:
+        a.pin_probe = str(min(cpus(a.swap_cpus)))
     a.build_dir = os.path.abspath(a.build_dir)
     with procs.Procs("reactivity", 600 + a.rounds * a.count * 0.02, keep=a.keep) as p:
         if a.keep_awake:
