@@ -59,7 +59,7 @@ static void store_parts(const hk_store *st, const hk_served *sd, parts *p)
 {
     /* The handle table is the slabs of storage entries: each live storage's entry counts as its record, the slab
      * pointers and the entries not in use (free or never handed out) as the table. */
-    p->st_handles = (double)st->capslabs * sizeof(st_storage *) + (double)st->nslabs * ST_SLAB * sizeof(st_storage);
+    p->st_handles = (double)hk_sa_bytes(&st->tab);
     size_t cursor = 0;
     for (const hk_served_rec *sv = hk_served_next(sd, &cursor); sv; sv = hk_served_next(sd, &cursor)) {
         const st_storage *s = st_lookup(st, hk_served_storage(sv), false, NULL);
