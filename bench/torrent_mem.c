@@ -59,7 +59,7 @@ static void store_parts(const hk_store *st, const hk_served *sd, parts *p)
 {
     /* The handle table is the slabs of storage entries: each live storage's entry counts as its record, the slab
      * pointers and the entries not in use (free or never handed out) as the table. */
-    p->st_handles = (double)st->capslabs * sizeof(st_storage *) + (double)st->nslabs * ST_SLAB * sizeof(st_storage);
+    p->st_handles = (double)hk_sa_bytes(&st->tab);
     size_t cursor = 0;
     for (const hk_served_rec *sv = hk_served_next(sd, &cursor); sv; sv = hk_served_next(sd, &cursor)) {
         const st_storage *s = st_lookup(st, hk_served_storage(sv), false, NULL);
@@ -112,9 +112,7 @@ int main(int argc, char **argv)
            "overheads and the rest %.1f\n", st.served, heap / n, seeder / n, paths / n, store / n,
            (heap - seeder - paths - store) / n);
     const hk_torrent_table *tt = &hk_real_seeder(r)->torrents;
-    uint32_t slabs = 0;
-    for (uint32_t i = 0; i < tt->nslabs; i++)
-        slabs += tt->slabs[i].recs != NULL;
+    uint32_t slabs = tt->recs.allocated;
     printf("  seeder:      records %.1f (%zu B each, %u slabs of %u), info-hash index %.1f, SKEY index %.1f, "
            "name arena %.1f (%u B for %.0f B of names), other %.1f\n", p.sd_recs / n, sizeof(hk_torrent), slabs,
            HK_TT_SLAB, p.sd_ih / n, p.sd_skey / n, p.sd_names / n, tt->arena_cap,

@@ -1,6 +1,6 @@
-/* torrent_table: owns the torrent records, in slabs (indexed by the shared info-hash index), the name arena and each
- * torrent's side block with its file entries; also the piece geometry and the byte-range -> file-span mapping. See
- * torrent_table.h. */
+/* torrent_table: owns the torrent records (in the shared slab container, core/slab_array.h; indexed by the shared
+ * info-hash index), the name arena and each torrent's side block with its file entries; also the piece geometry and
+ * the byte-range -> file-span mapping. See torrent_table.h. */
 #include "torrent_table.h"
 
 #include <assert.h>
@@ -13,10 +13,9 @@ _Static_assert(HK_IH_NONE == HK_TT_NONE, "the index's 'no record' is the table's
 _Static_assert(sizeof(void *) != 8 || sizeof(hk_torrent) == 64, "the torrent record is 64 bytes on LP64 (issue 10)");
 _Static_assert(sizeof(void *) != 8 || sizeof(hk_torrent_ext) == 40, "the side block is 40 bytes on LP64");
 _Static_assert(HK_TORRENT_FREE == 0, "a zeroed slab is all FREE records");
-_Static_assert((HK_TT_MAX_REC >> HK_TT_SLAB_BITS) < UINT32_MAX / 2, "the slab array's capacity doubles safely");
+_Static_assert((HK_TT_MAX_REC >> HK_TT_SLAB_BITS) < HK_SA_MAX_SLABS, "every record number has a slab");
 
 #define TT_MIN_SLOTS 16u
-#define TT_MIN_SLABS 16u
 #define TT_MAX_NAME 4096u
 #define TT_ARENA_MIN_COMPACT 4096u
 
@@ -143,20 +142,16 @@ void hk_tt_init(hk_torrent_table *tt, hk_mem *mem)
 {
     memset(tt, 0, sizeof *tt);
     tt->mem = mem;
+    hk_sa_init(&tt->recs, mem, sizeof(hk_torrent), HK_TT_SLAB_BITS);
     hk_ih_init(&tt->index, mem, TT_MIN_SLOTS, true, record_key, tt);
     hk_skey_init(&tt->skey, mem, record_key, record_skey_mix, tt);
 }
 
 void hk_tt_free(hk_torrent_table *tt)
 {
-    for (uint32_t si = 0; si < tt->nslabs; si++) {
-        hk_torrent *recs = tt->slabs[si].recs;
-        for (uint32_t i = 0; recs && i < HK_TT_SLAB; i++)
-            if (recs[i].state != HK_TORRENT_FREE)
-                ext_free(tt, &recs[i]);
-        hk_mem_free(tt->mem, recs, (size_t)HK_TT_SLAB * sizeof *recs);
-    }
-    hk_mem_free(tt->mem, tt->slabs, (size_t)tt->capslabs * sizeof *tt->slabs);
+    for (uint32_t r = hk_tt_next(tt, HK_TT_NONE); r != HK_TT_NONE; r = hk_tt_next(tt, r))
+        ext_free(tt, hk_tt_get(tt, r));
+    hk_sa_free(&tt->recs);
     hk_ih_free(&tt->index);
     hk_skey_free(&tt->skey);
     hk_mem_free(tt->mem, tt->arena, tt->arena_cap);
@@ -178,27 +173,14 @@ uint32_t hk_tt_find_skey(hk_torrent_table *tt, const uint8_t req2[20])
 
 uint32_t hk_tt_next(const hk_torrent_table *tt, uint32_t after)
 {
-    uint32_t i = after == HK_TT_NONE ? 0 : after + 1; /* i >> HK_TT_SLAB_BITS < nslabs <= 2^18 in the loop */
-    while ((i >> HK_TT_SLAB_BITS) < tt->nslabs) {
-        const hk_tt_slab *sl = &tt->slabs[i >> HK_TT_SLAB_BITS];
-        if (!sl->recs) { /* no record of this slab in use */
-            i = ((i >> HK_TT_SLAB_BITS) + 1) << HK_TT_SLAB_BITS;
-            continue;
-        }
-        if (sl->recs[i & (HK_TT_SLAB - 1)].state != HK_TORRENT_FREE)
+    /* i < HK_TT_MAX_REC in the loop (a slab allocated holds a record number below it): no wrap */
+    for (uint32_t i = hk_sa_next_allocated(&tt->recs, after == HK_TT_NONE ? 0 : after + 1); i != UINT32_MAX;
+         i = hk_sa_next_allocated(&tt->recs, i + 1)) {
+        const hk_torrent *t = hk_sa_at_fixed(&tt->recs, i, HK_TT_SLAB_BITS, sizeof(hk_torrent));
+        if (t->state != HK_TORRENT_FREE)
             return i;
-        i++;
     }
     return HK_TT_NONE;
-}
-
-size_t hk_tt_records_bytes(const hk_torrent_table *tt)
-{
-    size_t bytes = (size_t)tt->capslabs * sizeof *tt->slabs;
-    for (uint32_t si = 0; si < tt->nslabs; si++)
-        if (tt->slabs[si].recs)
-            bytes += (size_t)HK_TT_SLAB * sizeof(hk_torrent);
-    return bytes;
 }
 
 /* ---- names ---- */
@@ -282,47 +264,12 @@ const char *hk_tt_desc_check(const hk_torrent_desc *d)
     return NULL;
 }
 
-/* Record r (FREE, the one d->storage names), its slab allocated if it had none (the slab array grows to cover it,
- * entries added empty), or NULL if out of memory (no slab allocated; the array's capacity may have grown). Nothing
- * moves. */
-static hk_torrent *alloc_record(hk_torrent_table *tt, uint32_t r)
-{
-    uint32_t si = r >> HK_TT_SLAB_BITS;
-    if (si >= tt->capslabs) {
-        uint32_t ncap = tt->capslabs ? tt->capslabs : TT_MIN_SLABS;
-        while (ncap <= si)
-            ncap *= 2; /* r < HK_TT_MAX_REC: no overflow */
-        hk_tt_slab *n = hk_mem_realloc(tt->mem, tt->slabs, (size_t)tt->capslabs * sizeof *n, (size_t)ncap * sizeof *n);
-        if (!n)
-            return NULL;
-        memset(n + tt->capslabs, 0, (size_t)(ncap - tt->capslabs) * sizeof *n);
-        tt->slabs = n;
-        tt->capslabs = ncap;
-    }
-    hk_tt_slab *sl = &tt->slabs[si];
-    if (!sl->recs) {
-        sl->recs = hk_mem_calloc(tt->mem, HK_TT_SLAB, sizeof *sl->recs); /* all FREE */
-        if (!sl->recs)
-            return NULL;
-    }
-    if (si >= tt->nslabs)
-        tt->nslabs = si + 1;
-    return &sl->recs[r & (HK_TT_SLAB - 1)];
-}
-
-/* Record r (in use) becomes FREE; its slab is freed when no record of it is left in use, and the slab entries at the
- * top that hold none are dropped (nslabs: the highest number in use). */
+/* Record r (in use) becomes FREE; its slab is freed when no record of it is left in use (the container's live
+ * count). */
 static void free_record(hk_torrent_table *tt, uint32_t r)
 {
-    hk_tt_slab *sl = &tt->slabs[r >> HK_TT_SLAB_BITS];
-    assert(sl->live > 0);
-    memset(&sl->recs[r & (HK_TT_SLAB - 1)], 0, sizeof(hk_torrent)); /* FREE */
-    if (--sl->live == 0) {
-        hk_mem_free(tt->mem, sl->recs, (size_t)HK_TT_SLAB * sizeof *sl->recs);
-        sl->recs = NULL;
-        while (tt->nslabs > 0 && !tt->slabs[tt->nslabs - 1].recs)
-            tt->nslabs--;
-    }
+    memset(hk_sa_at_fixed(&tt->recs, r, HK_TT_SLAB_BITS, sizeof(hk_torrent)), 0, sizeof(hk_torrent)); /* FREE */
+    (void)hk_sa_dec(&tt->recs, r);
 }
 
 /* Fills record t (number r, just allocated) from d, with its side block ext (NULL, or holding its file entries
@@ -338,7 +285,7 @@ static void fill_record(hk_torrent_table *tt, uint32_t r, hk_torrent *t, const h
     }
     if (files && d->v2_hashes)
         memcpy(files + d->nfiles, d->v2_hashes, (size_t)d->nfiles * sizeof *d->v2_hashes);
-    tt->slabs[r >> HK_TT_SLAB_BITS].live++;
+    hk_sa_inc(&tt->recs, r);
     memset(t, 0, sizeof *t);
     t->v2 = files && d->v2_hashes;
     memcpy(t->info_hash, d->info_hash, 20);
@@ -382,7 +329,7 @@ hk_tt_result hk_tt_insert(hk_torrent_table *tt, const hk_torrent_desc *d, uint32
         hk_mem_free(tt->mem, files, files_bytes);
         return HK_TT_NOMEM;
     }
-    hk_torrent *t = alloc_record(tt, r);
+    hk_torrent *t = hk_sa_ensure(&tt->recs, r); /* FREE: its slab allocated zeroed if it had none */
     if (t) {
         fill_record(tt, r, t, d, ext, files, name_off);
         if (hk_ih_insert(&tt->index, r) == 0) {

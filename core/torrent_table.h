@@ -11,12 +11,13 @@
  * not the table's: it is the low 32 bits of the storage handle the torrent is inserted with (the backend's dense
  * index of its storage, so one number names the torrent in the seeder and in the store, issue 10), and bits 32..46
  * of that handle are a generation the record keeps (gen): the handle is rebuilt from both (hk_tt_storage), never
- * stored. Records live in slabs of HK_TT_SLAB (1,024): record n is slot n % 1,024 of slab n / 1,024. A slab is
- * allocated (zeroed, through the table's hk_mem) when the first record in it is inserted and freed when its last one
- * is removed (or with the table); the array of slab entries (16 bytes each) covers the highest slab in use and its
- * capacity doubles. Numbers should be dense (and below HK_TT_MAX_REC): the spare capacity is the unused records of
- * the slabs in use, less than one slab while the numbers in use are dense (issue 10: at most 80 KiB, where a
- * doubling pool left up to half of itself; but a table holding any torrent holds a whole slab). Records never move:
+ * stored. Records live in the shared slab container (core/slab_array.h) in slabs of HK_TT_SLAB (1,024): record n is
+ * slot n % 1,024 of slab n / 1,024. A slab is allocated (zeroed, through the table's hk_mem) when the first record in
+ * it is inserted and freed when its last one is removed (the container's live counts), or with the table; the array
+ * of slab entries (16 bytes each) covers the highest slab in use and its capacity doubles. Numbers should be dense
+ * (and below HK_TT_MAX_REC): the spare capacity is the unused records of the slabs in use, less than one slab while
+ * the numbers in use are dense (issue 10: at most 80 KiB, where a doubling pool left up to half of itself; but a
+ * table holding any torrent holds a whole slab). Records never move:
  * a pointer from hk_tt_get stays valid until that torrent is removed (its slab may then be freed) or the table is
  * freed, so it may be kept across inserts and removals of other torrents. Holders that may outlive a torrent (peers)
  * still keep the number, never a pointer, and look it up again (a removed torrent's number gives NULL). The record
@@ -67,6 +68,7 @@
 #include "ih_index.h"
 #include "skey_index.h"
 #include "mem.h"
+#include "slab_array.h"
 
 #define HK_TT_NONE UINT32_MAX
 #define HK_FILE_PAD_FLAG (1ull << 63)
@@ -142,15 +144,9 @@ typedef enum hk_tt_result {
 #define HK_TT_SLAB_BITS 10u
 #define HK_TT_SLAB (1u << HK_TT_SLAB_BITS) /* records per slab */
 
-/* One slab entry: HK_TT_SLAB records, or none while not one of them is in use. */
-typedef struct hk_tt_slab {
-    hk_torrent *recs;        /* NULL: none of its records in use (every one FREE) */
-    uint32_t live;           /* records of the slab in use (ACTIVE or FAILED) */
-} hk_tt_slab;
-
 typedef struct hk_torrent_table {
-    hk_tt_slab *slabs;       /* record n is slabs[n >> HK_TT_SLAB_BITS].recs[n & (HK_TT_SLAB - 1)] */
-    uint32_t nslabs, capslabs; /* 1 + the highest slab in use (0: none), entries allocated */
+    hk_slab_array recs;      /* the records, HK_TT_SLAB a slab (core/slab_array.h), a slab's live count its records
+                                in use */
     hk_ih_index index;       /* info-hash -> record number of every live torrent */
     hk_skey_index skey;      /* HASH('req2', info-hash) -> record number (MSE/PE's SKEY lookup) */
     char *arena;
@@ -184,11 +180,8 @@ uint32_t hk_tt_find_skey(hk_torrent_table *tt, const uint8_t req2[20]);
  * entry, then the record; stable until the torrent is removed (see the contract). */
 static inline hk_torrent *hk_tt_get(const hk_torrent_table *tt, uint32_t rec)
 {
-    uint32_t si = rec >> HK_TT_SLAB_BITS;
-    if (si >= tt->nslabs || !tt->slabs[si].recs)
-        return NULL;
-    hk_torrent *t = &tt->slabs[si].recs[rec & (HK_TT_SLAB - 1)];
-    return t->state != HK_TORRENT_FREE ? t : NULL;
+    hk_torrent *t = hk_sa_get_fixed(&tt->recs, rec, HK_TT_SLAB_BITS, sizeof(hk_torrent));
+    return t && t->state != HK_TORRENT_FREE ? t : NULL;
 }
 /* Next live record number after `after` (start with HK_TT_NONE), or HK_TT_NONE at the end. */
 uint32_t hk_tt_next(const hk_torrent_table *tt, uint32_t after);
@@ -198,7 +191,7 @@ static inline uint64_t hk_tt_storage(const hk_torrent *t, uint32_t rec) { return
 /* Name bytes (not NUL-terminated) and length. */
 const char *hk_tt_name(const hk_torrent_table *tt, const hk_torrent *t, uint32_t *len);
 /* Bytes the records take: the slabs allocated (their unused records included) and the array of slab entries. */
-size_t hk_tt_records_bytes(const hk_torrent_table *tt);
+static inline size_t hk_tt_records_bytes(const hk_torrent_table *tt) { return hk_sa_bytes(&tt->recs); }
 /* Bytes the name arena takes (its capacity: live names, garbage and spare room). */
 static inline size_t hk_tt_names_bytes(const hk_torrent_table *tt) { return tt->arena_cap; }
 

@@ -1,5 +1,6 @@
-/* served: the table of .torrent paths and what is served from each (records in slabs, their last components in a
- * name arena), indexed by path and by storage, and the folders of the paths interned once each (see served.h). */
+/* served: the table of .torrent paths and what is served from each (records in the shared slab_array, their last
+ * components in a name arena), indexed by path and by storage, and the folders of the paths interned once each (see
+ * served.h). */
 #include "served.h"
 
 #include <assert.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "hash.h"
+#include "slab_array.h"
 
 /* A folder part of paths ("/a/b/", the last '/' included; "" for a path without one), shared by its records. */
 struct hk_served_folder {
@@ -31,9 +33,10 @@ struct hk_served {
                                       bits): record number + 1, 0 none (issue 10: 4 bytes per storage, not a
                                       second hash table of 2 slots per record) */
     uint32_t capindex;
-    hk_served_rec **slabs;         /* record number n is slabs[n / SLAB][n % SLAB]; a free one has folder NULL and
-                                      the next free number in base_off */
-    uint32_t nrecs, nslabs, capslabs; /* numbers handed out (live or free), slabs allocated, capacity of slabs */
+    hk_slab_array recs;            /* record number n (core/slab_array.h, SLAB a slab); a free one has folder NULL
+                                      and the next free number in base_off */
+    hk_mem recs_mem;               /* what recs allocates */
+    uint32_t nrecs;                /* numbers handed out (live or free) */
     uint32_t free_head;            /* last freed number, NO_REC: none */
     uint32_t max_recs;             /* live records at most (HK_SERVED_MAX_RECS, or hk_served_set_limit's) */
     const hk_served_rec *last_rec; /* the record inserted last (NULL once deleted) and its number: the catalog sets */
@@ -117,7 +120,7 @@ static bool is_handle(uint64_t storage)
 /* Record number n. */
 static inline hk_served_rec *rec_at(const hk_served *t, uint32_t n)
 {
-    return &t->slabs[n >> SLAB_BITS][n & (SLAB - 1)];
+    return hk_sa_at_fixed(&t->recs, n, SLAB_BITS, sizeof(hk_served_rec));
 }
 
 /* The record in slot value v (!= 0). */
@@ -273,6 +276,7 @@ hk_served *hk_served_new(void)
     hk_served *t = calloc(1, sizeof(hk_served));
     if (t) {
         t->free_head = NO_REC;
+        hk_sa_init(&t->recs, &t->recs_mem, sizeof(hk_served_rec), SLAB_BITS);
         t->max_recs = HK_SERVED_MAX_RECS;
     }
     return t;
@@ -282,12 +286,10 @@ void hk_served_free(hk_served *t)
 {
     if (!t)
         return;
-    for (uint32_t i = 0; i < t->nslabs; i++)
-        free(t->slabs[i]);
+    hk_sa_free(&t->recs);
     for (size_t i = 0; i < t->fcap; i++)
         free(t->folders[i]);
     free(t->folders);
-    free(t->slabs);
     free(t->names);
     free(t->by_path);
     free(t->by_index);
@@ -362,21 +364,8 @@ static uint32_t alloc_number(hk_served *t)
         memset(rec_at(t, n), 0, sizeof(hk_served_rec));
         return n;
     }
-    if (t->nrecs == t->nslabs * SLAB) {
-        if (t->nslabs == t->capslabs) {
-            uint32_t ncap = t->capslabs ? t->capslabs * 2 : 16;
-            hk_served_rec **ns = ncap > t->capslabs && ncap < (UINT32_MAX >> SLAB_BITS)
-                                     ? realloc(t->slabs, (size_t)ncap * sizeof *ns) : NULL;
-            if (!ns)
-                return NO_REC;
-            t->slabs = ns;
-            t->capslabs = ncap;
-        }
-        hk_served_rec *slab = calloc(SLAB, sizeof *slab);
-        if (!slab)
-            return NO_REC;
-        t->slabs[t->nslabs++] = slab;
-    }
+    if (!hk_sa_ensure(&t->recs, t->nrecs)) /* a new slab (zeroed) every SLAB */
+        return NO_REC;
     assert(t->nrecs < HK_SERVED_MAX_RECS);
     return t->nrecs++; /* zeroed by calloc, never used */
 }
@@ -601,7 +590,7 @@ hk_served_rec *hk_served_next(const hk_served *t, size_t *cursor)
 size_t hk_served_memory(const hk_served *t)
 {
     return sizeof *t + t->cap * sizeof(uint32_t) + (size_t)t->capindex * sizeof(uint32_t) +
-           (size_t)t->capslabs * sizeof(hk_served_rec *) + (size_t)t->nslabs * SLAB * sizeof(hk_served_rec) +
+           hk_sa_bytes(&t->recs) +
            t->names_cap + hk_served_folder_bytes(t);
 }
 

@@ -20,7 +20,7 @@
  * a record read for the first and 0.13 for the second, thanks to the tags; and it never shrinks. And while they have a
  * storage, by storage handle in O(1): an array of record numbers by the handle's table index (store.h: its low 32
  * bits, reused, so as many entries as storages were live at once). Records are fixed-size entries of slabs of 1024
- * (allocated as needed, never moved, never freed before the table; freed numbers reused last-freed-first); the
+ * (the shared container, core/slab_array.h: allocated as needed, never moved, never freed before the table; freed numbers reused last-freed-first); the
  * path's last component, without a ".torrent" suffix (which a flag implies), is in one name arena per table (grown
  * by a quarter, realloc, so about a fifth of it at most is room not yet used: issue 10, doubling left up to half;
  * compacted to its live names when more than half of it is garbage, so a compaction copies fewer bytes than the

@@ -72,6 +72,7 @@ hk_store *hk_store_new(const hk_store_limits *lim)
     else
         hk_store_limits_default(&st->lim);
     st->free_tab = NONE;
+    hk_sa_init(&st->tab, &st->tab_mem, sizeof(st_storage), ST_SLAB_BITS);
     st->last_root = -1;
     hk_list_init(&st->free_slots);
     hk_list_init(&st->lru);
@@ -227,21 +228,9 @@ static uint32_t table_alloc(hk_store *st)
     }
     if (st->ntab >= HK_STORE_MAX_INDEX)
         return NONE;
-    if (st->ntab == st->nslabs * ST_SLAB) {
-        if (st->nslabs == st->capslabs) {
-            uint32_t cap = st->capslabs;
-            st_storage **n = st_grow(st->slabs, &cap, 16, sizeof *n);
-            if (n == NULL)
-                return NONE;
-            st->slabs = n;
-            st->capslabs = cap;
-        }
-        st_storage *slab = calloc(ST_SLAB, sizeof *slab);
-        if (slab == NULL)
-            return NONE;
-        st->slabs[st->nslabs++] = slab;
-    }
-    st_storage *s = st_at(st, st->ntab);
+    st_storage *s = hk_sa_ensure(&st->tab, st->ntab); /* a new slab (zeroed) every ST_SLAB */
+    if (s == NULL)
+        return NONE;
     s->flags = ST_FREE;
     s->next_free = NONE;
     s->gen = 1;
@@ -867,8 +856,6 @@ void hk_store_free(hk_store *st)
     st_folder_cache_drop(st);
     free(st->rc);
     free(st->slots);
-    for (uint32_t i = 0; i < st->nslabs; i++)
-        free(st->slabs[i]);
-    free(st->slabs);
+    hk_sa_free(&st->tab);
     free(st);
 }

@@ -15,7 +15,7 @@
  *
  * Data layout (sizes on x86-64):
  *   storage       st_storage   40 bytes, the handle table's entry itself: slabs of ST_SLAB entries, never moved,
- *                              addressed by table index (st_at; the slab pointers are the only array that grows).
+ *                              addressed by table index (st_at; core/slab_array.h, its entries only grow).
  *                              A 32-byte header: folder, stamp_ns (exact: the latest mtime seen) or the failure's
  *                              reason, nfiles (free: the free-list link), pins (24 bits) and flags, the generation,
  *                              the .torrent's slot (16 bits) and size; then one word: the single data file inline,
@@ -49,6 +49,7 @@
 #include <string.h>
 
 #include "list.h"
+#include "slab_array.h"
 #include "store.h"
 #include "store_path.h"
 
@@ -193,8 +194,9 @@ _Static_assert(HK_STORE_MAX_GEN <= UINT16_MAX, "a generation fits the entry's 16
 _Static_assert(HK_STORE_MAX_OPEN_FILES < ST_MAX_SLOTS, "the open files' budget fits the 16-bit slot numbers");
 _Static_assert(SLOT_PAD == (0xffff0000u | SLOT16_PAD) && NONE == (0xffff0000u | SLOT16_NONE), "slot widening");
 
-/* The handle table: storage entries in slabs of ST_SLAB, never moved (a pointer to an entry stays valid until the
- * store is freed), index i at slabs[i / ST_SLAB][i % ST_SLAB]. */
+/* The handle table: storage entries in the shared slab container (core/slab_array.h), slabs of ST_SLAB, never moved
+ * nor freed before the store (a pointer to an entry stays valid until the store is freed), index i at slab i / ST_SLAB,
+ * slot i % ST_SLAB. */
 #define ST_SLAB_BITS 10u
 #define ST_SLAB (1u << ST_SLAB_BITS)
 
@@ -232,8 +234,8 @@ typedef struct st_rc {
 
 struct hk_store {
     hk_store_limits lim;
-    st_storage **slabs;                          /* the handle table: nslabs slabs of ST_SLAB entries (st_at) */
-    uint32_t nslabs, capslabs;
+    hk_slab_array tab;                           /* the handle table: slabs of ST_SLAB entries (st_at) */
+    hk_mem tab_mem;                              /* what tab allocates */
     uint32_t ntab, free_tab;                     /* indexes handed out (live or free); the first free one, or NONE */
     st_slot **slots;
     uint32_t nslots, capslots;
@@ -278,7 +280,7 @@ struct hk_store {
 /* The entry of table index sidx (< ntab): a storage, or ST_FREE. */
 static inline st_storage *st_at(const hk_store *st, uint32_t sidx)
 {
-    return &st->slabs[sidx >> ST_SLAB_BITS][sidx & (ST_SLAB - 1)];
+    return hk_sa_at_fixed(&st->tab, sidx, ST_SLAB_BITS, sizeof(st_storage));
 }
 
 /* The handle of the storage at table index sidx (store.h). */

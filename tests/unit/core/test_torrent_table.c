@@ -413,7 +413,7 @@ Test(torrent_table, records_live_in_slabs_and_never_move)
     /* the top slabs emptied: the slab entries in use shrink, numbers beyond are out of range */
     for (uint32_t n = 2 * HK_TT_SLAB; n < 3 * HK_TT_SLAB + 10; n++)
         removed(n);
-    cr_assert_eq(tt.nslabs, 2);
+    cr_assert_eq(tt.recs.nslabs, 2);
     cr_assert_null(hk_tt_get(&tt, 3 * HK_TT_SLAB + 9));
     cr_assert_eq(hk_tt_next(&tt, HK_TT_SLAB + 5), HK_TT_NONE);
     cr_assert_null(hk_tt_get(&tt, HK_TT_NONE));
@@ -430,10 +430,10 @@ Test(torrent_table, sparse_numbers_allocate_only_their_slabs)
     cr_assert_null(hk_tt_get(&tt, 50 * HK_TT_SLAB), "a number in no slab is free");
     cr_assert_eq(hk_tt_next(&tt, 7), 100 * HK_TT_SLAB + 3, "iteration jumps the slabs not allocated");
     removed(2);
-    cr_assert_eq(tt.nslabs, 1);
+    cr_assert_eq(tt.recs.nslabs, 1);
     removed(1);
-    cr_assert_eq(tt.nslabs, 0);
-    cr_assert_eq(hk_tt_records_bytes(&tt), (size_t)tt.capslabs * sizeof *tt.slabs, "only the slab array is left");
+    cr_assert_eq(tt.recs.nslabs, 0);
+    cr_assert_eq(hk_tt_records_bytes(&tt), (size_t)tt.recs.capslabs * sizeof *tt.recs.slabs, "only the slab array is left");
 }
 
 Test(torrent_table, the_name_arena_grows_by_a_quarter)
